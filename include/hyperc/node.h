@@ -1,0 +1,122 @@
+/* hyperc node: the native host that runs processes with Hyperware's message
+ * semantics.  This is the API the `hyperc` CLI and the tests use to boot and
+ * stop a node in-process.  Prefix hc_.
+ *
+ * Threads: hc_node_* functions are called from one controlling thread (the
+ * CLI's main thread).  The node runs each process and each runtime module on
+ * a thread of its own. */
+#ifndef HYPERC_NODE_H
+#define HYPERC_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hcn_node hc_node;
+
+/* Node settings; hc_node_config_default fills every field. */
+typedef struct hc_node_config {
+    const char *name;       /* node id, e.g. "local.os" (hypermap-safe) */
+    const char *home;       /* home directory: state, logs, control socket */
+    int http_port;          /* port of http-server:distro:sys */
+    int verbosity;          /* default terminal level 0..3 */
+    uint32_t mailbox_max;   /* queued requests per process before refusing */
+    uint32_t spin;          /* receive spins this many times before parking */
+    /* Restart policy for on-exit Restart: the first restart is immediate,
+     * then restart_base_ms * 2^(n-1), capped at restart_max_ms; the count
+     * resets after a healthy run of min(5 x backoff, 50 min).  When
+     * restart_give_up failures happen within restart_window_ms the node
+     * stops restarting the process and logs why. */
+    uint32_t restart_base_ms;
+    uint32_t restart_max_ms;
+    uint32_t restart_give_up;
+    uint32_t restart_window_ms;
+    /* Seconds to wait for busy processes at shutdown before leaving. */
+    uint32_t shutdown_grace_s;
+} hc_node_config;
+
+void hc_node_config_default(hc_node_config *cfg);
+
+/* Create a node: creates the home directory, opens the log file and the state
+ * database, registers the runtime modules.  Strings in cfg are copied.
+ * Returns NULL with a message in err (size errlen) on failure. */
+hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen);
+
+/* Register the processes of a package in Hyperware's layout (metadata.json,
+ * pkg/manifest.json, the shared objects named by process_wasm_path) with the
+ * capabilities the manifest asks and grants.  Processes wait for the run
+ * signal (hc_node_start).  0, or -1 with a message in err. */
+int hc_node_load_package(hc_node *n, const char *dir, char *err,
+                         size_t errlen);
+
+/* Start the runtime modules and the control socket, then run every
+ * registered process.  0, or -1 with a message in err. */
+int hc_node_start(hc_node *n, char *err, size_t errlen);
+
+/* Stop every process and module, waiting at most shutdown_grace_s for
+ * processes busy outside host calls; closes the control socket.  Blocks. */
+void hc_node_shutdown(hc_node *n);
+
+/* Release a node after hc_node_shutdown (or one never started). */
+void hc_node_free(hc_node *n);
+
+/* The node's control socket path (for hc_inject and tests). */
+const char *hc_node_control_path(const hc_node *n);
+
+/* --------------------------------------------------- addresses */
+
+/* Validate "node@process:package:publisher" as Hyperware does: exactly one
+ * '@', non-empty node, three non-empty ':'-separated parts, hypermap-safe
+ * names.  Returns 0 or a negative hcc error code whose name
+ * (hc_err_name) says which rule failed. */
+int hc_address_check(const char *addr);
+/* The same for "process:package:publisher". */
+int hc_process_id_check(const char *pid);
+const char *hc_err_name(int err);
+const char *hc_strerror(int err);
+
+/* --------------------------------------------------- packages */
+
+typedef struct hc_manifest_cap {
+    char *process; /* "process:package:publisher" */
+    char *params;  /* JSON text; "\"messaging\"" for plain string entries */
+} hc_manifest_cap;
+
+typedef struct hc_manifest_entry {
+    char *process_name;
+    char *process_wasm_path; /* here: the shared object, relative to pkg/ */
+    int on_exit;             /* HW_ON_EXIT_* (Requests lists are parsed,
+                              * kept as JSON in on_exit_requests) */
+    char *on_exit_requests;  /* JSON array text for Requests, else NULL */
+    bool request_networking;
+    hc_manifest_cap *request_capabilities;
+    size_t request_capabilities_len;
+    hc_manifest_cap *grant_capabilities;
+    size_t grant_capabilities_len;
+    bool public_;
+} hc_manifest_entry;
+
+typedef struct hc_package {
+    char *package_name;
+    char *publisher;
+    char *version;
+    hc_manifest_entry *entries;
+    size_t entries_len;
+} hc_package;
+
+/* Parse metadata.json text and pkg/manifest.json text into *out (caller owns
+ * it: hc_package_fini).  Capability entries are a process id string
+ * (messaging) or {"process": id, "params": JSON}.  0, or -1 with a message naming the file, field and expected type. */
+int hc_package_parse(const char *metadata_json, const char *manifest_json,
+                     hc_package *out, char *err, size_t errlen);
+void hc_package_fini(hc_package *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

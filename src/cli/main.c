@@ -1,0 +1,506 @@
+/* hyperc: the command line.  `run` boots a node with a package; `inject`,
+ * `verbosity` and `ps` talk to a running node through its control socket. */
+#include "hyperc/node.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Private to the node library, shared with the CLI for the socket frames. */
+int hcn_io_read_full(int fd, void *buf, size_t n);
+int hcn_io_write_full(int fd, const void *buf, size_t n);
+int hcn_node_set_verbosity(hc_node *n, const char *pid, int level);
+
+static const char *prog = "hyperc";
+
+static void usage_main(FILE *f)
+{
+    fprintf(f,
+            "usage: hyperc <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  run PACKAGE_DIR...     boot a node running the packages\n"
+            "  inject PROCESS BODY    send a request to a process of a "
+            "running node\n"
+            "  verbosity [PROCESS] LEVEL  set terminal verbosity (0-3) of "
+            "a running node\n"
+            "  ps                     list the processes of a running node\n"
+            "\n"
+            "`hyperc <command> --help` describes each command.\n");
+}
+
+static void usage_run(FILE *f)
+{
+    fprintf(f,
+            "usage: hyperc run [options] PACKAGE_DIR...\n"
+            "\n"
+            "Boot a node with the packages (Hyperware layout: metadata.json,\n"
+            "pkg/manifest.json, pkg/<process>.so) and run until Ctrl-C.\n"
+            "\n"
+            "options:\n"
+            "  --home DIR             home directory (default ./hyperc-home)\n"
+            "  --name NODE            node name (default local.os)\n"
+            "  --port N               HTTP port (default 8080)\n"
+            "  -v, --verbosity N      terminal verbosity 0-3 (default 0)\n"
+            "  --process-verbosity JSON  per process, e.g. "
+            "'{\"a:pkg:pub\":{\"U8\":2},\"b:pkg:pub\":\"Muted\"}'\n"
+            "  --mailbox-max N        queued requests per process before "
+            "refusing (default 1024)\n"
+            "  --spin N               receive spins before parking "
+            "(default 20000)\n"
+            "  --restart-base-ms N    restart backoff base (default 1000)\n"
+            "  --restart-max-ms N     restart backoff cap (default 600000)\n"
+            "  --restart-give-up N    failures within the window before "
+            "giving up (default 8)\n"
+            "  --restart-window-ms N  give-up window (default 600000)\n"
+            "  -h, --help             this text\n");
+}
+
+static void usage_inject(FILE *f)
+{
+    fprintf(f,
+            "usage: hyperc inject [options] PROCESS BODY\n"
+            "\n"
+            "Send BODY (text, as kit inject-message does) as a request to\n"
+            "PROCESS (process:package:publisher) on a running node, from\n"
+            "terminal:terminal:sys, and print the response body.\n"
+            "\n"
+            "options:\n"
+            "  --home DIR       the node's home directory (default "
+            "./hyperc-home)\n"
+            "  -n, --node NODE  target node (default: the local node)\n"
+            "  -t, --timeout S  expects_response in seconds (default 15)\n"
+            "  -l, --non-block  fire and forget; print nothing\n"
+            "  -b, --blob FILE  attach FILE's bytes as the blob\n"
+            "  --mime TYPE      the blob's mime type\n"
+            "  --json           print the whole reply as JSON\n"
+            "  -h, --help       this text\n"
+            "\n"
+            "Exit status: 0 on a response, 1 on timeout/offline/error.\n");
+}
+
+/* -------------------------------------------------------------- run */
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *s == 0 || *end != 0 || v > UINT32_MAX)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int apply_process_verbosity(hc_node *n, const char *json)
+{
+    json_error_t je;
+    json_t *j = json_loads(json, 0, &je);
+    if (!json_is_object(j)) {
+        fprintf(stderr, "%s run: --process-verbosity must be a JSON object\n",
+                prog);
+        json_decref(j);
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    int rc = 0;
+    json_object_foreach(j, k, v)
+    {
+        int level = -2;
+        if (json_is_integer(v))
+            level = (int)json_integer_value(v);
+        else if (json_is_integer(json_object_get(v, "U8")))
+            level = (int)json_integer_value(json_object_get(v, "U8"));
+        else if (json_is_string(v) &&
+                 strcmp(json_string_value(v), "Muted") == 0)
+            level = -100;
+        if (level == -2 || level > 3 ||
+            hcn_node_set_verbosity(n, k, level) != 0) {
+            fprintf(stderr,
+                    "%s run: --process-verbosity: bad entry for %s (expected "
+                    "a loaded process and {\"U8\":0..3} or \"Muted\")\n",
+                    prog, k);
+            rc = -1;
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    hc_node_config cfg;
+    hc_node_config_default(&cfg);
+    const char *pverb = NULL;
+    enum {
+        O_HOME = 256, O_NAME, O_PORT, O_PVERB, O_MBOX, O_SPIN, O_RBASE,
+        O_RMAX, O_RGIVE, O_RWIN
+    };
+    static const struct option opts[] = {
+        {"home", required_argument, NULL, O_HOME},
+        {"name", required_argument, NULL, O_NAME},
+        {"port", required_argument, NULL, O_PORT},
+        {"verbosity", required_argument, NULL, 'v'},
+        {"process-verbosity", required_argument, NULL, O_PVERB},
+        {"mailbox-max", required_argument, NULL, O_MBOX},
+        {"spin", required_argument, NULL, O_SPIN},
+        {"restart-base-ms", required_argument, NULL, O_RBASE},
+        {"restart-max-ms", required_argument, NULL, O_RMAX},
+        {"restart-give-up", required_argument, NULL, O_RGIVE},
+        {"restart-window-ms", required_argument, NULL, O_RWIN},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int c;
+    uint32_t u;
+    while ((c = getopt_long(argc, argv, "hv:", opts, NULL)) != -1) {
+        uint32_t *target = NULL;
+        switch (c) {
+        case 'h': usage_run(stdout); return 0;
+        case O_HOME: cfg.home = optarg; continue;
+        case O_NAME: cfg.name = optarg; continue;
+        case O_PVERB: pverb = optarg; continue;
+        case O_PORT:
+            if (parse_u32(optarg, &u) != 0 || u == 0 || u > 65535) {
+                fprintf(stderr, "%s run: --port needs 1..65535\n", prog);
+                return 2;
+            }
+            cfg.http_port = (int)u;
+            continue;
+        case 'v':
+            if (parse_u32(optarg, &u) != 0 || u > 3) {
+                fprintf(stderr, "%s run: --verbosity needs 0..3\n", prog);
+                return 2;
+            }
+            cfg.verbosity = (int)u;
+            continue;
+        case O_MBOX: target = &cfg.mailbox_max; break;
+        case O_SPIN: target = &cfg.spin; break;
+        case O_RBASE: target = &cfg.restart_base_ms; break;
+        case O_RMAX: target = &cfg.restart_max_ms; break;
+        case O_RGIVE: target = &cfg.restart_give_up; break;
+        case O_RWIN: target = &cfg.restart_window_ms; break;
+        default: usage_run(stderr); return 2;
+        }
+        if (parse_u32(optarg, target) != 0) {
+            fprintf(stderr, "%s run: %s needs a non-negative integer\n", prog,
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage_run(stderr);
+        return 2;
+    }
+    if (cfg.mailbox_max == 0) {
+        fprintf(stderr, "%s run: --mailbox-max must be at least 1\n", prog);
+        return 2;
+    }
+    /* Every thread of the node inherits this mask; only sigwait below
+     * takes the signals. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    char err[1024];
+    hc_node *n = hc_node_new(&cfg, err, sizeof err);
+    if (n == NULL) {
+        fprintf(stderr, "%s run: %s\n", prog, err);
+        return 1;
+    }
+    for (int i = optind; i < argc; i++) {
+        if (hc_node_load_package(n, argv[i], err, sizeof err) != 0) {
+            fprintf(stderr, "%s run: %s\n", prog, err);
+            hc_node_free(n);
+            return 1;
+        }
+    }
+    if (pverb && apply_process_verbosity(n, pverb) != 0) {
+        hc_node_free(n);
+        return 2;
+    }
+    if (hc_node_start(n, err, sizeof err) != 0) {
+        fprintf(stderr, "%s run: %s\n", prog, err);
+        hc_node_shutdown(n);
+        hc_node_free(n);
+        return 1;
+    }
+    printf("hyperc: node %s ready (control socket %s)\n", cfg.name,
+           hc_node_control_path(n));
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    hc_node_shutdown(n);
+    hc_node_free(n);
+    printf("hyperc: node stopped\n");
+    return 0;
+}
+
+/* ------------------------------------------------------- control client */
+
+static int ctl_connect(const char *home)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int w = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/node.sock", home);
+    if (w < 0 || (size_t)w >= sizeof sa.sun_path) {
+        fprintf(stderr, "%s: home path too long\n", prog);
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        fprintf(stderr,
+                "%s: no running node at %s (%s); start one with `hyperc run "
+                "--home %s PACKAGE`\n",
+                prog, sa.sun_path, strerror(errno), home);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static json_t *ctl_call(const char *home, json_t *req)
+{
+    int fd = ctl_connect(home);
+    if (fd < 0)
+        return NULL;
+    char *s = json_dumps(req, JSON_COMPACT);
+    size_t len = strlen(s);
+    uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                      (uint8_t)(len >> 8), (uint8_t)len};
+    json_t *rep = NULL;
+    if (hcn_io_write_full(fd, hdr, 4) == 0 &&
+        hcn_io_write_full(fd, s, len) == 0 &&
+        hcn_io_read_full(fd, hdr, 4) == 0) {
+        uint32_t rl = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+                      (uint32_t)hdr[2] << 8 | hdr[3];
+        char *buf = malloc((size_t)rl + 1);
+        if (buf && hcn_io_read_full(fd, buf, rl) == 0) {
+            json_error_t je;
+            rep = json_loadb(buf, rl, 0, &je);
+        }
+        free(buf);
+    }
+    free(s);
+    close(fd);
+    if (rep == NULL)
+        fprintf(stderr, "%s: the node closed the connection\n", prog);
+    return rep;
+}
+
+static char *file_b64(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 65536, n = 0;
+    unsigned char *buf = malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            unsigned char *nb = realloc(buf, cap *= 2);
+            if (nb == NULL) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = nb;
+        }
+    }
+    fclose(f);
+    if (buf == NULL)
+        return NULL;
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    if (out)
+        EVP_EncodeBlock((unsigned char *)out, buf, (int)n);
+    free(buf);
+    return out;
+}
+
+static int cmd_inject(int argc, char **argv)
+{
+    const char *home = "hyperc-home", *node = NULL, *blob = NULL,
+               *mime = NULL;
+    uint32_t timeout = 15;
+    bool non_block = false, as_json = false;
+    enum { O_HOME = 256, O_MIME, O_JSON };
+    static const struct option opts[] = {
+        {"home", required_argument, NULL, O_HOME},
+        {"node", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 't'},
+        {"non-block", no_argument, NULL, 'l'},
+        {"blob", required_argument, NULL, 'b'},
+        {"mime", required_argument, NULL, O_MIME},
+        {"json", no_argument, NULL, O_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "hn:t:lb:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage_inject(stdout); return 0;
+        case O_HOME: home = optarg; break;
+        case 'n': node = optarg; break;
+        case 't':
+            if (parse_u32(optarg, &timeout) != 0 || timeout == 0) {
+                fprintf(stderr, "%s inject: --timeout needs seconds > 0\n",
+                        prog);
+                return 2;
+            }
+            break;
+        case 'l': non_block = true; break;
+        case 'b': blob = optarg; break;
+        case O_MIME: mime = optarg; break;
+        case O_JSON: as_json = true; break;
+        default: usage_inject(stderr); return 2;
+        }
+    }
+    if (argc - optind != 2) {
+        usage_inject(stderr);
+        return 2;
+    }
+    json_t *req = json_pack("{ssssss}", "op", "inject", "process",
+                            argv[optind], "body", argv[optind + 1]);
+    if (node)
+        json_object_set_new(req, "node", json_string(node));
+    json_object_set_new(req, "expects_response",
+                        non_block ? json_null() : json_integer(timeout));
+    if (blob) {
+        char *b = file_b64(blob);
+        if (b == NULL) {
+            fprintf(stderr, "%s inject: cannot read %s\n", prog, blob);
+            json_decref(req);
+            return 2;
+        }
+        json_object_set_new(req, "blob_b64", json_string(b));
+        free(b);
+        if (mime)
+            json_object_set_new(req, "mime", json_string(mime));
+    }
+    json_t *rep = ctl_call(home, req);
+    json_decref(req);
+    if (rep == NULL)
+        return 1;
+    int rc = json_is_true(json_object_get(rep, "ok")) ? 0 : 1;
+    if (as_json) {
+        char *s = json_dumps(rep, JSON_COMPACT);
+        puts(s);
+        free(s);
+    } else if (rc != 0) {
+        fprintf(stderr, "%s inject: %s\n", prog,
+                json_string_value(json_object_get(rep, "error")));
+    } else if (!non_block) {
+        const char *body = json_string_value(json_object_get(rep, "body"));
+        if (body)
+            puts(body);
+        else
+            printf("(binary body, base64) %s\n",
+                   json_string_value(json_object_get(rep, "body_b64")));
+        json_t *b = json_object_get(rep, "blob");
+        if (json_is_object(b)) {
+            const char *t = json_string_value(json_object_get(b, "text"));
+            if (t)
+                printf("blob: %s\n", t);
+            else
+                printf("blob (base64): %s\n",
+                       json_string_value(json_object_get(b, "b64")));
+        }
+    }
+    json_decref(rep);
+    return rc;
+}
+
+static int cmd_simple(int argc, char **argv, const char *op)
+{
+    const char *home = "hyperc-home";
+    static const struct option opts[] = {
+        {"home", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    int c;
+    bool is_verb = strcmp(op, "verbosity") == 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'H') {
+            home = optarg;
+        } else {
+            fprintf(c == 'h' ? stdout : stderr,
+                    is_verb ? "usage: hyperc verbosity [--home DIR] "
+                              "[PROCESS] LEVEL\n\nSet the terminal verbosity "
+                              "(0-3) of the node, or of one process (-1 "
+                              "follows the node's).\n"
+                            : "usage: hyperc ps [--home DIR]\n\nList the "
+                              "processes of a running node as JSON.\n");
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    json_t *req = json_pack("{ss}", "op", op);
+    int left = argc - optind;
+    if (is_verb) {
+        if (left < 1 || left > 2) {
+            fprintf(stderr, "usage: hyperc verbosity [--home DIR] [PROCESS] "
+                            "LEVEL\n");
+            json_decref(req);
+            return 2;
+        }
+        if (left == 2)
+            json_object_set_new(req, "process", json_string(argv[optind]));
+        json_object_set_new(req, "level",
+                            json_integer(atoi(argv[argc - 1])));
+    } else if (left != 0) {
+        fprintf(stderr, "usage: hyperc ps [--home DIR]\n");
+        json_decref(req);
+        return 2;
+    }
+    json_t *rep = ctl_call(home, req);
+    json_decref(req);
+    if (rep == NULL)
+        return 1;
+    int rc = json_is_true(json_object_get(rep, "ok")) ? 0 : 1;
+    if (rc != 0) {
+        fprintf(stderr, "%s %s: %s\n", prog, op,
+                json_string_value(json_object_get(rep, "error")));
+    } else if (!is_verb) {
+        char *s = json_dumps(json_object_get(rep, "processes"), JSON_INDENT(2));
+        puts(s);
+        free(s);
+    }
+    json_decref(rep);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage_main(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        usage_main(stdout);
+        return 0;
+    }
+    argc--;
+    argv++;
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc, argv);
+    if (strcmp(cmd, "inject") == 0)
+        return cmd_inject(argc, argv);
+    if (strcmp(cmd, "verbosity") == 0 || strcmp(cmd, "ps") == 0)
+        return cmd_simple(argc, argv, cmd);
+    fprintf(stderr, "%s: unknown command '%s'\n\n", prog, cmd);
+    usage_main(stderr);
+    return 2;
+}

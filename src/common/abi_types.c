@@ -1,0 +1,186 @@
+/* Allocation and release of the ABI's output types, shared by the host
+ * (which fills outputs) and the guest (which releases them).  The layout
+ * convention lives here only: an address or process id is one allocation
+ * starting at its first string (node, or process_name); every other pointer
+ * field is its own malloc() block. */
+#include "abi_types.h"
+
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void hw_bytes_fini(hw_bytes *b)
+{
+    free(b->ptr);
+    b->ptr = NULL;
+    b->len = 0;
+}
+
+void hw_process_id_fini(hw_process_id *p)
+{
+    free(p->process_name);
+    memset(p, 0, sizeof *p);
+}
+
+void hw_address_fini(hw_address *a)
+{
+    free(a->node);
+    memset(a, 0, sizeof *a);
+}
+
+void hw_blob_fini(hw_blob *b)
+{
+    free(b->mime);
+    hw_bytes_fini(&b->bytes);
+    b->mime = NULL;
+}
+
+void hw_capability_list_fini(hw_capability_list *l)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        hw_address_fini(&l->ptr[i].issuer);
+        free(l->ptr[i].params);
+    }
+    free(l->ptr);
+    l->ptr = NULL;
+    l->len = 0;
+}
+
+static void request_fini(hw_request *r)
+{
+    hw_bytes_fini(&r->body);
+    free(r->metadata);
+    hw_capability_list_fini(&r->capabilities);
+    memset(r, 0, sizeof *r);
+}
+
+static void response_fini(hw_response *r)
+{
+    hw_bytes_fini(&r->body);
+    free(r->metadata);
+    hw_capability_list_fini(&r->capabilities);
+    memset(r, 0, sizeof *r);
+}
+
+void hw_message_fini(hw_message *m)
+{
+    request_fini(&m->request);
+    response_fini(&m->response);
+    hw_bytes_fini(&m->context);
+    memset(m, 0, sizeof *m);
+}
+
+void hw_on_exit_fini(hw_on_exit *o)
+{
+    for (size_t i = 0; i < o->requests_len; i++) {
+        hw_outgoing_request *r = &o->requests[i];
+        hw_address_fini(&r->target);
+        request_fini(&r->request);
+        hw_bytes_fini(&r->context);
+        hw_blob_fini(&r->blob);
+    }
+    free(o->requests);
+    memset(o, 0, sizeof *o);
+}
+
+void hw_send_error_fini(hw_send_error *e)
+{
+    hw_address_fini(&e->target);
+    hw_message_fini(&e->message);
+    hw_blob_fini(&e->blob);
+    memset(e, 0, sizeof *e);
+}
+
+void hw_receive_result_fini(hw_receive_result *r)
+{
+    hw_address_fini(&r->source);
+    hw_message_fini(&r->message);
+    hw_send_error_fini(&r->error);
+    hw_bytes_fini(&r->context);
+    memset(r, 0, sizeof *r);
+}
+
+void hw_await_result_fini(hw_await_result *r)
+{
+    hw_address_fini(&r->source);
+    hw_message_fini(&r->message);
+    hw_send_error_fini(&r->error);
+    memset(r, 0, sizeof *r);
+}
+
+int hwt_address_from_parts(const char *node, size_t nlen, const char *proc,
+                           size_t plen, const char *pkg, size_t klen,
+                           const char *publ, size_t ulen, hw_address *out)
+{
+    char *m = malloc(nlen + plen + klen + ulen + 4);
+    if (m == NULL)
+        return -1;
+    char *p = m;
+    memcpy(p, node, nlen);
+    p[nlen] = 0;
+    out->node = p;
+    p += nlen + 1;
+    memcpy(p, proc, plen);
+    p[plen] = 0;
+    out->process.process_name = p;
+    p += plen + 1;
+    memcpy(p, pkg, klen);
+    p[klen] = 0;
+    out->process.package_name = p;
+    p += klen + 1;
+    memcpy(p, publ, ulen);
+    p[ulen] = 0;
+    out->process.publisher_node = p;
+    return 0;
+}
+
+int hwt_process_id_from_str(const char *s, hw_process_id *out)
+{
+    size_t offs[3][2];
+    size_t len = strlen(s);
+    if (hcc_process_id_split(s, len, false, offs) != HCC_EOK)
+        return -1;
+    char *m = malloc(len + 1);
+    if (m == NULL)
+        return -1;
+    memcpy(m, s, len + 1);
+    m[offs[0][0] + offs[0][1]] = 0;
+    m[offs[1][0] + offs[1][1]] = 0;
+    out->process_name = m + offs[0][0];
+    out->package_name = m + offs[1][0];
+    out->publisher_node = m + offs[2][0];
+    return 0;
+}
+
+int hw_address_parse(const char *s, hw_address *out)
+{
+    size_t at, offs[3][2];
+    if (hcc_address_split(s, true, &at, offs) != HCC_EOK)
+        return -1;
+    return hwt_address_from_parts(s, at, s + offs[0][0], offs[0][1],
+                                  s + offs[1][0], offs[1][1], s + offs[2][0],
+                                  offs[2][1], out);
+}
+
+size_t hw_address_format(const hw_address *a, char *buf, size_t n)
+{
+    size_t need = strlen(a->node) + strlen(a->process.process_name) +
+                  strlen(a->process.package_name) +
+                  strlen(a->process.publisher_node) + 3;
+    if (n > 0) {
+        size_t o = 0;
+        const char *parts[4] = {a->node, a->process.process_name,
+                                a->process.package_name,
+                                a->process.publisher_node};
+        const char seps[4] = {'@', ':', ':', 0};
+        for (int i = 0; i < 4; i++) {
+            for (const char *c = parts[i]; *c && o + 1 < n; c++)
+                buf[o++] = *c;
+            if (seps[i] && o + 1 < n)
+                buf[o++] = seps[i];
+        }
+        buf[o] = 0;
+    }
+    return need;
+}

@@ -1,0 +1,17 @@
+/* Internal to hyperc: builders for ABI output types (see abi_types.c for the
+ * layout convention the hw_*_fini functions rely on). */
+#ifndef HYPERC_ABI_TYPES_H
+#define HYPERC_ABI_TYPES_H
+
+#include "hyperc/abi.h"
+
+/* Build *out as one allocation from the four parts.  0, or -1 on OOM. */
+int hwt_address_from_parts(const char *node, size_t nlen, const char *proc,
+                           size_t plen, const char *pkg, size_t klen,
+                           const char *publ, size_t ulen, hw_address *out);
+
+/* Parse "process:package:publisher" (unchecked names) into one allocation.
+ * 0, or -1 if malformed or on OOM. */
+int hwt_process_id_from_str(const char *s, hw_process_id *out);
+
+#endif

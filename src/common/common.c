@@ -1,0 +1,91 @@
+/* Error table and name/address validation shared by node and guest. */
+#include "common.h"
+
+#include <string.h>
+
+static const char *const err_names[] = {
+#define HCC_ERR_NAME(name, msg) #name,
+    HCC_ERR_MAP(HCC_ERR_NAME)
+#undef HCC_ERR_NAME
+};
+
+static const char *const err_msgs[] = {
+#define HCC_ERR_MSG(name, msg) msg,
+    HCC_ERR_MAP(HCC_ERR_MSG)
+#undef HCC_ERR_MSG
+};
+
+const char *hcc_err_name(int err)
+{
+    if (err < 0)
+        err = -err;
+    return err < HCC_E_COUNT ? err_names[err] : "UNKNOWN";
+}
+
+const char *hcc_strerror(int err)
+{
+    if (err < 0)
+        err = -err;
+    return err < HCC_E_COUNT ? err_msgs[err] : "unknown error";
+}
+
+bool hcc_name_safe(const char *s, size_t len, bool allow_dot)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')
+            continue;
+        if (allow_dot && c == '.')
+            continue;
+        return false;
+    }
+    return true;
+}
+
+int hcc_process_id_split(const char *s, size_t len, bool check,
+                         size_t offs[3][2])
+{
+    size_t part = 0, start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && s[i] != ':')
+            continue;
+        if (part == 3)
+            return HCC_ETOO_MANY_COLONS;
+        offs[part][0] = start;
+        offs[part][1] = i - start;
+        part++;
+        start = i + 1;
+    }
+    if (part != 3)
+        return HCC_EMISSING_FIELD;
+    for (int p = 0; p < 3; p++)
+        if (offs[p][1] == 0)
+            return HCC_EMISSING_FIELD;
+    if (check) {
+        for (int p = 0; p < 3; p++)
+            if (!hcc_name_safe(s + offs[p][0], offs[p][1], p == 2))
+                return HCC_ENOT_HYPERMAP_SAFE;
+    }
+    return HCC_EOK;
+}
+
+int hcc_address_split(const char *s, bool check, size_t *at,
+                      size_t offs[3][2])
+{
+    const char *a = strchr(s, '@');
+    if (a == NULL || a == s)
+        return HCC_EMISSING_NODE_ID;
+    if (strchr(a + 1, '@') != NULL)
+        return HCC_ETOO_MANY_ATS;
+    *at = (size_t)(a - s);
+    if (check && !hcc_name_safe(s, *at, true))
+        return HCC_ENOT_HYPERMAP_SAFE;
+    int rc = hcc_process_id_split(a + 1, strlen(a + 1), check, offs);
+    if (rc != HCC_EOK)
+        return rc;
+    for (int p = 0; p < 3; p++)
+        offs[p][0] += *at + 1;
+    return HCC_EOK;
+}

@@ -1,0 +1,111 @@
+/* Guest side of the native ABI binding: every hw_* import calls through the
+ * host table handed to hwn_entry.  Linked statically into each process, so
+ * each loaded instance has its own copy of `host`. */
+#include "../abi/native.h"
+
+#include <stddef.h>
+
+static const hwn_host *host;
+
+__attribute__((visibility("default"))) int hwn_entry(const hwn_host *h,
+                                                     const char *our);
+
+int hwn_entry(const hwn_host *h, const char *our)
+{
+    if (h == NULL || h->abi_version != HW_ABI_VERSION ||
+        h->size < sizeof(hwn_host))
+        return -1;
+    host = h;
+    hw_init(our);
+    host = NULL;
+    return 0;
+}
+
+void hw_print_to_terminal(uint8_t verbosity, const char *message)
+{
+    host->print_to_terminal(host->ctx, verbosity, message);
+}
+
+void hw_our(hw_address *out) { host->our(host->ctx, out); }
+
+void hw_get_on_exit(hw_on_exit *out) { host->get_on_exit(host->ctx, out); }
+
+void hw_set_on_exit(const hw_on_exit *on_exit)
+{
+    host->set_on_exit(host->ctx, on_exit);
+}
+
+bool hw_get_state(hw_bytes *out) { return host->get_state(host->ctx, out); }
+
+bool hw_set_state(const uint8_t *bytes, size_t len)
+{
+    return host->set_state(host->ctx, bytes, len);
+}
+
+bool hw_clear_state(void) { return host->clear_state(host->ctx); }
+
+hw_spawn_error hw_spawn(const char *name, const char *wasm_path,
+                        const hw_on_exit *on_exit,
+                        const hw_capability *request_capabilities,
+                        size_t request_capabilities_len,
+                        const hw_process_id *grant_processes,
+                        const char *const *grant_params, size_t grants_len,
+                        bool public_, hw_process_id *out)
+{
+    return host->spawn(host->ctx, name, wasm_path, on_exit,
+                       request_capabilities, request_capabilities_len,
+                       grant_processes, grant_params, grants_len, public_,
+                       out);
+}
+
+void hw_save_capabilities(const hw_capability *caps, size_t len)
+{
+    host->save_capabilities(host->ctx, caps, len);
+}
+
+void hw_drop_capabilities(const hw_capability *caps, size_t len)
+{
+    host->drop_capabilities(host->ctx, caps, len);
+}
+
+void hw_our_capabilities(hw_capability_list *out)
+{
+    host->our_capabilities(host->ctx, out);
+}
+
+void hw_receive(hw_receive_result *out) { host->receive(host->ctx, out); }
+
+bool hw_has_blob(void) { return host->has_blob(host->ctx); }
+
+bool hw_get_blob(hw_blob *out) { return host->get_blob(host->ctx, out); }
+
+bool hw_last_blob(hw_blob *out) { return host->last_blob(host->ctx, out); }
+
+void hw_send_request(const hw_address *target, const hw_request *request,
+                     const hw_bytes *context, const hw_blob *blob)
+{
+    host->send_request(host->ctx, target, request, context, blob);
+}
+
+void hw_send_requests(const hw_outgoing_request *requests, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        const hw_outgoing_request *r = &requests[i];
+        host->send_request(host->ctx, &r->target, &r->request,
+                           r->has_context ? &r->context : NULL,
+                           r->has_blob ? &r->blob : NULL);
+    }
+}
+
+void hw_send_response(const hw_response *response, const hw_blob *blob)
+{
+    host->send_response(host->ctx, response, blob);
+}
+
+int hw_send_and_await_response(const hw_address *target,
+                               const hw_request *request, const hw_blob *blob,
+                               hw_await_result *out)
+{
+    return host->send_and_await_response(host->ctx, target, request, blob,
+                                         out);
+}

@@ -1,0 +1,387 @@
+/* The control socket <home>/node.sock: how `hyperc inject` and friends reach
+ * a running node.  Frames are a 4-byte big-endian length and a JSON object;
+ * one request and one reply per frame.  Local only: the socket file is
+ * mode 0600 in the owner's home directory. */
+#include "node_impl.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CTL_MAX_FRAME (64u * 1024 * 1024)
+
+int hcn_io_read_full(int fd, void *buf, size_t n);
+int hcn_io_write_full(int fd, const void *buf, size_t n);
+
+int hcn_io_read_full(int fd, void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r == 0)
+            return -1;
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int hcn_io_write_full(int fd, const void *buf, size_t n)
+{
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Read one frame as JSON; NULL on EOF or a bad frame. */
+static json_t *read_frame(int fd)
+{
+    uint8_t hdr[4];
+    if (hcn_io_read_full(fd, hdr, 4) != 0)
+        return NULL;
+    uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+                   (uint32_t)hdr[2] << 8 | hdr[3];
+    if (len > CTL_MAX_FRAME)
+        return NULL;
+    char *buf = hcn_xmalloc(len + 1);
+    json_t *j = NULL;
+    if (hcn_io_read_full(fd, buf, len) == 0) {
+        json_error_t e;
+        j = json_loadb(buf, len, 0, &e);
+    }
+    free(buf);
+    return j;
+}
+
+static int write_frame(int fd, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    size_t len = strlen(s);
+    uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                      (uint8_t)(len >> 8), (uint8_t)len};
+    int rc = hcn_io_write_full(fd, hdr, 4) == 0 &&
+                     hcn_io_write_full(fd, s, len) == 0
+                 ? 0
+                 : -1;
+    free(s);
+    return rc;
+}
+
+static char *b64_encode(const uint8_t *p, size_t n)
+{
+    char *out = hcn_xmalloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+    return out;
+}
+
+/* Decode base64; NULL if invalid. */
+static uint8_t *b64_decode(const char *s, size_t *n)
+{
+    size_t len = strlen(s);
+    if (len % 4 != 0)
+        return NULL;
+    uint8_t *out = hcn_xmalloc(len / 4 * 3 + 1);
+    int r = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len);
+    if (r < 0) {
+        free(out);
+        return NULL;
+    }
+    size_t pad = 0;
+    if (len >= 1 && s[len - 1] == '=')
+        pad++;
+    if (len >= 2 && s[len - 2] == '=')
+        pad++;
+    *n = (size_t)r - pad;
+    return out;
+}
+
+static json_t *error_reply(const char *fmt, const char *detail)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, fmt, detail ? detail : "");
+    return json_pack("{sbss}", "ok", 0, "error", buf);
+}
+
+static bool utf8_ok(const uint8_t *p, size_t n)
+{
+    json_t *s = json_stringn((const char *)p, n);
+    bool ok = s != NULL;
+    json_decref(s);
+    return ok;
+}
+
+static json_t *bytes_json(const uint8_t *p, size_t n, const char *key_text,
+                          const char *key_b64, json_t *obj)
+{
+    if (utf8_ok(p, n))
+        json_object_set_new(obj, key_text, json_stringn((const char *)p, n));
+    char *b = b64_encode(p, n);
+    json_object_set_new(obj, key_b64, json_string(b));
+    free(b);
+    return obj;
+}
+
+static json_t *do_inject(hcn_node *n, json_t *req)
+{
+    const char *process = json_string_value(json_object_get(req, "process"));
+    const char *node = json_string_value(json_object_get(req, "node"));
+    if (process == NULL)
+        return error_reply("inject needs \"process\": "
+                           "\"process:package:publisher\"%s",
+                           NULL);
+    int rc = hc_process_id_check(process);
+    if (rc != 0)
+        return error_reply("bad process id: %s", hc_strerror(rc));
+    if (node == NULL || strcmp(node, "our") == 0)
+        node = n->name;
+    else if (!hcc_name_safe(node, strlen(node), true))
+        return error_reply("bad node name '%s'", node);
+    /* Body: text, or base64 for bytes. */
+    const char *body_text = json_string_value(json_object_get(req, "body"));
+    const char *body_b64 = json_string_value(json_object_get(req, "body_b64"));
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    if (body_b64) {
+        body = b64_decode(body_b64, &body_len);
+        if (body == NULL)
+            return error_reply("body_b64 is not base64%s", NULL);
+    } else if (body_text) {
+        body_len = strlen(body_text);
+        body = (uint8_t *)hcn_xstrndup(body_text, body_len);
+    }
+    hcn_blob *blob = NULL;
+    const char *blob_b64 = json_string_value(json_object_get(req, "blob_b64"));
+    if (blob_b64) {
+        size_t bl;
+        uint8_t *bb = b64_decode(blob_b64, &bl);
+        if (bb == NULL) {
+            free(body);
+            return error_reply("blob_b64 is not base64%s", NULL);
+        }
+        blob = hcn_blob_new(json_string_value(json_object_get(req, "mime")),
+                            bb, bl);
+        free(bb);
+    }
+    json_t *exp = json_object_get(req, "expects_response");
+    bool has_expects = json_is_integer(exp) && json_integer_value(exp) > 0;
+    uint64_t expects = has_expects ? (uint64_t)json_integer_value(exp) : 0;
+    const char *metadata = json_string_value(json_object_get(req, "metadata"));
+    char *src = hcn_xasprintf("%s@terminal:terminal:sys", n->name);
+    char *dst = hcn_xasprintf("%s@%s", node, process);
+    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, hcn_random_u64(), src, dst,
+                             has_expects ? src : NULL, false, has_expects,
+                             expects, body, body_len, metadata, NULL, 0,
+                             blob);
+    free(src);
+    free(dst);
+    free(body);
+    hcn_blob_unref(blob);
+    hcn_logf(n, 2, "terminal: injecting a request into %s", process);
+    hcn_msg *resp;
+    /* Wait a little past the request's own timeout: the target's send
+     * error, or the answer, arrives first. */
+    rc = hcn_inject(n, m, (int64_t)expects * 1000 + 2000, &resp);
+    if (rc != HCC_EOK)
+        return json_pack("{sbss}", "ok", 0, "error",
+                         rc == HCC_EOFFLINE ? "offline" : "timeout");
+    if (resp == NULL)
+        return json_pack("{sbsb}", "ok", 1, "sent", 1);
+    json_t *out = json_pack("{sbss}", "ok", 1, "source", resp->source);
+    bytes_json(resp->body, resp->body_len, "body", "body_b64", out);
+    if (resp->metadata)
+        json_object_set_new(out, "metadata", json_string(resp->metadata));
+    if (resp->blob) {
+        json_t *b = json_object();
+        json_object_set_new(b, "mime", resp->blob->mime
+                                           ? json_string(resp->blob->mime)
+                                           : json_null());
+        bytes_json(resp->blob->bytes, resp->blob->len, "text", "b64", b);
+        json_object_set_new(out, "blob", b);
+    } else {
+        json_object_set_new(out, "blob", json_null());
+    }
+    hcn_msg_unref(resp);
+    return out;
+}
+
+static json_t *do_verbosity(hcn_node *n, json_t *req)
+{
+    json_t *lv = json_object_get(req, "level");
+    if (!json_is_integer(lv) || json_integer_value(lv) < -1 ||
+        json_integer_value(lv) > 3)
+        return error_reply("verbosity needs \"level\": 0..3 (or -1 to follow "
+                           "the node's level)%s",
+                           NULL);
+    int level = (int)json_integer_value(lv);
+    const char *process = json_string_value(json_object_get(req, "process"));
+    if (process == NULL) {
+        if (level < 0)
+            return error_reply("the node's level must be 0..3%s", NULL);
+        n->log.level = level;
+        return json_pack("{sb}", "ok", 1);
+    }
+    hcn_proc *p = hcn_node_find(n, process);
+    if (p == NULL)
+        return error_reply("no process %s on this node", process);
+    p->verbosity = level;
+    hcn_proc_unref(p);
+    return json_pack("{sb}", "ok", 1);
+}
+
+static json_t *do_ps(hcn_node *n)
+{
+    static const char *const names[] = {"loaded", "running", "restarting",
+                                        "exited"};
+    json_t *list = json_array();
+    pthread_rwlock_rdlock(&n->table_lock);
+    for (hcn_proc *p = n->procs; p; p = p->hh.next) {
+        pthread_mutex_lock(&p->lock);
+        json_array_append_new(
+            list, json_pack("{sssssbsisI}", "id", p->id, "status",
+                            names[p->status & 3], "public", p->public_,
+                            "starts", p->instance, "queued",
+                            (json_int_t)atomic_load(&p->mb.count)));
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_rwlock_unlock(&n->table_lock);
+    return json_pack("{sbso}", "ok", 1, "processes", list);
+}
+
+typedef struct conn_arg {
+    hcn_node *n;
+    int fd;
+} conn_arg;
+
+static void *conn_main(void *arg)
+{
+    conn_arg *c = arg;
+    for (;;) {
+        json_t *req = read_frame(c->fd);
+        if (req == NULL)
+            break;
+        const char *op = json_string_value(json_object_get(req, "op"));
+        json_t *rep;
+        if (op && strcmp(op, "inject") == 0)
+            rep = do_inject(c->n, req);
+        else if (op && strcmp(op, "verbosity") == 0)
+            rep = do_verbosity(c->n, req);
+        else if (op && strcmp(op, "ps") == 0)
+            rep = do_ps(c->n);
+        else
+            rep = error_reply("unknown op '%s' (expected inject, verbosity "
+                              "or ps)",
+                              op ? op : "(none)");
+        json_decref(req);
+        int rc = write_frame(c->fd, rep);
+        json_decref(rep);
+        if (rc != 0)
+            break;
+    }
+    close(c->fd);
+    hcn_node_thread_end(c->n);
+    free(c);
+    return NULL;
+}
+
+static void *accept_main(void *arg)
+{
+    hcn_node *n = arg;
+    for (;;) {
+        int fd = accept4(n->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break; /* shutdown(2) on the listener ends the loop */
+        }
+        if (atomic_load(&n->shutting_down)) {
+            close(fd);
+            break;
+        }
+        conn_arg *c = hcn_xmalloc(sizeof *c);
+        c->n = n;
+        c->fd = fd;
+        pthread_t t;
+        hcn_node_thread_begin(n);
+        if (pthread_create(&t, NULL, conn_main, c) != 0) {
+            hcn_node_thread_end(n);
+            close(fd);
+            free(c);
+            continue;
+        }
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+int hcn_control_start(hcn_node *n)
+{
+    n->ctl_path = hcn_xasprintf("%s/node.sock", n->home);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(n->ctl_path) >= sizeof sa.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sa.sun_path, n->ctl_path);
+    /* A socket file left by a node that did not stop cleanly: reuse the
+     * path unless a live node answers on it. */
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        close(probe);
+        errno = EADDRINUSE;
+        return -1;
+    }
+    if (probe >= 0)
+        close(probe);
+    unlink(n->ctl_path);
+    n->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (n->ctl_fd < 0)
+        return -1;
+    mode_t old = umask(0077);
+    int rc = bind(n->ctl_fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (rc != 0 || listen(n->ctl_fd, 64) != 0) {
+        close(n->ctl_fd);
+        n->ctl_fd = -1;
+        return -1;
+    }
+    if (pthread_create(&n->ctl_thread, NULL, accept_main, n) != 0) {
+        close(n->ctl_fd);
+        n->ctl_fd = -1;
+        return -1;
+    }
+    n->has_ctl_thread = true;
+    return 0;
+}
+
+void hcn_control_stop(hcn_node *n)
+{
+    if (n->ctl_fd >= 0) {
+        shutdown(n->ctl_fd, SHUT_RDWR);
+        if (n->has_ctl_thread)
+            pthread_join(n->ctl_thread, NULL);
+        n->has_ctl_thread = false;
+        close(n->ctl_fd);
+        n->ctl_fd = -1;
+        unlink(n->ctl_path);
+    }
+}

@@ -1,0 +1,842 @@
+/* The host side of the process ABI for native guests: Hyperware's per-process
+ * rules (request ids, rsvp, inherit, the prompting message, contexts with
+ * deadlines, blobs), run on the process's own thread. */
+#include "node_impl.h"
+
+#include "../common/abi_types.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* -------------------------------------------------------- conversions */
+
+/* Internal address string of a guest address, with node "our" resolved. */
+static char *addr_string(hcn_host *h, const hw_address *a)
+{
+    const char *node = a->node;
+    if (node == NULL || strcmp(node, "our") == 0)
+        node = h->node->name;
+    return hcn_xasprintf("%s@%s:%s:%s", node,
+                         a->process.process_name ? a->process.process_name
+                                                 : "",
+                         a->process.package_name ? a->process.package_name
+                                                 : "",
+                         a->process.publisher_node
+                             ? a->process.publisher_node
+                             : "");
+}
+
+static void export_address(const char *s, hw_address *out)
+{
+    size_t at, offs[3][2];
+    if (hcc_address_split(s, false, &at, offs) != HCC_EOK) {
+        /* Internal addresses are validated on entry; keep going safely. */
+        hwt_address_from_parts(s, strlen(s), "", 0, "", 0, "", 0, out);
+        return;
+    }
+    if (hwt_address_from_parts(s, at, s + offs[0][0], offs[0][1],
+                               s + offs[1][0], offs[1][1], s + offs[2][0],
+                               offs[2][1], out) != 0)
+        abort();
+}
+
+static void export_bytes(const void *p, size_t n, hw_bytes *out)
+{
+    out->len = n;
+    out->ptr = n ? hcn_xmalloc(n) : NULL;
+    if (n)
+        memcpy(out->ptr, p, n);
+}
+
+static void export_caps(const hcn_cap *caps, size_t n, hw_capability_list *o)
+{
+    o->len = n;
+    o->ptr = n ? hcn_xcalloc(n, sizeof *o->ptr) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        export_address(caps[i].issuer, &o->ptr[i].issuer);
+        o->ptr[i].params = hcn_xstrdup(caps[i].params);
+    }
+}
+
+static void export_blob(const hcn_blob *b, hw_blob *out)
+{
+    out->mime = b->mime ? hcn_xstrdup(b->mime) : NULL;
+    export_bytes(b->bytes, b->len, &out->bytes);
+}
+
+/* The request or response part of an envelope. */
+static void export_message(const hcn_msg *m, hw_message *out)
+{
+    memset(out, 0, sizeof *out);
+    if (m->kind == HCN_MSG_RESPONSE) {
+        out->kind = HW_MESSAGE_RESPONSE;
+        out->response.inherit = m->inherit;
+        export_bytes(m->body, m->body_len, &out->response.body);
+        out->response.metadata = m->metadata ? hcn_xstrdup(m->metadata) : NULL;
+        export_caps(m->caps, m->ncaps, &out->response.capabilities);
+    } else {
+        out->kind = HW_MESSAGE_REQUEST;
+        out->request.inherit = m->inherit;
+        out->request.has_expects_response = m->has_expects;
+        out->request.expects_response = m->expects;
+        export_bytes(m->body, m->body_len, &out->request.body);
+        out->request.metadata = m->metadata ? hcn_xstrdup(m->metadata) : NULL;
+        export_caps(m->caps, m->ncaps, &out->request.capabilities);
+    }
+}
+
+/* Capabilities a sender may attach: those it issued or holds (Hyperware's
+ * FilterCaps); the rest are dropped.  Returns a fresh array. */
+static hcn_cap *filter_caps(hcn_host *h, const hw_capability_list *in,
+                            size_t *n_out)
+{
+    *n_out = 0;
+    if (in->len == 0)
+        return NULL;
+    hcn_cap *out = hcn_xcalloc(in->len, sizeof *out);
+    hcn_proc *p = h->proc;
+    for (size_t i = 0; i < in->len; i++) {
+        char *issuer = addr_string(h, &in->ptr[i].issuer);
+        char *canon = in->ptr[i].params
+                          ? hcn_json_canonical(in->ptr[i].params)
+                          : NULL;
+        bool ok = canon != NULL;
+        if (ok && strcmp(issuer, p->addr) != 0) {
+            pthread_mutex_lock(&p->lock);
+            ok = hcn_capset_has(&p->caps, issuer, canon);
+            pthread_mutex_unlock(&p->lock);
+        }
+        if (ok) {
+            out[*n_out].issuer = issuer;
+            out[*n_out].params = canon;
+            (*n_out)++;
+        } else {
+            free(issuer);
+            free(canon);
+        }
+    }
+    return out;
+}
+
+static void free_caps(hcn_cap *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].issuer);
+        free(c[i].params);
+    }
+    free(c);
+}
+
+/* ------------------------------------------------------ deadline heap */
+
+static void heap_swap(hcn_host *h, size_t a, size_t b)
+{
+    hcn_ctx_entry *t = h->heap[a];
+    h->heap[a] = h->heap[b];
+    h->heap[b] = t;
+    h->heap[a]->heap_idx = a;
+    h->heap[b]->heap_idx = b;
+}
+
+static void heap_up(hcn_host *h, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (h->heap[parent]->deadline <= h->heap[i]->deadline)
+            break;
+        heap_swap(h, i, parent);
+        i = parent;
+    }
+}
+
+static void heap_down(hcn_host *h, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->heap_len && h->heap[l]->deadline < h->heap[m]->deadline)
+            m = l;
+        if (r < h->heap_len && h->heap[r]->deadline < h->heap[m]->deadline)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(h, i, m);
+        i = m;
+    }
+}
+
+static void heap_push(hcn_host *h, hcn_ctx_entry *e)
+{
+    if (h->heap_len == h->heap_cap) {
+        h->heap_cap = h->heap_cap ? h->heap_cap * 2 : 64;
+        hcn_ctx_entry **nh = realloc(h->heap, h->heap_cap * sizeof *nh);
+        if (nh == NULL)
+            abort();
+        h->heap = nh;
+    }
+    e->heap_idx = h->heap_len;
+    h->heap[h->heap_len++] = e;
+    heap_up(h, e->heap_idx);
+}
+
+static void heap_remove(hcn_host *h, hcn_ctx_entry *e)
+{
+    size_t i = e->heap_idx;
+    h->heap_len--;
+    if (i != h->heap_len) {
+        h->heap[i] = h->heap[h->heap_len];
+        h->heap[i]->heap_idx = i;
+        heap_down(h, i);
+        heap_up(h, i);
+    }
+}
+
+/* ------------------------------------------------------------ contexts */
+
+static uint64_t fresh_id(hcn_host *h)
+{
+    for (;;) {
+        uint64_t id = hcn_rng_next(&h->rng);
+        hcn_ctx_entry *e;
+        HASH_FIND(hh, h->contexts, &id, sizeof id, e);
+        if (e == NULL)
+            return id;
+    }
+}
+
+static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
+                              const hw_bytes *context)
+{
+    hcn_ctx_entry *e = hcn_xcalloc(1, sizeof *e);
+    e->id = sent->id;
+    e->sent = hcn_msg_ref(sent);
+    e->prompting = h->prompting ? hcn_msg_ref(h->prompting) : NULL;
+    if (context) {
+        e->has_context = true;
+        e->context_len = context->len;
+        e->context = context->len ? hcn_xmalloc(context->len) : NULL;
+        if (context->len)
+            memcpy(e->context, context->ptr, context->len);
+    }
+    e->deadline = hcn_now_ns() + (int64_t)(sent->expects > 31536000
+                                               ? 31536000
+                                               : sent->expects) *
+                                     1000000000;
+    /* An inherited id may already be waited on (a second request reusing
+     * the prompting id); the newest entry wins, as in Hyperware's map. */
+    hcn_ctx_entry *old;
+    HASH_FIND(hh, h->contexts, &e->id, sizeof e->id, old);
+    if (old) {
+        HASH_DEL(h->contexts, old);
+        heap_remove(h, old);
+        hcn_msg_unref(old->sent);
+        hcn_msg_unref(old->prompting);
+        free(old->context);
+        free(old);
+    }
+    HASH_ADD(hh, h->contexts, id, sizeof e->id, e);
+    heap_push(h, e);
+    return e;
+}
+
+/* Unlink e and restore its prompting message as the current one. */
+static void ctx_take(hcn_host *h, hcn_ctx_entry *e)
+{
+    HASH_DEL(h->contexts, e);
+    heap_remove(h, e);
+    hcn_msg_unref(h->prompting);
+    h->prompting = e->prompting;
+    e->prompting = NULL;
+}
+
+static void ctx_free(hcn_ctx_entry *e)
+{
+    hcn_msg_unref(e->sent);
+    hcn_msg_unref(e->prompting);
+    free(e->context);
+    free(e);
+}
+
+/* --------------------------------------------------------------- init */
+
+static void host_print(void *ctx, uint8_t v, const char *msg)
+{
+    hcn_host *h = ctx;
+    hcn_log_write(&h->node->log, h->proc->id, v, hcn_proc_level(h->proc),
+                  msg ? msg : "");
+}
+
+static void host_our(void *ctx, hw_address *out)
+{
+    hcn_host *h = ctx;
+    export_address(h->proc->addr, out);
+}
+
+/* ---------------------------------------------------------- receiving */
+
+static void set_blob_from(hcn_host *h, const hcn_msg *m)
+{
+    if (m->blob) {
+        hcn_blob_unref(h->last_blob);
+        h->last_blob = hcn_blob_ref(m->blob);
+        h->last_blobbed = true;
+    } else {
+        h->last_blobbed = false;
+    }
+}
+
+static void note_offered(hcn_host *h, const hcn_msg *m)
+{
+    if (m->ncaps == 0)
+        return;
+    pthread_mutex_lock(&h->proc->lock);
+    for (size_t i = 0; i < m->ncaps; i++)
+        hcn_capset_add(&h->proc->offered, m->caps[i].issuer,
+                       m->caps[i].params);
+    pthread_mutex_unlock(&h->proc->lock);
+}
+
+static void fill_error(hcn_ctx_entry *e, int kind, hw_send_error *err)
+{
+    err->kind = (hw_send_error_kind)kind;
+    export_address(e->sent->target, &err->target);
+    export_message(e->sent, &err->message);
+    if (e->sent->blob) {
+        err->has_blob = true;
+        export_blob(e->sent->blob, &err->blob);
+    }
+}
+
+/* Take in one envelope (consuming it).  Returns true and fills *out when it
+ * is for the guest; false when it was dropped (an answer nobody waits for). */
+static bool ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (m->kind == HCN_MSG_REQUEST) {
+        if (m->has_expects || m->rsvp) {
+            hcn_msg_unref(h->prompting);
+            h->prompting = hcn_msg_ref(m);
+        }
+        set_blob_from(h, m);
+        note_offered(h, m);
+        export_address(m->source, &out->source);
+        export_message(m, &out->message);
+        hcn_msg_unref(m);
+        return true;
+    }
+    hcn_ctx_entry *e;
+    HASH_FIND(hh, h->contexts, &m->id, sizeof m->id, e);
+    if (e == NULL) {
+        hcn_log_write(&h->node->log, h->proc->id, 2, hcn_proc_level(h->proc),
+                      m->kind == HCN_MSG_RESPONSE
+                          ? "dropped a response nobody waits for"
+                          : "dropped a send error nobody waits for");
+        hcn_msg_unref(m);
+        return false;
+    }
+    ctx_take(h, e);
+    if (m->kind == HCN_MSG_RESPONSE) {
+        set_blob_from(h, m);
+        note_offered(h, m);
+        export_address(m->source, &out->source);
+        export_message(m, &out->message);
+        if (e->has_context) {
+            out->message.has_context = true;
+            export_bytes(e->context, e->context_len, &out->message.context);
+        }
+    } else {
+        out->is_err = true;
+        fill_error(e, m->err_kind, &out->error);
+        if (e->has_context) {
+            out->has_context = true;
+            export_bytes(e->context, e->context_len, &out->context);
+        }
+    }
+    ctx_free(e);
+    hcn_msg_unref(m);
+    return true;
+}
+
+/* The earliest context whose deadline has passed, as a timeout error. */
+static bool expire_one(hcn_host *h, int64_t now, hw_receive_result *out)
+{
+    if (h->heap_len == 0 || h->heap[0]->deadline > now)
+        return false;
+    hcn_ctx_entry *e = h->heap[0];
+    ctx_take(h, e);
+    memset(out, 0, sizeof *out);
+    out->is_err = true;
+    fill_error(e, HW_SEND_ERROR_TIMEOUT, &out->error);
+    if (e->has_context) {
+        out->has_context = true;
+        export_bytes(e->context, e->context_len, &out->context);
+    }
+    ctx_free(e);
+    return true;
+}
+
+/* Next envelope from the deferred queue, then the mailbox; stops the
+ * process (longjmp) when the mailbox is closed. */
+static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
+{
+    if (h->deferred_head) {
+        *m = h->deferred_head;
+        h->deferred_head = (*m)->next;
+        if (h->deferred_head == NULL)
+            h->deferred_tail = NULL;
+        (*m)->next = NULL;
+        return HCC_EOK;
+    }
+    int rc = hcn_mailbox_pop(&h->proc->mb, deadline, m);
+    if (rc == HCC_ECLOSED)
+        longjmp(h->kill, 1);
+    return rc;
+}
+
+static void host_receive(void *ctx, hw_receive_result *out)
+{
+    hcn_host *h = ctx;
+    for (;;) {
+        if (expire_one(h, hcn_now_ns(), out))
+            return;
+        hcn_msg *m;
+        int64_t deadline = h->heap_len ? h->heap[0]->deadline : -1;
+        if (next_msg(h, deadline, &m) != HCC_EOK)
+            continue; /* deadline passed: expire_one delivers it */
+        if (ingest(h, m, out))
+            return;
+    }
+}
+
+static bool host_has_blob(void *ctx)
+{
+    hcn_host *h = ctx;
+    return h->last_blobbed;
+}
+
+static bool host_get_blob(void *ctx, hw_blob *out)
+{
+    hcn_host *h = ctx;
+    memset(out, 0, sizeof *out);
+    if (!h->last_blobbed || h->last_blob == NULL)
+        return false;
+    export_blob(h->last_blob, out);
+    return true;
+}
+
+static bool host_last_blob(void *ctx, hw_blob *out)
+{
+    hcn_host *h = ctx;
+    memset(out, 0, sizeof *out);
+    if (h->last_blob == NULL)
+        return false;
+    export_blob(h->last_blob, out);
+    return true;
+}
+
+/* ------------------------------------------------------------ sending */
+
+/* Build the envelope of a guest request per Hyperware's rules. */
+static hcn_msg *build_request(hcn_host *h, const char *target,
+                              const hw_request *r, const hw_blob *blob)
+{
+    uint64_t id;
+    const char *rsvp = NULL;
+    if (r->inherit && h->prompting)
+        id = h->prompting->id;
+    else
+        id = fresh_id(h);
+    if (r->has_expects_response)
+        rsvp = h->proc->addr;
+    else if (r->inherit && h->prompting)
+        rsvp = h->prompting->rsvp;
+    hcn_blob *b = NULL;
+    if (blob)
+        b = hcn_blob_new(blob->mime, blob->bytes.ptr, blob->bytes.len);
+    else if (r->inherit && h->last_blob)
+        b = hcn_blob_ref(h->last_blob);
+    size_t ncaps;
+    hcn_cap *caps = filter_caps(h, &r->capabilities, &ncaps);
+    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, id, h->proc->addr, target, rsvp,
+                             r->inherit, r->has_expects_response,
+                             r->expects_response, r->body.ptr, r->body.len,
+                             r->metadata, caps, ncaps, b);
+    free_caps(caps, ncaps);
+    hcn_blob_unref(b);
+    return m;
+}
+
+static void host_send_request(void *ctx, const hw_address *target,
+                              const hw_request *req, const hw_bytes *context,
+                              const hw_blob *blob)
+{
+    hcn_host *h = ctx;
+    char *t = addr_string(h, target);
+    hcn_msg *m = build_request(h, t, req, blob);
+    free(t);
+    if (req->has_expects_response)
+        ctx_add(h, m, context);
+    hcn_route(h->node, m);
+}
+
+static void host_send_response(void *ctx, const hw_response *resp,
+                               const hw_blob *blob)
+{
+    hcn_host *h = ctx;
+    if (h->prompting == NULL) {
+        hcn_log_write(&h->node->log, h->proc->id, 0, hcn_proc_level(h->proc),
+                      "send-response with no request to answer: dropped");
+        return;
+    }
+    const hcn_msg *p = h->prompting;
+    hcn_blob *b = NULL;
+    if (resp->inherit)
+        b = hcn_blob_ref(h->last_blob);
+    else if (blob)
+        b = hcn_blob_new(blob->mime, blob->bytes.ptr, blob->bytes.len);
+    size_t ncaps;
+    hcn_cap *caps = filter_caps(h, &resp->capabilities, &ncaps);
+    hcn_msg *m = hcn_msg_new(HCN_MSG_RESPONSE, p->id, h->proc->addr,
+                             p->rsvp ? p->rsvp : p->source, NULL,
+                             resp->inherit, false, 0, resp->body.ptr,
+                             resp->body.len, resp->metadata, caps, ncaps, b);
+    free_caps(caps, ncaps);
+    hcn_blob_unref(b);
+    hcn_route(h->node, m);
+}
+
+/* Wait for the answer to context entry `e` (already routed); other
+ * envelopes go to the deferred queue. */
+static void await_entry(hcn_host *h, hcn_ctx_entry *e, hcn_msg **resp,
+                        int *err_kind)
+{
+    uint64_t id = e->id;
+    *resp = NULL;
+    *err_kind = -1;
+    for (;;) {
+        hcn_msg *m;
+        int64_t deadline = e->deadline;
+        int rc = hcn_mailbox_pop(&h->proc->mb, deadline, &m);
+        if (rc == HCC_ECLOSED)
+            longjmp(h->kill, 1);
+        if (rc == HCC_ETIMEOUT) {
+            if (hcn_now_ns() < deadline)
+                continue;
+            *err_kind = HW_SEND_ERROR_TIMEOUT;
+            return;
+        }
+        if (m->kind != HCN_MSG_REQUEST && m->id == id) {
+            if (m->kind == HCN_MSG_SEND_ERROR) {
+                *err_kind = m->err_kind;
+                hcn_msg_unref(m);
+            } else {
+                *resp = m;
+            }
+            return;
+        }
+        m->next = NULL;
+        if (h->deferred_tail)
+            h->deferred_tail->next = m;
+        else
+            h->deferred_head = m;
+        h->deferred_tail = m;
+    }
+}
+
+static int host_send_and_await(void *ctx, const hw_address *target,
+                               const hw_request *req, const hw_blob *blob,
+                               hw_await_result *out)
+{
+    hcn_host *h = ctx;
+    memset(out, 0, sizeof *out);
+    if (!req->has_expects_response)
+        return -1;
+    char *t = addr_string(h, target);
+    if (strcmp(t, h->proc->addr) == 0) {
+        free(t);
+        return -1;
+    }
+    hcn_msg *m = build_request(h, t, req, blob);
+    free(t);
+    hcn_ctx_entry *e = ctx_add(h, m, NULL);
+    hcn_route(h->node, m);
+    hcn_msg *resp;
+    int err_kind;
+    await_entry(h, e, &resp, &err_kind);
+    ctx_take(h, e);
+    if (resp) {
+        set_blob_from(h, resp);
+        note_offered(h, resp);
+        export_address(resp->source, &out->source);
+        export_message(resp, &out->message);
+        hcn_msg_unref(resp);
+    } else {
+        out->is_err = true;
+        fill_error(e, err_kind, &out->error);
+    }
+    ctx_free(e);
+    return 0;
+}
+
+int hcn_host_kernel_call(hcn_host *h, const char *target_pid,
+                         const char *body, hcn_blob *blob, uint64_t timeout_s,
+                         hcn_msg **resp)
+{
+    char *src = hcn_xasprintf("%s@kernel:distro:sys", h->node->name);
+    char *dst = hcn_xasprintf("%s@%s", h->node->name, target_pid);
+    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, fresh_id(h), src, dst,
+                             h->proc->addr, false, true, timeout_s, body,
+                             strlen(body), h->proc->id, NULL, 0, blob);
+    free(src);
+    free(dst);
+    /* The prompting message and blobs are left as they were (Hyperware
+     * leaves has-blob stale here). */
+    hcn_msg *saved_prompting = h->prompting ? hcn_msg_ref(h->prompting) : NULL;
+    hcn_ctx_entry *e = ctx_add(h, m, NULL);
+    hcn_route(h->node, m);
+    int err_kind;
+    await_entry(h, e, resp, &err_kind);
+    ctx_take(h, e);
+    ctx_free(e);
+    hcn_msg_unref(h->prompting);
+    h->prompting = saved_prompting;
+    return *resp ? HCC_EOK : HCC_ETIMEOUT;
+}
+
+/* ---------------------------------------------------------------- state */
+
+static bool state_call(hcn_host *h, const char *action, const uint8_t *bytes,
+                       size_t len, bool with_blob, hcn_msg **resp)
+{
+    json_t *body = json_pack("{ss}", action, h->proc->id);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    hcn_blob *b = with_blob ? hcn_blob_new(NULL, bytes, len) : NULL;
+    int rc = hcn_host_kernel_call(h, "state:distro:sys", text, b, 5, resp);
+    hcn_blob_unref(b);
+    free(text);
+    return rc == HCC_EOK;
+}
+
+static bool body_is(const hcn_msg *m, const char *s)
+{
+    size_t n = strlen(s);
+    return m->body_len == n && memcmp(m->body, s, n) == 0;
+}
+
+static bool host_get_state(void *ctx, hw_bytes *out)
+{
+    hcn_host *h = ctx;
+    memset(out, 0, sizeof *out);
+    hcn_msg *r;
+    if (!state_call(h, "GetState", NULL, 0, false, &r))
+        return false;
+    bool ok = r->blob != NULL && body_is(r, "\"GetState\"");
+    if (ok)
+        export_bytes(r->blob->bytes, r->blob->len, out);
+    hcn_msg_unref(r);
+    return ok;
+}
+
+static bool host_set_state(void *ctx, const uint8_t *bytes, size_t len)
+{
+    hcn_host *h = ctx;
+    hcn_msg *r;
+    if (!state_call(h, "SetState", bytes, len, true, &r)) {
+        hcn_log_write(&h->node->log, h->proc->id, 0, hcn_proc_level(h->proc),
+                      "set-state: the state module did not answer in 5 s");
+        return false;
+    }
+    bool ok = body_is(r, "\"SetState\"");
+    hcn_msg_unref(r);
+    return ok;
+}
+
+static bool host_clear_state(void *ctx)
+{
+    hcn_host *h = ctx;
+    hcn_msg *r;
+    if (!state_call(h, "DeleteState", NULL, 0, false, &r))
+        return false;
+    bool ok = body_is(r, "\"DeleteState\"");
+    hcn_msg_unref(r);
+    return ok;
+}
+
+/* ------------------------------------------------------------ on-exit */
+
+static void host_get_on_exit(void *ctx, hw_on_exit *out)
+{
+    hcn_host *h = ctx;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&h->proc->lock);
+    const hcn_on_exit *o = &h->proc->on_exit;
+    out->kind = (hw_on_exit_kind)o->kind;
+    if (o->nreqs) {
+        out->requests = hcn_xcalloc(o->nreqs, sizeof *out->requests);
+        out->requests_len = o->nreqs;
+        for (size_t i = 0; i < o->nreqs; i++) {
+            hw_outgoing_request *r = &out->requests[i];
+            export_address(o->reqs[i].target, &r->target);
+            r->request.inherit = o->reqs[i].inherit;
+            export_bytes(o->reqs[i].body, o->reqs[i].body_len,
+                         &r->request.body);
+            r->request.metadata = o->reqs[i].metadata
+                                      ? hcn_xstrdup(o->reqs[i].metadata)
+                                      : NULL;
+            if (o->reqs[i].blob) {
+                r->has_blob = true;
+                export_blob(o->reqs[i].blob, &r->blob);
+            }
+        }
+    }
+    pthread_mutex_unlock(&h->proc->lock);
+}
+
+static void host_set_on_exit(void *ctx, const hw_on_exit *in)
+{
+    hcn_host *h = ctx;
+    hcn_on_exit o = {.kind = in->kind};
+    if (in->kind == HW_ON_EXIT_REQUESTS && in->requests_len) {
+        o.reqs = hcn_xcalloc(in->requests_len, sizeof *o.reqs);
+        o.nreqs = in->requests_len;
+        for (size_t i = 0; i < in->requests_len; i++) {
+            const hw_outgoing_request *r = &in->requests[i];
+            hcn_exit_req *e = &o.reqs[i];
+            e->target = addr_string(h, &r->target);
+            e->inherit = r->request.inherit;
+            e->body_len = r->request.body.len;
+            e->body = hcn_xmalloc(e->body_len);
+            if (e->body_len)
+                memcpy(e->body, r->request.body.ptr, e->body_len);
+            e->metadata = r->request.metadata
+                              ? hcn_xstrdup(r->request.metadata)
+                              : NULL;
+            if (r->has_blob)
+                e->blob = hcn_blob_new(r->blob.mime, r->blob.bytes.ptr,
+                                       r->blob.bytes.len);
+        }
+    }
+    pthread_mutex_lock(&h->proc->lock);
+    hcn_on_exit_fini(&h->proc->on_exit);
+    h->proc->on_exit = o;
+    pthread_mutex_unlock(&h->proc->lock);
+}
+
+/* --------------------------------------------------------- capabilities */
+
+static void host_save_caps(void *ctx, const hw_capability *caps, size_t n)
+{
+    hcn_host *h = ctx;
+    hcn_proc *p = h->proc;
+    for (size_t i = 0; i < n; i++) {
+        char *issuer = addr_string(h, &caps[i].issuer);
+        char *canon = caps[i].params ? hcn_json_canonical(caps[i].params)
+                                     : NULL;
+        bool ok = false;
+        pthread_mutex_lock(&p->lock);
+        if (canon && (strcmp(issuer, p->addr) == 0 ||
+                      hcn_capset_has(&p->offered, issuer, canon))) {
+            hcn_capset_add(&p->caps, issuer, canon);
+            ok = true;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (!ok) {
+            char *msg = hcn_xasprintf(
+                "save-capabilities: ignored %s %s: it was never sent to this "
+                "process",
+                issuer, caps[i].params ? caps[i].params : "(null)");
+            hcn_log_write(&h->node->log, p->id, 0, hcn_proc_level(p), msg);
+            free(msg);
+        }
+        free(issuer);
+        free(canon);
+    }
+}
+
+static void host_drop_caps(void *ctx, const hw_capability *caps, size_t n)
+{
+    hcn_host *h = ctx;
+    for (size_t i = 0; i < n; i++) {
+        char *issuer = addr_string(h, &caps[i].issuer);
+        pthread_mutex_lock(&h->proc->lock);
+        if (caps[i].params)
+            hcn_capset_remove(&h->proc->caps, issuer, caps[i].params);
+        pthread_mutex_unlock(&h->proc->lock);
+        free(issuer);
+    }
+}
+
+static void host_our_caps(void *ctx, hw_capability_list *out)
+{
+    hcn_host *h = ctx;
+    pthread_mutex_lock(&h->proc->lock);
+    export_caps(h->proc->caps.v, h->proc->caps.len, out);
+    pthread_mutex_unlock(&h->proc->lock);
+}
+
+/* ---------------------------------------------------------------- spawn */
+
+
+static hw_spawn_error host_spawn(void *ctx, const char *name,
+                                 const char *path, const hw_on_exit *on_exit,
+                                 const hw_capability *rc, size_t rc_len,
+                                 const hw_process_id *gp,
+                                 const char *const *gparams, size_t g_len,
+                                 bool public_, hw_process_id *out)
+{
+    return hcn_spawn(ctx, name, path, on_exit, rc, rc_len, gp, gparams, g_len,
+                     public_, out);
+}
+
+/* -------------------------------------------------------- construction */
+
+void hcn_host_init(hcn_host *h, hcn_proc *p)
+{
+    memset(h, 0, sizeof *h);
+    h->proc = p;
+    h->node = p->node;
+    h->rng = hcn_random_u64() | 1;
+    hwn_host *t = &h->table;
+    t->abi_version = HW_ABI_VERSION;
+    t->size = sizeof *t;
+    t->ctx = h;
+    t->print_to_terminal = host_print;
+    t->our = host_our;
+    t->get_on_exit = host_get_on_exit;
+    t->set_on_exit = host_set_on_exit;
+    t->get_state = host_get_state;
+    t->set_state = host_set_state;
+    t->clear_state = host_clear_state;
+    t->spawn = host_spawn;
+    t->save_capabilities = host_save_caps;
+    t->drop_capabilities = host_drop_caps;
+    t->our_capabilities = host_our_caps;
+    t->receive = host_receive;
+    t->has_blob = host_has_blob;
+    t->get_blob = host_get_blob;
+    t->last_blob = host_last_blob;
+    t->send_request = host_send_request;
+    t->send_response = host_send_response;
+    t->send_and_await_response = host_send_and_await;
+}
+
+void hcn_host_fini(hcn_host *h)
+{
+    hcn_ctx_entry *e, *tmp;
+    HASH_ITER(hh, h->contexts, e, tmp)
+    {
+        HASH_DEL(h->contexts, e);
+        ctx_free(e);
+    }
+    free(h->heap);
+    hcn_msg *m = h->deferred_head;
+    while (m) {
+        hcn_msg *n = m->next;
+        hcn_msg_unref(m);
+        m = n;
+    }
+    hcn_msg_unref(h->prompting);
+    hcn_blob_unref(h->last_blob);
+    memset(h, 0, sizeof *h);
+}

@@ -1,0 +1,112 @@
+/* Envelopes and blobs: one allocation each, shared by reference. */
+#include "node_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+hcn_blob *hcn_blob_new(const char *mime, const void *bytes, size_t len)
+{
+    size_t ml = mime ? strlen(mime) + 1 : 0;
+    hcn_blob *b = hcn_xmalloc(sizeof *b + len + ml);
+    atomic_init(&b->refs, 1);
+    b->len = len;
+    if (len)
+        memcpy(b->bytes, bytes, len);
+    b->mime = NULL;
+    if (mime) {
+        b->mime = (char *)b->bytes + len;
+        memcpy(b->mime, mime, ml);
+    }
+    return b;
+}
+
+hcn_blob *hcn_blob_ref(hcn_blob *b)
+{
+    if (b)
+        atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return b;
+}
+
+void hcn_blob_unref(hcn_blob *b)
+{
+    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+        free(b);
+}
+
+static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
+
+static char *put(char **cur, const void *src, size_t n)
+{
+    char *d = *cur;
+    if (n)
+        memcpy(d, src, n);
+    *cur += n;
+    return d;
+}
+
+hcn_msg *hcn_msg_new(hcn_msg_kind kind, uint64_t id, const char *source,
+                     const char *target, const char *rsvp, bool inherit,
+                     bool has_expects, uint64_t expects, const void *body,
+                     size_t body_len, const char *metadata,
+                     const hcn_cap *caps, size_t ncaps, hcn_blob *blob)
+{
+    size_t need = sizeof(hcn_msg) + ncaps * sizeof(hcn_cap) + slen(source) +
+                  slen(target) + slen(rsvp) + slen(metadata) + body_len;
+    for (size_t i = 0; i < ncaps; i++)
+        need += slen(caps[i].issuer) + slen(caps[i].params);
+    hcn_msg *m = hcn_xmalloc(need);
+    memset(m, 0, sizeof *m);
+    atomic_init(&m->refs, 1);
+    m->id = id;
+    m->kind = (uint8_t)kind;
+    m->inherit = inherit;
+    m->has_expects = has_expects;
+    m->expects = expects;
+    char *cur = (char *)(m + 1);
+    m->caps = ncaps ? (hcn_cap *)cur : NULL;
+    m->ncaps = ncaps;
+    cur += ncaps * sizeof(hcn_cap);
+    for (size_t i = 0; i < ncaps; i++) {
+        m->caps[i].issuer = put(&cur, caps[i].issuer, slen(caps[i].issuer));
+        m->caps[i].params = put(&cur, caps[i].params, slen(caps[i].params));
+    }
+    m->source = put(&cur, source, slen(source));
+    m->target = put(&cur, target, slen(target));
+    m->rsvp = rsvp ? put(&cur, rsvp, slen(rsvp)) : NULL;
+    m->metadata = metadata ? put(&cur, metadata, slen(metadata)) : NULL;
+    m->body = (const uint8_t *)put(&cur, body, body_len);
+    m->body_len = body_len;
+    m->blob = hcn_blob_ref(blob);
+    return m;
+}
+
+hcn_msg *hcn_msg_send_error(hcn_msg *orig, int kind)
+{
+    hcn_msg *m = hcn_xcalloc(1, sizeof *m);
+    atomic_init(&m->refs, 1);
+    m->kind = HCN_MSG_SEND_ERROR;
+    m->err_kind = (uint8_t)kind;
+    m->id = orig->id;
+    m->source = orig->target;
+    m->target = orig->rsvp ? orig->rsvp : orig->source;
+    m->body = (const uint8_t *)"";
+    m->orig = hcn_msg_ref(orig);
+    return m;
+}
+
+hcn_msg *hcn_msg_ref(hcn_msg *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+void hcn_msg_unref(hcn_msg *m)
+{
+    if (m == NULL ||
+        atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    hcn_blob_unref(m->blob);
+    if (m->orig)
+        hcn_msg_unref(m->orig);
+    free(m);
+}

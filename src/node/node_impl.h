@@ -1,0 +1,416 @@
+/* Internal to the hyperc node: every type and function shared between the
+ * node's source files.  Prefix hcn_ marks these internal; the node's public
+ * API is include/hyperc/node.h (prefix hc_).
+ *
+ * Threads: each process (guest or runtime module) runs on its own thread and
+ * owns its host state (hcn_host) alone.  Routing (hcn_route) runs on the
+ * sending thread: it looks the target up under the table's read lock and
+ * pushes into the target's mailbox, which never blocks.  So no process,
+ * however slow, can stall another's sends. */
+#ifndef HYPERC_NODE_IMPL_H
+#define HYPERC_NODE_IMPL_H
+
+#include "../abi/native.h"
+#include "../common/common.h"
+#include "hyperc/node.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <uthash.h>
+
+typedef struct hcn_node hcn_node;
+typedef struct hcn_proc hcn_proc;
+typedef struct hcn_host hcn_host;
+
+/* ---------------------------------------------------------------- util */
+
+/* Monotonic clock in nanoseconds. */
+int64_t hcn_now_ns(void);
+/* Wall clock in milliseconds since the epoch. */
+int64_t hcn_wall_ms(void);
+/* A random u64 from the OS (getrandom); used to seed per-thread PRNGs. */
+uint64_t hcn_random_u64(void);
+/* xorshift64* step; *state must be non-zero. */
+uint64_t hcn_rng_next(uint64_t *state);
+/* malloc/calloc/strdup that abort on OOM (the node does not run degraded
+ * when the machine has no memory left, as Redis and h2o do). */
+void *hcn_xmalloc(size_t n);
+void *hcn_xcalloc(size_t n, size_t m);
+char *hcn_xstrdup(const char *s);
+char *hcn_xstrndup(const char *s, size_t n);
+/* printf into a fresh heap string; caller frees. */
+char *hcn_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Read a whole file into a fresh NUL-terminated buffer; NULL on error. */
+char *hcn_read_file(const char *path, size_t *len);
+/* mkdir -p; 0 or -1 with errno. */
+int hcn_mkdirs(const char *path);
+
+/* ---------------------------------------------------------------- blobs */
+
+/* A lazy-load blob, immutable once built and shared by reference: a message,
+ * a process's last_blob and a saved request can all hold the same one. */
+typedef struct hcn_blob {
+    atomic_int refs;
+    char *mime; /* NULL = none; points into the same allocation */
+    size_t len;
+    uint8_t bytes[];
+} hcn_blob;
+
+/* Copy mime (may be NULL) and bytes into a new blob with one reference. */
+hcn_blob *hcn_blob_new(const char *mime, const void *bytes, size_t len);
+hcn_blob *hcn_blob_ref(hcn_blob *b);
+void hcn_blob_unref(hcn_blob *b);
+
+/* ---------------------------------------------------------- capabilities */
+
+/* A capability with its params in canonical JSON (sorted keys, compact), so
+ * that equality is string equality, as Hyperware compares parsed JSON. */
+typedef struct hcn_cap {
+    char *issuer; /* full address string */
+    char *params; /* canonical JSON */
+} hcn_cap;
+
+typedef struct hcn_capset {
+    hcn_cap *v;
+    size_t len, cap;
+} hcn_capset;
+
+/* Canonicalize a JSON text; NULL if it is not JSON.  Caller frees. */
+char *hcn_json_canonical(const char *json);
+/* Add (copies; canonicalizes params). Returns 1 if added, 0 if present, -1
+ * if params is not JSON. */
+int hcn_capset_add(hcn_capset *s, const char *issuer, const char *params);
+/* Remove; returns 1 if it was there. */
+int hcn_capset_remove(hcn_capset *s, const char *issuer, const char *params);
+/* Whether held; params must already be canonical. */
+bool hcn_capset_has(const hcn_capset *s, const char *issuer,
+                    const char *canon_params);
+/* Whether the set holds messaging for the process at address `target`. */
+bool hcn_capset_has_messaging(const hcn_capset *s, const char *target);
+/* Remove every capability issued by `issuer_addr`; returns how many. */
+size_t hcn_capset_remove_issuer(hcn_capset *s, const char *issuer_addr);
+void hcn_capset_fini(hcn_capset *s);
+
+/* ------------------------------------------------------------- messages */
+
+typedef enum hcn_msg_kind {
+    HCN_MSG_REQUEST = 0,
+    HCN_MSG_RESPONSE = 1,
+    HCN_MSG_SEND_ERROR = 2,
+} hcn_msg_kind;
+
+/* The envelope {id, source, target, rsvp, message, blob}.  Immutable after
+ * hcn_route (except `next`, used by the one mailbox it sits in), and shared
+ * by reference: the receiver's prompting message and the sender's context
+ * entry may point at the same envelope. */
+typedef struct hcn_msg {
+    atomic_int refs;
+    struct hcn_msg *next;
+    uint64_t id;
+    uint8_t kind;        /* hcn_msg_kind */
+    uint8_t err_kind;    /* HW_SEND_ERROR_* for HCN_MSG_SEND_ERROR */
+    bool inherit;
+    bool has_expects;
+    uint64_t expects;    /* seconds */
+    const char *source;  /* "node@process:package:publisher" */
+    const char *target;
+    const char *rsvp;    /* NULL = none */
+    const uint8_t *body;
+    size_t body_len;
+    const char *metadata; /* NULL = none */
+    hcn_cap *caps;
+    size_t ncaps;
+    hcn_blob *blob;      /* NULL = none; owned reference */
+    struct hcn_msg *orig; /* SEND_ERROR: the failed request (owned ref) */
+} hcn_msg;
+
+/* Build an envelope in one allocation, copying every input.  `caps` is
+ * copied; `blob` gains a reference. */
+hcn_msg *hcn_msg_new(hcn_msg_kind kind, uint64_t id, const char *source,
+                     const char *target, const char *rsvp, bool inherit,
+                     bool has_expects, uint64_t expects, const void *body,
+                     size_t body_len, const char *metadata,
+                     const hcn_cap *caps, size_t ncaps, hcn_blob *blob);
+/* A SEND_ERROR envelope for request `orig` (gains a reference). */
+hcn_msg *hcn_msg_send_error(hcn_msg *orig, int kind);
+hcn_msg *hcn_msg_ref(hcn_msg *m);
+void hcn_msg_unref(hcn_msg *m);
+
+/* The process-id part of an address string (after '@'). */
+static inline const char *hcn_addr_pid(const char *addr)
+{
+    const char *a = addr;
+    while (*a && *a != '@')
+        a++;
+    return *a ? a + 1 : addr;
+}
+
+/* ------------------------------------------------------------ mailboxes */
+
+/* A process's incoming queue.  Bounded in requests (responses and send
+ * errors are always accepted: the receiver asked for them).  Push never
+ * blocks; pop blocks until a message, a deadline or close. */
+typedef struct hcn_mailbox {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    hcn_msg *head, *tail;
+    atomic_uint count;
+    uint32_t nreq;
+    uint32_t max_req;
+    uint32_t spin;  /* iterations to spin before parking */
+    int waiting;
+    bool closed;
+} hcn_mailbox;
+
+void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin);
+/* Frees every queued message. */
+void hcn_mailbox_fini(hcn_mailbox *mb);
+/* Append m (takes the caller's reference on success).  HCC_EOK, HCC_EFULL
+ * (request over the bound) or HCC_ECLOSED; on error the caller keeps m. */
+int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m);
+/* Wait for a message until `deadline_ns` (monotonic; <0 = no deadline).
+ * Returns HCC_EOK with *out (caller owns the reference), HCC_ETIMEOUT or
+ * HCC_ECLOSED. */
+int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out);
+/* Refuse further pushes and wake the waiter; queued messages stay. */
+void hcn_mailbox_close(hcn_mailbox *mb);
+/* Reopen after close (restart); queued messages are kept. */
+void hcn_mailbox_reopen(hcn_mailbox *mb);
+/* Remove and return everything queued (a list via ->next). */
+hcn_msg *hcn_mailbox_take_all(hcn_mailbox *mb);
+
+/* ------------------------------------------------------------- logging */
+
+typedef struct hcn_log {
+    pthread_mutex_t mu;
+    FILE *file;      /* <home>/log/node.log, every printout at every level */
+    int level;       /* default terminal verbosity */
+    bool color;
+} hcn_log;
+
+int hcn_log_open(hcn_log *l, const char *home, int level);
+void hcn_log_close(hcn_log *l);
+/* A printout from `who` (a process id or "kernel") at `verbosity`: written
+ * to the log file always, to stderr when verbosity <= `shown_level`. */
+void hcn_log_write(hcn_log *l, const char *who, int verbosity,
+                   int shown_level, const char *text);
+/* Kernel printout with printf formatting, shown at the node's level. */
+void hcn_logf(hcn_node *n, int verbosity, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------ processes */
+
+typedef enum hcn_proc_status {
+    HCN_PROC_LOADED = 0,   /* registered, buffering until run */
+    HCN_PROC_RUNNING = 1,
+    HCN_PROC_RESTARTING = 2,
+    HCN_PROC_EXITED = 3,   /* gone; sends to it fail */
+} hcn_proc_status;
+
+/* A runtime module: a process implemented by the node itself. */
+typedef struct hcn_module_ops {
+    /* Handle one message (the module owns the reference). */
+    void (*handle)(hcn_proc *self, hcn_msg *m);
+    /* Next monotonic deadline at which on_deadline must run, or -1. */
+    int64_t (*next_deadline)(hcn_proc *self);
+    void (*on_deadline)(hcn_proc *self, int64_t now);
+    /* Release the module's data at shutdown. */
+    void (*fini)(hcn_proc *self);
+} hcn_module_ops;
+
+/* An on-exit request kept by the kernel: the envelope is built at exit. */
+typedef struct hcn_exit_req {
+    char *target;
+    bool inherit;
+    uint8_t *body;
+    size_t body_len;
+    char *metadata;
+    hcn_blob *blob;
+} hcn_exit_req;
+
+typedef struct hcn_on_exit {
+    int kind; /* HW_ON_EXIT_* */
+    hcn_exit_req *reqs;
+    size_t nreqs;
+} hcn_on_exit;
+
+void hcn_on_exit_fini(hcn_on_exit *o);
+/* Deep copy. */
+void hcn_on_exit_copy(hcn_on_exit *dst, const hcn_on_exit *src);
+
+struct hcn_proc {
+    UT_hash_handle hh;
+    atomic_int refs;
+    hcn_node *node;
+    char *id;   /* "process:package:publisher" (table key) */
+    char *addr; /* "node@process:package:publisher" */
+    hcn_mailbox mb;
+
+    pthread_mutex_t lock; /* guards everything below up to `thread` */
+    hcn_capset caps;      /* capabilities held */
+    hcn_capset offered;   /* capabilities received in messages */
+    hcn_on_exit on_exit;
+    bool public_;
+    int status;           /* hcn_proc_status */
+    atomic_int verbosity; /* terminal level of this process: -1 follows the
+                           * node's, -100 is muted */
+
+    /* runtime module, or guest */
+    const hcn_module_ops *ops;
+    void *mod;
+    char *so_path;  /* guest: the shared object */
+    char *pkg_dir;  /* guest: the package's pkg/ folder */
+    pthread_t thread;
+    bool has_thread;
+    int instance;   /* starts so far */
+    int failures;   /* restarts counted in the give-up window */
+    int64_t window_start_ns;
+    int consecutive; /* for backoff */
+};
+
+/* Drop a reference; the last one frees the process. */
+void hcn_proc_unref(hcn_proc *p);
+hcn_proc *hcn_proc_ref(hcn_proc *p);
+/* Effective terminal level for printouts of p. */
+int hcn_proc_level(hcn_proc *p);
+
+/* Set a process's terminal level (-1 = the node's, -100 = muted). */
+int hcn_node_set_verbosity(hc_node *n, const char *pid, int level);
+
+/* spawn, on behalf of the guest of h (proc.c). */
+hw_spawn_error hcn_spawn(hcn_host *h, const char *name,
+                         const char *path, const hw_on_exit *on_exit,
+                         const hw_capability *rc, size_t rc_len,
+                         const hw_process_id *gp, const char *const *gparams,
+                         size_t g_len, bool public_, hw_process_id *out);
+
+/* Run a guest process's life on its own thread (proc.c). */
+int hcn_proc_start_thread(hcn_proc *p);
+/* Start a runtime module's thread. */
+int hcn_module_start_thread(hcn_proc *p);
+
+/* ---------------------------------------------------------- the node */
+
+struct hcn_node {
+    hc_node_config cfg;
+    char *name;
+    char *home;
+    char *run_dir;        /* <home>/run: per-instance copies of .so files */
+    pthread_rwlock_t table_lock;
+    hcn_proc *procs;      /* uthash by id */
+    hcn_log log;
+    atomic_bool shutting_down;
+    atomic_uint instance_seq;
+    pthread_mutex_t life_mu;
+    pthread_cond_t life_cv;
+    int live_threads;
+    char *state_db_path;
+    /* control socket */
+    int ctl_fd;
+    char *ctl_path;
+    pthread_t ctl_thread;
+    bool has_ctl_thread;
+    hcn_proc *terminal; /* terminal:terminal:sys, the injector */
+};
+
+/* Look a process up by id ("p:k:pub") and take a reference; NULL if none. */
+hcn_proc *hcn_node_find(hcn_node *n, const char *pid);
+
+/* Register a new process entry (status LOADED, one reference held by the
+ * table).  Returns it with an extra reference for the caller, or NULL with
+ * *err = HCC_EEXISTS. */
+hcn_proc *hcn_node_add_proc(hcn_node *n, const char *pid, bool public_,
+                            int *err);
+/* Remove p from the table (drops the table's reference). */
+void hcn_node_remove_proc(hcn_node *n, hcn_proc *p);
+
+/* Route an envelope from any thread; consumes the caller's reference.
+ * Applies "our" aliasing (already done by builders), capability checks and
+ * mailbox bounds; failures of requests that expect a response come back to
+ * the sender at once as a send error of kind timeout (offline for other
+ * nodes), and are logged. */
+void hcn_route(hcn_node *n, hcn_msg *m);
+
+/* Whether a process id is one whose messages skip capability checks
+ * (kernel, state, vfs, and the terminal injector). */
+bool hcn_pid_exempt(const char *pid);
+
+/* Grant `holder` a capability (kernel-side; copies). */
+void hcn_grant(hcn_proc *holder, const char *issuer, const char *params);
+/* Grant messaging for `target_pid` on this node. */
+void hcn_grant_messaging(hcn_node *n, hcn_proc *holder,
+                         const char *target_pid);
+
+/* A thread of the node starts/ends (for shutdown joins). */
+void hcn_node_thread_begin(hcn_node *n);
+void hcn_node_thread_end(hcn_node *n);
+
+/* Sleep until deadline or node shutdown; returns false on shutdown. */
+bool hcn_node_sleep_until(hcn_node *n, int64_t deadline_ns);
+
+/* ------------------------------------------------------- guest host side */
+
+/* Context entry for a request sent with expects-response. */
+typedef struct hcn_ctx_entry {
+    UT_hash_handle hh;
+    uint64_t id;
+    hcn_msg *prompting; /* restored when the answer arrives */
+    hcn_msg *sent;      /* the request as sent (for send errors) */
+    bool has_context;
+    uint8_t *context;
+    size_t context_len;
+    int64_t deadline;
+    size_t heap_idx;
+} hcn_ctx_entry;
+
+/* Per-instance host state of a guest process; only its thread touches it. */
+struct hcn_host {
+    hcn_proc *proc;
+    hcn_node *node;
+    hwn_host table;
+    hcn_msg *prompting;
+    hcn_blob *last_blob;
+    bool last_blobbed;
+    hcn_ctx_entry *contexts;
+    hcn_ctx_entry **heap;
+    size_t heap_len, heap_cap;
+    hcn_msg *deferred_head, *deferred_tail;
+    uint64_t rng;
+    jmp_buf kill;
+};
+
+void hcn_host_init(hcn_host *h, hcn_proc *p);
+void hcn_host_fini(hcn_host *h);
+
+/* Send a request from a host-internal source on behalf of h's process and
+ * wait for the answer, as get/set/clear-state do (source
+ * our@kernel:distro:sys, rsvp the process).  Returns HCC_EOK with *resp (a
+ * response envelope, caller's reference) or HCC_ETIMEOUT. */
+int hcn_host_kernel_call(hcn_host *h, const char *target_pid,
+                         const char *body, hcn_blob *blob, uint64_t timeout_s,
+                         hcn_msg **resp);
+
+/* -------------------------------------------------------- runtime modules */
+
+int hcn_mod_state_add(hcn_node *n);
+int hcn_mod_timer_add(hcn_node *n);
+int hcn_mod_terminal_add(hcn_node *n);
+
+/* Injector (terminal module): send `m` (a request from
+ * our@terminal:terminal:sys) and wait up to timeout_ms for its answer.
+ * Returns HCC_EOK with *resp (response envelope), HCC_ETIMEOUT/HCC_EOFFLINE
+ * for a send error, or HCC_ETIMEOUT if nothing came. Fire-and-forget
+ * requests (no expects) return HCC_EOK with *resp NULL at once. */
+int hcn_inject(hcn_node *n, hcn_msg *m, int64_t timeout_ms, hcn_msg **resp);
+
+/* Control socket (control.c). */
+int hcn_control_start(hcn_node *n);
+void hcn_control_stop(hcn_node *n);
+
+/* Package loading (package.c), used by hc_node_load_package. */
+int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen);
+
+#endif

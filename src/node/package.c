@@ -1,0 +1,417 @@
+/* Packages in Hyperware's layout: metadata.json at the root, pkg/manifest.json
+ * listing the processes, pkg/ holding their binaries (shared objects here). */
+#include "node_impl.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
+/* A required field of an object, of a given type. */
+static json_t *field(json_t *obj, const char *key, json_type type,
+                     const char *where, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(obj, key);
+    static const char *const tn[] = {"an object", "an array", "a string",
+                                     "an integer", "a number", "true",
+                                     "false", "null"};
+    if (v == NULL) {
+        fail(err, errlen, "%s: missing field \"%s\"", where, key);
+        return NULL;
+    }
+    bool ok = json_typeof(v) == type ||
+              (type == JSON_TRUE && json_is_boolean(v));
+    if (!ok) {
+        fail(err, errlen, "%s: field \"%s\" must be %s, not %s", where, key,
+             type == JSON_TRUE ? "a boolean" : tn[type], json_type_name(v));
+        return NULL;
+    }
+    return v;
+}
+
+static int parse_caps(json_t *arr, const char *where, const char *key,
+                      hc_manifest_cap **out, size_t *len, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return 0;
+    *out = hcn_xcalloc(n, sizeof **out);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(arr, i);
+        const char *pid = NULL;
+        char *params = NULL;
+        if (json_is_string(e)) {
+            pid = json_string_value(e);
+            params = hcn_xstrdup("\"messaging\"");
+        } else if (json_is_object(e) && json_is_string(json_object_get(e, "process")) &&
+                   json_object_get(e, "params") != NULL) {
+            pid = json_string_value(json_object_get(e, "process"));
+            params = json_dumps(json_object_get(e, "params"),
+                                JSON_COMPACT | JSON_SORT_KEYS |
+                                    JSON_ENCODE_ANY);
+        } else {
+            return fail(err, errlen,
+                        "%s: %s[%zu] must be a process id string or "
+                        "{\"process\": id, \"params\": JSON}",
+                        where, key, i);
+        }
+        int rc = hc_process_id_check(pid);
+        if (rc != 0) {
+            free(params);
+            return fail(err, errlen, "%s: %s[%zu]: '%s': %s", where, key, i,
+                        pid, hc_strerror(rc));
+        }
+        (*out)[*len].process = hcn_xstrdup(pid);
+        (*out)[*len].params = params;
+        (*len)++;
+    }
+    return 0;
+}
+
+static int parse_entry(json_t *e, size_t i, hc_manifest_entry *out,
+                       char *err, size_t errlen)
+{
+    char where[64];
+    snprintf(where, sizeof where, "pkg/manifest.json[%zu]", i);
+    if (!json_is_object(e))
+        return fail(err, errlen, "%s must be an object, not %s", where,
+                    json_type_name(e));
+    json_t *name, *path, *onx, *net, *rc, *gc, *pub;
+    if (!(name = field(e, "process_name", JSON_STRING, where, err, errlen)) ||
+        !(path = field(e, "process_wasm_path", JSON_STRING, where, err,
+                       errlen)))
+        return -1;
+    onx = json_object_get(e, "on_exit");
+    if (onx == NULL)
+        return fail(err, errlen, "%s: missing field \"on_exit\"", where);
+    if (!(net = field(e, "request_networking", JSON_TRUE, where, err,
+                      errlen)) ||
+        !(rc = field(e, "request_capabilities", JSON_ARRAY, where, err,
+                     errlen)) ||
+        !(gc = field(e, "grant_capabilities", JSON_ARRAY, where, err,
+                     errlen)) ||
+        !(pub = field(e, "public", JSON_TRUE, where, err, errlen)))
+        return -1;
+    const char *pn = json_string_value(name);
+    if (!hcc_name_safe(pn, strlen(pn), false))
+        return fail(err, errlen,
+                    "%s: process_name '%s' is not hypermap-safe (a-z, 0-9, "
+                    "'-')",
+                    where, pn);
+    out->process_name = hcn_xstrdup(pn);
+    out->process_wasm_path = hcn_xstrdup(json_string_value(path));
+    if (json_is_string(onx) && strcmp(json_string_value(onx), "None") == 0) {
+        out->on_exit = HW_ON_EXIT_NONE;
+    } else if (json_is_string(onx) &&
+               strcmp(json_string_value(onx), "Restart") == 0) {
+        out->on_exit = HW_ON_EXIT_RESTART;
+    } else if (json_is_object(onx) &&
+               json_is_array(json_object_get(onx, "Requests"))) {
+        out->on_exit = HW_ON_EXIT_REQUESTS;
+        out->on_exit_requests =
+            json_dumps(json_object_get(onx, "Requests"), JSON_COMPACT);
+    } else {
+        return fail(err, errlen,
+                    "%s: on_exit must be \"None\", \"Restart\" or "
+                    "{\"Requests\": [...]}",
+                    where);
+    }
+    out->request_networking = json_is_true(net);
+    out->public_ = json_is_true(pub);
+    if (parse_caps(rc, where, "request_capabilities",
+                   &out->request_capabilities,
+                   &out->request_capabilities_len, err, errlen) != 0 ||
+        parse_caps(gc, where, "grant_capabilities", &out->grant_capabilities,
+                   &out->grant_capabilities_len, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+int hc_package_parse(const char *metadata_json, const char *manifest_json,
+                     hc_package *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    json_error_t je;
+    json_t *meta = json_loads(metadata_json, 0, &je);
+    if (meta == NULL)
+        return fail(err, errlen, "metadata.json:%d:%d: %s", je.line,
+                    je.column, je.text);
+    int rc = -1;
+    json_t *man = NULL;
+    json_t *props = field(meta, "properties", JSON_OBJECT, "metadata.json",
+                          err, errlen);
+    json_t *pkg, *publ, *ver;
+    if (props == NULL ||
+        !(pkg = field(props, "package_name", JSON_STRING,
+                      "metadata.json properties", err, errlen)) ||
+        !(publ = field(props, "publisher", JSON_STRING,
+                       "metadata.json properties", err, errlen)) ||
+        !(ver = field(props, "current_version", JSON_STRING,
+                      "metadata.json properties", err, errlen)))
+        goto out;
+    const char *pk = json_string_value(pkg), *pb = json_string_value(publ);
+    if (!hcc_name_safe(pk, strlen(pk), false)) {
+        fail(err, errlen,
+             "metadata.json: package_name '%s' is not hypermap-safe (a-z, "
+             "0-9, '-')",
+             pk);
+        goto out;
+    }
+    if (!hcc_name_safe(pb, strlen(pb), true)) {
+        fail(err, errlen,
+             "metadata.json: publisher '%s' is not hypermap-safe (a-z, 0-9, "
+             "'-', '.')",
+             pb);
+        goto out;
+    }
+    out->package_name = hcn_xstrdup(pk);
+    out->publisher = hcn_xstrdup(pb);
+    out->version = hcn_xstrdup(json_string_value(ver));
+    man = json_loads(manifest_json, 0, &je);
+    if (man == NULL) {
+        fail(err, errlen, "pkg/manifest.json:%d:%d: %s", je.line, je.column,
+             je.text);
+        goto out;
+    }
+    if (!json_is_array(man)) {
+        fail(err, errlen,
+             "pkg/manifest.json must be an array of process entries, not %s",
+             json_type_name(man));
+        goto out;
+    }
+    size_t n = json_array_size(man);
+    out->entries = n ? hcn_xcalloc(n, sizeof *out->entries) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (parse_entry(json_array_get(man, i), i, &out->entries[i], err,
+                        errlen) != 0) {
+            out->entries_len = i + 1;
+            goto out;
+        }
+        out->entries_len = i + 1;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(out->entries[k].process_name,
+                       out->entries[i].process_name) == 0) {
+                fail(err, errlen,
+                     "pkg/manifest.json[%zu]: process_name '%s' is already "
+                     "used by entry %zu",
+                     i, out->entries[i].process_name, k);
+                goto out;
+            }
+    }
+    rc = 0;
+out:
+    json_decref(meta);
+    json_decref(man);
+    if (rc != 0)
+        hc_package_fini(out);
+    return rc;
+}
+
+static void caps_fini(hc_manifest_cap *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].process);
+        free(c[i].params);
+    }
+    free(c);
+}
+
+void hc_package_fini(hc_package *p)
+{
+    for (size_t i = 0; i < p->entries_len; i++) {
+        hc_manifest_entry *e = &p->entries[i];
+        free(e->process_name);
+        free(e->process_wasm_path);
+        free(e->on_exit_requests);
+        caps_fini(e->request_capabilities, e->request_capabilities_len);
+        caps_fini(e->grant_capabilities, e->grant_capabilities_len);
+    }
+    free(p->entries);
+    free(p->package_name);
+    free(p->publisher);
+    free(p->version);
+    memset(p, 0, sizeof *p);
+}
+
+/* on_exit Requests as the manifest writes them:
+ * [["node@p:k:pub", {Request}, {LazyLoadBlob}|null], ...] */
+static int exit_requests(hcn_node *n, const char *json, hcn_on_exit *o,
+                         const char *pid, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *arr = json_loads(json, 0, &je);
+    size_t cnt = json_array_size(arr);
+    o->kind = HW_ON_EXIT_REQUESTS;
+    o->reqs = cnt ? hcn_xcalloc(cnt, sizeof *o->reqs) : NULL;
+    int rc = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        json_t *t = json_array_get(arr, i);
+        const char *addr = json_string_value(json_array_get(t, 0));
+        json_t *req = json_array_get(t, 1);
+        json_t *body = json_object_get(req, "body");
+        if (!json_is_array(t) || addr == NULL || !json_is_object(req) ||
+            !json_is_array(body) || hc_address_check(addr) != 0) {
+            rc = fail(err, errlen,
+                      "%s: on_exit Requests[%zu] must be [\"node@p:k:pub\", "
+                      "{\"inherit\", \"body\": [bytes], ...}, blob|null]",
+                      pid, i);
+            break;
+        }
+        hcn_exit_req *r = &o->reqs[o->nreqs++];
+        if (strncmp(addr, "our@", 4) == 0)
+            r->target = hcn_xasprintf("%s@%s", n->name, addr + 4);
+        else
+            r->target = hcn_xstrdup(addr);
+        r->inherit = json_is_true(json_object_get(req, "inherit"));
+        r->body_len = json_array_size(body);
+        r->body = hcn_xmalloc(r->body_len);
+        for (size_t k = 0; k < r->body_len; k++)
+            r->body[k] = (uint8_t)json_integer_value(json_array_get(body, k));
+        const char *md = json_string_value(json_object_get(req, "metadata"));
+        r->metadata = md ? hcn_xstrdup(md) : NULL;
+        json_t *blob = json_array_get(t, 2);
+        json_t *bytes = json_object_get(blob, "bytes");
+        if (json_is_array(bytes)) {
+            size_t bl = json_array_size(bytes);
+            uint8_t *b = hcn_xmalloc(bl);
+            for (size_t k = 0; k < bl; k++)
+                b[k] = (uint8_t)json_integer_value(json_array_get(bytes, k));
+            r->blob = hcn_blob_new(
+                json_string_value(json_object_get(blob, "mime")), b, bl);
+            free(b);
+        }
+    }
+    json_decref(arr);
+    return rc;
+}
+
+int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
+{
+    char *mpath = hcn_xasprintf("%s/metadata.json", dir);
+    char *fpath = hcn_xasprintf("%s/pkg/manifest.json", dir);
+    char *meta = hcn_read_file(mpath, NULL);
+    char *man = hcn_read_file(fpath, NULL);
+    int rc = -1;
+    hc_package pkg = {0};
+    if (meta == NULL || man == NULL) {
+        fail(err, errlen, "%s: cannot read %s", dir,
+             meta == NULL ? "metadata.json" : "pkg/manifest.json");
+        goto out;
+    }
+    if (hc_package_parse(meta, man, &pkg, err, errlen) != 0)
+        goto out;
+    char *pkgdir = hcn_xasprintf("%s/pkg", dir);
+    char *abs = realpath(pkgdir, NULL);
+    free(pkgdir);
+    pkgdir = abs;
+    /* Register every process first, so that grants can name them. */
+    hcn_proc **procs = hcn_xcalloc(pkg.entries_len + 1, sizeof *procs);
+    rc = 0;
+    for (size_t i = 0; i < pkg.entries_len && rc == 0; i++) {
+        hc_manifest_entry *e = &pkg.entries[i];
+        char *pid = hcn_xasprintf("%s:%s:%s", e->process_name,
+                                  pkg.package_name, pkg.publisher);
+        const char *rel = e->process_wasm_path;
+        while (*rel == '/')
+            rel++;
+        char *so = hcn_xasprintf("%s/%s", pkgdir ? pkgdir : dir, rel);
+        struct stat st;
+        int aerr;
+        if (strstr(rel, "..") != NULL || stat(so, &st) != 0) {
+            rc = fail(err, errlen,
+                      "%s: process_wasm_path '%s': no file at %s", pid,
+                      e->process_wasm_path, so);
+            free(so);
+        } else if ((procs[i] = hcn_node_add_proc(n, pid, e->public_,
+                                                 &aerr)) == NULL) {
+            rc = fail(err, errlen, "%s: a process with this id is already "
+                                   "loaded", pid);
+            free(so);
+        } else {
+            procs[i]->so_path = so;
+            procs[i]->pkg_dir = pkgdir ? hcn_xstrdup(pkgdir) : NULL;
+            procs[i]->on_exit.kind = e->on_exit;
+            if (e->on_exit == HW_ON_EXIT_REQUESTS)
+                rc = exit_requests(n, e->on_exit_requests, &procs[i]->on_exit,
+                                   pid, err, errlen);
+        }
+        free(pid);
+    }
+    for (size_t i = 0; i < pkg.entries_len && rc == 0; i++) {
+        hc_manifest_entry *e = &pkg.entries[i];
+        hcn_proc *p = procs[i];
+        hcn_grant_messaging(n, p, p->id);
+        for (size_t k = 0; k < e->request_capabilities_len; k++) {
+            char *issuer = hcn_xasprintf(
+                "%s@%s", n->name, e->request_capabilities[k].process);
+            hcn_grant(p, issuer, e->request_capabilities[k].params);
+            free(issuer);
+        }
+        if (e->request_networking) {
+            char *issuer = hcn_xasprintf("%s@kernel:distro:sys", n->name);
+            hcn_grant(p, issuer, "\"network\"");
+            free(issuer);
+        }
+        for (size_t k = 0; k < e->grant_capabilities_len; k++) {
+            hcn_proc *q =
+                hcn_node_find(n, e->grant_capabilities[k].process);
+            if (q == NULL) {
+                hcn_logf(n, 0,
+                         "%s: grant_capabilities names %s, which is not "
+                         "on this node; skipped",
+                         p->id, e->grant_capabilities[k].process);
+                continue;
+            }
+            hcn_grant(q, p->addr, e->grant_capabilities[k].params);
+            hcn_proc_unref(q);
+        }
+    }
+    for (size_t i = 0; i < pkg.entries_len; i++)
+        if (procs[i]) {
+            if (rc != 0)
+                hcn_node_remove_proc(n, procs[i]);
+            hcn_proc_unref(procs[i]);
+        }
+    free(procs);
+    free(pkgdir);
+    if (rc == 0)
+        hcn_logf(n, 1, "loaded package %s:%s (%zu processes)",
+                 pkg.package_name, pkg.publisher, pkg.entries_len);
+out:
+    hc_package_fini(&pkg);
+    free(meta);
+    free(man);
+    free(mpath);
+    free(fpath);
+    return rc;
+}

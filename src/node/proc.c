@@ -1,0 +1,394 @@
+/* Process lifecycle: a thread per process; loading a private instance of the
+ * shared object; on-exit (none, restart with backoff and give-up, requests);
+ * runtime module threads; spawn. */
+#include "node_impl.h"
+
+#include "../common/abi_types.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------- guest instances */
+
+/* Copy the shared object to a private file and dlopen it: the dynamic loader
+ * shares one instance per file, and two processes of the same binary must
+ * share nothing.  The copy is unlinked once mapped. */
+static void *load_instance(hcn_proc *p, char *err, size_t errlen)
+{
+    unsigned seq = atomic_fetch_add(&p->node->instance_seq, 1);
+    char *copy = hcn_xasprintf("%s/%s.%u.so", p->node->run_dir, p->id, seq);
+    void *dl = NULL;
+    int in = open(p->so_path, O_RDONLY | O_CLOEXEC);
+    int out = -1;
+    if (in < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", p->so_path,
+                 strerror(errno));
+        goto done;
+    }
+    out = open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+    if (out < 0) {
+        snprintf(err, errlen, "cannot write %s: %s", copy, strerror(errno));
+        goto done;
+    }
+    char buf[65536];
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r == 0)
+            break;
+        if (r < 0 || write(out, buf, (size_t)r) != r) {
+            snprintf(err, errlen, "cannot copy %s: %s", p->so_path,
+                     strerror(errno));
+            goto done;
+        }
+    }
+    close(out);
+    out = -1;
+    dl = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+    if (dl == NULL)
+        snprintf(err, errlen, "cannot load %s: %s", p->so_path, dlerror());
+done:
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    unlink(copy);
+    free(copy);
+    return dl;
+}
+
+typedef enum run_end {
+    RUN_RETURNED,
+    RUN_KILLED,
+    RUN_LOAD_FAILED,
+} run_end;
+
+static run_end run_instance(hcn_proc *p)
+{
+    char err[512];
+    void *dl = load_instance(p, err, sizeof err);
+    if (dl == NULL) {
+        hcn_logf(p->node, 0, "%s: %s", p->id, err);
+        return RUN_LOAD_FAILED;
+    }
+    hwn_entry_fn entry;
+    *(void **)&entry = dlsym(dl, HWN_ENTRY_SYMBOL);
+    if (entry == NULL) {
+        hcn_logf(p->node, 0,
+                 "%s: %s exports no %s (not built against libhyperc?)", p->id,
+                 p->so_path, HWN_ENTRY_SYMBOL);
+        dlclose(dl);
+        return RUN_LOAD_FAILED;
+    }
+    hcn_host *h = hcn_xmalloc(sizeof *h);
+    hcn_host_init(h, p);
+    run_end end;
+    if (setjmp(h->kill) == 0) {
+        int rc = entry(&h->table, p->addr);
+        if (rc != 0) {
+            hcn_logf(p->node, 0, "%s: %s", p->id, hcc_strerror(HCC_EABI));
+            end = RUN_LOAD_FAILED;
+        } else {
+            end = RUN_RETURNED;
+        }
+    } else {
+        end = RUN_KILLED;
+    }
+    hcn_host_fini(h);
+    free(h);
+    /* A killed guest's memory is still referenced from its globals; keep
+     * the instance mapped so that it stays reachable, as a wasm instance
+     * is dropped whole rather than unwound. */
+    if (end != RUN_KILLED)
+        dlclose(dl);
+    return end;
+}
+
+/* Send the on-exit requests of p, from p, without expects-response. */
+static void send_exit_requests(hcn_proc *p, const hcn_on_exit *o)
+{
+    for (size_t i = 0; i < o->nreqs; i++) {
+        const hcn_exit_req *r = &o->reqs[i];
+        hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, hcn_random_u64(), p->addr,
+                                 r->target, NULL, r->inherit, false, 0,
+                                 r->body, r->body_len, r->metadata, NULL, 0,
+                                 r->blob);
+        hcn_route(p->node, m);
+    }
+}
+
+/* Everything still queued for a process that is gone: requests that wait
+ * for an answer get a timeout error, as Hyperware does for dead targets. */
+static void fail_queued(hcn_proc *p)
+{
+    hcn_msg *m = hcn_mailbox_take_all(&p->mb);
+    while (m) {
+        hcn_msg *next = m->next;
+        m->next = NULL;
+        if (m->kind == HCN_MSG_REQUEST && m->has_expects) {
+            hcn_msg *e = hcn_msg_send_error(m, HW_SEND_ERROR_TIMEOUT);
+            hcn_proc *to = hcn_node_find(p->node, hcn_addr_pid(e->target));
+            if (to == NULL || hcn_mailbox_push(&to->mb, e) != HCC_EOK)
+                hcn_msg_unref(e);
+            hcn_proc_unref(to);
+        }
+        hcn_msg_unref(m);
+        m = next;
+    }
+}
+
+/* Revoke every capability p issued, from every process (on-exit None). */
+static void revoke_issued(hcn_proc *p)
+{
+    hcn_node *n = p->node;
+    pthread_rwlock_rdlock(&n->table_lock);
+    for (hcn_proc *q = n->procs; q; q = q->hh.next) {
+        pthread_mutex_lock(&q->lock);
+        hcn_capset_remove_issuer(&q->caps, p->addr);
+        pthread_mutex_unlock(&q->lock);
+    }
+    pthread_rwlock_unlock(&n->table_lock);
+}
+
+static void set_status(hcn_proc *p, int status)
+{
+    pthread_mutex_lock(&p->lock);
+    p->status = status;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Decide the wait before the next restart; false = give up. */
+static bool restart_delay(hcn_proc *p, int64_t uptime_ns, int64_t *delay_ns)
+{
+    const hc_node_config *c = &p->node->cfg;
+    int64_t now = hcn_now_ns();
+    int64_t base = (int64_t)c->restart_base_ms * 1000000;
+    int64_t cap = (int64_t)c->restart_max_ms * 1000000;
+    /* Current backoff for the healthy-run rule. */
+    int64_t backoff = p->consecutive == 0 ? 0 : base << (p->consecutive - 1);
+    if (backoff > cap || backoff < 0)
+        backoff = cap;
+    int64_t healthy = 5 * backoff;
+    if (healthy > 3000LL * 1000000000)
+        healthy = 3000LL * 1000000000;
+    if (p->consecutive > 0 && uptime_ns >= healthy)
+        p->consecutive = 0;
+    int64_t window = (int64_t)c->restart_window_ms * 1000000;
+    if (p->failures == 0 || now - p->window_start_ns > window) {
+        p->failures = 0;
+        p->window_start_ns = now;
+    }
+    p->failures++;
+    if (c->restart_give_up > 0 && (uint32_t)p->failures >= c->restart_give_up)
+        return false;
+    int k = p->consecutive++;
+    if (k == 0) {
+        *delay_ns = 0;
+    } else {
+        int64_t d = base << (k - 1 > 40 ? 40 : k - 1);
+        *delay_ns = d > cap || d < 0 ? cap : d;
+    }
+    return true;
+}
+
+static void *proc_main(void *arg)
+{
+    hcn_proc *p = arg;
+    hcn_node *n = p->node;
+    for (;;) {
+        set_status(p, HCN_PROC_RUNNING);
+        p->instance++;
+        int64_t started = hcn_now_ns();
+        run_end end = run_instance(p);
+        if (end == RUN_KILLED || atomic_load(&n->shutting_down))
+            break;
+        pthread_mutex_lock(&p->lock);
+        hcn_on_exit o;
+        hcn_on_exit_copy(&o, &p->on_exit);
+        pthread_mutex_unlock(&p->lock);
+        const char *how = end == RUN_LOAD_FAILED ? "failed to start"
+                                                 : "exited";
+        if (o.kind == HW_ON_EXIT_RESTART) {
+            int64_t delay;
+            if (!restart_delay(p, hcn_now_ns() - started, &delay)) {
+                hcn_logf(n, 0,
+                         "%s %s %d times within %u ms: giving up, not "
+                         "restarting it again",
+                         p->id, how, p->failures, n->cfg.restart_window_ms);
+                hcn_on_exit_fini(&o);
+                goto gone;
+            }
+            hcn_logf(n, 0, "%s %s; restarting in %lld ms", p->id, how,
+                     (long long)(delay / 1000000));
+            hcn_on_exit_fini(&o);
+            set_status(p, HCN_PROC_RESTARTING);
+            if (!hcn_node_sleep_until(n, hcn_now_ns() + delay))
+                break;
+            continue;
+        }
+        hcn_logf(n, 1, "%s %s", p->id, how);
+        if (o.kind == HW_ON_EXIT_REQUESTS)
+            send_exit_requests(p, &o);
+        hcn_on_exit_fini(&o);
+    gone:
+        set_status(p, HCN_PROC_EXITED);
+        hcn_mailbox_close(&p->mb);
+        fail_queued(p);
+        revoke_issued(p);
+        hcn_node_remove_proc(n, p);
+        break;
+    }
+    set_status(p, HCN_PROC_EXITED);
+    hcn_node_thread_end(n);
+    hcn_proc_unref(p);
+    return NULL;
+}
+
+int hcn_proc_start_thread(hcn_proc *p)
+{
+    hcn_node_thread_begin(p->node);
+    hcn_proc_ref(p);
+    p->has_thread = true;
+    if (pthread_create(&p->thread, NULL, proc_main, p) != 0) {
+        p->has_thread = false;
+        hcn_proc_unref(p);
+        hcn_node_thread_end(p->node);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------- module threads */
+
+static void *module_main(void *arg)
+{
+    hcn_proc *p = arg;
+    set_status(p, HCN_PROC_RUNNING);
+    for (;;) {
+        int64_t deadline =
+            p->ops->next_deadline ? p->ops->next_deadline(p) : -1;
+        hcn_msg *m;
+        int rc = hcn_mailbox_pop(&p->mb, deadline, &m);
+        if (rc == HCC_ECLOSED)
+            break;
+        if (rc == HCC_EOK)
+            p->ops->handle(p, m);
+        if (p->ops->on_deadline)
+            p->ops->on_deadline(p, hcn_now_ns());
+    }
+    hcn_node_thread_end(p->node);
+    hcn_proc_unref(p);
+    return NULL;
+}
+
+int hcn_module_start_thread(hcn_proc *p)
+{
+    hcn_node_thread_begin(p->node);
+    hcn_proc_ref(p);
+    p->has_thread = true;
+    if (pthread_create(&p->thread, NULL, module_main, p) != 0) {
+        p->has_thread = false;
+        hcn_proc_unref(p);
+        hcn_node_thread_end(p->node);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- spawn */
+
+
+hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
+                         const hw_on_exit *on_exit, const hw_capability *rc,
+                         size_t rc_len, const hw_process_id *gp,
+                         const char *const *gparams, size_t g_len,
+                         bool public_, hw_process_id *out)
+{
+    hcn_proc *parent = h->proc;
+    hcn_node *n = h->node;
+    memset(out, 0, sizeof *out);
+    const char *pkg = strchr(parent->id, ':') + 1;
+    char *pname = name ? hcn_xstrdup(name)
+                       : hcn_xasprintf("%llu", (unsigned long long)
+                                                   hcn_random_u64());
+    char *pid = hcn_xasprintf("%s:%s", pname, pkg);
+    free(pname);
+    hw_spawn_error result = HW_SPAWN_OK;
+    char *so = NULL;
+    if (hc_process_id_check(pid) != 0) {
+        hcn_logf(n, 0, "spawn from %s: '%s' is not a hypermap-safe id",
+                 parent->id, pid);
+        result = HW_SPAWN_NAME_TAKEN;
+        goto out;
+    }
+    while (*path == '/')
+        path++;
+    so = hcn_xasprintf("%s/%s", parent->pkg_dir ? parent->pkg_dir : ".",
+                       path);
+    struct stat st;
+    if (strstr(path, "..") != NULL || stat(so, &st) != 0 ||
+        !S_ISREG(st.st_mode)) {
+        result = HW_SPAWN_NO_FILE_AT_PATH;
+        goto out;
+    }
+    int err;
+    hcn_proc *child = hcn_node_add_proc(n, pid, public_, &err);
+    if (child == NULL) {
+        result = HW_SPAWN_NAME_TAKEN;
+        goto out;
+    }
+    child->so_path = so;
+    so = NULL;
+    child->pkg_dir = parent->pkg_dir ? hcn_xstrdup(parent->pkg_dir) : NULL;
+    child->on_exit.kind = on_exit ? (int)on_exit->kind : HW_ON_EXIT_NONE;
+    /* Requested capabilities: only those the parent holds. */
+    for (size_t i = 0; i < rc_len; i++) {
+        char issuer[512];
+        hw_address_format(&rc[i].issuer, issuer, sizeof issuer);
+        char *canon = rc[i].params ? hcn_json_canonical(rc[i].params) : NULL;
+        if (strncmp(issuer, "our@", 4) == 0) {
+            char *full = hcn_xasprintf("%s@%s", n->name, issuer + 4);
+            snprintf(issuer, sizeof issuer, "%s", full);
+            free(full);
+        }
+        pthread_mutex_lock(&parent->lock);
+        bool held = canon && hcn_capset_has(&parent->caps, issuer, canon);
+        pthread_mutex_unlock(&parent->lock);
+        if (held)
+            hcn_grant(child, issuer, canon);
+        free(canon);
+    }
+    /* Grants: capabilities issued by the child. */
+    for (size_t i = 0; i < g_len; i++) {
+        char target[512];
+        snprintf(target, sizeof target, "%s:%s:%s", gp[i].process_name,
+                 gp[i].package_name, gp[i].publisher_node);
+        hcn_proc *q = hcn_node_find(n, target);
+        if (q) {
+            hcn_grant(q, child->addr, gparams[i] ? gparams[i] : "\"messaging\"");
+            hcn_proc_unref(q);
+        }
+    }
+    /* Mutual messaging, and each process may message itself. */
+    hcn_grant_messaging(n, child, child->id);
+    hcn_grant_messaging(n, child, parent->id);
+    hcn_grant_messaging(n, parent, child->id);
+    if (hcn_proc_start_thread(child) != 0) {
+        hcn_node_remove_proc(n, child);
+        hcn_proc_unref(child);
+        result = HW_SPAWN_NAME_TAKEN;
+        goto out;
+    }
+    if (hwt_process_id_from_str(child->id, out) != 0)
+        abort();
+    hcn_logf(n, 1, "%s spawned %s", parent->id, child->id);
+    hcn_proc_unref(child);
+out:
+    free(so);
+    free(pid);
+    return result;
+}
