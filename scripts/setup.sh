@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install what hyperc needs on Debian 12 (as root).  Idempotent: when every
+# package is present it changes nothing; otherwise it runs apt-get update, then
+# installs the missing ones.
+#   scripts/setup.sh          build + test dependencies
+#   scripts/setup.sh --bench  also what the benchmarks compare against
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config clang
+  libjansson-dev libsqlite3-dev libssl-dev uthash-dev libcmocka-dev
+  python3 python3-pytest
+  sqlite3 procps
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  pkgs+=(erlang-base erlang-nox hyperfine)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "setup: missing packages: ${missing[*]}; run as root (or with sudo)" >&2
+  exit 1
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
