@@ -12,7 +12,9 @@
  * Conventions for every declaration below:
  *  - Strings are UTF-8 and NUL-terminated.  An optional string is a pointer
  *    that may be NULL (= none).
- *  - Byte lists are hw_bytes {ptr, len}; len 0 may come with ptr NULL.
+ *  - Byte lists are hw_bytes {ptr, len}.  Those the host writes always have
+ *    a non-NULL ptr, even when len is 0; those given to the host may be
+ *    {NULL, 0}.
  *  - Inputs (const pointers) stay owned by the caller.  The host copies what
  *    it keeps before the call returns, so the caller may free or reuse the
  *    memory right after.

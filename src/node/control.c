@@ -198,9 +198,8 @@ static json_t *do_inject(hcn_node *n, json_t *req)
     hcn_blob_unref(blob);
     hcn_logf(n, 2, "terminal: injecting a request into %s", process);
     hcn_msg *resp;
-    /* Wait a little past the request's own timeout: the target's send
-     * error, or the answer, arrives first. */
-    rc = hcn_inject(n, m, (int64_t)expects * 1000 + 2000, &resp);
+    /* expects_response is the injector's own deadline, as for a process. */
+    rc = hcn_inject(n, m, (int64_t)expects * 1000, &resp);
     if (rc != HCC_EOK)
         return json_pack("{sbss}", "ok", 0, "error",
                          rc == HCC_EOFFLINE ? "offline" : "timeout");

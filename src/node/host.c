@@ -41,10 +41,12 @@ static void export_address(const char *s, hw_address *out)
         abort();
 }
 
+/* Byte lists handed to the guest never have a NULL ptr, even when empty, so
+ * that memcpy(dst, b.ptr, b.len) is always valid in guest code. */
 static void export_bytes(const void *p, size_t n, hw_bytes *out)
 {
     out->len = n;
-    out->ptr = n ? hcn_xmalloc(n) : NULL;
+    out->ptr = hcn_xmalloc(n);
     if (n)
         memcpy(out->ptr, p, n);
 }

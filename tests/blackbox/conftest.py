@@ -1,0 +1,151 @@
+"""Black-box test harness: boots real `hyperc run` nodes and talks to them
+through the control socket, as `hyperc inject` does.
+
+Environment (set by ctest): HYPERC_BIN (the hyperc binary) and
+HYPERC_PACKAGES (the build's packages/ folder)."""
+import base64
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+BIN = os.environ.get("HYPERC_BIN", "build/hyperc")
+PACKAGES = os.environ.get("HYPERC_PACKAGES", "build/packages")
+NODE = "test.os"
+
+
+def pid(name, pkg="tpkg", pub="test.os"):
+    return f"{name}:{pkg}:{pub}"
+
+
+def addr(name, pkg="tpkg", pub="test.os", node="our"):
+    return f"{node}@{pid(name, pkg, pub)}"
+
+
+class Node:
+    """One running node.  `extra` are extra `hyperc run` flags."""
+
+    def __init__(self, home, packages=("tpkg",), extra=(), name=NODE):
+        self.home = str(home)
+        self.name = name
+        self.packages = [os.path.join(PACKAGES, p) for p in packages]
+        self.extra = list(extra)
+        self.proc = None
+        self.stderr_lines = []
+        self._reader = None
+
+    def start(self, timeout=20):
+        cmd = [BIN, "run", "--home", self.home, "--name", self.name,
+               *self.extra, *self.packages]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + timeout
+        line = self.proc.stdout.readline()
+        if "ready" not in line:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"node did not start: {line!r}\n"
+                                 + "".join(self.stderr_lines))
+        assert time.monotonic() < deadline
+        return self
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+
+    def stderr(self):
+        return "".join(self.stderr_lines)
+
+    def log(self):
+        with open(os.path.join(self.home, "log", "node.log")) as f:
+            return f.read()
+
+    def wait_log(self, text, timeout=10, count=1):
+        """Wait until `text` appears `count` times in the node's log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log().count(text) >= count:
+                return True
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} x{count} not in log:\n{self.log()}")
+
+    def call(self, req, timeout=60):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(os.path.join(self.home, "node.sock"))
+        data = json.dumps(req).encode()
+        s.sendall(struct.pack(">I", len(data)) + data)
+        hdr = self._recv(s, 4)
+        (n,) = struct.unpack(">I", hdr)
+        rep = json.loads(self._recv(s, n))
+        s.close()
+        return rep
+
+    @staticmethod
+    def _recv(s, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = s.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("node closed the control socket")
+            buf += chunk
+        return buf
+
+    def inject(self, process, body, timeout=5, non_block=False, blob=None,
+               mime=None):
+        """Send `body` to `process`; returns the reply dict."""
+        req = {"op": "inject", "process": process, "body": body,
+               "expects_response": None if non_block else timeout}
+        if blob is not None:
+            req["blob_b64"] = base64.b64encode(blob).decode()
+            if mime:
+                req["mime"] = mime
+        return self.call(req, timeout=timeout + 30)
+
+    def ask(self, process, body, timeout=5):
+        """inject and return the response body text (asserting success)."""
+        rep = self.inject(process, body, timeout=timeout)
+        assert rep.get("ok"), rep
+        return rep["body"]
+
+    def stop(self, check=True):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            rc = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("node did not stop on SIGINT")
+        if self._reader:
+            self._reader.join(timeout=5)
+        if check:
+            assert rc == 0, f"node exited {rc}:\n{self.stderr()}"
+
+
+@pytest.fixture
+def node_factory(tmp_path):
+    nodes = []
+
+    def make(packages=("tpkg",), extra=(), home=None, name=NODE):
+        n = Node(home or tmp_path / f"home{len(nodes)}", packages, extra, name)
+        nodes.append(n)
+        return n.start()
+
+    yield make
+    for n in nodes:
+        n.stop()
+
+
+@pytest.fixture
+def node(node_factory):
+    return node_factory()

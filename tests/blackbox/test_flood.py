@@ -1,0 +1,32 @@
+"""A flood at one slow process must not stall the others: its mailbox is
+bounded, excess requests are refused at once with a timeout error to their
+sender, and two other processes keep exchanging messages meanwhile."""
+import threading
+import time
+
+from conftest import addr, pid
+
+
+def test_flood_at_slow_process_does_not_stall_others(node_factory):
+    n = node_factory(extra=["--mailbox-max", "16"])
+    flood = {}
+
+    def run_flood():
+        flood["out"] = n.ask(pid("a"), f"flood {addr('slow')} 500 20 sleep 20",
+                             timeout=60)
+
+    t = threading.Thread(target=run_flood)
+    t.start()
+    n.wait_log("target mailbox is full")
+    # While slow is swamped, b and c exchange 300 round trips.
+    t0 = time.monotonic()
+    assert n.ask(pid("b"), f"pingpong {addr('c')} 300", timeout=30) == "done 300"
+    took = time.monotonic() - t0
+    t.join(timeout=90)
+    ok, errors = [int(x.split("=")[1]) for x in flood["out"].split()[1:]]
+    assert ok + errors == 500
+    assert errors >= 500 - 17 - 5, flood["out"]  # at most the bound queued
+    assert ok >= 16, flood["out"]  # the queued ones were served
+    assert took < 10, took
+    # slow is still alive and answers
+    assert n.ask(pid("slow"), "echo alive") == "alive"

@@ -1,0 +1,343 @@
+/* tproc: a test process on the raw ABI, driven by text commands in request
+ * bodies, so black-box tests can make it exercise every message rule.
+ *
+ *   echo TEXT...                 answer TEXT
+ *   whoami                       answer our address
+ *   count                        answer how many requests this instance got
+ *   ask TARGET SECS CTX BODY...  request with expects_response SECS and
+ *                                context CTX; answer, once the reply or error
+ *                                comes back, "reply from SRC ctx=CTX: BODY"
+ *                                or "error KIND target=T ctx=CTX body=B"
+ *   forward TARGET BODY...       pass BODY on with inherit (the target answers
+ *                                our requester directly); no answer from us
+ *   fire TARGET BODY...          fire-and-forget request; answer "fired"
+ *   await TARGET SECS BODY...    send-and-await-response; answer the result
+ *   pingpong TARGET N            N send-and-await round trips of "echo x";
+ *                                answer "done N"
+ *   flood TARGET N SECS BODY...  N requests with expects_response SECS at
+ *                                once; answer "flood ok=X errors=Y" when all
+ *                                are resolved
+ *   sleep MS                     block MS milliseconds, then answer
+ *   note TEXT...                 print TEXT (for fire-and-forget checks)
+ *   blob                         answer with the request's blob echoed as
+ *                                the response blob, body "blob N bytes"
+ *   state-set TEXT / state-get / state-clear
+ *   caps                         answer our capabilities, one per line
+ *   spawn NAME PATH              spawn a child; answer its id or the error
+ *   exit                         answer "bye" and return from hw_init
+ */
+#include <hyperc/abi.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static unsigned long requests;
+static int flood_left, flood_ok, flood_err;
+static bool flooding;
+
+static void answer_bytes(const void *p, size_t n, const hw_blob *blob)
+{
+    hw_response r = {0};
+    r.body.ptr = (uint8_t *)p;
+    r.body.len = n;
+    hw_send_response(&r, blob);
+}
+
+static void answer(const char *text) { answer_bytes(text, strlen(text), NULL); }
+
+/* Parse TARGET: "node@p:k:pub"; "our@..." is allowed. */
+static bool target_of(const char *s, hw_address *out)
+{
+    return hw_address_parse(s, out) == 0;
+}
+
+static void send_req(const hw_address *t, const char *body, bool expects,
+                     uint64_t secs, bool inherit, const char *ctx)
+{
+    hw_request r = {0};
+    r.inherit = inherit;
+    r.has_expects_response = expects;
+    r.expects_response = secs;
+    r.body.ptr = (uint8_t *)body;
+    r.body.len = strlen(body);
+    hw_bytes c = {(uint8_t *)ctx, ctx ? strlen(ctx) : 0};
+    hw_send_request(t, &r, ctx ? &c : NULL, NULL);
+}
+
+/* Split off the next space-separated word; returns the rest (or ""). */
+static char *word(char *s, char **rest)
+{
+    while (*s == ' ')
+        s++;
+    char *e = strchr(s, ' ');
+    if (e) {
+        *e = 0;
+        *rest = e + 1;
+    } else {
+        *rest = s + strlen(s);
+    }
+    return s;
+}
+
+static void fmt_body(const hw_bytes *b, char *out, size_t n)
+{
+    size_t k = b->len < n - 1 ? b->len : n - 1;
+    memcpy(out, b->ptr, k);
+    out[k] = 0;
+}
+
+static void on_answer(hw_receive_result *r)
+{
+    char ctx[128] = "", body[512];
+    if (r->is_err) {
+        if (r->has_context)
+            fmt_body(&r->context, ctx, sizeof ctx);
+        if (strcmp(ctx, "flood") == 0) {
+            flood_err++;
+        } else {
+            char tgt[256];
+            hw_address_format(&r->error.target, tgt, sizeof tgt);
+            fmt_body(&r->error.message.request.body, body, sizeof body);
+            char out[1024];
+            snprintf(out, sizeof out, "error %s target=%s ctx=%s body=%s",
+                     r->error.kind == HW_SEND_ERROR_TIMEOUT ? "timeout"
+                                                            : "offline",
+                     tgt, ctx, body);
+            answer(out);
+        }
+    } else {
+        if (r->message.has_context)
+            fmt_body(&r->message.context, ctx, sizeof ctx);
+        if (strcmp(ctx, "flood") == 0) {
+            flood_ok++;
+        } else {
+            char src[256];
+            hw_address_format(&r->source, src, sizeof src);
+            fmt_body(&r->message.response.body, body, sizeof body);
+            char out[1024];
+            snprintf(out, sizeof out, "reply from %s ctx=%s: %s", src, ctx,
+                     body);
+            answer(out);
+        }
+    }
+    if (strcmp(ctx, "flood") == 0 && flooding && --flood_left == 0) {
+        /* The last answer restored the flood command as the prompting
+         * message: answer it. */
+        flooding = false;
+        char out[128];
+        snprintf(out, sizeof out, "flood ok=%d errors=%d", flood_ok,
+                 flood_err);
+        answer(out);
+    }
+}
+
+static bool on_request(char *cmdline, size_t len)
+{
+    requests++;
+    char *rest;
+    char *cmd = word(cmdline, &rest);
+    char out[1024];
+    hw_address t;
+    if (strcmp(cmd, "echo") == 0) {
+        answer(rest);
+    } else if (strcmp(cmd, "whoami") == 0) {
+        hw_address a;
+        hw_our(&a);
+        hw_address_format(&a, out, sizeof out);
+        hw_address_fini(&a);
+        answer(out);
+    } else if (strcmp(cmd, "count") == 0) {
+        snprintf(out, sizeof out, "%lu", requests);
+        answer(out);
+    } else if (strcmp(cmd, "ask") == 0) {
+        char *tg = word(rest, &rest);
+        char *secs = word(rest, &rest);
+        char *ctx = word(rest, &rest);
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        send_req(&t, rest, true, strtoull(secs, NULL, 10), false, ctx);
+        hw_address_fini(&t);
+    } else if (strcmp(cmd, "forward") == 0) {
+        char *tg = word(rest, &rest);
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        send_req(&t, rest, false, 0, true, NULL);
+        hw_address_fini(&t);
+    } else if (strcmp(cmd, "fire") == 0) {
+        char *tg = word(rest, &rest);
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        send_req(&t, rest, false, 0, false, NULL);
+        hw_address_fini(&t);
+        answer("fired");
+    } else if (strcmp(cmd, "await") == 0) {
+        char *tg = word(rest, &rest);
+        char *secs = word(rest, &rest);
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        hw_request r = {0};
+        r.has_expects_response = true;
+        r.expects_response = strtoull(secs, NULL, 10);
+        r.body.ptr = (uint8_t *)rest;
+        r.body.len = strlen(rest);
+        hw_await_result ar;
+        if (hw_send_and_await_response(&t, &r, NULL, &ar) != 0) {
+            answer("await refused");
+        } else if (ar.is_err) {
+            answer(ar.error.kind == HW_SEND_ERROR_TIMEOUT ? "await timeout"
+                                                          : "await offline");
+            hw_await_result_fini(&ar);
+        } else {
+            char body[512];
+            fmt_body(&ar.message.response.body, body, sizeof body);
+            snprintf(out, sizeof out, "awaited: %s", body);
+            answer(out);
+            hw_await_result_fini(&ar);
+        }
+        hw_address_fini(&t);
+    } else if (strcmp(cmd, "pingpong") == 0) {
+        char *tg = word(rest, &rest);
+        long n = strtol(rest, NULL, 10);
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        long done = 0;
+        for (long i = 0; i < n; i++) {
+            hw_request r = {0};
+            r.has_expects_response = true;
+            r.expects_response = 5;
+            r.body.ptr = (uint8_t *)"echo x";
+            r.body.len = 6;
+            hw_await_result ar;
+            if (hw_send_and_await_response(&t, &r, NULL, &ar) == 0) {
+                if (!ar.is_err && ar.message.response.body.len == 1)
+                    done++;
+                hw_await_result_fini(&ar);
+            }
+        }
+        hw_address_fini(&t);
+        snprintf(out, sizeof out, "done %ld", done);
+        answer(out);
+    } else if (strcmp(cmd, "flood") == 0) {
+        char *tg = word(rest, &rest);
+        int n = atoi(word(rest, &rest));
+        char *secs = word(rest, &rest);
+        if (!target_of(tg, &t) || n <= 0) {
+            answer("bad flood");
+            return true;
+        }
+        flooding = true;
+        flood_left = n;
+        flood_ok = flood_err = 0;
+        for (int i = 0; i < n; i++)
+            send_req(&t, rest, true, strtoull(secs, NULL, 10), false,
+                     "flood");
+        hw_address_fini(&t);
+    } else if (strcmp(cmd, "sleep") == 0) {
+        long ms = strtol(rest, NULL, 10);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+        snprintf(out, sizeof out, "slept %ld", ms);
+        answer(out);
+    } else if (strcmp(cmd, "note") == 0) {
+        snprintf(out, sizeof out, "note: %s", rest);
+        hw_print_to_terminal(0, out);
+    } else if (strcmp(cmd, "blob") == 0) {
+        hw_blob b;
+        if (hw_get_blob(&b)) {
+            snprintf(out, sizeof out, "blob %zu bytes", b.bytes.len);
+            answer_bytes(out, strlen(out), &b);
+            hw_blob_fini(&b);
+        } else {
+            answer("no blob");
+        }
+    } else if (strcmp(cmd, "state-set") == 0) {
+        answer(hw_set_state((const uint8_t *)rest, strlen(rest)) ? "ok"
+                                                                  : "fail");
+    } else if (strcmp(cmd, "state-get") == 0) {
+        hw_bytes b;
+        if (hw_get_state(&b)) {
+            answer_bytes(b.ptr, b.len, NULL);
+            hw_bytes_fini(&b);
+        } else {
+            answer("(none)");
+        }
+    } else if (strcmp(cmd, "state-clear") == 0) {
+        answer(hw_clear_state() ? "ok" : "fail");
+    } else if (strcmp(cmd, "caps") == 0) {
+        hw_capability_list l;
+        hw_our_capabilities(&l);
+        size_t o = 0;
+        out[0] = 0;
+        for (size_t i = 0; i < l.len && o < sizeof out; i++) {
+            char is[256];
+            hw_address_format(&l.ptr[i].issuer, is, sizeof is);
+            o += (size_t)snprintf(out + o, sizeof out - o, "%s %s\n", is,
+                                  l.ptr[i].params);
+        }
+        hw_capability_list_fini(&l);
+        answer(out);
+    } else if (strcmp(cmd, "spawn") == 0) {
+        char *name = word(rest, &rest);
+        char *path = word(rest, &rest);
+        hw_on_exit none = {.kind = HW_ON_EXIT_NONE};
+        hw_process_id child;
+        hw_spawn_error e = hw_spawn(name, path, &none, NULL, 0, NULL, NULL, 0,
+                                    true, &child);
+        if (e == HW_SPAWN_OK) {
+            snprintf(out, sizeof out, "spawned %s:%s:%s", child.process_name,
+                     child.package_name, child.publisher_node);
+            hw_process_id_fini(&child);
+        } else {
+            snprintf(out, sizeof out, "spawn error %s",
+                     e == HW_SPAWN_NAME_TAKEN ? "name-taken"
+                                              : "no-file-at-path");
+        }
+        answer(out);
+    } else if (strcmp(cmd, "exit") == 0) {
+        answer("bye");
+        return false;
+    } else {
+        snprintf(out, sizeof out, "unknown command '%.64s' (%zu bytes)", cmd,
+                 len);
+        answer(out);
+    }
+    return true;
+}
+
+void hw_init(const char *our)
+{
+    char line[256];
+    snprintf(line, sizeof line, "tproc %s up", our);
+    hw_print_to_terminal(1, line);
+    for (;;) {
+        hw_receive_result r;
+        hw_receive(&r);
+        bool go_on = true;
+        if (!r.is_err && r.message.kind == HW_MESSAGE_REQUEST) {
+            const hw_bytes *b = &r.message.request.body;
+            char *cmd = malloc(b->len + 1);
+            memcpy(cmd, b->ptr, b->len);
+            cmd[b->len] = 0;
+            go_on = on_request(cmd, b->len);
+            free(cmd);
+        } else {
+            on_answer(&r);
+        }
+        hw_receive_result_fini(&r);
+        if (!go_on)
+            return;
+    }
+}
