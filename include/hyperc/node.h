@@ -20,12 +20,12 @@ typedef struct hcn_node hc_node;
 
 /* Node settings; hc_node_config_default fills every field. */
 typedef struct hc_node_config {
-    const char *name;       /* node id, e.g. "local.os" (hypermap-safe) */
-    const char *home;       /* home directory: state, logs, control socket */
-    int http_port;          /* port of http-server:distro:sys */
-    int verbosity;          /* default terminal level 0..3 */
-    uint32_t mailbox_max;   /* queued requests per process before refusing */
-    uint32_t spin;          /* receive spins this many times before parking */
+    const char *name;     /* node id, e.g. "local.os" (hypermap-safe) */
+    const char *home;     /* home directory: state, logs, control socket */
+    int http_port;        /* port of http-server:distro:sys */
+    int verbosity;        /* default terminal level 0..3 */
+    uint32_t mailbox_max; /* queued requests per process before refusing */
+    uint32_t spin;        /* receive spins this many times before parking */
     /* Restart policy for on-exit Restart: the first restart is immediate,
      * then restart_base_ms * 2^(n-1), capped at restart_max_ms; the count
      * resets after a healthy run of min(5 x backoff, 50 min).  When
@@ -50,8 +50,7 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen);
  * pkg/manifest.json, the shared objects named by process_wasm_path) with the
  * capabilities the manifest asks and grants.  Processes wait for the run
  * signal (hc_node_start).  0, or -1 with a message in err. */
-int hc_node_load_package(hc_node *n, const char *dir, char *err,
-                         size_t errlen);
+int hc_node_load_package(hc_node *n, const char *dir, char *err, size_t errlen);
 
 /* Start the runtime modules and the control socket, then run every
  * registered process.  0, or -1 with a message in err. */
@@ -110,7 +109,8 @@ typedef struct hc_package {
 
 /* Parse metadata.json text and pkg/manifest.json text into *out (caller owns
  * it: hc_package_fini).  Capability entries are a process id string
- * (messaging) or {"process": id, "params": JSON}.  0, or -1 with a message naming the file, field and expected type. */
+ * (messaging) or {"process": id, "params": JSON}.  0, or -1 with a message
+ * naming the file, field and expected type. */
 int hc_package_parse(const char *metadata_json, const char *manifest_json,
                      hc_package *out, char *err, size_t errlen);
 void hc_package_fini(hc_package *p);

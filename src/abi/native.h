@@ -31,10 +31,8 @@ typedef struct hwn_host {
                             const hw_process_id *grant_procs,
                             const char *const *grant_params, size_t grants_len,
                             bool public_, hw_process_id *out);
-    void (*save_capabilities)(void *ctx, const hw_capability *caps,
-                              size_t len);
-    void (*drop_capabilities)(void *ctx, const hw_capability *caps,
-                              size_t len);
+    void (*save_capabilities)(void *ctx, const hw_capability *caps, size_t len);
+    void (*drop_capabilities)(void *ctx, const hw_capability *caps, size_t len);
     void (*our_capabilities)(void *ctx, hw_capability_list *out);
     void (*receive)(void *ctx, hw_receive_result *out);
     bool (*has_blob)(void *ctx);

@@ -23,18 +23,17 @@ static const char *prog = "hyperc";
 
 static void usage_main(FILE *f)
 {
-    fprintf(f,
-            "usage: hyperc <command> [options]\n"
-            "\n"
-            "commands:\n"
-            "  run PACKAGE_DIR...     boot a node running the packages\n"
-            "  inject PROCESS BODY    send a request to a process of a "
-            "running node\n"
-            "  verbosity [PROCESS] LEVEL  set terminal verbosity (0-3) of "
-            "a running node\n"
-            "  ps                     list the processes of a running node\n"
-            "\n"
-            "`hyperc <command> --help` describes each command.\n");
+    fprintf(f, "usage: hyperc <command> [options]\n"
+               "\n"
+               "commands:\n"
+               "  run PACKAGE_DIR...     boot a node running the packages\n"
+               "  inject PROCESS BODY    send a request to a process of a "
+               "running node\n"
+               "  verbosity [PROCESS] LEVEL  set terminal verbosity (0-3) of "
+               "a running node\n"
+               "  ps                     list the processes of a running node\n"
+               "\n"
+               "`hyperc <command> --help` describes each command.\n");
 }
 
 static void usage_run(FILE *f)
@@ -66,25 +65,24 @@ static void usage_run(FILE *f)
 
 static void usage_inject(FILE *f)
 {
-    fprintf(f,
-            "usage: hyperc inject [options] PROCESS BODY\n"
-            "\n"
-            "Send BODY (text, as kit inject-message does) as a request to\n"
-            "PROCESS (process:package:publisher) on a running node, from\n"
-            "terminal:terminal:sys, and print the response body.\n"
-            "\n"
-            "options:\n"
-            "  --home DIR       the node's home directory (default "
-            "./hyperc-home)\n"
-            "  -n, --node NODE  target node (default: the local node)\n"
-            "  -t, --timeout S  expects_response in seconds (default 15)\n"
-            "  -l, --non-block  fire and forget; print nothing\n"
-            "  -b, --blob FILE  attach FILE's bytes as the blob\n"
-            "  --mime TYPE      the blob's mime type\n"
-            "  --json           print the whole reply as JSON\n"
-            "  -h, --help       this text\n"
-            "\n"
-            "Exit status: 0 on a response, 1 on timeout/offline/error.\n");
+    fprintf(f, "usage: hyperc inject [options] PROCESS BODY\n"
+               "\n"
+               "Send BODY (text, as kit inject-message does) as a request to\n"
+               "PROCESS (process:package:publisher) on a running node, from\n"
+               "terminal:terminal:sys, and print the response body.\n"
+               "\n"
+               "options:\n"
+               "  --home DIR       the node's home directory (default "
+               "./hyperc-home)\n"
+               "  -n, --node NODE  target node (default: the local node)\n"
+               "  -t, --timeout S  expects_response in seconds (default 15)\n"
+               "  -l, --non-block  fire and forget; print nothing\n"
+               "  -b, --blob FILE  attach FILE's bytes as the blob\n"
+               "  --mime TYPE      the blob's mime type\n"
+               "  --json           print the whole reply as JSON\n"
+               "  -h, --help       this text\n"
+               "\n"
+               "Exit status: 0 on a response, 1 on timeout/offline/error.\n");
 }
 
 /* -------------------------------------------------------------- run */
@@ -142,8 +140,16 @@ static int cmd_run(int argc, char **argv)
     hc_node_config_default(&cfg);
     const char *pverb = NULL;
     enum {
-        O_HOME = 256, O_NAME, O_PORT, O_PVERB, O_MBOX, O_SPIN, O_RBASE,
-        O_RMAX, O_RGIVE, O_RWIN
+        O_HOME = 256,
+        O_NAME,
+        O_PORT,
+        O_PVERB,
+        O_MBOX,
+        O_SPIN,
+        O_RBASE,
+        O_RMAX,
+        O_RGIVE,
+        O_RWIN
     };
     static const struct option opts[] = {
         {"home", required_argument, NULL, O_HOME},
@@ -330,8 +336,7 @@ static char *file_b64(const char *path)
 
 static int cmd_inject(int argc, char **argv)
 {
-    const char *home = "hyperc-home", *node = NULL, *blob = NULL,
-               *mime = NULL;
+    const char *home = "hyperc-home", *node = NULL, *blob = NULL, *mime = NULL;
     uint32_t timeout = 15;
     bool non_block = false, as_json = false;
     enum { O_HOME = 256, O_MIME, O_JSON };
@@ -370,8 +375,8 @@ static int cmd_inject(int argc, char **argv)
         usage_inject(stderr);
         return 2;
     }
-    json_t *req = json_pack("{ssssss}", "op", "inject", "process",
-                            argv[optind], "body", argv[optind + 1]);
+    json_t *req = json_pack("{ssssss}", "op", "inject", "process", argv[optind],
+                            "body", argv[optind + 1]);
     if (node)
         json_object_set_new(req, "node", json_string(node));
     json_object_set_new(req, "expects_response",
@@ -456,8 +461,7 @@ static int cmd_simple(int argc, char **argv, const char *op)
         }
         if (left == 2)
             json_object_set_new(req, "process", json_string(argv[optind]));
-        json_object_set_new(req, "level",
-                            json_integer(atoi(argv[argc - 1])));
+        json_object_set_new(req, "level", json_integer(atoi(argv[argc - 1])));
     } else if (left != 0) {
         fprintf(stderr, "usage: hyperc ps [--home DIR]\n");
         json_decref(req);

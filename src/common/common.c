@@ -71,8 +71,7 @@ int hcc_process_id_split(const char *s, size_t len, bool check,
     return HCC_EOK;
 }
 
-int hcc_address_split(const char *s, bool check, size_t *at,
-                      size_t offs[3][2])
+int hcc_address_split(const char *s, bool check, size_t *at, size_t offs[3][2])
 {
     const char *a = strchr(s, '@');
     if (a == NULL || a == s)

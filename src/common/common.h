@@ -8,27 +8,27 @@
 #include <stddef.h>
 
 /* The one error table: code, name, message.  0 is success. */
-#define HCC_ERR_MAP(XX)                                                       \
-    XX(OK, "success")                                                         \
-    XX(NOMEM, "out of memory")                                                \
-    XX(INVAL, "invalid argument")                                             \
-    XX(NOTFOUND, "not found")                                                 \
-    XX(EXISTS, "already exists")                                              \
-    XX(FULL, "mailbox full")                                                  \
-    XX(DENIED, "capability missing")                                          \
-    XX(CLOSED, "closed")                                                      \
-    XX(TIMEOUT, "timed out")                                                  \
-    XX(OFFLINE, "node offline")                                               \
-    XX(IO, "input/output error")                                              \
-    XX(PARSE, "malformed input")                                              \
-    XX(MISSING_NODE_ID, "address has no node id before '@'")                  \
-    XX(TOO_MANY_ATS, "address has more than one '@'")                         \
-    XX(MISSING_FIELD, "id needs non-empty process:package:publisher parts")   \
-    XX(TOO_MANY_COLONS, "id has too many ':'")                                \
-    XX(NOT_HYPERMAP_SAFE,                                                     \
-       "name is not hypermap-safe (a-z, 0-9, '-' and, in node and "           \
-       "publisher names, '.')")                                               \
-    XX(ABI, "process built against another ABI version")                      \
+#define HCC_ERR_MAP(XX)                                                        \
+    XX(OK, "success")                                                          \
+    XX(NOMEM, "out of memory")                                                 \
+    XX(INVAL, "invalid argument")                                              \
+    XX(NOTFOUND, "not found")                                                  \
+    XX(EXISTS, "already exists")                                               \
+    XX(FULL, "mailbox full")                                                   \
+    XX(DENIED, "capability missing")                                           \
+    XX(CLOSED, "closed")                                                       \
+    XX(TIMEOUT, "timed out")                                                   \
+    XX(OFFLINE, "node offline")                                                \
+    XX(IO, "input/output error")                                               \
+    XX(PARSE, "malformed input")                                               \
+    XX(MISSING_NODE_ID, "address has no node id before '@'")                   \
+    XX(TOO_MANY_ATS, "address has more than one '@'")                          \
+    XX(MISSING_FIELD, "id needs non-empty process:package:publisher parts")    \
+    XX(TOO_MANY_COLONS, "id has too many ':'")                                 \
+    XX(NOT_HYPERMAP_SAFE,                                                      \
+       "name is not hypermap-safe (a-z, 0-9, '-' and, in node and "            \
+       "publisher names, '.')")                                                \
+    XX(ABI, "process built against another ABI version")                       \
     XX(SHUTDOWN, "node is shutting down")
 
 typedef enum hcc_err {
@@ -57,7 +57,6 @@ int hcc_process_id_split(const char *s, size_t len, bool check,
 /* Split "node@process:package:publisher": *at receives the index of '@'.
  * Errors: HCC_EMISSING_NODE_ID, HCC_ETOO_MANY_ATS, then those of
  * hcc_process_id_split; with `check`, the node must be hypermap-safe too. */
-int hcc_address_split(const char *s, bool check, size_t *at,
-                      size_t offs[3][2]);
+int hcc_address_split(const char *s, bool check, size_t *at, size_t offs[3][2]);
 
 #endif

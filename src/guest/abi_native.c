@@ -26,23 +26,35 @@ void hw_print_to_terminal(uint8_t verbosity, const char *message)
     host->print_to_terminal(host->ctx, verbosity, message);
 }
 
-void hw_our(hw_address *out) { host->our(host->ctx, out); }
+void hw_our(hw_address *out)
+{
+    host->our(host->ctx, out);
+}
 
-void hw_get_on_exit(hw_on_exit *out) { host->get_on_exit(host->ctx, out); }
+void hw_get_on_exit(hw_on_exit *out)
+{
+    host->get_on_exit(host->ctx, out);
+}
 
 void hw_set_on_exit(const hw_on_exit *on_exit)
 {
     host->set_on_exit(host->ctx, on_exit);
 }
 
-bool hw_get_state(hw_bytes *out) { return host->get_state(host->ctx, out); }
+bool hw_get_state(hw_bytes *out)
+{
+    return host->get_state(host->ctx, out);
+}
 
 bool hw_set_state(const uint8_t *bytes, size_t len)
 {
     return host->set_state(host->ctx, bytes, len);
 }
 
-bool hw_clear_state(void) { return host->clear_state(host->ctx); }
+bool hw_clear_state(void)
+{
+    return host->clear_state(host->ctx);
+}
 
 hw_spawn_error hw_spawn(const char *name, const char *wasm_path,
                         const hw_on_exit *on_exit,
@@ -54,8 +66,7 @@ hw_spawn_error hw_spawn(const char *name, const char *wasm_path,
 {
     return host->spawn(host->ctx, name, wasm_path, on_exit,
                        request_capabilities, request_capabilities_len,
-                       grant_processes, grant_params, grants_len, public_,
-                       out);
+                       grant_processes, grant_params, grants_len, public_, out);
 }
 
 void hw_save_capabilities(const hw_capability *caps, size_t len)
@@ -73,13 +84,25 @@ void hw_our_capabilities(hw_capability_list *out)
     host->our_capabilities(host->ctx, out);
 }
 
-void hw_receive(hw_receive_result *out) { host->receive(host->ctx, out); }
+void hw_receive(hw_receive_result *out)
+{
+    host->receive(host->ctx, out);
+}
 
-bool hw_has_blob(void) { return host->has_blob(host->ctx); }
+bool hw_has_blob(void)
+{
+    return host->has_blob(host->ctx);
+}
 
-bool hw_get_blob(hw_blob *out) { return host->get_blob(host->ctx, out); }
+bool hw_get_blob(hw_blob *out)
+{
+    return host->get_blob(host->ctx, out);
+}
 
-bool hw_last_blob(hw_blob *out) { return host->last_blob(host->ctx, out); }
+bool hw_last_blob(hw_blob *out)
+{
+    return host->last_blob(host->ctx, out);
+}
 
 void hw_send_request(const hw_address *target, const hw_request *request,
                      const hw_bytes *context, const hw_blob *blob)
@@ -106,6 +129,5 @@ int hw_send_and_await_response(const hw_address *target,
                                const hw_request *request, const hw_blob *blob,
                                hw_await_result *out)
 {
-    return host->send_and_await_response(host->ctx, target, request, blob,
-                                         out);
+    return host->send_and_await_response(host->ctx, target, request, blob, out);
 }

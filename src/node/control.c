@@ -79,10 +79,10 @@ static int write_frame(int fd, json_t *j)
     size_t len = strlen(s);
     uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
                       (uint8_t)(len >> 8), (uint8_t)len};
-    int rc = hcn_io_write_full(fd, hdr, 4) == 0 &&
-                     hcn_io_write_full(fd, s, len) == 0
-                 ? 0
-                 : -1;
+    int rc =
+        hcn_io_write_full(fd, hdr, 4) == 0 && hcn_io_write_full(fd, s, len) == 0
+            ? 0
+            : -1;
     free(s);
     return rc;
 }
@@ -178,8 +178,8 @@ static json_t *do_inject(hcn_node *n, json_t *req)
             free(body);
             return error_reply("blob_b64 is not base64%s", NULL);
         }
-        blob = hcn_blob_new(json_string_value(json_object_get(req, "mime")),
-                            bb, bl);
+        blob = hcn_blob_new(json_string_value(json_object_get(req, "mime")), bb,
+                            bl);
         free(bb);
     }
     json_t *exp = json_object_get(req, "expects_response");
@@ -190,8 +190,7 @@ static json_t *do_inject(hcn_node *n, json_t *req)
     char *dst = hcn_xasprintf("%s@%s", node, process);
     hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, hcn_random_u64(), src, dst,
                              has_expects ? src : NULL, false, has_expects,
-                             expects, body, body_len, metadata, NULL, 0,
-                             blob);
+                             expects, body, body_len, metadata, NULL, 0, blob);
     free(src);
     free(dst);
     free(body);
@@ -211,9 +210,9 @@ static json_t *do_inject(hcn_node *n, json_t *req)
         json_object_set_new(out, "metadata", json_string(resp->metadata));
     if (resp->blob) {
         json_t *b = json_object();
-        json_object_set_new(b, "mime", resp->blob->mime
-                                           ? json_string(resp->blob->mime)
-                                           : json_null());
+        json_object_set_new(b, "mime",
+                            resp->blob->mime ? json_string(resp->blob->mime)
+                                             : json_null());
         bytes_json(resp->blob->bytes, resp->blob->len, "text", "b64", b);
         json_object_set_new(out, "blob", b);
     } else {

@@ -18,13 +18,10 @@ static char *addr_string(hcn_host *h, const hw_address *a)
     if (node == NULL || strcmp(node, "our") == 0)
         node = h->node->name;
     return hcn_xasprintf("%s@%s:%s:%s", node,
-                         a->process.process_name ? a->process.process_name
-                                                 : "",
-                         a->process.package_name ? a->process.package_name
-                                                 : "",
-                         a->process.publisher_node
-                             ? a->process.publisher_node
-                             : "");
+                         a->process.process_name ? a->process.process_name : "",
+                         a->process.package_name ? a->process.package_name : "",
+                         a->process.publisher_node ? a->process.publisher_node
+                                                   : "");
 }
 
 static void export_address(const char *s, hw_address *out)
@@ -100,9 +97,8 @@ static hcn_cap *filter_caps(hcn_host *h, const hw_capability_list *in,
     hcn_proc *p = h->proc;
     for (size_t i = 0; i < in->len; i++) {
         char *issuer = addr_string(h, &in->ptr[i].issuer);
-        char *canon = in->ptr[i].params
-                          ? hcn_json_canonical(in->ptr[i].params)
-                          : NULL;
+        char *canon =
+            in->ptr[i].params ? hcn_json_canonical(in->ptr[i].params) : NULL;
         bool ok = canon != NULL;
         if (ok && strcmp(issuer, p->addr) != 0) {
             pthread_mutex_lock(&p->lock);
@@ -220,10 +216,10 @@ static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
         if (context->len)
             memcpy(e->context, context->ptr, context->len);
     }
-    e->deadline = hcn_now_ns() + (int64_t)(sent->expects > 31536000
-                                               ? 31536000
-                                               : sent->expects) *
-                                     1000000000;
+    e->deadline =
+        hcn_now_ns() +
+        (int64_t)(sent->expects > 31536000 ? 31536000 : sent->expects) *
+            1000000000;
     /* An inherited id may already be waited on (a second request reusing
      * the prompting id); the newest entry wins, as in Hyperware's map. */
     hcn_ctx_entry *old;
@@ -293,8 +289,7 @@ static void note_offered(hcn_host *h, const hcn_msg *m)
         return;
     pthread_mutex_lock(&h->proc->lock);
     for (size_t i = 0; i < m->ncaps; i++)
-        hcn_capset_add(&h->proc->offered, m->caps[i].issuer,
-                       m->caps[i].params);
+        hcn_capset_add(&h->proc->offered, m->caps[i].issuer, m->caps[i].params);
     pthread_mutex_unlock(&h->proc->lock);
 }
 
@@ -459,10 +454,10 @@ static hcn_msg *build_request(hcn_host *h, const char *target,
         b = hcn_blob_ref(h->last_blob);
     size_t ncaps;
     hcn_cap *caps = filter_caps(h, &r->capabilities, &ncaps);
-    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, id, h->proc->addr, target, rsvp,
-                             r->inherit, r->has_expects_response,
-                             r->expects_response, r->body.ptr, r->body.len,
-                             r->metadata, caps, ncaps, b);
+    hcn_msg *m =
+        hcn_msg_new(HCN_MSG_REQUEST, id, h->proc->addr, target, rsvp,
+                    r->inherit, r->has_expects_response, r->expects_response,
+                    r->body.ptr, r->body.len, r->metadata, caps, ncaps, b);
     free_caps(caps, ncaps);
     hcn_blob_unref(b);
     return m;
@@ -499,9 +494,9 @@ static void host_send_response(void *ctx, const hw_response *resp,
     size_t ncaps;
     hcn_cap *caps = filter_caps(h, &resp->capabilities, &ncaps);
     hcn_msg *m = hcn_msg_new(HCN_MSG_RESPONSE, p->id, h->proc->addr,
-                             p->rsvp ? p->rsvp : p->source, NULL,
-                             resp->inherit, false, 0, resp->body.ptr,
-                             resp->body.len, resp->metadata, caps, ncaps, b);
+                             p->rsvp ? p->rsvp : p->source, NULL, resp->inherit,
+                             false, 0, resp->body.ptr, resp->body.len,
+                             resp->metadata, caps, ncaps, b);
     free_caps(caps, ncaps);
     hcn_blob_unref(b);
     hcn_route(h->node, m);
@@ -580,9 +575,8 @@ static int host_send_and_await(void *ctx, const hw_address *target,
     return 0;
 }
 
-int hcn_host_kernel_call(hcn_host *h, const char *target_pid,
-                         const char *body, hcn_blob *blob, uint64_t timeout_s,
-                         hcn_msg **resp)
+int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
+                         hcn_blob *blob, uint64_t timeout_s, hcn_msg **resp)
 {
     char *src = hcn_xasprintf("%s@kernel:distro:sys", h->node->name);
     char *dst = hcn_xasprintf("%s@%s", h->node->name, target_pid);
@@ -683,9 +677,8 @@ static void host_get_on_exit(void *ctx, hw_on_exit *out)
             r->request.inherit = o->reqs[i].inherit;
             export_bytes(o->reqs[i].body, o->reqs[i].body_len,
                          &r->request.body);
-            r->request.metadata = o->reqs[i].metadata
-                                      ? hcn_xstrdup(o->reqs[i].metadata)
-                                      : NULL;
+            r->request.metadata =
+                o->reqs[i].metadata ? hcn_xstrdup(o->reqs[i].metadata) : NULL;
             if (o->reqs[i].blob) {
                 r->has_blob = true;
                 export_blob(o->reqs[i].blob, &r->blob);
@@ -711,9 +704,8 @@ static void host_set_on_exit(void *ctx, const hw_on_exit *in)
             e->body = hcn_xmalloc(e->body_len);
             if (e->body_len)
                 memcpy(e->body, r->request.body.ptr, e->body_len);
-            e->metadata = r->request.metadata
-                              ? hcn_xstrdup(r->request.metadata)
-                              : NULL;
+            e->metadata =
+                r->request.metadata ? hcn_xstrdup(r->request.metadata) : NULL;
             if (r->has_blob)
                 e->blob = hcn_blob_new(r->blob.mime, r->blob.bytes.ptr,
                                        r->blob.bytes.len);
@@ -733,8 +725,8 @@ static void host_save_caps(void *ctx, const hw_capability *caps, size_t n)
     hcn_proc *p = h->proc;
     for (size_t i = 0; i < n; i++) {
         char *issuer = addr_string(h, &caps[i].issuer);
-        char *canon = caps[i].params ? hcn_json_canonical(caps[i].params)
-                                     : NULL;
+        char *canon =
+            caps[i].params ? hcn_json_canonical(caps[i].params) : NULL;
         bool ok = false;
         pthread_mutex_lock(&p->lock);
         if (canon && (strcmp(issuer, p->addr) == 0 ||
@@ -779,9 +771,8 @@ static void host_our_caps(void *ctx, hw_capability_list *out)
 
 /* ---------------------------------------------------------------- spawn */
 
-
-static hw_spawn_error host_spawn(void *ctx, const char *name,
-                                 const char *path, const hw_on_exit *on_exit,
+static hw_spawn_error host_spawn(void *ctx, const char *name, const char *path,
+                                 const hw_on_exit *on_exit,
                                  const hw_capability *rc, size_t rc_len,
                                  const hw_process_id *gp,
                                  const char *const *gparams, size_t g_len,

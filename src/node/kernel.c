@@ -242,9 +242,9 @@ void hcn_route(hcn_node *n, hcn_msg *m)
     if (m->kind == HCN_MSG_RESPONSE && to != NULL) {
         /* The target waits for this answer: tell it now rather than let it
          * time out later. */
-        hcn_msg *e = hcn_msg_new(HCN_MSG_SEND_ERROR, m->id, m->source,
-                                 m->target, NULL, false, false, 0, "", 0,
-                                 NULL, NULL, 0, NULL);
+        hcn_msg *e =
+            hcn_msg_new(HCN_MSG_SEND_ERROR, m->id, m->source, m->target, NULL,
+                        false, false, 0, "", 0, NULL, NULL, 0, NULL);
         e->err_kind = HW_SEND_ERROR_TIMEOUT;
         if (hcn_mailbox_push(&to->mb, e) != HCC_EOK)
             hcn_msg_unref(e);
@@ -310,8 +310,8 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     if (hcn_mkdirs(cfg->home) != 0) {
-        snprintf(err, errlen, "cannot create home directory %s: %s",
-                 cfg->home, strerror(errno));
+        snprintf(err, errlen, "cannot create home directory %s: %s", cfg->home,
+                 strerror(errno));
         return NULL;
     }
     hcn_node *n = hcn_xcalloc(1, sizeof *n);
@@ -334,8 +334,8 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     atomic_init(&n->shutting_down, false);
     if (hcn_mkdirs(n->run_dir) != 0 ||
         hcn_log_open(&n->log, n->home, cfg->verbosity) != 0) {
-        snprintf(err, errlen, "cannot write in home directory %s: %s",
-                 n->home, strerror(errno));
+        snprintf(err, errlen, "cannot write in home directory %s: %s", n->home,
+                 strerror(errno));
         hc_node_free(n);
         return NULL;
     }
@@ -352,8 +352,7 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     return n;
 }
 
-int hc_node_load_package(hc_node *n, const char *dir, char *err,
-                         size_t errlen)
+int hc_node_load_package(hc_node *n, const char *dir, char *err, size_t errlen)
 {
     return hcn_load_package(n, dir, err, errlen);
 }
@@ -378,8 +377,8 @@ int hc_node_start(hc_node *n, char *err, size_t errlen)
             bool module = p->ops != NULL;
             if ((pass == 0) != module)
                 continue;
-            int rc = module ? hcn_module_start_thread(p)
-                            : hcn_proc_start_thread(p);
+            int rc =
+                module ? hcn_module_start_thread(p) : hcn_proc_start_thread(p);
             if (rc != 0)
                 hcn_logf(n, 0, "cannot start a thread for %s", p->id);
         }
@@ -419,8 +418,8 @@ void hc_node_shutdown(hc_node *n)
                 hcn_mailbox_close(&all[i]->mb);
     /* Wait for threads; one busy in guest code cannot be stopped, so after
      * the grace period the node goes on without it. */
-    int64_t deadline = hcn_now_ns() +
-                       (int64_t)n->cfg.shutdown_grace_s * 1000000000;
+    int64_t deadline =
+        hcn_now_ns() + (int64_t)n->cfg.shutdown_grace_s * 1000000000;
     pthread_mutex_lock(&n->life_mu);
     while (n->live_threads > 0 && hcn_now_ns() < deadline) {
         struct timespec ts = {.tv_sec = deadline / 1000000000,
@@ -442,8 +441,10 @@ void hc_node_shutdown(hc_node *n)
     }
     free(all);
     if (left > 0)
-        hcn_logf(n, 0, "%d process thread(s) still busy after %u s; leaving "
-                       "them", left, n->cfg.shutdown_grace_s);
+        hcn_logf(n, 0,
+                 "%d process thread(s) still busy after %u s; leaving "
+                 "them",
+                 left, n->cfg.shutdown_grace_s);
     else
         hcn_logf(n, 1, "all processes stopped");
 }
@@ -472,7 +473,10 @@ void hc_node_free(hc_node *n)
     free(n);
 }
 
-const char *hc_node_control_path(const hc_node *n) { return n->ctl_path; }
+const char *hc_node_control_path(const hc_node *n)
+{
+    return n->ctl_path;
+}
 
 int hc_address_check(const char *addr)
 {
@@ -486,5 +490,11 @@ int hc_process_id_check(const char *pid)
     return -hcc_process_id_split(pid, strlen(pid), true, offs);
 }
 
-const char *hc_err_name(int err) { return hcc_err_name(err); }
-const char *hc_strerror(int err) { return hcc_strerror(err); }
+const char *hc_err_name(int err)
+{
+    return hcc_err_name(err);
+}
+const char *hc_strerror(int err)
+{
+    return hcc_strerror(err);
+}

@@ -32,8 +32,8 @@ void hcn_log_close(hcn_log *l)
     pthread_mutex_destroy(&l->mu);
 }
 
-void hcn_log_write(hcn_log *l, const char *who, int verbosity,
-                   int shown_level, const char *text)
+void hcn_log_write(hcn_log *l, const char *who, int verbosity, int shown_level,
+                   const char *text)
 {
     time_t t = time(NULL);
     struct tm tm;

@@ -20,10 +20,10 @@ static void reply(hcn_proc *self, hcn_msg *m, const char *body, bool is_err,
 {
     if (!is_err && !m->has_expects && m->rsvp == NULL)
         return;
-    hcn_msg *r = hcn_msg_new(HCN_MSG_RESPONSE, m->id, self->addr,
-                             m->rsvp ? m->rsvp : m->source, NULL, false,
-                             false, 0, body, strlen(body),
-                             is_err ? NULL : m->metadata, NULL, 0, blob);
+    hcn_msg *r =
+        hcn_msg_new(HCN_MSG_RESPONSE, m->id, self->addr,
+                    m->rsvp ? m->rsvp : m->source, NULL, false, false, 0, body,
+                    strlen(body), is_err ? NULL : m->metadata, NULL, 0, blob);
     hcn_route(self->node, r);
 }
 
@@ -56,16 +56,15 @@ static void state_handle(hcn_proc *self, hcn_msg *m)
         return;
     }
     if (!source_allowed(self, m)) {
-        hcn_log_write(&self->node->log, self->id, 1,
-                      hcn_proc_level(self),
+        hcn_log_write(&self->node->log, self->id, 1, hcn_proc_level(self),
                       "state: got a request from a process that is not the "
                       "kernel or the terminal; ignored");
         hcn_msg_unref(m);
         return;
     }
     json_error_t je;
-    json_t *body = json_loadb((const char *)m->body, m->body_len,
-                              JSON_DECODE_ANY, &je);
+    json_t *body =
+        json_loadb((const char *)m->body, m->body_len, JSON_DECODE_ANY, &je);
     const char *action = NULL;
     const char *pid = NULL;
     if (json_is_object(body) && json_object_size(body) == 1) {
@@ -93,8 +92,7 @@ static void state_handle(hcn_proc *self, hcn_msg *m)
         } else if (rc == SQLITE_DONE) {
             reply_err(self, m, "NotFound", "process_id", pid);
         } else {
-            reply_err(self, m, "DatabaseError", "error",
-                      sqlite3_errmsg(s->db));
+            reply_err(self, m, "DatabaseError", "error", sqlite3_errmsg(s->db));
         }
         sqlite3_reset(s->get);
     } else if (strcmp(action, "SetState") == 0) {
@@ -110,8 +108,7 @@ static void state_handle(hcn_proc *self, hcn_msg *m)
         if (sqlite3_step(s->set) == SQLITE_DONE)
             reply(self, m, "\"SetState\"", false, NULL);
         else
-            reply_err(self, m, "DatabaseError", "error",
-                      sqlite3_errmsg(s->db));
+            reply_err(self, m, "DatabaseError", "error", sqlite3_errmsg(s->db));
         sqlite3_reset(s->set);
     } else {
         sqlite3_reset(s->del);
@@ -119,8 +116,7 @@ static void state_handle(hcn_proc *self, hcn_msg *m)
         if (sqlite3_step(s->del) == SQLITE_DONE)
             reply(self, m, "\"DeleteState\"", false, NULL);
         else
-            reply_err(self, m, "DatabaseError", "error",
-                      sqlite3_errmsg(s->db));
+            reply_err(self, m, "DatabaseError", "error", sqlite3_errmsg(s->db));
         sqlite3_reset(s->del);
     }
 out:
@@ -168,9 +164,8 @@ int hcn_mod_state_add(hcn_node *n)
                      " updated_ms INTEGER NOT NULL);",
                      NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT value FROM state WHERE process_id=?1", -1,
-                           &s->get, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM state WHERE process_id=?1",
+                           -1, &s->get, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "INSERT INTO state(process_id,value,updated_ms)"
                            " VALUES(?1,?2,?3) ON CONFLICT(process_id) DO"

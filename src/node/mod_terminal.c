@@ -96,8 +96,7 @@ int hcn_inject(hcn_node *n, hcn_msg *m, int64_t timeout_ms, hcn_msg **resp)
         if (now >= deadline)
             break;
         /* Wake at least every 200 ms to notice shutdown. */
-        int64_t until = deadline < now + 200000000 ? deadline
-                                                    : now + 200000000;
+        int64_t until = deadline < now + 200000000 ? deadline : now + 200000000;
         struct timespec ts = {.tv_sec = until / 1000000000,
                               .tv_nsec = until % 1000000000};
         pthread_cond_timedwait(&t->cv, &t->mu, &ts);
@@ -109,8 +108,8 @@ int hcn_inject(hcn_node *n, hcn_msg *m, int64_t timeout_ms, hcn_msg **resp)
     if (a == NULL)
         return HCC_ETIMEOUT;
     if (a->kind == HCN_MSG_SEND_ERROR) {
-        int rc = a->err_kind == HW_SEND_ERROR_OFFLINE ? HCC_EOFFLINE
-                                                       : HCC_ETIMEOUT;
+        int rc =
+            a->err_kind == HW_SEND_ERROR_OFFLINE ? HCC_EOFFLINE : HCC_ETIMEOUT;
         hcn_msg_unref(a);
         return rc;
     }

@@ -62,8 +62,8 @@ static timer_ent t_pop(timer_mod *t)
 
 static void fire(hcn_proc *self, uint64_t id, const char *to)
 {
-    hcn_msg *r = hcn_msg_new(HCN_MSG_RESPONSE, id, self->addr, to, NULL,
-                             false, false, 0, "", 0, NULL, NULL, 0, NULL);
+    hcn_msg *r = hcn_msg_new(HCN_MSG_RESPONSE, id, self->addr, to, NULL, false,
+                             false, 0, "", 0, NULL, NULL, 0, NULL);
     hcn_route(self->node, r);
 }
 
@@ -78,8 +78,8 @@ static void timer_handle(hcn_proc *self, hcn_msg *m)
         return;
     }
     json_error_t je;
-    json_t *body = json_loadb((const char *)m->body, m->body_len,
-                              JSON_DECODE_ANY, &je);
+    json_t *body =
+        json_loadb((const char *)m->body, m->body_len, JSON_DECODE_ANY, &je);
     json_t *ms = json_object_get(body, "SetTimer");
     const char *to = m->rsvp ? m->rsvp : m->source;
     if (json_is_integer(ms) && json_integer_value(ms) >= 0) {

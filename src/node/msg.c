@@ -33,7 +33,10 @@ void hcn_blob_unref(hcn_blob *b)
         free(b);
 }
 
-static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
 
 static char *put(char **cur, const void *src, size_t n)
 {
@@ -47,8 +50,8 @@ static char *put(char **cur, const void *src, size_t n)
 hcn_msg *hcn_msg_new(hcn_msg_kind kind, uint64_t id, const char *source,
                      const char *target, const char *rsvp, bool inherit,
                      bool has_expects, uint64_t expects, const void *body,
-                     size_t body_len, const char *metadata,
-                     const hcn_cap *caps, size_t ncaps, hcn_blob *blob)
+                     size_t body_len, const char *metadata, const hcn_cap *caps,
+                     size_t ncaps, hcn_blob *blob)
 {
     size_t need = sizeof(hcn_msg) + ncaps * sizeof(hcn_cap) + slen(source) +
                   slen(target) + slen(rsvp) + slen(metadata) + body_len;

@@ -110,20 +110,20 @@ typedef struct hcn_msg {
     atomic_int refs;
     struct hcn_msg *next;
     uint64_t id;
-    uint8_t kind;        /* hcn_msg_kind */
-    uint8_t err_kind;    /* HW_SEND_ERROR_* for HCN_MSG_SEND_ERROR */
+    uint8_t kind;     /* hcn_msg_kind */
+    uint8_t err_kind; /* HW_SEND_ERROR_* for HCN_MSG_SEND_ERROR */
     bool inherit;
     bool has_expects;
-    uint64_t expects;    /* seconds */
-    const char *source;  /* "node@process:package:publisher" */
+    uint64_t expects;   /* seconds */
+    const char *source; /* "node@process:package:publisher" */
     const char *target;
-    const char *rsvp;    /* NULL = none */
+    const char *rsvp; /* NULL = none */
     const uint8_t *body;
     size_t body_len;
     const char *metadata; /* NULL = none */
     hcn_cap *caps;
     size_t ncaps;
-    hcn_blob *blob;      /* NULL = none; owned reference */
+    hcn_blob *blob;       /* NULL = none; owned reference */
     struct hcn_msg *orig; /* SEND_ERROR: the failed request (owned ref) */
 } hcn_msg;
 
@@ -132,8 +132,8 @@ typedef struct hcn_msg {
 hcn_msg *hcn_msg_new(hcn_msg_kind kind, uint64_t id, const char *source,
                      const char *target, const char *rsvp, bool inherit,
                      bool has_expects, uint64_t expects, const void *body,
-                     size_t body_len, const char *metadata,
-                     const hcn_cap *caps, size_t ncaps, hcn_blob *blob);
+                     size_t body_len, const char *metadata, const hcn_cap *caps,
+                     size_t ncaps, hcn_blob *blob);
 /* A SEND_ERROR envelope for request `orig` (gains a reference). */
 hcn_msg *hcn_msg_send_error(hcn_msg *orig, int kind);
 hcn_msg *hcn_msg_ref(hcn_msg *m);
@@ -160,7 +160,7 @@ typedef struct hcn_mailbox {
     atomic_uint count;
     uint32_t nreq;
     uint32_t max_req;
-    uint32_t spin;  /* iterations to spin before parking */
+    uint32_t spin; /* iterations to spin before parking */
     int waiting;
     bool closed;
 } hcn_mailbox;
@@ -186,8 +186,8 @@ hcn_msg *hcn_mailbox_take_all(hcn_mailbox *mb);
 
 typedef struct hcn_log {
     pthread_mutex_t mu;
-    FILE *file;      /* <home>/log/node.log, every printout at every level */
-    int level;       /* default terminal verbosity */
+    FILE *file; /* <home>/log/node.log, every printout at every level */
+    int level;  /* default terminal verbosity */
     bool color;
 } hcn_log;
 
@@ -195,8 +195,8 @@ int hcn_log_open(hcn_log *l, const char *home, int level);
 void hcn_log_close(hcn_log *l);
 /* A printout from `who` (a process id or "kernel") at `verbosity`: written
  * to the log file always, to stderr when verbosity <= `shown_level`. */
-void hcn_log_write(hcn_log *l, const char *who, int verbosity,
-                   int shown_level, const char *text);
+void hcn_log_write(hcn_log *l, const char *who, int verbosity, int shown_level,
+                   const char *text);
 /* Kernel printout with printf formatting, shown at the node's level. */
 void hcn_logf(hcn_node *n, int verbosity, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -204,10 +204,10 @@ void hcn_logf(hcn_node *n, int verbosity, const char *fmt, ...)
 /* ------------------------------------------------------------ processes */
 
 typedef enum hcn_proc_status {
-    HCN_PROC_LOADED = 0,   /* registered, buffering until run */
+    HCN_PROC_LOADED = 0, /* registered, buffering until run */
     HCN_PROC_RUNNING = 1,
     HCN_PROC_RESTARTING = 2,
-    HCN_PROC_EXITED = 3,   /* gone; sends to it fail */
+    HCN_PROC_EXITED = 3, /* gone; sends to it fail */
 } hcn_proc_status;
 
 /* A runtime module: a process implemented by the node itself. */
@@ -261,12 +261,12 @@ struct hcn_proc {
     /* runtime module, or guest */
     const hcn_module_ops *ops;
     void *mod;
-    char *so_path;  /* guest: the shared object */
-    char *pkg_dir;  /* guest: the package's pkg/ folder */
+    char *so_path; /* guest: the shared object */
+    char *pkg_dir; /* guest: the package's pkg/ folder */
     pthread_t thread;
     bool has_thread;
-    int instance;   /* starts so far */
-    int failures;   /* restarts counted in the give-up window */
+    int instance; /* starts so far */
+    int failures; /* restarts counted in the give-up window */
     int64_t window_start_ns;
     int consecutive; /* for backoff */
 };
@@ -281,11 +281,11 @@ int hcn_proc_level(hcn_proc *p);
 int hcn_node_set_verbosity(hc_node *n, const char *pid, int level);
 
 /* spawn, on behalf of the guest of h (proc.c). */
-hw_spawn_error hcn_spawn(hcn_host *h, const char *name,
-                         const char *path, const hw_on_exit *on_exit,
-                         const hw_capability *rc, size_t rc_len,
-                         const hw_process_id *gp, const char *const *gparams,
-                         size_t g_len, bool public_, hw_process_id *out);
+hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
+                         const hw_on_exit *on_exit, const hw_capability *rc,
+                         size_t rc_len, const hw_process_id *gp,
+                         const char *const *gparams, size_t g_len, bool public_,
+                         hw_process_id *out);
 
 /* Run a guest process's life on its own thread (proc.c). */
 int hcn_proc_start_thread(hcn_proc *p);
@@ -298,9 +298,9 @@ struct hcn_node {
     hc_node_config cfg;
     char *name;
     char *home;
-    char *run_dir;        /* <home>/run: per-instance copies of .so files */
+    char *run_dir; /* <home>/run: per-instance copies of .so files */
     pthread_rwlock_t table_lock;
-    hcn_proc *procs;      /* uthash by id */
+    hcn_proc *procs; /* uthash by id */
     hcn_log log;
     atomic_bool shutting_down;
     atomic_uint instance_seq;
@@ -341,8 +341,7 @@ bool hcn_pid_exempt(const char *pid);
 /* Grant `holder` a capability (kernel-side; copies). */
 void hcn_grant(hcn_proc *holder, const char *issuer, const char *params);
 /* Grant messaging for `target_pid` on this node. */
-void hcn_grant_messaging(hcn_node *n, hcn_proc *holder,
-                         const char *target_pid);
+void hcn_grant_messaging(hcn_node *n, hcn_proc *holder, const char *target_pid);
 
 /* A thread of the node starts/ends (for shutdown joins). */
 void hcn_node_thread_begin(hcn_node *n);
@@ -389,9 +388,8 @@ void hcn_host_fini(hcn_host *h);
  * wait for the answer, as get/set/clear-state do (source
  * our@kernel:distro:sys, rsvp the process).  Returns HCC_EOK with *resp (a
  * response envelope, caller's reference) or HCC_ETIMEOUT. */
-int hcn_host_kernel_call(hcn_host *h, const char *target_pid,
-                         const char *body, hcn_blob *blob, uint64_t timeout_s,
-                         hcn_msg **resp);
+int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
+                         hcn_blob *blob, uint64_t timeout_s, hcn_msg **resp);
 
 /* -------------------------------------------------------- runtime modules */
 

@@ -39,15 +39,15 @@ static json_t *field(json_t *obj, const char *key, json_type type,
                      const char *where, char *err, size_t errlen)
 {
     json_t *v = json_object_get(obj, key);
-    static const char *const tn[] = {"an object", "an array", "a string",
+    static const char *const tn[] = {"an object",  "an array", "a string",
                                      "an integer", "a number", "true",
-                                     "false", "null"};
+                                     "false",      "null"};
     if (v == NULL) {
         fail(err, errlen, "%s: missing field \"%s\"", where, key);
         return NULL;
     }
-    bool ok = json_typeof(v) == type ||
-              (type == JSON_TRUE && json_is_boolean(v));
+    bool ok =
+        json_typeof(v) == type || (type == JSON_TRUE && json_is_boolean(v));
     if (!ok) {
         fail(err, errlen, "%s: field \"%s\" must be %s, not %s", where, key,
              type == JSON_TRUE ? "a boolean" : tn[type], json_type_name(v));
@@ -73,12 +73,13 @@ static int parse_caps(json_t *arr, const char *where, const char *key,
         if (json_is_string(e)) {
             pid = json_string_value(e);
             params = hcn_xstrdup("\"messaging\"");
-        } else if (json_is_object(e) && json_is_string(json_object_get(e, "process")) &&
+        } else if (json_is_object(e) &&
+                   json_is_string(json_object_get(e, "process")) &&
                    json_object_get(e, "params") != NULL) {
             pid = json_string_value(json_object_get(e, "process"));
-            params = json_dumps(json_object_get(e, "params"),
-                                JSON_COMPACT | JSON_SORT_KEYS |
-                                    JSON_ENCODE_ANY);
+            params =
+                json_dumps(json_object_get(e, "params"),
+                           JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
         } else {
             return fail(err, errlen,
                         "%s: %s[%zu] must be a process id string or "
@@ -98,8 +99,8 @@ static int parse_caps(json_t *arr, const char *where, const char *key,
     return 0;
 }
 
-static int parse_entry(json_t *e, size_t i, hc_manifest_entry *out,
-                       char *err, size_t errlen)
+static int parse_entry(json_t *e, size_t i, hc_manifest_entry *out, char *err,
+                       size_t errlen)
 {
     char where[64];
     snprintf(where, sizeof where, "pkg/manifest.json[%zu]", i);
@@ -108,18 +109,18 @@ static int parse_entry(json_t *e, size_t i, hc_manifest_entry *out,
                     json_type_name(e));
     json_t *name, *path, *onx, *net, *rc, *gc, *pub;
     if (!(name = field(e, "process_name", JSON_STRING, where, err, errlen)) ||
-        !(path = field(e, "process_wasm_path", JSON_STRING, where, err,
-                       errlen)))
+        !(path =
+              field(e, "process_wasm_path", JSON_STRING, where, err, errlen)))
         return -1;
     onx = json_object_get(e, "on_exit");
     if (onx == NULL)
         return fail(err, errlen, "%s: missing field \"on_exit\"", where);
-    if (!(net = field(e, "request_networking", JSON_TRUE, where, err,
-                      errlen)) ||
+    if (!(net =
+              field(e, "request_networking", JSON_TRUE, where, err, errlen)) ||
         !(rc = field(e, "request_capabilities", JSON_ARRAY, where, err,
                      errlen)) ||
-        !(gc = field(e, "grant_capabilities", JSON_ARRAY, where, err,
-                     errlen)) ||
+        !(gc =
+              field(e, "grant_capabilities", JSON_ARRAY, where, err, errlen)) ||
         !(pub = field(e, "public", JSON_TRUE, where, err, errlen)))
         return -1;
     const char *pn = json_string_value(name);
@@ -149,8 +150,8 @@ static int parse_entry(json_t *e, size_t i, hc_manifest_entry *out,
     out->request_networking = json_is_true(net);
     out->public_ = json_is_true(pub);
     if (parse_caps(rc, where, "request_capabilities",
-                   &out->request_capabilities,
-                   &out->request_capabilities_len, err, errlen) != 0 ||
+                   &out->request_capabilities, &out->request_capabilities_len,
+                   err, errlen) != 0 ||
         parse_caps(gc, where, "grant_capabilities", &out->grant_capabilities,
                    &out->grant_capabilities_len, err, errlen) != 0)
         return -1;
@@ -164,12 +165,12 @@ int hc_package_parse(const char *metadata_json, const char *manifest_json,
     json_error_t je;
     json_t *meta = json_loads(metadata_json, 0, &je);
     if (meta == NULL)
-        return fail(err, errlen, "metadata.json:%d:%d: %s", je.line,
-                    je.column, je.text);
+        return fail(err, errlen, "metadata.json:%d:%d: %s", je.line, je.column,
+                    je.text);
     int rc = -1;
     json_t *man = NULL;
-    json_t *props = field(meta, "properties", JSON_OBJECT, "metadata.json",
-                          err, errlen);
+    json_t *props =
+        field(meta, "properties", JSON_OBJECT, "metadata.json", err, errlen);
     json_t *pkg, *publ, *ver;
     if (props == NULL ||
         !(pkg = field(props, "package_name", JSON_STRING,
@@ -339,8 +340,8 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
     rc = 0;
     for (size_t i = 0; i < pkg.entries_len && rc == 0; i++) {
         hc_manifest_entry *e = &pkg.entries[i];
-        char *pid = hcn_xasprintf("%s:%s:%s", e->process_name,
-                                  pkg.package_name, pkg.publisher);
+        char *pid = hcn_xasprintf("%s:%s:%s", e->process_name, pkg.package_name,
+                                  pkg.publisher);
         const char *rel = e->process_wasm_path;
         while (*rel == '/')
             rel++;
@@ -348,14 +349,15 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
         struct stat st;
         int aerr;
         if (strstr(rel, "..") != NULL || stat(so, &st) != 0) {
-            rc = fail(err, errlen,
-                      "%s: process_wasm_path '%s': no file at %s", pid,
-                      e->process_wasm_path, so);
+            rc = fail(err, errlen, "%s: process_wasm_path '%s': no file at %s",
+                      pid, e->process_wasm_path, so);
             free(so);
-        } else if ((procs[i] = hcn_node_add_proc(n, pid, e->public_,
-                                                 &aerr)) == NULL) {
-            rc = fail(err, errlen, "%s: a process with this id is already "
-                                   "loaded", pid);
+        } else if ((procs[i] = hcn_node_add_proc(n, pid, e->public_, &aerr)) ==
+                   NULL) {
+            rc = fail(err, errlen,
+                      "%s: a process with this id is already "
+                      "loaded",
+                      pid);
             free(so);
         } else {
             procs[i]->so_path = so;
@@ -372,8 +374,8 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
         hcn_proc *p = procs[i];
         hcn_grant_messaging(n, p, p->id);
         for (size_t k = 0; k < e->request_capabilities_len; k++) {
-            char *issuer = hcn_xasprintf(
-                "%s@%s", n->name, e->request_capabilities[k].process);
+            char *issuer = hcn_xasprintf("%s@%s", n->name,
+                                         e->request_capabilities[k].process);
             hcn_grant(p, issuer, e->request_capabilities[k].params);
             free(issuer);
         }
@@ -383,8 +385,7 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
             free(issuer);
         }
         for (size_t k = 0; k < e->grant_capabilities_len; k++) {
-            hcn_proc *q =
-                hcn_node_find(n, e->grant_capabilities[k].process);
+            hcn_proc *q = hcn_node_find(n, e->grant_capabilities[k].process);
             if (q == NULL) {
                 hcn_logf(n, 0,
                          "%s: grant_capabilities names %s, which is not "
@@ -405,8 +406,8 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
     free(procs);
     free(pkgdir);
     if (rc == 0)
-        hcn_logf(n, 1, "loaded package %s:%s (%zu processes)",
-                 pkg.package_name, pkg.publisher, pkg.entries_len);
+        hcn_logf(n, 1, "loaded package %s:%s (%zu processes)", pkg.package_name,
+                 pkg.publisher, pkg.entries_len);
 out:
     hc_package_fini(&pkg);
     free(meta);

@@ -114,9 +114,8 @@ static void send_exit_requests(hcn_proc *p, const hcn_on_exit *o)
     for (size_t i = 0; i < o->nreqs; i++) {
         const hcn_exit_req *r = &o->reqs[i];
         hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, hcn_random_u64(), p->addr,
-                                 r->target, NULL, r->inherit, false, 0,
-                                 r->body, r->body_len, r->metadata, NULL, 0,
-                                 r->blob);
+                                 r->target, NULL, r->inherit, false, 0, r->body,
+                                 r->body_len, r->metadata, NULL, 0, r->blob);
         hcn_route(p->node, m);
     }
 }
@@ -210,8 +209,7 @@ static void *proc_main(void *arg)
         hcn_on_exit o;
         hcn_on_exit_copy(&o, &p->on_exit);
         pthread_mutex_unlock(&p->lock);
-        const char *how = end == RUN_LOAD_FAILED ? "failed to start"
-                                                 : "exited";
+        const char *how = end == RUN_LOAD_FAILED ? "failed to start" : "exited";
         if (o.kind == HW_ON_EXIT_RESTART) {
             int64_t delay;
             if (!restart_delay(p, hcn_now_ns() - started, &delay)) {
@@ -301,20 +299,19 @@ int hcn_module_start_thread(hcn_proc *p)
 
 /* ---------------------------------------------------------------- spawn */
 
-
 hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
                          const hw_on_exit *on_exit, const hw_capability *rc,
                          size_t rc_len, const hw_process_id *gp,
-                         const char *const *gparams, size_t g_len,
-                         bool public_, hw_process_id *out)
+                         const char *const *gparams, size_t g_len, bool public_,
+                         hw_process_id *out)
 {
     hcn_proc *parent = h->proc;
     hcn_node *n = h->node;
     memset(out, 0, sizeof *out);
     const char *pkg = strchr(parent->id, ':') + 1;
-    char *pname = name ? hcn_xstrdup(name)
-                       : hcn_xasprintf("%llu", (unsigned long long)
-                                                   hcn_random_u64());
+    char *pname =
+        name ? hcn_xstrdup(name)
+             : hcn_xasprintf("%llu", (unsigned long long)hcn_random_u64());
     char *pid = hcn_xasprintf("%s:%s", pname, pkg);
     free(pname);
     hw_spawn_error result = HW_SPAWN_OK;
@@ -327,8 +324,7 @@ hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
     }
     while (*path == '/')
         path++;
-    so = hcn_xasprintf("%s/%s", parent->pkg_dir ? parent->pkg_dir : ".",
-                       path);
+    so = hcn_xasprintf("%s/%s", parent->pkg_dir ? parent->pkg_dir : ".", path);
     struct stat st;
     if (strstr(path, "..") != NULL || stat(so, &st) != 0 ||
         !S_ISREG(st.st_mode)) {
@@ -369,7 +365,8 @@ hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
                  gp[i].package_name, gp[i].publisher_node);
         hcn_proc *q = hcn_node_find(n, target);
         if (q) {
-            hcn_grant(q, child->addr, gparams[i] ? gparams[i] : "\"messaging\"");
+            hcn_grant(q, child->addr,
+                      gparams[i] ? gparams[i] : "\"messaging\"");
             hcn_proc_unref(q);
         }
     }

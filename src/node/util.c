@@ -65,7 +65,10 @@ void *hcn_xcalloc(size_t n, size_t m)
     return p;
 }
 
-char *hcn_xstrdup(const char *s) { return hcn_xstrndup(s, strlen(s)); }
+char *hcn_xstrdup(const char *s)
+{
+    return hcn_xstrndup(s, strlen(s));
+}
 
 char *hcn_xstrndup(const char *s, size_t n)
 {

@@ -45,7 +45,10 @@ static void answer_bytes(const void *p, size_t n, const hw_blob *blob)
     hw_send_response(&r, blob);
 }
 
-static void answer(const char *text) { answer_bytes(text, strlen(text), NULL); }
+static void answer(const char *text)
+{
+    answer_bytes(text, strlen(text), NULL);
+}
 
 /* Parse TARGET: "node@p:k:pub"; "our@..." is allowed. */
 static bool target_of(const char *s, hw_address *out)
@@ -127,8 +130,7 @@ static void on_answer(hw_receive_result *r)
          * message: answer it. */
         flooding = false;
         char out[128];
-        snprintf(out, sizeof out, "flood ok=%d errors=%d", flood_ok,
-                 flood_err);
+        snprintf(out, sizeof out, "flood ok=%d errors=%d", flood_ok, flood_err);
         answer(out);
     }
 }
@@ -241,8 +243,7 @@ static bool on_request(char *cmdline, size_t len)
         flood_left = n;
         flood_ok = flood_err = 0;
         for (int i = 0; i < n; i++)
-            send_req(&t, rest, true, strtoull(secs, NULL, 10), false,
-                     "flood");
+            send_req(&t, rest, true, strtoull(secs, NULL, 10), false, "flood");
         hw_address_fini(&t);
     } else if (strcmp(cmd, "sleep") == 0) {
         long ms = strtol(rest, NULL, 10);
@@ -265,7 +266,7 @@ static bool on_request(char *cmdline, size_t len)
         }
     } else if (strcmp(cmd, "state-set") == 0) {
         answer(hw_set_state((const uint8_t *)rest, strlen(rest)) ? "ok"
-                                                                  : "fail");
+                                                                 : "fail");
     } else if (strcmp(cmd, "state-get") == 0) {
         hw_bytes b;
         if (hw_get_state(&b)) {
@@ -294,8 +295,8 @@ static bool on_request(char *cmdline, size_t len)
         char *path = word(rest, &rest);
         hw_on_exit none = {.kind = HW_ON_EXIT_NONE};
         hw_process_id child;
-        hw_spawn_error e = hw_spawn(name, path, &none, NULL, 0, NULL, NULL, 0,
-                                    true, &child);
+        hw_spawn_error e =
+            hw_spawn(name, path, &none, NULL, 0, NULL, NULL, 0, true, &child);
         if (e == HW_SPAWN_OK) {
             snprintf(out, sizeof out, "spawned %s:%s:%s", child.process_name,
                      child.package_name, child.publisher_node);
