@@ -25,7 +25,8 @@ typedef struct hc_node_config {
     int http_port;        /* port of http-server:distro:sys */
     int verbosity;        /* default terminal level 0..3 */
     uint32_t mailbox_max; /* queued requests per process before refusing */
-    uint32_t spin;        /* receive spins this many times before parking */
+    uint32_t spin_us;     /* longest a receive spins before parking (the
+                           * budget adapts below it; 0 = never spin) */
     /* Restart policy for on-exit Restart: the first restart is immediate,
      * then restart_base_ms * 2^(n-1), capped at restart_max_ms; the count
      * resets after a healthy run of min(5 x backoff, 50 min).  When

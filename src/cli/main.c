@@ -53,8 +53,8 @@ static void usage_run(FILE *f)
             "'{\"a:pkg:pub\":{\"U8\":2},\"b:pkg:pub\":\"Muted\"}'\n"
             "  --mailbox-max N        queued requests per process before "
             "refusing (default 1024)\n"
-            "  --spin N               receive spins before parking "
-            "(default 20000)\n"
+            "  --spin-us N            longest receive spins before parking, "
+            "in microseconds (default 50; 0 = never spin)\n"
             "  --restart-base-ms N    restart backoff base (default 1000)\n"
             "  --restart-max-ms N     restart backoff cap (default 600000)\n"
             "  --restart-give-up N    failures within the window before "
@@ -158,7 +158,7 @@ static int cmd_run(int argc, char **argv)
         {"verbosity", required_argument, NULL, 'v'},
         {"process-verbosity", required_argument, NULL, O_PVERB},
         {"mailbox-max", required_argument, NULL, O_MBOX},
-        {"spin", required_argument, NULL, O_SPIN},
+        {"spin-us", required_argument, NULL, O_SPIN},
         {"restart-base-ms", required_argument, NULL, O_RBASE},
         {"restart-max-ms", required_argument, NULL, O_RMAX},
         {"restart-give-up", required_argument, NULL, O_RGIVE},
@@ -190,7 +190,7 @@ static int cmd_run(int argc, char **argv)
             cfg.verbosity = (int)u;
             continue;
         case O_MBOX: target = &cfg.mailbox_max; break;
-        case O_SPIN: target = &cfg.spin; break;
+        case O_SPIN: target = &cfg.spin_us; break;
         case O_RBASE: target = &cfg.restart_base_ms; break;
         case O_RMAX: target = &cfg.restart_max_ms; break;
         case O_RGIVE: target = &cfg.restart_give_up; break;

@@ -105,7 +105,7 @@ hcn_proc *hcn_node_add_proc(hcn_node *n, const char *pid, bool public_,
     p->public_ = public_;
     p->verbosity = -1;
     pthread_mutex_init(&p->lock, NULL);
-    hcn_mailbox_init(&p->mb, n->cfg.mailbox_max, n->cfg.spin);
+    hcn_mailbox_init(&p->mb, n->cfg.mailbox_max, n->cfg.spin_us);
     pthread_rwlock_wrlock(&n->table_lock);
     hcn_proc *old;
     HASH_FIND_STR(n->procs, pid, old);
@@ -293,7 +293,7 @@ void hc_node_config_default(hc_node_config *c)
     c->http_port = 8080;
     c->verbosity = 0;
     c->mailbox_max = 1024;
-    c->spin = 20000;
+    c->spin_us = 50;
     c->restart_base_ms = 1000;
     c->restart_max_ms = 600000;
     c->restart_give_up = 8;

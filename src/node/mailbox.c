@@ -5,15 +5,12 @@
 #include <errno.h>
 #include <time.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield")
-#else
-#define cpu_relax() ((void)0)
-#endif
+/* No `pause` in the spin loop: under virtualization, pause-loop exiting
+ * deschedules a vCPU that executes many pauses, which turned a 4 us round
+ * trip into 400 us on the machines we measured (docs/benchmarks.md). */
+#define cpu_relax() __asm__ __volatile__("" ::: "memory")
 
-void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin)
+void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin_us)
 {
     pthread_mutex_init(&mb->mu, NULL);
     pthread_condattr_t ca;
@@ -25,7 +22,8 @@ void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin)
     atomic_init(&mb->count, 0);
     mb->nreq = 0;
     mb->max_req = max_req;
-    mb->spin = spin;
+    mb->spin_max_ns = (int64_t)spin_us * 1000;
+    mb->spin_ns = mb->spin_max_ns;
     mb->waiting = 0;
     mb->closed = false;
 }
@@ -86,11 +84,34 @@ static hcn_msg *take_head(hcn_mailbox *mb)
 int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
 {
     /* Spinning first saves the futex sleep and wake-up when the peer answers
-     * within microseconds; see docs/architecture.md for the measurements. */
-    for (uint32_t i = 0; i < mb->spin; i++) {
-        if (atomic_load_explicit(&mb->count, memory_order_acquire) != 0)
-            break;
-        cpu_relax();
+     * within microseconds.  The budget adapts: it doubles when a message
+     * arrived while spinning and halves when the spin ran out, so a process
+     * in a fast exchange keeps spinning and an idle one soon parks at once.
+     * The floor (1/64 of the maximum) lets the budget grow back. */
+    if (mb->spin_max_ns > 0 &&
+        atomic_load_explicit(&mb->count, memory_order_acquire) == 0) {
+        int64_t end = hcn_now_ns() + mb->spin_ns;
+        bool got = false;
+        while (!got) {
+            for (int i = 0; i < 256; i++) {
+                if (atomic_load_explicit(&mb->count, memory_order_acquire)) {
+                    got = true;
+                    break;
+                }
+                cpu_relax();
+            }
+            if (!got && hcn_now_ns() >= end)
+                break;
+        }
+        if (got) {
+            mb->spin_ns *= 2;
+            if (mb->spin_ns > mb->spin_max_ns)
+                mb->spin_ns = mb->spin_max_ns;
+        } else {
+            mb->spin_ns /= 2;
+            if (mb->spin_ns < mb->spin_max_ns / 64)
+                mb->spin_ns = mb->spin_max_ns / 64;
+        }
     }
     pthread_mutex_lock(&mb->mu);
     for (;;) {

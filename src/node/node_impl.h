@@ -160,12 +160,15 @@ typedef struct hcn_mailbox {
     atomic_uint count;
     uint32_t nreq;
     uint32_t max_req;
-    uint32_t spin; /* iterations to spin before parking */
+    int64_t spin_max_ns; /* longest spin before parking */
+    int64_t spin_ns;     /* current spin budget (receiver's thread only) */
     int waiting;
     bool closed;
 } hcn_mailbox;
 
-void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin);
+/* spin_us: the longest a pop spins for a message before parking; the budget
+ * adapts between 1/64 of it and all of it (see mailbox.c). */
+void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin_us);
 /* Frees every queued message. */
 void hcn_mailbox_fini(hcn_mailbox *mb);
 /* Append m (takes the caller's reference on success).  HCC_EOK, HCC_EFULL
