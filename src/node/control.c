@@ -185,6 +185,8 @@ static json_t *do_inject(hcn_node *n, json_t *req)
     json_t *exp = json_object_get(req, "expects_response");
     bool has_expects = json_is_integer(exp) && json_integer_value(exp) > 0;
     uint64_t expects = has_expects ? (uint64_t)json_integer_value(exp) : 0;
+    if (expects > 31536000) /* a year, as the host caps contexts */
+        expects = 31536000;
     const char *metadata = json_string_value(json_object_get(req, "metadata"));
     char *src = hcn_xasprintf("%s@terminal:terminal:sys", n->name);
     char *dst = hcn_xasprintf("%s@%s", node, process);

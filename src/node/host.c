@@ -390,16 +390,51 @@ static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
     return rc;
 }
 
+static void defer_front(hcn_host *h, hcn_msg *m)
+{
+    m->next = h->deferred_head;
+    h->deferred_head = m;
+    if (h->deferred_tail == NULL)
+        h->deferred_tail = m;
+}
+
+static void defer_back(hcn_host *h, hcn_msg *m)
+{
+    m->next = NULL;
+    if (h->deferred_tail)
+        h->deferred_tail->next = m;
+    else
+        h->deferred_head = m;
+    h->deferred_tail = m;
+}
+
+/* A timeout takes its place in arrival order, as Hyperware's timer task
+ * pushes it into the queue at the deadline: messages that arrived before the
+ * deadline come first (an answer that made it in time wins), later ones
+ * after. */
 static void host_receive(void *ctx, hw_receive_result *out)
 {
     hcn_host *h = ctx;
     for (;;) {
-        if (expire_one(h, hcn_now_ns(), out))
+        hcn_msg *m = NULL;
+        if (h->deferred_head) {
+            next_msg(h, -1, &m);
+        } else if (hcn_mailbox_try_pop(&h->proc->mb, &m) != HCC_EOK) {
+            m = NULL;
+        }
+        int64_t now = hcn_now_ns();
+        if (h->heap_len && h->heap[0]->deadline <= now &&
+            (m == NULL || h->heap[0]->deadline < m->arrived)) {
+            if (m)
+                defer_front(h, m);
+            expire_one(h, now, out);
             return;
-        hcn_msg *m;
-        int64_t deadline = h->heap_len ? h->heap[0]->deadline : -1;
-        if (next_msg(h, deadline, &m) != HCC_EOK)
-            continue; /* deadline passed: expire_one delivers it */
+        }
+        if (m == NULL) {
+            int64_t deadline = h->heap_len ? h->heap[0]->deadline : -1;
+            if (next_msg(h, deadline, &m) != HCC_EOK)
+                continue; /* the deadline passed: deliver the timeout */
+        }
         if (ingest(h, m, out))
             return;
     }
@@ -510,6 +545,26 @@ static void await_entry(hcn_host *h, hcn_ctx_entry *e, hcn_msg **resp,
     uint64_t id = e->id;
     *resp = NULL;
     *err_kind = -1;
+    /* The answer may already have been set aside by an earlier wait. */
+    for (hcn_msg **pp = &h->deferred_head; *pp; pp = &(*pp)->next) {
+        hcn_msg *m = *pp;
+        if (m->kind == HCN_MSG_REQUEST || m->id != id)
+            continue;
+        *pp = m->next;
+        if (h->deferred_tail == m) {
+            h->deferred_tail = NULL;
+            for (hcn_msg *t = h->deferred_head; t; t = t->next)
+                h->deferred_tail = t;
+        }
+        m->next = NULL;
+        if (m->kind == HCN_MSG_SEND_ERROR) {
+            *err_kind = m->err_kind;
+            hcn_msg_unref(m);
+        } else {
+            *resp = m;
+        }
+        return;
+    }
     for (;;) {
         hcn_msg *m;
         int64_t deadline = e->deadline;
@@ -531,12 +586,7 @@ static void await_entry(hcn_host *h, hcn_ctx_entry *e, hcn_msg **resp,
             }
             return;
         }
-        m->next = NULL;
-        if (h->deferred_tail)
-            h->deferred_tail->next = m;
-        else
-            h->deferred_head = m;
-        h->deferred_tail = m;
+        defer_back(h, m);
     }
 }
 

@@ -53,6 +53,7 @@ int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m)
         return HCC_EFULL;
     }
     m->next = NULL;
+    m->arrived = hcn_now_ns();
     if (mb->tail)
         mb->tail->next = m;
     else
@@ -81,6 +82,18 @@ static hcn_msg *take_head(hcn_mailbox *mb)
     return m;
 }
 
+int hcn_mailbox_try_pop(hcn_mailbox *mb, hcn_msg **out)
+{
+    pthread_mutex_lock(&mb->mu);
+    int rc = HCC_EOK;
+    if (mb->head != NULL)
+        *out = take_head(mb);
+    else
+        rc = mb->closed ? HCC_ECLOSED : HCC_ETIMEOUT;
+    pthread_mutex_unlock(&mb->mu);
+    return rc;
+}
+
 int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
 {
     /* Spinning first saves the futex sleep and wake-up when the peer answers
@@ -91,6 +104,8 @@ int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
     if (mb->spin_max_ns > 0 &&
         atomic_load_explicit(&mb->count, memory_order_acquire) == 0) {
         int64_t end = hcn_now_ns() + mb->spin_ns;
+        if (deadline_ns >= 0 && end > deadline_ns)
+            end = deadline_ns;
         bool got = false;
         while (!got) {
             for (int i = 0; i < 256; i++) {

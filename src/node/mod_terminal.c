@@ -89,6 +89,8 @@ int hcn_inject(hcn_node *n, hcn_msg *m, int64_t timeout_ms, hcn_msg **resp)
     HASH_ADD(hh, t->waits, id, sizeof w->id, w);
     pthread_mutex_unlock(&t->mu);
     hcn_route(n, m);
+    if (timeout_ms > 31536000000LL)
+        timeout_ms = 31536000000LL;
     int64_t deadline = hcn_now_ns() + timeout_ms * 1000000;
     pthread_mutex_lock(&t->mu);
     while (!w->done && !atomic_load(&n->shutting_down)) {

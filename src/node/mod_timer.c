@@ -87,7 +87,12 @@ static void timer_handle(hcn_proc *self, hcn_msg *m)
         if (v == 0) {
             fire(self, m->id, to);
         } else {
-            timer_ent e = {.due = hcn_now_ns() + (int64_t)v * 1000000,
+            int64_t now = hcn_now_ns();
+            /* A timer further away than the clock can count never fires. */
+            int64_t due = (INT64_MAX - now) / 1000000 < v
+                              ? INT64_MAX
+                              : now + (int64_t)v * 1000000;
+            timer_ent e = {.due = due,
                            .id = m->id,
                            .reply_to = hcn_xstrdup(to)};
             t_push(t, e);

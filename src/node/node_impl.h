@@ -125,6 +125,7 @@ typedef struct hcn_msg {
     size_t ncaps;
     hcn_blob *blob;       /* NULL = none; owned reference */
     struct hcn_msg *orig; /* SEND_ERROR: the failed request (owned ref) */
+    int64_t arrived;      /* monotonic ns when it entered the mailbox */
 } hcn_msg;
 
 /* Build an envelope in one allocation, copying every input.  `caps` is
@@ -174,6 +175,9 @@ void hcn_mailbox_fini(hcn_mailbox *mb);
 /* Append m (takes the caller's reference on success).  HCC_EOK, HCC_EFULL
  * (request over the bound) or HCC_ECLOSED; on error the caller keeps m. */
 int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m);
+/* Take the first message without waiting: HCC_EOK with *out, or
+ * HCC_ETIMEOUT when empty, HCC_ECLOSED when closed and empty. */
+int hcn_mailbox_try_pop(hcn_mailbox *mb, hcn_msg **out);
 /* Wait for a message until `deadline_ns` (monotonic; <0 = no deadline).
  * Returns HCC_EOK with *out (caller owns the reference), HCC_ETIMEOUT or
  * HCC_ECLOSED. */

@@ -195,6 +195,12 @@ int hc_package_parse(const char *metadata_json, const char *manifest_json,
              pb);
         goto out;
     }
+    if (strcmp(pb, "sys") == 0) {
+        fail(err, errlen,
+             "metadata.json: publisher 'sys' is reserved for the node's own "
+             "runtime (its processes skip capability checks)");
+        goto out;
+    }
     out->package_name = hcn_xstrdup(pk);
     out->publisher = hcn_xstrdup(pb);
     out->version = hcn_xstrdup(json_string_value(ver));

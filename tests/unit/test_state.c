@@ -1,0 +1,378 @@
+/* The state module state:distro:sys end to end in a started node
+ * (runtime.md §6): StateAction requests from the kernel's fake source with
+ * the rsvp of a fake process, Hyperware's replies and errors, sources other
+ * than the kernel ignored, persistence across node restarts, and the host's
+ * get/set/clear-state path. */
+#include "unit_helpers.h"
+
+#include <jansson.h>
+
+#define KERNEL UT_NODE "@kernel:distro:sys"
+#define STATE UT_NODE "@state:distro:sys"
+#define PID_F "fake:state:test"
+#define ADDR_F UT_NODE "@" PID_F
+#define OCTET "application/octet-stream"
+
+typedef struct fx {
+    char *home;
+    hc_node *n;
+    hcn_proc *fake;
+    uint64_t next_id;
+} fx;
+
+static void start(fx *f)
+{
+    f->n = ut_node_new(f->home, 64);
+    char err[256] = "";
+    if (hc_node_start(f->n, err, sizeof err) != 0)
+        fail_msg("hc_node_start: %s", err);
+    /* Registered after start: no thread runs it, the test pops for it. */
+    f->fake = ut_add_proc(f->n, PID_F, false);
+}
+
+static void stop(fx *f)
+{
+    hc_node_shutdown(f->n);
+    hcn_proc_unref(f->fake);
+    f->fake = NULL;
+    hc_node_free(f->n);
+    f->n = NULL;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->home = ut_mkdtemp();
+    f->next_id = 100;
+    start(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    if (f->n)
+        stop(f);
+    ut_rm_rf(f->home);
+    free(f->home);
+    free(f);
+    return 0;
+}
+
+/* A request to state from `source`, rsvp the fake process; returns its
+ * id. */
+static uint64_t state_req_from(fx *f, const char *source, const char *body,
+                               const void *blob, size_t blob_len,
+                               bool with_blob)
+{
+    hcn_blob *b = with_blob ? hcn_blob_new(NULL, blob, blob_len) : NULL;
+    uint64_t id = f->next_id++;
+    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, id, source, STATE, ADDR_F, false,
+                             true, 5, body, strlen(body), PID_F, NULL, 0, b);
+    hcn_blob_unref(b);
+    hcn_route(f->n, m);
+    return id;
+}
+
+static uint64_t state_req(fx *f, const char *body, const char *blob)
+{
+    return state_req_from(f, KERNEL, body, blob, blob ? strlen(blob) : 0,
+                          blob != NULL);
+}
+
+/* The fake's next message: state's response to `id`. */
+static hcn_msg *reply_to(fx *f, uint64_t id)
+{
+    hcn_msg *m = ut_pop(f->fake, 5000);
+    assert_int_equal(m->kind, HCN_MSG_RESPONSE);
+    if (m->id != id) {
+        uint64_t got = m->id;
+        hcn_msg_unref(m);
+        fail_msg("reply to id %llu, expected %llu", (unsigned long long)got,
+                 (unsigned long long)id);
+    }
+    assert_string_equal(m->source, STATE);
+    assert_string_equal(m->target, ADDR_F);
+    return m;
+}
+
+/* Asserts a body equal to `json` as parsed JSON. */
+static void assert_json_body(const hcn_msg *m, const char *json)
+{
+    char *body = hcn_xstrndup((const char *)m->body, m->body_len);
+    char *a = hcn_json_canonical(body);
+    char *b = hcn_json_canonical(json);
+    assert_non_null(b);
+    if (a == NULL || strcmp(a, b) != 0) {
+        free(a);
+        free(b);
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", body);
+        free(body);
+        fail_msg("body %s, expected %s", msg, json);
+    }
+    free(a);
+    free(b);
+    free(body);
+}
+
+static void set_get_delete(void **state)
+{
+    fx *f = *state;
+    uint64_t id = state_req(f, "{\"SetState\":\"app:pkg:pub.os\"}", "hello");
+    hcn_msg *r = reply_to(f, id);
+    ut_assert_body(r, "\"SetState\"");
+    assert_null(r->blob);
+    /* Success replies carry the request's metadata. */
+    assert_non_null(r->metadata);
+    assert_string_equal(r->metadata, PID_F);
+    hcn_msg_unref(r);
+
+    id = state_req(f, "{\"GetState\":\"app:pkg:pub.os\"}", NULL);
+    r = reply_to(f, id);
+    ut_assert_body(r, "\"GetState\"");
+    ut_assert_blob(r->blob, "hello");
+    assert_non_null(r->blob->mime);
+    assert_string_equal(r->blob->mime, OCTET);
+    hcn_msg_unref(r);
+
+    /* Overwrite, whole. */
+    id = state_req(f, "{\"SetState\":\"app:pkg:pub.os\"}", "hi");
+    hcn_msg_unref(reply_to(f, id));
+    id = state_req(f, "{\"GetState\":\"app:pkg:pub.os\"}", NULL);
+    r = reply_to(f, id);
+    ut_assert_blob(r->blob, "hi");
+    hcn_msg_unref(r);
+
+    /* Keyed by process id. */
+    id = state_req(f, "{\"GetState\":\"other:pkg:pub.os\"}", NULL);
+    r = reply_to(f, id);
+    assert_json_body(r, "{\"Err\":{\"NotFound\":{\"process_id\":"
+                        "\"other:pkg:pub.os\"}}}");
+    assert_null(r->blob);
+    hcn_msg_unref(r);
+
+    id = state_req(f, "{\"DeleteState\":\"app:pkg:pub.os\"}", NULL);
+    r = reply_to(f, id);
+    ut_assert_body(r, "\"DeleteState\"");
+    hcn_msg_unref(r);
+    id = state_req(f, "{\"GetState\":\"app:pkg:pub.os\"}", NULL);
+    r = reply_to(f, id);
+    assert_json_body(r, "{\"Err\":{\"NotFound\":{\"process_id\":"
+                        "\"app:pkg:pub.os\"}}}");
+    hcn_msg_unref(r);
+}
+
+static void binary_empty_and_large_states(void **state)
+{
+    fx *f = *state;
+    /* Bytes with NULs and high bits. */
+    uint8_t bin[256];
+    for (int i = 0; i < 256; i++)
+        bin[i] = (uint8_t)(255 - i);
+    uint64_t id = state_req_from(f, KERNEL, "{\"SetState\":\"bin:pkg:pub\"}",
+                                 bin, sizeof bin, true);
+    hcn_msg_unref(reply_to(f, id));
+    id = state_req(f, "{\"GetState\":\"bin:pkg:pub\"}", NULL);
+    hcn_msg *r = reply_to(f, id);
+    assert_non_null(r->blob);
+    assert_int_equal(r->blob->len, sizeof bin);
+    assert_memory_equal(r->blob->bytes, bin, sizeof bin);
+    hcn_msg_unref(r);
+    /* An empty state is a state, not NotFound. */
+    id = state_req(f, "{\"SetState\":\"empty:pkg:pub\"}", "");
+    r = reply_to(f, id);
+    ut_assert_body(r, "\"SetState\"");
+    hcn_msg_unref(r);
+    id = state_req(f, "{\"GetState\":\"empty:pkg:pub\"}", NULL);
+    r = reply_to(f, id);
+    ut_assert_body(r, "\"GetState\"");
+    assert_non_null(r->blob);
+    assert_int_equal(r->blob->len, 0);
+    hcn_msg_unref(r);
+    /* 4 MiB, whole. */
+    size_t big = 4u << 20;
+    uint8_t *buf = malloc(big);
+    assert_non_null(buf);
+    for (size_t i = 0; i < big; i++)
+        buf[i] = (uint8_t)(i * 2654435761u >> 13);
+    id = state_req_from(f, KERNEL, "{\"SetState\":\"big:pkg:pub\"}", buf, big,
+                        true);
+    hcn_msg_unref(reply_to(f, id));
+    id = state_req(f, "{\"GetState\":\"big:pkg:pub\"}", NULL);
+    r = reply_to(f, id);
+    assert_non_null(r->blob);
+    assert_int_equal(r->blob->len, big);
+    assert_memory_equal(r->blob->bytes, buf, big);
+    hcn_msg_unref(r);
+    free(buf);
+}
+
+static void errors(void **state)
+{
+    fx *f = *state;
+    uint64_t id = state_req(f, "{\"SetState\":\"app:pkg:pub\"}", NULL);
+    hcn_msg *r = reply_to(f, id);
+    assert_json_body(r, "{\"Err\":{\"BadBytes\":{\"action\":\"SetState\"}}}");
+    assert_null(r->metadata); /* errors carry no metadata */
+    hcn_msg_unref(r);
+    /* Nothing was stored by the failed SetState. */
+    id = state_req(f, "{\"GetState\":\"app:pkg:pub\"}", NULL);
+    r = reply_to(f, id);
+    assert_json_body(r, "{\"Err\":{\"NotFound\":{\"process_id\":"
+                        "\"app:pkg:pub\"}}}");
+    hcn_msg_unref(r);
+
+    static const char *const bad[] = {
+        "not json",
+        "",
+        "{}",
+        "[]",
+        "\"GetState\"",
+        "{\"GetState\": 5}",
+        "{\"GetState\": null}",
+        "{\"Frobnicate\": \"app:pkg:pub\"}",
+        "{\"GetState\": \"app:pkg:pub\", \"SetState\": \"app:pkg:pub\"}",
+        "{\"getstate\": \"app:pkg:pub\"}",
+        "{\"GetState\": \"app:pkg:pub\"",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        id = state_req(f, bad[i], NULL);
+        r = reply_to(f, id);
+        char *body = hcn_xstrndup((const char *)r->body, r->body_len);
+        json_error_t je;
+        json_t *j = json_loads(body, 0, &je);
+        json_t *err = json_object_get(json_object_get(j, "Err"), "BadJson");
+        if (!json_is_string(json_object_get(err, "error")) ||
+            json_object_size(json_object_get(j, "Err")) != 1 ||
+            json_object_size(j) != 1) {
+            json_decref(j);
+            hcn_msg_unref(r);
+            fail_msg("for body '%s' got '%s', expected "
+                     "{\"Err\":{\"BadJson\":{\"error\":...}}}",
+                     bad[i], body);
+        }
+        json_decref(j);
+        free(body);
+        hcn_msg_unref(r);
+    }
+}
+
+static void other_sources_ignored(void **state)
+{
+    fx *f = *state;
+    hcn_proc *st = hcn_node_find(f->n, "state:distro:sys");
+    assert_non_null(st);
+    /* Pushed straight into state's mailbox (routing would refuse some of
+     * them first): a process of another package, another node's kernel,
+     * and a lookalike package. */
+    static const char *const sources[] = {
+        ADDR_F,
+        "other.os@kernel:distro:sys",
+        UT_NODE "@kernel:distro:sysx",
+        UT_NODE "@kernel:distro-x:sys",
+    };
+    const char *evil = "{\"SetState\":\"victim:pkg:pub\"}";
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
+        hcn_blob *b = hcn_blob_new(NULL, "evil", 4);
+        hcn_msg *m =
+            hcn_msg_new(HCN_MSG_REQUEST, 1 + i, sources[i], STATE, ADDR_F,
+                        false, true, 5, evil, strlen(evil), NULL, NULL, 0, b);
+        hcn_blob_unref(b);
+        assert_int_equal(hcn_mailbox_push(&st->mb, m), HCC_EOK);
+    }
+    hcn_proc_unref(st);
+    /* Through routing too, with messaging granted. */
+    hcn_grant_messaging(f->n, f->fake, "state:distro:sys");
+    state_req_from(f, ADDR_F, "{\"GetState\":\"victim:pkg:pub\"}", NULL, 0,
+                   false);
+    /* The first answer the fake sees is the kernel's request's: none of the
+     * others was answered, and nothing was stored. */
+    uint64_t id = state_req(f, "{\"GetState\":\"victim:pkg:pub\"}", NULL);
+    hcn_msg *r = reply_to(f, id);
+    assert_json_body(r, "{\"Err\":{\"NotFound\":{\"process_id\":"
+                        "\"victim:pkg:pub\"}}}");
+    hcn_msg_unref(r);
+    ut_assert_empty(f->fake, 50);
+    /* Other distro:sys and terminal:terminal:sys sources are accepted, as
+     * in Hyperware. */
+    id = state_req_from(f, UT_NODE "@terminal:terminal:sys",
+                        "{\"GetState\":\"victim:pkg:pub\"}", NULL, 0, false);
+    hcn_msg_unref(reply_to(f, id));
+}
+
+static void persists_across_restart(void **state)
+{
+    fx *f = *state;
+    uint64_t id = state_req(f, "{\"SetState\":\"keep:pkg:pub\"}", "kept");
+    hcn_msg_unref(reply_to(f, id));
+    id = state_req(f, "{\"SetState\":\"gone:pkg:pub\"}", "gone");
+    hcn_msg_unref(reply_to(f, id));
+    id = state_req(f, "{\"DeleteState\":\"gone:pkg:pub\"}", NULL);
+    hcn_msg_unref(reply_to(f, id));
+    stop(f);
+    start(f);
+    id = state_req(f, "{\"GetState\":\"keep:pkg:pub\"}", NULL);
+    hcn_msg *r = reply_to(f, id);
+    ut_assert_body(r, "\"GetState\"");
+    ut_assert_blob(r->blob, "kept");
+    hcn_msg_unref(r);
+    id = state_req(f, "{\"GetState\":\"gone:pkg:pub\"}", NULL);
+    r = reply_to(f, id);
+    assert_json_body(r, "{\"Err\":{\"NotFound\":{\"process_id\":"
+                        "\"gone:pkg:pub\"}}}");
+    hcn_msg_unref(r);
+}
+
+/* The host side: get/set/clear-state of a process go to the state module
+ * as the kernel, keyed by the process's id. */
+static void host_state_calls(void **state)
+{
+    fx *f = *state;
+    hcn_host *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    hcn_host_init(h, f->fake);
+    hwn_host *t = &h->table;
+    hw_bytes out;
+    assert_false(t->get_state(t->ctx, &out));
+    assert_null(out.ptr);
+    assert_true(t->set_state(t->ctx, (const uint8_t *)"abc", 3));
+    assert_true(t->get_state(t->ctx, &out));
+    ut_assert_bytes(&out, "abc");
+    hw_bytes_fini(&out);
+    assert_true(t->set_state(t->ctx, NULL, 0)); /* empty state */
+    assert_true(t->get_state(t->ctx, &out));
+    assert_int_equal(out.len, 0);
+    hw_bytes_fini(&out);
+    /* Stored under the process id, visible to a kernel request. */
+    assert_true(t->set_state(t->ctx, (const uint8_t *)"xyz", 3));
+    uint64_t id = state_req(f, "{\"GetState\":\"" PID_F "\"}", NULL);
+    hcn_msg *r = reply_to(f, id);
+    ut_assert_blob(r->blob, "xyz");
+    hcn_msg_unref(r);
+    assert_true(t->clear_state(t->ctx));
+    assert_false(t->get_state(t->ctx, &out));
+    /* State calls leave the blob and the prompting message alone. */
+    assert_false(t->has_blob(t->ctx));
+    assert_null(h->prompting);
+    assert_int_equal(HASH_COUNT(h->contexts), 0);
+    hcn_host_fini(h);
+    free(h);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(set_get_delete),
+        T(binary_empty_and_large_states),
+        T(errors),
+        T(other_sources_ignored),
+        T(persists_across_restart),
+        T(host_state_calls),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
