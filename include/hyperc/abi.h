@@ -315,7 +315,7 @@ void hw_send_response(const hw_response *response, const hw_blob *blob);
  * error.  Other messages arriving meanwhile are kept, in order, for later
  * hw_receive() calls.  Returns 0 and writes *out (caller owns it:
  * hw_await_result_fini) when a response or send-error was obtained.
- * Deviation: returns -1 without sending, and writes nothing, when the request
+ * Deviation: returns -1 without sending, leaving *out zeroed, when the request
  * has no expects-response or targets this process itself (Hyperware traps). */
 int hw_send_and_await_response(const hw_address *target,
                                const hw_request *request, const hw_blob *blob,

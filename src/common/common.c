@@ -73,17 +73,22 @@ int hcc_process_id_split(const char *s, size_t len, bool check,
 
 int hcc_address_split(const char *s, bool check, size_t *at, size_t offs[3][2])
 {
+    /* Structure first, then names, in Hyperware's order. */
     const char *a = strchr(s, '@');
-    if (a == NULL || a == s)
+    if (a == NULL)
         return HCC_EMISSING_NODE_ID;
     if (strchr(a + 1, '@') != NULL)
         return HCC_ETOO_MANY_ATS;
+    if (a == s)
+        return HCC_EMISSING_NODE_ID;
     *at = (size_t)(a - s);
-    if (check && !hcc_name_safe(s, *at, true))
-        return HCC_ENOT_HYPERMAP_SAFE;
-    int rc = hcc_process_id_split(a + 1, strlen(a + 1), check, offs);
+    int rc = hcc_process_id_split(a + 1, strlen(a + 1), false, offs);
     if (rc != HCC_EOK)
         return rc;
+    if (check && !hcc_name_safe(s, *at, true))
+        return HCC_ENOT_HYPERMAP_SAFE;
+    if (check && hcc_process_id_split(a + 1, strlen(a + 1), true, offs) != 0)
+        return HCC_ENOT_HYPERMAP_SAFE;
     for (int p = 0; p < 3; p++)
         offs[p][0] += *at + 1;
     return HCC_EOK;

@@ -95,6 +95,10 @@ static void address_hypermap_safe(void **state)
      * when another part is unsafe. */
     CHECK_ADDR("a@P::u", "MISSING_FIELD");
     CHECK_ADDR("a@P:k:u:v", "TOO_MANY_COLONS");
+    /* Hyperware splits on '@' before anything else, and checks names only
+     * once the structure parsed. */
+    CHECK_ADDR("@a@p:k:u", "TOO_MANY_ATS");
+    CHECK_ADDR("A@p:k", "MISSING_FIELD");
 }
 
 static void process_id_check(void **state)
