@@ -258,8 +258,8 @@ static json_t *do_ps(hcn_node *n)
         pthread_mutex_lock(&p->lock);
         json_array_append_new(
             list, json_pack("{sssssbsisI}", "id", p->id, "status",
-                            names[p->status & 3], "public", p->public_,
-                            "starts", p->instance, "queued",
+                            names[atomic_load(&p->status) & 3], "public",
+                            p->public_, "starts", p->instance, "queued",
                             (json_int_t)atomic_load(&p->mb.count)));
         pthread_mutex_unlock(&p->lock);
     }

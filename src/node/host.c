@@ -374,14 +374,32 @@ static bool expire_one(hcn_host *h, int64_t now, hw_receive_result *out)
 
 /* Next envelope from the deferred queue, then the mailbox; stops the
  * process (longjmp) when the mailbox is closed. */
+/* Move whatever the mailbox holds to the local queue in one lock, so a
+ * busy process takes the mailbox lock once per batch, not per message. */
+static void drain(hcn_host *h)
+{
+    hcn_msg *head, *tail;
+    hcn_mailbox_drain(&h->proc->mb, &head, &tail);
+    if (head == NULL)
+        return;
+    if (h->deferred_tail)
+        h->deferred_tail->next = head;
+    else
+        h->deferred_head = head;
+    h->deferred_tail = tail;
+}
+
 static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
 {
+    if (h->deferred_head == NULL)
+        drain(h);
     if (h->deferred_head) {
         *m = h->deferred_head;
         h->deferred_head = (*m)->next;
         if (h->deferred_head == NULL)
             h->deferred_tail = NULL;
         (*m)->next = NULL;
+        hcn_mailbox_taken(&h->proc->mb, *m);
         return HCC_EOK;
     }
     int rc = hcn_mailbox_pop(&h->proc->mb, deadline, m);
@@ -417,11 +435,10 @@ static void host_receive(void *ctx, hw_receive_result *out)
     hcn_host *h = ctx;
     for (;;) {
         hcn_msg *m = NULL;
-        if (h->deferred_head) {
+        if (h->deferred_head == NULL)
+            drain(h);
+        if (h->deferred_head)
             next_msg(h, -1, &m);
-        } else if (hcn_mailbox_try_pop(&h->proc->mb, &m) != HCC_EOK) {
-            m = NULL;
-        }
         int64_t now = hcn_now_ns();
         if (h->heap_len && h->heap[0]->deadline <= now &&
             (m == NULL || h->heap[0]->deadline < m->arrived)) {
@@ -468,6 +485,40 @@ static bool host_last_blob(void *ctx, hw_blob *out)
 
 /* ------------------------------------------------------------ sending */
 
+/* The target's process entry, from a small cache of recent peers so that a
+ * steady exchange does not take the process table's lock per message.  An
+ * entry is dropped once its process has exited (a later process of the same
+ * id is a new entry).  Returns a borrowed pointer, or NULL to let routing
+ * look it up (other nodes, unknown ids). */
+static hcn_proc *peer(hcn_host *h, const char *target)
+{
+    for (unsigned i = 0; i < 8; i++) {
+        hcn_proc *p = h->peers[i];
+        if (p == NULL || strcmp(p->addr, target) != 0)
+            continue;
+        if (atomic_load(&p->status) != HCN_PROC_EXITED)
+            return p;
+        hcn_proc_unref(p);
+        h->peers[i] = NULL;
+    }
+    const char *name = h->node->name;
+    size_t nl = strlen(name);
+    if (strncmp(target, name, nl) != 0 || target[nl] != '@')
+        return NULL;
+    hcn_proc *p = hcn_node_find(h->node, target + nl + 1);
+    if (p == NULL)
+        return NULL;
+    unsigned slot = h->peer_next++ % 8;
+    hcn_proc_unref(h->peers[slot]);
+    h->peers[slot] = p;
+    return p;
+}
+
+static void route(hcn_host *h, hcn_msg *m)
+{
+    hcn_route_ex(h->node, h->proc, peer(h, m->target), m);
+}
+
 /* Build the envelope of a guest request per Hyperware's rules. */
 static hcn_msg *build_request(hcn_host *h, const char *target,
                               const hw_request *r, const hw_blob *blob)
@@ -508,7 +559,7 @@ static void host_send_request(void *ctx, const hw_address *target,
     free(t);
     if (req->has_expects_response)
         ctx_add(h, m, context);
-    hcn_route(h->node, m);
+    route(h, m);
 }
 
 static void host_send_response(void *ctx, const hw_response *resp,
@@ -534,7 +585,7 @@ static void host_send_response(void *ctx, const hw_response *resp,
                              resp->metadata, caps, ncaps, b);
     free_caps(caps, ncaps);
     hcn_blob_unref(b);
-    hcn_route(h->node, m);
+    route(h, m);
 }
 
 /* Wait for the answer to context entry `e` (already routed); other
@@ -606,7 +657,7 @@ static int host_send_and_await(void *ctx, const hw_address *target,
     hcn_msg *m = build_request(h, t, req, blob);
     free(t);
     hcn_ctx_entry *e = ctx_add(h, m, NULL);
-    hcn_route(h->node, m);
+    route(h, m);
     hcn_msg *resp;
     int err_kind;
     await_entry(h, e, &resp, &err_kind);
@@ -876,10 +927,13 @@ void hcn_host_fini(hcn_host *h)
     hcn_msg *m = h->deferred_head;
     while (m) {
         hcn_msg *n = m->next;
+        hcn_mailbox_taken(&h->proc->mb, m);
         hcn_msg_unref(m);
         m = n;
     }
     hcn_msg_unref(h->prompting);
     hcn_blob_unref(h->last_blob);
+    for (unsigned i = 0; i < 8; i++)
+        hcn_proc_unref(h->peers[i]);
     memset(h, 0, sizeof *h);
 }

@@ -189,6 +189,12 @@ static const char *kind_name(const hcn_msg *m)
 
 void hcn_route(hcn_node *n, hcn_msg *m)
 {
+    hcn_route_ex(n, NULL, NULL, m);
+}
+
+void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
+                  hcn_msg *m)
+{
     if (!node_is(m->target, n->name)) {
         /* Node-to-node networking is not part of this node yet: every other
          * node is offline, as for a peer missing from the PKI. */
@@ -200,12 +206,13 @@ void hcn_route(hcn_node *n, hcn_msg *m)
     }
     const char *spid = hcn_addr_pid(m->source);
     const char *tpid = hcn_addr_pid(m->target);
-    hcn_proc *to = hcn_node_find(n, tpid);
+    hcn_proc *to = to_hint ? hcn_proc_ref(to_hint) : hcn_node_find(n, tpid);
     const char *why = NULL;
     if (to == NULL) {
         why = "no such process";
     } else if (!hcn_pid_exempt(spid) && node_is(m->source, n->name)) {
-        hcn_proc *from = hcn_node_find(n, spid);
+        hcn_proc *from =
+            from_hint ? hcn_proc_ref(from_hint) : hcn_node_find(n, spid);
         if (from == NULL) {
             why = "sender is not a process of this node";
         } else if (!to->public_) {
@@ -219,10 +226,7 @@ void hcn_route(hcn_node *n, hcn_msg *m)
         hcn_proc_unref(from);
     }
     if (why == NULL) {
-        pthread_mutex_lock(&to->lock);
-        int status = to->status;
-        pthread_mutex_unlock(&to->lock);
-        if (status == HCN_PROC_EXITED)
+        if (atomic_load(&to->status) == HCN_PROC_EXITED)
             why = "target process has exited";
     }
     if (why == NULL) {

@@ -20,7 +20,7 @@ void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin_us)
     pthread_condattr_destroy(&ca);
     mb->head = mb->tail = NULL;
     atomic_init(&mb->count, 0);
-    mb->nreq = 0;
+    atomic_init(&mb->nreq, 0);
     mb->max_req = max_req;
     mb->spin_max_ns = (int64_t)spin_us * 1000;
     mb->spin_ns = mb->spin_max_ns;
@@ -48,7 +48,8 @@ int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m)
         pthread_mutex_unlock(&mb->mu);
         return HCC_ECLOSED;
     }
-    if (req && mb->nreq >= mb->max_req) {
+    if (req &&
+        atomic_load_explicit(&mb->nreq, memory_order_relaxed) >= mb->max_req) {
         pthread_mutex_unlock(&mb->mu);
         return HCC_EFULL;
     }
@@ -59,8 +60,9 @@ int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m)
     else
         mb->head = m;
     mb->tail = m;
+    m->counted = req;
     if (req)
-        mb->nreq++;
+        atomic_fetch_add_explicit(&mb->nreq, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&mb->count, 1, memory_order_release);
     int waiting = mb->waiting;
     pthread_mutex_unlock(&mb->mu);
@@ -76,22 +78,9 @@ static hcn_msg *take_head(hcn_mailbox *mb)
     if (mb->head == NULL)
         mb->tail = NULL;
     m->next = NULL;
-    if (m->kind == HCN_MSG_REQUEST)
-        mb->nreq--;
+    hcn_mailbox_taken(mb, m);
     atomic_fetch_sub_explicit(&mb->count, 1, memory_order_relaxed);
     return m;
-}
-
-int hcn_mailbox_try_pop(hcn_mailbox *mb, hcn_msg **out)
-{
-    pthread_mutex_lock(&mb->mu);
-    int rc = HCC_EOK;
-    if (mb->head != NULL)
-        *out = take_head(mb);
-    else
-        rc = mb->closed ? HCC_ECLOSED : HCC_ETIMEOUT;
-    pthread_mutex_unlock(&mb->mu);
-    return rc;
 }
 
 int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
@@ -171,13 +160,33 @@ void hcn_mailbox_reopen(hcn_mailbox *mb)
     pthread_mutex_unlock(&mb->mu);
 }
 
+void hcn_mailbox_taken(hcn_mailbox *mb, hcn_msg *m)
+{
+    if (m->counted) {
+        m->counted = false;
+        atomic_fetch_sub_explicit(&mb->nreq, 1, memory_order_relaxed);
+    }
+}
+
+void hcn_mailbox_drain(hcn_mailbox *mb, hcn_msg **head, hcn_msg **tail)
+{
+    pthread_mutex_lock(&mb->mu);
+    *head = mb->head;
+    *tail = mb->tail;
+    mb->head = mb->tail = NULL;
+    atomic_store_explicit(&mb->count, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&mb->mu);
+}
+
 hcn_msg *hcn_mailbox_take_all(hcn_mailbox *mb)
 {
     pthread_mutex_lock(&mb->mu);
     hcn_msg *m = mb->head;
     mb->head = mb->tail = NULL;
-    mb->nreq = 0;
+    atomic_store(&mb->nreq, 0);
     atomic_store(&mb->count, 0);
+    for (hcn_msg *t = m; t; t = t->next)
+        t->counted = false;
     pthread_mutex_unlock(&mb->mu);
     return m;
 }

@@ -92,9 +92,8 @@ static void timer_handle(hcn_proc *self, hcn_msg *m)
             int64_t due = (INT64_MAX - now) / 1000000 < v
                               ? INT64_MAX
                               : now + (int64_t)v * 1000000;
-            timer_ent e = {.due = due,
-                           .id = m->id,
-                           .reply_to = hcn_xstrdup(to)};
+            timer_ent e = {
+                .due = due, .id = m->id, .reply_to = hcn_xstrdup(to)};
             t_push(t, e);
         }
     } else if (json_is_string(body) &&

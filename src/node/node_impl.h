@@ -125,6 +125,7 @@ typedef struct hcn_msg {
     size_t ncaps;
     hcn_blob *blob;       /* NULL = none; owned reference */
     struct hcn_msg *orig; /* SEND_ERROR: the failed request (owned ref) */
+    bool counted;         /* a request still counted in its mailbox's nreq */
     int64_t arrived;      /* monotonic ns when it entered the mailbox */
 } hcn_msg;
 
@@ -159,7 +160,7 @@ typedef struct hcn_mailbox {
     pthread_cond_t cv;
     hcn_msg *head, *tail;
     atomic_uint count;
-    uint32_t nreq;
+    atomic_uint nreq; /* requests queued or drained but not yet taken */
     uint32_t max_req;
     int64_t spin_max_ns; /* longest spin before parking */
     int64_t spin_ns;     /* current spin budget (receiver's thread only) */
@@ -175,9 +176,6 @@ void hcn_mailbox_fini(hcn_mailbox *mb);
 /* Append m (takes the caller's reference on success).  HCC_EOK, HCC_EFULL
  * (request over the bound) or HCC_ECLOSED; on error the caller keeps m. */
 int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m);
-/* Take the first message without waiting: HCC_EOK with *out, or
- * HCC_ETIMEOUT when empty, HCC_ECLOSED when closed and empty. */
-int hcn_mailbox_try_pop(hcn_mailbox *mb, hcn_msg **out);
 /* Wait for a message until `deadline_ns` (monotonic; <0 = no deadline).
  * Returns HCC_EOK with *out (caller owns the reference), HCC_ETIMEOUT or
  * HCC_ECLOSED. */
@@ -186,6 +184,12 @@ int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out);
 void hcn_mailbox_close(hcn_mailbox *mb);
 /* Reopen after close (restart); queued messages are kept. */
 void hcn_mailbox_reopen(hcn_mailbox *mb);
+/* Move everything queued to the caller's list (*head..*tail, NULL if
+ * empty) in one lock; requests stay counted against the bound until
+ * hcn_mailbox_taken() is called for each. */
+void hcn_mailbox_drain(hcn_mailbox *mb, hcn_msg **head, hcn_msg **tail);
+/* A drained message is now taken by its process: uncount it. */
+void hcn_mailbox_taken(hcn_mailbox *mb, hcn_msg *m);
 /* Remove and return everything queued (a list via ->next). */
 hcn_msg *hcn_mailbox_take_all(hcn_mailbox *mb);
 
@@ -261,7 +265,7 @@ struct hcn_proc {
     hcn_capset offered;   /* capabilities received in messages */
     hcn_on_exit on_exit;
     bool public_;
-    int status;           /* hcn_proc_status */
+    atomic_int status;    /* hcn_proc_status */
     atomic_int verbosity; /* terminal level of this process: -1 follows the
                            * node's, -100 is muted */
 
@@ -341,6 +345,12 @@ void hcn_node_remove_proc(hcn_node *n, hcn_proc *p);
  * nodes), and are logged. */
 void hcn_route(hcn_node *n, hcn_msg *m);
 
+/* hcn_route with the sender and target already known (borrowed references,
+ * either may be NULL to look it up).  `from_hint` must be the process named
+ * by m->source, `to_hint` the one named by m->target. */
+void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
+                  hcn_msg *m);
+
 /* Whether a process id is one whose messages skip capability checks
  * (kernel, state, vfs, and the terminal injector). */
 bool hcn_pid_exempt(const char *pid);
@@ -385,6 +395,8 @@ struct hcn_host {
     size_t heap_len, heap_cap;
     hcn_msg *deferred_head, *deferred_tail;
     uint64_t rng;
+    hcn_proc *peers[8]; /* recently messaged processes (references) */
+    unsigned peer_next;
     jmp_buf kill;
 };
 

@@ -155,9 +155,7 @@ static void revoke_issued(hcn_proc *p)
 
 static void set_status(hcn_proc *p, int status)
 {
-    pthread_mutex_lock(&p->lock);
-    p->status = status;
-    pthread_mutex_unlock(&p->lock);
+    atomic_store(&p->status, status);
 }
 
 /* Decide the wait before the next restart; false = give up. */
