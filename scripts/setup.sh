@@ -8,7 +8,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake pkg-config clang
-  libjansson-dev libsqlite3-dev libssl-dev uthash-dev libcmocka-dev
+  libjansson-dev libsqlite3-dev libssl-dev uthash-dev libcmocka-dev libjemalloc-dev
   python3 python3-pytest
   sqlite3 procps
 )

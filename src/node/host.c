@@ -24,6 +24,30 @@ static char *addr_string(hcn_host *h, const hw_address *a)
                                                    : "");
 }
 
+/* The same into buf (n bytes); NULL if it does not fit.  Saves a heap
+ * string per message on the send path. */
+static const char *addr_into(hcn_host *h, const hw_address *a, char *buf,
+                             size_t n)
+{
+    const char *node = a->node;
+    if (node == NULL || strcmp(node, "our") == 0)
+        node = h->node->name;
+    const char *parts[4] = {node, a->process.process_name,
+                            a->process.package_name, a->process.publisher_node};
+    static const char seps[4] = {'@', ':', ':', 0};
+    size_t o = 0;
+    for (int i = 0; i < 4; i++) {
+        const char *p = parts[i] ? parts[i] : "";
+        size_t l = strlen(p);
+        if (o + l + 1 >= n)
+            return NULL;
+        memcpy(buf + o, p, l);
+        o += l;
+        buf[o++] = seps[i];
+    }
+    return buf;
+}
+
 static void export_address(const char *s, hw_address *out)
 {
     size_t at, offs[3][2];
@@ -202,17 +226,43 @@ static uint64_t fresh_id(hcn_host *h)
     }
 }
 
+/* Release an entry; a few are kept for reuse, sparing an allocation per
+ * request in a steady exchange. */
+static void ctx_free(hcn_host *h, hcn_ctx_entry *e)
+{
+    hcn_msg_unref(e->sent);
+    hcn_msg_unref(e->prompting);
+    if (e->context != e->small)
+        free(e->context);
+    if (h->nspare < 256) {
+        e->next_spare = h->spare;
+        h->spare = e;
+        h->nspare++;
+    } else {
+        free(e);
+    }
+}
+
 static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
                               const hw_bytes *context)
 {
-    hcn_ctx_entry *e = hcn_xcalloc(1, sizeof *e);
+    hcn_ctx_entry *e = h->spare;
+    if (e) {
+        h->spare = e->next_spare;
+        h->nspare--;
+        memset(e, 0, sizeof *e);
+    } else {
+        e = hcn_xcalloc(1, sizeof *e);
+    }
     e->id = sent->id;
     e->sent = hcn_msg_ref(sent);
     e->prompting = h->prompting ? hcn_msg_ref(h->prompting) : NULL;
     if (context) {
         e->has_context = true;
         e->context_len = context->len;
-        e->context = context->len ? hcn_xmalloc(context->len) : NULL;
+        e->context = context->len <= sizeof e->small
+                         ? e->small
+                         : hcn_xmalloc(context->len);
         if (context->len)
             memcpy(e->context, context->ptr, context->len);
     }
@@ -227,10 +277,7 @@ static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
     if (old) {
         HASH_DEL(h->contexts, old);
         heap_remove(h, old);
-        hcn_msg_unref(old->sent);
-        hcn_msg_unref(old->prompting);
-        free(old->context);
-        free(old);
+        ctx_free(h, old);
     }
     HASH_ADD(hh, h->contexts, id, sizeof e->id, e);
     heap_push(h, e);
@@ -245,14 +292,6 @@ static void ctx_take(hcn_host *h, hcn_ctx_entry *e)
     hcn_msg_unref(h->prompting);
     h->prompting = e->prompting;
     e->prompting = NULL;
-}
-
-static void ctx_free(hcn_ctx_entry *e)
-{
-    hcn_msg_unref(e->sent);
-    hcn_msg_unref(e->prompting);
-    free(e->context);
-    free(e);
 }
 
 /* --------------------------------------------------------------- init */
@@ -349,7 +388,7 @@ static bool ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out)
             export_bytes(e->context, e->context_len, &out->context);
         }
     }
-    ctx_free(e);
+    ctx_free(h, e);
     hcn_msg_unref(m);
     return true;
 }
@@ -368,7 +407,7 @@ static bool expire_one(hcn_host *h, int64_t now, hw_receive_result *out)
         out->has_context = true;
         export_bytes(e->context, e->context_len, &out->context);
     }
-    ctx_free(e);
+    ctx_free(h, e);
     return true;
 }
 
@@ -554,9 +593,11 @@ static void host_send_request(void *ctx, const hw_address *target,
                               const hw_blob *blob)
 {
     hcn_host *h = ctx;
-    char *t = addr_string(h, target);
-    hcn_msg *m = build_request(h, t, req, blob);
-    free(t);
+    char buf[512];
+    const char *t = addr_into(h, target, buf, sizeof buf);
+    char *heap = t ? NULL : addr_string(h, target);
+    hcn_msg *m = build_request(h, t ? t : heap, req, blob);
+    free(heap);
     if (req->has_expects_response)
         ctx_add(h, m, context);
     route(h, m);
@@ -672,7 +713,7 @@ static int host_send_and_await(void *ctx, const hw_address *target,
         out->is_err = true;
         fill_error(e, err_kind, &out->error);
     }
-    ctx_free(e);
+    ctx_free(h, e);
     return 0;
 }
 
@@ -694,7 +735,7 @@ int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
     int err_kind;
     await_entry(h, e, resp, &err_kind);
     ctx_take(h, e);
-    ctx_free(e);
+    ctx_free(h, e);
     hcn_msg_unref(h->prompting);
     h->prompting = saved_prompting;
     return *resp ? HCC_EOK : HCC_ETIMEOUT;
@@ -921,9 +962,14 @@ void hcn_host_fini(hcn_host *h)
     HASH_ITER(hh, h->contexts, e, tmp)
     {
         HASH_DEL(h->contexts, e);
-        ctx_free(e);
+        ctx_free(h, e);
     }
     free(h->heap);
+    while (h->spare) {
+        hcn_ctx_entry *n = h->spare->next_spare;
+        free(h->spare);
+        h->spare = n;
+    }
     hcn_msg *m = h->deferred_head;
     while (m) {
         hcn_msg *n = m->next;

@@ -6,8 +6,9 @@
 #include <time.h>
 
 /* No `pause` in the spin loop: under virtualization, pause-loop exiting
- * deschedules a vCPU that executes many pauses, which turned a 4 us round
- * trip into 400 us on the machines we measured (docs/benchmarks.md). */
+ * deschedules a vCPU that executes many pauses; with it, a ping-pong round
+ * trip took about 400 us instead of 4 us on our 2-vCPU VMs
+ * (docs/architecture.md). */
 #define cpu_relax() __asm__ __volatile__("" ::: "memory")
 
 void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin_us)
@@ -83,16 +84,32 @@ static hcn_msg *take_head(hcn_mailbox *mb)
     return m;
 }
 
+static void spin_adapt(hcn_mailbox *mb, int64_t waited)
+{
+    if (waited <= mb->spin_max_ns) {
+        mb->spin_ns *= 2;
+        if (mb->spin_ns > mb->spin_max_ns)
+            mb->spin_ns = mb->spin_max_ns;
+    } else {
+        mb->spin_ns /= 2;
+        if (mb->spin_ns < mb->spin_max_ns / 64)
+            mb->spin_ns = mb->spin_max_ns / 64;
+    }
+}
+
 int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
 {
     /* Spinning first saves the futex sleep and wake-up when the peer answers
-     * within microseconds.  The budget adapts: it doubles when a message
-     * arrived while spinning and halves when the spin ran out, so a process
-     * in a fast exchange keeps spinning and an idle one soon parks at once.
-     * The floor (1/64 of the maximum) lets the budget grow back. */
+     * within microseconds.  The budget adapts to how long messages actually
+     * took to come (their arrival stamp, not when this thread woke): it
+     * doubles when one came within the maximum spin, so spinning would pay
+     * off, and halves when the wait was longer, so an idle process soon
+     * parks at once.  The floor (1/64 of the maximum) keeps it measurable. */
+    int64_t start = -1;
     if (mb->spin_max_ns > 0 &&
         atomic_load_explicit(&mb->count, memory_order_acquire) == 0) {
-        int64_t end = hcn_now_ns() + mb->spin_ns;
+        start = hcn_now_ns();
+        int64_t end = start + mb->spin_ns;
         if (deadline_ns >= 0 && end > deadline_ns)
             end = deadline_ns;
         bool got = false;
@@ -107,21 +124,14 @@ int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
             if (!got && hcn_now_ns() >= end)
                 break;
         }
-        if (got) {
-            mb->spin_ns *= 2;
-            if (mb->spin_ns > mb->spin_max_ns)
-                mb->spin_ns = mb->spin_max_ns;
-        } else {
-            mb->spin_ns /= 2;
-            if (mb->spin_ns < mb->spin_max_ns / 64)
-                mb->spin_ns = mb->spin_max_ns / 64;
-        }
     }
     pthread_mutex_lock(&mb->mu);
     for (;;) {
         if (mb->head != NULL) {
             *out = take_head(mb);
             pthread_mutex_unlock(&mb->mu);
+            if (start >= 0)
+                spin_adapt(mb, (*out)->arrived - start);
             return HCC_EOK;
         }
         if (mb->closed) {
@@ -140,6 +150,8 @@ int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
         mb->waiting--;
         if (rc == ETIMEDOUT && mb->head == NULL && !mb->closed) {
             pthread_mutex_unlock(&mb->mu);
+            if (start >= 0)
+                spin_adapt(mb, INT64_MAX);
             return HCC_ETIMEOUT;
         }
     }

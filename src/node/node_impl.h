@@ -380,6 +380,8 @@ typedef struct hcn_ctx_entry {
     size_t context_len;
     int64_t deadline;
     size_t heap_idx;
+    uint8_t small[32]; /* holds a context of up to 32 bytes */
+    struct hcn_ctx_entry *next_spare;
 } hcn_ctx_entry;
 
 /* Per-instance host state of a guest process; only its thread touches it. */
@@ -395,6 +397,8 @@ struct hcn_host {
     size_t heap_len, heap_cap;
     hcn_msg *deferred_head, *deferred_tail;
     uint64_t rng;
+    hcn_ctx_entry *spare; /* released entries kept for reuse */
+    unsigned nspare;
     hcn_proc *peers[8]; /* recently messaged processes (references) */
     unsigned peer_next;
     jmp_buf kill;
