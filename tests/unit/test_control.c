@@ -33,10 +33,7 @@ static int setup(void **state)
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
     f->home = ut_mkdtemp();
-    f->n = ut_node_new(f->home, 64);
-    char err[256] = "";
-    if (hc_node_start(f->n, err, sizeof err) != 0)
-        fail_msg("hc_node_start: %s", err);
+    f->n = ut_node_started(f->home, 64);
     f->fd = client_connect(f);
     *state = f;
     return 0;

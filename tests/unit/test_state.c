@@ -22,10 +22,7 @@ typedef struct fx {
 
 static void start(fx *f)
 {
-    f->n = ut_node_new(f->home, 64);
-    char err[256] = "";
-    if (hc_node_start(f->n, err, sizeof err) != 0)
-        fail_msg("hc_node_start: %s", err);
+    f->n = ut_node_started(f->home, 64);
     /* Registered after start: no thread runs it, the test pops for it. */
     f->fake = ut_add_proc(f->n, PID_F, false);
 }

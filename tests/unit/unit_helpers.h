@@ -63,6 +63,16 @@ static inline hc_node *ut_node_new(const char *home, uint32_t mailbox_max)
     return n;
 }
 
+/* ut_node_new, then hc_node_start (module threads and control socket). */
+static inline hc_node *ut_node_started(const char *home, uint32_t mailbox_max)
+{
+    hc_node *n = ut_node_new(home, mailbox_max);
+    char err[256] = "";
+    if (hc_node_start(n, err, sizeof err) != 0)
+        fail_msg("hc_node_start: %s", err);
+    return n;
+}
+
 /* Register a fake process (no thread) and return it (caller's reference). */
 static inline hcn_proc *ut_add_proc(hc_node *n, const char *pid, bool public_)
 {
