@@ -379,8 +379,8 @@ int hc_node_start(hc_node *n, char *err, size_t errlen)
         for (size_t i = 0; i < count; i++) {
             hcn_proc *p = all[i];
             bool module = p->ops != NULL;
-            if ((pass == 0) != module)
-                continue;
+            if ((pass == 0) != module || (!module && p->so_path == NULL))
+                continue; /* an entry with nothing to run (tests' fakes) */
             int rc =
                 module ? hcn_module_start_thread(p) : hcn_proc_start_thread(p);
             if (rc != 0)
