@@ -38,6 +38,10 @@ typedef struct hc_node_config {
     uint32_t restart_window_ms;
     /* Seconds to wait for busy processes at shutdown before leaving. */
     uint32_t shutdown_grace_s;
+    /* The log file rotates when it reaches log_max_bytes (0 = never),
+     * keeping log_files files in all, as Hyperware's 16 MB over 4. */
+    uint64_t log_max_bytes;
+    uint32_t log_files;
 } hc_node_config;
 
 void hc_node_config_default(hc_node_config *cfg);

@@ -60,6 +60,10 @@ static void usage_run(FILE *f)
             "  --restart-give-up N    failures within the window before "
             "giving up (default 8)\n"
             "  --restart-window-ms N  give-up window (default 600000)\n"
+            "  --max-log-size BYTES   rotate the log file at this size "
+            "(default 16000000; 0 = never)\n"
+            "  --number-log-files N   log files kept, current included "
+            "(default 4)\n"
             "  -h, --help             this text\n");
 }
 

@@ -303,6 +303,8 @@ void hc_node_config_default(hc_node_config *c)
     c->restart_give_up = 8;
     c->restart_window_ms = 600000;
     c->shutdown_grace_s = 5;
+    c->log_max_bytes = 16000000;
+    c->log_files = 4;
 }
 
 hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
@@ -337,7 +339,8 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     pthread_condattr_destroy(&ca);
     atomic_init(&n->shutting_down, false);
     if (hcn_mkdirs(n->run_dir) != 0 ||
-        hcn_log_open(&n->log, n->home, cfg->verbosity) != 0) {
+        hcn_log_open(&n->log, n->home, cfg->verbosity, cfg->log_max_bytes,
+                     cfg->log_files) != 0) {
         snprintf(err, errlen, "cannot write in home directory %s: %s", n->home,
                  strerror(errno));
         hc_node_free(n);

@@ -198,11 +198,17 @@ hcn_msg *hcn_mailbox_take_all(hcn_mailbox *mb);
 typedef struct hcn_log {
     pthread_mutex_t mu;
     FILE *file; /* <home>/log/node.log, every printout at every level */
-    int level;  /* default terminal verbosity */
+    char *path;
+    uint64_t size, max_bytes; /* rotate at max_bytes (0 = never) */
+    uint32_t files;           /* node.log plus files-1 rotated ones */
+    int level;                /* default terminal verbosity */
     bool color;
 } hcn_log;
 
-int hcn_log_open(hcn_log *l, const char *home, int level);
+/* Open <home>/log/node.log for appending; it rotates at max_bytes, keeping
+ * `files` files in all (node.log, node.log.1, ...). */
+int hcn_log_open(hcn_log *l, const char *home, int level, uint64_t max_bytes,
+                 uint32_t files);
 void hcn_log_close(hcn_log *l);
 /* A printout from `who` (a process id or "kernel") at `verbosity`: written
  * to the log file always, to stderr when verbosity <= `shown_level`. */
