@@ -153,7 +153,9 @@ static int cmd_run(int argc, char **argv)
         O_RBASE,
         O_RMAX,
         O_RGIVE,
-        O_RWIN
+        O_RWIN,
+        O_LOGSZ,
+        O_LOGN
     };
     static const struct option opts[] = {
         {"home", required_argument, NULL, O_HOME},
@@ -167,6 +169,8 @@ static int cmd_run(int argc, char **argv)
         {"restart-max-ms", required_argument, NULL, O_RMAX},
         {"restart-give-up", required_argument, NULL, O_RGIVE},
         {"restart-window-ms", required_argument, NULL, O_RWIN},
+        {"max-log-size", required_argument, NULL, O_LOGSZ},
+        {"number-log-files", required_argument, NULL, O_LOGN},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -199,6 +203,14 @@ static int cmd_run(int argc, char **argv)
         case O_RMAX: target = &cfg.restart_max_ms; break;
         case O_RGIVE: target = &cfg.restart_give_up; break;
         case O_RWIN: target = &cfg.restart_window_ms; break;
+        case O_LOGN: target = &cfg.log_files; break;
+        case O_LOGSZ:
+            if (parse_u32(optarg, &u) != 0) {
+                fprintf(stderr, "%s run: --max-log-size needs bytes\n", prog);
+                return 2;
+            }
+            cfg.log_max_bytes = u;
+            continue;
         default: usage_run(stderr); return 2;
         }
         if (parse_u32(optarg, target) != 0) {

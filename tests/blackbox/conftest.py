@@ -65,8 +65,16 @@ class Node:
         return "".join(self.stderr_lines)
 
     def log(self):
-        with open(os.path.join(self.home, "log", "node.log")) as f:
-            return f.read()
+        """The node's log, rotated files included, oldest first."""
+        d = os.path.join(self.home, "log")
+        names = [f for f in os.listdir(d) if f.startswith("node.log")]
+        names.sort(key=lambda f: -int(f.rsplit(".", 1)[1])
+                   if f != "node.log" else 1)
+        text = ""
+        for f in names:
+            with open(os.path.join(d, f)) as fh:
+                text += fh.read()
+        return text
 
     def wait_log(self, text, timeout=10, count=1):
         """Wait until `text` appears `count` times in the node's log."""

@@ -91,3 +91,15 @@ def test_bad_packages_are_refused_clearly(tmp_path):
     assert r.returncode == 2 and "--port" in r.stderr
     r = run("run", "--name", "Bad_Name", "--home", str(tmp_path / "h"), str(bad))
     assert r.returncode == 1 and "not hypermap-safe" in r.stderr
+
+
+def test_log_rotation_flags(node_factory):
+    n = node_factory(extra=["--max-log-size", "3000", "--number-log-files", "2"])
+    for i in range(60):
+        n.inject(pid("a"), f"note rotation line {i:03d} " + "x" * 40,
+                 non_block=True)
+    n.wait_log("rotation line 059")
+    logdir = os.path.join(n.home, "log")
+    files = sorted(os.listdir(logdir))
+    assert files == ["node.log", "node.log.1"], files
+    assert all(os.path.getsize(os.path.join(logdir, f)) < 3200 for f in files)
