@@ -272,6 +272,26 @@ typedef struct conn_arg {
     int fd;
 } conn_arg;
 
+/* Track open connections so that stopping the node can end them. */
+static void conn_track(hcn_node *n, int fd, bool add)
+{
+    pthread_mutex_lock(&n->ctl_mu);
+    size_t i;
+    for (i = 0; i < n->ctl_nconns; i++)
+        if (n->ctl_conns[i] == (add ? -1 : fd))
+            break;
+    if (add && i == n->ctl_nconns) {
+        int *nc = realloc(n->ctl_conns, (n->ctl_nconns + 1) * sizeof *nc);
+        if (nc == NULL)
+            abort();
+        n->ctl_conns = nc;
+        n->ctl_nconns++;
+    }
+    if (i < n->ctl_nconns)
+        n->ctl_conns[i] = add ? fd : -1;
+    pthread_mutex_unlock(&n->ctl_mu);
+}
+
 static void *conn_main(void *arg)
 {
     conn_arg *c = arg;
@@ -297,6 +317,7 @@ static void *conn_main(void *arg)
         if (rc != 0)
             break;
     }
+    conn_track(c->n, c->fd, false);
     close(c->fd);
     hcn_node_thread_end(c->n);
     free(c);
@@ -320,9 +341,11 @@ static void *accept_main(void *arg)
         conn_arg *c = hcn_xmalloc(sizeof *c);
         c->n = n;
         c->fd = fd;
+        conn_track(n, fd, true);
         pthread_t t;
         hcn_node_thread_begin(n);
         if (pthread_create(&t, NULL, conn_main, c) != 0) {
+            conn_track(n, fd, false);
             hcn_node_thread_end(n);
             close(fd);
             free(c);
@@ -384,4 +407,10 @@ void hcn_control_stop(hcn_node *n)
         n->ctl_fd = -1;
         unlink(n->ctl_path);
     }
+    /* Wake connections blocked reading a client that says nothing. */
+    pthread_mutex_lock(&n->ctl_mu);
+    for (size_t i = 0; i < n->ctl_nconns; i++)
+        if (n->ctl_conns[i] >= 0)
+            shutdown(n->ctl_conns[i], SHUT_RDWR);
+    pthread_mutex_unlock(&n->ctl_mu);
 }

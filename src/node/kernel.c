@@ -331,6 +331,7 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     n->state_db_path = hcn_xasprintf("%s/state/state.sqlite", n->home);
     n->ctl_fd = -1;
     pthread_rwlock_init(&n->table_lock, NULL);
+    pthread_mutex_init(&n->ctl_mu, NULL);
     pthread_mutex_init(&n->life_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -354,8 +355,8 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     }
     hcn_mod_timer_add(n);
     hcn_mod_terminal_add(n);
-    /* kernel:distro:sys exists so that messages from it and to it route;
-     * kernel commands are not served yet. */
+    /* kernel:distro:sys is a source only: kernel commands are not served
+     * yet, so requests to it get a timeout error as for an unknown id. */
     return n;
 }
 
@@ -470,6 +471,8 @@ void hc_node_free(hc_node *n)
     pthread_rwlock_unlock(&n->table_lock);
     hcn_log_close(&n->log);
     pthread_rwlock_destroy(&n->table_lock);
+    pthread_mutex_destroy(&n->ctl_mu);
+    free(n->ctl_conns);
     pthread_mutex_destroy(&n->life_mu);
     pthread_cond_destroy(&n->life_cv);
     free(n->name);

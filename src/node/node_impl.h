@@ -330,6 +330,9 @@ struct hcn_node {
     char *ctl_path;
     pthread_t ctl_thread;
     bool has_ctl_thread;
+    pthread_mutex_t ctl_mu; /* guards ctl_conns */
+    int *ctl_conns;         /* open connection sockets, -1 = free slot */
+    size_t ctl_nconns;
     hcn_proc *terminal; /* terminal:terminal:sys, the injector */
 };
 

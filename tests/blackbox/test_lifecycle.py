@@ -85,3 +85,14 @@ def test_shutdown_is_clean_with_processes_blocked(node):
     node.stop()  # asserts exit status 0 (sanitizers report leaks as non-zero)
     assert time.monotonic() - t0 < 5
     assert "shutting down" in node.log()
+
+
+def test_shutdown_ends_idle_control_connections(node):
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(f"{node.home}/node.sock")  # connected, never says anything
+    t0 = time.monotonic()
+    node.stop()
+    assert time.monotonic() - t0 < 2.5
+    assert "still busy" not in node.log()
+    s.close()
