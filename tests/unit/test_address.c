@@ -3,30 +3,20 @@
  * (runtime.md §2). */
 #include "unit_helpers.h"
 
-/* Asserts a check result by its error name ("OK" for success). */
-#define CHECK_ADDR(s, name)                                                    \
+/* Asserts a check function's result by its error name ("OK" for success). */
+#define CHECK_WITH(fn, s, name)                                                \
     do {                                                                       \
-        int rc_ = hc_address_check(s);                                         \
+        int rc_ = fn(s);                                                       \
         if (strcmp(hc_err_name(rc_), name) != 0)                               \
-            fail_msg("hc_address_check(\"%s\") = %s, expected %s", s,          \
-                     hc_err_name(rc_), name);                                  \
+            fail_msg(#fn "(\"%s\") = %s, expected %s", s, hc_err_name(rc_),    \
+                     name);                                                    \
         if (strcmp(name, "OK") == 0)                                           \
             assert_int_equal(rc_, 0);                                          \
         else                                                                   \
             assert_true(rc_ < 0);                                              \
     } while (0)
-
-#define CHECK_PID(s, name)                                                     \
-    do {                                                                       \
-        int rc_ = hc_process_id_check(s);                                      \
-        if (strcmp(hc_err_name(rc_), name) != 0)                               \
-            fail_msg("hc_process_id_check(\"%s\") = %s, expected %s", s,       \
-                     hc_err_name(rc_), name);                                  \
-        if (strcmp(name, "OK") == 0)                                           \
-            assert_int_equal(rc_, 0);                                          \
-        else                                                                   \
-            assert_true(rc_ < 0);                                              \
-    } while (0)
+#define CHECK_ADDR(s, name) CHECK_WITH(hc_address_check, s, name)
+#define CHECK_PID(s, name) CHECK_WITH(hc_process_id_check, s, name)
 
 static void address_valid_forms(void **state)
 {
