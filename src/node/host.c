@@ -11,21 +11,10 @@
 
 /* -------------------------------------------------------- conversions */
 
-/* Internal address string of a guest address, with node "our" resolved. */
-static char *addr_string(hcn_host *h, const hw_address *a)
-{
-    const char *node = a->node;
-    if (node == NULL || strcmp(node, "our") == 0)
-        node = h->node->name;
-    return hcn_xasprintf("%s@%s:%s:%s", node,
-                         a->process.process_name ? a->process.process_name : "",
-                         a->process.package_name ? a->process.package_name : "",
-                         a->process.publisher_node ? a->process.publisher_node
-                                                   : "");
-}
-
-/* The same into buf (n bytes); NULL if it does not fit.  Saves a heap
- * string per message on the send path. */
+/* A guest address as the node's string form "node@process:package:pub",
+ * with node "our" (or none) resolved, into buf (n bytes).  Returns buf, or
+ * NULL if it does not fit.  The send path uses a stack buffer, sparing a
+ * heap string per message. */
 static const char *addr_into(hcn_host *h, const hw_address *a, char *buf,
                              size_t n)
 {
@@ -39,12 +28,26 @@ static const char *addr_into(hcn_host *h, const hw_address *a, char *buf,
     for (int i = 0; i < 4; i++) {
         const char *p = parts[i] ? parts[i] : "";
         size_t l = strlen(p);
-        if (o + l + 1 >= n)
+        if (o + l + 1 > n)
             return NULL;
         memcpy(buf + o, p, l);
         o += l;
         buf[o++] = seps[i];
     }
+    return buf;
+}
+
+/* The same as a fresh heap string; caller frees. */
+static char *addr_string(hcn_host *h, const hw_address *a)
+{
+    size_t n = 4 + strlen(h->node->name) + (a->node ? strlen(a->node) : 0);
+    const char *parts[3] = {a->process.process_name, a->process.package_name,
+                            a->process.publisher_node};
+    for (int i = 0; i < 3; i++)
+        n += parts[i] ? strlen(parts[i]) : 0;
+    char *buf = hcn_xmalloc(n);
+    if (addr_into(h, a, buf, n) == NULL)
+        abort(); /* n covers every part */
     return buf;
 }
 
