@@ -18,6 +18,7 @@
 int hcn_io_read_full(int fd, void *buf, size_t n);
 int hcn_io_write_full(int fd, const void *buf, size_t n);
 int hcn_node_set_verbosity(hc_node *n, const char *pid, int level);
+int hcg_main(int argc, char **argv);
 
 static const char *prog = "hyperc";
 
@@ -32,6 +33,8 @@ static void usage_main(FILE *f)
                "  verbosity [PROCESS] LEVEL  set terminal verbosity (0-3) of "
                "a running node\n"
                "  ps                     list the processes of a running node\n"
+            "  gen --check FILE.c     check a hyperprocess source (code "
+            "generation: next)\n"
                "\n"
                "`hyperc <command> --help` describes each command.\n");
 }
@@ -518,6 +521,8 @@ int main(int argc, char **argv)
         return cmd_run(argc, argv);
     if (strcmp(cmd, "inject") == 0)
         return cmd_inject(argc, argv);
+    if (strcmp(cmd, "gen") == 0)
+        return hcg_main(argc, argv);
     if (strcmp(cmd, "verbosity") == 0 || strcmp(cmd, "ps") == 0)
         return cmd_simple(argc, argv, cmd);
     fprintf(stderr, "%s: unknown command '%s'\n\n", prog, cmd);

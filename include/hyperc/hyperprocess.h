@@ -1,0 +1,157 @@
+/* hyperc: the declarations a hyperprocess source uses (the C twin of Rust's
+ * #[hyperprocess]).  `hyperc gen` reads them with libclang; see
+ * docs/gen-design.md.
+ *
+ * Markers are clang `annotate` attributes behind macros.  Other compilers
+ * (gcc rejects unknown attributes under -Werror) see nothing, so the same
+ * file builds with either. */
+#ifndef HYPERC_HYPERPROCESS_H
+#define HYPERC_HYPERPROCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperc/abi.h"
+
+#if defined(__clang__)
+#define HP__MARK(s) __attribute__((annotate(s)))
+#else
+#define HP__MARK(s)
+#endif
+
+/* ------------------------------------------------------ handler markers */
+
+/* Handlers are usually static: the generated dispatch, compiled in the same
+ * translation unit, calls them.  `unused` keeps a plain compile of the
+ * source quiet. */
+#define HP__HANDLER(s) HP__MARK(s) __attribute__((unused))
+
+#define HP_INIT HP__HANDLER("hyperc:init")
+#define HP_HTTP HP__HANDLER("hyperc:http")
+#define HP_HTTP_METHOD(m) HP_HTTP HP__MARK("hyperc:http.method=" m)
+#define HP_HTTP_PATH(p) HP_HTTP HP__MARK("hyperc:http.path=" p)
+#define HP_HTTP_ROUTE(m, p) HP_HTTP_METHOD(m) HP__MARK("hyperc:http.path=" p)
+#define HP_LOCAL HP__HANDLER("hyperc:local")
+#define HP_REMOTE HP__HANDLER("hyperc:remote")
+#define HP_WS HP__HANDLER("hyperc:ws")
+#define HP_WS_CLIENT HP__HANDLER("hyperc:ws_client")
+/* The logical name of a handler (its variant and WIT name), when the C
+ * name cannot be it. */
+#define HP_NAME(n) HP__MARK("hyperc:name=" n)
+
+/* The kind of a WebSocket message given to ws and ws_client handlers. */
+typedef enum hp_ws_message_type {
+    HP_WS_TEXT = 0,
+    HP_WS_BINARY = 1,
+    HP_WS_PING = 2,
+    HP_WS_PONG = 3,
+    HP_WS_CLOSE = 4,
+} hp_ws_message_type;
+
+/* ------------------------------------------------ HYPERPROCESS parameters */
+
+/* HttpBindingConfig; fields left out take Rust's default() (authenticated
+ * true, the rest false/none). */
+typedef struct hp_http_config {
+    int present_;
+    bool authenticated;
+    bool local_only;
+    bool secure_subdomain;
+    const char *static_content;
+    const char *static_mime;
+} hp_http_config;
+
+/* WsBindingConfig; same defaulting. */
+typedef struct hp_ws_config {
+    int present_;
+    bool authenticated;
+    bool secure_subdomain;
+    bool extension;
+} hp_ws_config;
+
+typedef enum hp_binding_kind {
+    HP_BINDING_END = 0,
+    HP_BINDING_HTTP = 1,
+    HP_BINDING_WS = 2,
+} hp_binding_kind;
+
+typedef struct hp_binding {
+    hp_binding_kind kind;
+    const char *path;
+    hp_http_config http;
+    hp_ws_config ws;
+} hp_binding;
+
+typedef enum hp_save_kind {
+    HP_SAVE_KIND_NEVER = 1,
+    HP_SAVE_KIND_EVERY_MESSAGE = 2,
+    HP_SAVE_KIND_EVERY_N_MESSAGE = 3,
+    HP_SAVE_KIND_EVERY_N_SECONDS = 4,
+    HP_SAVE_KIND_ON_DIFF = 5,
+} hp_save_kind;
+
+typedef struct hp_save_config {
+    hp_save_kind kind;
+    uint64_t n;
+} hp_save_config;
+
+typedef struct hp_process_decl {
+    const char *name;
+    const char *icon;
+    const char *widget;
+    const hp_http_config *ui;
+    const char *ui_path;
+    const hp_binding *endpoints;
+    hp_save_config save_config;
+    const char *wit_world;
+    uint32_t state_version;
+    void (*migrate)(void);
+    bool manual_logging;
+} hp_process_decl;
+
+#define HP_UI(...) (&(const hp_http_config){.present_ = 1, __VA_ARGS__})
+#define HP_HTTP_BINDING(p, ...)                                                \
+    {                                                                          \
+        .kind = HP_BINDING_HTTP, .path = p, .http = {                          \
+            .present_ = 1,                                                     \
+            __VA_ARGS__                                                        \
+        }                                                                      \
+    }
+#define HP_WS_BINDING(p, ...)                                                  \
+    {                                                                          \
+        .kind = HP_BINDING_WS, .path = p, .ws = {.present_ = 1, __VA_ARGS__ }  \
+    }
+#define HP_ENDPOINTS(...) ((const hp_binding[]){__VA_ARGS__, {0}})
+#define HP_NO_ENDPOINTS ((const hp_binding[]){{0}})
+
+#define HP_SAVE_NEVER                                                          \
+    {                                                                          \
+        .kind = HP_SAVE_KIND_NEVER                                             \
+    }
+#define HP_SAVE_EVERY_MESSAGE                                                  \
+    {                                                                          \
+        .kind = HP_SAVE_KIND_EVERY_MESSAGE                                     \
+    }
+#define HP_SAVE_EVERY_N_MESSAGE(k)                                             \
+    {                                                                          \
+        .kind = HP_SAVE_KIND_EVERY_N_MESSAGE, .n = (k)                         \
+    }
+#define HP_SAVE_EVERY_N_SECONDS(k)                                             \
+    {                                                                          \
+        .kind = HP_SAVE_KIND_EVERY_N_SECONDS, .n = (k)                         \
+    }
+#define HP_SAVE_ON_DIFF                                                        \
+    {                                                                          \
+        .kind = HP_SAVE_KIND_ON_DIFF                                           \
+    }
+
+/* HYPERPROCESS(State, .name = "...", .endpoints = ..., .save_config = ...,
+ * .wit_world = "..."): the process's parameters as designated initializers
+ * (the Rust macro's names).  Never read at run time: `hyperc gen` reads it. */
+#define HYPERPROCESS(STATE, ...)                                               \
+    typedef STATE hp__state_type HP__MARK("hyperc:state");                     \
+    static const hp_process_decl hp__process HP__MARK("hyperc:process")        \
+        __attribute__((unused)) = {__VA_ARGS__}
+
+#endif

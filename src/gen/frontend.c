@@ -1,0 +1,821 @@
+/* hyperc gen front end: reads a hyperprocess source with libclang and builds
+ * the model (HYPERPROCESS parameters, handlers), reporting every rule
+ * violation in one run in compiler style. */
+#include "gen.h"
+
+#include <clang-c/Index.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ diagnostics */
+
+void hcg_diag_add(hcg_diags *d, const char *file, unsigned line, unsigned col,
+                  bool error, const char *fmt, ...)
+{
+    if (d->len == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 16;
+        hcg_diag *nv = realloc(d->v, d->cap * sizeof *nv);
+        if (nv == NULL)
+            abort();
+        d->v = nv;
+    }
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    hcg_diag *g = &d->v[d->len++];
+    g->file = strdup(file ? file : "");
+    g->line = line;
+    g->col = col;
+    g->error = error;
+    g->text = strdup(buf);
+    if (g->file == NULL || g->text == NULL)
+        abort();
+    if (error)
+        d->errors++;
+}
+
+static int diag_cmp(const void *a, const void *b)
+{
+    const hcg_diag *x = a, *y = b;
+    int c = strcmp(x->file, y->file);
+    if (c)
+        return c;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return strcmp(x->text, y->text);
+}
+
+void hcg_diags_print(hcg_diags *d, FILE *out)
+{
+    if (d->len > 1)
+        qsort(d->v, d->len, sizeof *d->v, diag_cmp);
+    for (size_t i = 0; i < d->len; i++) {
+        const hcg_diag *g = &d->v[i];
+        fprintf(out, "%s:%u:%u: %s: %s\n", g->file, g->line, g->col,
+                g->error ? "error" : "warning", g->text);
+    }
+    if (d->errors)
+        fprintf(out, "%zu error%s generated.\n", d->errors,
+                d->errors == 1 ? "" : "s");
+}
+
+void hcg_diags_fini(hcg_diags *d)
+{
+    for (size_t i = 0; i < d->len; i++) {
+        free(d->v[i].file);
+        free(d->v[i].text);
+    }
+    free(d->v);
+    memset(d, 0, sizeof *d);
+}
+
+/* ------------------------------------------------------------------ names */
+
+char *hcg_variant_name(const char *name)
+{
+    size_t n = strlen(name);
+    char *out = malloc(n + 1);
+    if (out == NULL)
+        abort();
+    size_t o = 0;
+    bool up = true;
+    for (size_t i = 0; i < n; i++) {
+        if (name[i] == '_') {
+            up = true;
+            continue;
+        }
+        out[o++] = up ? (char)toupper((unsigned char)name[i]) : name[i];
+        up = false;
+    }
+    out[o] = 0;
+    return out;
+}
+
+char *hcg_wit_name(const char *name)
+{
+    /* Word boundaries at '_' and at a lower-case letter or digit followed
+     * by an upper-case one; words joined by '-', all lower case. */
+    size_t n = strlen(name);
+    char *out = malloc(2 * n + 1);
+    if (out == NULL)
+        abort();
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        bool boundary =
+            c == '_' || (i > 0 && isupper(c) &&
+                         (islower((unsigned char)name[i - 1]) ||
+                          isdigit((unsigned char)name[i - 1])));
+        if (boundary && o > 0 && out[o - 1] != '-')
+            out[o++] = '-';
+        if (c != '_')
+            out[o++] = (char)tolower(c);
+    }
+    while (o > 0 && out[o - 1] == '-')
+        o--;
+    out[o] = 0;
+    return out;
+}
+
+/* -------------------------------------------------------------- libclang */
+
+typedef struct fe {
+    CXTranslationUnit tu;
+    CXFile main;
+    const char *path;
+    hcg_diags *d;
+    json_t *model;
+    json_t *handlers;
+    CXCursor process_cur;
+    bool have_process;
+    unsigned proc_line, proc_col;
+} fe;
+
+static void loc_of(CXCursor c, unsigned *line, unsigned *col)
+{
+    CXFile f;
+    clang_getExpansionLocation(clang_getCursorLocation(c), &f, line, col, NULL);
+}
+
+static bool in_main(fe *f, CXCursor c)
+{
+    CXFile file;
+    clang_getExpansionLocation(clang_getCursorLocation(c), &file, NULL, NULL,
+                               NULL);
+    return file && clang_File_isEqual(file, f->main);
+}
+
+static char *spelling(CXCursor c)
+{
+    CXString s = clang_getCursorSpelling(c);
+    char *out = strdup(clang_getCString(s));
+    clang_disposeString(s);
+    if (out == NULL)
+        abort();
+    return out;
+}
+
+static char *type_spelling(CXType t)
+{
+    CXString s = clang_getTypeSpelling(t);
+    char *out = strdup(clang_getCString(s));
+    clang_disposeString(s);
+    if (out == NULL)
+        abort();
+    return out;
+}
+
+typedef struct ann_list {
+    char *v[16];
+    int n;
+} ann_list;
+
+static enum CXChildVisitResult collect_ann(CXCursor c, CXCursor parent,
+                                           CXClientData data)
+{
+    (void)parent;
+    ann_list *a = data;
+    if (clang_getCursorKind(c) == CXCursor_AnnotateAttr && a->n < 16) {
+        char *s = spelling(c);
+        if (strncmp(s, "hyperc:", 7) == 0)
+            a->v[a->n++] = s;
+        else
+            free(s);
+    }
+    return CXChildVisit_Continue;
+}
+
+static void anns_fini(ann_list *a)
+{
+    for (int i = 0; i < a->n; i++)
+        free(a->v[i]);
+}
+
+/* The initializer tree of HYPERPROCESS as JSON: designated initializers
+ * become objects (with their keys' locations in "_at"), positional ones
+ * arrays, constants strings or integers, references {"ref": name}. */
+typedef struct kids {
+    CXCursor v[64];
+    int n;
+} kids;
+
+static enum CXChildVisitResult collect_kids(CXCursor c, CXCursor parent,
+                                            CXClientData data)
+{
+    (void)parent;
+    kids *k = data;
+    if (k->n < 64)
+        k->v[k->n++] = c;
+    return CXChildVisit_Continue;
+}
+
+/* Where the user wrote c: the spelling location when it is in the main file
+ * (arguments of HYPERPROCESS are), else the expansion location. */
+static CXFile main_file;
+
+static void user_loc(CXCursor c, unsigned *line, unsigned *col)
+{
+    CXFile f;
+    CXSourceLocation l = clang_getCursorLocation(c);
+    clang_getSpellingLocation(l, &f, line, col, NULL);
+    if (f && main_file && clang_File_isEqual(f, main_file))
+        return;
+    clang_getExpansionLocation(l, &f, line, col, NULL);
+}
+
+static json_t *init_json(CXCursor c)
+{
+    enum CXCursorKind kind = clang_getCursorKind(c);
+    if (kind == CXCursor_InitListExpr) {
+        kids k = {.n = 0};
+        clang_visitChildren(c, collect_kids, &k);
+        json_t *obj = NULL, *arr = NULL, *at = NULL;
+        for (int i = 0; i < k.n; i++) {
+            kids sub = {.n = 0};
+            clang_visitChildren(k.v[i], collect_kids, &sub);
+            if (clang_getCursorKind(k.v[i]) == CXCursor_UnexposedExpr &&
+                sub.n == 2 &&
+                clang_getCursorKind(sub.v[0]) == CXCursor_MemberRef) {
+                if (obj == NULL) {
+                    obj = json_object();
+                    at = json_object();
+                }
+                char *key = spelling(sub.v[0]);
+                unsigned line, col;
+                user_loc(k.v[i], &line, &col);
+                if (json_object_get(obj, key) != NULL)
+                    json_object_set_new(obj, "_dup", json_string(key));
+                json_object_set_new(obj, key, init_json(sub.v[1]));
+                json_object_set_new(at, key, json_pack("[ii]", line, col));
+                free(key);
+            } else {
+                if (arr == NULL)
+                    arr = json_array();
+                json_array_append_new(arr, init_json(k.v[i]));
+            }
+        }
+        if (obj) {
+            json_object_set_new(obj, "_at", at);
+            if (arr)
+                json_object_set_new(obj, "_positional", arr);
+            return obj;
+        }
+        return arr ? arr : json_array();
+    }
+    if (kind == CXCursor_DeclRefExpr) {
+        char *n = spelling(c);
+        json_t *r = json_pack("{ss}", "ref", n);
+        free(n);
+        return r;
+    }
+    if (kind != CXCursor_CompoundLiteralExpr) {
+        CXEvalResult ev = clang_Cursor_Evaluate(c);
+        if (ev) {
+            json_t *out = NULL;
+            CXEvalResultKind ek = clang_EvalResult_getKind(ev);
+            if (ek == CXEval_StrLiteral)
+                out = json_string(clang_EvalResult_getAsStr(ev));
+            else if (ek == CXEval_Int)
+                out = json_integer(clang_EvalResult_getAsLongLong(ev));
+            clang_EvalResult_dispose(ev);
+            if (out)
+                return out;
+        }
+    }
+    /* Casts, parentheses, & and compound literals: look through. */
+    kids k = {.n = 0};
+    clang_visitChildren(c, collect_kids, &k);
+    for (int i = k.n - 1; i >= 0; i--) {
+        enum CXCursorKind ck = clang_getCursorKind(k.v[i]);
+        if (ck == CXCursor_TypeRef)
+            continue;
+        return init_json(k.v[i]);
+    }
+    return json_null();
+}
+
+/* ---------------------------------------------------- process parameters */
+
+static void perr(fe *f, json_t *obj, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void perr(fe *f, json_t *obj, const char *key, const char *fmt, ...)
+{
+    unsigned line = f->proc_line, col = f->proc_col;
+    json_t *at = key ? json_object_get(json_object_get(obj, "_at"), key) : NULL;
+    if (at) {
+        line = (unsigned)json_integer_value(json_array_get(at, 0));
+        col = (unsigned)json_integer_value(json_array_get(at, 1));
+    }
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    hcg_diag_add(f->d, f->path, line, col, true, "%s", buf);
+}
+
+static bool wit_ident(const char *s)
+{
+    /* [a-z][a-z0-9]*(-[a-z][a-z0-9]*)* */
+    bool start = true;
+    for (const char *c = s; *c; c++) {
+        if (start) {
+            if (!(*c >= 'a' && *c <= 'z'))
+                return false;
+            start = false;
+        } else if (*c == '-') {
+            start = true;
+        } else if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9'))) {
+            return false;
+        }
+    }
+    return !start;
+}
+
+static json_t *binding_config(json_t *cfg, bool http)
+{
+    /* Rust's default(): authenticated true, everything else off. */
+    json_t *out = json_pack("{sb}", "authenticated", 1);
+    const char *const http_keys[] = {"authenticated", "local_only",
+                                     "secure_subdomain", "static_content"};
+    const char *const ws_keys[] = {"authenticated", "secure_subdomain",
+                                   "extension"};
+    const char *const *keys = http ? http_keys : ws_keys;
+    size_t n = http ? 4 : 3;
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(cfg, keys[i]);
+        if (strcmp(keys[i], "static_content") == 0) {
+            json_object_set_new(out, keys[i],
+                                json_is_string(v) ? json_copy(v) : json_null());
+        } else if (v || strcmp(keys[i], "authenticated") != 0) {
+            json_object_set_new(out, keys[i],
+                                json_boolean(json_integer_value(v) != 0));
+        }
+    }
+    return out;
+}
+
+static json_t *check_process(fe *f, json_t *raw)
+{
+    json_t *p = json_object();
+    if (!json_is_object(raw)) {
+        perr(f, NULL, NULL,
+             "HYPERPROCESS parameters must be written .key = value");
+        return p;
+    }
+    if (json_object_get(raw, "_positional"))
+        perr(f, NULL, NULL,
+             "HYPERPROCESS parameters must be written .key = value");
+    const char *dup = json_string_value(json_object_get(raw, "_dup"));
+    if (dup)
+        perr(f, raw, dup, "duplicate parameter '%s'", dup);
+    static const char *const required[] = {"name", "endpoints", "save_config",
+                                           "wit_world"};
+    for (size_t i = 0; i < 4; i++)
+        if (json_object_get(raw, required[i]) == NULL)
+            perr(f, NULL, NULL, "missing required parameter '%s'", required[i]);
+    static const char *const strings[] = {"name", "icon", "widget", "ui_path",
+                                          "wit_world"};
+    for (size_t i = 0; i < 5; i++) {
+        json_t *v = json_object_get(raw, strings[i]);
+        if (v == NULL)
+            continue;
+        if (!json_is_string(v))
+            perr(f, raw, strings[i], "parameter '%s' must be a string literal",
+                 strings[i]);
+        else
+            json_object_set(p, strings[i], v);
+    }
+    const char *world = json_string_value(json_object_get(raw, "wit_world"));
+    if (world && !wit_ident(world))
+        perr(f, raw, "wit_world",
+             "wit_world '%s' is not a WIT identifier (lowercase words of "
+             "a-z and 0-9 joined by '-', each starting with a letter)",
+             world);
+    json_t *ui = json_object_get(raw, "ui");
+    if (json_is_object(ui))
+        json_object_set_new(p, "ui", binding_config(ui, true));
+    else
+        json_object_set_new(p, "ui", json_null());
+    json_t *sc = json_object_get(raw, "save_config");
+    if (sc) {
+        static const char *const kinds[] = {
+            NULL,    "Never", "EveryMessage", "EveryNMessage", "EveryNSeconds",
+            "OnDiff"};
+        json_int_t k = json_integer_value(json_object_get(sc, "kind"));
+        json_int_t n = json_integer_value(json_object_get(sc, "n"));
+        if (!json_is_object(sc) || k < 1 || k > 5) {
+            perr(f, raw, "save_config",
+                 "save_config must be HP_SAVE_NEVER, HP_SAVE_EVERY_MESSAGE, "
+                 "HP_SAVE_EVERY_N_MESSAGE(n), HP_SAVE_EVERY_N_SECONDS(n) or "
+                 "HP_SAVE_ON_DIFF");
+        } else {
+            if ((k == 3 || k == 4) && n <= 0)
+                perr(f, raw, "save_config", "%s needs n > 0", kinds[k]);
+            json_object_set_new(p, "save_config",
+                                json_pack("{sssI}", "kind", kinds[k], "n",
+                                          (k == 3 || k == 4) ? n : 0));
+        }
+    }
+    json_t *eps = json_object_get(raw, "endpoints");
+    json_t *out_eps = json_array();
+    if (eps && !json_is_array(eps)) {
+        perr(f, raw, "endpoints",
+             "endpoints must be HP_ENDPOINTS(...) or HP_NO_ENDPOINTS");
+    } else {
+        size_t i;
+        json_t *b;
+        json_array_foreach(eps, i, b)
+        {
+            json_int_t kind = json_integer_value(json_object_get(b, "kind"));
+            if (kind == 0)
+                break; /* the sentinel */
+            const char *path = json_string_value(json_object_get(b, "path"));
+            if (path == NULL || path[0] != '/') {
+                perr(f, raw, "endpoints",
+                     "endpoint path '%s' must be a string starting with '/'",
+                     path ? path : "(none)");
+                continue;
+            }
+            size_t k;
+            json_t *prev;
+            json_array_foreach(out_eps, k, prev)
+            {
+                if (strcmp(json_string_value(json_object_get(prev, "path")),
+                           path) == 0)
+                    perr(f, raw, "endpoints", "duplicate endpoint path '%s'",
+                         path);
+            }
+            bool http = kind == 1;
+            json_array_append_new(
+                out_eps,
+                json_pack("{ssssso}", "kind", http ? "Http" : "Ws", "path",
+                          path, "config",
+                          binding_config(
+                              json_object_get(b, http ? "http" : "ws"), http)));
+        }
+    }
+    json_object_set_new(p, "endpoints", out_eps);
+    return p;
+}
+
+/* --------------------------------------------------------------- handlers */
+
+static const char *const kind_names[] = {"init",   "http", "local",
+                                         "remote", "ws",   "ws_client"};
+
+static void add_handler(fe *f, CXCursor c, ann_list *a)
+{
+    unsigned line, col;
+    loc_of(c, &line, &col);
+    char *cname = spelling(c);
+    json_t *kinds = json_array();
+    const char *method = NULL, *path = NULL, *logical = NULL;
+    for (int i = 0; i < a->n; i++) {
+        const char *s = a->v[i] + 7;
+        if (strncmp(s, "http.method=", 12) == 0)
+            method = s + 12;
+        else if (strncmp(s, "http.path=", 10) == 0)
+            path = s + 10;
+        else if (strncmp(s, "name=", 5) == 0)
+            logical = s + 5;
+        else {
+            bool known = false;
+            for (size_t k = 0; k < 6; k++)
+                if (strcmp(s, kind_names[k]) == 0) {
+                    known = true;
+                    bool seen = false;
+                    size_t j;
+                    json_t *v;
+                    json_array_foreach(kinds, j, v) seen |=
+                        strcmp(json_string_value(v), s) == 0;
+                    if (!seen)
+                        json_array_append_new(kinds, json_string(s));
+                }
+            if (!known)
+                hcg_diag_add(f->d, f->path, line, col, true,
+                             "unknown marker '%s'", a->v[i]);
+        }
+    }
+    const char *name = logical ? logical : cname;
+    json_t *params = json_array();
+    int nargs = clang_Cursor_getNumArguments(c);
+    for (int i = 0; i < nargs; i++) {
+        CXCursor arg = clang_Cursor_getArgument(c, (unsigned)i);
+        char *an = spelling(arg), *at = type_spelling(clang_getCursorType(arg));
+        json_array_append_new(params,
+                              json_pack("{ssss}", "name", an, "type", at));
+        free(an);
+        free(at);
+    }
+    char *ret = type_spelling(clang_getCursorResultType(c));
+    char *variant = hcg_variant_name(name);
+    json_t *h =
+        json_pack("{sssssssosssoso*so*sisi}", "name", name, "c_name", cname,
+                  "variant", variant, "kinds", kinds, "returns", ret, "params",
+                  params, "method", method ? json_string(method) : NULL, "path",
+                  path ? json_string(path) : NULL, "line", line, "col", col);
+    if (clang_Cursor_isVariadic(c))
+        json_object_set_new(h, "variadic", json_true());
+    if (!clang_isCursorDefinition(c))
+        json_object_set_new(h, "prototype_only", json_true());
+    json_array_append_new(f->handlers, h);
+    free(ret);
+    free(variant);
+    free(cname);
+}
+
+static enum CXChildVisitResult top(CXCursor c, CXCursor parent,
+                                   CXClientData data)
+{
+    (void)parent;
+    fe *f = data;
+    enum CXCursorKind kind = clang_getCursorKind(c);
+    if (kind != CXCursor_VarDecl && kind != CXCursor_TypedefDecl &&
+        kind != CXCursor_FunctionDecl)
+        return CXChildVisit_Continue;
+    if (!in_main(f, c))
+        return CXChildVisit_Continue;
+    ann_list a = {.n = 0};
+    if (clang_Cursor_hasAttrs(c))
+        clang_visitChildren(c, collect_ann, &a);
+    if (kind == CXCursor_VarDecl && a.n &&
+        strcmp(a.v[0], "hyperc:process") == 0) {
+        unsigned line, col;
+        loc_of(c, &line, &col);
+        if (f->have_process) {
+            hcg_diag_add(f->d, f->path, line, col, true,
+                         "a second HYPERPROCESS (one per process; the first "
+                         "is at line %u)",
+                         f->proc_line);
+        } else {
+            f->have_process = true;
+            f->process_cur = c;
+            f->proc_line = line;
+            f->proc_col = col;
+        }
+    } else if (kind == CXCursor_TypedefDecl && a.n &&
+               strcmp(a.v[0], "hyperc:state") == 0) {
+        char *t = type_spelling(clang_getTypedefDeclUnderlyingType(c));
+        json_object_set_new(f->model, "state", json_string(t));
+        CXType canon =
+            clang_getCanonicalType(clang_getTypedefDeclUnderlyingType(c));
+        if (canon.kind != CXType_Record) {
+            unsigned line, col;
+            loc_of(c, &line, &col);
+            hcg_diag_add(f->d, f->path, line, col, true,
+                         "the state type '%s' must be a struct", t);
+        }
+        free(t);
+    } else if (kind == CXCursor_FunctionDecl && a.n) {
+        add_handler(f, c, &a);
+    } else if (kind == CXCursor_FunctionDecl) {
+        char *n = spelling(c);
+        if (strcmp(n, "hw_init") == 0 && clang_isCursorDefinition(c)) {
+            unsigned line, col;
+            loc_of(c, &line, &col);
+            hcg_diag_add(f->d, f->path, line, col, true,
+                         "a hyperprocess must not define hw_init: the "
+                         "generated code does");
+        }
+        free(n);
+    }
+    anns_fini(&a);
+    return CXChildVisit_Continue;
+}
+
+/* ------------------------------------------------------ handler rules */
+
+static bool has_kind(json_t *h, const char *k)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(h, "kinds"), i,
+                       v) if (strcmp(json_string_value(v), k) == 0) return true;
+    return false;
+}
+
+static void herr(fe *f, json_t *h, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void herr(fe *f, json_t *h, const char *fmt, ...)
+{
+    char buf[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    hcg_diag_add(f->d, f->path,
+                 (unsigned)json_integer_value(json_object_get(h, "line")),
+                 (unsigned)json_integer_value(json_object_get(h, "col")), true,
+                 "%s", buf);
+}
+
+/* The first parameter must be the state: S * or const S *. */
+static bool state_param_ok(const char *state, const char *type)
+{
+    char a[256], b[256];
+    snprintf(a, sizeof a, "%s *", state);
+    snprintf(b, sizeof b, "const %s *", state);
+    return strcmp(type, a) == 0 || strcmp(type, b) == 0;
+}
+
+static void check_handlers(fe *f)
+{
+    const char *state = json_string_value(json_object_get(f->model, "state"));
+    size_t i;
+    json_t *h;
+    int inits = 0, ws = 0, wsc = 0, requests = 0;
+    json_array_foreach(f->handlers, i, h)
+    {
+        const char *name = json_string_value(json_object_get(h, "name"));
+        json_t *params = json_object_get(h, "params");
+        size_t np = json_array_size(params);
+        const char *ret = json_string_value(json_object_get(h, "returns"));
+        size_t nk = json_array_size(json_object_get(h, "kinds"));
+        if (json_object_get(h, "prototype_only"))
+            herr(f, h, "handler '%s' is declared but not defined here", name);
+        if (json_object_get(h, "variadic"))
+            herr(f, h, "handler '%s' must not be variadic", name);
+        if (nk == 0) {
+            herr(f, h,
+                 "'%s' has handler attributes but no handler kind (init, "
+                 "http, local, remote, ws or ws_client)",
+                 name);
+            continue;
+        }
+        const char *p0 = json_string_value(
+            json_object_get(json_array_get(params, 0), "type"));
+        if (state && (np == 0 || !state_param_ok(state, p0)))
+            herr(f, h,
+                 "the first parameter of '%s' must be the state ('%s *' or "
+                 "'const %s *')",
+                 name, state, state);
+        bool special = has_kind(h, "init") || has_kind(h, "ws") ||
+                       has_kind(h, "ws_client");
+        if (special && nk > 1)
+            herr(f, h,
+                 "'%s': init, ws and ws_client handlers cannot be combined "
+                 "with other kinds",
+                 name);
+        if (has_kind(h, "init")) {
+            if (++inits == 2)
+                herr(f, h,
+                     "a second init handler ('%s'); there is one per "
+                     "process",
+                     name);
+            if (np != 1 || strcmp(ret, "void") != 0)
+                herr(f, h, "init handler '%s' must be 'void %s(%s *state)'",
+                     name, json_string_value(json_object_get(h, "c_name")),
+                     state ? state : "State");
+        } else if (has_kind(h, "ws") || has_kind(h, "ws_client")) {
+            bool client = has_kind(h, "ws_client");
+            if (++(*(client ? &wsc : &ws)) == 2)
+                herr(f, h,
+                     "a second %s handler ('%s'); there is one per "
+                     "process",
+                     client ? "ws_client" : "ws", name);
+            const char *want[3] = {"uint32_t", "hp_ws_message_type",
+                                   "const hw_blob *"};
+            bool ok = np == 4 && strcmp(ret, "void") == 0;
+            for (size_t k = 0; ok && k < 3; k++)
+                ok = strcmp(json_string_value(json_object_get(
+                                json_array_get(params, k + 1), "type")),
+                            want[k]) == 0;
+            if (!ok)
+                herr(f, h,
+                     "%s handler '%s' must be 'void %s(%s *state, uint32_t "
+                     "channel_id, hp_ws_message_type type, const hw_blob "
+                     "*blob)'",
+                     client ? "ws_client" : "ws", name,
+                     json_string_value(json_object_get(h, "c_name")),
+                     state ? state : "State");
+        } else {
+            requests++;
+            if (strcmp(ret, "void") == 0)
+                herr(f, h,
+                     "request handler '%s' returns void; it must return a "
+                     "value (the caller waits for a response)",
+                     name);
+        }
+        if (!has_kind(h, "http") &&
+            (json_object_get(h, "method") || json_object_get(h, "path")))
+            herr(f, h, "'%s' has an HTTP method or path but is not http", name);
+        const char *method = json_string_value(json_object_get(h, "method"));
+        static const char *const methods[] = {
+            "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
+        if (method) {
+            bool ok = false;
+            for (size_t k = 0; k < 7; k++)
+                ok |= strcasecmp(method, methods[k]) == 0;
+            if (!ok)
+                herr(f, h,
+                     "unknown HTTP method '%s' (GET, POST, PUT, DELETE, PATCH, "
+                     "HEAD or OPTIONS)",
+                     method);
+        }
+        /* WIT naming rules for the logical name. */
+        if (strpbrk(name, "0123456789"))
+            herr(f, h,
+                 "handler name '%s' contains a digit, which WIT names cannot "
+                 "(use HP_NAME(\"...\") or rename it)",
+                 name);
+        char *wit = hcg_wit_name(name);
+        if (strstr(wit, "stream"))
+            herr(f, h, "handler name '%s' contains 'stream', reserved in WIT",
+                 name);
+        free(wit);
+        /* Variant collisions among request handlers. */
+        const char *variant = json_string_value(json_object_get(h, "variant"));
+        for (size_t k = 0; k < i; k++) {
+            json_t *o = json_array_get(f->handlers, k);
+            if (strcmp(json_string_value(json_object_get(o, "variant")),
+                       variant) == 0)
+                herr(f, h, "'%s' and '%s' both map to variant '%s'",
+                     json_string_value(json_object_get(o, "name")), name,
+                     variant);
+            const char *om = json_string_value(json_object_get(o, "method"));
+            const char *op = json_string_value(json_object_get(o, "path"));
+            const char *mp = json_string_value(json_object_get(h, "path"));
+            if (op && mp && strcmp(op, mp) == 0 &&
+                ((om == NULL && method == NULL) ||
+                 (om && method && strcasecmp(om, method) == 0)))
+                herr(f, h, "'%s' and '%s' are both routed to %s %s",
+                     json_string_value(json_object_get(o, "name")), name,
+                     om ? om : "(any method)", mp);
+        }
+    }
+    if (requests == 0)
+        hcg_diag_add(f->d, f->path, f->proc_line ? f->proc_line : 1,
+                     f->proc_col ? f->proc_col : 1, true,
+                     "a hyperprocess needs at least one http, local or remote "
+                     "handler");
+}
+
+json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
+                     hcg_diags *d)
+{
+    CXIndex idx = clang_createIndex(0, 0);
+    CXTranslationUnit tu = NULL;
+    enum CXErrorCode rc = clang_parseTranslationUnit2(
+        idx, path, args, nargs, NULL, 0, CXTranslationUnit_KeepGoing, &tu);
+    if (rc != CXError_Success || tu == NULL) {
+        hcg_diag_add(d, path, 1, 1, true, "cannot read this file (%d)",
+                     (int)rc);
+        clang_disposeIndex(idx);
+        return NULL;
+    }
+    /* The compiler's own diagnostics come first, in its words. */
+    unsigned nd = clang_getNumDiagnostics(tu);
+    for (unsigned i = 0; i < nd; i++) {
+        CXDiagnostic g = clang_getDiagnostic(tu, i);
+        enum CXDiagnosticSeverity sev = clang_getDiagnosticSeverity(g);
+        if (sev >= CXDiagnostic_Warning) {
+            CXFile file;
+            unsigned line, col;
+            clang_getExpansionLocation(clang_getDiagnosticLocation(g), &file,
+                                       &line, &col, NULL);
+            CXString fn = clang_getFileName(file);
+            CXString txt = clang_getDiagnosticSpelling(g);
+            hcg_diag_add(d, file ? clang_getCString(fn) : path, line, col,
+                         sev >= CXDiagnostic_Error, "%s",
+                         clang_getCString(txt));
+            clang_disposeString(fn);
+            clang_disposeString(txt);
+        }
+        clang_disposeDiagnostic(g);
+    }
+    fe f = {.tu = tu, .path = path, .d = d};
+    f.main = clang_getFile(tu, path);
+    main_file = f.main;
+    f.model = json_pack("{ss}", "file", path);
+    f.handlers = json_array();
+    clang_visitChildren(clang_getTranslationUnitCursor(tu), top, &f);
+    if (!f.have_process) {
+        hcg_diag_add(d, path, 1, 1, true,
+                     "no HYPERPROCESS(State, ...) in this file");
+    } else {
+        kids k = {.n = 0};
+        clang_visitChildren(f.process_cur, collect_kids, &k);
+        json_t *raw = NULL;
+        for (int i = 0; i < k.n; i++)
+            if (clang_getCursorKind(k.v[i]) == CXCursor_InitListExpr)
+                raw = init_json(k.v[i]);
+        if (raw == NULL)
+            raw = json_object();
+        json_object_set_new(f.model, "process", check_process(&f, raw));
+        json_decref(raw);
+    }
+    check_handlers(&f);
+    json_object_set_new(f.model, "handlers", f.handlers);
+    clang_disposeTranslationUnit(tu);
+    clang_disposeIndex(idx);
+    return f.model;
+}

@@ -1,0 +1,48 @@
+/* Internal to hyperc gen: the front end's model and diagnostics.  Prefix
+ * hcg_.  The model is a JSON value (jansson) so that every later stage and
+ * the tests (`hyperc gen --model`) read the same thing. */
+#ifndef HYPERC_GEN_H
+#define HYPERC_GEN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct hcg_diag {
+    char *file;
+    unsigned line, col;
+    bool error; /* else a warning */
+    char *text;
+} hcg_diag;
+
+typedef struct hcg_diags {
+    hcg_diag *v;
+    size_t len, cap;
+    size_t errors;
+} hcg_diags;
+
+void hcg_diag_add(hcg_diags *d, const char *file, unsigned line, unsigned col,
+                  bool error, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* Sort by (file, line, col, text) and print as `file:line:col: error: ...`,
+ * then "N errors generated." when there were errors. */
+void hcg_diags_print(hcg_diags *d, FILE *out);
+void hcg_diags_fini(hcg_diags *d);
+
+/* Read `path` with libclang (args: extra compiler flags such as -I) and
+ * build the model:
+ *   {"file", "state": "<type>", "process": {name, icon, widget, ui, ui_path,
+ *    endpoints: [{kind, path, config}], save_config: {kind, n}, wit_world},
+ *    "handlers": [{name, c_name, variant, kinds: [...], method, path,
+ *    params: [{name, type}], returns, line, col}]}
+ * Every rule violation is added to *d; the model is returned even with
+ * errors (NULL only if the file could not be parsed at all). */
+json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
+                     hcg_diags *d);
+
+/* CamelCase variant of a snake_case name ("get_count" -> "GetCount"). */
+char *hcg_variant_name(const char *name);
+/* kebab-case WIT name ("get_count" -> "get-count"). */
+char *hcg_wit_name(const char *name);
+
+#endif

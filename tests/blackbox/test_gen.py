@@ -1,0 +1,105 @@
+"""hyperc gen's front end: the model of a good source, and every rule
+violation of a bad one reported in one run, in compiler style."""
+import json
+import os
+import re
+import subprocess
+
+from conftest import BIN
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GEN = os.path.join(HERE, "..", "gen")
+INCLUDE = os.path.join(HERE, "..", "..", "include")
+
+
+def gen(*args):
+    return subprocess.run([BIN, "gen", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_counter_model():
+    r = gen("--model", os.path.join(GEN, "counter.c"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    m = json.loads(r.stdout)
+    assert m["state"] == "my_process_state"
+    p = m["process"]
+    assert p["name"] == "My Process"
+    assert p["wit_world"] == "my-process-dot-os-v0"
+    assert p["save_config"] == {"kind": "EveryNMessage", "n": 5}
+    # omitted binding fields take Rust's default(): authenticated true
+    assert p["endpoints"] == [
+        {"kind": "Http", "path": "/api",
+         "config": {"authenticated": False, "local_only": False,
+                    "secure_subdomain": False, "static_content": None}},
+        {"kind": "Ws", "path": "/ws",
+         "config": {"authenticated": True, "secure_subdomain": False,
+                    "extension": False}}]
+    hs = {h["name"]: h for h in m["handlers"]}
+    assert hs["initialize"]["kinds"] == ["init"]
+    assert hs["handle_http_request"]["kinds"] == ["http", "local"]
+    assert hs["handle_http_request"]["variant"] == "HandleHttpRequest"
+    assert [q["type"] for q in hs["handle_http_request"]["params"]] == \
+        ["my_process_state *", "const char *"]
+    assert hs["get_count"]["method"] == "GET"
+    assert hs["get_count"]["path"] == "/count"
+    assert hs["get_count"]["kinds"] == ["http", "local", "remote"]
+    assert hs["on_ws"]["kinds"] == ["ws"]
+
+
+def test_bad_source_reports_everything_in_one_run():
+    r = gen("--check", os.path.join(GEN, "bad.c"))
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    expected = [
+        (10, "missing required parameter 'name'"),
+        (11, "parameter 'icon' must be a string literal"),
+        (12, "duplicate endpoint path '/api'"),
+        (12, "endpoint path 'nope' must be a string starting with '/'"),
+        (15, "EveryNSeconds needs n > 0"),
+        (16, "wit_world 'Bad World' is not a WIT identifier"),
+        (19, "init handler 'init_a' must be 'void init_a(st *state)'"),
+        (22, "a second init handler ('init_b')"),
+        (25, "request handler 'nothing_back' returns void"),
+        (28, "the first parameter of 'wrong_first' must be the state"),
+        (34, "'get_x' and 'Get_x' both map to variant 'GetX'"),
+        (37, "handler name 'fetch2' contains a digit"),
+        (40, "handler name 'upstream_data' contains 'stream'"),
+        (43, "ws handler 'ws_bad' must be 'void ws_bad(st *state, uint32_t"),
+        (46, "unknown HTTP method 'FETCH'"),
+        (52, "'dup_a' and 'dup_b' are both routed to GET /dup"),
+        (55, "'mixed': init, ws and ws_client handlers cannot be combined"),
+        (57, "must not define hw_init"),
+    ]
+    for line, text in expected:
+        pat = re.compile(rf".*bad\.c:{line}:\d+: error: .*{re.escape(text)}")
+        assert any(pat.match(l) for l in lines), (line, text, r.stderr)
+    assert lines[-1] == f"{len([l for l in lines if ': error: ' in l])} errors generated."
+    # sorted by position
+    pos = [tuple(map(int, l.split(":")[1:3])) for l in lines if ": error: " in l]
+    assert pos == sorted(pos)
+
+
+def test_no_process_and_no_handlers():
+    r = gen("--check", os.path.join(GEN, "none.c"))
+    assert r.returncode == 1
+    assert "no HYPERPROCESS(State, ...) in this file" in r.stderr
+    assert "needs at least one http, local or remote handler" in r.stderr
+
+
+def test_usage_errors():
+    assert gen("--help").returncode == 0
+    r = gen(os.path.join(GEN, "counter.c"))
+    assert r.returncode == 2 and "usage: hyperc gen" in r.stderr
+    r = gen("--check", os.path.join(GEN, "missing.c"))
+    assert r.returncode == 1 and "missing.c" in r.stderr
+
+
+def test_marked_source_compiles_with_gcc_and_clang():
+    for cc in ("gcc", "clang"):
+        r = subprocess.run(
+            [cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wshadow",
+             "-Wstrict-prototypes", "-fsyntax-only", "-I", INCLUDE,
+             os.path.join(GEN, "counter.c")],
+            capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (cc, r.stderr)
