@@ -49,6 +49,53 @@ typedef enum hp_ws_message_type {
     HP_WS_CLOSE = 4,
 } hp_ws_message_type;
 
+/* ------------------------------------------------------- generic types */
+
+/* Each expansion is a distinct C type: name each instance once with a
+ * typedef (typedef HP_LIST(item) item_list;).  Wire forms and memory rules:
+ * docs/gen-design.md §2. */
+#define HP_LIST(T)                                                             \
+    struct HP__MARK("hyperc:list") {                                           \
+        T *ptr;                                                                \
+        size_t len;                                                            \
+    }
+#define HP_OPTION(T)                                                           \
+    struct HP__MARK("hyperc:option") {                                         \
+        bool some;                                                             \
+        T value;                                                               \
+    }
+#define HP_RESULT(T, E)                                                        \
+    struct HP__MARK("hyperc:result") {                                         \
+        bool ok;                                                               \
+        union {                                                                \
+            T value;                                                           \
+            E error;                                                           \
+        };                                                                     \
+    }
+#define HP_MAP(V)                                                              \
+    struct HP__MARK("hyperc:map") {                                            \
+        struct {                                                               \
+            char *key;                                                         \
+            V value;                                                           \
+        } * ptr;                                                               \
+        size_t len;                                                            \
+    }
+#define HP_TUPLE2(A, B)                                                        \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+    }
+#define HP_TUPLE3(A, B, C)                                                     \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+    }
+/* The unit type, for HP_RESULT(hp_unit, E) and the like. */
+typedef struct HP__MARK("hyperc:unit") hp_unit {
+    uint8_t unused_;
+} hp_unit;
+
 /* ------------------------------------------------ HYPERPROCESS parameters */
 
 /* HttpBindingConfig; fields left out take Rust's default() (authenticated

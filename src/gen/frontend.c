@@ -108,10 +108,9 @@ char *hcg_wit_name(const char *name)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)name[i];
-        bool boundary =
-            c == '_' || (i > 0 && isupper(c) &&
-                         (islower((unsigned char)name[i - 1]) ||
-                          isdigit((unsigned char)name[i - 1])));
+        bool boundary = c == '_' || (i > 0 && isupper(c) &&
+                                     (islower((unsigned char)name[i - 1]) ||
+                                      isdigit((unsigned char)name[i - 1])));
         if (boundary && o > 0 && out[o - 1] != '-')
             out[o++] = '-';
         if (c != '_')
@@ -135,6 +134,9 @@ typedef struct fe {
     CXCursor process_cur;
     bool have_process;
     unsigned proc_line, proc_col;
+    json_t *types;    /* the type table: nodes referenced by index */
+    json_t *type_ids; /* canonical C spelling -> index */
+    json_t *busy;     /* types being resolved (recursion check) */
 } fe;
 
 static void loc_of(CXCursor c, unsigned *line, unsigned *col)
@@ -466,6 +468,423 @@ static json_t *check_process(fe *f, json_t *raw)
     return p;
 }
 
+/* ------------------------------------------------------------------ types */
+
+/* The supported types, docs/gen-design.md §2.  Each distinct C type becomes
+ * a node of the model's "types" table:
+ *   {"kind": "bool"|"s8".."u64"|"f32"|"f64"|"string"|"bytes"|"address"|
+ *    "unit"|"record"|"enum"|"list"|"option"|"result"|"map"|"tuple",
+ *    "c": C spelling, "name": for records and enums, "fields": [{name, type}],
+ *    "variants": [{c, wire, value}], "elem"/"ok"/"err"/"value"/"items"} */
+
+typedef struct ty_at {
+    fe *f;
+    unsigned line, col;
+    const char *what; /* "parameter 'x' of 'h'" etc. */
+} ty_at;
+
+static int type_ref(ty_at *at, CXType t);
+
+static void ty_err(ty_at *at, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void ty_err(ty_at *at, const char *fmt, ...)
+{
+    char buf[640];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    hcg_diag_add(at->f->d, at->f->path, at->line, at->col, true, "%s (%s)", buf,
+                 at->what);
+}
+
+static CXType unsugar(CXType t)
+{
+    while (t.kind == CXType_Elaborated)
+        t = clang_Type_getNamedType(t);
+    return t;
+}
+
+typedef struct fields {
+    CXCursor v[64];
+    int n;
+} fields;
+
+static enum CXVisitorResult collect_field(CXCursor c, CXClientData data)
+{
+    fields *fl = data;
+    if (fl->n < 64)
+        fl->v[fl->n++] = c;
+    return CXVisit_Continue;
+}
+
+static bool decl_annotated(CXCursor decl, const char *ann)
+{
+    ann_list a = {.n = 0};
+    clang_visitChildren(decl, collect_ann, &a);
+    bool yes = false;
+    for (int i = 0; i < a.n; i++)
+        yes |= strcmp(a.v[i], ann) == 0;
+    anns_fini(&a);
+    return yes;
+}
+
+static const char *generic_kind(CXCursor decl)
+{
+    static const char *const kinds[] = {"list", "option", "result",
+                                        "map",  "tuple",  "unit"};
+    for (size_t i = 0; i < 6; i++) {
+        char ann[32];
+        snprintf(ann, sizeof ann, "hyperc:%s", kinds[i]);
+        if (decl_annotated(decl, ann))
+            return kinds[i];
+    }
+    return NULL;
+}
+
+static CXCursor field_named(fields *fl, const char *name)
+{
+    for (int i = 0; i < fl->n; i++) {
+        char *n = spelling(fl->v[i]);
+        bool eq = strcmp(n, name) == 0;
+        free(n);
+        if (eq)
+            return fl->v[i];
+    }
+    return clang_getNullCursor();
+}
+
+static int add_node(fe *f, const char *key, json_t *node)
+{
+    int id = (int)json_array_size(f->types);
+    json_array_append_new(f->types, node);
+    json_object_set_new(f->type_ids, key, json_integer(id));
+    return id;
+}
+
+/* Enumerator wire names: strip UPPER(enum)_ when every enumerator has it;
+ * an ALL_CAPS rest becomes CamelCase. */
+static char *wire_name(const char *c, const char *prefix)
+{
+    const char *rest = c;
+    size_t pl = prefix ? strlen(prefix) : 0;
+    if (pl && strncmp(c, prefix, pl) == 0)
+        rest = c + pl;
+    bool caps = true;
+    for (const char *p = rest; *p; p++)
+        caps &= !islower((unsigned char)*p);
+    char *o = strdup(rest);
+    if (o == NULL)
+        abort();
+    if (!caps)
+        return o;
+    for (char *p = o; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    char *out = hcg_variant_name(o);
+    free(o);
+    return out;
+}
+
+typedef struct enums {
+    CXCursor v[256];
+    int n;
+} enums;
+
+static enum CXChildVisitResult collect_enum(CXCursor c, CXCursor parent,
+                                            CXClientData data)
+{
+    (void)parent;
+    enums *e = data;
+    if (clang_getCursorKind(c) == CXCursor_EnumConstantDecl && e->n < 256)
+        e->v[e->n++] = c;
+    return CXChildVisit_Continue;
+}
+
+static int enum_node(ty_at *at, CXCursor decl, const char *name,
+                     const char *key)
+{
+    enums e = {.n = 0};
+    clang_visitChildren(decl, collect_enum, &e);
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "%s_", name);
+    for (char *p = prefix; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    bool all = e.n > 0;
+    for (int i = 0; i < e.n; i++) {
+        char *n = spelling(e.v[i]);
+        all &= strncmp(n, prefix, strlen(prefix)) == 0 &&
+               strlen(n) > strlen(prefix);
+        free(n);
+    }
+    json_t *vars = json_array();
+    for (int i = 0; i < e.n; i++) {
+        char *n = spelling(e.v[i]);
+        long long v = clang_getEnumConstantDeclValue(e.v[i]);
+        ann_list a = {.n = 0};
+        clang_visitChildren(e.v[i], collect_ann, &a);
+        char *w = NULL;
+        for (int k = 0; k < a.n; k++)
+            if (w == NULL && strncmp(a.v[k], "hyperc:name=", 12) == 0)
+                w = strdup(a.v[k] + 12);
+        anns_fini(&a);
+        if (w == NULL)
+            w = wire_name(n, all ? prefix : NULL);
+        for (int k = 0; k < i; k++) {
+            json_t *o = json_array_get(vars, (size_t)k);
+            if (json_integer_value(json_object_get(o, "value")) == v)
+                ty_err(at, "enum '%s': '%s' and '%s' have the same value", name,
+                       json_string_value(json_object_get(o, "c")), n);
+        }
+        json_array_append_new(vars, json_pack("{sssssI}", "c", n, "wire", w,
+                                              "value", (json_int_t)v));
+        free(n);
+        free(w);
+    }
+    return add_node(at->f, key,
+                    json_pack("{ssssssso}", "kind", "enum", "c", key, "name",
+                              name, "variants", vars));
+}
+
+static int record_node(ty_at *at, CXType t, const char *name, const char *key)
+{
+    fe *f = at->f;
+    json_object_set_new(f->busy, key, json_true());
+    fields fl = {.n = 0};
+    clang_Type_visitFields(t, collect_field, &fl);
+    json_t *out = json_array();
+    for (int i = 0; i < fl.n; i++) {
+        char *fname = spelling(fl.v[i]);
+        char what[512];
+        snprintf(what, sizeof what, "field '%s' of '%s', %s", fname, name,
+                 at->what);
+        ty_at sub = {f, at->line, at->col, what};
+        if (fname[0] == 0)
+            ty_err(at, "struct '%s' has an unnamed member", name);
+        else if (clang_Cursor_isBitField(fl.v[i]))
+            ty_err(at, "field '%s' of '%s' is a bit-field", fname, name);
+        else
+            json_array_append_new(
+                out, json_pack("{sssi}", "name", fname, "type",
+                               type_ref(&sub, clang_getCursorType(fl.v[i]))));
+        free(fname);
+    }
+    json_object_del(f->busy, key);
+    return add_node(f, key,
+                    json_pack("{ssssssso}", "kind", "record", "c", key, "name",
+                              name, "fields", out));
+}
+
+static int generic_node(ty_at *at, CXType t, const char *g, const char *key)
+{
+    fe *f = at->f;
+    fields fl = {.n = 0};
+    clang_Type_visitFields(t, collect_field, &fl);
+    json_t *node = json_pack("{ssss}", "kind", g, "c", key);
+    if (strcmp(g, "unit") == 0)
+        return add_node(f, key, node);
+    json_object_set_new(f->busy, key, json_true());
+    if (strcmp(g, "list") == 0 || strcmp(g, "map") == 0) {
+        CXCursor ptr = field_named(&fl, "ptr");
+        CXType elem = clang_getPointeeType(clang_getCursorType(ptr));
+        if (strcmp(g, "map") == 0) {
+            fields kv = {.n = 0};
+            clang_Type_visitFields(elem, collect_field, &kv);
+            elem = clang_getCursorType(field_named(&kv, "value"));
+        }
+        json_object_set_new(node, strcmp(g, "map") == 0 ? "value" : "elem",
+                            json_integer(type_ref(at, elem)));
+    } else if (strcmp(g, "option") == 0) {
+        int v = type_ref(at, clang_getCursorType(field_named(&fl, "value")));
+        json_object_set_new(node, "elem", json_integer(v));
+        if (v >= 0 && strcmp(json_string_value(json_object_get(
+                                 json_array_get(f->types, (size_t)v), "kind")),
+                             "option") == 0)
+            hcg_diag_add(f->d, f->path, at->line, at->col, false,
+                         "an option of an option: Some(None) and None are "
+                         "both null on the wire (%s)",
+                         at->what);
+    } else if (strcmp(g, "result") == 0) {
+        /* { bool ok; union { T value; E error; }; } */
+        CXType ok = {.kind = CXType_Invalid}, err = ok;
+        for (int i = 0; i < fl.n; i++) {
+            CXType ft = unsugar(clang_getCursorType(fl.v[i]));
+            if (clang_getCanonicalType(ft).kind != CXType_Record)
+                continue;
+            fields u = {.n = 0};
+            clang_Type_visitFields(ft, collect_field, &u);
+            ok = clang_getCursorType(field_named(&u, "value"));
+            err = clang_getCursorType(field_named(&u, "error"));
+        }
+        json_object_set_new(node, "ok", json_integer(type_ref(at, ok)));
+        json_object_set_new(node, "err", json_integer(type_ref(at, err)));
+    } else { /* tuple: _0, _1, ... */
+        json_t *items = json_array();
+        for (int i = 0; i < fl.n; i++)
+            json_array_append_new(
+                items,
+                json_integer(type_ref(at, clang_getCursorType(fl.v[i]))));
+        json_object_set_new(node, "items", items);
+    }
+    json_object_del(f->busy, key);
+    return add_node(f, key, node);
+}
+
+static const char *stdint_kind(const char *name)
+{
+    static const char *const map[][2] = {
+        {"int8_t", "s8"},         {"int16_t", "s16"},  {"int32_t", "s32"},
+        {"int64_t", "s64"},       {"uint8_t", "u8"},   {"uint16_t", "u16"},
+        {"uint32_t", "u32"},      {"uint64_t", "u64"}, {"hw_bytes", "bytes"},
+        {"hw_address", "address"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(name, map[i][0]) == 0)
+            return map[i][1];
+    return NULL;
+}
+
+static int scalar(fe *f, const char *kind)
+{
+    json_t *id = json_object_get(f->type_ids, kind);
+    if (id)
+        return (int)json_integer_value(id);
+    return add_node(f, kind, json_pack("{ssss}", "kind", kind, "c", kind));
+}
+
+static int type_ref(ty_at *at, CXType t)
+{
+    fe *f = at->f;
+    t = unsugar(t);
+    if (t.kind == CXType_Invalid) {
+        ty_err(at, "a type the generator cannot read");
+        return -1;
+    }
+    /* Typedef chain: stdint names decide integer widths; the first typedef
+     * of a struct or enum names it. */
+    char *tdname = NULL;
+    while (t.kind == CXType_Typedef) {
+        char *n = spelling(clang_getTypeDeclaration(t));
+        const char *k = stdint_kind(n);
+        if (k) {
+            free(n);
+            free(tdname);
+            return scalar(f, k);
+        }
+        if (tdname == NULL)
+            tdname = n;
+        else
+            free(n);
+        t = unsugar(
+            clang_getTypedefDeclUnderlyingType(clang_getTypeDeclaration(t)));
+    }
+    CXType c = clang_getCanonicalType(t);
+    char *cs = type_spelling(c);
+    int id = -1;
+    json_t *known = json_object_get(f->type_ids, cs);
+    if (known) {
+        id = (int)json_integer_value(known);
+        goto out;
+    }
+    if (json_object_get(f->busy, cs)) {
+        ty_err(at, "'%s' contains itself; WIT has no recursive types", cs);
+        goto out;
+    }
+    switch (c.kind) {
+    case CXType_Bool: id = scalar(f, "bool"); break;
+    case CXType_SChar: id = scalar(f, "s8"); break;
+    case CXType_UChar: id = scalar(f, "u8"); break;
+    case CXType_Short: id = scalar(f, "s16"); break;
+    case CXType_UShort: id = scalar(f, "u16"); break;
+    case CXType_Int: id = scalar(f, "s32"); break;
+    case CXType_UInt: id = scalar(f, "u32"); break;
+    case CXType_LongLong: id = scalar(f, "s64"); break;
+    case CXType_ULongLong: id = scalar(f, "u64"); break;
+    case CXType_Float: id = scalar(f, "f32"); break;
+    case CXType_Double: id = scalar(f, "f64"); break;
+    case CXType_Char_S:
+    case CXType_Char_U:
+        ty_err(at, "plain 'char' is not a number type here (its signedness "
+                   "varies): use int8_t or uint8_t");
+        break;
+    case CXType_Long:
+    case CXType_ULong:
+        ty_err(at,
+               "'%s' has another width on wasm32: use int64_t or uint64_t "
+               "(or int32_t/uint32_t)",
+               tdname ? tdname : cs);
+        break;
+    case CXType_Pointer: {
+        CXType pt = clang_getCanonicalType(clang_getPointeeType(c));
+        if (pt.kind == CXType_Char_S || pt.kind == CXType_Char_U)
+            id = scalar(f, "string");
+        else
+            ty_err(at,
+                   "'%s': the only pointers carried are strings (char *); "
+                   "use HP_LIST or a struct",
+                   cs);
+        break;
+    }
+    case CXType_Record: {
+        CXCursor decl = clang_getTypeDeclaration(c);
+        if (clang_getCursorKind(decl) == CXCursor_UnionDecl) {
+            ty_err(at,
+                   "'%s' is a union; use an enum and a struct, or "
+                   "HP_RESULT",
+                   cs);
+            break;
+        }
+        const char *g = generic_kind(decl);
+        if (g) {
+            id = generic_node(at, c, g, cs);
+            break;
+        }
+        char *tag = spelling(decl);
+        const char *name = tdname ? tdname : tag;
+        if (name[0] == 0)
+            ty_err(at, "an anonymous struct needs a typedef name");
+        else
+            id = record_node(at, c, name, cs);
+        free(tag);
+        break;
+    }
+    case CXType_Enum: {
+        CXCursor decl = clang_getTypeDeclaration(c);
+        char *tag = spelling(decl);
+        id = enum_node(at, decl, tdname ? tdname : tag, cs);
+        free(tag);
+        break;
+    }
+    case CXType_ConstantArray:
+    case CXType_IncompleteArray:
+        ty_err(at, "'%s' is a C array; use HP_LIST (WIT has no fixed arrays)",
+               cs);
+        break;
+    default:
+        ty_err(at,
+               "'%s' is not a supported type (docs/gen-design.md §2 lists "
+               "them)",
+               cs);
+    }
+out:
+    free(cs);
+    free(tdname);
+    return id;
+}
+
+/* A request handler's parameter: by value, or const T * for a struct or
+ * generic T (the same wire type as T). */
+static int param_type(ty_at *at, CXType t)
+{
+    CXType u = unsugar(t);
+    if (u.kind == CXType_Pointer) {
+        CXType pt = clang_getPointeeType(u);
+        if (clang_getCanonicalType(pt).kind == CXType_Record &&
+            clang_isConstQualifiedType(pt))
+            return type_ref(at, pt);
+    }
+    return type_ref(at, t);
+}
+
 /* --------------------------------------------------------------- handlers */
 
 static const char *const kind_names[] = {"init",   "http", "local",
@@ -505,23 +924,49 @@ static void add_handler(fe *f, CXCursor c, ann_list *a)
         }
     }
     const char *name = logical ? logical : cname;
+    bool request = false;
+    size_t ki;
+    json_t *kv;
+    json_array_foreach(kinds, ki, kv)
+    {
+        const char *k = json_string_value(kv);
+        request |= strcmp(k, "http") == 0 || strcmp(k, "local") == 0 ||
+                   strcmp(k, "remote") == 0;
+    }
     json_t *params = json_array();
     int nargs = clang_Cursor_getNumArguments(c);
     for (int i = 0; i < nargs; i++) {
         CXCursor arg = clang_Cursor_getArgument(c, (unsigned)i);
         char *an = spelling(arg), *at = type_spelling(clang_getCursorType(arg));
-        json_array_append_new(params,
-                              json_pack("{ssss}", "name", an, "type", at));
+        json_t *pj = json_pack("{ssss}", "name", an, "type", at);
+        if (request && i > 0) {
+            char what[384];
+            snprintf(what, sizeof what, "parameter '%s' of '%s'", an, name);
+            ty_at ta = {f, line, col, what};
+            json_object_set_new(
+                pj, "wire",
+                json_integer(param_type(&ta, clang_getCursorType(arg))));
+        }
+        json_array_append_new(params, pj);
         free(an);
         free(at);
     }
     char *ret = type_spelling(clang_getCursorResultType(c));
+    int ret_wire = -1;
+    if (request && strcmp(ret, "void") != 0) {
+        char what[384];
+        snprintf(what, sizeof what, "return value of '%s'", name);
+        ty_at ta = {f, line, col, what};
+        ret_wire = type_ref(&ta, clang_getCursorResultType(c));
+    }
     char *variant = hcg_variant_name(name);
     json_t *h =
         json_pack("{sssssssosssoso*so*sisi}", "name", name, "c_name", cname,
                   "variant", variant, "kinds", kinds, "returns", ret, "params",
                   params, "method", method ? json_string(method) : NULL, "path",
                   path ? json_string(path) : NULL, "line", line, "col", col);
+    if (request && strcmp(ret, "void") != 0)
+        json_object_set_new(h, "returns_wire", json_integer(ret_wire));
     if (clang_Cursor_isVariadic(c))
         json_object_set_new(h, "variadic", json_true());
     if (!clang_isCursorDefinition(c))
@@ -567,11 +1012,17 @@ static enum CXChildVisitResult top(CXCursor c, CXCursor parent,
         json_object_set_new(f->model, "state", json_string(t));
         CXType canon =
             clang_getCanonicalType(clang_getTypedefDeclUnderlyingType(c));
+        unsigned line, col;
+        loc_of(c, &line, &col);
         if (canon.kind != CXType_Record) {
-            unsigned line, col;
-            loc_of(c, &line, &col);
             hcg_diag_add(f->d, f->path, line, col, true,
                          "the state type '%s' must be a struct", t);
+        } else {
+            ty_at ta = {f, line, col, "the state"};
+            json_object_set_new(
+                f->model, "state_wire",
+                json_integer(
+                    type_ref(&ta, clang_getTypedefDeclUnderlyingType(c))));
         }
         free(t);
     } else if (kind == CXCursor_FunctionDecl && a.n) {
@@ -797,6 +1248,9 @@ json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
     main_file = f.main;
     f.model = json_pack("{ss}", "file", path);
     f.handlers = json_array();
+    f.types = json_array();
+    f.type_ids = json_object();
+    f.busy = json_object();
     clang_visitChildren(clang_getTranslationUnitCursor(tu), top, &f);
     if (!f.have_process) {
         hcg_diag_add(d, path, 1, 1, true,
@@ -815,6 +1269,9 @@ json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
     }
     check_handlers(&f);
     json_object_set_new(f.model, "handlers", f.handlers);
+    json_object_set_new(f.model, "types", f.types);
+    json_decref(f.type_ids);
+    json_decref(f.busy);
     clang_disposeTranslationUnit(tu);
     clang_disposeIndex(idx);
     return f.model;

@@ -103,3 +103,56 @@ def test_marked_source_compiles_with_gcc_and_clang():
              os.path.join(GEN, "counter.c")],
             capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, (cc, r.stderr)
+
+
+def test_type_model():
+    r = gen("--model", os.path.join(GEN, "types.c"))
+    m = json.loads(r.stdout)
+    types = m["types"]
+
+    def t(i):
+        return types[i]
+
+    state = t(m["state_wire"])
+    assert state["kind"] == "record" and state["name"] == "everything"
+    kinds = {f["name"]: t(f["type"])["kind"] for f in state["fields"]}
+    assert kinds == {
+        "flag": "bool", "a": "s8", "b": "u16", "c": "s64", "d": "u64",
+        "e": "f32", "f": "f64", "name": "string", "raw": "bytes",
+        "who": "address", "col": "enum", "m": "enum", "p": "record",
+        "points": "list", "nick": "option", "scores": "map", "two": "tuple"}
+    f = {x["name"]: t(x["type"]) for x in state["fields"]}
+    assert [v["wire"] for v in f["col"]["variants"]] == ["Red", "DarkBlue"]
+    assert [v["wire"] for v in f["m"]["variants"]] == ["Happy", "Sad"]
+    assert t(f["points"]["elem"])["name"] == "point"
+    assert t(f["nick"]["elem"])["kind"] == "string"
+    assert t(f["scores"]["value"])["kind"] == "s16"
+    assert [t(i)["kind"] for i in f["two"]["items"]] == ["bool", "f32"]
+    hs = {h["name"]: h for h in m["handlers"]}
+    take = hs["take"]
+    res = t(take["returns_wire"])
+    assert res["kind"] == "result"
+    assert (t(res["ok"])["kind"], t(res["err"])["kind"]) == ("u64", "string")
+    # const point * is carried as a point
+    assert [t(p["wire"])["kind"] for p in take["params"][1:]] == \
+        ["record", "list", "enum"]
+    assert t(t(hs["nothing"]["returns_wire"])["ok"])["kind"] == "unit"
+
+
+def test_unsupported_types_are_named_with_their_path():
+    r = gen("--check", os.path.join(GEN, "types.c"))
+    assert r.returncode == 1
+    for text in [
+        "'long' has another width on wasm32: use int64_t or uint64_t "
+        "(field 'l' of 'bad_fields', parameter 'b' of 'nothing')",
+        "'size_t' has another width on wasm32",
+        "plain 'char' is not a number type here",
+        "'int[4]' is a C array; use HP_LIST",
+        "field 'bits' of 'bad_fields' is a bit-field",
+        "enum 'dup': 'DUP_A' and 'DUP_B' have the same value",
+        "'void *': the only pointers carried are strings",
+        "'struct node_t *': the only pointers carried are strings",
+    ]:
+        assert text in r.stderr.replace(
+            " (or int32_t/uint32_t)", ""), (text, r.stderr)
+    assert "8 errors generated." in r.stderr
