@@ -99,25 +99,28 @@ char *hcg_variant_name(const char *name)
 
 char *hcg_wit_name(const char *name)
 {
-    /* Word boundaries at '_' and at a lower-case letter or digit followed
-     * by an upper-case one; words joined by '-', all lower case. */
+    /* kit's to_kebab_case: a name with '_' has each '_' turned into '-' and
+     * is otherwise kept; a name without gets '-' before each upper-case
+     * letter but the first, lower-cased.  Names that do not come out as WIT
+     * identifiers are reported by the caller. */
     size_t n = strlen(name);
     char *out = malloc(2 * n + 1);
     if (out == NULL)
         abort();
     size_t o = 0;
+    bool underscores = strchr(name, '_') != NULL;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)name[i];
-        bool boundary = c == '_' || (i > 0 && isupper(c) &&
-                                     (islower((unsigned char)name[i - 1]) ||
-                                      isdigit((unsigned char)name[i - 1])));
-        if (boundary && o > 0 && out[o - 1] != '-')
-            out[o++] = '-';
-        if (c != '_')
+        if (underscores) {
+            out[o++] = c == '_' ? '-' : (char)c;
+        } else if (isupper(c)) {
+            if (i > 0)
+                out[o++] = '-';
             out[o++] = (char)tolower(c);
+        } else {
+            out[o++] = (char)c;
+        }
     }
-    while (o > 0 && out[o - 1] == '-')
-        o--;
     out[o] = 0;
     return out;
 }
@@ -1179,9 +1182,14 @@ static void check_handlers(fe *f)
                  "(use HP_NAME(\"...\") or rename it)",
                  name);
         char *wit = hcg_wit_name(name);
-        if (strstr(wit, "stream"))
+        if (strcasestr(name, "stream"))
             herr(f, h, "handler name '%s' contains 'stream', reserved in WIT",
                  name);
+        else if (!strpbrk(name, "0123456789") && !wit_ident(wit))
+            herr(f, h,
+                 "handler name '%s' gives the WIT name '%s', which is not a "
+                 "WIT identifier (use snake_case, or HP_NAME(\"...\"))",
+                 name, wit);
         free(wit);
         /* Variant collisions among request handlers. */
         const char *variant = json_string_value(json_object_get(h, "variant"));

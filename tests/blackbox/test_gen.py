@@ -70,6 +70,8 @@ def test_bad_source_reports_everything_in_one_run():
         (52, "'dup_a' and 'dup_b' are both routed to GET /dup"),
         (55, "'mixed': init, ws and ws_client handlers cannot be combined"),
         (57, "must not define hw_init"),
+        (34, "handler name 'Get_x' gives the WIT name 'Get-x', which is not"),
+        (60, "handler name '_hidden' gives the WIT name '-hidden'"),
     ]
     for line, text in expected:
         pat = re.compile(rf".*bad\.c:{line}:\d+: error: .*{re.escape(text)}")

@@ -55,3 +55,6 @@ HP_INIT HP_LOCAL
 static void mixed(st *s) { (void)s; }
 
 void hw_init(const char *our) { (void)our; }
+
+HP_LOCAL
+static int _hidden(st *s) { return s->n; }

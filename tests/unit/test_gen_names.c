@@ -26,11 +26,12 @@ static void variant_names(void **state)
 static void wit_names(void **state)
 {
     (void)state;
+    /* kit's to_kebab_case, case for case */
     check(hcg_wit_name, "get_count", "get-count");
-    check(hcg_wit_name, "_leading", "leading");
+    check(hcg_wit_name, "_leading", "-leading");
     check(hcg_wit_name, "MixedCase", "mixed-case");
-    check(hcg_wit_name, "a__b_", "a-b");
-    check(hcg_wit_name, "getHTTP", "get-http");
+    check(hcg_wit_name, "Mixed_Case", "Mixed-Case");
+    check(hcg_wit_name, "getHTTP", "get-h-t-t-p");
     check(hcg_wit_name, "handle_http_request", "handle-http-request");
 }
 
