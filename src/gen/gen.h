@@ -45,4 +45,11 @@ char *hcg_variant_name(const char *name);
 /* kebab-case WIT name ("get_count" -> "get-count"). */
 char *hcg_wit_name(const char *name);
 
+/* WIT as kit writes it (wit.c).  The interface's kebab name (from the state
+ * type), the interface file's text, and a world file's text (no final
+ * newline, as kit).  Callers free the strings. */
+char *hcg_wit_interface_name(json_t *model);
+char *hcg_wit_interface(json_t *model);
+char *hcg_wit_world(const char *world, const char *iface, bool types_world);
+
 #endif

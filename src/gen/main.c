@@ -10,6 +10,44 @@
 
 int hcg_main(int argc, char **argv);
 
+static int write_file(const char *dir, const char *name, const char *text)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "hyperc gen: cannot write %s\n", path);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    return 0;
+}
+
+/* api/<iface>.wit, api/<world>.wit and api/types-<world>.wit into dir. */
+static int write_wit(json_t *m, const char *dir)
+{
+    char *iface = hcg_wit_interface_name(m);
+    char *text = hcg_wit_interface(m);
+    const char *world = json_string_value(
+        json_object_get(json_object_get(m, "process"), "wit_world"));
+    char *w1 = hcg_wit_world(world, iface, false);
+    char *w2 = hcg_wit_world(world, iface, true);
+    char n0[512], n1[512], n2[512];
+    snprintf(n0, sizeof n0, "%s.wit", iface);
+    snprintf(n1, sizeof n1, "%s.wit", world);
+    snprintf(n2, sizeof n2, "types-%s.wit", world);
+    int rc = write_file(dir, n0, text) || write_file(dir, n1, w1) ||
+                     write_file(dir, n2, w2)
+                 ? -1
+                 : 0;
+    free(iface);
+    free(text);
+    free(w1);
+    free(w2);
+    return rc;
+}
+
 static void usage(FILE *f)
 {
     fprintf(
@@ -24,6 +62,8 @@ static void usage(FILE *f)
            "\n"
            "  --check   only report problems (exit 1 if there are errors)\n"
            "  --model   also print the model (JSON) on stdout\n"
+           "  --wit DIR write the WIT files as kit writes them: <iface>.wit,\n"
+           "            <wit_world>.wit and types-<wit_world>.wit\n"
            "  -I DIR, -D NAME[=V]  passed to the C front end\n"
            "  -h, --help\n");
 }
@@ -31,6 +71,7 @@ static void usage(FILE *f)
 int hcg_main(int argc, char **argv)
 {
     bool model = false, check = false;
+    const char *wit_dir = NULL;
     const char *file = NULL;
     const char **args = calloc((size_t)argc + 4, sizeof *args);
     char **owned = calloc((size_t)argc + 4, sizeof *owned);
@@ -51,6 +92,8 @@ int hcg_main(int argc, char **argv)
             model = true;
         } else if (strcmp(a, "--check") == 0) {
             check = true;
+        } else if (strcmp(a, "--wit") == 0 && i + 1 < argc) {
+            wit_dir = argv[++i];
         } else if ((strcmp(a, "-I") == 0 || strcmp(a, "-D") == 0) &&
                    i + 1 < argc) {
             char *s = malloc(strlen(argv[i + 1]) + 3);
@@ -68,7 +111,7 @@ int hcg_main(int argc, char **argv)
             file = a;
         }
     }
-    if (file == NULL || (!model && !check)) {
+    if (file == NULL || (!model && !check && !wit_dir)) {
         usage(stderr);
         goto out;
     }
@@ -76,6 +119,8 @@ int hcg_main(int argc, char **argv)
     json_t *m = hcg_frontend(file, args, nargs, &d);
     hcg_diags_print(&d, stderr);
     rc = d.errors ? 1 : 0;
+    if (m && wit_dir && d.errors == 0 && write_wit(m, wit_dir) != 0)
+        rc = 1;
     if (m && model) {
         char *s = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
         puts(s);

@@ -158,3 +158,23 @@ def test_unsupported_types_are_named_with_their_path():
         assert text in r.stderr.replace(
             " (or int32_t/uint32_t)", ""), (text, r.stderr)
     assert "8 errors generated." in r.stderr
+
+
+def test_wit_files_match_kit_format_and_are_deterministic(tmp_path):
+    golden = os.path.join(GEN, "golden")
+    for run in ("a", "b"):
+        out = tmp_path / run
+        out.mkdir()
+        r = gen("--wit", str(out), os.path.join(GEN, "todo.c"))
+        assert r.returncode == 0, r.stderr
+        assert sorted(os.listdir(out)) == sorted(os.listdir(golden))
+        for name in os.listdir(golden):
+            with open(os.path.join(golden, name), "rb") as g, \
+                    open(out / name, "rb") as o:
+                assert o.read() == g.read(), name
+
+
+def test_wit_not_written_when_there_are_errors(tmp_path):
+    r = gen("--wit", str(tmp_path), os.path.join(GEN, "bad.c"))
+    assert r.returncode == 1
+    assert os.listdir(tmp_path) == []

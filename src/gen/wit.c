@@ -1,0 +1,506 @@
+/* WIT files as `kit b --hyperapp` writes them, from the front end's model:
+ * the interface (type definitions and one <fn>-signature-<kind> record per
+ * handler and kind) and the world files.  The formats, including kit's
+ * quirks (type order by substring dependencies, doubly indented type
+ * definitions, the unindented `use` line, world files without a final
+ * newline), are described in docs/gen-design.md §3.3. */
+#include "gen.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A growable string. */
+typedef struct sb {
+    char *s;
+    size_t len, cap;
+} sb;
+
+static void sb_add(sb *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void sb_add(sb *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (b->len + (size_t)n + 1 > b->cap) {
+        b->cap = (b->len + (size_t)n + 1) * 2;
+        char *ns = realloc(b->s, b->cap);
+        if (ns == NULL)
+            abort();
+        b->s = ns;
+    }
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    b->len += (size_t)n;
+}
+
+static char *sb_take(sb *b)
+{
+    if (b->s == NULL)
+        sb_add(b, "%s", "");
+    return b->s;
+}
+
+static bool wit_keyword(const char *s)
+{
+    static const char *const kw[] = {
+        "use",    "type",    "resource",    "func",      "record", "enum",
+        "flags",  "variant", "static",      "interface", "world",  "import",
+        "export", "package", "constructor", "include",   "with",   "as",
+        "from",   "list",    "option",      "result",    "tuple",  "future",
+        "stream", "own",     "borrow",      "u8",        "u16",    "u32",
+        "u64",    "s8",      "s16",         "s32",       "s64",    "f32",
+        "f64",    "char",    "bool",        "string"};
+    for (size_t i = 0; i < sizeof kw / sizeof kw[0]; i++)
+        if (strcmp(s, kw[i]) == 0)
+            return true;
+    return false;
+}
+
+/* kebab name as a WIT identifier: keywords get '%'. */
+static char *ident(const char *kebab)
+{
+    size_t n = strlen(kebab);
+    char *o = malloc(n + 2);
+    if (o == NULL)
+        abort();
+    sprintf(o, "%s%s", wit_keyword(kebab) ? "%" : "", kebab);
+    return o;
+}
+
+static char *kebab_stripped(const char *name)
+{
+    return hcg_wit_name(name[0] == '_' ? name + 1 : name);
+}
+
+/* kebab -> PascalCase, kit's to_pascal_case. */
+static char *pascal(const char *kebab)
+{
+    char *o = strdup(kebab);
+    if (o == NULL)
+        abort();
+    size_t k = 0;
+    bool up = true;
+    for (const char *c = kebab; *c; c++) {
+        if (*c == '-') {
+            up = true;
+            continue;
+        }
+        o[k++] = up ? (char)toupper((unsigned char)*c) : *c;
+        up = false;
+    }
+    o[k] = 0;
+    return o;
+}
+
+typedef struct wctx {
+    json_t *types;
+    json_t *used; /* kebab names of custom types used by signatures */
+    json_t *defs; /* kebab name -> definition text */
+} wctx;
+
+/* The WIT spelling of type node `id`; custom types are noted in `used`. */
+static char *wit_type(wctx *w, int id, json_t *used)
+{
+    json_t *t = json_array_get(w->types, (size_t)id);
+    const char *k = json_string_value(json_object_get(t, "kind"));
+    sb b = {0};
+    if (t == NULL || k == NULL) {
+        sb_add(&b, "_");
+    } else if (strcmp(k, "bytes") == 0) {
+        sb_add(&b, "list<u8>");
+    } else if (strcmp(k, "unit") == 0) {
+        sb_add(&b, "_");
+    } else if (strcmp(k, "record") == 0 || strcmp(k, "enum") == 0) {
+        char *kb = hcg_wit_name(json_string_value(json_object_get(t, "name")));
+        char *id_ = ident(kb);
+        sb_add(&b, "%s", id_);
+        if (used)
+            json_object_set_new(used, kb, json_true());
+        free(kb);
+        free(id_);
+    } else if (strcmp(k, "list") == 0 || strcmp(k, "option") == 0) {
+        char *e = wit_type(
+            w, (int)json_integer_value(json_object_get(t, "elem")), used);
+        sb_add(&b, "%s<%s>", k, e);
+        free(e);
+    } else if (strcmp(k, "map") == 0) {
+        char *v = wit_type(
+            w, (int)json_integer_value(json_object_get(t, "value")), used);
+        sb_add(&b, "list<tuple<string, %s>>", v);
+        free(v);
+    } else if (strcmp(k, "tuple") == 0) {
+        sb_add(&b, "tuple<");
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(t, "items"), i, it)
+        {
+            char *e = wit_type(w, (int)json_integer_value(it), used);
+            sb_add(&b, "%s%s", i ? ", " : "", e);
+            free(e);
+        }
+        sb_add(&b, ">");
+    } else if (strcmp(k, "result") == 0) {
+        char *ok = wit_type(
+            w, (int)json_integer_value(json_object_get(t, "ok")), used);
+        char *err = wit_type(
+            w, (int)json_integer_value(json_object_get(t, "err")), used);
+        bool uo = strcmp(ok, "_") == 0, ue = strcmp(err, "_") == 0;
+        if (uo && ue)
+            sb_add(&b, "result");
+        else if (ue)
+            sb_add(&b, "result<%s>", ok);
+        else if (uo)
+            sb_add(&b, "result<_, %s>", err);
+        else
+            sb_add(&b, "result<%s, %s>", ok, err);
+        free(ok);
+        free(err);
+    } else {
+        sb_add(&b, "%s", k); /* scalars, string, address */
+    }
+    return sb_take(&b);
+}
+
+/* Definitions of every record and enum the model knows (kit defines every
+ * type of the crate; only needed ones are written). */
+static void collect_defs(wctx *w)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(w->types, i, t)
+    {
+        const char *k = json_string_value(json_object_get(t, "kind"));
+        bool rec = strcmp(k, "record") == 0;
+        if (!rec && strcmp(k, "enum") != 0)
+            continue;
+        char *kb = hcg_wit_name(json_string_value(json_object_get(t, "name")));
+        char *id_ = ident(kb);
+        sb b = {0};
+        json_t *items = json_object_get(t, rec ? "fields" : "variants");
+        if (json_array_size(items) == 0) {
+            sb_add(&b, "    %s %s {}", rec ? "record" : "variant", id_);
+        } else {
+            /* kit writes Rust enums as variants, unit cases included */
+            sb_add(&b, "    %s %s {\n", rec ? "record" : "variant", id_);
+            size_t j;
+            json_t *it;
+            json_array_foreach(items, j, it)
+            {
+                const char *nm = json_string_value(
+                    json_object_get(it, rec ? "name" : "wire"));
+                char *fk = rec ? kebab_stripped(nm) : hcg_wit_name(nm);
+                char *fid = ident(fk);
+                if (rec) {
+                    char *ft = wit_type(
+                        w, (int)json_integer_value(json_object_get(it, "type")),
+                        NULL);
+                    sb_add(&b, "%s        %s: %s", j ? ",\n" : "", fid, ft);
+                    free(ft);
+                } else {
+                    sb_add(&b, "%s        %s", j ? ",\n" : "", fid);
+                }
+                free(fk);
+                free(fid);
+            }
+            sb_add(&b, "\n    }");
+        }
+        json_object_set_new(w->defs, kb, json_string(b.s));
+        free(b.s);
+        free(kb);
+        free(id_);
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted keys of a JSON object (borrowed strings). */
+static const char **sorted_keys(json_t *o, size_t *n)
+{
+    *n = json_object_size(o);
+    const char **v = calloc(*n + 1, sizeof *v);
+    if (v == NULL)
+        abort();
+    size_t i = 0;
+    const char *k;
+    json_t *val;
+    json_object_foreach(o, k, val) v[i++] = k;
+    qsort(v, *n, sizeof *v, cmp_str);
+    return v;
+}
+
+/* Needed types (closure of `used` through substring matches) in kit's
+ * order: Kahn's algorithm over "T mentions D", smallest name first, so
+ * dependents come before their dependencies; leftovers sorted last. */
+static json_t *ordered_types(wctx *w)
+{
+    json_t *needed = json_object(); /* name -> array of deps */
+    size_t nk;
+    const char **keys = sorted_keys(w->defs, &nk);
+    json_t *todo = json_array();
+    size_t nu;
+    const char **used = sorted_keys(w->used, &nu);
+    for (size_t i = 0; i < nu; i++)
+        json_array_append_new(todo, json_string(used[i]));
+    free(used);
+    for (size_t ti = 0; ti < json_array_size(todo); ti++) {
+        const char *name = json_string_value(json_array_get(todo, ti));
+        const char *def = json_string_value(json_object_get(w->defs, name));
+        if (def == NULL || json_object_get(needed, name))
+            continue;
+        json_t *deps = json_array();
+        for (size_t k = 0; k < nk; k++)
+            if (strcmp(keys[k], name) != 0 && strstr(def, keys[k])) {
+                json_array_append_new(deps, json_string(keys[k]));
+                json_array_append_new(todo, json_string(keys[k]));
+            }
+        json_object_set_new(needed, name, deps);
+    }
+    json_decref(todo);
+    free(keys);
+    json_t *indeg = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(needed, k, v)
+        json_object_set_new(indeg, k, json_integer(0));
+    json_object_foreach(needed, k, v)
+    {
+        size_t i;
+        json_t *d;
+        json_array_foreach(v, i, d)
+        {
+            json_t *c = json_object_get(indeg, json_string_value(d));
+            if (c)
+                json_integer_set(c, json_integer_value(c) + 1);
+        }
+    }
+    json_t *out = json_array();
+    json_t *done = json_object();
+    for (;;) {
+        /* the smallest name with in-degree 0 not yet taken */
+        size_t n;
+        const char **names = sorted_keys(indeg, &n);
+        const char *pick = NULL;
+        for (size_t i = 0; i < n && !pick; i++)
+            if (!json_object_get(done, names[i]) &&
+                json_integer_value(json_object_get(indeg, names[i])) == 0)
+                pick = names[i];
+        if (pick == NULL) {
+            for (size_t i = 0; i < n; i++)
+                if (!json_object_get(done, names[i]))
+                    json_array_append_new(out, json_string(names[i]));
+            free(names);
+            break;
+        }
+        json_array_append_new(out, json_string(pick));
+        json_object_set_new(done, pick, json_true());
+        size_t i;
+        json_t *d;
+        json_array_foreach(json_object_get(needed, pick), i, d)
+        {
+            json_t *c = json_object_get(indeg, json_string_value(d));
+            if (c)
+                json_integer_set(c, json_integer_value(c) - 1);
+        }
+        free(names);
+    }
+    json_decref(done);
+    json_decref(indeg);
+    json_decref(needed);
+    return out;
+}
+
+char *hcg_wit_interface_name(json_t *model)
+{
+    const char *st = json_string_value(json_object_get(model, "state"));
+    if (st == NULL)
+        st = "state";
+    char *base = strdup(st);
+    if (base == NULL)
+        abort();
+    size_t n = strlen(base);
+    /* kit strips a trailing "State"; the C spelling of the same is
+     * "_state". */
+    if (n > 5 && strcmp(base + n - 5, "State") == 0)
+        base[n - 5] = 0;
+    else if (n > 6 && strcmp(base + n - 6, "_state") == 0)
+        base[n - 6] = 0;
+    char *kb = hcg_wit_name(base);
+    free(base);
+    return kb;
+}
+
+static char *signature(wctx *w, json_t *h, const char *kind)
+{
+    char *kb = hcg_wit_name(json_string_value(json_object_get(h, "name")));
+    sb b = {0};
+    sb_add(&b, "    // Function signature for: %s (%s)", kb, kind);
+    if (strcmp(kind, "http") == 0) {
+        const char *m = json_string_value(json_object_get(h, "method"));
+        const char *p = json_string_value(json_object_get(h, "path"));
+        char *mu = strdup(m ? m : "POST");
+        if (mu == NULL)
+            abort();
+        for (char *c = mu; *c; c++)
+            *c = (char)toupper((unsigned char)*c);
+        if (p)
+            sb_add(&b, "\n    // HTTP: %s %s%s", mu, p[0] == '/' ? "" : "/", p);
+        else
+            sb_add(&b, "\n    // HTTP: %s /api/%s", mu, kb);
+        free(mu);
+    }
+    json_t *params = json_object_get(h, "params");
+    size_t np = json_array_size(params);
+    sb args = {0}, tuple = {0}, snake = {0};
+    for (size_t i = 1; i < np; i++) {
+        json_t *p = json_array_get(params, i);
+        char *pk =
+            kebab_stripped(json_string_value(json_object_get(p, "name")));
+        char *pid = ident(pk);
+        char *pt = wit_type(
+            w, (int)json_integer_value(json_object_get(p, "wire")), w->used);
+        sb_add(&args, "%s%s: %s", i > 1 ? ", " : "", pid, pt);
+        sb_add(&tuple, "%s%s", i > 1 ? ", " : "", pt);
+        char *sn = strdup(pid);
+        if (sn == NULL)
+            abort();
+        for (char *c = sn; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        sb_add(&snake, "%s%s", i > 1 ? ", " : "", sn);
+        free(sn);
+        free(pk);
+        free(pid);
+        free(pt);
+    }
+    bool json_fmt = strcmp(kind, "http") != 0;
+    char *pc = pascal(kb);
+    if (np > 1) {
+        sb_add(&b, "\n    // args: (%s)", args.s);
+        if (json_fmt)
+            sb_add(&b,
+                   np == 2 ? "\n    // json fmt: {\"%s\": %s}"
+                           : "\n    // json fmt: {\"%s\": [%s]}",
+                   pc, snake.s);
+    } else {
+        sb_add(&b, "\n    // args: none");
+        if (json_fmt)
+            sb_add(&b, "\n    // json fmt: {\"%s\": null}", pc);
+    }
+    sb_add(&b, "\n    record %s-signature-%s {\n        target: %s", kb, kind,
+           json_fmt ? "address" : "string");
+    if (np > 1)
+        sb_add(&b, ",\n        arg-types: tuple<%s>", tuple.s);
+    char *rt =
+        wit_type(w, (int)json_integer_value(json_object_get(h, "returns_wire")),
+                 w->used);
+    sb_add(&b, ",\n        returning: %s\n    }", rt);
+    free(rt);
+    free(pc);
+    free(args.s);
+    free(tuple.s);
+    free(snake.s);
+    free(kb);
+    return sb_take(&b);
+}
+
+char *hcg_wit_interface(json_t *model)
+{
+    wctx w = {.types = json_object_get(model, "types"),
+              .used = json_object(),
+              .defs = json_object()};
+    collect_defs(&w);
+    /* Signature records, then sorted as whole strings. */
+    json_t *sigs = json_array();
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(model, "handlers"), i, h)
+    {
+        static const char *const kinds[] = {"http", "local", "remote"};
+        for (size_t k = 0; k < 3; k++) {
+            size_t j;
+            json_t *kv;
+            json_array_foreach(json_object_get(h, "kinds"), j, kv)
+            {
+                if (strcmp(json_string_value(kv), kinds[k]) == 0) {
+                    char *s = signature(&w, h, kinds[k]);
+                    json_array_append_new(sigs, json_string(s));
+                    free(s);
+                }
+            }
+        }
+    }
+    size_t ns = json_array_size(sigs);
+    const char **sv = calloc(ns + 1, sizeof *sv);
+    if (sv == NULL)
+        abort();
+    for (i = 0; i < ns; i++)
+        sv[i] = json_string_value(json_array_get(sigs, i));
+    qsort(sv, ns, sizeof *sv, cmp_str);
+    json_t *order = ordered_types(&w);
+    sb c = {0};
+    sb_add(&c, "    use standard.{address};\n");
+    if (json_array_size(order)) {
+        sb_add(&c, "\n");
+        json_t *name;
+        json_array_foreach(order, i, name)
+        {
+            const char *def = json_string_value(
+                json_object_get(w.defs, json_string_value(name)));
+            if (i)
+                sb_add(&c, "\n\n");
+            /* every non-empty line indented 4 more */
+            const char *line = def;
+            while (*line) {
+                const char *nl = strchr(line, '\n');
+                size_t len = nl ? (size_t)(nl - line) : strlen(line);
+                sb_add(&c, "%s%.*s%s", len ? "    " : "", (int)len, line,
+                       nl ? "\n" : "");
+                line += len + (nl ? 1 : 0);
+            }
+        }
+        sb_add(&c, "\n");
+    }
+    if (ns) {
+        sb_add(&c, "\n");
+        for (i = 0; i < ns; i++)
+            sb_add(&c, "%s%s", i ? "\n\n" : "", sv[i]);
+    }
+    /* trim, as kit does (which is why `use` ends up unindented) */
+    char *start = c.s;
+    while (*start && isspace((unsigned char)*start))
+        start++;
+    size_t end = strlen(start);
+    while (end && isspace((unsigned char)start[end - 1]))
+        end--;
+    char *iface = hcg_wit_interface_name(model);
+    char *iid = ident(iface);
+    sb f = {0};
+    sb_add(&f, "interface %s {\n%.*s\n}\n", iid, (int)end, start);
+    free(iid);
+    free(iface);
+    free(c.s);
+    free(sv);
+    json_decref(sigs);
+    json_decref(order);
+    json_decref(w.used);
+    json_decref(w.defs);
+    return sb_take(&f);
+}
+
+char *hcg_wit_world(const char *world, const char *iface, bool types_world)
+{
+    sb b = {0};
+    sb_add(&b, "world %s%s {\n    import %s;\n    include %s;\n}",
+           types_world ? "types-" : "", world, iface,
+           types_world ? "lib" : "process-v1");
+    return sb_take(&b);
+}
