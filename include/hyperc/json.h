@@ -1,0 +1,44 @@
+/* hyperc JSON writer: writes exactly what Rust's serde_json writes, so that
+ * generated codecs are byte-compatible with Rust hyperprocesses
+ * (docs/gen-design.md §2.2).  Compact output; strings escaped with
+ * serde_json's table; floats as the shortest digits that read back to the
+ * same value, in ryu's layout; NaN and infinities as null.
+ *
+ * Part of libhyperc (guest side): no host calls.  A writer owns a growing
+ * heap buffer; after an allocation failure every call is a no-op and
+ * hp_jw_ok() is false. */
+#ifndef HYPERC_JSON_H
+#define HYPERC_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hp_jw {
+    char *buf; /* NUL-terminated text so far; owned by the writer */
+    size_t len, cap;
+    bool failed;
+} hp_jw;
+
+void hp_jw_init(hp_jw *w);
+/* Frees the buffer. */
+void hp_jw_fini(hp_jw *w);
+/* True while no allocation failed. */
+bool hp_jw_ok(const hp_jw *w);
+/* Append bytes as they are (punctuation written by generated code). */
+void hp_jw_raw(hp_jw *w, const char *s, size_t n);
+void hp_jw_null(hp_jw *w);
+void hp_jw_bool(hp_jw *w, bool v);
+void hp_jw_i64(hp_jw *w, int64_t v);
+void hp_jw_u64(hp_jw *w, uint64_t v);
+/* Shortest round-trip representation in ryu's f64 / f32 layout. */
+void hp_jw_f64(hp_jw *w, double v);
+void hp_jw_f32(hp_jw *w, float v);
+/* A JSON string of the n bytes at s.  Returns 0, or -1 (writing nothing)
+ * when they are not valid UTF-8, which a Rust String cannot hold. */
+int hp_jw_string(hp_jw *w, const char *s, size_t n);
+
+/* Whether the n bytes at s are valid UTF-8 (no surrogates, no overlongs). */
+bool hp_utf8_valid(const char *s, size_t n);
+
+#endif

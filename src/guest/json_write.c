@@ -1,0 +1,294 @@
+/* The serde_json-compatible JSON writer (include/hyperc/json.h). */
+#include "hyperc/json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void hp_jw_init(hp_jw *w)
+{
+    memset(w, 0, sizeof *w);
+}
+
+void hp_jw_fini(hp_jw *w)
+{
+    free(w->buf);
+    memset(w, 0, sizeof *w);
+}
+
+bool hp_jw_ok(const hp_jw *w)
+{
+    return !w->failed;
+}
+
+static bool reserve(hp_jw *w, size_t n)
+{
+    if (w->failed)
+        return false;
+    if (w->len + n + 1 <= w->cap)
+        return true;
+    size_t cap = w->cap ? w->cap : 64;
+    while (cap < w->len + n + 1)
+        cap *= 2;
+    char *nb = realloc(w->buf, cap);
+    if (nb == NULL) {
+        w->failed = true;
+        return false;
+    }
+    w->buf = nb;
+    w->cap = cap;
+    return true;
+}
+
+void hp_jw_raw(hp_jw *w, const char *s, size_t n)
+{
+    if (!reserve(w, n))
+        return;
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+    w->buf[w->len] = 0;
+}
+
+void hp_jw_null(hp_jw *w)
+{
+    hp_jw_raw(w, "null", 4);
+}
+
+void hp_jw_bool(hp_jw *w, bool v)
+{
+    if (v)
+        hp_jw_raw(w, "true", 4);
+    else
+        hp_jw_raw(w, "false", 5);
+}
+
+void hp_jw_u64(hp_jw *w, uint64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
+    hp_jw_raw(w, tmp, (size_t)n);
+}
+
+void hp_jw_i64(hp_jw *w, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    hp_jw_raw(w, tmp, (size_t)n);
+}
+
+/* ------------------------------------------------------------------ UTF-8 */
+
+bool hp_utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        uint32_t cp, min;
+        if ((c & 0xE0) == 0xC0) {
+            len = 2;
+            cp = c & 0x1F;
+            min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3;
+            cp = c & 0x0F;
+            min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return false;
+        }
+        if (i + len > n)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+int hp_jw_string(hp_jw *w, const char *s, size_t n)
+{
+    if (!hp_utf8_valid(s, n))
+        return -1;
+    hp_jw_raw(w, "\"", 1);
+    size_t run = 0; /* start of the pending unescaped run */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[8];
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default:
+            if (c < 0x20) {
+                /* serde_json writes other control characters as \u00xx,
+                 * lower-case hex */
+                snprintf(u, sizeof u, "\\u%04x", c);
+                esc = u;
+            }
+        }
+        if (esc) {
+            hp_jw_raw(w, s + run, i - run);
+            hp_jw_raw(w, esc, strlen(esc));
+            run = i + 1;
+        }
+    }
+    hp_jw_raw(w, s + run, n - run);
+    hp_jw_raw(w, "\"", 1);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- floats */
+
+/* Digits and decimal exponent of the shortest decimal that reads back as v
+ * (v finite, > 0): digits d1..dn without trailing zeros, and kk such that
+ * v = 0.d1..dn x 10^kk.  For each length p, the correctly rounded p-digit
+ * candidate is tried, then its neighbours one unit away in the last digit
+ * (the rounding interval is lopsided at powers of two); the first length
+ * with a candidate that round-trips wins, the closest candidate first. */
+static void shortest(double v, bool single, char *digits, int *kk)
+{
+    int maxp = single ? 9 : 17;
+    for (int p = 1; p <= maxp; p++) {
+        char e[40];
+        snprintf(e, sizeof e, "%.*e", p - 1, v);
+        /* e = "d.ddde[+-]XX" */
+        char mant[24];
+        int m = 0;
+        const char *c = e;
+        for (; *c && *c != 'e'; c++)
+            if (*c != '.')
+                mant[m++] = *c;
+        mant[m] = 0;
+        int exp10 = atoi(c + 1);
+        for (int delta = 0; delta < 3; delta++) {
+            char cand[24];
+            int cexp = exp10;
+            memcpy(cand, mant, (size_t)m + 1);
+            if (delta > 0) {
+                /* +1 or -1 in the last digit, with carries */
+                int step = delta == 1 ? 1 : -1;
+                int k = m - 1;
+                while (k >= 0) {
+                    int d = cand[k] - '0' + step;
+                    if (d >= 0 && d <= 9) {
+                        cand[k] = (char)('0' + d);
+                        break;
+                    }
+                    cand[k] = step > 0 ? '0' : '9';
+                    k--;
+                }
+                if (k < 0) {
+                    if (step < 0)
+                        continue; /* 0.99.. below 1 digit-length: skip */
+                    memmove(cand + 1, cand, (size_t)m + 1);
+                    cand[0] = '1';
+                    cand[m] = 0; /* keep p digits */
+                    cexp++;
+                }
+                if (cand[0] == '0')
+                    continue;
+            }
+            char text[48];
+            snprintf(text, sizeof text, "%c.%se%d", cand[0],
+                     cand[1] ? cand + 1 : "0", cexp);
+            bool same = single ? strtof(text, NULL) == (float)v
+                               : strtod(text, NULL) == v;
+            if (same) {
+                int len = (int)strlen(cand);
+                while (len > 1 && cand[len - 1] == '0')
+                    len--;
+                cand[len] = 0;
+                strcpy(digits, cand);
+                *kk = cexp + 1;
+                return;
+            }
+        }
+    }
+    /* unreachable for finite v: 17 (9) digits always round-trip */
+    snprintf(digits, 24, "0");
+    *kk = 1;
+}
+
+static void write_float(hp_jw *w, double v, bool single)
+{
+    if (!isfinite(v)) {
+        hp_jw_null(w);
+        return;
+    }
+    char out[64];
+    size_t o = 0;
+    if (signbit(v)) {
+        out[o++] = '-';
+        v = -v;
+    }
+    if (v == 0) {
+        memcpy(out + o, "0.0", 3);
+        hp_jw_raw(w, out, o + 3);
+        return;
+    }
+    char d[24];
+    int kk;
+    shortest(v, single, d, &kk);
+    int n = (int)strlen(d);
+    int hi = single ? 13 : 16, lo = single ? -6 : -5;
+    if (kk >= n && kk <= hi) {
+        memcpy(out + o, d, (size_t)n);
+        o += (size_t)n;
+        for (int i = 0; i < kk - n; i++)
+            out[o++] = '0';
+        out[o++] = '.';
+        out[o++] = '0';
+    } else if (kk > 0 && kk <= hi) {
+        memcpy(out + o, d, (size_t)kk);
+        o += (size_t)kk;
+        out[o++] = '.';
+        memcpy(out + o, d + kk, (size_t)(n - kk));
+        o += (size_t)(n - kk);
+    } else if (kk > lo && kk <= 0) {
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int i = 0; i < -kk; i++)
+            out[o++] = '0';
+        memcpy(out + o, d, (size_t)n);
+        o += (size_t)n;
+    } else {
+        out[o++] = d[0];
+        if (n > 1) {
+            out[o++] = '.';
+            memcpy(out + o, d + 1, (size_t)(n - 1));
+            o += (size_t)(n - 1);
+        }
+        o += (size_t)snprintf(out + o, sizeof out - o, "e%d", kk - 1);
+    }
+    hp_jw_raw(w, out, o);
+}
+
+void hp_jw_f64(hp_jw *w, double v)
+{
+    write_float(w, v, false);
+}
+
+void hp_jw_f32(hp_jw *w, float v)
+{
+    write_float(w, (double)v, true);
+}
