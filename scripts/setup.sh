@@ -9,7 +9,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config clang
   libjansson-dev libsqlite3-dev libssl-dev uthash-dev libcmocka-dev libjemalloc-dev
-  libclang-14-dev
+  libclang-14-dev libyajl-dev
   python3 python3-pytest
   sqlite3 procps
 )

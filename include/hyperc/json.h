@@ -41,4 +41,38 @@ int hp_jw_string(hp_jw *w, const char *s, size_t n);
 /* Whether the n bytes at s are valid UTF-8 (no surrogates, no overlongs). */
 bool hp_utf8_valid(const char *s, size_t n);
 
+/* ------------------------------------------------------------- reading */
+
+#include "hyperc/arena.h"
+
+typedef enum hp_jv_kind {
+    HP_JV_NULL = 0,
+    HP_JV_BOOL,
+    HP_JV_NUMBER, /* kept as its text: decoders convert per target type */
+    HP_JV_STRING,
+    HP_JV_ARRAY,
+    HP_JV_OBJECT,
+} hp_jv_kind;
+
+/* A parsed JSON value; everything lives in the arena given to
+ * hp_json_parse.  Objects keep every member in document order, duplicates
+ * included (decoders apply serde's rules). */
+typedef struct hp_jv {
+    hp_jv_kind kind;
+    bool b;               /* HP_JV_BOOL */
+    const char *str;      /* HP_JV_STRING (UTF-8, NUL-terminated) or NUMBER */
+    size_t len;           /* bytes of str, or items of an array/object */
+    struct hp_jv **items; /* HP_JV_ARRAY / HP_JV_OBJECT values */
+    const char **keys;    /* HP_JV_OBJECT keys */
+} hp_jv;
+
+/* Parse one JSON text (the whole n bytes) with yajl, as serde_json accepts
+ * it: strict JSON, valid UTF-8, nesting at most 128 deep, nothing after the
+ * value.  Deviation: a string containing \u0000 is refused (C strings).
+ * Returns the root, or NULL with *err set to a message (in the arena). */
+hp_jv *hp_json_parse(hp_arena *a, const char *text, size_t n, const char **err);
+
+/* The first member named key of an object, or NULL. */
+const hp_jv *hp_jv_get(const hp_jv *obj, const char *key);
+
 #endif
