@@ -33,8 +33,8 @@ static void usage_main(FILE *f)
                "  verbosity [PROCESS] LEVEL  set terminal verbosity (0-3) of "
                "a running node\n"
                "  ps                     list the processes of a running node\n"
-            "  gen --check FILE.c     check a hyperprocess source (code "
-            "generation: next)\n"
+               "  gen --check FILE.c     check a hyperprocess source (code "
+               "generation: next)\n"
                "\n"
                "`hyperc <command> --help` describes each command.\n");
 }

@@ -165,7 +165,7 @@ def test_wit_files_match_kit_format_and_are_deterministic(tmp_path):
     for run in ("a", "b"):
         out = tmp_path / run
         out.mkdir()
-        r = gen("--wit", str(out), os.path.join(GEN, "todo.c"))
+        r = gen("--wit", str(out), os.path.join(GEN, "tasks.c"))
         assert r.returncode == 0, r.stderr
         assert sorted(os.listdir(out)) == sorted(os.listdir(golden))
         for name in os.listdir(golden):

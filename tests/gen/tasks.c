@@ -12,22 +12,22 @@ typedef struct item {
 
 typedef HP_LIST(item) item_list;
 
-typedef struct todo_state {
+typedef struct tasks_state {
     item_list items;
     uint64_t next_id;
-} todo_state;
+} tasks_state;
 
-HYPERPROCESS(todo_state, .name = "Todo", .endpoints = HP_NO_ENDPOINTS,
-             .save_config = HP_SAVE_ON_DIFF, .wit_world = "todo-dot-os-v0");
+HYPERPROCESS(tasks_state, .name = "Tasks", .endpoints = HP_NO_ENDPOINTS,
+             .save_config = HP_SAVE_ON_DIFF, .wit_world = "tasks-dot-os-v0");
 
 HP_LOCAL HP_REMOTE
-static item_list list_items(const todo_state *s)
+static item_list list_items(const tasks_state *s)
 {
     return s->items;
 }
 
 HP_HTTP
-static uint64_t add_item(todo_state *s, const item *it)
+static uint64_t add_item(tasks_state *s, const item *it)
 {
     (void)it;
     return s->next_id++;
