@@ -43,6 +43,7 @@ bool hp_utf8_valid(const char *s, size_t n);
 
 /* ------------------------------------------------------------- reading */
 
+#include "hyperc/abi.h"
 #include "hyperc/arena.h"
 
 typedef enum hp_jv_kind {
@@ -71,6 +72,32 @@ typedef struct hp_jv {
  * value.  Deviation: a string containing \u0000 is refused (C strings).
  * Returns the root, or NULL with *err set to a message (in the arena). */
 hp_jv *hp_json_parse(hp_arena *a, const char *text, size_t n, const char **err);
+
+/* Decoding helpers for generated codecs.  Each returns 0 and writes *out,
+ * or -1 with *err set to what was expected and what came (text in the
+ * arena).  Strings and byte lists point into the arena. */
+const char *hp_jv_kind_name(const hp_jv *j);
+int hp_jd_bool(hp_arena *a, const hp_jv *j, bool *out, const char **err);
+/* An integer token (no fraction or exponent) within [min, max]. */
+int hp_jd_int(hp_arena *a, const hp_jv *j, int64_t min, int64_t max,
+              const char *type, int64_t *out, const char **err);
+int hp_jd_uint(hp_arena *a, const hp_jv *j, uint64_t max, const char *type,
+               uint64_t *out, const char **err);
+/* Any number; single: as f32 (a value beyond f32 becomes infinity, as serde
+ * does); otherwise out of f64 range is an error. */
+int hp_jd_float(hp_arena *a, const hp_jv *j, bool single, double *out,
+                const char **err);
+int hp_jd_string(hp_arena *a, const hp_jv *j, const char **out,
+                 const char **err);
+int hp_jd_bytes(hp_arena *a, const hp_jv *j, hw_bytes *out, const char **err);
+int hp_jd_address(hp_arena *a, const hp_jv *j, hw_address *out,
+                  const char **err);
+/* Prefix an error with context ("field 'x': ..."). */
+const char *hp_jd_wrap(hp_arena *a, const char *ctx, const char *err);
+
+/* Writers for the ABI types: [0,1,...] and "node@process:package:pub". */
+void hp_jw_bytes(hp_jw *w, const hw_bytes *b);
+int hp_jw_address(hp_jw *w, const hw_address *a);
 
 /* The first member named key of an object, or NULL. */
 const hp_jv *hp_jv_get(const hp_jv *obj, const char *key);

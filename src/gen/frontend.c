@@ -837,6 +837,19 @@ static int type_ref(ty_at *at, CXType t)
             break;
         }
         const char *g = generic_kind(decl);
+        if (g && (strstr(cs, "(unnamed") || strstr(cs, "(anonymous"))) {
+            /* generated code must be able to name the type */
+            char up[16];
+            size_t k = 0;
+            for (; g[k] && k < sizeof up - 1; k++)
+                up[k] = (char)toupper((unsigned char)g[k]);
+            up[k] = 0;
+            ty_err(at,
+                   "name this HP_%s instance with a typedef (typedef "
+                   "HP_...(...) my_name;) before using it",
+                   up);
+            break;
+        }
         if (g) {
             id = generic_node(at, c, g, cs);
             break;

@@ -52,4 +52,10 @@ char *hcg_wit_interface_name(json_t *model);
 char *hcg_wit_interface(json_t *model);
 char *hcg_wit_world(const char *world, const char *iface, bool types_world);
 
+/* C source of the JSON codecs of every composite type in the model
+ * (codec.c): static hpg_enc_<type>(hp_jw *, const T *) and
+ * hpg_dec_<type>(hp_arena *, const hp_jv *, T *, const char **err), <type>
+ * being the C spelling with non-identifier characters as '_'. */
+char *hcg_codecs(json_t *model);
+
 #endif

@@ -13,7 +13,10 @@ int hcg_main(int argc, char **argv);
 static int write_file(const char *dir, const char *name, const char *text)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (dir)
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+    else
+        snprintf(path, sizeof path, "%s", name);
     FILE *f = fopen(path, "w");
     if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
         fprintf(stderr, "hyperc gen: cannot write %s\n", path);
@@ -64,6 +67,8 @@ static void usage(FILE *f)
            "  --model   also print the model (JSON) on stdout\n"
            "  --wit DIR write the WIT files as kit writes them: <iface>.wit,\n"
            "            <wit_world>.wit and types-<wit_world>.wit\n"
+           "  --codecs OUT.c  write the JSON codecs of every type (compile\n"
+           "            them in the same translation unit, after FILE.c)\n"
            "  -I DIR, -D NAME[=V]  passed to the C front end\n"
            "  -h, --help\n");
 }
@@ -71,7 +76,7 @@ static void usage(FILE *f)
 int hcg_main(int argc, char **argv)
 {
     bool model = false, check = false;
-    const char *wit_dir = NULL;
+    const char *wit_dir = NULL, *codecs = NULL;
     const char *file = NULL;
     const char **args = calloc((size_t)argc + 4, sizeof *args);
     char **owned = calloc((size_t)argc + 4, sizeof *owned);
@@ -94,6 +99,8 @@ int hcg_main(int argc, char **argv)
             check = true;
         } else if (strcmp(a, "--wit") == 0 && i + 1 < argc) {
             wit_dir = argv[++i];
+        } else if (strcmp(a, "--codecs") == 0 && i + 1 < argc) {
+            codecs = argv[++i];
         } else if ((strcmp(a, "-I") == 0 || strcmp(a, "-D") == 0) &&
                    i + 1 < argc) {
             char *s = malloc(strlen(argv[i + 1]) + 3);
@@ -111,7 +118,7 @@ int hcg_main(int argc, char **argv)
             file = a;
         }
     }
-    if (file == NULL || (!model && !check && !wit_dir)) {
+    if (file == NULL || (!model && !check && !wit_dir && !codecs)) {
         usage(stderr);
         goto out;
     }
@@ -121,6 +128,12 @@ int hcg_main(int argc, char **argv)
     rc = d.errors ? 1 : 0;
     if (m && wit_dir && d.errors == 0 && write_wit(m, wit_dir) != 0)
         rc = 1;
+    if (m && codecs && d.errors == 0) {
+        char *text = hcg_codecs(m);
+        if (write_file(NULL, codecs, text) != 0)
+            rc = 1;
+        free(text);
+    }
     if (m && model) {
         char *s = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
         puts(s);

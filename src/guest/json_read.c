@@ -2,7 +2,10 @@
  * tree in the message's arena (include/hyperc/json.h). */
 #include "hyperc/json.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
@@ -224,4 +227,150 @@ const hp_jv *hp_jv_get(const hp_jv *obj, const char *key)
         if (strcmp(obj->keys[i], key) == 0)
             return obj->items[i];
     return NULL;
+}
+
+/* --------------------------------------------------- decoding helpers */
+
+const char *hp_jv_kind_name(const hp_jv *j)
+{
+    static const char *const names[] = {"null",     "a boolean", "a number",
+                                        "a string", "an array",  "an object"};
+    return j && j->kind <= HP_JV_OBJECT ? names[j->kind] : "nothing";
+}
+
+static int expect(hp_arena *a, const hp_jv *j, const char *what,
+                  const char **err)
+{
+    *err = hp_arena_sprintf(a, "expected %s, got %s", what, hp_jv_kind_name(j));
+    if (*err == NULL)
+        *err = "out of memory";
+    return -1;
+}
+
+const char *hp_jd_wrap(hp_arena *a, const char *ctx, const char *err)
+{
+    const char *s = hp_arena_sprintf(a, "%s: %s", ctx, err);
+    return s ? s : err;
+}
+
+int hp_jd_bool(hp_arena *a, const hp_jv *j, bool *out, const char **err)
+{
+    if (j == NULL || j->kind != HP_JV_BOOL)
+        return expect(a, j, "a boolean", err);
+    *out = j->b;
+    return 0;
+}
+
+static bool integer_token(const hp_jv *j)
+{
+    return j && j->kind == HP_JV_NUMBER && strpbrk(j->str, ".eE") == NULL;
+}
+
+int hp_jd_int(hp_arena *a, const hp_jv *j, int64_t min, int64_t max,
+              const char *type, int64_t *out, const char **err)
+{
+    if (!integer_token(j)) {
+        char what[48];
+        snprintf(what, sizeof what, "an integer (%s)", type);
+        return expect(a, j, what, err);
+    }
+    errno = 0;
+    long long v = strtoll(j->str, NULL, 10);
+    if (errno == ERANGE || v < min || v > max) {
+        *err = hp_arena_sprintf(a, "%s is out of range for %s (%lld..%lld)",
+                                j->str, type, (long long)min, (long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int hp_jd_uint(hp_arena *a, const hp_jv *j, uint64_t max, const char *type,
+               uint64_t *out, const char **err)
+{
+    if (!integer_token(j)) {
+        char what[48];
+        snprintf(what, sizeof what, "an integer (%s)", type);
+        return expect(a, j, what, err);
+    }
+    errno = 0;
+    unsigned long long v = strtoull(j->str, NULL, 10);
+    if (j->str[0] == '-' || errno == ERANGE || v > max) {
+        *err = hp_arena_sprintf(a, "%s is out of range for %s (0..%llu)",
+                                j->str, type, (unsigned long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int hp_jd_float(hp_arena *a, const hp_jv *j, bool single, double *out,
+                const char **err)
+{
+    if (j == NULL || j->kind != HP_JV_NUMBER)
+        return expect(a, j, single ? "a number (f32)" : "a number (f64)", err);
+    double v = strtod(j->str, NULL);
+    if (isinf(v) && !single) {
+        *err = hp_arena_sprintf(a, "%s is out of range for f64", j->str);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int hp_jd_string(hp_arena *a, const hp_jv *j, const char **out,
+                 const char **err)
+{
+    if (j == NULL || j->kind != HP_JV_STRING)
+        return expect(a, j, "a string", err);
+    *out = j->str;
+    return 0;
+}
+
+int hp_jd_bytes(hp_arena *a, const hp_jv *j, hw_bytes *out, const char **err)
+{
+    if (j == NULL || j->kind != HP_JV_ARRAY)
+        return expect(a, j, "an array of bytes", err);
+    out->len = j->len;
+    out->ptr = hp_arena_alloc(a, j->len ? j->len : 1);
+    if (out->ptr == NULL) {
+        *err = "out of memory";
+        return -1;
+    }
+    for (size_t i = 0; i < j->len; i++) {
+        uint64_t v;
+        if (hp_jd_uint(a, j->items[i], 255, "u8", &v, err) != 0) {
+            *err = hp_jd_wrap(a, "byte list", *err);
+            return -1;
+        }
+        out->ptr[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+int hp_jd_address(hp_arena *a, const hp_jv *j, hw_address *out,
+                  const char **err)
+{
+    if (j == NULL || j->kind != HP_JV_STRING)
+        return expect(a, j, "an address string", err);
+    hw_address tmp;
+    if (hw_address_parse(j->str, &tmp) != 0) {
+        *err = hp_arena_sprintf(a,
+                                "'%s' is not an address "
+                                "(node@process:package:publisher)",
+                                j->str);
+        return -1;
+    }
+    out->node = hp_arena_strdup(a, tmp.node);
+    out->process.process_name = hp_arena_strdup(a, tmp.process.process_name);
+    out->process.package_name = hp_arena_strdup(a, tmp.process.package_name);
+    out->process.publisher_node =
+        hp_arena_strdup(a, tmp.process.publisher_node);
+    hw_address_fini(&tmp);
+    if (!out->node || !out->process.process_name ||
+        !out->process.package_name || !out->process.publisher_node) {
+        *err = "out of memory";
+        return -1;
+    }
+    return 0;
 }

@@ -292,3 +292,23 @@ void hp_jw_f32(hp_jw *w, float v)
 {
     write_float(w, (double)v, true);
 }
+
+void hp_jw_bytes(hp_jw *w, const hw_bytes *b)
+{
+    hp_jw_raw(w, "[", 1);
+    for (size_t i = 0; i < b->len; i++) {
+        if (i)
+            hp_jw_raw(w, ",", 1);
+        hp_jw_u64(w, b->ptr[i]);
+    }
+    hp_jw_raw(w, "]", 1);
+}
+
+int hp_jw_address(hp_jw *w, const hw_address *a)
+{
+    char buf[512];
+    size_t n = hw_address_format(a, buf, sizeof buf);
+    if (n >= sizeof buf)
+        return -1;
+    return hp_jw_string(w, buf, n);
+}

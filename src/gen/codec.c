@@ -1,0 +1,485 @@
+/* Generated JSON codecs: for each composite type of the model, an encoder
+ * on hp_jw writing what serde_json writes and a decoder on hp_jv accepting
+ * what serde_json accepts (docs/gen-design.md §2).  The generated file is
+ * compiled in the same translation unit as the user's source, after it. */
+#include "gen.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sb {
+    char *s;
+    size_t len, cap;
+} sb;
+
+static void out(sb *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void out(sb *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (b->len + (size_t)n + 1 > b->cap) {
+        b->cap = (b->len + (size_t)n + 1) * 2;
+        char *ns = realloc(b->s, b->cap);
+        if (ns == NULL)
+            abort();
+        b->s = ns;
+    }
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    b->len += (size_t)n;
+}
+
+static json_t *node(json_t *types, int id)
+{
+    return json_array_get(types, (size_t)id);
+}
+
+static const char *kind(json_t *types, int id)
+{
+    return json_string_value(json_object_get(node(types, id), "kind"));
+}
+
+static const char *ctype(json_t *types, int id)
+{
+    return json_string_value(json_object_get(node(types, id), "c"));
+}
+
+static bool composite(json_t *types, int id)
+{
+    static const char *const k[] = {"record", "enum", "list",  "option",
+                                    "result", "map",  "tuple", "unit"};
+    const char *kd = kind(types, id);
+    for (size_t i = 0; kd && i < sizeof k / sizeof k[0]; i++)
+        if (strcmp(kd, k[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The C identifier part for type id: "struct point" -> "struct_point". */
+static char *fname(json_t *types, int id)
+{
+    char *s = strdup(ctype(types, id));
+    if (s == NULL)
+        abort();
+    for (char *c = s; *c; c++)
+        if (!isalnum((unsigned char)*c))
+            *c = '_';
+    return s;
+}
+
+static int ival(json_t *o, const char *k)
+{
+    return (int)json_integer_value(json_object_get(o, k));
+}
+
+/* Statements encoding the value `expr` of type id. */
+static void enc(sb *b, json_t *types, int id, const char *expr, const char *ind)
+{
+    const char *k = kind(types, id);
+    if (strcmp(k, "bool") == 0) {
+        out(b, "%shp_jw_bool(w, %s);\n", ind, expr);
+    } else if (k[0] == 's' && isdigit((unsigned char)k[1])) {
+        out(b, "%shp_jw_i64(w, (int64_t)(%s));\n", ind, expr);
+    } else if (k[0] == 'u' && isdigit((unsigned char)k[1])) {
+        out(b, "%shp_jw_u64(w, (uint64_t)(%s));\n", ind, expr);
+    } else if (strcmp(k, "f32") == 0) {
+        out(b, "%shp_jw_f32(w, (float)(%s));\n", ind, expr);
+    } else if (strcmp(k, "f64") == 0) {
+        out(b, "%shp_jw_f64(w, (double)(%s));\n", ind, expr);
+    } else if (strcmp(k, "string") == 0) {
+        out(b,
+            "%sif ((%s) == NULL || hp_jw_string(w, (%s), strlen(%s)) != 0)\n"
+            "%s    return -1;\n",
+            ind, expr, expr, expr, ind);
+    } else if (strcmp(k, "bytes") == 0) {
+        out(b, "%shp_jw_bytes(w, &(%s));\n", ind, expr);
+    } else if (strcmp(k, "address") == 0) {
+        out(b, "%sif (hp_jw_address(w, &(%s)) != 0)\n%s    return -1;\n", ind,
+            expr, ind);
+    } else {
+        char *f = fname(types, id);
+        out(b, "%sif (hpg_enc_%s(w, &(%s)) != 0)\n%s    return -1;\n", ind, f,
+            expr, ind);
+        free(f);
+    }
+}
+
+/* Statements decoding JSON `j` into the lvalue `lv` of type id; a failure
+ * returns -1 with *err prefixed by `ctx` (a C string literal's content). */
+static void dec(sb *b, json_t *types, int id, const char *j, const char *lv,
+                const char *ctx, const char *ind)
+{
+    const char *k = kind(types, id);
+    char fail[256];
+    snprintf(fail, sizeof fail,
+             " {\n%s    *err = hp_jd_wrap(a, \"%s\", *err);\n%s    return "
+             "-1;\n%s}\n",
+             ind, ctx, ind, ind);
+    if (strcmp(k, "bool") == 0) {
+        out(b, "%s{\n%s    bool t_;\n%s    if (hp_jd_bool(a, %s, &t_, err))%s",
+            ind, ind, ind, j, fail);
+        out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
+    } else if (k[0] == 's' && isdigit((unsigned char)k[1])) {
+        int bits = atoi(k + 1);
+        out(b, "%s{\n%s    int64_t t_;\n", ind, ind);
+        out(b,
+            "%s    if (hp_jd_int(a, %s, INT%d_MIN, INT%d_MAX, \"%s\", &t_, "
+            "err))%s",
+            ind, j, bits, bits, k, fail);
+        out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
+    } else if (k[0] == 'u' && isdigit((unsigned char)k[1])) {
+        int bits = atoi(k + 1);
+        out(b, "%s{\n%s    uint64_t t_;\n", ind, ind);
+        out(b, "%s    if (hp_jd_uint(a, %s, UINT%d_MAX, \"%s\", &t_, err))%s",
+            ind, j, bits, k, fail);
+        out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
+    } else if (strcmp(k, "f32") == 0 || strcmp(k, "f64") == 0) {
+        out(b, "%s{\n%s    double t_;\n", ind, ind);
+        out(b, "%s    if (hp_jd_float(a, %s, %s, &t_, err))%s", ind, j,
+            k[1] == '3' ? "true" : "false", fail);
+        out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
+    } else if (strcmp(k, "string") == 0) {
+        out(b, "%s{\n%s    const char *t_;\n", ind, ind);
+        out(b, "%s    if (hp_jd_string(a, %s, &t_, err))%s", ind, j, fail);
+        out(b, "%s    %s = (char *)t_;\n%s}\n", ind, lv, ind);
+    } else if (strcmp(k, "bytes") == 0 || strcmp(k, "address") == 0) {
+        out(b, "%sif (hp_jd_%s(a, %s, &(%s), err))%s", ind, k, j, lv, fail);
+    } else {
+        char *f = fname(types, id);
+        out(b, "%sif (hpg_dec_%s(a, %s, &(%s), err))%s", ind, f, j, lv, fail);
+        free(f);
+    }
+}
+
+static void gen_record(sb *b, json_t *types, int id, const char *f,
+                       const char *ct)
+{
+    json_t *t = node(types, id);
+    json_t *fields = json_object_get(t, "fields");
+    const char *name = json_string_value(json_object_get(t, "name"));
+    size_t nf = json_array_size(fields), i;
+    json_t *fl;
+    /* encoder */
+    out(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
+    out(b, "    (void)v;\n    hp_jw_raw(w, \"{\", 1);\n");
+    json_array_foreach(fields, i, fl)
+    {
+        const char *fn = json_string_value(json_object_get(fl, "name"));
+        char key[160], expr[160];
+        snprintf(key, sizeof key, "%s\\\"%s\\\":", i ? "," : "", fn);
+        out(b, "    hp_jw_raw(w, \"%s\", %zu);\n", key,
+            strlen(fn) + 3 + (i ? 1 : 0));
+        snprintf(expr, sizeof expr, "v->%s", fn);
+        enc(b, types, ival(fl, "type"), expr, "    ");
+    }
+    out(b, "    hp_jw_raw(w, \"}\", 1);\n    return 0;\n}\n\n");
+    /* decoder: an object (unknown keys ignored, duplicates refused, a
+     * missing field is an error unless it is an option), or an array of
+     * every field in order */
+    out(b,
+        "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
+        "const char **err)\n{\n",
+        f, ct);
+    out(b, "    if (j->kind == HP_JV_ARRAY) {\n");
+    out(b, "        if (j->len != %zu) {\n", nf);
+    out(b,
+        "            *err = hp_arena_sprintf(a, \"expected %s as an object "
+        "or an array of %zu fields, got an array of %%zu\", j->len);\n",
+        name, nf);
+    out(b, "            return -1;\n        }\n");
+    json_array_foreach(fields, i, fl)
+    {
+        const char *fn = json_string_value(json_object_get(fl, "name"));
+        char jx[64], lv[160], ctx[160];
+        snprintf(jx, sizeof jx, "j->items[%zu]", i);
+        snprintf(lv, sizeof lv, "out->%s", fn);
+        snprintf(ctx, sizeof ctx, "field '%s' of %s", fn, name);
+        dec(b, types, ival(fl, "type"), jx, lv, ctx, "        ");
+    }
+    out(b, "        return 0;\n    }\n");
+    out(b, "    if (j->kind != HP_JV_OBJECT) {\n");
+    out(b,
+        "        *err = hp_arena_sprintf(a, \"expected %s (an object), got "
+        "%%s\", hp_jv_kind_name(j));\n",
+        name);
+    out(b, "        return -1;\n    }\n");
+    json_array_foreach(fields, i, fl)
+        out(b, "    const hp_jv *f%zu_ = NULL;\n", i);
+    out(b, "    for (size_t i = 0; i < j->len; i++) {\n");
+    out(b, "        const hp_jv **slot = NULL;\n");
+    json_array_foreach(fields, i, fl)
+    {
+        const char *fn = json_string_value(json_object_get(fl, "name"));
+        out(b, "        %sif (strcmp(j->keys[i], \"%s\") == 0)\n",
+            i ? "else " : "", fn);
+        out(b, "            slot = &f%zu_;\n", i);
+    }
+    out(b, "        if (slot == NULL)\n            continue;\n");
+    out(b, "        if (*slot != NULL) {\n");
+    out(b,
+        "            *err = hp_arena_sprintf(a, \"duplicate field `%%s` in "
+        "%s\", "
+        "j->keys[i]);\n",
+        name);
+    out(b, "            return -1;\n        }\n");
+    out(b, "        *slot = j->items[i];\n    }\n");
+    json_array_foreach(fields, i, fl)
+    {
+        const char *fn = json_string_value(json_object_get(fl, "name"));
+        int ft = ival(fl, "type");
+        bool opt = strcmp(kind(types, ft), "option") == 0;
+        char jx[32], lv[160], ctx[160];
+        snprintf(jx, sizeof jx, "f%zu_", i);
+        snprintf(lv, sizeof lv, "out->%s", fn);
+        snprintf(ctx, sizeof ctx, "field '%s' of %s", fn, name);
+        out(b, "    if (f%zu_ == NULL) {\n", i);
+        if (opt) {
+            out(b, "        out->%s.some = false;\n", fn);
+        } else {
+            out(b,
+                "        *err = \"missing field `%s` in %s\";\n        return "
+                "-1;\n",
+                fn, name);
+        }
+        out(b, "    } else {\n");
+        dec(b, types, ft, jx, lv, ctx, "        ");
+        out(b, "    }\n");
+    }
+    out(b, "    return 0;\n}\n\n");
+}
+
+static void gen_enum(sb *b, json_t *types, int id, const char *f,
+                     const char *ct)
+{
+    json_t *t = node(types, id);
+    json_t *vars = json_object_get(t, "variants");
+    const char *name = json_string_value(json_object_get(t, "name"));
+    size_t i;
+    json_t *v;
+    out(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
+    out(b, "    switch (*v) {\n");
+    json_array_foreach(vars, i, v)
+    {
+        const char *wire = json_string_value(json_object_get(v, "wire"));
+        out(b, "    case %s:\n        hp_jw_raw(w, \"\\\"%s\\\"\", %zu);\n",
+            json_string_value(json_object_get(v, "c")), wire, strlen(wire) + 2);
+        out(b, "        return 0;\n");
+    }
+    out(b, "    }\n    return -1; /* not one of the enumerators */\n}\n\n");
+    /* decoder: "Variant" or {"Variant": null} */
+    out(b,
+        "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
+        "const char **err)\n{\n",
+        f, ct);
+    out(b, "    const char *s = NULL;\n");
+    out(b, "    if (j->kind == HP_JV_STRING)\n        s = j->str;\n");
+    out(b, "    else if (j->kind == HP_JV_OBJECT && j->len == 1 && "
+           "j->items[0]->kind == HP_JV_NULL)\n        s = j->keys[0];\n");
+    json_array_foreach(vars, i, v)
+    {
+        out(b, "    if (s && strcmp(s, \"%s\") == 0) {\n",
+            json_string_value(json_object_get(v, "wire")));
+        out(b, "        *out = %s;\n        return 0;\n    }\n",
+            json_string_value(json_object_get(v, "c")));
+    }
+    out(b, "    *err = hp_arena_sprintf(a, \"expected a variant of %s (", name);
+    json_array_foreach(vars, i, v)
+        out(b, "%s%s", i ? ", " : "",
+            json_string_value(json_object_get(v, "wire")));
+    out(b, "), got %%s%%s%%s\", s ? \"'\" : hp_jv_kind_name(j), s ? s : \"\", "
+           "s ? \"'\" : \"\");\n");
+    out(b, "    return -1;\n}\n\n");
+}
+
+static void gen_generic(sb *b, json_t *types, int id, const char *f,
+                        const char *ct)
+{
+    json_t *t = node(types, id);
+    const char *k = kind(types, id);
+    out(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
+    if (strcmp(k, "list") == 0) {
+        out(b, "    hp_jw_raw(w, \"[\", 1);\n");
+        out(b, "    for (size_t i = 0; i < v->len; i++) {\n");
+        out(b, "        if (i)\n            hp_jw_raw(w, \",\", 1);\n");
+        enc(b, types, ival(t, "elem"), "v->ptr[i]", "        ");
+        out(b, "    }\n    hp_jw_raw(w, \"]\", 1);\n");
+    } else if (strcmp(k, "option") == 0) {
+        out(b, "    if (!v->some) {\n        hp_jw_null(w);\n        return "
+               "0;\n    }\n");
+        enc(b, types, ival(t, "elem"), "v->value", "    ");
+    } else if (strcmp(k, "result") == 0) {
+        out(b,
+            "    if (v->ok) {\n        hp_jw_raw(w, \"{\\\"Ok\\\":\", 6);\n");
+        enc(b, types, ival(t, "ok"), "v->value", "        ");
+        out(b, "    } else {\n        hp_jw_raw(w, \"{\\\"Err\\\":\", 7);\n");
+        enc(b, types, ival(t, "err"), "v->error", "        ");
+        out(b, "    }\n    hp_jw_raw(w, \"}\", 1);\n");
+    } else if (strcmp(k, "map") == 0) {
+        out(b, "    hp_jw_raw(w, \"{\", 1);\n");
+        out(b, "    for (size_t i = 0; i < v->len; i++) {\n");
+        out(b, "        if (i)\n            hp_jw_raw(w, \",\", 1);\n");
+        out(b, "        if (v->ptr[i].key == NULL || hp_jw_string(w, "
+               "v->ptr[i].key, strlen(v->ptr[i].key)) != 0)\n            "
+               "return -1;\n");
+        out(b, "        hp_jw_raw(w, \":\", 1);\n");
+        enc(b, types, ival(t, "value"), "v->ptr[i].value", "        ");
+        out(b, "    }\n    hp_jw_raw(w, \"}\", 1);\n");
+    } else if (strcmp(k, "tuple") == 0) {
+        out(b, "    hp_jw_raw(w, \"[\", 1);\n");
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(t, "items"), i, it)
+        {
+            char expr[32];
+            snprintf(expr, sizeof expr, "v->_%zu", i);
+            if (i)
+                out(b, "    hp_jw_raw(w, \",\", 1);\n");
+            enc(b, types, (int)json_integer_value(it), expr, "    ");
+        }
+        out(b, "    hp_jw_raw(w, \"]\", 1);\n");
+    } else { /* unit */
+        out(b, "    (void)v;\n    hp_jw_null(w);\n");
+    }
+    out(b, "    return 0;\n}\n\n");
+
+    out(b,
+        "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
+        "const char **err)\n{\n",
+        f, ct);
+    const char *want = strcmp(k, "list") == 0     ? "HP_JV_ARRAY"
+                       : strcmp(k, "tuple") == 0  ? "HP_JV_ARRAY"
+                       : strcmp(k, "map") == 0    ? "HP_JV_OBJECT"
+                       : strcmp(k, "result") == 0 ? "HP_JV_OBJECT"
+                       : strcmp(k, "unit") == 0   ? "HP_JV_NULL"
+                                                  : NULL;
+    if (want) {
+        const char *what = strcmp(want, "HP_JV_ARRAY") == 0    ? "an array"
+                           : strcmp(want, "HP_JV_OBJECT") == 0 ? "an object"
+                                                               : "null";
+        out(b, "    if (j->kind != %s) {\n", want);
+        out(b,
+            "        *err = hp_arena_sprintf(a, \"expected %s, got %%s\", "
+            "hp_jv_kind_name(j));\n        return -1;\n    }\n",
+            what);
+    }
+    if (strcmp(k, "list") == 0) {
+        out(b, "    out->len = j->len;\n");
+        out(b, "    out->ptr = hp_arena_alloc(a, (j->len ? j->len : 1) * "
+               "sizeof *out->ptr);\n");
+        out(b, "    if (out->ptr == NULL) {\n        *err = \"out of "
+               "memory\";\n        return -1;\n    }\n");
+        out(b, "    for (size_t i = 0; i < j->len; i++) {\n");
+        dec(b, types, ival(t, "elem"), "j->items[i]", "out->ptr[i]",
+            "list item", "        ");
+        out(b, "    }\n");
+    } else if (strcmp(k, "option") == 0) {
+        out(b, "    if (j->kind == HP_JV_NULL) {\n        out->some = "
+               "false;\n        return 0;\n    }\n    out->some = true;\n");
+        dec(b, types, ival(t, "elem"), "j", "out->value", "option value",
+            "    ");
+    } else if (strcmp(k, "result") == 0) {
+        out(b, "    if (j->len != 1 || (strcmp(j->keys[0], \"Ok\") != 0 && "
+               "strcmp(j->keys[0], \"Err\") != 0)) {\n");
+        out(b, "        *err = \"expected {\\\"Ok\\\": ...} or "
+               "{\\\"Err\\\": ...}\";\n        return -1;\n    }\n");
+        out(b, "    out->ok = strcmp(j->keys[0], \"Ok\") == 0;\n");
+        out(b, "    if (out->ok) {\n");
+        dec(b, types, ival(t, "ok"), "j->items[0]", "out->value", "Ok",
+            "        ");
+        out(b, "    } else {\n");
+        dec(b, types, ival(t, "err"), "j->items[0]", "out->error", "Err",
+            "        ");
+        out(b, "    }\n");
+    } else if (strcmp(k, "map") == 0) {
+        out(b, "    out->len = 0;\n");
+        out(b, "    out->ptr = hp_arena_alloc(a, (j->len ? j->len : 1) * "
+               "sizeof *out->ptr);\n");
+        out(b, "    if (out->ptr == NULL) {\n        *err = \"out of "
+               "memory\";\n        return -1;\n    }\n");
+        out(b, "    for (size_t i = 0; i < j->len; i++) {\n");
+        out(b, "        /* a repeated key: the last value wins, kept at the "
+               "first key's place */\n");
+        out(b, "        size_t k = 0;\n");
+        out(b, "        while (k < out->len && strcmp(out->ptr[k].key, "
+               "j->keys[i]) != 0)\n            k++;\n");
+        out(b, "        if (k == out->len) {\n            out->ptr[k].key = "
+               "(char *)j->keys[i];\n            out->len++;\n        }\n");
+        dec(b, types, ival(t, "value"), "j->items[i]", "out->ptr[k].value",
+            "map value", "        ");
+        out(b, "    }\n");
+    } else if (strcmp(k, "tuple") == 0) {
+        size_t n = json_array_size(json_object_get(t, "items"));
+        out(b, "    if (j->len != %zu) {\n", n);
+        out(b,
+            "        *err = hp_arena_sprintf(a, \"expected a tuple of %zu, "
+            "got %%zu items\", j->len);\n        return -1;\n    }\n",
+            n);
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(t, "items"), i, it)
+        {
+            char jx[32], lv[32], ctx[32];
+            snprintf(jx, sizeof jx, "j->items[%zu]", i);
+            snprintf(lv, sizeof lv, "out->_%zu", i);
+            snprintf(ctx, sizeof ctx, "tuple item %zu", i);
+            dec(b, types, (int)json_integer_value(it), jx, lv, ctx, "    ");
+        }
+    } else {
+        out(b, "    (void)a;\n    (void)err;\n    (void)out;\n");
+    }
+    out(b, "    return 0;\n}\n\n");
+}
+
+char *hcg_codecs(json_t *model)
+{
+    json_t *types = json_object_get(model, "types");
+    sb b = {0};
+    const char *file = json_string_value(json_object_get(model, "file"));
+    const char *base = strrchr(file, '/');
+    out(&b, "/* Generated by hyperc gen from %s; do not edit. */\n",
+        base ? base + 1 : file);
+    out(&b, "#include <hyperc/json.h>\n\n#include <stdint.h>\n#include "
+            "<string.h>\n\n");
+    size_t n = json_array_size(types);
+    /* prototypes, so that types may refer to each other in any order */
+    for (size_t i = 0; i < n; i++) {
+        if (!composite(types, (int)i))
+            continue;
+        char *f = fname(types, (int)i);
+        const char *ct = ctype(types, (int)i);
+        out(&b,
+            "static int hpg_enc_%s(hp_jw *w, const %s *v) "
+            "__attribute__((unused));\n",
+            f, ct);
+        out(&b,
+            "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
+            "const char **err) __attribute__((unused));\n",
+            f, ct);
+        free(f);
+    }
+    out(&b, "\n");
+    for (size_t i = 0; i < n; i++) {
+        if (!composite(types, (int)i))
+            continue;
+        char *f = fname(types, (int)i);
+        const char *ct = ctype(types, (int)i);
+        const char *k = kind(types, (int)i);
+        if (strcmp(k, "record") == 0)
+            gen_record(&b, types, (int)i, f, ct);
+        else if (strcmp(k, "enum") == 0)
+            gen_enum(&b, types, (int)i, f, ct);
+        else
+            gen_generic(&b, types, (int)i, f, ct);
+        free(f);
+    }
+    if (b.s == NULL)
+        out(&b, "%s", "");
+    return b.s;
+}
