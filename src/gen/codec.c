@@ -79,6 +79,10 @@ static int ival(json_t *o, const char *k)
     return (int)json_integer_value(json_object_get(o, k));
 }
 
+/* What generated code returns when encoding or decoding fails: -1 in the
+ * codec functions; the dispatcher sets its own. */
+static const char *ret_fail = "-1";
+
 /* Statements encoding the value `expr` of type id. */
 static void enc(sb *b, json_t *types, int id, const char *expr, const char *ind)
 {
@@ -96,17 +100,17 @@ static void enc(sb *b, json_t *types, int id, const char *expr, const char *ind)
     } else if (strcmp(k, "string") == 0) {
         out(b,
             "%sif ((%s) == NULL || hp_jw_string(w, (%s), strlen(%s)) != 0)\n"
-            "%s    return -1;\n",
-            ind, expr, expr, expr, ind);
+            "%s    return %s;\n",
+            ind, expr, expr, expr, ind, ret_fail);
     } else if (strcmp(k, "bytes") == 0) {
         out(b, "%shp_jw_bytes(w, &(%s));\n", ind, expr);
     } else if (strcmp(k, "address") == 0) {
-        out(b, "%sif (hp_jw_address(w, &(%s)) != 0)\n%s    return -1;\n", ind,
-            expr, ind);
+        out(b, "%sif (hp_jw_address(w, &(%s)) != 0)\n%s    return %s;\n", ind,
+            expr, ind, ret_fail);
     } else {
         char *f = fname(types, id);
-        out(b, "%sif (hpg_enc_%s(w, &(%s)) != 0)\n%s    return -1;\n", ind, f,
-            expr, ind);
+        out(b, "%sif (hpg_enc_%s(w, &(%s)) != 0)\n%s    return %s;\n", ind, f,
+            expr, ind, ret_fail);
         free(f);
     }
 }
@@ -117,14 +121,19 @@ static void dec(sb *b, json_t *types, int id, const char *j, const char *lv,
                 const char *ctx, const char *ind)
 {
     const char *k = kind(types, id);
-    char fail[256];
+    /* the failure block, for an `if` at ind (fail) or at ind + 4 (fail4) */
+    char fail[512], fail4[512];
     snprintf(fail, sizeof fail,
              " {\n%s    *err = hp_jd_wrap(a, \"%s\", *err);\n%s    return "
-             "-1;\n%s}\n",
-             ind, ctx, ind, ind);
+             "%s;\n%s}\n",
+             ind, ctx, ind, ret_fail, ind);
+    snprintf(fail4, sizeof fail4,
+             " {\n%s        *err = hp_jd_wrap(a, \"%s\", *err);\n%s        "
+             "return %s;\n%s    }\n",
+             ind, ctx, ind, ret_fail, ind);
     if (strcmp(k, "bool") == 0) {
         out(b, "%s{\n%s    bool t_;\n%s    if (hp_jd_bool(a, %s, &t_, err))%s",
-            ind, ind, ind, j, fail);
+            ind, ind, ind, j, fail4);
         out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
     } else if (k[0] == 's' && isdigit((unsigned char)k[1])) {
         int bits = atoi(k + 1);
@@ -132,22 +141,22 @@ static void dec(sb *b, json_t *types, int id, const char *j, const char *lv,
         out(b,
             "%s    if (hp_jd_int(a, %s, INT%d_MIN, INT%d_MAX, \"%s\", &t_, "
             "err))%s",
-            ind, j, bits, bits, k, fail);
+            ind, j, bits, bits, k, fail4);
         out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
     } else if (k[0] == 'u' && isdigit((unsigned char)k[1])) {
         int bits = atoi(k + 1);
         out(b, "%s{\n%s    uint64_t t_;\n", ind, ind);
         out(b, "%s    if (hp_jd_uint(a, %s, UINT%d_MAX, \"%s\", &t_, err))%s",
-            ind, j, bits, k, fail);
+            ind, j, bits, k, fail4);
         out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
     } else if (strcmp(k, "f32") == 0 || strcmp(k, "f64") == 0) {
         out(b, "%s{\n%s    double t_;\n", ind, ind);
         out(b, "%s    if (hp_jd_float(a, %s, %s, &t_, err))%s", ind, j,
-            k[1] == '3' ? "true" : "false", fail);
+            k[1] == '3' ? "true" : "false", fail4);
         out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
     } else if (strcmp(k, "string") == 0) {
         out(b, "%s{\n%s    const char *t_;\n", ind, ind);
-        out(b, "%s    if (hp_jd_string(a, %s, &t_, err))%s", ind, j, fail);
+        out(b, "%s    if (hp_jd_string(a, %s, &t_, err))%s", ind, j, fail4);
         out(b, "%s    %s = (char *)t_;\n%s}\n", ind, lv, ind);
     } else if (strcmp(k, "bytes") == 0 || strcmp(k, "address") == 0) {
         out(b, "%sif (hp_jd_%s(a, %s, &(%s), err))%s", ind, k, j, lv, fail);
@@ -437,6 +446,192 @@ static void gen_generic(sb *b, json_t *types, int id, const char *f,
     out(b, "    return 0;\n}\n\n");
 }
 
+/* ---------------------------------------------------------------- dispatch */
+
+static bool has_kind(json_t *h, const char *k)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(h, "kinds"), i, v)
+    {
+        if (strcmp(json_string_value(v), k) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool is_request(json_t *h)
+{
+    return has_kind(h, "http") || has_kind(h, "local") || has_kind(h, "remote");
+}
+
+/* The request dispatcher, as the Rust framework routes (framework.md):
+ * the body is {"Variant": args} (or "Variant" without args); local
+ * callers reach local and remote handlers, other nodes remote ones only,
+ * http-server the http ones.  Arguments: none -> absent or null, one ->
+ * the value, several -> an array.  On success the handler's return value
+ * is written to w as is. */
+static void gen_dispatch(sb *b, json_t *model)
+{
+    json_t *types = json_object_get(model, "types");
+    json_t *handlers = json_object_get(model, "handlers");
+    const char *state = json_string_value(json_object_get(model, "state"));
+    if (state == NULL)
+        return;
+    out(b, "/* Who sent a request, for dispatch. */\n");
+    out(b, "enum hpg_source { HPG_FROM_LOCAL, HPG_FROM_REMOTE, HPG_FROM_HTTP "
+           "};\n\n");
+    out(b, "/* Why a request was refused (the error reply's kind). */\n");
+    out(b, "enum hpg_refusal {\n    HPG_OK = 0,\n    HPG_BAD_JSON,\n"
+           "    HPG_UNKNOWN_VARIANT,\n    HPG_FORBIDDEN,\n"
+           "    HPG_BAD_ARGUMENTS,\n    HPG_ENCODE_FAILED,\n};\n\n");
+    out(b,
+        "static int hpg_dispatch(hp_arena *a, %s *state, enum hpg_source "
+        "src, const char *body, size_t len, hp_jw *w, const char **err) "
+        "__attribute__((unused));\n\n",
+        state);
+    out(b,
+        "static int hpg_dispatch(hp_arena *a, %s *state, enum hpg_source "
+        "src, const char *body, size_t len, hp_jw *w, const char **err)\n{\n",
+        state);
+    out(b, "    (void)state;\n    (void)w;\n");
+    out(b, "    const char *perr = NULL;\n");
+    out(b, "    hp_jv *j = hp_json_parse(a, body, len, &perr);\n");
+    out(b, "    if (j == NULL) {\n        *err = hp_jd_wrap(a, \"the request "
+           "is not JSON\", perr);\n        return HPG_BAD_JSON;\n    }\n");
+    out(b, "    const char *v = NULL;\n    const hp_jv *args = NULL;\n");
+    out(b,
+        "    if (j->kind == HP_JV_STRING) {\n        v = j->str;\n"
+        "    } else if (j->kind == HP_JV_OBJECT && j->len == 1) {\n"
+        "        v = j->keys[0];\n        args = j->items[0];\n    } else {\n");
+    /* the list of variants each source may call, for messages */
+    out(b, "        *err = \"expected {\\\"Variant\\\": arguments} or "
+           "\\\"Variant\\\"\";\n        return HPG_BAD_JSON;\n    }\n");
+    for (int sidx = 0; sidx < 3; sidx++) {
+        sb list = {0};
+        size_t i;
+        json_t *h;
+        json_array_foreach(handlers, i, h)
+        {
+            bool ok = sidx == 0 ? has_kind(h, "local") || has_kind(h, "remote")
+                      : sidx == 1 ? has_kind(h, "remote")
+                                  : has_kind(h, "http");
+            if (ok)
+                out(&list, "%s%s", list.len ? ", " : "",
+                    json_string_value(json_object_get(h, "variant")));
+        }
+        out(b, "    static const char *const allowed_%d = \"%s\";\n", sidx,
+            list.s ? list.s : "");
+        free(list.s);
+    }
+    out(b, "    const char *allowed = src == HPG_FROM_LOCAL ? allowed_0 : "
+           "src == HPG_FROM_REMOTE ? allowed_1 : allowed_2;\n");
+    size_t i;
+    json_t *h;
+    json_array_foreach(handlers, i, h)
+    {
+        if (!is_request(h))
+            continue;
+        const char *variant = json_string_value(json_object_get(h, "variant"));
+        const char *cname = json_string_value(json_object_get(h, "c_name"));
+        out(b, "    if (strcmp(v, \"%s\") == 0) {\n", variant);
+        sb cond = {0};
+        if (has_kind(h, "local") || has_kind(h, "remote"))
+            out(&cond, "src == HPG_FROM_LOCAL");
+        if (has_kind(h, "remote"))
+            out(&cond, "%ssrc == HPG_FROM_REMOTE", cond.len ? " || " : "");
+        if (has_kind(h, "http"))
+            out(&cond, "%ssrc == HPG_FROM_HTTP", cond.len ? " || " : "");
+        out(b, "        if (!(%s)) {\n", cond.s);
+        out(b,
+            "            *err = hp_arena_sprintf(a, \"%s may not be called "
+            "from %%s; you may call: %%s\", src == HPG_FROM_LOCAL ? \"this "
+            "node\" : src == HPG_FROM_REMOTE ? \"another node\" : \"HTTP\", "
+            "allowed);\n            return HPG_FORBIDDEN;\n        }\n",
+            variant);
+        free(cond.s);
+        json_t *params = json_object_get(h, "params");
+        size_t np = json_array_size(params) - 1;
+        /* locals for the arguments */
+        sb call = {0};
+        for (size_t k = 0; k < np; k++) {
+            json_t *p = json_array_get(params, k + 1);
+            const char *pt = json_string_value(json_object_get(p, "type"));
+            int wire = (int)json_integer_value(json_object_get(p, "wire"));
+            bool ptr = composite(types, wire) && pt[strlen(pt) - 1] == '*';
+            if (ptr)
+                out(b,
+                    "        %s a%zu;\n        memset(&a%zu, 0, sizeof "
+                    "a%zu);\n",
+                    ctype(types, wire), k, k, k);
+            else
+                out(b,
+                    "        %s a%zu;\n        memset(&a%zu, 0, sizeof "
+                    "a%zu);\n",
+                    pt, k, k, k);
+            out(&call, ", %sa%zu", ptr ? "&" : "", k);
+        }
+        if (np == 0) {
+            out(b,
+                "        if (args != NULL && args->kind != HP_JV_NULL) {\n"
+                "            *err = \"%s takes no arguments (send "
+                "\\\"%s\\\" or {\\\"%s\\\": null})\";\n"
+                "            return HPG_BAD_ARGUMENTS;\n        }\n",
+                variant, variant, variant);
+        } else if (np == 1) {
+            out(b,
+                "        if (args == NULL) {\n            *err = \"%s takes "
+                "an argument: {\\\"%s\\\": value}\";\n"
+                "            return HPG_BAD_ARGUMENTS;\n        }\n",
+                variant, variant);
+            json_t *p = json_array_get(params, 1);
+            char ctx[160];
+            snprintf(ctx, sizeof ctx, "argument '%s' of %s",
+                     json_string_value(json_object_get(p, "name")), variant);
+            ret_fail = "HPG_BAD_ARGUMENTS";
+            dec(b, types, (int)json_integer_value(json_object_get(p, "wire")),
+                "args", "a0", ctx, "        ");
+            ret_fail = "-1";
+        } else {
+            out(b,
+                "        if (args == NULL || args->kind != HP_JV_ARRAY || "
+                "args->len != %zu) {\n"
+                "            *err = \"%s takes %zu arguments as an array: "
+                "{\\\"%s\\\": [...]}\";\n"
+                "            return HPG_BAD_ARGUMENTS;\n        }\n",
+                np, variant, np, variant);
+            for (size_t k = 0; k < np; k++) {
+                json_t *p = json_array_get(params, k + 1);
+                char ctx[160], jx[48], lv[32];
+                snprintf(ctx, sizeof ctx, "argument '%s' of %s",
+                         json_string_value(json_object_get(p, "name")),
+                         variant);
+                snprintf(jx, sizeof jx, "args->items[%zu]", k);
+                snprintf(lv, sizeof lv, "a%zu", k);
+                ret_fail = "HPG_BAD_ARGUMENTS";
+                dec(b, types,
+                    (int)json_integer_value(json_object_get(p, "wire")), jx, lv,
+                    ctx, "        ");
+                ret_fail = "-1";
+            }
+        }
+        const char *ret = json_string_value(json_object_get(h, "returns"));
+        out(b, "        %s r = %s(state%s);\n", ret, cname,
+            call.s ? call.s : "");
+        free(call.s);
+        ret_fail = "(*err = \"the handler's return value could not be "
+                   "written as JSON\", HPG_ENCODE_FAILED)";
+        enc(b, types,
+            (int)json_integer_value(json_object_get(h, "returns_wire")), "r",
+            "        ");
+        ret_fail = "-1";
+        out(b, "        return HPG_OK;\n    }\n");
+    }
+    out(b, "    *err = hp_arena_sprintf(a, \"unknown request variant '%%s'; "
+           "you may call: %%s\", v, allowed);\n");
+    out(b, "    return HPG_UNKNOWN_VARIANT;\n}\n");
+}
+
 char *hcg_codecs(json_t *model)
 {
     json_t *types = json_object_get(model, "types");
@@ -479,7 +674,6 @@ char *hcg_codecs(json_t *model)
             gen_generic(&b, types, (int)i, f, ct);
         free(f);
     }
-    if (b.s == NULL)
-        out(&b, "%s", "");
+    gen_dispatch(&b, model);
     return b.s;
 }

@@ -44,3 +44,21 @@ HYPERPROCESS(everything, .name = "codec test", .endpoints = HP_NO_ENDPOINTS,
 
 HP_LOCAL
 static uint64_t size(everything *s) { return s->d; }
+
+HP_LOCAL HP_REMOTE
+static uint64_t add(everything *s, uint64_t n) { s->d += n; return s->d; }
+
+HP_LOCAL
+static point_list echo_points(everything *s, const point_list *pts, color c)
+{
+    (void)s;
+    (void)c;
+    return *pts;
+}
+
+HP_HTTP
+static char *greet(everything *s, const char *name)
+{
+    (void)s;
+    return (char *)name;
+}

@@ -1,5 +1,6 @@
 /* Generated codecs (hyperc gen --codecs) round trip every supported type,
- * write what serde_json writes, and refuse what serde_json refuses. */
+ * write what serde_json writes, and refuse what serde_json refuses; the
+ * generated dispatcher routes requests by variant and source. */
 #include "unit_helpers.h"
 
 #include "codec_types.c"
@@ -125,12 +126,67 @@ static void refused_with_reasons(void **state)
     hp_jw_fini(&w);
 }
 
+static void dispatch_case(enum hpg_source src, const char *body, int want_rc,
+                          const char *want)
+{
+    everything st;
+    memset(&st, 0, sizeof st);
+    st.d = 40;
+    hp_arena a;
+    hp_arena_init(&a);
+    hp_jw w;
+    hp_jw_init(&w);
+    const char *err = NULL;
+    int rc = hpg_dispatch(&a, &st, src, body, strlen(body), &w, &err);
+    if (rc != want_rc)
+        fail_msg("%s: rc %d (%s), want %d", body, rc, err ? err : "", want_rc);
+    const char *got = rc == HPG_OK ? w.buf : err;
+    if (got == NULL || strstr(got, want) == NULL)
+        fail_msg("%s: got '%s', want '%s'", body, got ? got : "(null)", want);
+    hp_jw_fini(&w);
+    hp_arena_fini(&a);
+}
+
+static void dispatch(void **state)
+{
+    (void)state;
+    dispatch_case(HPG_FROM_LOCAL, "\"Size\"", HPG_OK, "40");
+    dispatch_case(HPG_FROM_LOCAL, "{\"Size\":null}", HPG_OK, "40");
+    dispatch_case(HPG_FROM_LOCAL, "{\"Add\":2}", HPG_OK, "42");
+    dispatch_case(HPG_FROM_REMOTE, "{\"Add\":2}", HPG_OK, "42");
+    dispatch_case(HPG_FROM_REMOTE, "\"Size\"", HPG_FORBIDDEN,
+                  "Size may not be called from another node; you may call: "
+                  "Add");
+    dispatch_case(HPG_FROM_LOCAL,
+                  "{\"EchoPoints\":[[{\"x\":1,\"y\":2.0}],\"Red\"]}", HPG_OK,
+                  "[{\"x\":1,\"y\":2.0}]");
+    dispatch_case(HPG_FROM_HTTP, "{\"Greet\":\"Ann\"}", HPG_OK, "\"Ann\"");
+    dispatch_case(HPG_FROM_LOCAL, "{\"Greet\":\"Ann\"}", HPG_FORBIDDEN,
+                  "you may call: Size, Add, EchoPoints");
+    dispatch_case(HPG_FROM_LOCAL, "{\"Nope\":1}", HPG_UNKNOWN_VARIANT,
+                  "unknown request variant 'Nope'");
+    dispatch_case(HPG_FROM_LOCAL, "{\"Add\":\"x\"}", HPG_BAD_ARGUMENTS,
+                  "argument 'n' of Add: expected an integer (u64), got a "
+                  "string");
+    dispatch_case(HPG_FROM_LOCAL, "\"Add\"", HPG_BAD_ARGUMENTS,
+                  "Add takes an argument");
+    dispatch_case(HPG_FROM_LOCAL, "{\"Size\":1}", HPG_BAD_ARGUMENTS,
+                  "Size takes no arguments");
+    dispatch_case(HPG_FROM_LOCAL, "{\"EchoPoints\":[[]]}", HPG_BAD_ARGUMENTS,
+                  "takes 2 arguments as an array");
+    dispatch_case(HPG_FROM_LOCAL, "not json", HPG_BAD_JSON,
+                  "the request is not JSON");
+    dispatch_case(HPG_FROM_LOCAL, "[1,2]", HPG_BAD_JSON,
+                  "expected {\"Variant\": arguments}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
         cmocka_unit_test(serde_forms_accepted),
         cmocka_unit_test(refused_with_reasons),
+        cmocka_unit_test(dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
