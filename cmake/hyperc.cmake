@@ -1,9 +1,25 @@
 # Helpers to build hyperc processes and packages.
 
-# hyperc_add_process(<target> <sources>...): a native process, a shared object
-# that links the guest runtime statically and exports only hwn_entry.
+# hyperc_add_process(<target> <sources>...): a native process on the raw ABI,
+# a shared object that links the guest runtime statically and exports only
+# hwn_entry.
+# hyperc_add_process(<target> HYPERPROCESS <src.c> [<more sources>...]): a
+# hyperprocess: `hyperc gen --process` turns <src.c> (HYPERPROCESS(...) and
+# annotated handlers) into the whole process, which is built as above.
 function(hyperc_add_process target)
-  add_library(${target} MODULE ${ARGN})
+  cmake_parse_arguments(P "" "HYPERPROCESS" "" ${ARGN})
+  if(P_HYPERPROCESS)
+    get_filename_component(src ${P_HYPERPROCESS} ABSOLUTE)
+    set(gen ${CMAKE_CURRENT_BINARY_DIR}/${target}.process.c)
+    add_custom_command(
+      OUTPUT ${gen}
+      COMMAND hyperc gen --process ${gen} ${src}
+      DEPENDS hyperc ${src}
+      COMMENT "hyperc gen ${P_HYPERPROCESS}")
+    add_library(${target} MODULE ${gen} ${P_UNPARSED_ARGUMENTS})
+  else()
+    add_library(${target} MODULE ${ARGN})
+  endif()
   target_link_libraries(${target} PRIVATE hyperc_guest)
   set_target_properties(${target} PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden)
 endfunction()

@@ -57,5 +57,8 @@ char *hcg_wit_world(const char *world, const char *iface, bool types_world);
  * hpg_dec_<type>(hp_arena *, const hp_jv *, T *, const char **err), <type>
  * being the C spelling with non-identifier characters as '_'. */
 char *hcg_codecs(json_t *model);
+/* A whole process: #include of the source, codecs, dispatcher and
+ * hw_init (codec.c). */
+char *hcg_process(json_t *model, const char *source_path);
 
 #endif

@@ -67,6 +67,8 @@ static void usage(FILE *f)
            "  --model   also print the model (JSON) on stdout\n"
            "  --wit DIR write the WIT files as kit writes them: <iface>.wit,\n"
            "            <wit_world>.wit and types-<wit_world>.wit\n"
+           "  --process OUT.c write the whole process: the source, codecs,\n"
+           "            dispatcher and hw_init (build OUT.c as the process)\n"
            "  --codecs OUT.c  write the JSON codecs of every type (compile\n"
            "            them in the same translation unit, after FILE.c)\n"
            "  -I DIR, -D NAME[=V]  passed to the C front end\n"
@@ -76,7 +78,7 @@ static void usage(FILE *f)
 int hcg_main(int argc, char **argv)
 {
     bool model = false, check = false;
-    const char *wit_dir = NULL, *codecs = NULL;
+    const char *wit_dir = NULL, *codecs = NULL, *process = NULL;
     const char *file = NULL;
     const char **args = calloc((size_t)argc + 4, sizeof *args);
     char **owned = calloc((size_t)argc + 4, sizeof *owned);
@@ -101,6 +103,8 @@ int hcg_main(int argc, char **argv)
             wit_dir = argv[++i];
         } else if (strcmp(a, "--codecs") == 0 && i + 1 < argc) {
             codecs = argv[++i];
+        } else if (strcmp(a, "--process") == 0 && i + 1 < argc) {
+            process = argv[++i];
         } else if ((strcmp(a, "-I") == 0 || strcmp(a, "-D") == 0) &&
                    i + 1 < argc) {
             char *s = malloc(strlen(argv[i + 1]) + 3);
@@ -118,7 +122,7 @@ int hcg_main(int argc, char **argv)
             file = a;
         }
     }
-    if (file == NULL || (!model && !check && !wit_dir && !codecs)) {
+    if (file == NULL || (!model && !check && !wit_dir && !codecs && !process)) {
         usage(stderr);
         goto out;
     }
@@ -128,6 +132,14 @@ int hcg_main(int argc, char **argv)
     rc = d.errors ? 1 : 0;
     if (m && wit_dir && d.errors == 0 && write_wit(m, wit_dir) != 0)
         rc = 1;
+    if (m && process && d.errors == 0) {
+        char *abs = realpath(file, NULL);
+        char *text = hcg_process(m, abs ? abs : file);
+        if (write_file(NULL, process, text) != 0)
+            rc = 1;
+        free(text);
+        free(abs);
+    }
     if (m && codecs && d.errors == 0) {
         char *text = hcg_codecs(m);
         if (write_file(NULL, codecs, text) != 0)

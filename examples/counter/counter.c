@@ -1,0 +1,42 @@
+/* counter: the Getting Started app of the Rust framework, in hyperc.
+ *
+ * `hyperc gen` turns this file into the whole process: the Request codecs,
+ * the dispatcher, and the process's life.  Try it:
+ *
+ *   hyperc inject counter:counter:hyperc.os '{"Increment": 5}'   -> 5
+ *   hyperc inject counter:counter:hyperc.os '"GetCount"'         -> 5
+ */
+#include <hyperc/hyperprocess.h>
+
+#include <stdint.h>
+
+typedef struct counter_state {
+    uint64_t count;
+} counter_state;
+
+HYPERPROCESS(counter_state,
+             .name = "Counter",
+             .endpoints = HP_ENDPOINTS(HP_HTTP_BINDING("/api", .authenticated = false)),
+             .save_config = HP_SAVE_NEVER,
+             .wit_world = "counter-dot-os-v0");
+
+HP_INIT
+static void initialize(counter_state *state)
+{
+    state->count = 0;
+}
+
+/* Add `by` to the count; callable from this node and over HTTP. */
+HP_LOCAL HP_HTTP
+static uint64_t increment(counter_state *state, uint64_t by)
+{
+    state->count += by;
+    return state->count;
+}
+
+/* The count, for this node and for other nodes. */
+HP_LOCAL HP_REMOTE HP_HTTP
+static uint64_t get_count(const counter_state *state)
+{
+    return state->count;
+}
