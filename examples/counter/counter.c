@@ -9,6 +9,7 @@
 #include <hyperc/hyperprocess.h>
 
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct counter_state {
     uint64_t count;
@@ -17,13 +18,17 @@ typedef struct counter_state {
 HYPERPROCESS(counter_state,
              .name = "Counter",
              .endpoints = HP_ENDPOINTS(HP_HTTP_BINDING("/api", .authenticated = false)),
-             .save_config = HP_SAVE_NEVER,
+             .save_config = HP_SAVE_EVERY_MESSAGE,
              .wit_world = "counter-dot-os-v0");
 
+/* Runs once the stored state (if any) is loaded. */
 HP_INIT
 static void initialize(counter_state *state)
 {
-    state->count = 0;
+    char line[64];
+    snprintf(line, sizeof line, "counter starting at %llu",
+             (unsigned long long)state->count);
+    hw_print_to_terminal(0, line);
 }
 
 /* Add `by` to the count; callable from this node and over HTTP. */

@@ -62,6 +62,14 @@ static bool composite(json_t *types, int id)
     return false;
 }
 
+/* Types with a generated deep copy (enums and unit copy by value). */
+static bool clonable(json_t *types, int id)
+{
+    const char *k = kind(types, id);
+    return composite(types, id) && strcmp(k, "enum") != 0 &&
+           strcmp(k, "unit") != 0;
+}
+
 /* The C identifier part for type id: "struct point" -> "struct_point". */
 static char *fname(json_t *types, int id)
 {
@@ -446,6 +454,104 @@ static void gen_generic(sb *b, json_t *types, int id, const char *f,
     out(b, "    return 0;\n}\n\n");
 }
 
+/* ------------------------------------------------------------------ clones */
+
+/* Statements deep-copying `src` (type id) into `dst` on the heap: the state
+ * owns its memory, so what is decoded into the arena is copied into it. */
+static void cln(sb *b, json_t *types, int id, const char *dst, const char *src,
+                const char *ind)
+{
+    const char *k = kind(types, id);
+    if (strcmp(k, "string") == 0) {
+        out(b,
+            "%sif ((%s) != NULL && ((%s) = strdup(%s)) == NULL)\n%s    "
+            "return -1;\n",
+            ind, src, dst, src, ind);
+    } else if (strcmp(k, "bytes") == 0) {
+        out(b, "%s(%s).len = (%s).len;\n", ind, dst, src);
+        out(b, "%s(%s).ptr = malloc((%s).len ? (%s).len : 1);\n", ind, dst, src,
+            src);
+        out(b, "%sif ((%s).ptr == NULL)\n%s    return -1;\n", ind, dst, ind);
+        out(b, "%sif ((%s).len)\n%s    memcpy((%s).ptr, (%s).ptr, (%s).len);\n",
+            ind, src, ind, dst, src, src);
+    } else if (strcmp(k, "address") == 0) {
+        static const char *const parts[] = {"node", "process.process_name",
+                                            "process.package_name",
+                                            "process.publisher_node"};
+        for (int i = 0; i < 4; i++)
+            out(b,
+                "%sif (((%s).%s = strdup((%s).%s)) == NULL)\n%s    return "
+                "-1;\n",
+                ind, dst, parts[i], src, parts[i], ind);
+    } else if (composite(types, id) && strcmp(k, "enum") != 0 &&
+               strcmp(k, "unit") != 0) {
+        char *f = fname(types, id);
+        out(b, "%sif (hpg_clone_%s(&(%s), &(%s)) != 0)\n%s    return -1;\n",
+            ind, f, dst, src, ind);
+        free(f);
+    } else {
+        out(b, "%s%s = %s;\n", ind, dst, src);
+    }
+}
+
+static void gen_clone(sb *b, json_t *types, int id, const char *f,
+                      const char *ct)
+{
+    json_t *t = node(types, id);
+    const char *k = kind(types, id);
+    out(b, "static int hpg_clone_%s(%s *dst, const %s *src)\n{\n", f, ct, ct);
+    out(b, "    *dst = *src;\n");
+    if (strcmp(k, "record") == 0) {
+        size_t i;
+        json_t *fl;
+        json_array_foreach(json_object_get(t, "fields"), i, fl)
+        {
+            const char *fn = json_string_value(json_object_get(fl, "name"));
+            char d[160], sr[160];
+            snprintf(d, sizeof d, "dst->%s", fn);
+            snprintf(sr, sizeof sr, "src->%s", fn);
+            cln(b, types, ival(fl, "type"), d, sr, "    ");
+        }
+    } else if (strcmp(k, "list") == 0 || strcmp(k, "map") == 0) {
+        out(b, "    dst->ptr = malloc((src->len ? src->len : 1) * sizeof "
+               "*dst->ptr);\n    if (dst->ptr == NULL)\n        return -1;\n");
+        out(b, "    for (size_t i = 0; i < src->len; i++) {\n");
+        if (strcmp(k, "map") == 0) {
+            out(b, "        dst->ptr[i] = src->ptr[i];\n");
+            out(b, "        if ((dst->ptr[i].key = strdup(src->ptr[i].key)) "
+                   "== NULL)\n            return -1;\n");
+            cln(b, types, ival(t, "value"), "dst->ptr[i].value",
+                "src->ptr[i].value", "        ");
+        } else {
+            out(b, "        dst->ptr[i] = src->ptr[i];\n");
+            cln(b, types, ival(t, "elem"), "dst->ptr[i]", "src->ptr[i]",
+                "        ");
+        }
+        out(b, "    }\n");
+    } else if (strcmp(k, "option") == 0) {
+        out(b, "    if (src->some) {\n");
+        cln(b, types, ival(t, "elem"), "dst->value", "src->value", "        ");
+        out(b, "    }\n");
+    } else if (strcmp(k, "result") == 0) {
+        out(b, "    if (src->ok) {\n");
+        cln(b, types, ival(t, "ok"), "dst->value", "src->value", "        ");
+        out(b, "    } else {\n");
+        cln(b, types, ival(t, "err"), "dst->error", "src->error", "        ");
+        out(b, "    }\n");
+    } else if (strcmp(k, "tuple") == 0) {
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(t, "items"), i, it)
+        {
+            char d[32], sr[32];
+            snprintf(d, sizeof d, "dst->_%zu", i);
+            snprintf(sr, sizeof sr, "src->_%zu", i);
+            cln(b, types, (int)json_integer_value(it), d, sr, "    ");
+        }
+    }
+    out(b, "    return 0;\n}\n\n");
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static bool has_kind(json_t *h, const char *k)
@@ -641,7 +747,7 @@ char *hcg_codecs(json_t *model)
     out(&b, "/* Generated by hyperc gen from %s; do not edit. */\n",
         base ? base + 1 : file);
     out(&b, "#include <hyperc/json.h>\n\n#include <stdint.h>\n#include "
-            "<stdio.h>\n#include <string.h>\n\n");
+            "<stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
     size_t n = json_array_size(types);
     /* prototypes, so that types may refer to each other in any order */
     for (size_t i = 0; i < n; i++) {
@@ -657,6 +763,11 @@ char *hcg_codecs(json_t *model)
             "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
             "const char **err) __attribute__((unused));\n",
             f, ct);
+        if (clonable(types, (int)i))
+            out(&b,
+                "static int hpg_clone_%s(%s *dst, const %s *src) "
+                "__attribute__((unused));\n",
+                f, ct, ct);
         free(f);
     }
     out(&b, "\n");
@@ -672,6 +783,8 @@ char *hcg_codecs(json_t *model)
             gen_enum(&b, types, (int)i, f, ct);
         else
             gen_generic(&b, types, (int)i, f, ct);
+        if (clonable(types, (int)i))
+            gen_clone(&b, types, (int)i, f, ct);
         free(f);
     }
     gen_dispatch(&b, model);
@@ -713,6 +826,37 @@ char *hcg_process(json_t *model, const char *source_path)
     out(&b, "    hw_response r;\n    memset(&r, 0, sizeof r);\n");
     out(&b, "    r.body.ptr = (uint8_t *)text;\n    r.body.len = len;\n");
     out(&b, "    hw_send_response(&r, NULL);\n}\n\n");
+    json_t *types = json_object_get(model, "types");
+    int sid = (int)json_integer_value(json_object_get(model, "state_wire"));
+    char *sf = fname(types, sid);
+    json_t *sc =
+        json_object_get(json_object_get(model, "process"), "save_config");
+    const char *policy = json_string_value(json_object_get(sc, "kind"));
+    long long every = (long long)json_integer_value(json_object_get(sc, "n"));
+    if (policy == NULL)
+        policy = "Never";
+    bool seconds = strcmp(policy, "EveryNSeconds") == 0;
+    if (seconds)
+        policy = "EveryMessage"; /* see the notice printed at start */
+    /* saving: the state's JSON through the state module */
+    out(&b,
+        "static void hpg_save(const %s *s, bool only_if_changed) "
+        "__attribute__((unused));\n\n",
+        state);
+    out(&b, "static void hpg_save(const %s *s, bool only_if_changed)\n{\n",
+        state);
+    out(&b, "    static char *last; /* what was saved last (OnDiff) */\n");
+    out(&b, "    hp_jw w;\n    hp_jw_init(&w);\n");
+    out(&b, "    if (hpg_enc_%s(&w, s) != 0 || !hp_jw_ok(&w)) {\n", sf);
+    out(&b, "        hw_print_to_terminal(0, \"the state could not be "
+            "written as JSON; not saved\");\n");
+    out(&b, "    } else if (!only_if_changed || last == NULL || strcmp(last, "
+            "w.buf) != 0) {\n");
+    out(&b, "        if (hw_set_state((const uint8_t *)w.buf, w.len)) {\n");
+    out(&b, "            free(last);\n            last = strdup(w.buf);\n");
+    out(&b, "        } else {\n            hw_print_to_terminal(0, \"saving "
+            "the state failed\");\n        }\n    }\n");
+    out(&b, "    hp_jw_fini(&w);\n}\n\n");
     out(&b, "void hw_init(const char *our)\n{\n");
     /* Static: the node stops a process inside hw_receive without unwinding
      * (abi.h), so what must stay reachable lives in the instance's data. */
@@ -722,9 +866,41 @@ char *hcg_process(json_t *model, const char *source_path)
     out(&b, "    char line[256];\n");
     out(&b, "    snprintf(line, sizeof line, \"%%s: started\", our);\n");
     out(&b, "    hw_print_to_terminal(1, line);\n");
+    out(&b, "    hp_arena_init(&a);\n");
+    /* the stored state, if any; one that does not decode is never
+     * overwritten: the process does not start */
+    out(&b, "    hw_bytes stored;\n    if (hw_get_state(&stored)) {\n");
+    out(&b, "        const char *perr = \"out of memory\";\n");
+    out(&b, "        %s tmp;\n        memset(&tmp, 0, sizeof tmp);\n", state);
+    out(&b, "        hp_jv *j = hp_json_parse(&a, (const char *)stored.ptr, "
+            "stored.len, &perr);\n");
+    out(&b,
+        "        if (j == NULL || hpg_dec_%s(&a, j, &tmp, &perr) != 0 || "
+        "hpg_clone_%s(&state, &tmp) != 0) {\n",
+        sf, sf);
+    out(&b,
+        "            snprintf(line, sizeof line, \"the stored state does "
+        "not decode as %s (%%s): not starting, and leaving the stored "
+        "state as it is\", perr);\n",
+        state);
+    out(&b, "            hw_print_to_terminal(0, line);\n");
+    out(&b, "            hw_on_exit none;\n            memset(&none, 0, "
+            "sizeof none);\n            none.kind = HW_ON_EXIT_NONE;\n"
+            "            hw_set_on_exit(&none);\n");
+    out(&b, "            hw_bytes_fini(&stored);\n            "
+            "hp_arena_fini(&a);\n            hw_address_fini(&me);\n"
+            "            return;\n        }\n");
+    out(&b, "        hw_bytes_fini(&stored);\n        hp_arena_reset(&a);\n"
+            "    }\n");
+    if (seconds)
+        out(&b, "    hw_print_to_terminal(0, \"save_config EveryNSeconds is "
+                "not implemented yet: the state is saved after every "
+                "message\");\n");
     if (init)
         out(&b, "    %s(&state);\n", init);
-    out(&b, "    hp_arena_init(&a);\n");
+    if (strcmp(policy, "OnDiff") == 0)
+        out(&b, "    hpg_save(&state, true);\n");
+    out(&b, "    unsigned long long handled = 0;\n    (void)handled;\n");
     out(&b, "    for (;;) {\n");
     out(&b, "        hw_receive_result r;\n        hw_receive(&r);\n");
     out(&b, "        if (!r.is_err && r.message.kind == HW_MESSAGE_REQUEST) "
@@ -755,9 +931,21 @@ char *hcg_process(json_t *model, const char *source_path)
     out(&b, "                snprintf(line, sizeof line, \"refused a request: "
             "%%s\", err);\n                hw_print_to_terminal(1, line);\n");
     out(&b, "            }\n");
+    if (strcmp(policy, "EveryMessage") == 0)
+        out(&b, "            if (rc == HPG_OK)\n                "
+                "hpg_save(&state, false);\n");
+    else if (strcmp(policy, "EveryNMessage") == 0)
+        out(&b,
+            "            if (rc == HPG_OK && ++handled %% %lldULL == 0)\n"
+            "                hpg_save(&state, false);\n",
+            every);
+    else if (strcmp(policy, "OnDiff") == 0)
+        out(&b, "            if (rc == HPG_OK)\n                "
+                "hpg_save(&state, true);\n");
     out(&b, "            if (r.message.request.has_expects_response)\n");
     out(&b, "                hpg_answer(w.buf ? w.buf : \"\", w.len);\n");
     out(&b, "            hp_jw_fini(&w);\n            hp_arena_reset(&a);\n");
     out(&b, "        }\n        hw_receive_result_fini(&r);\n    }\n}\n");
+    free(sf);
     return b.s;
 }

@@ -35,3 +35,35 @@ def test_counter_refusals_are_answered(node_factory):
         assert message in err["message"], (body, err)
     # nothing was counted, and the process is still serving
     assert n.ask(COUNTER, '"GetCount"') == "0"
+
+
+def test_counter_state_survives_restart(node_factory, tmp_path):
+    home = tmp_path / "home"
+    n = node_factory(packages=("counter",), home=home)
+    assert n.ask(COUNTER, '{"Increment": 3}') == "3"
+    assert n.ask(COUNTER, '{"Increment": 4}') == "7"
+    n.stop()
+    n2 = node_factory(packages=("counter",), home=home)
+    n2.wait_log("counter starting at 7")
+    assert n2.ask(COUNTER, '"GetCount"') == "7"
+
+
+def test_undecodable_state_is_kept_and_process_refuses(node_factory, tmp_path):
+    import sqlite3
+    home = tmp_path / "home"
+    n = node_factory(packages=("counter",), home=home)
+    assert n.ask(COUNTER, '{"Increment": 1}') == "1"
+    n.stop()
+    db = sqlite3.connect(str(home / "state" / "state.sqlite"))
+    db.execute("UPDATE state SET value=? WHERE process_id=?",
+               (b'{"count":"not a number"}', "counter:counter:hyperc.os"))
+    db.commit()
+    db.close()
+    n2 = node_factory(packages=("counter",), home=home)
+    n2.wait_log("the stored state does not decode as counter_state")
+    rep = n2.inject(COUNTER, '"GetCount"', timeout=2)
+    assert rep["ok"] is False  # the process is not running
+    db = sqlite3.connect(str(home / "state" / "state.sqlite"))
+    row = db.execute("SELECT value FROM state WHERE process_id=?",
+                     ("counter:counter:hyperc.os",)).fetchone()
+    assert bytes(row[0]) == b'{"count":"not a number"}'  # never overwritten
