@@ -15,9 +15,9 @@ typedef struct counter_state {
     uint64_t count;
 } counter_state;
 
-HYPERPROCESS(counter_state,
-             .name = "Counter",
-             .endpoints = HP_ENDPOINTS(HP_HTTP_BINDING("/api", .authenticated = false)),
+HYPERPROCESS(counter_state, .name = "Counter",
+             .endpoints = HP_ENDPOINTS(HP_HTTP_BINDING("/api",
+                                                       .authenticated = false)),
              .save_config = HP_SAVE_EVERY_MESSAGE,
              .wit_world = "counter-dot-os-v0");
 
@@ -32,16 +32,14 @@ static void initialize(counter_state *state)
 }
 
 /* Add `by` to the count; callable from this node and over HTTP. */
-HP_LOCAL HP_HTTP
-static uint64_t increment(counter_state *state, uint64_t by)
+HP_LOCAL HP_HTTP static uint64_t increment(counter_state *state, uint64_t by)
 {
     state->count += by;
     return state->count;
 }
 
 /* The count, for this node and for other nodes. */
-HP_LOCAL HP_REMOTE HP_HTTP
-static uint64_t get_count(const counter_state *state)
+HP_LOCAL HP_REMOTE HP_HTTP static uint64_t get_count(const counter_state *state)
 {
     return state->count;
 }
