@@ -13,8 +13,9 @@ function(hyperc_add_process target)
     set(gen ${CMAKE_CURRENT_BINARY_DIR}/${target}.process.c)
     add_custom_command(
       OUTPUT ${gen}
-      COMMAND hyperc gen --process ${gen} ${src}
+      COMMAND hyperc gen --process ${gen} --depfile ${gen}.d ${src}
       DEPENDS hyperc ${src}
+      DEPFILE ${gen}.d
       COMMENT "hyperc gen ${P_HYPERPROCESS}")
     add_library(${target} MODULE ${gen} ${P_UNPARSED_ARGUMENTS})
   else()

@@ -1231,6 +1231,18 @@ static void check_handlers(fe *f)
                      "handler");
 }
 
+static void collect_inclusion(CXFile file, CXSourceLocation *stack,
+                              unsigned len, CXClientData data)
+{
+    (void)stack;
+    (void)len;
+    CXString n = clang_getFileName(file);
+    const char *s = clang_getCString(n);
+    if (s)
+        json_array_append_new((json_t *)data, json_string(s));
+    clang_disposeString(n);
+}
+
 json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
                      hcg_diags *d)
 {
@@ -1291,6 +1303,10 @@ json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
     check_handlers(&f);
     json_object_set_new(f.model, "handlers", f.handlers);
     json_object_set_new(f.model, "types", f.types);
+    /* every file the front end read, for build dependencies */
+    json_t *deps = json_array();
+    clang_getInclusions(tu, collect_inclusion, deps);
+    json_object_set_new(f.model, "inputs", deps);
     json_decref(f.type_ids);
     json_decref(f.busy);
     clang_disposeTranslationUnit(tu);

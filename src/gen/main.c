@@ -27,6 +27,31 @@ static int write_file(const char *dir, const char *name, const char *text)
     return 0;
 }
 
+/* A make-style depfile: the output depends on every file the front end
+ * read (the source and the headers it includes). */
+static int write_depfile(json_t *m, const char *path, const char *target)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "hyperc gen: cannot write %s\n", path);
+        return -1;
+    }
+    fprintf(f, "%s:", target);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(m, "inputs"), i, v)
+    {
+        fputs(" \\\n ", f);
+        for (const char *c = json_string_value(v); *c; c++) {
+            if (*c == ' ' || *c == '#' || *c == ':')
+                fputc('\\', f);
+            fputc(*c, f);
+        }
+    }
+    fputc('\n', f);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 /* api/<iface>.wit, api/<world>.wit and api/types-<world>.wit into dir. */
 static int write_wit(json_t *m, const char *dir)
 {
@@ -69,6 +94,8 @@ static void usage(FILE *f)
            "            <wit_world>.wit and types-<wit_world>.wit\n"
            "  --process OUT.c write the whole process: the source, codecs,\n"
            "            dispatcher and hw_init (build OUT.c as the process)\n"
+           "  --depfile F  with --process/--codecs: write a make depfile\n"
+           "            listing every file read (for incremental builds)\n"
            "  --codecs OUT.c  write the JSON codecs of every type (compile\n"
            "            them in the same translation unit, after FILE.c)\n"
            "  -I DIR, -D NAME[=V]  passed to the C front end\n"
@@ -78,7 +105,8 @@ static void usage(FILE *f)
 int hcg_main(int argc, char **argv)
 {
     bool model = false, check = false;
-    const char *wit_dir = NULL, *codecs = NULL, *process = NULL;
+    const char *wit_dir = NULL, *codecs = NULL, *process = NULL,
+               *depfile = NULL;
     const char *file = NULL;
     const char **args = calloc((size_t)argc + 4, sizeof *args);
     char **owned = calloc((size_t)argc + 4, sizeof *owned);
@@ -105,6 +133,8 @@ int hcg_main(int argc, char **argv)
             codecs = argv[++i];
         } else if (strcmp(a, "--process") == 0 && i + 1 < argc) {
             process = argv[++i];
+        } else if (strcmp(a, "--depfile") == 0 && i + 1 < argc) {
+            depfile = argv[++i];
         } else if ((strcmp(a, "-I") == 0 || strcmp(a, "-D") == 0) &&
                    i + 1 < argc) {
             char *s = malloc(strlen(argv[i + 1]) + 3);
@@ -140,6 +170,9 @@ int hcg_main(int argc, char **argv)
         free(text);
         free(abs);
     }
+    if (m && depfile && (process || codecs) &&
+        write_depfile(m, depfile, process ? process : codecs))
+        rc = 1;
     if (m && codecs && d.errors == 0) {
         char *text = hcg_codecs(m);
         if (write_file(NULL, codecs, text) != 0)
