@@ -4,9 +4,11 @@
  * of this milestone (docs/gen-design.md). */
 #include "gen.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int hcg_main(int argc, char **argv);
 
@@ -55,6 +57,11 @@ static int write_depfile(json_t *m, const char *path, const char *target)
 /* api/<iface>.wit, api/<world>.wit and api/types-<world>.wit into dir. */
 static int write_wit(json_t *m, const char *dir)
 {
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "hyperc gen: cannot create %s: %s\n", dir,
+                strerror(errno));
+        return -1;
+    }
     char *iface = hcg_wit_interface_name(m);
     char *text = hcg_wit_interface(m);
     const char *world = json_string_value(

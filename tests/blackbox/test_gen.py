@@ -174,6 +174,13 @@ def test_wit_files_match_kit_format_and_are_deterministic(tmp_path):
                 assert o.read() == g.read(), name
 
 
+def test_wit_creates_its_directory(tmp_path):
+    r = gen("--wit", str(tmp_path / "api"), os.path.join(GEN, "tasks.c"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path / "api")) == [
+        "tasks-dot-os-v0.wit", "tasks.wit", "types-tasks-dot-os-v0.wit"]
+
+
 def test_wit_not_written_when_there_are_errors(tmp_path):
     r = gen("--wit", str(tmp_path), os.path.join(GEN, "bad.c"))
     assert r.returncode == 1
