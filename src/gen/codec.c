@@ -9,33 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct sb {
-    char *s;
-    size_t len, cap;
-} sb;
-
-static void out(sb *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void out(sb *b, const char *fmt, ...)
-{
-    va_list ap, ap2;
-    va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (b->len + (size_t)n + 1 > b->cap) {
-        b->cap = (b->len + (size_t)n + 1) * 2;
-        char *ns = realloc(b->s, b->cap);
-        if (ns == NULL)
-            abort();
-        b->s = ns;
-    }
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
-    b->len += (size_t)n;
-}
-
 static json_t *node(json_t *types, int id)
 {
     return json_array_get(types, (size_t)id);
@@ -92,41 +65,44 @@ static int ival(json_t *o, const char *k)
 static const char *ret_fail = "-1";
 
 /* Statements encoding the value `expr` of type id. */
-static void enc(sb *b, json_t *types, int id, const char *expr, const char *ind)
+static void enc(hcg_buf *b, json_t *types, int id, const char *expr,
+                const char *ind)
 {
     const char *k = kind(types, id);
     if (strcmp(k, "bool") == 0) {
-        out(b, "%shp_jw_bool(w, %s);\n", ind, expr);
+        hcg_buf_add(b, "%shp_jw_bool(w, %s);\n", ind, expr);
     } else if (k[0] == 's' && isdigit((unsigned char)k[1])) {
-        out(b, "%shp_jw_i64(w, (int64_t)(%s));\n", ind, expr);
+        hcg_buf_add(b, "%shp_jw_i64(w, (int64_t)(%s));\n", ind, expr);
     } else if (k[0] == 'u' && isdigit((unsigned char)k[1])) {
-        out(b, "%shp_jw_u64(w, (uint64_t)(%s));\n", ind, expr);
+        hcg_buf_add(b, "%shp_jw_u64(w, (uint64_t)(%s));\n", ind, expr);
     } else if (strcmp(k, "f32") == 0) {
-        out(b, "%shp_jw_f32(w, (float)(%s));\n", ind, expr);
+        hcg_buf_add(b, "%shp_jw_f32(w, (float)(%s));\n", ind, expr);
     } else if (strcmp(k, "f64") == 0) {
-        out(b, "%shp_jw_f64(w, (double)(%s));\n", ind, expr);
+        hcg_buf_add(b, "%shp_jw_f64(w, (double)(%s));\n", ind, expr);
     } else if (strcmp(k, "string") == 0) {
-        out(b,
+        hcg_buf_add(
+            b,
             "%sif ((%s) == NULL || hp_jw_string(w, (%s), strlen(%s)) != 0)\n"
             "%s    return %s;\n",
             ind, expr, expr, expr, ind, ret_fail);
     } else if (strcmp(k, "bytes") == 0) {
-        out(b, "%shp_jw_bytes(w, &(%s));\n", ind, expr);
+        hcg_buf_add(b, "%shp_jw_bytes(w, &(%s));\n", ind, expr);
     } else if (strcmp(k, "address") == 0) {
-        out(b, "%sif (hp_jw_address(w, &(%s)) != 0)\n%s    return %s;\n", ind,
-            expr, ind, ret_fail);
+        hcg_buf_add(b,
+                    "%sif (hp_jw_address(w, &(%s)) != 0)\n%s    return %s;\n",
+                    ind, expr, ind, ret_fail);
     } else {
         char *f = fname(types, id);
-        out(b, "%sif (hpg_enc_%s(w, &(%s)) != 0)\n%s    return %s;\n", ind, f,
-            expr, ind, ret_fail);
+        hcg_buf_add(b, "%sif (hpg_enc_%s(w, &(%s)) != 0)\n%s    return %s;\n",
+                    ind, f, expr, ind, ret_fail);
         free(f);
     }
 }
 
 /* Statements decoding JSON `j` into the lvalue `lv` of type id; a failure
  * returns -1 with *err prefixed by `ctx` (a C string literal's content). */
-static void dec(sb *b, json_t *types, int id, const char *j, const char *lv,
-                const char *ctx, const char *ind)
+static void dec(hcg_buf *b, json_t *types, int id, const char *j,
+                const char *lv, const char *ctx, const char *ind)
 {
     const char *k = kind(types, id);
     /* the failure block, for an `if` at ind (fail) or at ind + 4 (fail4) */
@@ -140,42 +116,48 @@ static void dec(sb *b, json_t *types, int id, const char *j, const char *lv,
              "return %s;\n%s    }\n",
              ind, ctx, ind, ret_fail, ind);
     if (strcmp(k, "bool") == 0) {
-        out(b, "%s{\n%s    bool t_;\n%s    if (hp_jd_bool(a, %s, &t_, err))%s",
+        hcg_buf_add(
+            b, "%s{\n%s    bool t_;\n%s    if (hp_jd_bool(a, %s, &t_, err))%s",
             ind, ind, ind, j, fail4);
-        out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
+        hcg_buf_add(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
     } else if (k[0] == 's' && isdigit((unsigned char)k[1])) {
         int bits = atoi(k + 1);
-        out(b, "%s{\n%s    int64_t t_;\n", ind, ind);
-        out(b,
+        hcg_buf_add(b, "%s{\n%s    int64_t t_;\n", ind, ind);
+        hcg_buf_add(
+            b,
             "%s    if (hp_jd_int(a, %s, INT%d_MIN, INT%d_MAX, \"%s\", &t_, "
             "err))%s",
             ind, j, bits, bits, k, fail4);
-        out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
+        hcg_buf_add(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
     } else if (k[0] == 'u' && isdigit((unsigned char)k[1])) {
         int bits = atoi(k + 1);
-        out(b, "%s{\n%s    uint64_t t_;\n", ind, ind);
-        out(b, "%s    if (hp_jd_uint(a, %s, UINT%d_MAX, \"%s\", &t_, err))%s",
+        hcg_buf_add(b, "%s{\n%s    uint64_t t_;\n", ind, ind);
+        hcg_buf_add(
+            b, "%s    if (hp_jd_uint(a, %s, UINT%d_MAX, \"%s\", &t_, err))%s",
             ind, j, bits, k, fail4);
-        out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
+        hcg_buf_add(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
     } else if (strcmp(k, "f32") == 0 || strcmp(k, "f64") == 0) {
-        out(b, "%s{\n%s    double t_;\n", ind, ind);
-        out(b, "%s    if (hp_jd_float(a, %s, %s, &t_, err))%s", ind, j,
-            k[1] == '3' ? "true" : "false", fail4);
-        out(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
+        hcg_buf_add(b, "%s{\n%s    double t_;\n", ind, ind);
+        hcg_buf_add(b, "%s    if (hp_jd_float(a, %s, %s, &t_, err))%s", ind, j,
+                    k[1] == '3' ? "true" : "false", fail4);
+        hcg_buf_add(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
     } else if (strcmp(k, "string") == 0) {
-        out(b, "%s{\n%s    const char *t_;\n", ind, ind);
-        out(b, "%s    if (hp_jd_string(a, %s, &t_, err))%s", ind, j, fail4);
-        out(b, "%s    %s = (char *)t_;\n%s}\n", ind, lv, ind);
+        hcg_buf_add(b, "%s{\n%s    const char *t_;\n", ind, ind);
+        hcg_buf_add(b, "%s    if (hp_jd_string(a, %s, &t_, err))%s", ind, j,
+                    fail4);
+        hcg_buf_add(b, "%s    %s = (char *)t_;\n%s}\n", ind, lv, ind);
     } else if (strcmp(k, "bytes") == 0 || strcmp(k, "address") == 0) {
-        out(b, "%sif (hp_jd_%s(a, %s, &(%s), err))%s", ind, k, j, lv, fail);
+        hcg_buf_add(b, "%sif (hp_jd_%s(a, %s, &(%s), err))%s", ind, k, j, lv,
+                    fail);
     } else {
         char *f = fname(types, id);
-        out(b, "%sif (hpg_dec_%s(a, %s, &(%s), err))%s", ind, f, j, lv, fail);
+        hcg_buf_add(b, "%sif (hpg_dec_%s(a, %s, &(%s), err))%s", ind, f, j, lv,
+                    fail);
         free(f);
     }
 }
 
-static void gen_record(sb *b, json_t *types, int id, const char *f,
+static void gen_record(hcg_buf *b, json_t *types, int id, const char *f,
                        const char *ct)
 {
     json_t *t = node(types, id);
@@ -184,33 +166,34 @@ static void gen_record(sb *b, json_t *types, int id, const char *f,
     size_t nf = json_array_size(fields), i;
     json_t *fl;
     /* encoder */
-    out(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
-    out(b, "    (void)v;\n    hp_jw_raw(w, \"{\", 1);\n");
+    hcg_buf_add(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
+    hcg_buf_add(b, "    (void)v;\n    hp_jw_raw(w, \"{\", 1);\n");
     json_array_foreach(fields, i, fl)
     {
         const char *fn = json_string_value(json_object_get(fl, "name"));
         char key[160], expr[160];
         snprintf(key, sizeof key, "%s\\\"%s\\\":", i ? "," : "", fn);
-        out(b, "    hp_jw_raw(w, \"%s\", %zu);\n", key,
-            strlen(fn) + 3 + (i ? 1 : 0));
+        hcg_buf_add(b, "    hp_jw_raw(w, \"%s\", %zu);\n", key,
+                    strlen(fn) + 3 + (i ? 1 : 0));
         snprintf(expr, sizeof expr, "v->%s", fn);
         enc(b, types, ival(fl, "type"), expr, "    ");
     }
-    out(b, "    hp_jw_raw(w, \"}\", 1);\n    return 0;\n}\n\n");
+    hcg_buf_add(b, "    hp_jw_raw(w, \"}\", 1);\n    return 0;\n}\n\n");
     /* decoder: an object (unknown keys ignored, duplicates refused, a
      * missing field is an error unless it is an option), or an array of
      * every field in order */
-    out(b,
-        "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
-        "const char **err)\n{\n",
-        f, ct);
-    out(b, "    if (j->kind == HP_JV_ARRAY) {\n");
-    out(b, "        if (j->len != %zu) {\n", nf);
-    out(b,
+    hcg_buf_add(b,
+                "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
+                "const char **err)\n{\n",
+                f, ct);
+    hcg_buf_add(b, "    if (j->kind == HP_JV_ARRAY) {\n");
+    hcg_buf_add(b, "        if (j->len != %zu) {\n", nf);
+    hcg_buf_add(
+        b,
         "            *err = hp_arena_sprintf(a, \"expected %s as an object "
         "or an array of %zu fields, got an array of %%zu\", j->len);\n",
         name, nf);
-    out(b, "            return -1;\n        }\n");
+    hcg_buf_add(b, "            return -1;\n        }\n");
     json_array_foreach(fields, i, fl)
     {
         const char *fn = json_string_value(json_object_get(fl, "name"));
@@ -220,33 +203,35 @@ static void gen_record(sb *b, json_t *types, int id, const char *f,
         snprintf(ctx, sizeof ctx, "field '%s' of %s", fn, name);
         dec(b, types, ival(fl, "type"), jx, lv, ctx, "        ");
     }
-    out(b, "        return 0;\n    }\n");
-    out(b, "    if (j->kind != HP_JV_OBJECT) {\n");
-    out(b,
+    hcg_buf_add(b, "        return 0;\n    }\n");
+    hcg_buf_add(b, "    if (j->kind != HP_JV_OBJECT) {\n");
+    hcg_buf_add(
+        b,
         "        *err = hp_arena_sprintf(a, \"expected %s (an object), got "
         "%%s\", hp_jv_kind_name(j));\n",
         name);
-    out(b, "        return -1;\n    }\n");
+    hcg_buf_add(b, "        return -1;\n    }\n");
     json_array_foreach(fields, i, fl)
-        out(b, "    const hp_jv *f%zu_ = NULL;\n", i);
-    out(b, "    for (size_t i = 0; i < j->len; i++) {\n");
-    out(b, "        const hp_jv **slot = NULL;\n");
+        hcg_buf_add(b, "    const hp_jv *f%zu_ = NULL;\n", i);
+    hcg_buf_add(b, "    for (size_t i = 0; i < j->len; i++) {\n");
+    hcg_buf_add(b, "        const hp_jv **slot = NULL;\n");
     json_array_foreach(fields, i, fl)
     {
         const char *fn = json_string_value(json_object_get(fl, "name"));
-        out(b, "        %sif (strcmp(j->keys[i], \"%s\") == 0)\n",
-            i ? "else " : "", fn);
-        out(b, "            slot = &f%zu_;\n", i);
+        hcg_buf_add(b, "        %sif (strcmp(j->keys[i], \"%s\") == 0)\n",
+                    i ? "else " : "", fn);
+        hcg_buf_add(b, "            slot = &f%zu_;\n", i);
     }
-    out(b, "        if (slot == NULL)\n            continue;\n");
-    out(b, "        if (*slot != NULL) {\n");
-    out(b,
+    hcg_buf_add(b, "        if (slot == NULL)\n            continue;\n");
+    hcg_buf_add(b, "        if (*slot != NULL) {\n");
+    hcg_buf_add(
+        b,
         "            *err = hp_arena_sprintf(a, \"duplicate field `%%s` in "
         "%s\", "
         "j->keys[i]);\n",
         name);
-    out(b, "            return -1;\n        }\n");
-    out(b, "        *slot = j->items[i];\n    }\n");
+    hcg_buf_add(b, "            return -1;\n        }\n");
+    hcg_buf_add(b, "        *slot = j->items[i];\n    }\n");
     json_array_foreach(fields, i, fl)
     {
         const char *fn = json_string_value(json_object_get(fl, "name"));
@@ -256,23 +241,24 @@ static void gen_record(sb *b, json_t *types, int id, const char *f,
         snprintf(jx, sizeof jx, "f%zu_", i);
         snprintf(lv, sizeof lv, "out->%s", fn);
         snprintf(ctx, sizeof ctx, "field '%s' of %s", fn, name);
-        out(b, "    if (f%zu_ == NULL) {\n", i);
+        hcg_buf_add(b, "    if (f%zu_ == NULL) {\n", i);
         if (opt) {
-            out(b, "        out->%s.some = false;\n", fn);
+            hcg_buf_add(b, "        out->%s.some = false;\n", fn);
         } else {
-            out(b,
+            hcg_buf_add(
+                b,
                 "        *err = \"missing field `%s` in %s\";\n        return "
                 "-1;\n",
                 fn, name);
         }
-        out(b, "    } else {\n");
+        hcg_buf_add(b, "    } else {\n");
         dec(b, types, ft, jx, lv, ctx, "        ");
-        out(b, "    }\n");
+        hcg_buf_add(b, "    }\n");
     }
-    out(b, "    return 0;\n}\n\n");
+    hcg_buf_add(b, "    return 0;\n}\n\n");
 }
 
-static void gen_enum(sb *b, json_t *types, int id, const char *f,
+static void gen_enum(hcg_buf *b, json_t *types, int id, const char *f,
                      const char *ct)
 {
     json_t *t = node(types, id);
@@ -280,76 +266,85 @@ static void gen_enum(sb *b, json_t *types, int id, const char *f,
     const char *name = json_string_value(json_object_get(t, "name"));
     size_t i;
     json_t *v;
-    out(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
-    out(b, "    switch (*v) {\n");
+    hcg_buf_add(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
+    hcg_buf_add(b, "    switch (*v) {\n");
     json_array_foreach(vars, i, v)
     {
         const char *wire = json_string_value(json_object_get(v, "wire"));
-        out(b, "    case %s:\n        hp_jw_raw(w, \"\\\"%s\\\"\", %zu);\n",
+        hcg_buf_add(
+            b, "    case %s:\n        hp_jw_raw(w, \"\\\"%s\\\"\", %zu);\n",
             json_string_value(json_object_get(v, "c")), wire, strlen(wire) + 2);
-        out(b, "        return 0;\n");
+        hcg_buf_add(b, "        return 0;\n");
     }
-    out(b, "    }\n    return -1; /* not one of the enumerators */\n}\n\n");
+    hcg_buf_add(
+        b, "    }\n    return -1; /* not one of the enumerators */\n}\n\n");
     /* decoder: "Variant" or {"Variant": null} */
-    out(b,
-        "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
-        "const char **err)\n{\n",
-        f, ct);
-    out(b, "    const char *s = NULL;\n");
-    out(b, "    if (j->kind == HP_JV_STRING)\n        s = j->str;\n");
-    out(b, "    else if (j->kind == HP_JV_OBJECT && j->len == 1 && "
-           "j->items[0]->kind == HP_JV_NULL)\n        s = j->keys[0];\n");
+    hcg_buf_add(b,
+                "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
+                "const char **err)\n{\n",
+                f, ct);
+    hcg_buf_add(b, "    const char *s = NULL;\n");
+    hcg_buf_add(b, "    if (j->kind == HP_JV_STRING)\n        s = j->str;\n");
+    hcg_buf_add(b,
+                "    else if (j->kind == HP_JV_OBJECT && j->len == 1 && "
+                "j->items[0]->kind == HP_JV_NULL)\n        s = j->keys[0];\n");
     json_array_foreach(vars, i, v)
     {
-        out(b, "    if (s && strcmp(s, \"%s\") == 0) {\n",
-            json_string_value(json_object_get(v, "wire")));
-        out(b, "        *out = %s;\n        return 0;\n    }\n",
-            json_string_value(json_object_get(v, "c")));
+        hcg_buf_add(b, "    if (s && strcmp(s, \"%s\") == 0) {\n",
+                    json_string_value(json_object_get(v, "wire")));
+        hcg_buf_add(b, "        *out = %s;\n        return 0;\n    }\n",
+                    json_string_value(json_object_get(v, "c")));
     }
-    out(b, "    *err = hp_arena_sprintf(a, \"expected a variant of %s (", name);
+    hcg_buf_add(
+        b, "    *err = hp_arena_sprintf(a, \"expected a variant of %s (", name);
     json_array_foreach(vars, i, v)
-        out(b, "%s%s", i ? ", " : "",
-            json_string_value(json_object_get(v, "wire")));
-    out(b, "), got %%s%%s%%s\", s ? \"'\" : hp_jv_kind_name(j), s ? s : \"\", "
+        hcg_buf_add(b, "%s%s", i ? ", " : "",
+                    json_string_value(json_object_get(v, "wire")));
+    hcg_buf_add(
+        b, "), got %%s%%s%%s\", s ? \"'\" : hp_jv_kind_name(j), s ? s : \"\", "
            "s ? \"'\" : \"\");\n");
-    out(b, "    return -1;\n}\n\n");
+    hcg_buf_add(b, "    return -1;\n}\n\n");
 }
 
-static void gen_generic(sb *b, json_t *types, int id, const char *f,
+static void gen_generic(hcg_buf *b, json_t *types, int id, const char *f,
                         const char *ct)
 {
     json_t *t = node(types, id);
     const char *k = kind(types, id);
-    out(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
+    hcg_buf_add(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
     if (strcmp(k, "list") == 0) {
-        out(b, "    hp_jw_raw(w, \"[\", 1);\n");
-        out(b, "    for (size_t i = 0; i < v->len; i++) {\n");
-        out(b, "        if (i)\n            hp_jw_raw(w, \",\", 1);\n");
+        hcg_buf_add(b, "    hp_jw_raw(w, \"[\", 1);\n");
+        hcg_buf_add(b, "    for (size_t i = 0; i < v->len; i++) {\n");
+        hcg_buf_add(b, "        if (i)\n            hp_jw_raw(w, \",\", 1);\n");
         enc(b, types, ival(t, "elem"), "v->ptr[i]", "        ");
-        out(b, "    }\n    hp_jw_raw(w, \"]\", 1);\n");
+        hcg_buf_add(b, "    }\n    hp_jw_raw(w, \"]\", 1);\n");
     } else if (strcmp(k, "option") == 0) {
-        out(b, "    if (!v->some) {\n        hp_jw_null(w);\n        return "
+        hcg_buf_add(
+            b, "    if (!v->some) {\n        hp_jw_null(w);\n        return "
                "0;\n    }\n");
         enc(b, types, ival(t, "elem"), "v->value", "    ");
     } else if (strcmp(k, "result") == 0) {
-        out(b,
+        hcg_buf_add(
+            b,
             "    if (v->ok) {\n        hp_jw_raw(w, \"{\\\"Ok\\\":\", 6);\n");
         enc(b, types, ival(t, "ok"), "v->value", "        ");
-        out(b, "    } else {\n        hp_jw_raw(w, \"{\\\"Err\\\":\", 7);\n");
+        hcg_buf_add(
+            b, "    } else {\n        hp_jw_raw(w, \"{\\\"Err\\\":\", 7);\n");
         enc(b, types, ival(t, "err"), "v->error", "        ");
-        out(b, "    }\n    hp_jw_raw(w, \"}\", 1);\n");
+        hcg_buf_add(b, "    }\n    hp_jw_raw(w, \"}\", 1);\n");
     } else if (strcmp(k, "map") == 0) {
-        out(b, "    hp_jw_raw(w, \"{\", 1);\n");
-        out(b, "    for (size_t i = 0; i < v->len; i++) {\n");
-        out(b, "        if (i)\n            hp_jw_raw(w, \",\", 1);\n");
-        out(b, "        if (v->ptr[i].key == NULL || hp_jw_string(w, "
-               "v->ptr[i].key, strlen(v->ptr[i].key)) != 0)\n            "
-               "return -1;\n");
-        out(b, "        hp_jw_raw(w, \":\", 1);\n");
+        hcg_buf_add(b, "    hp_jw_raw(w, \"{\", 1);\n");
+        hcg_buf_add(b, "    for (size_t i = 0; i < v->len; i++) {\n");
+        hcg_buf_add(b, "        if (i)\n            hp_jw_raw(w, \",\", 1);\n");
+        hcg_buf_add(b,
+                    "        if (v->ptr[i].key == NULL || hp_jw_string(w, "
+                    "v->ptr[i].key, strlen(v->ptr[i].key)) != 0)\n            "
+                    "return -1;\n");
+        hcg_buf_add(b, "        hp_jw_raw(w, \":\", 1);\n");
         enc(b, types, ival(t, "value"), "v->ptr[i].value", "        ");
-        out(b, "    }\n    hp_jw_raw(w, \"}\", 1);\n");
+        hcg_buf_add(b, "    }\n    hp_jw_raw(w, \"}\", 1);\n");
     } else if (strcmp(k, "tuple") == 0) {
-        out(b, "    hp_jw_raw(w, \"[\", 1);\n");
+        hcg_buf_add(b, "    hp_jw_raw(w, \"[\", 1);\n");
         size_t i;
         json_t *it;
         json_array_foreach(json_object_get(t, "items"), i, it)
@@ -357,19 +352,19 @@ static void gen_generic(sb *b, json_t *types, int id, const char *f,
             char expr[32];
             snprintf(expr, sizeof expr, "v->_%zu", i);
             if (i)
-                out(b, "    hp_jw_raw(w, \",\", 1);\n");
+                hcg_buf_add(b, "    hp_jw_raw(w, \",\", 1);\n");
             enc(b, types, (int)json_integer_value(it), expr, "    ");
         }
-        out(b, "    hp_jw_raw(w, \"]\", 1);\n");
+        hcg_buf_add(b, "    hp_jw_raw(w, \"]\", 1);\n");
     } else { /* unit */
-        out(b, "    (void)v;\n    hp_jw_null(w);\n");
+        hcg_buf_add(b, "    (void)v;\n    hp_jw_null(w);\n");
     }
-    out(b, "    return 0;\n}\n\n");
+    hcg_buf_add(b, "    return 0;\n}\n\n");
 
-    out(b,
-        "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
-        "const char **err)\n{\n",
-        f, ct);
+    hcg_buf_add(b,
+                "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
+                "const char **err)\n{\n",
+                f, ct);
     const char *want = strcmp(k, "list") == 0     ? "HP_JV_ARRAY"
                        : strcmp(k, "tuple") == 0  ? "HP_JV_ARRAY"
                        : strcmp(k, "map") == 0    ? "HP_JV_OBJECT"
@@ -380,61 +375,69 @@ static void gen_generic(sb *b, json_t *types, int id, const char *f,
         const char *what = strcmp(want, "HP_JV_ARRAY") == 0    ? "an array"
                            : strcmp(want, "HP_JV_OBJECT") == 0 ? "an object"
                                                                : "null";
-        out(b, "    if (j->kind != %s) {\n", want);
-        out(b,
+        hcg_buf_add(b, "    if (j->kind != %s) {\n", want);
+        hcg_buf_add(
+            b,
             "        *err = hp_arena_sprintf(a, \"expected %s, got %%s\", "
             "hp_jv_kind_name(j));\n        return -1;\n    }\n",
             what);
     }
     if (strcmp(k, "list") == 0) {
-        out(b, "    out->len = j->len;\n");
-        out(b, "    out->ptr = hp_arena_alloc(a, (j->len ? j->len : 1) * "
-               "sizeof *out->ptr);\n");
-        out(b, "    if (out->ptr == NULL) {\n        *err = \"out of "
-               "memory\";\n        return -1;\n    }\n");
-        out(b, "    for (size_t i = 0; i < j->len; i++) {\n");
+        hcg_buf_add(b, "    out->len = j->len;\n");
+        hcg_buf_add(b,
+                    "    out->ptr = hp_arena_alloc(a, (j->len ? j->len : 1) * "
+                    "sizeof *out->ptr);\n");
+        hcg_buf_add(b, "    if (out->ptr == NULL) {\n        *err = \"out of "
+                       "memory\";\n        return -1;\n    }\n");
+        hcg_buf_add(b, "    for (size_t i = 0; i < j->len; i++) {\n");
         dec(b, types, ival(t, "elem"), "j->items[i]", "out->ptr[i]",
             "list item", "        ");
-        out(b, "    }\n");
+        hcg_buf_add(b, "    }\n");
     } else if (strcmp(k, "option") == 0) {
-        out(b, "    if (j->kind == HP_JV_NULL) {\n        out->some = "
+        hcg_buf_add(
+            b, "    if (j->kind == HP_JV_NULL) {\n        out->some = "
                "false;\n        return 0;\n    }\n    out->some = true;\n");
         dec(b, types, ival(t, "elem"), "j", "out->value", "option value",
             "    ");
     } else if (strcmp(k, "result") == 0) {
-        out(b, "    if (j->len != 1 || (strcmp(j->keys[0], \"Ok\") != 0 && "
+        hcg_buf_add(
+            b, "    if (j->len != 1 || (strcmp(j->keys[0], \"Ok\") != 0 && "
                "strcmp(j->keys[0], \"Err\") != 0)) {\n");
-        out(b, "        *err = \"expected {\\\"Ok\\\": ...} or "
-               "{\\\"Err\\\": ...}\";\n        return -1;\n    }\n");
-        out(b, "    out->ok = strcmp(j->keys[0], \"Ok\") == 0;\n");
-        out(b, "    if (out->ok) {\n");
+        hcg_buf_add(b, "        *err = \"expected {\\\"Ok\\\": ...} or "
+                       "{\\\"Err\\\": ...}\";\n        return -1;\n    }\n");
+        hcg_buf_add(b, "    out->ok = strcmp(j->keys[0], \"Ok\") == 0;\n");
+        hcg_buf_add(b, "    if (out->ok) {\n");
         dec(b, types, ival(t, "ok"), "j->items[0]", "out->value", "Ok",
             "        ");
-        out(b, "    } else {\n");
+        hcg_buf_add(b, "    } else {\n");
         dec(b, types, ival(t, "err"), "j->items[0]", "out->error", "Err",
             "        ");
-        out(b, "    }\n");
+        hcg_buf_add(b, "    }\n");
     } else if (strcmp(k, "map") == 0) {
-        out(b, "    out->len = 0;\n");
-        out(b, "    out->ptr = hp_arena_alloc(a, (j->len ? j->len : 1) * "
-               "sizeof *out->ptr);\n");
-        out(b, "    if (out->ptr == NULL) {\n        *err = \"out of "
-               "memory\";\n        return -1;\n    }\n");
-        out(b, "    for (size_t i = 0; i < j->len; i++) {\n");
-        out(b, "        /* a repeated key: the last value wins, kept at the "
+        hcg_buf_add(b, "    out->len = 0;\n");
+        hcg_buf_add(b,
+                    "    out->ptr = hp_arena_alloc(a, (j->len ? j->len : 1) * "
+                    "sizeof *out->ptr);\n");
+        hcg_buf_add(b, "    if (out->ptr == NULL) {\n        *err = \"out of "
+                       "memory\";\n        return -1;\n    }\n");
+        hcg_buf_add(b, "    for (size_t i = 0; i < j->len; i++) {\n");
+        hcg_buf_add(
+            b, "        /* a repeated key: the last value wins, kept at the "
                "first key's place */\n");
-        out(b, "        size_t k = 0;\n");
-        out(b, "        while (k < out->len && strcmp(out->ptr[k].key, "
-               "j->keys[i]) != 0)\n            k++;\n");
-        out(b, "        if (k == out->len) {\n            out->ptr[k].key = "
+        hcg_buf_add(b, "        size_t k = 0;\n");
+        hcg_buf_add(b, "        while (k < out->len && strcmp(out->ptr[k].key, "
+                       "j->keys[i]) != 0)\n            k++;\n");
+        hcg_buf_add(
+            b, "        if (k == out->len) {\n            out->ptr[k].key = "
                "(char *)j->keys[i];\n            out->len++;\n        }\n");
         dec(b, types, ival(t, "value"), "j->items[i]", "out->ptr[k].value",
             "map value", "        ");
-        out(b, "    }\n");
+        hcg_buf_add(b, "    }\n");
     } else if (strcmp(k, "tuple") == 0) {
         size_t n = json_array_size(json_object_get(t, "items"));
-        out(b, "    if (j->len != %zu) {\n", n);
-        out(b,
+        hcg_buf_add(b, "    if (j->len != %zu) {\n", n);
+        hcg_buf_add(
+            b,
             "        *err = hp_arena_sprintf(a, \"expected a tuple of %zu, "
             "got %%zu items\", j->len);\n        return -1;\n    }\n",
             n);
@@ -449,58 +452,63 @@ static void gen_generic(sb *b, json_t *types, int id, const char *f,
             dec(b, types, (int)json_integer_value(it), jx, lv, ctx, "    ");
         }
     } else {
-        out(b, "    (void)a;\n    (void)err;\n    (void)out;\n");
+        hcg_buf_add(b, "    (void)a;\n    (void)err;\n    (void)out;\n");
     }
-    out(b, "    return 0;\n}\n\n");
+    hcg_buf_add(b, "    return 0;\n}\n\n");
 }
 
 /* ------------------------------------------------------------------ clones */
 
 /* Statements deep-copying `src` (type id) into `dst` on the heap: the state
  * owns its memory, so what is decoded into the arena is copied into it. */
-static void cln(sb *b, json_t *types, int id, const char *dst, const char *src,
-                const char *ind)
+static void cln(hcg_buf *b, json_t *types, int id, const char *dst,
+                const char *src, const char *ind)
 {
     const char *k = kind(types, id);
     if (strcmp(k, "string") == 0) {
-        out(b,
-            "%sif ((%s) != NULL && ((%s) = strdup(%s)) == NULL)\n%s    "
-            "return -1;\n",
-            ind, src, dst, src, ind);
+        hcg_buf_add(b,
+                    "%sif ((%s) != NULL && ((%s) = strdup(%s)) == NULL)\n%s    "
+                    "return -1;\n",
+                    ind, src, dst, src, ind);
     } else if (strcmp(k, "bytes") == 0) {
-        out(b, "%s(%s).len = (%s).len;\n", ind, dst, src);
-        out(b, "%s(%s).ptr = malloc((%s).len ? (%s).len : 1);\n", ind, dst, src,
-            src);
-        out(b, "%sif ((%s).ptr == NULL)\n%s    return -1;\n", ind, dst, ind);
-        out(b, "%sif ((%s).len)\n%s    memcpy((%s).ptr, (%s).ptr, (%s).len);\n",
+        hcg_buf_add(b, "%s(%s).len = (%s).len;\n", ind, dst, src);
+        hcg_buf_add(b, "%s(%s).ptr = malloc((%s).len ? (%s).len : 1);\n", ind,
+                    dst, src, src);
+        hcg_buf_add(b, "%sif ((%s).ptr == NULL)\n%s    return -1;\n", ind, dst,
+                    ind);
+        hcg_buf_add(
+            b, "%sif ((%s).len)\n%s    memcpy((%s).ptr, (%s).ptr, (%s).len);\n",
             ind, src, ind, dst, src, src);
     } else if (strcmp(k, "address") == 0) {
         static const char *const parts[] = {"node", "process.process_name",
                                             "process.package_name",
                                             "process.publisher_node"};
         for (int i = 0; i < 4; i++)
-            out(b,
+            hcg_buf_add(
+                b,
                 "%sif (((%s).%s = strdup((%s).%s)) == NULL)\n%s    return "
                 "-1;\n",
                 ind, dst, parts[i], src, parts[i], ind);
     } else if (composite(types, id) && strcmp(k, "enum") != 0 &&
                strcmp(k, "unit") != 0) {
         char *f = fname(types, id);
-        out(b, "%sif (hpg_clone_%s(&(%s), &(%s)) != 0)\n%s    return -1;\n",
+        hcg_buf_add(
+            b, "%sif (hpg_clone_%s(&(%s), &(%s)) != 0)\n%s    return -1;\n",
             ind, f, dst, src, ind);
         free(f);
     } else {
-        out(b, "%s%s = %s;\n", ind, dst, src);
+        hcg_buf_add(b, "%s%s = %s;\n", ind, dst, src);
     }
 }
 
-static void gen_clone(sb *b, json_t *types, int id, const char *f,
+static void gen_clone(hcg_buf *b, json_t *types, int id, const char *f,
                       const char *ct)
 {
     json_t *t = node(types, id);
     const char *k = kind(types, id);
-    out(b, "static int hpg_clone_%s(%s *dst, const %s *src)\n{\n", f, ct, ct);
-    out(b, "    *dst = *src;\n");
+    hcg_buf_add(b, "static int hpg_clone_%s(%s *dst, const %s *src)\n{\n", f,
+                ct, ct);
+    hcg_buf_add(b, "    *dst = *src;\n");
     if (strcmp(k, "record") == 0) {
         size_t i;
         json_t *fl;
@@ -513,31 +521,33 @@ static void gen_clone(sb *b, json_t *types, int id, const char *f,
             cln(b, types, ival(fl, "type"), d, sr, "    ");
         }
     } else if (strcmp(k, "list") == 0 || strcmp(k, "map") == 0) {
-        out(b, "    dst->ptr = malloc((src->len ? src->len : 1) * sizeof "
+        hcg_buf_add(
+            b, "    dst->ptr = malloc((src->len ? src->len : 1) * sizeof "
                "*dst->ptr);\n    if (dst->ptr == NULL)\n        return -1;\n");
-        out(b, "    for (size_t i = 0; i < src->len; i++) {\n");
+        hcg_buf_add(b, "    for (size_t i = 0; i < src->len; i++) {\n");
         if (strcmp(k, "map") == 0) {
-            out(b, "        dst->ptr[i] = src->ptr[i];\n");
-            out(b, "        if ((dst->ptr[i].key = strdup(src->ptr[i].key)) "
+            hcg_buf_add(b, "        dst->ptr[i] = src->ptr[i];\n");
+            hcg_buf_add(
+                b, "        if ((dst->ptr[i].key = strdup(src->ptr[i].key)) "
                    "== NULL)\n            return -1;\n");
             cln(b, types, ival(t, "value"), "dst->ptr[i].value",
                 "src->ptr[i].value", "        ");
         } else {
-            out(b, "        dst->ptr[i] = src->ptr[i];\n");
+            hcg_buf_add(b, "        dst->ptr[i] = src->ptr[i];\n");
             cln(b, types, ival(t, "elem"), "dst->ptr[i]", "src->ptr[i]",
                 "        ");
         }
-        out(b, "    }\n");
+        hcg_buf_add(b, "    }\n");
     } else if (strcmp(k, "option") == 0) {
-        out(b, "    if (src->some) {\n");
+        hcg_buf_add(b, "    if (src->some) {\n");
         cln(b, types, ival(t, "elem"), "dst->value", "src->value", "        ");
-        out(b, "    }\n");
+        hcg_buf_add(b, "    }\n");
     } else if (strcmp(k, "result") == 0) {
-        out(b, "    if (src->ok) {\n");
+        hcg_buf_add(b, "    if (src->ok) {\n");
         cln(b, types, ival(t, "ok"), "dst->value", "src->value", "        ");
-        out(b, "    } else {\n");
+        hcg_buf_add(b, "    } else {\n");
         cln(b, types, ival(t, "err"), "dst->error", "src->error", "        ");
-        out(b, "    }\n");
+        hcg_buf_add(b, "    }\n");
     } else if (strcmp(k, "tuple") == 0) {
         size_t i;
         json_t *it;
@@ -549,7 +559,7 @@ static void gen_clone(sb *b, json_t *types, int id, const char *f,
             cln(b, types, (int)json_integer_value(it), d, sr, "    ");
         }
     }
-    out(b, "    return 0;\n}\n\n");
+    hcg_buf_add(b, "    return 0;\n}\n\n");
 }
 
 /* ---------------------------------------------------------------- dispatch */
@@ -577,44 +587,51 @@ static bool is_request(json_t *h)
  * http-server the http ones.  Arguments: none -> absent or null, one ->
  * the value, several -> an array.  On success the handler's return value
  * is written to w as is. */
-static void gen_dispatch(sb *b, json_t *model)
+static void gen_dispatch(hcg_buf *b, json_t *model)
 {
     json_t *types = json_object_get(model, "types");
     json_t *handlers = json_object_get(model, "handlers");
     const char *state = json_string_value(json_object_get(model, "state"));
     if (state == NULL)
         return;
-    out(b, "/* Who sent a request, for dispatch. */\n");
-    out(b, "enum hpg_source { HPG_FROM_LOCAL, HPG_FROM_REMOTE, HPG_FROM_HTTP "
+    hcg_buf_add(b, "/* Who sent a request, for dispatch. */\n");
+    hcg_buf_add(
+        b, "enum hpg_source { HPG_FROM_LOCAL, HPG_FROM_REMOTE, HPG_FROM_HTTP "
            "};\n\n");
-    out(b, "/* Why a request was refused (the error reply's kind). */\n");
-    out(b, "enum hpg_refusal {\n    HPG_OK = 0,\n    HPG_BAD_JSON,\n"
-           "    HPG_UNKNOWN_VARIANT,\n    HPG_FORBIDDEN,\n"
-           "    HPG_BAD_ARGUMENTS,\n    HPG_ENCODE_FAILED,\n};\n\n");
-    out(b,
+    hcg_buf_add(b,
+                "/* Why a request was refused (the error reply's kind). */\n");
+    hcg_buf_add(b, "enum hpg_refusal {\n    HPG_OK = 0,\n    HPG_BAD_JSON,\n"
+                   "    HPG_UNKNOWN_VARIANT,\n    HPG_FORBIDDEN,\n"
+                   "    HPG_BAD_ARGUMENTS,\n    HPG_ENCODE_FAILED,\n};\n\n");
+    hcg_buf_add(
+        b,
         "static int hpg_dispatch(hp_arena *a, %s *state, enum hpg_source "
         "src, const char *body, size_t len, hp_jw *w, const char **err) "
         "__attribute__((unused));\n\n",
         state);
-    out(b,
+    hcg_buf_add(
+        b,
         "static int hpg_dispatch(hp_arena *a, %s *state, enum hpg_source "
         "src, const char *body, size_t len, hp_jw *w, const char **err)\n{\n",
         state);
-    out(b, "    (void)state;\n    (void)w;\n");
-    out(b, "    const char *perr = NULL;\n");
-    out(b, "    hp_jv *j = hp_json_parse(a, body, len, &perr);\n");
-    out(b, "    if (j == NULL) {\n        *err = hp_jd_wrap(a, \"the request "
+    hcg_buf_add(b, "    (void)state;\n    (void)w;\n");
+    hcg_buf_add(b, "    const char *perr = NULL;\n");
+    hcg_buf_add(b, "    hp_jv *j = hp_json_parse(a, body, len, &perr);\n");
+    hcg_buf_add(
+        b, "    if (j == NULL) {\n        *err = hp_jd_wrap(a, \"the request "
            "is not JSON\", perr);\n        return HPG_BAD_JSON;\n    }\n");
-    out(b, "    const char *v = NULL;\n    const hp_jv *args = NULL;\n");
-    out(b,
+    hcg_buf_add(b,
+                "    const char *v = NULL;\n    const hp_jv *args = NULL;\n");
+    hcg_buf_add(
+        b,
         "    if (j->kind == HP_JV_STRING) {\n        v = j->str;\n"
         "    } else if (j->kind == HP_JV_OBJECT && j->len == 1) {\n"
         "        v = j->keys[0];\n        args = j->items[0];\n    } else {\n");
     /* the list of variants each source may call, for messages */
-    out(b, "        *err = \"expected {\\\"Variant\\\": arguments} or "
-           "\\\"Variant\\\"\";\n        return HPG_BAD_JSON;\n    }\n");
+    hcg_buf_add(b, "        *err = \"expected {\\\"Variant\\\": arguments} or "
+                   "\\\"Variant\\\"\";\n        return HPG_BAD_JSON;\n    }\n");
     for (int sidx = 0; sidx < 3; sidx++) {
-        sb list = {0};
+        hcg_buf list = {0};
         size_t i;
         json_t *h;
         json_array_foreach(handlers, i, h)
@@ -623,15 +640,16 @@ static void gen_dispatch(sb *b, json_t *model)
                       : sidx == 1 ? has_kind(h, "remote")
                                   : has_kind(h, "http");
             if (ok)
-                out(&list, "%s%s", list.len ? ", " : "",
-                    json_string_value(json_object_get(h, "variant")));
+                hcg_buf_add(&list, "%s%s", list.len ? ", " : "",
+                            json_string_value(json_object_get(h, "variant")));
         }
-        out(b, "    static const char *const allowed_%d = \"%s\";\n", sidx,
-            list.s ? list.s : "");
+        hcg_buf_add(b, "    static const char *const allowed_%d = \"%s\";\n",
+                    sidx, list.s ? list.s : "");
         free(list.s);
     }
-    out(b, "    const char *allowed = src == HPG_FROM_LOCAL ? allowed_0 : "
-           "src == HPG_FROM_REMOTE ? allowed_1 : allowed_2;\n");
+    hcg_buf_add(b,
+                "    const char *allowed = src == HPG_FROM_LOCAL ? allowed_0 : "
+                "src == HPG_FROM_REMOTE ? allowed_1 : allowed_2;\n");
     size_t i;
     json_t *h;
     json_array_foreach(handlers, i, h)
@@ -640,16 +658,19 @@ static void gen_dispatch(sb *b, json_t *model)
             continue;
         const char *variant = json_string_value(json_object_get(h, "variant"));
         const char *cname = json_string_value(json_object_get(h, "c_name"));
-        out(b, "    if (strcmp(v, \"%s\") == 0) {\n", variant);
-        sb cond = {0};
+        hcg_buf_add(b, "    if (strcmp(v, \"%s\") == 0) {\n", variant);
+        hcg_buf cond = {0};
         if (has_kind(h, "local") || has_kind(h, "remote"))
-            out(&cond, "src == HPG_FROM_LOCAL");
+            hcg_buf_add(&cond, "src == HPG_FROM_LOCAL");
         if (has_kind(h, "remote"))
-            out(&cond, "%ssrc == HPG_FROM_REMOTE", cond.len ? " || " : "");
+            hcg_buf_add(&cond, "%ssrc == HPG_FROM_REMOTE",
+                        cond.len ? " || " : "");
         if (has_kind(h, "http"))
-            out(&cond, "%ssrc == HPG_FROM_HTTP", cond.len ? " || " : "");
-        out(b, "        if (!(%s)) {\n", cond.s);
-        out(b,
+            hcg_buf_add(&cond, "%ssrc == HPG_FROM_HTTP",
+                        cond.len ? " || " : "");
+        hcg_buf_add(b, "        if (!(%s)) {\n", cond.s);
+        hcg_buf_add(
+            b,
             "            *err = hp_arena_sprintf(a, \"%s may not be called "
             "from %%s; you may call: %%s\", src == HPG_FROM_LOCAL ? \"this "
             "node\" : src == HPG_FROM_REMOTE ? \"another node\" : \"HTTP\", "
@@ -659,33 +680,35 @@ static void gen_dispatch(sb *b, json_t *model)
         json_t *params = json_object_get(h, "params");
         size_t np = json_array_size(params) - 1;
         /* locals for the arguments */
-        sb call = {0};
+        hcg_buf call = {0};
         for (size_t k = 0; k < np; k++) {
             json_t *p = json_array_get(params, k + 1);
             const char *pt = json_string_value(json_object_get(p, "type"));
             int wire = (int)json_integer_value(json_object_get(p, "wire"));
             bool ptr = composite(types, wire) && pt[strlen(pt) - 1] == '*';
             if (ptr)
-                out(b,
-                    "        %s a%zu;\n        memset(&a%zu, 0, sizeof "
-                    "a%zu);\n",
-                    ctype(types, wire), k, k, k);
+                hcg_buf_add(b,
+                            "        %s a%zu;\n        memset(&a%zu, 0, sizeof "
+                            "a%zu);\n",
+                            ctype(types, wire), k, k, k);
             else
-                out(b,
-                    "        %s a%zu;\n        memset(&a%zu, 0, sizeof "
-                    "a%zu);\n",
-                    pt, k, k, k);
-            out(&call, ", %sa%zu", ptr ? "&" : "", k);
+                hcg_buf_add(b,
+                            "        %s a%zu;\n        memset(&a%zu, 0, sizeof "
+                            "a%zu);\n",
+                            pt, k, k, k);
+            hcg_buf_add(&call, ", %sa%zu", ptr ? "&" : "", k);
         }
         if (np == 0) {
-            out(b,
+            hcg_buf_add(
+                b,
                 "        if (args != NULL && args->kind != HP_JV_NULL) {\n"
                 "            *err = \"%s takes no arguments (send "
                 "\\\"%s\\\" or {\\\"%s\\\": null})\";\n"
                 "            return HPG_BAD_ARGUMENTS;\n        }\n",
                 variant, variant, variant);
         } else if (np == 1) {
-            out(b,
+            hcg_buf_add(
+                b,
                 "        if (args == NULL) {\n            *err = \"%s takes "
                 "an argument: {\\\"%s\\\": value}\";\n"
                 "            return HPG_BAD_ARGUMENTS;\n        }\n",
@@ -699,7 +722,8 @@ static void gen_dispatch(sb *b, json_t *model)
                 "args", "a0", ctx, "        ");
             ret_fail = "-1";
         } else {
-            out(b,
+            hcg_buf_add(
+                b,
                 "        if (args == NULL || args->kind != HP_JV_ARRAY || "
                 "args->len != %zu) {\n"
                 "            *err = \"%s takes %zu arguments as an array: "
@@ -722,8 +746,8 @@ static void gen_dispatch(sb *b, json_t *model)
             }
         }
         const char *ret = json_string_value(json_object_get(h, "returns"));
-        out(b, "        %s r = %s(state%s);\n", ret, cname,
-            call.s ? call.s : "");
+        hcg_buf_add(b, "        %s r = %s(state%s);\n", ret, cname,
+                    call.s ? call.s : "");
         free(call.s);
         ret_fail = "(*err = \"the handler's return value could not be "
                    "written as JSON\", HPG_ENCODE_FAILED)";
@@ -731,23 +755,24 @@ static void gen_dispatch(sb *b, json_t *model)
             (int)json_integer_value(json_object_get(h, "returns_wire")), "r",
             "        ");
         ret_fail = "-1";
-        out(b, "        return HPG_OK;\n    }\n");
+        hcg_buf_add(b, "        return HPG_OK;\n    }\n");
     }
-    out(b, "    *err = hp_arena_sprintf(a, \"unknown request variant '%%s'; "
+    hcg_buf_add(
+        b, "    *err = hp_arena_sprintf(a, \"unknown request variant '%%s'; "
            "you may call: %%s\", v, allowed);\n");
-    out(b, "    return HPG_UNKNOWN_VARIANT;\n}\n");
+    hcg_buf_add(b, "    return HPG_UNKNOWN_VARIANT;\n}\n");
 }
 
 char *hcg_codecs(json_t *model)
 {
     json_t *types = json_object_get(model, "types");
-    sb b = {0};
+    hcg_buf b = {0};
     const char *file = json_string_value(json_object_get(model, "file"));
     const char *base = strrchr(file, '/');
-    out(&b, "/* Generated by hyperc gen from %s; do not edit. */\n",
-        base ? base + 1 : file);
-    out(&b, "#include <hyperc/json.h>\n\n#include <stdint.h>\n#include "
-            "<stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
+    hcg_buf_add(&b, "/* Generated by hyperc gen from %s; do not edit. */\n",
+                base ? base + 1 : file);
+    hcg_buf_add(&b, "#include <hyperc/json.h>\n\n#include <stdint.h>\n#include "
+                    "<stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
     size_t n = json_array_size(types);
     /* prototypes, so that types may refer to each other in any order */
     for (size_t i = 0; i < n; i++) {
@@ -755,22 +780,23 @@ char *hcg_codecs(json_t *model)
             continue;
         char *f = fname(types, (int)i);
         const char *ct = ctype(types, (int)i);
-        out(&b,
-            "static int hpg_enc_%s(hp_jw *w, const %s *v) "
-            "__attribute__((unused));\n",
-            f, ct);
-        out(&b,
+        hcg_buf_add(&b,
+                    "static int hpg_enc_%s(hp_jw *w, const %s *v) "
+                    "__attribute__((unused));\n",
+                    f, ct);
+        hcg_buf_add(
+            &b,
             "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
             "const char **err) __attribute__((unused));\n",
             f, ct);
         if (clonable(types, (int)i))
-            out(&b,
-                "static int hpg_clone_%s(%s *dst, const %s *src) "
-                "__attribute__((unused));\n",
-                f, ct, ct);
+            hcg_buf_add(&b,
+                        "static int hpg_clone_%s(%s *dst, const %s *src) "
+                        "__attribute__((unused));\n",
+                        f, ct, ct);
         free(f);
     }
-    out(&b, "\n");
+    hcg_buf_add(&b, "\n");
     for (size_t i = 0; i < n; i++) {
         if (!composite(types, (int)i))
             continue;
@@ -799,16 +825,16 @@ char *hcg_codecs(json_t *model)
  * {"HypercError":{"kind":...,"message":...}} instead of silence. */
 char *hcg_process(json_t *model, const char *source_path)
 {
-    sb b = {0};
+    hcg_buf b = {0};
     const char *file = json_string_value(json_object_get(model, "file"));
     const char *base = strrchr(file, '/');
-    out(&b, "/* Generated by hyperc gen from %s; do not edit. */\n",
-        base ? base + 1 : file);
-    out(&b, "#include \"%s\"\n\n", source_path);
+    hcg_buf_add(&b, "/* Generated by hyperc gen from %s; do not edit. */\n",
+                base ? base + 1 : file);
+    hcg_buf_add(&b, "#include \"%s\"\n\n", source_path);
     char *codecs = hcg_codecs(model);
     /* drop the codecs' own first line (the same notice) */
     const char *rest = strchr(codecs, '\n');
-    out(&b, "%s\n", rest ? rest + 1 : codecs);
+    hcg_buf_add(&b, "%s\n", rest ? rest + 1 : codecs);
     free(codecs);
     const char *state = json_string_value(json_object_get(model, "state"));
     const char *init = NULL;
@@ -819,13 +845,15 @@ char *hcg_process(json_t *model, const char *source_path)
         if (has_kind(h, "init"))
             init = json_string_value(json_object_get(h, "c_name"));
     }
-    out(&b, "static const char *const hpg_refusal_names[] = {\"Ok\", "
-            "\"BadJson\", \"UnknownVariant\", \"Forbidden\", "
-            "\"BadArguments\", \"EncodeFailed\"};\n\n");
-    out(&b, "static void hpg_answer(const char *text, size_t len)\n{\n");
-    out(&b, "    hw_response r;\n    memset(&r, 0, sizeof r);\n");
-    out(&b, "    r.body.ptr = (uint8_t *)text;\n    r.body.len = len;\n");
-    out(&b, "    hw_send_response(&r, NULL);\n}\n\n");
+    hcg_buf_add(&b, "static const char *const hpg_refusal_names[] = {\"Ok\", "
+                    "\"BadJson\", \"UnknownVariant\", \"Forbidden\", "
+                    "\"BadArguments\", \"EncodeFailed\"};\n\n");
+    hcg_buf_add(&b,
+                "static void hpg_answer(const char *text, size_t len)\n{\n");
+    hcg_buf_add(&b, "    hw_response r;\n    memset(&r, 0, sizeof r);\n");
+    hcg_buf_add(&b,
+                "    r.body.ptr = (uint8_t *)text;\n    r.body.len = len;\n");
+    hcg_buf_add(&b, "    hw_send_response(&r, NULL);\n}\n\n");
     json_t *types = json_object_get(model, "types");
     int sid = (int)json_integer_value(json_object_get(model, "state_wire"));
     char *sf = fname(types, sid);
@@ -839,113 +867,140 @@ char *hcg_process(json_t *model, const char *source_path)
     if (seconds)
         policy = "EveryMessage"; /* see the notice printed at start */
     /* saving: the state's JSON through the state module */
-    out(&b,
-        "static void hpg_save(const %s *s, bool only_if_changed) "
-        "__attribute__((unused));\n\n",
-        state);
-    out(&b, "static void hpg_save(const %s *s, bool only_if_changed)\n{\n",
-        state);
-    out(&b, "    static char *last; /* what was saved last (OnDiff) */\n");
-    out(&b, "    hp_jw w;\n    hp_jw_init(&w);\n");
-    out(&b, "    if (hpg_enc_%s(&w, s) != 0 || !hp_jw_ok(&w)) {\n", sf);
-    out(&b, "        hw_print_to_terminal(0, \"the state could not be "
-            "written as JSON; not saved\");\n");
-    out(&b, "    } else if (!only_if_changed || last == NULL || strcmp(last, "
+    hcg_buf_add(&b,
+                "static void hpg_save(const %s *s, bool only_if_changed) "
+                "__attribute__((unused));\n\n",
+                state);
+    hcg_buf_add(&b,
+                "static void hpg_save(const %s *s, bool only_if_changed)\n{\n",
+                state);
+    hcg_buf_add(&b,
+                "    static char *last; /* what was saved last (OnDiff) */\n");
+    hcg_buf_add(&b, "    hp_jw w;\n    hp_jw_init(&w);\n");
+    hcg_buf_add(&b, "    if (hpg_enc_%s(&w, s) != 0 || !hp_jw_ok(&w)) {\n", sf);
+    hcg_buf_add(&b, "        hw_print_to_terminal(0, \"the state could not be "
+                    "written as JSON; not saved\");\n");
+    hcg_buf_add(
+        &b, "    } else if (!only_if_changed || last == NULL || strcmp(last, "
             "w.buf) != 0) {\n");
-    out(&b, "        if (hw_set_state((const uint8_t *)w.buf, w.len)) {\n");
-    out(&b, "            free(last);\n            last = strdup(w.buf);\n");
-    out(&b, "        } else {\n            hw_print_to_terminal(0, \"saving "
+    hcg_buf_add(&b,
+                "        if (hw_set_state((const uint8_t *)w.buf, w.len)) {\n");
+    hcg_buf_add(&b,
+                "            free(last);\n            last = strdup(w.buf);\n");
+    hcg_buf_add(
+        &b, "        } else {\n            hw_print_to_terminal(0, \"saving "
             "the state failed\");\n        }\n    }\n");
-    out(&b, "    hp_jw_fini(&w);\n}\n\n");
-    out(&b, "void hw_init(const char *our)\n{\n");
+    hcg_buf_add(&b, "    hp_jw_fini(&w);\n}\n\n");
+    hcg_buf_add(&b, "void hw_init(const char *our)\n{\n");
     /* Static: the node stops a process inside hw_receive without unwinding
      * (abi.h), so what must stay reachable lives in the instance's data. */
-    out(&b, "    static %s state;\n", state);
-    out(&b, "    static hw_address me;\n    static hp_arena a;\n");
-    out(&b, "    hw_our(&me);\n");
-    out(&b, "    char line[256];\n");
-    out(&b, "    snprintf(line, sizeof line, \"%%s: started\", our);\n");
-    out(&b, "    hw_print_to_terminal(1, line);\n");
-    out(&b, "    hp_arena_init(&a);\n");
+    hcg_buf_add(&b, "    static %s state;\n", state);
+    hcg_buf_add(&b, "    static hw_address me;\n    static hp_arena a;\n");
+    hcg_buf_add(&b, "    hw_our(&me);\n");
+    hcg_buf_add(&b, "    char line[256];\n");
+    hcg_buf_add(&b,
+                "    snprintf(line, sizeof line, \"%%s: started\", our);\n");
+    hcg_buf_add(&b, "    hw_print_to_terminal(1, line);\n");
+    hcg_buf_add(&b, "    hp_arena_init(&a);\n");
     /* the stored state, if any; one that does not decode is never
      * overwritten: the process does not start */
-    out(&b, "    hw_bytes stored;\n    if (hw_get_state(&stored)) {\n");
-    out(&b, "        const char *perr = \"out of memory\";\n");
-    out(&b, "        %s tmp;\n        memset(&tmp, 0, sizeof tmp);\n", state);
-    out(&b, "        hp_jv *j = hp_json_parse(&a, (const char *)stored.ptr, "
+    hcg_buf_add(&b, "    hw_bytes stored;\n    if (hw_get_state(&stored)) {\n");
+    hcg_buf_add(&b, "        const char *perr = \"out of memory\";\n");
+    hcg_buf_add(&b, "        %s tmp;\n        memset(&tmp, 0, sizeof tmp);\n",
+                state);
+    hcg_buf_add(
+        &b, "        hp_jv *j = hp_json_parse(&a, (const char *)stored.ptr, "
             "stored.len, &perr);\n");
-    out(&b,
+    hcg_buf_add(
+        &b,
         "        if (j == NULL || hpg_dec_%s(&a, j, &tmp, &perr) != 0 || "
         "hpg_clone_%s(&state, &tmp) != 0) {\n",
         sf, sf);
-    out(&b,
+    hcg_buf_add(
+        &b,
         "            snprintf(line, sizeof line, \"the stored state does "
         "not decode as %s (%%s): not starting, and leaving the stored "
         "state as it is\", perr);\n",
         state);
-    out(&b, "            hw_print_to_terminal(0, line);\n");
-    out(&b, "            hw_on_exit none;\n            memset(&none, 0, "
-            "sizeof none);\n            none.kind = HW_ON_EXIT_NONE;\n"
-            "            hw_set_on_exit(&none);\n");
-    out(&b, "            hw_bytes_fini(&stored);\n            "
-            "hp_arena_fini(&a);\n            hw_address_fini(&me);\n"
-            "            return;\n        }\n");
-    out(&b, "        hw_bytes_fini(&stored);\n        hp_arena_reset(&a);\n"
-            "    }\n");
+    hcg_buf_add(&b, "            hw_print_to_terminal(0, line);\n");
+    hcg_buf_add(&b,
+                "            hw_on_exit none;\n            memset(&none, 0, "
+                "sizeof none);\n            none.kind = HW_ON_EXIT_NONE;\n"
+                "            hw_set_on_exit(&none);\n");
+    hcg_buf_add(&b, "            hw_bytes_fini(&stored);\n            "
+                    "hp_arena_fini(&a);\n            hw_address_fini(&me);\n"
+                    "            return;\n        }\n");
+    hcg_buf_add(&b,
+                "        hw_bytes_fini(&stored);\n        hp_arena_reset(&a);\n"
+                "    }\n");
     if (seconds)
-        out(&b, "    hw_print_to_terminal(0, \"save_config EveryNSeconds is "
+        hcg_buf_add(
+            &b, "    hw_print_to_terminal(0, \"save_config EveryNSeconds is "
                 "not implemented yet: the state is saved after every "
                 "message\");\n");
     if (init)
-        out(&b, "    %s(&state);\n", init);
+        hcg_buf_add(&b, "    %s(&state);\n", init);
     if (strcmp(policy, "OnDiff") == 0)
-        out(&b, "    hpg_save(&state, true);\n");
-    out(&b, "    unsigned long long handled = 0;\n    (void)handled;\n");
-    out(&b, "    for (;;) {\n");
-    out(&b, "        hw_receive_result r;\n        hw_receive(&r);\n");
-    out(&b, "        if (!r.is_err && r.message.kind == HW_MESSAGE_REQUEST) "
+        hcg_buf_add(&b, "    hpg_save(&state, true);\n");
+    hcg_buf_add(&b,
+                "    unsigned long long handled = 0;\n    (void)handled;\n");
+    hcg_buf_add(&b, "    for (;;) {\n");
+    hcg_buf_add(&b, "        hw_receive_result r;\n        hw_receive(&r);\n");
+    hcg_buf_add(
+        &b, "        if (!r.is_err && r.message.kind == HW_MESSAGE_REQUEST) "
             "{\n");
-    out(&b, "            enum hpg_source src = HPG_FROM_LOCAL;\n");
-    out(&b, "            if (strcmp(r.source.node, me.node) != 0)\n"
-            "                src = HPG_FROM_REMOTE;\n");
-    out(&b, "            else if (strcmp(r.source.process.process_name, "
+    hcg_buf_add(&b, "            enum hpg_source src = HPG_FROM_LOCAL;\n");
+    hcg_buf_add(&b, "            if (strcmp(r.source.node, me.node) != 0)\n"
+                    "                src = HPG_FROM_REMOTE;\n");
+    hcg_buf_add(
+        &b, "            else if (strcmp(r.source.process.process_name, "
             "\"http-server\") == 0 && strcmp(r.source.process.package_name, "
             "\"distro\") == 0 && strcmp(r.source.process.publisher_node, "
             "\"sys\") == 0)\n                src = HPG_FROM_HTTP;\n");
-    out(&b, "            hp_jw w;\n            hp_jw_init(&w);\n");
-    out(&b, "            const char *err = NULL;\n");
-    out(&b, "            int rc = hpg_dispatch(&a, &state, src, (const char "
+    hcg_buf_add(&b, "            hp_jw w;\n            hp_jw_init(&w);\n");
+    hcg_buf_add(&b, "            const char *err = NULL;\n");
+    hcg_buf_add(
+        &b, "            int rc = hpg_dispatch(&a, &state, src, (const char "
             "*)r.message.request.body.ptr, r.message.request.body.len, &w, "
             "&err);\n");
-    out(&b, "            if (rc != HPG_OK) {\n");
-    out(&b,
+    hcg_buf_add(&b, "            if (rc != HPG_OK) {\n");
+    hcg_buf_add(
+        &b,
         "                hp_jw_fini(&w);\n                hp_jw_init(&w);\n");
-    out(&b, "                hp_jw_raw(&w, "
-            "\"{\\\"HypercError\\\":{\\\"kind\\\":\\\"\", 24);\n");
-    out(&b, "                hp_jw_raw(&w, hpg_refusal_names[rc], "
-            "strlen(hpg_refusal_names[rc]));\n");
-    out(&b, "                hp_jw_raw(&w, \"\\\",\\\"message\\\":\", 12);\n");
-    out(&b, "                if (hp_jw_string(&w, err, strlen(err)) != 0)\n"
-            "                    hp_jw_raw(&w, \"\\\"\\\"\", 2);\n");
-    out(&b, "                hp_jw_raw(&w, \"}}\", 2);\n");
-    out(&b, "                snprintf(line, sizeof line, \"refused a request: "
+    hcg_buf_add(&b, "                hp_jw_raw(&w, "
+                    "\"{\\\"HypercError\\\":{\\\"kind\\\":\\\"\", 24);\n");
+    hcg_buf_add(&b, "                hp_jw_raw(&w, hpg_refusal_names[rc], "
+                    "strlen(hpg_refusal_names[rc]));\n");
+    hcg_buf_add(
+        &b, "                hp_jw_raw(&w, \"\\\",\\\"message\\\":\", 12);\n");
+    hcg_buf_add(&b,
+                "                if (hp_jw_string(&w, err, strlen(err)) != 0)\n"
+                "                    hp_jw_raw(&w, \"\\\"\\\"\", 2);\n");
+    hcg_buf_add(&b, "                hp_jw_raw(&w, \"}}\", 2);\n");
+    hcg_buf_add(
+        &b, "                snprintf(line, sizeof line, \"refused a request: "
             "%%s\", err);\n                hw_print_to_terminal(1, line);\n");
-    out(&b, "            }\n");
+    hcg_buf_add(&b, "            }\n");
     if (strcmp(policy, "EveryMessage") == 0)
-        out(&b, "            if (rc == HPG_OK)\n                "
-                "hpg_save(&state, false);\n");
+        hcg_buf_add(&b, "            if (rc == HPG_OK)\n                "
+                        "hpg_save(&state, false);\n");
     else if (strcmp(policy, "EveryNMessage") == 0)
-        out(&b,
+        hcg_buf_add(
+            &b,
             "            if (rc == HPG_OK && ++handled %% %lldULL == 0)\n"
             "                hpg_save(&state, false);\n",
             every);
     else if (strcmp(policy, "OnDiff") == 0)
-        out(&b, "            if (rc == HPG_OK)\n                "
-                "hpg_save(&state, true);\n");
-    out(&b, "            if (r.message.request.has_expects_response)\n");
-    out(&b, "                hpg_answer(w.buf ? w.buf : \"\", w.len);\n");
-    out(&b, "            hp_jw_fini(&w);\n            hp_arena_reset(&a);\n");
-    out(&b, "        }\n        hw_receive_result_fini(&r);\n    }\n}\n");
+        hcg_buf_add(&b, "            if (rc == HPG_OK)\n                "
+                        "hpg_save(&state, true);\n");
+    hcg_buf_add(&b,
+                "            if (r.message.request.has_expects_response)\n");
+    hcg_buf_add(&b,
+                "                hpg_answer(w.buf ? w.buf : \"\", w.len);\n");
+    hcg_buf_add(
+        &b, "            hp_jw_fini(&w);\n            hp_arena_reset(&a);\n");
+    hcg_buf_add(&b,
+                "        }\n        hw_receive_result_fini(&r);\n    }\n}\n");
     free(sf);
     return b.s;
 }

@@ -156,9 +156,9 @@ static bool in_main(fe *f, CXCursor c)
     return file && clang_File_isEqual(file, f->main);
 }
 
-static char *spelling(CXCursor c)
+/* A heap copy of a libclang string, which is disposed of. */
+static char *take_string(CXString s)
 {
-    CXString s = clang_getCursorSpelling(c);
     char *out = strdup(clang_getCString(s));
     clang_disposeString(s);
     if (out == NULL)
@@ -166,14 +166,14 @@ static char *spelling(CXCursor c)
     return out;
 }
 
+static char *spelling(CXCursor c)
+{
+    return take_string(clang_getCursorSpelling(c));
+}
+
 static char *type_spelling(CXType t)
 {
-    CXString s = clang_getTypeSpelling(t);
-    char *out = strdup(clang_getCString(s));
-    clang_disposeString(s);
-    if (out == NULL)
-        abort();
-    return out;
+    return take_string(clang_getTypeSpelling(t));
 }
 
 typedef struct ann_list {

@@ -8,6 +8,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* A growing NUL-terminated string for the writers (buf.c). */
+typedef struct hcg_buf {
+    char *s;
+    size_t len, cap;
+} hcg_buf;
+
+/* Append printf-formatted text; aborts when out of memory. */
+void hcg_buf_add(hcg_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The text (never NULL; "" when nothing was added); the caller frees it. */
+char *hcg_buf_take(hcg_buf *b);
+
 typedef struct hcg_diag {
     char *file;
     unsigned line, col;

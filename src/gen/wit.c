@@ -11,41 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A growable string. */
-typedef struct sb {
-    char *s;
-    size_t len, cap;
-} sb;
-
-static void sb_add(sb *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void sb_add(sb *b, const char *fmt, ...)
-{
-    va_list ap, ap2;
-    va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (b->len + (size_t)n + 1 > b->cap) {
-        b->cap = (b->len + (size_t)n + 1) * 2;
-        char *ns = realloc(b->s, b->cap);
-        if (ns == NULL)
-            abort();
-        b->s = ns;
-    }
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
-    b->len += (size_t)n;
-}
-
-static char *sb_take(sb *b)
-{
-    if (b->s == NULL)
-        sb_add(b, "%s", "");
-    return b->s;
-}
-
 static bool wit_keyword(const char *s)
 {
     static const char *const kw[] = {
@@ -109,17 +74,17 @@ static char *wit_type(wctx *w, int id, json_t *used)
 {
     json_t *t = json_array_get(w->types, (size_t)id);
     const char *k = json_string_value(json_object_get(t, "kind"));
-    sb b = {0};
+    hcg_buf b = {0};
     if (t == NULL || k == NULL) {
-        sb_add(&b, "_");
+        hcg_buf_add(&b, "_");
     } else if (strcmp(k, "bytes") == 0) {
-        sb_add(&b, "list<u8>");
+        hcg_buf_add(&b, "list<u8>");
     } else if (strcmp(k, "unit") == 0) {
-        sb_add(&b, "_");
+        hcg_buf_add(&b, "_");
     } else if (strcmp(k, "record") == 0 || strcmp(k, "enum") == 0) {
         char *kb = hcg_wit_name(json_string_value(json_object_get(t, "name")));
         char *id_ = ident(kb);
-        sb_add(&b, "%s", id_);
+        hcg_buf_add(&b, "%s", id_);
         if (used)
             json_object_set_new(used, kb, json_true());
         free(kb);
@@ -127,24 +92,24 @@ static char *wit_type(wctx *w, int id, json_t *used)
     } else if (strcmp(k, "list") == 0 || strcmp(k, "option") == 0) {
         char *e = wit_type(
             w, (int)json_integer_value(json_object_get(t, "elem")), used);
-        sb_add(&b, "%s<%s>", k, e);
+        hcg_buf_add(&b, "%s<%s>", k, e);
         free(e);
     } else if (strcmp(k, "map") == 0) {
         char *v = wit_type(
             w, (int)json_integer_value(json_object_get(t, "value")), used);
-        sb_add(&b, "list<tuple<string, %s>>", v);
+        hcg_buf_add(&b, "list<tuple<string, %s>>", v);
         free(v);
     } else if (strcmp(k, "tuple") == 0) {
-        sb_add(&b, "tuple<");
+        hcg_buf_add(&b, "tuple<");
         size_t i;
         json_t *it;
         json_array_foreach(json_object_get(t, "items"), i, it)
         {
             char *e = wit_type(w, (int)json_integer_value(it), used);
-            sb_add(&b, "%s%s", i ? ", " : "", e);
+            hcg_buf_add(&b, "%s%s", i ? ", " : "", e);
             free(e);
         }
-        sb_add(&b, ">");
+        hcg_buf_add(&b, ">");
     } else if (strcmp(k, "result") == 0) {
         char *ok = wit_type(
             w, (int)json_integer_value(json_object_get(t, "ok")), used);
@@ -152,19 +117,19 @@ static char *wit_type(wctx *w, int id, json_t *used)
             w, (int)json_integer_value(json_object_get(t, "err")), used);
         bool uo = strcmp(ok, "_") == 0, ue = strcmp(err, "_") == 0;
         if (uo && ue)
-            sb_add(&b, "result");
+            hcg_buf_add(&b, "result");
         else if (ue)
-            sb_add(&b, "result<%s>", ok);
+            hcg_buf_add(&b, "result<%s>", ok);
         else if (uo)
-            sb_add(&b, "result<_, %s>", err);
+            hcg_buf_add(&b, "result<_, %s>", err);
         else
-            sb_add(&b, "result<%s, %s>", ok, err);
+            hcg_buf_add(&b, "result<%s, %s>", ok, err);
         free(ok);
         free(err);
     } else {
-        sb_add(&b, "%s", k); /* scalars, string, address */
+        hcg_buf_add(&b, "%s", k); /* scalars, string, address */
     }
-    return sb_take(&b);
+    return hcg_buf_take(&b);
 }
 
 /* Definitions of every record and enum the model knows (kit defines every
@@ -181,13 +146,13 @@ static void collect_defs(wctx *w)
             continue;
         char *kb = hcg_wit_name(json_string_value(json_object_get(t, "name")));
         char *id_ = ident(kb);
-        sb b = {0};
+        hcg_buf b = {0};
         json_t *items = json_object_get(t, rec ? "fields" : "variants");
         if (json_array_size(items) == 0) {
-            sb_add(&b, "    %s %s {}", rec ? "record" : "variant", id_);
+            hcg_buf_add(&b, "    %s %s {}", rec ? "record" : "variant", id_);
         } else {
             /* kit writes Rust enums as variants, unit cases included */
-            sb_add(&b, "    %s %s {\n", rec ? "record" : "variant", id_);
+            hcg_buf_add(&b, "    %s %s {\n", rec ? "record" : "variant", id_);
             size_t j;
             json_t *it;
             json_array_foreach(items, j, it)
@@ -200,15 +165,16 @@ static void collect_defs(wctx *w)
                     char *ft = wit_type(
                         w, (int)json_integer_value(json_object_get(it, "type")),
                         NULL);
-                    sb_add(&b, "%s        %s: %s", j ? ",\n" : "", fid, ft);
+                    hcg_buf_add(&b, "%s        %s: %s", j ? ",\n" : "", fid,
+                                ft);
                     free(ft);
                 } else {
-                    sb_add(&b, "%s        %s", j ? ",\n" : "", fid);
+                    hcg_buf_add(&b, "%s        %s", j ? ",\n" : "", fid);
                 }
                 free(fk);
                 free(fid);
             }
-            sb_add(&b, "\n    }");
+            hcg_buf_add(&b, "\n    }");
         }
         json_object_set_new(w->defs, kb, json_string(b.s));
         free(b.s);
@@ -245,14 +211,14 @@ static json_t *ordered_types(wctx *w)
     json_t *needed = json_object(); /* name -> array of deps */
     size_t nk;
     const char **keys = sorted_keys(w->defs, &nk);
-    json_t *todo = json_array();
+    json_t *queue = json_array();
     size_t nu;
     const char **used = sorted_keys(w->used, &nu);
     for (size_t i = 0; i < nu; i++)
-        json_array_append_new(todo, json_string(used[i]));
+        json_array_append_new(queue, json_string(used[i]));
     free(used);
-    for (size_t ti = 0; ti < json_array_size(todo); ti++) {
-        const char *name = json_string_value(json_array_get(todo, ti));
+    for (size_t ti = 0; ti < json_array_size(queue); ti++) {
+        const char *name = json_string_value(json_array_get(queue, ti));
         const char *def = json_string_value(json_object_get(w->defs, name));
         if (def == NULL || json_object_get(needed, name))
             continue;
@@ -260,11 +226,11 @@ static json_t *ordered_types(wctx *w)
         for (size_t k = 0; k < nk; k++)
             if (strcmp(keys[k], name) != 0 && strstr(def, keys[k])) {
                 json_array_append_new(deps, json_string(keys[k]));
-                json_array_append_new(todo, json_string(keys[k]));
+                json_array_append_new(queue, json_string(keys[k]));
             }
         json_object_set_new(needed, name, deps);
     }
-    json_decref(todo);
+    json_decref(queue);
     free(keys);
     json_t *indeg = json_object();
     const char *k;
@@ -341,8 +307,8 @@ char *hcg_wit_interface_name(json_t *model)
 static char *signature(wctx *w, json_t *h, const char *kind)
 {
     char *kb = hcg_wit_name(json_string_value(json_object_get(h, "name")));
-    sb b = {0};
-    sb_add(&b, "    // Function signature for: %s (%s)", kb, kind);
+    hcg_buf b = {0};
+    hcg_buf_add(&b, "    // Function signature for: %s (%s)", kb, kind);
     if (strcmp(kind, "http") == 0) {
         const char *m = json_string_value(json_object_get(h, "method"));
         const char *p = json_string_value(json_object_get(h, "path"));
@@ -352,14 +318,15 @@ static char *signature(wctx *w, json_t *h, const char *kind)
         for (char *c = mu; *c; c++)
             *c = (char)toupper((unsigned char)*c);
         if (p)
-            sb_add(&b, "\n    // HTTP: %s %s%s", mu, p[0] == '/' ? "" : "/", p);
+            hcg_buf_add(&b, "\n    // HTTP: %s %s%s", mu,
+                        p[0] == '/' ? "" : "/", p);
         else
-            sb_add(&b, "\n    // HTTP: %s /api/%s", mu, kb);
+            hcg_buf_add(&b, "\n    // HTTP: %s /api/%s", mu, kb);
         free(mu);
     }
     json_t *params = json_object_get(h, "params");
     size_t np = json_array_size(params);
-    sb args = {0}, tuple = {0}, snake = {0};
+    hcg_buf args = {0}, tuple = {0}, snake = {0};
     for (size_t i = 1; i < np; i++) {
         json_t *p = json_array_get(params, i);
         char *pk =
@@ -367,15 +334,15 @@ static char *signature(wctx *w, json_t *h, const char *kind)
         char *pid = ident(pk);
         char *pt = wit_type(
             w, (int)json_integer_value(json_object_get(p, "wire")), w->used);
-        sb_add(&args, "%s%s: %s", i > 1 ? ", " : "", pid, pt);
-        sb_add(&tuple, "%s%s", i > 1 ? ", " : "", pt);
+        hcg_buf_add(&args, "%s%s: %s", i > 1 ? ", " : "", pid, pt);
+        hcg_buf_add(&tuple, "%s%s", i > 1 ? ", " : "", pt);
         char *sn = strdup(pid);
         if (sn == NULL)
             abort();
         for (char *c = sn; *c; c++)
             if (*c == '-')
                 *c = '_';
-        sb_add(&snake, "%s%s", i > 1 ? ", " : "", sn);
+        hcg_buf_add(&snake, "%s%s", i > 1 ? ", " : "", sn);
         free(sn);
         free(pk);
         free(pid);
@@ -384,32 +351,32 @@ static char *signature(wctx *w, json_t *h, const char *kind)
     bool json_fmt = strcmp(kind, "http") != 0;
     char *pc = pascal(kb);
     if (np > 1) {
-        sb_add(&b, "\n    // args: (%s)", args.s);
+        hcg_buf_add(&b, "\n    // args: (%s)", args.s);
         if (json_fmt)
-            sb_add(&b,
-                   np == 2 ? "\n    // json fmt: {\"%s\": %s}"
-                           : "\n    // json fmt: {\"%s\": [%s]}",
-                   pc, snake.s);
+            hcg_buf_add(&b,
+                        np == 2 ? "\n    // json fmt: {\"%s\": %s}"
+                                : "\n    // json fmt: {\"%s\": [%s]}",
+                        pc, snake.s);
     } else {
-        sb_add(&b, "\n    // args: none");
+        hcg_buf_add(&b, "\n    // args: none");
         if (json_fmt)
-            sb_add(&b, "\n    // json fmt: {\"%s\": null}", pc);
+            hcg_buf_add(&b, "\n    // json fmt: {\"%s\": null}", pc);
     }
-    sb_add(&b, "\n    record %s-signature-%s {\n        target: %s", kb, kind,
-           json_fmt ? "address" : "string");
+    hcg_buf_add(&b, "\n    record %s-signature-%s {\n        target: %s", kb,
+                kind, json_fmt ? "address" : "string");
     if (np > 1)
-        sb_add(&b, ",\n        arg-types: tuple<%s>", tuple.s);
+        hcg_buf_add(&b, ",\n        arg-types: tuple<%s>", tuple.s);
     char *rt =
         wit_type(w, (int)json_integer_value(json_object_get(h, "returns_wire")),
                  w->used);
-    sb_add(&b, ",\n        returning: %s\n    }", rt);
+    hcg_buf_add(&b, ",\n        returning: %s\n    }", rt);
     free(rt);
     free(pc);
     free(args.s);
     free(tuple.s);
     free(snake.s);
     free(kb);
-    return sb_take(&b);
+    return hcg_buf_take(&b);
 }
 
 char *hcg_wit_interface(json_t *model)
@@ -446,33 +413,33 @@ char *hcg_wit_interface(json_t *model)
         sv[i] = json_string_value(json_array_get(sigs, i));
     qsort(sv, ns, sizeof *sv, cmp_str);
     json_t *order = ordered_types(&w);
-    sb c = {0};
-    sb_add(&c, "    use standard.{address};\n");
+    hcg_buf c = {0};
+    hcg_buf_add(&c, "    use standard.{address};\n");
     if (json_array_size(order)) {
-        sb_add(&c, "\n");
+        hcg_buf_add(&c, "\n");
         json_t *name;
         json_array_foreach(order, i, name)
         {
             const char *def = json_string_value(
                 json_object_get(w.defs, json_string_value(name)));
             if (i)
-                sb_add(&c, "\n\n");
+                hcg_buf_add(&c, "\n\n");
             /* every non-empty line indented 4 more */
             const char *line = def;
             while (*line) {
                 const char *nl = strchr(line, '\n');
                 size_t len = nl ? (size_t)(nl - line) : strlen(line);
-                sb_add(&c, "%s%.*s%s", len ? "    " : "", (int)len, line,
-                       nl ? "\n" : "");
+                hcg_buf_add(&c, "%s%.*s%s", len ? "    " : "", (int)len, line,
+                            nl ? "\n" : "");
                 line += len + (nl ? 1 : 0);
             }
         }
-        sb_add(&c, "\n");
+        hcg_buf_add(&c, "\n");
     }
     if (ns) {
-        sb_add(&c, "\n");
+        hcg_buf_add(&c, "\n");
         for (i = 0; i < ns; i++)
-            sb_add(&c, "%s%s", i ? "\n\n" : "", sv[i]);
+            hcg_buf_add(&c, "%s%s", i ? "\n\n" : "", sv[i]);
     }
     /* trim, as kit does (which is why `use` ends up unindented) */
     char *start = c.s;
@@ -483,8 +450,8 @@ char *hcg_wit_interface(json_t *model)
         end--;
     char *iface = hcg_wit_interface_name(model);
     char *iid = ident(iface);
-    sb f = {0};
-    sb_add(&f, "interface %s {\n%.*s\n}\n", iid, (int)end, start);
+    hcg_buf f = {0};
+    hcg_buf_add(&f, "interface %s {\n%.*s\n}\n", iid, (int)end, start);
     free(iid);
     free(iface);
     free(c.s);
@@ -493,14 +460,14 @@ char *hcg_wit_interface(json_t *model)
     json_decref(order);
     json_decref(w.used);
     json_decref(w.defs);
-    return sb_take(&f);
+    return hcg_buf_take(&f);
 }
 
 char *hcg_wit_world(const char *world, const char *iface, bool types_world)
 {
-    sb b = {0};
-    sb_add(&b, "world %s%s {\n    import %s;\n    include %s;\n}",
-           types_world ? "types-" : "", world, iface,
-           types_world ? "lib" : "process-v1");
-    return sb_take(&b);
+    hcg_buf b = {0};
+    hcg_buf_add(&b, "world %s%s {\n    import %s;\n    include %s;\n}",
+                types_world ? "types-" : "", world, iface,
+                types_world ? "lib" : "process-v1");
+    return hcg_buf_take(&b);
 }
