@@ -171,6 +171,16 @@ typedef struct hp_process_decl {
     }
 #define HP_ENDPOINTS(...) ((const hp_binding[]){__VA_ARGS__, {0}})
 #define HP_NO_ENDPOINTS ((const hp_binding[]){{0}})
+/* .migrate = HP_MIGRATE(fn), fn being
+ *   bool fn(hp_arena *a, uint32_t from_version, const hp_jv *stored,
+ *           State *out, const char **why)
+ * called at start when the stored state is of another .state_version (or
+ * does not decode): it fills *out from `stored` (the old state's JSON, NULL
+ * when the stored bytes are not JSON; from_version 0 when no version was
+ * recorded), allocating in `a`, and returns true; or sets *why and returns
+ * false, and the process does not start.  The migrated state is saved at
+ * once. */
+#define HP_MIGRATE(fn) ((void (*)(void))(fn))
 
 #define HP_SAVE_NEVER                                                          \
     {                                                                          \
@@ -200,5 +210,8 @@ typedef struct hp_process_decl {
     typedef STATE hp__state_type HP__MARK("hyperc:state");                     \
     static const hp_process_decl hp__process HP__MARK("hyperc:process")        \
         __attribute__((unused)) = {__VA_ARGS__}
+
+/* The runtime (logging, message arena, the process's life). */
+#include "hyperc/runtime.h"
 
 #endif

@@ -562,7 +562,7 @@ static void gen_clone(hcg_buf *b, json_t *types, int id, const char *f,
     hcg_buf_add(b, "    return 0;\n}\n\n");
 }
 
-/* ---------------------------------------------------------------- dispatch */
+/* ------------------------------------------------- request/response unions */
 
 static bool has_kind(json_t *h, const char *k)
 {
@@ -581,186 +581,440 @@ static bool is_request(json_t *h)
     return has_kind(h, "http") || has_kind(h, "local") || has_kind(h, "remote");
 }
 
-/* The request dispatcher, as the Rust framework routes (framework.md):
- * the body is {"Variant": args} (or "Variant" without args); local
- * callers reach local and remote handlers, other nodes remote ones only,
- * http-server the http ones.  Arguments: none -> absent or null, one ->
- * the value, several -> an array.  On success the handler's return value
- * is written to w as is. */
-static void gen_dispatch(hcg_buf *b, json_t *model)
+static const char *hstr(json_t *h, const char *k)
+{
+    return json_string_value(json_object_get(h, k));
+}
+
+/* The C type a value of wire type id is held in (union members, stubs). */
+static const char *wire_c(json_t *types, int id)
+{
+    static const char *const map[][2] = {
+        {"bool", "bool"},      {"s8", "int8_t"},          {"s16", "int16_t"},
+        {"s32", "int32_t"},    {"s64", "int64_t"},        {"u8", "uint8_t"},
+        {"u16", "uint16_t"},   {"u32", "uint32_t"},       {"u64", "uint64_t"},
+        {"f32", "float"},      {"f64", "double"},         {"string", "char *"},
+        {"bytes", "hw_bytes"}, {"address", "hw_address"},
+    };
+    const char *k = kind(types, id);
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(k, map[i][0]) == 0)
+            return map[i][1];
+    return ctype(types, id);
+}
+
+/* "get_count" -> "GET_COUNT" (caller frees). */
+static char *upper(const char *s)
+{
+    char *u = strdup(s);
+    if (u == NULL)
+        abort();
+    for (char *c = u; *c; c++)
+        *c = (char)toupper((unsigned char)*c);
+    return u;
+}
+
+static int wire_of(json_t *o, const char *k)
+{
+    return (int)json_integer_value(json_object_get(o, k));
+}
+
+/* The Request and Response tagged unions (framework.md §4: one variant per
+ * request handler, named CamelCase from the function), with their codecs:
+ *   hpg_request_decode   {"Variant": args} | "Variant"  -> hpg_request
+ *   hpg_request_args_decode   args of a known variant   -> hpg_request
+ *   hpg_request_encode   hpg_request -> what serde_json writes
+ *   hpg_response_encode / hpg_response_decode   the raw return value */
+static void gen_unions(hcg_buf *b, json_t *model)
+{
+    json_t *types = json_object_get(model, "types");
+    json_t *handlers = json_object_get(model, "handlers");
+    size_t i;
+    json_t *h;
+    hcg_buf_add(b, "/* The requests this process answers: one variant per "
+                   "request handler. */\n");
+    hcg_buf_add(b, "typedef enum hpg_request_tag {\n    HPG_REQ_NONE_ = 0,\n");
+    json_array_foreach(handlers, i, h)
+    {
+        if (!is_request(h))
+            continue;
+        char *u = upper(hstr(h, "name"));
+        hcg_buf_add(b, "    HPG_REQ_%s,\n", u);
+        free(u);
+    }
+    hcg_buf_add(b, "} hpg_request_tag;\n\n");
+    hcg_buf_add(b, "static const char *const hpg_request_names[] "
+                   "__attribute__((unused)) = {\n    \"\",\n");
+    json_array_foreach(handlers, i, h)
+    {
+        if (is_request(h))
+            hcg_buf_add(b, "    \"%s\",\n", hstr(h, "variant"));
+    }
+    hcg_buf_add(b, "};\n\n");
+    /* Request: the arguments of each variant */
+    hcg_buf_add(b, "typedef struct hpg_request {\n    hpg_request_tag tag;\n"
+                   "    union {\n        uint8_t none_;\n");
+    json_array_foreach(handlers, i, h)
+    {
+        if (!is_request(h))
+            continue;
+        json_t *params = json_object_get(h, "params");
+        if (json_array_size(params) <= 1)
+            continue;
+        hcg_buf_add(b, "        struct {\n");
+        for (size_t k = 1; k < json_array_size(params); k++) {
+            json_t *p = json_array_get(params, k);
+            const char *ct = wire_c(types, wire_of(p, "wire"));
+            hcg_buf_add(b, "            %s%s%s;\n", ct,
+                        ct[strlen(ct) - 1] == '*' ? "" : " ", hstr(p, "name"));
+        }
+        hcg_buf_add(b, "        } %s;\n", hstr(h, "name"));
+    }
+    hcg_buf_add(b, "    };\n} hpg_request;\n\n");
+    /* Response: the return value of each variant */
+    hcg_buf_add(b, "typedef struct hpg_response {\n    hpg_request_tag tag;\n"
+                   "    union {\n        uint8_t none_;\n");
+    json_array_foreach(handlers, i, h)
+    {
+        if (!is_request(h))
+            continue;
+        const char *ct = wire_c(types, wire_of(h, "returns_wire"));
+        hcg_buf_add(b, "        %s%s%s;\n", ct,
+                    ct[strlen(ct) - 1] == '*' ? "" : " ", hstr(h, "name"));
+    }
+    hcg_buf_add(b, "    };\n} hpg_response;\n\n");
+
+    /* arguments of a known variant: none -> absent or null, one -> the
+     * value, several -> an array of exactly that many */
+    hcg_buf_add(b, "static int hpg_request_args_decode(hp_arena *a, "
+                   "hpg_request_tag tag, const hp_jv *args, hpg_request *out, "
+                   "const char **err) __attribute__((unused));\n\n");
+    hcg_buf_add(b, "static int hpg_request_args_decode(hp_arena *a, "
+                   "hpg_request_tag tag, const hp_jv *args, hpg_request *out, "
+                   "const char **err)\n{\n");
+    hcg_buf_add(b, "    (void)a;\n    memset(out, 0, sizeof *out);\n"
+                   "    out->tag = tag;\n    switch (tag) {\n");
+    json_array_foreach(handlers, i, h)
+    {
+        if (!is_request(h))
+            continue;
+        const char *variant = hstr(h, "variant");
+        const char *name = hstr(h, "name");
+        char *u = upper(name);
+        hcg_buf_add(b, "    case HPG_REQ_%s:\n", u);
+        free(u);
+        json_t *params = json_object_get(h, "params");
+        size_t np = json_array_size(params) - 1;
+        if (np == 0) {
+            hcg_buf_add(
+                b,
+                "        if (args != NULL && args->kind != HP_JV_NULL) {\n"
+                "            *err = \"%s takes no arguments: send "
+                "\\\"%s\\\" or {\\\"%s\\\": null}\";\n"
+                "            return -1;\n        }\n        return 0;\n",
+                variant, variant, variant);
+            continue;
+        }
+        hcg_buf_add(b, "    {\n");
+        hcg_buf expect = {0};
+        for (size_t k = 0; k < np; k++) {
+            json_t *p = json_array_get(params, k + 1);
+            hcg_buf_add(&expect, "%s%s", k ? ", " : "", hstr(p, "name"));
+        }
+        if (np == 1) {
+            hcg_buf_add(b,
+                        "        if (args == NULL) {\n            *err = \"%s "
+                        "takes an argument: {\\\"%s\\\": %s}\";\n"
+                        "            return -1;\n        }\n",
+                        variant, variant, expect.s);
+            json_t *p = json_array_get(params, 1);
+            char ctx[200], lv[200];
+            snprintf(ctx, sizeof ctx, "argument '%s' of %s", hstr(p, "name"),
+                     variant);
+            snprintf(lv, sizeof lv, "out->%s.%s", name, hstr(p, "name"));
+            dec(b, types, wire_of(p, "wire"), "args", lv, ctx, "        ");
+        } else {
+            hcg_buf_add(b,
+                        "        if (args == NULL || args->kind != "
+                        "HP_JV_ARRAY || args->len != %zu) {\n"
+                        "            *err = hp_arena_sprintf(a, \"%s takes "
+                        "%zu arguments as an array: {\\\"%s\\\": [%s]}, got "
+                        "%%s\", args == NULL ? \"none\" : args->kind == "
+                        "HP_JV_ARRAY ? hp_arena_sprintf(a, \"%%zu\", "
+                        "args->len) : hp_jv_kind_name(args));\n"
+                        "            return -1;\n        }\n",
+                        np, variant, np, variant, expect.s);
+            for (size_t k = 0; k < np; k++) {
+                json_t *p = json_array_get(params, k + 1);
+                char ctx[200], jx[48], lv[200];
+                snprintf(ctx, sizeof ctx, "argument '%s' of %s",
+                         hstr(p, "name"), variant);
+                snprintf(jx, sizeof jx, "args->items[%zu]", k);
+                snprintf(lv, sizeof lv, "out->%s.%s", name, hstr(p, "name"));
+                dec(b, types, wire_of(p, "wire"), jx, lv, ctx, "        ");
+            }
+        }
+        free(expect.s);
+        hcg_buf_add(b, "        return 0;\n    }\n");
+    }
+    hcg_buf_add(b, "    default:\n        break;\n    }\n"
+                   "    *err = \"unknown request variant\";\n"
+                   "    return -1;\n}\n\n");
+
+    /* the envelope */
+    hcg_buf_add(b, "static int hpg_request_decode(hp_arena *a, const hp_jv *j, "
+                   "hpg_request *out, const char **err) "
+                   "__attribute__((unused));\n\n");
+    hcg_buf_add(b, "static int hpg_request_decode(hp_arena *a, const hp_jv *j, "
+                   "hpg_request *out, const char **err)\n{\n");
+    hcg_buf_add(b, "    const char *v;\n    const hp_jv *args = NULL;\n"
+                   "    if (j->kind == HP_JV_STRING) {\n        v = j->str;\n"
+                   "    } else if (j->kind == HP_JV_OBJECT && j->len == 1) {\n"
+                   "        v = j->keys[0];\n        args = j->items[0];\n"
+                   "    } else {\n        *err = \"expected {\\\"Variant\\\": "
+                   "arguments} or \\\"Variant\\\"\";\n        return -1;\n"
+                   "    }\n");
+    hcg_buf_add(b, "    for (size_t i = 1; i < sizeof hpg_request_names / "
+                   "sizeof hpg_request_names[0]; i++)\n"
+                   "        if (strcmp(v, hpg_request_names[i]) == 0)\n"
+                   "            return hpg_request_args_decode(a, "
+                   "(hpg_request_tag)i, args, out, err);\n");
+    hcg_buf_add(b, "    *err = hp_arena_sprintf(a, \"unknown request variant "
+                   "'%%s'\", v);\n    return -1;\n}\n\n");
+
+    /* encoders */
+    hcg_buf_add(b, "static int hpg_request_encode(hp_jw *w, const hpg_request "
+                   "*r) __attribute__((unused));\n\n");
+    hcg_buf_add(b, "static int hpg_request_encode(hp_jw *w, const hpg_request "
+                   "*r)\n{\n    switch (r->tag) {\n");
+    json_array_foreach(handlers, i, h)
+    {
+        if (!is_request(h))
+            continue;
+        const char *variant = hstr(h, "variant");
+        const char *name = hstr(h, "name");
+        char *u = upper(name);
+        hcg_buf_add(b, "    case HPG_REQ_%s:\n", u);
+        free(u);
+        json_t *params = json_object_get(h, "params");
+        size_t np = json_array_size(params) - 1;
+        size_t vl = strlen(variant);
+        if (np == 0) {
+            hcg_buf_add(b, "        hp_jw_raw(w, \"\\\"%s\\\"\", %zu);\n",
+                        variant, vl + 2);
+        } else {
+            hcg_buf_add(b, "        hp_jw_raw(w, \"{\\\"%s\\\":%s\", %zu);\n",
+                        variant, np > 1 ? "[" : "", vl + 4 + (np > 1));
+            for (size_t k = 0; k < np; k++) {
+                json_t *p = json_array_get(params, k + 1);
+                char expr[200];
+                snprintf(expr, sizeof expr, "r->%s.%s", name, hstr(p, "name"));
+                if (k)
+                    hcg_buf_add(b, "        hp_jw_raw(w, \",\", 1);\n");
+                enc(b, types, wire_of(p, "wire"), expr, "        ");
+            }
+            hcg_buf_add(b, "        hp_jw_raw(w, \"%s}\", %d);\n",
+                        np > 1 ? "]" : "", np > 1 ? 2 : 1);
+        }
+        hcg_buf_add(b, "        return hp_jw_ok(w) ? 0 : -1;\n");
+    }
+    hcg_buf_add(b, "    default:\n        return -1;\n    }\n}\n\n");
+
+    hcg_buf_add(b, "static int hpg_response_encode(hp_jw *w, const "
+                   "hpg_response *r) __attribute__((unused));\n\n");
+    hcg_buf_add(b, "static int hpg_response_encode(hp_jw *w, const "
+                   "hpg_response *r)\n{\n    switch (r->tag) {\n");
+    json_array_foreach(handlers, i, h)
+    {
+        if (!is_request(h))
+            continue;
+        char *u = upper(hstr(h, "name"));
+        hcg_buf_add(b, "    case HPG_REQ_%s:\n", u);
+        free(u);
+        char expr[200];
+        snprintf(expr, sizeof expr, "r->%s", hstr(h, "name"));
+        enc(b, types, wire_of(h, "returns_wire"), expr, "        ");
+        hcg_buf_add(b, "        return hp_jw_ok(w) ? 0 : -1;\n");
+    }
+    hcg_buf_add(b, "    default:\n        return -1;\n    }\n}\n\n");
+
+    hcg_buf_add(b, "static int hpg_response_decode(hp_arena *a, const hp_jv "
+                   "*j, hpg_request_tag tag, hpg_response *out, const char "
+                   "**err) __attribute__((unused));\n\n");
+    hcg_buf_add(b, "static int hpg_response_decode(hp_arena *a, const hp_jv "
+                   "*j, hpg_request_tag tag, hpg_response *out, const char "
+                   "**err)\n{\n    (void)a;\n    (void)j;\n"
+                   "    memset(out, 0, sizeof *out);\n    out->tag = tag;\n"
+                   "    switch (tag) {\n");
+    json_array_foreach(handlers, i, h)
+    {
+        if (!is_request(h))
+            continue;
+        char *u = upper(hstr(h, "name"));
+        hcg_buf_add(b, "    case HPG_REQ_%s:\n", u);
+        free(u);
+        char ctx[200], lv[200];
+        snprintf(ctx, sizeof ctx, "the result of %s", hstr(h, "variant"));
+        snprintf(lv, sizeof lv, "out->%s", hstr(h, "name"));
+        dec(b, types, wire_of(h, "returns_wire"), "j", lv, ctx, "        ");
+        hcg_buf_add(b, "        return 0;\n");
+    }
+    hcg_buf_add(b, "    default:\n        *err = \"unknown request "
+                   "variant\";\n        return -1;\n    }\n}\n\n");
+}
+
+static int cmp_variant(const void *x, const void *y)
+{
+    json_t *const *a = x, *const *b = y;
+    return strcmp(hstr(*a, "variant"), hstr(*b, "variant"));
+}
+
+/* One call function per request variant (decode the arguments, call the
+ * handler, encode its result) and the table the runtime dispatches by,
+ * sorted by variant name; then the state's functions and the process
+ * descriptor hpg_impl (runtime.h). */
+static void gen_impl(hcg_buf *b, json_t *model)
 {
     json_t *types = json_object_get(model, "types");
     json_t *handlers = json_object_get(model, "handlers");
     const char *state = json_string_value(json_object_get(model, "state"));
-    if (state == NULL)
-        return;
-    hcg_buf_add(b, "/* Who sent a request, for dispatch. */\n");
-    hcg_buf_add(
-        b, "enum hpg_source { HPG_FROM_LOCAL, HPG_FROM_REMOTE, HPG_FROM_HTTP "
-           "};\n\n");
-    hcg_buf_add(b,
-                "/* Why a request was refused (the error reply's kind). */\n");
-    hcg_buf_add(b, "enum hpg_refusal {\n    HPG_OK = 0,\n    HPG_BAD_JSON,\n"
-                   "    HPG_UNKNOWN_VARIANT,\n    HPG_FORBIDDEN,\n"
-                   "    HPG_BAD_ARGUMENTS,\n    HPG_ENCODE_FAILED,\n};\n\n");
-    hcg_buf_add(
-        b,
-        "static int hpg_dispatch(hp_arena *a, %s *state, enum hpg_source "
-        "src, const char *body, size_t len, hp_jw *w, const char **err) "
-        "__attribute__((unused));\n\n",
-        state);
-    hcg_buf_add(
-        b,
-        "static int hpg_dispatch(hp_arena *a, %s *state, enum hpg_source "
-        "src, const char *body, size_t len, hp_jw *w, const char **err)\n{\n",
-        state);
-    hcg_buf_add(b, "    (void)state;\n    (void)w;\n");
-    hcg_buf_add(b, "    const char *perr = NULL;\n");
-    hcg_buf_add(b, "    hp_jv *j = hp_json_parse(a, body, len, &perr);\n");
-    hcg_buf_add(
-        b, "    if (j == NULL) {\n        *err = hp_jd_wrap(a, \"the request "
-           "is not JSON\", perr);\n        return HPG_BAD_JSON;\n    }\n");
-    hcg_buf_add(b,
-                "    const char *v = NULL;\n    const hp_jv *args = NULL;\n");
-    hcg_buf_add(
-        b,
-        "    if (j->kind == HP_JV_STRING) {\n        v = j->str;\n"
-        "    } else if (j->kind == HP_JV_OBJECT && j->len == 1) {\n"
-        "        v = j->keys[0];\n        args = j->items[0];\n    } else {\n");
-    /* the list of variants each source may call, for messages */
-    hcg_buf_add(b, "        *err = \"expected {\\\"Variant\\\": arguments} or "
-                   "\\\"Variant\\\"\";\n        return HPG_BAD_JSON;\n    }\n");
-    for (int sidx = 0; sidx < 3; sidx++) {
-        hcg_buf list = {0};
-        size_t i;
-        json_t *h;
-        json_array_foreach(handlers, i, h)
-        {
-            bool ok = sidx == 0 ? has_kind(h, "local") || has_kind(h, "remote")
-                      : sidx == 1 ? has_kind(h, "remote")
-                                  : has_kind(h, "http");
-            if (ok)
-                hcg_buf_add(&list, "%s%s", list.len ? ", " : "",
-                            json_string_value(json_object_get(h, "variant")));
-        }
-        hcg_buf_add(b, "    static const char *const allowed_%d = \"%s\";\n",
-                    sidx, list.s ? list.s : "");
-        free(list.s);
-    }
-    hcg_buf_add(b,
-                "    const char *allowed = src == HPG_FROM_LOCAL ? allowed_0 : "
-                "src == HPG_FROM_REMOTE ? allowed_1 : allowed_2;\n");
     size_t i;
     json_t *h;
     json_array_foreach(handlers, i, h)
     {
         if (!is_request(h))
             continue;
-        const char *variant = json_string_value(json_object_get(h, "variant"));
-        const char *cname = json_string_value(json_object_get(h, "c_name"));
-        hcg_buf_add(b, "    if (strcmp(v, \"%s\") == 0) {\n", variant);
-        hcg_buf cond = {0};
-        if (has_kind(h, "local") || has_kind(h, "remote"))
-            hcg_buf_add(&cond, "src == HPG_FROM_LOCAL");
-        if (has_kind(h, "remote"))
-            hcg_buf_add(&cond, "%ssrc == HPG_FROM_REMOTE",
-                        cond.len ? " || " : "");
-        if (has_kind(h, "http"))
-            hcg_buf_add(&cond, "%ssrc == HPG_FROM_HTTP",
-                        cond.len ? " || " : "");
-        hcg_buf_add(b, "        if (!(%s)) {\n", cond.s);
-        hcg_buf_add(
-            b,
-            "            *err = hp_arena_sprintf(a, \"%s may not be called "
-            "from %%s; you may call: %%s\", src == HPG_FROM_LOCAL ? \"this "
-            "node\" : src == HPG_FROM_REMOTE ? \"another node\" : \"HTTP\", "
-            "allowed);\n            return HPG_FORBIDDEN;\n        }\n",
-            variant);
-        free(cond.s);
+        const char *name = hstr(h, "name");
+        char *u = upper(name);
+        hcg_buf_add(b,
+                    "static hp_refusal hpg_call_%s(hp_arena *a, void *st, "
+                    "const hp_jv *args, hp_jw *w, const char **err)\n{\n",
+                    name);
+        hcg_buf_add(b, "    hpg_request q;\n");
+        hcg_buf_add(b,
+                    "    if (hpg_request_args_decode(a, HPG_REQ_%s, args, &q, "
+                    "err) != 0)\n        return HP_REFUSAL_BAD_ARGUMENTS;\n",
+                    u);
+        hcg_buf_add(b,
+                    "    hpg_response p;\n    memset(&p, 0, sizeof p);\n"
+                    "    p.tag = HPG_REQ_%s;\n",
+                    u);
+        free(u);
+        const char *rc = wire_c(types, wire_of(h, "returns_wire"));
+        hcg_buf_add(b, "    p.%s = (%s)%s((%s *)st", name, rc,
+                    hstr(h, "c_name"), state);
         json_t *params = json_object_get(h, "params");
-        size_t np = json_array_size(params) - 1;
-        /* locals for the arguments */
-        hcg_buf call = {0};
-        for (size_t k = 0; k < np; k++) {
-            json_t *p = json_array_get(params, k + 1);
-            const char *pt = json_string_value(json_object_get(p, "type"));
-            int wire = (int)json_integer_value(json_object_get(p, "wire"));
+        for (size_t k = 1; k < json_array_size(params); k++) {
+            json_t *p = json_array_get(params, k);
+            const char *pt = hstr(p, "type");
+            int wire = wire_of(p, "wire");
             bool ptr = composite(types, wire) && pt[strlen(pt) - 1] == '*';
-            if (ptr)
-                hcg_buf_add(b,
-                            "        %s a%zu;\n        memset(&a%zu, 0, sizeof "
-                            "a%zu);\n",
-                            ctype(types, wire), k, k, k);
-            else
-                hcg_buf_add(b,
-                            "        %s a%zu;\n        memset(&a%zu, 0, sizeof "
-                            "a%zu);\n",
-                            pt, k, k, k);
-            hcg_buf_add(&call, ", %sa%zu", ptr ? "&" : "", k);
+            hcg_buf_add(b, ", %sq.%s.%s", ptr ? "&" : "", name,
+                        hstr(p, "name"));
         }
-        if (np == 0) {
-            hcg_buf_add(
-                b,
-                "        if (args != NULL && args->kind != HP_JV_NULL) {\n"
-                "            *err = \"%s takes no arguments (send "
-                "\\\"%s\\\" or {\\\"%s\\\": null})\";\n"
-                "            return HPG_BAD_ARGUMENTS;\n        }\n",
-                variant, variant, variant);
-        } else if (np == 1) {
-            hcg_buf_add(
-                b,
-                "        if (args == NULL) {\n            *err = \"%s takes "
-                "an argument: {\\\"%s\\\": value}\";\n"
-                "            return HPG_BAD_ARGUMENTS;\n        }\n",
-                variant, variant);
-            json_t *p = json_array_get(params, 1);
-            char ctx[160];
-            snprintf(ctx, sizeof ctx, "argument '%s' of %s",
-                     json_string_value(json_object_get(p, "name")), variant);
-            ret_fail = "HPG_BAD_ARGUMENTS";
-            dec(b, types, (int)json_integer_value(json_object_get(p, "wire")),
-                "args", "a0", ctx, "        ");
-            ret_fail = "-1";
-        } else {
-            hcg_buf_add(
-                b,
-                "        if (args == NULL || args->kind != HP_JV_ARRAY || "
-                "args->len != %zu) {\n"
-                "            *err = \"%s takes %zu arguments as an array: "
-                "{\\\"%s\\\": [...]}\";\n"
-                "            return HPG_BAD_ARGUMENTS;\n        }\n",
-                np, variant, np, variant);
-            for (size_t k = 0; k < np; k++) {
-                json_t *p = json_array_get(params, k + 1);
-                char ctx[160], jx[48], lv[32];
-                snprintf(ctx, sizeof ctx, "argument '%s' of %s",
-                         json_string_value(json_object_get(p, "name")),
-                         variant);
-                snprintf(jx, sizeof jx, "args->items[%zu]", k);
-                snprintf(lv, sizeof lv, "a%zu", k);
-                ret_fail = "HPG_BAD_ARGUMENTS";
-                dec(b, types,
-                    (int)json_integer_value(json_object_get(p, "wire")), jx, lv,
-                    ctx, "        ");
-                ret_fail = "-1";
-            }
-        }
-        const char *ret = json_string_value(json_object_get(h, "returns"));
-        hcg_buf_add(b, "        %s r = %s(state%s);\n", ret, cname,
-                    call.s ? call.s : "");
-        free(call.s);
-        ret_fail = "(*err = \"the handler's return value could not be "
-                   "written as JSON\", HPG_ENCODE_FAILED)";
-        enc(b, types,
-            (int)json_integer_value(json_object_get(h, "returns_wire")), "r",
-            "        ");
-        ret_fail = "-1";
-        hcg_buf_add(b, "        return HPG_OK;\n    }\n");
+        hcg_buf_add(b, ");\n");
+        hcg_buf_add(b,
+                    "    if (hpg_response_encode(w, &p) != 0) {\n        *err "
+                    "= \"%s returned a value that cannot be written as JSON "
+                    "(a NULL or invalid UTF-8 string, or an enum value "
+                    "without a name)\";\n        return "
+                    "HP_REFUSAL_HANDLER_FAILED;\n    }\n",
+                    hstr(h, "variant"));
+        hcg_buf_add(b, "    return HP_REFUSAL_OK;\n}\n\n");
     }
-    hcg_buf_add(
-        b, "    *err = hp_arena_sprintf(a, \"unknown request variant '%%s'; "
-           "you may call: %%s\", v, allowed);\n");
-    hcg_buf_add(b, "    return HPG_UNKNOWN_VARIANT;\n}\n");
+    /* the table, sorted by variant name */
+    size_t n = 0;
+    json_t **sorted = calloc(json_array_size(handlers) + 1, sizeof *sorted);
+    if (sorted == NULL)
+        abort();
+    json_array_foreach(handlers, i, h)
+    {
+        if (is_request(h))
+            sorted[n++] = h;
+    }
+    qsort(sorted, n, sizeof *sorted, cmp_variant);
+    hcg_buf_add(b, "static const hp_variant hpg_variants[] = {\n");
+    for (size_t k = 0; k < n; k++) {
+        h = sorted[k];
+        hcg_buf src = {0};
+        if (has_kind(h, "local") || has_kind(h, "remote"))
+            hcg_buf_add(&src, "HP_FROM_LOCAL");
+        if (has_kind(h, "remote"))
+            hcg_buf_add(&src, "%sHP_FROM_REMOTE", src.len ? " | " : "");
+        if (has_kind(h, "http"))
+            hcg_buf_add(&src, "%sHP_FROM_HTTP", src.len ? " | " : "");
+        hcg_buf_add(b, "    {\"%s\", %s, hpg_call_%s},\n", hstr(h, "variant"),
+                    src.s, hstr(h, "name"));
+        free(src.s);
+    }
+    if (n == 0)
+        hcg_buf_add(b, "    {\"\", 0, NULL},\n");
+    hcg_buf_add(b, "};\n\n");
+    free(sorted);
+
+    /* the state */
+    int sid = wire_of(model, "state_wire");
+    char *sf = fname(types, sid);
+    hcg_buf_add(b, "static %s hpg_state;\n\n", state);
+    hcg_buf_add(b,
+                "static int hpg_state_encode(hp_jw *w, const void *s)\n{\n"
+                "    return hpg_enc_%s(w, (const %s *)s);\n}\n\n",
+                sf, state);
+    hcg_buf_add(b,
+                "static int hpg_state_decode(hp_arena *a, const hp_jv *j, "
+                "void *out, const char **err)\n{\n"
+                "    return hpg_dec_%s(a, j, (%s *)out, err);\n}\n\n",
+                sf, state);
+    hcg_buf_add(b,
+                "static int hpg_state_clone(void *dst, const void *src)\n{\n"
+                "    return hpg_clone_%s((%s *)dst, (const %s *)src);\n}\n\n",
+                sf, state, state);
+    free(sf);
+    const char *migrate = json_string_value(
+        json_object_get(json_object_get(model, "process"), "migrate"));
+    if (migrate)
+        hcg_buf_add(b,
+                    "static bool hpg_migrate(hp_arena *a, uint32_t from, "
+                    "const hp_jv *stored, void *out, const char **why)\n{\n"
+                    "    return %s(a, from, stored, (%s *)out, why);\n}\n\n",
+                    migrate, state);
+    const char *init = NULL, *ws = NULL, *wsc = NULL;
+    json_array_foreach(handlers, i, h)
+    {
+        if (has_kind(h, "init"))
+            init = hstr(h, "c_name");
+        if (has_kind(h, "ws"))
+            ws = hstr(h, "c_name");
+        if (has_kind(h, "ws_client"))
+            wsc = hstr(h, "c_name");
+    }
+    if (init)
+        hcg_buf_add(b,
+                    "static void hpg_init(void *s)\n{\n    %s((%s *)s);\n}\n\n",
+                    init, state);
+    const char *wsn[2] = {ws, wsc}, *wsf[2] = {"hpg_ws", "hpg_ws_client"};
+    for (int k = 0; k < 2; k++)
+        if (wsn[k])
+            hcg_buf_add(b,
+                        "static void %s(void *s, uint32_t channel_id, "
+                        "hp_ws_message_type type, const hw_blob *blob)\n{\n"
+                        "    %s((%s *)s, channel_id, type, blob);\n}\n\n",
+                        wsf[k], wsn[k], state);
+    hcg_buf_add(b, "static const hp_process_impl hpg_impl "
+                   "__attribute__((unused)) = {\n");
+    hcg_buf_add(b, "    .decl = &hp__process,\n    .state_type = \"%s\",\n",
+                state);
+    hcg_buf_add(b, "    .state_size = sizeof(%s),\n    .state = &hpg_state,\n",
+                state);
+    hcg_buf_add(b, "    .state_encode = hpg_state_encode,\n"
+                   "    .state_decode = hpg_state_decode,\n"
+                   "    .state_clone = hpg_state_clone,\n");
+    hcg_buf_add(b, "    .migrate = %s,\n", migrate ? "hpg_migrate" : "NULL");
+    hcg_buf_add(b, "    .init = %s,\n", init ? "hpg_init" : "NULL");
+    hcg_buf_add(b, "    .variants = hpg_variants,\n    .variants_len = %zu,\n",
+                n);
+    hcg_buf_add(b, "    .ws = %s,\n    .ws_client = %s,\n};\n",
+                ws ? "hpg_ws" : "NULL", wsc ? "hpg_ws_client" : "NULL");
 }
 
 char *hcg_codecs(json_t *model)
@@ -771,8 +1025,9 @@ char *hcg_codecs(json_t *model)
     const char *base = strrchr(file, '/');
     hcg_buf_add(&b, "/* Generated by hyperc gen from %s; do not edit. */\n",
                 base ? base + 1 : file);
-    hcg_buf_add(&b, "#include <hyperc/json.h>\n\n#include <stdint.h>\n#include "
-                    "<stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
+    hcg_buf_add(&b, "#include <hyperc/runtime.h>\n\n#include <stdint.h>\n"
+                    "#include <stdio.h>\n#include <stdlib.h>\n"
+                    "#include <string.h>\n\n");
     size_t n = json_array_size(types);
     /* prototypes, so that types may refer to each other in any order */
     for (size_t i = 0; i < n; i++) {
@@ -813,16 +1068,18 @@ char *hcg_codecs(json_t *model)
             gen_clone(&b, types, (int)i, f, ct);
         free(f);
     }
-    gen_dispatch(&b, model);
+    gen_unions(&b, model);
+    if (json_string_value(json_object_get(model, "state")))
+        gen_impl(&b, model);
     return b.s;
 }
 
 /* ------------------------------------------------------------ the process */
 
-/* A whole process: the user's source, the codecs and dispatcher, and the
- * process's life (hw_init): run the init handler, then answer each request
- * through the dispatcher; refused requests get an error reply
- * {"HypercError":{"kind":...,"message":...}} instead of silence. */
+/* A whole process: the user's source, then the codecs, the unions, the
+ * variant table and the descriptor, and hw_init handing it to libhyperc's
+ * runtime (hp_process_main), which loads the state, sets up logging, runs
+ * init and answers requests, refused ones with an error reply. */
 char *hcg_process(json_t *model, const char *source_path)
 {
     hcg_buf b = {0};
@@ -836,171 +1093,7 @@ char *hcg_process(json_t *model, const char *source_path)
     const char *rest = strchr(codecs, '\n');
     hcg_buf_add(&b, "%s\n", rest ? rest + 1 : codecs);
     free(codecs);
-    const char *state = json_string_value(json_object_get(model, "state"));
-    const char *init = NULL;
-    size_t i;
-    json_t *h;
-    json_array_foreach(json_object_get(model, "handlers"), i, h)
-    {
-        if (has_kind(h, "init"))
-            init = json_string_value(json_object_get(h, "c_name"));
-    }
-    hcg_buf_add(&b, "static const char *const hpg_refusal_names[] = {\"Ok\", "
-                    "\"BadJson\", \"UnknownVariant\", \"Forbidden\", "
-                    "\"BadArguments\", \"EncodeFailed\"};\n\n");
-    hcg_buf_add(&b,
-                "static void hpg_answer(const char *text, size_t len)\n{\n");
-    hcg_buf_add(&b, "    hw_response r;\n    memset(&r, 0, sizeof r);\n");
-    hcg_buf_add(&b,
-                "    r.body.ptr = (uint8_t *)text;\n    r.body.len = len;\n");
-    hcg_buf_add(&b, "    hw_send_response(&r, NULL);\n}\n\n");
-    json_t *types = json_object_get(model, "types");
-    int sid = (int)json_integer_value(json_object_get(model, "state_wire"));
-    char *sf = fname(types, sid);
-    json_t *sc =
-        json_object_get(json_object_get(model, "process"), "save_config");
-    const char *policy = json_string_value(json_object_get(sc, "kind"));
-    long long every = (long long)json_integer_value(json_object_get(sc, "n"));
-    if (policy == NULL)
-        policy = "Never";
-    bool seconds = strcmp(policy, "EveryNSeconds") == 0;
-    if (seconds)
-        policy = "EveryMessage"; /* see the notice printed at start */
-    /* saving: the state's JSON through the state module */
-    hcg_buf_add(&b,
-                "static void hpg_save(const %s *s, bool only_if_changed) "
-                "__attribute__((unused));\n\n",
-                state);
-    hcg_buf_add(&b,
-                "static void hpg_save(const %s *s, bool only_if_changed)\n{\n",
-                state);
-    hcg_buf_add(&b,
-                "    static char *last; /* what was saved last (OnDiff) */\n");
-    hcg_buf_add(&b, "    hp_jw w;\n    hp_jw_init(&w);\n");
-    hcg_buf_add(&b, "    if (hpg_enc_%s(&w, s) != 0 || !hp_jw_ok(&w)) {\n", sf);
-    hcg_buf_add(&b, "        hw_print_to_terminal(0, \"the state could not be "
-                    "written as JSON; not saved\");\n");
-    hcg_buf_add(
-        &b, "    } else if (!only_if_changed || last == NULL || strcmp(last, "
-            "w.buf) != 0) {\n");
-    hcg_buf_add(&b,
-                "        if (hw_set_state((const uint8_t *)w.buf, w.len)) {\n");
-    hcg_buf_add(&b,
-                "            free(last);\n            last = strdup(w.buf);\n");
-    hcg_buf_add(
-        &b, "        } else {\n            hw_print_to_terminal(0, \"saving "
-            "the state failed\");\n        }\n    }\n");
-    hcg_buf_add(&b, "    hp_jw_fini(&w);\n}\n\n");
-    hcg_buf_add(&b, "void hw_init(const char *our)\n{\n");
-    /* Static: the node stops a process inside hw_receive without unwinding
-     * (abi.h), so what must stay reachable lives in the instance's data. */
-    hcg_buf_add(&b, "    static %s state;\n", state);
-    hcg_buf_add(&b, "    static hw_address me;\n    static hp_arena a;\n");
-    hcg_buf_add(&b, "    hw_our(&me);\n");
-    hcg_buf_add(&b, "    char line[256];\n");
-    hcg_buf_add(&b,
-                "    snprintf(line, sizeof line, \"%%s: started\", our);\n");
-    hcg_buf_add(&b, "    hw_print_to_terminal(1, line);\n");
-    hcg_buf_add(&b, "    hp_arena_init(&a);\n");
-    /* the stored state, if any; one that does not decode is never
-     * overwritten: the process does not start */
-    hcg_buf_add(&b, "    hw_bytes stored;\n    if (hw_get_state(&stored)) {\n");
-    hcg_buf_add(&b, "        const char *perr = \"out of memory\";\n");
-    hcg_buf_add(&b, "        %s tmp;\n        memset(&tmp, 0, sizeof tmp);\n",
-                state);
-    hcg_buf_add(
-        &b, "        hp_jv *j = hp_json_parse(&a, (const char *)stored.ptr, "
-            "stored.len, &perr);\n");
-    hcg_buf_add(
-        &b,
-        "        if (j == NULL || hpg_dec_%s(&a, j, &tmp, &perr) != 0 || "
-        "hpg_clone_%s(&state, &tmp) != 0) {\n",
-        sf, sf);
-    hcg_buf_add(
-        &b,
-        "            snprintf(line, sizeof line, \"the stored state does "
-        "not decode as %s (%%s): not starting, and leaving the stored "
-        "state as it is\", perr);\n",
-        state);
-    hcg_buf_add(&b, "            hw_print_to_terminal(0, line);\n");
-    hcg_buf_add(&b,
-                "            hw_on_exit none;\n            memset(&none, 0, "
-                "sizeof none);\n            none.kind = HW_ON_EXIT_NONE;\n"
-                "            hw_set_on_exit(&none);\n");
-    hcg_buf_add(&b, "            hw_bytes_fini(&stored);\n            "
-                    "hp_arena_fini(&a);\n            hw_address_fini(&me);\n"
-                    "            return;\n        }\n");
-    hcg_buf_add(&b,
-                "        hw_bytes_fini(&stored);\n        hp_arena_reset(&a);\n"
-                "    }\n");
-    if (seconds)
-        hcg_buf_add(
-            &b, "    hw_print_to_terminal(0, \"save_config EveryNSeconds is "
-                "not implemented yet: the state is saved after every "
-                "message\");\n");
-    if (init)
-        hcg_buf_add(&b, "    %s(&state);\n", init);
-    if (strcmp(policy, "OnDiff") == 0)
-        hcg_buf_add(&b, "    hpg_save(&state, true);\n");
-    hcg_buf_add(&b,
-                "    unsigned long long handled = 0;\n    (void)handled;\n");
-    hcg_buf_add(&b, "    for (;;) {\n");
-    hcg_buf_add(&b, "        hw_receive_result r;\n        hw_receive(&r);\n");
-    hcg_buf_add(
-        &b, "        if (!r.is_err && r.message.kind == HW_MESSAGE_REQUEST) "
-            "{\n");
-    hcg_buf_add(&b, "            enum hpg_source src = HPG_FROM_LOCAL;\n");
-    hcg_buf_add(&b, "            if (strcmp(r.source.node, me.node) != 0)\n"
-                    "                src = HPG_FROM_REMOTE;\n");
-    hcg_buf_add(
-        &b, "            else if (strcmp(r.source.process.process_name, "
-            "\"http-server\") == 0 && strcmp(r.source.process.package_name, "
-            "\"distro\") == 0 && strcmp(r.source.process.publisher_node, "
-            "\"sys\") == 0)\n                src = HPG_FROM_HTTP;\n");
-    hcg_buf_add(&b, "            hp_jw w;\n            hp_jw_init(&w);\n");
-    hcg_buf_add(&b, "            const char *err = NULL;\n");
-    hcg_buf_add(
-        &b, "            int rc = hpg_dispatch(&a, &state, src, (const char "
-            "*)r.message.request.body.ptr, r.message.request.body.len, &w, "
-            "&err);\n");
-    hcg_buf_add(&b, "            if (rc != HPG_OK) {\n");
-    hcg_buf_add(
-        &b,
-        "                hp_jw_fini(&w);\n                hp_jw_init(&w);\n");
-    hcg_buf_add(&b, "                hp_jw_raw(&w, "
-                    "\"{\\\"HypercError\\\":{\\\"kind\\\":\\\"\", 24);\n");
-    hcg_buf_add(&b, "                hp_jw_raw(&w, hpg_refusal_names[rc], "
-                    "strlen(hpg_refusal_names[rc]));\n");
-    hcg_buf_add(
-        &b, "                hp_jw_raw(&w, \"\\\",\\\"message\\\":\", 12);\n");
-    hcg_buf_add(&b,
-                "                if (hp_jw_string(&w, err, strlen(err)) != 0)\n"
-                "                    hp_jw_raw(&w, \"\\\"\\\"\", 2);\n");
-    hcg_buf_add(&b, "                hp_jw_raw(&w, \"}}\", 2);\n");
-    hcg_buf_add(
-        &b, "                snprintf(line, sizeof line, \"refused a request: "
-            "%%s\", err);\n                hw_print_to_terminal(1, line);\n");
-    hcg_buf_add(&b, "            }\n");
-    if (strcmp(policy, "EveryMessage") == 0)
-        hcg_buf_add(&b, "            if (rc == HPG_OK)\n                "
-                        "hpg_save(&state, false);\n");
-    else if (strcmp(policy, "EveryNMessage") == 0)
-        hcg_buf_add(
-            &b,
-            "            if (rc == HPG_OK && ++handled %% %lldULL == 0)\n"
-            "                hpg_save(&state, false);\n",
-            every);
-    else if (strcmp(policy, "OnDiff") == 0)
-        hcg_buf_add(&b, "            if (rc == HPG_OK)\n                "
-                        "hpg_save(&state, true);\n");
-    hcg_buf_add(&b,
-                "            if (r.message.request.has_expects_response)\n");
-    hcg_buf_add(&b,
-                "                hpg_answer(w.buf ? w.buf : \"\", w.len);\n");
-    hcg_buf_add(
-        &b, "            hp_jw_fini(&w);\n            hp_arena_reset(&a);\n");
-    hcg_buf_add(&b,
-                "        }\n        hw_receive_result_fini(&r);\n    }\n}\n");
-    free(sf);
+    hcg_buf_add(&b, "void hw_init(const char *our)\n{\n    (void)our;\n"
+                    "    hp_process_main(&hpg_impl);\n}\n");
     return b.s;
 }

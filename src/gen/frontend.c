@@ -140,6 +140,7 @@ typedef struct fe {
     json_t *types;    /* the type table: nodes referenced by index */
     json_t *type_ids; /* canonical C spelling -> index */
     json_t *busy;     /* types being resolved (recursion check) */
+    json_t *funcs;    /* unmarked functions: name -> {n, ret, out} */
 } fe;
 
 static void loc_of(CXCursor c, unsigned *line, unsigned *col)
@@ -429,6 +430,49 @@ static json_t *check_process(fe *f, json_t *raw)
                                           (k == 3 || k == 4) ? n : 0));
         }
     }
+    /* state versions: .state_version = N, .migrate = HP_MIGRATE(fn) */
+    json_t *ver = json_object_get(raw, "state_version");
+    json_int_t version = 0;
+    if (ver && (!json_is_integer(ver) || json_integer_value(ver) < 0 ||
+                json_integer_value(ver) > 0xffffffffLL))
+        perr(f, raw, "state_version",
+             "state_version must be an integer constant from 0 to "
+             "4294967295");
+    else if (ver)
+        version = json_integer_value(ver);
+    json_object_set_new(p, "state_version", json_integer(version));
+    json_t *mig = json_object_get(raw, "migrate");
+    const char *mname = json_string_value(json_object_get(mig, "ref"));
+    if (mig && !json_is_null(mig) && mname == NULL) {
+        perr(f, raw, "migrate",
+             "migrate must be HP_MIGRATE(function) naming a function of this "
+             "file");
+    } else if (mname) {
+        json_t *fn = json_object_get(f->funcs, mname);
+        const char *st = json_string_value(json_object_get(f->model, "state"));
+        char want[300];
+        snprintf(want, sizeof want,
+                 "bool %s(hp_arena *a, uint32_t from_version, const hp_jv "
+                 "*stored, %s *out, const char **why)",
+                 mname, st ? st : "State");
+        if (fn == NULL)
+            perr(f, raw, "migrate", "migrate: no function '%s' in this file",
+                 mname);
+        else if (json_integer_value(json_object_get(fn, "n")) != 5 ||
+                 strcmp(json_string_value(json_object_get(fn, "ret")),
+                        "_Bool") != 0)
+            perr(f, raw, "migrate", "migrate: '%s' must be %s", mname, want);
+        else
+            json_object_set_new(p, "migrate", json_string(mname));
+    }
+    if (version > 0 && mname == NULL)
+        perr(f, raw, "state_version",
+             "state_version %lld without migrate: a stored state of another "
+             "version could never be loaded (add .migrate = HP_MIGRATE(fn))",
+             (long long)version);
+    json_t *ml = json_object_get(raw, "manual_logging");
+    json_object_set_new(p, "manual_logging",
+                        json_boolean(json_integer_value(ml) != 0));
     json_t *eps = json_object_get(raw, "endpoints");
     json_t *out_eps = json_array();
     if (eps && !json_is_array(eps)) {
@@ -1045,6 +1089,20 @@ static enum CXChildVisitResult top(CXCursor c, CXCursor parent,
         add_handler(f, c, &a);
     } else if (kind == CXCursor_FunctionDecl) {
         char *n = spelling(c);
+        /* for .migrate: its arity, result and the type of `out` */
+        int na = clang_Cursor_getNumArguments(c);
+        char *ret =
+            type_spelling(clang_getCanonicalType(clang_getCursorResultType(c)));
+        char *out =
+            na >= 4 ? type_spelling(clang_getCanonicalType(
+                          clang_getCursorType(clang_Cursor_getArgument(c, 3))))
+                    : strdup("");
+        json_object_set_new(f->funcs, n,
+                            json_pack("{sisssssb}", "n", na, "ret", ret, "out",
+                                      out ? out : "", "def",
+                                      clang_isCursorDefinition(c)));
+        free(ret);
+        free(out);
         if (strcmp(n, "hw_init") == 0 && clang_isCursorDefinition(c)) {
             unsigned line, col;
             loc_of(c, &line, &col);
@@ -1284,6 +1342,7 @@ json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
     f.types = json_array();
     f.type_ids = json_object();
     f.busy = json_object();
+    f.funcs = json_object();
     clang_visitChildren(clang_getTranslationUnitCursor(tu), top, &f);
     if (!f.have_process) {
         hcg_diag_add(d, path, 1, 1, true,
@@ -1309,6 +1368,7 @@ json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
     json_object_set_new(f.model, "inputs", deps);
     json_decref(f.type_ids);
     json_decref(f.busy);
+    json_decref(f.funcs);
     clang_disposeTranslationUnit(tu);
     clang_disposeIndex(idx);
     return f.model;

@@ -664,8 +664,15 @@ static void await_entry(hcn_host *h, hcn_ctx_entry *e, hcn_msg **resp,
         hcn_msg *m;
         int64_t deadline = e->deadline;
         int rc = hcn_mailbox_pop(&h->proc->mb, deadline, &m);
-        if (rc == HCC_ECLOSED)
-            longjmp(h->kill, 1);
+        if (rc == HCC_ECLOSED) {
+            /* Stopping: fail this call once, so that the guest frees what
+             * it holds on its way back to hw_receive, where it stops. */
+            if (h->closing_seen)
+                longjmp(h->kill, 1);
+            h->closing_seen = true;
+            *err_kind = HW_SEND_ERROR_OFFLINE;
+            return;
+        }
         if (rc == HCC_ETIMEOUT) {
             if (hcn_now_ns() < deadline)
                 continue;
@@ -785,7 +792,8 @@ static bool host_set_state(void *ctx, const uint8_t *bytes, size_t len)
     hcn_msg *r;
     if (!state_call(h, "SetState", bytes, len, true, &r)) {
         hcn_log_write(&h->node->log, h->proc->id, 0, hcn_proc_level(h->proc),
-                      "set-state: the state module did not answer in 5 s");
+                      "set-state: no answer from the state module (in 5 s, "
+                      "or the process is stopping)");
         return false;
     }
     bool ok = body_is(r, "\"SetState\"");

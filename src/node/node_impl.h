@@ -411,6 +411,9 @@ struct hcn_host {
     hcn_proc *peers[8]; /* recently messaged processes (references) */
     unsigned peer_next;
     jmp_buf kill;
+    /* The mailbox closed while the process waited in a synchronous call:
+     * that call fails so the guest can unwind; the next wait stops it. */
+    bool closing_seen;
 };
 
 void hcn_host_init(hcn_host *h, hcn_proc *p);

@@ -20,7 +20,7 @@ def test_counter_refusals_are_answered(node_factory):
     n = node_factory(packages=("counter",))
     cases = [
         ('{"Nope": 1}', "UnknownVariant",
-         "unknown request variant 'Nope'; you may call: Increment, GetCount"),
+         "unknown request variant 'Nope'; you may call: GetCount, Increment"),
         ('{"Increment": "five"}', "BadArguments",
          "argument 'by' of Increment: expected an integer (u64), got a string"),
         ('{"Increment": -1}', "BadArguments", "out of range for u64"),
@@ -48,6 +48,9 @@ def test_counter_state_survives_restart(node_factory, tmp_path):
     assert n2.ask(COUNTER, '"GetCount"') == "7"
 
 
+BAD = b'{"hyperc_state":0,"state":{"count":"not a number"}}'
+
+
 def test_undecodable_state_is_kept_and_process_refuses(node_factory, tmp_path):
     import sqlite3
     home = tmp_path / "home"
@@ -56,14 +59,16 @@ def test_undecodable_state_is_kept_and_process_refuses(node_factory, tmp_path):
     n.stop()
     db = sqlite3.connect(str(home / "state" / "state.sqlite"))
     db.execute("UPDATE state SET value=? WHERE process_id=?",
-               (b'{"count":"not a number"}', "counter:counter:hyperc.os"))
+               (BAD, "counter:counter:hyperc.os"))
     db.commit()
     db.close()
     n2 = node_factory(packages=("counter",), home=home)
-    n2.wait_log("the stored state does not decode as counter_state")
+    n2.wait_log("does not decode as counter_state: field 'count' of "
+                "counter_state: expected an integer (u64), got a string; "
+                "not starting, and leaving the stored state as it is")
     rep = n2.inject(COUNTER, '"GetCount"', timeout=2)
     assert rep["ok"] is False  # the process is not running
     db = sqlite3.connect(str(home / "state" / "state.sqlite"))
     row = db.execute("SELECT value FROM state WHERE process_id=?",
                      ("counter:counter:hyperc.os",)).fetchone()
-    assert bytes(row[0]) == b'{"count":"not a number"}'  # never overwritten
+    assert bytes(row[0]) == BAD  # never overwritten

@@ -1,0 +1,158 @@
+/* libhyperc's runtime for hyperprocesses: the process's life (state load and
+ * save policies, logging, the request loop with error replies), the message
+ * arena, logging, and the descriptor that `hyperc gen` fills in.
+ *
+ * Everything here runs on the process's single thread and talks to the node
+ * only through the process ABI (abi.h).  Included by hyperprocess.h; apps
+ * use the hp_log_*, hp_alloc/hp_strdup/hp_sprintf, hp_source and hp_our
+ * functions; the hp_process_impl part is for generated code. */
+#ifndef HYPERC_RUNTIME_H
+#define HYPERC_RUNTIME_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyperc/abi.h"
+#include "hyperc/arena.h"
+#include "hyperc/hyperprocess.h"
+#include "hyperc/json.h"
+
+/* ------------------------------------------------------------ for apps */
+
+/* Memory that lives until the reply to the current message has been sent
+ * (in init: until init returns).  Handlers return strings and lists
+ * allocated here; the runtime frees them.  NULL when out of memory.  Outside
+ * a handler or init these return NULL. */
+void *hp_alloc(size_t n);
+char *hp_strdup(const char *s);
+char *hp_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The current message's arena (NULL outside a handler or init), for the
+ * hp_arena_* functions and generated decoders. */
+hp_arena *hp_message_arena(void);
+
+/* Who sent the message being handled.  In init it is the process itself.
+ * Owned by the runtime; valid until the handler returns. */
+const hw_address *hp_source(void);
+
+/* This process's address; valid for the process's life. */
+const hw_address *hp_our(void);
+
+/* True when no stored state was found at start (the state was zeroed). */
+bool hp_state_is_new(void);
+
+/* Log levels, as the Rust framework's tracing levels. */
+typedef enum hp_log_level {
+    HP_LOG_ERROR = 0,
+    HP_LOG_WARN = 1,
+    HP_LOG_INFO = 2,
+    HP_LOG_DEBUG = 3,
+} hp_log_level;
+
+/* Set up logging: events at `terminal` and more severe go to the terminal
+ * (error and warn at verbosity 0, info and debug at 1, as Rust's
+ * init_logging maps them); events at `file` and more severe are appended to
+ * the per-process log file /<package>:<publisher>/log/<process>.log through
+ * vfs:distro:sys, which keeps it under `max_file_bytes` (0 = 1 MiB) by
+ * dropping its older half.  The generated init calls
+ * hp_log_init(HP_LOG_DEBUG, HP_LOG_INFO, 0) unless the process declares
+ * .manual_logging.  Before it is called, hp_log_* print to the terminal only
+ * (info and more severe).  Never blocks: file writes are requests that
+ * expect no response. */
+void hp_log_init(hp_log_level file, hp_log_level terminal,
+                 uint64_t max_file_bytes);
+/* Log one event (printf format; a newline is added).  Long lines are cut at
+ * 4 KiB. */
+void hp_log(hp_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void hp_logv(hp_log_level level, const char *fmt, va_list ap);
+#define hp_log_error(...) hp_log(HP_LOG_ERROR, __VA_ARGS__)
+#define hp_log_warn(...) hp_log(HP_LOG_WARN, __VA_ARGS__)
+#define hp_log_info(...) hp_log(HP_LOG_INFO, __VA_ARGS__)
+#define hp_log_debug(...) hp_log(HP_LOG_DEBUG, __VA_ARGS__)
+
+/* Save the state now, whatever the save policy (e.g. before a risky step).
+ * Returns false when it could not be encoded or stored (logged). */
+bool hp_state_save_now(void);
+
+/* --------------------------------------------------- for generated code */
+
+/* Where a request came from, for the per-variant source rules of
+ * framework.md: local callers reach local and remote handlers, other nodes
+ * remote ones, http-server the http ones. */
+enum {
+    HP_FROM_LOCAL = 1u << 0,
+    HP_FROM_REMOTE = 1u << 1,
+    HP_FROM_HTTP = 1u << 2,
+};
+
+/* Why a request was refused: the kind in the error reply
+ * {"HypercError":{"kind":...,"message":...}}. */
+typedef enum hp_refusal {
+    HP_REFUSAL_OK = 0,
+    HP_REFUSAL_BAD_JSON,
+    HP_REFUSAL_UNKNOWN_VARIANT,
+    HP_REFUSAL_FORBIDDEN,
+    HP_REFUSAL_BAD_ARGUMENTS,
+    HP_REFUSAL_HANDLER_FAILED,
+} hp_refusal;
+
+/* The kind's name as written in error replies ("BadJson", ...). */
+const char *hp_refusal_name(hp_refusal r);
+
+/* One request variant.  `call` decodes `args` (NULL when the request was
+ * the bare string "Variant"), calls the handler and writes its result to
+ * `out`; on failure it returns HP_REFUSAL_BAD_ARGUMENTS or
+ * HP_REFUSAL_HANDLER_FAILED with *err set (arena or static text). */
+typedef struct hp_variant {
+    const char *name;
+    unsigned sources; /* HP_FROM_* bits */
+    hp_refusal (*call)(hp_arena *a, void *state, const hp_jv *args, hp_jw *out,
+                       const char **err);
+} hp_variant;
+
+/* The generated part of a hyperprocess.  `decl` is the app's
+ * HYPERPROCESS(...) object.  The state functions are generated codecs:
+ * state_decode allocates in the arena; state_clone deep-copies onto the
+ * heap (returns nonzero when out of memory); state_free frees what a clone
+ * allocated.  `migrate`, when the app declares one, converts a stored state
+ * of another version (`stored` = its JSON, NULL if the bytes were not JSON;
+ * version 0 = no version recorded) into `out`, allocating in `a`; it
+ * returns false with *why set to refuse. */
+typedef struct hp_process_impl {
+    const hp_process_decl *decl;
+    const char *state_type;
+    size_t state_size;
+    void *state; /* static storage of state_size bytes */
+    int (*state_encode)(hp_jw *w, const void *s);
+    int (*state_decode)(hp_arena *a, const hp_jv *j, void *out,
+                        const char **err);
+    int (*state_clone)(void *dst, const void *src);
+    void (*state_free)(void *s);
+    bool (*migrate)(hp_arena *a, uint32_t from_version, const hp_jv *stored,
+                    void *out, const char **why);
+    void (*init)(void *state);
+    const hp_variant *variants; /* sorted by name */
+    size_t variants_len;
+    void (*ws)(void *state, uint32_t channel_id, hp_ws_message_type type,
+               const hw_blob *blob);
+    void (*ws_client)(void *state, uint32_t channel_id, hp_ws_message_type type,
+                      const hw_blob *blob);
+} hp_process_impl;
+
+/* The process's life, called by the generated hw_init; returns only when the
+ * process must not run (a stored state that does not decode), after setting
+ * on-exit None.  Steps: load the state (or migrate it), logging, the user's
+ * init, then the request loop, saving by the declared policy. */
+void hp_process_main(const hp_process_impl *impl);
+
+/* Handle one request body as the request loop does, without the ABI: for
+ * tests and fuzzers.  Writes the reply (the result or an error object) to
+ * `out`; returns the refusal kind. */
+hp_refusal hp_process_dispatch(const hp_process_impl *impl, hp_arena *a,
+                               unsigned source, const char *body, size_t len,
+                               hp_jw *out);
+
+#endif

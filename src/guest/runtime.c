@@ -1,0 +1,697 @@
+/* libhyperc's hyperprocess runtime (include/hyperc/runtime.h): the
+ * process's life around the generated codecs and variant table.  Single
+ * threaded; everything goes through the process ABI. */
+#include "hyperc/runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HPR_SAVE_TIMER_CONTEXT "hyperc:save-timer"
+#define HPR_LOG_LINE_MAX 4096
+#define HPR_LOG_FILE_DEFAULT_MAX (1024u * 1024u)
+
+static struct hpr {
+    const hp_process_impl *impl;
+    hw_address our;
+    hp_arena arena;  /* the current message's arena */
+    bool in_message; /* a handler or init is running */
+    const hw_address *source;
+    bool state_new;
+    /* saving */
+    char *last_saved;    /* the bytes saved last (OnDiff), NUL-terminated */
+    uint64_t since_save; /* completed triggers since the last save */
+    bool timer_armed;
+    bool timer_broken;
+    /* logging */
+    bool log_ready;
+    bool log_file;
+    hp_log_level file_level, term_level;
+    uint64_t file_max, file_size;
+    char *log_path;
+    bool log_busy;     /* a log write is under way: no recursion */
+    bool trim_pending; /* the log file is over its size */
+} rt;
+
+static const char *const refusal_names[] = {
+    "Ok",        "BadJson",      "UnknownVariant",
+    "Forbidden", "BadArguments", "HandlerFailed",
+};
+
+const char *hp_refusal_name(hp_refusal r)
+{
+    if ((unsigned)r < sizeof refusal_names / sizeof refusal_names[0])
+        return refusal_names[r];
+    return "Unknown";
+}
+
+/* ------------------------------------------------------------ arena, who */
+
+hp_arena *hp_message_arena(void)
+{
+    return rt.in_message ? &rt.arena : NULL;
+}
+
+void *hp_alloc(size_t n)
+{
+    return rt.in_message ? hp_arena_alloc(&rt.arena, n) : NULL;
+}
+
+char *hp_strdup(const char *s)
+{
+    return rt.in_message && s ? hp_arena_strdup(&rt.arena, s) : NULL;
+}
+
+char *hp_sprintf(const char *fmt, ...)
+{
+    if (!rt.in_message)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = hp_arena_vsprintf(&rt.arena, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+const hw_address *hp_source(void)
+{
+    return rt.source ? rt.source : &rt.our;
+}
+
+const hw_address *hp_our(void)
+{
+    return &rt.our;
+}
+
+bool hp_state_is_new(void)
+{
+    return rt.state_new;
+}
+
+/* ------------------------------------------------------------------ sends */
+
+static void addr_set(hw_address *a, char *node, const char *proc,
+                     const char *pkg, const char *pub)
+{
+    a->node = node;
+    a->process.process_name = (char *)proc;
+    a->process.package_name = (char *)pkg;
+    a->process.publisher_node = (char *)pub;
+}
+
+/* A request to our node's module `proc:distro:sys` (or any process id). */
+static void send_to(const char *proc, const char *pkg, const char *pub,
+                    const char *body, bool expects, uint64_t timeout_s,
+                    const char *context, const uint8_t *blob, size_t blob_len)
+{
+    hw_address to;
+    addr_set(&to, rt.our.node, proc, pkg, pub);
+    hw_request req;
+    memset(&req, 0, sizeof req);
+    req.has_expects_response = expects;
+    req.expects_response = timeout_s;
+    req.body.ptr = (uint8_t *)body;
+    req.body.len = strlen(body);
+    hw_bytes ctx = {(uint8_t *)context, context ? strlen(context) : 0};
+    hw_blob b;
+    memset(&b, 0, sizeof b);
+    b.bytes.ptr = (uint8_t *)blob;
+    b.bytes.len = blob_len;
+    hw_send_request(&to, &req, context ? &ctx : NULL, blob ? &b : NULL);
+}
+
+/* --------------------------------------------------------------- logging */
+
+static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+/* A blocking request to vfs:distro:sys (setup and rotation only); true when
+ * the reply is not {"Err":...}.  The reply's blob, if wanted, in *blob. */
+static bool vfs_call(const char *body, const uint8_t *data, size_t len,
+                     hw_blob *blob_out)
+{
+    hw_address to;
+    addr_set(&to, rt.our.node, "vfs", "distro", "sys");
+    hw_request req;
+    memset(&req, 0, sizeof req);
+    req.has_expects_response = true;
+    req.expects_response = 5;
+    req.body.ptr = (uint8_t *)body;
+    req.body.len = strlen(body);
+    hw_blob b;
+    memset(&b, 0, sizeof b);
+    b.bytes.ptr = (uint8_t *)data;
+    b.bytes.len = len;
+    hw_await_result r;
+    if (hw_send_and_await_response(&to, &req, data ? &b : NULL, &r) != 0)
+        return false;
+    bool ok = !r.is_err && r.message.kind == HW_MESSAGE_RESPONSE &&
+              !(r.message.response.body.len >= 6 &&
+                memcmp(r.message.response.body.ptr, "{\"Err\"", 6) == 0);
+    if (ok && blob_out)
+        ok = hw_last_blob(blob_out);
+    hw_await_result_fini(&r);
+    return ok;
+}
+
+/* Keep the file under its size: drop the older half (as process_lib's
+ * logging does). */
+static void log_file_trim(void)
+{
+    char body[600];
+    snprintf(body, sizeof body, "{\"path\":\"%s\",\"action\":\"Read\"}",
+             rt.log_path);
+    hw_blob old;
+    memset(&old, 0, sizeof old);
+    if (!vfs_call(body, NULL, 0, &old)) {
+        rt.file_size = 0; /* try again after another max bytes */
+        rt.trim_pending = false;
+        return;
+    }
+    size_t half = old.bytes.len / 2;
+    snprintf(body, sizeof body, "{\"path\":\"%s\",\"action\":\"Write\"}",
+             rt.log_path);
+    if (vfs_call(body, old.bytes.ptr + half, old.bytes.len - half, NULL))
+        rt.file_size = old.bytes.len - half;
+    else
+        rt.file_size = 0;
+    hw_blob_fini(&old);
+    rt.trim_pending = false;
+}
+
+static void log_file_append(const char *line, size_t n)
+{
+    char body[600];
+    snprintf(body, sizeof body, "{\"path\":\"%s\",\"action\":\"Append\"}",
+             rt.log_path);
+    send_to("vfs", "distro", "sys", body, false, 0, NULL, (const uint8_t *)line,
+            n);
+    rt.file_size += n;
+    /* trimmed between messages: a blocking request inside a handler would
+     * change the message the handler's reply answers */
+    if (rt.file_size > rt.file_max)
+        rt.trim_pending = true;
+}
+
+void hp_log_init(hp_log_level file, hp_log_level terminal,
+                 uint64_t max_file_bytes)
+{
+    rt.file_level = file;
+    rt.term_level = terminal;
+    rt.file_max = max_file_bytes ? max_file_bytes : HPR_LOG_FILE_DEFAULT_MAX;
+    rt.log_ready = true;
+    rt.log_file = false;
+    free(rt.log_path);
+    rt.log_path = NULL;
+    /* /<package>:<publisher>/log/<process>.log, as process_lib names it */
+    char drive[400], body[600];
+    snprintf(drive, sizeof drive, "/%s:%s/log", rt.our.process.package_name,
+             rt.our.process.publisher_node);
+    snprintf(body, sizeof body, "{\"path\":\"%s\",\"action\":\"CreateDrive\"}",
+             drive);
+    if (!vfs_call(body, NULL, 0, NULL)) {
+        hp_log(HP_LOG_WARN,
+               "logging: vfs:distro:sys did not create %s; logging to the "
+               "terminal only",
+               drive);
+        return;
+    }
+    size_t plen = strlen(drive) + strlen(rt.our.process.process_name) + 6;
+    rt.log_path = malloc(plen);
+    if (rt.log_path == NULL)
+        return;
+    snprintf(rt.log_path, plen, "%s/%s.log", drive,
+             rt.our.process.process_name);
+    snprintf(body, sizeof body,
+             "{\"path\":\"%s\",\"action\":{\"OpenFile\":{\"create\":true}}}",
+             rt.log_path);
+    if (!vfs_call(body, NULL, 0, NULL)) {
+        hp_log(HP_LOG_WARN,
+               "logging: vfs:distro:sys did not open %s; logging to the "
+               "terminal only",
+               rt.log_path);
+        return;
+    }
+    snprintf(body, sizeof body, "{\"path\":\"%s\",\"action\":\"Len\"}",
+             rt.log_path);
+    rt.file_size = 0;
+    hw_address to;
+    addr_set(&to, rt.our.node, "vfs", "distro", "sys");
+    hw_request req;
+    memset(&req, 0, sizeof req);
+    req.has_expects_response = true;
+    req.expects_response = 5;
+    req.body.ptr = (uint8_t *)body;
+    req.body.len = strlen(body);
+    hw_await_result r;
+    if (hw_send_and_await_response(&to, &req, NULL, &r) == 0) {
+        /* {"Len":N} */
+        if (!r.is_err && r.message.kind == HW_MESSAGE_RESPONSE) {
+            const char *t = (const char *)r.message.response.body.ptr;
+            size_t n = r.message.response.body.len;
+            if (n > 7 && memcmp(t, "{\"Len\":", 7) == 0)
+                rt.file_size = strtoull(t + 7, NULL, 10);
+        }
+        hw_await_result_fini(&r);
+    }
+    rt.log_file = true;
+}
+
+void hp_logv(hp_log_level level, const char *fmt, va_list ap)
+{
+    if ((unsigned)level > HP_LOG_DEBUG)
+        level = HP_LOG_DEBUG;
+    hp_log_level term = rt.log_ready ? rt.term_level : HP_LOG_INFO;
+    bool to_term = level <= term;
+    bool to_file = rt.log_file && level <= rt.file_level && !rt.log_busy;
+    if (!to_term && !to_file)
+        return;
+    char line[HPR_LOG_LINE_MAX];
+    int n = snprintf(line, sizeof line, "%s %s: ", level_names[level],
+                     rt.our.process.process_name ? rt.our.process.process_name
+                                                 : "?");
+    if (n < 0)
+        return;
+    int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    if (to_term) {
+        line[len] = '\0';
+        /* error, warn -> 0; info, debug -> 1 (Rust's default mapping) */
+        hw_print_to_terminal(level <= HP_LOG_WARN ? 0 : 1, line);
+    }
+    if (to_file) {
+        rt.log_busy = true;
+        line[len] = '\n';
+        log_file_append(line, len + 1);
+        rt.log_busy = false;
+    }
+}
+
+void hp_log(hp_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hp_logv(level, fmt, ap);
+    va_end(ap);
+}
+
+/* ----------------------------------------------------------------- state */
+
+/* The stored form: {"hyperc_state":<version>,"state":<the state's JSON>}. */
+static bool state_encode(hp_jw *w)
+{
+    const hp_process_impl *im = rt.impl;
+    char head[64];
+    int n = snprintf(head, sizeof head, "{\"hyperc_state\":%u,\"state\":",
+                     (unsigned)im->decl->state_version);
+    hp_jw_raw(w, head, (size_t)n);
+    if (im->state_encode(w, im->state) != 0)
+        return false;
+    hp_jw_raw(w, "}", 1);
+    return hp_jw_ok(w);
+}
+
+static bool state_save(bool only_if_changed)
+{
+    hp_jw w;
+    hp_jw_init(&w);
+    bool ok = state_encode(&w);
+    if (!ok) {
+        hp_log_error("the state could not be written as JSON (a NULL or "
+                     "invalid UTF-8 string, or an enum value without a "
+                     "name?); not saved");
+    } else if (!only_if_changed || rt.last_saved == NULL ||
+               strcmp(rt.last_saved, w.buf) != 0) {
+        if (hw_set_state((const uint8_t *)w.buf, w.len)) {
+            free(rt.last_saved);
+            rt.last_saved = w.buf; /* keep the writer's buffer */
+            w.buf = NULL;
+            rt.since_save = 0;
+        } else {
+            hp_log_error("saving the state failed; trying again after the "
+                         "next message");
+            ok = false;
+        }
+    } else {
+        rt.since_save = 0;
+    }
+    hp_jw_fini(&w);
+    return ok;
+}
+
+bool hp_state_save_now(void)
+{
+    return rt.impl != NULL && state_save(false);
+}
+
+static void timer_arm(void)
+{
+    uint64_t s = rt.impl->decl->save_config.n;
+    char body[64];
+    snprintf(body, sizeof body, "{\"SetTimer\":%llu}",
+             (unsigned long long)(s * 1000));
+    send_to("timer", "distro", "sys", body, true, s + 30,
+            HPR_SAVE_TIMER_CONTEXT, NULL, 0);
+    rt.timer_armed = true;
+}
+
+/* A trigger: a request handler, ws event or init completed. */
+static void state_trigger(void)
+{
+    const hp_save_config *sc = &rt.impl->decl->save_config;
+    rt.since_save++;
+    switch (sc->kind) {
+    case HP_SAVE_KIND_EVERY_MESSAGE: state_save(false); break;
+    case HP_SAVE_KIND_EVERY_N_MESSAGE:
+        if (sc->n == 0 || rt.since_save >= sc->n)
+            state_save(false);
+        break;
+    case HP_SAVE_KIND_ON_DIFF: state_save(true); break;
+    case HP_SAVE_KIND_EVERY_N_SECONDS:
+        if (rt.timer_broken) /* no timer: the next best thing */
+            state_save(true);
+        break;
+    case HP_SAVE_KIND_NEVER:
+    default: break;
+    }
+}
+
+static void refuse_to_start(const char *why)
+{
+    hp_log_error("%s; not starting, and leaving the stored state as it is "
+                 "(declare .state_version and .migrate to convert it)",
+                 why);
+    hw_on_exit none;
+    memset(&none, 0, sizeof none);
+    none.kind = HW_ON_EXIT_NONE;
+    hw_set_on_exit(&none);
+}
+
+/* Load the stored state into impl->state; false when the process must not
+ * start. */
+static bool state_load(void)
+{
+    const hp_process_impl *im = rt.impl;
+    hw_bytes stored;
+    if (!hw_get_state(&stored)) {
+        rt.state_new = true;
+        return true;
+    }
+    const char *perr = "out of memory";
+    void *tmp = hp_arena_alloc(&rt.arena, im->state_size);
+    hp_jv *j =
+        hp_json_parse(&rt.arena, (const char *)stored.ptr, stored.len, &perr);
+    const hp_jv *ver = j ? hp_jv_get(j, "hyperc_state") : NULL;
+    const hp_jv *body = j ? hp_jv_get(j, "state") : NULL;
+    uint64_t version = 0;
+    bool enveloped =
+        ver != NULL && body != NULL && j->len == 2 &&
+        hp_jd_uint(&rt.arena, ver, UINT32_MAX, "u32", &version, &perr) == 0;
+    bool ok = false;
+    char why[600];
+    if (tmp == NULL) {
+        snprintf(why, sizeof why, "out of memory loading the state");
+    } else if (j == NULL) {
+        snprintf(why, sizeof why,
+                 "the stored state (%zu bytes) is not JSON: %s", stored.len,
+                 perr);
+    } else if (!enveloped) {
+        snprintf(why, sizeof why,
+                 "the stored state (%zu bytes) has no hyperc version "
+                 "envelope",
+                 stored.len);
+    } else if (version != im->decl->state_version) {
+        snprintf(why, sizeof why,
+                 "the stored state has version %llu; this build has %u",
+                 (unsigned long long)version,
+                 (unsigned)im->decl->state_version);
+    } else if (im->state_decode(&rt.arena, body, tmp, &perr) != 0) {
+        snprintf(why, sizeof why,
+                 "the stored state (%zu bytes, version %llu) does not decode "
+                 "as %s: %s",
+                 stored.len, (unsigned long long)version, im->state_type, perr);
+    } else {
+        ok = true;
+    }
+    bool migrated = false;
+    if (!ok && tmp != NULL && im->migrate != NULL) {
+        const char *mwhy = "the migration refused it";
+        memset(tmp, 0, im->state_size);
+        if (im->migrate(&rt.arena, enveloped ? (uint32_t)version : 0,
+                        enveloped ? body : j, tmp, &mwhy)) {
+            hp_log_info("state migrated from version %llu to %u",
+                        (unsigned long long)(enveloped ? version : 0),
+                        (unsigned)im->decl->state_version);
+            ok = migrated = true;
+        } else {
+            size_t n = strlen(why);
+            snprintf(why + n, sizeof why - n, "; migration failed: %s", mwhy);
+        }
+    }
+    if (ok && im->state_clone(im->state, tmp) != 0) {
+        snprintf(why, sizeof why, "out of memory copying the stored state");
+        ok = false;
+    }
+    hw_bytes_fini(&stored);
+    hp_arena_reset(&rt.arena);
+    if (!ok) {
+        refuse_to_start(why);
+        return false;
+    }
+    if (migrated)
+        state_save(false);
+    else {
+        /* what is stored, so that an unchanged state is not written again */
+        hp_jw w;
+        hp_jw_init(&w);
+        if (state_encode(&w)) {
+            rt.last_saved = w.buf;
+            w.buf = NULL;
+        }
+        hp_jw_fini(&w);
+    }
+    return true;
+}
+
+/* -------------------------------------------------------------- dispatch */
+
+static int variant_cmp(const void *key, const void *elem)
+{
+    return strcmp((const char *)key, ((const hp_variant *)elem)->name);
+}
+
+static const char *allowed_list(const hp_process_impl *im, hp_arena *a,
+                                unsigned source)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < im->variants_len; i++)
+        if (im->variants[i].sources & source)
+            n += strlen(im->variants[i].name) + 2;
+    char *s = hp_arena_alloc(a, n + 8);
+    if (s == NULL)
+        return "";
+    s[0] = '\0';
+    for (size_t i = 0; i < im->variants_len; i++) {
+        if (!(im->variants[i].sources & source))
+            continue;
+        if (s[0])
+            strcat(s, ", ");
+        strcat(s, im->variants[i].name);
+    }
+    if (s[0] == '\0')
+        strcpy(s, "(none)");
+    return s;
+}
+
+static const char *source_name(unsigned source)
+{
+    return source == HP_FROM_LOCAL    ? "this node"
+           : source == HP_FROM_REMOTE ? "another node"
+                                      : "HTTP";
+}
+
+static hp_refusal dispatch(const hp_process_impl *im, hp_arena *a,
+                           unsigned source, const char *body, size_t len,
+                           hp_jw *out, const char **err)
+{
+    const char *perr = NULL;
+    hp_jv *j = hp_json_parse(a, body, len, &perr);
+    if (j == NULL) {
+        *err = hp_jd_wrap(a, "the request is not JSON", perr);
+        return HP_REFUSAL_BAD_JSON;
+    }
+    const char *v;
+    const hp_jv *args = NULL;
+    if (j->kind == HP_JV_STRING) {
+        v = j->str;
+    } else if (j->kind == HP_JV_OBJECT && j->len == 1) {
+        v = j->keys[0];
+        args = j->items[0];
+    } else {
+        *err = hp_arena_sprintf(
+            a,
+            "expected {\"Variant\": arguments} or "
+            "\"Variant\", got %s%s",
+            j->kind == HP_JV_OBJECT ? "an object with " : "",
+            j->kind == HP_JV_OBJECT ? hp_arena_sprintf(a, "%zu keys", j->len)
+                                    : hp_jv_kind_name(j));
+        return HP_REFUSAL_BAD_JSON;
+    }
+    const hp_variant *var = bsearch(v, im->variants, im->variants_len,
+                                    sizeof *im->variants, variant_cmp);
+    if (var == NULL) {
+        *err = hp_arena_sprintf(
+            a, "unknown request variant '%s'; you may call: %s", v,
+            allowed_list(im, a, source));
+        return HP_REFUSAL_UNKNOWN_VARIANT;
+    }
+    if (!(var->sources & source)) {
+        *err = hp_arena_sprintf(
+            a, "%s may not be called from %s; you may call: %s", var->name,
+            source_name(source), allowed_list(im, a, source));
+        return HP_REFUSAL_FORBIDDEN;
+    }
+    return var->call(a, im->state, args, out, err);
+}
+
+hp_refusal hp_process_dispatch(const hp_process_impl *im, hp_arena *a,
+                               unsigned source, const char *body, size_t len,
+                               hp_jw *out)
+{
+    const char *err = "refused";
+    hp_refusal r = dispatch(im, a, source, body, len, out, &err);
+    if (r != HP_REFUSAL_OK) {
+        hp_jw_fini(out);
+        hp_jw_init(out);
+        hp_jw_raw(out, "{\"HypercError\":{\"kind\":\"", 24);
+        const char *k = hp_refusal_name(r);
+        hp_jw_raw(out, k, strlen(k));
+        hp_jw_raw(out, "\",\"message\":", 12);
+        if (err == NULL || hp_jw_string(out, err, strlen(err)) != 0)
+            hp_jw_raw(out, "\"\"", 2);
+        hp_jw_raw(out, "}}", 2);
+        if (rt.impl == im)
+            hp_log_info("refused a request: %s: %s", k, err ? err : "");
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------- main loop */
+
+static bool is_module(const hw_address *a, const char *proc)
+{
+    return strcmp(a->process.process_name, proc) == 0 &&
+           strcmp(a->process.package_name, "distro") == 0 &&
+           strcmp(a->process.publisher_node, "sys") == 0;
+}
+
+static bool has_context(const hw_bytes *c, const char *s)
+{
+    size_t n = strlen(s);
+    return c->len == n && memcmp(c->ptr, s, n) == 0;
+}
+
+static void on_request(hw_receive_result *r)
+{
+    const hp_process_impl *im = rt.impl;
+    unsigned src = HP_FROM_LOCAL;
+    if (strcmp(r->source.node, rt.our.node) != 0)
+        src = HP_FROM_REMOTE;
+    else if (is_module(&r->source, "http-server"))
+        src = HP_FROM_HTTP;
+    hp_jw w;
+    hp_jw_init(&w);
+    rt.in_message = true;
+    rt.source = &r->source;
+    hp_refusal rc = hp_process_dispatch(
+        im, &rt.arena, src, (const char *)r->message.request.body.ptr,
+        r->message.request.body.len, &w);
+    if (r->message.request.has_expects_response) {
+        hw_response resp;
+        memset(&resp, 0, sizeof resp);
+        resp.body.ptr = (uint8_t *)(w.buf ? w.buf : "");
+        resp.body.len = w.len;
+        if (rc != HP_REFUSAL_OK)
+            resp.metadata = "{\"hyperc\":\"error\"}";
+        hw_send_response(&resp, NULL);
+    }
+    hp_jw_fini(&w);
+    rt.in_message = false;
+    rt.source = NULL;
+    hp_arena_reset(&rt.arena);
+    if (rc == HP_REFUSAL_OK)
+        state_trigger();
+}
+
+static void on_response(hw_receive_result *r)
+{
+    if (r->message.has_context &&
+        has_context(&r->message.context, HPR_SAVE_TIMER_CONTEXT)) {
+        rt.timer_armed = false;
+        if (rt.since_save > 0)
+            state_save(false);
+        timer_arm();
+        return;
+    }
+    hp_log_debug("dropped a response nobody waits for (from %s)",
+                 r->source.process.process_name);
+}
+
+static void on_send_error(hw_receive_result *r)
+{
+    if (r->has_context && has_context(&r->context, HPR_SAVE_TIMER_CONTEXT)) {
+        rt.timer_armed = false;
+        rt.timer_broken = true;
+        hp_log_error("save_config EveryNSeconds: timer:distro:sys did not "
+                     "answer (does the manifest grant it messaging?); "
+                     "saving after every message that changes the state "
+                     "instead");
+        return;
+    }
+    hp_log_debug("a request to %s failed and nobody waits for it",
+                 r->error.target.process.process_name);
+}
+
+void hp_process_main(const hp_process_impl *im)
+{
+    memset(&rt, 0, sizeof rt);
+    rt.impl = im;
+    hw_our(&rt.our);
+    hp_arena_init(&rt.arena);
+    if (!state_load()) {
+        hp_arena_fini(&rt.arena);
+        hw_address_fini(&rt.our);
+        return;
+    }
+    if (!im->decl->manual_logging)
+        hp_log_init(HP_LOG_DEBUG, HP_LOG_INFO, 0);
+    hp_log_debug("started%s", rt.state_new ? " with a new state" : "");
+    if (im->decl->save_config.kind == HP_SAVE_KIND_EVERY_N_SECONDS)
+        timer_arm();
+    if (im->init) {
+        rt.in_message = true;
+        rt.source = &rt.our;
+        im->init(im->state);
+        rt.in_message = false;
+        rt.source = NULL;
+        hp_arena_reset(&rt.arena);
+        /* init's changes are saved if there are any (Rust's OnDiff misses
+         * them: framework.md §10) */
+        if (im->decl->save_config.kind != HP_SAVE_KIND_NEVER)
+            state_save(true);
+    }
+    for (;;) {
+        hw_receive_result r;
+        hw_receive(&r);
+        if (r.is_err)
+            on_send_error(&r);
+        else if (r.message.kind == HW_MESSAGE_REQUEST)
+            on_request(&r);
+        else
+            on_response(&r);
+        hw_receive_result_fini(&r);
+        if (rt.trim_pending)
+            log_file_trim();
+    }
+}
