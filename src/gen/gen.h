@@ -64,6 +64,23 @@ char *hcg_wit_interface_name(json_t *model);
 char *hcg_wit_interface(json_t *model);
 char *hcg_wit_world(const char *world, const char *iface, bool types_world);
 
+/* The TypeScript client as kit writes target/ui/caller-utils.ts (ts.c).
+ * kit derives it from the WIT files of the package's api directory, so the
+ * writer reads WIT text: pass every .wit file of api/ (stem = its name
+ * without ".wit"); world files are recognised and skipped as kit does.
+ * Interfaces with the same namespace name are merged, namespaces follow
+ * the files' order.  Returns the text, or NULL when kit writes no file:
+ * *err NULL when no interface has an http handler, else a malloc'd
+ * message (a type name kit refuses). */
+typedef struct hcg_wit_file {
+    const char *stem;
+    const char *text;
+} hcg_wit_file;
+char *hcg_ts_from_wit(const hcg_wit_file *files, size_t n, char **err);
+/* The same for the processes of one package, from their models (their
+ * interface files as wit.c writes them), in package order. */
+char *hcg_ts(json_t *const *models, size_t n, char **err);
+
 /* C source of the JSON codecs of every composite type in the model
  * (codec.c): static hpg_enc_<type>(hp_jw *, const T *) and
  * hpg_dec_<type>(hp_arena *, const hp_jv *, T *, const char **err), <type>

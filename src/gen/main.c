@@ -83,6 +83,44 @@ static int write_wit(json_t *m, const char *dir)
     return rc;
 }
 
+/* caller-utils.ts for this process, or nothing when kit would write
+ * nothing. */
+static int write_ts(json_t *m, const char *path)
+{
+    char *err = NULL;
+    char *text = hcg_ts(&m, 1, &err);
+    int rc = 0;
+    if (err) {
+        fprintf(stderr, "hyperc gen: %s\n", err);
+        rc = -1;
+    } else if (text == NULL) {
+        bool http = false;
+        size_t i, j;
+        json_t *h, *k;
+        json_array_foreach(json_object_get(m, "handlers"), i, h)
+        {
+            json_array_foreach(json_object_get(h, "kinds"), j, k)
+            {
+                if (strcmp(json_string_value(k), "http") == 0)
+                    http = true;
+            }
+        }
+        fprintf(stderr,
+                http ? "hyperc gen: warning: the interface's WIT contains "
+                       "\"world \" (a name ending in 'world', or the HTTP "
+                       "path), and kit takes such a file for a world file: "
+                       "no TypeScript client; %s not written\n"
+                     : "hyperc gen: no http handler, so no TypeScript client "
+                       "(kit writes none); %s not written\n",
+                path);
+    } else {
+        rc = write_file(NULL, path, text);
+    }
+    free(err);
+    free(text);
+    return rc;
+}
+
 static void usage(FILE *f)
 {
     fprintf(
@@ -99,6 +137,8 @@ static void usage(FILE *f)
            "  --model   also print the model (JSON) on stdout\n"
            "  --wit DIR write the WIT files as kit writes them: <iface>.wit,\n"
            "            <wit_world>.wit and types-<wit_world>.wit\n"
+           "  --ts OUT.ts  write the TypeScript client of the http handlers\n"
+           "            as kit writes target/ui/caller-utils.ts\n"
            "  --process OUT.c write the whole process: the source, codecs,\n"
            "            dispatcher and hw_init (build OUT.c as the process)\n"
            "  --depfile F  with --process/--codecs: write a make depfile\n"
@@ -113,7 +153,7 @@ int hcg_main(int argc, char **argv)
 {
     bool model = false, check = false;
     const char *wit_dir = NULL, *codecs = NULL, *process = NULL,
-               *depfile = NULL;
+               *depfile = NULL, *ts = NULL;
     const char *file = NULL;
     const char **args = calloc((size_t)argc + 4, sizeof *args);
     char **owned = calloc((size_t)argc + 4, sizeof *owned);
@@ -136,6 +176,8 @@ int hcg_main(int argc, char **argv)
             check = true;
         } else if (strcmp(a, "--wit") == 0 && i + 1 < argc) {
             wit_dir = argv[++i];
+        } else if (strcmp(a, "--ts") == 0 && i + 1 < argc) {
+            ts = argv[++i];
         } else if (strcmp(a, "--codecs") == 0 && i + 1 < argc) {
             codecs = argv[++i];
         } else if (strcmp(a, "--process") == 0 && i + 1 < argc) {
@@ -159,7 +201,8 @@ int hcg_main(int argc, char **argv)
             file = a;
         }
     }
-    if (file == NULL || (!model && !check && !wit_dir && !codecs && !process)) {
+    if (file == NULL ||
+        (!model && !check && !wit_dir && !ts && !codecs && !process)) {
         usage(stderr);
         goto out;
     }
@@ -168,6 +211,8 @@ int hcg_main(int argc, char **argv)
     hcg_diags_print(&d, stderr);
     rc = d.errors ? 1 : 0;
     if (m && wit_dir && d.errors == 0 && write_wit(m, wit_dir) != 0)
+        rc = 1;
+    if (m && ts && d.errors == 0 && write_ts(m, ts) != 0)
         rc = 1;
     if (m && process && d.errors == 0) {
         char *abs = realpath(file, NULL);
