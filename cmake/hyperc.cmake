@@ -11,11 +11,19 @@ function(hyperc_add_process target)
   if(P_HYPERPROCESS)
     get_filename_component(src ${P_HYPERPROCESS} ABSOLUTE)
     set(gen ${CMAKE_CURRENT_BINARY_DIR}/${target}.process.c)
+    # the generator reads the source as the compiler will: the target's
+    # include directories (those of linked caller stubs included) and
+    # definitions
+    set(inc "$<TARGET_PROPERTY:${target},INCLUDE_DIRECTORIES>")
+    set(def "$<TARGET_PROPERTY:${target},COMPILE_DEFINITIONS>")
     add_custom_command(
       OUTPUT ${gen}
-      COMMAND hyperc gen --process ${gen} --depfile ${gen}.d ${src}
+      COMMAND hyperc gen --process ${gen} --depfile ${gen}.d
+              "$<$<BOOL:${inc}>:-I$<JOIN:${inc},;-I>>"
+              "$<$<BOOL:${def}>:-D$<JOIN:${def},;-D>>" ${src}
       DEPENDS hyperc ${src}
       DEPFILE ${gen}.d
+      COMMAND_EXPAND_LISTS
       COMMENT "hyperc gen ${P_HYPERPROCESS}")
     add_library(${target} MODULE ${gen} ${P_UNPARSED_ARGUMENTS})
   else()
@@ -46,4 +54,24 @@ function(hyperc_add_package name)
     DEPENDS ${P_SOURCE_DIR}/metadata.json ${pkg_files} ${P_PROCESSES}
     COMMENT "Assembling package ${name}")
   add_custom_target(package_${name} ALL DEPENDS ${out}/.stamp)
+endfunction()
+
+# hyperc_add_caller_utils(<lib> <hyperprocess source>): a static library of
+# typed stubs for calling the process defined in <source>:
+# <iface>_<fn>_local_rpc / _remote_rpc, declared in <iface>_caller_utils.h
+# (the include directory comes with the library).
+function(hyperc_add_caller_utils lib src)
+  get_filename_component(src ${src} ABSOLUTE)
+  set(dir ${CMAKE_CURRENT_BINARY_DIR}/${lib})
+  add_custom_command(
+    OUTPUT ${dir}/caller_utils.c
+    COMMAND hyperc gen --callers ${dir} --depfile ${dir}/caller_utils.d ${src}
+    DEPENDS hyperc ${src}
+    DEPFILE ${dir}/caller_utils.d
+    COMMENT "hyperc gen --callers ${src}")
+  add_library(${lib} STATIC ${dir}/caller_utils.c)
+  target_include_directories(${lib} PUBLIC ${dir})
+  target_link_libraries(${lib} PUBLIC hyperc_guest)
+  set_target_properties(${lib} PROPERTIES POSITION_INDEPENDENT_CODE ON
+                        C_VISIBILITY_PRESET hidden)
 endfunction()

@@ -77,6 +77,47 @@ void hp_logv(hp_log_level level, const char *fmt, va_list ap);
  * Returns false when it could not be encoded or stored (logged). */
 bool hp_state_save_now(void);
 
+/* ------------------------------------------------------ calling others */
+
+/* How a call to another process ended. */
+typedef enum hp_rpc_kind {
+    HP_RPC_OK = 0,
+    HP_RPC_TIMEOUT,  /* no reply within the timeout */
+    HP_RPC_OFFLINE,  /* the target's node is not reachable */
+    HP_RPC_DECODE,   /* the reply is not what the callee's signature says */
+    HP_RPC_BUILD,    /* the request could not be made or sent */
+    HP_RPC_REJECTED, /* the callee answered with an error reply */
+} hp_rpc_kind;
+
+/* kind + a human-readable message (static or in the message arena; NULL
+ * when kind is HP_RPC_OK). */
+typedef struct hp_rpc_error {
+    hp_rpc_kind kind;
+    const char *message;
+} hp_rpc_error;
+
+/* Per-call options; a NULL pointer or zero fields take the defaults. */
+typedef struct hp_rpc_opts {
+    uint64_t timeout_s; /* 0 = 30 s */
+} hp_rpc_opts;
+
+#define HP_RPC_DEFAULT_TIMEOUT_S 30
+
+/* The kind's name ("Timeout", ...). */
+const char *hp_rpc_kind_name(hp_rpc_kind k);
+
+/* Send `body` (JSON) as a request to `target` and wait for the reply; used
+ * by the generated caller stubs.  On HP_RPC_OK *reply is the reply's JSON
+ * and *arena the arena it lives in (the current message's: freed when the
+ * handler's reply is sent).  Must be called from a handler or init.
+ * Blocks the process until the reply or the timeout (tasks that let other
+ * messages in meanwhile are the next step).  An error reply of a hyperc
+ * process ({"HypercError":...}) gives HP_RPC_REJECTED with its kind and
+ * message. */
+hp_rpc_error hp_rpc_call(const hw_address *target, const char *body,
+                         size_t len, const hp_rpc_opts *opts,
+                         hp_arena **arena, const hp_jv **reply);
+
 /* --------------------------------------------------- for generated code */
 
 /* Where a request came from, for the per-variant source rules of

@@ -89,5 +89,12 @@ char *hcg_codecs(json_t *model);
 /* A whole process: #include of the source, codecs, dispatcher and
  * hw_init (codec.c). */
 char *hcg_process(json_t *model, const char *source_path);
+/* Caller stubs for the model's request handlers (codec.c): the header and
+ * source of <iface>_caller_utils, whose types carry the interface's prefix
+ * so that callers' own names never clash; `header` is the name the source
+ * includes.  hcg_callers_basename gives "<iface>_caller_utils". */
+char *hcg_callers_h(json_t *model);
+char *hcg_callers_c(json_t *model, const char *header);
+char *hcg_callers_basename(json_t *model);
 
 #endif

@@ -318,9 +318,9 @@ static bool state_save(bool only_if_changed)
     hp_jw_init(&w);
     bool ok = state_encode(&w);
     if (!ok) {
-        hp_log_error("the state could not be written as JSON (a NULL or "
-                     "invalid UTF-8 string, or an enum value without a "
-                     "name?); not saved");
+        hp_log_error("the state could not be written as JSON (an invalid "
+                     "UTF-8 string, or an enum value without a name?); not "
+                     "saved");
     } else if (!only_if_changed || rt.last_saved == NULL ||
                strcmp(rt.last_saved, w.buf) != 0) {
         if (hw_set_state((const uint8_t *)w.buf, w.len)) {
@@ -575,6 +575,85 @@ hp_refusal hp_process_dispatch(const hp_process_impl *im, hp_arena *a,
             hp_log_info("refused a request: %s: %s", k, err ? err : "");
     }
     return r;
+}
+
+/* ------------------------------------------------------------ rpc calls */
+
+static const char *const rpc_kind_names[] = {
+    "Ok", "Timeout", "Offline", "Decode", "Build", "Rejected",
+};
+
+const char *hp_rpc_kind_name(hp_rpc_kind k)
+{
+    if ((unsigned)k < sizeof rpc_kind_names / sizeof rpc_kind_names[0])
+        return rpc_kind_names[k];
+    return "Unknown";
+}
+
+static hp_rpc_error rpc_err(hp_rpc_kind k, const char *msg)
+{
+    hp_rpc_error e = {k, msg};
+    return e;
+}
+
+hp_rpc_error hp_rpc_call(const hw_address *target, const char *body,
+                         size_t len, const hp_rpc_opts *opts,
+                         hp_arena **arena, const hp_jv **reply)
+{
+    *reply = NULL;
+    *arena = hp_message_arena();
+    hp_arena *a = *arena;
+    if (a == NULL)
+        return rpc_err(HP_RPC_BUILD, "calls are made from a handler or init");
+    if (target == NULL || target->node == NULL ||
+        target->process.process_name == NULL)
+        return rpc_err(HP_RPC_BUILD, "no target address");
+    uint64_t timeout = opts && opts->timeout_s ? opts->timeout_s
+                                               : HP_RPC_DEFAULT_TIMEOUT_S;
+    hw_request req;
+    memset(&req, 0, sizeof req);
+    req.has_expects_response = true;
+    req.expects_response = timeout;
+    req.body.ptr = (uint8_t *)body;
+    req.body.len = len;
+    hw_await_result r;
+    if (hw_send_and_await_response(target, &req, NULL, &r) != 0)
+        return rpc_err(HP_RPC_BUILD,
+                       "the request cannot be awaited (is the target this "
+                       "process itself?)");
+    hp_rpc_error e = {HP_RPC_OK, NULL};
+    if (r.is_err) {
+        bool offline = r.error.kind == HW_SEND_ERROR_OFFLINE;
+        e.kind = offline ? HP_RPC_OFFLINE : HP_RPC_TIMEOUT;
+        e.message = hp_arena_sprintf(
+            a, offline ? "%s@%s:%s:%s is offline"
+                       : "no reply from %s@%s:%s:%s within %llu s",
+            target->node, target->process.process_name,
+            target->process.package_name, target->process.publisher_node,
+            (unsigned long long)timeout);
+    } else if (r.message.kind != HW_MESSAGE_RESPONSE) {
+        e = rpc_err(HP_RPC_DECODE, "the reply is not a response");
+    } else {
+        const char *perr = NULL;
+        hp_jv *j = hp_json_parse(a, (const char *)r.message.response.body.ptr,
+                                 r.message.response.body.len, &perr);
+        const hp_jv *he = j ? hp_jv_get(j, "HypercError") : NULL;
+        if (j == NULL) {
+            e.kind = HP_RPC_DECODE;
+            e.message = hp_jd_wrap(a, "the reply is not JSON", perr);
+        } else if (he != NULL && j->len == 1) {
+            const hp_jv *k = hp_jv_get(he, "kind");
+            const hp_jv *m = hp_jv_get(he, "message");
+            e.kind = HP_RPC_REJECTED;
+            e.message = hp_arena_sprintf(
+                a, "%s: %s", k && k->kind == HP_JV_STRING ? k->str : "?",
+                m && m->kind == HP_JV_STRING ? m->str : "");
+        } else {
+            *reply = j;
+        }
+    }
+    hw_await_result_fini(&r);
+    return e;
 }
 
 /* ------------------------------------------------------------- main loop */

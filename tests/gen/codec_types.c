@@ -60,5 +60,5 @@ HP_HTTP
 static char *greet(everything *s, const char *name)
 {
     (void)s;
-    return name[0] ? (char *)name : NULL; /* NULL: cannot be encoded */
+    return name[0] ? (char *)name : "\xff"; /* not UTF-8: cannot be written */
 }

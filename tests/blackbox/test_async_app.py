@@ -1,0 +1,68 @@
+"""The Example Application: a requester whose init and handlers call a
+receiver through the typed caller stubs `hyperc gen --callers` writes, and
+get typed results or typed errors back."""
+import json
+
+from conftest import pid
+
+PKG = "async-app"
+REQUESTER = pid("requester", PKG, "hyperc.os")
+RECEIVER = pid("receiver", PKG, "hyperc.os")
+
+
+def test_init_and_handler_call_the_receiver(node_factory):
+    n = node_factory(packages=(PKG,))
+    # init asked the receiver for its count through get_count_local_rpc
+    n.wait_log("the receiver's count at start: 0")
+    rep = n.ask(REQUESTER, '{"ProcessRequest": 5}')
+    assert json.loads(rep) == "Response from process: the receiver is at 5"
+    rep = n.ask(REQUESTER, '{"ProcessRequest": 2}')
+    assert json.loads(rep) == "Response from process: the receiver is at 7"
+    # the receiver saw the call (and the requester's argument) directly
+    assert n.ask(RECEIVER, '"GetCount"') == "7"
+    n.wait_log("incremented by 2 (from requester)")
+    assert n.ask(REQUESTER, '"GetCount"') == "2"
+
+
+def test_state_of_both_survives_restart(node_factory, tmp_path):
+    home = tmp_path / "home"
+    n = node_factory(packages=(PKG,), home=home)
+    n.wait_log("the receiver's count at start: 0")
+    n.ask(REQUESTER, '{"ProcessRequest": 4}')
+    n.stop()
+    n2 = node_factory(packages=(PKG,), home=home)
+    n2.wait_log("the receiver's count at start: 4")
+    assert n2.ask(REQUESTER, '"GetCount"') == "1"
+
+
+def test_error_kinds_reach_the_caller(node_factory):
+    n = node_factory(packages=(PKG, "counter", "hello"))
+    n.wait_log("the receiver's count at start")
+
+    def probe(target, increment=False, timeout_s=3):
+        body = json.dumps({"Probe": [target, timeout_s, increment]})
+        return json.loads(n.ask(REQUESTER, body, timeout=30))
+
+    # the real receiver, and counter, which has GetCount too: values
+    assert probe("our@receiver:async-app:hyperc.os") == "Ok 0"
+    assert probe("our@counter:counter:hyperc.os") == "Ok 0"
+    assert probe("our@receiver:async-app:hyperc.os", True) == "Ok 1"
+    # no such process: the node fails the request at once
+    assert probe("our@nobody:async-app:hyperc.os") == (
+        "Timeout: no reply from our@nobody:async-app:hyperc.os within 3 s")
+    # another node: offline (no networking yet)
+    assert probe("elsewhere.os@receiver:async-app:hyperc.os") == (
+        "Offline: elsewhere.os@receiver:async-app:hyperc.os is offline")
+    # a hyperc process without that variant refuses with a typed error reply
+    assert probe("our@counter:counter:hyperc.os", True) == (
+        "Rejected: UnknownVariant: unknown request variant "
+        "'IncrementCounter'; you may call: GetCount, Increment")
+    # a process answering something that is not the handler's result type
+    assert probe("our@hello:hello:hyperc.os").startswith(
+        "Decode: the reply is not JSON")
+    # a process cannot await itself
+    assert probe("our@requester:async-app:hyperc.os") == (
+        "Build: the request cannot be awaited (is the target this process "
+        "itself?)")
+    # the requester kept serving throughout
+    assert n.ask(REQUESTER, '"GetCount"') == "0"

@@ -1,0 +1,86 @@
+"""State versions, migration and EveryNSeconds, on a real node: a process
+at state version 2 migrates a version-1 state, refuses what it cannot
+migrate without touching it, and saves on a timer with no message
+needed."""
+import json
+import sqlite3
+import time
+
+from conftest import pid
+
+VERSIONED = pid("versioned", "tstate", "test.os")
+KEY = "versioned:tstate:test.os"
+
+
+def stored(home):
+    db = sqlite3.connect(str(home / "state" / "state.sqlite"))
+    row = db.execute("SELECT value FROM state WHERE process_id=?",
+                     (KEY,)).fetchone()
+    db.close()
+    return None if row is None else bytes(row[0])
+
+
+def seed(home, value):
+    db = sqlite3.connect(str(home / "state" / "state.sqlite"))
+    db.execute("UPDATE state SET value=? WHERE process_id=?", (value, KEY))
+    db.commit()
+    db.close()
+
+
+def wait_stored(home, pred, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = stored(home)
+        if v is not None and pred(json.loads(v)):
+            return json.loads(v)
+        time.sleep(0.1)
+    raise AssertionError(f"state not saved as expected: {stored(home)!r}")
+
+
+def test_every_n_seconds_saves_on_the_timer(node_factory, tmp_path):
+    home = tmp_path / "home"
+    n = node_factory(packages=("tstate",), home=home)
+    assert n.ask(VERSIONED, '"Increment"') == "1"
+    assert n.ask(VERSIONED, '"Increment"') == "2"
+    # no further message: the timer alone saves it, in the versioned
+    # envelope
+    v = wait_stored(home, lambda s: s["state"]["count"] == 2)
+    assert v == {"hyperc_state": 2, "state": {"count": 2, "origin": None}} or \
+        v["hyperc_state"] == 2
+    assert "EveryNSeconds" not in n.log()  # the timer worked: no fallback
+    # and again later
+    assert n.ask(VERSIONED, '"Increment"') == "3"
+    wait_stored(home, lambda s: s["state"]["count"] == 3)
+
+
+def test_old_version_is_migrated_and_saved(node_factory, tmp_path):
+    home = tmp_path / "home"
+    n = node_factory(packages=("tstate",), home=home)
+    n.ask(VERSIONED, '"Increment"')
+    wait_stored(home, lambda s: True)
+    n.stop()
+    seed(home, b'{"hyperc_state":1,"state":{"n":41}}')
+    n2 = node_factory(packages=("tstate",), home=home)
+    n2.wait_log("state migrated from version 1 to 2")
+    assert json.loads(n2.ask(VERSIONED, '"Origin"')) == "migrated from v1 (n=41)"
+    assert n2.ask(VERSIONED, '"Increment"') == "42"
+    # the migrated state was saved at once, at the new version
+    v = wait_stored(home, lambda s: s["state"]["count"] >= 41)
+    assert v["hyperc_state"] == 2
+
+
+def test_unmigratable_state_is_kept_and_process_refuses(node_factory,
+                                                        tmp_path):
+    home = tmp_path / "home"
+    n = node_factory(packages=("tstate",), home=home)
+    n.ask(VERSIONED, '"Increment"')
+    wait_stored(home, lambda s: True)
+    n.stop()
+    bad = b'{"hyperc_state":7,"state":{"n":1}}'
+    seed(home, bad)
+    n2 = node_factory(packages=("tstate",), home=home)
+    n2.wait_log("the stored state has version 7; this build has 2; "
+                "migration failed: no migration from version 7; not starting")
+    rep = n2.inject(VERSIONED, '"Increment"', timeout=2)
+    assert rep["ok"] is False
+    assert stored(home) == bad  # never overwritten
