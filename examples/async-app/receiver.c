@@ -13,15 +13,13 @@ typedef struct receiver_state {
     char *last_note;
 } receiver_state;
 
-HYPERPROCESS(receiver_state, .name = "Receiver",
-             .endpoints = HP_NO_ENDPOINTS,
+HYPERPROCESS(receiver_state, .name = "Receiver", .endpoints = HP_NO_ENDPOINTS,
              .save_config = HP_SAVE_EVERY_MESSAGE,
              .wit_world = "async-app-template-dot-os-v0");
 
 /* Add `by` and remember the caller's note; returns the new count. */
-HP_LOCAL HP_REMOTE
-static uint64_t increment_counter(receiver_state *s, uint64_t by,
-                                  const char *note)
+HP_LOCAL HP_REMOTE static uint64_t
+increment_counter(receiver_state *s, uint64_t by, const char *note)
 {
     s->count += by;
     /* the state owns its memory: replace the old note with a heap copy */
@@ -32,8 +30,7 @@ static uint64_t increment_counter(receiver_state *s, uint64_t by,
 }
 
 /* The count. */
-HP_LOCAL HP_REMOTE
-static uint64_t get_count(const receiver_state *s)
+HP_LOCAL HP_REMOTE static uint64_t get_count(const receiver_state *s)
 {
     return s->count;
 }

@@ -14,12 +14,12 @@ typedef struct async_requester_state {
     uint64_t receiver_count_at_start;
 } async_requester_state;
 
-HYPERPROCESS(async_requester_state, .name = "Async Requester",
-             .endpoints = HP_ENDPOINTS(
-                 HP_HTTP_BINDING("/api", .authenticated = false),
-                 HP_WS_BINDING("/ws", .authenticated = false)),
-             .save_config = HP_SAVE_EVERY_MESSAGE,
-             .wit_world = "async-app-template-dot-os-v0");
+HYPERPROCESS(
+    async_requester_state, .name = "Async Requester",
+    .endpoints = HP_ENDPOINTS(HP_HTTP_BINDING("/api", .authenticated = false),
+                              HP_WS_BINDING("/ws", .authenticated = false)),
+    .save_config = HP_SAVE_EVERY_MESSAGE,
+    .wit_world = "async-app-template-dot-os-v0");
 
 /* The receiver of this package, on this node. */
 static hw_address receiver(void)
@@ -47,8 +47,8 @@ static void initialize(async_requester_state *s)
 }
 
 /* Ask the receiver to add `value`; returns what it said, or why not. */
-HP_HTTP HP_LOCAL
-static char *process_request(async_requester_state *s, int32_t value)
+HP_HTTP HP_LOCAL static char *process_request(async_requester_state *s,
+                                              int32_t value)
 {
     s->request_count += 1;
     if (value < 0)
@@ -92,8 +92,7 @@ static char *probe(async_requester_state *s, const char *process,
     return hp_sprintf("%s: %s", hp_rpc_kind_name(err.kind), err.message);
 }
 
-HP_LOCAL HP_REMOTE
-static uint64_t get_count(const async_requester_state *s)
+HP_LOCAL HP_REMOTE static uint64_t get_count(const async_requester_state *s)
 {
     return s->request_count;
 }

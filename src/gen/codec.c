@@ -81,11 +81,12 @@ static void enc(hcg_buf *b, json_t *types, int id, const char *expr,
         hcg_buf_add(b, "%shp_jw_f64(w, (double)(%s));\n", ind, expr);
     } else if (strcmp(k, "string") == 0) {
         /* NULL is the empty string: a zeroed struct is Rust's Default */
-        hcg_buf_add(b,
-                    "%sif ((%s) == NULL)\n%s    hp_jw_raw(w, \"\\\"\\\"\", 2);\n"
-                    "%selse if (hp_jw_string(w, (%s), strlen(%s)) != 0)\n"
-                    "%s    return %s;\n",
-                    ind, expr, ind, ind, expr, expr, ind, ret_fail);
+        hcg_buf_add(
+            b,
+            "%sif ((%s) == NULL)\n%s    hp_jw_raw(w, \"\\\"\\\"\", 2);\n"
+            "%selse if (hp_jw_string(w, (%s), strlen(%s)) != 0)\n"
+            "%s    return %s;\n",
+            ind, expr, ind, ind, expr, expr, ind, ret_fail);
     } else if (strcmp(k, "bytes") == 0) {
         hcg_buf_add(b, "%shp_jw_bytes(w, &(%s));\n", ind, expr);
     } else if (strcmp(k, "address") == 0) {
@@ -1169,11 +1170,9 @@ static void emit_type(hcg_buf *b, json_t *types, int id, char *done)
         hcg_buf_add(b, "typedef enum %s {\n", c);
         size_t i;
         json_t *v;
-        json_array_foreach(json_object_get(t, "variants"), i, v)
-            hcg_buf_add(b, "    %s = %lld,\n",
-                        json_string_value(json_object_get(v, "c")),
-                        (long long)json_integer_value(
-                            json_object_get(v, "value")));
+        json_array_foreach(json_object_get(t, "variants"), i, v) hcg_buf_add(
+            b, "    %s = %lld,\n", json_string_value(json_object_get(v, "c")),
+            (long long)json_integer_value(json_object_get(v, "value")));
         hcg_buf_add(b, "} %s;\n\n", c);
         return;
     }
@@ -1319,7 +1318,8 @@ char *hcg_callers_h(json_t *model0)
         const char *name = hstr(h, "name");
         hcg_buf_add(&b, "/* %s: the result of %s, or why there is none. */\n",
                     hstr(h, "variant"), name);
-        hcg_buf_add(&b, "typedef struct %s_%s_result {\n    hp_rpc_error err;\n",
+        hcg_buf_add(&b,
+                    "typedef struct %s_%s_result {\n    hp_rpc_error err;\n",
                     prefix, name);
         field_line(&b, wire_c(types, wire_of(h, "returns_wire")), "value",
                    "    ");
@@ -1332,7 +1332,8 @@ char *hcg_callers_h(json_t *model0)
                         "timeout (30 s); _opt\n * takes options.  Blocks "
                         "this process until the reply or the timeout. */\n",
                         hstr(h, "variant"), prefix);
-            hcg_buf_add(&b, "%s_%s_result %s_%s_%s_rpc(const hw_address *target",
+            hcg_buf_add(&b,
+                        "%s_%s_result %s_%s_%s_rpc(const hw_address *target",
                         prefix, name, prefix, name, stub_kinds[s]);
             stub_params(&b, types, h);
             hcg_buf_add(&b, ");\n");
@@ -1401,10 +1402,12 @@ char *hcg_callers_c(json_t *model0, const char *header)
                         prefix, name, prefix, name, stub_kinds[s]);
             stub_params(&b, types, h);
             hcg_buf_add(&b, ", const hp_rpc_opts *opts)\n{\n");
-            hcg_buf_add(&b, "    %s_%s_result r;\n    memset(&r, 0, sizeof r);\n",
+            hcg_buf_add(&b,
+                        "    %s_%s_result r;\n    memset(&r, 0, sizeof r);\n",
                         prefix, name);
-            hcg_buf_add(&b, "    hpg_request q;\n    memset(&q, 0, sizeof q);\n"
-                            "    q.tag = HPG_REQ_%s;\n",
+            hcg_buf_add(&b,
+                        "    hpg_request q;\n    memset(&q, 0, sizeof q);\n"
+                        "    q.tag = HPG_REQ_%s;\n",
                         u);
             for (size_t k = 1; k < json_array_size(params); k++) {
                 json_t *p = json_array_get(params, k);
@@ -1449,7 +1452,8 @@ char *hcg_callers_c(json_t *model0, const char *header)
             hcg_buf_add(&b, ")\n{\n    return %s_%s_%s_rpc_opt(target", prefix,
                         name, stub_kinds[s]);
             for (size_t k = 1; k < json_array_size(params); k++)
-                hcg_buf_add(&b, ", %s", hstr(json_array_get(params, k), "name"));
+                hcg_buf_add(&b, ", %s",
+                            hstr(json_array_get(params, k), "name"));
             hcg_buf_add(&b, ", NULL);\n}\n\n");
         }
         free(u);
@@ -1466,5 +1470,146 @@ char *hcg_callers_basename(json_t *model)
     hcg_buf b = {0};
     hcg_buf_add(&b, "%s_caller_utils", p);
     free(p);
+    return b.s;
+}
+
+/* ------------------------------------------------------------- fuzzing */
+
+/* A libFuzzer harness over every generated decoder: the first input byte
+ * picks the decoder (the request envelope, each type, each response), the
+ * rest is the JSON.  Whatever decodes must encode, and encoding is a fixed
+ * point: encode(decode(encode(v))) == encode(v). */
+char *hcg_fuzz(json_t *model, const char *source_path)
+{
+    json_t *types = json_object_get(model, "types");
+    json_t *handlers = json_object_get(model, "handlers");
+    hcg_buf b = {0};
+    char *proc = hcg_process(model, source_path);
+    /* the process without its hw_init */
+    char *hw = strstr(proc, "void hw_init(const char *our)");
+    if (hw)
+        *hw = '\0';
+    hcg_buf_add(&b, "%s", proc);
+    free(proc);
+    hcg_buf_add(&b, "/* The runtime links the ABI binding, whose entry calls "
+                    "hw_init; never entered here. */\n"
+                    "void hw_init(const char *our);\nvoid hw_init(const char "
+                    "*our)\n{\n    (void)our;\n}\n\n");
+    hcg_buf_add(&b, "int LLVMFuzzerTestOneInput(const uint8_t *data, size_t "
+                    "size);\n\n");
+    /* one fixed-point checker per decoder */
+    size_t n = json_array_size(types), ncase = 0;
+    hcg_buf cases = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (!composite(types, (int)i))
+            continue;
+        char *f = fname(types, (int)i);
+        const char *ct = ctype(types, (int)i);
+        hcg_buf_add(&b,
+                    "static void hpg_fz_%s(hp_arena *a, const hp_jv *j)\n{\n"
+                    "    %s v, v2;\n    const char *err = NULL;\n"
+                    "    memset(&v, 0, sizeof v);\n"
+                    "    if (hpg_dec_%s(a, j, &v, &err) != 0)\n"
+                    "        return;\n",
+                    f, ct, f);
+        hcg_buf_add(&b, "    hp_jw w1, w2;\n    hp_jw_init(&w1);\n"
+                        "    hp_jw_init(&w2);\n");
+        hcg_buf_add(&b,
+                    "    if (hpg_enc_%s(&w1, &v) != 0 || !hp_jw_ok(&w1))\n"
+                    "        abort(); /* decoded but cannot be written */\n",
+                    f);
+        hcg_buf_add(
+            &b,
+            "    const hp_jv *j2 = hp_json_parse(a, w1.buf, w1.len, "
+            "&err);\n    memset(&v2, 0, sizeof v2);\n"
+            "    if (j2 == NULL || hpg_dec_%s(a, j2, &v2, &err) != 0) {\n"
+            "        /* only a float too large for its type may not "
+            "read back: it was\n         * written as null, as "
+            "serde_json writes non-finite floats */\n"
+            "        if (strstr(w1.buf, \"null\") == NULL)\n"
+            "            abort();\n        hp_jw_fini(&w1);\n"
+            "        hp_jw_fini(&w2);\n        return;\n    }\n"
+            "    if (hpg_enc_%s(&w2, &v2) != 0 || w1.len != w2.len || "
+            "memcmp(w1.buf, w2.buf, w1.len) != 0)\n"
+            "        abort(); /* not a fixed point */\n",
+            f, f);
+        hcg_buf_add(&b, "    hp_jw_fini(&w1);\n    hp_jw_fini(&w2);\n}\n\n");
+        hcg_buf_add(&cases,
+                    "    case %zu:\n        hpg_fz_%s(&a, j);\n"
+                    "        break;\n",
+                    ncase++, f);
+        free(f);
+    }
+    /* the request envelope */
+    hcg_buf_add(&b,
+                "static void hpg_fz_request(hp_arena *a, const hp_jv *j)\n{\n"
+                "    hpg_request q, q2;\n    const char *err = NULL;\n"
+                "    if (hpg_request_decode(a, j, &q, &err) != 0)\n"
+                "        return;\n    hp_jw w1, w2;\n    hp_jw_init(&w1);\n"
+                "    hp_jw_init(&w2);\n"
+                "    if (hpg_request_encode(&w1, &q) != 0)\n        abort();\n"
+                "    const hp_jv *j2 = hp_json_parse(a, w1.buf, w1.len, "
+                "&err);\n"
+                "    if (j2 == NULL || hpg_request_decode(a, j2, &q2, &err) "
+                "!= 0) {\n        if (strstr(w1.buf, \"null\") == NULL)\n"
+                "            abort(); /* see the type checkers */\n"
+                "        hp_jw_fini(&w1);\n        hp_jw_fini(&w2);\n"
+                "        return;\n    }\n"
+                "    if (hpg_request_encode(&w2, &q2) != 0 || w1.len != "
+                "w2.len || memcmp(w1.buf, w2.buf, w1.len) != 0)\n"
+                "        abort();\n"
+                "    hp_jw_fini(&w1);\n    hp_jw_fini(&w2);\n}\n\n");
+    hcg_buf_add(&cases,
+                "    case %zu:\n        hpg_fz_request(&a, j);\n        "
+                "break;\n",
+                ncase++);
+    /* each response */
+    size_t i;
+    json_t *h;
+    json_array_foreach(handlers, i, h)
+    {
+        if (!is_request(h))
+            continue;
+        char *u = upper(hstr(h, "name"));
+        hcg_buf_add(&b,
+                    "static void hpg_fz_response_%s(hp_arena *a, const hp_jv "
+                    "*j)\n{\n    hpg_response p, p2;\n"
+                    "    const char *err = NULL;\n"
+                    "    if (hpg_response_decode(a, j, HPG_REQ_%s, &p, &err) "
+                    "!= 0)\n        return;\n    hp_jw w1, w2;\n"
+                    "    hp_jw_init(&w1);\n    hp_jw_init(&w2);\n"
+                    "    if (hpg_response_encode(&w1, &p) != 0)\n"
+                    "        abort();\n"
+                    "    const hp_jv *j2 = hp_json_parse(a, w1.buf, w1.len, "
+                    "&err);\n"
+                    "    if (j2 == NULL || hpg_response_decode(a, j2, "
+                    "HPG_REQ_%s, &p2, &err) != 0) {\n"
+                    "        if (strstr(w1.buf, \"null\") == NULL)\n"
+                    "            abort(); /* see the type checkers */\n"
+                    "        hp_jw_fini(&w1);\n        hp_jw_fini(&w2);\n"
+                    "        return;\n    }\n"
+                    "    if (hpg_response_encode(&w2, &p2) != 0 || w1.len != "
+                    "w2.len || memcmp(w1.buf, w2.buf, w1.len) != 0)\n"
+                    "        abort();\n"
+                    "    hp_jw_fini(&w1);\n    hp_jw_fini(&w2);\n}\n\n",
+                    hstr(h, "name"), u, u);
+        hcg_buf_add(&cases,
+                    "    case %zu:\n        hpg_fz_response_%s(&a, j);\n"
+                    "        break;\n",
+                    ncase++, hstr(h, "name"));
+        free(u);
+    }
+    hcg_buf_add(&b,
+                "int LLVMFuzzerTestOneInput(const uint8_t *data, size_t "
+                "size)\n{\n    if (size < 1)\n        return 0;\n"
+                "    hp_arena a;\n    hp_arena_init(&a);\n"
+                "    const char *err = NULL;\n"
+                "    const hp_jv *j = hp_json_parse(&a, (const char *)data + "
+                "1, size - 1, &err);\n"
+                "    if (j != NULL) {\n        switch (data[0] %% %zu) {\n%s"
+                "        default:\n            break;\n        }\n    }\n"
+                "    hp_arena_fini(&a);\n    return 0;\n}\n",
+                ncase, cases.s);
+    free(cases.s);
     return b.s;
 }

@@ -96,5 +96,8 @@ char *hcg_process(json_t *model, const char *source_path);
 char *hcg_callers_h(json_t *model);
 char *hcg_callers_c(json_t *model, const char *header);
 char *hcg_callers_basename(json_t *model);
+/* A libFuzzer harness over every generated decoder of the model (codec.c):
+ * the process's code without hw_init, and LLVMFuzzerTestOneInput. */
+char *hcg_fuzz(json_t *model, const char *source_path);
 
 #endif

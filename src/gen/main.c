@@ -154,6 +154,8 @@ static void usage(FILE *f)
            "            as kit writes target/ui/caller-utils.ts\n"
            "  --callers DIR  write DIR/<iface>_caller_utils.h and .c: typed\n"
            "            <fn>_local_rpc / <fn>_remote_rpc stubs for callers\n"
+           "  --fuzz OUT.c  write a libFuzzer harness over every generated\n"
+           "            decoder (decode, encode, decode again: a fixed point)\n"
            "  --process OUT.c write the whole process: the source, codecs,\n"
            "            dispatcher and hw_init (build OUT.c as the process)\n"
            "  --depfile F  with --process/--codecs: write a make depfile\n"
@@ -168,7 +170,7 @@ int hcg_main(int argc, char **argv)
 {
     bool model = false, check = false;
     const char *wit_dir = NULL, *codecs = NULL, *process = NULL,
-               *depfile = NULL, *ts = NULL, *callers = NULL;
+               *depfile = NULL, *ts = NULL, *callers = NULL, *fuzz = NULL;
     const char *file = NULL;
     const char **args = calloc((size_t)argc + 4, sizeof *args);
     char **owned = calloc((size_t)argc + 4, sizeof *owned);
@@ -191,6 +193,8 @@ int hcg_main(int argc, char **argv)
             check = true;
         } else if (strcmp(a, "--wit") == 0 && i + 1 < argc) {
             wit_dir = argv[++i];
+        } else if (strcmp(a, "--fuzz") == 0 && i + 1 < argc) {
+            fuzz = argv[++i];
         } else if (strcmp(a, "--callers") == 0 && i + 1 < argc) {
             callers = argv[++i];
         } else if (strcmp(a, "--ts") == 0 && i + 1 < argc) {
@@ -218,9 +222,8 @@ int hcg_main(int argc, char **argv)
             file = a;
         }
     }
-    if (file == NULL ||
-        (!model && !check && !wit_dir && !ts && !codecs && !process &&
-         !callers)) {
+    if (file == NULL || (!model && !check && !wit_dir && !ts && !codecs &&
+                         !process && !callers && !fuzz)) {
         usage(stderr);
         goto out;
     }
@@ -256,6 +259,14 @@ int hcg_main(int argc, char **argv)
         free(c);
         free(base);
     }
+    if (m && fuzz && d.errors == 0) {
+        char *abs = realpath(file, NULL);
+        char *text = hcg_fuzz(m, abs ? abs : file);
+        if (write_file(NULL, fuzz, text) != 0)
+            rc = 1;
+        free(text);
+        free(abs);
+    }
     if (m && process && d.errors == 0) {
         char *abs = realpath(file, NULL);
         char *text = hcg_process(m, abs ? abs : file);
@@ -269,7 +280,9 @@ int hcg_main(int argc, char **argv)
         snprintf(unity_path, sizeof unity_path, "%s/caller_utils.c", callers);
     if (m && depfile && (process || codecs || callers) &&
         write_depfile(m, depfile,
-                      process ? process : codecs ? codecs : unity_path))
+                      process  ? process
+                      : codecs ? codecs
+                               : unity_path))
         rc = 1;
     if (m && codecs && d.errors == 0) {
         char *text = hcg_codecs(m);

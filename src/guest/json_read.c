@@ -102,6 +102,12 @@ static int on_string(void *ctx, const unsigned char *s, size_t n)
         c->err = "strings with \\u0000 cannot be read into C strings";
         return 0;
     }
+    /* yajl lets overlong forms and surrogates through; Rust's str (and so
+     * serde) does not */
+    if (!hp_utf8_valid((const char *)s, n)) {
+        c->err = "invalid UTF-8 in a string";
+        return 0;
+    }
     hp_jv *v = new_value(c, HP_JV_STRING);
     if (v) {
         v->str = hp_arena_strndup(c->a, (const char *)s, n);
@@ -157,6 +163,10 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t n)
     pctx *c = ctx;
     if (memchr(s, 0, n) != NULL) {
         c->err = "keys with \\u0000 cannot be read into C strings";
+        return 0;
+    }
+    if (!hp_utf8_valid((const char *)s, n)) {
+        c->err = "invalid UTF-8 in a key";
         return 0;
     }
     c->stack[c->depth - 1].pending_key =

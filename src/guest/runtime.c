@@ -596,9 +596,9 @@ static hp_rpc_error rpc_err(hp_rpc_kind k, const char *msg)
     return e;
 }
 
-hp_rpc_error hp_rpc_call(const hw_address *target, const char *body,
-                         size_t len, const hp_rpc_opts *opts,
-                         hp_arena **arena, const hp_jv **reply)
+hp_rpc_error hp_rpc_call(const hw_address *target, const char *body, size_t len,
+                         const hp_rpc_opts *opts, hp_arena **arena,
+                         const hp_jv **reply)
 {
     *reply = NULL;
     *arena = hp_message_arena();
@@ -608,8 +608,8 @@ hp_rpc_error hp_rpc_call(const hw_address *target, const char *body,
     if (target == NULL || target->node == NULL ||
         target->process.process_name == NULL)
         return rpc_err(HP_RPC_BUILD, "no target address");
-    uint64_t timeout = opts && opts->timeout_s ? opts->timeout_s
-                                               : HP_RPC_DEFAULT_TIMEOUT_S;
+    uint64_t timeout =
+        opts && opts->timeout_s ? opts->timeout_s : HP_RPC_DEFAULT_TIMEOUT_S;
     hw_request req;
     memset(&req, 0, sizeof req);
     req.has_expects_response = true;
@@ -626,8 +626,9 @@ hp_rpc_error hp_rpc_call(const hw_address *target, const char *body,
         bool offline = r.error.kind == HW_SEND_ERROR_OFFLINE;
         e.kind = offline ? HP_RPC_OFFLINE : HP_RPC_TIMEOUT;
         e.message = hp_arena_sprintf(
-            a, offline ? "%s@%s:%s:%s is offline"
-                       : "no reply from %s@%s:%s:%s within %llu s",
+            a,
+            offline ? "%s@%s:%s:%s is offline"
+                    : "no reply from %s@%s:%s:%s within %llu s",
             target->node, target->process.process_name,
             target->process.package_name, target->process.publisher_node,
             (unsigned long long)timeout);

@@ -14,8 +14,7 @@ typedef struct versioned_state {
 static bool upgrade(hp_arena *a, uint32_t from_version, const hp_jv *stored,
                     versioned_state *out, const char **why);
 
-HYPERPROCESS(versioned_state, .name = "versioned",
-             .endpoints = HP_NO_ENDPOINTS,
+HYPERPROCESS(versioned_state, .name = "versioned", .endpoints = HP_NO_ENDPOINTS,
              .save_config = HP_SAVE_EVERY_N_SECONDS(1),
              .wit_world = "tstate-v0", .state_version = 2,
              .migrate = HP_MIGRATE(upgrade));
@@ -36,8 +35,8 @@ static bool upgrade(hp_arena *a, uint32_t from_version, const hp_jv *stored,
         return false;
     }
     out->count = n;
-    out->origin = hp_arena_sprintf(a, "migrated from v1 (n=%llu)",
-                                   (unsigned long long)n);
+    out->origin =
+        hp_arena_sprintf(a, "migrated from v1 (n=%llu)", (unsigned long long)n);
     return true;
 }
 

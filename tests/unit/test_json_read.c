@@ -75,9 +75,28 @@ static void refuses_what_serde_refuses(void **state)
     hp_arena a;
     hp_arena_init(&a);
     const char *bad[] = {
-        "",       "{",        "[1,]",          "{\"a\":1,}", "01",
-        "1 2",    "[1] x",    "'a'",           "{a:1}",      "nul",
-        "/*c*/1", "\"\xff\"", "\"a\\u0000b\"", "NaN",        "[1,2",
+        "",
+        "{",
+        "[1,]",
+        "{\"a\":1,}",
+        "01",
+        "1 2",
+        "[1] x",
+        "'a'",
+        "{a:1}",
+        "nul",
+        "/*c*/1",
+        "\"\xff\"",
+        "\"a\\u0000b\"",
+        "NaN",
+        "[1,2",
+        /* overlong forms, an encoded surrogate, a low surrogate escape, and
+         * the same in a key: yajl passes them, serde does not */
+        "\"\xc1\x9a\"",
+        "\"\xe0\x80\xaf\"",
+        "\"\xed\xa0\x80\"",
+        "\"\\udc00\"",
+        "{\"\xc1\x9a\":1}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *err = NULL;
