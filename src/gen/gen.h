@@ -63,6 +63,10 @@ char *hcg_wit_name(const char *name);
 char *hcg_wit_interface_name(json_t *model);
 char *hcg_wit_interface(json_t *model);
 char *hcg_wit_world(const char *world, const char *iface, bool types_world);
+/* A world file that exists already, rewritten as kit rewrites it: its
+ * imports kept and ours appended, its includes kept (sorted). */
+char *hcg_wit_world_merge(const char *existing, const char *world,
+                          const char *iface, bool types_world);
 
 /* The TypeScript client as kit writes target/ui/caller-utils.ts (ts.c).
  * kit derives it from the WIT files of the package's api directory, so the

@@ -42,6 +42,23 @@ static int write_file(const char *dir, const char *name, const char *text)
     return 0;
 }
 
+/* The whole of dir/name, or NULL when it cannot be read. */
+static char *read_file(const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    hcg_buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        hcg_buf_add(&b, "%.*s", (int)n, chunk);
+    fclose(f);
+    return hcg_buf_take(&b);
+}
+
 /* A make-style depfile: the output depends on every file the front end
  * read (the source and the headers it includes). */
 static int write_depfile(json_t *m, const char *path, const char *target)
@@ -79,12 +96,18 @@ static int write_wit(json_t *m, const char *dir)
     char *text = hcg_wit_interface(m);
     const char *world = json_string_value(
         json_object_get(json_object_get(m, "process"), "wit_world"));
-    char *w1 = hcg_wit_world(world, iface, false);
-    char *w2 = hcg_wit_world(world, iface, true);
     char n0[512], n1[512], n2[512];
     snprintf(n0, sizeof n0, "%s.wit", iface);
     snprintf(n1, sizeof n1, "%s.wit", world);
     snprintf(n2, sizeof n2, "types-%s.wit", world);
+    /* world files already there are merged into, as kit does */
+    char *old1 = read_file(dir, n1), *old2 = read_file(dir, n2);
+    char *w1 = old1 ? hcg_wit_world_merge(old1, world, iface, false)
+                    : hcg_wit_world(world, iface, false);
+    char *w2 = old2 ? hcg_wit_world_merge(old2, world, iface, true)
+                    : hcg_wit_world(world, iface, true);
+    free(old1);
+    free(old2);
     int rc = write_file(dir, n0, text) || write_file(dir, n1, w1) ||
                      write_file(dir, n2, w2)
                  ? -1

@@ -471,3 +471,80 @@ char *hcg_wit_world(const char *world, const char *iface, bool types_world)
                 types_world ? "lib" : "process-v1");
     return hcg_buf_take(&b);
 }
+
+/* kit's rewrite of an existing world file (rewrite_wit/generate_wit_file):
+ * the imports already there first, ours appended unless present (compared
+ * trimmed), the include lines kept as a set (process-v1 if there were none;
+ * `include lib;` always in a types- world), sorted; no final newline. */
+char *hcg_wit_world_merge(const char *existing, const char *world,
+                          const char *iface, bool types_world)
+{
+    hcg_buf imports = {0};
+    char **incs = NULL;
+    size_t ninc = 0;
+    char mine[300];
+    snprintf(mine, sizeof mine, "import %s;", iface);
+    bool have_mine = false;
+    const char *p = existing;
+    while (p && *p) {
+        const char *e = strchr(p, '\n');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        /* trim */
+        const char *s = p;
+        size_t m = n;
+        while (m && (*s == ' ' || *s == '\t' || *s == '\r')) {
+            s++;
+            m--;
+        }
+        while (m && (s[m - 1] == ' ' || s[m - 1] == '\t' || s[m - 1] == '\r'))
+            m--;
+        if (m > 7 && strncmp(s, "import ", 7) == 0) {
+            hcg_buf_add(&imports, "%s    %.*s", imports.len ? "\n" : "",
+                        (int)m, s);
+            if (m == strlen(mine) && strncmp(s, mine, m) == 0)
+                have_mine = true;
+        } else if (m > 8 && strncmp(s, "include ", 8) == 0) {
+            bool dup = false;
+            for (size_t k = 0; k < ninc; k++)
+                if (strlen(incs[k]) == m && strncmp(incs[k], s, m) == 0)
+                    dup = true;
+            if (!dup) {
+                incs = realloc(incs, (ninc + 1) * sizeof *incs);
+                if (incs == NULL)
+                    abort();
+                incs[ninc] = strndup(s, m);
+                if (incs[ninc++] == NULL)
+                    abort();
+            }
+        }
+        p = e ? e + 1 : NULL;
+    }
+    if (!have_mine)
+        hcg_buf_add(&imports, "%s    %s", imports.len ? "\n" : "", mine);
+    const char *need = types_world ? "include lib;" : NULL;
+    if (!types_world && ninc == 0)
+        need = "include process-v1;";
+    if (need) {
+        bool dup = false;
+        for (size_t k = 0; k < ninc; k++)
+            if (strcmp(incs[k], need) == 0)
+                dup = true;
+        if (!dup) {
+            incs = realloc(incs, (ninc + 1) * sizeof *incs);
+            if (incs == NULL || (incs[ninc++] = strdup(need)) == NULL)
+                abort();
+        }
+    }
+    qsort(incs, ninc, sizeof *incs, cmp_str);
+    hcg_buf b = {0};
+    hcg_buf_add(&b, "world %s%s {\n%s\n", types_world ? "types-" : "", world,
+                imports.s ? imports.s : "");
+    for (size_t k = 0; k < ninc; k++) {
+        hcg_buf_add(&b, "    %s\n", incs[k]);
+        free(incs[k]);
+    }
+    hcg_buf_add(&b, "}");
+    free(incs);
+    free(imports.s);
+    return hcg_buf_take(&b);
+}

@@ -378,3 +378,35 @@ def test_callers_compile_for_every_type(tmp_path):
                             "-o", str(tmp_path / f"cu-{cc}.o")],
                            capture_output=True, text=True)
         assert r.returncode == 0, (cc, r.stderr)
+
+
+def test_world_files_merge_as_kit_does(tmp_path):
+    """Two processes of one package written into one api/ folder: the world
+    files import both, as kit's rewrite of an existing world file does; a
+    world file's own includes are kept and sorted."""
+    ex = os.path.join(HERE, "..", "..", "examples", "async-app")
+    api = tmp_path / "api"
+    assert gen("--wit", str(api), os.path.join(ex, "receiver.c")).returncode == 0
+    w = "async-app-template-dot-os-v0"
+    assert (api / f"{w}.wit").read_text() == (
+        f"world {w} {{\n    import receiver;\n    include process-v1;\n}}")
+    # an include added by hand survives, imports already there stay first
+    (api / f"types-{w}.wit").write_text(
+        f"world types-{w} {{\n    import receiver;\n    include zeta;\n}}\n")
+    stubs = tmp_path / "stubs"
+    assert gen("--callers", str(stubs),
+               os.path.join(ex, "receiver.c")).returncode == 0
+    r = gen("--wit", str(api), "-I", str(stubs),
+            os.path.join(ex, "requester.c"))
+    assert r.returncode == 0, r.stderr
+    assert (api / f"{w}.wit").read_text() == (
+        f"world {w} {{\n    import receiver;\n    import async-requester;\n"
+        f"    include process-v1;\n}}")
+    assert (api / f"types-{w}.wit").read_text() == (
+        f"world types-{w} {{\n    import receiver;\n    import async-requester;\n"
+        f"    include lib;\n    include zeta;\n}}")
+    # running again changes nothing (no duplicate imports)
+    before = {p.name: p.read_bytes() for p in api.iterdir()}
+    assert gen("--wit", str(api), "-I", str(stubs),
+               os.path.join(ex, "requester.c")).returncode == 0
+    assert {p.name: p.read_bytes() for p in api.iterdir()} == before
