@@ -12,6 +12,10 @@
 
 int hcg_main(int argc, char **argv);
 
+/* The do-not-edit line of WIT and TypeScript files ("" with --kit-exact,
+ * for output byte-identical with kit's). */
+static char wit_notice[600];
+
 static int write_file(const char *dir, const char *name, const char *text)
 {
     char path[4096];
@@ -108,10 +112,17 @@ static int write_wit(json_t *m, const char *dir)
                     : hcg_wit_world(world, iface, true);
     free(old1);
     free(old2);
-    int rc = write_file(dir, n0, text) || write_file(dir, n1, w1) ||
-                     write_file(dir, n2, w2)
+    hcg_buf t0 = {0}, t1 = {0}, t2 = {0};
+    hcg_buf_add(&t0, "%s%s", wit_notice, text);
+    hcg_buf_add(&t1, "%s%s", wit_notice, w1);
+    hcg_buf_add(&t2, "%s%s", wit_notice, w2);
+    int rc = write_file(dir, n0, t0.s) || write_file(dir, n1, t1.s) ||
+                     write_file(dir, n2, t2.s)
                  ? -1
                  : 0;
+    free(t0.s);
+    free(t1.s);
+    free(t2.s);
     free(iface);
     free(text);
     free(w1);
@@ -150,7 +161,10 @@ static int write_ts(json_t *m, const char *path)
                        "(kit writes none); %s not written\n",
                 path);
     } else {
-        rc = write_file(NULL, path, text);
+        hcg_buf t = {0};
+        hcg_buf_add(&t, "%s%s", wit_notice, text);
+        rc = write_file(NULL, path, t.s);
+        free(t.s);
     }
     free(err);
     free(text);
@@ -160,38 +174,41 @@ static int write_ts(json_t *m, const char *path)
 static void usage(FILE *f)
 {
     fprintf(
-        f, "usage: hyperc gen (--check | --model) [-I DIR]... [-D NAME[=V]]... "
-           "FILE.c\n"
-           "\n"
-           "Read a hyperprocess source (HYPERPROCESS(...) and annotated "
-           "handlers) with\n"
-           "libclang and check it against the framework's rules, reporting "
-           "every problem\n"
-           "as file:line:col: error: ... in one run.\n"
-           "\n"
-           "  --check   only report problems (exit 1 if there are errors)\n"
-           "  --model   also print the model (JSON) on stdout\n"
-           "  --wit DIR write the WIT files as kit writes them: <iface>.wit,\n"
-           "            <wit_world>.wit and types-<wit_world>.wit\n"
-           "  --ts OUT.ts  write the TypeScript client of the http handlers\n"
-           "            as kit writes target/ui/caller-utils.ts\n"
-           "  --callers DIR  write DIR/<iface>_caller_utils.h and .c: typed\n"
-           "            <fn>_local_rpc / <fn>_remote_rpc stubs for callers\n"
-           "  --fuzz OUT.c  write a libFuzzer harness over every generated\n"
-           "            decoder (decode, encode, decode again: a fixed point)\n"
-           "  --process OUT.c write the whole process: the source, codecs,\n"
-           "            dispatcher and hw_init (build OUT.c as the process)\n"
-           "  --depfile F  with --process/--codecs: write a make depfile\n"
-           "            listing every file read (for incremental builds)\n"
-           "  --codecs OUT.c  write the JSON codecs of every type (compile\n"
-           "            them in the same translation unit, after FILE.c)\n"
-           "  -I DIR, -D NAME[=V]  passed to the C front end\n"
-           "  -h, --help\n");
+        f,
+        "usage: hyperc gen (--check | --model) [-I DIR]... [-D NAME[=V]]... "
+        "FILE.c\n"
+        "\n"
+        "Read a hyperprocess source (HYPERPROCESS(...) and annotated "
+        "handlers) with\n"
+        "libclang and check it against the framework's rules, reporting "
+        "every problem\n"
+        "as file:line:col: error: ... in one run.\n"
+        "\n"
+        "  --check   only report problems (exit 1 if there are errors)\n"
+        "  --model   also print the model (JSON) on stdout\n"
+        "  --wit DIR write the WIT files as kit writes them: <iface>.wit,\n"
+        "            <wit_world>.wit and types-<wit_world>.wit\n"
+        "  --kit-exact  write WIT and TypeScript exactly as kit does, without\n"
+        "            the do-not-edit first line\n"
+        "  --ts OUT.ts  write the TypeScript client of the http handlers\n"
+        "            as kit writes target/ui/caller-utils.ts\n"
+        "  --callers DIR  write DIR/<iface>_caller_utils.h and .c: typed\n"
+        "            <fn>_local_rpc / <fn>_remote_rpc stubs for callers\n"
+        "  --fuzz OUT.c  write a libFuzzer harness over every generated\n"
+        "            decoder (decode, encode, decode again: a fixed point)\n"
+        "  --process OUT.c write the whole process: the source, codecs,\n"
+        "            dispatcher and hw_init (build OUT.c as the process)\n"
+        "  --depfile F  with --process/--codecs: write a make depfile\n"
+        "            listing every file read (for incremental builds)\n"
+        "  --codecs OUT.c  write the JSON codecs of every type (compile\n"
+        "            them in the same translation unit, after FILE.c)\n"
+        "  -I DIR, -D NAME[=V]  passed to the C front end\n"
+        "  -h, --help\n");
 }
 
 int hcg_main(int argc, char **argv)
 {
-    bool model = false, check = false;
+    bool model = false, check = false, kit_exact = false;
     const char *wit_dir = NULL, *codecs = NULL, *process = NULL,
                *depfile = NULL, *ts = NULL, *callers = NULL, *fuzz = NULL;
     const char *file = NULL;
@@ -210,6 +227,8 @@ int hcg_main(int argc, char **argv)
             usage(stdout);
             rc = 0;
             goto out;
+        } else if (strcmp(a, "--kit-exact") == 0) {
+            kit_exact = true;
         } else if (strcmp(a, "--model") == 0) {
             model = true;
         } else if (strcmp(a, "--check") == 0) {
@@ -249,6 +268,14 @@ int hcg_main(int argc, char **argv)
                          !process && !callers && !fuzz)) {
         usage(stderr);
         goto out;
+    }
+    if (kit_exact) {
+        wit_notice[0] = '\0';
+    } else {
+        const char *base = strrchr(file, '/');
+        snprintf(wit_notice, sizeof wit_notice,
+                 "// Generated by hyperc gen from %s; do not edit.\n",
+                 base ? base + 1 : file);
     }
     hcg_diags d = {0};
     json_t *m = hcg_frontend(file, args, nargs, &d);

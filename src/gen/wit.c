@@ -499,8 +499,8 @@ char *hcg_wit_world_merge(const char *existing, const char *world,
         while (m && (s[m - 1] == ' ' || s[m - 1] == '\t' || s[m - 1] == '\r'))
             m--;
         if (m > 7 && strncmp(s, "import ", 7) == 0) {
-            hcg_buf_add(&imports, "%s    %.*s", imports.len ? "\n" : "",
-                        (int)m, s);
+            hcg_buf_add(&imports, "%s    %.*s", imports.len ? "\n" : "", (int)m,
+                        s);
             if (m == strlen(mine) && strncmp(s, mine, m) == 0)
                 have_mine = true;
         } else if (m > 8 && strncmp(s, "include ", 8) == 0) {
