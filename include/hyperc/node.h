@@ -42,6 +42,9 @@ typedef struct hc_node_config {
      * keeping log_files files in all, as Hyperware's 16 MB over 4. */
     uint64_t log_max_bytes;
     uint32_t log_files;
+    /* vfs:distro:sys refuses to read or write a file larger than this
+     * (0 = no limit). */
+    uint64_t vfs_max_file_bytes;
 } hc_node_config;
 
 void hc_node_config_default(hc_node_config *cfg);

@@ -12,6 +12,8 @@
 
 #include "hyperc/abi.h"
 
+#include <stddef.h>
+
 #define HWN_ENTRY_SYMBOL "hwn_entry"
 
 typedef struct hwn_host {
@@ -46,10 +48,35 @@ typedef struct hwn_host {
     int (*send_and_await_response)(void *ctx, const hw_address *target,
                                    const hw_request *req, const hw_blob *blob,
                                    hw_await_result *out);
+
+    /* Entries below have no counterpart in the process ABI; they belong to
+     * the native binding.  Added later: a guest uses one only when `size`
+     * shows the node's table has it (HWN_HAS). */
+
+    /* Register [lo, lo + len), the PROT_NONE guard below one of the
+     * guest's coroutine stacks.  A fault there on the process's thread is
+     * reported as a task stack overflow and stops the process (on-exit
+     * applies).  The upper half of the range may be opened by the node so
+     * that a library or host call that overflowed can finish first.
+     * Returns a handle >= 0, or -1 if refused. */
+    int (*guard_add)(void *ctx, const void *lo, size_t len);
+    /* Forget a guard registered by guard_add (before it is unmapped). */
+    void (*guard_remove)(void *ctx, int handle);
 } hwn_host;
 
+/* Whether host table h (of h->size bytes) has entry `field`. */
+#define HWN_HAS(h, field)                                                      \
+    ((h)->size >= offsetof(hwn_host, field) + sizeof((h)->field))
+
+/* The smallest table a guest accepts: every entry up to
+ * send_and_await_response (the ABI functions). */
+#define HWN_MIN_SIZE                                                           \
+    (offsetof(hwn_host, send_and_await_response) +                             \
+     sizeof(((hwn_host *)0)->send_and_await_response))
+
 /* Exported by each native process.  Returns 0 after hw_init returned, or -1
- * at once if the host's ABI version or table size does not fit. */
+ * at once if the host's ABI version does not fit or its table is smaller
+ * than HWN_MIN_SIZE. */
 typedef int (*hwn_entry_fn)(const hwn_host *host, const char *our);
 
 #endif

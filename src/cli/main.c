@@ -67,6 +67,8 @@ static void usage_run(FILE *f)
             "(default 16000000; 0 = never)\n"
             "  --number-log-files N   log files kept, current included "
             "(default 4)\n"
+            "  --vfs-max-file-size BYTES  largest file vfs:distro:sys reads "
+            "or writes (default 67108864; 0 = no limit)\n"
             "  -h, --help             this text\n");
 }
 
@@ -158,7 +160,8 @@ static int cmd_run(int argc, char **argv)
         O_RGIVE,
         O_RWIN,
         O_LOGSZ,
-        O_LOGN
+        O_LOGN,
+        O_VFSMAX
     };
     static const struct option opts[] = {
         {"home", required_argument, NULL, O_HOME},
@@ -174,6 +177,7 @@ static int cmd_run(int argc, char **argv)
         {"restart-window-ms", required_argument, NULL, O_RWIN},
         {"max-log-size", required_argument, NULL, O_LOGSZ},
         {"number-log-files", required_argument, NULL, O_LOGN},
+        {"vfs-max-file-size", required_argument, NULL, O_VFSMAX},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -214,6 +218,18 @@ static int cmd_run(int argc, char **argv)
             }
             cfg.log_max_bytes = u;
             continue;
+        case O_VFSMAX: {
+            char *end;
+            errno = 0;
+            unsigned long long b = strtoull(optarg, &end, 10);
+            if (errno || *optarg < '0' || *optarg > '9' || *end != 0) {
+                fprintf(stderr, "%s run: --vfs-max-file-size needs bytes\n",
+                        prog);
+                return 2;
+            }
+            cfg.vfs_max_file_bytes = b;
+            continue;
+        }
         default: usage_run(stderr); return 2;
         }
         if (parse_u32(optarg, target) != 0) {

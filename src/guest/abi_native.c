@@ -2,21 +2,35 @@
  * host table handed to hwn_entry.  Linked statically into each process, so
  * each loaded instance has its own copy of `host`. */
 #include "../abi/native.h"
+#include "coro.h"
 
 #include <stddef.h>
 
 static const hwn_host *host;
+
+static int guard_add(const void *lo, size_t len)
+{
+    return host ? host->guard_add(host->ctx, lo, len) : -1;
+}
+
+static void guard_remove(int handle)
+{
+    if (host)
+        host->guard_remove(host->ctx, handle);
+}
 
 __attribute__((visibility("default"))) int hwn_entry(const hwn_host *h,
                                                      const char *our);
 
 int hwn_entry(const hwn_host *h, const char *our)
 {
-    if (h == NULL || h->abi_version != HW_ABI_VERSION ||
-        h->size < sizeof(hwn_host))
+    if (h == NULL || h->abi_version != HW_ABI_VERSION || h->size < HWN_MIN_SIZE)
         return -1;
     host = h;
+    if (HWN_HAS(h, guard_remove))
+        hp__coro_set_guard_hooks(guard_add, guard_remove);
     hw_init(our);
+    hp__coro_set_guard_hooks(NULL, NULL);
     host = NULL;
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define HPR_SAVE_TIMER_CONTEXT "hyperc:save-timer"
 #define HPR_LOG_LINE_MAX 4096
@@ -210,8 +211,9 @@ void hp_log_init(hp_log_level file, hp_log_level terminal,
              drive);
     if (!vfs_call(body, NULL, 0, NULL)) {
         hp_log(HP_LOG_WARN,
-               "logging: vfs:distro:sys did not create %s; logging to the "
-               "terminal only",
+               "logging: vfs:distro:sys did not create %s (does "
+               "pkg/manifest.json list \"vfs:distro:sys\" in "
+               "request_capabilities?); logging to the terminal only",
                drive);
         return;
     }
@@ -281,9 +283,18 @@ void hp_logv(hp_log_level level, const char *fmt, va_list ap)
         hw_print_to_terminal(level <= HP_LOG_WARN ? 0 : 1, line);
     }
     if (to_file) {
+        /* the file's lines carry the time, as tracing's do */
+        char file_line[HPR_LOG_LINE_MAX + 40];
+        struct timespec ts;
+        struct tm tm;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        int t = (int)strftime(file_line, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+        t += snprintf(file_line + t, 16, ".%06ldZ ", ts.tv_nsec / 1000);
+        memcpy(file_line + t, line, len);
+        file_line[t + (int)len] = '\n';
         rt.log_busy = true;
-        line[len] = '\n';
-        log_file_append(line, len + 1);
+        log_file_append(file_line, (size_t)t + len + 1);
         rt.log_busy = false;
     }
 }

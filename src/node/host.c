@@ -446,7 +446,7 @@ static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
     }
     int rc = hcn_mailbox_pop(&h->proc->mb, deadline, m);
     if (rc == HCC_ECLOSED)
-        longjmp(h->kill, 1);
+        siglongjmp(h->kill, HCN_KILL_STOP);
     return rc;
 }
 
@@ -668,7 +668,7 @@ static void await_entry(hcn_host *h, hcn_ctx_entry *e, hcn_msg **resp,
             /* Stopping: fail this call once, so that the guest frees what
              * it holds on its way back to hw_receive, where it stops. */
             if (h->closing_seen)
-                longjmp(h->kill, 1);
+                siglongjmp(h->kill, HCN_KILL_STOP);
             h->closing_seen = true;
             *err_kind = HW_SEND_ERROR_OFFLINE;
             return;
@@ -935,6 +935,18 @@ static hw_spawn_error host_spawn(void *ctx, const char *name, const char *path,
                      public_, out);
 }
 
+/* --------------------------------------------------- task stack guards */
+
+static int host_guard_add(void *ctx, const void *lo, size_t len)
+{
+    return hcn_fault_guard_add(ctx, lo, len);
+}
+
+static void host_guard_remove(void *ctx, int handle)
+{
+    hcn_fault_guard_remove(ctx, handle);
+}
+
 /* -------------------------------------------------------- construction */
 
 void hcn_host_init(hcn_host *h, hcn_proc *p)
@@ -965,6 +977,8 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
     t->send_request = host_send_request;
     t->send_response = host_send_response;
     t->send_and_await_response = host_send_and_await;
+    t->guard_add = host_guard_add;
+    t->guard_remove = host_guard_remove;
 }
 
 void hcn_host_fini(hcn_host *h)
@@ -992,5 +1006,6 @@ void hcn_host_fini(hcn_host *h)
     hcn_blob_unref(h->last_blob);
     for (unsigned i = 0; i < 8; i++)
         hcn_proc_unref(h->peers[i]);
+    hcn_fault_guards_fini(h);
     memset(h, 0, sizeof *h);
 }

@@ -305,6 +305,7 @@ void hc_node_config_default(hc_node_config *c)
     c->shutdown_grace_s = 5;
     c->log_max_bytes = 16000000;
     c->log_files = 4;
+    c->vfs_max_file_bytes = 64u << 20;
 }
 
 hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
@@ -350,6 +351,12 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     if (hcn_mod_state_add(n) != 0) {
         snprintf(err, errlen, "cannot open the state database %s",
                  n->state_db_path);
+        hc_node_free(n);
+        return NULL;
+    }
+    if (hcn_mod_vfs_add(n) != 0) {
+        snprintf(err, errlen, "cannot create the vfs directory %s/vfs: %s",
+                 n->home, strerror(errno));
         hc_node_free(n);
         return NULL;
     }

@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -393,6 +394,32 @@ typedef struct hcn_ctx_entry {
     struct hcn_ctx_entry *next_spare;
 } hcn_ctx_entry;
 
+/* A registered guard range of a guest coroutine stack (fault.c); lo == 0
+ * marks a free slot. */
+typedef struct hcn_guard {
+    uintptr_t lo, hi;
+    int next_free; /* free list: slot index + 1, 0 = end */
+} hcn_guard;
+
+/* An executable range of a guest instance, with its protection. */
+typedef struct hcn_text {
+    uintptr_t lo, hi;
+    int prot;
+} hcn_text;
+
+/* Task stack overflow states (fault.c). */
+enum {
+    HCN_OVF_NONE = 0,
+    HCN_OVF_OPENED = 1,  /* a call overflowed; waiting for it to return */
+    HCN_OVF_STOPPED = 2, /* jumped to the kill point */
+};
+
+/* Values with which a guest's thread jumps to h->kill. */
+enum {
+    HCN_KILL_STOP = 1,     /* the mailbox closed (shutdown) */
+    HCN_KILL_OVERFLOW = 2, /* a task stack overflow */
+};
+
 /* Per-instance host state of a guest process; only its thread touches it. */
 struct hcn_host {
     hcn_proc *proc;
@@ -410,7 +437,17 @@ struct hcn_host {
     unsigned nspare;
     hcn_proc *peers[8]; /* recently messaged processes (references) */
     unsigned peer_next;
-    jmp_buf kill;
+    /* Guards of the guest's coroutine stacks (fault.c), read by the fault
+     * handler on this thread. */
+    hcn_guard *guards;
+    size_t nguards, guards_cap;
+    int guard_free; /* slot index + 1, 0 = none */
+    hcn_text text[4];
+    unsigned ntext;
+    volatile sig_atomic_t ovf_state;
+    volatile uintptr_t ovf_addr;
+    volatile bool ovf_outside;
+    sigjmp_buf kill; /* where the thread jumps to stop the instance */
     /* The mailbox closed while the process waited in a synchronous call:
      * that call fails so the guest can unwind; the next wait stops it. */
     bool closing_seen;
@@ -418,6 +455,27 @@ struct hcn_host {
 
 void hcn_host_init(hcn_host *h, hcn_proc *p);
 void hcn_host_fini(hcn_host *h);
+
+/* -------------------------------------------- task stack guards (fault.c) */
+
+/* The host table's guard_add/guard_remove for h's guest. */
+int hcn_fault_guard_add(hcn_host *h, const void *lo, size_t len);
+void hcn_fault_guard_remove(hcn_host *h, int handle);
+/* Release h's guard table (hcn_host_fini). */
+void hcn_fault_guards_fini(hcn_host *h);
+/* Learn the executable ranges of the instance loaded as dl. */
+void hcn_fault_instance_text(hcn_host *h, void *dl);
+/* A process thread starts / ends: install the SIGSEGV/SIGBUS handler (once
+ * per OS process, again if someone replaced it) and give the thread an
+ * alternate signal stack if it has none. */
+void hcn_fault_thread_begin(void);
+void hcn_fault_thread_end(void);
+/* Around the guest's run on this thread: from enter to leave, a fault in
+ * one of h's guards stops the instance by a jump to h->kill with
+ * HCN_KILL_OVERFLOW.  leave gets the sigsetjmp value; after a jump it puts
+ * the thread's sanitizer and memory state back in order. */
+void hcn_fault_enter(hcn_host *h);
+void hcn_fault_leave(hcn_host *h, int jumped);
 
 /* Send a request from a host-internal source on behalf of h's process and
  * wait for the answer, as get/set/clear-state do (source
@@ -431,6 +489,60 @@ int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
 int hcn_mod_state_add(hcn_node *n);
 int hcn_mod_timer_add(hcn_node *n);
 int hcn_mod_terminal_add(hcn_node *n);
+int hcn_mod_vfs_add(hcn_node *n);
+
+/* vfs:distro:sys (mod_vfs.c): VfsAction variants, in process_lib's order. */
+typedef enum hcn_vfs_action {
+    HCN_VFS_CREATE_DRIVE,
+    HCN_VFS_CREATE_DIR,
+    HCN_VFS_CREATE_DIR_ALL,
+    HCN_VFS_CREATE_FILE,
+    HCN_VFS_OPEN_FILE,
+    HCN_VFS_CLOSE_FILE,
+    HCN_VFS_WRITE,
+    HCN_VFS_WRITE_ALL,
+    HCN_VFS_APPEND,
+    HCN_VFS_SYNC_ALL,
+    HCN_VFS_READ,
+    HCN_VFS_READ_DIR,
+    HCN_VFS_READ_TO_END,
+    HCN_VFS_READ_EXACT,
+    HCN_VFS_READ_TO_STRING,
+    HCN_VFS_SEEK,
+    HCN_VFS_REMOVE_FILE,
+    HCN_VFS_REMOVE_DIR,
+    HCN_VFS_REMOVE_DIR_ALL,
+    HCN_VFS_RENAME,
+    HCN_VFS_METADATA,
+    HCN_VFS_ADD_ZIP,
+    HCN_VFS_COPY_FILE,
+    HCN_VFS_LEN,
+    HCN_VFS_SET_LEN,
+    HCN_VFS_HASH,
+} hcn_vfs_action;
+
+/* A VfsRequest {path, action} as serde reads it. */
+typedef struct hcn_vfs_request {
+    hcn_vfs_action action;
+    char *path;
+    char *new_path; /* Rename, CopyFile */
+    bool create;    /* OpenFile */
+    uint64_t n;     /* ReadExact length, SetLen, Seek Start */
+    int whence;     /* Seek: SEEK_SET, SEEK_END or SEEK_CUR */
+    int64_t offset; /* Seek End / Current */
+} hcn_vfs_request;
+
+/* Parse a request body; 0, or -1 (Hyperware's MalformedRequest).  The
+ * caller releases a parsed request with hcn_vfs_request_fini. */
+int hcn_vfs_parse_request(const void *body, size_t len, hcn_vfs_request *out);
+void hcn_vfs_request_fini(hcn_vfs_request *r);
+/* Normalize a vfs path lexically ("/a:b//d/./x/../y" -> "a:b/d/y", no
+ * leading '/'); NULL if ".." climbs above the vfs root.  Caller frees. */
+char *hcn_vfs_normalize(const char *path);
+/* Make a loaded package's pkg/ folder (a real path) its read-only drive
+ * /<package_id>/pkg. */
+void hcn_vfs_add_package(hcn_node *n, const char *package_id,
+                         const char *pkg_dir);
 
 /* Injector (terminal module): send `m` (a request from
  * our@terminal:terminal:sys) and wait up to timeout_ms for its answer.

@@ -410,10 +410,15 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
             hcn_proc_unref(procs[i]);
         }
     free(procs);
-    free(pkgdir);
-    if (rc == 0)
+    if (rc == 0) {
+        /* Its pkg/ folder becomes the read-only drive /<package_id>/pkg. */
+        char *pkg_id = hcn_xasprintf("%s:%s", pkg.package_name, pkg.publisher);
+        hcn_vfs_add_package(n, pkg_id, pkgdir);
+        free(pkg_id);
         hcn_logf(n, 1, "loaded package %s:%s (%zu processes)", pkg.package_name,
                  pkg.publisher, pkg.entries_len);
+    }
+    free(pkgdir);
 out:
     hc_package_fini(&pkg);
     free(meta);

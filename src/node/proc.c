@@ -65,6 +65,7 @@ typedef enum run_end {
     RUN_RETURNED,
     RUN_KILLED,
     RUN_LOAD_FAILED,
+    RUN_OVERFLOW, /* stopped by a task stack overflow (fault.c) */
 } run_end;
 
 static run_end run_instance(hcn_proc *p)
@@ -86,9 +87,13 @@ static run_end run_instance(hcn_proc *p)
     }
     hcn_host *h = hcn_xmalloc(sizeof *h);
     hcn_host_init(h, p);
+    hcn_fault_instance_text(h, dl);
     run_end end;
-    if (setjmp(h->kill) == 0) {
+    hcn_fault_enter(h);
+    int jumped = sigsetjmp(h->kill, 1);
+    if (jumped == 0) {
         int rc = entry(&h->table, p->addr);
+        hcn_fault_leave(h, 0);
         if (rc != 0) {
             hcn_logf(p->node, 0, "%s: %s", p->id, hcc_strerror(HCC_EABI));
             end = RUN_LOAD_FAILED;
@@ -96,14 +101,26 @@ static run_end run_instance(hcn_proc *p)
             end = RUN_RETURNED;
         }
     } else {
-        end = RUN_KILLED;
+        hcn_fault_leave(h, jumped);
+        /* Also an overflow when a call that overflowed was still running
+         * when the process was stopped. */
+        if (jumped == HCN_KILL_OVERFLOW || h->ovf_state != HCN_OVF_NONE) {
+            hcn_logf(p->node, 0,
+                     "process %s: task stack overflow (guard page hit)", p->id);
+            hcn_logf(p->node, 2, "process %s: fault at %#lx in %s code", p->id,
+                     (unsigned long)h->ovf_addr,
+                     h->ovf_outside ? "library or host" : "the process's");
+            end = RUN_OVERFLOW;
+        } else {
+            end = RUN_KILLED;
+        }
     }
     hcn_host_fini(h);
     free(h);
     /* A killed guest's memory is still referenced from its globals; keep
      * the instance mapped so that it stays reachable, as a wasm instance
      * is dropped whole rather than unwound. */
-    if (end != RUN_KILLED)
+    if (end != RUN_KILLED && end != RUN_OVERFLOW)
         dlclose(dl);
     return end;
 }
@@ -196,6 +213,7 @@ static void *proc_main(void *arg)
 {
     hcn_proc *p = arg;
     hcn_node *n = p->node;
+    hcn_fault_thread_begin();
     for (;;) {
         set_status(p, HCN_PROC_RUNNING);
         p->instance++;
@@ -207,7 +225,9 @@ static void *proc_main(void *arg)
         hcn_on_exit o;
         hcn_on_exit_copy(&o, &p->on_exit);
         pthread_mutex_unlock(&p->lock);
-        const char *how = end == RUN_LOAD_FAILED ? "failed to start" : "exited";
+        const char *how = end == RUN_LOAD_FAILED ? "failed to start"
+                          : end == RUN_OVERFLOW  ? "crashed"
+                                                 : "exited";
         if (o.kind == HW_ON_EXIT_RESTART) {
             int64_t delay;
             if (!restart_delay(p, hcn_now_ns() - started, &delay)) {
@@ -239,6 +259,7 @@ static void *proc_main(void *arg)
         break;
     }
     set_status(p, HCN_PROC_EXITED);
+    hcn_fault_thread_end();
     hcn_node_thread_end(n);
     hcn_proc_unref(p);
     return NULL;

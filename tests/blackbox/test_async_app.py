@@ -2,6 +2,7 @@
 receiver through the typed caller stubs `hyperc gen --callers` writes, and
 get typed results or typed errors back."""
 import json
+import time
 
 from conftest import pid
 
@@ -66,3 +67,31 @@ def test_error_kinds_reach_the_caller(node_factory):
         "itself?)")
     # the requester kept serving throughout
     assert n.ask(REQUESTER, '"GetCount"') == "0"
+
+
+def test_each_process_logs_to_its_file(node_factory, tmp_path):
+    """Logging set up by the generated init: info and more severe on the
+    terminal, debug and up in /<package>/log/<process>.log through vfs."""
+    import re
+    home = tmp_path / "home"
+    n = node_factory(packages=(PKG,), home=home)
+    n.wait_log("the receiver's count at start: 0")
+    n.ask(REQUESTER, '{"ProcessRequest": 3}')
+    logdir = home / "vfs" / "async-app:hyperc.os" / "log"
+    receiver_log = logdir / "receiver.log"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if receiver_log.exists() and "incremented by 3" in receiver_log.read_text():
+            break
+        time.sleep(0.1)
+    lines = receiver_log.read_text().splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z "
+    assert any(re.fullmatch(stamp + "DEBUG receiver: started with a new state", l)
+               for l in lines), lines
+    assert any(re.fullmatch(stamp + r"INFO receiver: incremented by 3 \(from "
+                            r"requester\)", l) for l in lines), lines
+    assert "the receiver's count at start: 0" in (
+        logdir / "requester.log").read_text()
+    # debug lines stay out of the terminal; info lines are shown
+    assert "started with a new state" not in n.log()
+    assert "INFO receiver: incremented by 3 (from requester)" in n.log()

@@ -1,0 +1,145 @@
+/* stackhog: a raw-ABI test process that runs each request's work in a
+ * coroutine of libhyperc (src/guest/coro.h) and can overflow that
+ * coroutine's stack on purpose, for the black-box tests of stack overflow
+ * detection.
+ *
+ *   ping             answer "pong N", N = requests this instance got
+ *   deep KIB         use about KIB KiB of the task's 64 KiB stack, answer
+ *                    "deep ok"
+ *   overflow         recurse in the process's own code until the guard
+ *                    below the task's stack is hit; never answers
+ *   overflow-host    recurse until under 800 bytes are left, then call
+ *                    the host (hw_print_to_terminal), whose own frames
+ *                    (the node's logging, libc's stdio and time functions,
+ *                    with their locks) run into the guard; never answers
+ *   null             write through a null pointer in the task: not an
+ *                    overflow, so the node's default behaviour follows
+ *                    (it dies; under ASan with ASan's report)
+ *
+ * The request being handled is kept in a global, not on the thread's
+ * stack: the node stops the instance by a jump that discards that stack,
+ * and the instance's globals stay mapped (so LeakSanitizer sees the
+ * request's memory as reachable, as a scheduler's task table would). */
+#include <hyperc/abi.h>
+
+#include "guest/coro.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TASK_STACK ((size_t)64 * 1024)
+
+static hw_receive_result cur;
+static unsigned long requests;
+static char task_cmd[64];
+static long task_arg;
+static uintptr_t task_lo; /* the lowest address of the task's stack */
+static char task_answer[128];
+
+static void answer(const char *text)
+{
+    hw_response r = {0};
+    r.body.ptr = (uint8_t *)text;
+    r.body.len = strlen(text);
+    hw_send_response(&r, NULL);
+}
+
+static unsigned deep(long kib)
+{
+    volatile char pad[1000];
+    pad[0] = (char)kib;
+    if (kib <= 0)
+        return 0;
+    return deep(kib - 1) + (unsigned)pad[0] * 0 + 1;
+}
+
+static unsigned long runaway(unsigned long n)
+{
+    volatile char pad[256];
+    pad[0] = (char)n;
+    if (n == SIZE_MAX) /* never: the guard comes first */
+        return 0;
+    return runaway(n + 1) + (unsigned long)pad[0];
+}
+
+/* Go down in small frames until fewer than `left` bytes of the stack are
+ * unused, then make a host call there.  The frame address, not a local's:
+ * under ASan locals may live elsewhere. */
+static unsigned long to_the_edge(size_t left)
+{
+    volatile char pad[64];
+    pad[0] = 1;
+    if ((uintptr_t)__builtin_frame_address(0) - task_lo > left)
+        return to_the_edge(left) + (unsigned long)pad[0];
+    hw_print_to_terminal(0, "stackhog: host call at the edge of the stack");
+    return 0;
+}
+
+static void task(void *arg)
+{
+    (void)arg;
+    /* The task's frame is in the top page of its stack (the coroutine's
+     * record and first frames are all that is above it), and the stack is
+     * TASK_STACK bytes, a whole number of pages (coro_native.c). */
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t top = ((uintptr_t)__builtin_frame_address(0) + pg) & ~(pg - 1);
+    task_lo = top - TASK_STACK;
+    if (strcmp(task_cmd, "deep") == 0) {
+        deep(task_arg);
+        snprintf(task_answer, sizeof task_answer, "deep ok");
+    } else if (strcmp(task_cmd, "overflow") == 0) {
+        runaway(0);
+        snprintf(task_answer, sizeof task_answer, "no overflow?");
+    } else if (strcmp(task_cmd, "null") == 0) {
+        volatile int *volatile nowhere = NULL;
+        *nowhere = 1;
+        snprintf(task_answer, sizeof task_answer, "no fault?");
+    } else if (strcmp(task_cmd, "overflow-host") == 0) {
+        to_the_edge(800);
+        snprintf(task_answer, sizeof task_answer, "no overflow?");
+    } else {
+        snprintf(task_answer, sizeof task_answer, "unknown command '%.64s'",
+                 task_cmd);
+    }
+}
+
+static void on_request(const hw_bytes *body)
+{
+    requests++;
+    char line[128];
+    size_t n = body->len < sizeof line - 1 ? body->len : sizeof line - 1;
+    memcpy(line, body->ptr, n);
+    line[n] = 0;
+    if (strcmp(line, "ping") == 0) {
+        snprintf(line, sizeof line, "pong %lu", requests);
+        answer(line);
+        return;
+    }
+    char *sp = strchr(line, ' ');
+    task_arg = sp ? strtol(sp + 1, NULL, 10) : 0;
+    if (sp)
+        *sp = 0;
+    snprintf(task_cmd, sizeof task_cmd, "%.63s", line);
+    hp__coro *co = hp__coro_create(TASK_STACK, task, NULL);
+    if (co == NULL) {
+        answer("cannot create a task");
+        return;
+    }
+    hp__coro_resume(co);
+    hp__coro_free(co);
+    answer(task_answer);
+}
+
+void hw_init(const char *our)
+{
+    (void)our;
+    for (;;) {
+        hw_receive(&cur);
+        if (!cur.is_err && cur.message.kind == HW_MESSAGE_REQUEST)
+            on_request(&cur.message.request.body);
+        hw_receive_result_fini(&cur);
+    }
+}
