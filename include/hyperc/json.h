@@ -97,6 +97,8 @@ const char *hp_jd_wrap(hp_arena *a, const char *ctx, const char *err);
 
 /* Writers for the ABI types: [0,1,...] and "node@process:package:pub". */
 void hp_jw_bytes(hp_jw *w, const hw_bytes *b);
+/* hp_jw_address returns -1 (nothing written) when a part is NULL or the text
+ * is over 511 bytes. */
 int hp_jw_address(hp_jw *w, const hw_address *a);
 
 /* The first member named key of an object, or NULL. */

@@ -306,6 +306,10 @@ void hp_jw_bytes(hp_jw *w, const hw_bytes *b)
 
 int hp_jw_address(hp_jw *w, const hw_address *a)
 {
+    /* a zeroed address has no text form: not written */
+    if (a->node == NULL || a->process.process_name == NULL ||
+        a->process.package_name == NULL || a->process.publisher_node == NULL)
+        return -1;
     char buf[512];
     size_t n = hw_address_format(a, buf, sizeof buf);
     if (n >= sizeof buf)

@@ -265,6 +265,25 @@ static void request_response_unions(void **state)
     hp_arena_fini(&a);
 }
 
+/* A zeroed struct (NULL strings) is saveable: NULL is written as "". */
+static void null_string_is_empty(void **state)
+{
+    (void)state;
+    everything v;
+    memset(&v, 0, sizeof v);
+    hp_jw w;
+    hp_jw_init(&w);
+    /* a zeroed address has no text form: refused, not a crash */
+    assert_int_equal(hpg_enc_struct_everything(&w, &v), -1);
+    hp_jw_fini(&w);
+    hp_jw_init(&w);
+    v.who = (hw_address){"n.os", {"p", "k", "pub.os"}};
+    v.col = COLOR_RED; /* 0 is not one of its enumerators */
+    assert_int_equal(hpg_enc_struct_everything(&w, &v), 0);
+    assert_non_null(strstr(w.buf, "\"name\":\"\""));
+    hp_jw_fini(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +292,7 @@ int main(void)
         cmocka_unit_test(refused_with_reasons),
         cmocka_unit_test(dispatch),
         cmocka_unit_test(request_response_unions),
+        cmocka_unit_test(null_string_is_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
