@@ -46,6 +46,43 @@ static int write_file(const char *dir, const char *name, const char *text)
     return 0;
 }
 
+/* How the generated file `out` includes the source `file`: the path from
+ * out's folder to the source, so that the output names no absolute path
+ * (the same bytes in every checkout).  Absolute when no relative path
+ * exists.  The caller frees it. */
+static char *include_path(const char *file, const char *out)
+{
+    char *src = realpath(file, NULL);
+    char *o = strdup(out);
+    if (o == NULL)
+        abort();
+    char *slash = strrchr(o, '/');
+    if (slash)
+        *slash = '\0';
+    char *dir = realpath(slash ? (o[0] ? o : "/") : ".", NULL);
+    free(o);
+    if (src == NULL || dir == NULL) {
+        free(dir);
+        return src ? src : strdup(file);
+    }
+    /* the common folder prefix */
+    size_t common = 0;
+    for (size_t i = 0; src[i] && src[i] == dir[i]; i++)
+        if (src[i] == '/')
+            common = i;
+    if (dir[strlen(src) > strlen(dir) ? strlen(dir) : 0] == '\0' &&
+        strncmp(src, dir, strlen(dir)) == 0 && src[strlen(dir)] == '/')
+        common = strlen(dir);
+    hcg_buf b = {0};
+    for (const char *d = dir + common; *d; d++)
+        if (*d == '/')
+            hcg_buf_add(&b, "../");
+    hcg_buf_add(&b, "%s", src + common + 1);
+    free(src);
+    free(dir);
+    return hcg_buf_take(&b);
+}
+
 /* The whole of dir/name, or NULL when it cannot be read. */
 static char *read_file(const char *dir, const char *name)
 {
@@ -310,20 +347,20 @@ int hcg_main(int argc, char **argv)
         free(base);
     }
     if (m && fuzz && d.errors == 0) {
-        char *abs = realpath(file, NULL);
-        char *text = hcg_fuzz(m, abs ? abs : file);
+        char *rel = include_path(file, fuzz);
+        char *text = hcg_fuzz(m, rel);
         if (write_file(NULL, fuzz, text) != 0)
             rc = 1;
         free(text);
-        free(abs);
+        free(rel);
     }
     if (m && process && d.errors == 0) {
-        char *abs = realpath(file, NULL);
-        char *text = hcg_process(m, abs ? abs : file);
+        char *rel = include_path(file, process);
+        char *text = hcg_process(m, rel);
         if (write_file(NULL, process, text) != 0)
             rc = 1;
         free(text);
-        free(abs);
+        free(rel);
     }
     char unity_path[4200] = "";
     if (callers)

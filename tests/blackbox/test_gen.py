@@ -424,3 +424,29 @@ def test_wit_and_ts_carry_a_do_not_edit_line_unless_kit_exact(tmp_path):
         exact = (tmp_path / "exact" / name).read_text()
         plain = (tmp_path / "plain" / name).read_text()
         assert plain == line + exact, name
+
+
+def test_generated_process_stubs_and_diagnostics_match_goldens(tmp_path):
+    """Regression goldens: the whole generated process of counter.c, the
+    caller stubs of tasks.c and the diagnostics of bad.c.  Regenerate them
+    after an intended change with the commands in tests/gen/golden/README."""
+    golden = os.path.join(GEN, "golden")
+    out = tmp_path / "golden"
+    out.mkdir()
+    # the process (its include line names the source relative to the output)
+    assert gen("--process", str(out / "counter.process.c"),
+               os.path.join(GEN, "counter.c")).returncode == 0
+    want = open(os.path.join(golden, "counter.process.c")).read().splitlines()
+    got = (out / "counter.process.c").read_text().splitlines()
+    assert got[0] == want[0]
+    assert got[1].startswith('#include "') and got[1].endswith('/counter.c"')
+    assert got[2:] == want[2:]
+    assert gen("--callers", str(out), os.path.join(GEN, "tasks.c")).returncode == 0
+    for name in ("tasks_caller_utils.h", "tasks_caller_utils.c"):
+        with open(os.path.join(golden, name)) as g:
+            assert (out / name).read_text() == g.read(), name
+    r = subprocess.run([BIN, "gen", "--check", "bad.c"], cwd=GEN,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    with open(os.path.join(golden, "bad.diag")) as g:
+        assert r.stderr == g.read()
