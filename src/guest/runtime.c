@@ -683,9 +683,67 @@ static bool has_context(const hw_bytes *c, const char *s)
     return c->len == n && memcmp(c->ptr, s, n) == 0;
 }
 
+/* A WebSocket event from http-client:distro:sys (a connection this process
+ * opened): {"WebSocketPush":{"channel_id":N,"message_type":"Text"}} with
+ * the payload as blob, or {"WebSocketClose":{"channel_id":N}}. */
+static void on_ws_client(hw_receive_result *r)
+{
+    const hp_process_impl *im = rt.impl;
+    static const char *const types[] = {"Text", "Binary", "Ping", "Pong",
+                                        "Close"};
+    const char *perr = NULL;
+    hp_jv *j = hp_json_parse(&rt.arena,
+                             (const char *)r->message.request.body.ptr,
+                             r->message.request.body.len, &perr);
+    const hp_jv *push = j ? hp_jv_get(j, "WebSocketPush") : NULL;
+    const hp_jv *close = j ? hp_jv_get(j, "WebSocketClose") : NULL;
+    const hp_jv *ev = push ? push : close;
+    const hp_jv *ch = ev ? hp_jv_get(ev, "channel_id") : NULL;
+    uint64_t channel = 0;
+    int type = push ? -1 : HP_WS_CLOSE;
+    if (push) {
+        const hp_jv *t = hp_jv_get(push, "message_type");
+        for (int k = 0; t && t->kind == HP_JV_STRING && k < 5; k++)
+            if (strcmp(t->str, types[k]) == 0)
+                type = k;
+    }
+    if (ch == NULL || type < 0 ||
+        hp_jd_uint(&rt.arena, ch, UINT32_MAX, "u32", &channel, &perr) != 0) {
+        hp_log_info("dropped a message from http-client that is not a "
+                    "WebSocket event (expected {\"WebSocketPush\":{...}} or "
+                    "{\"WebSocketClose\":{...}})");
+        hp_arena_reset(&rt.arena);
+        return;
+    }
+    if (im->ws_client == NULL) {
+        hp_log_debug("dropped a WebSocket client event: no HP_WS_CLIENT "
+                     "handler");
+        hp_arena_reset(&rt.arena);
+        return;
+    }
+    hw_blob blob;
+    memset(&blob, 0, sizeof blob);
+    bool have = hw_get_blob(&blob);
+    rt.in_message = true;
+    rt.source = &r->source;
+    im->ws_client(im->state, (uint32_t)channel, (hp_ws_message_type)type,
+                  &blob);
+    rt.in_message = false;
+    rt.source = NULL;
+    if (have)
+        hw_blob_fini(&blob);
+    hp_arena_reset(&rt.arena);
+    state_trigger();
+}
+
 static void on_request(hw_receive_result *r)
 {
     const hp_process_impl *im = rt.impl;
+    if (strcmp(r->source.node, rt.our.node) == 0 &&
+        is_module(&r->source, "http-client")) {
+        on_ws_client(r);
+        return;
+    }
     unsigned src = HP_FROM_LOCAL;
     if (strcmp(r->source.node, rt.our.node) != 0)
         src = HP_FROM_REMOTE;
