@@ -114,9 +114,9 @@ const char *hp_rpc_kind_name(hp_rpc_kind k);
  * messages in meanwhile are the next step).  An error reply of a hyperc
  * process ({"HypercError":...}) gives HP_RPC_REJECTED with its kind and
  * message. */
-hp_rpc_error hp_rpc_call(const hw_address *target, const char *body,
-                         size_t len, const hp_rpc_opts *opts,
-                         hp_arena **arena, const hp_jv **reply);
+hp_rpc_error hp_rpc_call(const hw_address *target, const char *body, size_t len,
+                         const hp_rpc_opts *opts, hp_arena **arena,
+                         const hp_jv **reply);
 
 /* --------------------------------------------------- for generated code */
 

@@ -692,9 +692,9 @@ static void on_ws_client(hw_receive_result *r)
     static const char *const types[] = {"Text", "Binary", "Ping", "Pong",
                                         "Close"};
     const char *perr = NULL;
-    hp_jv *j = hp_json_parse(&rt.arena,
-                             (const char *)r->message.request.body.ptr,
-                             r->message.request.body.len, &perr);
+    hp_jv *j =
+        hp_json_parse(&rt.arena, (const char *)r->message.request.body.ptr,
+                      r->message.request.body.len, &perr);
     const hp_jv *push = j ? hp_jv_get(j, "WebSocketPush") : NULL;
     const hp_jv *close = j ? hp_jv_get(j, "WebSocketClose") : NULL;
     const hp_jv *ev = push ? push : close;
