@@ -621,6 +621,21 @@ static int wire_of(json_t *o, const char *k)
     return (int)json_integer_value(json_object_get(o, k));
 }
 
+/* A generated static function's prototype (marked unused, as not every
+ * process calls every function) and the opening of its definition. */
+static void open_fn(hcg_buf *b, const char *sig)
+{
+    hcg_buf_add(b, "%s __attribute__((unused));\n\n%s\n{\n", sig, sig);
+}
+
+/* "    case HPG_REQ_<NAME>:" for handler h. */
+static void case_label(hcg_buf *b, json_t *h)
+{
+    char *u = upper(hstr(h, "name"));
+    hcg_buf_add(b, "    case HPG_REQ_%s:\n", u);
+    free(u);
+}
+
 /* The Request and Response tagged unions (framework.md §4: one variant per
  * request handler, named CamelCase from the function), with their codecs:
  *   hpg_request_decode   {"Variant": args} | "Variant"  -> hpg_request
@@ -688,12 +703,9 @@ static void gen_unions(hcg_buf *b, json_t *model)
 
     /* arguments of a known variant: none -> absent or null, one -> the
      * value, several -> an array of exactly that many */
-    hcg_buf_add(b, "static int hpg_request_args_decode(hp_arena *a, "
-                   "hpg_request_tag tag, const hp_jv *args, hpg_request *out, "
-                   "const char **err) __attribute__((unused));\n\n");
-    hcg_buf_add(b, "static int hpg_request_args_decode(hp_arena *a, "
-                   "hpg_request_tag tag, const hp_jv *args, hpg_request *out, "
-                   "const char **err)\n{\n");
+    open_fn(b, "static int hpg_request_args_decode(hp_arena *a, "
+               "hpg_request_tag tag, const hp_jv *args, hpg_request *out, "
+               "const char **err)");
     hcg_buf_add(b, "    (void)a;\n    memset(out, 0, sizeof *out);\n"
                    "    out->tag = tag;\n    switch (tag) {\n");
     json_array_foreach(handlers, i, h)
@@ -702,9 +714,7 @@ static void gen_unions(hcg_buf *b, json_t *model)
             continue;
         const char *variant = hstr(h, "variant");
         const char *name = hstr(h, "name");
-        char *u = upper(name);
-        hcg_buf_add(b, "    case HPG_REQ_%s:\n", u);
-        free(u);
+        case_label(b, h);
         json_t *params = json_object_get(h, "params");
         size_t np = json_array_size(params) - 1;
         if (np == 0) {
@@ -764,11 +774,8 @@ static void gen_unions(hcg_buf *b, json_t *model)
                    "    return -1;\n}\n\n");
 
     /* the envelope */
-    hcg_buf_add(b, "static int hpg_request_decode(hp_arena *a, const hp_jv *j, "
-                   "hpg_request *out, const char **err) "
-                   "__attribute__((unused));\n\n");
-    hcg_buf_add(b, "static int hpg_request_decode(hp_arena *a, const hp_jv *j, "
-                   "hpg_request *out, const char **err)\n{\n");
+    open_fn(b, "static int hpg_request_decode(hp_arena *a, const hp_jv *j, "
+               "hpg_request *out, const char **err)");
     hcg_buf_add(b, "    const char *v;\n    const hp_jv *args = NULL;\n"
                    "    if (j->kind == HP_JV_STRING) {\n        v = j->str;\n"
                    "    } else if (j->kind == HP_JV_OBJECT && j->len == 1) {\n"
@@ -785,19 +792,16 @@ static void gen_unions(hcg_buf *b, json_t *model)
                    "'%%s'\", v);\n    return -1;\n}\n\n");
 
     /* encoders */
-    hcg_buf_add(b, "static int hpg_request_encode(hp_jw *w, const hpg_request "
-                   "*r) __attribute__((unused));\n\n");
-    hcg_buf_add(b, "static int hpg_request_encode(hp_jw *w, const hpg_request "
-                   "*r)\n{\n    switch (r->tag) {\n");
+    open_fn(b, "static int hpg_request_encode(hp_jw *w, const hpg_request "
+               "*r)");
+    hcg_buf_add(b, "    switch (r->tag) {\n");
     json_array_foreach(handlers, i, h)
     {
         if (!is_request(h))
             continue;
         const char *variant = hstr(h, "variant");
         const char *name = hstr(h, "name");
-        char *u = upper(name);
-        hcg_buf_add(b, "    case HPG_REQ_%s:\n", u);
-        free(u);
+        case_label(b, h);
         json_t *params = json_object_get(h, "params");
         size_t np = json_array_size(params) - 1;
         size_t vl = strlen(variant);
@@ -822,17 +826,14 @@ static void gen_unions(hcg_buf *b, json_t *model)
     }
     hcg_buf_add(b, "    default:\n        return -1;\n    }\n}\n\n");
 
-    hcg_buf_add(b, "static int hpg_response_encode(hp_jw *w, const "
-                   "hpg_response *r) __attribute__((unused));\n\n");
-    hcg_buf_add(b, "static int hpg_response_encode(hp_jw *w, const "
-                   "hpg_response *r)\n{\n    switch (r->tag) {\n");
+    open_fn(b, "static int hpg_response_encode(hp_jw *w, const "
+               "hpg_response *r)");
+    hcg_buf_add(b, "    switch (r->tag) {\n");
     json_array_foreach(handlers, i, h)
     {
         if (!is_request(h))
             continue;
-        char *u = upper(hstr(h, "name"));
-        hcg_buf_add(b, "    case HPG_REQ_%s:\n", u);
-        free(u);
+        case_label(b, h);
         char expr[200];
         snprintf(expr, sizeof expr, "r->%s", hstr(h, "name"));
         enc(b, types, wire_of(h, "returns_wire"), expr, "        ");
@@ -840,21 +841,17 @@ static void gen_unions(hcg_buf *b, json_t *model)
     }
     hcg_buf_add(b, "    default:\n        return -1;\n    }\n}\n\n");
 
-    hcg_buf_add(b, "static int hpg_response_decode(hp_arena *a, const hp_jv "
-                   "*j, hpg_request_tag tag, hpg_response *out, const char "
-                   "**err) __attribute__((unused));\n\n");
-    hcg_buf_add(b, "static int hpg_response_decode(hp_arena *a, const hp_jv "
-                   "*j, hpg_request_tag tag, hpg_response *out, const char "
-                   "**err)\n{\n    (void)a;\n    (void)j;\n"
+    open_fn(b, "static int hpg_response_decode(hp_arena *a, const hp_jv "
+               "*j, hpg_request_tag tag, hpg_response *out, const char "
+               "**err)");
+    hcg_buf_add(b, "    (void)a;\n    (void)j;\n"
                    "    memset(out, 0, sizeof *out);\n    out->tag = tag;\n"
                    "    switch (tag) {\n");
     json_array_foreach(handlers, i, h)
     {
         if (!is_request(h))
             continue;
-        char *u = upper(hstr(h, "name"));
-        hcg_buf_add(b, "    case HPG_REQ_%s:\n", u);
-        free(u);
+        case_label(b, h);
         char ctx[200], lv[200];
         snprintf(ctx, sizeof ctx, "the result of %s", hstr(h, "variant"));
         snprintf(lv, sizeof lv, "out->%s", hstr(h, "name"));
@@ -1475,6 +1472,41 @@ char *hcg_callers_basename(json_t *model)
 
 /* ------------------------------------------------------------- fuzzing */
 
+/* One checker, hpg_fz_<tag>, of a decoder and its encoder.  `dec` and `enc`
+ * are C calls with two %s: the JSON and the value for dec, the writer and
+ * the value for enc. */
+static void gen_fixpoint(hcg_buf *b, const char *tag, const char *vtype,
+                         const char *dec, const char *enc)
+{
+    char d1[400], d2[400], e1[400], e2[400];
+    snprintf(d1, sizeof d1, dec, "j", "v");
+    snprintf(d2, sizeof d2, dec, "j2", "v2");
+    snprintf(e1, sizeof e1, enc, "&w1", "v");
+    snprintf(e2, sizeof e2, enc, "&w2", "v2");
+    hcg_buf_add(
+        b,
+        "static void hpg_fz_%s(hp_arena *a, const hp_jv *j)\n{\n"
+        "    %s v, v2;\n    const char *err = NULL;\n"
+        "    memset(&v, 0, sizeof v);\n    memset(&v2, 0, sizeof v2);\n"
+        "    if (%s != 0)\n        return;\n"
+        "    hp_jw w1, w2;\n    hp_jw_init(&w1);\n    hp_jw_init(&w2);\n"
+        "    if (%s != 0 || !hp_jw_ok(&w1))\n"
+        "        abort(); /* decoded but cannot be written */\n"
+        "    const hp_jv *j2 = hp_json_parse(a, w1.buf, w1.len, "
+        "&err);\n"
+        "    if (j2 == NULL || %s != 0) {\n"
+        "        /* only a float too large for its type may not read "
+        "back: it was\n         * written as null, as serde_json "
+        "writes non-finite floats */\n"
+        "        if (strstr(w1.buf, \"null\") == NULL)\n"
+        "            abort();\n"
+        "    } else if (%s != 0 || w1.len != w2.len || "
+        "memcmp(w1.buf, w2.buf, w1.len) != 0) {\n"
+        "        abort(); /* not a fixed point */\n    }\n"
+        "    hp_jw_fini(&w1);\n    hp_jw_fini(&w2);\n}\n\n",
+        tag, vtype, d1, e1, d2, e2);
+}
+
 /* A libFuzzer harness over every generated decoder: the first input byte
  * picks the decoder (the request envelope, each type, each response), the
  * rest is the JSON.  Whatever decodes must encode, and encoding is a fixed
@@ -1497,73 +1529,29 @@ char *hcg_fuzz(json_t *model, const char *source_path)
                     "*our)\n{\n    (void)our;\n}\n\n");
     hcg_buf_add(&b, "int LLVMFuzzerTestOneInput(const uint8_t *data, size_t "
                     "size);\n\n");
-    /* one fixed-point checker per decoder */
     size_t n = json_array_size(types), ncase = 0;
     hcg_buf cases = {0};
+    char dec[300], enc[300], tag[200];
     for (size_t i = 0; i < n; i++) {
         if (!composite(types, (int)i))
             continue;
         char *f = fname(types, (int)i);
-        const char *ct = ctype(types, (int)i);
-        hcg_buf_add(&b,
-                    "static void hpg_fz_%s(hp_arena *a, const hp_jv *j)\n{\n"
-                    "    %s v, v2;\n    const char *err = NULL;\n"
-                    "    memset(&v, 0, sizeof v);\n"
-                    "    if (hpg_dec_%s(a, j, &v, &err) != 0)\n"
-                    "        return;\n",
-                    f, ct, f);
-        hcg_buf_add(&b, "    hp_jw w1, w2;\n    hp_jw_init(&w1);\n"
-                        "    hp_jw_init(&w2);\n");
-        hcg_buf_add(&b,
-                    "    if (hpg_enc_%s(&w1, &v) != 0 || !hp_jw_ok(&w1))\n"
-                    "        abort(); /* decoded but cannot be written */\n",
-                    f);
-        hcg_buf_add(
-            &b,
-            "    const hp_jv *j2 = hp_json_parse(a, w1.buf, w1.len, "
-            "&err);\n    memset(&v2, 0, sizeof v2);\n"
-            "    if (j2 == NULL || hpg_dec_%s(a, j2, &v2, &err) != 0) {\n"
-            "        /* only a float too large for its type may not "
-            "read back: it was\n         * written as null, as "
-            "serde_json writes non-finite floats */\n"
-            "        if (strstr(w1.buf, \"null\") == NULL)\n"
-            "            abort();\n        hp_jw_fini(&w1);\n"
-            "        hp_jw_fini(&w2);\n        return;\n    }\n"
-            "    if (hpg_enc_%s(&w2, &v2) != 0 || w1.len != w2.len || "
-            "memcmp(w1.buf, w2.buf, w1.len) != 0)\n"
-            "        abort(); /* not a fixed point */\n",
-            f, f);
-        hcg_buf_add(&b, "    hp_jw_fini(&w1);\n    hp_jw_fini(&w2);\n}\n\n");
+        snprintf(dec, sizeof dec, "hpg_dec_%s(a, %%s, &%%s, &err)", f);
+        snprintf(enc, sizeof enc, "hpg_enc_%s(%%s, &%%s)", f);
+        gen_fixpoint(&b, f, ctype(types, (int)i), dec, enc);
         hcg_buf_add(&cases,
                     "    case %zu:\n        hpg_fz_%s(&a, j);\n"
                     "        break;\n",
                     ncase++, f);
         free(f);
     }
-    /* the request envelope */
-    hcg_buf_add(&b,
-                "static void hpg_fz_request(hp_arena *a, const hp_jv *j)\n{\n"
-                "    hpg_request q, q2;\n    const char *err = NULL;\n"
-                "    if (hpg_request_decode(a, j, &q, &err) != 0)\n"
-                "        return;\n    hp_jw w1, w2;\n    hp_jw_init(&w1);\n"
-                "    hp_jw_init(&w2);\n"
-                "    if (hpg_request_encode(&w1, &q) != 0)\n        abort();\n"
-                "    const hp_jv *j2 = hp_json_parse(a, w1.buf, w1.len, "
-                "&err);\n"
-                "    if (j2 == NULL || hpg_request_decode(a, j2, &q2, &err) "
-                "!= 0) {\n        if (strstr(w1.buf, \"null\") == NULL)\n"
-                "            abort(); /* see the type checkers */\n"
-                "        hp_jw_fini(&w1);\n        hp_jw_fini(&w2);\n"
-                "        return;\n    }\n"
-                "    if (hpg_request_encode(&w2, &q2) != 0 || w1.len != "
-                "w2.len || memcmp(w1.buf, w2.buf, w1.len) != 0)\n"
-                "        abort();\n"
-                "    hp_jw_fini(&w1);\n    hp_jw_fini(&w2);\n}\n\n");
+    gen_fixpoint(&b, "request", "hpg_request",
+                 "hpg_request_decode(a, %s, &%s, &err)",
+                 "hpg_request_encode(%s, &%s)");
     hcg_buf_add(&cases,
-                "    case %zu:\n        hpg_fz_request(&a, j);\n        "
-                "break;\n",
+                "    case %zu:\n        hpg_fz_request(&a, j);\n"
+                "        break;\n",
                 ncase++);
-    /* each response */
     size_t i;
     json_t *h;
     json_array_foreach(handlers, i, h)
@@ -1571,32 +1559,15 @@ char *hcg_fuzz(json_t *model, const char *source_path)
         if (!is_request(h))
             continue;
         char *u = upper(hstr(h, "name"));
-        hcg_buf_add(&b,
-                    "static void hpg_fz_response_%s(hp_arena *a, const hp_jv "
-                    "*j)\n{\n    hpg_response p, p2;\n"
-                    "    const char *err = NULL;\n"
-                    "    if (hpg_response_decode(a, j, HPG_REQ_%s, &p, &err) "
-                    "!= 0)\n        return;\n    hp_jw w1, w2;\n"
-                    "    hp_jw_init(&w1);\n    hp_jw_init(&w2);\n"
-                    "    if (hpg_response_encode(&w1, &p) != 0)\n"
-                    "        abort();\n"
-                    "    const hp_jv *j2 = hp_json_parse(a, w1.buf, w1.len, "
-                    "&err);\n"
-                    "    if (j2 == NULL || hpg_response_decode(a, j2, "
-                    "HPG_REQ_%s, &p2, &err) != 0) {\n"
-                    "        if (strstr(w1.buf, \"null\") == NULL)\n"
-                    "            abort(); /* see the type checkers */\n"
-                    "        hp_jw_fini(&w1);\n        hp_jw_fini(&w2);\n"
-                    "        return;\n    }\n"
-                    "    if (hpg_response_encode(&w2, &p2) != 0 || w1.len != "
-                    "w2.len || memcmp(w1.buf, w2.buf, w1.len) != 0)\n"
-                    "        abort();\n"
-                    "    hp_jw_fini(&w1);\n    hp_jw_fini(&w2);\n}\n\n",
-                    hstr(h, "name"), u, u);
+        snprintf(tag, sizeof tag, "response_%s", hstr(h, "name"));
+        snprintf(dec, sizeof dec,
+                 "hpg_response_decode(a, %%s, HPG_REQ_%s, &%%s, &err)", u);
+        gen_fixpoint(&b, tag, "hpg_response", dec,
+                     "hpg_response_encode(%s, &%s)");
         hcg_buf_add(&cases,
-                    "    case %zu:\n        hpg_fz_response_%s(&a, j);\n"
+                    "    case %zu:\n        hpg_fz_%s(&a, j);\n"
                     "        break;\n",
-                    ncase++, hstr(h, "name"));
+                    ncase++, tag);
         free(u);
     }
     hcg_buf_add(&b,
