@@ -155,6 +155,8 @@ typedef struct hp_process_decl {
     uint32_t state_version;
     void (*migrate)(void);
     bool manual_logging;
+    uint32_t max_tasks;      /* live tasks at once (0 = 16384) */
+    uint32_t task_stack_kib; /* each task's stack (0 = 64 KiB) */
 } hp_process_decl;
 
 #define HP_UI(...) (&(const hp_http_config){.present_ = 1, __VA_ARGS__})

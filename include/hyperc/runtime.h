@@ -86,7 +86,8 @@ typedef enum hp_rpc_kind {
     HP_RPC_OFFLINE,  /* the target's node is not reachable */
     HP_RPC_DECODE,   /* the reply is not what the callee's signature says */
     HP_RPC_BUILD,    /* the request could not be made or sent */
-    HP_RPC_REJECTED, /* the callee answered with an error reply */
+    HP_RPC_REJECTED,  /* the callee answered with an error reply */
+    HP_RPC_CANCELLED, /* hp_task_cancel ended the wait */
 } hp_rpc_kind;
 
 /* kind + a human-readable message (static or in the message arena; NULL
@@ -108,15 +109,62 @@ const char *hp_rpc_kind_name(hp_rpc_kind k);
 
 /* Send `body` (JSON) as a request to `target` and wait for the reply; used
  * by the generated caller stubs.  On HP_RPC_OK *reply is the reply's JSON
- * and *arena the arena it lives in (the current message's: freed when the
- * handler's reply is sent).  Must be called from a handler or init.
- * Blocks the process until the reply or the timeout (tasks that let other
- * messages in meanwhile are the next step).  An error reply of a hyperc
- * process ({"HypercError":...}) gives HP_RPC_REJECTED with its kind and
- * message. */
-hp_rpc_error hp_rpc_call(const hw_address *target, const char *body, size_t len,
-                         const hp_rpc_opts *opts, hp_arena **arena,
-                         const hp_jv **reply);
+ * and *arena the arena it lives in (the calling task's: freed when the task
+ * ends).  Must be called from a task (a handler, init, or hp_task_spawn).
+ * The task waits; the process goes on handling other messages meanwhile;
+ * the task resumes exactly once, with the reply, a timeout, an offline
+ * error or a cancel (hp_task_cancel).  A reply arriving after that is
+ * discarded.  An error reply of a hyperc process ({"HypercError":...})
+ * gives HP_RPC_REJECTED with its kind and message. */
+hp_rpc_error hp_rpc_call(const hw_address *target, const char *body,
+                         size_t len, const hp_rpc_opts *opts,
+                         hp_arena **arena, const hp_jv **reply);
+
+/* One call of a fan-out: fill target and body; hp_rpc_fanout sets err and
+ * reply (in the calling task's arena). */
+typedef struct hp_rpc_call_spec {
+    const hw_address *target;
+    const char *body;
+    size_t len;
+    hp_rpc_error err;
+    const hp_jv *reply;
+} hp_rpc_call_spec;
+
+/* Send every call, then wait until each has its own outcome (a reply, a
+ * timeout, offline, a cancel).  From a task only; calls[i].err is
+ * HP_RPC_BUILD for the calls that could not be sent. */
+void hp_rpc_fanout(hp_rpc_call_spec *calls, size_t n, const hp_rpc_opts *opts);
+
+/* ------------------------------------------------------------------ tasks */
+
+/* Every handler and init runs as a task: a coroutine on the process's one
+ * thread that runs uninterrupted until it waits (hp_rpc_call and the stubs,
+ * hp_rpc_fanout, hp_sleep_ms, hp_task_join); while it waits, other messages
+ * are handled.  Each task has its own message arena and its own
+ * hp_source(), and answers its own request whatever happened meanwhile. */
+typedef struct hp_task hp_task;
+
+/* The task running now (NULL outside tasks). */
+hp_task *hp_task_current(void);
+
+/* Start fn(arg) as a new task; it first runs when the current task waits or
+ * ends.  Returns NULL when the task limit is reached or memory is out.  The
+ * handle stays valid until hp_task_join or hp_task_detach; exactly one of
+ * them must be called. */
+hp_task *hp_task_spawn(void (*fn)(void *arg), void *arg);
+/* Wait (from a task) until t has finished, then free it. */
+void hp_task_join(hp_task *t);
+/* Let t free itself when it finishes. */
+void hp_task_detach(hp_task *t);
+
+/* End t's current wait now: its pending calls (or sleep) end with
+ * HP_RPC_CANCELLED, and their replies, if they come, are discarded.
+ * Returns whether t was waiting on calls or a sleep. */
+bool hp_task_cancel(hp_task *t);
+
+/* Wait `ms` milliseconds (timer:distro:sys) from a task; HP_RPC_OK, or
+ * HP_RPC_CANCELLED, or HP_RPC_TIMEOUT if the timer did not answer. */
+hp_rpc_error hp_sleep_ms(uint64_t ms);
 
 /* --------------------------------------------------- for generated code */
 
@@ -138,6 +186,7 @@ typedef enum hp_refusal {
     HP_REFUSAL_FORBIDDEN,
     HP_REFUSAL_BAD_ARGUMENTS,
     HP_REFUSAL_HANDLER_FAILED,
+    HP_REFUSAL_BUSY, /* the task limit is reached */
 } hp_refusal;
 
 /* The kind's name as written in error replies ("BadJson", ...). */

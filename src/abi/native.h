@@ -62,6 +62,15 @@ typedef struct hwn_host {
     int (*guard_add)(void *ctx, const void *lo, size_t len);
     /* Forget a guard registered by guard_add (before it is unmapped). */
     void (*guard_remove)(void *ctx, int handle);
+
+    /* The prompting message (the one send-response answers), for tasks:
+     * prompting_hold keeps the current one and returns a handle > 0 (0 when
+     * there is none); prompting_set makes a held one current again, so that
+     * a task resumed for any reason answers its own request;
+     * prompting_release drops a hold.  Handles are per process. */
+    int (*prompting_hold)(void *ctx);
+    void (*prompting_set)(void *ctx, int handle);
+    void (*prompting_release)(void *ctx, int handle);
 } hwn_host;
 
 /* Whether host table h (of h->size bytes) has entry `field`. */

@@ -1329,17 +1329,17 @@ char *hcg_callers_h(json_t *model0)
                         "timeout (30 s); _opt\n * takes options.  Blocks "
                         "this process until the reply or the timeout. */\n",
                         hstr(h, "variant"), prefix);
-            hcg_buf_add(&b,
-                        "%s_%s_result %s_%s_%s_rpc(const hw_address *target",
-                        prefix, name, prefix, name, stub_kinds[s]);
+            hcg_buf_add(
+                &b, "%s_%s_result %s_%s_%s_rpc(const hw_address *hpg_target",
+                prefix, name, prefix, name, stub_kinds[s]);
             stub_params(&b, types, h);
             hcg_buf_add(&b, ");\n");
             hcg_buf_add(&b,
                         "%s_%s_result %s_%s_%s_rpc_opt(const hw_address "
-                        "*target",
+                        "*hpg_target",
                         prefix, name, prefix, name, stub_kinds[s]);
             stub_params(&b, types, h);
-            hcg_buf_add(&b, ", const hp_rpc_opts *opts);\n\n");
+            hcg_buf_add(&b, ", const hp_rpc_opts *hpg_opts);\n\n");
         }
     }
     hcg_buf_add(&b, "#ifndef HYPERC_NO_SHORT_RPC_NAMES\n");
@@ -1395,16 +1395,18 @@ char *hcg_callers_c(json_t *model0, const char *header)
                 continue;
             hcg_buf_add(&b,
                         "%s_%s_result %s_%s_%s_rpc_opt(const hw_address "
-                        "*target",
+                        "*hpg_target",
                         prefix, name, prefix, name, stub_kinds[s]);
             stub_params(&b, types, h);
-            hcg_buf_add(&b, ", const hp_rpc_opts *opts)\n{\n");
+            hcg_buf_add(&b, ", const hp_rpc_opts *hpg_opts)\n{\n");
             hcg_buf_add(&b,
-                        "    %s_%s_result r;\n    memset(&r, 0, sizeof r);\n",
+                        "    %s_%s_result hpg_r;\n    memset(&hpg_r, 0, sizeof "
+                        "hpg_r);\n",
                         prefix, name);
             hcg_buf_add(&b,
-                        "    hpg_request q;\n    memset(&q, 0, sizeof q);\n"
-                        "    q.tag = HPG_REQ_%s;\n",
+                        "    hpg_request hpg_q;\n"
+                        "    memset(&hpg_q, 0, sizeof hpg_q);\n"
+                        "    hpg_q.tag = HPG_REQ_%s;\n",
                         u);
             for (size_t k = 1; k < json_array_size(params); k++) {
                 json_t *p = json_array_get(params, k);
@@ -1413,41 +1415,48 @@ char *hcg_callers_c(json_t *model0, const char *header)
                 const char *kd = kind(types, w);
                 if (composite(types, w) || strcmp(kd, "bytes") == 0 ||
                     strcmp(kd, "address") == 0)
-                    hcg_buf_add(&b, "    q.%s.%s = *%s;\n", name, pn, pn);
+                    hcg_buf_add(&b, "    hpg_q.%s.%s = *%s;\n", name, pn, pn);
                 else if (strcmp(kd, "string") == 0)
-                    hcg_buf_add(&b, "    q.%s.%s = (char *)%s;\n", name, pn,
+                    hcg_buf_add(&b, "    hpg_q.%s.%s = (char *)%s;\n", name, pn,
                                 pn);
                 else
-                    hcg_buf_add(&b, "    q.%s.%s = %s;\n", name, pn, pn);
+                    hcg_buf_add(&b, "    hpg_q.%s.%s = %s;\n", name, pn, pn);
             }
-            hcg_buf_add(&b, "    hp_jw w;\n    hp_jw_init(&w);\n");
+            hcg_buf_add(&b, "    hp_jw hpg_w;\n    hp_jw_init(&hpg_w);\n");
+            hcg_buf_add(
+                &b,
+                "    if (hpg_request_encode(&hpg_w, &hpg_q) != 0) {\n"
+                "        hp_jw_fini(&hpg_w);\n"
+                "        hpg_r.err.kind = HP_RPC_BUILD;\n"
+                "        hpg_r.err.message = \"the arguments of %s cannot "
+                "be written as JSON (an invalid UTF-8 "
+                "string?)\";\n        return hpg_r;\n    }\n",
+                hstr(h, "variant"));
+            hcg_buf_add(&b, "    hp_arena *hpg_a;\n    const hp_jv *hpg_j;\n");
             hcg_buf_add(&b,
-                        "    if (hpg_request_encode(&w, &q) != 0) {\n"
-                        "        hp_jw_fini(&w);\n"
-                        "        r.err.kind = HP_RPC_BUILD;\n"
-                        "        r.err.message = \"the arguments of %s cannot "
-                        "be written as JSON (an invalid UTF-8 "
-                        "string?)\";\n        return r;\n    }\n",
-                        hstr(h, "variant"));
-            hcg_buf_add(&b, "    hp_arena *a;\n    const hp_jv *j;\n");
-            hcg_buf_add(&b, "    r.err = hp_rpc_call(target, w.buf, w.len, "
-                            "opts, &a, &j);\n    hp_jw_fini(&w);\n");
-            hcg_buf_add(&b, "    if (r.err.kind != HP_RPC_OK)\n        return "
-                            "r;\n");
+                        "    hpg_r.err = hp_rpc_call(hpg_target, hpg_w.buf, "
+                        "hpg_w.len, hpg_opts, &hpg_a, &hpg_j);\n"
+                        "    hp_jw_fini(&hpg_w);\n");
             hcg_buf_add(&b,
-                        "    hpg_response p;\n    const char *err = "
-                        "\"\";\n    if (hpg_response_decode(a, j, HPG_REQ_%s, "
-                        "&p, &err) != 0) {\n        r.err.kind = "
-                        "HP_RPC_DECODE;\n        r.err.message = err;\n"
-                        "        return r;\n    }\n",
+                        "    if (hpg_r.err.kind != HP_RPC_OK)\n        return "
+                        "hpg_r;\n");
+            hcg_buf_add(&b,
+                        "    hpg_response hpg_p;\n    const char *hpg_err = "
+                        "\"\";\n    if (hpg_response_decode(hpg_a, hpg_j, "
+                        "HPG_REQ_%s, &hpg_p, &hpg_err) != 0) {\n"
+                        "        hpg_r.err.kind = HP_RPC_DECODE;\n"
+                        "        hpg_r.err.message = hpg_err;\n"
+                        "        return hpg_r;\n    }\n",
                         u);
-            hcg_buf_add(&b, "    r.value = p.%s;\n    return r;\n}\n\n", name);
             hcg_buf_add(&b,
-                        "%s_%s_result %s_%s_%s_rpc(const hw_address *target",
-                        prefix, name, prefix, name, stub_kinds[s]);
+                        "    hpg_r.value = hpg_p.%s;\n    return hpg_r;\n}\n\n",
+                        name);
+            hcg_buf_add(
+                &b, "%s_%s_result %s_%s_%s_rpc(const hw_address *hpg_target",
+                prefix, name, prefix, name, stub_kinds[s]);
             stub_params(&b, types, h);
-            hcg_buf_add(&b, ")\n{\n    return %s_%s_%s_rpc_opt(target", prefix,
-                        name, stub_kinds[s]);
+            hcg_buf_add(&b, ")\n{\n    return %s_%s_%s_rpc_opt(hpg_target",
+                        prefix, name, stub_kinds[s]);
             for (size_t k = 1; k < json_array_size(params); k++)
                 hcg_buf_add(&b, ", %s",
                             hstr(json_array_get(params, k), "name"));

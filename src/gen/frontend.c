@@ -1301,6 +1301,56 @@ static void collect_inclusion(CXFile file, CXSourceLocation *stack,
     clang_disposeString(n);
 }
 
+/* The byte ranges of the main file's function bodies. */
+typedef struct bodies {
+    CXFile main;
+    unsigned (*v)[2];
+    size_t n;
+} bodies;
+
+static enum CXChildVisitResult body_of(CXCursor c, CXCursor parent,
+                                       CXClientData data)
+{
+    (void)parent;
+    bodies *b = data;
+    if (clang_getCursorKind(c) != CXCursor_CompoundStmt)
+        return CXChildVisit_Continue;
+    CXSourceRange r = clang_getCursorExtent(c);
+    CXFile f;
+    unsigned lo, hi;
+    clang_getExpansionLocation(clang_getRangeStart(r), &f, NULL, NULL, &lo);
+    clang_getExpansionLocation(clang_getRangeEnd(r), NULL, NULL, NULL, &hi);
+    if (f == NULL || b->main == NULL || !clang_File_isEqual(f, b->main))
+        return CXChildVisit_Continue;
+    unsigned(*v)[2] = realloc(b->v, (b->n + 1) * sizeof *v);
+    if (v == NULL)
+        abort();
+    b->v = v;
+    b->v[b->n][0] = lo;
+    b->v[b->n][1] = hi;
+    b->n++;
+    return CXChildVisit_Continue;
+}
+
+static enum CXChildVisitResult collect_bodies(CXCursor c, CXCursor parent,
+                                              CXClientData data)
+{
+    (void)parent;
+    if (clang_getCursorKind(c) == CXCursor_FunctionDecl)
+        clang_visitChildren(c, body_of, data);
+    return CXChildVisit_Continue;
+}
+
+static bool in_body(const bodies *b, CXFile f, unsigned off)
+{
+    if (f == NULL || b->main == NULL || !clang_File_isEqual(f, b->main))
+        return false;
+    for (size_t i = 0; i < b->n; i++)
+        if (off >= b->v[i][0] && off < b->v[i][1])
+            return true;
+    return false;
+}
+
 json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
                      hcg_diags *d)
 {
@@ -1314,12 +1364,22 @@ json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
         clang_disposeIndex(idx);
         return NULL;
     }
-    /* The compiler's own diagnostics come first, in its words. */
+    /* The compiler's own diagnostics come first, in its words; those inside
+     * function bodies are the compiler's business, not the generator's
+     * (a process may use its own generated stubs, which do not exist yet
+     * when it is read). */
+    bodies bd = {.main = clang_getFile(tu, path)};
+    clang_visitChildren(clang_getTranslationUnitCursor(tu), collect_bodies,
+                        &bd);
     unsigned nd = clang_getNumDiagnostics(tu);
     for (unsigned i = 0; i < nd; i++) {
         CXDiagnostic g = clang_getDiagnostic(tu, i);
         enum CXDiagnosticSeverity sev = clang_getDiagnosticSeverity(g);
-        if (sev >= CXDiagnostic_Warning) {
+        CXFile dfile;
+        unsigned doff;
+        clang_getExpansionLocation(clang_getDiagnosticLocation(g), &dfile, NULL,
+                                   NULL, &doff);
+        if (sev >= CXDiagnostic_Warning && !in_body(&bd, dfile, doff)) {
             CXFile file;
             unsigned line, col;
             clang_getExpansionLocation(clang_getDiagnosticLocation(g), &file,
@@ -1334,6 +1394,7 @@ json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
         }
         clang_disposeDiagnostic(g);
     }
+    free(bd.v);
     fe f = {.tu = tu, .path = path, .d = d};
     f.main = clang_getFile(tu, path);
     main_file = f.main;

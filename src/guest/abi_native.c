@@ -3,6 +3,7 @@
  * each loaded instance has its own copy of `host`. */
 #include "../abi/native.h"
 #include "coro.h"
+#include "host_ext.h"
 
 #include <stddef.h>
 
@@ -17,6 +18,25 @@ static void guard_remove(int handle)
 {
     if (host)
         host->guard_remove(host->ctx, handle);
+}
+
+int hp__prompting_hold(void)
+{
+    return host && HWN_HAS(host, prompting_release)
+               ? host->prompting_hold(host->ctx)
+               : 0;
+}
+
+void hp__prompting_set(int handle)
+{
+    if (handle > 0 && host && HWN_HAS(host, prompting_release))
+        host->prompting_set(host->ctx, handle);
+}
+
+void hp__prompting_release(int handle)
+{
+    if (handle > 0 && host && HWN_HAS(host, prompting_release))
+        host->prompting_release(host->ctx, handle);
 }
 
 __attribute__((visibility("default"))) int hwn_entry(const hwn_host *h,

@@ -3,10 +3,15 @@
  * threaded; everything goes through the process ABI. */
 #include "hyperc/runtime.h"
 
+#include "coro.h"
+#include "host_ext.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <uthash.h>
 
 #define HPR_SAVE_TIMER_CONTEXT "hyperc:save-timer"
 #define HPR_LOG_LINE_MAX 4096
@@ -15,10 +20,13 @@
 static struct hpr {
     const hp_process_impl *impl;
     hw_address our;
-    hp_arena arena;  /* the current message's arena */
-    bool in_message; /* a handler or init is running */
-    const hw_address *source;
+    hp_arena arena; /* for loading the state, before any task */
     bool state_new;
+    /* tasks */
+    struct hp_task *cur; /* running now */
+    struct hp_task *ready_head, *ready_tail;
+    struct hp_task *init_task;
+    size_t live, max_tasks, stack;
     /* saving */
     char *last_saved;    /* the bytes saved last (OnDiff), NUL-terminated */
     uint64_t since_save; /* completed triggers since the last save */
@@ -33,6 +41,49 @@ static struct hpr {
     bool log_busy;     /* a log write is under way: no recursion */
     bool trim_pending; /* the log file is over its size */
 } rt;
+
+typedef enum hpr_task_kind {
+    HPR_TASK_REQUEST, /* answers a request */
+    HPR_TASK_INIT,    /* the app's init */
+    HPR_TASK_SPAWNED, /* hp_task_spawn */
+    HPR_TASK_WS,      /* a WebSocket client event */
+} hpr_task_kind;
+
+/* One outstanding request of a task, found by its context (a UUIDv4). */
+typedef struct hpr_wait {
+    char id[37];
+    hp_task *task;
+    hp_rpc_call_spec *spec; /* where the outcome goes */
+    struct hpr_wait *next_of_task;
+    UT_hash_handle hh;
+} hpr_wait;
+
+struct hp_task {
+    hpr_task_kind kind;
+    hp__coro *co;
+    hp_arena arena;
+    hw_address source; /* owned copy */
+    int prompting;     /* the held prompting message (0: none) */
+    /* a request: its body (in the arena) and whether it wants an answer */
+    const char *body;
+    size_t body_len;
+    bool expects_response;
+    /* a spawned task */
+    void (*fn)(void *arg);
+    void *arg;
+    bool detached;
+    hp_task *joiner; /* waiting in hp_task_join */
+    /* a WebSocket client event */
+    uint32_t ws_channel;
+    hp_ws_message_type ws_type;
+    hw_blob ws_blob;
+    /* waiting */
+    hpr_wait *waits; /* outstanding calls */
+    size_t pending;
+    bool waiting;
+    bool finished;
+    hp_task *next_ready;
+};
 
 static const char *const refusal_names[] = {
     "Ok",        "BadJson",      "UnknownVariant",
@@ -50,33 +101,36 @@ const char *hp_refusal_name(hp_refusal r)
 
 hp_arena *hp_message_arena(void)
 {
-    return rt.in_message ? &rt.arena : NULL;
+    return rt.cur ? &rt.cur->arena : NULL;
 }
 
 void *hp_alloc(size_t n)
 {
-    return rt.in_message ? hp_arena_alloc(&rt.arena, n) : NULL;
+    hp_arena *a = hp_message_arena();
+    return a ? hp_arena_alloc(a, n) : NULL;
 }
 
 char *hp_strdup(const char *s)
 {
-    return rt.in_message && s ? hp_arena_strdup(&rt.arena, s) : NULL;
+    hp_arena *a = hp_message_arena();
+    return a && s ? hp_arena_strdup(a, s) : NULL;
 }
 
 char *hp_sprintf(const char *fmt, ...)
 {
-    if (!rt.in_message)
+    hp_arena *a = hp_message_arena();
+    if (a == NULL)
         return NULL;
     va_list ap;
     va_start(ap, fmt);
-    char *s = hp_arena_vsprintf(&rt.arena, fmt, ap);
+    char *s = hp_arena_vsprintf(a, fmt, ap);
     va_end(ap);
     return s;
 }
 
 const hw_address *hp_source(void)
 {
-    return rt.source ? rt.source : &rt.our;
+    return rt.cur && rt.cur->source.node ? &rt.cur->source : &rt.our;
 }
 
 const hw_address *hp_our(void)
@@ -588,10 +642,195 @@ hp_refusal hp_process_dispatch(const hp_process_impl *im, hp_arena *a,
     return r;
 }
 
+/* ------------------------------------------------------------------ tasks */
+
+static bool is_module(const hw_address *a, const char *proc)
+{
+    return strcmp(a->process.process_name, proc) == 0 &&
+           strcmp(a->process.package_name, "distro") == 0 &&
+           strcmp(a->process.publisher_node, "sys") == 0;
+}
+
+static hpr_wait *waits; /* by id */
+
+static void ready_push(hp_task *t)
+{
+    t->next_ready = NULL;
+    if (rt.ready_tail)
+        rt.ready_tail->next_ready = t;
+    else
+        rt.ready_head = t;
+    rt.ready_tail = t;
+}
+
+static void task_free(hp_task *t)
+{
+    for (hpr_wait *w = t->waits, *nx; w; w = nx) {
+        nx = w->next_of_task;
+        HASH_DEL(waits, w);
+        free(w);
+    }
+    hp_arena_fini(&t->arena);
+    if (t->source.node)
+        hw_address_fini(&t->source);
+    if (t->kind == HPR_TASK_WS)
+        hw_blob_fini(&t->ws_blob);
+    hp__prompting_release(t->prompting);
+    hp__coro_free(t->co);
+    free(t);
+    rt.live--;
+}
+
+static void task_main(void *arg);
+
+static hp_task *task_new(hpr_task_kind kind, const hw_address *source)
+{
+    if (rt.live >= rt.max_tasks)
+        return NULL;
+    hp_task *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->kind = kind;
+    t->co = hp__coro_create(rt.stack, task_main, t);
+    if (t->co == NULL) {
+        free(t);
+        return NULL;
+    }
+    hp_arena_init(&t->arena);
+    if (source) {
+        char buf[600];
+        hw_address_format(source, buf, sizeof buf);
+        if (hw_address_parse(buf, &t->source) != 0)
+            memset(&t->source, 0, sizeof t->source);
+    }
+    rt.live++;
+    return t;
+}
+
+/* Wait until every outstanding call of the current task has its outcome
+ * (or a cancel, or a joined task's end). */
+static void task_wait(void)
+{
+    hp_task *t = rt.cur;
+    t->waiting = true;
+    hp__coro_yield();
+    t->waiting = false;
+}
+
+static void reply(hp_task *t, hp_refusal rc, const hp_jw *w)
+{
+    if (!t->expects_response)
+        return;
+    hw_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.body.ptr = (uint8_t *)(w->buf ? w->buf : "");
+    resp.body.len = w->len;
+    if (rc != HP_REFUSAL_OK)
+        resp.metadata = "{\"hyperc\":\"error\"}";
+    hw_send_response(&resp, NULL);
+}
+
+static void task_main(void *arg)
+{
+    hp_task *t = arg;
+    const hp_process_impl *im = rt.impl;
+    switch (t->kind) {
+    case HPR_TASK_REQUEST: {
+        unsigned src = HP_FROM_LOCAL;
+        if (strcmp(t->source.node, rt.our.node) != 0)
+            src = HP_FROM_REMOTE;
+        else if (is_module(&t->source, "http-server"))
+            src = HP_FROM_HTTP;
+        hp_jw w;
+        hp_jw_init(&w);
+        hp_refusal rc =
+            hp_process_dispatch(im, &t->arena, src, t->body, t->body_len, &w);
+        reply(t, rc, &w);
+        hp_jw_fini(&w);
+        /* saved after the handler completed, awaits included */
+        if (rc == HP_REFUSAL_OK)
+            state_trigger();
+        break;
+    }
+    case HPR_TASK_INIT:
+        im->init(im->state);
+        /* init's changes are saved if there are any (Rust's OnDiff misses
+         * them: framework.md §10) */
+        if (im->decl->save_config.kind != HP_SAVE_KIND_NEVER)
+            state_save(true);
+        break;
+    case HPR_TASK_SPAWNED: t->fn(t->arg); break;
+    case HPR_TASK_WS:
+        im->ws_client(im->state, t->ws_channel, t->ws_type, &t->ws_blob);
+        state_trigger();
+        break;
+    }
+    t->finished = true;
+    if (t->joiner)
+        ready_push(t->joiner);
+}
+
+/* Run every ready task until each waits or ends. */
+static void run_ready(void)
+{
+    while (rt.ready_head) {
+        hp_task *t = rt.ready_head;
+        rt.ready_head = t->next_ready;
+        if (rt.ready_head == NULL)
+            rt.ready_tail = NULL;
+        /* the task answers its own request, whatever came meanwhile */
+        hp__prompting_set(t->prompting);
+        rt.cur = t;
+        hp__coro_resume(t->co);
+        rt.cur = NULL;
+        if (t->finished && (t->kind != HPR_TASK_SPAWNED || t->detached))
+            task_free(t);
+    }
+}
+
+hp_task *hp_task_current(void)
+{
+    return rt.cur;
+}
+
+hp_task *hp_task_spawn(void (*fn)(void *arg), void *arg)
+{
+    hp_task *t = task_new(HPR_TASK_SPAWNED, hp_source());
+    if (t == NULL)
+        return NULL;
+    t->fn = fn;
+    t->arg = arg;
+    /* it answers nothing, but sends on behalf of the spawner */
+    t->prompting = rt.cur ? hp__prompting_hold() : 0;
+    ready_push(t);
+    return t;
+}
+
+void hp_task_join(hp_task *t)
+{
+    if (t == NULL || rt.cur == NULL || t == rt.cur)
+        return;
+    if (!t->finished) {
+        t->joiner = rt.cur;
+        task_wait();
+    }
+    task_free(t);
+}
+
+void hp_task_detach(hp_task *t)
+{
+    if (t == NULL)
+        return;
+    if (t->finished)
+        task_free(t);
+    else
+        t->detached = true;
+}
+
 /* ------------------------------------------------------------ rpc calls */
 
 static const char *const rpc_kind_names[] = {
-    "Ok", "Timeout", "Offline", "Decode", "Build", "Rejected",
+    "Ok", "Timeout", "Offline", "Decode", "Build", "Rejected", "Cancelled",
 };
 
 const char *hp_rpc_kind_name(hp_rpc_kind k)
@@ -607,94 +846,193 @@ static hp_rpc_error rpc_err(hp_rpc_kind k, const char *msg)
     return e;
 }
 
-hp_rpc_error hp_rpc_call(const hw_address *target, const char *body, size_t len,
-                         const hp_rpc_opts *opts, hp_arena **arena,
-                         const hp_jv **reply)
+/* A fresh UUIDv4 as 36 characters. */
+static void uuid4(char out[37])
 {
-    *reply = NULL;
-    *arena = hp_message_arena();
-    hp_arena *a = *arena;
-    if (a == NULL)
-        return rpc_err(HP_RPC_BUILD, "calls are made from a handler or init");
-    if (target == NULL || target->node == NULL ||
-        target->process.process_name == NULL)
-        return rpc_err(HP_RPC_BUILD, "no target address");
-    uint64_t timeout =
-        opts && opts->timeout_s ? opts->timeout_s : HP_RPC_DEFAULT_TIMEOUT_S;
+    uint8_t b[16];
+    if (getentropy(b, sizeof b) != 0) {
+        /* no entropy source: unique within the process is enough */
+        static uint64_t n;
+        uint64_t x = ++n * 0x9E3779B97F4A7C15ull;
+        memcpy(b, &x, 8);
+        memcpy(b + 8, &n, 8);
+    }
+    b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+/* Send one request of the current task with a fresh context. */
+static bool wait_send(hp_rpc_call_spec *spec, uint64_t timeout)
+{
+    hp_task *t = rt.cur;
+    hpr_wait *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        spec->err = rpc_err(HP_RPC_BUILD, "out of memory");
+        return false;
+    }
+    uuid4(w->id);
+    w->task = t;
+    w->spec = spec;
     hw_request req;
     memset(&req, 0, sizeof req);
     req.has_expects_response = true;
     req.expects_response = timeout;
-    req.body.ptr = (uint8_t *)body;
-    req.body.len = len;
-    hw_await_result r;
-    if (hw_send_and_await_response(target, &req, NULL, &r) != 0)
-        return rpc_err(HP_RPC_BUILD,
-                       "the request cannot be awaited (is the target this "
-                       "process itself?)");
-    hp_rpc_error e = {HP_RPC_OK, NULL};
-    if (r.is_err) {
-        bool offline = r.error.kind == HW_SEND_ERROR_OFFLINE;
-        e.kind = offline ? HP_RPC_OFFLINE : HP_RPC_TIMEOUT;
-        e.message = hp_arena_sprintf(
-            a,
-            offline ? "%s@%s:%s:%s is offline"
-                    : "no reply from %s@%s:%s:%s within %llu s",
-            target->node, target->process.process_name,
-            target->process.package_name, target->process.publisher_node,
-            (unsigned long long)timeout);
-    } else if (r.message.kind != HW_MESSAGE_RESPONSE) {
-        e = rpc_err(HP_RPC_DECODE, "the reply is not a response");
+    req.body.ptr = (uint8_t *)spec->body;
+    req.body.len = spec->len;
+    hw_bytes ctx = {(uint8_t *)w->id, 36};
+    HASH_ADD(hh, waits, id, 36, w);
+    w->next_of_task = t->waits;
+    t->waits = w;
+    t->pending++;
+    hw_send_request(spec->target, &req, &ctx, NULL);
+    return true;
+}
+
+static void wait_unlink(hpr_wait *w)
+{
+    hp_task *t = w->task;
+    for (hpr_wait **pp = &t->waits; *pp; pp = &(*pp)->next_of_task)
+        if (*pp == w) {
+            *pp = w->next_of_task;
+            break;
+        }
+    HASH_DEL(waits, w);
+    free(w);
+    if (--t->pending == 0 && t->waiting)
+        ready_push(t);
+}
+
+/* The outcome of a call found by its context: a response (parsed into the
+ * task's arena) or a send error. */
+static void wait_complete(hpr_wait *w, const hw_receive_result *r)
+{
+    hp_rpc_call_spec *s = w->spec;
+    hp_arena *a = &w->task->arena;
+    const hw_address *to = s->target;
+    if (r->is_err) {
+        bool offline = r->error.kind == HW_SEND_ERROR_OFFLINE;
+        s->err.kind = offline ? HP_RPC_OFFLINE : HP_RPC_TIMEOUT;
+        s->err.message = hp_arena_sprintf(
+            a, offline ? "%s@%s:%s:%s is offline" : "no reply from %s@%s:%s:%s",
+            to->node, to->process.process_name, to->process.package_name,
+            to->process.publisher_node);
     } else {
         const char *perr = NULL;
-        hp_jv *j = hp_json_parse(a, (const char *)r.message.response.body.ptr,
-                                 r.message.response.body.len, &perr);
+        hp_jv *j = hp_json_parse(a, (const char *)r->message.response.body.ptr,
+                                 r->message.response.body.len, &perr);
         const hp_jv *he = j ? hp_jv_get(j, "HypercError") : NULL;
-        if (j == NULL) {
-            e.kind = HP_RPC_DECODE;
-            e.message = hp_jd_wrap(a, "the reply is not JSON", perr);
+        if (r->message.response.body.len == 0 && j == NULL) {
+            s->err = rpc_err(HP_RPC_OK, NULL); /* an empty reply (timers) */
+        } else if (j == NULL) {
+            s->err.kind = HP_RPC_DECODE;
+            s->err.message = hp_jd_wrap(a, "the reply is not JSON", perr);
         } else if (he != NULL && j->len == 1) {
             const hp_jv *k = hp_jv_get(he, "kind");
             const hp_jv *m = hp_jv_get(he, "message");
-            e.kind = HP_RPC_REJECTED;
-            e.message = hp_arena_sprintf(
+            s->err.kind = HP_RPC_REJECTED;
+            s->err.message = hp_arena_sprintf(
                 a, "%s: %s", k && k->kind == HP_JV_STRING ? k->str : "?",
                 m && m->kind == HP_JV_STRING ? m->str : "");
         } else {
-            *reply = j;
+            s->err = rpc_err(HP_RPC_OK, NULL);
+            s->reply = j;
         }
     }
-    hw_await_result_fini(&r);
-    return e;
+    wait_unlink(w);
+}
+
+bool hp_task_cancel(hp_task *t)
+{
+    if (t == NULL || t->waits == NULL)
+        return false;
+    while (t->waits) {
+        hpr_wait *w = t->waits;
+        w->spec->err = rpc_err(HP_RPC_CANCELLED, "the wait was cancelled");
+        wait_unlink(w);
+    }
+    return true;
+}
+
+void hp_rpc_fanout(hp_rpc_call_spec *calls, size_t n, const hp_rpc_opts *opts)
+{
+    uint64_t timeout =
+        opts && opts->timeout_s ? opts->timeout_s : HP_RPC_DEFAULT_TIMEOUT_S;
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        calls[i].reply = NULL;
+        calls[i].err = rpc_err(HP_RPC_BUILD, NULL);
+        if (rt.cur == NULL) {
+            calls[i].err.message = "calls are made from a task (a handler, "
+                                   "init or hp_task_spawn)";
+        } else if (calls[i].target == NULL || calls[i].target->node == NULL ||
+                   calls[i].target->process.process_name == NULL ||
+                   calls[i].target->process.package_name == NULL ||
+                   calls[i].target->process.publisher_node == NULL) {
+            calls[i].err.message = "no target address";
+        } else if (wait_send(&calls[i], timeout)) {
+            sent++;
+        }
+    }
+    if (sent > 0)
+        task_wait();
+}
+
+hp_rpc_error hp_rpc_call(const hw_address *target, const char *body, size_t len,
+                         const hp_rpc_opts *opts, hp_arena **arena,
+                         const hp_jv **reply)
+{
+    hp_rpc_call_spec c = {.target = target, .body = body, .len = len};
+    *arena = hp_message_arena();
+    *reply = NULL;
+    hp_rpc_fanout(&c, 1, opts);
+    if (c.err.kind == HP_RPC_TIMEOUT && c.err.message) {
+        uint64_t timeout = opts && opts->timeout_s ? opts->timeout_s
+                                                   : HP_RPC_DEFAULT_TIMEOUT_S;
+        c.err.message =
+            hp_arena_sprintf(*arena, "%s within %llu s", c.err.message,
+                             (unsigned long long)timeout);
+    }
+    *reply = c.reply;
+    return c.err;
+}
+
+hp_rpc_error hp_sleep_ms(uint64_t ms)
+{
+    hw_address timer;
+    addr_set(&timer, rt.our.node, "timer", "distro", "sys");
+    char body[64];
+    snprintf(body, sizeof body, "{\"SetTimer\":%llu}", (unsigned long long)ms);
+    hp_rpc_call_spec c = {.target = &timer, .body = body, .len = strlen(body)};
+    hp_rpc_opts o = {.timeout_s = ms / 1000 + 5};
+    hp_rpc_fanout(&c, 1, &o);
+    return c.err;
 }
 
 /* ------------------------------------------------------------- main loop */
 
-static bool is_module(const hw_address *a, const char *proc)
-{
-    return strcmp(a->process.process_name, proc) == 0 &&
-           strcmp(a->process.package_name, "distro") == 0 &&
-           strcmp(a->process.publisher_node, "sys") == 0;
-}
-
-static bool has_context(const hw_bytes *c, const char *s)
-{
-    size_t n = strlen(s);
-    return c->len == n && memcmp(c->ptr, s, n) == 0;
-}
-
 /* A WebSocket event from http-client:distro:sys (a connection this process
  * opened): {"WebSocketPush":{"channel_id":N,"message_type":"Text"}} with
- * the payload as blob, or {"WebSocketClose":{"channel_id":N}}. */
-static void on_ws_client(hw_receive_result *r)
+ * the payload as blob, or {"WebSocketClose":{"channel_id":N}}.  NULL when
+ * the message is not one, or nothing handles it. */
+static hp_task *ws_client_task(hw_receive_result *r)
 {
     const hp_process_impl *im = rt.impl;
     static const char *const types[] = {"Text", "Binary", "Ping", "Pong",
                                         "Close"};
+    hp_arena a;
+    hp_arena_init(&a);
     const char *perr = NULL;
-    hp_jv *j =
-        hp_json_parse(&rt.arena, (const char *)r->message.request.body.ptr,
-                      r->message.request.body.len, &perr);
+    hp_jv *j = hp_json_parse(&a, (const char *)r->message.request.body.ptr,
+                             r->message.request.body.len, &perr);
     const hp_jv *push = j ? hp_jv_get(j, "WebSocketPush") : NULL;
     const hp_jv *close = j ? hp_jv_get(j, "WebSocketClose") : NULL;
     const hp_jv *ev = push ? push : close;
@@ -707,105 +1045,118 @@ static void on_ws_client(hw_receive_result *r)
             if (strcmp(t->str, types[k]) == 0)
                 type = k;
     }
-    if (ch == NULL || type < 0 ||
-        hp_jd_uint(&rt.arena, ch, UINT32_MAX, "u32", &channel, &perr) != 0) {
+    bool ok = ch != NULL && type >= 0 &&
+              hp_jd_uint(&a, ch, UINT32_MAX, "u32", &channel, &perr) == 0;
+    hp_arena_fini(&a);
+    if (!ok) {
         hp_log_info("dropped a message from http-client that is not a "
                     "WebSocket event (expected {\"WebSocketPush\":{...}} or "
                     "{\"WebSocketClose\":{...}})");
-        hp_arena_reset(&rt.arena);
-        return;
+        return NULL;
     }
     if (im->ws_client == NULL) {
         hp_log_debug("dropped a WebSocket client event: no HP_WS_CLIENT "
                      "handler");
-        hp_arena_reset(&rt.arena);
-        return;
+        return NULL;
     }
-    hw_blob blob;
-    memset(&blob, 0, sizeof blob);
-    bool have = hw_get_blob(&blob);
-    rt.in_message = true;
-    rt.source = &r->source;
-    im->ws_client(im->state, (uint32_t)channel, (hp_ws_message_type)type,
-                  &blob);
-    rt.in_message = false;
-    rt.source = NULL;
-    if (have)
-        hw_blob_fini(&blob);
-    hp_arena_reset(&rt.arena);
-    state_trigger();
+    hp_task *t = task_new(HPR_TASK_WS, &r->source);
+    if (t == NULL) {
+        hp_log_error("dropped a WebSocket client event: too many tasks");
+        return NULL;
+    }
+    t->ws_channel = (uint32_t)channel;
+    t->ws_type = (hp_ws_message_type)type;
+    if (!hw_get_blob(&t->ws_blob))
+        memset(&t->ws_blob, 0, sizeof t->ws_blob);
+    return t;
 }
 
 static void on_request(hw_receive_result *r)
 {
-    const hp_process_impl *im = rt.impl;
+    hp_task *t;
     if (strcmp(r->source.node, rt.our.node) == 0 &&
         is_module(&r->source, "http-client")) {
-        on_ws_client(r);
+        t = ws_client_task(r);
+    } else {
+        t = task_new(HPR_TASK_REQUEST, &r->source);
+        if (t == NULL) {
+            /* the answer is given here, without a task */
+            hp_log_warn("refused a request: too many tasks (limit %zu)",
+                        rt.max_tasks);
+            if (r->message.request.has_expects_response) {
+                char msg[200];
+                int n = snprintf(msg, sizeof msg,
+                                 "{\"HypercError\":{\"kind\":\"Busy\","
+                                 "\"message\":\"too many tasks (limit %zu); "
+                                 "try again later\"}}",
+                                 rt.max_tasks);
+                hw_response resp;
+                memset(&resp, 0, sizeof resp);
+                resp.body.ptr = (uint8_t *)msg;
+                resp.body.len = (size_t)n;
+                resp.metadata = "{\"hyperc\":\"error\"}";
+                hw_send_response(&resp, NULL);
+            }
+            return;
+        }
+        size_t n = r->message.request.body.len;
+        char *body = hp_arena_alloc(&t->arena, n + 1);
+        if (body && n)
+            memcpy(body, r->message.request.body.ptr, n);
+        t->body = body ? body : "";
+        t->body_len = body ? n : 0;
+        t->expects_response = r->message.request.has_expects_response;
+    }
+    if (t == NULL)
         return;
-    }
-    unsigned src = HP_FROM_LOCAL;
-    if (strcmp(r->source.node, rt.our.node) != 0)
-        src = HP_FROM_REMOTE;
-    else if (is_module(&r->source, "http-server"))
-        src = HP_FROM_HTTP;
-    hp_jw w;
-    hp_jw_init(&w);
-    rt.in_message = true;
-    rt.source = &r->source;
-    hp_refusal rc = hp_process_dispatch(
-        im, &rt.arena, src, (const char *)r->message.request.body.ptr,
-        r->message.request.body.len, &w);
-    if (r->message.request.has_expects_response) {
-        hw_response resp;
-        memset(&resp, 0, sizeof resp);
-        resp.body.ptr = (uint8_t *)(w.buf ? w.buf : "");
-        resp.body.len = w.len;
-        if (rc != HP_REFUSAL_OK)
-            resp.metadata = "{\"hyperc\":\"error\"}";
-        hw_send_response(&resp, NULL);
-    }
-    hp_jw_fini(&w);
-    rt.in_message = false;
-    rt.source = NULL;
-    hp_arena_reset(&rt.arena);
-    if (rc == HP_REFUSAL_OK)
-        state_trigger();
+    t->prompting = hp__prompting_hold();
+    ready_push(t);
 }
 
-static void on_response(hw_receive_result *r)
+static bool context_is(const hw_bytes *c, const char *s)
 {
-    if (r->message.has_context &&
-        has_context(&r->message.context, HPR_SAVE_TIMER_CONTEXT)) {
+    size_t n = strlen(s);
+    return c->len == n && memcmp(c->ptr, s, n) == 0;
+}
+
+/* A response or send error: to the task waiting for it, to the save
+ * timer, or dropped (a late reply, after a timeout or a cancel). */
+static void on_outcome(hw_receive_result *r)
+{
+    bool has = r->is_err ? r->has_context : r->message.has_context;
+    const hw_bytes *c = r->is_err ? &r->context : &r->message.context;
+    if (has && context_is(c, HPR_SAVE_TIMER_CONTEXT)) {
         rt.timer_armed = false;
+        if (r->is_err) {
+            rt.timer_broken = true;
+            hp_log_error("save_config EveryNSeconds: timer:distro:sys did "
+                         "not answer (does the manifest grant it "
+                         "messaging?); saving after every message that "
+                         "changes the state instead");
+            return;
+        }
         if (rt.since_save > 0)
             state_save(false);
         timer_arm();
         return;
     }
-    hp_log_debug("dropped a response nobody waits for (from %s)",
-                 r->source.process.process_name);
-}
-
-static void on_send_error(hw_receive_result *r)
-{
-    if (r->has_context && has_context(&r->context, HPR_SAVE_TIMER_CONTEXT)) {
-        rt.timer_armed = false;
-        rt.timer_broken = true;
-        hp_log_error("save_config EveryNSeconds: timer:distro:sys did not "
-                     "answer (does the manifest grant it messaging?); "
-                     "saving after every message that changes the state "
-                     "instead");
+    hpr_wait *w = NULL;
+    if (has && c->len == 36)
+        HASH_FIND(hh, waits, c->ptr, 36, w);
+    if (w) {
+        wait_complete(w, r);
         return;
     }
-    hp_log_debug("a request to %s failed and nobody waits for it",
-                 r->error.target.process.process_name);
+    hp_log_debug("dropped a %s nobody waits for (late, or cancelled)",
+                 r->is_err ? "send error" : "response");
 }
 
 void hp_process_main(const hp_process_impl *im)
 {
     memset(&rt, 0, sizeof rt);
     rt.impl = im;
+    rt.max_tasks = im->decl->max_tasks ? im->decl->max_tasks : 16384;
+    rt.stack = (size_t)im->decl->task_stack_kib * 1024;
     hw_our(&rt.our);
     hp_arena_init(&rt.arena);
     if (!state_load()) {
@@ -819,26 +1170,24 @@ void hp_process_main(const hp_process_impl *im)
     if (im->decl->save_config.kind == HP_SAVE_KIND_EVERY_N_SECONDS)
         timer_arm();
     if (im->init) {
-        rt.in_message = true;
-        rt.source = &rt.our;
-        im->init(im->state);
-        rt.in_message = false;
-        rt.source = NULL;
-        hp_arena_reset(&rt.arena);
-        /* init's changes are saved if there are any (Rust's OnDiff misses
-         * them: framework.md §10) */
-        if (im->decl->save_config.kind != HP_SAVE_KIND_NEVER)
-            state_save(true);
+        /* init runs as a task: messages arriving while it waits are
+         * handled, not lost */
+        hp_task *t = task_new(HPR_TASK_INIT, &rt.our);
+        if (t == NULL) {
+            hp_log_error("cannot start init: out of memory");
+        } else {
+            rt.init_task = t;
+            ready_push(t);
+        }
     }
     for (;;) {
+        run_ready();
         hw_receive_result r;
         hw_receive(&r);
-        if (r.is_err)
-            on_send_error(&r);
-        else if (r.message.kind == HW_MESSAGE_REQUEST)
+        if (!r.is_err && r.message.kind == HW_MESSAGE_REQUEST)
             on_request(&r);
         else
-            on_response(&r);
+            on_outcome(&r);
         hw_receive_result_fini(&r);
         if (rt.trim_pending)
             log_file_trim();

@@ -947,6 +947,45 @@ static void host_guard_remove(void *ctx, int handle)
     hcn_fault_guard_remove(ctx, handle);
 }
 
+/* ------------------------------------------------- held prompting messages */
+
+static int host_prompting_hold(void *ctx)
+{
+    hcn_host *h = ctx;
+    if (h->prompting == NULL)
+        return 0;
+    size_t i = 0;
+    while (i < h->nheld && h->held[i] != NULL)
+        i++;
+    if (i == h->nheld) {
+        hcn_msg **v = realloc(h->held, (h->nheld + 1) * sizeof *v);
+        if (v == NULL)
+            return 0;
+        h->held = v;
+        h->nheld++;
+    }
+    h->held[i] = hcn_msg_ref(h->prompting);
+    return (int)i + 1;
+}
+
+static void host_prompting_set(void *ctx, int handle)
+{
+    hcn_host *h = ctx;
+    if (handle <= 0 || (size_t)handle > h->nheld || !h->held[handle - 1])
+        return;
+    hcn_msg_unref(h->prompting);
+    h->prompting = hcn_msg_ref(h->held[handle - 1]);
+}
+
+static void host_prompting_release(void *ctx, int handle)
+{
+    hcn_host *h = ctx;
+    if (handle <= 0 || (size_t)handle > h->nheld)
+        return;
+    hcn_msg_unref(h->held[handle - 1]);
+    h->held[handle - 1] = NULL;
+}
+
 /* -------------------------------------------------------- construction */
 
 void hcn_host_init(hcn_host *h, hcn_proc *p)
@@ -979,6 +1018,9 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
     t->send_and_await_response = host_send_and_await;
     t->guard_add = host_guard_add;
     t->guard_remove = host_guard_remove;
+    t->prompting_hold = host_prompting_hold;
+    t->prompting_set = host_prompting_set;
+    t->prompting_release = host_prompting_release;
 }
 
 void hcn_host_fini(hcn_host *h)
@@ -1007,5 +1049,10 @@ void hcn_host_fini(hcn_host *h)
     for (unsigned i = 0; i < 8; i++)
         hcn_proc_unref(h->peers[i]);
     hcn_fault_guards_fini(h);
+    for (size_t i = 0; i < h->nheld; i++)
+        hcn_msg_unref(h->held[i]);
+    free(h->held);
+    h->held = NULL;
+    h->nheld = 0;
     memset(h, 0, sizeof *h);
 }

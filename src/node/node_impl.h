@@ -451,6 +451,10 @@ struct hcn_host {
     /* The mailbox closed while the process waited in a synchronous call:
      * that call fails so the guest can unwind; the next wait stops it. */
     bool closing_seen;
+    /* Prompting messages the guest's tasks hold (prompting_hold); a NULL
+     * slot is free. */
+    hcn_msg **held;
+    size_t nheld;
 };
 
 void hcn_host_init(hcn_host *h, hcn_proc *p);

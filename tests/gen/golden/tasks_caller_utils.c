@@ -434,77 +434,77 @@ static int hpg_response_decode(hp_arena *a, const hp_jv *j, hpg_request_tag tag,
 }
 
 
-tasks_list_items_result tasks_list_items_local_rpc_opt(const hw_address *target, const hp_rpc_opts *opts)
+tasks_list_items_result tasks_list_items_local_rpc_opt(const hw_address *hpg_target, const hp_rpc_opts *hpg_opts)
 {
-    tasks_list_items_result r;
-    memset(&r, 0, sizeof r);
-    hpg_request q;
-    memset(&q, 0, sizeof q);
-    q.tag = HPG_REQ_LIST_ITEMS;
-    hp_jw w;
-    hp_jw_init(&w);
-    if (hpg_request_encode(&w, &q) != 0) {
-        hp_jw_fini(&w);
-        r.err.kind = HP_RPC_BUILD;
-        r.err.message = "the arguments of ListItems cannot be written as JSON (an invalid UTF-8 string?)";
-        return r;
+    tasks_list_items_result hpg_r;
+    memset(&hpg_r, 0, sizeof hpg_r);
+    hpg_request hpg_q;
+    memset(&hpg_q, 0, sizeof hpg_q);
+    hpg_q.tag = HPG_REQ_LIST_ITEMS;
+    hp_jw hpg_w;
+    hp_jw_init(&hpg_w);
+    if (hpg_request_encode(&hpg_w, &hpg_q) != 0) {
+        hp_jw_fini(&hpg_w);
+        hpg_r.err.kind = HP_RPC_BUILD;
+        hpg_r.err.message = "the arguments of ListItems cannot be written as JSON (an invalid UTF-8 string?)";
+        return hpg_r;
     }
-    hp_arena *a;
-    const hp_jv *j;
-    r.err = hp_rpc_call(target, w.buf, w.len, opts, &a, &j);
-    hp_jw_fini(&w);
-    if (r.err.kind != HP_RPC_OK)
-        return r;
-    hpg_response p;
-    const char *err = "";
-    if (hpg_response_decode(a, j, HPG_REQ_LIST_ITEMS, &p, &err) != 0) {
-        r.err.kind = HP_RPC_DECODE;
-        r.err.message = err;
-        return r;
+    hp_arena *hpg_a;
+    const hp_jv *hpg_j;
+    hpg_r.err = hp_rpc_call(hpg_target, hpg_w.buf, hpg_w.len, hpg_opts, &hpg_a, &hpg_j);
+    hp_jw_fini(&hpg_w);
+    if (hpg_r.err.kind != HP_RPC_OK)
+        return hpg_r;
+    hpg_response hpg_p;
+    const char *hpg_err = "";
+    if (hpg_response_decode(hpg_a, hpg_j, HPG_REQ_LIST_ITEMS, &hpg_p, &hpg_err) != 0) {
+        hpg_r.err.kind = HP_RPC_DECODE;
+        hpg_r.err.message = hpg_err;
+        return hpg_r;
     }
-    r.value = p.list_items;
-    return r;
+    hpg_r.value = hpg_p.list_items;
+    return hpg_r;
 }
 
-tasks_list_items_result tasks_list_items_local_rpc(const hw_address *target)
+tasks_list_items_result tasks_list_items_local_rpc(const hw_address *hpg_target)
 {
-    return tasks_list_items_local_rpc_opt(target, NULL);
+    return tasks_list_items_local_rpc_opt(hpg_target, NULL);
 }
 
-tasks_list_items_result tasks_list_items_remote_rpc_opt(const hw_address *target, const hp_rpc_opts *opts)
+tasks_list_items_result tasks_list_items_remote_rpc_opt(const hw_address *hpg_target, const hp_rpc_opts *hpg_opts)
 {
-    tasks_list_items_result r;
-    memset(&r, 0, sizeof r);
-    hpg_request q;
-    memset(&q, 0, sizeof q);
-    q.tag = HPG_REQ_LIST_ITEMS;
-    hp_jw w;
-    hp_jw_init(&w);
-    if (hpg_request_encode(&w, &q) != 0) {
-        hp_jw_fini(&w);
-        r.err.kind = HP_RPC_BUILD;
-        r.err.message = "the arguments of ListItems cannot be written as JSON (an invalid UTF-8 string?)";
-        return r;
+    tasks_list_items_result hpg_r;
+    memset(&hpg_r, 0, sizeof hpg_r);
+    hpg_request hpg_q;
+    memset(&hpg_q, 0, sizeof hpg_q);
+    hpg_q.tag = HPG_REQ_LIST_ITEMS;
+    hp_jw hpg_w;
+    hp_jw_init(&hpg_w);
+    if (hpg_request_encode(&hpg_w, &hpg_q) != 0) {
+        hp_jw_fini(&hpg_w);
+        hpg_r.err.kind = HP_RPC_BUILD;
+        hpg_r.err.message = "the arguments of ListItems cannot be written as JSON (an invalid UTF-8 string?)";
+        return hpg_r;
     }
-    hp_arena *a;
-    const hp_jv *j;
-    r.err = hp_rpc_call(target, w.buf, w.len, opts, &a, &j);
-    hp_jw_fini(&w);
-    if (r.err.kind != HP_RPC_OK)
-        return r;
-    hpg_response p;
-    const char *err = "";
-    if (hpg_response_decode(a, j, HPG_REQ_LIST_ITEMS, &p, &err) != 0) {
-        r.err.kind = HP_RPC_DECODE;
-        r.err.message = err;
-        return r;
+    hp_arena *hpg_a;
+    const hp_jv *hpg_j;
+    hpg_r.err = hp_rpc_call(hpg_target, hpg_w.buf, hpg_w.len, hpg_opts, &hpg_a, &hpg_j);
+    hp_jw_fini(&hpg_w);
+    if (hpg_r.err.kind != HP_RPC_OK)
+        return hpg_r;
+    hpg_response hpg_p;
+    const char *hpg_err = "";
+    if (hpg_response_decode(hpg_a, hpg_j, HPG_REQ_LIST_ITEMS, &hpg_p, &hpg_err) != 0) {
+        hpg_r.err.kind = HP_RPC_DECODE;
+        hpg_r.err.message = hpg_err;
+        return hpg_r;
     }
-    r.value = p.list_items;
-    return r;
+    hpg_r.value = hpg_p.list_items;
+    return hpg_r;
 }
 
-tasks_list_items_result tasks_list_items_remote_rpc(const hw_address *target)
+tasks_list_items_result tasks_list_items_remote_rpc(const hw_address *hpg_target)
 {
-    return tasks_list_items_remote_rpc_opt(target, NULL);
+    return tasks_list_items_remote_rpc_opt(hpg_target, NULL);
 }
 

@@ -42,13 +42,13 @@ typedef struct tasks_list_items_result {
 
 /* ListItems on `target` (a tasks process) with the default timeout (30 s); _opt
  * takes options.  Blocks this process until the reply or the timeout. */
-tasks_list_items_result tasks_list_items_local_rpc(const hw_address *target);
-tasks_list_items_result tasks_list_items_local_rpc_opt(const hw_address *target, const hp_rpc_opts *opts);
+tasks_list_items_result tasks_list_items_local_rpc(const hw_address *hpg_target);
+tasks_list_items_result tasks_list_items_local_rpc_opt(const hw_address *hpg_target, const hp_rpc_opts *hpg_opts);
 
 /* ListItems on `target` (a tasks process) with the default timeout (30 s); _opt
  * takes options.  Blocks this process until the reply or the timeout. */
-tasks_list_items_result tasks_list_items_remote_rpc(const hw_address *target);
-tasks_list_items_result tasks_list_items_remote_rpc_opt(const hw_address *target, const hp_rpc_opts *opts);
+tasks_list_items_result tasks_list_items_remote_rpc(const hw_address *hpg_target);
+tasks_list_items_result tasks_list_items_remote_rpc_opt(const hw_address *hpg_target, const hp_rpc_opts *hpg_opts);
 
 /* AddItem: the result of add_item, or why there is none. */
 typedef struct tasks_add_item_result {

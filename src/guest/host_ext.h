@@ -1,0 +1,15 @@
+/* Internal to libhyperc: what the guest runtime uses of the native
+ * binding's extensions (src/abi/native.h) beyond the process ABI.  Each is a
+ * no-op where the host lacks it (a wasm32 build, an older node). */
+#ifndef HYPERC_GUEST_HOST_EXT_H
+#define HYPERC_GUEST_HOST_EXT_H
+
+/* Keep the current prompting message; a handle > 0, or 0 (none, or the host
+ * cannot). */
+int hp__prompting_hold(void);
+/* Make a held prompting message current again (0: nothing happens). */
+void hp__prompting_set(int handle);
+/* Drop a hold (0: nothing happens). */
+void hp__prompting_release(int handle);
+
+#endif
