@@ -82,10 +82,10 @@ bool hp_state_save_now(void);
 /* How a call to another process ended. */
 typedef enum hp_rpc_kind {
     HP_RPC_OK = 0,
-    HP_RPC_TIMEOUT,  /* no reply within the timeout */
-    HP_RPC_OFFLINE,  /* the target's node is not reachable */
-    HP_RPC_DECODE,   /* the reply is not what the callee's signature says */
-    HP_RPC_BUILD,    /* the request could not be made or sent */
+    HP_RPC_TIMEOUT,   /* no reply within the timeout */
+    HP_RPC_OFFLINE,   /* the target's node is not reachable */
+    HP_RPC_DECODE,    /* the reply is not what the callee's signature says */
+    HP_RPC_BUILD,     /* the request could not be made or sent */
     HP_RPC_REJECTED,  /* the callee answered with an error reply */
     HP_RPC_CANCELLED, /* hp_task_cancel ended the wait */
 } hp_rpc_kind;
@@ -116,9 +116,9 @@ const char *hp_rpc_kind_name(hp_rpc_kind k);
  * error or a cancel (hp_task_cancel).  A reply arriving after that is
  * discarded.  An error reply of a hyperc process ({"HypercError":...})
  * gives HP_RPC_REJECTED with its kind and message. */
-hp_rpc_error hp_rpc_call(const hw_address *target, const char *body,
-                         size_t len, const hp_rpc_opts *opts,
-                         hp_arena **arena, const hp_jv **reply);
+hp_rpc_error hp_rpc_call(const hw_address *target, const char *body, size_t len,
+                         const hp_rpc_opts *opts, hp_arena **arena,
+                         const hp_jv **reply);
 
 /* One call of a fan-out: fill target and body; hp_rpc_fanout sets err and
  * reply (in the calling task's arena). */
@@ -126,8 +126,15 @@ typedef struct hp_rpc_call_spec {
     const hw_address *target;
     const char *body;
     size_t len;
+    /* optional: bytes of the caller's own that travel in the request's
+     * context (after the runtime's correlation id) and come back */
+    const uint8_t *context;
+    size_t context_len;
+    /* out */
     hp_rpc_error err;
     const hp_jv *reply;
+    hw_bytes context_back; /* the caller's context bytes, from the reply
+                              (task's arena; empty if none) */
 } hp_rpc_call_spec;
 
 /* Send every call, then wait until each has its own outcome (a reply, a

@@ -888,7 +888,20 @@ static bool wait_send(hp_rpc_call_spec *spec, uint64_t timeout)
     req.expects_response = timeout;
     req.body.ptr = (uint8_t *)spec->body;
     req.body.len = spec->len;
+    /* the context: our correlation id, then the caller's own bytes */
     hw_bytes ctx = {(uint8_t *)w->id, 36};
+    if (spec->context_len > 0) {
+        uint8_t *both = hp_arena_alloc(&t->arena, 36 + spec->context_len);
+        if (both == NULL) {
+            free(w);
+            spec->err = rpc_err(HP_RPC_BUILD, "out of memory");
+            return false;
+        }
+        memcpy(both, w->id, 36);
+        memcpy(both + 36, spec->context, spec->context_len);
+        ctx.ptr = both;
+        ctx.len = 36 + spec->context_len;
+    }
     HASH_ADD(hh, waits, id, 36, w);
     w->next_of_task = t->waits;
     t->waits = w;
@@ -969,6 +982,8 @@ void hp_rpc_fanout(hp_rpc_call_spec *calls, size_t n, const hp_rpc_opts *opts)
     size_t sent = 0;
     for (size_t i = 0; i < n; i++) {
         calls[i].reply = NULL;
+        calls[i].context_back.ptr = (uint8_t *)"";
+        calls[i].context_back.len = 0;
         calls[i].err = rpc_err(HP_RPC_BUILD, NULL);
         if (rt.cur == NULL) {
             calls[i].err.message = "calls are made from a task (a handler, "
@@ -1141,9 +1156,22 @@ static void on_outcome(hw_receive_result *r)
         return;
     }
     hpr_wait *w = NULL;
-    if (has && c->len == 36)
+    if (has && c->len >= 36)
         HASH_FIND(hh, waits, c->ptr, 36, w);
     if (w) {
+        /* the caller's own context bytes, given back */
+        hp_rpc_call_spec *sp = w->spec;
+        sp->context_back.len = c->len - 36;
+        sp->context_back.ptr = (uint8_t *)"";
+        if (c->len > 36) {
+            uint8_t *back = hp_arena_alloc(&w->task->arena, c->len - 36);
+            if (back) {
+                memcpy(back, c->ptr + 36, c->len - 36);
+                sp->context_back.ptr = back;
+            } else {
+                sp->context_back.len = 0;
+            }
+        }
         wait_complete(w, r);
         return;
     }

@@ -81,6 +81,11 @@ def test_fanout_each_target_its_own_outcome(node_factory):
     assert r[3].startswith("Timeout: no reply from test.os@nobody")
 
 
+def test_callers_context_comes_back(node_factory):
+    n = started(node_factory(packages=("ttasks",)))
+    assert ask_json(n, A, {"Contexts": "b"}) == ["0 first", "1 second"]
+
+
 def test_cancel_a_wait(node_factory):
     n = started(node_factory(packages=("ttasks",)))
     t0 = time.monotonic()

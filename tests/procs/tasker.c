@@ -124,6 +124,32 @@ static name_list fanout(tasker_state *s, const name_list *targets,
     return out;
 }
 
+/* Two calls with contexts of the caller's own: each comes back with its
+ * outcome. */
+HP_LOCAL
+static name_list contexts(tasker_state *s, const char *target)
+{
+    (void)s;
+    hw_address to = peer(target);
+    static const char *const mine[] = {"first", "second"};
+    hp_rpc_call_spec c[2];
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < 2; i++) {
+        c[i].target = &to;
+        c[i].body = hp_sprintf("{\"SleepThen\":[%d,%d]}", 100 - 90 * i, i);
+        c[i].len = strlen(c[i].body);
+        c[i].context = (const uint8_t *)mine[i];
+        c[i].context_len = strlen(mine[i]);
+    }
+    hp_rpc_fanout(c, 2, NULL);
+    name_list out = {hp_alloc(2 * sizeof(char *)), 2};
+    for (int i = 0; i < 2; i++)
+        out.ptr[i] = hp_sprintf("%s %.*s", c[i].reply ? c[i].reply->str : "-",
+                                (int)c[i].context_back.len,
+                                (const char *)c[i].context_back.ptr);
+    return out;
+}
+
 typedef struct sleeper {
     uint64_t ms;
     hp_rpc_error err;
