@@ -1325,9 +1325,10 @@ char *hcg_callers_h(json_t *model0)
             if (!has_kind(h, stub_kinds[s]))
                 continue;
             hcg_buf_add(&b,
-                        "/* %s on `target` (a %s process) with the default "
-                        "timeout (30 s); _opt\n * takes options.  Blocks "
-                        "this process until the reply or the timeout. */\n",
+                        "/* %s on `hpg_target` (a %s process) with the "
+                        "default timeout (30 s);\n * _opt takes options.  "
+                        "The calling task waits; the process serves other\n"
+                        " * messages meanwhile.  From a task only. */\n",
                         hstr(h, "variant"), prefix);
             hcg_buf_add(
                 &b, "%s_%s_result %s_%s_%s_rpc(const hw_address *hpg_target",

@@ -40,13 +40,15 @@ typedef struct tasks_list_items_result {
     tasks_item_list value;
 } tasks_list_items_result;
 
-/* ListItems on `target` (a tasks process) with the default timeout (30 s); _opt
- * takes options.  Blocks this process until the reply or the timeout. */
+/* ListItems on `hpg_target` (a tasks process) with the default timeout (30 s);
+ * _opt takes options.  The calling task waits; the process serves other
+ * messages meanwhile.  From a task only. */
 tasks_list_items_result tasks_list_items_local_rpc(const hw_address *hpg_target);
 tasks_list_items_result tasks_list_items_local_rpc_opt(const hw_address *hpg_target, const hp_rpc_opts *hpg_opts);
 
-/* ListItems on `target` (a tasks process) with the default timeout (30 s); _opt
- * takes options.  Blocks this process until the reply or the timeout. */
+/* ListItems on `hpg_target` (a tasks process) with the default timeout (30 s);
+ * _opt takes options.  The calling task waits; the process serves other
+ * messages meanwhile.  From a task only. */
 tasks_list_items_result tasks_list_items_remote_rpc(const hw_address *hpg_target);
 tasks_list_items_result tasks_list_items_remote_rpc_opt(const hw_address *hpg_target, const hp_rpc_opts *hpg_opts);
 
