@@ -1223,7 +1223,7 @@ static void emit_type(hcg_buf *b, json_t *types, int id, char *done)
         hcg_buf_add(b, "typedef struct {\n");
         json_array_foreach(json_object_get(t, "items"), i, it)
         {
-            char f[16];
+            char f[32];
             snprintf(f, sizeof f, "_%zu", i);
             field_line(b, wire_c(types, (int)json_integer_value(it)), f,
                        "    ");

@@ -846,17 +846,34 @@ static hp_rpc_error rpc_err(hp_rpc_kind k, const char *msg)
     return e;
 }
 
-/* A fresh UUIDv4 as 36 characters. */
+/* 64 random bits: splitmix64 over a seed taken once from the system
+ * (getentropy costs a system call, and a call is made per request). */
+static uint64_t rand64(void)
+{
+    static uint64_t state;
+    static bool seeded;
+    if (!seeded) {
+        if (getentropy(&state, sizeof state) != 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            state = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+                    (uint64_t)(uintptr_t)&state;
+        }
+        seeded = true;
+    }
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* A fresh UUIDv4 as 36 characters (the correlation id of a request). */
 static void uuid4(char out[37])
 {
     uint8_t b[16];
-    if (getentropy(b, sizeof b) != 0) {
-        /* no entropy source: unique within the process is enough */
-        static uint64_t n;
-        uint64_t x = ++n * 0x9E3779B97F4A7C15ull;
-        memcpy(b, &x, 8);
-        memcpy(b + 8, &n, 8);
-    }
+    uint64_t x = rand64(), y = rand64();
+    memcpy(b, &x, 8);
+    memcpy(b + 8, &y, 8);
     b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
     static const char hex[] = "0123456789abcdef";
