@@ -12,6 +12,7 @@
 typedef struct async_requester_state {
     uint64_t request_count;
     uint64_t receiver_count_at_start;
+    uint64_t last_seen; /* the receiver's count after our last call */
 } async_requester_state;
 
 HYPERPROCESS(
@@ -59,6 +60,8 @@ HP_HTTP HP_LOCAL static char *process_request(async_requester_state *s,
     if (r.err.kind != HP_RPC_OK)
         return hp_sprintf("the receiver failed: %s: %s",
                           hp_rpc_kind_name(r.err.kind), r.err.message);
+    /* changed after the wait: saved when the handler completes */
+    s->last_seen = r.value;
     return hp_sprintf("Response from process: the receiver is at %llu",
                       (unsigned long long)r.value);
 }

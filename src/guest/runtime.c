@@ -745,11 +745,12 @@ static void task_main(void *arg)
         hp_jw_init(&w);
         hp_refusal rc =
             hp_process_dispatch(im, &t->arena, src, t->body, t->body_len, &w);
-        reply(t, rc, &w);
-        hp_jw_fini(&w);
-        /* saved after the handler completed, awaits included */
+        /* saved after the handler completed, awaits included, and before
+         * the answer: a caller that has the answer finds the state stored */
         if (rc == HP_REFUSAL_OK)
             state_trigger();
+        reply(t, rc, &w);
+        hp_jw_fini(&w);
         break;
     }
     case HPR_TASK_INIT:
