@@ -47,6 +47,7 @@ typedef enum hp_ws_message_type {
     HP_WS_PING = 2,
     HP_WS_PONG = 3,
     HP_WS_CLOSE = 4,
+    HP_WS_OPEN = 5, /* HP_WS handlers: a client connected (no payload) */
 } hp_ws_message_type;
 
 /* ------------------------------------------------------- generic types */

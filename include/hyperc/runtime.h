@@ -130,17 +130,56 @@ typedef struct hp_rpc_call_spec {
      * context (after the runtime's correlation id) and come back */
     const uint8_t *context;
     size_t context_len;
+    /* optional: a blob sent with the request */
+    const uint8_t *blob;
+    size_t blob_len;
+    const char *blob_mime;
     /* out */
     hp_rpc_error err;
     const hp_jv *reply;
     hw_bytes context_back; /* the caller's context bytes, from the reply
                               (task's arena; empty if none) */
+    hw_bytes blob_back;    /* the reply's blob (task's arena; empty if none) */
 } hp_rpc_call_spec;
 
 /* Send every call, then wait until each has its own outcome (a reply, a
  * timeout, offline, a cancel).  From a task only; calls[i].err is
  * HP_RPC_BUILD for the calls that could not be sent. */
 void hp_rpc_fanout(hp_rpc_call_spec *calls, size_t n, const hp_rpc_opts *opts);
+
+/* ------------------------------------------------------------------- HTTP */
+
+/* The HTTP request the current task answers (an HP_HTTP handler called
+ * through http-server:distro:sys); NULL or false outside one.  Strings live
+ * in the task's arena.  The path is the URL's path without the process id
+ * segment ("/api/count"). */
+bool hp_http_is_request(void);
+const char *hp_http_method(void);
+const char *hp_http_path(void);
+/* A request header (the name compared without case), or NULL. */
+const char *hp_http_header(const char *name);
+/* A query parameter (URL-decoded), or NULL. */
+const char *hp_http_query(const char *name);
+/* The answer's status (default 200) and headers (Content-Type defaults to
+ * application/json).  Copied; no effect outside an HTTP request. */
+void hp_http_set_status(uint16_t status);
+void hp_http_set_header(const char *name, const char *value);
+
+/* ------------------------------------------------------------- WebSockets */
+
+/* The binding path of the current HP_WS event ("/ws"), or NULL. */
+const char *hp_ws_path(void);
+/* Send to one client channel of this process's WebSocket bindings; false if
+ * it could not be sent (the node answers WsChannelNotFound for a channel
+ * that is not ours; that comes later and is logged). */
+bool hp_ws_push(uint32_t channel_id, hp_ws_message_type type, const void *data,
+                size_t len);
+/* Send to every open channel of `path` (NULL: of every path); returns how
+ * many. */
+size_t hp_ws_broadcast(const char *path, hp_ws_message_type type,
+                       const void *data, size_t len);
+/* Close a channel. */
+bool hp_ws_close(uint32_t channel_id);
 
 /* ------------------------------------------------------------------ tasks */
 
@@ -208,6 +247,15 @@ typedef struct hp_variant {
     unsigned sources; /* HP_FROM_* bits */
     hp_refusal (*call)(hp_arena *a, void *state, const hp_jv *args, hp_jw *out,
                        const char **err);
+    /* HTTP: the method and path of its HP_HTTP markers (NULL: none), its
+     * parameter names and whether each takes query text as it is (strings,
+     * addresses, enums), and its place in the source (first match wins) */
+    const char *http_method;
+    const char *http_path;
+    const char *const *param_names;
+    const bool *param_text;
+    size_t nparams;
+    size_t order;
 } hp_variant;
 
 /* The generated part of a hyperprocess.  `decl` is the app's

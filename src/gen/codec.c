@@ -932,6 +932,29 @@ static void gen_impl(hcg_buf *b, json_t *model)
             sorted[n++] = h;
     }
     qsort(sorted, n, sizeof *sorted, cmp_variant);
+    /* HTTP: parameter names and whether each takes query text as is */
+    for (size_t k = 0; k < n; k++) {
+        h = sorted[k];
+        json_t *params = json_object_get(h, "params");
+        size_t np = json_array_size(params) - 1;
+        if (np == 0 || !has_kind(h, "http"))
+            continue;
+        hcg_buf_add(b, "static const char *const hpg_pn_%s[] = {",
+                    hstr(h, "name"));
+        for (size_t q = 0; q < np; q++)
+            hcg_buf_add(b, "%s\"%s\"", q ? ", " : "",
+                        hstr(json_array_get(params, q + 1), "name"));
+        hcg_buf_add(b, "};\nstatic const bool hpg_ps_%s[] = {",
+                    hstr(h, "name"));
+        for (size_t q = 0; q < np; q++) {
+            const char *kd =
+                kind(types, wire_of(json_array_get(params, q + 1), "wire"));
+            bool text = strcmp(kd, "string") == 0 ||
+                        strcmp(kd, "address") == 0 || strcmp(kd, "enum") == 0;
+            hcg_buf_add(b, "%s%s", q ? ", " : "", text ? "true" : "false");
+        }
+        hcg_buf_add(b, "};\n");
+    }
     hcg_buf_add(b, "static const hp_variant hpg_variants[] = {\n");
     for (size_t k = 0; k < n; k++) {
         h = sorted[k];
@@ -942,12 +965,32 @@ static void gen_impl(hcg_buf *b, json_t *model)
             hcg_buf_add(&src, "%sHP_FROM_REMOTE", src.len ? " | " : "");
         if (has_kind(h, "http"))
             hcg_buf_add(&src, "%sHP_FROM_HTTP", src.len ? " | " : "");
-        hcg_buf_add(b, "    {\"%s\", %s, hpg_call_%s},\n", hstr(h, "variant"),
+        size_t order = 0;
+        for (size_t q = 0; q < json_array_size(handlers); q++)
+            if (json_array_get(handlers, q) == h)
+                order = q;
+        size_t np = json_array_size(json_object_get(h, "params")) - 1;
+        bool http = has_kind(h, "http");
+        const char *meth = hstr(h, "method"), *path = hstr(h, "path");
+        hcg_buf_add(b, "    {\"%s\", %s, hpg_call_%s, ", hstr(h, "variant"),
                     src.s, hstr(h, "name"));
+        if (http && meth)
+            hcg_buf_add(b, "\"%s\", ", meth);
+        else
+            hcg_buf_add(b, "NULL, ");
+        if (http && path)
+            hcg_buf_add(b, "\"%s\", ", path);
+        else
+            hcg_buf_add(b, "NULL, ");
+        if (http && np)
+            hcg_buf_add(b, "hpg_pn_%s, hpg_ps_%s, %zu, %zu},\n",
+                        hstr(h, "name"), hstr(h, "name"), np, order);
+        else
+            hcg_buf_add(b, "NULL, NULL, %zu, %zu},\n", np, order);
         free(src.s);
     }
     if (n == 0)
-        hcg_buf_add(b, "    {\"\", 0, NULL},\n");
+        hcg_buf_add(b, "    {\"\", 0, NULL, NULL, NULL, NULL, NULL, 0, 0},\n");
     hcg_buf_add(b, "};\n\n");
     free(sorted);
 

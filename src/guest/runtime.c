@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <uthash.h>
@@ -43,10 +44,12 @@ static struct hpr {
 } rt;
 
 typedef enum hpr_task_kind {
-    HPR_TASK_REQUEST, /* answers a request */
-    HPR_TASK_INIT,    /* the app's init */
-    HPR_TASK_SPAWNED, /* hp_task_spawn */
-    HPR_TASK_WS,      /* a WebSocket client event */
+    HPR_TASK_REQUEST,   /* answers a request */
+    HPR_TASK_INIT,      /* the app's init */
+    HPR_TASK_SPAWNED,   /* hp_task_spawn */
+    HPR_TASK_WS,        /* a WebSocket client event */
+    HPR_TASK_HTTP,      /* an HTTP request from http-server */
+    HPR_TASK_WS_SERVER, /* a WebSocket event from http-server */
 } hpr_task_kind;
 
 /* One outstanding request of a task, found by its context (a UUIDv4). */
@@ -73,10 +76,19 @@ struct hp_task {
     void *arg;
     bool detached;
     hp_task *joiner; /* waiting in hp_task_join */
-    /* a WebSocket client event */
+    /* a WebSocket event (client or server) */
     uint32_t ws_channel;
     hp_ws_message_type ws_type;
     hw_blob ws_blob;
+    const char *ws_path; /* server events: the binding's path */
+    /* an HTTP request: what came, and the answer being built */
+    const char *http_method, *http_path, *http_url;
+    const hp_jv *http_headers, *http_query;
+    uint16_t http_status;
+    struct hpr_header {
+        const char *name, *value;
+    } * resp_headers;
+    size_t nresp, capresp;
     /* waiting */
     hpr_wait *waits; /* outstanding calls */
     size_t pending;
@@ -86,8 +98,8 @@ struct hp_task {
 };
 
 static const char *const refusal_names[] = {
-    "Ok",        "BadJson",      "UnknownVariant",
-    "Forbidden", "BadArguments", "HandlerFailed",
+    "Ok",           "BadJson",       "UnknownVariant", "Forbidden",
+    "BadArguments", "HandlerFailed", "Busy",
 };
 
 const char *hp_refusal_name(hp_refusal r)
@@ -682,6 +694,9 @@ static void task_free(hp_task *t)
 }
 
 static void task_main(void *arg);
+static void bind_all(void);
+static void http_dispatch(hp_task *t, hp_jw *w);
+static void http_answer(hp_task *t, const hp_jw *body);
 
 static hp_task *task_new(hpr_task_kind kind, const hw_address *source)
 {
@@ -754,7 +769,9 @@ static void task_main(void *arg)
         break;
     }
     case HPR_TASK_INIT:
-        im->init(im->state);
+        bind_all();
+        if (im->init)
+            im->init(im->state);
         /* init's changes are saved if there are any (Rust's OnDiff misses
          * them: framework.md §10) */
         if (im->decl->save_config.kind != HP_SAVE_KIND_NEVER)
@@ -765,6 +782,22 @@ static void task_main(void *arg)
         im->ws_client(im->state, t->ws_channel, t->ws_type, &t->ws_blob);
         state_trigger();
         break;
+    case HPR_TASK_WS_SERVER:
+        im->ws(im->state, t->ws_channel, t->ws_type, &t->ws_blob);
+        state_trigger();
+        break;
+    case HPR_TASK_HTTP: {
+        hp_jw w;
+        hp_jw_init(&w);
+        t->http_status = 200;
+        http_dispatch(t, &w);
+        if (t->http_status < 400)
+            state_trigger();
+        if (t->expects_response)
+            http_answer(t, &w);
+        hp_jw_fini(&w);
+        break;
+    }
     }
     t->finished = true;
     if (t->joiner)
@@ -924,7 +957,12 @@ static bool wait_send(hp_rpc_call_spec *spec, uint64_t timeout)
     w->next_of_task = t->waits;
     t->waits = w;
     t->pending++;
-    hw_send_request(spec->target, &req, &ctx, NULL);
+    hw_blob blob;
+    memset(&blob, 0, sizeof blob);
+    blob.mime = (char *)spec->blob_mime;
+    blob.bytes.ptr = (uint8_t *)spec->blob;
+    blob.bytes.len = spec->blob_len;
+    hw_send_request(spec->target, &req, &ctx, spec->blob ? &blob : NULL);
     return true;
 }
 
@@ -1002,6 +1040,8 @@ void hp_rpc_fanout(hp_rpc_call_spec *calls, size_t n, const hp_rpc_opts *opts)
         calls[i].reply = NULL;
         calls[i].context_back.ptr = (uint8_t *)"";
         calls[i].context_back.len = 0;
+        calls[i].blob_back.ptr = (uint8_t *)"";
+        calls[i].blob_back.len = 0;
         calls[i].err = rpc_err(HP_RPC_BUILD, NULL);
         if (rt.cur == NULL) {
             calls[i].err.message = "calls are made from a task (a handler, "
@@ -1048,6 +1088,731 @@ hp_rpc_error hp_sleep_ms(uint64_t ms)
     hp_rpc_opts o = {.timeout_s = ms / 1000 + 5};
     hp_rpc_fanout(&c, 1, &o);
     return c.err;
+}
+
+/* ------------------------------------------------------------------- HTTP */
+
+bool hp_http_is_request(void)
+{
+    return rt.cur && rt.cur->kind == HPR_TASK_HTTP;
+}
+
+const char *hp_http_method(void)
+{
+    return hp_http_is_request() ? rt.cur->http_method : NULL;
+}
+
+const char *hp_http_path(void)
+{
+    return hp_http_is_request() ? rt.cur->http_path : NULL;
+}
+
+static const char *jv_lookup(const hp_jv *obj, const char *name, bool nocase)
+{
+    if (obj == NULL || obj->kind != HP_JV_OBJECT)
+        return NULL;
+    for (size_t i = 0; i < obj->len; i++)
+        if ((nocase ? strcasecmp(obj->keys[i], name)
+                    : strcmp(obj->keys[i], name)) == 0 &&
+            obj->items[i]->kind == HP_JV_STRING)
+            return obj->items[i]->str;
+    return NULL;
+}
+
+const char *hp_http_header(const char *name)
+{
+    return hp_http_is_request() ? jv_lookup(rt.cur->http_headers, name, true)
+                                : NULL;
+}
+
+const char *hp_http_query(const char *name)
+{
+    return hp_http_is_request() ? jv_lookup(rt.cur->http_query, name, false)
+                                : NULL;
+}
+
+void hp_http_set_status(uint16_t status)
+{
+    if (hp_http_is_request())
+        rt.cur->http_status = status;
+}
+
+void hp_http_set_header(const char *name, const char *value)
+{
+    hp_task *t = rt.cur;
+    if (!hp_http_is_request() || name == NULL || value == NULL)
+        return;
+    for (size_t i = 0; i < t->nresp; i++)
+        if (strcasecmp(t->resp_headers[i].name, name) == 0) {
+            t->resp_headers[i].value = hp_arena_strdup(&t->arena, value);
+            return;
+        }
+    if (t->nresp == t->capresp) {
+        size_t cap = t->capresp ? t->capresp * 2 : 8;
+        struct hpr_header *v =
+            hp_arena_alloc(&t->arena, cap * sizeof *t->resp_headers);
+        if (v == NULL)
+            return;
+        if (t->nresp)
+            memcpy(v, t->resp_headers, t->nresp * sizeof *v);
+        t->resp_headers = v;
+        t->capresp = cap;
+    }
+    t->resp_headers[t->nresp].name = hp_arena_strdup(&t->arena, name);
+    t->resp_headers[t->nresp].value = hp_arena_strdup(&t->arena, value);
+    t->nresp++;
+}
+
+static int variant_order_cmp(const void *a, const void *b)
+{
+    const hp_variant *x = *(const hp_variant *const *)a,
+                     *y = *(const hp_variant *const *)b;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The arguments of v from the query parameters, as the JSON its decoder
+ * reads: text parameters as strings, the others parsed as JSON. */
+static const hp_jv *args_from_query(hp_task *t, const hp_variant *v,
+                                    const char **err)
+{
+    if (v->nparams == 0)
+        return NULL;
+    hp_arena *a = &t->arena;
+    hp_jv **vals = hp_arena_alloc(a, v->nparams * sizeof *vals);
+    if (vals == NULL)
+        return NULL;
+    for (size_t i = 0; i < v->nparams; i++) {
+        const char *q = jv_lookup(t->http_query, v->param_names[i], false);
+        if (q == NULL) {
+            *err = hp_arena_sprintf(a, "%s needs the query parameter '%s'",
+                                    v->name, v->param_names[i]);
+            return NULL;
+        }
+        const char *perr = NULL;
+        hp_jv *j = NULL;
+        if (!v->param_text)
+            j = hp_json_parse(a, q, strlen(q), &perr);
+        else if (!v->param_text[i])
+            j = hp_json_parse(a, q, strlen(q), &perr);
+        if (j == NULL) {
+            j = hp_arena_alloc(a, sizeof *j);
+            if (j == NULL)
+                return NULL;
+            j->kind = HP_JV_STRING;
+            j->str = q;
+            j->len = strlen(q);
+        }
+        vals[i] = j;
+    }
+    if (v->nparams == 1)
+        return vals[0];
+    hp_jv *arr = hp_arena_alloc(a, sizeof *arr);
+    if (arr == NULL)
+        return NULL;
+    arr->kind = HP_JV_ARRAY;
+    arr->items = vals;
+    arr->len = v->nparams;
+    return arr;
+}
+
+static uint16_t refusal_status(hp_refusal r)
+{
+    switch (r) {
+    case HP_REFUSAL_OK: return 200;
+    case HP_REFUSAL_FORBIDDEN: return 403;
+    case HP_REFUSAL_HANDLER_FAILED: return 500;
+    case HP_REFUSAL_BUSY: return 503;
+    default: return 400;
+    }
+}
+
+static void error_body(hp_jw *w, const char *kind, const char *msg)
+{
+    hp_jw_fini(w);
+    hp_jw_init(w);
+    hp_jw_raw(w, "{\"HypercError\":{\"kind\":\"", 24);
+    hp_jw_raw(w, kind, strlen(kind));
+    hp_jw_raw(w, "\",\"message\":", 12);
+    if (msg == NULL || hp_jw_string(w, msg, strlen(msg)) != 0)
+        hp_jw_raw(w, "\"\"", 2);
+    hp_jw_raw(w, "}}", 2);
+}
+
+/* Route an HTTP request: a handler declared with a path is found by path
+ * and method (405 with Allow when only the method is wrong), its arguments
+ * from the body (the value, an array, or the {"Variant": args} envelope) or
+ * else from the query; otherwise a body {"Variant": args} reaches any HTTP
+ * handler (what Rust clients send); otherwise a parameter-less handler
+ * without a path whose method fits, first in source order. */
+static void http_dispatch(hp_task *t, hp_jw *w)
+{
+    const hp_process_impl *im = rt.impl;
+    hp_arena *a = &t->arena;
+    const hp_variant **by_order =
+        hp_arena_alloc(a, (im->variants_len + 1) * sizeof *by_order);
+    size_t n = 0;
+    for (size_t i = 0; i < im->variants_len && by_order; i++)
+        if (im->variants[i].sources & HP_FROM_HTTP)
+            by_order[n++] = &im->variants[i];
+    if (by_order == NULL) {
+        t->http_status = 500;
+        error_body(w, "HandlerFailed", "out of memory");
+        return;
+    }
+    qsort(by_order, n, sizeof *by_order, variant_order_cmp);
+    const hp_variant *hit = NULL;
+    char allow[200] = "";
+    for (size_t i = 0; i < n; i++) {
+        const hp_variant *v = by_order[i];
+        if (v->http_path == NULL || strcmp(v->http_path, t->http_path) != 0)
+            continue;
+        if (v->http_method && strcmp(v->http_method, t->http_method) != 0) {
+            size_t l = strlen(allow);
+            snprintf(allow + l, sizeof allow - l, "%s%s", l ? ", " : "",
+                     v->http_method);
+            continue;
+        }
+        hit = v;
+        break;
+    }
+    const char *err = "refused";
+    hp_refusal rc;
+    if (hit) {
+        const hp_jv *args = NULL;
+        bool have = false;
+        if (t->body_len > 0 && hit->nparams > 0) {
+            const char *perr = NULL;
+            hp_jv *j = hp_json_parse(a, t->body, t->body_len, &perr);
+            if (j == NULL) {
+                t->http_status = 400;
+                error_body(w, "BadJson",
+                           hp_jd_wrap(a, "the body is not JSON", perr));
+                return;
+            }
+            /* the envelope of this variant, or the arguments themselves */
+            const hp_jv *inner = hp_jv_get(j, hit->name);
+            args = inner && j->len == 1 ? inner : j;
+            have = true;
+        }
+        if (!have && hit->nparams > 0) {
+            args = args_from_query(t, hit, &err);
+            if (args == NULL) {
+                t->http_status = 400;
+                error_body(w, "BadArguments", err);
+                return;
+            }
+        }
+        rc = hit->call(a, im->state, args, w, &err);
+    } else if (allow[0]) {
+        t->http_status = 405;
+        hp_http_set_header("Allow", allow);
+        error_body(w, "MethodNotAllowed",
+                   hp_arena_sprintf(a, "%s %s: use %s", t->http_method,
+                                    t->http_path, allow));
+        return;
+    } else if (t->body_len > 0) {
+        rc = hp_process_dispatch(im, a, HP_FROM_HTTP, t->body, t->body_len, w);
+        if (rc != HP_REFUSAL_OK) {
+            t->http_status = refusal_status(rc);
+            return; /* the error body is written */
+        }
+        return;
+    } else {
+        const hp_variant *pl = NULL;
+        for (size_t i = 0; i < n && !pl; i++) {
+            const hp_variant *v = by_order[i];
+            if (v->nparams == 0 && v->http_path == NULL &&
+                (v->http_method == NULL ||
+                 strcmp(v->http_method, t->http_method) == 0))
+                pl = v;
+        }
+        if (pl == NULL) {
+            t->http_status = 404;
+            error_body(w, "NotFound",
+                       hp_arena_sprintf(a,
+                                        "no handler for %s %s (send "
+                                        "{\"Variant\": arguments} as the "
+                                        "body to call a handler)",
+                                        t->http_method, t->http_path));
+            return;
+        }
+        rc = pl->call(a, im->state, NULL, w, &err);
+    }
+    if (rc != HP_REFUSAL_OK) {
+        t->http_status = refusal_status(rc);
+        error_body(w, hp_refusal_name(rc), err);
+        hp_log_info("refused an HTTP request: %s: %s", hp_refusal_name(rc),
+                    err);
+    }
+}
+
+/* The answer to http-server: {"status":S,"headers":{...}} with the body as
+ * blob. */
+static void http_answer(hp_task *t, const hp_jw *body)
+{
+    bool ctype = false;
+    for (size_t i = 0; i < t->nresp; i++)
+        ctype |= strcasecmp(t->resp_headers[i].name, "Content-Type") == 0;
+    hp_jw h;
+    hp_jw_init(&h);
+    char head[48];
+    int n = snprintf(head, sizeof head, "{\"status\":%u,\"headers\":{",
+                     (unsigned)(t->http_status ? t->http_status : 200));
+    hp_jw_raw(&h, head, (size_t)n);
+    bool first = true;
+    if (!ctype) {
+        hp_jw_raw(&h, "\"Content-Type\":\"application/json\"", 32);
+        first = false;
+    }
+    for (size_t i = 0; i < t->nresp; i++) {
+        if (!first)
+            hp_jw_raw(&h, ",", 1);
+        first = false;
+        const char *k = t->resp_headers[i].name, *v = t->resp_headers[i].value;
+        if (hp_jw_string(&h, k, strlen(k)) != 0)
+            hp_jw_raw(&h, "\"\"", 2);
+        hp_jw_raw(&h, ":", 1);
+        if (hp_jw_string(&h, v, strlen(v)) != 0)
+            hp_jw_raw(&h, "\"\"", 2);
+    }
+    hp_jw_raw(&h, "}}", 2);
+    hw_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.body.ptr = (uint8_t *)h.buf;
+    resp.body.len = h.len;
+    hw_blob blob;
+    memset(&blob, 0, sizeof blob);
+    blob.bytes.ptr = (uint8_t *)(body->buf ? body->buf : "");
+    blob.bytes.len = body->len;
+    hw_send_response(&resp, &blob);
+    hp_jw_fini(&h);
+}
+
+/* "http://host/app:pkg:pub/api/x" -> "/api/x" ("/" when nothing follows). */
+static const char *path_of_url(hp_arena *a, const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p ? strchr(p + 3, '/') : url;
+    if (p == NULL)
+        return "/";
+    const char *rest = strchr(p + 1, '/');
+    if (rest == NULL)
+        return "/";
+    const char *q = strpbrk(rest, "?#");
+    return hp_arena_strndup(a, rest, q ? (size_t)(q - rest) : strlen(rest));
+}
+
+/* ------------------------------------------------------------- WebSockets */
+
+typedef struct hpr_channel {
+    uint32_t id;
+    char *path;
+    UT_hash_handle hh;
+} hpr_channel;
+
+static hpr_channel *channels;
+
+const char *hp_ws_path(void)
+{
+    return rt.cur && rt.cur->kind == HPR_TASK_WS_SERVER ? rt.cur->ws_path
+                                                        : NULL;
+}
+
+static const char *const ws_type_names[] = {"Text", "Binary", "Ping", "Pong",
+                                            "Close"};
+
+bool hp_ws_push(uint32_t channel_id, hp_ws_message_type type, const void *data,
+                size_t len)
+{
+    if ((unsigned)type > HP_WS_CLOSE)
+        return false;
+    char body[120];
+    snprintf(body, sizeof body,
+             "{\"WebSocketPush\":{\"channel_id\":%u,\"message_type\":\"%s\"}}",
+             (unsigned)channel_id, ws_type_names[type]);
+    send_to("http-server", "distro", "sys", body, false, 0, NULL,
+            data ? (const uint8_t *)data : (const uint8_t *)"", len);
+    return true;
+}
+
+size_t hp_ws_broadcast(const char *path, hp_ws_message_type type,
+                       const void *data, size_t len)
+{
+    size_t n = 0;
+    hpr_channel *c, *tmp;
+    HASH_ITER(hh, channels, c, tmp)
+    {
+        if (path == NULL || strcmp(path, c->path) == 0)
+            n += hp_ws_push(c->id, type, data, len);
+    }
+    return n;
+}
+
+bool hp_ws_close(uint32_t channel_id)
+{
+    char body[64];
+    snprintf(body, sizeof body, "{\"WebSocketClose\":%u}",
+             (unsigned)channel_id);
+    send_to("http-server", "distro", "sys", body, false, 0, NULL, NULL, 0);
+    return true;
+}
+
+/* A request from http-server:distro:sys: an HTTP request for a handler,
+ * or a WebSocket event of a binding.  NULL when it is neither (logged) or
+ * nothing handles it. */
+static hp_task *http_server_task(hw_receive_result *r)
+{
+    const hp_process_impl *im = rt.impl;
+    hp_task *t = task_new(HPR_TASK_HTTP, &r->source);
+    if (t == NULL)
+        return NULL;
+    hp_arena *a = &t->arena;
+    const char *perr = NULL;
+    hp_jv *j = hp_json_parse(a, (const char *)r->message.request.body.ptr,
+                             r->message.request.body.len, &perr);
+    const hp_jv *http = j ? hp_jv_get(j, "Http") : NULL;
+    const hp_jv *open = j ? hp_jv_get(j, "WebSocketOpen") : NULL;
+    const hp_jv *push = j ? hp_jv_get(j, "WebSocketPush") : NULL;
+    const hp_jv *close = j ? hp_jv_get(j, "WebSocketClose") : NULL;
+    hw_blob blob;
+    bool have_blob = hw_get_blob(&blob);
+    if (http && http->kind == HP_JV_OBJECT) {
+        const hp_jv *m = hp_jv_get(http, "method");
+        const hp_jv *u = hp_jv_get(http, "url");
+        t->http_method = m && m->kind == HP_JV_STRING ? m->str : "GET";
+        t->http_url = u && u->kind == HP_JV_STRING ? u->str : "/";
+        t->http_path = path_of_url(a, t->http_url);
+        t->http_headers = hp_jv_get(http, "headers");
+        t->http_query = hp_jv_get(http, "query_params");
+        t->expects_response = r->message.request.has_expects_response;
+        size_t n = have_blob ? blob.bytes.len : 0;
+        char *body = hp_arena_alloc(a, n + 1);
+        if (body && n)
+            memcpy(body, blob.bytes.ptr, n);
+        t->body = body ? body : "";
+        t->body_len = body ? n : 0;
+        if (have_blob)
+            hw_blob_fini(&blob);
+        return t;
+    }
+    t->kind = HPR_TASK_WS_SERVER;
+    uint64_t ch = 0;
+    bool ok = false;
+    if (open) {
+        const hp_jv *c = hp_jv_get(open, "channel_id");
+        const hp_jv *p = hp_jv_get(open, "path");
+        ok = c && p && p->kind == HP_JV_STRING &&
+             hp_jd_uint(a, c, UINT32_MAX, "u32", &ch, &perr) == 0;
+        if (ok) {
+            t->ws_type = HP_WS_OPEN;
+            t->ws_path = p->str;
+            hpr_channel *e = calloc(1, sizeof *e);
+            if (e && (e->path = strdup(p->str)) != NULL) {
+                e->id = (uint32_t)ch;
+                hpr_channel *old = NULL;
+                HASH_FIND(hh, channels, &e->id, sizeof e->id, old);
+                if (old) {
+                    HASH_DEL(channels, old);
+                    free(old->path);
+                    free(old);
+                }
+                HASH_ADD(hh, channels, id, sizeof e->id, e);
+            } else {
+                free(e);
+            }
+        }
+    } else if (push) {
+        const hp_jv *c = hp_jv_get(push, "channel_id");
+        const hp_jv *ty = hp_jv_get(push, "message_type");
+        int type = -1;
+        for (int k = 0; ty && ty->kind == HP_JV_STRING && k < 5; k++)
+            if (strcmp(ty->str, ws_type_names[k]) == 0)
+                type = k;
+        ok = c && type >= 0 &&
+             hp_jd_uint(a, c, UINT32_MAX, "u32", &ch, &perr) == 0;
+        t->ws_type = (hp_ws_message_type)type;
+    } else if (close) {
+        ok = hp_jd_uint(a, close, UINT32_MAX, "u32", &ch, &perr) == 0;
+        t->ws_type = HP_WS_CLOSE;
+    }
+    if (!ok) {
+        hp_log_info("dropped a message from http-server that is neither an "
+                    "HTTP request nor a WebSocket event");
+        if (have_blob)
+            hw_blob_fini(&blob);
+        task_free(t);
+        return NULL;
+    }
+    t->ws_channel = (uint32_t)ch;
+    hpr_channel *e = NULL;
+    HASH_FIND(hh, channels, &t->ws_channel, sizeof t->ws_channel, e);
+    if (e && !t->ws_path)
+        t->ws_path = hp_arena_strdup(a, e->path);
+    if (close && e) {
+        HASH_DEL(channels, e);
+        free(e->path);
+        free(e);
+    }
+    if (have_blob)
+        t->ws_blob = blob;
+    else
+        memset(&t->ws_blob, 0, sizeof t->ws_blob);
+    if (im->ws == NULL) {
+        hp_log_debug("dropped a WebSocket event: no HP_WS handler");
+        task_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* ------------------------------------------------------ binding at start */
+
+static const char *mime_of(const char *name)
+{
+    static const char *const map[][2] = {
+        {".html", "text/html"},     {".htm", "text/html"},
+        {".js", "text/javascript"}, {".mjs", "text/javascript"},
+        {".css", "text/css"},       {".json", "application/json"},
+        {".svg", "image/svg+xml"},  {".png", "image/png"},
+        {".jpg", "image/jpeg"},     {".jpeg", "image/jpeg"},
+        {".gif", "image/gif"},      {".ico", "image/x-icon"},
+        {".webp", "image/webp"},    {".wasm", "application/wasm"},
+        {".txt", "text/plain"},     {".woff2", "font/woff2"},
+        {".woff", "font/woff"},     {".map", "application/json"},
+    };
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof map / sizeof map[0]; i++)
+        if (strcasecmp(dot, map[i][0]) == 0)
+            return map[i][1];
+    return "application/octet-stream";
+}
+
+/* The Bind request of an HTTP path with config c (NULL: Rust's default). */
+static char *bind_body(hp_arena *a, const char *path, const hp_http_config *c,
+                       bool cache)
+{
+    bool auth = c ? c->authenticated : true;
+    bool local = c ? c->local_only : false;
+    hp_jw w;
+    hp_jw_init(&w);
+    if (hp_jw_string(&w, path, strlen(path)) != 0) {
+        hp_jw_fini(&w);
+        return NULL;
+    }
+    char *out;
+    if (c && c->secure_subdomain)
+        out = hp_arena_sprintf(a, "{\"SecureBind\":{\"path\":%s,\"cache\":%s}}",
+                               w.buf, cache ? "true" : "false");
+    else
+        out = hp_arena_sprintf(a,
+                               "{\"Bind\":{\"path\":%s,\"authenticated\":%s,"
+                               "\"local_only\":%s,\"cache\":%s}}",
+                               w.buf, auth ? "true" : "false",
+                               local ? "true" : "false",
+                               cache ? "true" : "false");
+    hp_jw_fini(&w);
+    return out;
+}
+
+/* Whether a Bind call succeeded; logs why not. */
+static bool bind_ok(const hp_rpc_call_spec *c, const char *what)
+{
+    if (c->err.kind == HP_RPC_OK && c->reply && hp_jv_get(c->reply, "Ok"))
+        return true;
+    hp_log_error("binding %s failed: %s", what,
+                 c->err.kind != HP_RPC_OK
+                     ? hp_arena_sprintf(hp_message_arena(), "%s: %s",
+                                        hp_rpc_kind_name(c->err.kind),
+                                        c->err.message)
+                     : "the http-server refused it (does the manifest grant "
+                       "http-server:distro:sys messaging?)");
+    return false;
+}
+
+static const hp_http_config *config_for(const char *path)
+{
+    const hp_binding *best = NULL;
+    for (const hp_binding *b = rt.impl->decl->endpoints; b && b->kind; b++) {
+        if (b->kind != HP_BINDING_HTTP)
+            continue;
+        size_t l = strlen(b->path);
+        if (strncmp(path, b->path, l) == 0 &&
+            (path[l] == '\0' || path[l] == '/' || l == 1) &&
+            (best == NULL || l > strlen(best->path)))
+            best = b;
+        if (best == NULL)
+            best = b;
+    }
+    return best ? &best->http : NULL;
+}
+
+/* Serve the package's UI folder: every file bound as static content (GET),
+ * index.html also at "/" (as process_lib's serve_ui). */
+static void serve_ui(hw_address *http, hw_address *vfs)
+{
+    const hp_process_decl *d = rt.impl->decl;
+    hp_arena *a = hp_message_arena();
+    const char *dir = d->ui_path ? d->ui_path : "ui";
+    const char *root =
+        hp_arena_sprintf(a, "/%s:%s/pkg/%s", rt.our.process.package_name,
+                         rt.our.process.publisher_node, dir);
+    /* a breadth-first walk with ReadDir */
+    const char **todo = hp_arena_alloc(a, 256 * sizeof *todo);
+    size_t head = 0, tail = 0, bound = 0;
+    todo[tail++] = root;
+    while (head < tail) {
+        const char *cur = todo[head++];
+        hp_rpc_call_spec rd = {.target = vfs};
+        rd.body = hp_arena_sprintf(
+            a, "{\"path\":\"%s\",\"action\":\"ReadDir\"}", cur);
+        rd.len = strlen(rd.body);
+        hp_rpc_fanout(&rd, 1, &(hp_rpc_opts){.timeout_s = 5});
+        const hp_jv *list = rd.reply ? hp_jv_get(rd.reply, "ReadDir") : NULL;
+        if (list == NULL || list->kind != HP_JV_ARRAY) {
+            hp_log_error("ui: cannot read %s (a pkg/%s folder is needed; "
+                         "does the manifest grant vfs:distro:sys?)",
+                         cur, dir);
+            return;
+        }
+        for (size_t i = 0; i < list->len; i++) {
+            const hp_jv *p = hp_jv_get(list->items[i], "path");
+            const hp_jv *ft = hp_jv_get(list->items[i], "file_type");
+            if (p == NULL || p->kind != HP_JV_STRING)
+                continue;
+            const char *full = hp_arena_sprintf(a, "/%s", p->str);
+            if (ft && ft->kind == HP_JV_STRING &&
+                strcmp(ft->str, "Directory") == 0) {
+                if (tail < 256)
+                    todo[tail++] = full;
+                continue;
+            }
+            hp_rpc_call_spec rf = {.target = vfs};
+            rf.body = hp_arena_sprintf(
+                a, "{\"path\":\"%s\",\"action\":\"Read\"}", full);
+            rf.len = strlen(rf.body);
+            hp_rpc_fanout(&rf, 1, &(hp_rpc_opts){.timeout_s = 5});
+            if (rf.err.kind != HP_RPC_OK)
+                continue;
+            const char *rel = full + strlen(root);
+            const char *mime = mime_of(rel);
+            const char *paths[2] = {rel, NULL};
+            const char *base = strrchr(rel, '/');
+            if (base && strcmp(base, "/index.html") == 0)
+                paths[1] = base == rel
+                               ? "/"
+                               : hp_arena_strndup(a, rel, (size_t)(base - rel));
+            for (int k = 0; k < 2 && paths[k]; k++) {
+                hp_rpc_call_spec b = {.target = http};
+                b.body = bind_body(a, paths[k], d->ui, true);
+                b.len = b.body ? strlen(b.body) : 0;
+                b.blob = rf.blob_back.ptr;
+                b.blob_len = rf.blob_back.len;
+                b.blob_mime = mime;
+                hp_rpc_fanout(&b, 1, &(hp_rpc_opts){.timeout_s = 5});
+                bound += bind_ok(&b, paths[k]);
+            }
+        }
+    }
+    hp_log_debug("ui: %zu paths bound from %s", bound, root);
+}
+
+/* Endpoints, handler paths, the UI and the homepage tile, before the
+ * user's init (framework.md §11), from the init task. */
+static void bind_all(void)
+{
+    const hp_process_impl *im = rt.impl;
+    const hp_process_decl *d = im->decl;
+    hp_arena *a = hp_message_arena();
+    hw_address http, vfs;
+    addr_set(&http, rt.our.node, "http-server", "distro", "sys");
+    addr_set(&vfs, rt.our.node, "vfs", "distro", "sys");
+    if (d->icon || d->widget) {
+        hp_jw w;
+        hp_jw_init(&w);
+        hp_jw_raw(&w, "{\"Add\":{\"label\":", 16);
+        hp_jw_string(&w, d->name ? d->name : "", d->name ? strlen(d->name) : 0);
+        hp_jw_raw(&w, ",\"icon\":", 8);
+        if (d->icon)
+            hp_jw_string(&w, d->icon, strlen(d->icon));
+        else
+            hp_jw_null(&w);
+        hp_jw_raw(&w, d->ui ? ",\"path\":\"/\"" : ",\"path\":null",
+                  d->ui ? 11 : 12);
+        hp_jw_raw(&w, ",\"widget\":", 10);
+        if (d->widget)
+            hp_jw_string(&w, d->widget, strlen(d->widget));
+        else
+            hp_jw_null(&w);
+        hp_jw_raw(&w, "}}", 2);
+        if (hp_jw_ok(&w))
+            send_to("homepage", "homepage", "sys", w.buf, false, 0, NULL, NULL,
+                    0);
+        hp_jw_fini(&w);
+    }
+    /* endpoints, then handler paths not bound by them */
+    size_t n = 0;
+    for (const hp_binding *b = d->endpoints; b && b->kind; b++)
+        n++;
+    for (size_t i = 0; i < im->variants_len; i++)
+        n += im->variants[i].http_path != NULL;
+    if (n == 0 && d->ui == NULL)
+        return;
+    hp_rpc_call_spec *c = hp_arena_alloc(a, (n ? n : 1) * sizeof *c);
+    const char **what = hp_arena_alloc(a, (n ? n : 1) * sizeof *what);
+    if (c == NULL || what == NULL)
+        return;
+    memset(c, 0, (n ? n : 1) * sizeof *c);
+    size_t k = 0;
+    for (const hp_binding *b = d->endpoints; b && b->kind; b++) {
+        hp_jw p;
+        hp_jw_init(&p);
+        hp_jw_string(&p, b->path, strlen(b->path));
+        if (b->kind == HP_BINDING_HTTP) {
+            c[k].body =
+                bind_body(a, b->path, &b->http, b->http.static_content != NULL);
+            if (b->http.static_content) {
+                c[k].blob = (const uint8_t *)b->http.static_content;
+                c[k].blob_len = strlen(b->http.static_content);
+                c[k].blob_mime =
+                    b->http.static_mime ? b->http.static_mime : "text/plain";
+            }
+        } else if (b->ws.secure_subdomain) {
+            c[k].body = hp_arena_sprintf(
+                a, "{\"WebSocketSecureBind\":{\"path\":%s,\"extension\":%s}}",
+                p.buf, b->ws.extension ? "true" : "false");
+        } else {
+            c[k].body = hp_arena_sprintf(
+                a,
+                "{\"WebSocketBind\":{\"path\":%s,\"authenticated\":%s,"
+                "\"extension\":%s}}",
+                p.buf, b->ws.authenticated ? "true" : "false",
+                b->ws.extension ? "true" : "false");
+        }
+        hp_jw_fini(&p);
+        what[k++] = b->path;
+    }
+    for (size_t i = 0; i < im->variants_len; i++) {
+        const char *hp = im->variants[i].http_path;
+        bool dup = false;
+        for (size_t q = 0; hp && q < k; q++)
+            dup |= strcmp(what[q], hp) == 0;
+        if (hp == NULL || dup)
+            continue;
+        c[k].body = bind_body(a, hp, config_for(hp), false);
+        what[k++] = hp;
+    }
+    for (size_t i = 0; i < k; i++) {
+        c[i].target = &http;
+        c[i].len = c[i].body ? strlen(c[i].body) : 0;
+    }
+    hp_rpc_fanout(c, k, &(hp_rpc_opts){.timeout_s = 5});
+    size_t ok = 0;
+    for (size_t i = 0; i < k; i++)
+        ok += bind_ok(&c[i], what[i]);
+    if (k)
+        hp_log_debug("bound %zu of %zu paths", ok, k);
+    if (d->ui)
+        serve_ui(&http, &vfs);
 }
 
 /* ------------------------------------------------------------- main loop */
@@ -1110,6 +1875,9 @@ static void on_request(hw_receive_result *r)
     if (strcmp(r->source.node, rt.our.node) == 0 &&
         is_module(&r->source, "http-client")) {
         t = ws_client_task(r);
+    } else if (strcmp(r->source.node, rt.our.node) == 0 &&
+               is_module(&r->source, "http-server")) {
+        t = http_server_task(r);
     } else {
         t = task_new(HPR_TASK_REQUEST, &r->source);
         if (t == NULL) {
@@ -1190,6 +1958,20 @@ static void on_outcome(hw_receive_result *r)
                 sp->context_back.len = 0;
             }
         }
+        if (!r->is_err) {
+            hw_blob b;
+            if (hw_get_blob(&b)) {
+                uint8_t *copy =
+                    hp_arena_alloc(&w->task->arena, b.bytes.len + 1);
+                if (copy) {
+                    if (b.bytes.len)
+                        memcpy(copy, b.bytes.ptr, b.bytes.len);
+                    sp->blob_back.ptr = copy;
+                    sp->blob_back.len = b.bytes.len;
+                }
+                hw_blob_fini(&b);
+            }
+        }
         wait_complete(w, r);
         return;
     }
@@ -1215,9 +1997,9 @@ void hp_process_main(const hp_process_impl *im)
     hp_log_debug("started%s", rt.state_new ? " with a new state" : "");
     if (im->decl->save_config.kind == HP_SAVE_KIND_EVERY_N_SECONDS)
         timer_arm();
-    if (im->init) {
-        /* init runs as a task: messages arriving while it waits are
-         * handled, not lost */
+    {
+        /* init (bindings, then the app's init) runs as a task: messages
+         * arriving while it waits are handled, not lost */
         hp_task *t = task_new(HPR_TASK_INIT, &rt.our);
         if (t == NULL) {
             hp_log_error("cannot start init: out of memory");

@@ -274,9 +274,11 @@ static hp_refusal hpg_call_get_count(hp_arena *a, void *st, const hp_jv *args, h
     return HP_REFUSAL_OK;
 }
 
+static const char *const hpg_pn_handle_http_request[] = {"value"};
+static const bool hpg_ps_handle_http_request[] = {true};
 static const hp_variant hpg_variants[] = {
-    {"GetCount", HP_FROM_LOCAL | HP_FROM_REMOTE | HP_FROM_HTTP, hpg_call_get_count},
-    {"HandleHttpRequest", HP_FROM_LOCAL | HP_FROM_HTTP, hpg_call_handle_http_request},
+    {"GetCount", HP_FROM_LOCAL | HP_FROM_REMOTE | HP_FROM_HTTP, hpg_call_get_count, "GET", "/count", NULL, NULL, 0, 2},
+    {"HandleHttpRequest", HP_FROM_LOCAL | HP_FROM_HTTP, hpg_call_handle_http_request, NULL, NULL, hpg_pn_handle_http_request, hpg_ps_handle_http_request, 1, 1},
 };
 
 static my_process_state hpg_state;
