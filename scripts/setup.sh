@@ -10,7 +10,8 @@ pkgs=(
   build-essential cmake pkg-config clang
   libjansson-dev libsqlite3-dev libssl-dev uthash-dev libcmocka-dev libjemalloc-dev
   libclang-14-dev libyajl-dev
-  python3 python3-pytest
+  libcurl4-openssl-dev libwslay-dev libhttp-parser-dev
+  python3 python3-pytest python3-websockets
   sqlite3 procps
 )
 if [[ "${1:-}" == "--bench" ]]; then

@@ -45,6 +45,14 @@ typedef struct hc_node_config {
     /* vfs:distro:sys refuses to read or write a file larger than this
      * (0 = no limit). */
     uint64_t vfs_max_file_bytes;
+    /* http-client:distro:sys: an HTTP request gives up after
+     * http_client_timeout_ms at most (0 = no limit); a response body larger
+     * than http_client_max_response_bytes fails (0 = no limit; also the
+     * largest WebSocket message received); at most http_client_max_ws
+     * outgoing WebSocket connections are open at once. */
+    uint32_t http_client_timeout_ms;
+    uint64_t http_client_max_response_bytes;
+    uint32_t http_client_max_ws;
 } hc_node_config;
 
 void hc_node_config_default(hc_node_config *cfg);

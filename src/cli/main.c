@@ -69,6 +69,13 @@ static void usage_run(FILE *f)
             "(default 4)\n"
             "  --vfs-max-file-size BYTES  largest file vfs:distro:sys reads "
             "or writes (default 67108864; 0 = no limit)\n"
+            "  --http-client-timeout-ms N  longest an outgoing HTTP request "
+            "may take (default 60000; 0 = no limit)\n"
+            "  --http-client-max-response BYTES  largest HTTP response body "
+            "or WebSocket message http-client:distro:sys takes "
+            "(default 67108864; 0 = no limit)\n"
+            "  --http-client-max-ws N  outgoing WebSocket connections open "
+            "at once (default 128)\n"
             "  -h, --help             this text\n");
 }
 
@@ -161,7 +168,10 @@ static int cmd_run(int argc, char **argv)
         O_RWIN,
         O_LOGSZ,
         O_LOGN,
-        O_VFSMAX
+        O_VFSMAX,
+        O_HCTIME,
+        O_HCMAX,
+        O_HCWS
     };
     static const struct option opts[] = {
         {"home", required_argument, NULL, O_HOME},
@@ -178,6 +188,9 @@ static int cmd_run(int argc, char **argv)
         {"max-log-size", required_argument, NULL, O_LOGSZ},
         {"number-log-files", required_argument, NULL, O_LOGN},
         {"vfs-max-file-size", required_argument, NULL, O_VFSMAX},
+        {"http-client-timeout-ms", required_argument, NULL, O_HCTIME},
+        {"http-client-max-response", required_argument, NULL, O_HCMAX},
+        {"http-client-max-ws", required_argument, NULL, O_HCWS},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -211,6 +224,17 @@ static int cmd_run(int argc, char **argv)
         case O_RGIVE: target = &cfg.restart_give_up; break;
         case O_RWIN: target = &cfg.restart_window_ms; break;
         case O_LOGN: target = &cfg.log_files; break;
+        case O_HCTIME: target = &cfg.http_client_timeout_ms; break;
+        case O_HCWS: target = &cfg.http_client_max_ws; break;
+        case O_HCMAX:
+            if (parse_u32(optarg, &u) != 0) {
+                fprintf(stderr,
+                        "%s run: --http-client-max-response needs bytes\n",
+                        prog);
+                return 2;
+            }
+            cfg.http_client_max_response_bytes = u;
+            continue;
         case O_LOGSZ:
             if (parse_u32(optarg, &u) != 0) {
                 fprintf(stderr, "%s run: --max-log-size needs bytes\n", prog);

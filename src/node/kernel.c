@@ -306,6 +306,9 @@ void hc_node_config_default(hc_node_config *c)
     c->log_max_bytes = 16000000;
     c->log_files = 4;
     c->vfs_max_file_bytes = 64u << 20;
+    c->http_client_timeout_ms = 60000;
+    c->http_client_max_response_bytes = 64u << 20;
+    c->http_client_max_ws = 128;
 }
 
 hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
@@ -362,6 +365,8 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     }
     hcn_mod_timer_add(n);
     hcn_mod_terminal_add(n);
+    hcn_mod_http_client_add(n);
+    hcn_mod_homepage_add(n);
     /* kernel:distro:sys is a source only: kernel commands are not served
      * yet, so requests to it get a timeout error as for an unknown id. */
     return n;
