@@ -47,7 +47,7 @@ static void init(tasker_state *s)
     if (strcmp(hp_our()->process.process_name, "a") != 0)
         return;
     hw_address b = peer("b");
-    tasker_sleep_then_result r = sleep_then_local_rpc(&b, 1500, 7);
+    tasker_sleep_then_result r = sleep_then_local_rpc(&b, 5000, 7);
     s->init_got = r.err.kind == HP_RPC_OK ? r.value : 0;
     hp_log_info("init got %" PRIu64, s->init_got);
 }
