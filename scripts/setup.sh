@@ -10,8 +10,9 @@ pkgs=(
   build-essential cmake pkg-config clang
   libjansson-dev libsqlite3-dev libssl-dev uthash-dev libcmocka-dev libjemalloc-dev
   libclang-14-dev libyajl-dev
-  python3 python3-pytest
-  sqlite3 procps
+  libuv1-dev libhttp-parser-dev libwslay-dev libjwt-dev libargon2-dev
+  python3 python3-pytest python3-websockets
+  sqlite3 procps curl
 )
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(erlang-base erlang-nox hyperfine)
