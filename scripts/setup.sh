@@ -11,8 +11,9 @@ pkgs=(
   libjansson-dev libsqlite3-dev libssl-dev uthash-dev libcmocka-dev libjemalloc-dev
   libclang-14-dev libyajl-dev
   libcurl4-openssl-dev libwslay-dev libhttp-parser-dev
+  libuv1-dev libjwt-dev libargon2-dev
   python3 python3-pytest python3-websockets
-  sqlite3 procps
+  sqlite3 procps curl
 )
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(erlang-base erlang-nox hyperfine)

@@ -22,7 +22,7 @@ typedef struct hcn_node hc_node;
 typedef struct hc_node_config {
     const char *name;     /* node id, e.g. "local.os" (hypermap-safe) */
     const char *home;     /* home directory: state, logs, control socket */
-    int http_port;        /* port of http-server:distro:sys */
+    int http_port;        /* port of http-server:distro:sys; 0 = no server */
     int verbosity;        /* default terminal level 0..3 */
     uint32_t mailbox_max; /* queued requests per process before refusing */
     uint32_t spin_us;     /* longest a receive spins before parking (the
@@ -53,6 +53,17 @@ typedef struct hc_node_config {
     uint32_t http_client_timeout_ms;
     uint64_t http_client_max_response_bytes;
     uint32_t http_client_max_ws;
+    /* http-server:distro:sys (docs/node.md).  Read by hc_node_new only. */
+    const char *http_addr;     /* listening address, "0.0.0.0" if NULL */
+    const char *http_password; /* node password; NULL = <home>/http/password
+                                * (made at first boot when missing) */
+    uint64_t http_max_body;    /* request body bytes, else 413 */
+    uint32_t http_max_header;  /* request line + header bytes, else 431 */
+    uint32_t http_max_connections;   /* open connections; more are closed */
+    uint32_t http_idle_timeout_s;    /* idle keep-alive connection closed */
+    uint32_t http_request_timeout_s; /* a request not complete by then: 408 */
+    uint32_t ws_max_connections;     /* open WebSockets */
+    uint32_t ws_queue_max; /* frames waiting for one WebSocket client */
 } hc_node_config;
 
 void hc_node_config_default(hc_node_config *cfg);

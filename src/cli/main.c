@@ -50,7 +50,25 @@ static void usage_run(FILE *f)
             "options:\n"
             "  --home DIR             home directory (default ./hyperc-home)\n"
             "  --name NODE            node name (default local.os)\n"
-            "  --port N               HTTP port (default 8080)\n"
+            "  --port N               HTTP port of http-server:distro:sys "
+            "(default: none, no HTTP server; 0 = none)\n"
+            "  --http-addr ADDR       address the HTTP server listens on "
+            "(default 0.0.0.0)\n"
+            "  --password TEXT        node password for the login page "
+            "(default: <home>/http/password, made at first boot)\n"
+            "  --http-max-body BYTES  largest request body (default "
+            "16777216; more: 413)\n"
+            "  --http-max-header BYTES  largest request line + headers "
+            "(default 65536; more: 431)\n"
+            "  --http-max-connections N  open HTTP connections (default "
+            "1024; more are closed)\n"
+            "  --http-idle-timeout S  close an idle keep-alive connection "
+            "(default 60)\n"
+            "  --http-request-timeout S  a request not fully received in S "
+            "seconds: 408 (default 30)\n"
+            "  --ws-max-connections N  open WebSockets (default 128)\n"
+            "  --ws-queue-max N       frames waiting for one WebSocket "
+            "client before it is closed (default 100)\n"
             "  -v, --verbosity N      terminal verbosity 0-3 (default 0)\n"
             "  --process-verbosity JSON  per process, e.g. "
             "'{\"a:pkg:pub\":{\"U8\":2},\"b:pkg:pub\":\"Muted\"}'\n"
@@ -171,7 +189,16 @@ static int cmd_run(int argc, char **argv)
         O_VFSMAX,
         O_HCTIME,
         O_HCMAX,
-        O_HCWS
+        O_HCWS,
+        O_HADDR,
+        O_PASSWORD,
+        O_HBODY,
+        O_HHDR,
+        O_HCONNS,
+        O_HIDLE,
+        O_HREQ,
+        O_WSMAX,
+        O_WSQ
     };
     static const struct option opts[] = {
         {"home", required_argument, NULL, O_HOME},
@@ -191,6 +218,15 @@ static int cmd_run(int argc, char **argv)
         {"http-client-timeout-ms", required_argument, NULL, O_HCTIME},
         {"http-client-max-response", required_argument, NULL, O_HCMAX},
         {"http-client-max-ws", required_argument, NULL, O_HCWS},
+        {"http-addr", required_argument, NULL, O_HADDR},
+        {"password", required_argument, NULL, O_PASSWORD},
+        {"http-max-body", required_argument, NULL, O_HBODY},
+        {"http-max-header", required_argument, NULL, O_HHDR},
+        {"http-max-connections", required_argument, NULL, O_HCONNS},
+        {"http-idle-timeout", required_argument, NULL, O_HIDLE},
+        {"http-request-timeout", required_argument, NULL, O_HREQ},
+        {"ws-max-connections", required_argument, NULL, O_WSMAX},
+        {"ws-queue-max", required_argument, NULL, O_WSQ},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -204,8 +240,8 @@ static int cmd_run(int argc, char **argv)
         case O_NAME: cfg.name = optarg; continue;
         case O_PVERB: pverb = optarg; continue;
         case O_PORT:
-            if (parse_u32(optarg, &u) != 0 || u == 0 || u > 65535) {
-                fprintf(stderr, "%s run: --port needs 1..65535\n", prog);
+            if (parse_u32(optarg, &u) != 0 || u > 65535) {
+                fprintf(stderr, "%s run: --port needs 0..65535\n", prog);
                 return 2;
             }
             cfg.http_port = (int)u;
@@ -235,6 +271,25 @@ static int cmd_run(int argc, char **argv)
             }
             cfg.http_client_max_response_bytes = u;
             continue;
+        case O_HADDR: cfg.http_addr = optarg; continue;
+        case O_PASSWORD: cfg.http_password = optarg; continue;
+        case O_HHDR: target = &cfg.http_max_header; break;
+        case O_HCONNS: target = &cfg.http_max_connections; break;
+        case O_HIDLE: target = &cfg.http_idle_timeout_s; break;
+        case O_HREQ: target = &cfg.http_request_timeout_s; break;
+        case O_WSMAX: target = &cfg.ws_max_connections; break;
+        case O_WSQ: target = &cfg.ws_queue_max; break;
+        case O_HBODY: {
+            char *end;
+            errno = 0;
+            unsigned long long b = strtoull(optarg, &end, 10);
+            if (errno || *optarg < '0' || *optarg > '9' || *end != 0) {
+                fprintf(stderr, "%s run: --http-max-body needs bytes\n", prog);
+                return 2;
+            }
+            cfg.http_max_body = b;
+            continue;
+        }
         case O_LOGSZ:
             if (parse_u32(optarg, &u) != 0) {
                 fprintf(stderr, "%s run: --max-log-size needs bytes\n", prog);

@@ -294,7 +294,14 @@ void hc_node_config_default(hc_node_config *c)
     memset(c, 0, sizeof *c);
     c->name = "local.os";
     c->home = "hyperc-home";
-    c->http_port = 8080;
+    c->http_port = 0;
+    c->http_max_body = 16u << 20;
+    c->http_max_header = 64u << 10;
+    c->http_max_connections = 1024;
+    c->http_idle_timeout_s = 60;
+    c->http_request_timeout_s = 30;
+    c->ws_max_connections = 128;
+    c->ws_queue_max = 100;
     c->verbosity = 0;
     c->mailbox_max = 1024;
     c->spin_us = 50;
@@ -367,6 +374,10 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     hcn_mod_terminal_add(n);
     hcn_mod_http_client_add(n);
     hcn_mod_homepage_add(n);
+    if (hcn_mod_http_add(n, err, errlen) != 0) {
+        hc_node_free(n);
+        return NULL;
+    }
     /* kernel:distro:sys is a source only: kernel commands are not served
      * yet, so requests to it get a timeout error as for an unknown id. */
     return n;
@@ -429,6 +440,7 @@ void hc_node_shutdown(hc_node *n)
     hcn_logf(n, 0, "node %s shutting down", n->name);
     pthread_cond_broadcast(&n->life_cv);
     hcn_control_stop(n);
+    hcn_mod_http_stop(n);
     size_t count;
     hcn_proc **all = snapshot(n, &count);
     /* Guests first, so that what they say on the way out still routes. */

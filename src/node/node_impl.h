@@ -335,6 +335,7 @@ struct hcn_node {
     int *ctl_conns;         /* open connection sockets, -1 = free slot */
     size_t ctl_nconns;
     hcn_proc *terminal; /* terminal:terminal:sys, the injector */
+    struct hcn_http *http; /* http-server:distro:sys (mod_http.c) */
 };
 
 /* Look a process up by id ("p:k:pub") and take a reference; NULL if none. */
@@ -543,6 +544,11 @@ char *hcn_hc_check_http(const hcn_hc_request *r);
 /* A response header name as Hyperware reports it ("content-type" ->
  * "Content-Type"); caller frees. */
 char *hcn_hc_header_case(const char *name, size_t len);
+/* http-server:distro:sys: registers the module, listens on cfg.http_port
+ * (when > 0) and starts its libuv thread; 0, or -1 with a message. */
+int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen);
+/* Stop the server's thread and close every connection (shutdown). */
+void hcn_mod_http_stop(hcn_node *n);
 
 /* vfs:distro:sys (mod_vfs.c): VfsAction variants, in process_lib's order. */
 typedef enum hcn_vfs_action {

@@ -20,6 +20,13 @@ PACKAGES = os.environ.get("HYPERC_PACKAGES", "build/packages")
 NODE = "test.os"
 
 
+def free_port():
+    """A TCP port free on this machine right now (for --port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def pid(name, pkg="tpkg", pub="test.os"):
     return f"{name}:{pkg}:{pub}"
 

@@ -1,0 +1,89 @@
+/* Internal to http-server:distro:sys (mod_http.c, http_util.c,
+ * http_auth.c): the pieces that do not need a socket, kept apart so that
+ * unit tests can reach them.  Prefix hcn_http_. */
+#ifndef HYPERC_HTTP_IMPL_H
+#define HYPERC_HTTP_IMPL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* ------------------------------------------------------------ routing */
+
+/* One bound path: a pattern as Hyperware stores it ("/app:pkg:pub/api/:id",
+ * "/app:pkg:pub/files/ *rest" without the space), split into segments.  A
+ * segment ":name" matches one non-empty segment, "*name" one or more
+ * characters, '/' included; anything else matches itself. */
+typedef struct hcn_http_route {
+    char *pattern;
+    char **segs;
+    size_t nsegs;
+    unsigned nstatic, ndyn, nstar;
+    void *data; /* the binding (owned by the caller) */
+} hcn_http_route;
+
+typedef struct hcn_http_router {
+    hcn_http_route *v;
+    size_t len, cap;
+} hcn_http_router;
+
+/* Add `pattern` with `data`.  A pattern already present keeps its place and
+ * takes the new data; its old data is returned (to free), else NULL. */
+void *hcn_http_router_add(hcn_http_router *r, const char *pattern, void *data);
+/* The best route for `path` (a leading '/' is optional on both sides), as
+ * route_recognizer ranks them: fewest '*' segments, then fewest ':'
+ * segments, then most static ones.  Fills `params` (a JSON object, may be
+ * NULL) with the ':' and '*' values.  NULL when nothing matches. */
+const hcn_http_route *hcn_http_router_match(const hcn_http_router *r,
+                                            const char *path, json_t *params);
+/* Free every route; free_data (may be NULL) releases each data. */
+void hcn_http_router_fini(hcn_http_router *r, void (*free_data)(void *));
+
+/* Hyperware's normalize_path: one trailing '/' stripped.  Fresh string. */
+char *hcn_http_normalize(const char *path, size_t len);
+/* Hyperware's format_path_with_process: "/" + pid + path, trailing '/'
+ * stripped; homepage:homepage:sys binds at the root.  Fresh string. */
+char *hcn_http_format_path(const char *pid, const char *path);
+/* package-publisher with every non-alphanumeric character turned into '-'
+ * (generate_secure_subdomain).  Fresh string. */
+char *hcn_http_secure_subdomain(const char *pid);
+
+/* ---------------------------------------------------------- decoding */
+
+/* Percent-decode s[0..len) (and '+' as space when `plus`); the result is
+ * made valid UTF-8 lossily.  Fresh NUL-terminated string. */
+char *hcn_http_url_decode(const char *s, size_t len, bool plus);
+/* Parse a query string ("a=1&b=x%20y") into obj as serde_urlencoded does
+ * into a HashMap: '+' is a space, percent-decoding, the last value wins. */
+void hcn_http_parse_query(const char *q, size_t len, json_t *obj);
+/* Bytes as valid UTF-8: every invalid sequence becomes U+FFFD, as Rust's
+ * String::from_utf8_lossy.  Fresh string; *outlen gets its length. */
+char *hcn_http_utf8_lossy(const uint8_t *s, size_t len, size_t *outlen);
+
+/* -------------------------------------------------------------- peers */
+
+/* Whether a peer address is loopback (127.0.0.0/8, ::1, ::ffff:127.x). */
+bool hcn_http_is_loopback(const struct sockaddr *sa);
+/* "1.2.3.4:5678" or "[::1]:5678", as Rust's SocketAddr prints. */
+void hcn_http_format_addr(const struct sockaddr *sa, char *out, size_t n);
+/* Whether a lowercase header name is one of the reverse-proxy headers that
+ * make a request not local (x-forwarded-for, -proto, -host, x-real-ip). */
+bool hcn_http_is_proxy_header(const char *lname);
+
+/* ------------------------------------------------------ authentication */
+
+/* An HS256 JWT with Hyperware's claims {username, subdomain, expiration}
+ * (subdomain null when sub is NULL or empty).  Fresh string or NULL. */
+char *hcn_http_jwt_make(const uint8_t *secret, size_t slen, const char *node,
+                        const char *sub, uint64_t expiration);
+/* Whether `token` is a valid HS256 JWT for `node` signed with the secret,
+ * with the expected subdomain (NULL = none) and not expired at `now`. */
+bool hcn_http_jwt_valid(const uint8_t *secret, size_t slen, const char *token,
+                        const char *node, const char *sub, uint64_t now);
+/* Find cookie `name` in a Cookie header ("a=1; b=2", entries split on
+ * "; " and '=' as Hyperware does).  Fresh string or NULL. */
+char *hcn_http_cookie(const char *header, const char *name);
+
+#endif

@@ -1,0 +1,404 @@
+/* http-server:distro:sys, the parts without sockets: the router (bound paths
+ * as Hyperware's route_recognizer matches them), path formatting, URL and
+ * query decoding, lossy UTF-8, peer addresses. */
+#include "http_impl.h"
+#include "node_impl.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ routing */
+
+static char **split_segments(const char *path, size_t *n)
+{
+    if (*path == '/')
+        path++;
+    size_t count = 1;
+    for (const char *p = path; *p; p++)
+        count += *p == '/';
+    char **v = hcn_xcalloc(count, sizeof *v);
+    const char *s = path;
+    for (size_t i = 0; i < count; i++) {
+        const char *e = strchr(s, '/');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        v[i] = hcn_xstrndup(s, len);
+        s += len + (e ? 1 : 0);
+    }
+    *n = count;
+    return v;
+}
+
+static void free_segments(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void *hcn_http_router_add(hcn_http_router *r, const char *pattern, void *data)
+{
+    const char *p = *pattern == '/' ? pattern + 1 : pattern;
+    for (size_t i = 0; i < r->len; i++) {
+        const char *q = r->v[i].pattern;
+        if (*q == '/')
+            q++;
+        if (strcmp(p, q) == 0) {
+            void *old = r->v[i].data;
+            r->v[i].data = data;
+            return old;
+        }
+    }
+    if (r->len == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        hcn_http_route *nv = realloc(r->v, r->cap * sizeof *nv);
+        if (nv == NULL)
+            abort();
+        r->v = nv;
+    }
+    hcn_http_route *rt = &r->v[r->len++];
+    memset(rt, 0, sizeof *rt);
+    rt->pattern = hcn_xstrdup(pattern);
+    rt->segs = split_segments(pattern, &rt->nsegs);
+    for (size_t i = 0; i < rt->nsegs; i++) {
+        if (rt->segs[i][0] == ':')
+            rt->ndyn++;
+        else if (rt->segs[i][0] == '*')
+            rt->nstar++;
+        else
+            rt->nstatic++;
+    }
+    rt->data = data;
+    return NULL;
+}
+
+/* Match route segments from `ri` against path segments from `pi`; on
+ * success the values of ':' and '*' segments are in vals (by route
+ * segment index, pointers into the path copy `joined` for stars). */
+static bool match_from(const hcn_http_route *rt, size_t ri, char **ps,
+                       size_t np, size_t pi, const char **vals, char **stars)
+{
+    if (ri == rt->nsegs)
+        return pi == np;
+    const char *seg = rt->segs[ri];
+    if (seg[0] == '*') {
+        /* One or more characters: path segments pi..k joined by '/'. */
+        for (size_t k = np; k-- > pi;) {
+            size_t len = 0;
+            for (size_t j = pi; j <= k; j++)
+                len += strlen(ps[j]) + (j > pi);
+            if (len == 0)
+                continue;
+            if (!match_from(rt, ri + 1, ps, np, k + 1, vals, stars))
+                continue;
+            char *v = hcn_xmalloc(len + 1), *o = v;
+            for (size_t j = pi; j <= k; j++) {
+                if (j > pi)
+                    *o++ = '/';
+                size_t l = strlen(ps[j]);
+                memcpy(o, ps[j], l);
+                o += l;
+            }
+            *o = 0;
+            free(stars[ri]);
+            stars[ri] = v;
+            vals[ri] = v;
+            return true;
+        }
+        return false;
+    }
+    if (pi == np)
+        return false;
+    if (seg[0] == ':') {
+        if (ps[pi][0] == 0)
+            return false;
+        vals[ri] = ps[pi];
+    } else if (strcmp(seg, ps[pi]) != 0) {
+        return false;
+    }
+    return match_from(rt, ri + 1, ps, np, pi + 1, vals, stars);
+}
+
+/* route_recognizer's Metadata order: > 0 when a ranks above b. */
+static int rank(const hcn_http_route *a, const hcn_http_route *b)
+{
+    if (a->nstar != b->nstar)
+        return a->nstar < b->nstar ? 1 : -1;
+    if (a->ndyn != b->ndyn)
+        return a->ndyn < b->ndyn ? 1 : -1;
+    if (a->nstatic != b->nstatic)
+        return a->nstatic > b->nstatic ? 1 : -1;
+    return 0;
+}
+
+const hcn_http_route *hcn_http_router_match(const hcn_http_router *r,
+                                            const char *path, json_t *params)
+{
+    size_t np;
+    char **ps = split_segments(path, &np);
+    const hcn_http_route *best = NULL;
+    for (size_t i = 0; i < r->len; i++) {
+        const hcn_http_route *rt = &r->v[i];
+        if (best && rank(rt, best) <= 0)
+            continue;
+        const char **vals = hcn_xcalloc(rt->nsegs + 1, sizeof *vals);
+        char **stars = hcn_xcalloc(rt->nsegs + 1, sizeof *stars);
+        if (match_from(rt, 0, ps, np, 0, vals, stars))
+            best = rt;
+        for (size_t k = 0; k < rt->nsegs; k++)
+            free(stars[k]);
+        free(vals);
+        free(stars);
+    }
+    if (best && params) {
+        const char **vals = hcn_xcalloc(best->nsegs + 1, sizeof *vals);
+        char **stars = hcn_xcalloc(best->nsegs + 1, sizeof *stars);
+        match_from(best, 0, ps, np, 0, vals, stars);
+        for (size_t k = 0; k < best->nsegs; k++) {
+            if (vals[k] == NULL)
+                continue;
+            size_t vl;
+            char *v = hcn_http_utf8_lossy((const uint8_t *)vals[k],
+                                          strlen(vals[k]), &vl);
+            const char *name = best->segs[k] + 1;
+            json_object_set_new(params, name, json_stringn(v, vl));
+            free(v);
+            free(stars[k]);
+        }
+        free(vals);
+        free(stars);
+    }
+    free_segments(ps, np);
+    return best;
+}
+
+void hcn_http_router_fini(hcn_http_router *r, void (*free_data)(void *))
+{
+    for (size_t i = 0; i < r->len; i++) {
+        free(r->v[i].pattern);
+        free_segments(r->v[i].segs, r->v[i].nsegs);
+        if (free_data && r->v[i].data)
+            free_data(r->v[i].data);
+    }
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+char *hcn_http_normalize(const char *path, size_t len)
+{
+    if (len > 0 && path[len - 1] == '/')
+        len--;
+    return hcn_xstrndup(path, len);
+}
+
+char *hcn_http_format_path(const char *pid, const char *path)
+{
+    char *norm = hcn_http_normalize(path, strlen(path));
+    if (strcmp(pid, "homepage:homepage:sys") == 0)
+        return norm;
+    char *out = hcn_xasprintf("/%s%s%s", pid, path[0] == '/' ? "" : "/", norm);
+    free(norm);
+    return out;
+}
+
+char *hcn_http_secure_subdomain(const char *pid)
+{
+    const char *pkg = strchr(pid, ':');
+    pkg = pkg ? pkg + 1 : pid;
+    char *out = hcn_xstrdup(pkg);
+    for (char *c = out; *c; c++)
+        if (!isalnum((unsigned char)*c))
+            *c = '-';
+    return out;
+}
+
+/* ---------------------------------------------------------- decoding */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *hcn_http_url_decode(const char *s, size_t len, bool plus)
+{
+    uint8_t *raw = hcn_xmalloc(len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 &&
+            (lo = hexval(s[i + 2])) >= 0) {
+            raw[o++] = (uint8_t)(hi << 4 | lo);
+            i += 2;
+        } else if (plus && s[i] == '+') {
+            raw[o++] = ' ';
+        } else {
+            raw[o++] = (uint8_t)s[i];
+        }
+    }
+    size_t ol;
+    char *out = hcn_http_utf8_lossy(raw, o, &ol);
+    free(raw);
+    return out;
+}
+
+void hcn_http_parse_query(const char *q, size_t len, json_t *obj)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t e = i;
+        while (e < len && q[e] != '&')
+            e++;
+        if (e > i) {
+            size_t eq = i;
+            while (eq < e && q[eq] != '=')
+                eq++;
+            char *k = hcn_http_url_decode(q + i, eq - i, true);
+            char *v = eq < e ? hcn_http_url_decode(q + eq + 1, e - eq - 1, true)
+                             : hcn_xstrdup("");
+            json_object_set_new(obj, k, json_string(v));
+            free(k);
+            free(v);
+        }
+        i = e + 1;
+    }
+}
+
+/* Length of the valid UTF-8 sequence at s (of at most n bytes), or 0. */
+static size_t utf8_seq(const uint8_t *s, size_t n)
+{
+    uint8_t c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    uint32_t min;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    uint32_t cp = c & (0x7F >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* How many bytes of an invalid sequence at s Rust replaces with one
+ * U+FFFD: the longest prefix of a valid sequence, at least 1. */
+static size_t invalid_len(const uint8_t *s, size_t n)
+{
+    uint8_t c = s[0];
+    size_t want;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        want = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        want = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        want = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 1;
+    }
+    size_t i = 1;
+    if (i < n && i < want && s[i] >= lo && s[i] <= hi) {
+        i++;
+        while (i < n && i < want && (s[i] & 0xC0) == 0x80)
+            i++;
+    }
+    return i;
+}
+
+char *hcn_http_utf8_lossy(const uint8_t *s, size_t len, size_t *outlen)
+{
+    char *out = hcn_xmalloc(len * 3 + 1);
+    size_t o = 0, i = 0;
+    while (i < len) {
+        size_t k = utf8_seq(s + i, len - i);
+        if (k) {
+            memcpy(out + o, s + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i += invalid_len(s + i, len - i);
+        }
+    }
+    out[o] = 0;
+    if (outlen)
+        *outlen = o;
+    return out;
+}
+
+/* -------------------------------------------------------------- peers */
+
+bool hcn_http_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+            return true;
+        /* Rust's IpAddr::is_loopback is false for an IPv4-mapped address;
+         * here a mapped 127.x is loopback too (a dual-stack socket). */
+        return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+               in6->sin6_addr.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+void hcn_http_format_addr(const struct sockaddr *sa, char *out, size_t n)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        snprintf(out, n, "%s:%u", ip, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        snprintf(out, n, "[%s]:%u", ip, ntohs(in6->sin6_port));
+    } else {
+        snprintf(out, n, "?");
+    }
+}
+
+bool hcn_http_is_proxy_header(const char *lname)
+{
+    return strcmp(lname, "x-forwarded-for") == 0 ||
+           strcmp(lname, "x-forwarded-proto") == 0 ||
+           strcmp(lname, "x-forwarded-host") == 0 ||
+           strcmp(lname, "x-real-ip") == 0;
+}

@@ -1,0 +1,1870 @@
+/* http-server:distro:sys: an HTTP/1.1 and WebSocket server inside the node,
+ * with Hyperware's message shapes (runtime.md §7).
+ *
+ * Threads.  The module's own thread (the runtime-module loop of proc.c)
+ * only hands each message it receives to the server's libuv loop, which runs
+ * on a thread of its own and owns everything else: the bindings, the
+ * connections, the requests waiting for a process's answer, the WebSocket
+ * channels.  So nothing here takes a lock but the hand-over queue.
+ *
+ * HTTP parsing is Debian's http-parser, WebSocket framing wslay; this file
+ * never parses the protocols itself.  A connection handles one request at a
+ * time: when a request is complete the parser is paused and reading stops
+ * until its response is written, so pipelined requests are answered in
+ * order and a client that never reads its answers cannot make the server
+ * buffer more than one response for it. */
+#include "http_impl.h"
+#include "node_impl.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+#include <wslay/wslay.h>
+
+#define HTTP_PID "http-server:distro:sys"
+#define READ_BUF (64 * 1024)
+
+/* ------------------------------------------------------------- types */
+
+typedef struct binding {
+    char *app; /* process id; NULL = unbound (404) */
+    char *path;
+    char *secure_sub; /* NULL = none */
+    bool authenticated, local_only;
+    hcn_blob *static_content;
+} binding;
+
+typedef struct ws_binding {
+    char *app;
+    char *secure_sub;
+    bool authenticated, extension;
+} ws_binding;
+
+enum phase {
+    PH_IDLE,    /* waiting for a request's first byte */
+    PH_READING, /* a request is arriving */
+    PH_WAITING, /* the request is with a process */
+    PH_WRITING, /* its response is being written */
+    PH_WS,      /* a WebSocket */
+};
+
+typedef struct header {
+    char *name; /* lowercase */
+    char *value;
+    size_t nlen, vlen;
+} header;
+
+typedef struct hcn_http hcn_http;
+
+typedef struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    hcn_http *h;
+    struct conn *prev, *next;
+    int handles; /* open libuv handles; freed at 0 */
+    bool closing;
+    enum phase phase;
+    struct sockaddr_storage peer;
+    http_parser parser;
+    /* the request */
+    char *url;
+    size_t url_len;
+    header *hdrs;
+    size_t nhdrs, hdrs_cap;
+    bool last_was_value;
+    size_t header_bytes;
+    uint8_t *body;
+    size_t body_len, body_cap;
+    int err_status; /* set by a callback to answer and close */
+    bool keep_alive;
+    bool head;
+    uint8_t *left; /* bytes read after the request (pipelined) */
+    size_t left_len;
+    uint64_t pending_id; /* the request with a process, 0 = none */
+    /* WebSocket */
+    wslay_event_context_ptr ws;
+    uint32_t channel;
+    char *ws_app;
+    const uint8_t *ws_in;
+    size_t ws_in_len;
+    unsigned ws_writes; /* frames handed to libuv, not yet written */
+    bool ws_closed_sent;
+} conn;
+
+typedef struct pending {
+    UT_hash_handle hh;
+    uint64_t id;
+    conn *c;
+} pending;
+
+typedef struct channel {
+    UT_hash_handle hh;
+    uint32_t id;
+    conn *c;
+} channel;
+
+struct hcn_http {
+    hcn_node *node;
+    char *self_addr;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    bool listening;
+    uv_async_t wake;
+    pthread_t thread;
+    bool has_thread;
+    pthread_mutex_t mu; /* guards the queue and `stop` */
+    hcn_msg *qhead, *qtail;
+    bool stop;
+    /* loop thread only */
+    hcn_http_router routes, ws_routes;
+    char **secure_subs;
+    size_t nsecure;
+    pending *pending;
+    channel *channels;
+    conn *conns;
+    size_t nconns, nws;
+    uint64_t rng;
+    uint8_t rbuf[READ_BUF];
+    http_parser_settings settings;
+    /* limits */
+    uint64_t max_body;
+    uint32_t max_header, max_conns, idle_s, request_s, ws_max, ws_queue;
+    /* authentication (http_auth.c) */
+    uint8_t jwt_secret[32];
+    char *password;
+    char *password_hash; /* Hyperware's argon2id form, "0x..." */
+    char *login_html;
+    size_t login_len;
+};
+
+/* http_auth.c */
+int hcn_http_auth_init(hcn_node *n, const char *password_opt, uint8_t *secret,
+                       char **password, char **password_hash, char **html,
+                       size_t *html_len, char *err, size_t errlen);
+bool hcn_http_login_check(const char *password, const char *password_hash,
+                          const char *body, size_t len, char **subdomain);
+
+static void conn_close(conn *c);
+static void conn_next(conn *c);
+static void feed(conn *c, const uint8_t *data, size_t len);
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t rand_id(hcn_http *h)
+{
+    uint64_t v;
+    do
+        v = hcn_rng_next(&h->rng);
+    while (v == 0);
+    return v;
+}
+
+static void logf_h(hcn_http *h, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void logf_h(hcn_http *h, int level, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    hcn_logf(h->node, level, "http-server: %s", buf);
+}
+
+static const char *find_header(conn *c, const char *lname)
+{
+    for (size_t i = c->nhdrs; i-- > 0;)
+        if (strcmp(c->hdrs[i].name, lname) == 0)
+            return c->hdrs[i].value;
+    return NULL;
+}
+
+static void reset_request(conn *c)
+{
+    free(c->url);
+    c->url = NULL;
+    c->url_len = 0;
+    for (size_t i = 0; i < c->nhdrs; i++) {
+        free(c->hdrs[i].name);
+        free(c->hdrs[i].value);
+    }
+    c->nhdrs = 0;
+    c->last_was_value = false;
+    c->header_bytes = 0;
+    c->body_len = 0;
+    c->err_status = 0;
+    c->keep_alive = false;
+    c->head = false;
+}
+
+/* Append to a growing buffer (NUL-terminated). */
+static void append(char **buf, size_t *len, const char *at, size_t n)
+{
+    char *nb = realloc(*buf, *len + n + 1);
+    if (nb == NULL)
+        abort();
+    memcpy(nb + *len, at, n);
+    *len += n;
+    nb[*len] = 0;
+    *buf = nb;
+}
+
+/* ------------------------------------------------------------ writing */
+
+typedef struct wreq {
+    uv_write_t req;
+    conn *c;
+    int kind; /* W_RESPONSE, W_OTHER, W_WS */
+    bool close_after;
+    char data[];
+} wreq;
+
+enum { W_RESPONSE, W_OTHER, W_WS };
+
+static void on_write(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    conn *c = w->c;
+    int kind = w->kind;
+    bool close_after = w->close_after;
+    free(w);
+    if (kind == W_WS && c->ws_writes > 0)
+        c->ws_writes--;
+    if (c->closing)
+        return;
+    if (status < 0 || close_after) {
+        conn_close(c);
+        return;
+    }
+    if (kind == W_WS && c->ws && c->ws_writes == 0 &&
+        !wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)) {
+        conn_close(c); /* both close frames are through */
+        return;
+    }
+    if (kind == W_RESPONSE)
+        conn_next(c);
+}
+
+static void write_bytes(conn *c, const void *data, size_t len, int kind,
+                        bool close_after)
+{
+    if (c->closing)
+        return;
+    wreq *w = hcn_xmalloc(sizeof *w + len);
+    w->c = c;
+    w->kind = kind;
+    w->close_after = close_after;
+    memcpy(w->data, data, len);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    if (kind == W_WS)
+        c->ws_writes++;
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+        if (kind == W_WS)
+            c->ws_writes--;
+        free(w);
+        conn_close(c);
+    }
+}
+
+static const char *reason(int status)
+{
+    const char *r = http_status_str((enum http_status)status);
+    return r && *r && strcmp(r, "<unknown>") != 0 ? r : "Unknown";
+}
+
+/* Whether a header name is an HTTP token and its value has no CR, LF or
+ * NUL (anything else could split the response). */
+static bool header_ok(const char *name, const char *value)
+{
+    if (*name == 0)
+        return false;
+    for (const char *p = name; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= 32 || ch >= 127 || strchr("()<>@,;:\\\"/[]?={}", ch))
+            return false;
+    }
+    for (const char *p = value; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            return false;
+    return true;
+}
+
+/* Headers the server writes itself. */
+static bool header_reserved(const char *name)
+{
+    return strcasecmp(name, "content-length") == 0 ||
+           strcasecmp(name, "transfer-encoding") == 0 ||
+           strcasecmp(name, "connection") == 0 || strcasecmp(name, "date") == 0;
+}
+
+/* Write a response: status, extra header lines ("Name: value\r\n"...,
+ * may be NULL), a JSON object of headers (may be NULL), and the body. */
+static void respond(conn *c, int status, const char *extra, json_t *hdrs,
+                    const void *body, size_t blen)
+{
+    if (c->closing)
+        return;
+    bool close_after = !c->keep_alive || c->err_status != 0;
+    char *head = NULL;
+    size_t hl = 0;
+    char line[512];
+    int k = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status,
+                     reason(status));
+    append(&head, &hl, line, (size_t)k);
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    append(&head, &hl, date, strlen(date));
+    if (extra)
+        append(&head, &hl, extra, strlen(extra));
+    const char *key;
+    json_t *v;
+    json_object_foreach(hdrs, key, v)
+    {
+        const char *val = json_string_value(v);
+        if (val == NULL || header_reserved(key) || !header_ok(key, val))
+            continue;
+        append(&head, &hl, key, strlen(key));
+        append(&head, &hl, ": ", 2);
+        append(&head, &hl, val, strlen(val));
+        append(&head, &hl, "\r\n", 2);
+    }
+    bool nobody = status == 204 || status == 304 || status < 200;
+    if (!nobody) {
+        k = snprintf(line, sizeof line, "Content-Length: %zu\r\n", blen);
+        append(&head, &hl, line, (size_t)k);
+    }
+    if (close_after)
+        append(&head, &hl, "Connection: close\r\n", 19);
+    append(&head, &hl, "\r\n", 2);
+    if (!nobody && !c->head && blen)
+        append(&head, &hl, body, blen);
+    c->phase = PH_WRITING;
+    uv_timer_stop(&c->timer);
+    write_bytes(c, head, hl, W_RESPONSE, close_after);
+    free(head);
+    if (!c->closing && c->phase == PH_WRITING)
+        uv_timer_again(&c->timer);
+}
+
+static void respond_empty(conn *c, int status)
+{
+    respond(c, status, NULL, NULL, NULL, 0);
+}
+
+/* An error found while reading: answer and close. */
+static void fail(conn *c, int status)
+{
+    c->err_status = status;
+    c->keep_alive = false;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    respond_empty(c, status);
+}
+
+/* ----------------------------------------------------------- messages */
+
+static void send_to_process(hcn_http *h, uint64_t id, const char *pid,
+                            bool expects, uint64_t secs, const char *body,
+                            hcn_blob *blob)
+{
+    char *target = hcn_xasprintf("%s@%s", h->node->name, pid);
+    hcn_msg *m =
+        hcn_msg_new(HCN_MSG_REQUEST, id, h->self_addr, target, NULL, false,
+                    expects, secs, body, strlen(body), NULL, NULL, 0, blob);
+    free(target);
+    hcn_route(h->node, m);
+}
+
+static void send_json_to_process(hcn_http *h, uint64_t id, const char *pid,
+                                 bool expects, uint64_t secs, json_t *j,
+                                 hcn_blob *blob)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    send_to_process(h, id, pid, expects, secs, s, blob);
+    free(s);
+    json_decref(j);
+}
+
+/* ------------------------------------------------------ HTTP requests */
+
+static void pending_drop(hcn_http *h, conn *c)
+{
+    if (c->pending_id == 0)
+        return;
+    pending *p;
+    HASH_FIND(hh, h->pending, &c->pending_id, sizeof(uint64_t), p);
+    if (p) {
+        HASH_DEL(h->pending, p);
+        free(p);
+    }
+    c->pending_id = 0;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    conn *c = t->data;
+    switch (c->phase) {
+    case PH_IDLE: conn_close(c); break;
+    case PH_READING: fail(c, 408); break;
+    case PH_WAITING:
+        logf_h(c->h, 1, "no answer in time for %s; 408", c->url ? c->url : "");
+        pending_drop(c->h, c);
+        respond_empty(c, 408);
+        break;
+    case PH_WRITING: conn_close(c); break;
+    case PH_WS: break;
+    }
+}
+
+/* The host part of a Host header (no port), and whether there was one. */
+static char *host_of(const char *host)
+{
+    if (host == NULL || *host == 0)
+        return hcn_xstrdup("localhost");
+    if (host[0] == '[') {
+        const char *e = strchr(host, ']');
+        return hcn_xstrndup(host, e ? (size_t)(e - host) + 1 : strlen(host));
+    }
+    const char *colon = strchr(host, ':');
+    return hcn_xstrndup(host, colon ? (size_t)(colon - host) : strlen(host));
+}
+
+static bool behind_proxy(conn *c)
+{
+    for (size_t i = 0; i < c->nhdrs; i++)
+        if (hcn_http_is_proxy_header(c->hdrs[i].name))
+            return true;
+    return false;
+}
+
+/* Hyperware's auth_token_valid: the cookie for `sub` (NULL = the node's
+ * own) holds a valid JWT. */
+static bool auth_ok(conn *c, const char *sub)
+{
+    hcn_http *h = c->h;
+    const char *cookies = find_header(c, "cookie");
+    if (cookies == NULL)
+        return false;
+    char *name = sub ? hcn_xasprintf("hyperware-auth_%s@%s", h->node->name, sub)
+                     : hcn_xasprintf("hyperware-auth_%s", h->node->name);
+    char *tok = hcn_http_cookie(cookies, name);
+    free(name);
+    bool ok =
+        tok && hcn_http_jwt_valid(h->jwt_secret, sizeof h->jwt_secret, tok,
+                                  h->node->name, sub, (uint64_t)time(NULL));
+    free(tok);
+    return ok;
+}
+
+static void send_login_page(conn *c)
+{
+    respond(c, 200, "Content-Type: text/html; charset=utf-8\r\n", NULL,
+            c->h->login_html, c->h->login_len);
+}
+
+/* POST /login: {"password_hash": "0x..."} (Hyperware's argon2id form) or
+ * {"password": "..."} (this node's login page), with "subdomain". */
+static void do_login(conn *c, const char *host, const char *query)
+{
+    hcn_http *h = c->h;
+    if (c->body_len > 16 * 1024) {
+        respond(c, 413, NULL, NULL, NULL, 0);
+        return;
+    }
+    char *sub = NULL;
+    if (!hcn_http_login_check(h->password, h->password_hash,
+                              (const char *)c->body, c->body_len, &sub)) {
+        logf_h(h, 0, "login refused from a client (wrong password)");
+        const char *msg = "\"Failed to log in: wrong password\"";
+        respond(c, 401, "Content-Type: application/json\r\n", NULL, msg,
+                strlen(msg));
+        free(sub);
+        return;
+    }
+    const char *hostname = host;
+    char *bare = host_of(host);
+    bool localhost = strstr(hostname ? hostname : "localhost", "localhost");
+    char *clean = NULL;
+    if (sub && *sub) {
+        clean = hcn_xmalloc(strlen(sub) + 1);
+        size_t o = 0;
+        for (const char *p = sub; *p; p++)
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                (*p >= '0' && *p <= '9') || *p == '-' || *p == ':' || *p == '.')
+                clean[o++] = *p;
+        clean[o] = 0;
+    }
+    char *tok =
+        hcn_http_jwt_make(h->jwt_secret, sizeof h->jwt_secret, h->node->name,
+                          localhost && sub && *sub ? sub : NULL,
+                          (uint64_t)time(NULL) + 26ull * 7 * 24 * 3600);
+    if (tok == NULL) {
+        respond_empty(c, 500);
+        free(sub);
+        free(bare);
+        free(clean);
+        return;
+    }
+    /* A Domain attribute only for a real domain name (browsers refuse one
+     * naming an IP address or a single label). */
+    bool domain = strchr(bare, '.') &&
+                  strspn(bare, "0123456789.") != strlen(bare) && bare[0] != '[';
+    char *dom = domain ? hcn_xasprintf(" domain=.%s;", bare) : NULL;
+    char *cookie = hcn_xasprintf(
+        "Set-Cookie: hyperware-auth_%s%s%s=%s; Path=/;%s HttpOnly; "
+        "SameSite=Strict\r\n",
+        h->node->name, clean ? "@" : "", clean ? clean : "", tok,
+        clean || dom == NULL ? "" : dom);
+    free(dom);
+    json_t *q = json_object();
+    if (query)
+        hcn_http_parse_query(query, strlen(query), q);
+    const char *redirect = json_string_value(json_object_get(q, "redirect"));
+    if (redirect && redirect[0] == '/' && redirect[1] != '/' &&
+        !strpbrk(redirect, "\r\n")) {
+        const char *proto = find_header(c, "x-forwarded-proto");
+        char *extra =
+            hcn_xasprintf("%sLocation: %s://%s%s\r\n", cookie,
+                          proto && header_ok("x", proto) ? proto : "http",
+                          host ? host : "localhost", redirect);
+        respond(c, 303, extra, NULL, NULL, 0);
+        free(extra);
+    } else {
+        char *extra =
+            hcn_xasprintf("%sContent-Type: application/json\r\n", cookie);
+        respond(c, 200, extra, NULL, "null", 4);
+        free(extra);
+    }
+    json_decref(q);
+    free(cookie);
+    free(tok);
+    free(sub);
+    free(bare);
+    free(clean);
+}
+
+static bool is_secure_sub(hcn_http *h, const char *s)
+{
+    for (size_t i = 0; i < h->nsecure; i++)
+        if (strcmp(h->secure_subs[i], s) == 0)
+            return true;
+    return false;
+}
+
+static void add_secure_sub(hcn_http *h, const char *s)
+{
+    if (is_secure_sub(h, s))
+        return;
+    char **nv = realloc(h->secure_subs, (h->nsecure + 1) * sizeof *nv);
+    if (nv == NULL)
+        abort();
+    h->secure_subs = nv;
+    h->secure_subs[h->nsecure++] = hcn_xstrdup(s);
+}
+
+static bool ws_upgrade(conn *c, const char *path);
+
+static void handle_request(conn *c)
+{
+    hcn_http *h = c->h;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->timer);
+    c->phase = PH_WAITING;
+    c->head = c->parser.method == HTTP_HEAD;
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (c->url == NULL ||
+        http_parser_parse_url(c->url, c->url_len, 0, &u) != 0) {
+        fail(c, 400);
+        return;
+    }
+    const char *raw_path = "";
+    size_t raw_len = 0;
+    if (u.field_set & (1 << UF_PATH)) {
+        raw_path = c->url + u.field_data[UF_PATH].off;
+        raw_len = u.field_data[UF_PATH].len;
+    }
+    char *query = NULL;
+    if (u.field_set & (1 << UF_QUERY))
+        query = hcn_xstrndup(c->url + u.field_data[UF_QUERY].off,
+                             u.field_data[UF_QUERY].len);
+    char *path = hcn_http_normalize(raw_path, raw_len);
+    const char *host_hdr = find_header(c, "host");
+    char *host = host_of(host_hdr);
+    bool localhost = strstr(host_hdr ? host_hdr : "localhost", "localhost");
+    json_t *url_params = json_object();
+
+    if (c->parser.upgrade && ws_upgrade(c, path))
+        goto out;
+    if (c->parser.upgrade)
+        c->keep_alive = false; /* the parser stops after an upgrade */
+
+    if (strcmp(path, "/login") == 0 &&
+        (c->parser.method == HTTP_GET || c->parser.method == HTTP_POST)) {
+        if (c->parser.method == HTTP_GET)
+            send_login_page(c);
+        else
+            do_login(c, host_hdr, query);
+        goto out;
+    }
+
+    const hcn_http_route *rt =
+        hcn_http_router_match(&h->routes, path, url_params);
+    if (rt == NULL) {
+        /* The first segment alone: the process's "/" binding. */
+        const char *p = path[0] == '/' ? path + 1 : path;
+        const char *slash = strchr(p, '/');
+        char *base = hcn_xstrndup(p, slash ? (size_t)(slash - p) : strlen(p));
+        json_object_clear(url_params);
+        rt = hcn_http_router_match(&h->routes, base, url_params);
+        free(base);
+    }
+    binding *b = rt ? rt->data : NULL;
+    if (b == NULL || b->app == NULL) {
+        logf_h(h, 2, "no route for %s", path);
+        respond_empty(c, 404);
+        goto out;
+    }
+    if (b->authenticated) {
+        char *req_sub = hcn_xstrndup(host, strcspn(host, "."));
+        if (b->secure_sub) {
+            if (*req_sub == 0) {
+                const char *m =
+                    "attempted to access secure subdomain without host";
+                respond(c, 401, NULL, NULL, m, strlen(m));
+                free(req_sub);
+                goto out;
+            }
+            if (strcmp(req_sub, b->secure_sub) != 0) {
+                const char *proto = find_header(c, "x-forwarded-proto");
+                char *loc = hcn_xasprintf(
+                    "Location: %s://%s.%s%s%s%s\r\n",
+                    proto && header_ok("x", proto) ? proto : "http",
+                    b->secure_sub, host_hdr ? host_hdr : "localhost", path,
+                    query ? "?" : "", query ? query : "");
+                /* (http-parser refuses CR and LF in the Host header and
+                 * the URL, so the line cannot be split.) */
+                respond(c, 307, loc, NULL, NULL, 0);
+                free(loc);
+                free(req_sub);
+                goto out;
+            }
+            if (!auth_ok(c, localhost ? b->app : NULL)) {
+                send_login_page(c);
+                free(req_sub);
+                goto out;
+            }
+        } else {
+            if (*req_sub && is_secure_sub(h, req_sub)) {
+                char *expected = hcn_http_secure_subdomain(b->app);
+                bool same = strcmp(expected, req_sub) == 0;
+                free(expected);
+                if (!same) {
+                    const char *m = "secure subdomain can only serve its "
+                                    "associated package";
+                    respond(c, 403, NULL, NULL, m, strlen(m));
+                    free(req_sub);
+                    goto out;
+                }
+            }
+            if (!auth_ok(c, NULL)) {
+                send_login_page(c);
+                free(req_sub);
+                goto out;
+            }
+        }
+        free(req_sub);
+    }
+    if (b->local_only && (!hcn_http_is_loopback((struct sockaddr *)&c->peer) ||
+                          behind_proxy(c))) {
+        respond_empty(c, 403);
+        goto out;
+    }
+    if (b->static_content && c->parser.method == HTTP_GET) {
+        char *ct = hcn_xasprintf("Content-Type: %s\r\n",
+                                 b->static_content->mime &&
+                                         header_ok("x", b->static_content->mime)
+                                     ? b->static_content->mime
+                                     : "text/plain");
+        respond(c, 200, ct, NULL, b->static_content->bytes,
+                b->static_content->len);
+        free(ct);
+        goto out;
+    }
+    uint64_t timeout = 15;
+    const char *th = find_header(c, "x-hyperware-http-server-timeout");
+    if (th && *th >= '0' && *th <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(th, &end, 10);
+        if (errno == 0 && *end == 0)
+            timeout = v;
+    }
+    /* {"Http": IncomingHttpRequest} in serde's field order. */
+    json_t *hdrs = json_object();
+    for (size_t i = 0; i < c->nhdrs; i++) {
+        bool visible = true;
+        for (size_t k = 0; k < c->hdrs[i].vlen; k++) {
+            unsigned char ch = (unsigned char)c->hdrs[i].value[k];
+            if (!(ch == '\t' || (ch >= 32 && ch < 127)))
+                visible = false;
+        }
+        json_object_set_new(hdrs, c->hdrs[i].name,
+                            json_string(visible ? c->hdrs[i].value : ""));
+    }
+    json_t *qp = json_object();
+    if (query)
+        hcn_http_parse_query(query, strlen(query), qp);
+    char addr[80];
+    hcn_http_format_addr((struct sockaddr *)&c->peer, addr, sizeof addr);
+    size_t pl;
+    char *lossy_path =
+        hcn_http_utf8_lossy((const uint8_t *)path, strlen(path), &pl);
+    char *url = hcn_xasprintf("http://%s%s", host, lossy_path);
+    free(lossy_path);
+    char *lossy_url =
+        hcn_http_utf8_lossy((const uint8_t *)url, strlen(url), NULL);
+    free(url);
+    json_t *inner = json_object();
+    json_object_set_new(inner, "source_socket_addr", json_string(addr));
+    json_object_set_new(
+        inner, "method",
+        json_string(http_method_str((enum http_method)c->parser.method)));
+    json_object_set_new(inner, "url", json_string(lossy_url));
+    json_object_set_new(inner, "bound_path", json_string(b->path));
+    json_object_set_new(inner, "headers", hdrs);
+    json_object_set_new(inner, "url_params", url_params);
+    url_params = NULL;
+    json_object_set_new(inner, "query_params", qp);
+    free(lossy_url);
+    json_t *msg = json_object();
+    json_object_set_new(msg, "Http", inner);
+    uint64_t id = rand_id(h);
+    pending *p = hcn_xcalloc(1, sizeof *p);
+    p->id = id;
+    p->c = c;
+    HASH_ADD(hh, h->pending, id, sizeof(uint64_t), p);
+    c->pending_id = id;
+    uint64_t ms = timeout > UINT64_MAX / 1000 ? UINT64_MAX : timeout * 1000;
+    uv_timer_start(&c->timer, on_timer, ms, 0);
+    hcn_blob *blob = hcn_blob_new(NULL, c->body, c->body_len);
+    send_json_to_process(h, id, b->app, true, timeout, msg, blob);
+    hcn_blob_unref(blob);
+out:
+    json_decref(url_params);
+    free(path);
+    free(host);
+    free(query);
+}
+
+/* The process answered request `id`. */
+static void on_http_response(hcn_http *h, hcn_msg *m)
+{
+    pending *p;
+    HASH_FIND(hh, h->pending, &m->id, sizeof(uint64_t), p);
+    if (p == NULL) {
+        logf_h(h, 2, "late or unknown answer from %s dropped", m->source);
+        return;
+    }
+    conn *c = p->c;
+    HASH_DEL(h->pending, p);
+    free(p);
+    c->pending_id = 0;
+    if (m->kind == HCN_MSG_SEND_ERROR) {
+        logf_h(h, 1, "request to %s could not be delivered; 503", m->target);
+        respond_empty(c, 503);
+        return;
+    }
+    json_error_t je;
+    json_t *j = json_loadb((const char *)m->body, m->body_len, 0, &je);
+    json_t *st = json_object_get(j, "status");
+    json_t *hd = json_object_get(j, "headers");
+    bool ok = json_is_object(j) && json_is_integer(st) && json_is_object(hd);
+    const char *k;
+    json_t *v;
+    if (ok)
+        json_object_foreach(hd, k, v) ok = ok && json_is_string(v);
+    json_int_t status = ok ? json_integer_value(st) : 500;
+    if (!ok) {
+        logf_h(h, 1, "answer from %s is not an HttpResponse; 500", m->source);
+        respond_empty(c, 500);
+    } else {
+        if (status < 200 || status > 999)
+            status = 500;
+        respond(c, (int)status, NULL, hd, m->blob ? m->blob->bytes : NULL,
+                m->blob ? m->blob->len : 0);
+    }
+    json_decref(j);
+}
+
+/* ------------------------------------------------------- http-parser */
+
+static conn *conn_of(http_parser *p)
+{
+    return p->data;
+}
+
+static bool header_budget(conn *c, size_t n)
+{
+    c->header_bytes += n;
+    if (c->header_bytes > c->h->max_header) {
+        c->err_status = 431;
+        return false;
+    }
+    return true;
+}
+
+static int cb_message_begin(http_parser *p)
+{
+    conn *c = conn_of(p);
+    reset_request(c);
+    return 0;
+}
+
+static int cb_url(http_parser *p, const char *at, size_t n)
+{
+    conn *c = conn_of(p);
+    if (!header_budget(c, n))
+        return -1;
+    append(&c->url, &c->url_len, at, n);
+    return 0;
+}
+
+static int cb_header_field(http_parser *p, const char *at, size_t n)
+{
+    conn *c = conn_of(p);
+    if (!header_budget(c, n))
+        return -1;
+    if (c->nhdrs == 0 || c->last_was_value) {
+        if (c->nhdrs == c->hdrs_cap) {
+            c->hdrs_cap = c->hdrs_cap ? c->hdrs_cap * 2 : 16;
+            header *nh = realloc(c->hdrs, c->hdrs_cap * sizeof *nh);
+            if (nh == NULL)
+                abort();
+            c->hdrs = nh;
+        }
+        memset(&c->hdrs[c->nhdrs++], 0, sizeof(header));
+        c->last_was_value = false;
+    }
+    header *hd = &c->hdrs[c->nhdrs - 1];
+    append(&hd->name, &hd->nlen, at, n);
+    for (size_t i = hd->nlen - n; i < hd->nlen; i++)
+        if (hd->name[i] >= 'A' && hd->name[i] <= 'Z')
+            hd->name[i] = (char)(hd->name[i] - 'A' + 'a');
+    return 0;
+}
+
+static int cb_header_value(http_parser *p, const char *at, size_t n)
+{
+    conn *c = conn_of(p);
+    if (!header_budget(c, n))
+        return -1;
+    header *hd = &c->hdrs[c->nhdrs - 1];
+    append(&hd->value, &hd->vlen, at, n);
+    c->last_was_value = true;
+    return 0;
+}
+
+static int cb_headers_complete(http_parser *p)
+{
+    conn *c = conn_of(p);
+    for (size_t i = 0; i < c->nhdrs; i++)
+        if (c->hdrs[i].value == NULL)
+            c->hdrs[i].value = hcn_xstrdup("");
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->h->max_body) {
+        c->err_status = 413;
+        return -1;
+    }
+    const char *expect = find_header(c, "expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0 &&
+        p->content_length > 0)
+        write_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, W_OTHER, false);
+    return 0;
+}
+
+static int cb_body(http_parser *p, const char *at, size_t n)
+{
+    conn *c = conn_of(p);
+    if (c->body_len + n > c->h->max_body) {
+        c->err_status = 413;
+        return -1;
+    }
+    if (c->body_len + n > c->body_cap) {
+        size_t cap = c->body_cap ? c->body_cap : 4096;
+        while (cap < c->body_len + n)
+            cap *= 2;
+        uint8_t *nb = realloc(c->body, cap);
+        if (nb == NULL)
+            abort();
+        c->body = nb;
+        c->body_cap = cap;
+    }
+    memcpy(c->body + c->body_len, at, n);
+    c->body_len += n;
+    return 0;
+}
+
+static int cb_message_complete(http_parser *p)
+{
+    conn *c = conn_of(p);
+    c->keep_alive = http_should_keep_alive(p) != 0;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+/* Hand bytes to the parser; a complete request pauses it, and what follows
+ * is kept for later. */
+static void feed(conn *c, const uint8_t *data, size_t len)
+{
+    if (c->phase == PH_IDLE && len > 0) {
+        c->phase = PH_READING;
+        uv_timer_start(&c->timer, on_timer, (uint64_t)c->h->request_s * 1000,
+                       0);
+    }
+    size_t n = http_parser_execute(&c->parser, &c->h->settings,
+                                   (const char *)data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (e == HPE_PAUSED) {
+        if (n < len) {
+            uint8_t *nl = realloc(c->left, c->left_len + len - n);
+            if (nl == NULL)
+                abort();
+            memcpy(nl + c->left_len, data + n, len - n);
+            c->left = nl;
+            c->left_len += len - n;
+        }
+        handle_request(c);
+        return;
+    }
+    if (c->err_status) {
+        fail(c, c->err_status);
+        return;
+    }
+    if (e != HPE_OK) {
+        fail(c, e == HPE_HEADER_OVERFLOW ? 431 : 400);
+        return;
+    }
+}
+
+/* The response is written: on to the next request, pipelined or not. */
+static void conn_next(conn *c)
+{
+    if (c->closing || c->phase != PH_WRITING)
+        return;
+    reset_request(c);
+    c->phase = PH_IDLE;
+    http_parser_pause(&c->parser, 0);
+    uv_timer_start(&c->timer, on_timer, (uint64_t)c->h->idle_s * 1000, 0);
+    if (c->left_len) {
+        uint8_t *l = c->left;
+        size_t ll = c->left_len;
+        c->left = NULL;
+        c->left_len = 0;
+        feed(c, l, ll);
+        free(l);
+    }
+    if (!c->closing && (c->phase == PH_IDLE || c->phase == PH_READING))
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ---------------------------------------------------------- WebSockets */
+
+static const char *ws_type_name(uint8_t opcode)
+{
+    switch (opcode) {
+    case WSLAY_TEXT_FRAME: return "Text";
+    case WSLAY_BINARY_FRAME: return "Binary";
+    case WSLAY_PING: return "Ping";
+    case WSLAY_PONG: return "Pong";
+    default: return "Close";
+    }
+}
+
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                          int flags, void *user)
+{
+    conn *c = user;
+    if (c->ws_in_len == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    size_t n = len < c->ws_in_len ? len : c->ws_in_len;
+    memcpy(buf, c->ws_in, n);
+    c->ws_in += n;
+    c->ws_in_len -= n;
+    return (ssize_t)n;
+}
+
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
+                          size_t len, int flags, void *user)
+{
+    conn *c = user;
+    if (c->closing) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    write_bytes(c, data, len, W_WS, false);
+    return (ssize_t)len;
+}
+
+static void ws_msg_cb(wslay_event_context_ptr ctx,
+                      const struct wslay_event_on_msg_recv_arg *arg, void *user)
+{
+    conn *c = user;
+    hcn_http *h = c->h;
+    const uint8_t *data = arg->msg;
+    size_t len = arg->msg_length;
+    if (arg->opcode == WSLAY_CONNECTION_CLOSE && len >= 2) {
+        data += 2; /* the status code; the reason follows */
+        len -= 2;
+    }
+    json_t *inner = json_object();
+    json_object_set_new(inner, "channel_id", json_integer(c->channel));
+    json_object_set_new(inner, "message_type",
+                        json_string(ws_type_name(arg->opcode)));
+    json_t *j = json_object();
+    json_object_set_new(j, "WebSocketPush", inner);
+    hcn_blob *blob = hcn_blob_new(NULL, data, len);
+    send_json_to_process(h, rand_id(h), c->ws_app, false, 0, j, blob);
+    hcn_blob_unref(blob);
+}
+
+/* Flush what wslay has queued; close when the WebSocket is done. */
+static void ws_pump(conn *c)
+{
+    if (c->closing)
+        return;
+    if (wslay_event_send(c->ws) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (!c->closing && !wslay_event_want_read(c->ws) &&
+        !wslay_event_want_write(c->ws) && c->ws_writes == 0)
+        conn_close(c);
+}
+
+static void ws_read(conn *c, const uint8_t *data, size_t len)
+{
+    c->ws_in = data;
+    c->ws_in_len = len;
+    int rc = wslay_event_recv(c->ws);
+    c->ws_in = NULL;
+    c->ws_in_len = 0;
+    if (rc != 0) {
+        conn_close(c);
+        return;
+    }
+    ws_pump(c);
+}
+
+static bool header_has_token(const char *v, const char *tok)
+{
+    if (v == NULL)
+        return false;
+    size_t tl = strlen(tok);
+    const char *p = v;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        size_t l = strcspn(p, ",");
+        size_t t = l;
+        while (t > 0 && (p[t - 1] == ' ' || p[t - 1] == '\t'))
+            t--;
+        if (t == tl && strncasecmp(p, tok, tl) == 0)
+            return true;
+        p += l;
+    }
+    return false;
+}
+
+/* A WebSocket upgrade for `path`: true when it was taken (switched, or
+ * refused with an answer); false to treat it as a plain request. */
+static bool ws_upgrade(conn *c, const char *path)
+{
+    hcn_http *h = c->h;
+    const char *key = find_header(c, "sec-websocket-key");
+    const char *ver = find_header(c, "sec-websocket-version");
+    if (c->parser.method != HTTP_GET ||
+        !header_has_token(find_header(c, "upgrade"), "websocket") ||
+        key == NULL || ver == NULL || strcmp(ver, "13") != 0)
+        return false;
+    if (h->nws >= h->ws_max) {
+        logf_h(h, 0, "too many open websockets (%zu); refusing one", h->nws);
+        c->keep_alive = false;
+        respond_empty(c, 503);
+        return true;
+    }
+    const hcn_http_route *rt = hcn_http_router_match(&h->ws_routes, path, NULL);
+    ws_binding *b = rt ? rt->data : NULL;
+    if (b == NULL || b->app == NULL) {
+        c->keep_alive = false;
+        respond_empty(c, 404);
+        return true;
+    }
+    const char *host_hdr = find_header(c, "host");
+    bool localhost = strstr(host_hdr ? host_hdr : "localhost", "localhost");
+    if (b->authenticated) {
+        bool ok;
+        if (b->secure_sub) {
+            char *host = host_of(host_hdr);
+            char *req_sub = hcn_xstrndup(host, strcspn(host, "."));
+            ok = host_hdr && strcmp(req_sub, b->secure_sub) == 0 &&
+                 auth_ok(c, localhost ? b->app : NULL);
+            free(host);
+            free(req_sub);
+        } else {
+            ok = auth_ok(c, NULL);
+        }
+        if (!ok) {
+            c->keep_alive = false;
+            respond_empty(c, 404);
+            return true;
+        }
+    }
+    if (b->extension && (!hcn_http_is_loopback((struct sockaddr *)&c->peer) ||
+                         behind_proxy(c))) {
+        c->keep_alive = false;
+        respond_empty(c, 404);
+        return true;
+    }
+    /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)). */
+    char *cat = hcn_xasprintf("%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
+    unsigned char sha[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)cat, strlen(cat), sha);
+    free(cat);
+    unsigned char accept[64];
+    EVP_EncodeBlock(accept, sha, SHA_DIGEST_LENGTH);
+    char *resp = hcn_xasprintf("HTTP/1.1 101 Switching Protocols\r\n"
+                               "Upgrade: websocket\r\n"
+                               "Connection: Upgrade\r\n"
+                               "Sec-WebSocket-Accept: %s\r\n\r\n",
+                               accept);
+    write_bytes(c, resp, strlen(resp), W_OTHER, false);
+    free(resp);
+    if (c->closing)
+        return true;
+    static const struct wslay_event_callbacks cbs = {
+        .recv_callback = ws_recv_cb,
+        .send_callback = ws_send_cb,
+        .on_msg_recv_callback = ws_msg_cb,
+    };
+    if (wslay_event_context_server_init(&c->ws, &cbs, c) != 0) {
+        conn_close(c);
+        return true;
+    }
+    wslay_event_config_set_max_recv_msg_length(c->ws, h->max_body);
+    channel *ch = hcn_xcalloc(1, sizeof *ch);
+    do {
+        ch->id = (uint32_t)rand_id(h);
+        channel *dup;
+        HASH_FIND(hh, h->channels, &ch->id, sizeof(uint32_t), dup);
+        if (dup)
+            ch->id = 0;
+    } while (ch->id == 0);
+    ch->c = c;
+    HASH_ADD(hh, h->channels, id, sizeof(uint32_t), ch);
+    c->channel = ch->id;
+    c->ws_app = hcn_xstrdup(b->app);
+    c->phase = PH_WS;
+    h->nws++;
+    uv_timer_stop(&c->timer);
+    logf_h(h, 2, "new websocket connection to %s with id %u", b->app,
+           c->channel);
+    /* WebSocketOpen {path, channel_id, source_socket_addr, forwarded_for},
+     * the path without its "/process:package:publisher" prefix. */
+    const char *rest = path;
+    while (*rest == '/')
+        rest++;
+    size_t al = strlen(b->app);
+    rest = strncmp(rest, b->app, al) == 0 ? rest + al : "";
+    while (*rest == '/')
+        rest++;
+    char *wpath = hcn_xasprintf("/%s", rest);
+    char addr[80];
+    hcn_http_format_addr((struct sockaddr *)&c->peer, addr, sizeof addr);
+    const char *fwd = NULL;
+    char *fwd_copy = NULL;
+    const char *xff = find_header(c, "x-forwarded-for");
+    if (xff) {
+        size_t l = strcspn(xff, ",");
+        fwd_copy = hcn_xstrndup(xff, l);
+        char *s = fwd_copy;
+        while (*s == ' ')
+            s++;
+        size_t e = strlen(s);
+        while (e > 0 && s[e - 1] == ' ')
+            s[--e] = 0;
+        if (*s)
+            fwd = s;
+    }
+    if (fwd == NULL && find_header(c, "x-real-ip") &&
+        *find_header(c, "x-real-ip"))
+        fwd = find_header(c, "x-real-ip");
+    if (fwd == NULL && find_header(c, "cf-connecting-ip") &&
+        *find_header(c, "cf-connecting-ip"))
+        fwd = find_header(c, "cf-connecting-ip");
+    size_t pl;
+    char *lp = hcn_http_utf8_lossy((const uint8_t *)wpath, strlen(wpath), &pl);
+    json_t *inner = json_object();
+    json_object_set_new(inner, "path", json_string(lp));
+    json_object_set_new(inner, "channel_id", json_integer(c->channel));
+    json_object_set_new(inner, "source_socket_addr", json_string(addr));
+    json_object_set_new(inner, "forwarded_for",
+                        fwd ? json_string(fwd) : json_null());
+    json_t *j = json_object();
+    json_object_set_new(j, "WebSocketOpen", inner);
+    send_json_to_process(h, rand_id(h), c->ws_app, false, 0, j, NULL);
+    free(lp);
+    free(wpath);
+    free(fwd_copy);
+    /* Frames that came with the handshake. */
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (c->left_len) {
+        uint8_t *l = c->left;
+        size_t ll = c->left_len;
+        c->left = NULL;
+        c->left_len = 0;
+        ws_read(c, l, ll);
+        free(l);
+    }
+    return true;
+}
+
+/* ------------------------------------------------------- connections */
+
+static void on_handle_closed(uv_handle_t *hd)
+{
+    conn *c = hd->data;
+    if (--c->handles > 0)
+        return;
+    reset_request(c);
+    free(c->hdrs);
+    free(c->body);
+    free(c->left);
+    free(c->ws_app);
+    free(c);
+}
+
+static void conn_close(conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    hcn_http *h = c->h;
+    pending_drop(h, c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    h->nconns--;
+    if (c->ws) {
+        channel *ch;
+        HASH_FIND(hh, h->channels, &c->channel, sizeof(uint32_t), ch);
+        if (ch) {
+            HASH_DEL(h->channels, ch);
+            free(ch);
+        }
+        h->nws--;
+        logf_h(h, 2, "websocket connection %u closed", c->channel);
+        json_t *j = json_object();
+        json_object_set_new(j, "WebSocketClose", json_integer(c->channel));
+        send_json_to_process(h, rand_id(h), c->ws_app, false, 0, j, NULL);
+        wslay_event_context_free(c->ws);
+        c->ws = NULL;
+    }
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = hd->data;
+    *buf = uv_buf_init((char *)c->h->rbuf, READ_BUF);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = s->data;
+    if (c->closing)
+        return;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    if (nread == 0)
+        return;
+    if (c->phase == PH_WS) {
+        ws_read(c, (const uint8_t *)buf->base, (size_t)nread);
+        return;
+    }
+    if (c->phase == PH_WAITING || c->phase == PH_WRITING) {
+        /* Reading is stopped while a request is handled; keep what came. */
+        uint8_t *nl = realloc(c->left, c->left_len + (size_t)nread);
+        if (nl == NULL)
+            abort();
+        memcpy(nl + c->left_len, buf->base, (size_t)nread);
+        c->left = nl;
+        c->left_len += (size_t)nread;
+        uv_read_stop(s);
+        return;
+    }
+    feed(c, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+static void on_refused_closed(uv_handle_t *hd)
+{
+    free(hd);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    hcn_http *h = server->data;
+    if (status < 0)
+        return;
+    if (h->nconns >= h->max_conns) {
+        uv_tcp_t *t = hcn_xmalloc(sizeof *t);
+        uv_tcp_init(&h->loop, t);
+        if (uv_accept(server, (uv_stream_t *)t) == 0)
+            logf_h(h, 1, "connection limit (%u) reached; closing a new one",
+                   h->max_conns);
+        uv_close((uv_handle_t *)t, on_refused_closed);
+        return;
+    }
+    conn *c = hcn_xcalloc(1, sizeof *c);
+    c->h = h;
+    uv_tcp_init(&h->loop, &c->tcp);
+    c->tcp.data = c;
+    uv_timer_init(&h->loop, &c->timer);
+    c->timer.data = c;
+    c->handles = 2;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        return;
+    }
+    c->next = h->conns;
+    if (h->conns)
+        h->conns->prev = c;
+    h->conns = c;
+    h->nconns++;
+    int len = sizeof c->peer;
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
+    uv_tcp_nodelay(&c->tcp, 1);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->phase = PH_IDLE;
+    uv_timer_start(&c->timer, on_timer, (uint64_t)h->idle_s * 1000, 0);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ------------------------------------------------ actions from processes */
+
+static void action_reply(hcn_http *h, hcn_msg *m, const char *target,
+                         const char *body)
+{
+    hcn_msg *r =
+        hcn_msg_new(HCN_MSG_RESPONSE, m->id, h->self_addr, target, NULL, false,
+                    false, 0, body, strlen(body), NULL, NULL, 0, NULL);
+    hcn_route(h->node, r);
+}
+
+static void action_err(hcn_http *h, hcn_msg *m, const char *err)
+{
+    char body[96];
+    snprintf(body, sizeof body, "{\"Err\":\"%s\"}", err);
+    action_reply(h, m, m->source, body);
+}
+
+static void free_binding(void *p)
+{
+    binding *b = p;
+    free(b->app);
+    free(b->path);
+    free(b->secure_sub);
+    hcn_blob_unref(b->static_content);
+    free(b);
+}
+
+static void free_ws_binding(void *p)
+{
+    ws_binding *b = p;
+    free(b->app);
+    free(b->secure_sub);
+    free(b);
+}
+
+/* A struct variant's string/bool field, serde-strict (required). */
+static const char *field_str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int field_bool(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_boolean(v) ? json_is_true(v) : -1;
+}
+
+static conn *channel_of(hcn_http *h, json_t *id_json, const char *pid,
+                        bool *found_other)
+{
+    *found_other = false;
+    json_int_t id = json_integer_value(id_json);
+    uint32_t cid = (uint32_t)id;
+    channel *ch;
+    HASH_FIND(hh, h->channels, &cid, sizeof(uint32_t), ch);
+    if (ch == NULL)
+        return NULL;
+    if (strcmp(ch->c->ws_app, pid) != 0) {
+        *found_other = true;
+        return NULL;
+    }
+    return ch->c;
+}
+
+static bool is_u32(json_t *v)
+{
+    return json_is_integer(v) && json_integer_value(v) >= 0 &&
+           json_integer_value(v) <= UINT32_MAX;
+}
+
+static void ws_close_channel(conn *c)
+{
+    if (c->ws_closed_sent)
+        return;
+    c->ws_closed_sent = true;
+    wslay_event_queue_close(c->ws, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
+    ws_pump(c);
+}
+
+/* Returns NULL on success, else the HttpServerError name. */
+static const char *ws_push(hcn_http *h, hcn_msg *m, json_t *arg, bool *reply)
+{
+    const char *pid = hcn_addr_pid(m->source);
+    json_t *cid = json_object_get(arg, "channel_id");
+    const char *type = field_str(arg, "message_type");
+    if (!is_u32(cid) || type == NULL)
+        return "MalformedRequest";
+    uint8_t op;
+    if (strcmp(type, "Text") == 0)
+        op = WSLAY_TEXT_FRAME;
+    else if (strcmp(type, "Binary") == 0)
+        op = WSLAY_BINARY_FRAME;
+    else if (strcmp(type, "Ping") == 0)
+        op = WSLAY_PING;
+    else if (strcmp(type, "Pong") == 0)
+        op = WSLAY_PONG;
+    else if (strcmp(type, "Close") == 0)
+        op = WSLAY_CONNECTION_CLOSE;
+    else
+        return "MalformedRequest";
+    if (m->blob == NULL)
+        return "NoBlob";
+    if ((op == WSLAY_PING || op == WSLAY_PONG) && m->blob->len > 125)
+        return "WsPingPongTooLong";
+    bool other;
+    conn *c = channel_of(h, cid, pid, &other);
+    if (op == WSLAY_CONNECTION_CLOSE) {
+        if (other)
+            return "WsChannelNotFound";
+        if (c)
+            ws_close_channel(c);
+        return NULL;
+    }
+    if (c == NULL || c->ws_closed_sent)
+        return "WsChannelNotFound";
+    if (c->ws_writes + wslay_event_get_queued_msg_count(c->ws) >= h->ws_queue) {
+        logf_h(h, 0,
+               "websocket %u: %u frames waiting for a client that does not "
+               "read; closing it",
+               c->channel, h->ws_queue);
+        conn_close(c);
+        return "WsChannelNotFound";
+    }
+    struct wslay_event_msg msg = {.opcode = op};
+    char *lossy = NULL;
+    if (op == WSLAY_TEXT_FRAME) {
+        size_t ll;
+        lossy = hcn_http_utf8_lossy(m->blob->bytes, m->blob->len, &ll);
+        msg.msg = (const uint8_t *)lossy;
+        msg.msg_length = ll;
+    } else {
+        msg.msg = m->blob->bytes;
+        msg.msg_length = m->blob->len;
+    }
+    int rc = wslay_event_queue_msg(c->ws, &msg);
+    free(lossy);
+    if (rc != 0)
+        return "WsChannelNotFound";
+    ws_pump(c);
+    (void)reply;
+    return NULL;
+}
+
+static void handle_action(hcn_http *h, hcn_msg *m)
+{
+    const char *pid = hcn_addr_pid(m->source);
+    json_error_t je;
+    json_t *j =
+        json_loadb((const char *)m->body, m->body_len, JSON_DECODE_ANY, &je);
+    const char *err = NULL;
+    const char *name = NULL;
+    json_t *arg = NULL;
+    if (json_is_object(j) && json_object_size(j) == 1) {
+        void *it = json_object_iter(j);
+        name = json_object_iter_key(it);
+        arg = json_object_iter_value(it);
+    }
+    bool safe = hc_process_id_check(pid) == 0;
+    if (name == NULL) {
+        err = "MalformedRequest";
+    } else if (strcmp(name, "Bind") == 0 || strcmp(name, "SecureBind") == 0) {
+        bool secure = name[0] == 'S';
+        const char *path = field_str(arg, "path");
+        int auth = secure ? 1 : field_bool(arg, "authenticated");
+        int local = secure ? 0 : field_bool(arg, "local_only");
+        int cache = field_bool(arg, "cache");
+        if (path == NULL || auth < 0 || local < 0 || cache < 0) {
+            err = "MalformedRequest";
+        } else if (!safe) {
+            err = "InvalidSourceProcess";
+        } else if (cache && m->blob == NULL) {
+            err = "NoBlob";
+        } else {
+            binding *b = hcn_xcalloc(1, sizeof *b);
+            b->app = hcn_xstrdup(pid);
+            b->path = hcn_http_format_path(pid, path);
+            b->authenticated = auth;
+            b->local_only = local;
+            if (secure) {
+                b->secure_sub = hcn_http_secure_subdomain(pid);
+                add_secure_sub(h, b->secure_sub);
+            }
+            if (cache)
+                b->static_content = hcn_blob_ref(m->blob);
+            logf_h(h, 3, "binding %s, %s, %s, %s", b->path,
+                   auth ? "authenticated" : "unauthenticated",
+                   local ? "local only" : "open", cache ? "cached" : "dynamic");
+            void *old = hcn_http_router_add(&h->routes, b->path, b);
+            if (old)
+                free_binding(old);
+        }
+    } else if (strcmp(name, "Unbind") == 0) {
+        const char *path = field_str(arg, "path");
+        if (path == NULL) {
+            err = "MalformedRequest";
+        } else {
+            binding *b = hcn_xcalloc(1, sizeof *b);
+            b->path = hcn_http_format_path(pid, path);
+            void *old = hcn_http_router_add(&h->routes, b->path, b);
+            if (old)
+                free_binding(old);
+        }
+    } else if (strcmp(name, "WebSocketBind") == 0 ||
+               strcmp(name, "WebSocketSecureBind") == 0) {
+        bool secure = strcmp(name, "WebSocketSecureBind") == 0;
+        const char *path = field_str(arg, "path");
+        int auth = secure ? 1 : field_bool(arg, "authenticated");
+        int ext = field_bool(arg, "extension");
+        if (path == NULL || auth < 0 || ext < 0) {
+            err = "MalformedRequest";
+        } else if (!safe) {
+            err = "InvalidSourceProcess";
+        } else {
+            ws_binding *b = hcn_xcalloc(1, sizeof *b);
+            b->app = hcn_xstrdup(pid);
+            b->authenticated = auth;
+            b->extension = ext;
+            if (secure) {
+                b->secure_sub = hcn_http_secure_subdomain(pid);
+                add_secure_sub(h, b->secure_sub);
+            }
+            char *fp = hcn_http_format_path(pid, path);
+            void *old = hcn_http_router_add(&h->ws_routes, fp, b);
+            free(fp);
+            if (old)
+                free_ws_binding(old);
+        }
+    } else if (strcmp(name, "WebSocketUnbind") == 0) {
+        const char *path = field_str(arg, "path");
+        if (path == NULL) {
+            err = "MalformedRequest";
+        } else {
+            ws_binding *b = hcn_xcalloc(1, sizeof *b);
+            char *fp = hcn_http_format_path(pid, path);
+            void *old = hcn_http_router_add(&h->ws_routes, fp, b);
+            free(fp);
+            if (old)
+                free_ws_binding(old);
+        }
+    } else if (strcmp(name, "WebSocketPush") == 0) {
+        err =
+            json_is_object(arg) ? ws_push(h, m, arg, NULL) : "MalformedRequest";
+    } else if (strcmp(name, "WebSocketClose") == 0) {
+        if (!is_u32(arg)) {
+            err = "MalformedRequest";
+        } else {
+            bool other;
+            conn *c = channel_of(h, arg, pid, &other);
+            if (other)
+                err = "WsChannelNotFound";
+            else if (c)
+                ws_close_channel(c);
+        }
+    } else if (strcmp(name, "WebSocketExtPushOutgoing") == 0) {
+        /* Extension sockets carry msgpack-wrapped kernel messages; not
+         * supported here. */
+        err = "MalformedRequest";
+    } else {
+        err = "MalformedRequest";
+    }
+    json_decref(j);
+    if (err) {
+        if (strcmp(err, "MalformedRequest") == 0)
+            logf_h(h, 1, "malformed request from %s", m->source);
+        action_err(h, m, err);
+    } else if (m->has_expects || m->rsvp) {
+        action_reply(h, m, m->rsvp ? m->rsvp : m->source, "{\"Ok\":null}");
+    }
+}
+
+static void handle_msg(hcn_http *h, hcn_msg *m)
+{
+    size_t nl = strlen(h->node->name);
+    bool local =
+        strncmp(m->source, h->node->name, nl) == 0 && m->source[nl] == '@';
+    if (!local)
+        return;
+    if (m->kind == HCN_MSG_REQUEST)
+        handle_action(h, m);
+    else
+        on_http_response(h, m);
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static void on_wake(uv_async_t *a)
+{
+    hcn_http *h = a->data;
+    pthread_mutex_lock(&h->mu);
+    hcn_msg *list = h->qhead;
+    h->qhead = h->qtail = NULL;
+    bool stop = h->stop;
+    pthread_mutex_unlock(&h->mu);
+    while (list) {
+        hcn_msg *m = list;
+        list = m->next;
+        m->next = NULL;
+        if (!stop)
+            handle_msg(h, m);
+        hcn_msg_unref(m);
+    }
+    if (stop) {
+        while (h->conns)
+            conn_close(h->conns);
+        if (h->listening) {
+            uv_close((uv_handle_t *)&h->listener, NULL);
+            h->listening = false;
+        }
+        uv_close((uv_handle_t *)&h->wake, NULL);
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    hcn_http *h = arg;
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static void http_handle(hcn_proc *self, hcn_msg *m)
+{
+    hcn_http *h = self->mod;
+    pthread_mutex_lock(&h->mu);
+    if (h->stop) {
+        pthread_mutex_unlock(&h->mu);
+        hcn_msg_unref(m);
+        return;
+    }
+    m->next = NULL;
+    if (h->qtail)
+        h->qtail->next = m;
+    else
+        h->qhead = m;
+    h->qtail = m;
+    pthread_mutex_unlock(&h->mu);
+    uv_async_send(&h->wake);
+}
+
+static void walk_close(uv_handle_t *hd, void *arg)
+{
+    if (!uv_is_closing(hd))
+        uv_close(hd, NULL);
+}
+
+void hcn_mod_http_stop(hcn_node *n)
+{
+    hcn_http *h = n->http;
+    if (h == NULL || !h->has_thread)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_mutex_unlock(&h->mu);
+    uv_async_send(&h->wake);
+    pthread_join(h->thread, NULL);
+    h->has_thread = false;
+}
+
+static void http_fini(hcn_proc *self)
+{
+    hcn_http *h = self->mod;
+    if (h == NULL)
+        return;
+    hcn_mod_http_stop(h->node);
+    /* Handles left (none normally) are closed before the loop goes. */
+    uv_walk(&h->loop, walk_close, NULL);
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&h->loop);
+    while (h->qhead) {
+        hcn_msg *m = h->qhead;
+        h->qhead = m->next;
+        hcn_msg_unref(m);
+    }
+    pending *p, *pt;
+    HASH_ITER(hh, h->pending, p, pt)
+    {
+        HASH_DEL(h->pending, p);
+        free(p);
+    }
+    channel *ch, *ct;
+    HASH_ITER(hh, h->channels, ch, ct)
+    {
+        HASH_DEL(h->channels, ch);
+        free(ch);
+    }
+    hcn_http_router_fini(&h->routes, free_binding);
+    hcn_http_router_fini(&h->ws_routes, free_ws_binding);
+    for (size_t i = 0; i < h->nsecure; i++)
+        free(h->secure_subs[i]);
+    free(h->secure_subs);
+    pthread_mutex_destroy(&h->mu);
+    free(h->self_addr);
+    free(h->password);
+    free(h->password_hash);
+    free(h->login_html);
+    h->node->http = NULL;
+    free(h);
+    self->mod = NULL;
+}
+
+static const hcn_module_ops http_ops = {
+    .handle = http_handle,
+    .fini = http_fini,
+};
+
+int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
+{
+    const hc_node_config *cfg = &n->cfg;
+    hcn_http *h = hcn_xcalloc(1, sizeof *h);
+    h->node = n;
+    h->self_addr = hcn_xasprintf("%s@%s", n->name, HTTP_PID);
+    h->rng = hcn_random_u64() | 1;
+    h->max_body = cfg->http_max_body;
+    h->max_header = cfg->http_max_header;
+    h->max_conns = cfg->http_max_connections;
+    h->idle_s = cfg->http_idle_timeout_s;
+    h->request_s = cfg->http_request_timeout_s;
+    h->ws_max = cfg->ws_max_connections;
+    h->ws_queue = cfg->ws_queue_max;
+    pthread_mutex_init(&h->mu, NULL);
+    h->settings.on_message_begin = cb_message_begin;
+    h->settings.on_url = cb_url;
+    h->settings.on_header_field = cb_header_field;
+    h->settings.on_header_value = cb_header_value;
+    h->settings.on_headers_complete = cb_headers_complete;
+    h->settings.on_body = cb_body;
+    h->settings.on_message_complete = cb_message_complete;
+    /* http-parser's own header limit is process-wide; ours is per server
+     * (header_budget), so let the parser's be at least as large. */
+    http_parser_set_max_header_size(
+        h->max_header + 1024 > 80 * 1024 ? h->max_header + 1024 : 80 * 1024);
+    if (hcn_http_auth_init(n, cfg->http_password, h->jwt_secret, &h->password,
+                           &h->password_hash, &h->login_html, &h->login_len,
+                           err, errlen) != 0) {
+        pthread_mutex_destroy(&h->mu);
+        free(h->self_addr);
+        free(h);
+        return -1;
+    }
+    uv_loop_init(&h->loop);
+    uv_async_init(&h->loop, &h->wake, on_wake);
+    h->wake.data = h;
+    if (cfg->http_port > 0) {
+        /* A peer that goes away mid-write must not kill the node. */
+        struct sigaction sa;
+        if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+            signal(SIGPIPE, SIG_IGN);
+        struct sockaddr_storage ss;
+        const char *addr = cfg->http_addr ? cfg->http_addr : "0.0.0.0";
+        int rc =
+            strchr(addr, ':')
+                ? uv_ip6_addr(addr, cfg->http_port, (struct sockaddr_in6 *)&ss)
+                : uv_ip4_addr(addr, cfg->http_port, (struct sockaddr_in *)&ss);
+        if (rc == 0) {
+            uv_tcp_init(&h->loop, &h->listener);
+            h->listener.data = h;
+            h->listening = true;
+            rc = uv_tcp_bind(&h->listener, (struct sockaddr *)&ss, 0);
+            if (rc == 0)
+                rc = uv_listen((uv_stream_t *)&h->listener, 511, on_connection);
+        }
+        if (rc != 0) {
+            snprintf(err, errlen, "http-server cannot listen on %s:%d: %s",
+                     addr, cfg->http_port, uv_strerror(rc));
+            uv_walk(&h->loop, walk_close, NULL);
+            uv_run(&h->loop, UV_RUN_DEFAULT);
+            uv_loop_close(&h->loop);
+            pthread_mutex_destroy(&h->mu);
+            free(h->self_addr);
+            free(h->password);
+            free(h->password_hash);
+            free(h->login_html);
+            free(h);
+            return -1;
+        }
+        hcn_logf(n, 0, "http-server listening on %s:%d", addr, cfg->http_port);
+    }
+    if (pthread_create(&h->thread, NULL, loop_main, h) != 0) {
+        snprintf(err, errlen, "cannot start the http-server thread");
+        uv_walk(&h->loop, walk_close, NULL);
+        uv_run(&h->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&h->loop);
+        pthread_mutex_destroy(&h->mu);
+        free(h->self_addr);
+        free(h->password);
+        free(h->password_hash);
+        free(h->login_html);
+        free(h);
+        return -1;
+    }
+    h->has_thread = true;
+    hcn_proc *p = hcn_node_add_proc(n, HTTP_PID, false, NULL);
+    p->ops = &http_ops;
+    p->mod = h;
+    n->http = h;
+    hcn_proc_unref(p);
+    return 0;
+}

@@ -1,0 +1,534 @@
+"""http-server:distro:sys with real clients: curl for HTTP, Debian's
+python3-websockets for WebSockets, raw sockets for pipelining and the limits.
+The test process is tests/procs/httpd.c in packages thttpd and thttpd2."""
+import asyncio
+import json
+import socket
+import subprocess
+import time
+
+import pytest
+import websockets
+
+from conftest import free_port, pid
+
+SRV = pid("srv", "thttpd")
+NOGRANT = pid("nogrant", "thttpd")
+OTHER = pid("other", "thttpd2")
+PASSWORD = "correct horse"
+
+
+def start(node_factory, *extra, packages=("thttpd", "thttpd2")):
+    port = free_port()
+    n = node_factory(packages=packages,
+                     extra=["--port", str(port), "--password", PASSWORD,
+                            *extra])
+    n.port = port
+    return n
+
+
+def bind(node, path, auth=False, local=False, process=SRV):
+    body = {"Bind": {"path": path, "authenticated": auth,
+                     "local_only": local, "cache": False}}
+    assert node.ask(process, "send " + json.dumps(body)) == '{"Ok":null}'
+
+
+def curl(node, path, *args, host=None):
+    """(status, headers (lowercase names), body bytes)."""
+    cmd = ["curl", "-s", "-S", "-D", "-", "--max-time", "30",
+           f"http://127.0.0.1:{node.port}{path}", *args]
+    if host:
+        cmd += ["-H", f"Host: {host}"]
+    out = subprocess.run(cmd, capture_output=True, check=True).stdout
+    blocks = out.split(b"\r\n\r\n")
+    # skip "100 Continue" interim responses
+    i = 0
+    while blocks[i].startswith(b"HTTP/1.1 100"):
+        i += 1
+    head, body = blocks[i], b"\r\n\r\n".join(blocks[i + 1:])
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
+
+
+def http_json(body):
+    return json.loads(body.split(b"\n", 1)[0])
+
+
+# ------------------------------------------------------------ point 1
+
+
+def test_bind_replies(node_factory):
+    n = start(node_factory)
+    bind(n, "/api")
+    assert n.ask(SRV, 'send {"Bind":{"path":"/s","authenticated":false,'
+                      '"local_only":false,"cache":true}}') == '{"Err":"NoBlob"}'
+    assert n.ask(SRV, 'send {"Nope":1}') == '{"Err":"MalformedRequest"}'
+    assert n.ask(SRV, 'send {"Bind":{"path":"/x"}}') == \
+        '{"Err":"MalformedRequest"}'
+    # Success is answered only when a response is expected.
+    assert n.ask(SRV, 'fire {"Bind":{"path":"/q","authenticated":false,'
+                      '"local_only":false,"cache":false}}') == "fired"
+
+
+def test_request_shape_and_response(node_factory):
+    n = start(node_factory)
+    bind(n, "/api/")
+    bind(n, "/item/:id")
+    bind(n, "/files/*rest")
+    st, hd, body = curl(n, f"/{SRV}/api/?q=a%20b&x=1+2&q=last", "-d",
+                        "hello body", "-H", "X-Custom: Yes")
+    assert st == 200
+    assert hd["content-type"] == "application/json"
+    assert hd["x-test"] == "yes"
+    req = http_json(body)["Http"]
+    assert list(req) == ["source_socket_addr", "method", "url", "bound_path",
+                         "headers", "url_params", "query_params"]
+    assert req["method"] == "POST"
+    assert req["url"] == f"http://127.0.0.1/{SRV}/api"
+    assert req["bound_path"] == f"/{SRV}/api"
+    assert req["source_socket_addr"].startswith("127.0.0.1:")
+    assert req["headers"]["x-custom"] == "Yes"
+    assert req["query_params"] == {"q": "last", "x": "1 2"}
+    assert req["url_params"] == {}
+    assert body.split(b"\n", 1)[1] == b"hello body"
+    req = http_json(curl(n, f"/{SRV}/item/42")[2])["Http"]
+    assert req["bound_path"] == f"/{SRV}/item/:id"
+    assert req["url_params"] == {"id": "42"}
+    req = http_json(curl(n, f"/{SRV}/files/a/b.txt")[2])["Http"]
+    assert req["url_params"] == {"rest": "a/b.txt"}
+    # the process's status passes through
+    assert curl(n, f"/{SRV}/api?status=201")[0] == 201
+    assert curl(n, f"/{SRV}/api?status=418")[0] == 418
+
+
+def test_routing_fallback_unbind_rebind(node_factory):
+    n = start(node_factory)
+    assert curl(n, f"/{SRV}/api")[0] == 404
+    bind(n, "/")
+    req = http_json(curl(n, f"/{SRV}/not/bound")[2])["Http"]
+    assert req["bound_path"] == f"/{SRV}"
+    bind(n, "/api")
+    assert n.ask(SRV, 'send {"Unbind":{"path":"/api"}}') == '{"Ok":null}'
+    assert curl(n, f"/{SRV}/api")[0] == 404      # unbound: no fallback
+    bind(n, "/api")
+    assert curl(n, f"/{SRV}/api")[0] == 200      # re-bound
+    assert curl(n, "/nothing/here")[0] == 404
+
+
+def test_timeouts_and_bad_answers(node_factory):
+    n = start(node_factory)
+    bind(n, "/api")
+    t = time.monotonic()
+    st, _, _ = curl(n, f"/{SRV}/api?noanswer=1", "-H",
+                    "X-Hyperware-Http-Server-Timeout: 1")
+    assert st == 408 and time.monotonic() - t < 10
+    assert curl(n, f"/{SRV}/api?bad=1")[0] == 500
+    # A process that did not grant http-server messaging cannot be reached:
+    # the Bind takes effect, but its answer is refused (a timeout error, as
+    # the kernel checks responses too), and HTTP requests get 503.
+    assert n.ask(NOGRANT, 'send {"Bind":{"path":"/api","authenticated":'
+                          'false,"local_only":false,"cache":false}}') == \
+        "timeout"
+    assert curl(n, f"/{NOGRANT}/api")[0] == 503
+
+
+def test_default_timeout_is_15s(node_factory):
+    n = start(node_factory)
+    bind(n, "/api")
+    t = time.monotonic()
+    assert curl(n, f"/{SRV}/api?noanswer=1")[0] == 408
+    assert 14 <= time.monotonic() - t < 25
+
+
+def test_static_content(node_factory):
+    n = start(node_factory)
+    rep = n.inject(SRV, 'sendblob text/css {"Bind":{"path":"/style.css",'
+                   '"authenticated":false,"local_only":false,"cache":true}}',
+                   blob=b"body{color:red}")
+    assert rep["body"] == '{"Ok":null}'
+    st, hd, body = curl(n, f"/{SRV}/style.css")
+    assert (st, hd["content-type"], body) == (200, "text/css",
+                                              b"body{color:red}")
+    # other methods go to the process
+    st, _, body = curl(n, f"/{SRV}/style.css", "-X", "POST")
+    assert st == 200 and http_json(body)["Http"]["method"] == "POST"
+    rep = n.inject(SRV, 'sendblob - {"Bind":{"path":"/plain",'
+                   '"authenticated":false,"local_only":false,"cache":true}}',
+                   blob=b"x")
+    assert curl(n, f"/{SRV}/plain")[1]["content-type"] == "text/plain"
+
+
+def test_local_only(node_factory):
+    n = start(node_factory)
+    bind(n, "/local", local=True)
+    assert curl(n, f"/{SRV}/local")[0] == 200
+    for h in ("X-Forwarded-For: 1.2.3.4", "X-Real-IP: 1.2.3.4",
+              "X-Forwarded-Proto: https", "X-Forwarded-Host: a.b"):
+        assert curl(n, f"/{SRV}/local", "-H", h)[0] == 403
+
+
+def test_keep_alive_chunked_and_pipelining(node_factory):
+    n = start(node_factory)
+    bind(n, "/api")
+    url = f"http://127.0.0.1:{n.port}/{SRV}/api"
+    r = subprocess.run(["curl", "-s", "-v", url, url, url],
+                       capture_output=True, text=True)
+    assert r.stderr.count("Re-using existing connection") == 2, r.stderr
+    st, _, body = curl(n, f"/{SRV}/api", "-H", "Transfer-Encoding: chunked",
+                       "--data-binary", "chunky " * 1000)
+    assert st == 200 and body.split(b"\n", 1)[1] == b"chunky " * 1000
+    # three requests in one write: three answers, in order
+    s = socket.create_connection(("127.0.0.1", n.port))
+    reqs = b"".join(
+        f"GET /{SRV}/api?i={i} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        for i in range(3))
+    s.sendall(reqs + b"POST /" + SRV.encode() +
+                     b"/api HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                     b"Connection: close\r\n\r\nabc")
+    data = b""
+    s.settimeout(10)
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data.count(b"HTTP/1.1 200 OK") == 4
+    order = [data.find(f'"i":"{i}"'.encode()) for i in range(3)]
+    assert -1 not in order and order == sorted(order)
+    assert data.endswith(b"\nabc")
+
+
+# ------------------------------------------------------------ point 2
+
+
+def raw(node):
+    s = socket.create_connection(("127.0.0.1", node.port))
+    s.settimeout(10)
+    return s
+
+
+def read_all(s):
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionResetError, socket.timeout):
+        pass
+    return data
+
+
+def test_limits_body_and_header(node_factory):
+    n = start(node_factory, "--http-max-body", "1000", "--http-max-header",
+              "2000")
+    bind(n, "/api")
+    assert curl(n, f"/{SRV}/api", "--data-binary", "x" * 1000)[0] == 200
+    assert curl(n, f"/{SRV}/api", "--data-binary", "x" * 1001)[0] == 413
+    st, hd, _ = curl(n, f"/{SRV}/api", "-H", "Transfer-Encoding: chunked",
+                     "--data-binary", "y" * 5000)
+    assert st == 413 and hd.get("connection") == "close"
+    assert curl(n, f"/{SRV}/api", "-H", "X-Big: " + "z" * 2500)[0] == 431
+
+
+def test_limits_connections(node_factory):
+    n = start(node_factory, "--http-max-connections", "3")
+    bind(n, "/api")
+    held = [raw(n) for _ in range(3)]
+    time.sleep(0.3)
+    extra = raw(n)
+    assert read_all(extra) == b""           # closed at once
+    extra.close()
+    for s in held:
+        s.close()
+    time.sleep(0.3)
+    assert curl(n, f"/{SRV}/api")[0] == 200  # room again
+
+
+def test_limits_idle_and_slow_request(node_factory):
+    n = start(node_factory, "--http-idle-timeout", "1",
+              "--http-request-timeout", "1")
+    bind(n, "/api")
+    idle = raw(n)
+    t = time.monotonic()
+    assert read_all(idle) == b""
+    assert time.monotonic() - t < 5
+    slow = raw(n)
+    slow.sendall(b"GET /" + SRV.encode() + b"/api HTTP/1.1\r\nHost: x\r\n")
+    t = time.monotonic()
+    assert read_all(slow).startswith(b"HTTP/1.1 408")
+    assert time.monotonic() - t < 5
+    body = raw(n)
+    body.sendall(b"POST /" + SRV.encode() + b"/api HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Length: 100\r\n\r\nonly a part")
+    assert read_all(body).startswith(b"HTTP/1.1 408")
+    # a connection kept alive after an answer is closed when idle
+    ka = raw(n)
+    ka.sendall(b"GET /" + SRV.encode() + b"/api HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_all(ka).startswith(b"HTTP/1.1 200")
+
+
+def test_slow_clients_memory_bounded(node_factory):
+    """Many clients that send a byte now and then are all closed by the
+    request timeout; the node stays responsive."""
+    n = start(node_factory, "--http-request-timeout", "2")
+    bind(n, "/api")
+    socks = [raw(n) for _ in range(50)]
+    for s in socks:
+        s.sendall(b"GET /")
+    for _ in range(3):
+        time.sleep(0.5)
+        for s in socks:
+            try:
+                s.sendall(b"a")
+            except OSError:
+                pass
+    assert curl(n, f"/{SRV}/api")[0] == 200
+    for s in socks:
+        assert read_all(s).startswith(b"HTTP/1.1 408")
+        s.close()
+
+
+# ------------------------------------------------------------ point 3
+
+
+def ws_bind(node, path, auth=False, process=SRV):
+    body = {"WebSocketBind": {"path": path, "authenticated": auth,
+                              "extension": False}}
+    assert node.ask(process, "send " + json.dumps(body)) == '{"Ok":null}'
+
+
+def events(node, process=SRV, want=None, timeout=10):
+    """Event lines seen by the process; wait until `want` is among them."""
+    out = []
+    deadline = time.monotonic() + timeout
+    while True:
+        rep = node.inject(process, "events")
+        assert rep.get("ok"), rep
+        text = rep.get("body", "")
+        out += [ln for ln in text.split("\n") if ln]
+        if want is None or any(want in ln for ln in out) or \
+                time.monotonic() > deadline:
+            return out
+        time.sleep(0.1)
+
+
+def test_websocket_messages(node_factory):
+    n = start(node_factory)
+    ws_bind(n, "/ws")
+
+    async def client():
+        async with websockets.connect(
+                f"ws://127.0.0.1:{n.port}/{SRV}/ws") as ws:
+            await ws.send("echo hello")
+            assert await ws.recv() == "hello"
+            await ws.send(b"\x00\x01binary")
+            pong = await ws.ping(b"pp")
+            await asyncio.wait_for(pong, 5)       # the server's auto pong
+            await ws.send("close-me")
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+
+    asyncio.run(client())
+    ev = events(n, want="WebSocketClose")
+    opened = json.loads(ev[0])["WebSocketOpen"]
+    ch = opened["channel_id"]
+    assert list(opened) == ["path", "channel_id", "source_socket_addr",
+                            "forwarded_for"]
+    assert opened["path"] == "/ws" and opened["forwarded_for"] is None
+    assert opened["source_socket_addr"].startswith("127.0.0.1:")
+    push = '{"WebSocketPush":{"channel_id":%d,"message_type":"%s"}} | %s'
+    assert push % (ch, "Text", "echo hello") in ev
+    assert any(ln.startswith(push % (ch, "Binary", "")) for ln in ev)
+    assert push % (ch, "Ping", "pp") in ev
+    assert push % (ch, "Text", "close-me") in ev
+    assert ev[-1] == '{"WebSocketClose":%d}' % ch
+
+
+def test_websocket_push_rules(node_factory):
+    n = start(node_factory)
+    ws_bind(n, "/ws")
+
+    async def client():
+        async with websockets.connect(
+                f"ws://127.0.0.1:{n.port}/{SRV}/ws") as ws:
+            ev = events(n, want="WebSocketOpen")
+            ch = json.loads(ev[0])["WebSocketOpen"]["channel_id"]
+            push = ('{"WebSocketPush":{"channel_id":%d,'
+                    '"message_type":"%s"}}')
+            # another process cannot use the channel
+            assert n.ask(OTHER, "send " + push % (ch, "Text")) == \
+                '{"Err":"NoBlob"}'
+            rep = n.inject(OTHER, "sendblob - " + push % (ch, "Text"),
+                           blob=b"x")
+            assert rep["body"] == '{"Err":"WsChannelNotFound"}'
+            rep = n.inject(OTHER, "send " + '{"WebSocketClose":%d}' % ch)
+            assert rep["body"] == '{"Err":"WsChannelNotFound"}'
+            rep = n.inject(SRV, "sendblob - " + push % (ch + 1, "Text"),
+                           blob=b"x")
+            assert rep["body"] == '{"Err":"WsChannelNotFound"}'
+            rep = n.inject(SRV, "sendblob - " + push % (ch, "Ping"),
+                           blob=b"p" * 126)
+            assert rep["body"] == '{"Err":"WsPingPongTooLong"}'
+            # the owner pushes text (lossy UTF-8) and binary
+            rep = n.inject(SRV, "sendblob - " + push % (ch, "Text"),
+                           blob=b"caf\xc3\xa9 \xff")
+            assert rep["body"] == '{"Ok":null}'
+            assert await ws.recv() == "caf\u00e9 \ufffd"
+            n.inject(SRV, "sendblob - " + push % (ch, "Binary"),
+                     blob=b"\x00\xff")
+            assert await ws.recv() == b"\x00\xff"
+            rep = n.inject(SRV, "send " + '{"WebSocketClose":%d}' % ch)
+            assert rep["body"] == '{"Ok":null}'
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            return ch
+
+    ch = asyncio.run(client())
+    assert '{"WebSocketClose":%d}' % ch in events(n, want="WebSocketClose")
+
+
+def test_websocket_limits(node_factory):
+    n = start(node_factory, "--ws-max-connections", "2", "--ws-queue-max",
+              "5")
+    ws_bind(n, "/ws")
+    url = f"ws://127.0.0.1:{n.port}/{SRV}/ws"
+
+    async def client():
+        a = await websockets.connect(url)
+        b = await websockets.connect(url)
+        with pytest.raises(websockets.InvalidStatusCode) as e:
+            await websockets.connect(url)
+        assert e.value.status_code == 503
+        await a.close()
+        await asyncio.sleep(0.3)
+        c = await websockets.connect(url)   # room again
+        await c.close()
+        await b.close()
+
+    asyncio.run(client())
+    # unknown path: 404
+    assert ws_connect_fails(f"ws://127.0.0.1:{n.port}/{SRV}/nows") == 404
+
+    # a client that never reads: after 5 queued frames it is closed
+    s = raw(n)
+    s.sendall(f"GET /{SRV}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode())
+    assert s.recv(4096).startswith(b"HTTP/1.1 101")
+    ev = events(n, want="WebSocketOpen")
+    ch = json.loads([e for e in ev if "WebSocketOpen" in e][-1])[
+        "WebSocketOpen"]["channel_id"]
+    push = '{"WebSocketPush":{"channel_id":%d,"message_type":"Binary"}}' % ch
+    big = b"B" * (4 << 20)
+    for _ in range(12):
+        n.inject(SRV, "sendblob - " + push, blob=big, timeout=10)
+    n.wait_log("frames waiting for a client that does not read")
+    assert '{"WebSocketClose":%d}' % ch in events(n, want="WebSocketClose")
+    s.close()
+
+
+# ------------------------------------------------------------ point 4
+
+
+def ws_connect_fails(url, **kw):
+    """The HTTP status with which a WebSocket handshake is refused."""
+    async def go():
+        with pytest.raises(websockets.InvalidStatusCode) as e:
+            await websockets.connect(url, **kw)
+        return e.value.status_code
+    return asyncio.run(go())
+
+
+def login(node, password=PASSWORD, host=None, sub=""):
+    return curl(node, "/login", "-H", "Content-Type: application/json",
+                "-d", json.dumps({"password": password, "subdomain": sub}),
+                host=host)
+
+
+def test_login_and_authenticated(node_factory):
+    n = start(node_factory)
+    bind(n, "/secret", auth=True)
+    st, hd, body = curl(n, f"/{SRV}/secret")
+    assert st == 200 and b"Log in" in body and b"test.os" in body
+    assert curl(n, "/login")[0] == 200
+    assert login(n, "wrong")[0] == 401
+    st, hd, _ = login(n)
+    assert st == 200
+    cookie = hd["set-cookie"].split(";")[0]
+    assert cookie.startswith("hyperware-auth_test.os=")
+    st, _, body = curl(n, f"/{SRV}/secret", "-H", "Cookie: " + cookie)
+    assert st == 200 and http_json(body)["Http"]["bound_path"] == \
+        f"/{SRV}/secret"
+    bad = cookie[:-3] + ("AAA" if not cookie.endswith("AAA") else "BBB")
+    assert b"Log in" in curl(n, f"/{SRV}/secret", "-H", "Cookie: " + bad)[2]
+    # redirect after login
+    st, hd, _ = curl(n, "/login?redirect=/" + SRV + "/secret", "-H",
+                     "Content-Type: application/json", "-d",
+                     json.dumps({"password": PASSWORD}))
+    assert st == 303 and hd["location"].endswith(f"/{SRV}/secret")
+
+    # WebSockets: an authenticated binding needs the cookie
+    ws_bind(n, "/ws", auth=True)
+    url = f"ws://127.0.0.1:{n.port}/{SRV}/ws"
+    assert ws_connect_fails(url) == 404
+
+    async def with_cookie():
+        async with websockets.connect(
+                url, extra_headers={"Cookie": cookie}) as ws:
+            await ws.send("echo ok")
+            assert await ws.recv() == "ok"
+
+    asyncio.run(with_cookie())
+
+
+def test_password_made_at_first_boot(node_factory, tmp_path):
+    port = free_port()
+    home = tmp_path / "h"
+    n = node_factory(packages=("thttpd",), extra=["--port", str(port)],
+                     home=home)
+    n.port = port
+    pw = (home / "http" / "password").read_text().strip()
+    assert len(pw) >= 16 and oct((home / "http" / "password").stat()
+                                 .st_mode)[-3:] == "600"
+    assert len((home / "http" / "jwt_secret").read_bytes()) == 32
+    assert login(n, pw)[0] == 200
+    assert login(n, PASSWORD)[0] == 401
+
+
+def test_secure_subdomain(node_factory):
+    n = start(node_factory)
+    assert n.ask(SRV, 'send {"SecureBind":{"path":"/app","cache":false}}') \
+        == '{"Ok":null}'
+    bind(n, "/plain", auth=True, process=OTHER)
+    sub = "thttpd-test-os"
+    port = n.port
+    st, hd, _ = curl(n, f"/{SRV}/app?a=1", host=f"localhost:{port}")
+    assert st == 307
+    assert hd["location"] == f"http://{sub}.localhost:{port}/{SRV}/app?a=1"
+    shost = f"{sub}.localhost:{port}"
+    st, _, body = curl(n, f"/{SRV}/app", host=shost)
+    assert st == 200 and b"Log in" in body
+    # the node-wide cookie is not enough on a secure subdomain
+    plain = login(n)[1]["set-cookie"].split(";")[0]
+    assert b"Log in" in curl(n, f"/{SRV}/app", "-H", "Cookie: " + plain,
+                             host=shost)[2]
+    st, hd, _ = login(n, host=shost, sub=SRV)
+    cookie = hd["set-cookie"].split(";")[0]
+    assert cookie.startswith(f"hyperware-auth_test.os@{SRV}=")
+    st, _, body = curl(n, f"/{SRV}/app", "-H", "Cookie: " + cookie,
+                       host=shost)
+    assert st == 200 and http_json(body)["Http"]["url"] == \
+        f"http://{sub}.localhost/{SRV}/app"
+    # another package's plain path through this secure subdomain: 403
+    assert curl(n, f"/{OTHER}/plain", "-H", "Cookie: " + plain,
+                host=shost)[0] == 403
+    assert curl(n, f"/{OTHER}/plain", "-H", "Cookie: " + plain,
+                host=f"localhost:{port}")[0] == 200

@@ -1,0 +1,166 @@
+/* http-server:distro:sys without sockets (http_util.c, http_auth.c): the
+ * router as route_recognizer matches, Hyperware's path formatting, query
+ * decoding, lossy UTF-8, loopback peers, JWTs, cookies and the login
+ * check. */
+#include "unit_helpers.h"
+
+#include "node/http_impl.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+bool hcn_http_login_check(const char *password, const char *password_hash,
+                          const char *body, size_t len, char **subdomain);
+
+static const char *match(hcn_http_router *r, const char *path, json_t *p)
+{
+    const hcn_http_route *rt = hcn_http_router_match(r, path, p);
+    return rt ? rt->data : NULL;
+}
+
+static void router_matches_like_route_recognizer(void **state)
+{
+    (void)state;
+    hcn_http_router r = {0};
+    assert_null(hcn_http_router_add(&r, "/a:b:c", "root"));
+    assert_null(hcn_http_router_add(&r, "/a:b:c/api", "api"));
+    assert_null(hcn_http_router_add(&r, "/a:b:c/item/:id", "item"));
+    assert_null(hcn_http_router_add(&r, "/a:b:c/item/new", "new"));
+    assert_null(hcn_http_router_add(&r, "/a:b:c/f/*rest", "files"));
+    assert_null(hcn_http_router_add(&r, "/a:b:c/:x/:y", "two"));
+    json_t *p = json_object();
+    assert_string_equal(match(&r, "/a:b:c/api", p), "api");
+    assert_int_equal(json_object_size(p), 0);
+    assert_string_equal(match(&r, "a:b:c", NULL), "root"); /* no '/' */
+    assert_string_equal(match(&r, "/a:b:c/item/7", p), "item");
+    assert_string_equal(json_string_value(json_object_get(p, "id")), "7");
+    /* a static segment ranks above a dynamic one */
+    assert_string_equal(match(&r, "/a:b:c/item/new", NULL), "new");
+    json_object_clear(p);
+    assert_string_equal(match(&r, "/a:b:c/f/x/y.txt", p), "files");
+    assert_string_equal(json_string_value(json_object_get(p, "rest")),
+                        "x/y.txt");
+    /* a star needs at least one character; two dynamics rank above it */
+    assert_string_equal(match(&r, "/a:b:c/f/x", NULL), "two");
+    assert_null(match(&r, "/a:b:c/f/", NULL));
+    assert_null(match(&r, "/a:b:c/api/more/deep", NULL));
+    assert_null(match(&r, "/other", NULL));
+    /* re-adding replaces and hands back the old data */
+    assert_string_equal(hcn_http_router_add(&r, "/a:b:c/api", "api2"), "api");
+    assert_string_equal(match(&r, "/a:b:c/api", NULL), "api2");
+    assert_int_equal(r.len, 6);
+    json_decref(p);
+    hcn_http_router_fini(&r, NULL);
+}
+
+static void paths_are_formatted_as_hyperware(void **state)
+{
+    (void)state;
+    char *s = hcn_http_format_path("a:b:c", "/api/");
+    assert_string_equal(s, "/a:b:c/api");
+    free(s);
+    s = hcn_http_format_path("a:b:c", "api");
+    assert_string_equal(s, "/a:b:c/api");
+    free(s);
+    s = hcn_http_format_path("a:b:c", "/");
+    assert_string_equal(s, "/a:b:c");
+    free(s);
+    s = hcn_http_format_path("homepage:homepage:sys", "/x/");
+    assert_string_equal(s, "/x");
+    free(s);
+    s = hcn_http_secure_subdomain("app:my-pkg:pub.os");
+    assert_string_equal(s, "my-pkg-pub-os");
+    free(s);
+}
+
+static void queries_and_utf8(void **state)
+{
+    (void)state;
+    json_t *q = json_object();
+    const char *qs = "a=1&b=x%20y+z&a=2&empty&bad=%zz%4&u=%C3%A9%FF";
+    hcn_http_parse_query(qs, strlen(qs), q);
+    assert_string_equal(json_string_value(json_object_get(q, "a")), "2");
+    assert_string_equal(json_string_value(json_object_get(q, "b")), "x y z");
+    assert_string_equal(json_string_value(json_object_get(q, "empty")), "");
+    assert_string_equal(json_string_value(json_object_get(q, "bad")), "%zz%4");
+    assert_string_equal(json_string_value(json_object_get(q, "u")),
+                        "\xC3\xA9\xEF\xBF\xBD");
+    json_decref(q);
+    size_t n;
+    char *s = hcn_http_utf8_lossy(
+        (const uint8_t *)"ok\xE2\x82 \xF0\x9F\x98\x80", 10, &n);
+    assert_string_equal(s, "ok\xEF\xBF\xBD \xF0\x9F\x98\x80");
+    free(s);
+}
+
+static void loopback_peers(void **state)
+{
+    (void)state;
+    struct sockaddr_in in = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.5", &in.sin_addr);
+    assert_true(hcn_http_is_loopback((struct sockaddr *)&in));
+    inet_pton(AF_INET, "192.168.1.2", &in.sin_addr);
+    assert_false(hcn_http_is_loopback((struct sockaddr *)&in));
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, "::1", &in6.sin6_addr);
+    assert_true(hcn_http_is_loopback((struct sockaddr *)&in6));
+    inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
+    assert_false(hcn_http_is_loopback((struct sockaddr *)&in6));
+    in6.sin6_port = htons(80);
+    char buf[80];
+    hcn_http_format_addr((struct sockaddr *)&in6, buf, sizeof buf);
+    assert_string_equal(buf, "[2001:db8::1]:80");
+    assert_true(hcn_http_is_proxy_header("x-real-ip"));
+    assert_false(hcn_http_is_proxy_header("x-custom"));
+}
+
+static void jwts_and_cookies(void **state)
+{
+    (void)state;
+    uint8_t key[32] = {1, 2, 3}, other[32] = {9};
+    char *t = hcn_http_jwt_make(key, 32, "n.os", NULL, 2000);
+    assert_non_null(t);
+    assert_true(hcn_http_jwt_valid(key, 32, t, "n.os", NULL, 1999));
+    assert_false(hcn_http_jwt_valid(key, 32, t, "n.os", NULL, 2000));
+    assert_false(hcn_http_jwt_valid(other, 32, t, "n.os", NULL, 1));
+    assert_false(hcn_http_jwt_valid(key, 32, t, "m.os", NULL, 1));
+    assert_false(hcn_http_jwt_valid(key, 32, t, "n.os", "a:b:c", 1));
+    char *s = hcn_http_jwt_make(key, 32, "n.os", "a:b:c", 2000);
+    assert_true(hcn_http_jwt_valid(key, 32, s, "n.os", "a:b:c", 1));
+    assert_false(hcn_http_jwt_valid(key, 32, s, "n.os", NULL, 1));
+    /* an unsigned token ("alg":"none") is refused */
+    assert_false(hcn_http_jwt_valid(
+        key, 32, "eyJhbGciOiJub25lIn0.eyJ1c2VybmFtZSI6Im4ub3MifQ.", "n.os",
+        NULL, 1));
+    char *hdr = hcn_xasprintf("x=1; hyperware-auth_n.os=%s; y=2", t);
+    char *c = hcn_http_cookie(hdr, "hyperware-auth_n.os");
+    assert_string_equal(c, t);
+    free(c);
+    assert_null(hcn_http_cookie(hdr, "hyperware-auth_m.os"));
+    assert_null(hcn_http_cookie("a=b=c", "a"));
+    free(hdr);
+    free(t);
+    free(s);
+    char *sub = NULL;
+    const char *ok = "{\"password\":\"pw\",\"subdomain\":\"a:b:c\"}";
+    assert_true(hcn_http_login_check("pw", "0xab", ok, strlen(ok), &sub));
+    assert_string_equal(sub, "a:b:c");
+    free(sub);
+    const char *h = "{\"password_hash\":\"0xAB\"}";
+    assert_true(hcn_http_login_check("pw", "0xab", h, strlen(h), &sub));
+    const char *bad = "{\"password\":\"pw2\"}";
+    assert_false(hcn_http_login_check("pw", "0xab", bad, strlen(bad), &sub));
+    assert_false(hcn_http_login_check("pw", "0xab", "x", 1, &sub));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(router_matches_like_route_recognizer),
+        cmocka_unit_test(paths_are_formatted_as_hyperware),
+        cmocka_unit_test(queries_and_utf8),
+        cmocka_unit_test(loopback_peers),
+        cmocka_unit_test(jwts_and_cookies),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
