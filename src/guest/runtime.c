@@ -685,7 +685,7 @@ static void task_free(hp_task *t)
     hp_arena_fini(&t->arena);
     if (t->source.node)
         hw_address_fini(&t->source);
-    if (t->kind == HPR_TASK_WS)
+    if (t->kind == HPR_TASK_WS || t->kind == HPR_TASK_WS_SERVER)
         hw_blob_fini(&t->ws_blob);
     hp__prompting_release(t->prompting);
     hp__coro_free(t->co);
@@ -1361,7 +1361,8 @@ static void http_answer(hp_task *t, const hp_jw *body)
     hp_jw_raw(&h, head, (size_t)n);
     bool first = true;
     if (!ctype) {
-        hp_jw_raw(&h, "\"Content-Type\":\"application/json\"", 32);
+        static const char ct[] = "\"Content-Type\":\"application/json\"";
+        hp_jw_raw(&h, ct, sizeof ct - 1);
         first = false;
     }
     for (size_t i = 0; i < t->nresp; i++) {

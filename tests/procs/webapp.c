@@ -20,12 +20,11 @@ typedef struct webapp_state {
     uint64_t ws_messages;
 } webapp_state;
 
-HYPERPROCESS(webapp_state, .name = "webapp",
-             .ui = HP_UI(.authenticated = false),
-             .endpoints = HP_ENDPOINTS(
-                 HP_HTTP_BINDING("/api", .authenticated = false),
-                 HP_WS_BINDING("/ws", .authenticated = false)),
-             .save_config = HP_SAVE_NEVER, .wit_world = "tweb-v0");
+HYPERPROCESS(
+    webapp_state, .name = "webapp", .ui = HP_UI(.authenticated = false),
+    .endpoints = HP_ENDPOINTS(HP_HTTP_BINDING("/api", .authenticated = false),
+                              HP_WS_BINDING("/ws", .authenticated = false)),
+    .save_config = HP_SAVE_NEVER, .wit_world = "tweb-v0");
 
 /* POST /api {"Add":[2,3]} -> 5 (what Rust clients send) */
 HP_HTTP
@@ -65,8 +64,7 @@ static char *search(const webapp_state *s, const char *q, uint32_t limit)
     size_t found = 0;
     for (size_t i = 0; i < s->items.len && found < limit; i++)
         found += strstr(s->items.ptr[i].title, q) != NULL;
-    return hp_sprintf("%zu match '%s' (limit %u)", found, q,
-                      (unsigned)limit);
+    return hp_sprintf("%zu match '%s' (limit %u)", found, q, (unsigned)limit);
 }
 
 /* any method on /api/whoami: the request as the handler sees it */

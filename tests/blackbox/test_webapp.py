@@ -1,0 +1,111 @@
+"""A hyperprocess served by the node's http-server, called with curl and a
+real WebSocket client: endpoints bound at start, Rust-style envelope calls,
+routes by method and path (405 with Allow), query parameters, request
+headers, status and headers set by the handler, JSON errors, WebSocket
+open/echo/broadcast/close, and the UI folder as static content."""
+import asyncio
+import json
+import subprocess
+import time
+
+import websockets
+
+from conftest import free_port
+
+BASE = "/webapp:tweb:test.os"
+
+
+def curl(port, method, path, body=None, headers=()):
+    cmd = ["curl", "-s", "-i", "-X", method, "--max-time", "20",
+           f"http://127.0.0.1:{port}{BASE}{path}"]
+    for h in headers:
+        cmd += ["-H", h]
+    if body is not None:
+        cmd += ["-H", "Content-Type: application/json", "--data-binary", body]
+    out = subprocess.run(cmd, capture_output=True, timeout=30).stdout
+    head, _, payload = out.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, payload
+
+
+def webapp(node_factory):
+    port = free_port()
+    n = node_factory(packages=("tweb",), extra=("--port", str(port)))
+    # the process binds its paths at start
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        st, _, _ = curl(port, "GET", "/api/items")
+        if st == 200:
+            break
+        time.sleep(0.1)
+    return n, port
+
+
+def test_envelope_routes_query_headers_status(node_factory):
+    n, port = webapp(node_factory)
+    st, h, body = curl(port, "POST", "/api", '{"Add":[2,3]}')
+    assert st == 200 and json.loads(body) == 5
+    assert h["content-type"] == "application/json"
+    st, h, body = curl(port, "POST", "/api/items", '{"title":"tea","qty":2}')
+    assert st == 201 and json.loads(body) == 1 and h["location"] == "/api/items"
+    st, _, body = curl(port, "GET", "/api/items")
+    assert st == 200 and json.loads(body) == [{"title": "tea", "qty": 2}]
+    st, _, body = curl(port, "GET", "/api/search?q=te&limit=5")
+    assert st == 200 and json.loads(body) == "1 match 'te' (limit 5)"
+    st, h, body = curl(port, "PATCH", "/api/whoami", headers=["X-Test: hi"])
+    assert st == 200 and json.loads(body) == "PATCH /api/whoami hi"
+    assert h["x-reply"] == "yes"
+
+
+def test_errors_are_json_with_statuses(node_factory):
+    n, port = webapp(node_factory)
+    st, h, body = curl(port, "DELETE", "/api/items")
+    assert st == 405 and "GET" in h["allow"] and "POST" in h["allow"]
+    assert json.loads(body)["HypercError"]["kind"] == "MethodNotAllowed"
+    st, _, body = curl(port, "GET", "/api/search?q=te")
+    assert st == 400
+    err = json.loads(body)["HypercError"]
+    assert err["kind"] == "BadArguments" and "'limit'" in err["message"]
+    st, _, body = curl(port, "GET", "/api/search?q=te&limit=many")
+    assert st == 400 and "limit" in json.loads(body)["HypercError"]["message"]
+    st, _, body = curl(port, "POST", "/api", '{"Nope":1}')
+    assert st == 400
+    assert json.loads(body)["HypercError"]["kind"] == "UnknownVariant"
+    st, _, body = curl(port, "POST", "/api", "not json")
+    assert st == 400 and json.loads(body)["HypercError"]["kind"] == "BadJson"
+    st, _, body = curl(port, "GET", "/api")
+    assert st == 404 and json.loads(body)["HypercError"]["kind"] == "NotFound"
+
+
+def test_ui_folder_is_served(node_factory):
+    n, port = webapp(node_factory)
+    st, h, body = curl(port, "GET", "/")
+    assert st == 200 and b"<h1>webapp</h1>" in body
+    assert h["content-type"].startswith("text/html")
+    st, h, body = curl(port, "GET", "/css/site.css")
+    assert st == 200 and body.strip() == b"h1 { color: teal; }"
+    assert h["content-type"].startswith("text/css")
+
+
+def test_websocket_open_echo_broadcast_close(node_factory):
+    n, port = webapp(node_factory)
+    url = f"ws://127.0.0.1:{port}{BASE}/ws"
+
+    async def run():
+        async with websockets.connect(url) as a, websockets.connect(url) as b:
+            assert await a.recv() == "welcome /ws"
+            assert await b.recv() == "welcome /ws"
+            await a.send("hi")
+            got_a = {await a.recv(), await a.recv()}
+            assert got_a == {"echo hi", "all 1"}
+            assert await b.recv() == "all 1"
+        # both closed: a later broadcast reaches nobody, and the process is
+        # fine
+    asyncio.run(run())
+    st, _, body = curl(port, "GET", "/api/items")
+    assert st == 200
