@@ -109,3 +109,28 @@ def test_websocket_open_echo_broadcast_close(node_factory):
     asyncio.run(run())
     st, _, body = curl(port, "GET", "/api/items")
     assert st == 200
+
+
+def test_request_context_is_right_after_a_wait(node_factory):
+    """Two requests wait at once; each sees its own method, path and
+    headers after the wait, and its answer goes to its own client."""
+    import threading
+    n, port = webapp(node_factory)
+    out = {}
+
+    def call(tag, ms):
+        out[tag] = curl(port, "GET", f"/api/slow?ms={ms}",
+                        headers=[f"X-Test: {tag}"])
+
+    a = threading.Thread(target=call, args=("one", 600))
+    b = threading.Thread(target=call, args=("two", 100))
+    a.start()
+    time.sleep(0.1)
+    b.start()
+    a.join()
+    b.join()
+    for tag in ("one", "two"):
+        st, h, body = out[tag]
+        assert st == 200
+        assert json.loads(body) == f"GET /api/slow {tag}"
+        assert h["x-after"] == tag

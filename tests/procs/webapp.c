@@ -78,6 +78,18 @@ static char *whoami(webapp_state *s)
                       h ? h : "-");
 }
 
+/* GET /api/slow?ms=..: the request as seen after a wait */
+HP_HTTP_ROUTE("GET", "/api/slow")
+static char *slow(webapp_state *s, uint64_t ms)
+{
+    (void)s;
+    hp_sleep_ms(ms);
+    const char *h = hp_http_header("x-test");
+    hp_http_set_header("X-After", h ? h : "-");
+    return hp_sprintf("%s %s %s", hp_http_method(), hp_http_path(),
+                      h ? h : "-");
+}
+
 /* WebSocket: welcome on open, echo each text, broadcast counts */
 HP_WS
 static void on_ws(webapp_state *s, uint32_t channel_id, hp_ws_message_type type,
