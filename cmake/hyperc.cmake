@@ -59,10 +59,12 @@ endfunction()
 # hyperc_add_caller_utils(<lib> <hyperprocess source>): a static library of
 # typed stubs for calling the process defined in <source>:
 # <iface>_<fn>_local_rpc / _remote_rpc, declared in <iface>_caller_utils.h
-# (the include directory comes with the library).
+# (the include directory, ${CMAKE_BINARY_DIR}/target/caller-utils/<lib>, as
+# kit lays out target/caller-utils/, comes with the library).
 function(hyperc_add_caller_utils lib src)
   get_filename_component(src ${src} ABSOLUTE)
-  set(dir ${CMAKE_CURRENT_BINARY_DIR}/${lib})
+  # kit's layout: target/caller-utils/ of the build tree
+  set(dir ${CMAKE_BINARY_DIR}/target/caller-utils/${lib})
   add_custom_command(
     OUTPUT ${dir}/caller_utils.c
     COMMAND hyperc gen --callers ${dir} --depfile ${dir}/caller_utils.d ${src}

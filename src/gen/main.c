@@ -83,6 +83,27 @@ static char *include_path(const char *file, const char *out)
     return hcg_buf_take(&b);
 }
 
+/* mkdir -p: dir and its missing parents; 0 or -1 (errno). */
+static int mkdir_p(const char *dir)
+{
+    char *p = strdup(dir);
+    if (p == NULL)
+        return -1;
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *c = '/';
+    }
+    int rc = mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
+    free(p);
+    return rc;
+}
+
 /* The whole of dir/name, or NULL when it cannot be read. */
 static char *read_file(const char *dir, const char *name)
 {
@@ -128,7 +149,7 @@ static int write_depfile(json_t *m, const char *path, const char *target)
 /* api/<iface>.wit, api/<world>.wit and api/types-<world>.wit into dir. */
 static int write_wit(json_t *m, const char *dir)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+    if (mkdir_p(dir) != 0) {
         fprintf(stderr, "hyperc gen: cannot create %s: %s\n", dir,
                 strerror(errno));
         return -1;
@@ -326,7 +347,9 @@ int hcg_main(int argc, char **argv)
         char *base = hcg_callers_basename(m);
         char name[600];
         snprintf(name, sizeof name, "%s.h", base);
-        mkdir(callers, 0777);
+        if (mkdir_p(callers) != 0)
+            fprintf(stderr, "hyperc gen: cannot create %s: %s\n", callers,
+                    strerror(errno));
         char *h = hcg_callers_h(m);
         char *c = hcg_callers_c(m, name);
         if (write_file(callers, name, h) != 0)
