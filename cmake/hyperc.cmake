@@ -1,4 +1,6 @@
-# Helpers to build hyperc processes and packages.
+# Helpers to build hyperc processes and packages.  They build with
+# ${HYPERC_EXE} (the hyperc command's target) and ${HYPERC_GUEST} (the guest
+# runtime's): set by the hyperc tree, or by find_package(hyperc).
 
 # hyperc_add_process(<target> <sources>...): a native process on the raw ABI,
 # a shared object that links the guest runtime statically and exports only
@@ -18,10 +20,10 @@ function(hyperc_add_process target)
     set(def "$<TARGET_PROPERTY:${target},COMPILE_DEFINITIONS>")
     add_custom_command(
       OUTPUT ${gen}
-      COMMAND hyperc gen --process ${gen} --depfile ${gen}.d
+      COMMAND ${HYPERC_EXE} gen --process ${gen} --depfile ${gen}.d
               "$<$<BOOL:${inc}>:-I$<JOIN:${inc},;-I>>"
               "$<$<BOOL:${def}>:-D$<JOIN:${def},;-D>>" ${src}
-      DEPENDS hyperc ${src}
+      DEPENDS ${HYPERC_EXE} ${src}
       DEPFILE ${gen}.d
       COMMAND_EXPAND_LISTS
       COMMENT "hyperc gen ${P_HYPERPROCESS}")
@@ -29,7 +31,7 @@ function(hyperc_add_process target)
   else()
     add_library(${target} MODULE ${ARGN})
   endif()
-  target_link_libraries(${target} PRIVATE hyperc_guest)
+  target_link_libraries(${target} PRIVATE ${HYPERC_GUEST})
   set_target_properties(${target} PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden)
 endfunction()
 
@@ -67,13 +69,13 @@ function(hyperc_add_caller_utils lib src)
   set(dir ${CMAKE_BINARY_DIR}/target/caller-utils/${lib})
   add_custom_command(
     OUTPUT ${dir}/caller_utils.c
-    COMMAND hyperc gen --callers ${dir} --depfile ${dir}/caller_utils.d ${src}
-    DEPENDS hyperc ${src}
+    COMMAND ${HYPERC_EXE} gen --callers ${dir} --depfile ${dir}/caller_utils.d ${src}
+    DEPENDS ${HYPERC_EXE} ${src}
     DEPFILE ${dir}/caller_utils.d
     COMMENT "hyperc gen --callers ${src}")
   add_library(${lib} STATIC ${dir}/caller_utils.c)
   target_include_directories(${lib} PUBLIC ${dir})
-  target_link_libraries(${lib} PUBLIC hyperc_guest)
+  target_link_libraries(${lib} PUBLIC ${HYPERC_GUEST})
   set_target_properties(${lib} PROPERTIES POSITION_INDEPENDENT_CODE ON
                         C_VISIBILITY_PRESET hidden)
 endfunction()

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int hcg_main(int argc, char **argv);
 
@@ -81,6 +82,30 @@ static char *include_path(const char *file, const char *out)
     free(src);
     free(dir);
     return hcg_buf_take(&b);
+}
+
+/* -I for <hyperc/hyperprocess.h>: beside an installed hyperc
+ * (<prefix>/bin/hyperc -> <prefix>/include), else the source tree's. */
+static const char *include_flag(void)
+{
+    static char flag[4200];
+    char exe[4000];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            char probe[4200];
+            snprintf(probe, sizeof probe,
+                     "%s/../include/hyperc/hyperprocess.h", exe);
+            if (access(probe, R_OK) == 0) {
+                snprintf(flag, sizeof flag, "-I%s/../include", exe);
+                return flag;
+            }
+        }
+    }
+    return "-I" HYPERC_INCLUDE_DIR;
 }
 
 /* mkdir -p: dir and its missing parents; 0 or -1 (errno). */
@@ -276,7 +301,7 @@ int hcg_main(int argc, char **argv)
         abort();
     int nargs = 0, nowned = 0;
     args[nargs++] = "-std=gnu11"; /* as CMake compiles C11 by default */
-    args[nargs++] = "-I" HYPERC_INCLUDE_DIR;
+    args[nargs++] = include_flag();
     args[nargs++] = "-DHYPERC_GEN=1";
     int rc = 2;
     for (int i = 1; i < argc; i++) {

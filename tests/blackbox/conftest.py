@@ -38,7 +38,9 @@ def addr(name, pkg="tpkg", pub="test.os", node="our"):
 class Node:
     """One running node.  `extra` are extra `hyperc run` flags."""
 
-    def __init__(self, home, packages=("tpkg",), extra=(), name=NODE):
+    def __init__(self, home, packages=("tpkg",), extra=(), name=NODE,
+                 bin=None):
+        self.bin = bin or BIN
         self.home = str(home)
         self.name = name
         self.packages = [os.path.join(PACKAGES, p) for p in packages]
@@ -48,7 +50,7 @@ class Node:
         self._reader = None
 
     def start(self, timeout=20):
-        cmd = [BIN, "run", "--home", self.home, "--name", self.name,
+        cmd = [self.bin, "run", "--home", self.home, "--name", self.name,
                *self.extra, *self.packages]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
