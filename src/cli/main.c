@@ -19,6 +19,9 @@ int hcn_io_read_full(int fd, void *buf, size_t n);
 int hcn_io_write_full(int fd, const void *buf, size_t n);
 int hcn_node_set_verbosity(hc_node *n, const char *pid, int level);
 int hcg_main(int argc, char **argv);
+int hcl_cmd_new(int argc, char **argv);
+int hcl_cmd_build(int argc, char **argv);
+int hcl_cmd_test(int argc, char **argv);
 
 static const char *prog = "hyperc";
 
@@ -33,8 +36,13 @@ static void usage_main(FILE *f)
                "  verbosity [PROCESS] LEVEL  set terminal verbosity (0-3) of "
                "a running node\n"
                "  ps                     list the processes of a running node\n"
-               "  gen --check FILE.c     check a hyperprocess source (code "
-               "generation: next)\n"
+               "  gen FILE.c             generate code, WIT, stubs and the "
+               "TypeScript client\n"
+               "  new NAME               create a package that builds and "
+               "passes its test\n"
+               "  build [DIR]            build a package (CMake)\n"
+               "  test [DIR]             build a package and run its tests "
+               "against nodes\n"
                "\n"
                "`hyperc <command> --help` describes each command.\n");
 }
@@ -618,6 +626,12 @@ int main(int argc, char **argv)
         return cmd_inject(argc, argv);
     if (strcmp(cmd, "gen") == 0)
         return hcg_main(argc, argv);
+    if (strcmp(cmd, "new") == 0)
+        return hcl_cmd_new(argc, argv);
+    if (strcmp(cmd, "build") == 0)
+        return hcl_cmd_build(argc, argv);
+    if (strcmp(cmd, "test") == 0)
+        return hcl_cmd_test(argc, argv);
     if (strcmp(cmd, "verbosity") == 0 || strcmp(cmd, "ps") == 0)
         return cmd_simple(argc, argv, cmd);
     fprintf(stderr, "%s: unknown command '%s'\n\n", prog, cmd);

@@ -97,8 +97,8 @@ static const char *include_flag(void)
         if (slash) {
             *slash = '\0';
             char probe[4200];
-            snprintf(probe, sizeof probe,
-                     "%s/../include/hyperc/hyperprocess.h", exe);
+            snprintf(probe, sizeof probe, "%s/../include/hyperc/hyperprocess.h",
+                     exe);
             if (access(probe, R_OK) == 0) {
                 snprintf(flag, sizeof flag, "-I%s/../include", exe);
                 return flag;

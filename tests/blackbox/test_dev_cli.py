@@ -1,0 +1,62 @@
+"""The developer's path: `hyperc new` writes a package that builds and
+passes its test at once; `hyperc build` builds it; `hyperc test` runs each
+test script against a node of its own and reports per test."""
+import os
+import subprocess
+
+from conftest import BIN
+
+
+def hyperc(*args, **kw):
+    return subprocess.run([BIN, *args], capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def test_help_on_every_command():
+    for cmd in ("new", "build", "test", "run", "inject", "gen", "ps",
+                "verbosity"):
+        r = hyperc(cmd, "--help")
+        assert r.returncode == 0 and "usage: hyperc " + cmd in r.stdout, cmd
+
+
+def test_new_build_test(tmp_path):
+    r = hyperc("new", "--dir", str(tmp_path), "tally-board")
+    assert r.returncode == 0, r.stderr
+    root = tmp_path / "tally-board"
+    for f in ("CMakeLists.txt", "metadata.json", "pkg/manifest.json",
+              "tally_board.c", "pkg/ui/index.html", "test/basic.sh"):
+        assert (root / f).exists(), f
+    # an existing folder is not overwritten
+    assert hyperc("new", "--dir", str(tmp_path), "tally-board").returncode == 1
+    r = hyperc("build", str(root))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[1/2] configure" in r.stdout and "[2/2] build" in r.stdout
+    assert (root / "build/packages/tally-board/pkg/tally-board.so").exists()
+    r = hyperc("test", str(root))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS basic.sh" in r.stdout and "1 passed, 0 failed" in r.stdout
+    # a failing test is reported, and the others still run on their nodes
+    (root / "test" / "broken.sh").write_text("echo nope; exit 3\n")
+    r = hyperc("test", str(root))
+    assert r.returncode == 1
+    assert "PASS basic.sh" in r.stdout and "FAIL broken.sh" in r.stdout
+    assert "1 passed, 1 failed" in r.stdout
+    # nothing is left running
+    ps = subprocess.run(["pgrep", "-f", f"run --home /tmp/hyperc-test-"],
+                        capture_output=True, text=True).stdout.split()
+    assert not ps, ps
+
+
+def test_build_reports_compiler_errors(tmp_path):
+    assert hyperc("new", "--dir", str(tmp_path), "oops").returncode == 0
+    src = tmp_path / "oops" / "oops.c"
+    src.write_text(src.read_text().replace("return s->count += by;",
+                                           "return s->nope;"))
+    r = hyperc("build", str(tmp_path / "oops"))
+    assert r.returncode == 1
+    assert "oops.c:" in r.stdout + r.stderr and "nope" in r.stdout + r.stderr
+
+
+def test_bad_names():
+    r = hyperc("new", "Bad_Name")
+    assert r.returncode == 2 and "lowercase words joined by '-'" in r.stderr
