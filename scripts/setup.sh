@@ -14,6 +14,7 @@ pkgs=(
   libuv1-dev libjwt-dev libargon2-dev
   python3 python3-pytest python3-websockets
   sqlite3 procps curl
+  chromium chromium-driver python3-selenium  # the browser test (tests/blackbox/test_chat.py)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(erlang-base erlang-nox hyperfine)
