@@ -240,15 +240,16 @@ def test_timeouts(node_factory, web):
     n = node_factory(packages=("thttp",), extra=["--http-client-timeout-ms",
                                                  "500"])
     t0 = time.monotonic()
-    err = inject(n, http(web + "/slow?ms=3000"))[0]["Err"]
+    err = inject(n, http(web + "/slow?ms=10000"), timeout=20)[0]["Err"]
     assert "timed out" in err["ExecuteRequestFailed"], err
-    assert time.monotonic() - t0 < 2.5
+    assert time.monotonic() - t0 < 8  # well before the server's 10 s
     # The request's own "timeout" (seconds).
     n2 = node_factory(packages=("thttp",))
     t0 = time.monotonic()
-    err = inject(n2, http(web + "/slow?ms=3000", timeout=1))[0]["Err"]
+    err = inject(n2, http(web + "/slow?ms=10000", timeout=1),
+                 timeout=20)[0]["Err"]
     assert "timed out" in err["ExecuteRequestFailed"], err
-    assert time.monotonic() - t0 < 2.5
+    assert time.monotonic() - t0 < 8
     # expects_response: the requester's own deadline, as in Hyperware.
     text, _ = via(n2, http(web + "/slow?ms=3000"), secs=1)
     assert text == "error timeout"
@@ -276,19 +277,19 @@ def test_many_concurrent_requests(node_factory, web):
                    timeout=60)
     assert rep["body"] == "many ok=300 err=0 lost=0"
     # One at a time this would take 90 s.
-    assert time.monotonic() - t0 < 20
+    assert time.monotonic() - t0 < 45
     # The module keeps answering others while requests are in flight.
     done = {}
 
     def slow():
-        done["slow"] = n.inject(HC, http(web + "/slow?ms=2000"), timeout=10)
+        done["slow"] = n.inject(HC, http(web + "/slow?ms=10000"), timeout=30)
 
     t = threading.Thread(target=slow)
     t.start()
     time.sleep(0.2)
     t0 = time.monotonic()
     assert inject(n, http(web + "/hello"))[0]["Ok"]["Http"]["status"] == 200
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 8  # not behind the 10 s request
     t.join()
     assert json.loads(done["slow"]["body"])["Ok"]["Http"]["status"] == 200
 
