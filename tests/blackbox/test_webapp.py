@@ -134,3 +134,13 @@ def test_request_context_is_right_after_a_wait(node_factory):
         assert st == 200
         assert json.loads(body) == f"GET /api/slow {tag}"
         assert h["x-after"] == tag
+
+
+def test_homepage_tile_added_at_start(node_factory):
+    n, port = webapp(node_factory)
+    rep = n.ask("homepage:homepage:sys", '"GetApps"')
+    apps = json.loads(rep)["GetApps"]
+    tile = [a for a in apps if a["id"] == "webapp:tweb:test.os"]
+    assert tile, apps
+    assert tile[0]["label"] == "webapp" and tile[0]["base64_icon"] == "PHN2Zy8+"
+    assert tile[0]["path"] == "/webapp:tweb:test.os/"

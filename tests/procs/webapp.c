@@ -21,7 +21,8 @@ typedef struct webapp_state {
 } webapp_state;
 
 HYPERPROCESS(
-    webapp_state, .name = "webapp", .ui = HP_UI(.authenticated = false),
+    webapp_state, .name = "webapp", .icon = "PHN2Zy8+",
+    .ui = HP_UI(.authenticated = false),
     .endpoints = HP_ENDPOINTS(HP_HTTP_BINDING("/api", .authenticated = false),
                               HP_WS_BINDING("/ws", .authenticated = false)),
     .save_config = HP_SAVE_NEVER, .wit_world = "tweb-v0");
