@@ -17,7 +17,12 @@ pkgs=(
   chromium chromium-driver python3-selenium  # the browser test (tests/blackbox/test_chat.py)
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(erlang-base erlang-nox hyperfine)
+  # Erlang (RPC peer); wrk, nginx and Node.js with npm (HTTP/WebSocket peers)
+  pkgs+=(erlang-base erlang-nox hyperfine wrk nginx)
+  # Node.js from another source (e.g. NodeSource) brings its own npm and
+  # conflicts with Debian's npm package: install Debian's only when missing.
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
 fi
 
 missing=()

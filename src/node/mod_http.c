@@ -95,6 +95,8 @@ typedef struct conn {
     size_t ws_in_len;
     unsigned ws_writes; /* frames handed to libuv, not yet written */
     bool ws_closed_sent;
+    struct wreq *ws_out; /* what wslay_event_send has handed over so far */
+    size_t ws_out_len, ws_out_cap;
 } conn;
 
 typedef struct pending {
@@ -253,16 +255,12 @@ static void on_write(uv_write_t *req, int status)
         conn_next(c);
 }
 
-static void write_bytes(conn *c, const void *data, size_t len, int kind,
-                        bool close_after)
+/* Hand w (len bytes of data) to libuv; frees it on failure. */
+static void write_wreq(conn *c, wreq *w, size_t len, int kind, bool close_after)
 {
-    if (c->closing)
-        return;
-    wreq *w = hcn_xmalloc(sizeof *w + len);
     w->c = c;
     w->kind = kind;
     w->close_after = close_after;
-    memcpy(w->data, data, len);
     uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
     if (kind == W_WS)
         c->ws_writes++;
@@ -272,6 +270,16 @@ static void write_bytes(conn *c, const void *data, size_t len, int kind,
         free(w);
         conn_close(c);
     }
+}
+
+static void write_bytes(conn *c, const void *data, size_t len, int kind,
+                        bool close_after)
+{
+    if (c->closing)
+        return;
+    wreq *w = hcn_xmalloc(sizeof *w + len);
+    memcpy(w->data, data, len);
+    write_wreq(c, w, len, kind, close_after);
 }
 
 static const char *reason(int status)
@@ -1005,6 +1013,9 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     return (ssize_t)n;
 }
 
+/* wslay hands over a frame's header and its payload in separate calls:
+ * they are gathered here and ws_pump writes them at once, so that a frame
+ * is one write (one TCP segment), not two. */
 static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
                           size_t len, int flags, void *user)
 {
@@ -1013,8 +1024,36 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
-    write_bytes(c, data, len, W_WS, false);
+    if (len > c->ws_out_cap - c->ws_out_len) {
+        size_t cap = c->ws_out_len + len;
+        if (cap < 256)
+            cap = 256;
+        else if (cap < 2 * c->ws_out_cap)
+            cap = 2 * c->ws_out_cap;
+        wreq *w = hcn_xmalloc(sizeof *w + cap);
+        if (c->ws_out) {
+            memcpy(w->data, c->ws_out->data, c->ws_out_len);
+            free(c->ws_out);
+        }
+        c->ws_out = w;
+        c->ws_out_cap = cap;
+    }
+    memcpy(c->ws_out->data + c->ws_out_len, data, len);
+    c->ws_out_len += len;
     return (ssize_t)len;
+}
+
+/* Write what ws_send_cb gathered. */
+static void ws_flush(conn *c)
+{
+    wreq *w = c->ws_out;
+    size_t len = c->ws_out_len;
+    c->ws_out = NULL;
+    c->ws_out_len = c->ws_out_cap = 0;
+    if (w != NULL && len > 0 && !c->closing)
+        write_wreq(c, w, len, W_WS, false);
+    else
+        free(w);
 }
 
 static void ws_msg_cb(wslay_event_context_ptr ctx,
@@ -1044,7 +1083,9 @@ static void ws_pump(conn *c)
 {
     if (c->closing)
         return;
-    if (wslay_event_send(c->ws) != 0) {
+    int rc = wslay_event_send(c->ws);
+    ws_flush(c);
+    if (rc != 0) {
         conn_close(c);
         return;
     }
@@ -1252,6 +1293,7 @@ static void on_handle_closed(uv_handle_t *hd)
     free(c->body);
     free(c->left);
     free(c->ws_app);
+    free(c->ws_out);
     free(c);
 }
 
