@@ -334,7 +334,7 @@ struct hcn_node {
     pthread_mutex_t ctl_mu; /* guards ctl_conns */
     int *ctl_conns;         /* open connection sockets, -1 = free slot */
     size_t ctl_nconns;
-    hcn_proc *terminal; /* terminal:terminal:sys, the injector */
+    hcn_proc *terminal;    /* terminal:terminal:sys, the injector */
     struct hcn_http *http; /* http-server:distro:sys (mod_http.c) */
 };
 
