@@ -192,9 +192,10 @@ static void send_to(const char *proc, const char *pkg, const char *pub,
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
 /* A blocking request to vfs:distro:sys (setup and rotation only); true when
- * the reply is not {"Err":...}.  The reply's blob, if wanted, in *blob. */
+ * the reply is not {"Err":...}.  The reply's blob, if wanted, in *blob; its
+ * body, if wanted, in reply[cap] (NUL-terminated, cut to fit). */
 static bool vfs_call(const char *body, const uint8_t *data, size_t len,
-                     hw_blob *blob_out)
+                     hw_blob *blob_out, char *reply, size_t cap)
 {
     hw_address to;
     addr_set(&to, rt.our.node, "vfs", "distro", "sys");
@@ -214,6 +215,13 @@ static bool vfs_call(const char *body, const uint8_t *data, size_t len,
     bool ok = !r.is_err && r.message.kind == HW_MESSAGE_RESPONSE &&
               !(r.message.response.body.len >= 6 &&
                 memcmp(r.message.response.body.ptr, "{\"Err\"", 6) == 0);
+    if (ok && reply && cap) {
+        size_t n = r.message.response.body.len < cap - 1
+                       ? r.message.response.body.len
+                       : cap - 1;
+        memcpy(reply, r.message.response.body.ptr, n);
+        reply[n] = '\0';
+    }
     if (ok && blob_out)
         ok = hw_last_blob(blob_out);
     hw_await_result_fini(&r);
@@ -229,7 +237,7 @@ static void log_file_trim(void)
              rt.log_path);
     hw_blob old;
     memset(&old, 0, sizeof old);
-    if (!vfs_call(body, NULL, 0, &old)) {
+    if (!vfs_call(body, NULL, 0, &old, NULL, 0)) {
         rt.file_size = 0; /* try again after another max bytes */
         rt.trim_pending = false;
         return;
@@ -237,7 +245,8 @@ static void log_file_trim(void)
     size_t half = old.bytes.len / 2;
     snprintf(body, sizeof body, "{\"path\":\"%s\",\"action\":\"Write\"}",
              rt.log_path);
-    if (vfs_call(body, old.bytes.ptr + half, old.bytes.len - half, NULL))
+    if (vfs_call(body, old.bytes.ptr + half, old.bytes.len - half, NULL, NULL,
+                 0))
         rt.file_size = old.bytes.len - half;
     else
         rt.file_size = 0;
@@ -275,7 +284,7 @@ void hp_log_init(hp_log_level file, hp_log_level terminal,
              rt.our.process.publisher_node);
     snprintf(body, sizeof body, "{\"path\":\"%s\",\"action\":\"CreateDrive\"}",
              drive);
-    if (!vfs_call(body, NULL, 0, NULL)) {
+    if (!vfs_call(body, NULL, 0, NULL, NULL, 0)) {
         hp_log(HP_LOG_WARN,
                "logging: vfs:distro:sys did not create %s (does "
                "pkg/manifest.json list \"vfs:distro:sys\" in "
@@ -292,7 +301,7 @@ void hp_log_init(hp_log_level file, hp_log_level terminal,
     snprintf(body, sizeof body,
              "{\"path\":\"%s\",\"action\":{\"OpenFile\":{\"create\":true}}}",
              rt.log_path);
-    if (!vfs_call(body, NULL, 0, NULL)) {
+    if (!vfs_call(body, NULL, 0, NULL, NULL, 0)) {
         hp_log(HP_LOG_WARN,
                "logging: vfs:distro:sys did not open %s; logging to the "
                "terminal only",
@@ -301,26 +310,11 @@ void hp_log_init(hp_log_level file, hp_log_level terminal,
     }
     snprintf(body, sizeof body, "{\"path\":\"%s\",\"action\":\"Len\"}",
              rt.log_path);
+    char reply[64];
     rt.file_size = 0;
-    hw_address to;
-    addr_set(&to, rt.our.node, "vfs", "distro", "sys");
-    hw_request req;
-    memset(&req, 0, sizeof req);
-    req.has_expects_response = true;
-    req.expects_response = 5;
-    req.body.ptr = (uint8_t *)body;
-    req.body.len = strlen(body);
-    hw_await_result r;
-    if (hw_send_and_await_response(&to, &req, NULL, &r) == 0) {
-        /* {"Len":N} */
-        if (!r.is_err && r.message.kind == HW_MESSAGE_RESPONSE) {
-            const char *t = (const char *)r.message.response.body.ptr;
-            size_t n = r.message.response.body.len;
-            if (n > 7 && memcmp(t, "{\"Len\":", 7) == 0)
-                rt.file_size = strtoull(t + 7, NULL, 10);
-        }
-        hw_await_result_fini(&r);
-    }
+    if (vfs_call(body, NULL, 0, NULL, reply, sizeof reply) &&
+        strncmp(reply, "{\"Len\":", 7) == 0) /* {"Len":N} */
+        rt.file_size = strtoull(reply + 7, NULL, 10);
     rt.log_file = true;
 }
 
@@ -632,6 +626,20 @@ static hp_refusal dispatch(const hp_process_impl *im, hp_arena *a,
     return var->call(a, im->state, args, out, err);
 }
 
+/* {"HypercError":{"kind":...,"message":...}} into w (what it held is
+ * dropped). */
+static void error_body(hp_jw *w, const char *kind, const char *msg)
+{
+    hp_jw_fini(w);
+    hp_jw_init(w);
+    hp_jw_raw(w, "{\"HypercError\":{\"kind\":\"", 24);
+    hp_jw_raw(w, kind, strlen(kind));
+    hp_jw_raw(w, "\",\"message\":", 12);
+    if (msg == NULL || hp_jw_string(w, msg, strlen(msg)) != 0)
+        hp_jw_raw(w, "\"\"", 2);
+    hp_jw_raw(w, "}}", 2);
+}
+
 hp_refusal hp_process_dispatch(const hp_process_impl *im, hp_arena *a,
                                unsigned source, const char *body, size_t len,
                                hp_jw *out)
@@ -639,19 +647,24 @@ hp_refusal hp_process_dispatch(const hp_process_impl *im, hp_arena *a,
     const char *err = "refused";
     hp_refusal r = dispatch(im, a, source, body, len, out, &err);
     if (r != HP_REFUSAL_OK) {
-        hp_jw_fini(out);
-        hp_jw_init(out);
-        hp_jw_raw(out, "{\"HypercError\":{\"kind\":\"", 24);
         const char *k = hp_refusal_name(r);
-        hp_jw_raw(out, k, strlen(k));
-        hp_jw_raw(out, "\",\"message\":", 12);
-        if (err == NULL || hp_jw_string(out, err, strlen(err)) != 0)
-            hp_jw_raw(out, "\"\"", 2);
-        hp_jw_raw(out, "}}", 2);
+        error_body(out, k, err);
         if (rt.impl == im)
             hp_log_info("refused a request: %s: %s", k, err ? err : "");
     }
     return r;
+}
+
+static const char *const ws_type_names[] = {"Text", "Binary", "Ping", "Pong",
+                                            "Close"};
+
+/* A WsMessageType from its JSON ("Text", ...); -1 if it is not one. */
+static int ws_type_of(const hp_jv *t)
+{
+    for (int k = 0; t && t->kind == HP_JV_STRING && k < 5; k++)
+        if (strcmp(t->str, ws_type_names[k]) == 0)
+            return k;
+    return -1;
 }
 
 /* ------------------------------------------------------------------ tasks */
@@ -1226,18 +1239,6 @@ static uint16_t refusal_status(hp_refusal r)
     }
 }
 
-static void error_body(hp_jw *w, const char *kind, const char *msg)
-{
-    hp_jw_fini(w);
-    hp_jw_init(w);
-    hp_jw_raw(w, "{\"HypercError\":{\"kind\":\"", 24);
-    hp_jw_raw(w, kind, strlen(kind));
-    hp_jw_raw(w, "\",\"message\":", 12);
-    if (msg == NULL || hp_jw_string(w, msg, strlen(msg)) != 0)
-        hp_jw_raw(w, "\"\"", 2);
-    hp_jw_raw(w, "}}", 2);
-}
-
 /* Route an HTTP request: a handler declared with a path is found by path
  * and method (405 with Allow when only the method is wrong), its arguments
  * from the body (the value, an array, or the {"Variant": args} envelope) or
@@ -1419,9 +1420,6 @@ const char *hp_ws_path(void)
                                                         : NULL;
 }
 
-static const char *const ws_type_names[] = {"Text", "Binary", "Ping", "Pong",
-                                            "Close"};
-
 bool hp_ws_push(uint32_t channel_id, hp_ws_message_type type, const void *data,
                 size_t len)
 {
@@ -1524,11 +1522,7 @@ static hp_task *http_server_task(hw_receive_result *r)
         }
     } else if (push) {
         const hp_jv *c = hp_jv_get(push, "channel_id");
-        const hp_jv *ty = hp_jv_get(push, "message_type");
-        int type = -1;
-        for (int k = 0; ty && ty->kind == HP_JV_STRING && k < 5; k++)
-            if (strcmp(ty->str, ws_type_names[k]) == 0)
-                type = k;
+        int type = ws_type_of(hp_jv_get(push, "message_type"));
         ok = c && type >= 0 &&
              hp_jd_uint(a, c, UINT32_MAX, "u32", &ch, &perr) == 0;
         t->ws_type = (hp_ws_message_type)type;
@@ -1825,8 +1819,6 @@ static void bind_all(void)
 static hp_task *ws_client_task(hw_receive_result *r)
 {
     const hp_process_impl *im = rt.impl;
-    static const char *const types[] = {"Text", "Binary", "Ping", "Pong",
-                                        "Close"};
     hp_arena a;
     hp_arena_init(&a);
     const char *perr = NULL;
@@ -1837,13 +1829,7 @@ static hp_task *ws_client_task(hw_receive_result *r)
     const hp_jv *ev = push ? push : close;
     const hp_jv *ch = ev ? hp_jv_get(ev, "channel_id") : NULL;
     uint64_t channel = 0;
-    int type = push ? -1 : HP_WS_CLOSE;
-    if (push) {
-        const hp_jv *t = hp_jv_get(push, "message_type");
-        for (int k = 0; t && t->kind == HP_JV_STRING && k < 5; k++)
-            if (strcmp(t->str, types[k]) == 0)
-                type = k;
-    }
+    int type = push ? ws_type_of(hp_jv_get(push, "message_type")) : HP_WS_CLOSE;
     bool ok = ch != NULL && type >= 0 &&
               hp_jd_uint(&a, ch, UINT32_MAX, "u32", &channel, &perr) == 0;
     hp_arena_fini(&a);
@@ -1870,35 +1856,57 @@ static hp_task *ws_client_task(hw_receive_result *r)
     return t;
 }
 
+/* No room for another task: a request that wants an answer gets Busy (an
+ * HTTP request 503), a WebSocket event is dropped. */
+static void refuse_busy(hw_receive_result *r, bool http)
+{
+    hp_log_warn("refused a %s: too many tasks (limit %zu)",
+                http ? "message from http-server" : "request", rt.max_tasks);
+    if (!r->message.request.has_expects_response)
+        return;
+    hp_jw w;
+    hp_jw_init(&w);
+    char msg[96];
+    snprintf(msg, sizeof msg, "too many tasks (limit %zu); try again later",
+             rt.max_tasks);
+    error_body(&w, hp_refusal_name(HP_REFUSAL_BUSY), msg);
+    hw_response resp;
+    memset(&resp, 0, sizeof resp);
+    hw_blob blob;
+    memset(&blob, 0, sizeof blob);
+    if (http) {
+        static const char head[] = "{\"status\":503,\"headers\":{"
+                                   "\"Content-Type\":\"application/json\"}}";
+        resp.body.ptr = (uint8_t *)head;
+        resp.body.len = sizeof head - 1;
+        blob.bytes.ptr = (uint8_t *)(w.buf ? w.buf : "");
+        blob.bytes.len = w.len;
+    } else {
+        resp.body.ptr = (uint8_t *)(w.buf ? w.buf : "");
+        resp.body.len = w.len;
+        resp.metadata = "{\"hyperc\":\"error\"}";
+    }
+    hw_send_response(&resp, http ? &blob : NULL);
+    hp_jw_fini(&w);
+}
+
 static void on_request(hw_receive_result *r)
 {
+    bool local = strcmp(r->source.node, rt.our.node) == 0;
+    bool http = local && is_module(&r->source, "http-server");
+    if (rt.live >= rt.max_tasks) {
+        refuse_busy(r, http);
+        return;
+    }
     hp_task *t;
-    if (strcmp(r->source.node, rt.our.node) == 0 &&
-        is_module(&r->source, "http-client")) {
+    if (local && is_module(&r->source, "http-client")) {
         t = ws_client_task(r);
-    } else if (strcmp(r->source.node, rt.our.node) == 0 &&
-               is_module(&r->source, "http-server")) {
+    } else if (http) {
         t = http_server_task(r);
     } else {
         t = task_new(HPR_TASK_REQUEST, &r->source);
         if (t == NULL) {
-            /* the answer is given here, without a task */
-            hp_log_warn("refused a request: too many tasks (limit %zu)",
-                        rt.max_tasks);
-            if (r->message.request.has_expects_response) {
-                char msg[200];
-                int n = snprintf(msg, sizeof msg,
-                                 "{\"HypercError\":{\"kind\":\"Busy\","
-                                 "\"message\":\"too many tasks (limit %zu); "
-                                 "try again later\"}}",
-                                 rt.max_tasks);
-                hw_response resp;
-                memset(&resp, 0, sizeof resp);
-                resp.body.ptr = (uint8_t *)msg;
-                resp.body.len = (size_t)n;
-                resp.metadata = "{\"hyperc\":\"error\"}";
-                hw_send_response(&resp, NULL);
-            }
+            refuse_busy(r, false); /* out of memory for a task */
             return;
         }
         size_t n = r->message.request.body.len;

@@ -144,3 +144,27 @@ def test_homepage_tile_added_at_start(node_factory):
     assert tile, apps
     assert tile[0]["label"] == "webapp" and tile[0]["base64_icon"] == "PHN2Zy8+"
     assert tile[0]["path"] == "/webapp:tweb:test.os/"
+
+
+def test_task_limit_answers_503(node_factory):
+    """webapp allows two live tasks: a third request while two wait gets
+    503 with the Busy error, not a timeout."""
+    import threading
+    n, port = webapp(node_factory)
+    out = {}
+
+    def call(tag):
+        out[tag] = curl(port, "GET", "/api/slow?ms=3000")
+
+    waiting = [threading.Thread(target=call, args=(k,)) for k in (1, 2)]
+    for t in waiting:
+        t.start()
+    time.sleep(0.5)
+    st, h, body = curl(port, "GET", "/api/items")
+    assert st == 503, (st, body)
+    err = json.loads(body)["HypercError"]
+    assert err["kind"] == "Busy" and "limit 2" in err["message"]
+    for t in waiting:
+        t.join()
+    assert all(out[k][0] == 200 for k in (1, 2))
+    assert curl(port, "GET", "/api/items")[0] == 200  # room again

@@ -25,7 +25,7 @@ HYPERPROCESS(
     .ui = HP_UI(.authenticated = false),
     .endpoints = HP_ENDPOINTS(HP_HTTP_BINDING("/api", .authenticated = false),
                               HP_WS_BINDING("/ws", .authenticated = false)),
-    .save_config = HP_SAVE_NEVER, .wit_world = "tweb-v0");
+    .save_config = HP_SAVE_NEVER, .wit_world = "tweb-v0", .max_tasks = 2);
 
 /* POST /api {"Add":[2,3]} -> 5 (what Rust clients send) */
 HP_HTTP
