@@ -2,8 +2,13 @@
  * that builds and passes its test at once; `build` configures and builds a
  * package with CMake against this hyperc; `test` builds it, then runs each
  * of its test scripts against a node of its own in a temporary home. */
+#include "cli.h"
+
 #include <dirent.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,14 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-int hcl_cmd_new(int argc, char **argv);
-int hcl_cmd_build(int argc, char **argv);
-int hcl_cmd_test(int argc, char **argv);
 
 /* ------------------------------------------------------------- helpers */
 
@@ -84,6 +87,66 @@ static char *package_dir(void)
     return NULL;
 }
 
+char *hcl_self_exe(void)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    return strdup(exe);
+}
+
+static bool is_file(const char *dir, const char *name)
+{
+    char *p = fmt("%s/%s", dir, name);
+    struct stat st;
+    bool yes = stat(p, &st) == 0 && S_ISREG(st.st_mode);
+    free(p);
+    return yes;
+}
+
+char *hcl_package_resolve(const char *dir)
+{
+    if (!is_file(dir, "CMakeLists.txt")) {
+        /* a built package: the node says what is wrong with it */
+        char *real = realpath(dir, NULL);
+        if (real == NULL)
+            fprintf(stderr, "hyperc: %s: %s\n", dir, strerror(errno));
+        return real;
+    }
+    char *pkgs = fmt("%s/build/packages", dir);
+    DIR *d = opendir(pkgs);
+    char *found = NULL;
+    int count = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *cand = fmt("%s/%s", pkgs, e->d_name);
+        if (is_file(cand, "metadata.json") && count++ == 0)
+            found = cand;
+        else
+            free(cand);
+    }
+    if (d)
+        closedir(d);
+    char *out = NULL;
+    if (count == 1)
+        out = realpath(found, NULL);
+    else if (count == 0)
+        fprintf(stderr,
+                "hyperc: %s holds a package's sources but no build of it: "
+                "run `hyperc build %s` first\n",
+                dir, dir);
+    else
+        fprintf(stderr,
+                "hyperc: %s builds %d packages: name one of the folders in "
+                "%s\n",
+                dir, count, pkgs);
+    free(found);
+    free(pkgs);
+    return out;
+}
+
 /* Run argv, output passing through; the exit status (-1: not run). */
 static int run_cmd(char *const argv[])
 {
@@ -91,6 +154,9 @@ static int run_cmd(char *const argv[])
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        sigset_t none; /* watch blocks these; the tools take Ctrl-C */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         execvp(argv[0], argv);
         fprintf(stderr, "hyperc: cannot run %s: %s\n", argv[0],
                 strerror(errno));
@@ -309,7 +375,7 @@ static void usage_build(FILE *f)
                "format.\n");
 }
 
-static int build_dir(const char *dir, bool quiet)
+int hcl_build_dir(const char *dir, bool quiet)
 {
     char *pkgdir = package_dir();
     if (pkgdir == NULL) {
@@ -355,31 +421,67 @@ int hcl_cmd_build(int argc, char **argv)
         usage_build(stderr);
         return 2;
     }
-    return build_dir(argc == 2 ? argv[1] : ".", true);
+    return hcl_build_dir(argc == 2 ? argv[1] : ".", true);
 }
 
 /* ---------------------------------------------------------------- test */
 
+#define TEST_MAX_NODES 8
+
 static void usage_test(FILE *f)
 {
-    fprintf(f, "usage: hyperc test [DIR]\n"
-               "\n"
-               "Build the package in DIR (default .), then run each test/*.sh "
-               "against\n"
-               "a node of its own: a temporary home, the package, an HTTP "
-               "port.  A\n"
-               "script sees $HYPERC (this command), $HYPERC_HOME and "
-               "$HYPERC_PORT,\n"
-               "and passes by exiting 0 within 120 s.  Prints PASS/FAIL per "
-               "test;\n"
-               "exit 1 if any failed.  Every node is stopped afterwards.\n");
+    fprintf(f,
+            "usage: hyperc test [--dep DIR]... [DIR]\n"
+            "\n"
+            "Build the package in DIR (default .) and the packages it "
+            "depends on,\n"
+            "then run each test/*.sh against nodes of its own: each node has "
+            "a\n"
+            "temporary home, an HTTP port, the package and its dependencies.  "
+            "A\n"
+            "script gets one node, or N (up to %d) when one of its first "
+            "lines\n"
+            "says `# hyperc-test: nodes=N`.  It sees $HYPERC (this command), "
+            "$HYPERC_NODES,\n"
+            "and for node i (1..N) $HYPERC_HOME_i, $HYPERC_PORT_i, "
+            "$HYPERC_NODE_i (its\n"
+            "name) and $HYPERC_PID_i (a test may stop or kill it: the others "
+            "run on);\n"
+            "$HYPERC_HOME, $HYPERC_PORT and $HYPERC_NODE are node 1's.  A "
+            "script passes\n"
+            "by exiting 0 within 120 s.  Prints PASS/FAIL per test; exit 1 if "
+            "any\n"
+            "failed.  Every node is stopped afterwards.\n"
+            "\n"
+            "Dependencies: metadata.json's properties.dependencies lists "
+            "package ids\n"
+            "(\"name:publisher\"); each must be one of the packages found in "
+            "the folders\n"
+            "named by --dep and by test/dependencies (one folder per line, "
+            "relative to\n"
+            "DIR; '#' starts a comment).  A folder is a package's sources "
+            "(built with\n"
+            "`hyperc build`) or a built package.\n"
+            "\n"
+            "  --dep DIR   a package (or its sources) to install beside this "
+            "one\n",
+            TEST_MAX_NODES);
 }
 
+/* A TCP port free right now (the kernel's pick for port 0). */
 static int free_port(void)
 {
-    /* a port from a wide range, checked by binding it */
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    return 20000 + rand() % 20000;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
 }
 
 /* Whether the node's output so far contains `what` (its ready line). */
@@ -401,137 +503,379 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int hcl_cmd_test(int argc, char **argv)
+/* The package id ("name:publisher") of a built package folder (heap), or
+ * NULL. */
+static char *package_id(const char *pkg)
 {
-    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        usage_test(stdout);
-        return 0;
+    char *path = fmt("%s/metadata.json", pkg);
+    json_error_t je;
+    json_t *m = json_load_file(path, 0, &je);
+    free(path);
+    json_t *props = json_object_get(m, "properties");
+    const char *name =
+        json_string_value(json_object_get(props, "package_name"));
+    const char *pub = json_string_value(json_object_get(props, "publisher"));
+    char *id = name && pub ? fmt("%s:%s", name, pub) : NULL;
+    json_decref(m);
+    return id;
+}
+
+typedef struct strv {
+    char **v;
+    size_t n;
+} strv;
+
+static void strv_push(strv *s, char *x)
+{
+    char **nv = realloc(s->v, (s->n + 1) * sizeof *nv);
+    if (nv == NULL)
+        abort();
+    s->v = nv;
+    s->v[s->n++] = x;
+}
+
+static void strv_free(strv *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
+}
+
+/* The folders of test/dependencies, relative to dir, appended to out. */
+static void read_dep_file(const char *dir, strv *out)
+{
+    char *path = fmt("%s/test/dependencies", dir);
+    FILE *f = fopen(path, "r");
+    free(path);
+    char line[4096];
+    while (f && fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *s = line, *e = line + strlen(line);
+        while (*s == ' ' || *s == '\t')
+            s++;
+        while (e > s && (e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t' ||
+                         e[-1] == '\r'))
+            *--e = '\0';
+        if (*s)
+            strv_push(out, s[0] == '/' ? strdup(s) : fmt("%s/%s", dir, s));
     }
-    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-        usage_test(stderr);
-        return 2;
+    if (f)
+        fclose(f);
+}
+
+/* Build every dependency folder and check that they cover what
+ * metadata.json asks for; the built package folders into pkgs (after the
+ * package itself).  0, or 1 having said why. */
+static int gather_deps(const char *dir, const char *pkg, const strv *flags,
+                       strv *pkgs)
+{
+    strv folders = {0};
+    for (size_t i = 0; i < flags->n; i++)
+        strv_push(&folders, strdup(flags->v[i]));
+    read_dep_file(dir, &folders);
+    strv ids = {0};
+    int rc = 0;
+    for (size_t i = 0; i < folders.n && rc == 0; i++) {
+        const char *f = folders.v[i];
+        char *cm = fmt("%s/CMakeLists.txt", f);
+        bool sources = access(cm, R_OK) == 0;
+        free(cm);
+        printf("dependency %s\n", f);
+        fflush(stdout);
+        if (sources && hcl_build_dir(f, true) != 0) {
+            rc = 1;
+            break;
+        }
+        char *built = hcl_package_resolve(f);
+        char *id = built ? package_id(built) : NULL;
+        if (id == NULL) {
+            if (built)
+                fprintf(stderr, "hyperc test: %s: no package id in its "
+                                "metadata.json\n",
+                        built);
+            free(built);
+            rc = 1;
+            break;
+        }
+        strv_push(pkgs, built);
+        strv_push(&ids, id);
     }
-    const char *dir = argc == 2 ? argv[1] : ".";
-    if (build_dir(dir, true) != 0)
-        return 1;
-    /* the package: the one folder under build/packages */
-    char *pkgs = fmt("%s/build/packages", dir);
-    DIR *d = opendir(pkgs);
-    char *pkg = NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.' && pkg == NULL)
-            pkg = fmt("%s/%s", pkgs, e->d_name);
-    if (d)
-        closedir(d);
-    char *tdir = fmt("%s/test", dir);
-    char **tests = NULL;
-    size_t nt = 0;
-    d = opendir(tdir);
-    while (d && (e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (l > 3 && strcmp(e->d_name + l - 3, ".sh") == 0) {
-            tests = realloc(tests, (nt + 1) * sizeof *tests);
-            if (tests == NULL)
-                abort();
-            tests[nt++] = strdup(e->d_name);
+    /* what the package says it needs */
+    char *path = fmt("%s/metadata.json", pkg);
+    json_error_t je;
+    json_t *m = json_load_file(path, 0, &je);
+    free(path);
+    json_t *deps = json_object_get(json_object_get(m, "properties"),
+                                   "dependencies");
+    size_t k;
+    json_t *d;
+    json_array_foreach(deps, k, d)
+    {
+        const char *want = json_string_value(d);
+        bool have = false;
+        for (size_t i = 0; want && i < ids.n && !have; i++)
+            have = strcmp(ids.v[i], want) == 0;
+        if (rc == 0 && !have) {
+            fprintf(stderr,
+                    "hyperc test: the package depends on %s, which none of "
+                    "the dependency folders holds (give it with --dep DIR "
+                    "or a line in test/dependencies)\n",
+                    want ? want : "(not a string)");
+            rc = 1;
         }
     }
-    if (d)
-        closedir(d);
-    if (pkg == NULL || nt == 0) {
-        fprintf(stderr, "hyperc test: %s\n",
-                pkg ? "no test/*.sh scripts" : "no package was built");
-        free(pkgs);
-        free(tdir);
-        free(pkg);
-        return 1;
+    json_decref(m);
+    strv_free(&ids);
+    strv_free(&folders);
+    return rc;
+}
+
+/* How many nodes a script asks for (`# hyperc-test: nodes=N` in its first
+ * ten lines); 1 when it does not say, -1 when it says nonsense. */
+static int script_nodes(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    int n = 1;
+    for (int i = 0; f && i < 10 && fgets(line, sizeof line, f); i++) {
+        char *t = strstr(line, "hyperc-test:");
+        char *v = t ? strstr(t, "nodes=") : NULL;
+        if (v == NULL)
+            continue;
+        char *end;
+        long x = strtol(v + 6, &end, 10);
+        n = x >= 1 && x <= TEST_MAX_NODES && end != v + 6 ? (int)x : -1;
+        break;
     }
-    qsort(tests, nt, sizeof *tests, cmp_str);
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
-    size_t failed = 0;
-    for (size_t i = 0; i < nt; i++) {
-        char tmpl[] = "/tmp/hyperc-test-XXXXXX";
-        char *home = mkdtemp(tmpl);
-        int port = free_port() + (int)i;
-        char ports[16];
-        snprintf(ports, sizeof ports, "%d", port);
-        char *hdir = fmt("%s/home", home ? home : "/tmp");
-        char *log = fmt("%s/node.out", home ? home : "/tmp");
-        /* the node, in its own process group, so that it alone is
-         * stopped */
-        pid_t node = fork();
-        if (node == 0) {
-            setpgid(0, 0);
-            FILE *o = freopen(log, "w", stdout);
-            (void)o;
-            dup2(1, 2);
-            execl(exe, exe, "run", "--home", hdir, "--name", "test.os",
-                  "--port", ports, pkg, (char *)NULL);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+typedef struct tnode {
+    pid_t pid;
+    int port;
+    char name[32];
+    char *home; /* the node's home */
+    char *out;  /* its output */
+} tnode;
+
+/* Boot a node for a test; false when it did not come up. */
+static bool tnode_boot(tnode *t, const char *exe, const strv *pkgs)
+{
+    char ports[16];
+    snprintf(ports, sizeof ports, "%d", t->port);
+    t->pid = fork();
+    if (t->pid == 0) {
+        setpgid(0, 0); /* its own group: stopped alone */
+        FILE *o = freopen(t->out, "w", stdout);
+        (void)o;
+        dup2(1, 2);
+        char **argv = calloc(pkgs->n + 10, sizeof *argv);
+        if (argv == NULL)
+            _exit(127);
+        size_t k = 0;
+        argv[k++] = (char *)exe;
+        argv[k++] = "run";
+        argv[k++] = "--home";
+        argv[k++] = t->home;
+        argv[k++] = "--name";
+        argv[k++] = t->name;
+        argv[k++] = "--port";
+        argv[k++] = ports;
+        for (size_t i = 0; i < pkgs->n; i++)
+            argv[k++] = pkgs->v[i];
+        execv(exe, argv);
+        _exit(127);
+    }
+    return t->pid > 0;
+}
+
+static bool tnode_wait_ready(tnode *t)
+{
+    for (int k = 0; k < 400; k++) {
+        if (log_says(t->out, " ready (control socket "))
+            return true;
+        if (waitpid(t->pid, NULL, WNOHANG) == t->pid) {
+            t->pid = 0;
+            return false;
+        }
+        usleep(50000);
+    }
+    return false;
+}
+
+/* Stop the node if it still runs (SIGINT, then SIGKILL after 5 s). */
+static void tnode_stop(tnode *t)
+{
+    if (t->pid <= 0)
+        return;
+    kill(t->pid, SIGINT);
+    for (int k = 0; k < 100; k++) {
+        if (waitpid(t->pid, NULL, WNOHANG) == t->pid) {
+            t->pid = 0;
+            return;
+        }
+        usleep(50000);
+    }
+    kill(t->pid, SIGKILL);
+    waitpid(t->pid, NULL, 0);
+    t->pid = 0;
+}
+
+static void set_env_i(const char *name, int i, const char *value)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s_%d", name, i);
+    setenv(key, value, 1);
+}
+
+/* Run one script against n fresh nodes; its exit status (-1: the nodes did
+ * not start).  The work folder goes into *work. */
+static int run_one(const char *exe, const char *script, int n,
+                   const strv *pkgs, char **work)
+{
+    char tmpl[] = "/tmp/hyperc-test-XXXXXX";
+    char *base = mkdtemp(tmpl);
+    if (base == NULL)
+        return -1;
+    *work = strdup(base);
+    tnode nodes[TEST_MAX_NODES] = {0};
+    bool ready = true;
+    for (int i = 0; i < n; i++) {
+        tnode *t = &nodes[i];
+        t->port = free_port();
+        snprintf(t->name, sizeof t->name, i == 0 ? "test.os" : "test%d.os",
+                 i + 1);
+        t->home = fmt("%s/home%d", base, i + 1);
+        t->out = fmt("%s/node%d.out", base, i + 1);
+        ready = ready && t->port > 0 && tnode_boot(t, exe, pkgs);
+    }
+    for (int i = 0; i < n && ready; i++)
+        ready = tnode_wait_ready(&nodes[i]);
+    int rc = -1;
+    if (ready) {
+        usleep(300000); /* the processes' start (bindings) */
+        pid_t pid = fork();
+        if (pid == 0) {
+            char v[32];
+            setenv("HYPERC", exe, 1);
+            snprintf(v, sizeof v, "%d", n);
+            setenv("HYPERC_NODES", v, 1);
+            for (int i = 0; i < n; i++) {
+                snprintf(v, sizeof v, "%d", nodes[i].port);
+                set_env_i("HYPERC_PORT", i + 1, v);
+                if (i == 0)
+                    setenv("HYPERC_PORT", v, 1);
+                snprintf(v, sizeof v, "%d", (int)nodes[i].pid);
+                set_env_i("HYPERC_PID", i + 1, v);
+                set_env_i("HYPERC_HOME", i + 1, nodes[i].home);
+                set_env_i("HYPERC_NODE", i + 1, nodes[i].name);
+            }
+            setenv("HYPERC_HOME", nodes[0].home, 1);
+            setenv("HYPERC_NODE", nodes[0].name, 1);
+            alarm(120);
+            execl("/bin/sh", "sh", script, (char *)NULL);
             _exit(127);
         }
-        /* ready when the control socket answers */
-        bool ready = false;
-        bool gone = false;
-        for (int k = 0; k < 400 && !ready && !gone; k++) {
-            ready = log_says(log, " ready (control socket ");
-            if (!ready) {
-                gone = waitpid(node, NULL, WNOHANG) == node;
-                usleep(50000);
-            }
+        int st;
+        while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        rc = pid < 0                ? -1
+             : WIFEXITED(st)        ? WEXITSTATUS(st)
+                                    : 128 + WTERMSIG(st);
+    }
+    for (int i = 0; i < n; i++) {
+        tnode_stop(&nodes[i]);
+        free(nodes[i].home);
+        free(nodes[i].out);
+    }
+    return rc;
+}
+
+int hcl_cmd_test(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dep", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    strv flags = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': strv_push(&flags, strdup(optarg)); break;
+        case 'h': usage_test(stdout); strv_free(&flags); return 0;
+        default: usage_test(stderr); strv_free(&flags); return 2;
         }
-        if (gone)
-            node = 0;
-        usleep(300000); /* the processes' start (bindings) */
-        int rc = -1;
-        if (ready) {
-            pid_t t = fork();
-            if (t == 0) {
-                setenv("HYPERC", exe, 1);
-                setenv("HYPERC_HOME", hdir, 1);
-                setenv("HYPERC_PORT", ports, 1);
-                char *script = fmt("%s/%s", tdir, tests[i]);
-                alarm(120);
-                execl("/bin/sh", "sh", script, (char *)NULL);
-                _exit(127);
-            }
-            int st;
-            waitpid(t, &st, 0);
-            rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        if (node)
-            kill(node, SIGINT);
-        for (int k = 0; node && k < 100; k++) {
-            if (waitpid(node, NULL, WNOHANG) == node) {
-                node = 0;
-                break;
-            }
-            usleep(50000);
-        }
-        if (node) {
-            kill(node, SIGKILL);
-            waitpid(node, NULL, 0);
-        }
-        printf("%s %s%s\n", rc == 0 ? "PASS" : "FAIL", tests[i],
-               ready ? "" : " (the node did not start)");
+    }
+    if (optind < argc - 1) {
+        usage_test(stderr);
+        strv_free(&flags);
+        return 2;
+    }
+    const char *dir = optind == argc - 1 ? argv[optind] : ".";
+    strv pkgs = {0}, tests = {0};
+    int status = 1;
+    char *tdir = fmt("%s/test", dir);
+    char *exe = hcl_self_exe();
+    if (hcl_build_dir(dir, true) != 0)
+        goto out;
+    char *pkg = hcl_package_resolve(dir);
+    if (pkg == NULL)
+        goto out;
+    strv_push(&pkgs, pkg);
+    if (gather_deps(dir, pkg, &flags, &pkgs) != 0)
+        goto out;
+    DIR *d = opendir(tdir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l > 3 && strcmp(e->d_name + l - 3, ".sh") == 0)
+            strv_push(&tests, strdup(e->d_name));
+    }
+    if (d)
+        closedir(d);
+    if (tests.n == 0) {
+        fprintf(stderr, "hyperc test: no test/*.sh scripts in %s\n", dir);
+        goto out;
+    }
+    qsort(tests.v, tests.n, sizeof *tests.v, cmp_str);
+    size_t failed = 0;
+    for (size_t i = 0; i < tests.n; i++) {
+        char *script = fmt("%s/%s", tdir, tests.v[i]);
+        int n = script_nodes(script);
+        char *work = NULL;
+        int rc = n < 1 ? -2 : run_one(exe, script, n, &pkgs, &work);
+        const char *why = rc == -2   ? " (bad `# hyperc-test: nodes=N` line: "
+                                       "N is 1..8)"
+                          : rc == -1 ? " (a node did not start)"
+                                     : "";
+        printf("%s %s%s\n", rc == 0 ? "PASS" : "FAIL", tests.v[i], why);
         if (rc != 0) {
             failed++;
-            printf("  node output: %s\n", log);
-        } else if (home) {
-            char *rm[] = {"rm", "-rf", home, NULL};
+            if (work)
+                printf("  node output: %s/node*.out\n", work);
+        } else if (work) {
+            char *rm[] = {"rm", "-rf", work, NULL};
             run_cmd(rm);
         }
         fflush(stdout);
-        free(hdir);
-        free(log);
-        free(tests[i]);
+        free(work);
+        free(script);
     }
-    printf("%zu passed, %zu failed\n", nt - failed, failed);
-    free(tests);
-    free(pkgs);
+    printf("%zu passed, %zu failed\n", tests.n - failed, failed);
+    status = failed ? 1 : 0;
+out:
+    strv_free(&tests);
+    strv_free(&pkgs);
+    strv_free(&flags);
     free(tdir);
-    free(pkg);
-    return failed ? 1 : 0;
+    free(exe);
+    return status;
 }

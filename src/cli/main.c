@@ -2,6 +2,8 @@
  * `verbosity` and `ps` talk to a running node through its control socket. */
 #include "hyperc/node.h"
 
+#include "cli.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Private to the node library, shared with the CLI for the socket frames. */
@@ -19,9 +22,6 @@ int hcn_io_read_full(int fd, void *buf, size_t n);
 int hcn_io_write_full(int fd, const void *buf, size_t n);
 int hcn_node_set_verbosity(hc_node *n, const char *pid, int level);
 int hcg_main(int argc, char **argv);
-int hcl_cmd_new(int argc, char **argv);
-int hcl_cmd_build(int argc, char **argv);
-int hcl_cmd_test(int argc, char **argv);
 
 static const char *prog = "hyperc";
 
@@ -30,7 +30,8 @@ static void usage_main(FILE *f)
     fprintf(f, "usage: hyperc <command> [options]\n"
                "\n"
                "commands:\n"
-               "  run PACKAGE_DIR...     boot a node running the packages\n"
+               "  run PACKAGE_DIR...     boot a node running the packages "
+               "(prints the URL)\n"
                "  inject PROCESS BODY    send a request to a process of a "
                "running node\n"
                "  verbosity [PROCESS] LEVEL  set terminal verbosity (0-3) of "
@@ -43,6 +44,10 @@ static void usage_main(FILE *f)
                "  build [DIR]            build a package (CMake)\n"
                "  test [DIR]             build a package and run its tests "
                "against nodes\n"
+               "  watch [DIR]            rebuild and reinstall a package on "
+               "a running node when a source changes\n"
+               "  install PACKAGE_DIR    install (or reinstall) a package on "
+               "a running node\n"
                "\n"
                "`hyperc <command> --help` describes each command.\n");
 }
@@ -53,10 +58,15 @@ static void usage_run(FILE *f)
             "usage: hyperc run [options] PACKAGE_DIR...\n"
             "\n"
             "Boot a node with the packages (Hyperware layout: metadata.json,\n"
-            "pkg/manifest.json, pkg/<process>.so) and run until Ctrl-C.\n"
+            "pkg/manifest.json, pkg/<process>.so) and run until Ctrl-C.  A\n"
+            "package's source folder (built by `hyperc build`) stands for\n"
+            "the package its build made.  Prints the URL when serving HTTP.\n"
             "\n"
             "options:\n"
-            "  --home DIR             home directory (default ./hyperc-home)\n"
+            "  --home DIR             home directory, kept (default "
+            "./hyperc-home)\n"
+            "  --tmp-home             a fresh temporary home, deleted when "
+            "the node stops\n"
             "  --name NODE            node name (default local.os)\n"
             "  --port N               HTTP port of http-server:distro:sys "
             "(default: none, no HTTP server; 0 = none)\n"
@@ -181,6 +191,8 @@ static int cmd_run(int argc, char **argv)
     hc_node_config cfg;
     hc_node_config_default(&cfg);
     const char *pverb = NULL;
+    bool tmp_home = false;
+    char tmpl[] = "/tmp/hyperc-home-XXXXXX";
     enum {
         O_HOME = 256,
         O_NAME,
@@ -206,10 +218,12 @@ static int cmd_run(int argc, char **argv)
         O_HIDLE,
         O_HREQ,
         O_WSMAX,
-        O_WSQ
+        O_WSQ,
+        O_TMPHOME
     };
     static const struct option opts[] = {
         {"home", required_argument, NULL, O_HOME},
+        {"tmp-home", no_argument, NULL, O_TMPHOME},
         {"name", required_argument, NULL, O_NAME},
         {"port", required_argument, NULL, O_PORT},
         {"verbosity", required_argument, NULL, 'v'},
@@ -245,6 +259,7 @@ static int cmd_run(int argc, char **argv)
         switch (c) {
         case 'h': usage_run(stdout); return 0;
         case O_HOME: cfg.home = optarg; continue;
+        case O_TMPHOME: tmp_home = true; continue;
         case O_NAME: cfg.name = optarg; continue;
         case O_PVERB: pverb = optarg; continue;
         case O_PORT:
@@ -341,43 +356,75 @@ static int cmd_run(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    char err[1024];
-    hc_node *n = hc_node_new(&cfg, err, sizeof err);
-    if (n == NULL) {
-        fprintf(stderr, "%s run: %s\n", prog, err);
-        return 1;
+    char **pkgs = calloc((size_t)(argc - optind), sizeof *pkgs);
+    int rc = pkgs ? 0 : 1;
+    for (int i = optind; i < argc && rc == 0; i++)
+        if ((pkgs[i - optind] = hcl_package_resolve(argv[i])) == NULL)
+            rc = 1;
+    if (rc == 0 && tmp_home) {
+        if (mkdtemp(tmpl) == NULL) {
+            fprintf(stderr, "%s run: cannot make a temporary home: %s\n", prog,
+                    strerror(errno));
+            rc = 1;
+        }
+        cfg.home = tmpl;
     }
-    for (int i = optind; i < argc; i++) {
-        if (hc_node_load_package(n, argv[i], err, sizeof err) != 0) {
+    char err[1024];
+    hc_node *n = rc == 0 ? hc_node_new(&cfg, err, sizeof err) : NULL;
+    if (rc == 0 && n == NULL) {
+        fprintf(stderr, "%s run: %s\n", prog, err);
+        rc = 1;
+    }
+    for (int i = optind; i < argc && rc == 0; i++) {
+        if (hc_node_load_package(n, pkgs[i - optind], err, sizeof err) != 0) {
             fprintf(stderr, "%s run: %s\n", prog, err);
-            hc_node_free(n);
-            return 1;
+            rc = 1;
         }
     }
-    if (pverb && apply_process_verbosity(n, pverb) != 0) {
-        hc_node_free(n);
-        return 2;
-    }
-    if (hc_node_start(n, err, sizeof err) != 0) {
+    if (rc == 0 && pverb && apply_process_verbosity(n, pverb) != 0)
+        rc = 2;
+    bool started = false;
+    if (rc == 0 && hc_node_start(n, err, sizeof err) != 0) {
         fprintf(stderr, "%s run: %s\n", prog, err);
         hc_node_shutdown(n);
-        hc_node_free(n);
-        return 1;
+        rc = 1;
+    } else if (rc == 0) {
+        started = true;
     }
-    printf("hyperc: node %s ready (control socket %s)\n", cfg.name,
-           hc_node_control_path(n));
-    fflush(stdout);
-    int sig = 0;
-    sigwait(&set, &sig);
-    hc_node_shutdown(n);
-    hc_node_free(n);
-    printf("hyperc: node stopped\n");
-    return 0;
+    if (started) {
+        printf("hyperc: node %s ready (control socket %s)\n", cfg.name,
+               hc_node_control_path(n));
+        if (cfg.http_port > 0)
+            printf("hyperc: serving http://localhost:%d/ (home %s)\n",
+                   cfg.http_port, cfg.home);
+        fflush(stdout);
+        int sig = 0;
+        sigwait(&set, &sig);
+        hc_node_shutdown(n);
+    }
+    if (n)
+        hc_node_free(n);
+    for (int i = optind; pkgs && i < argc; i++)
+        free(pkgs[i - optind]);
+    free(pkgs);
+    if (tmp_home && cfg.home == tmpl) {
+        char *rm[] = {"rm", "-rf", tmpl, NULL};
+        pid_t pid = fork();
+        if (pid == 0) {
+            execvp(rm[0], rm);
+            _exit(127);
+        }
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
+    if (started)
+        printf("hyperc: node stopped\n");
+    return rc;
 }
 
 /* ------------------------------------------------------- control client */
 
-static int ctl_connect(const char *home)
+static int ctl_connect(const char *home, bool quiet)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int w = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/node.sock", home);
@@ -387,7 +434,8 @@ static int ctl_connect(const char *home)
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        fprintf(stderr,
+        if (!quiet)
+            fprintf(stderr,
                 "%s: no running node at %s (%s); start one with `hyperc run "
                 "--home %s PACKAGE`\n",
                 prog, sa.sun_path, strerror(errno), home);
@@ -398,9 +446,9 @@ static int ctl_connect(const char *home)
     return fd;
 }
 
-static json_t *ctl_call(const char *home, json_t *req)
+json_t *hcl_ctl_call(const char *home, json_t *req, bool quiet)
 {
-    int fd = ctl_connect(home);
+    int fd = ctl_connect(home, quiet);
     if (fd < 0)
         return NULL;
     char *s = json_dumps(req, JSON_COMPACT);
@@ -515,7 +563,7 @@ static int cmd_inject(int argc, char **argv)
         if (mime)
             json_object_set_new(req, "mime", json_string(mime));
     }
-    json_t *rep = ctl_call(home, req);
+    json_t *rep = hcl_ctl_call(home, req, false);
     json_decref(req);
     if (rep == NULL)
         return 1;
@@ -589,7 +637,7 @@ static int cmd_simple(int argc, char **argv, const char *op)
         json_decref(req);
         return 2;
     }
-    json_t *rep = ctl_call(home, req);
+    json_t *rep = hcl_ctl_call(home, req, false);
     json_decref(req);
     if (rep == NULL)
         return 1;
@@ -632,6 +680,10 @@ int main(int argc, char **argv)
         return hcl_cmd_build(argc, argv);
     if (strcmp(cmd, "test") == 0)
         return hcl_cmd_test(argc, argv);
+    if (strcmp(cmd, "watch") == 0)
+        return hcl_cmd_watch(argc, argv);
+    if (strcmp(cmd, "install") == 0)
+        return hcl_cmd_install(argc, argv);
     if (strcmp(cmd, "verbosity") == 0 || strcmp(cmd, "ps") == 0)
         return cmd_simple(argc, argv, cmd);
     fprintf(stderr, "%s: unknown command '%s'\n\n", prog, cmd);

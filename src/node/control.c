@@ -259,12 +259,29 @@ static json_t *do_ps(hcn_node *n)
         json_array_append_new(
             list, json_pack("{sssssbsisI}", "id", p->id, "status",
                             names[atomic_load(&p->status) & 3], "public",
-                            p->public_, "starts", p->instance, "queued",
+                            p->public_, "starts", atomic_load(&p->instance), "queued",
                             (json_int_t)atomic_load(&p->mb.count)));
         pthread_mutex_unlock(&p->lock);
     }
     pthread_rwlock_unlock(&n->table_lock);
     return json_pack("{sbso}", "ok", 1, "processes", list);
+}
+
+static json_t *do_install(hcn_node *n, json_t *req)
+{
+    const char *dir = json_string_value(json_object_get(req, "dir"));
+    if (dir == NULL || dir[0] != '/')
+        return error_reply("install needs \"dir\": the absolute path of a "
+                           "package folder (metadata.json, pkg/)%s",
+                           NULL);
+    json_t *report = json_object();
+    char err[1024];
+    if (hcn_install_package(n, dir, report, err, sizeof err) != 0) {
+        json_decref(report);
+        return json_pack("{sbss}", "ok", 0, "error", err);
+    }
+    json_object_set_new(report, "ok", json_true());
+    return report;
 }
 
 typedef struct conn_arg {
@@ -307,9 +324,11 @@ static void *conn_main(void *arg)
             rep = do_verbosity(c->n, req);
         else if (op && strcmp(op, "ps") == 0)
             rep = do_ps(c->n);
+        else if (op && strcmp(op, "install") == 0)
+            rep = do_install(c->n, req);
         else
-            rep = error_reply("unknown op '%s' (expected inject, verbosity "
-                              "or ps)",
+            rep = error_reply("unknown op '%s' (expected inject, verbosity, "
+                              "ps or install)",
                               op ? op : "(none)");
         json_decref(req);
         int rc = write_frame(c->fd, rep);

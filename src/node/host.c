@@ -433,6 +433,8 @@ static void drain(hcn_host *h)
 
 static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
 {
+    if (hcn_mailbox_stopping(&h->proc->mb))
+        siglongjmp(h->kill, HCN_KILL_STOP); /* reinstall: stop here */
     if (h->deferred_head == NULL)
         drain(h);
     if (h->deferred_head) {
@@ -663,7 +665,7 @@ static void await_entry(hcn_host *h, hcn_ctx_entry *e, hcn_msg **resp,
     for (;;) {
         hcn_msg *m;
         int64_t deadline = e->deadline;
-        int rc = hcn_mailbox_pop(&h->proc->mb, deadline, &m);
+        int rc = hcn_mailbox_pop_through(&h->proc->mb, deadline, &m);
         if (rc == HCC_ECLOSED) {
             /* Stopping: fail this call once, so that the guest frees what
              * it holds on its way back to hw_receive, where it stops. */
@@ -1037,20 +1039,40 @@ void hcn_host_fini(hcn_host *h)
         free(h->spare);
         h->spare = n;
     }
+    /* Requests set aside while waiting: back to the mailbox for the next
+     * instance when the process is being reinstalled.  Responses belong to
+     * this instance's waits and go with it. */
+    bool keep = hcn_mailbox_stopping(&h->proc->mb);
+    hcn_msg *kept = NULL, *kept_tail = NULL;
     hcn_msg *m = h->deferred_head;
     while (m) {
         hcn_msg *n = m->next;
-        hcn_mailbox_taken(&h->proc->mb, m);
-        hcn_msg_unref(m);
+        m->next = NULL;
+        if (keep && m->kind == HCN_MSG_REQUEST) {
+            if (kept_tail)
+                kept_tail->next = m;
+            else
+                kept = m;
+            kept_tail = m;
+        } else {
+            hcn_mailbox_taken(&h->proc->mb, m);
+            hcn_msg_unref(m);
+        }
         m = n;
     }
+    hcn_mailbox_requeue(&h->proc->mb, kept, kept_tail);
     hcn_msg_unref(h->prompting);
     hcn_blob_unref(h->last_blob);
     for (unsigned i = 0; i < 8; i++)
         hcn_proc_unref(h->peers[i]);
     hcn_fault_guards_fini(h);
-    for (size_t i = 0; i < h->nheld; i++)
+    /* Requests a task was still answering: this instance will not, so
+     * their senders hear it now rather than at their deadline. */
+    for (size_t i = 0; i < h->nheld; i++) {
+        if (h->held[i] && !atomic_load(&h->node->shutting_down))
+            hcn_proc_fail_request(h->node, h->held[i]);
         hcn_msg_unref(h->held[i]);
+    }
     free(h->held);
     h->held = NULL;
     h->nheld = 0;

@@ -33,6 +33,8 @@ void hcn_proc_unref(hcn_proc *p)
     free(p->addr);
     free(p->so_path);
     free(p->pkg_dir);
+    free(p->pending_so);
+    free(p->pending_pkg_dir);
     free(p);
 }
 

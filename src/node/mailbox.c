@@ -27,6 +27,7 @@ void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin_us)
     mb->spin_ns = mb->spin_max_ns;
     mb->waiting = 0;
     mb->closed = false;
+    atomic_init(&mb->stopping, false);
 }
 
 void hcn_mailbox_fini(hcn_mailbox *mb)
@@ -97,7 +98,8 @@ static void spin_adapt(hcn_mailbox *mb, int64_t waited)
     }
 }
 
-int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
+static int pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out,
+               bool heed_stop)
 {
     /* Spinning first saves the futex sleep and wake-up when the peer answers
      * within microseconds.  The budget adapts to how long messages actually
@@ -127,6 +129,10 @@ int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
     }
     pthread_mutex_lock(&mb->mu);
     for (;;) {
+        if (heed_stop && hcn_mailbox_stopping(mb)) {
+            pthread_mutex_unlock(&mb->mu);
+            return HCC_ECLOSED;
+        }
         if (mb->head != NULL) {
             *out = take_head(mb);
             pthread_mutex_unlock(&mb->mu);
@@ -157,6 +163,17 @@ int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
     }
 }
 
+int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
+{
+    return pop(mb, deadline_ns, out, true);
+}
+
+int hcn_mailbox_pop_through(hcn_mailbox *mb, int64_t deadline_ns,
+                            hcn_msg **out)
+{
+    return pop(mb, deadline_ns, out, false);
+}
+
 void hcn_mailbox_close(hcn_mailbox *mb)
 {
     pthread_mutex_lock(&mb->mu);
@@ -169,6 +186,38 @@ void hcn_mailbox_reopen(hcn_mailbox *mb)
 {
     pthread_mutex_lock(&mb->mu);
     mb->closed = false;
+    atomic_init(&mb->stopping, false);
+    pthread_mutex_unlock(&mb->mu);
+}
+
+void hcn_mailbox_stop(hcn_mailbox *mb)
+{
+    pthread_mutex_lock(&mb->mu);
+    atomic_store_explicit(&mb->stopping, true, memory_order_release);
+    pthread_mutex_unlock(&mb->mu);
+    pthread_cond_broadcast(&mb->cv);
+}
+
+void hcn_mailbox_resume(hcn_mailbox *mb)
+{
+    pthread_mutex_lock(&mb->mu);
+    atomic_store_explicit(&mb->stopping, false, memory_order_release);
+    pthread_mutex_unlock(&mb->mu);
+}
+
+void hcn_mailbox_requeue(hcn_mailbox *mb, hcn_msg *head, hcn_msg *tail)
+{
+    if (head == NULL)
+        return;
+    unsigned n = 0;
+    for (hcn_msg *m = head; m; m = m->next)
+        n++;
+    pthread_mutex_lock(&mb->mu);
+    tail->next = mb->head;
+    mb->head = head;
+    if (mb->tail == NULL)
+        mb->tail = tail;
+    atomic_fetch_add_explicit(&mb->count, n, memory_order_release);
     pthread_mutex_unlock(&mb->mu);
 }
 
@@ -183,6 +232,11 @@ void hcn_mailbox_taken(hcn_mailbox *mb, hcn_msg *m)
 void hcn_mailbox_drain(hcn_mailbox *mb, hcn_msg **head, hcn_msg **tail)
 {
     pthread_mutex_lock(&mb->mu);
+    if (hcn_mailbox_stopping(mb)) {
+        *head = *tail = NULL;
+        pthread_mutex_unlock(&mb->mu);
+        return;
+    }
     *head = mb->head;
     *tail = mb->tail;
     mb->head = mb->tail = NULL;

@@ -167,6 +167,7 @@ typedef struct hcn_mailbox {
     int64_t spin_ns;     /* current spin budget (receiver's thread only) */
     int waiting;
     bool closed;
+    atomic_bool stopping; /* the receiver is to stop (reinstall) */
 } hcn_mailbox;
 
 /* spin_us: the longest a pop spins for a message before parking; the budget
@@ -181,10 +182,26 @@ int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m);
  * Returns HCC_EOK with *out (caller owns the reference), HCC_ETIMEOUT or
  * HCC_ECLOSED. */
 int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out);
+/* The same, through a stop (hcn_mailbox_stop): a call the receiver is
+ * waiting on completes, and the stop takes effect at its next pop. */
+int hcn_mailbox_pop_through(hcn_mailbox *mb, int64_t deadline_ns,
+                            hcn_msg **out);
 /* Refuse further pushes and wake the waiter; queued messages stay. */
 void hcn_mailbox_close(hcn_mailbox *mb);
 /* Reopen after close (restart); queued messages are kept. */
 void hcn_mailbox_reopen(hcn_mailbox *mb);
+/* Ask the receiver to stop while senders go on queueing: from now on pop
+ * returns HCC_ECLOSED at once and drain hands out nothing, until resume.
+ * Used to swap a process's binary without losing what was sent to it. */
+void hcn_mailbox_stop(hcn_mailbox *mb);
+void hcn_mailbox_resume(hcn_mailbox *mb);
+static inline bool hcn_mailbox_stopping(hcn_mailbox *mb)
+{
+    return atomic_load_explicit(&mb->stopping, memory_order_acquire);
+}
+/* Put a list (head..tail, linked by ->next) back at the front, in order,
+ * as it was when drained (each keeps its counted state). */
+void hcn_mailbox_requeue(hcn_mailbox *mb, hcn_msg *head, hcn_msg *tail);
 /* Move everything queued to the caller's list (*head..*tail, NULL if
  * empty) in one lock; requests stay counted against the bound until
  * hcn_mailbox_taken() is called for each. */
@@ -283,10 +300,15 @@ struct hcn_proc {
     char *pkg_dir; /* guest: the package's pkg/ folder */
     pthread_t thread;
     bool has_thread;
-    int instance; /* starts so far */
+    char *pending_so;      /* guest: a reinstall's binary, taken at the
+                            * next start (under lock) */
+    char *pending_pkg_dir; /* and its pkg/ folder */
+    atomic_int instance;   /* starts so far */
     int failures; /* restarts counted in the give-up window */
     int64_t window_start_ns;
     int consecutive; /* for backoff */
+    atomic_bool reload; /* stop the instance and start the new binary */
+    atomic_bool retire; /* stop the instance and leave the node */
 };
 
 /* Drop a reference; the last one frees the process. */
@@ -304,6 +326,11 @@ hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
                          size_t rc_len, const hw_process_id *gp,
                          const char *const *gparams, size_t g_len, bool public_,
                          hw_process_id *out);
+
+/* A request that will get no answer from its target (gone, or its
+ * instance stopped while answering): a timeout send error goes back to
+ * the sender now, if it expects a response.  Borrows m. */
+void hcn_proc_fail_request(hcn_node *n, hcn_msg *m);
 
 /* Run a guest process's life on its own thread (proc.c). */
 int hcn_proc_start_thread(hcn_proc *p);
@@ -616,5 +643,19 @@ void hcn_control_stop(hcn_node *n);
 
 /* Package loading (package.c), used by hc_node_load_package. */
 int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen);
+/* Install a package on a running node, or reinstall it: processes new to
+ * the node start; present ones stop at their next receive (what was sent
+ * to them stays queued, requests they were answering get a timeout error)
+ * and start again from the new binary, keeping their state in
+ * state:distro:sys; processes of the package no longer in its manifest
+ * (spawned ones too) stop and leave.  Capabilities the manifest asks for
+ * are granted (none are taken away).  Nothing changes when the package
+ * does not parse or a binary is missing: -1 with a message in err.
+ * Blocks until the restarted processes run again (at most 10 s; those
+ * that did not are listed).  report gets package, installed, reinstalled,
+ * removed and not_restarted.  Any thread but a process's own. */
+struct json_t;
+int hcn_install_package(hcn_node *n, const char *dir, struct json_t *report,
+                        char *err, size_t errlen);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -420,6 +421,253 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
     }
     free(pkgdir);
 out:
+    hc_package_fini(&pkg);
+    free(meta);
+    free(man);
+    free(mpath);
+    free(fpath);
+    return rc;
+}
+
+/* ------------------------------------------------------------ reinstall */
+
+/* Whether process id `pid` belongs to package "pkg:pub" (suffix). */
+static bool in_package(const char *pid, const char *pkg_id)
+{
+    const char *c = strchr(pid, ':');
+    return c && strcmp(c + 1, pkg_id) == 0;
+}
+
+/* Wait (polling, as the control thread may) until every process in `v`
+ * has started an instance after `before[i]` or left; the ids that did not
+ * go into `slow`. */
+static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
+                           json_t *slow)
+{
+    int64_t deadline = hcn_now_ns() + 10LL * 1000000000;
+    for (size_t i = 0; i < nv; i++) {
+        hcn_proc *p = v[i];
+        for (;;) {
+            bool left = atomic_load(&p->status) == HCN_PROC_EXITED;
+            bool restarted = atomic_load(&p->instance) > before[i] &&
+                             !atomic_load(&p->reload) &&
+                             !hcn_mailbox_stopping(&p->mb);
+            if (left || (before[i] >= 0 && restarted))
+                break;
+            if (hcn_now_ns() > deadline) {
+                json_array_append_new(slow, json_string(p->id));
+                break;
+            }
+            usleep(5000);
+        }
+    }
+}
+
+int hcn_install_package(hcn_node *n, const char *dir, json_t *report,
+                        char *err, size_t errlen)
+{
+    char *mpath = hcn_xasprintf("%s/metadata.json", dir);
+    char *fpath = hcn_xasprintf("%s/pkg/manifest.json", dir);
+    char *meta = hcn_read_file(mpath, NULL);
+    char *man = hcn_read_file(fpath, NULL);
+    char *pkgdir = NULL, *pkg_id = NULL;
+    char **sos = NULL;
+    hcn_on_exit *exits = NULL;
+    int rc = -1;
+    hc_package pkg = {0};
+    if (meta == NULL || man == NULL) {
+        fail(err, errlen, "%s: cannot read %s", dir,
+             meta == NULL ? "metadata.json" : "pkg/manifest.json");
+        goto out;
+    }
+    if (hc_package_parse(meta, man, &pkg, err, errlen) != 0)
+        goto out;
+    char *rel_pkg = hcn_xasprintf("%s/pkg", dir);
+    pkgdir = realpath(rel_pkg, NULL);
+    free(rel_pkg);
+    if (pkgdir == NULL) {
+        fail(err, errlen, "%s: no pkg/ folder", dir);
+        goto out;
+    }
+    pkg_id = hcn_xasprintf("%s:%s", pkg.package_name, pkg.publisher);
+    /* Everything checked before anything changes. */
+    sos = hcn_xcalloc(pkg.entries_len + 1, sizeof *sos);
+    for (size_t i = 0; i < pkg.entries_len; i++) {
+        const char *rel = pkg.entries[i].process_wasm_path;
+        while (*rel == '/')
+            rel++;
+        sos[i] = hcn_xasprintf("%s/%s", pkgdir, rel);
+        struct stat st;
+        if (strstr(rel, "..") != NULL || stat(sos[i], &st) != 0 ||
+            !S_ISREG(st.st_mode)) {
+            fail(err, errlen, "%s:%s: process_wasm_path '%s': no file at %s",
+                 pkg.entries[i].process_name, pkg_id,
+                 pkg.entries[i].process_wasm_path, sos[i]);
+            goto out;
+        }
+    }
+    exits = hcn_xcalloc(pkg.entries_len + 1, sizeof *exits);
+    for (size_t i = 0; i < pkg.entries_len; i++) {
+        hc_manifest_entry *e = &pkg.entries[i];
+        exits[i].kind = e->on_exit;
+        if (e->on_exit == HW_ON_EXIT_REQUESTS) {
+            char *pid = hcn_xasprintf("%s:%s", e->process_name, pkg_id);
+            int bad = exit_requests(n, e->on_exit_requests, &exits[i], pid,
+                                    err, errlen);
+            free(pid);
+            if (bad)
+                goto out;
+        }
+    }
+    json_t *added = json_array(), *again = json_array(),
+           *removed = json_array(), *slow = json_array();
+    json_object_set_new(report, "package", json_string(pkg_id));
+    json_object_set_new(report, "installed", added);
+    json_object_set_new(report, "reinstalled", again);
+    json_object_set_new(report, "removed", removed);
+    json_object_set_new(report, "not_restarted", slow);
+
+    /* Processes of the package no longer in its manifest (spawned children
+     * too: their parents spawn them again from the new binary). */
+    size_t nall;
+    pthread_rwlock_rdlock(&n->table_lock);
+    nall = HASH_COUNT(n->procs);
+    hcn_proc **all = hcn_xcalloc(nall + 1, sizeof *all);
+    size_t k = 0;
+    for (hcn_proc *p = n->procs; p; p = p->hh.next)
+        if (p->ops == NULL && in_package(p->id, pkg_id))
+            all[k++] = hcn_proc_ref(p);
+    pthread_rwlock_unlock(&n->table_lock);
+    nall = k;
+    hcn_proc **wait = hcn_xcalloc(nall + pkg.entries_len + 1, sizeof *wait);
+    int *before = hcn_xcalloc(nall + pkg.entries_len + 1, sizeof *before);
+    size_t nwait = 0;
+    for (size_t i = 0; i < nall; i++) {
+        hcn_proc *p = all[i];
+        bool listed = false;
+        for (size_t e = 0; e < pkg.entries_len && !listed; e++) {
+            size_t l = strlen(pkg.entries[e].process_name);
+            listed = strncmp(p->id, pkg.entries[e].process_name, l) == 0 &&
+                     p->id[l] == ':';
+        }
+        if (listed)
+            continue;
+        json_array_append_new(removed, json_string(p->id));
+        if (p->has_thread) {
+            atomic_store(&p->retire, true);
+            hcn_mailbox_stop(&p->mb);
+            wait[nwait] = hcn_proc_ref(p);
+            before[nwait++] = -1;
+        } else {
+            hcn_node_remove_proc(n, p);
+        }
+    }
+    /* The manifest's processes: new ones join, present ones take the new
+     * binary at their next start, which a running one makes now. */
+    hcn_proc **procs = hcn_xcalloc(pkg.entries_len + 1, sizeof *procs);
+    bool *fresh = hcn_xcalloc(pkg.entries_len + 1, sizeof *fresh);
+    rc = 0;
+    for (size_t i = 0; i < pkg.entries_len && rc == 0; i++) {
+        hc_manifest_entry *e = &pkg.entries[i];
+        char *pid = hcn_xasprintf("%s:%s", e->process_name, pkg_id);
+        hcn_proc *p = hcn_node_find(n, pid);
+        hcn_on_exit o = exits[i];
+        memset(&exits[i], 0, sizeof exits[i]);
+        if (p == NULL) {
+            int aerr;
+            p = hcn_node_add_proc(n, pid, e->public_, &aerr);
+            if (p == NULL) { /* raced with a spawn of that name */
+                hcn_on_exit_fini(&o);
+                rc = fail(err, errlen, "%s: the id was taken meanwhile", pid);
+                free(pid);
+                break;
+            }
+            p->so_path = sos[i];
+            sos[i] = NULL;
+            p->pkg_dir = hcn_xstrdup(pkgdir);
+            hcn_on_exit_fini(&p->on_exit);
+            p->on_exit = o;
+            fresh[i] = true;
+            json_array_append_new(added, json_string(pid));
+        } else {
+            pthread_mutex_lock(&p->lock);
+            free(p->pending_so);
+            p->pending_so = sos[i];
+            sos[i] = NULL;
+            free(p->pending_pkg_dir);
+            p->pending_pkg_dir = hcn_xstrdup(pkgdir);
+            hcn_on_exit_fini(&p->on_exit);
+            p->on_exit = o;
+            p->public_ = e->public_;
+            pthread_mutex_unlock(&p->lock);
+            json_array_append_new(again, json_string(pid));
+            if (p->has_thread &&
+                atomic_load(&p->status) != HCN_PROC_EXITED) {
+                wait[nwait] = hcn_proc_ref(p);
+                before[nwait++] = atomic_load(&p->instance);
+                atomic_store(&p->reload, true);
+                hcn_mailbox_stop(&p->mb);
+            }
+        }
+        procs[i] = p;
+        free(pid);
+    }
+    for (size_t i = 0; i < pkg.entries_len && rc == 0; i++) {
+        hc_manifest_entry *e = &pkg.entries[i];
+        hcn_proc *p = procs[i];
+        hcn_grant_messaging(n, p, p->id);
+        for (size_t c = 0; c < e->request_capabilities_len; c++) {
+            char *issuer = hcn_xasprintf("%s@%s", n->name,
+                                         e->request_capabilities[c].process);
+            hcn_grant(p, issuer, e->request_capabilities[c].params);
+            free(issuer);
+        }
+        if (e->request_networking) {
+            char *issuer = hcn_xasprintf("%s@kernel:distro:sys", n->name);
+            hcn_grant(p, issuer, "\"network\"");
+            free(issuer);
+        }
+        for (size_t c = 0; c < e->grant_capabilities_len; c++) {
+            hcn_proc *q = hcn_node_find(n, e->grant_capabilities[c].process);
+            if (q != NULL) {
+                hcn_grant(q, p->addr, e->grant_capabilities[c].params);
+                hcn_proc_unref(q);
+            }
+        }
+    }
+    hcn_vfs_add_package(n, pkg_id, pkgdir);
+    for (size_t i = 0; i < pkg.entries_len; i++) {
+        if (procs[i] && fresh[i] && rc == 0 &&
+            hcn_proc_start_thread(procs[i]) != 0)
+            hcn_logf(n, 0, "cannot start a thread for %s", procs[i]->id);
+        else if (procs[i] && fresh[i] && rc != 0)
+            hcn_node_remove_proc(n, procs[i]);
+        hcn_proc_unref(procs[i]);
+    }
+    wait_restarted(wait, before, nwait, slow);
+    for (size_t i = 0; i < nwait; i++)
+        hcn_proc_unref(wait[i]);
+    for (size_t i = 0; i < nall; i++)
+        hcn_proc_unref(all[i]);
+    free(all);
+    free(wait);
+    free(before);
+    free(procs);
+    free(fresh);
+    if (rc == 0)
+        hcn_logf(n, 0, "installed package %s (%zu new, %zu reinstalled, %zu "
+                       "removed)",
+                 pkg_id, json_array_size(added), json_array_size(again),
+                 json_array_size(removed));
+out:
+    for (size_t i = 0; sos && i < pkg.entries_len; i++)
+        free(sos[i]);
+    for (size_t i = 0; exits && i < pkg.entries_len; i++)
+        hcn_on_exit_fini(&exits[i]);
+    free(sos);
+    free(exits);
+    free(pkg_id);
+    free(pkgdir);
     hc_package_fini(&pkg);
     free(meta);
     free(man);

@@ -139,22 +139,45 @@ static void send_exit_requests(hcn_proc *p, const hcn_on_exit *o)
 
 /* Everything still queued for a process that is gone: requests that wait
  * for an answer get a timeout error, as Hyperware does for dead targets. */
+void hcn_proc_fail_request(hcn_node *n, hcn_msg *m)
+{
+    if (m->kind != HCN_MSG_REQUEST || !m->has_expects)
+        return;
+    hcn_msg *e = hcn_msg_send_error(m, HW_SEND_ERROR_TIMEOUT);
+    hcn_proc *to = hcn_node_find(n, hcn_addr_pid(e->target));
+    if (to == NULL || hcn_mailbox_push(&to->mb, e) != HCC_EOK)
+        hcn_msg_unref(e);
+    hcn_proc_unref(to);
+}
+
 static void fail_queued(hcn_proc *p)
 {
     hcn_msg *m = hcn_mailbox_take_all(&p->mb);
     while (m) {
         hcn_msg *next = m->next;
         m->next = NULL;
-        if (m->kind == HCN_MSG_REQUEST && m->has_expects) {
-            hcn_msg *e = hcn_msg_send_error(m, HW_SEND_ERROR_TIMEOUT);
-            hcn_proc *to = hcn_node_find(p->node, hcn_addr_pid(e->target));
-            if (to == NULL || hcn_mailbox_push(&to->mb, e) != HCC_EOK)
-                hcn_msg_unref(e);
-            hcn_proc_unref(to);
-        }
+        hcn_proc_fail_request(p->node, m);
         hcn_msg_unref(m);
         m = next;
     }
+}
+
+/* A reinstall's new binary and package folder, taken on the process's own
+ * thread between instances (nothing else reads them while it runs). */
+static void take_pending(hcn_proc *p)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->pending_so) {
+        free(p->so_path);
+        p->so_path = p->pending_so;
+        p->pending_so = NULL;
+    }
+    if (p->pending_pkg_dir) {
+        free(p->pkg_dir);
+        p->pkg_dir = p->pending_pkg_dir;
+        p->pending_pkg_dir = NULL;
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* Revoke every capability p issued, from every process (on-exit None). */
@@ -215,11 +238,27 @@ static void *proc_main(void *arg)
     hcn_node *n = p->node;
     hcn_fault_thread_begin();
     for (;;) {
+        take_pending(p);
         set_status(p, HCN_PROC_RUNNING);
-        p->instance++;
+        atomic_fetch_add(&p->instance, 1);
         int64_t started = hcn_now_ns();
         run_end end = run_instance(p);
-        if (end == RUN_KILLED || atomic_load(&n->shutting_down))
+        if (atomic_load(&n->shutting_down))
+            break;
+        if (atomic_exchange(&p->retire, false)) {
+            hcn_logf(n, 1, "%s removed (no longer in its package)", p->id);
+            goto gone;
+        }
+        if (atomic_exchange(&p->reload, false)) {
+            /* Reinstalled: the next instance loads the new binary and
+             * takes what was queued meanwhile. */
+            p->consecutive = 0;
+            p->failures = 0;
+            hcn_mailbox_resume(&p->mb);
+            hcn_logf(n, 1, "%s reinstalled", p->id);
+            continue;
+        }
+        if (end == RUN_KILLED)
             break;
         pthread_mutex_lock(&p->lock);
         hcn_on_exit o;

@@ -14,7 +14,7 @@ def hyperc(*args, **kw):
 
 def test_help_on_every_command():
     for cmd in ("new", "build", "test", "run", "inject", "gen", "ps",
-                "verbosity"):
+                "verbosity", "watch", "install"):
         r = hyperc(cmd, "--help")
         assert r.returncode == 0 and "usage: hyperc " + cmd in r.stdout, cmd
 
@@ -60,3 +60,72 @@ def test_build_reports_compiler_errors(tmp_path):
 def test_bad_names():
     r = hyperc("new", "Bad_Name")
     assert r.returncode == 2 and "lowercase words joined by '-'" in r.stderr
+
+
+MULTI = r"""#!/bin/sh
+# hyperc-test: nodes=3
+set -e
+[ "$HYPERC_NODES" = 3 ] || { echo "HYPERC_NODES=$HYPERC_NODES"; exit 1; }
+[ "$HYPERC_NODE_2" = test2.os ] || { echo "node 2 is $HYPERC_NODE_2"; exit 1; }
+[ "$HYPERC_HOME" = "$HYPERC_HOME_1" ] && [ "$HYPERC_PORT" = "$HYPERC_PORT_1" ]
+a=apple:apple:hyperc.os
+b=bee:bee:hyperc.os
+for i in 1 2 3; do
+  eval home=\$HYPERC_HOME_$i port=\$HYPERC_PORT_$i
+  # every node has the package and its dependency, each its own state
+  out=$("$HYPERC" inject --home "$home" $a "{\"Increment\": $i}")
+  [ "$out" = $i ] || { echo "node $i apple: $out"; exit 1; }
+  out=$("$HYPERC" inject --home "$home" $b "{\"Increment\": $((i * 10))}")
+  [ "$out" = $((i * 10)) ] || { echo "node $i bee: $out"; exit 1; }
+  src=$("$HYPERC" inject --json --home "$home" $b '"GetCount"')
+  case $src in *"\"source\":\"$(eval echo \$HYPERC_NODE_$i)@$b\""*) ;;
+    *) echo "node $i answered as: $src"; exit 1;; esac
+done
+# killing one node does not disturb the others
+kill -9 "$HYPERC_PID_2"
+sleep 1  # (a zombie until hyperc test reaps it: kill -0 cannot tell)
+for i in 1 3; do
+  eval home=\$HYPERC_HOME_$i port=\$HYPERC_PORT_$i
+  out=$("$HYPERC" inject --home "$home" $a '{"Increment": 100}')
+  [ "$out" = $((i + 100)) ] || { echo "node $i after the kill: $out"; exit 1; }
+  out=$(curl -s http://127.0.0.1:$port/$b/api/count)
+  [ "$out" = $((i * 10)) ] || { echo "node $i bee over HTTP: $out"; exit 1; }
+done
+"$HYPERC" ps --home "$HYPERC_HOME_2" >/dev/null 2>&1 && { echo "node 2 answers"; exit 1; }
+exit 0
+"""
+
+
+def test_multi_node_with_dependencies(tmp_path):
+    for name in ("apple", "bee"):
+        assert hyperc("new", "--dir", str(tmp_path), name).returncode == 0
+    apple = tmp_path / "apple"
+    meta = apple / "metadata.json"
+    meta.write_text(meta.read_text().replace(
+        '"dependencies": []', '"dependencies": ["bee:hyperc.os"]'))
+    (apple / "test" / "multi.sh").write_text(MULTI)
+    # without the dependency's folder: said, and nothing runs
+    r = hyperc("test", str(apple))
+    assert r.returncode == 1
+    assert "depends on bee:hyperc.os, which none of the dependency" in \
+        r.stderr
+    assert "PASS" not in r.stdout
+    (apple / "test" / "dependencies").write_text("# the package we call\n"
+                                                 "../bee\n")
+    r = hyperc("test", str(apple))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS basic.sh" in r.stdout and "PASS multi.sh" in r.stdout
+    assert "2 passed, 0 failed" in r.stdout
+    # the same through --dep, the built package folder
+    (apple / "test" / "dependencies").unlink()
+    r = hyperc("test", "--dep", str(tmp_path / "bee/build/packages/bee"),
+               str(apple))
+    assert r.returncode == 0, r.stdout + r.stderr
+    ps = subprocess.run(["pgrep", "-f", "run --home /tmp/hyperc-test-"],
+                        capture_output=True, text=True).stdout.split()
+    assert not ps, ps
+    # a nonsense node count is a failure that says why
+    (apple / "test" / "multi.sh").write_text("# hyperc-test: nodes=99\n")
+    r = hyperc("test", "--dep", str(tmp_path / "bee"), str(apple))
+    assert r.returncode == 1 and "FAIL multi.sh (bad `# hyperc-test" in \
+        r.stdout

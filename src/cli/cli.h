@@ -1,0 +1,34 @@
+/* Internal to the hyperc command (src/cli): what its files share.  Not an
+ * installed header. */
+#ifndef HYPERC_CLI_H
+#define HYPERC_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* The commands (argv[0] is the command's name). */
+int hcl_cmd_new(int argc, char **argv);
+int hcl_cmd_build(int argc, char **argv);
+int hcl_cmd_test(int argc, char **argv);
+int hcl_cmd_watch(int argc, char **argv);
+int hcl_cmd_install(int argc, char **argv);
+
+/* One request to the node whose home is `home` over its control socket;
+ * the reply (caller frees), or NULL when no node answers (said on stderr
+ * unless quiet).  Blocks until the node answers. */
+json_t *hcl_ctl_call(const char *home, json_t *req, bool quiet);
+
+/* Configure (first time) and build the package whose sources are in dir
+ * with CMake against this hyperc.  0 or 1 (the compiler said why). */
+int hcl_build_dir(const char *dir, bool quiet);
+
+/* The package folder to run for `dir` (heap string, absolute): the one
+ * package dir/build/packages/<name> its build made when dir holds sources
+ * (CMakeLists.txt), else dir itself (a built package; loading it says what
+ * is wrong with it).  NULL, said on stderr, when there is none. */
+char *hcl_package_resolve(const char *dir);
+
+/* The path of this hyperc executable (heap string). */
+char *hcl_self_exe(void);
+
+#endif

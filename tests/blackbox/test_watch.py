@@ -1,0 +1,253 @@
+"""Reinstalling on a running node: `hyperc install` swaps a package's
+binaries under running processes (state kept, nothing sent meanwhile lost,
+processes added and removed with the manifest, a broken package changes
+nothing), and `hyperc watch` rebuilds and reinstalls on every saved change,
+booting a node or attaching to a running one."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import BIN, Node, free_port
+
+P = "tally:tally:hyperc.os"
+
+
+def hyperc(*args, **kw):
+    return subprocess.run([BIN, *args], capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """`hyperc new tally`, built once for the module."""
+    d = tmp_path_factory.mktemp("apps")
+    assert hyperc("new", "--dir", str(d), "tally").returncode == 0
+    r = hyperc("build", str(d / "tally"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    return d / "tally"
+
+
+@pytest.fixture
+def app(built, tmp_path):
+    """A private copy of the built app (sources and build tree)."""
+    dst = tmp_path / "tally"
+    shutil.copytree(built, dst, symlinks=True)
+    # the build tree names its source folder: configure it afresh
+    shutil.rmtree(dst / "build")
+    r = hyperc("build", str(dst))
+    assert r.returncode == 0, r.stdout + r.stderr
+    return dst
+
+
+def http_get(port, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/{P}{path}",
+                                timeout=10) as r:
+        return r.read().decode()
+
+
+def ps(node):
+    return {p["id"]: p for p in node.call({"op": "ps"})["processes"]}
+
+
+def test_install_keeps_state_and_loses_nothing(tmp_path, built):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(built / "build/packages/tally", pkg)
+    node = Node(tmp_path / "home", packages=(str(pkg),)).start()
+    try:
+        assert node.ask(P, '{"Increment": 5}') == "5"
+        starts = ps(node)[P]["starts"]
+        # requests keep coming while the package is reinstalled three times
+        sent, errors = [0], []
+
+        def load():
+            for _ in range(150):
+                rep = node.inject(P, '{"Increment": 1}', timeout=15)
+                if rep.get("ok"):
+                    sent[0] += 1
+                else:
+                    errors.append(rep)
+
+        t = threading.Thread(target=load)
+        t.start()
+        for _ in range(3):
+            r = hyperc("install", "--home", node.home, str(pkg))
+            assert r.returncode == 0, r.stderr
+            assert f"reinstalled: {P};" in r.stdout
+        t.join()
+        assert not errors, errors
+        assert sent[0] == 150
+        # every increment is in the state the new instance loaded
+        assert node.ask(P, '"GetCount"') == str(5 + 150)
+        assert ps(node)[P]["starts"] == starts + 3
+    finally:
+        node.stop()
+
+
+def test_install_adds_removes_and_refuses(tmp_path, built):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(built / "build/packages/tally", pkg)
+    node = Node(tmp_path / "home", packages=(str(pkg),)).start()
+    try:
+        assert node.ask(P, '{"Increment": 2}') == "2"
+        man = pkg / "pkg/manifest.json"
+        entries = json.loads(man.read_text())
+        second = dict(entries[0], process_name="second")
+        man.write_text(json.dumps(entries + [second]))
+        r = hyperc("install", "--home", node.home, str(pkg))
+        assert r.returncode == 0, r.stderr
+        assert "new: second:tally:hyperc.os;" in r.stdout
+        assert node.ask("second:tally:hyperc.os", '{"Increment": 7}') == "7"
+        assert node.ask(P, '"GetCount"') == "2"
+        # a broken package changes nothing on the node
+        broken = dict(entries[0], process_wasm_path="/missing.so")
+        man.write_text(json.dumps([broken, second]))
+        r = hyperc("install", "--home", node.home, str(pkg))
+        assert r.returncode == 1
+        assert "missing.so" in r.stderr and "no file at" in r.stderr
+        assert node.ask(P, '"GetCount"') == "2"
+        assert ps(node)["second:tally:hyperc.os"]["status"] == "running"
+        # a process no longer in the manifest leaves the node
+        man.write_text(json.dumps(entries))
+        r = hyperc("install", "--home", node.home, str(pkg))
+        assert r.returncode == 0, r.stderr
+        assert "removed: second:tally:hyperc.os;" in r.stdout
+        assert "second:tally:hyperc.os" not in ps(node)
+        rep = node.inject("second:tally:hyperc.os", '"GetCount"')
+        assert not rep.get("ok")
+        assert node.ask(P, '"GetCount"') == "2"
+        # not a package at all
+        r = hyperc("install", "--home", node.home, str(tmp_path))
+        assert r.returncode == 1 and "cannot read metadata.json" in r.stderr
+    finally:
+        node.stop()
+
+
+class Watch:
+    """`hyperc watch` in the background, its output collected."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([BIN, "watch", *args],
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def text(self):
+        return "".join(self.lines)
+
+    def wait_for(self, what, count=1, timeout=240):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.text().count(what) >= count:
+                return
+            assert self.proc.poll() is None, self.text()
+            time.sleep(0.1)
+        raise AssertionError(f"{what!r} x{count} not seen:\n{self.text()}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=60)
+        self.reader.join(timeout=5)
+        return rc
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_watch_boots_rebuilds_and_keeps_state(app, tmp_path):
+    port = free_port()
+    home = tmp_path / "home"
+    w = Watch("--home", str(home), "--port", str(port), str(app))
+    try:
+        w.wait_for("watching")
+        assert f"serving http://localhost:{port}/" in w.text()
+        node = Node(home)
+        assert node.ask(P, '{"Increment": 5}') == "5"
+        assert http_get(port, "/api/count") == "5"
+        src = app / "tally.c"
+        edit(src, "return s->count;", "return s->count * 10;")
+        w.wait_for(f"reinstalled: {P};")
+        assert http_get(port, "/api/count") == "50"  # new code, same state
+        # a change that does not build leaves the running version alone
+        edit(src, "return s->count * 10;", "return s->count * ;")
+        w.wait_for("the build failed; the node keeps the previous build")
+        assert http_get(port, "/api/count") == "50"
+        assert node.ask(P, '{"Increment": 1}') == "6"
+        # a new source file in a new folder is watched too
+        (app / "include").mkdir()
+        (app / "include" / "scale.h").write_text("#define SCALE 100\n")
+        edit(src, "return s->count * ;", "return s->count * 100;")
+        w.wait_for(f"reinstalled: {P};", count=2)
+        assert http_get(port, "/api/count") == "600"
+    finally:
+        assert w.stop() == 0
+    # the node it booted is gone with it
+    assert "hyperc: node stopped" in w.text()
+    assert not os.path.exists(home / "node.sock") or \
+        subprocess.run([BIN, "ps", "--home", str(home)],
+                       capture_output=True).returncode != 0
+
+
+def test_watch_attaches_to_a_running_node(app, tmp_path):
+    home = tmp_path / "home"
+    # `hyperc run` takes the package's source folder for its build
+    node = Node(home, packages=(str(app),)).start()
+    try:
+        assert node.ask(P, '{"Increment": 3}') == "3"
+        w = Watch("--home", str(home), str(app))
+        try:
+            w.wait_for("watching")
+            assert f"a node runs at {home}; installing there" in w.text()
+            edit(app / "tally.c", "return s->count;", "return s->count + 1000;")
+            w.wait_for(f"reinstalled: {P};", count=2)
+            assert node.ask(P, '"GetCount"') == "1003"
+        finally:
+            assert w.stop() == 0
+        # the node was not watch's to stop
+        assert node.proc.poll() is None
+        assert node.ask(P, '"GetCount"') == "1003"
+    finally:
+        node.stop()
+
+
+def test_run_temporary_home_and_url(built):
+    port = free_port()
+    proc = subprocess.Popen([BIN, "run", "--tmp-home", "--port", str(port),
+                             str(built)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert "ready" in proc.stdout.readline()
+        line = proc.stdout.readline()
+        assert line.startswith(f"hyperc: serving http://localhost:{port}/")
+        home = line.split("(home ")[1].rstrip(")\n")
+        assert os.path.isdir(home) and home.startswith("/tmp/hyperc-home-")
+        # the process binds its paths as it starts
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert http_get(port, "/api/count") == "0"
+                break
+            except urllib.error.HTTPError as e:
+                assert e.code == 404 and time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    assert not os.path.exists(home)
