@@ -2,6 +2,8 @@
 passes its test at once; `hyperc build` builds it; `hyperc test` runs each
 test script against a node of its own and reports per test."""
 import os
+import re
+import shutil
 import subprocess
 import time
 
@@ -60,6 +62,11 @@ def test_new_build_test(tmp_path):
     assert r.returncode == 1
     assert "PASS basic.sh" in r.stdout and "FAIL broken.sh" in r.stdout
     assert "1 passed, 1 failed" in r.stdout
+    # the failed test's node output is kept, and named; then removed here
+    kept = re.search(r"node output: ((/tmp/hyperc-test-\w+)/node\.out)",
+                     r.stdout)
+    assert kept and os.path.exists(kept.group(1)), r.stdout
+    shutil.rmtree(kept.group(2))
     # nothing it started is left running (its nodes inherit its
     # environment)
     assert not still_running(mark)
