@@ -2,7 +2,10 @@
 passes its test at once; `hyperc build` builds it; `hyperc test` runs each
 test script against a node of its own and reports per test."""
 import os
+import re
+import shutil
 import subprocess
+import time
 
 from conftest import BIN
 
@@ -10,6 +13,22 @@ from conftest import BIN
 def hyperc(*args, **kw):
     return subprocess.run([BIN, *args], capture_output=True, text=True,
                           timeout=600, **kw)
+
+
+def still_running(mark):
+    """The processes alive with HYPERC_TEST_MARK=mark in their environment:
+    those that commands run with it left behind (not the nodes of other
+    `hyperc test` runs on this machine)."""
+    want = f"HYPERC_TEST_MARK={mark}".encode()
+    found = []
+    for p in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{p}/environ", "rb") as f:
+                if want in f.read().split(b"\0"):
+                    found.append(p)
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def test_help_on_every_command():
@@ -32,19 +51,25 @@ def test_new_build_test(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "[1/2] configure" in r.stdout and "[2/2] build" in r.stdout
     assert (root / "build/packages/tally-board/pkg/tally-board.so").exists()
-    r = hyperc("test", str(root))
+    mark = f"dev-cli-{os.getpid()}-{time.monotonic_ns()}"
+    env = dict(os.environ, HYPERC_TEST_MARK=mark)
+    r = hyperc("test", str(root), env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "PASS basic.sh" in r.stdout and "1 passed, 0 failed" in r.stdout
     # a failing test is reported, and the others still run on their nodes
     (root / "test" / "broken.sh").write_text("echo nope; exit 3\n")
-    r = hyperc("test", str(root))
+    r = hyperc("test", str(root), env=env)
     assert r.returncode == 1
     assert "PASS basic.sh" in r.stdout and "FAIL broken.sh" in r.stdout
     assert "1 passed, 1 failed" in r.stdout
-    # nothing is left running
-    ps = subprocess.run(["pgrep", "-f", f"run --home /tmp/hyperc-test-"],
-                        capture_output=True, text=True).stdout.split()
-    assert not ps, ps
+    # the failed test's node output is kept, and named; then removed here
+    kept = re.search(r"node output: ((/tmp/hyperc-test-\w+)/node\.out)",
+                     r.stdout)
+    assert kept and os.path.exists(kept.group(1)), r.stdout
+    shutil.rmtree(kept.group(2))
+    # nothing it started is left running (its nodes inherit its
+    # environment)
+    assert not still_running(mark)
 
 
 def test_build_reports_compiler_errors(tmp_path):
