@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* ------------------------------------------------------------- helpers */
 
 static int write_text(const char *path, const char *text)
@@ -594,8 +593,9 @@ static int gather_deps(const char *dir, const char *pkg, const strv *flags,
         char *id = built ? package_id(built) : NULL;
         if (id == NULL) {
             if (built)
-                fprintf(stderr, "hyperc test: %s: no package id in its "
-                                "metadata.json\n",
+                fprintf(stderr,
+                        "hyperc test: %s: no package id in its "
+                        "metadata.json\n",
                         built);
             free(built);
             rc = 1;
@@ -609,8 +609,8 @@ static int gather_deps(const char *dir, const char *pkg, const strv *flags,
     json_error_t je;
     json_t *m = json_load_file(path, 0, &je);
     free(path);
-    json_t *deps = json_object_get(json_object_get(m, "properties"),
-                                   "dependencies");
+    json_t *deps =
+        json_object_get(json_object_get(m, "properties"), "dependencies");
     size_t k;
     json_t *d;
     json_array_foreach(deps, k, d)
@@ -736,8 +736,8 @@ static void set_env_i(const char *name, int i, const char *value)
 
 /* Run one script against n fresh nodes; its exit status (-1: the nodes did
  * not start).  The work folder goes into *work. */
-static int run_one(const char *exe, const char *script, int n,
-                   const strv *pkgs, char **work)
+static int run_one(const char *exe, const char *script, int n, const strv *pkgs,
+                   char **work)
 {
     char tmpl[] = "/tmp/hyperc-test-XXXXXX";
     char *base = mkdtemp(tmpl);
@@ -785,9 +785,9 @@ static int run_one(const char *exe, const char *script, int n,
         int st;
         while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
-        rc = pid < 0                ? -1
-             : WIFEXITED(st)        ? WEXITSTATUS(st)
-                                    : 128 + WTERMSIG(st);
+        rc = pid < 0         ? -1
+             : WIFEXITED(st) ? WEXITSTATUS(st)
+                             : 128 + WTERMSIG(st);
     }
     for (int i = 0; i < n; i++) {
         tnode_stop(&nodes[i]);
@@ -810,8 +810,14 @@ int hcl_cmd_test(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': strv_push(&flags, strdup(optarg)); break;
-        case 'h': usage_test(stdout); strv_free(&flags); return 0;
-        default: usage_test(stderr); strv_free(&flags); return 2;
+        case 'h':
+            usage_test(stdout);
+            strv_free(&flags);
+            return 0;
+        default:
+            usage_test(stderr);
+            strv_free(&flags);
+            return 2;
         }
     }
     if (optind < argc - 1) {

@@ -435,7 +435,8 @@ static int ctl_connect(const char *home, bool quiet)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         if (!quiet)
-            fprintf(stderr,
+            fprintf(
+                stderr,
                 "%s: no running node at %s (%s); start one with `hyperc run "
                 "--home %s PACKAGE`\n",
                 prog, sa.sun_path, strerror(errno), home);

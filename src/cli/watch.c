@@ -72,22 +72,21 @@ static int install(const char *home, const char *pkg, const char *who)
 
 static void usage_install(FILE *f)
 {
-    fprintf(f,
-            "usage: hyperc install [--home DIR] PACKAGE_DIR\n"
-            "\n"
-            "Install a package on the running node at DIR (default "
-            "./hyperc-home),\n"
-            "or reinstall it: new processes start; present ones stop at "
-            "their next\n"
-            "receive and start again from the new binary with their saved "
-            "state\n"
-            "(what was sent to them meanwhile waits for them); processes "
-            "no longer\n"
-            "in the manifest stop.  PACKAGE_DIR is a built package, or a "
-            "package's\n"
-            "sources built by `hyperc build`.  A package that does not load "
-            "changes\n"
-            "nothing.\n");
+    fprintf(f, "usage: hyperc install [--home DIR] PACKAGE_DIR\n"
+               "\n"
+               "Install a package on the running node at DIR (default "
+               "./hyperc-home),\n"
+               "or reinstall it: new processes start; present ones stop at "
+               "their next\n"
+               "receive and start again from the new binary with their saved "
+               "state\n"
+               "(what was sent to them meanwhile waits for them); processes "
+               "no longer\n"
+               "in the manifest stop.  PACKAGE_DIR is a built package, or a "
+               "package's\n"
+               "sources built by `hyperc build`.  A package that does not load "
+               "changes\n"
+               "nothing.\n");
 }
 
 int hcl_cmd_install(int argc, char **argv)
@@ -123,30 +122,30 @@ int hcl_cmd_install(int argc, char **argv)
 
 static void usage_watch(FILE *f)
 {
-    fprintf(
-        f, "usage: hyperc watch [options] [DIR]\n"
-           "\n"
-           "Build the package whose sources are in DIR (default .), make sure "
-           "a node\n"
-           "runs it, then rebuild and reinstall it on that node whenever a "
-           "source\n"
-           "changes (build/ and hidden folders are not watched).  Processes "
-           "restart\n"
-           "from the new binary and load their saved state (save_config "
-           "other than\n"
-           "Never); what was sent to them meanwhile waits for them.  A build "
-           "that\n"
-           "fails changes nothing on the node.  Ctrl-C stops watching (and "
-           "the node,\n"
-           "when this command booted it).\n"
-           "\n"
-           "  --home DIR   the node's home (default ./hyperc-home): a node "
-           "running\n"
-           "               there gets the package; else one is booted there\n"
-           "  --port N     HTTP port of a node this command boots (default: "
-           "none)\n"
-           "  --name NODE  name of a node this command boots (default "
-           "local.os)\n");
+    fprintf(f,
+            "usage: hyperc watch [options] [DIR]\n"
+            "\n"
+            "Build the package whose sources are in DIR (default .), make sure "
+            "a node\n"
+            "runs it, then rebuild and reinstall it on that node whenever a "
+            "source\n"
+            "changes (build/ and hidden folders are not watched).  Processes "
+            "restart\n"
+            "from the new binary and load their saved state (save_config "
+            "other than\n"
+            "Never); what was sent to them meanwhile waits for them.  A build "
+            "that\n"
+            "fails changes nothing on the node.  Ctrl-C stops watching (and "
+            "the node,\n"
+            "when this command booted it).\n"
+            "\n"
+            "  --home DIR   the node's home (default ./hyperc-home): a node "
+            "running\n"
+            "               there gets the package; else one is booted there\n"
+            "  --port N     HTTP port of a node this command boots (default: "
+            "none)\n"
+            "  --name NODE  name of a node this command boots (default "
+            "local.os)\n");
 }
 
 typedef struct watcher {
@@ -227,8 +226,7 @@ static bool read_events(watcher *w, char *what, size_t whatlen)
             char *full;
             if (asprintf(&full, "%s/%s", w->paths[ev->wd], ev->name) < 0)
                 abort();
-            if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) &&
-                (ev->mask & IN_ISDIR))
+            if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && (ev->mask & IN_ISDIR))
                 watch_tree(w, full);
             if (!(ev->mask & IN_ISDIR) || (ev->mask & IN_MOVED_TO)) {
                 if (!changed)

@@ -259,8 +259,8 @@ static json_t *do_ps(hcn_node *n)
         json_array_append_new(
             list, json_pack("{sssssbsisI}", "id", p->id, "status",
                             names[atomic_load(&p->status) & 3], "public",
-                            p->public_, "starts", atomic_load(&p->instance), "queued",
-                            (json_int_t)atomic_load(&p->mb.count)));
+                            p->public_, "starts", atomic_load(&p->instance),
+                            "queued", (json_int_t)atomic_load(&p->mb.count)));
         pthread_mutex_unlock(&p->lock);
     }
     pthread_rwlock_unlock(&n->table_lock);

@@ -168,8 +168,7 @@ int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
     return pop(mb, deadline_ns, out, true);
 }
 
-int hcn_mailbox_pop_through(hcn_mailbox *mb, int64_t deadline_ns,
-                            hcn_msg **out)
+int hcn_mailbox_pop_through(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
 {
     return pop(mb, deadline_ns, out, false);
 }

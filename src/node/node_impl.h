@@ -304,9 +304,9 @@ struct hcn_proc {
                             * next start (under lock) */
     char *pending_pkg_dir; /* and its pkg/ folder */
     atomic_int instance;   /* starts so far */
-    int failures; /* restarts counted in the give-up window */
+    int failures;          /* restarts counted in the give-up window */
     int64_t window_start_ns;
-    int consecutive; /* for backoff */
+    int consecutive;    /* for backoff */
     atomic_bool reload; /* stop the instance and start the new binary */
     atomic_bool retire; /* stop the instance and leave the node */
 };

@@ -463,8 +463,8 @@ static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
     }
 }
 
-int hcn_install_package(hcn_node *n, const char *dir, json_t *report,
-                        char *err, size_t errlen)
+int hcn_install_package(hcn_node *n, const char *dir, json_t *report, char *err,
+                        size_t errlen)
 {
     char *mpath = hcn_xasprintf("%s/metadata.json", dir);
     char *fpath = hcn_xasprintf("%s/pkg/manifest.json", dir);
@@ -512,8 +512,8 @@ int hcn_install_package(hcn_node *n, const char *dir, json_t *report,
         exits[i].kind = e->on_exit;
         if (e->on_exit == HW_ON_EXIT_REQUESTS) {
             char *pid = hcn_xasprintf("%s:%s", e->process_name, pkg_id);
-            int bad = exit_requests(n, e->on_exit_requests, &exits[i], pid,
-                                    err, errlen);
+            int bad = exit_requests(n, e->on_exit_requests, &exits[i], pid, err,
+                                    errlen);
             free(pid);
             if (bad)
                 goto out;
@@ -601,8 +601,7 @@ int hcn_install_package(hcn_node *n, const char *dir, json_t *report,
             p->public_ = e->public_;
             pthread_mutex_unlock(&p->lock);
             json_array_append_new(again, json_string(pid));
-            if (p->has_thread &&
-                atomic_load(&p->status) != HCN_PROC_EXITED) {
+            if (p->has_thread && atomic_load(&p->status) != HCN_PROC_EXITED) {
                 wait[nwait] = hcn_proc_ref(p);
                 before[nwait++] = atomic_load(&p->instance);
                 atomic_store(&p->reload, true);
@@ -655,8 +654,9 @@ int hcn_install_package(hcn_node *n, const char *dir, json_t *report,
     free(procs);
     free(fresh);
     if (rc == 0)
-        hcn_logf(n, 0, "installed package %s (%zu new, %zu reinstalled, %zu "
-                       "removed)",
+        hcn_logf(n, 0,
+                 "installed package %s (%zu new, %zu reinstalled, %zu "
+                 "removed)",
                  pkg_id, json_array_size(added), json_array_size(again),
                  json_array_size(removed));
 out:

@@ -86,6 +86,9 @@ def test_bad_packages_are_refused_clearly(tmp_path):
     r = run("run", "--home", str(tmp_path / "h"), str(bad))
     assert r.returncode == 1 and "no file at" in r.stderr
     r = run("run", "--home", str(tmp_path / "h"), str(tmp_path / "nothing"))
+    assert r.returncode == 1 and "nothing: No such file or directory" in \
+        r.stderr
+    r = run("run", "--home", str(tmp_path / "h"), str(tmp_path))
     assert r.returncode == 1 and "cannot read metadata.json" in r.stderr
     r = run("run", "--port", "99999", str(bad))
     assert r.returncode == 2 and "--port" in r.stderr
