@@ -1,5 +1,5 @@
 /* Bounded mailboxes (mailbox.c): FIFO order, the request bound, deadlines,
- * close waking a blocked pop, reopen, take_all. */
+ * close waking a blocked pop, reopen, take_all, stop/requeue/resume. */
 #include "unit_helpers.h"
 
 #include <pthread.h>
@@ -207,6 +207,43 @@ static void close_wakes_blocked_pop(void **state)
     hcn_mailbox_fini(&mb);
 }
 
+static void stop_keeps_messages_for_the_next_receiver(void **state)
+{
+    (void)state;
+    hcn_mailbox mb;
+    hcn_mailbox_init(&mb, 10, 0);
+    popper p = {.mb = &mb, .deadline = -1, .rc = -12345};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, pop_thread, &p), 0);
+    sleep_ms(100);
+    /* A stop wakes the idle receiver... */
+    hcn_mailbox_stop(&mb);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(p.rc, HCC_ECLOSED);
+    /* ...while senders go on queueing, and nothing is handed out. */
+    assert_int_equal(hcn_mailbox_push(&mb, req(1)), HCC_EOK);
+    assert_int_equal(hcn_mailbox_push(&mb, req(2)), HCC_EOK);
+    hcn_msg *m, *head, *tail;
+    assert_int_equal(hcn_mailbox_pop(&mb, -1, &m), HCC_ECLOSED);
+    hcn_mailbox_drain(&mb, &head, &tail);
+    assert_null(head);
+    /* A call being waited on still completes through the stop. */
+    assert_int_equal(hcn_mailbox_pop_through(&mb, -1, &m), HCC_EOK);
+    assert_int_equal(m->id, 1);
+    /* What the stopped receiver had set aside goes back to the front. */
+    hcn_mailbox_requeue(&mb, m, m);
+    assert_int_equal(atomic_load(&mb.count), 2);
+    hcn_mailbox_resume(&mb);
+    for (uint64_t i = 1; i <= 2; i++) {
+        assert_int_equal(hcn_mailbox_pop(&mb, 0, &m), HCC_EOK);
+        assert_int_equal(m->id, i);
+        hcn_msg_unref(m);
+    }
+    assert_int_equal(atomic_load(&mb.count), 0);
+    assert_int_equal(mb.nreq, 0);
+    hcn_mailbox_fini(&mb);
+}
+
 static void close_wakes_pop_with_deadline(void **state)
 {
     (void)state;
@@ -341,6 +378,7 @@ int main(void)
         cmocka_unit_test(push_wakes_blocked_pop),
         cmocka_unit_test(concurrent_senders_keep_per_sender_order),
         cmocka_unit_test(take_all),
+        cmocka_unit_test(stop_keeps_messages_for_the_next_receiver),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
