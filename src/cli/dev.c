@@ -193,7 +193,8 @@ static void usage_new(FILE *f)
            "pkg/ui/index.html and test/basic.sh.  It builds with `hyperc\n"
            "build DIR/NAME` and passes `hyperc test DIR/NAME` at once.\n"
            "\n"
-           "  --dir DIR        where to create it (default .)\n"
+           "  --dir DIR        where to create it (default .; made if "
+           "missing)\n"
            "  --publisher P    publisher node (default hyperc.os)\n");
 }
 
@@ -228,6 +229,16 @@ int hcl_cmd_new(int argc, char **argv)
                 name);
         return 2;
     }
+    /* --dir and the folders above it, as `mkdir -p` */
+    char *parent = strdup(dir);
+    for (char *k = parent + 1; *k; k++)
+        if (*k == '/') {
+            *k = '\0';
+            mkdir(parent, 0777);
+            *k = '/';
+        }
+    mkdir(parent, 0777);
+    free(parent);
     char *root = fmt("%s/%s", dir, name);
     if (mkdir(root, 0777) != 0) {
         fprintf(stderr, "hyperc new: cannot create %s: %s\n", root,

@@ -369,6 +369,21 @@ static int cmd_run(int argc, char **argv)
         }
         cfg.home = tmpl;
     }
+    if (rc == 0 && !tmp_home) {
+        /* one node per home: its state and log are the node's alone */
+        json_t *probe = json_pack("{ss}", "op", "ps");
+        json_t *live = hcl_ctl_call(cfg.home, probe, true);
+        json_decref(probe);
+        if (live != NULL) {
+            json_decref(live);
+            fprintf(stderr,
+                    "%s run: a node already runs with home %s (stop it, or "
+                    "give another --home; `hyperc install --home %s DIR` "
+                    "adds a package to it)\n",
+                    prog, cfg.home, cfg.home);
+            rc = 1;
+        }
+    }
     char err[1024];
     hc_node *n = rc == 0 ? hc_node_new(&cfg, err, sizeof err) : NULL;
     if (rc == 0 && n == NULL) {

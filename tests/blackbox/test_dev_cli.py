@@ -82,6 +82,12 @@ def test_build_reports_compiler_errors(tmp_path):
     assert "oops.c:" in r.stdout + r.stderr and "nope" in r.stdout + r.stderr
 
 
+def test_new_makes_its_folder(tmp_path):
+    r = hyperc("new", "--dir", str(tmp_path / "a" / "b"), "deep")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a/b/deep/deep.c").exists()
+
+
 def test_bad_names():
     r = hyperc("new", "Bad_Name")
     assert r.returncode == 2 and "lowercase words joined by '-'" in r.stderr

@@ -123,6 +123,11 @@ def test_install_adds_removes_and_refuses(tmp_path, built):
         rep = node.inject("second:tally:hyperc.os", '"GetCount"')
         assert not rep.get("ok")
         assert node.ask(P, '"GetCount"') == "2"
+        # a second node on the same home is refused before it touches it
+        r = hyperc("run", "--home", node.home, str(pkg))
+        assert r.returncode == 1
+        assert f"a node already runs with home {node.home}" in r.stderr
+        assert node.ask(P, '"GetCount"') == "2"
         # not a package at all
         r = hyperc("install", "--home", node.home, str(tmp_path))
         assert r.returncode == 1 and "cannot read metadata.json" in r.stderr
