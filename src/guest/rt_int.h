@@ -1,0 +1,177 @@
+/* Internal to libhyperc's runtime, not installed: what its files share.
+ * runtime.c (the arena, sends, dispatch and the main loop), rt_log.c
+ * (logging), rt_state.c (state and save policies), rt_task.c (tasks and
+ * their calls), rt_http.c (HTTP requests and WebSocket events) and
+ * rt_bind.c (what a process binds as it starts).  Single threaded, as the
+ * process is; everything goes through the process ABI. */
+#ifndef HYPERC_RT_INT_H
+#define HYPERC_RT_INT_H
+
+#include "hyperc/runtime.h"
+
+#include "coro.h"
+#include "host_ext.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#define HPR_SAVE_TIMER_CONTEXT "hyperc:save-timer"
+#define HPR_LOG_LINE_MAX 4096
+#define HPR_LOG_FILE_DEFAULT_MAX (1024u * 1024u)
+
+/* The process's runtime: one per process (runtime.c). */
+struct hpr {
+    const hp_process_impl *impl;
+    hw_address our;
+    hp_arena arena; /* for loading the state, before any task */
+    bool state_new;
+    /* tasks */
+    struct hp_task *cur; /* running now */
+    struct hp_task *ready_head, *ready_tail;
+    struct hp_task *init_task;
+    size_t live, max_tasks, stack;
+    /* saving */
+    char *last_saved;    /* the bytes saved last (OnDiff), NUL-terminated */
+    uint64_t since_save; /* completed triggers since the last save */
+    bool timer_armed;
+    bool timer_broken;
+    /* logging */
+    bool log_ready;
+    bool log_file;
+    hp_log_level file_level, term_level;
+    uint64_t file_max, file_size;
+    char *log_path;
+    bool log_busy;     /* a log write is under way: no recursion */
+    bool trim_pending; /* the log file is over its size */
+};
+
+extern struct hpr hpr_rt;
+
+typedef enum hpr_task_kind {
+    HPR_TASK_REQUEST,   /* answers a request */
+    HPR_TASK_INIT,      /* the app's init */
+    HPR_TASK_SPAWNED,   /* hp_task_spawn */
+    HPR_TASK_WS,        /* a WebSocket client event */
+    HPR_TASK_HTTP,      /* an HTTP request from http-server */
+    HPR_TASK_WS_SERVER, /* a WebSocket event from http-server */
+} hpr_task_kind;
+
+/* One outstanding request of a task, found by its context (a UUIDv4). */
+typedef struct hpr_wait {
+    char id[37];
+    hp_task *task;
+    hp_rpc_call_spec *spec; /* where the outcome goes */
+    struct hpr_wait *next_of_task;
+    UT_hash_handle hh;
+} hpr_wait;
+
+struct hp_task {
+    hpr_task_kind kind;
+    hp__coro *co;
+    hp_arena arena;
+    hw_address source; /* owned copy */
+    int prompting;     /* the held prompting message (0: none) */
+    /* a request: its body (in the arena) and whether it wants an answer */
+    const char *body;
+    size_t body_len;
+    bool expects_response;
+    /* a spawned task */
+    void (*fn)(void *arg);
+    void *arg;
+    bool detached;
+    hp_task *joiner; /* waiting in hp_task_join */
+    /* a WebSocket event (client or server) */
+    uint32_t ws_channel;
+    hp_ws_message_type ws_type;
+    hw_blob ws_blob;
+    const char *ws_path; /* server events: the binding's path */
+    /* an HTTP request: what came, and the answer being built */
+    const char *http_method, *http_path, *http_url;
+    const hp_jv *http_headers, *http_query;
+    uint16_t http_status;
+    struct hpr_header {
+        const char *name, *value;
+    } * resp_headers;
+    size_t nresp, capresp;
+    /* waiting */
+    hpr_wait *waits; /* outstanding calls */
+    size_t pending;
+    bool waiting;
+    bool finished;
+    hp_task *next_ready;
+};
+
+/* Outstanding calls of every task, by context (rt_task.c). */
+extern hpr_wait *hpr_waits;
+/* WsMessageType names, by hp_ws_message_type (runtime.c). */
+extern const char *const hpr_ws_type_names[5];
+
+/* ---- runtime.c */
+/* Point a at node@proc:pkg:pub (borrows the strings). */
+void hpr_addr_set(hw_address *a, char *node, const char *proc, const char *pkg,
+                  const char *pub);
+/* Send body to our node's proc:pkg:pub, optionally expecting a response
+ * within timeout_s under `context`, with an optional blob. */
+void hpr_send_to(const char *proc, const char *pkg, const char *pub,
+                 const char *body, bool expects, uint64_t timeout_s,
+                 const char *context, const uint8_t *blob, size_t blob_len);
+/* {"HypercError":{"kind":...,"message":...}} into w (what it held is
+ * dropped). */
+void hpr_error_body(hp_jw *w, const char *kind, const char *msg);
+/* The hp_ws_message_type a WsMessageType JSON string names, or -1. */
+int hpr_ws_type_of(const hp_jv *t);
+
+/* ---- rt_log.c */
+/* Cut the log file back under its size when it went over (outside a
+ * write). */
+void hpr_log_file_trim(void);
+
+/* ---- rt_state.c */
+/* Load the stored state (migrating it) into the app's state; false when
+ * it cannot be loaded (the process must not start). */
+bool hpr_state_load(void);
+/* Save the state now (only when it changed since the last save, if
+ * asked); false when the save failed (logged). */
+bool hpr_state_save(bool only_if_changed);
+/* A handler completed: save as the policy says. */
+void hpr_state_trigger(void);
+/* Arm the EveryNSeconds timer if the policy has one and it is not armed. */
+void hpr_timer_arm(void);
+
+/* ---- rt_task.c */
+/* Whether a is our node's module proc:distro:sys. */
+bool hpr_is_module(const hw_address *a, const char *proc);
+/* A new task of a kind for a message from source (copied); NULL at the
+ * task limit. */
+hp_task *hpr_task_new(hpr_task_kind kind, const hw_address *source);
+void hpr_task_free(hp_task *t);
+/* Make t runnable. */
+void hpr_ready_push(hp_task *t);
+/* Run every ready task until each waits or ends. */
+void hpr_run_ready(void);
+/* Answer t's request: rc and the body w (or the refusal's error body). */
+void hpr_reply(hp_task *t, hp_refusal rc, const hp_jw *w);
+/* The outcome of a call found by its context: a response (parsed into the
+ * task's arena) or a send error. */
+void hpr_wait_complete(hpr_wait *w, const hw_receive_result *r);
+
+/* ---- rt_http.c */
+/* A task for an http-server request or WebSocket event; NULL when the
+ * message was answered here (refused, or at the task limit). */
+hp_task *hpr_http_server_task(hw_receive_result *r);
+/* Run the handler an HTTP request routes to, its answer into w. */
+void hpr_http_dispatch(hp_task *t, hp_jw *w);
+/* Send the HTTP response for t's request (status, headers, body). */
+void hpr_http_answer(hp_task *t, const hp_jw *body);
+
+/* ---- rt_bind.c */
+/* Bind the process's endpoints, handler paths, UI and homepage tile (run
+ * in the init task, before the app's init). */
+void hpr_bind_all(void);
+
+#endif

@@ -1,0 +1,181 @@
+/* libhyperc runtime: state: loading (with versions and migration) and saving by
+ * policy.  Internal (rt_int.h). */
+#include "rt_int.h"
+
+/* ----------------------------------------------------------------- state */
+
+/* The stored form: {"hyperc_state":<version>,"state":<the state's JSON>}. */
+static bool state_encode(hp_jw *w)
+{
+    const hp_process_impl *im = hpr_rt.impl;
+    char head[64];
+    int n = snprintf(head, sizeof head, "{\"hyperc_state\":%u,\"state\":",
+                     (unsigned)im->decl->state_version);
+    hp_jw_raw(w, head, (size_t)n);
+    if (im->state_encode(w, im->state) != 0)
+        return false;
+    hp_jw_raw(w, "}", 1);
+    return hp_jw_ok(w);
+}
+
+bool hpr_state_save(bool only_if_changed)
+{
+    hp_jw w;
+    hp_jw_init(&w);
+    bool ok = state_encode(&w);
+    if (!ok) {
+        hp_log_error("the state could not be written as JSON (an invalid "
+                     "UTF-8 string, or an enum value without a name?); not "
+                     "saved");
+    } else if (!only_if_changed || hpr_rt.last_saved == NULL ||
+               strcmp(hpr_rt.last_saved, w.buf) != 0) {
+        if (hw_set_state((const uint8_t *)w.buf, w.len)) {
+            free(hpr_rt.last_saved);
+            hpr_rt.last_saved = w.buf; /* keep the writer's buffer */
+            w.buf = NULL;
+            hpr_rt.since_save = 0;
+        } else {
+            hp_log_error("saving the state failed; trying again after the "
+                         "next message");
+            ok = false;
+        }
+    } else {
+        hpr_rt.since_save = 0;
+    }
+    hp_jw_fini(&w);
+    return ok;
+}
+
+bool hp_state_save_now(void)
+{
+    return hpr_rt.impl != NULL && hpr_state_save(false);
+}
+
+void hpr_timer_arm(void)
+{
+    uint64_t s = hpr_rt.impl->decl->save_config.n;
+    char body[64];
+    snprintf(body, sizeof body, "{\"SetTimer\":%llu}",
+             (unsigned long long)(s * 1000));
+    hpr_send_to("timer", "distro", "sys", body, true, s + 30,
+                HPR_SAVE_TIMER_CONTEXT, NULL, 0);
+    hpr_rt.timer_armed = true;
+}
+
+/* A trigger: a request handler, ws event or init completed. */
+void hpr_state_trigger(void)
+{
+    const hp_save_config *sc = &hpr_rt.impl->decl->save_config;
+    hpr_rt.since_save++;
+    switch (sc->kind) {
+    case HP_SAVE_KIND_EVERY_MESSAGE: hpr_state_save(false); break;
+    case HP_SAVE_KIND_EVERY_N_MESSAGE:
+        if (sc->n == 0 || hpr_rt.since_save >= sc->n)
+            hpr_state_save(false);
+        break;
+    case HP_SAVE_KIND_ON_DIFF: hpr_state_save(true); break;
+    case HP_SAVE_KIND_EVERY_N_SECONDS:
+        if (hpr_rt.timer_broken) /* no timer: the next best thing */
+            hpr_state_save(true);
+        break;
+    case HP_SAVE_KIND_NEVER:
+    default: break;
+    }
+}
+
+static void refuse_to_start(const char *why)
+{
+    hp_log_error("%s; not starting, and leaving the stored state as it is "
+                 "(declare .state_version and .migrate to convert it)",
+                 why);
+    hw_on_exit none;
+    memset(&none, 0, sizeof none);
+    none.kind = HW_ON_EXIT_NONE;
+    hw_set_on_exit(&none);
+}
+
+/* Load the stored state into impl->state; false when the process must not
+ * start. */
+bool hpr_state_load(void)
+{
+    const hp_process_impl *im = hpr_rt.impl;
+    hw_bytes stored;
+    if (!hw_get_state(&stored)) {
+        hpr_rt.state_new = true;
+        return true;
+    }
+    const char *perr = "out of memory";
+    void *tmp = hp_arena_alloc(&hpr_rt.arena, im->state_size);
+    hp_jv *j = hp_json_parse(&hpr_rt.arena, (const char *)stored.ptr,
+                             stored.len, &perr);
+    const hp_jv *ver = j ? hp_jv_get(j, "hyperc_state") : NULL;
+    const hp_jv *body = j ? hp_jv_get(j, "state") : NULL;
+    uint64_t version = 0;
+    bool enveloped =
+        ver != NULL && body != NULL && j->len == 2 &&
+        hp_jd_uint(&hpr_rt.arena, ver, UINT32_MAX, "u32", &version, &perr) == 0;
+    bool ok = false;
+    char why[600];
+    if (tmp == NULL) {
+        snprintf(why, sizeof why, "out of memory loading the state");
+    } else if (j == NULL) {
+        snprintf(why, sizeof why,
+                 "the stored state (%zu bytes) is not JSON: %s", stored.len,
+                 perr);
+    } else if (!enveloped) {
+        snprintf(why, sizeof why,
+                 "the stored state (%zu bytes) has no hyperc version "
+                 "envelope",
+                 stored.len);
+    } else if (version != im->decl->state_version) {
+        snprintf(why, sizeof why,
+                 "the stored state has version %llu; this build has %u",
+                 (unsigned long long)version,
+                 (unsigned)im->decl->state_version);
+    } else if (im->state_decode(&hpr_rt.arena, body, tmp, &perr) != 0) {
+        snprintf(why, sizeof why,
+                 "the stored state (%zu bytes, version %llu) does not decode "
+                 "as %s: %s",
+                 stored.len, (unsigned long long)version, im->state_type, perr);
+    } else {
+        ok = true;
+    }
+    bool migrated = false;
+    if (!ok && tmp != NULL && im->migrate != NULL) {
+        const char *mwhy = "the migration refused it";
+        memset(tmp, 0, im->state_size);
+        if (im->migrate(&hpr_rt.arena, enveloped ? (uint32_t)version : 0,
+                        enveloped ? body : j, tmp, &mwhy)) {
+            hp_log_info("state migrated from version %llu to %u",
+                        (unsigned long long)(enveloped ? version : 0),
+                        (unsigned)im->decl->state_version);
+            ok = migrated = true;
+        } else {
+            size_t n = strlen(why);
+            snprintf(why + n, sizeof why - n, "; migration failed: %s", mwhy);
+        }
+    }
+    if (ok && im->state_clone(im->state, tmp) != 0) {
+        snprintf(why, sizeof why, "out of memory copying the stored state");
+        ok = false;
+    }
+    hw_bytes_fini(&stored);
+    hp_arena_reset(&hpr_rt.arena);
+    if (!ok) {
+        refuse_to_start(why);
+        return false;
+    }
+    if (migrated)
+        hpr_state_save(false);
+    else {
+        /* what is stored, so that an unchanged state is not written again */
+        hp_jw w;
+        hp_jw_init(&w);
+        if (state_encode(&w)) {
+            hpr_rt.last_saved = w.buf;
+            w.buf = NULL;
+        }
+        hp_jw_fini(&w);
+    }
+    return true;
+}

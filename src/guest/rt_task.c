@@ -1,0 +1,436 @@
+/* libhyperc runtime: tasks on coroutines, and their calls to other processes
+ * (contexts, waits, fan-outs, sleeps).  Internal (rt_int.h). */
+#include "rt_int.h"
+
+/* ------------------------------------------------------------------ tasks */
+
+bool hpr_is_module(const hw_address *a, const char *proc)
+{
+    return strcmp(a->process.process_name, proc) == 0 &&
+           strcmp(a->process.package_name, "distro") == 0 &&
+           strcmp(a->process.publisher_node, "sys") == 0;
+}
+
+hpr_wait *hpr_waits; /* by id */
+
+void hpr_ready_push(hp_task *t)
+{
+    t->next_ready = NULL;
+    if (hpr_rt.ready_tail)
+        hpr_rt.ready_tail->next_ready = t;
+    else
+        hpr_rt.ready_head = t;
+    hpr_rt.ready_tail = t;
+}
+
+void hpr_task_free(hp_task *t)
+{
+    for (hpr_wait *w = t->waits, *nx; w; w = nx) {
+        nx = w->next_of_task;
+        HASH_DEL(hpr_waits, w);
+        free(w);
+    }
+    hp_arena_fini(&t->arena);
+    if (t->source.node)
+        hw_address_fini(&t->source);
+    if (t->kind == HPR_TASK_WS || t->kind == HPR_TASK_WS_SERVER)
+        hw_blob_fini(&t->ws_blob);
+    hp__prompting_release(t->prompting);
+    hp__coro_free(t->co);
+    free(t);
+    hpr_rt.live--;
+}
+
+static void task_main(void *arg);
+
+hp_task *hpr_task_new(hpr_task_kind kind, const hw_address *source)
+{
+    if (hpr_rt.live >= hpr_rt.max_tasks)
+        return NULL;
+    hp_task *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->kind = kind;
+    t->co = hp__coro_create(hpr_rt.stack, task_main, t);
+    if (t->co == NULL) {
+        free(t);
+        return NULL;
+    }
+    hp_arena_init(&t->arena);
+    if (source) {
+        char buf[600];
+        hw_address_format(source, buf, sizeof buf);
+        if (hw_address_parse(buf, &t->source) != 0)
+            memset(&t->source, 0, sizeof t->source);
+    }
+    hpr_rt.live++;
+    return t;
+}
+
+/* Wait until every outstanding call of the current task has its outcome
+ * (or a cancel, or a joined task's end). */
+static void task_wait(void)
+{
+    hp_task *t = hpr_rt.cur;
+    t->waiting = true;
+    hp__coro_yield();
+    t->waiting = false;
+}
+
+void hpr_reply(hp_task *t, hp_refusal rc, const hp_jw *w)
+{
+    if (!t->expects_response)
+        return;
+    hw_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.body.ptr = (uint8_t *)(w->buf ? w->buf : "");
+    resp.body.len = w->len;
+    if (rc != HP_REFUSAL_OK)
+        resp.metadata = "{\"hyperc\":\"error\"}";
+    hw_send_response(&resp, NULL);
+}
+
+static void task_main(void *arg)
+{
+    hp_task *t = arg;
+    const hp_process_impl *im = hpr_rt.impl;
+    switch (t->kind) {
+    case HPR_TASK_REQUEST: {
+        unsigned src = HP_FROM_LOCAL;
+        if (strcmp(t->source.node, hpr_rt.our.node) != 0)
+            src = HP_FROM_REMOTE;
+        else if (hpr_is_module(&t->source, "http-server"))
+            src = HP_FROM_HTTP;
+        hp_jw w;
+        hp_jw_init(&w);
+        hp_refusal rc =
+            hp_process_dispatch(im, &t->arena, src, t->body, t->body_len, &w);
+        /* saved after the handler completed, awaits included, and before
+         * the answer: a caller that has the answer finds the state stored */
+        if (rc == HP_REFUSAL_OK)
+            hpr_state_trigger();
+        hpr_reply(t, rc, &w);
+        hp_jw_fini(&w);
+        break;
+    }
+    case HPR_TASK_INIT:
+        hpr_bind_all();
+        if (im->init)
+            im->init(im->state);
+        /* init's changes are saved if there are any (Rust's OnDiff misses
+         * them: framework.md §10) */
+        if (im->decl->save_config.kind != HP_SAVE_KIND_NEVER)
+            hpr_state_save(true);
+        break;
+    case HPR_TASK_SPAWNED: t->fn(t->arg); break;
+    case HPR_TASK_WS:
+        im->ws_client(im->state, t->ws_channel, t->ws_type, &t->ws_blob);
+        hpr_state_trigger();
+        break;
+    case HPR_TASK_WS_SERVER:
+        im->ws(im->state, t->ws_channel, t->ws_type, &t->ws_blob);
+        hpr_state_trigger();
+        break;
+    case HPR_TASK_HTTP: {
+        hp_jw w;
+        hp_jw_init(&w);
+        t->http_status = 200;
+        hpr_http_dispatch(t, &w);
+        if (t->http_status < 400)
+            hpr_state_trigger();
+        if (t->expects_response)
+            hpr_http_answer(t, &w);
+        hp_jw_fini(&w);
+        break;
+    }
+    }
+    t->finished = true;
+    if (t->joiner)
+        hpr_ready_push(t->joiner);
+}
+
+/* Run every ready task until each waits or ends. */
+void hpr_run_ready(void)
+{
+    while (hpr_rt.ready_head) {
+        hp_task *t = hpr_rt.ready_head;
+        hpr_rt.ready_head = t->next_ready;
+        if (hpr_rt.ready_head == NULL)
+            hpr_rt.ready_tail = NULL;
+        /* the task answers its own request, whatever came meanwhile */
+        hp__prompting_set(t->prompting);
+        hpr_rt.cur = t;
+        hp__coro_resume(t->co);
+        hpr_rt.cur = NULL;
+        if (t->finished && (t->kind != HPR_TASK_SPAWNED || t->detached))
+            hpr_task_free(t);
+    }
+}
+
+hp_task *hp_task_current(void)
+{
+    return hpr_rt.cur;
+}
+
+hp_task *hp_task_spawn(void (*fn)(void *arg), void *arg)
+{
+    hp_task *t = hpr_task_new(HPR_TASK_SPAWNED, hp_source());
+    if (t == NULL)
+        return NULL;
+    t->fn = fn;
+    t->arg = arg;
+    /* it answers nothing, but sends on behalf of the spawner */
+    t->prompting = hpr_rt.cur ? hp__prompting_hold() : 0;
+    hpr_ready_push(t);
+    return t;
+}
+
+void hp_task_join(hp_task *t)
+{
+    if (t == NULL || hpr_rt.cur == NULL || t == hpr_rt.cur)
+        return;
+    if (!t->finished) {
+        t->joiner = hpr_rt.cur;
+        task_wait();
+    }
+    hpr_task_free(t);
+}
+
+void hp_task_detach(hp_task *t)
+{
+    if (t == NULL)
+        return;
+    if (t->finished)
+        hpr_task_free(t);
+    else
+        t->detached = true;
+}
+
+/* ------------------------------------------------------------ rpc calls */
+
+static const char *const rpc_kind_names[] = {
+    "Ok", "Timeout", "Offline", "Decode", "Build", "Rejected", "Cancelled",
+};
+
+const char *hp_rpc_kind_name(hp_rpc_kind k)
+{
+    if ((unsigned)k < sizeof rpc_kind_names / sizeof rpc_kind_names[0])
+        return rpc_kind_names[k];
+    return "Unknown";
+}
+
+static hp_rpc_error rpc_err(hp_rpc_kind k, const char *msg)
+{
+    hp_rpc_error e = {k, msg};
+    return e;
+}
+
+/* 64 random bits: splitmix64 over a seed taken once from the system
+ * (getentropy costs a system call, and a call is made per request). */
+static uint64_t rand64(void)
+{
+    static uint64_t state;
+    static bool seeded;
+    if (!seeded) {
+        if (getentropy(&state, sizeof state) != 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            state = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+                    (uint64_t)(uintptr_t)&state;
+        }
+        seeded = true;
+    }
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* A fresh UUIDv4 as 36 characters (the correlation id of a request). */
+static void uuid4(char out[37])
+{
+    uint8_t b[16];
+    uint64_t x = rand64(), y = rand64();
+    memcpy(b, &x, 8);
+    memcpy(b + 8, &y, 8);
+    b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+/* Send one request of the current task with a fresh context. */
+static bool wait_send(hp_rpc_call_spec *spec, uint64_t timeout)
+{
+    hp_task *t = hpr_rt.cur;
+    hpr_wait *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        spec->err = rpc_err(HP_RPC_BUILD, "out of memory");
+        return false;
+    }
+    uuid4(w->id);
+    w->task = t;
+    w->spec = spec;
+    hw_request req;
+    memset(&req, 0, sizeof req);
+    req.has_expects_response = true;
+    req.expects_response = timeout;
+    req.body.ptr = (uint8_t *)spec->body;
+    req.body.len = spec->len;
+    /* the context: our correlation id, then the caller's own bytes */
+    hw_bytes ctx = {(uint8_t *)w->id, 36};
+    if (spec->context_len > 0) {
+        uint8_t *both = hp_arena_alloc(&t->arena, 36 + spec->context_len);
+        if (both == NULL) {
+            free(w);
+            spec->err = rpc_err(HP_RPC_BUILD, "out of memory");
+            return false;
+        }
+        memcpy(both, w->id, 36);
+        memcpy(both + 36, spec->context, spec->context_len);
+        ctx.ptr = both;
+        ctx.len = 36 + spec->context_len;
+    }
+    HASH_ADD(hh, hpr_waits, id, 36, w);
+    w->next_of_task = t->waits;
+    t->waits = w;
+    t->pending++;
+    hw_blob blob;
+    memset(&blob, 0, sizeof blob);
+    blob.mime = (char *)spec->blob_mime;
+    blob.bytes.ptr = (uint8_t *)spec->blob;
+    blob.bytes.len = spec->blob_len;
+    hw_send_request(spec->target, &req, &ctx, spec->blob ? &blob : NULL);
+    return true;
+}
+
+static void wait_unlink(hpr_wait *w)
+{
+    hp_task *t = w->task;
+    for (hpr_wait **pp = &t->waits; *pp; pp = &(*pp)->next_of_task)
+        if (*pp == w) {
+            *pp = w->next_of_task;
+            break;
+        }
+    HASH_DEL(hpr_waits, w);
+    free(w);
+    if (--t->pending == 0 && t->waiting)
+        hpr_ready_push(t);
+}
+
+/* The outcome of a call found by its context: a response (parsed into the
+ * task's arena) or a send error. */
+void hpr_wait_complete(hpr_wait *w, const hw_receive_result *r)
+{
+    hp_rpc_call_spec *s = w->spec;
+    hp_arena *a = &w->task->arena;
+    const hw_address *to = s->target;
+    if (r->is_err) {
+        bool offline = r->error.kind == HW_SEND_ERROR_OFFLINE;
+        s->err.kind = offline ? HP_RPC_OFFLINE : HP_RPC_TIMEOUT;
+        s->err.message = hp_arena_sprintf(
+            a, offline ? "%s@%s:%s:%s is offline" : "no reply from %s@%s:%s:%s",
+            to->node, to->process.process_name, to->process.package_name,
+            to->process.publisher_node);
+    } else {
+        const char *perr = NULL;
+        hp_jv *j = hp_json_parse(a, (const char *)r->message.response.body.ptr,
+                                 r->message.response.body.len, &perr);
+        const hp_jv *he = j ? hp_jv_get(j, "HypercError") : NULL;
+        if (r->message.response.body.len == 0 && j == NULL) {
+            s->err = rpc_err(HP_RPC_OK, NULL); /* an empty reply (timers) */
+        } else if (j == NULL) {
+            s->err.kind = HP_RPC_DECODE;
+            s->err.message = hp_jd_wrap(a, "the reply is not JSON", perr);
+        } else if (he != NULL && j->len == 1) {
+            const hp_jv *k = hp_jv_get(he, "kind");
+            const hp_jv *m = hp_jv_get(he, "message");
+            s->err.kind = HP_RPC_REJECTED;
+            s->err.message = hp_arena_sprintf(
+                a, "%s: %s", k && k->kind == HP_JV_STRING ? k->str : "?",
+                m && m->kind == HP_JV_STRING ? m->str : "");
+        } else {
+            s->err = rpc_err(HP_RPC_OK, NULL);
+            s->reply = j;
+        }
+    }
+    wait_unlink(w);
+}
+
+bool hp_task_cancel(hp_task *t)
+{
+    if (t == NULL || t->waits == NULL)
+        return false;
+    while (t->waits) {
+        hpr_wait *w = t->waits;
+        w->spec->err = rpc_err(HP_RPC_CANCELLED, "the wait was cancelled");
+        wait_unlink(w);
+    }
+    return true;
+}
+
+void hp_rpc_fanout(hp_rpc_call_spec *calls, size_t n, const hp_rpc_opts *opts)
+{
+    uint64_t timeout =
+        opts && opts->timeout_s ? opts->timeout_s : HP_RPC_DEFAULT_TIMEOUT_S;
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        calls[i].reply = NULL;
+        calls[i].context_back.ptr = (uint8_t *)"";
+        calls[i].context_back.len = 0;
+        calls[i].blob_back.ptr = (uint8_t *)"";
+        calls[i].blob_back.len = 0;
+        calls[i].err = rpc_err(HP_RPC_BUILD, NULL);
+        if (hpr_rt.cur == NULL) {
+            calls[i].err.message = "calls are made from a task (a handler, "
+                                   "init or hp_task_spawn)";
+        } else if (calls[i].target == NULL || calls[i].target->node == NULL ||
+                   calls[i].target->process.process_name == NULL ||
+                   calls[i].target->process.package_name == NULL ||
+                   calls[i].target->process.publisher_node == NULL) {
+            calls[i].err.message = "no target address";
+        } else if (wait_send(&calls[i], timeout)) {
+            sent++;
+        }
+    }
+    if (sent > 0)
+        task_wait();
+}
+
+hp_rpc_error hp_rpc_call(const hw_address *target, const char *body, size_t len,
+                         const hp_rpc_opts *opts, hp_arena **arena,
+                         const hp_jv **reply)
+{
+    hp_rpc_call_spec c = {.target = target, .body = body, .len = len};
+    *arena = hp_message_arena();
+    *reply = NULL;
+    hp_rpc_fanout(&c, 1, opts);
+    if (c.err.kind == HP_RPC_TIMEOUT && c.err.message) {
+        uint64_t timeout = opts && opts->timeout_s ? opts->timeout_s
+                                                   : HP_RPC_DEFAULT_TIMEOUT_S;
+        c.err.message =
+            hp_arena_sprintf(*arena, "%s within %llu s", c.err.message,
+                             (unsigned long long)timeout);
+    }
+    *reply = c.reply;
+    return c.err;
+}
+
+hp_rpc_error hp_sleep_ms(uint64_t ms)
+{
+    hw_address timer;
+    hpr_addr_set(&timer, hpr_rt.our.node, "timer", "distro", "sys");
+    char body[64];
+    snprintf(body, sizeof body, "{\"SetTimer\":%llu}", (unsigned long long)ms);
+    hp_rpc_call_spec c = {.target = &timer, .body = body, .len = strlen(body)};
+    hp_rpc_opts o = {.timeout_s = ms / 1000 + 5};
+    hp_rpc_fanout(&c, 1, &o);
+    return c.err;
+}
