@@ -83,6 +83,14 @@ int hc_node_load_package(hc_node *n, const char *dir, char *err, size_t errlen);
  * registered process.  0, or -1 with a message in err. */
 int hc_node_start(hc_node *n, char *err, size_t errlen);
 
+/* Wait until every process has started (a hyperprocess: bindings made and
+ * init done; another: its first receive), or has stopped or is waiting to
+ * restart, for at most timeout_ms.  0 when all have; else -1 with the ids
+ * still starting in `pending` (comma-separated, cut to pendlen).  Blocks;
+ * any thread but a process's own. */
+int hc_node_wait_started(hc_node *n, int timeout_ms, char *pending,
+                         size_t pendlen);
+
 /* Stop every process and module, waiting at most shutdown_grace_s for
  * processes busy outside host calls; closes the control socket.  Blocks. */
 void hc_node_shutdown(hc_node *n);

@@ -71,6 +71,14 @@ typedef struct hwn_host {
     int (*prompting_hold)(void *ctx);
     void (*prompting_set)(void *ctx, int handle);
     void (*prompting_release)(void *ctx, int handle);
+
+    /* When the process has started, for those who wait for it (`hyperc
+     * run` prints its ready line then; a reinstall returns then).  Without
+     * these, a process has started at its first receive.  started(ctx,
+     * false) says the guest will tell (at its entry, before any receive);
+     * started(ctx, true) tells (a hyperprocess: its bindings made and its
+     * init done). */
+    void (*started)(void *ctx, bool done);
 } hwn_host;
 
 /* Whether host table h (of h->size bytes) has entry `field`. */

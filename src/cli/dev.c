@@ -769,8 +769,7 @@ static int run_one(const char *exe, const char *script, int n, const strv *pkgs,
     for (int i = 0; i < n && ready; i++)
         ready = tnode_wait_ready(&nodes[i]);
     int rc = -1;
-    if (ready) {
-        usleep(300000); /* the processes' start (bindings) */
+    if (ready) { /* (the ready line comes once the processes started) */
         pid_t pid = fork();
         if (pid == 0) {
             char v[32];

@@ -407,6 +407,11 @@ static int cmd_run(int argc, char **argv)
         started = true;
     }
     if (started) {
+        /* ready once the processes have started (bindings, init) */
+        char pending[512];
+        if (hc_node_wait_started(n, 10000, pending, sizeof pending) != 0)
+            fprintf(stderr, "%s run: still starting after 10 s: %s\n", prog,
+                    pending);
         printf("hyperc: node %s ready (control socket %s)\n", cfg.name,
                hc_node_control_path(n));
         if (cfg.http_port > 0)

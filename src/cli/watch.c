@@ -239,6 +239,21 @@ static bool read_events(watcher *w, char *what, size_t whatlen)
     return changed;
 }
 
+/* Whether a ps reply shows every process started (or stopped). */
+static bool all_started(json_t *rep)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(rep, "processes"), i, p)
+    {
+        const char *st = json_string_value(json_object_get(p, "status"));
+        if (!json_is_true(json_object_get(p, "started")) && st &&
+            strcmp(st, "running") == 0)
+            return false;
+    }
+    return true;
+}
+
 /* Boot `hyperc run` for pkg at home; its pid, or -1. */
 static pid_t boot_node(const char *home, const char *port, const char *name,
                        const char *pkg)
@@ -271,12 +286,13 @@ static pid_t boot_node(const char *home, const char *port, const char *name,
     free(exe);
     if (pid < 0)
         return -1;
-    /* ready when its control socket answers */
+    /* ready when its control socket shows every process started */
     json_t *req = json_pack("{ss}", "op", "ps");
     for (int i = 0; i < 600; i++) {
         json_t *rep = hcl_ctl_call(home, req, true);
-        if (rep) {
-            json_decref(rep);
+        bool up = rep && all_started(rep);
+        json_decref(rep);
+        if (up) {
             json_decref(req);
             return pid;
         }

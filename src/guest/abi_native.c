@@ -39,6 +39,12 @@ void hp__prompting_release(int handle)
         host->prompting_release(host->ctx, handle);
 }
 
+void hp__started(bool done)
+{
+    if (host && HWN_HAS(host, started))
+        host->started(host->ctx, done);
+}
+
 __attribute__((visibility("default"))) int hwn_entry(const hwn_host *h,
                                                      const char *our);
 

@@ -11,5 +11,8 @@ int hp__prompting_hold(void);
 void hp__prompting_set(int handle);
 /* Drop a hold (0: nothing happens). */
 void hp__prompting_release(int handle);
+/* Tell the node this process will say when it has started (before the
+ * first receive), then that it has (its bindings and init done). */
+void hp__started(bool done);
 
 #endif

@@ -121,6 +121,7 @@ static void task_main(void *arg)
          * them: framework.md §10) */
         if (im->decl->save_config.kind != HP_SAVE_KIND_NEVER)
             hpr_state_save(true);
+        hp__started(true);
         break;
     case HPR_TASK_SPAWNED: t->fn(t->arg); break;
     case HPR_TASK_WS:

@@ -402,6 +402,7 @@ static void on_outcome(hw_receive_result *r)
 void hp_process_main(const hp_process_impl *im)
 {
     memset(&hpr_rt, 0, sizeof hpr_rt);
+    hp__started(false); /* said when init is done */
     hpr_rt.impl = im;
     hpr_rt.max_tasks = im->decl->max_tasks ? im->decl->max_tasks : 16384;
     hpr_rt.stack = (size_t)im->decl->task_stack_kib * 1024;
@@ -423,6 +424,7 @@ void hp_process_main(const hp_process_impl *im)
         hp_task *t = hpr_task_new(HPR_TASK_INIT, &hpr_rt.our);
         if (t == NULL) {
             hp_log_error("cannot start init: out of memory");
+            hp__started(true);
         } else {
             hpr_rt.init_task = t;
             hpr_ready_push(t);

@@ -257,10 +257,14 @@ static json_t *do_ps(hcn_node *n)
     for (hcn_proc *p = n->procs; p; p = p->hh.next) {
         pthread_mutex_lock(&p->lock);
         json_array_append_new(
-            list, json_pack("{sssssbsisI}", "id", p->id, "status",
+            list, json_pack("{sssssbsbsisI}", "id", p->id, "status",
                             names[atomic_load(&p->status) & 3], "public",
-                            p->public_, "starts", atomic_load(&p->instance),
-                            "queued", (json_int_t)atomic_load(&p->mb.count)));
+                            p->public_, "started",
+                            p->ops != NULL || (atomic_load(&p->instance) > 0 &&
+                                               atomic_load(&p->started_inst) ==
+                                                   atomic_load(&p->instance)),
+                            "starts", atomic_load(&p->instance), "queued",
+                            (json_int_t)atomic_load(&p->mb.count)));
         pthread_mutex_unlock(&p->lock);
     }
     pthread_rwlock_unlock(&n->table_lock);

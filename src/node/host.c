@@ -431,8 +431,12 @@ static void drain(hcn_host *h)
     h->deferred_tail = tail;
 }
 
+static void mark_started(hcn_host *h);
+
 static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
 {
+    if (!h->started && !h->start_told)
+        mark_started(h); /* a process that does not say: its first receive */
     if (hcn_mailbox_stopping(&h->proc->mb))
         siglongjmp(h->kill, HCN_KILL_STOP); /* reinstall: stop here */
     if (h->deferred_head == NULL)
@@ -988,6 +992,23 @@ static void host_prompting_release(void *ctx, int handle)
     h->held[handle - 1] = NULL;
 }
 
+/* -------------------------------------------------------------- started */
+
+static void mark_started(hcn_host *h)
+{
+    h->started = true;
+    atomic_store(&h->proc->started_inst, atomic_load(&h->proc->instance));
+}
+
+static void host_started(void *ctx, bool done)
+{
+    hcn_host *h = ctx;
+    if (done && !h->started)
+        mark_started(h);
+    else if (!done)
+        h->start_told = true;
+}
+
 /* -------------------------------------------------------- construction */
 
 void hcn_host_init(hcn_host *h, hcn_proc *p)
@@ -1023,6 +1044,7 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
     t->prompting_hold = host_prompting_hold;
     t->prompting_set = host_prompting_set;
     t->prompting_release = host_prompting_release;
+    t->started = host_started;
 }
 
 void hcn_host_fini(hcn_host *h)

@@ -423,6 +423,45 @@ int hc_node_start(hc_node *n, char *err, size_t errlen)
     return 0;
 }
 
+static bool proc_settled(hcn_proc *p)
+{
+    int st = atomic_load(&p->status);
+    if (p->ops != NULL || !p->has_thread || st == HCN_PROC_EXITED ||
+        st == HCN_PROC_RESTARTING)
+        return true;
+    int inst = atomic_load(&p->instance);
+    return inst > 0 && atomic_load(&p->started_inst) == inst;
+}
+
+int hc_node_wait_started(hc_node *n, int timeout_ms, char *pending,
+                         size_t pendlen)
+{
+    int64_t deadline = hcn_now_ns() + (int64_t)timeout_ms * 1000000;
+    for (;;) {
+        bool all = true;
+        size_t used = 0;
+        if (pendlen)
+            pending[0] = '\0';
+        pthread_rwlock_rdlock(&n->table_lock);
+        for (hcn_proc *p = n->procs; p; p = p->hh.next) {
+            if (proc_settled(p))
+                continue;
+            all = false;
+            if (used < pendlen) {
+                int w = snprintf(pending + used, pendlen - used, "%s%s",
+                                 used ? ", " : "", p->id);
+                used += w > 0 ? (size_t)w : 0;
+            }
+        }
+        pthread_rwlock_unlock(&n->table_lock);
+        if (all)
+            return 0;
+        if (hcn_now_ns() >= deadline)
+            return -1;
+        usleep(2000);
+    }
+}
+
 static hcn_proc **snapshot(hcn_node *n, size_t *count)
 {
     pthread_rwlock_rdlock(&n->table_lock);

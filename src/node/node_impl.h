@@ -300,11 +300,13 @@ struct hcn_proc {
     char *pkg_dir; /* guest: the package's pkg/ folder */
     pthread_t thread;
     bool has_thread;
-    char *pending_so;      /* guest: a reinstall's binary, taken at the
-                            * next start (under lock) */
-    char *pending_pkg_dir; /* and its pkg/ folder */
-    atomic_int instance;   /* starts so far */
-    int failures;          /* restarts counted in the give-up window */
+    char *pending_so;        /* guest: a reinstall's binary, taken at the
+                              * next start (under lock) */
+    char *pending_pkg_dir;   /* and its pkg/ folder */
+    atomic_int instance;     /* starts so far */
+    atomic_int started_inst; /* the instance that has started (host.c:
+                              * started), 0: none yet */
+    int failures;            /* restarts counted in the give-up window */
     int64_t window_start_ns;
     int consecutive;    /* for backoff */
     atomic_bool reload; /* stop the instance and start the new binary */
@@ -479,6 +481,8 @@ struct hcn_host {
     /* The mailbox closed while the process waited in a synchronous call:
      * that call fails so the guest can unwind; the next wait stops it. */
     bool closing_seen;
+    bool start_told; /* the guest said it will tell when it has started */
+    bool started;    /* it has (or received, not having said) */
     /* Prompting messages the guest's tasks hold (prompting_hold); a NULL
      * slot is free. */
     hcn_msg **held;

@@ -439,8 +439,8 @@ static bool in_package(const char *pid, const char *pkg_id)
 }
 
 /* Wait (polling, as the control thread may) until every process in `v`
- * has started an instance after `before[i]` or left; the ids that did not
- * go into `slow`. */
+ * has started (bindings and init done) an instance after `before[i]`, or
+ * stopped, or left; the ids that did not go into `slow`. */
 static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
                            json_t *slow)
 {
@@ -449,9 +449,11 @@ static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
         hcn_proc *p = v[i];
         for (;;) {
             bool left = atomic_load(&p->status) == HCN_PROC_EXITED;
-            bool restarted = atomic_load(&p->instance) > before[i] &&
-                             !atomic_load(&p->reload) &&
-                             !hcn_mailbox_stopping(&p->mb);
+            int inst = atomic_load(&p->instance);
+            bool restarted = inst > before[i] && !atomic_load(&p->reload) &&
+                             !hcn_mailbox_stopping(&p->mb) &&
+                             (atomic_load(&p->started_inst) == inst ||
+                              atomic_load(&p->status) != HCN_PROC_RUNNING);
             if (left || (before[i] >= 0 && restarted))
                 break;
             if (hcn_now_ns() > deadline) {
@@ -636,10 +638,14 @@ int hcn_install_package(hcn_node *n, const char *dir, json_t *report, char *err,
     }
     hcn_vfs_add_package(n, pkg_id, pkgdir);
     for (size_t i = 0; i < pkg.entries_len; i++) {
-        if (procs[i] && fresh[i] && rc == 0 &&
-            hcn_proc_start_thread(procs[i]) != 0)
-            hcn_logf(n, 0, "cannot start a thread for %s", procs[i]->id);
-        else if (procs[i] && fresh[i] && rc != 0)
+        if (procs[i] && fresh[i] && rc == 0) {
+            if (hcn_proc_start_thread(procs[i]) != 0) {
+                hcn_logf(n, 0, "cannot start a thread for %s", procs[i]->id);
+            } else {
+                wait[nwait] = hcn_proc_ref(procs[i]);
+                before[nwait++] = 0;
+            }
+        } else if (procs[i] && fresh[i] && rc != 0)
             hcn_node_remove_proc(n, procs[i]);
         hcn_proc_unref(procs[i]);
     }

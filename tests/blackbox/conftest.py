@@ -49,13 +49,17 @@ class Node:
         self.stderr_lines = []
         self._reader = None
 
-    def start(self, timeout=20):
+    def start(self, timeout=20, wait_ready=True):
+        """Boot the node; unless wait_ready is false, return once it says
+        it is ready (its processes have started: bindings and init done)."""
         cmd = [self.bin, "run", "--home", self.home, "--name", self.name,
                *self.extra, *self.packages]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
+        if not wait_ready:
+            return self
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
         if "ready" not in line:
@@ -76,6 +80,8 @@ class Node:
     def log(self):
         """The node's log, rotated files included, oldest first."""
         d = os.path.join(self.home, "log")
+        if not os.path.isdir(d):
+            return ""  # (not made yet)
         names = [f for f in os.listdir(d) if f.startswith("node.log")]
         names.sort(key=lambda f: -int(f.rsplit(".", 1)[1])
                    if f != "node.log" else 1)
@@ -153,10 +159,11 @@ class Node:
 def node_factory(tmp_path):
     nodes = []
 
-    def make(packages=("tpkg",), extra=(), home=None, name=NODE):
+    def make(packages=("tpkg",), extra=(), home=None, name=NODE,
+             wait_ready=True):
         n = Node(home or tmp_path / f"home{len(nodes)}", packages, extra, name)
         nodes.append(n)
-        return n.start()
+        return n.start(wait_ready=wait_ready)
 
     yield make
     for n in nodes:

@@ -23,13 +23,22 @@ def ask_json(n, proc, body, timeout=10):
 
 
 def test_init_waits_while_messages_are_served(node_factory):
-    n = node_factory(packages=("ttasks",))
+    # (`hyperc run` says ready once init is done: not waited for here)
+    n = node_factory(packages=("ttasks",), wait_ready=False)
     # a's init waits 5 s for b; a serves requests meanwhile
     n.wait_log("test.os running")
     assert n.ask(A, '"Ping"', timeout=10) == "1"
     assert "init got 7" not in n.log()  # init is still waiting
     started(n)
     assert n.ask(A, '"InitResult"') == "7"
+
+
+def test_ready_once_every_init_is_done(node_factory):
+    # a's init waits 5 s for b: `hyperc run` says ready after it
+    n = node_factory(packages=("ttasks",))
+    assert "init got 7" in n.log()
+    procs = {p["id"]: p for p in n.call({"op": "ps"})["processes"]}
+    assert procs[A]["started"] is True
 
 
 def test_two_waits_replied_in_reverse_order(node_factory):
