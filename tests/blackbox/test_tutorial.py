@@ -502,11 +502,14 @@ def test_tutorial(tmp_path):
         reader.finish(check=False)
         raise
     reader.finish()
-    # the page is what it is meant to be: nodes, files written and checked,
-    # outputs compared (a page whose blocks the test stopped seeing fails)
+    # the page is what it is meant to be: nodes, a watch, files written,
+    # edited and checked, outputs compared (a page whose blocks the test
+    # stopped seeing fails)
     s = reader.steps
-    assert s["node"] >= 2 and s["file"] >= 3 and s["shows"] >= 1, s
-    assert s["checked"] >= 8, s
+    assert s["node"] >= 2 and s["file"] >= 4 and s["shows"] >= 1, s
+    assert s["watch"] >= 1 and s["append"] >= 1 and s["prints"] >= 2, s
+    assert s["ctrl-c"] >= 1, s
+    assert s["checked"] >= 12, s
 
 
 # ------------------------------------------- the conventions themselves
