@@ -299,9 +299,9 @@ int hcl_cmd_new(int argc, char **argv)
     p = fmt("%s/%s.c", root, snake);
     t = fmt("/* %s: a hyperprocess.  `hyperc build .` builds it, `hyperc "
             "test .` runs\n * the scripts in test/ against a node, `hyperc "
-            "run --port "
-            "8080 build/packages/%s`\n * serves it at "
-            "http://localhost:8080/%s:%s:%s/ */\n"
+            "run --port 8080 .` serves it\n * at "
+            "http://localhost:8080/%s:%s:%s/ and `hyperc watch .`\n"
+            " * rebuilds and reinstalls it there on every saved change */\n"
             "#include <hyperc/hyperprocess.h>\n\n#include <stdint.h>\n\n"
             "typedef struct %s_state {\n    uint64_t count;\n} %s_state;\n\n"
             "HYPERPROCESS(%s_state, .name = \"%s\",\n"
@@ -320,8 +320,8 @@ int hcl_cmd_new(int argc, char **argv)
             "HP_HTTP_ROUTE(\"GET\", \"/api/count\") HP_LOCAL\n"
             "static uint64_t get_count(const %s_state *s)\n{\n"
             "    return s->count;\n}\n",
-            name, name, name, name, pub, snake, snake, snake, name, name, snake,
-            snake, snake);
+            name, name, name, pub, snake, snake, snake, name, name, snake, snake,
+            snake);
     rc |= write_text(p, t);
     free(p);
     free(t);

@@ -6,18 +6,25 @@ tutorial cannot drift from what works.
 
 The page's conventions (also in an HTML comment at its top):
 - an sh block runs command by command; each must exit 0;
-- `hyperc run ...` (or `hyperc run ... &`) is the node in a second
-  terminal: started, and followed until its output shows what the page says
-  (or, without a claim, its ready line); Ctrl-C (SIGINT) stops it before the
-  next `hyperc run` on the same home and at the end, and it must then stop
-  cleanly (exit 0);
+- `hyperc run ...` and `hyperc watch ...` run in terminals of their own:
+  started, and followed until their output shows what the page says (or,
+  without a claim, their ready line: the node's, or watch's `watching`);
+  Ctrl-C (SIGINT) stops one at a `ctrl-c: COMMAND` comment (the latest
+  terminal whose command begins with COMMAND), a node also before the next
+  `hyperc run` on the same home, and every one at the end (the latest
+  first); each must then stop cleanly (exit 0);
 - a trailing comment that begins with a JSON value (`# 5`, `# "at 7", ...`)
   is the command's whole output;
 - comment lines right below a command are its output line by line (for a
-  node, its first lines); `...` is any text within a line, and alone on its
-  line any number of lines;
+  terminal, its first lines); `...` is any text within a line, and alone on
+  its line any number of lines;
 - `<!-- file: PATH -->` before a block: the block is written to PATH;
-  `<!-- shows: PATH -->`: the block is what PATH holds at that point;
+  `append: PATH`: added at its end, after an empty line; `shows: PATH`: the
+  block is what PATH holds at that point; `prints: COMMAND`: the block is
+  what that command's terminal prints next (the walk waits for it);
+- a write into the folder a running `hyperc watch` watches must be followed
+  by a `prints:` of that watch through its `installed` (or `build failed`)
+  line before anything else runs: the reader waits for the reinstall;
 - any other block (C, CMake, JSON... without one of those) is an error."""
 import json
 import os
@@ -44,6 +51,10 @@ class PageError(Exception):
     pass
 
 
+# the annotations a block follows; `ctrl-c: COMMAND` stands alone
+ANNOTATIONS = ("file", "append", "shows", "prints")
+
+
 def blocks(text):
     """The fenced blocks of a markdown text, in order: dicts with lang,
     body, line (1-based, of the opening fence) and the annotation before it
@@ -60,9 +71,15 @@ def blocks(text):
                 i += 1
                 if i == len(lines):
                     raise PageError(f"line {start + 1}: unclosed comment")
-            m = re.fullmatch(r"\s*<!--\s*(\w+):\s*(\S+)\s*-->\s*", line)
-            if m and m.group(1) in ("file", "shows"):
+            m = re.fullmatch(r"\s*<!--\s*([\w-]+):\s*(.*?)\s*-->\s*", line)
+            if m and pending:
+                raise PageError(f"line {pending[2]}: {pending[0]}: is not "
+                                "followed by a block")
+            if m and m.group(1) in ANNOTATIONS:
                 pending = (m.group(1), m.group(2), start + 1)
+            elif m and m.group(1) == "ctrl-c":
+                out.append({"lang": None, "body": None, "line": start + 1,
+                            "kind": "ctrl-c", "path": m.group(2)})
             elif m:
                 raise PageError(f"line {start + 1}: unknown annotation "
                                 f"{m.group(1)!r}")
@@ -186,15 +203,34 @@ def lines_match(expected, text, whole=True):
     return re.match(pat, normal(text)) is not None
 
 
+def lines_prefix(expected, text):
+    """How many lines of `text` its beginning `expected` takes, or None
+    when it does not begin so."""
+    m = re.match(lines_pattern(expected), normal(text))
+    return None if m is None else m.group(0).count("\n")
+
+
 # ------------------------------------------------------- the reader
 
 
-class Terminal:
-    """A second terminal running `hyperc run ...` until Ctrl-C."""
+# what a terminal prints once it serves
+READY = {"run": " ready (control socket ", "watch": "hyperc watch: watching "}
+# the lines that end a rebuild of `hyperc watch`
+WATCH_DONE = ("hyperc watch: installed ", "hyperc watch: the build failed")
 
-    def __init__(self, cmd, env, cwd, home):
+
+class Terminal:
+    """A terminal of its own running `hyperc run ...` (kind "run") or
+    `hyperc watch ...` ("watch") until Ctrl-C."""
+
+    def __init__(self, kind, page_cmd, cmd, env, cwd, home, folder=None):
+        self.kind = kind
+        self.page_cmd = page_cmd  # as the page writes it
         self.cmd = cmd
         self.home = home
+        self.folder = folder  # what a watch watches
+        self.writes = []  # written in folder since the page showed a rebuild
+        self.seen = 0  # lines of its output the page has shown
         self.out = []
         self.cv = threading.Condition()
         self.proc = subprocess.Popen(["bash", "-c", "exec " + cmd],
@@ -216,29 +252,34 @@ class Terminal:
         with self.cv:
             return "".join(self.out)
 
-    def wait_for(self, expected, timeout=60):
-        """Until the output shows the ready line and begins with
-        `expected`; an AssertionError if the node ends or time runs out."""
+    def wait_for(self, expected, ready=True, timeout=60):
+        """Until the output not yet shown begins with `expected` (and, with
+        ready, the terminal has printed its ready line); those lines are
+        then shown.  An AssertionError if it ends or time runs out."""
         deadline = time.monotonic() + timeout
         with self.cv:
             while True:
-                text = "".join(self.out)
-                if READY in text and (expected is None or
-                                      lines_match(expected, text, False)):
+                n = 0 if expected is None else lines_prefix(
+                    expected, "".join(self.out[self.seen:]))
+                if n is not None and (not ready or
+                                      READY[self.kind] in "".join(self.out)):
+                    self.seen += n
                     return
+                text = "".join(self.out)
                 if self.proc.poll() is not None and not self.reader.is_alive():
                     raise AssertionError(
-                        f"{self.cmd}: the node ended "
-                        f"({self.proc.returncode}):\n{text}")
+                        f"{self.cmd}: ended ({self.proc.returncode}):\n"
+                        f"{text}")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(
                         f"{self.cmd}: not shown within {timeout} s: "
-                        f"{expected}\n--- the node printed:\n{text}")
+                        f"{expected}\n--- after the first {self.seen} lines "
+                        f"of what it printed:\n{text}")
                 self.cv.wait(min(left, 0.5))
 
     def ctrl_c(self):
-        """Stop the node as Ctrl-C does; it must exit 0."""
+        """Stop it as Ctrl-C does; it must exit 0 (a node saying so)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
@@ -249,7 +290,18 @@ class Terminal:
             raise AssertionError(f"{self.cmd}: did not stop on Ctrl-C")
         self.reader.join(timeout=10)
         assert rc == 0, f"{self.cmd}: exited {rc}:\n{self.text()}"
-        assert "hyperc: node stopped" in self.text(), self.text()
+        if self.kind == "run":
+            assert "hyperc: node stopped" in self.text(), self.text()
+
+
+def option(words, name, default):
+    """The value of `--name V` or `--name=V` among words."""
+    for k, w in enumerate(words):
+        if w == name and k + 1 < len(words):
+            return words[k + 1]
+        if w.startswith(name + "="):
+            return w[len(name) + 1:]
+    return default
 
 
 class Reader:
@@ -267,8 +319,9 @@ class Reader:
         self.env = dict(os.environ, HOME=self.home,
                         PATH=bindir + os.pathsep + os.environ["PATH"])
         self.terminals = []
-        self.steps = {"command": 0, "checked": 0, "node": 0, "file": 0,
-                      "shows": 0}
+        self.steps = {"command": 0, "checked": 0, "node": 0, "watch": 0,
+                      "file": 0, "append": 0, "shows": 0, "prints": 0,
+                      "ctrl-c": 0}
 
     def port_of(self, text):
         return re.sub(r"\b8080\b", str(self.port), text)
@@ -277,88 +330,157 @@ class Reader:
         assert p.startswith("~/"), f"{p}: write the path from ~"
         return os.path.join(self.home, p[2:])
 
+    def local(self, p):
+        """A path as a command's argument, from ~ (the shell's cwd)."""
+        if p == "~" or p.startswith("~/"):
+            p = self.home + p[1:]
+        return os.path.realpath(os.path.join(self.home, p))
+
     def do_block(self, b):
         where = f"docs/tutorial.md:{b['line']}"
-        if b["kind"] == "file":
+        if b["kind"] in ("file", "append"):
             dest = self.path(b["path"])
             os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if b["kind"] == "file":
+                text = b["body"]
+            else:
+                with open(dest) as f:
+                    have = f.read()
+                text = have + ("" if have.endswith("\n\n") else "\n") + \
+                    b["body"]
             with open(dest, "w") as f:
-                f.write(b["body"])
-            self.steps["file"] += 1
+                f.write(text)
+            self.wrote(dest)
+            self.steps[b["kind"]] += 1
         elif b["kind"] == "shows":
             with open(self.path(b["path"])) as f:
                 have = f.read()
             assert have == b["body"], (
                 f"{where}: {b['path']} is not what the page shows:\n{have}")
             self.steps["shows"] += 1
+        elif b["kind"] == "prints":
+            self.prints(self.terminal(b["path"], where), b["body"], where)
+        elif b["kind"] == "ctrl-c":
+            self.settled(where)
+            t = self.terminal(b["path"], where)
+            t.ctrl_c()
+            self.terminals.remove(t)
+            self.steps["ctrl-c"] += 1
         elif b["lang"] == "sh":
             for c in commands(b["body"], b["line"]):
                 self.do_command(c)
         else:
             raise AssertionError(f"{where}: a {b['lang'] or 'plain'} block "
-                                 "with neither file: nor shows: before it")
+                                 "with no file:, append:, shows: or prints: "
+                                 "before it")
+
+    def terminal(self, begins, where):
+        """The latest terminal whose command, as the page writes it, begins
+        with `begins`."""
+        for t in reversed(self.terminals):
+            if t.page_cmd.startswith(begins):
+                return t
+        raise AssertionError(f"{where}: no terminal runs `{begins}...`")
+
+    def wrote(self, path):
+        """A file was saved: a watch whose folder holds it will rebuild
+        (build/ and hidden folders aside, as watch skips them)."""
+        for t in self.terminals:
+            if t.kind != "watch":
+                continue
+            rel = os.path.relpath(os.path.realpath(path), t.folder)
+            parts = rel.split(os.sep)
+            if parts[0] in ("..", "build") or any(
+                    p.startswith(".") for p in parts):
+                continue
+            t.writes.append(rel)
+
+    def settled(self, where):
+        """Nothing runs while a watch has a rebuild the page has not shown:
+        the reader waits for it."""
+        for t in self.terminals:
+            assert not t.writes, (
+                f"{where}: {', '.join(t.writes)} saved while `{t.page_cmd}` "
+                "watches: show what it prints through its `installed` line "
+                "(a `prints:` block) before going on")
+
+    def prints(self, t, body, where):
+        expected = [self.port_of(l) for l in body.rstrip("\n").split("\n")]
+        if t.writes:
+            assert expected[-1].startswith(WATCH_DONE), (
+                f"{where}: `{t.page_cmd}` rebuilds what was saved "
+                f"({', '.join(t.writes)}): show through the line that "
+                f"ends it (one of {WATCH_DONE})")
+        t.wait_for(expected, ready=False, timeout=120)
+        t.writes = []
+        self.steps["prints"] += 1
+        self.steps["checked"] += 1
 
     def do_command(self, c):
         where = f"docs/tutorial.md:{c['line']}"
+        self.settled(where)
         cmd = self.port_of(c["cmd"])
         background = re.search(r"[^&]&$", cmd) is not None
         if background:
             cmd = cmd[:-1].rstrip()
         words = shlex.split(cmd)
         self.steps["command"] += 1
-        if words[:2] == ["hyperc", "run"]:
-            return self.start_node(c, cmd, words, where)
-        assert not background, f"{where}: only `hyperc run` may end in &"
+        if words[:2] in (["hyperc", "run"], ["hyperc", "watch"]):
+            return self.start_terminal(c, cmd, words, where)
+        assert not background, (
+            f"{where}: only `hyperc run` or `hyperc watch` may end in &")
         r = subprocess.run(["bash", "-c", cmd], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True,
                            env=self.env, cwd=self.home, timeout=300)
         assert r.returncode == 0, (
             f"{where}: `{cmd}` exited {r.returncode}:\n{r.stdout}"
-            + self.nodes_said())
+            + self.terminals_said())
         if c["lines"] is not None:
             expected = [self.port_of(l) for l in c["lines"]]
             assert lines_match(expected, r.stdout), (
                 f"{where}: `{cmd}` printed\n{r.stdout}\n--- the page says:\n"
-                + "\n".join(expected) + self.nodes_said())
+                + "\n".join(expected) + self.terminals_said())
             self.steps["checked"] += 1
         elif c["claim"] is not None:
             assert r.stdout.strip() == c["claim"], (
                 f"{where}: `{cmd}` printed {r.stdout!r}; the page says "
-                f"{c['claim']}" + self.nodes_said())
+                f"{c['claim']}" + self.terminals_said())
             self.steps["checked"] += 1
 
-    def start_node(self, c, cmd, words, where):
-        home = "hyperc-home"
-        for k, w in enumerate(words):
-            if w == "--home" and k + 1 < len(words):
-                home = words[k + 1]
-            elif w.startswith("--home="):
-                home = w[len("--home="):]
-        if home.startswith("~/"):
-            home = self.home + home[1:]
-        home = os.path.normpath(os.path.join(self.home, home))
-        # one node per home: Ctrl-C in its terminal first
-        for t in [t for t in self.terminals if t.home == home]:
-            t.ctrl_c()
-            self.terminals.remove(t)
-        t = Terminal(cmd, self.env, self.home, home)
+    def start_terminal(self, c, cmd, words, where):
+        kind = words[1]
+        home = self.local(option(words, "--home", "hyperc-home"))
+        folder = None
+        if kind == "run":
+            # one node per home: Ctrl-C in its terminal first
+            for t in [t for t in self.terminals
+                      if t.kind == "run" and t.home == home]:
+                t.ctrl_c()
+                self.terminals.remove(t)
+        else:
+            args = [w for k, w in enumerate(words[2:], 2)
+                    if not w.startswith("-") and
+                    words[k - 1] not in ("--home", "--port", "--name")]
+            folder = self.local(args[-1] if args else ".")
+        t = Terminal(kind, c["cmd"], cmd, self.env, self.home, home, folder)
         self.terminals.append(t)
         expected = None
         if c["lines"] is not None:
             expected = [self.port_of(l) for l in c["lines"]]
-        t.wait_for(expected)
-        self.steps["node"] += 1
+        t.wait_for(expected, timeout=120 if kind == "watch" else 60)
+        self.steps["node" if kind == "run" else "watch"] += 1
         if expected is not None:
             self.steps["checked"] += 1
 
-    def nodes_said(self):
-        return "".join(f"\n--- node `{t.cmd}` printed:\n{t.text()}"
+    def terminals_said(self):
+        return "".join(f"\n--- `{t.cmd}` printed:\n{t.text()}"
                        for t in self.terminals)
 
     def finish(self, check=True):
-        """Ctrl-C in every node's terminal (the page's last step)."""
+        """Ctrl-C in every terminal, the latest first (the page's last
+        step)."""
         errors = []
-        for t in self.terminals:
+        for t in reversed(self.terminals):
             try:
                 t.ctrl_c()
             except AssertionError as e:
@@ -375,15 +497,19 @@ def test_tutorial(tmp_path):
     try:
         for b in page:
             reader.do_block(b)
+        reader.settled("docs/tutorial.md: the end")
     except BaseException:
         reader.finish(check=False)
         raise
     reader.finish()
-    # the page is what it is meant to be: nodes, files written and checked,
-    # outputs compared (a page whose blocks the test stopped seeing fails)
+    # the page is what it is meant to be: nodes, a watch, files written,
+    # edited and checked, outputs compared (a page whose blocks the test
+    # stopped seeing fails)
     s = reader.steps
-    assert s["node"] >= 2 and s["file"] >= 3 and s["shows"] >= 1, s
-    assert s["checked"] >= 8, s
+    assert s["node"] >= 2 and s["file"] >= 4 and s["shows"] >= 1, s
+    assert s["watch"] >= 1 and s["append"] >= 1 and s["prints"] >= 2, s
+    assert s["ctrl-c"] >= 1, s
+    assert s["checked"] >= 12, s
 
 
 # ------------------------------------------- the conventions themselves
@@ -404,6 +530,11 @@ def test_output_lines_and_ellipses():
     node = "Tue 01:44:51 kernel: a\nTue 01:44:51 t: INFO t: starting at 5\nx\n"
     assert lines_match(["...", "... INFO t: starting at 5"], node, False)
     assert not lines_match(["...", "... INFO t: starting at 0"], node, False)
+    # what a terminal printed next: how many lines the page's take
+    assert lines_prefix(["...", "... INFO t: starting at 5"], node) == 2
+    assert lines_prefix(["Tue ... kernel: a"], node) == 1
+    assert lines_prefix(["...", "x", "..."], node) == 3
+    assert lines_prefix(["...", "y"], node) is None
 
 
 def test_claims_and_commands():
@@ -446,8 +577,70 @@ def test_blocks_and_annotations():
         blocks("<!-- file: ~/x -->\nprose\n```c\n```\n")
     with pytest.raises(PageError, match="unclosed block"):
         blocks("```sh\necho\n")
+    # edits, a terminal's output, Ctrl-C (which stands alone)
+    b = blocks("<!-- append: ~/a/b.c -->\n```c\nint y;\n```\n"
+               "<!-- prints: hyperc watch -->\n```\nhyperc watch: x\n```\n"
+               "<!--  ctrl-c: hyperc watch  -->\n\n```sh\necho\n```\n")
+    assert [(x["lang"], x["kind"], x["path"], x["line"]) for x in b] == [
+        ("c", "append", "~/a/b.c", 2), ("", "prints", "hyperc watch", 6),
+        (None, "ctrl-c", "hyperc watch", 9), ("sh", None, None, 11)]
+    with pytest.raises(PageError, match="prints: is not followed"):
+        blocks("<!-- prints: hyperc watch -->\n<!-- ctrl-c: hyperc watch -->"
+               "\n```\nx\n```\n")
     # a block the reader is not told what to do with fails the walk
     r = Reader.__new__(Reader)
-    with pytest.raises(AssertionError, match="neither file: nor shows:"):
+    with pytest.raises(AssertionError, match="no file:, append:, shows:"):
         r.do_block({"lang": "c", "body": "", "line": 3, "kind": None,
                     "path": None})
+
+
+def test_watch_rules(tmp_path):
+    """While a watch runs, a save in its folder must be followed by what it
+    prints through the end of the rebuild, before anything else runs."""
+    r = Reader.__new__(Reader)
+    r.home, r.port, r.env = str(tmp_path), 8080, dict(os.environ)
+    r.steps = {"file": 0, "append": 0, "prints": 0, "checked": 0,
+               "command": 0}
+    app = tmp_path / "apps" / "tally"
+    (app / "build").mkdir(parents=True)
+    (app / "tally.c").write_text("int x;\n")
+    t = Terminal.__new__(Terminal)
+    t.kind, t.page_cmd = "watch", "hyperc watch --home ~/h ~/apps/tally"
+    t.folder, t.writes, t.seen = str(app), [], 0
+    t.cv = threading.Condition()
+    t.out = ["hyperc watch: watching /x (Ctrl-C stops)\n",
+             "hyperc watch: /x/tally.c changed; rebuilding\n",
+             "[2/2] build\n",
+             "hyperc watch: installed tally:hyperc.os in 2 ms; reinstalled: "
+             "tally:tally:hyperc.os;\n"]
+    t.seen = 1
+    r.terminals = [t]
+
+    def block(kind, path, body="int y;\n"):
+        r.do_block({"lang": "c", "body": body, "line": 7, "kind": kind,
+                    "path": path})
+
+    # saves watch does not rebuild for: build/, hidden folders, elsewhere
+    for p in ("~/apps/tally/build/x.c", "~/apps/tally/.git/x", "~/other.c"):
+        block("file", p)
+    assert t.writes == []
+    r.do_command({"cmd": "true", "line": 8, "claim": None, "lines": None})
+    block("append", "~/apps/tally/tally.c")
+    assert (app / "tally.c").read_text() == "int x;\n\nint y;\n"
+    assert t.writes == ["tally.c"]
+    with pytest.raises(AssertionError, match="saved while `hyperc watch"):
+        r.do_command({"cmd": "true", "line": 9, "claim": None,
+                      "lines": None})
+    with pytest.raises(AssertionError, match="saved while `hyperc watch"):
+        block("ctrl-c", "hyperc watch")
+    # showing less than the whole rebuild does not let the walk go on
+    with pytest.raises(AssertionError, match="show through the line"):
+        block("prints", "hyperc watch",
+              "hyperc watch: .../tally.c changed; rebuilding\n")
+    block("prints", "hyperc watch",
+          "hyperc watch: .../tally.c changed; rebuilding\n...\n"
+          "hyperc watch: installed ... reinstalled: tally:tally:hyperc.os;\n")
+    assert t.writes == [] and t.seen == 4
+    r.do_command({"cmd": "true", "line": 10, "claim": None, "lines": None})
+    with pytest.raises(AssertionError, match="no terminal runs `hyperc run"):
+        block("prints", "hyperc run", "x\n")
