@@ -209,7 +209,8 @@ void hp_task_detach(hp_task *t);
 bool hp_task_cancel(hp_task *t);
 
 /* Wait `ms` milliseconds (timer:distro:sys) from a task; HP_RPC_OK, or
- * HP_RPC_CANCELLED, or HP_RPC_TIMEOUT if the timer did not answer. */
+ * HP_RPC_CANCELLED, or HP_RPC_TIMEOUT if the timer did not answer within
+ * 60 s after the time. */
 hp_rpc_error hp_sleep_ms(uint64_t ms);
 
 /* --------------------------------------------------- for generated code */

@@ -431,7 +431,9 @@ hp_rpc_error hp_sleep_ms(uint64_t ms)
     char body[64];
     snprintf(body, sizeof body, "{\"SetTimer\":%llu}", (unsigned long long)ms);
     hp_rpc_call_spec c = {.target = &timer, .body = body, .len = strlen(body)};
-    hp_rpc_opts o = {.timeout_s = ms / 1000 + 5};
+    /* the timer always answers; the margin is for a busy process, which
+     * may take a while to get to a burst of due timers */
+    hp_rpc_opts o = {.timeout_s = ms / 1000 + 60};
     hp_rpc_fanout(&c, 1, &o);
     return c.err;
 }

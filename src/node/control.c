@@ -187,6 +187,17 @@ static json_t *do_inject(hcn_node *n, json_t *req)
     uint64_t expects = has_expects ? (uint64_t)json_integer_value(exp) : 0;
     if (expects > 31536000) /* a year, as the host caps contexts */
         expects = 31536000;
+    if (strcmp(node, n->name) == 0) {
+        hcn_proc *p = hcn_node_find(n, process);
+        if (p == NULL) {
+            free(body);
+            hcn_blob_unref(blob);
+            return error_reply("no process %s on this node (`hyperc ps` "
+                               "lists them)",
+                               process);
+        }
+        hcn_proc_unref(p);
+    }
     const char *metadata = json_string_value(json_object_get(req, "metadata"));
     char *src = hcn_xasprintf("%s@terminal:terminal:sys", n->name);
     char *dst = hcn_xasprintf("%s@%s", node, process);

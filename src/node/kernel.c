@@ -107,7 +107,16 @@ hcn_proc *hcn_node_add_proc(hcn_node *n, const char *pid, bool public_,
     p->public_ = public_;
     p->verbosity = -1;
     pthread_mutex_init(&p->lock, NULL);
-    hcn_mailbox_init(&p->mb, n->cfg.mailbox_max, n->cfg.spin_us);
+    /* The node's own modules (publisher sys) serve every process at once:
+     * a burst from one (10,000 timers from as many tasks) must not be
+     * refused by a bound meant for one process's backlog. */
+    size_t idlen = strlen(pid);
+    uint32_t bound = n->cfg.mailbox_max;
+    if (idlen > 4 && strcmp(pid + idlen - 4, ":sys") == 0)
+        bound = bound > UINT32_MAX / HCN_MODULE_MAILBOX_FACTOR
+                    ? UINT32_MAX
+                    : bound * HCN_MODULE_MAILBOX_FACTOR;
+    hcn_mailbox_init(&p->mb, bound, n->cfg.spin_us);
     pthread_rwlock_wrlock(&n->table_lock);
     hcn_proc *old;
     HASH_FIND_STR(n->procs, pid, old);

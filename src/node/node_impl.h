@@ -367,6 +367,10 @@ struct hcn_node {
     struct hcn_http *http; /* http-server:distro:sys (mod_http.c) */
 };
 
+/* The node's modules (publisher sys) queue this many times --mailbox-max
+ * requests. */
+#define HCN_MODULE_MAILBOX_FACTOR 64u
+
 /* Look a process up by id ("p:k:pub") and take a reference; NULL if none. */
 hcn_proc *hcn_node_find(hcn_node *n, const char *pid);
 

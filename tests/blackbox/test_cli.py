@@ -33,6 +33,9 @@ def test_inject_prints_reply_and_exit_codes(node):
     r = run("inject", "--home", node.home, "--timeout", "1", pid("slow"),
             "sleep 2500")
     assert r.returncode == 1 and "timeout" in r.stderr
+    r = run("inject", "--home", node.home, pid("nope"), "hello")
+    assert r.returncode == 1
+    assert "no process nope:tpkg:test.os on this node" in r.stderr
     r = run("inject", "--home", node.home, "-l", pid("a"), "note quiet")
     assert r.returncode == 0 and r.stdout == ""
     node.wait_log("note: quiet")

@@ -205,6 +205,10 @@ static uint64_t flood(tasker_state *s, uint64_t n, uint64_t ms)
         if (t[i]) {
             hp_task_join(t[i]);
             ok += z[i].err.kind == HP_RPC_OK;
+            if (z[i].err.kind != HP_RPC_OK)
+                hp_log_info("flood: sleep %" PRIu64 ": %s %s", i,
+                            hp_rpc_kind_name(z[i].err.kind),
+                            z[i].err.message ? z[i].err.message : "");
         }
     hp_log_info("flood: %" PRIu64 " started, %" PRIu64 " slept", started, ok);
     return ok;
