@@ -26,6 +26,21 @@ char *hp_arena_strdup(hp_arena *a, const char *s);
 char *hp_arena_sprintf(hp_arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 char *hp_arena_vsprintf(hp_arena *a, const char *fmt, va_list ap);
+/* A point in an arena's life (hp_arena_save), to go back to. */
+typedef struct hp_arena_mark {
+    hp_arena_chunk *chunk; /* the newest chunk then (NULL: none) */
+    size_t used;           /* its bytes in use then */
+    size_t total;
+} hp_arena_mark;
+
+/* Where the arena is now. */
+hp_arena_mark hp_arena_save(const hp_arena *a);
+/* Free everything allocated since m was saved: pointers into it become
+ * invalid; what was allocated before stays.  For a loop in a long-lived
+ * task (save before an iteration, restore after it) so that its arena
+ * does not grow with every call.  m must come from this arena, after its
+ * last reset, and not be older than a mark already restored past. */
+void hp_arena_restore(hp_arena *a, hp_arena_mark m);
 /* Frees everything but the first chunk, for reuse by the next message. */
 void hp_arena_reset(hp_arena *a);
 /* Frees everything. */

@@ -48,6 +48,24 @@ void *hp_arena_alloc(hp_arena *a, size_t n)
     return p;
 }
 
+hp_arena_mark hp_arena_save(const hp_arena *a)
+{
+    hp_arena_mark m = {a->head, a->head ? a->head->used : 0, a->total};
+    return m;
+}
+
+void hp_arena_restore(hp_arena *a, hp_arena_mark m)
+{
+    while (a->head != NULL && a->head != m.chunk) {
+        hp_arena_chunk *next = a->head->next;
+        free(a->head);
+        a->head = next;
+    }
+    if (a->head != NULL)
+        a->head->used = m.used;
+    a->total = m.total;
+}
+
 char *hp_arena_strndup(hp_arena *a, const char *s, size_t n)
 {
     char *p = hp_arena_alloc(a, n + 1);

@@ -58,13 +58,13 @@ void hp_http_set_header(const char *name, const char *value)
         return;
     for (size_t i = 0; i < t->nresp; i++)
         if (strcasecmp(t->resp_headers[i].name, name) == 0) {
-            t->resp_headers[i].value = hp_arena_strdup(&t->arena, value);
+            t->resp_headers[i].value = hp_arena_strdup(&t->hdr_arena, value);
             return;
         }
     if (t->nresp == t->capresp) {
         size_t cap = t->capresp ? t->capresp * 2 : 8;
         struct hpr_header *v =
-            hp_arena_alloc(&t->arena, cap * sizeof *t->resp_headers);
+            hp_arena_alloc(&t->hdr_arena, cap * sizeof *t->resp_headers);
         if (v == NULL)
             return;
         if (t->nresp)
@@ -72,8 +72,8 @@ void hp_http_set_header(const char *name, const char *value)
         t->resp_headers = v;
         t->capresp = cap;
     }
-    t->resp_headers[t->nresp].name = hp_arena_strdup(&t->arena, name);
-    t->resp_headers[t->nresp].value = hp_arena_strdup(&t->arena, value);
+    t->resp_headers[t->nresp].name = hp_arena_strdup(&t->hdr_arena, name);
+    t->resp_headers[t->nresp].value = hp_arena_strdup(&t->hdr_arena, value);
     t->nresp++;
 }
 

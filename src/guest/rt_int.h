@@ -98,6 +98,8 @@ struct hp_task {
         const char *name, *value;
     } * resp_headers;
     size_t nresp, capresp;
+    hp_arena hdr_arena; /* the headers above (apart from the task's arena,
+                         * which the handler may restore to a mark) */
     /* waiting */
     hpr_wait *waits; /* outstanding calls */
     size_t pending;

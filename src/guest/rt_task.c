@@ -31,6 +31,7 @@ void hpr_task_free(hp_task *t)
         free(w);
     }
     hp_arena_fini(&t->arena);
+    hp_arena_fini(&t->hdr_arena);
     if (t->source.node)
         hw_address_fini(&t->source);
     if (t->kind == HPR_TASK_WS || t->kind == HPR_TASK_WS_SERVER)
@@ -57,6 +58,7 @@ hp_task *hpr_task_new(hpr_task_kind kind, const hw_address *source)
         return NULL;
     }
     hp_arena_init(&t->arena);
+    hp_arena_init(&t->hdr_arena);
     if (source) {
         char buf[600];
         hw_address_format(source, buf, sizeof buf);

@@ -41,6 +41,17 @@ def test_ready_once_every_init_is_done(node_factory):
     assert procs[A]["started"] is True
 
 
+def test_a_looping_task_keeps_its_arena_flat(node_factory):
+    n = started(node_factory(packages=("ttasks",)))
+    # back to a mark after each call: 300 calls hold what 200 did
+    few = ask_json(n, A, {"CallLoop": ["b", 200, True]})
+    many = ask_json(n, A, {"CallLoop": ["b", 300, True]})
+    assert few > 0 and many == few
+    # without it, every reply stays until the task ends
+    grows = ask_json(n, A, {"CallLoop": ["b", 300, False]})
+    assert grows > few + 100 * 16, (few, grows)
+
+
 def test_two_waits_replied_in_reverse_order(node_factory):
     n = started(node_factory(packages=("ttasks",)))
     out = {}

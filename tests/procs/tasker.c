@@ -85,6 +85,25 @@ static char *ask(tasker_state *s, const char *target, uint64_t ms, uint64_t tag,
     return outcome(r.err, r.value);
 }
 
+/* n calls to target's Ping, back to an arena mark after each when
+ * `restore`; the bytes the task's arena holds at the end. */
+HP_LOCAL
+static uint64_t call_loop(tasker_state *s, const char *target, uint64_t n,
+                          bool restore)
+{
+    (void)s;
+    hw_address to = peer(target);
+    for (uint64_t i = 0; i < n; i++) {
+        hp_arena_mark m = hp_arena_save(hp_message_arena());
+        tasker_ping_result r = tasker_ping_local_rpc(&to);
+        if (r.err.kind != HP_RPC_OK)
+            return 0;
+        if (restore)
+            hp_arena_restore(hp_message_arena(), m);
+    }
+    return hp_message_arena()->total;
+}
+
 /* A -> B -> C ...: each hop adds one. */
 HP_LOCAL
 static uint64_t chain(tasker_state *s, const name_list *hops, uint64_t v)

@@ -31,6 +31,40 @@ static void arena_basics(void **state)
     hp_arena_fini(&a);
 }
 
+static void arena_marks(void **state)
+{
+    (void)state;
+    hp_arena a;
+    hp_arena_init(&a);
+    hp_arena_mark empty = hp_arena_save(&a);
+    char *keep = hp_arena_strdup(&a, "kept");
+    hp_arena_mark m = hp_arena_save(&a);
+    size_t before = a.total;
+    /* a loop that would grow the arena by 100 MiB stays within a chunk or
+     * two: each iteration goes back to the mark */
+    for (int i = 0; i < 100; i++) {
+        char *tmp = hp_arena_alloc(&a, 1 << 20);
+        assert_non_null(tmp);
+        tmp[(1 << 20) - 1] = 1;
+        char *s = hp_arena_sprintf(&a, "iteration %d", i);
+        assert_non_null(s);
+        hp_arena_restore(&a, m);
+        assert_int_equal(a.total, before);
+        /* the big chunk made in the iteration is gone */
+        assert_ptr_equal(a.head, m.chunk);
+    }
+    assert_string_equal(keep, "kept");
+    /* what comes next reuses the marked chunk's space */
+    char *again = hp_arena_strdup(&a, "again");
+    assert_ptr_equal(again, keep + 16 * ((5 + 15) / 16));
+    /* back to before anything: every chunk goes (ASan sees the frees) */
+    hp_arena_restore(&a, empty);
+    assert_null(a.head);
+    assert_int_equal(a.total, 0);
+    assert_string_equal(hp_arena_strdup(&a, "fresh"), "fresh");
+    hp_arena_fini(&a);
+}
+
 static hp_jv *parse(hp_arena *a, const char *text, const char **err)
 {
     *err = NULL;
@@ -125,6 +159,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(arena_basics),
+        cmocka_unit_test(arena_marks),
         cmocka_unit_test(reads_values),
         cmocka_unit_test(refuses_what_serde_refuses),
     };
