@@ -254,6 +254,16 @@ static bool all_started(json_t *rep)
     return true;
 }
 
+/* Whether a node answers at home (quietly). */
+static bool node_answers(const char *home)
+{
+    json_t *req = json_pack("{ss}", "op", "ps");
+    json_t *rep = hcl_ctl_call(home, req, true);
+    json_decref(req);
+    json_decref(rep);
+    return rep != NULL;
+}
+
 /* Boot `hyperc run` for pkg at home; its pid, or -1. */
 static pid_t boot_node(const char *home, const char *port, const char *name,
                        const char *pkg)
@@ -351,12 +361,8 @@ int hcl_cmd_watch(int argc, char **argv)
     if (pkg == NULL)
         return 1;
     pid_t node = -1;
-    json_t *probe = json_pack("{ss}", "op", "ps");
-    json_t *rep = hcl_ctl_call(home, probe, true);
-    json_decref(probe);
     int rc = 0;
-    if (rep != NULL) {
-        json_decref(rep);
+    if (node_answers(home)) {
         printf("hyperc watch: a node runs at %s; installing there\n", home);
         rc = install(home, pkg, "watch");
     } else {
@@ -386,6 +392,11 @@ int hcl_cmd_watch(int argc, char **argv)
         if (node > 0 && waitpid(node, NULL, WNOHANG) == node) {
             fprintf(stderr, "hyperc watch: the node stopped\n");
             node = -1;
+            rc = 1;
+            break;
+        }
+        if (node <= 0 && n == 0 && !node_answers(home)) {
+            fprintf(stderr, "hyperc watch: the node at %s stopped\n", home);
             rc = 1;
             break;
         }

@@ -228,6 +228,13 @@ def test_watch_attaches_to_a_running_node(app, tmp_path):
         # the node was not watch's to stop
         assert node.proc.poll() is None
         assert node.ask(P, '"GetCount"') == "1003"
+        # a watch whose node stops says so and ends
+        w = Watch("--home", str(home), str(app))
+        w.wait_for("watching")
+        node.stop()
+        assert w.proc.wait(timeout=30) == 1
+        w.reader.join(timeout=5)
+        assert f"the node at {home} stopped" in w.text()
     finally:
         node.stop()
 
