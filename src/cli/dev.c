@@ -320,8 +320,8 @@ int hcl_cmd_new(int argc, char **argv)
             "HP_HTTP_ROUTE(\"GET\", \"/api/count\") HP_LOCAL\n"
             "static uint64_t get_count(const %s_state *s)\n{\n"
             "    return s->count;\n}\n",
-            name, name, name, pub, snake, snake, snake, name, name, snake, snake,
-            snake);
+            name, name, name, pub, snake, snake, snake, name, name, snake,
+            snake, snake);
     rc |= write_text(p, t);
     free(p);
     free(t);
