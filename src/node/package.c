@@ -323,6 +323,38 @@ static int exit_requests(hcn_node *n, const char *json, hcn_on_exit *o,
     return rc;
 }
 
+/* What a manifest entry asks and grants, for its process p: messaging
+ * itself, its request_capabilities (and networking), and the capabilities
+ * it grants to processes already on the node (others are logged and
+ * skipped). */
+static void grant_entry(hcn_node *n, hcn_proc *p, const hc_manifest_entry *e)
+{
+    hcn_grant_messaging(n, p, p->id);
+    for (size_t k = 0; k < e->request_capabilities_len; k++) {
+        char *issuer =
+            hcn_xasprintf("%s@%s", n->name, e->request_capabilities[k].process);
+        hcn_grant(p, issuer, e->request_capabilities[k].params);
+        free(issuer);
+    }
+    if (e->request_networking) {
+        char *issuer = hcn_xasprintf("%s@kernel:distro:sys", n->name);
+        hcn_grant(p, issuer, "\"network\"");
+        free(issuer);
+    }
+    for (size_t k = 0; k < e->grant_capabilities_len; k++) {
+        hcn_proc *q = hcn_node_find(n, e->grant_capabilities[k].process);
+        if (q == NULL) {
+            hcn_logf(n, 0,
+                     "%s: grant_capabilities names %s, which is not on this "
+                     "node; skipped",
+                     p->id, e->grant_capabilities[k].process);
+            continue;
+        }
+        hcn_grant(q, p->addr, e->grant_capabilities[k].params);
+        hcn_proc_unref(q);
+    }
+}
+
 int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
 {
     char *mpath = hcn_xasprintf("%s/metadata.json", dir);
@@ -376,34 +408,8 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
         }
         free(pid);
     }
-    for (size_t i = 0; i < pkg.entries_len && rc == 0; i++) {
-        hc_manifest_entry *e = &pkg.entries[i];
-        hcn_proc *p = procs[i];
-        hcn_grant_messaging(n, p, p->id);
-        for (size_t k = 0; k < e->request_capabilities_len; k++) {
-            char *issuer = hcn_xasprintf("%s@%s", n->name,
-                                         e->request_capabilities[k].process);
-            hcn_grant(p, issuer, e->request_capabilities[k].params);
-            free(issuer);
-        }
-        if (e->request_networking) {
-            char *issuer = hcn_xasprintf("%s@kernel:distro:sys", n->name);
-            hcn_grant(p, issuer, "\"network\"");
-            free(issuer);
-        }
-        for (size_t k = 0; k < e->grant_capabilities_len; k++) {
-            hcn_proc *q = hcn_node_find(n, e->grant_capabilities[k].process);
-            if (q == NULL) {
-                hcn_logf(n, 0,
-                         "%s: grant_capabilities names %s, which is not "
-                         "on this node; skipped",
-                         p->id, e->grant_capabilities[k].process);
-                continue;
-            }
-            hcn_grant(q, p->addr, e->grant_capabilities[k].params);
-            hcn_proc_unref(q);
-        }
-    }
+    for (size_t i = 0; i < pkg.entries_len && rc == 0; i++)
+        grant_entry(n, procs[i], &pkg.entries[i]);
     for (size_t i = 0; i < pkg.entries_len; i++)
         if (procs[i]) {
             if (rc != 0)
@@ -613,29 +619,8 @@ int hcn_install_package(hcn_node *n, const char *dir, json_t *report, char *err,
         procs[i] = p;
         free(pid);
     }
-    for (size_t i = 0; i < pkg.entries_len && rc == 0; i++) {
-        hc_manifest_entry *e = &pkg.entries[i];
-        hcn_proc *p = procs[i];
-        hcn_grant_messaging(n, p, p->id);
-        for (size_t c = 0; c < e->request_capabilities_len; c++) {
-            char *issuer = hcn_xasprintf("%s@%s", n->name,
-                                         e->request_capabilities[c].process);
-            hcn_grant(p, issuer, e->request_capabilities[c].params);
-            free(issuer);
-        }
-        if (e->request_networking) {
-            char *issuer = hcn_xasprintf("%s@kernel:distro:sys", n->name);
-            hcn_grant(p, issuer, "\"network\"");
-            free(issuer);
-        }
-        for (size_t c = 0; c < e->grant_capabilities_len; c++) {
-            hcn_proc *q = hcn_node_find(n, e->grant_capabilities[c].process);
-            if (q != NULL) {
-                hcn_grant(q, p->addr, e->grant_capabilities[c].params);
-                hcn_proc_unref(q);
-            }
-        }
-    }
+    for (size_t i = 0; i < pkg.entries_len && rc == 0; i++)
+        grant_entry(n, procs[i], &pkg.entries[i]);
     hcn_vfs_add_package(n, pkg_id, pkgdir);
     for (size_t i = 0; i < pkg.entries_len; i++) {
         if (procs[i] && fresh[i] && rc == 0) {
