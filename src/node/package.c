@@ -355,20 +355,33 @@ static void grant_entry(hcn_node *n, hcn_proc *p, const hc_manifest_entry *e)
     }
 }
 
-int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
+/* Read and parse dir's metadata.json and pkg/manifest.json into pkg. */
+static int read_package(const char *dir, hc_package *pkg, char *err,
+                        size_t errlen)
 {
     char *mpath = hcn_xasprintf("%s/metadata.json", dir);
     char *fpath = hcn_xasprintf("%s/pkg/manifest.json", dir);
     char *meta = hcn_read_file(mpath, NULL);
     char *man = hcn_read_file(fpath, NULL);
     int rc = -1;
-    hc_package pkg = {0};
-    if (meta == NULL || man == NULL) {
+    memset(pkg, 0, sizeof *pkg);
+    if (meta == NULL || man == NULL)
         fail(err, errlen, "%s: cannot read %s", dir,
              meta == NULL ? "metadata.json" : "pkg/manifest.json");
-        goto out;
-    }
-    if (hc_package_parse(meta, man, &pkg, err, errlen) != 0)
+    else
+        rc = hc_package_parse(meta, man, pkg, err, errlen);
+    free(meta);
+    free(man);
+    free(mpath);
+    free(fpath);
+    return rc;
+}
+
+int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
+{
+    int rc = -1;
+    hc_package pkg = {0};
+    if (read_package(dir, &pkg, err, errlen) != 0)
         goto out;
     char *pkgdir = hcn_xasprintf("%s/pkg", dir);
     char *abs = realpath(pkgdir, NULL);
@@ -428,10 +441,6 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
     free(pkgdir);
 out:
     hc_package_fini(&pkg);
-    free(meta);
-    free(man);
-    free(mpath);
-    free(fpath);
     return rc;
 }
 
@@ -474,21 +483,12 @@ static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
 int hcn_install_package(hcn_node *n, const char *dir, json_t *report, char *err,
                         size_t errlen)
 {
-    char *mpath = hcn_xasprintf("%s/metadata.json", dir);
-    char *fpath = hcn_xasprintf("%s/pkg/manifest.json", dir);
-    char *meta = hcn_read_file(mpath, NULL);
-    char *man = hcn_read_file(fpath, NULL);
     char *pkgdir = NULL, *pkg_id = NULL;
     char **sos = NULL;
     hcn_on_exit *exits = NULL;
     int rc = -1;
     hc_package pkg = {0};
-    if (meta == NULL || man == NULL) {
-        fail(err, errlen, "%s: cannot read %s", dir,
-             meta == NULL ? "metadata.json" : "pkg/manifest.json");
-        goto out;
-    }
-    if (hc_package_parse(meta, man, &pkg, err, errlen) != 0)
+    if (read_package(dir, &pkg, err, errlen) != 0)
         goto out;
     char *rel_pkg = hcn_xasprintf("%s/pkg", dir);
     pkgdir = realpath(rel_pkg, NULL);
@@ -660,9 +660,5 @@ out:
     free(pkg_id);
     free(pkgdir);
     hc_package_fini(&pkg);
-    free(meta);
-    free(man);
-    free(mpath);
-    free(fpath);
     return rc;
 }
