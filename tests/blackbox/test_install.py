@@ -60,6 +60,12 @@ def test_app_outside_the_tree_builds_and_runs(tmp_path):
     incs = [os.path.realpath(w[2:]) for w in out.split() if w.startswith("-I")]
     assert os.path.realpath(prefix / "include") in incs, out
     assert "-lhyperc_guest" in out
+    # the developer's path with the installed command alone
+    r = run([installed, "new", "--dir", str(tmp_path / "apps"), "fresh"])
+    r = run([installed, "test", str(tmp_path / "apps" / "fresh")])
+    assert "PASS basic.sh" in r.stdout and "1 passed, 0 failed" in r.stdout
+    cfg = cache(str(tmp_path / "apps" / "fresh" / "build"), "hyperc_DIR")
+    assert os.path.realpath(cfg).startswith(os.path.realpath(prefix)), cfg
     # and the app runs on the installed node
     home = tmp_path / "home"
     n = Node(home, packages=(), extra=(str(pkg),), bin=installed)
