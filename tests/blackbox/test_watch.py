@@ -263,3 +263,34 @@ def test_run_temporary_home_and_url(built):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     assert not os.path.exists(home)
+
+
+def test_install_answers_requests_the_old_instance_was_serving(tmp_path):
+    """A task waiting (here on a 5 s timer) when its process is reinstalled
+    will never answer: its caller hears so at once, not at its deadline."""
+    from conftest import PACKAGES
+    pkg = tmp_path / "ttasks"
+    shutil.copytree(os.path.join(PACKAGES, "ttasks"), pkg)
+    node = Node(tmp_path / "home", packages=(str(pkg),)).start()
+    a = "a:ttasks:test.os"
+    try:
+        got = {}
+
+        def slow():
+            t0 = time.monotonic()
+            got["rep"] = node.inject(a, '{"SleepThen": [5000, 1]}',
+                                     timeout=30)
+            got["secs"] = time.monotonic() - t0
+
+        t = threading.Thread(target=slow)
+        t.start()
+        time.sleep(0.5)
+        r = hyperc("install", "--home", node.home, str(pkg))
+        assert r.returncode == 0, r.stderr
+        t.join()
+        assert got["rep"] == {"ok": False, "error": "timeout"}, got
+        assert got["secs"] < 4, got
+        # the new instance serves
+        assert node.ask(a, '"Ping"') == "1"
+    finally:
+        node.stop()
