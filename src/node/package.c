@@ -480,8 +480,22 @@ static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
     }
 }
 
+static int install_locked(hcn_node *n, const char *dir, json_t *report,
+                          char *err, size_t errlen);
+
 int hcn_install_package(hcn_node *n, const char *dir, json_t *report, char *err,
                         size_t errlen)
+{
+    /* one install at a time (a watch and a hand-made install may race) */
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    int rc = install_locked(n, dir, report, err, errlen);
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+
+static int install_locked(hcn_node *n, const char *dir, json_t *report,
+                          char *err, size_t errlen)
 {
     char *pkgdir = NULL, *pkg_id = NULL;
     char **sos = NULL;
