@@ -79,6 +79,15 @@ typedef struct hwn_host {
      * started(ctx, true) tells (a hyperprocess: its bindings made and its
      * init done). */
     void (*started)(void *ctx, bool done);
+
+    /* set_state without the wait: the node starts saving `bytes` as the
+     * process's state and the outcome comes to receive as the response to
+     * `context` (body "SetState", from state:distro:sys) or a send error
+     * after timeout_s.  Saves are applied in the order started.  Before a
+     * reinstall stops the instance, the answers to saves under way are
+     * still delivered, so that their tasks can answer. */
+    void (*set_state_start)(void *ctx, const uint8_t *bytes, size_t len,
+                            const hw_bytes *context, uint64_t timeout_s);
 } hwn_host;
 
 /* Whether host table h (of h->size bytes) has entry `field`. */

@@ -39,6 +39,15 @@ void hp__prompting_release(int handle)
         host->prompting_release(host->ctx, handle);
 }
 
+bool hp__set_state_start(const uint8_t *bytes, size_t len,
+                         const hw_bytes *context, uint64_t timeout_s)
+{
+    if (host == NULL || !HWN_HAS(host, set_state_start))
+        return false;
+    host->set_state_start(host->ctx, bytes, len, context, timeout_s);
+    return true;
+}
+
 void hp__started(bool done)
 {
     if (host && HWN_HAS(host, started))

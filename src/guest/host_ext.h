@@ -4,6 +4,12 @@
 #ifndef HYPERC_GUEST_HOST_EXT_H
 #define HYPERC_GUEST_HOST_EXT_H
 
+#include "hyperc/abi.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 /* Keep the current prompting message; a handle > 0, or 0 (none, or the host
  * cannot). */
 int hp__prompting_hold(void);
@@ -14,5 +20,10 @@ void hp__prompting_release(int handle);
 /* Tell the node this process will say when it has started (before the
  * first receive), then that it has (its bindings and init done). */
 void hp__started(bool done);
+/* Start saving the state; its answer comes as the response to `context`
+ * (body "SetState") or a send error.  false: the host cannot (save with
+ * hw_set_state). */
+bool hp__set_state_start(const uint8_t *bytes, size_t len,
+                         const hw_bytes *context, uint64_t timeout_s);
 
 #endif

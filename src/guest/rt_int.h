@@ -38,6 +38,7 @@ struct hpr {
     /* saving */
     char *last_saved;    /* the bytes saved last (OnDiff), NUL-terminated */
     uint64_t since_save; /* completed triggers since the last save */
+    uint64_t save_seq;   /* saves started so far */
     bool timer_armed;
     bool timer_broken;
     /* logging */
@@ -161,6 +162,10 @@ void hpr_reply(hp_task *t, hp_refusal rc, const hp_jw *w);
 /* The outcome of a call found by its context: a response (parsed into the
  * task's arena) or a send error. */
 void hpr_wait_complete(hpr_wait *w, const hw_receive_result *r);
+/* Save bytes as the state from the running task, which waits for the
+ * answer while the process serves others: 1 stored, 0 not (logged), -1
+ * cannot here (outside a task, or the host lacks it: use hw_set_state). */
+int hpr_state_save_wait(const uint8_t *bytes, size_t len);
 
 /* ---- rt_http.c */
 /* A task for an http-server request or WebSocket event; NULL when the

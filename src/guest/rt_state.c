@@ -29,15 +29,28 @@ bool hpr_state_save(bool only_if_changed)
                      "saved");
     } else if (!only_if_changed || hpr_rt.last_saved == NULL ||
                strcmp(hpr_rt.last_saved, w.buf) != 0) {
-        if (hw_set_state((const uint8_t *)w.buf, w.len)) {
-            free(hpr_rt.last_saved);
-            hpr_rt.last_saved = w.buf; /* keep the writer's buffer */
-            w.buf = NULL;
-            hpr_rt.since_save = 0;
-        } else {
+        /* What is being saved counts as saved from now on: a task that
+         * saves while this one waits compares with it, and its save comes
+         * after this one (the state module takes them in order). */
+        free(hpr_rt.last_saved);
+        hpr_rt.last_saved = w.buf; /* keep the writer's buffer */
+        size_t len = w.len;
+        w.buf = NULL;
+        hpr_rt.since_save = 0;
+        uint64_t mine = ++hpr_rt.save_seq;
+        const uint8_t *bytes = (const uint8_t *)hpr_rt.last_saved;
+        /* from a task: it waits, the process serves others meanwhile */
+        int r = hpr_state_save_wait(bytes, len);
+        if (r < 0)
+            r = hw_set_state(bytes, len) ? 1 : 0;
+        if (r == 0) {
             hp_log_error("saving the state failed; trying again after the "
                          "next message");
             ok = false;
+            if (hpr_rt.save_seq == mine) { /* no later save: redo it */
+                free(hpr_rt.last_saved);
+                hpr_rt.last_saved = NULL;
+            }
         }
     } else {
         hpr_rt.since_save = 0;

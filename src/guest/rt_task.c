@@ -270,41 +270,52 @@ static void uuid4(char out[37])
 }
 
 /* Send one request of the current task with a fresh context. */
-static bool wait_send(hp_rpc_call_spec *spec, uint64_t timeout)
+/* Register a wait of the running task for spec's outcome; its context
+ * (our correlation id, then the caller's own bytes) into *ctx.  NULL when
+ * out of memory (spec->err says so). */
+static hpr_wait *wait_add(hp_rpc_call_spec *spec, hw_bytes *ctx)
 {
     hp_task *t = hpr_rt.cur;
     hpr_wait *w = calloc(1, sizeof *w);
     if (w == NULL) {
         spec->err = rpc_err(HP_RPC_BUILD, "out of memory");
-        return false;
+        return NULL;
     }
     uuid4(w->id);
     w->task = t;
     w->spec = spec;
+    ctx->ptr = (uint8_t *)w->id;
+    ctx->len = 36;
+    if (spec->context_len > 0) {
+        uint8_t *both = hp_arena_alloc(&t->arena, 36 + spec->context_len);
+        if (both == NULL) {
+            free(w);
+            spec->err = rpc_err(HP_RPC_BUILD, "out of memory");
+            return NULL;
+        }
+        memcpy(both, w->id, 36);
+        memcpy(both + 36, spec->context, spec->context_len);
+        ctx->ptr = both;
+        ctx->len = 36 + spec->context_len;
+    }
+    HASH_ADD(hh, hpr_waits, id, 36, w);
+    w->next_of_task = t->waits;
+    t->waits = w;
+    t->pending++;
+    return w;
+}
+
+static bool wait_send(hp_rpc_call_spec *spec, uint64_t timeout)
+{
+    hw_bytes ctx;
+    if (wait_add(spec, &ctx) == NULL)
+        return false;
     hw_request req;
     memset(&req, 0, sizeof req);
     req.has_expects_response = true;
     req.expects_response = timeout;
     req.body.ptr = (uint8_t *)spec->body;
     req.body.len = spec->len;
-    /* the context: our correlation id, then the caller's own bytes */
-    hw_bytes ctx = {(uint8_t *)w->id, 36};
-    if (spec->context_len > 0) {
-        uint8_t *both = hp_arena_alloc(&t->arena, 36 + spec->context_len);
-        if (both == NULL) {
-            free(w);
-            spec->err = rpc_err(HP_RPC_BUILD, "out of memory");
-            return false;
-        }
-        memcpy(both, w->id, 36);
-        memcpy(both + 36, spec->context, spec->context_len);
-        ctx.ptr = both;
-        ctx.len = 36 + spec->context_len;
-    }
-    HASH_ADD(hh, hpr_waits, id, 36, w);
-    w->next_of_task = t->waits;
-    t->waits = w;
-    t->pending++;
     hw_blob blob;
     memset(&blob, 0, sizeof blob);
     blob.mime = (char *)spec->blob_mime;
@@ -312,6 +323,36 @@ static bool wait_send(hp_rpc_call_spec *spec, uint64_t timeout)
     blob.bytes.len = spec->blob_len;
     hw_send_request(spec->target, &req, &ctx, spec->blob ? &blob : NULL);
     return true;
+}
+
+static void wait_unlink(hpr_wait *w);
+
+int hpr_state_save_wait(const uint8_t *bytes, size_t len)
+{
+    if (hpr_rt.cur == NULL)
+        return -1;
+    hw_address state;
+    hpr_addr_set(&state, hpr_rt.our.node, "state", "distro", "sys");
+    hp_rpc_call_spec spec = {.target = &state, .body = "", .len = 0};
+    hw_bytes ctx;
+    hpr_wait *w = wait_add(&spec, &ctx);
+    if (w == NULL)
+        return 0;
+    if (!hp__set_state_start(bytes, len, &ctx, 5)) {
+        wait_unlink(w);
+        return -1;
+    }
+    task_wait();
+    if (spec.err.kind != HP_RPC_OK || spec.reply == NULL ||
+        spec.reply->kind != HP_JV_STRING ||
+        strcmp(spec.reply->str, "SetState") != 0) {
+        hp_log_error("set-state: %s",
+                     spec.err.kind != HP_RPC_OK && spec.err.message
+                         ? spec.err.message
+                         : "the state module refused it");
+        return 0;
+    }
+    return 1;
 }
 
 static void wait_unlink(hpr_wait *w)

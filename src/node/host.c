@@ -233,6 +233,8 @@ static uint64_t fresh_id(hcn_host *h)
  * request in a steady exchange. */
 static void ctx_free(hcn_host *h, hcn_ctx_entry *e)
 {
+    if (e->is_save)
+        h->saves--;
     hcn_msg_unref(e->sent);
     hcn_msg_unref(e->prompting);
     if (e->context != e->small)
@@ -432,13 +434,17 @@ static void drain(hcn_host *h)
 }
 
 static void mark_started(hcn_host *h);
+static int save_answer(hcn_host *h, hcn_msg **m);
 
 static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
 {
     if (!h->started && !h->start_told)
         mark_started(h); /* a process that does not say: its first receive */
-    if (hcn_mailbox_stopping(&h->proc->mb))
-        siglongjmp(h->kill, HCN_KILL_STOP); /* reinstall: stop here */
+    if (hcn_mailbox_stopping(&h->proc->mb)) {
+        if (h->saves == 0)
+            siglongjmp(h->kill, HCN_KILL_STOP); /* reinstall: stop here */
+        return save_answer(h, m); /* first let the saves under way end */
+    }
     if (h->deferred_head == NULL)
         drain(h);
     if (h->deferred_head) {
@@ -451,6 +457,9 @@ static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
         return HCC_EOK;
     }
     int rc = hcn_mailbox_pop(&h->proc->mb, deadline, m);
+    if (rc == HCC_ECLOSED && hcn_mailbox_stopping(&h->proc->mb) &&
+        h->saves > 0)
+        return save_answer(h, m); /* stopped meanwhile: as above */
     if (rc == HCC_ECLOSED)
         siglongjmp(h->kill, HCN_KILL_STOP);
     return rc;
@@ -472,6 +481,47 @@ static void defer_back(hcn_host *h, hcn_msg *m)
     else
         h->deferred_head = m;
     h->deferred_tail = m;
+}
+
+/* Whether m answers a set_state_start under way. */
+static bool answers_save(hcn_host *h, const hcn_msg *m)
+{
+    if (m->kind == HCN_MSG_REQUEST)
+        return false;
+    hcn_ctx_entry *e;
+    HASH_FIND(hh, h->contexts, &m->id, sizeof m->id, e);
+    return e != NULL && e->is_save;
+}
+
+/* Stopping with saves under way: the next answer to one of them (from the
+ * deferred queue, or waited for through the stop until the first
+ * deadline); everything else is set aside for the next instance. */
+static int save_answer(hcn_host *h, hcn_msg **m)
+{
+    for (hcn_msg **pp = &h->deferred_head, *prev = NULL; *pp;
+         prev = *pp, pp = &(*pp)->next) {
+        if (!answers_save(h, *pp))
+            continue;
+        *m = *pp;
+        *pp = (*m)->next;
+        if (h->deferred_tail == *m)
+            h->deferred_tail = prev;
+        (*m)->next = NULL;
+        hcn_mailbox_taken(&h->proc->mb, *m);
+        return HCC_EOK;
+    }
+    int64_t deadline = h->heap_len ? h->heap[0]->deadline : -1;
+    for (;;) {
+        hcn_msg *x;
+        int rc = hcn_mailbox_pop_through(&h->proc->mb, deadline, &x);
+        if (rc != HCC_EOK)
+            return rc; /* a deadline: the caller delivers the timeout */
+        if (answers_save(h, x)) {
+            *m = x;
+            return HCC_EOK;
+        }
+        defer_back(h, x);
+    }
 }
 
 /* A timeout takes its place in arrival order, as Hyperware's timer task
@@ -792,6 +842,31 @@ static bool host_get_state(void *ctx, hw_bytes *out)
     return ok;
 }
 
+static void host_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
+                                 const hw_bytes *context, uint64_t timeout_s)
+{
+    hcn_host *h = ctx;
+    json_t *body = json_pack("{ss}", "SetState", h->proc->id);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    hcn_blob *b = hcn_blob_new(NULL, bytes, len);
+    /* as state_call, from the kernel on the process's behalf, but the
+     * answer comes to receive like any other */
+    char *src = hcn_xasprintf("%s@kernel:distro:sys", h->node->name);
+    char *dst = hcn_xasprintf("%s@state:distro:sys", h->node->name);
+    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, fresh_id(h), src, dst,
+                             h->proc->addr, false, true, timeout_s, text,
+                             strlen(text), h->proc->id, NULL, 0, b);
+    free(src);
+    free(dst);
+    free(text);
+    hcn_blob_unref(b);
+    hcn_ctx_entry *e = ctx_add(h, m, context);
+    e->is_save = true;
+    h->saves++;
+    hcn_route(h->node, m);
+}
+
 static bool host_set_state(void *ctx, const uint8_t *bytes, size_t len)
 {
     hcn_host *h = ctx;
@@ -1045,6 +1120,7 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
     t->prompting_set = host_prompting_set;
     t->prompting_release = host_prompting_release;
     t->started = host_started;
+    t->set_state_start = host_set_state_start;
 }
 
 void hcn_host_fini(hcn_host *h)

@@ -425,6 +425,7 @@ typedef struct hcn_ctx_entry {
     int64_t deadline;
     size_t heap_idx;
     uint8_t small[32]; /* holds a context of up to 32 bytes */
+    bool is_save;      /* a set_state_start under way */
     struct hcn_ctx_entry *next_spare;
 } hcn_ctx_entry;
 
@@ -486,6 +487,7 @@ struct hcn_host {
      * that call fails so the guest can unwind; the next wait stops it. */
     bool closing_seen;
     bool start_told; /* the guest said it will tell when it has started */
+    size_t saves;    /* set_state_start answers not yet delivered */
     bool started;    /* it has (or received, not having said) */
     /* Prompting messages the guest's tasks hold (prompting_hold); a NULL
      * slot is free. */
