@@ -457,8 +457,7 @@ static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
         return HCC_EOK;
     }
     int rc = hcn_mailbox_pop(&h->proc->mb, deadline, m);
-    if (rc == HCC_ECLOSED && hcn_mailbox_stopping(&h->proc->mb) &&
-        h->saves > 0)
+    if (rc == HCC_ECLOSED && hcn_mailbox_stopping(&h->proc->mb) && h->saves > 0)
         return save_answer(h, m); /* stopped meanwhile: as above */
     if (rc == HCC_ECLOSED)
         siglongjmp(h->kill, HCN_KILL_STOP);
