@@ -24,16 +24,22 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static int write_text(const char *path, const char *text)
+/* Write `text` (heap; freed here) to root/rel, made executable if asked. */
+static int put_file(const char *root, const char *rel, char *text,
+                    bool executable)
 {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
     FILE *f = fopen(path, "w");
-    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+    bool ok = f != NULL && fputs(text, f) >= 0;
+    if (f != NULL && fclose(f) != 0)
+        ok = false;
+    if (ok && executable)
+        chmod(path, 0755);
+    else if (!ok)
         fprintf(stderr, "hyperc: cannot write %s: %s\n", path, strerror(errno));
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    return 0;
+    free(text);
+    return ok ? 0 : -1;
 }
 
 /* printf into a fresh heap string (aborts when out of memory). */
@@ -257,34 +263,31 @@ int hcl_cmd_new(int argc, char **argv)
         free(paths[i]);
     }
     int rc = 0;
-    char *p, *t;
-    p = fmt("%s/CMakeLists.txt", root);
-    t = fmt("# Built with `hyperc build` (or cmake with hyperc_DIR set).\n"
+    rc |= put_file(
+        root, "CMakeLists.txt",
+        fmt("# Built with `hyperc build` (or cmake with hyperc_DIR set).\n"
             "cmake_minimum_required(VERSION 3.25)\n"
             "project(%s C)\n"
             "find_package(hyperc 0.1 REQUIRED)\n"
             "hyperc_add_process(%s HYPERPROCESS %s.c)\n"
             "hyperc_add_package(%s SOURCE_DIR ${CMAKE_CURRENT_SOURCE_DIR} "
             "PROCESSES %s)\n",
-            snake, name, snake, name, name);
-    rc |= write_text(p, t);
-    free(p);
-    free(t);
-    p = fmt("%s/metadata.json", root);
-    t = fmt("{\n  \"name\": \"%s\",\n  \"description\": \"\",\n"
-            "  \"image\": \"\",\n  \"external_url\": \"\",\n"
-            "  \"animation_url\": \"\",\n  \"properties\": {\n"
-            "    \"package_name\": \"%s\",\n"
-            "    \"current_version\": \"0.1.0\",\n"
-            "    \"publisher\": \"%s\",\n    \"mirrors\": [],\n"
-            "    \"code_hashes\": {},\n    \"wit_version\": 1,\n"
-            "    \"dependencies\": []\n  }\n}\n",
-            name, name, pub);
-    rc |= write_text(p, t);
-    free(p);
-    free(t);
-    p = fmt("%s/pkg/manifest.json", root);
-    t = fmt("[\n  {\n    \"process_name\": \"%s\",\n"
+            snake, name, snake, name, name),
+        false);
+    rc |= put_file(root, "metadata.json",
+                   fmt("{\n  \"name\": \"%s\",\n  \"description\": \"\",\n"
+                       "  \"image\": \"\",\n  \"external_url\": \"\",\n"
+                       "  \"animation_url\": \"\",\n  \"properties\": {\n"
+                       "    \"package_name\": \"%s\",\n"
+                       "    \"current_version\": \"0.1.0\",\n"
+                       "    \"publisher\": \"%s\",\n    \"mirrors\": [],\n"
+                       "    \"code_hashes\": {},\n    \"wit_version\": 1,\n"
+                       "    \"dependencies\": []\n  }\n}\n",
+                       name, name, pub),
+                   false);
+    rc |= put_file(
+        root, "pkg/manifest.json",
+        fmt("[\n  {\n    \"process_name\": \"%s\",\n"
             "    \"process_wasm_path\": \"/%s.so\",\n"
             "    \"on_exit\": \"Restart\",\n"
             "    \"request_networking\": false,\n"
@@ -292,12 +295,12 @@ int hcl_cmd_new(int argc, char **argv)
             "\"http-server:distro:sys\", \"homepage:homepage:sys\"],\n"
             "    \"grant_capabilities\": [\"http-server:distro:sys\"],\n"
             "    \"public\": true\n  }\n]\n",
-            name, name);
-    rc |= write_text(p, t);
-    free(p);
-    free(t);
-    p = fmt("%s/%s.c", root, snake);
-    t = fmt("/* %s: a hyperprocess.  `hyperc build .` builds it, `hyperc "
+            name, name),
+        false);
+    char *src = fmt("%s.c", snake);
+    rc |= put_file(
+        root, src,
+        fmt("/* %s: a hyperprocess.  `hyperc build .` builds it, `hyperc "
             "test .` runs\n * the scripts in test/ against a node, `hyperc "
             "run --port 8080 .` serves it\n * at "
             "http://localhost:8080/%s:%s:%s/ and `hyperc watch .`\n"
@@ -321,31 +324,30 @@ int hcl_cmd_new(int argc, char **argv)
             "static uint64_t get_count(const %s_state *s)\n{\n"
             "    return s->count;\n}\n",
             name, name, name, pub, snake, snake, snake, name, name, snake,
-            snake, snake);
-    rc |= write_text(p, t);
-    free(p);
-    free(t);
-    p = fmt("%s/pkg/ui/index.html", root);
-    t = fmt("<!doctype html>\n<html><head><meta charset=\"utf-8\">"
-            "<title>%s</title></head>\n<body>\n<h1>%s</h1>\n"
-            "<p>count: <span id=\"count\">?</span> "
-            "<button id=\"inc\">+1</button></p>\n<script>\n"
-            "const api = location.pathname.replace(/\\/[^/]*$/, '') + "
-            "'/api';\n"
-            "async function show() {\n"
-            "  const r = await fetch(api + '/count');\n"
-            "  document.getElementById('count').textContent = await "
-            "r.json();\n}\n"
-            "document.getElementById('inc').onclick = async () => {\n"
-            "  await fetch(api, {method: 'POST', body: "
-            "JSON.stringify({Increment: 1})});\n  show();\n};\n"
-            "show();\n</script>\n</body></html>\n",
-            name, name);
-    rc |= write_text(p, t);
-    free(p);
-    free(t);
-    p = fmt("%s/test/basic.sh", root);
-    t = fmt("#!/bin/sh\n"
+            snake, snake),
+        false);
+    free(src);
+    rc |=
+        put_file(root, "pkg/ui/index.html",
+                 fmt("<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+                     "<title>%s</title></head>\n<body>\n<h1>%s</h1>\n"
+                     "<p>count: <span id=\"count\">?</span> "
+                     "<button id=\"inc\">+1</button></p>\n<script>\n"
+                     "const api = location.pathname.replace(/\\/[^/]*$/, '') + "
+                     "'/api';\n"
+                     "async function show() {\n"
+                     "  const r = await fetch(api + '/count');\n"
+                     "  document.getElementById('count').textContent = await "
+                     "r.json();\n}\n"
+                     "document.getElementById('inc').onclick = async () => {\n"
+                     "  await fetch(api, {method: 'POST', body: "
+                     "JSON.stringify({Increment: 1})});\n  show();\n};\n"
+                     "show();\n</script>\n</body></html>\n",
+                     name, name),
+                 false);
+    rc |= put_file(
+        root, "test/basic.sh",
+        fmt("#!/bin/sh\n"
             "# Run by `hyperc test` against a fresh node with this "
             "package:\n"
             "# $HYPERC is the hyperc command, $HYPERC_HOME the node's "
@@ -358,11 +360,8 @@ int hcl_cmd_new(int argc, char **argv)
             "out=$(curl -s http://127.0.0.1:$HYPERC_PORT/$p/api/count)\n"
             "[ \"$out\" = 2 ] || { echo \"GET /api/count: got $out\"; exit "
             "1; }\n",
-            name, name, pub);
-    rc |= write_text(p, t);
-    chmod(p, 0755);
-    free(p);
-    free(t);
+            name, name, pub),
+        true);
     if (rc == 0)
         printf("created %s: `hyperc build %s` then `hyperc test %s`\n", root,
                root, root);

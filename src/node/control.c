@@ -270,10 +270,7 @@ static json_t *do_ps(hcn_node *n)
         json_array_append_new(
             list, json_pack("{sssssbsbsisI}", "id", p->id, "status",
                             names[atomic_load(&p->status) & 3], "public",
-                            p->public_, "started",
-                            p->ops != NULL || (atomic_load(&p->instance) > 0 &&
-                                               atomic_load(&p->started_inst) ==
-                                                   atomic_load(&p->instance)),
+                            p->public_, "started", hcn_proc_started(p),
                             "starts", atomic_load(&p->instance), "queued",
                             (json_int_t)atomic_load(&p->mb.count)));
         pthread_mutex_unlock(&p->lock);

@@ -435,11 +435,8 @@ int hc_node_start(hc_node *n, char *err, size_t errlen)
 static bool proc_settled(hcn_proc *p)
 {
     int st = atomic_load(&p->status);
-    if (p->ops != NULL || !p->has_thread || st == HCN_PROC_EXITED ||
-        st == HCN_PROC_RESTARTING)
-        return true;
-    int inst = atomic_load(&p->instance);
-    return inst > 0 && atomic_load(&p->started_inst) == inst;
+    return !p->has_thread || st == HCN_PROC_EXITED ||
+           st == HCN_PROC_RESTARTING || hcn_proc_started(p);
 }
 
 int hc_node_wait_started(hc_node *n, int timeout_ms, char *pending,

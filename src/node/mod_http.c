@@ -1817,6 +1817,20 @@ static const hcn_module_ops http_ops = {
     .fini = http_fini,
 };
 
+/* Undo hcn_mod_http_add once its loop exists (its handles closed). */
+static void setup_undo(hcn_http *h)
+{
+    uv_walk(&h->loop, walk_close, NULL);
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&h->loop);
+    pthread_mutex_destroy(&h->mu);
+    free(h->self_addr);
+    free(h->password);
+    free(h->password_hash);
+    free(h->login_html);
+    free(h);
+}
+
 int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
 {
     const hc_node_config *cfg = &n->cfg;
@@ -1876,30 +1890,14 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
         if (rc != 0) {
             snprintf(err, errlen, "http-server cannot listen on %s:%d: %s",
                      addr, cfg->http_port, uv_strerror(rc));
-            uv_walk(&h->loop, walk_close, NULL);
-            uv_run(&h->loop, UV_RUN_DEFAULT);
-            uv_loop_close(&h->loop);
-            pthread_mutex_destroy(&h->mu);
-            free(h->self_addr);
-            free(h->password);
-            free(h->password_hash);
-            free(h->login_html);
-            free(h);
+            setup_undo(h);
             return -1;
         }
         hcn_logf(n, 0, "http-server listening on %s:%d", addr, cfg->http_port);
     }
     if (pthread_create(&h->thread, NULL, loop_main, h) != 0) {
         snprintf(err, errlen, "cannot start the http-server thread");
-        uv_walk(&h->loop, walk_close, NULL);
-        uv_run(&h->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&h->loop);
-        pthread_mutex_destroy(&h->mu);
-        free(h->self_addr);
-        free(h->password);
-        free(h->password_hash);
-        free(h->login_html);
-        free(h);
+        setup_undo(h);
         return -1;
     }
     h->has_thread = true;

@@ -313,6 +313,15 @@ struct hcn_proc {
     atomic_bool retire; /* stop the instance and leave the node */
 };
 
+/* Whether p's current instance has started (bindings and init done; a
+ * module always has). */
+static inline bool hcn_proc_started(hcn_proc *p)
+{
+    int inst = atomic_load(&p->instance);
+    return p->ops != NULL ||
+           (inst > 0 && atomic_load(&p->started_inst) == inst);
+}
+
 /* Drop a reference; the last one frees the process. */
 void hcn_proc_unref(hcn_proc *p);
 hcn_proc *hcn_proc_ref(hcn_proc *p);

@@ -467,7 +467,7 @@ static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
             int inst = atomic_load(&p->instance);
             bool restarted = inst > before[i] && !atomic_load(&p->reload) &&
                              !hcn_mailbox_stopping(&p->mb) &&
-                             (atomic_load(&p->started_inst) == inst ||
+                             (hcn_proc_started(p) ||
                               atomic_load(&p->status) != HCN_PROC_RUNNING);
             if (left || (before[i] >= 0 && restarted))
                 break;
