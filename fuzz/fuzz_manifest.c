@@ -3,7 +3,7 @@
  * half when it has none): metadata before, manifest after.  Never a crash
  * or leak; errors name a file; accepted packages satisfy the rules. */
 #include "hyperc/node.h"
-#include "node/node_impl.h"
+#include "node/package/package.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,10 +1,10 @@
-/* libFuzzer: the request parser of vfs:distro:sys (mod_vfs.c) and its path
+/* libFuzzer: the request parser of vfs:distro:sys (vfs.c) and its path
  * normalizer.  The input is a request body.  A parsed request's paths, and
  * the input itself taken as a path, must normalize to something that
  * cannot leave the vfs root: no empty, "." or ".." component, no leading
  * or trailing '/', never longer than the input, and normalizing it again
  * changes nothing. */
-#include "node/node_impl.h"
+#include "node/modules/modules.h"
 
 #include <stdint.h>
 #include <stdio.h>

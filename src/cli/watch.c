@@ -1,6 +1,6 @@
 /* hyperc install / watch: put a package on a running node, and keep it there
  * as its sources change.  `install` sends the node's control socket an
- * install request (src/node/package.c does the swap); `watch` builds,
+ * install request (src/node/package/package.c does the swap); `watch` builds,
  * makes sure a node runs the package (the one at --home, or one it boots),
  * then rebuilds and reinstalls on every saved change (inotify). */
 #include "cli.h"

@@ -326,7 +326,7 @@ static void bad_frames_close_the_connection(void **state)
 }
 
 /* expects_response is seconds the injector waits.  Huge values must not
- * overflow (control.c: expects * 1000; mod_terminal.c: timeout_ms *
+ * overflow (control.c: expects * 1000; modules/terminal.c: timeout_ms *
  * 1000000, both int64), which is undefined behaviour (UBSan aborts the
  * node).  The target is missing, so the answer is an immediate timeout. */
 static void huge_expects_response(void **state)

@@ -1,10 +1,10 @@
-/* http-server:distro:sys without sockets (http_util.c, http_auth.c): the
+/* http-server:distro:sys without sockets (http/util.c, http/auth.c): the
  * router as route_recognizer matches, Hyperware's path formatting, query
  * decoding, lossy UTF-8, loopback peers, JWTs, cookies and the login
  * check. */
 #include "unit_helpers.h"
 
-#include "node/http_impl.h"
+#include "node/http/http_int.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -5,6 +5,7 @@
  * as Hyperware reports them.  The network side is in
  * tests/blackbox/test_http_client.py. */
 #include "unit_helpers.h"
+#include "node/http/http.h"
 
 static int parse(const char *s, hcn_hc_request *r)
 {

@@ -1,4 +1,4 @@
-/* timer:distro:sys (mod_timer.c) in a started node: {"SetTimer": ms} is
+/* timer:distro:sys (modules/timer.c) in a started node: {"SetTimer": ms} is
  * answered with an empty response after ms milliseconds (runtime.md §8.2);
  * timers fire in deadline order; bad bodies and other nodes are ignored;
  * an absurdly long timer neither fires at once nor breaks the module. */
@@ -110,7 +110,7 @@ static void bad_requests_ignored(void **state)
 }
 
 /* {"SetTimer": ms} with ms near INT64_MAX: now + ms * 1e6 overflows int64
- * in mod_timer.c (undefined behaviour; UBSan aborts, and without it the
+ * in modules/timer.c (undefined behaviour; UBSan aborts, and without it the
  * deadline wraps into the past and the timer fires at once). */
 static void huge_timer_does_not_fire_now(void **state)
 {

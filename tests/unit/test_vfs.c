@@ -1,4 +1,4 @@
-/* vfs:distro:sys (mod_vfs.c) in a started node (runtime.md §8.4): every
+/* vfs:distro:sys (vfs.c) in a started node (runtime.md §8.4): every
  * action with Hyperware's request and response shapes (process_lib's
  * VfsRequest / VfsResponse as serde writes them), data in blobs, cursors,
  * errors (not found, malformed requests and paths, escapes through ".." and
@@ -6,6 +6,7 @@
  * caps, root), the read-only pkg drive mapped to the package's folder, the
  * file size limit, and the parser and path normalizer on their own. */
 #include "unit_helpers.h"
+#include "node/modules/modules.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "node/node_impl.h"
+#include "node/kernel/kernel_int.h"
 
 #include <ftw.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* Packages in Hyperware's layout: metadata.json at the root, pkg/manifest.json
  * listing the processes, pkg/ holding their binaries (shared objects here). */
-#include "node_impl.h"
+#include "package.h"
+#include "../modules/modules.h"
 
 #include <jansson.h>
 #include <stdarg.h>

@@ -13,8 +13,8 @@
  * until its response is written, so pipelined requests are answered in
  * order and a client that never reads its answers cannot make the server
  * buffer more than one response for it. */
-#include "http_impl.h"
-#include "node_impl.h"
+#include "http_int.h"
+#include "http.h"
 
 #include <errno.h>
 #include <http_parser.h>
@@ -137,7 +137,7 @@ struct hcn_http {
     /* limits */
     uint64_t max_body;
     uint32_t max_header, max_conns, idle_s, request_s, ws_max, ws_queue;
-    /* authentication (http_auth.c) */
+    /* authentication (auth.c) */
     uint8_t jwt_secret[32];
     char *password;
     char *password_hash; /* Hyperware's argon2id form, "0x..." */
@@ -145,7 +145,7 @@ struct hcn_http {
     size_t login_len;
 };
 
-/* http_auth.c */
+/* auth.c */
 int hcn_http_auth_init(hcn_node *n, const char *password_opt, uint8_t *secret,
                        char **password, char **password_hash, char **html,
                        size_t *html_len, char *err, size_t errlen);
@@ -1757,9 +1757,8 @@ static void walk_close(uv_handle_t *hd, void *arg)
         uv_close(hd, NULL);
 }
 
-void hcn_mod_http_stop(hcn_node *n)
+static void http_stop_thread(hcn_http *h)
 {
-    hcn_http *h = n->http;
     if (h == NULL || !h->has_thread)
         return;
     pthread_mutex_lock(&h->mu);
@@ -1775,7 +1774,7 @@ static void http_fini(hcn_proc *self)
     hcn_http *h = self->mod;
     if (h == NULL)
         return;
-    hcn_mod_http_stop(h->node);
+    http_stop_thread(h);
     /* Handles left (none normally) are closed before the loop goes. */
     uv_walk(&h->loop, walk_close, NULL);
     uv_run(&h->loop, UV_RUN_DEFAULT);
@@ -1807,13 +1806,18 @@ static void http_fini(hcn_proc *self)
     free(h->password);
     free(h->password_hash);
     free(h->login_html);
-    h->node->http = NULL;
     free(h);
     self->mod = NULL;
 }
 
+static void http_stop(hcn_proc *self)
+{
+    http_stop_thread(self->mod);
+}
+
 static const hcn_module_ops http_ops = {
     .handle = http_handle,
+    .stop = http_stop,
     .fini = http_fini,
 };
 
@@ -1904,7 +1908,6 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
     hcn_proc *p = hcn_node_add_proc(n, HTTP_PID, false, NULL);
     p->ops = &http_ops;
     p->mod = h;
-    n->http = h;
     hcn_proc_unref(p);
     return 0;
 }

@@ -1,6 +1,6 @@
 /* timer:distro:sys: {"SetTimer": ms} is answered with an empty response
  * after ms milliseconds.  Public, as in Hyperware; ignores other nodes. */
-#include "node_impl.h"
+#include "modules.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -147,7 +147,7 @@ static const hcn_module_ops timer_ops = {
     .fini = timer_fini,
 };
 
-int hcn_mod_timer_add(hcn_node *n)
+int hcn_mod_timer_add(hcn_node *n, char *err, size_t errlen)
 {
     hcn_proc *p = hcn_node_add_proc(n, "timer:distro:sys", true, NULL);
     p->ops = &timer_ops;

@@ -1,7 +1,7 @@
 /* state:distro:sys: each process's state as one SQLite row (WAL), keyed by
  * process id.  Request and reply shapes are Hyperware's StateAction and
  * StateResponse. */
-#include "node_impl.h"
+#include "modules.h"
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -142,8 +142,10 @@ static const hcn_module_ops state_ops = {
     .fini = state_fini,
 };
 
-int hcn_mod_state_add(hcn_node *n)
+int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
 {
+    snprintf(err, errlen, "cannot open the state database %s",
+             n->state_db_path);
     char *dir = hcn_xasprintf("%s/state", n->home);
     int rc = hcn_mkdirs(dir);
     free(dir);
@@ -179,6 +181,8 @@ int hcn_mod_state_add(hcn_node *n)
     p->ops = &state_ops;
     p->mod = s;
     hcn_proc_unref(p);
+    if (errlen)
+        err[0] = '\0';
     return 0;
 fail:
     if (s->db)

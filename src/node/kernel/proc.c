@@ -1,9 +1,9 @@
 /* Process lifecycle: a thread per process; loading a private instance of the
  * shared object; on-exit (none, restart with backoff and give-up, requests);
  * runtime module threads; spawn. */
-#include "node_impl.h"
+#include "kernel_int.h"
 
-#include "../common/abi_types.h"
+#include "../../common/abi_types.h"
 
 #include <dlfcn.h>
 #include <errno.h>

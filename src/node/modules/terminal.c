@@ -2,7 +2,7 @@
  * the shell (hyperc inject) are sent from this address; their answers come
  * back here and are handed to the waiting control connection by id.  Like
  * Hyperware's terminal it may message any process (capability-exempt). */
-#include "node_impl.h"
+#include "modules.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -58,7 +58,7 @@ static const hcn_module_ops terminal_ops = {
     .fini = terminal_fini,
 };
 
-int hcn_mod_terminal_add(hcn_node *n)
+int hcn_mod_terminal_add(hcn_node *n, char *err, size_t errlen)
 {
     hcn_proc *p = hcn_node_add_proc(n, "terminal:terminal:sys", true, NULL);
     terminal_mod *t = hcn_xcalloc(1, sizeof *t);
@@ -70,7 +70,6 @@ int hcn_mod_terminal_add(hcn_node *n)
     pthread_condattr_destroy(&ca);
     p->ops = &terminal_ops;
     p->mod = t;
-    n->terminal = p; /* the table keeps it alive until hc_node_free */
     hcn_proc_unref(p);
     return 0;
 }
@@ -82,7 +81,9 @@ int hcn_inject(hcn_node *n, hcn_msg *m, int64_t timeout_ms, hcn_msg **resp)
         hcn_route(n, m);
         return HCC_EOK;
     }
-    terminal_mod *t = n->terminal->mod;
+    hcn_proc *term = hcn_node_find(n, "terminal:terminal:sys");
+    terminal_mod *t = term->mod; /* the table keeps it until hc_node_free */
+    hcn_proc_unref(term);
     inject_wait *w = hcn_xcalloc(1, sizeof *w);
     w->id = m->id;
     pthread_mutex_lock(&t->mu);

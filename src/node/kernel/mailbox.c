@@ -1,6 +1,6 @@
 /* Bounded mailboxes: push never blocks; pop spins briefly, then parks on a
  * condition variable until a message, a deadline or close. */
-#include "node_impl.h"
+#include "kernel.h"
 
 #include <errno.h>
 #include <time.h>

@@ -9,8 +9,8 @@
  * login page sends) or Hyperware's browser-side hash of it ({"password_hash":
  * "0x" + hex argon2id(password, salt = node name padded to 8 bytes, t=2,
  * m=19456 KiB, p=1, 32 bytes)}, what Hyperware's login page sends). */
-#include "http_impl.h"
-#include "node_impl.h"
+#include "http_int.h"
+#include "http.h"
 
 #include <argon2.h>
 #include <errno.h>

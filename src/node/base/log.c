@@ -1,5 +1,5 @@
 /* Terminal printouts and the node's log file. */
-#include "node_impl.h"
+#include "base.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -85,14 +85,4 @@ void hcn_log_write(hcn_log *l, const char *who, int verbosity, int shown_level,
             fprintf(stderr, "%s %s: %s\n", stamp, who, text);
     }
     pthread_mutex_unlock(&l->mu);
-}
-
-void hcn_logf(hcn_node *n, int verbosity, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    hcn_log_write(&n->log, "kernel", verbosity, n->log.level, buf);
 }

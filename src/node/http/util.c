@@ -1,8 +1,8 @@
 /* http-server:distro:sys, the parts without sockets: the router (bound paths
  * as Hyperware's route_recognizer matches them), path formatting, URL and
  * query decoding, lossy UTF-8, peer addresses. */
-#include "http_impl.h"
-#include "node_impl.h"
+#include "http_int.h"
+#include "http.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

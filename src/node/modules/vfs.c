@@ -8,7 +8,7 @@
  * process); here a cursor is a number per path and each action opens and
  * closes the file, so there is no descriptor limit to manage.  The module
  * runs on its own thread and handles one request at a time. */
-#include "node_impl.h"
+#include "modules.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1287,13 +1287,16 @@ static const hcn_module_ops vfs_ops = {
     .fini = vfs_fini,
 };
 
-int hcn_mod_vfs_add(hcn_node *n)
+int hcn_mod_vfs_add(hcn_node *n, char *err, size_t errlen)
 {
     char *dir = hcn_xasprintf("%s/vfs", n->home);
     char *root = hcn_mkdirs(dir) == 0 ? realpath(dir, NULL) : NULL;
     free(dir);
-    if (root == NULL)
+    if (root == NULL) {
+        snprintf(err, errlen, "cannot create the vfs directory %s/vfs: %s",
+                 n->home, strerror(errno));
         return -1;
+    }
     vfs_mod *v = hcn_xcalloc(1, sizeof *v);
     v->root = root;
     v->max_file = n->cfg.vfs_max_file_bytes;

@@ -1,5 +1,5 @@
 /* Small helpers of the node: clocks, randomness, allocation, files. */
-#include "node_impl.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdarg.h>

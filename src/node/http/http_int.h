@@ -1,8 +1,8 @@
-/* Internal to http-server:distro:sys (mod_http.c, http_util.c,
- * http_auth.c): the pieces that do not need a socket, kept apart so that
+/* Internal to http-server:distro:sys (server.c, util.c, auth.c): the
+ * pieces that do not need a socket, kept apart so that
  * unit tests can reach them.  Prefix hcn_http_. */
-#ifndef HYPERC_HTTP_IMPL_H
-#define HYPERC_HTTP_IMPL_H
+#ifndef HYPERC_NODE_HTTP_INT_H
+#define HYPERC_NODE_HTTP_INT_H
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -9,7 +9,7 @@
  * starts.  Not public: a process needs messaging for homepage:homepage:sys
  * (request_capabilities), and to get the answer of GetApps it must be public
  * or grant homepage:homepage:sys messaging, as for any runtime module. */
-#include "node_impl.h"
+#include "modules.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -256,7 +256,7 @@ static const hcn_module_ops homepage_ops = {
     .fini = homepage_fini,
 };
 
-int hcn_mod_homepage_add(hcn_node *n)
+int hcn_mod_homepage_add(hcn_node *n, char *err, size_t errlen)
 {
     hcn_proc *p = hcn_node_add_proc(n, HOMEPAGE_PID, false, NULL);
     p->ops = &homepage_ops;

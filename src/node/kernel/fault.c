@@ -31,7 +31,7 @@
  * table is only changed by the thread that owns it and is published so that
  * the handler, interrupting that same thread, always reads a consistent
  * array. */
-#include "node_impl.h"
+#include "kernel_int.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -1,53 +1,31 @@
-/* Internal to the hyperc node: every type and function shared between the
- * node's source files.  Prefix hcn_ marks these internal; the node's public
- * API is include/hyperc/node.h (prefix hc_).
+/* Internal to the node: what the kernel room (src/node/kernel/) offers the
+ * node's other rooms: envelopes and blobs, capabilities, mailboxes, the
+ * process table and its entries, routing, grants, the module interface
+ * (hcn_module_ops) and the node structure that ties them.  The kernel uses
+ * only src/node/base/ and src/common/; the modules, http, control, package
+ * and the node's life (node.c) sit above it.  kernel_int.h holds what only
+ * the kernel's own files share (a guest's host state, faults, spawn).
  *
  * Threads: each process (guest or runtime module) runs on its own thread and
- * owns its host state (hcn_host) alone.  Routing (hcn_route) runs on the
- * sending thread: it looks the target up under the table's read lock and
- * pushes into the target's mailbox, which never blocks.  So no process,
- * however slow, can stall another's sends. */
-#ifndef HYPERC_NODE_IMPL_H
-#define HYPERC_NODE_IMPL_H
+ * owns its host state alone.  Routing (hcn_route) runs on the sending
+ * thread: it looks the target up under the table's read lock and pushes
+ * into the target's mailbox, which never blocks.  So no process, however
+ * slow, can stall another's sends. */
+#ifndef HYPERC_NODE_KERNEL_H
+#define HYPERC_NODE_KERNEL_H
 
-#include "../abi/native.h"
-#include "../common/common.h"
+#include "../../common/common.h"
+#include "../base/base.h"
+#include "hyperc/abi.h"
 #include "hyperc/node.h"
 
 #include <pthread.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <uthash.h>
 
 typedef struct hcn_node hcn_node;
 typedef struct hcn_proc hcn_proc;
-typedef struct hcn_host hcn_host;
-
-/* ---------------------------------------------------------------- util */
-
-/* Monotonic clock in nanoseconds. */
-int64_t hcn_now_ns(void);
-/* Wall clock in milliseconds since the epoch. */
-int64_t hcn_wall_ms(void);
-/* A random u64 from the OS (getrandom); used to seed per-thread PRNGs. */
-uint64_t hcn_random_u64(void);
-/* xorshift64* step; *state must be non-zero. */
-uint64_t hcn_rng_next(uint64_t *state);
-/* malloc/calloc/strdup that abort on OOM (the node does not run degraded
- * when the machine has no memory left, as Redis and h2o do). */
-void *hcn_xmalloc(size_t n);
-void *hcn_xcalloc(size_t n, size_t m);
-char *hcn_xstrdup(const char *s);
-char *hcn_xstrndup(const char *s, size_t n);
-/* printf into a fresh heap string; caller frees. */
-char *hcn_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Read a whole file into a fresh NUL-terminated buffer; NULL on error. */
-char *hcn_read_file(const char *path, size_t *len);
-/* mkdir -p; 0 or -1 with errno. */
-int hcn_mkdirs(const char *path);
 
 /* ---------------------------------------------------------------- blobs */
 
@@ -211,27 +189,8 @@ void hcn_mailbox_taken(hcn_mailbox *mb, hcn_msg *m);
 /* Remove and return everything queued (a list via ->next). */
 hcn_msg *hcn_mailbox_take_all(hcn_mailbox *mb);
 
-/* ------------------------------------------------------------- logging */
+/* ------------------------------------------------------------ logging */
 
-typedef struct hcn_log {
-    pthread_mutex_t mu;
-    FILE *file; /* <home>/log/node.log, every printout at every level */
-    char *path;
-    uint64_t size, max_bytes; /* rotate at max_bytes (0 = never) */
-    uint32_t files;           /* node.log plus files-1 rotated ones */
-    int level;                /* default terminal verbosity */
-    bool color;
-} hcn_log;
-
-/* Open <home>/log/node.log for appending; it rotates at max_bytes, keeping
- * `files` files in all (node.log, node.log.1, ...). */
-int hcn_log_open(hcn_log *l, const char *home, int level, uint64_t max_bytes,
-                 uint32_t files);
-void hcn_log_close(hcn_log *l);
-/* A printout from `who` (a process id or "kernel") at `verbosity`: written
- * to the log file always, to stderr when verbosity <= `shown_level`. */
-void hcn_log_write(hcn_log *l, const char *who, int verbosity, int shown_level,
-                   const char *text);
 /* Kernel printout with printf formatting, shown at the node's level. */
 void hcn_logf(hcn_node *n, int verbosity, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -252,6 +211,11 @@ typedef struct hcn_module_ops {
     /* Next monotonic deadline at which on_deadline must run, or -1. */
     int64_t (*next_deadline)(hcn_proc *self);
     void (*on_deadline)(hcn_proc *self, int64_t now);
+    /* Shutdown has begun (called on the shutting-down thread, before any
+     * mailbox closes): stop what the module runs besides its process
+     * thread (listeners, connections, worker threads) and wait for it.
+     * May be NULL. */
+    void (*stop)(hcn_proc *self);
     /* Release the module's data at shutdown. */
     void (*fini)(hcn_proc *self);
 } hcn_module_ops;
@@ -331,13 +295,6 @@ int hcn_proc_level(hcn_proc *p);
 /* Set a process's terminal level (-1 = the node's, -100 = muted). */
 int hcn_node_set_verbosity(hc_node *n, const char *pid, int level);
 
-/* spawn, on behalf of the guest of h (proc.c). */
-hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
-                         const hw_on_exit *on_exit, const hw_capability *rc,
-                         size_t rc_len, const hw_process_id *gp,
-                         const char *const *gparams, size_t g_len, bool public_,
-                         hw_process_id *out);
-
 /* A request that will get no answer from its target (gone, or its
  * instance stopped while answering): a timeout send error goes back to
  * the sender now, if it expects a response.  Borrows m. */
@@ -372,8 +329,6 @@ struct hcn_node {
     pthread_mutex_t ctl_mu; /* guards ctl_conns */
     int *ctl_conns;         /* open connection sockets, -1 = free slot */
     size_t ctl_nconns;
-    hcn_proc *terminal;    /* terminal:terminal:sys, the injector */
-    struct hcn_http *http; /* http-server:distro:sys (mod_http.c) */
 };
 
 /* The node's modules (publisher sys) queue this many times --mailbox-max
@@ -419,262 +374,5 @@ void hcn_node_thread_end(hcn_node *n);
 
 /* Sleep until deadline or node shutdown; returns false on shutdown. */
 bool hcn_node_sleep_until(hcn_node *n, int64_t deadline_ns);
-
-/* ------------------------------------------------------- guest host side */
-
-/* Context entry for a request sent with expects-response. */
-typedef struct hcn_ctx_entry {
-    UT_hash_handle hh;
-    uint64_t id;
-    hcn_msg *prompting; /* restored when the answer arrives */
-    hcn_msg *sent;      /* the request as sent (for send errors) */
-    bool has_context;
-    uint8_t *context;
-    size_t context_len;
-    int64_t deadline;
-    size_t heap_idx;
-    uint8_t small[32]; /* holds a context of up to 32 bytes */
-    bool is_save;      /* a set_state_start under way */
-    struct hcn_ctx_entry *next_spare;
-} hcn_ctx_entry;
-
-/* A registered guard range of a guest coroutine stack (fault.c); lo == 0
- * marks a free slot. */
-typedef struct hcn_guard {
-    uintptr_t lo, hi;
-    int next_free; /* free list: slot index + 1, 0 = end */
-} hcn_guard;
-
-/* An executable range of a guest instance, with its protection. */
-typedef struct hcn_text {
-    uintptr_t lo, hi;
-    int prot;
-} hcn_text;
-
-/* Task stack overflow states (fault.c). */
-enum {
-    HCN_OVF_NONE = 0,
-    HCN_OVF_OPENED = 1,  /* a call overflowed; waiting for it to return */
-    HCN_OVF_STOPPED = 2, /* jumped to the kill point */
-};
-
-/* Values with which a guest's thread jumps to h->kill. */
-enum {
-    HCN_KILL_STOP = 1,     /* the mailbox closed (shutdown) */
-    HCN_KILL_OVERFLOW = 2, /* a task stack overflow */
-};
-
-/* Per-instance host state of a guest process; only its thread touches it. */
-struct hcn_host {
-    hcn_proc *proc;
-    hcn_node *node;
-    hwn_host table;
-    hcn_msg *prompting;
-    hcn_blob *last_blob;
-    bool last_blobbed;
-    hcn_ctx_entry *contexts;
-    hcn_ctx_entry **heap;
-    size_t heap_len, heap_cap;
-    hcn_msg *deferred_head, *deferred_tail;
-    uint64_t rng;
-    hcn_ctx_entry *spare; /* released entries kept for reuse */
-    unsigned nspare;
-    hcn_proc *peers[8]; /* recently messaged processes (references) */
-    unsigned peer_next;
-    /* Guards of the guest's coroutine stacks (fault.c), read by the fault
-     * handler on this thread. */
-    hcn_guard *guards;
-    size_t nguards, guards_cap;
-    int guard_free; /* slot index + 1, 0 = none */
-    hcn_text text[4];
-    unsigned ntext;
-    volatile sig_atomic_t ovf_state;
-    volatile uintptr_t ovf_addr;
-    volatile bool ovf_outside;
-    sigjmp_buf kill; /* where the thread jumps to stop the instance */
-    /* The mailbox closed while the process waited in a synchronous call:
-     * that call fails so the guest can unwind; the next wait stops it. */
-    bool closing_seen;
-    bool start_told; /* the guest said it will tell when it has started */
-    size_t saves;    /* set_state_start answers not yet delivered */
-    bool started;    /* it has (or received, not having said) */
-    /* Prompting messages the guest's tasks hold (prompting_hold); a NULL
-     * slot is free. */
-    hcn_msg **held;
-    size_t nheld;
-};
-
-void hcn_host_init(hcn_host *h, hcn_proc *p);
-void hcn_host_fini(hcn_host *h);
-
-/* -------------------------------------------- task stack guards (fault.c) */
-
-/* The host table's guard_add/guard_remove for h's guest. */
-int hcn_fault_guard_add(hcn_host *h, const void *lo, size_t len);
-void hcn_fault_guard_remove(hcn_host *h, int handle);
-/* Release h's guard table (hcn_host_fini). */
-void hcn_fault_guards_fini(hcn_host *h);
-/* Learn the executable ranges of the instance loaded as dl. */
-void hcn_fault_instance_text(hcn_host *h, void *dl);
-/* A process thread starts / ends: install the SIGSEGV/SIGBUS handler (once
- * per OS process, again if someone replaced it) and give the thread an
- * alternate signal stack if it has none. */
-void hcn_fault_thread_begin(void);
-void hcn_fault_thread_end(void);
-/* Around the guest's run on this thread: from enter to leave, a fault in
- * one of h's guards stops the instance by a jump to h->kill with
- * HCN_KILL_OVERFLOW.  leave gets the sigsetjmp value; after a jump it puts
- * the thread's sanitizer and memory state back in order. */
-void hcn_fault_enter(hcn_host *h);
-void hcn_fault_leave(hcn_host *h, int jumped);
-
-/* Send a request from a host-internal source on behalf of h's process and
- * wait for the answer, as get/set/clear-state do (source
- * our@kernel:distro:sys, rsvp the process).  Returns HCC_EOK with *resp (a
- * response envelope, caller's reference) or HCC_ETIMEOUT. */
-int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
-                         hcn_blob *blob, uint64_t timeout_s, hcn_msg **resp);
-
-/* -------------------------------------------------------- runtime modules */
-
-int hcn_mod_state_add(hcn_node *n);
-int hcn_mod_timer_add(hcn_node *n);
-int hcn_mod_terminal_add(hcn_node *n);
-int hcn_mod_vfs_add(hcn_node *n);
-int hcn_mod_http_client_add(hcn_node *n);
-int hcn_mod_homepage_add(hcn_node *n);
-
-/* http-client:distro:sys (mod_http_client.c): HttpClientAction as serde
- * reads it. */
-typedef enum hcn_hc_kind {
-    HCN_HC_HTTP,
-    HCN_HC_WS_OPEN,
-    HCN_HC_WS_PUSH,
-    HCN_HC_WS_CLOSE,
-} hcn_hc_kind;
-
-/* WsMessageType, in process_lib's order. */
-typedef enum hcn_ws_type {
-    HCN_WS_TEXT,
-    HCN_WS_BINARY,
-    HCN_WS_PING,
-    HCN_WS_PONG,
-    HCN_WS_CLOSE,
-} hcn_ws_type;
-
-typedef struct hcn_hc_header {
-    char *name, *value;
-} hcn_hc_header;
-
-typedef struct hcn_hc_request {
-    hcn_hc_kind kind;
-    char *method;  /* Http */
-    char *version; /* Http; NULL = none */
-    char *url;     /* Http, WebSocketOpen */
-    hcn_hc_header *headers;
-    size_t nheaders;
-    bool has_timeout; /* Http: the optional "timeout" (seconds) */
-    uint64_t timeout_s;
-    uint32_t channel_id;      /* WebSocket* */
-    hcn_ws_type message_type; /* WebSocketPush */
-} hcn_hc_request;
-
-/* Parse a request body; 0, or -1 (Hyperware's MalformedRequest).  Release
- * a parsed request with hcn_hc_request_fini. */
-int hcn_hc_parse(const void *body, size_t len, hcn_hc_request *out);
-void hcn_hc_request_fini(hcn_hc_request *r);
-/* Check an Http request as Hyperware does before sending it: NULL when it
- * may go, else the error reply (`{"Err":{"BadMethod":...}}`, BadUrl,
- * BadVersion), which the caller frees. */
-char *hcn_hc_check_http(const hcn_hc_request *r);
-/* A response header name as Hyperware reports it ("content-type" ->
- * "Content-Type"); caller frees. */
-char *hcn_hc_header_case(const char *name, size_t len);
-/* http-server:distro:sys: registers the module, listens on cfg.http_port
- * (when > 0) and starts its libuv thread; 0, or -1 with a message. */
-int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen);
-/* Stop the server's thread and close every connection (shutdown). */
-void hcn_mod_http_stop(hcn_node *n);
-
-/* vfs:distro:sys (mod_vfs.c): VfsAction variants, in process_lib's order. */
-typedef enum hcn_vfs_action {
-    HCN_VFS_CREATE_DRIVE,
-    HCN_VFS_CREATE_DIR,
-    HCN_VFS_CREATE_DIR_ALL,
-    HCN_VFS_CREATE_FILE,
-    HCN_VFS_OPEN_FILE,
-    HCN_VFS_CLOSE_FILE,
-    HCN_VFS_WRITE,
-    HCN_VFS_WRITE_ALL,
-    HCN_VFS_APPEND,
-    HCN_VFS_SYNC_ALL,
-    HCN_VFS_READ,
-    HCN_VFS_READ_DIR,
-    HCN_VFS_READ_TO_END,
-    HCN_VFS_READ_EXACT,
-    HCN_VFS_READ_TO_STRING,
-    HCN_VFS_SEEK,
-    HCN_VFS_REMOVE_FILE,
-    HCN_VFS_REMOVE_DIR,
-    HCN_VFS_REMOVE_DIR_ALL,
-    HCN_VFS_RENAME,
-    HCN_VFS_METADATA,
-    HCN_VFS_ADD_ZIP,
-    HCN_VFS_COPY_FILE,
-    HCN_VFS_LEN,
-    HCN_VFS_SET_LEN,
-    HCN_VFS_HASH,
-} hcn_vfs_action;
-
-/* A VfsRequest {path, action} as serde reads it. */
-typedef struct hcn_vfs_request {
-    hcn_vfs_action action;
-    char *path;
-    char *new_path; /* Rename, CopyFile */
-    bool create;    /* OpenFile */
-    uint64_t n;     /* ReadExact length, SetLen, Seek Start */
-    int whence;     /* Seek: SEEK_SET, SEEK_END or SEEK_CUR */
-    int64_t offset; /* Seek End / Current */
-} hcn_vfs_request;
-
-/* Parse a request body; 0, or -1 (Hyperware's MalformedRequest).  The
- * caller releases a parsed request with hcn_vfs_request_fini. */
-int hcn_vfs_parse_request(const void *body, size_t len, hcn_vfs_request *out);
-void hcn_vfs_request_fini(hcn_vfs_request *r);
-/* Normalize a vfs path lexically ("/a:b//d/./x/../y" -> "a:b/d/y", no
- * leading '/'); NULL if ".." climbs above the vfs root.  Caller frees. */
-char *hcn_vfs_normalize(const char *path);
-/* Make a loaded package's pkg/ folder (a real path) its read-only drive
- * /<package_id>/pkg. */
-void hcn_vfs_add_package(hcn_node *n, const char *package_id,
-                         const char *pkg_dir);
-
-/* Injector (terminal module): send `m` (a request from
- * our@terminal:terminal:sys) and wait up to timeout_ms for its answer.
- * Returns HCC_EOK with *resp (response envelope), HCC_ETIMEOUT/HCC_EOFFLINE
- * for a send error, or HCC_ETIMEOUT if nothing came. Fire-and-forget
- * requests (no expects) return HCC_EOK with *resp NULL at once. */
-int hcn_inject(hcn_node *n, hcn_msg *m, int64_t timeout_ms, hcn_msg **resp);
-
-/* Control socket (control.c). */
-int hcn_control_start(hcn_node *n);
-void hcn_control_stop(hcn_node *n);
-
-/* Package loading (package.c), used by hc_node_load_package. */
-int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen);
-/* Install a package on a running node, or reinstall it: processes new to
- * the node start; present ones stop at their next receive (what was sent
- * to them stays queued, requests they were answering get a timeout error)
- * and start again from the new binary, keeping their state in
- * state:distro:sys; processes of the package no longer in its manifest
- * (spawned ones too) stop and leave.  Capabilities the manifest asks for
- * are granted (none are taken away).  Nothing changes when the package
- * does not parse or a binary is missing: -1 with a message in err.
- * Blocks until the restarted processes run again (at most 10 s; those
- * that did not are listed).  report gets package, installed, reinstalled,
- * removed and not_restarted.  Any thread but a process's own. */
-struct json_t;
-int hcn_install_package(hcn_node *n, const char *dir, struct json_t *report,
-                        char *err, size_t errlen);
 
 #endif

@@ -1,9 +1,9 @@
 /* The host side of the process ABI for native guests: Hyperware's per-process
  * rules (request ids, rsvp, inherit, the prompting message, contexts with
  * deadlines, blobs), run on the process's own thread. */
-#include "node_impl.h"
+#include "kernel_int.h"
 
-#include "../common/abi_types.h"
+#include "../../common/abi_types.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  * own: libcurl connects it (TCP, TLS), http-parser reads the upgrade
  * answer, wslay does the framing.  Every one of these threads counts in the
  * node's thread census and ends within 200 ms of a shutdown. */
-#include "node_impl.h"
+#include "http.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -1382,7 +1382,7 @@ static const hcn_module_ops hc_ops = {
     .fini = hc_fini,
 };
 
-int hcn_mod_http_client_add(hcn_node *n)
+int hcn_mod_http_client_add(hcn_node *n, char *err, size_t errlen)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return -1;

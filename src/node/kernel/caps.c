@@ -1,6 +1,6 @@
 /* Capability sets.  Params are kept as canonical JSON so that equality of
  * the parsed JSON (Hyperware's rule) is string equality here. */
-#include "node_impl.h"
+#include "kernel.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -2,7 +2,9 @@
  * a running node.  Frames are a 4-byte big-endian length and a JSON object;
  * one request and one reply per frame.  Local only: the socket file is
  * mode 0600 in the owner's home directory. */
-#include "node_impl.h"
+#include "control.h"
+#include "../modules/modules.h"
+#include "../package/package.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -1,5 +1,5 @@
 /* Envelopes and blobs: one allocation each, shared by reference. */
-#include "node_impl.h"
+#include "kernel.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,59 @@
+/* Internal to the node: the bottom room (src/node/base/) that every other
+ * room of the node uses and that uses none of them: clocks, randomness,
+ * allocation that aborts on OOM, files, and the node's log file.  Prefix
+ * hcn_ like the rest of the node library; not installed. */
+#ifndef HYPERC_NODE_BASE_H
+#define HYPERC_NODE_BASE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- util */
+
+/* Monotonic clock in nanoseconds. */
+int64_t hcn_now_ns(void);
+/* Wall clock in milliseconds since the epoch. */
+int64_t hcn_wall_ms(void);
+/* A random u64 from the OS (getrandom); used to seed per-thread PRNGs. */
+uint64_t hcn_random_u64(void);
+/* xorshift64* step; *state must be non-zero. */
+uint64_t hcn_rng_next(uint64_t *state);
+/* malloc/calloc/strdup that abort on OOM (the node does not run degraded
+ * when the machine has no memory left, as Redis and h2o do). */
+void *hcn_xmalloc(size_t n);
+void *hcn_xcalloc(size_t n, size_t m);
+char *hcn_xstrdup(const char *s);
+char *hcn_xstrndup(const char *s, size_t n);
+/* printf into a fresh heap string; caller frees. */
+char *hcn_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Read a whole file into a fresh NUL-terminated buffer; NULL on error. */
+char *hcn_read_file(const char *path, size_t *len);
+/* mkdir -p; 0 or -1 with errno. */
+int hcn_mkdirs(const char *path);
+
+/* ------------------------------------------------------------- logging */
+
+typedef struct hcn_log {
+    pthread_mutex_t mu;
+    FILE *file; /* <home>/log/node.log, every printout at every level */
+    char *path;
+    uint64_t size, max_bytes; /* rotate at max_bytes (0 = never) */
+    uint32_t files;           /* node.log plus files-1 rotated ones */
+    int level;                /* default terminal verbosity */
+    bool color;
+} hcn_log;
+
+/* Open <home>/log/node.log for appending; it rotates at max_bytes, keeping
+ * `files` files in all (node.log, node.log.1, ...). */
+int hcn_log_open(hcn_log *l, const char *home, int level, uint64_t max_bytes,
+                 uint32_t files);
+void hcn_log_close(hcn_log *l);
+/* A printout from `who` (a process id or "kernel") at `verbosity`: written
+ * to the log file always, to stderr when verbosity <= `shown_level`. */
+void hcn_log_write(hcn_log *l, const char *who, int verbosity, int shown_level,
+                   const char *text);
+
+#endif

@@ -1,0 +1,138 @@
+/* Internal to the kernel room (src/node/kernel/): what its files share and
+ * no other room uses: a guest instance's host state (the pairing rules of
+ * host.c), contexts, task stack guards and faults (fault.c), spawn and the
+ * guest's thread (proc.c). */
+#ifndef HYPERC_NODE_KERNEL_INT_H
+#define HYPERC_NODE_KERNEL_INT_H
+
+#include "../../abi/native.h"
+#include "kernel.h"
+
+#include <setjmp.h>
+#include <signal.h>
+
+typedef struct hcn_host hcn_host;
+
+/* spawn, on behalf of the guest of h (proc.c). */
+hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
+                         const hw_on_exit *on_exit, const hw_capability *rc,
+                         size_t rc_len, const hw_process_id *gp,
+                         const char *const *gparams, size_t g_len, bool public_,
+                         hw_process_id *out);
+
+/* ------------------------------------------------------- guest host side */
+
+/* Context entry for a request sent with expects-response. */
+typedef struct hcn_ctx_entry {
+    UT_hash_handle hh;
+    uint64_t id;
+    hcn_msg *prompting; /* restored when the answer arrives */
+    hcn_msg *sent;      /* the request as sent (for send errors) */
+    bool has_context;
+    uint8_t *context;
+    size_t context_len;
+    int64_t deadline;
+    size_t heap_idx;
+    uint8_t small[32]; /* holds a context of up to 32 bytes */
+    bool is_save;      /* a set_state_start under way */
+    struct hcn_ctx_entry *next_spare;
+} hcn_ctx_entry;
+
+/* A registered guard range of a guest coroutine stack (fault.c); lo == 0
+ * marks a free slot. */
+typedef struct hcn_guard {
+    uintptr_t lo, hi;
+    int next_free; /* free list: slot index + 1, 0 = end */
+} hcn_guard;
+
+/* An executable range of a guest instance, with its protection. */
+typedef struct hcn_text {
+    uintptr_t lo, hi;
+    int prot;
+} hcn_text;
+
+/* Task stack overflow states (fault.c). */
+enum {
+    HCN_OVF_NONE = 0,
+    HCN_OVF_OPENED = 1,  /* a call overflowed; waiting for it to return */
+    HCN_OVF_STOPPED = 2, /* jumped to the kill point */
+};
+
+/* Values with which a guest's thread jumps to h->kill. */
+enum {
+    HCN_KILL_STOP = 1,     /* the mailbox closed (shutdown) */
+    HCN_KILL_OVERFLOW = 2, /* a task stack overflow */
+};
+
+/* Per-instance host state of a guest process; only its thread touches it. */
+struct hcn_host {
+    hcn_proc *proc;
+    hcn_node *node;
+    hwn_host table;
+    hcn_msg *prompting;
+    hcn_blob *last_blob;
+    bool last_blobbed;
+    hcn_ctx_entry *contexts;
+    hcn_ctx_entry **heap;
+    size_t heap_len, heap_cap;
+    hcn_msg *deferred_head, *deferred_tail;
+    uint64_t rng;
+    hcn_ctx_entry *spare; /* released entries kept for reuse */
+    unsigned nspare;
+    hcn_proc *peers[8]; /* recently messaged processes (references) */
+    unsigned peer_next;
+    /* Guards of the guest's coroutine stacks (fault.c), read by the fault
+     * handler on this thread. */
+    hcn_guard *guards;
+    size_t nguards, guards_cap;
+    int guard_free; /* slot index + 1, 0 = none */
+    hcn_text text[4];
+    unsigned ntext;
+    volatile sig_atomic_t ovf_state;
+    volatile uintptr_t ovf_addr;
+    volatile bool ovf_outside;
+    sigjmp_buf kill; /* where the thread jumps to stop the instance */
+    /* The mailbox closed while the process waited in a synchronous call:
+     * that call fails so the guest can unwind; the next wait stops it. */
+    bool closing_seen;
+    bool start_told; /* the guest said it will tell when it has started */
+    size_t saves;    /* set_state_start answers not yet delivered */
+    bool started;    /* it has (or received, not having said) */
+    /* Prompting messages the guest's tasks hold (prompting_hold); a NULL
+     * slot is free. */
+    hcn_msg **held;
+    size_t nheld;
+};
+
+void hcn_host_init(hcn_host *h, hcn_proc *p);
+void hcn_host_fini(hcn_host *h);
+
+/* -------------------------------------------- task stack guards (fault.c) */
+
+/* The host table's guard_add/guard_remove for h's guest. */
+int hcn_fault_guard_add(hcn_host *h, const void *lo, size_t len);
+void hcn_fault_guard_remove(hcn_host *h, int handle);
+/* Release h's guard table (hcn_host_fini). */
+void hcn_fault_guards_fini(hcn_host *h);
+/* Learn the executable ranges of the instance loaded as dl. */
+void hcn_fault_instance_text(hcn_host *h, void *dl);
+/* A process thread starts / ends: install the SIGSEGV/SIGBUS handler (once
+ * per OS process, again if someone replaced it) and give the thread an
+ * alternate signal stack if it has none. */
+void hcn_fault_thread_begin(void);
+void hcn_fault_thread_end(void);
+/* Around the guest's run on this thread: from enter to leave, a fault in
+ * one of h's guards stops the instance by a jump to h->kill with
+ * HCN_KILL_OVERFLOW.  leave gets the sigsetjmp value; after a jump it puts
+ * the thread's sanitizer and memory state back in order. */
+void hcn_fault_enter(hcn_host *h);
+void hcn_fault_leave(hcn_host *h, int jumped);
+
+/* Send a request from a host-internal source on behalf of h's process and
+ * wait for the answer, as get/set/clear-state do (source
+ * our@kernel:distro:sys, rsvp the process).  Returns HCC_EOK with *resp (a
+ * response envelope, caller's reference) or HCC_ETIMEOUT. */
+int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
+                         hcn_blob *blob, uint64_t timeout_s, hcn_msg **resp);
+
+#endif

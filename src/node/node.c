@@ -1,0 +1,275 @@
+/* The node's life: hc_node_new registers the runtime modules from one
+ * table, hc_node_start opens the control socket and starts every process's
+ * thread (modules first), hc_node_shutdown stops them in the reverse
+ * order.  This file is the top of the node: it knows every room (kernel,
+ * modules, http, control, package); none of them knows it.  A new module
+ * (net:distro:sys, say) is one line in `modules` below. */
+#include "control/control.h"
+#include "http/http.h"
+#include "kernel/kernel.h"
+#include "modules/modules.h"
+#include "package/package.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The runtime modules, in the order they are added.  Each add registers a
+ * process entry; hc_node_start starts their threads before any guest's,
+ * and shutdown calls their ops' stop, then closes their mailboxes after
+ * the guests'.  kernel:distro:sys is a source only: kernel commands are
+ * not served yet, so requests to it get a timeout error as for an unknown
+ * id. */
+static int (*const modules[])(hcn_node *n, char *err, size_t errlen) = {
+    hcn_mod_state_add,       hcn_mod_vfs_add,      hcn_mod_timer_add,
+    hcn_mod_terminal_add,    hcn_mod_http_client_add, hcn_mod_homepage_add,
+    hcn_mod_http_add,
+};
+
+
+void hc_node_config_default(hc_node_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->name = "local.os";
+    c->home = "hyperc-home";
+    c->http_port = 0;
+    c->http_max_body = 16u << 20;
+    c->http_max_header = 64u << 10;
+    c->http_max_connections = 1024;
+    c->http_idle_timeout_s = 60;
+    c->http_request_timeout_s = 30;
+    c->ws_max_connections = 128;
+    c->ws_queue_max = 100;
+    c->verbosity = 0;
+    c->mailbox_max = 1024;
+    c->spin_us = 50;
+    c->restart_base_ms = 1000;
+    c->restart_max_ms = 600000;
+    c->restart_give_up = 8;
+    c->restart_window_ms = 600000;
+    c->shutdown_grace_s = 5;
+    c->log_max_bytes = 16000000;
+    c->log_files = 4;
+    c->vfs_max_file_bytes = 64u << 20;
+    c->http_client_timeout_ms = 60000;
+    c->http_client_max_response_bytes = 64u << 20;
+    c->http_client_max_ws = 128;
+}
+
+hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
+{
+    if (hcc_name_safe(cfg->name, strlen(cfg->name), true) == false) {
+        snprintf(err, errlen,
+                 "node name '%s' is not hypermap-safe (a-z, 0-9, '-', '.')",
+                 cfg->name);
+        return NULL;
+    }
+    if (hcn_mkdirs(cfg->home) != 0) {
+        snprintf(err, errlen, "cannot create home directory %s: %s", cfg->home,
+                 strerror(errno));
+        return NULL;
+    }
+    hcn_node *n = hcn_xcalloc(1, sizeof *n);
+    n->cfg = *cfg;
+    n->name = hcn_xstrdup(cfg->name);
+    n->cfg.name = n->name;
+    char *abs = realpath(cfg->home, NULL);
+    n->home = abs ? abs : hcn_xstrdup(cfg->home);
+    n->cfg.home = n->home;
+    n->run_dir = hcn_xasprintf("%s/run", n->home);
+    n->state_db_path = hcn_xasprintf("%s/state/state.sqlite", n->home);
+    n->ctl_fd = -1;
+    pthread_rwlock_init(&n->table_lock, NULL);
+    pthread_mutex_init(&n->ctl_mu, NULL);
+    pthread_mutex_init(&n->life_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->life_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&n->shutting_down, false);
+    if (hcn_mkdirs(n->run_dir) != 0 ||
+        hcn_log_open(&n->log, n->home, cfg->verbosity, cfg->log_max_bytes,
+                     cfg->log_files) != 0) {
+        snprintf(err, errlen, "cannot write in home directory %s: %s", n->home,
+                 strerror(errno));
+        hc_node_free(n);
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++) {
+        if (modules[i](n, err, errlen) != 0) {
+            hc_node_free(n);
+            return NULL;
+        }
+    }
+    return n;
+}
+
+int hc_node_load_package(hc_node *n, const char *dir, char *err, size_t errlen)
+{
+    return hcn_load_package(n, dir, err, errlen);
+}
+
+int hc_node_start(hc_node *n, char *err, size_t errlen)
+{
+    if (hcn_control_start(n) != 0) {
+        snprintf(err, errlen, "cannot open control socket %s: %s",
+                 n->ctl_path ? n->ctl_path : "?", strerror(errno));
+        return -1;
+    }
+    /* Modules first, then the run signal to every loaded process. */
+    pthread_rwlock_rdlock(&n->table_lock);
+    size_t count = HASH_COUNT(n->procs), k = 0;
+    hcn_proc **all = hcn_xcalloc(count, sizeof *all);
+    for (hcn_proc *p = n->procs; p; p = p->hh.next)
+        all[k++] = hcn_proc_ref(p);
+    pthread_rwlock_unlock(&n->table_lock);
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < count; i++) {
+            hcn_proc *p = all[i];
+            bool module = p->ops != NULL;
+            if ((pass == 0) != module || (!module && p->so_path == NULL))
+                continue; /* an entry with nothing to run (tests' fakes) */
+            int rc =
+                module ? hcn_module_start_thread(p) : hcn_proc_start_thread(p);
+            if (rc != 0)
+                hcn_logf(n, 0, "cannot start a thread for %s", p->id);
+        }
+    }
+    for (size_t i = 0; i < count; i++)
+        hcn_proc_unref(all[i]);
+    free(all);
+    hcn_logf(n, 0, "node %s running, home %s", n->name, n->home);
+    return 0;
+}
+
+static bool proc_settled(hcn_proc *p)
+{
+    int st = atomic_load(&p->status);
+    return !p->has_thread || st == HCN_PROC_EXITED ||
+           st == HCN_PROC_RESTARTING || hcn_proc_started(p);
+}
+
+int hc_node_wait_started(hc_node *n, int timeout_ms, char *pending,
+                         size_t pendlen)
+{
+    int64_t deadline = hcn_now_ns() + (int64_t)timeout_ms * 1000000;
+    for (;;) {
+        bool all = true;
+        size_t used = 0;
+        if (pendlen)
+            pending[0] = '\0';
+        pthread_rwlock_rdlock(&n->table_lock);
+        for (hcn_proc *p = n->procs; p; p = p->hh.next) {
+            if (proc_settled(p))
+                continue;
+            all = false;
+            if (used < pendlen) {
+                int w = snprintf(pending + used, pendlen - used, "%s%s",
+                                 used ? ", " : "", p->id);
+                used += w > 0 ? (size_t)w : 0;
+            }
+        }
+        pthread_rwlock_unlock(&n->table_lock);
+        if (all)
+            return 0;
+        if (hcn_now_ns() >= deadline)
+            return -1;
+        usleep(2000);
+    }
+}
+
+static hcn_proc **snapshot(hcn_node *n, size_t *count)
+{
+    pthread_rwlock_rdlock(&n->table_lock);
+    *count = HASH_COUNT(n->procs);
+    hcn_proc **all = hcn_xcalloc(*count, sizeof *all);
+    size_t k = 0;
+    for (hcn_proc *p = n->procs; p; p = p->hh.next)
+        all[k++] = hcn_proc_ref(p);
+    pthread_rwlock_unlock(&n->table_lock);
+    return all;
+}
+
+void hc_node_shutdown(hc_node *n)
+{
+    if (atomic_exchange(&n->shutting_down, true))
+        return;
+    hcn_logf(n, 0, "node %s shutting down", n->name);
+    pthread_cond_broadcast(&n->life_cv);
+    hcn_control_stop(n);
+    size_t count;
+    hcn_proc **all = snapshot(n, &count);
+    for (size_t i = 0; i < count; i++)
+        if (all[i]->ops != NULL && all[i]->ops->stop != NULL)
+            all[i]->ops->stop(all[i]);
+    /* Guests first, so that what they say on the way out still routes. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < count; i++)
+            if ((all[i]->ops != NULL) == (pass == 1))
+                hcn_mailbox_close(&all[i]->mb);
+    /* Wait for threads; one busy in guest code cannot be stopped, so after
+     * the grace period the node goes on without it. */
+    int64_t deadline =
+        hcn_now_ns() + (int64_t)n->cfg.shutdown_grace_s * 1000000000;
+    pthread_mutex_lock(&n->life_mu);
+    while (n->live_threads > 0 && hcn_now_ns() < deadline) {
+        struct timespec ts = {.tv_sec = deadline / 1000000000,
+                              .tv_nsec = deadline % 1000000000};
+        pthread_cond_timedwait(&n->life_cv, &n->life_mu, &ts);
+    }
+    int left = n->live_threads;
+    pthread_mutex_unlock(&n->life_mu);
+    for (size_t i = 0; i < count; i++) {
+        hcn_proc *p = all[i];
+        if (p->has_thread) {
+            if (left == 0)
+                pthread_join(p->thread, NULL);
+            else
+                pthread_detach(p->thread);
+            p->has_thread = false;
+        }
+        hcn_proc_unref(p);
+    }
+    free(all);
+    if (left > 0)
+        hcn_logf(n, 0,
+                 "%d process thread(s) still busy after %u s; leaving "
+                 "them",
+                 left, n->cfg.shutdown_grace_s);
+    else
+        hcn_logf(n, 1, "all processes stopped");
+}
+
+void hc_node_free(hc_node *n)
+{
+    if (n == NULL)
+        return;
+    hcn_proc *p, *tmp;
+    pthread_rwlock_wrlock(&n->table_lock);
+    HASH_ITER(hh, n->procs, p, tmp)
+    {
+        HASH_DEL(n->procs, p);
+        hcn_proc_unref(p);
+    }
+    pthread_rwlock_unlock(&n->table_lock);
+    hcn_log_close(&n->log);
+    pthread_rwlock_destroy(&n->table_lock);
+    pthread_mutex_destroy(&n->ctl_mu);
+    free(n->ctl_conns);
+    pthread_mutex_destroy(&n->life_mu);
+    pthread_cond_destroy(&n->life_cv);
+    free(n->name);
+    free(n->home);
+    free(n->run_dir);
+    free(n->state_db_path);
+    free(n->ctl_path);
+    free(n);
+}
+
+const char *hc_node_control_path(const hc_node *n)
+{
+    return n->ctl_path;
+}
+
