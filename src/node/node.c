@@ -22,11 +22,10 @@
  * not served yet, so requests to it get a timeout error as for an unknown
  * id. */
 static int (*const modules[])(hcn_node *n, char *err, size_t errlen) = {
-    hcn_mod_state_add,       hcn_mod_vfs_add,      hcn_mod_timer_add,
-    hcn_mod_terminal_add,    hcn_mod_http_client_add, hcn_mod_homepage_add,
+    hcn_mod_state_add,    hcn_mod_vfs_add,         hcn_mod_timer_add,
+    hcn_mod_terminal_add, hcn_mod_http_client_add, hcn_mod_homepage_add,
     hcn_mod_http_add,
 };
-
 
 void hc_node_config_default(hc_node_config *c)
 {
@@ -272,4 +271,3 @@ const char *hc_node_control_path(const hc_node *n)
 {
     return n->ctl_path;
 }
-

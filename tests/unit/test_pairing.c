@@ -427,8 +427,8 @@ static void unmatched_response_dropped(void **state)
     assert_request(&r, ADDR_C, "prompt");
     hw_receive_result_fini(&r);
     to_a_resp(f, q->id + 1, ADDR_B, "stray", NULL);
-    hcn_msg *e = hcn_msg_new(HCN_MSG_SEND_ERROR, q->id ^ 0xff, ADDR_B, ADDR_A,
-                             NULL, false, false, 0, "", 0, NULL, NULL, 0, NULL);
+    hcn_msg *e = HCN_MSG_NEW(.kind = HCN_MSG_SEND_ERROR, .id = q->id ^ 0xff,
+                             .source = ADDR_B, .target = ADDR_A);
     e->err_kind = HW_SEND_ERROR_TIMEOUT;
     hcn_route(f->n, e);
     to_a_resp(f, 4444, ADDR_C, "echo", NULL);
@@ -1158,8 +1158,9 @@ static void capabilities_offered_saved_dropped(void **state)
 {
     fx *f = *state;
     hcn_cap offered = {.issuer = (char *)ADDR_C, .params = (char *)"\"z\""};
-    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, 7, ADDR_C, ADDR_A, NULL, false,
-                             false, 0, "caps", 4, "md", &offered, 1, NULL);
+    hcn_msg *m = HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = 7, .source = ADDR_C,
+                             .target = ADDR_A, .body = "caps", .body_len = 4,
+                             .metadata = "md", .caps = &offered, .ncaps = 1);
     hcn_route(f->n, m);
     hw_receive_result r;
     a_recv(f, &r);

@@ -66,8 +66,11 @@ static uint64_t state_req_from(fx *f, const char *source, const char *body,
 {
     hcn_blob *b = with_blob ? hcn_blob_new(NULL, blob, blob_len) : NULL;
     uint64_t id = f->next_id++;
-    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, id, source, STATE, ADDR_F, false,
-                             true, 5, body, strlen(body), PID_F, NULL, 0, b);
+    hcn_msg *m =
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = id, .source = source,
+                    .target = STATE, .rsvp = ADDR_F, .has_expects = true,
+                    .expects = 5, .body = body, .body_len = strlen(body),
+                    .metadata = PID_F, .blob = b);
     hcn_blob_unref(b);
     hcn_route(f->n, m);
     return id;
@@ -275,8 +278,10 @@ static void other_sources_ignored(void **state)
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
         hcn_blob *b = hcn_blob_new(NULL, "evil", 4);
         hcn_msg *m =
-            hcn_msg_new(HCN_MSG_REQUEST, 1 + i, sources[i], STATE, ADDR_F,
-                        false, true, 5, evil, strlen(evil), NULL, NULL, 0, b);
+            HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = 1 + i,
+                        .source = sources[i], .target = STATE, .rsvp = ADDR_F,
+                        .has_expects = true, .expects = 5, .body = evil,
+                        .body_len = strlen(evil), .blob = b);
         hcn_blob_unref(b);
         assert_int_equal(hcn_mailbox_push(&st->mb, m), HCC_EOK);
     }

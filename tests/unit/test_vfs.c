@@ -149,8 +149,11 @@ static uint64_t send_raw(fx *f, const char *source, const char *rsvp,
 {
     hcn_blob *b = with_blob ? hcn_blob_new(NULL, blob, blob_len) : NULL;
     uint64_t id = f->next_id++;
-    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, id, source, VFS, rsvp, false,
-                             expects, 5, body, strlen(body), "md", NULL, 0, b);
+    hcn_msg *m =
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = id, .source = source,
+                    .target = VFS, .rsvp = rsvp, .has_expects = expects,
+                    .expects = 5, .body = body, .body_len = strlen(body),
+                    .metadata = "md", .blob = b);
     hcn_blob_unref(b);
     hcn_route(f->n, m);
     return id;

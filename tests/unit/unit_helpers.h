@@ -93,17 +93,20 @@ static inline hcn_msg *ut_req(uint64_t id, const char *source,
                               bool has_expects, uint64_t expects,
                               const char *body, hcn_blob *blob)
 {
-    return hcn_msg_new(HCN_MSG_REQUEST, id, source, target, rsvp, false,
-                       has_expects, expects, body, body ? strlen(body) : 0,
-                       NULL, NULL, 0, blob);
+    return HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = id, .source = source,
+                       .target = target, .rsvp = rsvp,
+                       .has_expects = has_expects, .expects = expects,
+                       .body = body, .body_len = body ? strlen(body) : 0,
+                       .blob = blob);
 }
 
 static inline hcn_msg *ut_resp(uint64_t id, const char *source,
                                const char *target, const char *body,
                                hcn_blob *blob)
 {
-    return hcn_msg_new(HCN_MSG_RESPONSE, id, source, target, NULL, false, false,
-                       0, body, body ? strlen(body) : 0, NULL, NULL, 0, blob);
+    return HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = id, .source = source,
+                       .target = target, .body = body,
+                       .body_len = body ? strlen(body) : 0, .blob = blob);
 }
 
 static inline int64_t ut_ms_from_now(int64_t ms)

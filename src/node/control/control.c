@@ -203,9 +203,12 @@ static json_t *do_inject(hcn_node *n, json_t *req)
     const char *metadata = json_string_value(json_object_get(req, "metadata"));
     char *src = hcn_xasprintf("%s@terminal:terminal:sys", n->name);
     char *dst = hcn_xasprintf("%s@%s", node, process);
-    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, hcn_random_u64(), src, dst,
-                             has_expects ? src : NULL, false, has_expects,
-                             expects, body, body_len, metadata, NULL, 0, blob);
+    hcn_msg *m = HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = hcn_random_u64(),
+                             .source = src, .target = dst,
+                             .rsvp = has_expects ? src : NULL,
+                             .has_expects = has_expects, .expects = expects,
+                             .body = body, .body_len = body_len,
+                             .metadata = metadata, .blob = blob);
     free(src);
     free(dst);
     free(body);

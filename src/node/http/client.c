@@ -10,6 +10,7 @@
  * own: libcurl connects it (TCP, TLS), http-parser reads the upgrade
  * answer, wslay does the framing.  Every one of these threads counts in the
  * node's thread census and ends within 200 ms of a shutdown. */
+#include "../modules/modkit.h"
 #include "http.h"
 
 #include <curl/curl.h>
@@ -276,6 +277,7 @@ typedef struct http_job http_job;
 typedef struct ws_conn ws_conn;
 
 typedef struct hc_mod {
+    hcn_proc *self; /* our process entry (the node's table keeps it) */
     hcn_node *node;
     char *addr; /* our address */
     uint64_t max_bytes;
@@ -297,25 +299,7 @@ typedef struct hc_mod {
 static void send_response(hc_mod *h, uint64_t id, const char *to,
                           const char *body, hcn_blob *blob)
 {
-    hcn_msg *r = hcn_msg_new(HCN_MSG_RESPONSE, id, h->addr, to, NULL, false,
-                             false, 0, body, strlen(body), NULL, NULL, 0, blob);
-    hcn_route(h->node, r);
-}
-
-static void hc_log(hc_mod *h, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void hc_log(hc_mod *h, int level, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    hcn_proc *p = hcn_node_find(h->node, HC_PID);
-    hcn_log_write(&h->node->log, HC_PID, level, p ? hcn_proc_level(p) : 0,
-                  line);
-    hcn_proc_unref(p);
+    hcn_mod_respond(h->self, id, to, body, blob);
 }
 
 static bool stopping(hc_mod *h)
@@ -419,7 +403,7 @@ static void job_done(http_job *j, CURLcode rc)
     else
         snprintf(why, sizeof why, "%s",
                  j->errbuf[0] ? j->errbuf : curl_easy_strerror(rc));
-    hc_log(h, 2, "http-client: request failed: %s", why);
+    hcn_mod_log(h->self, 2, "http-client: request failed: %s", why);
     if (j->errors) {
         char *e = err_json("ExecuteRequestFailed", NULL, json_string(why));
         send_response(h, j->id, j->reply_to, e, NULL);
@@ -481,8 +465,7 @@ static void *worker_main(void *arg)
 /* Answer an Http request's error now (only if a response is expected). */
 static void http_error(hc_mod *h, hcn_msg *m, const char *body)
 {
-    if (m->has_expects)
-        send_response(h, m->id, m->rsvp ? m->rsvp : m->source, body, NULL);
+    HCN_MOD_REPLY(h->self, m, .when = HCN_MOD_IF_EXPECTS, .body = body);
 }
 
 static void start_http(hc_mod *h, hcn_msg *m, hcn_hc_request *r)
@@ -595,7 +578,7 @@ static void start_http(hc_mod *h, hcn_msg *m, hcn_hc_request *r)
         }
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
     }
-    hc_log(h, 2, "http-client: %s request to %s", r->method, r->url);
+    hcn_mod_log(h->self, 2, "http-client: %s request to %s", r->method, r->url);
     pthread_mutex_lock(&h->mu);
     j->next = h->pending;
     h->pending = j;
@@ -815,8 +798,9 @@ static bool ws_connect(ws_conn *c, int64_t deadline)
     CURLcode rc = curl_easy_perform(c->easy);
     curl_socket_t fd = CURL_SOCKET_BAD;
     if (rc != CURLE_OK) {
-        hc_log(h, 1, "http-client: WebSocket connection to %s failed: %s",
-               c->url, curl_easy_strerror(rc));
+        hcn_mod_log(h->self, 1,
+                    "http-client: WebSocket connection to %s failed: %s",
+                    c->url, curl_easy_strerror(rc));
         goto out;
     }
     curl_easy_getinfo(c->easy, CURLINFO_ACTIVESOCKET, &fd);
@@ -857,8 +841,9 @@ static bool ws_connect(ws_conn *c, int64_t deadline)
     }
     o += snprintf(req + o, cap - (size_t)o, "\r\n");
     if (!ws_send_all(c, fd, req, (size_t)o, deadline)) {
-        hc_log(h, 1, "http-client: WebSocket %s: cannot send the upgrade",
-               c->url);
+        hcn_mod_log(h->self, 1,
+                    "http-client: WebSocket %s: cannot send the upgrade",
+                    c->url);
         goto out;
     }
     /* Its answer, read with http-parser until the end of the headers. */
@@ -897,13 +882,14 @@ static bool ws_connect(ws_conn *c, int64_t deadline)
         }
     }
     if (!hs.done) {
-        hc_log(h, 1, "http-client: WebSocket %s: no upgrade answer", c->url);
+        hcn_mod_log(h->self, 1, "http-client: WebSocket %s: no upgrade answer",
+                    c->url);
     } else if (p.status_code != 101 || !hs.upgrade_ok || hs.accept == NULL ||
                strcmp(hs.accept, want) != 0) {
-        hc_log(h, 1,
-               "http-client: WebSocket %s: the server refused the upgrade "
-               "(status %u)",
-               c->url, p.status_code);
+        hcn_mod_log(h->self, 1,
+                    "http-client: WebSocket %s: the server refused the upgrade "
+                    "(status %u)",
+                    c->url, p.status_code);
     } else {
         ok = true;
     }
@@ -980,9 +966,9 @@ static void ws_deliver(ws_conn *c, const char *variant, const char *type,
         snprintf(body, sizeof body, "{\"%s\":{\"channel_id\":%u}}", variant,
                  c->channel);
     hcn_blob *b = mime ? hcn_blob_new(mime, bytes, len) : NULL;
-    hcn_msg *m =
-        hcn_msg_new(HCN_MSG_REQUEST, c->open_id, h->addr, c->owner, NULL, false,
-                    false, 0, body, strlen(body), NULL, NULL, 0, b);
+    hcn_msg *m = HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = c->open_id,
+                             .source = h->addr, .target = c->owner,
+                             .body = body, .body_len = strlen(body), .blob = b);
     hcn_blob_unref(b);
     hcn_route(h->node, m);
 }
@@ -1175,7 +1161,7 @@ static void *ws_main(void *arg)
 
 static void ws_answer(hc_mod *h, hcn_msg *m, const char *body)
 {
-    send_response(h, m->id, m->rsvp ? m->rsvp : m->source, body, NULL);
+    HCN_MOD_REPLY(h->self, m, .when = HCN_MOD_ALWAYS, .body = body);
 }
 
 static char *ws_key(const char *owner, uint32_t channel)
@@ -1205,10 +1191,10 @@ static void ws_open(hc_mod *h, hcn_msg *m, hcn_hc_request *r)
     pthread_mutex_unlock(&h->mu);
     if (!ws || full) {
         if (full)
-            hc_log(h, 0,
-                   "http-client: WebSocket to %s refused: %u connections "
-                   "open (--http-client-max-ws)",
-                   r->url, h->max_ws);
+            hcn_mod_log(h->self, 0,
+                        "http-client: WebSocket to %s refused: %u connections "
+                        "open (--http-client-max-ws)",
+                        r->url, h->max_ws);
         char *url = NULL;
         curl_url_get(u, CURLUPART_URL, &url, CURLU_NON_SUPPORT_SCHEME);
         char *e = err_json("WsOpenFailed", "url", json_string(url));
@@ -1274,10 +1260,11 @@ static void ws_push(hc_mod *h, hcn_msg *m, hcn_hc_request *r)
         uint64_t max = h->max_bytes ? h->max_bytes : 64u << 20;
         if (c->out_bytes > max && !c->overflow) {
             c->overflow = true;
-            hc_log(h, 0,
-                   "http-client: WebSocket %s: more than %llu bytes waiting "
-                   "to be sent; closing it",
-                   c->url, (unsigned long long)max);
+            hcn_mod_log(
+                h->self, 0,
+                "http-client: WebSocket %s: more than %llu bytes waiting "
+                "to be sent; closing it",
+                c->url, (unsigned long long)max);
         }
         ws_wake(c);
     }
@@ -1315,22 +1302,18 @@ static void ws_close(hc_mod *h, hcn_msg *m, hcn_hc_request *r)
 static void hc_handle(hcn_proc *self, hcn_msg *m)
 {
     hc_mod *h = self->mod;
-    const char *name = self->node->name;
-    size_t nl = strlen(name);
-    if (m->kind != HCN_MSG_REQUEST || strncmp(m->source, name, nl) != 0 ||
-        m->source[nl] != '@') {
+    if (m->kind != HCN_MSG_REQUEST || !hcn_mod_from_local(self, m)) {
         hcn_msg_unref(m);
         return;
     }
     hcn_hc_request r;
     if (hcn_hc_parse(m->body, m->body_len, &r) != 0) {
-        hc_log(h, 1,
-               "http-client: a request from %s is not an "
-               "HttpClientAction",
-               m->source);
-        if (m->has_expects)
-            send_response(h, m->id, m->rsvp ? m->rsvp : m->source,
-                          "{\"Err\":\"MalformedRequest\"}", NULL);
+        hcn_mod_log(h->self, 1,
+                    "http-client: a request from %s is not an "
+                    "HttpClientAction",
+                    m->source);
+        HCN_MOD_REPLY(h->self, m, .when = HCN_MOD_IF_EXPECTS,
+                      .body = "{\"Err\":\"MalformedRequest\"}");
         hcn_msg_unref(m);
         return;
     }
@@ -1388,6 +1371,7 @@ int hcn_mod_http_client_add(hcn_node *n, char *err, size_t errlen)
         return -1;
     hcn_proc *p = hcn_node_add_proc(n, HC_PID, false, NULL);
     hc_mod *h = hcn_xcalloc(1, sizeof *h);
+    h->self = p;
     h->node = n;
     h->addr = hcn_xstrdup(p->addr);
     h->max_bytes = n->cfg.http_client_max_response_bytes;

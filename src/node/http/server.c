@@ -14,6 +14,7 @@
  * order and a client that never reads its answers cannot make the server
  * buffer more than one response for it. */
 #include "http_int.h"
+#include "../modules/modkit.h"
 #include "http.h"
 
 #include <errno.h>
@@ -112,6 +113,7 @@ typedef struct channel {
 } channel;
 
 struct hcn_http {
+    hcn_proc *self; /* our process entry (the node's table keeps it) */
     hcn_node *node;
     char *self_addr;
     uv_loop_t loop;
@@ -178,7 +180,7 @@ static void logf_h(hcn_http *h, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    hcn_logf(h->node, level, "http-server: %s", buf);
+    hcn_mod_log(h->self, level, "http-server: %s", buf);
 }
 
 static const char *find_header(conn *c, const char *lname)
@@ -387,8 +389,9 @@ static void send_to_process(hcn_http *h, uint64_t id, const char *pid,
 {
     char *target = hcn_xasprintf("%s@%s", h->node->name, pid);
     hcn_msg *m =
-        hcn_msg_new(HCN_MSG_REQUEST, id, h->self_addr, target, NULL, false,
-                    expects, secs, body, strlen(body), NULL, NULL, 0, blob);
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = id, .source = h->self_addr,
+                    .target = target, .has_expects = expects, .expects = secs,
+                    .body = body, .body_len = strlen(body), .blob = blob);
     free(target);
     hcn_route(h->node, m);
 }
@@ -1417,10 +1420,7 @@ static void on_connection(uv_stream_t *server, int status)
 static void action_reply(hcn_http *h, hcn_msg *m, const char *target,
                          const char *body)
 {
-    hcn_msg *r =
-        hcn_msg_new(HCN_MSG_RESPONSE, m->id, h->self_addr, target, NULL, false,
-                    false, 0, body, strlen(body), NULL, NULL, 0, NULL);
-    hcn_route(h->node, r);
+    hcn_mod_respond(h->self, m->id, target, body, NULL);
 }
 
 static void action_err(hcn_http *h, hcn_msg *m, const char *err)
@@ -1839,6 +1839,13 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
 {
     const hc_node_config *cfg = &n->cfg;
     hcn_http *h = hcn_xcalloc(1, sizeof *h);
+    /* The entry first (its data once the server runs), so that the loop
+     * thread finds h->self set; a failure below leaves an entry with no
+     * data, which hc_node_free removes. */
+    hcn_proc *p = hcn_node_add_proc(n, HTTP_PID, false, NULL);
+    p->ops = &http_ops;
+    h->self = p;
+    hcn_proc_unref(p);
     h->node = n;
     h->self_addr = hcn_xasprintf("%s@%s", n->name, HTTP_PID);
     h->rng = hcn_random_u64() | 1;
@@ -1905,9 +1912,6 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
         return -1;
     }
     h->has_thread = true;
-    hcn_proc *p = hcn_node_add_proc(n, HTTP_PID, false, NULL);
-    p->ops = &http_ops;
     p->mod = h;
-    hcn_proc_unref(p);
     return 0;
 }

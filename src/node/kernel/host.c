@@ -638,9 +638,12 @@ static hcn_msg *build_request(hcn_host *h, const char *target,
     size_t ncaps;
     hcn_cap *caps = filter_caps(h, &r->capabilities, &ncaps);
     hcn_msg *m =
-        hcn_msg_new(HCN_MSG_REQUEST, id, h->proc->addr, target, rsvp,
-                    r->inherit, r->has_expects_response, r->expects_response,
-                    r->body.ptr, r->body.len, r->metadata, caps, ncaps, b);
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = id, .source = h->proc->addr,
+                    .target = target, .rsvp = rsvp, .inherit = r->inherit,
+                    .has_expects = r->has_expects_response,
+                    .expects = r->expects_response, .body = r->body.ptr,
+                    .body_len = r->body.len, .metadata = r->metadata,
+                    .caps = caps, .ncaps = ncaps, .blob = b);
     free_caps(caps, ncaps);
     hcn_blob_unref(b);
     return m;
@@ -678,10 +681,13 @@ static void host_send_response(void *ctx, const hw_response *resp,
         b = hcn_blob_new(blob->mime, blob->bytes.ptr, blob->bytes.len);
     size_t ncaps;
     hcn_cap *caps = filter_caps(h, &resp->capabilities, &ncaps);
-    hcn_msg *m = hcn_msg_new(HCN_MSG_RESPONSE, p->id, h->proc->addr,
-                             p->rsvp ? p->rsvp : p->source, NULL, resp->inherit,
-                             false, 0, resp->body.ptr, resp->body.len,
-                             resp->metadata, caps, ncaps, b);
+    hcn_msg *m =
+        HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = p->id,
+                    .source = h->proc->addr,
+                    .target = p->rsvp ? p->rsvp : p->source,
+                    .inherit = resp->inherit, .body = resp->body.ptr,
+                    .body_len = resp->body.len, .metadata = resp->metadata,
+                    .caps = caps, .ncaps = ncaps, .blob = b);
     free_caps(caps, ncaps);
     hcn_blob_unref(b);
     route(h, m);
@@ -787,9 +793,12 @@ int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
 {
     char *src = hcn_xasprintf("%s@kernel:distro:sys", h->node->name);
     char *dst = hcn_xasprintf("%s@%s", h->node->name, target_pid);
-    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, fresh_id(h), src, dst,
-                             h->proc->addr, false, true, timeout_s, body,
-                             strlen(body), h->proc->id, NULL, 0, blob);
+    hcn_msg *m =
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = fresh_id(h), .source = src,
+                    .target = dst, .rsvp = h->proc->addr, .has_expects = true,
+                    .expects = timeout_s, .body = body,
+                    .body_len = strlen(body), .metadata = h->proc->id,
+                    .blob = blob);
     free(src);
     free(dst);
     /* The prompting message and blobs are left as they were (Hyperware
@@ -853,9 +862,12 @@ static void host_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
      * answer comes to receive like any other */
     char *src = hcn_xasprintf("%s@kernel:distro:sys", h->node->name);
     char *dst = hcn_xasprintf("%s@state:distro:sys", h->node->name);
-    hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, fresh_id(h), src, dst,
-                             h->proc->addr, false, true, timeout_s, text,
-                             strlen(text), h->proc->id, NULL, 0, b);
+    hcn_msg *m =
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = fresh_id(h), .source = src,
+                    .target = dst, .rsvp = h->proc->addr, .has_expects = true,
+                    .expects = timeout_s, .body = text,
+                    .body_len = strlen(text), .metadata = h->proc->id,
+                    .blob = b);
     free(src);
     free(dst);
     free(text);

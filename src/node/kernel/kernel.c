@@ -267,9 +267,8 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
     if (m->kind == HCN_MSG_RESPONSE && to != NULL) {
         /* The target waits for this answer: tell it now rather than let it
          * time out later. */
-        hcn_msg *e =
-            hcn_msg_new(HCN_MSG_SEND_ERROR, m->id, m->source, m->target, NULL,
-                        false, false, 0, "", 0, NULL, NULL, 0, NULL);
+        hcn_msg *e = HCN_MSG_NEW(.kind = HCN_MSG_SEND_ERROR, .id = m->id,
+                                 .source = m->source, .target = m->target);
         e->err_kind = HW_SEND_ERROR_TIMEOUT;
         if (hcn_mailbox_push(&to->mb, e) != HCC_EOK)
             hcn_msg_unref(e);

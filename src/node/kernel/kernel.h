@@ -108,13 +108,33 @@ typedef struct hcn_msg {
     int64_t arrived;      /* monotonic ns when it entered the mailbox */
 } hcn_msg;
 
-/* Build an envelope in one allocation, copying every input.  `caps` is
- * copied; `blob` gains a reference. */
-hcn_msg *hcn_msg_new(hcn_msg_kind kind, uint64_t id, const char *source,
-                     const char *target, const char *rsvp, bool inherit,
-                     bool has_expects, uint64_t expects, const void *body,
-                     size_t body_len, const char *metadata, const hcn_cap *caps,
-                     size_t ncaps, hcn_blob *blob);
+/* What an envelope is made of, by name: a call site sets what it needs and
+ * the rest stays zero (no rsvp, no expects, empty body, no metadata, no
+ * capabilities, no blob). */
+typedef struct hcn_msg_spec {
+    hcn_msg_kind kind;
+    uint64_t id;
+    const char *source; /* "node@process:package:publisher" */
+    const char *target;
+    const char *rsvp; /* NULL = none */
+    bool inherit;
+    bool has_expects;
+    uint64_t expects; /* seconds, with has_expects */
+    const void *body;
+    size_t body_len;
+    const char *metadata; /* NULL = none */
+    const hcn_cap *caps;
+    size_t ncaps;
+    hcn_blob *blob; /* NULL = none */
+} hcn_msg_spec;
+
+/* Build an envelope in one allocation, copying every input of *spec (its
+ * caps are copied; its blob gains a reference).  Never fails (aborts when
+ * out of memory).  The caller owns the one reference. */
+hcn_msg *hcn_msg_new(const hcn_msg_spec *spec);
+/* hcn_msg_new with the spec written in place:
+ *   HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = m->id, .source = a, ...) */
+#define HCN_MSG_NEW(...) hcn_msg_new(&(const hcn_msg_spec){__VA_ARGS__})
 /* A SEND_ERROR envelope for request `orig` (gains a reference). */
 hcn_msg *hcn_msg_send_error(hcn_msg *orig, int kind);
 hcn_msg *hcn_msg_ref(hcn_msg *m);

@@ -47,12 +47,12 @@ static char *put(char **cur, const void *src, size_t n)
     return d;
 }
 
-hcn_msg *hcn_msg_new(hcn_msg_kind kind, uint64_t id, const char *source,
-                     const char *target, const char *rsvp, bool inherit,
-                     bool has_expects, uint64_t expects, const void *body,
-                     size_t body_len, const char *metadata, const hcn_cap *caps,
-                     size_t ncaps, hcn_blob *blob)
+hcn_msg *hcn_msg_new(const hcn_msg_spec *sp)
 {
+    const char *source = sp->source, *target = sp->target, *rsvp = sp->rsvp;
+    const char *metadata = sp->metadata;
+    const hcn_cap *caps = sp->caps;
+    size_t ncaps = sp->ncaps, body_len = sp->body_len;
     size_t need = sizeof(hcn_msg) + ncaps * sizeof(hcn_cap) + slen(source) +
                   slen(target) + slen(rsvp) + slen(metadata) + body_len;
     for (size_t i = 0; i < ncaps; i++)
@@ -60,11 +60,11 @@ hcn_msg *hcn_msg_new(hcn_msg_kind kind, uint64_t id, const char *source,
     hcn_msg *m = hcn_xmalloc(need);
     memset(m, 0, sizeof *m);
     atomic_init(&m->refs, 1);
-    m->id = id;
-    m->kind = (uint8_t)kind;
-    m->inherit = inherit;
-    m->has_expects = has_expects;
-    m->expects = expects;
+    m->id = sp->id;
+    m->kind = (uint8_t)sp->kind;
+    m->inherit = sp->inherit;
+    m->has_expects = sp->has_expects;
+    m->expects = sp->expects;
     char *cur = (char *)(m + 1);
     m->caps = ncaps ? (hcn_cap *)cur : NULL;
     m->ncaps = ncaps;
@@ -77,9 +77,9 @@ hcn_msg *hcn_msg_new(hcn_msg_kind kind, uint64_t id, const char *source,
     m->target = put(&cur, target, slen(target));
     m->rsvp = rsvp ? put(&cur, rsvp, slen(rsvp)) : NULL;
     m->metadata = metadata ? put(&cur, metadata, slen(metadata)) : NULL;
-    m->body = (const uint8_t *)put(&cur, body, body_len);
+    m->body = (const uint8_t *)put(&cur, sp->body, body_len);
     m->body_len = body_len;
-    m->blob = hcn_blob_ref(blob);
+    m->blob = hcn_blob_ref(sp->blob);
     return m;
 }
 

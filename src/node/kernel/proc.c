@@ -130,9 +130,11 @@ static void send_exit_requests(hcn_proc *p, const hcn_on_exit *o)
 {
     for (size_t i = 0; i < o->nreqs; i++) {
         const hcn_exit_req *r = &o->reqs[i];
-        hcn_msg *m = hcn_msg_new(HCN_MSG_REQUEST, hcn_random_u64(), p->addr,
-                                 r->target, NULL, r->inherit, false, 0, r->body,
-                                 r->body_len, r->metadata, NULL, 0, r->blob);
+        hcn_msg *m = HCN_MSG_NEW(.kind = HCN_MSG_REQUEST,
+                                 .id = hcn_random_u64(), .source = p->addr,
+                                 .target = r->target, .inherit = r->inherit,
+                                 .body = r->body, .body_len = r->body_len,
+                                 .metadata = r->metadata, .blob = r->blob);
         hcn_route(p->node, m);
     }
 }

@@ -9,6 +9,7 @@
  * starts.  Not public: a process needs messaging for homepage:homepage:sys
  * (request_capabilities), and to get the answer of GetApps it must be public
  * or grant homepage:homepage:sys messaging, as for any runtime module. */
+#include "modkit.h"
 #include "modules.h"
 
 #include <jansson.h>
@@ -56,8 +57,7 @@ static bool opt_ok(json_t *v)
 
 static void log_line(hcn_proc *self, int level, const char *text)
 {
-    hcn_log_write(&self->node->log, self->id, level, hcn_proc_level(self),
-                  text);
+    hcn_mod_log(self, level, "%s", text);
 }
 
 static void add_tile(hcn_proc *self, const char *src_pid, json_t *arg)
@@ -147,12 +147,7 @@ static void respond(hcn_proc *self, hcn_msg *m, json_t *body)
 {
     char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(body);
-    if (m->has_expects || m->rsvp) {
-        hcn_msg *r = hcn_msg_new(HCN_MSG_RESPONSE, m->id, self->addr,
-                                 m->rsvp ? m->rsvp : m->source, NULL, false,
-                                 false, 0, s, strlen(s), NULL, NULL, 0, NULL);
-        hcn_route(self->node, r);
-    }
+    HCN_MOD_REPLY(self, m, .when = HCN_MOD_IF_ASKED, .body = s);
     free(s);
 }
 
@@ -180,10 +175,7 @@ static bool has_cap(hcn_proc *self, const hcn_msg *m, const char *cap)
 static void homepage_handle(hcn_proc *self, hcn_msg *m)
 {
     homepage_mod *h = self->mod;
-    const char *name = self->node->name;
-    size_t nl = strlen(name);
-    if (m->kind != HCN_MSG_REQUEST || strncmp(m->source, name, nl) != 0 ||
-        m->source[nl] != '@') {
+    if (m->kind != HCN_MSG_REQUEST || !hcn_mod_from_local(self, m)) {
         hcn_msg_unref(m);
         return;
     }

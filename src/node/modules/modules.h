@@ -18,7 +18,6 @@ int hcn_mod_terminal_add(hcn_node *n, char *err, size_t errlen);
 int hcn_mod_vfs_add(hcn_node *n, char *err, size_t errlen);
 int hcn_mod_homepage_add(hcn_node *n, char *err, size_t errlen);
 
-
 /* vfs:distro:sys (vfs.c): VfsAction variants, in process_lib's order. */
 typedef enum hcn_vfs_action {
     HCN_VFS_CREATE_DRIVE,

@@ -1,6 +1,7 @@
 /* state:distro:sys: each process's state as one SQLite row (WAL), keyed by
  * process id.  Request and reply shapes are Hyperware's StateAction and
  * StateResponse. */
+#include "modkit.h"
 #include "modules.h"
 
 #include <jansson.h>
@@ -18,13 +19,8 @@ typedef struct state_mod {
 static void reply(hcn_proc *self, hcn_msg *m, const char *body, bool is_err,
                   hcn_blob *blob)
 {
-    if (!is_err && !m->has_expects && m->rsvp == NULL)
-        return;
-    hcn_msg *r =
-        hcn_msg_new(HCN_MSG_RESPONSE, m->id, self->addr,
-                    m->rsvp ? m->rsvp : m->source, NULL, false, false, 0, body,
-                    strlen(body), is_err ? NULL : m->metadata, NULL, 0, blob);
-    hcn_route(self->node, r);
+    HCN_MOD_REPLY(self, m, .when = is_err ? HCN_MOD_ALWAYS : HCN_MOD_IF_ASKED,
+                  .body = body, .with_metadata = !is_err, .blob = blob);
 }
 
 static void reply_err(hcn_proc *self, hcn_msg *m, const char *variant,
@@ -39,9 +35,7 @@ static void reply_err(hcn_proc *self, hcn_msg *m, const char *variant,
 
 static bool source_allowed(hcn_proc *self, const hcn_msg *m)
 {
-    const char *name = self->node->name;
-    size_t nl = strlen(name);
-    if (strncmp(m->source, name, nl) != 0 || m->source[nl] != '@')
+    if (!hcn_mod_from_local(self, m))
         return false;
     const char *pkg = strchr(hcn_addr_pid(m->source), ':');
     return pkg && (strcmp(pkg, ":distro:sys") == 0 ||
@@ -56,9 +50,9 @@ static void state_handle(hcn_proc *self, hcn_msg *m)
         return;
     }
     if (!source_allowed(self, m)) {
-        hcn_log_write(&self->node->log, self->id, 1, hcn_proc_level(self),
-                      "state: got a request from a process that is not the "
-                      "kernel or the terminal; ignored");
+        hcn_mod_log(self, 1,
+                    "state: got a request from a process that is not the "
+                    "kernel or the terminal; ignored");
         hcn_msg_unref(m);
         return;
     }

@@ -1,5 +1,6 @@
 /* timer:distro:sys: {"SetTimer": ms} is answered with an empty response
  * after ms milliseconds.  Public, as in Hyperware; ignores other nodes. */
+#include "modkit.h"
 #include "modules.h"
 
 #include <jansson.h>
@@ -62,18 +63,13 @@ static timer_ent t_pop(timer_mod *t)
 
 static void fire(hcn_proc *self, uint64_t id, const char *to)
 {
-    hcn_msg *r = hcn_msg_new(HCN_MSG_RESPONSE, id, self->addr, to, NULL, false,
-                             false, 0, "", 0, NULL, NULL, 0, NULL);
-    hcn_route(self->node, r);
+    hcn_mod_respond(self, id, to, NULL, NULL);
 }
 
 static void timer_handle(hcn_proc *self, hcn_msg *m)
 {
     timer_mod *t = self->mod;
-    const char *name = self->node->name;
-    size_t nl = strlen(name);
-    if (m->kind != HCN_MSG_REQUEST || strncmp(m->source, name, nl) != 0 ||
-        m->source[nl] != '@') {
+    if (m->kind != HCN_MSG_REQUEST || !hcn_mod_from_local(self, m)) {
         hcn_msg_unref(m);
         return;
     }
@@ -98,15 +94,11 @@ static void timer_handle(hcn_proc *self, hcn_msg *m)
         }
     } else if (json_is_string(body) &&
                strcmp(json_string_value(body), "Debug") == 0) {
-        char line[96];
-        snprintf(line, sizeof line, "timer service active timers (%zu)",
-                 t->len);
-        hcn_log_write(&self->node->log, self->id, 0, hcn_proc_level(self),
-                      line);
+        hcn_mod_log(self, 0, "timer service active timers (%zu)", t->len);
     } else {
-        hcn_log_write(&self->node->log, self->id, 1, hcn_proc_level(self),
-                      "timer service received a request with an invalid "
-                      "body (expected {\"SetTimer\": ms})");
+        hcn_mod_log(self, 1,
+                    "timer service received a request with an invalid "
+                    "body (expected {\"SetTimer\": ms})");
     }
     json_decref(body);
     hcn_msg_unref(m);

@@ -8,6 +8,7 @@
  * process); here a cursor is a number per path and each action opens and
  * closes the file, so there is no descriptor limit to manage.  The module
  * runs on its own thread and handles one request at a time. */
+#include "modkit.h"
 #include "modules.h"
 
 #include <dirent.h>
@@ -366,29 +367,17 @@ static bool too_large(vfs_mod *v, uint64_t size)
     return v->max_file != 0 && size > v->max_file;
 }
 
-static bool node_is(const char *addr, const char *name)
-{
-    size_t nl = strlen(name);
-    return strncmp(addr, name, nl) == 0 && addr[nl] == '@';
-}
-
 /* As Hyperware's vfs: a success goes to the rsvp, or to the source when it
  * expects a response, with the request's metadata; an error goes to the
  * rsvp or source only when a response is expected, without metadata. */
 static void reply(hcn_proc *self, hcn_msg *m, json_t *body, bool is_err,
                   hcn_blob *blob)
 {
-    const char *to = m->rsvp;
-    if (is_err ? !m->has_expects : (to == NULL && !m->has_expects))
-        return;
-    if (to == NULL)
-        to = m->source;
     char *s = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
-    hcn_msg *r = hcn_msg_new(HCN_MSG_RESPONSE, m->id, self->addr, to, NULL,
-                             false, false, 0, s, strlen(s),
-                             is_err ? NULL : m->metadata, NULL, 0, blob);
+    HCN_MOD_REPLY(self, m,
+                  .when = is_err ? HCN_MOD_IF_EXPECTS : HCN_MOD_IF_ASKED,
+                  .body = s, .with_metadata = !is_err, .blob = blob);
     free(s);
-    hcn_route(self->node, r);
 }
 
 /* --------------------------------------------------------- capabilities */
@@ -1228,10 +1217,10 @@ static void vfs_handle(hcn_proc *self, hcn_msg *m)
         hcn_msg_unref(m);
         return;
     }
-    if (!node_is(m->source, self->node->name)) {
-        hcn_log_write(&self->node->log, self->id, 1, hcn_proc_level(self),
-                      "vfs: got a request from another node; requests must "
-                      "come from our node");
+    if (!hcn_mod_from_local(self, m)) {
+        hcn_mod_log(self, 1,
+                    "vfs: got a request from another node; requests must "
+                    "come from our node");
         hcn_msg_unref(m);
         return;
     }
