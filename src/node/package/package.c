@@ -481,8 +481,249 @@ static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
     }
 }
 
+/* What an install is to do, all checked before anything changes. */
+typedef struct install_plan {
+    hc_package pkg;
+    char *pkgdir;       /* the package's pkg/ folder, a real path */
+    char *pkg_id;       /* "package:publisher" */
+    char **sos;         /* per manifest entry: its binary (taken when placed) */
+    hcn_on_exit *exits; /* per entry: its on-exit (taken when placed) */
+} install_plan;
+
+static void plan_fini(install_plan *pl)
+{
+    for (size_t i = 0; pl->sos && i < pl->pkg.entries_len; i++)
+        free(pl->sos[i]);
+    for (size_t i = 0; pl->exits && i < pl->pkg.entries_len; i++)
+        hcn_on_exit_fini(&pl->exits[i]);
+    free(pl->sos);
+    free(pl->exits);
+    free(pl->pkg_id);
+    free(pl->pkgdir);
+    hc_package_fini(&pl->pkg);
+}
+
+/* Read the package at dir and check everything an install needs: its
+ * pkg/ folder, every entry's binary, every on-exit request.  0, or -1 with
+ * a message in err (the plan is released by plan_fini either way). */
+static int plan_read(hcn_node *n, const char *dir, install_plan *pl, char *err,
+                     size_t errlen)
+{
+    if (read_package(dir, &pl->pkg, err, errlen) != 0)
+        return -1;
+    char *rel_pkg = hcn_xasprintf("%s/pkg", dir);
+    pl->pkgdir = realpath(rel_pkg, NULL);
+    free(rel_pkg);
+    if (pl->pkgdir == NULL)
+        return fail(err, errlen, "%s: no pkg/ folder", dir);
+    hc_package *pkg = &pl->pkg;
+    pl->pkg_id = hcn_xasprintf("%s:%s", pkg->package_name, pkg->publisher);
+    pl->sos = hcn_xcalloc(pkg->entries_len + 1, sizeof *pl->sos);
+    for (size_t i = 0; i < pkg->entries_len; i++) {
+        const char *rel = pkg->entries[i].process_wasm_path;
+        while (*rel == '/')
+            rel++;
+        pl->sos[i] = hcn_xasprintf("%s/%s", pl->pkgdir, rel);
+        struct stat st;
+        if (strstr(rel, "..") != NULL || stat(pl->sos[i], &st) != 0 ||
+            !S_ISREG(st.st_mode))
+            return fail(err, errlen,
+                        "%s:%s: process_wasm_path '%s': no file at %s",
+                        pkg->entries[i].process_name, pl->pkg_id,
+                        pkg->entries[i].process_wasm_path, pl->sos[i]);
+    }
+    pl->exits = hcn_xcalloc(pkg->entries_len + 1, sizeof *pl->exits);
+    for (size_t i = 0; i < pkg->entries_len; i++) {
+        hc_manifest_entry *e = &pkg->entries[i];
+        pl->exits[i].kind = e->on_exit;
+        if (e->on_exit == HW_ON_EXIT_REQUESTS) {
+            char *pid = hcn_xasprintf("%s:%s", e->process_name, pl->pkg_id);
+            int bad = exit_requests(n, e->on_exit_requests, &pl->exits[i], pid,
+                                    err, errlen);
+            free(pid);
+            if (bad)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* The processes an install waits for, each with the instance it had (-1:
+ * it is to leave, 0: it is new); each holds a reference. */
+typedef struct install_waits {
+    hcn_proc **procs;
+    int *before;
+    size_t n, cap;
+} install_waits;
+
+static void waits_add(install_waits *w, hcn_proc *p, int before)
+{
+    if (w->n == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 16;
+        w->procs = realloc(w->procs, w->cap * sizeof *w->procs);
+        w->before = realloc(w->before, w->cap * sizeof *w->before);
+        if (w->procs == NULL || w->before == NULL)
+            abort();
+    }
+    w->procs[w->n] = hcn_proc_ref(p);
+    w->before[w->n++] = before;
+}
+
+/* Whether process id `pid` is one of the manifest's entries. */
+static bool plan_lists(const install_plan *pl, const char *pid)
+{
+    for (size_t e = 0; e < pl->pkg.entries_len; e++) {
+        size_t l = strlen(pl->pkg.entries[e].process_name);
+        if (strncmp(pid, pl->pkg.entries[e].process_name, l) == 0 &&
+            pid[l] == ':')
+            return true;
+    }
+    return false;
+}
+
+/* The package's processes no longer in its manifest (spawned children
+ * too: their parents spawn them again from the new binary) leave: a
+ * running one at its next receive (waited for), the others now.  Their
+ * ids go to `removed`. */
+static void retire_unlisted(hcn_node *n, const install_plan *pl,
+                            json_t *removed, install_waits *w)
+{
+    pthread_rwlock_rdlock(&n->table_lock);
+    hcn_proc **all = hcn_xcalloc(HASH_COUNT(n->procs) + 1, sizeof *all);
+    size_t nall = 0;
+    for (hcn_proc *p = n->procs; p; p = p->hh.next)
+        if (p->ops == NULL && in_package(p->id, pl->pkg_id))
+            all[nall++] = hcn_proc_ref(p);
+    pthread_rwlock_unlock(&n->table_lock);
+    for (size_t i = 0; i < nall; i++) {
+        hcn_proc *p = all[i];
+        if (!plan_lists(pl, p->id)) {
+            json_array_append_new(removed, json_string(p->id));
+            if (p->has_thread) {
+                atomic_store(&p->retire, true);
+                hcn_mailbox_stop(&p->mb);
+                waits_add(w, p, -1);
+            } else {
+                hcn_node_remove_proc(n, p);
+            }
+        }
+        hcn_proc_unref(p);
+    }
+    free(all);
+}
+
+/* Entry i of the manifest takes its place: a new process joins the table
+ * (*fresh, not started yet), a present one takes the new binary at its
+ * next start, which a running one makes now (waited for).  Its id goes to
+ * `added` or `again`.  Returns the process (a reference), or NULL with a
+ * message in err when its id was taken meanwhile. */
+static hcn_proc *place_entry(hcn_node *n, install_plan *pl, size_t i,
+                             bool *fresh, json_t *added, json_t *again,
+                             install_waits *w, char *err, size_t errlen)
+{
+    hc_manifest_entry *e = &pl->pkg.entries[i];
+    char *pid = hcn_xasprintf("%s:%s", e->process_name, pl->pkg_id);
+    hcn_proc *p = hcn_node_find(n, pid);
+    hcn_on_exit o = pl->exits[i];
+    memset(&pl->exits[i], 0, sizeof pl->exits[i]);
+    if (p == NULL) {
+        int aerr;
+        p = hcn_node_add_proc(n, pid, e->public_, &aerr);
+        if (p == NULL) { /* raced with a spawn of that name */
+            hcn_on_exit_fini(&o);
+            fail(err, errlen, "%s: the id was taken meanwhile", pid);
+            free(pid);
+            return NULL;
+        }
+        p->so_path = pl->sos[i];
+        pl->sos[i] = NULL;
+        p->pkg_dir = hcn_xstrdup(pl->pkgdir);
+        hcn_on_exit_fini(&p->on_exit);
+        p->on_exit = o;
+        *fresh = true;
+        json_array_append_new(added, json_string(pid));
+    } else {
+        pthread_mutex_lock(&p->lock);
+        free(p->pending_so);
+        p->pending_so = pl->sos[i];
+        pl->sos[i] = NULL;
+        free(p->pending_pkg_dir);
+        p->pending_pkg_dir = hcn_xstrdup(pl->pkgdir);
+        hcn_on_exit_fini(&p->on_exit);
+        p->on_exit = o;
+        p->public_ = e->public_;
+        pthread_mutex_unlock(&p->lock);
+        json_array_append_new(again, json_string(pid));
+        if (p->has_thread && atomic_load(&p->status) != HCN_PROC_EXITED) {
+            waits_add(w, p, atomic_load(&p->instance));
+            atomic_store(&p->reload, true);
+            hcn_mailbox_stop(&p->mb);
+        }
+    }
+    free(pid);
+    return p;
+}
+
+/* hcn_install_package under its lock: plan, retire, place, grant, start,
+ * wait. */
 static int install_locked(hcn_node *n, const char *dir, json_t *report,
-                          char *err, size_t errlen);
+                          char *err, size_t errlen)
+{
+    install_plan pl = {0};
+    if (plan_read(n, dir, &pl, err, errlen) != 0) {
+        plan_fini(&pl);
+        return -1;
+    }
+    json_t *added = json_array(), *again = json_array(),
+           *removed = json_array(), *slow = json_array();
+    json_object_set_new(report, "package", json_string(pl.pkg_id));
+    json_object_set_new(report, "installed", added);
+    json_object_set_new(report, "reinstalled", again);
+    json_object_set_new(report, "removed", removed);
+    json_object_set_new(report, "not_restarted", slow);
+
+    size_t nentries = pl.pkg.entries_len;
+    install_waits w = {0};
+    retire_unlisted(n, &pl, removed, &w);
+    hcn_proc **procs = hcn_xcalloc(nentries + 1, sizeof *procs);
+    bool *fresh = hcn_xcalloc(nentries + 1, sizeof *fresh);
+    int rc = 0;
+    for (size_t i = 0; i < nentries && rc == 0; i++) {
+        procs[i] =
+            place_entry(n, &pl, i, &fresh[i], added, again, &w, err, errlen);
+        rc = procs[i] ? 0 : -1;
+    }
+    for (size_t i = 0; i < nentries && rc == 0; i++)
+        grant_entry(n, procs[i], &pl.pkg.entries[i]);
+    hcn_vfs_add_package(n, pl.pkg_id, pl.pkgdir);
+    /* New processes start (or, after a failure, leave again). */
+    for (size_t i = 0; i < nentries; i++) {
+        if (procs[i] && fresh[i] && rc == 0) {
+            if (hcn_proc_start_thread(procs[i]) != 0)
+                hcn_logf(n, 0, "cannot start a thread for %s", procs[i]->id);
+            else
+                waits_add(&w, procs[i], 0);
+        } else if (procs[i] && fresh[i] && rc != 0) {
+            hcn_node_remove_proc(n, procs[i]);
+        }
+        hcn_proc_unref(procs[i]);
+    }
+    wait_restarted(w.procs, w.before, w.n, slow);
+    for (size_t i = 0; i < w.n; i++)
+        hcn_proc_unref(w.procs[i]);
+    free(w.procs);
+    free(w.before);
+    free(procs);
+    free(fresh);
+    if (rc == 0)
+        hcn_logf(n, 0,
+                 "installed package %s (%zu new, %zu reinstalled, %zu "
+                 "removed)",
+                 pl.pkg_id, json_array_size(added), json_array_size(again),
+                 json_array_size(removed));
+    plan_fini(&pl);
+    return rc;
+}
 
 int hcn_install_package(hcn_node *n, const char *dir, json_t *report, char *err,
                         size_t errlen)
@@ -492,188 +733,5 @@ int hcn_install_package(hcn_node *n, const char *dir, json_t *report, char *err,
     pthread_mutex_lock(&mu);
     int rc = install_locked(n, dir, report, err, errlen);
     pthread_mutex_unlock(&mu);
-    return rc;
-}
-
-static int install_locked(hcn_node *n, const char *dir, json_t *report,
-                          char *err, size_t errlen)
-{
-    char *pkgdir = NULL, *pkg_id = NULL;
-    char **sos = NULL;
-    hcn_on_exit *exits = NULL;
-    int rc = -1;
-    hc_package pkg = {0};
-    if (read_package(dir, &pkg, err, errlen) != 0)
-        goto out;
-    char *rel_pkg = hcn_xasprintf("%s/pkg", dir);
-    pkgdir = realpath(rel_pkg, NULL);
-    free(rel_pkg);
-    if (pkgdir == NULL) {
-        fail(err, errlen, "%s: no pkg/ folder", dir);
-        goto out;
-    }
-    pkg_id = hcn_xasprintf("%s:%s", pkg.package_name, pkg.publisher);
-    /* Everything checked before anything changes. */
-    sos = hcn_xcalloc(pkg.entries_len + 1, sizeof *sos);
-    for (size_t i = 0; i < pkg.entries_len; i++) {
-        const char *rel = pkg.entries[i].process_wasm_path;
-        while (*rel == '/')
-            rel++;
-        sos[i] = hcn_xasprintf("%s/%s", pkgdir, rel);
-        struct stat st;
-        if (strstr(rel, "..") != NULL || stat(sos[i], &st) != 0 ||
-            !S_ISREG(st.st_mode)) {
-            fail(err, errlen, "%s:%s: process_wasm_path '%s': no file at %s",
-                 pkg.entries[i].process_name, pkg_id,
-                 pkg.entries[i].process_wasm_path, sos[i]);
-            goto out;
-        }
-    }
-    exits = hcn_xcalloc(pkg.entries_len + 1, sizeof *exits);
-    for (size_t i = 0; i < pkg.entries_len; i++) {
-        hc_manifest_entry *e = &pkg.entries[i];
-        exits[i].kind = e->on_exit;
-        if (e->on_exit == HW_ON_EXIT_REQUESTS) {
-            char *pid = hcn_xasprintf("%s:%s", e->process_name, pkg_id);
-            int bad = exit_requests(n, e->on_exit_requests, &exits[i], pid, err,
-                                    errlen);
-            free(pid);
-            if (bad)
-                goto out;
-        }
-    }
-    json_t *added = json_array(), *again = json_array(),
-           *removed = json_array(), *slow = json_array();
-    json_object_set_new(report, "package", json_string(pkg_id));
-    json_object_set_new(report, "installed", added);
-    json_object_set_new(report, "reinstalled", again);
-    json_object_set_new(report, "removed", removed);
-    json_object_set_new(report, "not_restarted", slow);
-
-    /* Processes of the package no longer in its manifest (spawned children
-     * too: their parents spawn them again from the new binary). */
-    size_t nall;
-    pthread_rwlock_rdlock(&n->table_lock);
-    nall = HASH_COUNT(n->procs);
-    hcn_proc **all = hcn_xcalloc(nall + 1, sizeof *all);
-    size_t k = 0;
-    for (hcn_proc *p = n->procs; p; p = p->hh.next)
-        if (p->ops == NULL && in_package(p->id, pkg_id))
-            all[k++] = hcn_proc_ref(p);
-    pthread_rwlock_unlock(&n->table_lock);
-    nall = k;
-    hcn_proc **wait = hcn_xcalloc(nall + pkg.entries_len + 1, sizeof *wait);
-    int *before = hcn_xcalloc(nall + pkg.entries_len + 1, sizeof *before);
-    size_t nwait = 0;
-    for (size_t i = 0; i < nall; i++) {
-        hcn_proc *p = all[i];
-        bool listed = false;
-        for (size_t e = 0; e < pkg.entries_len && !listed; e++) {
-            size_t l = strlen(pkg.entries[e].process_name);
-            listed = strncmp(p->id, pkg.entries[e].process_name, l) == 0 &&
-                     p->id[l] == ':';
-        }
-        if (listed)
-            continue;
-        json_array_append_new(removed, json_string(p->id));
-        if (p->has_thread) {
-            atomic_store(&p->retire, true);
-            hcn_mailbox_stop(&p->mb);
-            wait[nwait] = hcn_proc_ref(p);
-            before[nwait++] = -1;
-        } else {
-            hcn_node_remove_proc(n, p);
-        }
-    }
-    /* The manifest's processes: new ones join, present ones take the new
-     * binary at their next start, which a running one makes now. */
-    hcn_proc **procs = hcn_xcalloc(pkg.entries_len + 1, sizeof *procs);
-    bool *fresh = hcn_xcalloc(pkg.entries_len + 1, sizeof *fresh);
-    rc = 0;
-    for (size_t i = 0; i < pkg.entries_len && rc == 0; i++) {
-        hc_manifest_entry *e = &pkg.entries[i];
-        char *pid = hcn_xasprintf("%s:%s", e->process_name, pkg_id);
-        hcn_proc *p = hcn_node_find(n, pid);
-        hcn_on_exit o = exits[i];
-        memset(&exits[i], 0, sizeof exits[i]);
-        if (p == NULL) {
-            int aerr;
-            p = hcn_node_add_proc(n, pid, e->public_, &aerr);
-            if (p == NULL) { /* raced with a spawn of that name */
-                hcn_on_exit_fini(&o);
-                rc = fail(err, errlen, "%s: the id was taken meanwhile", pid);
-                free(pid);
-                break;
-            }
-            p->so_path = sos[i];
-            sos[i] = NULL;
-            p->pkg_dir = hcn_xstrdup(pkgdir);
-            hcn_on_exit_fini(&p->on_exit);
-            p->on_exit = o;
-            fresh[i] = true;
-            json_array_append_new(added, json_string(pid));
-        } else {
-            pthread_mutex_lock(&p->lock);
-            free(p->pending_so);
-            p->pending_so = sos[i];
-            sos[i] = NULL;
-            free(p->pending_pkg_dir);
-            p->pending_pkg_dir = hcn_xstrdup(pkgdir);
-            hcn_on_exit_fini(&p->on_exit);
-            p->on_exit = o;
-            p->public_ = e->public_;
-            pthread_mutex_unlock(&p->lock);
-            json_array_append_new(again, json_string(pid));
-            if (p->has_thread && atomic_load(&p->status) != HCN_PROC_EXITED) {
-                wait[nwait] = hcn_proc_ref(p);
-                before[nwait++] = atomic_load(&p->instance);
-                atomic_store(&p->reload, true);
-                hcn_mailbox_stop(&p->mb);
-            }
-        }
-        procs[i] = p;
-        free(pid);
-    }
-    for (size_t i = 0; i < pkg.entries_len && rc == 0; i++)
-        grant_entry(n, procs[i], &pkg.entries[i]);
-    hcn_vfs_add_package(n, pkg_id, pkgdir);
-    for (size_t i = 0; i < pkg.entries_len; i++) {
-        if (procs[i] && fresh[i] && rc == 0) {
-            if (hcn_proc_start_thread(procs[i]) != 0) {
-                hcn_logf(n, 0, "cannot start a thread for %s", procs[i]->id);
-            } else {
-                wait[nwait] = hcn_proc_ref(procs[i]);
-                before[nwait++] = 0;
-            }
-        } else if (procs[i] && fresh[i] && rc != 0)
-            hcn_node_remove_proc(n, procs[i]);
-        hcn_proc_unref(procs[i]);
-    }
-    wait_restarted(wait, before, nwait, slow);
-    for (size_t i = 0; i < nwait; i++)
-        hcn_proc_unref(wait[i]);
-    for (size_t i = 0; i < nall; i++)
-        hcn_proc_unref(all[i]);
-    free(all);
-    free(wait);
-    free(before);
-    free(procs);
-    free(fresh);
-    if (rc == 0)
-        hcn_logf(n, 0,
-                 "installed package %s (%zu new, %zu reinstalled, %zu "
-                 "removed)",
-                 pkg_id, json_array_size(added), json_array_size(again),
-                 json_array_size(removed));
-out:
-    for (size_t i = 0; sos && i < pkg.entries_len; i++)
-        free(sos[i]);
-    for (size_t i = 0; exits && i < pkg.entries_len; i++)
-        hcn_on_exit_fini(&exits[i]);
-    free(sos);
-    free(exits);
-    free(pkg_id);
-    free(pkgdir);
-    hc_package_fini(&pkg);
     return rc;
 }
