@@ -79,15 +79,28 @@ bool hp_state_save_now(void);
 
 /* ------------------------------------------------------ calling others */
 
-/* How a call to another process ended. */
+/* How a call to another process ended: the one table of kinds and their
+ * names (hp_rpc_kind_name).
+ *   OK        it answered
+ *   TIMEOUT   no reply within the timeout
+ *   OFFLINE   the target's node is not reachable
+ *   DECODE    the reply is not what the callee's signature says
+ *   BUILD     the request could not be made or sent
+ *   REJECTED  the callee answered with an error reply
+ *   CANCELLED hp_task_cancel ended the wait */
+#define HP_RPC_KIND_MAP(XX)                                                    \
+    XX(OK, "Ok")                                                               \
+    XX(TIMEOUT, "Timeout")                                                     \
+    XX(OFFLINE, "Offline")                                                     \
+    XX(DECODE, "Decode")                                                       \
+    XX(BUILD, "Build")                                                         \
+    XX(REJECTED, "Rejected")                                                   \
+    XX(CANCELLED, "Cancelled")
+
 typedef enum hp_rpc_kind {
-    HP_RPC_OK = 0,
-    HP_RPC_TIMEOUT,   /* no reply within the timeout */
-    HP_RPC_OFFLINE,   /* the target's node is not reachable */
-    HP_RPC_DECODE,    /* the reply is not what the callee's signature says */
-    HP_RPC_BUILD,     /* the request could not be made or sent */
-    HP_RPC_REJECTED,  /* the callee answered with an error reply */
-    HP_RPC_CANCELLED, /* hp_task_cancel ended the wait */
+#define HP_RPC_KIND_ENUM(name, text) HP_RPC_##name,
+    HP_RPC_KIND_MAP(HP_RPC_KIND_ENUM)
+#undef HP_RPC_KIND_ENUM
 } hp_rpc_kind;
 
 /* kind + a human-readable message (static or in the message arena; NULL
@@ -225,15 +238,21 @@ enum {
 };
 
 /* Why a request was refused: the kind in the error reply
- * {"HypercError":{"kind":...,"message":...}}. */
+ * {"HypercError":{"kind":...,"message":...}}, one table of kinds and their
+ * names (hp_refusal_name).  BUSY: the task limit is reached. */
+#define HP_REFUSAL_MAP(XX)                                                     \
+    XX(OK, "Ok")                                                               \
+    XX(BAD_JSON, "BadJson")                                                    \
+    XX(UNKNOWN_VARIANT, "UnknownVariant")                                      \
+    XX(FORBIDDEN, "Forbidden")                                                 \
+    XX(BAD_ARGUMENTS, "BadArguments")                                          \
+    XX(HANDLER_FAILED, "HandlerFailed")                                        \
+    XX(BUSY, "Busy")
+
 typedef enum hp_refusal {
-    HP_REFUSAL_OK = 0,
-    HP_REFUSAL_BAD_JSON,
-    HP_REFUSAL_UNKNOWN_VARIANT,
-    HP_REFUSAL_FORBIDDEN,
-    HP_REFUSAL_BAD_ARGUMENTS,
-    HP_REFUSAL_HANDLER_FAILED,
-    HP_REFUSAL_BUSY, /* the task limit is reached */
+#define HP_REFUSAL_ENUM(name, text) HP_REFUSAL_##name,
+    HP_REFUSAL_MAP(HP_REFUSAL_ENUM)
+#undef HP_REFUSAL_ENUM
 } hp_refusal;
 
 /* The kind's name as written in error replies ("BadJson", ...). */

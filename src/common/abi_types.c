@@ -109,7 +109,7 @@ void hw_await_result_fini(hw_await_result *r)
     memset(r, 0, sizeof *r);
 }
 
-int hwt_address_from_parts(const char *node, size_t nlen, const char *proc,
+int hcc_address_from_parts(const char *node, size_t nlen, const char *proc,
                            size_t plen, const char *pkg, size_t klen,
                            const char *publ, size_t ulen, hw_address *out)
 {
@@ -135,7 +135,7 @@ int hwt_address_from_parts(const char *node, size_t nlen, const char *proc,
     return 0;
 }
 
-int hwt_process_id_from_str(const char *s, hw_process_id *out)
+int hcc_process_id_from_str(const char *s, hw_process_id *out)
 {
     size_t offs[3][2];
     size_t len = strlen(s);
@@ -158,7 +158,7 @@ int hw_address_parse(const char *s, hw_address *out)
     size_t at, offs[3][2];
     if (hcc_address_split(s, true, &at, offs) != HCC_EOK)
         return -1;
-    return hwt_address_from_parts(s, at, s + offs[0][0], offs[0][1],
+    return hcc_address_from_parts(s, at, s + offs[0][0], offs[0][1],
                                   s + offs[1][0], offs[1][1], s + offs[2][0],
                                   offs[2][1], out);
 }

@@ -6,12 +6,12 @@
 #include "hyperc/abi.h"
 
 /* Build *out as one allocation from the four parts.  0, or -1 on OOM. */
-int hwt_address_from_parts(const char *node, size_t nlen, const char *proc,
+int hcc_address_from_parts(const char *node, size_t nlen, const char *proc,
                            size_t plen, const char *pkg, size_t klen,
                            const char *publ, size_t ulen, hw_address *out);
 
 /* Parse "process:package:publisher" (unchecked names) into one allocation.
  * 0, or -1 if malformed or on OOM. */
-int hwt_process_id_from_str(const char *s, hw_process_id *out);
+int hcc_process_id_from_str(const char *s, hw_process_id *out);
 
 #endif

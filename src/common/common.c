@@ -93,3 +93,39 @@ int hcc_address_split(const char *s, bool check, size_t *at, size_t offs[3][2])
         offs[p][0] += *at + 1;
     return HCC_EOK;
 }
+
+static const struct {
+    const char *name;
+    unsigned opcode;
+} ws_types[] = {
+#define HCC_WS_TYPE_ROW(name, text, opcode) {text, opcode},
+    HCC_WS_TYPE_MAP(HCC_WS_TYPE_ROW)
+#undef HCC_WS_TYPE_ROW
+};
+
+const char *hcc_ws_type_name(int type)
+{
+    return type >= 0 && type < HCC_WS_TYPE_COUNT ? ws_types[type].name : NULL;
+}
+
+int hcc_ws_type_parse(const char *name, size_t len)
+{
+    for (int k = 0; name && k < HCC_WS_TYPE_COUNT; k++)
+        if (strlen(ws_types[k].name) == len &&
+            memcmp(ws_types[k].name, name, len) == 0)
+            return k;
+    return -1;
+}
+
+unsigned hcc_ws_type_opcode(int type)
+{
+    return type >= 0 && type < HCC_WS_TYPE_COUNT ? ws_types[type].opcode : 0;
+}
+
+int hcc_ws_type_of_opcode(unsigned opcode)
+{
+    for (int k = 0; k < HCC_WS_TYPE_COUNT; k++)
+        if (ws_types[k].opcode == opcode)
+            return k;
+    return -1;
+}

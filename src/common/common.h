@@ -7,20 +7,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The one error table: code, name, message.  0 is success. */
+/* The one error table: code, name, message.  0 is success.  Every code
+ * is one that some function of the node or the guest returns; its message
+ * is what hc_strerror prints. */
 #define HCC_ERR_MAP(XX)                                                        \
     XX(OK, "success")                                                          \
-    XX(NOMEM, "out of memory")                                                 \
-    XX(INVAL, "invalid argument")                                              \
-    XX(NOTFOUND, "not found")                                                  \
     XX(EXISTS, "already exists")                                               \
     XX(FULL, "mailbox full")                                                   \
-    XX(DENIED, "capability missing")                                           \
     XX(CLOSED, "closed")                                                       \
     XX(TIMEOUT, "timed out")                                                   \
     XX(OFFLINE, "node offline")                                                \
-    XX(IO, "input/output error")                                               \
-    XX(PARSE, "malformed input")                                               \
     XX(MISSING_NODE_ID, "address has no node id before '@'")                   \
     XX(TOO_MANY_ATS, "address has more than one '@'")                          \
     XX(MISSING_FIELD, "id needs non-empty process:package:publisher parts")    \
@@ -28,8 +24,7 @@
     XX(NOT_HYPERMAP_SAFE,                                                      \
        "name is not hypermap-safe (a-z, 0-9, '-' and, in node and "            \
        "publisher names, '.')")                                                \
-    XX(ABI, "process built against another ABI version")                       \
-    XX(SHUTDOWN, "node is shutting down")
+    XX(ABI, "process built against another ABI version")
 
 typedef enum hcc_err {
 #define HCC_ERR_ENUM(name, msg) HCC_E##name,
@@ -42,6 +37,33 @@ typedef enum hcc_err {
 const char *hcc_err_name(int err);
 /* Human-readable message; "unknown error" outside the table. */
 const char *hcc_strerror(int err);
+
+/* WsMessageType, in process_lib's order: its name on the wire (JSON) and
+ * its WebSocket opcode (RFC 6455).  The one table for the node's server
+ * and client and the guest runtime (whose public hp_ws_message_type has
+ * the same values). */
+#define HCC_WS_TYPE_MAP(XX)                                                    \
+    XX(TEXT, "Text", 0x1)                                                      \
+    XX(BINARY, "Binary", 0x2)                                                  \
+    XX(PING, "Ping", 0x9)                                                      \
+    XX(PONG, "Pong", 0xA)                                                      \
+    XX(CLOSE, "Close", 0x8)
+
+typedef enum hcc_ws_type {
+#define HCC_WS_TYPE_ENUM(name, text, opcode) HCC_WS_##name,
+    HCC_WS_TYPE_MAP(HCC_WS_TYPE_ENUM)
+#undef HCC_WS_TYPE_ENUM
+        HCC_WS_TYPE_COUNT
+} hcc_ws_type;
+
+/* "Text" etc.; NULL outside the table. */
+const char *hcc_ws_type_name(int type);
+/* The type named `name` (len bytes), or -1. */
+int hcc_ws_type_parse(const char *name, size_t len);
+/* The type's opcode; 0 outside the table. */
+unsigned hcc_ws_type_opcode(int type);
+/* The type of a WebSocket opcode, or -1. */
+int hcc_ws_type_of_opcode(unsigned opcode);
 
 /* Hypermap-safe checks as Hyperware applies them: process and package names
  * match ^[a-z0-9-]+$, node and publisher names ^[a-z0-9.-]+$. */

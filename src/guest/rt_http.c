@@ -158,7 +158,8 @@ void hpr_http_dispatch(hp_task *t, hp_jw *w)
             by_order[n++] = &im->variants[i];
     if (by_order == NULL) {
         t->http_status = 500;
-        hpr_error_body(w, "HandlerFailed", "out of memory");
+        hpr_error_body(w, hp_refusal_name(HP_REFUSAL_HANDLER_FAILED),
+                       "out of memory");
         return;
     }
     qsort(by_order, n, sizeof *by_order, variant_order_cmp);
@@ -200,7 +201,8 @@ void hpr_http_dispatch(hp_task *t, hp_jw *w)
             args = args_from_query(t, hit, &err);
             if (args == NULL) {
                 t->http_status = 400;
-                hpr_error_body(w, "BadArguments", err);
+                hpr_error_body(w, hp_refusal_name(HP_REFUSAL_BAD_ARGUMENTS),
+                               err);
                 return;
             }
         }
@@ -330,7 +332,7 @@ bool hp_ws_push(uint32_t channel_id, hp_ws_message_type type, const void *data,
     char body[120];
     snprintf(body, sizeof body,
              "{\"WebSocketPush\":{\"channel_id\":%u,\"message_type\":\"%s\"}}",
-             (unsigned)channel_id, hpr_ws_type_names[type]);
+             (unsigned)channel_id, hcc_ws_type_name(type));
     hpr_send_to("http-server", "distro", "sys", body, false, 0, NULL,
                 data ? (const uint8_t *)data : (const uint8_t *)"", len);
     return true;

@@ -9,6 +9,8 @@
 
 #include "hyperc/runtime.h"
 
+#include "../common/common.h"
+
 #include "coro.h"
 #include "host_ext.h"
 
@@ -111,8 +113,6 @@ struct hp_task {
 
 /* Outstanding calls of every task, by context (rt_task.c). */
 extern hpr_wait *hpr_waits;
-/* WsMessageType names, by hp_ws_message_type (runtime.c). */
-extern const char *const hpr_ws_type_names[5];
 
 /* ---- runtime.c */
 /* Point a at node@proc:pkg:pub (borrows the strings). */

@@ -212,7 +212,9 @@ void hp_task_detach(hp_task *t)
 /* ------------------------------------------------------------ rpc calls */
 
 static const char *const rpc_kind_names[] = {
-    "Ok", "Timeout", "Offline", "Decode", "Build", "Rejected", "Cancelled",
+#define HP_RPC_KIND_TEXT(name, text) text,
+    HP_RPC_KIND_MAP(HP_RPC_KIND_TEXT)
+#undef HP_RPC_KIND_TEXT
 };
 
 const char *hp_rpc_kind_name(hp_rpc_kind k)

@@ -7,8 +7,9 @@
 struct hpr hpr_rt;
 
 static const char *const refusal_names[] = {
-    "Ok",           "BadJson",       "UnknownVariant", "Forbidden",
-    "BadArguments", "HandlerFailed", "Busy",
+#define HP_REFUSAL_TEXT(name, text) text,
+    HP_REFUSAL_MAP(HP_REFUSAL_TEXT)
+#undef HP_REFUSAL_TEXT
 };
 
 const char *hp_refusal_name(hp_refusal r)
@@ -207,16 +208,19 @@ hp_refusal hp_process_dispatch(const hp_process_impl *im, hp_arena *a,
     return r;
 }
 
-const char *const hpr_ws_type_names[] = {"Text", "Binary", "Ping", "Pong",
-                                         "Close"};
+_Static_assert((int)HP_WS_TEXT == (int)HCC_WS_TEXT &&
+                   (int)HP_WS_BINARY == (int)HCC_WS_BINARY &&
+                   (int)HP_WS_PING == (int)HCC_WS_PING &&
+                   (int)HP_WS_PONG == (int)HCC_WS_PONG &&
+                   (int)HP_WS_CLOSE == (int)HCC_WS_CLOSE,
+               "hp_ws_message_type follows HCC_WS_TYPE_MAP");
 
 /* A WsMessageType from its JSON ("Text", ...); -1 if it is not one. */
 int hpr_ws_type_of(const hp_jv *t)
 {
-    for (int k = 0; t && t->kind == HP_JV_STRING && k < 5; k++)
-        if (strcmp(t->str, hpr_ws_type_names[k]) == 0)
-            return k;
-    return -1;
+    if (t == NULL || t->kind != HP_JV_STRING)
+        return -1;
+    return hcc_ws_type_parse(t->str, strlen(t->str));
 }
 
 /* ------------------------------------------------------------- main loop */

@@ -33,11 +33,6 @@
 
 /* ------------------------------------------------------------- parsing */
 
-static const char *const ws_types[] = {
-    [HCN_WS_TEXT] = "Text", [HCN_WS_BINARY] = "Binary", [HCN_WS_PING] = "Ping",
-    [HCN_WS_PONG] = "Pong", [HCN_WS_CLOSE] = "Close",
-};
-
 static bool get_u32(json_t *v, uint32_t *out)
 {
     if (!json_is_integer(v) || json_integer_value(v) < 0 ||
@@ -105,13 +100,13 @@ static int parse_action(const char *name, json_t *a, hcn_hc_request *r)
     if (strcmp(name, "WebSocketPush") == 0) {
         json_t *t = json_object_get(a, "message_type");
         r->kind = HCN_HC_WS_PUSH;
-        for (size_t i = 0; json_is_string(t) && i < 5; i++) {
-            if (strcmp(ws_types[i], json_string_value(t)) == 0) {
-                r->message_type = (hcn_ws_type)i;
-                return 0;
-            }
-        }
-        return -1;
+        int type = json_is_string(t) ? hcc_ws_type_parse(json_string_value(t),
+                                                         json_string_length(t))
+                                     : -1;
+        if (type < 0)
+            return -1;
+        r->message_type = (hcc_ws_type)type;
+        return 0;
     }
     if (strcmp(name, "WebSocketClose") == 0) {
         r->kind = HCN_HC_WS_CLOSE;
@@ -600,7 +595,7 @@ static void start_http(hc_mod *h, hcn_msg *m, hcn_hc_request *r)
 
 typedef struct ws_frame {
     struct ws_frame *next;
-    hcn_ws_type type;
+    hcc_ws_type type;
     hcn_blob *blob;
 } ws_frame;
 
@@ -1011,19 +1006,13 @@ static void ws_take_queue(ws_conn *c, bool *close_req, bool *drop)
     pthread_mutex_unlock(&h->mu);
     while (f) {
         ws_frame *next = f->next;
-        if (f->type == HCN_WS_CLOSE) {
+        if (f->type == HCC_WS_CLOSE) {
             wslay_event_queue_close(c->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
         } else {
-            static const uint8_t ops[] = {
-                [HCN_WS_TEXT] = WSLAY_TEXT_FRAME,
-                [HCN_WS_BINARY] = WSLAY_BINARY_FRAME,
-                [HCN_WS_PING] = WSLAY_PING,
-                [HCN_WS_PONG] = WSLAY_PONG,
-            };
             /* Ping and Pong go out empty, as Hyperware sends them. */
-            bool data = f->type == HCN_WS_TEXT || f->type == HCN_WS_BINARY;
+            bool data = f->type == HCC_WS_TEXT || f->type == HCC_WS_BINARY;
             struct wslay_event_msg msg = {
-                .opcode = ops[f->type],
+                .opcode = (uint8_t)hcc_ws_type_opcode(f->type),
                 .msg = data && f->blob ? f->blob->bytes : NULL,
                 .msg_length = data && f->blob ? f->blob->len : 0,
             };
@@ -1240,11 +1229,11 @@ static void ws_push(hc_mod *h, hcn_msg *m, hcn_hc_request *r)
         err = hcn_xasprintf(
             "{\"Err\":{\"WsPushUnknownChannel\":{\"channel_id\":%u}}}",
             r->channel_id);
-    } else if ((r->message_type == HCN_WS_TEXT ||
-                r->message_type == HCN_WS_BINARY) &&
+    } else if ((r->message_type == HCC_WS_TEXT ||
+                r->message_type == HCC_WS_BINARY) &&
                m->blob == NULL) {
         err = hcn_xstrdup("{\"Err\":\"WsPushNoBlob\"}");
-    } else if (r->message_type == HCN_WS_TEXT &&
+    } else if (r->message_type == HCC_WS_TEXT &&
                !utf8_valid(m->blob->bytes, m->blob->len)) {
         err = hcn_xstrdup("{\"Err\":\"WsPushBadText\"}");
     } else {

@@ -20,15 +20,6 @@ typedef enum hcn_hc_kind {
     HCN_HC_WS_CLOSE,
 } hcn_hc_kind;
 
-/* WsMessageType, in process_lib's order. */
-typedef enum hcn_ws_type {
-    HCN_WS_TEXT,
-    HCN_WS_BINARY,
-    HCN_WS_PING,
-    HCN_WS_PONG,
-    HCN_WS_CLOSE,
-} hcn_ws_type;
-
 typedef struct hcn_hc_header {
     char *name, *value;
 } hcn_hc_header;
@@ -43,7 +34,7 @@ typedef struct hcn_hc_request {
     bool has_timeout; /* Http: the optional "timeout" (seconds) */
     uint64_t timeout_s;
     uint32_t channel_id;      /* WebSocket* */
-    hcn_ws_type message_type; /* WebSocketPush */
+    hcc_ws_type message_type; /* WebSocketPush */
 } hcn_hc_request;
 
 /* Parse a request body; 0, or -1 (Hyperware's MalformedRequest).  Release

@@ -990,15 +990,16 @@ static void conn_next(conn *c)
 
 /* ---------------------------------------------------------- WebSockets */
 
+_Static_assert(WSLAY_TEXT_FRAME == 0x1 && WSLAY_BINARY_FRAME == 0x2 &&
+                   WSLAY_CONNECTION_CLOSE == 0x8 && WSLAY_PING == 0x9 &&
+                   WSLAY_PONG == 0xA,
+               "wslay's opcodes are RFC 6455's (HCC_WS_TYPE_MAP)");
+
+/* A received frame's WsMessageType name; any other opcode is a Close. */
 static const char *ws_type_name(uint8_t opcode)
 {
-    switch (opcode) {
-    case WSLAY_TEXT_FRAME: return "Text";
-    case WSLAY_BINARY_FRAME: return "Binary";
-    case WSLAY_PING: return "Ping";
-    case WSLAY_PONG: return "Pong";
-    default: return "Close";
-    }
+    int type = hcc_ws_type_of_opcode(opcode);
+    return hcc_ws_type_name(type >= 0 ? type : HCC_WS_CLOSE);
 }
 
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
@@ -1500,19 +1501,10 @@ static const char *ws_push(hcn_http *h, hcn_msg *m, json_t *arg, bool *reply)
     const char *type = field_str(arg, "message_type");
     if (!is_u32(cid) || type == NULL)
         return "MalformedRequest";
-    uint8_t op;
-    if (strcmp(type, "Text") == 0)
-        op = WSLAY_TEXT_FRAME;
-    else if (strcmp(type, "Binary") == 0)
-        op = WSLAY_BINARY_FRAME;
-    else if (strcmp(type, "Ping") == 0)
-        op = WSLAY_PING;
-    else if (strcmp(type, "Pong") == 0)
-        op = WSLAY_PONG;
-    else if (strcmp(type, "Close") == 0)
-        op = WSLAY_CONNECTION_CLOSE;
-    else
+    int wt = hcc_ws_type_parse(type, strlen(type));
+    if (wt < 0)
         return "MalformedRequest";
+    uint8_t op = (uint8_t)hcc_ws_type_opcode(wt);
     if (m->blob == NULL)
         return "NoBlob";
     if ((op == WSLAY_PING || op == WSLAY_PONG) && m->blob->len > 125)

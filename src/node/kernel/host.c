@@ -56,10 +56,10 @@ static void export_address(const char *s, hw_address *out)
     size_t at, offs[3][2];
     if (hcc_address_split(s, false, &at, offs) != HCC_EOK) {
         /* Internal addresses are validated on entry; keep going safely. */
-        hwt_address_from_parts(s, strlen(s), "", 0, "", 0, "", 0, out);
+        hcc_address_from_parts(s, strlen(s), "", 0, "", 0, "", 0, out);
         return;
     }
-    if (hwt_address_from_parts(s, at, s + offs[0][0], offs[0][1],
+    if (hcc_address_from_parts(s, at, s + offs[0][0], offs[0][1],
                                s + offs[1][0], offs[1][1], s + offs[2][0],
                                offs[2][1], out) != 0)
         abort();

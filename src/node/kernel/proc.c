@@ -440,7 +440,7 @@ hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
         result = HW_SPAWN_NAME_TAKEN;
         goto out;
     }
-    if (hwt_process_id_from_str(child->id, out) != 0)
+    if (hcc_process_id_from_str(child->id, out) != 0)
         abort();
     hcn_logf(n, 1, "%s spawned %s", parent->id, child->id);
     hcn_proc_unref(child);
