@@ -1,7 +1,7 @@
 /* http-server:distro:sys without sockets (http/util.c, http/auth.c): the
  * router as route_recognizer matches, Hyperware's path formatting, query
- * decoding, lossy UTF-8, loopback peers, JWTs, cookies and the login
- * check. */
+ * decoding, lossy UTF-8, loopback peers, JWTs, cookies, the login
+ * check and the access check. */
 #include "unit_helpers.h"
 
 #include "node/http/http_int.h"
@@ -153,6 +153,149 @@ static void jwts_and_cookies(void **state)
     assert_false(hcn_http_login_check("pw", "0xab", "x", 1, &sub));
 }
 
+/* The decision for a binding (flags, secure subdomain) and request facts. */
+static hcn_http_access decide(bool auth, bool local, const char *secure,
+                              const char *sub, bool sub_secure, bool logged_in,
+                              bool loopback, bool proxied)
+{
+    hcn_http_rule rule = {.authenticated = auth,
+                          .local_only = local,
+                          .secure_sub = secure,
+                          .app = "chat:my-pkg:pub.os"};
+    hcn_http_facts facts = {.subdomain = sub,
+                            .subdomain_secure = sub_secure,
+                            .logged_in = logged_in,
+                            .loopback = loopback,
+                            .proxied = proxied};
+    return hcn_http_access_check(&rule, &facts);
+}
+
+static void open_paths_need_nothing(void **state)
+{
+    (void)state;
+    /* no login, a remote peer behind a proxy, any subdomain: served */
+    assert_int_equal(
+        decide(false, false, NULL, "localhost", false, false, false, true),
+        HCN_HTTP_ALLOW);
+    assert_int_equal(decide(false, false, NULL, "", false, false, false, false),
+                     HCN_HTTP_ALLOW);
+    /* another package's secure subdomain only matters with a login */
+    assert_int_equal(
+        decide(false, false, NULL, "other-pkg-os", true, false, true, false),
+        HCN_HTTP_ALLOW);
+}
+
+static void authenticated_paths_need_a_login(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        decide(true, false, NULL, "localhost", false, true, false, true),
+        HCN_HTTP_ALLOW);
+    assert_int_equal(
+        decide(true, false, NULL, "localhost", false, false, true, false),
+        HCN_HTTP_LOGIN);
+    /* another package's secure subdomain: refused, logged in or not */
+    assert_int_equal(
+        decide(true, false, NULL, "other-pkg-os", true, true, true, false),
+        HCN_HTTP_OTHER_PACKAGE);
+    assert_int_equal(
+        decide(true, false, NULL, "other-pkg-os", true, false, true, false),
+        HCN_HTTP_OTHER_PACKAGE);
+    /* its own package's secure subdomain ("my-pkg:pub.os" -> my-pkg-pub-os) */
+    assert_int_equal(
+        decide(true, false, NULL, "my-pkg-pub-os", true, true, true, false),
+        HCN_HTTP_ALLOW);
+    assert_int_equal(
+        decide(true, false, NULL, "my-pkg-pub-os", true, false, true, false),
+        HCN_HTTP_LOGIN);
+    /* a label no binding uses as its secure subdomain is no subdomain */
+    assert_int_equal(decide(true, false, NULL, "www", false, true, true, false),
+                     HCN_HTTP_ALLOW);
+    assert_int_equal(decide(true, false, NULL, "", true, true, true, false),
+                     HCN_HTTP_ALLOW);
+}
+
+static void secure_subdomains_are_checked_before_the_login(void **state)
+{
+    (void)state;
+    const char *sec = "my-pkg-pub-os";
+    assert_int_equal(decide(true, false, sec, sec, true, true, false, true),
+                     HCN_HTTP_ALLOW);
+    assert_int_equal(decide(true, false, sec, sec, true, false, true, false),
+                     HCN_HTTP_LOGIN);
+    /* the wrong host: sent to the right one, logged in or not */
+    assert_int_equal(
+        decide(true, false, sec, "localhost", false, true, true, false),
+        HCN_HTTP_TO_SECURE_SUB);
+    assert_int_equal(
+        decide(true, false, sec, "other-pkg-os", true, false, true, false),
+        HCN_HTTP_TO_SECURE_SUB);
+    /* no label at all (a Host such as ".x" or ":8080") */
+    assert_int_equal(decide(true, false, sec, "", false, true, true, false),
+                     HCN_HTTP_NO_SUBDOMAIN);
+    assert_int_equal(decide(true, false, sec, "", false, false, true, false),
+                     HCN_HTTP_NO_SUBDOMAIN);
+}
+
+static void local_only_paths_need_a_direct_loopback_peer(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        decide(false, true, NULL, "localhost", false, false, true, false),
+        HCN_HTTP_ALLOW);
+    assert_int_equal(
+        decide(false, true, NULL, "localhost", false, false, false, false),
+        HCN_HTTP_NOT_LOCAL);
+    assert_int_equal(
+        decide(false, true, NULL, "localhost", false, false, true, true),
+        HCN_HTTP_NOT_LOCAL);
+    assert_int_equal(
+        decide(false, true, NULL, "localhost", false, false, false, true),
+        HCN_HTTP_NOT_LOCAL);
+}
+
+static void the_login_comes_before_local_only(void **state)
+{
+    (void)state;
+    /* authenticated and local only: the login page before the 403 */
+    assert_int_equal(
+        decide(true, true, NULL, "localhost", false, false, false, false),
+        HCN_HTTP_LOGIN);
+    assert_int_equal(
+        decide(true, true, NULL, "localhost", false, true, false, false),
+        HCN_HTTP_NOT_LOCAL);
+    assert_int_equal(
+        decide(true, true, NULL, "localhost", false, true, true, true),
+        HCN_HTTP_NOT_LOCAL);
+    assert_int_equal(
+        decide(true, true, NULL, "localhost", false, true, true, false),
+        HCN_HTTP_ALLOW);
+    /* the subdomain comes first too */
+    assert_int_equal(
+        decide(true, true, NULL, "other-pkg-os", true, true, false, false),
+        HCN_HTTP_OTHER_PACKAGE);
+    assert_int_equal(decide(true, true, "my-pkg-pub-os", "localhost", false,
+                            false, false, true),
+                     HCN_HTTP_TO_SECURE_SUB);
+    assert_int_equal(decide(true, true, "my-pkg-pub-os", "my-pkg-pub-os", true,
+                            true, false, false),
+                     HCN_HTTP_NOT_LOCAL);
+}
+
+static void the_login_cookie_that_counts(void **state)
+{
+    (void)state;
+    hcn_http_rule secure = {.authenticated = true,
+                            .secure_sub = "my-pkg-pub-os",
+                            .app = "chat:my-pkg:pub.os"};
+    hcn_http_rule plain = {.authenticated = true, .app = "chat:my-pkg:pub.os"};
+    assert_string_equal(hcn_http_login_sub(&secure, true),
+                        "chat:my-pkg:pub.os");
+    assert_null(hcn_http_login_sub(&secure, false));
+    assert_null(hcn_http_login_sub(&plain, true));
+    assert_null(hcn_http_login_sub(&plain, false));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +304,12 @@ int main(void)
         cmocka_unit_test(queries_and_utf8),
         cmocka_unit_test(loopback_peers),
         cmocka_unit_test(jwts_and_cookies),
+        cmocka_unit_test(open_paths_need_nothing),
+        cmocka_unit_test(authenticated_paths_need_a_login),
+        cmocka_unit_test(secure_subdomains_are_checked_before_the_login),
+        cmocka_unit_test(local_only_paths_need_a_direct_loopback_peer),
+        cmocka_unit_test(the_login_comes_before_local_only),
+        cmocka_unit_test(the_login_cookie_that_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

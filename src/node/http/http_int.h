@@ -1,5 +1,5 @@
-/* Internal to http-server:distro:sys (server.c, util.c, auth.c): the
- * pieces that do not need a socket, kept apart so that
+/* Internal to http-server:distro:sys (server.c, util.c, auth.c,
+ * access.c): the pieces that do not need a socket, kept apart so that
  * unit tests can reach them.  Prefix hcn_http_. */
 #ifndef HYPERC_NODE_HTTP_INT_H
 #define HYPERC_NODE_HTTP_INT_H
@@ -85,5 +85,45 @@ bool hcn_http_jwt_valid(const uint8_t *secret, size_t slen, const char *token,
 /* Find cookie `name` in a Cookie header ("a=1; b=2", entries split on
  * "; " and '=' as Hyperware does).  Fresh string or NULL. */
 char *hcn_http_cookie(const char *header, const char *name);
+
+/* ------------------------------------------------------------- access */
+
+/* What a binding asks of the requests it serves. */
+typedef struct hcn_http_rule {
+    bool authenticated;     /* a login is needed */
+    bool local_only;        /* only from a loopback peer, not through a proxy */
+    const char *secure_sub; /* its secure subdomain (NULL = none) */
+    const char *app;        /* the bound process id */
+} hcn_http_rule;
+
+/* What a request shows, gathered before the check. */
+typedef struct hcn_http_facts {
+    const char *subdomain; /* the Host's first label, port dropped
+                              ("localhost" when there is no Host) */
+    bool subdomain_secure; /* that label is some binding's secure subdomain */
+    bool logged_in; /* the cookie hcn_http_login_sub names holds a valid JWT */
+    bool loopback;  /* the peer address is loopback */
+    bool proxied;   /* a reverse-proxy header is present */
+} hcn_http_facts;
+
+/* The access check's decision. */
+typedef enum hcn_http_access {
+    HCN_HTTP_ALLOW,         /* serve the request */
+    HCN_HTTP_LOGIN,         /* not logged in: the login page */
+    HCN_HTTP_NO_SUBDOMAIN,  /* 401: a secure subdomain's binding, no label */
+    HCN_HTTP_TO_SECURE_SUB, /* 307 to the binding's secure subdomain */
+    HCN_HTTP_OTHER_PACKAGE, /* 403: a secure subdomain serves only its own */
+    HCN_HTTP_NOT_LOCAL,     /* 403: local-only, asked from elsewhere */
+} hcn_http_access;
+
+/* Whose login cookie counts for `rule`: the app's subdomain one (the app
+ * id) for a secure-subdomain binding asked through a Host naming localhost,
+ * else the node's own (NULL). */
+const char *hcn_http_login_sub(const hcn_http_rule *rule, bool localhost);
+/* Whether a request with `facts` may reach a binding with `rule`: for an
+ * authenticated binding the subdomain, then the login; then local-only.
+ * Pure: no I/O, nothing global. */
+hcn_http_access hcn_http_access_check(const hcn_http_rule *rule,
+                                      const hcn_http_facts *facts);
 
 #endif

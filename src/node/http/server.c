@@ -450,6 +450,7 @@ static char *host_of(const char *host)
     return hcn_xstrndup(host, colon ? (size_t)(colon - host) : strlen(host));
 }
 
+/* Whether the request carries a reverse-proxy header. */
 static bool behind_proxy(conn *c)
 {
     for (size_t i = 0; i < c->nhdrs; i++)
@@ -477,6 +478,7 @@ static bool auth_ok(conn *c, const char *sub)
     return ok;
 }
 
+/* The login page, as a 200. */
 static void send_login_page(conn *c)
 {
     respond(c, 200, "Content-Type: text/html; charset=utf-8\r\n", NULL,
@@ -564,6 +566,7 @@ static void do_login(conn *c, const char *host, const char *query)
     free(clean);
 }
 
+/* Whether `s` is some binding's secure subdomain. */
 static bool is_secure_sub(hcn_http *h, const char *s)
 {
     for (size_t i = 0; i < h->nsecure; i++)
@@ -572,6 +575,7 @@ static bool is_secure_sub(hcn_http *h, const char *s)
     return false;
 }
 
+/* Remember `s` as a secure subdomain (once). */
 static void add_secure_sub(hcn_http *h, const char *s)
 {
     if (is_secure_sub(h, s))
@@ -585,54 +589,53 @@ static void add_secure_sub(hcn_http *h, const char *s)
 
 static bool ws_upgrade(conn *c, const char *path);
 
-static void handle_request(conn *c)
+/* The request target split: its path normalized, its raw query (NULL when
+ * none), both fresh; false when the URL does not parse. */
+static bool request_target(conn *c, char **path, char **query)
 {
-    hcn_http *h = c->h;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_timer_stop(&c->timer);
-    c->phase = PH_WAITING;
-    c->head = c->parser.method == HTTP_HEAD;
     struct http_parser_url u;
     http_parser_url_init(&u);
-    if (c->url == NULL ||
-        http_parser_parse_url(c->url, c->url_len, 0, &u) != 0) {
-        fail(c, 400);
-        return;
-    }
+    if (c->url == NULL || http_parser_parse_url(c->url, c->url_len, 0, &u) != 0)
+        return false;
     const char *raw_path = "";
     size_t raw_len = 0;
     if (u.field_set & (1 << UF_PATH)) {
         raw_path = c->url + u.field_data[UF_PATH].off;
         raw_len = u.field_data[UF_PATH].len;
     }
-    char *query = NULL;
+    *query = NULL;
     if (u.field_set & (1 << UF_QUERY))
-        query = hcn_xstrndup(c->url + u.field_data[UF_QUERY].off,
-                             u.field_data[UF_QUERY].len);
-    char *path = hcn_http_normalize(raw_path, raw_len);
-    const char *host_hdr = find_header(c, "host");
-    char *host = host_of(host_hdr);
-    bool localhost = strstr(host_hdr ? host_hdr : "localhost", "localhost");
-    json_t *url_params = json_object();
+        *query = hcn_xstrndup(c->url + u.field_data[UF_QUERY].off,
+                              u.field_data[UF_QUERY].len);
+    *path = hcn_http_normalize(raw_path, raw_len);
+    return true;
+}
 
-    if (c->parser.upgrade && ws_upgrade(c, path))
-        goto out;
-    if (c->parser.upgrade)
-        c->keep_alive = false; /* the parser stops after an upgrade */
+/* GET /login (the login page) or POST /login (a login) answered; false for
+ * any other request. */
+static bool login_request(conn *c, const char *path, const char *host_hdr,
+                          const char *query)
+{
+    if (strcmp(path, "/login") != 0)
+        return false;
+    if (c->parser.method == HTTP_GET)
+        send_login_page(c);
+    else if (c->parser.method == HTTP_POST)
+        do_login(c, host_hdr, query);
+    else
+        return false;
+    return true;
+}
 
-    if (strcmp(path, "/login") == 0 &&
-        (c->parser.method == HTTP_GET || c->parser.method == HTTP_POST)) {
-        if (c->parser.method == HTTP_GET)
-            send_login_page(c);
-        else
-            do_login(c, host_hdr, query);
-        goto out;
-    }
-
+/* The binding serving `path`: the best route, else the process's "/"
+ * route named by the first segment; url_params gets the ':' and '*' values.
+ * NULL when neither matches or the binding was unbound. */
+static const binding *find_binding(hcn_http *h, const char *path,
+                                   json_t *url_params)
+{
     const hcn_http_route *rt =
         hcn_http_router_match(&h->routes, path, url_params);
     if (rt == NULL) {
-        /* The first segment alone: the process's "/" binding. */
         const char *p = path[0] == '/' ? path + 1 : path;
         const char *slash = strchr(p, '/');
         char *base = hcn_xstrndup(p, slash ? (size_t)(slash - p) : strlen(p));
@@ -640,88 +643,83 @@ static void handle_request(conn *c)
         rt = hcn_http_router_match(&h->routes, base, url_params);
         free(base);
     }
-    binding *b = rt ? rt->data : NULL;
-    if (b == NULL || b->app == NULL) {
-        logf_h(h, 2, "no route for %s", path);
-        respond_empty(c, 404);
-        goto out;
+    const binding *b = rt ? rt->data : NULL;
+    return b && b->app ? b : NULL;
+}
+
+/* The access check for `c` on binding b: the request's facts gathered
+ * (the one login cookie that counts verified), then decided. */
+static hcn_http_access check_access(conn *c, const binding *b, const char *host,
+                                    const char *host_hdr)
+{
+    hcn_http_rule rule = {.authenticated = b->authenticated,
+                          .local_only = b->local_only,
+                          .secure_sub = b->secure_sub,
+                          .app = b->app};
+    char *sub = hcn_xstrndup(host, strcspn(host, "."));
+    bool localhost = strstr(host_hdr ? host_hdr : "localhost", "localhost");
+    hcn_http_facts facts = {
+        .subdomain = sub,
+        .subdomain_secure = *sub && is_secure_sub(c->h, sub),
+        .logged_in = b->authenticated &&
+                     auth_ok(c, hcn_http_login_sub(&rule, localhost)),
+        .loopback = hcn_http_is_loopback((struct sockaddr *)&c->peer),
+        .proxied = behind_proxy(c)};
+    hcn_http_access a = hcn_http_access_check(&rule, &facts);
+    free(sub);
+    return a;
+}
+
+/* The answer to a request the access check refused with `a`. */
+static void refuse(conn *c, hcn_http_access a, const binding *b,
+                   const char *host_hdr, const char *path, const char *query)
+{
+    const char *m = NULL;
+    switch (a) {
+    case HCN_HTTP_ALLOW: break;
+    case HCN_HTTP_LOGIN: send_login_page(c); break;
+    case HCN_HTTP_NO_SUBDOMAIN:
+        m = "attempted to access secure subdomain without host";
+        respond(c, 401, NULL, NULL, m, strlen(m));
+        break;
+    case HCN_HTTP_TO_SECURE_SUB: {
+        const char *proto = find_header(c, "x-forwarded-proto");
+        char *loc =
+            hcn_xasprintf("Location: %s://%s.%s%s%s%s\r\n",
+                          proto && header_ok("x", proto) ? proto : "http",
+                          b->secure_sub, host_hdr ? host_hdr : "localhost",
+                          path, query ? "?" : "", query ? query : "");
+        /* (http-parser refuses CR and LF in the Host header and the URL,
+         * so the line cannot be split.) */
+        respond(c, 307, loc, NULL, NULL, 0);
+        free(loc);
+        break;
     }
-    if (b->authenticated) {
-        char *req_sub = hcn_xstrndup(host, strcspn(host, "."));
-        if (b->secure_sub) {
-            if (*req_sub == 0) {
-                const char *m =
-                    "attempted to access secure subdomain without host";
-                respond(c, 401, NULL, NULL, m, strlen(m));
-                free(req_sub);
-                goto out;
-            }
-            if (strcmp(req_sub, b->secure_sub) != 0) {
-                const char *proto = find_header(c, "x-forwarded-proto");
-                char *loc = hcn_xasprintf(
-                    "Location: %s://%s.%s%s%s%s\r\n",
-                    proto && header_ok("x", proto) ? proto : "http",
-                    b->secure_sub, host_hdr ? host_hdr : "localhost", path,
-                    query ? "?" : "", query ? query : "");
-                /* (http-parser refuses CR and LF in the Host header and
-                 * the URL, so the line cannot be split.) */
-                respond(c, 307, loc, NULL, NULL, 0);
-                free(loc);
-                free(req_sub);
-                goto out;
-            }
-            if (!auth_ok(c, localhost ? b->app : NULL)) {
-                send_login_page(c);
-                free(req_sub);
-                goto out;
-            }
-        } else {
-            if (*req_sub && is_secure_sub(h, req_sub)) {
-                char *expected = hcn_http_secure_subdomain(b->app);
-                bool same = strcmp(expected, req_sub) == 0;
-                free(expected);
-                if (!same) {
-                    const char *m = "secure subdomain can only serve its "
-                                    "associated package";
-                    respond(c, 403, NULL, NULL, m, strlen(m));
-                    free(req_sub);
-                    goto out;
-                }
-            }
-            if (!auth_ok(c, NULL)) {
-                send_login_page(c);
-                free(req_sub);
-                goto out;
-            }
-        }
-        free(req_sub);
+    case HCN_HTTP_OTHER_PACKAGE:
+        m = "secure subdomain can only serve its associated package";
+        respond(c, 403, NULL, NULL, m, strlen(m));
+        break;
+    case HCN_HTTP_NOT_LOCAL: respond_empty(c, 403); break;
     }
-    if (b->local_only && (!hcn_http_is_loopback((struct sockaddr *)&c->peer) ||
-                          behind_proxy(c))) {
-        respond_empty(c, 403);
-        goto out;
-    }
-    if (b->static_content && c->parser.method == HTTP_GET) {
-        char *ct = hcn_xasprintf("Content-Type: %s\r\n",
-                                 b->static_content->mime &&
-                                         header_ok("x", b->static_content->mime)
-                                     ? b->static_content->mime
-                                     : "text/plain");
-        respond(c, 200, ct, NULL, b->static_content->bytes,
-                b->static_content->len);
-        free(ct);
-        goto out;
-    }
-    uint64_t timeout = 15;
-    const char *th = find_header(c, "x-hyperware-http-server-timeout");
-    if (th && *th >= '0' && *th <= '9') {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(th, &end, 10);
-        if (errno == 0 && *end == 0)
-            timeout = v;
-    }
-    /* {"Http": IncomingHttpRequest} in serde's field order. */
+}
+
+/* A binding's cached content, as its MIME type says (text/plain else). */
+static void serve_static(conn *c, const binding *b)
+{
+    const hcn_blob *s = b->static_content;
+    bool typed = s->mime && header_ok("x", s->mime);
+    char *ct =
+        hcn_xasprintf("Content-Type: %s\r\n", typed ? s->mime : "text/plain");
+    respond(c, 200, ct, NULL, s->bytes, s->len);
+    free(ct);
+}
+
+/* The request as b's process receives it: {"Http": IncomingHttpRequest}
+ * in serde's field order.  Fresh. */
+static json_t *request_json(conn *c, const binding *b, const char *host,
+                            const char *path, const char *query,
+                            json_t *url_params)
+{
     json_t *hdrs = json_object();
     for (size_t i = 0; i < c->nhdrs; i++) {
         bool visible = true;
@@ -738,9 +736,8 @@ static void handle_request(conn *c)
         hcn_http_parse_query(query, strlen(query), qp);
     char addr[80];
     hcn_http_format_addr((struct sockaddr *)&c->peer, addr, sizeof addr);
-    size_t pl;
     char *lossy_path =
-        hcn_http_utf8_lossy((const uint8_t *)path, strlen(path), &pl);
+        hcn_http_utf8_lossy((const uint8_t *)path, strlen(path), NULL);
     char *url = hcn_xasprintf("http://%s%s", host, lossy_path);
     free(lossy_path);
     char *lossy_url =
@@ -754,12 +751,36 @@ static void handle_request(conn *c)
     json_object_set_new(inner, "url", json_string(lossy_url));
     json_object_set_new(inner, "bound_path", json_string(b->path));
     json_object_set_new(inner, "headers", hdrs);
-    json_object_set_new(inner, "url_params", url_params);
-    url_params = NULL;
+    json_object_set(inner, "url_params", url_params);
     json_object_set_new(inner, "query_params", qp);
     free(lossy_url);
     json_t *msg = json_object();
     json_object_set_new(msg, "Http", inner);
+    return msg;
+}
+
+/* The seconds to wait for the process: x-hyperware-http-server-timeout
+ * when it is a number, else 15. */
+static uint64_t request_timeout(conn *c)
+{
+    uint64_t timeout = 15;
+    const char *th = find_header(c, "x-hyperware-http-server-timeout");
+    if (th && *th >= '0' && *th <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(th, &end, 10);
+        if (errno == 0 && *end == 0)
+            timeout = v;
+    }
+    return timeout;
+}
+
+/* Hand `msg` (taken) and the request body to b's process and wait for its
+ * answer: a pending entry, the timer set to the request's timeout. */
+static void forward(conn *c, const binding *b, json_t *msg)
+{
+    hcn_http *h = c->h;
+    uint64_t timeout = request_timeout(c);
     uint64_t id = rand_id(h);
     pending *p = hcn_xcalloc(1, sizeof *p);
     p->id = id;
@@ -771,6 +792,43 @@ static void handle_request(conn *c)
     hcn_blob *blob = hcn_blob_new(NULL, c->body, c->body_len);
     send_json_to_process(h, id, b->app, true, timeout, msg, blob);
     hcn_blob_unref(blob);
+}
+
+/* A whole request read: a WebSocket upgrade, the login, or a bound path
+ * (access check, then its cached content or the process). */
+static void handle_request(conn *c)
+{
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->timer);
+    c->phase = PH_WAITING;
+    c->head = c->parser.method == HTTP_HEAD;
+    char *path, *query;
+    if (!request_target(c, &path, &query)) {
+        fail(c, 400);
+        return;
+    }
+    const char *host_hdr = find_header(c, "host");
+    char *host = host_of(host_hdr);
+    json_t *url_params = json_object();
+    if (c->parser.upgrade && ws_upgrade(c, path))
+        goto out;
+    if (c->parser.upgrade)
+        c->keep_alive = false; /* the parser stops after an upgrade */
+    if (login_request(c, path, host_hdr, query))
+        goto out;
+    const binding *b = find_binding(c->h, path, url_params);
+    if (b == NULL) {
+        logf_h(c->h, 2, "no route for %s", path);
+        respond_empty(c, 404);
+        goto out;
+    }
+    hcn_http_access a = check_access(c, b, host, host_hdr);
+    if (a != HCN_HTTP_ALLOW)
+        refuse(c, a, b, host_hdr, path, query);
+    else if (b->static_content && c->parser.method == HTTP_GET)
+        serve_static(c, b);
+    else
+        forward(c, b, request_json(c, b, host, path, query, url_params));
 out:
     json_decref(url_params);
     free(path);
