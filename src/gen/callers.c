@@ -10,48 +10,41 @@
 
 /* The interface's C prefix: the WIT interface name with '-' as '_'
  * ("my-process" -> "my_process"); the caller frees it. */
-static char *callers_prefix(json_t *model)
+static char *callers_prefix(const hcg_model *m)
 {
-    char *p = hcg_wit_interface_name(model);
+    char *p = hcg_wit_interface_name(m);
     for (char *c = p; *c; c++)
         if (*c == '-')
             *c = '_';
     return p;
 }
 
-/* A copy of the model whose records, enums, enumerators and generic types
- * carry the interface's prefix, so that a caller's own names never clash
- * with the callee's. */
-static json_t *renamed_model(json_t *model, const char *prefix)
+/* The model with its records, enums, enumerators and generic types under
+ * the interface's prefix, so that a caller's own names never clash with
+ * the callee's: everything but the types shared with *m, the types a copy
+ * (the caller frees them: hcg_types_free(r.types, r.ntypes)). */
+static hcg_model renamed_model(const hcg_model *m, const char *prefix)
 {
-    json_t *m = json_deep_copy(model);
-    json_t *types = json_object_get(m, "types");
+    hcg_model r = *m;
+    r.types = hcg_types_copy(m->types, m->ntypes);
     char *up = hcg_upper(prefix);
-    size_t i;
-    json_t *t;
-    json_array_foreach(types, i, t)
-    {
-        const char *k = hcg_type_kind(types, (int)i);
-        if (!hcg_composite(types, (int)i) || strcmp(k, "unit") == 0)
+    for (size_t i = 0; i < r.ntypes; i++) {
+        hcg_type *t = &r.types[i];
+        if (!hcg_composite(&r, (int)i) || t->kind == HCG_UNIT)
             continue;
-        const char *c = json_string_value(json_object_get(t, "c"));
-        const char *name = json_string_value(json_object_get(t, "name"));
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s_%s", prefix, name ? name : c);
-        json_object_set_new(t, "c", json_string(buf));
-        if (strcmp(k, "enum") == 0) {
-            size_t j;
-            json_t *v;
-            json_array_foreach(json_object_get(t, "variants"), j, v)
-            {
-                snprintf(buf, sizeof buf, "%s_%s", up,
-                         json_string_value(json_object_get(v, "c")));
-                json_object_set_new(v, "c", json_string(buf));
-            }
+        hcg_buf c = {0};
+        hcg_buf_add(&c, "%s_%s", prefix, t->name ? t->name : t->c);
+        free(t->c);
+        t->c = hcg_buf_take(&c);
+        for (size_t j = 0; j < t->nvariants; j++) {
+            hcg_buf v = {0};
+            hcg_buf_add(&v, "%s_%s", up, t->variants[j].c);
+            free(t->variants[j].c);
+            t->variants[j].c = hcg_buf_take(&v);
         }
     }
     free(up);
-    return m;
+    return r;
 }
 
 static void field_line(hcg_buf *b, const char *ct, const char *name,
@@ -62,83 +55,72 @@ static void field_line(hcg_buf *b, const char *ct, const char *name,
 }
 
 /* C definitions of the (renamed) types, each after what it holds by value. */
-static void emit_type(hcg_buf *b, json_t *types, int id, char *done)
+static void emit_type(hcg_buf *b, const hcg_model *m, int id, char *done)
 {
-    if (id < 0 || !hcg_composite(types, id) || done[id])
+    if (id < 0 || !hcg_composite(m, id) || done[id])
         return;
     done[id] = 1;
-    json_t *t = hcg_type_node(types, id);
-    const char *k = hcg_type_kind(types, id);
-    const char *c = hcg_type_c(types, id);
-    if (strcmp(k, "unit") == 0)
+    const hcg_type *t = hcg_model_type(m, id);
+    hcg_kind k = hcg_type_kind(m, id);
+    const char *c = hcg_type_c(m, id);
+    if (k == HCG_UNIT)
         return;
-    if (strcmp(k, "enum") == 0) {
+    if (k == HCG_ENUM) {
         hcg_buf_add(b, "typedef enum %s {\n", c);
-        size_t i;
-        json_t *v;
-        json_array_foreach(json_object_get(t, "variants"), i, v) hcg_buf_add(
-            b, "    %s = %lld,\n", json_string_value(json_object_get(v, "c")),
-            (long long)json_integer_value(json_object_get(v, "value")));
+        for (size_t i = 0; i < t->nvariants; i++)
+            hcg_buf_add(b, "    %s = %lld,\n", t->variants[i].c,
+                        t->variants[i].value);
         hcg_buf_add(b, "} %s;\n\n", c);
         return;
     }
-    if (strcmp(k, "record") == 0) {
-        size_t i;
-        json_t *f;
-        json_array_foreach(json_object_get(t, "fields"), i, f)
-            emit_type(b, types, hcg_ival(f, "type"), done);
+    if (k == HCG_RECORD) {
+        for (size_t i = 0; i < t->nfields; i++)
+            emit_type(b, m, t->fields[i].type, done);
         hcg_buf_add(b, "struct %s {\n", c);
-        json_array_foreach(json_object_get(t, "fields"), i, f)
-            field_line(b, hcg_wire_c(types, hcg_ival(f, "type")),
-                       json_string_value(json_object_get(f, "name")), "    ");
-        if (json_array_size(json_object_get(t, "fields")) == 0)
+        for (size_t i = 0; i < t->nfields; i++)
+            field_line(b, hcg_wire_c(m, t->fields[i].type), t->fields[i].name,
+                       "    ");
+        if (t->nfields == 0)
             hcg_buf_add(b, "    uint8_t unused_;\n");
         hcg_buf_add(b, "};\n\n");
         return;
     }
-    if (strcmp(k, "list") == 0) {
-        int e = hcg_ival(t, "elem");
-        if (strcmp(hcg_type_kind(types, e), "record") != 0)
-            emit_type(b, types, e, done); /* records are declared ahead */
+    if (k == HCG_LIST) {
+        int e = t->elem;
+        if (hcg_type_kind(m, e) != HCG_RECORD)
+            emit_type(b, m, e, done); /* records are declared ahead */
         hcg_buf_add(b, "typedef struct {\n");
         char ptr[300];
-        const char *ec = hcg_wire_c(types, e);
+        const char *ec = hcg_wire_c(m, e);
         snprintf(ptr, sizeof ptr, "%s%s*", ec,
                  ec[strlen(ec) - 1] == '*' ? "" : " ");
         field_line(b, ptr, "ptr", "    ");
         hcg_buf_add(b, "    size_t len;\n} %s;\n\n", c);
-    } else if (strcmp(k, "option") == 0) {
-        emit_type(b, types, hcg_ival(t, "elem"), done);
+    } else if (k == HCG_OPTION) {
+        emit_type(b, m, t->elem, done);
         hcg_buf_add(b, "typedef struct {\n    bool some;\n");
-        field_line(b, hcg_wire_c(types, hcg_ival(t, "elem")), "value", "    ");
+        field_line(b, hcg_wire_c(m, t->elem), "value", "    ");
         hcg_buf_add(b, "} %s;\n\n", c);
-    } else if (strcmp(k, "result") == 0) {
-        emit_type(b, types, hcg_ival(t, "ok"), done);
-        emit_type(b, types, hcg_ival(t, "err"), done);
+    } else if (k == HCG_RESULT) {
+        emit_type(b, m, t->ok, done);
+        emit_type(b, m, t->err, done);
         hcg_buf_add(b, "typedef struct {\n    bool ok;\n    union {\n");
-        field_line(b, hcg_wire_c(types, hcg_ival(t, "ok")), "value",
-                   "        ");
-        field_line(b, hcg_wire_c(types, hcg_ival(t, "err")), "error",
-                   "        ");
+        field_line(b, hcg_wire_c(m, t->ok), "value", "        ");
+        field_line(b, hcg_wire_c(m, t->err), "error", "        ");
         hcg_buf_add(b, "    };\n} %s;\n\n", c);
-    } else if (strcmp(k, "map") == 0) {
-        emit_type(b, types, hcg_ival(t, "value"), done);
+    } else if (k == HCG_MAP) {
+        emit_type(b, m, t->elem, done);
         hcg_buf_add(b, "typedef struct {\n    struct {\n        char *key;\n");
-        field_line(b, hcg_wire_c(types, hcg_ival(t, "value")), "value",
-                   "        ");
+        field_line(b, hcg_wire_c(m, t->elem), "value", "        ");
         hcg_buf_add(b, "    } *ptr;\n    size_t len;\n} %s;\n\n", c);
-    } else if (strcmp(k, "tuple") == 0) {
-        size_t i;
-        json_t *it;
-        json_array_foreach(json_object_get(t, "items"), i, it)
-            emit_type(b, types, (int)json_integer_value(it), done);
+    } else if (k == HCG_TUPLE) {
+        for (size_t i = 0; i < t->nitems; i++)
+            emit_type(b, m, t->items[i], done);
         hcg_buf_add(b, "typedef struct {\n");
-        json_array_foreach(json_object_get(t, "items"), i, it)
-        {
+        for (size_t i = 0; i < t->nitems; i++) {
             char f[32];
             snprintf(f, sizeof f, "_%zu", i);
-            field_line(b, hcg_wire_c(types, (int)json_integer_value(it)), f,
-                       "    ");
+            field_line(b, hcg_wire_c(m, t->items[i]), f, "    ");
         }
         hcg_buf_add(b, "} %s;\n\n", c);
     }
@@ -146,38 +128,37 @@ static void emit_type(hcg_buf *b, json_t *types, int id, char *done)
 
 /* A stub's parameter list after the target: scalars and strings by value,
  * composites as const pointers. */
-static void stub_params(hcg_buf *b, json_t *types, json_t *h)
+static void stub_params(hcg_buf *b, const hcg_model *m, const hcg_handler *h)
 {
-    json_t *params = json_object_get(h, "params");
-    for (size_t k = 1; k < json_array_size(params); k++) {
-        json_t *p = json_array_get(params, k);
-        int w = hcg_wire_of(p, "wire");
-        const char *ct = hcg_wire_c(types, w);
-        const char *n = hcg_hstr(p, "name");
-        if (hcg_composite(types, w))
+    const hcg_param *params = h->params;
+    for (size_t k = 1; k < h->nparams; k++) {
+        const hcg_param *p = &params[k];
+        int w = p->wire;
+        const char *ct = hcg_wire_c(m, w);
+        const char *n = p->name;
+        if (hcg_composite(m, w))
             hcg_buf_add(b, ", const %s *%s", ct, n);
-        else if (strcmp(hcg_type_kind(types, w), "string") == 0)
+        else if (hcg_type_kind(m, w) == HCG_STRING)
             hcg_buf_add(b, ", const char *%s", n);
-        else if (strcmp(hcg_type_kind(types, w), "bytes") == 0 ||
-                 strcmp(hcg_type_kind(types, w), "address") == 0)
+        else if (hcg_type_kind(m, w) == HCG_BYTES ||
+                 hcg_type_kind(m, w) == HCG_ADDRESS)
             hcg_buf_add(b, ", const %s *%s", ct, n);
         else
             hcg_buf_add(b, ", %s %s", ct, n);
     }
 }
 
-static const char *const stub_kinds[] = {"local", "remote"};
+static const hcg_hkind stub_kinds[] = {HCG_H_LOCAL, HCG_H_REMOTE};
 
 /* The header of the caller stubs: the callee's types under its prefix, a
  * result type per request handler, and <prefix>_<fn>_<local|remote>_rpc
  * (with short aliases <fn>_<kind>_rpc). */
-char *hcg_callers_h(json_t *model0)
+char *hcg_callers_h(const hcg_model *model)
 {
-    char *prefix = callers_prefix(model0);
-    json_t *model = renamed_model(model0, prefix);
-    json_t *types = json_object_get(model, "types");
-    json_t *handlers = json_object_get(model, "handlers");
-    const char *file = json_string_value(json_object_get(model, "file"));
+    char *prefix = callers_prefix(model);
+    hcg_model r = renamed_model(model, prefix);
+    const hcg_model *m = &r;
+    const char *file = m->file;
     const char *base = strrchr(file, '/');
     char *up = hcg_upper(prefix);
     hcg_buf b = {0};
@@ -193,124 +174,119 @@ char *hcg_callers_h(json_t *model0)
                 up, up);
     hcg_buf_add(&b, "#include <hyperc/runtime.h>\n\n#include <stdbool.h>\n"
                     "#include <stddef.h>\n#include <stdint.h>\n\n");
-    size_t n = json_array_size(types);
+    size_t n = m->ntypes;
     /* records first declared, so lists may point at them */
     for (size_t i = 0; i < n; i++)
-        if (strcmp(hcg_type_kind(types, (int)i), "record") == 0)
-            hcg_buf_add(&b, "typedef struct %s %s;\n",
-                        hcg_type_c(types, (int)i), hcg_type_c(types, (int)i));
+        if (hcg_type_kind(m, (int)i) == HCG_RECORD)
+            hcg_buf_add(&b, "typedef struct %s %s;\n", hcg_type_c(m, (int)i),
+                        hcg_type_c(m, (int)i));
     hcg_buf_add(&b, "\n");
     char *done = calloc(n + 1, 1);
     if (done == NULL)
         abort();
-    size_t i;
-    json_t *h;
     /* the types the request handlers reach, in order of first use */
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
-        json_t *params = json_object_get(h, "params");
-        for (size_t k = 1; k < json_array_size(params); k++)
-            emit_type(&b, types, hcg_wire_of(json_array_get(params, k), "wire"),
-                      done);
-        emit_type(&b, types, hcg_wire_of(h, "returns_wire"), done);
+        const hcg_param *params = h->params;
+        for (size_t k = 1; k < h->nparams; k++)
+            emit_type(&b, m, params[k].wire, done);
+        emit_type(&b, m, h->returns_wire, done);
     }
     /* then the rest (the stubs' source has codecs for every type) */
     for (size_t k = 0; k < n; k++)
-        emit_type(&b, types, (int)k, done);
+        emit_type(&b, m, (int)k, done);
     free(done);
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
-        const char *name = hcg_hstr(h, "name");
+        const char *name = h->name;
         hcg_buf_add(&b, "/* %s: the result of %s, or why there is none. */\n",
-                    hcg_hstr(h, "variant"), name);
+                    h->variant, name);
         hcg_buf_add(&b,
                     "typedef struct %s_%s_result {\n    hp_rpc_error err;\n",
                     prefix, name);
-        field_line(&b, hcg_wire_c(types, hcg_wire_of(h, "returns_wire")),
-                   "value", "    ");
+        field_line(&b, hcg_wire_c(m, h->returns_wire), "value", "    ");
         hcg_buf_add(&b, "} %s_%s_result;\n\n", prefix, name);
         for (int s = 0; s < 2; s++) {
-            if (!hcg_has_kind(h, stub_kinds[s]))
+            if (!hcg_handler_has(h, stub_kinds[s]))
                 continue;
             hcg_buf_add(&b,
                         "/* %s on `hpg_target` (a %s process) with the "
                         "default timeout (30 s);\n * _opt takes options.  "
                         "The calling task waits; the process serves other\n"
                         " * messages meanwhile.  From a task only. */\n",
-                        hcg_hstr(h, "variant"), prefix);
+                        h->variant, prefix);
             hcg_buf_add(
                 &b, "%s_%s_result %s_%s_%s_rpc(const hw_address *hpg_target",
-                prefix, name, prefix, name, stub_kinds[s]);
-            stub_params(&b, types, h);
+                prefix, name, prefix, name, hcg_hkind_name(stub_kinds[s]));
+            stub_params(&b, m, h);
             hcg_buf_add(&b, ");\n");
             hcg_buf_add(&b,
                         "%s_%s_result %s_%s_%s_rpc_opt(const hw_address "
                         "*hpg_target",
-                        prefix, name, prefix, name, stub_kinds[s]);
-            stub_params(&b, types, h);
+                        prefix, name, prefix, name,
+                        hcg_hkind_name(stub_kinds[s]));
+            stub_params(&b, m, h);
             hcg_buf_add(&b, ", const hp_rpc_opts *hpg_opts);\n\n");
         }
     }
     hcg_buf_add(&b, "#ifndef HYPERC_NO_SHORT_RPC_NAMES\n");
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
         for (int s = 0; s < 2; s++)
-            if (hcg_has_kind(h, stub_kinds[s]))
+            if (hcg_handler_has(h, stub_kinds[s]))
                 hcg_buf_add(&b,
                             "#define %s_%s_rpc %s_%s_%s_rpc\n"
                             "#define %s_%s_rpc_opt %s_%s_%s_rpc_opt\n",
-                            hcg_hstr(h, "name"), stub_kinds[s], prefix,
-                            hcg_hstr(h, "name"), stub_kinds[s],
-                            hcg_hstr(h, "name"), stub_kinds[s], prefix,
-                            hcg_hstr(h, "name"), stub_kinds[s]);
+                            h->name, hcg_hkind_name(stub_kinds[s]), prefix,
+                            h->name, hcg_hkind_name(stub_kinds[s]), h->name,
+                            hcg_hkind_name(stub_kinds[s]), prefix, h->name,
+                            hcg_hkind_name(stub_kinds[s]));
     }
     hcg_buf_add(&b, "#endif\n\n#endif\n");
     free(up);
     free(prefix);
-    json_decref(model);
+    hcg_types_free(r.types, r.ntypes);
     return b.s;
 }
 
-/* The stubs' source: the codecs of the renamed types, the Request and
+/* The stubs' source: the codecs of the renamed m, the Request and
  * Response unions, and one function per (handler, kind). */
-char *hcg_callers_c(json_t *model0, const char *header)
+char *hcg_callers_c(const hcg_model *model, const char *header)
 {
-    char *prefix = callers_prefix(model0);
-    json_t *model = renamed_model(model0, prefix);
-    json_object_del(model, "state"); /* no process descriptor here */
-    json_t *types = json_object_get(model, "types");
-    json_t *handlers = json_object_get(model, "handlers");
+    char *prefix = callers_prefix(model);
+    hcg_model r = renamed_model(model, prefix);
+    r.state = NULL; /* no process descriptor here */
+    const hcg_model *m = &r;
     hcg_buf b = {0};
-    char *codecs = hcg_codecs(model);
+    char *codecs = hcg_codecs(m);
     /* the notice line, then the header, then the codecs */
     const char *rest = strchr(codecs, '\n');
     hcg_buf_add(&b, "%.*s\n#include \"%s\"\n\n", (int)(rest - codecs), codecs,
                 header);
     hcg_buf_add(&b, "%s\n", rest + 1);
     free(codecs);
-    size_t i;
-    json_t *h;
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
-        const char *name = hcg_hstr(h, "name");
+        const char *name = h->name;
         char *u = hcg_upper(name);
-        json_t *params = json_object_get(h, "params");
+        const hcg_param *params = h->params;
         for (int s = 0; s < 2; s++) {
-            if (!hcg_has_kind(h, stub_kinds[s]))
+            if (!hcg_handler_has(h, stub_kinds[s]))
                 continue;
             hcg_buf_add(&b,
                         "%s_%s_result %s_%s_%s_rpc_opt(const hw_address "
                         "*hpg_target",
-                        prefix, name, prefix, name, stub_kinds[s]);
-            stub_params(&b, types, h);
+                        prefix, name, prefix, name,
+                        hcg_hkind_name(stub_kinds[s]));
+            stub_params(&b, m, h);
             hcg_buf_add(&b, ", const hp_rpc_opts *hpg_opts)\n{\n");
             hcg_buf_add(&b,
                         "    %s_%s_result hpg_r;\n    memset(&hpg_r, 0, sizeof "
@@ -321,15 +297,14 @@ char *hcg_callers_c(json_t *model0, const char *header)
                         "    memset(&hpg_q, 0, sizeof hpg_q);\n"
                         "    hpg_q.tag = HPG_REQ_%s;\n",
                         u);
-            for (size_t k = 1; k < json_array_size(params); k++) {
-                json_t *p = json_array_get(params, k);
-                int w = hcg_wire_of(p, "wire");
-                const char *pn = hcg_hstr(p, "name");
-                const char *kd = hcg_type_kind(types, w);
-                if (hcg_composite(types, w) || strcmp(kd, "bytes") == 0 ||
-                    strcmp(kd, "address") == 0)
+            for (size_t k = 1; k < h->nparams; k++) {
+                const hcg_param *p = &params[k];
+                int w = p->wire;
+                const char *pn = p->name;
+                hcg_kind kd = hcg_type_kind(m, w);
+                if (hcg_composite(m, w) || kd == HCG_BYTES || kd == HCG_ADDRESS)
                     hcg_buf_add(&b, "    hpg_q.%s.%s = *%s;\n", name, pn, pn);
-                else if (strcmp(kd, "string") == 0)
+                else if (kd == HCG_STRING)
                     hcg_buf_add(&b, "    hpg_q.%s.%s = (char *)%s;\n", name, pn,
                                 pn);
                 else
@@ -344,7 +319,7 @@ char *hcg_callers_c(json_t *model0, const char *header)
                 "        hpg_r.err.message = \"the arguments of %s cannot "
                 "be written as JSON (an invalid UTF-8 "
                 "string?)\";\n        return hpg_r;\n    }\n",
-                hcg_hstr(h, "variant"));
+                h->variant);
             hcg_buf_add(&b, "    hp_arena *hpg_a;\n    const hp_jv *hpg_j;\n");
             hcg_buf_add(&b,
                         "    hpg_r.err = hp_rpc_call(hpg_target, hpg_w.buf, "
@@ -366,26 +341,25 @@ char *hcg_callers_c(json_t *model0, const char *header)
                         name);
             hcg_buf_add(
                 &b, "%s_%s_result %s_%s_%s_rpc(const hw_address *hpg_target",
-                prefix, name, prefix, name, stub_kinds[s]);
-            stub_params(&b, types, h);
+                prefix, name, prefix, name, hcg_hkind_name(stub_kinds[s]));
+            stub_params(&b, m, h);
             hcg_buf_add(&b, ")\n{\n    return %s_%s_%s_rpc_opt(hpg_target",
-                        prefix, name, stub_kinds[s]);
-            for (size_t k = 1; k < json_array_size(params); k++)
-                hcg_buf_add(&b, ", %s",
-                            hcg_hstr(json_array_get(params, k), "name"));
+                        prefix, name, hcg_hkind_name(stub_kinds[s]));
+            for (size_t k = 1; k < h->nparams; k++)
+                hcg_buf_add(&b, ", %s", params[k].name);
             hcg_buf_add(&b, ", NULL);\n}\n\n");
         }
         free(u);
     }
     free(prefix);
-    json_decref(model);
+    hcg_types_free(r.types, r.ntypes);
     return b.s;
 }
 
 /* The stubs' file names: <prefix>_caller_utils.{h,c} (caller frees). */
-char *hcg_callers_basename(json_t *model)
+char *hcg_callers_basename(const hcg_model *m)
 {
-    char *p = callers_prefix(model);
+    char *p = callers_prefix(m);
     hcg_buf b = {0};
     hcg_buf_add(&b, "%s_caller_utils", p);
     free(p);

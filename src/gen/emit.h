@@ -8,41 +8,38 @@
 
 /* ---- types (codec.c); `id` indexes the model's type table */
 
-json_t *hcg_type_node(json_t *types, int id);
-const char *hcg_type_kind(json_t *types, int id);
+/* The kind of type id (a valid index). */
+hcg_kind hcg_type_kind(const hcg_model *m, int id);
 /* The C spelling of type id ("struct point", "int32_t"...). */
-const char *hcg_type_c(json_t *types, int id);
-/* Records, enums and the generic types: the ones with generated codecs. */
-bool hcg_composite(json_t *types, int id);
+const char *hcg_type_c(const hcg_model *m, int id);
+/* Records, enums and the generic types: the ones with generated codecs
+ * (false for -1). */
+bool hcg_composite(const hcg_model *m, int id);
 /* Composite types with a generated deep copy (not enums or unit). */
-bool hcg_clonable(json_t *types, int id);
+bool hcg_clonable(const hcg_model *m, int id);
 /* The C identifier part for type id ("struct point" -> "struct_point");
  * the caller frees it. */
-char *hcg_fname(json_t *types, int id);
-int hcg_ival(json_t *o, const char *k);
+char *hcg_fname(const hcg_model *m, int id);
 /* The C type a value of type id is held in (union members, stubs). */
-const char *hcg_wire_c(json_t *types, int id);
+const char *hcg_wire_c(const hcg_model *m, int id);
 /* "get_count" -> "GET_COUNT"; the caller frees it. */
 char *hcg_upper(const char *s);
 
 /* Statements encoding the value `expr` of type id on `hp_jw *w`; a failure
  * returns -1. */
-void hcg_enc(hcg_buf *b, json_t *types, int id, const char *expr,
+void hcg_enc(hcg_buf *b, const hcg_model *m, int id, const char *expr,
              const char *ind);
 /* Statements decoding the `const hp_jv *` expression `j` into the lvalue
  * `lv` of type id; a failure returns -1 with *err prefixed by `ctx` (a C
  * string literal's content). */
-void hcg_dec(hcg_buf *b, json_t *types, int id, const char *j, const char *lv,
-             const char *ctx, const char *ind);
+void hcg_dec(hcg_buf *b, const hcg_model *m, int id, const char *j,
+             const char *lv, const char *ctx, const char *ind);
 /* The codecs (and deep copies) of every composite type of the model. */
-void hcg_emit_type_codecs(hcg_buf *b, json_t *model);
+void hcg_emit_type_codecs(hcg_buf *b, const hcg_model *m);
 
-/* ---- handlers (process.c) */
+/* ---- the process (process.c) */
 
-bool hcg_has_kind(json_t *h, const char *k);
-/* An http, local or remote handler: a variant of the Request union. */
-bool hcg_is_request(json_t *h);
-const char *hcg_hstr(json_t *h, const char *k);
-int hcg_wire_of(json_t *o, const char *k);
+/* The Request and Response unions and their codecs. */
+void hcg_emit_unions(hcg_buf *b, const hcg_model *m);
 
 #endif

@@ -46,12 +46,10 @@ static void gen_fixpoint(hcg_buf *b, const char *tag, const char *vtype,
  * picks the decoder (the request envelope, each type, each response), the
  * rest is the JSON.  Whatever decodes must encode, and encoding is a fixed
  * point: encode(decode(encode(v))) == encode(v). */
-char *hcg_fuzz(json_t *model, const char *source_path)
+char *hcg_fuzz(const hcg_model *m, const char *source_path)
 {
-    json_t *types = json_object_get(model, "types");
-    json_t *handlers = json_object_get(model, "handlers");
     hcg_buf b = {0};
-    char *proc = hcg_process(model, source_path);
+    char *proc = hcg_process(m, source_path);
     /* the process without its hw_init */
     char *hw = strstr(proc, "void hw_init(const char *our)");
     if (hw)
@@ -64,16 +62,16 @@ char *hcg_fuzz(json_t *model, const char *source_path)
                     "*our)\n{\n    (void)our;\n}\n\n");
     hcg_buf_add(&b, "int LLVMFuzzerTestOneInput(const uint8_t *data, size_t "
                     "size);\n\n");
-    size_t n = json_array_size(types), ncase = 0;
+    size_t n = m->ntypes, ncase = 0;
     hcg_buf cases = {0};
     char dec[300], enc[300], tag[200];
     for (size_t i = 0; i < n; i++) {
-        if (!hcg_composite(types, (int)i))
+        if (!hcg_composite(m, (int)i))
             continue;
-        char *f = hcg_fname(types, (int)i);
+        char *f = hcg_fname(m, (int)i);
         snprintf(dec, sizeof dec, "hpg_dec_%s(a, %%s, &%%s, &err)", f);
         snprintf(enc, sizeof enc, "hpg_enc_%s(%%s, &%%s)", f);
-        gen_fixpoint(&b, f, hcg_type_c(types, (int)i), dec, enc);
+        gen_fixpoint(&b, f, hcg_type_c(m, (int)i), dec, enc);
         hcg_buf_add(&cases,
                     "    case %zu:\n        hpg_fz_%s(&a, j);\n"
                     "        break;\n",
@@ -87,14 +85,12 @@ char *hcg_fuzz(json_t *model, const char *source_path)
                 "    case %zu:\n        hpg_fz_request(&a, j);\n"
                 "        break;\n",
                 ncase++);
-    size_t i;
-    json_t *h;
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
-        char *u = hcg_upper(hcg_hstr(h, "name"));
-        snprintf(tag, sizeof tag, "response_%s", hcg_hstr(h, "name"));
+        char *u = hcg_upper(h->name);
+        snprintf(tag, sizeof tag, "response_%s", h->name);
         snprintf(dec, sizeof dec,
                  "hpg_response_decode(a, %%s, HPG_REQ_%s, &%%s, &err)", u);
         gen_fixpoint(&b, tag, "hpg_response", dec,

@@ -9,34 +9,6 @@
 
 /* ------------------------------------------------- request/response unions */
 
-bool hcg_has_kind(json_t *h, const char *k)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(h, "kinds"), i, v)
-    {
-        if (strcmp(json_string_value(v), k) == 0)
-            return true;
-    }
-    return false;
-}
-
-bool hcg_is_request(json_t *h)
-{
-    return hcg_has_kind(h, "http") || hcg_has_kind(h, "local") ||
-           hcg_has_kind(h, "remote");
-}
-
-const char *hcg_hstr(json_t *h, const char *k)
-{
-    return json_string_value(json_object_get(h, k));
-}
-
-int hcg_wire_of(json_t *o, const char *k)
-{
-    return (int)json_integer_value(json_object_get(o, k));
-}
-
 /* A generated static function's prototype (marked unused, as not every
  * process calls every function) and the opening of its definition. */
 static void open_fn(hcg_buf *b, const char *sig)
@@ -45,9 +17,9 @@ static void open_fn(hcg_buf *b, const char *sig)
 }
 
 /* "    case HPG_REQ_<NAME>:" for handler h. */
-static void case_label(hcg_buf *b, json_t *h)
+static void case_label(hcg_buf *b, const hcg_handler *h)
 {
-    char *u = hcg_upper(hcg_hstr(h, "name"));
+    char *u = hcg_upper(h->name);
     hcg_buf_add(b, "    case HPG_REQ_%s:\n", u);
     free(u);
 }
@@ -58,63 +30,58 @@ static void case_label(hcg_buf *b, json_t *h)
  *   hpg_request_args_decode   args of a known variant   -> hpg_request
  *   hpg_request_encode   hpg_request -> what serde_json writes
  *   hpg_response_encode / hpg_response_decode   the raw return value */
-static void gen_unions(hcg_buf *b, json_t *model)
+void hcg_emit_unions(hcg_buf *b, const hcg_model *m)
 {
-    json_t *types = json_object_get(model, "types");
-    json_t *handlers = json_object_get(model, "handlers");
-    size_t i;
-    json_t *h;
     hcg_buf_add(b, "/* The requests this process answers: one variant per "
                    "request handler. */\n");
     hcg_buf_add(b, "typedef enum hpg_request_tag {\n    HPG_REQ_NONE_ = 0,\n");
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
-        char *u = hcg_upper(hcg_hstr(h, "name"));
+        char *u = hcg_upper(h->name);
         hcg_buf_add(b, "    HPG_REQ_%s,\n", u);
         free(u);
     }
     hcg_buf_add(b, "} hpg_request_tag;\n\n");
     hcg_buf_add(b, "static const char *const hpg_request_names[] "
                    "__attribute__((unused)) = {\n    \"\",\n");
-    json_array_foreach(handlers, i, h)
-    {
-        if (hcg_is_request(h))
-            hcg_buf_add(b, "    \"%s\",\n", hcg_hstr(h, "variant"));
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (hcg_handler_is_request(h))
+            hcg_buf_add(b, "    \"%s\",\n", h->variant);
     }
     hcg_buf_add(b, "};\n\n");
     /* Request: the arguments of each variant */
     hcg_buf_add(b, "typedef struct hpg_request {\n    hpg_request_tag tag;\n"
                    "    union {\n        uint8_t none_;\n");
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
-        json_t *params = json_object_get(h, "params");
-        if (json_array_size(params) <= 1)
+        const hcg_param *params = h->params;
+        if (h->nparams <= 1)
             continue;
         hcg_buf_add(b, "        struct {\n");
-        for (size_t k = 1; k < json_array_size(params); k++) {
-            json_t *p = json_array_get(params, k);
-            const char *ct = hcg_wire_c(types, hcg_wire_of(p, "wire"));
+        for (size_t k = 1; k < h->nparams; k++) {
+            const hcg_param *p = &params[k];
+            const char *ct = hcg_wire_c(m, p->wire);
             hcg_buf_add(b, "            %s%s%s;\n", ct,
-                        ct[strlen(ct) - 1] == '*' ? "" : " ",
-                        hcg_hstr(p, "name"));
+                        ct[strlen(ct) - 1] == '*' ? "" : " ", p->name);
         }
-        hcg_buf_add(b, "        } %s;\n", hcg_hstr(h, "name"));
+        hcg_buf_add(b, "        } %s;\n", h->name);
     }
     hcg_buf_add(b, "    };\n} hpg_request;\n\n");
     /* Response: the return value of each variant */
     hcg_buf_add(b, "typedef struct hpg_response {\n    hpg_request_tag tag;\n"
                    "    union {\n        uint8_t none_;\n");
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
-        const char *ct = hcg_wire_c(types, hcg_wire_of(h, "returns_wire"));
+        const char *ct = hcg_wire_c(m, h->returns_wire);
         hcg_buf_add(b, "        %s%s%s;\n", ct,
-                    ct[strlen(ct) - 1] == '*' ? "" : " ", hcg_hstr(h, "name"));
+                    ct[strlen(ct) - 1] == '*' ? "" : " ", h->name);
     }
     hcg_buf_add(b, "    };\n} hpg_response;\n\n");
 
@@ -125,15 +92,15 @@ static void gen_unions(hcg_buf *b, json_t *model)
                "const char **err)");
     hcg_buf_add(b, "    (void)a;\n    memset(out, 0, sizeof *out);\n"
                    "    out->tag = tag;\n    switch (tag) {\n");
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
-        const char *variant = hcg_hstr(h, "variant");
-        const char *name = hcg_hstr(h, "name");
+        const char *variant = h->variant;
+        const char *name = h->name;
         case_label(b, h);
-        json_t *params = json_object_get(h, "params");
-        size_t np = json_array_size(params) - 1;
+        const hcg_param *params = h->params;
+        size_t np = h->nparams - 1;
         if (np == 0) {
             hcg_buf_add(
                 b,
@@ -147,8 +114,8 @@ static void gen_unions(hcg_buf *b, json_t *model)
         hcg_buf_add(b, "    {\n");
         hcg_buf expect = {0};
         for (size_t k = 0; k < np; k++) {
-            json_t *p = json_array_get(params, k + 1);
-            hcg_buf_add(&expect, "%s%s", k ? ", " : "", hcg_hstr(p, "name"));
+            const hcg_param *p = &params[k + 1];
+            hcg_buf_add(&expect, "%s%s", k ? ", " : "", p->name);
         }
         if (np == 1) {
             hcg_buf_add(b,
@@ -156,13 +123,11 @@ static void gen_unions(hcg_buf *b, json_t *model)
                         "takes an argument: {\\\"%s\\\": %s}\";\n"
                         "            return -1;\n        }\n",
                         variant, variant, expect.s);
-            json_t *p = json_array_get(params, 1);
+            const hcg_param *p = &params[1];
             char ctx[200], lv[200];
-            snprintf(ctx, sizeof ctx, "argument '%s' of %s",
-                     hcg_hstr(p, "name"), variant);
-            snprintf(lv, sizeof lv, "out->%s.%s", name, hcg_hstr(p, "name"));
-            hcg_dec(b, types, hcg_wire_of(p, "wire"), "args", lv, ctx,
-                    "        ");
+            snprintf(ctx, sizeof ctx, "argument '%s' of %s", p->name, variant);
+            snprintf(lv, sizeof lv, "out->%s.%s", name, p->name);
+            hcg_dec(b, m, p->wire, "args", lv, ctx, "        ");
         } else {
             hcg_buf_add(b,
                         "        if (args == NULL || args->kind != "
@@ -175,15 +140,13 @@ static void gen_unions(hcg_buf *b, json_t *model)
                         "            return -1;\n        }\n",
                         np, variant, np, variant, expect.s);
             for (size_t k = 0; k < np; k++) {
-                json_t *p = json_array_get(params, k + 1);
+                const hcg_param *p = &params[k + 1];
                 char ctx[200], jx[48], lv[200];
-                snprintf(ctx, sizeof ctx, "argument '%s' of %s",
-                         hcg_hstr(p, "name"), variant);
+                snprintf(ctx, sizeof ctx, "argument '%s' of %s", p->name,
+                         variant);
                 snprintf(jx, sizeof jx, "args->items[%zu]", k);
-                snprintf(lv, sizeof lv, "out->%s.%s", name,
-                         hcg_hstr(p, "name"));
-                hcg_dec(b, types, hcg_wire_of(p, "wire"), jx, lv, ctx,
-                        "        ");
+                snprintf(lv, sizeof lv, "out->%s.%s", name, p->name);
+                hcg_dec(b, m, p->wire, jx, lv, ctx, "        ");
             }
         }
         free(expect.s);
@@ -215,15 +178,15 @@ static void gen_unions(hcg_buf *b, json_t *model)
     open_fn(b, "static int hpg_request_encode(hp_jw *w, const hpg_request "
                "*r)");
     hcg_buf_add(b, "    switch (r->tag) {\n");
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
-        const char *variant = hcg_hstr(h, "variant");
-        const char *name = hcg_hstr(h, "name");
+        const char *variant = h->variant;
+        const char *name = h->name;
         case_label(b, h);
-        json_t *params = json_object_get(h, "params");
-        size_t np = json_array_size(params) - 1;
+        const hcg_param *params = h->params;
+        size_t np = h->nparams - 1;
         size_t vl = strlen(variant);
         if (np == 0) {
             hcg_buf_add(b, "        hp_jw_raw(w, \"\\\"%s\\\"\", %zu);\n",
@@ -232,13 +195,12 @@ static void gen_unions(hcg_buf *b, json_t *model)
             hcg_buf_add(b, "        hp_jw_raw(w, \"{\\\"%s\\\":%s\", %zu);\n",
                         variant, np > 1 ? "[" : "", vl + 4 + (np > 1));
             for (size_t k = 0; k < np; k++) {
-                json_t *p = json_array_get(params, k + 1);
+                const hcg_param *p = &params[k + 1];
                 char expr[200];
-                snprintf(expr, sizeof expr, "r->%s.%s", name,
-                         hcg_hstr(p, "name"));
+                snprintf(expr, sizeof expr, "r->%s.%s", name, p->name);
                 if (k)
                     hcg_buf_add(b, "        hp_jw_raw(w, \",\", 1);\n");
-                hcg_enc(b, types, hcg_wire_of(p, "wire"), expr, "        ");
+                hcg_enc(b, m, p->wire, expr, "        ");
             }
             hcg_buf_add(b, "        hp_jw_raw(w, \"%s}\", %d);\n",
                         np > 1 ? "]" : "", np > 1 ? 2 : 1);
@@ -250,14 +212,14 @@ static void gen_unions(hcg_buf *b, json_t *model)
     open_fn(b, "static int hpg_response_encode(hp_jw *w, const "
                "hpg_response *r)");
     hcg_buf_add(b, "    switch (r->tag) {\n");
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
         case_label(b, h);
         char expr[200];
-        snprintf(expr, sizeof expr, "r->%s", hcg_hstr(h, "name"));
-        hcg_enc(b, types, hcg_wire_of(h, "returns_wire"), expr, "        ");
+        snprintf(expr, sizeof expr, "r->%s", h->name);
+        hcg_enc(b, m, h->returns_wire, expr, "        ");
         hcg_buf_add(b, "        return hp_jw_ok(w) ? 0 : -1;\n");
     }
     hcg_buf_add(b, "    default:\n        return -1;\n    }\n}\n\n");
@@ -268,16 +230,15 @@ static void gen_unions(hcg_buf *b, json_t *model)
     hcg_buf_add(b, "    (void)a;\n    (void)j;\n"
                    "    memset(out, 0, sizeof *out);\n    out->tag = tag;\n"
                    "    switch (tag) {\n");
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
         case_label(b, h);
         char ctx[200], lv[200];
-        snprintf(ctx, sizeof ctx, "the result of %s", hcg_hstr(h, "variant"));
-        snprintf(lv, sizeof lv, "out->%s", hcg_hstr(h, "name"));
-        hcg_dec(b, types, hcg_wire_of(h, "returns_wire"), "j", lv, ctx,
-                "        ");
+        snprintf(ctx, sizeof ctx, "the result of %s", h->variant);
+        snprintf(lv, sizeof lv, "out->%s", h->name);
+        hcg_dec(b, m, h->returns_wire, "j", lv, ctx, "        ");
         hcg_buf_add(b, "        return 0;\n");
     }
     hcg_buf_add(b, "    default:\n        *err = \"unknown request "
@@ -286,26 +247,22 @@ static void gen_unions(hcg_buf *b, json_t *model)
 
 static int cmp_variant(const void *x, const void *y)
 {
-    json_t *const *a = x, *const *b = y;
-    return strcmp(hcg_hstr(*a, "variant"), hcg_hstr(*b, "variant"));
+    const hcg_handler *const *a = x, *const *b = y;
+    return strcmp((*a)->variant, (*b)->variant);
 }
 
 /* One call function per request variant (decode the arguments, call the
  * handler, encode its result) and the table the runtime dispatches by,
  * sorted by variant name; then the state's functions and the process
  * descriptor hpg_impl (runtime.h). */
-static void gen_impl(hcg_buf *b, json_t *model)
+static void gen_impl(hcg_buf *b, const hcg_model *m)
 {
-    json_t *types = json_object_get(model, "types");
-    json_t *handlers = json_object_get(model, "handlers");
-    const char *state = json_string_value(json_object_get(model, "state"));
-    size_t i;
-    json_t *h;
-    json_array_foreach(handlers, i, h)
-    {
-        if (!hcg_is_request(h))
+    const char *state = m->state;
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
             continue;
-        const char *name = hcg_hstr(h, "name");
+        const char *name = h->name;
         char *u = hcg_upper(name);
         hcg_buf_add(b,
                     "static hp_refusal hpg_call_%s(hp_arena *a, void *st, "
@@ -321,17 +278,16 @@ static void gen_impl(hcg_buf *b, json_t *model)
                     "    p.tag = HPG_REQ_%s;\n",
                     u);
         free(u);
-        const char *rc = hcg_wire_c(types, hcg_wire_of(h, "returns_wire"));
-        hcg_buf_add(b, "    p.%s = (%s)%s((%s *)st", name, rc,
-                    hcg_hstr(h, "c_name"), state);
-        json_t *params = json_object_get(h, "params");
-        for (size_t k = 1; k < json_array_size(params); k++) {
-            json_t *p = json_array_get(params, k);
-            const char *pt = hcg_hstr(p, "type");
-            int wire = hcg_wire_of(p, "wire");
-            bool ptr = hcg_composite(types, wire) && pt[strlen(pt) - 1] == '*';
-            hcg_buf_add(b, ", %sq.%s.%s", ptr ? "&" : "", name,
-                        hcg_hstr(p, "name"));
+        const char *rc = hcg_wire_c(m, h->returns_wire);
+        hcg_buf_add(b, "    p.%s = (%s)%s((%s *)st", name, rc, h->c_name,
+                    state);
+        const hcg_param *params = h->params;
+        for (size_t k = 1; k < h->nparams; k++) {
+            const hcg_param *p = &params[k];
+            const char *pt = p->type;
+            int wire = p->wire;
+            bool ptr = hcg_composite(m, wire) && pt[strlen(pt) - 1] == '*';
+            hcg_buf_add(b, ", %sq.%s.%s", ptr ? "&" : "", name, p->name);
         }
         hcg_buf_add(b, ");\n");
         hcg_buf_add(b,
@@ -340,62 +296,57 @@ static void gen_impl(hcg_buf *b, json_t *model)
                     "(an invalid UTF-8 string, or an enum value without a "
                     "name)\";\n        return "
                     "HP_REFUSAL_HANDLER_FAILED;\n    }\n",
-                    hcg_hstr(h, "variant"));
+                    h->variant);
         hcg_buf_add(b, "    return HP_REFUSAL_OK;\n}\n\n");
     }
     /* the table, sorted by variant name */
     size_t n = 0;
-    json_t **sorted = calloc(json_array_size(handlers) + 1, sizeof *sorted);
+    const hcg_handler **sorted = calloc(m->nhandlers + 1, sizeof *sorted);
     if (sorted == NULL)
         abort();
-    json_array_foreach(handlers, i, h)
-    {
-        if (hcg_is_request(h))
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (hcg_handler_is_request(h))
             sorted[n++] = h;
     }
     qsort(sorted, n, sizeof *sorted, cmp_variant);
     /* HTTP: parameter names and whether each takes query text as is */
     for (size_t k = 0; k < n; k++) {
-        h = sorted[k];
-        json_t *params = json_object_get(h, "params");
-        size_t np = json_array_size(params) - 1;
-        if (np == 0 || !hcg_has_kind(h, "http"))
+        const hcg_handler *h = sorted[k];
+        const hcg_param *params = h->params;
+        size_t np = h->nparams - 1;
+        if (np == 0 || !hcg_handler_has(h, HCG_H_HTTP))
             continue;
-        hcg_buf_add(b, "static const char *const hpg_pn_%s[] = {",
-                    hcg_hstr(h, "name"));
+        hcg_buf_add(b, "static const char *const hpg_pn_%s[] = {", h->name);
         for (size_t q = 0; q < np; q++)
-            hcg_buf_add(b, "%s\"%s\"", q ? ", " : "",
-                        hcg_hstr(json_array_get(params, q + 1), "name"));
-        hcg_buf_add(b, "};\nstatic const bool hpg_ps_%s[] = {",
-                    hcg_hstr(h, "name"));
+            hcg_buf_add(b, "%s\"%s\"", q ? ", " : "", params[q + 1].name);
+        hcg_buf_add(b, "};\nstatic const bool hpg_ps_%s[] = {", h->name);
         for (size_t q = 0; q < np; q++) {
-            const char *kd = hcg_type_kind(
-                types, hcg_wire_of(json_array_get(params, q + 1), "wire"));
-            bool text = strcmp(kd, "string") == 0 ||
-                        strcmp(kd, "address") == 0 || strcmp(kd, "enum") == 0;
+            hcg_kind kd = hcg_type_kind(m, params[q + 1].wire);
+            bool text = kd == HCG_STRING || kd == HCG_ADDRESS || kd == HCG_ENUM;
             hcg_buf_add(b, "%s%s", q ? ", " : "", text ? "true" : "false");
         }
         hcg_buf_add(b, "};\n");
     }
     hcg_buf_add(b, "static const hp_variant hpg_variants[] = {\n");
     for (size_t k = 0; k < n; k++) {
-        h = sorted[k];
+        const hcg_handler *h = sorted[k];
         hcg_buf src = {0};
-        if (hcg_has_kind(h, "local") || hcg_has_kind(h, "remote"))
+        if (hcg_handler_has(h, HCG_H_LOCAL) || hcg_handler_has(h, HCG_H_REMOTE))
             hcg_buf_add(&src, "HP_FROM_LOCAL");
-        if (hcg_has_kind(h, "remote"))
+        if (hcg_handler_has(h, HCG_H_REMOTE))
             hcg_buf_add(&src, "%sHP_FROM_REMOTE", src.len ? " | " : "");
-        if (hcg_has_kind(h, "http"))
+        if (hcg_handler_has(h, HCG_H_HTTP))
             hcg_buf_add(&src, "%sHP_FROM_HTTP", src.len ? " | " : "");
         size_t order = 0;
-        for (size_t q = 0; q < json_array_size(handlers); q++)
-            if (json_array_get(handlers, q) == h)
+        for (size_t q = 0; q < m->nhandlers; q++)
+            if (&m->handlers[q] == h)
                 order = q;
-        size_t np = json_array_size(json_object_get(h, "params")) - 1;
-        bool http = hcg_has_kind(h, "http");
-        const char *meth = hcg_hstr(h, "method"), *path = hcg_hstr(h, "path");
-        hcg_buf_add(b, "    {\"%s\", %s, hpg_call_%s, ", hcg_hstr(h, "variant"),
-                    src.s, hcg_hstr(h, "name"));
+        size_t np = h->nparams - 1;
+        bool http = hcg_handler_has(h, HCG_H_HTTP);
+        const char *meth = h->method, *path = h->path;
+        hcg_buf_add(b, "    {\"%s\", %s, hpg_call_%s, ", h->variant, src.s,
+                    h->name);
         if (http && meth)
             hcg_buf_add(b, "\"%s\", ", meth);
         else
@@ -405,8 +356,8 @@ static void gen_impl(hcg_buf *b, json_t *model)
         else
             hcg_buf_add(b, "NULL, ");
         if (http && np)
-            hcg_buf_add(b, "hpg_pn_%s, hpg_ps_%s, %zu, %zu},\n",
-                        hcg_hstr(h, "name"), hcg_hstr(h, "name"), np, order);
+            hcg_buf_add(b, "hpg_pn_%s, hpg_ps_%s, %zu, %zu},\n", h->name,
+                        h->name, np, order);
         else
             hcg_buf_add(b, "NULL, NULL, %zu, %zu},\n", np, order);
         free(src.s);
@@ -417,8 +368,8 @@ static void gen_impl(hcg_buf *b, json_t *model)
     free(sorted);
 
     /* the state */
-    int sid = hcg_wire_of(model, "state_wire");
-    char *sf = hcg_fname(types, sid);
+    int sid = m->state_wire;
+    char *sf = hcg_fname(m, sid);
     hcg_buf_add(b, "static %s hpg_state;\n\n", state);
     hcg_buf_add(b,
                 "static int hpg_state_encode(hp_jw *w, const void *s)\n{\n"
@@ -434,8 +385,7 @@ static void gen_impl(hcg_buf *b, json_t *model)
                 "    return hpg_clone_%s((%s *)dst, (const %s *)src);\n}\n\n",
                 sf, state, state);
     free(sf);
-    const char *migrate = json_string_value(
-        json_object_get(json_object_get(model, "process"), "migrate"));
+    const char *migrate = m->process.migrate;
     if (migrate)
         hcg_buf_add(b,
                     "static bool hpg_migrate(hp_arena *a, uint32_t from, "
@@ -443,14 +393,14 @@ static void gen_impl(hcg_buf *b, json_t *model)
                     "    return %s(a, from, stored, (%s *)out, why);\n}\n\n",
                     migrate, state);
     const char *init = NULL, *ws = NULL, *wsc = NULL;
-    json_array_foreach(handlers, i, h)
-    {
-        if (hcg_has_kind(h, "init"))
-            init = hcg_hstr(h, "c_name");
-        if (hcg_has_kind(h, "ws"))
-            ws = hcg_hstr(h, "c_name");
-        if (hcg_has_kind(h, "ws_client"))
-            wsc = hcg_hstr(h, "c_name");
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (hcg_handler_has(h, HCG_H_INIT))
+            init = h->c_name;
+        if (hcg_handler_has(h, HCG_H_WS))
+            ws = h->c_name;
+        if (hcg_handler_has(h, HCG_H_WS_CLIENT))
+            wsc = h->c_name;
     }
     if (init)
         hcg_buf_add(b,
@@ -481,20 +431,20 @@ static void gen_impl(hcg_buf *b, json_t *model)
                 ws ? "hpg_ws" : "NULL", wsc ? "hpg_ws_client" : "NULL");
 }
 
-char *hcg_codecs(json_t *model)
+char *hcg_codecs(const hcg_model *m)
 {
     hcg_buf b = {0};
-    const char *file = json_string_value(json_object_get(model, "file"));
+    const char *file = m->file;
     const char *base = strrchr(file, '/');
     hcg_buf_add(&b, "/* Generated by hyperc gen from %s; do not edit. */\n",
                 base ? base + 1 : file);
     hcg_buf_add(&b, "#include <hyperc/runtime.h>\n\n#include <stdint.h>\n"
                     "#include <stdio.h>\n#include <stdlib.h>\n"
                     "#include <string.h>\n\n");
-    hcg_emit_type_codecs(&b, model);
-    gen_unions(&b, model);
-    if (json_string_value(json_object_get(model, "state")))
-        gen_impl(&b, model);
+    hcg_emit_type_codecs(&b, m);
+    hcg_emit_unions(&b, m);
+    if (m->state)
+        gen_impl(&b, m);
     return b.s;
 }
 
@@ -504,15 +454,15 @@ char *hcg_codecs(json_t *model)
  * variant table and the descriptor, and hw_init handing it to libhyperc's
  * runtime (hp_process_main), which loads the state, sets up logging, runs
  * init and answers requests, refused ones with an error reply. */
-char *hcg_process(json_t *model, const char *source_path)
+char *hcg_process(const hcg_model *m, const char *source_path)
 {
     hcg_buf b = {0};
-    const char *file = json_string_value(json_object_get(model, "file"));
+    const char *file = m->file;
     const char *base = strrchr(file, '/');
     hcg_buf_add(&b, "/* Generated by hyperc gen from %s; do not edit. */\n",
                 base ? base + 1 : file);
     hcg_buf_add(&b, "#include \"%s\"\n\n", source_path);
-    char *codecs = hcg_codecs(model);
+    char *codecs = hcg_codecs(m);
     /* drop the codecs' own first line (the same notice) */
     const char *rest = strchr(codecs, '\n');
     hcg_buf_add(&b, "%s\n", rest ? rest + 1 : codecs);
