@@ -255,7 +255,7 @@ char *hcg_callers_h(const hcg_model *model)
     return b.s;
 }
 
-/* The stubs' source: the codecs of the renamed m, the Request and
+/* The stubs' source: the codecs of the renamed types, the Request and
  * Response unions, and one function per (handler, kind). */
 char *hcg_callers_c(const hcg_model *model, const char *header)
 {

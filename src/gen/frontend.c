@@ -1,6 +1,6 @@
 /* hyperc gen front end: reads a hyperprocess source with libclang and builds
- * the model (HYPERPROCESS parameters, handlers), reporting every rule
- * violation in one run in compiler style. */
+ * the model (hcg_model, gen.h: HYPERPROCESS parameters, handlers, types),
+ * reporting every rule violation in one run in compiler style. */
 #include "gen.h"
 
 #include <clang-c/Index.h>
@@ -132,7 +132,7 @@ typedef struct fe {
     CXFile main;
     const char *path;
     hcg_diags *d;
-    hcg_model *model;
+    hcg_model *model; /* being built; the caller's when returned */
     size_t handlers_cap, types_cap;
     CXCursor process_cur;
     bool have_process;
@@ -527,11 +527,8 @@ static void check_process(fe *f, json_t *raw, hcg_params *p)
 /* ------------------------------------------------------------------ types */
 
 /* The supported types, docs/gen-design.md §2.  Each distinct C type becomes
- * a node of the model's "types" table:
- *   {"kind": "bool"|"s8".."u64"|"f32"|"f64"|"string"|"bytes"|"address"|
- *    "unit"|"record"|"enum"|"list"|"option"|"result"|"map"|"tuple",
- *    "c": C spelling, "name": for records and enums, "fields": [{name, type}],
- *    "variants": [{c, wire, value}], "elem"/"ok"/"err"/"value"/"items"} */
+ * a node (hcg_type, gen.h) of the model's type table, after the types it
+ * holds; nodes refer to each other by index. */
 
 typedef struct ty_at {
     fe *f;

@@ -1,6 +1,8 @@
-/* Internal to hyperc gen: the front end's model and diagnostics.  Prefix
- * hcg_.  The model is a JSON value (jansson) so that every later stage and
- * the tests (`hyperc gen --model`) read the same thing. */
+/* Internal to hyperc gen: diagnostics, the model the front end builds
+ * (C structs, written as JSON only for `hyperc gen --model`) and the
+ * writers that read it.  Prefix hcg_.  Every char * a function returns is
+ * malloc'd and the caller's to free; arguments are borrowed (read during
+ * the call, never kept). */
 #ifndef HYPERC_GEN_H
 #define HYPERC_GEN_H
 
@@ -14,12 +16,15 @@ typedef struct hcg_buf {
     size_t len, cap;
 } hcg_buf;
 
-/* Append printf-formatted text; aborts when out of memory. */
+/* Append printf-formatted text; aborts when out of memory.  A zeroed
+ * hcg_buf is empty; b->s is the caller's (free it, or take it). */
 void hcg_buf_add(hcg_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* The text (never NULL; "" when nothing was added); the caller frees it. */
+/* The text (never NULL; "" when nothing was added); the caller frees it.
+ * b is left as it was (its s is the text returned). */
 char *hcg_buf_take(hcg_buf *b);
 
+/* One diagnostic; its strings are owned by the hcg_diags holding it. */
 typedef struct hcg_diag {
     char *file;
     unsigned line, col;
@@ -27,18 +32,23 @@ typedef struct hcg_diag {
     char *text;
 } hcg_diag;
 
+/* The diagnostics of a run; a zeroed hcg_diags is empty, hcg_diags_fini
+ * releases it. */
 typedef struct hcg_diags {
     hcg_diag *v;
     size_t len, cap;
     size_t errors;
 } hcg_diags;
 
+/* Add a diagnostic (file and the formatted text copied); aborts when out
+ * of memory. */
 void hcg_diag_add(hcg_diags *d, const char *file, unsigned line, unsigned col,
                   bool error, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 /* Sort by (file, line, col, text) and print as `file:line:col: error: ...`,
  * then "N errors generated." when there were errors. */
 void hcg_diags_print(hcg_diags *d, FILE *out);
+/* Release what d holds and leave it empty (zeroed). */
 void hcg_diags_fini(hcg_diags *d);
 
 /* ------------------------------------------------------------ the model
@@ -228,9 +238,10 @@ json_t *hcg_model_json(const hcg_model *m);
 hcg_type *hcg_types_copy(const hcg_type *t, size_t n);
 void hcg_types_free(hcg_type *t, size_t n);
 
-/* CamelCase variant of a snake_case name ("get_count" -> "GetCount"). */
+/* CamelCase variant of a snake_case name ("get_count" -> "GetCount"); the
+ * caller frees it. */
 char *hcg_variant_name(const char *name);
-/* kebab-case WIT name ("get_count" -> "get-count"). */
+/* kebab-case WIT name ("get_count" -> "get-count"); the caller frees it. */
 char *hcg_wit_name(const char *name);
 
 /* WIT as kit writes it (wit.c).  The interface's kebab name (from the state
@@ -258,25 +269,32 @@ typedef struct hcg_wit_file {
 } hcg_wit_file;
 char *hcg_ts_from_wit(const hcg_wit_file *files, size_t n, char **err);
 /* The same for the processes of one package, from their models (their
- * interface files as wit.c writes them), in package order. */
+ * interface files as wit.c writes them), in package order; the models are
+ * only read. */
 char *hcg_ts(const hcg_model *const *models, size_t n, char **err);
 
-/* C source of the JSON codecs of every composite type in the model
- * (codec.c): static hpg_enc_<type>(hp_jw *, const T *) and
- * hpg_dec_<type>(hp_arena *, const hp_jv *, T *, const char **err), <type>
- * being the C spelling with non-identifier characters as '_'. */
+/* The generated C writers read the model and return the text (the caller
+ * frees it); they are meant for a model without errors.
+ *
+ * `hyperc gen --codecs` (process.c): the JSON codecs of every composite
+ * type in the model (codec.c): static hpg_enc_<type>(hp_jw *, const T *)
+ * and hpg_dec_<type>(hp_arena *, const hp_jv *, T *, const char **err),
+ * <type> being the C spelling with non-identifier characters as '_', and
+ * deep copies; then the Request/Response unions with their codecs; and,
+ * when the model has a state, the call functions, the variant table and
+ * the process descriptor hpg_impl. */
 char *hcg_codecs(const hcg_model *model);
-/* A whole process: #include of the source, codecs, dispatcher and
- * hw_init (codec.c). */
+/* A whole process (process.c): #include of the source (source_path, as
+ * written), hcg_codecs' code and hw_init. */
 char *hcg_process(const hcg_model *model, const char *source_path);
-/* Caller stubs for the model's request handlers (codec.c): the header and
+/* Caller stubs for the model's request handlers (callers.c): the header and
  * source of <iface>_caller_utils, whose types carry the interface's prefix
  * so that callers' own names never clash; `header` is the name the source
  * includes.  hcg_callers_basename gives "<iface>_caller_utils". */
 char *hcg_callers_h(const hcg_model *model);
 char *hcg_callers_c(const hcg_model *model, const char *header);
 char *hcg_callers_basename(const hcg_model *model);
-/* A libFuzzer harness over every generated decoder of the model (codec.c):
+/* A libFuzzer harness over every generated decoder of the model (fuzz.c):
  * the process's code without hw_init, and LLVMFuzzerTestOneInput. */
 char *hcg_fuzz(const hcg_model *model, const char *source_path);
 

@@ -1,7 +1,11 @@
-/* `hyperc gen`: the front end so far.  --check reports every rule
- * violation of a hyperprocess source in compiler style; --model prints the
- * model the code generators will read.  Generating code is the next step
- * of this milestone (docs/gen-design.md). */
+/* `hyperc gen`: reads a hyperprocess source with the front end
+ * (frontend.c), reports every rule violation in compiler style, and when
+ * there is none writes what the options ask for: the whole process
+ * (--process: the source, codecs, dispatch, descriptor and hw_init) or its
+ * codecs alone (--codecs), the WIT files (--wit), the TypeScript client
+ * (--ts), caller stubs (--callers), a libFuzzer harness (--fuzz) and a
+ * depfile (--depfile).  --check only reports; --model prints the model as
+ * JSON (docs/gen-design.md). */
 #include "gen.h"
 
 #include <errno.h>
