@@ -1,6 +1,6 @@
 /* hyperc gen front end: reads a hyperprocess source with libclang and builds
- * the model (HYPERPROCESS parameters, handlers), reporting every rule
- * violation in one run in compiler style. */
+ * the model (hcg_model, gen.h: HYPERPROCESS parameters, handlers, types),
+ * reporting every rule violation in one run in compiler style. */
 #include "gen.h"
 
 #include <clang-c/Index.h>
@@ -132,15 +132,13 @@ typedef struct fe {
     CXFile main;
     const char *path;
     hcg_diags *d;
-    json_t *model;
-    json_t *handlers;
+    hcg_model *model; /* being built; the caller's when returned */
+    size_t handlers_cap, types_cap;
     CXCursor process_cur;
     bool have_process;
     unsigned proc_line, proc_col;
-    json_t *types;    /* the type table: nodes referenced by index */
-    json_t *type_ids; /* canonical C spelling -> index */
-    json_t *busy;     /* types being resolved (recursion check) */
-    json_t *funcs;    /* unmarked functions: name -> {n, ret, out} */
+    json_t *busy;  /* types being resolved (recursion check) */
+    json_t *funcs; /* unmarked functions: name -> {n, ret, out} */
 } fe;
 
 static void loc_of(CXCursor c, unsigned *line, unsigned *col)
@@ -345,43 +343,62 @@ static bool wit_ident(const char *s)
     return !start;
 }
 
-static json_t *binding_config(json_t *cfg, bool http)
+static char *dup(const char *s)
 {
-    /* Rust's default(): authenticated true, everything else off. */
-    json_t *out = json_pack("{sb}", "authenticated", 1);
-    const char *const http_keys[] = {"authenticated", "local_only",
-                                     "secure_subdomain", "static_content"};
-    const char *const ws_keys[] = {"authenticated", "secure_subdomain",
-                                   "extension"};
-    const char *const *keys = http ? http_keys : ws_keys;
-    size_t n = http ? 4 : 3;
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_object_get(cfg, keys[i]);
-        if (strcmp(keys[i], "static_content") == 0) {
-            json_object_set_new(out, keys[i],
-                                json_is_string(v) ? json_copy(v) : json_null());
-        } else if (v || strcmp(keys[i], "authenticated") != 0) {
-            json_object_set_new(out, keys[i],
-                                json_boolean(json_integer_value(v) != 0));
-        }
-    }
-    return out;
+    char *d = strdup(s);
+    if (d == NULL)
+        abort();
+    return d;
 }
 
-static json_t *check_process(fe *f, json_t *raw)
+/* Grow *v (of *cap elements of `size`) to hold n + 1. */
+static void reserve(void *v, size_t *cap, size_t n, size_t size)
 {
-    json_t *p = json_object();
+    if (n < *cap)
+        return;
+    *cap = *cap ? *cap * 2 : 8;
+    void *nv = realloc(*(void **)v, *cap * size);
+    if (nv == NULL)
+        abort();
+    *(void **)v = nv;
+}
+
+static hcg_binding binding_config(json_t *cfg, bool http)
+{
+    /* Rust's default(): authenticated true, everything else off. */
+    hcg_binding b = {.authenticated = true};
+    json_t *v = json_object_get(cfg, "authenticated");
+    if (v)
+        b.authenticated = json_integer_value(v) != 0;
+    b.secure_subdomain =
+        json_integer_value(json_object_get(cfg, "secure_subdomain")) != 0;
+    if (http) {
+        b.local_only =
+            json_integer_value(json_object_get(cfg, "local_only")) != 0;
+        const char *sc =
+            json_string_value(json_object_get(cfg, "static_content"));
+        b.static_content = sc ? dup(sc) : NULL;
+    } else {
+        b.extension =
+            json_integer_value(json_object_get(cfg, "extension")) != 0;
+    }
+    return b;
+}
+
+static void check_process(fe *f, json_t *raw, hcg_params *p)
+{
     if (!json_is_object(raw)) {
         perr(f, NULL, NULL,
              "HYPERPROCESS parameters must be written .key = value");
-        return p;
+        return;
     }
     if (json_object_get(raw, "_positional"))
         perr(f, NULL, NULL,
              "HYPERPROCESS parameters must be written .key = value");
-    const char *dup = json_string_value(json_object_get(raw, "_dup"));
-    if (dup)
-        perr(f, raw, dup, "duplicate parameter '%s'", dup);
+    p->designated = true;
+    const char *dup_key = json_string_value(json_object_get(raw, "_dup"));
+    if (dup_key)
+        perr(f, raw, dup_key, "duplicate parameter '%s'", dup_key);
     static const char *const required[] = {"name", "endpoints", "save_config",
                                            "wit_world"};
     for (size_t i = 0; i < 4; i++)
@@ -389,6 +406,8 @@ static json_t *check_process(fe *f, json_t *raw)
             perr(f, NULL, NULL, "missing required parameter '%s'", required[i]);
     static const char *const strings[] = {"name", "icon", "widget", "ui_path",
                                           "wit_world"};
+    char **slots[] = {&p->name, &p->icon, &p->widget, &p->ui_path,
+                      &p->wit_world};
     for (size_t i = 0; i < 5; i++) {
         json_t *v = json_object_get(raw, strings[i]);
         if (v == NULL)
@@ -397,19 +416,19 @@ static json_t *check_process(fe *f, json_t *raw)
             perr(f, raw, strings[i], "parameter '%s' must be a string literal",
                  strings[i]);
         else
-            json_object_set(p, strings[i], v);
+            *slots[i] = dup(json_string_value(v));
     }
-    const char *world = json_string_value(json_object_get(raw, "wit_world"));
+    const char *world = p->wit_world;
     if (world && !wit_ident(world))
         perr(f, raw, "wit_world",
              "wit_world '%s' is not a WIT identifier (lowercase words of "
              "a-z and 0-9 joined by '-', each starting with a letter)",
              world);
     json_t *ui = json_object_get(raw, "ui");
-    if (json_is_object(ui))
-        json_object_set_new(p, "ui", binding_config(ui, true));
-    else
-        json_object_set_new(p, "ui", json_null());
+    if (json_is_object(ui)) {
+        p->has_ui = true;
+        p->ui = binding_config(ui, true);
+    }
     json_t *sc = json_object_get(raw, "save_config");
     if (sc) {
         static const char *const kinds[] = {
@@ -425,9 +444,8 @@ static json_t *check_process(fe *f, json_t *raw)
         } else {
             if ((k == 3 || k == 4) && n <= 0)
                 perr(f, raw, "save_config", "%s needs n > 0", kinds[k]);
-            json_object_set_new(p, "save_config",
-                                json_pack("{sssI}", "kind", kinds[k], "n",
-                                          (k == 3 || k == 4) ? n : 0));
+            p->save_kind = kinds[k];
+            p->save_n = (k == 3 || k == 4) ? n : 0;
         }
     }
     /* state versions: .state_version = N, .migrate = HP_MIGRATE(fn) */
@@ -440,7 +458,7 @@ static json_t *check_process(fe *f, json_t *raw)
              "4294967295");
     else if (ver)
         version = json_integer_value(ver);
-    json_object_set_new(p, "state_version", json_integer(version));
+    p->state_version = version;
     json_t *mig = json_object_get(raw, "migrate");
     const char *mname = json_string_value(json_object_get(mig, "ref"));
     if (mig && !json_is_null(mig) && mname == NULL) {
@@ -449,7 +467,7 @@ static json_t *check_process(fe *f, json_t *raw)
              "file");
     } else if (mname) {
         json_t *fn = json_object_get(f->funcs, mname);
-        const char *st = json_string_value(json_object_get(f->model, "state"));
+        const char *st = f->model->state;
         char want[300];
         snprintf(want, sizeof want,
                  "bool %s(hp_arena *a, uint32_t from_version, const hp_jv "
@@ -463,7 +481,7 @@ static json_t *check_process(fe *f, json_t *raw)
                         "_Bool") != 0)
             perr(f, raw, "migrate", "migrate: '%s' must be %s", mname, want);
         else
-            json_object_set_new(p, "migrate", json_string(mname));
+            p->migrate = dup(mname);
     }
     if (version > 0 && mname == NULL)
         perr(f, raw, "state_version",
@@ -471,15 +489,13 @@ static json_t *check_process(fe *f, json_t *raw)
              "version could never be loaded (add .migrate = HP_MIGRATE(fn))",
              (long long)version);
     json_t *ml = json_object_get(raw, "manual_logging");
-    json_object_set_new(p, "manual_logging",
-                        json_boolean(json_integer_value(ml) != 0));
+    p->manual_logging = json_integer_value(ml) != 0;
     json_t *eps = json_object_get(raw, "endpoints");
-    json_t *out_eps = json_array();
     if (eps && !json_is_array(eps)) {
         perr(f, raw, "endpoints",
              "endpoints must be HP_ENDPOINTS(...) or HP_NO_ENDPOINTS");
     } else {
-        size_t i;
+        size_t i, cap = 0;
         json_t *b;
         json_array_foreach(eps, i, b)
         {
@@ -493,36 +509,26 @@ static json_t *check_process(fe *f, json_t *raw)
                      path ? path : "(none)");
                 continue;
             }
-            size_t k;
-            json_t *prev;
-            json_array_foreach(out_eps, k, prev)
-            {
-                if (strcmp(json_string_value(json_object_get(prev, "path")),
-                           path) == 0)
+            for (size_t k = 0; k < p->nendpoints; k++)
+                if (strcmp(p->endpoints[k].path, path) == 0)
                     perr(f, raw, "endpoints", "duplicate endpoint path '%s'",
                          path);
-            }
             bool http = kind == 1;
-            json_array_append_new(
-                out_eps,
-                json_pack("{ssssso}", "kind", http ? "Http" : "Ws", "path",
-                          path, "config",
-                          binding_config(
-                              json_object_get(b, http ? "http" : "ws"), http)));
+            reserve(&p->endpoints, &cap, p->nendpoints, sizeof *p->endpoints);
+            p->endpoints[p->nendpoints++] = (hcg_endpoint){
+                .http = http,
+                .path = dup(path),
+                .config = binding_config(
+                    json_object_get(b, http ? "http" : "ws"), http)};
         }
     }
-    json_object_set_new(p, "endpoints", out_eps);
-    return p;
 }
 
 /* ------------------------------------------------------------------ types */
 
 /* The supported types, docs/gen-design.md §2.  Each distinct C type becomes
- * a node of the model's "types" table:
- *   {"kind": "bool"|"s8".."u64"|"f32"|"f64"|"string"|"bytes"|"address"|
- *    "unit"|"record"|"enum"|"list"|"option"|"result"|"map"|"tuple",
- *    "c": C spelling, "name": for records and enums, "fields": [{name, type}],
- *    "variants": [{c, wire, value}], "elem"/"ok"/"err"/"value"/"items"} */
+ * a node (hcg_type, gen.h) of the model's type table, after the types it
+ * holds; nodes refer to each other by index. */
 
 typedef struct ty_at {
     fe *f;
@@ -577,17 +583,21 @@ static bool decl_annotated(CXCursor decl, const char *ann)
     return yes;
 }
 
-static const char *generic_kind(CXCursor decl)
+/* The generic the struct decl is an instance of (HP_LIST...), by its
+ * marker; false when none. */
+static bool generic_kind(CXCursor decl, hcg_kind *out)
 {
-    static const char *const kinds[] = {"list", "option", "result",
-                                        "map",  "tuple",  "unit"};
+    static const hcg_kind kinds[] = {HCG_LIST, HCG_OPTION, HCG_RESULT,
+                                     HCG_MAP,  HCG_TUPLE,  HCG_UNIT};
     for (size_t i = 0; i < 6; i++) {
         char ann[32];
-        snprintf(ann, sizeof ann, "hyperc:%s", kinds[i]);
-        if (decl_annotated(decl, ann))
-            return kinds[i];
+        snprintf(ann, sizeof ann, "hyperc:%s", hcg_kind_name(kinds[i]));
+        if (decl_annotated(decl, ann)) {
+            *out = kinds[i];
+            return true;
+        }
     }
-    return NULL;
+    return false;
 }
 
 static CXCursor field_named(fields *fl, const char *name)
@@ -602,12 +612,22 @@ static CXCursor field_named(fields *fl, const char *name)
     return clang_getNullCursor();
 }
 
-static int add_node(fe *f, const char *key, json_t *node)
+/* Append node (taken over) to the type table; its index. */
+static int add_node(fe *f, hcg_type node)
 {
-    int id = (int)json_array_size(f->types);
-    json_array_append_new(f->types, node);
-    json_object_set_new(f->type_ids, key, json_integer(id));
-    return id;
+    hcg_model *m = f->model;
+    reserve(&m->types, &f->types_cap, m->ntypes, sizeof *m->types);
+    m->types[m->ntypes] = node;
+    return (int)m->ntypes++;
+}
+
+/* The index of the type whose C spelling is key, or -1. */
+static int find_type(fe *f, const char *key)
+{
+    for (size_t i = f->model->ntypes; i-- > 0;)
+        if (strcmp(f->model->types[i].c, key) == 0)
+            return (int)i;
+    return -1;
 }
 
 /* Enumerator wire names: strip UPPER(enum)_ when every enumerator has it;
@@ -664,7 +684,9 @@ static int enum_node(ty_at *at, CXCursor decl, const char *name,
                strlen(n) > strlen(prefix);
         free(n);
     }
-    json_t *vars = json_array();
+    hcg_enumerator *vars = calloc((size_t)e.n + 1, sizeof *vars);
+    if (vars == NULL)
+        abort();
     for (int i = 0; i < e.n; i++) {
         char *n = spelling(e.v[i]);
         long long v = clang_getEnumConstantDeclValue(e.v[i]);
@@ -677,20 +699,17 @@ static int enum_node(ty_at *at, CXCursor decl, const char *name,
         anns_fini(&a);
         if (w == NULL)
             w = wire_name(n, all ? prefix : NULL);
-        for (int k = 0; k < i; k++) {
-            json_t *o = json_array_get(vars, (size_t)k);
-            if (json_integer_value(json_object_get(o, "value")) == v)
+        for (int k = 0; k < i; k++)
+            if (vars[k].value == v)
                 ty_err(at, "enum '%s': '%s' and '%s' have the same value", name,
-                       json_string_value(json_object_get(o, "c")), n);
-        }
-        json_array_append_new(vars, json_pack("{sssssI}", "c", n, "wire", w,
-                                              "value", (json_int_t)v));
-        free(n);
-        free(w);
+                       vars[k].c, n);
+        vars[i] = (hcg_enumerator){.c = n, .wire = w, .value = v};
     }
-    return add_node(at->f, key,
-                    json_pack("{ssssssso}", "kind", "enum", "c", key, "name",
-                              name, "variants", vars));
+    return add_node(at->f, (hcg_type){.kind = HCG_ENUM,
+                                      .c = dup(key),
+                                      .name = dup(name),
+                                      .variants = vars,
+                                      .nvariants = (size_t)e.n});
 }
 
 static int record_node(ty_at *at, CXType t, const char *name, const char *key)
@@ -699,7 +718,10 @@ static int record_node(ty_at *at, CXType t, const char *name, const char *key)
     json_object_set_new(f->busy, key, json_true());
     fields fl = {.n = 0};
     clang_Type_visitFields(t, collect_field, &fl);
-    json_t *out = json_array();
+    hcg_field *out = calloc((size_t)fl.n + 1, sizeof *out);
+    if (out == NULL)
+        abort();
+    size_t nout = 0;
     for (int i = 0; i < fl.n; i++) {
         char *fname = spelling(fl.v[i]);
         char what[512];
@@ -710,48 +732,47 @@ static int record_node(ty_at *at, CXType t, const char *name, const char *key)
             ty_err(at, "struct '%s' has an unnamed member", name);
         else if (clang_Cursor_isBitField(fl.v[i]))
             ty_err(at, "field '%s' of '%s' is a bit-field", fname, name);
-        else
-            json_array_append_new(
-                out, json_pack("{sssi}", "name", fname, "type",
-                               type_ref(&sub, clang_getCursorType(fl.v[i]))));
+        else {
+            int ft = type_ref(&sub, clang_getCursorType(fl.v[i]));
+            out[nout++] = (hcg_field){.name = dup(fname), .type = ft};
+        }
         free(fname);
     }
     json_object_del(f->busy, key);
-    return add_node(f, key,
-                    json_pack("{ssssssso}", "kind", "record", "c", key, "name",
-                              name, "fields", out));
+    return add_node(f, (hcg_type){.kind = HCG_RECORD,
+                                  .c = dup(key),
+                                  .name = dup(name),
+                                  .fields = out,
+                                  .nfields = nout});
 }
 
-static int generic_node(ty_at *at, CXType t, const char *g, const char *key)
+static int generic_node(ty_at *at, CXType t, hcg_kind g, const char *key)
 {
     fe *f = at->f;
     fields fl = {.n = 0};
     clang_Type_visitFields(t, collect_field, &fl);
-    json_t *node = json_pack("{ssss}", "kind", g, "c", key);
-    if (strcmp(g, "unit") == 0)
-        return add_node(f, key, node);
+    hcg_type node = {.kind = g, .c = dup(key)};
+    if (g == HCG_UNIT)
+        return add_node(f, node);
     json_object_set_new(f->busy, key, json_true());
-    if (strcmp(g, "list") == 0 || strcmp(g, "map") == 0) {
+    if (g == HCG_LIST || g == HCG_MAP) {
         CXCursor ptr = field_named(&fl, "ptr");
         CXType elem = clang_getPointeeType(clang_getCursorType(ptr));
-        if (strcmp(g, "map") == 0) {
+        if (g == HCG_MAP) {
             fields kv = {.n = 0};
             clang_Type_visitFields(elem, collect_field, &kv);
             elem = clang_getCursorType(field_named(&kv, "value"));
         }
-        json_object_set_new(node, strcmp(g, "map") == 0 ? "value" : "elem",
-                            json_integer(type_ref(at, elem)));
-    } else if (strcmp(g, "option") == 0) {
+        node.elem = type_ref(at, elem);
+    } else if (g == HCG_OPTION) {
         int v = type_ref(at, clang_getCursorType(field_named(&fl, "value")));
-        json_object_set_new(node, "elem", json_integer(v));
-        if (v >= 0 && strcmp(json_string_value(json_object_get(
-                                 json_array_get(f->types, (size_t)v), "kind")),
-                             "option") == 0)
+        node.elem = v;
+        if (v >= 0 && f->model->types[v].kind == HCG_OPTION)
             hcg_diag_add(f->d, f->path, at->line, at->col, false,
                          "an option of an option: Some(None) and None are "
                          "both null on the wire (%s)",
                          at->what);
-    } else if (strcmp(g, "result") == 0) {
+    } else if (g == HCG_RESULT) {
         /* { bool ok; union { T value; E error; }; } */
         CXType ok = {.kind = CXType_Invalid}, err = ok;
         for (int i = 0; i < fl.n; i++) {
@@ -763,39 +784,46 @@ static int generic_node(ty_at *at, CXType t, const char *g, const char *key)
             ok = clang_getCursorType(field_named(&u, "value"));
             err = clang_getCursorType(field_named(&u, "error"));
         }
-        json_object_set_new(node, "ok", json_integer(type_ref(at, ok)));
-        json_object_set_new(node, "err", json_integer(type_ref(at, err)));
+        node.ok = type_ref(at, ok);
+        node.err = type_ref(at, err);
     } else { /* tuple: _0, _1, ... */
-        json_t *items = json_array();
+        node.items = calloc((size_t)fl.n + 1, sizeof *node.items);
+        if (node.items == NULL)
+            abort();
         for (int i = 0; i < fl.n; i++)
-            json_array_append_new(
-                items,
-                json_integer(type_ref(at, clang_getCursorType(fl.v[i]))));
-        json_object_set_new(node, "items", items);
+            node.items[node.nitems++] =
+                type_ref(at, clang_getCursorType(fl.v[i]));
     }
     json_object_del(f->busy, key);
-    return add_node(f, key, node);
+    return add_node(f, node);
 }
 
-static const char *stdint_kind(const char *name)
+/* The kind a stdint (or hyperc) typedef name stands for; false if none. */
+static bool stdint_kind(const char *name, hcg_kind *out)
 {
-    static const char *const map[][2] = {
-        {"int8_t", "s8"},         {"int16_t", "s16"},  {"int32_t", "s32"},
-        {"int64_t", "s64"},       {"uint8_t", "u8"},   {"uint16_t", "u16"},
-        {"uint32_t", "u32"},      {"uint64_t", "u64"}, {"hw_bytes", "bytes"},
-        {"hw_address", "address"}};
+    static const struct {
+        const char *name;
+        hcg_kind kind;
+    } map[] = {{"int8_t", HCG_S8},      {"int16_t", HCG_S16},
+               {"int32_t", HCG_S32},    {"int64_t", HCG_S64},
+               {"uint8_t", HCG_U8},     {"uint16_t", HCG_U16},
+               {"uint32_t", HCG_U32},   {"uint64_t", HCG_U64},
+               {"hw_bytes", HCG_BYTES}, {"hw_address", HCG_ADDRESS}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(name, map[i][0]) == 0)
-            return map[i][1];
-    return NULL;
+        if (strcmp(name, map[i].name) == 0) {
+            *out = map[i].kind;
+            return true;
+        }
+    return false;
 }
 
-static int scalar(fe *f, const char *kind)
+/* The node of a scalar kind (its C spelling is the kind's name). */
+static int scalar(fe *f, hcg_kind kind)
 {
-    json_t *id = json_object_get(f->type_ids, kind);
-    if (id)
-        return (int)json_integer_value(id);
-    return add_node(f, kind, json_pack("{ssss}", "kind", kind, "c", kind));
+    int id = find_type(f, hcg_kind_name(kind));
+    if (id >= 0)
+        return id;
+    return add_node(f, (hcg_type){.kind = kind, .c = dup(hcg_kind_name(kind))});
 }
 
 static int type_ref(ty_at *at, CXType t)
@@ -811,8 +839,8 @@ static int type_ref(ty_at *at, CXType t)
     char *tdname = NULL;
     while (t.kind == CXType_Typedef) {
         char *n = spelling(clang_getTypeDeclaration(t));
-        const char *k = stdint_kind(n);
-        if (k) {
+        hcg_kind k;
+        if (stdint_kind(n, &k)) {
             free(n);
             free(tdname);
             return scalar(f, k);
@@ -827,9 +855,9 @@ static int type_ref(ty_at *at, CXType t)
     CXType c = clang_getCanonicalType(t);
     char *cs = type_spelling(c);
     int id = -1;
-    json_t *known = json_object_get(f->type_ids, cs);
-    if (known) {
-        id = (int)json_integer_value(known);
+    int known = find_type(f, cs);
+    if (known >= 0) {
+        id = known;
         goto out;
     }
     if (json_object_get(f->busy, cs)) {
@@ -837,17 +865,17 @@ static int type_ref(ty_at *at, CXType t)
         goto out;
     }
     switch (c.kind) {
-    case CXType_Bool: id = scalar(f, "bool"); break;
-    case CXType_SChar: id = scalar(f, "s8"); break;
-    case CXType_UChar: id = scalar(f, "u8"); break;
-    case CXType_Short: id = scalar(f, "s16"); break;
-    case CXType_UShort: id = scalar(f, "u16"); break;
-    case CXType_Int: id = scalar(f, "s32"); break;
-    case CXType_UInt: id = scalar(f, "u32"); break;
-    case CXType_LongLong: id = scalar(f, "s64"); break;
-    case CXType_ULongLong: id = scalar(f, "u64"); break;
-    case CXType_Float: id = scalar(f, "f32"); break;
-    case CXType_Double: id = scalar(f, "f64"); break;
+    case CXType_Bool: id = scalar(f, HCG_BOOL); break;
+    case CXType_SChar: id = scalar(f, HCG_S8); break;
+    case CXType_UChar: id = scalar(f, HCG_U8); break;
+    case CXType_Short: id = scalar(f, HCG_S16); break;
+    case CXType_UShort: id = scalar(f, HCG_U16); break;
+    case CXType_Int: id = scalar(f, HCG_S32); break;
+    case CXType_UInt: id = scalar(f, HCG_U32); break;
+    case CXType_LongLong: id = scalar(f, HCG_S64); break;
+    case CXType_ULongLong: id = scalar(f, HCG_U64); break;
+    case CXType_Float: id = scalar(f, HCG_F32); break;
+    case CXType_Double: id = scalar(f, HCG_F64); break;
     case CXType_Char_S:
     case CXType_Char_U:
         ty_err(at, "plain 'char' is not a number type here (its signedness "
@@ -863,7 +891,7 @@ static int type_ref(ty_at *at, CXType t)
     case CXType_Pointer: {
         CXType pt = clang_getCanonicalType(clang_getPointeeType(c));
         if (pt.kind == CXType_Char_S || pt.kind == CXType_Char_U)
-            id = scalar(f, "string");
+            id = scalar(f, HCG_STRING);
         else
             ty_err(at,
                    "'%s': the only pointers carried are strings (char *); "
@@ -880,13 +908,15 @@ static int type_ref(ty_at *at, CXType t)
                    cs);
             break;
         }
-        const char *g = generic_kind(decl);
-        if (g && (strstr(cs, "(unnamed") || strstr(cs, "(anonymous"))) {
+        hcg_kind g;
+        bool generic = generic_kind(decl, &g);
+        if (generic && (strstr(cs, "(unnamed") || strstr(cs, "(anonymous"))) {
             /* generated code must be able to name the type */
             char up[16];
             size_t k = 0;
-            for (; g[k] && k < sizeof up - 1; k++)
-                up[k] = (char)toupper((unsigned char)g[k]);
+            const char *gn = hcg_kind_name(g);
+            for (; gn[k] && k < sizeof up - 1; k++)
+                up[k] = (char)toupper((unsigned char)gn[k]);
             up[k] = 0;
             ty_err(at,
                    "name this HP_%s instance with a typedef (typedef "
@@ -894,7 +924,7 @@ static int type_ref(ty_at *at, CXType t)
                    up);
             break;
         }
-        if (g) {
+        if (generic) {
             id = generic_node(at, c, g, cs);
             break;
         }
@@ -947,15 +977,12 @@ static int param_type(ty_at *at, CXType t)
 
 /* --------------------------------------------------------------- handlers */
 
-static const char *const kind_names[] = {"init",   "http", "local",
-                                         "remote", "ws",   "ws_client"};
-
 static void add_handler(fe *f, CXCursor c, ann_list *a)
 {
-    unsigned line, col;
-    loc_of(c, &line, &col);
-    char *cname = spelling(c);
-    json_t *kinds = json_array();
+    hcg_handler h = {.returns_wire = -1};
+    loc_of(c, &h.line, &h.col);
+    unsigned line = h.line, col = h.col;
+    h.c_name = spelling(c);
     const char *method = NULL, *path = NULL, *logical = NULL;
     for (int i = 0; i < a->n; i++) {
         const char *s = a->v[i] + 7;
@@ -967,74 +994,55 @@ static void add_handler(fe *f, CXCursor c, ann_list *a)
             logical = s + 5;
         else {
             bool known = false;
-            for (size_t k = 0; k < 6; k++)
-                if (strcmp(s, kind_names[k]) == 0) {
+            for (hcg_hkind k = HCG_H_INIT; k <= HCG_H_WS_CLIENT; k++)
+                if (strcmp(s, hcg_hkind_name(k)) == 0) {
                     known = true;
-                    bool seen = false;
-                    size_t j;
-                    json_t *v;
-                    json_array_foreach(kinds, j, v) seen |=
-                        strcmp(json_string_value(v), s) == 0;
-                    if (!seen)
-                        json_array_append_new(kinds, json_string(s));
+                    if (!hcg_handler_has(&h, k))
+                        h.kinds[h.nkinds++] = k;
                 }
             if (!known)
                 hcg_diag_add(f->d, f->path, line, col, true,
                              "unknown marker '%s'", a->v[i]);
         }
     }
-    const char *name = logical ? logical : cname;
-    bool request = false;
-    size_t ki;
-    json_t *kv;
-    json_array_foreach(kinds, ki, kv)
-    {
-        const char *k = json_string_value(kv);
-        request |= strcmp(k, "http") == 0 || strcmp(k, "local") == 0 ||
-                   strcmp(k, "remote") == 0;
-    }
-    json_t *params = json_array();
+    h.name = dup(logical ? logical : h.c_name);
+    const char *name = h.name;
+    bool request = hcg_handler_is_request(&h);
     int nargs = clang_Cursor_getNumArguments(c);
+    h.params = calloc(nargs > 0 ? (size_t)nargs : 1, sizeof *h.params);
+    if (h.params == NULL)
+        abort();
     for (int i = 0; i < nargs; i++) {
         CXCursor arg = clang_Cursor_getArgument(c, (unsigned)i);
-        char *an = spelling(arg), *at = type_spelling(clang_getCursorType(arg));
-        json_t *pj = json_pack("{ssss}", "name", an, "type", at);
+        hcg_param *p = &h.params[h.nparams++];
+        p->name = spelling(arg);
+        p->type = type_spelling(clang_getCursorType(arg));
+        p->wire = -1;
         if (request && i > 0) {
             char what[384];
-            snprintf(what, sizeof what, "parameter '%s' of '%s'", an, name);
+            snprintf(what, sizeof what, "parameter '%s' of '%s'", p->name,
+                     name);
             ty_at ta = {f, line, col, what};
-            json_object_set_new(
-                pj, "wire",
-                json_integer(param_type(&ta, clang_getCursorType(arg))));
+            p->has_wire = true;
+            p->wire = param_type(&ta, clang_getCursorType(arg));
         }
-        json_array_append_new(params, pj);
-        free(an);
-        free(at);
     }
-    char *ret = type_spelling(clang_getCursorResultType(c));
-    int ret_wire = -1;
-    if (request && strcmp(ret, "void") != 0) {
+    h.returns = type_spelling(clang_getCursorResultType(c));
+    if (request && strcmp(h.returns, "void") != 0) {
         char what[384];
         snprintf(what, sizeof what, "return value of '%s'", name);
         ty_at ta = {f, line, col, what};
-        ret_wire = type_ref(&ta, clang_getCursorResultType(c));
+        h.has_returns_wire = true;
+        h.returns_wire = type_ref(&ta, clang_getCursorResultType(c));
     }
-    char *variant = hcg_variant_name(name);
-    json_t *h =
-        json_pack("{sssssssosssoso*so*sisi}", "name", name, "c_name", cname,
-                  "variant", variant, "kinds", kinds, "returns", ret, "params",
-                  params, "method", method ? json_string(method) : NULL, "path",
-                  path ? json_string(path) : NULL, "line", line, "col", col);
-    if (request && strcmp(ret, "void") != 0)
-        json_object_set_new(h, "returns_wire", json_integer(ret_wire));
-    if (clang_Cursor_isVariadic(c))
-        json_object_set_new(h, "variadic", json_true());
-    if (!clang_isCursorDefinition(c))
-        json_object_set_new(h, "prototype_only", json_true());
-    json_array_append_new(f->handlers, h);
-    free(ret);
-    free(variant);
-    free(cname);
+    h.variant = hcg_variant_name(name);
+    h.method = method ? dup(method) : NULL;
+    h.path = path ? dup(path) : NULL;
+    h.variadic = clang_Cursor_isVariadic(c);
+    h.prototype_only = !clang_isCursorDefinition(c);
+    hcg_model *m = f->model;
+    reserve(&m->handlers, &f->handlers_cap, m->nhandlers, sizeof *m->handlers);
+    m->handlers[m->nhandlers++] = h;
 }
 
 static enum CXChildVisitResult top(CXCursor c, CXCursor parent,
@@ -1069,7 +1077,8 @@ static enum CXChildVisitResult top(CXCursor c, CXCursor parent,
     } else if (kind == CXCursor_TypedefDecl && a.n &&
                strcmp(a.v[0], "hyperc:state") == 0) {
         char *t = type_spelling(clang_getTypedefDeclUnderlyingType(c));
-        json_object_set_new(f->model, "state", json_string(t));
+        free(f->model->state);
+        f->model->state = dup(t);
         CXType canon =
             clang_getCanonicalType(clang_getTypedefDeclUnderlyingType(c));
         unsigned line, col;
@@ -1079,10 +1088,9 @@ static enum CXChildVisitResult top(CXCursor c, CXCursor parent,
                          "the state type '%s' must be a struct", t);
         } else {
             ty_at ta = {f, line, col, "the state"};
-            json_object_set_new(
-                f->model, "state_wire",
-                json_integer(
-                    type_ref(&ta, clang_getTypedefDeclUnderlyingType(c))));
+            f->model->has_state_wire = true;
+            f->model->state_wire =
+                type_ref(&ta, clang_getTypedefDeclUnderlyingType(c));
         }
         free(t);
     } else if (kind == CXCursor_FunctionDecl && a.n) {
@@ -1118,29 +1126,17 @@ static enum CXChildVisitResult top(CXCursor c, CXCursor parent,
 
 /* ------------------------------------------------------ handler rules */
 
-static bool has_kind(json_t *h, const char *k)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(h, "kinds"), i,
-                       v) if (strcmp(json_string_value(v), k) == 0) return true;
-    return false;
-}
-
-static void herr(fe *f, json_t *h, const char *fmt, ...)
+static void herr(fe *f, const hcg_handler *h, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void herr(fe *f, json_t *h, const char *fmt, ...)
+static void herr(fe *f, const hcg_handler *h, const char *fmt, ...)
 {
     char buf[768];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    hcg_diag_add(f->d, f->path,
-                 (unsigned)json_integer_value(json_object_get(h, "line")),
-                 (unsigned)json_integer_value(json_object_get(h, "col")), true,
-                 "%s", buf);
+    hcg_diag_add(f->d, f->path, h->line, h->col, true, "%s", buf);
 }
 
 /* The first parameter must be the state: S * or const S *. */
@@ -1154,20 +1150,18 @@ static bool state_param_ok(const char *state, const char *type)
 
 static void check_handlers(fe *f)
 {
-    const char *state = json_string_value(json_object_get(f->model, "state"));
-    size_t i;
-    json_t *h;
+    const char *state = f->model->state;
     int inits = 0, ws = 0, wsc = 0, requests = 0;
-    json_array_foreach(f->handlers, i, h)
-    {
-        const char *name = json_string_value(json_object_get(h, "name"));
-        json_t *params = json_object_get(h, "params");
-        size_t np = json_array_size(params);
-        const char *ret = json_string_value(json_object_get(h, "returns"));
-        size_t nk = json_array_size(json_object_get(h, "kinds"));
-        if (json_object_get(h, "prototype_only"))
+    for (size_t i = 0; i < f->model->nhandlers; i++) {
+        const hcg_handler *h = &f->model->handlers[i];
+        const char *name = h->name;
+        const hcg_param *params = h->params;
+        size_t np = h->nparams;
+        const char *ret = h->returns;
+        size_t nk = h->nkinds;
+        if (h->prototype_only)
             herr(f, h, "handler '%s' is declared but not defined here", name);
-        if (json_object_get(h, "variadic"))
+        if (h->variadic)
             herr(f, h, "handler '%s' must not be variadic", name);
         if (nk == 0) {
             herr(f, h,
@@ -1176,21 +1170,20 @@ static void check_handlers(fe *f)
                  name);
             continue;
         }
-        const char *p0 = json_string_value(
-            json_object_get(json_array_get(params, 0), "type"));
-        if (state && (np == 0 || !state_param_ok(state, p0)))
+        if (state && (np == 0 || !state_param_ok(state, params[0].type)))
             herr(f, h,
                  "the first parameter of '%s' must be the state ('%s *' or "
                  "'const %s *')",
                  name, state, state);
-        bool special = has_kind(h, "init") || has_kind(h, "ws") ||
-                       has_kind(h, "ws_client");
+        bool special = hcg_handler_has(h, HCG_H_INIT) ||
+                       hcg_handler_has(h, HCG_H_WS) ||
+                       hcg_handler_has(h, HCG_H_WS_CLIENT);
         if (special && nk > 1)
             herr(f, h,
                  "'%s': init, ws and ws_client handlers cannot be combined "
                  "with other kinds",
                  name);
-        if (has_kind(h, "init")) {
+        if (hcg_handler_has(h, HCG_H_INIT)) {
             if (++inits == 2)
                 herr(f, h,
                      "a second init handler ('%s'); there is one per "
@@ -1198,10 +1191,10 @@ static void check_handlers(fe *f)
                      name);
             if (np != 1 || strcmp(ret, "void") != 0)
                 herr(f, h, "init handler '%s' must be 'void %s(%s *state)'",
-                     name, json_string_value(json_object_get(h, "c_name")),
-                     state ? state : "State");
-        } else if (has_kind(h, "ws") || has_kind(h, "ws_client")) {
-            bool client = has_kind(h, "ws_client");
+                     name, h->c_name, state ? state : "State");
+        } else if (hcg_handler_has(h, HCG_H_WS) ||
+                   hcg_handler_has(h, HCG_H_WS_CLIENT)) {
+            bool client = hcg_handler_has(h, HCG_H_WS_CLIENT);
             if (++(*(client ? &wsc : &ws)) == 2)
                 herr(f, h,
                      "a second %s handler ('%s'); there is one per "
@@ -1211,16 +1204,13 @@ static void check_handlers(fe *f)
                                    "const hw_blob *"};
             bool ok = np == 4 && strcmp(ret, "void") == 0;
             for (size_t k = 0; ok && k < 3; k++)
-                ok = strcmp(json_string_value(json_object_get(
-                                json_array_get(params, k + 1), "type")),
-                            want[k]) == 0;
+                ok = strcmp(params[k + 1].type, want[k]) == 0;
             if (!ok)
                 herr(f, h,
                      "%s handler '%s' must be 'void %s(%s *state, uint32_t "
                      "channel_id, hp_ws_message_type type, const hw_blob "
                      "*blob)'",
-                     client ? "ws_client" : "ws", name,
-                     json_string_value(json_object_get(h, "c_name")),
+                     client ? "ws_client" : "ws", name, h->c_name,
                      state ? state : "State");
         } else {
             requests++;
@@ -1230,10 +1220,9 @@ static void check_handlers(fe *f)
                      "value (the caller waits for a response)",
                      name);
         }
-        if (!has_kind(h, "http") &&
-            (json_object_get(h, "method") || json_object_get(h, "path")))
+        if (!hcg_handler_has(h, HCG_H_HTTP) && (h->method || h->path))
             herr(f, h, "'%s' has an HTTP method or path but is not http", name);
-        const char *method = json_string_value(json_object_get(h, "method"));
+        const char *method = h->method;
         static const char *const methods[] = {
             "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
         if (method) {
@@ -1263,23 +1252,20 @@ static void check_handlers(fe *f)
                  name, wit);
         free(wit);
         /* Variant collisions among request handlers. */
-        const char *variant = json_string_value(json_object_get(h, "variant"));
+        const char *variant = h->variant;
         for (size_t k = 0; k < i; k++) {
-            json_t *o = json_array_get(f->handlers, k);
-            if (strcmp(json_string_value(json_object_get(o, "variant")),
-                       variant) == 0)
-                herr(f, h, "'%s' and '%s' both map to variant '%s'",
-                     json_string_value(json_object_get(o, "name")), name,
-                     variant);
-            const char *om = json_string_value(json_object_get(o, "method"));
-            const char *op = json_string_value(json_object_get(o, "path"));
-            const char *mp = json_string_value(json_object_get(h, "path"));
+            const hcg_handler *o = &f->model->handlers[k];
+            if (strcmp(o->variant, variant) == 0)
+                herr(f, h, "'%s' and '%s' both map to variant '%s'", o->name,
+                     name, variant);
+            const char *om = o->method;
+            const char *op = o->path;
+            const char *mp = h->path;
             if (op && mp && strcmp(op, mp) == 0 &&
                 ((om == NULL && method == NULL) ||
                  (om && method && strcasecmp(om, method) == 0)))
-                herr(f, h, "'%s' and '%s' are both routed to %s %s",
-                     json_string_value(json_object_get(o, "name")), name,
-                     om ? om : "(any method)", mp);
+                herr(f, h, "'%s' and '%s' are both routed to %s %s", o->name,
+                     name, om ? om : "(any method)", mp);
         }
     }
     if (requests == 0)
@@ -1296,8 +1282,14 @@ static void collect_inclusion(CXFile file, CXSourceLocation *stack,
     (void)len;
     CXString n = clang_getFileName(file);
     const char *s = clang_getCString(n);
-    if (s)
-        json_array_append_new((json_t *)data, json_string(s));
+    if (s) {
+        hcg_model *m = data;
+        char **v = realloc(m->inputs, (m->ninputs + 1) * sizeof *v);
+        if (v == NULL)
+            abort();
+        m->inputs = v;
+        m->inputs[m->ninputs++] = dup(s);
+    }
     clang_disposeString(n);
 }
 
@@ -1351,8 +1343,8 @@ static bool in_body(const bodies *b, CXFile f, unsigned off)
     return false;
 }
 
-json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
-                     hcg_diags *d)
+hcg_model *hcg_frontend(const char *path, const char *const *args, int nargs,
+                        hcg_diags *d)
 {
     CXIndex idx = clang_createIndex(0, 0);
     CXTranslationUnit tu = NULL;
@@ -1398,10 +1390,10 @@ json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
     fe f = {.tu = tu, .path = path, .d = d};
     f.main = clang_getFile(tu, path);
     main_file = f.main;
-    f.model = json_pack("{ss}", "file", path);
-    f.handlers = json_array();
-    f.types = json_array();
-    f.type_ids = json_object();
+    f.model = calloc(1, sizeof *f.model);
+    if (f.model == NULL)
+        abort();
+    f.model->file = dup(path);
     f.busy = json_object();
     f.funcs = json_object();
     clang_visitChildren(clang_getTranslationUnitCursor(tu), top, &f);
@@ -1417,17 +1409,13 @@ json_t *hcg_frontend(const char *path, const char *const *args, int nargs,
                 raw = init_json(k.v[i]);
         if (raw == NULL)
             raw = json_object();
-        json_object_set_new(f.model, "process", check_process(&f, raw));
+        f.model->has_process = true;
+        check_process(&f, raw, &f.model->process);
         json_decref(raw);
     }
     check_handlers(&f);
-    json_object_set_new(f.model, "handlers", f.handlers);
-    json_object_set_new(f.model, "types", f.types);
     /* every file the front end read, for build dependencies */
-    json_t *deps = json_array();
-    clang_getInclusions(tu, collect_inclusion, deps);
-    json_object_set_new(f.model, "inputs", deps);
-    json_decref(f.type_ids);
+    clang_getInclusions(tu, collect_inclusion, f.model);
     json_decref(f.busy);
     json_decref(f.funcs);
     clang_disposeTranslationUnit(tu);

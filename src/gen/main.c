@@ -1,7 +1,11 @@
-/* `hyperc gen`: the front end so far.  --check reports every rule
- * violation of a hyperprocess source in compiler style; --model prints the
- * model the code generators will read.  Generating code is the next step
- * of this milestone (docs/gen-design.md). */
+/* `hyperc gen`: reads a hyperprocess source with the front end
+ * (frontend.c), reports every rule violation in compiler style, and when
+ * there is none writes what the options ask for: the whole process
+ * (--process: the source, codecs, dispatch, descriptor and hw_init) or its
+ * codecs alone (--codecs), the WIT files (--wit), the TypeScript client
+ * (--ts), caller stubs (--callers), a libFuzzer harness (--fuzz) and a
+ * depfile (--depfile).  --check only reports; --model prints the model as
+ * JSON (docs/gen-design.md). */
 #include "gen.h"
 
 #include <errno.h>
@@ -148,7 +152,8 @@ static char *read_file(const char *dir, const char *name)
 
 /* A make-style depfile: the output depends on every file the front end
  * read (the source and the headers it includes). */
-static int write_depfile(json_t *m, const char *path, const char *target)
+static int write_depfile(const hcg_model *m, const char *path,
+                         const char *target)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL) {
@@ -156,12 +161,9 @@ static int write_depfile(json_t *m, const char *path, const char *target)
         return -1;
     }
     fprintf(f, "%s:", target);
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(m, "inputs"), i, v)
-    {
+    for (size_t i = 0; i < m->ninputs; i++) {
         fputs(" \\\n ", f);
-        for (const char *c = json_string_value(v); *c; c++) {
+        for (const char *c = m->inputs[i]; *c; c++) {
             if (*c == ' ' || *c == '#' || *c == ':')
                 fputc('\\', f);
             fputc(*c, f);
@@ -172,7 +174,7 @@ static int write_depfile(json_t *m, const char *path, const char *target)
 }
 
 /* api/<iface>.wit, api/<world>.wit and api/types-<world>.wit into dir. */
-static int write_wit(json_t *m, const char *dir)
+static int write_wit(const hcg_model *m, const char *dir)
 {
     if (mkdir_p(dir) != 0) {
         fprintf(stderr, "hyperc gen: cannot create %s: %s\n", dir,
@@ -181,8 +183,7 @@ static int write_wit(json_t *m, const char *dir)
     }
     char *iface = hcg_wit_interface_name(m);
     char *text = hcg_wit_interface(m);
-    const char *world = json_string_value(
-        json_object_get(json_object_get(m, "process"), "wit_world"));
+    const char *world = m->process.wit_world;
     char n0[512], n1[512], n2[512];
     snprintf(n0, sizeof n0, "%s.wit", iface);
     snprintf(n1, sizeof n1, "%s.wit", world);
@@ -215,7 +216,7 @@ static int write_wit(json_t *m, const char *dir)
 
 /* caller-utils.ts for this process, or nothing when kit would write
  * nothing. */
-static int write_ts(json_t *m, const char *path)
+static int write_ts(const hcg_model *m, const char *path)
 {
     char *err = NULL;
     char *text = hcg_ts(&m, 1, &err);
@@ -225,16 +226,8 @@ static int write_ts(json_t *m, const char *path)
         rc = -1;
     } else if (text == NULL) {
         bool http = false;
-        size_t i, j;
-        json_t *h, *k;
-        json_array_foreach(json_object_get(m, "handlers"), i, h)
-        {
-            json_array_foreach(json_object_get(h, "kinds"), j, k)
-            {
-                if (strcmp(json_string_value(k), "http") == 0)
-                    http = true;
-            }
-        }
+        for (size_t i = 0; i < m->nhandlers; i++)
+            http |= hcg_handler_has(&m->handlers[i], HCG_H_HTTP);
         fprintf(stderr,
                 http ? "hyperc gen: warning: the interface's WIT contains "
                        "\"world \" (a name ending in 'world', or the HTTP "
@@ -361,7 +354,7 @@ int hcg_main(int argc, char **argv)
                  base ? base + 1 : file);
     }
     hcg_diags d = {0};
-    json_t *m = hcg_frontend(file, args, nargs, &d);
+    hcg_model *m = hcg_frontend(file, args, nargs, &d);
     hcg_diags_print(&d, stderr);
     rc = d.errors ? 1 : 0;
     if (m && wit_dir && d.errors == 0 && write_wit(m, wit_dir) != 0)
@@ -426,11 +419,13 @@ int hcg_main(int argc, char **argv)
         free(text);
     }
     if (m && model) {
-        char *s = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
+        json_t *j = hcg_model_json(m);
+        char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
         puts(s);
         free(s);
+        json_decref(j);
     }
-    json_decref(m);
+    hcg_model_free(m);
     hcg_diags_fini(&d);
 out:
     for (int i = 0; i < nowned; i++)

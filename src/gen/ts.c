@@ -988,7 +988,7 @@ char *hcg_ts_from_wit(const hcg_wit_file *files, size_t n, char **err)
     return text;
 }
 
-char *hcg_ts(json_t *const *models, size_t n, char **err)
+char *hcg_ts(const hcg_model *const *models, size_t n, char **err)
 {
     hcg_wit_file *files = calloc(n + 1, sizeof *files);
     if (files == NULL)

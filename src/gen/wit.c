@@ -64,7 +64,7 @@ static char *pascal(const char *kebab)
 }
 
 typedef struct wctx {
-    json_t *types;
+    const hcg_model *m;
     json_t *used; /* kebab names of custom types used by signatures */
     json_t *defs; /* kebab name -> definition text */
 } wctx;
@@ -72,49 +72,41 @@ typedef struct wctx {
 /* The WIT spelling of type node `id`; custom types are noted in `used`. */
 static char *wit_type(wctx *w, int id, json_t *used)
 {
-    json_t *t = json_array_get(w->types, (size_t)id);
-    const char *k = json_string_value(json_object_get(t, "kind"));
+    const hcg_type *t = hcg_model_type(w->m, id);
     hcg_buf b = {0};
-    if (t == NULL || k == NULL) {
+    if (t == NULL) {
         hcg_buf_add(&b, "_");
-    } else if (strcmp(k, "bytes") == 0) {
+    } else if (t->kind == HCG_BYTES) {
         hcg_buf_add(&b, "list<u8>");
-    } else if (strcmp(k, "unit") == 0) {
+    } else if (t->kind == HCG_UNIT) {
         hcg_buf_add(&b, "_");
-    } else if (strcmp(k, "record") == 0 || strcmp(k, "enum") == 0) {
-        char *kb = hcg_wit_name(json_string_value(json_object_get(t, "name")));
+    } else if (t->kind == HCG_RECORD || t->kind == HCG_ENUM) {
+        char *kb = hcg_wit_name(t->name);
         char *id_ = ident(kb);
         hcg_buf_add(&b, "%s", id_);
         if (used)
             json_object_set_new(used, kb, json_true());
         free(kb);
         free(id_);
-    } else if (strcmp(k, "list") == 0 || strcmp(k, "option") == 0) {
-        char *e = wit_type(
-            w, (int)json_integer_value(json_object_get(t, "elem")), used);
-        hcg_buf_add(&b, "%s<%s>", k, e);
+    } else if (t->kind == HCG_LIST || t->kind == HCG_OPTION) {
+        char *e = wit_type(w, t->elem, used);
+        hcg_buf_add(&b, "%s<%s>", hcg_kind_name(t->kind), e);
         free(e);
-    } else if (strcmp(k, "map") == 0) {
-        char *v = wit_type(
-            w, (int)json_integer_value(json_object_get(t, "value")), used);
+    } else if (t->kind == HCG_MAP) {
+        char *v = wit_type(w, t->elem, used);
         hcg_buf_add(&b, "list<tuple<string, %s>>", v);
         free(v);
-    } else if (strcmp(k, "tuple") == 0) {
+    } else if (t->kind == HCG_TUPLE) {
         hcg_buf_add(&b, "tuple<");
-        size_t i;
-        json_t *it;
-        json_array_foreach(json_object_get(t, "items"), i, it)
-        {
-            char *e = wit_type(w, (int)json_integer_value(it), used);
+        for (size_t i = 0; i < t->nitems; i++) {
+            char *e = wit_type(w, t->items[i], used);
             hcg_buf_add(&b, "%s%s", i ? ", " : "", e);
             free(e);
         }
         hcg_buf_add(&b, ">");
-    } else if (strcmp(k, "result") == 0) {
-        char *ok = wit_type(
-            w, (int)json_integer_value(json_object_get(t, "ok")), used);
-        char *err = wit_type(
-            w, (int)json_integer_value(json_object_get(t, "err")), used);
+    } else if (t->kind == HCG_RESULT) {
+        char *ok = wit_type(w, t->ok, used);
+        char *err = wit_type(w, t->err, used);
         bool uo = strcmp(ok, "_") == 0, ue = strcmp(err, "_") == 0;
         if (uo && ue)
             hcg_buf_add(&b, "result");
@@ -127,7 +119,8 @@ static char *wit_type(wctx *w, int id, json_t *used)
         free(ok);
         free(err);
     } else {
-        hcg_buf_add(&b, "%s", k); /* scalars, string, address */
+        /* scalars, string, address */
+        hcg_buf_add(&b, "%s", hcg_kind_name(t->kind));
     }
     return hcg_buf_take(&b);
 }
@@ -136,35 +129,26 @@ static char *wit_type(wctx *w, int id, json_t *used)
  * type of the crate; only needed ones are written). */
 static void collect_defs(wctx *w)
 {
-    size_t i;
-    json_t *t;
-    json_array_foreach(w->types, i, t)
-    {
-        const char *k = json_string_value(json_object_get(t, "kind"));
-        bool rec = strcmp(k, "record") == 0;
-        if (!rec && strcmp(k, "enum") != 0)
+    for (size_t i = 0; i < w->m->ntypes; i++) {
+        const hcg_type *t = &w->m->types[i];
+        bool rec = t->kind == HCG_RECORD;
+        if (!rec && t->kind != HCG_ENUM)
             continue;
-        char *kb = hcg_wit_name(json_string_value(json_object_get(t, "name")));
+        char *kb = hcg_wit_name(t->name);
         char *id_ = ident(kb);
         hcg_buf b = {0};
-        json_t *items = json_object_get(t, rec ? "fields" : "variants");
-        if (json_array_size(items) == 0) {
+        size_t nitems = rec ? t->nfields : t->nvariants;
+        if (nitems == 0) {
             hcg_buf_add(&b, "    %s %s {}", rec ? "record" : "variant", id_);
         } else {
             /* kit writes Rust enums as variants, unit cases included */
             hcg_buf_add(&b, "    %s %s {\n", rec ? "record" : "variant", id_);
-            size_t j;
-            json_t *it;
-            json_array_foreach(items, j, it)
-            {
-                const char *nm = json_string_value(
-                    json_object_get(it, rec ? "name" : "wire"));
+            for (size_t j = 0; j < nitems; j++) {
+                const char *nm = rec ? t->fields[j].name : t->variants[j].wire;
                 char *fk = rec ? kebab_stripped(nm) : hcg_wit_name(nm);
                 char *fid = ident(fk);
                 if (rec) {
-                    char *ft = wit_type(
-                        w, (int)json_integer_value(json_object_get(it, "type")),
-                        NULL);
+                    char *ft = wit_type(w, t->fields[j].type, NULL);
                     hcg_buf_add(&b, "%s        %s: %s", j ? ",\n" : "", fid,
                                 ft);
                     free(ft);
@@ -284,9 +268,9 @@ static json_t *ordered_types(wctx *w)
     return out;
 }
 
-char *hcg_wit_interface_name(json_t *model)
+char *hcg_wit_interface_name(const hcg_model *model)
 {
-    const char *st = json_string_value(json_object_get(model, "state"));
+    const char *st = model->state;
     if (st == NULL)
         st = "state";
     char *base = strdup(st);
@@ -304,14 +288,14 @@ char *hcg_wit_interface_name(json_t *model)
     return kb;
 }
 
-static char *signature(wctx *w, json_t *h, const char *kind)
+static char *signature(wctx *w, const hcg_handler *h, const char *kind)
 {
-    char *kb = hcg_wit_name(json_string_value(json_object_get(h, "name")));
+    char *kb = hcg_wit_name(h->name);
     hcg_buf b = {0};
     hcg_buf_add(&b, "    // Function signature for: %s (%s)", kb, kind);
     if (strcmp(kind, "http") == 0) {
-        const char *m = json_string_value(json_object_get(h, "method"));
-        const char *p = json_string_value(json_object_get(h, "path"));
+        const char *m = h->method;
+        const char *p = h->path;
         char *mu = strdup(m ? m : "POST");
         if (mu == NULL)
             abort();
@@ -324,16 +308,13 @@ static char *signature(wctx *w, json_t *h, const char *kind)
             hcg_buf_add(&b, "\n    // HTTP: %s /api/%s", mu, kb);
         free(mu);
     }
-    json_t *params = json_object_get(h, "params");
-    size_t np = json_array_size(params);
+    size_t np = h->nparams;
     hcg_buf args = {0}, tuple = {0}, snake = {0};
     for (size_t i = 1; i < np; i++) {
-        json_t *p = json_array_get(params, i);
-        char *pk =
-            kebab_stripped(json_string_value(json_object_get(p, "name")));
+        const hcg_param *p = &h->params[i];
+        char *pk = kebab_stripped(p->name);
         char *pid = ident(pk);
-        char *pt = wit_type(
-            w, (int)json_integer_value(json_object_get(p, "wire")), w->used);
+        char *pt = wit_type(w, p->wire, w->used);
         hcg_buf_add(&args, "%s%s: %s", i > 1 ? ", " : "", pid, pt);
         hcg_buf_add(&tuple, "%s%s", i > 1 ? ", " : "", pt);
         char *sn = strdup(pid);
@@ -366,9 +347,7 @@ static char *signature(wctx *w, json_t *h, const char *kind)
                 kind, json_fmt ? "address" : "string");
     if (np > 1)
         hcg_buf_add(&b, ",\n        arg-types: tuple<%s>", tuple.s);
-    char *rt =
-        wit_type(w, (int)json_integer_value(json_object_get(h, "returns_wire")),
-                 w->used);
+    char *rt = wit_type(w, h->returns_wire, w->used);
     hcg_buf_add(&b, ",\n        returning: %s\n    }", rt);
     free(rt);
     free(pc);
@@ -379,32 +358,27 @@ static char *signature(wctx *w, json_t *h, const char *kind)
     return hcg_buf_take(&b);
 }
 
-char *hcg_wit_interface(json_t *model)
+char *hcg_wit_interface(const hcg_model *model)
 {
-    wctx w = {.types = json_object_get(model, "types"),
-              .used = json_object(),
-              .defs = json_object()};
+    wctx w = {.m = model, .used = json_object(), .defs = json_object()};
     collect_defs(&w);
     /* Signature records, then sorted as whole strings. */
     json_t *sigs = json_array();
-    size_t i;
-    json_t *h;
-    json_array_foreach(json_object_get(model, "handlers"), i, h)
-    {
-        static const char *const kinds[] = {"http", "local", "remote"};
+    for (size_t i = 0; i < model->nhandlers; i++) {
+        const hcg_handler *h = &model->handlers[i];
+        static const hcg_hkind kinds[] = {HCG_H_HTTP, HCG_H_LOCAL,
+                                          HCG_H_REMOTE};
         for (size_t k = 0; k < 3; k++) {
-            size_t j;
-            json_t *kv;
-            json_array_foreach(json_object_get(h, "kinds"), j, kv)
-            {
-                if (strcmp(json_string_value(kv), kinds[k]) == 0) {
-                    char *s = signature(&w, h, kinds[k]);
+            for (size_t j = 0; j < h->nkinds; j++) {
+                if (h->kinds[j] == kinds[k]) {
+                    char *s = signature(&w, h, hcg_hkind_name(kinds[k]));
                     json_array_append_new(sigs, json_string(s));
                     free(s);
                 }
             }
         }
     }
+    size_t i;
     size_t ns = json_array_size(sigs);
     const char **sv = calloc(ns + 1, sizeof *sv);
     if (sv == NULL)
