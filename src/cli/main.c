@@ -2,6 +2,8 @@
  * `verbosity` and `ps` talk to a running node through its control socket. */
 #include "hyperc/node.h"
 
+#include "../gen/gen_main.h"
+#include "../node/control/frame.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -16,12 +18,6 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* Private to the node library, shared with the CLI for the socket frames. */
-int hcn_io_read_full(int fd, void *buf, size_t n);
-int hcn_io_write_full(int fd, const void *buf, size_t n);
-int hcn_node_set_verbosity(hc_node *n, const char *pid, int level);
-int hcg_main(int argc, char **argv);
 
 static const char *prog = "hyperc";
 
@@ -174,7 +170,7 @@ static int apply_process_verbosity(hc_node *n, const char *json)
                  strcmp(json_string_value(v), "Muted") == 0)
             level = -100;
         if (level == -2 || level > 3 ||
-            hcn_node_set_verbosity(n, k, level) != 0) {
+            hc_node_set_verbosity(n, k, level) != 0) {
             fprintf(stderr,
                     "%s run: --process-verbosity: bad entry for %s (expected "
                     "a loaded process and {\"U8\":0..3} or \"Muted\")\n",
@@ -472,27 +468,19 @@ json_t *hcl_ctl_call(const char *home, json_t *req, bool quiet)
     int fd = ctl_connect(home, quiet);
     if (fd < 0)
         return NULL;
-    char *s = json_dumps(req, JSON_COMPACT);
-    size_t len = strlen(s);
-    uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
-                      (uint8_t)(len >> 8), (uint8_t)len};
+    char err[256];
     json_t *rep = NULL;
-    if (hcn_io_write_full(fd, hdr, 4) == 0 &&
-        hcn_io_write_full(fd, s, len) == 0 &&
-        hcn_io_read_full(fd, hdr, 4) == 0) {
-        uint32_t rl = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-                      (uint32_t)hdr[2] << 8 | hdr[3];
-        char *buf = malloc((size_t)rl + 1);
-        if (buf && hcn_io_read_full(fd, buf, rl) == 0) {
-            json_error_t je;
-            rep = json_loadb(buf, rl, 0, &je);
-        }
-        free(buf);
+    const char *step = "the request is not sent";
+    hcn_ctl_status st = hcn_ctl_write_frame(fd, req, err, sizeof err);
+    if (st == HCN_CTL_OK) {
+        step = "a bad reply from the node";
+        st = hcn_ctl_read_frame(fd, &rep, err, sizeof err);
     }
-    free(s);
     close(fd);
-    if (rep == NULL)
+    if (st == HCN_CTL_CLOSED)
         fprintf(stderr, "%s: the node closed the connection\n", prog);
+    else if (st == HCN_CTL_BAD)
+        fprintf(stderr, "%s: %s: %s\n", prog, step, err);
     return rep;
 }
 

@@ -328,9 +328,6 @@ hcn_proc *hcn_proc_ref(hcn_proc *p);
 /* Effective terminal level for printouts of p. */
 int hcn_proc_level(hcn_proc *p);
 
-/* Set a process's terminal level (-1 = the node's, -100 = muted). */
-int hcn_node_set_verbosity(hc_node *n, const char *pid, int level);
-
 /* spawn, on behalf of the guest of h (proc.c). */
 hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
                          const hw_on_exit *on_exit, const hw_capability *rc,
