@@ -32,4 +32,13 @@ char *hcl_package_resolve(const char *dir);
 /* The path of this hyperc executable (heap string). */
 char *hcl_self_exe(void);
 
+/* The templates of `hyperc new` (src/cli/templates/NAME.in), compiled in by
+ * embed_templates.cmake: each file's text, NUL-terminated, under its file
+ * name; the table ends with a {NULL, NULL} entry. */
+typedef struct hcl_template {
+    const char *name;
+    const char *text;
+} hcl_template;
+extern const hcl_template hcl_templates[];
+
 #endif
