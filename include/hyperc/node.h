@@ -79,6 +79,12 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen);
  * signal (hc_node_start).  0, or -1 with a message in err. */
 int hc_node_load_package(hc_node *n, const char *dir, char *err, size_t errlen);
 
+/* Set the terminal level of a loaded process (pid is
+ * "process:package:publisher"), before or after hc_node_start: 0..3, -1 to
+ * follow the node's level, -100 to mute it (the level is not checked).  0, or
+ * -1 when n has no such process.  Any thread. */
+int hc_node_set_verbosity(hc_node *n, const char *pid, int level);
+
 /* Start the runtime modules and the control socket, then run every
  * registered process.  0, or -1 with a message in err. */
 int hc_node_start(hc_node *n, char *err, size_t errlen);

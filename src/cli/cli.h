@@ -13,9 +13,10 @@ int hcl_cmd_test(int argc, char **argv);
 int hcl_cmd_watch(int argc, char **argv);
 int hcl_cmd_install(int argc, char **argv);
 
-/* One request to the node whose home is `home` over its control socket;
- * the reply (caller frees), or NULL when no node answers (said on stderr
- * unless quiet).  Blocks until the node answers. */
+/* One request to the node whose home is `home` over its control socket
+ * (frames and their limit: node/control/frame.h); the reply (caller frees),
+ * or NULL when no node answers (said on stderr unless quiet) or the exchange
+ * fails (said on stderr).  Blocks until the node answers. */
 json_t *hcl_ctl_call(const char *home, json_t *req, bool quiet);
 
 /* Configure (first time) and build the package whose sources are in dir
@@ -30,5 +31,14 @@ char *hcl_package_resolve(const char *dir);
 
 /* The path of this hyperc executable (heap string). */
 char *hcl_self_exe(void);
+
+/* The templates of `hyperc new` (src/cli/templates/NAME.in), compiled in by
+ * embed_templates.cmake: each file's text, NUL-terminated, under its file
+ * name; the table ends with a {NULL, NULL} entry. */
+typedef struct hcl_template {
+    const char *name;
+    const char *text;
+} hcl_template;
+extern const hcl_template hcl_templates[];
 
 #endif

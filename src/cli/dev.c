@@ -204,6 +204,110 @@ static void usage_new(FILE *f)
            "  --publisher P    publisher node (default hyperc.os)\n");
 }
 
+/* The text of the template `name` (src/cli/templates), compiled in. */
+static const char *template_text(const char *name)
+{
+    for (const hcl_template *t = hcl_templates; t->name; t++)
+        if (strcmp(t->name, name) == 0)
+            return t->text;
+    fprintf(stderr, "hyperc: no template %s in this build\n", name);
+    abort();
+}
+
+/* `text` with each {{key}} of vars (key and value pairs, then NULL)
+ * replaced by its value; the rest, unknown keys included, as is.  A heap
+ * string (aborts when out of memory). */
+static char *fill_template(const char *text, const char *const *vars)
+{
+    char *out = NULL;
+    size_t len;
+    FILE *f = open_memstream(&out, &len);
+    if (f == NULL)
+        abort();
+    const char *open;
+    while ((open = strstr(text, "{{")) != NULL) {
+        fwrite(text, 1, (size_t)(open - text), f);
+        const char *key = open + 2, *value = NULL;
+        size_t klen = 0;
+        for (const char *const *v = vars; *v && value == NULL; v += 2) {
+            klen = strlen(v[0]);
+            if (strncmp(key, v[0], klen) == 0 &&
+                strncmp(key + klen, "}}", 2) == 0)
+                value = v[1];
+        }
+        if (value) {
+            fputs(value, f);
+            text = key + klen + 2;
+        } else {
+            fputs("{{", f);
+            text = key;
+        }
+    }
+    fputs(text, f);
+    if (fclose(f) != 0)
+        abort();
+    return out;
+}
+
+/* The files of a new package: template, path in the package (a template
+ * too), executable. */
+static const struct {
+    const char *tmpl, *path;
+    bool executable;
+} new_files[] = {
+    {"CMakeLists.txt.in", "CMakeLists.txt", false},
+    {"metadata.json.in", "metadata.json", false},
+    {"manifest.json.in", "pkg/manifest.json", false},
+    {"process.c.in", "{{snake}}.c", false},
+    {"index.html.in", "pkg/ui/index.html", false},
+    {"basic.sh.in", "test/basic.sh", true},
+};
+
+/* Make dir (and the folders above it, as `mkdir -p`), then the package
+ * folder dir/name, which must be new, with pkg, pkg/ui and test in it.  The
+ * package folder (heap), or NULL (said on stderr). */
+static char *new_make_folders(const char *dir, const char *name)
+{
+    char *parent = strdup(dir);
+    for (char *k = parent + (parent[0] != '\0'); *k; k++)
+        if (*k == '/') {
+            *k = '\0';
+            mkdir(parent, 0777);
+            *k = '/';
+        }
+    mkdir(parent, 0777);
+    free(parent);
+    char *root = fmt("%s/%s", dir, name);
+    if (mkdir(root, 0777) != 0) {
+        fprintf(stderr, "hyperc new: cannot create %s: %s\n", root,
+                strerror(errno));
+        free(root);
+        return NULL;
+    }
+    char *paths[] = {fmt("%s/pkg", root), fmt("%s/pkg/ui", root),
+                     fmt("%s/test", root)};
+    for (size_t i = 0; i < 3; i++) {
+        mkdir(paths[i], 0777);
+        free(paths[i]);
+    }
+    return root;
+}
+
+/* Write every file of new_files into root from its template.  0, or -1
+ * when one could not be written (said on stderr; the others are written). */
+static int new_write_files(const char *root, const char *const *vars)
+{
+    int rc = 0;
+    for (size_t i = 0; i < sizeof new_files / sizeof *new_files; i++) {
+        char *rel = fill_template(new_files[i].path, vars);
+        rc |= put_file(root, rel,
+                       fill_template(template_text(new_files[i].tmpl), vars),
+                       new_files[i].executable);
+        free(rel);
+    }
+    return rc;
+}
+
 int hcl_cmd_new(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -235,133 +339,15 @@ int hcl_cmd_new(int argc, char **argv)
                 name);
         return 2;
     }
-    /* --dir and the folders above it, as `mkdir -p` */
-    char *parent = strdup(dir);
-    for (char *k = parent + 1; *k; k++)
-        if (*k == '/') {
-            *k = '\0';
-            mkdir(parent, 0777);
-            *k = '/';
-        }
-    mkdir(parent, 0777);
-    free(parent);
-    char *root = fmt("%s/%s", dir, name);
-    if (mkdir(root, 0777) != 0) {
-        fprintf(stderr, "hyperc new: cannot create %s: %s\n", root,
-                strerror(errno));
-        free(root);
+    char *root = new_make_folders(dir, name);
+    if (root == NULL)
         return 1;
-    }
     char *snake = strdup(name); /* the C spelling */
     for (char *k = snake; *k; k++)
         if (*k == '-')
             *k = '_';
-    char *paths[] = {fmt("%s/pkg", root), fmt("%s/pkg/ui", root),
-                     fmt("%s/test", root)};
-    for (size_t i = 0; i < 3; i++) {
-        mkdir(paths[i], 0777);
-        free(paths[i]);
-    }
-    int rc = 0;
-    rc |= put_file(
-        root, "CMakeLists.txt",
-        fmt("# Built with `hyperc build` (or cmake with hyperc_DIR set).\n"
-            "cmake_minimum_required(VERSION 3.25)\n"
-            "project(%s C)\n"
-            "find_package(hyperc 0.1 REQUIRED)\n"
-            "hyperc_add_process(%s HYPERPROCESS %s.c)\n"
-            "hyperc_add_package(%s SOURCE_DIR ${CMAKE_CURRENT_SOURCE_DIR} "
-            "PROCESSES %s)\n",
-            snake, name, snake, name, name),
-        false);
-    rc |= put_file(root, "metadata.json",
-                   fmt("{\n  \"name\": \"%s\",\n  \"description\": \"\",\n"
-                       "  \"image\": \"\",\n  \"external_url\": \"\",\n"
-                       "  \"animation_url\": \"\",\n  \"properties\": {\n"
-                       "    \"package_name\": \"%s\",\n"
-                       "    \"current_version\": \"0.1.0\",\n"
-                       "    \"publisher\": \"%s\",\n    \"mirrors\": [],\n"
-                       "    \"code_hashes\": {},\n    \"wit_version\": 1,\n"
-                       "    \"dependencies\": []\n  }\n}\n",
-                       name, name, pub),
-                   false);
-    rc |= put_file(
-        root, "pkg/manifest.json",
-        fmt("[\n  {\n    \"process_name\": \"%s\",\n"
-            "    \"process_wasm_path\": \"/%s.so\",\n"
-            "    \"on_exit\": \"Restart\",\n"
-            "    \"request_networking\": false,\n"
-            "    \"request_capabilities\": [\"vfs:distro:sys\", "
-            "\"http-server:distro:sys\", \"homepage:homepage:sys\"],\n"
-            "    \"grant_capabilities\": [\"http-server:distro:sys\"],\n"
-            "    \"public\": true\n  }\n]\n",
-            name, name),
-        false);
-    char *src = fmt("%s.c", snake);
-    rc |= put_file(
-        root, src,
-        fmt("/* %s: a hyperprocess.  `hyperc build .` builds it, `hyperc "
-            "test .` runs\n * the scripts in test/ against a node, `hyperc "
-            "run --port 8080 .` serves it\n * at "
-            "http://localhost:8080/%s:%s:%s/ and `hyperc watch .`\n"
-            " * rebuilds and reinstalls it there on every saved change */\n"
-            "#include <hyperc/hyperprocess.h>\n\n#include <stdint.h>\n\n"
-            "typedef struct %s_state {\n    uint64_t count;\n} %s_state;\n\n"
-            "HYPERPROCESS(%s_state, .name = \"%s\",\n"
-            "             .ui = HP_UI(.authenticated = false),\n"
-            "             .endpoints = HP_ENDPOINTS(HP_HTTP_BINDING(\"/api\", "
-            ".authenticated = false)),\n"
-            "             .save_config = HP_SAVE_EVERY_MESSAGE,\n"
-            "             .wit_world = \"%s-v0\");\n\n"
-            "HP_INIT\nstatic void init(%s_state *s)\n{\n"
-            "    hp_log_info(\"starting at %%llu\", (unsigned long "
-            "long)s->count);\n}\n\n"
-            "/* POST /api {\"Increment\": 2}, or a local request */\n"
-            "HP_HTTP HP_LOCAL\nstatic uint64_t increment(%s_state *s, "
-            "uint64_t by)\n{\n    return s->count += by;\n}\n\n"
-            "/* GET /api/count */\n"
-            "HP_HTTP_ROUTE(\"GET\", \"/api/count\") HP_LOCAL\n"
-            "static uint64_t get_count(const %s_state *s)\n{\n"
-            "    return s->count;\n}\n",
-            name, name, name, pub, snake, snake, snake, name, name, snake,
-            snake, snake),
-        false);
-    free(src);
-    rc |=
-        put_file(root, "pkg/ui/index.html",
-                 fmt("<!doctype html>\n<html><head><meta charset=\"utf-8\">"
-                     "<title>%s</title></head>\n<body>\n<h1>%s</h1>\n"
-                     "<p>count: <span id=\"count\">?</span> "
-                     "<button id=\"inc\">+1</button></p>\n<script>\n"
-                     "const api = location.pathname.replace(/\\/[^/]*$/, '') + "
-                     "'/api';\n"
-                     "async function show() {\n"
-                     "  const r = await fetch(api + '/count');\n"
-                     "  document.getElementById('count').textContent = await "
-                     "r.json();\n}\n"
-                     "document.getElementById('inc').onclick = async () => {\n"
-                     "  await fetch(api, {method: 'POST', body: "
-                     "JSON.stringify({Increment: 1})});\n  show();\n};\n"
-                     "show();\n</script>\n</body></html>\n",
-                     name, name),
-                 false);
-    rc |= put_file(
-        root, "test/basic.sh",
-        fmt("#!/bin/sh\n"
-            "# Run by `hyperc test` against a fresh node with this "
-            "package:\n"
-            "# $HYPERC is the hyperc command, $HYPERC_HOME the node's "
-            "home,\n# $HYPERC_PORT its HTTP port.\nset -e\n"
-            "p=%s:%s:%s\n"
-            "out=$(\"$HYPERC\" inject --home \"$HYPERC_HOME\" $p "
-            "'{\"Increment\": 2}')\n"
-            "[ \"$out\" = 2 ] || { echo \"Increment: got $out\"; exit 1; "
-            "}\n"
-            "out=$(curl -s http://127.0.0.1:$HYPERC_PORT/$p/api/count)\n"
-            "[ \"$out\" = 2 ] || { echo \"GET /api/count: got $out\"; exit "
-            "1; }\n",
-            name, name, pub),
-        true);
+    const char *vars[] = {"name", name, "snake", snake, "publisher", pub, NULL};
+    int rc = new_write_files(root, vars);
     if (rc == 0)
         printf("created %s: `hyperc build %s` then `hyperc test %s`\n", root,
                root, root);

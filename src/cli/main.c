@@ -2,6 +2,8 @@
  * `verbosity` and `ps` talk to a running node through its control socket. */
 #include "hyperc/node.h"
 
+#include "../gen/gen_main.h"
+#include "../node/control/frame.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -16,12 +18,6 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* Private to the node library, shared with the CLI for the socket frames. */
-int hcn_io_read_full(int fd, void *buf, size_t n);
-int hcn_io_write_full(int fd, const void *buf, size_t n);
-int hcn_node_set_verbosity(hc_node *n, const char *pid, int level);
-int hcg_main(int argc, char **argv);
 
 static const char *prog = "hyperc";
 
@@ -150,6 +146,18 @@ static int parse_u32(const char *s, uint32_t *out)
     return 0;
 }
 
+/* A decimal byte count (digits only). */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *s < '0' || *s > '9' || *end != 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int apply_process_verbosity(hc_node *n, const char *json)
 {
     json_error_t je;
@@ -174,7 +182,7 @@ static int apply_process_verbosity(hc_node *n, const char *json)
                  strcmp(json_string_value(v), "Muted") == 0)
             level = -100;
         if (level == -2 || level > 3 ||
-            hcn_node_set_verbosity(n, k, level) != 0) {
+            hc_node_set_verbosity(n, k, level) != 0) {
             fprintf(stderr,
                     "%s run: --process-verbosity: bad entry for %s (expected "
                     "a loaded process and {\"U8\":0..3} or \"Muted\")\n",
@@ -186,249 +194,299 @@ static int apply_process_verbosity(hc_node *n, const char *json)
     return rc;
 }
 
-static int cmd_run(int argc, char **argv)
-{
+/* What `hyperc run` was asked for, and what it made on the way. */
+typedef struct run_opts {
     hc_node_config cfg;
-    hc_node_config_default(&cfg);
-    const char *pverb = NULL;
-    bool tmp_home = false;
-    char tmpl[] = "/tmp/hyperc-home-XXXXXX";
-    enum {
-        O_HOME = 256,
-        O_NAME,
-        O_PORT,
-        O_PVERB,
-        O_MBOX,
-        O_SPIN,
-        O_RBASE,
-        O_RMAX,
-        O_RGIVE,
-        O_RWIN,
-        O_LOGSZ,
-        O_LOGN,
-        O_VFSMAX,
-        O_HCTIME,
-        O_HCMAX,
-        O_HCWS,
-        O_HADDR,
-        O_PASSWORD,
-        O_HBODY,
-        O_HHDR,
-        O_HCONNS,
-        O_HIDLE,
-        O_HREQ,
-        O_WSMAX,
-        O_WSQ,
-        O_TMPHOME
-    };
-    static const struct option opts[] = {
-        {"home", required_argument, NULL, O_HOME},
-        {"tmp-home", no_argument, NULL, O_TMPHOME},
-        {"name", required_argument, NULL, O_NAME},
-        {"port", required_argument, NULL, O_PORT},
-        {"verbosity", required_argument, NULL, 'v'},
-        {"process-verbosity", required_argument, NULL, O_PVERB},
-        {"mailbox-max", required_argument, NULL, O_MBOX},
-        {"spin-us", required_argument, NULL, O_SPIN},
-        {"restart-base-ms", required_argument, NULL, O_RBASE},
-        {"restart-max-ms", required_argument, NULL, O_RMAX},
-        {"restart-give-up", required_argument, NULL, O_RGIVE},
-        {"restart-window-ms", required_argument, NULL, O_RWIN},
-        {"max-log-size", required_argument, NULL, O_LOGSZ},
-        {"number-log-files", required_argument, NULL, O_LOGN},
-        {"vfs-max-file-size", required_argument, NULL, O_VFSMAX},
-        {"http-client-timeout-ms", required_argument, NULL, O_HCTIME},
-        {"http-client-max-response", required_argument, NULL, O_HCMAX},
-        {"http-client-max-ws", required_argument, NULL, O_HCWS},
-        {"http-addr", required_argument, NULL, O_HADDR},
-        {"password", required_argument, NULL, O_PASSWORD},
-        {"http-max-body", required_argument, NULL, O_HBODY},
-        {"http-max-header", required_argument, NULL, O_HHDR},
-        {"http-max-connections", required_argument, NULL, O_HCONNS},
-        {"http-idle-timeout", required_argument, NULL, O_HIDLE},
-        {"http-request-timeout", required_argument, NULL, O_HREQ},
-        {"ws-max-connections", required_argument, NULL, O_WSMAX},
-        {"ws-queue-max", required_argument, NULL, O_WSQ},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    int c;
-    uint32_t u;
-    while ((c = getopt_long(argc, argv, "hv:", opts, NULL)) != -1) {
-        uint32_t *target = NULL;
-        switch (c) {
-        case 'h': usage_run(stdout); return 0;
-        case O_HOME: cfg.home = optarg; continue;
-        case O_TMPHOME: tmp_home = true; continue;
-        case O_NAME: cfg.name = optarg; continue;
-        case O_PVERB: pverb = optarg; continue;
-        case O_PORT:
-            if (parse_u32(optarg, &u) != 0 || u > 65535) {
-                fprintf(stderr, "%s run: --port needs 0..65535\n", prog);
-                return 2;
-            }
-            cfg.http_port = (int)u;
-            continue;
-        case 'v':
-            if (parse_u32(optarg, &u) != 0 || u > 3) {
-                fprintf(stderr, "%s run: --verbosity needs 0..3\n", prog);
-                return 2;
-            }
-            cfg.verbosity = (int)u;
-            continue;
-        case O_MBOX: target = &cfg.mailbox_max; break;
-        case O_SPIN: target = &cfg.spin_us; break;
-        case O_RBASE: target = &cfg.restart_base_ms; break;
-        case O_RMAX: target = &cfg.restart_max_ms; break;
-        case O_RGIVE: target = &cfg.restart_give_up; break;
-        case O_RWIN: target = &cfg.restart_window_ms; break;
-        case O_LOGN: target = &cfg.log_files; break;
-        case O_HCTIME: target = &cfg.http_client_timeout_ms; break;
-        case O_HCWS: target = &cfg.http_client_max_ws; break;
-        case O_HCMAX:
-            if (parse_u32(optarg, &u) != 0) {
-                fprintf(stderr,
-                        "%s run: --http-client-max-response needs bytes\n",
-                        prog);
-                return 2;
-            }
-            cfg.http_client_max_response_bytes = u;
-            continue;
-        case O_HADDR: cfg.http_addr = optarg; continue;
-        case O_PASSWORD: cfg.http_password = optarg; continue;
-        case O_HHDR: target = &cfg.http_max_header; break;
-        case O_HCONNS: target = &cfg.http_max_connections; break;
-        case O_HIDLE: target = &cfg.http_idle_timeout_s; break;
-        case O_HREQ: target = &cfg.http_request_timeout_s; break;
-        case O_WSMAX: target = &cfg.ws_max_connections; break;
-        case O_WSQ: target = &cfg.ws_queue_max; break;
-        case O_HBODY: {
-            char *end;
-            errno = 0;
-            unsigned long long b = strtoull(optarg, &end, 10);
-            if (errno || *optarg < '0' || *optarg > '9' || *end != 0) {
-                fprintf(stderr, "%s run: --http-max-body needs bytes\n", prog);
-                return 2;
-            }
-            cfg.http_max_body = b;
-            continue;
-        }
-        case O_LOGSZ:
-            if (parse_u32(optarg, &u) != 0) {
-                fprintf(stderr, "%s run: --max-log-size needs bytes\n", prog);
-                return 2;
-            }
-            cfg.log_max_bytes = u;
-            continue;
-        case O_VFSMAX: {
-            char *end;
-            errno = 0;
-            unsigned long long b = strtoull(optarg, &end, 10);
-            if (errno || *optarg < '0' || *optarg > '9' || *end != 0) {
-                fprintf(stderr, "%s run: --vfs-max-file-size needs bytes\n",
-                        prog);
-                return 2;
-            }
-            cfg.vfs_max_file_bytes = b;
-            continue;
-        }
-        default: usage_run(stderr); return 2;
-        }
-        if (parse_u32(optarg, target) != 0) {
-            fprintf(stderr, "%s run: %s needs a non-negative integer\n", prog,
-                    argv[optind - 1]);
+    const char *pverb; /* --process-verbosity JSON, or NULL */
+    bool tmp_home;     /* --tmp-home */
+    bool made_tmp;     /* tmp_dir made: removed at the end */
+    char tmp_dir[sizeof "/tmp/hyperc-home-XXXXXX"];
+    char **dirs; /* the PACKAGE_DIR arguments */
+    int ndirs;
+    char **pkgs; /* the package folder each stands for (heap) */
+} run_opts;
+
+enum run_option {
+    RUN_HOME = 256,
+    RUN_NAME,
+    RUN_PORT,
+    RUN_PVERB,
+    RUN_MBOX,
+    RUN_SPIN,
+    RUN_RBASE,
+    RUN_RMAX,
+    RUN_RGIVE,
+    RUN_RWIN,
+    RUN_LOGSZ,
+    RUN_LOGN,
+    RUN_VFSMAX,
+    RUN_HCTIME,
+    RUN_HCMAX,
+    RUN_HCWS,
+    RUN_HADDR,
+    RUN_PASSWORD,
+    RUN_HBODY,
+    RUN_HHDR,
+    RUN_HCONNS,
+    RUN_HIDLE,
+    RUN_HREQ,
+    RUN_WSMAX,
+    RUN_WSQ,
+    RUN_TMPHOME
+};
+
+static const struct option run_options[] = {
+    {"home", required_argument, NULL, RUN_HOME},
+    {"tmp-home", no_argument, NULL, RUN_TMPHOME},
+    {"name", required_argument, NULL, RUN_NAME},
+    {"port", required_argument, NULL, RUN_PORT},
+    {"verbosity", required_argument, NULL, 'v'},
+    {"process-verbosity", required_argument, NULL, RUN_PVERB},
+    {"mailbox-max", required_argument, NULL, RUN_MBOX},
+    {"spin-us", required_argument, NULL, RUN_SPIN},
+    {"restart-base-ms", required_argument, NULL, RUN_RBASE},
+    {"restart-max-ms", required_argument, NULL, RUN_RMAX},
+    {"restart-give-up", required_argument, NULL, RUN_RGIVE},
+    {"restart-window-ms", required_argument, NULL, RUN_RWIN},
+    {"max-log-size", required_argument, NULL, RUN_LOGSZ},
+    {"number-log-files", required_argument, NULL, RUN_LOGN},
+    {"vfs-max-file-size", required_argument, NULL, RUN_VFSMAX},
+    {"http-client-timeout-ms", required_argument, NULL, RUN_HCTIME},
+    {"http-client-max-response", required_argument, NULL, RUN_HCMAX},
+    {"http-client-max-ws", required_argument, NULL, RUN_HCWS},
+    {"http-addr", required_argument, NULL, RUN_HADDR},
+    {"password", required_argument, NULL, RUN_PASSWORD},
+    {"http-max-body", required_argument, NULL, RUN_HBODY},
+    {"http-max-header", required_argument, NULL, RUN_HHDR},
+    {"http-max-connections", required_argument, NULL, RUN_HCONNS},
+    {"http-idle-timeout", required_argument, NULL, RUN_HIDLE},
+    {"http-request-timeout", required_argument, NULL, RUN_HREQ},
+    {"ws-max-connections", required_argument, NULL, RUN_WSMAX},
+    {"ws-queue-max", required_argument, NULL, RUN_WSQ},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+/* Apply one option of `hyperc run` (c as getopt_long returns it, arg its
+ * argument, spelled the word that held it): -1 to go on, else the exit
+ * status (0 after --help; 2 on a bad value, said on stderr). */
+static int run_set_option(run_opts *o, int c, const char *arg,
+                          const char *spelled)
+{
+    hc_node_config *cfg = &o->cfg;
+    uint32_t *target = NULL, u;
+    switch (c) {
+    case 'h': usage_run(stdout); return 0;
+    case RUN_HOME: cfg->home = arg; return -1;
+    case RUN_TMPHOME: o->tmp_home = true; return -1;
+    case RUN_NAME: cfg->name = arg; return -1;
+    case RUN_PVERB: o->pverb = arg; return -1;
+    case RUN_PORT:
+        if (parse_u32(arg, &u) != 0 || u > 65535) {
+            fprintf(stderr, "%s run: --port needs 0..65535\n", prog);
             return 2;
         }
+        cfg->http_port = (int)u;
+        return -1;
+    case 'v':
+        if (parse_u32(arg, &u) != 0 || u > 3) {
+            fprintf(stderr, "%s run: --verbosity needs 0..3\n", prog);
+            return 2;
+        }
+        cfg->verbosity = (int)u;
+        return -1;
+    case RUN_MBOX: target = &cfg->mailbox_max; break;
+    case RUN_SPIN: target = &cfg->spin_us; break;
+    case RUN_RBASE: target = &cfg->restart_base_ms; break;
+    case RUN_RMAX: target = &cfg->restart_max_ms; break;
+    case RUN_RGIVE: target = &cfg->restart_give_up; break;
+    case RUN_RWIN: target = &cfg->restart_window_ms; break;
+    case RUN_LOGN: target = &cfg->log_files; break;
+    case RUN_HCTIME: target = &cfg->http_client_timeout_ms; break;
+    case RUN_HCWS: target = &cfg->http_client_max_ws; break;
+    case RUN_HCMAX:
+        if (parse_u32(arg, &u) != 0) {
+            fprintf(stderr, "%s run: --http-client-max-response needs bytes\n",
+                    prog);
+            return 2;
+        }
+        cfg->http_client_max_response_bytes = u;
+        return -1;
+    case RUN_HADDR: cfg->http_addr = arg; return -1;
+    case RUN_PASSWORD: cfg->http_password = arg; return -1;
+    case RUN_HHDR: target = &cfg->http_max_header; break;
+    case RUN_HCONNS: target = &cfg->http_max_connections; break;
+    case RUN_HIDLE: target = &cfg->http_idle_timeout_s; break;
+    case RUN_HREQ: target = &cfg->http_request_timeout_s; break;
+    case RUN_WSMAX: target = &cfg->ws_max_connections; break;
+    case RUN_WSQ: target = &cfg->ws_queue_max; break;
+    case RUN_HBODY:
+        if (parse_u64(arg, &cfg->http_max_body) != 0) {
+            fprintf(stderr, "%s run: --http-max-body needs bytes\n", prog);
+            return 2;
+        }
+        return -1;
+    case RUN_LOGSZ:
+        if (parse_u32(arg, &u) != 0) {
+            fprintf(stderr, "%s run: --max-log-size needs bytes\n", prog);
+            return 2;
+        }
+        cfg->log_max_bytes = u;
+        return -1;
+    case RUN_VFSMAX:
+        if (parse_u64(arg, &cfg->vfs_max_file_bytes) != 0) {
+            fprintf(stderr, "%s run: --vfs-max-file-size needs bytes\n", prog);
+            return 2;
+        }
+        return -1;
+    default: usage_run(stderr); return 2;
+    }
+    if (parse_u32(arg, target) != 0) {
+        fprintf(stderr, "%s run: %s needs a non-negative integer\n", prog,
+                spelled);
+        return 2;
+    }
+    return -1;
+}
+
+/* Parse `hyperc run`'s command line into o: -1 to go on, else the exit
+ * status (0 after --help; 2 on a usage error, said on stderr). */
+static int run_parse_options(int argc, char **argv, run_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    hc_node_config_default(&o->cfg);
+    int c;
+    while ((c = getopt_long(argc, argv, "hv:", run_options, NULL)) != -1) {
+        int rc = run_set_option(o, c, optarg, argv[optind - 1]);
+        if (rc >= 0)
+            return rc;
     }
     if (optind >= argc) {
         usage_run(stderr);
         return 2;
     }
-    if (cfg.mailbox_max == 0) {
+    if (o->cfg.mailbox_max == 0) {
         fprintf(stderr, "%s run: --mailbox-max must be at least 1\n", prog);
         return 2;
     }
-    /* Every thread of the node inherits this mask; only sigwait below
-     * takes the signals. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    o->dirs = argv + optind;
+    o->ndirs = argc - optind;
+    return -1;
+}
 
-    char **pkgs = calloc((size_t)(argc - optind), sizeof *pkgs);
-    int rc = pkgs ? 0 : 1;
-    for (int i = optind; i < argc && rc == 0; i++)
-        if ((pkgs[i - optind] = hcl_package_resolve(argv[i])) == NULL)
-            rc = 1;
-    if (rc == 0 && tmp_home) {
-        if (mkdtemp(tmpl) == NULL) {
+/* Block SIGINT and SIGTERM (into *stop): every thread of the node inherits
+ * the mask, so only run_serve_until_signal's sigwait takes them. */
+static void block_stop_signals(sigset_t *stop)
+{
+    sigemptyset(stop);
+    sigaddset(stop, SIGINT);
+    sigaddset(stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, stop, NULL);
+}
+
+/* The package folder each PACKAGE_DIR stands for (o->pkgs).  0, or 1 (said
+ * on stderr). */
+static int run_resolve_packages(run_opts *o)
+{
+    o->pkgs = calloc((size_t)o->ndirs, sizeof *o->pkgs);
+    if (o->pkgs == NULL)
+        return 1;
+    for (int i = 0; i < o->ndirs; i++)
+        if ((o->pkgs[i] = hcl_package_resolve(o->dirs[i])) == NULL)
+            return 1;
+    return 0;
+}
+
+/* The node's home: a fresh temporary one with --tmp-home, else the one
+ * asked for, as long as no node runs there (one node per home: its state
+ * and log are the node's alone).  0, or 1 (said on stderr). */
+static int run_prepare_home(run_opts *o)
+{
+    if (o->tmp_home) {
+        strcpy(o->tmp_dir, "/tmp/hyperc-home-XXXXXX");
+        if (mkdtemp(o->tmp_dir) == NULL) {
             fprintf(stderr, "%s run: cannot make a temporary home: %s\n", prog,
                     strerror(errno));
-            rc = 1;
+            return 1;
         }
-        cfg.home = tmpl;
+        o->made_tmp = true;
+        o->cfg.home = o->tmp_dir;
+        return 0;
     }
-    if (rc == 0 && !tmp_home) {
-        /* one node per home: its state and log are the node's alone */
-        json_t *probe = json_pack("{ss}", "op", "ps");
-        json_t *live = hcl_ctl_call(cfg.home, probe, true);
-        json_decref(probe);
-        if (live != NULL) {
-            json_decref(live);
-            fprintf(stderr,
-                    "%s run: a node already runs with home %s (stop it, or "
-                    "give another --home; `hyperc install --home %s DIR` "
-                    "adds a package to it)\n",
-                    prog, cfg.home, cfg.home);
-            rc = 1;
-        }
-    }
+    json_t *probe = json_pack("{ss}", "op", "ps");
+    json_t *live = hcl_ctl_call(o->cfg.home, probe, true);
+    json_decref(probe);
+    if (live == NULL)
+        return 0;
+    json_decref(live);
+    fprintf(stderr,
+            "%s run: a node already runs with home %s (stop it, or "
+            "give another --home; `hyperc install --home %s DIR` "
+            "adds a package to it)\n",
+            prog, o->cfg.home, o->cfg.home);
+    return 1;
+}
+
+/* Create the node, load the packages, set the processes' verbosity and
+ * start it.  0 when it runs, else the exit status (said on stderr); *out is
+ * the node to free either way (NULL when none was made). */
+static int run_boot(const run_opts *o, hc_node **out)
+{
     char err[1024];
-    hc_node *n = rc == 0 ? hc_node_new(&cfg, err, sizeof err) : NULL;
-    if (rc == 0 && n == NULL) {
+    hc_node *n = *out = hc_node_new(&o->cfg, err, sizeof err);
+    if (n == NULL) {
         fprintf(stderr, "%s run: %s\n", prog, err);
-        rc = 1;
+        return 1;
     }
-    for (int i = optind; i < argc && rc == 0; i++) {
-        if (hc_node_load_package(n, pkgs[i - optind], err, sizeof err) != 0) {
+    for (int i = 0; i < o->ndirs; i++) {
+        if (hc_node_load_package(n, o->pkgs[i], err, sizeof err) != 0) {
             fprintf(stderr, "%s run: %s\n", prog, err);
-            rc = 1;
+            return 1;
         }
     }
-    if (rc == 0 && pverb && apply_process_verbosity(n, pverb) != 0)
-        rc = 2;
-    bool started = false;
-    if (rc == 0 && hc_node_start(n, err, sizeof err) != 0) {
+    if (o->pverb && apply_process_verbosity(n, o->pverb) != 0)
+        return 2;
+    if (hc_node_start(n, err, sizeof err) != 0) {
         fprintf(stderr, "%s run: %s\n", prog, err);
         hc_node_shutdown(n);
-        rc = 1;
-    } else if (rc == 0) {
-        started = true;
+        return 1;
     }
-    if (started) {
-        /* ready once the processes have started (bindings, init) */
-        char pending[512];
-        if (hc_node_wait_started(n, 10000, pending, sizeof pending) != 0)
-            fprintf(stderr, "%s run: still starting after 10 s: %s\n", prog,
-                    pending);
-        printf("hyperc: node %s ready (control socket %s)\n", cfg.name,
-               hc_node_control_path(n));
-        if (cfg.http_port > 0)
-            printf("hyperc: serving http://localhost:%d/ (home %s)\n",
-                   cfg.http_port, cfg.home);
-        fflush(stdout);
-        int sig = 0;
-        sigwait(&set, &sig);
-        hc_node_shutdown(n);
-    }
-    if (n)
-        hc_node_free(n);
-    for (int i = optind; pkgs && i < argc; i++)
-        free(pkgs[i - optind]);
-    free(pkgs);
-    if (tmp_home && cfg.home == tmpl) {
-        char *rm[] = {"rm", "-rf", tmpl, NULL};
+    return 0;
+}
+
+/* Wait (10 s at most) until the processes have started (bindings, init),
+ * then say the node is ready, and its URL when it serves HTTP. */
+static void run_announce_ready(const run_opts *o, hc_node *n)
+{
+    char pending[512];
+    if (hc_node_wait_started(n, 10000, pending, sizeof pending) != 0)
+        fprintf(stderr, "%s run: still starting after 10 s: %s\n", prog,
+                pending);
+    printf("hyperc: node %s ready (control socket %s)\n", o->cfg.name,
+           hc_node_control_path(n));
+    if (o->cfg.http_port > 0)
+        printf("hyperc: serving http://localhost:%d/ (home %s)\n",
+               o->cfg.http_port, o->cfg.home);
+    fflush(stdout);
+}
+
+/* Serve until SIGINT or SIGTERM (blocked in *stop), then stop the node. */
+static void run_serve_until_signal(hc_node *n, const sigset_t *stop)
+{
+    int sig = 0;
+    sigwait(stop, &sig);
+    hc_node_shutdown(n);
+}
+
+/* Free the package folders; remove the temporary home. */
+static void run_cleanup(run_opts *o)
+{
+    for (int i = 0; o->pkgs && i < o->ndirs; i++)
+        free(o->pkgs[i]);
+    free(o->pkgs);
+    o->pkgs = NULL;
+    if (o->made_tmp) {
+        char *rm[] = {"rm", "-rf", o->tmp_dir, NULL};
         pid_t pid = fork();
         if (pid == 0) {
             execvp(rm[0], rm);
@@ -437,6 +495,30 @@ static int cmd_run(int argc, char **argv)
         if (pid > 0)
             waitpid(pid, NULL, 0);
     }
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    run_opts o;
+    int rc = run_parse_options(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    sigset_t stop;
+    block_stop_signals(&stop);
+    hc_node *n = NULL;
+    rc = run_resolve_packages(&o);
+    if (rc == 0)
+        rc = run_prepare_home(&o);
+    if (rc == 0)
+        rc = run_boot(&o, &n);
+    bool started = rc == 0;
+    if (started) {
+        run_announce_ready(&o, n);
+        run_serve_until_signal(n, &stop);
+    }
+    if (n)
+        hc_node_free(n);
+    run_cleanup(&o);
     if (started)
         printf("hyperc: node stopped\n");
     return rc;
@@ -472,27 +554,19 @@ json_t *hcl_ctl_call(const char *home, json_t *req, bool quiet)
     int fd = ctl_connect(home, quiet);
     if (fd < 0)
         return NULL;
-    char *s = json_dumps(req, JSON_COMPACT);
-    size_t len = strlen(s);
-    uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
-                      (uint8_t)(len >> 8), (uint8_t)len};
+    char err[256];
     json_t *rep = NULL;
-    if (hcn_io_write_full(fd, hdr, 4) == 0 &&
-        hcn_io_write_full(fd, s, len) == 0 &&
-        hcn_io_read_full(fd, hdr, 4) == 0) {
-        uint32_t rl = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-                      (uint32_t)hdr[2] << 8 | hdr[3];
-        char *buf = malloc((size_t)rl + 1);
-        if (buf && hcn_io_read_full(fd, buf, rl) == 0) {
-            json_error_t je;
-            rep = json_loadb(buf, rl, 0, &je);
-        }
-        free(buf);
+    const char *step = "the request is not sent";
+    hcn_ctl_status st = hcn_ctl_write_frame(fd, req, err, sizeof err);
+    if (st == HCN_CTL_OK) {
+        step = "a bad reply from the node";
+        st = hcn_ctl_read_frame(fd, &rep, err, sizeof err);
     }
-    free(s);
     close(fd);
-    if (rep == NULL)
+    if (st == HCN_CTL_CLOSED)
         fprintf(stderr, "%s: the node closed the connection\n", prog);
+    else if (st == HCN_CTL_BAD)
+        fprintf(stderr, "%s: %s: %s\n", prog, step, err);
     return rep;
 }
 

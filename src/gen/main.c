@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int hcg_main(int argc, char **argv);
+#include "gen_main.h"
 
 /* The do-not-edit line of WIT and TypeScript files ("" with --kit-exact,
  * for output byte-identical with kit's). */

@@ -1,10 +1,12 @@
 /* The control socket <home>/node.sock: how `hyperc inject` and friends reach
- * a running node.  Frames are a 4-byte big-endian length and a JSON object;
- * one request and one reply per frame.  Local only: the socket file is
- * mode 0600 in the owner's home directory. */
+ * a running node.  Frames are a 4-byte big-endian length and a JSON object
+ * (control/frame.c, which the CLI shares); one request and one reply per
+ * frame.  Local only: the socket file is mode 0600 in the owner's home
+ * directory. */
 #include "control.h"
 #include "../modules/modules.h"
 #include "../package/package.h"
+#include "frame.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -15,79 +17,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#define CTL_MAX_FRAME (64u * 1024 * 1024)
-
-int hcn_io_read_full(int fd, void *buf, size_t n);
-int hcn_io_write_full(int fd, const void *buf, size_t n);
-
-int hcn_io_read_full(int fd, void *buf, size_t n)
-{
-    uint8_t *p = buf;
-    while (n) {
-        ssize_t r = read(fd, p, n);
-        if (r == 0)
-            return -1;
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-int hcn_io_write_full(int fd, const void *buf, size_t n)
-{
-    const uint8_t *p = buf;
-    while (n) {
-        ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-/* Read one frame as JSON; NULL on EOF or a bad frame. */
-static json_t *read_frame(int fd)
-{
-    uint8_t hdr[4];
-    if (hcn_io_read_full(fd, hdr, 4) != 0)
-        return NULL;
-    uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-                   (uint32_t)hdr[2] << 8 | hdr[3];
-    if (len > CTL_MAX_FRAME)
-        return NULL;
-    char *buf = hcn_xmalloc(len + 1);
-    json_t *j = NULL;
-    if (hcn_io_read_full(fd, buf, len) == 0) {
-        json_error_t e;
-        j = json_loadb(buf, len, 0, &e);
-    }
-    free(buf);
-    return j;
-}
-
-static int write_frame(int fd, json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT);
-    size_t len = strlen(s);
-    uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
-                      (uint8_t)(len >> 8), (uint8_t)len};
-    int rc =
-        hcn_io_write_full(fd, hdr, 4) == 0 && hcn_io_write_full(fd, s, len) == 0
-            ? 0
-            : -1;
-    free(s);
-    return rc;
-}
 
 static char *b64_encode(const uint8_t *p, size_t n)
 {
@@ -329,9 +258,10 @@ static void conn_track(hcn_node *n, int fd, bool add)
 static void *conn_main(void *arg)
 {
     conn_arg *c = arg;
+    char err[256];
     for (;;) {
-        json_t *req = read_frame(c->fd);
-        if (req == NULL)
+        json_t *req;
+        if (hcn_ctl_read_frame(c->fd, &req, err, sizeof err) != HCN_CTL_OK)
             break;
         const char *op = json_string_value(json_object_get(req, "op"));
         json_t *rep;
@@ -348,9 +278,14 @@ static void *conn_main(void *arg)
                               "ps or install)",
                               op ? op : "(none)");
         json_decref(req);
-        int rc = write_frame(c->fd, rep);
+        hcn_ctl_status rc = hcn_ctl_write_frame(c->fd, rep, err, sizeof err);
         json_decref(rep);
-        if (rc != 0)
+        if (rc == HCN_CTL_BAD) { /* a reply over the limit: say so instead */
+            rep = error_reply("the reply is not sent: %s", err);
+            rc = hcn_ctl_write_frame(c->fd, rep, err, sizeof err);
+            json_decref(rep);
+        }
+        if (rc != HCN_CTL_OK)
             break;
     }
     conn_track(c->n, c->fd, false);

@@ -54,7 +54,7 @@ int hcn_proc_level(hcn_proc *p)
     return v != -1 ? v : p->node->log.level;
 }
 
-int hcn_node_set_verbosity(hc_node *n, const char *pid, int level)
+int hc_node_set_verbosity(hc_node *n, const char *pid, int level)
 {
     hcn_proc *p = hcn_node_find(n, pid);
     if (p == NULL)

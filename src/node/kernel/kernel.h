@@ -312,8 +312,6 @@ hcn_proc *hcn_proc_ref(hcn_proc *p);
 /* Effective terminal level for printouts of p. */
 int hcn_proc_level(hcn_proc *p);
 
-/* Set a process's terminal level (-1 = the node's, -100 = muted). */
-int hcn_node_set_verbosity(hc_node *n, const char *pid, int level);
 
 /* A request that will get no answer from its target (gone, or its
  * instance stopped while answering): a timeout send error goes back to
