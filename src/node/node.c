@@ -78,9 +78,7 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     n->cfg.home = n->home;
     n->run_dir = hcn_xasprintf("%s/run", n->home);
     n->state_db_path = hcn_xasprintf("%s/state/state.sqlite", n->home);
-    n->ctl_fd = -1;
     pthread_rwlock_init(&n->table_lock, NULL);
-    pthread_mutex_init(&n->ctl_mu, NULL);
     pthread_mutex_init(&n->life_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -114,7 +112,8 @@ int hc_node_start(hc_node *n, char *err, size_t errlen)
 {
     if (hcn_control_start(n) != 0) {
         snprintf(err, errlen, "cannot open control socket %s: %s",
-                 n->ctl_path ? n->ctl_path : "?", strerror(errno));
+                 hcn_control_path(n) ? hcn_control_path(n) : "?",
+                 strerror(errno));
         return -1;
     }
     /* Modules first, then the run signal to every loaded process. */
@@ -255,19 +254,17 @@ void hc_node_free(hc_node *n)
     pthread_rwlock_unlock(&n->table_lock);
     hcn_log_close(&n->log);
     pthread_rwlock_destroy(&n->table_lock);
-    pthread_mutex_destroy(&n->ctl_mu);
-    free(n->ctl_conns);
+    hcn_control_free(n);
     pthread_mutex_destroy(&n->life_mu);
     pthread_cond_destroy(&n->life_cv);
     free(n->name);
     free(n->home);
     free(n->run_dir);
     free(n->state_db_path);
-    free(n->ctl_path);
     free(n);
 }
 
 const char *hc_node_control_path(const hc_node *n)
 {
-    return n->ctl_path;
+    return hcn_control_path(n);
 }

@@ -18,6 +18,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* The control socket's state, hung on the node (n->ctl) by start. */
+struct hcn_control {
+    int fd; /* the listening socket, -1 when closed */
+    char *path;
+    pthread_t thread; /* accepts */
+    bool has_thread;
+    pthread_mutex_t mu; /* guards conns */
+    int *conns;         /* open connection sockets, -1 = free slot */
+    size_t nconns;
+};
+
 static char *b64_encode(const uint8_t *p, size_t n)
 {
     char *out = hcn_xmalloc(4 * ((n + 2) / 3) + 1);
@@ -238,21 +249,21 @@ typedef struct conn_arg {
 /* Track open connections so that stopping the node can end them. */
 static void conn_track(hcn_node *n, int fd, bool add)
 {
-    pthread_mutex_lock(&n->ctl_mu);
+    pthread_mutex_lock(&n->ctl->mu);
     size_t i;
-    for (i = 0; i < n->ctl_nconns; i++)
-        if (n->ctl_conns[i] == (add ? -1 : fd))
+    for (i = 0; i < n->ctl->nconns; i++)
+        if (n->ctl->conns[i] == (add ? -1 : fd))
             break;
-    if (add && i == n->ctl_nconns) {
-        int *nc = realloc(n->ctl_conns, (n->ctl_nconns + 1) * sizeof *nc);
+    if (add && i == n->ctl->nconns) {
+        int *nc = realloc(n->ctl->conns, (n->ctl->nconns + 1) * sizeof *nc);
         if (nc == NULL)
             abort();
-        n->ctl_conns = nc;
-        n->ctl_nconns++;
+        n->ctl->conns = nc;
+        n->ctl->nconns++;
     }
-    if (i < n->ctl_nconns)
-        n->ctl_conns[i] = add ? fd : -1;
-    pthread_mutex_unlock(&n->ctl_mu);
+    if (i < n->ctl->nconns)
+        n->ctl->conns[i] = add ? fd : -1;
+    pthread_mutex_unlock(&n->ctl->mu);
 }
 
 static void *conn_main(void *arg)
@@ -299,7 +310,7 @@ static void *accept_main(void *arg)
 {
     hcn_node *n = arg;
     for (;;) {
-        int fd = accept4(n->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = accept4(n->ctl->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -329,13 +340,17 @@ static void *accept_main(void *arg)
 
 int hcn_control_start(hcn_node *n)
 {
-    n->ctl_path = hcn_xasprintf("%s/node.sock", n->home);
+    hcn_control *c = hcn_xcalloc(1, sizeof *c);
+    c->fd = -1;
+    pthread_mutex_init(&c->mu, NULL);
+    c->path = hcn_xasprintf("%s/node.sock", n->home);
+    n->ctl = c;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(n->ctl_path) >= sizeof sa.sun_path) {
+    if (strlen(n->ctl->path) >= sizeof sa.sun_path) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    strcpy(sa.sun_path, n->ctl_path);
+    strcpy(sa.sun_path, n->ctl->path);
     /* A socket file left by a node that did not stop cleanly: reuse the
      * path unless a live node answers on it. */
     int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -346,42 +361,61 @@ int hcn_control_start(hcn_node *n)
     }
     if (probe >= 0)
         close(probe);
-    unlink(n->ctl_path);
-    n->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (n->ctl_fd < 0)
+    unlink(n->ctl->path);
+    n->ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (n->ctl->fd < 0)
         return -1;
     mode_t old = umask(0077);
-    int rc = bind(n->ctl_fd, (struct sockaddr *)&sa, sizeof sa);
+    int rc = bind(n->ctl->fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
-    if (rc != 0 || listen(n->ctl_fd, 64) != 0) {
-        close(n->ctl_fd);
-        n->ctl_fd = -1;
+    if (rc != 0 || listen(n->ctl->fd, 64) != 0) {
+        close(n->ctl->fd);
+        n->ctl->fd = -1;
         return -1;
     }
-    if (pthread_create(&n->ctl_thread, NULL, accept_main, n) != 0) {
-        close(n->ctl_fd);
-        n->ctl_fd = -1;
+    if (pthread_create(&n->ctl->thread, NULL, accept_main, n) != 0) {
+        close(n->ctl->fd);
+        n->ctl->fd = -1;
         return -1;
     }
-    n->has_ctl_thread = true;
+    n->ctl->has_thread = true;
     return 0;
 }
 
 void hcn_control_stop(hcn_node *n)
 {
-    if (n->ctl_fd >= 0) {
-        shutdown(n->ctl_fd, SHUT_RDWR);
-        if (n->has_ctl_thread)
-            pthread_join(n->ctl_thread, NULL);
-        n->has_ctl_thread = false;
-        close(n->ctl_fd);
-        n->ctl_fd = -1;
-        unlink(n->ctl_path);
+    if (n->ctl == NULL)
+        return;
+    if (n->ctl->fd >= 0) {
+        shutdown(n->ctl->fd, SHUT_RDWR);
+        if (n->ctl->has_thread)
+            pthread_join(n->ctl->thread, NULL);
+        n->ctl->has_thread = false;
+        close(n->ctl->fd);
+        n->ctl->fd = -1;
+        unlink(n->ctl->path);
     }
     /* Wake connections blocked reading a client that says nothing. */
-    pthread_mutex_lock(&n->ctl_mu);
-    for (size_t i = 0; i < n->ctl_nconns; i++)
-        if (n->ctl_conns[i] >= 0)
-            shutdown(n->ctl_conns[i], SHUT_RDWR);
-    pthread_mutex_unlock(&n->ctl_mu);
+    pthread_mutex_lock(&n->ctl->mu);
+    for (size_t i = 0; i < n->ctl->nconns; i++)
+        if (n->ctl->conns[i] >= 0)
+            shutdown(n->ctl->conns[i], SHUT_RDWR);
+    pthread_mutex_unlock(&n->ctl->mu);
+}
+
+void hcn_control_free(hcn_node *n)
+{
+    hcn_control *c = n->ctl;
+    if (c == NULL)
+        return;
+    pthread_mutex_destroy(&c->mu);
+    free(c->conns);
+    free(c->path);
+    free(c);
+    n->ctl = NULL;
+}
+
+const char *hcn_control_path(const hcn_node *n)
+{
+    return n->ctl ? n->ctl->path : NULL;
 }

@@ -26,6 +26,7 @@
 
 typedef struct hcn_node hcn_node;
 typedef struct hcn_proc hcn_proc;
+typedef struct hcn_control hcn_control;
 
 /* ---------------------------------------------------------------- blobs */
 
@@ -312,7 +313,6 @@ hcn_proc *hcn_proc_ref(hcn_proc *p);
 /* Effective terminal level for printouts of p. */
 int hcn_proc_level(hcn_proc *p);
 
-
 /* A request that will get no answer from its target (gone, or its
  * instance stopped while answering): a timeout send error goes back to
  * the sender now, if it expects a response.  Borrows m. */
@@ -339,14 +339,7 @@ struct hcn_node {
     pthread_cond_t life_cv;
     int live_threads;
     char *state_db_path;
-    /* control socket */
-    int ctl_fd;
-    char *ctl_path;
-    pthread_t ctl_thread;
-    bool has_ctl_thread;
-    pthread_mutex_t ctl_mu; /* guards ctl_conns */
-    int *ctl_conns;         /* open connection sockets, -1 = free slot */
-    size_t ctl_nconns;
+    struct hcn_control *ctl; /* the control socket (control/control.c) */
 };
 
 /* The node's modules (publisher sys) queue this many times --mailbox-max
