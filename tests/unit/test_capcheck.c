@@ -226,6 +226,48 @@ static void other_node_is_offline(void **state)
     ut_assert_empty(f->a, 30);
 }
 
+/* A way out to other nodes (what net:distro:sys hands the kernel): it
+ * gets messages for other nodes, none for ours, and what it refuses goes
+ * back to the sender with its kind. */
+typedef struct fake_remote {
+    hcn_msg *got[4];
+    size_t n;
+    int answer;
+} fake_remote;
+
+static int fake_remote_send(void *ctx, hcn_msg *m)
+{
+    fake_remote *r = ctx;
+    if (r->answer != 0)
+        return r->answer;
+    assert_true(r->n < 4);
+    r->got[r->n++] = hcn_msg_ref(m);
+    return 0;
+}
+
+static void other_node_goes_out_the_remote_way(void **state)
+{
+    fx *f = *state;
+    fake_remote r = {0};
+    hcn_node *n = (hcn_node *)f->n;
+    n->remote = (hcn_remote){.send = fake_remote_send, .ctx = &r};
+    uint64_t id = route_req(f, ADDR_A, "far.os@" PID_B, ADDR_A, true, "out");
+    route_req(f, ADDR_A, ADDR_P, NULL, false, "local");
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.got[0]->id, id);
+    assert_string_equal(r.got[0]->target, "far.os@" PID_B);
+    ut_assert_body(r.got[0], "out");
+    ut_assert_empty(f->a, 30);
+    assert_delivered(f->p, next_id - 1, HCN_MSG_REQUEST, "local");
+    /* refused by the way out: the sender gets the kind it gave */
+    r.answer = HW_SEND_ERROR_TIMEOUT;
+    id = route_req(f, ADDR_A, "far.os@" PID_B, ADDR_A, true, "again");
+    assert_bounced(f->a, id, HW_SEND_ERROR_TIMEOUT, "far.os@" PID_B, "again");
+    assert_int_equal(r.n, 1);
+    n->remote = (hcn_remote){0};
+    hcn_msg_unref(r.got[0]);
+}
+
 static void bounce_goes_to_rsvp(void **state)
 {
     fx *f = *state;
@@ -404,6 +446,7 @@ int main(void)
         T(unknown_local_sender_refused),
         T(missing_and_exited_targets),
         T(other_node_is_offline),
+        T(other_node_goes_out_the_remote_way),
         T(bounce_goes_to_rsvp),
         T(responses_are_checked),
         T(full_mailbox_bounces_requests),

@@ -217,11 +217,21 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
                   hcn_msg *m)
 {
     if (!node_is(m->target, n->name)) {
-        /* Node-to-node networking is not part of this node yet: every other
-         * node is offline, as for a peer missing from the PKI. */
-        hcn_logf(n, 1, "%s %s -> %s: node offline (no networking)",
-                 kind_name(m), m->source, m->target);
-        bounce(n, m, HW_SEND_ERROR_OFFLINE);
+        /* Another node's: through the way out if a module gave one; without
+         * one, every other node is offline, as for a peer missing from the
+         * PKI. */
+        int kind = HW_SEND_ERROR_OFFLINE;
+        if (n->remote.send != NULL) {
+            kind = n->remote.send(n->remote.ctx, m);
+            if (kind == 0) {
+                hcn_msg_unref(m);
+                return;
+            }
+        } else {
+            hcn_logf(n, 1, "%s %s -> %s: node offline (no networking)",
+                     kind_name(m), m->source, m->target);
+        }
+        bounce(n, m, kind);
         hcn_msg_unref(m);
         return;
     }

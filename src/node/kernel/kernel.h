@@ -325,6 +325,18 @@ int hcn_module_start_thread(hcn_proc *p);
 
 /* ---------------------------------------------------------- the node */
 
+/* The way out to other nodes.  The kernel sits below every module, so
+ * the module that carries messages between nodes (net:distro:sys) hands
+ * the kernel this hook when it is added, before any thread runs; while
+ * `send` is NULL every other node is offline.  `send` runs on the routing
+ * thread and must not block; it borrows m (taking a reference of its own
+ * if it keeps it) and returns 0 when it took the message, or an
+ * HW_SEND_ERROR_* kind that the kernel gives the sender. */
+typedef struct hcn_remote {
+    int (*send)(void *ctx, hcn_msg *m);
+    void *ctx;
+} hcn_remote;
+
 struct hcn_node {
     hc_node_config cfg;
     char *name;
@@ -340,6 +352,7 @@ struct hcn_node {
     int live_threads;
     char *state_db_path;
     struct hcn_control *ctl; /* the control socket (control/control.c) */
+    hcn_remote remote;       /* where messages for other nodes go */
 };
 
 /* The node's modules (publisher sys) queue this many times --mailbox-max
