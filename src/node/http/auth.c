@@ -10,7 +10,7 @@
  * "0x" + hex argon2id(password, salt = node name padded to 8 bytes, t=2,
  * m=19456 KiB, p=1, 32 bytes)}, what Hyperware's login page sends). */
 #include "http_int.h"
-#include "http.h"
+#include "../kernel/kernel.h"
 
 #include <argon2.h>
 #include <errno.h>

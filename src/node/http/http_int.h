@@ -126,4 +126,20 @@ const char *hcn_http_login_sub(const hcn_http_rule *rule, bool localhost);
 hcn_http_access hcn_http_access_check(const hcn_http_rule *rule,
                                       const hcn_http_facts *facts);
 
+/* ------------------------------------------------------ login (auth.c) */
+
+struct hcn_node;
+/* The login's set-up for node n: the password (from password_opt, else
+ * <home>/http/password, made on first boot), its hash, the JWT secret
+ * (<home>/http/jwt_secret) and the login page.  0, or -1 with a message in
+ * err.  Without an HTTP port nothing is written to disk. */
+int hcn_http_auth_init(struct hcn_node *n, const char *password_opt,
+                       uint8_t *secret, char **password, char **password_hash,
+                       char **html, size_t *html_len, char *err, size_t errlen);
+/* Whether a login request's JSON body ({"password": ...} or
+ * {"password_hash": ...}, compared in constant time) holds the node's
+ * password; on success *subdomain gets its "subdomain" (malloc'd) or NULL. */
+bool hcn_http_login_check(const char *password, const char *password_hash,
+                          const char *body, size_t len, char **subdomain);
+
 #endif

@@ -147,13 +147,6 @@ struct hcn_http {
     size_t login_len;
 };
 
-/* auth.c */
-int hcn_http_auth_init(hcn_node *n, const char *password_opt, uint8_t *secret,
-                       char **password, char **password_hash, char **html,
-                       size_t *html_len, char *err, size_t errlen);
-bool hcn_http_login_check(const char *password, const char *password_hash,
-                          const char *body, size_t len, char **subdomain);
-
 static void conn_close(conn *c);
 static void conn_next(conn *c);
 static void feed(conn *c, const uint8_t *data, size_t len);

@@ -2,7 +2,7 @@
  * as Hyperware's route_recognizer matches them), path formatting, URL and
  * query decoding, lossy UTF-8, peer addresses. */
 #include "http_int.h"
-#include "http.h"
+#include "../base/base.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
