@@ -1,0 +1,195 @@
+/* Internal to hyperc: the worker protocol, version 1 — how a process that
+ * runs outside the node (an isolated native worker today, a wasm host
+ * later) carries each call of the process ABI to the node and gets its
+ * answer.  docs/worker-protocol.md is the specification; this header is
+ * its C codec, used by the node (src/node/worker/) and by the worker
+ * (src/worker/).  Prefix hcw_.
+ *
+ * A frame is a u32 little-endian length, then that many bytes: one msgpack
+ * array [op, args...].  Types inside follow the spec (an address is
+ * [node, [process, package, publisher]], bytes are msgpack bin, an option
+ * is nil or the value, ...).
+ *
+ * Writing: hcw_frame_begin(f, op, nargs), then exactly nargs hcw_put_*
+ * calls (each ABI type counts as one), then hcw_frame_send.  Reading:
+ * hcw_frame_recv fills a hcw_in whose op and args are then read in order
+ * with hcw_get_*; a get that finds another type (or no argument left)
+ * returns false and leaves the output zeroed; outputs are allocated as the
+ * host allocates ABI outputs (src/common/abi_types.c), so the matching
+ * hw_*_fini releases them.  Nothing here is thread-safe: one frame, one
+ * thread. */
+#ifndef HYPERC_WORKER_PROTO_H
+#define HYPERC_WORKER_PROTO_H
+
+#include "hyperc/abi.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HCW_PROTO_VERSION 1
+/* The largest frame either side sends or accepts (a message body and its
+ * blob, with room for the rest). */
+#define HCW_MAX_FRAME (256u * 1024 * 1024)
+
+/* The operations.  Calls go from the process (worker) to the node; those
+ * marked "->" get one HCW_REPLY with the results listed, the others get
+ * none.  The control operations open and close a worker's life. */
+#define HCW_OP_MAP(XX)                                                         \
+    /* calls: the entries of the native binding (src/abi/native.h) */        \
+    XX(PRINT, 1)             /* [u8 verbosity, str] */                         \
+    XX(OUR, 2)               /* -> [address] */                                \
+    XX(GET_ON_EXIT, 3)       /* -> [on-exit] */                                \
+    XX(SET_ON_EXIT, 4)       /* [on-exit] */                                   \
+    XX(GET_STATE, 5)         /* -> [bin | nil] */                              \
+    XX(SET_STATE, 6)         /* [bin] -> [bool] */                             \
+    XX(CLEAR_STATE, 7)       /* -> [bool] */                                   \
+    XX(SPAWN, 8)             /* [str|nil name, str path, on-exit, caps,       \
+                                [process-id...], [str...], bool public]       \
+                                -> [u8 spawn-error, process-id | nil] */       \
+    XX(SAVE_CAPS, 9)         /* [caps] */                                      \
+    XX(DROP_CAPS, 10)        /* [caps] */                                      \
+    XX(OUR_CAPS, 11)         /* -> [caps] */                                   \
+    XX(RECEIVE, 12)          /* -> [receive-result] */                         \
+    XX(HAS_BLOB, 13)         /* -> [bool] */                                   \
+    XX(GET_BLOB, 14)         /* -> [blob | nil] */                             \
+    XX(LAST_BLOB, 15)        /* -> [blob | nil] */                             \
+    XX(SEND_REQUEST, 16)     /* [address, request, bin|nil ctx, blob|nil] */   \
+    XX(SEND_RESPONSE, 17)    /* [response, blob | nil] */                      \
+    XX(SEND_AND_AWAIT, 18)   /* [address, request, blob | nil]                 \
+                                -> [i32 rc, await-result | nil] */             \
+    XX(PROMPTING_HOLD, 19)   /* -> [i32 handle] */                             \
+    XX(PROMPTING_SET, 20)    /* [i32 handle] */                                \
+    XX(PROMPTING_RELEASE, 21) /* [i32 handle] */                               \
+    XX(STARTED, 22)          /* [bool done] */                                 \
+    XX(SET_STATE_START, 23)  /* [bin, bin|nil ctx, u64 timeout_s] */           \
+    /* control */                                                              \
+    XX(HELLO, 64)  /* node -> worker: [u32 version, str our, str binary,      \
+                      str process id] */                                       \
+    XX(READY, 65)  /* worker -> node: [u32 version] (loaded; init runs) */     \
+    XX(REPLY, 66)  /* node -> worker: the results of the last call */         \
+    XX(DONE, 67)   /* worker -> node: [i32 rc] the entry returned */           \
+    XX(FAIL, 68)   /* worker -> node: [str why] could not load or start */     \
+    XX(CRASH, 69)  /* worker -> node: [crash] a fatal signal */                \
+    XX(EXIT, 70)   /* worker -> node: [crash] exit() called by the guest */
+
+typedef enum hcw_op {
+#define HCW_OP_ENUM(name, code) HCW_##name = code,
+    HCW_OP_MAP(HCW_OP_ENUM)
+#undef HCW_OP_ENUM
+} hcw_op;
+
+/* "PRINT" etc.; NULL for a code outside the table. */
+const char *hcw_op_name(int op);
+
+/* What a worker says about its end: a fatal signal (CRASH) or exit()
+ * (EXIT).  pcs are return addresses, innermost first; modules map them to
+ * files.  In the spec: [i32 signal|status, u64 addr, bool stack_overflow,
+ * [u64 pc...], [[str path, u64 base]...]]. */
+typedef struct hcw_module {
+    char *path;    /* a loaded object (the guest's binary, a library) */
+    uint64_t base; /* where it is loaded (dl_iterate_phdr's dlpi_addr) */
+} hcw_module;
+
+typedef struct hcw_crash {
+    int32_t code;        /* CRASH: the signal; EXIT: the status */
+    uint64_t addr;       /* CRASH: the faulting address, 0 if none */
+    bool stack_overflow; /* a task stack's guard page was hit */
+    uint64_t *pcs;
+    size_t npcs;
+    hcw_module *modules;
+    size_t nmodules;
+} hcw_crash;
+
+void hcw_crash_fini(hcw_crash *c);
+
+/* ------------------------------------------------------------- writing */
+
+typedef struct hcw_frame hcw_frame;
+
+/* A frame buffer, reused frame after frame; aborts when out of memory. */
+hcw_frame *hcw_frame_new(void);
+void hcw_frame_free(hcw_frame *f);
+/* Start a frame [op, nargs arguments...] (forgets any frame not sent). */
+void hcw_frame_begin(hcw_frame *f, hcw_op op, size_t nargs);
+/* Send the frame: length and bytes, all of it (EINTR retried).  0, or -1
+ * with errno (EMSGSIZE when over HCW_MAX_FRAME). */
+int hcw_frame_send(hcw_frame *f, int fd);
+/* The frame's bytes so far, for tests. */
+const uint8_t *hcw_frame_bytes(const hcw_frame *f, size_t *len);
+
+void hcw_put_nil(hcw_frame *f);
+void hcw_put_bool(hcw_frame *f, bool v);
+void hcw_put_u64(hcw_frame *f, uint64_t v);
+void hcw_put_i64(hcw_frame *f, int64_t v);
+void hcw_put_str(hcw_frame *f, const char *s); /* NULL: nil */
+void hcw_put_bin(hcw_frame *f, const void *p, size_t n);
+void hcw_put_bytes_opt(hcw_frame *f, bool has, const hw_bytes *b);
+void hcw_put_address(hcw_frame *f, const hw_address *a);
+void hcw_put_process_id(hcw_frame *f, const hw_process_id *p);
+void hcw_put_blob_opt(hcw_frame *f, const hw_blob *b); /* NULL: nil */
+void hcw_put_caps(hcw_frame *f, const hw_capability *caps, size_t n);
+void hcw_put_request(hcw_frame *f, const hw_request *r);
+void hcw_put_response(hcw_frame *f, const hw_response *r);
+void hcw_put_message(hcw_frame *f, const hw_message *m);
+void hcw_put_on_exit(hcw_frame *f, const hw_on_exit *o);
+void hcw_put_send_error(hcw_frame *f, const hw_send_error *e);
+void hcw_put_receive_result(hcw_frame *f, const hw_receive_result *r);
+void hcw_put_await_result(hcw_frame *f, const hw_await_result *r);
+/* [str...]; one argument. */
+void hcw_put_strs(hcw_frame *f, const char *const *v, size_t n);
+/* [process-id...]; one argument. */
+void hcw_put_process_ids(hcw_frame *f, const hw_process_id *v, size_t n);
+void hcw_put_crash(hcw_frame *f, const hcw_crash *c);
+
+/* ------------------------------------------------------------- reading */
+
+typedef struct hcw_in {
+    int op;       /* the frame's op (any number: check it) */
+    size_t nargs; /* arguments after the op */
+    size_t next;  /* the next argument hcw_get_* reads */
+    void *impl;   /* the decoder's state (msgpack) */
+} hcw_in;
+
+void hcw_in_init(hcw_in *in);
+/* Release the last frame read (its strings and bytes that were not taken
+ * by a get stay valid until then only where a get says "borrowed"). */
+void hcw_in_fini(hcw_in *in);
+/* Read one frame from fd into in (releasing the previous one): 1 read, 0
+ * the other side closed before a frame began, -1 a broken frame (short,
+ * over the limit, not a msgpack array starting with an integer op; errno
+ * or a message in err). */
+int hcw_frame_recv(hcw_in *in, int fd, char *err, size_t errlen);
+/* Decode a frame from memory (tests, fuzzing): 1, or -1 with err. */
+int hcw_frame_parse(hcw_in *in, const uint8_t *p, size_t n, char *err,
+                    size_t errlen);
+
+/* Each reads the next argument; false (and a zeroed *out) when it is not
+ * of that type or none is left.  The allocated outputs are the caller's
+ * (the hw_*_fini of their type, free() for strings and arrays). */
+bool hcw_get_nil(hcw_in *in); /* true and consumed if the next is nil */
+bool hcw_get_bool(hcw_in *in, bool *out);
+bool hcw_get_u64(hcw_in *in, uint64_t *out);
+bool hcw_get_i64(hcw_in *in, int64_t *out);
+bool hcw_get_str(hcw_in *in, char **out);          /* nil: *out NULL */
+bool hcw_get_bin(hcw_in *in, hw_bytes *out);       /* not nil */
+bool hcw_get_bytes_opt(hcw_in *in, bool *has, hw_bytes *out);
+bool hcw_get_address(hcw_in *in, hw_address *out);
+bool hcw_get_process_id(hcw_in *in, hw_process_id *out);
+bool hcw_get_blob_opt(hcw_in *in, bool *has, hw_blob *out);
+bool hcw_get_caps(hcw_in *in, hw_capability_list *out);
+bool hcw_get_request(hcw_in *in, hw_request *out);
+bool hcw_get_response(hcw_in *in, hw_response *out);
+bool hcw_get_message(hcw_in *in, hw_message *out);
+bool hcw_get_on_exit(hcw_in *in, hw_on_exit *out);
+bool hcw_get_send_error(hcw_in *in, hw_send_error *out);
+bool hcw_get_receive_result(hcw_in *in, hw_receive_result *out);
+bool hcw_get_await_result(hcw_in *in, hw_await_result *out);
+/* [str...] into a malloc'd array of malloc'd strings (free each, then
+ * *out); *n their count. */
+bool hcw_get_strs(hcw_in *in, char ***out, size_t *n);
+/* [process-id...]: free with hw_process_id_fini on each, then free(*out). */
+bool hcw_get_process_ids(hcw_in *in, hw_process_id **out, size_t *n);
+bool hcw_get_crash(hcw_in *in, hcw_crash *out);
+
+#endif
