@@ -47,7 +47,7 @@ void hw_capability_list_fini(hw_capability_list *l)
     l->len = 0;
 }
 
-static void request_fini(hw_request *r)
+void hcc_request_fini(hw_request *r)
 {
     hw_bytes_fini(&r->body);
     free(r->metadata);
@@ -55,7 +55,7 @@ static void request_fini(hw_request *r)
     memset(r, 0, sizeof *r);
 }
 
-static void response_fini(hw_response *r)
+void hcc_response_fini(hw_response *r)
 {
     hw_bytes_fini(&r->body);
     free(r->metadata);
@@ -65,8 +65,8 @@ static void response_fini(hw_response *r)
 
 void hw_message_fini(hw_message *m)
 {
-    request_fini(&m->request);
-    response_fini(&m->response);
+    hcc_request_fini(&m->request);
+    hcc_response_fini(&m->response);
     hw_bytes_fini(&m->context);
     memset(m, 0, sizeof *m);
 }
@@ -76,7 +76,7 @@ void hw_on_exit_fini(hw_on_exit *o)
     for (size_t i = 0; i < o->requests_len; i++) {
         hw_outgoing_request *r = &o->requests[i];
         hw_address_fini(&r->target);
-        request_fini(&r->request);
+        hcc_request_fini(&r->request);
         hw_bytes_fini(&r->context);
         hw_blob_fini(&r->blob);
     }
@@ -132,6 +132,28 @@ int hcc_address_from_parts(const char *node, size_t nlen, const char *proc,
     memcpy(p, publ, ulen);
     p[ulen] = 0;
     out->process.publisher_node = p;
+    return 0;
+}
+
+int hcc_process_id_from_parts(const char *proc, size_t plen, const char *pkg,
+                              size_t klen, const char *publ, size_t ulen,
+                              hw_process_id *out)
+{
+    char *m = malloc(plen + klen + ulen + 3);
+    if (m == NULL)
+        return -1;
+    char *p = m;
+    memcpy(p, proc, plen);
+    p[plen] = 0;
+    out->process_name = p;
+    p += plen + 1;
+    memcpy(p, pkg, klen);
+    p[klen] = 0;
+    out->package_name = p;
+    p += klen + 1;
+    memcpy(p, publ, ulen);
+    p[ulen] = 0;
+    out->publisher_node = p;
     return 0;
 }
 

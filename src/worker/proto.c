@@ -1,0 +1,1365 @@
+/* The worker protocol's codec (proto.h; docs/worker-protocol.md).
+ *
+ * Writing packs with msgpack-c into one buffer that starts with 4 bytes
+ * kept for the length.  Reading checks the frame's structure first (one
+ * complete msgpack value, every array and map no longer than the bytes left
+ * could hold), so that msgpack-c never allocates for elements that are not
+ * there, then unpacks it into an object tree; each get walks one argument
+ * of that tree and copies what it returns into blocks of its own, laid out
+ * as src/common/abi_types.c lays out the ABI's outputs. */
+#include "proto.h"
+
+#include "../common/abi_types.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HDR 4 /* the length before each frame */
+/* A frame buffer that grew past this is given back at the next begin. */
+#define KEEP_BUFFER (1u << 20)
+
+static void oom(void)
+{
+    fputs("hyperc: worker protocol: out of memory\n", stderr);
+    abort();
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL)
+        oom();
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (p == NULL)
+        oom();
+    return p;
+}
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+const char *hcw_op_name(int op)
+{
+    switch (op) {
+#define HCW_OP_CASE(name, code)                                                \
+    case code: return #name;
+        HCW_OP_MAP(HCW_OP_CASE)
+#undef HCW_OP_CASE
+    default: return NULL;
+    }
+}
+
+void hcw_crash_fini(hcw_crash *c)
+{
+    free(c->pcs);
+    for (size_t i = 0; i < c->nmodules; i++)
+        free(c->modules[i].path);
+    free(c->modules);
+    memset(c, 0, sizeof *c);
+}
+
+/* ================================================================ writing */
+
+struct hcw_frame {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    size_t nargs; /* announced by begin */
+    size_t nput;  /* put so far */
+    bool begun;
+    bool oversize; /* a string or byte list over HCW_MAX_FRAME was put */
+};
+
+static int frame_write(void *data, const char *buf, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (msgpack_sbuffer_write(data, buf, len) != 0)
+        oom();
+    return 0;
+}
+
+hcw_frame *hcw_frame_new(void)
+{
+    hcw_frame *f = xcalloc(1, sizeof *f);
+    msgpack_sbuffer_init(&f->sb);
+    msgpack_packer_init(&f->pk, &f->sb, frame_write);
+    return f;
+}
+
+void hcw_frame_free(hcw_frame *f)
+{
+    if (f == NULL)
+        return;
+    msgpack_sbuffer_destroy(&f->sb);
+    free(f);
+}
+
+void hcw_frame_begin(hcw_frame *f, hcw_op op, size_t nargs)
+{
+    if (f->sb.alloc > KEEP_BUFFER) {
+        msgpack_sbuffer_destroy(&f->sb);
+        msgpack_sbuffer_init(&f->sb);
+    }
+    msgpack_sbuffer_clear(&f->sb);
+    static const char zero[HDR];
+    frame_write(&f->sb, zero, HDR);
+    f->nargs = nargs;
+    f->nput = 0;
+    f->begun = true;
+    f->oversize = nargs >= UINT32_MAX;
+    msgpack_pack_array(&f->pk, f->oversize ? 1 : nargs + 1);
+    msgpack_pack_int64(&f->pk, (int64_t)op);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+const uint8_t *hcw_frame_bytes(const hcw_frame *f, size_t *len)
+{
+    if (!f->begun) {
+        *len = 0;
+        return NULL;
+    }
+    uint8_t *p = (uint8_t *)f->sb.data;
+    size_t body = f->sb.size - HDR;
+    put_le32(p, body > UINT32_MAX ? UINT32_MAX : (uint32_t)body);
+    *len = f->sb.size;
+    return p;
+}
+
+/* Write all of p (EINTR retried); a socket never raises SIGPIPE. */
+static int write_full(int fd, const uint8_t *p, size_t n)
+{
+    bool sock = true;
+    while (n > 0) {
+        ssize_t w = sock ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
+        if (w < 0 && errno == ENOTSOCK && sock) {
+            sock = false;
+            continue;
+        }
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int hcw_frame_send(hcw_frame *f, int fd)
+{
+    if (!f->begun || f->nput != f->nargs) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (f->oversize || f->sb.size - HDR > HCW_MAX_FRAME) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    size_t len;
+    const uint8_t *p = hcw_frame_bytes(f, &len);
+    return write_full(fd, p, len);
+}
+
+/* The packers below write one value each and do not count arguments. */
+
+static void p_nil(hcw_frame *f)
+{
+    msgpack_pack_nil(&f->pk);
+}
+
+static void p_bool(hcw_frame *f, bool v)
+{
+    if (v)
+        msgpack_pack_true(&f->pk);
+    else
+        msgpack_pack_false(&f->pk);
+}
+
+static void p_u64(hcw_frame *f, uint64_t v)
+{
+    msgpack_pack_uint64(&f->pk, v);
+}
+
+static void p_array(hcw_frame *f, size_t n)
+{
+    if (n > UINT32_MAX) {
+        f->oversize = true;
+        n = 0;
+    }
+    msgpack_pack_array(&f->pk, n);
+}
+
+static void p_str(hcw_frame *f, const char *s)
+{
+    if (s == NULL) {
+        p_nil(f);
+        return;
+    }
+    size_t n = strlen(s);
+    if (n > HCW_MAX_FRAME) {
+        f->oversize = true;
+        p_nil(f);
+        return;
+    }
+    msgpack_pack_str_with_body(&f->pk, s, n);
+}
+
+static void p_bin(hcw_frame *f, const void *p, size_t n)
+{
+    if (n > HCW_MAX_FRAME) {
+        f->oversize = true;
+        n = 0;
+    }
+    msgpack_pack_bin(&f->pk, n);
+    if (n)
+        msgpack_pack_bin_body(&f->pk, p, n);
+}
+
+static void p_bytes_opt(hcw_frame *f, bool has, const hw_bytes *b)
+{
+    if (has && b != NULL)
+        p_bin(f, b->ptr, b->len);
+    else
+        p_nil(f);
+}
+
+static void p_process_id(hcw_frame *f, const hw_process_id *p)
+{
+    p_array(f, 3);
+    p_str(f, p->process_name);
+    p_str(f, p->package_name);
+    p_str(f, p->publisher_node);
+}
+
+static void p_address(hcw_frame *f, const hw_address *a)
+{
+    p_array(f, 2);
+    p_str(f, a->node);
+    p_process_id(f, &a->process);
+}
+
+static void p_blob_opt(hcw_frame *f, const hw_blob *b)
+{
+    if (b == NULL) {
+        p_nil(f);
+        return;
+    }
+    p_array(f, 2);
+    p_str(f, b->mime);
+    p_bin(f, b->bytes.ptr, b->bytes.len);
+}
+
+static void p_caps(hcw_frame *f, const hw_capability *caps, size_t n)
+{
+    if (caps == NULL)
+        n = 0;
+    p_array(f, n);
+    for (size_t i = 0; i < n && !f->oversize; i++) {
+        p_array(f, 2);
+        p_address(f, &caps[i].issuer);
+        p_str(f, caps[i].params);
+    }
+}
+
+static void p_request(hcw_frame *f, const hw_request *r)
+{
+    p_array(f, 5);
+    p_bool(f, r->inherit);
+    if (r->has_expects_response)
+        p_u64(f, r->expects_response);
+    else
+        p_nil(f);
+    p_bin(f, r->body.ptr, r->body.len);
+    p_str(f, r->metadata);
+    p_caps(f, r->capabilities.ptr, r->capabilities.len);
+}
+
+static void p_response(hcw_frame *f, const hw_response *r)
+{
+    p_array(f, 4);
+    p_bool(f, r->inherit);
+    p_bin(f, r->body.ptr, r->body.len);
+    p_str(f, r->metadata);
+    p_caps(f, r->capabilities.ptr, r->capabilities.len);
+}
+
+static void p_message(hcw_frame *f, const hw_message *m)
+{
+    if (m->kind == HW_MESSAGE_RESPONSE) {
+        p_array(f, 3);
+        p_u64(f, 1);
+        p_response(f, &m->response);
+        p_bytes_opt(f, m->has_context, &m->context);
+    } else {
+        p_array(f, 2);
+        p_u64(f, 0);
+        p_request(f, &m->request);
+    }
+}
+
+static void p_on_exit(hcw_frame *f, const hw_on_exit *o)
+{
+    p_array(f, 2);
+    p_u64(f, (uint64_t)o->kind);
+    size_t n = o->kind == HW_ON_EXIT_REQUESTS && o->requests != NULL
+                   ? o->requests_len
+                   : 0;
+    p_array(f, n);
+    for (size_t i = 0; i < n && !f->oversize; i++) {
+        const hw_outgoing_request *r = &o->requests[i];
+        p_array(f, 4);
+        p_address(f, &r->target);
+        p_request(f, &r->request);
+        p_bytes_opt(f, r->has_context, &r->context);
+        p_blob_opt(f, r->has_blob ? &r->blob : NULL);
+    }
+}
+
+static void p_send_error(hcw_frame *f, const hw_send_error *e)
+{
+    p_array(f, 4);
+    p_u64(f, (uint64_t)e->kind);
+    p_address(f, &e->target);
+    p_message(f, &e->message);
+    p_blob_opt(f, e->has_blob ? &e->blob : NULL);
+}
+
+void hcw_put_nil(hcw_frame *f)
+{
+    f->nput++;
+    p_nil(f);
+}
+
+void hcw_put_bool(hcw_frame *f, bool v)
+{
+    f->nput++;
+    p_bool(f, v);
+}
+
+void hcw_put_u64(hcw_frame *f, uint64_t v)
+{
+    f->nput++;
+    p_u64(f, v);
+}
+
+void hcw_put_i64(hcw_frame *f, int64_t v)
+{
+    f->nput++;
+    msgpack_pack_int64(&f->pk, v);
+}
+
+void hcw_put_str(hcw_frame *f, const char *s)
+{
+    f->nput++;
+    p_str(f, s);
+}
+
+void hcw_put_bin(hcw_frame *f, const void *p, size_t n)
+{
+    f->nput++;
+    p_bin(f, p, n);
+}
+
+void hcw_put_bytes_opt(hcw_frame *f, bool has, const hw_bytes *b)
+{
+    f->nput++;
+    p_bytes_opt(f, has, b);
+}
+
+void hcw_put_address(hcw_frame *f, const hw_address *a)
+{
+    f->nput++;
+    p_address(f, a);
+}
+
+void hcw_put_process_id(hcw_frame *f, const hw_process_id *p)
+{
+    f->nput++;
+    p_process_id(f, p);
+}
+
+void hcw_put_blob_opt(hcw_frame *f, const hw_blob *b)
+{
+    f->nput++;
+    p_blob_opt(f, b);
+}
+
+void hcw_put_caps(hcw_frame *f, const hw_capability *caps, size_t n)
+{
+    f->nput++;
+    p_caps(f, caps, n);
+}
+
+void hcw_put_request(hcw_frame *f, const hw_request *r)
+{
+    f->nput++;
+    p_request(f, r);
+}
+
+void hcw_put_response(hcw_frame *f, const hw_response *r)
+{
+    f->nput++;
+    p_response(f, r);
+}
+
+void hcw_put_message(hcw_frame *f, const hw_message *m)
+{
+    f->nput++;
+    p_message(f, m);
+}
+
+void hcw_put_on_exit(hcw_frame *f, const hw_on_exit *o)
+{
+    f->nput++;
+    p_on_exit(f, o);
+}
+
+void hcw_put_send_error(hcw_frame *f, const hw_send_error *e)
+{
+    f->nput++;
+    p_send_error(f, e);
+}
+
+void hcw_put_receive_result(hcw_frame *f, const hw_receive_result *r)
+{
+    f->nput++;
+    if (r->is_err) {
+        p_array(f, 3);
+        p_u64(f, 1);
+        p_send_error(f, &r->error);
+        p_bytes_opt(f, r->has_context, &r->context);
+    } else {
+        p_array(f, 3);
+        p_u64(f, 0);
+        p_address(f, &r->source);
+        p_message(f, &r->message);
+    }
+}
+
+void hcw_put_await_result(hcw_frame *f, const hw_await_result *r)
+{
+    f->nput++;
+    if (r->is_err) {
+        p_array(f, 2);
+        p_u64(f, 1);
+        p_send_error(f, &r->error);
+    } else {
+        p_array(f, 3);
+        p_u64(f, 0);
+        p_address(f, &r->source);
+        p_message(f, &r->message);
+    }
+}
+
+void hcw_put_strs(hcw_frame *f, const char *const *v, size_t n)
+{
+    f->nput++;
+    if (v == NULL)
+        n = 0;
+    p_array(f, n);
+    for (size_t i = 0; i < n && !f->oversize; i++)
+        p_str(f, v[i]);
+}
+
+void hcw_put_process_ids(hcw_frame *f, const hw_process_id *v, size_t n)
+{
+    f->nput++;
+    if (v == NULL)
+        n = 0;
+    p_array(f, n);
+    for (size_t i = 0; i < n && !f->oversize; i++)
+        p_process_id(f, &v[i]);
+}
+
+void hcw_put_crash(hcw_frame *f, const hcw_crash *c)
+{
+    f->nput++;
+    p_array(f, 5);
+    msgpack_pack_int64(&f->pk, c->code);
+    p_u64(f, c->addr);
+    p_bool(f, c->stack_overflow);
+    size_t npcs = c->pcs != NULL ? c->npcs : 0;
+    p_array(f, npcs);
+    for (size_t i = 0; i < npcs && !f->oversize; i++)
+        p_u64(f, c->pcs[i]);
+    size_t nmod = c->modules != NULL ? c->nmodules : 0;
+    p_array(f, nmod);
+    for (size_t i = 0; i < nmod && !f->oversize; i++) {
+        p_array(f, 2);
+        p_str(f, c->modules[i].path);
+        p_u64(f, c->modules[i].base);
+    }
+}
+
+/* ================================================================ reading */
+
+typedef struct in_impl {
+    uint8_t *buf; /* the frame's body; the tree points into it */
+    msgpack_unpacked up;
+    const msgpack_object *args; /* the arguments (after the op) */
+} in_impl;
+
+void hcw_in_init(hcw_in *in)
+{
+    memset(in, 0, sizeof *in);
+}
+
+void hcw_in_fini(hcw_in *in)
+{
+    in_impl *m = in->impl;
+    if (m != NULL) {
+        msgpack_unpacked_destroy(&m->up);
+        free(m->buf);
+        free(m);
+    }
+    memset(in, 0, sizeof *in);
+}
+
+/* Whether b[0..n) is exactly one complete msgpack value in which no array
+ * or map announces more elements than the bytes left could hold (each
+ * takes at least one).  msgpack-c allocates an array's elements when it
+ * reads its header; this bounds that by the frame's size. */
+static bool check_structure(const uint8_t *b, size_t n)
+{
+    size_t pos = 0;
+    uint64_t need = 1; /* values still to read */
+    while (need > 0) {
+        if (pos >= n)
+            return false;
+        uint8_t t = b[pos++];
+        need--;
+        uint64_t skip = 0, items = 0;
+        size_t lenbytes = 0;
+        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+            /* fixint, nil, bool */
+        } else if (t >= 0x80 && t <= 0x8f) {
+            items = 2u * (t & 0x0fu);
+        } else if (t >= 0x90 && t <= 0x9f) {
+            items = t & 0x0fu;
+        } else if (t >= 0xa0 && t <= 0xbf) {
+            skip = t & 0x1fu;
+        } else {
+            switch (t) {
+            case 0xc4:
+            case 0xd9:
+            case 0xc7: lenbytes = 1; break;
+            case 0xc5:
+            case 0xda:
+            case 0xc8: lenbytes = 2; break;
+            case 0xc6:
+            case 0xdb:
+            case 0xc9: lenbytes = 4; break;
+            case 0xca: skip = 4; break;
+            case 0xcb: skip = 8; break;
+            case 0xcc:
+            case 0xd0: skip = 1; break;
+            case 0xcd:
+            case 0xd1: skip = 2; break;
+            case 0xce:
+            case 0xd2: skip = 4; break;
+            case 0xcf:
+            case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc:
+            case 0xde: lenbytes = 2; break;
+            case 0xdd:
+            case 0xdf: lenbytes = 4; break;
+            default: return false; /* 0xc1 */
+            }
+            if (lenbytes) {
+                if (n - pos < lenbytes)
+                    return false;
+                uint64_t v = 0;
+                for (size_t i = 0; i < lenbytes; i++)
+                    v = v << 8 | b[pos + i];
+                pos += lenbytes;
+                if (t == 0xdc || t == 0xdd)
+                    items = v;
+                else if (t == 0xde || t == 0xdf)
+                    items = 2 * v;
+                else if (t >= 0xc7 && t <= 0xc9)
+                    skip = v + 1; /* ext: the type byte, then the data */
+                else
+                    skip = v;
+            }
+        }
+        if (skip > n - pos)
+            return false;
+        pos += (size_t)skip;
+        need += items;
+        if (need > n - pos)
+            return false;
+    }
+    return pos == n;
+}
+
+/* Parse body (taken: freed on failure too) into in. */
+static int parse_body(hcw_in *in, uint8_t *body, size_t n, char *err,
+                      size_t errlen)
+{
+    if (!check_structure(body, n)) {
+        free(body);
+        seterr(err, errlen, "worker frame: not one well-formed msgpack value");
+        errno = EPROTO;
+        return -1;
+    }
+    in_impl *m = xcalloc(1, sizeof *m);
+    m->buf = body;
+    msgpack_unpacked_init(&m->up);
+    size_t off = 0;
+    msgpack_unpack_return rc =
+        msgpack_unpack_next(&m->up, (const char *)body, n, &off);
+    const msgpack_object *o = &m->up.data;
+    const char *why = NULL;
+    if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
+        why = "worker frame: nested too deep or out of memory";
+    else if (rc != MSGPACK_UNPACK_SUCCESS || off != n)
+        why = "worker frame: not one well-formed msgpack value";
+    else if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0)
+        why = "worker frame: not an array [op, args...]";
+    else {
+        const msgpack_object *op = &o->via.array.ptr[0];
+        if (op->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            op->via.u64 <= INT_MAX)
+            in->op = (int)op->via.u64;
+        else if (op->type == MSGPACK_OBJECT_NEGATIVE_INTEGER &&
+                 op->via.i64 >= INT_MIN)
+            in->op = (int)op->via.i64;
+        else
+            why = "worker frame: the op is not an integer";
+    }
+    if (why != NULL) {
+        msgpack_unpacked_destroy(&m->up);
+        free(m->buf);
+        free(m);
+        hcw_in_init(in);
+        seterr(err, errlen, "%s", why);
+        errno = EPROTO;
+        return -1;
+    }
+    in->impl = m;
+    in->nargs = o->via.array.size - 1;
+    in->next = 0;
+    m->args = o->via.array.ptr + 1;
+    return 1;
+}
+
+int hcw_frame_parse(hcw_in *in, const uint8_t *p, size_t n, char *err,
+                    size_t errlen)
+{
+    hcw_in_fini(in);
+    if (n < HDR) {
+        seterr(err, errlen, "worker frame: %zu bytes, shorter than its length",
+               n);
+        errno = EPROTO;
+        return -1;
+    }
+    uint32_t len = get_le32(p);
+    if (len > HCW_MAX_FRAME) {
+        seterr(err, errlen, "worker frame: %u bytes, over the limit of %u", len,
+               HCW_MAX_FRAME);
+        errno = EMSGSIZE;
+        return -1;
+    }
+    if (len != n - HDR) {
+        seterr(err, errlen, "worker frame: length %u but %zu bytes follow", len,
+               n - HDR);
+        errno = EPROTO;
+        return -1;
+    }
+    uint8_t *body = xmalloc(len);
+    if (len)
+        memcpy(body, p + HDR, len);
+    return parse_body(in, body, len, err, errlen);
+}
+
+/* Read n bytes: n read, or fewer at end of file, or -1 on an error. */
+static ssize_t read_full(int fd, uint8_t *p, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+int hcw_frame_recv(hcw_in *in, int fd, char *err, size_t errlen)
+{
+    hcw_in_fini(in);
+    uint8_t hdr[HDR];
+    ssize_t r = read_full(fd, hdr, HDR);
+    if (r < 0) {
+        int e = errno;
+        seterr(err, errlen, "worker frame: read: %s", strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (r == 0)
+        return 0;
+    if (r < HDR) {
+        seterr(err, errlen, "worker frame: the connection closed in a length");
+        errno = EPROTO;
+        return -1;
+    }
+    uint32_t len = get_le32(hdr);
+    if (len > HCW_MAX_FRAME) {
+        seterr(err, errlen, "worker frame: %u bytes, over the limit of %u", len,
+               HCW_MAX_FRAME);
+        errno = EMSGSIZE;
+        return -1;
+    }
+    uint8_t *body = malloc(len ? len : 1);
+    if (body == NULL) {
+        seterr(err, errlen, "worker frame: no memory for %u bytes", len);
+        errno = ENOMEM;
+        return -1;
+    }
+    r = read_full(fd, body, len);
+    if (r < 0 || (size_t)r < len) {
+        int e = r < 0 ? errno : EPROTO;
+        if (r < 0)
+            seterr(err, errlen, "worker frame: read: %s", strerror(e));
+        else
+            seterr(err, errlen,
+                   "worker frame: the connection closed after %zd of %u "
+                   "bytes",
+                   r, len);
+        free(body);
+        errno = e;
+        return -1;
+    }
+    return parse_body(in, body, len, err, errlen);
+}
+
+/* ---------------------------------------------------- decoding one value
+ *
+ * Each d_* reads one object into *out.  On failure it releases what it
+ * allocated and leaves *out zeroed. */
+
+static bool is_nil(const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_NIL;
+}
+
+/* The elements of an array of exactly n (any n when n is SIZE_MAX). */
+static const msgpack_object *d_array(const msgpack_object *o, size_t n,
+                                     size_t *len)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return NULL;
+    if (n != SIZE_MAX && o->via.array.size != n)
+        return NULL;
+    if (len != NULL)
+        *len = o->via.array.size;
+    /* an empty array has no element pointer; any non-NULL will do */
+    return o->via.array.size ? o->via.array.ptr : o;
+}
+
+static bool d_bool(const msgpack_object *o, bool *out)
+{
+    *out = false;
+    if (o->type != MSGPACK_OBJECT_BOOLEAN)
+        return false;
+    *out = o->via.boolean;
+    return true;
+}
+
+static bool d_u64(const msgpack_object *o, uint64_t *out)
+{
+    *out = 0;
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return false;
+    *out = o->via.u64;
+    return true;
+}
+
+static bool d_i64(const msgpack_object *o, int64_t *out)
+{
+    *out = 0;
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+        o->via.u64 <= (uint64_t)INT64_MAX) {
+        *out = (int64_t)o->via.u64;
+        return true;
+    }
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *out = o->via.i64;
+        return true;
+    }
+    return false;
+}
+
+/* A small unsigned tag: 0..max. */
+static bool d_tag(const msgpack_object *o, uint64_t max, uint64_t *out)
+{
+    return d_u64(o, out) && *out <= max;
+}
+
+/* A str without NUL bytes (the C side sees NUL-terminated strings). */
+static bool d_strref(const msgpack_object *o, const char **p, size_t *n)
+{
+    if (o->type != MSGPACK_OBJECT_STR)
+        return false;
+    *n = o->via.str.size;
+    *p = *n ? o->via.str.ptr : "";
+    return memchr(*p, 0, *n) == NULL;
+}
+
+/* A str, or nil (NULL) when nil_ok. */
+static bool d_str(const msgpack_object *o, bool nil_ok, char **out)
+{
+    *out = NULL;
+    if (is_nil(o))
+        return nil_ok;
+    const char *p;
+    size_t n;
+    if (!d_strref(o, &p, &n))
+        return false;
+    char *s = xmalloc(n + 1);
+    memcpy(s, p, n);
+    s[n] = 0;
+    *out = s;
+    return true;
+}
+
+/* A bin, copied into its own block (never NULL, even when empty: the
+ * ABI's outputs never are). */
+static bool d_bin(const msgpack_object *o, hw_bytes *out)
+{
+    memset(out, 0, sizeof *out);
+    if (o->type != MSGPACK_OBJECT_BIN)
+        return false;
+    size_t n = o->via.bin.size;
+    out->ptr = xmalloc(n);
+    if (n)
+        memcpy(out->ptr, o->via.bin.ptr, n);
+    out->len = n;
+    return true;
+}
+
+static bool d_bytes_opt(const msgpack_object *o, bool *has, hw_bytes *out)
+{
+    *has = false;
+    memset(out, 0, sizeof *out);
+    if (is_nil(o))
+        return true;
+    if (!d_bin(o, out))
+        return false;
+    *has = true;
+    return true;
+}
+
+static bool d_process_id(const msgpack_object *o, hw_process_id *out)
+{
+    memset(out, 0, sizeof *out);
+    const msgpack_object *e = d_array(o, 3, NULL);
+    const char *s[3];
+    size_t n[3];
+    if (e == NULL)
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (!d_strref(&e[i], &s[i], &n[i]))
+            return false;
+    if (hcc_process_id_from_parts(s[0], n[0], s[1], n[1], s[2], n[2], out) != 0)
+        oom();
+    return true;
+}
+
+static bool d_address(const msgpack_object *o, hw_address *out)
+{
+    memset(out, 0, sizeof *out);
+    const msgpack_object *e = d_array(o, 2, NULL);
+    if (e == NULL)
+        return false;
+    const msgpack_object *pe = d_array(&e[1], 3, NULL);
+    const char *s[4];
+    size_t n[4];
+    if (pe == NULL || !d_strref(&e[0], &s[0], &n[0]))
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (!d_strref(&pe[i], &s[i + 1], &n[i + 1]))
+            return false;
+    if (hcc_address_from_parts(s[0], n[0], s[1], n[1], s[2], n[2], s[3], n[3],
+                               out) != 0)
+        oom();
+    return true;
+}
+
+static bool d_blob(const msgpack_object *o, hw_blob *out)
+{
+    memset(out, 0, sizeof *out);
+    const msgpack_object *e = d_array(o, 2, NULL);
+    if (e == NULL)
+        return false;
+    if (!d_str(&e[0], true, &out->mime) || !d_bin(&e[1], &out->bytes)) {
+        hw_blob_fini(out);
+        return false;
+    }
+    return true;
+}
+
+static bool d_blob_opt(const msgpack_object *o, bool *has, hw_blob *out)
+{
+    *has = false;
+    memset(out, 0, sizeof *out);
+    if (is_nil(o))
+        return true;
+    if (!d_blob(o, out))
+        return false;
+    *has = true;
+    return true;
+}
+
+static bool d_caps(const msgpack_object *o, hw_capability_list *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n;
+    const msgpack_object *e = d_array(o, SIZE_MAX, &n);
+    if (e == NULL)
+        return false;
+    if (n == 0)
+        return true;
+    out->ptr = xcalloc(n, sizeof *out->ptr);
+    out->len = n;
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *c = d_array(&e[i], 2, NULL);
+        if (c == NULL || !d_address(&c[0], &out->ptr[i].issuer) ||
+            !d_str(&c[1], false, &out->ptr[i].params)) {
+            hw_capability_list_fini(out);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool d_request(const msgpack_object *o, hw_request *out)
+{
+    memset(out, 0, sizeof *out);
+    const msgpack_object *e = d_array(o, 5, NULL);
+    if (e == NULL)
+        return false;
+    bool ok = d_bool(&e[0], &out->inherit);
+    if (ok && !is_nil(&e[1])) {
+        ok = d_u64(&e[1], &out->expects_response);
+        out->has_expects_response = ok;
+    }
+    ok = ok && d_bin(&e[2], &out->body) && d_str(&e[3], true, &out->metadata) &&
+         d_caps(&e[4], &out->capabilities);
+    if (!ok)
+        hcc_request_fini(out);
+    return ok;
+}
+
+static bool d_response(const msgpack_object *o, hw_response *out)
+{
+    memset(out, 0, sizeof *out);
+    const msgpack_object *e = d_array(o, 4, NULL);
+    if (e == NULL)
+        return false;
+    bool ok = d_bool(&e[0], &out->inherit) && d_bin(&e[1], &out->body) &&
+              d_str(&e[2], true, &out->metadata) &&
+              d_caps(&e[3], &out->capabilities);
+    if (!ok)
+        hcc_response_fini(out);
+    return ok;
+}
+
+static bool d_message(const msgpack_object *o, hw_message *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n;
+    const msgpack_object *e = d_array(o, SIZE_MAX, &n);
+    uint64_t kind;
+    if (e == NULL || n == 0 || !d_tag(&e[0], 1, &kind))
+        return false;
+    bool ok;
+    if (kind == 0) {
+        out->kind = HW_MESSAGE_REQUEST;
+        ok = n == 2 && d_request(&e[1], &out->request);
+    } else {
+        out->kind = HW_MESSAGE_RESPONSE;
+        ok = n == 3 && d_response(&e[1], &out->response) &&
+             d_bytes_opt(&e[2], &out->has_context, &out->context);
+    }
+    if (!ok)
+        hw_message_fini(out);
+    return ok;
+}
+
+static bool d_on_exit(const msgpack_object *o, hw_on_exit *out)
+{
+    memset(out, 0, sizeof *out);
+    const msgpack_object *e = d_array(o, 2, NULL);
+    uint64_t kind;
+    size_t n;
+    if (e == NULL || !d_tag(&e[0], 2, &kind))
+        return false;
+    const msgpack_object *r = d_array(&e[1], SIZE_MAX, &n);
+    if (r == NULL || (kind != HW_ON_EXIT_REQUESTS && n != 0))
+        return false;
+    out->kind = (hw_on_exit_kind)kind;
+    if (n == 0)
+        return true;
+    out->requests = xcalloc(n, sizeof *out->requests);
+    out->requests_len = n;
+    for (size_t i = 0; i < n; i++) {
+        hw_outgoing_request *q = &out->requests[i];
+        const msgpack_object *t = d_array(&r[i], 4, NULL);
+        if (t == NULL || !d_address(&t[0], &q->target) ||
+            !d_request(&t[1], &q->request) ||
+            !d_bytes_opt(&t[2], &q->has_context, &q->context) ||
+            !d_blob_opt(&t[3], &q->has_blob, &q->blob)) {
+            hw_on_exit_fini(out);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool d_send_error(const msgpack_object *o, hw_send_error *out)
+{
+    memset(out, 0, sizeof *out);
+    const msgpack_object *e = d_array(o, 4, NULL);
+    uint64_t kind;
+    if (e == NULL || !d_tag(&e[0], 1, &kind))
+        return false;
+    out->kind = (hw_send_error_kind)kind;
+    bool ok = d_address(&e[1], &out->target) &&
+              d_message(&e[2], &out->message) &&
+              d_blob_opt(&e[3], &out->has_blob, &out->blob);
+    if (!ok)
+        hw_send_error_fini(out);
+    return ok;
+}
+
+static bool d_receive_result(const msgpack_object *o, hw_receive_result *out)
+{
+    memset(out, 0, sizeof *out);
+    const msgpack_object *e = d_array(o, 3, NULL);
+    uint64_t tag;
+    if (e == NULL || !d_tag(&e[0], 1, &tag))
+        return false;
+    bool ok;
+    if (tag == 0) {
+        ok = d_address(&e[1], &out->source) && d_message(&e[2], &out->message);
+    } else {
+        out->is_err = true;
+        ok = d_send_error(&e[1], &out->error) &&
+             d_bytes_opt(&e[2], &out->has_context, &out->context);
+    }
+    if (!ok)
+        hw_receive_result_fini(out);
+    return ok;
+}
+
+static bool d_await_result(const msgpack_object *o, hw_await_result *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n;
+    const msgpack_object *e = d_array(o, SIZE_MAX, &n);
+    uint64_t tag;
+    if (e == NULL || n == 0 || !d_tag(&e[0], 1, &tag))
+        return false;
+    bool ok;
+    if (tag == 0) {
+        ok = n == 3 && d_address(&e[1], &out->source) &&
+             d_message(&e[2], &out->message);
+    } else {
+        out->is_err = true;
+        ok = n == 2 && d_send_error(&e[1], &out->error);
+    }
+    if (!ok)
+        hw_await_result_fini(out);
+    return ok;
+}
+
+typedef struct strs_out {
+    char **v;
+    size_t n;
+} strs_out;
+
+static bool d_strs(const msgpack_object *o, strs_out *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n;
+    const msgpack_object *e = d_array(o, SIZE_MAX, &n);
+    if (e == NULL)
+        return false;
+    if (n == 0)
+        return true;
+    char **v = xcalloc(n, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        if (!d_str(&e[i], false, &v[i])) {
+            for (size_t j = 0; j < i; j++)
+                free(v[j]);
+            free(v);
+            return false;
+        }
+    }
+    out->v = v;
+    out->n = n;
+    return true;
+}
+
+typedef struct pids_out {
+    hw_process_id *v;
+    size_t n;
+} pids_out;
+
+static bool d_process_ids(const msgpack_object *o, pids_out *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n;
+    const msgpack_object *e = d_array(o, SIZE_MAX, &n);
+    if (e == NULL)
+        return false;
+    if (n == 0)
+        return true;
+    hw_process_id *v = xcalloc(n, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        if (!d_process_id(&e[i], &v[i])) {
+            for (size_t j = 0; j < i; j++)
+                hw_process_id_fini(&v[j]);
+            free(v);
+            return false;
+        }
+    }
+    out->v = v;
+    out->n = n;
+    return true;
+}
+
+static bool d_crash(const msgpack_object *o, hcw_crash *out)
+{
+    memset(out, 0, sizeof *out);
+    const msgpack_object *e = d_array(o, 5, NULL);
+    int64_t code;
+    size_t npcs, nmod;
+    if (e == NULL || !d_i64(&e[0], &code) || code < INT32_MIN ||
+        code > INT32_MAX || !d_u64(&e[1], &out->addr) ||
+        !d_bool(&e[2], &out->stack_overflow))
+        goto fail;
+    out->code = (int32_t)code;
+    const msgpack_object *pcs = d_array(&e[3], SIZE_MAX, &npcs);
+    const msgpack_object *mods = d_array(&e[4], SIZE_MAX, &nmod);
+    if (pcs == NULL || mods == NULL)
+        goto fail;
+    if (npcs) {
+        out->pcs = xcalloc(npcs, sizeof *out->pcs);
+        out->npcs = npcs;
+        for (size_t i = 0; i < npcs; i++)
+            if (!d_u64(&pcs[i], &out->pcs[i]))
+                goto fail;
+    }
+    if (nmod) {
+        out->modules = xcalloc(nmod, sizeof *out->modules);
+        out->nmodules = nmod;
+        for (size_t i = 0; i < nmod; i++) {
+            const msgpack_object *m = d_array(&mods[i], 2, NULL);
+            if (m == NULL || !d_str(&m[0], false, &out->modules[i].path) ||
+                !d_u64(&m[1], &out->modules[i].base))
+                goto fail;
+        }
+    }
+    return true;
+fail:
+    hcw_crash_fini(out);
+    return false;
+}
+
+/* ------------------------------------------------------------------ gets */
+
+/* The next argument, or NULL when none is left. */
+static const msgpack_object *next_arg(const hcw_in *in)
+{
+    const in_impl *m = in->impl;
+    if (m == NULL || in->next >= in->nargs)
+        return NULL;
+    return &m->args[in->next];
+}
+
+/* A get: decode the next argument with d_fn into out; consumed only on
+ * success. */
+#define GET(in, out, call)                                                     \
+    do {                                                                       \
+        const msgpack_object *o_ = next_arg(in);                               \
+        if (o_ == NULL || !(call)) {                                           \
+            memset((out), 0, sizeof *(out));                                   \
+            return false;                                                      \
+        }                                                                      \
+        (in)->next++;                                                          \
+        return true;                                                           \
+    } while (0)
+
+bool hcw_get_nil(hcw_in *in)
+{
+    const msgpack_object *o = next_arg(in);
+    if (o == NULL || !is_nil(o))
+        return false;
+    in->next++;
+    return true;
+}
+
+bool hcw_get_bool(hcw_in *in, bool *out)
+{
+    GET(in, out, d_bool(o_, out));
+}
+
+bool hcw_get_u64(hcw_in *in, uint64_t *out)
+{
+    GET(in, out, d_u64(o_, out));
+}
+
+bool hcw_get_i64(hcw_in *in, int64_t *out)
+{
+    GET(in, out, d_i64(o_, out));
+}
+
+bool hcw_get_str(hcw_in *in, char **out)
+{
+    GET(in, out, d_str(o_, true, out));
+}
+
+bool hcw_get_bin(hcw_in *in, hw_bytes *out)
+{
+    GET(in, out, d_bin(o_, out));
+}
+
+bool hcw_get_bytes_opt(hcw_in *in, bool *has, hw_bytes *out)
+{
+    *has = false;
+    GET(in, out, d_bytes_opt(o_, has, out));
+}
+
+bool hcw_get_address(hcw_in *in, hw_address *out)
+{
+    GET(in, out, d_address(o_, out));
+}
+
+bool hcw_get_process_id(hcw_in *in, hw_process_id *out)
+{
+    GET(in, out, d_process_id(o_, out));
+}
+
+bool hcw_get_blob_opt(hcw_in *in, bool *has, hw_blob *out)
+{
+    *has = false;
+    GET(in, out, d_blob_opt(o_, has, out));
+}
+
+bool hcw_get_caps(hcw_in *in, hw_capability_list *out)
+{
+    GET(in, out, d_caps(o_, out));
+}
+
+bool hcw_get_request(hcw_in *in, hw_request *out)
+{
+    GET(in, out, d_request(o_, out));
+}
+
+bool hcw_get_response(hcw_in *in, hw_response *out)
+{
+    GET(in, out, d_response(o_, out));
+}
+
+bool hcw_get_message(hcw_in *in, hw_message *out)
+{
+    GET(in, out, d_message(o_, out));
+}
+
+bool hcw_get_on_exit(hcw_in *in, hw_on_exit *out)
+{
+    GET(in, out, d_on_exit(o_, out));
+}
+
+bool hcw_get_send_error(hcw_in *in, hw_send_error *out)
+{
+    GET(in, out, d_send_error(o_, out));
+}
+
+bool hcw_get_receive_result(hcw_in *in, hw_receive_result *out)
+{
+    GET(in, out, d_receive_result(o_, out));
+}
+
+bool hcw_get_await_result(hcw_in *in, hw_await_result *out)
+{
+    GET(in, out, d_await_result(o_, out));
+}
+
+bool hcw_get_strs(hcw_in *in, char ***out, size_t *n)
+{
+    strs_out s = {0};
+    *out = NULL;
+    *n = 0;
+    const msgpack_object *o = next_arg(in);
+    if (o == NULL || !d_strs(o, &s))
+        return false;
+    in->next++;
+    *out = s.v;
+    *n = s.n;
+    return true;
+}
+
+bool hcw_get_process_ids(hcw_in *in, hw_process_id **out, size_t *n)
+{
+    pids_out s = {0};
+    *out = NULL;
+    *n = 0;
+    const msgpack_object *o = next_arg(in);
+    if (o == NULL || !d_process_ids(o, &s))
+        return false;
+    in->next++;
+    *out = s.v;
+    *n = s.n;
+    return true;
+}
+
+bool hcw_get_crash(hcw_in *in, hcw_crash *out)
+{
+    GET(in, out, d_crash(o_, out));
+}
