@@ -64,6 +64,14 @@ typedef struct hc_node_config {
     uint32_t http_request_timeout_s; /* a request not complete by then: 408 */
     uint32_t ws_max_connections;     /* open WebSockets */
     uint32_t ws_queue_max; /* frames waiting for one WebSocket client */
+    /* Run the processes of packages each in an OS process of its own (a
+     * worker, docs/worker-protocol.md): a crash ends that process alone.
+     * Read by hc_node_load_package and installs. */
+    bool isolate;
+    /* The hyperc-worker executable; NULL = beside the running program, or
+     * $HYPERC_WORKER, or where the build or the install put it.  Read by
+     * hc_node_new only. */
+    const char *worker_path;
 } hc_node_config;
 
 void hc_node_config_default(hc_node_config *cfg);

@@ -64,6 +64,8 @@ static void usage_run(FILE *f)
             "  --tmp-home             a fresh temporary home, deleted when "
             "the node stops\n"
             "  --name NODE            node name (default local.os)\n"
+            "  --isolate              run each package process in an OS "
+            "process of its own (a crash ends it alone)\n"
             "  --port N               HTTP port of http-server:distro:sys "
             "(default: none, no HTTP server; 0 = none)\n"
             "  --http-addr ADDR       address the HTTP server listens on "
@@ -232,12 +234,14 @@ enum run_option {
     RUN_HREQ,
     RUN_WSMAX,
     RUN_WSQ,
-    RUN_TMPHOME
+    RUN_TMPHOME,
+    RUN_ISOLATE
 };
 
 static const struct option run_options[] = {
     {"home", required_argument, NULL, RUN_HOME},
     {"tmp-home", no_argument, NULL, RUN_TMPHOME},
+    {"isolate", no_argument, NULL, RUN_ISOLATE},
     {"name", required_argument, NULL, RUN_NAME},
     {"port", required_argument, NULL, RUN_PORT},
     {"verbosity", required_argument, NULL, 'v'},
@@ -279,6 +283,7 @@ static int run_set_option(run_opts *o, int c, const char *arg,
     case 'h': usage_run(stdout); return 0;
     case RUN_HOME: cfg->home = arg; return -1;
     case RUN_TMPHOME: o->tmp_home = true; return -1;
+    case RUN_ISOLATE: cfg->isolate = true; return -1;
     case RUN_NAME: cfg->name = arg; return -1;
     case RUN_PVERB: o->pverb = arg; return -1;
     case RUN_PORT:

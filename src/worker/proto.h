@@ -36,42 +36,42 @@
  * marked "->" get one HCW_REPLY with the results listed, the others get
  * none.  The control operations open and close a worker's life. */
 #define HCW_OP_MAP(XX)                                                         \
-    /* calls: the entries of the native binding (src/abi/native.h) */        \
-    XX(PRINT, 1)             /* [u8 verbosity, str] */                         \
-    XX(OUR, 2)               /* -> [address] */                                \
-    XX(GET_ON_EXIT, 3)       /* -> [on-exit] */                                \
-    XX(SET_ON_EXIT, 4)       /* [on-exit] */                                   \
-    XX(GET_STATE, 5)         /* -> [bin | nil] */                              \
-    XX(SET_STATE, 6)         /* [bin] -> [bool] */                             \
-    XX(CLEAR_STATE, 7)       /* -> [bool] */                                   \
-    XX(SPAWN, 8)             /* [str|nil name, str path, on-exit, caps,       \
-                                [process-id...], [str...], bool public]       \
-                                -> [u8 spawn-error, process-id | nil] */       \
-    XX(SAVE_CAPS, 9)         /* [caps] */                                      \
-    XX(DROP_CAPS, 10)        /* [caps] */                                      \
-    XX(OUR_CAPS, 11)         /* -> [caps] */                                   \
-    XX(RECEIVE, 12)          /* -> [receive-result] */                         \
-    XX(HAS_BLOB, 13)         /* -> [bool] */                                   \
-    XX(GET_BLOB, 14)         /* -> [blob | nil] */                             \
-    XX(LAST_BLOB, 15)        /* -> [blob | nil] */                             \
-    XX(SEND_REQUEST, 16)     /* [address, request, bin|nil ctx, blob|nil] */   \
-    XX(SEND_RESPONSE, 17)    /* [response, blob | nil] */                      \
-    XX(SEND_AND_AWAIT, 18)   /* [address, request, blob | nil]                 \
-                                -> [i32 rc, await-result | nil] */             \
-    XX(PROMPTING_HOLD, 19)   /* -> [i32 handle] */                             \
-    XX(PROMPTING_SET, 20)    /* [i32 handle] */                                \
+    /* calls: the entries of the native binding (src/abi/native.h) */          \
+    XX(PRINT, 1)              /* [u8 verbosity, str] */                        \
+    XX(OUR, 2)                /* -> [address] */                               \
+    XX(GET_ON_EXIT, 3)        /* -> [on-exit] */                               \
+    XX(SET_ON_EXIT, 4)        /* [on-exit] */                                  \
+    XX(GET_STATE, 5)          /* -> [bin | nil] */                             \
+    XX(SET_STATE, 6)          /* [bin] -> [bool] */                            \
+    XX(CLEAR_STATE, 7)        /* -> [bool] */                                  \
+    XX(SPAWN, 8)              /* [str|nil name, str path, on-exit, caps,       \
+                                 [process-id...], [str...], bool public]       \
+                                 -> [u8 spawn-error, process-id | nil] */      \
+    XX(SAVE_CAPS, 9)          /* [caps] */                                     \
+    XX(DROP_CAPS, 10)         /* [caps] */                                     \
+    XX(OUR_CAPS, 11)          /* -> [caps] */                                  \
+    XX(RECEIVE, 12)           /* -> [receive-result] */                        \
+    XX(HAS_BLOB, 13)          /* -> [bool] */                                  \
+    XX(GET_BLOB, 14)          /* -> [blob | nil] */                            \
+    XX(LAST_BLOB, 15)         /* -> [blob | nil] */                            \
+    XX(SEND_REQUEST, 16)      /* [address, request, bin|nil ctx, blob|nil] */  \
+    XX(SEND_RESPONSE, 17)     /* [response, blob | nil] */                     \
+    XX(SEND_AND_AWAIT, 18)    /* [address, request, blob | nil]                \
+                                 -> [i32 rc, await-result | nil] */            \
+    XX(PROMPTING_HOLD, 19)    /* -> [i32 handle] */                            \
+    XX(PROMPTING_SET, 20)     /* [i32 handle] */                               \
     XX(PROMPTING_RELEASE, 21) /* [i32 handle] */                               \
-    XX(STARTED, 22)          /* [bool done] */                                 \
-    XX(SET_STATE_START, 23)  /* [bin, bin|nil ctx, u64 timeout_s] */           \
+    XX(STARTED, 22)           /* [bool done] */                                \
+    XX(SET_STATE_START, 23)   /* [bin, bin|nil ctx, u64 timeout_s] */          \
     /* control */                                                              \
-    XX(HELLO, 64)  /* node -> worker: [u32 version, str our, str binary,      \
-                      str process id] */                                       \
-    XX(READY, 65)  /* worker -> node: [u32 version] (loaded; init runs) */     \
-    XX(REPLY, 66)  /* node -> worker: the results of the last call */         \
-    XX(DONE, 67)   /* worker -> node: [i32 rc] the entry returned */           \
-    XX(FAIL, 68)   /* worker -> node: [str why] could not load or start */     \
-    XX(CRASH, 69)  /* worker -> node: [crash] a fatal signal */                \
-    XX(EXIT, 70)   /* worker -> node: [crash] exit() called by the guest */
+    XX(HELLO, 64) /* node -> worker: [u32 version, str our, str binary,        \
+                     str process id] */                                        \
+    XX(READY, 65) /* worker -> node: [u32 version] (loaded; init runs) */      \
+    XX(REPLY, 66) /* node -> worker: the results of the last call */           \
+    XX(DONE, 67)  /* worker -> node: [i32 rc] the entry returned */            \
+    XX(FAIL, 68)  /* worker -> node: [str why] could not load or start */      \
+    XX(CRASH, 69) /* worker -> node: [crash] a fatal signal */                 \
+    XX(EXIT, 70)  /* worker -> node: [crash] exit() called by the guest */
 
 typedef enum hcw_op {
 #define HCW_OP_ENUM(name, code) HCW_##name = code,
@@ -171,8 +171,8 @@ bool hcw_get_nil(hcw_in *in); /* true and consumed if the next is nil */
 bool hcw_get_bool(hcw_in *in, bool *out);
 bool hcw_get_u64(hcw_in *in, uint64_t *out);
 bool hcw_get_i64(hcw_in *in, int64_t *out);
-bool hcw_get_str(hcw_in *in, char **out);          /* nil: *out NULL */
-bool hcw_get_bin(hcw_in *in, hw_bytes *out);       /* not nil */
+bool hcw_get_str(hcw_in *in, char **out);    /* nil: *out NULL */
+bool hcw_get_bin(hcw_in *in, hw_bytes *out); /* not nil */
 bool hcw_get_bytes_opt(hcw_in *in, bool *has, hw_bytes *out);
 bool hcw_get_address(hcw_in *in, hw_address *out);
 bool hcw_get_process_id(hcw_in *in, hw_process_id *out);

@@ -15,6 +15,10 @@
  *   null             write through a null pointer in the task: not an
  *                    overflow, so the node's default behaviour follows
  *                    (it dies; under ASan with ASan's report)
+ *   abort, fpe       abort(), an integer division by zero (for isolated
+ *                    workers: each ends the worker alone)
+ *   exit N           exit(N) in the middle of a request
+ *   spin             loop for ever without calling the host
  *
  * The request being handled is kept in a global, not on the thread's
  * stack: the node stops the instance by a jump that discards that stack,
@@ -97,6 +101,16 @@ static void task(void *arg)
         volatile int *volatile nowhere = NULL;
         *nowhere = 1;
         snprintf(task_answer, sizeof task_answer, "no fault?");
+    } else if (strcmp(task_cmd, "abort") == 0) {
+        abort();
+    } else if (strcmp(task_cmd, "fpe") == 0) {
+        volatile int num = 7, zero = 0; /* 1 / x would not divide */
+        snprintf(task_answer, sizeof task_answer, "%d", num / zero);
+    } else if (strcmp(task_cmd, "exit") == 0) {
+        exit((int)task_arg);
+    } else if (strcmp(task_cmd, "spin") == 0) {
+        for (volatile unsigned long i = 0;; i++)
+            ;
     } else if (strcmp(task_cmd, "overflow-host") == 0) {
         to_the_edge(800);
         snprintf(task_answer, sizeof task_answer, "no overflow?");

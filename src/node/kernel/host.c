@@ -690,6 +690,7 @@ static void host_send_response(void *ctx, const hw_response *resp,
                     .caps = caps, .ncaps = ncaps, .blob = b);
     free_caps(caps, ncaps);
     hcn_blob_unref(b);
+    h->answered = p;
     route(h, m);
 }
 
@@ -1170,6 +1171,17 @@ void hcn_host_fini(hcn_host *h)
         m = n;
     }
     hcn_mailbox_requeue(&h->proc->mb, kept, kept_tail);
+    /* The request a crashed instance was handling: its sender hears now
+     * (unless a task held it: then it is failed below, once). */
+    if (h->crashed && h->prompting && h->prompting != h->answered &&
+        h->prompting->kind == HCN_MSG_REQUEST &&
+        !atomic_load(&h->node->shutting_down)) {
+        bool held = false;
+        for (size_t i = 0; i < h->nheld && !held; i++)
+            held = h->held[i] == h->prompting;
+        if (!held)
+            hcn_proc_fail_request(h->node, h->prompting);
+    }
     hcn_msg_unref(h->prompting);
     hcn_blob_unref(h->last_blob);
     for (unsigned i = 0; i < 8; i++)

@@ -283,6 +283,7 @@ struct hcn_proc {
     void *mod;
     char *so_path; /* guest: the shared object */
     char *pkg_dir; /* guest: the package's pkg/ folder */
+    bool isolated; /* guest: runs in a worker process (kernel/isolate.c) */
     pthread_t thread;
     bool has_thread;
     char *pending_so;        /* guest: a reinstall's binary, taken at the
@@ -352,6 +353,7 @@ struct hcn_node {
     int live_threads;
     char *state_db_path;
     struct hcn_control *ctl; /* the control socket (control/control.c) */
+    char *worker_path;       /* hyperc-worker, NULL = not found */
     hcn_remote remote;       /* where messages for other nodes go */
 };
 
@@ -398,5 +400,10 @@ void hcn_node_thread_end(hcn_node *n);
 
 /* Sleep until deadline or node shutdown; returns false on shutdown. */
 bool hcn_node_sleep_until(hcn_node *n, int64_t deadline_ns);
+
+/* The hyperc-worker executable: `configured` if given, else $HYPERC_WORKER,
+ * else beside the running program, else where the build or the install put
+ * it.  A malloc'd path, or NULL when none is there. */
+char *hcn_worker_find(const char *configured);
 
 #endif

@@ -98,6 +98,11 @@ struct hcn_host {
     bool start_told; /* the guest said it will tell when it has started */
     size_t saves;    /* set_state_start answers not yet delivered */
     bool started;    /* it has (or received, not having said) */
+    /* The last prompting message the guest answered (compared, never
+     * dereferenced), and whether fini is to fail the current one when it
+     * is still unanswered: the instance crashed while handling it. */
+    const hcn_msg *answered;
+    bool crashed;
     /* Prompting messages the guest's tasks hold (prompting_hold); a NULL
      * slot is free. */
     hcn_msg **held;
@@ -134,5 +139,32 @@ void hcn_fault_leave(hcn_host *h, int jumped);
  * response envelope, caller's reference) or HCC_ETIMEOUT. */
 int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
                          hcn_blob *blob, uint64_t timeout_s, hcn_msg **resp);
+
+/* ----------------------------------------------- instances (proc.c) */
+
+/* How an instance ended. */
+typedef enum hcn_run_end {
+    HCN_RUN_RETURNED,    /* its entry returned */
+    HCN_RUN_KILLED,      /* the node stopped it (shutdown, reinstall) */
+    HCN_RUN_LOAD_FAILED, /* it never ran */
+    HCN_RUN_OVERFLOW,    /* a task stack overflow stopped it */
+    HCN_RUN_CRASHED,     /* an isolated instance crashed (a fatal signal,
+                          * exit(), a breach of the worker protocol) */
+} hcn_run_end;
+
+/* ------------------------------------------ isolated instances (isolate.c) */
+
+/* Run p's current instance in a worker process and serve its calls on
+ * this (p's) thread until it ends; logs a crash with where it happened.
+ * Blocks; a shutdown or reinstall kills the worker at once. */
+hcn_run_end hcn_isolate_run(hcn_proc *p);
+
+struct hcw_crash;
+/* Where a worker crashed (symbolize.c): "function (file:line)" of the
+ * first frame in `binary` (else the first named frame) into where, and a
+ * backtrace, one frame a line, in *trace (malloc'd; NULL when there is
+ * nothing to show). */
+void hcn_symbolize(const struct hcw_crash *c, const char *binary, char *where,
+                   size_t wl, char **trace);
 
 #endif

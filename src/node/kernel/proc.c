@@ -61,20 +61,15 @@ done:
     return dl;
 }
 
-typedef enum run_end {
-    RUN_RETURNED,
-    RUN_KILLED,
-    RUN_LOAD_FAILED,
-    RUN_OVERFLOW, /* stopped by a task stack overflow (fault.c) */
-} run_end;
-
-static run_end run_instance(hcn_proc *p)
+static hcn_run_end run_instance(hcn_proc *p)
 {
+    if (p->isolated)
+        return hcn_isolate_run(p);
     char err[512];
     void *dl = load_instance(p, err, sizeof err);
     if (dl == NULL) {
         hcn_logf(p->node, 0, "%s: %s", p->id, err);
-        return RUN_LOAD_FAILED;
+        return HCN_RUN_LOAD_FAILED;
     }
     hwn_entry_fn entry;
     *(void **)&entry = dlsym(dl, HWN_ENTRY_SYMBOL);
@@ -83,12 +78,12 @@ static run_end run_instance(hcn_proc *p)
                  "%s: %s exports no %s (not built against libhyperc?)", p->id,
                  p->so_path, HWN_ENTRY_SYMBOL);
         dlclose(dl);
-        return RUN_LOAD_FAILED;
+        return HCN_RUN_LOAD_FAILED;
     }
     hcn_host *h = hcn_xmalloc(sizeof *h);
     hcn_host_init(h, p);
     hcn_fault_instance_text(h, dl);
-    run_end end;
+    hcn_run_end end;
     hcn_fault_enter(h);
     int jumped = sigsetjmp(h->kill, 1);
     if (jumped == 0) {
@@ -96,9 +91,9 @@ static run_end run_instance(hcn_proc *p)
         hcn_fault_leave(h, 0);
         if (rc != 0) {
             hcn_logf(p->node, 0, "%s: %s", p->id, hcc_strerror(HCC_EABI));
-            end = RUN_LOAD_FAILED;
+            end = HCN_RUN_LOAD_FAILED;
         } else {
-            end = RUN_RETURNED;
+            end = HCN_RUN_RETURNED;
         }
     } else {
         hcn_fault_leave(h, jumped);
@@ -110,17 +105,18 @@ static run_end run_instance(hcn_proc *p)
             hcn_logf(p->node, 2, "process %s: fault at %#lx in %s code", p->id,
                      (unsigned long)h->ovf_addr,
                      h->ovf_outside ? "library or host" : "the process's");
-            end = RUN_OVERFLOW;
+            end = HCN_RUN_OVERFLOW;
         } else {
-            end = RUN_KILLED;
+            end = HCN_RUN_KILLED;
         }
     }
+    h->crashed = end == HCN_RUN_OVERFLOW;
     hcn_host_fini(h);
     free(h);
     /* A killed guest's memory is still referenced from its globals; keep
      * the instance mapped so that it stays reachable, as a wasm instance
      * is dropped whole rather than unwound. */
-    if (end != RUN_KILLED && end != RUN_OVERFLOW)
+    if (end != HCN_RUN_KILLED && end != HCN_RUN_OVERFLOW)
         dlclose(dl);
     return end;
 }
@@ -244,7 +240,7 @@ static void *proc_main(void *arg)
         set_status(p, HCN_PROC_RUNNING);
         atomic_fetch_add(&p->instance, 1);
         int64_t started = hcn_now_ns();
-        run_end end = run_instance(p);
+        hcn_run_end end = run_instance(p);
         if (atomic_load(&n->shutting_down))
             break;
         if (atomic_exchange(&p->retire, false)) {
@@ -260,15 +256,16 @@ static void *proc_main(void *arg)
             hcn_logf(n, 1, "%s reinstalled", p->id);
             continue;
         }
-        if (end == RUN_KILLED)
+        if (end == HCN_RUN_KILLED)
             break;
         pthread_mutex_lock(&p->lock);
         hcn_on_exit o;
         hcn_on_exit_copy(&o, &p->on_exit);
         pthread_mutex_unlock(&p->lock);
-        const char *how = end == RUN_LOAD_FAILED ? "failed to start"
-                          : end == RUN_OVERFLOW  ? "crashed"
-                                                 : "exited";
+        const char *how = end == HCN_RUN_LOAD_FAILED ? "failed to start"
+                          : end == HCN_RUN_OVERFLOW || end == HCN_RUN_CRASHED
+                              ? "crashed"
+                              : "exited";
         if (o.kind == HW_ON_EXIT_RESTART) {
             int64_t delay;
             if (!restart_delay(p, hcn_now_ns() - started, &delay)) {
@@ -399,6 +396,7 @@ hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
     }
     child->so_path = so;
     so = NULL;
+    child->isolated = parent->isolated;
     child->pkg_dir = parent->pkg_dir ? hcn_xstrdup(parent->pkg_dir) : NULL;
     child->on_exit.kind = on_exit ? (int)on_exit->kind : HW_ON_EXIT_NONE;
     /* Requested capabilities: only those the parent holds. */

@@ -414,6 +414,7 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
             free(so);
         } else {
             procs[i]->so_path = so;
+            procs[i]->isolated = n->cfg.isolate;
             procs[i]->pkg_dir = pkgdir ? hcn_xstrdup(pkgdir) : NULL;
             procs[i]->on_exit.kind = e->on_exit;
             if (e->on_exit == HW_ON_EXIT_REQUESTS)
@@ -636,6 +637,7 @@ static hcn_proc *place_entry(hcn_node *n, install_plan *pl, size_t i,
             return NULL;
         }
         p->so_path = pl->sos[i];
+        p->isolated = n->cfg.isolate;
         pl->sos[i] = NULL;
         p->pkg_dir = hcn_xstrdup(pl->pkgdir);
         hcn_on_exit_fini(&p->on_exit);

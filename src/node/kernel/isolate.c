@@ -1,0 +1,588 @@
+/* Isolated instances: a process's instance runs in a worker, an OS process
+ * of its own (src/worker/), and its ABI calls come to the node over the
+ * worker protocol (docs/worker-protocol.md).  The process's thread in the
+ * node serves those calls with the same host table an in-process instance
+ * gets (host.c), so every pairing rule stays the node's; only where the
+ * guest's code runs differs.  A crash, exit() or protocol breach ends the
+ * worker alone: the node logs how (symbolized), and proc.c applies
+ * on-exit as for any end. */
+#include "kernel_int.h"
+
+#include "../../common/abi_types.h"
+#include "../../worker/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ------------------------------------------------------- the executable */
+
+static bool executable(const char *path)
+{
+    return path && access(path, X_OK) == 0;
+}
+
+char *hcn_worker_find(const char *configured)
+{
+    if (configured)
+        return executable(configured) ? hcn_xstrdup(configured) : NULL;
+    const char *env = getenv("HYPERC_WORKER");
+    if (env && *env)
+        return executable(env) ? hcn_xstrdup(env) : NULL;
+    /* beside the running hyperc (installed or in the build tree) */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            slash[1] = '\0';
+            char *p = hcn_xasprintf("%shyperc-worker", self);
+            if (executable(p))
+                return p;
+            free(p);
+        }
+    }
+#ifdef HYPERC_WORKER_BUILD_PATH
+    if (executable(HYPERC_WORKER_BUILD_PATH))
+        return hcn_xstrdup(HYPERC_WORKER_BUILD_PATH);
+#endif
+#ifdef HYPERC_WORKER_INSTALL_PATH
+    if (executable(HYPERC_WORKER_INSTALL_PATH))
+        return hcn_xstrdup(HYPERC_WORKER_INSTALL_PATH);
+#endif
+    return NULL;
+}
+
+/* Start the worker with `fd` as its fd 3, in a process group of its own
+ * (the terminal's Ctrl-C is the node's), every signal at its default and
+ * none blocked.  Its pid, or -1 with errno. */
+static pid_t spawn_worker(const char *path, int fd)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd, 3);
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETPGROUP);
+    char *argv[] = {(char *)"hyperc-worker", NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, path, &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return pid;
+}
+
+/* ----------------------------------------------------------- serving */
+
+/* One worker's life, seen from the process's thread. */
+typedef struct wctx {
+    hcn_host *h;
+    hcn_proc *p;
+    int fd;
+    pid_t pid;
+    hcw_frame *out;
+    hcw_in in;
+    bool done;       /* DONE came: the entry returned */
+    int64_t done_rc; /* its value */
+    bool told;       /* CRASH or EXIT came */
+    int told_op;
+    hcw_crash crash;
+    char why[256]; /* a protocol breach, said once */
+} wctx;
+
+static int reply(wctx *w)
+{
+    return hcw_frame_send(w->out, w->fd);
+}
+
+#define BREACH(w, ...)                                                         \
+    do {                                                                       \
+        snprintf((w)->why, sizeof(w)->why, __VA_ARGS__);                       \
+        return -1;                                                             \
+    } while (0)
+
+/* Serve one call (w->in); 0, or -1 when the worker broke the protocol
+ * (w->why says how) or the socket failed. */
+static int serve_call(wctx *w)
+{
+    hwn_host *t = &w->h->table;
+    void *ctx = t->ctx;
+    hcw_in *in = &w->in;
+    hcw_frame *f = w->out;
+    switch (in->op) {
+    case HCW_PRINT: {
+        uint64_t v;
+        char *msg = NULL;
+        if (!hcw_get_u64(in, &v) || !hcw_get_str(in, &msg) || msg == NULL ||
+            v > 255) {
+            free(msg);
+            BREACH(w, "PRINT wants [verbosity, text]");
+        }
+        t->print_to_terminal(ctx, (uint8_t)v, msg);
+        free(msg);
+        return 0;
+    }
+    case HCW_OUR: {
+        hw_address a;
+        t->our(ctx, &a);
+        hcw_frame_begin(f, HCW_REPLY, 1);
+        hcw_put_address(f, &a);
+        hw_address_fini(&a);
+        return reply(w);
+    }
+    case HCW_GET_ON_EXIT: {
+        hw_on_exit o;
+        t->get_on_exit(ctx, &o);
+        hcw_frame_begin(f, HCW_REPLY, 1);
+        hcw_put_on_exit(f, &o);
+        hw_on_exit_fini(&o);
+        return reply(w);
+    }
+    case HCW_SET_ON_EXIT: {
+        hw_on_exit o;
+        if (!hcw_get_on_exit(in, &o))
+            BREACH(w, "SET_ON_EXIT wants [on-exit]");
+        t->set_on_exit(ctx, &o);
+        hw_on_exit_fini(&o);
+        return 0;
+    }
+    case HCW_GET_STATE: {
+        hw_bytes b = {0};
+        bool has = t->get_state(ctx, &b);
+        hcw_frame_begin(f, HCW_REPLY, 1);
+        hcw_put_bytes_opt(f, has, &b);
+        hw_bytes_fini(&b);
+        return reply(w);
+    }
+    case HCW_SET_STATE: {
+        hw_bytes b;
+        if (!hcw_get_bin(in, &b))
+            BREACH(w, "SET_STATE wants [bytes]");
+        bool ok = t->set_state(ctx, b.ptr, b.len);
+        hw_bytes_fini(&b);
+        hcw_frame_begin(f, HCW_REPLY, 1);
+        hcw_put_bool(f, ok);
+        return reply(w);
+    }
+    case HCW_CLEAR_STATE: {
+        bool ok = t->clear_state(ctx);
+        hcw_frame_begin(f, HCW_REPLY, 1);
+        hcw_put_bool(f, ok);
+        return reply(w);
+    }
+    case HCW_SPAWN: {
+        char *name = NULL, *path = NULL, **params = NULL;
+        hw_on_exit o = {0};
+        hw_capability_list caps = {0};
+        hw_process_id *grants = NULL;
+        size_t ngrants = 0, nparams = 0;
+        bool pub = false;
+        bool ok = hcw_get_str(in, &name) && hcw_get_str(in, &path) &&
+                  path != NULL && hcw_get_on_exit(in, &o) &&
+                  hcw_get_caps(in, &caps) &&
+                  hcw_get_process_ids(in, &grants, &ngrants) &&
+                  hcw_get_strs(in, &params, &nparams) && nparams == ngrants &&
+                  hcw_get_bool(in, &pub);
+        hw_process_id out = {0};
+        hw_spawn_error e = HW_SPAWN_OK;
+        if (ok)
+            e = t->spawn(ctx, name, path, &o, caps.ptr, caps.len, grants,
+                         (const char *const *)params, ngrants, pub, &out);
+        free(name);
+        free(path);
+        hw_on_exit_fini(&o);
+        hw_capability_list_fini(&caps);
+        for (size_t i = 0; i < ngrants; i++)
+            hw_process_id_fini(&grants[i]);
+        free(grants);
+        for (size_t i = 0; i < nparams; i++)
+            free(params[i]);
+        free(params);
+        if (!ok)
+            BREACH(w, "SPAWN wants [name, path, on-exit, caps, grants, "
+                      "params, public]");
+        hcw_frame_begin(f, HCW_REPLY, 2);
+        hcw_put_u64(f, (uint64_t)e);
+        if (e == HW_SPAWN_OK)
+            hcw_put_process_id(f, &out);
+        else
+            hcw_put_nil(f);
+        hw_process_id_fini(&out);
+        return reply(w);
+    }
+    case HCW_SAVE_CAPS:
+    case HCW_DROP_CAPS: {
+        hw_capability_list caps;
+        if (!hcw_get_caps(in, &caps))
+            BREACH(w, "%s wants [caps]", hcw_op_name(in->op));
+        if (in->op == HCW_SAVE_CAPS)
+            t->save_capabilities(ctx, caps.ptr, caps.len);
+        else
+            t->drop_capabilities(ctx, caps.ptr, caps.len);
+        hw_capability_list_fini(&caps);
+        return 0;
+    }
+    case HCW_OUR_CAPS: {
+        hw_capability_list caps;
+        t->our_capabilities(ctx, &caps);
+        hcw_frame_begin(f, HCW_REPLY, 1);
+        hcw_put_caps(f, caps.ptr, caps.len);
+        hw_capability_list_fini(&caps);
+        return reply(w);
+    }
+    case HCW_RECEIVE: {
+        hw_receive_result r;
+        t->receive(ctx, &r); /* may not return: the instance is stopped */
+        hcw_frame_begin(f, HCW_REPLY, 1);
+        hcw_put_receive_result(f, &r);
+        hw_receive_result_fini(&r);
+        return reply(w);
+    }
+    case HCW_HAS_BLOB: {
+        bool has = t->has_blob(ctx);
+        hcw_frame_begin(f, HCW_REPLY, 1);
+        hcw_put_bool(f, has);
+        return reply(w);
+    }
+    case HCW_GET_BLOB:
+    case HCW_LAST_BLOB: {
+        hw_blob b = {0};
+        bool has = in->op == HCW_GET_BLOB ? t->get_blob(ctx, &b)
+                                          : t->last_blob(ctx, &b);
+        hcw_frame_begin(f, HCW_REPLY, 1);
+        hcw_put_blob_opt(f, has ? &b : NULL);
+        if (has)
+            hw_blob_fini(&b);
+        return reply(w);
+    }
+    case HCW_SEND_REQUEST: {
+        hw_address target = {0};
+        hw_request req = {0};
+        hw_bytes ctxb = {0};
+        hw_blob blob = {0};
+        bool has_ctx = false, has_blob = false;
+        bool ok = hcw_get_address(in, &target) && hcw_get_request(in, &req) &&
+                  hcw_get_bytes_opt(in, &has_ctx, &ctxb) &&
+                  hcw_get_blob_opt(in, &has_blob, &blob);
+        if (ok)
+            t->send_request(ctx, &target, &req, has_ctx ? &ctxb : NULL,
+                            has_blob ? &blob : NULL);
+        hw_address_fini(&target);
+        hcc_request_fini(&req);
+        hw_bytes_fini(&ctxb);
+        hw_blob_fini(&blob);
+        if (!ok)
+            BREACH(w, "SEND_REQUEST wants [address, request, context, "
+                      "blob]");
+        return 0;
+    }
+    case HCW_SEND_RESPONSE: {
+        hw_response resp = {0};
+        hw_blob blob = {0};
+        bool has_blob = false;
+        bool ok = hcw_get_response(in, &resp) &&
+                  hcw_get_blob_opt(in, &has_blob, &blob);
+        if (ok)
+            t->send_response(ctx, &resp, has_blob ? &blob : NULL);
+        hcc_response_fini(&resp);
+        hw_blob_fini(&blob);
+        if (!ok)
+            BREACH(w, "SEND_RESPONSE wants [response, blob]");
+        return 0;
+    }
+    case HCW_SEND_AND_AWAIT: {
+        hw_address target = {0};
+        hw_request req = {0};
+        hw_blob blob = {0};
+        bool has_blob = false;
+        bool ok = hcw_get_address(in, &target) && hcw_get_request(in, &req) &&
+                  hcw_get_blob_opt(in, &has_blob, &blob);
+        hw_await_result r;
+        memset(&r, 0, sizeof r);
+        int rc = -1;
+        if (ok)
+            rc = t->send_and_await_response(ctx, &target, &req,
+                                            has_blob ? &blob : NULL, &r);
+        hw_address_fini(&target);
+        hcc_request_fini(&req);
+        hw_blob_fini(&blob);
+        if (!ok)
+            BREACH(w, "SEND_AND_AWAIT wants [address, request, blob]");
+        hcw_frame_begin(f, HCW_REPLY, 2);
+        hcw_put_i64(f, rc);
+        if (rc == 0)
+            hcw_put_await_result(f, &r);
+        else
+            hcw_put_nil(f);
+        if (rc == 0)
+            hw_await_result_fini(&r);
+        return reply(w);
+    }
+    case HCW_PROMPTING_HOLD: {
+        int handle = t->prompting_hold(ctx);
+        hcw_frame_begin(f, HCW_REPLY, 1);
+        hcw_put_i64(f, handle);
+        return reply(w);
+    }
+    case HCW_PROMPTING_SET:
+    case HCW_PROMPTING_RELEASE: {
+        int64_t handle;
+        if (!hcw_get_i64(in, &handle) || handle < INT_MIN || handle > INT_MAX)
+            BREACH(w, "%s wants [handle]", hcw_op_name(in->op));
+        if (in->op == HCW_PROMPTING_SET)
+            t->prompting_set(ctx, (int)handle);
+        else
+            t->prompting_release(ctx, (int)handle);
+        return 0;
+    }
+    case HCW_STARTED: {
+        bool done;
+        if (!hcw_get_bool(in, &done))
+            BREACH(w, "STARTED wants [done]");
+        t->started(ctx, done);
+        return 0;
+    }
+    case HCW_SET_STATE_START: {
+        hw_bytes b = {0}, ctxb = {0};
+        bool has_ctx = false;
+        uint64_t timeout_s;
+        bool ok = hcw_get_bin(in, &b) &&
+                  hcw_get_bytes_opt(in, &has_ctx, &ctxb) &&
+                  hcw_get_u64(in, &timeout_s);
+        if (ok)
+            t->set_state_start(ctx, b.ptr, b.len, has_ctx ? &ctxb : NULL,
+                               timeout_s);
+        hw_bytes_fini(&b);
+        hw_bytes_fini(&ctxb);
+        if (!ok)
+            BREACH(w, "SET_STATE_START wants [bytes, context, timeout]");
+        return 0;
+    }
+    case HCW_DONE:
+        if (!hcw_get_i64(in, &w->done_rc))
+            BREACH(w, "DONE wants [rc]");
+        w->done = true;
+        return 0;
+    case HCW_CRASH:
+    case HCW_EXIT:
+        if (w->told || !hcw_get_crash(in, &w->crash))
+            BREACH(w, "%s wants [crash], once", hcw_op_name(in->op));
+        w->told = true;
+        w->told_op = in->op;
+        return 0;
+    default: BREACH(w, "operation %d is not a call a worker makes", in->op);
+    }
+}
+
+/* Wait for the next frame, watching the mailbox: a node that shuts down
+ * must not wait on a guest busy in a loop.  1 a frame, 0 the worker
+ * closed, -1 broken, -2 the process is to stop. */
+static int next_frame(wctx *w)
+{
+    for (;;) {
+        struct pollfd pf = {.fd = w->fd, .events = POLLIN};
+        int r = poll(&pf, 1, 50);
+        if (r > 0)
+            break;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        hcn_mailbox *mb = &w->p->mb;
+        pthread_mutex_lock(&mb->mu);
+        bool closed = mb->closed;
+        pthread_mutex_unlock(&mb->mu);
+        if (closed)
+            return -2;
+    }
+    char err[160];
+    int r = hcw_frame_recv(&w->in, w->fd, err, sizeof err);
+    if (r < 0)
+        snprintf(w->why, sizeof w->why, "a broken frame: %s", err);
+    return r;
+}
+
+static const char *sig_name(int sig)
+{
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    case SIGABRT: return "SIGABRT";
+    case SIGSYS: return "SIGSYS";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGKILL: return "SIGKILL";
+    case SIGXCPU: return "SIGXCPU";
+    default: return NULL;
+    }
+}
+
+/* Reap the worker: its wait status (-1 if it could not be had). */
+static int reap(pid_t pid, bool kill_first)
+{
+    if (kill_first)
+        kill(pid, SIGKILL);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return st;
+}
+
+/* Log how the worker ended (a crash, exit(), a breach) and classify it. */
+static hcn_run_end report_end(wctx *w, int st)
+{
+    hcn_proc *p = w->p;
+    hcn_node *n = p->node;
+    if (w->told) {
+        char where[512], *trace = NULL;
+        hcn_symbolize(&w->crash, p->so_path, where, sizeof where, &trace);
+        if (w->told_op == HCW_EXIT) {
+            hcn_logf(n, 0, "process %s crashed: exit(%d) called in %s", p->id,
+                     (int)w->crash.code, where);
+        } else if (w->crash.stack_overflow) {
+            hcn_logf(n, 0,
+                     "process %s crashed: task stack overflow (%s at %#llx) "
+                     "in %s",
+                     p->id, sig_name(w->crash.code),
+                     (unsigned long long)w->crash.addr, where);
+        } else {
+            const char *s = sig_name(w->crash.code);
+            char num[32];
+            if (s == NULL) {
+                snprintf(num, sizeof num, "signal %d", (int)w->crash.code);
+                s = num;
+            }
+            hcn_logf(n, 0, "process %s crashed: %s in %s", p->id, s, where);
+        }
+        if (trace)
+            hcn_logf(n, 0, "process %s backtrace:\n%s", p->id, trace);
+        free(trace);
+        return w->crash.stack_overflow ? HCN_RUN_OVERFLOW : HCN_RUN_CRASHED;
+    }
+    if (w->why[0]) {
+        hcn_logf(n, 0, "process %s stopped: its worker broke the protocol (%s)",
+                 p->id, w->why);
+        return HCN_RUN_CRASHED;
+    }
+    if (st != -1 && WIFSIGNALED(st)) {
+        const char *s = sig_name(WTERMSIG(st));
+        hcn_logf(n, 0, "process %s crashed: its worker was killed by %s (%d)",
+                 p->id, s ? s : "a signal", WTERMSIG(st));
+        return HCN_RUN_CRASHED;
+    }
+    if (w->done)
+        return w->done_rc == 0 ? HCN_RUN_RETURNED : HCN_RUN_LOAD_FAILED;
+    if (st != -1 && WIFEXITED(st))
+        hcn_logf(n, 0, "process %s crashed: its worker exited with status %d",
+                 p->id, WEXITSTATUS(st));
+    return HCN_RUN_CRASHED;
+}
+
+hcn_run_end hcn_isolate_run(hcn_proc *p)
+{
+    hcn_node *n = p->node;
+    if (n->worker_path == NULL) {
+        hcn_logf(n, 0,
+                 "%s: cannot run isolated: no hyperc-worker executable found "
+                 "(set HYPERC_WORKER)",
+                 p->id);
+        return HCN_RUN_LOAD_FAILED;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        hcn_logf(n, 0, "%s: cannot make the worker's socket: %s", p->id,
+                 strerror(errno));
+        return HCN_RUN_LOAD_FAILED;
+    }
+    pid_t pid = spawn_worker(n->worker_path, sv[1]);
+    close(sv[1]);
+    if (pid < 0) {
+        hcn_logf(n, 0, "%s: cannot start %s: %s", p->id, n->worker_path,
+                 strerror(errno));
+        close(sv[0]);
+        return HCN_RUN_LOAD_FAILED;
+    }
+    wctx *w = hcn_xcalloc(1, sizeof *w);
+    w->p = p;
+    w->fd = sv[0];
+    w->pid = pid;
+    w->out = hcw_frame_new();
+    hcw_in_init(&w->in);
+    w->h = hcn_xmalloc(sizeof *w->h);
+    hcn_host_init(w->h, p);
+    hcn_run_end end;
+    int st = -1;
+    hcw_frame_begin(w->out, HCW_HELLO, 4);
+    hcw_put_u64(w->out, HCW_PROTO_VERSION);
+    hcw_put_str(w->out, p->addr);
+    hcw_put_str(w->out, p->so_path);
+    hcw_put_str(w->out, p->id);
+    int r = hcw_frame_send(w->out, w->fd) == 0 ? next_frame(w) : -1;
+    if (r == 1 && w->in.op == HCW_FAIL) {
+        char *why = NULL;
+        hcw_get_str(&w->in, &why);
+        hcn_logf(n, 0, "%s: %s", p->id, why ? why : "the worker failed");
+        free(why);
+        end = HCN_RUN_LOAD_FAILED;
+        st = reap(pid, true);
+        goto out;
+    }
+    if (r != 1 || w->in.op != HCW_READY) {
+        st = reap(pid, true);
+        end = r == -2 ? HCN_RUN_KILLED : report_end(w, st);
+        if (end == HCN_RUN_CRASHED && !w->told && w->why[0] == '\0')
+            end = HCN_RUN_LOAD_FAILED;
+        goto out;
+    }
+    volatile bool stopped = false;
+    int jumped = sigsetjmp(w->h->kill, 1);
+    if (jumped == 0) {
+        for (;;) {
+            r = next_frame(w);
+            if (r == -2) {
+                stopped = true;
+                break;
+            }
+            if (r != 1 || serve_call(w) != 0)
+                break;
+        }
+    } else {
+        stopped = true; /* a blocking host call saw the mailbox close */
+    }
+    st = reap(pid, stopped || !w->done);
+    end = stopped ? HCN_RUN_KILLED : report_end(w, st);
+    w->h->crashed = end == HCN_RUN_CRASHED || end == HCN_RUN_OVERFLOW;
+out:
+    close(w->fd);
+    hcn_host_fini(w->h);
+    free(w->h);
+    hcw_in_fini(&w->in);
+    hcw_frame_free(w->out);
+    hcw_crash_fini(&w->crash);
+    free(w);
+    return end;
+}

@@ -1,0 +1,169 @@
+/* Naming where a worker crashed: the return addresses it reported, mapped
+ * to the objects it had loaded, named by binutils' addr2line (function,
+ * file and line from the object's debug information; "??" without it). */
+#include "kernel_int.h"
+
+#include "../../worker/proto.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct frame {
+    int module; /* index in c->modules, -1 = unknown */
+    uint64_t off;
+    char *fn, *line;
+} frame;
+
+/* The loaded object holding pc: the one with the highest base at or
+ * below it. */
+static int module_of(const hcw_crash *c, uint64_t pc)
+{
+    int best = -1;
+    for (size_t i = 0; i < c->nmodules; i++)
+        if (c->modules[i].base <= pc &&
+            (best < 0 || c->modules[i].base > c->modules[best].base))
+            best = (int)i;
+    return best;
+}
+
+/* Run addr2line on `path` for the frames of module m; fills fn and line. */
+static void name_frames(const char *path, frame *fr, size_t n, int m)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += fr[i].module == m;
+    if (k == 0)
+        return;
+    char **argv = hcn_xcalloc(k + 6, sizeof *argv);
+    size_t a = 0;
+    argv[a++] = (char *)"addr2line";
+    argv[a++] = (char *)"-f";
+    argv[a++] = (char *)"-C";
+    argv[a++] = (char *)"-e";
+    argv[a++] = (char *)path;
+    for (size_t i = 0; i < n; i++)
+        if (fr[i].module == m)
+            argv[a++] = hcn_xasprintf("%#llx", (unsigned long long)fr[i].off);
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        goto out;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+    posix_spawn_file_actions_addclose(&fa, pfd[0]);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", 0, 0);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, "addr2line", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pfd[1]);
+    if (rc != 0) {
+        close(pfd[0]);
+        goto out;
+    }
+    FILE *in = fdopen(pfd[0], "r");
+    char buf[1024];
+    for (size_t i = 0; i < n && in; i++) {
+        if (fr[i].module != m)
+            continue;
+        if (!fgets(buf, sizeof buf, in))
+            break;
+        buf[strcspn(buf, "\n")] = '\0';
+        fr[i].fn = hcn_xstrdup(buf);
+        if (!fgets(buf, sizeof buf, in))
+            break;
+        buf[strcspn(buf, "\n")] = '\0';
+        /* "file:line (discriminator N)" -> "file:line", last path part */
+        char *sp = strchr(buf, ' ');
+        if (sp)
+            *sp = '\0';
+        const char *slash = strrchr(buf, '/');
+        fr[i].line = hcn_xstrdup(slash ? slash + 1 : buf);
+    }
+    if (in)
+        fclose(in);
+    else
+        close(pfd[0]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+out:
+    for (size_t i = 5; i < a; i++)
+        free(argv[i]);
+    free(argv);
+}
+
+static bool known(const char *s)
+{
+    return s && strcmp(s, "??") != 0 && strncmp(s, "??:", 3) != 0;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+void hcn_symbolize(const hcw_crash *c, const char *binary, char *where,
+                   size_t wl, char **trace)
+{
+    *trace = NULL;
+    snprintf(where, wl, "an unknown place");
+    if (c->npcs == 0)
+        return;
+    frame *fr = hcn_xcalloc(c->npcs, sizeof *fr);
+    for (size_t i = 0; i < c->npcs; i++) {
+        fr[i].module = module_of(c, c->pcs[i]);
+        /* a return address: its call is the byte before */
+        uint64_t pc = c->pcs[i] ? c->pcs[i] - 1 : 0;
+        fr[i].off = fr[i].module >= 0 ? pc - c->modules[fr[i].module].base : pc;
+    }
+    for (size_t m = 0; m < c->nmodules; m++)
+        name_frames(c->modules[m].path, fr, c->npcs, (int)m);
+    /* The guest's own frames start below the worker's handler: the first
+     * frame in a known object other than the worker's signal path. */
+    size_t first = 0;
+    for (size_t i = 0; i < c->npcs; i++)
+        if (fr[i].fn && strcmp(fr[i].fn, "__restore_rt") == 0)
+            first = i + 1;
+    int in_binary = -1;
+    for (size_t i = first; i < c->npcs && in_binary < 0; i++)
+        if (fr[i].module >= 0 &&
+            strcmp(base_name(c->modules[fr[i].module].path),
+                   base_name(binary)) == 0 &&
+            known(fr[i].fn))
+            in_binary = (int)i;
+    int pick = in_binary;
+    for (size_t i = first; i < c->npcs && pick < 0; i++)
+        if (known(fr[i].fn))
+            pick = (int)i;
+    if (pick >= 0)
+        snprintf(where, wl, "%s (%s)", fr[pick].fn,
+                 known(fr[pick].line) ? fr[pick].line : "no line information");
+    size_t cap = 256 + c->npcs * 160, used = 0;
+    char *t = hcn_xmalloc(cap);
+    t[0] = '\0';
+    for (size_t i = first; i < c->npcs; i++) {
+        const char *mod =
+            fr[i].module >= 0 ? base_name(c->modules[fr[i].module].path) : "?";
+        int w = snprintf(t + used, cap - used, "  #%zu %s (%s) [%s+%#llx]%s",
+                         i - first, known(fr[i].fn) ? fr[i].fn : "??",
+                         known(fr[i].line) ? fr[i].line : "??", mod,
+                         (unsigned long long)fr[i].off,
+                         i + 1 < c->npcs ? "\n" : "");
+        if (w < 0 || (size_t)w >= cap - used)
+            break;
+        used += (size_t)w;
+    }
+    *trace = t;
+    for (size_t i = 0; i < c->npcs; i++) {
+        free(fr[i].fn);
+        free(fr[i].line);
+    }
+    free(fr);
+}

@@ -1,0 +1,280 @@
+/* The worker's host table: every entry of the native binding carried to the
+ * node as a call of the worker protocol, and its results read back from
+ * the node's REPLY.  The guest cannot tell it from the in-process table.
+ * A broken or closed socket ends the worker (hcw_die): the node has gone
+ * or stopped the instance. */
+#include "worker_int.h"
+
+#include <string.h>
+
+static hcw_frame *begin(hcw_op op, size_t nargs)
+{
+    hcw_frame_begin(hcw_w.out, op, nargs);
+    return hcw_w.out;
+}
+
+static void send_call(void)
+{
+    if (hcw_frame_send(hcw_w.out, hcw_w.fd) != 0)
+        hcw_die(NULL);
+}
+
+/* Send the call begun and read its REPLY into hcw_w.in. */
+static hcw_in *call(void)
+{
+    send_call();
+    char err[128];
+    if (hcw_frame_recv(&hcw_w.in, hcw_w.fd, err, sizeof err) != 1)
+        hcw_die(NULL);
+    if (hcw_w.in.op != HCW_REPLY)
+        hcw_die("the node answered a call with another operation");
+    return &hcw_w.in;
+}
+
+static void check(bool ok)
+{
+    if (!ok)
+        hcw_die("a malformed REPLY from the node");
+}
+
+static void w_print(void *ctx, uint8_t verbosity, const char *msg)
+{
+    hcw_frame *f = begin(HCW_PRINT, 2);
+    hcw_put_u64(f, verbosity);
+    hcw_put_str(f, msg);
+    send_call();
+}
+
+static void w_our(void *ctx, hw_address *out)
+{
+    begin(HCW_OUR, 0);
+    check(hcw_get_address(call(), out));
+}
+
+static void w_get_on_exit(void *ctx, hw_on_exit *out)
+{
+    begin(HCW_GET_ON_EXIT, 0);
+    check(hcw_get_on_exit(call(), out));
+}
+
+static void w_set_on_exit(void *ctx, const hw_on_exit *on_exit)
+{
+    hcw_put_on_exit(begin(HCW_SET_ON_EXIT, 1), on_exit);
+    send_call();
+}
+
+static bool w_get_state(void *ctx, hw_bytes *out)
+{
+    begin(HCW_GET_STATE, 0);
+    bool has;
+    check(hcw_get_bytes_opt(call(), &has, out));
+    return has;
+}
+
+static bool w_set_state(void *ctx, const uint8_t *bytes, size_t len)
+{
+    hcw_put_bin(begin(HCW_SET_STATE, 1), bytes, len);
+    bool ok;
+    check(hcw_get_bool(call(), &ok));
+    return ok;
+}
+
+static bool w_clear_state(void *ctx)
+{
+    begin(HCW_CLEAR_STATE, 0);
+    bool ok;
+    check(hcw_get_bool(call(), &ok));
+    return ok;
+}
+
+static hw_spawn_error w_spawn(void *ctx, const char *name, const char *path,
+                              const hw_on_exit *on_exit,
+                              const hw_capability *req_caps, size_t req_len,
+                              const hw_process_id *grant_procs,
+                              const char *const *grant_params,
+                              size_t grants_len, bool public_,
+                              hw_process_id *out)
+{
+    hcw_frame *f = begin(HCW_SPAWN, 7);
+    hcw_put_str(f, name);
+    hcw_put_str(f, path);
+    hcw_put_on_exit(f, on_exit);
+    hcw_put_caps(f, req_caps, req_len);
+    hcw_put_process_ids(f, grant_procs, grants_len);
+    hcw_put_strs(f, grant_params, grants_len);
+    hcw_put_bool(f, public_);
+    hcw_in *in = call();
+    uint64_t err;
+    check(hcw_get_u64(in, &err));
+    memset(out, 0, sizeof *out);
+    if (!hcw_get_nil(in))
+        check(hcw_get_process_id(in, out));
+    return (hw_spawn_error)err;
+}
+
+static void w_save_caps(void *ctx, const hw_capability *caps, size_t len)
+{
+    hcw_put_caps(begin(HCW_SAVE_CAPS, 1), caps, len);
+    send_call();
+}
+
+static void w_drop_caps(void *ctx, const hw_capability *caps, size_t len)
+{
+    hcw_put_caps(begin(HCW_DROP_CAPS, 1), caps, len);
+    send_call();
+}
+
+static void w_our_caps(void *ctx, hw_capability_list *out)
+{
+    begin(HCW_OUR_CAPS, 0);
+    check(hcw_get_caps(call(), out));
+}
+
+static void w_receive(void *ctx, hw_receive_result *out)
+{
+    begin(HCW_RECEIVE, 0);
+    check(hcw_get_receive_result(call(), out));
+}
+
+static bool w_has_blob(void *ctx)
+{
+    begin(HCW_HAS_BLOB, 0);
+    bool has;
+    check(hcw_get_bool(call(), &has));
+    return has;
+}
+
+static bool blob_reply(hw_blob *out)
+{
+    bool has;
+    check(hcw_get_blob_opt(call(), &has, out));
+    return has;
+}
+
+static bool w_get_blob(void *ctx, hw_blob *out)
+{
+    begin(HCW_GET_BLOB, 0);
+    return blob_reply(out);
+}
+
+static bool w_last_blob(void *ctx, hw_blob *out)
+{
+    begin(HCW_LAST_BLOB, 0);
+    return blob_reply(out);
+}
+
+static void w_send_request(void *ctx, const hw_address *target,
+                           const hw_request *req, const hw_bytes *context,
+                           const hw_blob *blob)
+{
+    hcw_frame *f = begin(HCW_SEND_REQUEST, 4);
+    hcw_put_address(f, target);
+    hcw_put_request(f, req);
+    hcw_put_bytes_opt(f, context != NULL, context);
+    hcw_put_blob_opt(f, blob);
+    send_call();
+}
+
+static void w_send_response(void *ctx, const hw_response *resp,
+                            const hw_blob *blob)
+{
+    hcw_frame *f = begin(HCW_SEND_RESPONSE, 2);
+    hcw_put_response(f, resp);
+    hcw_put_blob_opt(f, blob);
+    send_call();
+}
+
+static int w_send_and_await(void *ctx, const hw_address *target,
+                            const hw_request *req, const hw_blob *blob,
+                            hw_await_result *out)
+{
+    hcw_frame *f = begin(HCW_SEND_AND_AWAIT, 3);
+    hcw_put_address(f, target);
+    hcw_put_request(f, req);
+    hcw_put_blob_opt(f, blob);
+    hcw_in *in = call();
+    int64_t rc;
+    check(hcw_get_i64(in, &rc));
+    memset(out, 0, sizeof *out);
+    if (!hcw_get_nil(in))
+        check(hcw_get_await_result(in, out));
+    return (int)rc;
+}
+
+static int w_guard_add(void *ctx, const void *lo, size_t len)
+{
+    return hcw_guard_add(lo, len);
+}
+
+static void w_guard_remove(void *ctx, int handle)
+{
+    hcw_guard_remove(handle);
+}
+
+static int w_prompting_hold(void *ctx)
+{
+    begin(HCW_PROMPTING_HOLD, 0);
+    int64_t h;
+    check(hcw_get_i64(call(), &h));
+    return (int)h;
+}
+
+static void w_prompting_set(void *ctx, int handle)
+{
+    hcw_put_i64(begin(HCW_PROMPTING_SET, 1), handle);
+    send_call();
+}
+
+static void w_prompting_release(void *ctx, int handle)
+{
+    hcw_put_i64(begin(HCW_PROMPTING_RELEASE, 1), handle);
+    send_call();
+}
+
+static void w_started(void *ctx, bool done)
+{
+    hcw_put_bool(begin(HCW_STARTED, 1), done);
+    send_call();
+}
+
+static void w_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
+                              const hw_bytes *context, uint64_t timeout_s)
+{
+    hcw_frame *f = begin(HCW_SET_STATE_START, 3);
+    hcw_put_bin(f, bytes, len);
+    hcw_put_bytes_opt(f, context != NULL, context);
+    hcw_put_u64(f, timeout_s);
+    send_call();
+}
+
+void hcw_binding_init(hwn_host *t)
+{
+    memset(t, 0, sizeof *t);
+    t->abi_version = HW_ABI_VERSION;
+    t->size = sizeof *t;
+    t->print_to_terminal = w_print;
+    t->our = w_our;
+    t->get_on_exit = w_get_on_exit;
+    t->set_on_exit = w_set_on_exit;
+    t->get_state = w_get_state;
+    t->set_state = w_set_state;
+    t->clear_state = w_clear_state;
+    t->spawn = w_spawn;
+    t->save_capabilities = w_save_caps;
+    t->drop_capabilities = w_drop_caps;
+    t->our_capabilities = w_our_caps;
+    t->receive = w_receive;
+    t->has_blob = w_has_blob;
+    t->get_blob = w_get_blob;
+    t->last_blob = w_last_blob;
+    t->send_request = w_send_request;
+    t->send_response = w_send_response;
+    t->send_and_await_response = w_send_and_await;
+    t->guard_add = w_guard_add;
+    t->guard_remove = w_guard_remove;
+    t->prompting_hold = w_prompting_hold;
+    t->prompting_set = w_prompting_set;
+    t->prompting_release = w_prompting_release;
+    t->started = w_started;
+    t->set_state_start = w_set_state_start;
+}

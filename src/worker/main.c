@@ -1,0 +1,97 @@
+/* hyperc-worker: one process's instance in an OS process of its own.  The
+ * node starts it with a connected stream socket as fd 3 and speaks the
+ * worker protocol over it (docs/worker-protocol.md): HELLO names the
+ * binary; the worker loads it, answers READY and calls its entry with a
+ * host table whose every entry carries the call to the node (binding.c).
+ * A fatal signal or exit() in the guest is told to the node (CRASH, EXIT)
+ * before the worker dies; the node classifies the end by the frame and the
+ * wait status. */
+#include "worker_int.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+struct hcw_worker hcw_w = {.fd = -1};
+
+/* Die quietly: the node has gone or broke the protocol, and a worker never
+ * outlives its node's interest. */
+_Noreturn void hcw_die(const char *why)
+{
+    if (why)
+        fprintf(stderr, "hyperc-worker: %s\n", why);
+    _exit(HCW_EXIT_PROTOCOL);
+}
+
+static void say_fail(hcw_frame *f, const char *why)
+{
+    hcw_frame_begin(f, HCW_FAIL, 1);
+    hcw_put_str(f, why);
+    hcw_frame_send(f, hcw_w.fd);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    /* A worker dies with its node, and the terminal's Ctrl-C is the node's
+     * to handle (the node put us in a process group of our own). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1)
+        _exit(HCW_EXIT_PROTOCOL);
+    hcw_w.fd = HCW_FD;
+    hcw_w.out = hcw_frame_new();
+    hcw_in_init(&hcw_w.in);
+    char err[256];
+    if (hcw_frame_recv(&hcw_w.in, hcw_w.fd, err, sizeof err) != 1 ||
+        hcw_w.in.op != HCW_HELLO)
+        hcw_die("no HELLO from the node");
+    uint64_t version;
+    char *our = NULL, *binary = NULL, *pid = NULL;
+    if (!hcw_get_u64(&hcw_w.in, &version) || !hcw_get_str(&hcw_w.in, &our) ||
+        !hcw_get_str(&hcw_w.in, &binary) || !hcw_get_str(&hcw_w.in, &pid) ||
+        our == NULL || binary == NULL || pid == NULL)
+        hcw_die("a malformed HELLO");
+    if (version != HCW_PROTO_VERSION) {
+        snprintf(err, sizeof err, "protocol version %llu not supported",
+                 (unsigned long long)version);
+        say_fail(hcw_w.out, err);
+        _exit(HCW_EXIT_PROTOCOL);
+    }
+    hcw_w.pid = pid;
+    void *dl = dlopen(binary, RTLD_NOW | RTLD_LOCAL);
+    if (dl == NULL) {
+        snprintf(err, sizeof err, "cannot load %s: %s", binary, dlerror());
+        say_fail(hcw_w.out, err);
+        _exit(HCW_EXIT_PROTOCOL);
+    }
+    hwn_entry_fn entry;
+    *(void **)&entry = dlsym(dl, HWN_ENTRY_SYMBOL);
+    if (entry == NULL) {
+        snprintf(err, sizeof err,
+                 "%s exports no %s (not built against libhyperc?)", binary,
+                 HWN_ENTRY_SYMBOL);
+        say_fail(hcw_w.out, err);
+        _exit(HCW_EXIT_PROTOCOL);
+    }
+    hcw_binding_init(&hcw_w.table);
+    hcw_fault_init();
+    hcw_frame_begin(hcw_w.out, HCW_READY, 1);
+    hcw_put_u64(hcw_w.out, HCW_PROTO_VERSION);
+    if (hcw_frame_send(hcw_w.out, hcw_w.fd) != 0)
+        hcw_die(NULL);
+    hcw_w.in_guest = true;
+    int rc = entry(&hcw_w.table, our);
+    hcw_w.in_guest = false;
+    hcw_frame_begin(hcw_w.out, HCW_DONE, 1);
+    hcw_put_i64(hcw_w.out, rc);
+    hcw_frame_send(hcw_w.out, hcw_w.fd);
+    /* The node may still be answering; what matters is said.  _exit: the
+     * guest's own atexit handlers are not ours to run twice. */
+    _exit(0);
+}

@@ -1,0 +1,43 @@
+/* Internal to hyperc-worker (src/worker/): what its files share.  Prefix
+ * hcw_ as the protocol's. */
+#ifndef HYPERC_WORKER_INT_H
+#define HYPERC_WORKER_INT_H
+
+#include "../abi/native.h"
+#include "proto.h"
+
+#include <stdbool.h>
+
+/* The socket to the node. */
+#define HCW_FD 3
+
+/* Exit statuses of the worker itself (not the guest's). */
+enum {
+    HCW_EXIT_PROTOCOL = 121, /* the node went away or broke the protocol */
+};
+
+/* The worker's one process: single-threaded, so plain globals. */
+struct hcw_worker {
+    int fd;
+    hcw_frame *out; /* the frame being written */
+    hcw_in in;      /* the last frame read */
+    hwn_host table;
+    const char *pid;
+    bool in_guest; /* the guest's entry is running */
+};
+extern struct hcw_worker hcw_w;
+
+/* Fill the host table whose every entry carries its call to the node
+ * (binding.c). */
+void hcw_binding_init(hwn_host *t);
+/* Install the fatal-signal handlers (on an alternate stack) and the exit
+ * hook that tell the node how the guest ended (fault.c). */
+void hcw_fault_init(void);
+/* The task-stack guards the guest registers (the binding's guard_add and
+ * guard_remove stay in the worker; fault.c reads them). */
+int hcw_guard_add(const void *lo, size_t len);
+void hcw_guard_remove(int handle);
+/* Give up: the node is gone or broke the protocol. */
+_Noreturn void hcw_die(const char *why);
+
+#endif

@@ -1,0 +1,158 @@
+"""Isolated processes (`hyperc run --isolate`): each package process runs in
+a worker, an OS process of its own, and carries its ABI calls to the node
+over the worker protocol (docs/worker-protocol.md).  A fault in one — a
+segfault, abort(), SIGFPE, a task stack overflow, exit() in a handler —
+ends that worker alone: the node logs which process crashed and where
+(function and file:line), the caller gets an error at once instead of a
+hang, on-exit applies (a restart here), and every other process keeps
+serving.  A process stuck in a loop does not hold up the node's stop."""
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from conftest import pid
+
+HOG = pid("stackhog", "tstack")
+ISOLATE = ("--isolate", "--restart-base-ms", "50")
+
+
+def ask_until(node, process, body, want, timeout=15):
+    deadline = time.monotonic() + timeout
+    while True:
+        rep = node.inject(process, body, timeout=2)
+        if rep.get("ok") and rep["body"] == want:
+            return
+        assert time.monotonic() < deadline, rep
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def iso(node_factory):
+    return node_factory(packages=("tpkg", "tstack"), extra=ISOLATE)
+
+
+def crash_and_check(node, command, report, count=1):
+    """Make HOG crash with `command`; the caller gets an error at once, the
+    node says `report`, the others never notice, and a fresh instance of
+    HOG answers again."""
+    assert node.ask(HOG, "ping").startswith("pong ")
+    restarts = node.log().count(f"{HOG} crashed; restarting in")
+    t0 = time.monotonic()
+    rep = node.inject(HOG, command, timeout=20)
+    waited = time.monotonic() - t0
+    assert not rep.get("ok"), rep
+    assert "timeout" in rep.get("error", "").lower(), rep
+    assert waited < 10, f"the caller waited {waited:.1f} s for a dead worker"
+    node.wait_log(report, count=count)
+    node.wait_log(f"{HOG} crashed; restarting in", count=restarts + 1)
+    # The other processes never noticed.
+    assert node.ask(pid("a"), "echo still here") == "still here"
+    ask_until(node, HOG, "ping", "pong 1")
+    return node.log()
+
+
+def test_processes_run_in_workers(iso):
+    # Each package process is an OS process of its own, child of the node.
+    kids = children(iso.proc.pid)
+    assert len(kids) >= 3, kids
+    assert all(k["exe"].endswith("hyperc-worker") for k in kids), kids
+    # Everything they do goes through the node as before.
+    assert iso.ask(pid("a"), "echo hello") == "hello"
+    assert iso.ask(HOG, "deep 40") == "deep ok"
+
+
+def children(ppid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+            parent = int(stat[stat.rindex(")") + 2:].split()[1])
+            if parent == ppid:
+                out.append({"pid": int(d),
+                            "exe": os.readlink(f"/proc/{d}/exe")})
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def test_segfault_is_contained_and_named(iso):
+    log = crash_and_check(iso, "null",
+                          f"process {HOG} crashed: SIGSEGV in task")
+    assert re.search(rf"process {HOG} crashed: SIGSEGV in task "
+                     r"\(stackhog\.c:\d+\)", log), log
+    assert f"process {HOG} backtrace:" in log
+
+
+def test_abort_is_contained(iso):
+    log = crash_and_check(iso, "abort", f"process {HOG} crashed: SIGABRT in")
+    assert re.search(r"crashed: SIGABRT in task \(stackhog\.c:\d+\)", log), log
+
+
+def test_division_by_zero_is_contained(iso):
+    log = crash_and_check(iso, "fpe", f"process {HOG} crashed: SIGFPE in")
+    assert re.search(r"crashed: SIGFPE in task \(stackhog\.c:\d+\)", log), log
+
+
+def test_exit_in_a_handler_is_contained(iso):
+    log = crash_and_check(iso, "exit 3",
+                          f"process {HOG} crashed: exit(3) called in")
+    assert re.search(r"exit\(3\) called in task \(stackhog\.c:\d+\)", log), log
+
+
+def test_stack_overflow_is_contained(iso):
+    log = crash_and_check(iso, "overflow",
+                          f"process {HOG} crashed: task stack overflow")
+    assert re.search(r"task stack overflow \(SIG(SEGV|BUS) at 0x[0-9a-f]+\) "
+                     r"in runaway \(stackhog\.c:\d+\)", log), log
+
+
+def test_crashes_repeat_and_restarts_keep_coming(iso):
+    crash_and_check(iso, "null", f"process {HOG} crashed: SIGSEGV", count=1)
+    crash_and_check(iso, "abort", f"process {HOG} crashed: SIGABRT", count=1)
+    crash_and_check(iso, "null", f"process {HOG} crashed: SIGSEGV", count=2)
+    assert iso.log().count(f"{HOG} crashed; restarting in") == 3
+
+
+def test_give_up_after_the_limit(node_factory):
+    n = node_factory(packages=("tpkg", "tstack"),
+                     extra=(*ISOLATE, "--restart-give-up", "2"))
+    n.inject(HOG, "null", timeout=5)
+    n.wait_log(f"{HOG} crashed; restarting in")
+    ask_until(n, HOG, "ping", "pong 1")
+    n.inject(HOG, "null", timeout=5)
+    n.wait_log(f"{HOG} crashed 2 times within")
+    ps = n.call({"op": "ps"})
+    assert all(p["id"] != HOG for p in ps["processes"]), ps
+    assert n.ask(pid("a"), "echo alive") == "alive"
+
+
+def test_stop_is_prompt_with_a_process_stuck_in_a_loop(iso):
+    iso.inject(HOG, "spin", non_block=True)
+    time.sleep(0.5)
+    assert iso.ask(pid("a"), "echo meanwhile") == "meanwhile"
+    kids = [k["pid"] for k in children(iso.proc.pid)]
+    t0 = time.monotonic()
+    iso.proc.send_signal(signal.SIGINT)
+    rc = iso.proc.wait(timeout=30)
+    assert time.monotonic() - t0 < 5, "the node took too long to stop"
+    assert rc == 0, iso.stderr()
+    time.sleep(0.2)
+    alive = [k for k in kids if os.path.exists(f"/proc/{k}")
+             and open(f"/proc/{k}/stat").read().split()[2] != "Z"]
+    assert alive == [], f"workers left behind: {alive}"
+
+
+def test_hyperprocesses_with_tasks_and_calls_work_isolated(node_factory):
+    # Hyperprocesses whose init and handlers wait on calls to each other,
+    # every call through two workers and the node.
+    n = node_factory(packages=("ttasks",), extra=ISOLATE)
+    a = pid("a", "ttasks")
+    assert n.ask(a, '"InitResult"') == "7"
+    assert n.ask(a, '{"Chain": [["b", "c", "a"], 1]}') == "4"
+    assert n.ask(a, '"Ping"') == "1"
