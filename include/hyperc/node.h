@@ -72,6 +72,10 @@ typedef struct hc_node_config {
      * $HYPERC_WORKER, or where the build or the install put it.  Read by
      * hc_node_new only. */
     const char *worker_path;
+    /* An isolated process that uses more than this much CPU time (ms) on
+     * one message (between two receives) is stopped: its caller gets an
+     * error and on-exit applies.  0 = no limit. */
+    uint32_t cpu_ms_per_message;
 } hc_node_config;
 
 void hc_node_config_default(hc_node_config *cfg);

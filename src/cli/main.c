@@ -66,6 +66,8 @@ static void usage_run(FILE *f)
             "  --name NODE            node name (default local.os)\n"
             "  --isolate              run each package process in an OS "
             "process of its own (a crash ends it alone)\n"
+            "  --cpu-limit-ms N       an isolated process using more CPU "
+            "time on one message is stopped (default 30000; 0 = none)\n"
             "  --port N               HTTP port of http-server:distro:sys "
             "(default: none, no HTTP server; 0 = none)\n"
             "  --http-addr ADDR       address the HTTP server listens on "
@@ -235,13 +237,15 @@ enum run_option {
     RUN_WSMAX,
     RUN_WSQ,
     RUN_TMPHOME,
-    RUN_ISOLATE
+    RUN_ISOLATE,
+    RUN_CPUMS
 };
 
 static const struct option run_options[] = {
     {"home", required_argument, NULL, RUN_HOME},
     {"tmp-home", no_argument, NULL, RUN_TMPHOME},
     {"isolate", no_argument, NULL, RUN_ISOLATE},
+    {"cpu-limit-ms", required_argument, NULL, RUN_CPUMS},
     {"name", required_argument, NULL, RUN_NAME},
     {"port", required_argument, NULL, RUN_PORT},
     {"verbosity", required_argument, NULL, 'v'},
@@ -302,6 +306,7 @@ static int run_set_option(run_opts *o, int c, const char *arg,
         return -1;
     case RUN_MBOX: target = &cfg->mailbox_max; break;
     case RUN_SPIN: target = &cfg->spin_us; break;
+    case RUN_CPUMS: target = &cfg->cpu_ms_per_message; break;
     case RUN_RBASE: target = &cfg->restart_base_ms; break;
     case RUN_RMAX: target = &cfg->restart_max_ms; break;
     case RUN_RGIVE: target = &cfg->restart_give_up; break;

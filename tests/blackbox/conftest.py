@@ -27,6 +27,11 @@ def free_port():
         return s.getsockname()[1]
 
 
+# HYPERC_TEST_ISOLATE=1 runs every node of the suite with --isolate: the
+# same tests then check that a process cannot tell a worker from a thread.
+ISOLATE_ALL = ("--isolate",) if os.environ.get("HYPERC_TEST_ISOLATE") else ()
+
+
 def pid(name, pkg="tpkg", pub="test.os"):
     return f"{name}:{pkg}:{pub}"
 
@@ -53,7 +58,7 @@ class Node:
         """Boot the node; unless wait_ready is false, return once it says
         it is ready (its processes have started: bindings and init done)."""
         cmd = [self.bin, "run", "--home", self.home, "--name", self.name,
-               *self.extra, *self.packages]
+               *ISOLATE_ALL, *self.extra, *self.packages]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)

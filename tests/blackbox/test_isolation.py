@@ -117,6 +117,13 @@ def test_crashes_repeat_and_restarts_keep_coming(iso):
     crash_and_check(iso, "abort", f"process {HOG} crashed: SIGABRT", count=1)
     crash_and_check(iso, "null", f"process {HOG} crashed: SIGSEGV", count=2)
     assert iso.log().count(f"{HOG} crashed; restarting in") == 3
+    # ps shows the count and the last reason
+    procs = {p["id"]: p for p in iso.call({"op": "ps"})["processes"]}
+    assert procs[HOG]["isolated"] is True
+    assert procs[HOG]["crashes"] == 3
+    assert procs[HOG]["last_crash"].startswith("SIGSEGV in task (stackhog.c:")
+    assert procs[pid("a")]["crashes"] == 0
+    assert procs[pid("a")]["last_crash"] is None
 
 
 def test_give_up_after_the_limit(node_factory):
@@ -156,3 +163,18 @@ def test_hyperprocesses_with_tasks_and_calls_work_isolated(node_factory):
     assert n.ask(a, '"InitResult"') == "7"
     assert n.ask(a, '{"Chain": [["b", "c", "a"], 1]}') == "4"
     assert n.ask(a, '"Ping"') == "1"
+
+
+def test_a_handler_over_its_cpu_time_is_stopped(node_factory):
+    n = node_factory(packages=("tpkg", "tstack"),
+                     extra=(*ISOLATE, "--cpu-limit-ms", "300"))
+    assert n.ask(HOG, "deep 40") == "deep ok"  # work within the limit
+    t0 = time.monotonic()
+    rep = n.inject(HOG, "spin", timeout=30)
+    assert not rep.get("ok"), rep
+    assert time.monotonic() - t0 < 10
+    n.wait_log(f"process {HOG} crashed: stopped after more than 300 ms of "
+               "CPU time on one message")
+    n.wait_log(f"{HOG} crashed; restarting in")
+    assert n.ask(pid("a"), "echo fine") == "fine"
+    ask_until(n, HOG, "ping", "pong 1")

@@ -213,11 +213,14 @@ static json_t *do_ps(hcn_node *n)
     for (hcn_proc *p = n->procs; p; p = p->hh.next) {
         pthread_mutex_lock(&p->lock);
         json_array_append_new(
-            list, json_pack("{sssssbsbsisI}", "id", p->id, "status",
+            list, json_pack("{sssssbsbsisIsbsiso}", "id", p->id, "status",
                             names[atomic_load(&p->status) & 3], "public",
                             p->public_, "started", hcn_proc_started(p),
                             "starts", atomic_load(&p->instance), "queued",
-                            (json_int_t)atomic_load(&p->mb.count)));
+                            (json_int_t)atomic_load(&p->mb.count), "isolated",
+                            p->isolated, "crashes", p->crashes, "last_crash",
+                            p->last_crash ? json_string(p->last_crash)
+                                          : json_null()));
         pthread_mutex_unlock(&p->lock);
     }
     pthread_rwlock_unlock(&n->table_lock);

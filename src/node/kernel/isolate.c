@@ -111,8 +111,47 @@ typedef struct wctx {
     bool told;       /* CRASH or EXIT came */
     int told_op;
     hcw_crash crash;
-    char why[256]; /* a protocol breach, said once */
+    char why[256];          /* a protocol breach, said once */
+    int stat_fd;            /* /proc/<pid>/stat, for the CPU time used */
+    int64_t cpu_at_receive; /* CPU ms used when the last message came */
+    int64_t next_check;     /* monotonic ns of the next CPU check */
+    bool over_cpu;          /* stopped for using too much CPU */
 } wctx;
+
+/* The worker's CPU time so far (user + system) in ms, -1 if unknown. */
+static int64_t cpu_ms(wctx *w)
+{
+    char buf[1024];
+    ssize_t n =
+        w->stat_fd >= 0 ? pread(w->stat_fd, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* after "pid (comm) ": state is field 3; utime and stime are 14, 15 */
+    char *p = strrchr(buf, ')');
+    unsigned long long ut, st;
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+               &ut, &st) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    return (int64_t)((ut + st) * 1000 /
+                     (unsigned long long)(hz > 0 ? hz : 100));
+}
+
+/* Whether the guest has used more CPU on its current message than the
+ * node allows (checked at most every 50 ms). */
+static bool over_cpu_limit(wctx *w)
+{
+    uint32_t limit = w->p->node->cfg.cpu_ms_per_message;
+    int64_t now = hcn_now_ns();
+    if (limit == 0 || now < w->next_check)
+        return false;
+    w->next_check = now + 50 * 1000000LL;
+    int64_t used = cpu_ms(w);
+    return used >= 0 && w->cpu_at_receive >= 0 &&
+           used - w->cpu_at_receive > (int64_t)limit;
+}
 
 static int reply(wctx *w)
 {
@@ -257,6 +296,7 @@ static int serve_call(wctx *w)
     case HCW_RECEIVE: {
         hw_receive_result r;
         t->receive(ctx, &r); /* may not return: the instance is stopped */
+        w->cpu_at_receive = cpu_ms(w); /* a new message: a new budget */
         hcw_frame_begin(f, HCW_REPLY, 1);
         hcw_put_receive_result(f, &r);
         hw_receive_result_fini(&r);
@@ -404,6 +444,10 @@ static int serve_call(wctx *w)
 static int next_frame(wctx *w)
 {
     for (;;) {
+        if (over_cpu_limit(w)) {
+            w->over_cpu = true;
+            return -3;
+        }
         struct pollfd pf = {.fd = w->fd, .events = POLLIN};
         int r = poll(&pf, 1, 50);
         if (r > 0)
@@ -457,49 +501,54 @@ static hcn_run_end report_end(wctx *w, int st)
 {
     hcn_proc *p = w->p;
     hcn_node *n = p->node;
+    char what[768];
+    hcn_run_end end = HCN_RUN_CRASHED;
+    char *trace = NULL;
     if (w->told) {
-        char where[512], *trace = NULL;
+        char where[512];
         hcn_symbolize(&w->crash, p->so_path, where, sizeof where, &trace);
-        if (w->told_op == HCW_EXIT) {
-            hcn_logf(n, 0, "process %s crashed: exit(%d) called in %s", p->id,
-                     (int)w->crash.code, where);
-        } else if (w->crash.stack_overflow) {
-            hcn_logf(n, 0,
-                     "process %s crashed: task stack overflow (%s at %#llx) "
-                     "in %s",
-                     p->id, sig_name(w->crash.code),
-                     (unsigned long long)w->crash.addr, where);
-        } else {
-            const char *s = sig_name(w->crash.code);
-            char num[32];
-            if (s == NULL) {
-                snprintf(num, sizeof num, "signal %d", (int)w->crash.code);
-                s = num;
-            }
-            hcn_logf(n, 0, "process %s crashed: %s in %s", p->id, s, where);
+        const char *s = sig_name(w->crash.code);
+        char num[32];
+        if (s == NULL) {
+            snprintf(num, sizeof num, "signal %d", (int)w->crash.code);
+            s = num;
         }
-        if (trace)
-            hcn_logf(n, 0, "process %s backtrace:\n%s", p->id, trace);
-        free(trace);
-        return w->crash.stack_overflow ? HCN_RUN_OVERFLOW : HCN_RUN_CRASHED;
-    }
-    if (w->why[0]) {
-        hcn_logf(n, 0, "process %s stopped: its worker broke the protocol (%s)",
-                 p->id, w->why);
-        return HCN_RUN_CRASHED;
-    }
-    if (st != -1 && WIFSIGNALED(st)) {
+        if (w->told_op == HCW_EXIT)
+            snprintf(what, sizeof what, "exit(%d) called in %s",
+                     (int)w->crash.code, where);
+        else if (w->crash.stack_overflow)
+            snprintf(what, sizeof what,
+                     "task stack overflow (%s at %#llx) in %s", s,
+                     (unsigned long long)w->crash.addr, where);
+        else
+            snprintf(what, sizeof what, "%s in %s", s, where);
+        if (w->crash.stack_overflow)
+            end = HCN_RUN_OVERFLOW;
+    } else if (w->over_cpu) {
+        snprintf(what, sizeof what,
+                 "stopped after more than %u ms of CPU time on one message",
+                 n->cfg.cpu_ms_per_message);
+    } else if (w->why[0]) {
+        snprintf(what, sizeof what, "its worker broke the protocol (%s)",
+                 w->why);
+    } else if (st != -1 && WIFSIGNALED(st)) {
         const char *s = sig_name(WTERMSIG(st));
-        hcn_logf(n, 0, "process %s crashed: its worker was killed by %s (%d)",
-                 p->id, s ? s : "a signal", WTERMSIG(st));
-        return HCN_RUN_CRASHED;
-    }
-    if (w->done)
+        snprintf(what, sizeof what, "its worker was killed by %s (%d)",
+                 s ? s : "a signal", WTERMSIG(st));
+    } else if (w->done) {
         return w->done_rc == 0 ? HCN_RUN_RETURNED : HCN_RUN_LOAD_FAILED;
-    if (st != -1 && WIFEXITED(st))
-        hcn_logf(n, 0, "process %s crashed: its worker exited with status %d",
-                 p->id, WEXITSTATUS(st));
-    return HCN_RUN_CRASHED;
+    } else if (st != -1 && WIFEXITED(st)) {
+        snprintf(what, sizeof what, "its worker exited with status %d",
+                 WEXITSTATUS(st));
+    } else {
+        snprintf(what, sizeof what, "its worker ended");
+    }
+    hcn_logf(n, 0, "process %s crashed: %s", p->id, what);
+    if (trace)
+        hcn_logf(n, 0, "process %s backtrace:\n%s", p->id, trace);
+    free(trace);
+    hcn_proc_note_crash(p, what);
+    return end;
 }
 
 hcn_run_end hcn_isolate_run(hcn_proc *p)
@@ -532,6 +581,10 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     w->pid = pid;
     w->out = hcw_frame_new();
     hcw_in_init(&w->in);
+    char statp[64];
+    snprintf(statp, sizeof statp, "/proc/%d/stat", (int)pid);
+    w->stat_fd = open(statp, O_RDONLY | O_CLOEXEC);
+    w->cpu_at_receive = cpu_ms(w);
     w->h = hcn_xmalloc(sizeof *w->h);
     hcn_host_init(w->h, p);
     hcn_run_end end;
@@ -578,6 +631,8 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     w->h->crashed = end == HCN_RUN_CRASHED || end == HCN_RUN_OVERFLOW;
 out:
     close(w->fd);
+    if (w->stat_fd >= 0)
+        close(w->stat_fd);
     hcn_host_fini(w->h);
     free(w->h);
     hcw_in_fini(&w->in);

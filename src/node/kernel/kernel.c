@@ -42,10 +42,20 @@ void hcn_proc_unref(hcn_proc *p)
     free(p->id);
     free(p->addr);
     free(p->so_path);
+    free(p->last_crash);
     free(p->pkg_dir);
     free(p->pending_so);
     free(p->pending_pkg_dir);
     free(p);
+}
+
+void hcn_proc_note_crash(hcn_proc *p, const char *why)
+{
+    pthread_mutex_lock(&p->lock);
+    p->crashes++;
+    free(p->last_crash);
+    p->last_crash = hcn_xstrdup(why);
+    pthread_mutex_unlock(&p->lock);
 }
 
 int hcn_proc_level(hcn_proc *p)

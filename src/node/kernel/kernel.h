@@ -284,6 +284,8 @@ struct hcn_proc {
     char *so_path; /* guest: the shared object */
     char *pkg_dir; /* guest: the package's pkg/ folder */
     bool isolated; /* guest: runs in a worker process (kernel/isolate.c) */
+    int crashes;      /* instances that crashed (under lock) */
+    char *last_crash; /* how the last one did, NULL = never (under lock) */
     pthread_t thread;
     bool has_thread;
     char *pending_so;        /* guest: a reinstall's binary, taken at the
@@ -405,5 +407,9 @@ bool hcn_node_sleep_until(hcn_node *n, int64_t deadline_ns);
  * else beside the running program, else where the build or the install put
  * it.  A malloc'd path, or NULL when none is there. */
 char *hcn_worker_find(const char *configured);
+
+/* Count a crash of p's instance and keep `why` (copied) as the last one's
+ * reason, for `hyperc ps`.  Any thread. */
+void hcn_proc_note_crash(hcn_proc *p, const char *why);
 
 #endif

@@ -102,6 +102,7 @@ static hcn_run_end run_instance(hcn_proc *p)
         if (jumped == HCN_KILL_OVERFLOW || h->ovf_state != HCN_OVF_NONE) {
             hcn_logf(p->node, 0,
                      "process %s: task stack overflow (guard page hit)", p->id);
+            hcn_proc_note_crash(p, "task stack overflow (guard page hit)");
             hcn_logf(p->node, 2, "process %s: fault at %#lx in %s code", p->id,
                      (unsigned long)h->ovf_addr,
                      h->ovf_outside ? "library or host" : "the process's");
