@@ -9,7 +9,14 @@ is not in a guard."""
 import resource
 import time
 
-from conftest import pid
+import pytest
+
+from conftest import ISOLATE_ALL, pid
+
+# In-process only: how the node's thread stops an instance on the guard
+# page.  A worker's overflow is in test_isolation.py.
+pytestmark = pytest.mark.skipif(bool(ISOLATE_ALL),
+                                reason="in-process overflow handling")
 
 HOG = pid("stackhog", "tstack")
 REPORT = f"process {HOG}: task stack overflow (guard page hit)"

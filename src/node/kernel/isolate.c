@@ -506,7 +506,8 @@ static hcn_run_end report_end(wctx *w, int st)
     char *trace = NULL;
     if (w->told) {
         char where[512];
-        hcn_symbolize(&w->crash, p->so_path, where, sizeof where, &trace);
+        hcn_symbolize(&w->crash, w->told_op == HCW_CRASH, p->so_path, where,
+                      sizeof where, &trace);
         const char *s = sig_name(w->crash.code);
         char num[32];
         if (s == NULL) {

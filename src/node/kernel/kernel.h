@@ -281,9 +281,9 @@ struct hcn_proc {
     /* runtime module, or guest */
     const hcn_module_ops *ops;
     void *mod;
-    char *so_path; /* guest: the shared object */
-    char *pkg_dir; /* guest: the package's pkg/ folder */
-    bool isolated; /* guest: runs in a worker process (kernel/isolate.c) */
+    char *so_path;    /* guest: the shared object */
+    char *pkg_dir;    /* guest: the package's pkg/ folder */
+    bool isolated;    /* guest: runs in a worker process (kernel/isolate.c) */
     int crashes;      /* instances that crashed (under lock) */
     char *last_crash; /* how the last one did, NULL = never (under lock) */
     pthread_t thread;

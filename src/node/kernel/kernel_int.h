@@ -163,8 +163,9 @@ struct hcw_crash;
 /* Where a worker crashed (symbolize.c): "function (file:line)" of the
  * first frame in `binary` (else the first named frame) into where, and a
  * backtrace, one frame a line, in *trace (malloc'd; NULL when there is
- * nothing to show). */
-void hcn_symbolize(const struct hcw_crash *c, const char *binary, char *where,
-                   size_t wl, char **trace);
+ * nothing to show).  first_exact: c->pcs[0] is the instruction a signal
+ * interrupted, not a return address. */
+void hcn_symbolize(const struct hcw_crash *c, bool first_exact,
+                   const char *binary, char *where, size_t wl, char **trace);
 
 #endif

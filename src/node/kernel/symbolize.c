@@ -109,8 +109,8 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-void hcn_symbolize(const hcw_crash *c, const char *binary, char *where,
-                   size_t wl, char **trace)
+void hcn_symbolize(const hcw_crash *c, bool first_exact, const char *binary,
+                   char *where, size_t wl, char **trace)
 {
     *trace = NULL;
     snprintf(where, wl, "an unknown place");
@@ -119,8 +119,10 @@ void hcn_symbolize(const hcw_crash *c, const char *binary, char *where,
     frame *fr = hcn_xcalloc(c->npcs, sizeof *fr);
     for (size_t i = 0; i < c->npcs; i++) {
         fr[i].module = module_of(c, c->pcs[i]);
-        /* a return address: its call is the byte before */
-        uint64_t pc = c->pcs[i] ? c->pcs[i] - 1 : 0;
+        /* a return address: its call is the byte before (but a signal's
+         * first frame is the interrupted instruction itself) */
+        uint64_t pc =
+            c->pcs[i] && !(i == 0 && first_exact) ? c->pcs[i] - 1 : c->pcs[i];
         fr[i].off = fr[i].module >= 0 ? pc - c->modules[fr[i].module].base : pc;
     }
     for (size_t m = 0; m < c->nmodules; m++)
