@@ -1178,7 +1178,7 @@ static bool d_crash(const msgpack_object *o, hcw_crash *out)
     memset(out, 0, sizeof *out);
     const msgpack_object *e = d_array(o, 5, NULL);
     int64_t code;
-    size_t npcs, nmod;
+    size_t npcs = 0, nmod = 0;
     if (e == NULL || !d_i64(&e[0], &code) || code < INT32_MIN ||
         code > INT32_MAX || !d_u64(&e[1], &out->addr) ||
         !d_bool(&e[2], &out->stack_overflow))
