@@ -66,7 +66,8 @@ typedef struct hc_node_config {
     uint32_t ws_queue_max; /* frames waiting for one WebSocket client */
     /* Run the processes of packages each in an OS process of its own (a
      * worker, docs/worker-protocol.md): a crash ends that process alone.
-     * Read by hc_node_load_package and installs. */
+     * On by default; a manifest entry with "in_process": true runs in the
+     * node all the same.  Read by hc_node_load_package and installs. */
     bool isolate;
     /* The hyperc-worker executable; NULL = beside the running program, or
      * $HYPERC_WORKER, or where the build or the install put it.  Read by
@@ -150,6 +151,7 @@ typedef struct hc_manifest_entry {
     hc_manifest_cap *grant_capabilities;
     size_t grant_capabilities_len;
     bool public_;
+    bool in_process; /* "in_process": true: never isolated (trusted code) */
 } hc_manifest_entry;
 
 typedef struct hc_package {

@@ -64,8 +64,10 @@ static void usage_run(FILE *f)
             "  --tmp-home             a fresh temporary home, deleted when "
             "the node stops\n"
             "  --name NODE            node name (default local.os)\n"
-            "  --isolate              run each package process in an OS "
-            "process of its own (a crash ends it alone)\n"
+            "  --in-process           run package processes as threads of "
+            "the node (trusted code; a crash ends the node)\n"
+            "  --isolate              each package process in an OS "
+            "process of its own, a crash ends it alone (the default)\n"
             "  --cpu-limit-ms N       an isolated process using more CPU "
             "time on one message is stopped (default 30000; 0 = none)\n"
             "  --port N               HTTP port of http-server:distro:sys "
@@ -238,6 +240,7 @@ enum run_option {
     RUN_WSQ,
     RUN_TMPHOME,
     RUN_ISOLATE,
+    RUN_INPROC,
     RUN_CPUMS
 };
 
@@ -245,6 +248,7 @@ static const struct option run_options[] = {
     {"home", required_argument, NULL, RUN_HOME},
     {"tmp-home", no_argument, NULL, RUN_TMPHOME},
     {"isolate", no_argument, NULL, RUN_ISOLATE},
+    {"in-process", no_argument, NULL, RUN_INPROC},
     {"cpu-limit-ms", required_argument, NULL, RUN_CPUMS},
     {"name", required_argument, NULL, RUN_NAME},
     {"port", required_argument, NULL, RUN_PORT},
@@ -288,6 +292,7 @@ static int run_set_option(run_opts *o, int c, const char *arg,
     case RUN_HOME: cfg->home = arg; return -1;
     case RUN_TMPHOME: o->tmp_home = true; return -1;
     case RUN_ISOLATE: cfg->isolate = true; return -1;
+    case RUN_INPROC: cfg->isolate = false; return -1;
     case RUN_NAME: cfg->name = arg; return -1;
     case RUN_PVERB: o->pverb = arg; return -1;
     case RUN_PORT:

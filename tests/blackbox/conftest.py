@@ -27,9 +27,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-# HYPERC_TEST_ISOLATE=1 runs every node of the suite with --isolate: the
-# same tests then check that a process cannot tell a worker from a thread.
-ISOLATE_ALL = ("--isolate",) if os.environ.get("HYPERC_TEST_ISOLATE") else ()
+# Nodes isolate their processes by default (each in a worker of its own).
+# HYPERC_TEST_IN_PROCESS=1 runs every node of the suite with --in-process:
+# the same tests then check that a process cannot tell a thread from a
+# worker.
+IN_PROCESS_ALL = (("--in-process",) if os.environ.get("HYPERC_TEST_IN_PROCESS")
+                  else ())
+ISOLATED = not IN_PROCESS_ALL
 
 
 def pid(name, pkg="tpkg", pub="test.os"):
@@ -58,7 +62,7 @@ class Node:
         """Boot the node; unless wait_ready is false, return once it says
         it is ready (its processes have started: bindings and init done)."""
         cmd = [self.bin, "run", "--home", self.home, "--name", self.name,
-               *ISOLATE_ALL, *self.extra, *self.packages]
+               *IN_PROCESS_ALL, *self.extra, *self.packages]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)

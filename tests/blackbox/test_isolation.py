@@ -6,8 +6,10 @@ ends that worker alone: the node logs which process crashed and where
 (function and file:line), the caller gets an error at once instead of a
 hang, on-exit applies (a restart here), and every other process keeps
 serving.  A process stuck in a loop does not hold up the node's stop."""
+import json
 import os
 import re
+import shutil
 import signal
 import time
 
@@ -178,3 +180,23 @@ def test_a_handler_over_its_cpu_time_is_stopped(node_factory):
     n.wait_log(f"{HOG} crashed; restarting in")
     assert n.ask(pid("a"), "echo fine") == "fine"
     ask_until(n, HOG, "ping", "pong 1")
+
+
+def test_a_manifest_can_keep_a_process_in_the_node(node_factory, tmp_path):
+    # "in_process": true in its manifest entry: a thread of the node, while
+    # the package's neighbours run in workers.
+    src = os.path.join(os.environ["HYPERC_PACKAGES"], "tstack")
+    pkg = tmp_path / "tstack"
+    shutil.copytree(src, pkg)
+    man = pkg / "pkg" / "manifest.json"
+    entries = json.loads(man.read_text())
+    entries[0]["in_process"] = True
+    man.write_text(json.dumps(entries))
+    n = node_factory(packages=("tpkg", str(pkg)))
+    procs = {p["id"]: p for p in n.call({"op": "ps"})["processes"]}
+    assert procs[HOG]["isolated"] is False
+    assert procs[pid("a")]["isolated"] is True
+    assert n.ask(HOG, "deep 10") == "deep ok"
+    kids = children(n.proc.pid)
+    assert HOG not in " ".join(str(k) for k in kids)
+    assert len(kids) == sum(p["isolated"] for p in procs.values()), kids

@@ -9,14 +9,11 @@ is not in a guard."""
 import resource
 import time
 
-import pytest
+from conftest import pid
 
-from conftest import ISOLATE_ALL, pid
-
-# In-process only: how the node's thread stops an instance on the guard
-# page.  A worker's overflow is in test_isolation.py.
-pytestmark = pytest.mark.skipif(bool(ISOLATE_ALL),
-                                reason="in-process overflow handling")
+# In-process processes (--in-process): how the node's thread stops an
+# instance on the guard page.  A worker's overflow is in test_isolation.py.
+IN = ("--in-process",)
 
 HOG = pid("stackhog", "tstack")
 REPORT = f"process {HOG}: task stack overflow (guard page hit)"
@@ -50,13 +47,13 @@ def overflow_and_check(node, command, where):
 
 
 def test_overflow_in_process_code_stops_only_that_process(node_factory):
-    n = node_factory(packages=("tpkg", "tstack"))
+    n = node_factory(packages=("tpkg", "tstack"), extra=IN)
     overflow_and_check(n, "overflow", "the process's")
     n.stop()  # clean exit (and no leaks under the sanitizers)
 
 
 def test_overflow_inside_a_host_call_lets_the_call_finish(node_factory):
-    n = node_factory(packages=("tpkg", "tstack"))
+    n = node_factory(packages=("tpkg", "tstack"), extra=IN)
     log = overflow_and_check(n, "overflow-host", "library or host")
     # The host call that ran into the guard (the node's logging, holding
     # its lock and stdio's) finished before the process was stopped, so
@@ -74,7 +71,7 @@ def test_other_faults_are_not_taken_for_overflows(node_factory):
     # The node is meant to crash here: no core file from it.
     soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
     resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
-    n = node_factory(packages=("tpkg", "tstack"))
+    n = node_factory(packages=("tpkg", "tstack"), extra=IN)
     resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
     assert n.ask(HOG, "ping") == "pong 1"
     try:

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 
-from conftest import ISOLATE_ALL, pid
+from conftest import ISOLATED, pid
 
 A, B, C = (pid(n, "ttasks") for n in ("a", "b", "c"))
 LIMITED = pid("limited", "ttasks")
@@ -164,6 +164,6 @@ def test_task_stack_overflow_stops_only_that_process(node_factory):
     assert rep["ok"] is False
     # in the node's thread, or in a worker of its own (--isolate)
     n.wait_log("process limited:ttasks:test.os crashed: task stack overflow"
-               if ISOLATE_ALL else
+               if ISOLATED else
                "limited:ttasks:test.os: task stack overflow (guard page hit)")
     assert n.ask(A, '"Ping"') == "1"  # the others are fine

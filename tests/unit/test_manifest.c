@@ -39,7 +39,8 @@ static const char *const good_manifest =
     "    \"request_networking\": false,\n"
     "    \"request_capabilities\": [],\n"
     "    \"grant_capabilities\": [],\n"
-    "    \"public\": false\n"
+    "    \"public\": false,\n"
+    "    \"in_process\": true\n"
     "  },\n"
     "  {\n"
     "    \"process_name\": \"notify-1\",\n"
@@ -97,11 +98,13 @@ static void parse_good(void **state)
     assert_int_equal(e->on_exit, HW_ON_EXIT_NONE);
     assert_false(e->request_networking);
     assert_false(e->public_);
+    assert_true(e->in_process);
     assert_int_equal(e->request_capabilities_len, 0);
     assert_int_equal(e->grant_capabilities_len, 0);
 
     e = &p.entries[2];
     assert_string_equal(e->process_name, "notify-1");
+    assert_false(e->in_process); /* absent: isolated like the rest */
     assert_int_equal(e->on_exit, HW_ON_EXIT_REQUESTS);
     assert_non_null(e->on_exit_requests);
     assert_true(e->on_exit_requests[0] == '[');
@@ -218,6 +221,11 @@ static void bad_manifest_shape(void **state)
 static void bad_manifest_fields(void **state)
 {
     (void)state;
+    BAD_MAN("[{\"process_name\": \"a\", \"process_wasm_path\": \"/a.so\", "
+            "\"on_exit\": \"None\", \"request_networking\": false, "
+            "\"request_capabilities\": [], \"grant_capabilities\": [], "
+            "\"public\": false, \"in_process\": \"yes\"}]",
+            "pkg/manifest.json[0]", "\"in_process\" must be true or false");
     BAD_MAN("[{\"process_wasm_path\": \"/a.so\", \"on_exit\": \"None\", "
             "\"request_networking\": false, \"request_capabilities\": [], "
             "\"grant_capabilities\": [], \"public\": false}]",

@@ -151,6 +151,11 @@ static int parse_entry(json_t *e, size_t i, hc_manifest_entry *out, char *err,
     }
     out->request_networking = json_is_true(net);
     out->public_ = json_is_true(pub);
+    json_t *inp = json_object_get(e, "in_process");
+    if (inp != NULL && !json_is_boolean(inp))
+        return fail(err, errlen, "%s: \"in_process\" must be true or false",
+                    where);
+    out->in_process = json_is_true(inp);
     if (parse_caps(rc, where, "request_capabilities",
                    &out->request_capabilities, &out->request_capabilities_len,
                    err, errlen) != 0 ||
@@ -414,7 +419,7 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen)
             free(so);
         } else {
             procs[i]->so_path = so;
-            procs[i]->isolated = n->cfg.isolate;
+            procs[i]->isolated = n->cfg.isolate && !e->in_process;
             procs[i]->pkg_dir = pkgdir ? hcn_xstrdup(pkgdir) : NULL;
             procs[i]->on_exit.kind = e->on_exit;
             if (e->on_exit == HW_ON_EXIT_REQUESTS)
@@ -637,7 +642,7 @@ static hcn_proc *place_entry(hcn_node *n, install_plan *pl, size_t i,
             return NULL;
         }
         p->so_path = pl->sos[i];
-        p->isolated = n->cfg.isolate;
+        p->isolated = n->cfg.isolate && !e->in_process;
         pl->sos[i] = NULL;
         p->pkg_dir = hcn_xstrdup(pl->pkgdir);
         hcn_on_exit_fini(&p->on_exit);
