@@ -87,5 +87,11 @@ def test_other_faults_are_not_taken_for_overflows(node_factory):
     # AddressSanitizer, its report) ended the node.
     assert rc != 0
     assert REPORT not in n.log()
+    # ... but not silently: which process crashed, and where, comes first
+    said = f"process {HOG} crashed: SIGSEGV at 0x0"
+    assert said in n.stderr(), n.stderr()
+    assert said in n.log()
+    after = n.stderr()[n.stderr().index(said):]
+    assert f"run/{HOG}." in after  # frames in the instance's copy of the .so
     if "AddressSanitizer" in n.stderr():
         assert "SEGV on unknown address" in n.stderr()

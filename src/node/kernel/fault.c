@@ -35,6 +35,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <link.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -243,6 +244,58 @@ static void chain(int sig, siginfo_t *si, void *uc)
         raise(sig);
 }
 
+/* Append text (and a number in hex) to buf without the C library's
+ * formatting: the fault handler may not call it. */
+static size_t put_text(char *buf, size_t at, size_t cap, const char *t)
+{
+    while (*t && at + 1 < cap)
+        buf[at++] = *t++;
+    return at;
+}
+
+static size_t put_hex(char *buf, size_t at, size_t cap, uintptr_t v)
+{
+    char tmp[2 + 2 * sizeof v];
+    size_t n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    at = put_text(buf, at, cap, "0x");
+    while (n > 0 && at + 1 < cap)
+        buf[at++] = tmp[--n];
+    return at;
+}
+
+/* A fault in an in-process guest that is not an overflow ends the node:
+ * first say which process and where, to stderr and the node's log, with
+ * the raw backtrace (function names where the objects export them).
+ * Async-signal-safe: write(2) and backtrace_symbols_fd only. */
+static void say_crash(hcn_host *h, int sig, uintptr_t addr, uintptr_t pc)
+{
+    char line[512];
+    size_t at = put_text(line, 0, sizeof line, "process ");
+    at = put_text(line, at, sizeof line, h->proc->id);
+    at = put_text(line, at, sizeof line,
+                  sig == SIGBUS ? " crashed: SIGBUS at "
+                                : " crashed: SIGSEGV at ");
+    at = put_hex(line, at, sizeof line, addr);
+    at = put_text(line, at, sizeof line, ", instruction ");
+    at = put_hex(line, at, sizeof line, pc);
+    at = put_text(line, at, sizeof line,
+                  " (in-process: the node stops); backtrace:\n");
+    int fds[2] = {2, h->node->log.file ? fileno(h->node->log.file) : -1};
+    void *pcs[48];
+    int n = backtrace(pcs, 48);
+    for (int i = 0; i < 2; i++) {
+        if (fds[i] < 0)
+            continue;
+        ssize_t w = write(fds[i], line, at);
+        (void)w;
+        backtrace_symbols_fd(pcs, n, fds[i]);
+    }
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     int saved_errno = errno;
@@ -280,6 +333,11 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
             h->ovf_state = HCN_OVF_STOPPED;
             siglongjmp(h->kill, HCN_KILL_OVERFLOW);
         }
+        static volatile sig_atomic_t said;
+        if (!said) {
+            said = 1;
+            say_crash(h, sig, addr, pc);
+        }
     }
     chain(sig, si, uc);
     errno = saved_errno;
@@ -313,6 +371,9 @@ static void install(void)
 void hcn_fault_thread_begin(void)
 {
     install();
+    /* backtrace() loads its unwinder on first use: not in the handler */
+    void *warm[2];
+    backtrace(warm, 2);
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         pthread_attr_getstack(&attr, &tl.stack_lo, &tl.stack_size);
