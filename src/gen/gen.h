@@ -59,30 +59,37 @@ void hcg_diags_fini(hcg_diags *d);
  * their index in the model's type table, -1 where the front end reported
  * an error instead of a type. */
 
-/* The supported types, docs/gen-design.md §2. */
+/* The supported types, docs/gen-design.md §2: kind and its name in the
+ * model's JSON (and in WIT for scalars).  The order is the enum's, which
+ * hcg_composite relies on: HCG_UNIT and what follows are composite. */
+#define HCG_KIND_MAP(XX)                                                       \
+    XX(BOOL, "bool")                                                           \
+    XX(S8, "s8")                                                               \
+    XX(S16, "s16")                                                             \
+    XX(S32, "s32")                                                             \
+    XX(S64, "s64")                                                             \
+    XX(U8, "u8")                                                               \
+    XX(U16, "u16")                                                             \
+    XX(U32, "u32")                                                             \
+    XX(U64, "u64")                                                             \
+    XX(F32, "f32")                                                             \
+    XX(F64, "f64")                                                             \
+    XX(STRING, "string")                                                       \
+    XX(BYTES, "bytes")     /* hw_bytes */                                      \
+    XX(ADDRESS, "address") /* hw_address */                                    \
+    XX(UNIT, "unit")       /* HP_UNIT */                                       \
+    XX(RECORD, "record")   /* a struct */                                      \
+    XX(ENUM, "enum")                                                           \
+    XX(LIST, "list")     /* HP_LIST */                                         \
+    XX(OPTION, "option") /* HP_OPTION */                                       \
+    XX(RESULT, "result") /* HP_RESULT */                                       \
+    XX(MAP, "map")       /* HP_MAP: string keys */                             \
+    XX(TUPLE, "tuple")   /* HP_TUPLE */
+
 typedef enum hcg_kind {
-    HCG_BOOL,
-    HCG_S8,
-    HCG_S16,
-    HCG_S32,
-    HCG_S64,
-    HCG_U8,
-    HCG_U16,
-    HCG_U32,
-    HCG_U64,
-    HCG_F32,
-    HCG_F64,
-    HCG_STRING,
-    HCG_BYTES,   /* hw_bytes */
-    HCG_ADDRESS, /* hw_address */
-    HCG_UNIT,    /* HP_UNIT */
-    HCG_RECORD,  /* a struct */
-    HCG_ENUM,
-    HCG_LIST,   /* HP_LIST */
-    HCG_OPTION, /* HP_OPTION */
-    HCG_RESULT, /* HP_RESULT */
-    HCG_MAP,    /* HP_MAP: string keys */
-    HCG_TUPLE,  /* HP_TUPLE */
+#define HCG_KIND_ENUM(name, text) HCG_##name,
+    HCG_KIND_MAP(HCG_KIND_ENUM)
+#undef HCG_KIND_ENUM
 } hcg_kind;
 
 /* The kind's name in the model's JSON and in WIT for scalars ("bool",
@@ -156,13 +163,19 @@ typedef struct hcg_params {
 } hcg_params;
 
 /* Handler kinds, from the markers. */
+/* Handler kinds and their names (the markers' "hyperc:<name>"). */
+#define HCG_HKIND_MAP(XX)                                                      \
+    XX(INIT, "init")                                                           \
+    XX(HTTP, "http")                                                           \
+    XX(LOCAL, "local")                                                         \
+    XX(REMOTE, "remote")                                                       \
+    XX(WS, "ws")                                                               \
+    XX(WS_CLIENT, "ws_client")
+
 typedef enum hcg_hkind {
-    HCG_H_INIT,
-    HCG_H_HTTP,
-    HCG_H_LOCAL,
-    HCG_H_REMOTE,
-    HCG_H_WS,
-    HCG_H_WS_CLIENT,
+#define HCG_HKIND_ENUM(name, text) HCG_H_##name,
+    HCG_HKIND_MAP(HCG_HKIND_ENUM)
+#undef HCG_HKIND_ENUM
 } hcg_hkind;
 
 /* "init", "http", "local", "remote", "ws", "ws_client"; static. */

@@ -7,14 +7,9 @@
 #include <string.h>
 
 static const char *const kind_names[] = {
-    [HCG_BOOL] = "bool",     [HCG_S8] = "s8",           [HCG_S16] = "s16",
-    [HCG_S32] = "s32",       [HCG_S64] = "s64",         [HCG_U8] = "u8",
-    [HCG_U16] = "u16",       [HCG_U32] = "u32",         [HCG_U64] = "u64",
-    [HCG_F32] = "f32",       [HCG_F64] = "f64",         [HCG_STRING] = "string",
-    [HCG_BYTES] = "bytes",   [HCG_ADDRESS] = "address", [HCG_UNIT] = "unit",
-    [HCG_RECORD] = "record", [HCG_ENUM] = "enum",       [HCG_LIST] = "list",
-    [HCG_OPTION] = "option", [HCG_RESULT] = "result",   [HCG_MAP] = "map",
-    [HCG_TUPLE] = "tuple",
+#define HCG_KIND_TEXT(name, text) [HCG_##name] = text,
+    HCG_KIND_MAP(HCG_KIND_TEXT)
+#undef HCG_KIND_TEXT
 };
 
 const char *hcg_kind_name(hcg_kind k)
@@ -50,9 +45,9 @@ int hcg_kind_bits(hcg_kind k)
 }
 
 static const char *const hkind_names[] = {
-    [HCG_H_INIT] = "init",   [HCG_H_HTTP] = "http",
-    [HCG_H_LOCAL] = "local", [HCG_H_REMOTE] = "remote",
-    [HCG_H_WS] = "ws",       [HCG_H_WS_CLIENT] = "ws_client",
+#define HCG_HKIND_TEXT(name, text) [HCG_H_##name] = text,
+    HCG_HKIND_MAP(HCG_HKIND_TEXT)
+#undef HCG_HKIND_TEXT
 };
 
 const char *hcg_hkind_name(hcg_hkind k)
