@@ -5,7 +5,11 @@ segfault, abort(), SIGFPE, a task stack overflow, exit() in a handler —
 ends that worker alone: the node logs which process crashed and where
 (function and file:line), the caller gets an error at once instead of a
 hang, on-exit applies (a restart here), and every other process keeps
-serving.  A process stuck in a loop does not hold up the node's stop."""
+serving.  A process stuck in a loop does not hold up the node's stop.
+
+Workers are sandboxed (a seccomp filter): a system call a process has no
+business making (opening a file, a socket, fork) ends its worker, and the
+node names the call and where it was made."""
 import os
 import re
 import signal
@@ -178,3 +182,42 @@ def test_a_handler_over_its_cpu_time_is_stopped(node_factory):
     n.wait_log(f"{HOG} crashed; restarting in")
     assert n.ask(pid("a"), "echo fine") == "fine"
     ask_until(n, HOG, "ping", "pong 1")
+
+
+# The sandbox: each refused call ends the worker alone, named with where it
+# was made.  fork() is glibc's clone (clone3 or fork on other libcs).
+@pytest.mark.parametrize("command, calls", [
+    ("open", "openat|open"),
+    ("socket", "socket"),
+    ("fork", "clone3?|fork|vfork"),
+])
+def test_the_sandbox_refuses_and_names_the_call(iso, command, calls):
+    log = crash_and_check(iso, command,
+                          f"process {HOG} stopped: system call ")
+    assert re.search(rf"process {re.escape(HOG)} stopped: system call "
+                     rf"({calls}) is not allowed \(sandbox\) in task "
+                     r"\(stackhog\.c:\d+\)", log), log
+    assert f"process {HOG} crashed:" not in log, log
+    procs = {p["id"]: p for p in iso.call({"op": "ps"})["processes"]}
+    assert re.match(rf"system call ({calls}) is not allowed \(sandbox\) "
+                    r"in task \(stackhog\.c:", procs[HOG]["last_crash"]), \
+        procs[HOG]
+    # what works keeps working in the fresh instance
+    assert iso.ask(HOG, "deep 40") == "deep ok"
+
+
+def test_a_process_cannot_read_the_node_password(iso):
+    # The node's secret is readable by the node's user (the test's too); a
+    # worker of the same user still cannot open it.
+    secret = os.path.join(iso.home, "http", "password")
+    if not os.path.exists(secret):
+        os.makedirs(os.path.dirname(secret), exist_ok=True)
+        with open(secret, "w") as f:
+            f.write("secret\n")
+    with open(secret) as f:
+        assert f.read()
+    rep = iso.inject(HOG, f"open {secret}", timeout=20)
+    assert not rep.get("ok"), rep  # never "open ok"
+    iso.wait_log(f"process {HOG} stopped: system call openat is not allowed "
+                 "(sandbox) in task (stackhog.c:")
+    assert iso.ask(pid("a"), "echo still here") == "still here"

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -496,12 +497,31 @@ static int reap(pid_t pid, bool kill_first)
     return st;
 }
 
+/* A system call the worker's sandbox refused (a CRASH with SIGSYS carries
+ * its number as the address; 0: a SIGSYS from elsewhere): "system call
+ * NAME is not allowed (sandbox) in WHERE" in out, true; false if not. */
+static bool sandbox_refusal(const hcw_crash *c, const char *where, char *out,
+                            size_t len)
+{
+    if (c->code != SIGSYS || c->addr == 0 || c->addr > INT_MAX)
+        return false;
+    char *name =
+        seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, (int)c->addr);
+    char num[32];
+    snprintf(num, sizeof num, "#%llu", (unsigned long long)c->addr);
+    snprintf(out, len, "system call %s is not allowed (sandbox) in %s",
+             name ? name : num, where);
+    free(name);
+    return true;
+}
+
 /* Log how the worker ended (a crash, exit(), a breach) and classify it. */
 static hcn_run_end report_end(wctx *w, int st)
 {
     hcn_proc *p = w->p;
     hcn_node *n = p->node;
     char what[768];
+    const char *verb = "crashed"; /* "stopped" by the sandbox */
     hcn_run_end end = HCN_RUN_CRASHED;
     char *trace = NULL;
     if (w->told) {
@@ -516,6 +536,8 @@ static hcn_run_end report_end(wctx *w, int st)
         if (w->told_op == HCW_EXIT)
             snprintf(what, sizeof what, "exit(%d) called in %s",
                      (int)w->crash.code, where);
+        else if (sandbox_refusal(&w->crash, where, what, sizeof what))
+            verb = "stopped";
         else if (w->crash.stack_overflow)
             snprintf(what, sizeof what,
                      "task stack overflow (%s at %#llx) in %s", s,
@@ -543,7 +565,7 @@ static hcn_run_end report_end(wctx *w, int st)
     } else {
         snprintf(what, sizeof what, "its worker ended");
     }
-    hcn_logf(n, 0, "process %s crashed: %s", p->id, what);
+    hcn_logf(n, 0, "process %s %s: %s", p->id, verb, what);
     if (trace)
         hcn_logf(n, 0, "process %s backtrace:\n%s", p->id, trace);
     free(trace);
