@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import pid
+from conftest import BIN, pid
 
 HOG = pid("stackhog", "tstack")
 ISOLATE = ("--isolate", "--restart-base-ms", "50")
@@ -221,3 +221,61 @@ def test_a_process_cannot_read_the_node_password(iso):
     iso.wait_log(f"process {HOG} stopped: system call openat is not allowed "
                  "(sandbox) in task (stackhog.c:")
     assert iso.ask(pid("a"), "echo still here") == "still here"
+
+
+def sanitized():
+    """A sanitizer build (HYPERC_SANITIZE): workers get no memory limit
+    there (ASan's shadow memory is terabytes of address space)."""
+    cache = os.path.join(os.path.dirname(os.path.abspath(BIN)),
+                         "CMakeCache.txt")
+    with open(cache) as f:
+        return "HYPERC_SANITIZE:BOOL=ON" in f.read()
+
+
+def limits_of(pid_):
+    """/proc/PID/limits as {name: (soft, hard)}."""
+    out = {}
+    with open(f"/proc/{pid_}/limits") as f:
+        for line in f.readlines()[1:]:
+            soft, hard = line[26:].split()[:2]
+            out[line[:26].strip()] = (soft, hard)
+    return out
+
+
+def check_worker_limits(node, files, memory):
+    kids = children(node.proc.pid)
+    assert len(kids) >= 7, kids  # tpkg's six and stackhog
+    own = limits_of(node.proc.pid)["Max address space"]
+    for k in kids:
+        lim = limits_of(k["pid"])
+        assert lim["Max open files"] == (files, files), (k, lim)
+        assert lim["Max core file size"] == ("0", "0"), (k, lim)
+        want = own if sanitized() else (memory, memory)
+        assert lim["Max address space"] == want, (k, lim)
+
+
+def test_workers_get_default_limits(iso):
+    # (Open files are checked here, not by opening files: the sandbox
+    # refuses every call that makes a descriptor.)
+    check_worker_limits(iso, "64", str(1 << 30))
+
+
+def test_a_memory_bomb_meets_its_limit(node_factory):
+    n = node_factory(packages=("tpkg", "tstack"),
+                     extra=(*ISOLATE, "--worker-max-memory", "64000000",
+                            "--worker-max-files", "32"))
+    check_worker_limits(n, "32", "64000000")
+    if sanitized():
+        pytest.skip("no memory limit for workers in a sanitizer build")
+    assert n.ask(HOG, "alloc 8") == "alloc ok 8"  # room below the limit
+    rep = n.ask(HOG, "alloc 512", timeout=20)
+    # malloc returned NULL short of 64 MB; the process said so itself and
+    # lives on (the same instance: its third request), nothing crashed.
+    m = re.fullmatch(r"alloc failed after (\d+) MiB", rep)
+    assert m and 8 <= int(m[1]) < 61, rep
+    assert n.ask(HOG, "ping") == "pong 3"
+    assert n.ask(pid("a"), "echo fine") == "fine"
+    assert "crashed" not in n.log(), n.log()
+    # without the limit the same request gets its memory
+    n2 = node_factory(packages=("tpkg", "tstack"), extra=ISOLATE)
+    assert n2.ask(HOG, "alloc 128", timeout=20) == "alloc ok 128"

@@ -20,6 +20,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -95,6 +96,34 @@ static pid_t spawn_worker(const char *path, int fd)
         return -1;
     }
     return pid;
+}
+
+/* Set the worker's limits (hc_node_config's worker_max_*) before it is
+ * told what to load: no core files, its open files and its address space.
+ * Not the address space in a sanitizer build: ASan's shadow memory is
+ * terabytes of it (and RLIMIT_DATA counts that shadow too). */
+static void limit_worker(hcn_proc *p, pid_t pid)
+{
+    const hc_node_config *c = &p->node->cfg;
+    const struct {
+        int resource;
+        uint64_t value;
+        bool set;
+        const char *what;
+    } lim[] = {
+        {RLIMIT_CORE, 0, true, "core files"},
+        {RLIMIT_NOFILE, c->worker_max_files, c->worker_max_files != 0,
+         "open files"},
+#ifndef HYPERC_SANITIZED
+        {RLIMIT_AS, c->worker_max_memory, c->worker_max_memory != 0, "memory"},
+#endif
+    };
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+        struct rlimit r = {(rlim_t)lim[i].value, (rlim_t)lim[i].value};
+        if (lim[i].set && prlimit(pid, lim[i].resource, &r, NULL) != 0)
+            hcn_logf(p->node, 0, "%s: cannot limit its worker's %s: %s", p->id,
+                     lim[i].what, strerror(errno));
+    }
 }
 
 /* ----------------------------------------------------------- serving */
@@ -597,6 +626,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         close(sv[0]);
         return HCN_RUN_LOAD_FAILED;
     }
+    limit_worker(p, pid);
     wctx *w = hcn_xcalloc(1, sizeof *w);
     w->p = p;
     w->fd = sv[0];
