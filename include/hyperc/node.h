@@ -77,6 +77,13 @@ typedef struct hc_node_config {
      * one message (between two receives) is stopped: its caller gets an
      * error and on-exit applies.  0 = no limit. */
     uint32_t cpu_ms_per_message;
+    /* Limits the node sets on each worker as it starts (setrlimit's):
+     * address space in bytes (RLIMIT_AS; not set in a sanitizer build,
+     * whose shadow memory is terabytes of address space) and open
+     * descriptors (RLIMIT_NOFILE).  0 = no limit of that kind.  Core
+     * files are always off (RLIMIT_CORE 0). */
+    uint64_t worker_max_memory;
+    uint32_t worker_max_files;
 } hc_node_config;
 
 void hc_node_config_default(hc_node_config *cfg);

@@ -70,6 +70,10 @@ static void usage_run(FILE *f)
             "process of its own, a crash ends it alone (the default)\n"
             "  --cpu-limit-ms N       an isolated process using more CPU "
             "time on one message is stopped (default 30000; 0 = none)\n"
+            "  --worker-max-memory BYTES  address space of an isolated "
+            "process's worker (default 1073741824; 0 = none)\n"
+            "  --worker-max-files N   open files of an isolated process's "
+            "worker (default 64; 0 = none)\n"
             "  --port N               HTTP port of http-server:distro:sys "
             "(default: none, no HTTP server; 0 = none)\n"
             "  --http-addr ADDR       address the HTTP server listens on "
@@ -241,7 +245,9 @@ enum run_option {
     RUN_TMPHOME,
     RUN_ISOLATE,
     RUN_INPROC,
-    RUN_CPUMS
+    RUN_CPUMS,
+    RUN_WMEM,
+    RUN_WFILES
 };
 
 static const struct option run_options[] = {
@@ -250,6 +256,8 @@ static const struct option run_options[] = {
     {"isolate", no_argument, NULL, RUN_ISOLATE},
     {"in-process", no_argument, NULL, RUN_INPROC},
     {"cpu-limit-ms", required_argument, NULL, RUN_CPUMS},
+    {"worker-max-memory", required_argument, NULL, RUN_WMEM},
+    {"worker-max-files", required_argument, NULL, RUN_WFILES},
     {"name", required_argument, NULL, RUN_NAME},
     {"port", required_argument, NULL, RUN_PORT},
     {"verbosity", required_argument, NULL, 'v'},
@@ -312,6 +320,13 @@ static int run_set_option(run_opts *o, int c, const char *arg,
     case RUN_MBOX: target = &cfg->mailbox_max; break;
     case RUN_SPIN: target = &cfg->spin_us; break;
     case RUN_CPUMS: target = &cfg->cpu_ms_per_message; break;
+    case RUN_WFILES: target = &cfg->worker_max_files; break;
+    case RUN_WMEM:
+        if (parse_u64(arg, &cfg->worker_max_memory) != 0) {
+            fprintf(stderr, "%s run: --worker-max-memory needs bytes\n", prog);
+            return 2;
+        }
+        return -1;
     case RUN_RBASE: target = &cfg->restart_base_ms; break;
     case RUN_RMAX: target = &cfg->restart_max_ms; break;
     case RUN_RGIVE: target = &cfg->restart_give_up; break;

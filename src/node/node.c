@@ -56,6 +56,8 @@ void hc_node_config_default(hc_node_config *c)
     c->http_client_max_ws = 128;
     c->cpu_ms_per_message = 30000;
     c->isolate = true;
+    c->worker_max_memory = 1ull << 30;
+    c->worker_max_files = 64;
 }
 
 hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)

@@ -3,7 +3,9 @@
  * stack, written to the node as a CRASH frame with the return addresses and
  * the loaded objects, and the signal then kills the worker as it would
  * have; exit() called by the guest is written as an EXIT frame from an
- * on_exit hook.  The handler allocates nothing: the frame is packed into a
+ * on_exit hook.  A system call the sandbox refuses (sandbox.c) is a SIGSYS
+ * whose CRASH carries the call's number as its address.  The handler
+ * allocates nothing: the frame is packed into a
  * static buffer.  The task-stack guards the guest registers live here too,
  * so that a fault in one is told as a stack overflow. */
 #include "worker_int.h"
@@ -17,6 +19,10 @@
 #include <string.h>
 #include <ucontext.h>
 #include <unistd.h>
+
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1 /* si_code of a SIGSYS from a seccomp filter */
+#endif
 
 /* ------------------------------------------------------------- guards */
 
@@ -190,8 +196,11 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
         bool overflow = (sig == SIGSEGV || sig == SIGBUS) && in_guard(addr);
         bool has_addr =
             sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL;
-        tell(HCW_CRASH, sig, has_addr ? addr : 0, overflow, pcs + from,
-             n - from);
+        uint64_t told = has_addr ? addr : 0;
+        /* a call the sandbox refused: its number stands for the address */
+        if (sig == SIGSYS && si->si_code == SYS_SECCOMP)
+            told = (uint64_t)(unsigned)si->si_syscall;
+        tell(HCW_CRASH, sig, told, overflow, pcs + from, n - from);
     }
     /* Die of the signal, as without this handler. */
     signal(sig, SIG_DFL);

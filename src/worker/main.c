@@ -1,8 +1,9 @@
 /* hyperc-worker: one process's instance in an OS process of its own.  The
  * node starts it with a connected stream socket as fd 3 and speaks the
  * worker protocol over it (docs/worker-protocol.md): HELLO names the
- * binary; the worker loads it, answers READY and calls its entry with a
- * host table whose every entry carries the call to the node (binding.c).
+ * binary; the worker loads it, closes itself in its sandbox (sandbox.c),
+ * answers READY and calls its entry with a host table whose every entry
+ * carries the call to the node (binding.c).
  * A fatal signal or exit() in the guest is told to the node (CRASH, EXIT)
  * before the worker dies; the node classifies the end by the frame and the
  * wait status. */
@@ -81,6 +82,11 @@ int main(int argc, char **argv)
     }
     hcw_binding_init(&hcw_w.table);
     hcw_fault_init();
+    /* From here on the guest reaches the world through the node only. */
+    if (hcw_sandbox_init(err, sizeof err) != 0) {
+        say_fail(hcw_w.out, err);
+        _exit(HCW_EXIT_PROTOCOL);
+    }
     hcw_frame_begin(hcw_w.out, HCW_READY, 1);
     hcw_put_u64(hcw_w.out, HCW_PROTO_VERSION);
     if (hcw_frame_send(hcw_w.out, hcw_w.fd) != 0)

@@ -93,7 +93,8 @@ typedef struct hcw_module {
 
 typedef struct hcw_crash {
     int32_t code;        /* CRASH: the signal; EXIT: the status */
-    uint64_t addr;       /* CRASH: the faulting address, 0 if none */
+    uint64_t addr;       /* CRASH: the faulting address, 0 if none; for
+                            SIGSYS the refused system call's number */
     bool stack_overflow; /* a task stack's guard page was hit */
     uint64_t *pcs;
     size_t npcs;

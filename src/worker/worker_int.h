@@ -33,6 +33,10 @@ void hcw_binding_init(hwn_host *t);
 /* Install the fatal-signal handlers (on an alternate stack) and the exit
  * hook that tell the node how the guest ended (fault.c). */
 void hcw_fault_init(void);
+/* Install the seccomp filter: from then on a system call the worker does
+ * not need traps (SIGSYS, told by fault.c).  0, or -1 with why in err
+ * (sandbox.c). */
+int hcw_sandbox_init(char *err, size_t errlen);
 /* The task-stack guards the guest registers (the binding's guard_add and
  * guard_remove stay in the worker; fault.c reads them). */
 int hcw_guard_add(const void *lo, size_t len);

@@ -5,7 +5,11 @@ segfault, abort(), SIGFPE, a task stack overflow, exit() in a handler —
 ends that worker alone: the node logs which process crashed and where
 (function and file:line), the caller gets an error at once instead of a
 hang, on-exit applies (a restart here), and every other process keeps
-serving.  A process stuck in a loop does not hold up the node's stop."""
+serving.  A process stuck in a loop does not hold up the node's stop.
+
+Workers are sandboxed (a seccomp filter): a system call a process has no
+business making (opening a file, a socket, fork) ends its worker, and the
+node names the call and where it was made."""
 import json
 import os
 import re
@@ -15,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import pid
+from conftest import BIN, pid
 
 HOG = pid("stackhog", "tstack")
 ISOLATE = ("--isolate", "--restart-base-ms", "50")
@@ -200,3 +204,98 @@ def test_a_manifest_can_keep_a_process_in_the_node(node_factory, tmp_path):
     kids = children(n.proc.pid)
     assert HOG not in " ".join(str(k) for k in kids)
     assert len(kids) == sum(p["isolated"] for p in procs.values()), kids
+# The sandbox: each refused call ends the worker alone, named with where it
+# was made.  fork() is glibc's clone (clone3 or fork on other libcs).
+@pytest.mark.parametrize("command, calls", [
+    ("open", "openat|open"),
+    ("socket", "socket"),
+    ("fork", "clone3?|fork|vfork"),
+])
+def test_the_sandbox_refuses_and_names_the_call(iso, command, calls):
+    log = crash_and_check(iso, command,
+                          f"process {HOG} stopped: system call ")
+    assert re.search(rf"process {re.escape(HOG)} stopped: system call "
+                     rf"({calls}) is not allowed \(sandbox\) in task "
+                     r"\(stackhog\.c:\d+\)", log), log
+    assert f"process {HOG} crashed:" not in log, log
+    procs = {p["id"]: p for p in iso.call({"op": "ps"})["processes"]}
+    assert re.match(rf"system call ({calls}) is not allowed \(sandbox\) "
+                    r"in task \(stackhog\.c:", procs[HOG]["last_crash"]), \
+        procs[HOG]
+    # what works keeps working in the fresh instance
+    assert iso.ask(HOG, "deep 40") == "deep ok"
+
+
+def test_a_process_cannot_read_the_node_password(iso):
+    # The node's secret is readable by the node's user (the test's too); a
+    # worker of the same user still cannot open it.
+    secret = os.path.join(iso.home, "http", "password")
+    if not os.path.exists(secret):
+        os.makedirs(os.path.dirname(secret), exist_ok=True)
+        with open(secret, "w") as f:
+            f.write("secret\n")
+    with open(secret) as f:
+        assert f.read()
+    rep = iso.inject(HOG, f"open {secret}", timeout=20)
+    assert not rep.get("ok"), rep  # never "open ok"
+    iso.wait_log(f"process {HOG} stopped: system call openat is not allowed "
+                 "(sandbox) in task (stackhog.c:")
+    assert iso.ask(pid("a"), "echo still here") == "still here"
+
+
+def sanitized():
+    """A sanitizer build (HYPERC_SANITIZE): workers get no memory limit
+    there (ASan's shadow memory is terabytes of address space)."""
+    cache = os.path.join(os.path.dirname(os.path.abspath(BIN)),
+                         "CMakeCache.txt")
+    with open(cache) as f:
+        return "HYPERC_SANITIZE:BOOL=ON" in f.read()
+
+
+def limits_of(pid_):
+    """/proc/PID/limits as {name: (soft, hard)}."""
+    out = {}
+    with open(f"/proc/{pid_}/limits") as f:
+        for line in f.readlines()[1:]:
+            soft, hard = line[26:].split()[:2]
+            out[line[:26].strip()] = (soft, hard)
+    return out
+
+
+def check_worker_limits(node, files, memory):
+    kids = children(node.proc.pid)
+    assert len(kids) >= 7, kids  # tpkg's six and stackhog
+    own = limits_of(node.proc.pid)["Max address space"]
+    for k in kids:
+        lim = limits_of(k["pid"])
+        assert lim["Max open files"] == (files, files), (k, lim)
+        assert lim["Max core file size"] == ("0", "0"), (k, lim)
+        want = own if sanitized() else (memory, memory)
+        assert lim["Max address space"] == want, (k, lim)
+
+
+def test_workers_get_default_limits(iso):
+    # (Open files are checked here, not by opening files: the sandbox
+    # refuses every call that makes a descriptor.)
+    check_worker_limits(iso, "64", str(1 << 30))
+
+
+def test_a_memory_bomb_meets_its_limit(node_factory):
+    n = node_factory(packages=("tpkg", "tstack"),
+                     extra=(*ISOLATE, "--worker-max-memory", "64000000",
+                            "--worker-max-files", "32"))
+    check_worker_limits(n, "32", "64000000")
+    if sanitized():
+        pytest.skip("no memory limit for workers in a sanitizer build")
+    assert n.ask(HOG, "alloc 8") == "alloc ok 8"  # room below the limit
+    rep = n.ask(HOG, "alloc 512", timeout=20)
+    # malloc returned NULL short of 64 MB; the process said so itself and
+    # lives on (the same instance: its third request), nothing crashed.
+    m = re.fullmatch(r"alloc failed after (\d+) MiB", rep)
+    assert m and 8 <= int(m[1]) < 61, rep
+    assert n.ask(HOG, "ping") == "pong 3"
+    assert n.ask(pid("a"), "echo fine") == "fine"
+    assert "crashed" not in n.log(), n.log()
+    # without the limit the same request gets its memory
+    n2 = node_factory(packages=("tpkg", "tstack"), extra=ISOLATE)
+    assert n2.ask(HOG, "alloc 128", timeout=20) == "alloc ok 128"

@@ -19,6 +19,14 @@
  *                    workers: each ends the worker alone)
  *   exit N           exit(N) in the middle of a request
  *   spin             loop for ever without calling the host
+ *   open [PATH]      fopen(PATH, "r") (default /etc/passwd): answer "open
+ *                    ok" or "open failed: <errno text>" (isolated, the
+ *                    sandbox ends the worker first)
+ *   socket           socket(AF_INET, SOCK_STREAM, 0), answered likewise
+ *   fork             fork(), answered likewise (a child exits at once)
+ *   alloc MIB        malloc and fill 1 MiB blocks up to MIB MiB: answer
+ *                    "alloc ok MIB" or "alloc failed after N MiB" when
+ *                    malloc returns NULL (the blocks are freed again)
  *
  * The request being handled is kept in a global, not on the thread's
  * stack: the node stops the instance by a jump that discards that stack,
@@ -32,6 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define TASK_STACK ((size_t)64 * 1024)
@@ -40,7 +51,8 @@ static hw_receive_result cur;
 static unsigned long requests;
 static char task_cmd[64];
 static long task_arg;
-static uintptr_t task_lo; /* the lowest address of the task's stack */
+static uintptr_t task_lo;   /* the lowest address of the task's stack */
+static char task_path[512]; /* the command's argument as text */
 static char task_answer[128];
 
 static void answer(const char *text)
@@ -87,6 +99,26 @@ __attribute__((no_sanitize("integer-divide-by-zero"), noinline)) static int
 divide(volatile int num, volatile int den)
 {
     return num / den;
+/* Fill 1 MiB blocks up to mib MiB, then free them. */
+static void alloc(long mib)
+{
+    void **blocks = calloc(mib > 0 ? (size_t)mib : 1, sizeof *blocks);
+    long got = 0;
+    while (blocks && got < mib) {
+        void *b = malloc((size_t)1 << 20);
+        if (b == NULL)
+            break;
+        memset(b, 0x5a, (size_t)1 << 20);
+        blocks[got++] = b;
+    }
+    if (blocks && got == mib)
+        snprintf(task_answer, sizeof task_answer, "alloc ok %ld", mib);
+    else
+        snprintf(task_answer, sizeof task_answer, "alloc failed after %ld MiB",
+                 got);
+    for (long i = 0; i < got; i++)
+        free(blocks[i]);
+    free(blocks);
 }
 
 static void task(void *arg)
@@ -117,6 +149,29 @@ static void task(void *arg)
     } else if (strcmp(task_cmd, "spin") == 0) {
         for (volatile unsigned long i = 0;; i++)
             ;
+    } else if (strcmp(task_cmd, "open") == 0) {
+        FILE *f = fopen(task_path[0] ? task_path : "/etc/passwd", "r");
+        if (f)
+            fclose(f);
+        snprintf(task_answer, sizeof task_answer, "open %s%s",
+                 f ? "ok" : "failed: ", f ? "" : strerror(errno));
+    } else if (strcmp(task_cmd, "socket") == 0) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd >= 0)
+            close(fd);
+        snprintf(task_answer, sizeof task_answer, "socket %s%s",
+                 fd >= 0 ? "ok" : "failed: ", fd >= 0 ? "" : strerror(errno));
+    } else if (strcmp(task_cmd, "fork") == 0) {
+        pid_t child = fork();
+        if (child == 0)
+            _exit(0);
+        if (child > 0)
+            waitpid(child, NULL, 0);
+        snprintf(
+            task_answer, sizeof task_answer, "fork %s%s",
+            child > 0 ? "ok" : "failed: ", child > 0 ? "" : strerror(errno));
+    } else if (strcmp(task_cmd, "alloc") == 0) {
+        alloc(task_arg);
     } else if (strcmp(task_cmd, "overflow-host") == 0) {
         to_the_edge(800);
         snprintf(task_answer, sizeof task_answer, "no overflow?");
@@ -129,7 +184,7 @@ static void task(void *arg)
 static void on_request(const hw_bytes *body)
 {
     requests++;
-    char line[128];
+    char line[640];
     size_t n = body->len < sizeof line - 1 ? body->len : sizeof line - 1;
     memcpy(line, body->ptr, n);
     line[n] = 0;
@@ -140,6 +195,7 @@ static void on_request(const hw_bytes *body)
     }
     char *sp = strchr(line, ' ');
     task_arg = sp ? strtol(sp + 1, NULL, 10) : 0;
+    snprintf(task_path, sizeof task_path, "%s", sp ? sp + 1 : "");
     if (sp)
         *sp = 0;
     snprintf(task_cmd, sizeof task_cmd, "%.63s", line);

@@ -15,10 +15,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -94,6 +96,34 @@ static pid_t spawn_worker(const char *path, int fd)
         return -1;
     }
     return pid;
+}
+
+/* Set the worker's limits (hc_node_config's worker_max_*) before it is
+ * told what to load: no core files, its open files and its address space.
+ * Not the address space in a sanitizer build: ASan's shadow memory is
+ * terabytes of it (and RLIMIT_DATA counts that shadow too). */
+static void limit_worker(hcn_proc *p, pid_t pid)
+{
+    const hc_node_config *c = &p->node->cfg;
+    const struct {
+        int resource;
+        uint64_t value;
+        bool set;
+        const char *what;
+    } lim[] = {
+        {RLIMIT_CORE, 0, true, "core files"},
+        {RLIMIT_NOFILE, c->worker_max_files, c->worker_max_files != 0,
+         "open files"},
+#ifndef HYPERC_SANITIZED
+        {RLIMIT_AS, c->worker_max_memory, c->worker_max_memory != 0, "memory"},
+#endif
+    };
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+        struct rlimit r = {(rlim_t)lim[i].value, (rlim_t)lim[i].value};
+        if (lim[i].set && prlimit(pid, lim[i].resource, &r, NULL) != 0)
+            hcn_logf(p->node, 0, "%s: cannot limit its worker's %s: %s", p->id,
+                     lim[i].what, strerror(errno));
+    }
 }
 
 /* ----------------------------------------------------------- serving */
@@ -496,12 +526,31 @@ static int reap(pid_t pid, bool kill_first)
     return st;
 }
 
+/* A system call the worker's sandbox refused (a CRASH with SIGSYS carries
+ * its number as the address; 0: a SIGSYS from elsewhere): "system call
+ * NAME is not allowed (sandbox) in WHERE" in out, true; false if not. */
+static bool sandbox_refusal(const hcw_crash *c, const char *where, char *out,
+                            size_t len)
+{
+    if (c->code != SIGSYS || c->addr == 0 || c->addr > INT_MAX)
+        return false;
+    char *name =
+        seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, (int)c->addr);
+    char num[32];
+    snprintf(num, sizeof num, "#%llu", (unsigned long long)c->addr);
+    snprintf(out, len, "system call %s is not allowed (sandbox) in %s",
+             name ? name : num, where);
+    free(name);
+    return true;
+}
+
 /* Log how the worker ended (a crash, exit(), a breach) and classify it. */
 static hcn_run_end report_end(wctx *w, int st)
 {
     hcn_proc *p = w->p;
     hcn_node *n = p->node;
     char what[768];
+    const char *verb = "crashed"; /* "stopped" by the sandbox */
     hcn_run_end end = HCN_RUN_CRASHED;
     char *trace = NULL;
     if (w->told) {
@@ -517,6 +566,8 @@ static hcn_run_end report_end(wctx *w, int st)
         if (w->told_op == HCW_EXIT)
             snprintf(what, sizeof what, "exit(%d) called in %s",
                      (int)w->crash.code, where);
+        else if (sandbox_refusal(&w->crash, where, what, sizeof what))
+            verb = "stopped";
         else if (w->crash.stack_overflow)
             snprintf(what, sizeof what,
                      "task stack overflow (%s at %#llx) in %s", s,
@@ -544,7 +595,7 @@ static hcn_run_end report_end(wctx *w, int st)
     } else {
         snprintf(what, sizeof what, "its worker ended");
     }
-    hcn_logf(n, 0, "process %s crashed: %s", p->id, what);
+    hcn_logf(n, 0, "process %s %s: %s", p->id, verb, what);
     if (trace)
         hcn_logf(n, 0, "process %s backtrace:\n%s", p->id, trace);
     free(trace);
@@ -576,6 +627,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         close(sv[0]);
         return HCN_RUN_LOAD_FAILED;
     }
+    limit_worker(p, pid);
     wctx *w = hcn_xcalloc(1, sizeof *w);
     w->p = p;
     w->fd = sv[0];
