@@ -99,6 +99,8 @@ __attribute__((no_sanitize("integer-divide-by-zero"), noinline)) static int
 divide(volatile int num, volatile int den)
 {
     return num / den;
+}
+
 /* Fill 1 MiB blocks up to mib MiB, then free them. */
 static void alloc(long mib)
 {
