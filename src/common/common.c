@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <string.h>
+#include <ucontext.h>
 
 static const char *const err_names[] = {
 #define HCC_ERR_NAME(name, msg) #name,
@@ -128,4 +129,17 @@ int hcc_ws_type_of_opcode(unsigned opcode)
         if (ws_types[k].opcode == opcode)
             return k;
     return -1;
+}
+
+uintptr_t hcc_signal_pc(const void *ucv)
+{
+    const ucontext_t *uc = ucv;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.pc;
+#else
+    (void)uc;
+    return 0;
+#endif
 }

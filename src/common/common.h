@@ -81,4 +81,9 @@ int hcc_process_id_split(const char *s, size_t len, bool check,
  * hcc_process_id_split; with `check`, the node must be hypermap-safe too. */
 int hcc_address_split(const char *s, bool check, size_t *at, size_t offs[3][2]);
 
+/* The instruction a signal interrupted, from the handler's ucontext
+ * argument (x86_64, aarch64); 0 where unknown. */
+#include <stdint.h>
+uintptr_t hcc_signal_pc(const void *ucontext);
+
 #endif

@@ -10,6 +10,8 @@
  * so that a fault in one is told as a stack overflow. */
 #include "worker_int.h"
 
+#include "../common/common.h"
+
 #include <execinfo.h>
 #include <link.h>
 #include <msgpack.h>
@@ -159,20 +161,6 @@ static void tell(hcw_op op, int32_t code, uint64_t addr, bool overflow,
     write_all(crash_buf, crash_len);
 }
 
-/* The program counter the signal interrupted, or 0 where unknown. */
-static uintptr_t interrupted_pc(void *ucv)
-{
-    ucontext_t *uc = ucv;
-#if defined(__x86_64__)
-    return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-    return (uintptr_t)uc->uc_mcontext.pc;
-#else
-    (void)uc;
-    return 0;
-#endif
-}
-
 static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL,
                             SIGABRT, SIGSYS, SIGTRAP};
 
@@ -185,7 +173,7 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
         int n = backtrace(pcs, MAX_PCS);
         /* Start at the interrupted instruction: the frames above it are
          * this handler's and the signal trampoline's. */
-        uintptr_t at = interrupted_pc(uc);
+        uintptr_t at = hcc_signal_pc(uc);
         int from = 0;
         for (int i = 0; at && i < n; i++)
             if ((uintptr_t)pcs[i] == at) {

@@ -40,6 +40,17 @@ def pid(name, pkg="tpkg", pub="test.os"):
     return f"{name}:{pkg}:{pub}"
 
 
+def ask_until(node, process, body, want, timeout=15):
+    """Ask until `process` answers `want` (a restarting process)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rep = node.inject(process, body, timeout=2)
+        if rep.get("ok") and rep["body"] == want:
+            return
+        assert time.monotonic() < deadline, rep
+        time.sleep(0.05)
+
+
 def addr(name, pkg="tpkg", pub="test.os", node="our"):
     return f"{node}@{pid(name, pkg, pub)}"
 

@@ -19,20 +19,10 @@ import time
 
 import pytest
 
-from conftest import BIN, pid
+from conftest import ask_until, BIN, pid
 
 HOG = pid("stackhog", "tstack")
 ISOLATE = ("--isolate", "--restart-base-ms", "50")
-
-
-def ask_until(node, process, body, want, timeout=15):
-    deadline = time.monotonic() + timeout
-    while True:
-        rep = node.inject(process, body, timeout=2)
-        if rep.get("ok") and rep["body"] == want:
-            return
-        assert time.monotonic() < deadline, rep
-        time.sleep(0.05)
 
 
 @pytest.fixture

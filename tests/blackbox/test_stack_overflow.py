@@ -9,7 +9,7 @@ is not in a guard."""
 import resource
 import time
 
-from conftest import pid
+from conftest import ask_until, pid
 
 # In-process processes (--in-process): how the node's thread stops an
 # instance on the guard page.  A worker's overflow is in test_isolation.py.
@@ -17,16 +17,6 @@ IN = ("--in-process",)
 
 HOG = pid("stackhog", "tstack")
 REPORT = f"process {HOG}: task stack overflow (guard page hit)"
-
-
-def ask_until(node, process, body, want, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        rep = node.inject(process, body, timeout=2)
-        if rep.get("ok") and rep["body"] == want:
-            return
-        assert time.monotonic() < deadline, rep
-        time.sleep(0.05)
 
 
 def overflow_and_check(node, command, where):

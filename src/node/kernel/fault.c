@@ -208,19 +208,6 @@ static const hcn_guard *find_guard(const hcn_host *h, uintptr_t a)
     return NULL;
 }
 
-static uintptr_t fault_pc(const void *ucv)
-{
-    const ucontext_t *uc = ucv;
-#if defined(__x86_64__)
-    return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-    return (uintptr_t)uc->uc_mcontext.pc;
-#else
-    (void)uc;
-    return 0; /* unknown: treated as guest code (stop at once) */
-#endif
-}
-
 /* Hand the signal to whoever had it before us. */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
@@ -302,7 +289,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     hcn_host *h = tl.host;
     if (h != NULL && si->si_code > 0) {
         uintptr_t addr = (uintptr_t)si->si_addr;
-        uintptr_t pc = fault_pc(uc);
+        uintptr_t pc = hcc_signal_pc(uc);
         bool guest = pc == 0 || in_text(h, pc);
         if (h->ovf_state == HCN_OVF_OPENED && guest) {
             /* Back in guest code after the call that overflowed. */
