@@ -12,7 +12,7 @@ pkgs=(
   libclang-14-dev libyajl-dev
   libcurl4-openssl-dev libwslay-dev libhttp-parser-dev
   libuv1-dev libjwt-dev libargon2-dev
-  libmsgpack-dev libseccomp-dev
+  libmsgpack-dev libseccomp-dev binutils  # binutils: addr2line names where a worker crashed
   python3 python3-pytest python3-websockets
   sqlite3 procps curl
   chromium chromium-driver python3-selenium  # the browser test (tests/blackbox/test_chat.py)
