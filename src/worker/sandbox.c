@@ -10,6 +10,7 @@
 #include "worker_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,6 +63,21 @@ static const int allowed[] = {
     SCMP_SYS(sched_yield),
     SCMP_SYS(exit),
     SCMP_SYS(exit_group),
+    /* facts about the worker and the machine, read only: libc asks them
+     * (qsort: sysinfo for the memory size; stdio: fstat of its stream's
+     * descriptor; sysconf) */
+    SCMP_SYS(sysinfo),
+    SCMP_SYS(uname),
+    SCMP_SYS(getrusage),
+    SCMP_SYS(times),
+    SCMP_SYS(sched_getaffinity),
+    SCMP_SYS(getuid),
+    SCMP_SYS(geteuid),
+    SCMP_SYS(getgid),
+    SCMP_SYS(getegid),
+    SCMP_SYS(getppid),
+    SCMP_SYS(fstat),
+    SCMP_SYS(lseek),
 };
 
 int hcw_sandbox_init(char *err, size_t errlen)
@@ -94,6 +110,23 @@ int hcw_sandbox_init(char *err, size_t errlen)
     if (rc == 0)
         rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl),
                                           1, &tcgets);
+    /* fstat through newfstatat(fd, "", AT_EMPTY_PATH): glibc's stdio asks
+     * it of the descriptor it writes to; without AT_EMPTY_PATH (a stat of
+     * a path) it traps. */
+    const struct scmp_arg_cmp empty_path = {.arg = 3,
+                                            .op = SCMP_CMP_MASKED_EQ,
+                                            .datum_a = AT_EMPTY_PATH,
+                                            .datum_b = AT_EMPTY_PATH};
+    if (rc == 0)
+        rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW,
+                                          SCMP_SYS(newfstatat), 1, &empty_path);
+    /* getrlimit through prlimit64(0, resource, NULL, old): reading only */
+    const struct scmp_arg_cmp read_only[2] = {
+        {.arg = 0, .op = SCMP_CMP_EQ, .datum_a = 0},
+        {.arg = 2, .op = SCMP_CMP_EQ, .datum_a = 0}};
+    if (rc == 0)
+        rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW,
+                                          SCMP_SYS(prlimit64), 2, read_only);
 #if defined(HYPERC_SANITIZED) && defined(__NR_open) && defined(__NR_stat)
     /* While it writes a report, the sanitizers' runtime reads
      * /proc/self/maps and looks for a symbolizer with the old open(2) and

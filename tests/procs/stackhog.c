@@ -24,6 +24,9 @@
  *                    sandbox ends the worker first)
  *   socket           socket(AF_INET, SOCK_STREAM, 0), answered likewise
  *   fork             fork(), answered likewise (a child exits at once)
+ *   sort N           qsort N numbers (libc asks the machine's memory size
+ *                    for a large one): answer "sorted N"
+ *   printf           printf to stdout and flush: answer "printed N"
  *   alloc MIB        malloc and fill 1 MiB blocks up to MIB MiB: answer
  *                    "alloc ok MIB" or "alloc failed after N MiB" when
  *                    malloc returns NULL (the blocks are freed again)
@@ -36,6 +39,7 @@
 
 #include "guest/coro.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +103,28 @@ __attribute__((no_sanitize("integer-divide-by-zero"), noinline)) static int
 divide(volatile int num, volatile int den)
 {
     return num / den;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sort n numbers in descending order into ascending. */
+static void sort(long n)
+{
+    int *v = malloc((n > 0 ? (size_t)n : 1) * sizeof *v);
+    for (long i = 0; v && i < n; i++)
+        v[i] = (int)(n - i);
+    if (v)
+        qsort(v, (size_t)n, sizeof *v, cmp_int);
+    bool ok = v != NULL;
+    for (long i = 1; ok && i < n; i++)
+        ok = v[i - 1] <= v[i];
+    snprintf(task_answer, sizeof task_answer, ok ? "sorted %ld" : "unsorted",
+             n);
+    free(v);
 }
 
 /* Fill 1 MiB blocks up to mib MiB, then free them. */
@@ -174,6 +200,12 @@ static void task(void *arg)
             child > 0 ? "ok" : "failed: ", child > 0 ? "" : strerror(errno));
     } else if (strcmp(task_cmd, "alloc") == 0) {
         alloc(task_arg);
+    } else if (strcmp(task_cmd, "sort") == 0) {
+        sort(task_arg);
+    } else if (strcmp(task_cmd, "printf") == 0) {
+        int n = printf("stackhog: printf from a worker\n");
+        fflush(stdout);
+        snprintf(task_answer, sizeof task_answer, "printed %d", n);
     } else if (strcmp(task_cmd, "overflow-host") == 0) {
         to_the_edge(800);
         snprintf(task_answer, sizeof task_answer, "no overflow?");
