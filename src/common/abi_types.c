@@ -109,52 +109,47 @@ void hw_await_result_fini(hw_await_result *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Copy n strings (each srcs[k], lens[k] bytes) into one allocation, NUL
+ * after each, and point *dsts[k] at its copy: the layout hw_address_fini
+ * and hw_process_id_fini free by their first string.  0, or -1 on OOM. */
+static int pack_parts(char **const *dsts, const char *const *srcs,
+                      const size_t *lens, size_t n)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++)
+        total += lens[k] + 1;
+    char *p = malloc(total);
+    if (p == NULL)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        memcpy(p, srcs[k], lens[k]);
+        p[lens[k]] = 0;
+        *dsts[k] = p;
+        p += lens[k] + 1;
+    }
+    return 0;
+}
+
 int hcc_address_from_parts(const char *node, size_t nlen, const char *proc,
                            size_t plen, const char *pkg, size_t klen,
                            const char *publ, size_t ulen, hw_address *out)
 {
-    char *m = malloc(nlen + plen + klen + ulen + 4);
-    if (m == NULL)
-        return -1;
-    char *p = m;
-    memcpy(p, node, nlen);
-    p[nlen] = 0;
-    out->node = p;
-    p += nlen + 1;
-    memcpy(p, proc, plen);
-    p[plen] = 0;
-    out->process.process_name = p;
-    p += plen + 1;
-    memcpy(p, pkg, klen);
-    p[klen] = 0;
-    out->process.package_name = p;
-    p += klen + 1;
-    memcpy(p, publ, ulen);
-    p[ulen] = 0;
-    out->process.publisher_node = p;
-    return 0;
+    char **dsts[] = {&out->node, &out->process.process_name,
+                     &out->process.package_name, &out->process.publisher_node};
+    const char *srcs[] = {node, proc, pkg, publ};
+    const size_t lens[] = {nlen, plen, klen, ulen};
+    return pack_parts(dsts, srcs, lens, 4);
 }
 
 int hcc_process_id_from_parts(const char *proc, size_t plen, const char *pkg,
                               size_t klen, const char *publ, size_t ulen,
                               hw_process_id *out)
 {
-    char *m = malloc(plen + klen + ulen + 3);
-    if (m == NULL)
-        return -1;
-    char *p = m;
-    memcpy(p, proc, plen);
-    p[plen] = 0;
-    out->process_name = p;
-    p += plen + 1;
-    memcpy(p, pkg, klen);
-    p[klen] = 0;
-    out->package_name = p;
-    p += klen + 1;
-    memcpy(p, publ, ulen);
-    p[ulen] = 0;
-    out->publisher_node = p;
-    return 0;
+    char **dsts[] = {&out->process_name, &out->package_name,
+                     &out->publisher_node};
+    const char *srcs[] = {proc, pkg, publ};
+    const size_t lens[] = {plen, klen, ulen};
+    return pack_parts(dsts, srcs, lens, 3);
 }
 
 int hcc_process_id_from_str(const char *s, hw_process_id *out)

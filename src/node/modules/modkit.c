@@ -15,30 +15,33 @@ static bool answer_due(const hcn_msg *m, hcn_mod_when when)
     return m->has_expects || m->rsvp != NULL;
 }
 
+/* One response from module `self`: id, to, body (NULL = empty), metadata
+ * (NULL = none), blob (borrowed). */
+static void send_answer(hcn_proc *self, uint64_t id, const char *to,
+                        const char *body, const char *metadata, hcn_blob *blob)
+{
+    if (body == NULL)
+        body = "";
+    hcn_msg *r =
+        HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = id, .source = self->addr,
+                    .target = to, .body = body, .body_len = strlen(body),
+                    .metadata = metadata, .blob = blob);
+    hcn_route(self->node, r);
+}
+
 bool hcn_mod_reply(hcn_proc *self, const hcn_msg *m, const hcn_mod_answer *a)
 {
     if (!answer_due(m, a->when))
         return false;
-    const char *body = a->body ? a->body : "";
-    hcn_msg *r =
-        HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = m->id, .source = self->addr,
-                    .target = m->rsvp ? m->rsvp : m->source, .body = body,
-                    .body_len = strlen(body),
-                    .metadata = a->with_metadata ? m->metadata : NULL,
-                    .blob = a->blob);
-    hcn_route(self->node, r);
+    send_answer(self, m->id, m->rsvp ? m->rsvp : m->source, a->body,
+                a->with_metadata ? m->metadata : NULL, a->blob);
     return true;
 }
 
 void hcn_mod_respond(hcn_proc *self, uint64_t id, const char *to,
                      const char *body, hcn_blob *blob)
 {
-    if (body == NULL)
-        body = "";
-    hcn_msg *r = HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = id,
-                             .source = self->addr, .target = to, .body = body,
-                             .body_len = strlen(body), .blob = blob);
-    hcn_route(self->node, r);
+    send_answer(self, id, to, body, NULL, blob);
 }
 
 bool hcn_mod_from_local(const hcn_proc *self, const hcn_msg *m)
