@@ -1,11 +1,60 @@
 /* The worker's host table: every entry of the native binding carried to the
  * node as a call of the worker protocol, and its results read back from
  * the node's REPLY.  The guest cannot tell it from the in-process table.
- * A broken or closed socket ends the worker (hcw_die): the node has gone
+ * A broken or closed link ends the worker (hcw_die): the node has gone
  * or stopped the instance. */
 #include "worker_int.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* What the worker keeps itself (protocol version 2): the blob the last
+ * RECEIVE or SEND_AND_AWAIT reply carried, and which prompting handles
+ * are held.  The guest is single-threaded, so plain statics. */
+static struct {
+    hw_blob last;  /* the last blob received (valid when has_last) */
+    bool has_last; /* a message with a blob has come */
+    bool blobbed;  /* the newest message had one (hw_has_blob) */
+    bool *held;    /* held[i]: handle i + 1 is held */
+    size_t nheld;
+} kept;
+
+/* Read the `blob | nil` a reply carries for a message the guest now has:
+ * it becomes the current blob (none when nil), as the node's host does. */
+static void take_blob(hcw_in *in)
+{
+    bool has;
+    hw_blob b;
+    if (!hcw_get_blob_opt(in, &has, &b))
+        hcw_die("a malformed REPLY from the node");
+    kept.blobbed = has;
+    if (has) {
+        if (kept.has_last)
+            hw_blob_fini(&kept.last);
+        kept.last = b;
+        kept.has_last = true;
+    }
+}
+
+static void *dup_bytes(const void *p, size_t n)
+{
+    void *q = malloc(n ? n : 1);
+    if (q == NULL)
+        hcw_die("out of memory");
+    if (n)
+        memcpy(q, p, n);
+    return q;
+}
+
+/* A copy of the kept blob for the guest (who frees it). */
+static void copy_blob(hw_blob *out)
+{
+    out->mime = kept.last.mime ? dup_bytes(kept.last.mime,
+                                           strlen(kept.last.mime) + 1)
+                               : NULL;
+    out->bytes.len = kept.last.bytes.len;
+    out->bytes.ptr = dup_bytes(kept.last.bytes.ptr, kept.last.bytes.len);
+}
 
 static hcw_frame *begin(hcw_op op, size_t nargs)
 {
@@ -15,7 +64,7 @@ static hcw_frame *begin(hcw_op op, size_t nargs)
 
 static void send_call(void)
 {
-    if (hcw_frame_send(hcw_w.out, hcw_w.fd) != 0)
+    if (hcw_link_send(hcw_w.link, hcw_w.out) != 0)
         hcw_die(NULL);
 }
 
@@ -24,7 +73,7 @@ static hcw_in *call(void)
 {
     send_call();
     char err[128];
-    if (hcw_frame_recv(&hcw_w.in, hcw_w.fd, err, sizeof err) != 1)
+    if (hcw_link_recv(hcw_w.link, &hcw_w.in, err, sizeof err) != 1)
         hcw_die(NULL);
     if (hcw_w.in.op != HCW_REPLY)
         hcw_die("the node answered a call with another operation");
@@ -133,34 +182,36 @@ static void w_our_caps(void *ctx, hw_capability_list *out)
 static void w_receive(void *ctx, hw_receive_result *out)
 {
     begin(HCW_RECEIVE, 0);
-    check(hcw_get_receive_result(call(), out));
+    hcw_in *in = call();
+    check(hcw_get_receive_result(in, out));
+    if (!out->is_err)
+        take_blob(in);
+    else
+        check(hcw_get_nil(in));
 }
 
+/* The blob calls never cross: the replies brought what they need. */
 static bool w_has_blob(void *ctx)
 {
-    begin(HCW_HAS_BLOB, 0);
-    bool has;
-    check(hcw_get_bool(call(), &has));
-    return has;
-}
-
-static bool blob_reply(hw_blob *out)
-{
-    bool has;
-    check(hcw_get_blob_opt(call(), &has, out));
-    return has;
+    return kept.blobbed;
 }
 
 static bool w_get_blob(void *ctx, hw_blob *out)
 {
-    begin(HCW_GET_BLOB, 0);
-    return blob_reply(out);
+    memset(out, 0, sizeof *out);
+    if (!kept.blobbed)
+        return false;
+    copy_blob(out);
+    return true;
 }
 
 static bool w_last_blob(void *ctx, hw_blob *out)
 {
-    begin(HCW_LAST_BLOB, 0);
-    return blob_reply(out);
+    memset(out, 0, sizeof *out);
+    if (!kept.has_last)
+        return false;
+    copy_blob(out);
+    return true;
 }
 
 static void w_send_request(void *ctx, const hw_address *target,
@@ -196,8 +247,14 @@ static int w_send_and_await(void *ctx, const hw_address *target,
     int64_t rc;
     check(hcw_get_i64(in, &rc));
     memset(out, 0, sizeof *out);
-    if (!hcw_get_nil(in))
+    if (!hcw_get_nil(in)) {
         check(hcw_get_await_result(in, out));
+        if (!out->is_err) {
+            take_blob(in);
+            return (int)rc;
+        }
+    }
+    check(hcw_get_nil(in));
     return (int)rc;
 }
 
@@ -211,22 +268,46 @@ static void w_guard_remove(void *ctx, int handle)
     hcw_guard_remove(handle);
 }
 
+/* Handles are the worker's to choose (the lowest free one), so a hold
+ * needs no answer; the node maps each to what it holds. */
 static int w_prompting_hold(void *ctx)
 {
-    begin(HCW_PROMPTING_HOLD, 0);
-    int64_t h;
-    check(hcw_get_i64(call(), &h));
-    return (int)h;
+    size_t i = 0;
+    while (i < kept.nheld && kept.held[i])
+        i++;
+    if (i == kept.nheld) {
+        if (i >= HCW_MAX_HELD)
+            return 0;
+        bool *v = realloc(kept.held, (i + 1) * sizeof *v);
+        if (v == NULL)
+            return 0;
+        kept.held = v;
+        kept.nheld++;
+    }
+    kept.held[i] = true;
+    hcw_put_i64(begin(HCW_PROMPTING_HOLD, 1), (int64_t)i + 1);
+    send_call();
+    return (int)i + 1;
+}
+
+static bool is_held(int handle)
+{
+    return handle > 0 && (size_t)handle <= kept.nheld && kept.held[handle - 1];
 }
 
 static void w_prompting_set(void *ctx, int handle)
 {
+    if (!is_held(handle))
+        return;
     hcw_put_i64(begin(HCW_PROMPTING_SET, 1), handle);
     send_call();
 }
 
 static void w_prompting_release(void *ctx, int handle)
 {
+    if (!is_held(handle))
+        return;
+    kept.held[handle - 1] = false;
     hcw_put_i64(begin(HCW_PROMPTING_RELEASE, 1), handle);
     send_call();
 }

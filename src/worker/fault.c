@@ -113,13 +113,8 @@ static int crash_write(void *data, const char *buf, size_t len)
 
 static void write_all(const uint8_t *p, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = write(hcw_w.fd, p, n);
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
+    if (hcw_w.link)
+        hcw_link_send_bytes(hcw_w.link, p, n);
 }
 
 /* Pack [op, [code, addr, overflow, [pc...], [[path, base]...]]] into the

@@ -1,6 +1,6 @@
 /* hyperc-worker: one process's instance in an OS process of its own.  The
- * node starts it with a connected stream socket as fd 3 and speaks the
- * worker protocol over it (docs/worker-protocol.md): HELLO names the
+ * node starts it with a link as fd 3 (link.h: shared memory, or a stream
+ * socket) and speaks the worker protocol over it (docs/worker-protocol.md): HELLO names the
  * binary; the worker loads it, closes itself in its sandbox (sandbox.c),
  * answers READY and calls its entry with a host table whose every entry
  * carries the call to the node (binding.c).
@@ -16,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-struct hcw_worker hcw_w = {.fd = -1};
+struct hcw_worker hcw_w;
 
 /* Die quietly: the node has gone or broke the protocol, and a worker never
  * outlives its node's interest. */
@@ -33,7 +34,7 @@ static void say_fail(hcw_frame *f, const char *why)
 {
     hcw_frame_begin(f, HCW_FAIL, 1);
     hcw_put_str(f, why);
-    hcw_frame_send(f, hcw_w.fd);
+    hcw_link_send(hcw_w.link, f);
 }
 
 int main(int argc, char **argv)
@@ -45,11 +46,18 @@ int main(int argc, char **argv)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
         _exit(HCW_EXIT_PROTOCOL);
-    hcw_w.fd = HCW_FD;
+    char err[256];
+    struct stat st;
+    if (fstat(HCW_FD, &st) != 0)
+        hcw_die("no link to the node on fd 3");
+    hcw_w.link = S_ISSOCK(st.st_mode)
+                     ? hcw_link_socket(HCW_FD)
+                     : hcw_link_shm_open(HCW_FD, err, sizeof err);
+    if (hcw_w.link == NULL)
+        hcw_die(err);
     hcw_w.out = hcw_frame_new();
     hcw_in_init(&hcw_w.in);
-    char err[256];
-    if (hcw_frame_recv(&hcw_w.in, hcw_w.fd, err, sizeof err) != 1 ||
+    if (hcw_link_recv(hcw_w.link, &hcw_w.in, err, sizeof err) != 1 ||
         hcw_w.in.op != HCW_HELLO)
         hcw_die("no HELLO from the node");
     uint64_t version;
@@ -89,14 +97,14 @@ int main(int argc, char **argv)
     }
     hcw_frame_begin(hcw_w.out, HCW_READY, 1);
     hcw_put_u64(hcw_w.out, HCW_PROTO_VERSION);
-    if (hcw_frame_send(hcw_w.out, hcw_w.fd) != 0)
+    if (hcw_link_send(hcw_w.link, hcw_w.out) != 0)
         hcw_die(NULL);
     hcw_w.in_guest = true;
     int rc = entry(&hcw_w.table, our);
     hcw_w.in_guest = false;
     hcw_frame_begin(hcw_w.out, HCW_DONE, 1);
     hcw_put_i64(hcw_w.out, rc);
-    hcw_frame_send(hcw_w.out, hcw_w.fd);
+    hcw_link_send(hcw_w.link, hcw_w.out);
     /* The node may still be answering; what matters is said.  _exit: the
      * guest's own atexit handlers are not ours to run twice. */
     _exit(0);

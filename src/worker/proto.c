@@ -178,19 +178,24 @@ static int write_full(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-int hcw_frame_send(hcw_frame *f, int fd)
+const uint8_t *hcw_frame_finish(hcw_frame *f, size_t *len)
 {
     if (!f->begun || f->nput != f->nargs) {
         errno = EINVAL;
-        return -1;
+        return NULL;
     }
     if (f->oversize || f->sb.size - HDR > HCW_MAX_FRAME) {
         errno = EMSGSIZE;
-        return -1;
+        return NULL;
     }
+    return hcw_frame_bytes(f, len);
+}
+
+int hcw_frame_send(hcw_frame *f, int fd)
+{
     size_t len;
-    const uint8_t *p = hcw_frame_bytes(f, &len);
-    return write_full(fd, p, len);
+    const uint8_t *p = hcw_frame_finish(f, &len);
+    return p ? write_full(fd, p, len) : -1;
 }
 
 /* The packers below write one value each and do not count arguments. */
@@ -679,6 +684,20 @@ static int parse_body(hcw_in *in, uint8_t *body, size_t n, char *err,
     in->next = 0;
     m->args = o->via.array.ptr + 1;
     return 1;
+}
+
+int hcw_frame_take(hcw_in *in, uint8_t *body, size_t n, char *err,
+                   size_t errlen)
+{
+    hcw_in_fini(in);
+    if (n > HCW_MAX_FRAME) {
+        free(body);
+        seterr(err, errlen, "worker frame: %zu bytes, over the limit of %u", n,
+               HCW_MAX_FRAME);
+        errno = EMSGSIZE;
+        return -1;
+    }
+    return parse_body(in, body, n, err, errlen);
 }
 
 int hcw_frame_parse(hcw_in *in, const uint8_t *p, size_t n, char *err,

@@ -1,8 +1,8 @@
-/* Internal to hyperc: the worker protocol, version 1 — how a process that
+/* Internal to hyperc: the worker protocol, version 2 — how a process that
  * runs outside the node (an isolated native worker today, a wasm host
  * later) carries each call of the process ABI to the node and gets its
  * answer.  docs/worker-protocol.md is the specification; this header is
- * its C codec, used by the node (src/node/worker/) and by the worker
+ * its C codec, used by the node (src/node/kernel/isolate.c) and by the worker
  * (src/worker/).  Prefix hcw_.
  *
  * A frame is a u32 little-endian length, then that many bytes: one msgpack
@@ -27,10 +27,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HCW_PROTO_VERSION 1
+#define HCW_PROTO_VERSION 2
 /* The largest frame either side sends or accepts (a message body and its
  * blob, with room for the rest). */
 #define HCW_MAX_FRAME (256u * 1024 * 1024)
+/* The highest prompting handle a worker may hold (PROMPTING_HOLD): as many
+ * tasks as a process may have waiting at once, with room. */
+#define HCW_MAX_HELD (1u << 20)
 
 /* The operations.  Calls go from the process (worker) to the node; those
  * marked "->" get one HCW_REPLY with the results listed, the others get
@@ -50,15 +53,16 @@
     XX(SAVE_CAPS, 9)          /* [caps] */                                     \
     XX(DROP_CAPS, 10)         /* [caps] */                                     \
     XX(OUR_CAPS, 11)          /* -> [caps] */                                  \
-    XX(RECEIVE, 12)           /* -> [receive-result] */                        \
-    XX(HAS_BLOB, 13)          /* -> [bool] */                                  \
-    XX(GET_BLOB, 14)          /* -> [blob | nil] */                            \
-    XX(LAST_BLOB, 15)         /* -> [blob | nil] */                            \
+    XX(RECEIVE, 12)           /* -> [receive-result, blob | nil] */            \
+    XX(HAS_BLOB, 13)          /* -> [bool] (a worker may answer it itself) */  \
+    XX(GET_BLOB, 14)          /* -> [blob | nil] (also) */                     \
+    XX(LAST_BLOB, 15)         /* -> [blob | nil] (also) */                     \
     XX(SEND_REQUEST, 16)      /* [address, request, bin|nil ctx, blob|nil] */  \
     XX(SEND_RESPONSE, 17)     /* [response, blob | nil] */                     \
     XX(SEND_AND_AWAIT, 18)    /* [address, request, blob | nil]                \
-                                 -> [i32 rc, await-result | nil] */            \
-    XX(PROMPTING_HOLD, 19)    /* -> [i32 handle] */                            \
+                                 -> [i32 rc, await-result | nil,               \
+                                     blob | nil] */                            \
+    XX(PROMPTING_HOLD, 19)    /* [i32 handle], chosen by the worker */         \
     XX(PROMPTING_SET, 20)     /* [i32 handle] */                               \
     XX(PROMPTING_RELEASE, 21) /* [i32 handle] */                               \
     XX(STARTED, 22)           /* [bool done] */                                \
@@ -116,6 +120,9 @@ void hcw_frame_begin(hcw_frame *f, hcw_op op, size_t nargs);
 /* Send the frame: length and bytes, all of it (EINTR retried).  0, or -1
  * with errno (EMSGSIZE when over HCW_MAX_FRAME). */
 int hcw_frame_send(hcw_frame *f, int fd);
+/* The complete frame's bytes (length included) to send by other means
+ * (link.c); NULL with errno as hcw_frame_send. */
+const uint8_t *hcw_frame_finish(hcw_frame *f, size_t *len);
 /* The frame's bytes so far, for tests. */
 const uint8_t *hcw_frame_bytes(const hcw_frame *f, size_t *len);
 
@@ -161,6 +168,11 @@ void hcw_in_fini(hcw_in *in);
  * over the limit, not a msgpack array starting with an integer op; errno
  * or a message in err). */
 int hcw_frame_recv(hcw_in *in, int fd, char *err, size_t errlen);
+/* Decode a frame's body (after its length) that the caller read: body is
+ * malloc'd and taken in all cases (freed on failure too).  1, or -1 with
+ * err (link.c, for frames that came through shared memory). */
+int hcw_frame_take(hcw_in *in, uint8_t *body, size_t n, char *err,
+                   size_t errlen);
 /* Decode a frame from memory (tests, fuzzing): 1, or -1 with err. */
 int hcw_frame_parse(hcw_in *in, const uint8_t *p, size_t n, char *err,
                     size_t errlen);

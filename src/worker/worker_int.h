@@ -4,11 +4,12 @@
 #define HYPERC_WORKER_INT_H
 
 #include "../abi/native.h"
+#include "link.h"
 #include "proto.h"
 
 #include <stdbool.h>
 
-/* The socket to the node. */
+/* The link to the node: its shared memory, or a stream socket. */
 #define HCW_FD 3
 
 /* Exit statuses of the worker itself (not the guest's). */
@@ -18,7 +19,7 @@ enum {
 
 /* The worker's one process: single-threaded, so plain globals. */
 struct hcw_worker {
-    int fd;
+    hcw_link *link;
     hcw_frame *out; /* the frame being written */
     hcw_in in;      /* the last frame read */
     hwn_host table;

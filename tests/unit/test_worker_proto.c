@@ -309,18 +309,19 @@ static void exact_bytes(void **state)
     static const uint8_t done[] = {0x92, 0x43, 0xff};
     assert_frame(f, done, sizeof done);
 
-    /* a response message with a context, as RECEIVE's reply */
+    /* a response message with a context and no blob, as RECEIVE's reply */
     hw_receive_result rr = {0};
     rr.source = (hw_address){"n", {"p", "k", "u"}};
     rr.message.kind = HW_MESSAGE_RESPONSE;
     rr.message.has_context = true;
     rr.message.context = (hw_bytes){(uint8_t *)"c", 1};
-    hcw_frame_begin(f, HCW_REPLY, 1);
+    hcw_frame_begin(f, HCW_REPLY, 2);
     hcw_put_receive_result(f, &rr);
-    static const uint8_t recv[] = {0x92, 0x42, 0x93, 0x00, 0x92, 0xa1, 'n',
+    hcw_put_blob_opt(f, NULL);
+    static const uint8_t recv[] = {0x93, 0x42, 0x93, 0x00, 0x92, 0xa1, 'n',
                                    0x93, 0xa1, 'p',  0xa1, 'k',  0xa1, 'u',
                                    0x93, 0x01, 0x94, 0xc2, 0xc4, 0x00, 0xc0,
-                                   0x90, 0xc4, 0x01, 'c'};
+                                   0x90, 0xc4, 0x01, 'c',  0xc0};
     assert_frame(f, recv, sizeof recv);
 
     /* on-exit restart */
@@ -342,7 +343,7 @@ static void exact_bytes(void **state)
     /* HELLO; a 32-byte string is a str 8 */
     const char *s32 = "0123456789abcdef0123456789abcdef";
     hcw_frame_begin(f, HCW_HELLO, 4);
-    hcw_put_u64(f, HCW_PROTO_VERSION);
+    hcw_put_u64(f, 2);
     hcw_put_str(f, "o");
     hcw_put_str(f, s32);
     hcw_put_str(f, NULL);
@@ -350,7 +351,7 @@ static void exact_bytes(void **state)
     size_t k = 0;
     hello[k++] = 0x95;
     hello[k++] = 0x40;
-    hello[k++] = 0x01;
+    hello[k++] = 0x02;
     hello[k++] = 0xa1;
     hello[k++] = 'o';
     hello[k++] = 0xd9;

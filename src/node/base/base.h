@@ -25,6 +25,7 @@ uint64_t hcn_rng_next(uint64_t *state);
  * when the machine has no memory left, as Redis and h2o do). */
 void *hcn_xmalloc(size_t n);
 void *hcn_xcalloc(size_t n, size_t m);
+void *hcn_xrealloc(void *p, size_t n);
 char *hcn_xstrdup(const char *s);
 char *hcn_xstrndup(const char *s, size_t n);
 /* printf into a fresh heap string; caller frees. */

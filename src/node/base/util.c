@@ -57,6 +57,14 @@ void *hcn_xmalloc(size_t n)
     return p;
 }
 
+void *hcn_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL)
+        oom();
+    return q;
+}
+
 void *hcn_xcalloc(size_t n, size_t m)
 {
     void *p = calloc(n ? n : 1, m ? m : 1);

@@ -9,6 +9,7 @@
 #include "kernel_int.h"
 
 #include "../../common/abi_types.h"
+#include "../../worker/link.h"
 #include "../../worker/proto.h"
 
 #include <errno.h>
@@ -132,7 +133,7 @@ static void limit_worker(hcn_proc *p, pid_t pid)
 typedef struct wctx {
     hcn_host *h;
     hcn_proc *p;
-    int fd;
+    hcw_link *link;
     pid_t pid;
     hcw_frame *out;
     hcw_in in;
@@ -142,50 +143,100 @@ typedef struct wctx {
     int told_op;
     hcw_crash crash;
     char why[256];          /* a protocol breach, said once */
-    int stat_fd;            /* /proc/<pid>/stat, for the CPU time used */
-    int64_t cpu_at_receive; /* CPU ms used when the last message came */
-    int64_t next_check;     /* monotonic ns of the next CPU check */
+    bool has_cpu_clock;
+    clockid_t cpu_clock;    /* the worker's CPU time */
+    int64_t cpu_at_receive; /* CPU ms used at the first check of the
+                               current message; -1 before it */
+    int64_t next_check;     /* monotonic ns of the next checks */
     bool over_cpu;          /* stopped for using too much CPU */
+    bool stop;              /* the mailbox closed: the process is to stop */
+    bool gone;              /* the worker has exited */
+    int *held;              /* held[i]: the host's handle for the worker's
+                               handle i + 1 (0: held, but nothing was
+                               prompting); -1: not held */
+    size_t nheld;
 } wctx;
+
+/* Put the host's current blob (after a message came) as `blob | nil`,
+ * borrowing its bytes. */
+static void put_current_blob(wctx *w, hcw_frame *f)
+{
+    const hcn_blob *b = w->h->last_blobbed ? w->h->last_blob : NULL;
+    if (b == NULL) {
+        hcw_put_nil(f);
+        return;
+    }
+    hw_blob view = {.mime = b->mime,
+                    .bytes = {.ptr = (uint8_t *)b->bytes, .len = b->len}};
+    hcw_put_blob_opt(f, &view);
+}
 
 /* The worker's CPU time so far (user + system) in ms, -1 if unknown. */
 static int64_t cpu_ms(wctx *w)
 {
-    char buf[1024];
-    ssize_t n =
-        w->stat_fd >= 0 ? pread(w->stat_fd, buf, sizeof buf - 1, 0) : -1;
-    if (n <= 0)
+    struct timespec ts;
+    if (!w->has_cpu_clock || clock_gettime(w->cpu_clock, &ts) != 0)
         return -1;
-    buf[n] = '\0';
-    /* after "pid (comm) ": state is field 3; utime and stime are 14, 15 */
-    char *p = strrchr(buf, ')');
-    unsigned long long ut, st;
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-               &ut, &st) != 2)
-        return -1;
-    long hz = sysconf(_SC_CLK_TCK);
-    return (int64_t)((ut + st) * 1000 /
-                     (unsigned long long)(hz > 0 ? hz : 100));
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Whether the guest has used more CPU on its current message than the
- * node allows (checked at most every 50 ms). */
+ * node allows.  The clock is read at the checks only, never per message:
+ * the first check of a message (at most HCW_LINK_CHECK_MS after it came)
+ * takes the reading the budget counts from, so a handler may overrun the
+ * limit by up to two check periods before it is stopped. */
 static bool over_cpu_limit(wctx *w)
 {
     uint32_t limit = w->p->node->cfg.cpu_ms_per_message;
-    int64_t now = hcn_now_ns();
-    if (limit == 0 || now < w->next_check)
+    if (limit == 0)
         return false;
-    w->next_check = now + 50 * 1000000LL;
     int64_t used = cpu_ms(w);
-    return used >= 0 && w->cpu_at_receive >= 0 &&
-           used - w->cpu_at_receive > (int64_t)limit;
+    if (used < 0)
+        return false;
+    if (w->cpu_at_receive < 0) {
+        w->cpu_at_receive = used;
+        return false;
+    }
+    return used - w->cpu_at_receive > (int64_t)limit;
+}
+
+/* The periodic checks while serving or waiting for the worker: the CPU
+ * limit, the mailbox (a node that shuts down must not wait on a guest
+ * busy in a loop), and whether the worker still lives.  false: stop
+ * serving (w says why). */
+static bool still_serving(wctx *w)
+{
+    w->next_check = hcn_now_ns() + HCW_LINK_CHECK_MS * 1000000LL;
+    if (over_cpu_limit(w)) {
+        w->over_cpu = true;
+        return false;
+    }
+    hcn_mailbox *mb = &w->p->mb;
+    pthread_mutex_lock(&mb->mu);
+    bool closed = mb->closed;
+    pthread_mutex_unlock(&mb->mu);
+    if (closed) {
+        w->stop = true;
+        return false;
+    }
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        si.si_pid != 0) {
+        w->gone = true;
+        return false;
+    }
+    return true;
+}
+
+static bool watch(void *ctx)
+{
+    return still_serving(ctx);
 }
 
 static int reply(wctx *w)
 {
-    return hcw_frame_send(w->out, w->fd);
+    return hcw_link_send(w->link, w->out);
 }
 
 #define BREACH(w, ...)                                                         \
@@ -326,9 +377,13 @@ static int serve_call(wctx *w)
     case HCW_RECEIVE: {
         hw_receive_result r;
         t->receive(ctx, &r); /* may not return: the instance is stopped */
-        w->cpu_at_receive = cpu_ms(w); /* a new message: a new budget */
-        hcw_frame_begin(f, HCW_REPLY, 1);
+        w->cpu_at_receive = -1; /* a new message: a new budget */
+        hcw_frame_begin(f, HCW_REPLY, 2);
         hcw_put_receive_result(f, &r);
+        if (r.is_err)
+            hcw_put_nil(f);
+        else
+            put_current_blob(w, f);
         hw_receive_result_fini(&r);
         return reply(w);
     }
@@ -402,31 +457,55 @@ static int serve_call(wctx *w)
         hw_blob_fini(&blob);
         if (!ok)
             BREACH(w, "SEND_AND_AWAIT wants [address, request, blob]");
-        hcw_frame_begin(f, HCW_REPLY, 2);
+        hcw_frame_begin(f, HCW_REPLY, 3);
         hcw_put_i64(f, rc);
         if (rc == 0)
             hcw_put_await_result(f, &r);
+        else
+            hcw_put_nil(f);
+        if (rc == 0 && !r.is_err)
+            put_current_blob(w, f);
         else
             hcw_put_nil(f);
         if (rc == 0)
             hw_await_result_fini(&r);
         return reply(w);
     }
-    case HCW_PROMPTING_HOLD: {
-        int handle = t->prompting_hold(ctx);
-        hcw_frame_begin(f, HCW_REPLY, 1);
-        hcw_put_i64(f, handle);
-        return reply(w);
-    }
+    case HCW_PROMPTING_HOLD:
     case HCW_PROMPTING_SET:
     case HCW_PROMPTING_RELEASE: {
-        int64_t handle;
-        if (!hcw_get_i64(in, &handle) || handle < INT_MIN || handle > INT_MAX)
-            BREACH(w, "%s wants [handle]", hcw_op_name(in->op));
-        if (in->op == HCW_PROMPTING_SET)
-            t->prompting_set(ctx, (int)handle);
-        else
-            t->prompting_release(ctx, (int)handle);
+        /* the worker's handles map to the host's (host.c) */
+        int64_t wh;
+        if (!hcw_get_i64(in, &wh) || wh < 1 || wh > HCW_MAX_HELD)
+            BREACH(w, "%s wants [handle] from 1 to %u", hcw_op_name(in->op),
+                   HCW_MAX_HELD);
+        size_t i = (size_t)wh - 1;
+        bool held = i < w->nheld && w->held[i] >= 0;
+        if (in->op == HCW_PROMPTING_HOLD) {
+            if (held)
+                BREACH(w, "PROMPTING_HOLD of handle %lld, already held",
+                       (long long)wh);
+            if (i >= w->nheld) {
+                size_t n = i + 1 > 2 * w->nheld ? i + 1 : 2 * w->nheld;
+                w->held = hcn_xrealloc(w->held, n * sizeof *w->held);
+                for (size_t k = w->nheld; k < n; k++)
+                    w->held[k] = -1;
+                w->nheld = n;
+            }
+            w->held[i] = t->prompting_hold(ctx);
+            return 0;
+        }
+        if (!held)
+            BREACH(w, "%s of handle %lld, not held", hcw_op_name(in->op),
+                   (long long)wh);
+        if (in->op == HCW_PROMPTING_SET) {
+            if (w->held[i] > 0)
+                t->prompting_set(ctx, w->held[i]);
+        } else {
+            if (w->held[i] > 0)
+                t->prompting_release(ctx, w->held[i]);
+            w->held[i] = -1;
+        }
         return 0;
     }
     case HCW_STARTED: {
@@ -468,31 +547,18 @@ static int serve_call(wctx *w)
     }
 }
 
-/* Wait for the next frame, watching the mailbox: a node that shuts down
- * must not wait on a guest busy in a loop.  1 a frame, 0 the worker
- * closed, -1 broken, -2 the process is to stop. */
+/* Wait for the next frame, making the periodic checks (still_serving)
+ * while waiting and, for a worker that keeps sending, between frames.
+ * 1 a frame, 0 the worker is gone, -1 broken, -2 the process is to stop,
+ * -3 over its CPU limit. */
 static int next_frame(wctx *w)
 {
-    for (;;) {
-        if (over_cpu_limit(w)) {
-            w->over_cpu = true;
-            return -3;
-        }
-        struct pollfd pf = {.fd = w->fd, .events = POLLIN};
-        int r = poll(&pf, 1, 50);
-        if (r > 0)
-            break;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        hcn_mailbox *mb = &w->p->mb;
-        pthread_mutex_lock(&mb->mu);
-        bool closed = mb->closed;
-        pthread_mutex_unlock(&mb->mu);
-        if (closed)
-            return -2;
-    }
+    if (hcn_now_ns() >= w->next_check && !still_serving(w))
+        return w->over_cpu ? -3 : w->stop ? -2 : 0;
     char err[160];
-    int r = hcw_frame_recv(&w->in, w->fd, err, sizeof err);
+    int r = hcw_link_recv(w->link, &w->in, err, sizeof err);
+    if (r == 0)
+        return w->over_cpu ? -3 : w->stop ? -2 : 0;
     if (r < 0)
         snprintf(w->why, sizeof w->why, "a broken frame: %s", err);
     return r;
@@ -613,31 +679,31 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
                  p->id);
         return HCN_RUN_LOAD_FAILED;
     }
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        hcn_logf(n, 0, "%s: cannot make the worker's socket: %s", p->id,
+    int lfd;
+    hcw_link *link = hcw_link_shm_new(n->cfg.spin_us, &lfd);
+    if (link == NULL) {
+        hcn_logf(n, 0, "%s: cannot make the worker's link: %s", p->id,
                  strerror(errno));
         return HCN_RUN_LOAD_FAILED;
     }
-    pid_t pid = spawn_worker(n->worker_path, sv[1]);
-    close(sv[1]);
+    pid_t pid = spawn_worker(n->worker_path, lfd);
+    close(lfd);
     if (pid < 0) {
         hcn_logf(n, 0, "%s: cannot start %s: %s", p->id, n->worker_path,
                  strerror(errno));
-        close(sv[0]);
+        hcw_link_free(link);
         return HCN_RUN_LOAD_FAILED;
     }
     limit_worker(p, pid);
     wctx *w = hcn_xcalloc(1, sizeof *w);
     w->p = p;
-    w->fd = sv[0];
+    w->link = link;
     w->pid = pid;
     w->out = hcw_frame_new();
     hcw_in_init(&w->in);
-    char statp[64];
-    snprintf(statp, sizeof statp, "/proc/%d/stat", (int)pid);
-    w->stat_fd = open(statp, O_RDONLY | O_CLOEXEC);
-    w->cpu_at_receive = cpu_ms(w);
+    w->has_cpu_clock = clock_getcpuclockid(pid, &w->cpu_clock) == 0;
+    w->cpu_at_receive = -1;
+    hcw_link_watch(link, watch, w);
     w->h = hcn_xmalloc(sizeof *w->h);
     hcn_host_init(w->h, p);
     hcn_run_end end;
@@ -647,7 +713,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     hcw_put_str(w->out, p->addr);
     hcw_put_str(w->out, p->so_path);
     hcw_put_str(w->out, p->id);
-    int r = hcw_frame_send(w->out, w->fd) == 0 ? next_frame(w) : -1;
+    int r = hcw_link_send(w->link, w->out) == 0 ? next_frame(w) : -1;
     if (r == 1 && w->in.op == HCW_FAIL) {
         char *why = NULL;
         hcw_get_str(&w->in, &why);
@@ -673,7 +739,8 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
                 stopped = true;
                 break;
             }
-            if (r != 1 || serve_call(w) != 0)
+            /* CRASH, EXIT and DONE are a worker's last words */
+            if (r != 1 || serve_call(w) != 0 || w->told || w->done)
                 break;
         }
     } else {
@@ -683,14 +750,13 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     end = stopped ? HCN_RUN_KILLED : report_end(w, st);
     w->h->crashed = end == HCN_RUN_CRASHED || end == HCN_RUN_OVERFLOW;
 out:
-    close(w->fd);
-    if (w->stat_fd >= 0)
-        close(w->stat_fd);
+    hcw_link_free(w->link);
     hcn_host_fini(w->h);
     free(w->h);
     hcw_in_fini(&w->in);
     hcw_frame_free(w->out);
     hcw_crash_fini(&w->crash);
+    free(w->held);
     free(w);
     return end;
 }

@@ -1,0 +1,485 @@
+/* Links that carry the worker protocol's frames (link.h): a shared-memory
+ * channel of two byte rings with futex wake-ups, or a stream socket. */
+#include "link.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HDR 4 /* a frame's length */
+
+/* ------------------------------------------------------------ the mapping
+ *
+ * One page of header, then the two rings' bytes:
+ *
+ *   0      magic, layout version, ring size      (written once by the node)
+ *   64     the calls ring's producer line: tail, reader_sleeps
+ *   128    the calls ring's consumer line: head, writer_sleeps
+ *   192    the replies ring's producer line
+ *   256    the replies ring's consumer line
+ *   4096   the calls ring's bytes   (worker -> node)
+ *   4096+R the replies ring's bytes (node -> worker)
+ *
+ * Positions are byte counts modulo 2^32; a ring holds tail - head bytes.
+ * A side that sleeps sets its flag, checks again, then waits on the
+ * futex word it waits for (tail for a reader, head for a writer). */
+
+#define LINK_MAGIC 0x6b6e6c77u /* "wlnk" */
+#define LINK_LAYOUT 1
+#define DATA_OFF 4096u
+
+typedef struct shm_head {
+    uint32_t magic;
+    uint32_t layout;
+    uint32_t ring_bytes;
+    uint32_t spin_us;
+} shm_head;
+
+typedef struct ring_ctl {
+    alignas(64) _Atomic uint32_t tail; /* written by the producer */
+    _Atomic uint32_t reader_sleeps;
+    alignas(64) _Atomic uint32_t head; /* written by the consumer */
+    _Atomic uint32_t writer_sleeps;
+} ring_ctl;
+
+_Static_assert(sizeof(ring_ctl) == 128, "one line per side");
+_Static_assert(64 + 2 * sizeof(ring_ctl) <= DATA_OFF, "header fits a page");
+
+typedef struct ring {
+    ring_ctl *ctl;
+    uint8_t *data;
+    uint32_t pos; /* our own position: tail if we write, head if we read */
+} ring;
+
+struct hcw_link {
+    int fd;          /* the socket, or -1 */
+    uint8_t *map;    /* the mapping, or NULL */
+    size_t map_len;
+    uint32_t size;   /* bytes per ring */
+    ring tx, rx;
+    int64_t spin_max_ns;
+    int64_t spin_ns; /* the adaptive budget for reads */
+    hcw_link_watch_fn watch;
+    void *watch_ctx;
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Shared (not private) futexes: the two sides are different processes. */
+static void futex_wake(_Atomic uint32_t *w)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* Sleep while *w == seen, at most ms; interrupted and spurious returns
+ * are fine (the callers look again). */
+static void futex_wait(_Atomic uint32_t *w, uint32_t seen, int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000,
+                          .tv_nsec = (long)(ms % 1000) * 1000000};
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, seen, &ts, NULL, 0);
+}
+
+/* No `pause`: under virtualization pause-loop exiting deschedules a vCPU
+ * (see the node's mailbox.c). */
+#define cpu_relax() __asm__ __volatile__("" ::: "memory")
+
+/* Spin up to ns for *w to differ from seen: true if it did. */
+static bool spin_for(_Atomic uint32_t *w, uint32_t seen, int64_t ns)
+{
+    if (ns <= 0)
+        return false;
+    int64_t end = now_ns() + ns;
+    for (;;) {
+        for (int i = 0; i < 256; i++) {
+            if (atomic_load_explicit(w, memory_order_acquire) != seen)
+                return true;
+            cpu_relax();
+        }
+        if (now_ns() >= end)
+            return false;
+    }
+}
+
+static bool still_waiting(hcw_link *l)
+{
+    return l->watch == NULL || l->watch(l->watch_ctx);
+}
+
+/* ------------------------------------------------------------- creation */
+
+static void place(hcw_link *l, uint8_t *map, uint32_t size, bool node)
+{
+    ring_ctl *calls = (ring_ctl *)(map + 64);
+    ring_ctl *replies = (ring_ctl *)(map + 64 + sizeof(ring_ctl));
+    uint8_t *calls_data = map + DATA_OFF;
+    uint8_t *replies_data = map + DATA_OFF + size;
+    l->map = map;
+    l->size = size;
+    l->fd = -1;
+    if (node) {
+        l->rx = (ring){calls, calls_data, 0};
+        l->tx = (ring){replies, replies_data, 0};
+    } else {
+        l->rx = (ring){replies, replies_data, 0};
+        l->tx = (ring){calls, calls_data, 0};
+    }
+}
+
+hcw_link *hcw_link_shm_new(uint32_t spin_us, int *fd_out)
+{
+    uint32_t size = HCW_LINK_RING_BYTES;
+    size_t len = DATA_OFF + 2 * (size_t)size;
+    int fd = memfd_create("hyperc-worker-link", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return NULL;
+    /* Sealed at its size: a worker cannot shrink it under the node (which
+     * would then fault on its own mapping). */
+    if (ftruncate(fd, (off_t)len) != 0 ||
+        fcntl(fd, F_ADD_SEALS,
+              F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    uint8_t *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    hcw_link *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        munmap(map, len);
+        close(fd);
+        errno = ENOMEM;
+        return NULL;
+    }
+    shm_head *h = (shm_head *)map;
+    h->magic = LINK_MAGIC;
+    h->layout = LINK_LAYOUT;
+    h->ring_bytes = size;
+    h->spin_us = spin_us;
+    place(l, map, size, true);
+    l->map_len = len;
+    l->spin_max_ns = l->spin_ns = (int64_t)spin_us * 1000;
+    *fd_out = fd;
+    return l;
+}
+
+hcw_link *hcw_link_shm_open(int fd, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        seterr(err, errlen, "no link on fd %d: %s", fd, strerror(errno));
+        return NULL;
+    }
+    if (st.st_size < (off_t)DATA_OFF || st.st_size > (off_t)(1u << 30)) {
+        seterr(err, errlen, "fd %d is not a worker link (%lld bytes)", fd,
+               (long long)st.st_size);
+        return NULL;
+    }
+    size_t len = (size_t)st.st_size;
+    uint8_t *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        seterr(err, errlen, "cannot map the link: %s", strerror(errno));
+        return NULL;
+    }
+    shm_head *h = (shm_head *)map;
+    uint32_t size = h->ring_bytes;
+    if (h->magic != LINK_MAGIC || h->layout != LINK_LAYOUT || size == 0 ||
+        (size & (size - 1)) != 0 || DATA_OFF + 2 * (size_t)size != len) {
+        munmap(map, len);
+        seterr(err, errlen, "fd %d is not a worker link of layout %d", fd,
+               LINK_LAYOUT);
+        return NULL;
+    }
+    hcw_link *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        munmap(map, len);
+        seterr(err, errlen, "out of memory");
+        return NULL;
+    }
+    place(l, map, size, false);
+    l->map_len = len;
+    /* positions as they are now (a fresh link: 0) */
+    l->tx.pos = atomic_load(&l->tx.ctl->tail);
+    l->rx.pos = atomic_load(&l->rx.ctl->head);
+    uint32_t spin = h->spin_us > 1000000 ? 1000000 : h->spin_us;
+    l->spin_max_ns = l->spin_ns = (int64_t)spin * 1000;
+    close(fd);
+    return l;
+}
+
+hcw_link *hcw_link_socket(int fd)
+{
+    hcw_link *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return NULL;
+    l->fd = fd;
+    return l;
+}
+
+void hcw_link_free(hcw_link *l)
+{
+    if (l == NULL)
+        return;
+    if (l->map)
+        munmap(l->map, l->map_len);
+    if (l->fd >= 0)
+        close(l->fd);
+    free(l);
+}
+
+void hcw_link_watch(hcw_link *l, hcw_link_watch_fn fn, void *ctx)
+{
+    l->watch = fn;
+    l->watch_ctx = ctx;
+}
+
+/* --------------------------------------------------------------- writing */
+
+/* Write n bytes into the transmit ring, waiting for room.  0, or -1 with
+ * errno (EPIPE: gave up waiting; EPROTO: impossible positions). */
+static int ring_write(hcw_link *l, const uint8_t *p, size_t n)
+{
+    ring *r = &l->tx;
+    uint32_t size = l->size;
+    while (n > 0) {
+        uint32_t head = atomic_load_explicit(&r->ctl->head, memory_order_acquire);
+        uint32_t used = r->pos - head;
+        if (used > size) {
+            errno = EPROTO;
+            return -1;
+        }
+        uint32_t room = size - used;
+        if (room == 0) {
+            if (spin_for(&r->ctl->head, head, l->spin_max_ns))
+                continue;
+            atomic_store(&r->ctl->writer_sleeps, 1);
+            if (atomic_load(&r->ctl->head) == head)
+                futex_wait(&r->ctl->head, head, HCW_LINK_CHECK_MS);
+            atomic_store(&r->ctl->writer_sleeps, 0);
+            if (atomic_load(&r->ctl->head) == head && !still_waiting(l)) {
+                errno = EPIPE;
+                return -1;
+            }
+            continue;
+        }
+        uint32_t k = n < room ? (uint32_t)n : room;
+        uint32_t at = r->pos & (size - 1);
+        uint32_t first = size - at < k ? size - at : k;
+        memcpy(r->data + at, p, first);
+        memcpy(r->data, p + first, k - first);
+        r->pos += k;
+        p += k;
+        n -= k;
+        /* publish, then see whether the reader sleeps (both seq_cst: the
+         * reader sets its flag, then looks at tail) */
+        atomic_store(&r->ctl->tail, r->pos);
+        if (atomic_load(&r->ctl->reader_sleeps))
+            futex_wake(&r->ctl->tail);
+    }
+    return 0;
+}
+
+static int write_fd(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == ENOTSOCK)
+            w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int hcw_link_send_bytes(hcw_link *l, const uint8_t *p, size_t n)
+{
+    return l->map ? ring_write(l, p, n) : write_fd(l->fd, p, n);
+}
+
+int hcw_link_send(hcw_link *l, hcw_frame *f)
+{
+    size_t len;
+    const uint8_t *p = hcw_frame_finish(f, &len);
+    return p ? hcw_link_send_bytes(l, p, len) : -1;
+}
+
+/* --------------------------------------------------------------- reading */
+
+/* Halve or double the read spin budget by how long the wait was. */
+static void spin_adapt(hcw_link *l, bool came_while_spinning)
+{
+    if (came_while_spinning) {
+        l->spin_ns *= 2;
+        if (l->spin_ns > l->spin_max_ns)
+            l->spin_ns = l->spin_max_ns;
+    } else {
+        l->spin_ns /= 2;
+        if (l->spin_ns < l->spin_max_ns / 64)
+            l->spin_ns = l->spin_max_ns / 64;
+    }
+}
+
+/* Wait until the receive ring holds more than it did at tail `seen`.
+ * 1 it does, 0 gave up (the watch function). */
+static int wait_data(hcw_link *l, uint32_t seen)
+{
+    ring *r = &l->rx;
+    if (spin_for(&r->ctl->tail, seen, l->spin_ns)) {
+        spin_adapt(l, true);
+        return 1;
+    }
+    if (l->spin_max_ns > 0)
+        spin_adapt(l, false);
+    for (;;) {
+        atomic_store(&r->ctl->reader_sleeps, 1);
+        if (atomic_load(&r->ctl->tail) == seen)
+            futex_wait(&r->ctl->tail, seen, HCW_LINK_CHECK_MS);
+        atomic_store(&r->ctl->reader_sleeps, 0);
+        if (atomic_load(&r->ctl->tail) != seen)
+            return 1;
+        if (!still_waiting(l))
+            return 0;
+    }
+}
+
+/* Read exactly n bytes from the receive ring.  1, 0 gave up before any
+ * byte (only when at_start), -1 broken (err). */
+static int ring_read(hcw_link *l, uint8_t *p, size_t n, bool at_start,
+                     char *err, size_t errlen)
+{
+    ring *r = &l->rx;
+    uint32_t size = l->size;
+    bool any = false;
+    while (n > 0) {
+        uint32_t tail = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
+        uint32_t avail = tail - r->pos;
+        if (avail > size) {
+            seterr(err, errlen, "worker link: the ring's positions are "
+                                "impossible (%u bytes in a ring of %u)",
+                   avail, size);
+            errno = EPROTO;
+            return -1;
+        }
+        if (avail == 0) {
+            if (wait_data(l, tail) == 1)
+                continue;
+            if (at_start && !any)
+                return 0;
+            seterr(err, errlen, "worker link: the other side stopped in the "
+                                "middle of a frame");
+            errno = EPROTO;
+            return -1;
+        }
+        uint32_t k = n < avail ? (uint32_t)n : avail;
+        uint32_t at = r->pos & (size - 1);
+        uint32_t first = size - at < k ? size - at : k;
+        memcpy(p, r->data + at, first);
+        memcpy(p + first, r->data, k - first);
+        r->pos += k;
+        p += k;
+        n -= k;
+        any = true;
+        atomic_store(&r->ctl->head, r->pos);
+        if (atomic_load(&r->ctl->writer_sleeps))
+            futex_wake(&r->ctl->head);
+    }
+    return 1;
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static int recv_ring(hcw_link *l, hcw_in *in, char *err, size_t errlen)
+{
+    hcw_in_fini(in);
+    uint8_t hdr[HDR];
+    int r = ring_read(l, hdr, HDR, true, err, errlen);
+    if (r != 1)
+        return r;
+    uint32_t len = get_le32(hdr);
+    if (len > HCW_MAX_FRAME) {
+        seterr(err, errlen, "worker frame: %u bytes, over the limit of %u", len,
+               HCW_MAX_FRAME);
+        errno = EMSGSIZE;
+        return -1;
+    }
+    uint8_t *body = malloc(len ? len : 1);
+    if (body == NULL) {
+        seterr(err, errlen, "worker frame: no memory for %u bytes", len);
+        errno = ENOMEM;
+        return -1;
+    }
+    /* copied out before decoding: the peer cannot change what is parsed */
+    r = ring_read(l, body, len, false, err, errlen);
+    if (r != 1) {
+        free(body);
+        return -1;
+    }
+    return hcw_frame_take(in, body, len, err, errlen);
+}
+
+static int recv_fd(hcw_link *l, hcw_in *in, char *err, size_t errlen)
+{
+    for (;;) {
+        struct pollfd pf = {.fd = l->fd, .events = POLLIN};
+        int r = poll(&pf, 1, l->watch ? HCW_LINK_CHECK_MS : -1);
+        if (r > 0)
+            break;
+        if (r < 0 && errno != EINTR) {
+            seterr(err, errlen, "worker link: poll: %s", strerror(errno));
+            return -1;
+        }
+        if (r == 0 && !still_waiting(l))
+            return 0;
+    }
+    return hcw_frame_recv(in, l->fd, err, errlen);
+}
+
+int hcw_link_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen)
+{
+    return l->map ? recv_ring(l, in, err, errlen)
+                  : recv_fd(l, in, err, errlen);
+}

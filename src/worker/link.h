@@ -1,0 +1,75 @@
+/* Internal to hyperc: how the worker protocol's frames travel between the
+ * node and one worker (docs/worker-protocol.md, "Transport").  Prefix
+ * hcw_link_.
+ *
+ * Two kinds of link carry exactly the same frames:
+ *   - a shared-memory channel (what the node gives its native workers): one
+ *     sealed memfd mapping holding two single-producer single-consumer byte
+ *     rings, one per direction.  A reader with nothing to read spins a
+ *     little (an adaptive budget, as the node's mailboxes do), then sleeps
+ *     on a futex in the mapping; a writer wakes it only when it sleeps.
+ *   - a connected stream socket (for a host that cannot map memory with
+ *     the node, such as a wasm host in JavaScript).
+ *
+ * A frame larger than a ring streams through it: the writer fills what is
+ * free, the reader copies out what has come, each waiting for the other.
+ * Neither side trusts the other's half of the mapping: the node checks
+ * the worker's ring positions before using them and copies every frame out
+ * of the ring before decoding it.
+ *
+ * Threads: a link is used by one thread at a time on each side.  Waits are
+ * cut into checks (HCW_LINK_CHECK_MS): at each, the watch function (if
+ * any) says whether the peer is still worth waiting for. */
+#ifndef HYPERC_WORKER_LINK_H
+#define HYPERC_WORKER_LINK_H
+
+#include "proto.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bytes of each ring of a shared-memory link (a power of two). */
+#define HCW_LINK_RING_BYTES (64u * 1024)
+/* How often a waiting side consults its watch function. */
+#define HCW_LINK_CHECK_MS 50
+
+typedef struct hcw_link hcw_link;
+
+/* Whether to go on waiting for the peer (false: it is gone, or this side
+ * is to stop).  Called on the waiting thread. */
+typedef bool (*hcw_link_watch_fn)(void *ctx);
+
+/* The node's end of a new shared-memory link.  *fd_out is the memfd to
+ * hand the worker (as its fd 3); the caller closes it once the worker has
+ * it.  spin_us bounds how long either side spins before sleeping (0: never
+ * spin).  NULL with errno on failure. */
+hcw_link *hcw_link_shm_new(uint32_t spin_us, int *fd_out);
+/* The worker's end of the shared-memory link in fd (which it closes on
+ * success).  NULL with a sentence in err when fd is not such a link. */
+hcw_link *hcw_link_shm_open(int fd, char *err, size_t errlen);
+/* A link over a connected stream socket; the link owns fd. */
+hcw_link *hcw_link_socket(int fd);
+/* Release the link (unmap, close).  NULL is ignored. */
+void hcw_link_free(hcw_link *l);
+
+/* Consult fn(ctx) at each check while waiting (NULL: wait for ever). */
+void hcw_link_watch(hcw_link *l, hcw_link_watch_fn fn, void *ctx);
+
+/* Send the frame f (complete: begun and all its arguments put).  Blocks
+ * while the ring is full.  0, or -1 with errno: EPIPE when the watch
+ * function gave up or the socket closed, EPROTO when the peer's ring
+ * positions are impossible, EMSGSIZE over HCW_MAX_FRAME. */
+int hcw_link_send(hcw_link *l, hcw_frame *f);
+/* Send bytes that already form whole frames.  For a shared-memory link
+ * this allocates nothing and takes no lock: a signal handler may call it
+ * (the worker's crash report). */
+int hcw_link_send_bytes(hcw_link *l, const uint8_t *p, size_t n);
+
+/* Receive one frame into in (releasing the previous one).  Blocks until a
+ * whole frame has come.  1 a frame; 0 the peer closed (socket) or the
+ * watch function gave up before a frame began; -1 a broken frame or
+ * impossible ring positions (a sentence in err, errno set). */
+int hcw_link_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,282 @@
+/* The links that carry worker frames (src/worker/link.c): frames of every
+ * size through the shared-memory rings to a forked peer and back (with
+ * and without spinning, many wraps of each ring, frames several times the
+ * ring's size), the memfd sealed against shrinking, a peer that writes
+ * impossible ring positions, a wait given up by the watch function (read
+ * and write), a fd that is no link, and the socket link. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "worker/link.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The peer: echo every frame's one bin argument back as a REPLY until
+ * DONE; exit 0 if all went well. */
+static _Noreturn void echo_peer(int fd)
+{
+    char err[160];
+    hcw_link *l = hcw_link_shm_open(fd, err, sizeof err);
+    if (l == NULL)
+        _exit(2);
+    hcw_frame *f = hcw_frame_new();
+    hcw_in in;
+    hcw_in_init(&in);
+    for (;;) {
+        if (hcw_link_recv(l, &in, err, sizeof err) != 1)
+            _exit(3);
+        if (in.op == HCW_DONE)
+            break;
+        hw_bytes b;
+        if (in.op != HCW_SET_STATE || !hcw_get_bin(&in, &b))
+            _exit(4);
+        hcw_frame_begin(f, HCW_REPLY, 1);
+        hcw_put_bin(f, b.ptr, b.len);
+        hw_bytes_fini(&b);
+        if (hcw_link_send(l, f) != 0)
+            _exit(5);
+    }
+    hcw_in_fini(&in);
+    hcw_frame_free(f);
+    hcw_link_free(l);
+    _exit(0);
+}
+
+static pid_t start_peer(hcw_link **node, uint32_t spin_us)
+{
+    int fd = -1;
+    *node = hcw_link_shm_new(spin_us, &fd);
+    assert_non_null(*node);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        echo_peer(fd);
+    close(fd);
+    return pid;
+}
+
+static int peer_status(pid_t pid)
+{
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+}
+
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+}
+
+static void echo_sizes(uint32_t spin_us)
+{
+    hcw_link *l;
+    pid_t pid = start_peer(&l, spin_us);
+    static const size_t sizes[] = {
+        0,     1,     100,   HCW_LINK_RING_BYTES - 64, HCW_LINK_RING_BYTES,
+        3 * HCW_LINK_RING_BYTES + 7, 1u << 20};
+    size_t max = 1u << 20;
+    uint8_t *buf = malloc(max);
+    assert_non_null(buf);
+    hcw_frame *f = hcw_frame_new();
+    hcw_in in;
+    hcw_in_init(&in);
+    char err[160] = "";
+    /* every size, then many small frames: the rings wrap many times */
+    for (size_t round = 0; round < 2000; round++) {
+        size_t n = round < sizeof sizes / sizeof sizes[0]
+                       ? sizes[round]
+                       : (round * 7919) % 3000;
+        fill(buf, n, (uint32_t)round);
+        hcw_frame_begin(f, HCW_SET_STATE, 1);
+        hcw_put_bin(f, buf, n);
+        assert_int_equal(hcw_link_send(l, f), 0);
+        assert_int_equal(hcw_link_recv(l, &in, err, sizeof err), 1);
+        assert_int_equal(in.op, HCW_REPLY);
+        hw_bytes b;
+        assert_true(hcw_get_bin(&in, &b));
+        assert_int_equal(b.len, n);
+        if (n)
+            assert_memory_equal(b.ptr, buf, n);
+        hw_bytes_fini(&b);
+    }
+    hcw_frame_begin(f, HCW_DONE, 1);
+    hcw_put_i64(f, 0);
+    assert_int_equal(hcw_link_send(l, f), 0);
+    assert_int_equal(peer_status(pid), 0);
+    hcw_in_fini(&in);
+    hcw_frame_free(f);
+    free(buf);
+    hcw_link_free(l);
+}
+
+static void echo_spinning(void **state)
+{
+    (void)state;
+    echo_sizes(50);
+}
+
+static void echo_sleeping(void **state)
+{
+    (void)state;
+    echo_sizes(0);
+}
+
+/* The worker cannot shrink (or grow) the mapping under the node. */
+static void sealed(void **state)
+{
+    (void)state;
+    int fd = -1;
+    hcw_link *l = hcw_link_shm_new(0, &fd);
+    assert_non_null(l);
+    errno = 0;
+    assert_int_equal(ftruncate(fd, 0), -1);
+    assert_int_equal(errno, EPERM);
+    close(fd);
+    hcw_link_free(l);
+}
+
+/* A peer that writes impossible positions into its half: the reader
+ * refuses them with a sentence, and a writer too. */
+static void hostile_positions(void **state)
+{
+    (void)state;
+    int fd = -1;
+    hcw_link *l = hcw_link_shm_new(0, &fd);
+    assert_non_null(l);
+    uint8_t *map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    /* the calls ring's tail (the worker's to write) at offset 64 */
+    _Atomic uint32_t *calls_tail = (_Atomic uint32_t *)(map + 64);
+    atomic_store(calls_tail, HCW_LINK_RING_BYTES + 1);
+    hcw_in in;
+    hcw_in_init(&in);
+    char err[160] = "";
+    errno = 0;
+    assert_int_equal(hcw_link_recv(l, &in, err, sizeof err), -1);
+    assert_int_equal(errno, EPROTO);
+    assert_non_null(strstr(err, "impossible"));
+    /* the replies ring's head (the worker's to write) at 64 + 128 + 64 */
+    _Atomic uint32_t *replies_head = (_Atomic uint32_t *)(map + 256);
+    atomic_store(replies_head, 12345);
+    hcw_frame *f = hcw_frame_new();
+    hcw_frame_begin(f, HCW_CLEAR_STATE, 0);
+    errno = 0;
+    assert_int_equal(hcw_link_send(l, f), -1);
+    assert_int_equal(errno, EPROTO);
+    hcw_frame_free(f);
+    munmap(map, 4096);
+    close(fd);
+    hcw_link_free(l);
+}
+
+static int watch_calls;
+
+static bool give_up_after_two(void *ctx)
+{
+    (void)ctx;
+    return ++watch_calls < 2;
+}
+
+/* Nobody writes: the read gives up when the watch says so; nobody reads:
+ * a frame larger than the ring gives up the same way (EPIPE). */
+static void watch_gives_up(void **state)
+{
+    (void)state;
+    int fd = -1;
+    hcw_link *l = hcw_link_shm_new(10, &fd);
+    assert_non_null(l);
+    hcw_link_watch(l, give_up_after_two, NULL);
+    hcw_in in;
+    hcw_in_init(&in);
+    char err[160] = "";
+    watch_calls = 0;
+    assert_int_equal(hcw_link_recv(l, &in, err, sizeof err), 0);
+    assert_int_equal(watch_calls, 2);
+    size_t n = 2 * HCW_LINK_RING_BYTES;
+    uint8_t *big = calloc(1, n);
+    assert_non_null(big);
+    hcw_frame *f = hcw_frame_new();
+    hcw_frame_begin(f, HCW_SET_STATE, 1);
+    hcw_put_bin(f, big, n);
+    watch_calls = 0;
+    errno = 0;
+    assert_int_equal(hcw_link_send(l, f), -1);
+    assert_int_equal(errno, EPIPE);
+    assert_int_equal(watch_calls, 2);
+    free(big);
+    hcw_frame_free(f);
+    close(fd);
+    hcw_link_free(l);
+}
+
+/* A file that is not a link is refused with a sentence. */
+static void not_a_link(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/hyperc-link-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(ftruncate(fd, 8192), 0);
+    char err[160] = "";
+    assert_null(hcw_link_shm_open(fd, err, sizeof err));
+    assert_non_null(strstr(err, "not a worker link"));
+    close(fd);
+}
+
+/* The socket link: frames both ways, then the peer's close is a 0. */
+static void socket_link(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    hcw_link *a = hcw_link_socket(sv[0]);
+    hcw_link *b = hcw_link_socket(sv[1]);
+    hcw_frame *f = hcw_frame_new();
+    hcw_frame_begin(f, HCW_PRINT, 2);
+    hcw_put_u64(f, 1);
+    hcw_put_str(f, "hi");
+    assert_int_equal(hcw_link_send(a, f), 0);
+    hcw_in in;
+    hcw_in_init(&in);
+    char err[160] = "";
+    assert_int_equal(hcw_link_recv(b, &in, err, sizeof err), 1);
+    assert_int_equal(in.op, HCW_PRINT);
+    hcw_link_free(a);
+    assert_int_equal(hcw_link_recv(b, &in, err, sizeof err), 0);
+    hcw_in_fini(&in);
+    hcw_frame_free(f);
+    hcw_link_free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(echo_spinning),
+        cmocka_unit_test(echo_sleeping),
+        cmocka_unit_test(sealed),
+        cmocka_unit_test(hostile_positions),
+        cmocka_unit_test(watch_gives_up),
+        cmocka_unit_test(not_a_link),
+        cmocka_unit_test(socket_link),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
