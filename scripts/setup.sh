@@ -16,7 +16,11 @@ pkgs=(
   python3 python3-pytest python3-websockets
   sqlite3 procps curl
   chromium chromium-driver python3-selenium  # the browser test (tests/blackbox/test_chat.py)
+  # the network codec's reference (tests/rmpref): the real rmp-serde, offline
+  librust-rmp-serde-dev librust-serde-derive-dev
 )
+# ... built with cargo: the machine's own (rustup) when it has one, else Debian's
+command -v cargo >/dev/null || pkgs+=(cargo)
 if [[ "${1:-}" == "--bench" ]]; then
   # Erlang (RPC peer); wrk, nginx and Node.js with npm (HTTP/WebSocket peers)
   pkgs+=(erlang-base erlang-nox hyperfine wrk nginx)

@@ -1,6 +1,8 @@
 /* Error table and name/address validation shared by node and guest. */
 #include "common.h"
 
+#include <stdint.h>
+
 #include <string.h>
 #include <ucontext.h>
 
@@ -142,4 +144,84 @@ uintptr_t hcc_signal_pc(const void *ucv)
     (void)uc;
     return 0;
 #endif
+}
+
+/* --------------------------------------------------------- msgpack guard */
+
+bool hcc_msgpack_check(const uint8_t *b, size_t n)
+{
+    size_t pos = 0;
+    uint64_t need = 1; /* values still to read */
+    while (need > 0) {
+        if (pos >= n)
+            return false;
+        uint8_t t = b[pos++];
+        need--;
+        uint64_t skip = 0, items = 0;
+        size_t lenbytes = 0;
+        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+            /* fixint, nil, bool */
+        } else if (t >= 0x80 && t <= 0x8f) {
+            items = 2u * (t & 0x0fu);
+        } else if (t >= 0x90 && t <= 0x9f) {
+            items = t & 0x0fu;
+        } else if (t >= 0xa0 && t <= 0xbf) {
+            skip = t & 0x1fu;
+        } else {
+            switch (t) {
+            case 0xc4:
+            case 0xd9:
+            case 0xc7: lenbytes = 1; break;
+            case 0xc5:
+            case 0xda:
+            case 0xc8: lenbytes = 2; break;
+            case 0xc6:
+            case 0xdb:
+            case 0xc9: lenbytes = 4; break;
+            case 0xca: skip = 4; break;
+            case 0xcb: skip = 8; break;
+            case 0xcc:
+            case 0xd0: skip = 1; break;
+            case 0xcd:
+            case 0xd1: skip = 2; break;
+            case 0xce:
+            case 0xd2: skip = 4; break;
+            case 0xcf:
+            case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc:
+            case 0xde: lenbytes = 2; break;
+            case 0xdd:
+            case 0xdf: lenbytes = 4; break;
+            default: return false; /* 0xc1 */
+            }
+            if (lenbytes) {
+                if (n - pos < lenbytes)
+                    return false;
+                uint64_t v = 0;
+                for (size_t i = 0; i < lenbytes; i++)
+                    v = v << 8 | b[pos + i];
+                pos += lenbytes;
+                if (t == 0xdc || t == 0xdd)
+                    items = v;
+                else if (t == 0xde || t == 0xdf)
+                    items = 2 * v;
+                else if (t >= 0xc7 && t <= 0xc9)
+                    skip = v + 1; /* ext: the type byte, then the data */
+                else
+                    skip = v;
+            }
+        }
+        if (skip > n - pos)
+            return false;
+        pos += (size_t)skip;
+        need += items;
+        if (need > n - pos)
+            return false;
+    }
+    return pos == n;
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The one error table: code, name, message.  0 is success.  Every code
  * is one that some function of the node or the guest returns; its message
@@ -85,5 +86,14 @@ int hcc_address_split(const char *s, bool check, size_t *at, size_t offs[3][2]);
  * argument (x86_64, aarch64); 0 where unknown. */
 #include <stdint.h>
 uintptr_t hcc_signal_pc(const void *ucontext);
+
+/* Whether b[0..n) is exactly one complete msgpack value in which no array
+ * or map announces more elements than the bytes left could hold (each
+ * takes at least one), and no reserved byte (0xc1) appears.  msgpack-c
+ * allocates an array's elements when it reads the array's header: checked
+ * first, that allocation is bounded by the input's size.  Used by the
+ * worker protocol and the node's network codec before msgpack-c sees
+ * bytes from the other side. */
+bool hcc_msgpack_check(const uint8_t *b, size_t n);
 
 #endif

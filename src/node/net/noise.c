@@ -130,7 +130,8 @@ hcnn_err hcnn_cipher_encrypt(hcnn_cipher *c, const uint8_t *ad, size_t adlen,
     if (len > HCNN_MAX_PAYLOAD || adlen > HCNN_MAX_MSG)
         return HCNN_TOO_BIG;
     if (!c->has_key) {
-        memmove(out, pt, len);
+        if (len)
+            memmove(out, pt, len);
         return HCNN_OK;
     }
     if (c->n == UINT64_MAX)
@@ -158,7 +159,8 @@ hcnn_err hcnn_cipher_decrypt(hcnn_cipher *c, const uint8_t *ad, size_t adlen,
     if (len > HCNN_MAX_MSG || adlen > HCNN_MAX_MSG)
         return HCNN_TOO_BIG;
     if (!c->has_key) {
-        memmove(out, ct, len);
+        if (len)
+            memmove(out, ct, len);
         return HCNN_OK;
     }
     if (len < HCNN_TAG)

@@ -1,0 +1,437 @@
+/* KernelMessage and HandshakePayload in rmp-serde's msgpack (wire.h), on
+ * msgpack-c. */
+#include "wire.h"
+
+#include "../../common/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- writing */
+
+static void put_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static void put_opt_str(msgpack_packer *pk, const char *s)
+{
+    if (s)
+        put_str(pk, s);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void put_bool(msgpack_packer *pk, bool v)
+{
+    if (v)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+/* Vec<u8> as rmp-serde writes it: an array of integers. */
+static void put_bytes(msgpack_packer *pk, const uint8_t *p, size_t n)
+{
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++)
+        msgpack_pack_uint8(pk, p[i]);
+}
+
+static void put_caps(msgpack_packer *pk, const hcnn_cap *caps, size_t n)
+{
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_array(pk, 2);
+        put_str(pk, caps[i].issuer);
+        put_str(pk, caps[i].params);
+        put_bytes(pk, caps[i].sig, caps[i].sig_len);
+    }
+}
+
+void hcnn_kmsg_encode(const hcnn_kmsg *m, msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 6);
+    msgpack_pack_uint64(&pk, m->id);
+    put_str(&pk, m->source);
+    put_str(&pk, m->target);
+    put_opt_str(&pk, m->rsvp);
+    msgpack_pack_map(&pk, 1);
+    if (!m->is_response) {
+        put_str(&pk, "Request");
+        msgpack_pack_array(&pk, 5);
+        put_bool(&pk, m->inherit);
+        if (m->has_expects)
+            msgpack_pack_uint64(&pk, m->expects);
+        else
+            msgpack_pack_nil(&pk);
+    } else {
+        put_str(&pk, "Response");
+        msgpack_pack_array(&pk, 2);
+        msgpack_pack_array(&pk, 4);
+        put_bool(&pk, m->inherit);
+    }
+    put_bytes(&pk, m->body, m->body_len);
+    put_opt_str(&pk, m->metadata);
+    put_caps(&pk, m->caps, m->ncaps);
+    if (m->is_response) {
+        if (m->has_context)
+            put_bytes(&pk, m->context, m->context_len);
+        else
+            msgpack_pack_nil(&pk);
+    }
+    if (m->has_blob) {
+        msgpack_pack_array(&pk, 2);
+        put_opt_str(&pk, m->blob_mime);
+        put_bytes(&pk, m->blob, m->blob_len);
+    } else {
+        msgpack_pack_nil(&pk);
+    }
+}
+
+void hcnn_hs_payload_encode(const hcnn_hs_payload *h, msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint64(&pk, h->version);
+    put_str(&pk, h->name);
+    put_bytes(&pk, h->sig, h->sig_len);
+    put_bool(&pk, h->proxy_request);
+}
+
+/* ---------------------------------------------------------------- reading */
+
+typedef struct rd {
+    char *err;
+    size_t errlen;
+    bool failed;
+} rd;
+
+static bool fail(rd *r, const char *fmt, ...)
+{
+    if (!r->failed && r->err && r->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->err, r->errlen, fmt, ap);
+        va_end(ap);
+    }
+    r->failed = true;
+    return false;
+}
+
+/* Whether s[0..n) is UTF-8 (what a Rust String must be). */
+static bool utf8_ok(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t k;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            k = 1;
+            cp = c & 0x1fu;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2;
+            cp = c & 0x0fu;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3;
+            cp = c & 0x07u;
+        } else {
+            return false;
+        }
+        if (n - i <= k)
+            return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + j] & 0x3fu);
+        }
+        /* no overlong forms, no surrogates, nothing past U+10FFFF */
+        if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+static const msgpack_object *array(rd *r, const msgpack_object *o, size_t n,
+                                   const char *what)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != n) {
+        fail(r, "%s: expected an array of %zu", what, n);
+        return NULL;
+    }
+    return o->via.array.ptr;
+}
+
+static bool get_u64(rd *r, const msgpack_object *o, uint64_t *v,
+                    const char *what)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return fail(r, "%s: expected an unsigned integer", what);
+    *v = o->via.u64;
+    return true;
+}
+
+static bool get_bool(rd *r, const msgpack_object *o, bool *v, const char *what)
+{
+    if (o->type != MSGPACK_OBJECT_BOOLEAN)
+        return fail(r, "%s: expected a boolean", what);
+    *v = o->via.boolean;
+    return true;
+}
+
+static bool get_str(rd *r, const msgpack_object *o, char **out,
+                    const char *what)
+{
+    if (o->type != MSGPACK_OBJECT_STR)
+        return fail(r, "%s: expected a string", what);
+    const char *p = o->via.str.ptr;
+    size_t n = o->via.str.size;
+    if (n && memchr(p, '\0', n))
+        return fail(r, "%s: a string with a NUL byte", what);
+    if (!utf8_ok((const uint8_t *)p, n))
+        return fail(r, "%s: a string that is not UTF-8", what);
+    char *s = malloc(n + 1);
+    if (s == NULL)
+        return fail(r, "%s: out of memory", what);
+    if (n)
+        memcpy(s, p, n);
+    s[n] = '\0';
+    *out = s;
+    return true;
+}
+
+static bool get_opt_str(rd *r, const msgpack_object *o, char **out,
+                        const char *what)
+{
+    *out = NULL;
+    return o->type == MSGPACK_OBJECT_NIL || get_str(r, o, out, what);
+}
+
+/* Vec<u8>: an array of integers 0..255, or bin. */
+static bool get_bytes(rd *r, const msgpack_object *o, uint8_t **out,
+                      size_t *len, const char *what)
+{
+    size_t n;
+    if (o->type == MSGPACK_OBJECT_BIN)
+        n = o->via.bin.size;
+    else if (o->type == MSGPACK_OBJECT_ARRAY)
+        n = o->via.array.size;
+    else
+        return fail(r, "%s: expected bytes (an array of integers or bin)",
+                    what);
+    uint8_t *b = malloc(n ? n : 1);
+    if (b == NULL)
+        return fail(r, "%s: out of memory", what);
+    if (o->type == MSGPACK_OBJECT_BIN) {
+        if (n)
+            memcpy(b, o->via.bin.ptr, n);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            const msgpack_object *e = &o->via.array.ptr[i];
+            if (e->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                e->via.u64 > 255) {
+                free(b);
+                return fail(r, "%s: byte %zu is not an integer 0..255", what,
+                            i);
+            }
+            b[i] = (uint8_t)e->via.u64;
+        }
+    }
+    *out = b;
+    *len = n;
+    return true;
+}
+
+static bool get_caps(rd *r, const msgpack_object *o, hcnn_cap **out,
+                     size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return fail(r, "capabilities: expected an array");
+    size_t k = o->via.array.size;
+    if (k == 0)
+        return true;
+    hcnn_cap *caps = calloc(k, sizeof *caps);
+    if (caps == NULL)
+        return fail(r, "capabilities: out of memory");
+    *out = caps;
+    for (size_t i = 0; i < k; i++) {
+        const msgpack_object *pair =
+            array(r, &o->via.array.ptr[i], 2, "capabilities: an entry");
+        const msgpack_object *cap =
+            pair ? array(r, &pair[0], 2, "capabilities: a capability") : NULL;
+        if (cap == NULL || !get_str(r, &cap[0], &caps[i].issuer,
+                                    "capabilities: issuer") ||
+            !get_str(r, &cap[1], &caps[i].params, "capabilities: params") ||
+            !get_bytes(r, &pair[1], &caps[i].sig, &caps[i].sig_len,
+                       "capabilities: signature")) {
+            *n = i + 1; /* what to free */
+            return false;
+        }
+    }
+    *n = k;
+    return true;
+}
+
+/* The one value in p[0..n), or NULL (with err).  The caller destroys up. */
+static const msgpack_object *unpack(rd *r, const uint8_t *p, size_t n,
+                                    msgpack_unpacked *up, const char *what)
+{
+    if (!hcc_msgpack_check(p, n)) {
+        fail(r, "%s: not one well-formed msgpack value", what);
+        return NULL;
+    }
+    size_t off = 0;
+    if (msgpack_unpack_next(up, (const char *)p, n, &off) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        off != n) {
+        fail(r, "%s: not one well-formed msgpack value", what);
+        return NULL;
+    }
+    return &up->data;
+}
+
+/* Which variant of Message a one-key map holds: 0 Request, 1 Response
+ * (by name, or by index as rmp-serde also accepts); -1 none. */
+static int variant(const msgpack_object *k)
+{
+    if (k->type == MSGPACK_OBJECT_STR) {
+        if (k->via.str.size == 7 && memcmp(k->via.str.ptr, "Request", 7) == 0)
+            return 0;
+        if (k->via.str.size == 8 && memcmp(k->via.str.ptr, "Response", 8) == 0)
+            return 1;
+    } else if (k->type == MSGPACK_OBJECT_POSITIVE_INTEGER && k->via.u64 <= 1) {
+        return (int)k->via.u64;
+    }
+    return -1;
+}
+
+static bool decode_message(rd *r, const msgpack_object *o, hcnn_kmsg *m)
+{
+    if (o->type != MSGPACK_OBJECT_MAP || o->via.map.size != 1)
+        return fail(r, "message: expected a map of one entry, "
+                       "{\"Request\": ...} or {\"Response\": ...}");
+    const msgpack_object_kv *kv = &o->via.map.ptr[0];
+    int v = variant(&kv->key);
+    if (v < 0)
+        return fail(r, "message: unknown variant (expected Request or "
+                       "Response)");
+    const msgpack_object *f;
+    if (v == 0) {
+        f = array(r, &kv->val, 5, "request");
+        if (f == NULL || !get_bool(r, &f[0], &m->inherit, "request: inherit"))
+            return false;
+        if (f[1].type != MSGPACK_OBJECT_NIL) {
+            if (!get_u64(r, &f[1], &m->expects, "request: expects_response"))
+                return false;
+            m->has_expects = true;
+        }
+        return get_bytes(r, &f[2], &m->body, &m->body_len, "request: body") &&
+               get_opt_str(r, &f[3], &m->metadata, "request: metadata") &&
+               get_caps(r, &f[4], &m->caps, &m->ncaps);
+    }
+    m->is_response = true;
+    const msgpack_object *pair = array(r, &kv->val, 2, "response");
+    f = pair ? array(r, &pair[0], 4, "response") : NULL;
+    if (f == NULL || !get_bool(r, &f[0], &m->inherit, "response: inherit") ||
+        !get_bytes(r, &f[1], &m->body, &m->body_len, "response: body") ||
+        !get_opt_str(r, &f[2], &m->metadata, "response: metadata") ||
+        !get_caps(r, &f[3], &m->caps, &m->ncaps))
+        return false;
+    if (pair[1].type == MSGPACK_OBJECT_NIL)
+        return true;
+    m->has_context = true;
+    return get_bytes(r, &pair[1], &m->context, &m->context_len,
+                     "response: context");
+}
+
+bool hcnn_kmsg_decode(const uint8_t *p, size_t n, hcnn_kmsg *out, char *err,
+                      size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    rd r = {err, errlen, false};
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    const msgpack_object *o = unpack(&r, p, n, &up, "KernelMessage");
+    const msgpack_object *f = o ? array(&r, o, 6, "KernelMessage") : NULL;
+    bool ok = f && get_u64(&r, &f[0], &out->id, "id") &&
+              get_str(&r, &f[1], &out->source, "source") &&
+              get_str(&r, &f[2], &out->target, "target") &&
+              get_opt_str(&r, &f[3], &out->rsvp, "rsvp") &&
+              decode_message(&r, &f[4], out);
+    if (ok && f[5].type != MSGPACK_OBJECT_NIL) {
+        const msgpack_object *b = array(&r, &f[5], 2, "lazy_load_blob");
+        out->has_blob = true;
+        ok = b && get_opt_str(&r, &b[0], &out->blob_mime,
+                              "lazy_load_blob: mime") &&
+             get_bytes(&r, &b[1], &out->blob, &out->blob_len,
+                       "lazy_load_blob: bytes");
+    }
+    msgpack_unpacked_destroy(&up);
+    if (!ok)
+        hcnn_kmsg_fini(out);
+    return ok;
+}
+
+void hcnn_kmsg_fini(hcnn_kmsg *m)
+{
+    free(m->source);
+    free(m->target);
+    free(m->rsvp);
+    free(m->body);
+    free(m->metadata);
+    for (size_t i = 0; i < m->ncaps; i++) {
+        free(m->caps[i].issuer);
+        free(m->caps[i].params);
+        free(m->caps[i].sig);
+    }
+    free(m->caps);
+    free(m->context);
+    free(m->blob_mime);
+    free(m->blob);
+    memset(m, 0, sizeof *m);
+}
+
+bool hcnn_hs_payload_decode(const uint8_t *p, size_t n, hcnn_hs_payload *out,
+                            char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    rd r = {err, errlen, false};
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    const msgpack_object *o = unpack(&r, p, n, &up, "HandshakePayload");
+    const msgpack_object *f = o ? array(&r, o, 4, "HandshakePayload") : NULL;
+    bool ok = f && get_u64(&r, &f[0], &out->version, "protocol_version") &&
+              get_str(&r, &f[1], &out->name, "name") &&
+              get_bytes(&r, &f[2], &out->sig, &out->sig_len, "signature") &&
+              get_bool(&r, &f[3], &out->proxy_request, "proxy_request");
+    if (ok && out->version > 255)
+        ok = fail(&r, "protocol_version: %llu is not a u8",
+                  (unsigned long long)out->version);
+    msgpack_unpacked_destroy(&up);
+    if (!ok)
+        hcnn_hs_payload_fini(out);
+    return ok;
+}
+
+void hcnn_hs_payload_fini(hcnn_hs_payload *h)
+{
+    free(h->name);
+    free(h->sig);
+    memset(h, 0, sizeof *h);
+}

@@ -1,0 +1,233 @@
+// Prints, as "name hex" lines, the msgpack that rmp-serde writes for the
+// messages tests/unit/test_net_wire.c builds with the node's codec.  The
+// types mirror the wire shapes of Hyperware's KernelMessage and
+// HandshakePayload (docs/node.md, "Networking"): structs as arrays,
+// addresses as their strings, bytes as Vec<u8>, enums externally tagged.
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct HandshakePayload {
+    protocol_version: u8,
+    name: String,
+    signature: Vec<u8>,
+    proxy_request: bool,
+}
+
+#[derive(Serialize)]
+struct Capability {
+    issuer: String,
+    params: String,
+}
+
+#[derive(Serialize)]
+struct Request {
+    inherit: bool,
+    expects_response: Option<u64>,
+    body: Vec<u8>,
+    metadata: Option<String>,
+    capabilities: Vec<(Capability, Vec<u8>)>,
+}
+
+#[derive(Serialize)]
+struct Response {
+    inherit: bool,
+    body: Vec<u8>,
+    metadata: Option<String>,
+    capabilities: Vec<(Capability, Vec<u8>)>,
+}
+
+#[derive(Serialize)]
+enum Message {
+    Request(Request),
+    Response((Response, Option<Vec<u8>>)),
+}
+
+#[derive(Serialize)]
+struct Blob {
+    mime: Option<String>,
+    bytes: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct KernelMessage {
+    id: u64,
+    source: String,
+    target: String,
+    rsvp: Option<String>,
+    message: Message,
+    lazy_load_blob: Option<Blob>,
+}
+
+fn print<T: Serialize>(name: &str, v: &T) {
+    let bytes = rmp_serde::to_vec(v).expect("rmp-serde encodes");
+    let hex: String = bytes.iter().map(|b| format!("{:02x}", b)).collect();
+    println!("{} {}", name, hex);
+}
+
+fn s(x: &str) -> String {
+    x.to_string()
+}
+
+fn plain_request(id: u64, expects: Option<u64>) -> KernelMessage {
+    KernelMessage {
+        id,
+        source: s("a.os@p:k:u"),
+        target: s("b.os@p:k:u"),
+        rsvp: None,
+        message: Message::Request(Request {
+            inherit: false,
+            expects_response: expects,
+            body: vec![],
+            metadata: None,
+            capabilities: vec![],
+        }),
+        lazy_load_blob: None,
+    }
+}
+
+fn main() {
+    print(
+        "hs1",
+        &HandshakePayload {
+            protocol_version: 1,
+            name: s("fake.os"),
+            signature: (0u8..64).collect(),
+            proxy_request: false,
+        },
+    );
+    print(
+        "hs2",
+        &HandshakePayload {
+            protocol_version: 1,
+            name: s("fake2.os"),
+            signature: (0xc0u8..=0xff).collect(),
+            proxy_request: true,
+        },
+    );
+    print(
+        "req",
+        &KernelMessage {
+            id: 12345678901234567890,
+            source: s("alice.os@chat:chat:template.os"),
+            target: s("bob.os@chat:chat:template.os"),
+            rsvp: Some(s("alice.os@chat:chat:template.os")),
+            message: Message::Request(Request {
+                inherit: false,
+                expects_response: Some(30),
+                body: br#"{"Send":"hi"}"#.to_vec(),
+                metadata: None,
+                capabilities: vec![],
+            }),
+            lazy_load_blob: None,
+        },
+    );
+    print(
+        "resp",
+        &KernelMessage {
+            id: 7,
+            source: s("bob.os@chat:chat:template.os"),
+            target: s("alice.os@chat:chat:template.os"),
+            rsvp: None,
+            message: Message::Response((
+                Response {
+                    inherit: false,
+                    body: b"null".to_vec(),
+                    metadata: Some(s("{}")),
+                    capabilities: vec![(
+                        Capability {
+                            issuer: s("bob.os@chat:chat:template.os"),
+                            params: s("\"messaging\""),
+                        },
+                        vec![0xff, 0x00, 0x80],
+                    )],
+                },
+                Some(vec![1, 2, 3]),
+            )),
+            lazy_load_blob: Some(Blob {
+                mime: Some(s("text/plain")),
+                bytes: vec![0x68, 0x69, 0xc8],
+            }),
+        },
+    );
+    print(
+        "hello",
+        &KernelMessage {
+            id: 1,
+            source: s("fake2.os@net:distro:sys"),
+            target: s("fake.os@net:distro:sys"),
+            rsvp: None,
+            message: Message::Request(Request {
+                inherit: false,
+                expects_response: None,
+                body: b"hello".to_vec(),
+                metadata: None,
+                capabilities: vec![],
+            }),
+            lazy_load_blob: None,
+        },
+    );
+    let ids: [u64; 10] = [
+        0,
+        127,
+        128,
+        255,
+        256,
+        65535,
+        65536,
+        4294967295,
+        4294967296,
+        u64::MAX,
+    ];
+    for (i, id) in ids.iter().enumerate() {
+        print(&format!("id{}", i), &plain_request(*id, Some(*id)));
+    }
+    print(
+        "big",
+        &KernelMessage {
+            id: 1,
+            source: s("a.os@p:k:u"),
+            target: format!("{}.os@p:k:u", "n".repeat(300)),
+            rsvp: None,
+            message: Message::Request(Request {
+                inherit: true,
+                expects_response: None,
+                body: (0..300u32).map(|i| (i % 256) as u8).collect(),
+                metadata: Some("m".repeat(40)),
+                capabilities: (0..17u32)
+                    .map(|i| {
+                        (
+                            Capability {
+                                issuer: format!("c{}.os@p:k:u", i),
+                                params: s("\"messaging\""),
+                            },
+                            vec![i as u8],
+                        )
+                    })
+                    .collect(),
+            }),
+            lazy_load_blob: Some(Blob {
+                mime: None,
+                bytes: (0..70000u32).map(|i| (i * 7 % 256) as u8).collect(),
+            }),
+        },
+    );
+    print(
+        "resp_plain",
+        &KernelMessage {
+            id: 2,
+            source: s("b.os@p:k:u"),
+            target: s("a.os@p:k:u"),
+            rsvp: Some(s("c.os@p:k:u")),
+            message: Message::Response((
+                Response {
+                    inherit: true,
+                    body: vec![],
+                    metadata: None,
+                    capabilities: vec![],
+                },
+                None,
+            )),
+            lazy_load_blob: None,
+        },
+    );
+}

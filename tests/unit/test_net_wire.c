@@ -1,0 +1,374 @@
+/* The network's msgpack codec (src/node/net/wire.c) against the real
+ * rmp-serde: tests/rmpref writes each message below with rmp-serde into the
+ * file named by HYPERC_RMPREF ("name hex" lines); the node's encoding must
+ * be those bytes exactly, and decoding them must give back what was
+ * encoded.  Then what a hyperdrive peer may also send (bin for bytes, a
+ * variant by index, integers wider than needed) is accepted, and what
+ * rmp-serde refuses, or a C string cannot hold, is refused with a reason. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "node/net/wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------- the reference */
+
+typedef struct golden {
+    char name[32];
+    uint8_t *bytes;
+    size_t len;
+} golden;
+
+static golden gold[64];
+static size_t ngold;
+
+static int load_gold(void **state)
+{
+    (void)state;
+    const char *path = getenv("HYPERC_RMPREF");
+    if (path == NULL) {
+        fprintf(stderr, "HYPERC_RMPREF is not set (ctest sets it)\n");
+        return -1;
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return -1;
+    }
+    static char line[1 << 20];
+    while (fgets(line, sizeof line, f) && ngold < 64) {
+        char *sp = strchr(line, ' ');
+        if (sp == NULL)
+            continue;
+        *sp = '\0';
+        char *hex = sp + 1;
+        hex[strcspn(hex, "\r\n")] = '\0';
+        golden *g = &gold[ngold++];
+        assert_true(strlen(line) < sizeof g->name);
+        memcpy(g->name, line, strlen(line) + 1);
+        g->len = strlen(hex) / 2;
+        g->bytes = malloc(g->len ? g->len : 1);
+        for (size_t i = 0; i < g->len; i++) {
+            unsigned v;
+            sscanf(hex + 2 * i, "%2x", &v);
+            g->bytes[i] = (uint8_t)v;
+        }
+    }
+    fclose(f);
+    return ngold > 0 ? 0 : -1;
+}
+
+static int free_gold(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < ngold; i++)
+        free(gold[i].bytes);
+    return 0;
+}
+
+static const golden *find(const char *name)
+{
+    for (size_t i = 0; i < ngold; i++)
+        if (strcmp(gold[i].name, name) == 0)
+            return &gold[i];
+    fail_msg("no reference message %s", name);
+    return NULL;
+}
+
+/* Encode m, compare with the reference, decode the reference and encode
+ * that again: the same bytes. */
+static void same_as_rmp(const char *name, const hcnn_kmsg *m)
+{
+    const golden *g = find(name);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    hcnn_kmsg_encode(m, &sb);
+    if (sb.size != g->len || memcmp(sb.data, g->bytes, g->len) != 0)
+        fail_msg("%s: %zu bytes differ from rmp-serde's %zu", name, sb.size,
+                 g->len);
+    hcnn_kmsg d;
+    char err[160] = "";
+    if (!hcnn_kmsg_decode(g->bytes, g->len, &d, err, sizeof err))
+        fail_msg("%s: %s", name, err);
+    msgpack_sbuffer_clear(&sb);
+    hcnn_kmsg_encode(&d, &sb);
+    assert_int_equal(sb.size, g->len);
+    assert_memory_equal(sb.data, g->bytes, g->len);
+    assert_true(d.id == m->id);
+    assert_string_equal(d.source, m->source);
+    assert_string_equal(d.target, m->target);
+    assert_int_equal(d.body_len, m->body_len);
+    assert_int_equal(d.is_response, m->is_response);
+    hcnn_kmsg_fini(&d);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* -------------------------------------------------------------- matches */
+
+static void handshake_payloads(void **state)
+{
+    (void)state;
+    uint8_t sig1[64], sig2[64];
+    for (int i = 0; i < 64; i++) {
+        sig1[i] = (uint8_t)i;
+        sig2[i] = (uint8_t)(0xc0 + i);
+    }
+    hcnn_hs_payload h[2] = {{1, "fake.os", sig1, 64, false},
+                            {1, "fake2.os", sig2, 64, true}};
+    const char *names[2] = {"hs1", "hs2"};
+    for (int i = 0; i < 2; i++) {
+        const golden *g = find(names[i]);
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        hcnn_hs_payload_encode(&h[i], &sb);
+        assert_int_equal(sb.size, g->len);
+        assert_memory_equal(sb.data, g->bytes, g->len);
+        msgpack_sbuffer_destroy(&sb);
+        hcnn_hs_payload d;
+        char err[160];
+        assert_true(hcnn_hs_payload_decode(g->bytes, g->len, &d, err,
+                                           sizeof err));
+        assert_int_equal(d.version, 1);
+        assert_string_equal(d.name, h[i].name);
+        assert_int_equal(d.sig_len, 64);
+        assert_memory_equal(d.sig, h[i].sig, 64);
+        assert_int_equal(d.proxy_request, h[i].proxy_request);
+        hcnn_hs_payload_fini(&d);
+    }
+}
+
+static void kernel_messages(void **state)
+{
+    (void)state;
+    hcnn_kmsg req = {
+        .id = 12345678901234567890ull,
+        .source = "alice.os@chat:chat:template.os",
+        .target = "bob.os@chat:chat:template.os",
+        .rsvp = "alice.os@chat:chat:template.os",
+        .has_expects = true,
+        .expects = 30,
+        .body = (uint8_t *)"{\"Send\":\"hi\"}",
+        .body_len = 13,
+    };
+    same_as_rmp("req", &req);
+
+    uint8_t sig[] = {0xff, 0x00, 0x80}, ctx[] = {1, 2, 3},
+            blob[] = {0x68, 0x69, 0xc8};
+    hcnn_cap cap = {"bob.os@chat:chat:template.os", "\"messaging\"", sig, 3};
+    hcnn_kmsg resp = {
+        .id = 7,
+        .source = "bob.os@chat:chat:template.os",
+        .target = "alice.os@chat:chat:template.os",
+        .is_response = true,
+        .body = (uint8_t *)"null",
+        .body_len = 4,
+        .metadata = "{}",
+        .caps = &cap,
+        .ncaps = 1,
+        .has_context = true,
+        .context = ctx,
+        .context_len = 3,
+        .has_blob = true,
+        .blob_mime = "text/plain",
+        .blob = blob,
+        .blob_len = 3,
+    };
+    same_as_rmp("resp", &resp);
+
+    hcnn_kmsg hello = {.id = 1,
+                       .source = "fake2.os@net:distro:sys",
+                       .target = "fake.os@net:distro:sys",
+                       .body = (uint8_t *)"hello",
+                       .body_len = 5};
+    same_as_rmp("hello", &hello);
+
+    static const uint64_t ids[10] = {0,     127,        128,        255,
+                                     256,   65535,      65536,      4294967295u,
+                                     4294967296ull, UINT64_MAX};
+    for (int i = 0; i < 10; i++) {
+        hcnn_kmsg m = {.id = ids[i],
+                       .source = "a.os@p:k:u",
+                       .target = "b.os@p:k:u",
+                       .has_expects = true,
+                       .expects = ids[i]};
+        char name[8];
+        snprintf(name, sizeof name, "id%d", i);
+        same_as_rmp(name, &m);
+    }
+
+    hcnn_kmsg plain = {.id = 2,
+                       .source = "b.os@p:k:u",
+                       .target = "a.os@p:k:u",
+                       .rsvp = "c.os@p:k:u",
+                       .is_response = true,
+                       .inherit = true};
+    same_as_rmp("resp_plain", &plain);
+}
+
+/* Every size class: a str16 address, a str8 metadata, an array16 body and
+ * capability list, an array32 blob. */
+static void big_message(void **state)
+{
+    (void)state;
+    char target[400];
+    memset(target, 'n', 300);
+    strcpy(target + 300, ".os@p:k:u");
+    uint8_t body[300];
+    for (int i = 0; i < 300; i++)
+        body[i] = (uint8_t)(i % 256);
+    char meta[41];
+    memset(meta, 'm', 40);
+    meta[40] = '\0';
+    hcnn_cap caps[17];
+    char issuers[17][32];
+    uint8_t sigs[17];
+    for (int i = 0; i < 17; i++) {
+        snprintf(issuers[i], sizeof issuers[i], "c%d.os@p:k:u", i);
+        sigs[i] = (uint8_t)i;
+        caps[i] = (hcnn_cap){issuers[i], "\"messaging\"", &sigs[i], 1};
+    }
+    size_t bn = 70000;
+    uint8_t *blob = malloc(bn);
+    for (size_t i = 0; i < bn; i++)
+        blob[i] = (uint8_t)(i * 7 % 256);
+    hcnn_kmsg m = {.id = 1,
+                   .source = "a.os@p:k:u",
+                   .target = target,
+                   .inherit = true,
+                   .body = body,
+                   .body_len = 300,
+                   .metadata = meta,
+                   .caps = caps,
+                   .ncaps = 17,
+                   .has_blob = true,
+                   .blob = blob,
+                   .blob_len = bn};
+    same_as_rmp("big", &m);
+    free(blob);
+}
+
+/* ------------------------------------------------------------- leniency */
+
+static bool decodes(const uint8_t *p, size_t n, hcnn_kmsg *out)
+{
+    char err[160] = "";
+    bool ok = hcnn_kmsg_decode(p, n, out, err, sizeof err);
+    if (!ok)
+        print_message("refused: %s\n", err);
+    return ok;
+}
+
+static void accepted_forms(void **state)
+{
+    (void)state;
+    /* the "hello" message with its body as bin, its variant as index 0
+     * and its id as a u64 */
+    static const uint8_t m[] = {
+        0x96, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1, 0xaa, 'a', '.', 'o', 's', '@', 'p',
+        ':', 'k', ':', 'u', 0xaa, 'b', '.', 'o', 's', '@', 'p', ':', 'k', ':',
+        'u', 0xc0, 0x81, 0x00, 0x95, 0xc2, 0xc0, 0xc4, 0x02, 'h', 'i', 0xc0,
+        0x90, 0x92, 0xc0, 0xc4, 0x01, 0x07};
+    hcnn_kmsg d;
+    assert_true(decodes(m, sizeof m, &d));
+    assert_true(d.id == 1);
+    assert_false(d.is_response);
+    assert_int_equal(d.body_len, 2);
+    assert_memory_equal(d.body, "hi", 2);
+    assert_true(d.has_blob);
+    assert_null(d.blob_mime);
+    assert_int_equal(d.blob_len, 1);
+    assert_int_equal(d.blob[0], 7);
+    /* re-encoded, it is rmp-serde's canonical form */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    hcnn_kmsg_encode(&d, &sb);
+    assert_int_equal(((uint8_t *)sb.data)[1], 0x01);
+    msgpack_sbuffer_destroy(&sb);
+    hcnn_kmsg_fini(&d);
+}
+
+/* -------------------------------------------------------------- refusals */
+
+static void refused(const uint8_t *p, size_t n, const char *why)
+{
+    hcnn_kmsg d;
+    char err[160] = "";
+    assert_false(hcnn_kmsg_decode(p, n, &d, err, sizeof err));
+    if (strstr(err, why) == NULL)
+        fail_msg("expected \"%s\" in \"%s\"", why, err);
+    /* nothing kept */
+    assert_null(d.source);
+    assert_null(d.body);
+}
+
+static void refusals(void **state)
+{
+    (void)state;
+    const golden *g = find("req");
+    uint8_t *b = malloc(g->len + 1);
+    /* truncated, and one byte too many */
+    refused(g->bytes, g->len - 1, "well-formed");
+    memcpy(b, g->bytes, g->len);
+    b[g->len] = 0xc0;
+    refused(b, g->len + 1, "well-formed");
+    /* the id as a negative integer */
+    static const uint8_t neg[] = {
+        0x96, 0xff, 0xa3, 'a', '@', 'b', 0xa3, 'a', '@', 'b', 0xc0, 0x81,
+        0xa7, 'R', 'e', 'q', 'u', 'e', 's', 't', 0x95, 0xc2, 0xc0, 0x90,
+        0xc0, 0x90, 0xc0};
+    refused(neg, sizeof neg, "id: expected an unsigned integer");
+    /* a KernelMessage of 5 fields (the blob left out) */
+    uint8_t five[sizeof neg - 1];
+    memcpy(five, neg, sizeof five);
+    five[0] = 0x95;
+    five[1] = 0x01;
+    refused(five, sizeof five, "KernelMessage: expected an array of 6");
+    /* an unknown variant, a body byte over 255, a NUL and bad UTF-8 in a
+     * string */
+    uint8_t v[sizeof neg];
+    memcpy(v, neg, sizeof neg);
+    v[1] = 0x01;
+    v[13] = 'X';
+    refused(v, sizeof v, "unknown variant");
+    static const uint8_t big_byte[] = {
+        0x96, 0x01, 0xa3, 'a', '@', 'b', 0xa3, 'a', '@', 'b', 0xc0, 0x81,
+        0xa7, 'R', 'e', 'q', 'u', 'e', 's', 't', 0x95, 0xc2, 0xc0, 0x91,
+        0xcd, 0x01, 0x00, 0xc0, 0x90, 0xc0};
+    refused(big_byte, sizeof big_byte, "byte 0 is not an integer 0..255");
+    memcpy(v, neg, sizeof neg);
+    v[1] = 0x01;
+    v[4] = '\0';
+    refused(v, sizeof v, "source: a string with a NUL byte");
+    v[4] = 0xff;
+    refused(v, sizeof v, "source: a string that is not UTF-8");
+    /* an array claiming four billion elements in a few bytes: refused
+     * before msgpack-c allocates them */
+    static const uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0};
+    refused(huge, sizeof huge, "well-formed");
+    /* the handshake payload: a version that is no u8 */
+    static const uint8_t hs[] = {0x94, 0xcd, 0x01, 0x00, 0xa1, 'a', 0x90,
+                                 0xc2};
+    hcnn_hs_payload h;
+    char err[160] = "";
+    assert_false(hcnn_hs_payload_decode(hs, sizeof hs, &h, err, sizeof err));
+    assert_non_null(strstr(err, "not a u8"));
+    free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(handshake_payloads),
+        cmocka_unit_test(kernel_messages),
+        cmocka_unit_test(big_message),
+        cmocka_unit_test(accepted_forms),
+        cmocka_unit_test(refusals),
+    };
+    return cmocka_run_group_tests(tests, load_gold, free_gold);
+}
