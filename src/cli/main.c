@@ -78,6 +78,13 @@ static void usage_run(FILE *f)
             "(default: none, no HTTP server; 0 = none)\n"
             "  --http-addr ADDR       address the HTTP server listens on "
             "(default 0.0.0.0)\n"
+            "  --net-port N           TCP port of net:distro:sys, node-to-node "
+            "networking (0 = any free port; default: networking off)\n"
+            "  --net-addr ADDR        address it listens on and announces "
+            "(default 127.0.0.1)\n"
+            "  --peers FILE           the other nodes: a JSON array of "
+            "{name, public_key, ips, ports, routers} (re-read when it "
+            "changes)\n"
             "  --password TEXT        node password for the login page "
             "(default: <home>/http/password, made at first boot)\n"
             "  --http-max-body BYTES  largest request body (default "
@@ -247,7 +254,10 @@ enum run_option {
     RUN_INPROC,
     RUN_CPUMS,
     RUN_WMEM,
-    RUN_WFILES
+    RUN_WFILES,
+    RUN_NETPORT,
+    RUN_NETADDR,
+    RUN_PEERS
 };
 
 static const struct option run_options[] = {
@@ -275,6 +285,9 @@ static const struct option run_options[] = {
     {"http-client-max-response", required_argument, NULL, RUN_HCMAX},
     {"http-client-max-ws", required_argument, NULL, RUN_HCWS},
     {"http-addr", required_argument, NULL, RUN_HADDR},
+    {"net-port", required_argument, NULL, RUN_NETPORT},
+    {"net-addr", required_argument, NULL, RUN_NETADDR},
+    {"peers", required_argument, NULL, RUN_PEERS},
     {"password", required_argument, NULL, RUN_PASSWORD},
     {"http-max-body", required_argument, NULL, RUN_HBODY},
     {"http-max-header", required_argument, NULL, RUN_HHDR},
@@ -303,6 +316,15 @@ static int run_set_option(run_opts *o, int c, const char *arg,
     case RUN_INPROC: cfg->isolate = false; return -1;
     case RUN_NAME: cfg->name = arg; return -1;
     case RUN_PVERB: o->pverb = arg; return -1;
+    case RUN_NETADDR: cfg->net_addr = arg; return -1;
+    case RUN_PEERS: cfg->net_peers = arg; return -1;
+    case RUN_NETPORT:
+        if (parse_u32(arg, &u) != 0 || u > 65535) {
+            fprintf(stderr, "%s run: --net-port needs 0..65535\n", prog);
+            return 2;
+        }
+        cfg->net_port = (int)u;
+        return -1;
     case RUN_PORT:
         if (parse_u32(arg, &u) != 0 || u > 65535) {
             fprintf(stderr, "%s run: --port needs 0..65535\n", prog);

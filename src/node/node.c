@@ -7,6 +7,7 @@
 #include "control/control.h"
 #include "http/http.h"
 #include "kernel/kernel.h"
+#include "net/net.h"
 #include "modules/modules.h"
 #include "package/package.h"
 
@@ -24,7 +25,7 @@
 static int (*const modules[])(hcn_node *n, char *err, size_t errlen) = {
     hcn_mod_state_add,    hcn_mod_vfs_add,         hcn_mod_timer_add,
     hcn_mod_terminal_add, hcn_mod_http_client_add, hcn_mod_homepage_add,
-    hcn_mod_http_add,
+    hcn_mod_http_add,     hcn_mod_net_add,
 };
 
 void hc_node_config_default(hc_node_config *c)
@@ -58,6 +59,7 @@ void hc_node_config_default(hc_node_config *c)
     c->isolate = true;
     c->worker_max_memory = 1ull << 30;
     c->worker_max_files = 64;
+    c->net_port = -1;
 }
 
 hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)

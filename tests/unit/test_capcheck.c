@@ -226,23 +226,27 @@ static void other_node_is_offline(void **state)
     ut_assert_empty(f->a, 30);
 }
 
-/* A way out to other nodes (what net:distro:sys hands the kernel): it
- * gets messages for other nodes, none for ours, and what it refuses goes
+/* A way out to other nodes (what net:distro:sys hands the kernel): only a
+ * sender with the network capability reaches it; it gets messages for
+ * other nodes, none for ours, and what it refuses goes
  * back to the sender with its kind. */
 typedef struct fake_remote {
     hcn_msg *got[4];
     size_t n;
+    bool refuse;
     int answer;
 } fake_remote;
 
-static int fake_remote_send(void *ctx, hcn_msg *m)
+static bool fake_remote_send(void *ctx, hcn_msg *m, int *kind)
 {
     fake_remote *r = ctx;
-    if (r->answer != 0)
-        return r->answer;
+    if (r->refuse) {
+        *kind = r->answer;
+        return false;
+    }
     assert_true(r->n < 4);
     r->got[r->n++] = hcn_msg_ref(m);
-    return 0;
+    return true;
 }
 
 static void other_node_goes_out_the_remote_way(void **state)
@@ -251,7 +255,12 @@ static void other_node_goes_out_the_remote_way(void **state)
     fake_remote r = {0};
     hcn_node *n = (hcn_node *)f->n;
     n->remote = (hcn_remote){.send = fake_remote_send, .ctx = &r};
-    uint64_t id = route_req(f, ADDR_A, "far.os@" PID_B, ADDR_A, true, "out");
+    /* without the network capability: a timeout at once, nothing goes out */
+    uint64_t id = route_req(f, ADDR_A, "far.os@" PID_B, ADDR_A, true, "no");
+    assert_bounced(f->a, id, HW_SEND_ERROR_TIMEOUT, "far.os@" PID_B, "no");
+    assert_int_equal(r.n, 0);
+    hcn_grant(f->a, UT_NODE "@kernel:distro:sys", "\"network\"");
+    id = route_req(f, ADDR_A, "far.os@" PID_B, ADDR_A, true, "out");
     route_req(f, ADDR_A, ADDR_P, NULL, false, "local");
     assert_int_equal(r.n, 1);
     assert_int_equal(r.got[0]->id, id);
@@ -259,10 +268,15 @@ static void other_node_goes_out_the_remote_way(void **state)
     ut_assert_body(r.got[0], "out");
     ut_assert_empty(f->a, 30);
     assert_delivered(f->p, next_id - 1, HCN_MSG_REQUEST, "local");
-    /* refused by the way out: the sender gets the kind it gave */
+    /* refused by the way out: the sender gets the kind it gave, Offline
+     * (0) as well as Timeout */
+    r.refuse = true;
     r.answer = HW_SEND_ERROR_TIMEOUT;
     id = route_req(f, ADDR_A, "far.os@" PID_B, ADDR_A, true, "again");
     assert_bounced(f->a, id, HW_SEND_ERROR_TIMEOUT, "far.os@" PID_B, "again");
+    r.answer = HW_SEND_ERROR_OFFLINE;
+    id = route_req(f, ADDR_A, "far.os@" PID_B, ADDR_A, true, "gone");
+    assert_bounced(f->a, id, HW_SEND_ERROR_OFFLINE, "far.os@" PID_B, "gone");
     assert_int_equal(r.n, 1);
     n->remote = (hcn_remote){0};
     hcn_msg_unref(r.got[0]);

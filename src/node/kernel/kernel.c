@@ -218,6 +218,29 @@ static const char *kind_name(const hcn_msg *m)
     return m->kind == HCN_MSG_REQUEST ? "request" : "response";
 }
 
+/* Whether process p may talk with other nodes (send, and be sent to): a
+ * runtime module, or a process holding the kernel's network capability
+ * (a manifest's "request_networking"), as in Hyperware. */
+static bool proc_networks(hcn_node *n, hcn_proc *p)
+{
+    if (p->ops != NULL) /* a runtime module (net answers peers) */
+        return true;
+    char issuer[512];
+    snprintf(issuer, sizeof issuer, "%s@kernel:distro:sys", n->name);
+    pthread_mutex_lock(&p->lock);
+    bool ok = hcn_capset_has(&p->caps, issuer, "\"network\"");
+    pthread_mutex_unlock(&p->lock);
+    return ok;
+}
+
+static bool may_network(hcn_node *n, hcn_proc *hint, const char *spid)
+{
+    hcn_proc *from = hint ? hcn_proc_ref(hint) : hcn_node_find(n, spid);
+    bool ok = from != NULL && proc_networks(n, from);
+    hcn_proc_unref(from);
+    return ok;
+}
+
 void hcn_route(hcn_node *n, hcn_msg *m)
 {
     hcn_route_ex(n, NULL, NULL, m);
@@ -231,9 +254,23 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
          * one, every other node is offline, as for a peer missing from the
          * PKI. */
         int kind = HW_SEND_ERROR_OFFLINE;
+        const char *spid = hcn_addr_pid(m->source);
+        if (n->remote.send != NULL && node_is(m->source, n->name) &&
+            !hcn_pid_exempt(spid) && !may_network(n, from_hint, spid)) {
+            /* as Hyperware: no network capability, a timeout at once */
+            hcn_logf(n, 0,
+                     "%s %s -> %s refused: sender lacks the network "
+                     "capability (manifest: \"request_networking\": true)%s",
+                     kind_name(m), m->source, m->target,
+                     m->kind == HCN_MSG_REQUEST && m->has_expects
+                         ? "; sender gets a timeout error"
+                         : "");
+            bounce(n, m, HW_SEND_ERROR_TIMEOUT);
+            hcn_msg_unref(m);
+            return;
+        }
         if (n->remote.send != NULL) {
-            kind = n->remote.send(n->remote.ctx, m);
-            if (kind == 0) {
+            if (n->remote.send(n->remote.ctx, m, &kind)) {
                 hcn_msg_unref(m);
                 return;
             }
@@ -265,6 +302,18 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
                       "(and the target is not public)";
         }
         hcn_proc_unref(from);
+    } else if (!node_is(m->source, n->name) &&
+               m->kind != HCN_MSG_SEND_ERROR && !proc_networks(n, to)) {
+        /* from another node: as Hyperware, dropped unless the target may
+         * network (the remote sender times out) */
+        hcn_logf(n, 0,
+                 "%s %s -> %s dropped: the target lacks the network "
+                 "capability to hear from other nodes (manifest: "
+                 "\"request_networking\": true)",
+                 kind_name(m), m->source, m->target);
+        hcn_proc_unref(to);
+        hcn_msg_unref(m);
+        return;
     }
     if (why == NULL) {
         if (atomic_load(&to->status) == HCN_PROC_EXITED)

@@ -333,10 +333,11 @@ int hcn_module_start_thread(hcn_proc *p);
  * the kernel this hook when it is added, before any thread runs; while
  * `send` is NULL every other node is offline.  `send` runs on the routing
  * thread and must not block; it borrows m (taking a reference of its own
- * if it keeps it) and returns 0 when it took the message, or an
- * HW_SEND_ERROR_* kind that the kernel gives the sender. */
+ * if it keeps it) and returns true when it took the message, else false
+ * with the HW_SEND_ERROR_* kind the kernel gives the sender in *kind
+ * (Offline is 0, so the kind cannot double as the answer). */
 typedef struct hcn_remote {
-    int (*send)(void *ctx, hcn_msg *m);
+    bool (*send)(void *ctx, hcn_msg *m, int *kind);
     void *ctx;
 } hcn_remote;
 

@@ -1,0 +1,1075 @@
+/* net:distro:sys — node-to-node networking as Hyperware's net speaks it
+ * (docs/node.md, "Networking"): TCP connections authenticated and
+ * encrypted by a Noise XX handshake (noise.c) whose payload carries the
+ * node's name and an Ed25519 signature of its Noise static key by its
+ * networking key (ident.c), then KernelMessages in rmp-serde's msgpack
+ * (wire.c) cut into encrypted chunks.  One connection per peer carries
+ * both directions; whoever dials is the initiator.
+ *
+ * Threads: the kernel hands every envelope for another node to net_send
+ * (any routing thread; it only queues); a listener thread accepts; each
+ * connection has a thread of its own that dials or accepts, shakes hands,
+ * then reads, writes what is queued for its peer and delivers what comes
+ * through hcn_route.  The module's process thread answers messages to
+ * net:distro:sys.  One mutex guards the peer table and the queues. */
+#include "net.h"
+
+#include "../kernel/kernel.h"
+#include "../modules/modkit.h"
+#include "net_int.h"
+#include "noise.h"
+#include "wire.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#define NET_PID "net:distro:sys"
+#define MESSAGE_MAX 10485800u   /* hyperdrive's MESSAGE_MAX_SIZE */
+#define CHUNK HCNN_MAX_PAYLOAD  /* 65519 plaintext bytes per chunk */
+#define HS_TIMEOUT_MS 5000      /* connect + handshake */
+#define LIFETIME_S 1800         /* a connection's life, from its start */
+#define KEEPALIVE_S 30
+#define MAX_CONNS 64            /* connections at once, both directions */
+#define QUEUE_MAX 4096          /* messages waiting for one peer */
+#define PROTOCOL_VERSION 1
+
+typedef struct conn conn;
+
+typedef struct peer {
+    UT_hash_handle hh;
+    char *name;
+    hcn_msg **q; /* waiting to be written */
+    size_t qlen, qcap;
+    conn *conn; /* its open connection, NULL while none */
+    bool dialing;
+} peer;
+
+typedef struct net_mod {
+    hcn_node *node;
+    hcn_proc *self;
+    char *our;      /* our node's name */
+    char *addr;     /* our@net:distro:sys */
+    hcnn_ident *id;
+    hcnn_pki *pki;
+    int listen_fd;
+    int port;
+    pthread_t listener;
+    bool listening;
+    atomic_bool stop;
+    pthread_mutex_t mu;
+    peer *peers;
+    conn *conns; /* every live connection (a list, for stop) */
+    size_t nconns;
+} net_mod;
+
+enum { HS_I_WAIT1, HS_R_WAIT0, HS_R_WAIT2, OPEN };
+
+struct conn {
+    net_mod *net;
+    conn *next;
+    int fd, efd;
+    bool initiator;
+    char *peer_name; /* known when dialing; learned when accepting */
+    peer *peer;      /* attached once open (under mu) */
+    int state;
+    hcnn_handshake hs;
+    hcnn_cipher tx, rx;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    uint8_t *out;
+    size_t out_len, out_off, out_cap;
+    uint8_t *msg; /* a transport message being read */
+    size_t msg_len, msg_got;
+    bool have_len;
+    int64_t hs_deadline, dies_at; /* monotonic ns */
+    atomic_bool closing;          /* replaced, or the node stops */
+    pthread_t th;
+    bool opened;
+};
+
+/* ------------------------------------------------------------- helpers */
+
+static bool addr_node_is(const char *addr, const char *name)
+{
+    size_t nl = strlen(name);
+    return strncmp(addr, name, nl) == 0 && addr[nl] == '@';
+}
+
+/* The node part of an address, into buf. */
+static const char *addr_node(const char *addr, char *buf, size_t len)
+{
+    const char *at = strchr(addr, '@');
+    size_t n = at ? (size_t)(at - addr) : strlen(addr);
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, addr, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void wake(conn *c)
+{
+    uint64_t one = 1;
+    ssize_t r = write(c->efd, &one, sizeof one);
+    (void)r;
+}
+
+/* Send the sender of each request its error (Offline when the peer could
+ * not be reached), as the kernel's bounce does; consumes the messages. */
+static void fail_all(net_mod *net, hcn_msg **q, size_t n, int kind)
+{
+    for (size_t i = 0; i < n; i++) {
+        hcn_msg *m = q[i];
+        if (m->kind == HCN_MSG_REQUEST && m->has_expects)
+            hcn_route(net->node, hcn_msg_send_error(m, kind));
+        hcn_msg_unref(m);
+    }
+    free(q);
+}
+
+/* ------------------------------------------------------ the kernel's hook */
+
+static void *conn_main(void *arg);
+
+static conn *conn_new(net_mod *net, int fd, bool initiator, const char *name)
+{
+    conn *c = hcn_xcalloc(1, sizeof *c);
+    c->net = net;
+    c->fd = fd;
+    c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    c->initiator = initiator;
+    c->peer_name = name ? hcn_xstrdup(name) : NULL;
+    c->state = initiator ? HS_I_WAIT1 : HS_R_WAIT0;
+    atomic_init(&c->closing, false);
+    return c;
+}
+
+static void conn_free(conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->efd >= 0)
+        close(c->efd);
+    hcnn_handshake_wipe(&c->hs);
+    hcnn_cipher_wipe(&c->tx);
+    hcnn_cipher_wipe(&c->rx);
+    free(c->peer_name);
+    free(c->in);
+    free(c->out);
+    free(c->msg);
+    free(c);
+}
+
+/* Start a connection's thread (the lock held); false when at the limit. */
+static bool conn_start(net_mod *net, conn *c)
+{
+    if (net->nconns >= MAX_CONNS || atomic_load(&net->stop))
+        return false;
+    c->next = net->conns;
+    net->conns = c;
+    net->nconns++;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&c->th, &at, conn_main, c);
+    pthread_attr_destroy(&at);
+    if (rc != 0) {
+        net->conns = c->next;
+        net->nconns--;
+        return false;
+    }
+    return true;
+}
+
+static bool net_send(void *ctx, hcn_msg *m, int *kind)
+{
+    net_mod *net = ctx;
+    char node[256];
+    addr_node(m->target, node, sizeof node);
+    hcnn_peer_id who;
+    if (!hcnn_pki_get(net->pki, node, &who)) {
+        hcn_logf(net->node, 1, "%s -> %s: node offline (not in the PKI)",
+                 m->source, m->target);
+        *kind = HW_SEND_ERROR_OFFLINE;
+        return false;
+    }
+    hcnn_peer_id_fini(&who);
+    pthread_mutex_lock(&net->mu);
+    peer *p;
+    HASH_FIND_STR(net->peers, node, p);
+    if (p == NULL) {
+        p = hcn_xcalloc(1, sizeof *p);
+        p->name = hcn_xstrdup(node);
+        HASH_ADD_KEYPTR(hh, net->peers, p->name, strlen(p->name), p);
+    }
+    if (p->qlen >= QUEUE_MAX) {
+        pthread_mutex_unlock(&net->mu);
+        hcn_logf(net->node, 0,
+                 "%s -> %s refused: %d messages already wait for %s",
+                 m->source, m->target, QUEUE_MAX, node);
+        *kind = HW_SEND_ERROR_TIMEOUT;
+        return false;
+    }
+    if (p->qlen == p->qcap) {
+        p->qcap = p->qcap ? 2 * p->qcap : 16;
+        p->q = hcn_xrealloc(p->q, p->qcap * sizeof *p->q);
+    }
+    p->q[p->qlen++] = hcn_msg_ref(m);
+    if (p->conn) {
+        wake(p->conn);
+    } else if (!p->dialing) {
+        conn *c = conn_new(net, -1, true, node);
+        if (conn_start(net, c)) {
+            p->dialing = true;
+        } else {
+            /* no room for a connection: what waits is offline */
+            hcn_msg **q = p->q;
+            size_t n = p->qlen;
+            HASH_DEL(net->peers, p);
+            free(p->name);
+            free(p);
+            pthread_mutex_unlock(&net->mu);
+            conn_free(c);
+            hcn_logf(net->node, 0, "%s: no connection slot left (%d open)",
+                     node, MAX_CONNS);
+            /* m is among q: the kernel bounces it itself, so skip it */
+            for (size_t i = 0; i < n; i++)
+                if (q[i] == m) {
+                    q[i] = q[--n];
+                    hcn_msg_unref(m);
+                    break;
+                }
+            fail_all(net, q, n, HW_SEND_ERROR_OFFLINE);
+            *kind = HW_SEND_ERROR_OFFLINE;
+            return false;
+        }
+    }
+    pthread_mutex_unlock(&net->mu);
+    return true;
+}
+
+/* -------------------------------------------------------------- writing */
+
+static void out_reserve(conn *c, size_t more)
+{
+    if (c->out_off > 0 && c->out_off == c->out_len) {
+        c->out_off = c->out_len = 0;
+    }
+    if (c->out_len + more <= c->out_cap)
+        return;
+    if (c->out_off > 0) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    while (c->out_cap < c->out_len + more)
+        c->out_cap = c->out_cap ? 2 * c->out_cap : 65536;
+    c->out = hcn_xrealloc(c->out, c->out_cap);
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* A handshake message: u16 big-endian length, then the bytes. */
+static void out_frame16(conn *c, const uint8_t *p, size_t n)
+{
+    out_reserve(c, 2 + n);
+    put_be(c->out + c->out_len, n, 2);
+    memcpy(c->out + c->out_len + 2, p, n);
+    c->out_len += 2 + n;
+}
+
+/* Sign each capability our node issued (the signature a receiver checks
+ * is its own node's; ours is what we can give for ours). */
+static hcnn_cap *wire_caps(net_mod *net, const hcn_msg *m)
+{
+    if (m->ncaps == 0)
+        return NULL;
+    hcnn_cap *caps = hcn_xcalloc(m->ncaps, sizeof *caps);
+    for (size_t i = 0; i < m->ncaps; i++) {
+        caps[i].issuer = m->caps[i].issuer;
+        caps[i].params = m->caps[i].params;
+        if (!addr_node_is(m->caps[i].issuer, net->our))
+            continue;
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, 2);
+        size_t a = strlen(caps[i].issuer), b = strlen(caps[i].params);
+        msgpack_pack_str(&pk, a);
+        msgpack_pack_str_body(&pk, caps[i].issuer, a);
+        msgpack_pack_str(&pk, b);
+        msgpack_pack_str_body(&pk, caps[i].params, b);
+        caps[i].sig = hcn_xmalloc(HCNN_SIG);
+        if (hcnn_ident_sign(net->id, (const uint8_t *)sb.data, sb.size,
+                            caps[i].sig))
+            caps[i].sig_len = HCNN_SIG;
+        msgpack_sbuffer_destroy(&sb);
+    }
+    return caps;
+}
+
+/* Encode m and append it: u32 big-endian length (not encrypted), then
+ * chunks of at most 65519 bytes, each u16 length + ciphertext.  false
+ * when the cipher failed (the connection ends). */
+static bool out_message(conn *c, hcn_msg *m)
+{
+    net_mod *net = c->net;
+    hcnn_cap *caps = wire_caps(net, m);
+    hcnn_kmsg k = {
+        .id = m->id,
+        .source = (char *)m->source,
+        .target = (char *)m->target,
+        .rsvp = (char *)m->rsvp,
+        .is_response = m->kind == HCN_MSG_RESPONSE,
+        .inherit = m->inherit,
+        .has_expects = m->has_expects,
+        .expects = m->expects,
+        .body = (uint8_t *)m->body,
+        .body_len = m->body_len,
+        .metadata = (char *)m->metadata,
+        .caps = caps,
+        .ncaps = m->ncaps,
+        .has_blob = m->blob != NULL,
+        .blob_mime = m->blob ? m->blob->mime : NULL,
+        .blob = m->blob ? m->blob->bytes : NULL,
+        .blob_len = m->blob ? m->blob->len : 0,
+    };
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    hcnn_kmsg_encode(&k, &sb);
+    for (size_t i = 0; i < m->ncaps; i++)
+        free(caps[i].sig);
+    free(caps);
+    bool ok = true;
+    if (sb.size > MESSAGE_MAX) {
+        hcn_logf(net->node, 0,
+                 "%s -> %s dropped: %zu bytes, over the network's limit of %u",
+                 m->source, m->target, sb.size, MESSAGE_MAX);
+    } else {
+        size_t chunks = (sb.size + CHUNK - 1) / CHUNK;
+        out_reserve(c, 4 + sb.size + chunks * (2 + HCNN_TAG));
+        put_be(c->out + c->out_len, sb.size, 4);
+        c->out_len += 4;
+        for (size_t at = 0; at < sb.size && ok; at += CHUNK) {
+            size_t k2 = sb.size - at < CHUNK ? sb.size - at : CHUNK;
+            put_be(c->out + c->out_len, k2 + HCNN_TAG, 2);
+            ok = hcnn_cipher_encrypt(&c->tx, NULL, 0,
+                                     (const uint8_t *)sb.data + at, k2,
+                                     c->out + c->out_len + 2) == HCNN_OK;
+            c->out_len += 2 + k2 + HCNN_TAG;
+        }
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return ok;
+}
+
+/* Move what waits for our peer into the output (an open connection). */
+static bool take_queue(conn *c)
+{
+    net_mod *net = c->net;
+    pthread_mutex_lock(&net->mu);
+    hcn_msg **q = NULL;
+    size_t n = 0;
+    if (c->peer && c->peer->conn == c) {
+        q = c->peer->q;
+        n = c->peer->qlen;
+        c->peer->q = NULL;
+        c->peer->qlen = c->peer->qcap = 0;
+    }
+    pthread_mutex_unlock(&net->mu);
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        if (ok)
+            ok = out_message(c, q[i]);
+        hcn_msg_unref(q[i]);
+    }
+    free(q);
+    return ok;
+}
+
+/* -------------------------------------------------------------- reading */
+
+/* A whole u16-framed handshake message at the input's start: its bytes
+ * and length (consumed by in_consume); false while incomplete. */
+static bool in_frame16(conn *c, const uint8_t **p, size_t *n)
+{
+    if (c->in_len < 2)
+        return false;
+    size_t len = get_be(c->in, 2);
+    if (c->in_len < 2 + len)
+        return false;
+    *p = c->in + 2;
+    *n = len;
+    return true;
+}
+
+static void in_consume(conn *c, size_t n)
+{
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
+}
+
+/* Our handshake payload: version, name, our networking key's signature
+ * of our Noise static key. */
+static bool our_payload(conn *c, msgpack_sbuffer *sb, bool proxy)
+{
+    uint8_t sig[HCNN_SIG];
+    if (!hcnn_ident_sign(c->net->id, hcnn_handshake_static_pub(&c->hs),
+                         HCNN_KEY, sig))
+        return false;
+    hcnn_hs_payload h = {.version = PROTOCOL_VERSION,
+                         .name = c->net->our,
+                         .sig = sig,
+                         .sig_len = HCNN_SIG,
+                         .proxy_request = proxy};
+    hcnn_hs_payload_encode(&h, sb);
+    return true;
+}
+
+/* Check the peer's payload: version 1 and a signature of the static key
+ * Noise saw, by the networking key the PKI gives for `name`. */
+static const char *check_payload(conn *c, const hcnn_hs_payload *h,
+                                 const char *name)
+{
+    if (h->version != PROTOCOL_VERSION)
+        return "protocol version is not 1";
+    hcnn_peer_id who;
+    if (!hcnn_pki_get(c->net->pki, name, &who))
+        return "unknown name (not in the PKI)";
+    bool ok = who.has_key &&
+              hcnn_ed25519_verify(who.key, hcnn_handshake_remote_static(&c->hs),
+                                  HCNN_KEY, h->sig, h->sig_len);
+    hcnn_peer_id_fini(&who);
+    return ok ? NULL : "bad signature";
+}
+
+/* The connection is open: attach it to its peer (replacing an older
+ * connection) and take what waits. */
+static void open_conn(conn *c)
+{
+    net_mod *net = c->net;
+    c->state = OPEN;
+    c->opened = true;
+    c->dies_at = hcn_now_ns() + (int64_t)LIFETIME_S * 1000000000;
+    pthread_mutex_lock(&net->mu);
+    peer *p;
+    HASH_FIND_STR(net->peers, c->peer_name, p);
+    if (p == NULL) {
+        p = hcn_xcalloc(1, sizeof *p);
+        p->name = hcn_xstrdup(c->peer_name);
+        HASH_ADD_KEYPTR(hh, net->peers, p->name, strlen(p->name), p);
+    }
+    if (p->conn && p->conn != c) {
+        atomic_store(&p->conn->closing, true);
+        p->conn->peer = NULL;
+        wake(p->conn);
+    }
+    p->conn = c;
+    p->dialing = false;
+    c->peer = p;
+    pthread_mutex_unlock(&net->mu);
+    hcn_logf(net->node, 2, "net: connected to %s (%s)", c->peer_name,
+             c->initiator ? "dialed" : "accepted");
+}
+
+/* Advance the handshake with what has come; NULL, or why it failed. */
+static const char *hs_step(conn *c)
+{
+    const uint8_t *f;
+    size_t n;
+    uint8_t payload[HCNN_MAX_MSG], msg[HCNN_MAX_MSG];
+    size_t plen, mlen;
+    char err[160];
+    while (c->state != OPEN && in_frame16(c, &f, &n)) {
+        if (c->state == HS_R_WAIT0) {
+            if (n != HCNN_KEY)
+                return "a routing request (this node routes for no one)";
+            if (hcnn_handshake_read(&c->hs, f, n, payload, sizeof payload,
+                                    &plen) != HCNN_OK)
+                return "a broken first handshake message";
+            in_consume(c, 2 + n);
+            msgpack_sbuffer sb;
+            msgpack_sbuffer_init(&sb);
+            bool ok = our_payload(c, &sb, false) &&
+                      hcnn_handshake_write(&c->hs, (const uint8_t *)sb.data,
+                                           sb.size, msg, sizeof msg,
+                                           &mlen) == HCNN_OK;
+            msgpack_sbuffer_destroy(&sb);
+            if (!ok)
+                return "cannot write the handshake";
+            out_frame16(c, msg, mlen);
+            c->state = HS_R_WAIT2;
+            continue;
+        }
+        /* HS_I_WAIT1 or HS_R_WAIT2: a message with the peer's payload */
+        hcnn_err e = hcnn_handshake_read(&c->hs, f, n, payload, sizeof payload,
+                                         &plen);
+        if (e != HCNN_OK)
+            return hcnn_err_text(e);
+        in_consume(c, 2 + n);
+        hcnn_hs_payload h;
+        if (!hcnn_hs_payload_decode(payload, plen, &h, err, sizeof err))
+            return "a handshake payload that is not a HandshakePayload";
+        const char *why;
+        if (c->state == HS_I_WAIT1) {
+            /* verified with the key of the node we meant to dial */
+            why = check_payload(c, &h, c->peer_name);
+            if (why == NULL) {
+                msgpack_sbuffer sb;
+                msgpack_sbuffer_init(&sb);
+                bool ok = our_payload(c, &sb, false) &&
+                          hcnn_handshake_write(
+                              &c->hs, (const uint8_t *)sb.data, sb.size, msg,
+                              sizeof msg, &mlen) == HCNN_OK;
+                msgpack_sbuffer_destroy(&sb);
+                if (ok)
+                    out_frame16(c, msg, mlen);
+                else
+                    why = "cannot write the handshake";
+            }
+        } else {
+            why = hcc_name_safe(h.name, strlen(h.name), true)
+                      ? check_payload(c, &h, h.name)
+                      : "a node name that is not hypermap-safe";
+            if (why == NULL)
+                c->peer_name = hcn_xstrdup(h.name);
+        }
+        hcnn_hs_payload_fini(&h);
+        if (why)
+            return why;
+        if (hcnn_handshake_split(&c->hs, &c->tx, &c->rx) != HCNN_OK)
+            return "cannot split the handshake";
+        open_conn(c);
+    }
+    return NULL;
+}
+
+/* Turn a KernelMessage from the peer into an envelope and route it. */
+static const char *deliver(conn *c, const uint8_t *p, size_t n)
+{
+    net_mod *net = c->net;
+    hcnn_kmsg k;
+    char err[200];
+    if (!hcnn_kmsg_decode(p, n, &k, err, sizeof err)) {
+        hcn_logf(net->node, 0, "net: %s sent a message that does not decode "
+                               "(%s)",
+                 c->peer_name, err);
+        return "garbage msgpack";
+    }
+    size_t at, offs[3][2];
+    const char *why = NULL;
+    if (hcc_address_split(k.source, true, &at, offs) != 0)
+        why = "a source address that is not hypermap-safe";
+    else if (!addr_node_is(k.source, c->peer_name))
+        why = "a spoofed source node";
+    else if (hcc_address_split(k.target, false, &at, offs) != 0 ||
+             (k.rsvp && hcc_address_split(k.rsvp, false, &at, offs) != 0))
+        why = "a target or rsvp that is not an address";
+    if (why) {
+        hcnn_kmsg_fini(&k);
+        return why;
+    }
+    if (!addr_node_is(k.target, net->our)) {
+        hcn_logf(net->node, 0, "net: %s sent a message for %s, not for us "
+                               "(this node routes for no one); dropped",
+                 c->peer_name, k.target);
+        hcnn_kmsg_fini(&k);
+        return NULL;
+    }
+    /* capabilities: ours are kept only with our valid signature */
+    hcn_cap *caps = k.ncaps ? hcn_xcalloc(k.ncaps, sizeof *caps) : NULL;
+    size_t ncaps = 0;
+    for (size_t i = 0; i < k.ncaps; i++) {
+        if (addr_node_is(k.caps[i].issuer, net->our)) {
+            msgpack_sbuffer sb;
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            msgpack_pack_array(&pk, 2);
+            size_t a = strlen(k.caps[i].issuer), b = strlen(k.caps[i].params);
+            msgpack_pack_str(&pk, a);
+            msgpack_pack_str_body(&pk, k.caps[i].issuer, a);
+            msgpack_pack_str(&pk, b);
+            msgpack_pack_str_body(&pk, k.caps[i].params, b);
+            bool ok = hcnn_ed25519_verify(hcnn_ident_pub(net->id),
+                                          (const uint8_t *)sb.data, sb.size,
+                                          k.caps[i].sig, k.caps[i].sig_len);
+            msgpack_sbuffer_destroy(&sb);
+            if (!ok)
+                continue;
+        }
+        caps[ncaps].issuer = k.caps[i].issuer;
+        caps[ncaps].params = k.caps[i].params;
+        ncaps++;
+    }
+    hcn_blob *blob =
+        k.has_blob ? hcn_blob_new(k.blob_mime, k.blob, k.blob_len) : NULL;
+    hcn_msg *m = HCN_MSG_NEW(
+        .kind = k.is_response ? HCN_MSG_RESPONSE : HCN_MSG_REQUEST, .id = k.id,
+        .source = k.source, .target = k.target, .rsvp = k.rsvp,
+        .inherit = k.inherit, .has_expects = k.has_expects,
+        .expects = k.expects, .body = k.body, .body_len = k.body_len,
+        .metadata = k.metadata, .caps = caps, .ncaps = ncaps, .blob = blob);
+    hcn_blob_unref(blob);
+    free(caps);
+    hcnn_kmsg_fini(&k);
+    hcn_route(net->node, m);
+    return NULL;
+}
+
+/* Read transport messages: u32 length, then chunks (u16 length,
+ * ciphertext) until the length is reached.  NULL, or why to close. */
+static const char *transport_step(conn *c)
+{
+    for (;;) {
+        if (!c->have_len) {
+            if (c->in_len < 4)
+                return NULL;
+            size_t len = get_be(c->in, 4);
+            if (len > MESSAGE_MAX)
+                return "a message length over 10,485,800 bytes";
+            if (len == 0)
+                return "an empty message";
+            in_consume(c, 4);
+            c->msg = hcn_xrealloc(c->msg, len);
+            c->msg_len = len;
+            c->msg_got = 0;
+            c->have_len = true;
+        }
+        while (c->msg_got < c->msg_len) {
+            if (c->in_len < 2)
+                return NULL;
+            size_t ct = get_be(c->in, 2);
+            if (ct < HCNN_TAG || ct - HCNN_TAG > c->msg_len - c->msg_got)
+                return "a chunk that runs past its message";
+            if (c->in_len < 2 + ct)
+                return NULL;
+            if (hcnn_cipher_decrypt(&c->rx, NULL, 0, c->in + 2, ct,
+                                    c->msg + c->msg_got) != HCNN_OK)
+                return "a chunk that fails authentication (replayed, "
+                       "altered or out of order)";
+            c->msg_got += ct - HCNN_TAG;
+            in_consume(c, 2 + ct);
+        }
+        c->have_len = false;
+        const char *why = deliver(c, c->msg, c->msg_len);
+        if (why)
+            return why;
+    }
+}
+
+/* ------------------------------------------------------- a connection */
+
+static const char *dial(conn *c)
+{
+    hcnn_peer_id who;
+    if (!hcnn_pki_get(c->net->pki, c->peer_name, &who))
+        return "no longer in the PKI";
+    const char *why = NULL;
+    if (who.ip == NULL)
+        why = "an indirect node (routers are not supported yet)";
+    else if (who.tcp_port == 0)
+        why = "offers no TCP port (WebSocket is not supported yet)";
+    if (why) {
+        hcnn_peer_id_fini(&who);
+        return why;
+    }
+    char port[8];
+    snprintf(port, sizeof port, "%u", who.tcp_port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo(who.ip, port, &hints, &ai);
+    hcnn_peer_id_fini(&who);
+    if (rc != 0 || ai == NULL)
+        return "an ip that is not a numeric address";
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        return "no socket";
+    }
+    rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    if (rc != 0 && errno != EINPROGRESS) {
+        close(fd);
+        return "connection refused";
+    }
+    struct pollfd pf = {.fd = fd, .events = POLLOUT};
+    int64_t left = (c->hs_deadline - hcn_now_ns()) / 1000000;
+    if (rc != 0 && (poll(&pf, 1, left > 0 ? (int)left : 0) != 1)) {
+        close(fd);
+        return "connect timed out";
+    }
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+    if (soerr != 0) {
+        close(fd);
+        return "connection refused";
+    }
+    c->fd = fd;
+    return NULL;
+}
+
+static void tune(int fd)
+{
+    int one = 1, s = KEEPALIVE_S;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &s, sizeof s);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &s, sizeof s);
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Run the connection until it ends; why it ended, NULL for a stop. */
+static const char *run(conn *c)
+{
+    net_mod *net = c->net;
+    if (hcnn_handshake_init(&c->hs, c->initiator, NULL, NULL, 0) != HCNN_OK)
+        return "cannot start the handshake";
+    if (c->initiator) {
+        uint8_t msg[HCNN_KEY];
+        size_t mlen;
+        if (hcnn_handshake_write(&c->hs, NULL, 0, msg, sizeof msg, &mlen) !=
+            HCNN_OK)
+            return "cannot start the handshake";
+        out_frame16(c, msg, mlen);
+    }
+    for (;;) {
+        if (atomic_load(&net->stop) || atomic_load(&c->closing))
+            return NULL;
+        int64_t now = hcn_now_ns();
+        int64_t until = c->state == OPEN ? c->dies_at : c->hs_deadline;
+        if (now >= until)
+            return c->state == OPEN ? "its 30-minute lifetime ended"
+                                    : "the handshake took over 5 s";
+        int64_t ms = (until - now) / 1000000 + 1;
+        struct pollfd pf[2] = {
+            {.fd = c->fd,
+             .events = (short)(POLLIN | (c->out_len > c->out_off ? POLLOUT
+                                                                 : 0))},
+            {.fd = c->efd, .events = POLLIN}};
+        int r = poll(pf, 2, ms > 1000 ? 1000 : (int)ms);
+        if (r < 0 && errno != EINTR)
+            return "poll failed";
+        if (r <= 0)
+            continue;
+        if (pf[1].revents & POLLIN) {
+            uint64_t v;
+            ssize_t rr = read(c->efd, &v, sizeof v);
+            (void)rr;
+            if (c->state == OPEN && !take_queue(c))
+                return "the cipher failed";
+        }
+        if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (c->in_cap - c->in_len < 65536) {
+                c->in_cap = c->in_cap ? 2 * c->in_cap : 131072;
+                if (c->in_cap < c->in_len + 65536)
+                    c->in_cap = c->in_len + 65536;
+                c->in = hcn_xrealloc(c->in, c->in_cap);
+            }
+            ssize_t got = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+            if (got == 0)
+                return "the peer closed the connection";
+            if (got < 0 && errno != EAGAIN && errno != EINTR)
+                return "a read failed";
+            if (got > 0) {
+                c->in_len += (size_t)got;
+                const char *why = NULL;
+                if (c->state != OPEN) {
+                    why = hs_step(c);
+                    if (why == NULL && c->state == OPEN && !take_queue(c))
+                        why = "the cipher failed";
+                }
+                if (why == NULL && c->state == OPEN)
+                    why = transport_step(c);
+                if (why)
+                    return why;
+            }
+        }
+        if (c->out_len > c->out_off) {
+            ssize_t w = send(c->fd, c->out + c->out_off,
+                             c->out_len - c->out_off, MSG_NOSIGNAL);
+            if (w < 0 && errno != EAGAIN && errno != EINTR)
+                return "a write failed";
+            if (w > 0)
+                c->out_off += (size_t)w;
+        }
+    }
+}
+
+static void *conn_main(void *arg)
+{
+    conn *c = arg;
+    net_mod *net = c->net;
+    c->hs_deadline = hcn_now_ns() + (int64_t)HS_TIMEOUT_MS * 1000000;
+    const char *why = c->initiator ? dial(c) : NULL;
+    if (why == NULL) {
+        tune(c->fd);
+        why = run(c);
+    }
+    /* detach: a dial that never opened makes what waited Offline; a
+     * connection that dies later leaves its peer to the next send */
+    hcn_msg **q = NULL;
+    size_t qn = 0;
+    pthread_mutex_lock(&net->mu);
+    peer *p = NULL;
+    if (c->peer_name)
+        HASH_FIND_STR(net->peers, c->peer_name, p);
+    if (p && (p->conn == c || (c->initiator && !c->opened && p->dialing))) {
+        p->conn = NULL;
+        p->dialing = false;
+        if (!c->opened) {
+            q = p->q;
+            qn = p->qlen;
+            p->q = NULL;
+            p->qlen = p->qcap = 0;
+        }
+        if (p->qlen == 0) {
+            HASH_DEL(net->peers, p);
+            free(p->q);
+            free(p->name);
+            free(p);
+        } else {
+            /* messages came while it closed: dial again */
+            conn *again = conn_new(net, -1, true, p->name);
+            if (conn_start(net, again))
+                p->dialing = true;
+            else
+                conn_free(again);
+        }
+    }
+    for (conn **pp = &net->conns; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            net->nconns--;
+            break;
+        }
+    pthread_mutex_unlock(&net->mu);
+    if (why && !atomic_load(&net->stop))
+        hcn_logf(net->node, c->opened ? 1 : 0, "net: %s %s: %s",
+                 c->initiator ? "connection to" : "connection from",
+                 c->peer_name ? c->peer_name : "an unknown node", why);
+    if (qn)
+        fail_all(net, q, qn, HW_SEND_ERROR_OFFLINE);
+    conn_free(c);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ listening */
+
+static void *listen_main(void *arg)
+{
+    net_mod *net = arg;
+    while (!atomic_load(&net->stop)) {
+        struct pollfd pf = {.fd = net->listen_fd, .events = POLLIN};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        int fd = accept4(net->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            continue;
+        conn *c = conn_new(net, fd, false, NULL);
+        pthread_mutex_lock(&net->mu);
+        bool ok = conn_start(net, c);
+        pthread_mutex_unlock(&net->mu);
+        if (!ok) {
+            hcn_logf(net->node, 0, "net: a connection refused: %d open", MAX_CONNS);
+            conn_free(c);
+        }
+    }
+    return NULL;
+}
+
+static int listen_on(net_mod *net, int port, char *err, size_t errlen)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    const char *addr = net->node->cfg.net_addr ? net->node->cfg.net_addr
+                                               : "127.0.0.1";
+    if (fd < 0 || inet_pton(AF_INET, addr, &sa.sin_addr) != 1 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        listen(fd, 64) != 0) {
+        snprintf(err, errlen, "net: cannot listen on %s:%d: %s", addr, port,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    net->listen_fd = fd;
+    net->port = ntohs(sa.sin_port);
+    return 0;
+}
+
+/* ------------------------------------------------------- the process */
+
+static void net_handle(hcn_proc *self, hcn_msg *m)
+{
+    net_mod *net = self->mod;
+    if (m->kind == HCN_MSG_REQUEST && !addr_node_is(m->source, net->our)) {
+        /* another node's request: "hello", printed and answered "ack" */
+        char node[256];
+        hcn_logf(net->node, 0, "%s: %.*s", addr_node(m->source, node, sizeof node),
+                 (int)m->body_len, (const char *)m->body);
+        HCN_MOD_REPLY(self, m, .when = HCN_MOD_ALWAYS, .body = "ack");
+    } else if (m->kind == HCN_MSG_REQUEST) {
+        hcn_mod_log(self, 1, "a local request to net:distro:sys (NetAction) "
+                             "is not supported yet; ignored");
+    }
+    hcn_msg_unref(m);
+}
+
+static void net_stop(hcn_proc *self)
+{
+    net_mod *net = self->mod;
+    atomic_store(&net->stop, true);
+    if (net->listening)
+        pthread_join(net->listener, NULL);
+    /* the connection threads see the flag within a second */
+    for (int i = 0; i < 300; i++) {
+        pthread_mutex_lock(&net->mu);
+        size_t n = net->nconns;
+        for (conn *c = net->conns; c; c = c->next)
+            wake(c);
+        pthread_mutex_unlock(&net->mu);
+        if (n == 0)
+            break;
+        usleep(10000);
+    }
+}
+
+static void net_fini(hcn_proc *self)
+{
+    net_mod *net = self->mod;
+    if (net == NULL)
+        return;
+    peer *p, *t;
+    HASH_ITER(hh, net->peers, p, t)
+    {
+        HASH_DEL(net->peers, p);
+        for (size_t i = 0; i < p->qlen; i++)
+            hcn_msg_unref(p->q[i]);
+        free(p->q);
+        free(p->name);
+        free(p);
+    }
+    if (net->listen_fd >= 0)
+        close(net->listen_fd);
+    hcnn_pki_free(net->pki);
+    hcnn_ident_free(net->id);
+    pthread_mutex_destroy(&net->mu);
+    free(net->our);
+    free(net->addr);
+    free(net);
+    self->mod = NULL;
+}
+
+static const hcn_module_ops net_ops = {
+    .handle = net_handle,
+    .stop = net_stop,
+    .fini = net_fini,
+};
+
+/* <home>/net/identity.json: this node's entry for other nodes' peers
+ * files. */
+static void write_identity(net_mod *net, const char *dir)
+{
+    char hex[2 * HCNN_PUBKEY + 1];
+    hcnn_ident_pub_hex(net->id, hex);
+    const char *ip = net->node->cfg.net_addr ? net->node->cfg.net_addr
+                                             : "127.0.0.1";
+    json_t *o = json_pack("{sssss[s]s{si}s[]}", "name", net->our, "public_key",
+                          hex, "ips", ip, "ports", "tcp", net->port, "routers");
+    char *path = hcn_xasprintf("%s/identity.json", dir);
+    json_dump_file(o, path, JSON_INDENT(2));
+    free(path);
+    json_decref(o);
+}
+
+int hcn_mod_net_add(hcn_node *n, char *err, size_t errlen)
+{
+    if (n->cfg.net_port < 0)
+        return 0; /* networking off: every other node is offline */
+    net_mod *net = hcn_xcalloc(1, sizeof *net);
+    net->node = n;
+    net->our = hcn_xstrdup(n->name);
+    net->listen_fd = -1;
+    atomic_init(&net->stop, false);
+    pthread_mutex_init(&net->mu, NULL);
+    char *dir = hcn_xasprintf("%s/net", n->cfg.home);
+    net->id = hcnn_ident_load(dir, err, errlen);
+    net->pki = hcnn_pki_new(n->cfg.net_peers);
+    if (net->id == NULL ||
+        hcnn_pki_reload(net->pki, err, errlen) != 0 ||
+        listen_on(net, n->cfg.net_port, err, errlen) != 0) {
+        free(dir);
+        hcnn_pki_free(net->pki);
+        hcnn_ident_free(net->id);
+        if (net->listen_fd >= 0)
+            close(net->listen_fd);
+        pthread_mutex_destroy(&net->mu);
+        free(net->our);
+        free(net);
+        return -1;
+    }
+    write_identity(net, dir);
+    free(dir);
+    if (pthread_create(&net->listener, NULL, listen_main, net) != 0) {
+        snprintf(err, errlen, "net: cannot start its listener");
+        close(net->listen_fd);
+        hcnn_pki_free(net->pki);
+        hcnn_ident_free(net->id);
+        pthread_mutex_destroy(&net->mu);
+        free(net->our);
+        free(net);
+        return -1;
+    }
+    net->listening = true;
+    hcn_proc *p = hcn_node_add_proc(n, NET_PID, true, NULL);
+    net->self = p;
+    net->addr = hcn_xstrdup(p->addr);
+    p->ops = &net_ops;
+    p->mod = net;
+    n->remote = (hcn_remote){.send = net_send, .ctx = net};
+    char hex[2 * HCNN_PUBKEY + 1];
+    hcnn_ident_pub_hex(net->id, hex);
+    hcn_logf(n, 0, "net: %s listening on tcp %d, networking key %s, %zu "
+                   "peers known",
+             net->our, net->port, hex, hcnn_pki_count(net->pki));
+    return 0;
+}

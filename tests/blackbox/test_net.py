@@ -1,0 +1,174 @@
+"""Node-to-node networking (net:distro:sys) between real nodes over
+loopback TCP: the Noise handshake with signed payloads, KernelMessages in
+encrypted chunks, Hyperware's rules for who may talk to other nodes, and
+its Offline rules.  Each node writes its own entry (name, networking key,
+address, port) to <home>/net/identity.json; the tests give each node the
+others' entries in its peers file, which the node re-reads when it
+changes."""
+import json
+import os
+import time
+
+from conftest import free_port, pid
+
+NET = pid("net")  # tpkg's process with "request_networking": true
+
+
+def entry(node):
+    with open(os.path.join(node.home, "net", "identity.json")) as f:
+        return json.load(f)
+
+
+def write_peers(path, entries):
+    with open(path + ".new", "w") as f:
+        json.dump(entries, f)
+    os.replace(path + ".new", path)
+
+
+def ask(node, process, text, timeout=10):
+    rep = node.inject(process, text, timeout=timeout)
+    assert rep.get("ok"), rep
+    return rep["body"]
+
+
+def ask_until(node, process, text, want_prefix, timeout=10):
+    """The peers file is re-read within a second of a change: ask until
+    the answer starts as wanted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = ask(node, process, text)
+        if body.startswith(want_prefix):
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+
+
+def two_nodes(node_factory, tmp_path, a_extra=(), b_extra=()):
+    """Nodes a.os and b.os, each knowing the other."""
+    pa, pb = str(tmp_path / "peers-a.json"), str(tmp_path / "peers-b.json")
+    write_peers(pa, [])
+    write_peers(pb, [])
+    port_a, port_b = free_port(), free_port()
+    a = node_factory(name="a.os", extra=("--net-port", str(port_a),
+                                         "--peers", pa, *a_extra))
+    b = node_factory(name="b.os", extra=("--net-port", str(port_b),
+                                         "--peers", pb, *b_extra))
+    write_peers(pa, [entry(b)])
+    write_peers(pb, [entry(a)])
+    return a, b, pa, pb
+
+
+def hello(node, to, text, timeout=5):
+    return node.call({"op": "inject", "process": "net:distro:sys",
+                      "node": to, "body": text,
+                      "expects_response": timeout})
+
+
+def test_identity_written_and_kept(node_factory, tmp_path):
+    port = free_port()
+    a = node_factory(name="a.os", extra=("--net-port", str(port)))
+    e = entry(a)
+    assert e["name"] == "a.os" and e["ports"] == {"tcp": port}
+    assert len(e["public_key"]) == 64
+    key = os.path.join(a.home, "net", "networking_key.pem")
+    assert os.stat(key).st_mode & 0o777 == 0o600
+    a.stop()
+    # the same key after a restart
+    a2 = node_factory(name="a.os", home=a.home,
+                      extra=("--net-port", str(port)))
+    assert entry(a2)["public_key"] == e["public_key"]
+
+
+def test_hello_ack_both_ways(node_factory, tmp_path):
+    a, b, _, _ = two_nodes(node_factory, tmp_path)
+    deadline = time.monotonic() + 10
+    while True:
+        rep = hello(a, "b.os", "hello from a")
+        if rep.get("ok"):
+            break
+        assert time.monotonic() < deadline, rep
+        time.sleep(0.2)
+    assert rep["body"] == "ack"
+    b.wait_log("a.os: hello from a")
+    rep = hello(b, "a.os", "hello from b")
+    assert rep.get("ok") and rep["body"] == "ack", rep
+    a.wait_log("b.os: hello from b")
+
+
+def test_remote_request_and_response(node_factory, tmp_path):
+    a, b, _, _ = two_nodes(node_factory, tmp_path)
+    got = ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 c1 echo hello",
+                    "reply from")
+    assert got == "reply from b.os@net:tpkg:test.os ctx=c1: hello"
+    # and the other way, on the same connection
+    got = ask(b, NET, "ask a.os@net:tpkg:test.os 5 c2 whoami")
+    assert got == "reply from a.os@net:tpkg:test.os ctx=c2: a.os@net:tpkg:test.os"
+
+
+def test_one_megabyte_each_way(node_factory, tmp_path):
+    a, b, _, _ = two_nodes(node_factory, tmp_path)
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
+    big = "x" * 1_000_000
+    got = ask(a, NET, "ask b.os@net:tpkg:test.os 20 big echo " + big,
+              timeout=30)
+    assert got.startswith("reply from b.os@net:tpkg:test.os ctx=big: xxxx"), \
+        got[:200]
+
+
+def test_network_capability(node_factory, tmp_path):
+    a, b, _, _ = two_nodes(node_factory, tmp_path)
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
+    # a sender without it: a timeout at once, nothing leaves the node
+    t0 = time.monotonic()
+    got = ask(a, pid("c"), "ask b.os@net:tpkg:test.os 30 c3 echo x")
+    assert got.startswith("error timeout target=b.os@net:tpkg:test.os ctx=c3")
+    assert time.monotonic() - t0 < 5
+    a.wait_log("sender lacks the network capability")
+    # a target without it: the message is dropped there, the sender times
+    # out
+    got = ask(a, NET, "ask b.os@c:tpkg:test.os 2 c4 echo x")
+    assert got.startswith("error timeout target=b.os@c:tpkg:test.os ctx=c4")
+    b.wait_log("the target lacks the network capability")
+
+
+def test_unknown_node_is_offline_at_once(node_factory, tmp_path):
+    a, b, _, _ = two_nodes(node_factory, tmp_path)
+    t0 = time.monotonic()
+    got = ask(a, NET, "ask nobody.os@net:tpkg:test.os 30 c5 echo x")
+    assert got.startswith("error offline target=nobody.os@net:tpkg:test.os")
+    assert time.monotonic() - t0 < 5
+
+
+def test_stopped_node_offline_then_back(node_factory, tmp_path):
+    a, b, _, pb = two_nodes(node_factory, tmp_path)
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
+    port_b = entry(b)["ports"]["tcp"]
+    b.stop()
+    # the connection is gone; dialing again is refused: Offline, at once
+    t0 = time.monotonic()
+    got = ask_until(a, NET, "ask b.os@net:tpkg:test.os 30 c6 echo x",
+                    "error offline")
+    assert time.monotonic() - t0 < 10
+    # back on the same port with the same key: reachable again
+    node_factory(name="b.os", home=b.home,
+                 extra=("--net-port", str(port_b), "--peers", pb))
+    got = ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 c7 echo again",
+                    "reply from")
+    assert got == "reply from b.os@net:tpkg:test.os ctx=c7: again"
+
+
+def test_wrong_key_is_refused(node_factory, tmp_path):
+    """a.os is told a key for b.os that is not b's: b's handshake
+    signature does not verify, the connection ends, the message is
+    Offline."""
+    a, b, pa, _ = two_nodes(node_factory, tmp_path)
+    forged = entry(b)
+    forged["public_key"] = entry(a)["public_key"]
+    write_peers(pa, [forged])
+    time.sleep(1.1)  # a new second: the file is looked at again
+    got = ask(a, NET, "ask b.os@net:tpkg:test.os 30 c8 echo x")
+    assert got.startswith("error offline"), got
+    a.wait_log("connection to b.os: bad signature")
+    # only that connection paid: both nodes serve on
+    assert ask(a, NET, "echo alive") == "alive"
+    assert ask(b, NET, "echo alive") == "alive"
