@@ -95,6 +95,35 @@ static char *probe(async_requester_state *s, const char *process,
     return hp_sprintf("%s: %s", hp_rpc_kind_name(err.kind), err.message);
 }
 
+/* The same through the remote stubs, for a receiver on another node
+ * ("node@receiver:async-app:hyperc.os"). */
+HP_LOCAL
+static char *remote_probe(async_requester_state *s, const char *process,
+                          uint64_t timeout_s, bool increment)
+{
+    (void)s;
+    hw_address to;
+    if (hw_address_parse(process, &to) != 0)
+        return hp_sprintf("not an address: %s", process);
+    hp_rpc_opts o = {.timeout_s = timeout_s};
+    hp_rpc_error err;
+    uint64_t value = 0;
+    if (increment) {
+        receiver_increment_counter_result r =
+            increment_counter_remote_rpc_opt(&to, 1, "remote probe", &o);
+        err = r.err;
+        value = r.value;
+    } else {
+        receiver_get_count_result r = get_count_remote_rpc_opt(&to, &o);
+        err = r.err;
+        value = r.value;
+    }
+    hw_address_fini(&to);
+    if (err.kind == HP_RPC_OK)
+        return hp_sprintf("Ok %llu", (unsigned long long)value);
+    return hp_sprintf("%s: %s", hp_rpc_kind_name(err.kind), err.message);
+}
+
 HP_LOCAL HP_REMOTE static uint64_t get_count(const async_requester_state *s)
 {
     return s->request_count;

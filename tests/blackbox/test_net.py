@@ -43,16 +43,19 @@ def ask_until(node, process, text, want_prefix, timeout=10):
         time.sleep(0.2)
 
 
-def two_nodes(node_factory, tmp_path, a_extra=(), b_extra=()):
+def two_nodes(node_factory, tmp_path, a_extra=(), b_extra=(),
+              packages=("tpkg",)):
     """Nodes a.os and b.os, each knowing the other."""
     pa, pb = str(tmp_path / "peers-a.json"), str(tmp_path / "peers-b.json")
     write_peers(pa, [])
     write_peers(pb, [])
     port_a, port_b = free_port(), free_port()
-    a = node_factory(name="a.os", extra=("--net-port", str(port_a),
-                                         "--peers", pa, *a_extra))
-    b = node_factory(name="b.os", extra=("--net-port", str(port_b),
-                                         "--peers", pb, *b_extra))
+    a = node_factory(name="a.os", packages=packages,
+                     extra=("--net-port", str(port_a), "--peers", pa,
+                            *a_extra))
+    b = node_factory(name="b.os", packages=packages,
+                     extra=("--net-port", str(port_b), "--peers", pb,
+                            *b_extra))
     write_peers(pa, [entry(b)])
     write_peers(pb, [entry(a)])
     return a, b, pa, pb
@@ -172,3 +175,47 @@ def test_wrong_key_is_refused(node_factory, tmp_path):
     # only that connection paid: both nodes serve on
     assert ask(a, NET, "echo alive") == "alive"
     assert ask(b, NET, "echo alive") == "alive"
+
+
+# ------------------------------------------------------- the framework
+
+APP = "async-app"
+REQUESTER = "requester:async-app:hyperc.os"
+RECEIVER = "receiver:async-app:hyperc.os"
+
+
+def test_remote_stubs_between_nodes(node_factory, tmp_path):
+    """Generated `_remote_rpc` stubs reach a hyperprocess on another node;
+    a handler that is local only refuses a call from another node with a
+    typed error, and the process serves on."""
+    a, b, _, _ = two_nodes(node_factory, tmp_path, packages=("tpkg", APP))
+    a.wait_log("the receiver's count at start")
+    b.wait_log("the receiver's count at start")
+
+    def remote_probe(node, target, increment=False):
+        body = json.dumps({"RemoteProbe": [target, 5, increment]})
+        return json.loads(node.ask(REQUESTER, body, timeout=30))
+
+    deadline = time.monotonic() + 10
+    while True:
+        got = remote_probe(a, "b.os@" + RECEIVER, True)
+        if got == "Ok 1" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert got == "Ok 1"
+    assert remote_probe(a, "b.os@" + RECEIVER) == "Ok 1"
+    # the other way; b's receiver was the one counted, not a's
+    assert remote_probe(b, "a.os@" + RECEIVER) == "Ok 0"
+    assert b.ask(RECEIVER, '"GetCount"') == "1"
+    b.wait_log("incremented by 1 (remote probe)")
+    # Offline and Timeout stay apart in the typed result
+    assert remote_probe(a, "nobody.os@" + RECEIVER) == (
+        "Offline: nobody.os@receiver:async-app:hyperc.os is offline")
+    # a local-only handler (Probe) called from another node: refused with a
+    # reply that says so
+    got = ask(a, NET, 'ask b.os@requester:async-app:hyperc.os 5 c10 '
+                      '{"Probe":["our@receiver:async-app:hyperc.os",1,false]}')
+    assert got.startswith("reply from b.os@requester:async-app:hyperc.os "
+                          "ctx=c10: "), got
+    assert "may not be called from another node" in got, got
+    assert json.loads(b.ask(REQUESTER, '"GetCount"')) >= 0
