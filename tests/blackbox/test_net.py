@@ -219,3 +219,125 @@ def test_remote_stubs_between_nodes(node_factory, tmp_path):
                           "ctx=c10: "), got
     assert "may not be called from another node" in got, got
     assert json.loads(b.ask(REQUESTER, '"GetCount"')) >= 0
+
+
+# ------------------------------------------------------- bad peers
+
+def evil_setup(node_factory, tmp_path, evil_name="evil.os"):
+    """Node a.os that knows b.os (real) and a hand-driven peer."""
+    from noise_peer import Peer
+    a, b, pa, pb = two_nodes(node_factory, tmp_path)
+    evil = Peer(evil_name)
+    write_peers(pa, [entry(b), evil.entry()])
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
+    return a, b, evil, entry(a)["ports"]["tcp"]
+
+
+def still_fine(a, b):
+    """The node and its processes serve on; a real peer still gets through."""
+    assert ask(a, NET, "echo alive") == "alive"
+    assert ask(a, NET, "ask b.os@net:tpkg:test.os 5 ok echo fine") == \
+        "reply from b.os@net:tpkg:test.os ctx=ok: fine"
+
+
+def test_a_good_hand_driven_peer_is_heard(node_factory, tmp_path):
+    """The test peer itself is right: a hello gets its ack."""
+    a, b, evil, port = evil_setup(node_factory, tmp_path)
+    evil.connect(port).handshake()
+    assert evil.their_name == "a.os"
+    evil.send_message(evil.kernel_message(
+        "evil.os@hi:terminal:sys", "a.os@net:distro:sys", b"hi there",
+        rsvp="evil.os@hi:terminal:sys"))
+    got = evil.recv_message()
+    assert got[1] == "a.os@net:distro:sys"
+    assert got[4]["Response"][0][1] in (b"ack", [97, 99, 107])
+    a.wait_log("evil.os: hi there")
+    evil.close()
+
+
+def test_spoofed_source_and_forgeries(node_factory, tmp_path):
+    a, b, evil, port = evil_setup(node_factory, tmp_path)
+    # a source on another node than the one that shook hands
+    evil.connect(port).handshake()
+    evil.send_message(evil.kernel_message(
+        "b.os@net:tpkg:test.os", "a.os@net:distro:sys", b"i am b"))
+    assert evil.closed_by_node()
+    a.wait_log("connection from evil.os: a spoofed source node")
+    # a process name that is not hypermap-safe
+    evil.connect(port).handshake()
+    evil.send_message(evil.kernel_message(
+        "evil.os@Bad_Name:p:u", "a.os@net:distro:sys", b"x"))
+    assert evil.closed_by_node()
+    a.wait_log("a source address that is not hypermap-safe")
+    # a handshake signed by a key the PKI does not give for the name
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey)
+    evil.connect(port)
+    try:
+        evil.handshake(sign_with=Ed25519PrivateKey.generate())
+    except ConnectionError:
+        pass
+    assert evil.closed_by_node()
+    a.wait_log("connection from an unknown node: bad signature")
+    # a name the PKI does not know
+    evil.connect(port)
+    try:
+        evil.handshake(name="stranger.os")
+    except ConnectionError:
+        pass
+    assert evil.closed_by_node()
+    a.wait_log("unknown name (not in the PKI)")
+    still_fine(a, b)
+
+
+def test_bad_frames_cost_only_their_connection(node_factory, tmp_path):
+    import struct
+    a, b, evil, port = evil_setup(node_factory, tmp_path)
+    # a length prefix past 10,485,800 bytes: refused at once
+    evil.connect(port).handshake()
+    evil.send_raw(struct.pack(">I", 10_485_801))
+    assert evil.closed_by_node()
+    a.wait_log("a message length over 10,485,800 bytes")
+    # msgpack that is no KernelMessage
+    evil.connect(port).handshake()
+    evil.send_message(b"\x93\x01\x02")
+    assert evil.closed_by_node()
+    a.wait_log("garbage msgpack")
+    # a chunk sent twice (replayed): its nonce is spent
+    evil.connect(port).handshake()
+    m = evil.kernel_message("evil.os@x:y:z", "a.os@net:distro:sys", b"once",
+                            expects=None)
+    f = evil.frame(m)
+    evil.send_raw(f + f)
+    assert evil.closed_by_node()
+    a.wait_log("evil.os: once")
+    a.wait_log("fails authentication")
+    # a chunk that claims more than its message holds
+    evil.connect(port).handshake()
+    evil.send_raw(struct.pack(">IH", 5, 100) + b"\0" * 100)
+    assert evil.closed_by_node()
+    a.wait_log("a chunk that runs past its message")
+    # a first message that is not a handshake (a routing request)
+    evil.connect(port)
+    evil.send16(b"x" * 40)
+    assert evil.closed_by_node()
+    a.wait_log("a routing request")
+    still_fine(a, b)
+
+
+def test_stalled_handshake_and_a_flood(node_factory, tmp_path):
+    import socket
+    a, b, evil, port = evil_setup(node_factory, tmp_path)
+    # connect and say nothing: dropped after 5 s
+    evil.connect(port)
+    t0 = time.monotonic()
+    assert evil.closed_by_node(timeout=15)
+    assert 4 < time.monotonic() - t0 < 12
+    a.wait_log("the handshake took over 5 s")
+    # more connections than the node keeps: the rest are closed at once,
+    # and the node serves on (an established peer keeps its connection)
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(80)]
+    a.wait_log("a connection refused: 64 open")
+    still_fine(a, b)
+    for s in socks:
+        s.close()
