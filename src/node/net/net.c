@@ -17,6 +17,7 @@
 #include "../kernel/kernel.h"
 #include "../modules/modkit.h"
 #include "net_int.h"
+#include "frame.h"
 #include "noise.h"
 #include "wire.h"
 
@@ -38,8 +39,6 @@
 #include <uthash.h>
 
 #define NET_PID "net:distro:sys"
-#define MESSAGE_MAX 10485800u   /* hyperdrive's MESSAGE_MAX_SIZE */
-#define CHUNK HCNN_MAX_PAYLOAD  /* 65519 plaintext bytes per chunk */
 #define HS_TIMEOUT_MS 5000      /* connect + handshake */
 #define LIFETIME_S 1800         /* a connection's life, from its start */
 #define KEEPALIVE_S 30
@@ -92,9 +91,7 @@ struct conn {
     size_t in_len, in_cap;
     uint8_t *out;
     size_t out_len, out_off, out_cap;
-    uint8_t *msg; /* a transport message being read */
-    size_t msg_len, msg_got;
-    bool have_len;
+    hcnn_reader rd; /* the transport message being read */
     int64_t hs_deadline, dies_at; /* monotonic ns */
     atomic_bool closing;          /* replaced, or the node stops */
     pthread_t th;
@@ -170,7 +167,7 @@ static void conn_free(conn *c)
     free(c->peer_name);
     free(c->in);
     free(c->out);
-    free(c->msg);
+    hcnn_reader_fini(&c->rd);
     free(c);
 }
 
@@ -370,23 +367,16 @@ static bool out_message(conn *c, hcn_msg *m)
         free(caps[i].sig);
     free(caps);
     bool ok = true;
-    if (sb.size > MESSAGE_MAX) {
+    if (sb.size > HCNN_MESSAGE_MAX) {
         hcn_logf(net->node, 0,
                  "%s -> %s dropped: %zu bytes, over the network's limit of %u",
-                 m->source, m->target, sb.size, MESSAGE_MAX);
+                 m->source, m->target, sb.size, HCNN_MESSAGE_MAX);
     } else {
-        size_t chunks = (sb.size + CHUNK - 1) / CHUNK;
-        out_reserve(c, 4 + sb.size + chunks * (2 + HCNN_TAG));
-        put_be(c->out + c->out_len, sb.size, 4);
-        c->out_len += 4;
-        for (size_t at = 0; at < sb.size && ok; at += CHUNK) {
-            size_t k2 = sb.size - at < CHUNK ? sb.size - at : CHUNK;
-            put_be(c->out + c->out_len, k2 + HCNN_TAG, 2);
-            ok = hcnn_cipher_encrypt(&c->tx, NULL, 0,
-                                     (const uint8_t *)sb.data + at, k2,
-                                     c->out + c->out_len + 2) == HCNN_OK;
-            c->out_len += 2 + k2 + HCNN_TAG;
-        }
+        size_t need = hcnn_frame_size(sb.size);
+        out_reserve(c, need);
+        ok = hcnn_frame_write(&c->tx, (const uint8_t *)sb.data, sb.size,
+                              c->out + c->out_len);
+        c->out_len += need;
     }
     msgpack_sbuffer_destroy(&sb);
     return ok;
@@ -646,42 +636,21 @@ static const char *deliver(conn *c, const uint8_t *p, size_t n)
     return NULL;
 }
 
-/* Read transport messages: u32 length, then chunks (u16 length,
- * ciphertext) until the length is reached.  NULL, or why to close. */
+/* Read transport messages (frame.c) and deliver each.  NULL, or why to
+ * close. */
 static const char *transport_step(conn *c)
 {
     for (;;) {
-        if (!c->have_len) {
-            if (c->in_len < 4)
-                return NULL;
-            size_t len = get_be(c->in, 4);
-            if (len > MESSAGE_MAX)
-                return "a message length over 10,485,800 bytes";
-            if (len == 0)
-                return "an empty message";
-            in_consume(c, 4);
-            c->msg = hcn_xrealloc(c->msg, len);
-            c->msg_len = len;
-            c->msg_got = 0;
-            c->have_len = true;
-        }
-        while (c->msg_got < c->msg_len) {
-            if (c->in_len < 2)
-                return NULL;
-            size_t ct = get_be(c->in, 2);
-            if (ct < HCNN_TAG || ct - HCNN_TAG > c->msg_len - c->msg_got)
-                return "a chunk that runs past its message";
-            if (c->in_len < 2 + ct)
-                return NULL;
-            if (hcnn_cipher_decrypt(&c->rx, NULL, 0, c->in + 2, ct,
-                                    c->msg + c->msg_got) != HCNN_OK)
-                return "a chunk that fails authentication (replayed, "
-                       "altered or out of order)";
-            c->msg_got += ct - HCNN_TAG;
-            in_consume(c, 2 + ct);
-        }
-        c->have_len = false;
-        const char *why = deliver(c, c->msg, c->msg_len);
+        size_t used, len;
+        uint8_t *msg;
+        const char *why = NULL;
+        int r = hcnn_reader_step(&c->rd, &c->rx, c->in, c->in_len, &used,
+                                 &msg, &len, &why);
+        in_consume(c, used);
+        if (r <= 0)
+            return r < 0 ? why : NULL;
+        why = deliver(c, msg, len);
+        free(msg);
         if (why)
             return why;
     }

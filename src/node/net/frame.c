@@ -1,0 +1,115 @@
+/* Hyperware's TCP transport framing (frame.h). */
+#include "frame.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK HCNN_MAX_PAYLOAD
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+int hcnn_reader_step(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *p,
+                     size_t n, size_t *used, uint8_t **msg, size_t *len,
+                     const char **why)
+{
+    size_t at = 0;
+    *used = 0;
+    if (!r->have_len) {
+        if (n < 4)
+            return 0;
+        size_t l = get_be(p, 4);
+        if (l > HCNN_MESSAGE_MAX) {
+            *why = "a message length over 10,485,800 bytes";
+            return -1;
+        }
+        if (l == 0) {
+            *why = "an empty message";
+            return -1;
+        }
+        uint8_t *m = malloc(l);
+        if (m == NULL) {
+            *why = "no memory for a message";
+            return -1;
+        }
+        free(r->msg);
+        r->msg = m;
+        r->msg_len = l;
+        r->msg_got = 0;
+        r->have_len = true;
+        at = 4;
+    }
+    while (r->msg_got < r->msg_len) {
+        if (n - at < 2)
+            break;
+        size_t ct = get_be(p + at, 2);
+        if (ct < HCNN_TAG || ct - HCNN_TAG > r->msg_len - r->msg_got) {
+            *used = at;
+            *why = "a chunk that runs past its message";
+            return -1;
+        }
+        if (n - at < 2 + ct)
+            break;
+        if (hcnn_cipher_decrypt(rx, NULL, 0, p + at + 2, ct,
+                                r->msg + r->msg_got) != HCNN_OK) {
+            *used = at;
+            *why = "a chunk that fails authentication (replayed, altered or "
+                   "out of order)";
+            return -1;
+        }
+        r->msg_got += ct - HCNN_TAG;
+        at += 2 + ct;
+    }
+    *used = at;
+    if (r->msg_got < r->msg_len)
+        return 0;
+    *msg = r->msg;
+    *len = r->msg_len;
+    r->msg = NULL;
+    r->have_len = false;
+    r->msg_len = r->msg_got = 0;
+    return 1;
+}
+
+void hcnn_reader_fini(hcnn_reader *r)
+{
+    free(r->msg);
+    memset(r, 0, sizeof *r);
+}
+
+size_t hcnn_frame_size(size_t n)
+{
+    size_t chunks = (n + CHUNK - 1) / CHUNK;
+    return 4 + n + chunks * (2 + HCNN_TAG);
+}
+
+bool hcnn_frame_write(hcnn_cipher *tx, const uint8_t *p, size_t n,
+                      uint8_t *out)
+{
+    if (n == 0 || n > HCNN_MESSAGE_MAX)
+        return false;
+    put_be(out, n, 4);
+    size_t o = 4;
+    for (size_t at = 0; at < n; at += CHUNK) {
+        size_t k = n - at < CHUNK ? n - at : CHUNK;
+        put_be(out + o, k + HCNN_TAG, 2);
+        if (hcnn_cipher_encrypt(tx, NULL, 0, p + at, k, out + o + 2) !=
+            HCNN_OK)
+            return false;
+        o += 2 + k + HCNN_TAG;
+    }
+    return true;
+}
