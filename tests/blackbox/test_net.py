@@ -341,3 +341,77 @@ def test_stalled_handshake_and_a_flood(node_factory, tmp_path):
     still_fine(a, b)
     for s in socks:
         s.close()
+
+
+# ------------------------------------------------------- NetAction
+
+def net_action(node, action, blob=None, expects=5):
+    """Send net:distro:sys a NetAction (msgpack) as the injector; the
+    decoded NetResponse and the reply's blob bytes (None when no answer is
+    expected)."""
+    import base64
+    import msgpack
+    req = {"op": "inject", "process": "net:distro:sys",
+           "body_b64": base64.b64encode(msgpack.packb(action)).decode(),
+           "expects_response": expects}
+    if blob is not None:
+        req["blob_b64"] = base64.b64encode(blob).decode()
+    rep = node.call(req, timeout=30)
+    if not expects:
+        return None, None
+    assert rep.get("ok"), rep
+    body = msgpack.unpackb(base64.b64decode(rep["body_b64"]))
+    got = rep.get("blob")
+    return body, (base64.b64decode(got["b64"]) if got else None)
+
+
+def test_net_actions_feed_and_answer(node_factory, tmp_path):
+    """Local processes feed the PKI with HnsUpdates (as hns-indexer does)
+    and ask net:distro:sys for peers, signatures and checks."""
+    a, b, pa, _ = two_nodes(node_factory, tmp_path)
+    write_peers(pa, [])  # a forgets b ...
+    time.sleep(1.1)
+    got = ask(a, NET, "ask b.os@net:tpkg:test.os 5 n1 echo x")
+    assert got.startswith("error offline"), got
+    eb = entry(b)
+    # ... and learns it again from an HnsUpdate
+    net_action(a, {"HnsUpdate": [eb["name"], "0x" + eb["public_key"],
+                                 eb["ips"], eb["ports"], []]}, expects=None)
+    assert ask(a, NET, "ask b.os@net:tpkg:test.os 5 n2 echo back") == \
+        "reply from b.os@net:tpkg:test.os ctx=n2: back"
+    # an HnsUpdate entry outlives a change of the peers file
+    write_peers(pa, [])
+    time.sleep(1.1)
+    assert ask(a, NET, "ask b.os@net:tpkg:test.os 5 n3 echo kept") == \
+        "reply from b.os@net:tpkg:test.os ctx=n3: kept"
+    # GetPeer: b as the PKI has it, ourselves, and someone unknown
+    body, _ = net_action(a, {"GetPeer": "b.os"})
+    assert body == {"Peer": ["b.os", eb["public_key"],
+                             {"Direct": ["127.0.0.1", eb["ports"]]}]}
+    body, _ = net_action(a, {"GetPeer": "a.os"})
+    assert body["Peer"][0] == "a.os"
+    assert body["Peer"][1] == entry(a)["public_key"]
+    body, _ = net_action(a, {"GetPeer": "nobody.os"})
+    assert body == {"Peer": None}
+    # GetPeers: the nodes we are connected with
+    body, _ = net_action(a, "GetPeers")
+    assert [p[0] for p in body["Peers"]] == ["b.os"]
+    body, _ = net_action(a, "GetDiagnostics")
+    assert "connections with 1 peers" in body["Diagnostics"]
+    # Sign: our key over the sender's address and the blob; Verify checks
+    # it, and not an altered blob
+    body, sig = net_action(a, "Sign", blob=b"some data")
+    assert body == "Signed" and len(sig) == 64
+    me = "a.os@terminal:terminal:sys"
+    body, _ = net_action(a, {"Verify": [me, list(sig)]}, blob=b"some data")
+    assert body == {"Verified": True}
+    body, _ = net_action(a, {"Verify": [me, list(sig)]}, blob=b"other data")
+    assert body == {"Verified": False}
+    # b checks a's signature with the key its PKI has for a
+    body, _ = net_action(b, {"Verify": [me, list(sig)]}, blob=b"some data")
+    assert body == {"Verified": True}
+    # something that is no NetAction: logged, the node serves on
+    a.call({"op": "inject", "process": "net:distro:sys", "body": "GetPeers",
+            "expects_response": None})
+    a.wait_log("is not a NetAction")
+    assert ask(a, NET, "echo alive") == "alive"

@@ -361,6 +361,126 @@ static void refusals(void **state)
     free(b);
 }
 
+/* --------------------------------------------------------- NetAction */
+
+static void net_actions(void **state)
+{
+    (void)state;
+    hcnn_net_action a;
+    char err[160] = "";
+    const golden *g = find("na_conn");
+    assert_true(hcnn_net_action_decode(g->bytes, g->len, &a, err, sizeof err));
+    assert_int_equal(a.kind, HCNN_NA_CONNECTION_REQUEST);
+    assert_string_equal(a.text, "x.os");
+    hcnn_net_action_fini(&a);
+
+    g = find("na_hns");
+    assert_true(hcnn_net_action_decode(g->bytes, g->len, &a, err, sizeof err));
+    assert_int_equal(a.kind, HCNN_NA_HNS_UPDATE);
+    assert_int_equal(a.nhns, 1);
+    assert_string_equal(a.hns[0].name, "b.os");
+    assert_int_equal(strlen(a.hns[0].public_key), 64);
+    assert_int_equal(a.hns[0].nips, 1);
+    assert_string_equal(a.hns[0].ips[0], "127.0.0.1");
+    assert_int_equal(a.hns[0].nports, 2);
+    assert_string_equal(a.hns[0].port_names[0], "tcp");
+    assert_int_equal(a.hns[0].ports[0], 10000);
+    assert_string_equal(a.hns[0].port_names[1], "ws");
+    assert_int_equal(a.hns[0].ports[1], 9000);
+    assert_int_equal(a.hns[0].nrouters, 0);
+    hcnn_net_action_fini(&a);
+
+    g = find("na_batch");
+    assert_true(hcnn_net_action_decode(g->bytes, g->len, &a, err, sizeof err));
+    assert_int_equal(a.kind, HCNN_NA_HNS_BATCH_UPDATE);
+    assert_int_equal(a.nhns, 2);
+    assert_int_equal(a.hns[0].nrouters, 2);
+    assert_string_equal(a.hns[0].routers[1], "r2.os");
+    assert_int_equal(a.hns[1].nips, 2);
+    assert_int_equal(a.hns[1].ports[0], 65535);
+    hcnn_net_action_fini(&a);
+
+    static const struct {
+        const char *name;
+        hcnn_net_action_kind kind;
+    } units[] = {{"na_peers", HCNN_NA_GET_PEERS},
+                 {"na_diag", HCNN_NA_GET_DIAGNOSTICS},
+                 {"na_sign", HCNN_NA_SIGN}};
+    for (size_t i = 0; i < 3; i++) {
+        g = find(units[i].name);
+        assert_true(
+            hcnn_net_action_decode(g->bytes, g->len, &a, err, sizeof err));
+        assert_int_equal(a.kind, units[i].kind);
+        hcnn_net_action_fini(&a);
+    }
+    g = find("na_peer");
+    assert_true(hcnn_net_action_decode(g->bytes, g->len, &a, err, sizeof err));
+    assert_int_equal(a.kind, HCNN_NA_GET_PEER);
+    assert_string_equal(a.text, "b.os");
+    hcnn_net_action_fini(&a);
+    g = find("na_verify");
+    assert_true(hcnn_net_action_decode(g->bytes, g->len, &a, err, sizeof err));
+    assert_int_equal(a.kind, HCNN_NA_VERIFY);
+    assert_string_equal(a.text, "alice.os@chat:chat:template.os");
+    assert_int_equal(a.sig_len, 3);
+    assert_int_equal(a.sig[2], 255);
+    hcnn_net_action_fini(&a);
+    /* refusals: an unknown variant, a unit variant with a value, a port
+     * that is no u16 */
+    static const uint8_t unknown[] = {0xa3, 'F', 'o', 'o'};
+    assert_false(hcnn_net_action_decode(unknown, sizeof unknown, &a, err,
+                                        sizeof err));
+    assert_non_null(strstr(err, "unknown variant"));
+    static const uint8_t unit_val[] = {0x81, 0xa4, 'S', 'i', 'g', 'n', 0xc0};
+    assert_false(hcnn_net_action_decode(unit_val, sizeof unit_val, &a, err,
+                                        sizeof err));
+    assert_non_null(strstr(err, "carries nothing"));
+    static const uint8_t port[] = {0x81, 0xa9, 'H', 'n', 's', 'U', 'p', 'd',
+                                   'a',  't',  'e', 0x95, 0xa1, 'b', 0xa0, 0x90,
+                                   0x81, 0xa3, 't', 'c',  'p', 0xce, 0, 1, 0,
+                                   0,    0x90};
+    assert_false(hcnn_net_action_decode(port, sizeof port, &a, err, sizeof err));
+    assert_non_null(strstr(err, "not a u16"));
+}
+
+/* NetResponse with Identities, written as rmp-serde writes them. */
+static void net_responses(void **state)
+{
+    (void)state;
+    char cd[65];
+    for (int i = 0; i < 32; i++)
+        memcpy(cd + 2 * i, "cd", 2);
+    cd[64] = '\0';
+    char *routers[] = {"r1.os"};
+    hcnn_identity b1 = {"b.os", cd, "127.0.0.1", 10000, 9000, NULL, 0};
+    hcnn_identity b2 = {"b.os", cd, "127.0.0.1", 0, 9000, NULL, 0};
+    hcnn_identity c = {"c.os", cd, NULL, 0, 0, routers, 1};
+    for (int k = 0; k < 2; k++) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 1);
+        const golden *g;
+        if (k == 0) {
+            msgpack_pack_str(&pk, 4);
+            msgpack_pack_str_body(&pk, "Peer", 4);
+            hcnn_identity_pack(&pk, &b1);
+            g = find("nr_peer");
+        } else {
+            msgpack_pack_str(&pk, 5);
+            msgpack_pack_str_body(&pk, "Peers", 5);
+            msgpack_pack_array(&pk, 2);
+            hcnn_identity_pack(&pk, &b2);
+            hcnn_identity_pack(&pk, &c);
+            g = find("nr_peers");
+        }
+        assert_int_equal(sb.size, g->len);
+        assert_memory_equal(sb.data, g->bytes, g->len);
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +489,8 @@ int main(void)
         cmocka_unit_test(big_message),
         cmocka_unit_test(accepted_forms),
         cmocka_unit_test(refusals),
+        cmocka_unit_test(net_actions),
+        cmocka_unit_test(net_responses),
     };
     return cmocka_run_group_tests(tests, load_gold, free_gold);
 }

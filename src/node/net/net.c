@@ -907,6 +907,183 @@ static int listen_on(net_mod *net, int port, char *err, size_t errlen)
 
 /* ------------------------------------------------------- the process */
 
+static void pack_peer(net_mod *net, msgpack_packer *pk, const hcnn_peer_id *p)
+{
+    char hex[2 * HCNN_PUBKEY + 1] = "";
+    if (p->has_key)
+        for (int i = 0; i < HCNN_PUBKEY; i++)
+            snprintf(hex + 2 * i, 3, "%02x", p->key[i]);
+    (void)net;
+    hcnn_identity id = {.name = p->name,
+                        .networking_key = hex,
+                        .ip = p->ip,
+                        .tcp_port = p->tcp_port,
+                        .ws_port = p->ws_port,
+                        .routers = p->routers,
+                        .nrouters = p->nrouters};
+    hcnn_identity_pack(pk, &id);
+}
+
+static void pack_ours(net_mod *net, msgpack_packer *pk)
+{
+    char hex[2 * HCNN_PUBKEY + 1];
+    hcnn_ident_pub_hex(net->id, hex);
+    const char *ip = net->node->cfg.net_addr ? net->node->cfg.net_addr
+                                             : "127.0.0.1";
+    hcnn_identity id = {.name = net->our,
+                        .networking_key = hex,
+                        .ip = ip,
+                        .tcp_port = (uint16_t)net->port};
+    hcnn_identity_pack(pk, &id);
+}
+
+static void pack_key(msgpack_packer *pk, const char *key)
+{
+    size_t n = strlen(key);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, key, n);
+}
+
+/* Answer a local NetAction as hyperdrive's net does: HnsUpdates feed the
+ * PKI (no answer); the gets, Sign and Verify get a NetResponse in msgpack
+ * (Sign's signature in the blob). */
+static void local_request(net_mod *net, hcn_msg *m)
+{
+    hcn_proc *self = net->self;
+    hcnn_net_action a;
+    char err[256];
+    if (!hcnn_net_action_decode(m->body, m->body_len, &a, err, sizeof err)) {
+        hcn_mod_log(self, 0, "%s sent net:distro:sys something that is not a "
+                             "NetAction: %s",
+                    m->source, err);
+        return;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    hcn_blob *blob = NULL;
+    bool answer = true;
+    switch (a.kind) {
+    case HCNN_NA_CONNECTION_REQUEST: answer = false; break;
+    case HCNN_NA_HNS_UPDATE:
+    case HCNN_NA_HNS_BATCH_UPDATE:
+        for (size_t i = 0; i < a.nhns; i++)
+            if (hcnn_pki_put_hns(net->pki, &a.hns[i], err, sizeof err) != 0)
+                hcn_mod_log(self, 0, "%s: %s", m->source, err);
+        answer = false;
+        break;
+    case HCNN_NA_GET_PEERS: {
+        pthread_mutex_lock(&net->mu);
+        size_t n = 0;
+        for (peer *p = net->peers; p; p = p->hh.next)
+            n += p->conn != NULL;
+        char **names = hcn_xcalloc(n ? n : 1, sizeof *names);
+        size_t k = 0;
+        for (peer *p = net->peers; p && k < n; p = p->hh.next)
+            if (p->conn)
+                names[k++] = hcn_xstrdup(p->name);
+        pthread_mutex_unlock(&net->mu);
+        msgpack_pack_map(&pk, 1);
+        pack_key(&pk, "Peers");
+        hcnn_peer_id *ids = hcn_xcalloc(k ? k : 1, sizeof *ids);
+        size_t have = 0;
+        for (size_t i = 0; i < k; i++)
+            if (hcnn_pki_get(net->pki, names[i], &ids[have]))
+                have++;
+        msgpack_pack_array(&pk, have);
+        for (size_t i = 0; i < have; i++) {
+            pack_peer(net, &pk, &ids[i]);
+            hcnn_peer_id_fini(&ids[i]);
+        }
+        for (size_t i = 0; i < k; i++)
+            free(names[i]);
+        free(names);
+        free(ids);
+        break;
+    }
+    case HCNN_NA_GET_PEER: {
+        msgpack_pack_map(&pk, 1);
+        pack_key(&pk, "Peer");
+        hcnn_peer_id p;
+        if (strcmp(a.text, net->our) == 0) {
+            pack_ours(net, &pk);
+        } else if (hcnn_pki_get(net->pki, a.text, &p)) {
+            pack_peer(net, &pk, &p);
+            hcnn_peer_id_fini(&p);
+        } else {
+            msgpack_pack_nil(&pk);
+        }
+        break;
+    }
+    case HCNN_NA_GET_DIAGNOSTICS: {
+        pthread_mutex_lock(&net->mu);
+        size_t peers = 0, conns = net->nconns;
+        for (peer *p = net->peers; p; p = p->hh.next)
+            peers += p->conn != NULL;
+        pthread_mutex_unlock(&net->mu);
+        char *text = hcn_xasprintf(
+            "our name: %s, tcp port %d\r\nwe have connections with %zu peers "
+            "(%zu connections open, %d max)\r\nwe have %zu entries in the "
+            "PKI\r\n",
+            net->our, net->port, peers, conns, MAX_CONNS,
+            hcnn_pki_count(net->pki));
+        msgpack_pack_map(&pk, 1);
+        pack_key(&pk, "Diagnostics");
+        pack_key(&pk, text);
+        free(text);
+        break;
+    }
+    case HCNN_NA_SIGN:
+    case HCNN_NA_VERIFY: {
+        /* the message: the address string, then the request's blob */
+        const char *who = a.kind == HCNN_NA_SIGN ? m->source : a.text;
+        size_t wl = strlen(who), bl = m->blob ? m->blob->len : 0;
+        uint8_t *msg = hcn_xmalloc(wl + bl + 1);
+        memcpy(msg, who, wl);
+        if (bl)
+            memcpy(msg + wl, m->blob->bytes, bl);
+        if (a.kind == HCNN_NA_SIGN) {
+            uint8_t sig[HCNN_SIG];
+            if (hcnn_ident_sign(net->id, msg, wl + bl, sig))
+                blob = hcn_blob_new(NULL, sig, HCNN_SIG);
+            pack_key(&pk, "Signed");
+        } else {
+            char node[256];
+            hcnn_peer_id p;
+            bool ok;
+            if (hcnn_pki_get(net->pki, addr_node(who, node, sizeof node), &p)) {
+                ok = p.has_key && hcnn_ed25519_verify(p.key, msg, wl + bl,
+                                                      a.sig, a.sig_len);
+                hcnn_peer_id_fini(&p);
+            } else { /* as hyperdrive: a node it does not know is ours */
+                ok = hcnn_ed25519_verify(hcnn_ident_pub(net->id), msg, wl + bl,
+                                         a.sig, a.sig_len);
+            }
+            msgpack_pack_map(&pk, 1);
+            pack_key(&pk, "Verified");
+            if (ok)
+                msgpack_pack_true(&pk);
+            else
+                msgpack_pack_false(&pk);
+        }
+        free(msg);
+        break;
+    }
+    }
+    if (answer) {
+        const char *to = m->rsvp ? m->rsvp : m->source;
+        hcn_msg *r = HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = m->id,
+                                 .source = net->addr, .target = to,
+                                 .body = sb.data, .body_len = sb.size,
+                                 .blob = blob);
+        hcn_route(net->node, r);
+    }
+    hcn_blob_unref(blob);
+    msgpack_sbuffer_destroy(&sb);
+    hcnn_net_action_fini(&a);
+}
+
 static void net_handle(hcn_proc *self, hcn_msg *m)
 {
     net_mod *net = self->mod;
@@ -917,8 +1094,7 @@ static void net_handle(hcn_proc *self, hcn_msg *m)
                  (int)m->body_len, (const char *)m->body);
         HCN_MOD_REPLY(self, m, .when = HCN_MOD_ALWAYS, .body = "ack");
     } else if (m->kind == HCN_MSG_REQUEST) {
-        hcn_mod_log(self, 1, "a local request to net:distro:sys (NetAction) "
-                             "is not supported yet; ignored");
+        local_request(net, m);
     }
     hcn_msg_unref(m);
 }
@@ -1034,6 +1210,7 @@ int hcn_mod_net_add(hcn_node *n, char *err, size_t errlen)
     net->addr = hcn_xstrdup(p->addr);
     p->ops = &net_ops;
     p->mod = net;
+    hcn_proc_unref(p); /* the table keeps it; net->self borrows */
     n->remote = (hcn_remote){.send = net_send, .ctx = net};
     char hex[2 * HCNN_PUBKEY + 1];
     hcnn_ident_pub_hex(net->id, hex);

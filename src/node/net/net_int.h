@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "wire.h"
+
 #define HCNN_PUBKEY 32
 #define HCNN_SIG 64
 
@@ -61,6 +63,10 @@ bool hcnn_pki_get(hcnn_pki *k, const char *name, hcnn_peer_id *out);
 /* Add or replace an entry from an HnsUpdate in JSON (the peers file's
  * form) or decoded from msgpack; the entry is copied.  0, or -1 with err. */
 int hcnn_pki_put(hcnn_pki *k, const hcnn_peer_id *p, char *err, size_t errlen);
+/* Add or replace name's entry from an HnsUpdate (net:distro:sys's
+ * NetAction).  Such entries stay when the peers file changes.  0, or -1
+ * with err (a name that is not hypermap-safe). */
+int hcnn_pki_put_hns(hcnn_pki *k, const hcnn_hns *h, char *err, size_t errlen);
 /* Load the peers file now: a JSON array of HnsUpdates
  * ({"name", "public_key", "ips", "ports": {"tcp", "ws"}, "routers"}).
  * 0, or -1 with err (the PKI keeps what it had). */

@@ -15,6 +15,7 @@
 typedef struct entry {
     UT_hash_handle hh;
     hcnn_peer_id id;
+    bool from_file; /* else from an HnsUpdate: kept when the file changes */
 } entry;
 
 struct hcnn_pki {
@@ -87,11 +88,14 @@ hcnn_pki *hcnn_pki_new(const char *file)
     return k;
 }
 
-static void clear(hcnn_pki *k)
+/* Drop every entry, or only those the file gave. */
+static void clear(hcnn_pki *k, bool file_only)
 {
     entry *e, *t;
     HASH_ITER(hh, k->map, e, t)
     {
+        if (file_only && !e->from_file)
+            continue;
         HASH_DEL(k->map, e);
         hcnn_peer_id_fini(&e->id);
         free(e);
@@ -102,14 +106,14 @@ void hcnn_pki_free(hcnn_pki *k)
 {
     if (k == NULL)
         return;
-    clear(k);
+    clear(k, false);
     free(k->file);
     pthread_mutex_destroy(&k->mu);
     free(k);
 }
 
 /* Insert a copy (the lock held). */
-static void put_locked(hcnn_pki *k, const hcnn_peer_id *p)
+static void put_locked(hcnn_pki *k, const hcnn_peer_id *p, bool from_file)
 {
     entry *e;
     HASH_FIND_STR(k->map, p->name, e);
@@ -122,6 +126,7 @@ static void put_locked(hcnn_pki *k, const hcnn_peer_id *p)
     if (e == NULL)
         abort();
     copy_id(&e->id, p);
+    e->from_file = from_file;
     HASH_ADD_KEYPTR(hh, k->map, e->id.name, strlen(e->id.name), e);
 }
 
@@ -145,7 +150,37 @@ int hcnn_pki_put(hcnn_pki *k, const hcnn_peer_id *p, char *err, size_t errlen)
     if (check_id(p, err, errlen) != 0)
         return -1;
     pthread_mutex_lock(&k->mu);
-    put_locked(k, p);
+    put_locked(k, p, false);
+    pthread_mutex_unlock(&k->mu);
+    return 0;
+}
+
+int hcnn_pki_put_hns(hcnn_pki *k, const hcnn_hns *h, char *err, size_t errlen)
+{
+    /* as hyperdrive ingests a log: the first ip makes a direct node (with
+     * its ports), none makes an indirect one (its routers) */
+    if (!hcc_name_safe(h->name, strlen(h->name), true)) {
+        snprintf(err, errlen, "HnsUpdate for '%s': a node name must be "
+                              "hypermap-safe",
+                 h->name);
+        return -1;
+    }
+    hcnn_peer_id p = {.name = h->name};
+    p.has_key = hcnn_key_from_hex(h->public_key, p.key);
+    if (h->nips > 0) {
+        p.ip = h->ips[0];
+        for (size_t i = 0; i < h->nports; i++) {
+            if (strcmp(h->port_names[i], "tcp") == 0)
+                p.tcp_port = h->ports[i];
+            else if (strcmp(h->port_names[i], "ws") == 0)
+                p.ws_port = h->ports[i];
+        }
+    } else {
+        p.routers = h->routers;
+        p.nrouters = h->nrouters;
+    }
+    pthread_mutex_lock(&k->mu);
+    put_locked(k, &p, false);
     pthread_mutex_unlock(&k->mu);
     return 0;
 }
@@ -250,9 +285,9 @@ static int reload_locked(hcnn_pki *k, char *err, size_t errlen)
     }
     size_t n = rc == 0 ? json_array_size(root) : i;
     if (rc == 0) {
-        clear(k);
+        clear(k, true);
         for (size_t j = 0; j < n; j++)
-            put_locked(k, &ids[j]);
+            put_locked(k, &ids[j], true);
         k->seen = st.st_mtim;
     }
     for (size_t j = 0; j < n; j++)

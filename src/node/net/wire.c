@@ -435,3 +435,204 @@ void hcnn_hs_payload_fini(hcnn_hs_payload *h)
     free(h->sig);
     memset(h, 0, sizeof *h);
 }
+
+/* --------------------------------------------------------------- NetAction */
+
+static void free_strs(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void hcnn_hns_fini(hcnn_hns *h)
+{
+    free(h->name);
+    free(h->public_key);
+    free_strs(h->ips, h->nips);
+    free_strs(h->port_names, h->nports);
+    free(h->ports);
+    free_strs(h->routers, h->nrouters);
+    memset(h, 0, sizeof *h);
+}
+
+static bool get_strs(rd *r, const msgpack_object *o, char ***out, size_t *n,
+                     const char *what)
+{
+    *out = NULL;
+    *n = 0;
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return fail(r, "%s: expected an array of strings", what);
+    size_t k = o->via.array.size;
+    char **v = calloc(k ? k : 1, sizeof *v);
+    if (v == NULL)
+        return fail(r, "%s: out of memory", what);
+    *out = v;
+    for (size_t i = 0; i < k; i++) {
+        if (!get_str(r, &o->via.array.ptr[i], &v[i], what))
+            return false;
+        *n = i + 1;
+    }
+    return true;
+}
+
+static bool get_hns(rd *r, const msgpack_object *o, hcnn_hns *h)
+{
+    const msgpack_object *f = array(r, o, 5, "HnsUpdate");
+    if (f == NULL || !get_str(r, &f[0], &h->name, "HnsUpdate: name") ||
+        !get_str(r, &f[1], &h->public_key, "HnsUpdate: public_key") ||
+        !get_strs(r, &f[2], &h->ips, &h->nips, "HnsUpdate: ips"))
+        return false;
+    if (f[3].type != MSGPACK_OBJECT_MAP)
+        return fail(r, "HnsUpdate: ports: expected a map of name to port");
+    size_t k = f[3].via.map.size;
+    h->port_names = calloc(k ? k : 1, sizeof *h->port_names);
+    h->ports = calloc(k ? k : 1, sizeof *h->ports);
+    if (h->port_names == NULL || h->ports == NULL)
+        return fail(r, "HnsUpdate: out of memory");
+    for (size_t i = 0; i < k; i++) {
+        const msgpack_object_kv *kv = &f[3].via.map.ptr[i];
+        uint64_t port;
+        if (!get_str(r, &kv->key, &h->port_names[i], "HnsUpdate: ports"))
+            return false;
+        h->nports = i + 1;
+        if (!get_u64(r, &kv->val, &port, "HnsUpdate: ports"))
+            return false;
+        if (port > 65535)
+            return fail(r, "HnsUpdate: ports: %llu is not a u16",
+                        (unsigned long long)port);
+        h->ports[i] = (uint16_t)port;
+    }
+    return get_strs(r, &f[4], &h->routers, &h->nrouters, "HnsUpdate: routers");
+}
+
+static int action_kind(const msgpack_object *k)
+{
+    static const char *const names[] = {
+#define HCNN_NA_NAME(name, text) text,
+        HCNN_NET_ACTION_MAP(HCNN_NA_NAME)
+#undef HCNN_NA_NAME
+    };
+    size_t count = sizeof names / sizeof names[0];
+    if (k->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return k->via.u64 < count ? (int)k->via.u64 : -1;
+    if (k->type != MSGPACK_OBJECT_STR)
+        return -1;
+    for (size_t i = 0; i < count; i++)
+        if (strlen(names[i]) == k->via.str.size &&
+            memcmp(names[i], k->via.str.ptr, k->via.str.size) == 0)
+            return (int)i;
+    return -1;
+}
+
+bool hcnn_net_action_decode(const uint8_t *p, size_t n, hcnn_net_action *out,
+                            char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    rd r = {err, errlen, false};
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    const msgpack_object *o = unpack(&r, p, n, &up, "NetAction");
+    const msgpack_object *val = NULL;
+    int kind = -1;
+    if (o && o->type == MSGPACK_OBJECT_MAP && o->via.map.size == 1) {
+        kind = action_kind(&o->via.map.ptr[0].key);
+        val = &o->via.map.ptr[0].val;
+    } else if (o) {
+        kind = action_kind(o);
+    }
+    bool ok = o != NULL;
+    if (ok && kind < 0)
+        ok = fail(&r, "NetAction: unknown variant (expected one of "
+                      "ConnectionRequest, HnsUpdate, HnsBatchUpdate, GetPeers, "
+                      "GetPeer, GetDiagnostics, Sign, Verify)");
+    if (ok) {
+        out->kind = (hcnn_net_action_kind)kind;
+        bool unit = kind == HCNN_NA_GET_PEERS ||
+                    kind == HCNN_NA_GET_DIAGNOSTICS || kind == HCNN_NA_SIGN;
+        if (unit != (val == NULL))
+            ok = fail(&r, unit ? "NetAction: this variant carries nothing"
+                               : "NetAction: this variant carries a value");
+    }
+    if (ok) {
+        switch (out->kind) {
+        case HCNN_NA_CONNECTION_REQUEST:
+        case HCNN_NA_GET_PEER:
+            ok = get_str(&r, val, &out->text, "NetAction");
+            break;
+        case HCNN_NA_HNS_UPDATE:
+            out->hns = calloc(1, sizeof *out->hns);
+            ok = out->hns ? (out->nhns = 1, get_hns(&r, val, out->hns))
+                          : fail(&r, "out of memory");
+            break;
+        case HCNN_NA_HNS_BATCH_UPDATE:
+            if (val->type != MSGPACK_OBJECT_ARRAY) {
+                ok = fail(&r, "HnsBatchUpdate: expected an array");
+                break;
+            }
+            out->hns = calloc(val->via.array.size ? val->via.array.size : 1,
+                              sizeof *out->hns);
+            if (out->hns == NULL) {
+                ok = fail(&r, "out of memory");
+                break;
+            }
+            for (size_t i = 0; ok && i < val->via.array.size; i++) {
+                out->nhns = i + 1;
+                ok = get_hns(&r, &val->via.array.ptr[i], &out->hns[i]);
+            }
+            break;
+        case HCNN_NA_VERIFY: {
+            const msgpack_object *f = array(&r, val, 2, "Verify");
+            ok = f && get_str(&r, &f[0], &out->text, "Verify: from") &&
+                 get_bytes(&r, &f[1], &out->sig, &out->sig_len,
+                           "Verify: signature");
+            break;
+        }
+        default: break;
+        }
+    }
+    msgpack_unpacked_destroy(&up);
+    if (!ok)
+        hcnn_net_action_fini(out);
+    return ok;
+}
+
+void hcnn_net_action_fini(hcnn_net_action *a)
+{
+    free(a->text);
+    for (size_t i = 0; i < a->nhns; i++)
+        hcnn_hns_fini(&a->hns[i]);
+    free(a->hns);
+    free(a->sig);
+    memset(a, 0, sizeof *a);
+}
+
+/* -------------------------------------------------------------- Identity */
+
+void hcnn_identity_pack(msgpack_packer *pk, const hcnn_identity *id)
+{
+    msgpack_pack_array(pk, 3);
+    put_str(pk, id->name);
+    put_str(pk, id->networking_key);
+    msgpack_pack_map(pk, 1);
+    if (id->ip) {
+        put_str(pk, "Direct");
+        msgpack_pack_array(pk, 2);
+        put_str(pk, id->ip);
+        /* a BTreeMap: keys in order ("tcp" < "ws") */
+        msgpack_pack_map(pk, (id->tcp_port != 0) + (id->ws_port != 0));
+        if (id->tcp_port) {
+            put_str(pk, "tcp");
+            msgpack_pack_uint16(pk, id->tcp_port);
+        }
+        if (id->ws_port) {
+            put_str(pk, "ws");
+            msgpack_pack_uint16(pk, id->ws_port);
+        }
+    } else {
+        put_str(pk, "Routers");
+        msgpack_pack_array(pk, id->nrouters);
+        for (size_t i = 0; i < id->nrouters; i++)
+            put_str(pk, id->routers[i]);
+    }
+}

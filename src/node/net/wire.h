@@ -75,4 +75,66 @@ bool hcnn_hs_payload_decode(const uint8_t *p, size_t n, hcnn_hs_payload *out,
                             char *err, size_t errlen);
 void hcnn_hs_payload_fini(hcnn_hs_payload *h);
 
+/* An HnsUpdate: what a name resolves to, as hns-indexer sends it:
+ * [name, public_key, [ip...], {transport: port}, [router...]]. */
+typedef struct hcnn_hns {
+    char *name;
+    char *public_key; /* hex, 0x optional */
+    char **ips;
+    size_t nips;
+    char **port_names; /* "tcp", "ws", ... */
+    uint16_t *ports;
+    size_t nports;
+    char **routers;
+    size_t nrouters;
+} hcnn_hns;
+
+void hcnn_hns_fini(hcnn_hns *h);
+
+/* NetAction, the requests net:distro:sys answers, in its rmp-serde form. */
+#define HCNN_NET_ACTION_MAP(XX)                                                \
+    XX(CONNECTION_REQUEST, "ConnectionRequest")                                \
+    XX(HNS_UPDATE, "HnsUpdate")                                                \
+    XX(HNS_BATCH_UPDATE, "HnsBatchUpdate")                                     \
+    XX(GET_PEERS, "GetPeers")                                                  \
+    XX(GET_PEER, "GetPeer")                                                    \
+    XX(GET_DIAGNOSTICS, "GetDiagnostics")                                      \
+    XX(SIGN, "Sign")                                                           \
+    XX(VERIFY, "Verify")
+
+typedef enum hcnn_net_action_kind {
+#define HCNN_NA_ENUM(name, text) HCNN_NA_##name,
+    HCNN_NET_ACTION_MAP(HCNN_NA_ENUM)
+#undef HCNN_NA_ENUM
+} hcnn_net_action_kind;
+
+typedef struct hcnn_net_action {
+    hcnn_net_action_kind kind;
+    char *text;     /* ConnectionRequest's node, GetPeer's name, Verify's
+                       from (an address string) */
+    hcnn_hns *hns;  /* HnsUpdate (one) or HnsBatchUpdate */
+    size_t nhns;
+    uint8_t *sig;   /* Verify's signature */
+    size_t sig_len;
+} hcnn_net_action;
+
+/* Decode one NetAction from p[0..n); false with a sentence in err. */
+bool hcnn_net_action_decode(const uint8_t *p, size_t n, hcnn_net_action *out,
+                            char *err, size_t errlen);
+void hcnn_net_action_fini(hcnn_net_action *a);
+
+/* An Identity as NetResponse carries it: [name, networking_key, routing],
+ * routing {"Direct": [ip, {transport: port}]} when ip is set, else
+ * {"Routers": [router...]}.  Ports 0 are left out. */
+typedef struct hcnn_identity {
+    const char *name;
+    const char *networking_key; /* hex */
+    const char *ip;             /* NULL: routers */
+    uint16_t tcp_port, ws_port;
+    char *const *routers;
+    size_t nrouters;
+} hcnn_identity;
+
+void hcnn_identity_pack(msgpack_packer *pk, const hcnn_identity *id);
+
 #endif

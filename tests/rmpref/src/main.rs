@@ -4,6 +4,7 @@
 // HandshakePayload (docs/node.md, "Networking"): structs as arrays,
 // addresses as their strings, bytes as Vec<u8>, enums externally tagged.
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Serialize)]
 struct HandshakePayload {
@@ -56,6 +57,79 @@ struct KernelMessage {
     rsvp: Option<String>,
     message: Message,
     lazy_load_blob: Option<Blob>,
+}
+
+#[derive(Serialize)]
+struct HnsUpdate {
+    name: String,
+    public_key: String,
+    ips: Vec<String>,
+    ports: BTreeMap<String, u16>,
+    routers: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[allow(dead_code)]
+enum NetAction {
+    ConnectionRequest(String),
+    HnsUpdate(HnsUpdate),
+    HnsBatchUpdate(Vec<HnsUpdate>),
+    GetPeers,
+    GetPeer(String),
+    GetDiagnostics,
+    Sign,
+    Verify { from: String, signature: Vec<u8> },
+}
+
+#[derive(Serialize)]
+#[allow(dead_code)]
+enum NodeRouting {
+    Routers(Vec<String>),
+    Direct { ip: String, ports: BTreeMap<String, u16> },
+}
+
+#[derive(Serialize)]
+struct Identity {
+    name: String,
+    networking_key: String,
+    routing: NodeRouting,
+}
+
+#[derive(Serialize)]
+#[allow(dead_code)]
+enum NetResponse {
+    Accepted(String),
+    Rejected(String),
+    Peers(Vec<Identity>),
+    Peer(Option<Identity>),
+    Diagnostics(String),
+    Signed,
+    Verified(bool),
+}
+
+fn hns(name: &str, ips: &[&str], ports: &[(&str, u16)], routers: &[&str]) -> HnsUpdate {
+    HnsUpdate {
+        name: s(name),
+        public_key: "ab".repeat(32),
+        ips: ips.iter().map(|x| s(x)).collect(),
+        ports: ports.iter().map(|(k, v)| (s(k), *v)).collect(),
+        routers: routers.iter().map(|x| s(x)).collect(),
+    }
+}
+
+fn direct(name: &str, tcp: u16, ws: u16) -> Identity {
+    let mut ports = BTreeMap::new();
+    if tcp != 0 {
+        ports.insert(s("tcp"), tcp);
+    }
+    if ws != 0 {
+        ports.insert(s("ws"), ws);
+    }
+    Identity {
+        name: s(name),
+        networking_key: "cd".repeat(32),
+        routing: NodeRouting::Direct { ip: s("127.0.0.1"), ports },
+    }
 }
 
 fn print<T: Serialize>(name: &str, v: &T) {
@@ -230,4 +304,40 @@ fn main() {
             lazy_load_blob: None,
         },
     );
+    print("na_conn", &NetAction::ConnectionRequest(s("x.os")));
+    print(
+        "na_hns",
+        &NetAction::HnsUpdate(hns("b.os", &["127.0.0.1"], &[("tcp", 10000), ("ws", 9000)], &[])),
+    );
+    print(
+        "na_batch",
+        &NetAction::HnsBatchUpdate(vec![
+            hns("c.os", &[], &[], &["r1.os", "r2.os"]),
+            hns("d.os", &["10.0.0.1", "10.0.0.2"], &[("ws", 65535)], &[]),
+        ]),
+    );
+    print("na_peers", &NetAction::GetPeers);
+    print("na_peer", &NetAction::GetPeer(s("b.os")));
+    print("na_diag", &NetAction::GetDiagnostics);
+    print("na_sign", &NetAction::Sign);
+    print(
+        "na_verify",
+        &NetAction::Verify { from: s("alice.os@chat:chat:template.os"), signature: vec![1, 2, 255] },
+    );
+    print("nr_peer", &NetResponse::Peer(Some(direct("b.os", 10000, 9000))));
+    print("nr_peer_none", &NetResponse::Peer(None));
+    print(
+        "nr_peers",
+        &NetResponse::Peers(vec![
+            direct("b.os", 0, 9000),
+            Identity {
+                name: s("c.os"),
+                networking_key: "cd".repeat(32),
+                routing: NodeRouting::Routers(vec![s("r1.os")]),
+            },
+        ]),
+    );
+    print("nr_signed", &NetResponse::Signed);
+    print("nr_verified", &NetResponse::Verified(true));
+    print("nr_diag", &NetResponse::Diagnostics(s("x")));
 }
