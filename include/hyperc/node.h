@@ -84,13 +84,15 @@ typedef struct hc_node_config {
      * files are always off (RLIMIT_CORE 0). */
     uint64_t worker_max_memory;
     uint32_t worker_max_files;
-    /* Networking (net:distro:sys, docs/node.md): the TCP port it listens on
-     * (0: any free port; -1: networking off, every other node offline),
+    /* Networking (net:distro:sys, docs/node.md): the TCP and WebSocket
+     * ports it listens on (0: any free port; -1: not offered; both -1:
+     * networking off, every other node offline),
      * the address it listens on and announces (NULL: 127.0.0.1), and the
      * peers file, a JSON array of other nodes' entries (NULL: none; re-read
      * when it changes).  Read by hc_node_new only; the strings must live as
      * long as the node. */
     int net_port;
+    int net_ws_port;
     const char *net_addr;
     const char *net_peers;
 } hc_node_config;

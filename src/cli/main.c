@@ -80,6 +80,8 @@ static void usage_run(FILE *f)
             "(default 0.0.0.0)\n"
             "  --net-port N           TCP port of net:distro:sys, node-to-node "
             "networking (0 = any free port; default: networking off)\n"
+            "  --net-ws-port N        WebSocket port of net:distro:sys "
+            "(0 = any free port; default: none)\n"
             "  --net-addr ADDR        address it listens on and announces "
             "(default 127.0.0.1)\n"
             "  --peers FILE           the other nodes: a JSON array of "
@@ -256,6 +258,7 @@ enum run_option {
     RUN_WMEM,
     RUN_WFILES,
     RUN_NETPORT,
+    RUN_NETWSPORT,
     RUN_NETADDR,
     RUN_PEERS
 };
@@ -286,6 +289,7 @@ static const struct option run_options[] = {
     {"http-client-max-ws", required_argument, NULL, RUN_HCWS},
     {"http-addr", required_argument, NULL, RUN_HADDR},
     {"net-port", required_argument, NULL, RUN_NETPORT},
+    {"net-ws-port", required_argument, NULL, RUN_NETWSPORT},
     {"net-addr", required_argument, NULL, RUN_NETADDR},
     {"peers", required_argument, NULL, RUN_PEERS},
     {"password", required_argument, NULL, RUN_PASSWORD},
@@ -324,6 +328,13 @@ static int run_set_option(run_opts *o, int c, const char *arg,
             return 2;
         }
         cfg->net_port = (int)u;
+        return -1;
+    case RUN_NETWSPORT:
+        if (parse_u32(arg, &u) != 0 || u > 65535) {
+            fprintf(stderr, "%s run: --net-ws-port needs 0..65535\n", prog);
+            return 2;
+        }
+        cfg->net_ws_port = (int)u;
         return -1;
     case RUN_PORT:
         if (parse_u32(arg, &u) != 0 || u > 65535) {

@@ -60,6 +60,7 @@ void hc_node_config_default(hc_node_config *c)
     c->worker_max_memory = 1ull << 30;
     c->worker_max_files = 64;
     c->net_port = -1;
+    c->net_ws_port = -1;
 }
 
 hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)

@@ -194,3 +194,72 @@ class Peer:
         while len(data) < n:
             data += self.rx.decrypt(b"", self.recv16())
         return msgpack.unpackb(data)
+
+
+class WsPeer(Peer):
+    """The same peer over a WebSocket link (python3-wsproto's framing):
+    each handshake message and each encrypted chunk of (u32 length ‖
+    message) is one binary WebSocket message."""
+
+    def entry(self, port=1):
+        return {"name": self.name, "public_key": self.public_key_hex(),
+                "ips": ["127.0.0.1"], "ports": {"ws": port}, "routers": []}
+
+    def connect(self, port, timeout=10):
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import AcceptConnection, Request
+        super().connect(port, timeout)
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.pending = []
+        self.send_raw(self.ws.send(Request(host="127.0.0.1:%d" % port,
+                                           target="/")))
+        while True:
+            ev = self._event()
+            if isinstance(ev, AcceptConnection):
+                return self
+            raise ConnectionError("upgrade refused: %r" % ev)
+
+    def _event(self):
+        while not self.pending:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("the node closed the connection")
+            self.ws.receive_data(data)
+            self.pending.extend(self.ws.events())
+        return self.pending.pop(0)
+
+    def send16(self, data):
+        from wsproto.events import BytesMessage
+        self.send_raw(self.ws.send(BytesMessage(data=data)))
+
+    def recv16(self):
+        from wsproto.events import BytesMessage, Ping
+        buf = b""
+        while True:
+            ev = self._event()
+            if isinstance(ev, Ping):
+                self.send_raw(self.ws.send(ev.response()))
+                continue
+            if not isinstance(ev, BytesMessage):
+                raise ConnectionError("not a binary message: %r" % ev)
+            buf += ev.data
+            if ev.message_finished:
+                return buf
+
+    def frames(self, plaintext):
+        """The binary messages of a transport message."""
+        stream = struct.pack(">I", len(plaintext)) + plaintext
+        return [self.tx.encrypt(b"", stream[i:i + 65519])
+                for i in range(0, len(stream), 65519)]
+
+    def send_message(self, plaintext):
+        for f in self.frames(plaintext):
+            self.send16(f)
+
+    def recv_message(self):
+        data = self.rx.decrypt(b"", self.recv16())
+        (n,) = struct.unpack(">I", data[:4])
+        data = data[4:]
+        while len(data) < n:
+            data += self.rx.decrypt(b"", self.recv16())
+        return msgpack.unpackb(data)

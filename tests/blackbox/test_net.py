@@ -44,18 +44,18 @@ def ask_until(node, process, text, want_prefix, timeout=10):
 
 
 def two_nodes(node_factory, tmp_path, a_extra=(), b_extra=(),
-              packages=("tpkg",)):
-    """Nodes a.os and b.os, each knowing the other."""
+              packages=("tpkg",), a_port="--net-port", b_port="--net-port"):
+    """Nodes a.os and b.os, each knowing the other; each offers the
+    transport its *_port flag names (--net-port: TCP, --net-ws-port:
+    WebSocket)."""
     pa, pb = str(tmp_path / "peers-a.json"), str(tmp_path / "peers-b.json")
     write_peers(pa, [])
     write_peers(pb, [])
     port_a, port_b = free_port(), free_port()
     a = node_factory(name="a.os", packages=packages,
-                     extra=("--net-port", str(port_a), "--peers", pa,
-                            *a_extra))
+                     extra=(a_port, str(port_a), "--peers", pa, *a_extra))
     b = node_factory(name="b.os", packages=packages,
-                     extra=("--net-port", str(port_b), "--peers", pb,
-                            *b_extra))
+                     extra=(b_port, str(port_b), "--peers", pb, *b_extra))
     write_peers(pa, [entry(b)])
     write_peers(pb, [entry(a)])
     return a, b, pa, pb
@@ -175,6 +175,92 @@ def test_wrong_key_is_refused(node_factory, tmp_path):
     # only that connection paid: both nodes serve on
     assert ask(a, NET, "echo alive") == "alive"
     assert ask(b, NET, "echo alive") == "alive"
+
+
+# ------------------------------------------------------- WebSocket
+
+WS = "--net-ws-port"
+
+
+def test_websocket_nodes_both_ways(node_factory, tmp_path):
+    """Two nodes that offer only WebSocket (as hyperdrive's development
+    nodes do): hello, a request both ways on one connection, a megabyte
+    in many chunks."""
+    a, b, _, _ = two_nodes(node_factory, tmp_path, a_port=WS, b_port=WS)
+    assert set(entry(a)["ports"]) == {"ws"}
+    got = ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 c1 echo hello",
+                    "reply from")
+    assert got == "reply from b.os@net:tpkg:test.os ctx=c1: hello"
+    got = ask(b, NET, "ask a.os@net:tpkg:test.os 5 c2 whoami")
+    assert got == "reply from a.os@net:tpkg:test.os ctx=c2: a.os@net:tpkg:test.os"
+    rep = hello(b, "a.os", "hello over ws")
+    assert rep.get("ok") and rep["body"] == "ack", rep
+    big = "y" * 1_000_000
+    got = ask(a, NET, "ask b.os@net:tpkg:test.os 20 big echo " + big,
+              timeout=30)
+    # (the test process shows the first KiB of a reply; every chunk is
+    # authenticated, so a megabyte that arrives arrived whole)
+    assert got.startswith("reply from b.os@net:tpkg:test.os ctx=big: yyyy"), \
+        got[:200]
+    # one connection carried everything
+    for n in (a, b):
+        body, _ = net_action(n, "GetDiagnostics")
+        assert "ws port" in body["Diagnostics"]
+        assert "with 1 peers (1 connections open" in body["Diagnostics"], \
+            body
+
+
+def test_tcp_node_dials_a_websocket_node(node_factory, tmp_path):
+    """a.os offers TCP, b.os only WebSocket: a dials b over WebSocket and
+    b answers on that connection."""
+    a, b, _, _ = two_nodes(node_factory, tmp_path, b_port=WS)
+    got = ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 c1 echo mixed",
+                    "reply from")
+    assert got == "reply from b.os@net:tpkg:test.os ctx=c1: mixed"
+
+
+def test_hand_driven_websocket_peer(node_factory, tmp_path):
+    """An independent WebSocket client (python3-wsproto) shakes hands with
+    the node's WebSocket port, is heard, and is answered; a text frame and
+    an oversized frame each end only their own connection."""
+    from noise_peer import WsPeer
+    a, b, _, pb = two_nodes(node_factory, tmp_path, a_port=WS)
+    evil = WsPeer("evil.os")
+    pa = str(tmp_path / "peers-a.json")
+    write_peers(pa, [entry(b), evil.entry()])
+    port = entry(a)["ports"]["ws"]
+    time.sleep(1.1)
+    evil.connect(port).handshake()
+    assert evil.their_name == "a.os"
+    evil.send_message(evil.kernel_message(
+        "evil.os@hi:terminal:sys", "a.os@net:distro:sys", b"hi over ws",
+        rsvp="evil.os@hi:terminal:sys"))
+    got = evil.recv_message()
+    assert got[1] == "a.os@net:distro:sys"
+    assert got[4]["Response"][0][1] in (b"ack", [97, 99, 107])
+    a.wait_log("evil.os: hi over ws")
+    # a text frame ends the connection
+    from wsproto.events import TextMessage
+    evil.send_raw(evil.ws.send(TextMessage(data="hello?")))
+    assert evil.closed_by_node()
+    a.wait_log("a text frame")
+    # a frame longer than one encrypted chunk ends it too
+    evil2 = WsPeer("evil.os")
+    evil2.key = evil.key
+    evil2.connect(port).handshake()
+    from wsproto.events import BytesMessage
+    evil2.send_raw(evil2.ws.send(BytesMessage(data=b"z" * 70000)))
+    assert evil2.closed_by_node()
+    # not an upgrade at all: a 400, and the node serves on
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 400")
+    s.close()
+    assert ask(a, NET, "echo alive") == "alive"
+    assert ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 ok echo fine",
+                     "reply from") == \
+        "reply from b.os@net:tpkg:test.os ctx=ok: fine"
 
 
 # ------------------------------------------------------- the framework

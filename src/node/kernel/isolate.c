@@ -580,6 +580,29 @@ static const char *sig_name(int sig)
     }
 }
 
+static bool give_up(void *ctx)
+{
+    (void)ctx;
+    return false;
+}
+
+/* The worker is reaped: the crash report it wrote as it died may still
+ * wait in the ring (its death can be seen before the frame is read).
+ * Read what is left for it; other frames are moot. */
+static void last_words(wctx *w)
+{
+    if (w->told)
+        return;
+    hcw_link_watch(w->link, give_up, NULL);
+    char err[160];
+    while (!w->told && hcw_link_recv(w->link, &w->in, err, sizeof err) == 1)
+        if ((w->in.op == HCW_CRASH || w->in.op == HCW_EXIT) &&
+            hcw_get_crash(&w->in, &w->crash)) {
+            w->told = true;
+            w->told_op = w->in.op;
+        }
+}
+
 /* Reap the worker: its wait status (-1 if it could not be had). */
 static int reap(pid_t pid, bool kill_first)
 {
@@ -725,6 +748,8 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     }
     if (r != 1 || w->in.op != HCW_READY) {
         st = reap(pid, true);
+        if (r != -2)
+            last_words(w);
         end = r == -2 ? HCN_RUN_KILLED : report_end(w, st);
         if (end == HCN_RUN_CRASHED && !w->told && w->why[0] == '\0')
             end = HCN_RUN_LOAD_FAILED;
@@ -747,6 +772,8 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         stopped = true; /* a blocking host call saw the mailbox close */
     }
     st = reap(pid, stopped || !w->done);
+    if (!stopped && !w->done)
+        last_words(w);
     end = stopped ? HCN_RUN_KILLED : report_end(w, st);
     w->h->crashed = end == HCN_RUN_CRASHED || end == HCN_RUN_OVERFLOW;
 out:

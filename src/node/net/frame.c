@@ -113,3 +113,95 @@ bool hcnn_frame_write(hcnn_cipher *tx, const uint8_t *p, size_t n,
     }
     return true;
 }
+
+int hcnn_reader_ws(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *ct,
+                   size_t n, uint8_t **msg, size_t *len, const char **why)
+{
+    if (n < HCNN_TAG || n - HCNN_TAG > HCNN_MAX_MSG) {
+        /* hyperdrive decrypts into 65,535 bytes: no frame is longer */
+        *why = "a WebSocket frame that is not one encrypted chunk";
+        return -1;
+    }
+    uint8_t *pt = malloc(n - HCNN_TAG + 1);
+    if (pt == NULL) {
+        *why = "no memory for a frame";
+        return -1;
+    }
+    if (hcnn_cipher_decrypt(rx, NULL, 0, ct, n, pt) != HCNN_OK) {
+        free(pt);
+        *why = "a chunk that fails authentication (replayed, altered or out "
+               "of order)";
+        return -1;
+    }
+    size_t k = n - HCNN_TAG, at = 0;
+    if (!r->have_len) {
+        if (k < 4) {
+            free(pt);
+            *why = "a first chunk shorter than its length prefix";
+            return -1;
+        }
+        size_t l = get_be(pt, 4);
+        if (l > HCNN_MESSAGE_MAX || l == 0) {
+            free(pt);
+            *why = l ? "a message length over 10,485,800 bytes"
+                     : "an empty message";
+            return -1;
+        }
+        uint8_t *m = malloc(l);
+        if (m == NULL) {
+            free(pt);
+            *why = "no memory for a message";
+            return -1;
+        }
+        free(r->msg);
+        r->msg = m;
+        r->msg_len = l;
+        r->msg_got = 0;
+        r->have_len = true;
+        at = 4;
+    }
+    if (k - at > r->msg_len - r->msg_got) {
+        free(pt);
+        *why = "a chunk that runs past its message";
+        return -1;
+    }
+    memcpy(r->msg + r->msg_got, pt + at, k - at);
+    r->msg_got += k - at;
+    free(pt);
+    if (r->msg_got < r->msg_len)
+        return 0;
+    *msg = r->msg;
+    *len = r->msg_len;
+    r->msg = NULL;
+    r->have_len = false;
+    r->msg_len = r->msg_got = 0;
+    return 1;
+}
+
+bool hcnn_frame_write_ws(hcnn_cipher *tx, const uint8_t *p, size_t n,
+                         void (*sink)(void *arg, const uint8_t *ct,
+                                      size_t len),
+                         void *arg)
+{
+    if (n == 0 || n > HCNN_MESSAGE_MAX)
+        return false;
+    uint8_t *pt = malloc(CHUNK), *ct = malloc(CHUNK + HCNN_TAG);
+    bool ok = pt && ct;
+    /* the plaintext stream is the u32 length, then the message */
+    size_t total = 4 + n;
+    for (size_t at = 0; ok && at < total; at += CHUNK) {
+        size_t k = total - at < CHUNK ? total - at : CHUNK;
+        if (at == 0) {
+            put_be(pt, n, 4);
+            memcpy(pt + 4, p, k - 4);
+        } else {
+            memcpy(pt, p + at - 4, k);
+        }
+        ok = hcnn_cipher_encrypt(tx, NULL, 0, pt, k, ct) == HCNN_OK;
+        if (ok)
+            sink(arg, ct, k + HCNN_TAG);
+    }
+    free(pt);
+    free(ct);
+    return ok;
+}

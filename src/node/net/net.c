@@ -20,6 +20,7 @@
 #include "frame.h"
 #include "noise.h"
 #include "wire.h"
+#include "ws.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -64,8 +65,8 @@ typedef struct net_mod {
     char *addr;     /* our@net:distro:sys */
     hcnn_ident *id;
     hcnn_pki *pki;
-    int listen_fd;
-    int port;
+    int listen_fd, ws_listen_fd; /* -1: that transport is not offered */
+    int port, ws_port;
     pthread_t listener;
     bool listening;
     atomic_bool stop;
@@ -82,6 +83,9 @@ struct conn {
     conn *next;
     int fd, efd;
     bool initiator;
+    hcnn_ws *ws;      /* a WebSocket link, else NULL (TCP) */
+    bool ws_up;       /* its upgrade is done */
+    int64_t last_write; /* monotonic ns: a WebSocket pings after 30 s */
     char *peer_name; /* known when dialing; learned when accepting */
     peer *peer;      /* attached once open (under mu) */
     int state;
@@ -142,9 +146,11 @@ static void fail_all(net_mod *net, hcn_msg **q, size_t n, int kind)
 
 static void *conn_main(void *arg);
 
-static conn *conn_new(net_mod *net, int fd, bool initiator, const char *name)
+static conn *conn_new(net_mod *net, int fd, bool initiator, const char *name,
+                      bool ws)
 {
     conn *c = hcn_xcalloc(1, sizeof *c);
+    c->ws = ws ? hcnn_ws_new(initiator) : NULL;
     c->net = net;
     c->fd = fd;
     c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -168,6 +174,7 @@ static void conn_free(conn *c)
     free(c->in);
     free(c->out);
     hcnn_reader_fini(&c->rd);
+    hcnn_ws_free(c->ws);
     free(c);
 }
 
@@ -229,7 +236,7 @@ static bool net_send(void *ctx, hcn_msg *m, int *kind)
     if (p->conn) {
         wake(p->conn);
     } else if (!p->dialing) {
-        conn *c = conn_new(net, -1, true, node);
+        conn *c = conn_new(net, -1, true, node, false);
         if (conn_start(net, c)) {
             p->dialing = true;
         } else {
@@ -294,9 +301,31 @@ static uint64_t get_be(const uint8_t *p, int n)
     return v;
 }
 
-/* A handshake message: u16 big-endian length, then the bytes. */
+/* Append bytes to the output (a sink for the WebSocket layer). */
+static void out_bytes(void *arg, const uint8_t *p, size_t n)
+{
+    conn *c = arg;
+    out_reserve(c, n);
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += n;
+}
+
+/* One binary WebSocket message (a sink for hcnn_frame_write_ws). */
+static void out_ws_msg(void *arg, const uint8_t *p, size_t n)
+{
+    conn *c = arg;
+    hcnn_ws_send(c->ws, p, n);
+}
+
+/* A handshake message: over TCP its u16 big-endian length, then the
+ * bytes; over a WebSocket one binary message. */
 static void out_frame16(conn *c, const uint8_t *p, size_t n)
 {
+    if (c->ws) {
+        hcnn_ws_send(c->ws, p, n);
+        hcnn_ws_flush(c->ws, out_bytes, c);
+        return;
+    }
     out_reserve(c, 2 + n);
     put_be(c->out + c->out_len, n, 2);
     memcpy(c->out + c->out_len + 2, p, n);
@@ -371,6 +400,10 @@ static bool out_message(conn *c, hcn_msg *m)
         hcn_logf(net->node, 0,
                  "%s -> %s dropped: %zu bytes, over the network's limit of %u",
                  m->source, m->target, sb.size, HCNN_MESSAGE_MAX);
+    } else if (c->ws) {
+        ok = hcnn_frame_write_ws(&c->tx, (const uint8_t *)sb.data, sb.size,
+                                 out_ws_msg, c) &&
+             hcnn_ws_flush(c->ws, out_bytes, c);
     } else {
         size_t need = hcnn_frame_size(sb.size);
         out_reserve(c, need);
@@ -491,22 +524,45 @@ static void open_conn(conn *c)
              c->initiator ? "dialed" : "accepted");
 }
 
-/* Advance the handshake with what has come; NULL, or why it failed. */
-static const char *hs_step(conn *c)
+/* One handshake message from the peer, f[0..n); NULL, or why the
+ * handshake failed.  The connection opens after the last. */
+static const char *hs_message(conn *c, const uint8_t *f, size_t n)
 {
-    const uint8_t *f;
-    size_t n;
     uint8_t payload[HCNN_MAX_MSG], msg[HCNN_MAX_MSG];
     size_t plen, mlen;
     char err[160];
-    while (c->state != OPEN && in_frame16(c, &f, &n)) {
-        if (c->state == HS_R_WAIT0) {
-            if (n != HCNN_KEY)
-                return "a routing request (this node routes for no one)";
-            if (hcnn_handshake_read(&c->hs, f, n, payload, sizeof payload,
-                                    &plen) != HCNN_OK)
-                return "a broken first handshake message";
-            in_consume(c, 2 + n);
+    if (c->state == HS_R_WAIT0) {
+        if (n != HCNN_KEY)
+            return "a routing request (this node routes for no one)";
+        if (hcnn_handshake_read(&c->hs, f, n, payload, sizeof payload,
+                                &plen) != HCNN_OK)
+            return "a broken first handshake message";
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        bool ok = our_payload(c, &sb, false) &&
+                  hcnn_handshake_write(&c->hs, (const uint8_t *)sb.data,
+                                       sb.size, msg, sizeof msg,
+                                       &mlen) == HCNN_OK;
+        msgpack_sbuffer_destroy(&sb);
+        if (!ok)
+            return "cannot write the handshake";
+        out_frame16(c, msg, mlen);
+        c->state = HS_R_WAIT2;
+        return NULL;
+    }
+    /* HS_I_WAIT1 or HS_R_WAIT2: a message with the peer's payload */
+    hcnn_err e =
+        hcnn_handshake_read(&c->hs, f, n, payload, sizeof payload, &plen);
+    if (e != HCNN_OK)
+        return hcnn_err_text(e);
+    hcnn_hs_payload h;
+    if (!hcnn_hs_payload_decode(payload, plen, &h, err, sizeof err))
+        return "a handshake payload that is not a HandshakePayload";
+    const char *why;
+    if (c->state == HS_I_WAIT1) {
+        /* verified with the key of the node we meant to dial */
+        why = check_payload(c, &h, c->peer_name);
+        if (why == NULL) {
             msgpack_sbuffer sb;
             msgpack_sbuffer_init(&sb);
             bool ok = our_payload(c, &sb, false) &&
@@ -514,51 +570,38 @@ static const char *hs_step(conn *c)
                                            sb.size, msg, sizeof msg,
                                            &mlen) == HCNN_OK;
             msgpack_sbuffer_destroy(&sb);
-            if (!ok)
-                return "cannot write the handshake";
-            out_frame16(c, msg, mlen);
-            c->state = HS_R_WAIT2;
-            continue;
+            if (ok)
+                out_frame16(c, msg, mlen);
+            else
+                why = "cannot write the handshake";
         }
-        /* HS_I_WAIT1 or HS_R_WAIT2: a message with the peer's payload */
-        hcnn_err e = hcnn_handshake_read(&c->hs, f, n, payload, sizeof payload,
-                                         &plen);
-        if (e != HCNN_OK)
-            return hcnn_err_text(e);
-        in_consume(c, 2 + n);
-        hcnn_hs_payload h;
-        if (!hcnn_hs_payload_decode(payload, plen, &h, err, sizeof err))
-            return "a handshake payload that is not a HandshakePayload";
-        const char *why;
-        if (c->state == HS_I_WAIT1) {
-            /* verified with the key of the node we meant to dial */
-            why = check_payload(c, &h, c->peer_name);
-            if (why == NULL) {
-                msgpack_sbuffer sb;
-                msgpack_sbuffer_init(&sb);
-                bool ok = our_payload(c, &sb, false) &&
-                          hcnn_handshake_write(
-                              &c->hs, (const uint8_t *)sb.data, sb.size, msg,
-                              sizeof msg, &mlen) == HCNN_OK;
-                msgpack_sbuffer_destroy(&sb);
-                if (ok)
-                    out_frame16(c, msg, mlen);
-                else
-                    why = "cannot write the handshake";
-            }
-        } else {
-            why = hcc_name_safe(h.name, strlen(h.name), true)
-                      ? check_payload(c, &h, h.name)
-                      : "a node name that is not hypermap-safe";
-            if (why == NULL)
-                c->peer_name = hcn_xstrdup(h.name);
-        }
-        hcnn_hs_payload_fini(&h);
+    } else {
+        why = hcc_name_safe(h.name, strlen(h.name), true)
+                  ? check_payload(c, &h, h.name)
+                  : "a node name that is not hypermap-safe";
+        if (why == NULL)
+            c->peer_name = hcn_xstrdup(h.name);
+    }
+    hcnn_hs_payload_fini(&h);
+    if (why)
+        return why;
+    if (hcnn_handshake_split(&c->hs, &c->tx, &c->rx) != HCNN_OK)
+        return "cannot split the handshake";
+    open_conn(c);
+    return NULL;
+}
+
+/* TCP: advance the handshake with the u16-framed messages that have
+ * come; NULL, or why it failed. */
+static const char *hs_step(conn *c)
+{
+    const uint8_t *f;
+    size_t n;
+    while (c->state != OPEN && in_frame16(c, &f, &n)) {
+        const char *why = hs_message(c, f, n);
         if (why)
             return why;
-        if (hcnn_handshake_split(&c->hs, &c->tx, &c->rx) != HCNN_OK)
-            return "cannot split the handshake";
-        open_conn(c);
+        in_consume(c, 2 + n);
     }
     return NULL;
 }
@@ -656,6 +699,67 @@ static const char *transport_step(conn *c)
     }
 }
 
+/* The first handshake message (the initiator's ephemeral key). */
+static const char *hs_begin(conn *c)
+{
+    uint8_t msg[HCNN_KEY];
+    size_t mlen;
+    if (hcnn_handshake_write(&c->hs, NULL, 0, msg, sizeof msg, &mlen) !=
+        HCNN_OK)
+        return "cannot start the handshake";
+    out_frame16(c, msg, mlen);
+    return NULL;
+}
+
+/* A WebSocket link: the upgrade, then binary messages — handshake
+ * messages until the connection opens, then transport chunks.  Consumes
+ * all of the input.  NULL, or why to close. */
+static const char *ws_step(conn *c)
+{
+    const char *why = NULL;
+    size_t at = 0;
+    if (!c->ws_up) {
+        size_t used;
+        int r = hcnn_ws_upgrade(c->ws, c->in, c->in_len, &used, out_bytes, c,
+                                &why);
+        if (r < 0)
+            return why;
+        at = used;
+        if (r == 0) {
+            in_consume(c, at);
+            return NULL;
+        }
+        c->ws_up = true;
+        if (c->initiator && (why = hs_begin(c)) != NULL)
+            return why;
+    }
+    int r = hcnn_ws_recv(c->ws, c->in + at, c->in_len - at, &why);
+    in_consume(c, c->in_len);
+    if (r < 0)
+        return why;
+    uint8_t *m;
+    size_t n;
+    while (why == NULL && hcnn_ws_next(c->ws, &m, &n)) {
+        if (c->state != OPEN) {
+            why = hs_message(c, m, n);
+            if (why == NULL && c->state == OPEN && !take_queue(c))
+                why = "the cipher failed";
+        } else {
+            uint8_t *msg;
+            size_t len;
+            int k = hcnn_reader_ws(&c->rd, &c->rx, m, n, &msg, &len, &why);
+            if (k > 0) {
+                why = deliver(c, msg, len);
+                free(msg);
+            }
+        }
+        free(m);
+    }
+    if (why == NULL && !hcnn_ws_flush(c->ws, out_bytes, c)) /* pongs */
+        why = "the WebSocket closed";
+    return why;
+}
+
 /* ------------------------------------------------------- a connection */
 
 static const char *dial(conn *c)
@@ -666,19 +770,25 @@ static const char *dial(conn *c)
     const char *why = NULL;
     if (who.ip == NULL)
         why = "an indirect node (routers are not supported yet)";
-    else if (who.tcp_port == 0)
-        why = "offers no TCP port (WebSocket is not supported yet)";
+    else if (who.tcp_port == 0 && who.ws_port == 0)
+        why = "offers neither a TCP nor a WebSocket port";
     if (why) {
         hcnn_peer_id_fini(&who);
         return why;
     }
+    /* as hyperdrive: TCP when offered (no fallback), else WebSocket */
+    unsigned pn = who.tcp_port ? who.tcp_port : who.ws_port;
+    if (who.tcp_port == 0)
+        c->ws = hcnn_ws_new(true);
     char port[8];
-    snprintf(port, sizeof port, "%u", who.tcp_port);
+    snprintf(port, sizeof port, "%u", pn);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(who.ip, port, &hints, &ai);
+    if (rc == 0 && ai != NULL && c->ws)
+        hcnn_ws_request(c->ws, who.ip, pn, out_bytes, c);
     hcnn_peer_id_fini(&who);
     if (rc != 0 || ai == NULL)
         return "an ip that is not a numeric address";
@@ -727,18 +837,21 @@ static const char *run(conn *c)
     net_mod *net = c->net;
     if (hcnn_handshake_init(&c->hs, c->initiator, NULL, NULL, 0) != HCNN_OK)
         return "cannot start the handshake";
-    if (c->initiator) {
-        uint8_t msg[HCNN_KEY];
-        size_t mlen;
-        if (hcnn_handshake_write(&c->hs, NULL, 0, msg, sizeof msg, &mlen) !=
-            HCNN_OK)
-            return "cannot start the handshake";
-        out_frame16(c, msg, mlen);
-    }
+    const char *why0;
+    if (c->initiator && c->ws == NULL && (why0 = hs_begin(c)) != NULL)
+        return why0; /* a WebSocket dialer starts once upgraded */
+    c->last_write = hcn_now_ns();
     for (;;) {
         if (atomic_load(&net->stop) || atomic_load(&c->closing))
             return NULL;
         int64_t now = hcn_now_ns();
+        if (c->ws && c->state == OPEN &&
+            now - c->last_write >= (int64_t)KEEPALIVE_S * 1000000000) {
+            hcnn_ws_ping(c->ws); /* hyperdrive's keep-alive */
+            if (!hcnn_ws_flush(c->ws, out_bytes, c))
+                return "the WebSocket closed";
+            c->last_write = now;
+        }
         int64_t until = c->state == OPEN ? c->dies_at : c->hs_deadline;
         if (now >= until)
             return c->state == OPEN ? "its 30-minute lifetime ended"
@@ -776,12 +889,14 @@ static const char *run(conn *c)
             if (got > 0) {
                 c->in_len += (size_t)got;
                 const char *why = NULL;
-                if (c->state != OPEN) {
+                if (c->ws) {
+                    why = ws_step(c);
+                } else if (c->state != OPEN) {
                     why = hs_step(c);
                     if (why == NULL && c->state == OPEN && !take_queue(c))
                         why = "the cipher failed";
                 }
-                if (why == NULL && c->state == OPEN)
+                if (why == NULL && c->ws == NULL && c->state == OPEN)
                     why = transport_step(c);
                 if (why)
                     return why;
@@ -792,8 +907,10 @@ static const char *run(conn *c)
                              c->out_len - c->out_off, MSG_NOSIGNAL);
             if (w < 0 && errno != EAGAIN && errno != EINTR)
                 return "a write failed";
-            if (w > 0)
+            if (w > 0) {
                 c->out_off += (size_t)w;
+                c->last_write = hcn_now_ns();
+            }
         }
     }
 }
@@ -807,6 +924,14 @@ static void *conn_main(void *arg)
     if (why == NULL) {
         tune(c->fd);
         why = run(c);
+        /* a last word that is already written (a 400 to a bad upgrade),
+         * if the socket takes it now */
+        if (c->out_len > c->out_off) {
+            ssize_t w = send(c->fd, c->out + c->out_off,
+                             c->out_len - c->out_off,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)w;
+        }
     }
     /* detach: a dial that never opened makes what waited Offline; a
      * connection that dies later leaves its peer to the next send */
@@ -832,7 +957,7 @@ static void *conn_main(void *arg)
             free(p);
         } else {
             /* messages came while it closed: dial again */
-            conn *again = conn_new(net, -1, true, p->name);
+            conn *again = conn_new(net, -1, true, p->name, false);
             if (conn_start(net, again))
                 p->dialing = true;
             else
@@ -862,25 +987,34 @@ static void *listen_main(void *arg)
 {
     net_mod *net = arg;
     while (!atomic_load(&net->stop)) {
-        struct pollfd pf = {.fd = net->listen_fd, .events = POLLIN};
-        if (poll(&pf, 1, 100) <= 0)
+        /* a negative fd is ignored by poll: a transport not offered */
+        struct pollfd pf[2] = {{.fd = net->listen_fd, .events = POLLIN},
+                               {.fd = net->ws_listen_fd, .events = POLLIN}};
+        if (poll(pf, 2, 100) <= 0)
             continue;
-        int fd = accept4(net->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        conn *c = conn_new(net, fd, false, NULL);
-        pthread_mutex_lock(&net->mu);
-        bool ok = conn_start(net, c);
-        pthread_mutex_unlock(&net->mu);
-        if (!ok) {
-            hcn_logf(net->node, 0, "net: a connection refused: %d open", MAX_CONNS);
-            conn_free(c);
+        for (int i = 0; i < 2; i++) {
+            if (!(pf[i].revents & POLLIN))
+                continue;
+            int fd = accept4(pf[i].fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd < 0)
+                continue;
+            conn *c = conn_new(net, fd, false, NULL, i == 1);
+            pthread_mutex_lock(&net->mu);
+            bool ok = conn_start(net, c);
+            pthread_mutex_unlock(&net->mu);
+            if (!ok) {
+                hcn_logf(net->node, 0, "net: a connection refused: %d open",
+                         MAX_CONNS);
+                conn_free(c);
+            }
         }
     }
     return NULL;
 }
 
-static int listen_on(net_mod *net, int port, char *err, size_t errlen)
+/* Listen on port (0: any) of the net address; *fd_out and *port_out. */
+static int listen_on(net_mod *net, int port, int *fd_out, int *port_out,
+                     char *err, size_t errlen)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -900,8 +1034,8 @@ static int listen_on(net_mod *net, int port, char *err, size_t errlen)
     }
     socklen_t sl = sizeof sa;
     getsockname(fd, (struct sockaddr *)&sa, &sl);
-    net->listen_fd = fd;
-    net->port = ntohs(sa.sin_port);
+    *fd_out = fd;
+    *port_out = ntohs(sa.sin_port);
     return 0;
 }
 
@@ -933,7 +1067,11 @@ static void pack_ours(net_mod *net, msgpack_packer *pk)
     hcnn_identity id = {.name = net->our,
                         .networking_key = hex,
                         .ip = ip,
-                        .tcp_port = (uint16_t)net->port};
+                        .tcp_port = (uint16_t)(net->listen_fd >= 0 ? net->port
+                                                                   : 0),
+                        .ws_port = (uint16_t)(net->ws_listen_fd >= 0
+                                                  ? net->ws_port
+                                                  : 0)};
     hcnn_identity_pack(pk, &id);
 }
 
@@ -1023,10 +1161,11 @@ static void local_request(net_mod *net, hcn_msg *m)
             peers += p->conn != NULL;
         pthread_mutex_unlock(&net->mu);
         char *text = hcn_xasprintf(
-            "our name: %s, tcp port %d\r\nwe have connections with %zu peers "
-            "(%zu connections open, %d max)\r\nwe have %zu entries in the "
-            "PKI\r\n",
-            net->our, net->port, peers, conns, MAX_CONNS,
+            "our name: %s, tcp port %d, ws port %d\r\nwe have connections "
+            "with %zu peers (%zu connections open, %d max)\r\nwe have %zu "
+            "entries in the PKI\r\n",
+            net->our, net->listen_fd >= 0 ? net->port : 0,
+            net->ws_listen_fd >= 0 ? net->ws_port : 0, peers, conns, MAX_CONNS,
             hcnn_pki_count(net->pki));
         msgpack_pack_map(&pk, 1);
         pack_key(&pk, "Diagnostics");
@@ -1135,6 +1274,8 @@ static void net_fini(hcn_proc *self)
     }
     if (net->listen_fd >= 0)
         close(net->listen_fd);
+    if (net->ws_listen_fd >= 0)
+        close(net->ws_listen_fd);
     hcnn_pki_free(net->pki);
     hcnn_ident_free(net->id);
     pthread_mutex_destroy(&net->mu);
@@ -1158,50 +1299,61 @@ static void write_identity(net_mod *net, const char *dir)
     hcnn_ident_pub_hex(net->id, hex);
     const char *ip = net->node->cfg.net_addr ? net->node->cfg.net_addr
                                              : "127.0.0.1";
-    json_t *o = json_pack("{sssss[s]s{si}s[]}", "name", net->our, "public_key",
-                          hex, "ips", ip, "ports", "tcp", net->port, "routers");
+    json_t *ports = json_object();
+    if (net->listen_fd >= 0)
+        json_object_set_new(ports, "tcp", json_integer(net->port));
+    if (net->ws_listen_fd >= 0)
+        json_object_set_new(ports, "ws", json_integer(net->ws_port));
+    json_t *o = json_pack("{sssss[s]sos[]}", "name", net->our, "public_key",
+                          hex, "ips", ip, "ports", ports, "routers");
     char *path = hcn_xasprintf("%s/identity.json", dir);
     json_dump_file(o, path, JSON_INDENT(2));
     free(path);
     json_decref(o);
 }
 
+static void net_free_early(net_mod *net)
+{
+    hcnn_pki_free(net->pki);
+    hcnn_ident_free(net->id);
+    if (net->listen_fd >= 0)
+        close(net->listen_fd);
+    if (net->ws_listen_fd >= 0)
+        close(net->ws_listen_fd);
+    pthread_mutex_destroy(&net->mu);
+    free(net->our);
+    free(net);
+}
+
 int hcn_mod_net_add(hcn_node *n, char *err, size_t errlen)
 {
-    if (n->cfg.net_port < 0)
+    if (n->cfg.net_port < 0 && n->cfg.net_ws_port < 0)
         return 0; /* networking off: every other node is offline */
     net_mod *net = hcn_xcalloc(1, sizeof *net);
     net->node = n;
     net->our = hcn_xstrdup(n->name);
-    net->listen_fd = -1;
+    net->listen_fd = net->ws_listen_fd = -1;
     atomic_init(&net->stop, false);
     pthread_mutex_init(&net->mu, NULL);
     char *dir = hcn_xasprintf("%s/net", n->cfg.home);
     net->id = hcnn_ident_load(dir, err, errlen);
     net->pki = hcnn_pki_new(n->cfg.net_peers);
-    if (net->id == NULL ||
-        hcnn_pki_reload(net->pki, err, errlen) != 0 ||
-        listen_on(net, n->cfg.net_port, err, errlen) != 0) {
+    if (net->id == NULL || hcnn_pki_reload(net->pki, err, errlen) != 0 ||
+        (n->cfg.net_port >= 0 &&
+         listen_on(net, n->cfg.net_port, &net->listen_fd, &net->port, err,
+                   errlen) != 0) ||
+        (n->cfg.net_ws_port >= 0 &&
+         listen_on(net, n->cfg.net_ws_port, &net->ws_listen_fd, &net->ws_port,
+                   err, errlen) != 0)) {
         free(dir);
-        hcnn_pki_free(net->pki);
-        hcnn_ident_free(net->id);
-        if (net->listen_fd >= 0)
-            close(net->listen_fd);
-        pthread_mutex_destroy(&net->mu);
-        free(net->our);
-        free(net);
+        net_free_early(net);
         return -1;
     }
     write_identity(net, dir);
     free(dir);
     if (pthread_create(&net->listener, NULL, listen_main, net) != 0) {
         snprintf(err, errlen, "net: cannot start its listener");
-        close(net->listen_fd);
-        hcnn_pki_free(net->pki);
-        hcnn_ident_free(net->id);
-        pthread_mutex_destroy(&net->mu);
-        free(net->our);
-        free(net);
+        net_free_early(net);
         return -1;
     }
     net->listening = true;
@@ -1212,10 +1364,14 @@ int hcn_mod_net_add(hcn_node *n, char *err, size_t errlen)
     p->mod = net;
     hcn_proc_unref(p); /* the table keeps it; net->self borrows */
     n->remote = (hcn_remote){.send = net_send, .ctx = net};
-    char hex[2 * HCNN_PUBKEY + 1];
+    char hex[2 * HCNN_PUBKEY + 1], tcp[16] = "none", ws[16] = "none";
     hcnn_ident_pub_hex(net->id, hex);
-    hcn_logf(n, 0, "net: %s listening on tcp %d, networking key %s, %zu "
-                   "peers known",
-             net->our, net->port, hex, hcnn_pki_count(net->pki));
+    if (net->listen_fd >= 0)
+        snprintf(tcp, sizeof tcp, "%d", net->port);
+    if (net->ws_listen_fd >= 0)
+        snprintf(ws, sizeof ws, "%d", net->ws_port);
+    hcn_logf(n, 0, "net: %s listening on tcp %s, ws %s, networking key %s, "
+                   "%zu peers known",
+             net->our, tcp, ws, hex, hcnn_pki_count(net->pki));
     return 0;
 }
