@@ -14,7 +14,7 @@ pkgs=(
   libuv1-dev libjwt-dev libargon2-dev
   libmsgpack-dev libseccomp-dev binutils  # binutils: addr2line names where a worker crashed
   python3 python3-pytest python3-websockets
-  python3-cryptography python3-msgpack  # a misbehaving network peer (tests/blackbox/noise_peer.py)
+  python3-cryptography python3-msgpack python3-wsproto  # a misbehaving network peer (tests/blackbox/noise_peer.py)
   sqlite3 procps curl
   chromium chromium-driver python3-selenium  # the browser test (tests/blackbox/test_chat.py)
   # the network codec's reference (tests/rmpref): the real rmp-serde, offline
