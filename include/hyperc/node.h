@@ -138,6 +138,13 @@ void hc_node_free(hc_node *n);
 /* The node's control socket path (for hc_inject and tests). */
 const char *hc_node_control_path(const hc_node *n);
 
+/* The networking key of the node whose home is `home` (created 0700 when
+ * missing): loaded, or made as the node's first boot makes it, in
+ * <home>/net/networking_key.pem (0600).  Its public key as 64 lowercase hex
+ * digits into hex.  For tools that write peers files before nodes boot
+ * (hyperc test).  0, or -1 with a sentence in err.  Any thread. */
+int hc_node_net_key(const char *home, char hex[65], char *err, size_t errlen);
+
 /* --------------------------------------------------- addresses */
 
 /* Validate "node@process:package:publisher" as Hyperware does: exactly one

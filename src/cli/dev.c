@@ -4,6 +4,8 @@
  * of its test scripts against a node of its own in a temporary home. */
 #include "cli.h"
 
+#include "hyperc/node.h"
+
 #include <dirent.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -655,23 +657,27 @@ static int script_nodes(const char *path)
 typedef struct tnode {
     pid_t pid;
     int port;
+    int net_port; /* net:distro:sys over loopback TCP */
     char name[32];
     char *home; /* the node's home */
     char *out;  /* its output */
 } tnode;
 
-/* Boot a node for a test; false when it did not come up. */
-static bool tnode_boot(tnode *t, const char *exe, const strv *pkgs)
+/* Boot a node for a test (networked with the others through the peers
+ * file); false when it did not come up. */
+static bool tnode_boot(tnode *t, const char *exe, const strv *pkgs,
+                       const char *peers)
 {
-    char ports[16];
+    char ports[16], net_port[16];
     snprintf(ports, sizeof ports, "%d", t->port);
+    snprintf(net_port, sizeof net_port, "%d", t->net_port);
     t->pid = fork();
     if (t->pid == 0) {
         setpgid(0, 0); /* its own group: stopped alone */
         FILE *o = freopen(t->out, "w", stdout);
         (void)o;
         dup2(1, 2);
-        char **argv = calloc(pkgs->n + 10, sizeof *argv);
+        char **argv = calloc(pkgs->n + 14, sizeof *argv);
         if (argv == NULL)
             _exit(127);
         size_t k = 0;
@@ -683,6 +689,10 @@ static bool tnode_boot(tnode *t, const char *exe, const strv *pkgs)
         argv[k++] = t->name;
         argv[k++] = "--port";
         argv[k++] = ports;
+        argv[k++] = "--net-port";
+        argv[k++] = net_port;
+        argv[k++] = "--peers";
+        argv[k++] = (char *)peers;
         for (size_t i = 0; i < pkgs->n; i++)
             argv[k++] = pkgs->v[i];
         execv(exe, argv);
@@ -742,15 +752,33 @@ static int run_one(const char *exe, const char *script, int n, const strv *pkgs,
     *work = strdup(base);
     tnode nodes[TEST_MAX_NODES] = {0};
     bool ready = true;
-    for (int i = 0; i < n; i++) {
+    /* every node knows every other: names, networking keys (made now, as
+     * a first boot would) and ports in one peers file */
+    char *peers = fmt("%s/peers.json", base);
+    json_t *entries = json_array();
+    for (int i = 0; i < n && ready; i++) {
         tnode *t = &nodes[i];
         t->port = free_port();
+        t->net_port = free_port();
         snprintf(t->name, sizeof t->name, i == 0 ? "test.os" : "test%d.os",
                  i + 1);
         t->home = fmt("%s/home%d", base, i + 1);
         t->out = fmt("%s/node%d.out", base, i + 1);
-        ready = ready && t->port > 0 && tnode_boot(t, exe, pkgs);
+        char hex[65], err[256];
+        if (t->port <= 0 || t->net_port <= 0 ||
+            hc_node_net_key(t->home, hex, err, sizeof err) != 0) {
+            ready = false;
+            break;
+        }
+        json_array_append_new(
+            entries, json_pack("{sssss[s]s{si}s[]}", "name", t->name,
+                               "public_key", hex, "ips", "127.0.0.1", "ports",
+                               "tcp", t->net_port, "routers"));
     }
+    ready = ready && json_dump_file(entries, peers, JSON_INDENT(2)) == 0;
+    json_decref(entries);
+    for (int i = 0; i < n && ready; i++)
+        ready = tnode_boot(&nodes[i], exe, pkgs, peers);
     for (int i = 0; i < n && ready; i++)
         ready = tnode_wait_ready(&nodes[i]);
     int rc = -1;
@@ -766,6 +794,8 @@ static int run_one(const char *exe, const char *script, int n, const strv *pkgs,
                 set_env_i("HYPERC_PORT", i + 1, v);
                 if (i == 0)
                     setenv("HYPERC_PORT", v, 1);
+                snprintf(v, sizeof v, "%d", nodes[i].net_port);
+                set_env_i("HYPERC_NET_PORT", i + 1, v);
                 snprintf(v, sizeof v, "%d", (int)nodes[i].pid);
                 set_env_i("HYPERC_PID", i + 1, v);
                 set_env_i("HYPERC_HOME", i + 1, nodes[i].home);
@@ -789,6 +819,7 @@ static int run_one(const char *exe, const char *script, int n, const strv *pkgs,
         free(nodes[i].home);
         free(nodes[i].out);
     }
+    free(peers);
     return rc;
 }
 

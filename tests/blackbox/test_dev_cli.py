@@ -112,6 +112,11 @@ for i in 1 2 3; do
   case $src in *"\"source\":\"$(eval echo \$HYPERC_NODE_$i)@$b\""*) ;;
     *) echo "node $i answered as: $src"; exit 1;; esac
 done
+# the nodes know each other: node 3 asks node 1's bee (a remote handler)
+out=$("$HYPERC" inject --home "$HYPERC_HOME_3" --node "$HYPERC_NODE_1" $b '"GetCount"')
+[ "$out" = 10 ] || { echo "node 1's bee asked from node 3: $out"; exit 1; }
+out=$("$HYPERC" inject --home "$HYPERC_HOME_1" --node "$HYPERC_NODE_2" $b '"GetCount"')
+[ "$out" = 20 ] || { echo "node 2's bee asked from node 1: $out"; exit 1; }
 # killing one node does not disturb the others
 kill -9 "$HYPERC_PID_2"
 sleep 1  # (a zombie until hyperc test reaps it: kill -0 cannot tell)
@@ -123,6 +128,9 @@ for i in 1 3; do
   [ "$out" = $((i * 10)) ] || { echo "node $i bee over HTTP: $out"; exit 1; }
 done
 "$HYPERC" ps --home "$HYPERC_HOME_2" >/dev/null 2>&1 && { echo "node 2 answers"; exit 1; }
+# ... and asking it from another node now fails (its connection is gone)
+"$HYPERC" inject --home "$HYPERC_HOME_1" --node "$HYPERC_NODE_2" -t 3 $b '"GetCount"' \
+  >/dev/null 2>&1 && { echo "node 2 answered over the network"; exit 1; }
 exit 0
 """
 

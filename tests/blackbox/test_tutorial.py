@@ -506,7 +506,7 @@ def test_tutorial(tmp_path):
     # edited and checked, outputs compared (a page whose blocks the test
     # stopped seeing fails)
     s = reader.steps
-    assert s["node"] >= 2 and s["file"] >= 4 and s["shows"] >= 1, s
+    assert s["node"] >= 4 and s["file"] >= 4 and s["shows"] >= 1, s
     assert s["watch"] >= 1 and s["append"] >= 1 and s["prints"] >= 2, s
     assert s["ctrl-c"] >= 1, s
     assert s["checked"] >= 12, s

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uthash.h>
 
@@ -1373,5 +1374,21 @@ int hcn_mod_net_add(hcn_node *n, char *err, size_t errlen)
     hcn_logf(n, 0, "net: %s listening on tcp %s, ws %s, networking key %s, "
                    "%zu peers known",
              net->our, tcp, ws, hex, hcnn_pki_count(net->pki));
+    return 0;
+}
+
+int hc_node_net_key(const char *home, char hex[65], char *err, size_t errlen)
+{
+    if (mkdir(home, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot make %s: %s", home, strerror(errno));
+        return -1;
+    }
+    char *dir = hcn_xasprintf("%s/net", home);
+    hcnn_ident *id = hcnn_ident_load(dir, err, errlen);
+    free(dir);
+    if (id == NULL)
+        return -1;
+    hcnn_ident_pub_hex(id, hex);
+    hcnn_ident_free(id);
     return 0;
 }

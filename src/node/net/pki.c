@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -257,7 +258,14 @@ static int reload_locked(hcnn_pki *k, char *err, size_t errlen)
         return 0;
     struct stat st;
     if (stat(k->file, &st) != 0) {
-        snprintf(err, errlen, "cannot read the peers file %s", k->file);
+        if (errno == ENOENT) {
+            /* not written yet: no peers from it; read once it appears */
+            clear(k, true);
+            memset(&k->seen, 0, sizeof k->seen);
+            return 0;
+        }
+        snprintf(err, errlen, "cannot read the peers file %s: %s", k->file,
+                 strerror(errno));
         return -1;
     }
     json_error_t je;
