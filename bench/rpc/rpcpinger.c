@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 typedef struct rpcpinger_state {
@@ -26,6 +27,12 @@ static bool pong_once(const hw_address *to, uint64_t i)
     return r.err.kind == HP_RPC_OK && r.value == i;
 }
 
+static bool pong_remote_once(const hw_address *to, uint64_t i)
+{
+    rpcponger_pong_result r = pong_remote_rpc(to, i);
+    return r.err.kind == HP_RPC_OK && r.value == i;
+}
+
 HP_LOCAL
 static char *run(rpcpinger_state *s, uint64_t n, uint64_t inflight,
                  uint64_t warmup, uint64_t max_secs)
@@ -34,6 +41,43 @@ static char *run(rpcpinger_state *s, uint64_t n, uint64_t inflight,
     hw_address to = {.node = hp_our()->node,
                      .process = {"rpcponger", "rpcbench", "bench.os"}};
     return bl_run(&to, pong_once, "", n, inflight, warmup, max_secs);
+}
+
+/* The same calls to rpcponger on another node (bench/net/run). */
+HP_LOCAL
+static char *run_remote(rpcpinger_state *s, char *node, uint64_t n,
+                        uint64_t inflight, uint64_t warmup, uint64_t max_secs)
+{
+    s->runs++;
+    hw_address to = {.node = node,
+                     .process = {"rpcponger", "rpcbench", "bench.os"}};
+    return bl_run(&to, pong_remote_once, "", n, inflight, warmup, max_secs);
+}
+
+/* `count` calls of Bulk(bytes) on node's rpcponger, one at a time (after
+ * one unmeasured): {"bytes","count","errors","secs","mb_per_s"}. */
+HP_LOCAL
+static char *fetch(rpcpinger_state *s, char *node, uint64_t bytes,
+                   uint64_t count)
+{
+    (void)s;
+    hw_address to = {.node = node,
+                     .process = {"rpcponger", "rpcbench", "bench.os"}};
+    uint64_t errors = 0;
+    rpcponger_bulk_result w = bulk_remote_rpc(&to, bytes);
+    errors += w.err.kind != HP_RPC_OK;
+    double t0 = bl_now_s();
+    for (uint64_t i = 0; i < count; i++) {
+        rpcponger_bulk_result r = bulk_remote_rpc(&to, bytes);
+        errors += r.err.kind != HP_RPC_OK || strlen(r.value) != bytes;
+    }
+    double secs = bl_now_s() - t0;
+    return hp_sprintf("{\"bytes\":%" PRIu64 ",\"count\":%" PRIu64
+                      ",\"errors\":%" PRIu64 ",\"secs\":%.6f,"
+                      "\"mb_per_s\":%.2f}",
+                      bytes, count, errors, secs,
+                      secs > 0 ? (double)bytes * (double)count / secs / 1e6
+                               : 0.0);
 }
 
 typedef struct holder {

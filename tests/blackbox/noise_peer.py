@@ -115,6 +115,8 @@ class Peer:
             while self.sock.recv(65536):
                 pass
             return True
+        except ConnectionResetError:
+            return True  # closed with our bytes unread: a reset
         except (ConnectionError, socket.timeout):
             return False
 

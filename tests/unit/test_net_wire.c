@@ -293,6 +293,60 @@ static void accepted_forms(void **state)
     hcnn_kmsg_fini(&d);
 }
 
+/* Long byte arrays are read as bin internally (wire.c, compact_bytes):
+ * one whose elements are not all u8 encodings stays an array and still
+ * reads; what follows a compacted array is read as before. */
+static void long_byte_arrays(void **state)
+{
+    (void)state;
+    /* a Request whose body is 40 bytes, the 20th written as a u16 (0xcd
+     * 00 05: rmp-serde accepts any width), then caps [] */
+    uint8_t m[200];
+    size_t n = 0;
+    static const uint8_t head[] = {
+        0x96, 0x01, 0xaa, 'a', '.', 'o', 's', '@', 'p', ':', 'k', ':', 'u',
+        0xaa, 'b', '.', 'o', 's', '@', 'p', ':', 'k', ':', 'u', 0xc0, 0x81,
+        0xa7, 'R', 'e', 'q', 'u', 'e', 's', 't', 0x95, 0xc2, 0x05, 0xdc, 0x00,
+        40};
+    memcpy(m, head, sizeof head);
+    n = sizeof head;
+    for (int i = 0; i < 40; i++) {
+        if (i == 19) {
+            m[n++] = 0xcd;
+            m[n++] = 0;
+            m[n++] = 5;
+        } else if (i % 2) {
+            m[n++] = 0xcc;
+            m[n++] = (uint8_t)(0x80 + i);
+        } else {
+            m[n++] = (uint8_t)i;
+        }
+    }
+    static const uint8_t tail[] = {0xc0, 0x90, 0xc0};
+    memcpy(m + n, tail, sizeof tail);
+    n += sizeof tail;
+    hcnn_kmsg d;
+    assert_true(decodes(m, n, &d));
+    assert_int_equal(d.body_len, 40);
+    assert_int_equal(d.body[19], 5);
+    assert_int_equal(d.body[1], 0x81);
+    assert_int_equal(d.body[2], 2);
+    assert_int_equal(d.ncaps, 0);
+    assert_true(d.has_expects && d.expects == 5);
+    hcnn_kmsg_fini(&d);
+    /* the same with every element a u8 encoding: compacted, same bytes */
+    m[sizeof head + 19 + 9] = 0x13; /* (after 9 two-byte elements) */
+    memmove(m + sizeof head + 19 + 9 + 1, m + sizeof head + 19 + 9 + 3,
+            n - (sizeof head + 19 + 9 + 3));
+    n -= 2;
+    assert_true(decodes(m, n, &d));
+    assert_int_equal(d.body_len, 40);
+    assert_int_equal(d.body[19], 0x13);
+    assert_int_equal(d.body[39], 0x80 + 39);
+    assert_int_equal(d.ncaps, 0);
+    hcnn_kmsg_fini(&d);
+}
+
 /* -------------------------------------------------------------- refusals */
 
 static void refused(const uint8_t *p, size_t n, const char *why)
@@ -488,6 +542,7 @@ int main(void)
         cmocka_unit_test(kernel_messages),
         cmocka_unit_test(big_message),
         cmocka_unit_test(accepted_forms),
+        cmocka_unit_test(long_byte_arrays),
         cmocka_unit_test(refusals),
         cmocka_unit_test(net_actions),
         cmocka_unit_test(net_responses),

@@ -38,8 +38,22 @@ static void put_bool(msgpack_packer *pk, bool v)
 static void put_bytes(msgpack_packer *pk, const uint8_t *p, size_t n)
 {
     msgpack_pack_array(pk, n);
-    for (size_t i = 0; i < n; i++)
-        msgpack_pack_uint8(pk, p[i]);
+    /* each byte as msgpack_pack_uint8 writes it (a positive fixint below
+     * 0x80, else 0xcc and the byte), handed to the packer's writer in
+     * pieces rather than one call per byte */
+    uint8_t buf[8192];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k + 2 > sizeof buf) {
+            pk->callback(pk->data, (const char *)buf, k);
+            k = 0;
+        }
+        if (p[i] >= 0x80)
+            buf[k++] = 0xcc;
+        buf[k++] = p[i];
+    }
+    if (k)
+        pk->callback(pk->data, (const char *)buf, k);
 }
 
 static void put_caps(msgpack_packer *pk, const hcnn_cap *caps, size_t n)
@@ -113,7 +127,15 @@ typedef struct rd {
     char *err;
     size_t errlen;
     bool failed;
+    uint8_t *compact; /* what was unpacked (compact_bytes); bin objects
+                       * point into it: freed with the rd (rd_fini) */
 } rd;
+
+static void rd_fini(rd *r)
+{
+    free(r->compact);
+    r->compact = NULL;
+}
 
 static bool fail(rd *r, const char *fmt, ...)
 {
@@ -288,7 +310,132 @@ static bool get_caps(rd *r, const msgpack_object *o, hcnn_cap **out,
     return true;
 }
 
-/* The one value in p[0..n), or NULL (with err).  The caller destroys up. */
+#define COMPACT_MIN 32 /* shorter arrays cost little as objects */
+
+/* How many bytes the uint8 encodings starting at p[0..n) take for c
+ * elements (each a positive fixint or 0xcc and a byte, as rmp-serde writes
+ * a Vec<u8>), or 0 when one of them is something else. */
+static size_t byte_run(const uint8_t *p, size_t n, uint64_t c)
+{
+    size_t pos = 0;
+    for (uint64_t i = 0; i < c; i++) {
+        if (pos < n && p[pos] <= 0x7f)
+            pos += 1;
+        else if (pos + 1 < n && p[pos] == 0xcc)
+            pos += 2;
+        else
+            return 0;
+    }
+    return pos;
+}
+
+/* rmp-serde writes every Vec<u8> (a body, a blob, a signature) as an array
+ * of integers, and msgpack-c makes an object of each element: 24 bytes and
+ * a page fault or so per byte, 240 MB for a 10 MB message.  Copy the value
+ * p[0..n) (well-formed: hcc_msgpack_check) to out (n bytes suffice),
+ * writing each array of COMPACT_MIN or more such integers as bin instead
+ * (get_bytes reads both; no field the node decodes is an array of small
+ * integers that is not bytes).  The length written. */
+static size_t compact_bytes(const uint8_t *p, size_t n, uint8_t *out)
+{
+    size_t pos = 0, o = 0;
+    while (pos < n) {
+        uint8_t t = p[pos];
+        uint64_t c = 0;
+        size_t hdr = 0;
+        if (t == 0xdc && n - pos >= 3) {
+            c = (uint64_t)p[pos + 1] << 8 | p[pos + 2];
+            hdr = 3;
+        } else if (t == 0xdd && n - pos >= 5) {
+            c = (uint64_t)p[pos + 1] << 24 | (uint64_t)p[pos + 2] << 16 |
+                (uint64_t)p[pos + 3] << 8 | p[pos + 4];
+            hdr = 5;
+        }
+        size_t run = c >= COMPACT_MIN ? byte_run(p + pos + hdr, n - pos - hdr, c)
+                                      : 0;
+        if (run) {
+            if (c <= 0xff) {
+                out[o++] = 0xc4;
+                out[o++] = (uint8_t)c;
+            } else if (c <= 0xffff) {
+                out[o++] = 0xc5;
+                out[o++] = (uint8_t)(c >> 8);
+                out[o++] = (uint8_t)c;
+            } else {
+                out[o++] = 0xc6;
+                for (int k = 3; k >= 0; k--)
+                    out[o++] = (uint8_t)(c >> (8 * k));
+            }
+            const uint8_t *e = p + pos + hdr;
+            for (size_t i = 0; i < run; i++)
+                if (e[i] != 0xcc)
+                    out[o++] = e[i];
+                else
+                    out[o++] = e[++i];
+            pos += hdr + run;
+            continue;
+        }
+        /* anything else: this value's head (and a scalar's or a string's
+         * bytes) as it is; an array's or a map's elements follow as values
+         * of their own */
+        size_t len = 1, extra = 0;
+        if (t >= 0xa0 && t <= 0xbf)
+            extra = t & 0x1f;
+        else if (t >= 0x80 && t <= 0x9f)
+            len = 1;
+        else
+            switch (t) {
+            case 0xc4: case 0xd9: len = 2; extra = n - pos > 1 ? p[pos + 1] : 0; break;
+            case 0xc5: case 0xda:
+                len = 3;
+                extra = n - pos > 2 ? (size_t)p[pos + 1] << 8 | p[pos + 2] : 0;
+                break;
+            case 0xc6: case 0xdb:
+                len = 5;
+                extra = n - pos > 4 ? (size_t)p[pos + 1] << 24 |
+                                          (size_t)p[pos + 2] << 16 |
+                                          (size_t)p[pos + 3] << 8 | p[pos + 4]
+                                    : 0;
+                break;
+            case 0xc7: len = 3; extra = n - pos > 1 ? p[pos + 1] : 0; break;
+            case 0xc8:
+                len = 4;
+                extra = n - pos > 2 ? (size_t)p[pos + 1] << 8 | p[pos + 2] : 0;
+                break;
+            case 0xc9:
+                len = 6;
+                extra = n - pos > 4 ? (size_t)p[pos + 1] << 24 |
+                                          (size_t)p[pos + 2] << 16 |
+                                          (size_t)p[pos + 3] << 8 | p[pos + 4]
+                                    : 0;
+                break;
+            case 0xca: len = 5; break;
+            case 0xcb: len = 9; break;
+            case 0xcc: case 0xd0: len = 2; break;
+            case 0xcd: case 0xd1: len = 3; break;
+            case 0xce: case 0xd2: len = 5; break;
+            case 0xcf: case 0xd3: len = 9; break;
+            case 0xd4: len = 3; break;
+            case 0xd5: len = 4; break;
+            case 0xd6: len = 6; break;
+            case 0xd7: len = 10; break;
+            case 0xd8: len = 18; break;
+            case 0xdc: case 0xde: len = 3; break;
+            case 0xdd: case 0xdf: len = 5; break;
+            default: len = 1; break;
+            }
+        size_t k = len + extra;
+        if (k > n - pos)
+            k = n - pos; /* (cannot happen after the check) */
+        memcpy(out + o, p + pos, k);
+        o += k;
+        pos += k;
+    }
+    return o;
+}
+
+/* The one value in p[0..n), or NULL (with err).  The caller destroys up,
+ * then r (rd_fini). */
 static const msgpack_object *unpack(rd *r, const uint8_t *p, size_t n,
                                     msgpack_unpacked *up, const char *what)
 {
@@ -296,6 +443,13 @@ static const msgpack_object *unpack(rd *r, const uint8_t *p, size_t n,
         fail(r, "%s: not one well-formed msgpack value", what);
         return NULL;
     }
+    r->compact = malloc(n ? n : 1);
+    if (r->compact == NULL) {
+        fail(r, "%s: out of memory", what);
+        return NULL;
+    }
+    n = compact_bytes(p, n, r->compact);
+    p = r->compact;
     size_t off = 0;
     if (msgpack_unpack_next(up, (const char *)p, n, &off) !=
             MSGPACK_UNPACK_SUCCESS ||
@@ -364,7 +518,7 @@ bool hcnn_kmsg_decode(const uint8_t *p, size_t n, hcnn_kmsg *out, char *err,
                       size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    rd r = {err, errlen, false};
+    rd r = {err, errlen, false, NULL};
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     const msgpack_object *o = unpack(&r, p, n, &up, "KernelMessage");
@@ -383,6 +537,7 @@ bool hcnn_kmsg_decode(const uint8_t *p, size_t n, hcnn_kmsg *out, char *err,
                        "lazy_load_blob: bytes");
     }
     msgpack_unpacked_destroy(&up);
+    rd_fini(&r);
     if (!ok)
         hcnn_kmsg_fini(out);
     return ok;
@@ -411,7 +566,7 @@ bool hcnn_hs_payload_decode(const uint8_t *p, size_t n, hcnn_hs_payload *out,
                             char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    rd r = {err, errlen, false};
+    rd r = {err, errlen, false, NULL};
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     const msgpack_object *o = unpack(&r, p, n, &up, "HandshakePayload");
@@ -424,6 +579,7 @@ bool hcnn_hs_payload_decode(const uint8_t *p, size_t n, hcnn_hs_payload *out,
         ok = fail(&r, "protocol_version: %llu is not a u8",
                   (unsigned long long)out->version);
     msgpack_unpacked_destroy(&up);
+    rd_fini(&r);
     if (!ok)
         hcnn_hs_payload_fini(out);
     return ok;
@@ -492,7 +648,7 @@ static bool get_hns(rd *r, const msgpack_object *o, hcnn_hns *h)
         return fail(r, "HnsUpdate: out of memory");
     for (size_t i = 0; i < k; i++) {
         const msgpack_object_kv *kv = &f[3].via.map.ptr[i];
-        uint64_t port;
+        uint64_t port = 0;
         if (!get_str(r, &kv->key, &h->port_names[i], "HnsUpdate: ports"))
             return false;
         h->nports = i + 1;
@@ -529,7 +685,7 @@ bool hcnn_net_action_decode(const uint8_t *p, size_t n, hcnn_net_action *out,
                             char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    rd r = {err, errlen, false};
+    rd r = {err, errlen, false, NULL};
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     const msgpack_object *o = unpack(&r, p, n, &up, "NetAction");
@@ -592,6 +748,7 @@ bool hcnn_net_action_decode(const uint8_t *p, size_t n, hcnn_net_action *out,
         }
     }
     msgpack_unpacked_destroy(&up);
+    rd_fini(&r);
     if (!ok)
         hcnn_net_action_fini(out);
     return ok;
