@@ -93,6 +93,13 @@ typedef struct hc_node_config {
      * long as the node. */
     int net_port;
     int net_ws_port;
+    /* This node's routers (comma-separated names; NULL: none): it is then
+     * an indirect node, reached through them, and keeps a connection to
+     * each (networking is on even without ports).  And how many
+     * connections this node splices for others as a router at once (0:
+     * it routes for no one). */
+    const char *net_routers;
+    uint32_t net_max_passthroughs;
     const char *net_addr;
     const char *net_peers;
 } hc_node_config;

@@ -82,6 +82,10 @@ static void usage_run(FILE *f)
             "networking (0 = any free port; default: networking off)\n"
             "  --net-ws-port N        WebSocket port of net:distro:sys "
             "(0 = any free port; default: none)\n"
+            "  --net-routers A,B      this node is indirect: other nodes "
+            "reach it through these routers\n"
+            "  --max-passthroughs N   connections this node routes for "
+            "others at once (default 0: none)\n"
             "  --net-addr ADDR        address it listens on and announces "
             "(default 127.0.0.1)\n"
             "  --peers FILE           the other nodes: a JSON array of "
@@ -259,6 +263,8 @@ enum run_option {
     RUN_WFILES,
     RUN_NETPORT,
     RUN_NETWSPORT,
+    RUN_NETROUTERS,
+    RUN_MAXPASS,
     RUN_NETADDR,
     RUN_PEERS
 };
@@ -290,6 +296,8 @@ static const struct option run_options[] = {
     {"http-addr", required_argument, NULL, RUN_HADDR},
     {"net-port", required_argument, NULL, RUN_NETPORT},
     {"net-ws-port", required_argument, NULL, RUN_NETWSPORT},
+    {"net-routers", required_argument, NULL, RUN_NETROUTERS},
+    {"max-passthroughs", required_argument, NULL, RUN_MAXPASS},
     {"net-addr", required_argument, NULL, RUN_NETADDR},
     {"peers", required_argument, NULL, RUN_PEERS},
     {"password", required_argument, NULL, RUN_PASSWORD},
@@ -328,6 +336,15 @@ static int run_set_option(run_opts *o, int c, const char *arg,
             return 2;
         }
         cfg->net_port = (int)u;
+        return -1;
+    case RUN_NETROUTERS: cfg->net_routers = arg; return -1;
+    case RUN_MAXPASS:
+        if (parse_u32(arg, &u) != 0 || u > 4096) {
+            fprintf(stderr, "%s run: --max-passthroughs needs 0..4096\n",
+                    prog);
+            return 2;
+        }
+        cfg->net_max_passthroughs = u;
         return -1;
     case RUN_NETWSPORT:
         if (parse_u32(arg, &u) != 0 || u > 65535) {

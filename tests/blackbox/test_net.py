@@ -501,3 +501,82 @@ def test_net_actions_feed_and_answer(node_factory, tmp_path):
             "expects_response": None})
     a.wait_log("is not a NetAction")
     assert ask(a, NET, "echo alive") == "alive"
+
+
+# ------------------------------------------------------- routers
+
+def three_nodes(node_factory, tmp_path, passthroughs=4):
+    """r.os, a router; t.os, an indirect node whose router is r.os (no
+    port of its own); a.os, a direct node.  One peers file for all."""
+    peers = str(tmp_path / "peers.json")
+    r = node_factory(name="r.os", packages=("tpkg",),
+                     extra=("--net-port", str(free_port()), "--peers", peers,
+                            "--max-passthroughs", str(passthroughs)))
+    t = node_factory(name="t.os", packages=("tpkg",),
+                     extra=("--net-routers", "r.os", "--peers", peers))
+    a = node_factory(name="a.os", packages=("tpkg",),
+                     extra=("--net-port", str(free_port()), "--peers", peers))
+    assert entry(t)["routers"] == ["r.os"] and entry(t)["ips"] == []
+    write_peers(peers, [entry(r), entry(t), entry(a)])
+    return r, t, a
+
+
+def test_indirect_node_through_a_router(node_factory, tmp_path):
+    """a.os reaches t.os, which has no address, through its router r.os:
+    a routing request, a ConnectionRequest to t.os over the link it keeps
+    to r.os, t.os dialing back, r.os splicing the two; the Noise session
+    is a.os's and t.os's, so r.os relays ciphertext it cannot read."""
+    r, t, a = three_nodes(node_factory, tmp_path)
+    got = ask_until(a, NET, "ask t.os@net:tpkg:test.os 5 c1 echo routed",
+                    "reply from", timeout=20)
+    assert got == "reply from t.os@net:tpkg:test.os ctx=c1: routed"
+    # the other way on the same (spliced) connection
+    got = ask(t, NET, "ask a.os@net:tpkg:test.os 5 c2 whoami")
+    assert got == "reply from a.os@net:tpkg:test.os ctx=c2: a.os@net:tpkg:test.os"
+    body, _ = net_action(r, "GetDiagnostics")
+    assert "we route 1 passthroughs (4 max)" in body["Diagnostics"], body
+    r.wait_log("net: routing a.os to t.os")
+    r.wait_log("net: routing t.os to a.os")  # t.os's half, spliced to a.os's
+    t.wait_log("net: r.os asks us to connect to a.os: connecting")
+    # r.os relayed bytes only: nothing of a.os's reached r.os's processes
+    assert "routed" not in r.log()
+    rep = hello(a, "t.os", "hello through r")
+    assert rep.get("ok") and rep["body"] == "ack", rep
+    t.wait_log("a.os: hello through r")
+    # t.os also talks to its router directly
+    got = ask(t, NET, "ask r.os@net:tpkg:test.os 5 c3 echo direct")
+    assert got == "reply from r.os@net:tpkg:test.os ctx=c3: direct"
+
+
+def test_a_router_that_routes_for_no_one(node_factory, tmp_path):
+    """With --max-passthroughs 0 (the default) the router refuses: the
+    indirect node is offline to others, and the refusal is logged."""
+    r, t, a = three_nodes(node_factory, tmp_path, passthroughs=0)
+    got = ask_until(a, NET, "ask t.os@net:tpkg:test.os 5 c1 echo x",
+                    "error offline", timeout=20)
+    r.wait_log("this node routes for no one")
+    # t.os still reaches its router, and r.os serves on
+    got = ask_until(t, NET, "ask r.os@net:tpkg:test.os 5 c2 echo up",
+                    "reply from", timeout=10)
+    assert got == "reply from r.os@net:tpkg:test.os ctx=c2: up"
+
+
+def test_a_forged_routing_request_is_refused(node_factory, tmp_path):
+    """A routing request signed by a key that is not the source's costs
+    only its connection."""
+    from noise_peer import Peer
+    import msgpack
+    r, t, a = three_nodes(node_factory, tmp_path)
+    evil = Peer("evil.os")
+    peers = str(tmp_path / "peers.json")
+    write_peers(peers, [entry(r), entry(t), entry(a), evil.entry()])
+    time.sleep(1.1)
+    evil.connect(entry(r)["ports"]["tcp"])
+    liar = Peer("other.os")  # signs with a key the PKI does not give evil.os
+    sig = liar.key.sign(b"t.os" + b"r.os")
+    evil.send16(msgpack.packb([1, "evil.os", list(sig), "t.os"]))
+    assert evil.closed_by_node()
+    r.wait_log("a routing request with a bad signature")
+    got = ask_until(a, NET, "ask t.os@net:tpkg:test.os 5 c1 echo still",
+                    "reply from", timeout=20)
+    assert got == "reply from t.os@net:tpkg:test.os ctx=c1: still"

@@ -143,6 +143,36 @@ static void handshake_payloads(void **state)
     }
 }
 
+static void routing_requests(void **state)
+{
+    (void)state;
+    uint8_t sig[64];
+    for (int i = 0; i < 64; i++)
+        sig[i] = (uint8_t)(0x70 + i);
+    hcnn_routing_request q = {1, "a.os", sig, 64, "t.os"};
+    const golden *g = find("rr");
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    hcnn_routing_request_encode(&q, &sb);
+    assert_int_equal(sb.size, g->len);
+    assert_memory_equal(sb.data, g->bytes, g->len);
+    msgpack_sbuffer_destroy(&sb);
+    hcnn_routing_request d;
+    char err[160];
+    assert_true(hcnn_routing_request_decode(g->bytes, g->len, &d, err,
+                                            sizeof err));
+    assert_int_equal(d.version, 1);
+    assert_string_equal(d.source, "a.os");
+    assert_string_equal(d.target, "t.os");
+    assert_int_equal(d.sig_len, 64);
+    assert_memory_equal(d.sig, sig, 64);
+    hcnn_routing_request_fini(&d);
+    /* a HandshakePayload is not one (its last field is a bool) */
+    assert_false(hcnn_routing_request_decode(find("hs1")->bytes,
+                                             find("hs1")->len, &d, err,
+                                             sizeof err));
+}
+
 static void kernel_messages(void **state)
 {
     (void)state;
@@ -539,6 +569,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_payloads),
+        cmocka_unit_test(routing_requests),
         cmocka_unit_test(kernel_messages),
         cmocka_unit_test(big_message),
         cmocka_unit_test(accepted_forms),

@@ -215,6 +215,19 @@ static void frames_both_ways(void **state)
         size_t n;
         assert_false(hcnn_ws_next(to, &m, &n));
     }
+    /* an empty message (wslay hands it over with no buffer) */
+    buf_clear(&wire);
+    hcnn_ws_send(c, data, 0);
+    assert_true(hcnn_ws_flush(c, sink, &wire));
+    {
+        const char *why0 = NULL;
+        uint8_t *m0;
+        size_t n0 = 1;
+        assert_int_equal(hcnn_ws_recv(s, wire.p, wire.n, &why0), 0);
+        assert_true(hcnn_ws_next(s, &m0, &n0));
+        assert_int_equal(n0, 0);
+        free(m0);
+    }
     /* a ping is answered with a pong at the next flush */
     buf_clear(&wire);
     hcnn_ws_ping(s);

@@ -47,8 +47,17 @@
 #define MAX_CONNS 64            /* connections at once, both directions */
 #define QUEUE_MAX 4096          /* messages waiting for one peer */
 #define PROTOCOL_VERSION 1
+#define ROUTER_RETRY_S 4        /* an indirect node redials its routers */
+#define SPLICE_BUF 65536        /* a passthrough's buffer each way */
 
 typedef struct conn conn;
+
+/* A routed connection waiting at this router for its other half. */
+typedef struct pend {
+    struct pend *next;
+    char *from, *target;
+    conn *c;
+} pend;
 
 typedef struct peer {
     UT_hash_handle hh;
@@ -75,9 +84,26 @@ typedef struct net_mod {
     peer *peers;
     conn *conns; /* every live connection (a list, for stop) */
     size_t nconns;
+    char **routers; /* ours: this node is indirect, reached through them */
+    size_t nrouters;
+    uint32_t max_pass, npass; /* passthroughs allowed, and now */
+    pend *pending;
+    int64_t next_router_check; /* monotonic ns */
 } net_mod;
 
-enum { HS_I_WAIT1, HS_R_WAIT0, HS_R_WAIT2, OPEN };
+/* A connection's states: the handshake, open, or (at a router) a
+ * passthrough: waiting for its other half, handing its socket to the half
+ * that waits, dialing a direct target, splicing. */
+enum {
+    HS_I_WAIT1,
+    HS_R_WAIT0,
+    HS_R_WAIT2,
+    OPEN,
+    PASS_WAIT,
+    PASS_GIVEN,
+    PASS_DIAL,
+    PASS
+};
 
 struct conn {
     net_mod *net;
@@ -85,6 +111,15 @@ struct conn {
     int fd, efd;
     bool initiator;
     hcnn_ws *ws;      /* a WebSocket link, else NULL (TCP) */
+    char *via;        /* a router to dial and send a routing request first */
+    bool proxy;       /* our payload asks the peer to route for us */
+    bool their_proxy; /* the peer's payload asked us to route for it */
+    /* passthroughs (at a router) */
+    bool counted;     /* one of net->npass */
+    char *pass_target; /* PASS_DIAL: the direct node to dial */
+    int pass_fd;      /* the other half's socket */
+    uint8_t *pass_in; /* bytes the other half had read, to forward */
+    size_t pass_in_len;
     bool ws_up;       /* its upgrade is done */
     int64_t last_write; /* monotonic ns: a WebSocket pings after 30 s */
     char *peer_name; /* known when dialing; learned when accepting */
@@ -123,6 +158,14 @@ static const char *addr_node(const char *addr, char *buf, size_t len)
     return buf;
 }
 
+static bool in_list(char *const *v, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], name) == 0)
+            return true;
+    return false;
+}
+
 static void wake(conn *c)
 {
     uint64_t one = 1;
@@ -157,6 +200,9 @@ static conn *conn_new(net_mod *net, int fd, bool initiator, const char *name,
     c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     c->initiator = initiator;
     c->peer_name = name ? hcn_xstrdup(name) : NULL;
+    c->pass_fd = -1;
+    /* an indirect node asks its routers to route for it */
+    c->proxy = initiator && name && in_list(net->routers, net->nrouters, name);
     c->state = initiator ? HS_I_WAIT1 : HS_R_WAIT0;
     atomic_init(&c->closing, false);
     return c;
@@ -172,6 +218,11 @@ static void conn_free(conn *c)
     hcnn_cipher_wipe(&c->tx);
     hcnn_cipher_wipe(&c->rx);
     free(c->peer_name);
+    free(c->via);
+    free(c->pass_target);
+    free(c->pass_in);
+    if (c->pass_fd >= 0)
+        close(c->pass_fd);
     free(c->in);
     free(c->out);
     hcnn_reader_fini(&c->rd);
@@ -542,6 +593,324 @@ static void open_conn(conn *c)
              c->initiator ? "dialed" : "accepted");
 }
 
+/* ------------------------------------------------------ routing for others */
+
+static void tune(int fd);
+
+/* The body of NetAction::ConnectionRequest(from), as rmp-serde writes it. */
+static void pack_connection_request(msgpack_sbuffer *sb, const char *from)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str(&pk, 17);
+    msgpack_pack_str_body(&pk, "ConnectionRequest", 17);
+    size_t n = strlen(from);
+    msgpack_pack_str(&pk, n);
+    msgpack_pack_str_body(&pk, from, n);
+}
+
+/* A routing request (the first message of a connection to this node as a
+ * router, f[0..n)): validated as hyperdrive does, then the connection
+ * becomes a passthrough — spliced at once to a waiting half, dialed
+ * through to a direct target, or left waiting while the indirect target,
+ * which we route for, is asked to connect (ConnectionRequest).  NULL, or
+ * why it is refused. */
+static const char *route_request(conn *c, const uint8_t *f, size_t n)
+{
+    net_mod *net = c->net;
+    if (c->ws)
+        return "a routing request over WebSocket (this node splices TCP only)";
+    if (net->max_pass == 0)
+        return "a routing request (this node routes for no one: "
+               "--max-passthroughs is 0)";
+    hcnn_routing_request q;
+    char err[160];
+    if (!hcnn_routing_request_decode(f, n, &q, err, sizeof err))
+        return "a first message that is neither a handshake nor a routing "
+               "request";
+    const char *why = NULL;
+    hcnn_peer_id from = {0}, target = {0};
+    bool have_from = hcnn_pki_get(net->pki, q.source, &from);
+    bool have_target = have_from && hcnn_pki_get(net->pki, q.target, &target);
+    if (!have_from) {
+        why = "a routing request from a name not in the PKI";
+    } else {
+        size_t tl = strlen(q.target), ol = strlen(net->our);
+        uint8_t *signed_ = hcn_xmalloc(tl + ol + 1);
+        memcpy(signed_, q.target, tl);
+        memcpy(signed_ + tl, net->our, ol);
+        if (!from.has_key ||
+            !hcnn_ed25519_verify(from.key, signed_, tl + ol, q.sig, q.sig_len))
+            why = "a routing request with a bad signature";
+        else if (!have_target)
+            why = "a routing request for a name not in the PKI";
+        else if (strcmp(q.source, q.target) == 0)
+            why = "a routing request to itself";
+        free(signed_);
+    }
+    if (why == NULL) {
+        pthread_mutex_lock(&net->mu);
+        /* its other half may be waiting already */
+        pend **pp = &net->pending, *match = NULL;
+        for (; *pp; pp = &(*pp)->next)
+            if (strcmp((*pp)->from, q.target) == 0 &&
+                strcmp((*pp)->target, q.source) == 0) {
+                match = *pp;
+                *pp = match->next;
+                break;
+            }
+        if (match) {
+            /* give our socket, and what came after the request, to the
+             * half that waits; this connection's thread ends */
+            conn *m = match->c;
+            size_t rest = c->in_len - (size_t)(f + n - c->in);
+            m->pass_in = rest ? hcn_xmalloc(rest) : NULL;
+            if (rest)
+                memcpy(m->pass_in, f + n, rest);
+            m->pass_in_len = rest;
+            m->pass_fd = c->fd;
+            c->fd = -1;
+            c->state = PASS_GIVEN;
+            wake(m);
+            free(match->from);
+            free(match->target);
+            free(match);
+        } else if (net->npass >= net->max_pass) {
+            why = "a routing request over the passthrough limit";
+        } else if (target.ip && target.tcp_port) {
+            c->state = PASS_DIAL;
+            c->pass_target = hcn_xstrdup(q.target);
+        } else {
+            peer *tp;
+            HASH_FIND_STR(net->peers, q.target, tp);
+            if (tp == NULL || tp->conn == NULL || !tp->conn->their_proxy) {
+                why = "a routing request for a node we do not route for";
+            } else {
+                msgpack_sbuffer sb;
+                msgpack_sbuffer_init(&sb);
+                pack_connection_request(&sb, q.source);
+                char *to = hcn_xasprintf("%s@" NET_PID, q.target);
+                hcn_msg *m = HCN_MSG_NEW(
+                    .kind = HCN_MSG_REQUEST, .id = hcn_random_u64(),
+                    .source = net->addr, .target = to, .has_expects = true,
+                    .expects = 5, .body = sb.data, .body_len = sb.size);
+                free(to);
+                msgpack_sbuffer_destroy(&sb);
+                if (tp->qlen == tp->qcap) {
+                    tp->qcap = tp->qcap ? 2 * tp->qcap : 16;
+                    tp->q = hcn_xrealloc(tp->q, tp->qcap * sizeof *tp->q);
+                }
+                tp->q[tp->qlen++] = m;
+                wake(tp->conn);
+                pend *w = hcn_xcalloc(1, sizeof *w);
+                w->from = hcn_xstrdup(q.source);
+                w->target = hcn_xstrdup(q.target);
+                w->c = c;
+                w->next = net->pending;
+                net->pending = w;
+                c->state = PASS_WAIT;
+            }
+        }
+        if (why == NULL && c->state != PASS_GIVEN) {
+            net->npass++;
+            c->counted = true;
+            free(c->peer_name);
+            c->peer_name = hcn_xasprintf("%s (routing to %s)", q.source,
+                                         q.target);
+        }
+        pthread_mutex_unlock(&net->mu);
+    }
+    if (why == NULL)
+        hcn_logf(net->node, 1, "net: routing %s to %s", q.source, q.target);
+    hcnn_peer_id_fini(&from);
+    hcnn_peer_id_fini(&target);
+    hcnn_routing_request_fini(&q);
+    return why;
+}
+
+/* Connect to ip:port before the deadline: the socket, or -1 (*why). */
+static int connect_to(const char *ip, unsigned port, int64_t deadline,
+                      const char **why)
+{
+    char ps[8];
+    snprintf(ps, sizeof ps, "%u", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(ip, ps, &hints, &ai) != 0 || ai == NULL) {
+        *why = "an ip that is not a numeric address";
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        *why = "no socket";
+        return -1;
+    }
+    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    if (rc != 0 && errno != EINPROGRESS) {
+        close(fd);
+        *why = "connection refused";
+        return -1;
+    }
+    struct pollfd pf = {.fd = fd, .events = POLLOUT};
+    int64_t left = (deadline - hcn_now_ns()) / 1000000;
+    if (rc != 0 && (poll(&pf, 1, left > 0 ? (int)left : 0) != 1)) {
+        close(fd);
+        *why = "connect timed out";
+        return -1;
+    }
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+    if (soerr != 0) {
+        close(fd);
+        *why = "connection refused";
+        return -1;
+    }
+    return fd;
+}
+
+/* Copy what one side of a passthrough sent to the other: buffers each way,
+ * each refilled only once drained.  Ends when either side closes, or when
+ * the lifetime ends.  The router sees only ciphertext. */
+static const char *pass_splice(conn *c)
+{
+    int fd[2] = {c->fd, c->pass_fd};
+    uint8_t *buf[2] = {hcn_xmalloc(SPLICE_BUF), hcn_xmalloc(SPLICE_BUF)};
+    size_t len[2] = {0, 0}, off[2] = {0, 0};
+    /* what came with the requests: ours goes to the other half, the
+     * other half's to our peer */
+    uint8_t *pre[2] = {c->in, c->pass_in};
+    size_t pre_len[2] = {c->in_len, c->pass_in_len};
+    const char *why = NULL;
+    int64_t dies = hcn_now_ns() + (int64_t)LIFETIME_S * 1000000000;
+    for (int d = 0; d < 2; d++) {
+        if (pre_len[d] > SPLICE_BUF) {
+            free(buf[0]);
+            free(buf[1]);
+            return "over 64 KiB sent before the handshake";
+        }
+        if (pre_len[d])
+            memcpy(buf[d], pre[d], pre_len[d]);
+        len[d] = pre_len[d];
+    }
+    c->in_len = 0;
+    for (;;) {
+        if (atomic_load(&c->net->stop) || atomic_load(&c->closing))
+            break;
+        if (hcn_now_ns() >= dies) {
+            why = "its 30-minute lifetime ended";
+            break;
+        }
+        /* direction d: from fd[d] into buf[d], out to fd[1 - d] */
+        struct pollfd pf[3] = {
+            {.fd = fd[0], .events = len[0] == 0 ? POLLIN : 0},
+            {.fd = fd[1], .events = len[1] == 0 ? POLLIN : 0},
+            {.fd = c->efd, .events = POLLIN}};
+        if (len[0])
+            pf[1].events |= POLLOUT;
+        if (len[1])
+            pf[0].events |= POLLOUT;
+        int r = poll(pf, 3, 1000);
+        if (r < 0 && errno != EINTR) {
+            why = "poll failed";
+            break;
+        }
+        if (r <= 0)
+            continue;
+        if (pf[2].revents & POLLIN) {
+            uint64_t v;
+            ssize_t rr = read(c->efd, &v, sizeof v);
+            (void)rr;
+        }
+        bool done = false;
+        for (int d = 0; d < 2 && !done; d++) {
+            if (len[d] == 0 && (pf[d].revents & (POLLIN | POLLHUP | POLLERR))) {
+                ssize_t got = read(fd[d], buf[d], SPLICE_BUF);
+                if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
+                    done = true;
+                else if (got > 0) {
+                    len[d] = (size_t)got;
+                    off[d] = 0;
+                }
+            }
+            if (len[d] > 0) {
+                ssize_t w = send(fd[1 - d], buf[d] + off[d], len[d] - off[d],
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (w < 0 && errno != EAGAIN && errno != EINTR)
+                    done = true;
+                else if (w > 0 && (off[d] += (size_t)w) == len[d])
+                    len[d] = off[d] = 0;
+            }
+        }
+        if (done)
+            break;
+    }
+    free(buf[0]);
+    free(buf[1]);
+    return why;
+}
+
+/* A connection that became a passthrough (route_request). */
+static const char *pass_run(conn *c)
+{
+    net_mod *net = c->net;
+    if (c->state == PASS_GIVEN)
+        return NULL; /* its socket went to the other half */
+    if (c->state == PASS_DIAL) {
+        hcnn_peer_id t;
+        const char *why = "the target is no longer in the PKI";
+        if (hcnn_pki_get(net->pki, c->pass_target, &t)) {
+            int fd = t.ip && t.tcp_port
+                         ? connect_to(t.ip, t.tcp_port, c->hs_deadline, &why)
+                         : -1;
+            hcnn_peer_id_fini(&t);
+            if (fd >= 0) {
+                tune(fd);
+                c->pass_fd = fd;
+                why = NULL;
+            }
+        }
+        if (why)
+            return why;
+        c->state = PASS;
+    }
+    while (c->state == PASS_WAIT) {
+        /* the other half comes (route_request hands us its socket), or
+         * the target refuses, or the time is up */
+        pthread_mutex_lock(&net->mu);
+        bool given = c->pass_fd >= 0;
+        pthread_mutex_unlock(&net->mu);
+        if (given) {
+            c->state = PASS;
+            break;
+        }
+        if (atomic_load(&net->stop) || atomic_load(&c->closing))
+            return atomic_load(&c->closing) ? "the target refused the connection"
+                                            : NULL;
+        int64_t left = (c->hs_deadline - hcn_now_ns()) / 1000000;
+        if (left <= 0)
+            return "the target did not connect within 5 s";
+        struct pollfd pf[2] = {{.fd = c->efd, .events = POLLIN},
+                               {.fd = c->fd, .events = POLLRDHUP}};
+        if (poll(pf, 2, left > 1000 ? 1000 : (int)left) > 0) {
+            if (pf[0].revents & POLLIN) {
+                uint64_t v;
+                ssize_t rr = read(c->efd, &v, sizeof v);
+                (void)rr;
+            }
+            if (pf[1].revents & (POLLRDHUP | POLLHUP | POLLERR))
+                return "the dialer left before the target came";
+        }
+    }
+    return pass_splice(c);
+}
+
 /* One handshake message from the peer, f[0..n); NULL, or why the
  * handshake failed.  The connection opens after the last. */
 static const char *hs_message(conn *c, const uint8_t *f, size_t n)
@@ -551,13 +920,13 @@ static const char *hs_message(conn *c, const uint8_t *f, size_t n)
     char err[160];
     if (c->state == HS_R_WAIT0) {
         if (n != HCNN_KEY)
-            return "a routing request (this node routes for no one)";
+            return route_request(c, f, n);
         if (hcnn_handshake_read(&c->hs, f, n, payload, sizeof payload,
                                 &plen) != HCNN_OK)
             return "a broken first handshake message";
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        bool ok = our_payload(c, &sb, false) &&
+        bool ok = our_payload(c, &sb, c->proxy) &&
                   hcnn_handshake_write(&c->hs, (const uint8_t *)sb.data,
                                        sb.size, msg, sizeof msg,
                                        &mlen) == HCNN_OK;
@@ -583,7 +952,7 @@ static const char *hs_message(conn *c, const uint8_t *f, size_t n)
         if (why == NULL) {
             msgpack_sbuffer sb;
             msgpack_sbuffer_init(&sb);
-            bool ok = our_payload(c, &sb, false) &&
+            bool ok = our_payload(c, &sb, c->proxy) &&
                       hcnn_handshake_write(&c->hs, (const uint8_t *)sb.data,
                                            sb.size, msg, sizeof msg,
                                            &mlen) == HCNN_OK;
@@ -593,12 +962,19 @@ static const char *hs_message(conn *c, const uint8_t *f, size_t n)
             else
                 why = "cannot write the handshake";
         }
+    } else if (c->via) {
+        /* through a router, to the node that asked for us */
+        why = strcmp(h.name, c->peer_name) != 0
+                  ? "a routed peer that is not the node that asked"
+                  : check_payload(c, &h, h.name);
     } else {
         why = hcc_name_safe(h.name, strlen(h.name), true)
                   ? check_payload(c, &h, h.name)
                   : "a node name that is not hypermap-safe";
-        if (why == NULL)
+        if (why == NULL) {
             c->peer_name = hcn_xstrdup(h.name);
+            c->their_proxy = h.proxy_request;
+        }
     }
     hcnn_hs_payload_fini(&h);
     if (why)
@@ -615,7 +991,7 @@ static const char *hs_step(conn *c)
 {
     const uint8_t *f;
     size_t n;
-    while (c->state != OPEN && in_frame16(c, &f, &n)) {
+    while (c->state < OPEN && in_frame16(c, &f, &n)) {
         const char *why = hs_message(c, f, n);
         if (why)
             return why;
@@ -780,61 +1156,93 @@ static const char *ws_step(conn *c)
 
 /* ------------------------------------------------------- a connection */
 
+/* Send the routing request that asks `router` to splice us to `target`
+ * (before the handshake: u16-framed). */
+static bool send_routing_request(conn *c, const char *router,
+                                 const char *target)
+{
+    net_mod *net = c->net;
+    size_t tl = strlen(target), rl = strlen(router);
+    uint8_t *msg = hcn_xmalloc(tl + rl + 1), sig[HCNN_SIG];
+    memcpy(msg, target, tl);
+    memcpy(msg + tl, router, rl);
+    bool ok = hcnn_ident_sign(net->id, msg, tl + rl, sig);
+    free(msg);
+    if (!ok)
+        return false;
+    hcnn_routing_request q = {.version = PROTOCOL_VERSION,
+                              .source = net->our,
+                              .sig = sig,
+                              .sig_len = HCNN_SIG,
+                              .target = (char *)target};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    hcnn_routing_request_encode(&q, &sb);
+    out_frame16(c, (const uint8_t *)sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return true;
+}
+
+/* Connect to one of an indirect node's routers, in the PKI's order from
+ * a random start, skipping ourselves, unknown routers and routers without
+ * a TCP port (passthroughs are spliced over TCP); the routing request for
+ * `target` is queued first.  NULL, or why none could be reached. */
+static const char *dial_routers(conn *c, char **routers, size_t n,
+                                const char *target)
+{
+    net_mod *net = c->net;
+    const char *why = "an indirect node with no router we can reach";
+    size_t start = n ? hcn_random_u64() % n : 0;
+    for (size_t k = 0; k < n; k++) {
+        const char *r = routers[(start + k) % n];
+        hcnn_peer_id rid;
+        if (strcmp(r, net->our) == 0 || !hcnn_pki_get(net->pki, r, &rid))
+            continue;
+        int fd = rid.ip && rid.tcp_port
+                     ? connect_to(rid.ip, rid.tcp_port, c->hs_deadline, &why)
+                     : -1;
+        hcnn_peer_id_fini(&rid);
+        if (fd < 0)
+            continue;
+        c->fd = fd;
+        if (!send_routing_request(c, r, target))
+            return "cannot sign the routing request";
+        return NULL;
+    }
+    return why;
+}
+
 static const char *dial(conn *c)
 {
+    net_mod *net = c->net;
+    if (c->via) {
+        /* asked by our router: connect to it, ask to be spliced to the
+         * node that waits there, and answer its handshake */
+        return dial_routers(c, &c->via, 1, c->peer_name);
+    }
     hcnn_peer_id who;
-    if (!hcnn_pki_get(c->net->pki, c->peer_name, &who))
+    if (!hcnn_pki_get(net->pki, c->peer_name, &who))
         return "no longer in the PKI";
     const char *why = NULL;
-    if (who.ip == NULL)
-        why = "an indirect node (routers are not supported yet)";
-    else if (who.tcp_port == 0 && who.ws_port == 0)
-        why = "offers neither a TCP nor a WebSocket port";
-    if (why) {
+    if (who.ip == NULL) {
+        why = dial_routers(c, who.routers, who.nrouters, c->peer_name);
         hcnn_peer_id_fini(&who);
         return why;
     }
+    if (who.tcp_port == 0 && who.ws_port == 0) {
+        hcnn_peer_id_fini(&who);
+        return "offers neither a TCP nor a WebSocket port";
+    }
     /* as hyperdrive: TCP when offered (no fallback), else WebSocket */
     unsigned pn = who.tcp_port ? who.tcp_port : who.ws_port;
-    if (who.tcp_port == 0)
+    int fd = connect_to(who.ip, pn, c->hs_deadline, &why);
+    if (fd >= 0 && who.tcp_port == 0) {
         c->ws = hcnn_ws_new(true);
-    char port[8];
-    snprintf(port, sizeof port, "%u", pn);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int rc = getaddrinfo(who.ip, port, &hints, &ai);
-    if (rc == 0 && ai != NULL && c->ws)
         hcnn_ws_request(c->ws, who.ip, pn, out_bytes, c);
+    }
     hcnn_peer_id_fini(&who);
-    if (rc != 0 || ai == NULL)
-        return "an ip that is not a numeric address";
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                    0);
-    if (fd < 0) {
-        freeaddrinfo(ai);
-        return "no socket";
-    }
-    rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
-    if (rc != 0 && errno != EINPROGRESS) {
-        close(fd);
-        return "connection refused";
-    }
-    struct pollfd pf = {.fd = fd, .events = POLLOUT};
-    int64_t left = (c->hs_deadline - hcn_now_ns()) / 1000000;
-    if (rc != 0 && (poll(&pf, 1, left > 0 ? (int)left : 0) != 1)) {
-        close(fd);
-        return "connect timed out";
-    }
-    int soerr = 0;
-    socklen_t sl = sizeof soerr;
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-    if (soerr != 0) {
-        close(fd);
-        return "connection refused";
-    }
+    if (fd < 0)
+        return why;
     c->fd = fd;
     return NULL;
 }
@@ -915,6 +1323,8 @@ static const char *run(conn *c)
                     why = hs_step(c);
                     if (why == NULL && c->state == OPEN && !take_queue(c))
                         why = "the cipher failed";
+                    if (why == NULL && c->state > OPEN)
+                        return pass_run(c); /* a passthrough */
                 }
                 if (why == NULL && c->ws == NULL && c->state == OPEN)
                     why = transport_step(c);
@@ -932,7 +1342,7 @@ static void *conn_main(void *arg)
     conn *c = arg;
     net_mod *net = c->net;
     c->hs_deadline = hcn_now_ns() + (int64_t)HS_TIMEOUT_MS * 1000000;
-    const char *why = c->initiator ? dial(c) : NULL;
+    const char *why = c->initiator || c->via ? dial(c) : NULL;
     if (why == NULL) {
         tune(c->fd);
         why = run(c);
@@ -977,9 +1387,20 @@ static void *conn_main(void *arg)
             net->nconns--;
             break;
         }
+    for (pend **pp = &net->pending; *pp; pp = &(*pp)->next)
+        if ((*pp)->c == c) {
+            pend *w = *pp;
+            *pp = w->next;
+            free(w->from);
+            free(w->target);
+            free(w);
+            break;
+        }
+    if (c->counted)
+        net->npass--;
     pthread_mutex_unlock(&net->mu);
     if (why && !atomic_load(&net->stop))
-        hcn_logf(net->node, c->opened ? 1 : 0, "net: %s %s: %s",
+        hcn_logf(net->node, c->opened || c->proxy ? 1 : 0, "net: %s %s: %s",
                  c->initiator ? "connection to" : "connection from",
                  c->peer_name ? c->peer_name : "an unknown node", why);
     if (qn)
@@ -990,10 +1411,50 @@ static void *conn_main(void *arg)
 
 /* ------------------------------------------------------------ listening */
 
+/* An indirect node keeps a connection open to each of its routers (in the
+ * PKI), asking them to route for it; dialed again every 4 s while down. */
+static void keep_routers(net_mod *net)
+{
+    int64_t now = hcn_now_ns();
+    if (net->nrouters == 0 || now < net->next_router_check)
+        return;
+    net->next_router_check = now + (int64_t)ROUTER_RETRY_S * 1000000000;
+    for (size_t i = 0; i < net->nrouters; i++) {
+        const char *r = net->routers[i];
+        hcnn_peer_id rid;
+        if (!hcnn_pki_get(net->pki, r, &rid))
+            continue;
+        hcnn_peer_id_fini(&rid);
+        pthread_mutex_lock(&net->mu);
+        peer *p;
+        HASH_FIND_STR(net->peers, r, p);
+        if (p == NULL) {
+            p = hcn_xcalloc(1, sizeof *p);
+            p->name = hcn_xstrdup(r);
+            HASH_ADD_KEYPTR(hh, net->peers, p->name, strlen(p->name), p);
+        }
+        if (p->conn == NULL && !p->dialing) {
+            conn *c = conn_new(net, -1, true, r, false);
+            if (conn_start(net, c))
+                p->dialing = true;
+            else
+                conn_free(c);
+        }
+        if (p->conn == NULL && !p->dialing && p->qlen == 0) {
+            HASH_DEL(net->peers, p);
+            free(p->q);
+            free(p->name);
+            free(p);
+        }
+        pthread_mutex_unlock(&net->mu);
+    }
+}
+
 static void *listen_main(void *arg)
 {
     net_mod *net = arg;
     while (!atomic_load(&net->stop)) {
+        keep_routers(net);
         /* a negative fd is ignored by poll: a transport not offered */
         struct pollfd pf[2] = {{.fd = net->listen_fd, .events = POLLIN},
                                {.fd = net->ws_listen_fd, .events = POLLIN}};
@@ -1164,16 +1625,17 @@ static void local_request(net_mod *net, hcn_msg *m)
     case HCNN_NA_GET_DIAGNOSTICS: {
         pthread_mutex_lock(&net->mu);
         size_t peers = 0, conns = net->nconns;
+        unsigned npass = net->npass;
         for (peer *p = net->peers; p; p = p->hh.next)
             peers += p->conn != NULL;
         pthread_mutex_unlock(&net->mu);
         char *text = hcn_xasprintf(
             "our name: %s, tcp port %d, ws port %d\r\nwe have connections "
-            "with %zu peers (%zu connections open, %d max)\r\nwe have %zu "
-            "entries in the PKI\r\n",
+            "with %zu peers (%zu connections open, %d max)\r\nwe route %u "
+            "passthroughs (%u max)\r\nwe have %zu entries in the PKI\r\n",
             net->our, net->listen_fd >= 0 ? net->port : 0,
             net->ws_listen_fd >= 0 ? net->ws_port : 0, peers, conns, MAX_CONNS,
-            hcnn_pki_count(net->pki));
+            npass, net->max_pass, hcnn_pki_count(net->pki));
         msgpack_pack_map(&pk, 1);
         pack_key(&pk, "Diagnostics");
         pack_key(&pk, text);
@@ -1230,10 +1692,59 @@ static void local_request(net_mod *net, hcn_msg *m)
     hcnn_net_action_fini(&a);
 }
 
+/* A request from another node that is a NetAction hyperdrive acts on:
+ * ConnectionRequest (from one of our routers: connect through it to the
+ * node that waits there) or a PKI update (refused).  false: not one of
+ * those (then it is a hello). */
+static bool remote_action(net_mod *net, hcn_msg *m)
+{
+    hcnn_net_action a;
+    char err[256], node[256];
+    if (!hcnn_net_action_decode(m->body, m->body_len, &a, err, sizeof err))
+        return false;
+    bool handled = true;
+    addr_node(m->source, node, sizeof node);
+    if (a.kind == HCNN_NA_HNS_UPDATE || a.kind == HCNN_NA_HNS_BATCH_UPDATE) {
+        hcn_logf(net->node, 0, "net: %s may not update our PKI (refused)",
+                 node);
+    } else if (a.kind == HCNN_NA_CONNECTION_REQUEST) {
+        hcnn_peer_id who;
+        if (!in_list(net->routers, net->nrouters, node)) {
+            hcn_logf(net->node, 0, "net: a connection request from %s, which "
+                                   "is not one of our routers (ignored)",
+                     node);
+        } else if (!hcc_name_safe(a.text, strlen(a.text), true) ||
+                   !hcnn_pki_get(net->pki, a.text, &who)) {
+            hcn_logf(net->node, 0, "net: %s asks us to connect to %s, not in "
+                                   "the PKI (ignored)",
+                     node, a.text);
+        } else {
+            hcnn_peer_id_fini(&who);
+            conn *c = conn_new(net, -1, false, a.text, false);
+            c->via = hcn_xstrdup(node);
+            pthread_mutex_lock(&net->mu);
+            bool ok = conn_start(net, c);
+            pthread_mutex_unlock(&net->mu);
+            if (!ok)
+                conn_free(c);
+            hcn_logf(net->node, 1, "net: %s asks us to connect to %s: %s",
+                     node, a.text, ok ? "connecting" : "no connection slot");
+        }
+    } else {
+        handled = false;
+    }
+    hcnn_net_action_fini(&a);
+    return handled;
+}
+
 static void net_handle(hcn_proc *self, hcn_msg *m)
 {
     net_mod *net = self->mod;
-    if (m->kind == HCN_MSG_REQUEST && !addr_node_is(m->source, net->our)) {
+    if (m->kind == HCN_MSG_REQUEST && !addr_node_is(m->source, net->our) &&
+        remote_action(net, m)) {
+        /* a NetAction from another node: handled */
+    } else if (m->kind == HCN_MSG_REQUEST &&
+               !addr_node_is(m->source, net->our)) {
         /* another node's request: "hello", printed and answered "ack" */
         char node[256];
         hcn_logf(net->node, 0, "%s: %.*s", addr_node(m->source, node, sizeof node),
@@ -1243,6 +1754,13 @@ static void net_handle(hcn_proc *self, hcn_msg *m)
         local_request(net, m);
     }
     hcn_msg_unref(m);
+}
+
+static void routers_free(net_mod *net)
+{
+    for (size_t i = 0; i < net->nrouters; i++)
+        free(net->routers[i]);
+    free(net->routers);
 }
 
 static void net_stop(hcn_proc *self)
@@ -1285,6 +1803,7 @@ static void net_fini(hcn_proc *self)
         close(net->ws_listen_fd);
     hcnn_pki_free(net->pki);
     hcnn_ident_free(net->id);
+    routers_free(net);
     pthread_mutex_destroy(&net->mu);
     free(net->our);
     free(net->addr);
@@ -1306,21 +1825,57 @@ static void write_identity(net_mod *net, const char *dir)
     hcnn_ident_pub_hex(net->id, hex);
     const char *ip = net->node->cfg.net_addr ? net->node->cfg.net_addr
                                              : "127.0.0.1";
-    json_t *ports = json_object();
-    if (net->listen_fd >= 0)
-        json_object_set_new(ports, "tcp", json_integer(net->port));
-    if (net->ws_listen_fd >= 0)
-        json_object_set_new(ports, "ws", json_integer(net->ws_port));
-    json_t *o = json_pack("{sssss[s]sos[]}", "name", net->our, "public_key",
-                          hex, "ips", ip, "ports", ports, "routers");
+    json_t *ports = json_object(), *ips = json_array(),
+           *routers = json_array();
+    if (net->nrouters) {
+        /* an indirect node: reached through its routers */
+        for (size_t i = 0; i < net->nrouters; i++)
+            json_array_append_new(routers, json_string(net->routers[i]));
+    } else {
+        json_array_append_new(ips, json_string(ip));
+        if (net->listen_fd >= 0)
+            json_object_set_new(ports, "tcp", json_integer(net->port));
+        if (net->ws_listen_fd >= 0)
+            json_object_set_new(ports, "ws", json_integer(net->ws_port));
+    }
+    json_t *o = json_pack("{sssssososo}", "name", net->our, "public_key", hex,
+                          "ips", ips, "ports", ports, "routers", routers);
     char *path = hcn_xasprintf("%s/identity.json", dir);
     json_dump_file(o, path, JSON_INDENT(2));
     free(path);
     json_decref(o);
 }
 
+/* "a.os,b.os" into net->routers; -1 with err for a name that is not
+ * hypermap-safe. */
+static int routers_parse(net_mod *net, const char *list, char *err,
+                         size_t errlen)
+{
+    if (list == NULL)
+        return 0;
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n > 0) {
+            if (!hcc_name_safe(p, n, true)) {
+                snprintf(err, errlen, "--net-routers: '%.*s' is not a "
+                                      "hypermap-safe node name",
+                         (int)n, p);
+                return -1;
+            }
+            net->routers = hcn_xrealloc(net->routers, (net->nrouters + 1) *
+                                                          sizeof *net->routers);
+            net->routers[net->nrouters++] = hcn_xstrndup(p, n);
+        }
+        p += n + (e != NULL);
+    }
+    return 0;
+}
+
 static void net_free_early(net_mod *net)
 {
+    routers_free(net);
     hcnn_pki_free(net->pki);
     hcnn_ident_free(net->id);
     if (net->listen_fd >= 0)
@@ -1334,18 +1889,21 @@ static void net_free_early(net_mod *net)
 
 int hcn_mod_net_add(hcn_node *n, char *err, size_t errlen)
 {
-    if (n->cfg.net_port < 0 && n->cfg.net_ws_port < 0)
+    if (n->cfg.net_port < 0 && n->cfg.net_ws_port < 0 &&
+        n->cfg.net_routers == NULL)
         return 0; /* networking off: every other node is offline */
     net_mod *net = hcn_xcalloc(1, sizeof *net);
     net->node = n;
     net->our = hcn_xstrdup(n->name);
     net->listen_fd = net->ws_listen_fd = -1;
+    net->max_pass = n->cfg.net_max_passthroughs;
     atomic_init(&net->stop, false);
     pthread_mutex_init(&net->mu, NULL);
     char *dir = hcn_xasprintf("%s/net", n->cfg.home);
     net->id = hcnn_ident_load(dir, err, errlen);
     net->pki = hcnn_pki_new(n->cfg.net_peers);
     if (net->id == NULL || hcnn_pki_reload(net->pki, err, errlen) != 0 ||
+        routers_parse(net, n->cfg.net_routers, err, errlen) != 0 ||
         (n->cfg.net_port >= 0 &&
          listen_on(net, n->cfg.net_port, &net->listen_fd, &net->port, err,
                    errlen) != 0) ||
@@ -1378,8 +1936,11 @@ int hcn_mod_net_add(hcn_node *n, char *err, size_t errlen)
     if (net->ws_listen_fd >= 0)
         snprintf(ws, sizeof ws, "%d", net->ws_port);
     hcn_logf(n, 0, "net: %s listening on tcp %s, ws %s, networking key %s, "
-                   "%zu peers known",
-             net->our, tcp, ws, hex, hcnn_pki_count(net->pki));
+                   "%zu peers known%s%s%s",
+             net->our, tcp, ws, hex, hcnn_pki_count(net->pki),
+             net->nrouters ? ", reached through " : "",
+             net->nrouters ? n->cfg.net_routers : "",
+             net->max_pass ? ", routing for others" : "");
     return 0;
 }
 

@@ -121,6 +121,18 @@ void hcnn_hs_payload_encode(const hcnn_hs_payload *h, msgpack_sbuffer *sb)
     put_bool(&pk, h->proxy_request);
 }
 
+void hcnn_routing_request_encode(const hcnn_routing_request *q,
+                                 msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint64(&pk, q->version);
+    put_str(&pk, q->source);
+    put_bytes(&pk, q->sig, q->sig_len);
+    put_str(&pk, q->target);
+}
+
 /* ---------------------------------------------------------------- reading */
 
 typedef struct rd {
@@ -590,6 +602,38 @@ void hcnn_hs_payload_fini(hcnn_hs_payload *h)
     free(h->name);
     free(h->sig);
     memset(h, 0, sizeof *h);
+}
+
+bool hcnn_routing_request_decode(const uint8_t *p, size_t n,
+                                 hcnn_routing_request *out, char *err,
+                                 size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    rd r = {err, errlen, false, NULL};
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    const msgpack_object *o = unpack(&r, p, n, &up, "RoutingRequest");
+    const msgpack_object *f = o ? array(&r, o, 4, "RoutingRequest") : NULL;
+    bool ok = f && get_u64(&r, &f[0], &out->version, "protocol_version") &&
+              get_str(&r, &f[1], &out->source, "source") &&
+              get_bytes(&r, &f[2], &out->sig, &out->sig_len, "signature") &&
+              get_str(&r, &f[3], &out->target, "target");
+    if (ok && out->version > 255)
+        ok = fail(&r, "protocol_version: %llu is not a u8",
+                  (unsigned long long)out->version);
+    msgpack_unpacked_destroy(&up);
+    rd_fini(&r);
+    if (!ok)
+        hcnn_routing_request_fini(out);
+    return ok;
+}
+
+void hcnn_routing_request_fini(hcnn_routing_request *q)
+{
+    free(q->source);
+    free(q->sig);
+    free(q->target);
+    memset(q, 0, sizeof *q);
 }
 
 /* --------------------------------------------------------------- NetAction */

@@ -75,6 +75,24 @@ bool hcnn_hs_payload_decode(const uint8_t *p, size_t n, hcnn_hs_payload *out,
                             char *err, size_t errlen);
 void hcnn_hs_payload_fini(hcnn_hs_payload *h);
 
+/* What a node sends a router before its handshake, to be spliced to
+ * another node: [protocol_version, source, signature, target]; the
+ * signature is the source's networking key over target ‖ router's name. */
+typedef struct hcnn_routing_request {
+    uint64_t version;
+    char *source;
+    uint8_t *sig;
+    size_t sig_len;
+    char *target;
+} hcnn_routing_request;
+
+void hcnn_routing_request_encode(const hcnn_routing_request *q,
+                                 msgpack_sbuffer *sb);
+bool hcnn_routing_request_decode(const uint8_t *p, size_t n,
+                                 hcnn_routing_request *out, char *err,
+                                 size_t errlen);
+void hcnn_routing_request_fini(hcnn_routing_request *q);
+
 /* An HnsUpdate: what a name resolves to, as hns-indexer sends it:
  * [name, public_key, [ip...], {transport: port}, [router...]]. */
 typedef struct hcnn_hns {

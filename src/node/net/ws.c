@@ -307,7 +307,8 @@ static void on_msg(wslay_event_context_ptr ctx,
         m->next = NULL;
         m->n = a->msg_length;
         m->p = xmalloc(m->n);
-        memcpy(m->p, a->msg, m->n);
+        if (m->n) /* (an empty message has no buffer) */
+            memcpy(m->p, a->msg, m->n);
         if (w->tail)
             w->tail->next = m;
         else

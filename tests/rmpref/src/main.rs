@@ -15,6 +15,14 @@ struct HandshakePayload {
 }
 
 #[derive(Serialize)]
+struct RoutingRequest {
+    protocol_version: u8,
+    source: String,
+    signature: Vec<u8>,
+    target: String,
+}
+
+#[derive(Serialize)]
 struct Capability {
     issuer: String,
     params: String,
@@ -176,6 +184,15 @@ fn main() {
             name: s("fake2.os"),
             signature: (0xc0u8..=0xff).collect(),
             proxy_request: true,
+        },
+    );
+    print(
+        "rr",
+        &RoutingRequest {
+            protocol_version: 1,
+            source: s("a.os"),
+            signature: (0x70u8..0xb0).collect(),
+            target: s("t.os"),
         },
     );
     print(
