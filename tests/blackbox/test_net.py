@@ -9,6 +9,8 @@ import json
 import os
 import time
 
+import pytest
+
 from conftest import free_port, pid
 
 NET = pid("net")  # tpkg's process with "request_networking": true
@@ -270,17 +272,23 @@ REQUESTER = "requester:async-app:hyperc.os"
 RECEIVER = "receiver:async-app:hyperc.os"
 
 
-def test_remote_stubs_between_nodes(node_factory, tmp_path):
-    """Generated `_remote_rpc` stubs reach a hyperprocess on another node;
-    a handler that is local only refuses a call from another node with a
-    typed error, and the process serves on."""
-    a, b, _, _ = two_nodes(node_factory, tmp_path, packages=("tpkg", APP))
+def remote_probe(node, target, increment=False):
+    """async-app's requester calls `target`'s receiver through the
+    generated remote stub; what it says."""
+    body = json.dumps({"RemoteProbe": [target, 5, increment]})
+    return json.loads(node.ask(REQUESTER, body, timeout=30))
+
+
+@pytest.mark.parametrize("transport", ["--net-port", "--net-ws-port"])
+def test_remote_stubs_between_nodes(node_factory, tmp_path, transport):
+    """Generated `_remote_rpc` stubs reach a hyperprocess on another node,
+    over TCP and over WebSocket; a handler that is local only refuses a
+    call from another node with a typed error, and the process serves
+    on."""
+    a, b, _, _ = two_nodes(node_factory, tmp_path, packages=("tpkg", APP),
+                           a_port=transport, b_port=transport)
     a.wait_log("the receiver's count at start")
     b.wait_log("the receiver's count at start")
-
-    def remote_probe(node, target, increment=False):
-        body = json.dumps({"RemoteProbe": [target, 5, increment]})
-        return json.loads(node.ask(REQUESTER, body, timeout=30))
 
     deadline = time.monotonic() + 10
     while True:
@@ -505,16 +513,16 @@ def test_net_actions_feed_and_answer(node_factory, tmp_path):
 
 # ------------------------------------------------------- routers
 
-def three_nodes(node_factory, tmp_path, passthroughs=4):
+def three_nodes(node_factory, tmp_path, passthroughs=4, packages=("tpkg",)):
     """r.os, a router; t.os, an indirect node whose router is r.os (no
     port of its own); a.os, a direct node.  One peers file for all."""
     peers = str(tmp_path / "peers.json")
-    r = node_factory(name="r.os", packages=("tpkg",),
+    r = node_factory(name="r.os", packages=packages,
                      extra=("--net-port", str(free_port()), "--peers", peers,
                             "--max-passthroughs", str(passthroughs)))
-    t = node_factory(name="t.os", packages=("tpkg",),
+    t = node_factory(name="t.os", packages=packages,
                      extra=("--net-routers", "r.os", "--peers", peers))
-    a = node_factory(name="a.os", packages=("tpkg",),
+    a = node_factory(name="a.os", packages=packages,
                      extra=("--net-port", str(free_port()), "--peers", peers))
     assert entry(t)["routers"] == ["r.os"] and entry(t)["ips"] == []
     write_peers(peers, [entry(r), entry(t), entry(a)])
@@ -546,6 +554,23 @@ def test_indirect_node_through_a_router(node_factory, tmp_path):
     # t.os also talks to its router directly
     got = ask(t, NET, "ask r.os@net:tpkg:test.os 5 c3 echo direct")
     assert got == "reply from r.os@net:tpkg:test.os ctx=c3: direct"
+
+
+def test_remote_stubs_through_a_router(node_factory, tmp_path):
+    """The framework's remote stubs reach a hyperprocess on an indirect
+    node, both ways, through the router."""
+    r, t, a = three_nodes(node_factory, tmp_path, packages=("tpkg", APP))
+    t.wait_log("the receiver's count at start")
+    deadline = time.monotonic() + 20
+    while True:
+        got = remote_probe(a, "t.os@" + RECEIVER, True)
+        if got == "Ok 1" or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert got == "Ok 1"
+    assert remote_probe(t, "a.os@" + RECEIVER) == "Ok 0"
+    assert t.ask(RECEIVER, '"GetCount"') == "1"
+    r.wait_log("net: routing a.os to t.os")
 
 
 def test_a_router_that_routes_for_no_one(node_factory, tmp_path):
