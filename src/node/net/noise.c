@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <string.h>
 
 static const char PROTOCOL_NAME[] = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
@@ -124,6 +125,23 @@ static void nonce12(uint64_t n, uint8_t iv[12])
 
 /* --------------------------------------------------------- cipher state */
 
+/* ChaCha20-Poly1305, fetched from OpenSSL's default provider once:
+ * EVP_chacha20_poly1305() makes every init look it up again (a locked
+ * hash-table search and reference counting per message). */
+static EVP_CIPHER *aead;
+static pthread_once_t aead_once = PTHREAD_ONCE_INIT;
+
+static void aead_fetch(void)
+{
+    aead = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
+}
+
+static const EVP_CIPHER *chacha(void)
+{
+    pthread_once(&aead_once, aead_fetch);
+    return aead ? aead : EVP_chacha20_poly1305();
+}
+
 hcnn_err hcnn_cipher_encrypt(hcnn_cipher *c, const uint8_t *ad, size_t adlen,
                              const uint8_t *pt, size_t len, uint8_t *out)
 {
@@ -141,7 +159,7 @@ hcnn_err hcnn_cipher_encrypt(hcnn_cipher *c, const uint8_t *ad, size_t adlen,
     EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
     int m = 0, f = 0;
     bool ok =
-        x && EVP_EncryptInit_ex(x, EVP_chacha20_poly1305(), NULL, c->k, iv) == 1 &&
+        x && EVP_EncryptInit_ex(x, chacha(), NULL, c->k, iv) == 1 &&
         (adlen == 0 || EVP_EncryptUpdate(x, NULL, &m, ad, (int)adlen) == 1) &&
         EVP_EncryptUpdate(x, out, &m, pt, (int)len) == 1 &&
         EVP_EncryptFinal_ex(x, out + m, &f) == 1 && (size_t)(m + f) == len &&
@@ -174,7 +192,7 @@ hcnn_err hcnn_cipher_decrypt(hcnn_cipher *c, const uint8_t *ad, size_t adlen,
     EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
     int m = 0, f = 0;
     bool ok =
-        x && EVP_DecryptInit_ex(x, EVP_chacha20_poly1305(), NULL, c->k, iv) == 1 &&
+        x && EVP_DecryptInit_ex(x, chacha(), NULL, c->k, iv) == 1 &&
         (adlen == 0 || EVP_DecryptUpdate(x, NULL, &m, ad, (int)adlen) == 1) &&
         EVP_DecryptUpdate(x, out, &m, ct, (int)body) == 1 &&
         EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, HCNN_TAG, tag) == 1;
