@@ -58,7 +58,7 @@ hcnn_pki *hcnn_pki_new(const char *file);
 void hcnn_pki_free(hcnn_pki *k);
 /* A copy of name's entry into *out (hcnn_peer_id_fini it), true; false
  * when unknown.  Reloads the peers file first when it changed (checked at
- * most once a second). */
+ * most every 250 ms). */
 bool hcnn_pki_get(hcnn_pki *k, const char *name, hcnn_peer_id *out);
 /* Add or replace an entry from an HnsUpdate in JSON (the peers file's
  * form) or decoded from msgpack; the entry is copied.  0, or -1 with err. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <uthash.h>
 
 typedef struct entry {
@@ -24,7 +25,7 @@ struct hcnn_pki {
     entry *map;
     char *file;           /* NULL: none */
     struct timespec seen; /* the file's mtime when last read */
-    time_t checked;       /* when the mtime was last looked at */
+    int64_t checked_ms;   /* when the mtime was last looked at (monotonic) */
 };
 
 static char *dup_str(const char *s)
@@ -316,9 +317,11 @@ int hcnn_pki_reload(hcnn_pki *k, char *err, size_t errlen)
 bool hcnn_pki_get(hcnn_pki *k, const char *name, hcnn_peer_id *out)
 {
     pthread_mutex_lock(&k->mu);
-    time_t now = time(NULL);
-    if (k->file && now != k->checked) {
-        k->checked = now;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (k->file && now - k->checked_ms >= 250) {
+        k->checked_ms = now;
         struct stat st;
         if (stat(k->file, &st) == 0 &&
             (st.st_mtim.tv_sec != k->seen.tv_sec ||
