@@ -138,6 +138,15 @@ static int connect_pair(server *s, pthread_t *th)
     return fd;
 }
 
+/* End the exchange: the server sees the end of the stream and stops. */
+static void disconnect_pair(server *s, pthread_t th, int fd)
+{
+    shutdown(fd, SHUT_WR);
+    pthread_join(th, NULL);
+    close(fd);
+    close(s->lfd);
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -173,10 +182,7 @@ static void rtt(size_t req, size_t rep, size_t n, size_t inflight,
         }
     }
     double secs = now_s() - t0;
-    shutdown(fd, SHUT_WR);
-    pthread_join(th, NULL);
-    close(fd);
-    close(s.lfd);
+    disconnect_pair(&s, th, fd);
     qsort(lat, n, sizeof *lat, cmp_d);
     printf("{\"n\":%zu,\"inflight\":%zu,\"req_bytes\":%zu,\"rep_bytes\":%zu,"
            "\"secs\":%.6f,\"msgs_per_s\":%.1f,\"p50_us\":%.2f,"
@@ -203,10 +209,7 @@ static void bulk(size_t bytes, size_t count)
         recv_msg(fd, in, bytes);
     }
     double secs = now_s() - t0;
-    shutdown(fd, SHUT_WR);
-    pthread_join(th, NULL);
-    close(fd);
-    close(s.lfd);
+    disconnect_pair(&s, th, fd);
     printf("{\"bytes\":%zu,\"count\":%zu,\"secs\":%.6f,\"mb_per_s\":%.2f}\n",
            bytes, count, secs, (double)bytes * (double)count / secs / 1e6);
     free(in);

@@ -63,6 +63,17 @@ def two_nodes(node_factory, tmp_path, a_extra=(), b_extra=(),
     return a, b, pa, pb
 
 
+def peer_hello(node, peer, text):
+    """A hand-driven peer says hello to `node` (a.os) and gets its ack."""
+    peer.send_message(peer.kernel_message(
+        "evil.os@hi:terminal:sys", "a.os@net:distro:sys", text.encode(),
+        rsvp="evil.os@hi:terminal:sys"))
+    got = peer.recv_message()
+    assert got[1] == "a.os@net:distro:sys"
+    assert got[4]["Response"][0][1] in (b"ack", [97, 99, 107])
+    node.wait_log("evil.os: " + text)
+
+
 def hello(node, to, text, timeout=5):
     return node.call({"op": "inject", "process": "net:distro:sys",
                       "node": to, "body": text,
@@ -234,13 +245,7 @@ def test_hand_driven_websocket_peer(node_factory, tmp_path):
     time.sleep(1.1)
     evil.connect(port).handshake()
     assert evil.their_name == "a.os"
-    evil.send_message(evil.kernel_message(
-        "evil.os@hi:terminal:sys", "a.os@net:distro:sys", b"hi over ws",
-        rsvp="evil.os@hi:terminal:sys"))
-    got = evil.recv_message()
-    assert got[1] == "a.os@net:distro:sys"
-    assert got[4]["Response"][0][1] in (b"ack", [97, 99, 107])
-    a.wait_log("evil.os: hi over ws")
+    peer_hello(a, evil, "hi over ws")
     # a text frame ends the connection
     from wsproto.events import TextMessage
     evil.send_raw(evil.ws.send(TextMessage(data="hello?")))
@@ -279,6 +284,17 @@ def remote_probe(node, target, increment=False):
     return json.loads(node.ask(REQUESTER, body, timeout=30))
 
 
+def probe_until(node, target, want, timeout):
+    """remote_probe with increment until it says `want` (the peers file is
+    read, the connection made, or a router's link set up meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = remote_probe(node, target, True)
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("transport", ["--net-port", "--net-ws-port"])
 def test_remote_stubs_between_nodes(node_factory, tmp_path, transport):
     """Generated `_remote_rpc` stubs reach a hyperprocess on another node,
@@ -290,13 +306,7 @@ def test_remote_stubs_between_nodes(node_factory, tmp_path, transport):
     a.wait_log("the receiver's count at start")
     b.wait_log("the receiver's count at start")
 
-    deadline = time.monotonic() + 10
-    while True:
-        got = remote_probe(a, "b.os@" + RECEIVER, True)
-        if got == "Ok 1" or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert got == "Ok 1"
+    assert probe_until(a, "b.os@" + RECEIVER, "Ok 1", 10) == "Ok 1"
     assert remote_probe(a, "b.os@" + RECEIVER) == "Ok 1"
     # the other way; b's receiver was the one counted, not a's
     assert remote_probe(b, "a.os@" + RECEIVER) == "Ok 0"
@@ -339,13 +349,7 @@ def test_a_good_hand_driven_peer_is_heard(node_factory, tmp_path):
     a, b, evil, port = evil_setup(node_factory, tmp_path)
     evil.connect(port).handshake()
     assert evil.their_name == "a.os"
-    evil.send_message(evil.kernel_message(
-        "evil.os@hi:terminal:sys", "a.os@net:distro:sys", b"hi there",
-        rsvp="evil.os@hi:terminal:sys"))
-    got = evil.recv_message()
-    assert got[1] == "a.os@net:distro:sys"
-    assert got[4]["Response"][0][1] in (b"ack", [97, 99, 107])
-    a.wait_log("evil.os: hi there")
+    peer_hello(a, evil, "hi there")
     evil.close()
 
 
@@ -561,13 +565,7 @@ def test_remote_stubs_through_a_router(node_factory, tmp_path):
     node, both ways, through the router."""
     r, t, a = three_nodes(node_factory, tmp_path, packages=("tpkg", APP))
     t.wait_log("the receiver's count at start")
-    deadline = time.monotonic() + 20
-    while True:
-        got = remote_probe(a, "t.os@" + RECEIVER, True)
-        if got == "Ok 1" or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
-    assert got == "Ok 1"
+    assert probe_until(a, "t.os@" + RECEIVER, "Ok 1", 20) == "Ok 1"
     assert remote_probe(t, "a.os@" + RECEIVER) == "Ok 0"
     assert t.ask(RECEIVER, '"GetCount"') == "1"
     r.wait_log("net: routing a.os to t.os")

@@ -457,6 +457,13 @@ static void net_actions(void **state)
     assert_int_equal(a.kind, HCNN_NA_CONNECTION_REQUEST);
     assert_string_equal(a.text, "x.os");
     hcnn_net_action_fini(&a);
+    /* and written as a router sends it */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    hcnn_connection_request_encode("x.os", &sb);
+    assert_int_equal(sb.size, g->len);
+    assert_memory_equal(sb.data, g->bytes, g->len);
+    msgpack_sbuffer_destroy(&sb);
 
     g = find("na_hns");
     assert_true(hcnn_net_action_decode(g->bytes, g->len, &a, err, sizeof err));

@@ -34,6 +34,10 @@ char *hcn_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *hcn_read_file(const char *path, size_t *len);
 /* mkdir -p; 0 or -1 with errno. */
 int hcn_mkdirs(const char *path);
+/* The Sec-WebSocket-Accept answer to a Sec-WebSocket-Key (RFC 6455
+ * 4.2.2): base64(SHA-1(key ‖ the protocol's GUID)), 28 characters. */
+#define HCN_WS_ACCEPT_LEN 28
+void hcn_ws_accept(const char *key, char out[HCN_WS_ACCEPT_LEN + 1]);
 
 /* ------------------------------------------------------------- logging */
 

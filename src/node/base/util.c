@@ -2,6 +2,7 @@
 #include "base.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,4 +151,15 @@ int hcn_mkdirs(const char *path)
     int rc = mkdir(p, 0700);
     free(p);
     return (rc != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+void hcn_ws_accept(const char *key, char out[HCN_WS_ACCEPT_LEN + 1])
+{
+    char *cat = hcn_xasprintf("%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (EVP_Digest(cat, strlen(cat), md, &n, EVP_sha1(), NULL) != 1)
+        abort();
+    free(cat);
+    EVP_EncodeBlock((unsigned char *)out, md, (int)n); /* 28 + NUL */
 }

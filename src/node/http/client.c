@@ -590,7 +590,6 @@ static void start_http(hc_mod *h, hcn_msg *m, hcn_hc_request *r)
 
 /* ----------------------------------------------------------- WebSocket */
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define WS_HANDSHAKE_MAX 16384
 
 typedef struct ws_frame {
@@ -752,17 +751,6 @@ static int hs_headers_done(http_parser *p)
     return 1; /* no body */
 }
 
-/* The Sec-WebSocket-Accept a server must answer to key. */
-static void ws_accept_for(const char *key, char out[64])
-{
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s" WS_GUID, key);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_Digest(buf, strlen(buf), md, &mdlen, EVP_sha1(), NULL);
-    EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
-}
-
 /* Connect (libcurl: TCP, TLS) and upgrade; true when open. */
 static bool ws_connect(ws_conn *c, int64_t deadline)
 {
@@ -801,11 +789,11 @@ static bool ws_connect(ws_conn *c, int64_t deadline)
     curl_easy_getinfo(c->easy, CURLINFO_ACTIVESOCKET, &fd);
     /* The upgrade request. */
     unsigned char nonce[16];
-    char key[32], want[64];
+    char key[32], want[HCN_WS_ACCEPT_LEN + 1];
     if (RAND_bytes(nonce, sizeof nonce) != 1)
         abort();
     EVP_EncodeBlock((unsigned char *)key, nonce, sizeof nonce);
-    ws_accept_for(key, want);
+    hcn_ws_accept(key, want);
     bool user_host = false;
     size_t cap =
         512 + strlen(host) + strlen(path) + (query ? strlen(query) : 0);

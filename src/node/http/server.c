@@ -19,8 +19,6 @@
 
 #include <errno.h>
 #include <http_parser.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1233,13 +1231,8 @@ static bool ws_upgrade(conn *c, const char *path)
         respond_empty(c, 404);
         return true;
     }
-    /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)). */
-    char *cat = hcn_xasprintf("%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
-    unsigned char sha[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)cat, strlen(cat), sha);
-    free(cat);
-    unsigned char accept[64];
-    EVP_EncodeBlock(accept, sha, SHA_DIGEST_LENGTH);
+    char accept[HCN_WS_ACCEPT_LEN + 1];
+    hcn_ws_accept(key, accept);
     char *resp = hcn_xasprintf("HTTP/1.1 101 Switching Protocols\r\n"
                                "Upgrade: websocket\r\n"
                                "Connection: Upgrade\r\n"

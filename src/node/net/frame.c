@@ -22,6 +22,39 @@ static void put_be(uint8_t *p, uint64_t v, int n)
     }
 }
 
+/* A message begins: its big-endian u32 length at p.  NULL, or why the
+ * stream is broken. */
+static const char *begin(hcnn_reader *r, const uint8_t *p)
+{
+    size_t l = get_be(p, 4);
+    if (l > HCNN_MESSAGE_MAX)
+        return "a message length over 10,485,800 bytes";
+    if (l == 0)
+        return "an empty message";
+    uint8_t *m = malloc(l);
+    if (m == NULL)
+        return "no memory for a message";
+    free(r->msg);
+    r->msg = m;
+    r->msg_len = l;
+    r->msg_got = 0;
+    r->have_len = true;
+    return NULL;
+}
+
+/* 1 with the message handed over when it is whole, else 0. */
+static int finish(hcnn_reader *r, uint8_t **msg, size_t *len)
+{
+    if (r->msg_got < r->msg_len)
+        return 0;
+    *msg = r->msg;
+    *len = r->msg_len;
+    r->msg = NULL;
+    r->have_len = false;
+    r->msg_len = r->msg_got = 0;
+    return 1;
+}
+
 int hcnn_reader_step(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *p,
                      size_t n, size_t *used, uint8_t **msg, size_t *len,
                      const char **why)
@@ -31,25 +64,8 @@ int hcnn_reader_step(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *p,
     if (!r->have_len) {
         if (n < 4)
             return 0;
-        size_t l = get_be(p, 4);
-        if (l > HCNN_MESSAGE_MAX) {
-            *why = "a message length over 10,485,800 bytes";
+        if ((*why = begin(r, p)) != NULL)
             return -1;
-        }
-        if (l == 0) {
-            *why = "an empty message";
-            return -1;
-        }
-        uint8_t *m = malloc(l);
-        if (m == NULL) {
-            *why = "no memory for a message";
-            return -1;
-        }
-        free(r->msg);
-        r->msg = m;
-        r->msg_len = l;
-        r->msg_got = 0;
-        r->have_len = true;
         at = 4;
     }
     while (r->msg_got < r->msg_len) {
@@ -74,14 +90,7 @@ int hcnn_reader_step(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *p,
         at += 2 + ct;
     }
     *used = at;
-    if (r->msg_got < r->msg_len)
-        return 0;
-    *msg = r->msg;
-    *len = r->msg_len;
-    r->msg = NULL;
-    r->have_len = false;
-    r->msg_len = r->msg_got = 0;
-    return 1;
+    return finish(r, msg, len);
 }
 
 void hcnn_reader_fini(hcnn_reader *r)
@@ -135,29 +144,12 @@ int hcnn_reader_ws(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *ct,
     }
     size_t k = n - HCNN_TAG, at = 0;
     if (!r->have_len) {
-        if (k < 4) {
+        *why = k < 4 ? "a first chunk shorter than its length prefix"
+                     : begin(r, pt);
+        if (*why) {
             free(pt);
-            *why = "a first chunk shorter than its length prefix";
             return -1;
         }
-        size_t l = get_be(pt, 4);
-        if (l > HCNN_MESSAGE_MAX || l == 0) {
-            free(pt);
-            *why = l ? "a message length over 10,485,800 bytes"
-                     : "an empty message";
-            return -1;
-        }
-        uint8_t *m = malloc(l);
-        if (m == NULL) {
-            free(pt);
-            *why = "no memory for a message";
-            return -1;
-        }
-        free(r->msg);
-        r->msg = m;
-        r->msg_len = l;
-        r->msg_got = 0;
-        r->have_len = true;
         at = 4;
     }
     if (k - at > r->msg_len - r->msg_got) {
@@ -168,14 +160,7 @@ int hcnn_reader_ws(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *ct,
     memcpy(r->msg + r->msg_got, pt + at, k - at);
     r->msg_got += k - at;
     free(pt);
-    if (r->msg_got < r->msg_len)
-        return 0;
-    *msg = r->msg;
-    *len = r->msg_len;
-    r->msg = NULL;
-    r->have_len = false;
-    r->msg_len = r->msg_got = 0;
-    return 1;
+    return finish(r, msg, len);
 }
 
 bool hcnn_frame_write_ws(hcnn_cipher *tx, const uint8_t *p, size_t n,

@@ -251,6 +251,55 @@ static bool conn_start(net_mod *net, conn *c)
     return true;
 }
 
+/* ----------------------------------------------------- the peer table
+ * (each with net->mu held) */
+
+/* name's entry, added when missing. */
+static peer *peer_get(net_mod *net, const char *name)
+{
+    peer *p;
+    HASH_FIND_STR(net->peers, name, p);
+    if (p == NULL) {
+        p = hcn_xcalloc(1, sizeof *p);
+        p->name = hcn_xstrdup(name);
+        HASH_ADD_KEYPTR(hh, net->peers, p->name, strlen(p->name), p);
+    }
+    return p;
+}
+
+/* Remove p and free it, with what still waits for it. */
+static void peer_drop(net_mod *net, peer *p)
+{
+    HASH_DEL(net->peers, p);
+    for (size_t i = 0; i < p->qlen; i++)
+        hcn_msg_unref(p->q[i]);
+    free(p->q);
+    free(p->name);
+    free(p);
+}
+
+/* Queue m for p (the caller's reference moves to the queue). */
+static void peer_push(peer *p, hcn_msg *m)
+{
+    if (p->qlen == p->qcap) {
+        p->qcap = p->qcap ? 2 * p->qcap : 16;
+        p->q = hcn_xrealloc(p->q, p->qcap * sizeof *p->q);
+    }
+    p->q[p->qlen++] = m;
+}
+
+/* Start a connection that dials p; false when no slot is left. */
+static bool peer_dial(net_mod *net, peer *p)
+{
+    conn *c = conn_new(net, -1, true, p->name, false);
+    if (!conn_start(net, c)) {
+        conn_free(c);
+        return false;
+    }
+    p->dialing = true;
+    return true;
+}
+
 static bool net_send(void *ctx, hcn_msg *m, int *kind)
 {
     net_mod *net = ctx;
@@ -265,13 +314,7 @@ static bool net_send(void *ctx, hcn_msg *m, int *kind)
     }
     hcnn_peer_id_fini(&who);
     pthread_mutex_lock(&net->mu);
-    peer *p;
-    HASH_FIND_STR(net->peers, node, p);
-    if (p == NULL) {
-        p = hcn_xcalloc(1, sizeof *p);
-        p->name = hcn_xstrdup(node);
-        HASH_ADD_KEYPTR(hh, net->peers, p->name, strlen(p->name), p);
-    }
+    peer *p = peer_get(net, node);
     if (p->qlen >= QUEUE_MAX) {
         pthread_mutex_unlock(&net->mu);
         hcn_logf(net->node, 0,
@@ -280,26 +323,18 @@ static bool net_send(void *ctx, hcn_msg *m, int *kind)
         *kind = HW_SEND_ERROR_TIMEOUT;
         return false;
     }
-    if (p->qlen == p->qcap) {
-        p->qcap = p->qcap ? 2 * p->qcap : 16;
-        p->q = hcn_xrealloc(p->q, p->qcap * sizeof *p->q);
-    }
-    p->q[p->qlen++] = hcn_msg_ref(m);
+    peer_push(p, hcn_msg_ref(m));
     if (p->conn) {
         wake(p->conn);
     } else if (!p->dialing) {
-        conn *c = conn_new(net, -1, true, node, false);
-        if (conn_start(net, c)) {
-            p->dialing = true;
-        } else {
+        if (!peer_dial(net, p)) {
             /* no room for a connection: what waits is offline */
             hcn_msg **q = p->q;
             size_t n = p->qlen;
-            HASH_DEL(net->peers, p);
-            free(p->name);
-            free(p);
+            p->q = NULL;
+            p->qlen = 0;
+            peer_drop(net, p);
             pthread_mutex_unlock(&net->mu);
-            conn_free(c);
             hcn_logf(net->node, 0, "%s: no connection slot left (%d open)",
                      node, MAX_CONNS);
             /* m is among q: the kernel bounces it itself, so skip it */
@@ -573,13 +608,7 @@ static void open_conn(conn *c)
     c->opened = true;
     c->dies_at = hcn_now_ns() + (int64_t)LIFETIME_S * 1000000000;
     pthread_mutex_lock(&net->mu);
-    peer *p;
-    HASH_FIND_STR(net->peers, c->peer_name, p);
-    if (p == NULL) {
-        p = hcn_xcalloc(1, sizeof *p);
-        p->name = hcn_xstrdup(c->peer_name);
-        HASH_ADD_KEYPTR(hh, net->peers, p->name, strlen(p->name), p);
-    }
+    peer *p = peer_get(net, c->peer_name);
     if (p->conn && p->conn != c) {
         atomic_store(&p->conn->closing, true);
         p->conn->peer = NULL;
@@ -596,19 +625,6 @@ static void open_conn(conn *c)
 /* ------------------------------------------------------ routing for others */
 
 static void tune(int fd);
-
-/* The body of NetAction::ConnectionRequest(from), as rmp-serde writes it. */
-static void pack_connection_request(msgpack_sbuffer *sb, const char *from)
-{
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    msgpack_pack_str(&pk, 17);
-    msgpack_pack_str_body(&pk, "ConnectionRequest", 17);
-    size_t n = strlen(from);
-    msgpack_pack_str(&pk, n);
-    msgpack_pack_str_body(&pk, from, n);
-}
 
 /* A routing request (the first message of a connection to this node as a
  * router, f[0..n)): validated as hyperdrive does, then the connection
@@ -689,7 +705,7 @@ static const char *route_request(conn *c, const uint8_t *f, size_t n)
             } else {
                 msgpack_sbuffer sb;
                 msgpack_sbuffer_init(&sb);
-                pack_connection_request(&sb, q.source);
+                hcnn_connection_request_encode(q.source, &sb);
                 char *to = hcn_xasprintf("%s@" NET_PID, q.target);
                 hcn_msg *m = HCN_MSG_NEW(
                     .kind = HCN_MSG_REQUEST, .id = hcn_random_u64(),
@@ -697,11 +713,7 @@ static const char *route_request(conn *c, const uint8_t *f, size_t n)
                     .expects = 5, .body = sb.data, .body_len = sb.size);
                 free(to);
                 msgpack_sbuffer_destroy(&sb);
-                if (tp->qlen == tp->qcap) {
-                    tp->qcap = tp->qcap ? 2 * tp->qcap : 16;
-                    tp->q = hcn_xrealloc(tp->q, tp->qcap * sizeof *tp->q);
-                }
-                tp->q[tp->qlen++] = m;
+                peer_push(tp, m);
                 wake(tp->conn);
                 pend *w = hcn_xcalloc(1, sizeof *w);
                 w->from = hcn_xstrdup(q.source);
@@ -1367,19 +1379,10 @@ static void *conn_main(void *arg)
             p->q = NULL;
             p->qlen = p->qcap = 0;
         }
-        if (p->qlen == 0) {
-            HASH_DEL(net->peers, p);
-            free(p->q);
-            free(p->name);
-            free(p);
-        } else {
-            /* messages came while it closed: dial again */
-            conn *again = conn_new(net, -1, true, p->name, false);
-            if (conn_start(net, again))
-                p->dialing = true;
-            else
-                conn_free(again);
-        }
+        if (p->qlen == 0)
+            peer_drop(net, p);
+        else
+            peer_dial(net, p); /* messages came while it closed */
     }
     for (conn **pp = &net->conns; *pp; pp = &(*pp)->next)
         if (*pp == c) {
@@ -1426,26 +1429,10 @@ static void keep_routers(net_mod *net)
             continue;
         hcnn_peer_id_fini(&rid);
         pthread_mutex_lock(&net->mu);
-        peer *p;
-        HASH_FIND_STR(net->peers, r, p);
-        if (p == NULL) {
-            p = hcn_xcalloc(1, sizeof *p);
-            p->name = hcn_xstrdup(r);
-            HASH_ADD_KEYPTR(hh, net->peers, p->name, strlen(p->name), p);
-        }
-        if (p->conn == NULL && !p->dialing) {
-            conn *c = conn_new(net, -1, true, r, false);
-            if (conn_start(net, c))
-                p->dialing = true;
-            else
-                conn_free(c);
-        }
-        if (p->conn == NULL && !p->dialing && p->qlen == 0) {
-            HASH_DEL(net->peers, p);
-            free(p->q);
-            free(p->name);
-            free(p);
-        }
+        peer *p = peer_get(net, r);
+        if (p->conn == NULL && !p->dialing && !peer_dial(net, p) &&
+            p->qlen == 0)
+            peer_drop(net, p);
         pthread_mutex_unlock(&net->mu);
     }
 }
@@ -1790,12 +1777,7 @@ static void net_fini(hcn_proc *self)
     peer *p, *t;
     HASH_ITER(hh, net->peers, p, t)
     {
-        HASH_DEL(net->peers, p);
-        for (size_t i = 0; i < p->qlen; i++)
-            hcn_msg_unref(p->q[i]);
-        free(p->q);
-        free(p->name);
-        free(p);
+        peer_drop(net, p);
     }
     if (net->listen_fd >= 0)
         close(net->listen_fd);

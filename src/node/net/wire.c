@@ -133,6 +133,15 @@ void hcnn_routing_request_encode(const hcnn_routing_request *q,
     put_str(&pk, q->target);
 }
 
+void hcnn_connection_request_encode(const char *from, msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    put_str(&pk, "ConnectionRequest");
+    put_str(&pk, from);
+}
+
 /* ---------------------------------------------------------------- reading */
 
 typedef struct rd {

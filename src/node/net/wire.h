@@ -136,6 +136,9 @@ typedef struct hcnn_net_action {
     size_t sig_len;
 } hcnn_net_action;
 
+/* NetAction::ConnectionRequest(from), what a router sends a node it routes
+ * for: {"ConnectionRequest": from}. */
+void hcnn_connection_request_encode(const char *from, msgpack_sbuffer *sb);
 /* Decode one NetAction from p[0..n); false with a sentence in err. */
 bool hcnn_net_action_decode(const uint8_t *p, size_t n, hcnn_net_action *out,
                             char *err, size_t errlen);

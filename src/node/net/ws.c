@@ -3,6 +3,8 @@
  * buffers. */
 #include "ws.h"
 
+#include "../base/base.h"
+
 #include <http_parser.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -12,7 +14,6 @@
 #include <strings.h>
 #include <wslay/wslay.h>
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define UPGRADE_MAX 8192 /* bytes of upgrade headers either way */
 
 enum { H_NONE, H_UPGRADE, H_CONNECTION, H_KEY, H_VERSION, H_ACCEPT };
@@ -39,7 +40,7 @@ struct hcnn_ws {
     bool upgrade_ok, conn_ok, version_ok;
     char key[128];      /* the client's Sec-WebSocket-Key */
     char accept[128];   /* the server's answer, as read */
-    char want[64];      /* the answer the client expects */
+    char want[HCN_WS_ACCEPT_LEN + 1]; /* the answer the client expects */
     /* the frames */
     wslay_event_context_ptr ctx;
     const uint8_t *in;
@@ -49,26 +50,6 @@ struct hcnn_ws {
     rx_msg *head, *tail;
     const char *broken;
 };
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (p == NULL)
-        abort();
-    return p;
-}
-
-/* base64(SHA-1(key ‖ GUID)) */
-static void accept_for(const char *key, char out[64])
-{
-    char buf[200];
-    snprintf(buf, sizeof buf, "%s" WS_GUID, key);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(buf, strlen(buf), md, &mdlen, EVP_sha1(), NULL) != 1)
-        abort();
-    EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
-}
 
 /* Whether the comma-separated list has tok (any case). */
 static bool has_token(const char *list, const char *tok)
@@ -173,7 +154,7 @@ void hcnn_ws_request(hcnn_ws *w, const char *host, unsigned port,
         abort();
     char key[32];
     EVP_EncodeBlock((unsigned char *)key, nonce, sizeof nonce);
-    accept_for(key, w->want);
+    hcn_ws_accept(key, w->want);
     bool v6 = strchr(host, ':') != NULL;
     char req[512];
     int n = snprintf(req, sizeof req,
@@ -244,8 +225,8 @@ int hcnn_ws_upgrade(hcnn_ws *w, const uint8_t *p, size_t n, size_t *used,
             return refuse(w, sink, arg,
                           "a WebSocket upgrade without version 13 or a key",
                           why);
-        char acc[64], out[256];
-        accept_for(w->key, acc);
+        char acc[HCN_WS_ACCEPT_LEN + 1], out[256];
+        hcn_ws_accept(w->key, acc);
         int m = snprintf(out, sizeof out,
                          "HTTP/1.1 101 Switching Protocols\r\n"
                          "Upgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -303,10 +284,10 @@ static void on_msg(wslay_event_context_ptr ctx,
     hcnn_ws *w = ud;
     switch (a->opcode) {
     case WSLAY_BINARY_FRAME: {
-        rx_msg *m = xmalloc(sizeof *m);
+        rx_msg *m = hcn_xmalloc(sizeof *m);
         m->next = NULL;
         m->n = a->msg_length;
-        m->p = xmalloc(m->n);
+        m->p = hcn_xmalloc(m->n);
         if (m->n) /* (an empty message has no buffer) */
             memcpy(m->p, a->msg, m->n);
         if (w->tail)
@@ -334,9 +315,7 @@ static void on_msg(wslay_event_context_ptr ctx,
 
 hcnn_ws *hcnn_ws_new(bool client)
 {
-    hcnn_ws *w = calloc(1, sizeof *w);
-    if (w == NULL)
-        abort();
+    hcnn_ws *w = hcn_xcalloc(1, sizeof *w);
     w->client = client;
     http_parser_init(&w->hp, client ? HTTP_RESPONSE : HTTP_REQUEST);
     w->hp.data = w;
