@@ -1,7 +1,7 @@
 /* libFuzzer: the network's msgpack decoder (src/node/net/wire.c), which
  * reads what other nodes send.  Each input is decoded as a KernelMessage,
- * a HandshakePayload and a RoutingRequest; what decodes is encoded, decoded again and
- * encoded a second time, and the two encodings must be the same bytes
+ * a HandshakePayload and a RoutingRequest; what decodes is encoded, decoded
+ * again and encoded a second time, and the two encodings must be the same bytes
  * (rmp-serde's canonical form survives the codec).  Everything decoded is
  * released: a leak is a finding. */
 #include "node/net/wire.h"

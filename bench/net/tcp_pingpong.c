@@ -81,8 +81,8 @@ static int recv_msg(int fd, uint8_t *buf, size_t cap)
     uint8_t h[4];
     if (!read_all(fd, h, 4))
         return 0;
-    size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 |
-                 h[3];
+    size_t len =
+        (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
     if (len > cap) {
         fprintf(stderr, "tcp_pingpong: a message of %zu bytes\n", len);
         exit(1);

@@ -13,15 +13,13 @@ typedef struct rpcponger_state {
 HYPERPROCESS(rpcponger_state, .name = "rpcponger", .endpoints = HP_NO_ENDPOINTS,
              .save_config = HP_SAVE_NEVER, .wit_world = "rpcbench-v0");
 
-HP_LOCAL HP_REMOTE
-static uint64_t pong(rpcponger_state *s, uint64_t v)
+HP_LOCAL HP_REMOTE static uint64_t pong(rpcponger_state *s, uint64_t v)
 {
     (void)s;
     return v;
 }
 
-HP_LOCAL HP_REMOTE
-static char *bulk(rpcponger_state *s, uint64_t n)
+HP_LOCAL HP_REMOTE static char *bulk(rpcponger_state *s, uint64_t n)
 {
     (void)s;
     if (n > 8u << 20)

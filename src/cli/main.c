@@ -340,8 +340,7 @@ static int run_set_option(run_opts *o, int c, const char *arg,
     case RUN_NETROUTERS: cfg->net_routers = arg; return -1;
     case RUN_MAXPASS:
         if (parse_u32(arg, &u) != 0 || u > 4096) {
-            fprintf(stderr, "%s run: --max-passthroughs needs 0..4096\n",
-                    prog);
+            fprintf(stderr, "%s run: --max-passthroughs needs 0..4096\n", prog);
             return 2;
         }
         cfg->net_max_passthroughs = u;

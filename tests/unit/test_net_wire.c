@@ -132,8 +132,8 @@ static void handshake_payloads(void **state)
         msgpack_sbuffer_destroy(&sb);
         hcnn_hs_payload d;
         char err[160];
-        assert_true(hcnn_hs_payload_decode(g->bytes, g->len, &d, err,
-                                           sizeof err));
+        assert_true(
+            hcnn_hs_payload_decode(g->bytes, g->len, &d, err, sizeof err));
         assert_int_equal(d.version, 1);
         assert_string_equal(d.name, h[i].name);
         assert_int_equal(d.sig_len, 64);
@@ -159,8 +159,8 @@ static void routing_requests(void **state)
     msgpack_sbuffer_destroy(&sb);
     hcnn_routing_request d;
     char err[160];
-    assert_true(hcnn_routing_request_decode(g->bytes, g->len, &d, err,
-                                            sizeof err));
+    assert_true(
+        hcnn_routing_request_decode(g->bytes, g->len, &d, err, sizeof err));
     assert_int_equal(d.version, 1);
     assert_string_equal(d.source, "a.os");
     assert_string_equal(d.target, "t.os");
@@ -168,9 +168,8 @@ static void routing_requests(void **state)
     assert_memory_equal(d.sig, sig, 64);
     hcnn_routing_request_fini(&d);
     /* a HandshakePayload is not one (its last field is a bool) */
-    assert_false(hcnn_routing_request_decode(find("hs1")->bytes,
-                                             find("hs1")->len, &d, err,
-                                             sizeof err));
+    assert_false(hcnn_routing_request_decode(
+        find("hs1")->bytes, find("hs1")->len, &d, err, sizeof err));
 }
 
 static void kernel_messages(void **state)
@@ -218,9 +217,9 @@ static void kernel_messages(void **state)
                        .body_len = 5};
     same_as_rmp("hello", &hello);
 
-    static const uint64_t ids[10] = {0,     127,        128,        255,
-                                     256,   65535,      65536,      4294967295u,
-                                     4294967296ull, UINT64_MAX};
+    static const uint64_t ids[10] = {
+        0,     127,   128,         255,           256,
+        65535, 65536, 4294967295u, 4294967296ull, UINT64_MAX};
     for (int i = 0; i < 10; i++) {
         hcnn_kmsg m = {.id = ids[i],
                        .source = "a.os@p:k:u",
@@ -300,10 +299,11 @@ static void accepted_forms(void **state)
     /* the "hello" message with its body as bin, its variant as index 0
      * and its id as a u64 */
     static const uint8_t m[] = {
-        0x96, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1, 0xaa, 'a', '.', 'o', 's', '@', 'p',
-        ':', 'k', ':', 'u', 0xaa, 'b', '.', 'o', 's', '@', 'p', ':', 'k', ':',
-        'u', 0xc0, 0x81, 0x00, 0x95, 0xc2, 0xc0, 0xc4, 0x02, 'h', 'i', 0xc0,
-        0x90, 0x92, 0xc0, 0xc4, 0x01, 0x07};
+        0x96, 0xcf, 0,    0,    0,    0,    0,    0,    0,    1,
+        0xaa, 'a',  '.',  'o',  's',  '@',  'p',  ':',  'k',  ':',
+        'u',  0xaa, 'b',  '.',  'o',  's',  '@',  'p',  ':',  'k',
+        ':',  'u',  0xc0, 0x81, 0x00, 0x95, 0xc2, 0xc0, 0xc4, 0x02,
+        'h',  'i',  0xc0, 0x90, 0x92, 0xc0, 0xc4, 0x01, 0x07};
     hcnn_kmsg d;
     assert_true(decodes(m, sizeof m, &d));
     assert_true(d.id == 1);
@@ -334,10 +334,10 @@ static void long_byte_arrays(void **state)
     uint8_t m[200];
     size_t n = 0;
     static const uint8_t head[] = {
-        0x96, 0x01, 0xaa, 'a', '.', 'o', 's', '@', 'p', ':', 'k', ':', 'u',
-        0xaa, 'b', '.', 'o', 's', '@', 'p', ':', 'k', ':', 'u', 0xc0, 0x81,
-        0xa7, 'R', 'e', 'q', 'u', 'e', 's', 't', 0x95, 0xc2, 0x05, 0xdc, 0x00,
-        40};
+        0x96, 0x01, 0xaa, 'a',  '.',  'o',  's',  '@',  'p',  ':',
+        'k',  ':',  'u',  0xaa, 'b',  '.',  'o',  's',  '@',  'p',
+        ':',  'k',  ':',  'u',  0xc0, 0x81, 0xa7, 'R',  'e',  'q',
+        'u',  'e',  's',  't',  0x95, 0xc2, 0x05, 0xdc, 0x00, 40};
     memcpy(m, head, sizeof head);
     n = sizeof head;
     for (int i = 0; i < 40; i++) {
@@ -402,10 +402,10 @@ static void refusals(void **state)
     b[g->len] = 0xc0;
     refused(b, g->len + 1, "well-formed");
     /* the id as a negative integer */
-    static const uint8_t neg[] = {
-        0x96, 0xff, 0xa3, 'a', '@', 'b', 0xa3, 'a', '@', 'b', 0xc0, 0x81,
-        0xa7, 'R', 'e', 'q', 'u', 'e', 's', 't', 0x95, 0xc2, 0xc0, 0x90,
-        0xc0, 0x90, 0xc0};
+    static const uint8_t neg[] = {0x96, 0xff, 0xa3, 'a',  '@',  'b',  0xa3,
+                                  'a',  '@',  'b',  0xc0, 0x81, 0xa7, 'R',
+                                  'e',  'q',  'u',  'e',  's',  't',  0x95,
+                                  0xc2, 0xc0, 0x90, 0xc0, 0x90, 0xc0};
     refused(neg, sizeof neg, "id: expected an unsigned integer");
     /* a KernelMessage of 5 fields (the blob left out) */
     uint8_t five[sizeof neg - 1];
@@ -421,9 +421,9 @@ static void refusals(void **state)
     v[13] = 'X';
     refused(v, sizeof v, "unknown variant");
     static const uint8_t big_byte[] = {
-        0x96, 0x01, 0xa3, 'a', '@', 'b', 0xa3, 'a', '@', 'b', 0xc0, 0x81,
-        0xa7, 'R', 'e', 'q', 'u', 'e', 's', 't', 0x95, 0xc2, 0xc0, 0x91,
-        0xcd, 0x01, 0x00, 0xc0, 0x90, 0xc0};
+        0x96, 0x01, 0xa3, 'a',  '@',  'b',  0xa3, 'a',  '@',  'b',
+        0xc0, 0x81, 0xa7, 'R',  'e',  'q',  'u',  'e',  's',  't',
+        0x95, 0xc2, 0xc0, 0x91, 0xcd, 0x01, 0x00, 0xc0, 0x90, 0xc0};
     refused(big_byte, sizeof big_byte, "byte 0 is not an integer 0..255");
     memcpy(v, neg, sizeof neg);
     v[1] = 0x01;
@@ -436,8 +436,7 @@ static void refusals(void **state)
     static const uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0};
     refused(huge, sizeof huge, "well-formed");
     /* the handshake payload: a version that is no u8 */
-    static const uint8_t hs[] = {0x94, 0xcd, 0x01, 0x00, 0xa1, 'a', 0x90,
-                                 0xc2};
+    static const uint8_t hs[] = {0x94, 0xcd, 0x01, 0x00, 0xa1, 'a', 0x90, 0xc2};
     hcnn_hs_payload h;
     char err[160] = "";
     assert_false(hcnn_hs_payload_decode(hs, sizeof hs, &h, err, sizeof err));
@@ -519,18 +518,19 @@ static void net_actions(void **state)
     /* refusals: an unknown variant, a unit variant with a value, a port
      * that is no u16 */
     static const uint8_t unknown[] = {0xa3, 'F', 'o', 'o'};
-    assert_false(hcnn_net_action_decode(unknown, sizeof unknown, &a, err,
-                                        sizeof err));
+    assert_false(
+        hcnn_net_action_decode(unknown, sizeof unknown, &a, err, sizeof err));
     assert_non_null(strstr(err, "unknown variant"));
     static const uint8_t unit_val[] = {0x81, 0xa4, 'S', 'i', 'g', 'n', 0xc0};
-    assert_false(hcnn_net_action_decode(unit_val, sizeof unit_val, &a, err,
-                                        sizeof err));
+    assert_false(
+        hcnn_net_action_decode(unit_val, sizeof unit_val, &a, err, sizeof err));
     assert_non_null(strstr(err, "carries nothing"));
-    static const uint8_t port[] = {0x81, 0xa9, 'H', 'n', 's', 'U', 'p', 'd',
-                                   'a',  't',  'e', 0x95, 0xa1, 'b', 0xa0, 0x90,
-                                   0x81, 0xa3, 't', 'c',  'p', 0xce, 0, 1, 0,
-                                   0,    0x90};
-    assert_false(hcnn_net_action_decode(port, sizeof port, &a, err, sizeof err));
+    static const uint8_t port[] = {0x81, 0xa9, 'H',  'n',  's',  'U',  'p',
+                                   'd',  'a',  't',  'e',  0x95, 0xa1, 'b',
+                                   0xa0, 0x90, 0x81, 0xa3, 't',  'c',  'p',
+                                   0xce, 0,    1,    0,    0,    0x90};
+    assert_false(
+        hcnn_net_action_decode(port, sizeof port, &a, err, sizeof err));
     assert_non_null(strstr(err, "not a u16"));
 }
 

@@ -55,8 +55,8 @@ static int serve(hcnn_ws *w, const char *req, size_t step, buf *out,
     while (at < n && rc == 0) {
         size_t k = step == 0 || n - at < step ? n - at : step;
         size_t used;
-        rc = hcnn_ws_upgrade(w, (const uint8_t *)req + at, k, &used, sink,
-                             out, why);
+        rc = hcnn_ws_upgrade(w, (const uint8_t *)req + at, k, &used, sink, out,
+                             why);
         if (rc == 0)
             assert_int_equal(used, k);
         at += k;
@@ -170,8 +170,8 @@ static void client_refusals(void **state)
         size_t used;
         const char *why = NULL;
         assert_int_equal(hcnn_ws_upgrade(c, (const uint8_t *)answers[i],
-                                         strlen(answers[i]), &used, sink,
-                                         &req, &why),
+                                         strlen(answers[i]), &used, sink, &req,
+                                         &why),
                          -1);
         assert_non_null(why);
         free(req.p);
@@ -271,8 +271,8 @@ static void rfc_examples_and_breaks(void **state)
     assert_int_equal(wire.p[0], 0x8a);
     assert_int_equal(wire.p[1], 0x85); /* masked, 5 bytes */
     /* 5.7: a masked text "Hello" from a client: text breaks the link */
-    static const uint8_t text[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f,
-                                   0x9f, 0x4d, 0x51, 0x58};
+    static const uint8_t text[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                   0x7f, 0x9f, 0x4d, 0x51, 0x58};
     assert_int_equal(hcnn_ws_recv(s, text, sizeof text, &why), -1);
     assert_non_null(strstr(why, "a text frame"));
     hcnn_ws_free(c);
@@ -353,8 +353,8 @@ static void transport_chunks(void **state)
             uint8_t *msg;
             size_t len;
             const char *why = NULL;
-            int rc = hcnn_reader_ws(&r, &rx, ch.p[k], ch.n[k], &msg, &len,
-                                    &why);
+            int rc =
+                hcnn_reader_ws(&r, &rx, ch.p[k], ch.n[k], &msg, &len, &why);
             assert_int_equal(rc, k + 1 == ch.count ? 1 : 0);
             if (rc == 1) {
                 assert_int_equal(len, sizes[i]);
@@ -368,8 +368,8 @@ static void transport_chunks(void **state)
     hcnn_cipher tx, rx;
     key_pair(&tx, &rx);
     assert_false(hcnn_frame_write_ws(&tx, data, 0, chunk_sink, NULL));
-    assert_false(hcnn_frame_write_ws(&tx, data, HCNN_MESSAGE_MAX + 1,
-                                     chunk_sink, NULL));
+    assert_false(
+        hcnn_frame_write_ws(&tx, data, HCNN_MESSAGE_MAX + 1, chunk_sink, NULL));
     free(data);
 }
 
@@ -421,22 +421,19 @@ static void chunk_refusals(void **state)
     /* an altered chunk, then a replayed one */
     key_pair(&tx, &rx);
     chunks ch = {.count = 0};
-    assert_true(hcnn_frame_write_ws(&tx, (const uint8_t *)"hello", 5,
-                                    chunk_sink, &ch));
+    assert_true(
+        hcnn_frame_write_ws(&tx, (const uint8_t *)"hello", 5, chunk_sink, &ch));
     ch.p[0][3] ^= 1;
     hcnn_cipher rx2 = rx;
-    assert_int_equal(hcnn_reader_ws(&r, &rx2, ch.p[0], ch.n[0], &msg, &len,
-                                    &why),
-                     -1);
+    assert_int_equal(
+        hcnn_reader_ws(&r, &rx2, ch.p[0], ch.n[0], &msg, &len, &why), -1);
     assert_non_null(strstr(why, "fails authentication"));
     ch.p[0][3] ^= 1;
-    assert_int_equal(hcnn_reader_ws(&r, &rx2, ch.p[0], ch.n[0], &msg, &len,
-                                    &why),
-                     1);
+    assert_int_equal(
+        hcnn_reader_ws(&r, &rx2, ch.p[0], ch.n[0], &msg, &len, &why), 1);
     free(msg);
-    assert_int_equal(hcnn_reader_ws(&r, &rx2, ch.p[0], ch.n[0], &msg, &len,
-                                    &why),
-                     -1);
+    assert_int_equal(
+        hcnn_reader_ws(&r, &rx2, ch.p[0], ch.n[0], &msg, &len, &why), -1);
     chunks_free(&ch);
     hcnn_reader_fini(&r);
 }

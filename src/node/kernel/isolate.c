@@ -142,7 +142,7 @@ typedef struct wctx {
     bool told;       /* CRASH or EXIT came */
     int told_op;
     hcw_crash crash;
-    char why[256];          /* a protocol breach, said once */
+    char why[256]; /* a protocol breach, said once */
     bool has_cpu_clock;
     clockid_t cpu_clock;    /* the worker's CPU time */
     int64_t cpu_at_receive; /* CPU ms used at the first check of the
@@ -376,7 +376,7 @@ static int serve_call(wctx *w)
     }
     case HCW_RECEIVE: {
         hw_receive_result r;
-        t->receive(ctx, &r); /* may not return: the instance is stopped */
+        t->receive(ctx, &r);    /* may not return: the instance is stopped */
         w->cpu_at_receive = -1; /* a new message: a new budget */
         hcw_frame_begin(f, HCW_REPLY, 2);
         hcw_put_receive_result(f, &r);

@@ -105,8 +105,7 @@ size_t hcnn_frame_size(size_t n)
     return 4 + n + chunks * (2 + HCNN_TAG);
 }
 
-bool hcnn_frame_write(hcnn_cipher *tx, const uint8_t *p, size_t n,
-                      uint8_t *out)
+bool hcnn_frame_write(hcnn_cipher *tx, const uint8_t *p, size_t n, uint8_t *out)
 {
     if (n == 0 || n > HCNN_MESSAGE_MAX)
         return false;
@@ -115,16 +114,15 @@ bool hcnn_frame_write(hcnn_cipher *tx, const uint8_t *p, size_t n,
     for (size_t at = 0; at < n; at += CHUNK) {
         size_t k = n - at < CHUNK ? n - at : CHUNK;
         put_be(out + o, k + HCNN_TAG, 2);
-        if (hcnn_cipher_encrypt(tx, NULL, 0, p + at, k, out + o + 2) !=
-            HCNN_OK)
+        if (hcnn_cipher_encrypt(tx, NULL, 0, p + at, k, out + o + 2) != HCNN_OK)
             return false;
         o += 2 + k + HCNN_TAG;
     }
     return true;
 }
 
-int hcnn_reader_ws(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *ct,
-                   size_t n, uint8_t **msg, size_t *len, const char **why)
+int hcnn_reader_ws(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *ct, size_t n,
+                   uint8_t **msg, size_t *len, const char **why)
 {
     if (n < HCNN_TAG || n - HCNN_TAG > HCNN_MAX_MSG) {
         /* hyperdrive decrypts into 65,535 bytes: no frame is longer */
@@ -164,8 +162,7 @@ int hcnn_reader_ws(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *ct,
 }
 
 bool hcnn_frame_write_ws(hcnn_cipher *tx, const uint8_t *p, size_t n,
-                         void (*sink)(void *arg, const uint8_t *ct,
-                                      size_t len),
+                         void (*sink)(void *arg, const uint8_t *ct, size_t len),
                          void *arg)
 {
     if (n == 0 || n > HCNN_MESSAGE_MAX)

@@ -47,14 +47,13 @@ bool hcnn_frame_write(hcnn_cipher *tx, const uint8_t *p, size_t n,
  * the first).  Read one such WebSocket message ct[0..n): 1 when the
  * message is complete (*msg, *len: the caller's to free), 0 when more are
  * needed, -1 when the stream is broken (*why). */
-int hcnn_reader_ws(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *ct,
-                   size_t n, uint8_t **msg, size_t *len, const char **why);
+int hcnn_reader_ws(hcnn_reader *r, hcnn_cipher *rx, const uint8_t *ct, size_t n,
+                   uint8_t **msg, size_t *len, const char **why);
 /* Write p[0..n) as WebSocket chunks: each ciphertext through sink (the
  * caller makes each one binary WebSocket message).  false when the cipher
  * fails or n is 0 or over HCNN_MESSAGE_MAX. */
 bool hcnn_frame_write_ws(hcnn_cipher *tx, const uint8_t *p, size_t n,
-                         void (*sink)(void *arg, const uint8_t *ct,
-                                      size_t len),
+                         void (*sink)(void *arg, const uint8_t *ct, size_t len),
                          void *arg);
 
 #endif

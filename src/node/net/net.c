@@ -41,14 +41,14 @@
 #include <uthash.h>
 
 #define NET_PID "net:distro:sys"
-#define HS_TIMEOUT_MS 5000      /* connect + handshake */
-#define LIFETIME_S 1800         /* a connection's life, from its start */
+#define HS_TIMEOUT_MS 5000 /* connect + handshake */
+#define LIFETIME_S 1800    /* a connection's life, from its start */
 #define KEEPALIVE_S 30
-#define MAX_CONNS 64            /* connections at once, both directions */
-#define QUEUE_MAX 4096          /* messages waiting for one peer */
+#define MAX_CONNS 64   /* connections at once, both directions */
+#define QUEUE_MAX 4096 /* messages waiting for one peer */
 #define PROTOCOL_VERSION 1
-#define ROUTER_RETRY_S 4        /* an indirect node redials its routers */
-#define SPLICE_BUF 65536        /* a passthrough's buffer each way */
+#define ROUTER_RETRY_S 4 /* an indirect node redials its routers */
+#define SPLICE_BUF 65536 /* a passthrough's buffer each way */
 
 typedef struct conn conn;
 
@@ -71,8 +71,8 @@ typedef struct peer {
 typedef struct net_mod {
     hcn_node *node;
     hcn_proc *self;
-    char *our;      /* our node's name */
-    char *addr;     /* our@net:distro:sys */
+    char *our;  /* our node's name */
+    char *addr; /* our@net:distro:sys */
     hcnn_ident *id;
     hcnn_pki *pki;
     int listen_fd, ws_listen_fd; /* -1: that transport is not offered */
@@ -115,15 +115,15 @@ struct conn {
     bool proxy;       /* our payload asks the peer to route for us */
     bool their_proxy; /* the peer's payload asked us to route for it */
     /* passthroughs (at a router) */
-    bool counted;     /* one of net->npass */
+    bool counted;      /* one of net->npass */
     char *pass_target; /* PASS_DIAL: the direct node to dial */
-    int pass_fd;      /* the other half's socket */
-    uint8_t *pass_in; /* bytes the other half had read, to forward */
+    int pass_fd;       /* the other half's socket */
+    uint8_t *pass_in;  /* bytes the other half had read, to forward */
     size_t pass_in_len;
-    bool ws_up;       /* its upgrade is done */
+    bool ws_up;         /* its upgrade is done */
     int64_t last_write; /* monotonic ns: a WebSocket pings after 30 s */
-    char *peer_name; /* known when dialing; learned when accepting */
-    peer *peer;      /* attached once open (under mu) */
+    char *peer_name;    /* known when dialing; learned when accepting */
+    peer *peer;         /* attached once open (under mu) */
     int state;
     hcnn_handshake hs;
     hcnn_cipher tx, rx;
@@ -131,7 +131,7 @@ struct conn {
     size_t in_len, in_cap;
     uint8_t *out;
     size_t out_len, out_off, out_cap;
-    hcnn_reader rd; /* the transport message being read */
+    hcnn_reader rd;               /* the transport message being read */
     int64_t hs_deadline, dies_at; /* monotonic ns */
     atomic_bool closing;          /* replaced, or the node stops */
     pthread_t th;
@@ -318,8 +318,8 @@ static bool net_send(void *ctx, hcn_msg *m, int *kind)
     if (p->qlen >= QUEUE_MAX) {
         pthread_mutex_unlock(&net->mu);
         hcn_logf(net->node, 0,
-                 "%s -> %s refused: %d messages already wait for %s",
-                 m->source, m->target, QUEUE_MAX, node);
+                 "%s -> %s refused: %d messages already wait for %s", m->source,
+                 m->target, QUEUE_MAX, node);
         *kind = HW_SEND_ERROR_TIMEOUT;
         return false;
     }
@@ -707,10 +707,11 @@ static const char *route_request(conn *c, const uint8_t *f, size_t n)
                 msgpack_sbuffer_init(&sb);
                 hcnn_connection_request_encode(q.source, &sb);
                 char *to = hcn_xasprintf("%s@" NET_PID, q.target);
-                hcn_msg *m = HCN_MSG_NEW(
-                    .kind = HCN_MSG_REQUEST, .id = hcn_random_u64(),
-                    .source = net->addr, .target = to, .has_expects = true,
-                    .expects = 5, .body = sb.data, .body_len = sb.size);
+                hcn_msg *m =
+                    HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = hcn_random_u64(),
+                                .source = net->addr, .target = to,
+                                .has_expects = true, .expects = 5,
+                                .body = sb.data, .body_len = sb.size);
                 free(to);
                 msgpack_sbuffer_destroy(&sb);
                 peer_push(tp, m);
@@ -728,8 +729,8 @@ static const char *route_request(conn *c, const uint8_t *f, size_t n)
             net->npass++;
             c->counted = true;
             free(c->peer_name);
-            c->peer_name = hcn_xasprintf("%s (routing to %s)", q.source,
-                                         q.target);
+            c->peer_name =
+                hcn_xasprintf("%s (routing to %s)", q.source, q.target);
         }
         pthread_mutex_unlock(&net->mu);
     }
@@ -755,8 +756,8 @@ static int connect_to(const char *ip, unsigned port, int64_t deadline,
         *why = "an ip that is not a numeric address";
         return -1;
     }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                    0);
+    int fd =
+        socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         freeaddrinfo(ai);
         *why = "no socket";
@@ -903,8 +904,9 @@ static const char *pass_run(conn *c)
             break;
         }
         if (atomic_load(&net->stop) || atomic_load(&c->closing))
-            return atomic_load(&c->closing) ? "the target refused the connection"
-                                            : NULL;
+            return atomic_load(&c->closing)
+                       ? "the target refused the connection"
+                       : NULL;
         int64_t left = (c->hs_deadline - hcn_now_ns()) / 1000000;
         if (left <= 0)
             return "the target did not connect within 5 s";
@@ -933,15 +935,15 @@ static const char *hs_message(conn *c, const uint8_t *f, size_t n)
     if (c->state == HS_R_WAIT0) {
         if (n != HCNN_KEY)
             return route_request(c, f, n);
-        if (hcnn_handshake_read(&c->hs, f, n, payload, sizeof payload,
-                                &plen) != HCNN_OK)
+        if (hcnn_handshake_read(&c->hs, f, n, payload, sizeof payload, &plen) !=
+            HCNN_OK)
             return "a broken first handshake message";
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        bool ok = our_payload(c, &sb, c->proxy) &&
-                  hcnn_handshake_write(&c->hs, (const uint8_t *)sb.data,
-                                       sb.size, msg, sizeof msg,
-                                       &mlen) == HCNN_OK;
+        bool ok =
+            our_payload(c, &sb, c->proxy) &&
+            hcnn_handshake_write(&c->hs, (const uint8_t *)sb.data, sb.size, msg,
+                                 sizeof msg, &mlen) == HCNN_OK;
         msgpack_sbuffer_destroy(&sb);
         if (!ok)
             return "cannot write the handshake";
@@ -964,10 +966,10 @@ static const char *hs_message(conn *c, const uint8_t *f, size_t n)
         if (why == NULL) {
             msgpack_sbuffer sb;
             msgpack_sbuffer_init(&sb);
-            bool ok = our_payload(c, &sb, c->proxy) &&
-                      hcnn_handshake_write(&c->hs, (const uint8_t *)sb.data,
-                                           sb.size, msg, sizeof msg,
-                                           &mlen) == HCNN_OK;
+            bool ok =
+                our_payload(c, &sb, c->proxy) &&
+                hcnn_handshake_write(&c->hs, (const uint8_t *)sb.data, sb.size,
+                                     msg, sizeof msg, &mlen) == HCNN_OK;
             msgpack_sbuffer_destroy(&sb);
             if (ok)
                 out_frame16(c, msg, mlen);
@@ -1019,8 +1021,9 @@ static const char *deliver(conn *c, const uint8_t *p, size_t n)
     hcnn_kmsg k;
     char err[200];
     if (!hcnn_kmsg_decode(p, n, &k, err, sizeof err)) {
-        hcn_logf(net->node, 0, "net: %s sent a message that does not decode "
-                               "(%s)",
+        hcn_logf(net->node, 0,
+                 "net: %s sent a message that does not decode "
+                 "(%s)",
                  c->peer_name, err);
         return "garbage msgpack";
     }
@@ -1038,8 +1041,9 @@ static const char *deliver(conn *c, const uint8_t *p, size_t n)
         return why;
     }
     if (!addr_node_is(k.target, net->our)) {
-        hcn_logf(net->node, 0, "net: %s sent a message for %s, not for us "
-                               "(this node routes for no one); dropped",
+        hcn_logf(net->node, 0,
+                 "net: %s sent a message for %s, not for us "
+                 "(this node routes for no one); dropped",
                  c->peer_name, k.target);
         hcnn_kmsg_fini(&k);
         return NULL;
@@ -1072,12 +1076,14 @@ static const char *deliver(conn *c, const uint8_t *p, size_t n)
     }
     hcn_blob *blob =
         k.has_blob ? hcn_blob_new(k.blob_mime, k.blob, k.blob_len) : NULL;
-    hcn_msg *m = HCN_MSG_NEW(
-        .kind = k.is_response ? HCN_MSG_RESPONSE : HCN_MSG_REQUEST, .id = k.id,
-        .source = k.source, .target = k.target, .rsvp = k.rsvp,
-        .inherit = k.inherit, .has_expects = k.has_expects,
-        .expects = k.expects, .body = k.body, .body_len = k.body_len,
-        .metadata = k.metadata, .caps = caps, .ncaps = ncaps, .blob = blob);
+    hcn_msg *m =
+        HCN_MSG_NEW(.kind = k.is_response ? HCN_MSG_RESPONSE : HCN_MSG_REQUEST,
+                    .id = k.id, .source = k.source, .target = k.target,
+                    .rsvp = k.rsvp, .inherit = k.inherit,
+                    .has_expects = k.has_expects, .expects = k.expects,
+                    .body = k.body, .body_len = k.body_len,
+                    .metadata = k.metadata, .caps = caps, .ncaps = ncaps,
+                    .blob = blob);
     hcn_blob_unref(blob);
     free(caps);
     hcnn_kmsg_fini(&k);
@@ -1093,8 +1099,8 @@ static const char *transport_step(conn *c)
         size_t used, len;
         uint8_t *msg;
         const char *why = NULL;
-        int r = hcnn_reader_step(&c->rd, &c->rx, c->in, c->in_len, &used,
-                                 &msg, &len, &why);
+        int r = hcnn_reader_step(&c->rd, &c->rx, c->in, c->in_len, &used, &msg,
+                                 &len, &why);
         in_consume(c, used);
         if (r <= 0)
             return r < 0 ? why : NULL;
@@ -1126,8 +1132,8 @@ static const char *ws_step(conn *c)
     size_t at = 0;
     if (!c->ws_up) {
         size_t used;
-        int r = hcnn_ws_upgrade(c->ws, c->in, c->in_len, &used, out_bytes, c,
-                                &why);
+        int r =
+            hcnn_ws_upgrade(c->ws, c->in, c->in_len, &used, out_bytes, c, &why);
         if (r < 0)
             return why;
         at = used;
@@ -1476,8 +1482,8 @@ static int listen_on(net_mod *net, int port, int *fd_out, int *port_out,
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port)};
-    const char *addr = net->node->cfg.net_addr ? net->node->cfg.net_addr
-                                               : "127.0.0.1";
+    const char *addr =
+        net->node->cfg.net_addr ? net->node->cfg.net_addr : "127.0.0.1";
     if (fd < 0 || inet_pton(AF_INET, addr, &sa.sin_addr) != 1 ||
         bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
         listen(fd, 64) != 0) {
@@ -1517,16 +1523,14 @@ static void pack_ours(net_mod *net, msgpack_packer *pk)
 {
     char hex[2 * HCNN_PUBKEY + 1];
     hcnn_ident_pub_hex(net->id, hex);
-    const char *ip = net->node->cfg.net_addr ? net->node->cfg.net_addr
-                                             : "127.0.0.1";
-    hcnn_identity id = {.name = net->our,
-                        .networking_key = hex,
-                        .ip = ip,
-                        .tcp_port = (uint16_t)(net->listen_fd >= 0 ? net->port
-                                                                   : 0),
-                        .ws_port = (uint16_t)(net->ws_listen_fd >= 0
-                                                  ? net->ws_port
-                                                  : 0)};
+    const char *ip =
+        net->node->cfg.net_addr ? net->node->cfg.net_addr : "127.0.0.1";
+    hcnn_identity id = {
+        .name = net->our,
+        .networking_key = hex,
+        .ip = ip,
+        .tcp_port = (uint16_t)(net->listen_fd >= 0 ? net->port : 0),
+        .ws_port = (uint16_t)(net->ws_listen_fd >= 0 ? net->ws_port : 0)};
     hcnn_identity_pack(pk, &id);
 }
 
@@ -1546,8 +1550,9 @@ static void local_request(net_mod *net, hcn_msg *m)
     hcnn_net_action a;
     char err[256];
     if (!hcnn_net_action_decode(m->body, m->body_len, &a, err, sizeof err)) {
-        hcn_mod_log(self, 0, "%s sent net:distro:sys something that is not a "
-                             "NetAction: %s",
+        hcn_mod_log(self, 0,
+                    "%s sent net:distro:sys something that is not a "
+                    "NetAction: %s",
                     m->source, err);
         return;
     }
@@ -1648,8 +1653,8 @@ static void local_request(net_mod *net, hcn_msg *m)
             hcnn_peer_id p;
             bool ok;
             if (hcnn_pki_get(net->pki, addr_node(who, node, sizeof node), &p)) {
-                ok = p.has_key && hcnn_ed25519_verify(p.key, msg, wl + bl,
-                                                      a.sig, a.sig_len);
+                ok = p.has_key &&
+                     hcnn_ed25519_verify(p.key, msg, wl + bl, a.sig, a.sig_len);
                 hcnn_peer_id_fini(&p);
             } else { /* as hyperdrive: a node it does not know is ours */
                 ok = hcnn_ed25519_verify(hcnn_ident_pub(net->id), msg, wl + bl,
@@ -1668,10 +1673,10 @@ static void local_request(net_mod *net, hcn_msg *m)
     }
     if (answer) {
         const char *to = m->rsvp ? m->rsvp : m->source;
-        hcn_msg *r = HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = m->id,
-                                 .source = net->addr, .target = to,
-                                 .body = sb.data, .body_len = sb.size,
-                                 .blob = blob);
+        hcn_msg *r =
+            HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = m->id,
+                        .source = net->addr, .target = to, .body = sb.data,
+                        .body_len = sb.size, .blob = blob);
         hcn_route(net->node, r);
     }
     hcn_blob_unref(blob);
@@ -1697,13 +1702,15 @@ static bool remote_action(net_mod *net, hcn_msg *m)
     } else if (a.kind == HCNN_NA_CONNECTION_REQUEST) {
         hcnn_peer_id who;
         if (!in_list(net->routers, net->nrouters, node)) {
-            hcn_logf(net->node, 0, "net: a connection request from %s, which "
-                                   "is not one of our routers (ignored)",
+            hcn_logf(net->node, 0,
+                     "net: a connection request from %s, which "
+                     "is not one of our routers (ignored)",
                      node);
         } else if (!hcc_name_safe(a.text, strlen(a.text), true) ||
                    !hcnn_pki_get(net->pki, a.text, &who)) {
-            hcn_logf(net->node, 0, "net: %s asks us to connect to %s, not in "
-                                   "the PKI (ignored)",
+            hcn_logf(net->node, 0,
+                     "net: %s asks us to connect to %s, not in "
+                     "the PKI (ignored)",
                      node, a.text);
         } else {
             hcnn_peer_id_fini(&who);
@@ -1714,8 +1721,8 @@ static bool remote_action(net_mod *net, hcn_msg *m)
             pthread_mutex_unlock(&net->mu);
             if (!ok)
                 conn_free(c);
-            hcn_logf(net->node, 1, "net: %s asks us to connect to %s: %s",
-                     node, a.text, ok ? "connecting" : "no connection slot");
+            hcn_logf(net->node, 1, "net: %s asks us to connect to %s: %s", node,
+                     a.text, ok ? "connecting" : "no connection slot");
         }
     } else {
         handled = false;
@@ -1734,8 +1741,9 @@ static void net_handle(hcn_proc *self, hcn_msg *m)
                !addr_node_is(m->source, net->our)) {
         /* another node's request: "hello", printed and answered "ack" */
         char node[256];
-        hcn_logf(net->node, 0, "%s: %.*s", addr_node(m->source, node, sizeof node),
-                 (int)m->body_len, (const char *)m->body);
+        hcn_logf(net->node, 0, "%s: %.*s",
+                 addr_node(m->source, node, sizeof node), (int)m->body_len,
+                 (const char *)m->body);
         HCN_MOD_REPLY(self, m, .when = HCN_MOD_ALWAYS, .body = "ack");
     } else if (m->kind == HCN_MSG_REQUEST) {
         local_request(net, m);
@@ -1805,10 +1813,9 @@ static void write_identity(net_mod *net, const char *dir)
 {
     char hex[2 * HCNN_PUBKEY + 1];
     hcnn_ident_pub_hex(net->id, hex);
-    const char *ip = net->node->cfg.net_addr ? net->node->cfg.net_addr
-                                             : "127.0.0.1";
-    json_t *ports = json_object(), *ips = json_array(),
-           *routers = json_array();
+    const char *ip =
+        net->node->cfg.net_addr ? net->node->cfg.net_addr : "127.0.0.1";
+    json_t *ports = json_object(), *ips = json_array(), *routers = json_array();
     if (net->nrouters) {
         /* an indirect node: reached through its routers */
         for (size_t i = 0; i < net->nrouters; i++)
@@ -1841,8 +1848,9 @@ static int routers_parse(net_mod *net, const char *list, char *err,
         size_t n = e ? (size_t)(e - p) : strlen(p);
         if (n > 0) {
             if (!hcc_name_safe(p, n, true)) {
-                snprintf(err, errlen, "--net-routers: '%.*s' is not a "
-                                      "hypermap-safe node name",
+                snprintf(err, errlen,
+                         "--net-routers: '%.*s' is not a "
+                         "hypermap-safe node name",
                          (int)n, p);
                 return -1;
             }
@@ -1917,8 +1925,9 @@ int hcn_mod_net_add(hcn_node *n, char *err, size_t errlen)
         snprintf(tcp, sizeof tcp, "%d", net->port);
     if (net->ws_listen_fd >= 0)
         snprintf(ws, sizeof ws, "%d", net->ws_port);
-    hcn_logf(n, 0, "net: %s listening on tcp %s, ws %s, networking key %s, "
-                   "%zu peers known%s%s%s",
+    hcn_logf(n, 0,
+             "net: %s listening on tcp %s, ws %s, networking key %s, "
+             "%zu peers known%s%s%s",
              net->our, tcp, ws, hex, hcnn_pki_count(net->pki),
              net->nrouters ? ", reached through " : "",
              net->nrouters ? n->cfg.net_routers : "",

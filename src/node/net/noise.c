@@ -90,8 +90,8 @@ static hcnn_err x25519_public(const uint8_t key[HCNN_KEY],
 {
     EVP_PKEY *k = x25519_private(key);
     size_t n = HCNN_KEY;
-    bool ok = k && EVP_PKEY_get_raw_public_key(k, pub, &n) == 1 &&
-              n == HCNN_KEY;
+    bool ok =
+        k && EVP_PKEY_get_raw_public_key(k, pub, &n) == 1 && n == HCNN_KEY;
     EVP_PKEY_free(k);
     return ok ? HCNN_OK : HCNN_CRYPTO;
 }
@@ -348,9 +348,7 @@ hcnn_err hcnn_handshake_write(hcnn_handshake *hs, const uint8_t *payload,
     size_t at = 0, n = 0;
     hcnn_err e = HCNN_OK;
     switch (hs->next) {
-    case 0: /* -> e */
-        e = write_e(hs, out, &at);
-        break;
+    case 0: /* -> e */ e = write_e(hs, out, &at); break;
     case 1: /* <- e, ee, s, es */
         e = write_e(hs, out, &at);
         if (e == HCNN_OK)
@@ -377,9 +375,8 @@ hcnn_err hcnn_handshake_write(hcnn_handshake *hs, const uint8_t *payload,
     return HCNN_OK;
 }
 
-hcnn_err hcnn_handshake_read(hcnn_handshake *hs, const uint8_t *msg,
-                             size_t len, uint8_t *payload, size_t cap,
-                             size_t *plen)
+hcnn_err hcnn_handshake_read(hcnn_handshake *hs, const uint8_t *msg, size_t len,
+                             uint8_t *payload, size_t cap, size_t *plen)
 {
     if (hs->next >= 3 || hcnn_handshake_writes(hs))
         return HCNN_ORDER;

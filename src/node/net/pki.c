@@ -135,8 +135,9 @@ static void put_locked(hcnn_pki *k, const hcnn_peer_id *p, bool from_file)
 static int check_id(const hcnn_peer_id *p, char *err, size_t errlen)
 {
     if (p->name == NULL || !hcc_name_safe(p->name, strlen(p->name), true)) {
-        snprintf(err, errlen, "a node name must be hypermap-safe (a-z, 0-9, "
-                              "'-', '.')");
+        snprintf(err, errlen,
+                 "a node name must be hypermap-safe (a-z, 0-9, "
+                 "'-', '.')");
         return -1;
     }
     if (p->ip == NULL && p->nrouters == 0) {
@@ -162,8 +163,9 @@ int hcnn_pki_put_hns(hcnn_pki *k, const hcnn_hns *h, char *err, size_t errlen)
     /* as hyperdrive ingests a log: the first ip makes a direct node (with
      * its ports), none makes an indirect one (its routers) */
     if (!hcc_name_safe(h->name, strlen(h->name), true)) {
-        snprintf(err, errlen, "HnsUpdate for '%s': a node name must be "
-                              "hypermap-safe",
+        snprintf(err, errlen,
+                 "HnsUpdate for '%s': a node name must be "
+                 "hypermap-safe",
                  h->name);
         return -1;
     }

@@ -299,8 +299,7 @@ static bool get_bytes(rd *r, const msgpack_object *o, uint8_t **out,
     return true;
 }
 
-static bool get_caps(rd *r, const msgpack_object *o, hcnn_cap **out,
-                     size_t *n)
+static bool get_caps(rd *r, const msgpack_object *o, hcnn_cap **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -318,8 +317,8 @@ static bool get_caps(rd *r, const msgpack_object *o, hcnn_cap **out,
             array(r, &o->via.array.ptr[i], 2, "capabilities: an entry");
         const msgpack_object *cap =
             pair ? array(r, &pair[0], 2, "capabilities: a capability") : NULL;
-        if (cap == NULL || !get_str(r, &cap[0], &caps[i].issuer,
-                                    "capabilities: issuer") ||
+        if (cap == NULL ||
+            !get_str(r, &cap[0], &caps[i].issuer, "capabilities: issuer") ||
             !get_str(r, &cap[1], &caps[i].params, "capabilities: params") ||
             !get_bytes(r, &pair[1], &caps[i].sig, &caps[i].sig_len,
                        "capabilities: signature")) {
@@ -372,8 +371,8 @@ static size_t compact_bytes(const uint8_t *p, size_t n, uint8_t *out)
                 (uint64_t)p[pos + 3] << 8 | p[pos + 4];
             hdr = 5;
         }
-        size_t run = c >= COMPACT_MIN ? byte_run(p + pos + hdr, n - pos - hdr, c)
-                                      : 0;
+        size_t run =
+            c >= COMPACT_MIN ? byte_run(p + pos + hdr, n - pos - hdr, c) : 0;
         if (run) {
             if (c <= 0xff) {
                 out[o++] = 0xc4;
@@ -406,19 +405,28 @@ static size_t compact_bytes(const uint8_t *p, size_t n, uint8_t *out)
             len = 1;
         else
             switch (t) {
-            case 0xc4: case 0xd9: len = 2; extra = n - pos > 1 ? p[pos + 1] : 0; break;
-            case 0xc5: case 0xda:
+            case 0xc4:
+            case 0xd9:
+                len = 2;
+                extra = n - pos > 1 ? p[pos + 1] : 0;
+                break;
+            case 0xc5:
+            case 0xda:
                 len = 3;
                 extra = n - pos > 2 ? (size_t)p[pos + 1] << 8 | p[pos + 2] : 0;
                 break;
-            case 0xc6: case 0xdb:
+            case 0xc6:
+            case 0xdb:
                 len = 5;
                 extra = n - pos > 4 ? (size_t)p[pos + 1] << 24 |
                                           (size_t)p[pos + 2] << 16 |
                                           (size_t)p[pos + 3] << 8 | p[pos + 4]
                                     : 0;
                 break;
-            case 0xc7: len = 3; extra = n - pos > 1 ? p[pos + 1] : 0; break;
+            case 0xc7:
+                len = 3;
+                extra = n - pos > 1 ? p[pos + 1] : 0;
+                break;
             case 0xc8:
                 len = 4;
                 extra = n - pos > 2 ? (size_t)p[pos + 1] << 8 | p[pos + 2] : 0;
@@ -432,17 +440,23 @@ static size_t compact_bytes(const uint8_t *p, size_t n, uint8_t *out)
                 break;
             case 0xca: len = 5; break;
             case 0xcb: len = 9; break;
-            case 0xcc: case 0xd0: len = 2; break;
-            case 0xcd: case 0xd1: len = 3; break;
-            case 0xce: case 0xd2: len = 5; break;
-            case 0xcf: case 0xd3: len = 9; break;
+            case 0xcc:
+            case 0xd0: len = 2; break;
+            case 0xcd:
+            case 0xd1: len = 3; break;
+            case 0xce:
+            case 0xd2: len = 5; break;
+            case 0xcf:
+            case 0xd3: len = 9; break;
             case 0xd4: len = 3; break;
             case 0xd5: len = 4; break;
             case 0xd6: len = 6; break;
             case 0xd7: len = 10; break;
             case 0xd8: len = 18; break;
-            case 0xdc: case 0xde: len = 3; break;
-            case 0xdd: case 0xdf: len = 5; break;
+            case 0xdc:
+            case 0xde: len = 3; break;
+            case 0xdd:
+            case 0xdf: len = 5; break;
             default: len = 1; break;
             }
         size_t k = len + extra;
@@ -552,8 +566,8 @@ bool hcnn_kmsg_decode(const uint8_t *p, size_t n, hcnn_kmsg *out, char *err,
     if (ok && f[5].type != MSGPACK_OBJECT_NIL) {
         const msgpack_object *b = array(&r, &f[5], 2, "lazy_load_blob");
         out->has_blob = true;
-        ok = b && get_opt_str(&r, &b[0], &out->blob_mime,
-                              "lazy_load_blob: mime") &&
+        ok = b &&
+             get_opt_str(&r, &b[0], &out->blob_mime, "lazy_load_blob: mime") &&
              get_bytes(&r, &b[1], &out->blob, &out->blob_len,
                        "lazy_load_blob: bytes");
     }

@@ -128,11 +128,11 @@ typedef enum hcnn_net_action_kind {
 
 typedef struct hcnn_net_action {
     hcnn_net_action_kind kind;
-    char *text;     /* ConnectionRequest's node, GetPeer's name, Verify's
-                       from (an address string) */
-    hcnn_hns *hns;  /* HnsUpdate (one) or HnsBatchUpdate */
+    char *text;    /* ConnectionRequest's node, GetPeer's name, Verify's
+                      from (an address string) */
+    hcnn_hns *hns; /* HnsUpdate (one) or HnsBatchUpdate */
     size_t nhns;
-    uint8_t *sig;   /* Verify's signature */
+    uint8_t *sig; /* Verify's signature */
     size_t sig_len;
 } hcnn_net_action;
 

@@ -38,8 +38,8 @@ struct hcnn_ws {
     int which;
     bool in_value, done;
     bool upgrade_ok, conn_ok, version_ok;
-    char key[128];      /* the client's Sec-WebSocket-Key */
-    char accept[128];   /* the server's answer, as read */
+    char key[128];                    /* the client's Sec-WebSocket-Key */
+    char accept[128];                 /* the server's answer, as read */
     char want[HCN_WS_ACCEPT_LEN + 1]; /* the answer the client expects */
     /* the frames */
     wslay_event_context_ptr ctx;
@@ -86,15 +86,9 @@ static void end_value(hcnn_ws *w)
     case H_CONNECTION:
         w->conn_ok = w->conn_ok || has_token(w->value, "upgrade");
         break;
-    case H_KEY:
-        snprintf(w->key, sizeof w->key, "%s", w->value);
-        break;
-    case H_VERSION:
-        w->version_ok = strcmp(w->value, "13") == 0;
-        break;
-    case H_ACCEPT:
-        snprintf(w->accept, sizeof w->accept, "%s", w->value);
-        break;
+    case H_KEY: snprintf(w->key, sizeof w->key, "%s", w->value); break;
+    case H_VERSION: w->version_ok = strcmp(w->value, "13") == 0; break;
+    case H_ACCEPT: snprintf(w->accept, sizeof w->accept, "%s", w->value); break;
     }
     w->in_value = false;
     w->flen = w->vlen = 0;
@@ -200,8 +194,7 @@ int hcnn_ws_upgrade(hcnn_ws *w, const uint8_t *p, size_t n, size_t *used,
     if (!w->done) {
         *used = k;
         if (HTTP_PARSER_ERRNO(&w->hp) != HPE_OK)
-            return refuse(w, sink, arg, "an upgrade that is not HTTP/1.1",
-                          why);
+            return refuse(w, sink, arg, "an upgrade that is not HTTP/1.1", why);
         if (w->seen > UPGRADE_MAX)
             return refuse(w, sink, arg, "an upgrade over 8 KiB", why);
         return 0;
@@ -213,8 +206,8 @@ int hcnn_ws_upgrade(hcnn_ws *w, const uint8_t *p, size_t n, size_t *used,
         return refuse(w, sink, arg, "an upgrade over 8 KiB", why);
     if (w->client) {
         if (w->hp.status_code != 101)
-            return refuse(w, sink, arg, "the peer refused the WebSocket upgrade",
-                          why);
+            return refuse(w, sink, arg,
+                          "the peer refused the WebSocket upgrade", why);
         if (!w->upgrade_ok || strcmp(w->accept, w->want) != 0)
             return refuse(w, sink, arg, "a wrong WebSocket upgrade answer",
                           why);
@@ -298,8 +291,7 @@ static void on_msg(wslay_event_context_ptr ctx,
         break;
     }
     case WSLAY_PING: /* wslay queues the pong */
-    case WSLAY_PONG:
-        break;
+    case WSLAY_PONG: break;
     case WSLAY_TEXT_FRAME:
         if (w->broken == NULL)
             w->broken = "a text frame (only binary frames carry the protocol)";
@@ -308,8 +300,7 @@ static void on_msg(wslay_event_context_ptr ctx,
         if (w->broken == NULL)
             w->broken = "the peer closed the WebSocket";
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -397,8 +388,8 @@ void hcnn_ws_send(hcnn_ws *w, const uint8_t *p, size_t n)
 
 void hcnn_ws_ping(hcnn_ws *w)
 {
-    struct wslay_event_msg m = {.opcode = WSLAY_PING, .msg = NULL,
-                                .msg_length = 0};
+    struct wslay_event_msg m = {
+        .opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};
     (void)wslay_event_queue_msg(w->ctx, &m);
 }
 
