@@ -1,4 +1,5 @@
-# Helpers to build hyperc processes and packages.  They build with
+# Helpers to build hyperc processes and packages.  With HYPERC_WASM32 (the
+# wasm32 toolchain file sets it) they build components and wasm packages.  They build with
 # ${HYPERC_EXE} (the hyperc command's target) and ${HYPERC_GUEST} (the guest
 # runtime's): set by the hyperc tree, or by find_package(hyperc).
 
@@ -27,16 +28,41 @@ function(hyperc_add_process target)
       DEPFILE ${gen}.d
       COMMAND_EXPAND_LISTS
       COMMENT "hyperc gen ${P_HYPERPROCESS}")
-    add_library(${target} MODULE ${gen} ${P_UNPARSED_ARGUMENTS})
+    set(srcs ${gen} ${P_UNPARSED_ARGUMENTS})
   else()
-    add_library(${target} MODULE ${ARGN})
+    set(srcs ${ARGN})
   endif()
+  if(HYPERC_WASM32)
+    _hyperc_add_component(${target} ${srcs})
+    return()
+  endif()
+  add_library(${target} MODULE ${srcs})
   target_link_libraries(${target} PRIVATE ${HYPERC_GUEST})
   if(HYPERC_APP_FLAGS)
     target_compile_options(${target} PRIVATE ${HYPERC_APP_FLAGS})
     target_link_options(${target} PRIVATE ${HYPERC_APP_FLAGS})
   endif()
   set_target_properties(${target} PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden)
+endfunction()
+
+# The wasm32 form of a process: the core module (<target>.core.wasm, the
+# target itself), then Binaryen's asyncify (tasks unwind and rewind through
+# every function that can reach a yield) and optimizer, then jco's
+# componentize with the import check (src/wasm/componentize.mjs):
+# <target>.wasm beside it, the file packages carry.
+function(_hyperc_add_component target)
+  add_executable(${target} ${ARGN})
+  target_link_libraries(${target} PRIVATE ${HYPERC_GUEST})
+  set_target_properties(${target} PROPERTIES SUFFIX .core.wasm)
+  set(dir $<TARGET_FILE_DIR:${target}>)
+  add_custom_command(TARGET ${target} POST_BUILD
+    COMMAND ${HYPERC_WASM_OPT} $<TARGET_FILE:${target}> --asyncify
+            --pass-arg=asyncify-ignore-imports -O2 -g --strip-dwarf
+            -o ${dir}/${target}.opt.wasm
+    COMMAND ${HYPERC_NODE_JS} ${HYPERC_WASM_TOOLS}/componentize.mjs
+            ${dir}/${target}.opt.wasm ${dir}/${target}.wasm
+    COMMENT "Component ${target}.wasm"
+    VERBATIM)
 endfunction()
 
 # hyperc_add_package(<name> SOURCE_DIR <dir> PROCESSES <targets>...):
@@ -48,8 +74,18 @@ function(hyperc_add_package name)
   file(GLOB_RECURSE pkg_files CONFIGURE_DEPENDS ${P_SOURCE_DIR}/pkg/*)
   set(cmds)
   foreach(p IN LISTS P_PROCESSES)
-    list(APPEND cmds COMMAND ${CMAKE_COMMAND} -E copy $<TARGET_FILE:${p}> ${out}/pkg/)
+    if(HYPERC_WASM32)
+      list(APPEND cmds COMMAND ${CMAKE_COMMAND} -E copy
+           $<TARGET_FILE_DIR:${p}>/${p}.wasm ${out}/pkg/)
+    else()
+      list(APPEND cmds COMMAND ${CMAKE_COMMAND} -E copy $<TARGET_FILE:${p}> ${out}/pkg/)
+    endif()
   endforeach()
+  if(HYPERC_WASM32)
+    # the manifest names the components: process_wasm_path /<p>.so -> .wasm
+    list(APPEND cmds COMMAND ${CMAKE_COMMAND} -DMANIFEST=${out}/pkg/manifest.json
+         -P ${_HYPERC_HELPERS_DIR}/hyperc_manifest_wasm.cmake)
+  endif()
   add_custom_command(
     OUTPUT ${out}/.stamp
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out}/pkg
@@ -83,3 +119,5 @@ function(hyperc_add_caller_utils lib src)
   set_target_properties(${lib} PROPERTIES POSITION_INDEPENDENT_CODE ON
                         C_VISIBILITY_PRESET hidden)
 endfunction()
+
+set(_HYPERC_HELPERS_DIR ${CMAKE_CURRENT_LIST_DIR})

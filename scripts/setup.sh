@@ -19,16 +19,21 @@ pkgs=(
   chromium chromium-driver python3-selenium  # the browser test (tests/blackbox/test_chat.py)
   # the network codec's reference (tests/rmpref): the real rmp-serde, offline
   librust-rmp-serde-dev librust-serde-derive-dev
+  # the wasm32 target (docs/wasm.md): clang's wasm32 with lld and llvm-ar,
+  # wasi-libc, Binaryen's asyncify; yajl's source comes with apt-get source
+  lld-14 llvm-14 wasi-libc libclang-rt-14-dev-wasm32 binaryen dpkg-dev
 )
 # ... built with cargo: the machine's own (rustup) when it has one, else Debian's
 command -v cargo >/dev/null || pkgs+=(cargo)
+# Node.js and npm: the wasm host and jco (the wasm32 target), and the HTTP
+# and WebSocket peers of the benchmarks.  Node.js from another source (e.g.
+# NodeSource) brings its own npm and conflicts with Debian's npm package:
+# install Debian's only when missing.
+command -v node >/dev/null || pkgs+=(nodejs)
+command -v npm >/dev/null || pkgs+=(npm)
 if [[ "${1:-}" == "--bench" ]]; then
-  # Erlang (RPC peer); wrk, nginx and Node.js with npm (HTTP/WebSocket peers)
+  # Erlang (RPC peer); wrk and nginx (HTTP/WebSocket peers)
   pkgs+=(erlang-base erlang-nox hyperfine wrk nginx)
-  # Node.js from another source (e.g. NodeSource) brings its own npm and
-  # conflicts with Debian's npm package: install Debian's only when missing.
-  command -v node >/dev/null || pkgs+=(nodejs)
-  command -v npm >/dev/null || pkgs+=(npm)
 fi
 
 missing=()
@@ -37,14 +42,33 @@ for p in "${pkgs[@]}"; do
     missing+=("$p")
   fi
 done
-if ((${#missing[@]} == 0)); then
+# `apt-get source yajl` (the wasm32 guest runtime builds yajl from Debian's
+# source) needs the release's deb-src lines.
+need_src=false
+if ! grep -rqs -e '^Types:.*deb-src' -e '^deb-src ' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  need_src=true
+fi
+if ((${#missing[@]} == 0)) && ! $need_src; then
   exit 0
 fi
 if [[ $(id -u) -ne 0 ]]; then
-  echo "setup: missing packages: ${missing[*]}; run as root (or with sudo)" >&2
+  echo "setup: missing packages: ${missing[*]}; deb-src lines missing: $need_src; run as root (or with sudo)" >&2
   exit 1
 fi
-echo "setup: installing ${missing[*]}"
+if $need_src; then
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+  echo "setup: adding the deb-src lines of $codename (/etc/apt/sources.list.d/hyperc-src.sources)"
+  cat >/etc/apt/sources.list.d/hyperc-src.sources <<EOF
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: $codename
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing ${missing[*]}"
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -19,6 +19,15 @@ int hcl_cmd_install(int argc, char **argv);
  * fails (said on stderr).  Blocks until the node answers. */
 json_t *hcl_ctl_call(const char *home, json_t *req, bool quiet);
 
+/* What hcl_build_dir builds and hcl_package_resolve finds: native shared
+ * objects (false, the default: dir/build) or wasm32 components (true:
+ * dir/build-wasm32, with hyperc's wasm32 toolchain file).  Set once from
+ * `--target wasm32`, before building. */
+void hcl_set_target_wasm32(bool wasm32);
+/* Whether "--target X" names a target: 0 (native), 1 (wasm32), or -1
+ * (unknown, said on stderr). */
+int hcl_parse_target(const char *name);
+
 /* Configure (first time) and build the package whose sources are in dir
  * with CMake against this hyperc.  0 or 1 (the compiler said why). */
 int hcl_build_dir(const char *dir, bool quiet);

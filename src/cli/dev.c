@@ -111,6 +111,29 @@ static bool is_file(const char *dir, const char *name)
     return yes;
 }
 
+static bool target_wasm32;
+
+void hcl_set_target_wasm32(bool wasm32)
+{
+    target_wasm32 = wasm32;
+}
+
+int hcl_parse_target(const char *name)
+{
+    if (strcmp(name, "native") == 0)
+        return 0;
+    if (strcmp(name, "wasm32") == 0)
+        return 1;
+    fprintf(stderr, "hyperc: unknown target '%s' (native or wasm32)\n", name);
+    return -1;
+}
+
+/* The build folder of a package's sources for the current target. */
+static const char *build_folder(void)
+{
+    return target_wasm32 ? "build-wasm32" : "build";
+}
+
 char *hcl_package_resolve(const char *dir)
 {
     if (!is_file(dir, "CMakeLists.txt")) {
@@ -120,7 +143,7 @@ char *hcl_package_resolve(const char *dir)
             fprintf(stderr, "hyperc: %s: %s\n", dir, strerror(errno));
         return real;
     }
-    char *pkgs = fmt("%s/build/packages", dir);
+    char *pkgs = fmt("%s/%s/packages", dir, build_folder());
     DIR *d = opendir(pkgs);
     char *found = NULL;
     int count = 0;
@@ -142,8 +165,8 @@ char *hcl_package_resolve(const char *dir)
     else if (count == 0)
         fprintf(stderr,
                 "hyperc: %s holds a package's sources but no build of it: "
-                "run `hyperc build %s` first\n",
-                dir, dir);
+                "run `hyperc build %s%s` first\n",
+                dir, target_wasm32 ? "--target wasm32 " : "", dir);
     else
         fprintf(stderr,
                 "hyperc: %s builds %d packages: name one of the folders in "
@@ -362,14 +385,19 @@ int hcl_cmd_new(int argc, char **argv)
 
 static void usage_build(FILE *f)
 {
-    fprintf(f, "usage: hyperc build [DIR]\n"
+    fprintf(f, "usage: hyperc build [--target native|wasm32] [DIR]\n"
                "\n"
                "Build the package in DIR (default .) with CMake against this "
                "hyperc:\n"
                "configure (first time) into DIR/build, then build; the "
                "package is\n"
                "DIR/build/packages/<name>.  Incremental; errors in compiler "
-               "format.\n");
+               "format.\n"
+               "\n"
+               "  --target wasm32   build the processes as wasm32 components "
+               "(a package\n"
+               "                    a Hyperware node installs) into "
+               "DIR/build-wasm32\n");
 }
 
 int hcl_build_dir(const char *dir, bool quiet)
@@ -381,8 +409,12 @@ int hcl_build_dir(const char *dir, bool quiet)
                         "tree)\n");
         return 1;
     }
-    char *b = fmt("%s/build", dir);
+    char *b = fmt("%s/%s", dir, build_folder());
     char *def = fmt("-Dhyperc_DIR=%s", pkgdir);
+    char *tc =
+        target_wasm32
+            ? fmt("-DCMAKE_TOOLCHAIN_FILE=%s/wasm32-toolchain.cmake", pkgdir)
+            : NULL;
     printf("[1/2] configure %s\n", b);
     fflush(stdout);
 #ifdef HYPERC_APP_CC
@@ -390,6 +422,8 @@ int hcl_build_dir(const char *dir, bool quiet)
 #else
     char *cc = "-Wno-dev";
 #endif
+    if (tc)
+        cc = tc; /* the toolchain names the compiler */
     char *cfg[] = {"cmake", "-S", (char *)dir, "-B",
                    b,       def,  cc,          quiet ? "-Wno-dev" : "-Wdev",
                    NULL};
@@ -404,6 +438,7 @@ int hcl_build_dir(const char *dir, bool quiet)
         fprintf(stderr, "hyperc build: failed (%d)\n", rc);
     free(b);
     free(def);
+    free(tc);
     free(pkgdir);
     return rc == 0 ? 0 : 1;
 }
@@ -414,11 +449,19 @@ int hcl_cmd_build(int argc, char **argv)
         usage_build(stdout);
         return 0;
     }
-    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+    int a = 1;
+    if (argc > a + 1 && strcmp(argv[a], "--target") == 0) {
+        int t = hcl_parse_target(argv[a + 1]);
+        if (t < 0)
+            return 2;
+        hcl_set_target_wasm32(t == 1);
+        a += 2;
+    }
+    if (argc > a + 1 || (argc == a + 1 && argv[a][0] == '-')) {
         usage_build(stderr);
         return 2;
     }
-    return hcl_build_dir(argc == 2 ? argv[1] : ".", true);
+    return hcl_build_dir(argc == a + 1 ? argv[a] : ".", true);
 }
 
 /* ---------------------------------------------------------------- test */
@@ -428,7 +471,7 @@ int hcl_cmd_build(int argc, char **argv)
 static void usage_test(FILE *f)
 {
     fprintf(f,
-            "usage: hyperc test [--dep DIR]... [DIR]\n"
+            "usage: hyperc test [--target native|wasm32] [--dep DIR]... [DIR]\n"
             "\n"
             "Build the package in DIR (default .) and the packages it "
             "depends on,\n"
@@ -461,7 +504,9 @@ static void usage_test(FILE *f)
             "`hyperc build`) or a built package.\n"
             "\n"
             "  --dep DIR   a package (or its sources) to install beside this "
-            "one\n",
+            "one\n"
+            "  --target wasm32   build and run the processes as wasm32 "
+            "components\n",
             TEST_MAX_NODES);
 }
 
@@ -827,6 +872,7 @@ int hcl_cmd_test(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dep", required_argument, NULL, 'd'},
+        {"target", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -836,6 +882,15 @@ int hcl_cmd_test(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': strv_push(&flags, strdup(optarg)); break;
+        case 't': {
+            int t = hcl_parse_target(optarg);
+            if (t < 0) {
+                strv_free(&flags);
+                return 2;
+            }
+            hcl_set_target_wasm32(t == 1);
+            break;
+        }
         case 'h':
             usage_test(stdout);
             strv_free(&flags);

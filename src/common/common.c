@@ -4,7 +4,9 @@
 #include <stdint.h>
 
 #include <string.h>
+#if !defined(__wasm__)
 #include <ucontext.h>
+#endif
 
 static const char *const err_names[] = {
 #define HCC_ERR_NAME(name, msg) #name,
@@ -135,13 +137,12 @@ int hcc_ws_type_of_opcode(unsigned opcode)
 
 uintptr_t hcc_signal_pc(const void *ucv)
 {
-    const ucontext_t *uc = ucv;
 #if defined(__x86_64__)
-    return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    return (uintptr_t)((const ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];
 #elif defined(__aarch64__)
-    return (uintptr_t)uc->uc_mcontext.pc;
+    return (uintptr_t)((const ucontext_t *)ucv)->uc_mcontext.pc;
 #else
-    (void)uc;
+    (void)ucv; /* wasm32 has no signals */
     return 0;
 #endif
 }

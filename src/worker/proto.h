@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HCW_PROTO_VERSION 2
+#define HCW_PROTO_VERSION 3
 /* The largest frame either side sends or accepts (a message body and its
  * blob, with room for the rest). */
 #define HCW_MAX_FRAME (256u * 1024 * 1024)
@@ -75,7 +75,8 @@
     XX(DONE, 67)  /* worker -> node: [i32 rc] the entry returned */            \
     XX(FAIL, 68)  /* worker -> node: [str why] could not load or start */      \
     XX(CRASH, 69) /* worker -> node: [crash] a fatal signal */                 \
-    XX(EXIT, 70)  /* worker -> node: [crash] exit() called by the guest */
+    XX(EXIT, 70)  /* worker -> node: [crash] exit() called by the guest */     \
+    XX(TRAP, 71)  /* wasm host -> node: [str message, str stack] a trap */
 
 typedef enum hcw_op {
 #define HCW_OP_ENUM(name, code) HCW_##name = code,

@@ -68,10 +68,35 @@ char *hcn_worker_find(const char *configured)
     return NULL;
 }
 
+/* The wasm host (src/wasm/host.mjs, run by Node.js): $HYPERC_WASM_HOST,
+ * else beside the running hyperc's share folder, else where the build or
+ * the install put it.  A malloc'd path, or NULL when none is there. */
+static char *wasm_host_find(void)
+{
+    const char *env = getenv("HYPERC_WASM_HOST");
+    if (env && *env)
+        return access(env, R_OK) == 0 ? hcn_xstrdup(env) : NULL;
+#ifdef HYPERC_WASM_HOST_BUILD_PATH
+    if (access(HYPERC_WASM_HOST_BUILD_PATH, R_OK) == 0)
+        return hcn_xstrdup(HYPERC_WASM_HOST_BUILD_PATH);
+#endif
+#ifdef HYPERC_WASM_HOST_INSTALL_PATH
+    if (access(HYPERC_WASM_HOST_INSTALL_PATH, R_OK) == 0)
+        return hcn_xstrdup(HYPERC_WASM_HOST_INSTALL_PATH);
+#endif
+    return NULL;
+}
+
+static bool is_wasm(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 5 && strcmp(path + n - 5, ".wasm") == 0;
+}
+
 /* Start the worker with `fd` as its fd 3, in a process group of its own
  * (the terminal's Ctrl-C is the node's), every signal at its default and
  * none blocked.  Its pid, or -1 with errno. */
-static pid_t spawn_worker(const char *path, int fd)
+static pid_t spawn_worker(char *const argv[], int fd)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -87,9 +112,8 @@ static pid_t spawn_worker(const char *path, int fd)
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
                                       POSIX_SPAWN_SETSIGDEF |
                                       POSIX_SPAWN_SETPGROUP);
-    char *argv[] = {(char *)"hyperc-worker", NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, path, &fa, &at, argv, environ);
+    int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (rc != 0) {
@@ -103,9 +127,13 @@ static pid_t spawn_worker(const char *path, int fd)
  * told what to load: no core files, its open files and its address space.
  * Not the address space in a sanitizer build: ASan's shadow memory is
  * terabytes of it (and RLIMIT_DATA counts that shadow too). */
-static void limit_worker(hcn_proc *p, pid_t pid)
+static void limit_worker(hcn_proc *p, pid_t pid, bool wasm)
 {
     const hc_node_config *c = &p->node->cfg;
+    /* a wasm host: V8 reserves address space far beyond what a memory
+     * uses (guard regions), and the component's memory is bounded by its
+     * own limit */
+    bool as = c->worker_max_memory != 0 && !wasm;
     const struct {
         int resource;
         uint64_t value;
@@ -116,7 +144,7 @@ static void limit_worker(hcn_proc *p, pid_t pid)
         {RLIMIT_NOFILE, c->worker_max_files, c->worker_max_files != 0,
          "open files"},
 #ifndef HYPERC_SANITIZED
-        {RLIMIT_AS, c->worker_max_memory, c->worker_max_memory != 0, "memory"},
+        {RLIMIT_AS, c->worker_max_memory, as, "memory"},
 #endif
     };
     for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
@@ -142,7 +170,9 @@ typedef struct wctx {
     bool told;       /* CRASH or EXIT came */
     int told_op;
     hcw_crash crash;
-    char why[256]; /* a protocol breach, said once */
+    char *trap;       /* TRAP: the wasm host's message */
+    char *trap_stack; /* and its stack */
+    char why[256];    /* a protocol breach, said once */
     bool has_cpu_clock;
     clockid_t cpu_clock;    /* the worker's CPU time */
     int64_t cpu_at_receive; /* CPU ms used at the first check of the
@@ -247,6 +277,40 @@ static int reply(wctx *w)
 
 /* Serve one call (w->in); 0, or -1 when the worker broke the protocol
  * (w->why says how) or the socket failed. */
+/* TRAP's arguments into w (told); false if they are not [str, str]. */
+static bool get_trap(wctx *w, hcw_in *in)
+{
+    char *msg = NULL, *stack = NULL;
+    if (!hcw_get_str(in, &msg) || !hcw_get_str(in, &stack) || msg == NULL) {
+        free(msg);
+        free(stack);
+        return false;
+    }
+    w->trap = msg;
+    w->trap_stack = stack;
+    w->told = true;
+    w->told_op = HCW_TRAP;
+    return true;
+}
+
+/* The innermost wasm frame of a V8 stack ("    at name (wasm://wasm/...)"),
+ * as "name (wasm-function[i]:0x...)" in out; "?" when there is none. */
+static void trap_where(const char *stack, char *out, size_t len)
+{
+    snprintf(out, len, "?");
+    for (const char *l = stack; l && *l;) {
+        const char *end = strchr(l, '\n');
+        size_t n = end ? (size_t)(end - l) : strlen(l);
+        const char *at = memmem(l, n, "at ", 3);
+        if (at && memmem(l, n, "wasm", 4)) {
+            at += 3;
+            snprintf(out, len, "%.*s", (int)(n - (size_t)(at - l)), at);
+            return;
+        }
+        l = end ? end + 1 : NULL;
+    }
+}
+
 static int serve_call(wctx *w)
 {
     hwn_host *t = &w->h->table;
@@ -543,6 +607,10 @@ static int serve_call(wctx *w)
         w->told = true;
         w->told_op = in->op;
         return 0;
+    case HCW_TRAP:
+        if (w->told || !get_trap(w, in))
+            BREACH(w, "TRAP wants [message, stack], once");
+        return 0;
     default: BREACH(w, "operation %d is not a call a worker makes", in->op);
     }
 }
@@ -600,6 +668,8 @@ static void last_words(wctx *w)
             hcw_get_crash(&w->in, &w->crash)) {
             w->told = true;
             w->told_op = w->in.op;
+        } else if (w->in.op == HCW_TRAP) {
+            get_trap(w, &w->in);
         }
 }
 
@@ -642,7 +712,13 @@ static hcn_run_end report_end(wctx *w, int st)
     const char *verb = "crashed"; /* "stopped" by the sandbox */
     hcn_run_end end = HCN_RUN_CRASHED;
     char *trace = NULL;
-    if (w->told) {
+    if (w->told && w->told_op == HCW_TRAP) {
+        char where[256];
+        trap_where(w->trap_stack, where, sizeof where);
+        snprintf(what, sizeof what, "wasm trap: %s in %s", w->trap, where);
+        if (w->trap_stack && w->trap_stack[0])
+            trace = hcn_xstrdup(w->trap_stack);
+    } else if (w->told) {
         char where[512];
         hcn_symbolize(&w->crash, w->told_op == HCW_CRASH, p->so_path, where,
                       sizeof where, &trace);
@@ -695,29 +771,61 @@ static hcn_run_end report_end(wctx *w, int st)
 hcn_run_end hcn_isolate_run(hcn_proc *p)
 {
     hcn_node *n = p->node;
-    if (n->worker_path == NULL) {
+    /* a component runs in the wasm host (Node.js) over a socket; a shared
+     * object in hyperc-worker over shared-memory rings */
+    bool wasm = is_wasm(p->so_path);
+    char *host = NULL;
+    const char *node_js = getenv("HYPERC_NODE");
+    if (node_js == NULL || *node_js == '\0')
+        node_js = "node";
+    if (wasm && (host = wasm_host_find()) == NULL) {
+        hcn_logf(n, 0,
+                 "%s: cannot run a wasm component: the wasm host (host.mjs) "
+                 "is not found (set HYPERC_WASM_HOST)",
+                 p->id);
+        return HCN_RUN_LOAD_FAILED;
+    }
+    if (!wasm && n->worker_path == NULL) {
         hcn_logf(n, 0,
                  "%s: cannot run isolated: no hyperc-worker executable found "
                  "(set HYPERC_WORKER)",
                  p->id);
         return HCN_RUN_LOAD_FAILED;
     }
-    int lfd;
-    hcw_link *link = hcw_link_shm_new(n->cfg.spin_us, &lfd);
+    int lfd = -1;
+    hcw_link *link = NULL;
+    if (wasm) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+            link = hcw_link_socket(sv[0]);
+            lfd = sv[1];
+            if (link == NULL)
+                close(sv[0]);
+        }
+    } else {
+        link = hcw_link_shm_new(n->cfg.spin_us, &lfd);
+    }
     if (link == NULL) {
         hcn_logf(n, 0, "%s: cannot make the worker's link: %s", p->id,
                  strerror(errno));
+        if (lfd >= 0)
+            close(lfd);
+        free(host);
         return HCN_RUN_LOAD_FAILED;
     }
-    pid_t pid = spawn_worker(n->worker_path, lfd);
+    char *wargv[] = {wasm ? (char *)node_js : n->worker_path,
+                     wasm ? host : NULL, NULL};
+    pid_t pid = spawn_worker(wargv, lfd);
     close(lfd);
     if (pid < 0) {
-        hcn_logf(n, 0, "%s: cannot start %s: %s", p->id, n->worker_path,
+        hcn_logf(n, 0, "%s: cannot start %s: %s", p->id, wargv[0],
                  strerror(errno));
         hcw_link_free(link);
+        free(host);
         return HCN_RUN_LOAD_FAILED;
     }
-    limit_worker(p, pid);
+    free(host);
+    limit_worker(p, pid, wasm);
     wctx *w = hcn_xcalloc(1, sizeof *w);
     w->p = p;
     w->link = link;
@@ -783,6 +891,8 @@ out:
     hcw_in_fini(&w->in);
     hcw_frame_free(w->out);
     hcw_crash_fini(&w->crash);
+    free(w->trap);
+    free(w->trap_stack);
     free(w->held);
     free(w);
     return end;

@@ -63,7 +63,9 @@ done:
 
 static hcn_run_end run_instance(hcn_proc *p)
 {
-    if (p->isolated)
+    /* a wasm component always runs in the wasm host, a worker */
+    size_t n = strlen(p->so_path);
+    if (p->isolated || (n > 5 && strcmp(p->so_path + n - 5, ".wasm") == 0))
         return hcn_isolate_run(p);
     char err[512];
     void *dl = load_instance(p, err, sizeof err);

@@ -1,0 +1,77 @@
+# Part of the native build: the wasm32 tools and the wasm32 sub-build.
+find_program(HYPERC_WASM_CLANG NAMES clang-14)
+find_program(HYPERC_WASM_OPT wasm-opt)
+find_program(HYPERC_NODE_JS node)
+find_program(HYPERC_NPM npm)
+if(HYPERC_WASM_CLANG AND HYPERC_WASM_OPT AND HYPERC_NODE_JS AND HYPERC_NPM
+   AND EXISTS /usr/include/wasm32-wasi/stdio.h)
+  set(wasm_default ON)
+else()
+  set(wasm_default OFF)
+endif()
+option(HYPERC_WASM "Build the wasm32 target (components) too" ${wasm_default})
+if(NOT HYPERC_WASM)
+  message(STATUS "hyperc: wasm32 target off (needs clang-14, wasi-libc, "
+          "binaryen, node and npm: scripts/setup.sh)")
+  return()
+endif()
+
+# The tools: copied into wasm/, packages installed beside them by npm ci
+# (again only when package-lock.json changed).
+set(tools ${CMAKE_BINARY_DIR}/wasm)
+set(tool_files package.json package-lock.json componentize.mjs host.mjs load.mjs
+    wit/hyperware.wit wit/wasi.wit wit/hyperc.wit)
+set(tool_outs)
+foreach(f IN LISTS tool_files)
+  add_custom_command(OUTPUT ${tools}/${f}
+    COMMAND ${CMAKE_COMMAND} -E copy ${CMAKE_SOURCE_DIR}/src/wasm/${f} ${tools}/${f}
+    DEPENDS ${CMAKE_SOURCE_DIR}/src/wasm/${f})
+  list(APPEND tool_outs ${tools}/${f})
+endforeach()
+add_custom_command(OUTPUT ${tools}/node_modules/.stamp
+  COMMAND ${HYPERC_NPM} ci --no-audit --no-fund --loglevel=error
+  COMMAND ${CMAKE_COMMAND} -E touch ${tools}/node_modules/.stamp
+  DEPENDS ${tools}/package.json ${tools}/package-lock.json
+  WORKING_DIRECTORY ${tools}
+  COMMENT "npm ci: the wasm tools' packages")
+add_custom_target(wasm_tools ALL DEPENDS ${tool_outs} ${tools}/node_modules/.stamp)
+# the node starts components with this host
+target_compile_definitions(hyperc_node PRIVATE
+  HYPERC_WASM_HOST_BUILD_PATH="${tools}/host.mjs")
+
+# yajl's source, from Debian (deb-src is configured by scripts/setup.sh)
+set(HYPERC_YAJL_SOURCE "" CACHE PATH "yajl's source tree (default: apt-get source yajl)")
+if(NOT HYPERC_YAJL_SOURCE)
+  set(srcdir ${CMAKE_BINARY_DIR}/debian-src)
+  file(GLOB yajl_dirs ${srcdir}/yajl-*/src/yajl_parser.c)
+  if(NOT yajl_dirs)
+    file(MAKE_DIRECTORY ${srcdir})
+    message(STATUS "hyperc: apt-get source yajl (for the wasm32 guest runtime)")
+    execute_process(COMMAND apt-get source -qq yajl
+                    WORKING_DIRECTORY ${srcdir} RESULT_VARIABLE rc
+                    OUTPUT_QUIET ERROR_VARIABLE apt_err)
+    file(GLOB yajl_dirs ${srcdir}/yajl-*/src/yajl_parser.c)
+    if(NOT yajl_dirs)
+      message(FATAL_ERROR "hyperc: cannot get yajl's Debian source (${apt_err}); "
+              "run scripts/setup.sh (it enables deb-src), or set HYPERC_YAJL_SOURCE, "
+              "or -DHYPERC_WASM=OFF")
+    endif()
+  endif()
+  list(GET yajl_dirs 0 first)
+  get_filename_component(first ${first} DIRECTORY)
+  get_filename_component(first ${first} DIRECTORY)
+  set(HYPERC_YAJL_SOURCE ${first})
+endif()
+
+include(ExternalProject)
+ExternalProject_Add(wasm32
+  SOURCE_DIR ${CMAKE_SOURCE_DIR}
+  BINARY_DIR ${CMAKE_BINARY_DIR}/wasm32
+  CMAKE_ARGS -DCMAKE_TOOLCHAIN_FILE=${CMAKE_SOURCE_DIR}/cmake/wasm32-toolchain.cmake
+             -DCMAKE_BUILD_TYPE=Release
+             -DHYPERC_NATIVE_EXE=$<TARGET_FILE:hyperc>
+             -DHYPERC_WASM_TOOLS=${tools}
+             -DHYPERC_YAJL_SOURCE=${HYPERC_YAJL_SOURCE}
+  BUILD_ALWAYS ON
+  INSTALL_COMMAND ""
+  DEPENDS hyperc wasm_tools)

@@ -1,0 +1,197 @@
+/* Stackful coroutines for wasm32 on Binaryen's asyncify (see coro.h for the
+ * interface and the scheme).
+ *
+ * wasm has no instruction to switch stacks.  Asyncify (a Binaryen pass run
+ * on the linked module: `wasm-opt --asyncify`) instruments every function
+ * that can reach asyncify_start_unwind so that it can save its locals and
+ * position into a buffer and return at once ("unwind"), and later be called
+ * again to restore them and jump back to where it was ("rewind").  A
+ * coroutine here is such a buffer plus a region of linear memory for its C
+ * shadow stack (the __stack_pointer global, where clang keeps locals whose
+ * address is taken and large ones):
+ *
+ *  - hp__coro_resume points __stack_pointer at the coroutine's region (the
+ *    top at the first run, where it was at the last yield afterwards),
+ *    starts a rewind unless it is the first run, and calls the coroutine's
+ *    entry, which rewinds down to the yield;
+ *  - hp__coro_yield records __stack_pointer and starts an unwind; every
+ *    frame returns up to hp__coro_resume, which stops the unwind and puts
+ *    the scheduler's __stack_pointer back.
+ *
+ * hp__coro_resume calls asyncify_stop_unwind and asyncify_start_rewind,
+ * which makes it, for the pass, the runtime at the bottom of every unwind:
+ * it is left uninstrumented, and so is every scheduler frame above it (no
+ * removelist needed).  Both this and hp__coro_yield (which calls
+ * start_unwind and stop_rewind, the top of the runtime, also left alone)
+ * must reach the pass as functions of their own: an optimizer that inlined
+ * them into their callers before it would move those roles to the callers.
+ * That is why a component is linked without clang's own post-link wasm-opt
+ * (-O0 at the link, cmake/wasm32-toolchain.cmake) and optimized after the
+ * pass.  Overflow of a coroutine's region is not caught yet
+ * (docs/wasm.md, Limits). */
+#include "coro.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if !defined(__wasm32__)
+#error "coro_asyncify.c is the wasm32 coroutine backend"
+#endif
+
+/* The asyncify intrinsics: imports that wasm-opt replaces by its own
+ * functions (no import of module "asyncify" survives the pass). */
+#define ASYNCIFY(name)                                                         \
+    __attribute__((import_module("asyncify"), import_name(name)))
+ASYNCIFY("start_unwind") void asyncify_start_unwind(void *data);
+ASYNCIFY("stop_unwind") void asyncify_stop_unwind(void);
+ASYNCIFY("start_rewind") void asyncify_start_rewind(void *data);
+ASYNCIFY("stop_rewind") void asyncify_stop_rewind(void);
+
+static void *sp_get(void)
+{
+    void *sp;
+    __asm__ volatile(".globaltype __stack_pointer, i32\n\t"
+                     "global.get __stack_pointer\n\t"
+                     "local.set %0"
+                     : "=r"(sp));
+    return sp;
+}
+
+static void sp_set(void *sp)
+{
+    __asm__ volatile(".globaltype __stack_pointer, i32\n\t"
+                     "local.get %0\n\t"
+                     "global.set __stack_pointer" ::"r"(sp));
+}
+
+/* The buffer's header, as asyncify reads it: where the next saved byte
+ * goes, and the end of the space. */
+typedef struct asyncify_data {
+    uint32_t cur;
+    uint32_t end;
+} asyncify_data;
+
+struct hp__coro {
+    hp__coro_fn fn;
+    void *arg;
+    char *stack;       /* the shadow stack's region (malloc) */
+    size_t stack_size; /* its size */
+    void *sp;          /* where __stack_pointer was at the last yield */
+    asyncify_data *data;
+    bool started, done;
+    bool unwinding; /* set by yield, seen by resume */
+    bool rewinding; /* set by resume, seen by yield */
+};
+
+static hp__coro *current;
+
+hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn, void *arg)
+{
+    if (stack_size == 0)
+        stack_size = HP__CORO_STACK_DEFAULT;
+    if (stack_size < HP__CORO_STACK_MIN)
+        stack_size = HP__CORO_STACK_MIN;
+    stack_size = (stack_size + 15) & ~(size_t)15;
+    /* saved locals: a quarter of the stack's size, as asyncify keeps only
+     * what wasm keeps in locals (the rest is on the shadow stack) */
+    size_t data_size = stack_size / 4;
+    hp__coro *co = calloc(1, sizeof *co);
+    char *stack = malloc(stack_size);
+    asyncify_data *data = malloc(data_size);
+    if (co == NULL || stack == NULL || data == NULL) {
+        free(co);
+        free(stack);
+        free(data);
+        return NULL;
+    }
+    co->fn = fn;
+    co->arg = arg;
+    co->stack = stack;
+    co->stack_size = stack_size;
+    co->sp = stack + stack_size; /* grows down, 16-aligned */
+    co->data = data;
+    data->cur = (uint32_t)(uintptr_t)(data + 1);
+    data->end = (uint32_t)((uintptr_t)data + data_size);
+    return co;
+}
+
+/* The coroutine's outermost frame: instrumented (it is on the path of
+ * every unwind), unlike hp__coro_resume which calls it. */
+__attribute__((noinline)) static void coro_entry(hp__coro *co)
+{
+    co->fn(co->arg);
+}
+
+__attribute__((noinline)) void hp__coro_resume(hp__coro *co)
+{
+    if (current != NULL || co == NULL || co->done)
+        abort(); /* resume from a coroutine, or of a done one */
+    current = co;
+    void *sched_sp = sp_get();
+    sp_set(co->sp);
+    if (co->started) {
+        co->rewinding = true;
+        asyncify_start_rewind(co->data);
+    }
+    co->started = true;
+    coro_entry(co);
+    if (co->unwinding) {
+        asyncify_stop_unwind();
+        co->unwinding = false;
+    } else {
+        co->done = true;
+    }
+    sp_set(sched_sp);
+    current = NULL;
+}
+
+__attribute__((noinline)) void hp__coro_yield(void)
+{
+    hp__coro *co = current;
+    if (co == NULL)
+        abort(); /* yield outside a coroutine */
+    if (!co->rewinding) {
+        co->sp = sp_get();
+        co->unwinding = true;
+        asyncify_start_unwind(co->data);
+    }
+    /* Reached when the rewind comes back here (whether asyncify re-enters
+     * this function from its start or after the call above). */
+    if (co->rewinding) {
+        co->rewinding = false;
+        asyncify_stop_rewind();
+    }
+}
+
+bool hp__coro_done(const hp__coro *co)
+{
+    return co->done;
+}
+
+hp__coro *hp__coro_current(void)
+{
+    return current;
+}
+
+size_t hp__coro_stack_size(const hp__coro *co)
+{
+    return co->stack_size;
+}
+
+void hp__coro_free(hp__coro *co)
+{
+    if (co == NULL)
+        return;
+    if (co == current)
+        abort(); /* a coroutine cannot free itself */
+    free(co->data);
+    free(co->stack);
+    free(co);
+}
+
+void hp__coro_set_guard_hooks(hp__coro_guard_add_fn add,
+                              hp__coro_guard_remove_fn remove)
+{
+    (void)add, (void)remove; /* no guard pages in linear memory */
+}

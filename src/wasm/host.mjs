@@ -1,0 +1,832 @@
+// The wasm host: runs one WebAssembly component process for the hyperc node.
+//
+// The node starts it as `node host.mjs` with file descriptor 3 a connected,
+// blocking stream socket, and speaks the worker protocol on it
+// (docs/worker-protocol.md, version 3): frames of a u32 little-endian length
+// and one msgpack array `[op, args...]`.  The host reads HELLO, loads the
+// component named there (transpiled by jco into JS and core modules, cached
+// by the component's sha256), answers READY, and calls the component's
+// `init(our)`.  Every import of interface `standard`
+// (src/wasm/wit/hyperware.wit) becomes a call frame; the calls with results
+// block on fd 3 for the node's REPLY, so the component runs synchronously
+// from start to end, as it would in a Hyperware node.  The life ends with
+// DONE (init returned), TRAP (the component trapped) or FAIL (it could not
+// be loaded).  The standard streams are not part of the protocol: the host
+// writes its diagnostics to stderr.
+//
+// Set HYPERC_WASM_TRACE=1 to have every frame and the load times written to
+// stderr.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { Decoder, Encoder } from '@msgpack/msgpack';
+
+const LINK = 3;                     // the node's socket
+const PROTO_VERSION = 3;
+const MAX_FRAME = 256 * 1024 * 1024; // HCW_MAX_FRAME
+const TRACE = Boolean(process.env.HYPERC_WASM_TRACE);
+
+// Bumped whenever the transpile options change, so that an old cache entry
+// is never used with a host that expects another shape.
+const CACHE_FORMAT = 1;
+
+const OP = {
+    PRINT: 1, OUR: 2, GET_ON_EXIT: 3, SET_ON_EXIT: 4, GET_STATE: 5,
+    SET_STATE: 6, CLEAR_STATE: 7, SPAWN: 8, SAVE_CAPS: 9, DROP_CAPS: 10,
+    OUR_CAPS: 11, RECEIVE: 12, SEND_REQUEST: 16, SEND_RESPONSE: 17,
+    SEND_AND_AWAIT: 18,
+    HELLO: 64, READY: 65, REPLY: 66, DONE: 67, FAIL: 68, TRAP: 71,
+};
+const OP_NAME = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k]));
+
+let processId = '?'; // from HELLO, for diagnostics
+
+// ------------------------------------------------------------ diagnostics
+
+function say(line) {
+    try {
+        fs.writeSync(2, `hyperc wasm host (${processId}): ${line}\n`);
+    } catch {
+        // stderr gone: nothing more to do
+    }
+}
+
+function trace(line) {
+    if (TRACE)
+        say(line);
+}
+
+// The node broke the protocol: a worker exits (the node will see it gone).
+function protocolError(why) {
+    say(`protocol error: ${why}`);
+    process.exit(1);
+}
+
+// End of stream between frames: the node is gone or has stopped us.
+function nodeGone() {
+    trace('the node closed the link');
+    process.exit(0);
+}
+
+// -------------------------------------------------------------- the link
+
+const encoder = new Encoder({ useBigInt64: true });
+const decoder = new Decoder({ useBigInt64: true });
+
+// Sleep without spinning, for the EAGAIN that a blocking socket should
+// never give.
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+function pause() {
+    Atomics.wait(pauseCell, 0, 0, 1);
+}
+
+// Fill `buf` from the link.  Returns false on end of stream before the
+// first byte when `between` (no frame started); end of stream anywhere
+// else is a broken frame.
+function readExact(buf, between) {
+    let off = 0;
+    while (off < buf.length) {
+        let n;
+        try {
+            n = fs.readSync(LINK, buf, off, buf.length - off, null);
+        } catch (e) {
+            if (e.code === 'EAGAIN' || e.code === 'EINTR') {
+                pause();
+                continue;
+            }
+            if (e.code === 'ECONNRESET' && between && off === 0)
+                return false;
+            say(`cannot read the link: ${e.message}`);
+            process.exit(1);
+        }
+        if (n === 0) {
+            if (between && off === 0)
+                return false;
+            protocolError('end of stream inside a frame');
+        }
+        off += n;
+    }
+    return true;
+}
+
+function writeAll(buf) {
+    let off = 0;
+    while (off < buf.length) {
+        try {
+            off += fs.writeSync(LINK, buf, off, buf.length - off);
+        } catch (e) {
+            if (e.code === 'EAGAIN' || e.code === 'EINTR') {
+                pause();
+                continue;
+            }
+            if (e.code === 'EPIPE' || e.code === 'ECONNRESET')
+                nodeGone();
+            say(`cannot write the link: ${e.message}`);
+            process.exit(1);
+        }
+    }
+}
+
+// Send one frame.  A frame over the protocol's limit is the component's
+// doing (a huge body or blob): it is thrown, so that the component traps.
+function sendFrame(value) {
+    const body = encoder.encode(value);
+    if (body.length > MAX_FRAME)
+        throw new Error(`a ${OP_NAME[value[0]]} call of ${body.length} bytes, over the link's frame limit`);
+    const frame = Buffer.allocUnsafe(4 + body.length);
+    frame.writeUInt32LE(body.length, 0);
+    frame.set(body, 4);
+    trace(`-> ${OP_NAME[value[0]]} ${show(value.slice(1))}`);
+    writeAll(frame);
+}
+
+// Read one frame: an array starting with an integer op.  Exits when the
+// node has gone (end of stream between frames) or broke the protocol.
+function recvFrame() {
+    const head = Buffer.alloc(4);
+    if (!readExact(head, true))
+        nodeGone();
+    const n = head.readUInt32LE(0);
+    if (n > MAX_FRAME)
+        protocolError(`a frame of ${n} bytes, over the limit`);
+    // Its own memory, not the shared pool: blobs keep views into it.
+    const body = Buffer.allocUnsafeSlow(n);
+    readExact(body, false);
+    let value;
+    try {
+        value = decoder.decode(body);
+    } catch (e) {
+        protocolError(`a broken frame (${e.message})`);
+    }
+    if (!Array.isArray(value) || value.length === 0 || !isInt(value[0]))
+        protocolError('a frame that is not an array starting with an operation');
+    trace(`<- ${OP_NAME[value[0]] ?? value[0]} ${show(value.slice(1))}`);
+    return value;
+}
+
+// Make a call and, for one with results, wait for its REPLY: the array of
+// exactly `nresults` results.
+function call(op, args, nresults) {
+    sendFrame([op, ...args]);
+    if (nresults === 0)
+        return [];
+    const reply = recvFrame();
+    if (reply[0] !== OP.REPLY)
+        protocolError(`the node answered ${OP_NAME[op]} with operation ${reply[0]}`);
+    if (reply.length !== 1 + nresults)
+        protocolError(`a REPLY to ${OP_NAME[op]} with ${reply.length - 1} results instead of ${nresults}`);
+    return reply.slice(1);
+}
+
+// A short rendering of a frame's arguments for the trace.
+function show(value) {
+    if (value instanceof Uint8Array)
+        return value.length <= 64 ? `b${JSON.stringify(Buffer.from(value).toString('latin1'))}`
+            : `bin[${value.length}]`;
+    if (Array.isArray(value))
+        return `[${value.map(show).join(', ')}]`;
+    if (typeof value === 'bigint')
+        return `${value}n`;
+    return JSON.stringify(value) ?? String(value);
+}
+
+// ------------------------------------------- reading the node's values
+//
+// Each reader checks a msgpack value against its layout in the protocol's
+// type table and returns it in jco's shape; a mismatch is the node's
+// protocol error.
+
+let reading = '';  // the reply being read, for the error message
+
+function bad(what) {
+    protocolError(`a malformed REPLY to ${reading}: ${what}`);
+}
+
+function isInt(v) {
+    return (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint';
+}
+
+function rInt(v, min, max) {
+    if (!isInt(v) || v < min || v > max)
+        bad(`${show(v)} is not an integer in ${min}..${max}`);
+    return Number(v);
+}
+
+const rU8 = v => rInt(v, 0, 255);
+const rI32 = v => rInt(v, -0x80000000, 0x7fffffff);
+
+function rU64(v) {
+    if (!isInt(v) || v < 0 || BigInt(v) > 0xffffffffffffffffn)
+        bad(`${show(v)} is not a u64`);
+    return BigInt(v);
+}
+
+function rBool(v) {
+    if (typeof v !== 'boolean')
+        bad(`${show(v)} is not a bool`);
+    return v;
+}
+
+function rStr(v) {
+    if (typeof v !== 'string')
+        bad(`${show(v)} is not a str`);
+    return v;
+}
+
+function rBin(v) {
+    if (!(v instanceof Uint8Array))
+        bad(`${show(v)} is not a bin`);
+    return v;
+}
+
+// option<T>: nil, or T.  jco takes `undefined` for none.
+const rOpt = (read) => (v) => (v === null ? undefined : read(v));
+
+function rArr(v, n) {
+    if (!Array.isArray(v) || (n !== undefined && v.length !== n))
+        bad(`${show(v)} is not an array${n === undefined ? '' : ` of ${n}`}`);
+    return v;
+}
+
+const rList = (read) => (v) => rArr(v).map(read);
+
+function rProcessId(v) {
+    const [name, pkg, publisher] = rArr(v, 3);
+    return { processName: rStr(name), packageName: rStr(pkg), publisherNode: rStr(publisher) };
+}
+
+function rAddress(v) {
+    const [node, proc] = rArr(v, 2);
+    return { node: rStr(node), process: rProcessId(proc) };
+}
+
+function rCapability(v) {
+    const [issuer, params] = rArr(v, 2);
+    return { issuer: rAddress(issuer), params: rStr(params) };
+}
+
+const rCaps = rList(rCapability);
+
+function rBlob(v) {
+    const [mime, bytes] = rArr(v, 2);
+    return { mime: rOpt(rStr)(mime), bytes: rBin(bytes) };
+}
+
+function rRequest(v) {
+    const [inherit, expects, body, metadata, caps] = rArr(v, 5);
+    return {
+        inherit: rBool(inherit),
+        expectsResponse: rOpt(rU64)(expects),
+        body: rBin(body),
+        metadata: rOpt(rStr)(metadata),
+        capabilities: rCaps(caps),
+    };
+}
+
+function rResponse(v) {
+    const [inherit, body, metadata, caps] = rArr(v, 4);
+    return {
+        inherit: rBool(inherit),
+        body: rBin(body),
+        metadata: rOpt(rStr)(metadata),
+        capabilities: rCaps(caps),
+    };
+}
+
+// message: a variant, `{tag, val}`; a response's val is the tuple
+// [response, context | undefined].
+function rMessage(v) {
+    rArr(v);
+    switch (v[0]) {
+    case 0:
+        rArr(v, 2);
+        return { tag: 'request', val: rRequest(v[1]) };
+    case 1:
+        rArr(v, 3);
+        return { tag: 'response', val: [rResponse(v[1]), rOpt(rBin)(v[2])] };
+    default:
+        bad(`unknown message kind ${show(v[0])}`);
+    }
+}
+
+const SEND_ERROR_KINDS = ['offline', 'timeout'];
+
+function rSendError(v) {
+    const [kind, target, message, blob] = rArr(v, 4);
+    const k = SEND_ERROR_KINDS[rU8(kind)];
+    if (k === undefined)
+        bad(`unknown send-error kind ${kind}`);
+    return {
+        kind: k,
+        target: rAddress(target),
+        message: rMessage(message),
+        lazyLoadBlob: rOpt(rBlob)(blob),
+    };
+}
+
+// receive-result and await-result: {ok, source, message} or {ok: false,
+// error[, context]}.
+function rReceived(v, withContext) {
+    rArr(v);
+    if (v[0] === 0) {
+        rArr(v, 3);
+        return { ok: true, source: rAddress(v[1]), message: rMessage(v[2]) };
+    }
+    if (v[0] === 1) {
+        rArr(v, withContext ? 3 : 2);
+        return {
+            ok: false,
+            error: rSendError(v[1]),
+            context: withContext ? rOpt(rBin)(v[2]) : undefined,
+        };
+    }
+    bad(`unknown result kind ${show(v[0])}`);
+}
+
+function rOnExit(v) {
+    const [kind, list] = rArr(v, 2);
+    rArr(list);
+    switch (rU8(kind)) {
+    case 0:
+    case 1:
+        if (list.length !== 0)
+            bad('requests with an on-exit that is not `requests`');
+        return { tag: kind === 0 ? 'none' : 'restart' };
+    case 2:
+        // outgoing-request [target, request, context, blob]: on-exit keeps
+        // the context field but does not use it.
+        return {
+            tag: 'requests',
+            val: list.map((r) => {
+                const [target, request, context, blob] = rArr(r, 4);
+                rOpt(rBin)(context);
+                return [rAddress(target), rRequest(request), rOpt(rBlob)(blob)];
+            }),
+        };
+    default:
+        bad(`unknown on-exit kind ${kind}`);
+    }
+}
+
+// ------------------------------------ writing the component's values
+//
+// jco hands the imports records with camelCase fields, list<u8> as
+// Uint8Array, u64 as BigInt, option none as undefined, variants as
+// {tag, val} and enums as strings.  A value the node could not carry is
+// thrown, so the component traps.
+
+// A string for the node: C strings hold it, so no NUL.
+function wStr(s) {
+    if (s.includes('\0'))
+        throw new TypeError('a string with a NUL character, which the node cannot carry');
+    return s;
+}
+
+const wOptStr = s => (s === undefined || s === null ? null : wStr(s));
+const wOptBin = b => (b === undefined || b === null ? null : b);
+
+// Integers in their shortest msgpack form: the encoder writes a BigInt as
+// a full u64, so the small ones go as numbers.
+function wU64(x) {
+    return x <= 0xffffffffn ? Number(x) : x;
+}
+
+const wProcessId = p => [wStr(p.processName), wStr(p.packageName), wStr(p.publisherNode)];
+const wAddress = a => [wStr(a.node), wProcessId(a.process)];
+const wCaps = caps => caps.map(c => [wAddress(c.issuer), wStr(c.params)]);
+const wBlob = b => (b === undefined || b === null ? null : [wOptStr(b.mime), b.bytes]);
+
+function wRequest(r) {
+    return [
+        r.inherit,
+        r.expectsResponse === undefined || r.expectsResponse === null ? null : wU64(r.expectsResponse),
+        r.body,
+        wOptStr(r.metadata),
+        wCaps(r.capabilities),
+    ];
+}
+
+const wResponse = r => [r.inherit, r.body, wOptStr(r.metadata), wCaps(r.capabilities)];
+
+function wOnExit(e) {
+    switch (e.tag) {
+    case 'none':
+        return [0, []];
+    case 'restart':
+        return [1, []];
+    case 'requests':
+        return [2, e.val.map(([target, request, blob]) =>
+            [wAddress(target), wRequest(request), null, wBlob(blob)])];
+    default:
+        throw new TypeError(`unknown on-exit ${e.tag}`);
+    }
+}
+
+// ------------------------------------------------------- the imports
+
+// An import returning result<T, E> returns T for ok; for err, jco's
+// generated code catches what the import throws and takes its own
+// `payload` property as E.  (A thrown Error without one is a trap.)
+class ResultError extends Error {
+    constructor(payload) {
+        super('a result error');
+        this.payload = payload;
+    }
+}
+
+// The blob of the newest message, kept from the REPLYs of RECEIVE and
+// SEND_AND_AWAIT: the blob calls never cross the link.
+const blobs = {
+    current: false,   // the current message had a blob (has-blob)
+    last: undefined,  // the newest blob that came (last-blob)
+};
+
+// A message came with `blob` (nil when none): it becomes the current one.
+function takeBlob(blob) {
+    const b = rOpt(rBlob)(blob);
+    blobs.current = b !== undefined;
+    if (b !== undefined)
+        blobs.last = b;
+}
+
+function expectNil(v, what) {
+    if (v !== null)
+        bad(`${what} where nil belongs`);
+}
+
+// Reads the REPLY of `op`: the readers report errors naming it.
+function replyTo(op, args, nresults) {
+    const results = call(op, args, nresults);
+    reading = OP_NAME[op];
+    return results;
+}
+
+const standard = {
+    printToTerminal(verbosity, message) {
+        call(OP.PRINT, [verbosity, wStr(message)], 0);
+    },
+
+    our() {
+        const [address] = replyTo(OP.OUR, [], 1);
+        return rAddress(address);
+    },
+
+    getOnExit() {
+        const [onExit] = replyTo(OP.GET_ON_EXIT, [], 1);
+        return rOnExit(onExit);
+    },
+
+    setOnExit(onExit) {
+        call(OP.SET_ON_EXIT, [wOnExit(onExit)], 0);
+    },
+
+    getState() {
+        const [state] = replyTo(OP.GET_STATE, [], 1);
+        return rOpt(rBin)(state);
+    },
+
+    // Hyperware traps when the state cannot be saved or cleared.
+    setState(bytes) {
+        const [ok] = replyTo(OP.SET_STATE, [bytes], 1);
+        if (!rBool(ok))
+            throw new Error('set-state failed: the node could not save the state');
+    },
+
+    clearState() {
+        const [ok] = replyTo(OP.CLEAR_STATE, [], 1);
+        if (!rBool(ok))
+            throw new Error('clear-state failed: the node could not clear the state');
+    },
+
+    spawn(name, wasmPath, onExit, requestCapabilities, grantCapabilities, isPublic) {
+        const [err, child] = replyTo(OP.SPAWN, [
+            wOptStr(name),
+            wStr(wasmPath),
+            wOnExit(onExit),
+            wCaps(requestCapabilities),
+            grantCapabilities.map(([pid]) => wProcessId(pid)),
+            grantCapabilities.map(([, params]) => wStr(params)),
+            isPublic,
+        ], 2);
+        switch (rU8(err)) {
+        case 0:
+            if (child === null)
+                bad('no process id for a spawn that succeeded');
+            return rProcessId(child);
+        case 1:
+            expectNil(child, 'a process id');
+            throw new ResultError('name-taken');
+        case 2:
+            expectNil(child, 'a process id');
+            throw new ResultError('no-file-at-path');
+        default:
+            bad(`unknown spawn-error ${err}`);
+        }
+    },
+
+    saveCapabilities(caps) {
+        call(OP.SAVE_CAPS, [wCaps(caps)], 0);
+    },
+
+    dropCapabilities(caps) {
+        call(OP.DROP_CAPS, [wCaps(caps)], 0);
+    },
+
+    ourCapabilities() {
+        const [caps] = replyTo(OP.OUR_CAPS, [], 1);
+        return rCaps(caps);
+    },
+
+    // ok: [source, message]; err: [send-error, context | undefined].  An
+    // error leaves the current and the last blob as they were.
+    receive() {
+        const [result, blob] = replyTo(OP.RECEIVE, [], 2);
+        const r = rReceived(result, true);
+        if (!r.ok) {
+            expectNil(blob, 'a blob with an error');
+            throw new ResultError([r.error, r.context]);
+        }
+        takeBlob(blob);
+        return [r.source, r.message];
+    },
+
+    hasBlob() {
+        return blobs.current;
+    },
+
+    getBlob() {
+        return blobs.current ? blobs.last : undefined;
+    },
+
+    lastBlob() {
+        return blobs.last;
+    },
+
+    sendRequest(target, request, context, blob) {
+        call(OP.SEND_REQUEST, [wAddress(target), wRequest(request), wOptBin(context), wBlob(blob)], 0);
+    },
+
+    // No op of its own: one SEND_REQUEST per request, in order.
+    sendRequests(requests) {
+        for (const [target, request, context, blob] of requests)
+            standard.sendRequest(target, request, context, blob);
+    },
+
+    sendResponse(response, blob) {
+        call(OP.SEND_RESPONSE, [wResponse(response), wBlob(blob)], 0);
+    },
+
+    // rc is not 0 where Hyperware traps (no expects-response, a request to
+    // ourselves...): so does the component here.
+    sendAndAwaitResponse(target, request, blob) {
+        const [rc, result, replyBlob] = replyTo(OP.SEND_AND_AWAIT,
+            [wAddress(target), wRequest(request), wBlob(blob)], 3);
+        const code = rI32(rc);
+        if (code !== 0) {
+            expectNil(result, 'an await-result with an error code');
+            expectNil(replyBlob, 'a blob with an error code');
+            throw new Error(`send-and-await-response failed (${code})`);
+        }
+        if (result === null)
+            bad('no await-result');
+        const r = rReceived(result, false);
+        if (!r.ok) {
+            expectNil(replyBlob, 'a blob with an error');
+            throw new ResultError(r.error);
+        }
+        takeBlob(replyBlob);
+        return [r.source, r.message];
+    },
+};
+
+// The WASI 0.2.0 functions of src/wasm/wit/wasi.wit.
+
+// Wall-clock time with the monotonic clock's resolution: anchored to
+// Date.now() and re-anchored whenever the two drift apart by more than a
+// millisecond (the system clock was set).
+const wall = { ns: 0n, mono: 0n };
+function wallNow() {
+    const mono = process.hrtime.bigint();
+    const coarse = BigInt(Date.now()) * 1000000n;
+    let ns = wall.ns + (mono - wall.mono);
+    const drift = ns - coarse;
+    if (wall.ns === 0n || drift < -1000000n || drift > 1000000n) {
+        wall.ns = coarse;
+        wall.mono = mono;
+        ns = coarse;
+    }
+    return { seconds: ns / 1000000000n, nanoseconds: Number(ns % 1000000000n) };
+}
+
+const wallClock = { now: wallNow };
+const monotonicClock = { now: () => process.hrtime.bigint() };
+const random = { getRandomU64: () => crypto.randomBytes(8).readBigUInt64LE(0) };
+
+// What the component may import, by interface.  jco asks for them without
+// the version; the versioned names are there too for other jco releases.
+const PROVIDED = {
+    'hyperware:process/standard': standard,
+    'wasi:clocks/wall-clock': wallClock,
+    'wasi:clocks/monotonic-clock': monotonicClock,
+    'wasi:random/random': random,
+};
+const VERSIONS = {
+    'hyperware:process/standard': '1.0.0',
+    'wasi:clocks/wall-clock': '0.2.0',
+    'wasi:clocks/monotonic-clock': '0.2.0',
+    'wasi:random/random': '0.2.0',
+};
+const IMPORTS = { ...PROVIDED };
+for (const [name, version] of Object.entries(VERSIONS))
+    IMPORTS[`${name}@${version}`] = PROVIDED[name];
+
+// ------------------------------------------------------------ loading
+
+// Could not load: FAIL with a sentence, and exit.
+class LoadError extends Error {}
+
+function fail(why) {
+    sendFrame([OP.FAIL, why.replaceAll('\0', '')]);
+    say(`FAIL: ${why}`);
+    process.exit(1);
+}
+
+function jcoVersion() {
+    try {
+        const entry = fileURLToPath(import.meta.resolve('@bytecodealliance/jco-transpile'));
+        let dir = path.dirname(entry);
+        for (; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+            const pkg = path.join(dir, 'package.json');
+            if (fs.existsSync(pkg))
+                return JSON.parse(fs.readFileSync(pkg, 'utf8')).version;
+        }
+    } catch {
+        // fall through
+    }
+    return 'unknown';
+}
+
+// Transpile `bytes` into `dir`: the JS module as component.mjs (the cache
+// has no package.json to make .js a module), the core modules beside it,
+// and meta.json with the component's imports and exports.
+async function transpileInto(bytes, dir) {
+    const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+    let out;
+    try {
+        out = await transpileBytes(bytes, {
+            name: 'component',
+            instantiation: 'sync',      // instantiate() returns the exports
+            base64Cutoff: 0,            // every core module a file of its own
+            emitTypescriptDeclarations: false,
+        });
+    } catch (e) {
+        throw new LoadError(`jco could not transpile it: ${e.message}`);
+    }
+    for (const [name, data] of Object.entries(out.files)) {
+        const base = path.basename(name);
+        fs.writeFileSync(path.join(dir, base === 'component.js' ? 'component.mjs' : base), data);
+    }
+    fs.writeFileSync(path.join(dir, 'meta.json'),
+        JSON.stringify({ imports: out.imports, exports: out.exports }));
+}
+
+// The directory holding the transpiled component: from the cache, or made
+// now.  A new entry is built in a temporary directory and renamed into
+// place, so hosts starting together never see half of one; the first
+// rename wins and the others use its entry.
+async function transpiled(bytes) {
+    const sha = crypto.createHash('sha256').update(bytes).digest('hex');
+    const root = path.join(process.env.HYPERC_WASM_CACHE || path.join(os.tmpdir(), 'hyperc-wasm-cache'),
+        `v${CACHE_FORMAT}-jco-${jcoVersion()}`);
+    const dir = path.join(root, sha);
+    if (fs.existsSync(path.join(dir, 'meta.json')))
+        return dir;
+
+    let tmp;
+    try {
+        fs.mkdirSync(root, { recursive: true });
+        tmp = fs.mkdtempSync(path.join(root, `.${sha.slice(0, 16)}-`));
+    } catch (e) {
+        // No cache: transpile into a directory of our own for this run.
+        say(`no cache (${e.message}); transpiling for this run only`);
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hyperc-wasm-'));
+        process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
+        await transpileInto(bytes, tmp);
+        return tmp;
+    }
+    try {
+        await transpileInto(bytes, tmp);
+        fs.renameSync(tmp, dir);
+    } catch (e) {
+        fs.rmSync(tmp, { recursive: true, force: true });
+        if (e instanceof LoadError)
+            throw e;
+        if (!fs.existsSync(path.join(dir, 'meta.json')))
+            throw new LoadError(`cannot write the transpiled component to ${root}: ${e.message}`);
+        // another host put it there first
+    }
+    return dir;
+}
+
+// Load the component at `binary`: its `init`, ready to call.
+async function load(binary) {
+    let bytes;
+    try {
+        bytes = fs.readFileSync(binary);
+    } catch (e) {
+        throw new LoadError(e.code === 'ENOENT' ? `no file at ${binary}`
+            : `cannot read ${binary}: ${e.message}`);
+    }
+    // \0asm, then the version: 1 0 0 0 for a core module, N 0 1 0 for a
+    // component.
+    if (bytes.length < 8 || bytes.readUInt32LE(0) !== 0x6d736100)
+        throw new LoadError(`${binary} is not a WebAssembly file`);
+    if (bytes.readUInt16LE(6) !== 1)
+        throw new LoadError(`${binary} is a core WebAssembly module, not a component`);
+
+    let t = performance.now();
+    const dir = await transpiled(bytes);
+    trace(`transpiled (or found in the cache) in ${(performance.now() - t).toFixed(1)} ms: ${dir}`);
+
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+    for (const name of meta.imports) {
+        if (!(name.replace(/@.*$/, '') in PROVIDED))
+            throw new LoadError(`the component imports ${name}, which this host does not provide`);
+    }
+    if (!meta.exports.some(([name, kind]) => name === 'init' && kind === 'function'))
+        throw new LoadError('the component exports no init function (world process-v1)');
+
+    t = performance.now();
+    let exports;
+    try {
+        const mod = await import(pathToFileURL(path.join(dir, 'component.mjs')).href);
+        exports = mod.instantiate(
+            name => new WebAssembly.Module(fs.readFileSync(path.join(dir, path.basename(name)))),
+            IMPORTS);
+    } catch (e) {
+        throw new LoadError(`cannot instantiate ${binary}: ${e.message}`);
+    }
+    if (exports === null || typeof exports !== 'object' || typeof exports.then === 'function')
+        throw new LoadError(`${binary} did not instantiate synchronously`);
+    if (typeof exports.init !== 'function')
+        throw new LoadError(`${binary} has no init function`);
+    trace(`instantiated in ${(performance.now() - t).toFixed(1)} ms`);
+    return exports.init;
+}
+
+// ------------------------------------------------------------- the life
+
+function trapText(s) {
+    return String(s ?? '').replaceAll('\0', '');
+}
+
+async function main() {
+    const hello = recvFrame();
+    if (hello[0] !== OP.HELLO)
+        protocolError(`the node began with operation ${hello[0]}, not HELLO`);
+    const version = hello[1];
+    if (!isInt(version) || version < 0 || version > 0xffffffff)
+        protocolError('a HELLO without a version');
+    if (Number(version) !== PROTO_VERSION) {
+        sendFrame([OP.FAIL, `protocol version ${version} not supported`]);
+        process.exit(1);
+    }
+    const [, , our, binary, id] = hello;
+    if (hello.length !== 5 || typeof our !== 'string' || typeof binary !== 'string'
+        || typeof id !== 'string')
+        protocolError('a malformed HELLO');
+    processId = id;
+
+    let init;
+    try {
+        init = await load(binary);
+    } catch (e) {
+        if (!(e instanceof LoadError))
+            say(e.stack);
+        fail(e.message);
+    }
+    sendFrame([OP.READY, PROTO_VERSION]);
+
+    try {
+        init(our);
+    } catch (err) {
+        // A trap, or an exception of ours (a failed set-state...) that
+        // unwound the component.
+        const message = err instanceof Error ? err.message : String(err);
+        const stack = err instanceof Error ? err.stack : '';
+        say(`trapped: ${message}`);
+        sendFrame([OP.TRAP, trapText(message), trapText(stack)]);
+        process.exit(1);
+    }
+    sendFrame([OP.DONE, 0]);
+    process.exit(0);
+}
+
+main().catch((e) => {
+    say(`internal error: ${e.stack ?? e}`);
+    process.exit(1);
+});

@@ -1,0 +1,446 @@
+"""The wasm host (src/wasm/host.mjs), black-box: the test plays the node's
+side of the worker protocol (docs/worker-protocol.md, version 3) over a
+socketpair, the host's end given to it as fd 3.
+
+The component under test is a built hyperc counter (examples/counter):
+HYPERC_WASM_COUNTER names its .wasm; the tests that run it are skipped
+without it.  Two small components written here in WAT (assembled with the
+wasm-tools that jco-transpile carries) check the blob calls, DONE and TRAP;
+the protocol-level tests (version, missing file, end of stream, broken
+frame) need only node."""
+import os
+import shutil
+import socket
+import struct
+import subprocess
+
+import msgpack
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HOST = os.path.join(ROOT, "src", "wasm", "host.mjs")
+NODE_JS = shutil.which("node")
+COUNTER = os.environ.get("HYPERC_WASM_COUNTER")
+VERSION = 3
+TIMEOUT = 10  # seconds, for every read and every wait
+
+# ops (the protocol's table)
+PRINT, OUR, GET_ON_EXIT, SET_ON_EXIT, GET_STATE, SET_STATE, CLEAR_STATE = \
+    1, 2, 3, 4, 5, 6, 7
+OUR_CAPS, RECEIVE, SEND_REQUEST, SEND_RESPONSE, SEND_AND_AWAIT = \
+    11, 12, 16, 17, 18
+HELLO, READY, REPLY, DONE, FAIL, TRAP = 64, 65, 66, 67, 68, 71
+
+PROCESS = ["counter", "counter", "hyperc.os"]
+OUR_ADDR = ["test.os", PROCESS]
+SOURCE = ["test.os", ["tester", "tpkg", "test.os"]]
+
+pytestmark = pytest.mark.skipif(NODE_JS is None, reason="no node")
+needs_counter = pytest.mark.skipif(
+    not COUNTER, reason="HYPERC_WASM_COUNTER (a built counter .wasm) unset")
+
+
+class Host:
+    """One host process and the node's end of its link."""
+
+    def __init__(self, tmp_path):
+        self.sock, child = socket.socketpair(socket.AF_UNIX,
+                                             socket.SOCK_STREAM)
+        self.sock.settimeout(TIMEOUT)
+        env = dict(os.environ,
+                   HYPERC_WASM_CACHE=str(tmp_path / "cache"))
+        fd = child.fileno()
+
+        # The child's end becomes fd 3 (dup2 clears close-on-exec on the
+        # copy).  Not with pass_fds: subprocess closes the other fds after
+        # preexec_fn, fd 3 with them; Python's own fds are not inheritable,
+        # so close_fds=False passes nothing else.
+        def give_fd3():
+            if fd == 3:
+                os.set_inheritable(3, True)
+            else:
+                os.dup2(fd, 3)
+
+        self.proc = subprocess.Popen(
+            [NODE_JS, HOST], close_fds=False, preexec_fn=give_fd3,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        child.close()
+        self.sent = []  # the host's frames, for the failure messages
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, *frame):
+        body = msgpack.packb(list(frame), use_bin_type=True)
+        self.send_raw(struct.pack("<I", len(body)) + body)
+
+    def recv_exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+
+    def recv(self):
+        """The host's next frame as a list, or None at end of stream."""
+        head = self.recv_exact(4)
+        if head is None:
+            return None
+        (n,) = struct.unpack("<I", head)
+        body = self.recv_exact(n)
+        assert body is not None, "end of stream inside a frame"
+        frame = msgpack.unpackb(body, raw=False)
+        assert isinstance(frame, list) and frame, frame
+        self.sent.append(frame)
+        print("host ->", frame)
+        return frame
+
+    def reply(self, *results):
+        self.send(REPLY, *results)
+
+    def hello(self, binary, version=VERSION):
+        self.send(HELLO, version, "test.os@counter:counter:hyperc.os",
+                  binary, "counter:counter:hyperc.os")
+
+    def wait(self):
+        try:
+            rc = self.proc.wait(timeout=TIMEOUT)
+        finally:
+            self.stderr = self.proc.stderr.read().decode(errors="replace")
+            print("host stderr:", self.stderr)
+        return rc
+
+    def close(self):
+        self.sock.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def host(tmp_path):
+    h = Host(tmp_path)
+    yield h
+    h.close()
+
+
+def serve_until(h, want, state=None):
+    """Answer the host's calls as a node would until it sends an op in
+    `want`; return that frame.  `state` is the stored state (bytes or None),
+    updated by SET_STATE."""
+    while True:
+        f = h.recv()
+        assert f is not None, f"the host closed the link; it sent {h.sent}"
+        op = f[0]
+        if op in want:
+            return f
+        if op == OUR:
+            h.reply(OUR_ADDR)
+        elif op == GET_STATE:
+            h.reply(state["bytes"] if state else None)
+        elif op == SET_STATE:
+            assert isinstance(f[1], bytes), f
+            if state is not None:
+                state["bytes"] = f[1]
+            h.reply(True)
+        elif op == CLEAR_STATE:
+            h.reply(True)
+        elif op == GET_ON_EXIT:
+            h.reply([0, []])
+        elif op == OUR_CAPS:
+            h.reply([])
+        elif op == SEND_AND_AWAIT:
+            # nothing answers here: a send error (offline), as a node says
+            target, request = f[1], f[2]
+            h.reply(0, [1, [0, target, [0, request], None]], None)
+        elif op in (PRINT, SET_ON_EXIT, SEND_REQUEST, SEND_RESPONSE, 9, 10):
+            pass  # no reply
+        else:
+            pytest.fail(f"unexpected call {f}")
+
+
+def request(body, expects=5):
+    return [False, expects, body, None, []]
+
+
+# A component of world process-v1, in WAT: init prints `our`, then checks
+# the blob calls across three receives, printing has-blob as the verbosity
+# of a print of `our`, and the blob get-blob or last-blob gives as a print
+# of its bytes (verbosity: the option's tag).  TAIL ends init.
+BLOBS_WAT = """
+(module
+  (import "hyperware:process/standard@1.0.0" "print-to-terminal"
+    (func $print (param i32 i32 i32)))
+  (import "hyperware:process/standard@1.0.0" "receive"
+    (func $receive (param i32)))
+  (import "hyperware:process/standard@1.0.0" "has-blob"
+    (func $has_blob (result i32)))
+  (import "hyperware:process/standard@1.0.0" "get-blob"
+    (func $get_blob (param i32)))
+  (import "hyperware:process/standard@1.0.0" "last-blob"
+    (func $last_blob (param i32)))
+  (memory (export "memory") 1)
+  (global $bump (mut i32) (i32.const 4096))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $p i32)
+    (local.set $p (i32.and (i32.add (global.get $bump) (i32.const 7))
+                           (i32.const -8)))
+    (global.set $bump (i32.add (local.get $p) (local.get 3)))
+    (local.get $p))
+  ;; option<lazy-load-blob> at 64: tag +0, bytes pointer +16, length +20
+  (func $show
+    (call $print (i32.load8_u (i32.const 64)) (i32.load (i32.const 80))
+                 (i32.load (i32.const 84))))
+  (func (export "init") (param $our i32) (param $len i32)
+    (call $print (i32.const 0) (local.get $our) (local.get $len))
+    (call $receive (i32.const 1024))
+    (call $print (call $has_blob) (local.get $our) (local.get $len))
+    (call $get_blob (i32.const 64))
+    (call $show)
+    (call $receive (i32.const 1024))
+    (call $print (call $has_blob) (local.get $our) (local.get $len))
+    (call $get_blob (i32.const 64))
+    (call $show)
+    (call $receive (i32.const 1024))
+    (call $print (call $has_blob) (local.get $our) (local.get $len))
+    (call $last_blob (i32.const 64))
+    (call $show)
+    TAIL))
+"""
+
+BUILD_JS = """
+import { parse, componentEmbed, componentNew } from
+    '@bytecodealliance/jco-transpile/wasm-tools';
+import fs from 'node:fs';
+const [wat, wit, out] = process.argv.slice(1);
+const core = await componentEmbed({ binary: await parse(wat),
+    witSource: fs.readFileSync(wit, 'utf8'), world: 'process-v1' });
+fs.writeFileSync(out, await componentNew(core));
+"""
+
+
+def build_component(tmp_path, name, tail):
+    out = tmp_path / f"{name}.wasm"
+    subprocess.run(
+        [NODE_JS, "--input-type=module", "-e", BUILD_JS,
+         BLOBS_WAT.replace("TAIL", tail),
+         os.path.join(ROOT, "src", "wasm", "wit", "hyperware.wit"), str(out)],
+        cwd=os.path.join(ROOT, "src", "wasm"), check=True, timeout=60)
+    return str(out)
+
+
+def drive_blobs(h):
+    """Run BLOBS_WAT's init up to its end."""
+    our = "test.os@counter:counter:hyperc.os"
+    h.hello(h.binary)
+    assert h.recv() == [READY, VERSION], h.wait() or h.stderr
+    assert h.recv() == [PRINT, 0, our]
+    # a message with a blob: the current and the last blob
+    assert h.recv() == [RECEIVE]
+    h.reply([0, SOURCE, [0, request(b"one")]], ["text/plain", b"blob-1"])
+    assert h.recv() == [PRINT, 1, our]
+    assert h.recv() == [PRINT, 1, "blob-1"]
+    # an error leaves them as they were
+    assert h.recv() == [RECEIVE]
+    h.reply([1, [1, SOURCE, [0, request(b"x")], None], None], None)
+    assert h.recv() == [PRINT, 1, our]
+    assert h.recv() == [PRINT, 1, "blob-1"]
+    # a message without one: no current blob, the last one stays
+    assert h.recv() == [RECEIVE]
+    h.reply([0, SOURCE, [1, [False, b"", None, []], b"ctx"]], None)
+    assert h.recv() == [PRINT, 0, our]
+    assert h.recv() == [PRINT, 1, "blob-1"]
+
+
+def test_blob_calls_and_done(host, tmp_path):
+    host.binary = build_component(tmp_path, "blobs", "")
+    drive_blobs(host)
+    assert host.recv() == [DONE, 0]
+    assert host.recv() is None
+    assert host.wait() == 0
+
+
+def test_trap(host, tmp_path):
+    host.binary = build_component(tmp_path, "trap", "unreachable")
+    drive_blobs(host)
+    f = host.recv()
+    assert f[0] == TRAP and len(f) == 3, f
+    assert "unreachable" in f[1], f
+    assert "wasm-function" in f[2], f
+    assert host.recv() is None
+    assert host.wait() == 1
+
+
+@needs_counter
+def test_counter_counts(host):
+    host.hello(COUNTER)
+    assert host.recv() == [READY, VERSION], host.wait() or host.stderr
+    state = {"bytes": None}
+    serve_until(host, {RECEIVE}, state)
+
+    # {"Increment": 5} -> 5
+    host.reply([0, SOURCE, [0, request(b'{"Increment":5}')]], None)
+    f = serve_until(host, {SEND_RESPONSE}, state)
+    (inherit, body, metadata, caps), blob = f[1], f[2]
+    assert body == b"5", f
+    assert inherit is False and caps == [] and blob is None, f
+
+    # the state saved (every message), and the count goes on
+    serve_until(host, {RECEIVE}, state)
+    assert state["bytes"] is not None and b"5" in state["bytes"], state
+    host.reply([0, SOURCE, [0, request(b'{"Increment":2}')]],
+               [None, b"a blob"])
+    f = serve_until(host, {SEND_RESPONSE}, state)
+    assert f[1][1] == b"7", f
+    serve_until(host, {RECEIVE}, state)
+    host.reply([0, SOURCE, [0, request(b'"GetCount"')]], None)
+    f = serve_until(host, {SEND_RESPONSE}, state)
+    assert f[1][1] == b"7", f
+
+    # a receive error goes to the component, which goes on receiving
+    serve_until(host, {RECEIVE}, state)
+    err = [1, [0, SOURCE, [0, request(b"x")], None], b"ctx"]
+    host.reply(err, None)
+    serve_until(host, {RECEIVE}, state)
+
+    # the node goes away: the host ends quietly
+    host.sock.shutdown(socket.SHUT_WR)
+    assert host.wait() == 0
+
+
+@needs_counter
+def test_counter_loads_its_state(host, tmp_path):
+    """A restart: the count goes on from the state GET_STATE returns."""
+    host.hello(COUNTER)
+    assert host.recv() == [READY, VERSION], host.wait() or host.stderr
+    state = {"bytes": None}
+    serve_until(host, {RECEIVE}, state)
+    host.reply([0, SOURCE, [0, request(b'{"Increment":40}')]], None)
+    serve_until(host, {RECEIVE}, state)
+    host.close()
+
+    again = Host(tmp_path)  # the same cache: the transpiled form is reused
+    try:
+        again.hello(COUNTER)
+        assert again.recv() == [READY, VERSION], again.wait() or again.stderr
+        serve_until(again, {RECEIVE}, state)
+        again.reply([0, SOURCE, [0, request(b'{"Increment":2}')]], None)
+        f = serve_until(again, {SEND_RESPONSE}, state)
+        assert f[1][1] == b"42", f
+    finally:
+        again.close()
+
+
+@needs_counter
+def test_counter_trap_on_failed_set_state(host):
+    """Hyperware traps when set-state fails: the host reports a TRAP."""
+    host.hello(COUNTER)
+    assert host.recv() == [READY, VERSION], host.wait() or host.stderr
+    serve_until(host, {RECEIVE})
+    host.reply([0, SOURCE, [0, request(b'{"Increment":1}')]], None)
+    f = serve_until(host, {SET_STATE})
+    host.reply(False)
+    f = serve_until(host, {TRAP})
+    message, stack = f[1], f[2]
+    assert "set-state" in message, f
+    assert isinstance(stack, str) and stack, f
+    assert host.wait() == 1
+
+
+def test_version_mismatch_fails(host):
+    host.send(HELLO, 2, "test.os@p:k:u", "/nonexistent.wasm", "p:k:u")
+    assert host.recv() == [FAIL, "protocol version 2 not supported"]
+    assert host.wait() != 0
+
+
+def test_missing_file_fails(host, tmp_path):
+    missing = str(tmp_path / "no-such.wasm")
+    host.hello(missing)
+    f = host.recv()
+    assert f[0] == FAIL and len(f) == 2, f
+    assert "no file" in f[1] and missing in f[1], f
+    assert host.wait() == 1
+
+
+def test_not_a_component_fails(host, tmp_path):
+    core = tmp_path / "core.wasm"
+    core.write_bytes(b"\0asm\x01\0\0\0")  # an empty core module
+    host.hello(str(core))
+    f = host.recv()
+    assert f[0] == FAIL and "not a component" in f[1], f
+    assert host.wait() == 1
+    junk = tmp_path / "junk.wasm"
+    junk.write_bytes(b"hello, world")
+    again = Host(tmp_path)
+    try:
+        again.hello(str(junk))
+        f = again.recv()
+        assert f[0] == FAIL and "not a WebAssembly file" in f[1], f
+        assert again.wait() == 1
+    finally:
+        again.close()
+
+
+def test_eof_before_hello_exits(host):
+    host.sock.shutdown(socket.SHUT_WR)
+    assert host.recv() is None
+    assert host.wait() == 0
+
+
+@needs_counter
+def test_eof_while_blocked_exits(host):
+    """The node goes away while the component waits in receive."""
+    host.hello(COUNTER)
+    assert host.recv() == [READY, VERSION]
+    serve_until(host, {RECEIVE})
+    host.sock.shutdown(socket.SHUT_WR)
+    assert host.wait() == 0
+
+
+def test_broken_frame_exits(host):
+    # a length, then the stream ends inside the frame
+    host.send_raw(struct.pack("<I", 100) + b"\x95\x40")
+    host.sock.shutdown(socket.SHUT_WR)
+    assert host.recv() is None
+    assert host.wait() == 1
+    assert "protocol error" in host.stderr
+
+
+def test_garbage_frame_exits(host):
+    # a complete frame that is not msgpack of [op, ...]
+    host.send_raw(struct.pack("<I", 3) + b"\xc1\xc1\xc1")
+    assert host.recv() is None
+    assert host.wait() == 1
+    assert "protocol error" in host.stderr
+
+
+def test_oversized_frame_exits(host):
+    host.send_raw(struct.pack("<I", 256 * 1024 * 1024 + 1))
+    assert host.recv() is None
+    assert host.wait() == 1
+    assert "protocol error" in host.stderr
+
+
+@needs_counter
+def test_wrong_reply_exits(host):
+    """An op other than REPLY where a REPLY is due is a protocol error."""
+    host.hello(COUNTER)
+    assert host.recv() == [READY, VERSION]
+    f = host.recv()
+    while f[0] not in (OUR, GET_STATE, RECEIVE, SET_STATE):
+        f = host.recv()  # calls without a reply
+    host.send(HELLO, VERSION, "x", "y", "z")
+    assert host.wait() == 1
+    assert "protocol error" in host.stderr
+
+
+@needs_counter
+def test_malformed_reply_exits(host):
+    host.hello(COUNTER)
+    assert host.recv() == [READY, VERSION]
+    serve_until(host, {RECEIVE})
+    host.reply([0, SOURCE, [7, "not a message"]], None)
+    assert host.wait() == 1
+    assert "protocol error" in host.stderr
