@@ -11,6 +11,7 @@
 # annotated handlers) into the whole process, which is built as above.
 function(hyperc_add_process target)
   cmake_parse_arguments(P "" "HYPERPROCESS" "" ${ARGN})
+  set(hp_src)
   if(P_HYPERPROCESS)
     get_filename_component(src ${P_HYPERPROCESS} ABSOLUTE)
     set(gen ${CMAKE_CURRENT_BINARY_DIR}/${target}.process.c)
@@ -29,14 +30,22 @@ function(hyperc_add_process target)
       COMMAND_EXPAND_LISTS
       COMMENT "hyperc gen ${P_HYPERPROCESS}")
     set(srcs ${gen} ${P_UNPARSED_ARGUMENTS})
+    set(hp_src ${src})
   else()
     set(srcs ${ARGN})
   endif()
   if(HYPERC_WASM32)
     _hyperc_add_component(${target} ${srcs})
+  else()
+    add_library(${target} MODULE ${srcs})
+  endif()
+  if(hp_src)
+    # its WIT goes to the package's api/ (hyperc_add_package)
+    set_property(TARGET ${target} PROPERTY HYPERC_HYPERPROCESS ${hp_src})
+  endif()
+  if(HYPERC_WASM32)
     return()
   endif()
-  add_library(${target} MODULE ${srcs})
   target_link_libraries(${target} PRIVATE ${HYPERC_GUEST})
   if(HYPERC_APP_FLAGS)
     target_compile_options(${target} PRIVATE ${HYPERC_APP_FLAGS})
@@ -73,7 +82,16 @@ function(hyperc_add_package name)
   set(out ${CMAKE_BINARY_DIR}/packages/${name})
   file(GLOB_RECURSE pkg_files CONFIGURE_DEPENDS ${P_SOURCE_DIR}/pkg/*)
   set(cmds)
+  set(deps)
   foreach(p IN LISTS P_PROCESSES)
+    # api/: the WIT of the package's hyperprocesses, as kit writes it
+    get_property(hp_src TARGET ${p} PROPERTY HYPERC_HYPERPROCESS)
+    if(hp_src)
+      set(inc "$<TARGET_PROPERTY:${p},INCLUDE_DIRECTORIES>")
+      list(APPEND cmds COMMAND ${HYPERC_EXE} gen --wit ${out}/api
+           "$<$<BOOL:${inc}>:-I$<JOIN:${inc},$<SEMICOLON>-I>>" ${hp_src})
+      list(APPEND deps ${hp_src})
+    endif()
     if(HYPERC_WASM32)
       list(APPEND cmds COMMAND ${CMAKE_COMMAND} -E copy
            $<TARGET_FILE_DIR:${p}>/${p}.wasm ${out}/pkg/)
@@ -93,7 +111,8 @@ function(hyperc_add_package name)
     COMMAND ${CMAKE_COMMAND} -E copy_directory ${P_SOURCE_DIR}/pkg ${out}/pkg
     ${cmds}
     COMMAND ${CMAKE_COMMAND} -E touch ${out}/.stamp
-    DEPENDS ${P_SOURCE_DIR}/metadata.json ${pkg_files} ${P_PROCESSES}
+    DEPENDS ${P_SOURCE_DIR}/metadata.json ${pkg_files} ${P_PROCESSES} ${deps}
+    COMMAND_EXPAND_LISTS
     COMMENT "Assembling package ${name}")
   add_custom_target(package_${name} ALL DEPENDS ${out}/.stamp)
 endfunction()

@@ -10,6 +10,7 @@
 int hcl_cmd_new(int argc, char **argv);
 int hcl_cmd_build(int argc, char **argv);
 int hcl_cmd_test(int argc, char **argv);
+int hcl_cmd_package(int argc, char **argv);
 int hcl_cmd_watch(int argc, char **argv);
 int hcl_cmd_install(int argc, char **argv);
 

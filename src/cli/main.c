@@ -37,7 +37,10 @@ static void usage_main(FILE *f)
                "TypeScript client\n"
                "  new NAME               create a package that builds and "
                "passes its test\n"
-               "  build [DIR]            build a package (CMake)\n"
+               "  build [DIR]            build a package (CMake; --target "
+               "wasm32: components)\n"
+               "  package [DIR]          the zip a Hyperware node installs "
+               "(wasm32)\n"
                "  test [DIR]             build a package and run its tests "
                "against nodes\n"
                "  watch [DIR]            rebuild and reinstall a package on "
@@ -856,6 +859,8 @@ int main(int argc, char **argv)
         return hcl_cmd_test(argc, argv);
     if (strcmp(cmd, "watch") == 0)
         return hcl_cmd_watch(argc, argv);
+    if (strcmp(cmd, "package") == 0)
+        return hcl_cmd_package(argc, argv);
     if (strcmp(cmd, "install") == 0)
         return hcl_cmd_install(argc, argv);
     if (strcmp(cmd, "verbosity") == 0 || strcmp(cmd, "ps") == 0)

@@ -164,6 +164,7 @@ function recvFrame() {
     }
     if (!Array.isArray(value) || value.length === 0 || !isInt(value[0]))
         protocolError('a frame that is not an array starting with an operation');
+    value[0] = Number(value[0]); // any encoding of the op, even a u64
     trace(`<- ${OP_NAME[value[0]] ?? value[0]} ${show(value.slice(1))}`);
     return value;
 }
@@ -301,7 +302,7 @@ function rResponse(v) {
 // [response, context | undefined].
 function rMessage(v) {
     rArr(v);
-    switch (v[0]) {
+    switch (rU8(v[0])) {
     case 0:
         rArr(v, 2);
         return { tag: 'request', val: rRequest(v[1]) };
@@ -309,7 +310,7 @@ function rMessage(v) {
         rArr(v, 3);
         return { tag: 'response', val: [rResponse(v[1]), rOpt(rBin)(v[2])] };
     default:
-        bad(`unknown message kind ${show(v[0])}`);
+        bad(`unknown message kind ${v[0]}`);
     }
 }
 
@@ -332,11 +333,12 @@ function rSendError(v) {
 // error[, context]}.
 function rReceived(v, withContext) {
     rArr(v);
-    if (v[0] === 0) {
+    const kind = rU8(v[0]);
+    if (kind === 0) {
         rArr(v, 3);
         return { ok: true, source: rAddress(v[1]), message: rMessage(v[2]) };
     }
-    if (v[0] === 1) {
+    if (kind === 1) {
         rArr(v, withContext ? 3 : 2);
         return {
             ok: false,
@@ -344,13 +346,14 @@ function rReceived(v, withContext) {
             context: withContext ? rOpt(rBin)(v[2]) : undefined,
         };
     }
-    bad(`unknown result kind ${show(v[0])}`);
+    bad(`unknown result kind ${kind}`);
 }
 
 function rOnExit(v) {
-    const [kind, list] = rArr(v, 2);
+    const [k, list] = rArr(v, 2);
+    const kind = rU8(k);
     rArr(list);
-    switch (rU8(kind)) {
+    switch (kind) {
     case 0:
     case 1:
         if (list.length !== 0)
@@ -392,7 +395,8 @@ const wOptBin = b => (b === undefined || b === null ? null : b);
 // Integers in their shortest msgpack form: the encoder writes a BigInt as
 // a full u64, so the small ones go as numbers.
 function wU64(x) {
-    return x <= 0xffffffffn ? Number(x) : x;
+    const v = BigInt(x);
+    return v <= 0xffffffffn ? Number(v) : v;
 }
 
 const wProcessId = p => [wStr(p.processName), wStr(p.packageName), wStr(p.publisherNode)];

@@ -6,13 +6,18 @@ The component under test is a built hyperc counter (examples/counter):
 HYPERC_WASM_COUNTER names its .wasm; the tests that run it are skipped
 without it.  Two small components written here in WAT (assembled with the
 wasm-tools that jco-transpile carries) check the blob calls, DONE and TRAP;
-the protocol-level tests (version, missing file, end of stream, broken
-frame) need only node."""
+a stand-in for jco's output, planted in the host's cache, calls every
+import with jco's values to check each one's frames; the protocol-level
+tests (version, missing file, end of stream, broken frame) need only
+node."""
+import hashlib
+import json
 import os
 import shutil
 import socket
 import struct
 import subprocess
+import time
 
 import msgpack
 import pytest
@@ -43,12 +48,11 @@ needs_counter = pytest.mark.skipif(
 class Host:
     """One host process and the node's end of its link."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, cache):
         self.sock, child = socket.socketpair(socket.AF_UNIX,
                                              socket.SOCK_STREAM)
         self.sock.settimeout(TIMEOUT)
-        env = dict(os.environ,
-                   HYPERC_WASM_CACHE=str(tmp_path / "cache"))
+        env = dict(os.environ, HYPERC_WASM_CACHE=str(cache))
         fd = child.fileno()
 
         # The child's end becomes fd 3 (dup2 clears close-on-exec on the
@@ -105,23 +109,36 @@ class Host:
                   binary, "counter:counter:hyperc.os")
 
     def wait(self):
+        """The host's exit status, once it has exited (killed after
+        TIMEOUT); its stderr is then in self.stderr."""
         try:
-            rc = self.proc.wait(timeout=TIMEOUT)
+            return self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
         finally:
             self.stderr = self.proc.stderr.read().decode(errors="replace")
             print("host stderr:", self.stderr)
-        return rc
 
     def close(self):
         self.sock.close()
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self.proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """The transpile cache the tests share (each component is transpiled
+    once); the tests of the cache itself have their own."""
+    return tmp_path_factory.mktemp("cache")
 
 
 @pytest.fixture
-def host(tmp_path):
-    h = Host(tmp_path)
+def host(cache):
+    h = Host(cache)
     yield h
     h.close()
 
@@ -231,10 +248,10 @@ def build_component(tmp_path, name, tail):
     return str(out)
 
 
-def drive_blobs(h):
+def drive_blobs(h, binary):
     """Run BLOBS_WAT's init up to its end."""
     our = "test.os@counter:counter:hyperc.os"
-    h.hello(h.binary)
+    h.hello(binary)
     assert h.recv() == [READY, VERSION], h.wait() or h.stderr
     assert h.recv() == [PRINT, 0, our]
     # a message with a blob: the current and the last blob
@@ -255,16 +272,16 @@ def drive_blobs(h):
 
 
 def test_blob_calls_and_done(host, tmp_path):
-    host.binary = build_component(tmp_path, "blobs", "")
-    drive_blobs(host)
+    binary = build_component(tmp_path, "blobs", "")
+    drive_blobs(host, binary)
     assert host.recv() == [DONE, 0]
     assert host.recv() is None
     assert host.wait() == 0
 
 
 def test_trap(host, tmp_path):
-    host.binary = build_component(tmp_path, "trap", "unreachable")
-    drive_blobs(host)
+    binary = build_component(tmp_path, "trap", "unreachable")
+    drive_blobs(host, binary)
     f = host.recv()
     assert f[0] == TRAP and len(f) == 3, f
     assert "unreachable" in f[1], f
@@ -285,7 +302,7 @@ def test_counter_counts(host):
     f = serve_until(host, {SEND_RESPONSE}, state)
     (inherit, body, metadata, caps), blob = f[1], f[2]
     assert body == b"5", f
-    assert inherit is False and caps == [] and blob is None, f
+    assert (inherit, metadata, caps, blob) == (False, None, [], None), f
 
     # the state saved (every message), and the count goes on
     serve_until(host, {RECEIVE}, state)
@@ -311,7 +328,7 @@ def test_counter_counts(host):
 
 
 @needs_counter
-def test_counter_loads_its_state(host, tmp_path):
+def test_counter_loads_its_state(host, cache):
     """A restart: the count goes on from the state GET_STATE returns."""
     host.hello(COUNTER)
     assert host.recv() == [READY, VERSION], host.wait() or host.stderr
@@ -321,7 +338,7 @@ def test_counter_loads_its_state(host, tmp_path):
     serve_until(host, {RECEIVE}, state)
     host.close()
 
-    again = Host(tmp_path)  # the same cache: the transpiled form is reused
+    again = Host(cache)
     try:
         again.hello(COUNTER)
         assert again.recv() == [READY, VERSION], again.wait() or again.stderr
@@ -349,6 +366,251 @@ def test_counter_trap_on_failed_set_state(host):
     assert host.wait() == 1
 
 
+# A stand-in for jco's output, planted in the host's cache: its init calls
+# every import of interface `standard` with values in jco's shapes, and
+# prints (PRINT, verbosity 0) "label json" for what each gave back, so that
+# the whole mapping between jco's values and the frames can be checked.
+FAKE_GLUE = r"""
+// (the holder's own value: JSON.stringify has already turned a Buffer
+// into {type, data} when it calls the replacer)
+const show = (v) => JSON.stringify(v, function (k, x) {
+  const o = this[k];
+  return typeof o === 'bigint' ? `${o}n`
+    : o instanceof Uint8Array ? `b:${Buffer.from(o).toString('latin1')}`
+    : o === undefined ? '<none>' : x;
+});
+const ADDR = { node: 'n', process: { processName: 'p', packageName: 'k',
+                                     publisherNode: 'u' } };
+const CAP = { issuer: ADDR, params: '{}' };
+const REQ = { inherit: true, expectsResponse: 1099511627776n,
+              body: new Uint8Array([104, 105]), metadata: 'md',
+              capabilities: [CAP] };
+const RESP = { inherit: false, body: new Uint8Array([]),
+               metadata: undefined, capabilities: [] };
+const BLOB = { mime: 't', bytes: new Uint8Array([66]) };
+
+export function instantiate(getCoreModule, imports) {
+  const s = imports['hyperware:process/standard'];
+  const wall = imports['wasi:clocks/wall-clock'];
+  const mono = imports['wasi:clocks/monotonic-clock'];
+  const rnd = imports['wasi:random/random'];
+  const out = (label, v) => s.printToTerminal(0, `${label} ${show(v)}`);
+  const err = (label, f) => {
+    try { out(label, f()); }
+    catch (e) {  // jco's rule: an own `payload` is a result's err
+      out(label, Object.hasOwn(e, 'payload') ? { payload: e.payload }
+                                             : { trap: e.message });
+    }
+  };
+  return { init(our) {
+    out('init', our);
+    out('our', s.our());
+    out('get-on-exit', s.getOnExit());
+    s.setOnExit({ tag: 'restart' });
+    s.setOnExit({ tag: 'requests', val: [[ADDR, REQ, undefined], [ADDR, REQ, BLOB]] });
+    out('get-state', s.getState());
+    out('get-state', s.getState());
+    s.setState(new Uint8Array([115]));
+    s.clearState();
+    err('spawn', () => s.spawn('kid', 'kid.wasm', { tag: 'none' }, [CAP],
+                               [[ADDR.process, '"g"']], true));
+    err('spawn', () => s.spawn(undefined, 'x.wasm', { tag: 'restart' }, [], [], false));
+    err('spawn', () => s.spawn(undefined, 'x.wasm', { tag: 'restart' }, [], [], false));
+    s.saveCapabilities([CAP]);
+    s.dropCapabilities([]);
+    out('our-capabilities', s.ourCapabilities());
+    s.sendRequests([[ADDR, REQ, new Uint8Array([99]), BLOB],
+                    [ADDR, { ...REQ, expectsResponse: undefined }, undefined, undefined]]);
+    s.sendResponse(RESP, undefined);
+    err('await', () => s.sendAndAwaitResponse(ADDR, REQ, BLOB));
+    out('blob', [s.hasBlob(), s.getBlob(), s.lastBlob()]);
+    err('await', () => s.sendAndAwaitResponse(ADDR, REQ, undefined));
+    out('blob', [s.hasBlob(), s.getBlob(), s.lastBlob()]);
+    err('receive', () => s.receive());
+    err('await', () => s.sendAndAwaitResponse(ADDR, REQ, undefined));
+    err('set-state', () => s.setState(new Uint8Array([])));
+    err('print', () => s.printToTerminal(1, 'a\0b'));
+    const w = wall.now(), m = mono.now(), r = rnd.getRandomU64();
+    out('wasi', [typeof w.seconds, Number(w.seconds), w.nanoseconds,
+                 typeof m, typeof r]);
+    throw new Error('boom');
+  } };
+}
+"""
+
+
+def plant_fake(tmp_path):
+    """A file the host takes for a component, and a cache holding the
+    fake's entry for it (where a first host, failing to transpile it, made
+    the folder of jco's release): (binary, cache)."""
+    binary = tmp_path / "fake.wasm"
+    binary.write_bytes(b"\0asm\x0d\0\x01\0" + os.urandom(16))
+    cache = tmp_path / "cache"
+    first = Host(cache)
+    try:
+        first.hello(str(binary))
+        f = first.recv()
+        assert f[0] == FAIL and "transpile" in f[1], f
+        assert first.wait() == 1
+    finally:
+        first.close()
+    (generation,) = os.listdir(cache)
+    entry = cache / generation / hashlib.sha256(binary.read_bytes()).hexdigest()
+    entry.mkdir()
+    (entry / "component.mjs").write_text(FAKE_GLUE)
+    (entry / "meta.json").write_text(json.dumps({
+        "imports": ["hyperware:process/standard",
+                    "wasi:clocks/wall-clock", "wasi:clocks/monotonic-clock",
+                    "wasi:random/random"],
+        "exports": [["init", "function"]]}))
+    return str(binary), cache
+
+
+def printed(h, label):
+    f = h.recv()
+    assert f is not None and f[0] == PRINT and f[1] == 0, f
+    got, _, text = f[2].partition(" ")
+    assert got == label, f
+    return json.loads(text)
+
+
+@pytest.fixture
+def fake_host(tmp_path):
+    binary, cache = plant_fake(tmp_path)
+    h = Host(cache)
+    h.hello(binary)
+    yield h
+    h.close()
+
+
+def test_every_import(fake_host):
+    host = fake_host
+    assert host.recv() == [READY, VERSION], host.wait() or host.stderr
+    addr = ["n", ["p", "k", "u"]]
+    j_addr = {"node": "n", "process": {"processName": "p", "packageName": "k",
+                                       "publisherNode": "u"}}
+    cap = [addr, "{}"]
+    j_cap = {"issuer": j_addr, "params": "{}"}
+    req = [True, 2 ** 40, b"hi", "md", [cap]]
+    j_req = {"inherit": True, "expectsResponse": f"{2 ** 40}n",
+             "body": "b:hi", "metadata": "md", "capabilities": [j_cap]}
+    resp = [False, b"", None, []]
+    j_resp = {"inherit": False, "body": "b:", "metadata": "<none>",
+              "capabilities": []}
+
+    assert printed(host, "init") == "test.os@counter:counter:hyperc.os"
+    assert host.recv() == [OUR]
+    host.reply(addr)
+    assert printed(host, "our") == j_addr
+
+    assert host.recv() == [GET_ON_EXIT]
+    host.reply([2, [[addr, [False, 7, b"", None, []], b"unused",
+                     [None, b"x"]]]])
+    assert printed(host, "get-on-exit") == {"tag": "requests", "val": [[
+        j_addr, {"inherit": False, "expectsResponse": "7n", "body": "b:",
+                 "metadata": "<none>", "capabilities": []},
+        {"mime": "<none>", "bytes": "b:x"}]]}
+    assert host.recv() == [SET_ON_EXIT, [1, []]]
+    assert host.recv() == [SET_ON_EXIT, [2, [[addr, req, None, None],
+                                             [addr, req, None, [
+                                                 "t", b"B"]]]]]
+
+    assert host.recv() == [GET_STATE]
+    host.reply(None)
+    assert printed(host, "get-state") == "<none>"
+    assert host.recv() == [GET_STATE]
+    host.reply(b"st")
+    assert printed(host, "get-state") == "b:st"
+    assert host.recv() == [SET_STATE, b"s"]
+    host.reply(True)
+    assert host.recv() == [CLEAR_STATE]
+    host.reply(True)
+
+    assert host.recv() == [8, "kid", "kid.wasm", [0, []], [cap],
+                           [["p", "k", "u"]], ['"g"'], True]
+    host.reply(0, ["kid", "k", "u"])
+    assert printed(host, "spawn") == {
+        "processName": "kid", "packageName": "k", "publisherNode": "u"}
+    assert host.recv() == [8, None, "x.wasm", [1, []], [], [], [], False]
+    host.reply(1, None)
+    assert printed(host, "spawn")["payload"] == "name-taken"
+    assert host.recv()[0] == 8
+    host.reply(2, None)
+    assert printed(host, "spawn")["payload"] == "no-file-at-path"
+
+    assert host.recv() == [9, [cap]]
+    assert host.recv() == [10, []]
+    assert host.recv() == [OUR_CAPS]
+    host.reply([cap])
+    assert printed(host, "our-capabilities") == [j_cap]
+
+    assert host.recv() == [SEND_REQUEST, addr, req, b"c", ["t", b"B"]]
+    assert host.recv() == [SEND_REQUEST, addr, req[:1] + [None] + req[2:],
+                           None, None]
+    assert host.recv() == [SEND_RESPONSE, resp, None]
+
+    # send-and-await: a response, with its blob
+    assert host.recv() == [SEND_AND_AWAIT, addr, req, ["t", b"B"]]
+    host.reply(0, [0, addr, [1, resp, b"ctx"]], ["m", b"R"])
+    assert printed(host, "await") == [
+        j_addr, {"tag": "response", "val": [j_resp, "b:ctx"]}]
+    j_blob = {"mime": "m", "bytes": "b:R"}
+    assert printed(host, "blob") == [True, j_blob, j_blob]
+    # a send error: result err, the blobs unchanged
+    assert host.recv() == [SEND_AND_AWAIT, addr, req, None]
+    host.reply(0, [1, [0, addr, [0, req], None]], None)
+    assert printed(host, "await")["payload"] == {
+        "kind": "offline", "target": j_addr,
+        "message": {"tag": "request", "val": j_req},
+        "lazyLoadBlob": "<none>"}
+    assert printed(host, "blob") == [True, j_blob, j_blob]
+    # receive: an error, with its context
+    assert host.recv() == [RECEIVE]
+    host.reply([1, [1, addr, [0, req], ["q", b"Q"]], b"c"], None)
+    assert printed(host, "receive")["payload"] == [
+        {"kind": "timeout", "target": j_addr,
+         "message": {"tag": "request", "val": j_req},
+         "lazyLoadBlob": {"mime": "q", "bytes": "b:Q"}}, "b:c"]
+    # where Hyperware traps, an Error without a payload
+    assert host.recv()[0] == SEND_AND_AWAIT
+    host.reply(-1, None, None)
+    got = printed(host, "await")
+    assert "(-1)" in got["trap"], got
+    assert host.recv() == [SET_STATE, b""]
+    host.reply(False)
+    got = printed(host, "set-state")
+    assert "set-state" in got["trap"], got
+    got = printed(host, "print")
+    assert "NUL" in got["trap"], got
+
+    kind, seconds, nanos, mono, rnd = printed(host, "wasi")
+    assert (kind, mono, rnd) == ("bigint", "bigint", "bigint")
+    assert abs(seconds - time.time()) < 60 and 0 <= nanos < 10 ** 9
+
+    f = host.recv()
+    assert f[0] == TRAP and f[1] == "boom" and "boom" in f[2], f
+    assert host.wait() == 1
+
+
+def test_hosts_starting_together_share_the_cache(tmp_path):
+    """Two hosts transpile the same new component at once: both run, and
+    the cache ends with one entry and no half-written one."""
+    binary = build_component(tmp_path, "blobs", "")
+    hosts = [Host(tmp_path / "cache"), Host(tmp_path / "cache")]
+    try:
+        for h in hosts:
+            h.hello(binary)
+        for h in hosts:
+            assert h.recv() == [READY, VERSION], h.wait() or h.stderr
+            assert h.recv()[0] == PRINT
+    finally:
+        for h in hosts:
+            h.close()
+    (generation,) = os.listdir(tmp_path / "cache")
+    entries = os.listdir(tmp_path / "cache" / generation)
+    assert len(entries) == 1 and not entries[0].startswith("."), entries
+
+
 def test_version_mismatch_fails(host):
     host.send(HELLO, 2, "test.os@p:k:u", "/nonexistent.wasm", "p:k:u")
     assert host.recv() == [FAIL, "protocol version 2 not supported"]
@@ -364,7 +626,7 @@ def test_missing_file_fails(host, tmp_path):
     assert host.wait() == 1
 
 
-def test_not_a_component_fails(host, tmp_path):
+def test_not_a_component_fails(host, cache, tmp_path):
     core = tmp_path / "core.wasm"
     core.write_bytes(b"\0asm\x01\0\0\0")  # an empty core module
     host.hello(str(core))
@@ -373,7 +635,7 @@ def test_not_a_component_fails(host, tmp_path):
     assert host.wait() == 1
     junk = tmp_path / "junk.wasm"
     junk.write_bytes(b"hello, world")
-    again = Host(tmp_path)
+    again = Host(cache)
     try:
         again.hello(str(junk))
         f = again.recv()

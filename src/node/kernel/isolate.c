@@ -134,6 +134,7 @@ static void limit_worker(hcn_proc *p, pid_t pid, bool wasm)
      * uses (guard regions), and the component's memory is bounded by its
      * own limit */
     bool as = c->worker_max_memory != 0 && !wasm;
+    (void)as; /* not set at all in a sanitizer build (below) */
     const struct {
         int resource;
         uint64_t value;

@@ -1,0 +1,99 @@
+"""`hyperc package`: the zip a Hyperware node installs, built from the examples'
+wasm32 packages, checked as kit lays it out and with every component read by
+jco (src/wasm/inspect.mjs): only Hyperware's interface and three WASI 0.2.0
+functions imported, `init` exported.
+
+Needs HYPERC_WASM_PACKAGES (the wasm32 sub-build's packages/) and
+HYPERC_WASM_TOOLS (the build's wasm/ folder)."""
+import hashlib
+import io
+import json
+import os
+import subprocess
+import zipfile
+
+import pytest
+
+BIN = os.environ.get("HYPERC_BIN", "build/hyperc")
+WASM_PACKAGES = os.environ.get("HYPERC_WASM_PACKAGES", "build/wasm32/packages")
+TOOLS = os.environ.get("HYPERC_WASM_TOOLS", "build/wasm")
+
+ALLOWED_IMPORTS = {
+    "hyperware:process/standard@1.0.0",
+    "wasi:clocks/wall-clock@0.2.0",
+    "wasi:clocks/monotonic-clock@0.2.0",
+    "wasi:random/random@0.2.0",
+}
+
+
+def package(pkg, out):
+    r = subprocess.run([BIN, "package", "-o", str(out), pkg],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def inspect(path):
+    r = subprocess.run(["node", os.path.join(TOOLS, "inspect.mjs"), str(path)],
+                       capture_output=True, text=True, timeout=120)
+    return r
+
+
+@pytest.mark.parametrize("name", ["counter", "async-app", "chat"])
+def test_package_zip_as_kit_lays_it_out(tmp_path, name):
+    pkg = os.path.join(WASM_PACKAGES, name)
+    out = tmp_path / f"{name}.zip"
+    said = package(pkg, out)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert said.splitlines() == [str(out), f"sha256 {digest}"]
+
+    z = zipfile.ZipFile(out)
+    names = z.namelist()
+    assert names == sorted(names)  # kit's order: sorted paths
+    assert "manifest.json" in names and "api.zip" in names
+    assert not any(n.startswith("pkg/") for n in names)  # pkg/'s contents
+    manifest = json.loads(z.read("manifest.json"))
+    for entry in manifest:
+        wasm = entry["process_wasm_path"].lstrip("/")
+        assert wasm.endswith(".wasm") and wasm in names
+        comp = tmp_path / wasm
+        comp.write_bytes(z.read(wasm))
+        r = inspect(comp)
+        assert r.returncode == 0, r.stderr
+        world = json.loads(r.stdout)
+        assert set(world["imports"]) <= ALLOWED_IMPORTS, world
+        assert "hyperware:process/standard@1.0.0" in world["imports"]
+        assert world["exports"] == ["init: func(our: string)"]
+    # the WIT of the package, as `hyperc gen --wit` writes it
+    api = zipfile.ZipFile(io.BytesIO(z.read("api.zip")))
+    wits = api.namelist()
+    assert wits and all(w.endswith(".wit") for w in wits)
+    for w in wits:
+        assert api.read(w).startswith(b"package ") or b"world " in api.read(w) \
+            or b"interface " in api.read(w)
+    for info in z.infolist():
+        assert info.date_time == (2023, 6, 19, 0, 0, 0)
+
+
+def test_package_is_deterministic(tmp_path):
+    pkg = os.path.join(WASM_PACKAGES, "counter")
+    package(pkg, tmp_path / "a.zip")
+    package(pkg, tmp_path / "b.zip")
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+
+
+def test_native_package_is_refused(tmp_path):
+    native = os.path.join(os.environ.get("HYPERC_PACKAGES", "build/packages"),
+                          "counter")
+    r = subprocess.run([BIN, "package", "-o", str(tmp_path / "x.zip"), native],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert "is not a component (build with --target wasm32)" in r.stderr
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_inspect_refuses_what_is_not_a_component(tmp_path):
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(b"\0asm\x01\0\0\0")  # a core module, empty
+    r = inspect(bad)
+    assert r.returncode == 1 and "inspect:" in r.stderr
