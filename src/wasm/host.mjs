@@ -137,11 +137,16 @@ function sendFrame(value) {
     const body = encoder.encode(value);
     if (body.length > MAX_FRAME)
         throw new Error(`a ${OP_NAME[value[0]]} call of ${body.length} bytes, over the link's frame limit`);
-    const frame = Buffer.allocUnsafe(4 + body.length);
-    frame.writeUInt32LE(body.length, 0);
-    frame.set(body, 4);
-    trace(`-> ${OP_NAME[value[0]]} ${show(value.slice(1))}`);
-    writeAll(frame);
+    if (TRACE)
+        trace(`-> ${OP_NAME[value[0]]} ${show(value.slice(1))}`);
+    const head = Buffer.allocUnsafe(4);
+    head.writeUInt32LE(body.length, 0);
+    if (body.length <= 65536) {
+        writeAll(Buffer.concat([head, body])); // one write for most frames
+    } else {
+        writeAll(head);
+        writeAll(body);
+    }
 }
 
 // Read one frame: an array starting with an integer op.  Exits when the
@@ -165,9 +170,12 @@ function recvFrame() {
     if (!Array.isArray(value) || value.length === 0 || !isInt(value[0]))
         protocolError('a frame that is not an array starting with an operation');
     value[0] = Number(value[0]); // any encoding of the op, even a u64
-    trace(`<- ${OP_NAME[value[0]] ?? value[0]} ${show(value.slice(1))}`);
+    if (TRACE)
+        trace(`<- ${OP_NAME[value[0]] ?? value[0]} ${show(value.slice(1))}`);
     return value;
 }
+
+let reading = ''; // the op whose REPLY is being read, for the messages
 
 // Make a call and, for one with results, wait for its REPLY: the array of
 // exactly `nresults` results.
@@ -180,6 +188,7 @@ function call(op, args, nresults) {
         protocolError(`the node answered ${OP_NAME[op]} with operation ${reply[0]}`);
     if (reply.length !== 1 + nresults)
         protocolError(`a REPLY to ${OP_NAME[op]} with ${reply.length - 1} results instead of ${nresults}`);
+    reading = OP_NAME[op];
     return reply.slice(1);
 }
 
@@ -200,8 +209,6 @@ function show(value) {
 // Each reader checks a msgpack value against its layout in the protocol's
 // type table and returns it in jco's shape; a mismatch is the node's
 // protocol error.
-
-let reading = '';  // the reply being read, for the error message
 
 function bad(what) {
     protocolError(`a malformed REPLY to ${reading}: ${what}`);
@@ -462,25 +469,18 @@ function expectNil(v, what) {
         bad(`${what} where nil belongs`);
 }
 
-// Reads the REPLY of `op`: the readers report errors naming it.
-function replyTo(op, args, nresults) {
-    const results = call(op, args, nresults);
-    reading = OP_NAME[op];
-    return results;
-}
-
 const standard = {
     printToTerminal(verbosity, message) {
         call(OP.PRINT, [verbosity, wStr(message)], 0);
     },
 
     our() {
-        const [address] = replyTo(OP.OUR, [], 1);
+        const [address] = call(OP.OUR, [], 1);
         return rAddress(address);
     },
 
     getOnExit() {
-        const [onExit] = replyTo(OP.GET_ON_EXIT, [], 1);
+        const [onExit] = call(OP.GET_ON_EXIT, [], 1);
         return rOnExit(onExit);
     },
 
@@ -489,25 +489,25 @@ const standard = {
     },
 
     getState() {
-        const [state] = replyTo(OP.GET_STATE, [], 1);
+        const [state] = call(OP.GET_STATE, [], 1);
         return rOpt(rBin)(state);
     },
 
     // Hyperware traps when the state cannot be saved or cleared.
     setState(bytes) {
-        const [ok] = replyTo(OP.SET_STATE, [bytes], 1);
+        const [ok] = call(OP.SET_STATE, [bytes], 1);
         if (!rBool(ok))
             throw new Error('set-state failed: the node could not save the state');
     },
 
     clearState() {
-        const [ok] = replyTo(OP.CLEAR_STATE, [], 1);
+        const [ok] = call(OP.CLEAR_STATE, [], 1);
         if (!rBool(ok))
             throw new Error('clear-state failed: the node could not clear the state');
     },
 
     spawn(name, wasmPath, onExit, requestCapabilities, grantCapabilities, isPublic) {
-        const [err, child] = replyTo(OP.SPAWN, [
+        const [err, child] = call(OP.SPAWN, [
             wOptStr(name),
             wStr(wasmPath),
             wOnExit(onExit),
@@ -541,14 +541,14 @@ const standard = {
     },
 
     ourCapabilities() {
-        const [caps] = replyTo(OP.OUR_CAPS, [], 1);
+        const [caps] = call(OP.OUR_CAPS, [], 1);
         return rCaps(caps);
     },
 
     // ok: [source, message]; err: [send-error, context | undefined].  An
     // error leaves the current and the last blob as they were.
     receive() {
-        const [result, blob] = replyTo(OP.RECEIVE, [], 2);
+        const [result, blob] = call(OP.RECEIVE, [], 2);
         const r = rReceived(result, true);
         if (!r.ok) {
             expectNil(blob, 'a blob with an error');
@@ -587,7 +587,7 @@ const standard = {
     // rc is not 0 where Hyperware traps (no expects-response, a request to
     // ourselves...): so does the component here.
     sendAndAwaitResponse(target, request, blob) {
-        const [rc, result, replyBlob] = replyTo(OP.SEND_AND_AWAIT,
+        const [rc, result, replyBlob] = call(OP.SEND_AND_AWAIT,
             [wAddress(target), wRequest(request), wBlob(blob)], 3);
         const code = rI32(rc);
         if (code !== 0) {

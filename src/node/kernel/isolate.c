@@ -716,7 +716,11 @@ static hcn_run_end report_end(wctx *w, int st)
     if (w->told && w->told_op == HCW_TRAP) {
         char where[256];
         trap_where(w->trap_stack, where, sizeof where);
-        snprintf(what, sizeof what, "wasm trap: %s in %s", w->trap, where);
+        /* V8 says "wasm trap: ..." itself; other errors are said as they
+         * come */
+        snprintf(what, sizeof what, "%s%s in %s",
+                 strncmp(w->trap, "wasm trap: ", 11) == 0 ? "" : "wasm trap: ",
+                 w->trap, where);
         if (w->trap_stack && w->trap_stack[0])
             trace = hcn_xstrdup(w->trap_stack);
     } else if (w->told) {

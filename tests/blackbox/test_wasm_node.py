@@ -1,0 +1,81 @@
+"""Components on hyperc's node beside native processes: a wasm requester
+calling a native receiver through the generated stubs and the other way
+round, and a trap in a component ending that process alone (logged, told to
+its callers, restarted by on-exit).
+
+Needs HYPERC_PACKAGES (native) and HYPERC_WASM_PACKAGES (the wasm32
+sub-build's packages/)."""
+import json
+import os
+import shutil
+
+import pytest
+
+from conftest import pid
+
+PACKAGES = os.environ.get("HYPERC_PACKAGES", "build/packages")
+WASM_PACKAGES = os.environ.get("HYPERC_WASM_PACKAGES", "build/wasm32/packages")
+REQUESTER = pid("requester", "async-app", "hyperc.os")
+RECEIVER = pid("receiver", "async-app", "hyperc.os")
+TRAPPER = pid("trapper", "ttrap", "test.os")
+
+
+def mixed_async_app(tmp_path, wasm_process):
+    """The native async-app package with `wasm_process` as a component."""
+    out = tmp_path / "async-app"
+    shutil.copytree(os.path.join(PACKAGES, "async-app"), out)
+    os.remove(out / "pkg" / f"{wasm_process}.so")
+    shutil.copy(os.path.join(WASM_PACKAGES, "async-app", "pkg",
+                             f"{wasm_process}.wasm"), out / "pkg")
+    manifest = json.loads((out / "pkg" / "manifest.json").read_text())
+    for e in manifest:
+        if e["process_name"] == wasm_process:
+            e["process_wasm_path"] = f"/{wasm_process}.wasm"
+    (out / "pkg" / "manifest.json").write_text(json.dumps(manifest))
+    return str(out)
+
+
+@pytest.mark.parametrize("wasm_process", ["requester", "receiver"])
+def test_native_and_wasm_call_each_other_through_stubs(node_factory, tmp_path,
+                                                       wasm_process):
+    n = node_factory(packages=(mixed_async_app(tmp_path, wasm_process),))
+    n.wait_log("the receiver's count at start: 0")
+    rep = n.ask(REQUESTER, '{"ProcessRequest": 5}')
+    assert json.loads(rep) == "Response from process: the receiver is at 5"
+    rep = n.ask(REQUESTER, '{"ProcessRequest": 2}')
+    assert json.loads(rep) == "Response from process: the receiver is at 7"
+    assert n.ask(RECEIVER, '"GetCount"') == "7"
+    n.wait_log("incremented by 2 (from requester)")
+    # one of the two is a wasm host's worker, the other hyperc-worker
+    ps = {p["id"]: p for p in n.call({"op": "ps"})["processes"]}
+    assert ps[REQUESTER]["isolated"] and ps[RECEIVER]["isolated"]
+
+
+def test_a_trap_ends_that_process_alone(node_factory):
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),
+                               os.path.join(WASM_PACKAGES, "counter")))
+    n.wait_log("trapper: started")
+    assert n.ask(TRAPPER, "ping") == "pong 1"
+    rep = n.inject(TRAPPER, "trap")
+    assert not rep.get("ok"), rep  # the caller is told, not left waiting
+    n.wait_log(f"process {TRAPPER} crashed: wasm trap: wasm `unreachable` "
+               "instruction executed in trap_here (wasm://")
+    # on-exit Restart: a new instance, counting from 1 again
+    n.wait_log("trapper: started", count=2)
+    assert n.ask(TRAPPER, "ping") == "pong 1"
+    # the other component on the node kept serving
+    assert n.ask(pid("counter", "counter", "hyperc.os"), '{"Increment": 2}') == "2"
+    # exit() in a component is a trap too
+    assert not n.inject(TRAPPER, "exit").get("ok")
+    n.wait_log(f"process {TRAPPER} crashed: wasm trap", count=2)
+    n.wait_log("trapper: started", count=3)
+    ps = {p["id"]: p for p in n.call({"op": "ps"})["processes"]}
+    assert ps[TRAPPER]["crashes"] == 2
+
+
+def test_stdout_and_stderr_reach_the_terminal(node_factory):
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),))
+    n.wait_log("trapper: started")
+    assert n.ask(TRAPPER, "print") == "pong 1"
+    n.wait_log("trapper: to stderr 1")
+    n.wait_log("trapper: to stdout 1")
