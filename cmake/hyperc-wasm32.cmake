@@ -59,3 +59,4 @@ include(cmake/hyperc.cmake)
 
 add_subdirectory(examples)
 add_subdirectory(tests/wasm)
+add_subdirectory(bench/wasm)

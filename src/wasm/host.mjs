@@ -19,20 +19,15 @@
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
+
+import { LoadError, loadComponent } from './load.mjs';
 
 const LINK = 3;                     // the node's socket
 const PROTO_VERSION = 3;
 const MAX_FRAME = 256 * 1024 * 1024; // HCW_MAX_FRAME
 const TRACE = Boolean(process.env.HYPERC_WASM_TRACE);
-
-// Bumped whenever the transpile options change, so that an old cache entry
-// is never used with a host that expects another shape.
-const CACHE_FORMAT = 1;
 
 const OP = {
     PRINT: 1, OUR: 2, GET_ON_EXIT: 3, SET_ON_EXIT: 4, GET_STATE: 5,
@@ -650,135 +645,16 @@ for (const [name, version] of Object.entries(VERSIONS))
 
 // ------------------------------------------------------------ loading
 
-// Could not load: FAIL with a sentence, and exit.
-class LoadError extends Error {}
-
 function fail(why) {
     sendFrame([OP.FAIL, why.replaceAll('\0', '')]);
     say(`FAIL: ${why}`);
     process.exit(1);
 }
 
-function jcoVersion() {
-    try {
-        const entry = fileURLToPath(import.meta.resolve('@bytecodealliance/jco-transpile'));
-        let dir = path.dirname(entry);
-        for (; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-            const pkg = path.join(dir, 'package.json');
-            if (fs.existsSync(pkg))
-                return JSON.parse(fs.readFileSync(pkg, 'utf8')).version;
-        }
-    } catch {
-        // fall through
-    }
-    return 'unknown';
-}
-
-// Transpile `bytes` into `dir`: the JS module as component.mjs (the cache
-// has no package.json to make .js a module), the core modules beside it,
-// and meta.json with the component's imports and exports.
-async function transpileInto(bytes, dir) {
-    const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
-    let out;
-    try {
-        out = await transpileBytes(bytes, {
-            name: 'component',
-            instantiation: 'sync',      // instantiate() returns the exports
-            base64Cutoff: 0,            // every core module a file of its own
-            emitTypescriptDeclarations: false,
-        });
-    } catch (e) {
-        throw new LoadError(`jco could not transpile it: ${e.message}`);
-    }
-    for (const [name, data] of Object.entries(out.files)) {
-        const base = path.basename(name);
-        fs.writeFileSync(path.join(dir, base === 'component.js' ? 'component.mjs' : base), data);
-    }
-    fs.writeFileSync(path.join(dir, 'meta.json'),
-        JSON.stringify({ imports: out.imports, exports: out.exports }));
-}
-
-// The directory holding the transpiled component: from the cache, or made
-// now.  A new entry is built in a temporary directory and renamed into
-// place, so hosts starting together never see half of one; the first
-// rename wins and the others use its entry.
-async function transpiled(bytes) {
-    const sha = crypto.createHash('sha256').update(bytes).digest('hex');
-    const root = path.join(process.env.HYPERC_WASM_CACHE || path.join(os.tmpdir(), 'hyperc-wasm-cache'),
-        `v${CACHE_FORMAT}-jco-${jcoVersion()}`);
-    const dir = path.join(root, sha);
-    if (fs.existsSync(path.join(dir, 'meta.json')))
-        return dir;
-
-    let tmp;
-    try {
-        fs.mkdirSync(root, { recursive: true });
-        tmp = fs.mkdtempSync(path.join(root, `.${sha.slice(0, 16)}-`));
-    } catch (e) {
-        // No cache: transpile into a directory of our own for this run.
-        say(`no cache (${e.message}); transpiling for this run only`);
-        tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hyperc-wasm-'));
-        process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
-        await transpileInto(bytes, tmp);
-        return tmp;
-    }
-    try {
-        await transpileInto(bytes, tmp);
-        fs.renameSync(tmp, dir);
-    } catch (e) {
-        fs.rmSync(tmp, { recursive: true, force: true });
-        if (e instanceof LoadError)
-            throw e;
-        if (!fs.existsSync(path.join(dir, 'meta.json')))
-            throw new LoadError(`cannot write the transpiled component to ${root}: ${e.message}`);
-        // another host put it there first
-    }
-    return dir;
-}
-
-// Load the component at `binary`: its `init`, ready to call.
+// Load the component at `binary` with this host's imports: its `init`,
+// ready to call (load.mjs: the transpiling, its cache and the checks).
 async function load(binary) {
-    let bytes;
-    try {
-        bytes = fs.readFileSync(binary);
-    } catch (e) {
-        throw new LoadError(e.code === 'ENOENT' ? `no file at ${binary}`
-            : `cannot read ${binary}: ${e.message}`);
-    }
-    // \0asm, then the version: 1 0 0 0 for a core module, N 0 1 0 for a
-    // component.
-    if (bytes.length < 8 || bytes.readUInt32LE(0) !== 0x6d736100)
-        throw new LoadError(`${binary} is not a WebAssembly file`);
-    if (bytes.readUInt16LE(6) !== 1)
-        throw new LoadError(`${binary} is a core WebAssembly module, not a component`);
-
-    let t = performance.now();
-    const dir = await transpiled(bytes);
-    trace(`transpiled (or found in the cache) in ${(performance.now() - t).toFixed(1)} ms: ${dir}`);
-
-    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
-    for (const name of meta.imports) {
-        if (!(name.replace(/@.*$/, '') in PROVIDED))
-            throw new LoadError(`the component imports ${name}, which this host does not provide`);
-    }
-    if (!meta.exports.some(([name, kind]) => name === 'init' && kind === 'function'))
-        throw new LoadError('the component exports no init function (world process-v1)');
-
-    t = performance.now();
-    let exports;
-    try {
-        const mod = await import(pathToFileURL(path.join(dir, 'component.mjs')).href);
-        exports = mod.instantiate(
-            name => new WebAssembly.Module(fs.readFileSync(path.join(dir, path.basename(name)))),
-            IMPORTS);
-    } catch (e) {
-        throw new LoadError(`cannot instantiate ${binary}: ${e.message}`);
-    }
-    if (exports === null || typeof exports !== 'object' || typeof exports.then === 'function')
-        throw new LoadError(`${binary} did not instantiate synchronously`);
-    if (typeof exports.init !== 'function')
-        throw new LoadError(`${binary} has no init function`);
-    trace(`instantiated in ${(performance.now() - t).toFixed(1)} ms`);
+    const exports = await loadComponent(binary, IMPORTS, { provided: PROVIDED, trace });
     return exports.init;
 }
 

@@ -1,57 +1,149 @@
-// Load a hyperc component under Node.js: jco transpiles it (once per
-// component: the output is cached by the component's sha256) into JS glue
-// that implements the canonical ABI on the host side, and instantiates it
-// synchronously, so that every import is a plain JS function that may block
-// (the wasm host's receive waits on its socket) and `init` is a plain call.
-import { transpileBytes } from '@bytecodealliance/jco-transpile';
+// Load a hyperc component under Node.js (the wasm host, src/wasm/host.mjs,
+// and the tests): jco transpiles it once per component into JS glue that
+// implements the canonical ABI on the host side, kept in a cache keyed by
+// the component's sha256 ($HYPERC_WASM_CACHE, else
+// <tmpdir>/hyperc-wasm-cache), and instantiates it synchronously, so that
+// every import is a plain JS function that may block (the host's receive
+// waits on its socket) and `init` is a plain call.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-export function cacheDir() {
-  return process.env.HYPERC_WASM_CACHE || path.join(os.tmpdir(), 'hyperc-wasm-cache');
+// The cache's layout version (a folder level of its own): bumped whenever
+// the transpile options change, so that an old entry is never used with a
+// loader that expects another shape.
+const CACHE_FORMAT = 1;
+
+// Could not load: the message is a sentence for the node's log.
+export class LoadError extends Error {}
+
+function jcoVersion() {
+    try {
+        const entry = fileURLToPath(import.meta.resolve('@bytecodealliance/jco-transpile'));
+        let dir = path.dirname(entry);
+        for (; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+            const pkg = path.join(dir, 'package.json');
+            if (fs.existsSync(pkg))
+                return JSON.parse(fs.readFileSync(pkg, 'utf8')).version;
+        }
+    } catch {
+        // fall through
+    }
+    return 'unknown';
 }
 
-// The transpiled form of `bytes` in the cache (made if missing): its folder.
-// Written to a temporary folder and renamed, so hosts starting at once never
-// see half of it.
-export async function transpiled(bytes, dir = cacheDir()) {
-  const hash = crypto.createHash('sha256').update(bytes).digest('hex');
-  const out = path.join(dir, hash);
-  if (fs.existsSync(path.join(out, 'proc.js')))
-    return out;
-  const r = await transpileBytes(bytes, {
-    name: 'proc', instantiation: { tag: 'sync' }, noTypescript: true,
-  });
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(dir, `.${hash}-`));
-  for (const [name, data] of Object.entries(r.files)) {
-    if (name.endsWith('.d.ts'))
-      continue;
-    fs.mkdirSync(path.dirname(path.join(tmp, name)), { recursive: true });
-    fs.writeFileSync(path.join(tmp, name), data);
-  }
-  try {
-    fs.renameSync(tmp, out);
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true }); // another host won
-    if (!fs.existsSync(path.join(out, 'proc.js')))
-      throw e;
-  }
-  return out;
+// Transpile `bytes` into `dir`: the JS module as component.mjs (the cache
+// has no package.json to make .js a module), the core modules beside it,
+// and meta.json with the component's imports and exports.
+async function transpileInto(bytes, dir) {
+    const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+    let out;
+    try {
+        out = await transpileBytes(bytes, {
+            name: 'component',
+            instantiation: 'sync',      // instantiate() returns the exports
+            base64Cutoff: 0,            // every core module a file of its own
+            emitTypescriptDeclarations: false,
+        });
+    } catch (e) {
+        throw new LoadError(`jco could not transpile it: ${e.message}`);
+    }
+    for (const [name, data] of Object.entries(out.files)) {
+        const base = path.basename(name);
+        fs.writeFileSync(path.join(dir, base === 'component.js' ? 'component.mjs' : base), data);
+    }
+    fs.writeFileSync(path.join(dir, 'meta.json'),
+        JSON.stringify({ imports: out.imports, exports: out.exports }));
 }
 
-// Instantiate the component at `file` with `imports` (an object keyed by
-// interface name without version: 'hyperware:process/standard', ...):
-// its exports ({ init }).  Throws with a sentence when the file is not a
-// component of the expected world.
-export async function loadComponent(file, imports) {
-  const bytes = fs.readFileSync(file);
-  const dir = await transpiled(bytes);
-  const glue = await import(pathToFileURL(path.join(dir, 'proc.js')).href);
-  return glue.instantiate(
-    (name) => new WebAssembly.Module(fs.readFileSync(path.join(dir, name))),
-    imports);
+// The directory holding the transpiled component: from the cache, or made
+// now.  A new entry is built in a temporary directory and renamed into
+// place, so hosts starting together never see half of one; the first
+// rename wins and the others use its entry.
+export async function transpiled(bytes) {
+    const sha = crypto.createHash('sha256').update(bytes).digest('hex');
+    const root = path.join(process.env.HYPERC_WASM_CACHE || path.join(os.tmpdir(), 'hyperc-wasm-cache'),
+        `v${CACHE_FORMAT}-jco-${jcoVersion()}`);
+    const dir = path.join(root, sha);
+    if (fs.existsSync(path.join(dir, 'meta.json')))
+        return dir;
+
+    let tmp;
+    try {
+        fs.mkdirSync(root, { recursive: true });
+        tmp = fs.mkdtempSync(path.join(root, `.${sha.slice(0, 16)}-`));
+    } catch (e) {
+        // No cache: transpile into a directory of our own for this run.
+        process.stderr.write(`hyperc wasm: no cache (${e.message}); transpiling for this run only\n`);
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hyperc-wasm-'));
+        process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
+        await transpileInto(bytes, tmp);
+        return tmp;
+    }
+    try {
+        await transpileInto(bytes, tmp);
+        fs.renameSync(tmp, dir);
+    } catch (e) {
+        fs.rmSync(tmp, { recursive: true, force: true });
+        if (e instanceof LoadError)
+            throw e;
+        if (!fs.existsSync(path.join(dir, 'meta.json')))
+            throw new LoadError(`cannot write the transpiled component to ${root}: ${e.message}`);
+        // another host put it there first
+    }
+    return dir;
 }
+
+// Load the component at `binary` and instantiate it with `imports` (keyed
+// by interface, without and with the version): its exports.  `provided`
+// (interface names without version -> anything) says which imports the
+// caller serves: a component importing anything else is refused; `trace`
+// gets the timings.  Throws LoadError with a sentence when the file is not
+// a component this host can run.
+export async function loadComponent(binary, imports, { provided = imports, trace = () => {} } = {}) {
+    let bytes;
+    try {
+        bytes = fs.readFileSync(binary);
+    } catch (e) {
+        throw new LoadError(e.code === 'ENOENT' ? `no file at ${binary}`
+            : `cannot read ${binary}: ${e.message}`);
+    }
+    // \0asm, then the version: 1 0 0 0 for a core module, N 0 1 0 for a
+    // component.
+    if (bytes.length < 8 || bytes.readUInt32LE(0) !== 0x6d736100)
+        throw new LoadError(`${binary} is not a WebAssembly file`);
+    if (bytes.readUInt16LE(6) !== 1)
+        throw new LoadError(`${binary} is a core WebAssembly module, not a component`);
+
+    let t = performance.now();
+    const dir = await transpiled(bytes);
+    trace(`transpiled (or found in the cache) in ${(performance.now() - t).toFixed(1)} ms: ${dir}`);
+
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+    for (const name of meta.imports) {
+        if (!(name.replace(/@.*$/, '') in provided))
+            throw new LoadError(`the component imports ${name}, which this host does not provide`);
+    }
+    if (!meta.exports.some(([name, kind]) => name === 'init' && kind === 'function'))
+        throw new LoadError('the component exports no init function (world process-v1)');
+
+    t = performance.now();
+    let exports;
+    try {
+        const mod = await import(pathToFileURL(path.join(dir, 'component.mjs')).href);
+        exports = mod.instantiate(
+            name => new WebAssembly.Module(fs.readFileSync(path.join(dir, path.basename(name)))),
+            imports);
+    } catch (e) {
+        throw new LoadError(`cannot instantiate ${binary}: ${e.message}`);
+    }
+    if (exports === null || typeof exports !== 'object' || typeof exports.then === 'function')
+        throw new LoadError(`${binary} did not instantiate synchronously`);
+    if (typeof exports.init !== 'function')
+        throw new LoadError(`${binary} has no init function`);
+    trace(`instantiated in ${(performance.now() - t).toFixed(1)} ms`);
+    return exports;
+}
+
