@@ -18,5 +18,9 @@ set(CMAKE_C_FLAGS_INIT "-nostdlibinc -isystem /usr/include/wasm32-wasi")
 # -g: the name section, so that a trap names its functions
 # (-O0: the link only; clang would otherwise run wasm-opt itself, before
 # asyncify, and drop the names)
-set(CMAKE_EXE_LINKER_FLAGS_INIT "-mexec-model=reactor -g -O0 -Wno-unused-command-line-argument")
+# The main stack: 1 MiB (wasm-ld's default is 64 KiB), first in memory, so
+# that running off it goes below address 0 and traps instead of writing
+# over the static data.
+set(CMAKE_EXE_LINKER_FLAGS_INIT
+    "-mexec-model=reactor -g -O0 -Wno-unused-command-line-argument -Wl,--stack-first -Wl,-z,stack-size=1048576")
 set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)

@@ -27,11 +27,22 @@
  * them into their callers before it would move those roles to the callers.
  * That is why a component is linked without clang's own post-link wasm-opt
  * (-O0 at the link, cmake/wasm32-toolchain.cmake) and optimized after the
- * pass.  Overflow of a coroutine's region is not caught yet
- * (docs/wasm.md, Limits). */
+ * pass.
+ *
+ * Overflow: linear memory has no guard pages, and Binaryen's stack check
+ * needs its limits set from outside the module.  Below each coroutine's
+ * stack lies a red zone of HP__CORO_REDZONE bytes filled with a pattern,
+ * checked at every yield and when the coroutine ends: a task that went past
+ * its stack into the red zone is stopped there with a trap in
+ * task_stack_overflow(), which ends the process (on-exit applies).  A frame
+ * larger than the red zone can step over it and write below before it is
+ * seen; docs/wasm.md says so. */
 #include "coro.h"
 
+#include "hyperc/abi.h"
+
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,10 +83,15 @@ typedef struct asyncify_data {
     uint32_t end;
 } asyncify_data;
 
+/* The red zone below each stack, and its pattern. */
+#define HP__CORO_REDZONE ((size_t)8 * 1024)
+#define REDZONE_WORD 0x5eaf00d5a11edull
+
 struct hp__coro {
     hp__coro_fn fn;
     void *arg;
-    char *stack;       /* the shadow stack's region (malloc) */
+    char *block;       /* the red zone, then the stack (one malloc) */
+    char *stack;       /* the shadow stack's region, above the red zone */
     size_t stack_size; /* its size */
     void *sp;          /* where __stack_pointer was at the last yield */
     asyncify_data *data;
@@ -97,16 +113,21 @@ hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn, void *arg)
      * what wasm keeps in locals (the rest is on the shadow stack) */
     size_t data_size = stack_size / 4;
     hp__coro *co = calloc(1, sizeof *co);
-    char *stack = malloc(stack_size);
+    char *block = malloc(HP__CORO_REDZONE + stack_size);
     asyncify_data *data = malloc(data_size);
-    if (co == NULL || stack == NULL || data == NULL) {
+    if (co == NULL || block == NULL || data == NULL) {
         free(co);
-        free(stack);
+        free(block);
         free(data);
         return NULL;
     }
+    uint64_t *rz = (uint64_t *)block;
+    for (size_t i = 0; i < HP__CORO_REDZONE / sizeof *rz; i++)
+        rz[i] = REDZONE_WORD;
+    char *stack = block + HP__CORO_REDZONE;
     co->fn = fn;
     co->arg = arg;
+    co->block = block;
     co->stack = stack;
     co->stack_size = stack_size;
     co->sp = stack + stack_size; /* grows down, 16-aligned */
@@ -114,6 +135,29 @@ hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn, void *arg)
     data->cur = (uint32_t)(uintptr_t)(data + 1);
     data->end = (uint32_t)((uintptr_t)data + data_size);
     return co;
+}
+
+/* Where a task that overflowed its stack is stopped: the trap names this
+ * function in the node's log. */
+__attribute__((noinline, noreturn)) static void
+task_stack_overflow(const hp__coro *co)
+{
+    char line[160];
+    snprintf(line, sizeof line,
+             "task stack overflow: a task used more than its %zu KiB stack "
+             "(HYPERPROCESS .task_stack_kib sets it)",
+             co->stack_size / 1024);
+    hw_print_to_terminal(0, line);
+    __builtin_trap();
+}
+
+/* Trap if the red zone below co's stack was written. */
+static void redzone_check(const hp__coro *co)
+{
+    const uint64_t *rz = (const uint64_t *)co->block;
+    for (size_t i = 0; i < HP__CORO_REDZONE / sizeof *rz; i++)
+        if (rz[i] != REDZONE_WORD)
+            task_stack_overflow(co);
 }
 
 /* The coroutine's outermost frame: instrumented (it is on the path of
@@ -141,6 +185,7 @@ __attribute__((noinline)) void hp__coro_resume(hp__coro *co)
         co->unwinding = false;
     } else {
         co->done = true;
+        redzone_check(co);
     }
     sp_set(sched_sp);
     current = NULL;
@@ -152,6 +197,7 @@ __attribute__((noinline)) void hp__coro_yield(void)
     if (co == NULL)
         abort(); /* yield outside a coroutine */
     if (!co->rewinding) {
+        redzone_check(co);
         co->sp = sp_get();
         co->unwinding = true;
         asyncify_start_unwind(co->data);
@@ -186,7 +232,7 @@ void hp__coro_free(hp__coro *co)
     if (co == current)
         abort(); /* a coroutine cannot free itself */
     free(co->data);
-    free(co->stack);
+    free(co->block);
     free(co);
 }
 

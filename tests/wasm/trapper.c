@@ -2,8 +2,14 @@
  * answers each request: "ping" with "pong <n>" (n counts the requests of
  * this instance), "trap" by executing `unreachable`, "exit" by calling
  * exit(3) (a trap too: src/guest/wasi_shim.c), "print" by printf to stdout
- * and stderr before answering. */
+ * and stderr before answering; "deep" and "overflow" run a coroutine of
+ * libhyperc (src/guest/coro.h, 16 KiB of stack) that recurses with 512-byte
+ * frames, yielding at every level: "deep" 20 levels (within the stack, then
+ * it answers "pong <n>"), "overflow" without end (the red zone below the
+ * stack is hit, and the process stops with a trap in task_stack_overflow). */
 #include <hyperc/abi.h>
+
+#include "guest/coro.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,28 @@ __attribute__((noinline)) static void trap_here(void)
     __builtin_trap();
 }
 
+__attribute__((noinline)) static int recurse(int depth, int limit)
+{
+    volatile char frame[512];
+    memset((char *)frame, depth, sizeof frame);
+    hp__coro_yield();
+    int below = depth + 1 < limit ? recurse(depth + 1, limit) : 0;
+    return below + frame[depth % 512];
+}
+
+static void deep(void *arg)
+{
+    recurse(0, *(int *)arg);
+}
+
+static void run_coroutine(int limit)
+{
+    hp__coro *co = hp__coro_create(16 * 1024, deep, &limit);
+    while (!hp__coro_done(co))
+        hp__coro_resume(co);
+    hp__coro_free(co);
+}
+
 void hw_init(const char *our)
 {
     unsigned n = 0;
@@ -32,12 +60,17 @@ void hw_init(const char *our)
         if (!r.is_err && r.message.kind == HW_MESSAGE_REQUEST) {
             const hw_bytes *b = &r.message.request.body;
             char body[32] = {0};
-            memcpy(body, b->ptr, b->len < sizeof body - 1 ? b->len : sizeof body - 1);
+            memcpy(body, b->ptr,
+                   b->len < sizeof body - 1 ? b->len : sizeof body - 1);
             n++;
             if (strcmp(body, "trap") == 0)
                 trap_here();
             if (strcmp(body, "exit") == 0)
                 exit(3);
+            if (strcmp(body, "deep") == 0)
+                run_coroutine(20);
+            if (strcmp(body, "overflow") == 0)
+                run_coroutine(1 << 30);
             if (strcmp(body, "print") == 0) {
                 printf("trapper: to stdout %u\n", n);
                 fprintf(stderr, "trapper: to stderr %u\n", n);
