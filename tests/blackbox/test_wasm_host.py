@@ -23,7 +23,9 @@ import msgpack
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-HOST = os.path.join(ROOT, "src", "wasm", "host.mjs")
+# the build's copy of src/wasm, beside its npm packages (HYPERC_WASM_TOOLS)
+TOOLS = os.environ.get("HYPERC_WASM_TOOLS", os.path.join(ROOT, "build", "wasm"))
+HOST = os.path.join(TOOLS, "host.mjs")
 NODE_JS = shutil.which("node")
 COUNTER = os.environ.get("HYPERC_WASM_COUNTER")
 VERSION = 3
@@ -243,8 +245,8 @@ def build_component(tmp_path, name, tail):
     subprocess.run(
         [NODE_JS, "--input-type=module", "-e", BUILD_JS,
          BLOBS_WAT.replace("TAIL", tail),
-         os.path.join(ROOT, "src", "wasm", "wit", "hyperware.wit"), str(out)],
-        cwd=os.path.join(ROOT, "src", "wasm"), check=True, timeout=60)
+         os.path.join(TOOLS, "wit", "hyperware.wit"), str(out)],
+        cwd=TOOLS, check=True, timeout=60)
     return str(out)
 
 
