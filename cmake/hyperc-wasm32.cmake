@@ -49,6 +49,7 @@ target_include_directories(hyperc_guest PUBLIC ${CMAKE_SOURCE_DIR}/include
                            PRIVATE ${CMAKE_BINARY_DIR}/uthash-include)
 target_link_libraries(hyperc_guest PUBLIC yajl_wasm32)
 
+
 add_executable(hyperc IMPORTED)
 set_target_properties(hyperc PROPERTIES IMPORTED_LOCATION ${HYPERC_NATIVE_EXE})
 set(HYPERC_EXE hyperc)
@@ -59,4 +60,5 @@ include(cmake/hyperc.cmake)
 
 add_subdirectory(examples)
 add_subdirectory(tests/wasm)
+add_subdirectory(tests/procs)
 add_subdirectory(bench/wasm)

@@ -13,7 +13,11 @@ set(CMAKE_C_COMPILER_TARGET wasm32-wasi)
 set(CMAKE_AR ${HYPERC_WASM_AR} CACHE FILEPATH "" FORCE)
 set(CMAKE_RANLIB ${HYPERC_WASM_RANLIB} CACHE FILEPATH "" FORCE)
 # only wasi-libc's headers, never the host's /usr/include
-set(CMAKE_C_FLAGS_INIT "-nostdlibinc -isystem /usr/include/wasm32-wasi")
+# -finstrument-function-entry-bare: every function that is not inlined tells
+# its entry to the runtime, which checks a task's stack there
+# (src/guest/coro_asyncify.c)
+set(CMAKE_C_FLAGS_INIT
+    "-nostdlibinc -isystem /usr/include/wasm32-wasi -finstrument-function-entry-bare")
 # a reactor: no main; the component's export `init` is the entry
 # -g: the name section, so that a trap names its functions
 # (-O0: the link only; clang would otherwise run wasm-opt itself, before

@@ -30,13 +30,16 @@
  * pass.
  *
  * Overflow: linear memory has no guard pages, and Binaryen's stack check
- * needs its limits set from outside the module.  Below each coroutine's
- * stack lies a red zone of HP__CORO_REDZONE bytes filled with a pattern,
- * checked at every yield and when the coroutine ends: a task that went past
- * its stack into the red zone is stopped there with a trap in
- * task_stack_overflow(), which ends the process (on-exit applies).  A frame
- * larger than the red zone can step over it and write below before it is
- * seen; docs/wasm.md says so. */
+ * needs its limits set from outside the module.  So every function of the
+ * process and the runtime is compiled with -finstrument-function-entry-bare
+ * (cmake/wasm32-toolchain.cmake: after inlining), and its entry hook below
+ * compares the stack pointer, once the function's frame is made and before
+ * it is written, with the running coroutine's lower bound: a task that
+ * would run past its stack stops there, with a trap in
+ * task_stack_overflow() (the process ends; on-exit applies).  C library
+ * functions are not instrumented: for their frames, a red zone of
+ * HP__CORO_REDZONE bytes lies below each stack, filled with a pattern and
+ * checked at every yield and when the coroutine ends. */
 #include "coro.h"
 
 #include "hyperc/abi.h"
@@ -50,6 +53,10 @@
 #error "coro_asyncify.c is the wasm32 coroutine backend"
 #endif
 
+/* Nothing here is checked by the stack check it implements (the switch is
+ * where its bounds change). */
+#define UNCHECKED __attribute__((no_instrument_function))
+
 /* The asyncify intrinsics: imports that wasm-opt replaces by its own
  * functions (no import of module "asyncify" survives the pass). */
 #define ASYNCIFY(name)                                                         \
@@ -59,7 +66,7 @@ ASYNCIFY("stop_unwind") void asyncify_stop_unwind(void);
 ASYNCIFY("start_rewind") void asyncify_start_rewind(void *data);
 ASYNCIFY("stop_rewind") void asyncify_stop_rewind(void);
 
-static void *sp_get(void)
+UNCHECKED static void *sp_get(void)
 {
     void *sp;
     __asm__ volatile(".globaltype __stack_pointer, i32\n\t"
@@ -69,7 +76,7 @@ static void *sp_get(void)
     return sp;
 }
 
-static void sp_set(void *sp)
+UNCHECKED static void sp_set(void *sp)
 {
     __asm__ volatile(".globaltype __stack_pointer, i32\n\t"
                      "local.get %0\n\t"
@@ -101,8 +108,12 @@ struct hp__coro {
 };
 
 static hp__coro *current;
+/* The running coroutine's lowest stack address (0: the scheduler, whose
+ * stack is the module's own, first in memory). */
+static uintptr_t stack_limit;
 
-hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn, void *arg)
+UNCHECKED hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn,
+                                    void *arg)
 {
     if (stack_size == 0)
         stack_size = HP__CORO_STACK_DEFAULT;
@@ -139,9 +150,10 @@ hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn, void *arg)
 
 /* Where a task that overflowed its stack is stopped: the trap names this
  * function in the node's log. */
-__attribute__((noinline, noreturn)) static void
+UNCHECKED __attribute__((noinline, noreturn)) static void
 task_stack_overflow(const hp__coro *co)
 {
+    stack_limit = 0; /* what runs from here is not checked again */
     char line[160];
     snprintf(line, sizeof line,
              "task stack overflow: a task used more than its %zu KiB stack "
@@ -151,8 +163,18 @@ task_stack_overflow(const hp__coro *co)
     __builtin_trap();
 }
 
+/* The entry hook of every instrumented function: its frame is made, and
+ * must lie within the running coroutine's stack. */
+UNCHECKED void __cyg_profile_func_enter_bare(void);
+
+UNCHECKED void __cyg_profile_func_enter_bare(void)
+{
+    if ((uintptr_t)sp_get() < stack_limit)
+        task_stack_overflow(current);
+}
+
 /* Trap if the red zone below co's stack was written. */
-static void redzone_check(const hp__coro *co)
+UNCHECKED static void redzone_check(const hp__coro *co)
 {
     const uint64_t *rz = (const uint64_t *)co->block;
     for (size_t i = 0; i < HP__CORO_REDZONE / sizeof *rz; i++)
@@ -162,17 +184,18 @@ static void redzone_check(const hp__coro *co)
 
 /* The coroutine's outermost frame: instrumented (it is on the path of
  * every unwind), unlike hp__coro_resume which calls it. */
-__attribute__((noinline)) static void coro_entry(hp__coro *co)
+UNCHECKED __attribute__((noinline)) static void coro_entry(hp__coro *co)
 {
     co->fn(co->arg);
 }
 
-__attribute__((noinline)) void hp__coro_resume(hp__coro *co)
+UNCHECKED __attribute__((noinline)) void hp__coro_resume(hp__coro *co)
 {
     if (current != NULL || co == NULL || co->done)
         abort(); /* resume from a coroutine, or of a done one */
     current = co;
     void *sched_sp = sp_get();
+    stack_limit = (uintptr_t)co->stack;
     sp_set(co->sp);
     if (co->started) {
         co->rewinding = true;
@@ -188,10 +211,11 @@ __attribute__((noinline)) void hp__coro_resume(hp__coro *co)
         redzone_check(co);
     }
     sp_set(sched_sp);
+    stack_limit = 0;
     current = NULL;
 }
 
-__attribute__((noinline)) void hp__coro_yield(void)
+UNCHECKED __attribute__((noinline)) void hp__coro_yield(void)
 {
     hp__coro *co = current;
     if (co == NULL)
@@ -210,22 +234,22 @@ __attribute__((noinline)) void hp__coro_yield(void)
     }
 }
 
-bool hp__coro_done(const hp__coro *co)
+UNCHECKED bool hp__coro_done(const hp__coro *co)
 {
     return co->done;
 }
 
-hp__coro *hp__coro_current(void)
+UNCHECKED hp__coro *hp__coro_current(void)
 {
     return current;
 }
 
-size_t hp__coro_stack_size(const hp__coro *co)
+UNCHECKED size_t hp__coro_stack_size(const hp__coro *co)
 {
     return co->stack_size;
 }
 
-void hp__coro_free(hp__coro *co)
+UNCHECKED void hp__coro_free(hp__coro *co)
 {
     if (co == NULL)
         return;
@@ -236,8 +260,8 @@ void hp__coro_free(hp__coro *co)
     free(co);
 }
 
-void hp__coro_set_guard_hooks(hp__coro_guard_add_fn add,
-                              hp__coro_guard_remove_fn remove)
+UNCHECKED void hp__coro_set_guard_hooks(hp__coro_guard_add_fn add,
+                                        hp__coro_guard_remove_fn remove)
 {
     (void)add, (void)remove; /* no guard pages in linear memory */
 }

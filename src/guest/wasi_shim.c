@@ -8,6 +8,8 @@
  * definitions (and their preview 1 imports) out of the link:
  *
  *  - clock_time_get: wasi:clocks/wall-clock and monotonic-clock 0.2.0;
+ *  - poll_oneoff on clocks only (sleep, nanosleep, usleep): a pollable of
+ *    monotonic-clock 0.2.0's subscribe-duration, blocked on (wasi:io/poll);
  *  - random_get: wasi:random/random 0.2.0;
  *  - fd_write to 1 or 2 (printf, fprintf to stderr, a failed assert): each
  *    line to the terminal through print-to-terminal (stdout at level 1,
@@ -16,9 +18,10 @@
  *  - proc_exit: exit() traps, which ends the process as a crash does
  *    (on-exit applies).
  *
- * A libc function that needs any other system call fails to link (a
- * duplicate definition, because libc's bridge object comes in): the build
- * tells, rather than the node at install time. */
+ * A libc function that needs any other system call brings libc's own
+ * bridge in, and with it preview 1 imports: src/wasm/componentize.mjs then
+ * refuses the module, naming them, so the build tells rather than the node
+ * at install time. */
 #include "hyperc/abi.h"
 
 #include <stdint.h>
@@ -44,6 +47,16 @@ cw_monotonic_now(void);
 __attribute__((import_module("wasi:random/random@0.2.0"),
                import_name("get-random-u64"))) uint64_t
 cw_random_u64(void);
+/* own<pollable>, ready `ns` nanoseconds from now */
+__attribute__((import_module("wasi:clocks/monotonic-clock@0.2.0"),
+               import_name("subscribe-duration"))) uint32_t
+cw_subscribe_duration(uint64_t ns);
+__attribute__((import_module("wasi:io/poll@0.2.0"),
+               import_name("[method]pollable.block"))) void
+cw_pollable_block(uint32_t pollable);
+__attribute__((import_module("wasi:io/poll@0.2.0"),
+               import_name("[resource-drop]pollable"))) void
+cw_pollable_drop(uint32_t pollable);
 
 __wasi_errno_t __wasi_clock_time_get(__wasi_clockid_t id,
                                      __wasi_timestamp_t precision,
@@ -61,6 +74,57 @@ __wasi_errno_t __wasi_clock_time_get(__wasi_clockid_t id,
         return 0;
     }
     return __WASI_ERRNO_NOTSUP;
+}
+
+/* Clock subscriptions only: block until the earliest is due, and report
+ * it (and any other due by then).  A file descriptor subscription is
+ * ENOTSUP: a component has none. */
+__wasi_errno_t __wasi_poll_oneoff(const __wasi_subscription_t *in,
+                                  __wasi_event_t *out, __wasi_size_t n,
+                                  __wasi_size_t *nevents)
+{
+    if (n == 0)
+        return __WASI_ERRNO_INVAL;
+    uint64_t now_mono = cw_monotonic_now();
+    cw_datetime wall;
+    cw_wall_now(&wall);
+    uint64_t now_real = wall.seconds * 1000000000ull + wall.nanoseconds;
+    uint64_t wait = UINT64_MAX;
+    for (__wasi_size_t i = 0; i < n; i++) {
+        if (in[i].u.tag != __WASI_EVENTTYPE_CLOCK)
+            return __WASI_ERRNO_NOTSUP;
+        const __wasi_subscription_clock_t *c = &in[i].u.u.clock;
+        uint64_t d = c->timeout;
+        if (c->flags & __WASI_SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME) {
+            uint64_t now = c->id == __WASI_CLOCKID_REALTIME ? now_real : now_mono;
+            d = c->timeout > now ? c->timeout - now : 0;
+        }
+        if (d < wait)
+            wait = d;
+    }
+    if (wait > 0) {
+        uint32_t p = cw_subscribe_duration(wait);
+        cw_pollable_block(p);
+        cw_pollable_drop(p);
+    }
+    /* every subscription due within the wait */
+    __wasi_size_t k = 0;
+    for (__wasi_size_t i = 0; i < n; i++) {
+        const __wasi_subscription_clock_t *c = &in[i].u.u.clock;
+        uint64_t d = c->timeout;
+        if (c->flags & __WASI_SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME) {
+            uint64_t now = c->id == __WASI_CLOCKID_REALTIME ? now_real : now_mono;
+            d = c->timeout > now ? c->timeout - now : 0;
+        }
+        if (d > wait)
+            continue;
+        memset(&out[k], 0, sizeof out[k]);
+        out[k].userdata = in[i].userdata;
+        out[k].type = __WASI_EVENTTYPE_CLOCK;
+        k++;
+    }
+    *nevents = k;
+    return 0;
 }
 
 __wasi_errno_t __wasi_random_get(uint8_t *buf, __wasi_size_t len)

@@ -18,6 +18,7 @@ const ALLOWED = new Set([
   'wasi:clocks/wall-clock@0.2.0',
   'wasi:clocks/monotonic-clock@0.2.0',
   'wasi:random/random@0.2.0',
+  'wasi:io/poll@0.2.0',
 ]);
 
 // The WIT of the world, as one source: the first file keeps its package

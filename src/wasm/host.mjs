@@ -622,7 +622,28 @@ function wallNow() {
 }
 
 const wallClock = { now: wallNow };
-const monotonicClock = { now: () => process.hrtime.bigint() };
+// wasi:io/poll's pollable, as the monotonic clock makes them: ready at a
+// deadline; block() sleeps this thread until then (nanosleep in C).
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+class Pollable {
+    constructor(deadline) {
+        this.deadline = deadline;
+    }
+
+    block() {
+        for (;;) {
+            const left = this.deadline - process.hrtime.bigint();
+            if (left <= 0n)
+                return;
+            Atomics.wait(sleepCell, 0, 0, Number(left) / 1e6);
+        }
+    }
+}
+const monotonicClock = {
+    now: () => process.hrtime.bigint(),
+    subscribeDuration: (ns) => new Pollable(process.hrtime.bigint() + ns),
+};
+const poll = { Pollable };
 const random = { getRandomU64: () => crypto.randomBytes(8).readBigUInt64LE(0) };
 
 // What the component may import, by interface.  jco asks for them without
@@ -632,12 +653,14 @@ const PROVIDED = {
     'wasi:clocks/wall-clock': wallClock,
     'wasi:clocks/monotonic-clock': monotonicClock,
     'wasi:random/random': random,
+    'wasi:io/poll': poll,
 };
 const VERSIONS = {
     'hyperware:process/standard': '1.0.0',
     'wasi:clocks/wall-clock': '0.2.0',
     'wasi:clocks/monotonic-clock': '0.2.0',
     'wasi:random/random': '0.2.0',
+    'wasi:io/poll': '0.2.0',
 };
 const IMPORTS = { ...PROVIDED };
 for (const [name, version] of Object.entries(VERSIONS))

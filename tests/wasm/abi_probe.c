@@ -278,6 +278,9 @@ void hw_init(const char *our)
     say("entropy: %02x %02x %02x %02x %02x %02x %02x %02x %02x %02x", rnd[0],
         rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], rnd[8], rnd[9]);
 
+    struct timespec nap = {0, 5000};
+    say("nanosleep: %d", nanosleep(&nap, NULL));
+
     hw_address_fini(&target);
     hw_address_fini(&me);
     say("done");

@@ -34,10 +34,16 @@ const std = {
   sendAndAwaitResponse: (...a) => { log.push(['sendAndAwaitResponse', a]); awaitN++; if (awaitN == 1) return [A('peer.os', 'echo', 'probe', 'hyperc.os'), { tag: 'response', val: [{ inherit: false, body: enc.encode('pong'), metadata: undefined, capabilities: [] }, undefined] }];
     throw { payload: { kind: 'timeout', target: A('peer.os', 'echo', 'probe', 'hyperc.os'), message: { tag: 'request', val: { inherit: true, expectsResponse: 1n, body: enc.encode('ping'), metadata: undefined, capabilities: [] } }, lazyLoadBlob: { mime: 'x/y', bytes: enc.encode('aw') } } }; },
 };
+// a pollable that records its use (nanosleep in the probe)
+class Pollable {
+  block() { log.push(['pollableBlock', []]); }
+}
 // the fixed answers of the host
 const ex = await loadComponent(component, { 'hyperware:process/standard': std,
   'wasi:clocks/wall-clock': { now: () => ({ seconds: 1n, nanoseconds: 2 }) },
-  'wasi:clocks/monotonic-clock': { now: () => 3n }, 'wasi:random/random': { getRandomU64: () => 4n } });
+  'wasi:clocks/monotonic-clock': { now: () => 3n, subscribeDuration: (ns) => { log.push(['subscribeDuration', [ns]]); return new Pollable(); } },
+  'wasi:io/poll': { Pollable },
+  'wasi:random/random': { getRandomU64: () => 4n } });
 ex.init('our.os@abi-probe:probe:hyperc.os');
 
 // one line per entry: a printed line as is, a call as JSON (u64 as "Nn",

@@ -718,9 +718,17 @@ static hcn_run_end report_end(wctx *w, int st)
         trap_where(w->trap_stack, where, sizeof where);
         /* V8 says "wasm trap: ..." itself; other errors are said as they
          * come */
-        snprintf(what, sizeof what, "%s%s in %s",
-                 strncmp(w->trap, "wasm trap: ", 11) == 0 ? "" : "wasm trap: ",
-                 w->trap, where);
+        if (strncmp(where, "task_stack_overflow ", 20) == 0) {
+            /* the runtime's stack check stopped a task */
+            snprintf(what, sizeof what,
+                     "task stack overflow (a wasm trap in %s)", where);
+            end = HCN_RUN_OVERFLOW;
+        } else {
+            snprintf(what, sizeof what, "%s%s in %s",
+                     strncmp(w->trap, "wasm trap: ", 11) == 0 ? ""
+                                                              : "wasm trap: ",
+                     w->trap, where);
+        }
         if (w->trap_stack && w->trap_stack[0])
             trace = hcn_xstrdup(w->trap_stack);
     } else if (w->told) {
