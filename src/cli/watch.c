@@ -129,7 +129,9 @@ static void usage_watch(FILE *f)
             "a node\n"
             "runs it, then rebuild and reinstall it on that node whenever a "
             "source\n"
-            "changes (build/ and hidden folders are not watched).  Processes "
+            "changes (build/, build-wasm32/, target/ and hidden folders are "
+            "not\n"
+            "watched).  Processes "
             "restart\n"
             "from the new binary and load their saved state (save_config "
             "other than\n"
@@ -145,7 +147,9 @@ static void usage_watch(FILE *f)
             "  --port N     HTTP port of a node this command boots (default: "
             "none)\n"
             "  --name NODE  name of a node this command boots (default "
-            "local.os)\n");
+            "local.os)\n"
+            "  --target wasm32  build and install the processes as wasm32 "
+            "components\n");
 }
 
 typedef struct watcher {
@@ -159,6 +163,7 @@ static bool skipped_name(const char *n)
 {
     size_t l = strlen(n);
     return n[0] == '.' || strcmp(n, "build") == 0 ||
+           strcmp(n, "build-wasm32") == 0 || strcmp(n, "target") == 0 ||
            strcmp(n, "node_modules") == 0 || (l && n[l - 1] == '~') ||
            strcmp(n, "4913") == 0; /* vim's write test */
 }
@@ -323,17 +328,23 @@ int hcl_cmd_watch(int argc, char **argv)
         {"home", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},
         {"name", required_argument, NULL, 'n'},
+        {"target", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     const char *home = "hyperc-home", *port = NULL, *name = NULL;
-    int c;
+    int c, t;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'H': home = optarg; break;
         case 'p': port = optarg; break;
         case 'n': name = optarg; break;
+        case 't':
+            if ((t = hcl_parse_target(optarg)) < 0)
+                return 2;
+            hcl_set_target_wasm32(t == 1);
+            break;
         case 'h': usage_watch(stdout); return 0;
         default: usage_watch(stderr); return 2;
         }
