@@ -105,7 +105,16 @@ struct hp__coro {
     bool started, done;
     bool unwinding; /* set by yield, seen by resume */
     bool rewinding; /* set by resume, seen by yield */
+    size_t data_size;
+    hp__coro *next_free; /* in the cache */
 };
+
+/* Freed coroutines kept for reuse (a task per message: no malloc of its
+ * stack, and no filling of its red zone, which was checked when it was
+ * last left). */
+#define CACHE_MAX 16
+static hp__coro *cache;
+static unsigned ncache;
 
 static hp__coro *current;
 /* The running coroutine's lowest stack address (0: the scheduler, whose
@@ -123,6 +132,20 @@ UNCHECKED hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn,
     /* saved locals: a quarter of the stack's size, as asyncify keeps only
      * what wasm keeps in locals (the rest is on the shadow stack) */
     size_t data_size = stack_size / 4;
+    for (hp__coro **pp = &cache; *pp; pp = &(*pp)->next_free) {
+        hp__coro *co = *pp;
+        if (co->stack_size == stack_size) {
+            *pp = co->next_free;
+            ncache--;
+            co->fn = fn;
+            co->arg = arg;
+            co->sp = co->stack + stack_size;
+            co->started = co->done = co->unwinding = co->rewinding = false;
+            co->next_free = NULL;
+            co->data->cur = (uint32_t)(uintptr_t)(co->data + 1);
+            return co;
+        }
+    }
     hp__coro *co = calloc(1, sizeof *co);
     char *block = malloc(HP__CORO_REDZONE + stack_size);
     asyncify_data *data = malloc(data_size);
@@ -143,6 +166,7 @@ UNCHECKED hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn,
     co->stack_size = stack_size;
     co->sp = stack + stack_size; /* grows down, 16-aligned */
     co->data = data;
+    co->data_size = data_size;
     data->cur = (uint32_t)(uintptr_t)(data + 1);
     data->end = (uint32_t)((uintptr_t)data + data_size);
     return co;
@@ -255,6 +279,12 @@ UNCHECKED void hp__coro_free(hp__coro *co)
         return;
     if (co == current)
         abort(); /* a coroutine cannot free itself */
+    if (ncache < CACHE_MAX) {
+        co->next_free = cache;
+        cache = co;
+        ncache++;
+        return;
+    }
     free(co->data);
     free(co->block);
     free(co);

@@ -66,10 +66,10 @@ typedef struct ring {
 } ring;
 
 struct hcw_link {
-    int fd;          /* the socket, or -1 */
-    uint8_t *map;    /* the mapping, or NULL */
+    int fd;       /* the socket, or -1 */
+    uint8_t *map; /* the mapping, or NULL */
     size_t map_len;
-    uint32_t size;   /* bytes per ring */
+    uint32_t size; /* bytes per ring */
     ring tx, rx;
     int64_t spin_max_ns;
     int64_t spin_ns; /* the adaptive budget for reads */
@@ -159,14 +159,15 @@ hcw_link *hcw_link_shm_new(uint32_t spin_us, int *fd_out)
 {
     uint32_t size = HCW_LINK_RING_BYTES;
     size_t len = DATA_OFF + 2 * (size_t)size;
-    int fd = memfd_create("hyperc-worker-link", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int fd =
+        memfd_create("hyperc-worker-link", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return NULL;
     /* Sealed at its size: a worker cannot shrink it under the node (which
      * would then fault on its own mapping). */
     if (ftruncate(fd, (off_t)len) != 0 ||
-        fcntl(fd, F_ADD_SEALS,
-              F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) !=
+            0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -251,6 +252,13 @@ hcw_link *hcw_link_socket(int fd)
     return l;
 }
 
+void hcw_link_socket_spin(hcw_link *l, uint32_t spin_us)
+{
+    if (spin_us > 1000000)
+        spin_us = 1000000;
+    l->spin_max_ns = l->spin_ns = (int64_t)spin_us * 1000;
+}
+
 void hcw_link_free(hcw_link *l)
 {
     if (l == NULL)
@@ -277,7 +285,8 @@ static int ring_write(hcw_link *l, const uint8_t *p, size_t n)
     ring *r = &l->tx;
     uint32_t size = l->size;
     while (n > 0) {
-        uint32_t head = atomic_load_explicit(&r->ctl->head, memory_order_acquire);
+        uint32_t head =
+            atomic_load_explicit(&r->ctl->head, memory_order_acquire);
         uint32_t used = r->pos - head;
         if (used > size) {
             errno = EPROTO;
@@ -391,11 +400,13 @@ static int ring_read(hcw_link *l, uint8_t *p, size_t n, bool at_start,
     uint32_t size = l->size;
     bool any = false;
     while (n > 0) {
-        uint32_t tail = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
+        uint32_t tail =
+            atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
         uint32_t avail = tail - r->pos;
         if (avail > size) {
-            seterr(err, errlen, "worker link: the ring's positions are "
-                                "impossible (%u bytes in a ring of %u)",
+            seterr(err, errlen,
+                   "worker link: the ring's positions are "
+                   "impossible (%u bytes in a ring of %u)",
                    avail, size);
             errno = EPROTO;
             return -1;
@@ -405,8 +416,9 @@ static int ring_read(hcw_link *l, uint8_t *p, size_t n, bool at_start,
                 continue;
             if (at_start && !any)
                 return 0;
-            seterr(err, errlen, "worker link: the other side stopped in the "
-                                "middle of a frame");
+            seterr(err, errlen,
+                   "worker link: the other side stopped in the "
+                   "middle of a frame");
             errno = EPROTO;
             return -1;
         }
@@ -461,8 +473,30 @@ static int recv_ring(hcw_link *l, hcw_in *in, char *err, size_t errlen)
     return hcw_frame_take(in, body, len, err, errlen);
 }
 
+/* Spin up to the read budget for fd to become readable (poll with no
+ * timeout: a system call a try, still far cheaper than sleeping and being
+ * woken, which is what a peer that answers at once would cost). */
+static bool spin_readable(hcw_link *l)
+{
+    if (l->spin_ns <= 0)
+        return false;
+    int64_t end = now_ns() + l->spin_ns;
+    do {
+        struct pollfd pf = {.fd = l->fd, .events = POLLIN};
+        if (poll(&pf, 1, 0) > 0)
+            return true;
+    } while (now_ns() < end);
+    return false;
+}
+
 static int recv_fd(hcw_link *l, hcw_in *in, char *err, size_t errlen)
 {
+    if (spin_readable(l)) {
+        spin_adapt(l, true);
+        return hcw_frame_recv(in, l->fd, err, errlen);
+    }
+    if (l->spin_max_ns > 0)
+        spin_adapt(l, false);
     for (;;) {
         struct pollfd pf = {.fd = l->fd, .events = POLLIN};
         int r = poll(&pf, 1, l->watch ? HCW_LINK_CHECK_MS : -1);
@@ -480,6 +514,5 @@ static int recv_fd(hcw_link *l, hcw_in *in, char *err, size_t errlen)
 
 int hcw_link_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen)
 {
-    return l->map ? recv_ring(l, in, err, errlen)
-                  : recv_fd(l, in, err, errlen);
+    return l->map ? recv_ring(l, in, err, errlen) : recv_fd(l, in, err, errlen);
 }

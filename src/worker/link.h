@@ -48,8 +48,13 @@ hcw_link *hcw_link_shm_new(uint32_t spin_us, int *fd_out);
 /* The worker's end of the shared-memory link in fd (which it closes on
  * success).  NULL with a sentence in err when fd is not such a link. */
 hcw_link *hcw_link_shm_open(int fd, char *err, size_t errlen);
-/* A link over a connected stream socket; the link owns fd. */
+/* A link over a connected stream socket; the link owns fd.  Its reads
+ * sleep in poll at once. */
 hcw_link *hcw_link_socket(int fd);
+/* Let a socket link's reads first poll without sleeping for up to spin_us
+ * (adapting as the ring's do: doubled when the wait paid off, halved when
+ * it did not); 0 turns it off. */
+void hcw_link_socket_spin(hcw_link *l, uint32_t spin_us);
 /* Release the link (unmap, close).  NULL is ignored. */
 void hcw_link_free(hcw_link *l);
 

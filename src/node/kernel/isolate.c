@@ -814,6 +814,8 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
             lfd = sv[1];
             if (link == NULL)
                 close(sv[0]);
+            else
+                hcw_link_socket_spin(link, n->cfg.spin_us);
         }
     } else {
         link = hcw_link_shm_new(n->cfg.spin_us, &lfd);
