@@ -75,3 +75,16 @@ ExternalProject_Add(wasm32
   BUILD_ALWAYS ON
   INSTALL_COMMAND ""
   DEPENDS hyperc wasm_tools)
+
+# Installed: the wasm32 guest runtime, the toolchain file beside the CMake
+# package (`hyperc build --target wasm32` finds it there), and the tools with
+# their npm packages, where the node looks for the wasm host.
+install(FILES ${CMAKE_BINARY_DIR}/wasm32/libhyperc_guest.a
+              ${CMAKE_BINARY_DIR}/wasm32/libyajl_wasm32.a
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/wasm32-wasi/hyperc)
+install(FILES ${CMAKE_SOURCE_DIR}/cmake/wasm32-toolchain.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/hyperc)
+install(DIRECTORY ${tools}/ DESTINATION ${CMAKE_INSTALL_DATADIR}/hyperc/wasm
+        USE_SOURCE_PERMISSIONS PATTERN ".stamp" EXCLUDE)
+target_compile_definitions(hyperc_node PRIVATE
+  HYPERC_WASM_HOST_INSTALL_PATH="${CMAKE_INSTALL_FULL_DATADIR}/hyperc/wasm/host.mjs")

@@ -66,6 +66,17 @@ def test_app_outside_the_tree_builds_and_runs(tmp_path):
     assert "PASS basic.sh" in r.stdout and "1 passed, 0 failed" in r.stdout
     cfg = cache(str(tmp_path / "apps" / "fresh" / "build"), "hyperc_DIR")
     assert os.path.realpath(cfg).startswith(os.path.realpath(prefix)), cfg
+    # the wasm32 target from the installation alone (when this build has it):
+    # the installed toolchain file, guest runtime and wasm host
+    if os.path.exists(os.path.join(build, "wasm32", "libhyperc_guest.a")):
+        env = dict(os.environ, HYPERC_WASM_HOST="")  # found beside the command
+        r = run([installed, "test", "--target", "wasm32",
+                 str(tmp_path / "apps" / "fresh")], env=env)
+        assert "PASS basic.sh" in r.stdout and "1 passed, 0 failed" in r.stdout
+        wasm = tmp_path / "apps" / "fresh" / "build-wasm32" / "packages" / "fresh"
+        assert (wasm / "pkg" / "fresh.wasm").exists()
+        cfg = cache(str(tmp_path / "apps" / "fresh" / "build-wasm32"), "hyperc_DIR")
+        assert os.path.realpath(cfg).startswith(os.path.realpath(prefix)), cfg
     # and the app runs on the installed node
     home = tmp_path / "home"
     n = Node(home, packages=(), extra=(str(pkg),), bin=installed)

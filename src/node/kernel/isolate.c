@@ -69,13 +69,28 @@ char *hcn_worker_find(const char *configured)
 }
 
 /* The wasm host (src/wasm/host.mjs, run by Node.js): $HYPERC_WASM_HOST,
- * else beside the running hyperc's share folder, else where the build or
- * the install put it.  A malloc'd path, or NULL when none is there. */
+ * else in the share folder beside the running hyperc's bin folder, else
+ * where the build or the install put it.  A malloc'd path, or NULL when none is
+ * there. */
 static char *wasm_host_find(void)
 {
     const char *env = getenv("HYPERC_WASM_HOST");
     if (env && *env)
         return access(env, R_OK) == 0 ? hcn_xstrdup(env) : NULL;
+    /* an installed hyperc: <prefix>/bin/hyperc, <prefix>/share/hyperc/wasm */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            char *p = hcn_xasprintf("%s/../share/hyperc/wasm/host.mjs", self);
+            if (access(p, R_OK) == 0)
+                return p;
+            free(p);
+        }
+    }
 #ifdef HYPERC_WASM_HOST_BUILD_PATH
     if (access(HYPERC_WASM_HOST_BUILD_PATH, R_OK) == 0)
         return hcn_xstrdup(HYPERC_WASM_HOST_BUILD_PATH);
