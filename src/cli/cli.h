@@ -20,6 +20,9 @@ int hcl_cmd_install(int argc, char **argv);
  * fails (said on stderr).  Blocks until the node answers. */
 json_t *hcl_ctl_call(const char *home, json_t *req, bool quiet);
 
+/* printf into a new heap string (aborts when out of memory). */
+char *hcl_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
 /* What hcl_build_dir builds and hcl_package_resolve finds: native shared
  * objects (false, the default: dir/build) or wasm32 components (true:
  * dir/build-wasm32, with hyperc's wasm32 toolchain file).  Set once from

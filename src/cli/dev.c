@@ -45,8 +45,7 @@ static int put_file(const char *root, const char *rel, char *text,
 }
 
 /* printf into a fresh heap string (aborts when out of memory). */
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
+char *hcl_fmt(const char *f, ...)
 {
     va_list ap;
     va_start(ap, f);
@@ -81,7 +80,7 @@ static char *package_dir(void)
                            "%s/../lib/cmake/hyperc/hypercConfig.cmake",
                            "%s/../lib64/cmake/hyperc/hypercConfig.cmake"};
     for (size_t i = 0; i < 3; i++) {
-        char *p = fmt(cands[i], d);
+        char *p = hcl_fmt(cands[i], d);
         if (access(p, R_OK) == 0) {
             char *slash = strrchr(p, '/');
             *slash = '\0';
@@ -104,7 +103,7 @@ char *hcl_self_exe(void)
 
 static bool is_file(const char *dir, const char *name)
 {
-    char *p = fmt("%s/%s", dir, name);
+    char *p = hcl_fmt("%s/%s", dir, name);
     struct stat st;
     bool yes = stat(p, &st) == 0 && S_ISREG(st.st_mode);
     free(p);
@@ -143,7 +142,7 @@ char *hcl_package_resolve(const char *dir)
             fprintf(stderr, "hyperc: %s: %s\n", dir, strerror(errno));
         return real;
     }
-    char *pkgs = fmt("%s/%s/packages", dir, build_folder());
+    char *pkgs = hcl_fmt("%s/%s/packages", dir, build_folder());
     DIR *d = opendir(pkgs);
     char *found = NULL;
     int count = 0;
@@ -151,7 +150,7 @@ char *hcl_package_resolve(const char *dir)
     while (d && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        char *cand = fmt("%s/%s", pkgs, e->d_name);
+        char *cand = hcl_fmt("%s/%s", pkgs, e->d_name);
         if (is_file(cand, "metadata.json") && count++ == 0)
             found = cand;
         else
@@ -302,15 +301,15 @@ static char *new_make_folders(const char *dir, const char *name)
         }
     mkdir(parent, 0777);
     free(parent);
-    char *root = fmt("%s/%s", dir, name);
+    char *root = hcl_fmt("%s/%s", dir, name);
     if (mkdir(root, 0777) != 0) {
         fprintf(stderr, "hyperc new: cannot create %s: %s\n", root,
                 strerror(errno));
         free(root);
         return NULL;
     }
-    char *paths[] = {fmt("%s/pkg", root), fmt("%s/pkg/ui", root),
-                     fmt("%s/test", root)};
+    char *paths[] = {hcl_fmt("%s/pkg", root), hcl_fmt("%s/pkg/ui", root),
+                     hcl_fmt("%s/test", root)};
     for (size_t i = 0; i < 3; i++) {
         mkdir(paths[i], 0777);
         free(paths[i]);
@@ -409,12 +408,12 @@ int hcl_build_dir(const char *dir, bool quiet)
                         "tree)\n");
         return 1;
     }
-    char *b = fmt("%s/%s", dir, build_folder());
-    char *def = fmt("-Dhyperc_DIR=%s", pkgdir);
-    char *tc =
-        target_wasm32
-            ? fmt("-DCMAKE_TOOLCHAIN_FILE=%s/wasm32-toolchain.cmake", pkgdir)
-            : NULL;
+    char *b = hcl_fmt("%s/%s", dir, build_folder());
+    char *def = hcl_fmt("-Dhyperc_DIR=%s", pkgdir);
+    char *tc = target_wasm32
+                   ? hcl_fmt("-DCMAKE_TOOLCHAIN_FILE=%s/wasm32-toolchain.cmake",
+                             pkgdir)
+                   : NULL;
     printf("[1/2] configure %s\n", b);
     fflush(stdout);
 #ifdef HYPERC_APP_CC
@@ -549,7 +548,7 @@ static int cmp_str(const void *a, const void *b)
  * NULL. */
 static char *package_id(const char *pkg)
 {
-    char *path = fmt("%s/metadata.json", pkg);
+    char *path = hcl_fmt("%s/metadata.json", pkg);
     json_error_t je;
     json_t *m = json_load_file(path, 0, &je);
     free(path);
@@ -557,7 +556,7 @@ static char *package_id(const char *pkg)
     const char *name =
         json_string_value(json_object_get(props, "package_name"));
     const char *pub = json_string_value(json_object_get(props, "publisher"));
-    char *id = name && pub ? fmt("%s:%s", name, pub) : NULL;
+    char *id = name && pub ? hcl_fmt("%s:%s", name, pub) : NULL;
     json_decref(m);
     return id;
 }
@@ -588,7 +587,7 @@ static void strv_free(strv *s)
 /* The folders of test/dependencies, relative to dir, appended to out. */
 static void read_dep_file(const char *dir, strv *out)
 {
-    char *path = fmt("%s/test/dependencies", dir);
+    char *path = hcl_fmt("%s/test/dependencies", dir);
     FILE *f = fopen(path, "r");
     free(path);
     char line[4096];
@@ -603,7 +602,7 @@ static void read_dep_file(const char *dir, strv *out)
                          e[-1] == '\r'))
             *--e = '\0';
         if (*s)
-            strv_push(out, s[0] == '/' ? strdup(s) : fmt("%s/%s", dir, s));
+            strv_push(out, s[0] == '/' ? strdup(s) : hcl_fmt("%s/%s", dir, s));
     }
     if (f)
         fclose(f);
@@ -623,7 +622,7 @@ static int gather_deps(const char *dir, const char *pkg, const strv *flags,
     int rc = 0;
     for (size_t i = 0; i < folders.n && rc == 0; i++) {
         const char *f = folders.v[i];
-        char *cm = fmt("%s/CMakeLists.txt", f);
+        char *cm = hcl_fmt("%s/CMakeLists.txt", f);
         bool sources = access(cm, R_OK) == 0;
         free(cm);
         printf("dependency %s\n", f);
@@ -648,7 +647,7 @@ static int gather_deps(const char *dir, const char *pkg, const strv *flags,
         strv_push(&ids, id);
     }
     /* what the package says it needs */
-    char *path = fmt("%s/metadata.json", pkg);
+    char *path = hcl_fmt("%s/metadata.json", pkg);
     json_error_t je;
     json_t *m = json_load_file(path, 0, &je);
     free(path);
@@ -799,7 +798,7 @@ static int run_one(const char *exe, const char *script, int n, const strv *pkgs,
     bool ready = true;
     /* every node knows every other: names, networking keys (made now, as
      * a first boot would) and ports in one peers file */
-    char *peers = fmt("%s/peers.json", base);
+    char *peers = hcl_fmt("%s/peers.json", base);
     json_t *entries = json_array();
     for (int i = 0; i < n && ready; i++) {
         tnode *t = &nodes[i];
@@ -807,8 +806,8 @@ static int run_one(const char *exe, const char *script, int n, const strv *pkgs,
         t->net_port = free_port();
         snprintf(t->name, sizeof t->name, i == 0 ? "test.os" : "test%d.os",
                  i + 1);
-        t->home = fmt("%s/home%d", base, i + 1);
-        t->out = fmt("%s/node%d.out", base, i + 1);
+        t->home = hcl_fmt("%s/home%d", base, i + 1);
+        t->out = hcl_fmt("%s/node%d.out", base, i + 1);
         char hex[65], err[256];
         if (t->port <= 0 || t->net_port <= 0 ||
             hc_node_net_key(t->home, hex, err, sizeof err) != 0) {
@@ -909,7 +908,7 @@ int hcl_cmd_test(int argc, char **argv)
     const char *dir = optind == argc - 1 ? argv[optind] : ".";
     strv pkgs = {0}, tests = {0};
     int status = 1;
-    char *tdir = fmt("%s/test", dir);
+    char *tdir = hcl_fmt("%s/test", dir);
     char *exe = hcl_self_exe();
     if (hcl_build_dir(dir, true) != 0)
         goto out;
@@ -935,7 +934,7 @@ int hcl_cmd_test(int argc, char **argv)
     qsort(tests.v, tests.n, sizeof *tests.v, cmp_str);
     size_t failed = 0;
     for (size_t i = 0; i < tests.n; i++) {
-        char *script = fmt("%s/%s", tdir, tests.v[i]);
+        char *script = hcl_fmt("%s/%s", tdir, tests.v[i]);
         int n = script_nodes(script);
         char *work = NULL;
         int rc = n < 1 ? -2 : run_one(exe, script, n, &pkgs, &work);

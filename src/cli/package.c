@@ -10,7 +10,6 @@
 #include "cli.h"
 
 #include <dirent.h>
-#include <stdarg.h>
 #include <unistd.h>
 #include <errno.h>
 #include <jansson.h>
@@ -21,18 +20,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <zip.h>
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    char *s = NULL;
-    if (vasprintf(&s, f, ap) < 0)
-        abort();
-    va_end(ap);
-    return s;
-}
 
 /* The time every entry carries: kit's (2023-06-19 00:00). */
 static time_t entry_time(void)
@@ -67,7 +54,7 @@ static int cmp_str(const void *a, const void *b)
  * trailing '/'), into out.  0, or -1 with errno. */
 static int walk(const char *root, const char *rel, const char *skip, paths *out)
 {
-    char *dir = rel[0] ? fmt("%s/%s", root, rel) : fmt("%s", root);
+    char *dir = rel[0] ? hcl_fmt("%s/%s", root, rel) : hcl_fmt("%s", root);
     DIR *d = opendir(dir);
     free(dir);
     if (d == NULL)
@@ -77,20 +64,21 @@ static int walk(const char *root, const char *rel, const char *skip, paths *out)
     while (rc == 0 && (e = readdir(d)) != NULL) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        char *r = rel[0] ? fmt("%s/%s", rel, e->d_name) : fmt("%s", e->d_name);
+        char *r = rel[0] ? hcl_fmt("%s/%s", rel, e->d_name)
+                         : hcl_fmt("%s", e->d_name);
         if (skip && strcmp(r, skip) == 0) {
             free(r);
             continue;
         }
-        char *full = fmt("%s/%s", root, r);
+        char *full = hcl_fmt("%s/%s", root, r);
         struct stat st;
         if (stat(full, &st) != 0) {
             rc = -1;
         } else if (S_ISDIR(st.st_mode)) {
-            paths_push(out, fmt("%s/", r));
+            paths_push(out, hcl_fmt("%s/", r));
             rc = walk(root, r, skip, out);
         } else if (S_ISREG(st.st_mode)) {
-            paths_push(out, fmt("%s", r));
+            paths_push(out, hcl_fmt("%s", r));
         }
         free(full);
         free(r);
@@ -137,7 +125,7 @@ static int zip_tree(const char *root, const char *skip, const char *extra,
         } else {
             char *file = extra && strcmp(name, extra_name) == 0
                              ? strdup(extra)
-                             : fmt("%s/%s", root, name);
+                             : hcl_fmt("%s/%s", root, name);
             zip_source_t *src = zip_source_file(z, file, 0, -1);
             free(file);
             idx = src ? zip_file_add(z, name, src, ZIP_FL_ENC_UTF_8) : -1;
@@ -194,7 +182,7 @@ static bool file_sha256(const char *path, char out[65])
  * cannot go to Hyperware).  0, or -1 said on stderr. */
 static int check_manifest(const char *pkg)
 {
-    char *path = fmt("%s/pkg/manifest.json", pkg);
+    char *path = hcl_fmt("%s/pkg/manifest.json", pkg);
     json_error_t je;
     json_t *m = json_load_file(path, 0, &je);
     int rc = 0;
@@ -259,7 +247,7 @@ int hcl_cmd_package(int argc, char **argv)
         }
     }
     hcl_set_target_wasm32(true);
-    char *cml = fmt("%s/CMakeLists.txt", dir);
+    char *cml = hcl_fmt("%s/CMakeLists.txt", dir);
     struct stat st;
     bool sources = stat(cml, &st) == 0;
     free(cml);
@@ -269,16 +257,16 @@ int hcl_cmd_package(int argc, char **argv)
     if (pkg == NULL)
         return 1;
     int rc = 1;
-    char *meta_path = fmt("%s/metadata.json", pkg);
+    char *meta_path = hcl_fmt("%s/metadata.json", pkg);
     json_error_t je;
     json_t *meta = json_load_file(meta_path, 0, &je);
     json_t *props = json_object_get(meta, "properties");
     const char *name =
         json_string_value(json_object_get(props, "package_name"));
     const char *pub = json_string_value(json_object_get(props, "publisher"));
-    char *zip_path = NULL, *pkg_dir = fmt("%s/pkg", pkg);
-    char *api_dir = fmt("%s/api", pkg);
-    char *api_zip = fmt("%s/.api.zip", pkg);
+    char *zip_path = NULL, *pkg_dir = hcl_fmt("%s/pkg", pkg);
+    char *api_dir = hcl_fmt("%s/api", pkg);
+    char *api_zip = hcl_fmt("%s/.api.zip", pkg);
     if (name == NULL || pub == NULL) {
         fprintf(stderr,
                 "hyperc package: %s: no properties.package_name and "
@@ -295,9 +283,9 @@ int hcl_cmd_package(int argc, char **argv)
     if (out) {
         zip_path = strdup(out);
     } else {
-        char *target = fmt("%s/target", sources ? dir : pkg);
+        char *target = hcl_fmt("%s/target", sources ? dir : pkg);
         mkdir(target, 0755);
-        zip_path = fmt("%s/%s:%s.zip", target, name, pub);
+        zip_path = hcl_fmt("%s/%s:%s.zip", target, name, pub);
         free(target);
     }
     if (zip_tree(pkg_dir, "api.zip", has_api ? api_zip : NULL, "api.zip",

@@ -96,7 +96,8 @@ __wasi_errno_t __wasi_poll_oneoff(const __wasi_subscription_t *in,
         const __wasi_subscription_clock_t *c = &in[i].u.u.clock;
         uint64_t d = c->timeout;
         if (c->flags & __WASI_SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME) {
-            uint64_t now = c->id == __WASI_CLOCKID_REALTIME ? now_real : now_mono;
+            uint64_t now =
+                c->id == __WASI_CLOCKID_REALTIME ? now_real : now_mono;
             d = c->timeout > now ? c->timeout - now : 0;
         }
         if (d < wait)
@@ -113,7 +114,8 @@ __wasi_errno_t __wasi_poll_oneoff(const __wasi_subscription_t *in,
         const __wasi_subscription_clock_t *c = &in[i].u.u.clock;
         uint64_t d = c->timeout;
         if (c->flags & __WASI_SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME) {
-            uint64_t now = c->id == __WASI_CLOCKID_REALTIME ? now_real : now_mono;
+            uint64_t now =
+                c->id == __WASI_CLOCKID_REALTIME ? now_real : now_mono;
             d = c->timeout > now ? c->timeout - now : 0;
         }
         if (d > wait)

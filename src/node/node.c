@@ -86,6 +86,7 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     n->run_dir = hcn_xasprintf("%s/run", n->home);
     n->worker_path = hcn_worker_find(cfg->worker_path);
     n->cfg.worker_path = n->worker_path;
+    n->wasm_host_path = hcn_wasm_host_find();
     n->state_db_path = hcn_xasprintf("%s/state/state.sqlite", n->home);
     pthread_rwlock_init(&n->table_lock, NULL);
     pthread_mutex_init(&n->life_mu, NULL);
@@ -270,6 +271,7 @@ void hc_node_free(hc_node *n)
     free(n->home);
     free(n->run_dir);
     free(n->worker_path);
+    free(n->wasm_host_path);
     free(n->state_db_path);
     free(n);
 }

@@ -11,8 +11,8 @@ REQUESTER = pid("requester", PKG, "hyperc.os")
 RECEIVER = pid("receiver", PKG, "hyperc.os")
 
 
-def test_init_and_handler_call_the_receiver(node_factory):
-    n = node_factory(packages=(PKG,))
+def calls_through_stubs(n):
+    """The Example Application's exchange on node n, freshly started."""
     # init asked the receiver for its count through get_count_local_rpc
     n.wait_log("the receiver's count at start: 0")
     rep = n.ask(REQUESTER, '{"ProcessRequest": 5}')
@@ -23,6 +23,10 @@ def test_init_and_handler_call_the_receiver(node_factory):
     assert n.ask(RECEIVER, '"GetCount"') == "7"
     n.wait_log("incremented by 2 (from requester)")
     assert n.ask(REQUESTER, '"GetCount"') == "2"
+
+
+def test_init_and_handler_call_the_receiver(node_factory):
+    calls_through_stubs(node_factory(packages=(PKG,)))
 
 
 def test_state_of_both_survives_restart(node_factory, tmp_path):

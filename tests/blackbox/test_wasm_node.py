@@ -12,11 +12,10 @@ import shutil
 import pytest
 
 from conftest import pid
+from test_async_app import REQUESTER, RECEIVER, calls_through_stubs
 
 PACKAGES = os.environ.get("HYPERC_PACKAGES", "build/packages")
 WASM_PACKAGES = os.environ.get("HYPERC_WASM_PACKAGES", "build/wasm32/packages")
-REQUESTER = pid("requester", "async-app", "hyperc.os")
-RECEIVER = pid("receiver", "async-app", "hyperc.os")
 TRAPPER = pid("trapper", "ttrap", "test.os")
 
 
@@ -39,13 +38,7 @@ def mixed_async_app(tmp_path, wasm_process):
 def test_native_and_wasm_call_each_other_through_stubs(node_factory, tmp_path,
                                                        wasm_process):
     n = node_factory(packages=(mixed_async_app(tmp_path, wasm_process),))
-    n.wait_log("the receiver's count at start: 0")
-    rep = n.ask(REQUESTER, '{"ProcessRequest": 5}')
-    assert json.loads(rep) == "Response from process: the receiver is at 5"
-    rep = n.ask(REQUESTER, '{"ProcessRequest": 2}')
-    assert json.loads(rep) == "Response from process: the receiver is at 7"
-    assert n.ask(RECEIVER, '"GetCount"') == "7"
-    n.wait_log("incremented by 2 (from requester)")
+    calls_through_stubs(n)
     # one of the two is a wasm host's worker, the other hyperc-worker
     ps = {p["id"]: p for p in n.call({"op": "ps"})["processes"]}
     assert ps[REQUESTER]["isolated"] and ps[RECEIVER]["isolated"]

@@ -36,6 +36,22 @@ static bool executable(const char *path)
     return path && access(path, X_OK) == 0;
 }
 
+/* `rel` in the folder of the running program (malloc'd), or NULL when
+ * that folder is not known. */
+static char *beside_self(const char *rel)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return NULL;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return NULL;
+    *slash = '\0';
+    return hcn_xasprintf("%s/%s", self, rel);
+}
+
 char *hcn_worker_find(const char *configured)
 {
     if (configured)
@@ -44,19 +60,10 @@ char *hcn_worker_find(const char *configured)
     if (env && *env)
         return executable(env) ? hcn_xstrdup(env) : NULL;
     /* beside the running hyperc (installed or in the build tree) */
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            slash[1] = '\0';
-            char *p = hcn_xasprintf("%shyperc-worker", self);
-            if (executable(p))
-                return p;
-            free(p);
-        }
-    }
+    char *p = beside_self("hyperc-worker");
+    if (p && executable(p))
+        return p;
+    free(p);
 #ifdef HYPERC_WORKER_BUILD_PATH
     if (executable(HYPERC_WORKER_BUILD_PATH))
         return hcn_xstrdup(HYPERC_WORKER_BUILD_PATH);
@@ -68,29 +75,16 @@ char *hcn_worker_find(const char *configured)
     return NULL;
 }
 
-/* The wasm host (src/wasm/host.mjs, run by Node.js): $HYPERC_WASM_HOST,
- * else in the share folder beside the running hyperc's bin folder, else
- * where the build or the install put it.  A malloc'd path, or NULL when none is
- * there. */
-static char *wasm_host_find(void)
+char *hcn_wasm_host_find(void)
 {
     const char *env = getenv("HYPERC_WASM_HOST");
     if (env && *env)
         return access(env, R_OK) == 0 ? hcn_xstrdup(env) : NULL;
     /* an installed hyperc: <prefix>/bin/hyperc, <prefix>/share/hyperc/wasm */
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            char *p = hcn_xasprintf("%s/../share/hyperc/wasm/host.mjs", self);
-            if (access(p, R_OK) == 0)
-                return p;
-            free(p);
-        }
-    }
+    char *p = beside_self("../share/hyperc/wasm/host.mjs");
+    if (p && access(p, R_OK) == 0)
+        return p;
+    free(p);
 #ifdef HYPERC_WASM_HOST_BUILD_PATH
     if (access(HYPERC_WASM_HOST_BUILD_PATH, R_OK) == 0)
         return hcn_xstrdup(HYPERC_WASM_HOST_BUILD_PATH);
@@ -802,11 +796,11 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     /* a component runs in the wasm host (Node.js) over a socket; a shared
      * object in hyperc-worker over shared-memory rings */
     bool wasm = is_wasm(p->so_path);
-    char *host = NULL;
+    const char *host = n->wasm_host_path;
     const char *node_js = getenv("HYPERC_NODE");
     if (node_js == NULL || *node_js == '\0')
         node_js = "node";
-    if (wasm && (host = wasm_host_find()) == NULL) {
+    if (wasm && host == NULL) {
         hcn_logf(n, 0,
                  "%s: cannot run a wasm component: the wasm host (host.mjs) "
                  "is not found (set HYPERC_WASM_HOST)",
@@ -840,21 +834,18 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
                  strerror(errno));
         if (lfd >= 0)
             close(lfd);
-        free(host);
         return HCN_RUN_LOAD_FAILED;
     }
     char *wargv[] = {wasm ? (char *)node_js : n->worker_path,
-                     wasm ? host : NULL, NULL};
+                     wasm ? (char *)host : NULL, NULL};
     pid_t pid = spawn_worker(wargv, lfd);
     close(lfd);
     if (pid < 0) {
         hcn_logf(n, 0, "%s: cannot start %s: %s", p->id, wargv[0],
                  strerror(errno));
         hcw_link_free(link);
-        free(host);
         return HCN_RUN_LOAD_FAILED;
     }
-    free(host);
     limit_worker(p, pid, wasm);
     wctx *w = hcn_xcalloc(1, sizeof *w);
     w->p = p;

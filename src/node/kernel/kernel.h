@@ -357,6 +357,7 @@ struct hcn_node {
     char *state_db_path;
     struct hcn_control *ctl; /* the control socket (control/control.c) */
     char *worker_path;       /* hyperc-worker, NULL = not found */
+    char *wasm_host_path;    /* the wasm host (host.mjs), NULL = not found */
     hcn_remote remote;       /* where messages for other nodes go */
 };
 
@@ -408,6 +409,12 @@ bool hcn_node_sleep_until(hcn_node *n, int64_t deadline_ns);
  * else beside the running program, else where the build or the install put
  * it.  A malloc'd path, or NULL when none is there. */
 char *hcn_worker_find(const char *configured);
+
+/* The wasm host (src/wasm/host.mjs, run by Node.js): $HYPERC_WASM_HOST, else
+ * in the share folder beside the running hyperc's bin folder, else where the
+ * build or the install put it.  A malloc'd path, or NULL when none is
+ * there. */
+char *hcn_wasm_host_find(void);
 
 /* Count a crash of p's instance and keep `why` (copied) as the last one's
  * reason, for `hyperc ps`.  Any thread. */
