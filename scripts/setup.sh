@@ -17,8 +17,9 @@ pkgs=(
   python3-cryptography python3-msgpack python3-wsproto  # a misbehaving network peer (tests/blackbox/noise_peer.py)
   sqlite3 procps curl
   chromium chromium-driver python3-selenium  # the browser test (tests/blackbox/test_chat.py)
-  # the network codec's reference (tests/rmpref): the real rmp-serde, offline
-  librust-rmp-serde-dev librust-serde-derive-dev
+  # the network codec's reference (tests/rmpref): the real rmp-serde, offline;
+  # the JSON codec's reference (tests/serdref): the real serde_json, offline
+  librust-rmp-serde-dev librust-serde-derive-dev librust-serde-json-dev
   # the wasm32 target (docs/wasm.md): clang's wasm32 with lld and llvm-ar,
   # wasi-libc, Binaryen's asyncify; yajl's source comes with apt-get source
   lld-14 llvm-14 wasi-libc libclang-rt-14-dev-wasm32 binaryen dpkg-dev

@@ -8,9 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A job, an enum with data (Rust: enum Job { Add(u64), Note(String),
+ * Reset }): on the wire {"Add":3}, {"Note":"hi"}, "Reset". */
+typedef enum job_kind { JOB_ADD, JOB_NOTE, JOB_RESET } job_kind;
+typedef struct HP_VARIANT job {
+    job_kind kind;
+    union {
+        uint64_t add;
+        char *note;
+    };
+} job;
+typedef HP_LIST(job) job_list;
+typedef HP_OPTION(job) maybe_job;
+
 typedef struct receiver_state {
     uint64_t count;
     char *last_note;
+    job_list history; /* every job run, oldest first */
+    maybe_job last_job;
 } receiver_state;
 
 HYPERPROCESS(receiver_state, .name = "Receiver", .endpoints = HP_NO_ENDPOINTS,
@@ -33,4 +48,34 @@ increment_counter(receiver_state *s, uint64_t by, const char *note)
 HP_LOCAL HP_REMOTE static uint64_t get_count(const receiver_state *s)
 {
     return s->count;
+}
+
+/* Run a job; returns the job run before it (none for the first). */
+HP_LOCAL HP_REMOTE static maybe_job run_job(receiver_state *s, job j)
+{
+    maybe_job before = s->last_job;
+    if (j.kind == JOB_ADD) {
+        s->count += j.add;
+    } else if (j.kind == JOB_NOTE) {
+        free(s->last_note);
+        s->last_note = strdup(j.note);
+        /* the state keeps its own copy: j lives in the message arena */
+        j.note = strdup(j.note);
+    } else {
+        s->count = 0;
+    }
+    job *grown = realloc(s->history.ptr, (s->history.len + 1) * sizeof *grown);
+    if (grown == NULL)
+        return before;
+    s->history.ptr = grown;
+    s->history.ptr[s->history.len++] = j;
+    /* the history owns the job's note; last_job is a view of it */
+    s->last_job = (maybe_job){.some = true, .value = j};
+    return before;
+}
+
+/* Every job run so far. */
+HP_LOCAL HP_REMOTE static job_list history(const receiver_state *s)
+{
+    return s->history;
 }

@@ -124,6 +124,38 @@ static char *remote_probe(async_requester_state *s, const char *process,
     return hp_sprintf("%s: %s", hp_rpc_kind_name(err.kind), err.message);
 }
 
+/* A job as text: Add(3), Note(hi), Reset. */
+static char *job_text(const receiver_job *j)
+{
+    if (j->kind == RECEIVER_JOB_ADD)
+        return hp_sprintf("Add(%llu)", (unsigned long long)j->add);
+    if (j->kind == RECEIVER_JOB_NOTE)
+        return hp_sprintf("Note(%s)", j->note);
+    return hp_sprintf("Reset");
+}
+
+/* Send the receiver an Add job, then a Note job (enums with data through
+ * the stubs, both ways); says what the receiver had run before each. */
+HP_HTTP HP_LOCAL static char *run_jobs(async_requester_state *s, uint64_t add,
+                                       const char *note)
+{
+    (void)s;
+    hw_address to = receiver();
+    receiver_job jobs[2] = {{.kind = RECEIVER_JOB_ADD, .add = add},
+                            {.kind = RECEIVER_JOB_NOTE, .note = (char *)note}};
+    char *said = "";
+    for (int i = 0; i < 2; i++) {
+        receiver_run_job_result r = run_job_local_rpc(&to, &jobs[i]);
+        if (r.err.kind != HP_RPC_OK)
+            return hp_sprintf("the receiver failed: %s: %s",
+                              hp_rpc_kind_name(r.err.kind), r.err.message);
+        said = hp_sprintf("%s%sbefore %s: %s", said, i ? "; " : "",
+                          job_text(&jobs[i]),
+                          r.value.some ? job_text(&r.value.value) : "nothing");
+    }
+    return said;
+}
+
 HP_LOCAL HP_REMOTE static uint64_t get_count(const async_requester_state *s)
 {
     return s->request_count;

@@ -73,10 +73,15 @@ typedef enum hp_ws_message_type {
             E error;                                                           \
         };                                                                     \
     }
-#define HP_MAP(V)                                                              \
+#define HP_MAP(V) HP_MAP_KV(char *, V)
+/* A map whose keys are K: char * (or an HP_ALIAS of it) or an integer type
+ * (int8_t..uint64_t); serde_json writes integer keys as strings ({"1":..}).
+ * Written in the keys' order (bytes for strings, numbers for integers), as
+ * a Rust BTreeMap is; a repeated key keeps its last value. */
+#define HP_MAP_KV(K, V)                                                        \
     struct HP__MARK("hyperc:map") {                                            \
         struct {                                                               \
-            char *key;                                                         \
+            K key;                                                             \
             V value;                                                           \
         } * ptr;                                                               \
         size_t len;                                                            \
@@ -92,6 +97,199 @@ typedef enum hp_ws_message_type {
         B _1;                                                                  \
         C _2;                                                                  \
     }
+#define HP_TUPLE4(A, B, C, D)                                                  \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+    }
+#define HP_TUPLE5(A, B, C, D, E)                                               \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+    }
+#define HP_TUPLE6(A, B, C, D, E, F)                                            \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+        F _5;                                                                  \
+    }
+#define HP_TUPLE7(A, B, C, D, E, F, G)                                         \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+        F _5;                                                                  \
+        G _6;                                                                  \
+    }
+#define HP_TUPLE8(A, B, C, D, E, F, G, H)                                      \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+        F _5;                                                                  \
+        G _6;                                                                  \
+        H _7;                                                                  \
+    }
+#define HP_TUPLE9(A, B, C, D, E, F, G, H, I)                                   \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+        F _5;                                                                  \
+        G _6;                                                                  \
+        H _7;                                                                  \
+        I _8;                                                                  \
+    }
+#define HP_TUPLE10(A, B, C, D, E, F, G, H, I, J)                               \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+        F _5;                                                                  \
+        G _6;                                                                  \
+        H _7;                                                                  \
+        I _8;                                                                  \
+        J _9;                                                                  \
+    }
+#define HP_TUPLE11(A, B, C, D, E, F, G, H, I, J, K)                            \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+        F _5;                                                                  \
+        G _6;                                                                  \
+        H _7;                                                                  \
+        I _8;                                                                  \
+        J _9;                                                                  \
+        K _10;                                                                 \
+    }
+#define HP_TUPLE12(A, B, C, D, E, F, G, H, I, J, K, L)                         \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+        F _5;                                                                  \
+        G _6;                                                                  \
+        H _7;                                                                  \
+        I _8;                                                                  \
+        J _9;                                                                  \
+        K _10;                                                                 \
+        L _11;                                                                 \
+    }
+#define HP_TUPLE13(A, B, C, D, E, F, G, H, I, J, K, L, M)                      \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+        F _5;                                                                  \
+        G _6;                                                                  \
+        H _7;                                                                  \
+        I _8;                                                                  \
+        J _9;                                                                  \
+        K _10;                                                                 \
+        L _11;                                                                 \
+        M _12;                                                                 \
+    }
+#define HP_TUPLE14(A, B, C, D, E, F, G, H, I, J, K, L, M, N)                   \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+        F _5;                                                                  \
+        G _6;                                                                  \
+        H _7;                                                                  \
+        I _8;                                                                  \
+        J _9;                                                                  \
+        K _10;                                                                 \
+        L _11;                                                                 \
+        M _12;                                                                 \
+        N _13;                                                                 \
+    }
+#define HP_TUPLE15(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O)                \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+        F _5;                                                                  \
+        G _6;                                                                  \
+        H _7;                                                                  \
+        I _8;                                                                  \
+        J _9;                                                                  \
+        K _10;                                                                 \
+        L _11;                                                                 \
+        M _12;                                                                 \
+        N _13;                                                                 \
+        O _14;                                                                 \
+    }
+#define HP_TUPLE16(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P)             \
+    struct HP__MARK("hyperc:tuple") {                                          \
+        A _0;                                                                  \
+        B _1;                                                                  \
+        C _2;                                                                  \
+        D _3;                                                                  \
+        E _4;                                                                  \
+        F _5;                                                                  \
+        G _6;                                                                  \
+        H _7;                                                                  \
+        I _8;                                                                  \
+        J _9;                                                                  \
+        K _10;                                                                 \
+        L _11;                                                                 \
+        M _12;                                                                 \
+        N _13;                                                                 \
+        O _14;                                                                 \
+        P _15;                                                                 \
+    }
+/* An enum with data (Rust `enum Shape { Circle(f64), Rect(Rect), None }`):
+ * a struct marked HP_VARIANT holding a tag enum, then a union of the cases'
+ * data.  Each enumerator is a case (its wire name as for plain enums; the
+ * prefix stripped is the tag enum's or the struct's name); the union member
+ * named as the enumerator without its prefix, in lower case, is the case's
+ * data, and a case without a member carries none:
+ *     typedef enum shape_kind { SHAPE_CIRCLE, SHAPE_RECT, SHAPE_NONE }
+ *         shape_kind;
+ *     typedef struct HP_VARIANT shape {
+ *         shape_kind kind;
+ *         union { double circle; rect rect; };
+ *     } shape;
+ * JSON as serde's externally tagged enums: {"Circle":1.5}, "None"; WIT
+ * `variant`.  A Rust case with named fields (Rect { w, h }) is a case whose
+ * data is a struct: the same JSON. */
+#define HP_VARIANT HP__MARK("hyperc:variant")
+/* A named type kept by name in WIT (`type node-id = string;`), the twin of
+ * Rust's `type NodeId = String;` and of a newtype `struct UserId(String)`;
+ * on the wire it is its target:  typedef char *node_id HP_ALIAS; */
+#define HP_ALIAS HP__MARK("hyperc:alias")
+/* A struct field that is never written nor read (#[serde(skip)]): zero after
+ * decoding and in copies of the state; any C type (a cache, a pointer). */
+#define HP_SKIP HP__MARK("hyperc:skip")
+
 /* The unit type, for HP_RESULT(hp_unit, E) and the like. */
 typedef struct HP__MARK("hyperc:unit") hp_unit {
     uint8_t unused_;

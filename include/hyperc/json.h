@@ -14,6 +14,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Wire types beyond C's own (docs/types.md): a Rust `char` (one Unicode
+ * scalar value; JSON a one-character string), `u128` / `i128` (JSON
+ * numbers), and a serde_json::Value, any JSON, kept as its text. */
+typedef uint32_t hp_char;
+typedef unsigned __int128 hp_u128;
+typedef __int128 hp_i128;
+typedef struct hp_json {
+    /* A JSON text; NULL is `null`.  Written as serde_json writes a Value
+     * (object keys sorted, a repeated key's last value, numbers as u64,
+     * i64 or f64); decoders leave that form here, in the message arena. */
+    char *text;
+} hp_json;
+
 typedef struct hp_jw {
     char *buf; /* NUL-terminated text so far; owned by the writer */
     size_t len, cap;
@@ -37,6 +50,15 @@ void hp_jw_f32(hp_jw *w, float v);
 /* A JSON string of the n bytes at s.  Returns 0, or -1 (writing nothing)
  * when they are not valid UTF-8, which a Rust String cannot hold. */
 int hp_jw_string(hp_jw *w, const char *s, size_t n);
+
+/* A char as a one-character string; -1 (nothing written) when c is not a
+ * Unicode scalar value (a surrogate, or above U+10FFFF). */
+int hp_jw_char(hp_jw *w, hp_char c);
+void hp_jw_u128(hp_jw *w, hp_u128 v);
+void hp_jw_i128(hp_jw *w, hp_i128 v);
+/* An integer map key, as serde_json writes it: the number in quotes. */
+void hp_jw_key_i64(hp_jw *w, int64_t v);
+void hp_jw_key_u64(hp_jw *w, uint64_t v);
 
 /* Whether the n bytes at s are valid UTF-8 (no surrogates, no overlongs). */
 bool hp_utf8_valid(const char *s, size_t n);
@@ -92,6 +114,20 @@ int hp_jd_string(hp_arena *a, const hp_jv *j, const char **out,
 int hp_jd_bytes(hp_arena *a, const hp_jv *j, hw_bytes *out, const char **err);
 int hp_jd_address(hp_arena *a, const hp_jv *j, hw_address *out,
                   const char **err);
+int hp_jd_char(hp_arena *a, const hp_jv *j, hp_char *out, const char **err);
+/* An integer token within the type's range, as serde_json reads u128 and
+ * i128 (type: "u128" / "i128"). */
+int hp_jd_u128(hp_arena *a, const hp_jv *j, hp_u128 *out, const char **err);
+int hp_jd_i128(hp_arena *a, const hp_jv *j, hp_i128 *out, const char **err);
+/* Any JSON value, kept as its serde_json text (in the arena). */
+int hp_jd_json(hp_arena *a, const hp_jv *j, hp_json *out, const char **err);
+/* A map key read as an integer, as serde_json reads integer keys (Rust's
+ * str::parse): an optional sign ('+', or '-' for signed types) and digits
+ * only, leading zeros allowed, within the range. */
+int hp_jd_key_int(hp_arena *a, const char *key, int64_t min, int64_t max,
+                  const char *type, int64_t *out, const char **err);
+int hp_jd_key_uint(hp_arena *a, const char *key, uint64_t max, const char *type,
+                   uint64_t *out, const char **err);
 /* Prefix an error with context ("field 'x': ..."). */
 const char *hp_jd_wrap(hp_arena *a, const char *ctx, const char *err);
 
@@ -100,6 +136,15 @@ void hp_jw_bytes(hp_jw *w, const hw_bytes *b);
 /* hp_jw_address returns -1 (nothing written) when a part is NULL or the text
  * is over 511 bytes. */
 int hp_jw_address(hp_jw *w, const hw_address *a);
+
+/* A parsed value as serde_json writes a serde_json::Value: object keys in
+ * byte order with a repeated key's last value, integers that fit u64 or
+ * i64 as such and every other number as the f64 it reads as (`-0` is the
+ * float -0.0).  Returns -1 (*err set, in a) when a number is out of f64's
+ * range, as serde_json refuses it. */
+int hp_jw_value(hp_jw *w, hp_arena *a, const hp_jv *j, const char **err);
+/* hp_json's text written as above; -1 when it is not one JSON value. */
+int hp_jw_json(hp_jw *w, const hp_json *v);
 
 /* The first member named key of an object, or NULL. */
 const hp_jv *hp_jv_get(const hp_jv *obj, const char *key);

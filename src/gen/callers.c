@@ -42,6 +42,12 @@ static hcg_model renamed_model(const hcg_model *m, const char *prefix)
             free(t->variants[j].c);
             t->variants[j].c = hcg_buf_take(&v);
         }
+        for (size_t j = 0; j < t->ncases; j++) {
+            hcg_buf v = {0};
+            hcg_buf_add(&v, "%s_%s", up, t->cases[j].c);
+            free(t->cases[j].c);
+            t->cases[j].c = hcg_buf_take(&v);
+        }
     }
     free(up);
     return r;
@@ -74,15 +80,49 @@ static void emit_type(hcg_buf *b, const hcg_model *m, int id, char *done)
         return;
     }
     if (k == HCG_RECORD) {
+        /* skipped fields are not on the wire: a caller never sees them */
+        size_t nw = 0;
         for (size_t i = 0; i < t->nfields; i++)
-            emit_type(b, m, t->fields[i].type, done);
+            if (!t->fields[i].skip)
+                emit_type(b, m, t->fields[i].type, done);
         hcg_buf_add(b, "struct %s {\n", c);
         for (size_t i = 0; i < t->nfields; i++)
-            field_line(b, hcg_wire_c(m, t->fields[i].type), t->fields[i].name,
-                       "    ");
-        if (t->nfields == 0)
+            if (!t->fields[i].skip) {
+                field_line(b, hcg_wire_c(m, t->fields[i].type),
+                           t->fields[i].name, "    ");
+                nw++;
+            }
+        if (nw == 0)
             hcg_buf_add(b, "    uint8_t unused_;\n");
         hcg_buf_add(b, "};\n\n");
+        return;
+    }
+    if (k == HCG_VARIANT) {
+        emit_type(b, m, t->tag, done);
+        bool data = false;
+        for (size_t i = 0; i < t->ncases; i++)
+            if (t->cases[i].member) {
+                emit_type(b, m, t->cases[i].type, done);
+                data = true;
+            }
+        hcg_buf_add(b, "struct %s {\n", c);
+        field_line(b, hcg_type_c(m, t->tag), t->tag_field, "    ");
+        if (data) {
+            hcg_buf_add(b, "    union {\n");
+            for (size_t i = 0; i < t->ncases; i++)
+                if (t->cases[i].member)
+                    field_line(b, hcg_wire_c(m, t->cases[i].type),
+                               t->cases[i].member, "        ");
+            hcg_buf_add(b, "    };\n");
+        }
+        hcg_buf_add(b, "};\n\n");
+        return;
+    }
+    if (k == HCG_ALIAS) {
+        emit_type(b, m, t->elem, done);
+        const char *tc = hcg_wire_c(m, t->elem);
+        hcg_buf_add(b, "typedef %s%s%s;\n\n", tc,
+                    tc[strlen(tc) - 1] == '*' ? "" : " ", c);
         return;
     }
     if (k == HCG_LIST) {
@@ -109,8 +149,10 @@ static void emit_type(hcg_buf *b, const hcg_model *m, int id, char *done)
         field_line(b, hcg_wire_c(m, t->err), "error", "        ");
         hcg_buf_add(b, "    };\n} %s;\n\n", c);
     } else if (k == HCG_MAP) {
+        emit_type(b, m, t->key, done);
         emit_type(b, m, t->elem, done);
-        hcg_buf_add(b, "typedef struct {\n    struct {\n        char *key;\n");
+        hcg_buf_add(b, "typedef struct {\n    struct {\n");
+        field_line(b, hcg_wire_c(m, t->key), "key", "        ");
         field_line(b, hcg_wire_c(m, t->elem), "value", "        ");
         hcg_buf_add(b, "    } *ptr;\n    size_t len;\n} %s;\n\n", c);
     } else if (k == HCG_TUPLE) {
@@ -136,6 +178,10 @@ static void stub_params(hcg_buf *b, const hcg_model *m, const hcg_handler *h)
         int w = p->wire;
         const char *ct = hcg_wire_c(m, w);
         const char *n = p->name;
+        /* an alias of a scalar or string is passed as what it names */
+        int u = hcg_unalias(m, w);
+        if (u != w && !hcg_composite(m, u))
+            w = u; /* ct stays the alias's name */
         if (hcg_composite(m, w))
             hcg_buf_add(b, ", const %s *%s", ct, n);
         else if (hcg_type_kind(m, w) == HCG_STRING)
@@ -177,7 +223,8 @@ char *hcg_callers_h(const hcg_model *model)
     size_t n = m->ntypes;
     /* records first declared, so lists may point at them */
     for (size_t i = 0; i < n; i++)
-        if (hcg_type_kind(m, (int)i) == HCG_RECORD)
+        if (hcg_type_kind(m, (int)i) == HCG_RECORD ||
+            hcg_type_kind(m, (int)i) == HCG_VARIANT)
             hcg_buf_add(&b, "typedef struct %s %s;\n", hcg_type_c(m, (int)i),
                         hcg_type_c(m, (int)i));
     hcg_buf_add(&b, "\n");
@@ -301,6 +348,8 @@ char *hcg_callers_c(const hcg_model *model, const char *header)
                 const hcg_param *p = &params[k];
                 int w = p->wire;
                 const char *pn = p->name;
+                if (!hcg_composite(m, hcg_unalias(m, w)))
+                    w = hcg_unalias(m, w); /* passed as what it names */
                 hcg_kind kd = hcg_type_kind(m, w);
                 if (hcg_composite(m, w) || kd == HCG_BYTES || kd == HCG_ADDRESS)
                     hcg_buf_add(&b, "    hpg_q.%s.%s = *%s;\n", name, pn, pn);

@@ -70,6 +70,18 @@ void hcg_enc(hcg_buf *b, const hcg_model *m, int id, const char *expr,
             "%selse if (hp_jw_string(w, (%s), strlen(%s)) != 0)\n"
             "%s    return %s;\n",
             ind, expr, ind, ind, expr, expr, ind, ret_fail);
+    } else if (k == HCG_CHAR) {
+        hcg_buf_add(b,
+                    "%sif (hp_jw_char(w, (hp_char)(%s)) != 0)\n%s    return "
+                    "%s;\n",
+                    ind, expr, ind, ret_fail);
+    } else if (k == HCG_U128) {
+        hcg_buf_add(b, "%shp_jw_u128(w, (hp_u128)(%s));\n", ind, expr);
+    } else if (k == HCG_S128) {
+        hcg_buf_add(b, "%shp_jw_i128(w, (hp_i128)(%s));\n", ind, expr);
+    } else if (k == HCG_JSON) {
+        hcg_buf_add(b, "%sif (hp_jw_json(w, &(%s)) != 0)\n%s    return %s;\n",
+                    ind, expr, ind, ret_fail);
     } else if (k == HCG_BYTES) {
         hcg_buf_add(b, "%shp_jw_bytes(w, &(%s));\n", ind, expr);
     } else if (k == HCG_ADDRESS) {
@@ -131,7 +143,18 @@ void hcg_dec(hcg_buf *b, const hcg_model *m, int id, const char *j,
         hcg_buf_add(b, "%s    if (hp_jd_string(a, %s, &t_, err))%s", ind, j,
                     fail4);
         hcg_buf_add(b, "%s    %s = (char *)t_;\n%s}\n", ind, lv, ind);
-    } else if (k == HCG_BYTES || k == HCG_ADDRESS) {
+    } else if (k == HCG_CHAR || k == HCG_U128 || k == HCG_S128) {
+        const char *ct = k == HCG_CHAR   ? "hp_char"
+                         : k == HCG_U128 ? "hp_u128"
+                                         : "hp_i128";
+        const char *fn = k == HCG_CHAR   ? "char"
+                         : k == HCG_U128 ? "u128"
+                                         : "i128";
+        hcg_buf_add(b, "%s{\n%s    %s t_;\n", ind, ind, ct);
+        hcg_buf_add(b, "%s    if (hp_jd_%s(a, %s, &t_, err))%s", ind, fn, j,
+                    fail4);
+        hcg_buf_add(b, "%s    %s = t_;\n%s}\n", ind, lv, ind);
+    } else if (k == HCG_BYTES || k == HCG_ADDRESS || k == HCG_JSON) {
         hcg_buf_add(b, "%sif (hp_jd_%s(a, %s, &(%s), err))%s", ind,
                     hcg_kind_name(k), j, lv, fail);
     } else {
@@ -151,13 +174,17 @@ static void gen_record(hcg_buf *b, const hcg_model *m, int id, const char *f,
     /* encoder */
     hcg_buf_add(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
     hcg_buf_add(b, "    (void)v;\n    hp_jw_raw(w, \"{\", 1);\n");
+    size_t written = 0;
     for (size_t i = 0; i < nf; i++) {
         const hcg_field *fl = &t->fields[i];
         const char *fn = fl->name;
+        if (fl->skip)
+            continue;
         char key[160], expr[160];
-        snprintf(key, sizeof key, "%s\\\"%s\\\":", i ? "," : "", fn);
+        bool comma = written++ > 0;
+        snprintf(key, sizeof key, "%s\\\"%s\\\":", comma ? "," : "", fn);
         hcg_buf_add(b, "    hp_jw_raw(w, \"%s\", %zu);\n", key,
-                    strlen(fn) + 3 + (i ? 1 : 0));
+                    strlen(fn) + 3 + (comma ? 1 : 0));
         snprintf(expr, sizeof expr, "v->%s", fn);
         hcg_enc(b, m, fl->type, expr, "    ");
     }
@@ -169,19 +196,29 @@ static void gen_record(hcg_buf *b, const hcg_model *m, int id, const char *f,
                 "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
                 "const char **err)\n{\n",
                 f, ct);
+    /* skipped fields are zero, as serde's Default */
+    for (size_t i = 0; i < nf; i++)
+        if (t->fields[i].skip)
+            hcg_buf_add(b, "    memset(&out->%s, 0, sizeof out->%s);\n",
+                        t->fields[i].name, t->fields[i].name);
+    size_t nw = 0;
+    for (size_t i = 0; i < nf; i++)
+        nw += !t->fields[i].skip;
     hcg_buf_add(b, "    if (j->kind == HP_JV_ARRAY) {\n");
-    hcg_buf_add(b, "        if (j->len != %zu) {\n", nf);
+    hcg_buf_add(b, "        if (j->len != %zu) {\n", nw);
     hcg_buf_add(
         b,
         "            *err = hp_arena_sprintf(a, \"expected %s as an object "
         "or an array of %zu fields, got an array of %%zu\", j->len);\n",
-        name, nf);
+        name, nw);
     hcg_buf_add(b, "            return -1;\n        }\n");
-    for (size_t i = 0; i < nf; i++) {
+    for (size_t i = 0, at = 0; i < nf; i++) {
         const hcg_field *fl = &t->fields[i];
         const char *fn = fl->name;
+        if (fl->skip)
+            continue;
         char jx[64], lv[160], ctx[160];
-        snprintf(jx, sizeof jx, "j->items[%zu]", i);
+        snprintf(jx, sizeof jx, "j->items[%zu]", at++);
         snprintf(lv, sizeof lv, "out->%s", fn);
         snprintf(ctx, sizeof ctx, "field '%s' of %s", fn, name);
         hcg_dec(b, m, fl->type, jx, lv, ctx, "        ");
@@ -195,14 +232,17 @@ static void gen_record(hcg_buf *b, const hcg_model *m, int id, const char *f,
         name);
     hcg_buf_add(b, "        return -1;\n    }\n");
     for (size_t i = 0; i < nf; i++)
-        hcg_buf_add(b, "    const hp_jv *f%zu_ = NULL;\n", i);
+        if (!t->fields[i].skip)
+            hcg_buf_add(b, "    const hp_jv *f%zu_ = NULL;\n", i);
     hcg_buf_add(b, "    for (size_t i = 0; i < j->len; i++) {\n");
     hcg_buf_add(b, "        const hp_jv **slot = NULL;\n");
-    for (size_t i = 0; i < nf; i++) {
+    for (size_t i = 0, at = 0; i < nf; i++) {
         const hcg_field *fl = &t->fields[i];
         const char *fn = fl->name;
+        if (fl->skip)
+            continue;
         hcg_buf_add(b, "        %sif (strcmp(j->keys[i], \"%s\") == 0)\n",
-                    i ? "else " : "", fn);
+                    at++ ? "else " : "", fn);
         hcg_buf_add(b, "            slot = &f%zu_;\n", i);
     }
     hcg_buf_add(b, "        if (slot == NULL)\n            continue;\n");
@@ -219,7 +259,9 @@ static void gen_record(hcg_buf *b, const hcg_model *m, int id, const char *f,
         const hcg_field *fl = &t->fields[i];
         const char *fn = fl->name;
         int ft = fl->type;
-        bool opt = hcg_type_kind(m, ft) == HCG_OPTION;
+        if (fl->skip)
+            continue;
+        bool opt = hcg_type_kind(m, hcg_unalias(m, ft)) == HCG_OPTION;
         char jx[32], lv[160], ctx[160];
         snprintf(jx, sizeof jx, "f%zu_", i);
         snprintf(lv, sizeof lv, "out->%s", fn);
@@ -284,6 +326,121 @@ static void gen_enum(hcg_buf *b, const hcg_model *m, int id, const char *f,
     hcg_buf_add(b, "    return -1;\n}\n\n");
 }
 
+/* A map's helpers: its keys' order, a qsort comparator over pointers to
+ * its entries (a key is an entry's first member; equal keys keep their
+ * order), and its value's encoder. */
+static void gen_map_helpers(hcg_buf *b, const hcg_model *m, int id,
+                            const char *f)
+{
+    const hcg_type *t = hcg_model_type(m, id);
+    const char *kc = hcg_wire_c(m, t->key);
+    hcg_kind kk = hcg_type_kind(m, hcg_unalias(m, t->key));
+    hcg_buf_add(b, "static int hpg_kcmp_%s(%s const *x, %s const *y)\n{\n", f,
+                kc, kc);
+    if (kk == HCG_STRING)
+        hcg_buf_add(b, "    return strcmp(*x, *y);\n}\n\n");
+    else
+        hcg_buf_add(b, "    return (*x > *y) - (*x < *y);\n}\n\n");
+    hcg_buf_add(b,
+                "static int hpg_ksort_%s(const void *p, const void *q)\n{\n"
+                "    const void *x = *(const void *const *)p;\n"
+                "    const void *y = *(const void *const *)q;\n"
+                "    int c = hpg_kcmp_%s((%s const *)x, (%s const *)y);\n"
+                "    if (c)\n        return c;\n"
+                "    return x < y ? -1 : x > y;\n}\n\n",
+                f, f, kc, kc);
+    hcg_buf_add(b, "static int hpg_encv_%s(hp_jw *w, %s const *v)\n{\n", f,
+                hcg_wire_c(m, t->elem));
+    hcg_enc(b, m, t->elem, "(*v)", "    ");
+    hcg_buf_add(b, "    return 0;\n}\n\n");
+}
+
+static void gen_variant(hcg_buf *b, const hcg_model *m, int id, const char *f,
+                        const char *ct)
+{
+    const hcg_type *t = hcg_model_type(m, id);
+    const char *name = t->name, *tag = t->tag_field;
+    hcg_buf_add(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
+    for (size_t i = 0; i < t->ncases; i++) {
+        const hcg_case *c = &t->cases[i];
+        hcg_buf_add(b, "    if (v->%s == %s) {\n", tag, c->c);
+        if (c->member) {
+            char expr[200];
+            snprintf(expr, sizeof expr, "v->%s", c->member);
+            hcg_buf_add(b, "        hp_jw_raw(w, \"{\\\"%s\\\":\", %zu);\n",
+                        c->wire, strlen(c->wire) + 4);
+            hcg_enc(b, m, c->type, expr, "        ");
+            hcg_buf_add(b, "        hp_jw_raw(w, \"}\", 1);\n");
+        } else {
+            hcg_buf_add(b, "        hp_jw_raw(w, \"\\\"%s\\\"\", %zu);\n",
+                        c->wire, strlen(c->wire) + 2);
+        }
+        hcg_buf_add(b, "        return 0;\n    }\n");
+    }
+    hcg_buf_add(b, "    (void)w;\n    return -1; /* not one of the cases */\n"
+                   "}\n\n");
+    /* decoder: "Case" for a case without data (also {"Case": null}),
+     * {"Case": data} for the others, as serde's externally tagged enums */
+    hcg_buf_add(b,
+                "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
+                "const char **err)\n{\n",
+                f, ct);
+    hcg_buf_add(b, "    const char *s = NULL;\n    const hp_jv *d = NULL;\n");
+    hcg_buf_add(b, "    if (j->kind == HP_JV_STRING) {\n        s = j->str;\n"
+                   "    } else if (j->kind == HP_JV_OBJECT && j->len == 1) {\n"
+                   "        s = j->keys[0];\n        d = j->items[0];\n"
+                   "    }\n");
+    for (size_t i = 0; i < t->ncases; i++) {
+        const hcg_case *c = &t->cases[i];
+        hcg_buf_add(b, "    if (s && strcmp(s, \"%s\") == 0) {\n", c->wire);
+        if (c->member) {
+            hcg_buf_add(b,
+                        "        if (d == NULL) {\n            *err = "
+                        "\"variant %s of %s carries data: expected "
+                        "{\\\"%s\\\": ...}\";\n            return -1;\n"
+                        "        }\n",
+                        c->wire, name, c->wire);
+            hcg_buf_add(b, "        out->%s = %s;\n", tag, c->c);
+            char lv[200], ctx[200];
+            snprintf(lv, sizeof lv, "out->%s", c->member);
+            snprintf(ctx, sizeof ctx, "variant %s of %s", c->wire, name);
+            hcg_dec(b, m, c->type, "d", lv, ctx, "        ");
+        } else {
+            hcg_buf_add(b,
+                        "        if (d != NULL && d->kind != HP_JV_NULL) {\n"
+                        "            *err = \"variant %s of %s carries no "
+                        "data: expected \\\"%s\\\"\";\n            "
+                        "return -1;\n        }\n",
+                        c->wire, name, c->wire);
+            hcg_buf_add(b, "        out->%s = %s;\n", tag, c->c);
+        }
+        hcg_buf_add(b, "        return 0;\n    }\n");
+    }
+    hcg_buf_add(
+        b, "    *err = hp_arena_sprintf(a, \"expected a variant of %s (", name);
+    for (size_t i = 0; i < t->ncases; i++)
+        hcg_buf_add(b, "%s%s", i ? ", " : "", t->cases[i].wire);
+    hcg_buf_add(b, ") as \\\"Name\\\" or {\\\"Name\\\": data}, got "
+                   "%%s%%s%%s\", s ? \"'\" : hp_jv_kind_name(j), s ? s : "
+                   "\"\", s ? \"'\" : \"\");\n");
+    hcg_buf_add(b, "    return -1;\n}\n\n");
+}
+
+static void gen_alias(hcg_buf *b, const hcg_model *m, int id, const char *f,
+                      const char *ct)
+{
+    const hcg_type *t = hcg_model_type(m, id);
+    hcg_buf_add(b, "static int hpg_enc_%s(hp_jw *w, const %s *v)\n{\n", f, ct);
+    hcg_enc(b, m, t->elem, "(*v)", "    ");
+    hcg_buf_add(b, "    return 0;\n}\n\n");
+    hcg_buf_add(b,
+                "static int hpg_dec_%s(hp_arena *a, const hp_jv *j, %s *out, "
+                "const char **err)\n{\n",
+                f, ct);
+    hcg_dec(b, m, t->elem, "j", "(*out)", t->name, "    ");
+    hcg_buf_add(b, "    return 0;\n}\n\n");
+}
+
 static void gen_generic(hcg_buf *b, const hcg_model *m, int id, const char *f,
                         const char *ct)
 {
@@ -311,16 +468,59 @@ static void gen_generic(hcg_buf *b, const hcg_model *m, int id, const char *f,
         hcg_enc(b, m, t->err, "v->error", "        ");
         hcg_buf_add(b, "    }\n    hp_jw_raw(w, \"}\", 1);\n");
     } else if (k == HCG_MAP) {
-        hcg_buf_add(b, "    hp_jw_raw(w, \"{\", 1);\n");
-        hcg_buf_add(b, "    for (size_t i = 0; i < v->len; i++) {\n");
-        hcg_buf_add(b, "        if (i)\n            hp_jw_raw(w, \",\", 1);\n");
+        hcg_kind kk = hcg_type_kind(m, hcg_unalias(m, t->key));
+        /* in key order, as a BTreeMap; a repeated key keeps its last
+         * value (the one a map built in order keeps) */
+        hcg_buf_add(b, "    size_t n = v->len;\n");
+        if (kk == HCG_STRING)
+            hcg_buf_add(b, "    for (size_t i = 0; i < n; i++)\n        if "
+                           "(v->ptr[i].key == NULL)\n            return "
+                           "-1;\n");
+        hcg_buf_add(b, "    bool sorted = true;\n");
+        hcg_buf_add(b, "    for (size_t i = 1; i < n && sorted; i++)\n");
         hcg_buf_add(b,
-                    "        if (v->ptr[i].key == NULL || hp_jw_string(w, "
-                    "v->ptr[i].key, strlen(v->ptr[i].key)) != 0)\n            "
-                    "return -1;\n");
+                    "        sorted = hpg_kcmp_%s(&v->ptr[i - 1].key, "
+                    "&v->ptr[i].key) < 0;\n",
+                    f);
+        hcg_buf_add(b, "    const void **ks = NULL;\n");
+        hcg_buf_add(b, "    if (!sorted) {\n");
+        hcg_buf_add(b, "        ks = malloc(n * sizeof *ks);\n");
+        hcg_buf_add(b, "        if (ks == NULL)\n            return -1;\n");
+        hcg_buf_add(b, "        for (size_t i = 0; i < n; i++)\n            "
+                       "ks[i] = &v->ptr[i];\n");
+        hcg_buf_add(b, "        qsort(ks, n, sizeof *ks, hpg_ksort_%s);\n", f);
+        hcg_buf_add(b, "    }\n");
+        hcg_buf_add(b, "    hp_jw_raw(w, \"{\", 1);\n");
+        hcg_buf_add(b, "    bool first = true;\n");
+        hcg_buf_add(b, "    for (size_t r = 0; r < n; r++) {\n");
+        hcg_buf_add(b, "        size_t i = ks ? (size_t)((const char *)ks[r] "
+                       "- (const char *)v->ptr) / sizeof *v->ptr : r;\n");
+        hcg_buf_add(b,
+                    "        if (ks && r + 1 < n && hpg_kcmp_%s(&v->ptr[i]."
+                    "key, &v->ptr[(size_t)((const char *)ks[r + 1] - "
+                    "(const char *)v->ptr) / sizeof *v->ptr].key) == 0)\n"
+                    "            continue;\n",
+                    f);
+        hcg_buf_add(b, "        if (!first)\n            hp_jw_raw(w, \",\", "
+                       "1);\n        first = false;\n");
+        if (kk == HCG_STRING)
+            hcg_buf_add(b, "        if (hp_jw_string(w, v->ptr[i].key, "
+                           "strlen(v->ptr[i].key)) != 0) {\n            "
+                           "free(ks);\n            return -1;\n        }\n");
+        else if (hcg_kind_signed(kk))
+            hcg_buf_add(b,
+                        "        hp_jw_key_i64(w, (int64_t)v->ptr[i].key);\n");
+        else
+            hcg_buf_add(b,
+                        "        hp_jw_key_u64(w, (uint64_t)v->ptr[i].key);\n");
         hcg_buf_add(b, "        hp_jw_raw(w, \":\", 1);\n");
-        hcg_enc(b, m, t->elem, "v->ptr[i].value", "        ");
-        hcg_buf_add(b, "    }\n    hp_jw_raw(w, \"}\", 1);\n");
+        /* a failing value frees the order first */
+        hcg_buf_add(b,
+                    "        if (hpg_encv_%s(w, &v->ptr[i].value) != 0) {\n"
+                    "            free(ks);\n            return -1;\n"
+                    "        }\n",
+                    f);
+        hcg_buf_add(b, "    }\n    free(ks);\n    hp_jw_raw(w, \"}\", 1);\n");
     } else if (k == HCG_TUPLE) {
         hcg_buf_add(b, "    hp_jw_raw(w, \"[\", 1);\n");
         for (size_t i = 0; i < t->nitems; i++) {
@@ -393,15 +593,37 @@ static void gen_generic(hcg_buf *b, const hcg_model *m, int id, const char *f,
         hcg_buf_add(b, "    if (out->ptr == NULL) {\n        *err = \"out of "
                        "memory\";\n        return -1;\n    }\n");
         hcg_buf_add(b, "    for (size_t i = 0; i < j->len; i++) {\n");
+        int kid = hcg_unalias(m, t->key);
+        hcg_kind kk = hcg_type_kind(m, kid);
+        if (kk == HCG_STRING) {
+            hcg_buf_add(b, "        char *key = (char *)j->keys[i];\n");
+        } else if (hcg_kind_signed(kk)) {
+            int bits = hcg_kind_bits(kk);
+            hcg_buf_add(b, "        int64_t key;\n");
+            hcg_buf_add(b,
+                        "        if (hp_jd_key_int(a, j->keys[i], INT%d_MIN, "
+                        "INT%d_MAX, \"%s\", &key, err))\n            return "
+                        "-1;\n",
+                        bits, bits, hcg_kind_name(kk));
+        } else {
+            int bits = hcg_kind_bits(kk);
+            hcg_buf_add(b, "        uint64_t key;\n");
+            hcg_buf_add(b,
+                        "        if (hp_jd_key_uint(a, j->keys[i], UINT%d_MAX, "
+                        "\"%s\", &key, err))\n            return -1;\n",
+                        bits, hcg_kind_name(kk));
+        }
         hcg_buf_add(
             b, "        /* a repeated key: the last value wins, kept at the "
                "first key's place */\n");
         hcg_buf_add(b, "        size_t k = 0;\n");
-        hcg_buf_add(b, "        while (k < out->len && strcmp(out->ptr[k].key, "
-                       "j->keys[i]) != 0)\n            k++;\n");
-        hcg_buf_add(
-            b, "        if (k == out->len) {\n            out->ptr[k].key = "
-               "(char *)j->keys[i];\n            out->len++;\n        }\n");
+        hcg_buf_add(b, "        out->ptr[out->len].key = (%s)key;\n",
+                    hcg_wire_c(m, t->key));
+        hcg_buf_add(b,
+                    "        while (k < out->len && hpg_kcmp_%s(&out->ptr[k]."
+                    "key, &out->ptr[out->len].key) != 0)\n            k++;\n",
+                    f);
+        hcg_buf_add(b, "        if (k == out->len)\n            out->len++;\n");
         hcg_dec(b, m, t->elem, "j->items[i]", "out->ptr[k].value", "map value",
                 "        ");
         hcg_buf_add(b, "    }\n");
@@ -458,6 +680,12 @@ static void cln(hcg_buf *b, const hcg_model *m, int id, const char *dst,
                 "%sif (((%s).%s = strdup((%s).%s)) == NULL)\n%s    return "
                 "-1;\n",
                 ind, dst, parts[i], src, parts[i], ind);
+    } else if (k == HCG_JSON) {
+        hcg_buf_add(
+            b,
+            "%sif ((%s).text != NULL && ((%s).text = strdup((%s).text)) "
+            "== NULL)\n%s    return -1;\n",
+            ind, src, dst, src, ind);
     } else if (hcg_composite(m, id) && k != HCG_ENUM && k != HCG_UNIT) {
         char *f = hcg_fname(m, id);
         hcg_buf_add(
@@ -481,11 +709,31 @@ static void gen_clone(hcg_buf *b, const hcg_model *m, int id, const char *f,
         for (size_t i = 0; i < t->nfields; i++) {
             const hcg_field *fl = &t->fields[i];
             const char *fn = fl->name;
+            if (fl->skip) {
+                /* not part of the value: zero in the copy */
+                hcg_buf_add(b, "    memset(&dst->%s, 0, sizeof dst->%s);\n", fn,
+                            fn);
+                continue;
+            }
             char d[160], sr[160];
             snprintf(d, sizeof d, "dst->%s", fn);
             snprintf(sr, sizeof sr, "src->%s", fn);
             cln(b, m, fl->type, d, sr, "    ");
         }
+    } else if (k == HCG_VARIANT) {
+        for (size_t i = 0; i < t->ncases; i++) {
+            const hcg_case *c = &t->cases[i];
+            if (c->member == NULL)
+                continue;
+            char d[200], sr[200];
+            snprintf(d, sizeof d, "dst->%s", c->member);
+            snprintf(sr, sizeof sr, "src->%s", c->member);
+            hcg_buf_add(b, "    if (src->%s == %s) {\n", t->tag_field, c->c);
+            cln(b, m, c->type, d, sr, "        ");
+            hcg_buf_add(b, "    }\n");
+        }
+    } else if (k == HCG_ALIAS) {
+        cln(b, m, t->elem, "(*dst)", "(*src)", "    ");
     } else if (k == HCG_LIST || k == HCG_MAP) {
         hcg_buf_add(
             b, "    dst->ptr = malloc((src->len ? src->len : 1) * sizeof "
@@ -493,9 +741,7 @@ static void gen_clone(hcg_buf *b, const hcg_model *m, int id, const char *f,
         hcg_buf_add(b, "    for (size_t i = 0; i < src->len; i++) {\n");
         if (k == HCG_MAP) {
             hcg_buf_add(b, "        dst->ptr[i] = src->ptr[i];\n");
-            hcg_buf_add(
-                b, "        if ((dst->ptr[i].key = strdup(src->ptr[i].key)) "
-                   "== NULL)\n            return -1;\n");
+            cln(b, m, t->key, "dst->ptr[i].key", "src->ptr[i].key", "        ");
             cln(b, m, t->elem, "dst->ptr[i].value", "src->ptr[i].value",
                 "        ");
         } else {
@@ -535,6 +781,8 @@ const char *hcg_wire_c(const hcg_model *m, int id)
         [HCG_U64] = "uint64_t",   [HCG_F32] = "float",
         [HCG_F64] = "double",     [HCG_STRING] = "char *",
         [HCG_BYTES] = "hw_bytes", [HCG_ADDRESS] = "hw_address",
+        [HCG_CHAR] = "hp_char",   [HCG_U128] = "hp_u128",
+        [HCG_S128] = "hp_i128",   [HCG_JSON] = "hp_json",
     };
     hcg_kind k = hcg_type_kind(m, id);
     return k < HCG_UNIT ? held[k] : hcg_type_c(m, id);
@@ -586,12 +834,19 @@ void hcg_emit_type_codecs(hcg_buf *b, const hcg_model *m)
         char *f = hcg_fname(m, (int)i);
         const char *ct = hcg_type_c(m, (int)i);
         hcg_kind k = hcg_type_kind(m, (int)i);
-        if (k == HCG_RECORD)
+        if (k == HCG_RECORD) {
             gen_record(b, m, (int)i, f, ct);
-        else if (k == HCG_ENUM)
+        } else if (k == HCG_ENUM) {
             gen_enum(b, m, (int)i, f, ct);
-        else
+        } else if (k == HCG_VARIANT) {
+            gen_variant(b, m, (int)i, f, ct);
+        } else if (k == HCG_ALIAS) {
+            gen_alias(b, m, (int)i, f, ct);
+        } else {
+            if (k == HCG_MAP)
+                gen_map_helpers(b, m, (int)i, f);
             gen_generic(b, m, (int)i, f, ct);
+        }
         if (hcg_clonable(m, (int)i))
             gen_clone(b, m, (int)i, f, ct);
         free(f);

@@ -697,13 +697,15 @@ static int enum_node(ty_at *at, CXCursor decl, const char *name,
             if (w == NULL && strncmp(a.v[k], "hyperc:name=", 12) == 0)
                 w = strdup(a.v[k] + 12);
         anns_fini(&a);
+        bool named = w != NULL;
         if (w == NULL)
             w = wire_name(n, all ? prefix : NULL);
         for (int k = 0; k < i; k++)
             if (vars[k].value == v)
                 ty_err(at, "enum '%s': '%s' and '%s' have the same value", name,
                        vars[k].c, n);
-        vars[i] = (hcg_enumerator){.c = n, .wire = w, .value = v};
+        vars[i] =
+            (hcg_enumerator){.c = n, .wire = w, .value = v, .named = named};
     }
     return add_node(at->f, (hcg_type){.kind = HCG_ENUM,
                                       .c = dup(key),
@@ -730,6 +732,9 @@ static int record_node(ty_at *at, CXType t, const char *name, const char *key)
         ty_at sub = {f, at->line, at->col, what};
         if (fname[0] == 0)
             ty_err(at, "struct '%s' has an unnamed member", name);
+        else if (decl_annotated(fl.v[i], "hyperc:skip"))
+            out[nout++] =
+                (hcg_field){.name = dup(fname), .type = -1, .skip = true};
         else if (clang_Cursor_isBitField(fl.v[i]))
             ty_err(at, "field '%s' of '%s' is a bit-field", fname, name);
         else {
@@ -744,6 +749,122 @@ static int record_node(ty_at *at, CXType t, const char *name, const char *key)
                                   .name = dup(name),
                                   .fields = out,
                                   .nfields = nout});
+}
+
+/* An HP_ALIAS typedef: a node named as the typedef, naming its target. */
+static int alias_node(ty_at *at, CXCursor td, const char *name)
+{
+    fe *f = at->f;
+    int known = find_type(f, name);
+    if (known >= 0)
+        return known;
+    if (json_object_get(f->busy, name)) {
+        ty_err(at, "'%s' contains itself; WIT has no recursive types", name);
+        return -1;
+    }
+    json_object_set_new(f->busy, name, json_true());
+    int target = type_ref(at, clang_getTypedefDeclUnderlyingType(td));
+    json_object_del(f->busy, name);
+    if (target < 0)
+        return -1;
+    return add_node(f, (hcg_type){.kind = HCG_ALIAS,
+                                  .c = dup(name),
+                                  .name = dup(name),
+                                  .elem = target});
+}
+
+/* An HP_VARIANT struct: { tag_enum tag; union { T case_a; ... }; }. */
+static int variant_node(ty_at *at, CXType t, const char *name, const char *key)
+{
+    fe *f = at->f;
+    fields fl = {.n = 0};
+    clang_Type_visitFields(t, collect_field, &fl);
+    CXType tag_t = fl.n >= 1
+                       ? clang_getCanonicalType(clang_getCursorType(fl.v[0]))
+                       : (CXType){.kind = CXType_Invalid};
+    CXType un_t = fl.n == 2
+                      ? clang_getCanonicalType(clang_getCursorType(fl.v[1]))
+                      : (CXType){.kind = CXType_Invalid};
+    bool un_ok =
+        fl.n == 1 || (un_t.kind == CXType_Record &&
+                      clang_getCursorKind(clang_getTypeDeclaration(un_t)) ==
+                          CXCursor_UnionDecl);
+    if (tag_t.kind != CXType_Enum || fl.n > 2 || !un_ok) {
+        ty_err(at,
+               "HP_VARIANT '%s' must hold an enum (the tag) and then an "
+               "anonymous union of the cases' data, nothing else",
+               name);
+        return -1;
+    }
+    json_object_set_new(f->busy, key, json_true());
+    int tag = type_ref(at, clang_getCursorType(fl.v[0]));
+    fields um = {.n = 0};
+    if (fl.n == 2)
+        clang_Type_visitFields(un_t, collect_field, &um);
+    const hcg_type *te = hcg_model_type(f->model, tag);
+    size_t n = te ? te->nvariants : 0;
+    hcg_case *cases = calloc(n + 1, sizeof *cases);
+    bool *used = calloc((size_t)um.n + 1, sizeof *used);
+    if (cases == NULL || used == NULL)
+        abort();
+    /* the prefix stripped: the tag enum's (ENUMNAME_), else the struct's */
+    char ep[160], sp[160];
+    snprintf(ep, sizeof ep, "%s_", te ? te->name : "");
+    snprintf(sp, sizeof sp, "%s_", name);
+    for (char *p = ep; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    for (char *p = sp; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    bool all_e = n > 0, all_s = n > 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *c = te->variants[i].c;
+        all_e &= strncmp(c, ep, strlen(ep)) == 0 && strlen(c) > strlen(ep);
+        all_s &= strncmp(c, sp, strlen(sp)) == 0 && strlen(c) > strlen(sp);
+    }
+    const char *prefix = all_e ? ep : all_s ? sp : "";
+    for (size_t i = 0; i < n; i++) {
+        const hcg_enumerator *e = &te->variants[i];
+        char *member = dup(e->c + strlen(prefix));
+        for (char *p = member; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        /* the wire name: HP_NAME as for the enum, else from the rest */
+        char *wire = e->named ? dup(e->wire)
+                              : wire_name(e->c, prefix[0] ? prefix : NULL);
+        cases[i] = (hcg_case){.c = dup(e->c), .wire = wire, .type = -1};
+        for (int k = 0; k < um.n; k++) {
+            char *mn = spelling(um.v[k]);
+            if (strcmp(mn, member) == 0) {
+                char what[512];
+                snprintf(what, sizeof what, "case %s of '%s', %s", wire, name,
+                         at->what);
+                ty_at sub = {f, at->line, at->col, what};
+                cases[i].member = dup(mn);
+                cases[i].type = type_ref(&sub, clang_getCursorType(um.v[k]));
+                used[k] = true;
+            }
+            free(mn);
+        }
+        free(member);
+    }
+    for (int k = 0; k < um.n; k++)
+        if (!used[k]) {
+            char *mn = spelling(um.v[k]);
+            ty_err(at,
+                   "union member '%s' of HP_VARIANT '%s' matches no "
+                   "enumerator of its tag (a case's member is named as the "
+                   "enumerator without its prefix '%s', in lower case)",
+                   mn, name, prefix);
+            free(mn);
+        }
+    free(used);
+    json_object_del(f->busy, key);
+    return add_node(f, (hcg_type){.kind = HCG_VARIANT,
+                                  .c = dup(key),
+                                  .name = dup(name),
+                                  .tag = tag,
+                                  .tag_field = spelling(fl.v[0]),
+                                  .cases = cases,
+                                  .ncases = n});
 }
 
 static int generic_node(ty_at *at, CXType t, hcg_kind g, const char *key)
@@ -762,6 +883,18 @@ static int generic_node(ty_at *at, CXType t, hcg_kind g, const char *key)
             fields kv = {.n = 0};
             clang_Type_visitFields(elem, collect_field, &kv);
             elem = clang_getCursorType(field_named(&kv, "value"));
+            node.key =
+                type_ref(at, clang_getCursorType(field_named(&kv, "key")));
+            const hcg_type *kt =
+                hcg_model_type(f->model, hcg_unalias(f->model, node.key));
+            if (kt && kt->kind != HCG_STRING && !hcg_kind_signed(kt->kind) &&
+                !hcg_kind_unsigned(kt->kind)) {
+                ty_err(at,
+                       "a map's keys must be strings (char *) or integers "
+                       "(int8_t..uint64_t), not '%s'",
+                       kt->c);
+                node.key = -1;
+            }
         }
         node.elem = type_ref(at, elem);
     } else if (g == HCG_OPTION) {
@@ -808,7 +941,9 @@ static bool stdint_kind(const char *name, hcg_kind *out)
                {"int32_t", HCG_S32},    {"int64_t", HCG_S64},
                {"uint8_t", HCG_U8},     {"uint16_t", HCG_U16},
                {"uint32_t", HCG_U32},   {"uint64_t", HCG_U64},
-               {"hw_bytes", HCG_BYTES}, {"hw_address", HCG_ADDRESS}};
+               {"hw_bytes", HCG_BYTES}, {"hw_address", HCG_ADDRESS},
+               {"hp_char", HCG_CHAR},   {"hp_u128", HCG_U128},
+               {"hp_i128", HCG_S128},   {"hp_json", HCG_JSON}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(name, map[i].name) == 0) {
             *out = map[i].kind;
@@ -845,6 +980,12 @@ static int type_ref(ty_at *at, CXType t)
             free(tdname);
             return scalar(f, k);
         }
+        if (decl_annotated(clang_getTypeDeclaration(t), "hyperc:alias")) {
+            int id = alias_node(at, clang_getTypeDeclaration(t), n);
+            free(n);
+            free(tdname);
+            return id;
+        }
         if (tdname == NULL)
             tdname = n;
         else
@@ -874,6 +1015,8 @@ static int type_ref(ty_at *at, CXType t)
     case CXType_UInt: id = scalar(f, HCG_U32); break;
     case CXType_LongLong: id = scalar(f, HCG_S64); break;
     case CXType_ULongLong: id = scalar(f, HCG_U64); break;
+    case CXType_Int128: id = scalar(f, HCG_S128); break;
+    case CXType_UInt128: id = scalar(f, HCG_U128); break;
     case CXType_Float: id = scalar(f, HCG_F32); break;
     case CXType_Double: id = scalar(f, HCG_F64); break;
     case CXType_Char_S:
@@ -932,6 +1075,8 @@ static int type_ref(ty_at *at, CXType t)
         const char *name = tdname ? tdname : tag;
         if (name[0] == 0)
             ty_err(at, "an anonymous struct needs a typedef name");
+        else if (decl_annotated(decl, "hyperc:variant"))
+            id = variant_node(at, c, name, cs);
         else
             id = record_node(at, c, name, cs);
         free(tag);

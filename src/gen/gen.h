@@ -77,14 +77,20 @@ void hcg_diags_fini(hcg_diags *d);
     XX(STRING, "string")                                                       \
     XX(BYTES, "bytes")     /* hw_bytes */                                      \
     XX(ADDRESS, "address") /* hw_address */                                    \
+    XX(CHAR, "char")       /* hp_char */                                       \
+    XX(U128, "u128")       /* hp_u128 */                                       \
+    XX(S128, "s128")       /* hp_i128 */                                       \
+    XX(JSON, "json")       /* hp_json: serde_json::Value */                    \
     XX(UNIT, "unit")       /* HP_UNIT */                                       \
     XX(RECORD, "record")   /* a struct */                                      \
     XX(ENUM, "enum")                                                           \
-    XX(LIST, "list")     /* HP_LIST */                                         \
-    XX(OPTION, "option") /* HP_OPTION */                                       \
-    XX(RESULT, "result") /* HP_RESULT */                                       \
-    XX(MAP, "map")       /* HP_MAP: string keys */                             \
-    XX(TUPLE, "tuple")   /* HP_TUPLE */
+    XX(LIST, "list")       /* HP_LIST */                                       \
+    XX(OPTION, "option")   /* HP_OPTION */                                     \
+    XX(RESULT, "result")   /* HP_RESULT */                                     \
+    XX(MAP, "map")         /* HP_MAP, HP_MAP_KV */                             \
+    XX(TUPLE, "tuple")     /* HP_TUPLE */                                      \
+    XX(VARIANT, "variant") /* an HP_VARIANT struct */                          \
+    XX(ALIAS, "alias")     /* an HP_ALIAS typedef */
 
 typedef enum hcg_kind {
 #define HCG_KIND_ENUM(name, text) HCG_##name,
@@ -93,8 +99,9 @@ typedef enum hcg_kind {
 } hcg_kind;
 
 /* The kind's name in the model's JSON and in WIT for scalars ("bool",
- * "s8".."u64", "f32", "f64", "string", "bytes", "address", "unit",
- * "record", "enum", "list", "option", "result", "map", "tuple"); static. */
+ * "s8".."u64", "f32", "f64", "string", "bytes", "address", "char", "u128",
+ * "s128", "json", "unit", "record", "enum", "list", "option", "result",
+ * "map", "tuple", "variant", "alias"); static. */
 const char *hcg_kind_name(hcg_kind k);
 /* HCG_S8..HCG_S64 and HCG_U8..HCG_U64. */
 bool hcg_kind_signed(hcg_kind k);
@@ -104,13 +111,24 @@ int hcg_kind_bits(hcg_kind k);
 
 typedef struct hcg_field {
     char *name;
-    int type;
+    int type;  /* -1 when skip */
+    bool skip; /* HP_SKIP: neither written nor read (#[serde(skip)]) */
 } hcg_field;
+
+/* A case of an HP_VARIANT: its enumerator, and the union member carrying
+ * its data (NULL and -1 for a case without data). */
+typedef struct hcg_case {
+    char *c;    /* the C enumerator */
+    char *wire; /* the name on the wire */
+    char *member;
+    int type;
+} hcg_case;
 
 typedef struct hcg_enumerator {
     char *c;    /* the C enumerator */
     char *wire; /* the name on the wire (serde's variant name) */
     long long value;
+    bool named; /* wire given by HP_NAME */
 } hcg_enumerator;
 
 /* A node of the type table; which members hold something depends on kind. */
@@ -122,7 +140,13 @@ typedef struct hcg_type {
     size_t nfields;
     hcg_enumerator *variants; /* enum */
     size_t nvariants;
-    int elem;   /* list, option: the element; map: the value */
+    int elem;        /* list, option: the element; map: the value; alias: the
+                        type it names */
+    int key;         /* map: the key type (string or an integer) */
+    int tag;         /* variant: the tag's enum node */
+    char *tag_field; /* variant: the tag member's name */
+    hcg_case *cases; /* variant */
+    size_t ncases;
     int ok;     /* result */
     int err;    /* result */
     int *items; /* tuple */
@@ -218,6 +242,9 @@ typedef struct hcg_model {
     char **inputs; /* every file read (the source and its headers) */
     size_t ninputs;
 } hcg_model;
+
+/* id with its aliases followed to the type they name. */
+int hcg_unalias(const hcg_model *m, int id);
 
 /* Whether h has kind k. */
 bool hcg_handler_has(const hcg_handler *h, hcg_hkind k);

@@ -74,6 +74,14 @@ const hcg_type *hcg_model_type(const hcg_model *m, int id)
     return id >= 0 && (size_t)id < m->ntypes ? &m->types[id] : NULL;
 }
 
+int hcg_unalias(const hcg_model *m, int id)
+{
+    const hcg_type *t;
+    while ((t = hcg_model_type(m, id)) != NULL && t->kind == HCG_ALIAS)
+        id = t->elem;
+    return id;
+}
+
 /* ---------------------------------------------------------------- release */
 
 static void type_fini(hcg_type *t)
@@ -89,6 +97,13 @@ static void type_fini(hcg_type *t)
     }
     free(t->variants);
     free(t->items);
+    free(t->tag_field);
+    for (size_t i = 0; i < t->ncases; i++) {
+        free(t->cases[i].c);
+        free(t->cases[i].wire);
+        free(t->cases[i].member);
+    }
+    free(t->cases);
 }
 
 void hcg_types_free(hcg_type *t, size_t n)
@@ -189,6 +204,13 @@ hcg_type *hcg_types_copy(const hcg_type *t, size_t n)
             o->variants[k].wire = dup(t[i].variants[k].wire);
         }
         o->items = dup_array(t[i].items, t[i].nitems, sizeof *o->items);
+        o->tag_field = dup(t[i].tag_field);
+        o->cases = dup_array(t[i].cases, t[i].ncases, sizeof *o->cases);
+        for (size_t k = 0; k < o->ncases; k++) {
+            o->cases[k].c = dup(t[i].cases[k].c);
+            o->cases[k].wire = dup(t[i].cases[k].wire);
+            o->cases[k].member = dup(t[i].cases[k].member);
+        }
     }
     return out;
 }
@@ -286,9 +308,12 @@ static json_t *type_json(const hcg_type *t)
     case HCG_RECORD: {
         json_t *fields = json_array();
         for (size_t i = 0; i < t->nfields; i++)
-            json_array_append_new(fields,
-                                  json_pack("{sssi}", "name", t->fields[i].name,
-                                            "type", t->fields[i].type));
+            json_array_append_new(
+                fields,
+                t->fields[i].skip
+                    ? json_pack("{sssb}", "name", t->fields[i].name, "skip", 1)
+                    : json_pack("{sssi}", "name", t->fields[i].name, "type",
+                                t->fields[i].type));
         json_object_set_new(o, "name", json_string(t->name));
         json_object_set_new(o, "fields", fields);
         break;
@@ -308,7 +333,31 @@ static json_t *type_json(const hcg_type *t)
     case HCG_OPTION:
         json_object_set_new(o, "elem", json_integer(t->elem));
         break;
-    case HCG_MAP: json_object_set_new(o, "value", json_integer(t->elem)); break;
+    case HCG_MAP:
+        json_object_set_new(o, "key", json_integer(t->key));
+        json_object_set_new(o, "value", json_integer(t->elem));
+        break;
+    case HCG_ALIAS:
+        json_object_set_new(o, "name", json_string(t->name));
+        json_object_set_new(o, "target", json_integer(t->elem));
+        break;
+    case HCG_VARIANT: {
+        json_t *cases = json_array();
+        for (size_t i = 0; i < t->ncases; i++) {
+            const hcg_case *c = &t->cases[i];
+            json_t *cj = json_pack("{ssss}", "c", c->c, "wire", c->wire);
+            if (c->member) {
+                json_object_set_new(cj, "member", json_string(c->member));
+                json_object_set_new(cj, "type", json_integer(c->type));
+            }
+            json_array_append_new(cases, cj);
+        }
+        json_object_set_new(o, "name", json_string(t->name));
+        json_object_set_new(o, "tag", json_integer(t->tag));
+        json_object_set_new(o, "tag_field", json_string(t->tag_field));
+        json_object_set_new(o, "cases", cases);
+        break;
+    }
     case HCG_RESULT:
         json_object_set_new(o, "ok", json_integer(t->ok));
         json_object_set_new(o, "err", json_integer(t->err));

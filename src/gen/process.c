@@ -322,8 +322,9 @@ static void gen_impl(hcg_buf *b, const hcg_model *m)
             hcg_buf_add(b, "%s\"%s\"", q ? ", " : "", params[q + 1].name);
         hcg_buf_add(b, "};\nstatic const bool hpg_ps_%s[] = {", h->name);
         for (size_t q = 0; q < np; q++) {
-            hcg_kind kd = hcg_type_kind(m, params[q + 1].wire);
-            bool text = kd == HCG_STRING || kd == HCG_ADDRESS || kd == HCG_ENUM;
+            hcg_kind kd = hcg_type_kind(m, hcg_unalias(m, params[q + 1].wire));
+            bool text = kd == HCG_STRING || kd == HCG_ADDRESS ||
+                        kd == HCG_ENUM || kd == HCG_CHAR;
             hcg_buf_add(b, "%s%s", q ? ", " : "", text ? "true" : "false");
         }
         hcg_buf_add(b, "};\n");

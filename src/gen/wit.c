@@ -1,9 +1,9 @@
 /* WIT files as `kit b --hyperapp` writes them, from the front end's model:
  * the interface (type definitions and one <fn>-signature-<kind> record per
  * handler and kind) and the world files.  The formats, including kit's
- * quirks (type order by substring dependencies, doubly indented type
- * definitions, the unindented `use` line, world files without a final
- * newline), are described in docs/gen-design.md §3.3. */
+ * quirks (type order by substring dependencies, the unindented `use`
+ * line, world files without a final newline), are described in
+ * docs/gen-design.md §3.3. */
 #include "gen.h"
 
 #include <ctype.h>
@@ -80,7 +80,17 @@ static char *wit_type(wctx *w, int id, json_t *used)
         hcg_buf_add(&b, "list<u8>");
     } else if (t->kind == HCG_UNIT) {
         hcg_buf_add(&b, "_");
-    } else if (t->kind == HCG_RECORD || t->kind == HCG_ENUM) {
+    } else if (t->kind == HCG_CHAR) {
+        hcg_buf_add(&b, "char");
+    } else if (t->kind == HCG_U128 || t->kind == HCG_S128) {
+        /* kit: WIT has no 128-bit integers; string (the JSON stays a
+         * number) */
+        hcg_buf_add(&b, "string");
+    } else if (t->kind == HCG_JSON) {
+        /* serde_json::Value: kit's `value`, defined as string */
+        hcg_buf_add(&b, "value");
+    } else if (t->kind == HCG_RECORD || t->kind == HCG_ENUM ||
+               t->kind == HCG_VARIANT || t->kind == HCG_ALIAS) {
         char *kb = hcg_wit_name(t->name);
         char *id_ = ident(kb);
         hcg_buf_add(&b, "%s", id_);
@@ -93,8 +103,10 @@ static char *wit_type(wctx *w, int id, json_t *used)
         hcg_buf_add(&b, "%s<%s>", hcg_kind_name(t->kind), e);
         free(e);
     } else if (t->kind == HCG_MAP) {
+        char *k = wit_type(w, t->key, used);
         char *v = wit_type(w, t->elem, used);
-        hcg_buf_add(&b, "list<tuple<string, %s>>", v);
+        hcg_buf_add(&b, "list<tuple<%s, %s>>", k, v);
+        free(k);
         free(v);
     } else if (t->kind == HCG_TUPLE) {
         hcg_buf_add(&b, "tuple<");
@@ -125,46 +137,134 @@ static char *wit_type(wctx *w, int id, json_t *used)
     return hcg_buf_take(&b);
 }
 
-/* Definitions of every record and enum the model knows (kit defines every
- * type of the crate; only needed ones are written). */
+/* Definitions of every named type the model knows (kit defines every type
+ * of the crate; only needed ones are written), as kit builds them: the
+ * definition line unindented, its fields or cases at 4 (the file indents
+ * every line by 4 more).  A struct is a `record` (skipped fields left out:
+ * they are not on the wire), an enum whose cases carry no data an `enum`,
+ * one with data a `variant`, an alias `type x = T;`. */
 static void collect_defs(wctx *w)
 {
     for (size_t i = 0; i < w->m->ntypes; i++) {
         const hcg_type *t = &w->m->types[i];
-        bool rec = t->kind == HCG_RECORD;
-        if (!rec && t->kind != HCG_ENUM)
+        if (t->kind != HCG_RECORD && t->kind != HCG_ENUM &&
+            t->kind != HCG_VARIANT && t->kind != HCG_ALIAS)
             continue;
         char *kb = hcg_wit_name(t->name);
         char *id_ = ident(kb);
         hcg_buf b = {0};
-        size_t nitems = rec ? t->nfields : t->nvariants;
-        if (nitems == 0) {
-            hcg_buf_add(&b, "    %s %s {}", rec ? "record" : "variant", id_);
-        } else {
-            /* kit writes Rust enums as variants, unit cases included */
-            hcg_buf_add(&b, "    %s %s {\n", rec ? "record" : "variant", id_);
-            for (size_t j = 0; j < nitems; j++) {
-                const char *nm = rec ? t->fields[j].name : t->variants[j].wire;
-                char *fk = rec ? kebab_stripped(nm) : hcg_wit_name(nm);
+        if (t->kind == HCG_ALIAS) {
+            char *tt = wit_type(w, t->elem, NULL);
+            hcg_buf_add(&b, "type %s = %s;", id_, tt);
+            free(tt);
+        } else if (t->kind == HCG_RECORD) {
+            size_t n = 0;
+            for (size_t j = 0; j < t->nfields; j++) {
+                const hcg_field *fl = &t->fields[j];
+                if (fl->skip)
+                    continue;
+                char *fk = kebab_stripped(fl->name);
                 char *fid = ident(fk);
-                if (rec) {
-                    char *ft = wit_type(w, t->fields[j].type, NULL);
-                    hcg_buf_add(&b, "%s        %s: %s", j ? ",\n" : "", fid,
-                                ft);
-                    free(ft);
-                } else {
-                    hcg_buf_add(&b, "%s        %s", j ? ",\n" : "", fid);
-                }
+                char *ft = wit_type(w, fl->type, NULL);
+                hcg_buf_add(&b, "%s    %s: %s", n++ ? ",\n" : "", fid, ft);
+                free(ft);
                 free(fk);
                 free(fid);
             }
-            hcg_buf_add(&b, "\n    }");
+            char *body = hcg_buf_take(&b);
+            b = (hcg_buf){0};
+            if (n == 0)
+                hcg_buf_add(&b, "record %s {}", id_);
+            else
+                hcg_buf_add(&b, "record %s {\n%s\n}", id_, body);
+            free(body);
+        } else {
+            bool data = false;
+            size_t n = t->kind == HCG_ENUM ? t->nvariants : t->ncases;
+            for (size_t j = 0; j < n && t->kind == HCG_VARIANT; j++)
+                data |= t->cases[j].member != NULL;
+            const char *kw = data ? "variant" : "enum";
+            if (n == 0) {
+                hcg_buf_add(&b, "%s %s {}", kw, id_);
+            } else {
+                hcg_buf_add(&b, "%s %s {\n", kw, id_);
+                for (size_t j = 0; j < n; j++) {
+                    const char *wire = t->kind == HCG_ENUM ? t->variants[j].wire
+                                                           : t->cases[j].wire;
+                    char *ck = hcg_wit_name(wire);
+                    char *cid = ident(ck);
+                    hcg_buf_add(&b, "%s    %s", j ? ",\n" : "", cid);
+                    if (t->kind == HCG_VARIANT && t->cases[j].member) {
+                        char *ct = wit_type(w, t->cases[j].type, NULL);
+                        hcg_buf_add(&b, "(%s)", ct);
+                        free(ct);
+                    }
+                    free(ck);
+                    free(cid);
+                }
+                hcg_buf_add(&b, "\n}");
+            }
         }
         json_object_set_new(w->defs, kb, json_string(b.s));
         free(b.s);
         free(kb);
         free(id_);
     }
+}
+
+/* Whether type id reaches a JSON value (kit then defines `value`). */
+static bool reaches_json(const hcg_model *m, int id, char *seen)
+{
+    const hcg_type *t = hcg_model_type(m, id);
+    if (t == NULL || seen[id])
+        return false;
+    seen[id] = 1;
+    switch (t->kind) {
+    case HCG_JSON: return true;
+    case HCG_RECORD:
+        for (size_t i = 0; i < t->nfields; i++)
+            if (!t->fields[i].skip && reaches_json(m, t->fields[i].type, seen))
+                return true;
+        return false;
+    case HCG_VARIANT:
+        for (size_t i = 0; i < t->ncases; i++)
+            if (t->cases[i].member && reaches_json(m, t->cases[i].type, seen))
+                return true;
+        return false;
+    case HCG_TUPLE:
+        for (size_t i = 0; i < t->nitems; i++)
+            if (reaches_json(m, t->items[i], seen))
+                return true;
+        return false;
+    case HCG_RESULT:
+        return reaches_json(m, t->ok, seen) || reaches_json(m, t->err, seen);
+    case HCG_MAP:
+        return reaches_json(m, t->key, seen) || reaches_json(m, t->elem, seen);
+    case HCG_LIST:
+    case HCG_OPTION:
+    case HCG_ALIAS: return reaches_json(m, t->elem, seen);
+    default: return false;
+    }
+}
+
+/* Whether a signature of the interface reaches a JSON value. */
+static bool uses_json(const hcg_model *m)
+{
+    char *seen = calloc(m->ntypes + 1, 1);
+    if (seen == NULL)
+        abort();
+    bool yes = false;
+    for (size_t i = 0; i < m->nhandlers && !yes; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_is_request(h))
+            continue;
+        for (size_t k = 1; k < h->nparams && !yes; k++)
+            yes = reaches_json(m, h->params[k].wire, seen);
+        if (!yes && h->has_returns_wire)
+            yes = reaches_json(m, h->returns_wire, seen);
+    }
+    free(seen);
+    return yes;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -389,6 +489,10 @@ char *hcg_wit_interface(const hcg_model *model)
     json_t *order = ordered_types(&w);
     hcg_buf c = {0};
     hcg_buf_add(&c, "    use standard.{address};\n");
+    if (uses_json(model) && json_object_get(w.defs, "value") == NULL)
+        hcg_buf_add(&c, "\n    // Arbitrary JSON value; encoded as string for "
+                        "WIT 1.0 (TS: unknown, Rust: serde_json::Value)\n"
+                        "    type value = string;\n");
     if (json_array_size(order)) {
         hcg_buf_add(&c, "\n");
         json_t *name;

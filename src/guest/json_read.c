@@ -196,8 +196,71 @@ static const yajl_callbacks callbacks = {
     .yajl_end_array = on_end,
 };
 
+static int hex4(const char *s, size_t n, size_t at)
+{
+    if (at + 4 > n)
+        return -1;
+    int v = 0;
+    for (size_t i = at; i < at + 4; i++) {
+        char ch = s[i];
+        int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                         : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* yajl turns a \u escape of a lone leading surrogate into '?' (and a lone
+ * trailing one into bytes the UTF-8 check refuses); serde_json refuses
+ * both.  Escapes only occur inside strings, so every backslash of a valid
+ * text starts one: each \uD800-\uDBFF must be followed by \uDC00-\uDFFF.
+ * Returns the offending escape's offset, or -1. */
+static long lone_surrogate(const char *s, size_t n)
+{
+    const char *p = s;
+    while ((p = memchr(p, '\\', n - (size_t)(p - s))) != NULL) {
+        size_t at = (size_t)(p - s);
+        if (at + 1 >= n)
+            return -1; /* yajl reports the truncated text */
+        if (s[at + 1] != 'u') {
+            p += 2;
+            continue;
+        }
+        int hi = hex4(s, n, at + 2);
+        if (hi >= 0xDC00 && hi <= 0xDFFF)
+            return (long)at;
+        if (hi >= 0xD800 && hi <= 0xDBFF) {
+            int lo = at + 7 < n && s[at + 6] == '\\' && s[at + 7] == 'u'
+                         ? hex4(s, n, at + 8)
+                         : -1;
+            if (lo < 0xDC00 || lo > 0xDFFF)
+                return (long)at;
+            p += 12;
+            continue;
+        }
+        p += 6;
+        if ((size_t)(p - s) > n)
+            return -1;
+    }
+    return -1;
+}
+
 hp_jv *hp_json_parse(hp_arena *a, const char *text, size_t n, const char **err)
 {
+    long sur = lone_surrogate(text, n);
+    if (sur >= 0) {
+        *err = hp_arena_sprintf(a,
+                                "lone surrogate \"%.6s\" in a string (at byte "
+                                "%ld): not a Unicode character",
+                                text + sur, sur);
+        if (*err == NULL)
+            *err = "lone surrogate in a string";
+        return NULL;
+    }
     pctx c = {.a = a};
     yajl_handle h = yajl_alloc(&callbacks, NULL, &c);
     if (h == NULL) {
@@ -276,6 +339,19 @@ static bool integer_token(const hp_jv *j)
     return j && j->kind == HP_JV_NUMBER && strpbrk(j->str, ".eE") == NULL;
 }
 
+/* `-0`: serde_json reads it as the float -0.0, so no integer type takes it */
+static bool minus_zero(const char *s)
+{
+    return s[0] == '-' && strspn(s + 1, "0") == strlen(s + 1);
+}
+
+static int minus_zero_error(const char **err)
+{
+    *err = "-0 is not an integer for serde_json (it reads it as the float "
+           "-0.0)";
+    return -1;
+}
+
 int hp_jd_int(hp_arena *a, const hp_jv *j, int64_t min, int64_t max,
               const char *type, int64_t *out, const char **err)
 {
@@ -284,6 +360,8 @@ int hp_jd_int(hp_arena *a, const hp_jv *j, int64_t min, int64_t max,
         snprintf(what, sizeof what, "an integer (%s)", type);
         return expect(a, j, what, err);
     }
+    if (minus_zero(j->str))
+        return minus_zero_error(err);
     errno = 0;
     long long v = strtoll(j->str, NULL, 10);
     if (errno == ERANGE || v < min || v > max) {
@@ -303,6 +381,8 @@ int hp_jd_uint(hp_arena *a, const hp_jv *j, uint64_t max, const char *type,
         snprintf(what, sizeof what, "an integer (%s)", type);
         return expect(a, j, what, err);
     }
+    if (minus_zero(j->str))
+        return minus_zero_error(err);
     errno = 0;
     unsigned long long v = strtoull(j->str, NULL, 10);
     if (j->str[0] == '-' || errno == ERANGE || v > max) {
@@ -382,5 +462,158 @@ int hp_jd_address(hp_arena *a, const hp_jv *j, hw_address *out,
         *err = "out of memory";
         return -1;
     }
+    return 0;
+}
+
+/* ------------------------------------------- char, 128-bit, JSON, keys */
+
+int hp_jd_char(hp_arena *a, const hp_jv *j, hp_char *out, const char **err)
+{
+    if (j == NULL || j->kind != HP_JV_STRING)
+        return expect(a, j, "a character (a string of one)", err);
+    /* the string is valid UTF-8 (checked when parsed): one sequence */
+    const unsigned char *s = (const unsigned char *)j->str;
+    size_t n = s[0] < 0x80 ? 1 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
+    if (j->len == 0 || j->len != n) {
+        *err = hp_arena_sprintf(a,
+                                "expected a character, got a string of %zu "
+                                "bytes",
+                                j->len);
+        return -1;
+    }
+    hp_char c = n == 1   ? s[0]
+                : n == 2 ? s[0] & 0x1Fu
+                : n == 3 ? s[0] & 0x0Fu
+                         : s[0] & 0x07u;
+    for (size_t i = 1; i < n; i++)
+        c = (c << 6) | (s[i] & 0x3Fu);
+    *out = c;
+    return 0;
+}
+
+/* The digits of an integer token as a magnitude; false when it has more
+ * than the type can hold (over max). */
+static bool magnitude(const char *d, hp_u128 max, hp_u128 *out)
+{
+    hp_u128 v = 0;
+    for (; *d; d++) {
+        unsigned k = (unsigned)(*d - '0');
+        if (v > (max - k) / 10)
+            return false;
+        v = v * 10 + k;
+    }
+    *out = v;
+    return true;
+}
+
+int hp_jd_u128(hp_arena *a, const hp_jv *j, hp_u128 *out, const char **err)
+{
+    if (!integer_token(j))
+        return expect(a, j, "an integer (u128)", err);
+    hp_u128 v;
+    if (minus_zero(j->str))
+        return minus_zero_error(err);
+    if (j->str[0] == '-' || !magnitude(j->str, ~(hp_u128)0, &v)) {
+        *err = hp_arena_sprintf(a, "%s is out of range for u128", j->str);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int hp_jd_i128(hp_arena *a, const hp_jv *j, hp_i128 *out, const char **err)
+{
+    if (!integer_token(j))
+        return expect(a, j, "an integer (i128)", err);
+    /* serde_json reads i128 with its own scanner, which takes `-0` as 0
+     * (u128's refuses it) */
+    bool neg = j->str[0] == '-';
+    hp_u128 lim = ((hp_u128)1 << 127) - (neg ? 0 : 1), v;
+    if (!magnitude(j->str + neg, lim, &v)) {
+        *err = hp_arena_sprintf(a, "%s is out of range for i128", j->str);
+        return -1;
+    }
+    *out = neg ? (hp_i128)(0 - v) : (hp_i128)v;
+    return 0;
+}
+
+int hp_jd_json(hp_arena *a, const hp_jv *j, hp_json *out, const char **err)
+{
+    if (j == NULL)
+        return expect(a, j, "a JSON value", err);
+    hp_jw w;
+    hp_jw_init(&w);
+    int rc = hp_jw_value(&w, a, j, err);
+    if (rc == 0 && !hp_jw_ok(&w)) {
+        *err = "out of memory";
+        rc = -1;
+    }
+    if (rc == 0) {
+        out->text = hp_arena_strndup(a, w.buf, w.len);
+        if (out->text == NULL) {
+            *err = "out of memory";
+            rc = -1;
+        }
+    }
+    hp_jw_fini(&w);
+    return rc;
+}
+
+/* serde_json reads an integer map key by parsing the (unescaped) key as
+ * Rust's str::parse does: an optional sign ('+', or '-' for signed types),
+ * then one or more ASCII digits, nothing else; leading zeros allowed. */
+static int key_parse(hp_arena *a, const char *key, bool is_signed,
+                     const char *type, bool *neg, hp_u128 *mag,
+                     const char **err)
+{
+    const char *d = key;
+    *neg = false;
+    if (*d == '+') {
+        d++;
+    } else if (*d == '-' && is_signed) {
+        *neg = true;
+        d++;
+    }
+    if (*d == 0 || strspn(d, "0123456789") != strlen(d) ||
+        !magnitude(d, ~(hp_u128)0 >> 1, mag)) {
+        *err = hp_arena_sprintf(a, "expected an integer key (%s), got \"%s\"",
+                                type, key);
+        if (*err == NULL)
+            *err = "expected an integer key";
+        return -1;
+    }
+    return 0;
+}
+
+int hp_jd_key_int(hp_arena *a, const char *key, int64_t min, int64_t max,
+                  const char *type, int64_t *out, const char **err)
+{
+    bool neg;
+    hp_u128 m;
+    if (key_parse(a, key, true, type, &neg, &m, err) != 0)
+        return -1;
+    hp_u128 lim = neg ? (hp_u128)0 - (hp_u128)(hp_i128)min : (hp_u128)max;
+    if (m > lim) {
+        *err =
+            hp_arena_sprintf(a, "key \"%s\" is out of range for %s", key, type);
+        return -1;
+    }
+    *out = neg ? (int64_t)(0 - (hp_i128)m) : (int64_t)m;
+    return 0;
+}
+
+int hp_jd_key_uint(hp_arena *a, const char *key, uint64_t max, const char *type,
+                   uint64_t *out, const char **err)
+{
+    bool neg;
+    hp_u128 m;
+    if (key_parse(a, key, false, type, &neg, &m, err) != 0)
+        return -1;
+    if (m > max) {
+        *err =
+            hp_arena_sprintf(a, "key \"%s\" is out of range for %s", key, type);
+        return -1;
+    }
+    *out = (uint64_t)m;
     return 0;
 }

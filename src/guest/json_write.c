@@ -1,6 +1,7 @@
 /* The serde_json-compatible JSON writer (include/hyperc/json.h). */
 #include "hyperc/json.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,4 +316,193 @@ int hp_jw_address(hp_jw *w, const hw_address *a)
     if (n >= sizeof buf)
         return -1;
     return hp_jw_string(w, buf, n);
+}
+
+/* ------------------------------------------------ char, 128-bit, keys */
+
+int hp_jw_char(hp_jw *w, hp_char c)
+{
+    char u[4];
+    size_t n;
+    if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        return -1;
+    if (c < 0x80) {
+        u[0] = (char)c;
+        n = 1;
+    } else if (c < 0x800) {
+        u[0] = (char)(0xC0 | (c >> 6));
+        u[1] = (char)(0x80 | (c & 0x3F));
+        n = 2;
+    } else if (c < 0x10000) {
+        u[0] = (char)(0xE0 | (c >> 12));
+        u[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (c & 0x3F));
+        n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (c >> 18));
+        u[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (c & 0x3F));
+        n = 4;
+    }
+    return hp_jw_string(w, u, n);
+}
+
+void hp_jw_u128(hp_jw *w, hp_u128 v)
+{
+    char tmp[40];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + (int)(v % 10));
+        v /= 10;
+    } while (v);
+    hp_jw_raw(w, tmp + i, sizeof tmp - i);
+}
+
+void hp_jw_i128(hp_jw *w, hp_i128 v)
+{
+    if (v < 0) {
+        hp_jw_raw(w, "-", 1);
+        /* the magnitude of the most negative value fits the unsigned type */
+        hp_jw_u128(w, (hp_u128)0 - (hp_u128)v);
+    } else {
+        hp_jw_u128(w, (hp_u128)v);
+    }
+}
+
+void hp_jw_key_i64(hp_jw *w, int64_t v)
+{
+    hp_jw_raw(w, "\"", 1);
+    hp_jw_i64(w, v);
+    hp_jw_raw(w, "\"", 1);
+}
+
+void hp_jw_key_u64(hp_jw *w, uint64_t v)
+{
+    hp_jw_raw(w, "\"", 1);
+    hp_jw_u64(w, v);
+    hp_jw_raw(w, "\"", 1);
+}
+
+/* ------------------------------------------------- serde_json::Value */
+
+/* Members of an object in serde_json's Map order (a BTreeMap): sorted by
+ * key bytes; among equal keys the last one, whose value a BTreeMap keeps. */
+static int key_order(const void *x, const void *y)
+{
+    /* pointers into one array of key values: equal keys keep their
+     * document order */
+    const hp_jv *const *p = x, *const *q = y;
+    int c = strcmp((*p)->str, (*q)->str);
+    if (c)
+        return c;
+    return *p < *q ? -1 : *p > *q;
+}
+
+static int write_number(hp_jw *w, hp_arena *a, const hp_jv *j, const char **err)
+{
+    const char *s = j->str;
+    bool integer = strpbrk(s, ".eE") == NULL;
+    bool neg = s[0] == '-';
+    if (integer) {
+        /* serde_json: a non-negative integer that fits u64 stays one, a
+         * negative one that fits i64 too (`-0` does not: it is -0.0) */
+        errno = 0;
+        if (!neg) {
+            unsigned long long u = strtoull(s, NULL, 10);
+            if (errno != ERANGE) {
+                hp_jw_u64(w, u);
+                return 0;
+            }
+        } else {
+            long long v = strtoll(s, NULL, 10);
+            if (errno != ERANGE && v != 0) {
+                hp_jw_i64(w, v);
+                return 0;
+            }
+        }
+    }
+    double d = strtod(s, NULL);
+    if (isinf(d)) {
+        *err = hp_arena_sprintf(a, "%s is out of range for f64", s);
+        if (*err == NULL)
+            *err = "number out of range";
+        return -1;
+    }
+    hp_jw_f64(w, d);
+    return 0;
+}
+
+int hp_jw_value(hp_jw *w, hp_arena *a, const hp_jv *j, const char **err)
+{
+    switch (j->kind) {
+    case HP_JV_NULL: hp_jw_null(w); return 0;
+    case HP_JV_BOOL: hp_jw_bool(w, j->b); return 0;
+    case HP_JV_NUMBER: return write_number(w, a, j, err);
+    case HP_JV_STRING:
+        if (hp_jw_string(w, j->str, j->len) != 0) {
+            *err = "invalid UTF-8 in a string";
+            return -1;
+        }
+        return 0;
+    case HP_JV_ARRAY:
+        hp_jw_raw(w, "[", 1);
+        for (size_t i = 0; i < j->len; i++) {
+            if (i)
+                hp_jw_raw(w, ",", 1);
+            if (hp_jw_value(w, a, j->items[i], err) != 0)
+                return -1;
+        }
+        hp_jw_raw(w, "]", 1);
+        return 0;
+    case HP_JV_OBJECT: break;
+    }
+    /* sort (key, position) pairs: an array of key values pointing at the
+     * keys, each index recovered from its place in the array */
+    size_t n = j->len;
+    hp_jv *keys = hp_arena_alloc(a, (n ? n : 1) * sizeof *keys);
+    const hp_jv **order = hp_arena_alloc(a, (n ? n : 1) * sizeof *order);
+    if (keys == NULL || order == NULL) {
+        *err = "out of memory";
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = (hp_jv){.kind = HP_JV_STRING, .str = j->keys[i]};
+        order[i] = &keys[i];
+    }
+    qsort(order, n, sizeof *order, key_order);
+    hp_jw_raw(w, "{", 1);
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && strcmp(order[i]->str, order[i + 1]->str) == 0)
+            continue; /* a later member has the same key */
+        size_t at = (size_t)(order[i] - keys);
+        if (!first)
+            hp_jw_raw(w, ",", 1);
+        first = false;
+        if (hp_jw_string(w, j->keys[at], strlen(j->keys[at])) != 0) {
+            *err = "invalid UTF-8 in a key";
+            return -1;
+        }
+        hp_jw_raw(w, ":", 1);
+        if (hp_jw_value(w, a, j->items[at], err) != 0)
+            return -1;
+    }
+    hp_jw_raw(w, "}", 1);
+    return 0;
+}
+
+int hp_jw_json(hp_jw *w, const hp_json *v)
+{
+    if (v->text == NULL) {
+        hp_jw_null(w);
+        return 0;
+    }
+    hp_arena a;
+    hp_arena_init(&a);
+    const char *err = NULL;
+    hp_jv *j = hp_json_parse(&a, v->text, strlen(v->text), &err);
+    int rc = j ? hp_jw_value(w, &a, j, &err) : -1;
+    hp_arena_fini(&a);
+    return rc;
 }

@@ -105,3 +105,39 @@ def test_each_process_logs_to_its_file(node_factory, tmp_path):
     # debug lines stay out of the terminal; info lines are shown
     assert "started with a new state" not in n.log()
     assert "INFO receiver: incremented by 3 (from requester)" in n.log()
+
+
+def test_enums_with_data_end_to_end(node_factory, tmp_path):
+    """The receiver's Job (Rust: enum Job { Add(u64), Note(String), Reset })
+    as argument, return value (inside an option), state field (a list of
+    jobs and an option of one, saved and loaded) and through the typed
+    stubs of the requester; JSON as serde's externally tagged enums."""
+    home = tmp_path / "home"
+    n = node_factory(packages=(PKG,), home=home)
+    n.wait_log("the receiver's count at start: 0")
+    assert n.ask(RECEIVER, '{"RunJob": {"Add": 3}}') == "null"
+    assert n.ask(RECEIVER, '{"RunJob": {"Note": "hi"}}') == '{"Add":3}'
+    assert n.ask(RECEIVER, '{"RunJob": "Reset"}') == '{"Note":"hi"}'
+    # serde's other accepted form of a case without data
+    assert n.ask(RECEIVER, '{"RunJob": {"Reset": null}}') == '"Reset"'
+    assert n.ask(RECEIVER, '"History"') == \
+        '[{"Add":3},{"Note":"hi"},"Reset","Reset"]'
+    # refused with what was expected, the process serving on
+    bad = json.loads(n.ask(RECEIVER, '{"RunJob": "Add"}'))["HypercError"]
+    assert bad["kind"] == "BadArguments"
+    assert "variant Add of job carries data: expected {\"Add\": ...}" in \
+        bad["message"], bad
+    bad = json.loads(n.ask(RECEIVER, '{"RunJob": {"Mul": 2}}'))["HypercError"]
+    assert "expected a variant of job (Add, Note, Reset)" in bad["message"]
+    # through the stubs: the requester sends jobs and reads the options back
+    rep = json.loads(n.ask(REQUESTER, '{"RunJobs": [5, "via stub"]}'))
+    assert rep == "before Add(5): Reset; before Note(via stub): Add(5)", rep
+    assert n.ask(RECEIVER, '"GetCount"') == "5"
+    n.stop()
+    # the state (a list of jobs and an option) survives a restart
+    n2 = node_factory(packages=(PKG,), home=home)
+    n2.wait_log("the receiver's count at start: 5")
+    assert n2.ask(RECEIVER, '"History"') == \
+        '[{"Add":3},{"Note":"hi"},"Reset","Reset",{"Add":5},' \
+        '{"Note":"via stub"}]'
+    assert n2.ask(RECEIVER, '{"RunJob": "Reset"}') == '{"Note":"via stub"}'

@@ -62,12 +62,15 @@ async function apiRequest<T, R>(path: string, method: string, data: T): Promise<
 export namespace Tasks {
 
   // Custom Types
+  export enum Status {
+    Open = "Open",
+    Done = "Done",
+  }
+
   export interface Item {
     title: string;
     state: Status;
   }
-
-  export type Status = "Open" | "Done";
 
 
   // API Request/Response Types

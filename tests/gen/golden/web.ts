@@ -62,6 +62,11 @@ async function apiRequest<T, R>(path: string, method: string, data: T): Promise<
 export namespace Web {
 
   // Custom Types
+  export enum Priority {
+    Low = "Low",
+    VeryHigh = "VeryHigh",
+  }
+
   export interface Note {
     body: string;
     tags: number[];
@@ -78,8 +83,6 @@ export namespace Web {
     urgent: boolean;
     level: Priority;
   }
-
-  export type Priority = "Low" | "VeryHigh";
 
 
   // API Request/Response Types
