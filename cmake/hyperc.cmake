@@ -77,9 +77,53 @@ endfunction()
 # hyperc_add_package(<name> SOURCE_DIR <dir> PROCESSES <targets>...):
 # assemble ${CMAKE_BINARY_DIR}/packages/<name> in Hyperware's layout from
 # <dir>/metadata.json, <dir>/pkg/* and the built processes (pkg/<target>.so).
+# As kit does for a package's hyperapps, each hyperprocess of the package
+# gets caller stubs (<target>_caller_utils, unless a target of that name
+# exists) that every other process of the package links: a process calls
+# another by including <iface>_caller_utils.h, nothing more to write.
 function(hyperc_add_package name)
   cmake_parse_arguments(P "" "SOURCE_DIR" "PROCESSES" ${ARGN})
   set(out ${CMAKE_BINARY_DIR}/packages/${name})
+  # Reading a source that includes other stubs needs them: its stubs are
+  # generated after those of the processes before it in PROCESSES, and of
+  # those that include no stubs themselves (no cycle).
+  set(made)
+  set(includers)
+  foreach(p IN LISTS P_PROCESSES)
+    get_property(hp_src TARGET ${p} PROPERTY HYPERC_HYPERPROCESS)
+    if(hp_src AND NOT TARGET ${p}_caller_utils)
+      hyperc_add_caller_utils(${p}_caller_utils ${hp_src})
+      list(APPEND made ${p})
+      file(STRINGS ${hp_src} inc REGEX "#[ \t]*include[ \t]*[\"<][A-Za-z0-9_]+_caller_utils\\.h")
+      if(inc)
+        list(APPEND includers ${p})
+      endif()
+    endif()
+  endforeach()
+  foreach(p IN LISTS includers)
+    list(FIND P_PROCESSES ${p} pi)
+    foreach(q IN LISTS made)
+      list(FIND P_PROCESSES ${q} qi)
+      list(FIND includers ${q} q_includes)
+      if(NOT q STREQUAL p AND (q_includes EQUAL -1 OR qi LESS pi))
+        add_dependencies(${p}_caller_utils ${q}_caller_utils)
+        set_property(TARGET ${p}_caller_utils APPEND PROPERTY
+                     HYPERC_GEN_INCLUDES ${CMAKE_BINARY_DIR}/target/caller-utils/${q}_caller_utils)
+      endif()
+    endforeach()
+  endforeach()
+  foreach(p IN LISTS P_PROCESSES)
+    get_property(hp_src TARGET ${p} PROPERTY HYPERC_HYPERPROCESS)
+    if(NOT hp_src)
+      continue()
+    endif()
+    foreach(q IN LISTS P_PROCESSES)
+      get_property(q_src TARGET ${q} PROPERTY HYPERC_HYPERPROCESS)
+      if(q_src AND NOT q STREQUAL p)
+        target_link_libraries(${q} PRIVATE ${p}_caller_utils)
+      endif()
+    endforeach()
+  endforeach()
   file(GLOB_RECURSE pkg_files CONFIGURE_DEPENDS ${P_SOURCE_DIR}/pkg/*)
   set(cmds)
   set(deps)
@@ -126,9 +170,13 @@ function(hyperc_add_caller_utils lib src)
   get_filename_component(src ${src} ABSOLUTE)
   # kit's layout: target/caller-utils/ of the build tree
   set(dir ${CMAKE_BINARY_DIR}/target/caller-utils/${lib})
+  # the folders of other stubs the source includes (hyperc_add_package)
+  set(inc "$<TARGET_PROPERTY:${lib},HYPERC_GEN_INCLUDES>")
   add_custom_command(
     OUTPUT ${dir}/caller_utils.c
-    COMMAND ${HYPERC_EXE} gen --callers ${dir} --depfile ${dir}/caller_utils.d ${src}
+    COMMAND ${HYPERC_EXE} gen --callers ${dir} --depfile ${dir}/caller_utils.d
+            "$<$<BOOL:${inc}>:-I$<JOIN:${inc},;-I>>" ${src}
+    COMMAND_EXPAND_LISTS
     DEPENDS ${HYPERC_EXE} ${src}
     DEPFILE ${dir}/caller_utils.d
     COMMENT "hyperc gen --callers ${src}")

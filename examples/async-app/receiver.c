@@ -24,8 +24,7 @@ typedef HP_OPTION(job) maybe_job;
 typedef struct receiver_state {
     uint64_t count;
     char *last_note;
-    job_list history; /* every job run, oldest first */
-    maybe_job last_job;
+    job_list history; /* every job run, oldest first; owns their notes */
 } receiver_state;
 
 HYPERPROCESS(receiver_state, .name = "Receiver", .endpoints = HP_NO_ENDPOINTS,
@@ -53,7 +52,9 @@ HP_LOCAL HP_REMOTE static uint64_t get_count(const receiver_state *s)
 /* Run a job; returns the job run before it (none for the first). */
 HP_LOCAL HP_REMOTE static maybe_job run_job(receiver_state *s, job j)
 {
-    maybe_job before = s->last_job;
+    maybe_job before = {.some = s->history.len > 0};
+    if (before.some)
+        before.value = s->history.ptr[s->history.len - 1];
     if (j.kind == JOB_ADD) {
         s->count += j.add;
     } else if (j.kind == JOB_NOTE) {
@@ -65,12 +66,13 @@ HP_LOCAL HP_REMOTE static maybe_job run_job(receiver_state *s, job j)
         s->count = 0;
     }
     job *grown = realloc(s->history.ptr, (s->history.len + 1) * sizeof *grown);
-    if (grown == NULL)
+    if (grown == NULL) {
+        if (j.kind == JOB_NOTE)
+            free(j.note);
         return before;
+    }
     s->history.ptr = grown;
     s->history.ptr[s->history.len++] = j;
-    /* the history owns the job's note; last_job is a view of it */
-    s->last_job = (maybe_job){.some = true, .value = j};
     return before;
 }
 

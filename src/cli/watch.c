@@ -164,6 +164,7 @@ static bool skipped_name(const char *n)
     size_t l = strlen(n);
     return n[0] == '.' || strcmp(n, "build") == 0 ||
            strcmp(n, "build-wasm32") == 0 || strcmp(n, "target") == 0 ||
+           strcmp(n, "api") == 0 || /* written by every build */
            strcmp(n, "node_modules") == 0 || (l && n[l - 1] == '~') ||
            strcmp(n, "4913") == 0; /* vim's write test */
 }

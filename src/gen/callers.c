@@ -32,6 +32,15 @@ static hcg_model renamed_model(const hcg_model *m, const char *prefix)
         hcg_type *t = &r.types[i];
         if (!hcg_composite(&r, (int)i) || t->kind == HCG_UNIT)
             continue;
+        /* a skipped field is not on the wire: a caller's copy has none */
+        size_t kept = 0;
+        for (size_t j = 0; j < t->nfields; j++) {
+            if (t->fields[j].skip)
+                free(t->fields[j].name);
+            else
+                t->fields[kept++] = t->fields[j];
+        }
+        t->nfields = kept;
         hcg_buf c = {0};
         hcg_buf_add(&c, "%s_%s", prefix, t->name ? t->name : t->c);
         free(t->c);

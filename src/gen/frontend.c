@@ -137,8 +137,9 @@ typedef struct fe {
     CXCursor process_cur;
     bool have_process;
     unsigned proc_line, proc_col;
-    json_t *busy;  /* types being resolved (recursion check) */
-    json_t *funcs; /* unmarked functions: name -> {n, ret, out} */
+    json_t *busy;   /* types being resolved (recursion check) */
+    json_t *funcs;  /* unmarked functions: name -> {n, ret, out} */
+    bool bad_param; /* the compiler refused a HYPERPROCESS parameter */
 } fe;
 
 static void loc_of(CXCursor c, unsigned *line, unsigned *col)
@@ -401,7 +402,9 @@ static void check_process(fe *f, json_t *raw, hcg_params *p)
         perr(f, raw, dup_key, "duplicate parameter '%s'", dup_key);
     static const char *const required[] = {"name", "endpoints", "save_config",
                                            "wit_world"};
-    for (size_t i = 0; i < 4; i++)
+    /* after an unknown parameter the compiler dropped the initializer:
+     * that one error says it all */
+    for (size_t i = 0; i < 4 && !f->bad_param; i++)
         if (json_object_get(raw, required[i]) == NULL)
             perr(f, NULL, NULL, "missing required parameter '%s'", required[i]);
     static const char *const strings[] = {"name", "icon", "widget", "ui_path",
@@ -1124,6 +1127,11 @@ static int param_type(ty_at *at, CXType t)
 
 static void add_handler(fe *f, CXCursor c, ann_list *a)
 {
+    /* a handler declared before (or after) its definition is the
+     * definition's, which carries the markers of every declaration */
+    if (!clang_isCursorDefinition(c) &&
+        !clang_Cursor_isNull(clang_getCursorDefinition(c)))
+        return;
     hcg_handler h = {.returns_wire = -1};
     loc_of(c, &h.line, &h.col);
     unsigned line = h.line, col = h.col;
@@ -1506,6 +1514,7 @@ hcg_model *hcg_frontend(const char *path, const char *const *args, int nargs,
      * (a process may use its own generated stubs, which do not exist yet
      * when it is read). */
     bodies bd = {.main = clang_getFile(tu, path)};
+    bool bad_param = false;
     clang_visitChildren(clang_getTranslationUnitCursor(tu), collect_bodies,
                         &bd);
     unsigned nd = clang_getNumDiagnostics(tu);
@@ -1523,16 +1532,41 @@ hcg_model *hcg_frontend(const char *path, const char *const *args, int nargs,
                                        &line, &col, NULL);
             CXString fn = clang_getFileName(file);
             CXString txt = clang_getDiagnosticSpelling(g);
-            hcg_diag_add(d, file ? clang_getCString(fn) : path, line, col,
-                         sev >= CXDiagnostic_Error, "%s",
-                         clang_getCString(txt));
+            const char *t = clang_getCString(txt);
+            char unknown[128];
+            size_t tl = strlen(t);
+            static const char stub_missing[] =
+                "_caller_utils.h' file not found";
+            if (tl > sizeof stub_missing &&
+                strcmp(t + tl - (sizeof stub_missing - 1), stub_missing) == 0) {
+                /* another process's stubs, not built yet: the generator
+                 * reads no function body, and the compiler (which gets
+                 * the stubs' folder) reports it if they are still missing */
+            } else if (sscanf(
+                           t,
+                           "field designator '%127[^']' does not refer to any "
+                           "field in type 'const hp_process_decl'",
+                           unknown) == 1) {
+                bad_param = true;
+                hcg_diag_add(d, file ? clang_getCString(fn) : path, line, col,
+                             true,
+                             "unknown HYPERPROCESS parameter '%s' (the "
+                             "parameters: name, icon, widget, ui, ui_path, "
+                             "endpoints, save_config, wit_world, "
+                             "state_version, migrate, manual_logging, "
+                             "max_tasks, task_stack_kib)",
+                             unknown);
+            } else {
+                hcg_diag_add(d, file ? clang_getCString(fn) : path, line, col,
+                             sev >= CXDiagnostic_Error, "%s", t);
+            }
             clang_disposeString(fn);
             clang_disposeString(txt);
         }
         clang_disposeDiagnostic(g);
     }
     free(bd.v);
-    fe f = {.tu = tu, .path = path, .d = d};
+    fe f = {.tu = tu, .path = path, .d = d, .bad_param = bad_param};
     f.main = clang_getFile(tu, path);
     main_file = f.main;
     f.model = calloc(1, sizeof *f.model);

@@ -8,6 +8,7 @@
  * JSON (docs/gen-design.md). */
 #include "gen.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +248,54 @@ static int write_ts(const hcg_model *m, const char *path)
     return rc;
 }
 
+/* The caller-stub folders of the source's package, searched after every
+ * other include folder (-idirafter), so that a process calling another of
+ * its package needs no -I: the package is the nearest folder above the
+ * source (up to 4 levels) with a metadata.json, and its stubs are where
+ * builds put them, kit's layout target/caller-utils/<lib>/ under the
+ * package, build/ and build-wasm32/.  Appends malloc'd flags to args. */
+static void package_stub_dirs(const char *file, const char **args, int *nargs,
+                              char **owned, int *nowned, int max)
+{
+    char *real = realpath(file, NULL);
+    if (real == NULL)
+        return;
+    char *slash = strrchr(real, '/');
+    for (int up = 0; slash && up < 4; up++) {
+        *slash = '\0';
+        char probe[4200];
+        snprintf(probe, sizeof probe, "%s/metadata.json", real);
+        struct stat st;
+        if (stat(probe, &st) != 0) {
+            slash = strrchr(real, '/');
+            continue;
+        }
+        static const char *const bases[] = {"target/caller-utils",
+                                            "build/target/caller-utils",
+                                            "build-wasm32/target/caller-utils"};
+        for (size_t b = 0; b < 3; b++) {
+            char dir[4300];
+            snprintf(dir, sizeof dir, "%s/%s", real, bases[b]);
+            DIR *d = opendir(dir);
+            struct dirent *e;
+            while (d && (e = readdir(d)) != NULL && *nargs + 2 < max) {
+                if (e->d_name[0] == '.')
+                    continue;
+                char *flag = malloc(strlen(dir) + strlen(e->d_name) + 16);
+                if (flag == NULL)
+                    abort();
+                sprintf(flag, "-idirafter%s/%s", dir, e->d_name);
+                owned[(*nowned)++] = flag;
+                args[(*nargs)++] = flag;
+            }
+            if (d)
+                closedir(d);
+        }
+        break;
+    }
+    free(real);
+}
+
 static void usage(FILE *f)
 {
     fprintf(
@@ -288,14 +337,16 @@ int hcg_main(int argc, char **argv)
     const char *wit_dir = NULL, *codecs = NULL, *process = NULL,
                *depfile = NULL, *ts = NULL, *callers = NULL, *fuzz = NULL;
     const char *file = NULL;
-    const char **args = calloc((size_t)argc + 4, sizeof *args);
-    char **owned = calloc((size_t)argc + 4, sizeof *owned);
+    int max = argc + 5 + 256; /* and the package's stub folders */
+    const char **args = calloc((size_t)max, sizeof *args);
+    char **owned = calloc((size_t)max, sizeof *owned);
     if (args == NULL || owned == NULL)
         abort();
     int nargs = 0, nowned = 0;
     args[nargs++] = "-std=gnu11"; /* as CMake compiles C11 by default */
     args[nargs++] = include_flag();
     args[nargs++] = "-DHYPERC_GEN=1";
+    args[nargs++] = "-ferror-limit=0"; /* every problem, in one run */
     int rc = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -345,6 +396,7 @@ int hcg_main(int argc, char **argv)
         usage(stderr);
         goto out;
     }
+    package_stub_dirs(file, args, &nargs, owned, &nowned, max);
     if (kit_exact) {
         wit_notice[0] = '\0';
     } else {

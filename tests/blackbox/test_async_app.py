@@ -110,8 +110,8 @@ def test_each_process_logs_to_its_file(node_factory, tmp_path):
 def test_enums_with_data_end_to_end(node_factory, tmp_path):
     """The receiver's Job (Rust: enum Job { Add(u64), Note(String), Reset })
     as argument, return value (inside an option), state field (a list of
-    jobs and an option of one, saved and loaded) and through the typed
-    stubs of the requester; JSON as serde's externally tagged enums."""
+    jobs, saved and loaded) and through the typed stubs of the requester;
+    JSON as serde's externally tagged enums."""
     home = tmp_path / "home"
     n = node_factory(packages=(PKG,), home=home)
     n.wait_log("the receiver's count at start: 0")
@@ -134,7 +134,7 @@ def test_enums_with_data_end_to_end(node_factory, tmp_path):
     assert rep == "before Add(5): Reset; before Note(via stub): Add(5)", rep
     assert n.ask(RECEIVER, '"GetCount"') == "5"
     n.stop()
-    # the state (a list of jobs and an option) survives a restart
+    # the state (a list of jobs) survives a restart
     n2 = node_factory(packages=(PKG,), home=home)
     n2.wait_log("the receiver's count at start: 5")
     assert n2.ask(RECEIVER, '"History"') == \

@@ -367,18 +367,21 @@ def test_callers_are_deterministic_and_rewritten_only_on_change(tmp_path):
 
 def test_callers_compile_for_every_type(tmp_path):
     """The stubs of a process using every kind of type compile cleanly with
-    the project's warnings, under both compilers."""
-    src = os.path.join(GEN, "codec_types.c")
-    out = tmp_path / "cu"
-    assert gen("--callers", str(out), src).returncode == 0
-    inc = os.path.join(os.path.dirname(GEN), "..", "include")
-    for cc in ("gcc", "clang"):
-        r = subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra",
-                            "-Werror", "-Wshadow", "-Wstrict-prototypes",
-                            "-I", inc, "-c", str(out / "caller_utils.c"),
-                            "-o", str(tmp_path / f"cu-{cc}.o")],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, (cc, r.stderr)
+    the project's warnings, under both compilers (serde_types.c: variants,
+    aliases, JSON values, 128-bit integers, integer keys, a skipped field)."""
+    for name in ("codec_types", "serde_types"):
+        src = os.path.join(GEN, f"{name}.c")
+        out = tmp_path / name
+        assert gen("--callers", str(out), src).returncode == 0
+        inc = os.path.join(os.path.dirname(GEN), "..", "include")
+        for cc in ("gcc", "clang"):
+            r = subprocess.run([cc, "-std=c11", "-D_GNU_SOURCE", "-Wall",
+                                "-Wextra", "-Werror", "-Wshadow",
+                                "-Wstrict-prototypes", "-I", inc, "-c",
+                                str(out / "caller_utils.c"),
+                                "-o", str(tmp_path / f"cu-{name}-{cc}.o")],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, (name, cc, r.stderr)
 
 
 def test_world_files_merge_as_kit_does(tmp_path):
@@ -512,3 +515,54 @@ HP_LOCAL static int32_t one(st *s) { (void)s; return 1; }
     assert "HP_VARIANT 'bad' must hold an enum (the tag) and then an " \
         "anonymous union" in r.stderr, r.stderr
     assert "a map's keys must be strings (char *) or integers" in r.stderr
+
+
+def test_unknown_parameter_is_one_error(tmp_path):
+    src = tmp_path / "unk.c"
+    src.write_text("""#include <hyperc/hyperprocess.h>
+typedef struct st { int32_t x; } st;
+HYPERPROCESS(st, .name = "x", .endpoints = HP_NO_ENDPOINTS,
+             .save_config = HP_SAVE_NEVER, .wit_world = "w", .colour = 3);
+HP_LOCAL static int32_t one(st *s) { (void)s; return 1; }
+""")
+    r = gen("--check", str(src))
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2, r.stderr
+    assert lines[0].endswith("error: unknown HYPERPROCESS parameter 'colour' "
+                             "(the parameters: name, icon, widget, ui, "
+                             "ui_path, endpoints, save_config, wit_world, "
+                             "state_version, migrate, manual_logging, "
+                             "max_tasks, task_stack_kib)"), lines[0]
+    assert lines[1] == "1 error generated."
+
+
+def test_handler_declared_before_its_definition(tmp_path):
+    """A prototype (markers on it, on the definition, or on both) is the
+    definition's handler; a prototype never defined is still an error."""
+    src = tmp_path / "proto.c"
+    src.write_text("""#include <hyperc/hyperprocess.h>
+typedef struct st { int32_t x; } st;
+HYPERPROCESS(st, .name = "x", .endpoints = HP_NO_ENDPOINTS,
+             .save_config = HP_SAVE_NEVER, .wit_world = "p");
+HP_LOCAL static int32_t one(st *s);
+static int32_t helper(st *s) { return one(s) + 1; }
+HP_LOCAL static int32_t one(st *s) { (void)s; return 1; }
+HP_LOCAL static int32_t two(st *s);
+static int32_t two(st *s) { return helper(s) + 1; }
+HP_REMOTE static int32_t three(st *s);
+HP_LOCAL static int32_t three(st *s) { return two(s); }
+""")
+    r = gen("--model", str(src))
+    assert r.returncode == 0, r.stderr
+    hs = [(h["name"], sorted(h["kinds"]), h["line"])
+          for h in json.loads(r.stdout)["handlers"]]
+    assert hs == [("one", ["local"], 7), ("two", ["local"], 9),
+                  ("three", ["local", "remote"], 11)], hs
+    with open(src, "a") as f:
+        f.write("HP_LOCAL static int32_t four(st *s);\n")
+    r = gen("--check", str(src))
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        f"{src}:12:25: error: handler 'four' is declared but not defined "
+        "here", "1 error generated."], r.stderr
