@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Install what is missing, build, and start a demo node running the hello
-# example.  Ctrl-C stops it.  Try, from another shell:
-#   build/hyperc inject --home hyperc-home hello:hello:hyperc.os 'Ada'
+# Install what is missing, build, and start a demo node serving the chat
+# example (a web UI), the counter and hello at http://localhost:8080/
+# (HYPERC_DEMO_PORT to change it).  The node prints the URL to open and the
+# password to log in with; its home page lists the apps and links to their
+# UIs.  Ctrl-C stops it.  Extra arguments go to `hyperc run` (e.g. -v 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake -S . -B build >/dev/null
 cmake --build build -j"$(nproc)"
-echo "demo: try  build/hyperc inject --home hyperc-home hello:hello:hyperc.os Ada"
-exec build/hyperc run --home hyperc-home "$@" build/packages/hello
+port=${HYPERC_DEMO_PORT:-8080}
+if [[ -f hyperc-home/http/password ]]; then
+  # a later run: the node shows the password only at its first boot
+  echo "demo: log in with the node password $(cat hyperc-home/http/password)"
+fi
+echo "demo: also try  build/hyperc inject --home hyperc-home chat:chat:hyperc.os '{\"SendMessage\":[\"cli\",\"hello\"]}'"
+# tests/blackbox/test_first_run.py runs the line below with its own port and home
+exec build/hyperc run --home hyperc-home --port "$port" "$@" build/packages/chat build/packages/counter build/packages/hello

@@ -37,8 +37,24 @@ typedef struct chat_state {
     message_list messages; /* oldest first, at most CHAT_KEEP */
 } chat_state;
 
+/* its homepage tile: an icon (an SVG as a data URL) and a widget (HTML the
+ * node's home page shows in a sandboxed frame) */
+#define CHAT_ICON                                                              \
+    "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMj"     \
+    "AwMC9zdmciIHZpZXdCb3g9IjAgMCA2NCA2NCI+PHJlY3Qgd2lkdGg9IjY0IiBoZWlnaH"     \
+    "Q9IjY0IiByeD0iMTQiIGZpbGw9IiMzYjZjZjYiLz48cGF0aCBkPSJNMTQgMThoMzZhNC"     \
+    "A0IDAgMCAxIDQgNHYxOGE0IDQgMCAwIDEtNCA0SDMwbC0xMCA4di04aC02YTQgNCAwID"     \
+    "AgMS00LTRWMjJhNCA0IDAgMCAxIDQtNHoiIGZpbGw9IiNmZmYiLz48Y2lyY2xlIGN4PS"     \
+    "IyNCIgY3k9IjMxIiByPSIzIiBmaWxsPSIjM2I2Y2Y2Ii8+PGNpcmNsZSBjeD0iMzIiIG"     \
+    "N5PSIzMSIgcj0iMyIgZmlsbD0iIzNiNmNmNiIvPjxjaXJjbGUgY3g9IjQwIiBjeT0iMz"     \
+    "EiIHI9IjMiIGZpbGw9IiMzYjZjZjYiLz48L3N2Zz4="
+#define CHAT_WIDGET                                                            \
+    "<p style=\"font-family:sans-serif;margin:.5rem\"><b>Chat</b>: the room "  \
+    "of this node. Open it to talk with everyone logged in here.</p>"
+
 HYPERPROCESS(
-    chat_state, .name = "chat", .ui = HP_UI(.authenticated = true),
+    chat_state, .name = "chat", .icon = CHAT_ICON, .widget = CHAT_WIDGET,
+    .ui = HP_UI(.authenticated = true),
     .endpoints = HP_ENDPOINTS(HP_HTTP_BINDING("/api", .authenticated = true),
                               HP_WS_BINDING("/ws", .authenticated = true)),
     .save_config = HP_SAVE_ON_DIFF, .wit_world = "chat-dot-os-v0");

@@ -145,6 +145,12 @@ void hc_node_free(hc_node *n);
 /* The node's control socket path (for hc_inject and tests). */
 const char *hc_node_control_path(const hc_node *n);
 
+/* The node password when this boot made it (a first boot serving HTTP
+ * without --password), for the one who started the node to see once on
+ * the terminal (it is never written to the log); NULL otherwise.  Owned by
+ * the node; valid after hc_node_start, until hc_node_free. */
+const char *hc_node_first_password(const hc_node *n);
+
 /* The networking key of the node whose home is `home` (created 0700 when
  * missing): loaded, or made as the node's first boot makes it, in
  * <home>/net/networking_key.pem (0600).  Its public key as 64 lowercase hex

@@ -193,6 +193,41 @@ size_t hp_ws_broadcast(const char *path, hp_ws_message_type type,
                        const void *data, size_t len);
 /* Close a channel. */
 bool hp_ws_close(uint32_t channel_id);
+/* The open channels of the WebSocket binding `path` ("/ws"; NULL: of every
+ * binding), in the order they opened (Rust's get_server() channel list):
+ * up to max ids into out; returns how many there are (more than max when
+ * out was too small).  A channel is open from its HP_WS_OPEN event until
+ * its close. */
+size_t hp_ws_channels(const char *path, uint32_t *out, size_t max);
+
+/* Bind and unbind paths at run time, as the endpoints of HYPERPROCESS are
+ * bound at start (paths relative to the process: "/extra").  cfg NULL is
+ * Rust's default (authenticated, not local-only); a given config is taken
+ * as written.  From a task: each waits for http-server's answer and
+ * returns HP_RPC_OK, HP_RPC_REJECTED with its refusal, or the call's
+ * error.  HTTP requests on a bound path reach the HP_HTTP handlers,
+ * WebSocket events the HP_WS handler. */
+struct hp_http_config;
+struct hp_ws_config;
+hp_rpc_error hp_http_bind(const char *path, const struct hp_http_config *cfg);
+hp_rpc_error hp_http_unbind(const char *path);
+hp_rpc_error hp_ws_bind(const char *path, const struct hp_ws_config *cfg);
+hp_rpc_error hp_ws_unbind(const char *path);
+
+/* Outgoing WebSockets through http-client:distro:sys (the process needs
+ * its messaging capability).  Open connects to url (ws:// or wss://) as
+ * channel_id, the caller's choice, with headers (NULL, or name/value
+ * pairs ending with NULL); the channel's frames and its close reach the
+ * HP_WS_CLIENT handler.  Push sends a frame, close ends the connection.
+ * From a task: each waits for http-client's answer and returns HP_RPC_OK,
+ * HP_RPC_REJECTED with http-client's error ({"WsOpenFailed":...}, an
+ * unknown channel), or the call's error (HP_RPC_BUILD: a URL or header
+ * that is not UTF-8). */
+hp_rpc_error hp_ws_client_open(const char *url, const char *const *headers,
+                               uint32_t channel_id);
+hp_rpc_error hp_ws_client_push(uint32_t channel_id, hp_ws_message_type type,
+                               const void *data, size_t len);
+hp_rpc_error hp_ws_client_close(uint32_t channel_id);
 
 /* ------------------------------------------------------------------ tasks */
 

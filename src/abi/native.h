@@ -88,6 +88,11 @@ typedef struct hwn_host {
      * still delivered, so that their tasks can answer. */
     void (*set_state_start)(void *ctx, const uint8_t *bytes, size_t len,
                             const hw_bytes *context, uint64_t timeout_s);
+
+    /* How many tasks the guest runtime has alive (a hyperprocess's
+     * handlers in flight, its init included), told as the count changes,
+     * for `hyperc ps`.  A store: it never blocks and sends nothing. */
+    void (*tasks)(void *ctx, uint32_t live);
 } hwn_host;
 
 /* Whether host table h (of h->size bytes) has entry `field`. */

@@ -13,6 +13,8 @@ int hcl_cmd_test(int argc, char **argv);
 int hcl_cmd_package(int argc, char **argv);
 int hcl_cmd_watch(int argc, char **argv);
 int hcl_cmd_install(int argc, char **argv);
+int hcl_cmd_ps(int argc, char **argv);
+int hcl_cmd_logs(int argc, char **argv);
 
 /* One request to the node whose home is `home` over its control socket
  * (frames and their limit: node/control/frame.h); the reply (caller frees),

@@ -526,7 +526,7 @@ static int kit_outputs(const char *dir, const char *b)
         free(path);
     }
     char *err = NULL;
-    char *ts = n ? hcg_ts_from_wit(files, n, &err) : NULL;
+    char *ts = n ? hcg_ts_from_wit(files, n, false, &err) : NULL;
     if (err) {
         fprintf(stderr, "hyperc build: no TypeScript client: %s\n", err);
     } else if (ts) {

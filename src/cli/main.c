@@ -1,5 +1,6 @@
-/* hyperc: the command line.  `run` boots a node with a package; `inject`,
- * `verbosity` and `ps` talk to a running node through its control socket. */
+/* hyperc: the command line.  `run` boots a node with a package; `inject`
+ * and `verbosity` talk to a running node through its control socket (`ps`
+ * and `logs` are in inspect.c, `install` and `watch` in watch.c). */
 #include "hyperc/node.h"
 
 #include "../gen/gen_main.h"
@@ -32,7 +33,10 @@ static void usage_main(FILE *f)
                "running node\n"
                "  verbosity [PROCESS] LEVEL  set terminal verbosity (0-3) of "
                "a running node\n"
-               "  ps                     list the processes of a running node\n"
+               "  ps                     list the processes of a running node "
+               "(--json for machines)\n"
+               "  logs [PROCESS]         print (-f: follow) the node's log or "
+               "a process's\n"
                "  gen FILE.c             generate code, WIT, stubs and the "
                "TypeScript client\n"
                "  new NAME               create a package that builds and "
@@ -139,24 +143,32 @@ static void usage_run(FILE *f)
 
 static void usage_inject(FILE *f)
 {
-    fprintf(f, "usage: hyperc inject [options] PROCESS BODY\n"
-               "\n"
-               "Send BODY (text, as kit inject-message does) as a request to\n"
-               "PROCESS (process:package:publisher) on a running node, from\n"
-               "terminal:terminal:sys, and print the response body.\n"
-               "\n"
-               "options:\n"
-               "  --home DIR       the node's home directory (default "
-               "./hyperc-home)\n"
-               "  -n, --node NODE  target node (default: the local node)\n"
-               "  -t, --timeout S  expects_response in seconds (default 15)\n"
-               "  -l, --non-block  fire and forget; print nothing\n"
-               "  -b, --blob FILE  attach FILE's bytes as the blob\n"
-               "  --mime TYPE      the blob's mime type\n"
-               "  --json           print the whole reply as JSON\n"
-               "  -h, --help       this text\n"
-               "\n"
-               "Exit status: 0 on a response, 1 on timeout/offline/error.\n");
+    fprintf(f,
+            "usage: hyperc inject [options] PROCESS BODY\n"
+            "\n"
+            "Send BODY (text, as kit inject-message does) as a request to\n"
+            "PROCESS (process:package:publisher) on a running node, from\n"
+            "terminal:terminal:sys, and print the response body.\n"
+            "\n"
+            "options:\n"
+            "  --home DIR       the node's home directory (default "
+            "./hyperc-home)\n"
+            "  -n, --node NODE  target node (default: the local node)\n"
+            "  -t, --timeout S  expects_response in seconds (default 15)\n"
+            "  -l, --non-block  fire and forget; print nothing\n"
+            "  -b, --blob FILE  attach FILE's bytes as the blob\n"
+            "  --mime TYPE      the blob's mime type\n"
+            "  --json           print the whole reply as JSON\n"
+            "  -h, --help       this text\n"
+            "\n"
+            "Exit status: 0 on a response; 3 on a response that is the\n"
+            "framework's error reply ({\"HypercError\":{\"kind\":...}}: "
+            "BadJson,\n"
+            "UnknownVariant, Forbidden, BadArguments, HandlerFailed, Busy), "
+            "still\n"
+            "printed; 1 on timeout, offline or another failure to deliver; 2 "
+            "on\n"
+            "bad arguments.\n");
 }
 
 /* -------------------------------------------------------------- run */
@@ -546,9 +558,25 @@ static void run_announce_ready(const run_opts *o, hc_node *n)
                 pending);
     printf("hyperc: node %s ready (control socket %s)\n", o->cfg.name,
            hc_node_control_path(n));
-    if (o->cfg.http_port > 0)
+    if (o->cfg.http_port > 0) {
         printf("hyperc: serving http://localhost:%d/ (home %s)\n",
                o->cfg.http_port, o->cfg.home);
+        /* what to open, and how to log in */
+        const char *pw = hc_node_first_password(n);
+        if (pw)
+            printf("hyperc: open http://localhost:%d/ and log in with the "
+                   "node password %s (made at this first boot, shown only "
+                   "now; kept in %s/http/password)\n",
+                   o->cfg.http_port, pw, o->cfg.home);
+        else if (o->cfg.http_password == NULL)
+            printf("hyperc: open http://localhost:%d/ and log in with the "
+                   "node password (kept in %s/http/password)\n",
+                   o->cfg.http_port, o->cfg.home);
+        else
+            printf("hyperc: open http://localhost:%d/ and log in with the "
+                   "password given by --password\n",
+                   o->cfg.http_port);
+    }
     fflush(stdout);
 }
 
@@ -681,6 +709,22 @@ static char *file_b64(const char *path)
     return out;
 }
 
+/* The framework's error kind when a reply body is its error reply, the
+ * shape the generated dispatcher writes (src/guest/runtime.c) and the node
+ * writes for a full mailbox: {"HypercError":{"kind":"...","message":...}};
+ * else NULL.  A heap string. */
+static char *framework_error(const char *body)
+{
+    if (body == NULL || strncmp(body, "{\"HypercError\"", 14) != 0)
+        return NULL;
+    json_t *j = json_loads(body, 0, NULL);
+    json_t *e = json_object_get(j, "HypercError");
+    const char *kind = json_string_value(json_object_get(e, "kind"));
+    char *out = json_object_size(j) == 1 && kind ? hcl_fmt("%s", kind) : NULL;
+    json_decref(j);
+    return out;
+}
+
 static int cmd_inject(int argc, char **argv)
 {
     const char *home = "hyperc-home", *node = NULL, *blob = NULL, *mime = NULL;
@@ -745,11 +789,23 @@ static int cmd_inject(int argc, char **argv)
     if (rep == NULL)
         return 1;
     int rc = json_is_true(json_object_get(rep, "ok")) ? 0 : 1;
+    char *refused =
+        rc == 0
+            ? framework_error(json_string_value(json_object_get(rep, "body")))
+            : NULL;
+    if (refused) {
+        fprintf(stderr,
+                "%s inject: %s answered with the framework's error reply "
+                "(%s); exit status 3\n",
+                prog, argv[optind], refused);
+        free(refused);
+        rc = 3;
+    }
     if (as_json) {
         char *s = json_dumps(rep, JSON_COMPACT);
         puts(s);
         free(s);
-    } else if (rc != 0) {
+    } else if (rc == 1) {
         fprintf(stderr, "%s inject: %s\n", prog,
                 json_string_value(json_object_get(rep, "error")));
     } else if (!non_block) {
@@ -773,7 +829,24 @@ static int cmd_inject(int argc, char **argv)
     return rc;
 }
 
-static int cmd_simple(int argc, char **argv, const char *op)
+static void usage_verbosity(FILE *f)
+{
+    fprintf(f, "usage: hyperc verbosity [--home DIR] [PROCESS] LEVEL\n"
+               "\n"
+               "Set the terminal verbosity of the running node at DIR "
+               "(default\n"
+               "./hyperc-home), or of one process (-1: it follows the "
+               "node's).  A\n"
+               "printout shows when its level is at most this: 0 always, "
+               "1 debug\n"
+               "(a hyperprocess's info lines), 2 the runtime's own, 3 also "
+               "every\n"
+               "message the kernel routes.  Every level goes to the node's "
+               "log\n"
+               "(`hyperc logs`).\n");
+}
+
+static int cmd_verbosity(int argc, char **argv)
 {
     const char *home = "hyperc-home";
     static const struct option opts[] = {
@@ -782,51 +855,40 @@ static int cmd_simple(int argc, char **argv, const char *op)
         {0},
     };
     int c;
-    bool is_verb = strcmp(op, "verbosity") == 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'H') {
             home = optarg;
         } else {
-            fprintf(c == 'h' ? stdout : stderr,
-                    is_verb ? "usage: hyperc verbosity [--home DIR] "
-                              "[PROCESS] LEVEL\n\nSet the terminal verbosity "
-                              "(0-3) of the node, or of one process (-1 "
-                              "follows the node's).\n"
-                            : "usage: hyperc ps [--home DIR]\n\nList the "
-                              "processes of a running node as JSON.\n");
+            usage_verbosity(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
         }
     }
-    json_t *req = json_pack("{ss}", "op", op);
     int left = argc - optind;
-    if (is_verb) {
-        if (left < 1 || left > 2) {
-            fprintf(stderr, "usage: hyperc verbosity [--home DIR] [PROCESS] "
-                            "LEVEL\n");
-            json_decref(req);
-            return 2;
-        }
-        if (left == 2)
-            json_object_set_new(req, "process", json_string(argv[optind]));
-        json_object_set_new(req, "level", json_integer(atoi(argv[argc - 1])));
-    } else if (left != 0) {
-        fprintf(stderr, "usage: hyperc ps [--home DIR]\n");
-        json_decref(req);
+    if (left < 1 || left > 2) {
+        usage_verbosity(stderr);
         return 2;
     }
+    const char *lv = argv[argc - 1];
+    char *end;
+    long level = strtol(lv, &end, 10);
+    if (*lv == '\0' || *end != '\0' || level < -1 || level > 3) {
+        fprintf(stderr,
+                "%s verbosity: LEVEL must be 0 to 3 (or -1 for a "
+                "process to follow the node's), not '%s'\n",
+                prog, lv);
+        return 2;
+    }
+    json_t *req = json_pack("{sssi}", "op", "verbosity", "level", (int)level);
+    if (left == 2)
+        json_object_set_new(req, "process", json_string(argv[optind]));
     json_t *rep = hcl_ctl_call(home, req, false);
     json_decref(req);
     if (rep == NULL)
         return 1;
     int rc = json_is_true(json_object_get(rep, "ok")) ? 0 : 1;
-    if (rc != 0) {
-        fprintf(stderr, "%s %s: %s\n", prog, op,
+    if (rc != 0)
+        fprintf(stderr, "%s verbosity: %s\n", prog,
                 json_string_value(json_object_get(rep, "error")));
-    } else if (!is_verb) {
-        char *s = json_dumps(json_object_get(rep, "processes"), JSON_INDENT(2));
-        puts(s);
-        free(s);
-    }
     json_decref(rep);
     return rc;
 }
@@ -863,8 +925,12 @@ int main(int argc, char **argv)
         return hcl_cmd_package(argc, argv);
     if (strcmp(cmd, "install") == 0)
         return hcl_cmd_install(argc, argv);
-    if (strcmp(cmd, "verbosity") == 0 || strcmp(cmd, "ps") == 0)
-        return cmd_simple(argc, argv, cmd);
+    if (strcmp(cmd, "verbosity") == 0)
+        return cmd_verbosity(argc, argv);
+    if (strcmp(cmd, "ps") == 0)
+        return hcl_cmd_ps(argc, argv);
+    if (strcmp(cmd, "logs") == 0)
+        return hcl_cmd_logs(argc, argv);
     fprintf(stderr, "%s: unknown command '%s'\n\n", prog, cmd);
     usage_main(stderr);
     return 2;

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -39,7 +40,11 @@ static void print_ids(const char *what, json_t *arr)
     printf(";");
 }
 
-/* Install the package folder pkg on the node at home; prints one line. */
+/* Install the package folder pkg on the node at home; prints one line,
+ * then one a process that did not start, with why.  0; 1 nothing was
+ * installed (said why); 3 installed, but a new or restarted process ended
+ * before it started (it crashed, its init returned, its state did not
+ * load). */
 static int install(const char *home, const char *pkg, const char *who)
 {
     json_t *req = json_pack("{ssss}", "op", "install", "dir", pkg);
@@ -63,6 +68,15 @@ static int install(const char *home, const char *pkg, const char *who)
                   json_object_get(rep, "not_restarted"));
         printf("\n");
         fflush(stdout);
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(rep, "failed"), i, f)
+        {
+            fprintf(stderr, "hyperc %s: %s did not start: %s\n", who,
+                    json_string_value(json_object_get(f, "process")),
+                    json_string_value(json_object_get(f, "reason")));
+            rc = 3;
+        }
     }
     json_decref(rep);
     return rc;
@@ -86,7 +100,16 @@ static void usage_install(FILE *f)
                "package's\n"
                "sources built by `hyperc build`.  A package that does not load "
                "changes\n"
-               "nothing.\n");
+               "nothing.\n"
+               "\n"
+               "Exit status: 0; 1 when nothing was installed (the package "
+               "does not\n"
+               "load, no node answers); 3 when it was installed but a new or "
+               "restarted\n"
+               "process did not start (it crashed or returned as it started, "
+               "or its\n"
+               "state did not load: each is named with why); 2 on bad "
+               "arguments.\n");
 }
 
 int hcl_cmd_install(int argc, char **argv)
@@ -131,15 +154,17 @@ static void usage_watch(FILE *f)
             "source\n"
             "changes (build/, build-wasm32/, target/ and hidden folders are "
             "not\n"
-            "watched).  Processes "
-            "restart\n"
-            "from the new binary and load their saved state (save_config "
-            "other than\n"
-            "Never); what was sent to them meanwhile waits for them.  A build "
+            "watched).  Processes restart from the new binary and load their "
+            "saved\n"
+            "state (save_config other than Never); what was sent to them "
+            "meanwhile\n"
+            "waits for them.  A build that fails changes nothing on the node; "
+            "a\n"
+            "process that does not start is named with why, and a process "
             "that\n"
-            "fails changes nothing on the node.  Ctrl-C stops watching (and "
-            "the node,\n"
-            "when this command booted it).\n"
+            "crashes later too.  Ctrl-C stops watching (and the node, when "
+            "this\n"
+            "command booted it).\n"
             "\n"
             "  --home DIR   the node's home (default ./hyperc-home): a node "
             "running\n"
@@ -148,8 +173,19 @@ static void usage_watch(FILE *f)
             "none)\n"
             "  --name NODE  name of a node this command boots (default "
             "local.os)\n"
+            "  -v, --verbose  show what a node this command boots prints (its "
+            "ready\n"
+            "               lines, printouts, crashes); without it, that goes "
+            "to\n"
+            "               log/watch-node.out in the node's home\n"
             "  --target wasm32  build and install the processes as wasm32 "
-            "components\n");
+            "components\n"
+            "\n"
+            "Exit status, once stopped: 0; 3 when the last install left a "
+            "process\n"
+            "that did not start; 1 when the first build fails, the node does "
+            "not boot\n"
+            "or it stops; 2 on bad arguments.\n");
 }
 
 typedef struct watcher {
@@ -260,39 +296,193 @@ static bool all_started(json_t *rep)
     return true;
 }
 
-/* Whether a node answers at home (quietly). */
-static bool node_answers(const char *home)
+/* The node's `ps` reply (quietly): NULL when no node answers at home. */
+static json_t *node_ps(const char *home)
 {
     json_t *req = json_pack("{ss}", "op", "ps");
     json_t *rep = hcl_ctl_call(home, req, true);
     json_decref(req);
-    json_decref(rep);
-    return rep != NULL;
+    return rep;
 }
 
-/* Boot `hyperc run` for pkg at home; its pid, or -1. */
-static pid_t boot_node(const char *home, const char *port, const char *name,
-                       const char *pkg)
+/* One `hyperc watch`: what it was asked, the node it booted, and what it
+ * has seen of the node's processes. */
+typedef struct watch_run {
+    const char *home, *port, *name;
+    bool verbose;   /* -v: a booted node's output shows here */
+    pid_t node;     /* the node this command booted, -1: none */
+    char *out_path; /* without -v, where that node's output goes */
+    json_t *seen;   /* process id -> crashes already told */
+} watch_run;
+
+/* The last lines of a booted node's output, when it was not shown: why it
+ * did not boot, or stopped. */
+static void show_node_output(const watch_run *r)
 {
+    if (r->verbose || r->out_path == NULL)
+        return;
+    FILE *f = fopen(r->out_path, "r");
+    if (f == NULL)
+        return;
+    char *lines[20] = {0};
+    size_t n = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        free(lines[n % 20]);
+        lines[n++ % 20] = strdup(line);
+    }
+    free(line);
+    fclose(f);
+    if (n > 0)
+        fprintf(stderr, "hyperc watch: the node's last words (%s):\n",
+                r->out_path);
+    for (size_t i = n > 20 ? n - 20 : 0; i < n; i++)
+        fprintf(stderr, "  %s", lines[i % 20] ? lines[i % 20] : "\n");
+    for (size_t i = 0; i < 20; i++)
+        free(lines[i]);
+}
+
+/* Say which processes crashed since the last look (the node's own lines
+ * say it too, but they are not shown here unless -v booted it); remember
+ * the counts.  tell: false only takes the counts. */
+static void note_crashes(watch_run *r, json_t *rep, bool tell)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(rep, "processes"), i, p)
+    {
+        const char *id = json_string_value(json_object_get(p, "id"));
+        json_int_t n = json_integer_value(json_object_get(p, "crashes"));
+        if (id == NULL)
+            continue;
+        json_int_t was = json_integer_value(json_object_get(r->seen, id));
+        if (tell && n > was)
+            printf("hyperc watch: %s crashed: %s\n", id,
+                   json_string_value(json_object_get(p, "last_crash")));
+        json_object_set_new(r->seen, id, json_integer(n));
+    }
+    fflush(stdout);
+}
+
+/* A package's id ("package:publisher") and its processes' names, from its
+ * metadata.json and pkg/manifest.json; false when they do not read (the
+ * node has loaded them already, so this is only what watch can say). */
+static bool package_procs(const char *pkg, char **pkg_id, json_t **names)
+{
+    char *mp = hcl_fmt("%s/metadata.json", pkg);
+    char *fp = hcl_fmt("%s/pkg/manifest.json", pkg);
+    json_t *meta = json_load_file(mp, 0, NULL);
+    json_t *man = json_load_file(fp, 0, NULL);
+    free(mp);
+    free(fp);
+    json_t *props = json_object_get(meta, "properties");
+    const char *name =
+        json_string_value(json_object_get(props, "package_name"));
+    const char *pub = json_string_value(json_object_get(props, "publisher"));
+    bool ok = name && pub && json_is_array(man);
+    if (ok) {
+        *pkg_id = hcl_fmt("%s:%s", name, pub);
+        *names = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(man, i, e)
+        {
+            const char *pn =
+                json_string_value(json_object_get(e, "process_name"));
+            if (pn)
+                json_array_append_new(*names, json_string(pn));
+        }
+    }
+    json_decref(meta);
+    json_decref(man);
+    return ok;
+}
+
+/* After booting: each process of the package that is not running, with
+ * why when the node knows (a start failure), or where to look.  Whether
+ * any is. */
+static bool report_boot(const watch_run *r, const char *pkg, json_t *rep)
+{
+    char *pkg_id = NULL;
+    json_t *names = NULL;
+    if (!package_procs(pkg, &pkg_id, &names))
+        return false;
+    bool failed = false;
+    size_t i, k;
+    json_t *n, *p;
+    json_array_foreach(names, i, n)
+    {
+        char *id = hcl_fmt("%s:%s", json_string_value(n), pkg_id);
+        json_t *found = NULL;
+        json_array_foreach(json_object_get(rep, "processes"), k, p)
+        {
+            const char *pid = json_string_value(json_object_get(p, "id"));
+            if (pid && strcmp(pid, id) == 0)
+                found = p;
+        }
+        const char *why =
+            json_string_value(json_object_get(found, "start_failure"));
+        if (found == NULL)
+            fprintf(stderr,
+                    "hyperc watch: %s did not start: it stopped as it started "
+                    "(the node's log says why: hyperc logs --home %s)\n",
+                    id, r->home);
+        else if (why)
+            fprintf(stderr, "hyperc watch: %s did not start: %s\n", id, why);
+        failed = failed || found == NULL || why != NULL;
+        free(id);
+    }
+    free(pkg_id);
+    json_decref(names);
+    return failed;
+}
+
+/* Boot `hyperc run` for pkg at r->home (its output to r->out_path unless
+ * -v); r->node is its pid once it is ready.  0, or 1 (said why). */
+static int boot_node(watch_run *r, const char *pkg)
+{
+    if (!r->verbose) {
+        char *logdir = hcl_fmt("%s/log", r->home);
+        mkdir(r->home, 0700);
+        mkdir(logdir, 0700);
+        free(logdir);
+        r->out_path = hcl_fmt("%s/log/watch-node.out", r->home);
+    }
+    int out = -1;
+    if (r->out_path &&
+        (out = open(r->out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                    0600)) < 0) {
+        fprintf(stderr, "hyperc watch: cannot write %s: %s\n", r->out_path,
+                strerror(errno));
+        return 1;
+    }
+    printf("hyperc watch: booting a node at %s%s%s\n", r->home,
+           r->out_path ? "; its output goes to " : "",
+           r->out_path ? r->out_path : "");
+    fflush(stdout);
     char *exe = hcl_self_exe();
     pid_t pid = fork();
     if (pid == 0) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        if (out >= 0 &&
+            (dup2(out, STDOUT_FILENO) < 0 || dup2(out, STDERR_FILENO) < 0))
+            _exit(127);
         char *argv[12];
         int k = 0;
         argv[k++] = exe;
         argv[k++] = "run";
         argv[k++] = "--home";
-        argv[k++] = (char *)home;
-        if (port) {
+        argv[k++] = (char *)r->home;
+        if (r->port) {
             argv[k++] = "--port";
-            argv[k++] = (char *)port;
+            argv[k++] = (char *)r->port;
         }
-        if (name) {
+        if (r->name) {
             argv[k++] = "--name";
-            argv[k++] = (char *)name;
+            argv[k++] = (char *)r->name;
         }
         argv[k++] = (char *)pkg;
         argv[k] = NULL;
@@ -300,27 +490,110 @@ static pid_t boot_node(const char *home, const char *port, const char *name,
         _exit(127);
     }
     free(exe);
-    if (pid < 0)
-        return -1;
+    if (out >= 0)
+        close(out);
+    if (pid < 0) {
+        fprintf(stderr, "hyperc watch: cannot start a node: %s\n",
+                strerror(errno));
+        return 1;
+    }
     /* ready when its control socket shows every process started */
-    json_t *req = json_pack("{ss}", "op", "ps");
     for (int i = 0; i < 600; i++) {
-        json_t *rep = hcl_ctl_call(home, req, true);
+        json_t *rep = node_ps(r->home);
         bool up = rep && all_started(rep);
-        json_decref(rep);
         if (up) {
-            json_decref(req);
-            return pid;
+            r->node = pid;
+            if (!r->verbose)
+                printf("hyperc watch: node %s ready%s%s%s\n",
+                       r->name ? r->name : "local.os",
+                       r->port ? "; serving http://localhost:" : "",
+                       r->port ? r->port : "", r->port ? "/" : "");
+            fflush(stdout);
+            note_crashes(r, rep, false);
+            json_decref(rep);
+            return 0;
         }
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            break;
+        json_decref(rep);
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            fprintf(stderr, "hyperc watch: the node did not start\n");
+            show_node_output(r);
+            return 1;
+        }
         usleep(50000);
     }
-    json_decref(req);
-    fprintf(stderr, "hyperc watch: the node did not start\n");
+    fprintf(stderr, "hyperc watch: the node did not start within 30 s\n");
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    return -1;
+    show_node_output(r);
+    return 1;
+}
+
+/* Stop the node this command booted: SIGINT, then SIGKILL after 10 s. */
+static void stop_node(watch_run *r)
+{
+    if (r->node <= 0)
+        return;
+    kill(r->node, SIGINT);
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(r->node, NULL, WNOHANG) == r->node) {
+            r->node = -1;
+            break;
+        }
+        usleep(50000);
+    }
+    if (r->node > 0) {
+        kill(r->node, SIGKILL);
+        waitpid(r->node, NULL, 0);
+        r->node = -1;
+    }
+    if (!r->verbose)
+        printf("hyperc watch: node stopped\n");
+}
+
+/* Wait for the writes of a change to settle (an editor or `git checkout`
+ * writes several files): whether a source changed, the first in `what`. */
+static bool settle(watcher *w, char *what, size_t whatlen)
+{
+    bool changed = read_events(w, what, whatlen);
+    for (;;) {
+        struct pollfd q = {.fd = w->fd, .events = POLLIN};
+        if (poll(&q, 1, 250) <= 0)
+            break;
+        char more[4096];
+        if (read_events(w, more, sizeof more) && !changed) {
+            snprintf(what, whatlen, "%s", more);
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* Rebuild and reinstall after a change: the install's status (0, 1, 3),
+ * or -1 when the build failed (the node keeps what it runs). */
+static int rebuild(watch_run *r, const char *dir, const char *what)
+{
+    printf("hyperc watch: %s changed; rebuilding\n", what);
+    fflush(stdout);
+    if (hcl_build_dir(dir, true) != 0) {
+        printf("hyperc watch: the build failed; the node keeps the "
+               "previous build\n");
+        fflush(stdout);
+        return -1;
+    }
+    char *again = hcl_package_resolve(dir);
+    if (again == NULL)
+        return -1;
+    int rc = install(r->home, again, "watch");
+    free(again);
+    if (rc == 3)
+        printf("hyperc watch: fix it and save: watch rebuilds and "
+               "reinstalls\n");
+    json_t *rep = node_ps(r->home);
+    if (rep)
+        note_crashes(r, rep, false); /* the install said it */
+    json_decref(rep);
+    fflush(stdout);
+    return rc;
 }
 
 int hcl_cmd_watch(int argc, char **argv)
@@ -330,17 +603,19 @@ int hcl_cmd_watch(int argc, char **argv)
         {"port", required_argument, NULL, 'p'},
         {"name", required_argument, NULL, 'n'},
         {"target", required_argument, NULL, 't'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
-    const char *home = "hyperc-home", *port = NULL, *name = NULL;
+    watch_run r = {.home = "hyperc-home", .node = -1, .seen = json_object()};
     int c, t;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
         switch (c) {
-        case 'H': home = optarg; break;
-        case 'p': port = optarg; break;
-        case 'n': name = optarg; break;
+        case 'H': r.home = optarg; break;
+        case 'p': r.port = optarg; break;
+        case 'n': r.name = optarg; break;
+        case 'v': r.verbose = true; break;
         case 't':
             if ((t = hcl_parse_target(optarg)) < 0)
                 return 2;
@@ -372,17 +647,26 @@ int hcl_cmd_watch(int argc, char **argv)
     char *pkg = hcl_package_resolve(dir);
     if (pkg == NULL)
         return 1;
-    pid_t node = -1;
     int rc = 0;
-    if (node_answers(home)) {
-        printf("hyperc watch: a node runs at %s; installing there\n", home);
-        rc = install(home, pkg, "watch");
+    /* whether the last install left a process that did not start */
+    bool failing = false;
+    json_t *rep = node_ps(r.home);
+    bool attached = rep != NULL;
+    if (attached) {
+        printf("hyperc watch: a node runs at %s; installing there\n", r.home);
+        note_crashes(&r, rep, false);
+        int irc = install(r.home, pkg, "watch");
+        failing = irc == 3;
+        rc = irc == 3 ? 0 : irc;
     } else {
-        node = boot_node(home, port, name, pkg);
-        rc = node < 0 ? 1 : 0;
+        rc = boot_node(&r, pkg);
+        json_t *now = rc == 0 ? node_ps(r.home) : NULL;
+        failing = now && report_boot(&r, pkg, now);
+        json_decref(now);
     }
+    json_decref(rep);
     watcher w = {.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)};
-    char *home_real = realpath(home, NULL);
+    char *home_real = realpath(r.home, NULL);
     w.skip = home_real;
     if (rc == 0 && w.fd < 0) {
         fprintf(stderr, "hyperc watch: inotify: %s\n", strerror(errno));
@@ -401,73 +685,49 @@ int hcl_cmd_watch(int argc, char **argv)
             break;
         if (pf[1].revents & POLLIN)
             break;
-        if (node > 0 && waitpid(node, NULL, WNOHANG) == node) {
+        if (r.node > 0 && waitpid(r.node, NULL, WNOHANG) == r.node) {
             fprintf(stderr, "hyperc watch: the node stopped\n");
-            node = -1;
+            r.node = -1;
+            show_node_output(&r);
             rc = 1;
             break;
         }
-        if (node <= 0 && n == 0 && !node_answers(home)) {
-            fprintf(stderr, "hyperc watch: the node at %s stopped\n", home);
-            rc = 1;
-            break;
+        if (n == 0) {
+            /* idle: is the node there, and did a process crash? */
+            json_t *now = node_ps(r.home);
+            if (now == NULL && r.node <= 0) {
+                fprintf(stderr, "hyperc watch: the node at %s stopped\n",
+                        r.home);
+                rc = 1;
+                break;
+            }
+            if (now)
+                note_crashes(&r, now, attached || !r.verbose);
+            json_decref(now);
+            continue;
         }
         if (!(pf[0].revents & POLLIN))
             continue;
         char what[4096] = "";
-        bool changed = read_events(&w, what, sizeof what);
-        /* settle: an editor or `git checkout` writes several files */
-        for (;;) {
-            struct pollfd q = {.fd = w.fd, .events = POLLIN};
-            if (poll(&q, 1, 250) <= 0)
-                break;
-            char more[4096];
-            if (read_events(&w, more, sizeof more) && !changed) {
-                snprintf(what, sizeof what, "%s", more);
-                changed = true;
-            }
-        }
-        if (!changed)
+        if (!settle(&w, what, sizeof what))
             continue;
-        printf("hyperc watch: %s changed; rebuilding\n", what);
-        fflush(stdout);
-        if (hcl_build_dir(dir, true) != 0) {
-            printf("hyperc watch: the build failed; the node keeps the "
-                   "previous build\n");
-            fflush(stdout);
-            continue;
-        }
-        char *again = hcl_package_resolve(dir);
-        if (again) {
-            install(home, again, "watch");
-            free(again);
-        }
+        int irc = rebuild(&r, dir, what);
+        if (irc >= 0)
+            failing = irc == 3;
         /* (the build writes only under build/, which is not watched: a
          * save made while it ran is still queued, and rebuilds next) */
     }
-    if (node > 0) {
-        kill(node, SIGINT);
-        int status;
-        for (int i = 0; i < 200; i++) {
-            if (waitpid(node, &status, WNOHANG) == node) {
-                node = -1;
-                break;
-            }
-            usleep(50000);
-        }
-        if (node > 0) {
-            kill(node, SIGKILL);
-            waitpid(node, NULL, 0);
-        }
-    }
+    stop_node(&r);
     for (size_t i = 0; i < w.npaths; i++)
         free(w.paths[i]);
     free(w.paths);
     free(home_real);
     free(pkg);
+    free(r.out_path);
+    json_decref(r.seen);
     if (w.fd >= 0)
         close(w.fd);
     if (sfd >= 0)
         close(sfd);
-    return rc;
+    return rc != 0 ? rc : failing ? 3 : 0;
 }

@@ -302,16 +302,20 @@ char *hcg_wit_world_merge(const char *existing, const char *world,
  * Interfaces with the same namespace name are merged, namespaces follow
  * the files' order.  Returns the text, or NULL when kit writes no file:
  * *err NULL when no interface has an http handler, else a malloc'd
- * message (a type name kit refuses). */
+ * message (a type name kit refuses).  Without kit_exact, a GET or HEAD
+ * function also sends its parameters in the query string (kit's loses
+ * them), which is the one difference from kit's text. */
 typedef struct hcg_wit_file {
     const char *stem;
     const char *text;
 } hcg_wit_file;
-char *hcg_ts_from_wit(const hcg_wit_file *files, size_t n, char **err);
+char *hcg_ts_from_wit(const hcg_wit_file *files, size_t n, bool kit_exact,
+                      char **err);
 /* The same for the processes of one package, from their models (their
  * interface files as wit.c writes them), in package order; the models are
  * only read. */
-char *hcg_ts(const hcg_model *const *models, size_t n, char **err);
+char *hcg_ts(const hcg_model *const *models, size_t n, bool kit_exact,
+             char **err);
 
 /* The generated C writers read the model and return the text (the caller
  * frees it); they are meant for a model without errors.

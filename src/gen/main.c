@@ -217,10 +217,10 @@ static int write_wit(const hcg_model *m, const char *dir)
 
 /* caller-utils.ts for this process, or nothing when kit would write
  * nothing. */
-static int write_ts(const hcg_model *m, const char *path)
+static int write_ts(const hcg_model *m, const char *path, bool kit_exact)
 {
     char *err = NULL;
-    char *text = hcg_ts(&m, 1, &err);
+    char *text = hcg_ts(&m, 1, kit_exact, &err);
     int rc = 0;
     if (err) {
         fprintf(stderr, "hyperc gen: %s\n", err);
@@ -314,9 +314,11 @@ static void usage(FILE *f)
         "  --wit DIR write the WIT files as kit writes them: <iface>.wit,\n"
         "            <wit_world>.wit and types-<wit_world>.wit\n"
         "  --kit-exact  write WIT and TypeScript exactly as kit does, without\n"
-        "            the do-not-edit first line\n"
+        "            the do-not-edit first line (and, as kit's, a GET sends\n"
+        "            no parameters)\n"
         "  --ts OUT.ts  write the TypeScript client of the http handlers\n"
-        "            as kit writes target/ui/caller-utils.ts\n"
+        "            as kit writes target/ui/caller-utils.ts, a GET's\n"
+        "            parameters in the query string\n"
         "  --callers DIR  write DIR/<iface>_caller_utils.h and .c: typed\n"
         "            <fn>_local_rpc / <fn>_remote_rpc stubs for callers\n"
         "  --fuzz OUT.c  write a libFuzzer harness over every generated\n"
@@ -411,7 +413,7 @@ int hcg_main(int argc, char **argv)
     rc = d.errors ? 1 : 0;
     if (m && wit_dir && d.errors == 0 && write_wit(m, wit_dir) != 0)
         rc = 1;
-    if (m && ts && d.errors == 0 && write_ts(m, ts) != 0)
+    if (m && ts && d.errors == 0 && write_ts(m, ts, kit_exact) != 0)
         rc = 1;
     if (m && callers && d.errors == 0) {
         char *base = hcg_callers_basename(m);

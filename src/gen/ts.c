@@ -15,6 +15,12 @@
  *     to the path of the HTTP comment;
  *   - no file at all when no interface has an http signature.
  *
+ * Without kit_exact, one addition: a GET or HEAD function with parameters
+ * puts them in the query string (kit's apiRequest sends no body for those,
+ * so kit's client loses them), by their snake_case WIT names, strings,
+ * chars, addresses and enums as they are and other values as JSON, as the
+ * hyperprocess runtime reads them (rt_http.c, args_from_query).
+ *
  * Only ASCII case mapping: WIT names here come from C identifiers. */
 #include "gen.h"
 
@@ -727,9 +733,37 @@ static void add_variant(hcg_buf *out, json_t *v)
     free(b.s);
 }
 
+/* Whether a parameter of WIT type t goes into the query string as it is
+ * (string, char, address, an enum, or an alias of one): the hyperprocess
+ * runtime takes those as text and parses every other one as JSON.  kit's
+ * `value` alias is any JSON, though WIT spells it string. */
+static bool query_text(json_t *app, span t, int depth)
+{
+    t = sp_unescape(sp_trim(t));
+    if (sp_eq(t, "string") || sp_eq(t, "char") || sp_eq(t, "address"))
+        return true;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(app, "enums"), i, v)
+    {
+        if (sp_eq(t, json_string_value(json_object_get(v, "name"))))
+            return true;
+    }
+    json_array_foreach(json_object_get(app, "aliases"), i, v)
+    {
+        span nm = sp_json(json_array_get(v, 0));
+        if (nm.n == t.n && memcmp(nm.p, t.p, t.n) == 0)
+            return !sp_eq(nm, "value") && depth < 16 &&
+                   query_text(app, sp_json(json_array_get(v, 1)), depth + 1);
+    }
+    return false;
+}
+
 /* One http signature as TS: the wrapper interface and response type
- * (decls) and the function (fn). */
-static void add_function(hcg_buf *decls, hcg_buf *fns, json_t *sig)
+ * (decls) and the function (fn); app gives the types (enums, aliases) and
+ * kit_exact leaves out the query string of GET parameters. */
+static void add_function(hcg_buf *decls, hcg_buf *fns, json_t *sig, json_t *app,
+                         bool kit_exact)
 {
     span fname = sp_json(json_object_get(sig, "fn"));
     char *fn_p = pascal(fname);
@@ -758,7 +792,7 @@ static void add_function(hcg_buf *decls, hcg_buf *fns, json_t *sig)
         }
     }
 
-    hcg_buf params = {0}, docs = {0}, pnames = {0}, ptypes = {0};
+    hcg_buf params = {0}, docs = {0}, pnames = {0}, ptypes = {0}, query = {0};
     size_t np = 0;
     char *full = strdup("void"), *unwrapped = strdup("void");
     if (full == NULL || unwrapped == NULL)
@@ -786,18 +820,26 @@ static void add_function(hcg_buf *decls, hcg_buf *fns, json_t *sig)
             spans_push(&types, type); /* a field per parameter (old kit) */
         }
         for (size_t k = 0; k < types.n; k++) {
-            hcg_buf pn = {0};
+            hcg_buf pn = {0}, key = {0};
             if (!sp_eq(name, "arg-types")) {
                 add_snake(&pn, name);
+                add_snake(&key, name);
             } else if (k < names.n) {
                 char *c = camel(names.v[k]);
                 hcg_buf_add(&pn, "%s", c);
                 free(c);
+                add_snake(&key, names.v[k]);
             } else {
                 hcg_buf_add(&pn, "arg%zu", k);
+                hcg_buf_add(&key, "arg%zu", k);
             }
             char *pt = ts_type(types.v[k]);
             char *pname = hcg_buf_take(&pn);
+            char *qkey = hcg_buf_take(&key);
+            bool text = query_text(app, types.v[k], 0);
+            hcg_buf_add(&query, "%s%s: %s%s%s", np ? ", " : "", qkey,
+                        text ? "String(" : "JSON.stringify(", pname, ")");
+            free(qkey);
             hcg_buf_add(&params, "%s%s: %s", np ? ", " : "", pname, pt);
             hcg_buf_add(&docs, "%s * @param %s: %s", np ? "\n" : "", pname, pt);
             hcg_buf_add(&pnames, "%s%s", np ? ", " : "", pname);
@@ -812,6 +854,7 @@ static void add_function(hcg_buf *decls, hcg_buf *fns, json_t *sig)
     hcg_buf_take(&docs);
     hcg_buf_take(&pnames);
     hcg_buf_take(&ptypes);
+    hcg_buf_take(&query);
 
     json_t *mj = json_object_get(sig, "method"),
            *pj = json_object_get(sig, "path");
@@ -849,10 +892,21 @@ static void add_function(hcg_buf *decls, hcg_buf *fns, json_t *sig)
         hcg_buf_add(&t, "    %s: %s,\n", fn_p, pnames.s);
     else
         hcg_buf_add(&t, "    %s: [%s],\n", fn_p, pnames.s);
-    hcg_buf_add(&t,
-                "  };\n\n  return await apiRequest<%sRequestWrapper, %s>("
-                "'%s', '%s', data);\n}",
-                fn_p, unwrapped, path, method);
+    /* kit's apiRequest sends no body for GET and HEAD: the arguments go
+     * in the query string instead, where the process looks for them */
+    bool in_query = !kit_exact && np > 0 &&
+                    (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
+    if (in_query)
+        hcg_buf_add(&t,
+                    "  };\n  const query = new URLSearchParams({ %s });\n\n"
+                    "  return await apiRequest<%sRequestWrapper, %s>("
+                    "'%s?' + query, '%s', data);\n}",
+                    query.s, fn_p, unwrapped, path, method);
+    else
+        hcg_buf_add(&t,
+                    "  };\n\n  return await apiRequest<%sRequestWrapper, %s>("
+                    "'%s', '%s', data);\n}",
+                    fn_p, unwrapped, path, method);
     add_nested(fns, t.s);
     free(t.s);
 
@@ -861,6 +915,7 @@ static void add_function(hcg_buf *decls, hcg_buf *fns, json_t *sig)
     free(docs.s);
     free(pnames.s);
     free(ptypes.s);
+    free(query.s);
     free(full);
     free(unwrapped);
     free(fn_s.s);
@@ -868,7 +923,7 @@ static void add_function(hcg_buf *decls, hcg_buf *fns, json_t *sig)
 }
 
 /* The namespace of one hyperapp. */
-static void add_app(hcg_buf *out, const char *name, json_t *app)
+static void add_app(hcg_buf *out, const char *name, json_t *app, bool kit_exact)
 {
     hcg_buf_add(out, "\n// ============= %s Hyperapp =============\n", name);
     hcg_buf_add(out, "export namespace %s {\n", name);
@@ -903,7 +958,8 @@ static void add_app(hcg_buf *out, const char *name, json_t *app)
     }
     if (json_array_size(sigs)) {
         hcg_buf decls = {0}, fns = {0};
-        json_array_foreach(sigs, i, v) add_function(&decls, &fns, v);
+        json_array_foreach(sigs, i, v)
+            add_function(&decls, &fns, v, app, kit_exact);
         hcg_buf_add(out, "\n  // API Request/Response Types\n%s",
                     hcg_buf_take(&decls));
         hcg_buf_add(out, "\n  // API Functions\n%s", hcg_buf_take(&fns));
@@ -927,7 +983,8 @@ static char *app_name(const char *stem)
     return pascal(s);
 }
 
-char *hcg_ts_from_wit(const hcg_wit_file *files, size_t n, char **err)
+char *hcg_ts_from_wit(const hcg_wit_file *files, size_t n, bool kit_exact,
+                      char **err)
 {
     *err = NULL;
     json_t *apps = json_object(), *order = json_array();
@@ -978,7 +1035,7 @@ char *hcg_ts_from_wit(const hcg_wit_file *files, size_t n, char **err)
             json_t *v;
             json_object_foreach(app, k, v) empty &= json_array_size(v) == 0;
             if (!empty)
-                add_app(&out, json_string_value(nm), app);
+                add_app(&out, json_string_value(nm), app, kit_exact);
         }
         hcg_buf_add(&out, "\n");
         text = hcg_buf_take(&out);
@@ -988,7 +1045,8 @@ char *hcg_ts_from_wit(const hcg_wit_file *files, size_t n, char **err)
     return text;
 }
 
-char *hcg_ts(const hcg_model *const *models, size_t n, char **err)
+char *hcg_ts(const hcg_model *const *models, size_t n, bool kit_exact,
+             char **err)
 {
     hcg_wit_file *files = calloc(n + 1, sizeof *files);
     if (files == NULL)
@@ -997,7 +1055,7 @@ char *hcg_ts(const hcg_model *const *models, size_t n, char **err)
         files[i].stem = hcg_wit_interface_name(models[i]);
         files[i].text = hcg_wit_interface(models[i]);
     }
-    char *ts = hcg_ts_from_wit(files, n, err);
+    char *ts = hcg_ts_from_wit(files, n, kit_exact, err);
     for (size_t i = 0; i < n; i++) {
         free((char *)files[i].stem);
         free((char *)files[i].text);

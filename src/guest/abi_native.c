@@ -54,6 +54,12 @@ void hp__started(bool done)
         host->started(host->ctx, done);
 }
 
+void hp__tasks(size_t live)
+{
+    if (host && HWN_HAS(host, tasks))
+        host->tasks(host->ctx, live > UINT32_MAX ? UINT32_MAX : (uint32_t)live);
+}
+
 __attribute__((visibility("default"))) int hwn_entry(const hwn_host *h,
                                                      const char *our);
 

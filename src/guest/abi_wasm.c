@@ -559,6 +559,11 @@ void hp__started(bool done)
     (void)done;
 }
 
+void hp__tasks(size_t live)
+{
+    (void)live; /* no such import in process-v1: `hyperc ps` shows none */
+}
+
 /* -------------------------------------------------------- functions */
 
 void hw_print_to_terminal(uint8_t verbosity, const char *message)

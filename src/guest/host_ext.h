@@ -20,6 +20,8 @@ void hp__prompting_release(int handle);
 /* Tell the node this process will say when it has started (before the
  * first receive), then that it has (its bindings and init done). */
 void hp__started(bool done);
+/* Tell the node how many tasks are alive (for `hyperc ps`; a store). */
+void hp__tasks(size_t live);
 /* Start saving the state; its answer comes as the response to `context`
  * (body "SetState") or a send error.  false: the host cannot (save with
  * hw_set_state). */

@@ -84,6 +84,24 @@ static const hp_http_config *config_for(const char *path)
     return best ? &best->http : NULL;
 }
 
+/* The pattern of everything under a dynamic HTTP endpoint ("/api" ->
+ * "/api/ *path", without the space), so that a request for a path under it
+ * that no handler declares reaches the process, which answers 404 with its
+ * routes, and not the UI's index.html (http-server's fallback to the
+ * process's "/" binding).  NULL for a WebSocket, static or "/" endpoint,
+ * or one that has ':' or '*' segments already. */
+static const char *subtree_of(hp_arena *a, const hp_binding *b)
+{
+    if (b->kind != HP_BINDING_HTTP || b->http.static_content != NULL)
+        return NULL;
+    size_t l = strlen(b->path);
+    while (l > 0 && b->path[l - 1] == '/')
+        l--;
+    if (l == 0 || strstr(b->path, "/:") || strstr(b->path, "/*"))
+        return NULL;
+    return hp_arena_sprintf(a, "%.*s/*path", (int)l, b->path);
+}
+
 /* Serve the package's UI folder: every file bound as static content (GET),
  * index.html also at "/" (as process_lib's serve_ui). */
 static void serve_ui(hw_address *http, hw_address *vfs)
@@ -187,10 +205,11 @@ void hpr_bind_all(void)
                         NULL, 0);
         hp_jw_fini(&w);
     }
-    /* endpoints, then handler paths not bound by them */
+    /* endpoints (a dynamic one also with everything under it), then
+     * handler paths not bound by them */
     size_t n = 0;
     for (const hp_binding *b = d->endpoints; b && b->kind; b++)
-        n++;
+        n += 1 + (subtree_of(a, b) != NULL);
     for (size_t i = 0; i < im->variants_len; i++)
         n += im->variants[i].http_path != NULL;
     if (n == 0 && d->ui == NULL)
@@ -228,6 +247,11 @@ void hpr_bind_all(void)
         }
         hp_jw_fini(&p);
         what[k++] = b->path;
+        const char *sub = subtree_of(a, b);
+        if (sub) {
+            c[k].body = bind_body(a, sub, &b->http, false);
+            what[k++] = sub;
+        }
     }
     for (size_t i = 0; i < im->variants_len; i++) {
         const char *hp = im->variants[i].http_path;
@@ -251,4 +275,93 @@ void hpr_bind_all(void)
         hp_log_debug("bound %zu of %zu paths", ok, k);
     if (d->ui)
         serve_ui(&http, &vfs);
+}
+
+/* ------------------------------------------------- binding at run time */
+
+hp_rpc_error hpr_module_action(const char *proc, const char *body,
+                               const void *blob, size_t blob_len,
+                               uint64_t timeout_s, const char *who,
+                               const char *hint)
+{
+    hp_arena *a = hp_message_arena();
+    hw_address to;
+    hpr_addr_set(&to, hpr_rt.our.node, proc, "distro", "sys");
+    hp_rpc_call_spec c = {.target = &to, .body = body, .len = strlen(body)};
+    c.blob = blob;
+    c.blob_len = blob ? blob_len : 0;
+    hp_rpc_fanout(&c, 1, &(hp_rpc_opts){.timeout_s = timeout_s});
+    if (c.err.kind == HP_RPC_OK && !(c.reply && hp_jv_get(c.reply, "Ok"))) {
+        hp_jw w;
+        hp_jw_init(&w);
+        const char *err = NULL;
+        if (c.reply == NULL || hp_jw_value(&w, a, c.reply, &err) != 0)
+            hp_jw_raw(&w, "?", 1);
+        c.err.kind = HP_RPC_REJECTED;
+        c.err.message =
+            hp_arena_sprintf(a, "%s: %s%s", who, w.buf ? w.buf : "?", hint);
+        hp_jw_fini(&w);
+    }
+    return c.err;
+}
+
+/* One action for http-server about `what` (a path). */
+static hp_rpc_error server_action(const char *body, const char *what)
+{
+    if (body == NULL) {
+        hp_rpc_error e = {
+            HP_RPC_BUILD,
+            hp_arena_sprintf(hp_message_arena(), "%s: not a UTF-8 path", what)};
+        return e;
+    }
+    return hpr_module_action(
+        "http-server", body, NULL, 0, 5,
+        hp_arena_sprintf(hp_message_arena(), "http-server refused %s", what),
+        " (does the manifest grant http-server:distro:sys messaging?)");
+}
+
+/* {"<Action>":{"path":"<path>"<rest>}} with the path escaped; NULL if it
+ * is not UTF-8. */
+static char *path_action(const char *action, const char *path, const char *rest)
+{
+    hp_jw p;
+    hp_jw_init(&p);
+    char *out = NULL;
+    if (hp_jw_string(&p, path, strlen(path)) == 0)
+        out = hp_arena_sprintf(hp_message_arena(), "{\"%s\":{\"path\":%s%s}}",
+                               action, p.buf, rest);
+    hp_jw_fini(&p);
+    return out;
+}
+
+hp_rpc_error hp_http_bind(const char *path, const hp_http_config *cfg)
+{
+    return server_action(bind_body(hp_message_arena(), path, cfg, false), path);
+}
+
+hp_rpc_error hp_http_unbind(const char *path)
+{
+    return server_action(path_action("Unbind", path, ""), path);
+}
+
+hp_rpc_error hp_ws_bind(const char *path, const hp_ws_config *cfg)
+{
+    bool auth = cfg ? cfg->authenticated : true;
+    bool ext = cfg ? cfg->extension : false;
+    char *body =
+        cfg && cfg->secure_subdomain
+            ? path_action("WebSocketSecureBind", path,
+                          ext ? ",\"extension\":true" : ",\"extension\":false")
+            : path_action("WebSocketBind", path,
+                          hp_arena_sprintf(hp_message_arena(),
+                                           ",\"authenticated\":%s,"
+                                           "\"extension\":%s",
+                                           auth ? "true" : "false",
+                                           ext ? "true" : "false"));
+    return server_action(body, path);
+}
+
+hp_rpc_error hp_ws_unbind(const char *path)
+{
+    return server_action(path_action("WebSocketUnbind", path, ""), path);
 }

@@ -3,6 +3,8 @@
  */
 #include "rt_int.h"
 
+#include <ctype.h>
+
 /* ------------------------------------------------------------------- HTTP */
 
 bool hp_http_is_request(void)
@@ -77,6 +79,38 @@ void hp_http_set_header(const char *name, const char *value)
     t->nresp++;
 }
 
+/* Whether two parameter names are the same but for case, '_' and '-'
+ * ("note_id", "noteId", "note-id"). */
+static bool same_name_loosely(const char *x, const char *y)
+{
+    for (;;) {
+        while (*x == '_' || *x == '-')
+            x++;
+        while (*y == '_' || *y == '-')
+            y++;
+        if (*x == 0 || *y == 0)
+            return *x == *y;
+        if (tolower((unsigned char)*x) != tolower((unsigned char)*y))
+            return false;
+        x++, y++;
+    }
+}
+
+/* The query parameter of a handler parameter: by its C name, else by the
+ * same name spelled otherwise (the TypeScript client sends the WIT name
+ * in snake_case, which is the C name for snake_case names). */
+static const char *query_param(const hp_jv *query, const char *name)
+{
+    const char *q = jv_lookup(query, name, false);
+    if (q || query == NULL || query->kind != HP_JV_OBJECT)
+        return q;
+    for (size_t i = 0; i < query->len; i++)
+        if (same_name_loosely(query->keys[i], name) &&
+            query->items[i]->kind == HP_JV_STRING)
+            return query->items[i]->str;
+    return NULL;
+}
+
 static int variant_order_cmp(const void *a, const void *b)
 {
     const hp_variant *x = *(const hp_variant *const *)a,
@@ -96,7 +130,7 @@ static const hp_jv *args_from_query(hp_task *t, const hp_variant *v,
     if (vals == NULL)
         return NULL;
     for (size_t i = 0; i < v->nparams; i++) {
-        const char *q = jv_lookup(t->http_query, v->param_names[i], false);
+        const char *q = query_param(t->http_query, v->param_names[i]);
         if (q == NULL) {
             *err = hp_arena_sprintf(a, "%s needs the query parameter '%s'",
                                     v->name, v->param_names[i]);
@@ -140,12 +174,83 @@ static uint16_t refusal_status(hp_refusal r)
     }
 }
 
-/* Route an HTTP request: a handler declared with a path is found by path
- * and method (405 with Allow when only the method is wrong), its arguments
- * from the body (the value, an array, or the {"Variant": args} envelope) or
- * else from the query; otherwise a body {"Variant": args} reaches any HTTP
- * handler (what Rust clients send); otherwise a parameter-less handler
- * without a path whose method fits, first in source order. */
+/* Whether `path` is "/api/<name>" for the variant `variant`: the path kit's
+ * WIT comment and TypeScript client give a handler that declares none
+ * ("// HTTP: POST /api/get-count").  The name is compared with the variant
+ * without its '-' and without case, so that kit's kebab-case ("get-count",
+ * "get-2fa") is found from the variant ("GetCount", "Get2fa"). */
+static bool implicit_path_is(const char *variant, const char *path)
+{
+    if (strncmp(path, "/api/", 5) != 0)
+        return false;
+    const char *p = path + 5, *v = variant;
+    while (*p && *v) {
+        if (*p == '-') {
+            p++;
+            continue;
+        }
+        if (tolower((unsigned char)*p) != tolower((unsigned char)*v))
+            return false;
+        p++, v++;
+    }
+    return *p == 0 && *v == 0;
+}
+
+/* The path of a handler as the 404 lists it: its own, else "/api/" + the
+ * kebab-case of its variant. */
+static const char *route_path(hp_arena *a, const hp_variant *v)
+{
+    if (v->http_path)
+        return v->http_path;
+    size_t n = strlen(v->name);
+    char *out = hp_arena_alloc(a, 5 + 2 * n + 1);
+    if (out == NULL)
+        return "/api/?";
+    memcpy(out, "/api/", 5);
+    size_t o = 5;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v->name[i];
+        if (isupper(c) && i > 0)
+            out[o++] = '-';
+        out[o++] = (char)tolower(c);
+    }
+    out[o] = 0;
+    return out;
+}
+
+/* The 404 of a request no handler takes: what it asked, the routes of
+ * this process (method or ANY, and path, in source order), and the
+ * variants a {"Variant": arguments} body reaches. */
+static const char *not_found_message(hp_arena *a, const hp_task *t,
+                                     const hp_variant *const *by_order,
+                                     size_t n)
+{
+    const hw_process_id *me = &hpr_rt.our.process;
+    const char *m = hp_arena_sprintf(
+        a, "no handler for %s %s; the routes of /%s:%s:%s are", t->http_method,
+        t->http_path, me->process_name, me->package_name, me->publisher_node);
+    for (size_t i = 0; i < n && m; i++)
+        m = hp_arena_sprintf(a, "%s%s %s %s", m, i ? "," : "",
+                             by_order[i]->http_method ? by_order[i]->http_method
+                                                      : "ANY",
+                             route_path(a, by_order[i]));
+    if (n == 0 && m)
+        m = hp_arena_sprintf(a, "%s none (no HP_HTTP handler)", m);
+    for (size_t i = 0; i < n && m; i++)
+        m = hp_arena_sprintf(a, "%s%s%s", m,
+                             i ? ", "
+                               : "; a body {\"Variant\": arguments} "
+                                 "on any of its paths calls ",
+                             by_order[i]->name);
+    return m ? m : "no handler for this request";
+}
+
+/* Route an HTTP request: a handler is found by its path (the one it
+ * declares, else "/api/<its name>") and method (405 with Allow when only
+ * the method is wrong), its arguments from the body (the value, an array,
+ * or the {"Variant": args} envelope) or else from the query; otherwise a
+ * body {"Variant": args} reaches any HTTP handler (what Rust clients
+ * send); otherwise 404 listing the routes. */
 void hpr_http_dispatch(hp_task *t, hp_jw *w)
 {
     const hp_process_impl *im = hpr_rt.impl;
@@ -165,19 +270,25 @@ void hpr_http_dispatch(hp_task *t, hp_jw *w)
     qsort(by_order, n, sizeof *by_order, variant_order_cmp);
     const hp_variant *hit = NULL;
     char allow[200] = "";
-    for (size_t i = 0; i < n; i++) {
-        const hp_variant *v = by_order[i];
-        if (v->http_path == NULL || strcmp(v->http_path, t->http_path) != 0)
-            continue;
-        if (v->http_method && strcmp(v->http_method, t->http_method) != 0) {
-            size_t l = strlen(allow);
-            snprintf(allow + l, sizeof allow - l, "%s%s", l ? ", " : "",
-                     v->http_method);
-            continue;
+    /* declared paths first, then the implicit "/api/<name>" ones */
+    for (int pass = 0; pass < 2 && hit == NULL && allow[0] == 0; pass++)
+        for (size_t i = 0; i < n; i++) {
+            const hp_variant *v = by_order[i];
+            bool at = pass == 0 ? v->http_path != NULL &&
+                                      strcmp(v->http_path, t->http_path) == 0
+                                : v->http_path == NULL &&
+                                      implicit_path_is(v->name, t->http_path);
+            if (!at)
+                continue;
+            if (v->http_method && strcmp(v->http_method, t->http_method) != 0) {
+                size_t l = strlen(allow);
+                snprintf(allow + l, sizeof allow - l, "%s%s", l ? ", " : "",
+                         v->http_method);
+                continue;
+            }
+            hit = v;
+            break;
         }
-        hit = v;
-        break;
-    }
     const char *err = "refused";
     hp_refusal rc;
     if (hit) {
@@ -222,25 +333,9 @@ void hpr_http_dispatch(hp_task *t, hp_jw *w)
         }
         return;
     } else {
-        const hp_variant *pl = NULL;
-        for (size_t i = 0; i < n && !pl; i++) {
-            const hp_variant *v = by_order[i];
-            if (v->nparams == 0 && v->http_path == NULL &&
-                (v->http_method == NULL ||
-                 strcmp(v->http_method, t->http_method) == 0))
-                pl = v;
-        }
-        if (pl == NULL) {
-            t->http_status = 404;
-            hpr_error_body(w, "NotFound",
-                           hp_arena_sprintf(a,
-                                            "no handler for %s %s (send "
-                                            "{\"Variant\": arguments} as the "
-                                            "body to call a handler)",
-                                            t->http_method, t->http_path));
-            return;
-        }
-        rc = pl->call(a, im->state, NULL, w, &err);
+        t->http_status = 404;
+        hpr_error_body(w, "NotFound", not_found_message(a, t, by_order, n));
+        return;
     }
     if (rc != HP_REFUSAL_OK) {
         t->http_status = refusal_status(rc);
@@ -312,6 +407,8 @@ static const char *path_of_url(hp_arena *a, const char *url)
 typedef struct hpr_channel {
     uint32_t id;
     char *path;
+    bool closed; /* its Close frame came: the WebSocketClose that follows
+                    is not a second close */
     UT_hash_handle hh;
 } hpr_channel;
 
@@ -345,10 +442,88 @@ size_t hp_ws_broadcast(const char *path, hp_ws_message_type type,
     hpr_channel *c, *tmp;
     HASH_ITER(hh, channels, c, tmp)
     {
-        if (path == NULL || strcmp(path, c->path) == 0)
+        if (!c->closed && (path == NULL || strcmp(path, c->path) == 0))
             n += hp_ws_push(c->id, type, data, len);
     }
     return n;
+}
+
+size_t hp_ws_channels(const char *path, uint32_t *out, size_t max)
+{
+    size_t n = 0;
+    hpr_channel *c, *tmp;
+    HASH_ITER(hh, channels, c, tmp)
+    {
+        if (c->closed || (path && strcmp(path, c->path) != 0))
+            continue;
+        if (n < max && out)
+            out[n] = c->id;
+        n++;
+    }
+    return n;
+}
+
+/* ------------------------------------------------ outgoing WebSockets */
+
+/* One request to http-client:distro:sys, waited for. */
+static hp_rpc_error client_action(const char *body, const void *data,
+                                  size_t len)
+{
+    return hpr_module_action("http-client", body, data, len, 30, "http-client",
+                             "");
+}
+
+hp_rpc_error hp_ws_client_open(const char *url, const char *const *headers,
+                               uint32_t channel_id)
+{
+    hp_jw w;
+    hp_jw_init(&w);
+    static const char head[] = "{\"WebSocketOpen\":{\"url\":";
+    hp_jw_raw(&w, head, sizeof head - 1);
+    bool ok = hp_jw_string(&w, url, strlen(url)) == 0;
+    hp_jw_raw(&w, ",\"headers\":{", 12);
+    for (size_t i = 0; ok && headers && headers[i] && headers[i + 1]; i += 2) {
+        if (i)
+            hp_jw_raw(&w, ",", 1);
+        ok = hp_jw_string(&w, headers[i], strlen(headers[i])) == 0;
+        hp_jw_raw(&w, ":", 1);
+        ok =
+            ok && hp_jw_string(&w, headers[i + 1], strlen(headers[i + 1])) == 0;
+    }
+    char tail[48];
+    snprintf(tail, sizeof tail, "},\"channel_id\":%u}}", (unsigned)channel_id);
+    hp_jw_raw(&w, tail, strlen(tail));
+    hp_rpc_error e;
+    if (!ok || !hp_jw_ok(&w)) {
+        e.kind = HP_RPC_BUILD;
+        e.message = "the URL or a header is not UTF-8";
+    } else {
+        e = client_action(w.buf, NULL, 0);
+    }
+    hp_jw_fini(&w);
+    return e;
+}
+
+hp_rpc_error hp_ws_client_push(uint32_t channel_id, hp_ws_message_type type,
+                               const void *data, size_t len)
+{
+    if ((unsigned)type > HP_WS_CLOSE) {
+        hp_rpc_error e = {HP_RPC_BUILD, "not a WebSocket message type"};
+        return e;
+    }
+    char body[120];
+    snprintf(body, sizeof body,
+             "{\"WebSocketPush\":{\"channel_id\":%u,\"message_type\":\"%s\"}}",
+             (unsigned)channel_id, hcc_ws_type_name(type));
+    return client_action(body, data ? data : "", data ? len : 0);
+}
+
+hp_rpc_error hp_ws_client_close(uint32_t channel_id)
+{
+    char body[64];
+    snprintf(body, sizeof body, "{\"WebSocketClose\":{\"channel_id\":%u}}",
+             (unsigned)channel_id);
+    return client_action(body, NULL, 0);
 }
 
 bool hp_ws_close(uint32_t channel_id)
@@ -447,10 +622,25 @@ hp_task *hpr_http_server_task(hw_receive_result *r)
     HASH_FIND(hh, channels, &t->ws_channel, sizeof t->ws_channel, e);
     if (e && !t->ws_path)
         t->ws_path = hp_arena_strdup(a, e->path);
+    /* A client's close reaches the process twice, as on Hyperware: its
+     * Close frame (a push) and the channel's end (WebSocketClose).  The
+     * handler hears it once: at the first of the two. */
+    bool repeat = close && e && e->closed;
+    if (push && t->ws_type == HP_WS_CLOSE && e) {
+        if (e->closed)
+            repeat = true;
+        e->closed = true;
+    }
     if (close && e) {
         HASH_DEL(channels, e);
         free(e->path);
         free(e);
+    }
+    if (repeat) {
+        if (have_blob)
+            hw_blob_fini(&blob);
+        hpr_task_free(t);
+        return NULL;
     }
     if (have_blob)
         t->ws_blob = blob;

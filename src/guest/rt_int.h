@@ -126,6 +126,14 @@ void hpr_send_to(const char *proc, const char *pkg, const char *pub,
 /* {"HypercError":{"kind":...,"message":...}} into w (what it held is
  * dropped). */
 void hpr_error_body(hp_jw *w, const char *kind, const char *msg);
+/* One request to the node's module `proc` (http-server, http-client...),
+ * waited for (timeout_s): HP_RPC_OK when it answered {"Ok": ...}, else
+ * HP_RPC_REJECTED with "<who>: <its answer><hint>", or the call's error.
+ * From a task; the message lives in the task's arena. */
+hp_rpc_error hpr_module_action(const char *proc, const char *body,
+                               const void *blob, size_t blob_len,
+                               uint64_t timeout_s, const char *who,
+                               const char *hint);
 /* The hp_ws_message_type a WsMessageType JSON string names, or -1. */
 int hpr_ws_type_of(const hp_jv *t);
 

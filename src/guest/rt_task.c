@@ -39,7 +39,7 @@ void hpr_task_free(hp_task *t)
     hp__prompting_release(t->prompting);
     hp__coro_free(t->co);
     free(t);
-    hpr_rt.live--;
+    hp__tasks(--hpr_rt.live);
 }
 
 static void task_main(void *arg);
@@ -65,7 +65,7 @@ hp_task *hpr_task_new(hpr_task_kind kind, const hw_address *source)
         if (hw_address_parse(buf, &t->source) != 0)
             memset(&t->source, 0, sizeof t->source);
     }
-    hpr_rt.live++;
+    hp__tasks(++hpr_rt.live);
     return t;
 }
 

@@ -90,6 +90,7 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     n->state_db_path = hcn_xasprintf("%s/state/state.sqlite", n->home);
     pthread_rwlock_init(&n->table_lock, NULL);
     pthread_mutex_init(&n->life_mu, NULL);
+    pthread_mutex_init(&n->refuse_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -204,6 +205,7 @@ void hc_node_shutdown(hc_node *n)
 {
     if (atomic_exchange(&n->shutting_down, true))
         return;
+    hcn_refusals_flush(n);
     hcn_logf(n, 0, "node %s shutting down", n->name);
     pthread_cond_broadcast(&n->life_cv);
     hcn_control_stop(n);
@@ -272,6 +274,7 @@ void hc_node_free(hc_node *n)
     free(n->run_dir);
     free(n->worker_path);
     free(n->wasm_host_path);
+    free(n->first_password);
     free(n->state_db_path);
     free(n);
 }
@@ -279,4 +282,9 @@ void hc_node_free(hc_node *n)
 const char *hc_node_control_path(const hc_node *n)
 {
     return hcn_control_path(n);
+}
+
+const char *hc_node_first_password(const hc_node *n)
+{
+    return n->first_password;
 }

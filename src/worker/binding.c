@@ -328,6 +328,13 @@ static void w_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
     send_call();
 }
 
+/* Kept in the link for the node to read when `hyperc ps` asks: no frame. */
+static void w_tasks(void *ctx, uint32_t live)
+{
+    (void)ctx;
+    hcw_link_set_tasks(hcw_w.link, live);
+}
+
 void hcw_binding_init(hwn_host *t)
 {
     memset(t, 0, sizeof *t);
@@ -358,4 +365,5 @@ void hcw_binding_init(hwn_host *t)
     t->prompting_release = w_prompting_release;
     t->started = w_started;
     t->set_state_start = w_set_state_start;
+    t->tasks = w_tasks;
 }

@@ -26,7 +26,8 @@
  *
  * One page of header, then the two rings' bytes:
  *
- *   0      magic, layout version, ring size      (written once by the node)
+ *   0      magic, layout version, ring size, spin (written once by the node);
+ *   16     the guest's live tasks (written by the worker, read by the node)
  *   64     the calls ring's producer line: tail, reader_sleeps
  *   128    the calls ring's consumer line: head, writer_sleeps
  *   192    the replies ring's producer line
@@ -39,7 +40,7 @@
  * futex word it waits for (tail for a reader, head for a writer). */
 
 #define LINK_MAGIC 0x6b6e6c77u /* "wlnk" */
-#define LINK_LAYOUT 1
+#define LINK_LAYOUT 2
 #define DATA_OFF 4096u
 
 typedef struct shm_head {
@@ -47,6 +48,7 @@ typedef struct shm_head {
     uint32_t layout;
     uint32_t ring_bytes;
     uint32_t spin_us;
+    _Atomic uint32_t tasks; /* HCW_LINK_NO_TASKS until the worker sets it */
 } shm_head;
 
 typedef struct ring_ctl {
@@ -192,6 +194,7 @@ hcw_link *hcw_link_shm_new(uint32_t spin_us, int *fd_out)
     h->layout = LINK_LAYOUT;
     h->ring_bytes = size;
     h->spin_us = spin_us;
+    atomic_init(&h->tasks, HCW_LINK_NO_TASKS);
     place(l, map, size, true);
     l->map_len = len;
     l->spin_max_ns = l->spin_ns = (int64_t)spin_us * 1000;
@@ -274,6 +277,21 @@ void hcw_link_watch(hcw_link *l, hcw_link_watch_fn fn, void *ctx)
 {
     l->watch = fn;
     l->watch_ctx = ctx;
+}
+
+void hcw_link_set_tasks(hcw_link *l, uint32_t live)
+{
+    if (l && l->map)
+        atomic_store_explicit(&((shm_head *)l->map)->tasks, live,
+                              memory_order_relaxed);
+}
+
+uint32_t hcw_link_tasks(const hcw_link *l)
+{
+    if (l == NULL || l->map == NULL)
+        return HCW_LINK_NO_TASKS;
+    return atomic_load_explicit(&((shm_head *)l->map)->tasks,
+                                memory_order_relaxed);
 }
 
 /* --------------------------------------------------------------- writing */

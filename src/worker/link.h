@@ -58,6 +58,15 @@ void hcw_link_socket_spin(hcw_link *l, uint32_t spin_us);
 /* Release the link (unmap, close).  NULL is ignored. */
 void hcw_link_free(hcw_link *l);
 
+/* The guest's live tasks, kept in a shared-memory link's header for the
+ * node to read when `hyperc ps` asks (no frame crosses): the worker sets
+ * it (a store), the node reads it (any thread, while the link lives).
+ * HCW_LINK_NO_TASKS: never set, or a socket link, which has no such
+ * word. */
+#define HCW_LINK_NO_TASKS UINT32_MAX
+void hcw_link_set_tasks(hcw_link *l, uint32_t live);
+uint32_t hcw_link_tasks(const hcw_link *l);
+
 /* Consult fn(ctx) at each check while waiting (NULL: wait for ever). */
 void hcw_link_watch(hcw_link *l, hcw_link_watch_fn fn, void *ctx);
 

@@ -193,3 +193,27 @@ def node_factory(tmp_path):
 @pytest.fixture
 def node(node_factory):
     return node_factory()
+
+
+def chromium(user_data_dir, page_load_timeout=20):
+    """Headless Chromium (Debian's chromium and chromium-driver, driven by
+    python3-selenium), as root in a container on a machine with loopback
+    only; the browser's console is kept (get_log("browser"))."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    for f in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        assert os.path.exists(f), f"{f} is missing: run scripts/setup.sh"
+    o = Options()
+    o.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
+              "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--window-size=1000,800",
+              f"--user-data-dir={user_data_dir}"):
+        o.add_argument(a)
+    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
+    d.set_page_load_timeout(page_load_timeout)
+    return d
+

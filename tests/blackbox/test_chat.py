@@ -12,17 +12,15 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 import websockets
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import BIN, NODE, free_port
+from conftest import BIN, NODE, chromium, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHAT = os.path.join(HERE, "..", "..", "examples", "chat")
@@ -96,20 +94,7 @@ def chat(node_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    for f in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
-        assert os.path.exists(f), f"{f} is missing: run scripts/setup.sh"
-    o = Options()
-    o.binary_location = "/usr/bin/chromium"
-    # as root in a container, on a machine with no network but loopback
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
-              "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update",
-              "--disable-sync", "--window-size=1000,800",
-              f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        o.add_argument(a)
-    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
-    d.set_page_load_timeout(WAIT)
+    d = chromium(tmp_path_factory.mktemp("chromium"), WAIT)
     yield d
     d.quit()
 
@@ -233,9 +218,17 @@ def test_browser_login_send_live_and_reload(chat, browser):
 
 
 def test_http_and_ws_need_the_login(chat):
-    anon = urllib.request.Request(chat.base + "/api/history")
+    # a browser (its Accept lists text/html) gets the login page ...
+    anon = urllib.request.Request(chat.base + "/api/history",
+                                  headers={"Accept": "text/html"})
     with urllib.request.urlopen(anon, timeout=WAIT) as r:
         assert r.status == 200 and b"password" in r.read()  # the login page
+    # ... any other client a JSON 401
+    anon = urllib.request.Request(chat.base + "/api/history")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(anon, timeout=WAIT)
+    assert e.value.code == 401
+    assert json.loads(e.value.read())["HypercError"]["kind"] == "Unauthorized"
 
     async def run():
         url = f"ws://127.0.0.1:{chat.port}/{PID}/ws"

@@ -14,7 +14,7 @@ def run(*args, timeout=30):
 
 
 def test_help_for_every_command():
-    for cmd in ([], ["run"], ["inject"], ["verbosity"], ["ps"]):
+    for cmd in ([], ["run"], ["inject"], ["verbosity"], ["ps"], ["logs"]):
         r = run(*cmd, "--help")
         assert r.returncode == 0, (cmd, r.stderr)
         assert "usage: hyperc" in r.stdout
@@ -55,7 +55,7 @@ def test_inject_without_node_says_how_to_start_one(tmp_path):
 
 
 def test_ps_and_verbosity(node):
-    r = run("ps", "--home", node.home)
+    r = run("ps", "--home", node.home, "--json")
     procs = {p["id"]: p for p in json.loads(r.stdout)}
     assert procs["a:tpkg:test.os"]["status"] == "running"
     assert procs["private:tpkg:test.os"]["public"] is False

@@ -16,6 +16,9 @@ SRV = pid("srv", "thttpd")
 NOGRANT = pid("nogrant", "thttpd")
 OTHER = pid("other", "thttpd2")
 PASSWORD = "correct horse"
+# what a browser sends: a client accepting HTML gets the login page, any
+# other a JSON 401 (test_http_routing.py)
+HTML = ("-H", "Accept: text/html,*/*;q=0.8")
 
 
 def start(node_factory, *extra, packages=("thttpd", "thttpd2")):
@@ -456,8 +459,12 @@ def login(node, password=PASSWORD, host=None, sub=""):
 def test_login_and_authenticated(node_factory):
     n = start(node_factory)
     bind(n, "/secret", auth=True)
-    st, hd, body = curl(n, f"/{SRV}/secret")
+    st, hd, body = curl(n, f"/{SRV}/secret", *HTML)
     assert st == 200 and b"Log in" in body and b"test.os" in body
+    st, hd, body = curl(n, f"/{SRV}/secret")
+    assert st == 401 and hd["content-type"] == "application/json"
+    assert "hyperware-auth_test.os;" in http_json(body)["HypercError"][
+        "message"]
     assert curl(n, "/login")[0] == 200
     assert login(n, "wrong")[0] == 401
     st, hd, _ = login(n)
@@ -468,7 +475,8 @@ def test_login_and_authenticated(node_factory):
     assert st == 200 and http_json(body)["Http"]["bound_path"] == \
         f"/{SRV}/secret"
     bad = cookie[:-3] + ("AAA" if not cookie.endswith("AAA") else "BBB")
-    assert b"Log in" in curl(n, f"/{SRV}/secret", "-H", "Cookie: " + bad)[2]
+    assert b"Log in" in curl(n, f"/{SRV}/secret", "-H", "Cookie: " + bad,
+                             *HTML)[2]
     # redirect after login
     st, hd, _ = curl(n, "/login?redirect=/" + SRV + "/secret", "-H",
                      "Content-Type: application/json", "-d",
@@ -514,12 +522,17 @@ def test_secure_subdomain(node_factory):
     assert st == 307
     assert hd["location"] == f"http://{sub}.localhost:{port}/{SRV}/app?a=1"
     shost = f"{sub}.localhost:{port}"
-    st, _, body = curl(n, f"/{SRV}/app", host=shost)
+    st, _, body = curl(n, f"/{SRV}/app", *HTML, host=shost)
     assert st == 200 and b"Log in" in body
+    # without HTML: a 401 naming the process's own cookie and subdomain
+    st, _, body = curl(n, f"/{SRV}/app", host=shost)
+    msg = http_json(body)["HypercError"]["message"]
+    assert st == 401 and f"hyperware-auth_test.os@{SRV};" in msg, msg
+    assert f'"subdomain": "{SRV}"' in msg, msg
     # the node-wide cookie is not enough on a secure subdomain
     plain = login(n)[1]["set-cookie"].split(";")[0]
     assert b"Log in" in curl(n, f"/{SRV}/app", "-H", "Cookie: " + plain,
-                             host=shost)[2]
+                             *HTML, host=shost)[2]
     st, hd, _ = login(n, host=shost, sub=SRV)
     cookie = hd["set-cookie"].split(";")[0]
     assert cookie.startswith(f"hyperware-auth_test.os@{SRV}=")

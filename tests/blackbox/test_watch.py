@@ -204,10 +204,62 @@ def test_watch_boots_rebuilds_and_keeps_state(app, tmp_path):
     finally:
         assert w.stop() == 0
     # the node it booted is gone with it
-    assert "hyperc: node stopped" in w.text()
+    assert "hyperc watch: node stopped" in w.text()
+    # what that node printed went to a file in its home, not here (-v)
+    out = (home / "log" / "watch-node.out").read_text()
+    assert "hyperc: node local.os ready" in out
+    assert "hyperc: node local.os ready" not in w.text()
     assert not os.path.exists(home / "node.sock") or \
         subprocess.run([BIN, "ps", "--home", str(home)],
                        capture_output=True).returncode != 0
+
+
+def test_watch_verbose_shows_what_the_node_prints(built, tmp_path):
+    port = free_port()
+    home = tmp_path / "home"
+    w = Watch("-v", "--home", str(home), "--port", str(port), str(built))
+    try:
+        w.wait_for("watching")
+        assert "hyperc: node local.os ready (control socket" in w.text()
+        assert f"hyperc: serving http://localhost:{port}/" in w.text()
+        assert not (home / "log" / "watch-node.out").exists()
+        # a printout of its process shows here too
+        Node(home).ask(P, '{"Increment": 2}')
+    finally:
+        assert w.stop() == 0
+    assert "hyperc: node stopped" in w.text()
+
+
+def test_watch_says_why_a_reinstall_did_not_start(app, tmp_path):
+    """A reinstalled process that crashes as it starts is named with why;
+    watch goes on, a fixed source installs again at once, and watch's exit
+    status says whether the last install left a process that did not
+    start."""
+    home = tmp_path / "home"
+    w = Watch("--home", str(home), str(app))
+    src = app / "tally.c"
+    good = 'hp_log_info("starting at %llu", (unsigned long long)s->count);'
+    bad = "__builtin_trap();"
+    said = f"hyperc watch: {P} did not start: crashed as it started: SIGILL"
+    try:
+        w.wait_for("watching")
+        edit(src, good, bad)
+        w.wait_for(said)
+        w.wait_for("fix it and save: watch rebuilds and reinstalls")
+        assert " in init (tally." in w.text()
+        assert w.proc.poll() is None  # still watching
+        # on-exit Restart starts it again: each crash is said
+        w.wait_for(f"hyperc watch: {P} crashed: SIGILL in init (tally.")
+        edit(src, bad, good)
+        w.wait_for(f"reinstalled: {P};", count=2)
+        node = Node(home)
+        assert node.ask(P, '{"Increment": 4}') == "4"
+        assert w.text().count(said) == 1
+        edit(src, good, bad)
+        w.wait_for(said, count=2)
+    finally:
+        rc = w.stop()
+    assert rc == 3, w.text()
 
 
 def test_watch_attaches_to_a_running_node(app, tmp_path):

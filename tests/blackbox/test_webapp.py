@@ -8,6 +8,7 @@ import json
 import subprocess
 import time
 
+import pytest
 import websockets
 
 from conftest import free_port
@@ -109,6 +110,75 @@ def test_websocket_open_echo_broadcast_close(node_factory):
     asyncio.run(run())
     st, _, body = curl(port, "GET", "/api/items")
     assert st == 200
+
+
+def test_ws_close_heard_once_and_channels_listed(node_factory):
+    """A client's close reaches the process twice (its Close frame, then
+    the channel's end, as on Hyperware); the HP_WS handler hears it once.
+    hp_ws_channels lists the open channels."""
+    n, port = webapp(node_factory)
+    url = f"ws://127.0.0.1:{port}{BASE}/ws"
+
+    def stats():
+        st, _, body = curl(port, "GET", "/api/ws-stats?path=/ws")
+        assert st == 200, body
+        return json.loads(body)
+
+    async def run():
+        async with websockets.connect(url) as a, websockets.connect(url) as b:
+            await a.recv()
+            await b.recv()
+            s = stats()
+            assert s.startswith("opens=2 closes=0 open=2 ["), s
+        deadline = time.monotonic() + 10
+        while "closes=2" not in stats() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # a second close would have come by now
+        assert stats() == "opens=2 closes=2 open=0 []"
+    asyncio.run(run())
+
+
+def test_paths_bound_and_unbound_at_run_time(node_factory):
+    n, port = webapp(node_factory)
+
+    def bind(path, ws=False, unbind=False):
+        st, _, body = curl(port, "POST", "/api/bind",
+                           json.dumps({"BindPath": [path, ws, unbind]}))
+        assert st == 200, body
+        return json.loads(body)
+
+    # nothing at /extra yet
+    # /extra: under the process's unauthenticated UI root at first; bound
+    # with Rust's default config (authenticated) it needs the login; once
+    # unbound, nothing answers there (Hyperware keeps an unbound path as
+    # one that is bound to nobody)
+    add = json.dumps({"Add": [1, 2]})
+    st, _, body = curl(port, "POST", "/extra", add)
+    assert (st, json.loads(body)) == (200, 3)
+    assert bind("/extra") == "Ok"
+    st, _, body = curl(port, "POST", "/extra", add)
+    assert st == 401, body
+    assert json.loads(body)["HypercError"]["kind"] == "Unauthorized"
+    assert bind("/extra", unbind=True) == "Ok"
+    st, _, body = curl(port, "POST", "/extra", add)
+    assert st == 404, body
+    assert json.loads(body)["HypercError"]["kind"] == "NotFound"
+    # a WebSocket path
+    assert bind("/live", ws=True) == "Ok"
+
+    async def run():
+        async with websockets.connect(
+                f"ws://127.0.0.1:{port}{BASE}/live") as a:
+            assert await a.recv() == "welcome /live"
+    asyncio.run(run())
+    assert bind("/live", ws=True, unbind=True) == "Ok"
+
+    async def refused():
+        with pytest.raises(Exception):
+            async with websockets.connect(
+                    f"ws://127.0.0.1:{port}{BASE}/live"):
+                pass
+    asyncio.run(refused())
 
 
 def test_request_context_is_right_after_a_wait(node_factory):

@@ -15,8 +15,9 @@
  *   pingpong TARGET N            N send-and-await round trips of "echo x";
  *                                answer "done N"
  *   flood TARGET N SECS BODY...  N requests with expects_response SECS at
- *                                once; answer "flood ok=X errors=Y" when all
- *                                are resolved
+ *                                once; answer "flood ok=X errors=Y busy=Z"
+ *                                when all are resolved (busy: the node's
+ *                                Busy answer for a full mailbox)
  *   sleep MS                     block MS milliseconds, then answer
  *   note TEXT...                 print TEXT (for fire-and-forget checks)
  *   blob                         answer with the request's blob echoed as
@@ -34,7 +35,7 @@
 #include <time.h>
 
 static unsigned long requests;
-static int flood_left, flood_ok, flood_err;
+static int flood_left, flood_ok, flood_err, flood_busy;
 static bool flooding;
 
 static void answer_bytes(const void *p, size_t n, const hw_blob *blob)
@@ -114,7 +115,18 @@ static void on_answer(hw_receive_result *r)
         if (r->message.has_context)
             fmt_body(&r->message.context, ctx, sizeof ctx);
         if (strcmp(ctx, "flood") == 0) {
-            flood_ok++;
+            static const char busy[] = "{\"HypercError\":{\"kind\":\"Busy\"";
+            const hw_bytes *rb = &r->message.response.body;
+            if (rb->len >= sizeof busy - 1 &&
+                memcmp(rb->ptr, busy, sizeof busy - 1) == 0) {
+                if (flood_busy++ == 0) {
+                    char first[600];
+                    fmt_body(rb, body, sizeof body);
+                    snprintf(first, sizeof first, "first busy: %s", body);
+                    hw_print_to_terminal(0, first);
+                }
+            } else
+                flood_ok++;
         } else {
             char src[256];
             hw_address_format(&r->source, src, sizeof src);
@@ -130,7 +142,8 @@ static void on_answer(hw_receive_result *r)
          * message: answer it. */
         flooding = false;
         char out[128];
-        snprintf(out, sizeof out, "flood ok=%d errors=%d", flood_ok, flood_err);
+        snprintf(out, sizeof out, "flood ok=%d errors=%d busy=%d", flood_ok,
+                 flood_err, flood_busy);
         answer(out);
     }
 }
@@ -241,7 +254,7 @@ static bool on_request(char *cmdline, size_t len)
         }
         flooding = true;
         flood_left = n;
-        flood_ok = flood_err = 0;
+        flood_ok = flood_err = flood_busy = 0;
         for (int i = 0; i < n; i++)
             send_req(&t, rest, true, strtoull(secs, NULL, 10), false, "flood");
         hw_address_fini(&t);

@@ -18,6 +18,7 @@ typedef HP_LIST(item) item_list;
 typedef struct webapp_state {
     item_list items;
     uint64_t ws_messages;
+    uint64_t ws_opens, ws_closes; /* events the handler heard */
 } webapp_state;
 
 HYPERPROCESS(
@@ -96,7 +97,12 @@ HP_WS
 static void on_ws(webapp_state *s, uint32_t channel_id, hp_ws_message_type type,
                   const hw_blob *blob)
 {
+    if (type == HP_WS_CLOSE) {
+        s->ws_closes++;
+        return;
+    }
     if (type == HP_WS_OPEN) {
+        s->ws_opens++;
         const char *hello = hp_sprintf("welcome %s", hp_ws_path());
         hp_ws_push(channel_id, HP_WS_TEXT, hello, strlen(hello));
         return;
@@ -110,4 +116,34 @@ static void on_ws(webapp_state *s, uint32_t channel_id, hp_ws_message_type type,
     const char *all =
         hp_sprintf("all %llu", (unsigned long long)s->ws_messages);
     hp_ws_broadcast("/ws", HP_WS_TEXT, all, strlen(all));
+}
+
+/* What the WebSocket handler heard, and the open channels of `path` */
+HP_HTTP_ROUTE("GET", "/api/ws-stats")
+static char *ws_stats(const webapp_state *s, const char *path)
+{
+    uint32_t ids[16];
+    size_t n = hp_ws_channels(path[0] ? path : NULL, ids, 16);
+    char *list = "";
+    for (size_t i = 0; i < n && i < 16; i++)
+        list = hp_sprintf("%s%s%u", list, i ? "," : "", (unsigned)ids[i]);
+    return hp_sprintf("opens=%llu closes=%llu open=%zu [%s]",
+                      (unsigned long long)s->ws_opens,
+                      (unsigned long long)s->ws_closes, n, list);
+}
+
+/* Bind (or unbind) an HTTP path at run time with Rust's default config
+ * (authenticated), or a WebSocket path unauthenticated: "Ok" or the
+ * error. */
+HP_HTTP_ROUTE("POST", "/api/bind")
+static char *bind_path(webapp_state *s, const char *path, bool ws, bool unbind)
+{
+    (void)s;
+    hp_ws_config w = {.authenticated = false};
+    hp_rpc_error e = ws ? unbind ? hp_ws_unbind(path) : hp_ws_bind(path, &w)
+                     : unbind ? hp_http_unbind(path)
+                              : hp_http_bind(path, NULL);
+    return e.kind == HP_RPC_OK
+               ? "Ok"
+               : hp_sprintf("%s: %s", hp_rpc_kind_name(e.kind), e.message);
 }

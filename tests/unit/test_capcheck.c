@@ -333,9 +333,21 @@ static void full_mailbox_bounces_requests(void **state)
     for (int i = 0; i < MAILBOX_MAX; i++)
         ids[i] = route_req(f, ADDR_A, ADDR_P, ADDR_A, true, "fill");
     ut_assert_empty(f->a, 20);
-    /* Full: a request with expects bounces at once... */
+    /* Full: a request with expects is answered at once, for the target,
+     * with the framework's Busy error... */
     uint64_t over = route_req(f, ADDR_A, ADDR_P, ADDR_A, true, "over");
-    assert_bounced(f->a, over, HW_SEND_ERROR_TIMEOUT, ADDR_P, "over");
+    hcn_msg *busy = ut_pop(f->a, 500);
+    assert_int_equal(busy->kind, HCN_MSG_RESPONSE);
+    assert_int_equal(busy->id, over);
+    assert_string_equal(busy->source, ADDR_P);
+    char want[200];
+    snprintf(want, sizeof want,
+             "{\"HypercError\":{\"kind\":\"Busy\",\"message\":\"the "
+             "mailbox of %s is full (%d requests queued): this request was "
+             "not delivered; try again later\"}}",
+             PID_P, MAILBOX_MAX);
+    ut_assert_body(busy, want);
+    hcn_msg_unref(busy);
     /* ...one without is dropped silently... */
     route_req(f, ADDR_A, ADDR_P, NULL, false, "over2");
     ut_assert_empty(f->a, 20);

@@ -25,7 +25,7 @@ static const char *body(const char *ts)
 static void check(const hcg_wit_file *files, size_t n, const char *want)
 {
     char *err = NULL;
-    char *ts = hcg_ts_from_wit(files, n, &err);
+    char *ts = hcg_ts_from_wit(files, n, true, &err);
     assert_null(err);
     assert_non_null(ts);
     assert_string_equal(body(ts), want);
@@ -278,9 +278,9 @@ static void no_http_no_file(void **state)
     (void)state;
     const hcg_wit_file f = {"beta", beta};
     char *err = (char *)"unset";
-    assert_null(hcg_ts_from_wit(&f, 1, &err));
+    assert_null(hcg_ts_from_wit(&f, 1, true, &err));
     assert_null(err);
-    assert_null(hcg_ts_from_wit(NULL, 0, &err));
+    assert_null(hcg_ts_from_wit(NULL, 0, true, &err));
     assert_null(err);
 }
 
@@ -296,11 +296,94 @@ static void reserved_type_names(void **state)
                  names[i]);
         const hcg_wit_file files[] = {{"alpha", alpha}, {"x", text}};
         char *err = NULL;
-        assert_null(hcg_ts_from_wit(files, 2, &err));
+        assert_null(hcg_ts_from_wit(files, 2, true, &err));
         assert_non_null(err);
         assert_non_null(strstr(err, names[i]));
         free(err);
     }
+}
+
+/* The function of `fn` in ts (from "export async function <fn>(" to its
+ * closing "  }\n"), or a failed test. */
+static char *function_text(const char *ts, const char *fn)
+{
+    char start[64];
+    snprintf(start, sizeof start, "export async function %s(", fn);
+    const char *p = strstr(ts, start);
+    assert_non_null(p);
+    const char *e = strstr(p, "\n  }\n");
+    assert_non_null(e);
+    return strndup(p, (size_t)(e - p) + 5);
+}
+
+static const char finder[] =
+    "interface finder {\n"
+    "    type name = string;\n"
+    "    type value = string;\n"
+    "\n"
+    "    enum level {\n"
+    "        low,\n"
+    "        high,\n"
+    "    }\n"
+    "\n"
+    "    // Function signature for: find (http)\n"
+    "    // HTTP: GET /api/find\n"
+    "    // args: (text: string, lv: level, who: name, max-hits: u32, "
+    "extra: value, maybe: option<string>)\n"
+    "    record find-signature-http {\n"
+    "        target: string,\n"
+    "        arg-types: tuple<string, level, name, u32, value, "
+    "option<string>>,\n"
+    "        returning: u32\n"
+    "    }\n"
+    "\n"
+    "    // Function signature for: put (http)\n"
+    "    // HTTP: PUT /api/put\n"
+    "    // args: (n: u32)\n"
+    "    record put-signature-http {\n"
+    "        target: string,\n"
+    "        arg-types: tuple<u32>,\n"
+    "        returning: u32\n"
+    "    }\n"
+    "}\n";
+
+/* kit's client sends a GET without a body, so its parameters are lost;
+ * hyperc's (not kit_exact) puts them in the query string as the runtime
+ * reads them: text as it is, the rest as JSON, by snake_case name. */
+static void get_arguments_in_the_query(void **state)
+{
+    (void)state;
+    const hcg_wit_file f = {"finder", finder};
+    char *err = NULL;
+    char *kit = hcg_ts_from_wit(&f, 1, true, &err);
+    char *ours = hcg_ts_from_wit(&f, 1, false, &err);
+    assert_null(err);
+    assert_non_null(kit);
+    assert_non_null(ours);
+    char *kit_find = function_text(kit, "find");
+    char *our_find = function_text(ours, "find");
+    assert_null(strstr(kit_find, "URLSearchParams"));
+    assert_non_null(strstr(kit_find, "apiRequest<FindRequestWrapper, "
+                                     "number>('/api/find', 'GET', data);"));
+    assert_non_null(strstr(our_find,
+                           "  const query = new URLSearchParams({ "
+                           "text: String(text), lv: String(lv), who: "
+                           "String(who), max_hits: JSON.stringify(maxHits), "
+                           "extra: JSON.stringify(extra), maybe: "
+                           "JSON.stringify(maybe) });\n"));
+    assert_non_null(strstr(our_find, "apiRequest<FindRequestWrapper, "
+                                     "number>('/api/find?' + query, 'GET', "
+                                     "data);"));
+    /* a PUT sends its body: the same as kit's */
+    char *kit_put = function_text(kit, "put");
+    char *our_put = function_text(ours, "put");
+    assert_string_equal(kit_put, our_put);
+    free(kit_find);
+    free(our_find);
+    free(kit_put);
+    free(our_put);
+    free(kit);
+    free(ours);
 }
 
 int main(void)
@@ -310,6 +393,7 @@ int main(void)
         cmocka_unit_test(files_names_and_quirks),
         cmocka_unit_test(no_http_no_file),
         cmocka_unit_test(reserved_type_names),
+        cmocka_unit_test(get_arguments_in_the_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -204,23 +204,50 @@ static json_t *do_verbosity(hcn_node *n, json_t *req)
     return json_pack("{sb}", "ok", 1);
 }
 
-static json_t *do_ps(hcn_node *n)
+/* An integer, or null when negative (not known). */
+static json_t *int_or_null(json_int_t v)
+{
+    return v < 0 ? json_null() : json_integer(v);
+}
+
+/* One process as `hyperc ps` shows it; p->lock held. */
+static json_t *ps_entry(hcn_proc *p, int64_t now)
 {
     static const char *const names[] = {"loaded", "running", "restarting",
                                         "exited"};
+    int status = atomic_load(&p->status) & 3;
+    bool guest = p->ops == NULL;
+    /* ms in its own code since its last receive (0: waiting for a
+     * message); null for a module, or a process not running */
+    json_int_t busy = -1;
+    if (guest && status == HCN_PROC_RUNNING) {
+        int64_t since = atomic_load(&p->busy_since);
+        busy = since > 0 && now > since ? (now - since) / 1000000 : 0;
+    }
+    const char *failure = NULL;
+    if (guest &&
+        atomic_load(&p->start_failed_inst) > atomic_load(&p->started_inst))
+        failure = p->start_failure;
+    return json_pack(
+        "{sssssbsbsisisIsbsisosososo}", "id", p->id, "status", names[status],
+        "public", p->public_, "started", hcn_proc_started(p), "starts",
+        atomic_load(&p->instance), "restarts", atomic_load(&p->restarts),
+        "queued", (json_int_t)atomic_load(&p->mb.nreq), "isolated", p->isolated,
+        "crashes", p->crashes, "last_crash",
+        p->last_crash ? json_string(p->last_crash) : json_null(),
+        "start_failure", failure ? json_string(failure) : json_null(), "tasks",
+        int_or_null(guest ? hcn_proc_live_tasks(p) : -1), "busy_ms",
+        int_or_null(busy));
+}
+
+static json_t *do_ps(hcn_node *n)
+{
     json_t *list = json_array();
+    int64_t now = hcn_now_ns();
     pthread_rwlock_rdlock(&n->table_lock);
     for (hcn_proc *p = n->procs; p; p = p->hh.next) {
         pthread_mutex_lock(&p->lock);
-        json_array_append_new(
-            list, json_pack("{sssssbsbsisIsbsiso}", "id", p->id, "status",
-                            names[atomic_load(&p->status) & 3], "public",
-                            p->public_, "started", hcn_proc_started(p),
-                            "starts", atomic_load(&p->instance), "queued",
-                            (json_int_t)atomic_load(&p->mb.count), "isolated",
-                            p->isolated, "crashes", p->crashes, "last_crash",
-                            p->last_crash ? json_string(p->last_crash)
-                                          : json_null()));
+        json_array_append_new(list, ps_entry(p, now));
         pthread_mutex_unlock(&p->lock);
     }
     pthread_rwlock_unlock(&n->table_lock);

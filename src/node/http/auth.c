@@ -3,7 +3,8 @@
  *
  * The node keeps in <home>/http/: `jwt_secret` (32 random bytes, made at
  * first boot) and `password` (the node password: from --password, else
- * the file, else made at first boot and shown once in the log).  Hyperware
+ * the file, else made at first boot and shown once on the terminal of
+ * whoever started the node: hc_node_first_password).  Hyperware
  * derives its login secret from the keyfile; this node has no keyfile, so
  * the login takes the password itself ({"password": ...}, what this node's
  * login page sends) or Hyperware's browser-side hash of it ({"password_hash":
@@ -332,10 +333,14 @@ int hcn_http_auth_init(hcn_node *n, const char *password_opt, uint8_t *secret,
                 goto out;
             }
             *password = hcn_xstrdup(pw);
+            /* shown once on the terminal by whoever started the node
+             * (hc_node_first_password), never in the log */
+            free(n->first_password);
+            n->first_password = hcn_xstrdup(pw);
             hcn_logf(n, 0,
-                     "http-server: first boot: the node password is %s "
+                     "http-server: first boot: a node password was made "
                      "(kept in %s)",
-                     pw, ppath);
+                     ppath);
         }
     }
     *password_hash = hyperware_hash(n->name, *password);

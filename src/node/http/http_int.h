@@ -41,6 +41,13 @@ const hcn_http_route *hcn_http_router_match(const hcn_http_router *r,
 /* Free every route; free_data (may be NULL) releases each data. */
 void hcn_http_router_fini(hcn_http_router *r, void (*free_data)(void *));
 
+/* The node's home page (home.c): HTML listing the installed apps, each
+ * with its homepage tile and a link to its UI; `uis` is a JSON array of
+ * {app, path}, the UI roots bound on the server (borrowed).  malloc'd, its
+ * length in *len; any thread. */
+struct hcn_node;
+char *hcn_http_home_page(struct hcn_node *n, json_t *uis, size_t *len);
+
 /* Hyperware's normalize_path: one trailing '/' stripped.  Fresh string. */
 char *hcn_http_normalize(const char *path, size_t len);
 /* Hyperware's format_path_with_process: "/" + pid + path, trailing '/'

@@ -372,6 +372,25 @@ static void fail(conn *c, int status)
     respond_empty(c, status);
 }
 
+/* An error answer in the hyperprocess runtime's shape,
+ * {"HypercError":{"kind":...,"message":...}}, so that a client reads the
+ * node's refusals as it reads a process's.  The message may quote the
+ * request's path: made valid UTF-8 first. */
+static void respond_error(conn *c, int status, const char *kind,
+                          const char *message)
+{
+    char *msg =
+        hcn_http_utf8_lossy((const uint8_t *)message, strlen(message), NULL);
+    json_t *j =
+        json_pack("{s:{s:s,s:s}}", "HypercError", "kind", kind, "message", msg);
+    free(msg);
+    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    respond(c, status, "Content-Type: application/json\r\n", NULL, body,
+            body ? strlen(body) : 0);
+    free(body);
+}
+
 /* ----------------------------------------------------------- messages */
 
 static void send_to_process(hcn_http *h, uint64_t id, const char *pid,
@@ -581,8 +600,9 @@ static void add_secure_sub(hcn_http *h, const char *s)
 static bool ws_upgrade(conn *c, const char *path);
 
 /* The request target split: its path normalized, its raw query (NULL when
- * none), both fresh; false when the URL does not parse. */
-static bool request_target(conn *c, char **path, char **query)
+ * none), both fresh, and whether the path ended with '/' (*slash); false
+ * when the URL does not parse. */
+static bool request_target(conn *c, char **path, char **query, bool *slash)
 {
     struct http_parser_url u;
     http_parser_url_init(&u);
@@ -599,6 +619,7 @@ static bool request_target(conn *c, char **path, char **query)
         *query = hcn_xstrndup(c->url + u.field_data[UF_QUERY].off,
                               u.field_data[UF_QUERY].len);
     *path = hcn_http_normalize(raw_path, raw_len);
+    *slash = raw_len > 0 && raw_path[raw_len - 1] == '/';
     return true;
 }
 
@@ -661,6 +682,60 @@ static hcn_http_access check_access(conn *c, const binding *b, const char *host,
     return a;
 }
 
+/* Whether the parameters [p, end) of a media range set q to 0 ("q=0",
+ * "q=0.0"...). */
+static bool q_is_zero(const char *p, const char *end)
+{
+    while (p < end && (p = memchr(p, ';', (size_t)(end - p))) != NULL) {
+        p++;
+        p += strspn(p, " \t");
+        if (end - p >= 3 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            const char *v = p + 2;
+            size_t vl = strcspn(v, ";, \t");
+            return v[0] == '0' && strspn(v, "0.") == vl;
+        }
+    }
+    return false;
+}
+
+/* Whether an Accept header lists text/html (with a q other than 0): a
+ * browser, which can use the login page.  Clients that do not (curl's and
+ * fetch's default is * / *, without the spaces) get a JSON 401 instead. */
+static bool accepts_html(const char *accept)
+{
+    const char *p = accept;
+    while (p && *p) {
+        const char *end = p + strcspn(p, ",");
+        p += strspn(p, " \t");
+        size_t tl = strcspn(p, ";, \t");
+        if (tl == 9 && strncasecmp(p, "text/html", 9) == 0 &&
+            !q_is_zero(p + tl, end))
+            return true;
+        p = *end ? end + 1 : end;
+    }
+    return false;
+}
+
+/* The 401 of a client that does not accept HTML on a path that needs a
+ * login: what to send to log in, and which cookie it sets. */
+static void refuse_json_login(conn *c, const binding *b, const char *host_hdr,
+                              const char *path)
+{
+    hcn_http_rule rule = {.secure_sub = b->secure_sub, .app = b->app};
+    bool localhost = strstr(host_hdr ? host_hdr : "localhost", "localhost");
+    const char *sub = hcn_http_login_sub(&rule, localhost);
+    const char *node = c->h->node->name;
+    char *m = hcn_xasprintf(
+        "%s %s needs a login: POST /login with {\"password\": \"...\", "
+        "\"subdomain\": \"%s\"} sets the cookie hyperware-auth_%s%s%s; send "
+        "it with the request (a browser, whose Accept lists text/html, gets "
+        "the login page instead)",
+        http_method_str((enum http_method)c->parser.method), path,
+        sub ? sub : "", node, sub ? "@" : "", sub ? sub : "");
+    respond_error(c, 401, "Unauthorized", m);
+    free(m);
+}
+
 /* The answer to a request the access check refused with `a`. */
 static void refuse(conn *c, hcn_http_access a, const binding *b,
                    const char *host_hdr, const char *path, const char *query)
@@ -668,7 +743,12 @@ static void refuse(conn *c, hcn_http_access a, const binding *b,
     const char *m = NULL;
     switch (a) {
     case HCN_HTTP_ALLOW: break;
-    case HCN_HTTP_LOGIN: send_login_page(c); break;
+    case HCN_HTTP_LOGIN:
+        if (accepts_html(find_header(c, "accept")))
+            send_login_page(c);
+        else
+            refuse_json_login(c, b, host_hdr, path);
+        break;
     case HCN_HTTP_NO_SUBDOMAIN:
         m = "attempted to access secure subdomain without host";
         respond(c, 401, NULL, NULL, m, strlen(m));
@@ -785,8 +865,112 @@ static void forward(conn *c, const binding *b, json_t *msg)
     hcn_blob_unref(blob);
 }
 
+/* The 404 of a path nothing is bound at: the paths the process named by
+ * its first segment has bound (the node knows no methods: those are the
+ * process's), or where paths live. */
+static void not_bound(conn *c, const char *path)
+{
+    hcn_http *h = c->h;
+    const char *p = path[0] == '/' ? path + 1 : path;
+    char *pid = hcn_xstrndup(p, strcspn(p, "/"));
+    char *list = NULL;
+    size_t len = 0, n = 0;
+    const size_t max = 40;
+    for (size_t i = 0; i < h->routes.len; i++) {
+        const binding *b = h->routes.v[i].data;
+        if (b == NULL || b->app == NULL || strcmp(b->app, pid) != 0)
+            continue;
+        if (n < max) {
+            if (n)
+                append(&list, &len, ", ", 2);
+            append(&list, &len, b->path, strlen(b->path));
+        }
+        n++;
+    }
+    char *m;
+    if (n == 0)
+        m = hcn_xasprintf("nothing is bound at %s (a process's paths begin "
+                          "with /<process:package:publisher>; GET / is the "
+                          "node's home page)",
+                          path[0] ? path : "/");
+    else
+        m = hcn_xasprintf("nothing is bound at %s; %s has bound %s%s", path,
+                          pid, list, n > max ? ", ..." : "");
+    logf_h(h, 2, "no route for %s", path);
+    respond_error(c, 404, "NotFound", m);
+    free(m);
+    free(list);
+    free(pid);
+}
+
+/* Whether a GET or HEAD for `path` (no trailing '/' in the request) is the
+ * root of a process's UI, "/<process>", its "/" binding with static content
+ * (not a file homepage:homepage:sys binds at the node's root): answered
+ * with a redirect to the path with '/', so that the page's relative links
+ * resolve under the process and not at the node's root. */
+static bool ui_root_without_slash(conn *c, const binding *b, const char *path,
+                                  bool slash)
+{
+    return !slash && b->static_content != NULL &&
+           (c->parser.method == HTTP_GET || c->parser.method == HTTP_HEAD) &&
+           path[0] == '/' && strcmp(path + 1, b->app) == 0 &&
+           strcmp(path, b->path) == 0;
+}
+
 /* A whole request read: a WebSocket upgrade, the login, or a bound path
  * (access check, then its cached content or the process). */
+/* The UI roots bound on this server, for the home page: [{app, path}] for
+ * each process whose own "/" is static content (its UI's index.html). */
+static json_t *ui_roots(hcn_http *h)
+{
+    json_t *out = json_array();
+    for (size_t i = 0; i < h->routes.len; i++) {
+        const binding *b = h->routes.v[i].data;
+        if (b == NULL || b->app == NULL || b->static_content == NULL)
+            continue;
+        char *root = hcn_xasprintf("/%s", b->app);
+        size_t rl = strlen(root);
+        const char *p = b->path;
+        bool is_root = strncmp(p, root, rl) == 0 &&
+                       (p[rl] == '\0' || strcmp(p + rl, "/") == 0);
+        free(root);
+        if (!is_root)
+            continue;
+        bool seen = false;
+        size_t k;
+        json_t *u;
+        json_array_foreach(out, k, u) seen |=
+            strcmp(json_string_value(json_object_get(u, "app")), b->app) == 0;
+        if (!seen) {
+            char *href = hcn_xasprintf("/%s/", b->app);
+            json_array_append_new(
+                out, json_pack("{ssss}", "app", b->app, "path", href));
+            free(href);
+        }
+    }
+    return out;
+}
+
+/* GET / when no process binds it: the node's home page (home.c), behind
+ * the login as Hyperware's is (a client that does not take HTML gets the
+ * JSON 401). */
+static void serve_home(conn *c, const char *host, const char *host_hdr)
+{
+    binding home = {.path = "/", .authenticated = true};
+    hcn_http_access a = check_access(c, &home, host, host_hdr);
+    if (a != HCN_HTTP_ALLOW) {
+        refuse(c, a, &home, host_hdr, "/", NULL);
+        return;
+    }
+    json_t *uis = ui_roots(c->h);
+    size_t len;
+    char *page = hcn_http_home_page(c->h->node, uis, &len);
+    json_decref(uis);
+    respond(c, 200, "Content-Type: text/html; charset=utf-8\r\n", NULL, page,
+            len);
+    free(page);
+}
+
 static void handle_request(conn *c)
 {
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -794,7 +978,8 @@ static void handle_request(conn *c)
     c->phase = PH_WAITING;
     c->head = c->parser.method == HTTP_HEAD;
     char *path, *query;
-    if (!request_target(c, &path, &query)) {
+    bool slash;
+    if (!request_target(c, &path, &query, &slash)) {
         fail(c, 400);
         return;
     }
@@ -808,18 +993,28 @@ static void handle_request(conn *c)
     if (login_request(c, path, host_hdr, query))
         goto out;
     const binding *b = find_binding(c->h, path, url_params);
+    if (b == NULL && (path[0] == '\0' || strcmp(path, "/") == 0) &&
+        (c->parser.method == HTTP_GET || c->parser.method == HTTP_HEAD)) {
+        serve_home(c, host, host_hdr);
+        goto out;
+    }
     if (b == NULL) {
-        logf_h(c->h, 2, "no route for %s", path);
-        respond_empty(c, 404);
+        not_bound(c, path);
         goto out;
     }
     hcn_http_access a = check_access(c, b, host, host_hdr);
-    if (a != HCN_HTTP_ALLOW)
+    if (a != HCN_HTTP_ALLOW) {
         refuse(c, a, b, host_hdr, path, query);
-    else if (b->static_content && c->parser.method == HTTP_GET)
+    } else if (ui_root_without_slash(c, b, path, slash)) {
+        char *loc = hcn_xasprintf("Location: %s/%s%s\r\n", path,
+                                  query ? "?" : "", query ? query : "");
+        respond(c, 301, loc, NULL, NULL, 0);
+        free(loc);
+    } else if (b->static_content && c->parser.method == HTTP_GET) {
         serve_static(c, b);
-    else
+    } else {
         forward(c, b, request_json(c, b, host, path, query, url_params));
+    }
 out:
     json_decref(url_params);
     free(path);

@@ -306,6 +306,15 @@ static void host_print(void *ctx, uint8_t v, const char *msg)
     hcn_host *h = ctx;
     hcn_log_write(&h->node->log, h->proc->id, v, hcn_proc_level(h->proc),
                   msg ? msg : "");
+    if (v == 0 && !h->started && msg) {
+        /* what a process says before it refuses to start is its reason
+         * (proc.c reports it when the instance ends) */
+        char *keep = hcn_xstrndup(msg, strnlen(msg, 500));
+        pthread_mutex_lock(&h->proc->lock);
+        free(h->proc->early_words);
+        h->proc->early_words = keep;
+        pthread_mutex_unlock(&h->proc->lock);
+    }
 }
 
 static void host_our(void *ctx, hw_address *out)
@@ -530,6 +539,11 @@ static int save_answer(hcn_host *h, hcn_msg **m)
 static void host_receive(void *ctx, hw_receive_result *out)
 {
     hcn_host *h = ctx;
+    /* For `hyperc ps`: waiting from here, in its own code again from when
+     * a message is handed over.  The clock is read once per message as it
+     * was, and again only after a wait. */
+    _Atomic int64_t *busy = &h->proc->busy_since;
+    atomic_store_explicit(busy, 0, memory_order_relaxed);
     for (;;) {
         hcn_msg *m = NULL;
         if (h->deferred_head == NULL)
@@ -542,15 +556,19 @@ static void host_receive(void *ctx, hw_receive_result *out)
             if (m)
                 defer_front(h, m);
             expire_one(h, now, out);
+            atomic_store_explicit(busy, now, memory_order_relaxed);
             return;
         }
         if (m == NULL) {
             int64_t deadline = h->heap_len ? h->heap[0]->deadline : -1;
             if (next_msg(h, deadline, &m) != HCC_EOK)
                 continue; /* the deadline passed: deliver the timeout */
+            now = hcn_now_ns();
         }
-        if (ingest(h, m, out))
+        if (ingest(h, m, out)) {
+            atomic_store_explicit(busy, now, memory_order_relaxed);
             return;
+        }
     }
 }
 
@@ -1087,6 +1105,14 @@ static void mark_started(hcn_host *h)
     atomic_store(&h->proc->started_inst, atomic_load(&h->proc->instance));
 }
 
+static void host_tasks(void *ctx, uint32_t live)
+{
+    hcn_host *h = ctx;
+    atomic_store_explicit(&h->proc->tasks,
+                          live > INT32_MAX ? INT32_MAX : (int)live,
+                          memory_order_relaxed);
+}
+
 static void host_started(void *ctx, bool done)
 {
     hcn_host *h = ctx;
@@ -1133,6 +1159,7 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
     t->prompting_release = host_prompting_release;
     t->started = host_started;
     t->set_state_start = host_set_state_start;
+    t->tasks = host_tasks;
 }
 
 void hcn_host_fini(hcn_host *h)

@@ -790,6 +790,15 @@ static hcn_run_end report_end(wctx *w, int st)
     return end;
 }
 
+int hcn_proc_live_tasks(hcn_proc *p)
+{
+    if (p->link == NULL)
+        return atomic_load(&p->tasks);
+    /* the worker's word: its own say, shown as it is */
+    uint32_t v = hcw_link_tasks(p->link);
+    return v == HCW_LINK_NO_TASKS ? -1 : v > INT_MAX ? INT_MAX : (int)v;
+}
+
 hcn_run_end hcn_isolate_run(hcn_proc *p)
 {
     hcn_node *n = p->node;
@@ -805,6 +814,8 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
                  "%s: cannot run a wasm component: the wasm host (host.mjs) "
                  "is not found (set HYPERC_WASM_HOST)",
                  p->id);
+        hcn_proc_note_end(p, "the wasm host (host.mjs) is not found (set "
+                             "HYPERC_WASM_HOST)");
         return HCN_RUN_LOAD_FAILED;
     }
     if (!wasm && n->worker_path == NULL) {
@@ -812,6 +823,8 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
                  "%s: cannot run isolated: no hyperc-worker executable found "
                  "(set HYPERC_WORKER)",
                  p->id);
+        hcn_proc_note_end(p, "no hyperc-worker executable found (set "
+                             "HYPERC_WORKER)");
         return HCN_RUN_LOAD_FAILED;
     }
     int lfd = -1;
@@ -832,6 +845,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     if (link == NULL) {
         hcn_logf(n, 0, "%s: cannot make the worker's link: %s", p->id,
                  strerror(errno));
+        hcn_proc_note_end(p, "cannot make the worker's link");
         if (lfd >= 0)
             close(lfd);
         return HCN_RUN_LOAD_FAILED;
@@ -843,6 +857,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     if (pid < 0) {
         hcn_logf(n, 0, "%s: cannot start %s: %s", p->id, wargv[0],
                  strerror(errno));
+        hcn_proc_note_end(p, "its worker cannot be started");
         hcw_link_free(link);
         return HCN_RUN_LOAD_FAILED;
     }
@@ -858,6 +873,9 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     hcw_link_watch(link, watch, w);
     w->h = hcn_xmalloc(sizeof *w->h);
     hcn_host_init(w->h, p);
+    pthread_mutex_lock(&p->lock);
+    p->link = link; /* its live tasks, for `hyperc ps` */
+    pthread_mutex_unlock(&p->lock);
     hcn_run_end end;
     int st = -1;
     hcw_frame_begin(w->out, HCW_HELLO, 4);
@@ -870,6 +888,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         char *why = NULL;
         hcw_get_str(&w->in, &why);
         hcn_logf(n, 0, "%s: %s", p->id, why ? why : "the worker failed");
+        hcn_proc_note_end(p, why ? why : "the worker failed");
         free(why);
         end = HCN_RUN_LOAD_FAILED;
         st = reap(pid, true);
@@ -906,6 +925,9 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     end = stopped ? HCN_RUN_KILLED : report_end(w, st);
     w->h->crashed = end == HCN_RUN_CRASHED || end == HCN_RUN_OVERFLOW;
 out:
+    pthread_mutex_lock(&p->lock);
+    p->link = NULL;
+    pthread_mutex_unlock(&p->lock);
     hcw_link_free(w->link);
     hcn_host_fini(w->h);
     free(w->h);

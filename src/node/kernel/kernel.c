@@ -43,6 +43,9 @@ void hcn_proc_unref(hcn_proc *p)
     free(p->addr);
     free(p->so_path);
     free(p->last_crash);
+    free(p->start_failure);
+    free(p->early_words);
+    free(p->end_why);
     free(p->pkg_dir);
     free(p->pending_so);
     free(p->pending_pkg_dir);
@@ -55,6 +58,16 @@ void hcn_proc_note_crash(hcn_proc *p, const char *why)
     p->crashes++;
     free(p->last_crash);
     p->last_crash = hcn_xstrdup(why);
+    free(p->end_why);
+    p->end_why = hcn_xstrdup(why);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void hcn_proc_note_end(hcn_proc *p, const char *why)
+{
+    pthread_mutex_lock(&p->lock);
+    free(p->end_why);
+    p->end_why = hcn_xstrdup(why);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -126,6 +139,7 @@ hcn_proc *hcn_node_add_proc(hcn_node *n, const char *pid, bool public_,
     p->addr = hcn_xasprintf("%s@%s", n->name, pid);
     p->public_ = public_;
     p->verbosity = -1;
+    atomic_init(&p->tasks, -1);
     pthread_mutex_init(&p->lock, NULL);
     /* The node's own modules (publisher sys) serve every process at once:
      * a burst from one (10,000 timers from as many tasks) must not be
@@ -200,6 +214,77 @@ static bool node_is(const char *addr, const char *name)
 
 /* Send the sender of request m a send error at once, if it waits for an
  * answer (Hyperware's throw_timeout).  Consumes nothing. */
+static const char full_why[] = "target mailbox is full";
+
+/* Whether this refusal's line is shown: HCN_REFUSALS_PER_S a second; when
+ * a new second begins, one line says how many were held back. */
+static bool refusal_shown(hcn_node *n)
+{
+    int64_t now = hcn_now_ns();
+    pthread_mutex_lock(&n->refuse_mu);
+    if (now - n->refuse_window_ns >= 1000000000) {
+        uint64_t hidden = n->refuse_hidden;
+        n->refuse_window_ns = now;
+        n->refuse_shown = 0;
+        n->refuse_hidden = 0;
+        if (hidden)
+            hcn_logf(n, 0,
+                     "%llu more refusals not shown (at most %u lines a "
+                     "second)",
+                     (unsigned long long)hidden, HCN_REFUSALS_PER_S);
+    }
+    bool show = n->refuse_shown < HCN_REFUSALS_PER_S;
+    if (show)
+        n->refuse_shown++;
+    else
+        n->refuse_hidden++;
+    pthread_mutex_unlock(&n->refuse_mu);
+    return show;
+}
+
+void hcn_refusals_flush(hcn_node *n)
+{
+    pthread_mutex_lock(&n->refuse_mu);
+    uint64_t hidden = n->refuse_hidden;
+    n->refuse_hidden = 0;
+    pthread_mutex_unlock(&n->refuse_mu);
+    if (hidden)
+        hcn_logf(n, 0,
+                 "%llu more refusals not shown (at most %u lines a "
+                 "second)",
+                 (unsigned long long)hidden, HCN_REFUSALS_PER_S);
+}
+
+/* A request that expects a response and found its target's mailbox full:
+ * the node answers for the target at once, in the framework's error shape
+ * (kind Busy), rather than let the caller wait for a timeout.  Hyperware
+ * has no such bound (its sends wait for room); a hyperc extension, as the
+ * bound itself.  Returns whether an answer went to a local sender. */
+static bool answer_busy(hcn_node *n, hcn_msg *m, hcn_proc *to)
+{
+    if (m->kind != HCN_MSG_REQUEST || !m->has_expects)
+        return false;
+    const char *back = m->rsvp ? m->rsvp : m->source;
+    if (!node_is(back, n->name))
+        return false;
+    hcn_proc *from = hcn_node_find(n, hcn_addr_pid(back));
+    if (from == NULL)
+        return false;
+    char *body = hcn_xasprintf(
+        "{\"HypercError\":{\"kind\":\"Busy\",\"message\":\"the mailbox of "
+        "%s is full (%u requests queued): this request was not delivered; "
+        "try again later\"}}",
+        hcn_addr_pid(m->target), to->mb.max_req);
+    hcn_msg *r =
+        HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = m->id, .source = m->target,
+                    .target = back, .body = body, .body_len = strlen(body));
+    free(body);
+    if (hcn_mailbox_push(&from->mb, r) != HCC_EOK)
+        hcn_msg_unref(r);
+    hcn_proc_unref(from);
+    return true;
+}
+
 static void bounce(hcn_node *n, hcn_msg *m, int kind)
 {
     if (m->kind != HCN_MSG_REQUEST || !m->has_expects)
@@ -241,6 +326,35 @@ static bool may_network(hcn_node *n, hcn_proc *hint, const char *spid)
     return ok;
 }
 
+/* At terminal level 3 the kernel prints every message it routes, as
+ * Hyperware's event-loop printouts do: formatted only then, so below that
+ * level it costs one comparison per message. */
+static void trace_route(hcn_node *n, const hcn_msg *m)
+{
+    if (m->kind == HCN_MSG_SEND_ERROR) {
+        hcn_logf(n, 3, "send error (%s) for request %llu: %s -> %s",
+                 m->err_kind == HW_SEND_ERROR_TIMEOUT ? "timeout" : "offline",
+                 (unsigned long long)m->id, m->source, m->target);
+        return;
+    }
+    char body[84];
+    size_t k = 0;
+    for (size_t i = 0; i < m->body_len && k < 80; i++) {
+        uint8_t c = m->body[i];
+        body[k++] = c >= 0x20 && c < 0x7f ? (char)c : '.';
+    }
+    if (k < m->body_len)
+        body[k++] = '~'; /* cut */
+    body[k] = '\0';
+    char expects[32] = "";
+    if (m->has_expects)
+        snprintf(expects, sizeof expects, ", expects %llu s",
+                 (unsigned long long)m->expects);
+    hcn_logf(n, 3, "%s %llu: %s -> %s (%zu bytes%s%s): %s", kind_name(m),
+             (unsigned long long)m->id, m->source, m->target, m->body_len,
+             expects, m->blob ? ", blob" : "", body);
+}
+
 void hcn_route(hcn_node *n, hcn_msg *m)
 {
     hcn_route_ex(n, NULL, NULL, m);
@@ -249,6 +363,8 @@ void hcn_route(hcn_node *n, hcn_msg *m)
 void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
                   hcn_msg *m)
 {
+    if (n->log.level >= 3)
+        trace_route(n, m);
     if (!node_is(m->target, n->name)) {
         /* Another node's: through the way out if a module gave one; without
          * one, every other node is offline, as for a peer missing from the
@@ -302,8 +418,8 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
                       "(and the target is not public)";
         }
         hcn_proc_unref(from);
-    } else if (!node_is(m->source, n->name) &&
-               m->kind != HCN_MSG_SEND_ERROR && !proc_networks(n, to)) {
+    } else if (!node_is(m->source, n->name) && m->kind != HCN_MSG_SEND_ERROR &&
+               !proc_networks(n, to)) {
         /* from another node: as Hyperware, dropped unless the target may
          * network (the remote sender times out) */
         hcn_logf(n, 0,
@@ -325,14 +441,21 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
             hcn_proc_unref(to);
             return;
         }
-        why = rc == HCC_EFULL ? "target mailbox is full"
-                              : "target process is stopping";
+        why = rc == HCC_EFULL ? full_why : "target process is stopping";
     }
-    hcn_logf(n, 0, "%s %s -> %s refused: %s%s", kind_name(m), m->source,
-             m->target, why,
-             m->kind == HCN_MSG_REQUEST && m->has_expects
-                 ? "; sender gets a timeout error"
-                 : "");
+    bool busy = why == full_why;
+    if (refusal_shown(n))
+        hcn_logf(n, 0, "%s %s -> %s refused: %s%s", kind_name(m), m->source,
+                 m->target, why,
+                 m->kind == HCN_MSG_REQUEST && m->has_expects
+                     ? busy ? "; the sender is answered Busy"
+                            : "; sender gets a timeout error"
+                     : "");
+    if (busy && answer_busy(n, m, to)) {
+        hcn_proc_unref(to);
+        hcn_msg_unref(m);
+        return;
+    }
     if (m->kind == HCN_MSG_RESPONSE && to != NULL) {
         /* The target waits for this answer: tell it now rather than let it
          * time out later. */

@@ -299,6 +299,32 @@ struct hcn_proc {
     int consecutive;    /* for backoff */
     atomic_bool reload; /* stop the instance and start the new binary */
     atomic_bool retire; /* stop the instance and leave the node */
+
+    /* What `hyperc ps` and a reinstall are told (proc.c, host.c,
+     * isolate.c).  Written by the process's own thread, read by others:
+     * kept at the end, away from what senders touch per message. */
+    atomic_int restarts; /* instances started again by on-exit Restart */
+    /* Monotonic ns since when the guest has been in its own code (or a
+     * blocking host call): set as receive hands it a message and as an
+     * instance starts, 0 while it waits in receive or between instances
+     * (host.c). */
+    _Atomic int64_t busy_since;
+    /* Live tasks an in-process guest runtime reported (the native table's
+     * `tasks`), -1 when it never did; a worker's own count is in its link
+     * (`link`, below). */
+    atomic_int tasks;
+    /* The newest instance that ended before it started (0: none), and why
+     * (start_failure, under lock). */
+    atomic_int start_failed_inst;
+    char *start_failure;
+    /* Of the current instance (under lock, reset at each start): the last
+     * printout at level 0 before it started, and why it ended when the
+     * node knows (a crash, a binary that does not load). */
+    char *early_words;
+    char *end_why;
+    /* An isolated instance's worker link while it runs (under lock), for
+     * the live tasks the worker keeps there (isolate.c). */
+    struct hcw_link *link;
 };
 
 /* Whether p's current instance has started (bindings and init done; a
@@ -353,17 +379,33 @@ struct hcn_node {
     atomic_uint instance_seq;
     pthread_mutex_t life_mu;
     pthread_cond_t life_cv;
+    /* refusal lines in the log: at most HCN_REFUSALS_PER_S a second, the
+     * rest counted and said in one line (kernel.c) */
+    pthread_mutex_t refuse_mu;
+    int64_t refuse_window_ns;
+    unsigned refuse_shown;
+    uint64_t refuse_hidden;
     int live_threads;
     char *state_db_path;
     struct hcn_control *ctl; /* the control socket (control/control.c) */
     char *worker_path;       /* hyperc-worker, NULL = not found */
     char *wasm_host_path;    /* the wasm host (host.mjs), NULL = not found */
+    char *first_password;    /* the node password when this boot made it
+                                (hc_node_first_password); else NULL */
     hcn_remote remote;       /* where messages for other nodes go */
 };
 
 /* The node's modules (publisher sys) queue this many times --mailbox-max
  * requests. */
 #define HCN_MODULE_MAILBOX_FACTOR 64u
+
+/* Refusal lines (a message the kernel does not deliver) shown a second;
+ * the others are counted. */
+#define HCN_REFUSALS_PER_S 10u
+
+/* Say how many refusal lines were held back since the last one shown (at
+ * shutdown; routing says it when the next second begins). */
+void hcn_refusals_flush(hcn_node *n);
 
 /* Look a process up by id ("p:k:pub") and take a reference; NULL if none. */
 hcn_proc *hcn_node_find(hcn_node *n, const char *pid);
@@ -419,5 +461,15 @@ char *hcn_wasm_host_find(void);
 /* Count a crash of p's instance and keep `why` (copied) as the last one's
  * reason, for `hyperc ps`.  Any thread. */
 void hcn_proc_note_crash(hcn_proc *p, const char *why);
+/* Keep `why` (copied) as the reason p's current instance ended, when it is
+ * not a crash (a binary that does not load), for a reinstall's report.
+ * Any thread. */
+void hcn_proc_note_end(hcn_proc *p, const char *why);
+
+/* The live tasks p's guest runtime reported last (a hyperprocess's
+ * handlers in flight, init included), -1 when it never did (a raw-ABI
+ * process, a wasm component, a runtime module).  Call with p->lock held
+ * (isolate.c). */
+int hcn_proc_live_tasks(hcn_proc *p);
 
 #endif

@@ -71,6 +71,7 @@ static hcn_run_end run_instance(hcn_proc *p)
     void *dl = load_instance(p, err, sizeof err);
     if (dl == NULL) {
         hcn_logf(p->node, 0, "%s: %s", p->id, err);
+        hcn_proc_note_end(p, err);
         return HCN_RUN_LOAD_FAILED;
     }
     hwn_entry_fn entry;
@@ -79,6 +80,8 @@ static hcn_run_end run_instance(hcn_proc *p)
         hcn_logf(p->node, 0,
                  "%s: %s exports no %s (not built against libhyperc?)", p->id,
                  p->so_path, HWN_ENTRY_SYMBOL);
+        hcn_proc_note_end(p, "its binary exports no " HWN_ENTRY_SYMBOL
+                             " (not built against libhyperc?)");
         dlclose(dl);
         return HCN_RUN_LOAD_FAILED;
     }
@@ -93,6 +96,7 @@ static hcn_run_end run_instance(hcn_proc *p)
         hcn_fault_leave(h, 0);
         if (rc != 0) {
             hcn_logf(p->node, 0, "%s: %s", p->id, hcc_strerror(HCC_EABI));
+            hcn_proc_note_end(p, hcc_strerror(HCC_EABI));
             end = HCN_RUN_LOAD_FAILED;
         } else {
             end = HCN_RUN_RETURNED;
@@ -233,6 +237,66 @@ static bool restart_delay(hcn_proc *p, int64_t uptime_ns, int64_t *delay_ns)
     return true;
 }
 
+/* A new instance begins: what `hyperc ps` says of the last one goes. */
+static void instance_begin(hcn_proc *p, int64_t now)
+{
+    pthread_mutex_lock(&p->lock);
+    free(p->early_words);
+    free(p->end_why);
+    p->early_words = p->end_why = NULL;
+    pthread_mutex_unlock(&p->lock);
+    atomic_store(&p->tasks, -1);
+    atomic_store(&p->busy_since, now); /* in its init until it receives */
+}
+
+/* Instance `inst` ended (`end`, not a stop by the node) before it started:
+ * keep why, for a reinstall waiting on it and for `hyperc ps` (the log has
+ * said it already: the crash, the load failure, the guest's own words). */
+static void note_start_failure(hcn_proc *p, int inst, hcn_run_end end)
+{
+    pthread_mutex_lock(&p->lock);
+    char *why;
+    if (end == HCN_RUN_RETURNED)
+        why = p->early_words ? hcn_xasprintf("exited before it started; it "
+                                             "said: %s",
+                                             p->early_words)
+                             : hcn_xstrdup("exited before it started");
+    else if (end == HCN_RUN_LOAD_FAILED)
+        why = hcn_xasprintf("failed to load: %s",
+                            p->end_why ? p->end_why : "(see the log)");
+    else
+        why = hcn_xasprintf("crashed as it started: %s",
+                            p->end_why ? p->end_why : "(see the log)");
+    free(p->start_failure);
+    p->start_failure = why;
+    pthread_mutex_unlock(&p->lock);
+    atomic_store(&p->start_failed_inst, inst);
+}
+
+/* Wait out a restart's backoff, in steps: a reinstall meanwhile ends the
+ * wait (once it has both asked the reload and stopped the mailbox, in that
+ * order: package.c), and its new binary starts now rather than after a
+ * backoff that may be minutes long.  false on shutdown. */
+static bool backoff_wait(hcn_proc *p, int64_t deadline)
+{
+    for (;;) {
+        if (atomic_load(&p->reload) && hcn_mailbox_stopping(&p->mb)) {
+            atomic_store(&p->reload, false);
+            p->consecutive = 0;
+            p->failures = 0;
+            hcn_mailbox_resume(&p->mb);
+            hcn_logf(p->node, 1, "%s reinstalled", p->id);
+            return true;
+        }
+        int64_t now = hcn_now_ns();
+        if (now >= deadline)
+            return true;
+        int64_t step = now + 50 * 1000000LL;
+        if (!hcn_node_sleep_until(p->node, step < deadline ? step : deadline))
+            return false;
+    }
+}
+
 static void *proc_main(void *arg)
 {
     hcn_proc *p = arg;
@@ -241,11 +305,15 @@ static void *proc_main(void *arg)
     for (;;) {
         take_pending(p);
         set_status(p, HCN_PROC_RUNNING);
-        atomic_fetch_add(&p->instance, 1);
         int64_t started = hcn_now_ns();
+        instance_begin(p, started);
+        int inst = atomic_fetch_add(&p->instance, 1) + 1;
         hcn_run_end end = run_instance(p);
+        atomic_store(&p->busy_since, 0);
         if (atomic_load(&n->shutting_down))
             break;
+        if (end != HCN_RUN_KILLED && atomic_load(&p->started_inst) != inst)
+            note_start_failure(p, inst, end);
         if (atomic_exchange(&p->retire, false)) {
             hcn_logf(n, 1, "%s removed (no longer in its package)", p->id);
             goto gone;
@@ -282,8 +350,9 @@ static void *proc_main(void *arg)
             hcn_logf(n, 0, "%s %s; restarting in %lld ms", p->id, how,
                      (long long)(delay / 1000000));
             hcn_on_exit_fini(&o);
+            atomic_fetch_add(&p->restarts, 1);
             set_status(p, HCN_PROC_RESTARTING);
-            if (!hcn_node_sleep_until(n, hcn_now_ns() + delay))
+            if (!backoff_wait(p, hcn_now_ns() + delay))
                 break;
             continue;
         }

@@ -13,6 +13,7 @@
 #include "modules.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,8 @@ typedef struct tile {
 } tile;
 
 typedef struct homepage_mod {
+    pthread_mutex_t mu; /* tiles: the module's thread, and the home page's
+                           readers (hcn_homepage_apps) */
     tile *tiles;
 } homepage_mod;
 
@@ -143,6 +146,16 @@ static json_t *app_json(const tile *t)
     return a;
 }
 
+/* The tiles as GetApps lists them, sorted by process id (h->mu held). */
+static json_t *apps_list(homepage_mod *h)
+{
+    HASH_SORT(h->tiles, by_id);
+    json_t *list = json_array();
+    for (tile *t = h->tiles; t; t = t->hh.next)
+        json_array_append_new(list, app_json(t));
+    return list;
+}
+
 static void respond(hcn_proc *self, hcn_msg *m, json_t *body)
 {
     char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -192,6 +205,7 @@ static void homepage_handle(hcn_proc *self, hcn_msg *m)
         variant = json_object_iter_key(it);
         arg = json_object_iter_value(it);
     }
+    pthread_mutex_lock(&h->mu);
     if (variant == NULL) {
         log_line(self, 1,
                  "homepage: request is not a homepage Request; "
@@ -208,11 +222,7 @@ static void homepage_handle(hcn_proc *self, hcn_msg *m)
                      "homepage: RemoveOther without the RemoveOther "
                      "capability; ignored");
     } else if (strcmp(variant, "GetApps") == 0 && !arg) {
-        HASH_SORT(h->tiles, by_id);
-        json_t *list = json_array();
-        for (tile *t = h->tiles; t; t = t->hh.next)
-            json_array_append_new(list, app_json(t));
-        respond(self, m, json_pack("{so}", "GetApps", list));
+        respond(self, m, json_pack("{so}", "GetApps", apps_list(h)));
     } else if (strcmp(variant, "GetPushSubscription") == 0 && !arg) {
         respond(self, m, json_pack("{so}", "PushSubscription", json_null()));
     } else if (strcmp(variant, "SetStylesheet") == 0 && json_is_string(arg)) {
@@ -224,8 +234,27 @@ static void homepage_handle(hcn_proc *self, hcn_msg *m)
                  "homepage: request is not a homepage Request; "
                  "ignored");
     }
+    pthread_mutex_unlock(&h->mu);
     json_decref(body);
     hcn_msg_unref(m);
+}
+
+char *hcn_homepage_apps(hcn_node *n)
+{
+    hcn_proc *p = hcn_node_find(n, HOMEPAGE_PID);
+    if (p == NULL)
+        return NULL;
+    homepage_mod *h = p->mod;
+    char *s = NULL;
+    if (h) {
+        pthread_mutex_lock(&h->mu);
+        json_t *list = apps_list(h);
+        pthread_mutex_unlock(&h->mu);
+        s = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(list);
+    }
+    hcn_proc_unref(p);
+    return s;
 }
 
 static void homepage_fini(hcn_proc *self)
@@ -239,6 +268,7 @@ static void homepage_fini(hcn_proc *self)
         HASH_DEL(h->tiles, t);
         tile_free(t);
     }
+    pthread_mutex_destroy(&h->mu);
     free(h);
     self->mod = NULL;
 }
@@ -252,7 +282,9 @@ int hcn_mod_homepage_add(hcn_node *n, char *err, size_t errlen)
 {
     hcn_proc *p = hcn_node_add_proc(n, HOMEPAGE_PID, false, NULL);
     p->ops = &homepage_ops;
-    p->mod = hcn_xcalloc(1, sizeof(homepage_mod));
+    homepage_mod *h = hcn_xcalloc(1, sizeof(homepage_mod));
+    pthread_mutex_init(&h->mu, NULL);
+    p->mod = h;
     hcn_proc_unref(p);
     return 0;
 }

@@ -18,6 +18,11 @@ int hcn_mod_terminal_add(hcn_node *n, char *err, size_t errlen);
 int hcn_mod_vfs_add(hcn_node *n, char *err, size_t errlen);
 int hcn_mod_homepage_add(hcn_node *n, char *err, size_t errlen);
 
+/* The homepage tiles as homepage's GetApps lists them (a JSON array of
+ * App records, sorted by process id), for the node's home page; any
+ * thread.  malloc'd; NULL when the module is absent. */
+char *hcn_homepage_apps(hcn_node *n);
+
 /* vfs:distro:sys (vfs.c): VfsAction variants, in process_lib's order. */
 typedef enum hcn_vfs_action {
     HCN_VFS_CREATE_DRIVE,

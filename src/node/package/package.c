@@ -462,14 +462,29 @@ static bool in_package(const char *pid, const char *pkg_id)
 
 /* Wait (polling, as the control thread may) until every process in `v`
  * has started (bindings and init done) an instance after `before[i]`, or
- * stopped, or left; the ids that did not go into `slow`. */
+ * stopped, or left; the ids that did not go into `slow`.  A process whose
+ * first instance after `before[i]` ended before it started (it crashed,
+ * its init returned, its state did not load) goes into `failed`, with why:
+ * {"process": id, "reason": text}. */
 static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
-                           json_t *slow)
+                           json_t *slow, json_t *failed)
 {
     int64_t deadline = hcn_now_ns() + 10LL * 1000000000;
     for (size_t i = 0; i < nv; i++) {
         hcn_proc *p = v[i];
         for (;;) {
+            /* read before the status: a failure is noted before the
+             * status changes (proc.c) */
+            if (before[i] >= 0 &&
+                atomic_load(&p->start_failed_inst) > before[i]) {
+                pthread_mutex_lock(&p->lock);
+                json_array_append_new(
+                    failed, json_pack("{ssss}", "process", p->id, "reason",
+                                      p->start_failure ? p->start_failure
+                                                       : "did not start"));
+                pthread_mutex_unlock(&p->lock);
+                break;
+            }
             bool left = atomic_load(&p->status) == HCN_PROC_EXITED;
             int inst = atomic_load(&p->instance);
             bool restarted = inst > before[i] && !atomic_load(&p->reload) &&
@@ -682,12 +697,14 @@ static int install_locked(hcn_node *n, const char *dir, json_t *report,
         return -1;
     }
     json_t *added = json_array(), *again = json_array(),
-           *removed = json_array(), *slow = json_array();
+           *removed = json_array(), *slow = json_array(),
+           *failed = json_array();
     json_object_set_new(report, "package", json_string(pl.pkg_id));
     json_object_set_new(report, "installed", added);
     json_object_set_new(report, "reinstalled", again);
     json_object_set_new(report, "removed", removed);
     json_object_set_new(report, "not_restarted", slow);
+    json_object_set_new(report, "failed", failed);
 
     size_t nentries = pl.pkg.entries_len;
     install_waits w = {0};
@@ -715,7 +732,7 @@ static int install_locked(hcn_node *n, const char *dir, json_t *report,
         }
         hcn_proc_unref(procs[i]);
     }
-    wait_restarted(w.procs, w.before, w.n, slow);
+    wait_restarted(w.procs, w.before, w.n, slow, failed);
     for (size_t i = 0; i < w.n; i++)
         hcn_proc_unref(w.procs[i]);
     free(w.procs);
@@ -725,9 +742,9 @@ static int install_locked(hcn_node *n, const char *dir, json_t *report,
     if (rc == 0)
         hcn_logf(n, 0,
                  "installed package %s (%zu new, %zu reinstalled, %zu "
-                 "removed)",
+                 "removed, %zu did not start)",
                  pl.pkg_id, json_array_size(added), json_array_size(again),
-                 json_array_size(removed));
+                 json_array_size(removed), json_array_size(failed));
     plan_fini(&pl);
     return rc;
 }

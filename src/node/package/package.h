@@ -18,7 +18,9 @@ int hcn_load_package(hcn_node *n, const char *dir, char *err, size_t errlen);
  * does not parse or a binary is missing: -1 with a message in err.
  * Blocks until the restarted processes run again (at most 10 s; those
  * that did not are listed).  report gets package, installed, reinstalled,
- * removed and not_restarted.  Any thread but a process's own. */
+ * removed, not_restarted and failed (the new or restarted processes whose
+ * instance ended before it started: {"process", "reason"}).  Any thread but
+ * a process's own. */
 struct json_t;
 int hcn_install_package(hcn_node *n, const char *dir, struct json_t *report,
                         char *err, size_t errlen);
