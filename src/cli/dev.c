@@ -407,26 +407,11 @@ static void usage_build(FILE *f)
                "DIR/build-wasm32\n");
 }
 
-/* The whole file at path (NUL-terminated), or NULL. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    hcg_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        hcg_buf_add(&b, "%.*s", (int)n, chunk);
-    fclose(f);
-    return hcg_buf_take(&b);
-}
-
 /* Write text to path unless it holds it already (no rebuild of what
  * watches it); the parent folders are created.  0, or -1 with a message. */
 static int write_if_changed(const char *path, const char *text)
 {
-    char *old = slurp(path);
+    char *old = hcg_read_file(path);
     bool same = old && strcmp(old, text) == 0;
     free(old);
     if (same)
@@ -496,7 +481,7 @@ static int kit_outputs(const char *dir, const char *b)
         for (size_t i = 0; i < n; i++) {
             char *from = hcl_fmt("%s/%s", api, names[i]);
             char *to = hcl_fmt("%s/api/%s", dir, names[i]);
-            char *text = slurp(from);
+            char *text = hcg_read_file(from);
             if (text && write_if_changed(to, text) != 0)
                 rc = -1;
             free(text);
@@ -520,7 +505,8 @@ static int kit_outputs(const char *dir, const char *b)
     for (size_t i = 0; i < n; i++) {
         char *path = hcl_fmt("%s/%s", api, names[i]);
         stems[i] = strndup(names[i], strlen(names[i]) - 4);
-        files[i] = (hcg_wit_file){.stem = stems[i], .text = slurp(path)};
+        files[i] =
+            (hcg_wit_file){.stem = stems[i], .text = hcg_read_file(path)};
         if (files[i].text == NULL)
             files[i].text = "";
         free(path);

@@ -607,7 +607,7 @@ int hcl_cmd_watch(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
-    watch_run r = {.home = "hyperc-home", .node = -1, .seen = json_object()};
+    watch_run r = {.home = "hyperc-home", .node = -1};
     int c, t;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
@@ -647,6 +647,7 @@ int hcl_cmd_watch(int argc, char **argv)
     char *pkg = hcl_package_resolve(dir);
     if (pkg == NULL)
         return 1;
+    r.seen = json_object(); /* released at the end (below) */
     int rc = 0;
     /* whether the last install left a process that did not start */
     bool failing = false;

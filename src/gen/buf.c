@@ -32,3 +32,17 @@ char *hcg_buf_take(hcg_buf *b)
         hcg_buf_add(b, "%s", "");
     return b->s;
 }
+
+char *hcg_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    hcg_buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        hcg_buf_add(&b, "%.*s", (int)n, chunk);
+    fclose(f);
+    return hcg_buf_take(&b);
+}

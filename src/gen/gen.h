@@ -23,6 +23,9 @@ void hcg_buf_add(hcg_buf *b, const char *fmt, ...)
 /* The text (never NULL; "" when nothing was added); the caller frees it.
  * b is left as it was (its s is the text returned). */
 char *hcg_buf_take(hcg_buf *b);
+/* The whole text file at path (NUL-terminated; malloc'd, the caller
+ * frees it), or NULL when it cannot be read. */
+char *hcg_read_file(const char *path);
 
 /* One diagnostic; its strings are owned by the hcg_diags holding it. */
 typedef struct hcg_diag {

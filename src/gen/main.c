@@ -139,16 +139,7 @@ static char *read_file(const char *dir, const char *name)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    hcg_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        hcg_buf_add(&b, "%.*s", (int)n, chunk);
-    fclose(f);
-    return hcg_buf_take(&b);
+    return hcg_read_file(path);
 }
 
 /* A make-style depfile: the output depends on every file the front end

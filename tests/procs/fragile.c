@@ -32,7 +32,7 @@ void hw_init(const char *our)
         bool segv = state_is(&st, "segv"), quit = state_is(&st, "quit");
         hw_bytes_fini(&st);
         if (segv) {
-            int *volatile nowhere = NULL;
+            volatile int *volatile nowhere = NULL;
             *nowhere = 1;
         }
         if (quit) {
