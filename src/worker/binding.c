@@ -49,9 +49,9 @@ static void *dup_bytes(const void *p, size_t n)
 /* A copy of the kept blob for the guest (who frees it). */
 static void copy_blob(hw_blob *out)
 {
-    out->mime = kept.last.mime ? dup_bytes(kept.last.mime,
-                                           strlen(kept.last.mime) + 1)
-                               : NULL;
+    out->mime = kept.last.mime
+                    ? dup_bytes(kept.last.mime, strlen(kept.last.mime) + 1)
+                    : NULL;
     out->bytes.len = kept.last.bytes.len;
     out->bytes.ptr = dup_bytes(kept.last.bytes.ptr, kept.last.bytes.len);
 }
