@@ -56,8 +56,12 @@ struct hp__coro {
 #endif
 };
 
-/* Freed coroutines kept for reuse. */
-#define CACHE_MAX 16
+/* Freed coroutines kept for reuse: enough for a process with a hundred
+ * calls in flight to create and free its tasks without a system call (an
+ * munmap in a threaded node makes every CPU flush its TLB).  The cache
+ * never holds more than were live at once; what a burst leaves beyond
+ * this is unmapped. */
+#define CACHE_MAX 128
 
 static hp__coro *current;
 static void *sched_sp; /* the scheduler's stack pointer while a coroutine

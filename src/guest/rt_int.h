@@ -41,6 +41,8 @@ struct hpr {
     char *last_saved;    /* the bytes saved last (OnDiff), NUL-terminated */
     uint64_t since_save; /* completed triggers since the last save */
     uint64_t save_seq;   /* saves started so far */
+    bool saving;         /* a task's save is under way (rt_state.c) */
+    struct hpr_save_group *save_next; /* tasks waiting for the next save */
     bool timer_armed;
     bool timer_broken;
     /* logging */
@@ -109,7 +111,25 @@ struct hp_task {
     bool waiting;
     bool finished;
     hp_task *next_ready;
+    hp_task *next_saver; /* in a save group (rt_state.c) */
 };
+
+/* Tasks whose changes the next save carries: while one save is under way,
+ * every task that saves joins the one group after it; a single save of
+ * the state as it is then answers them all (rt_state.c). */
+typedef struct hpr_save_group {
+    hp_task *first, *last; /* linked by next_saver; first leads the save */
+    bool only_if_changed;  /* every member asked only for a save on change */
+    bool taken;            /* its save has begun */
+    bool done;
+    bool ok;
+    unsigned refs; /* members still to read the outcome */
+} hpr_save_group;
+
+/* The current task waits until hpr_task_wake (it has no calls out). */
+void hpr_task_park(void);
+/* Make a parked task ready again (once per park). */
+void hpr_task_wake(hp_task *t);
 
 /* Outstanding calls of every task, by context (rt_task.c). */
 extern hpr_wait *hpr_waits;

@@ -18,7 +18,7 @@ static bool state_encode(hp_jw *w)
     return hp_jw_ok(w);
 }
 
-bool hpr_state_save(bool only_if_changed)
+static bool save_once(bool only_if_changed)
 {
     hp_jw w;
     hp_jw_init(&w);
@@ -56,6 +56,83 @@ bool hpr_state_save(bool only_if_changed)
         hpr_rt.since_save = 0;
     }
     hp_jw_fini(&w);
+    return ok;
+}
+
+/* A save from a task while another task's save is under way: join the
+ * group that the next save answers, and wait for it; the group's first
+ * member, woken when the save before it ends, makes that save.  So the
+ * saves of many messages handled meanwhile are one save of the newest
+ * state, and one is under way at a time, in order. */
+static bool save_grouped(bool only_if_changed, bool *led)
+{
+    hp_task *me = hpr_rt.cur;
+    hpr_save_group *g = hpr_rt.save_next;
+    if (g == NULL) {
+        g = calloc(1, sizeof *g);
+        if (g == NULL) {
+            hp_log_error("out of memory saving the state; trying again "
+                         "after the next message");
+            *led = false;
+            return false;
+        }
+        g->only_if_changed = true;
+        hpr_rt.save_next = g;
+    }
+    g->only_if_changed = g->only_if_changed && only_if_changed;
+    me->next_saver = NULL;
+    if (g->last)
+        g->last->next_saver = me;
+    else
+        g->first = me;
+    g->last = me;
+    g->refs++;
+    while (!g->done && !(g->taken && g->first == me))
+        hpr_task_park();
+    bool ok;
+    *led = !g->done;
+    if (g->done) {
+        ok = g->ok;
+    } else { /* lead: the save before ended and handed the group over */
+        ok = save_once(g->only_if_changed);
+        g->ok = ok;
+        g->done = true;
+        for (hp_task *t = g->first; t; t = t->next_saver)
+            if (t != me)
+                hpr_task_wake(t);
+    }
+    if (--g->refs == 0)
+        free(g);
+    return ok;
+}
+
+/* The save under way ended: the next group's leader goes on (saving stays
+ * set for it), or nothing is under way. */
+static void save_pass_on(void)
+{
+    hpr_save_group *g = hpr_rt.save_next;
+    if (g == NULL) {
+        hpr_rt.saving = false;
+        return;
+    }
+    hpr_rt.save_next = NULL;
+    g->taken = true;
+    hpr_task_wake(g->first);
+}
+
+bool hpr_state_save(bool only_if_changed)
+{
+    if (hpr_rt.cur == NULL) /* outside a task: at once (hw_set_state) */
+        return save_once(only_if_changed);
+    bool ok, led = true;
+    if (hpr_rt.saving) {
+        ok = save_grouped(only_if_changed, &led);
+    } else {
+        hpr_rt.saving = true;
+        ok = save_once(only_if_changed);
+    }
+    if (led)
+        save_pass_on();
     return ok;
 }
 

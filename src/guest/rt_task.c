@@ -79,6 +79,17 @@ static void task_wait(void)
     t->waiting = false;
 }
 
+void hpr_task_park(void)
+{
+    task_wait();
+}
+
+void hpr_task_wake(hp_task *t)
+{
+    if (t->waiting && t->pending == 0)
+        hpr_ready_push(t);
+}
+
 void hpr_reply(hp_task *t, hp_refusal rc, const hp_jw *w)
 {
     if (!t->expects_response)

@@ -153,6 +153,18 @@ class Node:
                 req["mime"] = mime
         return self.call(req, timeout=timeout + 30)
 
+    def stored_state(self, process_id):
+        """What state:distro:sys holds for `process_id` ("p:k:pub"), asked
+        through the running node (it holds its database exclusively): the
+        bytes, or None when nothing is stored."""
+        rep = self.inject("state:distro:sys",
+                          json.dumps({"GetState": process_id}), timeout=10)
+        assert rep.get("ok"), rep
+        if rep["body"] == '"GetState"':
+            return base64.b64decode(rep["blob"]["b64"])
+        assert "NotFound" in rep["body"], rep
+        return None
+
     def ask(self, process, body, timeout=5):
         """inject and return the response body text (asserting success)."""
         rep = self.inject(process, body, timeout=timeout)

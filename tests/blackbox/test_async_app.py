@@ -35,12 +35,8 @@ def test_state_of_both_survives_restart(node_factory, tmp_path):
     n.wait_log("the receiver's count at start: 0")
     n.ask(REQUESTER, '{"ProcessRequest": 4}')
     # what the handler changed after its wait is in the saved state
-    import sqlite3
-    db = sqlite3.connect(str(home / "state" / "state.sqlite"))
-    row = db.execute("SELECT value FROM state WHERE process_id=?",
-                     ("requester:async-app:hyperc.os",)).fetchone()
-    db.close()
-    assert json.loads(bytes(row[0]))["state"]["last_seen"] == 4
+    stored = n.stored_state("requester:async-app:hyperc.os")
+    assert json.loads(stored)["state"]["last_seen"] == 4
     n.stop()
     n2 = node_factory(packages=(PKG,), home=home)
     n2.wait_log("the receiver's count at start: 4")

@@ -68,7 +68,5 @@ def test_undecodable_state_is_kept_and_process_refuses(node_factory, tmp_path):
                 "not starting, and leaving the stored state as it is")
     rep = n2.inject(COUNTER, '"GetCount"', timeout=2)
     assert rep["ok"] is False  # the process is not running
-    db = sqlite3.connect(str(home / "state" / "state.sqlite"))
-    row = db.execute("SELECT value FROM state WHERE process_id=?",
-                     ("counter:counter:hyperc.os",)).fetchone()
-    assert bytes(row[0]) == BAD  # never overwritten
+    # never overwritten
+    assert n2.stored_state("counter:counter:hyperc.os") == BAD

@@ -1,5 +1,6 @@
 """state:distro:sys through the ABI: set, get, clear, and surviving a node
 restart."""
+import pytest
 from conftest import pid
 
 
@@ -24,6 +25,13 @@ def test_state_survives_node_restart(node_factory, tmp_path):
 def test_state_is_in_sqlite_wal(node):
     import sqlite3
     assert node.ask(pid("c"), "state-set xyz") == "ok"
+    # The running node holds the database exclusively (no file locks per
+    # commit); it is readable once the node has stopped.
+    busy = sqlite3.connect(f"{node.home}/state/state.sqlite", timeout=0.1)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        busy.execute("SELECT count(*) FROM state").fetchone()
+    busy.close()
+    node.stop()
     db = sqlite3.connect(f"{node.home}/state/state.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     row = db.execute("SELECT value FROM state WHERE process_id=?",

@@ -12,12 +12,9 @@ VERSIONED = pid("versioned", "tstate", "test.os")
 KEY = "versioned:tstate:test.os"
 
 
-def stored(home):
-    db = sqlite3.connect(str(home / "state" / "state.sqlite"))
-    row = db.execute("SELECT value FROM state WHERE process_id=?",
-                     (KEY,)).fetchone()
-    db.close()
-    return None if row is None else bytes(row[0])
+def stored(node):
+    """What is stored for KEY, asked through the running node."""
+    return node.stored_state(KEY)
 
 
 def seed(home, value):
@@ -27,14 +24,14 @@ def seed(home, value):
     db.close()
 
 
-def wait_stored(home, pred, timeout=10):
+def wait_stored(node, pred, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        v = stored(home)
+        v = stored(node)
         if v is not None and pred(json.loads(v)):
             return json.loads(v)
         time.sleep(0.1)
-    raise AssertionError(f"state not saved as expected: {stored(home)!r}")
+    raise AssertionError(f"state not saved as expected: {stored(node)!r}")
 
 
 def test_every_n_seconds_saves_on_the_timer(node_factory, tmp_path):
@@ -44,19 +41,19 @@ def test_every_n_seconds_saves_on_the_timer(node_factory, tmp_path):
     assert n.ask(VERSIONED, '"Increment"') == "2"
     # no further message: the timer alone saves it, in the versioned
     # envelope
-    v = wait_stored(home, lambda s: s["state"]["count"] == 2)
+    v = wait_stored(n, lambda s: s["state"]["count"] == 2)
     assert v == {"hyperc_state": 2, "state": {"count": 2, "origin": ""}}
     assert "EveryNSeconds" not in n.log()  # the timer worked: no fallback
     # and again later
     assert n.ask(VERSIONED, '"Increment"') == "3"
-    wait_stored(home, lambda s: s["state"]["count"] == 3)
+    wait_stored(n, lambda s: s["state"]["count"] == 3)
 
 
 def test_old_version_is_migrated_and_saved(node_factory, tmp_path):
     home = tmp_path / "home"
     n = node_factory(packages=("tstate",), home=home)
     n.ask(VERSIONED, '"Increment"')
-    wait_stored(home, lambda s: True)
+    wait_stored(n, lambda s: True)
     n.stop()
     seed(home, b'{"hyperc_state":1,"state":{"n":41}}')
     n2 = node_factory(packages=("tstate",), home=home)
@@ -64,7 +61,7 @@ def test_old_version_is_migrated_and_saved(node_factory, tmp_path):
     assert json.loads(n2.ask(VERSIONED, '"Origin"')) == "migrated from v1 (n=41)"
     assert n2.ask(VERSIONED, '"Increment"') == "42"
     # the migrated state was saved at once, at the new version
-    v = wait_stored(home, lambda s: s["state"]["count"] >= 41)
+    v = wait_stored(n2, lambda s: s["state"]["count"] >= 41)
     assert v["hyperc_state"] == 2
 
 
@@ -73,7 +70,7 @@ def test_unmigratable_state_is_kept_and_process_refuses(node_factory,
     home = tmp_path / "home"
     n = node_factory(packages=("tstate",), home=home)
     n.ask(VERSIONED, '"Increment"')
-    wait_stored(home, lambda s: True)
+    wait_stored(n, lambda s: True)
     n.stop()
     bad = b'{"hyperc_state":7,"state":{"n":1}}'
     seed(home, bad)
@@ -82,4 +79,4 @@ def test_unmigratable_state_is_kept_and_process_refuses(node_factory,
                 "migration failed: no migration from version 7; not starting")
     rep = n2.inject(VERSIONED, '"Increment"', timeout=2)
     assert rep["ok"] is False
-    assert stored(home) == bad  # never overwritten
+    assert stored(n2) == bad  # never overwritten

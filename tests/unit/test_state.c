@@ -328,6 +328,77 @@ static void persists_across_restart(void **state)
     hcn_msg_unref(r);
 }
 
+/* A save queued through the kernel's store hook (hcn_store), as a guest's
+ * host queues one. */
+static uint64_t queue_save(fx *f, const char *pid, const char *bytes)
+{
+    hcn_blob *b = hcn_blob_new(NULL, bytes, strlen(bytes));
+    char body[128];
+    snprintf(body, sizeof body, "{\"SetState\":\"%s\"}", pid);
+    uint64_t id = f->next_id++;
+    hcn_msg *m =
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = id, .source = KERNEL,
+                    .target = STATE, .rsvp = ADDR_F, .has_expects = true,
+                    .expects = 5, .body = body, .body_len = strlen(body),
+                    .metadata = pid, .blob = b);
+    hcn_blob_unref(b);
+    f->n->store.submit(f->n->store.ctx, m);
+    return id;
+}
+
+static void assert_stored(fx *f, const char *pid, const char *want)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"GetState\":\"%s\"}", pid);
+    uint64_t id = state_req(f, body, NULL);
+    hcn_msg *r = reply_to(f, id);
+    ut_assert_body(r, "\"GetState\"");
+    ut_assert_blob(r->blob, want);
+    hcn_msg_unref(r);
+}
+
+/* Queued saves are answered only once committed (by a flush, on the
+ * flushing thread), in the order queued, with each process's newest bytes
+ * stored; a read sees every save queued before it. */
+static void grouped_saves(void **state)
+{
+    fx *f = *state;
+    assert_non_null(f->n->store.submit);
+    static const char *const pids[] = {"a:s:t", "b:s:t", "a:s:t",
+                                       "a:s:t", "b:s:t", "a:s:t"};
+    static const char *const vals[] = {"a1", "b1", "a2", "a3", "b2", "a4"};
+    uint64_t ids[6];
+    for (int i = 0; i < 6; i++)
+        ids[i] = queue_save(f, pids[i], vals[i]);
+    hcn_msg *early = NULL;
+    assert_int_equal(
+        hcn_mailbox_pop(&f->fake->mb, hcn_now_ns() + 100000000, &early),
+        HCC_ETIMEOUT); /* nothing answered before the commit */
+    f->n->store.flush(f->n->store.ctx, false);
+    for (int i = 0; i < 6; i++) {
+        hcn_msg *r = reply_to(f, ids[i]);
+        ut_assert_body(r, "\"SetState\"");
+        assert_string_equal(r->metadata, pids[i]);
+        hcn_msg_unref(r);
+    }
+    assert_stored(f, "a:s:t", "a4");
+    assert_stored(f, "b:s:t", "b2");
+    /* queued, not flushed: a read through the module commits it first */
+    uint64_t id = queue_save(f, "a:s:t", "a5");
+    uint64_t get = state_req(f, "{\"GetState\":\"a:s:t\"}", NULL);
+    hcn_msg *r = reply_to(f, id);
+    ut_assert_body(r, "\"SetState\"");
+    hcn_msg_unref(r);
+    r = reply_to(f, get);
+    ut_assert_blob(r->blob, "a5");
+    hcn_msg_unref(r);
+    /* and a save queued at shutdown is committed by it */
+    queue_save(f, "b:s:t", "b3");
+    stop(f);
+    start(f);
+    assert_stored(f, "b:s:t", "b3");
+}
+
 /* The host side: get/set/clear-state of a process go to the state module
  * as the kernel, keyed by the process's id. */
 static void host_state_calls(void **state)
@@ -374,6 +445,7 @@ int main(void)
         T(other_sources_ignored),
         T(persists_across_restart),
         T(host_state_calls),
+        T(grouped_saves),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -445,10 +445,22 @@ static void drain(hcn_host *h)
 static void mark_started(hcn_host *h);
 static int save_answer(hcn_host *h, hcn_msg **m);
 
+/* Saves this instance queued in the node's store: committed before the
+ * thread waits for anything (by this thread, or by the one committing
+ * now), so no save waits for a commit nobody makes. */
+static void saves_flush(hcn_host *h)
+{
+    if (h->unflushed == 0)
+        return;
+    h->unflushed = 0;
+    h->node->store.flush(h->node->store.ctx, false);
+}
+
 static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
 {
     if (!h->started && !h->start_told)
         mark_started(h); /* a process that does not say: its first receive */
+    saves_flush(h);
     if (hcn_mailbox_stopping(&h->proc->mb)) {
         if (h->saves == 0)
             siglongjmp(h->kill, HCN_KILL_STOP); /* reinstall: stop here */
@@ -546,8 +558,13 @@ static void host_receive(void *ctx, hw_receive_result *out)
     atomic_store_explicit(busy, 0, memory_order_relaxed);
     for (;;) {
         hcn_msg *m = NULL;
-        if (h->deferred_head == NULL)
+        if (h->deferred_head == NULL) {
+            /* The batch taken from the mailbox is done: its saves are
+             * committed now, in one group (their answers come in with the
+             * next batch). */
+            saves_flush(h);
             drain(h);
+        }
         if (h->deferred_head)
             next_msg(h, -1, &m);
         int64_t now = hcn_now_ns();
@@ -740,6 +757,7 @@ static void await_entry(hcn_host *h, hcn_ctx_entry *e, hcn_msg **resp,
         }
         return;
     }
+    saves_flush(h);
     for (;;) {
         hcn_msg *m;
         int64_t deadline = e->deadline;
@@ -873,28 +891,33 @@ static void host_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
                                  const hw_bytes *context, uint64_t timeout_s)
 {
     hcn_host *h = ctx;
-    json_t *body = json_pack("{ss}", "SetState", h->proc->id);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
+    if (h->save_body == NULL) { /* the same for every save of the instance */
+        json_t *body = json_pack("{ss}", "SetState", h->proc->id);
+        h->save_body = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        h->save_src = hcn_xasprintf("%s@kernel:distro:sys", h->node->name);
+        h->save_dst = hcn_xasprintf("%s@state:distro:sys", h->node->name);
+    }
     hcn_blob *b = hcn_blob_new(NULL, bytes, len);
     /* as state_call, from the kernel on the process's behalf, but the
      * answer comes to receive like any other */
-    char *src = hcn_xasprintf("%s@kernel:distro:sys", h->node->name);
-    char *dst = hcn_xasprintf("%s@state:distro:sys", h->node->name);
-    hcn_msg *m =
-        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = fresh_id(h), .source = src,
-                    .target = dst, .rsvp = h->proc->addr, .has_expects = true,
-                    .expects = timeout_s, .body = text,
-                    .body_len = strlen(text), .metadata = h->proc->id,
-                    .blob = b);
-    free(src);
-    free(dst);
-    free(text);
+    hcn_msg *m = HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = fresh_id(h),
+                             .source = h->save_src, .target = h->save_dst,
+                             .rsvp = h->proc->addr, .has_expects = true,
+                             .expects = timeout_s, .body = h->save_body,
+                             .body_len = strlen(h->save_body),
+                             .metadata = h->proc->id, .blob = b);
     hcn_blob_unref(b);
     hcn_ctx_entry *e = ctx_add(h, m, context);
     e->is_save = true;
     h->saves++;
-    hcn_route(h->node, m);
+    if (h->node->store.submit != NULL) {
+        /* straight into the store's queue, committed at the next flush */
+        h->node->store.submit(h->node->store.ctx, m);
+        h->unflushed++;
+    } else {
+        hcn_route(h->node, m);
+    }
 }
 
 static bool host_set_state(void *ctx, const uint8_t *bytes, size_t len)
@@ -1164,6 +1187,10 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
 
 void hcn_host_fini(hcn_host *h)
 {
+    saves_flush(h); /* what the instance queued is stored all the same */
+    free(h->save_body);
+    free(h->save_src);
+    free(h->save_dst);
     hcn_ctx_entry *e, *tmp;
     HASH_ITER(hh, h->contexts, e, tmp)
     {

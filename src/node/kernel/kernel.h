@@ -367,6 +367,27 @@ typedef struct hcn_remote {
     void *ctx;
 } hcn_remote;
 
+/* Saves without a trip through the state module's thread.  The module
+ * that stores state (state:distro:sys) hands the kernel this hook when it
+ * is added, before any thread runs; while `submit` is NULL the host sends
+ * every save to the module as a message.
+ * - submit queues a SetState request envelope (as the host would route it:
+ *   body {"SetState":"<process>"}, metadata the process id, the bytes as
+ *   blob, rsvp the saving process) and takes the caller's reference; it
+ *   never blocks on the database.  The answer is routed to the rsvp once
+ *   the bytes are committed (or the commit failed), in the order queued.
+ * - flush makes sure what is queued gets committed: the calling thread
+ *   commits it itself (with what every other process queued meanwhile, in
+ *   one transaction), or returns at once if another thread is committing
+ *   (that one takes what was queued).  With `wait`, it returns only once
+ *   the queue is empty and no commit is under way.  Any thread; every
+ *   submitter calls flush before it waits for anything. */
+typedef struct hcn_store {
+    void (*submit)(void *ctx, hcn_msg *m);
+    void (*flush)(void *ctx, bool wait);
+    void *ctx;
+} hcn_store;
+
 struct hcn_node {
     hc_node_config cfg;
     char *name;
@@ -393,6 +414,7 @@ struct hcn_node {
     char *first_password;    /* the node password when this boot made it
                                 (hc_node_first_password); else NULL */
     hcn_remote remote;       /* where messages for other nodes go */
+    hcn_store store;         /* where saves go (state:distro:sys) */
 };
 
 /* The node's modules (publisher sys) queue this many times --mailbox-max

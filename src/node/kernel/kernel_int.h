@@ -95,9 +95,12 @@ struct hcn_host {
     /* The mailbox closed while the process waited in a synchronous call:
      * that call fails so the guest can unwind; the next wait stops it. */
     bool closing_seen;
-    bool start_told; /* the guest said it will tell when it has started */
-    size_t saves;    /* set_state_start answers not yet delivered */
-    bool started;    /* it has (or received, not having said) */
+    bool start_told;  /* the guest said it will tell when it has started */
+    size_t saves;     /* set_state_start answers not yet delivered */
+    size_t unflushed; /* saves queued in the node's store since the last
+                         flush (saves_flush) */
+    char *save_body, *save_src, *save_dst; /* a save's envelope, made once */
+    bool started; /* it has (or received, not having said) */
     /* The last prompting message the guest answered (compared, never
      * dereferenced), and whether fini is to fail the current one when it
      * is still unanswered: the instance crashed while handling it. */
