@@ -17,7 +17,9 @@ function(hyperc_add_process target)
     set(gen ${CMAKE_CURRENT_BINARY_DIR}/${target}.process.c)
     # the generator reads the source as the compiler will: the target's
     # include directories (those of linked caller stubs included) and
-    # definitions
+    # definitions, each one argument whatever it holds (VERBATIM: a
+    # definition such as SAVE=HP_SAVE_EVERY_N_MESSAGE(3) or NAME="a b"
+    # reaches hyperc unchanged, not through the shell's hands)
     set(inc "$<TARGET_PROPERTY:${target},INCLUDE_DIRECTORIES>")
     set(def "$<TARGET_PROPERTY:${target},COMPILE_DEFINITIONS>")
     add_custom_command(
@@ -28,6 +30,7 @@ function(hyperc_add_process target)
       DEPENDS ${HYPERC_EXE} ${src}
       DEPFILE ${gen}.d
       COMMAND_EXPAND_LISTS
+      VERBATIM
       COMMENT "hyperc gen ${P_HYPERPROCESS}")
     set(srcs ${gen} ${P_UNPARSED_ARGUMENTS})
     set(hp_src ${src})
@@ -93,6 +96,8 @@ function(hyperc_add_package name)
     get_property(hp_src TARGET ${p} PROPERTY HYPERC_HYPERPROCESS)
     if(hp_src AND NOT TARGET ${p}_caller_utils)
       hyperc_add_caller_utils(${p}_caller_utils ${hp_src})
+      set_property(TARGET ${p}_caller_utils PROPERTY HYPERC_GEN_DEFINITIONS
+                   "$<TARGET_PROPERTY:${p},COMPILE_DEFINITIONS>")
       list(APPEND made ${p})
       file(STRINGS ${hp_src} inc REGEX "#[ \t]*include[ \t]*[\"<][A-Za-z0-9_]+_caller_utils\\.h")
       if(inc)
@@ -132,8 +137,10 @@ function(hyperc_add_package name)
     get_property(hp_src TARGET ${p} PROPERTY HYPERC_HYPERPROCESS)
     if(hp_src)
       set(inc "$<TARGET_PROPERTY:${p},INCLUDE_DIRECTORIES>")
+      set(def "$<TARGET_PROPERTY:${p},COMPILE_DEFINITIONS>")
       list(APPEND cmds COMMAND ${HYPERC_EXE} gen --wit ${out}/api
-           "$<$<BOOL:${inc}>:-I$<JOIN:${inc},$<SEMICOLON>-I>>" ${hp_src})
+           "$<$<BOOL:${inc}>:-I$<JOIN:${inc},$<SEMICOLON>-I>>"
+           "$<$<BOOL:${def}>:-D$<JOIN:${def},$<SEMICOLON>-D>>" ${hp_src})
       list(APPEND deps ${hp_src})
     endif()
     if(HYPERC_WASM32)
@@ -157,6 +164,7 @@ function(hyperc_add_package name)
     COMMAND ${CMAKE_COMMAND} -E touch ${out}/.stamp
     DEPENDS ${P_SOURCE_DIR}/metadata.json ${pkg_files} ${P_PROCESSES} ${deps}
     COMMAND_EXPAND_LISTS
+    VERBATIM
     COMMENT "Assembling package ${name}")
   add_custom_target(package_${name} ALL DEPENDS ${out}/.stamp)
 endfunction()
@@ -170,13 +178,17 @@ function(hyperc_add_caller_utils lib src)
   get_filename_component(src ${src} ABSOLUTE)
   # kit's layout: target/caller-utils/ of the build tree
   set(dir ${CMAKE_BINARY_DIR}/target/caller-utils/${lib})
-  # the folders of other stubs the source includes (hyperc_add_package)
+  # the folders of other stubs the source includes, and the process's
+  # definitions (hyperc_add_package sets both)
   set(inc "$<TARGET_PROPERTY:${lib},HYPERC_GEN_INCLUDES>")
+  set(def "$<GENEX_EVAL:$<TARGET_PROPERTY:${lib},HYPERC_GEN_DEFINITIONS>>")
   add_custom_command(
     OUTPUT ${dir}/caller_utils.c
     COMMAND ${HYPERC_EXE} gen --callers ${dir} --depfile ${dir}/caller_utils.d
-            "$<$<BOOL:${inc}>:-I$<JOIN:${inc},;-I>>" ${src}
+            "$<$<BOOL:${inc}>:-I$<JOIN:${inc},;-I>>"
+            "$<$<BOOL:${def}>:-D$<JOIN:${def},;-D>>" ${src}
     COMMAND_EXPAND_LISTS
+    VERBATIM
     DEPENDS ${HYPERC_EXE} ${src}
     DEPFILE ${dir}/caller_utils.d
     COMMENT "hyperc gen --callers ${src}")

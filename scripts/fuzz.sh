@@ -3,7 +3,8 @@
 # each for FUZZ_SECONDS (default 600).  New inputs go to
 # <build>/fuzz/corpus/<target>/ (the checked-in seeds in fuzz/corpus/ are
 # read only); crashes go to <build>/fuzz/artifacts/.
-#   scripts/fuzz.sh                    every target, FUZZ_SECONDS each
+#   scripts/fuzz.sh                    every target in fuzz/CMakeLists.txt,
+#                                      FUZZ_SECONDS each
 #   scripts/fuzz.sh fuzz_manifest      some targets
 #   FUZZ_SECONDS=N BUILD_DIR=dir       run length, build directory
 # Reproduce a crash: <build>/fuzz/<target> <artifact>
@@ -14,7 +15,13 @@ build=${BUILD_DIR:-build-fuzz}
 secs=${FUZZ_SECONDS:-600}
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(fuzz_address fuzz_manifest fuzz_control_frame)
+  # every target fuzz/CMakeLists.txt declares: hyperc_fuzz(<name> ...) and
+  # the generated decoders' "<name>:<source>" pairs
+  mapfile -t targets < <(
+    { grep -o '^ *hyperc_fuzz(fuzz_[a-z0-9_]*' fuzz/CMakeLists.txt |
+        sed 's/.*(//'
+      grep -o '"fuzz_[a-z0-9_]*:' fuzz/CMakeLists.txt | tr -d '":'; } |
+      sort -u)
 fi
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
       -DHYPERC_SANITIZE=ON -DHYPERC_FUZZ=ON -DHYPERC_TESTS=OFF \

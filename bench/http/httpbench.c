@@ -35,14 +35,19 @@ HYPERPROCESS(
                               HP_WS_BINDING("/ws", .authenticated = false)),
     .save_config = HP_SAVE_NEVER, .wit_world = "httpbench-v0");
 
-/* The JSON job: parse the request, answer its name, count and sum. */
+/* The JSON job: parse the request, answer its name, count and sum.  The
+ * values are the client's: the sum saturates at INT64_MAX / INT64_MIN
+ * rather than overflow (undefined behaviour). */
 HP_HTTP_ROUTE("POST", "/api/sum")
 static sum_reply sum(httpbench_state *s, const sum_request *req)
 {
     (void)s;
     sum_reply r = {.name = req->name, .count = req->values.len, .sum = 0};
-    for (size_t i = 0; i < req->values.len; i++)
-        r.sum += req->values.ptr[i];
+    for (size_t i = 0; i < req->values.len; i++) {
+        int64_t v = req->values.ptr[i];
+        if (__builtin_add_overflow(r.sum, v, &r.sum))
+            r.sum = v > 0 ? INT64_MAX : INT64_MIN;
+    }
     return r;
 }
 

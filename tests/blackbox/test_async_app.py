@@ -137,3 +137,25 @@ def test_enums_with_data_end_to_end(node_factory, tmp_path):
         '[{"Add":3},{"Note":"hi"},"Reset","Reset",{"Add":5},' \
         '{"Note":"via stub"}]'
     assert n2.ask(RECEIVER, '{"RunJob": "Reset"}') == '{"Note":"via stub"}'
+
+
+def test_http_binding_at_boot(node_factory):
+    """The requester's manifest asks for http-server:distro:sys, which its
+    /api and /ws bindings need: the boot log has no binding failure and
+    /api answers (issue 18)."""
+    import urllib.request
+
+    from conftest import free_port
+    port = free_port()
+    n = node_factory(packages=(PKG,), extra=("--port", str(port)))
+    n.wait_log("the receiver's count at start: 0")
+    log = n.log() + n.stderr()
+    assert "failed" not in log and "refused" not in log, log
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/requester:async-app:hyperc.os/api",
+        data=b'{"ProcessRequest": 3}', method="POST",
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=20) as r:
+        assert r.status == 200
+        assert json.loads(r.read()) == \
+            "Response from process: the receiver is at 3"

@@ -70,3 +70,22 @@ def test_undecodable_state_is_kept_and_process_refuses(node_factory, tmp_path):
     assert rep["ok"] is False  # the process is not running
     # never overwritten
     assert n2.stored_state("counter:counter:hyperc.os") == BAD
+
+def test_http_binding_at_boot(node_factory):
+    """The manifest asks for what the HTTP binding needs: the boot log has
+    no binding failure and /api answers (issue 18)."""
+    import urllib.request
+
+    from conftest import free_port
+    port = free_port()
+    n = node_factory(packages=("counter",), extra=("--port", str(port)))
+    # ready: the process has started, its bindings are made
+    assert n.ask(COUNTER, '{"Increment": 2}') == "2"
+    log = n.log() + n.stderr()
+    assert "failed" not in log and "refused" not in log, log
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/counter:counter:hyperc.os/api",
+        data=b'"GetCount"', method="POST",
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=20) as r:
+        assert r.status == 200 and json.loads(r.read()) == 2

@@ -83,6 +83,26 @@ def test_errors_are_json_with_statuses(node_factory):
     assert st == 404 and json.loads(body)["HypercError"]["kind"] == "NotFound"
 
 
+def test_client_integers_do_not_overflow(node_factory):
+    """Add's operands are the client's: sums past int64 saturate instead of
+    overflowing (undefined behaviour: UBSan would stop the process, and an
+    in-process node with it), and the process serves on (issue 18)."""
+    n, port = webapp(node_factory)
+    big, small = 2**63 - 1, -2**63
+    for a, b, want in [(big, 1, big), (big, big, big), (small, -1, small),
+                       (small, small, small), (big, small, -1),
+                       (big - 1, 1, big)]:
+        st, _, body = curl(port, "POST", "/api", json.dumps({"Add": [a, b]}))
+        assert (st, json.loads(body)) == (200, want), (a, b, body)
+    # out of range for i64 at all: a typed refusal, not a wrap
+    st, _, body = curl(port, "POST", "/api", '{"Add":[9223372036854775808,1]}')
+    assert st == 400
+    assert json.loads(body)["HypercError"]["kind"] == "BadArguments"
+    st, _, body = curl(port, "POST", "/api", '{"Add":[2,3]}')
+    assert (st, json.loads(body)) == (200, 5)
+    assert "crashed" not in n.log() and "runtime error" not in n.stderr()
+
+
 def test_ui_folder_is_served(node_factory):
     n, port = webapp(node_factory)
     st, h, body = curl(port, "GET", "/")

@@ -29,6 +29,7 @@
  */
 #include <hyperc/abi.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,7 +262,8 @@ static bool on_request(char *cmdline, size_t len)
     } else if (strcmp(cmd, "sleep") == 0) {
         long ms = strtol(rest, NULL, 10);
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-        while (nanosleep(&ts, &ts) != 0) {
+        /* a negative time is EINVAL: no sleep, not a loop */
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
         }
         snprintf(out, sizeof out, "slept %ld", ms);
         answer(out);

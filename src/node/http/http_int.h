@@ -149,4 +149,27 @@ int hcn_http_auth_init(struct hcn_node *n, const char *password_opt,
 bool hcn_http_login_check(const char *password, const char *password_hash,
                           const char *body, size_t len, char **subdomain);
 
+/* ------------------------------- internal: for fuzzing and tests only */
+
+/* A server of node n as its http-server module's (same limits, login,
+ * answers under the node's http-server entry) but with no listener and no
+ * thread: the caller drives its loop with the calls below, from one
+ * thread.  NULL with a message in err. */
+struct hcn_http *hcn_http_probe_new(struct hcn_node *n, char *err,
+                                    size_t errlen);
+/* A connection whose socket is `sock` (one end of a socketpair; the server
+ * owns it from now on), from a loopback peer or not.  0, or -1. */
+int hcn_http_probe_connect(struct hcn_http *h, int sock, bool loopback);
+/* One turn of the loop without waiting; the connections still open. */
+size_t hcn_http_probe_run(struct hcn_http *h);
+/* A message for the server (consumed), as the module's thread hands it
+ * over: an action of a process, or its answer to a request. */
+struct hcn_msg;
+void hcn_http_probe_msg(struct hcn_http *h, struct hcn_msg *m);
+/* Close every connection. */
+void hcn_http_probe_disconnect(struct hcn_http *h);
+/* Close every connection, drop every binding. */
+void hcn_http_probe_reset(struct hcn_http *h);
+void hcn_http_probe_free(struct hcn_http *h);
+
 #endif

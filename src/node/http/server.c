@@ -1613,6 +1613,24 @@ static void on_refused_closed(uv_handle_t *hd)
     free(hd);
 }
 
+/* A connected c (its handles open) joins the server and starts reading. */
+static void conn_begin(hcn_http *h, conn *c)
+{
+    c->next = h->conns;
+    if (h->conns)
+        h->conns->prev = c;
+    h->conns = c;
+    h->nconns++;
+    int len = sizeof c->peer;
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
+    uv_tcp_nodelay(&c->tcp, 1);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->phase = PH_IDLE;
+    uv_timer_start(&c->timer, on_timer, (uint64_t)h->idle_s * 1000, 0);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     hcn_http *h = server->data;
@@ -1640,19 +1658,7 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return;
     }
-    c->next = h->conns;
-    if (h->conns)
-        h->conns->prev = c;
-    h->conns = c;
-    h->nconns++;
-    int len = sizeof c->peer;
-    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
-    uv_tcp_nodelay(&c->tcp, 1);
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    c->phase = PH_IDLE;
-    uv_timer_start(&c->timer, on_timer, (uint64_t)h->idle_s * 1000, 0);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    conn_begin(h, c);
 }
 
 /* ------------------------------------------------ actions from processes */
@@ -2000,12 +2006,9 @@ static void http_stop_thread(hcn_http *h)
     h->has_thread = false;
 }
 
-static void http_fini(hcn_proc *self)
+/* Everything h holds, once its loop thread (if any) has stopped. */
+static void http_free(hcn_http *h)
 {
-    hcn_http *h = self->mod;
-    if (h == NULL)
-        return;
-    http_stop_thread(h);
     /* Handles left (none normally) are closed before the loop goes. */
     uv_walk(&h->loop, walk_close, NULL);
     uv_run(&h->loop, UV_RUN_DEFAULT);
@@ -2038,6 +2041,15 @@ static void http_fini(hcn_proc *self)
     free(h->password_hash);
     free(h->login_html);
     free(h);
+}
+
+static void http_fini(hcn_proc *self)
+{
+    hcn_http *h = self->mod;
+    if (h == NULL)
+        return;
+    http_stop_thread(h);
+    http_free(h);
     self->mod = NULL;
 }
 
@@ -2066,17 +2078,12 @@ static void setup_undo(hcn_http *h)
     free(h);
 }
 
-int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
+/* h's state for node n (h->self set): limits, parser, login, its loop
+ * with the wake-up handle; no listener, no thread.  0, or -1 with h freed
+ * and a message in err. */
+static int http_init(hcn_http *h, hcn_node *n, char *err, size_t errlen)
 {
     const hc_node_config *cfg = &n->cfg;
-    hcn_http *h = hcn_xcalloc(1, sizeof *h);
-    /* The entry first (its data once the server runs), so that the loop
-     * thread finds h->self set; a failure below leaves an entry with no
-     * data, which hc_node_free removes. */
-    hcn_proc *p = hcn_node_add_proc(n, HTTP_PID, false, NULL);
-    p->ops = &http_ops;
-    h->self = p;
-    hcn_proc_unref(p);
     h->node = n;
     h->self_addr = hcn_xasprintf("%s@%s", n->name, HTTP_PID);
     h->rng = hcn_random_u64() | 1;
@@ -2110,6 +2117,22 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
     uv_loop_init(&h->loop);
     uv_async_init(&h->loop, &h->wake, on_wake);
     h->wake.data = h;
+    return 0;
+}
+
+int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
+{
+    const hc_node_config *cfg = &n->cfg;
+    hcn_http *h = hcn_xcalloc(1, sizeof *h);
+    /* The entry first (its data once the server runs), so that the loop
+     * thread finds h->self set; a failure below leaves an entry with no
+     * data, which hc_node_free removes. */
+    hcn_proc *p = hcn_node_add_proc(n, HTTP_PID, false, NULL);
+    p->ops = &http_ops;
+    h->self = p;
+    hcn_proc_unref(p);
+    if (http_init(h, n, err, errlen) != 0)
+        return -1;
     if (cfg->http_port > 0) {
         /* A peer that goes away mid-write must not kill the node. */
         struct sigaction sa;
@@ -2145,4 +2168,88 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
     h->has_thread = true;
     p->mod = h;
     return 0;
+}
+
+/* ---------------------------------------- internal: fuzzing and tests */
+
+hcn_http *hcn_http_probe_new(hcn_node *n, char *err, size_t errlen)
+{
+    hcn_http *h = hcn_xcalloc(1, sizeof *h);
+    /* The node's own entry: answers and log lines go out under its name. */
+    h->self = hcn_node_find(n, HTTP_PID);
+    if (h->self == NULL) {
+        snprintf(err, errlen, "the node has no %s", HTTP_PID);
+        free(h);
+        return NULL;
+    }
+    hcn_proc_unref(h->self);
+    if (http_init(h, n, err, errlen) != 0)
+        return NULL;
+    return h;
+}
+
+int hcn_http_probe_connect(hcn_http *h, int sock, bool loopback)
+{
+    conn *c = hcn_xcalloc(1, sizeof *c);
+    c->h = h;
+    uv_tcp_init(&h->loop, &c->tcp);
+    c->tcp.data = c;
+    uv_timer_init(&h->loop, &c->timer);
+    c->timer.data = c;
+    c->handles = 2;
+    int rc = uv_tcp_open(&c->tcp, sock);
+    if (rc != 0) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        uv_run(&h->loop, UV_RUN_NOWAIT);
+        return -1;
+    }
+    conn_begin(h, c);
+    const char *ip = loopback ? "127.0.0.1" : "203.0.113.7";
+    uv_ip4_addr(ip, 40000, (struct sockaddr_in *)&c->peer);
+    return 0;
+}
+
+size_t hcn_http_probe_run(hcn_http *h)
+{
+    uv_run(&h->loop, UV_RUN_NOWAIT);
+    return h->nconns;
+}
+
+void hcn_http_probe_msg(hcn_http *h, hcn_msg *m)
+{
+    handle_msg(h, m);
+    hcn_msg_unref(m);
+    uv_run(&h->loop, UV_RUN_NOWAIT);
+}
+
+void hcn_http_probe_disconnect(hcn_http *h)
+{
+    while (h->conns)
+        conn_close(h->conns);
+    uv_run(&h->loop, UV_RUN_NOWAIT);
+}
+
+void hcn_http_probe_reset(hcn_http *h)
+{
+    hcn_http_probe_disconnect(h);
+    hcn_http_router_fini(&h->routes, free_binding);
+    hcn_http_router_fini(&h->ws_routes, free_ws_binding);
+    memset(&h->routes, 0, sizeof h->routes);
+    memset(&h->ws_routes, 0, sizeof h->ws_routes);
+    for (size_t i = 0; i < h->nsecure; i++)
+        free(h->secure_subs[i]);
+    free(h->secure_subs);
+    h->secure_subs = NULL;
+    h->nsecure = 0;
+}
+
+void hcn_http_probe_free(hcn_http *h)
+{
+    if (h == NULL)
+        return;
+    while (h->conns)
+        conn_close(h->conns);
+    http_free(h);
 }

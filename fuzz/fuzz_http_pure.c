@@ -1,0 +1,193 @@
+/* libFuzzer: the pure pieces of the node's HTTP code, where the bytes are
+ * a client's or a process's: URL and query decoding, lossy UTF-8, path
+ * normalizing, cookies, JWT verification, the login body, the access
+ * decision, the router (util.c, auth.c, access.c), and http-client's
+ * request parser and header casing (client.c).  The first byte picks the
+ * piece; the rest is its input.  Checked beyond "no crash": decoded text
+ * is valid UTF-8 and never longer than three times the input, a token the
+ * node made verifies, the access decision never lets a request without a
+ * login reach an authenticated binding nor a remote or proxied one reach a
+ * local-only binding. */
+#include "node/http/http.h"
+#include "node/http/http_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const uint8_t secret[32] = "0123456789abcdef0123456789abcdef";
+
+static char *cstr(const uint8_t *d, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s == NULL)
+        abort();
+    memcpy(s, d, n);
+    s[n] = 0;
+    return s;
+}
+
+static void utf8_ok(const char *s, size_t n)
+{
+    size_t clean = 0;
+    char *again = hcn_http_utf8_lossy((const uint8_t *)s, n, &clean);
+    if (clean != n || memcmp(again, s, n) != 0) {
+        fprintf(stderr, "not valid UTF-8 after decoding\n");
+        abort();
+    }
+    free(again);
+}
+
+static void decoding(const uint8_t *d, size_t n)
+{
+    for (int plus = 0; plus < 2; plus++) {
+        char *s = hcn_http_url_decode((const char *)d, n, plus);
+        size_t len = strlen(s);
+        if (len > 3 * n)
+            abort();
+        utf8_ok(s, len);
+        free(s);
+    }
+    json_t *q = json_object();
+    hcn_http_parse_query((const char *)d, n, q);
+    const char *k;
+    json_t *v;
+    json_object_foreach(q, k, v) if (!json_is_string(v)) abort();
+    json_decref(q);
+    size_t ol = 0;
+    char *l = hcn_http_utf8_lossy(d, n, &ol);
+    utf8_ok(l, ol);
+    free(l);
+    char *p = hcn_http_normalize((const char *)d, n);
+    free(p);
+}
+
+static void names(const uint8_t *d, size_t n)
+{
+    char *s = cstr(d, n);
+    char *sub = hcn_http_secure_subdomain(s);
+    free(sub);
+    char *fp = hcn_http_format_path(s, "/api/");
+    free(fp);
+    hcn_http_is_proxy_header(s);
+    char *cap = hcn_hc_header_case(s, n);
+    free(cap);
+    /* s as a Cookie header: its first name looked up, and another */
+    const char *eq = strchr(s, '=');
+    char *name = eq ? cstr(d, (size_t)(eq - s)) : NULL;
+    char *c = hcn_http_cookie(s, name ? name : "hyperware-auth_fuzz.os");
+    free(c);
+    free(name);
+    free(s);
+}
+
+static void tokens(const uint8_t *d, size_t n)
+{
+    char *s = cstr(d, n);
+    hcn_http_jwt_valid(secret, sizeof secret, s, "fuzz.os", NULL, 1000);
+    hcn_http_jwt_valid(secret, sizeof secret, s, "fuzz.os", "app-fuzz-sys",
+                       1000);
+    /* the input as a subdomain: a made token verifies, altered does not */
+    char *t = hcn_http_jwt_make(secret, sizeof secret, "fuzz.os", s, 2000);
+    if (t) {
+        const char *want = *s ? s : NULL;
+        bool ok =
+            hcn_http_jwt_valid(secret, sizeof secret, t, "fuzz.os", want, 1000);
+        /* (a subdomain is a JSON string or a process id: valid UTF-8) */
+        size_t ul = 0;
+        char *u = hcn_http_utf8_lossy(d, n, &ul);
+        bool text = strchr(s, 0) == s + n && ul == n && memcmp(u, s, n) == 0;
+        free(u);
+        if (text && !ok) {
+            fprintf(stderr, "a token the node made does not verify\n");
+            abort();
+        }
+        free(t);
+    }
+    char *sub = NULL;
+    hcn_http_login_check("fuzz-password", "0xabcdef", (const char *)d, n, &sub);
+    free(sub);
+    free(s);
+}
+
+static void access_rule(const uint8_t *d, size_t n)
+{
+    uint8_t b = n ? d[0] : 0;
+    char *s = cstr(d + (n > 0), n - (n > 0));
+    hcn_http_rule rule = {.authenticated = b & 1,
+                          .local_only = b & 2,
+                          .secure_sub = (b & 4) ? "app-fuzz-sys" : NULL,
+                          .app = "app:fuzz:sys"};
+    hcn_http_facts facts = {.subdomain = s,
+                            .subdomain_secure = b & 8,
+                            .logged_in = b & 16,
+                            .loopback = b & 32,
+                            .proxied = b & 64};
+    hcn_http_access a = hcn_http_access_check(&rule, &facts);
+    if (a == HCN_HTTP_ALLOW && rule.authenticated && !facts.logged_in)
+        abort();
+    if (a == HCN_HTTP_ALLOW && rule.local_only &&
+        (!facts.loopback || facts.proxied))
+        abort();
+    hcn_http_login_sub(&rule, b & 128);
+    free(s);
+}
+
+/* Lines: patterns to bind until a line "-", then paths to match. */
+static void routing(const uint8_t *d, size_t n)
+{
+    char *s = cstr(d, n);
+    hcn_http_router r = {0};
+    char *save = NULL;
+    bool paths = false;
+    int bound = 0;
+    for (char *line = strtok_r(s, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (strcmp(line, "-") == 0) {
+            paths = true;
+            continue;
+        }
+        if (!paths && bound < 64) {
+            char *data = strdup(line);
+            free(hcn_http_router_add(&r, line, data));
+            bound++;
+            continue;
+        }
+        json_t *params = json_object();
+        const hcn_http_route *rt = hcn_http_router_match(&r, line, params);
+        if (rt && rt->data == NULL)
+            abort();
+        json_decref(params);
+    }
+    hcn_http_router_fini(&r, free);
+    free(s);
+}
+
+static void client_request(const uint8_t *d, size_t n)
+{
+    hcn_hc_request r;
+    if (hcn_hc_parse(d, n, &r) == 0) {
+        if (r.kind == HCN_HC_HTTP)
+            free(hcn_hc_check_http(&r));
+        hcn_hc_request_fini(&r);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    const uint8_t *d = data + 1;
+    size_t n = size - 1;
+    switch (data[0] % 6) {
+    case 0: decoding(d, n); break;
+    case 1: names(d, n); break;
+    case 2: tokens(d, n); break;
+    case 3: access_rule(d, n); break;
+    case 4: routing(d, n); break;
+    default: client_request(d, n); break;
+    }
+    return 0;
+}
