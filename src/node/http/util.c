@@ -442,10 +442,33 @@ void hcn_http_format_addr(const struct sockaddr *sa, char *out, size_t n)
     }
 }
 
-bool hcn_http_is_proxy_header(const char *lname)
+bool hcn_http_is_proxy_header(const char *name)
 {
-    return strcmp(lname, "x-forwarded-for") == 0 ||
-           strcmp(lname, "x-forwarded-proto") == 0 ||
-           strcmp(lname, "x-forwarded-host") == 0 ||
-           strcmp(lname, "x-real-ip") == 0;
+    static const char *const names[] = {
+        "forwarded",           "via",
+        "x-real-ip",           "x-client-ip",
+        "x-cluster-client-ip", "true-client-ip",
+        "cf-connecting-ip",    "forwarded-for",
+        "x-originating-ip",
+    };
+    /* The name folded: lowercase, '_' as '-', blanks around it dropped. */
+    char buf[64];
+    while (*name == ' ' || *name == '\t')
+        name++;
+    size_t n = strlen(name);
+    while (n > 0 && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+        n--;
+    if (n >= sizeof buf)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = (char)tolower((unsigned char)name[i]);
+        buf[i] = ch == '_' ? '-' : ch;
+    }
+    buf[n] = 0;
+    if (strncmp(buf, "x-forwarded-", 12) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(buf, names[i]) == 0)
+            return true;
+    return false;
 }
