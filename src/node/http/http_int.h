@@ -35,7 +35,10 @@ void *hcn_http_router_add(hcn_http_router *r, const char *pattern, void *data);
 /* The best route for `path` (a leading '/' is optional on both sides), as
  * route_recognizer ranks them: fewest '*' segments, then fewest ':'
  * segments, then most static ones.  Fills `params` (a JSON object, may be
- * NULL) with the ':' and '*' values.  NULL when nothing matches. */
+ * NULL) with the ':' and '*' values; each '*' takes the most segments that
+ * let the rest of its pattern match.  Time O(routes x pattern segments x
+ * path segments), never backtracking, whatever a client sends.  NULL when
+ * nothing matches. */
 const hcn_http_route *hcn_http_router_match(const hcn_http_router *r,
                                             const char *path, json_t *params);
 /* Free every route; free_data (may be NULL) releases each data. */
@@ -100,9 +103,9 @@ char *hcn_http_cookie(const char *header, const char *name);
 
 /* What a binding asks of the requests it serves. */
 typedef struct hcn_http_rule {
-    bool authenticated;     /* a login is needed */
-    bool local_only; /* only from a loopback peer, not through a proxy, with
-                      * a local Host and no other site's Origin */
+    bool authenticated; /* a login is needed */
+    bool local_only;    /* only from a loopback peer, not through a proxy, with
+                         * a local Host and no other site's Origin */
     const char *secure_sub; /* its secure subdomain (NULL = none) */
     const char *app;        /* the bound process id */
 } hcn_http_rule;
@@ -112,9 +115,9 @@ typedef struct hcn_http_facts {
     const char *subdomain; /* the Host's first label, port dropped
                               ("localhost" when there is no Host) */
     bool subdomain_secure; /* that label is some binding's secure subdomain */
-    bool logged_in; /* the cookie hcn_http_login_sub names holds a valid JWT */
-    bool loopback;  /* the peer address is loopback */
-    bool proxied;   /* a reverse-proxy header is present */
+    bool logged_in;  /* the cookie hcn_http_login_sub names holds a valid JWT */
+    bool loopback;   /* the peer address is loopback */
+    bool proxied;    /* a reverse-proxy header is present */
     bool host_local; /* the Host names this node or loopback (or is absent):
                       * hcn_http_host_is_local */
     bool cross_site; /* a browser says another site or origin sent it:
