@@ -97,11 +97,88 @@ static void long_paths_do_not_make_the_router_backtrack(void **state)
     hcn_http_router_fini(&r, NULL);
 }
 
+static void local_hosts_and_origins(void **state)
+{
+    (void)state;
+    const char *ok[] = {NULL,          "",
+                        "localhost",   "LOCALHOST:80",
+                        "a.localhost", "a.b.localhost:8080",
+                        "127.0.0.1",   "127.1.2.3:9",
+                        "[::1]",       "[::1]:8080",
+                        "n.os",        "N.OS:1"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        assert_true(hcn_http_host_is_local(ok[i], "n.os"));
+    const char *bad[] = {"evil.com",
+                         "evil.com:80",
+                         "localhost:",
+                         "localhost:8x",
+                         "localhost.evil.com",
+                         "localhost.",
+                         "127.0.0.1.nip.io",
+                         "127.0.0",
+                         "[::2]",
+                         "10.0.0.1",
+                         "xn.os",
+                         "[::1]x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(hcn_http_host_is_local(bad[i], "n.os"));
+    assert_false(hcn_http_cross_site(NULL, NULL, "localhost:8080"));
+    assert_false(
+        hcn_http_cross_site("http://localhost:8080", NULL, "localhost:8080"));
+    assert_false(hcn_http_cross_site("HTTPS://LocalHost:8080", "same-origin",
+                                     "localhost:8080"));
+    assert_false(hcn_http_cross_site(NULL, "none", "localhost"));
+    assert_true(hcn_http_cross_site("null", NULL, "localhost"));
+    assert_true(hcn_http_cross_site("http://evil.com", NULL, "localhost"));
+    assert_true(
+        hcn_http_cross_site("http://localhost:8081", NULL, "localhost:8080"));
+    assert_true(hcn_http_cross_site("ws://localhost", NULL, "localhost"));
+    assert_true(hcn_http_cross_site(NULL, "cross-site", "localhost"));
+    assert_true(hcn_http_cross_site(NULL, "Same-Site", "localhost"));
+}
+
+static void proxy_headers_in_every_form(void **state)
+{
+    (void)state;
+    const char *yes[] = {
+        "forwarded",       "Forwarded",        "via",
+        "x-forwarded-for", "X-FORWARDED-FOR",  " x-forwarded-for\t",
+        "x_forwarded_for", "x-forwarded-port", "x-real-ip",
+        "X_Real_IP",       "true-client-ip",   "cf-connecting-ip"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        assert_true(hcn_http_is_proxy_header(yes[i]));
+    const char *no[] = {"x-custom", "forwarder", "x-forwarded", "host", ""};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        assert_false(hcn_http_is_proxy_header(no[i]));
+}
+
+static void local_only_says_why(void **state)
+{
+    (void)state;
+    hcn_http_rule rule = {.local_only = true, .app = "a:b:c"};
+    hcn_http_facts f = {
+        .subdomain = "localhost", .loopback = true, .host_local = true};
+    assert_int_equal(hcn_http_access_check(&rule, &f), HCN_HTTP_ALLOW);
+    assert_null(hcn_http_not_local_reason(&f));
+    f.cross_site = true;
+    assert_int_equal(hcn_http_access_check(&rule, &f), HCN_HTTP_NOT_LOCAL);
+    assert_non_null(strstr(hcn_http_not_local_reason(&f), "origin"));
+    f.host_local = false;
+    assert_non_null(strstr(hcn_http_not_local_reason(&f), "Host"));
+    f.proxied = true;
+    assert_non_null(strstr(hcn_http_not_local_reason(&f), "proxy"));
+    f.loopback = false;
+    assert_non_null(strstr(hcn_http_not_local_reason(&f), "machine"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stars_take_the_longest_extent_that_fits),
         cmocka_unit_test(long_paths_do_not_make_the_router_backtrack),
+        cmocka_unit_test(local_hosts_and_origins),
+        cmocka_unit_test(proxy_headers_in_every_form),
+        cmocka_unit_test(local_only_says_why),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
