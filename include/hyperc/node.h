@@ -64,6 +64,18 @@ typedef struct hc_node_config {
     uint32_t http_request_timeout_s; /* a request not complete by then: 408 */
     uint32_t ws_max_connections;     /* open WebSockets */
     uint32_t ws_queue_max; /* frames waiting for one WebSocket client */
+    /* Defences (docs/security-http.md): request bodies held at once, all
+     * connections together, else 503; open connections and WebSockets
+     * from one peer address, else 503; the longest a client may ask the
+     * server to wait for a process's answer (the
+     * X-Hyperware-Http-Server-Timeout header, seconds); a WebSocket
+     * silent for ws_ping_interval_s seconds gets a ping and is closed when
+     * nothing comes in the next as many (0 = never). */
+    uint64_t http_body_budget;
+    uint32_t http_max_connections_per_addr;
+    uint32_t ws_max_connections_per_addr;
+    uint32_t http_server_timeout_max_s;
+    uint32_t ws_ping_interval_s;
     /* Run the processes of packages each in an OS process of its own (a
      * worker, docs/worker-protocol.md): a crash ends that process alone.
      * On by default; a manifest entry with "in_process": true runs in the

@@ -113,6 +113,17 @@ static void usage_run(FILE *f)
             "  --ws-max-connections N  open WebSockets (default 128)\n"
             "  --ws-queue-max N       frames waiting for one WebSocket "
             "client before it is closed (default 100)\n"
+            "  --http-body-budget BYTES  request body bytes held at once, "
+            "all connections together (default 268435456; more: 503)\n"
+            "  --http-max-connections-per-addr N  open connections from "
+            "one peer address (default 128; more: 503)\n"
+            "  --ws-max-connections-per-addr N  open WebSockets from one "
+            "peer address (default 64; more: 503)\n"
+            "  --http-server-timeout-max S  cap on the seconds a client's "
+            "X-Hyperware-Http-Server-Timeout asks for (default 300)\n"
+            "  --ws-ping-interval S   ping a WebSocket silent this long, "
+            "close it if still silent as long again (default 30; 0 = "
+            "never)\n"
             "  -v, --verbosity N      terminal verbosity 0-3 (default 0)\n"
             "  --process-verbosity JSON  per process, e.g. "
             "'{\"a:pkg:pub\":{\"U8\":2},\"b:pkg:pub\":\"Muted\"}'\n"
@@ -270,6 +281,11 @@ enum run_option {
     RUN_HREQ,
     RUN_WSMAX,
     RUN_WSQ,
+    RUN_HBUDGET,
+    RUN_HPERADDR,
+    RUN_WSPERADDR,
+    RUN_HWAITMAX,
+    RUN_WSPING,
     RUN_TMPHOME,
     RUN_ISOLATE,
     RUN_INPROC,
@@ -323,6 +339,11 @@ static const struct option run_options[] = {
     {"http-request-timeout", required_argument, NULL, RUN_HREQ},
     {"ws-max-connections", required_argument, NULL, RUN_WSMAX},
     {"ws-queue-max", required_argument, NULL, RUN_WSQ},
+    {"http-body-budget", required_argument, NULL, RUN_HBUDGET},
+    {"http-max-connections-per-addr", required_argument, NULL, RUN_HPERADDR},
+    {"ws-max-connections-per-addr", required_argument, NULL, RUN_WSPERADDR},
+    {"http-server-timeout-max", required_argument, NULL, RUN_HWAITMAX},
+    {"ws-ping-interval", required_argument, NULL, RUN_WSPING},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
@@ -414,6 +435,16 @@ static int run_set_option(run_opts *o, int c, const char *arg,
     case RUN_HREQ: target = &cfg->http_request_timeout_s; break;
     case RUN_WSMAX: target = &cfg->ws_max_connections; break;
     case RUN_WSQ: target = &cfg->ws_queue_max; break;
+    case RUN_HPERADDR: target = &cfg->http_max_connections_per_addr; break;
+    case RUN_WSPERADDR: target = &cfg->ws_max_connections_per_addr; break;
+    case RUN_HWAITMAX: target = &cfg->http_server_timeout_max_s; break;
+    case RUN_WSPING: target = &cfg->ws_ping_interval_s; break;
+    case RUN_HBUDGET:
+        if (parse_u64(arg, &cfg->http_body_budget) != 0) {
+            fprintf(stderr, "%s run: --http-body-budget needs bytes\n", prog);
+            return 2;
+        }
+        return -1;
     case RUN_HBODY:
         if (parse_u64(arg, &cfg->http_max_body) != 0) {
             fprintf(stderr, "%s run: --http-max-body needs bytes\n", prog);

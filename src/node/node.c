@@ -41,6 +41,11 @@ void hc_node_config_default(hc_node_config *c)
     c->http_request_timeout_s = 30;
     c->ws_max_connections = 128;
     c->ws_queue_max = 100;
+    c->http_body_budget = 256u << 20;
+    c->http_max_connections_per_addr = 128;
+    c->ws_max_connections_per_addr = 64;
+    c->http_server_timeout_max_s = 300;
+    c->ws_ping_interval_s = 30;
     c->verbosity = 0;
     c->mailbox_max = 1024;
     c->spin_us = 50;

@@ -166,7 +166,8 @@ static hcn_http_access decide(bool auth, bool local, const char *secure,
                             .subdomain_secure = sub_secure,
                             .logged_in = logged_in,
                             .loopback = loopback,
-                            .proxied = proxied};
+                            .proxied = proxied,
+                            .host_local = true};
     return hcn_http_access_check(&rule, &facts);
 }
 

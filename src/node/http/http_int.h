@@ -35,7 +35,10 @@ void *hcn_http_router_add(hcn_http_router *r, const char *pattern, void *data);
 /* The best route for `path` (a leading '/' is optional on both sides), as
  * route_recognizer ranks them: fewest '*' segments, then fewest ':'
  * segments, then most static ones.  Fills `params` (a JSON object, may be
- * NULL) with the ':' and '*' values.  NULL when nothing matches. */
+ * NULL) with the ':' and '*' values; each '*' takes the most segments that
+ * let the rest of its pattern match.  Time O(routes x pattern segments x
+ * path segments), never backtracking, whatever a client sends.  NULL when
+ * nothing matches. */
 const hcn_http_route *hcn_http_router_match(const hcn_http_router *r,
                                             const char *path, json_t *params);
 /* Free every route; free_data (may be NULL) releases each data. */
@@ -75,9 +78,12 @@ char *hcn_http_utf8_lossy(const uint8_t *s, size_t len, size_t *outlen);
 bool hcn_http_is_loopback(const struct sockaddr *sa);
 /* "1.2.3.4:5678" or "[::1]:5678", as Rust's SocketAddr prints. */
 void hcn_http_format_addr(const struct sockaddr *sa, char *out, size_t n);
-/* Whether a lowercase header name is one of the reverse-proxy headers that
- * make a request not local (x-forwarded-for, -proto, -host, x-real-ip). */
-bool hcn_http_is_proxy_header(const char *lname);
+/* Whether a header name is one a proxy adds, making a request not local:
+ * Forwarded, Via, any X-Forwarded-*, X-Real-IP, X-Client-IP,
+ * X-Cluster-Client-IP, True-Client-IP, Cf-Connecting-Ip, Forwarded-For,
+ * X-Originating-IP; in any case, with '_' for '-', blanks around it
+ * ignored. */
+bool hcn_http_is_proxy_header(const char *name);
 
 /* ------------------------------------------------------ authentication */
 
@@ -97,8 +103,9 @@ char *hcn_http_cookie(const char *header, const char *name);
 
 /* What a binding asks of the requests it serves. */
 typedef struct hcn_http_rule {
-    bool authenticated;     /* a login is needed */
-    bool local_only;        /* only from a loopback peer, not through a proxy */
+    bool authenticated; /* a login is needed */
+    bool local_only;    /* only from a loopback peer, not through a proxy, with
+                         * a local Host and no other site's Origin */
     const char *secure_sub; /* its secure subdomain (NULL = none) */
     const char *app;        /* the bound process id */
 } hcn_http_rule;
@@ -108,9 +115,13 @@ typedef struct hcn_http_facts {
     const char *subdomain; /* the Host's first label, port dropped
                               ("localhost" when there is no Host) */
     bool subdomain_secure; /* that label is some binding's secure subdomain */
-    bool logged_in; /* the cookie hcn_http_login_sub names holds a valid JWT */
-    bool loopback;  /* the peer address is loopback */
-    bool proxied;   /* a reverse-proxy header is present */
+    bool logged_in;  /* the cookie hcn_http_login_sub names holds a valid JWT */
+    bool loopback;   /* the peer address is loopback */
+    bool proxied;    /* a reverse-proxy header is present */
+    bool host_local; /* the Host names this node or loopback (or is absent):
+                      * hcn_http_host_is_local */
+    bool cross_site; /* a browser says another site or origin sent it:
+                      * hcn_http_cross_site */
 } hcn_http_facts;
 
 /* The access check's decision. */
@@ -122,6 +133,23 @@ typedef enum hcn_http_access {
     HCN_HTTP_OTHER_PACKAGE, /* 403: a secure subdomain serves only its own */
     HCN_HTTP_NOT_LOCAL,     /* 403: local-only, asked from elsewhere */
 } hcn_http_access;
+
+/* Whether a Host header names this node from the machine itself: absent or
+ * empty (not a browser: browsers always send one), or, case aside and with
+ * or without a ":port", "localhost", a name under ".localhost", a 127.x.y.z
+ * address, "[::1]" or the node's own name `node`.  Any other name may be
+ * an attacker's domain that DNS-rebinding points at 127.0.0.1. */
+bool hcn_http_host_is_local(const char *host, const char *node);
+/* Whether a browser says the request comes from another origin: an Origin
+ * header other than "http://" or "https://" followed by the Host header
+ * (case aside; "null" is another origin), or Sec-Fetch-Site "cross-site" or
+ * "same-site" (another port or subdomain of the same site).  NULL headers
+ * are absent: a request typed into the address bar, or from a program. */
+bool hcn_http_cross_site(const char *origin, const char *sec_fetch_site,
+                         const char *host);
+/* Why `facts` fail a local-only binding (static text), NULL when they do
+ * not. */
+const char *hcn_http_not_local_reason(const hcn_http_facts *facts);
 
 /* Whose login cookie counts for `rule`: the app's subdomain one (the app
  * id) for a secure-subdomain binding asked through a Host naming localhost,

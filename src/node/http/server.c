@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <http_parser.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,15 @@
 
 #define HTTP_PID "http-server:distro:sys"
 #define READ_BUF (64 * 1024)
+/* The largest body POST /login reads (do_login's bound), refused at its
+ * head when declared larger. */
+#define LOGIN_MAX_BODY (16 * 1024)
+/* How long a connection closing after an answer keeps reading (and
+ * dropping) what the client still sends, at most. */
+#define DRAIN_MS 2000
+/* The payload of the server's keep-alive pings; a Pong that echoes it is
+ * not handed to the process. */
+#define WS_PING_DATA "hyperc-keepalive"
 
 /* ------------------------------------------------------------- types */
 
@@ -51,7 +61,33 @@ enum phase {
     PH_WAITING, /* the request is with a process */
     PH_WRITING, /* its response is being written */
     PH_WS,      /* a WebSocket */
+    PH_DRAIN,   /* answered and closing: what still comes is read and
+                   dropped, so that closing does not reset the connection
+                   before the client has read the answer */
 };
+
+/* The line framing of a request's head, checked before http-parser sees
+ * the bytes (scan_head): http-parser 2.9 has no strict mode for line
+ * endings and takes bare LFs and obs-fold continuation lines, which
+ * HTTP/1.1 (RFC 9112 2.2, 5.2) lets a server refuse, and which a proxy in
+ * front may read differently (request smuggling).  Only CR, LF and the
+ * first byte of each line are looked at; the parser does the rest. */
+enum head_scan {
+    HS_START,    /* before the request line (empty lines allowed) */
+    HS_START_CR, /* a CR there */
+    HS_LINE,     /* inside a line */
+    HS_CR,       /* a CR inside a line */
+    HS_BOL,      /* at the start of a header line */
+    HS_BOL_CR,   /* a CR there: the empty line that ends the head */
+    HS_DONE,     /* the head is over: the body is not looked at */
+};
+
+/* The connections and WebSockets open from one peer address. */
+typedef struct addr_count {
+    UT_hash_handle hh;
+    uint8_t key[17]; /* the family, then the address (v4-mapped as v4) */
+    uint32_t conns, ws;
+} addr_count;
 
 typedef struct header {
     char *name; /* lowercase */
@@ -80,7 +116,19 @@ typedef struct conn {
     size_t header_bytes;
     uint8_t *body;
     size_t body_len, body_cap;
-    int err_status; /* set by a callback to answer and close */
+    int err_status;      /* set by a callback to answer and close */
+    const char *err_msg; /* why (static text; NULL = an empty answer) */
+    const char *err_kind;
+    uint8_t hscan;           /* enum head_scan */
+    bool at_headers;         /* paused at headers-complete: a body follows */
+    uint64_t body_limit;     /* this request's largest body */
+    uint64_t body_held;      /* bytes of the node's body budget it holds */
+    const char *deny_reason; /* why a local-only check failed (static) */
+    addr_count *ac;          /* its peer address's counts; NULL = none */
+    bool ws_counted;         /* counted in ac->ws */
+    bool ws_heard;  /* a whole message came since the last keep-alive tick */
+    bool ws_pinged; /* a keep-alive ping is unanswered */
+    uv_shutdown_t shut;
     bool keep_alive;
     bool head;
     uint8_t *left; /* bytes read after the request (pipelined) */
@@ -137,6 +185,9 @@ struct hcn_http {
     /* limits */
     uint64_t max_body;
     uint32_t max_header, max_conns, idle_s, request_s, ws_max, ws_queue;
+    uint64_t body_budget, body_held; /* request body bytes, all requests */
+    uint32_t max_per_addr, ws_max_per_addr, wait_max_s, ws_ping_s;
+    addr_count *addrs;
     /* authentication (auth.c) */
     uint8_t jwt_secret[32];
     char *password;
@@ -146,10 +197,12 @@ struct hcn_http {
 };
 
 static void conn_close(conn *c);
+static void conn_drain(conn *c);
 static void conn_next(conn *c);
 static void feed(conn *c, const uint8_t *data, size_t len);
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_timer(uv_timer_t *t);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -182,6 +235,32 @@ static const char *find_header(conn *c, const char *lname)
     return NULL;
 }
 
+/* Give the request's body and its share of the node's body budget
+ * back. */
+static void body_release(conn *c)
+{
+    c->h->body_held -= c->body_held;
+    c->body_held = 0;
+    free(c->body);
+    c->body = NULL;
+    c->body_len = c->body_cap = 0;
+}
+
+/* Hold `total` bytes of the node's body budget for c's request (what it
+ * holds already counted); false when the budget has no room. */
+static bool body_reserve(conn *c, uint64_t total)
+{
+    hcn_http *h = c->h;
+    if (total <= c->body_held)
+        return true;
+    uint64_t more = total - c->body_held;
+    if (h->body_budget && h->body_held + more > h->body_budget)
+        return false;
+    h->body_held += more;
+    c->body_held = total;
+    return true;
+}
+
 static void reset_request(conn *c)
 {
     free(c->url);
@@ -194,8 +273,13 @@ static void reset_request(conn *c)
     c->nhdrs = 0;
     c->last_was_value = false;
     c->header_bytes = 0;
-    c->body_len = 0;
+    body_release(c);
     c->err_status = 0;
+    c->err_msg = NULL;
+    c->err_kind = NULL;
+    c->at_headers = false;
+    c->body_limit = c->h->max_body;
+    c->deny_reason = NULL;
     c->keep_alive = false;
     c->head = false;
 }
@@ -235,8 +319,12 @@ static void on_write(uv_write_t *req, int status)
         c->ws_writes--;
     if (c->closing)
         return;
-    if (status < 0 || close_after) {
+    if (status < 0) {
         conn_close(c);
+        return;
+    }
+    if (close_after) {
+        conn_drain(c);
         return;
     }
     if (kind == W_WS && c->ws && c->ws_writes == 0 &&
@@ -363,13 +451,20 @@ static void respond_empty(conn *c, int status)
     respond(c, status, NULL, NULL, NULL, 0);
 }
 
-/* An error found while reading: answer and close. */
-static void fail(conn *c, int status)
+static void respond_error(conn *c, int status, const char *kind,
+                          const char *message);
+
+/* An error found while reading: answer and close; `message` (may be NULL:
+ * an empty answer) says why, in an error of `kind`. */
+static void fail(conn *c, int status, const char *kind, const char *message)
 {
     c->err_status = status;
     c->keep_alive = false;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    respond_empty(c, status);
+    if (message)
+        respond_error(c, status, kind, message);
+    else
+        respond_empty(c, status);
 }
 
 /* An error answer in the hyperprocess runtime's shape,
@@ -431,19 +526,22 @@ static void pending_drop(hcn_http *h, conn *c)
     c->pending_id = 0;
 }
 
+static void ws_tick(conn *c);
+
 static void on_timer(uv_timer_t *t)
 {
     conn *c = t->data;
     switch (c->phase) {
     case PH_IDLE: conn_close(c); break;
-    case PH_READING: fail(c, 408); break;
+    case PH_READING: fail(c, 408, NULL, NULL); break;
     case PH_WAITING:
         logf_h(c->h, 1, "no answer in time for %s; 408", c->url ? c->url : "");
         pending_drop(c->h, c);
         respond_empty(c, 408);
         break;
     case PH_WRITING: conn_close(c); break;
-    case PH_WS: break;
+    case PH_WS: ws_tick(c); break;
+    case PH_DRAIN: conn_close(c); break;
     }
 }
 
@@ -676,8 +774,13 @@ static hcn_http_access check_access(conn *c, const binding *b, const char *host,
         .logged_in = b->authenticated &&
                      auth_ok(c, hcn_http_login_sub(&rule, localhost)),
         .loopback = hcn_http_is_loopback((struct sockaddr *)&c->peer),
-        .proxied = behind_proxy(c)};
+        .proxied = behind_proxy(c),
+        .host_local = hcn_http_host_is_local(host_hdr, c->h->node->name),
+        .cross_site =
+            hcn_http_cross_site(find_header(c, "origin"),
+                                find_header(c, "sec-fetch-site"), host_hdr)};
     hcn_http_access a = hcn_http_access_check(&rule, &facts);
+    c->deny_reason = hcn_http_not_local_reason(&facts);
     free(sub);
     return a;
 }
@@ -770,7 +873,15 @@ static void refuse(conn *c, hcn_http_access a, const binding *b,
         m = "secure subdomain can only serve its associated package";
         respond(c, 403, NULL, NULL, m, strlen(m));
         break;
-    case HCN_HTTP_NOT_LOCAL: respond_empty(c, 403); break;
+    case HCN_HTTP_NOT_LOCAL: {
+        char *msg = hcn_xasprintf("%s is local-only: %s", path,
+                                  c->deny_reason ? c->deny_reason : "");
+        logf_h(c->h, 1, "local-only %s refused: %s", path,
+               c->deny_reason ? c->deny_reason : "");
+        respond_error(c, 403, "Forbidden", msg);
+        free(msg);
+        break;
+    }
     }
 }
 
@@ -831,7 +942,8 @@ static json_t *request_json(conn *c, const binding *b, const char *host,
 }
 
 /* The seconds to wait for the process: x-hyperware-http-server-timeout
- * when it is a number, else 15. */
+ * when it is a number (at most --http-server-timeout-max: a client must
+ * not hold a connection and a pending entry for ever), else 15. */
 static uint64_t request_timeout(conn *c)
 {
     uint64_t timeout = 15;
@@ -842,8 +954,11 @@ static uint64_t request_timeout(conn *c)
         unsigned long long v = strtoull(th, &end, 10);
         if (errno == 0 && *end == 0)
             timeout = v;
+        else if (errno == ERANGE)
+            timeout = UINT64_MAX;
     }
-    return timeout;
+    uint64_t max = c->h->wait_max_s;
+    return max && timeout > max ? max : timeout;
 }
 
 /* Hand `msg` (taken) and the request body to b's process and wait for its
@@ -861,6 +976,7 @@ static void forward(conn *c, const binding *b, json_t *msg)
     uint64_t ms = timeout > UINT64_MAX / 1000 ? UINT64_MAX : timeout * 1000;
     uv_timer_start(&c->timer, on_timer, ms, 0);
     hcn_blob *blob = hcn_blob_new(NULL, c->body, c->body_len);
+    body_release(c); /* the blob has its own copy */
     send_json_to_process(h, id, b->app, true, timeout, msg, blob);
     hcn_blob_unref(blob);
 }
@@ -971,6 +1087,58 @@ static void serve_home(conn *c, const char *host, const char *host_hdr)
     free(page);
 }
 
+/* handle_request's decision, made for a request with a body as soon as its
+ * head is read: true when the request is refused (and was answered, the
+ * connection closing after), so that its body is never read; false when it
+ * may go on (its body_limit set).  handle_request decides again once the
+ * body is in: the bindings may have changed meanwhile. */
+static bool refused_at_headers(conn *c)
+{
+    char *path, *query;
+    bool slash;
+    if (!request_target(c, &path, &query, &slash)) {
+        fail(c, 400, "BadRequest", "the request target does not parse");
+        return true;
+    }
+    bool refused = true;
+    const char *host_hdr = find_header(c, "host");
+    char *host = host_of(host_hdr);
+    json_t *url_params = json_object();
+    const binding *b = NULL;
+    if (strcmp(path, "/login") == 0 &&
+        (c->parser.method == HTTP_POST || c->parser.method == HTTP_GET)) {
+        c->body_limit = LOGIN_MAX_BODY;
+        refused = false;
+    } else if ((b = find_binding(c->h, path, url_params)) == NULL) {
+        if ((path[0] == '\0' || strcmp(path, "/") == 0) &&
+            (c->parser.method == HTTP_GET || c->parser.method == HTTP_HEAD)) {
+            /* the home page (serve_home), behind the login */
+            binding home = {.path = "/", .authenticated = true};
+            hcn_http_access a = check_access(c, &home, host, host_hdr);
+            if (a != HCN_HTTP_ALLOW)
+                refuse(c, a, &home, host_hdr, "/", NULL);
+            else
+                refused = false;
+        } else {
+            not_bound(c, path);
+        }
+    } else {
+        hcn_http_access a = check_access(c, b, host, host_hdr);
+        if (a != HCN_HTTP_ALLOW)
+            refuse(c, a, b, host_hdr, path, query);
+        else
+            refused = false;
+    }
+    if (refused)
+        logf_h(c->h, 2, "%s %s refused before its body",
+               http_method_str((enum http_method)c->parser.method), path);
+    json_decref(url_params);
+    free(path);
+    free(host);
+    free(query);
+    return refused;
+}
+
 static void handle_request(conn *c)
 {
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -980,7 +1148,7 @@ static void handle_request(conn *c)
     char *path, *query;
     bool slash;
     if (!request_target(c, &path, &query, &slash)) {
-        fail(c, 400);
+        fail(c, 400, "BadRequest", "the request target does not parse");
         return;
     }
     const char *host_hdr = find_header(c, "host");
@@ -1100,6 +1268,16 @@ static int cb_header_field(http_parser *p, const char *at, size_t n)
     conn *c = conn_of(p);
     if (!header_budget(c, n))
         return -1;
+    /* http-parser (built lenient) keeps a blank before the colon in the
+     * name; RFC 9112 5.1 says to refuse it: a proxy may read
+     * "X-Forwarded-For :" as another header than we do. */
+    if (memchr(at, ' ', n) || memchr(at, '\t', n)) {
+        c->err_status = 400;
+        c->err_kind = "BadRequest";
+        c->err_msg = "a header name holds a blank (whitespace before the "
+                     "colon is not allowed)";
+        return -1;
+    }
     if (c->nhdrs == 0 || c->last_was_value) {
         if (c->nhdrs == c->hdrs_cap) {
             c->hdrs_cap = c->hdrs_cap ? c->hdrs_cap * 2 : 16;
@@ -1133,31 +1311,62 @@ static int cb_header_value(http_parser *p, const char *at, size_t n)
 static int cb_headers_complete(http_parser *p)
 {
     conn *c = conn_of(p);
-    for (size_t i = 0; i < c->nhdrs; i++)
+    size_t hosts = 0;
+    for (size_t i = 0; i < c->nhdrs; i++) {
         if (c->hdrs[i].value == NULL)
             c->hdrs[i].value = hcn_xstrdup("");
+        hosts += strcmp(c->hdrs[i].name, "host") == 0;
+    }
+    if (hosts > 1) {
+        /* RFC 9112 3.2: which one counts is anyone's guess. */
+        c->err_status = 400;
+        c->err_kind = "BadRequest";
+        c->err_msg = "more than one Host header";
+        return -1;
+    }
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->h->max_body) {
         c->err_status = 413;
         return -1;
     }
-    const char *expect = find_header(c, "expect");
-    if (expect && strcasecmp(expect, "100-continue") == 0 &&
-        p->content_length > 0)
-        write_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, W_OTHER, false);
+    /* A body follows: stop here, so that the route and the access check
+     * decide before any of it is read (admit_body). */
+    bool body = (p->flags & F_CHUNKED) ||
+                ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
+    if (body && !p->upgrade) {
+        c->at_headers = true;
+        http_parser_pause(p, 1);
+    }
     return 0;
 }
 
 static int cb_body(http_parser *p, const char *at, size_t n)
 {
     conn *c = conn_of(p);
-    if (c->body_len + n > c->h->max_body) {
+    hcn_http *h = c->h;
+    if (c->body_len + n > c->body_limit) {
         c->err_status = 413;
         return -1;
     }
     if (c->body_len + n > c->body_cap) {
-        size_t cap = c->body_cap ? c->body_cap : 4096;
+        /* With a Content-Length, that much at once (admit_body reserved
+         * it); chunked, doubling, each step reserved. */
+        uint64_t cap = (p->flags & F_CONTENTLENGTH)
+                           ? c->body_len + n + p->content_length
+                       : c->body_cap ? c->body_cap
+                                     : 4096;
         while (cap < c->body_len + n)
             cap *= 2;
+        if (cap > c->body_limit)
+            cap = c->body_limit;
+        if (!body_reserve(c, cap)) {
+            logf_h(h, 1, "request body budget full (%llu bytes held); 503",
+                   (unsigned long long)h->body_held);
+            c->err_status = 503;
+            c->err_kind = "Busy";
+            c->err_msg = "the node holds as many request bodies as it may "
+                         "(--http-body-budget); try again later";
+            return -1;
+        }
         uint8_t *nb = realloc(c->body, cap);
         if (nb == NULL)
             abort();
@@ -1177,18 +1386,114 @@ static int cb_message_complete(http_parser *p)
     return 0;
 }
 
+/* Check the line framing of the head in data[0..len) (enum head_scan):
+ * NULL, or why it is refused. */
+static const char *scan_head(conn *c, const uint8_t *data, size_t len)
+{
+    static const char bare_lf[] = "a line ends with a bare LF (CRLF is "
+                                  "required)";
+    static const char lone_cr[] = "a CR not followed by LF";
+    uint8_t st = c->hscan;
+    for (size_t i = 0; i < len && st != HS_DONE; i++) {
+        uint8_t ch = data[i];
+        switch (st) {
+        case HS_START:
+            if (ch == '\n')
+                return bare_lf;
+            st = ch == '\r' ? HS_START_CR : HS_LINE;
+            break;
+        case HS_START_CR:
+            if (ch != '\n')
+                return lone_cr;
+            st = HS_START;
+            break;
+        case HS_LINE:
+            if (ch == '\n')
+                return bare_lf;
+            if (ch == '\r')
+                st = HS_CR;
+            break;
+        case HS_CR:
+            if (ch != '\n')
+                return lone_cr;
+            st = HS_BOL;
+            break;
+        case HS_BOL:
+            if (ch == ' ' || ch == '\t')
+                return "a header line begins with whitespace (obs-fold "
+                       "line folding is not allowed)";
+            if (ch == '\n')
+                return bare_lf;
+            st = ch == '\r' ? HS_BOL_CR : HS_LINE;
+            break;
+        case HS_BOL_CR:
+            if (ch != '\n')
+                return lone_cr;
+            st = HS_DONE;
+            break;
+        }
+    }
+    c->hscan = st;
+    return NULL;
+}
+
+static bool refused_at_headers(conn *c);
+
+/* The head of a request with a body is read: let the body come only if
+ * the request would be served (the route and the access check decide
+ * first, so that a request for nothing, or without the login, costs no
+ * body memory) and the node's body budget has room for a declared
+ * Content-Length.  False when it was answered (and the connection
+ * closes). */
+static bool admit_body(conn *c)
+{
+    http_parser *p = &c->parser;
+    if (refused_at_headers(c))
+        return false;
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->body_limit) {
+        fail(c, 413, NULL, NULL);
+        return false;
+    }
+    if ((p->flags & F_CONTENTLENGTH) && !body_reserve(c, p->content_length)) {
+        logf_h(c->h, 1, "request body budget full (%llu bytes held); 503",
+               (unsigned long long)c->h->body_held);
+        fail(c, 503, "Busy",
+             "the node holds as many request bodies as it may "
+             "(--http-body-budget); try again later");
+        return false;
+    }
+    const char *expect = find_header(c, "expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0)
+        write_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, W_OTHER, false);
+    return !c->closing;
+}
+
 /* Hand bytes to the parser; a complete request pauses it, and what follows
  * is kept for later. */
 static void feed(conn *c, const uint8_t *data, size_t len)
 {
     if (c->phase == PH_IDLE && len > 0) {
         c->phase = PH_READING;
+        c->hscan = HS_START;
         uv_timer_start(&c->timer, on_timer, (uint64_t)c->h->request_s * 1000,
                        0);
+    }
+    const char *bad = scan_head(c, data, len);
+    if (bad) {
+        fail(c, 400, "BadRequest", bad);
+        return;
     }
     size_t n = http_parser_execute(&c->parser, &c->h->settings,
                                    (const char *)data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (e == HPE_PAUSED && c->at_headers) {
+        c->at_headers = false;
+        if (!admit_body(c))
+            return;
+        http_parser_pause(&c->parser, 0);
+        feed(c, data + n, len - n);
+        return;
+    }
     if (e == HPE_PAUSED) {
         if (n < len) {
             uint8_t *nl = realloc(c->left, c->left_len + len - n);
@@ -1202,11 +1507,18 @@ static void feed(conn *c, const uint8_t *data, size_t len)
         return;
     }
     if (c->err_status) {
-        fail(c, c->err_status);
+        fail(c, c->err_status, c->err_kind, c->err_msg);
+        return;
+    }
+    if (e == HPE_HEADER_OVERFLOW) {
+        fail(c, 431, NULL, NULL);
         return;
     }
     if (e != HPE_OK) {
-        fail(c, e == HPE_HEADER_OVERFLOW ? 431 : 400);
+        char *m =
+            hcn_xasprintf("malformed request: %s", http_errno_description(e));
+        fail(c, 400, "BadRequest", m);
+        free(m);
         return;
     }
 }
@@ -1311,6 +1623,10 @@ static void ws_msg_cb(wslay_event_context_ptr ctx,
     hcn_http *h = c->h;
     const uint8_t *data = arg->msg;
     size_t len = arg->msg_length;
+    c->ws_heard = true;
+    if (arg->opcode == WSLAY_PONG && len == sizeof WS_PING_DATA - 1 &&
+        memcmp(data, WS_PING_DATA, len) == 0)
+        return; /* the answer to the server's keep-alive ping */
     if (arg->opcode == WSLAY_CONNECTION_CLOSE && len >= 2) {
         data += 2; /* the status code; the reason follows */
         len -= 2;
@@ -1356,6 +1672,37 @@ static void ws_read(conn *c, const uint8_t *data, size_t len)
     ws_pump(c);
 }
 
+/* The WebSocket keep-alive, every --ws-ping-interval seconds: a socket
+ * from which no whole message (a Pong included) came since the last tick
+ * gets a ping; one still silent at the next tick is closed.  So a client
+ * that went away, or stalls in the middle of a frame, frees its slot
+ * within three intervals. */
+static void ws_tick(conn *c)
+{
+    hcn_http *h = c->h;
+    if (c->ws_heard) {
+        c->ws_heard = false;
+        c->ws_pinged = false;
+    } else if (!c->ws_pinged) {
+        struct wslay_event_msg m = {.opcode = WSLAY_PING,
+                                    .msg = (const uint8_t *)WS_PING_DATA,
+                                    .msg_length = sizeof WS_PING_DATA - 1};
+        c->ws_pinged = true;
+        if (wslay_event_queue_msg(c->ws, &m) == 0)
+            ws_pump(c);
+        if (c->closing)
+            return;
+    } else {
+        logf_h(h, 1,
+               "websocket %u: nothing from its client for %u s, not even a "
+               "pong; closing it",
+               c->channel, 2 * h->ws_ping_s);
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_timer, (uint64_t)h->ws_ping_s * 1000, 0);
+}
+
 static bool header_has_token(const char *v, const char *tok)
 {
     if (v == NULL)
@@ -1393,6 +1740,17 @@ static bool ws_upgrade(conn *c, const char *path)
         respond_empty(c, 503);
         return true;
     }
+    if (h->ws_max_per_addr && c->ac && c->ac->ws >= h->ws_max_per_addr) {
+        char addr[80];
+        hcn_http_format_addr((struct sockaddr *)&c->peer, addr, sizeof addr);
+        logf_h(h, 1, "%u websockets open from %s; refusing one", c->ac->ws,
+               addr);
+        c->keep_alive = false;
+        respond_error(c, 503, "Busy",
+                      "too many WebSockets open from this address "
+                      "(--ws-max-connections-per-addr); close one first");
+        return true;
+    }
     const hcn_http_route *rt = hcn_http_router_match(&h->ws_routes, path, NULL);
     ws_binding *b = rt ? rt->data : NULL;
     if (b == NULL || b->app == NULL) {
@@ -1420,11 +1778,23 @@ static bool ws_upgrade(conn *c, const char *path)
             return true;
         }
     }
-    if (b->extension && (!hcn_http_is_loopback((struct sockaddr *)&c->peer) ||
-                         behind_proxy(c))) {
-        c->keep_alive = false;
-        respond_empty(c, 404);
-        return true;
+    if (b->extension) {
+        /* An extension socket is the machine's own programs': the same
+         * check as a local-only path. */
+        hcn_http_facts facts = {
+            .loopback = hcn_http_is_loopback((struct sockaddr *)&c->peer),
+            .proxied = behind_proxy(c),
+            .host_local = hcn_http_host_is_local(host_hdr, h->node->name),
+            .cross_site = hcn_http_cross_site(find_header(c, "origin"),
+                                              find_header(c, "sec-fetch-site"),
+                                              host_hdr)};
+        if (hcn_http_not_local_reason(&facts)) {
+            logf_h(h, 1, "extension websocket %s refused: %s", path,
+                   hcn_http_not_local_reason(&facts));
+            c->keep_alive = false;
+            respond_empty(c, 404);
+            return true;
+        }
     }
     char accept[HCN_WS_ACCEPT_LEN + 1];
     hcn_ws_accept(key, accept);
@@ -1461,7 +1831,13 @@ static bool ws_upgrade(conn *c, const char *path)
     c->ws_app = hcn_xstrdup(b->app);
     c->phase = PH_WS;
     h->nws++;
+    if (c->ac) {
+        c->ac->ws++;
+        c->ws_counted = true;
+    }
     uv_timer_stop(&c->timer);
+    if (h->ws_ping_s)
+        uv_timer_start(&c->timer, on_timer, (uint64_t)h->ws_ping_s * 1000, 0);
     logf_h(h, 2, "new websocket connection to %s with id %u", b->app,
            c->channel);
     /* WebSocketOpen {path, channel_id, source_socket_addr, forwarded_for},
@@ -1554,6 +1930,16 @@ static void conn_close(conn *c)
     if (c->next)
         c->next->prev = c->prev;
     h->nconns--;
+    if (c->ac) {
+        c->ac->conns--;
+        if (c->ws_counted)
+            c->ac->ws--;
+        if (c->ac->conns == 0) {
+            HASH_DEL(h->addrs, c->ac);
+            free(c->ac);
+        }
+        c->ac = NULL;
+    }
     if (c->ws) {
         channel *ch;
         HASH_FIND(hh, h->channels, &c->channel, sizeof(uint32_t), ch);
@@ -1573,6 +1959,32 @@ static void conn_close(conn *c)
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status; /* the connection closes by its timer or the client */
+}
+
+/* Close c after its last answer: the write side now (the client reads the
+ * answer, then end of file), the rest once the client closes too or
+ * DRAIN_MS have passed; what it still sends meanwhile is dropped.  A plain
+ * close with unread bytes would reset the connection, and the client could
+ * lose the answer (a 401 or 413 before a body it is still sending). */
+static void conn_drain(conn *c)
+{
+    if (c->closing || c->phase == PH_DRAIN)
+        return;
+    pending_drop(c->h, c);
+    c->phase = PH_DRAIN;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    uint64_t ms = (uint64_t)c->h->request_s * 1000;
+    uv_timer_start(&c->timer, on_timer, ms < DRAIN_MS ? ms : DRAIN_MS, 0);
+}
+
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
 {
     conn *c = hd->data;
@@ -1588,7 +2000,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    if (nread == 0)
+    if (nread == 0 || c->phase == PH_DRAIN)
         return;
     if (c->phase == PH_WS) {
         ws_read(c, (const uint8_t *)buf->base, (size_t)nread);
@@ -1606,6 +2018,58 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     feed(c, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+/* The key of a peer address in h->addrs (an IPv4-mapped IPv6 address as
+ * the IPv4 one, as a dual-stack socket shows IPv4 peers). */
+static void addr_key(const struct sockaddr_storage *ss, uint8_t key[17])
+{
+    memset(key, 0, 17);
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        key[0] = 4;
+        memcpy(key + 1, &in->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            key[0] = 4;
+            memcpy(key + 1, in6->sin6_addr.s6_addr + 12, 4);
+        } else {
+            key[0] = 6;
+            memcpy(key + 1, &in6->sin6_addr, 16);
+        }
+    }
+}
+
+/* Count a new connection against its peer address: true when it may
+ * stay; false when that address has --http-max-connections-per-addr open
+ * already (then it is answered 503 and closes). */
+static bool addr_admit(conn *c)
+{
+    hcn_http *h = c->h;
+    uint8_t key[17];
+    addr_key(&c->peer, key);
+    addr_count *ac;
+    HASH_FIND(hh, h->addrs, key, sizeof key, ac);
+    if (h->max_per_addr && ac && ac->conns >= h->max_per_addr) {
+        char addr[80];
+        hcn_http_format_addr((struct sockaddr *)&c->peer, addr, sizeof addr);
+        logf_h(h, 1, "%u connections open from %s; refusing one", ac->conns,
+               addr);
+        c->phase = PH_WAITING;
+        respond_error(c, 503, "Busy",
+                      "too many connections open from this address "
+                      "(--http-max-connections-per-addr); close one first");
+        return false;
+    }
+    if (ac == NULL) {
+        ac = hcn_xcalloc(1, sizeof *ac);
+        memcpy(ac->key, key, sizeof key);
+        HASH_ADD(hh, h->addrs, key, sizeof ac->key, ac);
+    }
+    ac->conns++;
+    c->ac = ac;
+    return true;
 }
 
 static void on_refused_closed(uv_handle_t *hd)
@@ -1626,6 +2090,9 @@ static void conn_begin(hcn_http *h, conn *c)
     uv_tcp_nodelay(&c->tcp, 1);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
+    c->body_limit = h->max_body;
+    if (!addr_admit(c))
+        return; /* answered 503, closing */
     c->phase = PH_IDLE;
     uv_timer_start(&c->timer, on_timer, (uint64_t)h->idle_s * 1000, 0);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -2030,6 +2497,12 @@ static void http_free(hcn_http *h)
         HASH_DEL(h->channels, ch);
         free(ch);
     }
+    addr_count *ac, *at;
+    HASH_ITER(hh, h->addrs, ac, at)
+    {
+        HASH_DEL(h->addrs, ac);
+        free(ac);
+    }
     hcn_http_router_fini(&h->routes, free_binding);
     hcn_http_router_fini(&h->ws_routes, free_ws_binding);
     for (size_t i = 0; i < h->nsecure; i++)
@@ -2094,6 +2567,11 @@ static int http_init(hcn_http *h, hcn_node *n, char *err, size_t errlen)
     h->request_s = cfg->http_request_timeout_s;
     h->ws_max = cfg->ws_max_connections;
     h->ws_queue = cfg->ws_queue_max;
+    h->body_budget = cfg->http_body_budget;
+    h->max_per_addr = cfg->http_max_connections_per_addr;
+    h->ws_max_per_addr = cfg->ws_max_connections_per_addr;
+    h->wait_max_s = cfg->http_server_timeout_max_s;
+    h->ws_ping_s = cfg->ws_ping_interval_s;
     pthread_mutex_init(&h->mu, NULL);
     h->settings.on_message_begin = cb_message_begin;
     h->settings.on_url = cb_url;

@@ -74,51 +74,91 @@ void *hcn_http_router_add(hcn_http_router *r, const char *pattern, void *data)
     return NULL;
 }
 
-/* Match route segments from `ri` against path segments from `pi`; on
- * success the values of ':' and '*' segments are in vals (by route
- * segment index, pointers into the path copy `joined` for stars). */
-static bool match_from(const hcn_http_route *rt, size_t ri, char **ps,
-                       size_t np, size_t pi, const char **vals, char **stars)
+/* Whether path segments [from, to) joined by '/' are at least one
+ * character: more than one segment, or one that is not empty. */
+static bool star_fits(char **ps, size_t from, size_t to)
 {
-    if (ri == rt->nsegs)
-        return pi == np;
-    const char *seg = rt->segs[ri];
-    if (seg[0] == '*') {
-        /* One or more characters: path segments pi..k joined by '/'. */
-        for (size_t k = np; k-- > pi;) {
-            size_t len = 0;
-            for (size_t j = pi; j <= k; j++)
-                len += strlen(ps[j]) + (j > pi);
-            if (len == 0)
-                continue;
-            if (!match_from(rt, ri + 1, ps, np, k + 1, vals, stars))
-                continue;
-            char *v = hcn_xmalloc(len + 1), *o = v;
-            for (size_t j = pi; j <= k; j++) {
-                if (j > pi)
-                    *o++ = '/';
-                size_t l = strlen(ps[j]);
-                memcpy(o, ps[j], l);
-                o += l;
-            }
-            *o = 0;
-            free(stars[ri]);
-            stars[ri] = v;
-            vals[ri] = v;
-            return true;
-        }
-        return false;
-    }
-    if (pi == np)
-        return false;
-    if (seg[0] == ':') {
-        if (ps[pi][0] == 0)
+    return to > from + 1 || (to == from + 1 && ps[from][0] != 0);
+}
+
+/* Match rt against the path segments ps[0..np) without backtracking: a
+ * table computed from the pattern's end, row r saying for each path index
+ * whether segments r.. of the pattern match the path from there.  Each
+ * row costs O(np) ('*' through a running "some later index matches"),
+ * so a match is O(nsegs * np), linear in the path whatever the pattern.
+ * Only the rows that follow a '*' are kept, to choose each star's extent
+ * afterwards as the old recursive matcher did: the longest that lets the
+ * rest match.  On a match, span[2k] and span[2k+1] are the path segments
+ * [start, end) that pattern segment k took. */
+static bool route_match(const hcn_http_route *rt, char **ps, size_t np,
+                        size_t *span)
+{
+    size_t ns = rt->nsegs;
+    if (rt->nstar == 0) {
+        /* No star: one path segment per pattern segment. */
+        if (ns != np)
             return false;
-        vals[ri] = ps[pi];
-    } else if (strcmp(seg, ps[pi]) != 0) {
-        return false;
+        for (size_t k = 0; k < ns; k++) {
+            const char *seg = rt->segs[k];
+            if (seg[0] == ':' ? ps[k][0] == 0 : strcmp(seg, ps[k]) != 0)
+                return false;
+            span[2 * k] = k;
+            span[2 * k + 1] = k + 1;
+        }
+        return true;
     }
-    return match_from(rt, ri + 1, ps, np, pi + 1, vals, stars);
+    size_t w = np + 1;
+    uint8_t *next = hcn_xmalloc(w), *cur = hcn_xmalloc(w);
+    uint8_t *kept = hcn_xmalloc(rt->nstar * w); /* rows after each star */
+    memset(next, 0, w);
+    next[np] = 1;
+    size_t star = rt->nstar;
+    for (size_t r = ns; r-- > 0;) {
+        const char *seg = rt->segs[r];
+        if (seg[0] == '*') {
+            memcpy(kept + --star * w, next, w);
+            /* cur[i]: some j > i with star_fits(i, j) and next[j]. */
+            bool later = false; /* next[j] for some j >= i + 2 */
+            cur[np] = 0;
+            for (size_t i = np; i-- > 0;) {
+                if (i + 2 <= np && next[i + 2])
+                    later = true;
+                cur[i] = (ps[i][0] != 0 && next[i + 1]) || later;
+            }
+        } else {
+            cur[np] = 0;
+            for (size_t i = 0; i < np; i++)
+                cur[i] =
+                    next[i + 1] &&
+                    (seg[0] == ':' ? ps[i][0] != 0 : strcmp(seg, ps[i]) == 0);
+        }
+        uint8_t *t = next;
+        next = cur;
+        cur = t;
+    }
+    bool ok = next[0] != 0;
+    if (ok) {
+        /* Walk forward: a star takes the most segments it can. */
+        size_t i = 0;
+        star = 0;
+        for (size_t r = 0; r < ns; r++) {
+            span[2 * r] = i;
+            if (rt->segs[r][0] == '*') {
+                const uint8_t *row = kept + star++ * w;
+                size_t j = np;
+                while (!(row[j] && star_fits(ps, i, j)))
+                    j--;
+                i = j;
+            } else {
+                i++;
+            }
+            span[2 * r + 1] = i;
+        }
+    }
+    free(next);
+    free(cur);
+    free(kept);
+    return ok;
 }
 
 /* route_recognizer's Metadata order: > 0 when a ranks above b. */
@@ -139,37 +179,44 @@ const hcn_http_route *hcn_http_router_match(const hcn_http_router *r,
     size_t np;
     char **ps = split_segments(path, &np);
     const hcn_http_route *best = NULL;
+    size_t *span = NULL, *best_span = NULL;
     for (size_t i = 0; i < r->len; i++) {
         const hcn_http_route *rt = &r->v[i];
         if (best && rank(rt, best) <= 0)
             continue;
-        const char **vals = hcn_xcalloc(rt->nsegs + 1, sizeof *vals);
-        char **stars = hcn_xcalloc(rt->nsegs + 1, sizeof *stars);
-        if (match_from(rt, 0, ps, np, 0, vals, stars))
+        span = hcn_xcalloc(2 * rt->nsegs + 1, sizeof *span);
+        if (route_match(rt, ps, np, span)) {
             best = rt;
-        for (size_t k = 0; k < rt->nsegs; k++)
-            free(stars[k]);
-        free(vals);
-        free(stars);
-    }
-    if (best && params) {
-        const char **vals = hcn_xcalloc(best->nsegs + 1, sizeof *vals);
-        char **stars = hcn_xcalloc(best->nsegs + 1, sizeof *stars);
-        match_from(best, 0, ps, np, 0, vals, stars);
-        for (size_t k = 0; k < best->nsegs; k++) {
-            if (vals[k] == NULL)
-                continue;
-            size_t vl;
-            char *v = hcn_http_utf8_lossy((const uint8_t *)vals[k],
-                                          strlen(vals[k]), &vl);
-            const char *name = best->segs[k] + 1;
-            json_object_set_new(params, name, json_stringn(v, vl));
-            free(v);
-            free(stars[k]);
+            free(best_span);
+            best_span = span;
+        } else {
+            free(span);
         }
-        free(vals);
-        free(stars);
     }
+    for (size_t k = 0; best && params && k < best->nsegs; k++) {
+        const char *seg = best->segs[k];
+        if (seg[0] != ':' && seg[0] != '*')
+            continue;
+        /* The segments it took, joined by '/'. */
+        size_t from = best_span[2 * k], to = best_span[2 * k + 1], vl = 0;
+        for (size_t j = from; j < to; j++)
+            vl += strlen(ps[j]) + (j > from);
+        char *v = hcn_xmalloc(vl + 1), *o = v;
+        for (size_t j = from; j < to; j++) {
+            if (j > from)
+                *o++ = '/';
+            size_t l = strlen(ps[j]);
+            memcpy(o, ps[j], l);
+            o += l;
+        }
+        *o = 0;
+        size_t ll;
+        char *lossy = hcn_http_utf8_lossy((const uint8_t *)v, vl, &ll);
+        json_object_set_new(params, seg + 1, json_stringn(lossy, ll));
+        free(lossy);
+        free(v);
+    }
+    free(best_span);
     free_segments(ps, np);
     return best;
 }
@@ -395,10 +442,33 @@ void hcn_http_format_addr(const struct sockaddr *sa, char *out, size_t n)
     }
 }
 
-bool hcn_http_is_proxy_header(const char *lname)
+bool hcn_http_is_proxy_header(const char *name)
 {
-    return strcmp(lname, "x-forwarded-for") == 0 ||
-           strcmp(lname, "x-forwarded-proto") == 0 ||
-           strcmp(lname, "x-forwarded-host") == 0 ||
-           strcmp(lname, "x-real-ip") == 0;
+    static const char *const names[] = {
+        "forwarded",           "via",
+        "x-real-ip",           "x-client-ip",
+        "x-cluster-client-ip", "true-client-ip",
+        "cf-connecting-ip",    "forwarded-for",
+        "x-originating-ip",
+    };
+    /* The name folded: lowercase, '_' as '-', blanks around it dropped. */
+    char buf[64];
+    while (*name == ' ' || *name == '\t')
+        name++;
+    size_t n = strlen(name);
+    while (n > 0 && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+        n--;
+    if (n >= sizeof buf)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = (char)tolower((unsigned char)name[i]);
+        buf[i] = ch == '_' ? '-' : ch;
+    }
+    buf[n] = 0;
+    if (strncmp(buf, "x-forwarded-", 12) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(buf, names[i]) == 0)
+            return true;
+    return false;
 }
