@@ -35,6 +35,7 @@ void hc_node_config_default(hc_node_config *c)
     c->name = "local.os";
     c->home = "hyperc-home";
     c->http_port = 0;
+    c->http_login_lifetime_s = 30u * 24 * 3600;
     c->http_max_body = 16u << 20;
     c->http_max_header = 64u << 10;
     c->http_max_connections = 1024;
