@@ -582,6 +582,7 @@ typedef struct lim_entry {
     int64_t last_ms;  /* last failure */
     uint32_t counted; /* failures and refusals in this summary */
     bool in_summary;  /* counted since the last summary */
+    bool locked;      /* refused for a while since the last summary */
 } lim_entry;
 
 struct hcn_http_limiter {
@@ -735,8 +736,10 @@ void hcn_http_limiter_result(hcn_http_limiter *l, const struct sockaddr *sa,
             extra >= 9 ? HCN_LOGIN_MAX_LOCK_S : (int64_t)1 << extra;
         if (lock_s > HCN_LOGIN_MAX_LOCK_S)
             lock_s = HCN_LOGIN_MAX_LOCK_S;
-        if (e->until_ms <= now_ms)
+        if (!e->locked) {
+            e->locked = true;
             l->locked++;
+        }
         e->until_ms = now_ms + lock_s * 1000;
     }
 }
@@ -763,6 +766,7 @@ bool hcn_http_limiter_summary(hcn_http_limiter *l, char *out, size_t n)
     {
         e->counted = 0;
         e->in_summary = false;
+        e->locked = false;
         if (e->fails == 0 && e->until_ms == 0)
             lim_drop(l, e);
     }
