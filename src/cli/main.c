@@ -637,16 +637,13 @@ static void run_announce_ready(const run_opts *o, hc_node *n)
         /* localhost, unless the server listens on one address elsewhere */
         const char *a = o->cfg.http_addr;
         bool any = a == NULL || strcmp(a, "0.0.0.0") == 0 ||
-                   strcmp(a, "::") == 0 || strncmp(a, "127.", 4) == 0 ||
+                   strcmp(a, "::") == 0 || strcmp(a, "127.0.0.1") == 0 ||
                    strcmp(a, "::1") == 0;
         bool v6 = !any && strchr(a, ':') != NULL;
         char host[128];
         snprintf(host, sizeof host, "%s%s%s", v6 ? "[" : "",
                  any ? "localhost" : a, v6 ? "]" : "");
-        printf("hyperc: serving http://%s:%d/ (listening on %s%s%s:%d; home "
-               "%s)\n",
-               host, o->cfg.http_port, a && strchr(a, ':') ? "[" : "",
-               a ? a : "127.0.0.1", a && strchr(a, ':') ? "]" : "",
+        printf("hyperc: serving http://%s:%d/ (home %s)\n", host,
                o->cfg.http_port, o->cfg.home);
         /* what to open, and how to log in */
         const char *pw = hc_node_first_password(n);

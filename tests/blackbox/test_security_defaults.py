@@ -73,7 +73,7 @@ def test_http_listens_on_loopback_unless_asked(node_factory):
     wait_stderr(n, line)
     assert line in n.log()
     out = n.proc.stdout.readline()
-    assert f"(listening on 127.0.0.1:{port};" in out, out
+    assert out.startswith(f"hyperc: serving http://localhost:{port}/"), out
     # the socket itself: bound to 127.0.0.1 only
     assert listening_addrs(port) == ["0100007F"]
     # from another address of this machine nothing answers
@@ -94,6 +94,8 @@ def test_http_addr_serves_others_when_asked(node_factory):
     wait_stderr(n, line)
     assert line in n.log()
     assert listening_addrs(port) == ["00000000"]
+    out = n.proc.stdout.readline()
+    assert out.startswith(f"hyperc: serving http://localhost:{port}/"), out
     other = other_address()
     if other:
         socket.create_connection((other, port), timeout=5).close()
@@ -117,6 +119,16 @@ def test_a_home_others_can_write_is_refused(tmp_path, mode, who):
     assert "chmod go-w" in err
     # nothing was written into it
     assert os.listdir(home) == []
+
+
+def test_a_named_address_is_the_url(node_factory):
+    port = free_port()
+    n = node_factory(packages=("thttpd",),
+                     extra=["--port", str(port), "--http-addr", "127.0.0.2"])
+    out = n.proc.stdout.readline()
+    assert out.startswith(f"hyperc: serving http://127.0.0.2:{port}/"), out
+    wait_stderr(n, f"http-server listening on 127.0.0.2:{port} (this "
+                   "machine only")
 
 
 def test_a_home_the_node_makes_is_private(node_factory, tmp_path):
