@@ -10,9 +10,10 @@ scripts/setup.sh
 cmake -S . -B build >/dev/null
 cmake --build build -j"$(nproc)"
 port=${HYPERC_DEMO_PORT:-8080}
-if [[ -f hyperc-home/http/password ]]; then
-  # a later run: the node shows the password only at its first boot
-  echo "demo: log in with the node password $(cat hyperc-home/http/password)"
+if [[ -f hyperc-home/http/password_hash ]]; then
+  # a later run: the node showed the password at its first boot only, and
+  # keeps only its hash
+  echo "demo: log in with the node password shown at its first boot (forgot it? HYPERC_PASSWORD=NEW scripts/demo.sh sets a new one)"
 fi
 echo "demo: also try  build/hyperc inject --home hyperc-home chat:chat:hyperc.os '{\"SendMessage\":[\"cli\",\"hello\"]}'"
 # tests/blackbox/test_first_run.py runs the line below with its own port and home

@@ -54,13 +54,19 @@ typedef struct hc_node_config {
     uint64_t http_client_max_response_bytes;
     uint32_t http_client_max_ws;
     /* http-server:distro:sys (docs/node.md).  Read by hc_node_new only. */
-    const char *http_addr;         /* listening address, "0.0.0.0" if NULL */
-    const char *http_password;     /* node password; NULL = <home>/http/password
-                                    * (made at first boot when missing) */
-    uint64_t http_max_body;        /* request body bytes, else 413 */
-    uint32_t http_max_header;      /* request line + header bytes, else 431 */
-    uint32_t http_max_connections; /* open connections; more are closed */
-    uint32_t http_idle_timeout_s;  /* idle keep-alive connection closed */
+    const char *http_addr; /* listening address, "127.0.0.1" (this
+                            * machine only) if NULL */
+    /* The node password; NULL = the one whose hash <home>/http/password_hash
+     * keeps (made at first boot when there is none: hc_node_first_password).
+     * One given replaces the kept hash when it differs, which ends every
+     * login made with the old password. */
+    const char *http_password;
+    uint32_t http_login_lifetime_s;  /* a login (its cookie) lasts this long;
+                                      * 0 = the default, 30 days */
+    uint64_t http_max_body;          /* request body bytes, else 413 */
+    uint32_t http_max_header;        /* request line + header bytes, else 431 */
+    uint32_t http_max_connections;   /* open connections; more are closed */
+    uint32_t http_idle_timeout_s;    /* idle keep-alive connection closed */
     uint32_t http_request_timeout_s; /* a request not complete by then: 408 */
     uint32_t ws_max_connections;     /* open WebSockets */
     uint32_t ws_queue_max; /* frames waiting for one WebSocket client */

@@ -84,7 +84,8 @@ static void usage_run(FILE *f)
             "  --port N               HTTP port of http-server:distro:sys "
             "(default: none, no HTTP server; 0 = none)\n"
             "  --http-addr ADDR       address the HTTP server listens on "
-            "(default 0.0.0.0)\n"
+            "(default 127.0.0.1: this machine only; 0.0.0.0 for every "
+            "interface)\n"
             "  --net-port N           TCP port of net:distro:sys, node-to-node "
             "networking (0 = any free port; default: networking off)\n"
             "  --net-ws-port N        WebSocket port of net:distro:sys "
@@ -98,8 +99,15 @@ static void usage_run(FILE *f)
             "  --peers FILE           the other nodes: a JSON array of "
             "{name, public_key, ips, ports, routers} (re-read when it "
             "changes)\n"
-            "  --password TEXT        node password for the login page "
-            "(default: <home>/http/password, made at first boot)\n"
+            "  --password TEXT        set the node password for the login "
+            "page (seen by `ps`: prefer the two below; default: the one set "
+            "before, or made and shown at first boot)\n"
+            "  --password-file PATH   set the node password to this file's "
+            "first line\n"
+            "  (env HYPERC_PASSWORD)  set the node password when neither "
+            "flag is given\n"
+            "  --login-lifetime S     seconds a login lasts (default "
+            "2592000, 30 days)\n"
             "  --http-max-body BYTES  largest request body (default "
             "16777216; more: 413)\n"
             "  --http-max-header BYTES  largest request line + headers "
@@ -252,7 +260,10 @@ typedef struct run_opts {
     char tmp_dir[sizeof "/tmp/hyperc-home-XXXXXX"];
     char **dirs; /* the PACKAGE_DIR arguments */
     int ndirs;
-    char **pkgs; /* the package folder each stands for (heap) */
+    char **pkgs;               /* the package folder each stands for (heap) */
+    const char *password_file; /* --password-file */
+    const char *password_from; /* what gave the password, NULL = none */
+    char *password_buf;        /* the password read from a file (heap) */
 } run_opts;
 
 enum run_option {
@@ -297,7 +308,9 @@ enum run_option {
     RUN_NETROUTERS,
     RUN_MAXPASS,
     RUN_NETADDR,
-    RUN_PEERS
+    RUN_PEERS,
+    RUN_PWFILE,
+    RUN_LOGINLIFE
 };
 
 static const struct option run_options[] = {
@@ -332,6 +345,8 @@ static const struct option run_options[] = {
     {"net-addr", required_argument, NULL, RUN_NETADDR},
     {"peers", required_argument, NULL, RUN_PEERS},
     {"password", required_argument, NULL, RUN_PASSWORD},
+    {"password-file", required_argument, NULL, RUN_PWFILE},
+    {"login-lifetime", required_argument, NULL, RUN_LOGINLIFE},
     {"http-max-body", required_argument, NULL, RUN_HBODY},
     {"http-max-header", required_argument, NULL, RUN_HHDR},
     {"http-max-connections", required_argument, NULL, RUN_HCONNS},
@@ -428,7 +443,21 @@ static int run_set_option(run_opts *o, int c, const char *arg,
         cfg->http_client_max_response_bytes = u;
         return -1;
     case RUN_HADDR: cfg->http_addr = arg; return -1;
-    case RUN_PASSWORD: cfg->http_password = arg; return -1;
+    case RUN_PASSWORD:
+        cfg->http_password = arg;
+        o->password_from = "--password";
+        return -1;
+    case RUN_PWFILE: o->password_file = arg; return -1;
+    case RUN_LOGINLIFE:
+        if (parse_u32(arg, &u) != 0 || u == 0) {
+            fprintf(stderr,
+                    "%s run: --login-lifetime needs seconds (1 or "
+                    "more)\n",
+                    prog);
+            return 2;
+        }
+        cfg->http_login_lifetime_s = u;
+        return -1;
     case RUN_HHDR: target = &cfg->http_max_header; break;
     case RUN_HCONNS: target = &cfg->http_max_connections; break;
     case RUN_HIDLE: target = &cfg->http_idle_timeout_s; break;
@@ -474,6 +503,52 @@ static int run_set_option(run_opts *o, int c, const char *arg,
     return -1;
 }
 
+/* The node password from --password-file, else $HYPERC_PASSWORD (unless
+ * --password gave one): -1 to go on, else the exit status (2, said on
+ * stderr). */
+static int run_password(run_opts *o)
+{
+    if (o->password_file && o->password_from) {
+        fprintf(stderr,
+                "%s run: give --password or --password-file, not both\n", prog);
+        return 2;
+    }
+    if (o->password_file) {
+        FILE *f = fopen(o->password_file, "r");
+        char line[1024];
+        bool got = f && fgets(line, sizeof line, f) != NULL;
+        int e = errno;
+        if (f)
+            fclose(f);
+        if (!got && f == NULL) {
+            fprintf(stderr, "%s run: cannot read --password-file %s: %s\n",
+                    prog, o->password_file, strerror(e));
+            return 2;
+        }
+        size_t n = got ? strcspn(line, "\r\n") : 0;
+        if (n == 0) {
+            fprintf(stderr,
+                    "%s run: --password-file %s: its first line is "
+                    "empty\n",
+                    prog, o->password_file);
+            return 2;
+        }
+        line[n] = 0;
+        o->password_buf = strdup(line);
+        if (o->password_buf == NULL)
+            return 1;
+        o->cfg.http_password = o->password_buf;
+        o->password_from = "--password-file";
+    } else if (o->password_from == NULL) {
+        const char *env = getenv("HYPERC_PASSWORD");
+        if (env && *env) {
+            o->cfg.http_password = env;
+            o->password_from = "HYPERC_PASSWORD";
+        }
+    }
+    return -1;
+}
+
 /* Parse `hyperc run`'s command line into o: -1 to go on, else the exit
  * status (0 after --help; 2 on a usage error, said on stderr). */
 static int run_parse_options(int argc, char **argv, run_opts *o)
@@ -496,7 +571,7 @@ static int run_parse_options(int argc, char **argv, run_opts *o)
     }
     o->dirs = argv + optind;
     o->ndirs = argc - optind;
-    return -1;
+    return run_password(o);
 }
 
 /* Block SIGINT and SIGTERM (into *stop): every thread of the node inherits
@@ -590,23 +665,33 @@ static void run_announce_ready(const run_opts *o, hc_node *n)
     printf("hyperc: node %s ready (control socket %s)\n", o->cfg.name,
            hc_node_control_path(n));
     if (o->cfg.http_port > 0) {
-        printf("hyperc: serving http://localhost:%d/ (home %s)\n",
+        /* localhost, unless the server listens on one address elsewhere */
+        const char *a = o->cfg.http_addr;
+        bool any = a == NULL || strcmp(a, "0.0.0.0") == 0 ||
+                   strcmp(a, "::") == 0 || strcmp(a, "127.0.0.1") == 0 ||
+                   strcmp(a, "::1") == 0;
+        bool v6 = !any && strchr(a, ':') != NULL;
+        char host[128];
+        snprintf(host, sizeof host, "%s%s%s", v6 ? "[" : "",
+                 any ? "localhost" : a, v6 ? "]" : "");
+        printf("hyperc: serving http://%s:%d/ (home %s)\n", host,
                o->cfg.http_port, o->cfg.home);
         /* what to open, and how to log in */
         const char *pw = hc_node_first_password(n);
         if (pw)
-            printf("hyperc: open http://localhost:%d/ and log in with the "
-                   "node password %s (made at this first boot, shown only "
-                   "now; kept in %s/http/password)\n",
-                   o->cfg.http_port, pw, o->cfg.home);
-        else if (o->cfg.http_password == NULL)
-            printf("hyperc: open http://localhost:%d/ and log in with the "
-                   "node password (kept in %s/http/password)\n",
-                   o->cfg.http_port, o->cfg.home);
+            printf("hyperc: open http://%s:%d/ and log in with the node "
+                   "password %s (made at this first boot, shown only now; "
+                   "the node keeps only its hash)\n",
+                   host, o->cfg.http_port, pw);
+        else if (o->password_from == NULL)
+            printf("hyperc: open http://%s:%d/ and log in with the node "
+                   "password (set before; --password-file FILE or "
+                   "HYPERC_PASSWORD sets a new one)\n",
+                   host, o->cfg.http_port);
         else
-            printf("hyperc: open http://localhost:%d/ and log in with the "
-                   "password given by --password\n",
-                   o->cfg.http_port);
+            printf("hyperc: open http://%s:%d/ and log in with the password "
+                   "given by %s\n",
+                   host, o->cfg.http_port, o->password_from);
     }
     fflush(stdout);
 }
@@ -626,6 +711,8 @@ static void run_cleanup(run_opts *o)
         free(o->pkgs[i]);
     free(o->pkgs);
     o->pkgs = NULL;
+    free(o->password_buf);
+    o->password_buf = NULL;
     if (o->made_tmp) {
         char *rm[] = {"rm", "-rf", o->tmp_dir, NULL};
         pid_t pid = fork();

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -438,6 +439,31 @@ static bool report_boot(const watch_run *r, const char *pkg, json_t *rep)
     return failed;
 }
 
+/* When the node this command boots would make its first password and
+ * print it into r->out_path (a file): a password made here instead, handed
+ * to the node in its environment and shown on our terminal only (pw gets
+ * it, else ""), so that no file holds it. */
+static void first_password(const watch_run *r, char pw[21])
+{
+    pw[0] = 0;
+    if (r->port == NULL || r->out_path == NULL || getenv("HYPERC_PASSWORD"))
+        return;
+    char *hash = hcl_fmt("%s/http/password_hash", r->home);
+    char *plain = hcl_fmt("%s/http/password", r->home);
+    bool set = access(hash, F_OK) == 0 || access(plain, F_OK) == 0;
+    free(hash);
+    free(plain);
+    if (set)
+        return;
+    static const char abc[] = "abcdefghijkmnpqrstuvwxyz23456789";
+    uint8_t rnd[20];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return; /* the node makes one (into the file) */
+    for (int i = 0; i < 20; i++)
+        pw[i] = abc[rnd[i] % 32];
+    pw[20] = 0;
+}
+
 /* Boot `hyperc run` for pkg at r->home (its output to r->out_path unless
  * -v); r->node is its pid once it is ready.  0, or 1 (said why). */
 static int boot_node(watch_run *r, const char *pkg)
@@ -461,12 +487,16 @@ static int boot_node(watch_run *r, const char *pkg)
            r->out_path ? "; its output goes to " : "",
            r->out_path ? r->out_path : "");
     fflush(stdout);
+    char pw[21];
+    first_password(r, pw);
     char *exe = hcl_self_exe();
     pid_t pid = fork();
     if (pid == 0) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        if (pw[0])
+            setenv("HYPERC_PASSWORD", pw, 1);
         if (out >= 0 &&
             (dup2(out, STDOUT_FILENO) < 0 || dup2(out, STDERR_FILENO) < 0))
             _exit(127);
@@ -508,6 +538,11 @@ static int boot_node(watch_run *r, const char *pkg)
                        r->name ? r->name : "local.os",
                        r->port ? "; serving http://localhost:" : "",
                        r->port ? r->port : "", r->port ? "/" : "");
+            if (pw[0])
+                printf("hyperc watch: log in with the node password %s (made "
+                       "at this first boot, shown only now; the node keeps "
+                       "only its hash)\n",
+                       pw);
             fflush(stdout);
             note_crashes(r, rep, false);
             json_decref(rep);

@@ -12,6 +12,7 @@
 #include "package/package.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@ void hc_node_config_default(hc_node_config *c)
     c->name = "local.os";
     c->home = "hyperc-home";
     c->http_port = 0;
+    c->http_login_lifetime_s = 30u * 24 * 3600;
     c->http_max_body = 16u << 20;
     c->http_max_header = 64u << 10;
     c->http_max_connections = 1024;
@@ -81,6 +83,13 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
                  strerror(errno));
         return NULL;
     }
+    /* The home holds the node's secrets and the code it loads: a home
+     * others can write is refused (one the node makes is 0700). */
+    char why[768];
+    if (hcn_dir_private(cfg->home, true, why, sizeof why) != 0) {
+        snprintf(err, errlen, "refusing the home directory: %s", why);
+        return NULL;
+    }
     hcn_node *n = hcn_xcalloc(1, sizeof *n);
     n->cfg = *cfg;
     n->name = hcn_xstrdup(cfg->name);
@@ -102,10 +111,26 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     pthread_cond_init(&n->life_cv, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&n->shutting_down, false);
+    n->run_fd = -1;
     if (hcn_mkdirs(n->run_dir) != 0 ||
         hcn_log_open(&n->log, n->home, cfg->verbosity, cfg->log_max_bytes,
                      cfg->log_files) != 0) {
         snprintf(err, errlen, "cannot write in home directory %s: %s", n->home,
+                 strerror(errno));
+        hc_node_free(n);
+        return NULL;
+    }
+    /* Instances are copied into run/ by name relative to this descriptor
+     * (proc.c), so a link planted in its place later changes nothing. */
+    if (hcn_dir_private(n->run_dir, false, why, sizeof why) != 0) {
+        snprintf(err, errlen, "refusing the home directory: %s", why);
+        hc_node_free(n);
+        return NULL;
+    }
+    n->run_fd =
+        open(n->run_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (n->run_fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", n->run_dir,
                  strerror(errno));
         hc_node_free(n);
         return NULL;
@@ -270,6 +295,8 @@ void hc_node_free(hc_node *n)
     }
     pthread_rwlock_unlock(&n->table_lock);
     hcn_log_close(&n->log);
+    if (n->run_fd >= 0)
+        close(n->run_fd);
     pthread_rwlock_destroy(&n->table_lock);
     hcn_control_free(n);
     pthread_mutex_destroy(&n->life_mu);

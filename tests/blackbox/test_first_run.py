@@ -83,10 +83,12 @@ def test_demo_shows_the_home_page_and_the_chat(demo_node, browser):
     proc, port, home, out = demo_node
     m = re.search(rf"hyperc: open http://localhost:{port}/ and log in with "
                   r"the node password (\S+) \(made at this first boot, "
-                  r"shown only now; kept in .*/http/password\)", out)
+                  r"shown only now; the node keeps only its hash\)", out)
     assert m, out
     password = m.group(1)
-    assert (home / "http" / "password").read_text().strip() == password
+    kept = (home / "http" / "password_hash").read_text()
+    assert kept.startswith("$argon2id$") and password not in kept
+    assert not (home / "http" / "password").exists()
     d = browser
     d.get(f"http://127.0.0.1:{port}/")
     pw = wait_for(d, "the login page", lambda d: d.find_element(By.ID,

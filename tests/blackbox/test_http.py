@@ -3,6 +3,7 @@ python3-websockets for WebSockets, raw sockets for pipelining and the limits.
 The test process is tests/procs/httpd.c in packages thttpd and thttpd2."""
 import asyncio
 import json
+import re
 import socket
 import subprocess
 import time
@@ -504,9 +505,15 @@ def test_password_made_at_first_boot(node_factory, tmp_path):
     n = node_factory(packages=("thttpd",), extra=["--port", str(port)],
                      home=home)
     n.port = port
-    pw = (home / "http" / "password").read_text().strip()
-    assert len(pw) >= 16 and oct((home / "http" / "password").stat()
-                                 .st_mode)[-3:] == "600"
+    # shown once on the terminal; the node keeps only its hash (0600)
+    out = n.proc.stdout.readline() + n.proc.stdout.readline()
+    m = re.search(r"the node password (\S+) \(made at this first boot", out)
+    assert m, out
+    pw = m.group(1)
+    assert len(pw) >= 16 and not (home / "http" / "password").exists()
+    kept = (home / "http" / "password_hash")
+    assert kept.read_text().startswith("$argon2id$") and pw not in \
+        kept.read_text() and oct(kept.stat().st_mode)[-3:] == "600"
     assert len((home / "http" / "jwt_secret").read_bytes()) == 32
     assert login(n, pw)[0] == 200
     assert login(n, PASSWORD)[0] == 401

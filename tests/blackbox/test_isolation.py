@@ -219,7 +219,7 @@ def test_the_sandbox_refuses_and_names_the_call(iso, command, calls):
 def test_a_process_cannot_read_the_node_password(iso):
     # The node's secret is readable by the node's user (the test's too); a
     # worker of the same user still cannot open it.
-    secret = os.path.join(iso.home, "http", "password")
+    secret = os.path.join(iso.home, "http", "password_hash")
     if not os.path.exists(secret):
         os.makedirs(os.path.dirname(secret), exist_ok=True)
         with open(secret, "w") as f:

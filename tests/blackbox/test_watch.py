@@ -230,6 +230,34 @@ def test_watch_verbose_shows_what_the_node_prints(built, tmp_path):
     assert "hyperc: node stopped" in w.text()
 
 
+def test_watch_shows_the_first_password_and_no_file_keeps_it(built,
+                                                              tmp_path):
+    """The node's output goes to a file in its home: the first-boot
+    password is made by watch, shown on its terminal and nowhere else."""
+    import json
+    import re
+    port = free_port()
+    home = tmp_path / "home"
+    w = Watch("--home", str(home), "--port", str(port), str(built))
+    try:
+        w.wait_for("watching")
+        m = re.search(r"log in with the node password (\S+) \(made at this "
+                      r"first boot, shown only now", w.text())
+        assert m, w.text()
+        pw = m.group(1)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/login", method="POST",
+            data=json.dumps({"password": pw}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+    finally:
+        assert w.stop() == 0
+    for f in home.rglob("*"):
+        if f.is_file():
+            assert pw.encode() not in f.read_bytes(), f
+
+
 def test_watch_says_why_a_reinstall_did_not_start(app, tmp_path):
     """A reinstalled process that crashes as it starts is named with why;
     watch goes on, a fixed source installs again at once, and watch's exit

@@ -9,9 +9,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-bool hcn_http_login_check(const char *password, const char *password_hash,
-                          const char *body, size_t len, char **subdomain);
-
 static const char *match(hcn_http_router *r, const char *path, json_t *p)
 {
     const hcn_http_route *rt = hcn_http_router_match(r, path, p);
@@ -118,39 +115,148 @@ static void jwts_and_cookies(void **state)
 {
     (void)state;
     uint8_t key[32] = {1, 2, 3}, other[32] = {9};
-    char *t = hcn_http_jwt_make(key, 32, "n.os", NULL, 2000);
+    /* issued at 1000, expiring at 2000 */
+    char *t = hcn_http_jwt_make(key, 32, "n.os", NULL, 1000, 2000);
     assert_non_null(t);
-    assert_true(hcn_http_jwt_valid(key, 32, t, "n.os", NULL, 1999));
-    assert_false(hcn_http_jwt_valid(key, 32, t, "n.os", NULL, 2000));
-    assert_false(hcn_http_jwt_valid(other, 32, t, "n.os", NULL, 1));
-    assert_false(hcn_http_jwt_valid(key, 32, t, "m.os", NULL, 1));
-    assert_false(hcn_http_jwt_valid(key, 32, t, "n.os", "a:b:c", 1));
-    char *s = hcn_http_jwt_make(key, 32, "n.os", "a:b:c", 2000);
-    assert_true(hcn_http_jwt_valid(key, 32, s, "n.os", "a:b:c", 1));
-    assert_false(hcn_http_jwt_valid(key, 32, s, "n.os", NULL, 1));
+    assert_true(hcn_http_jwt_valid(key, 32, t, "n.os", NULL, 1999, 5000));
+    assert_false(hcn_http_jwt_valid(key, 32, t, "n.os", NULL, 2000, 5000));
+    assert_false(hcn_http_jwt_valid(other, 32, t, "n.os", NULL, 1001, 5000));
+    assert_false(hcn_http_jwt_valid(key, 32, t, "m.os", NULL, 1001, 5000));
+    assert_false(hcn_http_jwt_valid(key, 32, t, "n.os", "a:b:c", 1001, 5000));
+    /* a lifetime shortened since: the token is too old */
+    assert_true(hcn_http_jwt_valid(key, 32, t, "n.os", NULL, 1099, 100));
+    assert_false(hcn_http_jwt_valid(key, 32, t, "n.os", NULL, 1100, 100));
+    /* issued in the future (past a minute's skew) */
+    assert_false(hcn_http_jwt_valid(key, 32, t, "n.os", NULL, 900, 5000));
+    char *s = hcn_http_jwt_make(key, 32, "n.os", "a:b:c", 1, 2000);
+    assert_true(hcn_http_jwt_valid(key, 32, s, "n.os", "a:b:c", 1, 5000));
+    assert_false(hcn_http_jwt_valid(key, 32, s, "n.os", NULL, 1, 5000));
     /* an unsigned token ("alg":"none") is refused */
     assert_false(hcn_http_jwt_valid(
         key, 32, "eyJhbGciOiJub25lIn0.eyJ1c2VybmFtZSI6Im4ub3MifQ.", "n.os",
-        NULL, 1));
+        NULL, 1, 5000));
     char *hdr = hcn_xasprintf("x=1; hyperware-auth_n.os=%s; y=2", t);
     char *c = hcn_http_cookie(hdr, "hyperware-auth_n.os");
     assert_string_equal(c, t);
     free(c);
     assert_null(hcn_http_cookie(hdr, "hyperware-auth_m.os"));
-    assert_null(hcn_http_cookie("a=b=c", "a"));
+    assert_null(hcn_http_cookie("a=1=2", "a"));
     free(hdr);
     free(t);
     free(s);
+}
+
+static void cookies_stripped(void **state)
+{
+    (void)state;
+    char *s = hcn_http_cookie_strip(
+        "x=1; hyperware-auth_n.os=tok;y=2 ; hyperware-auth_n.os@a:b:c=t2; "
+        "hyperware-auth_n.osx=keep; hyperware-auth_m.os=other",
+        "n.os");
+    assert_string_equal(s, "x=1; y=2; hyperware-auth_n.osx=keep; "
+                           "hyperware-auth_m.os=other");
+    free(s);
+    s = hcn_http_cookie_strip("hyperware-auth_n.os=tok", "n.os");
+    assert_string_equal(s, "");
+    free(s);
+    s = hcn_http_cookie_strip("", "n.os");
+    assert_string_equal(s, "");
+    free(s);
+}
+
+static void password_hashes_and_logins(void **state)
+{
+    (void)state;
+    hcn_http_auth a = {0};
+    a.hash = hcn_http_password_hash("n.os", "pw");
+    assert_non_null(a.hash);
+    assert_non_null(strstr(a.hash, "$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert_null(strstr(a.hash, "pw"));
+    a.hex = hcn_http_hash_hex(a.hash);
+    assert_non_null(a.hex);
+    assert_int_equal(strlen(a.hex), 66);
+    /* deterministic: the salt is the node name, as Hyperware's */
+    char *again = hcn_http_password_hash("n.os", "pw");
+    assert_string_equal(again, a.hash);
+    free(again);
+    char *other = hcn_http_password_hash("m.os", "pw");
+    assert_string_not_equal(other, a.hash);
+    free(other);
+    assert_null(hcn_http_hash_hex("pw"));
+    assert_null(hcn_http_hash_hex("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x"));
     char *sub = NULL;
     const char *ok = "{\"password\":\"pw\",\"subdomain\":\"a:b:c\"}";
-    assert_true(hcn_http_login_check("pw", "0xab", ok, strlen(ok), &sub));
+    assert_true(hcn_http_login_check(&a, ok, strlen(ok), &sub));
     assert_string_equal(sub, "a:b:c");
     free(sub);
-    const char *h = "{\"password_hash\":\"0xAB\"}";
-    assert_true(hcn_http_login_check("pw", "0xab", h, strlen(h), &sub));
+    char *up = hcn_xstrdup(a.hex);
+    for (char *p = up + 2; *p; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    char *h = hcn_xasprintf("{\"password_hash\":\"%s\"}", up);
+    assert_true(hcn_http_login_check(&a, h, strlen(h), &sub));
+    free(h);
+    free(up);
     const char *bad = "{\"password\":\"pw2\"}";
-    assert_false(hcn_http_login_check("pw", "0xab", bad, strlen(bad), &sub));
-    assert_false(hcn_http_login_check("pw", "0xab", "x", 1, &sub));
+    assert_false(hcn_http_login_check(&a, bad, strlen(bad), &sub));
+    const char *badh = "{\"password_hash\":\"0xab\"}";
+    assert_false(hcn_http_login_check(&a, badh, strlen(badh), &sub));
+    assert_false(hcn_http_login_check(&a, "x", 1, &sub));
+    free(a.hash);
+    free(a.hex);
+}
+
+static void failed_logins_back_off(void **state)
+{
+    (void)state;
+    hcn_http_limiter *l = hcn_http_limiter_new();
+    struct sockaddr_in a = {.sin_family = AF_INET}, b = a;
+    inet_pton(AF_INET, "10.0.0.1", &a.sin_addr);
+    inet_pton(AF_INET, "10.0.0.2", &b.sin_addr);
+    const struct sockaddr *sa = (struct sockaddr *)&a, *sb = (void *)&b;
+    char line[512];
+    assert_false(hcn_http_limiter_summary(l, line, sizeof line));
+    int64_t t = 1000000;
+    for (int i = 0; i < HCN_LOGIN_FREE_FAILS; i++) {
+        assert_int_equal(hcn_http_limiter_check(l, sa, t), 0);
+        hcn_http_limiter_result(l, sa, false, t);
+    }
+    /* locked for 1 s; another address is not */
+    assert_int_equal(hcn_http_limiter_check(l, sa, t), 1);
+    assert_int_equal(hcn_http_limiter_check(l, sb, t), 0);
+    assert_int_equal(hcn_http_limiter_check(l, sa, t + 1000), 0);
+    hcn_http_limiter_result(l, sa, false, t + 1000);
+    assert_int_equal(hcn_http_limiter_check(l, sa, t + 1000), 2);
+    hcn_http_limiter_result(l, sa, false, t + 3000);
+    assert_int_equal(hcn_http_limiter_check(l, sa, t + 3000), 4);
+    /* capped */
+    int64_t now = t + 3000;
+    for (int i = 0; i < 20; i++) {
+        now += HCN_LOGIN_MAX_LOCK_S * 1000;
+        hcn_http_limiter_result(l, sa, false, now);
+    }
+    assert_int_equal(hcn_http_limiter_check(l, sa, now), HCN_LOGIN_MAX_LOCK_S);
+    assert_true(hcn_http_limiter_summary(l, line, sizeof line));
+    assert_non_null(strstr(line, "login: 27 failed, 4 refused"));
+    assert_non_null(strstr(line, "from 1 address;"));
+    assert_non_null(strstr(line, "most from 10.0.0.1 (31)"));
+    assert_false(hcn_http_limiter_summary(l, line, sizeof line));
+    /* a success forgets the address */
+    now += HCN_LOGIN_MAX_LOCK_S * 1000;
+    hcn_http_limiter_result(l, sa, true, now);
+    hcn_http_limiter_result(l, sa, false, now);
+    assert_int_equal(hcn_http_limiter_check(l, sa, now), 0);
+    /* IPv6: one /64 counts as one address */
+    struct sockaddr_in6 x = {.sin6_family = AF_INET6}, y = x;
+    inet_pton(AF_INET6, "2001:db8::1", &x.sin6_addr);
+    inet_pton(AF_INET6, "2001:db8::2", &y.sin6_addr);
+    for (int i = 0; i < HCN_LOGIN_FREE_FAILS; i++)
+        hcn_http_limiter_result(l, (struct sockaddr *)(i % 2 ? &x : &y), false,
+                                now);
+    assert_int_equal(hcn_http_limiter_check(l, (struct sockaddr *)&y, now), 1);
+    assert_true(hcn_http_limiter_summary(l, line, sizeof line));
+    assert_non_null(strstr(line, "2001:db8::/64"));
+    hcn_http_limiter_free(l);
 }
 
 /* The decision for a binding (flags, secure subdomain) and request facts. */
@@ -305,6 +411,9 @@ int main(void)
         cmocka_unit_test(queries_and_utf8),
         cmocka_unit_test(loopback_peers),
         cmocka_unit_test(jwts_and_cookies),
+        cmocka_unit_test(cookies_stripped),
+        cmocka_unit_test(password_hashes_and_logins),
+        cmocka_unit_test(failed_logins_back_off),
         cmocka_unit_test(open_paths_need_nothing),
         cmocka_unit_test(authenticated_paths_need_a_login),
         cmocka_unit_test(secure_subdomains_are_checked_before_the_login),

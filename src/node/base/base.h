@@ -32,8 +32,14 @@ char *hcn_xstrndup(const char *s, size_t n);
 char *hcn_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Read a whole file into a fresh NUL-terminated buffer; NULL on error. */
 char *hcn_read_file(const char *path, size_t *len);
-/* mkdir -p; 0 or -1 with errno. */
+/* mkdir -p; 0 or -1 with errno.  Directories it makes are 0700. */
 int hcn_mkdirs(const char *path);
+/* Whether `path` is a directory that only this user can change: owned by
+ * the effective user, not writable by its group or others, and (when
+ * follow_link is false) not itself a symbolic link.  0, or -1 with a
+ * sentence in err naming the path and what to do. */
+int hcn_dir_private(const char *path, bool follow_link, char *err,
+                    size_t errlen);
 /* The Sec-WebSocket-Accept answer to a Sec-WebSocket-Key (RFC 6455
  * 4.2.2): base64(SHA-1(key ‖ the protocol's GUID)), 28 characters. */
 #define HCN_WS_ACCEPT_LEN 28

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t hcn_now_ns(void)
 {
@@ -151,6 +152,49 @@ int hcn_mkdirs(const char *path)
     int rc = mkdir(p, 0700);
     free(p);
     return (rc != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+int hcn_dir_private(const char *path, bool follow_link, char *err,
+                    size_t errlen)
+{
+    struct stat st;
+    int rc = follow_link ? stat(path, &st) : lstat(path, &st);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot examine %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        snprintf(err, errlen,
+                 "%s is a symbolic link; the node makes this directory "
+                 "itself (remove the link)",
+                 path);
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is not a directory", path);
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(err, errlen,
+                 "%s belongs to another user (uid %u); the node keeps its "
+                 "secrets and code there, so it must be yours",
+                 path, (unsigned)st.st_uid);
+        return -1;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen,
+                 "%s can be written by %s (mode %04o); the node keeps its "
+                 "secrets and code there: run `chmod go-w %s` (or 0700), or "
+                 "choose another home",
+                 path,
+                 (st.st_mode & S_IWGRP) && (st.st_mode & S_IWOTH)
+                     ? "its group and others"
+                 : (st.st_mode & S_IWGRP) ? "its group"
+                                          : "others",
+                 (unsigned)(st.st_mode & 07777), path);
+        return -1;
+    }
+    return 0;
 }
 
 void hcn_ws_accept(const char *key, char out[HCN_WS_ACCEPT_LEN + 1])

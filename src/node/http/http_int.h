@@ -88,16 +88,25 @@ bool hcn_http_is_proxy_header(const char *name);
 /* ------------------------------------------------------ authentication */
 
 /* An HS256 JWT with Hyperware's claims {username, subdomain, expiration}
- * (subdomain null when sub is NULL or empty).  Fresh string or NULL. */
+ * (subdomain null when sub is NULL or empty) and the standard iat and exp
+ * (issued at `iat`, expiring at `exp`, seconds since the epoch; Hyperware's
+ * expiration is exp too).  Fresh string or NULL. */
 char *hcn_http_jwt_make(const uint8_t *secret, size_t slen, const char *node,
-                        const char *sub, uint64_t expiration);
+                        const char *sub, uint64_t iat, uint64_t exp);
 /* Whether `token` is a valid HS256 JWT for `node` signed with the secret,
- * with the expected subdomain (NULL = none) and not expired at `now`. */
+ * with the expected subdomain (NULL = none), at `now`: not expired (exp and
+ * expiration), issued no later than a minute from now, and younger than
+ * max_age seconds (so a shorter lifetime applies to tokens already out). */
 bool hcn_http_jwt_valid(const uint8_t *secret, size_t slen, const char *token,
-                        const char *node, const char *sub, uint64_t now);
+                        const char *node, const char *sub, uint64_t now,
+                        uint64_t max_age);
 /* Find cookie `name` in a Cookie header ("a=1; b=2", entries split on
  * "; " and '=' as Hyperware does).  Fresh string or NULL. */
 char *hcn_http_cookie(const char *header, const char *name);
+/* A Cookie header without the node's login cookies (hyperware-auth_<node>
+ * and every hyperware-auth_<node>@<app>), the others kept in order,
+ * joined with "; ".  Fresh string, "" when none is left. */
+char *hcn_http_cookie_strip(const char *header, const char *node);
 
 /* ------------------------------------------------------------- access */
 
@@ -163,19 +172,72 @@ hcn_http_access hcn_http_access_check(const hcn_http_rule *rule,
 
 /* ------------------------------------------------------ login (auth.c) */
 
+/* The argon2id hash the node keeps of its password (argon2's encoded
+ * form, "$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>"), with Hyperware's
+ * parameters and salt (the node name, repeated to 8 bytes when shorter),
+ * so that its raw hash is what Hyperware's login page sends.  Fresh
+ * string, or NULL when argon2 fails. */
+char *hcn_http_password_hash(const char *node, const char *password);
+/* Hyperware's password_hash form of an encoded hash: "0x" and the raw hash
+ * in lowercase hex.  Fresh string, or NULL when `encoded` is not of the
+ * form hcn_http_password_hash makes. */
+char *hcn_http_hash_hex(const char *encoded);
+
+/* What the login checks against, made once at start (read-only after). */
+typedef struct hcn_http_auth {
+    uint8_t key[32];     /* signs tokens: HMAC-SHA256(jwt_secret, hash), so a
+                          * new password ends every login made before it */
+    char *hash;          /* hcn_http_password_hash's form; NULL: no server */
+    char *hex;           /* hcn_http_hash_hex(hash) */
+    uint64_t lifetime_s; /* a login lasts this long */
+    char *login_html;
+    size_t login_len;
+} hcn_http_auth;
+
 struct hcn_node;
-/* The login's set-up for node n: the password (from password_opt, else
- * <home>/http/password, made on first boot), its hash, the JWT secret
- * (<home>/http/jwt_secret) and the login page.  0, or -1 with a message in
- * err.  Without an HTTP port nothing is written to disk. */
+/* The login's set-up for node n into *a: the password hash (from
+ * password_opt, which replaces the one kept when it differs; else
+ * <home>/http/password_hash; else made at first boot and given to
+ * hc_node_first_password; a plain <home>/http/password from an older node
+ * is hashed and removed), the JWT secret (<home>/http/jwt_secret), the
+ * token key and the login page.  0, or -1 with a message in err (*a then
+ * holds nothing to free).  Without an HTTP port nothing is written to
+ * disk and no login succeeds. */
 int hcn_http_auth_init(struct hcn_node *n, const char *password_opt,
-                       uint8_t *secret, char **password, char **password_hash,
-                       char **html, size_t *html_len, char *err, size_t errlen);
-/* Whether a login request's JSON body ({"password": ...} or
- * {"password_hash": ...}, compared in constant time) holds the node's
- * password; on success *subdomain gets its "subdomain" (malloc'd) or NULL. */
-bool hcn_http_login_check(const char *password, const char *password_hash,
-                          const char *body, size_t len, char **subdomain);
+                       hcn_http_auth *a, char *err, size_t errlen);
+/* Release what hcn_http_auth_init made. */
+void hcn_http_auth_fini(hcn_http_auth *a);
+/* Whether a login request's JSON body holds the node's password:
+ * {"password": ...} checked with argon2id_verify against a->hash, or
+ * {"password_hash": "0x..."} (Hyperware's login page) compared in constant
+ * time with a->hex.  On success *subdomain gets its "subdomain" (malloc'd)
+ * or NULL.  Costs one argon2id run (tens of ms) for a password. */
+bool hcn_http_login_check(const hcn_http_auth *a, const char *body, size_t len,
+                          char **subdomain);
+
+/* Failed logins, counted per client address (an IPv4 address, or an IPv6
+ * /64) to slow guessing: after HCN_LOGIN_FREE_FAILS failures in a row an
+ * address is refused for 1 s, and each further failure doubles that, up to
+ * HCN_LOGIN_MAX_LOCK_S; a success forgets the address.  Counts for the log
+ * are kept too, said in one summary line per interval.  Not thread-safe
+ * (the server's loop owns it). */
+#define HCN_LOGIN_FREE_FAILS 5
+#define HCN_LOGIN_MAX_LOCK_S 300
+typedef struct hcn_http_limiter hcn_http_limiter;
+hcn_http_limiter *hcn_http_limiter_new(void);
+void hcn_http_limiter_free(hcn_http_limiter *l);
+/* 0 when a login from `sa` may be tried at now_ms (a monotonic clock);
+ * else the seconds it must wait (at least 1), the attempt counted as
+ * refused. */
+uint32_t hcn_http_limiter_check(hcn_http_limiter *l, const struct sockaddr *sa,
+                                int64_t now_ms);
+/* A login from `sa` tried at now_ms succeeded (ok) or failed. */
+void hcn_http_limiter_result(hcn_http_limiter *l, const struct sockaddr *sa,
+                             bool ok, int64_t now_ms);
+/* One line summing up the failures and refusals counted since the last
+ * summary (then reset) into out; false (out untouched) when there were
+ * none. */
+bool hcn_http_limiter_summary(hcn_http_limiter *l, char *out, size_t n);
 
 /* ------------------------------- internal: for fuzzing and tests only */
 

@@ -189,11 +189,9 @@ struct hcn_http {
     uint32_t max_per_addr, ws_max_per_addr, wait_max_s, ws_ping_s;
     addr_count *addrs;
     /* authentication (auth.c) */
-    uint8_t jwt_secret[32];
-    char *password;
-    char *password_hash; /* Hyperware's argon2id form, "0x..." */
-    char *login_html;
-    size_t login_len;
+    hcn_http_auth auth;
+    hcn_http_limiter *lim;  /* failed logins per address */
+    uv_timer_t login_timer; /* says the limiter's summary, once a minute */
 };
 
 static void conn_close(conn *c);
@@ -579,9 +577,9 @@ static bool auth_ok(conn *c, const char *sub)
                      : hcn_xasprintf("hyperware-auth_%s", h->node->name);
     char *tok = hcn_http_cookie(cookies, name);
     free(name);
-    bool ok =
-        tok && hcn_http_jwt_valid(h->jwt_secret, sizeof h->jwt_secret, tok,
-                                  h->node->name, sub, (uint64_t)time(NULL));
+    bool ok = tok && hcn_http_jwt_valid(
+                         h->auth.key, sizeof h->auth.key, tok, h->node->name,
+                         sub, (uint64_t)time(NULL), h->auth.lifetime_s);
     free(tok);
     return ok;
 }
@@ -590,7 +588,7 @@ static bool auth_ok(conn *c, const char *sub)
 static void send_login_page(conn *c)
 {
     respond(c, 200, "Content-Type: text/html; charset=utf-8\r\n", NULL,
-            c->h->login_html, c->h->login_len);
+            c->h->auth.login_html, c->h->auth.login_len);
 }
 
 /* POST /login: {"password_hash": "0x..."} (Hyperware's argon2id form) or
@@ -602,10 +600,28 @@ static void do_login(conn *c, const char *host, const char *query)
         respond(c, 413, NULL, NULL, NULL, 0);
         return;
     }
+    /* too many failures from this address: refused unchecked; failures
+     * are said in the limiter's summary line, not one line each */
+    const struct sockaddr *peer = (const struct sockaddr *)&c->peer;
+    int64_t now_ms = hcn_now_ns() / 1000000;
+    uint32_t wait = hcn_http_limiter_check(h->lim, peer, now_ms);
+    if (wait) {
+        char *extra = hcn_xasprintf(
+            "Retry-After: %u\r\nContent-Type: application/json\r\n", wait);
+        char *msg = hcn_xasprintf(
+            "\"Failed to log in: too many failed logins from this address; "
+            "try again in %u s\"",
+            wait);
+        respond(c, 429, extra, NULL, msg, strlen(msg));
+        free(extra);
+        free(msg);
+        return;
+    }
     char *sub = NULL;
-    if (!hcn_http_login_check(h->password, h->password_hash,
-                              (const char *)c->body, c->body_len, &sub)) {
-        logf_h(h, 0, "login refused from a client (wrong password)");
+    bool ok = hcn_http_login_check(&h->auth, (const char *)c->body, c->body_len,
+                                   &sub);
+    hcn_http_limiter_result(h->lim, peer, ok, hcn_now_ns() / 1000000);
+    if (!ok) {
         const char *msg = "\"Failed to log in: wrong password\"";
         respond(c, 401, "Content-Type: application/json\r\n", NULL, msg,
                 strlen(msg));
@@ -625,10 +641,10 @@ static void do_login(conn *c, const char *host, const char *query)
                 clean[o++] = *p;
         clean[o] = 0;
     }
-    char *tok =
-        hcn_http_jwt_make(h->jwt_secret, sizeof h->jwt_secret, h->node->name,
-                          localhost && sub && *sub ? sub : NULL,
-                          (uint64_t)time(NULL) + 26ull * 7 * 24 * 3600);
+    uint64_t now = (uint64_t)time(NULL);
+    char *tok = hcn_http_jwt_make(
+        h->auth.key, sizeof h->auth.key, h->node->name,
+        localhost && sub && *sub ? sub : NULL, now, now + h->auth.lifetime_s);
     if (tok == NULL) {
         respond_empty(c, 500);
         free(sub);
@@ -642,10 +658,11 @@ static void do_login(conn *c, const char *host, const char *query)
                   strspn(bare, "0123456789.") != strlen(bare) && bare[0] != '[';
     char *dom = domain ? hcn_xasprintf(" domain=.%s;", bare) : NULL;
     char *cookie = hcn_xasprintf(
-        "Set-Cookie: hyperware-auth_%s%s%s=%s; Path=/;%s HttpOnly; "
-        "SameSite=Strict\r\n",
+        "Set-Cookie: hyperware-auth_%s%s%s=%s; Path=/;%s Max-Age=%llu; "
+        "HttpOnly; SameSite=Strict\r\n",
         h->node->name, clean ? "@" : "", clean ? clean : "", tok,
-        clean || dom == NULL ? "" : dom);
+        clean || dom == NULL ? "" : dom,
+        (unsigned long long)h->auth.lifetime_s);
     free(dom);
     json_t *q = json_object();
     if (query)
@@ -909,6 +926,16 @@ static json_t *request_json(conn *c, const binding *b, const char *host,
             unsigned char ch = (unsigned char)c->hdrs[i].value[k];
             if (!(ch == '\t' || (ch >= 32 && ch < 127)))
                 visible = false;
+        }
+        /* the node's login cookies stay with the node: a process that
+         * had them could act as the user on every app */
+        if (visible && strcmp(c->hdrs[i].name, "cookie") == 0) {
+            char *kept =
+                hcn_http_cookie_strip(c->hdrs[i].value, c->h->node->name);
+            if (*kept)
+                json_object_set_new(hdrs, "cookie", json_string(kept));
+            free(kept);
+            continue;
         }
         json_object_set_new(hdrs, c->hdrs[i].name,
                             json_string(visible ? c->hdrs[i].value : ""));
@@ -2402,6 +2429,19 @@ static void handle_msg(hcn_http *h, hcn_msg *m)
 
 /* ------------------------------------------------------------ the loop */
 
+/* The failed logins since the last summary, in one line (if any). */
+static void login_summary(hcn_http *h)
+{
+    char line[512];
+    if (hcn_http_limiter_summary(h->lim, line, sizeof line))
+        logf_h(h, 0, "%s", line);
+}
+
+static void on_login_timer(uv_timer_t *t)
+{
+    login_summary(t->data);
+}
+
 static void on_wake(uv_async_t *a)
 {
     hcn_http *h = a->data;
@@ -2419,6 +2459,8 @@ static void on_wake(uv_async_t *a)
         hcn_msg_unref(m);
     }
     if (stop) {
+        login_summary(h);
+        uv_close((uv_handle_t *)&h->login_timer, NULL);
         while (h->conns)
             conn_close(h->conns);
         if (h->listening) {
@@ -2510,9 +2552,8 @@ static void http_free(hcn_http *h)
     free(h->secure_subs);
     pthread_mutex_destroy(&h->mu);
     free(h->self_addr);
-    free(h->password);
-    free(h->password_hash);
-    free(h->login_html);
+    hcn_http_auth_fini(&h->auth);
+    hcn_http_limiter_free(h->lim);
     free(h);
 }
 
@@ -2545,9 +2586,8 @@ static void setup_undo(hcn_http *h)
     uv_loop_close(&h->loop);
     pthread_mutex_destroy(&h->mu);
     free(h->self_addr);
-    free(h->password);
-    free(h->password_hash);
-    free(h->login_html);
+    hcn_http_auth_fini(&h->auth);
+    hcn_http_limiter_free(h->lim);
     free(h);
 }
 
@@ -2584,17 +2624,20 @@ static int http_init(hcn_http *h, hcn_node *n, char *err, size_t errlen)
      * (header_budget), so let the parser's be at least as large. */
     http_parser_set_max_header_size(
         h->max_header + 1024 > 80 * 1024 ? h->max_header + 1024 : 80 * 1024);
-    if (hcn_http_auth_init(n, cfg->http_password, h->jwt_secret, &h->password,
-                           &h->password_hash, &h->login_html, &h->login_len,
-                           err, errlen) != 0) {
+    if (hcn_http_auth_init(n, cfg->http_password, &h->auth, err, errlen) != 0) {
         pthread_mutex_destroy(&h->mu);
         free(h->self_addr);
         free(h);
         return -1;
     }
+    h->lim = hcn_http_limiter_new();
     uv_loop_init(&h->loop);
     uv_async_init(&h->loop, &h->wake, on_wake);
     h->wake.data = h;
+    uv_timer_init(&h->loop, &h->login_timer);
+    h->login_timer.data = h;
+    uv_timer_start(&h->login_timer, on_login_timer, 60000, 60000);
+    uv_unref((uv_handle_t *)&h->login_timer);
     return 0;
 }
 
@@ -2617,7 +2660,7 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
         if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
             signal(SIGPIPE, SIG_IGN);
         struct sockaddr_storage ss;
-        const char *addr = cfg->http_addr ? cfg->http_addr : "0.0.0.0";
+        const char *addr = cfg->http_addr ? cfg->http_addr : "127.0.0.1";
         int rc =
             strchr(addr, ':')
                 ? uv_ip6_addr(addr, cfg->http_port, (struct sockaddr_in6 *)&ss)
@@ -2636,7 +2679,12 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
             setup_undo(h);
             return -1;
         }
-        hcn_logf(n, 0, "http-server listening on %s:%d", addr, cfg->http_port);
+        bool v6 = strchr(addr, ':') != NULL;
+        bool local = hcn_http_is_loopback((struct sockaddr *)&ss);
+        hcn_logf(n, 0, "http-server listening on %s%s%s:%d (%s)", v6 ? "[" : "",
+                 addr, v6 ? "]" : "", cfg->http_port,
+                 local ? "this machine only; --http-addr to serve others"
+                       : "reachable from other machines");
     }
     if (pthread_create(&h->thread, NULL, loop_main, h) != 0) {
         snprintf(err, errlen, "cannot start the http-server thread");

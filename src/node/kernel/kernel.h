@@ -393,6 +393,7 @@ struct hcn_node {
     char *name;
     char *home;
     char *run_dir; /* <home>/run: per-instance copies of .so files */
+    int run_fd;    /* run_dir opened (O_NOFOLLOW); copies made under it */
     pthread_rwlock_t table_lock;
     hcn_proc *procs; /* uthash by id */
     hcn_log log;

@@ -17,12 +17,18 @@
 
 /* Copy the shared object to a private file and dlopen it: the dynamic loader
  * shares one instance per file, and two processes of the same binary must
- * share nothing.  The copy is unlinked once mapped. */
+ * share nothing.  The copy is made fresh (O_EXCL, O_NOFOLLOW) under the
+ * run/ directory's descriptor, so a file or link planted in its place is
+ * never written through; run/ itself was found private (ours, not a link,
+ * not writable by others) when the node booted.
+ * The copy is unlinked once mapped. */
 static void *load_instance(hcn_proc *p, char *err, size_t errlen)
 {
     unsigned seq = atomic_fetch_add(&p->node->instance_seq, 1);
-    char *copy = hcn_xasprintf("%s/%s.%u.so", p->node->run_dir, p->id, seq);
+    char *name = hcn_xasprintf("%s.%u.so", p->id, seq);
+    int dir = p->node->run_fd;
     void *dl = NULL;
+    bool made = false;
     int in = open(p->so_path, O_RDONLY | O_CLOEXEC);
     int out = -1;
     if (in < 0) {
@@ -30,11 +36,20 @@ static void *load_instance(hcn_proc *p, char *err, size_t errlen)
                  strerror(errno));
         goto done;
     }
-    out = open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+    for (int attempt = 0; attempt < 2 && out < 0; attempt++) {
+        out = openat(dir, name,
+                     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
+        /* a copy left by a node that died before unlinking it, or
+         * something planted: the name is ours, the entry goes */
+        if (out < 0 && errno == EEXIST && attempt == 0)
+            unlinkat(dir, name, 0);
+    }
     if (out < 0) {
-        snprintf(err, errlen, "cannot write %s: %s", copy, strerror(errno));
+        snprintf(err, errlen, "cannot write %s/%s: %s", p->node->run_dir, name,
+                 strerror(errno));
         goto done;
     }
+    made = true;
     char buf[65536];
     for (;;) {
         ssize_t r = read(in, buf, sizeof buf);
@@ -46,9 +61,11 @@ static void *load_instance(hcn_proc *p, char *err, size_t errlen)
             goto done;
         }
     }
-    close(out);
-    out = -1;
-    dl = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+    /* by its path (what backtraces show; the loader matches loaded objects
+     * by name, and this one is unique): run/ was found private at boot */
+    char *via = hcn_xasprintf("%s/%s", p->node->run_dir, name);
+    dl = dlopen(via, RTLD_NOW | RTLD_LOCAL);
+    free(via);
     if (dl == NULL)
         snprintf(err, errlen, "cannot load %s: %s", p->so_path, dlerror());
 done:
@@ -56,8 +73,9 @@ done:
         close(in);
     if (out >= 0)
         close(out);
-    unlink(copy);
-    free(copy);
+    if (made)
+        unlinkat(dir, name, 0);
+    free(name);
     return dl;
 }
 

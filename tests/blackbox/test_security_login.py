@@ -1,0 +1,185 @@
+"""docs/security.md, Login and sessions, by attack: guessing the password
+from one address is slowed down (429 with a Retry-After that doubles) and
+summed up in the log rather than a line per guess; a login cookie expires
+and a new password ends the old ones; the node's login cookie never
+reaches a process; the kept hash is Hyperware's argon2id, not the
+password."""
+import base64
+import json
+import subprocess
+import time
+
+from conftest import free_port
+from test_http import SRV, bind, curl, http_json, login
+
+PASSWORD = "the right one"
+
+
+def boot(node_factory, *extra, home=None, password=PASSWORD):
+    port = free_port()
+    args = ["--port", str(port), *extra]
+    if password:
+        args += ["--password", password]
+    n = node_factory(packages=("thttpd",), extra=args, home=home)
+    n.port = port
+    return n
+
+
+def login_from(n, source, password):
+    """A login from the loopback address `source` (127.0.0.0/8 is all
+    loopback): (status, headers)."""
+    st, hd, _ = curl(n, "/login", "--interface", source, "-H",
+                     "Content-Type: application/json", "-d",
+                     json.dumps({"password": password}))
+    return st, hd
+
+
+def cookie_of(hd):
+    return hd["set-cookie"].split(";")[0]
+
+
+def claims(cookie):
+    payload = cookie.split("=", 1)[1].split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload)
+                                                                % 4)))
+
+
+def wait_until(t):
+    time.sleep(max(0.0, t - time.monotonic()))
+
+
+# ------------------------------------------------------------- guessing
+
+
+def test_guessing_from_one_address_backs_off(node_factory):
+    n = boot(node_factory)
+    me = "127.0.0.2"
+    for _ in range(5):
+        assert login_from(n, me, "guess")[0] == 401
+    # the 6th attempt is refused unchecked, even with the right password
+    st, hd = login_from(n, me, PASSWORD)
+    assert st == 429 and hd["retry-after"] == "1", hd
+    t = time.monotonic()
+    # another address is not slowed down by this one's guesses
+    assert login_from(n, "127.0.0.3", PASSWORD)[0] == 200
+    # after the wait one more guess; failing, the wait doubles
+    wait_until(t + 1.2)
+    assert login_from(n, me, "guess")[0] == 401
+    st, hd = login_from(n, me, "guess")
+    assert st == 429 and hd["retry-after"] == "2", hd
+    t = time.monotonic()
+    wait_until(t + 2.2)
+    assert login_from(n, me, "guess")[0] == 401
+    st, hd = login_from(n, me, PASSWORD)
+    assert st == 429 and hd["retry-after"] == "4", hd
+    wait_until(time.monotonic() + 4.2)
+    # the right password after the wait: in, and the address forgiven
+    assert login_from(n, me, PASSWORD)[0] == 200
+    assert login_from(n, me, "guess")[0] == 401
+    assert login_from(n, me, PASSWORD)[0] == 200
+    n.stop()
+    # the log has no line per failure, one summary with the counts
+    log = n.log()
+    assert "wrong password" not in log
+    assert log.count("http-server: login: ") == 1, log
+    assert ("http-server: login: 8 failed, 3 refused (too many failures) "
+            "from 1 address; 1 address locked out for a while; most from "
+            "127.0.0.2 (11)") in log, log
+
+
+# ------------------------------------------------------------- sessions
+
+
+def test_a_login_expires(node_factory):
+    n = boot(node_factory, "--login-lifetime", "2")
+    bind(n, "/secret", auth=True)
+    st, hd, _ = login(n, PASSWORD)
+    assert st == 200 and "Max-Age=2;" in hd["set-cookie"], hd
+    cookie = cookie_of(hd)
+    c = claims(cookie)
+    assert c["exp"] - c["iat"] == 2 and c["expiration"] == c["exp"]
+    t = time.monotonic()
+    assert curl(n, f"/{SRV}/secret", "-H", "Cookie: " + cookie)[0] == 200
+    wait_until(t + 3.1)
+    assert curl(n, f"/{SRV}/secret", "-H", "Cookie: " + cookie)[0] == 401
+
+
+def test_the_default_lifetime_is_30_days(node_factory):
+    n = boot(node_factory)
+    c = claims(cookie_of(login(n, PASSWORD)[1]))
+    assert c["exp"] - c["iat"] == 30 * 24 * 3600
+
+
+def test_a_new_password_ends_the_old_logins(node_factory, tmp_path):
+    home = tmp_path / "h"
+    n = boot(node_factory, home=home)
+    cookie = cookie_of(login(n, PASSWORD)[1])
+    n.stop()
+    # the same password again: the login still holds
+    n = boot(node_factory, home=home)
+    bind(n, "/secret", auth=True)
+    assert curl(n, f"/{SRV}/secret", "-H", "Cookie: " + cookie)[0] == 200
+    n.stop()
+    # a new one: it does not
+    n = boot(node_factory, home=home, password="a new one")
+    bind(n, "/secret", auth=True)
+    assert curl(n, f"/{SRV}/secret", "-H", "Cookie: " + cookie)[0] == 401
+    assert login(n, PASSWORD)[0] == 401
+    fresh = cookie_of(login(n, "a new one")[1])
+    assert curl(n, f"/{SRV}/secret", "-H", "Cookie: " + fresh)[0] == 200
+    assert "the node password was changed; logins made with the old one " \
+        "have ended" in n.log()
+
+
+# ------------------------------------------------- what processes see
+
+
+def test_the_login_cookie_does_not_reach_processes(node_factory):
+    n = boot(node_factory)
+    bind(n, "/secret", auth=True)
+    bind(n, "/open")
+    cookie = cookie_of(login(n, PASSWORD)[1])
+    header = (f"Cookie: theme=dark; {cookie}; "
+              "hyperware-auth_test.os@srv:thttpd:test.os=abc; lang=en")
+    st, _, body = curl(n, f"/{SRV}/secret", "-H", header)
+    assert st == 200
+    assert http_json(body)["Http"]["headers"]["cookie"] == \
+        "theme=dark; lang=en"
+    # an open path too; with only the login cookie, no Cookie header at all
+    req = http_json(curl(n, f"/{SRV}/open", "-H", "Cookie: " + cookie)[2])
+    assert "cookie" not in req["Http"]["headers"]
+    req = http_json(curl(n, f"/{SRV}/open", "-H", "Cookie: a=1")[2])
+    assert req["Http"]["headers"]["cookie"] == "a=1"
+
+
+# ------------------------------------------------------------ the hash
+
+
+def test_the_kept_hash_is_hyperwares(node_factory, tmp_path):
+    home = tmp_path / "h"
+    n = boot(node_factory, home=home)
+    kept = (home / "http" / "password_hash").read_text().strip()
+    assert PASSWORD not in kept
+    # $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>: the salt is the node
+    # name repeated to 8 bytes, the hash what Hyperware's login page sends
+    _, alg, v, params, salt, raw = kept.split("$")
+    assert (alg, v, params) == ("argon2id", "v=19", "m=19456,t=2,p=1")
+    assert base64.b64decode(salt + "=" * (-len(salt) % 4)) == \
+        b"test.ostest.os"
+    hexed = "0x" + base64.b64decode(raw + "=" * (-len(raw) % 4)).hex()
+    st, hd, _ = curl(n, "/login", "-H", "Content-Type: application/json",
+                     "-d", json.dumps({"password_hash": hexed.upper()
+                                       .replace("0X", "0x")}))
+    assert st == 200
+    st, _, _ = curl(n, "/login", "-H", "Content-Type: application/json",
+                    "-d", json.dumps({"password_hash": "0x" + "00" * 32}))
+    assert st == 401
+    # a kept file that is not such a hash: the node says so and stops
+    n.stop()
+    (home / "http" / "password_hash").write_text("not a hash\n")
+    port = free_port()
+    p = subprocess.run([n.bin, "run", "--home", str(home), "--port",
+                        str(port), n.packages[0]],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "password_hash does not hold an argon2id hash" in p.stderr
