@@ -686,17 +686,7 @@ static bool ws_send_all(ws_conn *c, int fd, const char *buf, size_t len,
     return true;
 }
 
-typedef struct hs_state {
-    char field[64];
-    size_t flen;
-    char *accept;
-    bool upgrade_ok;
-    bool in_value;
-    bool done;
-    int which; /* 0 none, 1 upgrade, 2 sec-websocket-accept */
-    char value[256];
-    size_t vlen;
-} hs_state;
+typedef hcn_hc_upgrade hs_state;
 
 static void hs_end_value(hs_state *s)
 {
@@ -749,6 +739,43 @@ static int hs_headers_done(http_parser *p)
     hs_end_value(s);
     s->done = true;
     return 1; /* no body */
+}
+
+void hcn_hc_upgrade_init(hcn_hc_upgrade *u)
+{
+    memset(u, 0, sizeof *u);
+    u->st.on_header_field = hs_field;
+    u->st.on_header_value = hs_value;
+    u->st.on_headers_complete = hs_headers_done;
+    http_parser_init(&u->p, HTTP_RESPONSE);
+    u->p.data = u;
+}
+
+int hcn_hc_upgrade_feed(hcn_hc_upgrade *u, const char *buf, size_t n,
+                        size_t *used)
+{
+    *used = 0;
+    if (u->done)
+        return HCN_HC_UPGRADE_DONE;
+    u->total += n;
+    *used = http_parser_execute(&u->p, &u->st, buf, n);
+    if (u->done)
+        return HCN_HC_UPGRADE_DONE;
+    if (HTTP_PARSER_ERRNO(&u->p) != HPE_OK || u->total > WS_HANDSHAKE_MAX)
+        return HCN_HC_UPGRADE_BAD;
+    return HCN_HC_UPGRADE_MORE;
+}
+
+bool hcn_hc_upgrade_accepted(const hcn_hc_upgrade *u, const char *want)
+{
+    return u->done && u->p.status_code == 101 && u->upgrade_ok &&
+           u->accept != NULL && strcmp(u->accept, want) == 0;
+}
+
+void hcn_hc_upgrade_fini(hcn_hc_upgrade *u)
+{
+    free(u->accept);
+    u->accept = NULL;
 }
 
 /* Connect (libcurl: TCP, TLS) and upgrade; true when open. */
@@ -830,17 +857,9 @@ static bool ws_connect(ws_conn *c, int64_t deadline)
         goto out;
     }
     /* Its answer, read with http-parser until the end of the headers. */
-    http_parser_settings st;
-    memset(&st, 0, sizeof st);
-    st.on_header_field = hs_field;
-    st.on_header_value = hs_value;
-    st.on_headers_complete = hs_headers_done;
-    http_parser p;
-    http_parser_init(&p, HTTP_RESPONSE);
-    hs_state hs = {0};
-    p.data = &hs;
+    hcn_hc_upgrade hs;
+    hcn_hc_upgrade_init(&hs);
     char buf[4096];
-    size_t total = 0;
     while (!hs.done) {
         size_t n = 0;
         rc = curl_easy_recv(c->easy, buf, sizeof buf, &n);
@@ -851,32 +870,30 @@ static bool ws_connect(ws_conn *c, int64_t deadline)
         }
         if (rc != CURLE_OK || n == 0)
             break;
-        total += n;
-        size_t used = http_parser_execute(&p, &st, buf, n);
-        if (hs.done) {
+        size_t used;
+        int st = hcn_hc_upgrade_feed(&hs, buf, n, &used);
+        if (st == HCN_HC_UPGRADE_DONE) {
             if (used < n) {
                 c->inbuf = hcn_xmalloc(n - used);
                 memcpy(c->inbuf, buf + used, n - used);
                 c->inlen = n - used;
             }
-        } else if (HTTP_PARSER_ERRNO(&p) != HPE_OK ||
-                   total > WS_HANDSHAKE_MAX) {
+        } else if (st == HCN_HC_UPGRADE_BAD) {
             break;
         }
     }
     if (!hs.done) {
         hcn_mod_log(h->self, 1, "http-client: WebSocket %s: no upgrade answer",
                     c->url);
-    } else if (p.status_code != 101 || !hs.upgrade_ok || hs.accept == NULL ||
-               strcmp(hs.accept, want) != 0) {
+    } else if (!hcn_hc_upgrade_accepted(&hs, want)) {
         hcn_mod_log(h->self, 1,
                     "http-client: WebSocket %s: the server refused the upgrade "
                     "(status %u)",
-                    c->url, p.status_code);
+                    c->url, hs.p.status_code);
     } else {
         ok = true;
     }
-    free(hs.accept);
+    hcn_hc_upgrade_fini(&hs);
 out:
     free(req);
     curl_url_cleanup(cu);
@@ -898,6 +915,11 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         c->inoff += k;
         return (ssize_t)k;
     }
+    if (c->easy == NULL) { /* no socket (hcn_hc_ws_probe): the end */
+        c->eof = true;
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
     size_t n = 0;
     CURLcode rc = curl_easy_recv(c->easy, buf, len, &n);
     if (rc == CURLE_AGAIN) {
@@ -916,6 +938,8 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
                           size_t len, int flags, void *user)
 {
     ws_conn *c = user;
+    if (c->easy == NULL) /* no socket (hcn_hc_ws_probe): sent nowhere */
+        return (ssize_t)len;
     size_t n = 0;
     CURLcode rc = curl_easy_send(c->easy, data, len, &n);
     if (rc == CURLE_AGAIN) {
@@ -1068,6 +1092,21 @@ static void ws_run(ws_conn *c, int fd)
     }
 }
 
+/* c's wslay client context, on the connection's callbacks. */
+static void ws_ctx_init(ws_conn *c)
+{
+    struct wslay_event_callbacks cb = {
+        .recv_callback = ws_recv_cb,
+        .send_callback = ws_send_cb,
+        .genmask_callback = ws_genmask_cb,
+        .on_msg_recv_callback = ws_msg_cb,
+    };
+    if (wslay_event_context_client_init(&c->ctx, &cb, c) != 0)
+        abort();
+    wslay_event_config_set_max_recv_msg_length(
+        c->ctx, c->mod->max_bytes ? c->mod->max_bytes : (1ull << 31) - 1);
+}
+
 static void *ws_main(void *arg)
 {
     ws_conn *c = arg;
@@ -1080,16 +1119,7 @@ static void *ws_main(void *arg)
     bool open = ws_connect(c, deadline);
     bool report = false;
     if (open) {
-        struct wslay_event_callbacks cb = {
-            .recv_callback = ws_recv_cb,
-            .send_callback = ws_send_cb,
-            .genmask_callback = ws_genmask_cb,
-            .on_msg_recv_callback = ws_msg_cb,
-        };
-        if (wslay_event_context_client_init(&c->ctx, &cb, c) != 0)
-            abort();
-        wslay_event_config_set_max_recv_msg_length(
-            c->ctx, h->max_bytes ? h->max_bytes : (1ull << 31) - 1);
+        ws_ctx_init(c);
         /* Register it (a connection with the same channel is replaced),
          * then acknowledge. */
         pthread_mutex_lock(&h->mu);
@@ -1364,4 +1394,42 @@ int hcn_mod_http_client_add(hcn_node *n, char *err, size_t errlen)
     p->mod = h;
     hcn_proc_unref(p);
     return 0;
+}
+
+/* ------------------------------------------ internal: fuzzing and tests */
+
+void hcn_hc_ws_probe(hcn_node *n, hcn_proc *self, const char *owner,
+                     uint64_t max_bytes, const uint8_t *bytes, size_t len)
+{
+    hc_mod h;
+    memset(&h, 0, sizeof h);
+    h.self = self;
+    h.node = n;
+    h.addr = self->addr;
+    h.max_bytes = max_bytes;
+    pthread_mutex_init(&h.mu, NULL);
+    ws_conn *c = hcn_xcalloc(1, sizeof *c);
+    c->mod = &h;
+    c->owner = hcn_xstrdup(owner);
+    c->open_id = 1;
+    c->channel = 7;
+    c->evfd = -1;
+    if (len > 0) {
+        c->inbuf = hcn_xmalloc(len);
+        memcpy(c->inbuf, bytes, len);
+        c->inlen = len;
+    }
+    ws_ctx_init(c);
+    /* what the server sent, as the connection's thread reads it; with no
+     * socket behind (no libcurl handle) a read past it is the end, and
+     * what wslay answers (pongs, the close) goes nowhere */
+    while (!c->eof && wslay_event_want_read(c->ctx) &&
+           wslay_event_recv(c->ctx) == 0) {
+        if (wslay_event_want_write(c->ctx))
+            wslay_event_send(c->ctx); /* its pongs and close */
+        if (c->inoff >= c->inlen)
+            break;
+    }
+    ws_conn_free(c);
+    pthread_mutex_destroy(&h.mu);
 }

@@ -7,6 +7,8 @@
 
 #include "../kernel/kernel.h"
 
+#include <http_parser.h>
+
 /* http-client:distro:sys: registers the module (0; the signature of the
  * node's module table). */
 int hcn_mod_http_client_add(hcn_node *n, char *err, size_t errlen);
@@ -48,6 +50,41 @@ char *hcn_hc_check_http(const hcn_hc_request *r);
 /* A response header name as Hyperware reports it ("content-type" ->
  * "Content-Type"); caller frees. */
 char *hcn_hc_header_case(const char *name, size_t len);
+/* http-client's reading of a WebSocket upgrade answer (client.c), byte in:
+ * init, feed what the server sent until DONE (*used: the bytes of it that
+ * were the answer; the rest are frames) or BAD (malformed, or longer than
+ * 16 KiB), then ask whether it accepts the key's expected
+ * Sec-WebSocket-Accept; fini frees.  Internal; also for fuzzing. */
+typedef struct hcn_hc_upgrade {
+    http_parser p;
+    http_parser_settings st;
+    char field[64];
+    size_t flen;
+    char *accept; /* Sec-WebSocket-Accept (owned) */
+    bool upgrade_ok;
+    bool in_value;
+    bool done;
+    int which; /* 0 none, 1 upgrade, 2 sec-websocket-accept */
+    char value[256];
+    size_t vlen;
+    size_t total;
+} hcn_hc_upgrade;
+
+enum { HCN_HC_UPGRADE_MORE, HCN_HC_UPGRADE_DONE, HCN_HC_UPGRADE_BAD };
+
+void hcn_hc_upgrade_init(hcn_hc_upgrade *u);
+int hcn_hc_upgrade_feed(hcn_hc_upgrade *u, const char *buf, size_t n,
+                        size_t *used);
+bool hcn_hc_upgrade_accepted(const hcn_hc_upgrade *u, const char *want);
+void hcn_hc_upgrade_fini(hcn_hc_upgrade *u);
+
+/* Internal, for fuzzing: what an open outgoing WebSocket does with `bytes`
+ * from the server (frames, read through the connection's own wslay
+ * callbacks, messages delivered to `owner` as from module process `self`
+ * of node n), on the calling thread; no socket. */
+void hcn_hc_ws_probe(hcn_node *n, hcn_proc *self, const char *owner,
+                     uint64_t max_bytes, const uint8_t *bytes, size_t len);
+
 /* http-server:distro:sys: registers the module, listens on cfg.http_port
  * (when > 0) and starts its libuv thread; 0, or -1 with a message. */
 int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen);
