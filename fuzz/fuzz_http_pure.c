@@ -11,6 +11,7 @@
 #include "node/http/http.h"
 #include "node/http/http_int.h"
 
+#include <argon2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,24 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint8_t secret[32] = "0123456789abcdef0123456789abcdef";
+
+/* The login's check, against "fuzz-password" hashed with argon2id's
+ * smallest parameters (the node's are Hyperware's, tens of ms a try: the
+ * parser is what is fuzzed here, not argon2). */
+static hcn_http_auth fz_auth;
+
+static const hcn_http_auth *auth(void)
+{
+    static char encoded[128];
+    if (fz_auth.hash == NULL) {
+        if (argon2id_hash_encoded(1, 8, 1, "fuzz-password", 13, "fuzzsalt", 8,
+                                  32, encoded, sizeof encoded) != ARGON2_OK)
+            abort();
+        fz_auth.hash = encoded;
+        fz_auth.hex = "0xabcdef";
+    }
+    return &fz_auth;
+}
 
 static char *cstr(const uint8_t *d, size_t n)
 {
@@ -86,15 +105,22 @@ static void names(const uint8_t *d, size_t n)
 static void tokens(const uint8_t *d, size_t n)
 {
     char *s = cstr(d, n);
-    hcn_http_jwt_valid(secret, sizeof secret, s, "fuzz.os", NULL, 1000);
+    hcn_http_jwt_valid(secret, sizeof secret, s, "fuzz.os", NULL, 1000, 86400);
     hcn_http_jwt_valid(secret, sizeof secret, s, "fuzz.os", "app-fuzz-sys",
-                       1000);
+                       1000, 86400);
     /* the input as a subdomain: a made token verifies, altered does not */
-    char *t = hcn_http_jwt_make(secret, sizeof secret, "fuzz.os", s, 2000);
+    char *t =
+        hcn_http_jwt_make(secret, sizeof secret, "fuzz.os", s, 1000, 2000);
     if (t) {
         const char *want = *s ? s : NULL;
-        bool ok =
-            hcn_http_jwt_valid(secret, sizeof secret, t, "fuzz.os", want, 1000);
+        bool ok = hcn_http_jwt_valid(secret, sizeof secret, t, "fuzz.os", want,
+                                     1000, 86400);
+        /* and not once expired */
+        if (hcn_http_jwt_valid(secret, sizeof secret, t, "fuzz.os", want, 2001,
+                               86400)) {
+            fprintf(stderr, "an expired token verifies\n");
+            abort();
+        }
         /* (a subdomain is a JSON string or a process id: valid UTF-8) */
         size_t ul = 0;
         char *u = hcn_http_utf8_lossy(d, n, &ul);
@@ -107,7 +133,7 @@ static void tokens(const uint8_t *d, size_t n)
         free(t);
     }
     char *sub = NULL;
-    hcn_http_login_check("fuzz-password", "0xabcdef", (const char *)d, n, &sub);
+    hcn_http_login_check(auth(), (const char *)d, n, &sub);
     free(sub);
     free(s);
 }
