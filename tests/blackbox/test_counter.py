@@ -71,6 +71,7 @@ def test_undecodable_state_is_kept_and_process_refuses(node_factory, tmp_path):
     # never overwritten
     assert n2.stored_state("counter:counter:hyperc.os") == BAD
 
+
 def test_http_binding_at_boot(node_factory):
     """The manifest asks for what the HTTP binding needs: the boot log has
     no binding failure and /api answers (issue 18)."""
