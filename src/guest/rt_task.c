@@ -2,6 +2,8 @@
  * (contexts, waits, fan-outs, sleeps).  Internal (rt_int.h). */
 #include "rt_int.h"
 
+#include "../common/abi_types.h"
+
 /* ------------------------------------------------------------------ tasks */
 
 bool hpr_is_module(const hw_address *a, const char *proc)
@@ -59,10 +61,13 @@ hp_task *hpr_task_new(hpr_task_kind kind, const hw_address *source)
     }
     hp_arena_init(&t->arena);
     hp_arena_init(&t->hdr_arena);
-    if (source) {
-        char buf[600];
-        hw_address_format(source, buf, sizeof buf);
-        if (hw_address_parse(buf, &t->source) != 0)
+    if (source) { /* a copy (the host validated it) */
+        const hw_process_id *pid = &source->process;
+        if (hcc_address_from_parts(
+                source->node, strlen(source->node), pid->process_name,
+                strlen(pid->process_name), pid->package_name,
+                strlen(pid->package_name), pid->publisher_node,
+                strlen(pid->publisher_node), &t->source) != 0)
             memset(&t->source, 0, sizeof t->source);
     }
     hp__tasks(++hpr_rt.live);
