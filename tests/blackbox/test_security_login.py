@@ -183,3 +183,58 @@ def test_the_kept_hash_is_hyperwares(node_factory, tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0
     assert "password_hash does not hold an argon2id hash" in p.stderr
+
+
+# ------------------------------------------------------ checks off the loop
+
+
+def test_password_checks_do_not_stall_the_server(node_factory):
+    """argon2id runs on a thread pool, at most four at once: a crowd of
+    logins from many addresses neither holds up other requests nor queues
+    without bound (the rest are told to come back)."""
+    import socket
+    import threading
+    n = boot(node_factory)
+    body = json.dumps({"password": "guess"}).encode()
+    req = (b"POST /login HTTP/1.1\r\nHost: localhost\r\n"
+           b"Content-Type: application/json\r\nConnection: close\r\n"
+           b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    done = {}  # tag -> (time answered, status line, response)
+
+    def one(tag, src, data):
+        s = socket.create_connection(("127.0.0.1", n.port), timeout=30,
+                                     source_address=(src, 0))
+        s.sendall(data)
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        done[tag] = (time.monotonic(), got.split(b"\r\n", 1)[0], got)
+
+    logins = [threading.Thread(target=one,
+                               args=(i, f"127.0.1.{i + 1}", req))
+              for i in range(12)]
+    for t in logins:
+        t.start()
+    time.sleep(0.005)
+    # meanwhile an ordinary request: the login page
+    page = b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    other = threading.Thread(target=one, args=("page", "127.0.2.1", page))
+    other.start()
+    for t in logins + [other]:
+        t.join(timeout=60)
+        assert not t.is_alive()
+    assert len(done) == 13, done
+    checked = [d for k, d in done.items() if k != "page" and b" 401 " in d[1]]
+    busy = [d for k, d in done.items() if k != "page" and b" 429 " in d[1]]
+    # some were checked (401), the crowd beyond four was turned away (429)
+    assert len(checked) >= 4 and len(checked) + len(busy) == 12, done
+    assert busy and all(b"checking as many logins" in d[2] for d in busy), \
+        [d[2] for d in busy]
+    # the login page did not wait for the password checks
+    assert b" 200 " in done["page"][1], done["page"]
+    assert done["page"][0] < max(d[0] for d in checked), done
+    n.stop()

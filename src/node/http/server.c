@@ -102,7 +102,8 @@ typedef struct conn {
     uv_timer_t timer;
     hcn_http *h;
     struct conn *prev, *next;
-    int handles; /* open libuv handles; freed at 0 */
+    int handles; /* open libuv handles and login checks under way; freed
+                  * at 0 */
     bool closing;
     enum phase phase;
     struct sockaddr_storage peer;
@@ -191,6 +192,7 @@ struct hcn_http {
     /* authentication (auth.c) */
     hcn_http_auth auth;
     hcn_http_limiter *lim;  /* failed logins per address */
+    unsigned logins;        /* login checks on the thread pool now */
     uv_timer_t login_timer; /* says the limiter's summary, once a minute */
 };
 
@@ -593,6 +595,37 @@ static void send_login_page(conn *c)
 
 /* POST /login: {"password_hash": "0x..."} (Hyperware's argon2id form) or
  * {"password": "..."} (this node's login page), with "subdomain". */
+/* Login checks at once: libuv's thread pool's size (UV_THREADPOOL_SIZE's
+ * default). */
+#define LOGINS_MAX 4
+
+/* A login being checked on libuv's thread pool. */
+typedef struct login_work {
+    uv_work_t req;
+    conn *c;
+    const hcn_http_auth *auth;
+    char *body;
+    size_t len;
+    char *host, *query;
+    bool ok;
+    char *sub; /* the login's subdomain, from the check */
+} login_work;
+
+static void login_work_free(login_work *w)
+{
+    free(w->body);
+    free(w->host);
+    free(w->query);
+    free(w->sub);
+    free(w);
+}
+
+static void conn_unref(conn *c);
+static void login_work_cb(uv_work_t *req);
+static void login_after_cb(uv_work_t *req, int status);
+static void login_answer(conn *c, bool ok, char *sub, const char *host,
+                         const char *query);
+
 static void do_login(conn *c, const char *host, const char *query)
 {
     hcn_http *h = c->h;
@@ -617,10 +650,62 @@ static void do_login(conn *c, const char *host, const char *query)
         free(msg);
         return;
     }
-    char *sub = NULL;
-    bool ok = hcn_http_login_check(&h->auth, (const char *)c->body, c->body_len,
-                                   &sub);
-    hcn_http_limiter_result(h->lim, peer, ok, hcn_now_ns() / 1000000);
+    /* argon2id takes tens of milliseconds: on libuv's thread pool, so the
+     * loop goes on serving everyone else meanwhile; at most as many at once
+     * as the pool has threads (more would only queue, each holding its
+     * connection and ~19 MB while it runs) */
+    if (h->logins >= LOGINS_MAX) {
+        const char *msg = "\"Failed to log in: the node is checking as many "
+                          "logins as it can; try again in a second\"";
+        respond(c, 429, "Retry-After: 1\r\nContent-Type: application/json\r\n",
+                NULL, msg, strlen(msg));
+        return;
+    }
+    h->logins++;
+    login_work *w = hcn_xcalloc(1, sizeof *w);
+    w->req.data = w;
+    w->c = c;
+    w->auth = &h->auth;
+    w->body = hcn_xstrndup((const char *)c->body, c->body_len);
+    w->len = c->body_len;
+    w->host = host ? hcn_xstrdup(host) : NULL;
+    w->query = query ? hcn_xstrdup(query) : NULL;
+    c->handles++; /* c stays allocated until the check is back */
+    if (uv_queue_work(&h->loop, &w->req, login_work_cb, login_after_cb) != 0) {
+        h->logins--;
+        c->handles--;
+        login_work_free(w);
+        respond_empty(c, 500);
+    }
+}
+
+/* The login check on the thread pool (the auth is read-only once made). */
+static void login_work_cb(uv_work_t *req)
+{
+    login_work *w = req->data;
+    w->ok = hcn_http_login_check(w->auth, w->body, w->len, &w->sub);
+}
+
+static void login_after_cb(uv_work_t *req, int status)
+{
+    login_work *w = req->data;
+    conn *c = w->c;
+    c->h->logins--;
+    if (status == 0 && !c->closing) {
+        hcn_http_limiter_result(c->h->lim, (const struct sockaddr *)&c->peer,
+                                w->ok, hcn_now_ns() / 1000000);
+        login_answer(c, w->ok, w->sub, w->host, w->query);
+        w->sub = NULL;
+    }
+    conn_unref(c);
+    login_work_free(w);
+}
+
+/* Answer a login checked (ok or not) for c; takes sub. */
+static void login_answer(conn *c, bool ok, char *sub, const char *host,
+                         const char *query)
+{
+    hcn_http *h = c->h;
     if (!ok) {
         const char *msg = "\"Failed to log in: wrong password\"";
         respond(c, 401, "Content-Type: application/json\r\n", NULL, msg,
@@ -1931,7 +2016,13 @@ static bool ws_upgrade(conn *c, const char *path)
 
 static void on_handle_closed(uv_handle_t *hd)
 {
-    conn *c = hd->data;
+    conn_unref(hd->data);
+}
+
+/* One of c's handles closed, or its login check came back: c is freed
+ * when none is left. */
+static void conn_unref(conn *c)
+{
     if (--c->handles > 0)
         return;
     reset_request(c);
