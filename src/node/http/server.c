@@ -666,7 +666,7 @@ static void do_login(conn *c, const char *host, const char *query)
     w->req.data = w;
     w->c = c;
     w->auth = &h->auth;
-    w->body = hcn_xstrndup((const char *)c->body, c->body_len);
+    w->body = hcn_xstrndup(c->body ? (const char *)c->body : "", c->body_len);
     w->len = c->body_len;
     w->host = host ? hcn_xstrdup(host) : NULL;
     w->query = query ? hcn_xstrdup(query) : NULL;
