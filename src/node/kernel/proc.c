@@ -15,6 +15,44 @@
 
 /* ------------------------------------------------------- guest instances */
 
+/* Copy the file `in` to `out`: in the kernel (copy_file_range, no buffer of
+ * ours), or through a heap buffer where the kernel cannot (another file
+ * system on an old kernel).  Not a buffer on the thread's stack: the pages
+ * of a process thread's stack it touches stay resident as long as the
+ * process lives (64 KiB of them per process, when it was). */
+static bool copy_file(int in, int out)
+{
+    for (;;) {
+        ssize_t r = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+        if (r == 0)
+            return true;
+        if (r > 0)
+            continue;
+        if (errno == EINTR)
+            continue;
+        if (errno != EXDEV && errno != ENOSYS && errno != EINVAL &&
+            errno != EOPNOTSUPP)
+            return false;
+        break; /* nothing copied yet: copy_file_range fails at once */
+    }
+    enum { BUF = 64 * 1024 };
+    char *buf = hcn_xmalloc(BUF);
+    bool ok = true;
+    for (;;) {
+        ssize_t r = read(in, buf, BUF);
+        if (r == 0)
+            break;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || write(out, buf, (size_t)r) != r) {
+            ok = false;
+            break;
+        }
+    }
+    free(buf);
+    return ok;
+}
+
 /* Copy the shared object to a private file and dlopen it: the dynamic loader
  * shares one instance per file, and two processes of the same binary must
  * share nothing.  The copy is unlinked once mapped. */
@@ -35,16 +73,10 @@ static void *load_instance(hcn_proc *p, char *err, size_t errlen)
         snprintf(err, errlen, "cannot write %s: %s", copy, strerror(errno));
         goto done;
     }
-    char buf[65536];
-    for (;;) {
-        ssize_t r = read(in, buf, sizeof buf);
-        if (r == 0)
-            break;
-        if (r < 0 || write(out, buf, (size_t)r) != r) {
-            snprintf(err, errlen, "cannot copy %s: %s", p->so_path,
-                     strerror(errno));
-            goto done;
-        }
+    if (!copy_file(in, out)) {
+        snprintf(err, errlen, "cannot copy %s: %s", p->so_path,
+                 strerror(errno));
+        goto done;
     }
     close(out);
     out = -1;
