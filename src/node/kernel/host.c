@@ -460,6 +460,8 @@ static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
 {
     if (!h->started && !h->start_told)
         mark_started(h); /* a process that does not say: its first receive */
+    if (!h->stack_trimmed)
+        h->stack_trimmed = hcn_fault_thread_trim();
     saves_flush(h);
     if (hcn_mailbox_stopping(&h->proc->mb)) {
         if (h->saves == 0)
