@@ -586,6 +586,10 @@ static void host_receive(void *ctx, hw_receive_result *out)
         }
         if (ingest(h, m, out)) {
             atomic_store_explicit(busy, now, memory_order_relaxed);
+            if (!h->cache_on && h->started) {
+                h->cache_on = true; /* work after the start: not idle */
+                hcn_thread_cache_on();
+            }
             return;
         }
     }

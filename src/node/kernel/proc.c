@@ -329,10 +329,54 @@ static bool backoff_wait(hcn_proc *p, int64_t deadline)
     }
 }
 
+/* ------------------------------------------------ the thread's allocator */
+
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+
+/* jemalloc's mallctl when the node runs on jemalloc, else NULL; looked up
+ * rather than linked so that the node builds and runs without it. */
+static mallctl_fn mallctl_get(void)
+{
+    static _Atomic(mallctl_fn) fn;
+    static atomic_bool looked;
+    if (!atomic_load_explicit(&looked, memory_order_acquire)) {
+        mallctl_fn f;
+        *(void **)&f = dlsym(RTLD_DEFAULT, "mallctl");
+        atomic_store_explicit(&fn, f, memory_order_relaxed);
+        atomic_store_explicit(&looked, true, memory_order_release);
+    }
+    return atomic_load_explicit(&fn, memory_order_relaxed);
+}
+
+static _Thread_local bool thread_cache_off;
+
+static void thread_cache_set(bool on)
+{
+    mallctl_fn f = mallctl_get();
+    if (f == NULL)
+        return;
+    bool v = on;
+    if (f("thread.tcache.enabled", NULL, NULL, &v, sizeof v) == 0)
+        thread_cache_off = !on;
+}
+
+void hcn_thread_cache_off(void)
+{
+    if (!thread_cache_off)
+        thread_cache_set(false);
+}
+
+void hcn_thread_cache_on(void)
+{
+    if (thread_cache_off)
+        thread_cache_set(true);
+}
+
 static void *proc_main(void *arg)
 {
     hcn_proc *p = arg;
     hcn_node *n = p->node;
+    hcn_thread_cache_off(); /* until it has work: hcn_thread_cache_on */
     hcn_fault_thread_begin();
     for (;;) {
         take_pending(p);
