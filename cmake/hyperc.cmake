@@ -50,6 +50,12 @@ function(hyperc_add_process target)
     return()
   endif()
   target_link_libraries(${target} PRIVATE ${HYPERC_GUEST})
+  # Each instance of a process maps a private copy of its code: leave out
+  # what it does not use (the runtime is built in sections of a function
+  # each), and the process's own unused functions.
+  target_compile_options(${target} PRIVATE -ffunction-sections
+                                           -fdata-sections)
+  target_link_options(${target} PRIVATE -Wl,--gc-sections)
   if(HYPERC_APP_FLAGS)
     target_compile_options(${target} PRIVATE ${HYPERC_APP_FLAGS})
     target_link_options(${target} PRIVATE ${HYPERC_APP_FLAGS})
@@ -197,6 +203,10 @@ function(hyperc_add_caller_utils lib src)
   target_link_libraries(${lib} PUBLIC ${HYPERC_GUEST})
   set_target_properties(${lib} PROPERTIES POSITION_INDEPENDENT_CODE ON
                         C_VISIBILITY_PRESET hidden)
+  # a process links the stubs it calls (hyperc_add_process: --gc-sections)
+  if(NOT HYPERC_WASM32)
+    target_compile_options(${lib} PRIVATE -ffunction-sections -fdata-sections)
+  endif()
 endfunction()
 
 set(_HYPERC_HELPERS_DIR ${CMAKE_CURRENT_LIST_DIR})

@@ -401,6 +401,25 @@ void hcn_fault_thread_end(void)
     tl.alt_map = NULL;
 }
 
+/* Out of line, so that its frame is below every frame of its caller. */
+__attribute__((noinline)) bool hcn_fault_thread_trim(void)
+{
+#ifdef HCN_ASAN
+    return false; /* its fake stacks and shadow are its own business */
+#else
+    uintptr_t lo = (uintptr_t)tl.stack_lo;
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (lo == 0 || here < lo || here >= lo + tl.stack_size)
+        return false;
+    size_t pg = page_size();
+    /* a page of margin below this frame: the calls madvise makes */
+    uintptr_t hi = (here & ~(uintptr_t)(pg - 1)) - pg;
+    if (hi <= lo)
+        return false;
+    return madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
+#endif
+}
+
 void hcn_fault_enter(hcn_host *h)
 {
     h->ovf_state = HCN_OVF_NONE;

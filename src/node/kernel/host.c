@@ -460,6 +460,8 @@ static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
 {
     if (!h->started && !h->start_told)
         mark_started(h); /* a process that does not say: its first receive */
+    if (!h->stack_trimmed)
+        h->stack_trimmed = hcn_fault_thread_trim();
     saves_flush(h);
     if (hcn_mailbox_stopping(&h->proc->mb)) {
         if (h->saves == 0)
@@ -584,6 +586,10 @@ static void host_receive(void *ctx, hw_receive_result *out)
         }
         if (ingest(h, m, out)) {
             atomic_store_explicit(busy, now, memory_order_relaxed);
+            if (!h->cache_on && h->started) {
+                h->cache_on = true; /* work after the start: not idle */
+                hcn_thread_cache_on();
+            }
             return;
         }
     }

@@ -101,6 +101,11 @@ struct hcn_host {
                          flush (saves_flush) */
     char *save_body, *save_src, *save_dst; /* a save's envelope, made once */
     bool started; /* it has (or received, not having said) */
+    /* The thread's stack was trimmed (hcn_fault_thread_trim) at the
+     * instance's first wait for a message. */
+    bool stack_trimmed;
+    /* hcn_thread_cache_on was called for this instance. */
+    bool cache_on;
     /* The last prompting message the guest answered (compared, never
      * dereferenced), and whether fini is to fail the current one when it
      * is still unanswered: the instance crashed while handling it. */
@@ -129,6 +134,23 @@ void hcn_fault_instance_text(hcn_host *h, void *dl);
  * alternate signal stack if it has none. */
 void hcn_fault_thread_begin(void);
 void hcn_fault_thread_end(void);
+/* Give back to the kernel the pages of the calling process thread's stack
+ * below the caller's frame (with a page of margin): what an instance's start
+ * touched deeper down (the dynamic loader, the guest's init) and no longer
+ * uses.  Called from the thread itself, on its own stack; false (nothing
+ * done) on a coroutine's stack, in a thread hcn_fault_thread_begin did not
+ * set up, or under AddressSanitizer.  The pages read as zeros when the
+ * stack grows into them again, as fresh stack pages do. */
+bool hcn_fault_thread_trim(void);
+/* The allocator's cache of the calling thread (jemalloc's tcache: about
+ * 70 KiB, its stacks of cached objects and what they hold).  A process
+ * thread starts without one (off, first thing on the thread) and gets it
+ * with the first message its instance is given after it has started (on),
+ * so an idle process costs none and a busy one allocates as every other
+ * thread does.  Both are for the calling thread only and cheap to repeat;
+ * without jemalloc (glibc's malloc, the sanitizers) they do nothing. */
+void hcn_thread_cache_off(void);
+void hcn_thread_cache_on(void);
 /* Around the guest's run on this thread: from enter to leave, a fault in
  * one of h's guards stops the instance by a jump to h->kill with
  * HCN_KILL_OVERFLOW.  leave gets the sigsetjmp value; after a jump it puts

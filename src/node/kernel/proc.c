@@ -15,6 +15,44 @@
 
 /* ------------------------------------------------------- guest instances */
 
+/* Copy the file `in` to `out`: in the kernel (copy_file_range, no buffer of
+ * ours), or through a heap buffer where the kernel cannot (another file
+ * system on an old kernel).  Not a buffer on the thread's stack: the pages
+ * of a process thread's stack it touches stay resident as long as the
+ * process lives (64 KiB of them per process, when it was). */
+static bool copy_file(int in, int out)
+{
+    for (;;) {
+        ssize_t r = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+        if (r == 0)
+            return true;
+        if (r > 0)
+            continue;
+        if (errno == EINTR)
+            continue;
+        if (errno != EXDEV && errno != ENOSYS && errno != EINVAL &&
+            errno != EOPNOTSUPP)
+            return false;
+        break; /* nothing copied yet: copy_file_range fails at once */
+    }
+    enum { BUF = 64 * 1024 };
+    char *buf = hcn_xmalloc(BUF);
+    bool ok = true;
+    for (;;) {
+        ssize_t r = read(in, buf, BUF);
+        if (r == 0)
+            break;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || write(out, buf, (size_t)r) != r) {
+            ok = false;
+            break;
+        }
+    }
+    free(buf);
+    return ok;
+}
+
 /* Copy the shared object to a private file and dlopen it: the dynamic loader
  * shares one instance per file, and two processes of the same binary must
  * share nothing.  The copy is made fresh (O_EXCL, O_NOFOLLOW) under the
@@ -50,16 +88,10 @@ static void *load_instance(hcn_proc *p, char *err, size_t errlen)
         goto done;
     }
     made = true;
-    char buf[65536];
-    for (;;) {
-        ssize_t r = read(in, buf, sizeof buf);
-        if (r == 0)
-            break;
-        if (r < 0 || write(out, buf, (size_t)r) != r) {
-            snprintf(err, errlen, "cannot copy %s: %s", p->so_path,
-                     strerror(errno));
-            goto done;
-        }
+    if (!copy_file(in, out)) {
+        snprintf(err, errlen, "cannot copy %s: %s", p->so_path,
+                 strerror(errno));
+        goto done;
     }
     /* by its path (what backtraces show; the loader matches loaded objects
      * by name, and this one is unique): run/ was found private at boot */
@@ -315,10 +347,54 @@ static bool backoff_wait(hcn_proc *p, int64_t deadline)
     }
 }
 
+/* ------------------------------------------------ the thread's allocator */
+
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+
+/* jemalloc's mallctl when the node runs on jemalloc, else NULL; looked up
+ * rather than linked so that the node builds and runs without it. */
+static mallctl_fn mallctl_get(void)
+{
+    static _Atomic(mallctl_fn) fn;
+    static atomic_bool looked;
+    if (!atomic_load_explicit(&looked, memory_order_acquire)) {
+        mallctl_fn f;
+        *(void **)&f = dlsym(RTLD_DEFAULT, "mallctl");
+        atomic_store_explicit(&fn, f, memory_order_relaxed);
+        atomic_store_explicit(&looked, true, memory_order_release);
+    }
+    return atomic_load_explicit(&fn, memory_order_relaxed);
+}
+
+static _Thread_local bool thread_cache_off;
+
+static void thread_cache_set(bool on)
+{
+    mallctl_fn f = mallctl_get();
+    if (f == NULL)
+        return;
+    bool v = on;
+    if (f("thread.tcache.enabled", NULL, NULL, &v, sizeof v) == 0)
+        thread_cache_off = !on;
+}
+
+void hcn_thread_cache_off(void)
+{
+    if (!thread_cache_off)
+        thread_cache_set(false);
+}
+
+void hcn_thread_cache_on(void)
+{
+    if (thread_cache_off)
+        thread_cache_set(true);
+}
+
 static void *proc_main(void *arg)
 {
     hcn_proc *p = arg;
     hcn_node *n = p->node;
+    hcn_thread_cache_off(); /* until it has work: hcn_thread_cache_on */
     hcn_fault_thread_begin();
     for (;;) {
         take_pending(p);
