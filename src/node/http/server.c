@@ -189,6 +189,10 @@ struct hcn_http {
     uint64_t body_budget, body_held; /* request body bytes, all requests */
     uint32_t max_per_addr, ws_max_per_addr, wait_max_s, ws_ping_s;
     addr_count *addrs;
+    /* writes done at once, to complete (written_run) */
+    struct wreq *written, *written_tail;
+    uv_prepare_t prepare;
+    uv_check_t check;
     /* the Date header line of second date_sec (date_line) */
     time_t date_sec;
     char date[48];
@@ -305,6 +309,7 @@ static void append(char **buf, size_t *len, const char *at, size_t n)
 
 typedef struct wreq {
     uv_write_t req;
+    struct wreq *next; /* in h->written */
     conn *c;
     int kind; /* W_RESPONSE, W_OTHER, W_WS */
     bool close_after;
@@ -341,7 +346,40 @@ static void on_write(uv_write_t *req, int status)
         conn_next(c);
 }
 
-/* Hand w (len bytes of data) to libuv; frees it on failure. */
+/* Complete the writes that went out at once (write_wreq), as libuv would
+ * have: after the callback that wrote them has returned.  Runs in the
+ * loop's prepare and check phases, so before the closing phase that could
+ * free a connection they name. */
+static void written_run(hcn_http *h)
+{
+    while (h->written) {
+        wreq *w = h->written;
+        h->written = w->next;
+        if (h->written == NULL)
+            h->written_tail = NULL;
+        on_write(&w->req, 0);
+    }
+}
+
+static void on_loop_phase(uv_handle_t *hd)
+{
+    written_run(hd->data);
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+    on_loop_phase((uv_handle_t *)p);
+}
+
+static void on_check(uv_check_t *k)
+{
+    on_loop_phase((uv_handle_t *)k);
+}
+
+/* Hand w (len bytes of data) to the socket; frees it on failure.  Tried at
+ * once (uv_try_write): a write that goes out whole needs no write request
+ * in libuv, which would also re-arm the socket's epoll entry (an epoll_ctl)
+ * when its queue drains; the rest of a partial one goes through uv_write. */
 static void write_wreq(conn *c, wreq *w, size_t len, int kind, bool close_after)
 {
     w->c = c;
@@ -350,6 +388,19 @@ static void write_wreq(conn *c, wreq *w, size_t len, int kind, bool close_after)
     uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
     if (kind == W_WS)
         c->ws_writes++;
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)len) {
+        hcn_http *h = c->h;
+        w->next = NULL;
+        if (h->written_tail)
+            h->written_tail->next = w;
+        else
+            h->written = w;
+        h->written_tail = w;
+        return;
+    }
+    if (n > 0)
+        b = uv_buf_init(w->data + n, (unsigned)(len - (size_t)n));
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
         if (kind == W_WS)
             c->ws_writes--;
@@ -2519,11 +2570,14 @@ static void on_wake(uv_async_t *a)
     if (stop) {
         while (h->conns)
             conn_close(h->conns);
+        written_run(h); /* before the check handle goes */
         if (h->listening) {
             uv_close((uv_handle_t *)&h->listener, NULL);
             h->listening = false;
         }
         uv_close((uv_handle_t *)&h->wake, NULL);
+        uv_close((uv_handle_t *)&h->prepare, NULL);
+        uv_close((uv_handle_t *)&h->check, NULL);
     }
 }
 
@@ -2605,6 +2659,7 @@ static void http_stop_thread(hcn_http *h)
 /* Everything h holds, once its loop thread (if any) has stopped. */
 static void http_free(hcn_http *h)
 {
+    written_run(h); /* their connections are closing, not yet freed */
     /* Handles left (none normally) are closed before the loop goes. */
     uv_walk(&h->loop, walk_close, NULL);
     uv_run(&h->loop, UV_RUN_DEFAULT);
@@ -2725,6 +2780,12 @@ static int http_init(hcn_http *h, hcn_node *n, char *err, size_t errlen)
     uv_loop_init(&h->loop);
     uv_async_init(&h->loop, &h->wake, on_wake);
     h->wake.data = h;
+    uv_prepare_init(&h->loop, &h->prepare);
+    h->prepare.data = h;
+    uv_prepare_start(&h->prepare, on_prepare);
+    uv_check_init(&h->loop, &h->check);
+    h->check.data = h;
+    uv_check_start(&h->check, on_check);
     return 0;
 }
 
