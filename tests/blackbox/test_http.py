@@ -104,6 +104,21 @@ def test_request_shape_and_response(node_factory):
     assert req["url_params"] == {"id": "42"}
     req = http_json(curl(n, f"/{SRV}/files/a/b.txt")[2])["Http"]
     assert req["url_params"] == {"rest": "a/b.txt"}
+    # The server writes this JSON itself, byte for byte as jansson did:
+    # compact, UTF-8 as is; a header sent twice keeps its first place and
+    # takes its last value.
+    st, hd, body = curl(n, f"/{SRV}/api/?k=%C3%A9", "-H", "X-Dup: 1",
+                        "-H", "X-Mid: m", "-H", "X-Dup: 2", "-H",
+                        'X-Q: "a\\b"\t')
+    line = body.split(b"\n", 1)[0]
+    req = json.loads(line)["Http"]
+    assert line == json.dumps({"Http": req}, separators=(",", ":"),
+                              ensure_ascii=False).encode()
+    names = list(req["headers"])
+    assert names.index("x-dup") < names.index("x-mid")
+    assert req["headers"]["x-dup"] == "2"
+    assert req["headers"]["x-q"] == '"a\\b"\t'
+    assert req["query_params"] == {"k": "\u00e9"}
     # the process's status passes through
     assert curl(n, f"/{SRV}/api?status=201")[0] == 201
     assert curl(n, f"/{SRV}/api?status=418")[0] == 418
