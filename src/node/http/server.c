@@ -114,8 +114,11 @@ typedef struct conn {
     size_t nhdrs, hdrs_cap;
     bool last_was_value;
     size_t header_bytes;
-    uint8_t *body;
+    uint8_t *body; /* body_buf->bytes */
     size_t body_len, body_cap;
+    /* the body's allocation, shaped as the blob it goes to its process in
+     * (forward): no copy */
+    hcn_blob *body_buf;
     int err_status;      /* set by a callback to answer and close */
     const char *err_msg; /* why (static text; NULL = an empty answer) */
     const char *err_kind;
@@ -250,7 +253,8 @@ static void body_release(conn *c)
 {
     c->h->body_held -= c->body_held;
     c->body_held = 0;
-    free(c->body);
+    free(c->body_buf);
+    c->body_buf = NULL;
     c->body = NULL;
     c->body_len = c->body_cap = 0;
 }
@@ -1113,8 +1117,20 @@ static void forward(conn *c, const binding *b, char *msg)
     c->pending_id = id;
     uint64_t ms = timeout > UINT64_MAX / 1000 ? UINT64_MAX : timeout * 1000;
     uv_timer_start(&c->timer, on_timer, ms, 0);
-    hcn_blob *blob = hcn_blob_new(NULL, c->body, c->body_len);
-    body_release(c); /* the blob has its own copy */
+    /* The body's buffer becomes the blob (no copy), cut to its length
+     * when much of it is unused. */
+    hcn_blob *blob = c->body_buf;
+    if (blob) {
+        if (c->body_cap - c->body_len > 4096)
+            blob = hcn_xrealloc(blob, sizeof *blob + c->body_len);
+        atomic_init(&blob->refs, 1);
+        blob->mime = NULL;
+        blob->len = c->body_len;
+        c->body_buf = NULL;
+    } else {
+        blob = hcn_blob_new(NULL, NULL, 0);
+    }
+    body_release(c); /* and the budget it held */
     send_to_process(h, id, b->app, true, timeout, msg, blob);
     free(msg);
     hcn_blob_unref(blob);
@@ -1508,10 +1524,8 @@ static int cb_body(http_parser *p, const char *at, size_t n)
                          "(--http-body-budget); try again later";
             return -1;
         }
-        uint8_t *nb = realloc(c->body, cap);
-        if (nb == NULL)
-            abort();
-        c->body = nb;
+        c->body_buf = hcn_xrealloc(c->body_buf, sizeof(hcn_blob) + cap);
+        c->body = c->body_buf->bytes;
         c->body_cap = cap;
     }
     memcpy(c->body + c->body_len, at, n);
@@ -2051,7 +2065,6 @@ static void on_handle_closed(uv_handle_t *hd)
         return;
     reset_request(c);
     free(c->hdrs);
-    free(c->body);
     free(c->left);
     free(c->ws_app);
     free(c->ws_out);
