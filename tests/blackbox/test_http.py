@@ -37,13 +37,15 @@ def bind(node, path, auth=False, local=False, process=SRV):
     assert node.ask(process, "send " + json.dumps(body)) == '{"Ok":null}'
 
 
-def curl(node, path, *args, host=None):
-    """(status, headers (lowercase names), body bytes)."""
+def curl(node, path, *args, host=None, input=None):
+    """(status, headers (lowercase names), body bytes); `input`: curl's
+    standard input."""
     cmd = ["curl", "-s", "-S", "-D", "-", "--max-time", "30",
            f"http://127.0.0.1:{node.port}{path}", *args]
     if host:
         cmd += ["-H", f"Host: {host}"]
-    out = subprocess.run(cmd, capture_output=True, check=True).stdout
+    out = subprocess.run(cmd, capture_output=True, check=True,
+                         input=input).stdout
     blocks = out.split(b"\r\n\r\n")
     # skip "100 Continue" interim responses
     i = 0
@@ -105,6 +107,26 @@ def test_request_shape_and_response(node_factory):
     assert req["url_params"] == {"id": "42"}
     req = http_json(curl(n, f"/{SRV}/files/a/b.txt")[2])["Http"]
     assert req["url_params"] == {"rest": "a/b.txt"}
+    # The server writes this JSON itself, byte for byte as jansson did:
+    # compact, UTF-8 as is; a header sent twice keeps its first place and
+    # takes its last value.
+    st, hd, body = curl(n, f"/{SRV}/api/?k=%C3%A9", "-H", "X-Dup: 1",
+                        "-H", "X-Mid: m", "-H", "X-Dup: 2", "-H",
+                        'X-Q: "a\\b"\t')
+    line = body.split(b"\n", 1)[0]
+    req = json.loads(line)["Http"]
+    assert line == json.dumps({"Http": req}, separators=(",", ":"),
+                              ensure_ascii=False).encode()
+    names = list(req["headers"])
+    assert names.index("x-dup") < names.index("x-mid")
+    assert req["headers"]["x-dup"] == "2"
+    assert req["headers"]["x-q"] == '"a\\b"\t'
+    assert req["query_params"] == {"k": "\u00e9"}
+    # a chunked body, gathered in growing steps, reaches the process whole
+    big = bytes(range(256)) * 40
+    st, hd, body = curl(n, f"/{SRV}/api/", "-H", "Transfer-Encoding: chunked",
+                        "--data-binary", "@-", input=big)
+    assert st == 200 and body.split(b"\n", 1)[1] == big
     # the process's status passes through
     assert curl(n, f"/{SRV}/api?status=201")[0] == 201
     assert curl(n, f"/{SRV}/api?status=418")[0] == 418

@@ -90,6 +90,42 @@ static void queries_and_utf8(void **state)
     free(s);
 }
 
+/* The server's own JSON strings are jansson's, byte for byte: what
+ * processes parsed when the server built its JSON with jansson. */
+static void json_strings_as_jansson_writes_them(void **state)
+{
+    (void)state;
+    char s[160];
+    size_t n = 0;
+    for (int ch = 1; ch < 128; ch++)
+        s[n++] = (char)ch;
+    const char *u = "\xC3\xA9\xE2\x80\xA8\xF0\x9F\x98\x80/</";
+    memcpy(s + n, u, strlen(u));
+    n += strlen(u);
+    json_t *j = json_stringn(s, n);
+    char *want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    hcn_http_out o = {0};
+    hcn_http_out_jstr(&o, s, n);
+    assert_string_equal(o.buf, want);
+    free(want);
+    json_decref(j);
+    o.len = 0;
+    json_t *obj = json_object();
+    hcn_http_out_json(&o, obj);
+    assert_string_equal(o.buf, "{}");
+    json_object_set_new(obj, "id", json_string("7"));
+    o.len = 0;
+    hcn_http_out_json(&o, obj);
+    assert_string_equal(o.buf, "{\"id\":\"7\"}");
+    json_decref(obj);
+    o.len = 0;
+    hcn_http_out_u64(&o, 0);
+    hcn_http_out_raw(&o, " ", 1);
+    hcn_http_out_u64(&o, UINT64_MAX);
+    assert_string_equal(o.buf, "0 18446744073709551615");
+    free(o.buf);
+}
+
 static void loopback_peers(void **state)
 {
     (void)state;
@@ -409,6 +445,7 @@ int main(void)
         cmocka_unit_test(router_matches_like_route_recognizer),
         cmocka_unit_test(paths_are_formatted_as_hyperware),
         cmocka_unit_test(queries_and_utf8),
+        cmocka_unit_test(json_strings_as_jansson_writes_them),
         cmocka_unit_test(loopback_peers),
         cmocka_unit_test(jwts_and_cookies),
         cmocka_unit_test(cookies_stripped),

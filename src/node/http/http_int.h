@@ -72,6 +72,35 @@ void hcn_http_parse_query(const char *q, size_t len, json_t *obj);
  * String::from_utf8_lossy.  Fresh string; *outlen gets its length. */
 char *hcn_http_utf8_lossy(const uint8_t *s, size_t len, size_t *outlen);
 
+/* ------------------------------------------------------------ output */
+
+/* A growing byte string the server writes its JSON and responses into,
+ * without building a jansson tree.  Zero-initialise it; `buf` is malloc'd
+ * (the caller frees it) and NUL-terminated after the first write; out of
+ * memory aborts, as hcn_xmalloc does.  Loop thread or any single thread. */
+typedef struct hcn_http_out {
+    char *buf;
+    size_t len, cap;
+} hcn_http_out;
+
+/* Room for n more bytes (and the NUL) without another allocation. */
+void hcn_http_out_reserve(hcn_http_out *o, size_t n);
+/* Append s[0..n). */
+void hcn_http_out_raw(hcn_http_out *o, const void *s, size_t n);
+/* Append the NUL-terminated s. */
+void hcn_http_out_str(hcn_http_out *o, const char *s);
+/* Append v in decimal. */
+void hcn_http_out_u64(hcn_http_out *o, uint64_t v);
+/* Append s[0..n) as a JSON string, escaped byte for byte as jansson's
+ * json_dumps escapes it (what processes parsed before the server wrote
+ * its JSON itself): '"' and '\\' with a backslash, \b \f \n \r \t,
+ * other bytes below 0x20 as \u00XX (upper-case hex), everything else as
+ * is.  s must be valid UTF-8 (jansson refused anything else). */
+void hcn_http_out_jstr(hcn_http_out *o, const char *s, size_t n);
+/* Append a JSON object (borrowed) compactly, as json_dumps(JSON_COMPACT)
+ * writes it: "{}" without a call into jansson when it is empty. */
+void hcn_http_out_json(hcn_http_out *o, const json_t *obj);
+
 /* -------------------------------------------------------------- peers */
 
 /* Whether a peer address is loopback (127.0.0.0/8, ::1, ::ffff:127.x). */

@@ -115,8 +115,11 @@ typedef struct conn {
     size_t nhdrs, hdrs_cap;
     bool last_was_value;
     size_t header_bytes;
-    uint8_t *body;
+    uint8_t *body; /* body_buf->bytes */
     size_t body_len, body_cap;
+    /* the body's allocation, shaped as the blob it goes to its process in
+     * (forward): no copy */
+    hcn_blob *body_buf;
     int err_status;      /* set by a callback to answer and close */
     const char *err_msg; /* why (static text; NULL = an empty answer) */
     const char *err_kind;
@@ -171,6 +174,7 @@ struct hcn_http {
     bool has_thread;
     pthread_mutex_t mu; /* guards the queue and `stop` */
     hcn_msg *qhead, *qtail;
+    uint32_t qreq; /* requests in the queue (http_deliver's bound) */
     bool stop;
     /* loop thread only */
     hcn_http_router routes, ws_routes;
@@ -189,6 +193,14 @@ struct hcn_http {
     uint64_t body_budget, body_held; /* request body bytes, all requests */
     uint32_t max_per_addr, ws_max_per_addr, wait_max_s, ws_ping_s;
     addr_count *addrs;
+    /* writes done at once, to complete (written_run) */
+    struct wreq *written, *written_tail;
+    uv_prepare_t prepare;
+    uv_check_t check;
+    /* the Date header line of second date_sec (date_line) */
+    time_t date_sec;
+    char date[48];
+    size_t date_len;
     /* authentication (auth.c) */
     hcn_http_auth auth;
     hcn_http_limiter *lim;  /* failed logins per address */
@@ -241,7 +253,8 @@ static void body_release(conn *c)
 {
     c->h->body_held -= c->body_held;
     c->body_held = 0;
-    free(c->body);
+    free(c->body_buf);
+    c->body_buf = NULL;
     c->body = NULL;
     c->body_len = c->body_cap = 0;
 }
@@ -300,6 +313,7 @@ static void append(char **buf, size_t *len, const char *at, size_t n)
 
 typedef struct wreq {
     uv_write_t req;
+    struct wreq *next; /* in h->written */
     conn *c;
     int kind; /* W_RESPONSE, W_OTHER, W_WS */
     bool close_after;
@@ -336,7 +350,40 @@ static void on_write(uv_write_t *req, int status)
         conn_next(c);
 }
 
-/* Hand w (len bytes of data) to libuv; frees it on failure. */
+/* Complete the writes that went out at once (write_wreq), as libuv would
+ * have: after the callback that wrote them has returned.  Runs in the
+ * loop's prepare and check phases, so before the closing phase that could
+ * free a connection they name. */
+static void written_run(hcn_http *h)
+{
+    while (h->written) {
+        wreq *w = h->written;
+        h->written = w->next;
+        if (h->written == NULL)
+            h->written_tail = NULL;
+        on_write(&w->req, 0);
+    }
+}
+
+static void on_loop_phase(uv_handle_t *hd)
+{
+    written_run(hd->data);
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+    on_loop_phase((uv_handle_t *)p);
+}
+
+static void on_check(uv_check_t *k)
+{
+    on_loop_phase((uv_handle_t *)k);
+}
+
+/* Hand w (len bytes of data) to the socket; frees it on failure.  Tried at
+ * once (uv_try_write): a write that goes out whole needs no write request
+ * in libuv, which would also re-arm the socket's epoll entry (an epoll_ctl)
+ * when its queue drains; the rest of a partial one goes through uv_write. */
 static void write_wreq(conn *c, wreq *w, size_t len, int kind, bool close_after)
 {
     w->c = c;
@@ -345,6 +392,19 @@ static void write_wreq(conn *c, wreq *w, size_t len, int kind, bool close_after)
     uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
     if (kind == W_WS)
         c->ws_writes++;
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)len) {
+        hcn_http *h = c->h;
+        w->next = NULL;
+        if (h->written_tail)
+            h->written_tail->next = w;
+        else
+            h->written = w;
+        h->written_tail = w;
+        return;
+    }
+    if (n > 0)
+        b = uv_buf_init(w->data + n, (unsigned)(len - (size_t)n));
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
         if (kind == W_WS)
             c->ws_writes--;
@@ -394,28 +454,48 @@ static bool header_reserved(const char *name)
            strcasecmp(name, "connection") == 0 || strcasecmp(name, "date") == 0;
 }
 
+/* The Date header line of the current second, formatted once a second
+ * (loop thread). */
+static const char *date_line(hcn_http *h, size_t *len)
+{
+    time_t now = time(NULL);
+    if (now != h->date_sec || h->date_len == 0) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        h->date_len = strftime(h->date, sizeof h->date,
+                               "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        h->date_sec = now;
+    }
+    *len = h->date_len;
+    return h->date;
+}
+
 /* Write a response: status, extra header lines ("Name: value\r\n"...,
- * may be NULL), a JSON object of headers (may be NULL), and the body. */
+ * may be NULL), a JSON object of headers (may be NULL), and the body.  The
+ * head and body are written into the write request's own allocation: one
+ * malloc and one copy of the body. */
 static void respond(conn *c, int status, const char *extra, json_t *hdrs,
                     const void *body, size_t blen)
 {
     if (c->closing)
         return;
     bool close_after = !c->keep_alive || c->err_status != 0;
-    char *head = NULL;
-    size_t hl = 0;
-    char line[512];
-    int k = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status,
-                     reason(status));
-    append(&head, &hl, line, (size_t)k);
-    char date[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-    append(&head, &hl, date, strlen(date));
+    bool nobody = status == 204 || status == 304 || status < 200;
+    bool with_body = !nobody && !c->head && blen;
+    hcn_http_out o = {0};
+    hcn_http_out_reserve(&o,
+                         offsetof(wreq, data) + 256 + (with_body ? blen : 0));
+    o.len = offsetof(wreq, data);
+    hcn_http_out_raw(&o, "HTTP/1.1 ", 9);
+    hcn_http_out_u64(&o, (uint64_t)status);
+    hcn_http_out_raw(&o, " ", 1);
+    hcn_http_out_str(&o, reason(status));
+    hcn_http_out_raw(&o, "\r\n", 2);
+    size_t dl;
+    const char *date = date_line(c->h, &dl);
+    hcn_http_out_raw(&o, date, dl);
     if (extra)
-        append(&head, &hl, extra, strlen(extra));
+        hcn_http_out_str(&o, extra);
     const char *key;
     json_t *v;
     json_object_foreach(hdrs, key, v)
@@ -423,25 +503,25 @@ static void respond(conn *c, int status, const char *extra, json_t *hdrs,
         const char *val = json_string_value(v);
         if (val == NULL || header_reserved(key) || !header_ok(key, val))
             continue;
-        append(&head, &hl, key, strlen(key));
-        append(&head, &hl, ": ", 2);
-        append(&head, &hl, val, strlen(val));
-        append(&head, &hl, "\r\n", 2);
+        hcn_http_out_str(&o, key);
+        hcn_http_out_raw(&o, ": ", 2);
+        hcn_http_out_str(&o, val);
+        hcn_http_out_raw(&o, "\r\n", 2);
     }
-    bool nobody = status == 204 || status == 304 || status < 200;
     if (!nobody) {
-        k = snprintf(line, sizeof line, "Content-Length: %zu\r\n", blen);
-        append(&head, &hl, line, (size_t)k);
+        hcn_http_out_raw(&o, "Content-Length: ", 16);
+        hcn_http_out_u64(&o, blen);
+        hcn_http_out_raw(&o, "\r\n", 2);
     }
     if (close_after)
-        append(&head, &hl, "Connection: close\r\n", 19);
-    append(&head, &hl, "\r\n", 2);
-    if (!nobody && !c->head && blen)
-        append(&head, &hl, body, blen);
+        hcn_http_out_raw(&o, "Connection: close\r\n", 19);
+    hcn_http_out_raw(&o, "\r\n", 2);
+    if (with_body)
+        hcn_http_out_raw(&o, body, blen);
     c->phase = PH_WRITING;
     uv_timer_stop(&c->timer);
-    write_bytes(c, head, hl, W_RESPONSE, close_after);
-    free(head);
+    write_wreq(c, (wreq *)(void *)o.buf, o.len - offsetof(wreq, data),
+               W_RESPONSE, close_after);
     if (!c->closing && c->phase == PH_WRITING)
         uv_timer_again(&c->timer);
 }
@@ -998,59 +1078,125 @@ static void serve_static(conn *c, const binding *b)
     free(ct);
 }
 
-/* The request as b's process receives it: {"Http": IncomingHttpRequest}
- * in serde's field order.  Fresh. */
-static json_t *request_json(conn *c, const binding *b, const char *host,
-                            const char *path, const char *query,
-                            json_t *url_params)
+/* Header order for the request's JSON: by name, then position. */
+static int hdr_order(const void *x, const void *y, void *arg)
 {
-    json_t *hdrs = json_object();
-    for (size_t i = 0; i < c->nhdrs; i++) {
+    const header *h = arg;
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    int d = strcmp(h[a].name, h[b].name);
+    return d ? d : (a > b) - (a < b);
+}
+
+/* The request's headers as a JSON object, as a jansson object of them was
+ * written: a name sent twice keeps its first place and takes its last
+ * value; a value with anything but visible ASCII and tabs is "". */
+static void request_headers(conn *c, hcn_http_out *o)
+{
+    size_t n = c->nhdrs;
+    /* For header i: the header whose value it takes, or n (written at an
+     * earlier place). */
+    size_t stack[32];
+    size_t *take = n <= 16 ? stack : hcn_xmalloc(2 * n * sizeof *take);
+    size_t *idx = take + n;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    qsort_r(idx, n, sizeof *idx, hdr_order, c->hdrs);
+    for (size_t g = 0; g < n;) {
+        size_t e = g + 1;
+        while (e < n && strcmp(c->hdrs[idx[g]].name, c->hdrs[idx[e]].name) == 0)
+            e++;
+        take[idx[g]] = idx[e - 1];
+        for (size_t k = g + 1; k < e; k++)
+            take[idx[k]] = n;
+        g = e;
+    }
+    hcn_http_out_raw(o, "{", 1);
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (take[i] == n)
+            continue;
+        const header *v = &c->hdrs[take[i]];
         bool visible = true;
-        for (size_t k = 0; k < c->hdrs[i].vlen; k++) {
-            unsigned char ch = (unsigned char)c->hdrs[i].value[k];
-            if (!(ch == '\t' || (ch >= 32 && ch < 127)))
-                visible = false;
+        for (size_t k = 0; k < v->vlen && visible; k++) {
+            unsigned char ch = (unsigned char)v->value[k];
+            visible = ch == '\t' || (ch >= 32 && ch < 127);
         }
         /* the node's login cookies stay with the node: a process that
          * had them could act as the user on every app */
+        char *kept = NULL;
         if (visible && strcmp(c->hdrs[i].name, "cookie") == 0) {
-            char *kept =
-                hcn_http_cookie_strip(c->hdrs[i].value, c->h->node->name);
-            if (*kept)
-                json_object_set_new(hdrs, "cookie", json_string(kept));
-            free(kept);
-            continue;
+            kept = hcn_http_cookie_strip(v->value, c->h->node->name);
+            if (*kept == '\0') {
+                free(kept);
+                continue;
+            }
         }
-        json_object_set_new(hdrs, c->hdrs[i].name,
-                            json_string(visible ? c->hdrs[i].value : ""));
+        if (!first)
+            hcn_http_out_raw(o, ",", 1);
+        first = false;
+        hcn_http_out_jstr(o, c->hdrs[i].name, c->hdrs[i].nlen);
+        hcn_http_out_raw(o, ":", 1);
+        if (kept)
+            hcn_http_out_jstr(o, kept, strlen(kept));
+        else
+            hcn_http_out_jstr(o, visible ? v->value : "",
+                              visible ? v->vlen : 0);
+        free(kept);
     }
-    json_t *qp = json_object();
-    if (query)
-        hcn_http_parse_query(query, strlen(query), qp);
+    hcn_http_out_raw(o, "}", 1);
+    if (take != stack)
+        free(take);
+}
+
+/* The request as b's process receives it: {"Http": IncomingHttpRequest}
+ * in serde's field order, written directly (no jansson tree: this runs for
+ * every request) and byte for byte as json_dumps(JSON_COMPACT) wrote it
+ * from one.  Fresh string. */
+static char *request_json(conn *c, const binding *b, const char *host,
+                          const char *path, const char *query,
+                          json_t *url_params)
+{
+    hcn_http_out o = {0};
+    hcn_http_out_reserve(&o, 512);
     char addr[80];
     hcn_http_format_addr((struct sockaddr *)&c->peer, addr, sizeof addr);
+    hcn_http_out_str(&o, "{\"Http\":{\"source_socket_addr\":");
+    hcn_http_out_jstr(&o, addr, strlen(addr));
+    hcn_http_out_str(&o, ",\"method\":");
+    const char *method = http_method_str((enum http_method)c->parser.method);
+    hcn_http_out_jstr(&o, method, strlen(method));
+    /* "http://" host path, the path made valid UTF-8, then the whole */
+    size_t pl, hl = strlen(host);
     char *lossy_path =
-        hcn_http_utf8_lossy((const uint8_t *)path, strlen(path), NULL);
-    char *url = hcn_xasprintf("http://%s%s", host, lossy_path);
+        hcn_http_utf8_lossy((const uint8_t *)path, strlen(path), &pl);
+    char *url = hcn_xmalloc(7 + hl + pl + 1);
+    memcpy(url, "http://", 7);
+    memcpy(url + 7, host, hl);
+    memcpy(url + 7 + hl, lossy_path, pl + 1);
     free(lossy_path);
     char *lossy_url =
-        hcn_http_utf8_lossy((const uint8_t *)url, strlen(url), NULL);
+        hcn_http_utf8_lossy((const uint8_t *)url, 7 + hl + pl, NULL);
     free(url);
-    json_t *inner = json_object();
-    json_object_set_new(inner, "source_socket_addr", json_string(addr));
-    json_object_set_new(
-        inner, "method",
-        json_string(http_method_str((enum http_method)c->parser.method)));
-    json_object_set_new(inner, "url", json_string(lossy_url));
-    json_object_set_new(inner, "bound_path", json_string(b->path));
-    json_object_set_new(inner, "headers", hdrs);
-    json_object_set(inner, "url_params", url_params);
-    json_object_set_new(inner, "query_params", qp);
+    hcn_http_out_str(&o, ",\"url\":");
+    hcn_http_out_jstr(&o, lossy_url, strlen(lossy_url));
     free(lossy_url);
-    json_t *msg = json_object();
-    json_object_set_new(msg, "Http", inner);
-    return msg;
+    hcn_http_out_str(&o, ",\"bound_path\":");
+    hcn_http_out_jstr(&o, b->path, strlen(b->path));
+    hcn_http_out_str(&o, ",\"headers\":");
+    request_headers(c, &o);
+    hcn_http_out_str(&o, ",\"url_params\":");
+    hcn_http_out_json(&o, url_params);
+    hcn_http_out_str(&o, ",\"query_params\":");
+    if (query && *query) {
+        json_t *qp = json_object();
+        hcn_http_parse_query(query, strlen(query), qp);
+        hcn_http_out_json(&o, qp);
+        json_decref(qp);
+    } else {
+        hcn_http_out_raw(&o, "{}", 2);
+    }
+    hcn_http_out_raw(&o, "}}", 2);
+    return o.buf;
 }
 
 /* The seconds to wait for the process: x-hyperware-http-server-timeout
@@ -1073,9 +1219,10 @@ static uint64_t request_timeout(conn *c)
     return max && timeout > max ? max : timeout;
 }
 
-/* Hand `msg` (taken) and the request body to b's process and wait for its
- * answer: a pending entry, the timer set to the request's timeout. */
-static void forward(conn *c, const binding *b, json_t *msg)
+/* Hand `msg` (the request's JSON, taken) and the request body to b's
+ * process and wait for its answer: a pending entry, the timer set to the
+ * request's timeout. */
+static void forward(conn *c, const binding *b, char *msg)
 {
     hcn_http *h = c->h;
     uint64_t timeout = request_timeout(c);
@@ -1087,9 +1234,22 @@ static void forward(conn *c, const binding *b, json_t *msg)
     c->pending_id = id;
     uint64_t ms = timeout > UINT64_MAX / 1000 ? UINT64_MAX : timeout * 1000;
     uv_timer_start(&c->timer, on_timer, ms, 0);
-    hcn_blob *blob = hcn_blob_new(NULL, c->body, c->body_len);
-    body_release(c); /* the blob has its own copy */
-    send_json_to_process(h, id, b->app, true, timeout, msg, blob);
+    /* The body's buffer becomes the blob (no copy), cut to its length
+     * when much of it is unused. */
+    hcn_blob *blob = c->body_buf;
+    if (blob) {
+        if (c->body_cap - c->body_len > 4096)
+            blob = hcn_xrealloc(blob, sizeof *blob + c->body_len);
+        atomic_init(&blob->refs, 1);
+        blob->mime = NULL;
+        blob->len = c->body_len;
+        c->body_buf = NULL;
+    } else {
+        blob = hcn_blob_new(NULL, NULL, 0);
+    }
+    body_release(c); /* and the budget it held */
+    send_to_process(h, id, b->app, true, timeout, msg, blob);
+    free(msg);
     hcn_blob_unref(blob);
 }
 
@@ -1253,7 +1413,9 @@ static bool refused_at_headers(conn *c)
 
 static void handle_request(conn *c)
 {
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    /* Reading goes on while the request is handled (no epoll_ctl pair per
+     * request): on_read keeps what a pipelining client sends meanwhile and
+     * stops reading then. */
     uv_timer_stop(&c->timer);
     c->phase = PH_WAITING;
     c->head = c->parser.method == HTTP_HEAD;
@@ -1479,10 +1641,8 @@ static int cb_body(http_parser *p, const char *at, size_t n)
                          "(--http-body-budget); try again later";
             return -1;
         }
-        uint8_t *nb = realloc(c->body, cap);
-        if (nb == NULL)
-            abort();
-        c->body = nb;
+        c->body_buf = hcn_xrealloc(c->body_buf, sizeof(hcn_blob) + cap);
+        c->body = c->body_buf->bytes;
         c->body_cap = cap;
     }
     memcpy(c->body + c->body_len, at, n);
@@ -1743,14 +1903,15 @@ static void ws_msg_cb(wslay_event_context_ptr ctx,
         data += 2; /* the status code; the reason follows */
         len -= 2;
     }
-    json_t *inner = json_object();
-    json_object_set_new(inner, "channel_id", json_integer(c->channel));
-    json_object_set_new(inner, "message_type",
-                        json_string(ws_type_name(arg->opcode)));
-    json_t *j = json_object();
-    json_object_set_new(j, "WebSocketPush", inner);
+    /* {"WebSocketPush":{"channel_id":N,"message_type":"Text"}}, written
+     * directly: this runs for every message */
+    char j[96];
+    snprintf(
+        j, sizeof j,
+        "{\"WebSocketPush\":{\"channel_id\":%llu,\"message_type\":\"%s\"}}",
+        (unsigned long long)c->channel, ws_type_name(arg->opcode));
     hcn_blob *blob = hcn_blob_new(NULL, data, len);
-    send_json_to_process(h, rand_id(h), c->ws_app, false, 0, j, blob);
+    send_to_process(h, rand_id(h), c->ws_app, false, 0, j, blob);
     hcn_blob_unref(blob);
 }
 
@@ -2027,7 +2188,6 @@ static void conn_unref(conn *c)
         return;
     reset_request(c);
     free(c->hdrs);
-    free(c->body);
     free(c->left);
     free(c->ws_app);
     free(c->ws_out);
@@ -2114,6 +2274,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     conn *c = s->data;
     if (c->closing)
         return;
+    if (nread == UV_EOF && (c->phase == PH_WAITING || c->phase == PH_WRITING)) {
+        /* A client that half-closed after its request still gets the
+         * answer; conn_next reads again and sees the end then. */
+        uv_read_stop(s);
+        return;
+    }
     if (nread < 0) {
         conn_close(c);
         return;
@@ -2539,6 +2705,7 @@ static void on_wake(uv_async_t *a)
     pthread_mutex_lock(&h->mu);
     hcn_msg *list = h->qhead;
     h->qhead = h->qtail = NULL;
+    h->qreq = 0;
     bool stop = h->stop;
     pthread_mutex_unlock(&h->mu);
     while (list) {
@@ -2554,11 +2721,14 @@ static void on_wake(uv_async_t *a)
         uv_close((uv_handle_t *)&h->login_timer, NULL);
         while (h->conns)
             conn_close(h->conns);
+        written_run(h); /* before the check handle goes */
         if (h->listening) {
             uv_close((uv_handle_t *)&h->listener, NULL);
             h->listening = false;
         }
         uv_close((uv_handle_t *)&h->wake, NULL);
+        uv_close((uv_handle_t *)&h->prepare, NULL);
+        uv_close((uv_handle_t *)&h->check, NULL);
     }
 }
 
@@ -2569,23 +2739,54 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static void http_handle(hcn_proc *self, hcn_msg *m)
+/* Queue m (taken) for the loop thread and wake it.  A request over
+ * `max_req` (0: no bound) is refused with HCC_EFULL, m left to the caller;
+ * after the stop m is dropped. */
+static int http_enqueue(hcn_http *h, hcn_msg *m, uint32_t max_req)
 {
-    hcn_http *h = self->mod;
+    bool req = m->kind == HCN_MSG_REQUEST;
     pthread_mutex_lock(&h->mu);
     if (h->stop) {
         pthread_mutex_unlock(&h->mu);
         hcn_msg_unref(m);
-        return;
+        return HCC_EOK;
     }
+    if (req && max_req && h->qreq >= max_req) {
+        pthread_mutex_unlock(&h->mu);
+        return HCC_EFULL;
+    }
+    h->qreq += req;
     m->next = NULL;
+    bool was_empty = h->qhead == NULL;
     if (h->qtail)
         h->qtail->next = m;
     else
         h->qhead = m;
     h->qtail = m;
     pthread_mutex_unlock(&h->mu);
-    uv_async_send(&h->wake);
+    /* A non-empty queue has had its wake-up sent, and on_wake has not
+     * taken the queue yet (it empties it under the lock): one send per
+     * batch. */
+    if (was_empty)
+        uv_async_send(&h->wake);
+    return HCC_EOK;
+}
+
+static void http_handle(hcn_proc *self, hcn_msg *m)
+{
+    (void)http_enqueue(self->mod, m, 0);
+}
+
+/* The senders' threads put messages straight into the loop's queue: no hop
+ * through the module's process thread (its mailbox still carries the
+ * kernel's send errors, to http_handle).  The mailbox's request bound
+ * holds for the queue. */
+static int http_deliver(hcn_proc *self, hcn_msg *m)
+{
+    hcn_http *h = self->mod;
+    if (h == NULL) /* still starting */
+        return hcn_mailbox_push(&self->mb, m);
+    return http_enqueue(h, m, self->mb.max_req);
 }
 
 static void walk_close(uv_handle_t *hd, void *arg)
@@ -2609,6 +2810,7 @@ static void http_stop_thread(hcn_http *h)
 /* Everything h holds, once its loop thread (if any) has stopped. */
 static void http_free(hcn_http *h)
 {
+    written_run(h); /* their connections are closing, not yet freed */
     /* Handles left (none normally) are closed before the loop goes. */
     uv_walk(&h->loop, walk_close, NULL);
     uv_run(&h->loop, UV_RUN_DEFAULT);
@@ -2665,6 +2867,7 @@ static void http_stop(hcn_proc *self)
 
 static const hcn_module_ops http_ops = {
     .handle = http_handle,
+    .deliver = http_deliver,
     .stop = http_stop,
     .fini = http_fini,
 };
@@ -2729,6 +2932,12 @@ static int http_init(hcn_http *h, hcn_node *n, char *err, size_t errlen)
     h->login_timer.data = h;
     uv_timer_start(&h->login_timer, on_login_timer, 60000, 60000);
     uv_unref((uv_handle_t *)&h->login_timer);
+    uv_prepare_init(&h->loop, &h->prepare);
+    h->prepare.data = h;
+    uv_prepare_start(&h->prepare, on_prepare);
+    uv_check_init(&h->loop, &h->check);
+    h->check.data = h;
+    uv_check_start(&h->check, on_check);
     return 0;
 }
 

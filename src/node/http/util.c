@@ -318,6 +318,92 @@ void hcn_http_parse_query(const char *q, size_t len, json_t *obj)
     }
 }
 
+/* ------------------------------------------------------------ output */
+
+void hcn_http_out_reserve(hcn_http_out *o, size_t n)
+{
+    if (o->len + n + 1 <= o->cap)
+        return;
+    size_t cap = o->cap ? o->cap : 256;
+    while (cap < o->len + n + 1)
+        cap *= 2;
+    o->buf = hcn_xrealloc(o->buf, cap);
+    o->cap = cap;
+}
+
+void hcn_http_out_raw(hcn_http_out *o, const void *s, size_t n)
+{
+    hcn_http_out_reserve(o, n);
+    if (n)
+        memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    o->buf[o->len] = 0;
+}
+
+void hcn_http_out_str(hcn_http_out *o, const char *s)
+{
+    hcn_http_out_raw(o, s, strlen(s));
+}
+
+void hcn_http_out_u64(hcn_http_out *o, uint64_t v)
+{
+    char d[20];
+    size_t k = sizeof d;
+    do {
+        d[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    hcn_http_out_raw(o, d + k, sizeof d - k);
+}
+
+void hcn_http_out_jstr(hcn_http_out *o, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    /* Worst case: every byte as \u00XX. */
+    hcn_http_out_reserve(o, n * 6 + 2);
+    char *w = o->buf + o->len;
+    *w++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\') {
+            *w++ = (char)ch;
+            continue;
+        }
+        *w++ = '\\';
+        switch (ch) {
+        case '"':
+        case '\\': *w++ = (char)ch; break;
+        case '\b': *w++ = 'b'; break;
+        case '\f': *w++ = 'f'; break;
+        case '\n': *w++ = 'n'; break;
+        case '\r': *w++ = 'r'; break;
+        case '\t': *w++ = 't'; break;
+        default:
+            *w++ = 'u';
+            *w++ = '0';
+            *w++ = '0';
+            *w++ = hex[ch >> 4];
+            *w++ = hex[ch & 15];
+        }
+    }
+    *w++ = '"';
+    o->len = (size_t)(w - o->buf);
+    o->buf[o->len] = 0;
+}
+
+void hcn_http_out_json(hcn_http_out *o, const json_t *obj)
+{
+    if (json_is_object(obj) && json_object_size(obj) == 0) {
+        hcn_http_out_raw(o, "{}", 2);
+        return;
+    }
+    char *s = json_dumps(obj, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (s == NULL)
+        abort();
+    hcn_http_out_str(o, s);
+    free(s);
+}
+
 /* Length of the valid UTF-8 sequence at s (of at most n bytes), or 0. */
 static size_t utf8_seq(const uint8_t *s, size_t n)
 {

@@ -436,7 +436,8 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
             why = "target process has exited";
     }
     if (why == NULL) {
-        int rc = hcn_mailbox_push(&to->mb, m);
+        int rc = to->ops && to->ops->deliver ? to->ops->deliver(to, m)
+                                             : hcn_mailbox_push(&to->mb, m);
         if (rc == HCC_EOK) {
             hcn_proc_unref(to);
             return;

@@ -229,6 +229,16 @@ typedef enum hcn_proc_status {
 typedef struct hcn_module_ops {
     /* Handle one message (the module owns the reference). */
     void (*handle)(hcn_proc *self, hcn_msg *m);
+    /* Take m on the sending thread in place of the mailbox push (may be
+     * NULL: everything goes through the mailbox and `handle`).  For a module
+     * that passes its messages on to a thread of its own, this saves the hop
+     * through its process thread.  hcn_route calls it from any thread, with
+     * no lock held, possibly from several threads at once; messages the
+     * kernel pushes to the mailbox itself (send errors) still reach
+     * `handle`.  Returns HCC_EOK (m taken), HCC_EFULL (a request over the
+     * module's bound) or HCC_ECLOSED; on error the caller keeps m, as with
+     * hcn_mailbox_push. */
+    int (*deliver)(hcn_proc *self, hcn_msg *m);
     /* Next monotonic deadline at which on_deadline must run, or -1. */
     int64_t (*next_deadline)(hcn_proc *self);
     void (*on_deadline)(hcn_proc *self, int64_t now);
