@@ -6,7 +6,6 @@ followed across a rotation), and verbosity 3 showing every message."""
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -147,16 +146,15 @@ def test_install_names_a_process_whose_state_does_not_load(node_factory,
     home = tmp_path / "home"
     n = node_factory(packages=("tstate",), home=home)
     assert n.ask(VERSIONED, '"Increment"') == "1"
-    db = sqlite3.connect(str(home / "state" / "state.sqlite"))
     deadline = time.monotonic() + 10  # saved on its timer, every second
-    while db.execute("SELECT value FROM state WHERE process_id=?",
-                     (VERSIONED,)).fetchone() is None:
+    while n.stored_state(VERSIONED) is None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    db.execute("UPDATE state SET value=? WHERE process_id=?",
-               (b'{"hyperc_state":7,"state":{"n":1}}', VERSIONED))
-    db.commit()
-    db.close()
+    # a state it cannot load, planted through the running node (which holds
+    # the database exclusively), as the terminal may
+    rep = n.inject("state:distro:sys", json.dumps({"SetState": VERSIONED}),
+                   blob=b'{"hyperc_state":7,"state":{"n":1}}')
+    assert rep.get("ok") and rep["body"] == '"SetState"', rep
     r = hyperc("install", "--home", n.home, os.path.join(PACKAGES, "tstate"))
     assert r.returncode == 3, (r.stdout, r.stderr)
     assert "reinstalled: versioned:tstate:test.os;" in r.stdout
