@@ -27,6 +27,11 @@ typedef struct hc_node_config {
     uint32_t mailbox_max; /* queued requests per process before refusing */
     uint32_t spin_us;     /* longest a receive spins before parking (the
                            * budget adapts below it; 0 = never spin) */
+    /* Experimental: run in-process guest processes as fibers on this many
+     * scheduler threads instead of a thread each (0 = a thread each, the
+     * default; docs/architecture.md, "Threads").  A scheduler with nothing
+     * to run spins for spin_us before it parks. */
+    uint32_t schedulers;
     /* Restart policy for on-exit Restart: the first restart is immediate,
      * then restart_base_ms * 2^(n-1), capped at restart_max_ms; the count
      * resets after a healthy run of min(5 x backoff, 50 min).  When

@@ -139,6 +139,8 @@ static void usage_run(FILE *f)
             "refusing (default 1024)\n"
             "  --spin-us N            longest receive spins before parking, "
             "in microseconds (default 50; 0 = never spin)\n"
+            "  --schedulers N         experimental: run in-process processes "
+            "as fibers on N scheduler threads (default 0: a thread each)\n"
             "  --restart-base-ms N    restart backoff base (default 1000)\n"
             "  --restart-max-ms N     restart backoff cap (default 600000)\n"
             "  --restart-give-up N    failures within the window before "
@@ -310,7 +312,8 @@ enum run_option {
     RUN_NETADDR,
     RUN_PEERS,
     RUN_PWFILE,
-    RUN_LOGINLIFE
+    RUN_LOGINLIFE,
+    RUN_SCHED
 };
 
 static const struct option run_options[] = {
@@ -327,6 +330,7 @@ static const struct option run_options[] = {
     {"process-verbosity", required_argument, NULL, RUN_PVERB},
     {"mailbox-max", required_argument, NULL, RUN_MBOX},
     {"spin-us", required_argument, NULL, RUN_SPIN},
+    {"schedulers", required_argument, NULL, RUN_SCHED},
     {"restart-base-ms", required_argument, NULL, RUN_RBASE},
     {"restart-max-ms", required_argument, NULL, RUN_RMAX},
     {"restart-give-up", required_argument, NULL, RUN_RGIVE},
@@ -419,6 +423,7 @@ static int run_set_option(run_opts *o, int c, const char *arg,
         return -1;
     case RUN_MBOX: target = &cfg->mailbox_max; break;
     case RUN_SPIN: target = &cfg->spin_us; break;
+    case RUN_SCHED: target = &cfg->schedulers; break;
     case RUN_CPUMS: target = &cfg->cpu_ms_per_message; break;
     case RUN_WFILES: target = &cfg->worker_max_files; break;
     case RUN_WMEM:

@@ -157,6 +157,11 @@ int hc_node_start(hc_node *n, char *err, size_t errlen)
                  strerror(errno));
         return -1;
     }
+    if (hcn_sched_start(n, n->cfg.schedulers) != 0) {
+        snprintf(err, errlen, "cannot start the scheduler threads: %s",
+                 strerror(errno));
+        return -1;
+    }
     /* Modules first, then the run signal to every loaded process. */
     pthread_rwlock_rdlock(&n->table_lock);
     size_t count = HASH_COUNT(n->procs), k = 0;
@@ -249,6 +254,8 @@ void hc_node_shutdown(hc_node *n)
         for (size_t i = 0; i < count; i++)
             if ((all[i]->ops != NULL) == (pass == 1))
                 hcn_mailbox_close(&all[i]->mb);
+    if (n->sched != NULL)
+        hcn_sched_shutdown(n->sched);
     /* Wait for threads; one busy in guest code cannot be stopped, so after
      * the grace period the node goes on without it. */
     int64_t deadline =
@@ -263,16 +270,21 @@ void hc_node_shutdown(hc_node *n)
     pthread_mutex_unlock(&n->life_mu);
     for (size_t i = 0; i < count; i++) {
         hcn_proc *p = all[i];
-        if (p->has_thread) {
+        if (p->has_thread && !p->on_fiber) {
             if (left == 0)
                 pthread_join(p->thread, NULL);
             else
                 pthread_detach(p->thread);
             p->has_thread = false;
         }
+        p->has_thread = false;
         hcn_proc_unref(p);
     }
     free(all);
+    if (n->sched != NULL) {
+        hcn_sched_join(n->sched, left > 0);
+        n->sched = NULL;
+    }
     if (left > 0)
         hcn_logf(n, 0,
                  "%d process thread(s) still busy after %u s; leaving "

@@ -34,6 +34,10 @@ def free_port():
 IN_PROCESS_ALL = (("--in-process",) if os.environ.get("HYPERC_TEST_IN_PROCESS")
                   else ())
 ISOLATED = not IN_PROCESS_ALL
+# HYPERC_TEST_SCHEDULERS=N adds --schedulers N (in-process processes as
+# fibers on N scheduler threads; with HYPERC_TEST_IN_PROCESS=1 for all).
+if os.environ.get("HYPERC_TEST_SCHEDULERS"):
+    IN_PROCESS_ALL += ("--schedulers", os.environ["HYPERC_TEST_SCHEDULERS"])
 
 
 def pid(name, pkg="tpkg", pub="test.os"):

@@ -70,8 +70,10 @@ static _Thread_local struct {
                     * NULL when the thread had a usable one */
     size_t alt_len;
     stack_t alt_old;
-    void *stack_lo; /* the thread's own stack */
+    void *stack_lo; /* the thread's own stack, or the running fiber's */
     size_t stack_size;
+    void *thread_stack_lo; /* the thread's own while a fiber runs */
+    size_t thread_stack_size;
 } tl;
 
 static pthread_mutex_t install_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -418,6 +420,26 @@ __attribute__((noinline)) bool hcn_fault_thread_trim(void)
         return false;
     return madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
 #endif
+}
+
+void hcn_fault_fiber_in(hcn_host *h, void *stack_lo, size_t stack_size)
+{
+    tl.thread_stack_lo = tl.stack_lo;
+    tl.thread_stack_size = tl.stack_size;
+    tl.stack_lo = stack_lo;
+    tl.stack_size = stack_size;
+    atomic_signal_fence(memory_order_seq_cst);
+    tl.host = h;
+}
+
+hcn_host *hcn_fault_fiber_out(void)
+{
+    hcn_host *h = tl.host;
+    tl.host = NULL;
+    atomic_signal_fence(memory_order_seq_cst);
+    tl.stack_lo = tl.thread_stack_lo;
+    tl.stack_size = tl.thread_stack_size;
+    return h;
 }
 
 void hcn_fault_enter(hcn_host *h)

@@ -490,6 +490,9 @@ void hcn_node_thread_end(hcn_node *n)
 
 bool hcn_node_sleep_until(hcn_node *n, int64_t deadline)
 {
+    hcn_fiber *f = hcn_fiber_self();
+    if (f != NULL)
+        return hcn_fiber_sleep_until(f, n, deadline);
     pthread_mutex_lock(&n->life_mu);
     while (!atomic_load(&n->shutting_down) && hcn_now_ns() < deadline) {
         struct timespec ts = {.tv_sec = deadline / 1000000000,

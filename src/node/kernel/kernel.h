@@ -27,6 +27,8 @@
 typedef struct hcn_node hcn_node;
 typedef struct hcn_proc hcn_proc;
 typedef struct hcn_control hcn_control;
+typedef struct hcn_fiber hcn_fiber;
+typedef struct hcn_sched hcn_sched;
 
 /* ---------------------------------------------------------------- blobs */
 
@@ -164,7 +166,9 @@ typedef struct hcn_mailbox {
     uint32_t max_req;
     int64_t spin_max_ns; /* longest spin before parking */
     int64_t spin_ns;     /* current spin budget (receiver's thread only) */
-    int waiting;
+    int waiting;         /* threads parked on cv */
+    hcn_fiber *fiber;    /* a process fiber waiting for a message (sched.c),
+                          * NULL = none */
     bool closed;
     atomic_bool stopping; /* the receiver is to stop (reinstall) */
 } hcn_mailbox;
@@ -179,7 +183,9 @@ void hcn_mailbox_fini(hcn_mailbox *mb);
 int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m);
 /* Wait for a message until `deadline_ns` (monotonic; <0 = no deadline).
  * Returns HCC_EOK with *out (caller owns the reference), HCC_ETIMEOUT or
- * HCC_ECLOSED. */
+ * HCC_ECLOSED.  On a plain thread it spins, then parks on the condition
+ * variable; on a process fiber (sched.c) it suspends the fiber instead and
+ * its scheduler thread runs other processes meanwhile. */
 int hcn_mailbox_pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out);
 /* The same, through a stop (hcn_mailbox_stop): a call the receiver is
  * waiting on completes, and the stop takes effect at its next pop. */
@@ -297,9 +303,11 @@ struct hcn_proc {
     int crashes;      /* instances that crashed (under lock) */
     char *last_crash; /* how the last one did, NULL = never (under lock) */
     pthread_t thread;
-    bool has_thread;
-    char *pending_so;        /* guest: a reinstall's binary, taken at the
-                              * next start (under lock) */
+    bool has_thread;  /* its life runs: on `thread`, or on a fiber */
+    bool on_fiber;    /* guest: on a fiber of the node's schedulers (sched.c),
+                       * not on `thread` (set before it starts) */
+    char *pending_so; /* guest: a reinstall's binary, taken at the
+                       * next start (under lock) */
     char *pending_pkg_dir;   /* and its pkg/ folder */
     atomic_int instance;     /* starts so far */
     atomic_int started_inst; /* the instance that has started (host.c:
@@ -357,8 +365,13 @@ int hcn_proc_level(hcn_proc *p);
  * the sender now, if it expects a response.  Borrows m. */
 void hcn_proc_fail_request(hcn_node *n, hcn_msg *m);
 
-/* Run a guest process's life on its own thread (proc.c). */
+/* Run a guest process's life on its own thread (proc.c), or on a fiber of
+ * the node's schedulers when it has them (n->sched) and p runs in-process. */
 int hcn_proc_start_thread(hcn_proc *p);
+/* A guest process's life: its instances, restarts and on-exit, until it
+ * ends or the node shuts down (proc.c).  Runs on p's thread or fiber; the
+ * caller holds a reference to p and counts the thread in the census. */
+void hcn_proc_life(hcn_proc *p);
 /* Start a runtime module's thread. */
 int hcn_module_start_thread(hcn_proc *p);
 
@@ -426,6 +439,8 @@ struct hcn_node {
                                 (hc_node_first_password); else NULL */
     hcn_remote remote;       /* where messages for other nodes go */
     hcn_store store;         /* where saves go (state:distro:sys) */
+    hcn_sched *sched;        /* the schedulers of in-process guests, NULL =
+                              * a thread per process (cfg.schedulers 0) */
 };
 
 /* The node's modules (publisher sys) queue this many times --mailbox-max
@@ -477,8 +492,61 @@ void hcn_grant_messaging(hcn_node *n, hcn_proc *holder, const char *target_pid);
 void hcn_node_thread_begin(hcn_node *n);
 void hcn_node_thread_end(hcn_node *n);
 
-/* Sleep until deadline or node shutdown; returns false on shutdown. */
+/* Sleep until deadline or node shutdown; returns false on shutdown.  On a
+ * process fiber it suspends the fiber (and sees a shutdown within 50 ms). */
 bool hcn_node_sleep_until(hcn_node *n, int64_t deadline_ns);
+
+/* ------------------------------------------- schedulers (sched.c) */
+
+/* M:N scheduling of in-process guest processes (`hyperc run --schedulers
+ * N`): each process's life (hcn_proc_life) runs on a fiber, a coroutine of
+ * the node with its own stack; N scheduler threads run the ready fibers
+ * from their run queues.  A fiber that would block waiting for its mailbox
+ * (hcn_mailbox_pop) or sleeping (hcn_node_sleep_until) suspends instead;
+ * a push to its mailbox makes it ready on the pushing thread's scheduler
+ * when the pusher is itself a fiber (so a pair that talks settles on one
+ * thread), else on the scheduler it last ran on, waking that thread.  A
+ * fiber that computes holds its scheduler thread (C cannot be preempted);
+ * an idle scheduler takes ready fibers from the others' queues.
+ * Runtime modules and isolated processes keep their threads. */
+
+/* Start `count` scheduler threads for n (n->sched; counted in the thread
+ * census).  Before any guest starts; 0 with count 0 (nothing started),
+ * -1 when a thread cannot be made. */
+int hcn_sched_start(hcn_node *n, unsigned count);
+/* Run p's life on a new fiber (takes a reference to p and counts it in the
+ * census; both dropped when its life ends).  Any thread.  -1 when its
+ * stack cannot be mapped. */
+int hcn_sched_spawn(hcn_sched *s, hcn_proc *p);
+/* Shutdown began: wake every scheduler thread; each exits once no fiber
+ * is left.  Called by hc_node_shutdown after closing the mailboxes. */
+void hcn_sched_shutdown(hcn_sched *s);
+/* Join the scheduler threads (once the census says they ended) and free
+ * s; with `leave`, detach them instead and free nothing (a fiber is still
+ * busy after the grace period). */
+void hcn_sched_join(hcn_sched *s, bool leave);
+
+/* The fiber running on the calling thread, NULL on a plain thread (or on a
+ * scheduler thread between fibers). */
+hcn_fiber *hcn_fiber_self(void);
+/* From fiber f (== hcn_fiber_self()): suspend it until hcn_fiber_claim and
+ * hcn_fiber_ready make it ready again, or until `deadline_ns` (monotonic;
+ * <0 = none) passes.  `mu` (may be NULL) is held by the caller and is
+ * released once the fiber has left its stack, so whoever wakes f under
+ * `mu` cannot resume it early; it is not taken again on return.  May
+ * return on another thread than it was called on. */
+void hcn_fiber_wait(hcn_fiber *f, pthread_mutex_t *mu, int64_t deadline_ns);
+/* Claim the wake-up of f, waiting in hcn_fiber_wait: true for exactly one
+ * claimer per wait (a push, a close, or its deadline), who must then call
+ * hcn_fiber_ready(f).  Any thread; the caller holds the lock f waits
+ * under, which keeps f waiting until it is claimed. */
+bool hcn_fiber_claim(hcn_fiber *f);
+/* Make claimed fiber f ready to run (see the scheduling above).  Any
+ * thread, no lock held. */
+void hcn_fiber_ready(hcn_fiber *f);
+/* From fiber f: sleep until deadline_ns, or until the node shuts down
+ * (seen within 50 ms).  Returns false on shutdown. */
+bool hcn_fiber_sleep_until(hcn_fiber *f, hcn_node *n, int64_t deadline_ns);
 
 /* The hyperc-worker executable: `configured` if given, else $HYPERC_WORKER,
  * else beside the running program, else where the build or the install put

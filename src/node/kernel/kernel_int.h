@@ -157,6 +157,13 @@ void hcn_thread_cache_on(void);
  * the thread's sanitizer and memory state back in order. */
 void hcn_fault_enter(hcn_host *h);
 void hcn_fault_leave(hcn_host *h, int jumped);
+/* A process fiber (sched.c) runs on this thread from in to out: the fault
+ * handler looks at its host (h, what out returned when it last left;
+ * NULL outside hcn_fault_enter/leave), and the sanitizer's fix-up after a
+ * kill jump at its stack (stack_lo, stack_size).  On the scheduler thread,
+ * around each switch into the fiber. */
+void hcn_fault_fiber_in(hcn_host *h, void *stack_lo, size_t stack_size);
+hcn_host *hcn_fault_fiber_out(void);
 
 /* Send a request from a host-internal source on behalf of h's process and
  * wait for the answer, as get/set/clear-state do (source

@@ -1,5 +1,7 @@
 /* Bounded mailboxes: push never blocks; pop spins briefly, then parks on a
- * condition variable until a message, a deadline or close. */
+ * condition variable until a message, a deadline or close; a process fiber
+ * (sched.c) suspends instead, and whoever pushes, closes or stops wakes
+ * it. */
 #include "kernel.h"
 
 #include <errno.h>
@@ -26,6 +28,7 @@ void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin_us)
     mb->spin_max_ns = (int64_t)spin_us * 1000;
     mb->spin_ns = mb->spin_max_ns;
     mb->waiting = 0;
+    mb->fiber = NULL;
     mb->closed = false;
     atomic_init(&mb->stopping, false);
 }
@@ -40,6 +43,17 @@ void hcn_mailbox_fini(hcn_mailbox *mb)
     }
     pthread_mutex_destroy(&mb->mu);
     pthread_cond_destroy(&mb->cv);
+}
+
+/* The fiber waiting on mb, claimed for waking (under mb->mu), or NULL:
+ * the caller readies it once the lock is released. */
+static hcn_fiber *claim_fiber(hcn_mailbox *mb)
+{
+    hcn_fiber *f = mb->fiber;
+    if (f == NULL || !hcn_fiber_claim(f))
+        return NULL; /* none, or its deadline woke it already */
+    mb->fiber = NULL;
+    return f;
 }
 
 int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m)
@@ -67,9 +81,12 @@ int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m)
         atomic_fetch_add_explicit(&mb->nreq, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&mb->count, 1, memory_order_release);
     int waiting = mb->waiting;
+    hcn_fiber *f = claim_fiber(mb);
     pthread_mutex_unlock(&mb->mu);
     if (waiting)
         pthread_cond_signal(&mb->cv);
+    if (f)
+        hcn_fiber_ready(f);
     return HCC_EOK;
 }
 
@@ -107,8 +124,11 @@ static int pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out,
      * doubles when one came within the maximum spin, so spinning would pay
      * off, and halves when the wait was longer, so an idle process soon
      * parks at once.  The floor (1/64 of the maximum) keeps it measurable. */
+    /* A fiber does not spin: its scheduler thread does, when it has
+     * nothing else to run (sched.c). */
+    hcn_fiber *self = hcn_fiber_self();
     int64_t start = -1;
-    if (mb->spin_max_ns > 0 &&
+    if (self == NULL && mb->spin_max_ns > 0 &&
         atomic_load_explicit(&mb->count, memory_order_acquire) == 0) {
         start = hcn_now_ns();
         int64_t end = start + mb->spin_ns;
@@ -144,6 +164,18 @@ static int pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out,
             pthread_mutex_unlock(&mb->mu);
             return HCC_ECLOSED;
         }
+        if (self != NULL) {
+            if (deadline_ns >= 0 && hcn_now_ns() >= deadline_ns) {
+                pthread_mutex_unlock(&mb->mu);
+                return HCC_ETIMEOUT;
+            }
+            mb->fiber = self;
+            hcn_fiber_wait(self, &mb->mu, deadline_ns); /* releases mu */
+            pthread_mutex_lock(&mb->mu);
+            if (mb->fiber == self)
+                mb->fiber = NULL; /* its deadline woke it */
+            continue;
+        }
         mb->waiting++;
         int rc = 0;
         if (deadline_ns < 0) {
@@ -177,8 +209,11 @@ void hcn_mailbox_close(hcn_mailbox *mb)
 {
     pthread_mutex_lock(&mb->mu);
     mb->closed = true;
+    hcn_fiber *f = claim_fiber(mb);
     pthread_mutex_unlock(&mb->mu);
     pthread_cond_broadcast(&mb->cv);
+    if (f)
+        hcn_fiber_ready(f);
 }
 
 void hcn_mailbox_reopen(hcn_mailbox *mb)
@@ -193,8 +228,11 @@ void hcn_mailbox_stop(hcn_mailbox *mb)
 {
     pthread_mutex_lock(&mb->mu);
     atomic_store_explicit(&mb->stopping, true, memory_order_release);
+    hcn_fiber *f = claim_fiber(mb);
     pthread_mutex_unlock(&mb->mu);
     pthread_cond_broadcast(&mb->cv);
+    if (f)
+        hcn_fiber_ready(f);
 }
 
 void hcn_mailbox_resume(hcn_mailbox *mb)

@@ -111,11 +111,19 @@ done:
     return dl;
 }
 
+/* Whether p runs in the node's own process (not in a worker): a wasm
+ * component always runs in the wasm host, a worker. */
+static bool in_process(const hcn_proc *p)
+{
+    size_t n = strlen(p->so_path);
+    return !p->isolated && !(n > 5 && strcmp(p->so_path + n - 5, ".wasm") == 0);
+}
+
 static hcn_run_end run_instance(hcn_proc *p)
 {
-    /* a wasm component always runs in the wasm host, a worker */
-    size_t n = strlen(p->so_path);
-    if (p->isolated || (n > 5 && strcmp(p->so_path + n - 5, ".wasm") == 0))
+    /* On a fiber (a reinstall that made it wasm) this holds the fiber's
+     * scheduler thread while it runs: it works, but is not scheduled. */
+    if (!in_process(p))
         return hcn_isolate_run(p);
     char err[512];
     void *dl = load_instance(p, err, sizeof err);
@@ -390,12 +398,9 @@ void hcn_thread_cache_on(void)
         thread_cache_set(true);
 }
 
-static void *proc_main(void *arg)
+void hcn_proc_life(hcn_proc *p)
 {
-    hcn_proc *p = arg;
     hcn_node *n = p->node;
-    hcn_thread_cache_off(); /* until it has work: hcn_thread_cache_on */
-    hcn_fault_thread_begin();
     for (;;) {
         take_pending(p);
         set_status(p, HCN_PROC_RUNNING);
@@ -463,14 +468,31 @@ static void *proc_main(void *arg)
         break;
     }
     set_status(p, HCN_PROC_EXITED);
+}
+
+static void *proc_main(void *arg)
+{
+    hcn_proc *p = arg;
+    hcn_thread_cache_off(); /* until it has work: hcn_thread_cache_on */
+    hcn_fault_thread_begin();
+    hcn_proc_life(p);
     hcn_fault_thread_end();
-    hcn_node_thread_end(n);
+    hcn_node_thread_end(p->node);
     hcn_proc_unref(p);
     return NULL;
 }
 
 int hcn_proc_start_thread(hcn_proc *p)
 {
+    if (p->node->sched != NULL && in_process(p)) {
+        p->has_thread = true;
+        p->on_fiber = true;
+        if (hcn_sched_spawn(p->node->sched, p) != 0) {
+            p->has_thread = p->on_fiber = false;
+            return -1;
+        }
+        return 0;
+    }
     hcn_node_thread_begin(p->node);
     hcn_proc_ref(p);
     p->has_thread = true;
