@@ -444,6 +444,13 @@ def test_websocket_limits(node_factory):
     assert ws_connect_fails(f"ws://127.0.0.1:{n.port}/{SRV}/nows") == 404
 
     # a client that never reads: after 5 queued frames it is closed
+    # (the earlier connections' events taken first, all three closes seen,
+    # so that the open below is this client's, not one of theirs)
+    seen, deadline = [], time.monotonic() + 30
+    while sum("WebSocketClose" in e for e in seen) < 3:
+        assert time.monotonic() < deadline, seen
+        seen += events(n)
+        time.sleep(0.05)
     s = raw(n)
     s.sendall(f"GET /{SRV}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
               "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
