@@ -44,14 +44,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HCN_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(HCN_ASAN)
-#define HCN_ASAN 1
-#endif
 #ifdef HCN_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif

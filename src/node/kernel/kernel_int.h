@@ -11,6 +11,16 @@
 #include <setjmp.h>
 #include <signal.h>
 
+/* HCN_ASAN: built with AddressSanitizer (clang's or gcc's spelling). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HCN_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(HCN_ASAN)
+#define HCN_ASAN 1
+#endif
+
 typedef struct hcn_host hcn_host;
 
 /* spawn, on behalf of the guest of h (proc.c). */
