@@ -475,6 +475,11 @@ def test_net_actions_feed_and_answer(node_factory, tmp_path):
     # ... and learns it again from an HnsUpdate
     net_action(a, {"HnsUpdate": [eb["name"], "0x" + eb["public_key"],
                                  eb["ips"], eb["ports"], []]}, expects=None)
+    # (a request after it in net:distro:sys's mailbox: the update is in
+    # once it is answered; the remote send below does not pass through
+    # that mailbox)
+    body, _ = net_action(a, {"GetPeer": "b.os"})
+    assert body["Peer"][0] == "b.os", body
     assert ask(a, NET, "ask b.os@net:tpkg:test.os 5 n2 echo back") == \
         "reply from b.os@net:tpkg:test.os ctx=n2: back"
     # an HnsUpdate entry outlives a change of the peers file
@@ -517,28 +522,33 @@ def test_net_actions_feed_and_answer(node_factory, tmp_path):
 
 # ------------------------------------------------------- routers
 
-def three_nodes(node_factory, tmp_path, passthroughs=4, packages=("tpkg",)):
+def three_nodes(node_factory, tmp_path, passthroughs=4, packages=("tpkg",),
+                transport="--net-port"):
     """r.os, a router; t.os, an indirect node whose router is r.os (no
-    port of its own); a.os, a direct node.  One peers file for all."""
+    port of its own); a.os, a direct node; r.os and a.os offer the
+    transport `transport` names (--net-port: TCP, --net-ws-port:
+    WebSocket).  One peers file for all."""
     peers = str(tmp_path / "peers.json")
     r = node_factory(name="r.os", packages=packages,
-                     extra=("--net-port", str(free_port()), "--peers", peers,
+                     extra=(transport, str(free_port()), "--peers", peers,
                             "--max-passthroughs", str(passthroughs)))
     t = node_factory(name="t.os", packages=packages,
                      extra=("--net-routers", "r.os", "--peers", peers))
     a = node_factory(name="a.os", packages=packages,
-                     extra=("--net-port", str(free_port()), "--peers", peers))
+                     extra=(transport, str(free_port()), "--peers", peers))
     assert entry(t)["routers"] == ["r.os"] and entry(t)["ips"] == []
     write_peers(peers, [entry(r), entry(t), entry(a)])
     return r, t, a
 
 
-def test_indirect_node_through_a_router(node_factory, tmp_path):
+@pytest.mark.parametrize("transport", ["--net-port", "--net-ws-port"])
+def test_indirect_node_through_a_router(node_factory, tmp_path, transport):
     """a.os reaches t.os, which has no address, through its router r.os:
     a routing request, a ConnectionRequest to t.os over the link it keeps
-    to r.os, t.os dialing back, r.os splicing the two; the Noise session
-    is a.os's and t.os's, so r.os relays ciphertext it cannot read."""
-    r, t, a = three_nodes(node_factory, tmp_path)
+    to r.os, t.os dialing back, r.os splicing the two (over WebSocket:
+    relaying each message, re-framed); the Noise session is a.os's and
+    t.os's, so r.os relays ciphertext it cannot read."""
+    r, t, a = three_nodes(node_factory, tmp_path, transport=transport)
     got = ask_until(a, NET, "ask t.os@net:tpkg:test.os 5 c1 echo routed",
                     "reply from", timeout=20)
     assert got == "reply from t.os@net:tpkg:test.os ctx=c1: routed"
@@ -582,6 +592,44 @@ def test_a_router_that_routes_for_no_one(node_factory, tmp_path):
     got = ask_until(t, NET, "ask r.os@net:tpkg:test.os 5 c2 echo up",
                     "reply from", timeout=10)
     assert got == "reply from r.os@net:tpkg:test.os ctx=c2: up"
+
+
+def test_a_websocket_dialer_routed_to_a_direct_node(node_factory, tmp_path):
+    """A hand-driven WebSocket peer (python3-wsproto) asks the router to
+    route it to a.os, a direct node that offers only WebSocket: r.os dials
+    a.os over WebSocket and relays; the peer's Noise handshake is with
+    a.os through r.os, and a.os hears and answers it.  A second dialer
+    whose routing request names an unknown node costs only itself."""
+    from noise_peer import WsPeer
+    import msgpack
+    r, t, a = three_nodes(node_factory, tmp_path, transport=WS)
+    evil = WsPeer("evil.os")
+    peers = str(tmp_path / "peers.json")
+    write_peers(peers, [entry(r), entry(t), entry(a), evil.entry()])
+    time.sleep(1.1)
+    evil.connect(entry(r)["ports"]["ws"])
+    sig = evil.key.sign(b"a.os" + b"r.os")
+    evil.send16(msgpack.packb([1, "evil.os", list(sig), "a.os"]))
+    evil.handshake()
+    assert evil.their_name == "a.os"
+    peer_hello(a, evil, "hi through a websocket router")
+    r.wait_log("net: routing evil.os to a.os")
+    body, _ = net_action(r, "GetDiagnostics")
+    assert "we route 1 passthroughs (4 max)" in body["Diagnostics"], body
+    # a big message crosses the relay in several WebSocket messages
+    evil.send_message(evil.kernel_message(
+        "evil.os@hi:terminal:sys", "a.os@net:distro:sys", b"y" * 70000,
+        rsvp="evil.os@hi:terminal:sys", id=2))
+    got = evil.recv_message()
+    assert got[0] == 2 and got[1] == "a.os@net:distro:sys", got
+    lost = WsPeer("evil.os")
+    lost.key = evil.key
+    lost.connect(entry(r)["ports"]["ws"])
+    sig = evil.key.sign(b"nobody.os" + b"r.os")
+    lost.send16(msgpack.packb([1, "evil.os", list(sig), "nobody.os"]))
+    assert lost.closed_by_node()
+    r.wait_log("a routing request for a name not in the PKI")
+    peer_hello(a, evil, "still relayed")
 
 
 def test_a_forged_routing_request_is_refused(node_factory, tmp_path):

@@ -112,13 +112,18 @@ struct conn {
     bool initiator;
     hcnn_ws *ws;      /* a WebSocket link, else NULL (TCP) */
     char *via;        /* a router to dial and send a routing request first */
+    char *rr_router;  /* a WebSocket dialer: the router its routing request
+                         goes to once the upgrade is done */
     bool proxy;       /* our payload asks the peer to route for us */
     bool their_proxy; /* the peer's payload asked us to route for it */
     /* passthroughs (at a router) */
-    bool counted;      /* one of net->npass */
-    char *pass_target; /* PASS_DIAL: the direct node to dial */
-    int pass_fd;       /* the other half's socket */
-    uint8_t *pass_in;  /* bytes the other half had read, to forward */
+    bool counted;         /* one of net->npass */
+    char *pass_target;    /* PASS_DIAL: the direct node to dial */
+    int pass_fd;          /* the other half's socket */
+    char *pass_dial_host; /* a dialed WebSocket half: its upgrade's host */
+    unsigned pass_dial_port;
+    hcnn_ws *pass_ws; /* and its WebSocket link (a WebSocket passthrough) */
+    uint8_t *pass_in; /* bytes the other half had read, to forward */
     size_t pass_in_len;
     bool ws_up;         /* its upgrade is done */
     int64_t last_write; /* monotonic ns: a WebSocket pings after 30 s */
@@ -219,6 +224,9 @@ static void conn_free(conn *c)
     hcnn_cipher_wipe(&c->rx);
     free(c->peer_name);
     free(c->via);
+    free(c->rr_router);
+    free(c->pass_dial_host);
+    hcnn_ws_free(c->pass_ws);
     free(c->pass_target);
     free(c->pass_in);
     if (c->pass_fd >= 0)
@@ -635,8 +643,6 @@ static void tune(int fd);
 static const char *route_request(conn *c, const uint8_t *f, size_t n)
 {
     net_mod *net = c->net;
-    if (c->ws)
-        return "a routing request over WebSocket (this node splices TCP only)";
     if (net->max_pass == 0)
         return "a routing request (this node routes for no one: "
                "--max-passthroughs is 0)";
@@ -676,15 +682,28 @@ static const char *route_request(conn *c, const uint8_t *f, size_t n)
                 *pp = match->next;
                 break;
             }
-        if (match) {
-            /* give our socket, and what came after the request, to the
-             * half that waits; this connection's thread ends */
+        if (match && (match->c->ws == NULL) != (c->ws == NULL)) {
+            /* as hyperdrive: like is spliced with like */
+            why = c->ws ? "a routing request over WebSocket whose other half "
+                          "came over TCP"
+                        : "a routing request over TCP whose other half came "
+                          "over WebSocket";
+            match->next = net->pending;
+            net->pending = match;
+        } else if (match) {
+            /* give our socket, and what came after the request (TCP: the
+             * bytes; WebSocket: the link, with the messages it holds),
+             * to the half that waits; this connection's thread ends */
             conn *m = match->c;
-            size_t rest = c->in_len - (size_t)(f + n - c->in);
-            m->pass_in = rest ? hcn_xmalloc(rest) : NULL;
-            if (rest)
-                memcpy(m->pass_in, f + n, rest);
-            m->pass_in_len = rest;
+            if (c->ws == NULL) {
+                size_t rest = c->in_len - (size_t)(f + n - c->in);
+                m->pass_in = rest ? hcn_xmalloc(rest) : NULL;
+                if (rest)
+                    memcpy(m->pass_in, f + n, rest);
+                m->pass_in_len = rest;
+            }
+            m->pass_ws = c->ws;
+            c->ws = NULL;
             m->pass_fd = c->fd;
             c->fd = -1;
             c->state = PASS_GIVEN;
@@ -694,7 +713,9 @@ static const char *route_request(conn *c, const uint8_t *f, size_t n)
             free(match);
         } else if (net->npass >= net->max_pass) {
             why = "a routing request over the passthrough limit";
-        } else if (target.ip && target.tcp_port) {
+        } else if (target.ip && (c->ws ? target.ws_port : target.tcp_port)) {
+            /* a direct target, dialed over the transport the request
+             * came by (as hyperdrive) */
             c->state = PASS_DIAL;
             c->pass_target = hcn_xstrdup(q.target);
         } else {
@@ -869,6 +890,149 @@ static const char *pass_splice(conn *c)
     return why;
 }
 
+/* One side of a WebSocket passthrough: its socket, its link, what waits
+ * to be written to it. */
+typedef struct relay_side {
+    int fd;
+    hcnn_ws *ws;
+    bool up; /* its upgrade is done */
+    uint8_t *out;
+    size_t len, off, cap;
+} relay_side;
+
+/* Writes held for one side before the relay stops reading the other. */
+#define RELAY_OUT_MAX ((size_t)1 << 20)
+
+static void relay_out(void *arg, const uint8_t *p, size_t n)
+{
+    relay_side *s = arg;
+    if (s->off && s->off == s->len)
+        s->off = s->len = 0;
+    if (s->cap - s->len < n) {
+        s->cap = s->cap ? s->cap : 65536;
+        while (s->cap - s->len < n)
+            s->cap *= 2;
+        s->out = hcn_xrealloc(s->out, s->cap);
+    }
+    memcpy(s->out + s->len, p, n);
+    s->len += n;
+}
+
+/* Move every binary message one side's link holds to the other side's
+ * (once that one is up), and queue what each link has to write (its
+ * messages, its pongs).  NULL, or why the passthrough ends. */
+static const char *relay_pump(relay_side s[2])
+{
+    for (int d = 0; d < 2; d++) {
+        if (!s[1 - d].up)
+            continue;
+        uint8_t *m;
+        size_t n;
+        while (hcnn_ws_next(s[d].ws, &m, &n)) {
+            hcnn_ws_send(s[1 - d].ws, m, n);
+            free(m);
+        }
+    }
+    for (int d = 0; d < 2; d++)
+        if (s[d].up && !hcnn_ws_flush(s[d].ws, relay_out, &s[d]))
+            return "a WebSocket half closed";
+    return NULL;
+}
+
+/* A WebSocket passthrough: each message one half sends is sent on to the
+ * other, re-framed by the link of that half (a dialer's frames are masked,
+ * ours to a dialer may not be), as hyperdrive relays WebSocket messages.
+ * A dialed target's upgrade is made here first.  The router sees only
+ * ciphertext (and the Noise handshake's messages).  Ends when either half
+ * closes, or when the lifetime ends. */
+static const char *pass_relay(conn *c)
+{
+    relay_side s[2] = {{.fd = c->fd, .ws = c->ws, .up = true},
+                       {.fd = c->pass_fd, .ws = c->pass_ws}};
+    if (c->pass_dial_host)
+        hcnn_ws_request(s[1].ws, c->pass_dial_host, c->pass_dial_port,
+                        relay_out, &s[1]);
+    else
+        s[1].up = true;
+    uint8_t *buf = hcn_xmalloc(SPLICE_BUF);
+    const char *why = NULL;
+    int64_t dies = hcn_now_ns() + (int64_t)LIFETIME_S * 1000000000;
+    while (why == NULL && (why = relay_pump(s)) == NULL) {
+        if (atomic_load(&c->net->stop) || atomic_load(&c->closing))
+            break;
+        int64_t now = hcn_now_ns();
+        if (!s[1].up && now >= c->hs_deadline) {
+            why = "the target did not take the WebSocket upgrade within 5 s";
+            break;
+        }
+        if (now >= dies) {
+            why = "its 30-minute lifetime ended";
+            break;
+        }
+        struct pollfd pf[3];
+        for (int d = 0; d < 2; d++) {
+            pf[d].fd = s[d].fd;
+            pf[d].events = s[d].len > s[d].off ? POLLOUT : 0;
+            /* read a half while what it sends has room on the other */
+            if (s[1 - d].len - s[1 - d].off < RELAY_OUT_MAX)
+                pf[d].events |= POLLIN;
+            pf[d].revents = 0;
+        }
+        pf[2] = (struct pollfd){.fd = c->efd, .events = POLLIN};
+        int r = poll(pf, 3, 1000);
+        if (r < 0 && errno != EINTR) {
+            why = "poll failed";
+            break;
+        }
+        if (r <= 0)
+            continue;
+        if (pf[2].revents & POLLIN) {
+            uint64_t v;
+            ssize_t rr = read(c->efd, &v, sizeof v);
+            (void)rr;
+        }
+        for (int d = 0; d < 2 && why == NULL; d++) {
+            if (pf[d].revents & (POLLIN | POLLHUP | POLLERR)) {
+                ssize_t got = read(s[d].fd, buf, SPLICE_BUF);
+                if (got == 0) {
+                    why = "a half closed its connection";
+                } else if (got < 0) {
+                    if (errno != EAGAIN && errno != EINTR)
+                        why = "a read failed";
+                } else {
+                    size_t at = 0;
+                    if (!s[d].up) {
+                        int u = hcnn_ws_upgrade(s[d].ws, buf, (size_t)got, &at,
+                                                relay_out, &s[d], &why);
+                        if (u == 1)
+                            s[d].up = true;
+                        else if (u == 0)
+                            at = (size_t)got;
+                    }
+                    if (why == NULL && at < (size_t)got &&
+                        hcnn_ws_recv(s[d].ws, buf + at, (size_t)got - at,
+                                     &why) < 0 &&
+                        why == NULL)
+                        why = "a broken WebSocket frame";
+                }
+            }
+            if (why == NULL && s[d].len > s[d].off) {
+                ssize_t w =
+                    send(s[d].fd, s[d].out + s[d].off, s[d].len - s[d].off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (w < 0 && errno != EAGAIN && errno != EINTR)
+                    why = "a write failed";
+                else if (w > 0)
+                    s[d].off += (size_t)w;
+            }
+        }
+    }
+    free(buf);
+    free(s[0].out);
+    free(s[1].out);
+    return why;
+}
+
 /* A connection that became a passthrough (route_request). */
 static const char *pass_run(conn *c)
 {
@@ -879,15 +1043,21 @@ static const char *pass_run(conn *c)
         hcnn_peer_id t;
         const char *why = "the target is no longer in the PKI";
         if (hcnn_pki_get(net->pki, c->pass_target, &t)) {
-            int fd = t.ip && t.tcp_port
-                         ? connect_to(t.ip, t.tcp_port, c->hs_deadline, &why)
-                         : -1;
-            hcnn_peer_id_fini(&t);
+            unsigned port = c->ws ? t.ws_port : t.tcp_port;
+            int fd = t.ip && port ? connect_to(t.ip, port, c->hs_deadline, &why)
+                                  : -1;
             if (fd >= 0) {
                 tune(fd);
                 c->pass_fd = fd;
                 why = NULL;
+                if (c->ws) {
+                    /* its upgrade is written and read by pass_relay */
+                    c->pass_ws = hcnn_ws_new(true);
+                    c->pass_dial_host = hcn_xstrdup(t.ip);
+                    c->pass_dial_port = port;
+                }
             }
+            hcnn_peer_id_fini(&t);
         }
         if (why)
             return why;
@@ -922,7 +1092,7 @@ static const char *pass_run(conn *c)
                 return "the dialer left before the target came";
         }
     }
-    return pass_splice(c);
+    return c->ws ? pass_relay(c) : pass_splice(c);
 }
 
 /* One handshake message from the peer, f[0..n); NULL, or why the
@@ -1111,6 +1281,9 @@ static const char *transport_step(conn *c)
     }
 }
 
+static bool send_routing_request(conn *c, const char *router,
+                                 const char *target);
+
 /* The first handshake message (the initiator's ephemeral key). */
 static const char *hs_begin(conn *c)
 {
@@ -1142,6 +1315,9 @@ static const char *ws_step(conn *c)
             return NULL;
         }
         c->ws_up = true;
+        if (c->rr_router &&
+            !send_routing_request(c, c->rr_router, c->peer_name))
+            return "cannot sign the routing request";
         if (c->initiator && (why = hs_begin(c)) != NULL)
             return why;
     }
@@ -1156,6 +1332,12 @@ static const char *ws_step(conn *c)
             why = hs_message(c, m, n);
             if (why == NULL && c->state == OPEN && !take_queue(c))
                 why = "the cipher failed";
+            if (c->state > OPEN) {
+                /* a passthrough: what else came stays in the link (or
+                 * went with it to the other half) for pass_run */
+                free(m);
+                return why;
+            }
         } else {
             uint8_t *msg;
             size_t len;
@@ -1202,9 +1384,11 @@ static bool send_routing_request(conn *c, const char *router,
 }
 
 /* Connect to one of an indirect node's routers, in the PKI's order from
- * a random start, skipping ourselves, unknown routers and routers without
- * a TCP port (passthroughs are spliced over TCP); the routing request for
- * `target` is queued first.  NULL, or why none could be reached. */
+ * a random start, skipping ourselves and unknown routers: over TCP when the
+ * router offers it, else (or when that fails) over WebSocket, as
+ * hyperdrive.  The routing request for `target` goes first (over
+ * WebSocket once the upgrade is done: ws_step).  NULL, or why none could
+ * be reached. */
 static const char *dial_routers(conn *c, char **routers, size_t n,
                                 const char *target)
 {
@@ -1219,11 +1403,17 @@ static const char *dial_routers(conn *c, char **routers, size_t n,
         int fd = rid.ip && rid.tcp_port
                      ? connect_to(rid.ip, rid.tcp_port, c->hs_deadline, &why)
                      : -1;
+        if (fd < 0 && rid.ip && rid.ws_port &&
+            (fd = connect_to(rid.ip, rid.ws_port, c->hs_deadline, &why)) >= 0) {
+            c->ws = hcnn_ws_new(true);
+            hcnn_ws_request(c->ws, rid.ip, rid.ws_port, out_bytes, c);
+            c->rr_router = hcn_xstrdup(r);
+        }
         hcnn_peer_id_fini(&rid);
         if (fd < 0)
             continue;
         c->fd = fd;
-        if (!send_routing_request(c, r, target))
+        if (c->ws == NULL && !send_routing_request(c, r, target))
             return "cannot sign the routing request";
         return NULL;
     }
@@ -1337,6 +1527,8 @@ static const char *run(conn *c)
                 const char *why = NULL;
                 if (c->ws) {
                     why = ws_step(c);
+                    if (why == NULL && c->state > OPEN)
+                        return pass_run(c); /* a passthrough */
                 } else if (c->state != OPEN) {
                     why = hs_step(c);
                     if (why == NULL && c->state == OPEN && !take_queue(c))
