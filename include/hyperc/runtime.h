@@ -340,7 +340,17 @@ typedef struct hp_process_impl {
                const hw_blob *blob);
     void (*ws_client)(void *state, uint32_t channel_id, hp_ws_message_type type,
                       const hw_blob *blob);
+    /* &hp__http_runtime when the process serves HTTP or WebSocket (an
+     * endpoint, the UI, a homepage tile, an HP_HTTP handler, an HP_WS
+     * handler); NULL otherwise, and then the HTTP part of the runtime is
+     * not linked into the process unless it calls hp_http_bind or
+     * hp_ws_bind itself. */
+    const struct hp__http_runtime *http;
 } hp_process_impl;
+
+/* The HTTP part of the runtime (serving http-server's requests and
+ * WebSocket events, binding the paths), for hp_process_impl.http only. */
+extern const struct hp__http_runtime hp__http_runtime;
 
 /* The process's life, called by the generated hw_init; returns only when the
  * process must not run (a stored state that does not decode), after setting

@@ -428,8 +428,16 @@ static void gen_impl(hcg_buf *b, const hcg_model *m)
     hcg_buf_add(b, "    .init = %s,\n", init ? "hpg_init" : "NULL");
     hcg_buf_add(b, "    .variants = hpg_variants,\n    .variants_len = %zu,\n",
                 n);
-    hcg_buf_add(b, "    .ws = %s,\n    .ws_client = %s,\n};\n",
+    /* the HTTP runtime when anything is bound (hpr_bind_all) or served */
+    const hcg_params *pp = &m->process;
+    bool http = ws || pp->nendpoints || pp->has_ui || pp->ui_path || pp->icon ||
+                pp->widget;
+    for (size_t i = 0; i < m->nhandlers; i++)
+        http = http || hcg_handler_has(&m->handlers[i], HCG_H_HTTP);
+    hcg_buf_add(b, "    .ws = %s,\n    .ws_client = %s,\n",
                 ws ? "hpg_ws" : "NULL", wsc ? "hpg_ws_client" : "NULL");
+    hcg_buf_add(b, "    .http = %s,\n};\n",
+                http ? "&hp__http_runtime" : "NULL");
 }
 
 char *hcg_codecs(const hcg_model *m)

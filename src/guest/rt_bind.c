@@ -314,6 +314,8 @@ static hp_rpc_error server_action(const char *body, const char *what)
             hp_arena_sprintf(hp_message_arena(), "%s: not a UTF-8 path", what)};
         return e;
     }
+    /* http-server's requests for these paths are served from now on */
+    hpr_rt.http = &hp__http_runtime;
     return hpr_module_action(
         "http-server", body, NULL, 0, 5,
         hp_arena_sprintf(hp_message_arena(), "http-server refused %s", what),

@@ -653,3 +653,10 @@ hp_task *hpr_http_server_task(hw_receive_result *r)
     }
     return t;
 }
+
+const struct hp__http_runtime hp__http_runtime = {
+    .server_task = hpr_http_server_task,
+    .dispatch = hpr_http_dispatch,
+    .answer = hpr_http_answer,
+    .bind_all = hpr_bind_all,
+};

@@ -29,6 +29,9 @@
 /* The process's runtime: one per process (runtime.c). */
 struct hpr {
     const hp_process_impl *impl;
+    /* the HTTP runtime (rt_http.c): the impl's, or set by the first
+     * hp_http_bind/hp_ws_bind; NULL when the process serves no HTTP */
+    const struct hp__http_runtime *http;
     hw_address our;
     hp_arena arena; /* for loading the state, before any task */
     bool state_new;
@@ -196,6 +199,14 @@ void hpr_wait_complete(hpr_wait *w, const hw_receive_result *r);
 int hpr_state_save_wait(const uint8_t *bytes, size_t len);
 
 /* ---- rt_http.c */
+/* What the rest of the runtime reaches the HTTP part through (hpr_rt.http),
+ * so that a process that serves no HTTP links none of it. */
+struct hp__http_runtime {
+    hp_task *(*server_task)(hw_receive_result *r); /* hpr_http_server_task */
+    void (*dispatch)(hp_task *t, hp_jw *w);        /* hpr_http_dispatch */
+    void (*answer)(hp_task *t, const hp_jw *body); /* hpr_http_answer */
+    void (*bind_all)(void);                        /* hpr_bind_all */
+};
 /* A task for an http-server request or WebSocket event; NULL when the
  * message was answered here (refused, or at the task limit). */
 hp_task *hpr_http_server_task(hw_receive_result *r);

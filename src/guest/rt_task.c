@@ -132,7 +132,8 @@ static void task_main(void *arg)
         break;
     }
     case HPR_TASK_INIT:
-        hpr_bind_all();
+        if (hpr_rt.http)
+            hpr_rt.http->bind_all();
         if (im->init)
             im->init(im->state);
         /* init's changes are saved if there are any (Rust's OnDiff misses
@@ -154,11 +155,11 @@ static void task_main(void *arg)
         hp_jw w;
         hp_jw_init(&w);
         t->http_status = 200;
-        hpr_http_dispatch(t, &w);
+        hpr_rt.http->dispatch(t, &w); /* HTTP tasks come from it */
         if (t->http_status < 400)
             hpr_state_trigger();
         if (t->expects_response)
-            hpr_http_answer(t, &w);
+            hpr_rt.http->answer(t, &w);
         hp_jw_fini(&w);
         break;
     }

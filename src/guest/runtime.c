@@ -305,6 +305,25 @@ static void refuse_busy(hw_receive_result *r, bool http)
     hp_jw_fini(&w);
 }
 
+/* A message from http-server to a process that bound no path (it serves no
+ * HTTP): answered 404 if it wants an answer, logged. */
+static void refuse_unserved(hw_receive_result *r)
+{
+    hp_log_warn("dropped a message from http-server: this process binds no "
+                "HTTP or WebSocket path");
+    if (!r->message.request.has_expects_response)
+        return;
+    static const char head[] = "{\"status\":404,\"headers\":{}}";
+    hw_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.body.ptr = (uint8_t *)head;
+    resp.body.len = sizeof head - 1;
+    hw_blob blob;
+    memset(&blob, 0, sizeof blob);
+    blob.bytes.ptr = (uint8_t *)"";
+    hw_send_response(&resp, &blob);
+}
+
 static void on_request(hw_receive_result *r)
 {
     bool local = strcmp(r->source.node, hpr_rt.our.node) == 0;
@@ -316,8 +335,11 @@ static void on_request(hw_receive_result *r)
     hp_task *t;
     if (local && hpr_is_module(&r->source, "http-client")) {
         t = ws_client_task(r);
+    } else if (http && hpr_rt.http == NULL) {
+        refuse_unserved(r);
+        return;
     } else if (http) {
-        t = hpr_http_server_task(r);
+        t = hpr_rt.http->server_task(r);
     } else {
         t = hpr_task_new(HPR_TASK_REQUEST, &r->source);
         if (t == NULL) {
@@ -408,6 +430,7 @@ void hp_process_main(const hp_process_impl *im)
     memset(&hpr_rt, 0, sizeof hpr_rt);
     hp__started(false); /* said when init is done */
     hpr_rt.impl = im;
+    hpr_rt.http = im->http;
     hpr_rt.max_tasks = im->decl->max_tasks ? im->decl->max_tasks : 16384;
     hpr_rt.stack = (size_t)im->decl->task_stack_kib * 1024;
     hw_our(&hpr_rt.our);

@@ -303,6 +303,28 @@ def test_ts_not_written_without_http_handlers(tmp_path):
     assert not out.exists()
 
 
+def test_process_links_the_http_runtime_only_when_it_serves_http(tmp_path):
+    """The generated impl points at the HTTP runtime (so the link keeps it)
+    only when the process binds or serves something over HTTP: a handler
+    marked HP_HTTP, an endpoint, the UI, a homepage tile."""
+    def impl_http(marker, decl_extra=""):
+        src = app_source(tmp_path, marker=marker)
+        if decl_extra:
+            text = open(src).read().replace(
+                '.wit_world = "x-v0"', '.wit_world = "x-v0", ' + decl_extra)
+            open(src, "w").write(text)
+        out = tmp_path / "p.c"
+        r = gen("--process", str(out), src)
+        assert r.returncode == 0, r.stderr
+        m = re.search(r"\.http = ([^,]+),", out.read_text())
+        assert m, out.read_text()
+        return m.group(1)
+
+    assert impl_http("HP_LOCAL") == "NULL"
+    assert impl_http("HP_HTTP") == "&hp__http_runtime"
+    assert impl_http("HP_LOCAL", '.icon = "x"') == "&hp__http_runtime"
+
+
 def test_ts_kit_skips_interfaces_that_mention_world(tmp_path):
     """kit takes a WIT file containing "world " for a world file: a handler
     named hello_world puts "hello-world (http)" in the interface, so kit

@@ -322,6 +322,7 @@ static const hp_process_impl hpg_impl __attribute__((unused)) = {
     .variants_len = 2,
     .ws = hpg_ws,
     .ws_client = NULL,
+    .http = &hp__http_runtime,
 };
 
 void hw_init(const char *our)

@@ -3353,6 +3353,7 @@ static const hp_process_impl hpg_impl __attribute__((unused)) = {
     .variants_len = 3,
     .ws = NULL,
     .ws_client = NULL,
+    .http = &hp__http_runtime,
 };
 
 void hw_init(const char *our)
