@@ -108,6 +108,8 @@ typedef struct conn {
     bool closing;
     enum phase phase;
     struct sockaddr_storage peer;
+    char peer_text[80]; /* peer as hcn_http_format_addr writes it; "" until
+                           a request needs it (peer_addr) */
     http_parser parser;
     /* the request */
     char *url;
@@ -1165,34 +1167,61 @@ static void request_headers(conn *c, hcn_http_out *o)
  * in serde's field order, written directly (no jansson tree: this runs for
  * every request) and byte for byte as json_dumps(JSON_COMPACT) wrote it
  * from one.  Fresh string. */
+/* The peer's address as text, formatted once per connection. */
+static const char *peer_addr(conn *c)
+{
+    if (c->peer_text[0] == '\0')
+        hcn_http_format_addr((struct sockaddr *)&c->peer, c->peer_text,
+                             sizeof c->peer_text);
+    return c->peer_text;
+}
+
+/* s[0..n) made valid UTF-8: s itself when it is (*fresh NULL), else a
+ * lossy copy (*fresh, to free); *outlen its length. */
+static const char *utf8_view(const char *s, size_t n, size_t *outlen,
+                             char **fresh)
+{
+    *fresh = NULL;
+    *outlen = n;
+    if (hcn_http_utf8_valid((const uint8_t *)s, n))
+        return s;
+    *fresh = hcn_http_utf8_lossy((const uint8_t *)s, n, outlen);
+    return *fresh;
+}
+
 static char *request_json(conn *c, const binding *b, const char *host,
                           const char *path, const char *query,
                           json_t *url_params)
 {
     hcn_http_out o = {0};
     hcn_http_out_reserve(&o, 512);
-    char addr[80];
-    hcn_http_format_addr((struct sockaddr *)&c->peer, addr, sizeof addr);
+    const char *addr = peer_addr(c);
     hcn_http_out_str(&o, "{\"Http\":{\"source_socket_addr\":");
     hcn_http_out_jstr(&o, addr, strlen(addr));
     hcn_http_out_str(&o, ",\"method\":");
     const char *method = http_method_str((enum http_method)c->parser.method);
     hcn_http_out_jstr(&o, method, strlen(method));
-    /* "http://" host path, the path made valid UTF-8, then the whole */
+    /* "http://" host path, the path made valid UTF-8, then the whole (a
+     * copy only where bytes are not valid UTF-8) */
     size_t pl, hl = strlen(host);
-    char *lossy_path =
-        hcn_http_utf8_lossy((const uint8_t *)path, strlen(path), &pl);
-    char *url = hcn_xmalloc(7 + hl + pl + 1);
+    char *lossy_path;
+    const char *vpath = utf8_view(path, strlen(path), &pl, &lossy_path);
+    size_t ul = 7 + hl + pl;
+    char stack[256];
+    char *url = ul < sizeof stack ? stack : hcn_xmalloc(ul + 1);
     memcpy(url, "http://", 7);
     memcpy(url + 7, host, hl);
-    memcpy(url + 7 + hl, lossy_path, pl + 1);
+    memcpy(url + 7 + hl, vpath, pl);
+    url[ul] = 0;
     free(lossy_path);
-    char *lossy_url =
-        hcn_http_utf8_lossy((const uint8_t *)url, 7 + hl + pl, NULL);
-    free(url);
+    char *lossy_url;
+    size_t vl;
+    const char *vurl = utf8_view(url, ul, &vl, &lossy_url);
     hcn_http_out_str(&o, ",\"url\":");
-    hcn_http_out_jstr(&o, lossy_url, strlen(lossy_url));
+    hcn_http_out_jstr(&o, vurl, strlen(vurl));
     free(lossy_url);
+    if (url != stack)
+        free(url);
     hcn_http_out_str(&o, ",\"bound_path\":");
     hcn_http_out_jstr(&o, b->path, strlen(b->path));
     hcn_http_out_str(&o, ",\"headers\":");
