@@ -43,7 +43,7 @@
 
 typedef struct binding {
     char *app;    /* process id; NULL = unbound (404) */
-    char *target; /* its address, "<node>@<app>" (NULL with app) */
+    char *target; /* its address, "<node>@<app>" (NULL when app is) */
     char *path;
     char *secure_sub; /* NULL = none */
     bool authenticated, local_only;
@@ -1163,10 +1163,6 @@ static void request_headers(conn *c, hcn_http_out *o)
         free(take);
 }
 
-/* The request as b's process receives it: {"Http": IncomingHttpRequest}
- * in serde's field order, written directly (no jansson tree: this runs for
- * every request) and byte for byte as json_dumps(JSON_COMPACT) wrote it
- * from one.  Fresh string. */
 /* The peer's address as text, formatted once per connection. */
 static const char *peer_addr(conn *c)
 {
@@ -1189,6 +1185,10 @@ static const char *utf8_view(const char *s, size_t n, size_t *outlen,
     return *fresh;
 }
 
+/* The request as b's process receives it: {"Http": IncomingHttpRequest}
+ * in serde's field order, written directly (no jansson tree: this runs for
+ * every request) and byte for byte as json_dumps(JSON_COMPACT) wrote it
+ * from one.  Fresh string. */
 static char *request_json(conn *c, const binding *b, const char *host,
                           const char *path, const char *query,
                           json_t *url_params)
