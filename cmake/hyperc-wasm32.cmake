@@ -44,7 +44,7 @@ add_library(hyperc_guest STATIC
   src/guest/runtime.c src/guest/rt_log.c src/guest/rt_state.c src/guest/rt_task.c
   src/guest/rt_http.c src/guest/rt_bind.c
   src/guest/abi_wasm.c src/guest/coro_asyncify.c src/guest/wasi_shim.c
-  src/common/common.c src/common/abi_types.c)
+  src/common/common.c src/common/abi_types.c src/common/ws_push.c)
 target_include_directories(hyperc_guest PUBLIC ${CMAKE_SOURCE_DIR}/include
                            PRIVATE ${CMAKE_BINARY_DIR}/uthash-include)
 target_link_libraries(hyperc_guest PUBLIC yajl_wasm32)

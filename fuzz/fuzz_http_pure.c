@@ -1,13 +1,16 @@
 /* libFuzzer: the pure pieces of the node's HTTP code, where the bytes are
  * a client's or a process's: URL and query decoding, lossy UTF-8, path
  * normalizing, cookies, JWT verification, the login body, the access
- * decision, the router (util.c, auth.c, access.c), and http-client's
- * request parser and header casing (client.c).  The first byte picks the
- * piece; the rest is its input.  Checked beyond "no crash": decoded text
- * is valid UTF-8 and never longer than three times the input, a token the
- * node made verifies, the access decision never lets a request without a
- * login reach an authenticated binding nor a remote or proxied one reach a
- * local-only binding. */
+ * decision, the router (util.c, auth.c, access.c), http-client's request
+ * parser and header casing (client.c), and the WebSocketPush and
+ * HttpResponse readers (common/ws_push.c, util.c).  The first byte picks the
+ * piece; the rest is its input.  Checked beyond "no crash": decoded text is
+ * valid UTF-8 and never longer than three times the input, the UTF-8 check
+ * agrees with the lossy copy, a token the node made verifies, the access
+ * decision never lets a request without a login reach an authenticated binding
+ * nor a remote or proxied one reach a local-only binding, a WebSocketPush or an
+ * HttpResponse the readers without a tree take reads the same with
+ * jansson. */
 #include "node/http/http.h"
 #include "node/http/http_int.h"
 
@@ -78,6 +81,10 @@ static void decoding(const uint8_t *d, size_t n)
     size_t ol = 0;
     char *l = hcn_http_utf8_lossy(d, n, &ol);
     utf8_ok(l, ol);
+    if (hcn_http_utf8_valid(d, n) != (ol == n && memcmp(l, d, n) == 0)) {
+        fprintf(stderr, "the UTF-8 check and the lossy copy disagree\n");
+        abort();
+    }
     free(l);
     char *p = hcn_http_normalize((const char *)d, n);
     free(p);
@@ -201,19 +208,88 @@ static void client_request(const uint8_t *d, size_t n)
     }
 }
 
+/* The HttpResponse reader without a tree (util.c) against jansson: an
+ * answer it takes, jansson reads with the same status and the same headers
+ * in the same order. */
+static void answer_body(const uint8_t *d, size_t n)
+{
+    static hcn_http_answer a;
+    if (!hcn_http_answer_read((const char *)d, n, &a))
+        return;
+    json_error_t je;
+    json_t *j = json_loadb((const char *)d, n, 0, &je);
+    json_t *st = json_object_get(j, "status");
+    json_t *hd = json_object_get(j, "headers");
+    bool same = json_is_object(j) && json_object_size(j) == 2 &&
+                json_is_integer(st) && json_integer_value(st) == a.status &&
+                json_is_object(hd) && json_object_size(hd) == a.nheaders;
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(hd, k, v)
+    {
+        same = same && i < a.nheaders && strcmp(k, a.names[i]) == 0 &&
+               json_is_string(v) &&
+               strcmp(json_string_value(v), a.values[i]) == 0;
+        i++;
+    }
+    if (!same) {
+        fprintf(stderr, "HttpResponse read unlike jansson: %.*s\n", (int)n,
+                (const char *)d);
+        abort();
+    }
+    json_decref(j);
+}
+
+/* The WebSocketPush reader without a tree (common/ws_push.c) against
+ * jansson, the full parse it stands in for: a body it takes, jansson reads
+ * as the same one-key object with the same channel and type; the body
+ * written for that channel and type reads back the same.  And the same
+ * bytes as an HttpResponse (answer_body). */
+static void ws_push_body(const uint8_t *d, size_t n)
+{
+    answer_body(d, n);
+    uint32_t ch = 0;
+    int type = -1;
+    if (!hcc_ws_push_read((const char *)d, n, &ch, &type))
+        return;
+    json_error_t je;
+    json_t *j = json_loadb((const char *)d, n, JSON_DECODE_ANY, &je);
+    json_t *in = json_object_get(j, "WebSocketPush");
+    json_t *cid = json_object_get(in, "channel_id");
+    const char *t = json_string_value(json_object_get(in, "message_type"));
+    if (!json_is_object(j) || json_object_size(j) != 1 || !json_is_object(in) ||
+        json_object_size(in) != 2 || !json_is_integer(cid) ||
+        json_integer_value(cid) != (json_int_t)ch || t == NULL ||
+        strcmp(t, hcc_ws_type_name(type)) != 0) {
+        fprintf(stderr, "WebSocketPush read unlike jansson: %.*s\n", (int)n,
+                (const char *)d);
+        abort();
+    }
+    json_decref(j);
+    char body[HCC_WS_PUSH_BODY_MAX];
+    size_t bl = hcc_ws_push_body(body, ch, type);
+    uint32_t ch2 = 0;
+    int type2 = -1;
+    if (bl != strlen(body) || !hcc_ws_push_read(body, bl, &ch2, &type2) ||
+        ch2 != ch || type2 != type)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
     const uint8_t *d = data + 1;
     size_t n = size - 1;
-    switch (data[0] % 6) {
+    switch (data[0] % 7) {
     case 0: decoding(d, n); break;
     case 1: names(d, n); break;
     case 2: tokens(d, n); break;
     case 3: access_rule(d, n); break;
     case 4: routing(d, n); break;
-    default: client_request(d, n); break;
+    case 5: client_request(d, n); break;
+    default: ws_push_body(d, n); break;
     }
     return 0;
 }

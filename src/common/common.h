@@ -66,6 +66,36 @@ unsigned hcc_ws_type_opcode(int type);
 /* The type of a WebSocket opcode, or -1. */
 int hcc_ws_type_of_opcode(unsigned opcode);
 
+/* The WebSocketPush action (ws_push.c): {"WebSocketPush":{"channel_id":N,
+ * "message_type":"Type"}}, which goes with every WebSocket message, from
+ * the server to a process and back.  Written and read without a JSON
+ * tree. */
+
+/* Room for the longest WebSocketPush body, with its NUL. */
+#define HCC_WS_PUSH_BODY_MAX 80
+/* Write the body for channel N and message type `type` (an hcc_ws_type;
+ * anything else is written as Close) into out, HCC_WS_PUSH_BODY_MAX bytes,
+ * NUL-terminated, byte for byte as the snprintf of it before; returns its
+ * length. */
+size_t hcc_ws_push_body(char *out, uint32_t channel, int type);
+/* Read a body of that shape with yajl's callbacks (no tree).  True only
+ * for that one shape: an object with one key, WebSocketPush, whose object
+ * has channel_id and message_type once each and nothing else, N an integer
+ * from 0 to UINT32_MAX, Type a WsMessageType name (*type its
+ * hcc_ws_type); blanks anywhere JSON has them.  Any other body, valid or
+ * not, gives false, and is for the caller to parse in full (a JSON tree),
+ * which reads the bodies taken here as this does. */
+bool hcc_ws_push_read(const char *body, size_t len, uint32_t *channel,
+                      int *type);
+/* Parse body (len bytes) with yajl: `callbacks` (a const yajl_callbacks *)
+ * are called with ctx; yajl's memory comes from a buffer on the stack, so
+ * a short body needs no malloc.  True when the body is one JSON value and
+ * every callback accepted its token; false at once for a body with \v or
+ * \f, which yajl takes for blanks and JSON does not.  yajl's defaults: no
+ * comments, UTF-8 checked, nothing after the value. */
+bool hcc_yajl_parse_short(const void *callbacks, void *ctx, const char *body,
+                          size_t len);
+
 /* Hypermap-safe checks as Hyperware applies them: process and package names
  * match ^[a-z0-9-]+$, node and publisher names ^[a-z0-9.-]+$. */
 bool hcc_name_safe(const char *s, size_t len, bool allow_dot);

@@ -426,10 +426,8 @@ bool hp_ws_push(uint32_t channel_id, hp_ws_message_type type, const void *data,
 {
     if ((unsigned)type > HP_WS_CLOSE)
         return false;
-    char body[120];
-    snprintf(body, sizeof body,
-             "{\"WebSocketPush\":{\"channel_id\":%u,\"message_type\":\"%s\"}}",
-             (unsigned)channel_id, hcc_ws_type_name(type));
+    char body[HCC_WS_PUSH_BODY_MAX];
+    hcc_ws_push_body(body, channel_id, (int)type);
     hpr_send_to("http-server", "distro", "sys", body, false, 0, NULL,
                 data ? (const uint8_t *)data : (const uint8_t *)"", len);
     return true;
@@ -511,10 +509,8 @@ hp_rpc_error hp_ws_client_push(uint32_t channel_id, hp_ws_message_type type,
         hp_rpc_error e = {HP_RPC_BUILD, "not a WebSocket message type"};
         return e;
     }
-    char body[120];
-    snprintf(body, sizeof body,
-             "{\"WebSocketPush\":{\"channel_id\":%u,\"message_type\":\"%s\"}}",
-             (unsigned)channel_id, hcc_ws_type_name(type));
+    char body[HCC_WS_PUSH_BODY_MAX];
+    hcc_ws_push_body(body, channel_id, (int)type);
     return client_action(body, data ? data : "", data ? len : 0);
 }
 
@@ -546,8 +542,14 @@ hp_task *hpr_http_server_task(hw_receive_result *r)
         return NULL;
     hp_arena *a = &t->arena;
     const char *perr = NULL;
-    hp_jv *j = hp_json_parse(a, (const char *)r->message.request.body.ptr,
-                             r->message.request.body.len, &perr);
+    const char *raw = (const char *)r->message.request.body.ptr;
+    size_t raw_len = r->message.request.body.len;
+    /* a WebSocket message, the event that comes most, without a tree; the
+     * tree for everything else */
+    uint32_t fast_ch = 0;
+    int fast_type = 0;
+    bool fast_push = hcc_ws_push_read(raw, raw_len, &fast_ch, &fast_type);
+    hp_jv *j = fast_push ? NULL : hp_json_parse(a, raw, raw_len, &perr);
     const hp_jv *http = j ? hp_jv_get(j, "Http") : NULL;
     const hp_jv *open = j ? hp_jv_get(j, "WebSocketOpen") : NULL;
     const hp_jv *push = j ? hp_jv_get(j, "WebSocketPush") : NULL;
@@ -599,6 +601,10 @@ hp_task *hpr_http_server_task(hw_receive_result *r)
                 free(e);
             }
         }
+    } else if (fast_push) {
+        ok = true;
+        ch = fast_ch;
+        t->ws_type = (hp_ws_message_type)fast_type;
     } else if (push) {
         const hp_jv *c = hp_jv_get(push, "channel_id");
         int type = hpr_ws_type_of(hp_jv_get(push, "message_type"));
@@ -626,7 +632,7 @@ hp_task *hpr_http_server_task(hw_receive_result *r)
      * Close frame (a push) and the channel's end (WebSocketClose).  The
      * handler hears it once: at the first of the two. */
     bool repeat = close && e && e->closed;
-    if (push && t->ws_type == HP_WS_CLOSE && e) {
+    if ((push || fast_push) && t->ws_type == HP_WS_CLOSE && e) {
         if (e->closed)
             repeat = true;
         e->closed = true;

@@ -1,7 +1,7 @@
 /* http-server:distro:sys without sockets (http/util.c, http/auth.c): the
  * router as route_recognizer matches, Hyperware's path formatting, query
- * decoding, lossy UTF-8, loopback peers, JWTs, cookies, the login
- * check and the access check. */
+ * decoding, lossy UTF-8, the WebSocketPush body (common/ws_push.c),
+ * loopback peers, JWTs, cookies, the login check and the access check. */
 #include "unit_helpers.h"
 
 #include "node/http/http_int.h"
@@ -87,7 +87,13 @@ static void queries_and_utf8(void **state)
     char *s = hcn_http_utf8_lossy(
         (const uint8_t *)"ok\xE2\x82 \xF0\x9F\x98\x80", 10, &n);
     assert_string_equal(s, "ok\xEF\xBF\xBD \xF0\x9F\x98\x80");
+    assert_true(hcn_http_utf8_valid((const uint8_t *)s, strlen(s)));
     free(s);
+    assert_false(hcn_http_utf8_valid(
+        (const uint8_t *)"ok\xE2\x82 \xF0\x9F\x98\x80", 10));
+    assert_false(hcn_http_utf8_valid((const uint8_t *)"\xED\xA0\x80", 3));
+    assert_false(hcn_http_utf8_valid((const uint8_t *)"\xC0\x80", 2));
+    assert_true(hcn_http_utf8_valid((const uint8_t *)"", 0));
 }
 
 /* The server's own JSON strings are jansson's, byte for byte: what
@@ -124,6 +130,140 @@ static void json_strings_as_jansson_writes_them(void **state)
     hcn_http_out_u64(&o, UINT64_MAX);
     assert_string_equal(o.buf, "0 18446744073709551615");
     free(o.buf);
+}
+
+static bool push_read(const char *body, uint32_t *ch, int *type)
+{
+    *ch = 12345;
+    *type = -7;
+    return hcc_ws_push_read(body, strlen(body), ch, type);
+}
+
+/* The WebSocketPush body written as snprintf wrote it, and read without a
+ * tree: the one shape taken, everything else left to jansson. */
+static void ws_push_bodies(void **state)
+{
+    (void)state;
+    char b[HCC_WS_PUSH_BODY_MAX];
+    size_t bl = hcc_ws_push_body(b, 7, HCC_WS_TEXT);
+    assert_int_equal(bl, strlen(b));
+    assert_string_equal(
+        b, "{\"WebSocketPush\":{\"channel_id\":7,\"message_type\":\"Text\"}}");
+    hcc_ws_push_body(b, UINT32_MAX, HCC_WS_BINARY);
+    assert_string_equal(b, "{\"WebSocketPush\":{\"channel_id\":4294967295,"
+                           "\"message_type\":\"Binary\"}}");
+    hcc_ws_push_body(b, 0, 99);
+    assert_string_equal(
+        b, "{\"WebSocketPush\":{\"channel_id\":0,\"message_type\":\"Close\"}}");
+    uint32_t ch;
+    int type;
+    assert_true(push_read(b, &ch, &type));
+    assert_int_equal(ch, 0);
+    assert_int_equal(type, HCC_WS_CLOSE);
+    assert_true(
+        push_read(" {\"WebSocketPush\" :\n{\"message_type\":\"P\\u006fng\","
+                  "\"channel_id\":4294967295}}\r\n",
+                  &ch, &type));
+    assert_int_equal(ch, UINT32_MAX);
+    assert_int_equal(type, HCC_WS_PONG);
+    static const char *const others[] = {
+        "",
+        "{}",
+        "[]",
+        "{\"WebSocketPush\":{\"channel_id\":1}}",
+        "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\"},"
+        "\"x\":1}",
+        "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\"},"
+        "\"WebSocketPush\":{\"channel_id\":2,\"message_type\":\"Text\"}}",
+        "{\"WebSocketPush\":{\"channel_id\":1,\"channel_id\":2,"
+        "\"message_type\":\"Text\"}}",
+        "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\","
+        "\"extra\":null}}",
+        "{\"WebSocketPush\":{\"channel_id\":4294967296,\"message_type\":"
+        "\"Text\"}}",
+        "{\"WebSocketPush\":{\"channel_id\":-1,\"message_type\":\"Text\"}}",
+        "{\"WebSocketPush\":{\"channel_id\":1.0,\"message_type\":\"Text\"}}",
+        "{\"WebSocketPush\":{\"channel_id\":1e2,\"message_type\":\"Text\"}}",
+        "{\"WebSocketPush\":{\"channel_id\":01,\"message_type\":\"Text\"}}",
+        "{\"WebSocketPush\":{\"channel_id\":\"1\",\"message_type\":\"Text\"}}",
+        "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"text\"}}",
+        "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\\u0000\"}"
+        "}",
+        "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\"}} x",
+        "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\"}}{}",
+        "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\"}",
+        "{\"WebSocketPush\":\f{\"channel_id\":1,\"message_type\":\"Text\"}}",
+        "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\"}}\v",
+        "/**/{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\"}}",
+        "{\"WebSocketPush\":[1,\"Text\"]}",
+        "{\"WebSocketClose\":1}",
+        "{\"Bind\":{\"path\":\"/\"}}",
+    };
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        if (push_read(others[i], &ch, &type))
+            fail_msg("taken: %s", others[i]);
+    }
+    assert_false(hcc_ws_push_read(NULL, 0, &ch, &type));
+}
+
+/* A process's plain HttpResponse read without a tree, in order; anything
+ * else left to jansson. */
+static void answers_read_without_a_tree(void **state)
+{
+    (void)state;
+    static hcn_http_answer a;
+    const char *ok =
+        " {\"headers\":{\"Content-Type\":\"text/plain\",\"X-B\":"
+        "\"caf\xC3\xA9 \\\"q\\\"\",\"x-a\":\"\"},\"status\":404}\n";
+    assert_true(hcn_http_answer_read(ok, strlen(ok), &a));
+    assert_int_equal(a.status, 404);
+    assert_int_equal(a.nheaders, 3);
+    assert_string_equal(a.names[0], "Content-Type");
+    assert_string_equal(a.values[0], "text/plain");
+    assert_string_equal(a.names[1], "X-B");
+    assert_string_equal(a.values[1], "caf\xC3\xA9 \"q\"");
+    assert_string_equal(a.names[2], "x-a");
+    assert_string_equal(a.values[2], "");
+    const char *empty = "{\"status\":200,\"headers\":{}}";
+    assert_true(hcn_http_answer_read(empty, strlen(empty), &a));
+    assert_int_equal(a.nheaders, 0);
+    static const char *const others[] = {
+        "",
+        "{}",
+        "[]",
+        "{\"status\":200}",
+        "{\"headers\":{}}",
+        "{\"status\":200,\"headers\":{},\"body\":null}",
+        "{\"status\":200,\"status\":201,\"headers\":{}}",
+        "{\"status\":200,\"headers\":{\"A\":\"1\",\"A\":\"2\"}}",
+        "{\"status\":200,\"headers\":{\"A\":1}}",
+        "{\"status\":200,\"headers\":{\"A\":null}}",
+        "{\"status\":200,\"headers\":{\"A\":[\"1\"]}}",
+        "{\"status\":200,\"headers\":[]}",
+        "{\"status\":-1,\"headers\":{}}",
+        "{\"status\":200.0,\"headers\":{}}",
+        "{\"status\":2e2,\"headers\":{}}",
+        "{\"status\":\"200\",\"headers\":{}}",
+        "{\"status\":1234567890123456789,\"headers\":{}}",
+        "{\"status\":200,\"headers\":{\"A\":\"\\u0041\"}}",
+        "{\"status\":200,\"headers\":{\"A\":\"\\ud800\"}}",
+        "{\"status\":200,\"headers\":{\"A\":\"\xED\xA0\x80\"}}",
+        "{\"status\":200,\"headers\":{\"A\":\"\xC0\x80\"}}",
+        "{\"status\":200,\"headers\":{}} []",
+        "{\"status\":200,\"headers\":{}}\f",
+        "{\"status\":200,\"headers\":{\"A\":\"1\"}",
+    };
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        if (hcn_http_answer_read(others[i], strlen(others[i]), &a))
+            fail_msg("taken: %s", others[i]);
+    }
+    /* more headers than the reader keeps: jansson's */
+    char many[1024] = "{\"status\":200,\"headers\":{";
+    for (int i = 0; i <= HCN_HTTP_ANSWER_HEADERS; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many),
+                 "%s\"h%d\":\"v\"", i ? "," : "", i);
+    strcat(many, "}}");
+    assert_false(hcn_http_answer_read(many, strlen(many), &a));
 }
 
 static void loopback_peers(void **state)
@@ -446,6 +586,8 @@ int main(void)
         cmocka_unit_test(paths_are_formatted_as_hyperware),
         cmocka_unit_test(queries_and_utf8),
         cmocka_unit_test(json_strings_as_jansson_writes_them),
+        cmocka_unit_test(ws_push_bodies),
+        cmocka_unit_test(answers_read_without_a_tree),
         cmocka_unit_test(loopback_peers),
         cmocka_unit_test(jwts_and_cookies),
         cmocka_unit_test(cookies_stripped),

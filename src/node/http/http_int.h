@@ -71,6 +71,31 @@ void hcn_http_parse_query(const char *q, size_t len, json_t *obj);
 /* Bytes as valid UTF-8: every invalid sequence becomes U+FFFD, as Rust's
  * String::from_utf8_lossy.  Fresh string; *outlen gets its length. */
 char *hcn_http_utf8_lossy(const uint8_t *s, size_t len, size_t *outlen);
+/* Whether s[0..len) is valid UTF-8 (what hcn_http_utf8_lossy returns
+ * unchanged). */
+bool hcn_http_utf8_valid(const uint8_t *s, size_t len);
+
+/* A process's answer to an HTTP request, {"status":S,"headers":{...}},
+ * read without a jansson tree (hcn_http_answer_read): the status and the
+ * headers in their order, NUL-terminated in `text`. */
+#define HCN_HTTP_ANSWER_HEADERS 16
+typedef struct hcn_http_answer {
+    int64_t status;
+    size_t nheaders;
+    const char *names[HCN_HTTP_ANSWER_HEADERS];
+    const char *values[HCN_HTTP_ANSWER_HEADERS];
+    size_t used; /* bytes of text taken */
+    char text[2048];
+} hcn_http_answer;
+
+/* Read an HttpResponse with yajl's callbacks into *a.  True only for the
+ * plain shape: an object with "status" (decimal digits, at most 18) and
+ * "headers" (an object of strings: at most HCN_HTTP_ANSWER_HEADERS
+ * distinct names, no NUL, no \u escape, 2 KiB of text in all), once each
+ * and nothing else.  Any other body, valid or not, gives false and is for
+ * the caller to parse in full (jansson), which reads the bodies taken here
+ * the same way. */
+bool hcn_http_answer_read(const char *body, size_t len, hcn_http_answer *a);
 
 /* ------------------------------------------------------------ output */
 

@@ -42,7 +42,8 @@
 /* ------------------------------------------------------------- types */
 
 typedef struct binding {
-    char *app; /* process id; NULL = unbound (404) */
+    char *app;    /* process id; NULL = unbound (404) */
+    char *target; /* its address, "<node>@<app>" (NULL when app is) */
     char *path;
     char *secure_sub; /* NULL = none */
     bool authenticated, local_only;
@@ -107,6 +108,8 @@ typedef struct conn {
     bool closing;
     enum phase phase;
     struct sockaddr_storage peer;
+    char peer_text[80]; /* peer as hcn_http_format_addr writes it; "" until
+                           a request needs it (peer_addr) */
     http_parser parser;
     /* the request */
     char *url;
@@ -141,7 +144,8 @@ typedef struct conn {
     /* WebSocket */
     wslay_event_context_ptr ws;
     uint32_t channel;
-    char *ws_app;
+    char *ws_target;    /* its process's address, "<node>@<ws_app>" */
+    const char *ws_app; /* the process id, in ws_target */
     const uint8_t *ws_in;
     size_t ws_in_len;
     unsigned ws_writes; /* frames handed to libuv, not yet written */
@@ -197,6 +201,8 @@ struct hcn_http {
     struct wreq *written, *written_tail;
     uv_prepare_t prepare;
     uv_check_t check;
+    /* hcn_http_answer_read's output (2 KiB: not on the stack) */
+    hcn_http_answer answer;
     /* the Date header line of second date_sec (date_line) */
     time_t date_sec;
     char date[48];
@@ -470,12 +476,18 @@ static const char *date_line(hcn_http *h, size_t *len)
     return h->date;
 }
 
+/* A process's response headers, in order (names[i]: values[i]). */
+typedef struct hdr_list {
+    size_t n;
+    const char *const *names, *const *values;
+} hdr_list;
+
 /* Write a response: status, extra header lines ("Name: value\r\n"...,
- * may be NULL), a JSON object of headers (may be NULL), and the body.  The
+ * may be NULL), a process's headers (may be NULL), and the body.  The
  * head and body are written into the write request's own allocation: one
  * malloc and one copy of the body. */
-static void respond(conn *c, int status, const char *extra, json_t *hdrs,
-                    const void *body, size_t blen)
+static void respond(conn *c, int status, const char *extra,
+                    const hdr_list *hdrs, const void *body, size_t blen)
 {
     if (c->closing)
         return;
@@ -496,11 +508,8 @@ static void respond(conn *c, int status, const char *extra, json_t *hdrs,
     hcn_http_out_raw(&o, date, dl);
     if (extra)
         hcn_http_out_str(&o, extra);
-    const char *key;
-    json_t *v;
-    json_object_foreach(hdrs, key, v)
-    {
-        const char *val = json_string_value(v);
+    for (size_t i = 0; hdrs && i < hdrs->n; i++) {
+        const char *key = hdrs->names[i], *val = hdrs->values[i];
         if (val == NULL || header_reserved(key) || !header_ok(key, val))
             continue;
         hcn_http_out_str(&o, key);
@@ -568,25 +577,31 @@ static void respond_error(conn *c, int status, const char *kind,
 
 /* ----------------------------------------------------------- messages */
 
-static void send_to_process(hcn_http *h, uint64_t id, const char *pid,
+/* A process's address on this node, "<node>@<pid>": fresh string. */
+static char *proc_address(hcn_http *h, const char *pid)
+{
+    return hcn_xasprintf("%s@%s", h->node->name, pid);
+}
+
+/* Send request `body` (and blob, may be NULL) to the process at address
+ * `target` (a binding's or a WebSocket's, formatted once). */
+static void send_to_process(hcn_http *h, uint64_t id, const char *target,
                             bool expects, uint64_t secs, const char *body,
                             hcn_blob *blob)
 {
-    char *target = hcn_xasprintf("%s@%s", h->node->name, pid);
     hcn_msg *m =
         HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = id, .source = h->self_addr,
                     .target = target, .has_expects = expects, .expects = secs,
                     .body = body, .body_len = strlen(body), .blob = blob);
-    free(target);
     hcn_route(h->node, m);
 }
 
-static void send_json_to_process(hcn_http *h, uint64_t id, const char *pid,
+static void send_json_to_process(hcn_http *h, uint64_t id, const char *target,
                                  bool expects, uint64_t secs, json_t *j,
                                  hcn_blob *blob)
 {
     char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-    send_to_process(h, id, pid, expects, secs, s, blob);
+    send_to_process(h, id, target, expects, secs, s, blob);
     free(s);
     json_decref(j);
 }
@@ -1148,6 +1163,28 @@ static void request_headers(conn *c, hcn_http_out *o)
         free(take);
 }
 
+/* The peer's address as text, formatted once per connection. */
+static const char *peer_addr(conn *c)
+{
+    if (c->peer_text[0] == '\0')
+        hcn_http_format_addr((struct sockaddr *)&c->peer, c->peer_text,
+                             sizeof c->peer_text);
+    return c->peer_text;
+}
+
+/* s[0..n) made valid UTF-8: s itself when it is (*fresh NULL), else a
+ * lossy copy (*fresh, to free); *outlen its length. */
+static const char *utf8_view(const char *s, size_t n, size_t *outlen,
+                             char **fresh)
+{
+    *fresh = NULL;
+    *outlen = n;
+    if (hcn_http_utf8_valid((const uint8_t *)s, n))
+        return s;
+    *fresh = hcn_http_utf8_lossy((const uint8_t *)s, n, outlen);
+    return *fresh;
+}
+
 /* The request as b's process receives it: {"Http": IncomingHttpRequest}
  * in serde's field order, written directly (no jansson tree: this runs for
  * every request) and byte for byte as json_dumps(JSON_COMPACT) wrote it
@@ -1158,28 +1195,33 @@ static char *request_json(conn *c, const binding *b, const char *host,
 {
     hcn_http_out o = {0};
     hcn_http_out_reserve(&o, 512);
-    char addr[80];
-    hcn_http_format_addr((struct sockaddr *)&c->peer, addr, sizeof addr);
+    const char *addr = peer_addr(c);
     hcn_http_out_str(&o, "{\"Http\":{\"source_socket_addr\":");
     hcn_http_out_jstr(&o, addr, strlen(addr));
     hcn_http_out_str(&o, ",\"method\":");
     const char *method = http_method_str((enum http_method)c->parser.method);
     hcn_http_out_jstr(&o, method, strlen(method));
-    /* "http://" host path, the path made valid UTF-8, then the whole */
+    /* "http://" host path, the path made valid UTF-8, then the whole (a
+     * copy only where bytes are not valid UTF-8) */
     size_t pl, hl = strlen(host);
-    char *lossy_path =
-        hcn_http_utf8_lossy((const uint8_t *)path, strlen(path), &pl);
-    char *url = hcn_xmalloc(7 + hl + pl + 1);
+    char *lossy_path;
+    const char *vpath = utf8_view(path, strlen(path), &pl, &lossy_path);
+    size_t ul = 7 + hl + pl;
+    char stack[256];
+    char *url = ul < sizeof stack ? stack : hcn_xmalloc(ul + 1);
     memcpy(url, "http://", 7);
     memcpy(url + 7, host, hl);
-    memcpy(url + 7 + hl, lossy_path, pl + 1);
+    memcpy(url + 7 + hl, vpath, pl);
+    url[ul] = 0;
     free(lossy_path);
-    char *lossy_url =
-        hcn_http_utf8_lossy((const uint8_t *)url, 7 + hl + pl, NULL);
-    free(url);
+    char *lossy_url;
+    size_t vl;
+    const char *vurl = utf8_view(url, ul, &vl, &lossy_url);
     hcn_http_out_str(&o, ",\"url\":");
-    hcn_http_out_jstr(&o, lossy_url, strlen(lossy_url));
+    hcn_http_out_jstr(&o, vurl, strlen(vurl));
     free(lossy_url);
+    if (url != stack)
+        free(url);
     hcn_http_out_str(&o, ",\"bound_path\":");
     hcn_http_out_jstr(&o, b->path, strlen(b->path));
     hcn_http_out_str(&o, ",\"headers\":");
@@ -1248,7 +1290,7 @@ static void forward(conn *c, const binding *b, char *msg)
         blob = hcn_blob_new(NULL, NULL, 0);
     }
     body_release(c); /* and the budget it held */
-    send_to_process(h, id, b->app, true, timeout, msg, blob);
+    send_to_process(h, id, b->target, true, timeout, msg, blob);
     free(msg);
     hcn_blob_unref(blob);
 }
@@ -1482,6 +1524,18 @@ static void on_http_response(hcn_http *h, hcn_msg *m)
         respond_empty(c, 503);
         return;
     }
+    const void *body = m->blob ? m->blob->bytes : NULL;
+    size_t blen = m->blob ? m->blob->len : 0;
+    /* the plain answer without a jansson tree (it comes with every
+     * request); jansson for anything else */
+    hcn_http_answer *fast = &h->answer;
+    if (hcn_http_answer_read((const char *)m->body, m->body_len, fast)) {
+        int64_t status = fast->status;
+        hdr_list hl = {fast->nheaders, fast->names, fast->values};
+        respond(c, status < 200 || status > 999 ? 500 : (int)status, NULL, &hl,
+                body, blen);
+        return;
+    }
     json_error_t je;
     json_t *j = json_loadb((const char *)m->body, m->body_len, 0, &je);
     json_t *st = json_object_get(j, "status");
@@ -1498,8 +1552,17 @@ static void on_http_response(hcn_http *h, hcn_msg *m)
     } else {
         if (status < 200 || status > 999)
             status = 500;
-        respond(c, (int)status, NULL, hd, m->blob ? m->blob->bytes : NULL,
-                m->blob ? m->blob->len : 0);
+        size_t n = json_object_size(hd), i = 0;
+        const char **names = hcn_xcalloc(2 * n + 1, sizeof *names);
+        const char **values = names + n;
+        json_object_foreach(hd, k, v)
+        {
+            names[i] = k;
+            values[i++] = json_string_value(v);
+        }
+        hdr_list hl = {n, names, values};
+        respond(c, (int)status, NULL, &hl, body, blen);
+        free(names);
     }
     json_decref(j);
 }
@@ -1823,13 +1886,6 @@ _Static_assert(WSLAY_TEXT_FRAME == 0x1 && WSLAY_BINARY_FRAME == 0x2 &&
                    WSLAY_PONG == 0xA,
                "wslay's opcodes are RFC 6455's (HCC_WS_TYPE_MAP)");
 
-/* A received frame's WsMessageType name; any other opcode is a Close. */
-static const char *ws_type_name(uint8_t opcode)
-{
-    int type = hcc_ws_type_of_opcode(opcode);
-    return hcc_ws_type_name(type >= 0 ? type : HCC_WS_CLOSE);
-}
-
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                           int flags, void *user)
 {
@@ -1903,15 +1959,11 @@ static void ws_msg_cb(wslay_event_context_ptr ctx,
         data += 2; /* the status code; the reason follows */
         len -= 2;
     }
-    /* {"WebSocketPush":{"channel_id":N,"message_type":"Text"}}, written
-     * directly: this runs for every message */
-    char j[96];
-    snprintf(
-        j, sizeof j,
-        "{\"WebSocketPush\":{\"channel_id\":%llu,\"message_type\":\"%s\"}}",
-        (unsigned long long)c->channel, ws_type_name(arg->opcode));
+    char j[HCC_WS_PUSH_BODY_MAX];
+    int type = hcc_ws_type_of_opcode(arg->opcode);
+    hcc_ws_push_body(j, c->channel, type >= 0 ? type : HCC_WS_CLOSE);
     hcn_blob *blob = hcn_blob_new(NULL, data, len);
-    send_to_process(h, rand_id(h), c->ws_app, false, 0, j, blob);
+    send_to_process(h, rand_id(h), c->ws_target, false, 0, j, blob);
     hcn_blob_unref(blob);
 }
 
@@ -2101,7 +2153,8 @@ static bool ws_upgrade(conn *c, const char *path)
     ch->c = c;
     HASH_ADD(hh, h->channels, id, sizeof(uint32_t), ch);
     c->channel = ch->id;
-    c->ws_app = hcn_xstrdup(b->app);
+    c->ws_target = proc_address(h, b->app);
+    c->ws_app = c->ws_target + strlen(h->node->name) + 1;
     c->phase = PH_WS;
     h->nws++;
     if (c->ac) {
@@ -2156,7 +2209,7 @@ static bool ws_upgrade(conn *c, const char *path)
                         fwd ? json_string(fwd) : json_null());
     json_t *j = json_object();
     json_object_set_new(j, "WebSocketOpen", inner);
-    send_json_to_process(h, rand_id(h), c->ws_app, false, 0, j, NULL);
+    send_json_to_process(h, rand_id(h), c->ws_target, false, 0, j, NULL);
     free(lp);
     free(wpath);
     free(fwd_copy);
@@ -2189,7 +2242,7 @@ static void conn_unref(conn *c)
     reset_request(c);
     free(c->hdrs);
     free(c->left);
-    free(c->ws_app);
+    free(c->ws_target);
     free(c->ws_out);
     free(c);
 }
@@ -2229,7 +2282,7 @@ static void conn_close(conn *c)
         logf_h(h, 2, "websocket connection %u closed", c->channel);
         json_t *j = json_object();
         json_object_set_new(j, "WebSocketClose", json_integer(c->channel));
-        send_json_to_process(h, rand_id(h), c->ws_app, false, 0, j, NULL);
+        send_json_to_process(h, rand_id(h), c->ws_target, false, 0, j, NULL);
         wslay_event_context_free(c->ws);
         c->ws = NULL;
     }
@@ -2431,6 +2484,7 @@ static void free_binding(void *p)
 {
     binding *b = p;
     free(b->app);
+    free(b->target);
     free(b->path);
     free(b->secure_sub);
     hcn_blob_unref(b->static_content);
@@ -2457,12 +2511,10 @@ static int field_bool(json_t *o, const char *k)
     return json_is_boolean(v) ? json_is_true(v) : -1;
 }
 
-static conn *channel_of(hcn_http *h, json_t *id_json, const char *pid,
+static conn *channel_of(hcn_http *h, uint32_t cid, const char *pid,
                         bool *found_other)
 {
     *found_other = false;
-    json_int_t id = json_integer_value(id_json);
-    uint32_t cid = (uint32_t)id;
     channel *ch;
     HASH_FIND(hh, h->channels, &cid, sizeof(uint32_t), ch);
     if (ch == NULL)
@@ -2489,17 +2541,11 @@ static void ws_close_channel(conn *c)
     ws_pump(c);
 }
 
-/* Returns NULL on success, else the HttpServerError name. */
-static const char *ws_push(hcn_http *h, hcn_msg *m, json_t *arg, bool *reply)
+/* WebSocketPush of message type `wt` (an hcc_ws_type) to channel `cid`.
+ * Returns NULL on success, else the HttpServerError name. */
+static const char *ws_push(hcn_http *h, hcn_msg *m, uint32_t cid, int wt)
 {
     const char *pid = hcn_addr_pid(m->source);
-    json_t *cid = json_object_get(arg, "channel_id");
-    const char *type = field_str(arg, "message_type");
-    if (!is_u32(cid) || type == NULL)
-        return "MalformedRequest";
-    int wt = hcc_ws_type_parse(type, strlen(type));
-    if (wt < 0)
-        return "MalformedRequest";
     uint8_t op = (uint8_t)hcc_ws_type_opcode(wt);
     if (m->blob == NULL)
         return "NoBlob";
@@ -2524,28 +2570,48 @@ static const char *ws_push(hcn_http *h, hcn_msg *m, json_t *arg, bool *reply)
         conn_close(c);
         return "WsChannelNotFound";
     }
-    struct wslay_event_msg msg = {.opcode = op};
+    struct wslay_event_msg msg = {
+        .opcode = op, .msg = m->blob->bytes, .msg_length = m->blob->len};
     char *lossy = NULL;
-    if (op == WSLAY_TEXT_FRAME) {
+    if (op == WSLAY_TEXT_FRAME &&
+        !hcn_http_utf8_valid(m->blob->bytes, m->blob->len)) {
         size_t ll;
         lossy = hcn_http_utf8_lossy(m->blob->bytes, m->blob->len, &ll);
         msg.msg = (const uint8_t *)lossy;
         msg.msg_length = ll;
-    } else {
-        msg.msg = m->blob->bytes;
-        msg.msg_length = m->blob->len;
     }
     int rc = wslay_event_queue_msg(c->ws, &msg);
     free(lossy);
     if (rc != 0)
         return "WsChannelNotFound";
     ws_pump(c);
-    (void)reply;
     return NULL;
+}
+
+/* The end of an action: its error (an HttpServerError name) or, when the
+ * sender waits for one, Ok. */
+static void action_done(hcn_http *h, hcn_msg *m, const char *err)
+{
+    if (err) {
+        if (strcmp(err, "MalformedRequest") == 0)
+            logf_h(h, 1, "malformed request from %s", m->source);
+        action_err(h, m, err);
+    } else if (m->has_expects || m->rsvp) {
+        action_reply(h, m, m->rsvp ? m->rsvp : m->source, "{\"Ok\":null}");
+    }
 }
 
 static void handle_action(hcn_http *h, hcn_msg *m)
 {
+    /* the push, the action of every message a process sends to a
+     * WebSocket, without a jansson tree */
+    uint32_t push_id;
+    int push_type;
+    if (hcc_ws_push_read((const char *)m->body, m->body_len, &push_id,
+                         &push_type)) {
+        action_done(h, m, ws_push(h, m, push_id, push_type));
+        return;
+    }
     const char *pid = hcn_addr_pid(m->source);
     json_error_t je;
     json_t *j =
@@ -2558,7 +2624,6 @@ static void handle_action(hcn_http *h, hcn_msg *m)
         name = json_object_iter_key(it);
         arg = json_object_iter_value(it);
     }
-    bool safe = hc_process_id_check(pid) == 0;
     if (name == NULL) {
         err = "MalformedRequest";
     } else if (strcmp(name, "Bind") == 0 || strcmp(name, "SecureBind") == 0) {
@@ -2569,13 +2634,14 @@ static void handle_action(hcn_http *h, hcn_msg *m)
         int cache = field_bool(arg, "cache");
         if (path == NULL || auth < 0 || local < 0 || cache < 0) {
             err = "MalformedRequest";
-        } else if (!safe) {
+        } else if (hc_process_id_check(pid) != 0) {
             err = "InvalidSourceProcess";
         } else if (cache && m->blob == NULL) {
             err = "NoBlob";
         } else {
             binding *b = hcn_xcalloc(1, sizeof *b);
             b->app = hcn_xstrdup(pid);
+            b->target = proc_address(h, pid);
             b->path = hcn_http_format_path(pid, path);
             b->authenticated = auth;
             b->local_only = local;
@@ -2611,7 +2677,7 @@ static void handle_action(hcn_http *h, hcn_msg *m)
         int ext = field_bool(arg, "extension");
         if (path == NULL || auth < 0 || ext < 0) {
             err = "MalformedRequest";
-        } else if (!safe) {
+        } else if (hc_process_id_check(pid) != 0) {
             err = "InvalidSourceProcess";
         } else {
             ws_binding *b = hcn_xcalloc(1, sizeof *b);
@@ -2641,14 +2707,19 @@ static void handle_action(hcn_http *h, hcn_msg *m)
                 free_ws_binding(old);
         }
     } else if (strcmp(name, "WebSocketPush") == 0) {
-        err =
-            json_is_object(arg) ? ws_push(h, m, arg, NULL) : "MalformedRequest";
+        json_t *cid = json_object_get(arg, "channel_id");
+        const char *type = field_str(arg, "message_type");
+        int wt = type ? hcc_ws_type_parse(type, strlen(type)) : -1;
+        err = json_is_object(arg) && is_u32(cid) && wt >= 0
+                  ? ws_push(h, m, (uint32_t)json_integer_value(cid), wt)
+                  : "MalformedRequest";
     } else if (strcmp(name, "WebSocketClose") == 0) {
         if (!is_u32(arg)) {
             err = "MalformedRequest";
         } else {
             bool other;
-            conn *c = channel_of(h, arg, pid, &other);
+            conn *c =
+                channel_of(h, (uint32_t)json_integer_value(arg), pid, &other);
             if (other)
                 err = "WsChannelNotFound";
             else if (c)
@@ -2662,13 +2733,7 @@ static void handle_action(hcn_http *h, hcn_msg *m)
         err = "MalformedRequest";
     }
     json_decref(j);
-    if (err) {
-        if (strcmp(err, "MalformedRequest") == 0)
-            logf_h(h, 1, "malformed request from %s", m->source);
-        action_err(h, m, err);
-    } else if (m->has_expects || m->rsvp) {
-        action_reply(h, m, m->rsvp ? m->rsvp : m->source, "{\"Ok\":null}");
-    }
+    action_done(h, m, err);
 }
 
 static void handle_msg(hcn_http *h, hcn_msg *m)

@@ -2,6 +2,7 @@
  * as Hyperware's route_recognizer matches them), path formatting, URL and
  * query decoding, lossy UTF-8, peer addresses. */
 #include "http_int.h"
+#include "../../common/common.h"
 #include "../base/base.h"
 
 #include <arpa/inet.h>
@@ -9,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_parse.h>
 
 /* ------------------------------------------------------------ routing */
 
@@ -490,6 +492,169 @@ char *hcn_http_utf8_lossy(const uint8_t *s, size_t len, size_t *outlen)
     if (outlen)
         *outlen = o;
     return out;
+}
+
+bool hcn_http_utf8_valid(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = utf8_seq(s + i, len - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+/* ------------------------------------------------- HttpResponse, read */
+
+/* hcn_http_answer_read's state. */
+typedef struct answer_read {
+    hcn_http_answer *a;
+    int depth; /* maps open */
+    int want;  /* the value the last key names: 0 status, 1 headers, 2 a
+                  header's value, -1 none */
+    bool have_status, have_headers, failed;
+} answer_read;
+
+static int answer_fail(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static int answer_bool(void *ctx, int b)
+{
+    (void)b;
+    return answer_fail(ctx);
+}
+
+/* Keep s[0..n) (valid UTF-8, no NUL) in the answer's text; NULL when it
+ * does not fit or is not such a string. */
+static const char *answer_keep(hcn_http_answer *a, const unsigned char *s,
+                               size_t n)
+{
+    if (n + 1 > sizeof a->text - a->used || memchr(s, 0, n) ||
+        !hcn_http_utf8_valid(s, n))
+        return NULL;
+    char *t = a->text + a->used;
+    memcpy(t, s, n);
+    t[n] = 0;
+    a->used += n + 1;
+    return t;
+}
+
+static int answer_start_map(void *ctx)
+{
+    answer_read *r = ctx;
+    if (r->depth == 0 ? r->have_status || r->have_headers
+                      : !(r->depth == 1 && r->want == 1))
+        return 0;
+    r->depth++;
+    r->want = -1;
+    return 1;
+}
+
+static int answer_key(void *ctx, const unsigned char *k, size_t n)
+{
+    answer_read *r = ctx;
+    hcn_http_answer *a = r->a;
+    if (r->want != -1)
+        return 0;
+    if (r->depth == 1) {
+        if (n == 6 && memcmp(k, "status", 6) == 0 && !r->have_status) {
+            r->have_status = true;
+            r->want = 0;
+            return 1;
+        }
+        if (n == 7 && memcmp(k, "headers", 7) == 0 && !r->have_headers) {
+            r->have_headers = true;
+            r->want = 1;
+            return 1;
+        }
+        return 0;
+    }
+    if (a->nheaders == HCN_HTTP_ANSWER_HEADERS)
+        return 0;
+    const char *name = answer_keep(a, k, n);
+    if (name == NULL)
+        return 0;
+    for (size_t i = 0; i < a->nheaders; i++)
+        if (strcmp(a->names[i], name) == 0)
+            return 0; /* a name twice: jansson keeps the last value */
+    a->names[a->nheaders] = name;
+    r->want = 2;
+    return 1;
+}
+
+/* The status as written: decimal digits only (yajl has checked the
+ * grammar), at most 18 of them. */
+static int answer_number(void *ctx, const char *s, size_t n)
+{
+    answer_read *r = ctx;
+    if (r->depth != 1 || r->want != 0 || n == 0 || n > 18)
+        return 0;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    r->a->status = v;
+    r->want = -1;
+    return 1;
+}
+
+static int answer_string(void *ctx, const unsigned char *s, size_t n)
+{
+    answer_read *r = ctx;
+    hcn_http_answer *a = r->a;
+    if (r->depth != 2 || r->want != 2)
+        return 0;
+    const char *v = answer_keep(a, s, n);
+    if (v == NULL)
+        return 0;
+    a->values[a->nheaders++] = v;
+    r->want = -1;
+    return 1;
+}
+
+static int answer_end_map(void *ctx)
+{
+    answer_read *r = ctx;
+    if (r->want != -1)
+        return 0;
+    r->depth--;
+    return 1;
+}
+
+static const yajl_callbacks answer_callbacks = {
+    .yajl_null = answer_fail,
+    .yajl_boolean = answer_bool,
+    .yajl_number = answer_number,
+    .yajl_string = answer_string,
+    .yajl_start_map = answer_start_map,
+    .yajl_map_key = answer_key,
+    .yajl_end_map = answer_end_map,
+    .yajl_start_array = answer_fail,
+    .yajl_end_array = answer_fail,
+};
+
+bool hcn_http_answer_read(const char *body, size_t len, hcn_http_answer *a)
+{
+    a->status = 0;
+    a->nheaders = a->used = 0;
+    /* a \u escape is left to jansson: it refuses a lone surrogate, which
+     * yajl turns into a character */
+    if (body == NULL || memmem(body, len, "\\u", 2))
+        return false;
+    answer_read r = {.a = a, .want = -1};
+    return hcc_yajl_parse_short(&answer_callbacks, &r, body, len) &&
+           r.depth == 0 && r.have_status && r.have_headers;
 }
 
 /* -------------------------------------------------------------- peers */
