@@ -2,8 +2,8 @@
  * tree in the message's arena (include/hyperc/json.h). */
 #include "hyperc/json.h"
 
-#include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +24,34 @@ typedef struct frame {
     const char *pending_key;
 } frame;
 
+/* Frames kept in the parse's own stack frame; deeper texts move the stack
+ * to the arena (most messages are a few levels deep). */
+#define FRAMES_INLINE 16
+
+/* What yajl allocates for one parse (its handle, lexer, state stack and
+ * the lexer's 2 KiB buffer, which a top-level number at the text's end
+ * takes) comes from the parse's own stack frame: no malloc or free per
+ * message, and nothing left in the arena. */
+#define SCRATCH_SIZE 2816
+
+/* A block of the scratch: its size in front, then the bytes. */
+typedef struct scratch_head {
+    size_t size;
+    size_t pad_; /* keeps the bytes after it 16-byte aligned */
+} scratch_head;
+
 typedef struct pctx {
     hp_arena *a;
-    frame stack[MAX_DEPTH + 1];
+    frame *stack; /* inline, or in the arena once deeper than FRAMES_INLINE */
+    int cap;
     int depth;
     hp_jv *root;
     const char *err;
+    size_t scratch_used;
+    unsigned char *scratch_last; /* the newest block's bytes (realloc grows
+                                  * it in place) */
+    frame inline_frames[FRAMES_INLINE];
+    _Alignas(16) unsigned char scratch[SCRATCH_SIZE];
 } pctx;
 
 static hp_jv *new_value(pctx *c, hp_jv_kind kind)
@@ -125,6 +147,17 @@ static int open_container(pctx *c, hp_jv_kind kind)
     hp_jv *v = new_value(c, kind);
     if (v == NULL || !add(c, v))
         return 0;
+    if (c->depth == c->cap) {
+        int cap = MAX_DEPTH + 1;
+        frame *st = hp_arena_alloc(c->a, (size_t)cap * sizeof *st);
+        if (st == NULL) {
+            c->err = "out of memory";
+            return 0;
+        }
+        memcpy(st, c->stack, (size_t)c->depth * sizeof *st);
+        c->stack = st;
+        c->cap = cap;
+    }
     frame *f = &c->stack[c->depth++];
     memset(f, 0, sizeof *f);
     f->v = v;
@@ -182,6 +215,59 @@ static int on_end(void *ctx)
 static int on_start_array(void *ctx)
 {
     return open_container(ctx, HP_JV_ARRAY);
+}
+
+/* yajl's allocator for one parse: blocks from c->scratch while it lasts
+ * (freed with the parse: free of one is a no-op), malloc beyond it. */
+static bool in_scratch(const pctx *c, const void *p)
+{
+    uintptr_t b = (uintptr_t)p, lo = (uintptr_t)c->scratch;
+    return b >= lo && b - lo < sizeof c->scratch;
+}
+
+static void *scratch_malloc(void *ctx, size_t n)
+{
+    pctx *c = ctx;
+    size_t need = sizeof(scratch_head) + ((n + 15) & ~(size_t)15);
+    if (n <= sizeof c->scratch && need <= sizeof c->scratch - c->scratch_used) {
+        scratch_head *hd = (scratch_head *)(c->scratch + c->scratch_used);
+        hd->size = need - sizeof *hd;
+        c->scratch_used += need;
+        c->scratch_last = (unsigned char *)(hd + 1);
+        return hd + 1;
+    }
+    return malloc(n);
+}
+
+static void *scratch_realloc(void *ctx, void *p, size_t n)
+{
+    pctx *c = ctx;
+    if (p == NULL)
+        return scratch_malloc(ctx, n);
+    if (!in_scratch(c, p))
+        return realloc(p, n);
+    scratch_head *hd = (scratch_head *)p - 1;
+    if (n <= hd->size)
+        return p;
+    if (p == c->scratch_last) { /* the newest block: grow it if there is room */
+        size_t start = (size_t)((unsigned char *)p - c->scratch);
+        size_t size = (n + 15) & ~(size_t)15;
+        if (n <= sizeof c->scratch && size <= sizeof c->scratch - start) {
+            c->scratch_used = start + size;
+            hd->size = size;
+            return p;
+        }
+    }
+    void *q = scratch_malloc(ctx, n);
+    if (q)
+        memcpy(q, p, hd->size);
+    return q;
+}
+
+static void scratch_free(void *ctx, void *p)
+{
+    if (p != NULL && !in_scratch(ctx, p))
+        free(p);
 }
 
 static const yajl_callbacks callbacks = {
@@ -261,8 +347,18 @@ hp_jv *hp_json_parse(hp_arena *a, const char *text, size_t n, const char **err)
             *err = "lone surrogate in a string";
         return NULL;
     }
-    pctx c = {.a = a};
-    yajl_handle h = yajl_alloc(&callbacks, NULL, &c);
+    pctx c; /* not zeroed whole: the frames and scratch are written
+             * before they are read */
+    c.a = a;
+    c.stack = c.inline_frames;
+    c.cap = FRAMES_INLINE;
+    c.depth = 0;
+    c.root = NULL;
+    c.err = NULL;
+    c.scratch_used = 0;
+    c.scratch_last = NULL;
+    yajl_alloc_funcs af = {scratch_malloc, scratch_realloc, scratch_free, &c};
+    yajl_handle h = yajl_alloc(&callbacks, &af, &c);
     if (h == NULL) {
         *err = "out of memory";
         return NULL;
@@ -339,6 +435,23 @@ static bool integer_token(const hp_jv *j)
     return j && j->kind == HP_JV_NUMBER && strpbrk(j->str, ".eE") == NULL;
 }
 
+/* An integer token's (yajl checked its syntax: -?digits) sign and
+ * magnitude; false when the magnitude is over UINT64_MAX. */
+static bool integer_value(const char *s, bool *neg, uint64_t *mag)
+{
+    *neg = *s == '-';
+    s += *neg;
+    uint64_t m = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (m > (UINT64_MAX - d) / 10)
+            return false;
+        m = m * 10 + d;
+    }
+    *mag = m;
+    return true;
+}
+
 /* `-0`: serde_json reads it as the float -0.0, so no integer type takes it */
 static bool minus_zero(const char *s)
 {
@@ -362,9 +475,15 @@ int hp_jd_int(hp_arena *a, const hp_jv *j, int64_t min, int64_t max,
     }
     if (minus_zero(j->str))
         return minus_zero_error(err);
-    errno = 0;
-    long long v = strtoll(j->str, NULL, 10);
-    if (errno == ERANGE || v < min || v > max) {
+    bool neg;
+    uint64_t m;
+    bool fits = integer_value(j->str, &neg, &m) &&
+                m <= (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX);
+    int64_t v = 0;
+    if (fits)
+        v = neg ? (m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m)
+                : (int64_t)m;
+    if (!fits || v < min || v > max) {
         *err = hp_arena_sprintf(a, "%s is out of range for %s (%lld..%lld)",
                                 j->str, type, (long long)min, (long long)max);
         return -1;
@@ -383,9 +502,9 @@ int hp_jd_uint(hp_arena *a, const hp_jv *j, uint64_t max, const char *type,
     }
     if (minus_zero(j->str))
         return minus_zero_error(err);
-    errno = 0;
-    unsigned long long v = strtoull(j->str, NULL, 10);
-    if (j->str[0] == '-' || errno == ERANGE || v > max) {
+    bool neg;
+    uint64_t v;
+    if (!integer_value(j->str, &neg, &v) || neg || v > max) {
         *err = hp_arena_sprintf(a, "%s is out of range for %s (0..%llu)",
                                 j->str, type, (unsigned long long)max);
         return -1;

@@ -64,18 +64,33 @@ void hp_jw_bool(hp_jw *w, bool v)
         hp_jw_raw(w, "false", 5);
 }
 
+/* v's decimal digits, ending at end (exclusive); returns the first. */
+static char *u64_digits(uint64_t v, char *end)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
 void hp_jw_u64(hp_jw *w, uint64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
-    hp_jw_raw(w, tmp, (size_t)n);
+    char *p = u64_digits(v, tmp + sizeof tmp);
+    hp_jw_raw(w, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 void hp_jw_i64(hp_jw *w, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-    hp_jw_raw(w, tmp, (size_t)n);
+    /* the magnitude in unsigned arithmetic: INT64_MIN has no positive */
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    char *p = u64_digits(m, tmp + sizeof tmp);
+    if (v < 0)
+        *--p = '-';
+    hp_jw_raw(w, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 /* ------------------------------------------------------------------ UTF-8 */

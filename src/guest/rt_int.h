@@ -20,6 +20,28 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The hash of the runtime's tables (uthash's HASH_FUNCTION): a multiply
+ * mix over 8-byte words, cheaper than uthash's default on the 36-byte
+ * context ids a call adds and its reply finds. */
+static inline unsigned hpr_hash(const void *key, size_t n)
+{
+    const unsigned char *p = key;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 31;
+    }
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)p[i] << (8 * i);
+    h = (h ^ w) * 0x94D049BB133111EBull;
+    return (unsigned)(h ^ (h >> 32));
+}
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                   \
+    ((hashv) = hpr_hash((keyptr), (keylen)))
 #include <uthash.h>
 
 #define HPR_SAVE_TIMER_CONTEXT "hyperc:save-timer"
@@ -40,6 +62,12 @@ struct hpr {
     struct hp_task *ready_head, *ready_tail;
     struct hp_task *init_task;
     size_t live, max_tasks, stack;
+    /* records kept for reuse (rt_task.c): ended tasks, each with its
+     * arena's first chunk, and finished waits */
+    struct hp_task *task_pool;
+    size_t ntask_pool;
+    struct hpr_wait *wait_pool;
+    size_t nwait_pool;
     /* saving */
     char *last_saved;    /* the bytes saved last (OnDiff), NUL-terminated */
     uint64_t since_save; /* completed triggers since the last save */
@@ -82,8 +110,15 @@ struct hp_task {
     hpr_task_kind kind;
     hp__coro *co;
     hp_arena arena;
-    hw_address source; /* owned copy */
-    int prompting;     /* the held prompting message (0: none) */
+    hw_address source; /* owned copy: in source_buf, or malloc'd (one block
+                        * from source.node) when source_heap */
+    bool source_heap;
+    char source_buf[160];
+    int prompting; /* the held prompting message (0: none) */
+    /* its prompting message is the host's current one and not yet held:
+     * a request's task until it first waits (it runs first after the
+     * receive that brought it), which then holds it */
+    bool hold_due;
     /* a request: its body (in the arena) and whether it wants an answer */
     const char *body;
     size_t body_len;
@@ -115,6 +150,7 @@ struct hp_task {
     bool finished;
     hp_task *next_ready;
     hp_task *next_saver; /* in a save group (rt_state.c) */
+    hp_task *next_pool;  /* in hpr_rt.task_pool */
 };
 
 /* Tasks whose changes the next save carries: while one save is under way,

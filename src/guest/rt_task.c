@@ -4,6 +4,8 @@
 
 #include "../common/abi_types.h"
 
+#include <stddef.h>
+
 /* ------------------------------------------------------------------ tasks */
 
 bool hpr_is_module(const hw_address *a, const char *proc)
@@ -15,6 +17,17 @@ bool hpr_is_module(const hw_address *a, const char *proc)
 
 hpr_wait *hpr_waits; /* by id */
 
+/* uthash frees a table when its last entry goes and allocates it again
+ * (buckets and all) with the next: with one call at a time, at every
+ * call.  This entry (id all NULs, no task: no context of ours has that
+ * id) stays in the table from the first call on, so it never empties. */
+static void waits_anchor(void)
+{
+    hpr_wait *a = calloc(1, sizeof *a);
+    if (a != NULL)
+        HASH_ADD(hh, hpr_waits, id, 36, a);
+}
+
 void hpr_ready_push(hp_task *t)
 {
     t->next_ready = NULL;
@@ -25,23 +38,88 @@ void hpr_ready_push(hp_task *t)
     hpr_rt.ready_tail = t;
 }
 
+/* Ended tasks kept for the next ones (a task per request: no calloc,
+ * arena chunk or free per message); beyond this many they are freed. */
+#define TASK_POOL_MAX 32
+/* An arena that grew past this is freed whole, not kept with the record. */
+#define TASK_POOL_ARENA_MAX ((size_t)16 * 1024)
+/* Finished waits kept for the next calls. */
+#define WAIT_POOL_MAX 128
+
+static void wait_release(hpr_wait *w)
+{
+    if (hpr_rt.nwait_pool < WAIT_POOL_MAX) {
+        w->next_of_task = hpr_rt.wait_pool;
+        hpr_rt.wait_pool = w;
+        hpr_rt.nwait_pool++;
+    } else {
+        free(w);
+    }
+}
+
+/* Empty an arena for the record's next task: its first chunk is kept if
+ * it stayed small. */
+static void arena_recycle(hp_arena *a)
+{
+    if (a->total <= TASK_POOL_ARENA_MAX)
+        hp_arena_reset(a);
+    else
+        hp_arena_fini(a);
+}
+
 void hpr_task_free(hp_task *t)
 {
     for (hpr_wait *w = t->waits, *nx; w; w = nx) {
         nx = w->next_of_task;
         HASH_DEL(hpr_waits, w);
-        free(w);
+        wait_release(w);
     }
-    hp_arena_fini(&t->arena);
-    hp_arena_fini(&t->hdr_arena);
-    if (t->source.node)
+    if (t->source_heap)
         hw_address_fini(&t->source);
     if (t->kind == HPR_TASK_WS || t->kind == HPR_TASK_WS_SERVER)
         hw_blob_fini(&t->ws_blob);
     hp__prompting_release(t->prompting);
     hp__coro_free(t->co);
-    free(t);
+    if (hpr_rt.ntask_pool < TASK_POOL_MAX) {
+        arena_recycle(&t->arena);
+        arena_recycle(&t->hdr_arena);
+        t->next_pool = hpr_rt.task_pool;
+        hpr_rt.task_pool = t;
+        hpr_rt.ntask_pool++;
+    } else {
+        hp_arena_fini(&t->arena);
+        hp_arena_fini(&t->hdr_arena);
+        free(t);
+    }
     hp__tasks(--hpr_rt.live);
+}
+
+/* A copy of the (host-validated) source in t: in t's own buffer when it
+ * fits, else one malloc'd block. */
+static void source_copy(hp_task *t, const hw_address *source)
+{
+    const hw_process_id *pid = &source->process;
+    const char *src[4] = {source->node, pid->process_name, pid->package_name,
+                          pid->publisher_node};
+    size_t len[4], total = 0;
+    for (int i = 0; i < 4; i++)
+        total += (len[i] = strlen(src[i])) + 1;
+    if (total > sizeof t->source_buf) {
+        t->source_heap =
+            hcc_address_from_parts(src[0], len[0], src[1], len[1], src[2],
+                                   len[2], src[3], len[3], &t->source) == 0;
+        if (!t->source_heap)
+            memset(&t->source, 0, sizeof t->source);
+        return;
+    }
+    char *dst[4];
+    char *p = t->source_buf;
+    for (int i = 0; i < 4; i++) {
+        dst[i] = p;
+        memcpy(p, src[i], len[i] + 1);
+        p += len[i] + 1;
+    }
+    hpr_addr_set(&t->source, dst[0], dst[1], dst[2], dst[3]);
 }
 
 static void task_main(void *arg);
@@ -50,26 +128,35 @@ hp_task *hpr_task_new(hpr_task_kind kind, const hw_address *source)
 {
     if (hpr_rt.live >= hpr_rt.max_tasks)
         return NULL;
-    hp_task *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return NULL;
+    hp_task *t = hpr_rt.task_pool;
+    if (t != NULL) {
+        hpr_rt.task_pool = t->next_pool;
+        hpr_rt.ntask_pool--;
+        /* all but the arenas (emptied, a chunk kept) and the source
+         * buffer (overwritten below) */
+        hp_arena a = t->arena, h = t->hdr_arena;
+        memset(t, 0, offsetof(hp_task, source_buf));
+        memset((char *)t + offsetof(hp_task, prompting), 0,
+               sizeof *t - offsetof(hp_task, prompting));
+        t->arena = a;
+        t->hdr_arena = h;
+    } else {
+        t = calloc(1, sizeof *t);
+        if (t == NULL)
+            return NULL;
+        hp_arena_init(&t->arena);
+        hp_arena_init(&t->hdr_arena);
+    }
     t->kind = kind;
     t->co = hp__coro_create(hpr_rt.stack, task_main, t);
     if (t->co == NULL) {
+        hp_arena_fini(&t->arena);
+        hp_arena_fini(&t->hdr_arena);
         free(t);
         return NULL;
     }
-    hp_arena_init(&t->arena);
-    hp_arena_init(&t->hdr_arena);
-    if (source) { /* a copy (the host validated it) */
-        const hw_process_id *pid = &source->process;
-        if (hcc_address_from_parts(
-                source->node, strlen(source->node), pid->process_name,
-                strlen(pid->process_name), pid->package_name,
-                strlen(pid->package_name), pid->publisher_node,
-                strlen(pid->publisher_node), &t->source) != 0)
-            memset(&t->source, 0, sizeof t->source);
-    }
+    if (source)
+        source_copy(t, source);
     hp__tasks(++hpr_rt.live);
     return t;
 }
@@ -79,6 +166,10 @@ hp_task *hpr_task_new(hpr_task_kind kind, const hw_address *source)
 static void task_wait(void)
 {
     hp_task *t = hpr_rt.cur;
+    if (t->hold_due) { /* others run before it resumes: keep its message */
+        t->prompting = hp__prompting_hold();
+        t->hold_due = false;
+    }
     t->waiting = true;
     hp__coro_yield();
     t->waiting = false;
@@ -278,14 +369,15 @@ static void uuid4(char out[37])
     b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
     static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
+    /* where byte i's two digits go: 8-4-4-4-12 */
+    static const unsigned char at[16] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                         19, 21, 24, 26, 28, 30, 32, 34};
     for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
+        out[at[i]] = hex[b[i] >> 4];
+        out[at[i] + 1] = hex[b[i] & 15];
     }
-    out[o] = '\0';
+    out[8] = out[13] = out[18] = out[23] = '-';
+    out[36] = '\0';
 }
 
 /* Send one request of the current task with a fresh context. */
@@ -295,7 +387,14 @@ static void uuid4(char out[37])
 static hpr_wait *wait_add(hp_rpc_call_spec *spec, hw_bytes *ctx)
 {
     hp_task *t = hpr_rt.cur;
-    hpr_wait *w = calloc(1, sizeof *w);
+    hpr_wait *w = hpr_rt.wait_pool;
+    if (w != NULL) {
+        hpr_rt.wait_pool = w->next_of_task;
+        hpr_rt.nwait_pool--;
+        memset(w, 0, sizeof *w);
+    } else {
+        w = calloc(1, sizeof *w);
+    }
     if (w == NULL) {
         spec->err = rpc_err(HP_RPC_BUILD, "out of memory");
         return NULL;
@@ -308,7 +407,7 @@ static hpr_wait *wait_add(hp_rpc_call_spec *spec, hw_bytes *ctx)
     if (spec->context_len > 0) {
         uint8_t *both = hp_arena_alloc(&t->arena, 36 + spec->context_len);
         if (both == NULL) {
-            free(w);
+            wait_release(w);
             spec->err = rpc_err(HP_RPC_BUILD, "out of memory");
             return NULL;
         }
@@ -317,6 +416,8 @@ static hpr_wait *wait_add(hp_rpc_call_spec *spec, hw_bytes *ctx)
         ctx->ptr = both;
         ctx->len = 36 + spec->context_len;
     }
+    if (hpr_waits == NULL)
+        waits_anchor();
     HASH_ADD(hh, hpr_waits, id, 36, w);
     w->next_of_task = t->waits;
     t->waits = w;
@@ -383,7 +484,7 @@ static void wait_unlink(hpr_wait *w)
             break;
         }
     HASH_DEL(hpr_waits, w);
-    free(w);
+    wait_release(w);
     if (--t->pending == 0 && t->waiting)
         hpr_ready_push(t);
 }

@@ -356,7 +356,11 @@ static void on_request(hw_receive_result *r)
     }
     if (t == NULL)
         return;
-    t->prompting = hp__prompting_hold();
+    /* the host's current prompting message is this one until the next
+     * receive, and t runs first (the ready list is empty at a receive):
+     * t holds it only if it waits (task_wait), which most handlers never
+     * do; no host calls for the others */
+    t->hold_due = true;
     hpr_ready_push(t);
 }
 
@@ -390,6 +394,8 @@ static void on_outcome(hw_receive_result *r)
     hpr_wait *w = NULL;
     if (has && c->len >= 36)
         HASH_FIND(hh, hpr_waits, c->ptr, 36, w);
+    if (w && w->task == NULL)
+        w = NULL; /* the table's anchor (rt_task.c) */
     if (w) {
         /* the caller's own context bytes, given back */
         hp_rpc_call_spec *sp = w->spec;

@@ -155,6 +155,140 @@ static void refuses_what_serde_refuses(void **state)
     hp_arena_fini(&a);
 }
 
+/* What yajl allocates comes from the parse's own frame while it fits and
+ * from malloc beyond (json_read.c); the tree's frames move to the arena
+ * past 16 levels.  Texts on both sides of those limits read the same. */
+static void reads_past_the_parse_frame(void **state)
+{
+    (void)state;
+    hp_arena a;
+    hp_arena_init(&a);
+    const char *err;
+    /* 40 levels, a member on each level after the inner ones closed */
+    char deep[512];
+    size_t n = 0;
+    for (int i = 0; i < 40; i++)
+        deep[n++] = '[';
+    n += (size_t)snprintf(deep + n, sizeof deep - n, "\"bottom\"");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(deep + n, sizeof deep - n, ",%d]", i);
+    deep[n] = 0;
+    const hp_jv *v = parse(&a, deep, &err);
+    assert_non_null(v);
+    for (int i = 39; i >= 0; i--) {
+        assert_int_equal(v->kind, HP_JV_ARRAY);
+        assert_int_equal(v->len, 2);
+        assert_int_equal(atoi(v->items[1]->str), i);
+        v = v->items[0];
+    }
+    assert_string_equal(v->str, "bottom");
+    /* a top-level number at the end of the text (the lexer keeps it in
+     * its buffer): short, then longer than the frame's scratch */
+    v = parse(&a, "12345", &err);
+    assert_true(v && v->kind == HP_JV_NUMBER);
+    assert_string_equal(v->str, "12345");
+    char *num = malloc(6001);
+    assert_non_null(num);
+    memset(num, '7', 6000);
+    num[6000] = 0;
+    v = parse(&a, num, &err);
+    assert_true(v && v->kind == HP_JV_NUMBER && v->len == 6000);
+    assert_int_equal(memcmp(v->str, num, 6000), 0);
+    free(num);
+    /* a long string with escapes (yajl's decode buffer) */
+    char *str = malloc(20010);
+    assert_non_null(str);
+    n = 0;
+    str[n++] = '"';
+    for (int i = 0; i < 4000; i++) {
+        memcpy(str + n, "ab\\n", 4);
+        n += 4;
+    }
+    str[n++] = '"';
+    str[n] = 0;
+    v = parse(&a, str, &err);
+    assert_true(v && v->kind == HP_JV_STRING && v->len == 4000 * 3);
+    assert_int_equal(memcmp(v->str, "ab\n", 3), 0);
+    assert_int_equal(memcmp(v->str + 3 * 3999, "ab\n", 3), 0);
+    free(str);
+    /* many parses in a row leave nothing behind (ASan's leak check) */
+    for (int i = 0; i < 1000; i++)
+        assert_non_null(parse(&a, "{\"Pong\":42}", &err));
+    assert_null(parse(&a, "[1,", &err));
+    assert_non_null(err);
+    hp_arena_fini(&a);
+}
+
+/* Integers read by hp_jd_int and hp_jd_uint: the limits, one past them,
+ * -0 and non-integers, with serde_json's verdicts. */
+static void reads_integer_limits(void **state)
+{
+    (void)state;
+    hp_arena a;
+    hp_arena_init(&a);
+    const char *err;
+    int64_t i;
+    uint64_t u;
+    struct {
+        const char *text;
+        int ok_i64, ok_u64;
+        int64_t i;
+        uint64_t u;
+    } cases[] = {
+        {"0", 1, 1, 0, 0},
+        {"42", 1, 1, 42, 42},
+        {"-42", 1, 0, -42, 0},
+        {"9223372036854775807", 1, 1, INT64_MAX, (uint64_t)INT64_MAX},
+        {"9223372036854775808", 0, 1, 0, (uint64_t)INT64_MAX + 1},
+        {"-9223372036854775808", 1, 0, INT64_MIN, 0},
+        {"-9223372036854775809", 0, 0, 0, 0},
+        {"18446744073709551615", 0, 1, 0, UINT64_MAX},
+        {"18446744073709551616", 0, 0, 0, 0},
+        {"99999999999999999999999", 0, 0, 0, 0},
+        {"-0", 0, 0, 0, 0},
+        {"1.0", 0, 0, 0, 0},
+        {"1e3", 0, 0, 0, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const hp_jv *v = parse(&a, cases[k].text, &err);
+        assert_non_null(v);
+        err = NULL;
+        int r = hp_jd_int(&a, v, INT64_MIN, INT64_MAX, "i64", &i, &err);
+        if (cases[k].ok_i64) {
+            if (r != 0)
+                fail_msg("i64 refused %s: %s", cases[k].text, err);
+            assert_true(i == cases[k].i);
+        } else {
+            if (r == 0)
+                fail_msg("i64 took %s", cases[k].text);
+            assert_non_null(err);
+        }
+        err = NULL;
+        r = hp_jd_uint(&a, v, UINT64_MAX, "u64", &u, &err);
+        if (cases[k].ok_u64) {
+            if (r != 0)
+                fail_msg("u64 refused %s: %s", cases[k].text, err);
+            assert_true(u == cases[k].u);
+        } else {
+            if (r == 0)
+                fail_msg("u64 took %s", cases[k].text);
+            assert_non_null(err);
+        }
+    }
+    /* a narrower type's range, and the messages */
+    const hp_jv *v = parse(&a, "256", &err);
+    assert_int_equal(hp_jd_uint(&a, v, UINT8_MAX, "u8", &u, &err), -1);
+    assert_string_equal(err, "256 is out of range for u8 (0..255)");
+    v = parse(&a, "-129", &err);
+    assert_int_equal(hp_jd_int(&a, v, INT8_MIN, INT8_MAX, "i8", &i, &err), -1);
+    assert_string_equal(err, "-129 is out of range for i8 (-128..127)");
+    v = parse(&a, "-1", &err);
+    assert_int_equal(hp_jd_uint(&a, v, UINT64_MAX, "u64", &u, &err), -1);
+    assert_string_equal(err,
+                        "-1 is out of range for u64 (0..18446744073709551615)");
+    hp_arena_fini(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +296,8 @@ int main(void)
         cmocka_unit_test(arena_marks),
         cmocka_unit_test(reads_values),
         cmocka_unit_test(refuses_what_serde_refuses),
+        cmocka_unit_test(reads_past_the_parse_frame),
+        cmocka_unit_test(reads_integer_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,6 +134,27 @@ static void integers_and_literals(void **state)
                                "true,null");
     assert_true(hp_jw_ok(&w));
     hp_jw_fini(&w);
+    /* every length of digits, both signs, as printf writes them */
+    hp_jw_init(&w);
+    char want[64];
+    uint64_t u = 0;
+    for (int k = 0; k <= 20; k++) {
+        for (int d = 0; d < 3; d++) {
+            uint64_t x = u + (uint64_t)d;
+            hp_jw_fini(&w);
+            hp_jw_init(&w);
+            hp_jw_u64(&w, x);
+            snprintf(want, sizeof want, "%llu", (unsigned long long)x);
+            assert_string_equal(w.buf, want);
+            hp_jw_fini(&w);
+            hp_jw_init(&w);
+            hp_jw_i64(&w, -(int64_t)(x & INT64_MAX));
+            snprintf(want, sizeof want, "%lld", -(long long)(x & INT64_MAX));
+            assert_string_equal(w.buf, want);
+        }
+        u = u * 10 + 9;
+    }
+    hp_jw_fini(&w);
 }
 
 int main(void)
