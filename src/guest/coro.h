@@ -46,6 +46,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* HP_ASAN: built with AddressSanitizer (clang's or gcc's spelling), for
+ * the runtime's files that announce stack switches or keep freed records
+ * (which the sanitizer must see freed). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HP_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(HP_ASAN)
+#define HP_ASAN 1
+#endif
+
 /* Default usable stack size: 64 KiB.  Enough for handlers that keep large
  * buffers on the heap or in the per-message arena; deep recursion or big
  * local arrays need a larger stack.  Memory is committed only as the stack

@@ -23,14 +23,6 @@
 #error "hyperc coroutines: x86_64 and aarch64 only"
 #endif
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HP_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(HP_ASAN)
-#define HP_ASAN 1
-#endif
 #ifdef HP_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>

@@ -39,16 +39,22 @@ void hpr_ready_push(hp_task *t)
 }
 
 /* Ended tasks kept for the next ones (a task per request: no calloc,
- * arena chunk or free per message); beyond this many they are freed. */
+ * arena chunk or free per message); beyond this many they are freed.
+ * Finished waits likewise.  Under AddressSanitizer none are kept, so that
+ * a use of an ended task's or wait's record is reported. */
+#ifdef HP_ASAN
+#define TASK_POOL_MAX 0
+#define WAIT_POOL_MAX 0
+#else
 #define TASK_POOL_MAX 32
+#define WAIT_POOL_MAX 128
+#endif
 /* An arena that grew past this is freed whole, not kept with the record. */
 #define TASK_POOL_ARENA_MAX ((size_t)16 * 1024)
-/* Finished waits kept for the next calls. */
-#define WAIT_POOL_MAX 128
 
 static void wait_release(hpr_wait *w)
 {
-    if (hpr_rt.nwait_pool < WAIT_POOL_MAX) {
+    if (hpr_rt.nwait_pool + 1 <= WAIT_POOL_MAX) {
         w->next_of_task = hpr_rt.wait_pool;
         hpr_rt.wait_pool = w;
         hpr_rt.nwait_pool++;
@@ -80,7 +86,7 @@ void hpr_task_free(hp_task *t)
         hw_blob_fini(&t->ws_blob);
     hp__prompting_release(t->prompting);
     hp__coro_free(t->co);
-    if (hpr_rt.ntask_pool < TASK_POOL_MAX) {
+    if (hpr_rt.ntask_pool + 1 <= TASK_POOL_MAX) {
         arena_recycle(&t->arena);
         arena_recycle(&t->hdr_arena);
         t->next_pool = hpr_rt.task_pool;
