@@ -523,11 +523,13 @@ int hcn_sched_start(hcn_node *n, unsigned count);
  * stack cannot be mapped. */
 int hcn_sched_spawn(hcn_sched *s, hcn_proc *p);
 /* Shutdown began: wake every scheduler thread and the watchdog; each
- * exits once no fiber is left.  Called by hc_node_shutdown after closing the mailboxes. */
+ * exits once no fiber is left.  Called by hc_node_shutdown after closing the
+ * mailboxes. */
 void hcn_sched_shutdown(hcn_sched *s);
 /* Join the scheduler threads and the watchdog (once the census says they
- * ended), log how many hand-overs there were, and free s; with `leave`, detach them instead and free nothing (a fiber is still
- * busy after the grace period). */
+ * ended), log how many hand-overs there were, and free s; with `leave`,
+ * detach them instead and free nothing (a fiber is still busy after the
+ * grace period). */
 void hcn_sched_join(hcn_sched *s, bool leave);
 
 /* The fiber running on the calling thread, NULL on a plain thread (or on a
