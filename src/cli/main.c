@@ -424,7 +424,14 @@ static int run_set_option(run_opts *o, int c, const char *arg,
         return -1;
     case RUN_MBOX: target = &cfg->mailbox_max; break;
     case RUN_SPIN: target = &cfg->spin_us; break;
-    case RUN_SCHED: target = &cfg->schedulers; break;
+    case RUN_SCHED:
+        /* a scheduler thread per CPU is the point; 1024 is plenty */
+        if (parse_u32(arg, &u) != 0 || u > 1024) {
+            fprintf(stderr, "%s run: --schedulers needs 0..1024\n", prog);
+            return 2;
+        }
+        cfg->schedulers = u;
+        return -1;
     case RUN_CPUMS: target = &cfg->cpu_ms_per_message; break;
     case RUN_WFILES: target = &cfg->worker_max_files; break;
     case RUN_WMEM:

@@ -26,14 +26,15 @@ def ps_json(node):
 
 @pytest.mark.parametrize("n", ["1", "2"])
 def test_others_answer_while_one_computes(node_factory, n):
-    # slow computes for 3 s without a system call (C cannot be preempted):
+    # slow computes for 5 s without a system call (C cannot be preempted):
     # after a few ms the watchdog hands its scheduler to another thread, so
     # a and b, whose fibers wait on that scheduler, keep answering; `ps`
     # sees slow busy in its handler, and the others not.
     node = node_factory(extra=("--in-process", "--schedulers", n))
     assert node.ask(pid("a"), f"ask {addr('b')} 5 w echo warm") == \
         "reply from test.os@b:tpkg:test.os ctx=w: warm"
-    node.inject(pid("slow"), "compute 3000", non_block=True)
+    node.inject(pid("slow"), "compute 5000", non_block=True)
+    sent = time.monotonic()
     time.sleep(0.2)
     t0 = time.monotonic()
     for i in range(20):
@@ -41,7 +42,8 @@ def test_others_answer_while_one_computes(node_factory, n):
             f"reply from test.os@b:tpkg:test.os ctx=k{i}: q{i}"
         assert node.ask(pid("c"), f"echo c{i}") == f"c{i}"
     took = time.monotonic() - t0
-    assert took < 1.5, took
+    assert took < 3.0, took  # (a loaded machine's slowness; not 4.8 s)
+    time.sleep(max(0, sent + 1.0 - time.monotonic()))  # past --busy-ms 500
     procs = ps_json(node)
     assert procs[pid("slow")]["busy"] is True, procs[pid("slow")]
     for other in ("a", "b", "c"):
@@ -54,14 +56,15 @@ def test_two_compute_on_one_scheduler(node_factory):
     # two processes compute at once on --schedulers 1: each holds a thread,
     # the scheduler goes on on a third, the rest still answer
     node = node_factory(extra=("--in-process", "--schedulers", "1"))
-    node.inject(pid("slow"), "compute 2500", non_block=True)
-    node.inject(pid("c"), "compute 2500", non_block=True)
+    node.inject(pid("slow"), "compute 4000", non_block=True)
+    node.inject(pid("c"), "compute 4000", non_block=True)
     time.sleep(0.3)
     t0 = time.monotonic()
     for i in range(10):
         assert node.ask(pid("a"), f"ask {addr('b')} 5 k{i} echo q{i}") == \
             f"reply from test.os@b:tpkg:test.os ctx=k{i}: q{i}"
-    assert time.monotonic() - t0 < 1.5
+    took = time.monotonic() - t0
+    assert took < 2.5, took
     assert node.ask(pid("c"), "echo back", timeout=15) == "back"
     assert node.ask(pid("slow"), "echo back", timeout=15) == "back"
     node.stop()
@@ -86,7 +89,7 @@ def test_timer_fires_while_the_only_scheduler_computes(node_factory):
     th.join()
     assert out["r"] == ("error timeout target=test.os@b:tpkg:test.os "
                         "ctx=t body=sleep 2500")
-    assert 0.9 <= out["took"] < 1.6, out["took"]
+    assert 0.9 <= out["took"] < 2.4, out["took"]
 
 
 def test_thread_per_process_with_schedulers_0(node_factory):
@@ -141,3 +144,11 @@ def test_shutdown_is_clean_with_fibers_waiting(node_factory):
     node.stop()  # asserts exit status 0
     assert time.monotonic() - t0 < 5
     assert "still busy" not in node.log()
+
+
+@pytest.mark.parametrize("bad", ["5000", "-1", "two"])
+def test_bad_schedulers_value_is_refused(tmp_path, bad):
+    r = subprocess.run([BIN, "run", "--home", str(tmp_path),
+                        "--schedulers", bad], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "--schedulers needs 0..1024" in r.stderr
