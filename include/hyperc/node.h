@@ -3,8 +3,9 @@
  * stop a node in-process.  Prefix hc_.
  *
  * Threads: hc_node_* functions are called from one controlling thread (the
- * CLI's main thread).  The node runs each process and each runtime module on
- * a thread of its own. */
+ * CLI's main thread).  The node runs each runtime module and each isolated
+ * process on a thread of its own, in-process processes as fibers on its
+ * scheduler threads (or a thread each: `schedulers`). */
 #ifndef HYPERC_NODE_H
 #define HYPERC_NODE_H
 
@@ -27,10 +28,10 @@ typedef struct hc_node_config {
     uint32_t mailbox_max; /* queued requests per process before refusing */
     uint32_t spin_us;     /* longest a receive spins before parking (the
                            * budget adapts below it; 0 = never spin) */
-    /* Experimental: run in-process guest processes as fibers on this many
-     * scheduler threads instead of a thread each (0 = a thread each, the
-     * default; docs/architecture.md, "Threads").  A scheduler with nothing
-     * to run spins for spin_us before it parks. */
+    /* Run in-process guest processes as fibers on this many scheduler
+     * threads (default: the online CPUs; 0 = a thread each instead;
+     * docs/architecture.md, "Threads").  A scheduler with nothing to run
+     * spins for spin_us before it parks. */
     uint32_t schedulers;
     /* Restart policy for on-exit Restart: the first restart is immediate,
      * then restart_base_ms * 2^(n-1), capped at restart_max_ms; the count

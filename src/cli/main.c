@@ -139,8 +139,9 @@ static void usage_run(FILE *f)
             "refusing (default 1024)\n"
             "  --spin-us N            longest receive spins before parking, "
             "in microseconds (default 50; 0 = never spin)\n"
-            "  --schedulers N         experimental: run in-process processes "
-            "as fibers on N scheduler threads (default 0: a thread each)\n"
+            "  --schedulers N         run in-process processes as fibers on "
+            "N scheduler threads (default: the online CPUs; 0 = a thread "
+            "each)\n"
             "  --restart-base-ms N    restart backoff base (default 1000)\n"
             "  --restart-max-ms N     restart backoff cap (default 600000)\n"
             "  --restart-give-up N    failures within the window before "
@@ -423,7 +424,14 @@ static int run_set_option(run_opts *o, int c, const char *arg,
         return -1;
     case RUN_MBOX: target = &cfg->mailbox_max; break;
     case RUN_SPIN: target = &cfg->spin_us; break;
-    case RUN_SCHED: target = &cfg->schedulers; break;
+    case RUN_SCHED:
+        /* a scheduler thread per CPU is the point; 1024 is plenty */
+        if (parse_u32(arg, &u) != 0 || u > 1024) {
+            fprintf(stderr, "%s run: --schedulers needs 0..1024\n", prog);
+            return 2;
+        }
+        cfg->schedulers = u;
+        return -1;
     case RUN_CPUMS: target = &cfg->cpu_ms_per_message; break;
     case RUN_WFILES: target = &cfg->worker_max_files; break;
     case RUN_WMEM:

@@ -51,6 +51,8 @@ void hc_node_config_default(hc_node_config *c)
     c->verbosity = 0;
     c->mailbox_max = 1024;
     c->spin_us = 50;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    c->schedulers = cpus > 0 ? (uint32_t)cpus : 1;
     c->restart_base_ms = 1000;
     c->restart_max_ms = 600000;
     c->restart_give_up = 8;

@@ -19,6 +19,8 @@
  *                                when all are resolved (busy: the node's
  *                                Busy answer for a full mailbox)
  *   sleep MS                     block MS milliseconds, then answer
+ *   compute MS                   compute (no system call but the clock's)
+ *                                for MS milliseconds, then answer
  *   note TEXT...                 print TEXT (for fire-and-forget checks)
  *   blob                         answer with the request's blob echoed as
  *                                the response blob, body "blob N bytes"
@@ -266,6 +268,20 @@ static bool on_request(char *cmdline, size_t len)
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
         }
         snprintf(out, sizeof out, "slept %ld", ms);
+        answer(out);
+    } else if (strcmp(cmd, "compute") == 0) {
+        long ms = strtol(rest, NULL, 10);
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        volatile unsigned long spins = 0;
+        do {
+            for (int i = 0; i < 10000; i++)
+                spins = spins + 1;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+        } while ((now.tv_sec - t0.tv_sec) * 1000L +
+                     (now.tv_nsec - t0.tv_nsec) / 1000000L <
+                 ms);
+        snprintf(out, sizeof out, "computed %ld", ms);
         answer(out);
     } else if (strcmp(cmd, "note") == 0) {
         snprintf(out, sizeof out, "note: %s", rest);

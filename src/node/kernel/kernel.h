@@ -499,31 +499,37 @@ bool hcn_node_sleep_until(hcn_node *n, int64_t deadline_ns);
 /* ------------------------------------------- schedulers (sched.c) */
 
 /* M:N scheduling of in-process guest processes (`hyperc run --schedulers
- * N`): each process's life (hcn_proc_life) runs on a fiber, a coroutine of
- * the node with its own stack; N scheduler threads run the ready fibers
+ * N`, the online CPUs by default; 0 = a thread each): each process's life
+ * (hcn_proc_life) runs on a fiber, a coroutine of the node with its own
+ * stack; N workers, each run by a scheduler thread, run the ready fibers
  * from their run queues.  A fiber that would block waiting for its mailbox
  * (hcn_mailbox_pop) or sleeping (hcn_node_sleep_until) suspends instead;
- * a push to its mailbox makes it ready on the pushing thread's scheduler
- * when the pusher is itself a fiber (so a pair that talks settles on one
- * thread), else on the scheduler it last ran on, waking that thread.  A
- * fiber that computes holds its scheduler thread (C cannot be preempted);
- * an idle scheduler takes ready fibers from the others' queues.
- * Runtime modules and isolated processes keep their threads. */
+ * a push to its mailbox makes it ready on the pushing thread's worker when
+ * the pusher is itself a fiber (so a pair that talks settles on one
+ * thread), else on the worker it last ran on, waking that thread.  A fiber
+ * that computes or blocks elsewhere holds its thread (C cannot be
+ * preempted): an idle worker takes ready fibers from the others' queues,
+ * and a watchdog hands a worker held for 2 ms to another thread (a spare,
+ * or a new one).  Runtime modules and isolated processes keep their
+ * threads. */
 
-/* Start `count` scheduler threads for n (n->sched; counted in the thread
- * census).  Before any guest starts; 0 with count 0 (nothing started),
+/* Start `count` workers, their scheduler threads and the watchdog for n
+ * (n->sched; the threads count in the thread census, those started later
+ * too).  Before any guest starts; 0 with count 0 (nothing started),
  * -1 when a thread cannot be made. */
 int hcn_sched_start(hcn_node *n, unsigned count);
 /* Run p's life on a new fiber (takes a reference to p and counts it in the
  * census; both dropped when its life ends).  Any thread.  -1 when its
  * stack cannot be mapped. */
 int hcn_sched_spawn(hcn_sched *s, hcn_proc *p);
-/* Shutdown began: wake every scheduler thread; each exits once no fiber
- * is left.  Called by hc_node_shutdown after closing the mailboxes. */
+/* Shutdown began: wake every scheduler thread and the watchdog; each
+ * exits once no fiber is left.  Called by hc_node_shutdown after closing the
+ * mailboxes. */
 void hcn_sched_shutdown(hcn_sched *s);
-/* Join the scheduler threads (once the census says they ended) and free
- * s; with `leave`, detach them instead and free nothing (a fiber is still
- * busy after the grace period). */
+/* Join the scheduler threads and the watchdog (once the census says they
+ * ended), log how many hand-overs there were, and free s; with `leave`,
+ * detach them instead and free nothing (a fiber is still busy after the
+ * grace period). */
 void hcn_sched_join(hcn_sched *s, bool leave);
 
 /* The fiber running on the calling thread, NULL on a plain thread (or on a

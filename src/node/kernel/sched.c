@@ -1,37 +1,46 @@
 /* M:N scheduling of in-process guest processes (kernel.h, "schedulers";
- * experimental, `hyperc run --schedulers N`).
+ * `hyperc run --schedulers N`, N = the online CPUs by default).
  *
  * A fiber is one process's life (hcn_proc_life) on a stack of its own: one
  * mapping with a PROT_NONE guard at the bottom, switched to with the
  * guest's coroutine switch assembled under the node's names
- * (fiber_switch.S).  Each scheduler thread (a worker) owns a run queue and
- * a timer heap, both under its lock, and a `runnext` slot only it touches:
+ * (fiber_switch.S).  A worker (N of them) owns a run queue and a timer
+ * heap, both under its lock, and a `runnext` slot; a thread runs one
+ * worker at a time, and the watchdog may hand a worker to another thread:
  *
  * - A fiber waits (hcn_fiber_wait) by making its token odd and switching
- *   to its worker, which then, off the fiber's stack, puts it in its timer
- *   heap (a timed wait) and releases the lock the fiber waited under (its
- *   mailbox's).  So whoever wakes it, under that lock or from the heap,
- *   finds it wholly suspended.
+ *   to its thread, which then, off the fiber's stack, puts it in its
+ *   worker's timer heap (a timed wait) and releases the lock the fiber
+ *   waited under (its mailbox's).  So whoever wakes it, under that lock or
+ *   from the heap, finds it wholly suspended.
  * - A waker claims it (the token's odd -> even step, one winner per wait)
  *   and readies it: into its own worker's runnext when the waker is itself
  *   a fiber (the waker is about to wait in its turn, typically: a pair that
  *   talks then runs on one thread, with a switch and no system call per
  *   message), else into the queue of the worker it last ran on, waking
- *   that thread if it sleeps, or another sleeping one to take it if that
- *   one is busy.
- * - A worker runs runnext first (up to RUNNEXT_STREAK times in a row, so
- *   that its queue and timers are not starved by a pair), then its due
- *   timers and its queue, then takes from the others' queues; with nothing
- *   to run it spins for the node's spin_us (no `pause`: mailbox.c says
- *   why), then sleeps on its condition variable until its next timer, a
- *   push, or PARK_MAX_NS.
- * - A fiber that computes holds its worker: C cannot be preempted.  The
- *   fibers queued behind it are taken by idle workers; one in its runnext
- *   waits (a watchdog that moves them is future work).
+ *   that worker's thread if it sleeps, or another sleeping one to take it
+ *   if that one is busy.
+ * - A thread runs its worker's runnext first (up to RUNNEXT_STREAK times
+ *   in a row, so that its queue and timers are not starved by a pair),
+ *   then its due timers and its queue, then takes from the other workers'
+ *   queues; with nothing to run it spins for the node's spin_us (no
+ *   `pause`: mailbox.c says why), then sleeps on its worker's condition
+ *   variable until its next timer, a push, or PARK_MAX_NS.
+ * - A fiber that computes, or blocks in a system call, holds its thread: C
+ *   cannot be preempted.  The watchdog (a thread of its own, like Go's
+ *   sysmon) looks at every worker each TICK_NS; one seen in the same fiber
+ *   run for HANDOFF_NS is handed over (its `run` word's step to
+ *   RUN_HANDED, which the holding thread's return from the fiber cannot
+ *   take back) to a spare thread, or to a new one: its runnext, queue and
+ *   timers go on at once, whether the other workers are held too or not
+ *   (--schedulers 1).  The held thread finishes its fiber's turn without a
+ *   worker, then becomes a spare; a spare that gets no worker within
+ *   SPARE_IDLE_NS, or one beyond N spares, ends.  With every worker asleep
+ *   for QUIET_TICKS the watchdog sleeps too, until a worker wakes.
  *
  * Per-thread state that follows a fiber: the fault handler's current host
  * and stack (fault.c: hcn_fault_fiber_in/out around each switch); each
- * worker has its own alternate signal stack (hcn_fault_thread_begin), and
+ * thread has its own alternate signal stack (hcn_fault_thread_begin), and
  * a kill jump (siglongjmp to the host's kill point) lands on the fiber's
  * stack, where run_instance set it.  Under AddressSanitizer every switch is
  * announced; the bounds of the stack a fiber left (which may be one of its
@@ -59,12 +68,30 @@
 #define FIBER_GUARD ((size_t)64 * 1024)
 /* Runnext picks in a row before the queue and the timers get a turn. */
 #define RUNNEXT_STREAK 61u
-/* Longest sleep of an idle worker (it then looks at the others' queues and
+/* Longest sleep of an idle thread (it then looks at the others' queues and
  * the shutdown again). */
 #define PARK_MAX_NS (100 * 1000000LL)
 /* A sleeping fiber sees a shutdown within this. */
 #define SLEEP_STEP_NS (50 * 1000000LL)
 #define NO_HEAP ((size_t)-1)
+/* The watchdog looks every TICK_NS and hands over a worker seen in one
+ * fiber run for HANDOFF_NS (so after 2 to 3 ms); with every worker asleep
+ * for QUIET_TICKS it sleeps until one wakes (or WATCH_SLEEP_NS). */
+#define TICK_NS (1000000LL)
+#define HANDOFF_NS (2 * 1000000LL)
+#define QUIET_TICKS 50u
+#define WATCH_SLEEP_NS (1000 * 1000000LL)
+/* A spare thread given no worker within this ends. */
+#define SPARE_IDLE_NS (1000 * 1000000LL)
+
+/* A worker's `run` word: the count of fiber runs begun on it, shifted
+ * left by two, and what its thread does (the low two bits).  One word, so
+ * that the watchdog's hand-over of a run it saw cannot take a later run. */
+#define RUN_SCHED 0u  /* scheduling (or spinning, or asleep) */
+#define RUN_FIBER 1u  /* in a fiber */
+#define RUN_HANDED 2u /* handed over, no thread has it yet */
+#define RUN_STATE(r) ((unsigned)((r)&3u))
+#define RUN_COUNT(r) ((r) & ~(uint64_t)3)
 
 #define cpu_relax() __asm__ __volatile__("" ::: "memory")
 
@@ -73,6 +100,7 @@ void hcn__fiber_switch(void **save_sp, void *to_sp);
 void hcn__fiber_trampoline(void);
 
 typedef struct worker worker;
+typedef struct sthread sthread;
 
 struct hcn_fiber {
     void *sp; /* saved stack pointer while suspended */
@@ -83,9 +111,9 @@ struct hcn_fiber {
     size_t stack_size;
     hcn_fiber *next; /* in a run queue */
     worker *last;    /* the worker it runs or last ran on */
-    /* A timed wait: the worker whose heap holds it (set by that worker,
-     * cleared by the fiber as it resumes) and its place there (under that
-     * worker's lock). */
+    /* A timed wait: the worker whose heap holds it (set by that worker's
+     * thread, cleared by the fiber as it resumes) and its place there
+     * (under that worker's lock). */
     worker *timer_w;
     size_t heap_idx;
     int64_t deadline;
@@ -94,34 +122,57 @@ struct hcn_fiber {
     hcn_host *fault_host; /* fault.c's host for it while suspended */
 #ifdef HCN_ASAN
     void *fake;          /* its fake stack while suspended */
-    const void *from_lo; /* the worker stack it came from */
+    const void *from_lo; /* the thread stack it came from */
     size_t from_size;
     const void *cur_lo; /* the stack it is suspended on */
     size_t cur_size;
 #endif
 };
 
+/* A run queue, a timer heap and a runnext slot, run by one thread at a
+ * time. */
 struct worker {
     hcn_sched *s;
     unsigned index;
-    pthread_t thread;
-    bool started;
     pthread_mutex_t mu; /* guards the queue, the heap and `sleeping` */
-    pthread_cond_t cv;
+    pthread_cond_t cv;  /* its thread sleeps here */
     hcn_fiber *head, *tail;
     atomic_uint nready;   /* queue length, also read without the lock */
-    atomic_bool sleeping; /* waiting on cv */
+    atomic_bool sleeping; /* its thread waits on cv */
     hcn_fiber **heap;     /* timed waits, earliest first */
     size_t heap_len, heap_cap;
     _Atomic int64_t due; /* heap[0]'s deadline, INT64_MAX when empty */
-    /* The worker's own thread only. */
-    hcn_fiber *runnext;
-    unsigned streak;
-    hcn_fiber *cur;               /* running now */
-    atomic_bool running;          /* cur != NULL, for other threads */
-    void *sp;                     /* the worker's context while a fiber runs */
+    /* The next to run: set by a fiber of this worker waking another, taken
+     * by its thread (or given back to the queue by a waker that finds the
+     * worker handed over meanwhile). */
+    _Atomic(hcn_fiber *) runnext;
+    _Atomic uint64_t run; /* RUN_COUNT | RUN_STATE, above */
+    unsigned streak;      /* its thread's */
+    /* The watchdog's (under s->mu): the run word it saw, since when, and
+     * whether the worker waits for a thread (none could be made). */
+    uint64_t seen_run;
+    int64_t seen_at;
+    bool orphan;
+};
+
+/* A scheduler thread. */
+struct sthread {
+    hcn_sched *s;
+    pthread_t thread;
+    worker *w; /* the worker it runs; NULL while spare */
+    /* Its own while a fiber runs on it. */
+    hcn_fiber *cur;
+    uint64_t run;                 /* w->run as this fiber run began */
+    void *sp;                     /* the thread's context while a fiber runs */
     pthread_mutex_t *post_unlock; /* what a waiting fiber asked */
     int64_t post_deadline;
+    /* Under s->mu. */
+    pthread_cond_t cv; /* a spare waits here for a worker */
+    worker *given;     /* handed to it while spare */
+    bool spare;
+    bool exited;      /* ended: to be joined */
+    sthread *next;    /* in s->threads */
+    sthread *next_sp; /* in s->spares */
 };
 
 struct hcn_sched {
@@ -131,24 +182,34 @@ struct hcn_sched {
     atomic_int fibers; /* fibers not yet ended */
     atomic_uint rr;    /* where the next new fiber goes */
     atomic_bool stopping;
+    atomic_uint handoffs; /* workers handed over so far */
+    pthread_mutex_t mu;   /* the threads, the spares, the watchdog's state */
+    pthread_cond_t cv;    /* the watchdog waits here */
+    pthread_condattr_t cattr;
+    sthread *threads; /* every thread not joined yet */
+    sthread *spares;
+    unsigned nspares;
+    atomic_bool watch_asleep; /* the watchdog waits for a worker to wake */
+    pthread_t watchdog;
+    bool watchdog_started;
 };
 
-static _Thread_local worker *tl_worker;
+static _Thread_local sthread *tl_thread;
 
-/* The calling thread's worker.  A fiber moves between threads, so the
+/* The calling scheduler thread.  A fiber moves between threads, so the
  * address of a thread-local must not be kept across a switch: this is an
  * opaque call each time (the asm stops the compiler deeming it pure). */
-static __attribute__((noinline)) worker *self_worker(void)
+static __attribute__((noinline)) sthread *self_thread(void)
 {
-    worker *w = tl_worker;
-    __asm__ __volatile__("" : "+r"(w));
-    return w;
+    sthread *t = tl_thread;
+    __asm__ __volatile__("" : "+r"(t));
+    return t;
 }
 
 hcn_fiber *hcn_fiber_self(void)
 {
-    worker *w = self_worker();
-    return w ? w->cur : NULL;
+    sthread *t = self_thread();
+    return t ? t->cur : NULL;
 }
 
 /* ------------------------------------------------------------ the heap */
@@ -223,7 +284,7 @@ static void heap_remove(worker *w, size_t i)
 
 /* -------------------------------------------------------- run queues */
 
-/* Append f to w's queue; true if w was asleep (and is now woken). */
+/* Append f to w's queue; true if w's thread was asleep (and is now woken). */
 static bool enqueue_locked(worker *w, hcn_fiber *f)
 {
     f->next = NULL;
@@ -259,8 +320,8 @@ static hcn_fiber *dequeue_locked(worker *w)
     return f;
 }
 
-/* Wake one sleeping worker other than `busy`, to take what waits in busy's
- * queue. */
+/* Wake one sleeping worker's thread other than `busy`'s, to take what
+ * waits in busy's queue. */
 static void wake_idle(hcn_sched *s, worker *busy)
 {
     for (unsigned i = 0; i < s->n; i++) {
@@ -275,6 +336,16 @@ static void wake_idle(hcn_sched *s, worker *busy)
     }
 }
 
+/* Queue f on w from outside w's thread: w's thread is woken if it sleeps,
+ * another sleeping one if w's is in a fiber (or w waits for a thread). */
+static void push(worker *w, hcn_fiber *f)
+{
+    bool asleep = enqueue(w, f);
+    if (!asleep && RUN_STATE(atomic_load_explicit(
+                       &w->run, memory_order_relaxed)) != RUN_SCHED)
+        wake_idle(w->s, w);
+}
+
 bool hcn_fiber_claim(hcn_fiber *f)
 {
     uint64_t t = atomic_load(&f->token);
@@ -283,22 +354,26 @@ bool hcn_fiber_claim(hcn_fiber *f)
 
 void hcn_fiber_ready(hcn_fiber *f)
 {
-    worker *w = self_worker();
+    sthread *t = self_thread();
+    worker *w = t ? t->w : NULL;
     if (w != NULL && w->s == f->last->s) {
-        if (w->cur != NULL) {
-            /* the waker is a fiber of this worker: f runs next here */
-            if (w->runnext)
-                enqueue(w, w->runnext);
-            w->runnext = f;
-        } else {
-            enqueue(w, f);
+        if (t->cur == NULL) {
+            enqueue(w, f); /* its own thread, between fibers */
+            return;
         }
+        /* The waker is a fiber of this worker: f runs next here. */
+        hcn_fiber *old = atomic_exchange(&w->runnext, f);
+        if (old != NULL)
+            enqueue(w, old);
+        /* Handed over meanwhile (seq_cst on both sides: if the watchdog's
+         * step comes later, the next thread reads runnext after it): the
+         * new thread may have looked already, so through the queue. */
+        if (atomic_load(&w->run) != t->run &&
+            (old = atomic_exchange(&w->runnext, NULL)) != NULL)
+            push(w, old);
         return;
     }
-    worker *to = f->last;
-    bool asleep = enqueue(to, f);
-    if (!asleep && atomic_load_explicit(&to->running, memory_order_relaxed))
-        wake_idle(to->s, to);
+    push(f->last, f);
 }
 
 /* -------------------------------------------------------------- fibers */
@@ -310,12 +385,12 @@ __attribute__((noreturn)) static void fiber_main(hcn_fiber *f)
 #endif
     hcn_proc_life(f->proc);
     f->done = true;
-    worker *w = self_worker();
+    sthread *t = self_thread();
 #ifdef HCN_ASAN
     /* no save slot: the sanitizer drops this fiber's fake stack */
     __sanitizer_start_switch_fiber(NULL, f->from_lo, f->from_size);
 #endif
-    hcn__fiber_switch(&f->sp, w->sp);
+    hcn__fiber_switch(&f->sp, t->sp);
     abort(); /* an ended fiber is never resumed */
 }
 
@@ -353,14 +428,14 @@ void hcn_fiber_wait(hcn_fiber *f, pthread_mutex_t *mu, int64_t deadline_ns)
 {
     if (mu == NULL && deadline_ns < 0)
         abort(); /* nothing could ever wake it */
-    worker *w = self_worker();
+    sthread *t = self_thread();
     atomic_fetch_add(&f->token, 1); /* odd: waiting */
-    w->post_unlock = mu;
-    w->post_deadline = deadline_ns;
+    t->post_unlock = mu;
+    t->post_deadline = deadline_ns;
 #ifdef HCN_ASAN
     __sanitizer_start_switch_fiber(&f->fake, f->from_lo, f->from_size);
 #endif
-    hcn__fiber_switch(&f->sp, w->sp);
+    hcn__fiber_switch(&f->sp, t->sp);
 #ifdef HCN_ASAN
     __sanitizer_finish_switch_fiber(f->fake, &f->from_lo, &f->from_size);
 #endif
@@ -429,16 +504,15 @@ int hcn_sched_spawn(hcn_sched *s, hcn_proc *p)
     f->last = &s->w[atomic_fetch_add(&s->rr, 1) % s->n];
     atomic_fetch_add(&s->fibers, 1);
     hcn_node_thread_begin(s->node);
-    enqueue(f->last, f);
+    push(f->last, f);
     return 0;
 }
 
-/* ------------------------------------------------------------- workers */
+/* ------------------------------------------------------ running fibers */
 
-/* f ended on w: free it and let its process go. */
-static void fiber_end(worker *w, hcn_fiber *f)
+/* f ended: free it and let its process go. */
+static void fiber_end(hcn_sched *s, hcn_fiber *f)
 {
-    hcn_sched *s = w->s;
     hcn_proc *p = f->proc;
     fiber_free(f);
     hcn_node_thread_end(s->node);
@@ -447,40 +521,53 @@ static void fiber_end(worker *w, hcn_fiber *f)
         hcn_sched_shutdown(s); /* the last one: wake the others to exit */
 }
 
-static void run(worker *w, hcn_fiber *f)
+/* Run f on t (which has a worker) until it waits or ends.  t loses its
+ * worker (t->w NULL) if the watchdog handed it over meanwhile. */
+static void run(sthread *t, hcn_fiber *f)
 {
-    w->cur = f;
-    atomic_store_explicit(&w->running, true, memory_order_relaxed);
+    worker *w = t->w;
+    t->cur = f;
+    uint64_t r =
+        RUN_COUNT(atomic_load_explicit(&w->run, memory_order_relaxed)) + 4;
+    t->run = r | RUN_FIBER;
+    atomic_store_explicit(&w->run, t->run, memory_order_release);
     f->last = w;
     hcn_fault_fiber_in(f->fault_host, f->stack_lo, f->stack_size);
 #ifdef HCN_ASAN
     void *fake;
     __sanitizer_start_switch_fiber(&fake, f->cur_lo, f->cur_size);
 #endif
-    hcn__fiber_switch(&w->sp, f->sp);
+    hcn__fiber_switch(&t->sp, f->sp);
 #ifdef HCN_ASAN
     __sanitizer_finish_switch_fiber(fake, &f->cur_lo, &f->cur_size);
 #endif
     f->fault_host = hcn_fault_fiber_out();
-    w->cur = NULL;
-    atomic_store_explicit(&w->running, false, memory_order_relaxed);
+    t->cur = NULL;
+    uint64_t expect = t->run;
+    bool kept = atomic_compare_exchange_strong(&w->run, &expect, r | RUN_SCHED);
+    if (!kept)
+        t->w = NULL; /* handed over: another thread runs w now */
     if (f->done) {
-        fiber_end(w, f);
+        fiber_end(w->s, f);
         return;
     }
     /* It waits (hcn_fiber_wait): now that it is off its stack, its timer
      * goes in, then its lock goes, and from then on it may be woken. */
-    if (w->post_deadline >= 0) {
+    if (t->post_deadline >= 0) {
         pthread_mutex_lock(&w->mu);
-        f->deadline = w->post_deadline;
+        f->deadline = t->post_deadline;
         f->timer_w = w;
         heap_push(w, f);
+        /* w's new thread may sleep past this deadline */
+        bool wake = !kept && atomic_load(&w->sleeping);
         pthread_mutex_unlock(&w->mu);
+        if (wake)
+            pthread_cond_signal(&w->cv);
     }
-    if (w->post_unlock != NULL)
-        pthread_mutex_unlock(w->post_unlock);
-    w->post_unlock = NULL;
-    w->post_deadline = -1;
+    if (t->post_unlock != NULL)
+        pthread_mutex_unlock(t->post_unlock);
+    t->post_unlock = NULL;
+    t->post_deadline = -1;
 }
 
 /* Due timers into the queue, then the queue's head; under w's lock. */
@@ -572,10 +659,24 @@ static bool finished(hcn_sched *s)
     return atomic_load(&s->stopping) && atomic_load(&s->fibers) == 0;
 }
 
+/* A worker woke: the watchdog too, if it sleeps. */
+static void watch_wake(hcn_sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (atomic_load(&s->watch_asleep)) {
+        atomic_store(&s->watch_asleep, false);
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void park(worker *w)
 {
+    bool slept = false;
     pthread_mutex_lock(&w->mu);
-    if (atomic_load(&w->nready) == 0 && !finished(w->s)) {
+    if (atomic_load(&w->nready) == 0 &&
+        atomic_load_explicit(&w->runnext, memory_order_relaxed) == NULL &&
+        !finished(w->s)) {
         int64_t deadline = hcn_now_ns() + PARK_MAX_NS;
         int64_t due = next_due(w->s);
         if (due < deadline)
@@ -584,30 +685,34 @@ static void park(worker *w)
                               .tv_nsec = deadline % 1000000000};
         atomic_store(&w->sleeping, true);
         pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-        atomic_store(&w->sleeping, false);
+        atomic_store(&w->sleeping, false); /* seq_cst: see watch_main */
+        slept = true;
     }
     pthread_mutex_unlock(&w->mu);
+    if (slept && atomic_load(&w->s->watch_asleep))
+        watch_wake(w->s);
 }
 
-/* The next fiber for w to run; NULL when the schedulers are done. */
+/* The next fiber for w's thread to run; NULL when the schedulers are
+ * done. */
 static hcn_fiber *next_fiber(worker *w)
 {
     int64_t spin_ns = (int64_t)w->s->node->cfg.spin_us * 1000;
     int64_t spin_end = -1;
     for (;;) {
-        hcn_fiber *f = w->runnext;
-        if (f != NULL && w->streak < RUNNEXT_STREAK) {
-            w->runnext = NULL;
+        hcn_fiber *f;
+        if (w->streak < RUNNEXT_STREAK &&
+            atomic_load_explicit(&w->runnext, memory_order_relaxed) != NULL &&
+            (f = atomic_exchange(&w->runnext, NULL)) != NULL) {
             w->streak++;
             return f;
         }
         w->streak = 0;
         if ((f = take_local(w)) != NULL)
             return f;
-        if ((f = w->runnext) != NULL) {
-            w->runnext = NULL;
+        if (atomic_load_explicit(&w->runnext, memory_order_relaxed) != NULL &&
+            (f = atomic_exchange(&w->runnext, NULL)) != NULL)
             return f;
-        }
         if ((f = steal(w)) != NULL)
             return f;
         if (finished(w->s))
@@ -625,19 +730,236 @@ static hcn_fiber *next_fiber(worker *w)
     }
 }
 
-static void *worker_main(void *arg)
+/* ------------------------------------------------------------- threads */
+
+/* w is t's now (under s->mu). */
+static void worker_give(sthread *t, worker *w)
 {
-    worker *w = arg;
-    tl_worker = w;
+    w->orphan = false;
+    w->streak = 0;
+    atomic_store(&w->run, RUN_COUNT(atomic_load(&w->run)) | RUN_SCHED);
+    t->w = w;
+}
+
+static void *thread_main(void *arg);
+
+/* A new thread running w (under s->mu); -1 when none can be made. */
+static int thread_start(hcn_sched *s, worker *w)
+{
+    sthread *t = hcn_xcalloc(1, sizeof *t);
+    t->s = s;
+    t->post_deadline = -1;
+    pthread_cond_init(&t->cv, &s->cattr);
+    worker_give(t, w);
+    hcn_node_thread_begin(s->node);
+    if (pthread_create(&t->thread, NULL, thread_main, t) != 0) {
+        hcn_node_thread_end(s->node);
+        pthread_cond_destroy(&t->cv);
+        free(t);
+        return -1;
+    }
+    t->next = s->threads;
+    s->threads = t;
+    return 0;
+}
+
+static void spare_remove(hcn_sched *s, sthread *t)
+{
+    for (sthread **pp = &s->spares; *pp; pp = &(*pp)->next_sp) {
+        if (*pp == t) {
+            *pp = t->next_sp;
+            s->nspares--;
+            break;
+        }
+    }
+    t->spare = false;
+}
+
+/* Worker w was handed over (its run word says RUN_HANDED): to a spare
+ * thread, else a new one, else it waits (an orphan) for the next tick or
+ * a thread that comes back to the pool.  Under s->mu. */
+static void handoff(hcn_sched *s, worker *w)
+{
+    sthread *t = s->spares;
+    if (t != NULL) {
+        spare_remove(s, t);
+        worker_give(t, w);
+        t->given = w;
+        pthread_cond_signal(&t->cv);
+        return;
+    }
+    if (thread_start(s, w) != 0)
+        w->orphan = true;
+}
+
+/* A thread without a worker (it lost its own to a hand-over while in a
+ * fiber): take an orphan, or wait as a spare until given one.  false: end
+ * the thread (the schedulers are done, there are spares enough, or none
+ * was given within SPARE_IDLE_NS). */
+static bool thread_find_worker(sthread *t)
+{
+    hcn_sched *s = t->s;
+    pthread_mutex_lock(&s->mu);
+    int64_t until = hcn_now_ns() + SPARE_IDLE_NS;
+    bool got = false;
+    for (;;) {
+        if (t->given != NULL) {
+            t->given = NULL; /* worker_give set t->w */
+            got = true;
+            break;
+        }
+        for (unsigned i = 0; i < s->n && !got; i++) {
+            if (s->w[i].orphan) {
+                worker_give(t, &s->w[i]);
+                got = true;
+            }
+        }
+        if (got || finished(s))
+            break;
+        if (!t->spare) {
+            if (s->nspares >= s->n)
+                break;
+            t->spare = true;
+            t->next_sp = s->spares;
+            s->spares = t;
+            s->nspares++;
+        }
+        struct timespec ts = {.tv_sec = until / 1000000000,
+                              .tv_nsec = until % 1000000000};
+        if (pthread_cond_timedwait(&t->cv, &s->mu, &ts) == ETIMEDOUT &&
+            t->given == NULL)
+            break;
+    }
+    if (t->spare)
+        spare_remove(s, t);
+    pthread_mutex_unlock(&s->mu);
+    return got;
+}
+
+static void *thread_main(void *arg)
+{
+    sthread *t = arg;
+    hcn_sched *s = t->s;
+    tl_thread = t;
     hcn_fault_thread_begin();
-    hcn_fiber *f;
-    while ((f = next_fiber(w)) != NULL)
-        run(w, f);
+    for (;;) {
+        if (t->w == NULL && !thread_find_worker(t))
+            break;
+        hcn_fiber *f = next_fiber(t->w);
+        if (f == NULL)
+            break;
+        run(t, f);
+    }
     hcn_fault_thread_end();
-    tl_worker = NULL;
-    hcn_node_thread_end(w->s->node);
+    tl_thread = NULL;
+    hcn_node *n = s->node;
+    pthread_mutex_lock(&s->mu);
+    t->exited = true; /* joined by the watchdog, or hcn_sched_join */
+    pthread_mutex_unlock(&s->mu);
+    hcn_node_thread_end(n);
     return NULL;
 }
+
+/* Join the threads that ended (outside s->mu, which the caller holds). */
+static void reap(hcn_sched *s)
+{
+    sthread *done = NULL;
+    for (sthread **pp = &s->threads; *pp;) {
+        sthread *t = *pp;
+        if (t->exited) {
+            *pp = t->next;
+            t->next = done;
+            done = t;
+        } else {
+            pp = &t->next;
+        }
+    }
+    if (done == NULL)
+        return;
+    pthread_mutex_unlock(&s->mu);
+    while (done != NULL) {
+        sthread *t = done;
+        done = t->next;
+        pthread_join(t->thread, NULL);
+        pthread_cond_destroy(&t->cv);
+        free(t);
+    }
+    pthread_mutex_lock(&s->mu);
+}
+
+/* ------------------------------------------------------------ watchdog */
+
+/* Whether every worker's thread sleeps. */
+static bool all_asleep(hcn_sched *s)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (!atomic_load(&s->w[i].sleeping))
+            return false;
+    return true;
+}
+
+static void *watch_main(void *arg)
+{
+    hcn_sched *s = arg;
+    unsigned quiet = 0;
+    pthread_mutex_lock(&s->mu);
+    while (!finished(s)) {
+        int64_t until = hcn_now_ns() + TICK_NS;
+        struct timespec ts = {.tv_sec = until / 1000000000,
+                              .tv_nsec = until % 1000000000};
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        reap(s);
+        int64_t now = hcn_now_ns();
+        for (unsigned i = 0; i < s->n; i++) {
+            worker *w = &s->w[i];
+            if (w->orphan) {
+                w->orphan = false;
+                handoff(s, w);
+                continue;
+            }
+            uint64_t r = atomic_load(&w->run);
+            if (RUN_STATE(r) != RUN_FIBER || r != w->seen_run) {
+                w->seen_run = r;
+                w->seen_at = now;
+                continue;
+            }
+            if (now - w->seen_at < HANDOFF_NS)
+                continue;
+            /* One fiber run for HANDOFF_NS at least: its thread is held
+             * (it computes, or blocks in a system call). */
+            if (atomic_compare_exchange_strong(&w->run, &r,
+                                               RUN_COUNT(r) | RUN_HANDED)) {
+                atomic_fetch_add(&s->handoffs, 1);
+                handoff(s, w);
+            }
+        }
+        quiet = all_asleep(s) ? quiet + 1 : 0;
+        if (quiet < QUIET_TICKS)
+            continue;
+        /* Every worker asleep: sleep too until one wakes (park() looks at
+         * watch_asleep after clearing its `sleeping`, seq_cst both). */
+        quiet = 0;
+        atomic_store(&s->watch_asleep, true);
+        if (!all_asleep(s)) {
+            atomic_store(&s->watch_asleep, false);
+            continue;
+        }
+        while (atomic_load(&s->watch_asleep) && !finished(s)) {
+            until = hcn_now_ns() + WATCH_SLEEP_NS;
+            ts.tv_sec = until / 1000000000;
+            ts.tv_nsec = until % 1000000000;
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
+                break;
+        }
+        atomic_store(&s->watch_asleep, false);
+    }
+    reap(s);
+    pthread_mutex_unlock(&s->mu);
+    hcn_node_thread_end(s->node);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ lifetime */
 
 int hcn_sched_start(hcn_node *n, unsigned count)
 {
@@ -647,30 +969,36 @@ int hcn_sched_start(hcn_node *n, unsigned count)
     s->node = n;
     s->n = count;
     s->w = hcn_xcalloc(count, sizeof *s->w);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_condattr_init(&s->cattr);
+    pthread_condattr_setclock(&s->cattr, CLOCK_MONOTONIC);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, &s->cattr);
     for (unsigned i = 0; i < count; i++) {
         worker *w = &s->w[i];
         w->s = s;
         w->index = i;
         pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cv, &ca);
+        pthread_cond_init(&w->cv, &s->cattr);
         atomic_init(&w->due, INT64_MAX);
-        w->post_deadline = -1;
+        atomic_init(&w->runnext, NULL);
+        atomic_init(&w->run, RUN_SCHED);
     }
-    pthread_condattr_destroy(&ca);
     n->sched = s;
-    for (unsigned i = 0; i < count; i++) {
-        worker *w = &s->w[i];
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    for (unsigned i = 0; i < count && rc == 0; i++)
+        rc = thread_start(s, &s->w[i]);
+    if (rc == 0) {
         hcn_node_thread_begin(n);
-        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        if (pthread_create(&s->watchdog, NULL, watch_main, s) != 0) {
             hcn_node_thread_end(n);
-            return -1;
+            rc = -1;
+        } else {
+            s->watchdog_started = true;
         }
-        w->started = true;
     }
-    return 0;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 void hcn_sched_shutdown(hcn_sched *s)
@@ -681,26 +1009,47 @@ void hcn_sched_shutdown(hcn_sched *s)
         pthread_cond_broadcast(&s->w[i].cv);
         pthread_mutex_unlock(&s->w[i].mu);
     }
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->cv);
+    for (sthread *t = s->spares; t; t = t->next_sp)
+        pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
 void hcn_sched_join(hcn_sched *s, bool leave)
 {
-    for (unsigned i = 0; i < s->n; i++) {
-        worker *w = &s->w[i];
-        if (!w->started)
-            continue;
+    hcn_logf(s->node, 1, "schedulers: %u hand-over(s) of a held scheduler",
+             atomic_load(&s->handoffs));
+    if (s->watchdog_started) {
         if (leave)
-            pthread_detach(w->thread);
+            pthread_detach(s->watchdog);
         else
-            pthread_join(w->thread, NULL);
+            pthread_join(s->watchdog, NULL);
     }
-    if (leave)
-        return;
+    pthread_mutex_lock(&s->mu);
+    sthread *all = s->threads;
+    s->threads = NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (leave) {
+        for (sthread *t = all; t; t = t->next)
+            pthread_detach(t->thread);
+        return; /* a fiber still runs: s stays */
+    }
+    while (all != NULL) {
+        sthread *t = all;
+        all = t->next;
+        pthread_join(t->thread, NULL);
+        pthread_cond_destroy(&t->cv);
+        free(t);
+    }
     for (unsigned i = 0; i < s->n; i++) {
         pthread_mutex_destroy(&s->w[i].mu);
         pthread_cond_destroy(&s->w[i].cv);
         free(s->w[i].heap);
     }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_condattr_destroy(&s->cattr);
     free(s->w);
     free(s);
 }
