@@ -370,6 +370,38 @@ int hcw_link_send(hcw_link *l, hcw_frame *f)
     return p ? hcw_link_send_bytes(l, p, len) : -1;
 }
 
+int hcw_link_try_send(hcw_link *l, hcw_frame *f)
+{
+    if (l->map == NULL)
+        return 0;
+    size_t len;
+    const uint8_t *p = hcw_frame_finish(f, &len);
+    if (p == NULL)
+        return -1;
+    uint32_t head =
+        atomic_load_explicit(&l->tx.ctl->head, memory_order_acquire);
+    uint32_t used = l->tx.pos - head;
+    if (used > l->size) {
+        errno = EPROTO;
+        return -1;
+    }
+    if (len > l->size - used)
+        return 0;
+    return ring_write(l, p, len) == 0 ? 1 : -1;
+}
+
+bool hcw_link_is_shm(const hcw_link *l)
+{
+    return l->map != NULL;
+}
+
+bool hcw_link_pending(const hcw_link *l)
+{
+    return l->map != NULL &&
+           atomic_load_explicit(&l->rx.ctl->tail, memory_order_acquire) !=
+               l->rx.pos;
+}
+
 /* --------------------------------------------------------------- reading */
 
 /* Halve or double the read spin budget by how long the wait was. */
