@@ -684,6 +684,8 @@ static void entry_relink(hcn_host *h, hcn_ctx_entry *e)
     heap_push(h, e);
 }
 
+/* The first message of the deferred queue, out of it.  Still counted in
+ * the mailbox's bound (and `hyperc ps`'s queue) until it is received. */
 static hcn_msg *deferred_pop(hcn_host *h)
 {
     hcn_msg *m = h->deferred_head;
@@ -691,7 +693,6 @@ static hcn_msg *deferred_pop(hcn_host *h)
     if (h->deferred_head == NULL)
         h->deferred_tail = NULL;
     m->next = NULL;
-    hcn_mailbox_taken(&h->proc->mb, m);
     return m;
 }
 
@@ -748,6 +749,7 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
                           m->kind == HCN_MSG_RESPONSE
                               ? "dropped a response nobody waits for"
                               : "dropped a send error nobody waits for");
+            hcn_mailbox_taken(&h->proc->mb, m);
             hcn_msg_unref(m);
             continue;
         }
@@ -818,6 +820,8 @@ bool hcn_host_receive_ahead(hcn_host *h)
         set_blob_from(h, a.msg);
         note_offered(h, a.msg);
     }
+    if (a.msg)
+        hcn_mailbox_taken(&h->proc->mb, a.msg);
     hcn_msg_unref(a.msg);
     atomic_store_explicit(&h->proc->busy_since, hcn_now_ns(),
                           memory_order_relaxed);
