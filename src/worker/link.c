@@ -333,9 +333,14 @@ static int ring_write(hcw_link *l, const uint8_t *p, size_t n)
         p += k;
         n -= k;
         /* publish, then see whether the reader sleeps (both seq_cst: the
-         * reader sets its flag, then looks at tail) */
+         * reader sets its flag, then looks at tail).  The flag is taken
+         * down with the wake-up, so the frames written until the reader
+         * runs again (it may wait for a CPU a while) cost no more system
+         * calls; a reader that has not slept yet finds tail moved and
+         * does not sleep. */
         atomic_store(&r->ctl->tail, r->pos);
-        if (atomic_load(&r->ctl->reader_sleeps))
+        if (atomic_load(&r->ctl->reader_sleeps) &&
+            atomic_exchange(&r->ctl->reader_sleeps, 0))
             futex_wake(&r->ctl->tail);
     }
     return 0;
@@ -482,7 +487,8 @@ static int ring_read(hcw_link *l, uint8_t *p, size_t n, bool at_start,
         n -= k;
         any = true;
         atomic_store(&r->ctl->head, r->pos);
-        if (atomic_load(&r->ctl->writer_sleeps))
+        if (atomic_load(&r->ctl->writer_sleeps) &&
+            atomic_exchange(&r->ctl->writer_sleeps, 0))
             futex_wake(&r->ctl->head);
     }
     return 1;
