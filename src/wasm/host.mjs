@@ -2,7 +2,7 @@
 //
 // The node starts it as `node host.mjs` with file descriptor 3 a connected,
 // blocking stream socket, and speaks the worker protocol on it
-// (docs/worker-protocol.md, version 3): frames of a u32 little-endian length
+// (docs/worker-protocol.md, version 4): frames of a u32 little-endian length
 // and one msgpack array `[op, args...]`.  The host reads HELLO, loads the
 // component named there (transpiled by jco into JS and core modules, cached
 // by the component's sha256), answers READY, and calls the component's
@@ -25,7 +25,7 @@ import { Decoder, Encoder } from '@msgpack/msgpack';
 import { LoadError, loadComponent } from './load.mjs';
 
 const LINK = 3;                     // the node's socket
-const PROTO_VERSION = 3;
+const PROTO_VERSION = 4;
 const MAX_FRAME = 256 * 1024 * 1024; // HCW_MAX_FRAME
 const TRACE = Boolean(process.env.HYPERC_WASM_TRACE);
 
@@ -35,6 +35,7 @@ const OP = {
     OUR_CAPS: 11, RECEIVE: 12, SEND_REQUEST: 16, SEND_RESPONSE: 17,
     SEND_AND_AWAIT: 18,
     HELLO: 64, READY: 65, REPLY: 66, DONE: 67, FAIL: 68, TRAP: 71,
+    DELIVER: 72,
 };
 const OP_NAME = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k]));
 
@@ -172,13 +173,24 @@ function recvFrame() {
 
 let reading = ''; // the op whose REPLY is being read, for the messages
 
+// Messages the node delivered ahead (DELIVER), oldest first, each the
+// answer to a RECEIVE still to come.  They come before whatever the node
+// answers next, so a wait for a REPLY sets them aside.  (The node delivers
+// ahead on a shared-memory link only, so this host does not see them
+// today; it takes them all the same, as the protocol says.)
+const ahead = [];
+
 // Make a call and, for one with results, wait for its REPLY: the array of
 // exactly `nresults` results.
 function call(op, args, nresults) {
     sendFrame([op, ...args]);
     if (nresults === 0)
         return [];
-    const reply = recvFrame();
+    let reply = recvFrame();
+    while (reply[0] === OP.DELIVER) {
+        ahead.push(reply);
+        reply = recvFrame();
+    }
     if (reply[0] !== OP.REPLY)
         protocolError(`the node answered ${OP_NAME[op]} with operation ${reply[0]}`);
     if (reply.length !== 1 + nresults)
@@ -543,7 +555,16 @@ const standard = {
     // ok: [source, message]; err: [send-error, context | undefined].  An
     // error leaves the current and the last blob as they were.
     receive() {
-        const [result, blob] = call(OP.RECEIVE, [], 2);
+        // the next message delivered ahead (the RECEIVE only tells the
+        // node), else the first the node sends: a DELIVER or the REPLY
+        sendFrame([OP.RECEIVE]);
+        const got = ahead.length ? ahead.shift() : recvFrame();
+        if (got[0] !== OP.DELIVER && got[0] !== OP.REPLY)
+            protocolError(`the node answered RECEIVE with operation ${got[0]}`);
+        if (got.length !== 3)
+            protocolError(`an answer to RECEIVE with ${got.length - 1} results instead of 2`);
+        reading = 'RECEIVE';
+        const [result, blob] = got.slice(1);
         const r = rReceived(result, true);
         if (!r.ok) {
             expectNil(blob, 'a blob with an error');

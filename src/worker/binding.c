@@ -56,6 +56,47 @@ static void copy_blob(hw_blob *out)
     out->bytes.ptr = dup_bytes(kept.last.bytes.ptr, kept.last.bytes.len);
 }
 
+/* Messages the node delivered ahead (DELIVER, protocol version 4), oldest
+ * first: each is the answer to a RECEIVE the guest has not made yet.  They
+ * come in the replies ring before whatever the node answers next, so a
+ * wait for a REPLY sets them aside here. */
+static struct {
+    hcw_in *v; /* a ring of cap frames */
+    size_t first, len, cap;
+} ahead;
+
+static void ahead_push(hcw_in *in)
+{
+    if (ahead.len == ahead.cap) {
+        size_t cap = ahead.cap ? 2 * ahead.cap : 16;
+        hcw_in *v = malloc(cap * sizeof *v);
+        if (v == NULL)
+            hcw_die("out of memory");
+        for (size_t k = 0; k < ahead.len; k++)
+            v[k] = ahead.v[(ahead.first + k) % ahead.cap];
+        free(ahead.v);
+        ahead.v = v;
+        ahead.first = 0;
+        ahead.cap = cap;
+    }
+    ahead.v[(ahead.first + ahead.len++) % ahead.cap] = *in;
+    hcw_in_init(in); /* moved: the frame is the queue's now */
+}
+
+/* Read the node's next frame into hcw_w.in; when `keep_ahead`, a message
+ * delivered ahead is set aside and the next one read. */
+static hcw_in *next_from_node(bool keep_ahead)
+{
+    char err[128];
+    for (;;) {
+        if (hcw_link_recv(hcw_w.link, &hcw_w.in, err, sizeof err) != 1)
+            hcw_die(NULL);
+        if (!keep_ahead || hcw_w.in.op != HCW_DELIVER)
+            return &hcw_w.in;
+        ahead_push(&hcw_w.in);
+    }
+}
+
 static hcw_frame *begin(hcw_op op, size_t nargs)
 {
     hcw_frame_begin(hcw_w.out, op, nargs);
@@ -72,9 +113,7 @@ static void send_call(void)
 static hcw_in *call(void)
 {
     send_call();
-    char err[128];
-    if (hcw_link_recv(hcw_w.link, &hcw_w.in, err, sizeof err) != 1)
-        hcw_die(NULL);
+    next_from_node(true);
     if (hcw_w.in.op != HCW_REPLY)
         hcw_die("the node answered a call with another operation");
     return &hcw_w.in;
@@ -179,10 +218,26 @@ static void w_our_caps(void *ctx, hw_capability_list *out)
     check(hcw_get_caps(call(), out));
 }
 
+/* The guest takes the next message: one delivered ahead if there is one
+ * (the RECEIVE then only tells the node, which applies its effects, and
+ * nothing is waited for), else the first the node sends: a DELIVER sent
+ * before the node saw this RECEIVE, or the REPLY to it. */
 static void w_receive(void *ctx, hw_receive_result *out)
 {
     begin(HCW_RECEIVE, 0);
-    hcw_in *in = call();
+    send_call();
+    hcw_in *in;
+    if (ahead.len) {
+        hcw_in_fini(&hcw_w.in);
+        hcw_w.in = ahead.v[ahead.first];
+        ahead.first = (ahead.first + 1) % ahead.cap;
+        ahead.len--;
+        in = &hcw_w.in;
+    } else {
+        in = next_from_node(false);
+        if (in->op != HCW_DELIVER && in->op != HCW_REPLY)
+            hcw_die("the node answered RECEIVE with another operation");
+    }
     check(hcw_get_receive_result(in, out));
     if (!out->is_err)
         take_blob(in);

@@ -333,9 +333,14 @@ static int ring_write(hcw_link *l, const uint8_t *p, size_t n)
         p += k;
         n -= k;
         /* publish, then see whether the reader sleeps (both seq_cst: the
-         * reader sets its flag, then looks at tail) */
+         * reader sets its flag, then looks at tail).  The flag is taken
+         * down with the wake-up, so the frames written until the reader
+         * runs again (it may wait for a CPU a while) cost no more system
+         * calls; a reader that has not slept yet finds tail moved and
+         * does not sleep. */
         atomic_store(&r->ctl->tail, r->pos);
-        if (atomic_load(&r->ctl->reader_sleeps))
+        if (atomic_load(&r->ctl->reader_sleeps) &&
+            atomic_exchange(&r->ctl->reader_sleeps, 0))
             futex_wake(&r->ctl->tail);
     }
     return 0;
@@ -368,6 +373,38 @@ int hcw_link_send(hcw_link *l, hcw_frame *f)
     size_t len;
     const uint8_t *p = hcw_frame_finish(f, &len);
     return p ? hcw_link_send_bytes(l, p, len) : -1;
+}
+
+int hcw_link_try_send(hcw_link *l, hcw_frame *f)
+{
+    if (l->map == NULL)
+        return 0;
+    size_t len;
+    const uint8_t *p = hcw_frame_finish(f, &len);
+    if (p == NULL)
+        return -1;
+    uint32_t head =
+        atomic_load_explicit(&l->tx.ctl->head, memory_order_acquire);
+    uint32_t used = l->tx.pos - head;
+    if (used > l->size) {
+        errno = EPROTO;
+        return -1;
+    }
+    if (len > l->size - used)
+        return 0;
+    return ring_write(l, p, len) == 0 ? 1 : -1;
+}
+
+bool hcw_link_is_shm(const hcw_link *l)
+{
+    return l->map != NULL;
+}
+
+bool hcw_link_pending(const hcw_link *l)
+{
+    return l->map != NULL &&
+           atomic_load_explicit(&l->rx.ctl->tail, memory_order_acquire) !=
+               l->rx.pos;
 }
 
 /* --------------------------------------------------------------- reading */
@@ -450,7 +487,8 @@ static int ring_read(hcw_link *l, uint8_t *p, size_t n, bool at_start,
         n -= k;
         any = true;
         atomic_store(&r->ctl->head, r->pos);
-        if (atomic_load(&r->ctl->writer_sleeps))
+        if (atomic_load(&r->ctl->writer_sleeps) &&
+            atomic_exchange(&r->ctl->writer_sleeps, 0))
             futex_wake(&r->ctl->head);
     }
     return 1;

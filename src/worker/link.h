@@ -80,6 +80,18 @@ int hcw_link_send(hcw_link *l, hcw_frame *f);
  * (the worker's crash report). */
 int hcw_link_send_bytes(hcw_link *l, const uint8_t *p, size_t n);
 
+/* Send the frame f only if it fits in the room the ring has now, so that
+ * it never waits for the peer (a message delivered ahead, which the peer
+ * reads only when it needs it).  1 sent; 0 not sent: no room, or not a
+ * shared-memory link; -1 with errno as hcw_link_send. */
+int hcw_link_try_send(hcw_link *l, hcw_frame *f);
+/* Whether the link can deliver ahead (hcw_link_try_send): a shared-memory
+ * link. */
+bool hcw_link_is_shm(const hcw_link *l);
+/* Whether bytes of a frame wait to be received (a shared-memory link: the
+ * receive ring is not empty; a socket link: false, it is not asked). */
+bool hcw_link_pending(const hcw_link *l);
+
 /* Receive one frame into in (releasing the previous one).  Blocks until a
  * whole frame has come.  1 a frame; 0 the peer closed (socket) or the
  * watch function gave up before a frame began; -1 a broken frame or

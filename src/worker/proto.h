@@ -1,4 +1,4 @@
-/* Internal to hyperc: the worker protocol, version 2 — how a process that
+/* Internal to hyperc: the worker protocol, version 4 — how a process that
  * runs outside the node (an isolated native worker today, a wasm host
  * later) carries each call of the process ABI to the node and gets its
  * answer.  docs/worker-protocol.md is the specification; this header is
@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HCW_PROTO_VERSION 3
+#define HCW_PROTO_VERSION 4
 /* The largest frame either side sends or accepts (a message body and its
  * blob, with room for the rest). */
 #define HCW_MAX_FRAME (256u * 1024 * 1024)
@@ -68,15 +68,18 @@
     XX(STARTED, 22)           /* [bool done] */                                \
     XX(SET_STATE_START, 23)   /* [bin, bin|nil ctx, u64 timeout_s] */          \
     /* control */                                                              \
-    XX(HELLO, 64) /* node -> worker: [u32 version, str our, str binary,        \
-                     str process id] */                                        \
-    XX(READY, 65) /* worker -> node: [u32 version] (loaded; init runs) */      \
-    XX(REPLY, 66) /* node -> worker: the results of the last call */           \
-    XX(DONE, 67)  /* worker -> node: [i32 rc] the entry returned */            \
-    XX(FAIL, 68)  /* worker -> node: [str why] could not load or start */      \
-    XX(CRASH, 69) /* worker -> node: [crash] a fatal signal */                 \
-    XX(EXIT, 70)  /* worker -> node: [crash] exit() called by the guest */     \
-    XX(TRAP, 71)  /* wasm host -> node: [str message, str stack] a trap */
+    XX(HELLO, 64)   /* node -> worker: [u32 version, str our, str binary,      \
+                       str process id] */                                      \
+    XX(READY, 65)   /* worker -> node: [u32 version] (loaded; init runs) */    \
+    XX(REPLY, 66)   /* node -> worker: the results of the last call */         \
+    XX(DONE, 67)    /* worker -> node: [i32 rc] the entry returned */          \
+    XX(FAIL, 68)    /* worker -> node: [str why] could not load or start */    \
+    XX(CRASH, 69)   /* worker -> node: [crash] a fatal signal */               \
+    XX(EXIT, 70)    /* worker -> node: [crash] exit() called by the guest */   \
+    XX(TRAP, 71)    /* wasm host -> node: [str message, str stack] a trap */   \
+    XX(DELIVER, 72) /* node -> worker: [receive-result, blob | nil] a          \
+                       message delivered ahead: the answer to a RECEIVE        \
+                       still to come */
 
 typedef enum hcw_op {
 #define HCW_OP_ENUM(name, code) HCW_##name = code,

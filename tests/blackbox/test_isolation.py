@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
 
 import pytest
@@ -120,6 +121,50 @@ def test_crashes_repeat_and_restarts_keep_coming(iso):
     assert procs[HOG]["last_crash"].startswith("SIGSEGV in task (stackhog.c:")
     assert procs[pid("a")]["crashes"] == 0
     assert procs[pid("a")]["last_crash"] is None
+
+
+def test_requests_queued_behind_a_crash_fail_at_once(iso):
+    """Requests queued behind the one that crashes the worker — delivered
+    ahead to it (protocol version 4) or still in the node — are neither lost
+    nor run twice: each caller hears an error at once (not at its
+    deadline), and the next instance serves what comes after."""
+    assert iso.ask(HOG, "ping").startswith("pong ")
+    results = {}
+
+    def ask(key, body):
+        t0 = time.monotonic()
+        rep = iso.inject(HOG, body, timeout=30)
+        results[key] = (rep, time.monotonic() - t0)
+
+    # the sort keeps the guest busy while the rest queue behind it
+    order = [("sort", "sort 10000000"), ("null", "null")] + \
+        [(f"ping{i}", "ping") for i in range(4)]
+    threads = []
+    for key, body in order:
+        t = threading.Thread(target=ask, args=(key, body))
+        t.start()
+        threads.append(t)
+        time.sleep(0.1)
+    for t in threads:
+        t.join(timeout=60)
+    assert results["sort"][0].get("body") == "sorted 10000000", results
+    rep, waited = results["null"]
+    assert not rep.get("ok") and waited < 10, results
+    errors = 0
+    for i in range(4):
+        rep, waited = results[f"ping{i}"]
+        assert waited < 10, f"ping{i} waited {waited:.1f} s: {results}"
+        if rep.get("ok"):
+            assert rep["body"].startswith("pong "), results
+        else:
+            errors += 1
+            assert "timeout" in rep.get("error", "").lower(), results
+    assert errors >= 1, f"none was queued behind the crash: {results}"
+    iso.wait_log(f"{HOG} crashed; restarting in")
+    # one crash, and the new instance counts from its own start: the
+    # failed requests were not run again
+    assert iso.log().count(f"process {HOG} crashed: SIGSEGV") == 1
+    ask_until(iso, HOG, "ping", f"pong {5 - errors}")
 
 
 def test_give_up_after_the_limit(node_factory):

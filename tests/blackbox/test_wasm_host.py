@@ -1,5 +1,5 @@
 """The wasm host (src/wasm/host.mjs), black-box: the test plays the node's
-side of the worker protocol (docs/worker-protocol.md, version 3) over a
+side of the worker protocol (docs/worker-protocol.md, version 4) over a
 socketpair, the host's end given to it as fd 3.
 
 The component under test is a built hyperc counter (examples/counter):
@@ -28,7 +28,7 @@ TOOLS = os.environ.get("HYPERC_WASM_TOOLS", os.path.join(ROOT, "build", "wasm"))
 HOST = os.path.join(TOOLS, "host.mjs")
 NODE_JS = shutil.which("node")
 COUNTER = os.environ.get("HYPERC_WASM_COUNTER")
-VERSION = 3
+VERSION = 4
 TIMEOUT = 10  # seconds, for every read and every wait
 
 # ops (the protocol's table)
@@ -36,7 +36,7 @@ PRINT, OUR, GET_ON_EXIT, SET_ON_EXIT, GET_STATE, SET_STATE, CLEAR_STATE = \
     1, 2, 3, 4, 5, 6, 7
 OUR_CAPS, RECEIVE, SEND_REQUEST, SEND_RESPONSE, SEND_AND_AWAIT = \
     11, 12, 16, 17, 18
-HELLO, READY, REPLY, DONE, FAIL, TRAP = 64, 65, 66, 67, 68, 71
+HELLO, READY, REPLY, DONE, FAIL, TRAP, DELIVER = 64, 65, 66, 67, 68, 71, 72
 
 PROCESS = ["counter", "counter", "hyperc.os"]
 OUR_ADDR = ["test.os", PROCESS]
@@ -276,6 +276,33 @@ def drive_blobs(h, binary):
 def test_blob_calls_and_done(host, tmp_path):
     binary = build_component(tmp_path, "blobs", "")
     drive_blobs(host, binary)
+    assert host.recv() == [DONE, 0]
+    assert host.recv() is None
+    assert host.wait() == 0
+
+
+def test_blob_calls_delivered_ahead(host, tmp_path):
+    """The same messages delivered ahead (DELIVER), all before the first
+    RECEIVE: each RECEIVE is still told, the messages come in order and
+    the blob rules are those of REPLYs."""
+    binary = build_component(tmp_path, "blobs", "")
+    our = "test.os@counter:counter:hyperc.os"
+    host.hello(binary)
+    assert host.recv() == [READY, VERSION], host.wait() or host.stderr
+    assert host.recv() == [PRINT, 0, our]
+    host.send(DELIVER, [0, SOURCE, [0, request(b"one")]],
+              ["text/plain", b"blob-1"])
+    host.send(DELIVER, [1, [1, SOURCE, [0, request(b"x")], None], None], None)
+    host.send(DELIVER, [0, SOURCE, [1, [False, b"", None, []], b"ctx"]], None)
+    assert host.recv() == [RECEIVE]
+    assert host.recv() == [PRINT, 1, our]
+    assert host.recv() == [PRINT, 1, "blob-1"]
+    assert host.recv() == [RECEIVE]
+    assert host.recv() == [PRINT, 1, our]
+    assert host.recv() == [PRINT, 1, "blob-1"]
+    assert host.recv() == [RECEIVE]
+    assert host.recv() == [PRINT, 0, our]
+    assert host.recv() == [PRINT, 1, "blob-1"]
     assert host.recv() == [DONE, 0]
     assert host.recv() is None
     assert host.wait() == 0
@@ -614,8 +641,8 @@ def test_hosts_starting_together_share_the_cache(tmp_path):
 
 
 def test_version_mismatch_fails(host):
-    host.send(HELLO, 2, "test.os@p:k:u", "/nonexistent.wasm", "p:k:u")
-    assert host.recv() == [FAIL, "protocol version 2 not supported"]
+    host.send(HELLO, 3, "test.os@p:k:u", "/nonexistent.wasm", "p:k:u")
+    assert host.recv() == [FAIL, "protocol version 3 not supported"]
     assert host.wait() != 0
 
 

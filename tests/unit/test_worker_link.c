@@ -89,9 +89,13 @@ static void echo_sizes(uint32_t spin_us)
 {
     hcw_link *l;
     pid_t pid = start_peer(&l, spin_us);
-    static const size_t sizes[] = {
-        0,     1,     100,   HCW_LINK_RING_BYTES - 64, HCW_LINK_RING_BYTES,
-        3 * HCW_LINK_RING_BYTES + 7, 1u << 20};
+    static const size_t sizes[] = {0,
+                                   1,
+                                   100,
+                                   HCW_LINK_RING_BYTES - 64,
+                                   HCW_LINK_RING_BYTES,
+                                   3 * HCW_LINK_RING_BYTES + 7,
+                                   1u << 20};
     size_t max = 1u << 20;
     uint8_t *buf = malloc(max);
     assert_non_null(buf);
@@ -227,6 +231,87 @@ static void watch_gives_up(void **state)
     hcw_link_free(l);
 }
 
+/* Delivering ahead: hcw_link_try_send writes a frame only when it fits
+ * whole in the room there is (never waiting), the reader sees it pending,
+ * and after reading, room is there again; a socket link never sends
+ * ahead. */
+static void try_send(void **state)
+{
+    (void)state;
+    int fd = -1;
+    hcw_link *node = hcw_link_shm_new(0, &fd);
+    assert_non_null(node);
+    char err[160] = "";
+    hcw_link *worker = hcw_link_shm_open(dup(fd), err, sizeof err);
+    assert_non_null(worker);
+    assert_true(hcw_link_is_shm(node));
+    assert_false(hcw_link_pending(worker));
+    uint8_t body[1000];
+    fill(body, sizeof body, 7);
+    hcw_frame *f = hcw_frame_new();
+    size_t sent = 0;
+    for (;;) {
+        hcw_frame_begin(f, HCW_DELIVER, 1);
+        hcw_put_bin(f, body, sizeof body);
+        int r = hcw_link_try_send(node, f);
+        assert_true(r == 0 || r == 1);
+        if (r == 0)
+            break;
+        sent++;
+    }
+    /* as many whole frames as the ring holds, and nothing of the next */
+    size_t one = 4 + 1 + 1 + 3 + sizeof body;
+    assert_int_equal(sent, HCW_LINK_RING_BYTES / one);
+    assert_true(hcw_link_pending(worker));
+    hcw_in in;
+    hcw_in_init(&in);
+    for (size_t i = 0; i < sent; i++) {
+        assert_int_equal(hcw_link_recv(worker, &in, err, sizeof err), 1);
+        assert_int_equal(in.op, HCW_DELIVER);
+        hw_bytes b;
+        assert_true(hcw_get_bin(&in, &b));
+        assert_memory_equal(b.ptr, body, sizeof body);
+        hw_bytes_fini(&b);
+    }
+    assert_false(hcw_link_pending(worker));
+    hcw_frame_begin(f, HCW_DELIVER, 1);
+    hcw_put_bin(f, body, sizeof body);
+    assert_int_equal(hcw_link_try_send(node, f), 1);
+    assert_int_equal(hcw_link_recv(worker, &in, err, sizeof err), 1);
+    /* a frame larger than the ring never goes ahead */
+    uint8_t *big = calloc(1, HCW_LINK_RING_BYTES);
+    assert_non_null(big);
+    hcw_frame_begin(f, HCW_DELIVER, 1);
+    hcw_put_bin(f, big, HCW_LINK_RING_BYTES);
+    assert_int_equal(hcw_link_try_send(node, f), 0);
+    assert_false(hcw_link_pending(worker));
+    free(big);
+    /* the worker's head put where it cannot be: a protocol error */
+    uint8_t *map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    atomic_store((_Atomic uint32_t *)(map + 256), 0x80000000u);
+    hcw_frame_begin(f, HCW_DELIVER, 1);
+    hcw_put_bin(f, body, 10);
+    errno = 0;
+    assert_int_equal(hcw_link_try_send(node, f), -1);
+    assert_int_equal(errno, EPROTO);
+    munmap(map, 4096);
+    /* a socket link: not ahead */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    hcw_link *a = hcw_link_socket(sv[0]);
+    assert_false(hcw_link_is_shm(a));
+    assert_int_equal(hcw_link_try_send(a, f), 0);
+    assert_false(hcw_link_pending(a));
+    hcw_link_free(a);
+    close(sv[1]);
+    hcw_in_fini(&in);
+    hcw_frame_free(f);
+    close(fd);
+    hcw_link_free(worker);
+    hcw_link_free(node);
+}
+
 /* A file that is not a link is refused with a sentence. */
 static void not_a_link(void **state)
 {
@@ -270,13 +355,10 @@ static void socket_link(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(echo_spinning),
-        cmocka_unit_test(echo_sleeping),
-        cmocka_unit_test(sealed),
-        cmocka_unit_test(hostile_positions),
-        cmocka_unit_test(watch_gives_up),
-        cmocka_unit_test(not_a_link),
-        cmocka_unit_test(socket_link),
+        cmocka_unit_test(echo_spinning),  cmocka_unit_test(echo_sleeping),
+        cmocka_unit_test(sealed),         cmocka_unit_test(hostile_positions),
+        cmocka_unit_test(watch_gives_up), cmocka_unit_test(try_send),
+        cmocka_unit_test(not_a_link),     cmocka_unit_test(socket_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

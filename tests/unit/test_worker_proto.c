@@ -248,7 +248,8 @@ static void op_names(void **state)
     assert_null(hcw_op_name(24));
     assert_null(hcw_op_name(63));
     assert_string_equal(hcw_op_name(71), "TRAP");
-    assert_null(hcw_op_name(72));
+    assert_string_equal(hcw_op_name(72), "DELIVER");
+    assert_null(hcw_op_name(73));
     assert_null(hcw_op_name(-1));
 }
 

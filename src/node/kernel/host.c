@@ -621,6 +621,234 @@ static bool host_last_blob(void *ctx, hw_blob *out)
     return true;
 }
 
+/* ------------------------------------------------- delivering ahead */
+
+/* One message delivered ahead (hcn_host_take_ahead). */
+typedef struct hcn_ahead {
+    hcn_msg *msg;         /* the envelope (a reference); NULL: a timeout */
+    hcn_ctx_entry *entry; /* the context it answers, out of the table;
+                             NULL for a request */
+} hcn_ahead;
+
+static hcn_ahead *ahead_at(const hcn_host *h, size_t k)
+{
+    return &h->ahead[(h->ahead_first + k) % h->ahead_cap];
+}
+
+static void ahead_push(hcn_host *h, hcn_msg *m, hcn_ctx_entry *e)
+{
+    if (h->ahead_len == h->ahead_cap) {
+        size_t cap = h->ahead_cap ? 2 * h->ahead_cap : 16;
+        hcn_ahead *v = hcn_xmalloc(cap * sizeof *v);
+        for (size_t k = 0; k < h->ahead_len; k++)
+            v[k] = *ahead_at(h, k);
+        free(h->ahead);
+        h->ahead = v;
+        h->ahead_first = 0;
+        h->ahead_cap = cap;
+    }
+    *ahead_at(h, h->ahead_len++) = (hcn_ahead){m, e};
+}
+
+/* Whether the guest could send a request inheriting `id` before it has
+ * received every message delivered ahead so far: id is that of the
+ * prompting message, of a held one, or of one that becomes prompting when
+ * a message ahead is received.  An answer (or timeout) with such an id is
+ * not taken ahead: an inheriting request with expects-response would
+ * replace its context entry first (host_send_request, ctx_add). */
+static bool may_inherit(const hcn_host *h, uint64_t id)
+{
+    if (h->prompting && h->prompting->id == id)
+        return true;
+    for (size_t i = 0; i < h->nheld; i++)
+        if (h->held[i] && h->held[i]->id == id)
+            return true;
+    for (size_t k = 0; k < h->ahead_len; k++) {
+        const hcn_ahead *a = ahead_at(h, k);
+        const hcn_msg *p = a->entry ? a->entry->prompting : a->msg;
+        if (p && p->id == id)
+            return true;
+    }
+    return false;
+}
+
+static void entry_unlink(hcn_host *h, hcn_ctx_entry *e)
+{
+    HASH_DEL(h->contexts, e);
+    heap_remove(h, e);
+}
+
+static void entry_relink(hcn_host *h, hcn_ctx_entry *e)
+{
+    HASH_ADD(hh, h->contexts, id, sizeof e->id, e);
+    heap_push(h, e);
+}
+
+/* The first message of the deferred queue, out of it.  Still counted in
+ * the mailbox's bound (and `hyperc ps`'s queue) until it is received. */
+static hcn_msg *deferred_pop(hcn_host *h)
+{
+    hcn_msg *m = h->deferred_head;
+    h->deferred_head = m->next;
+    if (h->deferred_head == NULL)
+        h->deferred_tail = NULL;
+    m->next = NULL;
+    return m;
+}
+
+bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
+                         const hcn_blob **blob)
+{
+    *blob = NULL;
+    memset(out, 0, sizeof *out);
+    /* stopping: host_receive decides what comes (save answers, or none) */
+    if (hcn_mailbox_stopping(&h->proc->mb))
+        return false;
+    for (;;) {
+        /* the mailbox's lock only when it holds something (a count read
+         * stale is a message taken at the next try) */
+        if (h->deferred_head == NULL &&
+            atomic_load_explicit(&h->proc->mb.count, memory_order_relaxed))
+            drain(h);
+        hcn_msg *m = h->deferred_head;
+        /* a timeout in arrival order, as host_receive */
+        if (h->heap_len && h->heap[0]->deadline <= hcn_now_ns() &&
+            (m == NULL || h->heap[0]->deadline < m->arrived)) {
+            hcn_ctx_entry *e = h->heap[0];
+            if (may_inherit(h, e->id))
+                return false;
+            entry_unlink(h, e);
+            out->is_err = true;
+            fill_error(e, HW_SEND_ERROR_TIMEOUT, &out->error);
+            if (e->has_context) {
+                out->has_context = true;
+                export_bytes(e->context, e->context_len, &out->context);
+            }
+            ahead_push(h, NULL, e);
+            return true;
+        }
+        if (m == NULL)
+            return false;
+        if (m->kind == HCN_MSG_REQUEST) {
+            deferred_pop(h);
+            export_address(m->source, &out->source);
+            export_message(m, &out->message);
+            *blob = m->blob;
+            ahead_push(h, m, NULL);
+            return true;
+        }
+        if (may_inherit(h, m->id))
+            return false;
+        hcn_ctx_entry *e;
+        HASH_FIND(hh, h->contexts, &m->id, sizeof m->id, e);
+        deferred_pop(h);
+        if (e == NULL) {
+            /* nobody waits, and nobody can before it would be received */
+            hcn_log_write(&h->node->log, h->proc->id, 2,
+                          hcn_proc_level(h->proc),
+                          m->kind == HCN_MSG_RESPONSE
+                              ? "dropped a response nobody waits for"
+                              : "dropped a send error nobody waits for");
+            hcn_mailbox_taken(&h->proc->mb, m);
+            hcn_msg_unref(m);
+            continue;
+        }
+        entry_unlink(h, e);
+        if (m->kind == HCN_MSG_RESPONSE) {
+            export_address(m->source, &out->source);
+            export_message(m, &out->message);
+            if (e->has_context) {
+                out->message.has_context = true;
+                export_bytes(e->context, e->context_len, &out->message.context);
+            }
+            *blob = m->blob;
+        } else {
+            out->is_err = true;
+            fill_error(e, m->err_kind, &out->error);
+            if (e->has_context) {
+                out->has_context = true;
+                export_bytes(e->context, e->context_len, &out->context);
+            }
+        }
+        ahead_push(h, m, e);
+        return true;
+    }
+}
+
+void hcn_host_untake_ahead(hcn_host *h)
+{
+    if (h->ahead_len == 0)
+        return;
+    hcn_ahead a = *ahead_at(h, --h->ahead_len);
+    if (a.entry)
+        entry_relink(h, a.entry);
+    if (a.msg)
+        defer_front(h, a.msg);
+}
+
+size_t hcn_host_ahead_count(const hcn_host *h)
+{
+    return h->ahead_len;
+}
+
+bool hcn_host_receive_ahead(hcn_host *h)
+{
+    if (h->ahead_len == 0)
+        return false;
+    hcn_ahead a = *ahead_at(h, 0);
+    h->ahead_first = (h->ahead_first + 1) % h->ahead_cap;
+    h->ahead_len--;
+    /* what host_receive does around handing a message over */
+    if (!h->started && !h->start_told)
+        mark_started(h);
+    saves_flush(h);
+    if (a.entry) {
+        /* ctx_take's part: the request it answers prompts again */
+        hcn_msg_unref(h->prompting);
+        h->prompting = a.entry->prompting;
+        a.entry->prompting = NULL;
+        if (a.msg && a.msg->kind == HCN_MSG_RESPONSE) {
+            set_blob_from(h, a.msg);
+            note_offered(h, a.msg);
+        }
+        ctx_free(h, a.entry);
+    } else {
+        if (a.msg->has_expects || a.msg->rsvp) {
+            hcn_msg_unref(h->prompting);
+            h->prompting = hcn_msg_ref(a.msg);
+        }
+        set_blob_from(h, a.msg);
+        note_offered(h, a.msg);
+    }
+    if (a.msg)
+        hcn_mailbox_taken(&h->proc->mb, a.msg);
+    hcn_msg_unref(a.msg);
+    atomic_store_explicit(&h->proc->busy_since, hcn_now_ns(),
+                          memory_order_relaxed);
+    if (!h->cache_on && h->started) {
+        h->cache_on = true;
+        hcn_thread_cache_on();
+    }
+    return true;
+}
+
+/* The messages delivered ahead that the guest never received: back to the
+ * front of the queue in their order (hcn_host_fini), their contexts
+ * released with the others. */
+static void ahead_return(hcn_host *h)
+{
+    while (h->ahead_len) {
+        hcn_ahead a = *ahead_at(h, --h->ahead_len);
+        if (a.entry)
+            ctx_free(h, a.entry);
+        if (a.msg)
+            defer_front(h, a.msg);
+    }
+    free(h->ahead);
+    h->ahead = NULL;
+    h->ahead_cap = h->ahead_first = 0;
+}
+
 /* ------------------------------------------------------------ sending */
 
 /* The target's process entry, from a small cache of recent peers so that a
@@ -1193,6 +1421,7 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
 
 void hcn_host_fini(hcn_host *h)
 {
+    ahead_return(h);
     saves_flush(h); /* what the instance queued is stored all the same */
     free(h->save_body);
     free(h->save_src);
@@ -1209,10 +1438,13 @@ void hcn_host_fini(hcn_host *h)
         free(h->spare);
         h->spare = n;
     }
-    /* Requests set aside while waiting: back to the mailbox for the next
-     * instance when the process is being reinstalled.  Responses belong to
-     * this instance's waits and go with it. */
+    /* Requests set aside while waiting (or delivered ahead and never
+     * received): back to the mailbox for the next instance when the
+     * process is being reinstalled; otherwise their senders hear now, as
+     * for the request the instance was handling.  Responses belong to this
+     * instance's waits and go with it. */
     bool keep = hcn_mailbox_stopping(&h->proc->mb);
+    bool fail = !keep && !atomic_load(&h->node->shutting_down);
     hcn_msg *kept = NULL, *kept_tail = NULL;
     hcn_msg *m = h->deferred_head;
     while (m) {
@@ -1226,6 +1458,8 @@ void hcn_host_fini(hcn_host *h)
             kept_tail = m;
         } else {
             hcn_mailbox_taken(&h->proc->mb, m);
+            if (fail)
+                hcn_proc_fail_request(h->node, m);
             hcn_msg_unref(m);
         }
         m = n;

@@ -191,6 +191,8 @@ typedef struct wctx {
     bool over_cpu;          /* stopped for using too much CPU */
     bool stop;              /* the mailbox closed: the process is to stop */
     bool gone;              /* the worker has exited */
+    bool receiving;         /* the guest has called receive: messages may
+                               be delivered ahead */
     int *held;              /* held[i]: the host's handle for the worker's
                                handle i + 1 (0: held, but nothing was
                                prompting); -1: not held */
@@ -202,6 +204,18 @@ typedef struct wctx {
 static void put_current_blob(wctx *w, hcw_frame *f)
 {
     const hcn_blob *b = w->h->last_blobbed ? w->h->last_blob : NULL;
+    if (b == NULL) {
+        hcw_put_nil(f);
+        return;
+    }
+    hw_blob view = {.mime = b->mime,
+                    .bytes = {.ptr = (uint8_t *)b->bytes, .len = b->len}};
+    hcw_put_blob_opt(f, &view);
+}
+
+/* Put a message's blob as `blob | nil`, borrowing its bytes. */
+static void put_msg_blob(hcw_frame *f, const hcn_blob *b)
+{
     if (b == NULL) {
         hcw_put_nil(f);
         return;
@@ -449,6 +463,12 @@ static int serve_call(wctx *w)
         return reply(w);
     }
     case HCW_RECEIVE: {
+        w->receiving = true;
+        /* the oldest message delivered ahead is the one the guest took */
+        if (hcn_host_receive_ahead(w->h)) {
+            w->cpu_at_receive = -1;
+            return 0;
+        }
         hw_receive_result r;
         t->receive(ctx, &r);    /* may not return: the instance is stopped */
         w->cpu_at_receive = -1; /* a new message: a new budget */
@@ -625,6 +645,40 @@ static int serve_call(wctx *w)
     }
 }
 
+/* How many messages may be delivered ahead at most (each also has to fit
+ * in the replies ring as it is: delivering never waits). */
+#define AHEAD_MAX 32
+
+/* Deliver ahead (DELIVER frames) the messages the guest will receive next,
+ * while it handles the current one, so that with many queued it takes
+ * them one after the other without waiting for the node
+ * (hcn_host_take_ahead says which may go).  0, or -1 when the worker broke
+ * the protocol (its ring positions). */
+static int deliver_ahead(wctx *w)
+{
+    while (hcn_host_ahead_count(w->h) < AHEAD_MAX) {
+        hw_receive_result r;
+        const hcn_blob *b;
+        if (!hcn_host_take_ahead(w->h, &r, &b))
+            return 0;
+        hcw_frame_begin(w->out, HCW_DELIVER, 2);
+        hcw_put_receive_result(w->out, &r);
+        if (r.is_err)
+            hcw_put_nil(w->out);
+        else
+            put_msg_blob(w->out, b);
+        hw_receive_result_fini(&r);
+        int rc = hcw_link_try_send(w->link, w->out);
+        if (rc == 1)
+            continue;
+        hcn_host_untake_ahead(w->h); /* no room now: it waits its turn */
+        if (rc < 0)
+            BREACH(w, "its replies ring is broken (%s)", strerror(errno));
+        return 0;
+    }
+    return 0;
+}
+
 /* Wait for the next frame, making the periodic checks (still_serving)
  * while waiting and, for a worker that keeps sending, between frames.
  * 1 a frame, 0 the worker is gone, -1 broken, -2 the process is to stop,
@@ -674,8 +728,12 @@ static void last_words(wctx *w)
     hcw_link_watch(w->link, give_up, NULL);
     char err[160];
     while (!w->told && hcw_link_recv(w->link, &w->in, err, sizeof err) == 1)
-        if ((w->in.op == HCW_CRASH || w->in.op == HCW_EXIT) &&
-            hcw_get_crash(&w->in, &w->crash)) {
+        if (w->in.op == HCW_RECEIVE) {
+            /* it took a message delivered ahead before it died: the one
+             * it was handling (failed to its sender by hcn_host_fini) */
+            hcn_host_receive_ahead(w->h);
+        } else if ((w->in.op == HCW_CRASH || w->in.op == HCW_EXIT) &&
+                   hcw_get_crash(&w->in, &w->crash)) {
             w->told = true;
             w->told_op = w->in.op;
         } else if (w->in.op == HCW_TRAP) {
@@ -904,6 +962,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         goto out;
     }
     volatile bool stopped = false;
+    bool ahead_ok = hcw_link_is_shm(w->link);
     int jumped = sigsetjmp(w->h->kill, 1);
     if (jumped == 0) {
         for (;;) {
@@ -914,6 +973,13 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
             }
             /* CRASH, EXIT and DONE are a worker's last words */
             if (r != 1 || serve_call(w) != 0 || w->told || w->done)
+                break;
+            /* Once the calls that came are served (or the guest runs low
+             * on messages), hand it the next ones. */
+            if (w->receiving && ahead_ok &&
+                (!hcw_link_pending(w->link) ||
+                 hcn_host_ahead_count(w->h) < AHEAD_MAX / 2) &&
+                deliver_ahead(w) != 0)
                 break;
         }
     } else {

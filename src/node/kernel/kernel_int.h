@@ -125,10 +125,45 @@ struct hcn_host {
      * slot is free. */
     hcn_msg **held;
     size_t nheld;
+    /* Messages delivered ahead to an isolated instance's worker (isolate.c,
+     * hcn_host_take_ahead), oldest first: taken out of the queues and
+     * paired, their effects not yet applied. */
+    struct hcn_ahead *ahead;
+    size_t ahead_first, ahead_len, ahead_cap; /* a ring of ahead_cap */
 };
 
 void hcn_host_init(hcn_host *h, hcn_proc *p);
+/* Release h; messages still delivered ahead go back to the queue first
+ * (then as that queue's: set aside for the next instance when the process
+ * stops, else the requests among them fail to their senders). */
 void hcn_host_fini(hcn_host *h);
+
+/* Delivering ahead (an isolated instance, isolate.c): the node hands its
+ * worker the messages it will receive next while the guest still handles
+ * the current one, and applies each one's effects on the host (the
+ * prompting message, the blob, the offered capabilities, the pairing's
+ * context entry) only when the guest's receive for it comes.
+ *
+ * Take the message the next hw_receive would deliver (a request, a
+ * response or send error paired with its context, or a timeout), if it is
+ * there now and nothing the guest may do before that receive can change
+ * it: not while the process is stopping, and not an answer or timeout
+ * whose id the guest could still reuse by inheriting it (the id of a
+ * message that is or may become the prompting one before then).  A
+ * response nobody waits for is dropped here as receive would.  true: *out
+ * is what the guest will receive (caller's, hw_receive_result_fini) and
+ * *blob the message's blob (borrowed until it is consumed; NULL: none).
+ * false: nothing taken. */
+bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
+                         const hcn_blob **blob);
+/* Put the newest message taken ahead back where it was (it could not be
+ * sent). */
+void hcn_host_untake_ahead(hcn_host *h);
+/* How many messages are delivered ahead and not yet received. */
+size_t hcn_host_ahead_count(const hcn_host *h);
+/* The guest received the oldest message delivered ahead: apply its
+ * effects as hw_receive would have.  false if none is ahead. */
+bool hcn_host_receive_ahead(hcn_host *h);
 
 /* -------------------------------------------- task stack guards (fault.c) */
 
