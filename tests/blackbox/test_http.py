@@ -301,6 +301,47 @@ def test_limits_idle_and_slow_request(node_factory):
     assert read_all(ka).startswith(b"HTTP/1.1 200")
 
 
+def test_client_that_never_reads_its_response(node_factory):
+    """A client that sends a request and then reads nothing loses its
+    connection once it has taken none of the response for the idle
+    timeout (its slot and the response's bytes are not held for ever); one
+    that reads slowly keeps it."""
+    n = start(node_factory, "--http-idle-timeout", "1")
+    bind(n, "/api")
+    body = b"z" * (8 << 20)  # echoed back: far more than the buffers hold
+    head = ("POST /%s/api HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+            % (SRV, len(body))).encode()
+
+    def client(small_window):
+        s = socket.socket()
+        if small_window:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", n.port))
+        s.settimeout(10)
+        s.sendall(head + body)
+        return s
+
+    stalled = client(True)
+    time.sleep(4)
+    got = read_all(stalled)
+    assert got.startswith(b"HTTP/1.1 200")
+    assert len(got) < len(body), len(got)  # cut off, not all of it
+    n.wait_log("a client read none of its response for 1 s")
+    # a slow reader: a little every 0.3 s, and all of it comes
+    slow = client(False)
+    got = b""
+    deadline = time.monotonic() + 60
+    while b"\r\n\r\n" not in got or len(got) < len(body):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+        chunk = slow.recv(1 << 20)
+        assert chunk, len(got)
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 200")
+    slow.close()
+    assert curl(n, f"/{SRV}/api")[0] == 200
+
+
 def test_slow_clients_memory_bounded(node_factory):
     """Many clients that send a byte now and then are all closed by the
     request timeout; the node stays responsive."""

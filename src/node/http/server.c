@@ -107,6 +107,10 @@ typedef struct conn {
                   * at 0 */
     bool closing;
     enum phase phase;
+    /* PH_WRITING: the bytes of the response still unwritten at the last
+     * look (on_timer closes a connection whose client took none of them
+     * for --http-idle-timeout) */
+    size_t write_left;
     struct sockaddr_storage peer;
     char peer_text[80]; /* peer as hcn_http_format_addr writes it; "" until
                            a request needs it (peer_addr) */
@@ -531,8 +535,30 @@ static void respond(conn *c, int status, const char *extra,
     uv_timer_stop(&c->timer);
     write_wreq(c, (wreq *)(void *)o.buf, o.len - offsetof(wreq, data),
                W_RESPONSE, close_after);
-    if (!c->closing && c->phase == PH_WRITING)
-        uv_timer_again(&c->timer);
+    if (!c->closing && c->phase == PH_WRITING) {
+        /* a client that stops reading must not hold its slot and the
+         * response's bytes for ever */
+        c->write_left = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+        uv_timer_start(&c->timer, on_timer, (uint64_t)c->h->idle_s * 1000, 0);
+    }
+}
+
+/* on_timer in PH_WRITING: the client took some of the response since the
+ * last look (look again later), or none (close). */
+static void write_stall_check(conn *c)
+{
+    size_t left = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    if (left > 0 && left < c->write_left) {
+        c->write_left = left;
+        uv_timer_start(&c->timer, on_timer, (uint64_t)c->h->idle_s * 1000, 0);
+        return;
+    }
+    if (left > 0)
+        logf_h(c->h, 1,
+               "a client read none of its response for %u s (%zu bytes "
+               "unwritten); connection closed",
+               c->h->idle_s, left);
+    conn_close(c);
 }
 
 static void respond_empty(conn *c, int status)
@@ -634,7 +660,7 @@ static void on_timer(uv_timer_t *t)
         pending_drop(c->h, c);
         respond_empty(c, 408);
         break;
-    case PH_WRITING: conn_close(c); break;
+    case PH_WRITING: write_stall_check(c); break;
     case PH_WS: ws_tick(c); break;
     case PH_DRAIN: conn_close(c); break;
     }
