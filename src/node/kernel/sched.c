@@ -23,8 +23,9 @@
  * - A thread runs its worker's runnext first (up to RUNNEXT_STREAK times
  *   in a row, so that its queue and timers are not starved by a pair),
  *   then its due timers and its queue, then takes from the other workers'
- *   queues; with nothing to run it spins for the node's spin_us (no
- *   `pause`: mailbox.c says why), then sleeps on its worker's condition
+ *   queues; with nothing to run it spins (no `pause`: mailbox.c says
+ *   why) for a budget that adapts, up to the node's spin_us, to how long
+ *   work took to come (as a mailbox's), then sleeps on its worker's condition
  *   variable until its next timer, a push, or PARK_MAX_NS.
  * - A fiber that computes, or blocks in a system call, holds its thread: C
  *   cannot be preempted.  The watchdog (a thread of its own, like Go's
@@ -148,6 +149,7 @@ struct worker {
     _Atomic(hcn_fiber *) runnext;
     _Atomic uint64_t run; /* RUN_COUNT | RUN_STATE, above */
     unsigned streak;      /* its thread's */
+    int64_t spin_ns;      /* its thread's spin budget now (next_fiber) */
     /* The watchdog's (under s->mu): the run word it saw, since when, and
      * whether the worker waits for a thread (none could be made). */
     uint64_t seen_run;
@@ -693,33 +695,39 @@ static void park(worker *w)
         watch_wake(w->s);
 }
 
+static hcn_fiber *pick(worker *w);
+
 /* The next fiber for w's thread to run; NULL when the schedulers are
  * done. */
 static hcn_fiber *next_fiber(worker *w)
 {
-    int64_t spin_ns = (int64_t)w->s->node->cfg.spin_us * 1000;
-    int64_t spin_end = -1;
+    /* The spin budget adapts as a mailbox's does (mailbox.c): it doubles
+     * when work came within the longest spin, halves when the thread had
+     * to park for it (to 1/64 of the longest), so that threads whose work
+     * comes slowly (replies from other nodes, HTTP) park at once and leave
+     * the CPU to the threads that bring it. */
+    int64_t spin_max = (int64_t)w->s->node->cfg.spin_us * 1000;
+    if (w->spin_ns <= 0 || w->spin_ns > spin_max)
+        w->spin_ns = spin_max;
+    int64_t spin_end = -1, idle_since = -1;
     for (;;) {
-        hcn_fiber *f;
-        if (w->streak < RUNNEXT_STREAK &&
-            atomic_load_explicit(&w->runnext, memory_order_relaxed) != NULL &&
-            (f = atomic_exchange(&w->runnext, NULL)) != NULL) {
-            w->streak++;
+        hcn_fiber *f = pick(w);
+        if (f != NULL || finished(w->s)) {
+            if (idle_since >= 0) {
+                int64_t waited = hcn_now_ns() - idle_since;
+                if (waited <= spin_max)
+                    w->spin_ns =
+                        w->spin_ns * 2 > spin_max ? spin_max : w->spin_ns * 2;
+                else if ((w->spin_ns /= 2) < spin_max / 64)
+                    w->spin_ns = spin_max / 64;
+            }
             return f;
         }
-        w->streak = 0;
-        if ((f = take_local(w)) != NULL)
-            return f;
-        if (atomic_load_explicit(&w->runnext, memory_order_relaxed) != NULL &&
-            (f = atomic_exchange(&w->runnext, NULL)) != NULL)
-            return f;
-        if ((f = steal(w)) != NULL)
-            return f;
-        if (finished(w->s))
-            return NULL;
         int64_t now = hcn_now_ns();
+        if (idle_since < 0)
+            idle_since = now;
         if (spin_end < 0)
-            spin_end = now + spin_ns;
+            spin_end = now + w->spin_ns;
         if (now < spin_end && next_due(w->s) > now) {
             for (int i = 0; i < 256 && !any_ready(w); i++)
                 cpu_relax();
@@ -728,6 +736,26 @@ static hcn_fiber *next_fiber(worker *w)
         park(w);
         spin_end = -1;
     }
+}
+
+/* What w's thread runs next, if anything is ready: its runnext (within
+ * the streak), its queue, its runnext, the others' queues. */
+static hcn_fiber *pick(worker *w)
+{
+    hcn_fiber *f;
+    if (w->streak < RUNNEXT_STREAK &&
+        atomic_load_explicit(&w->runnext, memory_order_relaxed) != NULL &&
+        (f = atomic_exchange(&w->runnext, NULL)) != NULL) {
+        w->streak++;
+        return f;
+    }
+    w->streak = 0;
+    if ((f = take_local(w)) != NULL)
+        return f;
+    if (atomic_load_explicit(&w->runnext, memory_order_relaxed) != NULL &&
+        (f = atomic_exchange(&w->runnext, NULL)) != NULL)
+        return f;
+    return steal(w);
 }
 
 /* ------------------------------------------------------------- threads */
