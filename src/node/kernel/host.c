@@ -357,6 +357,29 @@ static void fill_error(hcn_ctx_entry *e, int kind, hw_send_error *err)
     }
 }
 
+/* Fill *out with an answer (a response, or a send error) to the request
+ * whose context entry is e: the message or the error, with the request's
+ * context. */
+static void export_answer(hcn_ctx_entry *e, const hcn_msg *m,
+                          hw_receive_result *out)
+{
+    if (m->kind == HCN_MSG_RESPONSE) {
+        export_address(m->source, &out->source);
+        export_message(m, &out->message);
+        if (e->has_context) {
+            out->message.has_context = true;
+            export_bytes(e->context, e->context_len, &out->message.context);
+        }
+    } else {
+        out->is_err = true;
+        fill_error(e, m->err_kind, &out->error);
+        if (e->has_context) {
+            out->has_context = true;
+            export_bytes(e->context, e->context_len, &out->context);
+        }
+    }
+}
+
 /* Take in one envelope (consuming it).  Returns true and fills *out when it
  * is for the guest; false when it was dropped (an answer nobody waits for). */
 static bool ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out)
@@ -388,20 +411,8 @@ static bool ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out)
     if (m->kind == HCN_MSG_RESPONSE) {
         set_blob_from(h, m);
         note_offered(h, m);
-        export_address(m->source, &out->source);
-        export_message(m, &out->message);
-        if (e->has_context) {
-            out->message.has_context = true;
-            export_bytes(e->context, e->context_len, &out->message.context);
-        }
-    } else {
-        out->is_err = true;
-        fill_error(e, m->err_kind, &out->error);
-        if (e->has_context) {
-            out->has_context = true;
-            export_bytes(e->context, e->context_len, &out->context);
-        }
     }
+    export_answer(e, m, out);
     ctx_free(h, e);
     hcn_msg_unref(m);
     return true;
@@ -754,22 +765,9 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
             continue;
         }
         entry_unlink(h, e);
-        if (m->kind == HCN_MSG_RESPONSE) {
-            export_address(m->source, &out->source);
-            export_message(m, &out->message);
-            if (e->has_context) {
-                out->message.has_context = true;
-                export_bytes(e->context, e->context_len, &out->message.context);
-            }
+        export_answer(e, m, out);
+        if (m->kind == HCN_MSG_RESPONSE)
             *blob = m->blob;
-        } else {
-            out->is_err = true;
-            fill_error(e, m->err_kind, &out->error);
-            if (e->has_context) {
-                out->has_context = true;
-                export_bytes(e->context, e->context_len, &out->context);
-            }
-        }
         ahead_push(h, m, e);
         return true;
     }

@@ -201,18 +201,6 @@ typedef struct wctx {
 
 /* Put the host's current blob (after a message came) as `blob | nil`,
  * borrowing its bytes. */
-static void put_current_blob(wctx *w, hcw_frame *f)
-{
-    const hcn_blob *b = w->h->last_blobbed ? w->h->last_blob : NULL;
-    if (b == NULL) {
-        hcw_put_nil(f);
-        return;
-    }
-    hw_blob view = {.mime = b->mime,
-                    .bytes = {.ptr = (uint8_t *)b->bytes, .len = b->len}};
-    hcw_put_blob_opt(f, &view);
-}
-
 /* Put a message's blob as `blob | nil`, borrowing its bytes. */
 static void put_msg_blob(hcw_frame *f, const hcn_blob *b)
 {
@@ -223,6 +211,12 @@ static void put_msg_blob(hcw_frame *f, const hcn_blob *b)
     hw_blob view = {.mime = b->mime,
                     .bytes = {.ptr = (uint8_t *)b->bytes, .len = b->len}};
     hcw_put_blob_opt(f, &view);
+}
+
+/* Put the host's current blob (after a message came) as `blob | nil`. */
+static void put_current_blob(wctx *w, hcw_frame *f)
+{
+    put_msg_blob(f, w->h->last_blobbed ? w->h->last_blob : NULL);
 }
 
 /* The worker's CPU time so far (user + system) in ms, -1 if unknown. */

@@ -178,6 +178,14 @@ static void wake(conn *c)
     (void)r;
 }
 
+/* Take the wake-ups (wake) that came, so that the eventfd polls quiet. */
+static void drain_wake(conn *c)
+{
+    uint64_t v;
+    ssize_t r = read(c->efd, &v, sizeof v);
+    (void)r;
+}
+
 /* Send the sender of each request its error (Offline when the peer could
  * not be reached), as the kernel's bounce does; consumes the messages. */
 static void fail_all(net_mod *net, hcn_msg **q, size_t n, int kind)
@@ -858,9 +866,7 @@ static const char *pass_splice(conn *c)
         if (r <= 0)
             continue;
         if (pf[2].revents & POLLIN) {
-            uint64_t v;
-            ssize_t rr = read(c->efd, &v, sizeof v);
-            (void)rr;
+            drain_wake(c);
         }
         bool done = false;
         for (int d = 0; d < 2 && !done; d++) {
@@ -987,9 +993,7 @@ static const char *pass_relay(conn *c)
         if (r <= 0)
             continue;
         if (pf[2].revents & POLLIN) {
-            uint64_t v;
-            ssize_t rr = read(c->efd, &v, sizeof v);
-            (void)rr;
+            drain_wake(c);
         }
         for (int d = 0; d < 2 && why == NULL; d++) {
             if (pf[d].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -1084,9 +1088,7 @@ static const char *pass_run(conn *c)
                                {.fd = c->fd, .events = POLLRDHUP}};
         if (poll(pf, 2, left > 1000 ? 1000 : (int)left) > 0) {
             if (pf[0].revents & POLLIN) {
-                uint64_t v;
-                ssize_t rr = read(c->efd, &v, sizeof v);
-                (void)rr;
+                drain_wake(c);
             }
             if (pf[1].revents & (POLLRDHUP | POLLHUP | POLLERR))
                 return "the dialer left before the target came";
@@ -1504,9 +1506,7 @@ static const char *run(conn *c)
         if (r <= 0)
             continue;
         if (pf[1].revents & POLLIN) {
-            uint64_t v;
-            ssize_t rr = read(c->efd, &v, sizeof v);
-            (void)rr;
+            drain_wake(c);
             if (c->state == OPEN && !take_queue(c))
                 return "the cipher failed";
         }
