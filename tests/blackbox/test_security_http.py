@@ -288,6 +288,69 @@ def test_idle_and_half_sent_websockets_are_closed(node_factory):
     assert '"Pong"' not in ev
 
 
+def ws_frame_head(length, opcode=0x1):
+    """A client frame's header (FIN set, masked with a zero key, so the
+    payload goes as it is)."""
+    if length < 126:
+        return bytes([0x80 | opcode, 0x80 | length]) + bytes(4)
+    return (bytes([0x80 | opcode, 0x80 | 126]) + length.to_bytes(2, "big")
+            + bytes(4))
+
+
+def ws_read_frame(s, timeout=5):
+    s.settimeout(timeout)
+    buf = b""
+    while True:
+        if len(buf) >= 2:
+            n, off = buf[1] & 0x7F, 2
+            if n == 126 and len(buf) >= 4:
+                n, off = int.from_bytes(buf[2:4], "big"), 4
+            if n != 126 and len(buf) >= off + n:
+                return buf[0] & 0x0F, buf[off:off + n]
+        chunk = s.recv(65536)
+        if not chunk:
+            return None, buf
+        buf += chunk
+
+
+def test_websocket_messages_being_assembled_hold_the_body_budget(
+        node_factory):
+    n = start(node_factory, "--http-body-budget", "100000",
+              "--http-max-body", "80000")
+    ws_bind(n, "/ws")
+    path = f"/{SRV}/ws"
+    text = b"echo " + b"x" * 59995
+    # A announces a 60,000-byte message and sends a part: it holds 60,000
+    a, head, _ = ws_handshake(n, path)
+    assert head.startswith(b"HTTP/1.1 101")
+    a.sendall(ws_frame_head(len(text)) + text[:10000])
+    time.sleep(0.3)
+    # B announces 60,000 more: closed with 1013 before its payload is read
+    b, head, _ = ws_handshake(n, path)
+    assert head.startswith(b"HTTP/1.1 101")
+    b.sendall(ws_frame_head(len(text)) + text[:1000])
+    op, payload = ws_read_frame(b)
+    assert op == 0x8, (op, payload)
+    assert int.from_bytes(payload[:2], "big") == 1013
+    assert b"body budget" in payload[2:]
+    assert closed_within(b, 5)
+    b.close()
+    # A's message completes, is echoed, and gives its share back
+    a.sendall(text[10000:])
+    op, payload = ws_read_frame(a)
+    assert (op, payload) == (0x1, text[5:])
+    c, head, _ = ws_handshake(n, path)
+    c.sendall(ws_frame_head(len(text)) + text)
+    op, payload = ws_read_frame(c)
+    assert (op, payload) == (0x1, text[5:])
+    # small messages never stop on the budget
+    a.sendall(ws_frame_head(9) + b"echo ping")
+    assert ws_read_frame(a) == (0x1, b"ping")
+    a.close()
+    c.close()
+    assert "request body budget full" in n.log()
+
+
 def test_server_timeout_header_is_capped(node_factory):
     n = start(node_factory, "--http-server-timeout-max", "1")
     bind(n, "/api")

@@ -139,6 +139,7 @@ typedef struct conn {
     bool ws_counted;         /* counted in ac->ws */
     bool ws_heard;  /* a whole message came since the last keep-alive tick */
     bool ws_pinged; /* a keep-alive ping is unanswered */
+    bool ws_over;   /* a frame found the body budget full: stop reading */
     uv_shutdown_t shut;
     bool keep_alive;
     bool head;
@@ -1916,7 +1917,7 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                           int flags, void *user)
 {
     conn *c = user;
-    if (c->ws_in_len == 0) {
+    if (c->ws_in_len == 0 || c->ws_over) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -1970,6 +1971,30 @@ static void ws_flush(conn *c)
         free(w);
 }
 
+/* A message being assembled holds the node's body budget, as a request's
+ * body does: wslay allocates each data frame's announced length when its
+ * header comes, so the frame is counted then, before its payload is read.
+ * One that finds no room stops the socket's reading (ws_recv_cb) and
+ * ws_read closes it with 1013 (try again later). */
+static void
+ws_frame_start_cb(wslay_event_context_ptr ctx,
+                  const struct wslay_event_on_frame_recv_start_arg *arg,
+                  void *user)
+{
+    conn *c = user;
+    (void)ctx;
+    if (arg->opcode & 0x8)
+        return; /* a control frame: 125 bytes at most, not a message's */
+    if (!body_reserve(c, c->body_held + arg->payload_length)) {
+        logf_h(c->h, 1,
+               "websocket %u: request body budget full (%llu bytes held) for "
+               "a frame of %llu bytes; closing it",
+               c->channel, (unsigned long long)c->h->body_held,
+               (unsigned long long)arg->payload_length);
+        c->ws_over = true;
+    }
+}
+
 static void ws_msg_cb(wslay_event_context_ptr ctx,
                       const struct wslay_event_on_msg_recv_arg *arg, void *user)
 {
@@ -1978,6 +2003,8 @@ static void ws_msg_cb(wslay_event_context_ptr ctx,
     const uint8_t *data = arg->msg;
     size_t len = arg->msg_length;
     c->ws_heard = true;
+    if (!(arg->opcode & 0x8))
+        body_release(c); /* the message is whole: wslay frees it on return */
     if (arg->opcode == WSLAY_PONG && len == sizeof WS_PING_DATA - 1 &&
         memcmp(data, WS_PING_DATA, len) == 0)
         return; /* the answer to the server's keep-alive ping */
@@ -2019,6 +2046,12 @@ static void ws_read(conn *c, const uint8_t *data, size_t len)
     if (rc != 0) {
         conn_close(c);
         return;
+    }
+    if (c->ws_over && !wslay_event_get_close_sent(c->ws)) {
+        static const char why[] = "request body budget full";
+        wslay_event_queue_close(c->ws, 1013, (const uint8_t *)why,
+                                sizeof why - 1);
+        wslay_event_shutdown_read(c->ws);
     }
     ws_pump(c);
 }
@@ -2161,6 +2194,7 @@ static bool ws_upgrade(conn *c, const char *path)
     static const struct wslay_event_callbacks cbs = {
         .recv_callback = ws_recv_cb,
         .send_callback = ws_send_cb,
+        .on_frame_recv_start_callback = ws_frame_start_cb,
         .on_msg_recv_callback = ws_msg_cb,
     };
     if (wslay_event_context_server_init(&c->ws, &cbs, c) != 0) {
