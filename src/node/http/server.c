@@ -132,6 +132,8 @@ typedef struct conn {
     const char *err_kind;
     uint8_t hscan;           /* enum head_scan */
     bool at_headers;         /* paused at headers-complete: a body follows */
+    bool in_trailers;        /* the head is done: header fields now are a
+                                chunked body's trailers */
     uint64_t body_limit;     /* this request's largest body */
     uint64_t body_held;      /* bytes of the node's body budget it holds */
     const char *deny_reason; /* why a local-only check failed (static) */
@@ -296,6 +298,7 @@ static void reset_request(conn *c)
     }
     c->nhdrs = 0;
     c->last_was_value = false;
+    c->in_trailers = false;
     c->header_bytes = 0;
     body_release(c);
     c->err_status = 0;
@@ -1632,6 +1635,12 @@ static int cb_header_field(http_parser *p, const char *at, size_t n)
     conn *c = conn_of(p);
     if (!header_budget(c, n))
         return -1;
+    /* A chunked body's trailer fields come after the route and the access
+     * check were decided on the head: they are counted against the head's
+     * limit and dropped (RFC 9112 7.1.2 allows it), so that none can add a
+     * header the checks did not see. */
+    if (c->in_trailers)
+        return 0;
     /* http-parser (built lenient) keeps a blank before the colon in the
      * name; RFC 9112 5.1 says to refuse it: a proxy may read
      * "X-Forwarded-For :" as another header than we do. */
@@ -1666,6 +1675,8 @@ static int cb_header_value(http_parser *p, const char *at, size_t n)
     conn *c = conn_of(p);
     if (!header_budget(c, n))
         return -1;
+    if (c->in_trailers)
+        return 0; /* dropped, as in cb_header_field */
     header *hd = &c->hdrs[c->nhdrs - 1];
     append(&hd->value, &hd->vlen, at, n);
     c->last_was_value = true;
@@ -1676,6 +1687,7 @@ static int cb_headers_complete(http_parser *p)
 {
     conn *c = conn_of(p);
     size_t hosts = 0;
+    c->in_trailers = true;
     for (size_t i = 0; i < c->nhdrs; i++) {
         if (c->hdrs[i].value == NULL)
             c->hdrs[i].value = hcn_xstrdup("");
