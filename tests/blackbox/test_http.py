@@ -641,6 +641,12 @@ def test_secure_subdomain(node_factory):
                        host=shost)
     assert st == 200 and http_json(body)["Http"]["url"] == \
         f"http://{sub}.localhost/{SRV}/app"
+    # the node's home page is no package's: not through a secure subdomain
+    # (403), and the node stays up
+    st, _, body = curl(n, "/", "-H", "Cookie: " + plain, host=shost)
+    assert st == 403, body
+    assert curl(n, "/", "-H", "Cookie: " + plain,
+                host=f"localhost:{port}")[0] == 200
     # another package's plain path through this secure subdomain: 403
     assert curl(n, f"/{OTHER}/plain", "-H", "Cookie: " + plain,
                 host=shost)[0] == 403

@@ -496,6 +496,17 @@ static void authenticated_paths_need_a_login(void **state)
                      HCN_HTTP_ALLOW);
     assert_int_equal(decide(true, false, NULL, "", true, true, true, false),
                      HCN_HTTP_ALLOW);
+    /* the node's own page (no app, e.g. its home) through a package's
+     * secure subdomain: refused, not a crash */
+    hcn_http_rule home = {.authenticated = true};
+    hcn_http_facts f = {.subdomain = "my-pkg-pub-os",
+                        .subdomain_secure = true,
+                        .logged_in = true,
+                        .loopback = true,
+                        .host_local = true};
+    assert_int_equal(hcn_http_access_check(&home, &f), HCN_HTTP_OTHER_PACKAGE);
+    f.subdomain = "";
+    assert_int_equal(hcn_http_access_check(&home, &f), HCN_HTTP_ALLOW);
 }
 
 static void secure_subdomains_are_checked_before_the_login(void **state)

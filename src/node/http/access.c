@@ -32,7 +32,8 @@ hcn_http_access hcn_http_access_check(const hcn_http_rule *rule,
             if (strcmp(sub, rule->secure_sub) != 0)
                 return HCN_HTTP_TO_SECURE_SUB;
         } else if (*sub && facts->subdomain_secure &&
-                   !sub_of_app(rule->app, sub)) {
+                   (rule->app == NULL || !sub_of_app(rule->app, sub))) {
+            /* no app: the node's own page (its home), no package's */
             return HCN_HTTP_OTHER_PACKAGE;
         }
         if (!facts->logged_in)
