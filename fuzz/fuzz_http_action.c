@@ -11,10 +11,9 @@
  * bytes after the first 0xff of the body, which ends there), bit 3 an
  * action that expects a response, bit 4 a source whose process id is not
  * a safe one.  Every input starts from no binding. */
+#include "fuzz_http.h"
 #include "fuzz_node.h"
-#include "node/http/http_int.h"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -86,26 +85,14 @@ static void look(hcn_msg *m, void *arg)
  * seen what it waits for.  Returns the client's end. */
 static int client(const char *req, seen *s)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
-        abort();
-    fcntl(sv[1], F_SETFL, O_NONBLOCK);
-    if (hcn_http_probe_connect(srv, sv[0], true) != 0)
-        abort();
-    if (send(sv[1], req, strlen(req), MSG_NOSIGNAL) < 0)
+    int fd = fz_http_client(srv, true);
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0)
         abort();
     for (int i = 0; i < 50 && !s->request_id && !s->opened; i++) {
         hcn_http_probe_run(srv);
         fz_drain(app, look, s);
     }
-    return sv[1];
-}
-
-static void drain_fd(int fd)
-{
-    char buf[16384];
-    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
-    }
+    return fd;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -179,7 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < 20; i++) {
         hcn_http_probe_run(srv);
         if (fd >= 0)
-            drain_fd(fd);
+            fz_drain_fd(fd);
     }
     hcn_http_probe_reset(srv);
     if (fd >= 0)

@@ -13,11 +13,10 @@
  * open, /auth authenticated, /local local-only, /sec on a secure
  * subdomain, /static cached, /items/:id/ *rest, WebSocket /ws open and
  * /wsauth authenticated.  Nothing may crash, leak or hang. */
+#include "fuzz_http.h"
 #include "fuzz_node.h"
-#include "node/http/http_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -109,14 +108,6 @@ static void play_app(hcn_msg *m, void *arg)
     }
 }
 
-/* Read and drop what the server wrote. */
-static void drain_fd(int fd)
-{
-    char buf[16384];
-    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -127,28 +118,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t step = (size_t)(data[0] >> 1) * 61 + 1;
     data++;
     size--;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
-        abort();
-    fcntl(sv[1], F_SETFL, O_NONBLOCK);
-    if (hcn_http_probe_connect(srv, sv[0], loopback) != 0)
-        abort();
+    int fd = fz_http_client(srv, loopback);
     size_t at = 0;
     bool shut = false;
     for (int turn = 0; turn < 400; turn++) {
         if (at < size) {
             size_t k = size - at < step ? size - at : step;
-            ssize_t w = send(sv[1], data + at, k, MSG_NOSIGNAL);
+            ssize_t w = send(fd, data + at, k, MSG_NOSIGNAL);
             if (w > 0)
                 at += (size_t)w;
             else if (w < 0 && errno != EAGAIN)
                 at = size; /* the server closed: nothing more to send */
         } else if (!shut) {
-            shutdown(sv[1], SHUT_WR);
+            shutdown(fd, SHUT_WR);
             shut = true;
         }
         size_t open = hcn_http_probe_run(srv);
-        drain_fd(sv[1]);
+        fz_drain_fd(fd);
         fz_drain(app, play_app, NULL);
         if (open == 0 && (shut || at >= size))
             break;
@@ -156,6 +142,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* A connection still open (a WebSocket, a slow request) is closed. */
     hcn_http_probe_disconnect(srv);
     fz_drain(app, NULL, NULL);
-    close(sv[1]);
+    close(fd);
     return 0;
 }
