@@ -513,14 +513,16 @@ bool hcn_node_sleep_until(hcn_node *n, int64_t deadline_ns);
  * or a new one).  Runtime modules and isolated processes keep their
  * threads. */
 
-/* Start `count` workers, their scheduler threads and the watchdog for n
- * (n->sched; the threads count in the thread census, those started later
- * too).  Before any guest starts; 0 with count 0 (nothing started),
- * -1 when a thread cannot be made. */
+/* Make `count` workers for n (n->sched); their scheduler threads and the
+ * watchdog start with the first hcn_sched_spawn, so a node without
+ * in-process guests has none (the threads count in the thread census).
+ * Before any guest starts; 0 with count 0 (no scheduler: n->sched stays
+ * NULL). */
 int hcn_sched_start(hcn_node *n, unsigned count);
 /* Run p's life on a new fiber (takes a reference to p and counts it in the
- * census; both dropped when its life ends).  Any thread.  -1 when its
- * stack cannot be mapped. */
+ * census; both dropped when its life ends).  Any thread; the first call
+ * starts the scheduler threads.  -1 when its stack cannot be mapped or a
+ * scheduler thread cannot be made (nothing taken then). */
 int hcn_sched_spawn(hcn_sched *s, hcn_proc *p);
 /* Shutdown began: wake every scheduler thread and the watchdog; each
  * exits once no fiber is left.  Called by hc_node_shutdown after closing the

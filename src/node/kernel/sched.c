@@ -135,6 +135,7 @@ struct hcn_fiber {
 struct worker {
     hcn_sched *s;
     unsigned index;
+    bool started; /* a thread was made for it (threads_start; under s->mu) */
     pthread_mutex_t mu; /* guards the queue, the heap and `sleeping` */
     pthread_cond_t cv;  /* its thread sleeps here */
     hcn_fiber *head, *tail;
@@ -194,6 +195,10 @@ struct hcn_sched {
     atomic_bool watch_asleep; /* the watchdog waits for a worker to wake */
     pthread_t watchdog;
     bool watchdog_started;
+    /* the threads and the watchdog run (under mu; read without it once
+     * true): they start with the first fiber, so a node whose processes
+     * are all isolated or modules has none */
+    atomic_bool running;
 };
 
 static _Thread_local sthread *tl_thread;
@@ -475,8 +480,13 @@ static void fiber_free(hcn_fiber *f)
     free(f);
 }
 
+static int threads_start(hcn_sched *s);
+
 int hcn_sched_spawn(hcn_sched *s, hcn_proc *p)
 {
+    if (!atomic_load_explicit(&s->running, memory_order_acquire) &&
+        threads_start(s) != 0)
+        return -1;
     long pg = sysconf(_SC_PAGESIZE);
     size_t guard = (FIBER_GUARD + (size_t)pg - 1) & ~((size_t)pg - 1);
     size_t len = guard + FIBER_STACK;
@@ -869,6 +879,7 @@ static void *thread_main(void *arg)
     sthread *t = arg;
     hcn_sched *s = t->s;
     tl_thread = t;
+    pthread_setname_np(pthread_self(), "hc-sched"); /* top -H, perf, gdb */
     hcn_fault_thread_begin();
     for (;;) {
         if (t->w == NULL && !thread_find_worker(t))
@@ -930,6 +941,7 @@ static void *watch_main(void *arg)
 {
     hcn_sched *s = arg;
     unsigned quiet = 0;
+    pthread_setname_np(pthread_self(), "hc-watchdog");
     pthread_mutex_lock(&s->mu);
     while (!finished(s)) {
         int64_t until = hcn_now_ns() + TICK_NS;
@@ -1011,20 +1023,41 @@ int hcn_sched_start(hcn_node *n, unsigned count)
         atomic_init(&w->runnext, NULL);
         atomic_init(&w->run, RUN_SCHED);
     }
+    atomic_init(&s->running, false);
     n->sched = s;
+    return 0;
+}
+
+/* The first fiber's: start a thread per worker and the watchdog, once (any
+ * thread; under s->mu).  -1 when a thread cannot be made; the next spawn
+ * tries again for the workers still without one. */
+static int threads_start(hcn_sched *s)
+{
     pthread_mutex_lock(&s->mu);
     int rc = 0;
-    for (unsigned i = 0; i < count && rc == 0; i++)
-        rc = thread_start(s, &s->w[i]);
-    if (rc == 0) {
-        hcn_node_thread_begin(n);
+    if (atomic_load(&s->running) || atomic_load(&s->stopping)) {
+        rc = atomic_load(&s->running) ? 0 : -1;
+        goto out;
+    }
+    for (unsigned i = 0; i < s->n && rc == 0; i++)
+        if (!s->w[i].started) {
+            rc = thread_start(s, &s->w[i]);
+            s->w[i].started = rc == 0;
+        }
+    if (rc == 0 && !s->watchdog_started) {
+        hcn_node_thread_begin(s->node);
         if (pthread_create(&s->watchdog, NULL, watch_main, s) != 0) {
-            hcn_node_thread_end(n);
+            hcn_node_thread_end(s->node);
             rc = -1;
         } else {
             s->watchdog_started = true;
         }
     }
+    if (rc == 0) {
+        hcn_logf(s->node, 2, "schedulers: %u thread(s) started", s->n);
+        atomic_store_explicit(&s->running, true, memory_order_release);
+    }
+out:
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
