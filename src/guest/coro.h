@@ -105,6 +105,13 @@ size_t hp__coro_stack_size(const hp__coro *co);
  * Freeing NULL does nothing. */
 void hp__coro_free(hp__coro *co);
 
+/* Release every freed coroutine kept for reuse (their stacks' memory goes
+ * back to the system; the next creates map or allocate new ones).  For
+ * after a one-off deep use, such as the app's init: an idle process then
+ * holds no stack it touched to start.  Never from inside a coroutine of
+ * the cache (none is running: they are all freed ones). */
+void hp__coro_cache_release(void);
+
 /* Guard reporting.  The ABI binding (abi_native.c) installs these when the
  * host takes guard ranges; until then, or with NULL, guards are not
  * registered (a fault in one then is an ordinary SIGSEGV).  add returns a

@@ -290,6 +290,18 @@ UNCHECKED void hp__coro_free(hp__coro *co)
     free(co);
 }
 
+UNCHECKED void hp__coro_cache_release(void)
+{
+    while (cache != NULL) {
+        hp__coro *co = cache;
+        cache = co->next_free;
+        free(co->data);
+        free(co->block);
+        free(co);
+    }
+    ncache = 0;
+}
+
 UNCHECKED void hp__coro_set_guard_hooks(hp__coro_guard_add_fn add,
                                         hp__coro_guard_remove_fn remove)
 {

@@ -284,3 +284,13 @@ void hp__coro_free(hp__coro *co)
     }
     unmap(co);
 }
+
+void hp__coro_cache_release(void)
+{
+    while (cache != NULL) {
+        hp__coro *co = cache;
+        cache = co->next_free;
+        unmap(co);
+    }
+    ncache = 0;
+}

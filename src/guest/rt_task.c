@@ -86,7 +86,12 @@ void hpr_task_free(hp_task *t)
         hw_blob_fini(&t->ws_blob);
     hp__prompting_release(t->prompting);
     hp__coro_free(t->co);
-    if (hpr_rt.ntask_pool + 1 <= TASK_POOL_MAX) {
+    /* Init ran once (and deep): a process idle after it keeps neither its
+     * stack nor its record. */
+    bool keep = t->kind != HPR_TASK_INIT;
+    if (!keep)
+        hp__coro_cache_release();
+    if (keep && hpr_rt.ntask_pool + 1 <= TASK_POOL_MAX) {
         arena_recycle(&t->arena);
         arena_recycle(&t->hdr_arena);
         t->next_pool = hpr_rt.task_pool;

@@ -436,6 +436,44 @@ static void test_guard_remove(int handle)
     g_removes++;
 }
 
+/* hp__coro_cache_release unmaps every freed coroutine kept for reuse
+ * (their guards go too) and leaves the live ones alone; creating works
+ * after it, on a new mapping. */
+static void cache_release_unmaps_the_freed(void **state)
+{
+    (void)state;
+    hp__coro_cache_release(); /* what earlier tests left */
+    hp__coro_set_guard_hooks(test_guard_add, test_guard_remove);
+    int adds = g_adds, removes = g_removes, runs = 0;
+    hp__coro *live = hp__coro_create(0, nothing_fn, &runs);
+    hp__coro *freed[3];
+    for (int i = 0; i < 3; i++) {
+        freed[i] = hp__coro_create(0, nothing_fn, &runs);
+        assert_non_null(freed[i]);
+        hp__coro_resume(freed[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        hp__coro_free(freed[i]);
+    assert_int_equal(g_adds - adds, 4);
+    assert_int_equal(g_removes, removes); /* cached: still mapped */
+    hp__coro_cache_release();
+    assert_int_equal(g_removes - removes, 3);
+    hp__coro_cache_release(); /* an empty cache: nothing */
+    assert_int_equal(g_removes - removes, 3);
+    hp__coro *again = hp__coro_create(0, nothing_fn, &runs);
+    assert_non_null(again);
+    assert_int_equal(g_adds - adds, 5); /* a new mapping */
+    hp__coro_resume(again);
+    hp__coro_resume(live);
+    assert_true(hp__coro_done(live));
+    assert_int_equal(runs, 5);
+    hp__coro_free(again);
+    hp__coro_free(live);
+    hp__coro_cache_release();
+    assert_int_equal(g_removes - removes, 5);
+    hp__coro_set_guard_hooks(NULL, NULL);
+}
+
 static void fault_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
@@ -515,6 +553,7 @@ int main(void)
         cmocka_unit_test(stack_is_usable),
         cmocka_unit_test(longjmp_inside_a_coroutine),
         cmocka_unit_test(overflow_hits_the_registered_guard),
+        cmocka_unit_test(cache_release_unmaps_the_freed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

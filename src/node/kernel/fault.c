@@ -93,7 +93,7 @@ int hcn_fault_guard_add(hcn_host *h, const void *lo, size_t len)
         if (h->nguards == h->guards_cap) {
             /* Copy, publish, then free: a handler running on this thread
              * (a fault inside this very call) reads either array whole. */
-            size_t cap = h->guards_cap ? 2 * h->guards_cap : 64;
+            size_t cap = h->guards_cap ? 2 * h->guards_cap : 4;
             if (cap > INT32_MAX)
                 return -1;
             hcn_guard *g = hcn_xmalloc(cap * sizeof *g);
@@ -406,8 +406,11 @@ __attribute__((noinline)) bool hcn_fault_thread_trim(void)
     if (lo == 0 || here < lo || here >= lo + tl.stack_size)
         return false;
     size_t pg = page_size();
-    /* a page of margin below this frame: the calls madvise makes */
-    uintptr_t hi = (here & ~(uintptr_t)(pg - 1)) - pg;
+    /* Below this frame, this function's locals and the madvise call's
+     * frame (a system call wrapper: its return address), with x86_64's
+     * 128-byte red zone below those: 1 KiB of margin covers them, and
+     * every page wholly below it goes. */
+    uintptr_t hi = (here - 1024) & ~(uintptr_t)(pg - 1);
     if (hi <= lo)
         return false;
     return madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;

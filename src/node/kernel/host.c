@@ -193,7 +193,7 @@ static void heap_down(hcn_host *h, size_t i)
 static void heap_push(hcn_host *h, hcn_ctx_entry *e)
 {
     if (h->heap_len == h->heap_cap) {
-        h->heap_cap = h->heap_cap ? h->heap_cap * 2 : 64;
+        h->heap_cap = h->heap_cap ? h->heap_cap * 2 : 4;
         hcn_ctx_entry **nh = realloc(h->heap, h->heap_cap * sizeof *nh);
         if (nh == NULL)
             abort();

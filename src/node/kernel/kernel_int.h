@@ -180,7 +180,7 @@ void hcn_fault_instance_text(hcn_host *h, void *dl);
 void hcn_fault_thread_begin(void);
 void hcn_fault_thread_end(void);
 /* Give back to the kernel the pages of the calling process thread's stack
- * below the caller's frame (with a page of margin): what an instance's start
+ * below the caller's frame (with 1 KiB of margin): what an instance's start
  * touched deeper down (the dynamic loader, the guest's init) and no longer
  * uses.  Called from the thread itself, on its own stack; false (nothing
  * done) on a coroutine's stack, in a thread hcn_fault_thread_begin did not
