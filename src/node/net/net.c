@@ -18,8 +18,9 @@
  * sent to that peer in the last DIRECT_GAP_NS, is encoded, encrypted and
  * sent by net_send itself (direct_write): one thread wake-up fewer each
  * way when one call at a time goes back and forth.  Otherwise it is
- * queued and the connection's thread woken (an eventfd), which writes all
- * that queued in one send() (calls in flight).
+ * queued and the connection's thread woken (an eventfd, once until it
+ * takes the queue: conn.woken), which writes all that queued in one
+ * send() (calls in flight).
  *
  * Locks: net->mu guards the peer table, the queues, the connection list
  * and each peer's conn; a connection's wmu guards its output (out, tx,
@@ -179,6 +180,7 @@ struct conn {
      * and dead. */
     pthread_mutex_t wmu;
     bool direct;        /* senders may write (set before it opens) */
+    bool woken;         /* (under net->mu) woken for its queue, not yet taken */
     bool dead;          /* the connection's thread has left its loop */
     bool cipher_failed; /* a sender's write failed to encrypt */
 };
@@ -406,7 +408,12 @@ static bool net_send(void *ctx, hcn_msg *m, int *kind)
     }
     peer_push(p, hcn_msg_ref(m));
     if (p->conn) {
-        wake(p->conn);
+        /* one wake-up per batch: the connection's thread takes all that
+         * queued since (take_queue) */
+        if (!p->conn->woken) {
+            p->conn->woken = true;
+            wake(p->conn);
+        }
     } else if (!p->dialing) {
         if (!peer_dial(net, p)) {
             /* no room for a connection: what waits is offline */
@@ -591,6 +598,7 @@ static bool take_queue(conn *c)
     pthread_mutex_lock(&net->mu);
     hcn_msg **q = NULL;
     size_t n = 0;
+    c->woken = false;
     if (c->peer && c->peer->conn == c) {
         q = c->peer->q;
         n = c->peer->qlen;
