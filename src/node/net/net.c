@@ -174,10 +174,10 @@ struct conn {
     atomic_bool closing;          /* replaced, or the node stops */
     pthread_t th;
     bool opened;
-    /* The write lock: held by the connection's thread whenever it is not
-     * in poll(); taken (try-lock only) by a sender's thread writing its
-     * own message (net_send).  Guards out, out_len/off/cap, tx, last_write
-     * and dead. */
+    /* The write lock: held by the connection's thread except while it is
+     * in poll() or delivering; taken (try-lock only) by a sender's thread
+     * writing its own message (net_send).  Guards out, out_len/off/cap,
+     * tx, last_write, dead and cipher_failed. */
     pthread_mutex_t wmu;
     bool direct;        /* senders may write (set before it opens) */
     bool woken;         /* (under net->mu) woken for its queue, not yet taken */
@@ -396,8 +396,8 @@ static bool net_send(void *ctx, hcn_msg *m, int *kind)
     if (c && c->direct && p->qlen == 0 && gap >= DIRECT_GAP_NS &&
         direct_fits(m) && pthread_mutex_trylock(&c->wmu) == 0) {
         /* nothing waits ahead of m and the connection's thread is in
-         * poll(): write m on this thread (it holds c while wmu is held:
-         * conn_main takes wmu after detaching c, before freeing it) */
+         * poll() or delivering: write m on this thread (it holds c while wmu is
+         * held: conn_main takes wmu after detaching c, before freeing it) */
         if (!c->dead) {
             pthread_mutex_unlock(&net->mu);
             direct_write(c, m);
