@@ -131,6 +131,32 @@ def test_one_megabyte_each_way(node_factory, tmp_path):
         got[:200]
 
 
+def test_calls_one_at_a_time_and_bursts_share_a_connection(node_factory,
+                                                          tmp_path):
+    """A message that finds nothing queued and comes after a pause is
+    written by its sender's thread; those of a burst are queued for the
+    connection's thread.  Both ways write into one encrypted stream, whose
+    chunks must go out in the order they were encrypted: round trips one at
+    a time, then a burst (answered as fast as the other side can, some of
+    the answers Busy), alternately, each way, on the one connection; every
+    call is answered and the connection is never replaced."""
+    a, b, _, _ = two_nodes(node_factory, tmp_path, a_extra=("-v", "2"),
+                           b_extra=("-v", "2"))
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
+    for node, peer in ((a, "b.os"), (b, "a.os"), (a, "b.os")):
+        target = peer + "@net:tpkg:test.os"
+        assert ask(node, NET, f"pingpong {target} 200", timeout=60) == \
+            "done 200"
+        got = ask(node, NET, f"flood {target} 300 20 echo y", timeout=60)
+        counts = dict(x.split("=") for x in got.split()[1:])
+        assert counts["errors"] == "0", got
+        assert int(counts["ok"]) + int(counts["busy"]) == 300, got
+        assert int(counts["ok"]) > 0, got
+    for node in (a, b):
+        log = node.log()
+        assert log.count("net: connected to") == 1, log[-3000:]
+
+
 def test_network_capability(node_factory, tmp_path):
     a, b, _, _ = two_nodes(node_factory, tmp_path)
     ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")

@@ -6,12 +6,35 @@
  * (wire.c) cut into encrypted chunks.  One connection per peer carries
  * both directions; whoever dials is the initiator.
  *
- * Threads: the kernel hands every envelope for another node to net_send
- * (any routing thread; it only queues); a listener thread accepts; each
- * connection has a thread of its own that dials or accepts, shakes hands,
- * then reads, writes what is queued for its peer and delivers what comes
- * through hcn_route.  The module's process thread answers messages to
- * net:distro:sys.  One mutex guards the peer table and the queues. */
+ * Threads: the kernel hands every envelope for another node to net_send,
+ * on the sending process's (or scheduler) thread; a listener thread
+ * accepts; each connection has a thread of its own that dials or accepts,
+ * shakes hands, then reads, writes what is queued for its peer and
+ * delivers what comes through hcn_route.  The module's process thread
+ * answers messages to net:distro:sys.
+ *
+ * A message that finds its peer's plain TCP connection open with nothing
+ * queued ahead, the connection's thread in poll() or delivering, and none
+ * sent to that peer in the last DIRECT_GAP_NS, is encoded, encrypted and
+ * sent by net_send itself (direct_write): one thread wake-up fewer each
+ * way when one call at a time goes back and forth.  Otherwise it is
+ * queued and the connection's thread woken (an eventfd, once until it
+ * takes the queue: conn.woken), which writes all that queued in one
+ * send() (calls in flight).
+ *
+ * Locks: net->mu guards the peer table, the queues, the connection list
+ * and each peer's conn; a connection's wmu guards its output (out, tx,
+ * last_write, dead, cipher_failed).  The connection's thread holds wmu
+ * except while in poll() and while delivering; a sender only try-locks it,
+ * with net->mu held (so no wait, and no lock-order cycle: the connection's
+ * thread takes net->mu inside wmu), then lets net->mu go and writes; a
+ * partial write or a failure leaves the rest in out and wakes the
+ * connection's thread.  Order holds: a sender writes only when the queue
+ * is empty, and the connection's thread takes the queue only under wmu.
+ * Before a connection is freed, its thread marks it dead and detaches it
+ * from its peer (net->mu), then takes wmu once more, so that no sender
+ * still writes to it.  Passthroughs, WebSocket links and connections
+ * through a router never take the direct way. */
 #include "net.h"
 
 #include "../kernel/kernel.h"
@@ -49,6 +72,15 @@
 #define PROTOCOL_VERSION 1
 #define ROUTER_RETRY_S 4 /* an indirect node redials its routers */
 #define SPLICE_BUF 65536 /* a passthrough's buffer each way */
+/* A sender's thread writes its own message up to this size (body and
+ * blob); a larger one goes through the connection's thread, so that its
+ * encoding and encryption do not hold a process's (scheduler) thread. */
+#define DIRECT_MAX 65536
+/* ... and only when the previous message for the same peer came at least
+ * this long before: messages that come closer together (many calls in
+ * flight) wait for the connection's thread, which writes all that queued
+ * while it woke in one send() instead of one each. */
+#define DIRECT_GAP_NS 25000
 
 typedef struct conn conn;
 
@@ -66,6 +98,7 @@ typedef struct peer {
     size_t qlen, qcap;
     conn *conn; /* its open connection, NULL while none */
     bool dialing;
+    int64_t last_send; /* monotonic ns: the previous message for it */
 } peer;
 
 typedef struct net_mod {
@@ -141,6 +174,15 @@ struct conn {
     atomic_bool closing;          /* replaced, or the node stops */
     pthread_t th;
     bool opened;
+    /* The write lock: held by the connection's thread except while it is
+     * in poll() or delivering; taken (try-lock only) by a sender's thread
+     * writing its own message (net_send).  Guards out, out_len/off/cap,
+     * tx, last_write, dead and cipher_failed. */
+    pthread_mutex_t wmu;
+    bool direct;        /* senders may write (set before it opens) */
+    bool woken;         /* (under net->mu) woken for its queue, not yet taken */
+    bool dead;          /* the connection's thread has left its loop */
+    bool cipher_failed; /* a sender's write failed to encrypt */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -218,6 +260,7 @@ static conn *conn_new(net_mod *net, int fd, bool initiator, const char *name,
     c->proxy = initiator && name && in_list(net->routers, net->nrouters, name);
     c->state = initiator ? HS_I_WAIT1 : HS_R_WAIT0;
     atomic_init(&c->closing, false);
+    pthread_mutex_init(&c->wmu, NULL);
     return c;
 }
 
@@ -243,6 +286,7 @@ static void conn_free(conn *c)
     free(c->out);
     hcnn_reader_fini(&c->rd);
     hcnn_ws_free(c->ws);
+    pthread_mutex_destroy(&c->wmu);
     free(c);
 }
 
@@ -316,6 +360,13 @@ static bool peer_dial(net_mod *net, peer *p)
     return true;
 }
 
+static void direct_write(conn *c, hcn_msg *m);
+
+static bool direct_fits(const hcn_msg *m)
+{
+    return m->body_len + (m->blob ? m->blob->len : 0) <= DIRECT_MAX;
+}
+
 static bool net_send(void *ctx, hcn_msg *m, int *kind)
 {
     net_mod *net = ctx;
@@ -339,9 +390,30 @@ static bool net_send(void *ctx, hcn_msg *m, int *kind)
         *kind = HW_SEND_ERROR_TIMEOUT;
         return false;
     }
+    conn *c = p->conn;
+    int64_t now = hcn_now_ns(), gap = now - p->last_send;
+    p->last_send = now;
+    if (c && c->direct && p->qlen == 0 && gap >= DIRECT_GAP_NS &&
+        direct_fits(m) && pthread_mutex_trylock(&c->wmu) == 0) {
+        /* nothing waits ahead of m and the connection's thread is in
+         * poll() or delivering: write m on this thread (it holds c while wmu is
+         * held: conn_main takes wmu after detaching c, before freeing it) */
+        if (!c->dead) {
+            pthread_mutex_unlock(&net->mu);
+            direct_write(c, m);
+            pthread_mutex_unlock(&c->wmu);
+            return true;
+        }
+        pthread_mutex_unlock(&c->wmu);
+    }
     peer_push(p, hcn_msg_ref(m));
     if (p->conn) {
-        wake(p->conn);
+        /* one wake-up per batch: the connection's thread takes all that
+         * queued since (take_queue) */
+        if (!p->conn->woken) {
+            p->conn->woken = true;
+            wake(p->conn);
+        }
     } else if (!p->dialing) {
         if (!peer_dial(net, p)) {
             /* no room for a connection: what waits is offline */
@@ -518,13 +590,15 @@ static bool out_message(conn *c, hcn_msg *m)
     return ok;
 }
 
-/* Move what waits for our peer into the output (an open connection). */
+/* Move what waits for our peer into the output (an open connection; wmu
+ * held, so that a sender's own write cannot come between). */
 static bool take_queue(conn *c)
 {
     net_mod *net = c->net;
     pthread_mutex_lock(&net->mu);
     hcn_msg **q = NULL;
     size_t n = 0;
+    c->woken = false;
     if (c->peer && c->peer->conn == c) {
         q = c->peer->q;
         n = c->peer->qlen;
@@ -543,9 +617,7 @@ static bool take_queue(conn *c)
 }
 
 /* Write what waits in the output, as much as the socket takes now.
- * false on a write error.  (The connection's thread writes everything: a
- * sender's thread writing its own message saved nothing at one message in
- * flight and halved the rate at 64, one send() each instead of a batch.) */
+ * false on a write error.  (wmu held) */
 static bool out_flush(conn *c)
 {
     while (c->out_len > c->out_off) {
@@ -557,6 +629,21 @@ static bool out_flush(conn *c)
         c->last_write = hcn_now_ns();
     }
     return true;
+}
+
+/* A sender's thread writes m itself (net_send; wmu held, nothing queued
+ * ahead of m): encoded, encrypted and sent without blocking.  What the
+ * socket does not take now, or a failure, is left to the connection's
+ * thread, woken for it: it sends the rest (POLLOUT), or ends the
+ * connection as it would for its own write. */
+static void direct_write(conn *c, hcn_msg *m)
+{
+    if (!out_message(c, m)) {
+        c->cipher_failed = true;
+        wake(c);
+    } else if (!out_flush(c) || c->out_len > c->out_off) {
+        wake(c);
+    }
 }
 
 /* -------------------------------------------------------------- reading */
@@ -623,6 +710,11 @@ static void open_conn(conn *c)
     c->state = OPEN;
     c->opened = true;
     c->dies_at = hcn_now_ns() + (int64_t)LIFETIME_S * 1000000000;
+    /* a sender's thread may write to a plain TCP connection between the
+     * two nodes: not over a WebSocket, not one dialed or asked through a
+     * router (those keep every write on this thread) */
+    c->direct = c->ws == NULL && c->via == NULL && c->rr_router == NULL &&
+                !c->proxy && !c->their_proxy;
     pthread_mutex_lock(&net->mu);
     peer *p = peer_get(net, c->peer_name);
     if (p->conn && p->conn != c) {
@@ -1470,7 +1562,10 @@ static void tune(int fd)
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* Run the connection until it ends; why it ended, NULL for a stop. */
+/* Run the connection until it ends; why it ended, NULL for a stop.
+ * Called with wmu held and returns with it held; it lets it go while in
+ * poll() and while it delivers what it read (a TCP connection open, so
+ * that a woken process can write its answer meanwhile). */
 static const char *run(conn *c)
 {
     net_mod *net = c->net;
@@ -1480,10 +1575,23 @@ static const char *run(conn *c)
     if (c->initiator && c->ws == NULL && (why0 = hs_begin(c)) != NULL)
         return why0; /* a WebSocket dialer starts once upgraded */
     c->last_write = hcn_now_ns();
+    /* false after delivering when a sender held wmu: it writes, and wakes
+     * this thread for what it leaves (so no POLLOUT, and no wait here) */
+    bool held = true;
     for (;;) {
+        int64_t now = hcn_now_ns();
+        int64_t until = c->state == OPEN ? c->dies_at : c->hs_deadline;
+        bool ends =
+            atomic_load(&net->stop) || atomic_load(&c->closing) || now >= until;
+        if (ends && !held) {
+            pthread_mutex_lock(&c->wmu);
+            held = true;
+        }
         if (atomic_load(&net->stop) || atomic_load(&c->closing))
             return NULL;
-        int64_t now = hcn_now_ns();
+        if (now >= until)
+            return c->state == OPEN ? "its 30-minute lifetime ended"
+                                    : "the handshake took over 5 s";
         if (c->ws && c->state == OPEN &&
             now - c->last_write >= (int64_t)KEEPALIVE_S * 1000000000) {
             hcnn_ws_ping(c->ws); /* hyperdrive's keep-alive */
@@ -1491,23 +1599,25 @@ static const char *run(conn *c)
                 return "the WebSocket closed";
             c->last_write = now;
         }
-        int64_t until = c->state == OPEN ? c->dies_at : c->hs_deadline;
-        if (now >= until)
-            return c->state == OPEN ? "its 30-minute lifetime ended"
-                                    : "the handshake took over 5 s";
         int64_t ms = (until - now) / 1000000 + 1;
-        bool pending = c->out_len > c->out_off;
+        bool pending = held && c->out_len > c->out_off;
         struct pollfd pf[2] = {
             {.fd = c->fd, .events = (short)(POLLIN | (pending ? POLLOUT : 0))},
             {.fd = c->efd, .events = POLLIN}};
+        /* senders may write while this thread sleeps; one that leaves
+         * bytes unsent (or fails) wakes it */
+        if (held)
+            pthread_mutex_unlock(&c->wmu);
         int r = poll(pf, 2, ms > 1000 ? 1000 : (int)ms);
+        pthread_mutex_lock(&c->wmu);
+        held = true;
         if (r < 0 && errno != EINTR)
             return "poll failed";
         if (r <= 0)
             continue;
         if (pf[1].revents & POLLIN) {
             drain_wake(c);
-            if (c->state == OPEN && !take_queue(c))
+            if (c->cipher_failed || (c->state == OPEN && !take_queue(c)))
                 return "the cipher failed";
         }
         if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -1536,13 +1646,24 @@ static const char *run(conn *c)
                     if (why == NULL && c->state > OPEN)
                         return pass_run(c); /* a passthrough */
                 }
-                if (why == NULL && c->ws == NULL && c->state == OPEN)
+                if (why == NULL && c->ws == NULL && c->state == OPEN) {
+                    /* reading and delivering write nothing: senders may
+                     * write meanwhile (a woken process's answer) */
+                    if (!out_flush(c))
+                        return "a write failed";
+                    pthread_mutex_unlock(&c->wmu);
                     why = transport_step(c);
+                    held = pthread_mutex_trylock(&c->wmu) == 0;
+                    if (why && !held) {
+                        pthread_mutex_lock(&c->wmu);
+                        held = true;
+                    }
+                }
                 if (why)
                     return why;
             }
         }
-        if (!out_flush(c))
+        if (held && !out_flush(c))
             return "a write failed";
     }
 }
@@ -1555,10 +1676,14 @@ static void *conn_main(void *arg)
     const char *why = c->initiator || c->via ? dial(c) : NULL;
     if (why == NULL) {
         tune(c->fd);
+        pthread_mutex_lock(&c->wmu);
         why = run(c);
+        /* no sender writes from now on (net_send looks at dead) */
+        c->dead = true;
         /* a last word that is already written (a 400 to a bad upgrade),
          * if the socket takes it now */
         out_flush(c);
+        pthread_mutex_unlock(&c->wmu);
     }
     /* detach: a dial that never opened makes what waited Offline; a
      * connection that dies later leaves its peer to the next send */
@@ -1600,6 +1725,10 @@ static void *conn_main(void *arg)
     if (c->counted)
         net->npass--;
     pthread_mutex_unlock(&net->mu);
+    /* a sender that found c before it was detached may still hold wmu */
+    pthread_mutex_lock(&c->wmu);
+    c->dead = true;
+    pthread_mutex_unlock(&c->wmu);
     if (why && !atomic_load(&net->stop))
         hcn_logf(net->node, c->opened || c->proxy ? 1 : 0, "net: %s %s: %s",
                  c->initiator ? "connection to" : "connection from",
