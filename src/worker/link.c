@@ -542,7 +542,8 @@ static int recv_ring(hcw_link *l, hcw_in *in, char *err, size_t errlen)
             return hcw_in_decode(in, len, l->from_node, err, errlen);
         }
     }
-    if (hcw_in_body(in, 0) == NULL) /* the previous frame is released */
+    /* the previous frame is released (a fresh reader has none) */
+    if (in->impl != NULL && hcw_in_body(in, 0) == NULL)
         goto nomem;
     int rc = ring_read(l, hdr, HDR, true, err, errlen);
     if (rc != 1)
