@@ -10,28 +10,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* free(), without the call for the many fields that are empty (an output
+ * fills only some: a request or a response, an ok or an error). */
+static inline void release(void *p)
+{
+    if (p != NULL)
+        free(p);
+}
+
 void hw_bytes_fini(hw_bytes *b)
 {
-    free(b->ptr);
+    release(b->ptr);
     b->ptr = NULL;
     b->len = 0;
 }
 
 void hw_process_id_fini(hw_process_id *p)
 {
-    free(p->process_name);
+    release(p->process_name);
     memset(p, 0, sizeof *p);
 }
 
 void hw_address_fini(hw_address *a)
 {
-    free(a->node);
+    release(a->node);
     memset(a, 0, sizeof *a);
 }
 
 void hw_blob_fini(hw_blob *b)
 {
-    free(b->mime);
+    release(b->mime);
     hw_bytes_fini(&b->bytes);
     b->mime = NULL;
 }
@@ -40,9 +48,9 @@ void hw_capability_list_fini(hw_capability_list *l)
 {
     for (size_t i = 0; i < l->len; i++) {
         hw_address_fini(&l->ptr[i].issuer);
-        free(l->ptr[i].params);
+        release(l->ptr[i].params);
     }
-    free(l->ptr);
+    release(l->ptr);
     l->ptr = NULL;
     l->len = 0;
 }
@@ -50,7 +58,7 @@ void hw_capability_list_fini(hw_capability_list *l)
 void hcc_request_fini(hw_request *r)
 {
     hw_bytes_fini(&r->body);
-    free(r->metadata);
+    release(r->metadata);
     hw_capability_list_fini(&r->capabilities);
     memset(r, 0, sizeof *r);
 }
@@ -58,7 +66,7 @@ void hcc_request_fini(hw_request *r)
 void hcc_response_fini(hw_response *r)
 {
     hw_bytes_fini(&r->body);
-    free(r->metadata);
+    release(r->metadata);
     hw_capability_list_fini(&r->capabilities);
     memset(r, 0, sizeof *r);
 }
@@ -80,7 +88,7 @@ void hw_on_exit_fini(hw_on_exit *o)
         hw_bytes_fini(&r->context);
         hw_blob_fini(&r->blob);
     }
-    free(o->requests);
+    release(o->requests);
     memset(o, 0, sizeof *o);
 }
 

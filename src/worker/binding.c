@@ -19,21 +19,28 @@ static struct {
     size_t nheld;
 } kept;
 
-/* Read the `blob | nil` a reply carries for a message the guest now has:
- * it becomes the current blob (none when nil), as the node's host does. */
+/* The blob of the message the guest now has (`has` false: none) becomes
+ * the current blob, as the node's host does; taken. */
+static void keep_blob(bool has, hw_blob *b)
+{
+    kept.blobbed = has;
+    if (has) {
+        if (kept.has_last)
+            hw_blob_fini(&kept.last);
+        kept.last = *b;
+        kept.has_last = true;
+    }
+}
+
+/* Read the `blob | nil` a reply carries for a message the guest now has
+ * and keep it (keep_blob). */
 static void take_blob(hcw_in *in)
 {
     bool has;
     hw_blob b;
     if (!hcw_get_blob_opt(in, &has, &b))
         hcw_die("a malformed REPLY from the node");
-    kept.blobbed = has;
-    if (has) {
-        if (kept.has_last)
-            hw_blob_fini(&kept.last);
-        kept.last = b;
-        kept.has_last = true;
-    }
+    keep_blob(has, &b);
 }
 
 static void *dup_bytes(const void *p, size_t n)
@@ -60,16 +67,39 @@ static void copy_blob(hw_blob *out)
  * first: each is the answer to a RECEIVE the guest has not made yet.  They
  * come in the replies ring before whatever the node answers next, so a
  * wait for a REPLY sets them aside here. */
+typedef struct ahead_msg {
+    hw_receive_result r; /* the guest's, once it receives it */
+    bool has_blob;       /* not an error, and a blob came with it */
+    hw_blob blob;
+} ahead_msg;
+
 static struct {
-    hcw_in *v; /* a ring of cap frames */
+    ahead_msg *v; /* a ring of cap messages */
     size_t first, len, cap;
 } ahead;
 
+static void check(bool ok);
+
+/* The `receive-result, blob | nil` of a DELIVER or of RECEIVE's REPLY. */
+static void get_message(hcw_in *in, hw_receive_result *out, bool *has,
+                        hw_blob *blob)
+{
+    *has = false;
+    memset(blob, 0, sizeof *blob);
+    check(hcw_get_receive_result(in, out));
+    if (!out->is_err)
+        check(hcw_get_blob_opt(in, has, blob));
+    else
+        check(hcw_get_nil(in));
+}
+
+/* Set the DELIVER in `in` aside, decoded at once (so that the frame's
+ * buffers serve the next frame). */
 static void ahead_push(hcw_in *in)
 {
     if (ahead.len == ahead.cap) {
         size_t cap = ahead.cap ? 2 * ahead.cap : 16;
-        hcw_in *v = malloc(cap * sizeof *v);
+        ahead_msg *v = malloc(cap * sizeof *v);
         if (v == NULL)
             hcw_die("out of memory");
         for (size_t k = 0; k < ahead.len; k++)
@@ -79,8 +109,8 @@ static void ahead_push(hcw_in *in)
         ahead.first = 0;
         ahead.cap = cap;
     }
-    ahead.v[(ahead.first + ahead.len++) % ahead.cap] = *in;
-    hcw_in_init(in); /* moved: the frame is the queue's now */
+    ahead_msg *a = &ahead.v[(ahead.first + ahead.len++) % ahead.cap];
+    get_message(in, &a->r, &a->has_blob, &a->blob);
 }
 
 /* Read the node's next frame into hcw_w.in; when `keep_ahead`, a message
@@ -226,23 +256,23 @@ static void w_receive(void *ctx, hw_receive_result *out)
 {
     begin(HCW_RECEIVE, 0);
     send_call();
-    hcw_in *in;
+    bool has;
+    hw_blob blob;
     if (ahead.len) {
-        hcw_in_fini(&hcw_w.in);
-        hcw_w.in = ahead.v[ahead.first];
+        ahead_msg *a = &ahead.v[ahead.first];
         ahead.first = (ahead.first + 1) % ahead.cap;
         ahead.len--;
-        in = &hcw_w.in;
+        *out = a->r;
+        has = a->has_blob;
+        blob = a->blob;
     } else {
-        in = next_from_node(false);
+        hcw_in *in = next_from_node(false);
         if (in->op != HCW_DELIVER && in->op != HCW_REPLY)
             hcw_die("the node answered RECEIVE with another operation");
+        get_message(in, out, &has, &blob);
     }
-    check(hcw_get_receive_result(in, out));
     if (!out->is_err)
-        take_blob(in);
-    else
-        check(hcw_get_nil(in));
+        keep_blob(has, &blob);
 }
 
 /* The blob calls never cross: the replies brought what they need. */

@@ -89,12 +89,35 @@ struct hcw_frame {
     bool oversize; /* a string or byte list over HCW_MAX_FRAME was put */
 };
 
+/* frame_write's slow path, out of line so that the fast one saves no
+ * registers. */
+static __attribute__((noinline)) int
+frame_grow_write(msgpack_sbuffer *sb, const char *buf, size_t len)
+{
+    if (msgpack_sbuffer_write(sb, buf, len) != 0)
+        oom();
+    return 0;
+}
+
+/* The packer's sink: most pieces are a type byte or an integer (1, 2, 3,
+ * 5 or 9 bytes), copied without a call. */
 static int frame_write(void *data, const char *buf, size_t len)
 {
+    msgpack_sbuffer *sb = data;
     if (len == 0)
         return 0;
-    if (msgpack_sbuffer_write(data, buf, len) != 0)
-        oom();
+    if (len > sb->alloc - sb->size)
+        return frame_grow_write(sb, buf, len);
+    char *d = sb->data + sb->size;
+    switch (len) { /* the packer's fixed pieces: constant copies */
+    case 1: d[0] = buf[0]; break;
+    case 2: memcpy(d, buf, 2); break;
+    case 3: memcpy(d, buf, 3); break;
+    case 5: memcpy(d, buf, 5); break;
+    case 9: memcpy(d, buf, 9); break;
+    default: memcpy(d, buf, len); break;
+    }
+    sb->size += len;
     return 0;
 }
 
@@ -532,11 +555,21 @@ void hcw_put_crash(hcw_frame *f, const hcw_crash *c)
 
 /* ================================================================ reading */
 
+/* A frame's decoder state, kept from frame to frame: the body buffer and
+ * the zone the object tree is allocated in are reused, so that a frame
+ * costs no allocation of its own (only what the gets copy out). */
 typedef struct in_impl {
     uint8_t *buf; /* the frame's body; the tree points into it */
-    msgpack_unpacked up;
+    size_t cap;   /* buf's size */
+    msgpack_zone zone;
+    msgpack_object obj;
     const msgpack_object *args; /* the arguments (after the op) */
 } in_impl;
+
+/* A buffer that grew past this is given back at the next frame. */
+#define KEEP_IN_BUFFER (64u * 1024)
+/* The zone's chunk: a small frame's tree fits in one. */
+#define IN_ZONE_CHUNK 4096
 
 void hcw_in_init(hcw_in *in)
 {
@@ -547,83 +580,112 @@ void hcw_in_fini(hcw_in *in)
 {
     in_impl *m = in->impl;
     if (m != NULL) {
-        msgpack_unpacked_destroy(&m->up);
+        msgpack_zone_destroy(&m->zone);
         free(m->buf);
         free(m);
     }
     memset(in, 0, sizeof *in);
 }
 
+/* Release the last frame but keep the decoder's state for the next. */
+static in_impl *in_reset(hcw_in *in)
+{
+    in_impl *m = in->impl;
+    if (m == NULL) {
+        m = xcalloc(1, sizeof *m);
+        if (!msgpack_zone_init(&m->zone, IN_ZONE_CHUNK))
+            oom();
+    } else {
+        msgpack_zone_clear(&m->zone);
+        if (m->cap > KEEP_IN_BUFFER) {
+            free(m->buf);
+            m->buf = NULL;
+            m->cap = 0;
+        }
+    }
+    memset(in, 0, sizeof *in);
+    in->impl = m;
+    return m;
+}
 
-/* Parse body (taken: freed on failure too) into in. */
-static int parse_body(hcw_in *in, uint8_t *body, size_t n, char *err,
+uint8_t *hcw_in_body(hcw_in *in, size_t n)
+{
+    in_impl *m = in_reset(in);
+    if (n > m->cap) {
+        size_t cap = n < 256 ? 256 : n;
+        uint8_t *b = malloc(cap);
+        if (b == NULL)
+            return NULL;
+        free(m->buf);
+        m->buf = b;
+        m->cap = cap;
+    }
+    if (m->buf == NULL) {
+        m->buf = xmalloc(256);
+        m->cap = 256;
+    }
+    return m->buf;
+}
+
+/* Parse the n bytes in the body buffer (hcw_in_body) into in; `trusted`:
+ * the structure check (hcc_msgpack_check) is skipped. */
+static int parse_body(hcw_in *in, size_t n, bool trusted, char *err,
                       size_t errlen)
 {
-    if (!hcc_msgpack_check(body, n)) {
-        free(body);
-        seterr(err, errlen, "worker frame: not one well-formed msgpack value");
-        errno = EPROTO;
-        return -1;
-    }
-    in_impl *m = xcalloc(1, sizeof *m);
-    m->buf = body;
-    msgpack_unpacked_init(&m->up);
-    size_t off = 0;
-    msgpack_unpack_return rc =
-        msgpack_unpack_next(&m->up, (const char *)body, n, &off);
-    const msgpack_object *o = &m->up.data;
+    in_impl *m = in->impl;
     const char *why = NULL;
-    if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
-        why = "worker frame: nested too deep or out of memory";
-    else if (rc != MSGPACK_UNPACK_SUCCESS || off != n)
+    size_t off = 0;
+    if (!trusted && !hcc_msgpack_check(m->buf, n))
         why = "worker frame: not one well-formed msgpack value";
-    else if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0)
-        why = "worker frame: not an array [op, args...]";
     else {
-        const msgpack_object *op = &o->via.array.ptr[0];
-        if (op->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-            op->via.u64 <= INT_MAX)
-            in->op = (int)op->via.u64;
-        else if (op->type == MSGPACK_OBJECT_NEGATIVE_INTEGER &&
-                 op->via.i64 >= INT_MIN)
-            in->op = (int)op->via.i64;
-        else
-            why = "worker frame: the op is not an integer";
+        msgpack_unpack_return rc =
+            msgpack_unpack((const char *)m->buf, n, &off, &m->zone, &m->obj);
+        const msgpack_object *o = &m->obj;
+        if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
+            why = "worker frame: nested too deep or out of memory";
+        else if (rc != MSGPACK_UNPACK_SUCCESS || off != n)
+            why = "worker frame: not one well-formed msgpack value";
+        else if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0)
+            why = "worker frame: not an array [op, args...]";
+        else {
+            const msgpack_object *op = &o->via.array.ptr[0];
+            if (op->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                op->via.u64 <= INT_MAX)
+                in->op = (int)op->via.u64;
+            else if (op->type == MSGPACK_OBJECT_NEGATIVE_INTEGER &&
+                     op->via.i64 >= INT_MIN)
+                in->op = (int)op->via.i64;
+            else
+                why = "worker frame: the op is not an integer";
+        }
     }
     if (why != NULL) {
-        msgpack_unpacked_destroy(&m->up);
-        free(m->buf);
-        free(m);
-        hcw_in_init(in);
+        in_reset(in);
         seterr(err, errlen, "%s", why);
         errno = EPROTO;
         return -1;
     }
-    in->impl = m;
-    in->nargs = o->via.array.size - 1;
+    in->nargs = m->obj.via.array.size - 1;
     in->next = 0;
-    m->args = o->via.array.ptr + 1;
+    m->args = m->obj.via.array.ptr + 1;
     return 1;
 }
 
-int hcw_frame_take(hcw_in *in, uint8_t *body, size_t n, char *err,
-                   size_t errlen)
+int hcw_in_decode(hcw_in *in, size_t n, bool trusted, char *err, size_t errlen)
 {
-    hcw_in_fini(in);
-    if (n > HCW_MAX_FRAME) {
-        free(body);
-        seterr(err, errlen, "worker frame: %zu bytes, over the limit of %u", n,
-               HCW_MAX_FRAME);
-        errno = EMSGSIZE;
+    in_impl *m = in->impl;
+    if (m == NULL || n > m->cap) {
+        seterr(err, errlen, "worker frame: no body to decode");
+        errno = EINVAL;
         return -1;
     }
-    return parse_body(in, body, n, err, errlen);
+    return parse_body(in, n, trusted, err, errlen);
 }
 
 int hcw_frame_parse(hcw_in *in, const uint8_t *p, size_t n, char *err,
                     size_t errlen)
 {
-    hcw_in_fini(in);
+    in_reset(in);
     if (n < HDR) {
         seterr(err, errlen, "worker frame: %zu bytes, shorter than its length",
                n);
@@ -643,10 +705,12 @@ int hcw_frame_parse(hcw_in *in, const uint8_t *p, size_t n, char *err,
         errno = EPROTO;
         return -1;
     }
-    uint8_t *body = xmalloc(len);
+    uint8_t *body = hcw_in_body(in, len);
+    if (body == NULL)
+        oom();
     if (len)
         memcpy(body, p + HDR, len);
-    return parse_body(in, body, len, err, errlen);
+    return parse_body(in, len, false, err, errlen);
 }
 
 /* Read n bytes: n read, or fewer at end of file, or -1 on an error. */
@@ -669,7 +733,7 @@ static ssize_t read_full(int fd, uint8_t *p, size_t n)
 
 int hcw_frame_recv(hcw_in *in, int fd, char *err, size_t errlen)
 {
-    hcw_in_fini(in);
+    in_reset(in);
     uint8_t hdr[HDR];
     ssize_t r = read_full(fd, hdr, HDR);
     if (r < 0) {
@@ -692,7 +756,7 @@ int hcw_frame_recv(hcw_in *in, int fd, char *err, size_t errlen)
         errno = EMSGSIZE;
         return -1;
     }
-    uint8_t *body = malloc(len ? len : 1);
+    uint8_t *body = hcw_in_body(in, len);
     if (body == NULL) {
         seterr(err, errlen, "worker frame: no memory for %u bytes", len);
         errno = ENOMEM;
@@ -708,11 +772,10 @@ int hcw_frame_recv(hcw_in *in, int fd, char *err, size_t errlen)
                    "worker frame: the connection closed after %zd of %u "
                    "bytes",
                    r, len);
-        free(body);
         errno = e;
         return -1;
     }
-    return parse_body(in, body, len, err, errlen);
+    return parse_body(in, len, false, err, errlen);
 }
 
 /* ---------------------------------------------------- decoding one value

@@ -163,20 +163,27 @@ typedef struct hcw_in {
     void *impl;   /* the decoder's state (msgpack) */
 } hcw_in;
 
+/* An hcw_in keeps its decoder's buffers from frame to frame (reading a
+ * frame releases the previous one); hcw_in_fini gives them back. */
 void hcw_in_init(hcw_in *in);
-/* Release the last frame read (its strings and bytes that were not taken
- * by a get stay valid until then only where a get says "borrowed"). */
+/* Release the last frame read and the decoder's buffers (its strings and
+ * bytes that were not taken by a get stay valid until the next frame is
+ * read, or this, only where a get says "borrowed"). */
 void hcw_in_fini(hcw_in *in);
 /* Read one frame from fd into in (releasing the previous one): 1 read, 0
  * the other side closed before a frame began, -1 a broken frame (short,
  * over the limit, not a msgpack array starting with an integer op; errno
  * or a message in err). */
 int hcw_frame_recv(hcw_in *in, int fd, char *err, size_t errlen);
-/* Decode a frame's body (after its length) that the caller read: body is
- * malloc'd and taken in all cases (freed on failure too).  1, or -1 with
- * err (link.c, for frames that came through shared memory). */
-int hcw_frame_take(hcw_in *in, uint8_t *body, size_t n, char *err,
-                   size_t errlen);
+/* Read by other means (link.c, frames that came through shared memory):
+ * hcw_in_body releases the previous frame and gives a buffer of at least n
+ * bytes for the next frame's body (after its length), reused frame after
+ * frame (NULL when out of memory); the caller copies the body into it and
+ * hcw_in_decode(in, n) decodes it: 1, or -1 with err.  `trusted` (the
+ * worker reading the node's frames) skips the check that makes a hostile
+ * frame's declared lengths harmless; the node never trusts a worker. */
+uint8_t *hcw_in_body(hcw_in *in, size_t n);
+int hcw_in_decode(hcw_in *in, size_t n, bool trusted, char *err, size_t errlen);
 /* Decode a frame from memory (tests, fuzzing): 1, or -1 with err. */
 int hcw_frame_parse(hcw_in *in, const uint8_t *p, size_t n, char *err,
                     size_t errlen);
