@@ -80,40 +80,44 @@ function pause() {
     Atomics.wait(pauseCell, 0, 0, 1);
 }
 
-// Fill `buf` from the link.  Returns false on end of stream before the
-// first byte when `between` (no frame started); end of stream anywhere
-// else is a broken frame.
-function readExact(buf, between) {
-    let off = 0;
-    while (off < buf.length) {
-        let n;
+// Both directions are buffered, so that a system call carries as many
+// frames as there are: what the node sent comes in with as few reads as
+// its size allows, and the calls without an answer wait in `out` until the
+// host has to wait for the node (a call with results, a receive with
+// nothing delivered ahead, a sleep), the guest has made calls for
+// FLUSH_MS since the first one waiting, OUT_MAX bytes wait, or the life
+// ends.  The node sees the calls in the order they were made, as always.
+const IN_BYTES = 64 * 1024;
+const OUT_MAX = 64 * 1024;
+const FLUSH_MS = 1;
+
+const input = { buf: Buffer.allocUnsafeSlow(IN_BYTES), start: 0, end: 0 };
+const out = { buf: Buffer.allocUnsafeSlow(OUT_MAX), len: 0, since: 0 };
+
+// Read into `buf` from `off` (blocking): the bytes read, 0 at end of
+// stream.
+function readSome(buf, off) {
+    for (;;) {
         try {
-            n = fs.readSync(LINK, buf, off, buf.length - off, null);
+            return fs.readSync(LINK, buf, off, buf.length - off, null);
         } catch (e) {
             if (e.code === 'EAGAIN' || e.code === 'EINTR') {
                 pause();
                 continue;
             }
-            if (e.code === 'ECONNRESET' && between && off === 0)
-                return false;
+            if (e.code === 'ECONNRESET')
+                return 0;
             say(`cannot read the link: ${e.message}`);
             process.exit(1);
         }
-        if (n === 0) {
-            if (between && off === 0)
-                return false;
-            protocolError('end of stream inside a frame');
-        }
-        off += n;
     }
-    return true;
 }
 
-function writeAll(buf) {
+function writeAll(buf, len) {
     let off = 0;
-    while (off < buf.length) {
+    while (off < len) {
         try {
-            off += fs.writeSync(LINK, buf, off, buf.length - off);
+            off += fs.writeSync(LINK, buf, off, len - off);
         } catch (e) {
             if (e.code === 'EAGAIN' || e.code === 'EINTR') {
                 pause();
@@ -127,36 +131,84 @@ function writeAll(buf) {
     }
 }
 
-// Send one frame.  A frame over the protocol's limit is the component's
-// doing (a huge body or blob): it is thrown, so that the component traps.
+// Write the calls that wait in `out`.
+function flush() {
+    if (out.len === 0)
+        return;
+    writeAll(out.buf, out.len);
+    out.len = 0;
+}
+
+// Queue one frame, written at the next flush.  A frame over the
+// protocol's limit is the component's doing (a huge body or blob): it is
+// thrown, so that the component traps.
 function sendFrame(value) {
-    const body = encoder.encode(value);
+    const body = encoder.encodeSharedRef(value); // valid until the next encode
     if (body.length > MAX_FRAME)
         throw new Error(`a ${OP_NAME[value[0]]} call of ${body.length} bytes, over the link's frame limit`);
     if (TRACE)
         trace(`-> ${OP_NAME[value[0]]} ${show(value.slice(1))}`);
-    const head = Buffer.allocUnsafe(4);
-    head.writeUInt32LE(body.length, 0);
-    if (body.length <= 65536) {
-        writeAll(Buffer.concat([head, body])); // one write for most frames
-    } else {
-        writeAll(head);
-        writeAll(body);
+    if (out.len + 4 + body.length > out.buf.length) {
+        flush();
+        if (4 + body.length > out.buf.length) { // a large frame goes by itself
+            const head = Buffer.allocUnsafe(4);
+            head.writeUInt32LE(body.length, 0);
+            writeAll(head, 4);
+            writeAll(body, body.length);
+            return;
+        }
     }
+    if (out.len === 0)
+        out.since = performance.now();
+    out.buf.writeUInt32LE(body.length, out.len);
+    out.buf.set(body, out.len + 4);
+    out.len += 4 + body.length;
+    if (out.len >= OUT_MAX || performance.now() - out.since >= FLUSH_MS)
+        flush();
 }
 
-// Read one frame: an array starting with an integer op.  Exits when the
-// node has gone (end of stream between frames) or broke the protocol.
+// Whether a whole frame has come already (no system call to read it).
+function frameBuffered() {
+    const have = input.end - input.start;
+    return have >= 4 && have - 4 >= input.buf.readUInt32LE(input.start);
+}
+
+// Read one frame: an array starting with an integer op.  Writes what
+// waits in `out` before it waits for the node.  Exits when the node has
+// gone (end of stream between frames) or broke the protocol.
 function recvFrame() {
-    const head = Buffer.alloc(4);
-    if (!readExact(head, true))
-        nodeGone();
-    const n = head.readUInt32LE(0);
+    while (input.end - input.start < 4) {
+        flush();
+        if (input.start > 0) { // keep the few bytes of a length there are
+            input.buf.copy(input.buf, 0, input.start, input.end);
+            input.end -= input.start;
+            input.start = 0;
+        }
+        const n = readSome(input.buf, input.end);
+        if (n === 0) {
+            if (input.end === 0)
+                nodeGone();
+            protocolError('end of stream inside a frame');
+        }
+        input.end += n;
+    }
+    const n = input.buf.readUInt32LE(input.start);
     if (n > MAX_FRAME)
         protocolError(`a frame of ${n} bytes, over the limit`);
-    // Its own memory, not the shared pool: blobs keep views into it.
-    const body = Buffer.allocUnsafeSlow(n);
-    readExact(body, false);
+    // Its own memory, not the input buffer: blobs keep views into it.
+    const body = new Uint8Array(n);
+    const have = Math.min(n, input.end - input.start - 4);
+    body.set(input.buf.subarray(input.start + 4, input.start + 4 + have));
+    input.start += 4 + have;
+    if (input.start === input.end)
+        input.start = input.end = 0;
+    for (let off = have; off < n;) { // the rest, straight into the body
+        flush();
+        const got = readSome(body, off);
+        if (got === 0)
+            protocolError('end of stream inside a frame');
+        off += got;
+    }
     let value;
     try {
         value = decoder.decode(body);
@@ -175,9 +227,8 @@ let reading = ''; // the op whose REPLY is being read, for the messages
 
 // Messages the node delivered ahead (DELIVER), oldest first, each the
 // answer to a RECEIVE still to come.  They come before whatever the node
-// answers next, so a wait for a REPLY sets them aside.  (The node delivers
-// ahead on a shared-memory link only, so this host does not see them
-// today; it takes them all the same, as the protocol says.)
+// answers next, so a wait for a REPLY sets them aside.  Those that wait
+// in the input buffer are read when a receive needs them.
 const ahead = [];
 
 // Make a call and, for one with results, wait for its REPLY: the array of
@@ -556,7 +607,8 @@ const standard = {
     // error leaves the current and the last blob as they were.
     receive() {
         // the next message delivered ahead (the RECEIVE only tells the
-        // node), else the first the node sends: a DELIVER or the REPLY
+        // node, and waits in `out` with the calls before it), else the
+        // first the node sends: a DELIVER or the REPLY
         sendFrame([OP.RECEIVE]);
         const got = ahead.length ? ahead.shift() : recvFrame();
         if (got[0] !== OP.DELIVER && got[0] !== OP.REPLY)
@@ -652,6 +704,7 @@ class Pollable {
     }
 
     block() {
+        flush(); // the calls made go before the sleep
         for (;;) {
             const left = this.deadline - process.hrtime.bigint();
             if (left <= 0n)
@@ -691,6 +744,7 @@ for (const [name, version] of Object.entries(VERSIONS))
 
 function fail(why) {
     sendFrame([OP.FAIL, why.replaceAll('\0', '')]);
+    flush();
     say(`FAIL: ${why}`);
     process.exit(1);
 }
@@ -717,6 +771,7 @@ async function main() {
         protocolError('a HELLO without a version');
     if (Number(version) !== PROTO_VERSION) {
         sendFrame([OP.FAIL, `protocol version ${version} not supported`]);
+        flush();
         process.exit(1);
     }
     const [, , our, binary, id] = hello;
@@ -734,6 +789,7 @@ async function main() {
         fail(e.message);
     }
     sendFrame([OP.READY, PROTO_VERSION]);
+    flush();
 
     try {
         init(our);
@@ -744,9 +800,11 @@ async function main() {
         const stack = err instanceof Error ? err.stack : '';
         say(`trapped: ${message}`);
         sendFrame([OP.TRAP, trapText(message), trapText(stack)]);
+        flush();
         process.exit(1);
     }
     sendFrame([OP.DONE, 0]);
+    flush();
     process.exit(0);
 }
 

@@ -79,7 +79,14 @@ struct hcw_link {
     void *watch_ctx;
     bool from_node; /* the worker's end: what it reads comes from the node,
                        which it trusts (hcw_in_decode) */
+    /* a socket link's input: what one read brought, frames and the start
+     * of one, taken frame by frame (NULL until the first read) */
+    uint8_t *in;
+    size_t in_start, in_end;
 };
+
+/* Bytes a socket link reads at most in one system call. */
+#define SOCKET_IN_BYTES (64u * 1024)
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -273,6 +280,7 @@ void hcw_link_free(hcw_link *l)
         munmap(l->map, l->map_len);
     if (l->fd >= 0)
         close(l->fd);
+    free(l->in);
     free(l);
 }
 
@@ -378,14 +386,34 @@ int hcw_link_send(hcw_link *l, hcw_frame *f)
     return p ? hcw_link_send_bytes(l, p, len) : -1;
 }
 
+/* hcw_link_try_send on a socket: one send that does not wait.  Linux's
+ * AF_UNIX stream socket queues a send of at most HCW_LINK_SOCKET_AHEAD
+ * bytes as one buffer, whole or not at all (EAGAIN when the peer's queue
+ * is full), so no frame is ever left half sent; were one, the rest would
+ * be written waiting, as hcw_link_send does. */
+static int socket_try_send(hcw_link *l, const uint8_t *p, size_t len)
+{
+    if (len > HCW_LINK_SOCKET_AHEAD)
+        return 0;
+    ssize_t w;
+    do
+        w = send(l->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    if ((size_t)w < len && write_fd(l->fd, p + w, len - (size_t)w) != 0)
+        return -1;
+    return 1;
+}
+
 int hcw_link_try_send(hcw_link *l, hcw_frame *f)
 {
-    if (l->map == NULL)
-        return 0;
     size_t len;
     const uint8_t *p = hcw_frame_finish(f, &len);
     if (p == NULL)
         return -1;
+    if (l->map == NULL)
+        return socket_try_send(l, p, len);
     uint32_t head =
         atomic_load_explicit(&l->tx.ctl->head, memory_order_acquire);
     uint32_t used = l->tx.pos - head;
@@ -405,9 +433,10 @@ bool hcw_link_is_shm(const hcw_link *l)
 
 bool hcw_link_pending(const hcw_link *l)
 {
-    return l->map != NULL &&
-           atomic_load_explicit(&l->rx.ctl->tail, memory_order_acquire) !=
-               l->rx.pos;
+    if (l->map == NULL)
+        return l->in_end > l->in_start;
+    return atomic_load_explicit(&l->rx.ctl->tail, memory_order_acquire) !=
+           l->rx.pos;
 }
 
 /* --------------------------------------------------------------- reading */
@@ -585,11 +614,13 @@ static bool spin_readable(hcw_link *l)
     return false;
 }
 
-static int recv_fd(hcw_link *l, hcw_in *in, char *err, size_t errlen)
+/* Wait until fd is readable: 1, 0 the watch function gave up, -1 with
+ * err. */
+static int wait_readable(hcw_link *l, char *err, size_t errlen)
 {
     if (spin_readable(l)) {
         spin_adapt(l, true);
-        return hcw_frame_recv(in, l->fd, err, errlen);
+        return 1;
     }
     if (l->spin_max_ns > 0)
         spin_adapt(l, false);
@@ -597,7 +628,7 @@ static int recv_fd(hcw_link *l, hcw_in *in, char *err, size_t errlen)
         struct pollfd pf = {.fd = l->fd, .events = POLLIN};
         int r = poll(&pf, 1, l->watch ? HCW_LINK_CHECK_MS : -1);
         if (r > 0)
-            break;
+            return 1;
         if (r < 0 && errno != EINTR) {
             seterr(err, errlen, "worker link: poll: %s", strerror(errno));
             return -1;
@@ -605,7 +636,98 @@ static int recv_fd(hcw_link *l, hcw_in *in, char *err, size_t errlen)
         if (r == 0 && !still_waiting(l))
             return 0;
     }
-    return hcw_frame_recv(in, l->fd, err, errlen);
+}
+
+/* Read what has come (at least a byte, waiting for it) into the input
+ * buffer after the bytes of a frame's start that it holds.  1, 0 the peer
+ * closed, -1 with errno. */
+static int fill_in(hcw_link *l)
+{
+    if (l->in == NULL) {
+        l->in = malloc(SOCKET_IN_BYTES);
+        if (l->in == NULL)
+            return -1;
+    }
+    memmove(l->in, l->in + l->in_start, l->in_end - l->in_start);
+    l->in_end -= l->in_start;
+    l->in_start = 0;
+    for (;;) {
+        ssize_t r = read(l->fd, l->in + l->in_end, SOCKET_IN_BYTES - l->in_end);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        l->in_end += (size_t)r;
+        return r > 0;
+    }
+}
+
+/* A frame from a socket: taken from the input buffer, which one read
+ * fills with as many frames as have come; only a frame larger than what
+ * came is read straight into its own memory. */
+static int recv_fd(hcw_link *l, hcw_in *in, char *err, size_t errlen)
+{
+    uint32_t len = 0;
+    /* the previous frame is released (a fresh reader has none) */
+    if (in->impl != NULL && hcw_in_body(in, 0) == NULL)
+        goto nomem;
+    while (l->in_end - l->in_start < HDR) {
+        int r = wait_readable(l, err, errlen);
+        if (r != 1)
+            return r; /* the watch function gave up, or poll failed */
+        r = fill_in(l);
+        if (r == 1)
+            continue;
+        if (r < 0) {
+            seterr(err, errlen, "worker frame: read: %s", strerror(errno));
+            return -1;
+        }
+        if (l->in_end == l->in_start)
+            return 0; /* closed between frames */
+        seterr(err, errlen, "worker frame: the connection closed in a length");
+        errno = EPROTO;
+        return -1;
+    }
+    len = get_le32(l->in + l->in_start);
+    if (len > HCW_MAX_FRAME) {
+        seterr(err, errlen, "worker frame: %u bytes, over the limit of %u", len,
+               HCW_MAX_FRAME);
+        errno = EMSGSIZE;
+        return -1;
+    }
+    uint8_t *body = hcw_in_body(in, len);
+    if (body == NULL)
+        goto nomem;
+    size_t have = l->in_end - l->in_start - HDR;
+    if (have > len)
+        have = len;
+    memcpy(body, l->in + l->in_start + HDR, have);
+    l->in_start += HDR + have;
+    if (l->in_start == l->in_end)
+        l->in_start = l->in_end = 0;
+    while (have < len) { /* the rest, straight into the body */
+        ssize_t r = read(l->fd, body + have, len - have);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : EPROTO;
+            if (r < 0)
+                seterr(err, errlen, "worker frame: read: %s", strerror(e));
+            else
+                seterr(err, errlen,
+                       "worker frame: the connection closed after %zu of %u "
+                       "bytes",
+                       have, len);
+            errno = e;
+            return -1;
+        }
+        have += (size_t)r;
+    }
+    return hcw_in_decode(in, len, l->from_node, err, errlen);
+nomem:
+    seterr(err, errlen, "worker frame: no memory for %u bytes", len);
+    errno = ENOMEM;
+    return -1;
 }
 
 int hcw_link_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen)

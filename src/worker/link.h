@@ -80,13 +80,16 @@ int hcw_link_send(hcw_link *l, hcw_frame *f);
  * (the worker's crash report). */
 int hcw_link_send_bytes(hcw_link *l, const uint8_t *p, size_t n);
 
-/* Send the frame f only if it fits in the room the ring has now, so that
- * it never waits for the peer (a message delivered ahead, which the peer
- * reads only when it needs it).  1 sent; 0 not sent: no room, or not a
- * shared-memory link; -1 with errno as hcw_link_send. */
+/* The largest frame a socket link sends ahead (hcw_link_try_send). */
+#define HCW_LINK_SOCKET_AHEAD (16u * 1024)
+/* Send the frame f only if it goes without waiting for the peer (a
+ * message delivered ahead, which the peer reads only when it needs it):
+ * on a shared-memory link when it fits in the room the ring has now; on a
+ * socket when it is at most HCW_LINK_SOCKET_AHEAD bytes and the socket
+ * takes it at once.  1 sent; 0 not sent (no room); -1 with errno as
+ * hcw_link_send. */
 int hcw_link_try_send(hcw_link *l, hcw_frame *f);
-/* Whether the link can deliver ahead (hcw_link_try_send): a shared-memory
- * link. */
+/* Whether the link is a shared-memory one (false: a socket). */
 bool hcw_link_is_shm(const hcw_link *l);
 /* Whether bytes of a frame wait to be received (a shared-memory link: the
  * receive ring is not empty; a socket link: false, it is not asked). */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -233,8 +234,8 @@ static void watch_gives_up(void **state)
 
 /* Delivering ahead: hcw_link_try_send writes a frame only when it fits
  * whole in the room there is (never waiting), the reader sees it pending,
- * and after reading, room is there again; a socket link never sends
- * ahead. */
+ * and after reading, room is there again; a socket link sends ahead
+ * what its socket takes at once, never part of a frame. */
 static void try_send(void **state)
 {
     (void)state;
@@ -296,15 +297,52 @@ static void try_send(void **state)
     assert_int_equal(hcw_link_try_send(node, f), -1);
     assert_int_equal(errno, EPROTO);
     munmap(map, 4096);
-    /* a socket link: not ahead */
+    /* a socket link: whole frames while the socket takes them at once,
+     * then none (nothing half sent), and none over HCW_LINK_SOCKET_AHEAD */
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     hcw_link *a = hcw_link_socket(sv[0]);
+    hcw_link *b = hcw_link_socket(sv[1]);
     assert_false(hcw_link_is_shm(a));
-    assert_int_equal(hcw_link_try_send(a, f), 0);
     assert_false(hcw_link_pending(a));
+    size_t socket_sent = 0;
+    for (;;) {
+        hcw_frame_begin(f, HCW_DELIVER, 1);
+        hcw_put_bin(f, body, sizeof body);
+        int r = hcw_link_try_send(a, f);
+        assert_true(r == 0 || r == 1);
+        if (r == 0)
+            break;
+        socket_sent++;
+    }
+    assert_true(socket_sent > 8);
+    int queued = -1;
+    assert_int_equal(ioctl(sv[1], FIONREAD, &queued), 0);
+    assert_int_equal((size_t)queued, socket_sent * one);
+    for (size_t i = 0; i < socket_sent; i++) {
+        assert_int_equal(hcw_link_recv(b, &in, err, sizeof err), 1);
+        assert_int_equal(in.op, HCW_DELIVER);
+        hw_bytes got;
+        assert_true(hcw_get_bin(&in, &got));
+        assert_memory_equal(got.ptr, body, sizeof body);
+        hw_bytes_fini(&got);
+    }
+    big = calloc(1, HCW_LINK_SOCKET_AHEAD);
+    assert_non_null(big);
+    hcw_frame_begin(f, HCW_DELIVER, 1);
+    hcw_put_bin(f, big, HCW_LINK_SOCKET_AHEAD);
+    assert_int_equal(hcw_link_try_send(a, f), 0);
+    free(big);
+    hcw_frame_begin(f, HCW_DELIVER, 1);
+    hcw_put_bin(f, body, sizeof body);
+    assert_int_equal(hcw_link_try_send(a, f), 1);
+    assert_int_equal(hcw_link_recv(b, &in, err, sizeof err), 1);
+    assert_int_equal(in.op, HCW_DELIVER);
+    /* the peer gone: an error, not a signal */
+    hcw_link_free(b);
+    assert_int_equal(hcw_link_try_send(a, f), -1);
+    assert_int_equal(errno, EPIPE);
     hcw_link_free(a);
-    close(sv[1]);
     hcw_in_fini(&in);
     hcw_frame_free(f);
     close(fd);
@@ -352,13 +390,82 @@ static void socket_link(void **state)
     hcw_link_free(b);
 }
 
+/* A socket link reads as many frames as have come at once: frames of
+ * every size around its input buffer's, sent back to back by another
+ * process, each come whole and in order; a stream that ends inside a
+ * length is a broken frame. */
+static void socket_link_batches(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0,     1,         100,          65531,
+                                   65532, 64 * 1024, 200000,       1u << 20,
+                                   3,     70000,     64 * 1024 - 9};
+    const size_t nsizes = sizeof sizes / sizeof sizes[0];
+    const size_t rounds = nsizes + 3000;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    uint8_t *buf = malloc(1u << 20);
+    assert_non_null(buf);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(sv[1]);
+        hcw_link *a = hcw_link_socket(sv[0]);
+        hcw_frame *f = hcw_frame_new();
+        for (size_t round = 0; round < rounds; round++) {
+            size_t n = round < nsizes ? sizes[round] : (round * 7919) % 300;
+            fill(buf, n, (uint32_t)round);
+            hcw_frame_begin(f, HCW_SET_STATE, 1);
+            hcw_put_bin(f, buf, n);
+            if (hcw_link_send(a, f) != 0)
+                _exit(1);
+        }
+        /* two bytes of a length, then the end */
+        static const uint8_t half[2] = {9, 0};
+        _exit(hcw_link_send_bytes(a, half, sizeof half) == 0 ? 0 : 1);
+    }
+    close(sv[0]);
+    hcw_link *b = hcw_link_socket(sv[1]);
+    hcw_in in;
+    hcw_in_init(&in);
+    char err[160] = "";
+    uint8_t *want = malloc(1u << 20);
+    assert_non_null(want);
+    for (size_t round = 0; round < rounds; round++) {
+        size_t n = round < nsizes ? sizes[round] : (round * 7919) % 300;
+        assert_int_equal(hcw_link_recv(b, &in, err, sizeof err), 1);
+        assert_int_equal(in.op, HCW_SET_STATE);
+        hw_bytes got;
+        assert_true(hcw_get_bin(&in, &got));
+        assert_int_equal(got.len, n);
+        fill(want, n, (uint32_t)round);
+        if (n)
+            assert_memory_equal(got.ptr, want, n);
+        hw_bytes_fini(&got);
+    }
+    assert_int_equal(peer_status(pid), 0);
+    errno = 0;
+    assert_int_equal(hcw_link_recv(b, &in, err, sizeof err), -1);
+    assert_int_equal(errno, EPROTO);
+    assert_non_null(strstr(err, "in a length"));
+    hcw_in_fini(&in);
+    free(want);
+    free(buf);
+    hcw_link_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(echo_spinning),  cmocka_unit_test(echo_sleeping),
-        cmocka_unit_test(sealed),         cmocka_unit_test(hostile_positions),
-        cmocka_unit_test(watch_gives_up), cmocka_unit_test(try_send),
-        cmocka_unit_test(not_a_link),     cmocka_unit_test(socket_link),
+        cmocka_unit_test(echo_spinning),
+        cmocka_unit_test(echo_sleeping),
+        cmocka_unit_test(sealed),
+        cmocka_unit_test(hostile_positions),
+        cmocka_unit_test(watch_gives_up),
+        cmocka_unit_test(try_send),
+        cmocka_unit_test(not_a_link),
+        cmocka_unit_test(socket_link),
+        cmocka_unit_test(socket_link_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

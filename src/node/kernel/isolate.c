@@ -639,8 +639,8 @@ static int serve_call(wctx *w)
     }
 }
 
-/* How many messages may be delivered ahead at most (each also has to fit
- * in the replies ring as it is: delivering never waits). */
+/* How many messages may be delivered ahead at most (each also has to go
+ * at once, hcw_link_try_send: delivering never waits). */
 #define AHEAD_MAX 32
 
 /* Deliver ahead (DELIVER frames) the messages the guest will receive next,
@@ -956,7 +956,6 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         goto out;
     }
     volatile bool stopped = false;
-    bool ahead_ok = hcw_link_is_shm(w->link);
     int jumped = sigsetjmp(w->h->kill, 1);
     if (jumped == 0) {
         for (;;) {
@@ -970,7 +969,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
                 break;
             /* Once the calls that came are served (or the guest runs low
              * on messages), hand it the next ones. */
-            if (w->receiving && ahead_ok &&
+            if (w->receiving &&
                 (!hcw_link_pending(w->link) ||
                  hcn_host_ahead_count(w->h) < AHEAD_MAX / 2) &&
                 deliver_ahead(w) != 0)
