@@ -34,7 +34,9 @@ typedef struct hp_jw {
 } hp_jw;
 
 void hp_jw_init(hp_jw *w);
-/* Frees the buffer. */
+/* Releases the buffer (a small one is kept for the process's next writer:
+ * w->buf is not to be used after this; take it and set w->buf = NULL
+ * first to keep the text). */
 void hp_jw_fini(hp_jw *w);
 /* True while no allocation failed. */
 bool hp_jw_ok(const hp_jw *w);

@@ -52,16 +52,20 @@ bool hcc_name_safe(const char *s, size_t len, bool allow_dot)
 int hcc_process_id_split(const char *s, size_t len, bool check,
                          size_t offs[3][2])
 {
+    /* each field ends at the next ':' (memchr: the node splits every
+     * address it hands a process) or at the end */
     size_t part = 0, start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && s[i] != ':')
-            continue;
+    for (;;) {
+        const char *c = memchr(s + start, ':', len - start);
+        size_t end = c ? (size_t)(c - s) : len;
         if (part == 3)
             return HCC_ETOO_MANY_COLONS;
         offs[part][0] = start;
-        offs[part][1] = i - start;
+        offs[part][1] = end - start;
         part++;
-        start = i + 1;
+        if (c == NULL)
+            break;
+        start = end + 1;
     }
     if (part != 3)
         return HCC_EMISSING_FIELD;

@@ -21,7 +21,9 @@ void hp_arena_init(hp_arena *a)
     a->total = 0;
 }
 
-void *hp_arena_alloc(hp_arena *a, size_t n)
+/* n bytes aligned for any type, not zeroed (for copies, which overwrite
+ * them at once); NULL when out of memory. */
+static void *arena_take(hp_arena *a, size_t n)
 {
     const size_t al = alignof(max_align_t);
     size_t need = (n + al - 1) & ~(al - 1);
@@ -44,7 +46,14 @@ void *hp_arena_alloc(hp_arena *a, size_t n)
     void *p = c->data + c->used;
     c->used += need;
     a->total += need;
-    memset(p, 0, n);
+    return p;
+}
+
+void *hp_arena_alloc(hp_arena *a, size_t n)
+{
+    void *p = arena_take(a, n);
+    if (p != NULL)
+        memset(p, 0, n);
     return p;
 }
 
@@ -68,7 +77,9 @@ void hp_arena_restore(hp_arena *a, hp_arena_mark m)
 
 char *hp_arena_strndup(hp_arena *a, const char *s, size_t n)
 {
-    char *p = hp_arena_alloc(a, n + 1);
+    if (n + 1 == 0)
+        return NULL; /* overflow */
+    char *p = arena_take(a, n + 1);
     if (p) {
         memcpy(p, s, n);
         p[n] = 0;
@@ -86,7 +97,7 @@ char *hp_arena_vsprintf(hp_arena *a, const char *fmt, va_list ap)
     va_list ap2;
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
-    char *p = n >= 0 ? hp_arena_alloc(a, (size_t)n + 1) : NULL;
+    char *p = n >= 0 ? arena_take(a, (size_t)n + 1) : NULL;
     if (p)
         vsnprintf(p, (size_t)n + 1, fmt, ap2);
     va_end(ap2);

@@ -1,11 +1,34 @@
 /* The serde_json-compatible JSON writer (include/hyperc/json.h). */
 #include "hyperc/json.h"
 
+#include "coro.h" /* HP_ASAN */
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Buffers of finished writers, kept for the next ones: a request's or
+ * reply's text is written and dropped at every call, and its first
+ * realloc and its free cost more than the writing of a small text.  Up to
+ * JW_POOL_MAX of at most JW_POOL_CAP bytes; the process's runtime is one
+ * thread (as every other part of it).  None kept under AddressSanitizer,
+ * so that a use of a finished writer's text is reported. */
+#ifdef HP_ASAN
+#define JW_POOL_MAX 0
+#else
+#define JW_POOL_MAX 2
+#endif
+#define JW_POOL_CAP ((size_t)1024)
+
+typedef struct jw_spare {
+    char *buf;
+    size_t cap;
+} jw_spare;
+
+static jw_spare jw_pool[JW_POOL_MAX + 1];
+static int jw_npool;
 
 void hp_jw_init(hp_jw *w)
 {
@@ -14,7 +37,13 @@ void hp_jw_init(hp_jw *w)
 
 void hp_jw_fini(hp_jw *w)
 {
-    free(w->buf);
+    if (w->buf != NULL && w->cap <= JW_POOL_CAP && jw_npool < JW_POOL_MAX) {
+        jw_pool[jw_npool].buf = w->buf;
+        jw_pool[jw_npool].cap = w->cap;
+        jw_npool++;
+    } else {
+        free(w->buf);
+    }
     memset(w, 0, sizeof *w);
 }
 
@@ -29,6 +58,13 @@ static bool reserve(hp_jw *w, size_t n)
         return false;
     if (w->len + n + 1 <= w->cap)
         return true;
+    if (w->buf == NULL && jw_npool > 0) { /* a finished writer's buffer */
+        jw_npool--;
+        w->buf = jw_pool[jw_npool].buf;
+        w->cap = jw_pool[jw_npool].cap;
+        if (w->len + n + 1 <= w->cap)
+            return true;
+    }
     size_t cap = w->cap ? w->cap : 64;
     while (cap < w->len + n + 1)
         cap *= 2;

@@ -391,7 +391,31 @@ static void uuid4(char out[37])
     out[36] = '\0';
 }
 
-/* Send one request of the current task with a fresh context. */
+/* The next call's correlation id: a UUIDv4 drawn at the process's first
+ * call, its last 12 hex digits then counted up (an odometer) for each
+ * call, so that ids stay unique within the process's life without 128
+ * fresh bits formatted per call; drawn again if the count wraps (after
+ * 2^48 calls).  Ids of an earlier life of the process (a reply that comes
+ * after a restart) differ by their random part. */
+static char id_next[37];
+
+static void id_take(char out[37])
+{
+    if (id_next[0] == '\0')
+        uuid4(id_next);
+    memcpy(out, id_next, 37);
+    for (int i = 35; i >= 24; i--) {
+        char c = id_next[i];
+        if (c == 'f') {
+            id_next[i] = '0'; /* carry into the digit before */
+            continue;
+        }
+        id_next[i] = c == '9' ? 'a' : (char)(c + 1);
+        return;
+    }
+    uuid4(id_next); /* all 12 wrapped */
+}
+
 /* Register a wait of the running task for spec's outcome; its context
  * (our correlation id, then the caller's own bytes) into *ctx.  NULL when
  * out of memory (spec->err says so). */
@@ -410,7 +434,7 @@ static hpr_wait *wait_add(hp_rpc_call_spec *spec, hw_bytes *ctx)
         spec->err = rpc_err(HP_RPC_BUILD, "out of memory");
         return NULL;
     }
-    uuid4(w->id);
+    id_take(w->id);
     w->task = t;
     w->spec = spec;
     ctx->ptr = (uint8_t *)w->id;

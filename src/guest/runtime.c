@@ -347,9 +347,8 @@ static void on_request(hw_receive_result *r)
             return;
         }
         size_t n = r->message.request.body.len;
-        char *body = hp_arena_alloc(&t->arena, n + 1);
-        if (body && n)
-            memcpy(body, r->message.request.body.ptr, n);
+        const char *in = n ? (const char *)r->message.request.body.ptr : "";
+        char *body = hp_arena_strndup(&t->arena, in, n);
         t->body = body ? body : "";
         t->body_len = body ? n : 0;
         t->expects_response = r->message.request.has_expects_response;

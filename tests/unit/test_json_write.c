@@ -157,6 +157,49 @@ static void integers_and_literals(void **state)
     hp_jw_fini(&w);
 }
 
+/* Writers that end hand their buffers to the next ones (json_write.c):
+ * each new writer starts empty, whatever the last one wrote, also when
+ * two are open at once and when a text outgrows a kept buffer. */
+static void writers_reuse_buffers(void **state)
+{
+    (void)state;
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (int round = 0; round < 3; round++) {
+        hp_jw a, b;
+        hp_jw_init(&a);
+        hp_jw_init(&b);
+        assert_null(a.buf);
+        hp_jw_raw(&a, "{\"Pong\":", 8);
+        hp_jw_u64(&a, 5);
+        hp_jw_raw(&a, "}", 1);
+        hp_jw_u64(&b, 42);
+        assert_string_equal(a.buf, "{\"Pong\":5}");
+        assert_string_equal(b.buf, "42");
+        assert_int_equal(a.len, 10);
+        assert_ptr_not_equal(a.buf, b.buf);
+        hp_jw_fini(&a);
+        hp_jw_fini(&b);
+        assert_null(a.buf);
+        assert_int_equal(a.len, 0);
+        /* a kept buffer (small) grows past its size */
+        hp_jw c;
+        hp_jw_init(&c);
+        assert_int_equal(hp_jw_string(&c, big, sizeof big - 1), 0);
+        assert_int_equal(c.len, sizeof big + 1);
+        assert_true(c.buf[0] == '"' && c.buf[c.len - 1] == '"');
+        assert_int_equal(strspn(c.buf + 1, "x"), sizeof big - 1);
+        assert_true(hp_jw_ok(&c));
+        hp_jw_fini(&c); /* too big to keep: freed */
+        hp_jw d;
+        hp_jw_init(&d);
+        hp_jw_null(&d);
+        assert_string_equal(d.buf, "null");
+        hp_jw_fini(&d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +208,7 @@ int main(void)
         cmocka_unit_test(floats_round_trip),
         cmocka_unit_test(strings),
         cmocka_unit_test(integers_and_literals),
+        cmocka_unit_test(writers_reuse_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
