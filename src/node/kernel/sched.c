@@ -50,9 +50,11 @@
 #include "kernel_int.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,10 +139,14 @@ struct worker {
     unsigned index;
     bool started; /* a thread was made for it (threads_start; under s->mu) */
     pthread_mutex_t mu; /* guards the queue, the heap and `sleeping` */
-    pthread_cond_t cv;  /* its thread sleeps here */
+    /* Its thread sleeps on this futex word (park), and a waker adds one to
+     * it and wakes it (worker_wake): a wake-up costs the two system calls
+     * and no more (a condition variable made the woken thread take the
+     * mutex back, often one more futex call each way). */
+    _Atomic uint32_t wakes;
     hcn_fiber *head, *tail;
     atomic_uint nready;   /* queue length, also read without the lock */
-    atomic_bool sleeping; /* its thread waits on cv */
+    atomic_bool sleeping; /* its thread sleeps on `wakes` */
     hcn_fiber **heap;     /* timed waits, earliest first */
     size_t heap_len, heap_cap;
     _Atomic int64_t due; /* heap[0]'s deadline, INT64_MAX when empty */
@@ -291,6 +297,25 @@ static void heap_remove(worker *w, size_t i)
 
 /* -------------------------------------------------------- run queues */
 
+/* Sleep while *word holds `seen`, until `deadline` (monotonic ns, the
+ * clock of hcn_now_ns); may return early (a wake-up, a signal). */
+static void futex_sleep(_Atomic uint32_t *word, uint32_t seen, int64_t deadline)
+{
+    struct timespec ts = {.tv_sec = deadline / 1000000000,
+                          .tv_nsec = deadline % 1000000000};
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
+            seen, &ts, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+/* Wake w's thread if it sleeps in park, or make its next park return at
+ * once (any thread, no lock needed). */
+static void worker_wake(worker *w)
+{
+    atomic_fetch_add_explicit(&w->wakes, 1, memory_order_release);
+    syscall(SYS_futex, (uint32_t *)&w->wakes, FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
+            INT32_MAX, NULL, NULL, 0);
+}
+
 /* Append f to w's queue; true if w's thread was asleep (and is now woken). */
 static bool enqueue_locked(worker *w, hcn_fiber *f)
 {
@@ -310,7 +335,7 @@ static bool enqueue(worker *w, hcn_fiber *f)
     bool asleep = enqueue_locked(w, f);
     pthread_mutex_unlock(&w->mu);
     if (asleep)
-        pthread_cond_signal(&w->cv);
+        worker_wake(w);
     return asleep;
 }
 
@@ -336,9 +361,7 @@ static void wake_idle(hcn_sched *s, worker *busy)
         if (o == busy ||
             !atomic_load_explicit(&o->sleeping, memory_order_relaxed))
             continue;
-        pthread_mutex_lock(&o->mu);
-        pthread_cond_signal(&o->cv);
-        pthread_mutex_unlock(&o->mu);
+        worker_wake(o);
         return;
     }
 }
@@ -574,7 +597,7 @@ static void run(sthread *t, hcn_fiber *f)
         bool wake = !kept && atomic_load(&w->sleeping);
         pthread_mutex_unlock(&w->mu);
         if (wake)
-            pthread_cond_signal(&w->cv);
+            worker_wake(w);
     }
     if (t->post_unlock != NULL)
         pthread_mutex_unlock(t->post_unlock);
@@ -682,6 +705,11 @@ static void watch_wake(hcn_sched *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Sleep until woken (worker_wake), the earliest timer of any worker or
+ * PARK_MAX_NS, unless work came.  The wake count is read under w's lock
+ * before `sleeping` is set: a waker that saw `sleeping` (under the lock,
+ * or after it) adds to the count after that read, so the futex sleep
+ * returns at once instead of missing it. */
 static void park(worker *w)
 {
     bool slept = false;
@@ -693,14 +721,15 @@ static void park(worker *w)
         int64_t due = next_due(w->s);
         if (due < deadline)
             deadline = due;
-        struct timespec ts = {.tv_sec = deadline / 1000000000,
-                              .tv_nsec = deadline % 1000000000};
+        uint32_t seen = atomic_load(&w->wakes);
         atomic_store(&w->sleeping, true);
-        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        pthread_mutex_unlock(&w->mu);
+        futex_sleep(&w->wakes, seen, deadline);
         atomic_store(&w->sleeping, false); /* seq_cst: see watch_main */
         slept = true;
+    } else {
+        pthread_mutex_unlock(&w->mu);
     }
-    pthread_mutex_unlock(&w->mu);
     if (slept && atomic_load(&w->s->watch_asleep))
         watch_wake(w->s);
 }
@@ -1018,7 +1047,7 @@ int hcn_sched_start(hcn_node *n, unsigned count)
         w->s = s;
         w->index = i;
         pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cv, &s->cattr);
+        atomic_init(&w->wakes, 0);
         atomic_init(&w->due, INT64_MAX);
         atomic_init(&w->runnext, NULL);
         atomic_init(&w->run, RUN_SCHED);
@@ -1066,9 +1095,7 @@ void hcn_sched_shutdown(hcn_sched *s)
 {
     atomic_store(&s->stopping, true);
     for (unsigned i = 0; i < s->n; i++) {
-        pthread_mutex_lock(&s->w[i].mu);
-        pthread_cond_broadcast(&s->w[i].cv);
-        pthread_mutex_unlock(&s->w[i].mu);
+        worker_wake(&s->w[i]);
     }
     pthread_mutex_lock(&s->mu);
     pthread_cond_broadcast(&s->cv);
@@ -1105,7 +1132,6 @@ void hcn_sched_join(hcn_sched *s, bool leave)
     }
     for (unsigned i = 0; i < s->n; i++) {
         pthread_mutex_destroy(&s->w[i].mu);
-        pthread_cond_destroy(&s->w[i].cv);
         free(s->w[i].heap);
     }
     pthread_mutex_destroy(&s->mu);
