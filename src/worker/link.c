@@ -473,8 +473,11 @@ static int wait_data(hcw_link *l, uint32_t seen)
         atomic_store(&r->ctl->reader_sleeps, 0);
         if (atomic_load(&r->ctl->tail) != seen)
             return 1;
+        /* The other side may write its last frames and end between the
+         * look above and the watch function's: what it wrote is read
+         * before giving up (a worker's answer just before its exit). */
         if (!still_waiting(l))
-            return 0;
+            return atomic_load(&r->ctl->tail) != seen;
     }
 }
 
