@@ -708,24 +708,10 @@ static int recv_fd(hcw_link *l, hcw_in *in, char *err, size_t errlen)
     l->in_start += HDR + have;
     if (l->in_start == l->in_end)
         l->in_start = l->in_end = 0;
-    while (have < len) { /* the rest, straight into the body */
-        ssize_t r = read(l->fd, body + have, len - have);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : EPROTO;
-            if (r < 0)
-                seterr(err, errlen, "worker frame: read: %s", strerror(e));
-            else
-                seterr(err, errlen,
-                       "worker frame: the connection closed after %zu of %u "
-                       "bytes",
-                       have, len);
-            errno = e;
-            return -1;
-        }
-        have += (size_t)r;
-    }
+    /* the rest, straight into the body */
+    if (have < len &&
+        hcw_frame_body_read(l->fd, body, have, len, err, errlen) != 0)
+        return -1;
     return hcw_in_decode(in, len, l->from_node, err, errlen);
 nomem:
     seterr(err, errlen, "worker frame: no memory for %u bytes", len);

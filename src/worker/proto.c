@@ -762,20 +762,26 @@ int hcw_frame_recv(hcw_in *in, int fd, char *err, size_t errlen)
         errno = ENOMEM;
         return -1;
     }
-    r = read_full(fd, body, len);
-    if (r < 0 || (size_t)r < len) {
-        int e = r < 0 ? errno : EPROTO;
-        if (r < 0)
-            seterr(err, errlen, "worker frame: read: %s", strerror(e));
-        else
-            seterr(err, errlen,
-                   "worker frame: the connection closed after %zd of %u "
-                   "bytes",
-                   r, len);
-        errno = e;
+    if (hcw_frame_body_read(fd, body, 0, len, err, errlen) != 0)
         return -1;
-    }
     return parse_body(in, len, false, err, errlen);
+}
+
+int hcw_frame_body_read(int fd, uint8_t *body, size_t have, uint32_t len,
+                        char *err, size_t errlen)
+{
+    ssize_t r = read_full(fd, body + have, len - have);
+    if (r >= 0 && have + (size_t)r == len)
+        return 0;
+    int e = r < 0 ? errno : EPROTO;
+    if (r < 0)
+        seterr(err, errlen, "worker frame: read: %s", strerror(e));
+    else
+        seterr(err, errlen,
+               "worker frame: the connection closed after %zu of %u bytes",
+               have + (size_t)r, len);
+    errno = e;
+    return -1;
 }
 
 /* ---------------------------------------------------- decoding one value

@@ -184,6 +184,11 @@ int hcw_frame_recv(hcw_in *in, int fd, char *err, size_t errlen);
  * frame's declared lengths harmless; the node never trusts a worker. */
 uint8_t *hcw_in_body(hcw_in *in, size_t n);
 int hcw_in_decode(hcw_in *in, size_t n, bool trusted, char *err, size_t errlen);
+/* Read the rest of a frame's body from fd (blocking): bytes [have, len) of
+ * body.  0, or -1 with err and errno (a read error, or EPROTO when the
+ * other side closed first). */
+int hcw_frame_body_read(int fd, uint8_t *body, size_t have, uint32_t len,
+                        char *err, size_t errlen);
 /* Decode a frame from memory (tests, fuzzing): 1, or -1 with err. */
 int hcw_frame_parse(hcw_in *in, const uint8_t *p, size_t n, char *err,
                     size_t errlen);
