@@ -1,52 +1,42 @@
 /* state:distro:sys: each process's state as one SQLite row (WAL), keyed by
- * process id.  Request and reply shapes are Hyperware's StateAction and
- * StateResponse.
+ * process id, with a redo log in front (statelog.h).  Request and reply
+ * shapes are Hyperware's StateAction and StateResponse.
  *
- * Saves are committed in groups.  A save reaches the module either as a
- * message (Hyperware's way, and the synchronous set-state) or through the
- * kernel's store hook (hcn_store: a guest's asynchronous save, queued
- * without waking this thread).  Both join one queue; whoever flushes it
- * (the saving process's own thread before it waits, or this thread)
- * becomes the committer: it takes everything queued, writes each process's
- * newest bytes once (older queued saves of the same process are
- * superseded), commits one transaction and only then answers every save
- * of the group.  So an answered save is in the database file's WAL (the
- * kernel's page cache): it survives the node being killed. */
+ * A save reaches the module either as a message (Hyperware's way, and the
+ * synchronous set-state) or through the kernel's store hook (hcn_store: a
+ * guest's asynchronous save, on the saving process's own thread).  Either
+ * way it is one record appended to the log with one write(2) and answered
+ * then: the bytes are in the kernel's page cache, so an answered save
+ * survives the node being killed.  A delete is a record too.  The module's
+ * thread drains the log into SQLite in groups (each process's newest
+ * record, one transaction, synchronous=FULL so the group is on the disk
+ * before its log file is truncated) once the current file passes
+ * STATE_DRAIN_BYTES, and when the node stops; at start, before any process
+ * runs, whatever the log holds is committed first.  A read is answered
+ * from the log's newest record of the process when it has one, else from
+ * SQLite. */
 #include "modkit.h"
 #include "modules.h"
+#include "statelog.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 
-/* Rounds a committer makes for other processes' saves before it hands
- * the rest to the module's thread (so no process thread commits for
- * others for long). */
-#define STATE_COMMIT_ROUNDS 8
-
-/* A save waiting for its commit: the SetState request (a reference) and
- * the process it is for. */
-typedef struct queued {
-    hcn_msg *m;
-    char *pid;
-    struct queued *next;
-} queued;
+/* The current log file's size past which the module's thread drains it. */
+#define STATE_DRAIN_BYTES (1u << 20)
 
 typedef struct state_mod {
     hcn_proc *self;
-    /* the connection and its statements: used under db_mu */
-    pthread_mutex_t db_mu;
+    /* the connection and its statements: the module's thread only (and
+     * the node's start and stop, before and after it runs) */
     sqlite3 *db;
     sqlite3_stmt *get, *set, *del, *begin, *commit, *rollback;
-    /* the saves waiting for a commit (linked by next), under mu */
-    pthread_mutex_t mu;
-    pthread_cond_t idle_cv; /* signalled when a committer stops */
-    struct queued *q_head, *q_tail;
-    bool committing;
-    bool handoff_sent; /* a "Flush" is on its way to the module's thread */
+    hcn_slog *log;
+    atomic_bool drain_asked; /* a "Flush" is on its way to the thread */
 } state_mod;
 
 /* Answer m with `body` (and blob): successes only when an answer is
@@ -77,14 +67,7 @@ static bool source_allowed(hcn_proc *self, const hcn_msg *m)
                    strcmp(pkg, ":terminal:sys") == 0);
 }
 
-/* ------------------------------------------------------- group commits */
-
-/* One process's newest save in a group. */
-typedef struct newest {
-    const char *pid;
-    const hcn_msg *m;
-    UT_hash_handle hh;
-} newest;
+/* ------------------------------------------------------------ the log */
 
 static bool step_done(sqlite3_stmt *st)
 {
@@ -93,140 +76,145 @@ static bool step_done(sqlite3_stmt *st)
     return rc == SQLITE_DONE;
 }
 
-/* Write each process's newest bytes of the group `list` in one
- * transaction, then answer every save of it and drop the references.
- * Any thread; takes db_mu. */
-static void commit_group(state_mod *s, queued *list)
+/* Commit the log's draining group (each process's newest record) in one
+ * transaction and retire it.  The module's thread (or start and stop).
+ * false with a message in why (the group stays for the next drain). */
+static bool commit_draining(state_mod *s, char *why, size_t whylen)
 {
-    size_t n = 0;
-    for (queued *q = list; q; q = q->next)
-        n++;
-    newest *slots = hcn_xcalloc(n, sizeof *slots), *by_pid = NULL;
-    size_t used = 0;
-    for (queued *q = list; q; q = q->next) {
-        newest *e;
-        HASH_FIND_STR(by_pid, q->pid, e);
-        if (e == NULL) {
-            e = &slots[used++];
-            e->pid = q->pid;
-            HASH_ADD_KEYPTR(hh, by_pid, e->pid, strlen(e->pid), e);
+    const hcn_slog_rec *r;
+    size_t n;
+    hcn_slog_draining(s->log, &r, &n);
+    if (n) {
+        bool ok = step_done(s->begin);
+        for (size_t i = 0; ok && i < n; i++) {
+            if (r[i].kind == HCN_SLOG_DEL) {
+                sqlite3_bind_text(s->del, 1, r[i].pid, -1, SQLITE_STATIC);
+                ok = step_done(s->del);
+                sqlite3_clear_bindings(s->del);
+                continue;
+            }
+            sqlite3_bind_text(s->set, 1, r[i].pid, -1, SQLITE_STATIC);
+            /* a zero-length blob is bound as a blob, not NULL */
+            sqlite3_bind_blob(s->set, 2,
+                              r[i].len ? (const void *)r[i].bytes : "",
+                              (int)r[i].len, SQLITE_STATIC);
+            sqlite3_bind_int64(s->set, 3, r[i].ms);
+            ok = step_done(s->set);
+            sqlite3_clear_bindings(s->set);
         }
-        e->m = q->m; /* queued later: newer */
-    }
-    char why[512] = "";
-    pthread_mutex_lock(&s->db_mu);
-    int64_t now = hcn_wall_ms();
-    bool ok = step_done(s->begin);
-    for (size_t i = 0; ok && i < used; i++) {
-        const hcn_msg *m = slots[i].m;
-        sqlite3_bind_text(s->set, 1, slots[i].pid, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(s->set, 2, m->blob->bytes, (int)m->blob->len,
-                          SQLITE_STATIC);
-        sqlite3_bind_int64(s->set, 3, now);
-        ok = step_done(s->set);
-        sqlite3_clear_bindings(s->set);
-    }
-    if (ok)
-        ok = step_done(s->commit);
-    if (!ok) {
-        snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
-        step_done(s->rollback);
-    }
-    pthread_mutex_unlock(&s->db_mu);
-    HASH_CLEAR(hh, by_pid);
-    free(slots);
-    for (queued *q = list, *nx; q; q = nx) {
-        nx = q->next;
         if (ok)
-            reply(s->self, q->m, "\"SetState\"", false, NULL);
-        else
-            reply_err(s->self, q->m, "DatabaseError", "error", why);
-        hcn_msg_unref(q->m);
-        free(q->pid);
-        free(q);
+            ok = step_done(s->commit);
+        if (!ok) {
+            snprintf(why, whylen, "%s", sqlite3_errmsg(s->db));
+            step_done(s->rollback);
+            return false;
+        }
     }
+    if (hcn_slog_retire(s->log) != 0) {
+        snprintf(why, whylen, "cannot truncate the state log: %s",
+                 strerror(errno));
+        return false;
+    }
+    return true;
 }
 
-/* Queue m (the reference moves to the queue) as a save for pid. */
-static void enqueue(state_mod *s, hcn_msg *m, const char *pid)
+/* Rotate the log and commit what it held.  The module's thread (or
+ * stop). */
+static void drain(state_mod *s)
 {
-    queued *q = hcn_xcalloc(1, sizeof *q);
-    q->m = m;
-    q->pid = hcn_xstrdup(pid);
-    pthread_mutex_lock(&s->mu);
-    if (s->q_tail)
-        s->q_tail->next = q;
+    char why[512];
+    atomic_store(&s->drain_asked, false);
+    if (hcn_slog_rotate(s->log) < 0)
+        snprintf(why, sizeof why, "cannot start a state log file: %s",
+                 strerror(errno));
+    else if (commit_draining(s, why, sizeof why))
+        return;
+    hcn_mod_log(s->self, 0, "state: draining the log into SQLite: %s", why);
+}
+
+/* Append a save (blob) or delete (blob NULL) for pid and answer m once it
+ * is written; asks the module's thread to drain when the file is full.
+ * Any thread. */
+static void log_and_answer(state_mod *s, hcn_msg *m, const char *pid,
+                           const hcn_blob *blob)
+{
+    size_t size = 0;
+    int rc = blob ? hcn_slog_append(s->log, HCN_SLOG_SET, pid, blob->bytes,
+                                    blob->len, &size)
+                  : hcn_slog_append(s->log, HCN_SLOG_DEL, pid, NULL, 0, &size);
+    if (rc == 0)
+        reply(s->self, m, blob ? "\"SetState\"" : "\"DeleteState\"", false,
+              NULL);
     else
-        s->q_head = q;
-    s->q_tail = q;
-    pthread_mutex_unlock(&s->mu);
+        reply_err(s->self, m, "DatabaseError", "error", strerror(errno));
+    if (rc == 0 && size >= STATE_DRAIN_BYTES &&
+        !atomic_exchange(&s->drain_asked, true)) {
+        hcn_msg *f =
+            HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .source = s->self->addr,
+                        .target = s->self->addr, .body = "\"Flush\"",
+                        .body_len = 7);
+        if (hcn_mailbox_push(&s->self->mb, f) != HCC_EOK)
+            hcn_msg_unref(f); /* closing: fini drains */
+    }
 }
 
 /* hcn_store.submit: the metadata names the process. */
 static void store_submit(void *ctx, hcn_msg *m)
 {
-    enqueue(ctx, m, m->metadata);
+    log_and_answer(ctx, m, m->metadata, m->blob);
+    hcn_msg_unref(m);
 }
 
-/* Ask the module's thread to commit what is left (a committer gave up
- * after its rounds); under mu. */
-static void hand_off(state_mod *s)
-{
-    if (s->handoff_sent)
-        return;
-    hcn_msg *f = HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .source = s->self->addr,
-                             .target = s->self->addr, .body = "\"Flush\"",
-                             .body_len = 7);
-    if (hcn_mailbox_push(&s->self->mb, f) == HCC_EOK)
-        s->handoff_sent = true;
-    else
-        hcn_msg_unref(f); /* closing: fini commits the rest */
-}
-
-/* hcn_store.flush (the module's own thread passes mine = true: it keeps
- * committing until the queue is empty). */
-static void flush(state_mod *s, bool wait, bool mine)
-{
-    pthread_mutex_lock(&s->mu);
-    if (s->committing) {
-        while (wait && (s->committing || s->q_head))
-            pthread_cond_wait(&s->idle_cv, &s->mu);
-        pthread_mutex_unlock(&s->mu);
-        return;
-    }
-    s->committing = true;
-    for (int round = 0; s->q_head; round++) {
-        if (!mine && !wait && round == STATE_COMMIT_ROUNDS) {
-            hand_off(s);
-            break;
-        }
-        queued *list = s->q_head;
-        s->q_head = s->q_tail = NULL;
-        pthread_mutex_unlock(&s->mu);
-        commit_group(s, list);
-        pthread_mutex_lock(&s->mu);
-    }
-    s->committing = false;
-    pthread_cond_broadcast(&s->idle_cv);
-    pthread_mutex_unlock(&s->mu);
-}
-
+/* hcn_store.flush: a save is written (and answered) when submitted. */
 static void store_flush(void *ctx, bool wait)
 {
-    flush(ctx, wait, false);
+    (void)ctx;
+    (void)wait;
 }
 
 /* ------------------------------------------------------------ requests */
+
+static void get_state(state_mod *s, hcn_msg *m, const char *pid)
+{
+    hcn_slog_kind kind;
+    uint8_t *bytes;
+    size_t len;
+    if (hcn_slog_get(s->log, pid, &kind, &bytes, &len)) {
+        if (kind == HCN_SLOG_DEL) {
+            reply_err(s->self, m, "NotFound", "process_id", pid);
+            return;
+        }
+        hcn_blob *b = hcn_blob_new("application/octet-stream", bytes, len);
+        free(bytes);
+        reply(s->self, m, "\"GetState\"", false, b);
+        hcn_blob_unref(b);
+        return;
+    }
+    sqlite3_bind_text(s->get, 1, pid, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s->get);
+    if (rc == SQLITE_ROW) {
+        hcn_blob *b = hcn_blob_new("application/octet-stream",
+                                   sqlite3_column_blob(s->get, 0),
+                                   (size_t)sqlite3_column_bytes(s->get, 0));
+        sqlite3_reset(s->get);
+        reply(s->self, m, "\"GetState\"", false, b);
+        hcn_blob_unref(b);
+        return;
+    }
+    char why[512];
+    snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
+    sqlite3_reset(s->get);
+    if (rc == SQLITE_DONE)
+        reply_err(s->self, m, "NotFound", "process_id", pid);
+    else
+        reply_err(s->self, m, "DatabaseError", "error", why);
+}
 
 static void state_handle(hcn_proc *self, hcn_msg *m)
 {
     state_mod *s = self->mod;
     if (m->kind == HCN_MSG_REQUEST && strcmp(m->source, self->addr) == 0) {
-        /* a committer's hand-off */
-        pthread_mutex_lock(&s->mu);
-        s->handoff_sent = false;
-        pthread_mutex_unlock(&s->mu);
-        flush(s, false, true);
+        drain(s); /* the log's file is full */
         hcn_msg_unref(m);
         return;
     }
@@ -256,55 +244,16 @@ static void state_handle(hcn_proc *self, hcn_msg *m)
         reply_err(self, m, "BadJson", "error",
                   "expected {\"GetState\"|\"SetState\"|\"DeleteState\": "
                   "\"process:package:publisher\"}");
-        goto out;
-    }
-    if (strcmp(action, "SetState") == 0) {
-        if (m->blob == NULL) {
+    } else if (strcmp(action, "SetState") == 0) {
+        if (m->blob == NULL)
             reply_err(self, m, "BadBytes", "action", "SetState");
-            goto out;
-        }
-        /* behind the saves already queued, answered once committed */
-        enqueue(s, m, pid);
-        m = NULL;
-        flush(s, false, true);
-        goto out;
-    }
-    /* a read or delete sees every save queued before it */
-    flush(s, true, true);
-    pthread_mutex_lock(&s->db_mu);
-    if (strcmp(action, "GetState") == 0) {
-        sqlite3_bind_text(s->get, 1, pid, -1, SQLITE_TRANSIENT);
-        int rc = sqlite3_step(s->get);
-        if (rc == SQLITE_ROW) {
-            hcn_blob *b = hcn_blob_new("application/octet-stream",
-                                       sqlite3_column_blob(s->get, 0),
-                                       (size_t)sqlite3_column_bytes(s->get, 0));
-            sqlite3_reset(s->get);
-            pthread_mutex_unlock(&s->db_mu);
-            reply(self, m, "\"GetState\"", false, b);
-            hcn_blob_unref(b);
-        } else {
-            char why[512];
-            snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
-            sqlite3_reset(s->get);
-            pthread_mutex_unlock(&s->db_mu);
-            if (rc == SQLITE_DONE)
-                reply_err(self, m, "NotFound", "process_id", pid);
-            else
-                reply_err(self, m, "DatabaseError", "error", why);
-        }
-    } else {
-        sqlite3_bind_text(s->del, 1, pid, -1, SQLITE_TRANSIENT);
-        bool ok = step_done(s->del);
-        char why[512];
-        snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
-        pthread_mutex_unlock(&s->db_mu);
-        if (ok)
-            reply(self, m, "\"DeleteState\"", false, NULL);
         else
-            reply_err(self, m, "DatabaseError", "error", why);
+            log_and_answer(s, m, pid, m->blob);
+    } else if (strcmp(action, "DeleteState") == 0) {
+        log_and_answer(s, m, pid, NULL);
+    } else {
+        get_state(s, m, pid);
     }
-out:
     json_decref(body);
     hcn_msg_unref(m);
 }
@@ -318,6 +267,7 @@ static void db_close(state_mod *s)
     sqlite3_finalize(s->commit);
     sqlite3_finalize(s->rollback);
     sqlite3_close(s->db);
+    hcn_slog_close(s->log);
 }
 
 static void state_fini(hcn_proc *self)
@@ -325,13 +275,10 @@ static void state_fini(hcn_proc *self)
     state_mod *s = self->mod;
     if (s == NULL)
         return;
-    flush(s, true, true); /* what was queued last is committed too */
     if (self->node->store.ctx == s)
         memset(&self->node->store, 0, sizeof self->node->store);
+    drain(s); /* what was logged last goes into SQLite too */
     db_close(s);
-    pthread_mutex_destroy(&s->db_mu);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->idle_cv);
     free(s);
     self->mod = NULL;
 }
@@ -359,7 +306,10 @@ int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
     state_mod *s = hcn_xcalloc(1, sizeof *s);
     /* Exclusive locking: the node is the database's only user while it
      * runs, so a commit takes no file locks (six fcntl calls a commit in
-     * the default mode) and the WAL index lives in the node's memory. */
+     * the default mode) and the WAL index lives in the node's memory.
+     * synchronous=FULL: a drain's commit is on the disk before the log
+     * file it came from is truncated (drains are rare: one fsync per
+     * STATE_DRAIN_BYTES of saves). */
     if (sqlite3_open_v2(n->state_db_path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                             SQLITE_OPEN_NOMUTEX,
@@ -368,7 +318,7 @@ int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
     if (sqlite3_exec(s->db,
                      "PRAGMA locking_mode=EXCLUSIVE;"
                      "PRAGMA journal_mode=WAL;"
-                     "PRAGMA synchronous=NORMAL;"
+                     "PRAGMA synchronous=FULL;"
                      "CREATE TABLE IF NOT EXISTS state("
                      " process_id TEXT PRIMARY KEY,"
                      " value BLOB NOT NULL,"
@@ -387,9 +337,19 @@ int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
         !prepare(s, "COMMIT", &s->commit) ||
         !prepare(s, "ROLLBACK", &s->rollback))
         goto fail;
-    pthread_mutex_init(&s->db_mu, NULL);
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->idle_cv, NULL);
+    /* the log beside the database: what it holds (saves answered before
+     * the node last ended) is committed before any process runs */
+    char *base = hcn_xasprintf("%s.log", n->state_db_path);
+    s->log = hcn_slog_open(base, err, errlen);
+    free(base);
+    if (s->log == NULL)
+        goto fail_quiet;
+    char why[512];
+    if (!commit_draining(s, why, sizeof why)) {
+        snprintf(err, errlen, "cannot replay the state log into %s: %s",
+                 n->state_db_path, why);
+        goto fail_quiet;
+    }
     hcn_proc *p = hcn_node_add_proc(n, "state:distro:sys", false, NULL);
     p->ops = &state_ops;
     p->mod = s;
@@ -403,6 +363,7 @@ int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
 fail:
     if (s->db)
         hcn_logf(n, 0, "state: %s", sqlite3_errmsg(s->db));
+fail_quiet:
     db_close(s);
     free(s);
     return -1;

@@ -1,0 +1,435 @@
+/* The state module's redo log: see statelog.h for the format and the
+ * rules.  One mutex (mu) covers the current file's descriptor, size and
+ * generation and both maps; a record is written under it (one pwritev), so
+ * the file's order and the maps' "newest" agree. */
+#include "statelog.h"
+
+#include "../base/base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <uthash.h>
+#include <zlib.h>
+
+#define FILE_MAGIC 0x4c534348u /* "HCSL" */
+#define REC_MAGIC 0x52534348u  /* "HCSR" */
+#define VERSION 1u
+#define FILE_HDR 24
+#define REC_HDR 24
+#define PID_MAX 0xffffu
+#define VALUE_MAX 0x7fffffffu
+
+typedef struct entry {
+    char *pid;
+    hcn_slog_kind kind;
+    uint8_t *buf;
+    size_t len, cap;
+    int64_t ms;
+    UT_hash_handle hh;
+} entry;
+
+struct hcn_slog {
+    pthread_mutex_t mu;
+    int fd[2];
+    uint64_t gen[2]; /* 0: the file has no records to read back */
+    int cur;         /* the file appends go to; -1 until the first retire */
+    _Atomic uint64_t cur_gen;
+    size_t size; /* the current file's size */
+    uint64_t last_gen;
+    entry *pending, *draining;
+    hcn_slog_rec *recs; /* the draining group as an array */
+    size_t nrecs;
+    bool draining_retired; /* a retire has run since the last rotate */
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* CRC-32 of a record: its generation, header after the CRC, id, value. */
+static uint32_t rec_crc(uint64_t gen, const uint8_t *hdr, const char *pid,
+                        size_t pid_len, const void *bytes, size_t len)
+{
+    uint8_t g[8];
+    put64(g, gen);
+    uLong c = crc32(0L, g, sizeof g);
+    c = crc32(c, hdr + 8, REC_HDR - 8);
+    c = crc32(c, (const Bytef *)pid, (uInt)pid_len);
+    if (len)
+        c = crc32(c, bytes, (uInt)len);
+    return (uint32_t)c;
+}
+
+static void file_hdr(uint8_t *h, uint64_t gen)
+{
+    memset(h, 0, FILE_HDR);
+    put32(h, FILE_MAGIC);
+    put32(h + 4, VERSION);
+    put64(h + 8, gen);
+    put32(h + 16, (uint32_t)crc32(0L, h, 16));
+}
+
+/* Make e pid's newest record (under mu, or before any other thread). */
+static void entry_set(entry **map, const char *pid, hcn_slog_kind kind,
+                      const void *bytes, size_t len, int64_t ms)
+{
+    entry *e;
+    HASH_FIND_STR(*map, pid, e);
+    if (e == NULL) {
+        e = hcn_xcalloc(1, sizeof *e);
+        e->pid = hcn_xstrdup(pid);
+        HASH_ADD_KEYPTR(hh, *map, e->pid, strlen(e->pid), e);
+    }
+    if (len > e->cap) {
+        free(e->buf);
+        e->buf = hcn_xmalloc(len);
+        e->cap = len;
+    }
+    if (len)
+        memcpy(e->buf, bytes, len);
+    e->len = len;
+    e->kind = kind;
+    e->ms = ms;
+}
+
+static void map_free(entry **map)
+{
+    entry *e, *t;
+    HASH_ITER(hh, *map, e, t)
+    {
+        HASH_DEL(*map, e);
+        free(e->pid);
+        free(e->buf);
+        free(e);
+    }
+}
+
+static int read_all(int fd, uint8_t **out, size_t *len)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    size_t n = (size_t)st.st_size, got = 0;
+    uint8_t *b = hcn_xmalloc(n ? n : 1);
+    while (got < n) {
+        ssize_t r = pread(fd, b + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : EIO;
+            free(b);
+            errno = e;
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    *out = b;
+    *len = n;
+    return 0;
+}
+
+/* The generation of a file's contents, 0 when its header does not check
+ * (an empty file: nothing to read back). */
+static uint64_t hdr_gen(const uint8_t *b, size_t n)
+{
+    if (n < FILE_HDR || get32(b) != FILE_MAGIC || get32(b + 4) != VERSION ||
+        get32(b + 16) != (uint32_t)crc32(0L, b, 16))
+        return 0;
+    return get64(b + 8);
+}
+
+/* Each intact record of a file, in order, into the draining map. */
+static void replay(hcn_slog *l, const uint8_t *b, size_t n, uint64_t gen)
+{
+    size_t off = FILE_HDR;
+    while (n - off >= REC_HDR) {
+        const uint8_t *h = b + off;
+        uint32_t vlen = get32(h + 8);
+        size_t plen = (size_t)h[12] | (size_t)h[13] << 8;
+        hcn_slog_kind kind = h[14];
+        if (get32(h) != REC_MAGIC || plen == 0 || vlen > VALUE_MAX ||
+            (kind != HCN_SLOG_SET && kind != HCN_SLOG_DEL) ||
+            (kind == HCN_SLOG_DEL && vlen) ||
+            n - off - REC_HDR < plen + (size_t)vlen)
+            return;
+        const char *pid = (const char *)h + REC_HDR;
+        const uint8_t *val = h + REC_HDR + plen;
+        if (get32(h + 4) != rec_crc(gen, h, pid, plen, val, vlen) ||
+            memchr(pid, 0, plen))
+            return;
+        char *key = hcn_xmalloc(plen + 1);
+        memcpy(key, pid, plen);
+        key[plen] = '\0';
+        entry_set(&l->draining, key, kind, val, vlen, (int64_t)get64(h + 16));
+        free(key);
+        off += REC_HDR + plen + vlen;
+    }
+}
+
+static void build_recs(hcn_slog *l)
+{
+    free(l->recs);
+    l->nrecs = HASH_COUNT(l->draining);
+    l->recs = hcn_xcalloc(l->nrecs ? l->nrecs : 1, sizeof *l->recs);
+    size_t i = 0;
+    for (entry *e = l->draining; e; e = e->hh.next)
+        l->recs[i++] = (hcn_slog_rec){.pid = e->pid,
+                                      .kind = e->kind,
+                                      .bytes = e->buf,
+                                      .len = e->len,
+                                      .ms = e->ms};
+}
+
+hcn_slog *hcn_slog_open(const char *base, char *err, size_t errlen)
+{
+    hcn_slog *l = hcn_xcalloc(1, sizeof *l);
+    l->fd[0] = l->fd[1] = -1;
+    l->cur = -1;
+    pthread_mutex_init(&l->mu, NULL);
+    uint8_t *data[2] = {NULL, NULL};
+    size_t len[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        char *path = hcn_xasprintf("%s.%d", base, i);
+        l->fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (l->fd[i] < 0 || read_all(l->fd[i], &data[i], &len[i]) != 0) {
+            snprintf(err, errlen, "cannot open or read the state log %s: %s",
+                     path, strerror(errno));
+            free(path);
+            free(data[0]);
+            hcn_slog_close(l);
+            return NULL;
+        }
+        free(path);
+        l->gen[i] = hdr_gen(data[i], len[i]);
+    }
+    /* older generation first: the newer file's records win */
+    int first = l->gen[1] && (!l->gen[0] || l->gen[1] < l->gen[0]) ? 1 : 0;
+    for (int k = 0; k < 2; k++) {
+        int i = k ? 1 - first : first;
+        if (l->gen[i])
+            replay(l, data[i], len[i], l->gen[i]);
+        if (l->gen[i] > l->last_gen)
+            l->last_gen = l->gen[i];
+        free(data[i]);
+    }
+    build_recs(l);
+    return l;
+}
+
+void hcn_slog_close(hcn_slog *l)
+{
+    if (l == NULL)
+        return;
+    for (int i = 0; i < 2; i++)
+        if (l->fd[i] >= 0)
+            close(l->fd[i]);
+    map_free(&l->pending);
+    map_free(&l->draining);
+    free(l->recs);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+/* Write all of iov at off; -1 with errno on an error or a short write. */
+static int write_at(int fd, struct iovec *iov, int n, size_t total, off_t off)
+{
+    ssize_t w;
+    do
+        w = pwritev(fd, iov, n, off);
+    while (w < 0 && errno == EINTR);
+    if (w == (ssize_t)total)
+        return 0;
+    if (w >= 0)
+        errno = ENOSPC; /* short: the disk is full */
+    return -1;
+}
+
+int hcn_slog_append(hcn_slog *l, hcn_slog_kind kind, const char *pid,
+                    const void *bytes, size_t len, size_t *size)
+{
+    size_t plen = strlen(pid);
+    if (plen == 0 || plen > PID_MAX || len > VALUE_MAX ||
+        (kind == HCN_SLOG_DEL && len)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int64_t ms = hcn_wall_ms();
+    uint8_t h[REC_HDR] = {0};
+    put32(h, REC_MAGIC);
+    put32(h + 8, (uint32_t)len);
+    h[12] = (uint8_t)plen;
+    h[13] = (uint8_t)(plen >> 8);
+    h[14] = (uint8_t)kind;
+    put64(h + 16, (uint64_t)ms);
+    struct iovec iov[3] = {
+        {h, REC_HDR}, {(void *)pid, plen}, {(void *)bytes, len}};
+    size_t total = REC_HDR + plen + len;
+    /* the CRC outside the lock, for the generation as it is now (a
+     * rotation in between is rare: then once more) */
+    uint64_t gen = atomic_load(&l->cur_gen);
+    put32(h + 4, rec_crc(gen, h, pid, plen, bytes, len));
+    pthread_mutex_lock(&l->mu);
+    while (l->cur >= 0 && atomic_load(&l->cur_gen) != gen) {
+        gen = atomic_load(&l->cur_gen);
+        put32(h + 4, rec_crc(gen, h, pid, plen, bytes, len));
+    }
+    if (l->cur < 0) {
+        pthread_mutex_unlock(&l->mu);
+        errno = EAGAIN;
+        return -1;
+    }
+    int fd = l->fd[l->cur];
+    if (write_at(fd, iov, len ? 3 : 2, total, (off_t)l->size) != 0) {
+        int e = errno;
+        /* nothing of a record that was not all written is read back */
+        if (ftruncate(fd, (off_t)l->size) != 0) {
+            /* its CRC does not check then: replay stops there */
+        }
+        pthread_mutex_unlock(&l->mu);
+        errno = e;
+        return -1;
+    }
+    l->size += total;
+    entry_set(&l->pending, pid, kind, bytes, len, ms);
+    if (size)
+        *size = l->size;
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+bool hcn_slog_get(hcn_slog *l, const char *pid, hcn_slog_kind *kind,
+                  uint8_t **bytes, size_t *len)
+{
+    pthread_mutex_lock(&l->mu);
+    entry *e;
+    HASH_FIND_STR(l->pending, pid, e);
+    if (e == NULL)
+        HASH_FIND_STR(l->draining, pid, e);
+    if (e) {
+        *kind = e->kind;
+        *len = e->len;
+        *bytes = NULL;
+        if (e->len) {
+            *bytes = hcn_xmalloc(e->len);
+            memcpy(*bytes, e->buf, e->len);
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return e != NULL;
+}
+
+int hcn_slog_rotate(hcn_slog *l)
+{
+    if (l->cur < 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (!l->draining_retired)
+        return (int)l->nrecs; /* the last group is not in the store yet */
+    pthread_mutex_lock(&l->mu);
+    bool none = l->pending == NULL;
+    pthread_mutex_unlock(&l->mu);
+    if (none)
+        return 0;
+    /* the other file is empty (retired): start it, then switch to it */
+    int next = 1 - l->cur;
+    uint64_t gen = l->last_gen + 1;
+    uint8_t h[FILE_HDR];
+    file_hdr(h, gen);
+    struct iovec iov = {h, FILE_HDR};
+    if (write_at(l->fd[next], &iov, 1, FILE_HDR, 0) != 0)
+        return -1;
+    pthread_mutex_lock(&l->mu);
+    l->last_gen = gen;
+    l->gen[next] = gen;
+    l->cur = next;
+    atomic_store(&l->cur_gen, gen);
+    l->size = FILE_HDR;
+    l->draining = l->pending;
+    l->pending = NULL;
+    l->draining_retired = false;
+    build_recs(l);
+    pthread_mutex_unlock(&l->mu);
+    return (int)l->nrecs;
+}
+
+void hcn_slog_draining(hcn_slog *l, const hcn_slog_rec **recs, size_t *n)
+{
+    *recs = l->recs;
+    *n = l->draining_retired ? 0 : l->nrecs;
+}
+
+int hcn_slog_retire(hcn_slog *l)
+{
+    if (l->cur >= 0 && l->draining_retired)
+        return 0;
+    if (l->cur < 0) {
+        /* after the open: both files are read back and in the store;
+         * cut the older first (a kill in between leaves the newer, whose
+         * records are the newest anyway), then start file 0 */
+        int first = l->gen[1] && l->gen[1] < l->gen[0] ? 1 : 0;
+        for (int k = 0; k < 2; k++) {
+            int i = k ? 1 - first : first;
+            if (ftruncate(l->fd[i], 0) != 0)
+                return -1;
+            l->gen[i] = 0;
+        }
+        uint64_t gen = l->last_gen + 1;
+        uint8_t h[FILE_HDR];
+        file_hdr(h, gen);
+        struct iovec iov = {h, FILE_HDR};
+        if (write_at(l->fd[0], &iov, 1, FILE_HDR, 0) != 0)
+            return -1;
+        pthread_mutex_lock(&l->mu);
+        l->last_gen = gen;
+        l->gen[0] = gen;
+        l->cur = 0;
+        atomic_store(&l->cur_gen, gen);
+        l->size = FILE_HDR;
+    } else {
+        int old = 1 - l->cur;
+        if (ftruncate(l->fd[old], 0) != 0)
+            return -1;
+        l->gen[old] = 0;
+        pthread_mutex_lock(&l->mu);
+    }
+    map_free(&l->draining);
+    free(l->recs);
+    l->recs = NULL;
+    l->nrecs = 0;
+    l->draining_retired = true;
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
