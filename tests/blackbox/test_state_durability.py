@@ -112,3 +112,41 @@ def test_acknowledged_saves_survive_kill9(node_factory, tmp_path):
         acked_set, sent_set = max(load.acked_set, stored), load.sent_set
         if sent_set == 0:
             sent_set = stored
+
+
+def test_kill9_with_saves_only_in_the_log(node_factory, tmp_path):
+    """Saves answered just before a kill -9 are only in the state module's
+    log (SQLite gets them when the log is drained: when a log file fills,
+    or when the node stops): the next start replays them before any
+    process runs, so the stored values are the last answered ones, and a
+    cleared state stays cleared."""
+    import sqlite3
+    home = tmp_path / "home"
+    n = node_factory(packages=("tpkg", "counter"), home=home)
+    for i in range(5):
+        assert int(n.ask(COUNTER, '{"Increment": 1}')) == i + 1
+    assert n.ask(SETTER, "state-set v1") == "ok"
+    assert n.ask(SETTER, "state-set v2") == "ok"
+    assert n.ask(pid("c"), "state-set gone soon") == "ok"
+    assert n.ask(pid("c"), "state-clear") == "ok"
+    n.proc.kill()
+    n.proc.wait(timeout=30)
+    # the killed node holds no lock: SQLite does not have the saves yet
+    db = sqlite3.connect(f"file:{home}/state/state.sqlite?mode=ro", uri=True)
+    rows = dict(db.execute("SELECT process_id, value FROM state"))
+    db.close()
+    assert SETTER not in rows and COUNTER not in rows, rows
+    assert any(os.path.getsize(home / "state" / f"state.sqlite.log.{i}") > 24
+               for i in (0, 1))
+    n = node_factory(packages=("tpkg", "counter"), home=home,
+                     extra=("--in-process",))
+    assert n.ask(COUNTER, '"GetCount"', timeout=15) == "5"
+    assert n.ask(SETTER, "state-get") == "v2"
+    assert n.ask(pid("c"), "state-get") == "(none)"
+    n.stop()
+    # the stop drained the log: SQLite has them
+    db = sqlite3.connect(f"file:{home}/state/state.sqlite?mode=ro", uri=True)
+    rows = dict(db.execute("SELECT process_id, value FROM state"))
+    db.close()
+    assert bytes(rows[SETTER]) == b"v2"
+    assert pid("c") not in rows

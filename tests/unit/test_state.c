@@ -6,6 +6,8 @@
 #include "unit_helpers.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
+#include "node/modules/statelog.h"
 
 #define KERNEL UT_NODE "@kernel:distro:sys"
 #define STATE UT_NODE "@state:distro:sys"
@@ -357,10 +359,11 @@ static void assert_stored(fx *f, const char *pid, const char *want)
     hcn_msg_unref(r);
 }
 
-/* Queued saves are answered only once committed (by a flush, on the
- * flushing thread), in the order queued, with each process's newest bytes
- * stored; a read sees every save queued before it. */
-static void grouped_saves(void **state)
+/* Saves through the store hook are each written to the log and answered
+ * at once, in the order submitted, without a flush; a read sees each
+ * process's newest bytes; a save submitted just before shutdown is in
+ * SQLite after it. */
+static void logged_saves(void **state)
 {
     fx *f = *state;
     assert_non_null(f->n->store.submit);
@@ -370,11 +373,6 @@ static void grouped_saves(void **state)
     uint64_t ids[6];
     for (int i = 0; i < 6; i++)
         ids[i] = queue_save(f, pids[i], vals[i]);
-    hcn_msg *early = NULL;
-    assert_int_equal(
-        hcn_mailbox_pop(&f->fake->mb, hcn_now_ns() + 100000000, &early),
-        HCC_ETIMEOUT); /* nothing answered before the commit */
-    f->n->store.flush(f->n->store.ctx, false);
     for (int i = 0; i < 6; i++) {
         hcn_msg *r = reply_to(f, ids[i]);
         ut_assert_body(r, "\"SetState\"");
@@ -383,19 +381,46 @@ static void grouped_saves(void **state)
     }
     assert_stored(f, "a:s:t", "a4");
     assert_stored(f, "b:s:t", "b2");
-    /* queued, not flushed: a read through the module commits it first */
-    uint64_t id = queue_save(f, "a:s:t", "a5");
-    uint64_t get = state_req(f, "{\"GetState\":\"a:s:t\"}", NULL);
+    /* a delete is logged too: gone for a read, then saved again */
+    uint64_t id = state_req(f, "{\"DeleteState\":\"b:s:t\"}", NULL);
     hcn_msg *r = reply_to(f, id);
-    ut_assert_body(r, "\"SetState\"");
+    ut_assert_body(r, "\"DeleteState\"");
     hcn_msg_unref(r);
-    r = reply_to(f, get);
-    ut_assert_blob(r->blob, "a5");
+    id = state_req(f, "{\"GetState\":\"b:s:t\"}", NULL);
+    r = reply_to(f, id);
+    assert_json_body(r, "{\"Err\":{\"NotFound\":{\"process_id\":"
+                        "\"b:s:t\"}}}");
     hcn_msg_unref(r);
-    /* and a save queued at shutdown is committed by it */
     queue_save(f, "b:s:t", "b3");
     stop(f);
+    /* what the stop drained is in SQLite, the log is empty */
+    char *db_path = hcn_xasprintf("%s/state/state.sqlite", f->home);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT value FROM state WHERE "
+                                        "process_id='b:s:t'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_bytes(st, 0), 2);
+    assert_memory_equal(sqlite3_column_blob(st, 0), "b3", 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(db_path);
+    char *base = hcn_xasprintf("%s/state/state.sqlite.log", f->home);
+    char err[256];
+    hcn_slog *l = hcn_slog_open(base, err, sizeof err);
+    assert_non_null(l);
+    const hcn_slog_rec *recs;
+    size_t nrecs;
+    hcn_slog_draining(l, &recs, &nrecs);
+    assert_int_equal(nrecs, 0);
+    hcn_slog_close(l);
+    free(base);
     start(f);
+    assert_stored(f, "a:s:t", "a4");
     assert_stored(f, "b:s:t", "b3");
 }
 
@@ -445,7 +470,7 @@ int main(void)
         T(other_sources_ignored),
         T(persists_across_restart),
         T(host_state_calls),
-        T(grouped_saves),
+        T(logged_saves),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -39,6 +40,11 @@ typedef struct entry {
 struct hcn_slog {
     pthread_mutex_t mu;
     int fd[2];
+    /* each file mapped (MAP_SHARED, HCN_SLOG_MAP_BYTES) or NULL; a file
+     * whose first HCN_SLOG_MAP_BYTES are allocated (mapped_ok) takes the
+     * records that fit there by a copy into the mapping */
+    uint8_t *map[2];
+    bool mapped_ok[2];
     uint64_t gen[2]; /* 0: the file has no records to read back */
     int cur;         /* the file appends go to; -1 until the first retire */
     _Atomic uint64_t cur_gen;
@@ -233,6 +239,9 @@ hcn_slog *hcn_slog_open(const char *base, char *err, size_t errlen)
         }
         free(path);
         l->gen[i] = hdr_gen(data[i], len[i]);
+        void *m = mmap(NULL, HCN_SLOG_MAP_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_SHARED, l->fd[i], 0);
+        l->map[i] = m == MAP_FAILED ? NULL : m; /* else: write(2) only */
     }
     /* older generation first: the newer file's records win */
     int first = l->gen[1] && (!l->gen[0] || l->gen[1] < l->gen[0]) ? 1 : 0;
@@ -252,9 +261,12 @@ void hcn_slog_close(hcn_slog *l)
 {
     if (l == NULL)
         return;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
+        if (l->map[i])
+            munmap(l->map[i], HCN_SLOG_MAP_BYTES);
         if (l->fd[i] >= 0)
             close(l->fd[i]);
+    }
     map_free(&l->pending);
     map_free(&l->draining);
     free(l->recs);
@@ -274,6 +286,20 @@ static int write_at(int fd, struct iovec *iov, int n, size_t total, off_t off)
     if (w >= 0)
         errno = ENOSPC; /* short: the disk is full */
     return -1;
+}
+
+/* Start file i (empty) for generation gen: its mapped part allocated on
+ * the disk first (so a copy into the mapping never meets a full disk: no
+ * SIGBUS), then its header.  -1 with errno when the header cannot be
+ * written. */
+static int start_file(hcn_slog *l, int i, uint64_t gen)
+{
+    l->mapped_ok[i] =
+        l->map[i] != NULL && fallocate(l->fd[i], 0, 0, HCN_SLOG_MAP_BYTES) == 0;
+    uint8_t h[FILE_HDR];
+    file_hdr(h, gen);
+    struct iovec iov = {h, FILE_HDR};
+    return write_at(l->fd[i], &iov, 1, FILE_HDR, 0);
 }
 
 int hcn_slog_append(hcn_slog *l, hcn_slog_kind kind, const char *pid,
@@ -311,11 +337,29 @@ int hcn_slog_append(hcn_slog *l, hcn_slog_kind kind, const char *pid,
         return -1;
     }
     int fd = l->fd[l->cur];
-    if (write_at(fd, iov, len ? 3 : 2, total, (off_t)l->size) != 0) {
+    bool mapped = l->mapped_ok[l->cur];
+    if (mapped && l->size <= HCN_SLOG_MAP_BYTES &&
+        total <= HCN_SLOG_MAP_BYTES - l->size) {
+        /* into the file's pages in the kernel's page cache: as durable
+         * as a write(2) once copied, without the system call */
+        uint8_t *at = l->map[l->cur] + l->size;
+        memcpy(at, h, REC_HDR);
+        memcpy(at + REC_HDR, pid, plen);
+        if (len)
+            memcpy(at + REC_HDR + plen, bytes, len);
+    } else if (write_at(fd, iov, len ? 3 : 2, total, (off_t)l->size) != 0) {
         int e = errno;
-        /* nothing of a record that was not all written is read back */
-        if (ftruncate(fd, (off_t)l->size) != 0) {
-            /* its CRC does not check then: replay stops there */
+        /* nothing of a record that was not all written is read back: its
+         * header zeroed, and the file cut back to before it (not into
+         * the mapped part, which must stay in the file) */
+        static const uint8_t zero[REC_HDR];
+        struct iovec z = {(void *)zero, REC_HDR};
+        size_t keep = mapped && l->size < HCN_SLOG_MAP_BYTES
+                          ? HCN_SLOG_MAP_BYTES
+                          : l->size;
+        if (write_at(fd, &z, 1, REC_HDR, (off_t)l->size) != 0 ||
+            ftruncate(fd, (off_t)keep) != 0) {
+            /* then its CRC does not check: replay stops there */
         }
         pthread_mutex_unlock(&l->mu);
         errno = e;
@@ -366,10 +410,7 @@ int hcn_slog_rotate(hcn_slog *l)
     /* the other file is empty (retired): start it, then switch to it */
     int next = 1 - l->cur;
     uint64_t gen = l->last_gen + 1;
-    uint8_t h[FILE_HDR];
-    file_hdr(h, gen);
-    struct iovec iov = {h, FILE_HDR};
-    if (write_at(l->fd[next], &iov, 1, FILE_HDR, 0) != 0)
+    if (start_file(l, next, gen) != 0)
         return -1;
     pthread_mutex_lock(&l->mu);
     l->last_gen = gen;
@@ -407,10 +448,7 @@ int hcn_slog_retire(hcn_slog *l)
             l->gen[i] = 0;
         }
         uint64_t gen = l->last_gen + 1;
-        uint8_t h[FILE_HDR];
-        file_hdr(h, gen);
-        struct iovec iov = {h, FILE_HDR};
-        if (write_at(l->fd[0], &iov, 1, FILE_HDR, 0) != 0)
+        if (start_file(l, 0, gen) != 0)
             return -1;
         pthread_mutex_lock(&l->mu);
         l->last_gen = gen;

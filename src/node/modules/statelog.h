@@ -1,7 +1,9 @@
 /* Internal to the node: the state module's redo log (statelog.c).
  *
- * A save is one record appended to a log file with one write(2), and is
- * acknowledged then: the bytes are in the kernel's page cache, so they
+ * A save is one record appended to a log file, and is acknowledged then:
+ * copied into the file's shared mapping (its first HCN_SLOG_MAP_BYTES,
+ * allocated on the disk when the file starts), or written with one
+ * write(2) past that, the bytes are in the kernel's page cache, so they
  * survive the node being killed (not an OS crash or a power loss).  The
  * store (SQLite) takes the records later, in groups: the drainer rotates
  * the log (appends go on in the other file), commits the newest record of
@@ -16,7 +18,7 @@
  * CRC-32 (zlib's) covers the file's generation, the record's header after
  * its CRC, the id and the value; a record that does not check (torn by a
  * kill in the middle of its write, so never acknowledged) ends its file's
- * replay.
+ * replay (as does the zero-filled space after the last record).
  *
  * Newest record per process: the log keeps, in memory, each process's
  * newest record of the current file (pending) and of the rotated one
@@ -30,6 +32,10 @@
 #include <stdint.h>
 
 typedef struct hcn_slog hcn_slog;
+
+/* The part of each log file that is mapped: records that fit there are
+ * copied in without a system call; past it, each is a write(2). */
+#define HCN_SLOG_MAP_BYTES (2u << 20)
 
 /* What a record does to its process's row. */
 typedef enum hcn_slog_kind {
@@ -61,7 +67,8 @@ hcn_slog *hcn_slog_open(const char *base, char *err, size_t errlen);
 void hcn_slog_close(hcn_slog *l);
 
 /* Append one record for pid (kind SET with len bytes, or DEL with none)
- * with one write(2), and make it pid's newest.  Any thread, concurrently.
+ * with one copy into the mapping or one write(2), and make it pid's
+ * newest.  Any thread, concurrently.
  * 0 once written (the save may be acknowledged); -1 with errno when the
  * write failed or was short (the file is cut back to before the record, so
  * nothing of it is read back) or no retire has followed the open.  *size,
