@@ -1,7 +1,8 @@
 /* The state module's redo log (src/node/modules/statelog.c) on its own:
  * records read back after a close without a drain (as after a kill), each
  * process's newest winning; a torn or damaged record ends its file's
- * replay, as does the zero-filled rest of a file; rotations and retires
+ * replay, as does the zero-filled rest of a file or a record left from an
+ * older generation; rotations and retires
  * while writer threads append lose no record; a record past the file's
  * mapped part is written with write(2) and read back the same; reads see the
  * newest record until it is retired. */
@@ -215,6 +216,32 @@ static void rotation_order(void **state)
         open_expect(f, (const char *const[]){"c:p:q=c4", "d:p:q=d1", NULL}));
 }
 
+/* A dropped file keeps its old records after its zeroed header; when it
+ * becomes current again, the new generation's records overwrite the first
+ * of them and the rest are not read back (their CRC is for an older
+ * generation). */
+static void stale_records_not_replayed(void **state)
+{
+    fx *f = *state;
+    static const char *const none[] = {NULL};
+    hcn_slog *l = open_expect(f, none);
+    assert_int_equal(hcn_slog_retire(l), 0);
+    put(l, "a:p:q", "a1"); /* file 0 */
+    put(l, "b:p:q", "b1");
+    put(l, "c:p:q", "c1");
+    assert_int_equal(hcn_slog_rotate(l), 3); /* to file 1 */
+    assert_int_equal(hcn_slog_retire(l), 0);
+    put(l, "x:p:q", "x1");
+    assert_int_equal(hcn_slog_rotate(l), 1); /* back to file 0 */
+    assert_int_equal(hcn_slog_retire(l), 0);
+    put(l, "a:p:q", "a2"); /* the same size as a1: b1 and c1 follow */
+    hcn_slog_close(l);
+    l = open_expect(f, (const char *const[]){"a:p:q=a2", NULL});
+    assert_int_equal(hcn_slog_retire(l), 0);
+    hcn_slog_close(l);
+    hcn_slog_close(open_expect(f, none));
+}
+
 /* Records too big for what is left of the mapped part go to the file
  * with write(2), and the small ones after them too; all read back. */
 static void past_the_mapping(void **state)
@@ -349,11 +376,9 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(replay_newest),
-        T(torn_tail),
-        T(rotation_order),
-        T(past_the_mapping),
-        T(rotation_while_appending),
+        T(replay_newest),    T(torn_tail),
+        T(rotation_order),   T(stale_records_not_replayed),
+        T(past_the_mapping), T(rotation_while_appending),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,7 +10,7 @@
  * survives the node being killed.  A delete is a record too.  The module's
  * thread drains the log into SQLite in groups (each process's newest
  * record, one transaction, synchronous=FULL so the group is on the disk
- * before its log file is truncated) once the current file passes
+ * before its log file is dropped) once the current file passes
  * STATE_DRAIN_BYTES, and when the node stops; at start, before any process
  * runs, whatever the log holds is committed first.  A read is answered
  * from the log's newest record of the process when it has one, else from
@@ -111,7 +111,7 @@ static bool commit_draining(state_mod *s, char *why, size_t whylen)
         }
     }
     if (hcn_slog_retire(s->log) != 0) {
-        snprintf(why, whylen, "cannot truncate the state log: %s",
+        snprintf(why, whylen, "cannot drop a state log file: %s",
                  strerror(errno));
         return false;
     }
@@ -308,7 +308,7 @@ int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
      * runs, so a commit takes no file locks (six fcntl calls a commit in
      * the default mode) and the WAL index lives in the node's memory.
      * synchronous=FULL: a drain's commit is on the disk before the log
-     * file it came from is truncated (drains are rare: one fsync per
+     * file it came from is dropped (drains are rare: one fsync per
      * STATE_DRAIN_BYTES of saves). */
     if (sqlite3_open_v2(n->state_db_path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |

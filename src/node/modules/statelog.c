@@ -288,7 +288,7 @@ static int write_at(int fd, struct iovec *iov, int n, size_t total, off_t off)
     return -1;
 }
 
-/* Start file i (empty) for generation gen: its mapped part allocated on
+/* Start file i (dropped) for generation gen: its mapped part allocated on
  * the disk first (so a copy into the mapping never meets a full disk: no
  * SIGBUS), then its header.  -1 with errno when the header cannot be
  * written. */
@@ -432,20 +432,44 @@ void hcn_slog_draining(hcn_slog *l, const hcn_slog_rec **recs, size_t *n)
     *n = l->draining_retired ? 0 : l->nrecs;
 }
 
+/* Make file i read back nothing.  A mapped file keeps its pages (in the
+ * page cache and the mapping, so the next generation's copies into them
+ * take no page faults): its header is zeroed, so nothing after it is
+ * read back (the records left behind carry an older generation in their
+ * CRC, so they would not check either), and what grew past the mapped
+ * part is cut.  Otherwise it is truncated. */
+static int drop_file(hcn_slog *l, int i)
+{
+    if (l->map[i] == NULL) {
+        if (ftruncate(l->fd[i], 0) != 0)
+            return -1;
+    } else {
+        static const uint8_t zero[FILE_HDR];
+        struct iovec iov = {(void *)zero, FILE_HDR};
+        struct stat st;
+        if (write_at(l->fd[i], &iov, 1, FILE_HDR, 0) != 0 ||
+            fstat(l->fd[i], &st) != 0 ||
+            ((size_t)st.st_size > HCN_SLOG_MAP_BYTES &&
+             ftruncate(l->fd[i], HCN_SLOG_MAP_BYTES) != 0))
+            return -1;
+    }
+    l->gen[i] = 0;
+    return 0;
+}
+
 int hcn_slog_retire(hcn_slog *l)
 {
     if (l->cur >= 0 && l->draining_retired)
         return 0;
     if (l->cur < 0) {
         /* after the open: both files are read back and in the store;
-         * cut the older first (a kill in between leaves the newer, whose
+         * drop the older first (a kill in between leaves the newer, whose
          * records are the newest anyway), then start file 0 */
         int first = l->gen[1] && l->gen[1] < l->gen[0] ? 1 : 0;
         for (int k = 0; k < 2; k++) {
             int i = k ? 1 - first : first;
-            if (ftruncate(l->fd[i], 0) != 0)
+            if (drop_file(l, i) != 0)
                 return -1;
-            l->gen[i] = 0;
         }
         uint64_t gen = l->last_gen + 1;
         if (start_file(l, 0, gen) != 0)
@@ -458,9 +482,8 @@ int hcn_slog_retire(hcn_slog *l)
         l->size = FILE_HDR;
     } else {
         int old = 1 - l->cur;
-        if (ftruncate(l->fd[old], 0) != 0)
+        if (drop_file(l, old) != 0)
             return -1;
-        l->gen[old] = 0;
         pthread_mutex_lock(&l->mu);
     }
     map_free(&l->draining);

@@ -7,7 +7,7 @@
  * survive the node being killed (not an OS crash or a power loss).  The
  * store (SQLite) takes the records later, in groups: the drainer rotates
  * the log (appends go on in the other file), commits the newest record of
- * each process of the rotated one, then retires it (truncated to nothing).
+ * each process of the rotated one, then retires it (its header zeroed).
  * At open, whatever both files hold is read back (older file first) for the
  * caller to commit before it appends anything.
  *
@@ -95,9 +95,10 @@ int hcn_slog_rotate(hcn_slog *l);
  * calls it. */
 void hcn_slog_draining(hcn_slog *l, const hcn_slog_rec **recs, size_t *n);
 
-/* The draining group is in the store (committed): truncate the files it
- * came from and forget it.  After an open, this also starts the current
- * file.  0, or -1 with errno (the group stays, to be retired again). */
+/* The draining group is in the store (committed): make the files it came
+ * from read back nothing (a zeroed header; their mapped pages are kept
+ * for the next generation) and forget it.  After an open, this also starts the
+ * current file.  0, or -1 with errno (the group stays, to be retired again). */
 int hcn_slog_retire(hcn_slog *l);
 
 #endif
