@@ -14,6 +14,8 @@ import os
 import threading
 import time
 
+import pytest
+
 from conftest import pid
 
 COUNTER = pid("counter", "counter", "hyperc.os")
@@ -75,7 +77,14 @@ class Load:
             assert not t.is_alive(), "a client did not end"
 
 
-def test_acknowledged_saves_survive_kill9(node_factory, tmp_path):
+@pytest.mark.parametrize("drain_bytes", [None, "2048"])
+def test_acknowledged_saves_survive_kill9(node_factory, tmp_path,
+                                          monkeypatch, drain_bytes):
+    """drain_bytes: with 2048, the state module drains its log into SQLite
+    every few saves, so kills also land in drains (rotation, commit,
+    retire)."""
+    if drain_bytes:
+        monkeypatch.setenv("HYPERC_STATE_DRAIN_BYTES", drain_bytes)
     home = tmp_path / "home"
     acked_count = sent_incr = 0
     acked_set = sent_set = 0

@@ -456,9 +456,9 @@ static void drain(hcn_host *h)
 static void mark_started(hcn_host *h);
 static int save_answer(hcn_host *h, hcn_msg **m);
 
-/* Saves this instance queued in the node's store: committed before the
- * thread waits for anything (by this thread, or by the one committing
- * now), so no save waits for a commit nobody makes. */
+/* Saves this instance submitted to the node's store: flushed before the
+ * thread waits for anything, so no save waits for work nobody does (the
+ * state module answers each at submit; see hcn_store). */
 static void saves_flush(hcn_host *h)
 {
     if (h->unflushed == 0)
@@ -573,8 +573,7 @@ static void host_receive(void *ctx, hw_receive_result *out)
         hcn_msg *m = NULL;
         if (h->deferred_head == NULL) {
             /* The batch taken from the mailbox is done: its saves are
-             * committed now, in one group (their answers come in with the
-             * next batch). */
+             * flushed (their answers come in with the next batch). */
             saves_flush(h);
             drain(h);
         }
@@ -1144,7 +1143,8 @@ static void host_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
     e->is_save = true;
     h->saves++;
     if (h->node->store.submit != NULL) {
-        /* straight into the store's queue, committed at the next flush */
+        /* straight into the store (the state module's log): answered
+         * into this process's mailbox */
         h->node->store.submit(h->node->store.ctx, m);
         h->unflushed++;
     } else {

@@ -394,17 +394,18 @@ typedef struct hcn_remote {
  * that stores state (state:distro:sys) hands the kernel this hook when it
  * is added, before any thread runs; while `submit` is NULL the host sends
  * every save to the module as a message.
- * - submit queues a SetState request envelope (as the host would route it:
+ * - submit takes a SetState request envelope (as the host would route it:
  *   body {"SetState":"<process>"}, metadata the process id, the bytes as
- *   blob, rsvp the saving process) and takes the caller's reference; it
- *   never blocks on the database.  The answer is routed to the rsvp once
- *   the bytes are committed (or the commit failed), in the order queued.
- * - flush makes sure what is queued gets committed: the calling thread
- *   commits it itself (with what every other process queued meanwhile, in
- *   one transaction), or returns at once if another thread is committing
- *   (that one takes what was queued).  With `wait`, it returns only once
- *   the queue is empty and no commit is under way.  Any thread; every
- *   submitter calls flush before it waits for anything. */
+ *   blob, rsvp the saving process) and the caller's reference; it never
+ *   waits for a database commit.  The answer is routed to the rsvp once the
+ *   bytes would survive the node being killed (or storing them failed), in
+ *   the order submitted; the state module stores and answers before submit
+ *   returns (one record in its log, statelog.h).
+ * - flush makes sure nothing submitted waits for a thread that will not
+ *   come: a store that leaves work for later does it (or hands it on)
+ *   here.  With `wait`, it returns only once every save submitted is
+ *   answered.  Any thread; every submitter calls flush before it waits for
+ *   anything.  (The state module's has nothing left to do.) */
 typedef struct hcn_store {
     void (*submit)(void *ctx, hcn_msg *m);
     void (*flush)(void *ctx, bool wait);

@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The current log file's size past which the module's thread drains it. */
+/* The current log file's size past which the module's thread drains it
+ * (the environment's HYPERC_STATE_DRAIN_BYTES, for tests that want drains
+ * under load, replaces it). */
 #define STATE_DRAIN_BYTES (1u << 20)
 
 typedef struct state_mod {
@@ -36,6 +38,7 @@ typedef struct state_mod {
     sqlite3 *db;
     sqlite3_stmt *get, *set, *del, *begin, *commit, *rollback;
     hcn_slog *log;
+    size_t drain_bytes;      /* STATE_DRAIN_BYTES or the environment's */
     atomic_bool drain_asked; /* a "Flush" is on its way to the thread */
 } state_mod;
 
@@ -147,7 +150,7 @@ static void log_and_answer(state_mod *s, hcn_msg *m, const char *pid,
               NULL);
     else
         reply_err(s->self, m, "DatabaseError", "error", strerror(errno));
-    if (rc == 0 && size >= STATE_DRAIN_BYTES &&
+    if (rc == 0 && size >= s->drain_bytes &&
         !atomic_exchange(&s->drain_asked, true)) {
         hcn_msg *f =
             HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .source = s->self->addr,
@@ -304,6 +307,10 @@ int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
     if (rc != 0)
         return -1;
     state_mod *s = hcn_xcalloc(1, sizeof *s);
+    s->drain_bytes = STATE_DRAIN_BYTES;
+    const char *env = getenv("HYPERC_STATE_DRAIN_BYTES");
+    if (env && strtoull(env, NULL, 10) > 0)
+        s->drain_bytes = (size_t)strtoull(env, NULL, 10);
     /* Exclusive locking: the node is the database's only user while it
      * runs, so a commit takes no file locks (six fcntl calls a commit in
      * the default mode) and the WAL index lives in the node's memory.
