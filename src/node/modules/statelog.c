@@ -1,7 +1,8 @@
 /* The state module's redo log: see statelog.h for the format and the
  * rules.  One mutex (mu) covers the current file's descriptor, size and
- * generation and both maps; a record is written under it (one pwritev), so
- * the file's order and the maps' "newest" agree. */
+ * generation and both maps; a record is written under it (a copy into the
+ * mapping, or one pwritev), so the file's order and the maps' "newest"
+ * agree. */
 #include "statelog.h"
 
 #include "../base/base.h"
