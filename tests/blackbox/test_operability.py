@@ -146,8 +146,11 @@ def test_install_names_a_process_whose_state_does_not_load(node_factory,
     home = tmp_path / "home"
     n = node_factory(packages=("tstate",), home=home)
     assert n.ask(VERSIONED, '"Increment"') == "1"
-    deadline = time.monotonic() + 10  # saved on its timer, every second
-    while n.stored_state(VERSIONED) is None:
+    # saved on its timer, every second; wait for that save, not init's
+    # (count 0), which a later tick would otherwise write over what is
+    # planted below
+    deadline = time.monotonic() + 10
+    while b'"count":1' not in (n.stored_state(VERSIONED) or b""):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     # a state it cannot load, planted through the running node (which holds
