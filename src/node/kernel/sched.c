@@ -25,8 +25,12 @@
  *   then its due timers and its queue, then takes from the other workers'
  *   queues; with nothing to run it spins (no `pause`: mailbox.c says
  *   why) for a budget that adapts, up to the node's spin_us, to how long
- *   work took to come (as a mailbox's), then sleeps on its worker's condition
- *   variable until its next timer, a push, or PARK_MAX_NS.
+ *   work took to come (as a mailbox's), then sleeps on its worker's futex
+ *   word until its next timer, a push, or PARK_MAX_NS — or, one thread at
+ *   a time, in the netpoller (np_wait): an epoll set of the descriptors
+ *   registered by hcn_netpoll_add, whose `ready` it calls when they have
+ *   input, so that a message from another node is read and its fiber run
+ *   on the thread it woke.
  * - A fiber that computes, or blocks in a system call, holds its thread: C
  *   cannot be preempted.  The watchdog (a thread of its own, like Go's
  *   sysmon) looks at every worker each TICK_NS; one seen in the same fiber
