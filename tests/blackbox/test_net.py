@@ -157,6 +157,33 @@ def test_calls_one_at_a_time_and_bursts_share_a_connection(node_factory,
         assert log.count("net: connected to") == 1, log[-3000:]
 
 
+def test_idle_scheduler_threads_read_the_connection(node_factory,
+                                                    tmp_path):
+    """With in-process processes on scheduler threads, an idle scheduler
+    thread waits on the connections too (the netpoller) and reads,
+    decrypts and delivers what comes itself; the connection's thread reads
+    only while none waits.  Both read one encrypted stream: round trips
+    and bursts each way, every call answered, the connection never
+    replaced (a chunk read out of order would not decrypt), and each node
+    says its scheduler threads read."""
+    flags = ("--in-process", "--schedulers", "2", "-v", "2")
+    a, b, _, _ = two_nodes(node_factory, tmp_path, a_extra=flags,
+                           b_extra=flags)
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
+    for node, peer in ((a, "b.os"), (b, "a.os"), (a, "b.os")):
+        target = peer + "@net:tpkg:test.os"
+        assert ask(node, NET, f"pingpong {target} 300", timeout=60) == \
+            "done 300"
+        got = ask(node, NET, f"flood {target} 300 20 echo y", timeout=60)
+        counts = dict(x.split("=") for x in got.split()[1:])
+        assert counts["errors"] == "0", got
+        assert int(counts["ok"]) + int(counts["busy"]) == 300, got
+    for node in (a, b):
+        node.wait_log("read by an idle scheduler thread (netpoller)")
+        log = node.log()
+        assert log.count("net: connected to") == 1, log[-3000:]
+
+
 def test_network_capability(node_factory, tmp_path):
     a, b, _, _ = two_nodes(node_factory, tmp_path)
     ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")

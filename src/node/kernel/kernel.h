@@ -535,6 +535,33 @@ void hcn_sched_shutdown(hcn_sched *s);
  * grace period). */
 void hcn_sched_join(hcn_sched *s, bool leave);
 
+/* The netpoller (Go's netpoll): descriptors that an idle scheduler thread
+ * waits on as it parks, so that what arrives on them is read, and the
+ * fibers it readies run, on that thread — one thread wake-up where a
+ * reader thread of its own and then the scheduler thread would be two.
+ * One scheduler thread at a time waits there (the others park as before);
+ * while none does, nothing reads a descriptor for the netpoller: its
+ * owner must keep watching it too, after registering it (epoll with
+ * EPOLLEXCLUSIVE, so that the kernel wakes the netpoller alone when it
+ * waits, and the owner otherwise; see net.c).  `ready` runs on a scheduler
+ * thread between fibers, never for two descriptors at once, and must not
+ * block for long (what it routes is readied on that thread's worker). */
+typedef struct hcn_pollable hcn_pollable;
+struct hcn_pollable {
+    int fd;
+    /* fd is readable (level-triggered: called again while it stays so);
+     * false: stop watching it (as hcn_netpoll_del, without the wait). */
+    bool (*ready)(hcn_pollable *p);
+};
+/* Watch p->fd for input (p stays the caller's and must outlive the watch).
+ * false when the node has no scheduler threads running (no in-process
+ * guest has started) or the watch cannot be made. */
+bool hcn_netpoll_add(hcn_node *n, hcn_pollable *p);
+/* Stop watching p->fd (also if `ready` already stopped it); on return
+ * `ready` does not run for p and will not be called again.  Not from
+ * `ready`, nor holding a lock that `ready` takes. */
+void hcn_netpoll_del(hcn_node *n, hcn_pollable *p);
+
 /* The fiber running on the calling thread, NULL on a plain thread (or on a
  * scheduler thread between fibers). */
 hcn_fiber *hcn_fiber_self(void);

@@ -25,8 +25,12 @@
  *   then its due timers and its queue, then takes from the other workers'
  *   queues; with nothing to run it spins (no `pause`: mailbox.c says
  *   why) for a budget that adapts, up to the node's spin_us, to how long
- *   work took to come (as a mailbox's), then sleeps on its worker's condition
- *   variable until its next timer, a push, or PARK_MAX_NS.
+ *   work took to come (as a mailbox's), then sleeps on its worker's futex
+ *   word until its next timer, a push, or PARK_MAX_NS — or, one thread at
+ *   a time, in the netpoller (np_wait): an epoll set of the descriptors
+ *   registered by hcn_netpoll_add, whose `ready` it calls when they have
+ *   input, so that a message from another node is read and its fiber run
+ *   on the thread it woke.
  * - A fiber that computes, or blocks in a system call, holds its thread: C
  *   cannot be preempted.  The watchdog (a thread of its own, like Go's
  *   sysmon) looks at every worker each TICK_NS; one seen in the same fiber
@@ -53,6 +57,8 @@
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -147,7 +153,9 @@ struct worker {
     hcn_fiber *head, *tail;
     atomic_uint nready;   /* queue length, also read without the lock */
     atomic_bool sleeping; /* its thread sleeps on `wakes` */
-    hcn_fiber **heap;     /* timed waits, earliest first */
+    /* ... in the netpoller instead (so a waker writes np_wake) */
+    atomic_bool netpolling;
+    hcn_fiber **heap; /* timed waits, earliest first */
     size_t heap_len, heap_cap;
     _Atomic int64_t due; /* heap[0]'s deadline, INT64_MAX when empty */
     /* The next to run: set by a fiber of this worker waking another, taken
@@ -205,6 +213,15 @@ struct hcn_sched {
      * true): they start with the first fiber, so a node whose processes
      * are all isolated or modules has none */
     atomic_bool running;
+    /* The netpoller (hcn_netpoll_add): an epoll set of the watched
+     * descriptors and np_wake (an eventfd, edge-triggered and never read:
+     * a write is one event), waited on by the one thread that holds
+     * np_token as it parks; np_seq is odd from before that wait to the
+     * end of the `ready` calls after it. */
+    int np_fd, np_wake;
+    atomic_uint np_count; /* descriptors watched */
+    atomic_bool np_token;
+    atomic_uint np_seq;
 };
 
 static _Thread_local sthread *tl_thread;
@@ -309,11 +326,23 @@ static void futex_sleep(_Atomic uint32_t *word, uint32_t seen, int64_t deadline)
 
 /* Wake w's thread if it sleeps in park, or make its next park return at
  * once (any thread, no lock needed). */
+static void np_kick(hcn_sched *s)
+{
+    uint64_t one = 1;
+    ssize_t r = write(s->np_wake, &one, sizeof one);
+    (void)r;
+}
+
 static void worker_wake(worker *w)
 {
-    atomic_fetch_add_explicit(&w->wakes, 1, memory_order_release);
-    syscall(SYS_futex, (uint32_t *)&w->wakes, FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
-            INT32_MAX, NULL, NULL, 0);
+    /* seq_cst both ways, against park's netpolling-then-wakes: either it
+     * sees this count, or this sees it in the netpoller */
+    atomic_fetch_add(&w->wakes, 1);
+    if (atomic_load(&w->netpolling))
+        np_kick(w->s);
+    else
+        syscall(SYS_futex, (uint32_t *)&w->wakes,
+                FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT32_MAX, NULL, NULL, 0);
 }
 
 /* Append f to w's queue; true if w's thread was asleep (and is now woken). */
@@ -705,33 +734,87 @@ static void watch_wake(hcn_sched *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The netpoller's batch of events at one wake-up. */
+#define NP_EVENTS 16
+
+/* Wait in the netpoller until `deadline` (w's thread holds np_token and
+ * has set `sleeping` and `netpolling`), then clear both and call `ready`
+ * for what came.  Returns after the calls; true if there were any. */
+static bool np_wait(worker *w, int64_t deadline)
+{
+    hcn_sched *s = w->s;
+    struct epoll_event ev[NP_EVENTS];
+    atomic_fetch_add(&s->np_seq, 1); /* odd: events may be held */
+    int64_t left = deadline - hcn_now_ns();
+    if (left < 0)
+        left = 0;
+    struct timespec ts = {.tv_sec = left / 1000000000,
+                          .tv_nsec = left % 1000000000};
+    int got = epoll_pwait2(s->np_fd, ev, NP_EVENTS, &ts, NULL);
+    if (got < 0 && errno == ENOSYS) /* a kernel before 5.11 */
+        got = epoll_wait(s->np_fd, ev, NP_EVENTS,
+                         (int)((left + 999999) / 1000000));
+    atomic_store(&w->netpolling, false);
+    atomic_store(&w->sleeping, false);
+    for (int i = 0; i < got; i++) {
+        hcn_pollable *p = ev[i].data.ptr;
+        if (p == NULL || p->ready(p))
+            continue; /* np_wake, or watched on */
+        if (epoll_ctl(s->np_fd, EPOLL_CTL_DEL, p->fd, NULL) == 0)
+            atomic_fetch_sub(&s->np_count, 1);
+    }
+    atomic_fetch_add(&s->np_seq, 1); /* even: none held */
+    for (int i = 0; i < got; i++)
+        if (ev[i].data.ptr != NULL)
+            return true;
+    return false;
+}
+
 /* Sleep until woken (worker_wake), the earliest timer of any worker or
  * PARK_MAX_NS, unless work came.  The wake count is read under w's lock
  * before `sleeping` is set: a waker that saw `sleeping` (under the lock,
  * or after it) adds to the count after that read, so the futex sleep
- * returns at once instead of missing it. */
-static void park(worker *w)
+ * returns at once instead of missing it.  With descriptors to watch and
+ * no other thread in the netpoller, the thread sleeps there instead
+ * (np_wait): a waker then writes np_wake (worker_wake), and what comes on
+ * a descriptor is read here, its fibers readied on w.  True when the work
+ * came that way (a spin would not have seen it come). */
+static bool park(worker *w)
 {
-    bool slept = false;
+    bool slept = false, polled = false;
+    hcn_sched *s = w->s;
     pthread_mutex_lock(&w->mu);
     if (atomic_load(&w->nready) == 0 &&
         atomic_load_explicit(&w->runnext, memory_order_relaxed) == NULL &&
-        !finished(w->s)) {
+        !finished(s)) {
         int64_t deadline = hcn_now_ns() + PARK_MAX_NS;
-        int64_t due = next_due(w->s);
+        int64_t due = next_due(s);
         if (due < deadline)
             deadline = due;
         uint32_t seen = atomic_load(&w->wakes);
         atomic_store(&w->sleeping, true);
         pthread_mutex_unlock(&w->mu);
-        futex_sleep(&w->wakes, seen, deadline);
-        atomic_store(&w->sleeping, false); /* seq_cst: see watch_main */
+        if (atomic_load_explicit(&s->np_count, memory_order_relaxed) > 0 &&
+            !atomic_exchange(&s->np_token, true)) {
+            atomic_store(&w->netpolling, true);
+            if (atomic_load(&w->wakes) == seen) {
+                polled = np_wait(w, deadline);
+            } else {
+                atomic_store(&w->netpolling, false);
+                atomic_store(&w->sleeping, false);
+            }
+            atomic_store(&s->np_token, false);
+        } else {
+            futex_sleep(&w->wakes, seen, deadline);
+            atomic_store(&w->sleeping, false); /* seq_cst: see watch_main */
+        }
         slept = true;
     } else {
         pthread_mutex_unlock(&w->mu);
     }
-    if (slept && atomic_load(&w->s->watch_asleep))
-        watch_wake(w->s);
+    if (slept && atomic_load(&s->watch_asleep))
+        watch_wake(s);
+    return polled;
 }
 
 static hcn_fiber *pick(worker *w);
@@ -744,17 +827,21 @@ static hcn_fiber *next_fiber(worker *w)
      * when work came within the longest spin, halves when the thread had
      * to park for it (to 1/64 of the longest), so that threads whose work
      * comes slowly (replies from other nodes, HTTP) park at once and leave
-     * the CPU to the threads that bring it. */
+     * the CPU to the threads that bring it.  Work that the netpoller
+     * brought counts as work for which it had to park: a spin does not
+     * watch the descriptors, so a longer one would only have left it to
+     * their owners' threads. */
     int64_t spin_max = (int64_t)w->s->node->cfg.spin_us * 1000;
     if (w->spin_ns <= 0 || w->spin_ns > spin_max)
         w->spin_ns = spin_max;
     int64_t spin_end = -1, idle_since = -1;
+    bool polled = false;
     for (;;) {
         hcn_fiber *f = pick(w);
         if (f != NULL || finished(w->s)) {
             if (idle_since >= 0) {
                 int64_t waited = hcn_now_ns() - idle_since;
-                if (waited <= spin_max)
+                if (waited <= spin_max && !polled)
                     w->spin_ns =
                         w->spin_ns * 2 > spin_max ? spin_max : w->spin_ns * 2;
                 else if ((w->spin_ns /= 2) < spin_max / 64)
@@ -772,7 +859,7 @@ static hcn_fiber *next_fiber(worker *w)
                 cpu_relax();
             continue;
         }
-        park(w);
+        polled = park(w);
         spin_end = -1;
     }
 }
@@ -1028,6 +1115,42 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
+/* ----------------------------------------------------------- netpoller */
+
+bool hcn_netpoll_add(hcn_node *n, hcn_pollable *p)
+{
+    hcn_sched *s = n->sched;
+    /* no scheduler thread runs (yet): nothing would wait in it */
+    if (s == NULL || s->np_fd < 0 ||
+        !atomic_load_explicit(&s->running, memory_order_acquire))
+        return false;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = p};
+    if (epoll_ctl(s->np_fd, EPOLL_CTL_ADD, p->fd, &ev) != 0)
+        return false;
+    atomic_fetch_add(&s->np_count, 1);
+    return true;
+}
+
+void hcn_netpoll_del(hcn_node *n, hcn_pollable *p)
+{
+    hcn_sched *s = n->sched;
+    if (s == NULL || s->np_fd < 0)
+        return;
+    if (epoll_ctl(s->np_fd, EPOLL_CTL_DEL, p->fd, NULL) == 0)
+        atomic_fetch_sub(&s->np_count, 1);
+    /* A netpoller that took p's event before the removal may be about to
+     * call p->ready: wait for its round to end (kicked out of its wait,
+     * so at most one round of `ready` calls). */
+    unsigned seq = atomic_load(&s->np_seq);
+    if ((seq & 1) == 0)
+        return;
+    np_kick(s);
+    while (atomic_load(&s->np_seq) == seq) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 20000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* ------------------------------------------------------------ lifetime */
 
 int hcn_sched_start(hcn_node *n, unsigned count)
@@ -1053,6 +1176,19 @@ int hcn_sched_start(hcn_node *n, unsigned count)
         atomic_init(&w->run, RUN_SCHED);
     }
     atomic_init(&s->running, false);
+    /* the netpoller; without it (no descriptors left) threads only futex */
+    s->np_fd = epoll_create1(EPOLL_CLOEXEC);
+    s->np_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = NULL};
+    if (s->np_fd < 0 || s->np_wake < 0 ||
+        epoll_ctl(s->np_fd, EPOLL_CTL_ADD, s->np_wake, &ev) != 0) {
+        if (s->np_fd >= 0)
+            close(s->np_fd);
+        s->np_fd = -1;
+    }
+    atomic_init(&s->np_count, 0);
+    atomic_init(&s->np_token, false);
+    atomic_init(&s->np_seq, 0);
     n->sched = s;
     return 0;
 }
@@ -1137,6 +1273,10 @@ void hcn_sched_join(hcn_sched *s, bool leave)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_condattr_destroy(&s->cattr);
+    if (s->np_fd >= 0)
+        close(s->np_fd);
+    if (s->np_wake >= 0)
+        close(s->np_wake);
     free(s->w);
     free(s);
 }

@@ -22,6 +22,14 @@
  * takes the queue: conn.woken), which writes all that queued in one
  * send() (calls in flight).
  *
+ * Reading the other way: once such a connection is open, the kernel's
+ * netpoller watches its socket too (np_start), so that an idle scheduler
+ * thread reads, decrypts and delivers what comes (np_ready) and runs the
+ * fiber it readies without a second thread wake-up; the connection's
+ * thread watches the socket through epfd, which the kernel wakes only
+ * when no scheduler thread waits in the netpoller (EPOLLEXCLUSIVE, the
+ * netpoller's watch first), and then reads as before.
+ *
  * Locks: net->mu guards the peer table, the queues, the connection list
  * and each peer's conn; a connection's wmu guards its output (out, tx,
  * last_write, dead, cipher_failed).  The connection's thread holds wmu
@@ -33,8 +41,15 @@
  * is empty, and the connection's thread takes the queue only under wmu.
  * Before a connection is freed, its thread marks it dead and detaches it
  * from its peer (net->mu), then takes wmu once more, so that no sender
- * still writes to it.  Passthroughs, WebSocket links and connections
- * through a router never take the direct way. */
+ * still writes to it, and takes it out of the netpoller (which waits for
+ * a np_ready that may still run).  rmu guards the reading side once the
+ * netpoller watches (in, rd, rx, rx_why): whoever reads holds it from
+ * read() to the end of delivery, so messages keep their order.  Lock
+ * order: wmu, rmu, net->mu (a delivery may route an error back to a
+ * remote sender: net_send); wmu is only tried by a thread holding either
+ * of the others, and no thread leaves the netpoller holding rmu.  Passthroughs,
+ * WebSocket links and connections through a router never take the direct way.
+ */
 #include "net.h"
 
 #include "../kernel/kernel.h"
@@ -57,6 +72,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -183,6 +200,21 @@ struct conn {
     bool woken;         /* (under net->mu) woken for its queue, not yet taken */
     bool dead;          /* the connection's thread has left its loop */
     bool cipher_failed; /* a sender's write failed to encrypt */
+    /* The netpoller (kernel.h, hcn_netpoll_add): an open direct
+     * connection is watched by an idle scheduler thread too, which then
+     * reads, decrypts and delivers what comes (np_ready) — the fibers it
+     * readies run on that thread, with no hand-over — while this thread
+     * watches fd through epfd, woken only when no scheduler thread waits
+     * (both EPOLLEXCLUSIVE, the netpoller's first).  rmu guards the
+     * reading side then (in, rd, rx, rx_why), held across read and
+     * delivery so that the connection's messages keep their order. */
+    hcn_pollable np;
+    bool np_on;    /* watched (set and read by the connection's thread) */
+    bool np_tried; /* np_start was called */
+    int epfd;      /* this thread's watch of fd, -1 when not np_on */
+    pthread_mutex_t rmu;
+    const char *rx_why; /* (under rmu) a read ended it: why */
+    bool np_said;       /* (under rmu) the netpoller's first read was logged */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -261,6 +293,8 @@ static conn *conn_new(net_mod *net, int fd, bool initiator, const char *name,
     c->state = initiator ? HS_I_WAIT1 : HS_R_WAIT0;
     atomic_init(&c->closing, false);
     pthread_mutex_init(&c->wmu, NULL);
+    pthread_mutex_init(&c->rmu, NULL);
+    c->epfd = -1;
     return c;
 }
 
@@ -270,6 +304,8 @@ static void conn_free(conn *c)
         close(c->fd);
     if (c->efd >= 0)
         close(c->efd);
+    if (c->epfd >= 0)
+        close(c->epfd);
     hcnn_handshake_wipe(&c->hs);
     hcnn_cipher_wipe(&c->tx);
     hcnn_cipher_wipe(&c->rx);
@@ -287,6 +323,7 @@ static void conn_free(conn *c)
     hcnn_reader_fini(&c->rd);
     hcnn_ws_free(c->ws);
     pthread_mutex_destroy(&c->wmu);
+    pthread_mutex_destroy(&c->rmu);
     free(c);
 }
 
@@ -1375,6 +1412,82 @@ static const char *transport_step(conn *c)
     }
 }
 
+/* Room for a read of 64 KiB at least at the input's end. */
+static void in_reserve(conn *c)
+{
+    if (c->in_cap - c->in_len < 65536) {
+        c->in_cap = c->in_cap ? 2 * c->in_cap : 131072;
+        if (c->in_cap < c->in_len + 65536)
+            c->in_cap = c->in_len + 65536;
+        c->in = hcn_xrealloc(c->in, c->in_cap);
+    }
+}
+
+/* An open TCP connection: one read, and deliver the whole messages it
+ * completes (rmu held once np_on).  NULL (also when nothing was there to
+ * read), or why to close. */
+static const char *read_step(conn *c)
+{
+    in_reserve(c);
+    ssize_t got = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+    if (got == 0)
+        return "the peer closed the connection";
+    if (got < 0)
+        return errno == EAGAIN || errno == EINTR ? NULL : "a read failed";
+    c->in_len += (size_t)got;
+    return transport_step(c);
+}
+
+/* The netpoller's call (a scheduler thread, between fibers): fd is
+ * readable.  Reads and delivers as the connection's thread would; a
+ * failure is left to that thread (woken for it), which ends the
+ * connection, and the netpoller stops watching fd (false). */
+static bool np_ready(hcn_pollable *np)
+{
+    conn *c = (conn *)((char *)np - offsetof(conn, np));
+    pthread_mutex_lock(&c->rmu);
+    const char *why = c->rx_why;
+    if (why == NULL)
+        why = c->rx_why = read_step(c);
+    bool first = !c->np_said;
+    c->np_said = true;
+    pthread_mutex_unlock(&c->rmu);
+    if (first)
+        hcn_logf(c->net->node, 2,
+                 "net: %s: read by an idle scheduler thread (netpoller)",
+                 c->peer_name);
+    if (why)
+        wake(c);
+    return why == NULL;
+}
+
+/* An open direct connection: have the netpoller watch fd, then this
+ * thread through epfd (in that order: the socket wakes the first
+ * exclusive watcher that has a waiter, so the netpoller's thread when it
+ * waits, this thread when none does).  Without a scheduler (or on a
+ * failure) this thread goes on reading alone. */
+static void np_start(conn *c)
+{
+    c->np.fd = c->fd;
+    c->np.ready = np_ready;
+    /* what this thread read so far is np_ready's from now on */
+    pthread_mutex_lock(&c->rmu);
+    bool on = hcn_netpoll_add(c->net->node, &c->np);
+    pthread_mutex_unlock(&c->rmu);
+    if (!on)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    c->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (c->epfd < 0 || epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        hcn_netpoll_del(c->net->node, &c->np);
+        if (c->epfd >= 0)
+            close(c->epfd);
+        c->epfd = -1;
+        return;
+    }
+    c->np_on = true;
+}
+
 static bool send_routing_request(conn *c, const char *router,
                                  const char *target);
 
@@ -1601,14 +1714,21 @@ static const char *run(conn *c)
         }
         int64_t ms = (until - now) / 1000000 + 1;
         bool pending = held && c->out_len > c->out_off;
-        struct pollfd pf[2] = {
+        struct pollfd pf[3] = {
             {.fd = c->fd, .events = (short)(POLLIN | (pending ? POLLOUT : 0))},
-            {.fd = c->efd, .events = POLLIN}};
+            {.fd = c->efd, .events = POLLIN},
+            {.fd = c->fd, .events = POLLOUT}};
+        nfds_t nf = 2;
+        if (c->np_on) {
+            /* input through epfd, after the netpoller; fd for output */
+            pf[0] = (struct pollfd){.fd = c->epfd, .events = POLLIN};
+            nf = pending ? 3 : 2;
+        }
         /* senders may write while this thread sleeps; one that leaves
          * bytes unsent (or fails) wakes it */
         if (held)
             pthread_mutex_unlock(&c->wmu);
-        int r = poll(pf, 2, ms > 1000 ? 1000 : (int)ms);
+        int r = poll(pf, nf, ms > 1000 ? 1000 : (int)ms);
         pthread_mutex_lock(&c->wmu);
         held = true;
         if (r < 0 && errno != EINTR)
@@ -1617,16 +1737,38 @@ static const char *run(conn *c)
             continue;
         if (pf[1].revents & POLLIN) {
             drain_wake(c);
+            if (c->np_on) { /* a netpoller's read may have ended it */
+                pthread_mutex_lock(&c->rmu);
+                const char *why = c->rx_why;
+                pthread_mutex_unlock(&c->rmu);
+                if (why)
+                    return why;
+            }
             if (c->cipher_failed || (c->state == OPEN && !take_queue(c)))
                 return "the cipher failed";
         }
-        if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            if (c->in_cap - c->in_len < 65536) {
-                c->in_cap = c->in_cap ? 2 * c->in_cap : 131072;
-                if (c->in_cap < c->in_len + 65536)
-                    c->in_cap = c->in_len + 65536;
-                c->in = hcn_xrealloc(c->in, c->in_cap);
+        if (c->np_on) {
+            if ((pf[0].revents & POLLIN) == 0)
+                goto flush;
+            /* no scheduler thread waited in the netpoller: read here, as
+             * np_ready does (senders may write meanwhile) */
+            if (!out_flush(c))
+                return "a write failed";
+            pthread_mutex_unlock(&c->wmu);
+            pthread_mutex_lock(&c->rmu);
+            const char *why = c->rx_why;
+            if (why == NULL)
+                why = c->rx_why = read_step(c);
+            pthread_mutex_unlock(&c->rmu);
+            held = pthread_mutex_trylock(&c->wmu) == 0;
+            if (why) {
+                if (!held)
+                    pthread_mutex_lock(&c->wmu);
+                held = true;
+                return why;
             }
+        } else if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            in_reserve(c);
             ssize_t got = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
             if (got == 0)
                 return "the peer closed the connection";
@@ -1658,11 +1800,17 @@ static const char *run(conn *c)
                         pthread_mutex_lock(&c->wmu);
                         held = true;
                     }
+                    /* from now on an idle scheduler thread reads too */
+                    if (why == NULL && c->direct && !c->np_tried) {
+                        c->np_tried = true;
+                        np_start(c);
+                    }
                 }
                 if (why)
                     return why;
             }
         }
+    flush:
         if (held && !out_flush(c))
             return "a write failed";
     }
@@ -1672,6 +1820,7 @@ static void *conn_main(void *arg)
 {
     conn *c = arg;
     net_mod *net = c->net;
+    pthread_setname_np(pthread_self(), "hc-net-conn"); /* top -H, perf */
     c->hs_deadline = hcn_now_ns() + (int64_t)HS_TIMEOUT_MS * 1000000;
     const char *why = c->initiator || c->via ? dial(c) : NULL;
     if (why == NULL) {
@@ -1684,6 +1833,8 @@ static void *conn_main(void *arg)
          * if the socket takes it now */
         out_flush(c);
         pthread_mutex_unlock(&c->wmu);
+        if (c->np_on) /* no scheduler thread reads it from now on */
+            hcn_netpoll_del(net->node, &c->np);
     }
     /* detach: a dial that never opened makes what waited Offline; a
      * connection that dies later leaves its peer to the next send */
@@ -1767,6 +1918,7 @@ static void keep_routers(net_mod *net)
 static void *listen_main(void *arg)
 {
     net_mod *net = arg;
+    pthread_setname_np(pthread_self(), "hc-net-listen");
     while (!atomic_load(&net->stop)) {
         keep_routers(net);
         /* a negative fd is ignored by poll: a transport not offered */
