@@ -739,7 +739,8 @@ const random = { getRandomU64: () => crypto.randomBytes(8).readBigUInt64LE(0) };
 // ------------------------------------------- the hot imports by hand
 //
 // The core module's imports, in the canonical ABI's flat signatures (the
-// layouts of src/guest/abi_wasm.c), for the calls a component makes per
+// layouts of src/guest/abi_wasm.c; an address comes as an i32, read
+// unsigned), for the calls a component makes per
 // message: each lifts its arguments from the component's memory straight
 // into a frame, or lowers the node's answer straight into the memory.
 // They behave as `standard`'s functions under jco's glue do, frame for
@@ -751,7 +752,8 @@ const STD = 'hyperware:process/standard@1.0.0';
 // `guest()` gives (its memory, lifter and lowerer) once it exists.
 function handImports(guest) {
     const wasiWall = {
-        now(ret) {
+        now(at) {
+            const ret = at >>> 0;
             const g = guest();
             const { seconds, nanoseconds } = wallNow();
             g.mem.fresh();
@@ -761,7 +763,8 @@ function handImports(guest) {
     };
     return {
         [STD]: {
-            receive(ret) {
+            receive(at) {
+                const ret = at >>> 0;
                 const [result, blob] = receiveFrame();
                 const g = guest();
                 g.mem.fresh();
@@ -771,7 +774,8 @@ function handImports(guest) {
                     expectNil(blob, 'a blob with an error');
             },
 
-            'send-request'(p) {
+            'send-request'(at) {
+                const p = at >>> 0;
                 const g = guest();
                 g.mem.fresh();
                 const l = g.lift;
@@ -804,7 +808,9 @@ function handImports(guest) {
                 ], 0);
             },
 
-            'send-and-await-response'(p, ret) {
+            'send-and-await-response'(at, retAt) {
+                const p = at >>> 0;
+                const ret = retAt >>> 0;
                 const g = guest();
                 g.mem.fresh();
                 const l = g.lift;
@@ -824,13 +830,13 @@ function handImports(guest) {
             'get-blob'(ret) {
                 const g = guest();
                 g.mem.fresh();
-                g.lower.keptBlob(ret, blobs.current ? blobs.last : undefined);
+                g.lower.keptBlob(ret >>> 0, blobs.current ? blobs.last : undefined);
             },
 
             'last-blob'(ret) {
                 const g = guest();
                 g.mem.fresh();
-                g.lower.keptBlob(ret, blobs.last);
+                g.lower.keptBlob(ret >>> 0, blobs.last);
             },
         },
         'wasi:clocks/monotonic-clock@0.2.0': { now: () => process.hrtime.bigint() },
