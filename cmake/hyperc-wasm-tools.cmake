@@ -19,7 +19,7 @@ endif()
 # The tools: copied into wasm/, packages installed beside them by npm ci
 # (again only when package-lock.json changed).
 set(tools ${CMAKE_BINARY_DIR}/wasm)
-set(tool_files package.json package-lock.json componentize.mjs host.mjs load.mjs inspect.mjs
+set(tool_files package.json package-lock.json componentize.mjs host.mjs load.mjs abi.mjs inspect.mjs
     wit/hyperware.wit wit/wasi.wit wit/hyperc.wit)
 set(tool_outs)
 foreach(f IN LISTS tool_files)

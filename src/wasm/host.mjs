@@ -14,20 +14,27 @@
 // be loaded).  The standard streams are not part of the protocol: the host
 // writes its diagnostics to stderr.
 //
+// The hot imports (receive, the sends, the blob calls, the clocks) are
+// served by hand (abi.mjs): lifted and lowered straight between the
+// component's memory and the frames' msgpack values, without jco's glue;
+// the others go through jco's glue and the `standard` object below.
+//
 // Set HYPERC_WASM_TRACE=1 to have every frame and the load times written to
-// stderr.
+// stderr; HYPERC_WASM_GENERIC=1 to serve every import through jco's glue.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
 
+import { GuestMemory, Lifter, Lowerer } from './abi.mjs';
 import { LoadError, loadComponent } from './load.mjs';
 
 const LINK = 3;                     // the node's socket
 const PROTO_VERSION = 4;
 const MAX_FRAME = 256 * 1024 * 1024; // HCW_MAX_FRAME
 const TRACE = Boolean(process.env.HYPERC_WASM_TRACE);
+const GENERIC = Boolean(process.env.HYPERC_WASM_GENERIC);
 
 const OP = {
     PRINT: 1, OUR: 2, GET_ON_EXIT: 3, SET_ON_EXIT: 4, GET_STATE: 5,
@@ -507,6 +514,36 @@ class ResultError extends Error {
     }
 }
 
+// RECEIVE: the next message delivered ahead (the RECEIVE only tells the
+// node, and waits in `out` with the calls before it), else the first the
+// node sends: a DELIVER or the REPLY.  Its [receive-result, blob].
+function receiveFrame() {
+    sendFrame([OP.RECEIVE]);
+    const got = ahead.length ? ahead.shift() : recvFrame();
+    if (got[0] !== OP.DELIVER && got[0] !== OP.REPLY)
+        protocolError(`the node answered RECEIVE with operation ${got[0]}`);
+    if (got.length !== 3)
+        protocolError(`an answer to RECEIVE with ${got.length - 1} results instead of 2`);
+    reading = 'RECEIVE';
+    return [got[1], got[2]];
+}
+
+// SEND_AND_AWAIT with the frame's arguments: its [rc, await-result, blob]
+// when rc is 0.  rc is not 0 where Hyperware traps (no expects-response, a
+// request to ourselves...): so does the component here.
+function awaitCall(args) {
+    const [rc, result, blob] = call(OP.SEND_AND_AWAIT, args, 3);
+    const code = rI32(rc);
+    if (code !== 0) {
+        expectNil(result, 'an await-result with an error code');
+        expectNil(blob, 'a blob with an error code');
+        throw new Error(`send-and-await-response failed (${code})`);
+    }
+    if (result === null)
+        bad('no await-result');
+    return [result, blob];
+}
+
 // The blob of the newest message, kept from the REPLYs of RECEIVE and
 // SEND_AND_AWAIT: the blob calls never cross the link.
 const blobs = {
@@ -606,17 +643,7 @@ const standard = {
     // ok: [source, message]; err: [send-error, context | undefined].  An
     // error leaves the current and the last blob as they were.
     receive() {
-        // the next message delivered ahead (the RECEIVE only tells the
-        // node, and waits in `out` with the calls before it), else the
-        // first the node sends: a DELIVER or the REPLY
-        sendFrame([OP.RECEIVE]);
-        const got = ahead.length ? ahead.shift() : recvFrame();
-        if (got[0] !== OP.DELIVER && got[0] !== OP.REPLY)
-            protocolError(`the node answered RECEIVE with operation ${got[0]}`);
-        if (got.length !== 3)
-            protocolError(`an answer to RECEIVE with ${got.length - 1} results instead of 2`);
-        reading = 'RECEIVE';
-        const [result, blob] = got.slice(1);
+        const [result, blob] = receiveFrame();
         const r = rReceived(result, true);
         if (!r.ok) {
             expectNil(blob, 'a blob with an error');
@@ -652,19 +679,8 @@ const standard = {
         call(OP.SEND_RESPONSE, [wResponse(response), wBlob(blob)], 0);
     },
 
-    // rc is not 0 where Hyperware traps (no expects-response, a request to
-    // ourselves...): so does the component here.
     sendAndAwaitResponse(target, request, blob) {
-        const [rc, result, replyBlob] = call(OP.SEND_AND_AWAIT,
-            [wAddress(target), wRequest(request), wBlob(blob)], 3);
-        const code = rI32(rc);
-        if (code !== 0) {
-            expectNil(result, 'an await-result with an error code');
-            expectNil(replyBlob, 'a blob with an error code');
-            throw new Error(`send-and-await-response failed (${code})`);
-        }
-        if (result === null)
-            bad('no await-result');
+        const [result, replyBlob] = awaitCall([wAddress(target), wRequest(request), wBlob(blob)]);
         const r = rReceived(result, false);
         if (!r.ok) {
             expectNil(replyBlob, 'a blob with an error');
@@ -720,6 +736,140 @@ const monotonicClock = {
 const poll = { Pollable };
 const random = { getRandomU64: () => crypto.randomBytes(8).readBigUInt64LE(0) };
 
+// ------------------------------------------- the hot imports by hand
+//
+// The core module's imports, in the canonical ABI's flat signatures (the
+// layouts of src/guest/abi_wasm.c; an address comes as an i32, read
+// unsigned), for the calls a component makes per
+// message: each lifts its arguments from the component's memory straight
+// into a frame, or lowers the node's answer straight into the memory.
+// They behave as `standard`'s functions under jco's glue do, frame for
+// frame; jco's glue still serves every other import.
+
+const STD = 'hyperware:process/standard@1.0.0';
+
+// The functions, by core import module and name, for the instance that
+// `guest()` gives (its memory, lifter and lowerer) once it exists.
+function handImports(guest) {
+    const wasiWall = {
+        now(at) {
+            const ret = at >>> 0;
+            const g = guest();
+            const { seconds, nanoseconds } = wallNow();
+            g.mem.fresh();
+            g.mem.dv.setBigUint64(ret, seconds, true);
+            g.mem.dv.setUint32(ret + 8, nanoseconds, true);
+        },
+    };
+    return {
+        [STD]: {
+            receive(at) {
+                const ret = at >>> 0;
+                const [result, blob] = receiveFrame();
+                const g = guest();
+                g.mem.fresh();
+                if (g.lower.received(ret, result, true))
+                    takeBlob(blob);
+                else
+                    expectNil(blob, 'a blob with an error');
+            },
+
+            'send-request'(at) {
+                const p = at >>> 0;
+                const g = guest();
+                g.mem.fresh();
+                const l = g.lift;
+                call(OP.SEND_REQUEST, [l.addrAt(p), l.requestAt(p + 32), l.optBytesAt(p + 88),
+                    l.optBlobAt(p + 100)], 0);
+            },
+
+            // No op of its own: one SEND_REQUEST per request, in order.
+            'send-requests'(ptr, len) {
+                const g = guest();
+                g.mem.fresh();
+                const l = g.lift;
+                for (let i = 0; i < len >>> 0; i++) {
+                    const p = (ptr >>> 0) + 128 * i;
+                    call(OP.SEND_REQUEST, [l.addrAt(p), l.requestAt(p + 32), l.optBytesAt(p + 88),
+                        l.optBlobAt(p + 100)], 0);
+                }
+            },
+
+            'send-response'(inherit, bodyPtr, bodyLen, metaSome, metaPtr, metaLen, capsPtr,
+                capsLen, blobSome, mimeSome, mimePtr, mimeLen, bytesPtr, bytesLen) {
+                const g = guest();
+                g.mem.fresh();
+                const l = g.lift;
+                call(OP.SEND_RESPONSE, [
+                    [inherit !== 0, l.bytes(bodyPtr, bodyLen),
+                        metaSome ? l.str(metaPtr, metaLen) : null, l.caps(capsPtr, capsLen)],
+                    blobSome ? [mimeSome ? l.str(mimePtr, mimeLen) : null, l.bytes(bytesPtr, bytesLen)]
+                        : null,
+                ], 0);
+            },
+
+            'send-and-await-response'(at, retAt) {
+                const p = at >>> 0;
+                const ret = retAt >>> 0;
+                const g = guest();
+                g.mem.fresh();
+                const l = g.lift;
+                const [result, blob] = awaitCall([l.addrAt(p), l.requestAt(p + 32),
+                    l.optBlobAt(p + 88)]);
+                g.mem.fresh();
+                if (g.lower.received(ret, result, false))
+                    takeBlob(blob);
+                else
+                    expectNil(blob, 'a blob with an error');
+            },
+
+            'has-blob'() {
+                return blobs.current ? 1 : 0;
+            },
+
+            'get-blob'(ret) {
+                const g = guest();
+                g.mem.fresh();
+                g.lower.keptBlob(ret >>> 0, blobs.current ? blobs.last : undefined);
+            },
+
+            'last-blob'(ret) {
+                const g = guest();
+                g.mem.fresh();
+                g.lower.keptBlob(ret >>> 0, blobs.last);
+            },
+        },
+        'wasi:clocks/monotonic-clock@0.2.0': { now: () => process.hrtime.bigint() },
+        'wasi:clocks/wall-clock@0.2.0': wasiWall,
+    };
+}
+
+// jco's core-module instantiation, with the hand imports put in place of
+// its glue's for the module that imports interface `standard` (the
+// component's own; it exports the memory and cabi_realloc they use).
+function instantiateCore(module, importObject) {
+    if (GENERIC || importObject === undefined || !(STD in importObject))
+        return new WebAssembly.Instance(module, importObject);
+    let g = null;
+    const hand = handImports(() => g);
+    for (const [iface, fns] of Object.entries(hand)) {
+        const want = importObject[iface];
+        if (want === undefined)
+            continue;
+        for (const [name, fn] of Object.entries(fns)) {
+            if (name in want)
+                want[name] = fn;
+        }
+    }
+    const instance = new WebAssembly.Instance(module, importObject);
+    const { memory, cabi_realloc: realloc } = instance.exports;
+    if (!(memory instanceof WebAssembly.Memory) || typeof realloc !== 'function')
+        throw new Error('the component\'s module exports no memory or cabi_realloc');
+    const mem = new GuestMemory(memory, realloc);
+    g = { mem, lift: new Lifter(mem), lower: new Lowerer(mem, bad) };
+    return instance;
+}
+
 // What the component may import, by interface.  jco asks for them without
 // the version; the versioned names are there too for other jco releases.
 const PROVIDED = {
@@ -752,7 +902,8 @@ function fail(why) {
 // Load the component at `binary` with this host's imports: its `init`,
 // ready to call (load.mjs: the transpiling, its cache and the checks).
 async function load(binary) {
-    const exports = await loadComponent(binary, IMPORTS, { provided: PROVIDED, trace });
+    const exports = await loadComponent(binary, IMPORTS,
+        { provided: PROVIDED, trace, instantiateCore });
     return exports.init;
 }
 

@@ -119,9 +119,12 @@ export async function transpiled(bytes) {
 // by interface, without and with the version): its exports.  `provided`
 // (interface names without version -> anything) says which imports the
 // caller serves: a component importing anything else is refused; `trace`
-// gets the timings.  Throws LoadError with a sentence when the file is not
+// gets the timings; `instantiateCore(module, importObject)`, when given,
+// instantiates jco's core modules (the wasm host's hand imports go in
+// there).  Throws LoadError with a sentence when the file is not
 // a component this host can run.
-export async function loadComponent(binary, imports, { provided = imports, trace = () => {} } = {}) {
+export async function loadComponent(binary, imports,
+    { provided = imports, trace = () => {}, instantiateCore } = {}) {
     let bytes;
     try {
         bytes = fs.readFileSync(binary);
@@ -154,7 +157,7 @@ export async function loadComponent(binary, imports, { provided = imports, trace
         const mod = await import(pathToFileURL(path.join(dir, 'component.mjs')).href);
         exports = mod.instantiate(
             name => new WebAssembly.Module(fs.readFileSync(path.join(dir, path.basename(name)))),
-            imports);
+            imports, ...(instantiateCore ? [instantiateCore] : []));
     } catch (e) {
         throw new LoadError(`cannot instantiate ${binary}: ${e.message}`);
     }

@@ -4,7 +4,9 @@ socketpair, the host's end given to it as fd 3.
 
 The component under test is a built hyperc counter (examples/counter):
 HYPERC_WASM_COUNTER names its .wasm; the tests that run it are skipped
-without it.  Two small components written here in WAT (assembled with the
+without it.  HYPERC_WASM_PROBE names tests/wasm/abi_probe.wasm, which
+calls every import: run with the host's hand imports and with jco's glue
+alone, it must make the same frames and print the same.  Two small components written here in WAT (assembled with the
 wasm-tools that jco-transpile carries) check the blob calls, DONE and TRAP;
 a stand-in for jco's output, planted in the host's cache, calls every
 import with jco's values to check each one's frames; the protocol-level
@@ -28,6 +30,7 @@ TOOLS = os.environ.get("HYPERC_WASM_TOOLS", os.path.join(ROOT, "build", "wasm"))
 HOST = os.path.join(TOOLS, "host.mjs")
 NODE_JS = shutil.which("node")
 COUNTER = os.environ.get("HYPERC_WASM_COUNTER")
+PROBE = os.environ.get("HYPERC_WASM_PROBE")
 VERSION = 4
 TIMEOUT = 10  # seconds, for every read and every wait
 
@@ -50,11 +53,11 @@ needs_counter = pytest.mark.skipif(
 class Host:
     """One host process and the node's end of its link."""
 
-    def __init__(self, cache):
+    def __init__(self, cache, env=None):
         self.sock, child = socket.socketpair(socket.AF_UNIX,
                                              socket.SOCK_STREAM)
         self.sock.settimeout(TIMEOUT)
-        env = dict(os.environ, HYPERC_WASM_CACHE=str(cache))
+        env = dict(os.environ, **(env or {}), HYPERC_WASM_CACHE=str(cache))
         fd = child.fileno()
 
         # The child's end becomes fd 3 (dup2 clears close-on-exec on the
@@ -317,6 +320,86 @@ def test_trap(host, tmp_path):
     assert "wasm-function" in f[2], f
     assert host.recv() is None
     assert host.wait() == 1
+
+
+# The node's answers to the probe's calls, by op, in turn (the last one
+# again when the probe asks more often): messages with and without blobs,
+# a send error, each kind of result.
+P_ADDR = ["peer.os", ["echo", "probe", "hyperc.os"]]
+P_CAP = [P_ADDR, '"messaging"']
+P_REQ = [False, 30, b"req", None, [P_CAP]]
+P_BIG = [True, 2 ** 40, b"big", '{"m":1}', []]
+P_RESP = [True, b"", '{"r":1}', [P_CAP, P_CAP]]
+PROBE_ANSWERS = {
+    OUR: [[["our.os", ["abi-probe", "probe", "hyperc.os"]]]],
+    GET_ON_EXIT: [[[2, [[P_ADDR, P_BIG, None, ["m/x", b"eb"]]]]]],
+    GET_STATE: [[None], [b""]],
+    SET_STATE: [[True]],
+    CLEAR_STATE: [[True]],
+    8: [[0, ["kid", "probe", "hyperc.os"]], [1, None], [2, None]],
+    OUR_CAPS: [[[P_CAP]]],
+    RECEIVE: [[[0, P_ADDR, [0, P_REQ]], ["m", b"R"]],
+              [[0, P_ADDR, [1, P_RESP, b"c"]], None],
+              [[1, [0, P_ADDR, [0, P_BIG], None], b"ctx"], None]],
+    SEND_AND_AWAIT: [[0, [0, P_ADDR, [1, P_RESP, None]], [None, b"aw"]],
+                     [0, [1, [1, P_ADDR, [0, P_REQ], ["x/y", b"e"]]], None],
+                     [-1, None, None]],
+}
+
+
+def run_probe(cache, env):
+    """The probe's life under a host with `env`, the node answering
+    PROBE_ANSWERS: every frame the host sent, the clocks' lines reduced to
+    their shape."""
+    h = Host(cache, env)
+    try:
+        h.send(HELLO, VERSION, "our.os@abi-probe:probe:hyperc.os", PROBE,
+               "abi-probe:probe:hyperc.os")
+        assert h.recv() == [READY, VERSION], h.wait() or h.stderr
+        asked = {}
+        frames = []
+        while True:
+            f = h.recv()
+            assert f is not None, h.wait() or h.stderr
+            if f[0] == PRINT and f[2].split(":")[0] in ("realtime", "monotonic",
+                                                         "entropy"):
+                head, _, value = f[2].partition(": ")
+                assert value.strip(), f
+                f = [PRINT, f[1], head]  # the values differ run to run
+            frames.append(f)
+            if f[0] in (DONE, TRAP):
+                break
+            if f[0] in PROBE_ANSWERS:
+                answers = PROBE_ANSWERS[f[0]]
+                n = asked.get(f[0], 0)
+                asked[f[0]] = n + 1
+                h.reply(*answers[min(n, len(answers) - 1)])
+        h.wait()
+        return frames
+    finally:
+        h.close()
+
+
+@pytest.mark.skipif(not PROBE, reason="HYPERC_WASM_PROBE (abi_probe.wasm) unset")
+def test_hand_imports_match_jco(cache):
+    """The hot imports the host serves by hand (abi.mjs) give the component
+    what jco's glue gives it, and send what it sends: the probe prints every
+    value it gets, so the same frames from both mean the same values."""
+    hand = run_probe(cache, {})
+    jco = run_probe(cache, {"HYPERC_WASM_GENERIC": "1"})
+    assert hand == jco
+    assert hand[-1] == [DONE, 0], hand[-1]
+    ops = {f[0] for f in hand}
+    assert {SEND_REQUEST, SEND_RESPONSE, SEND_AND_AWAIT, RECEIVE} <= ops
+    texts = [f[2] for f in hand if f[0] == PRINT]
+    # the answers arrived: a request, a response with its context, a send
+    # error with its own; the first message's blob is the last one, not
+    # the current one (the second message had none)
+    assert "receive: request inherit=0 expects=30 body=req metadata=(none)" in texts
+    assert "receive: response inherit=1 body= metadata={\"r\":1} context=c" in texts
+    assert "receive: err context=ctx" in texts
+    assert "has-blob: 0" in texts and "last-blob: mime=m bytes=R" in texts
+    assert "send-and-await-response: err: mime=x/y bytes=e" in texts
 
 
 @needs_counter
