@@ -741,7 +741,10 @@ static bool plain_digits(const hp_jv *j, uint64_t *out)
     const char *s = j->str;
     if (*s < '0' || *s > '9')
         return false;
+    /* 19 digits cannot overflow; a 20th is checked */
     uint64_t m = 0;
+    for (int k = 0; k < 19 && *s >= '0' && *s <= '9'; k++, s++)
+        m = m * 10 + (unsigned)(*s - '0');
     for (; *s >= '0' && *s <= '9'; s++) {
         unsigned d = (unsigned)(*s - '0');
         if (m > (UINT64_MAX - d) / 10)
