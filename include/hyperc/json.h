@@ -91,9 +91,11 @@ typedef struct hp_jv {
     const char **keys;    /* HP_JV_OBJECT keys */
 } hp_jv;
 
-/* Parse one JSON text (the whole n bytes) with yajl, as serde_json accepts
- * it: strict JSON, valid UTF-8, nesting at most 128 deep, nothing after the
- * value.  Deviation: a string containing \u0000 is refused (C strings).
+/* Parse one JSON text (the whole n bytes) as serde_json accepts it: strict
+ * JSON, valid UTF-8, nesting at most 128 deep, nothing after the value.
+ * Plain texts (printable ASCII, no escapes, at most 16 levels) are read in
+ * one pass; the others, and every error, through yajl.  Deviation: a
+ * string containing \u0000 is refused (C strings).
  * Returns the root, or NULL with *err set to a message (in the arena). */
 hp_jv *hp_json_parse(hp_arena *a, const char *text, size_t n, const char **err);
 

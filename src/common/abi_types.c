@@ -73,11 +73,29 @@ void hcc_response_fini(hw_response *r)
     memset(r, 0, sizeof *r);
 }
 
+/* The blocks of a request's or response's fields, freed; the struct is
+ * left as it was (its owner clears it once, whole). */
+static void parts_release(hw_bytes *body, char *metadata,
+                          hw_capability_list *caps)
+{
+    block_free(body->ptr);
+    block_free(metadata);
+    if (caps->ptr != NULL)
+        hw_capability_list_fini(caps);
+}
+
+static void message_release(hw_message *m)
+{
+    parts_release(&m->request.body, m->request.metadata,
+                  &m->request.capabilities);
+    parts_release(&m->response.body, m->response.metadata,
+                  &m->response.capabilities);
+    block_free(m->context.ptr);
+}
+
 void hw_message_fini(hw_message *m)
 {
-    hcc_request_fini(&m->request);
-    hcc_response_fini(&m->response);
-    hw_bytes_fini(&m->context);
+    message_release(m);
     memset(m, 0, sizeof *m);
 }
 
@@ -94,28 +112,36 @@ void hw_on_exit_fini(hw_on_exit *o)
     memset(o, 0, sizeof *o);
 }
 
+static void send_error_release(hw_send_error *e)
+{
+    block_free(e->target.node);
+    message_release(&e->message);
+    block_free(e->blob.mime);
+    block_free(e->blob.bytes.ptr);
+}
+
 void hw_send_error_fini(hw_send_error *e)
 {
-    hw_address_fini(&e->target);
-    hw_message_fini(&e->message);
-    hw_blob_fini(&e->blob);
+    send_error_release(e);
     memset(e, 0, sizeof *e);
 }
 
+/* A receive's result is released once per message: each block freed, then
+ * the whole struct cleared once (not each part on the way). */
 void hw_receive_result_fini(hw_receive_result *r)
 {
-    hw_address_fini(&r->source);
-    hw_message_fini(&r->message);
-    hw_send_error_fini(&r->error);
-    hw_bytes_fini(&r->context);
+    block_free(r->source.node);
+    message_release(&r->message);
+    send_error_release(&r->error);
+    block_free(r->context.ptr);
     memset(r, 0, sizeof *r);
 }
 
 void hw_await_result_fini(hw_await_result *r)
 {
-    hw_address_fini(&r->source);
-    hw_message_fini(&r->message);
-    hw_send_error_fini(&r->error);
+    block_free(r->source.node);
+    message_release(&r->message);
+    send_error_release(&r->error);
     memset(r, 0, sizeof *r);
 }
 

@@ -335,8 +335,274 @@ static long lone_surrogate(const char *s, size_t n)
     return -1;
 }
 
+/* ---------------------------------------------------- the plain path */
+
+/* Most texts a process reads are small and plain: printable ASCII without
+ * escapes, a few levels deep.  Those are read here in one pass, without
+ * yajl (whose handle, lexer and callbacks cost about 1,500 instructions on
+ * a text like {"Pong":5}); anything else -- an escape, a byte outside
+ * printable ASCII, whitespace other than JSON's four, more than
+ * PLAIN_DEPTH levels, and every malformed text -- makes it give up, the
+ * arena goes back to where it was, and yajl reads the text as before (so
+ * its errors and limits stay the only ones).  What it accepts is strict
+ * JSON that yajl accepts too, and the tree is the one yajl's callbacks
+ * build above. */
+#define PLAIN_DEPTH FRAMES_INLINE
+/* Members of the open containers, innermost last; grows in the arena. */
+#define PLAIN_SLOTS 32
+
+typedef struct plain_slot {
+    const char *key;
+    hp_jv *val;
+} plain_slot;
+
+typedef struct plain {
+    hp_arena *a;
+    const char *p, *end;
+    plain_slot *slots;
+    size_t nslots, cap;
+    plain_slot inline_slots[PLAIN_SLOTS];
+} plain;
+
+static void plain_ws(plain *c)
+{
+    while (c->p < c->end &&
+           (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
+        c->p++;
+}
+
+static bool plain_digit(plain *c)
+{
+    return c->p < c->end && *c->p >= '0' && *c->p <= '9';
+}
+
+/* A string's bytes after its opening quote: into the arena, NUL-ended;
+ * NULL to give up. */
+static const char *plain_string(plain *c, size_t *len)
+{
+    const char *s = c->p;
+    while (c->p < c->end) {
+        unsigned char ch = (unsigned char)*c->p;
+        if (ch == '"') {
+            *len = (size_t)(c->p - s);
+            c->p++;
+            return hp_arena_strndup(c->a, s, *len);
+        }
+        if (ch < 0x20 || ch >= 0x7F || ch == '\\')
+            return NULL;
+        c->p++;
+    }
+    return NULL;
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool plain_number(plain *c)
+{
+    if (c->p < c->end && *c->p == '-')
+        c->p++;
+    if (!plain_digit(c))
+        return false;
+    if (*c->p++ != '0')
+        while (plain_digit(c))
+            c->p++;
+    if (c->p < c->end && *c->p == '.') {
+        c->p++;
+        if (!plain_digit(c))
+            return false;
+        while (plain_digit(c))
+            c->p++;
+    }
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+        c->p++;
+        if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+            c->p++;
+        if (!plain_digit(c))
+            return false;
+        while (plain_digit(c))
+            c->p++;
+    }
+    return true;
+}
+
+static bool plain_word(plain *c, const char *w, size_t n)
+{
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, w, n) != 0)
+        return false;
+    c->p += n;
+    return true;
+}
+
+static bool plain_push(plain *c, const char *key, hp_jv *v)
+{
+    if (c->nslots == c->cap) {
+        size_t cap = c->cap * 2;
+        plain_slot *s = hp_arena_alloc(c->a, cap * sizeof *s);
+        if (s == NULL)
+            return false;
+        memcpy(s, c->slots, c->nslots * sizeof *s);
+        c->slots = s;
+        c->cap = cap;
+    }
+    c->slots[c->nslots].key = key;
+    c->slots[c->nslots].val = v;
+    c->nslots++;
+    return true;
+}
+
+/* A scalar at c->p (after whitespace): NULL to give up. */
+static hp_jv *plain_scalar(plain *c)
+{
+    hp_jv *v = hp_arena_alloc(c->a, sizeof *v);
+    if (v == NULL || c->p >= c->end)
+        return NULL;
+    const char *s = c->p;
+    switch (*c->p) {
+    case '"':
+        c->p++;
+        v->kind = HP_JV_STRING;
+        v->str = plain_string(c, &v->len);
+        return v->str ? v : NULL;
+    case 't':
+        v->kind = HP_JV_BOOL;
+        v->b = true;
+        return plain_word(c, "true", 4) ? v : NULL;
+    case 'f': v->kind = HP_JV_BOOL; return plain_word(c, "false", 5) ? v : NULL;
+    case 'n': v->kind = HP_JV_NULL; return plain_word(c, "null", 4) ? v : NULL;
+    default:
+        if (!plain_number(c))
+            return NULL;
+        v->kind = HP_JV_NUMBER;
+        v->len = (size_t)(c->p - s);
+        v->str = hp_arena_strndup(c->a, s, v->len);
+        return v->str ? v : NULL;
+    }
+}
+
+/* Close the innermost container (its members are the slots from `first`
+ * on). */
+static bool plain_close(plain *c, hp_jv *v, size_t first)
+{
+    size_t n = c->nslots - first;
+    v->len = n;
+    if (n) {
+        v->items = hp_arena_alloc(c->a, n * sizeof *v->items);
+        if (v->items == NULL)
+            return false;
+        if (v->kind == HP_JV_OBJECT) {
+            v->keys = hp_arena_alloc(c->a, n * sizeof *v->keys);
+            if (v->keys == NULL)
+                return false;
+        }
+        for (size_t i = 0; i < n; i++) {
+            v->items[i] = c->slots[first + i].val;
+            if (v->keys)
+                v->keys[i] = c->slots[first + i].key;
+        }
+    }
+    c->nslots = first;
+    return true;
+}
+
+/* Tests set it to read every text with yajl, to compare the two paths
+ * (tests/unit/test_json_read.c); nothing else touches it. */
+bool hp__json_plain_off;
+
+static hp_jv *plain_parse(hp_arena *a, const char *text, size_t n)
+{
+    if (hp__json_plain_off)
+        return NULL;
+    plain c;
+    c.a = a;
+    c.p = text;
+    c.end = text + n;
+    c.slots = c.inline_slots;
+    c.nslots = 0;
+    c.cap = PLAIN_SLOTS;
+    struct {
+        hp_jv *v;
+        size_t first;
+    } open[PLAIN_DEPTH];
+    int depth = 0;
+    hp_jv *root = NULL;
+    plain_ws(&c);
+    for (;;) {
+        /* a value: where it goes is decided after it */
+        const char *key = NULL;
+        if (depth > 0 && open[depth - 1].v->kind == HP_JV_OBJECT) {
+            size_t kl;
+            if (c.p >= c.end || *c.p != '"')
+                return NULL;
+            c.p++;
+            if ((key = plain_string(&c, &kl)) == NULL)
+                return NULL;
+            plain_ws(&c);
+            if (c.p >= c.end || *c.p != ':')
+                return NULL;
+            c.p++;
+            plain_ws(&c);
+        }
+        hp_jv *v;
+        if (c.p < c.end && (*c.p == '{' || *c.p == '[')) {
+            if (depth == PLAIN_DEPTH)
+                return NULL;
+            v = hp_arena_alloc(a, sizeof *v);
+            if (v == NULL)
+                return NULL;
+            v->kind = *c.p == '{' ? HP_JV_OBJECT : HP_JV_ARRAY;
+            c.p++;
+            if (depth > 0 && !plain_push(&c, key, v))
+                return NULL;
+            if (depth == 0)
+                root = v;
+            open[depth].v = v;
+            open[depth].first = c.nslots;
+            depth++;
+            plain_ws(&c);
+            char closer = v->kind == HP_JV_OBJECT ? '}' : ']';
+            if (c.p < c.end && *c.p == closer) {
+                c.p++; /* empty */
+                depth--;
+            } else {
+                continue;
+            }
+        } else {
+            if ((v = plain_scalar(&c)) == NULL)
+                return NULL;
+            if (depth == 0)
+                root = v;
+            else if (!plain_push(&c, key, v))
+                return NULL;
+        }
+        /* after a value: a comma, or the ends of containers */
+        for (;;) {
+            plain_ws(&c);
+            if (depth == 0)
+                return c.p == c.end ? root : NULL;
+            hp_jv *in = open[depth - 1].v;
+            if (c.p >= c.end)
+                return NULL;
+            if (*c.p == ',') {
+                c.p++;
+                plain_ws(&c);
+                break;
+            }
+            if (*c.p != (in->kind == HP_JV_OBJECT ? '}' : ']'))
+                return NULL;
+            c.p++;
+            if (!plain_close(&c, in, open[depth - 1].first))
+                return NULL;
+            depth--;
+        }
+    }
+}
+
 hp_jv *hp_json_parse(hp_arena *a, const char *text, size_t n, const char **err)
 {
+    hp_arena_mark m = hp_arena_save(a);
+    hp_jv *got = plain_parse(a, text, n);
+    if (got != NULL)
+        return got;
+    hp_arena_restore(a, m);
     long sur = lone_surrogate(text, n);
     if (sur >= 0) {
         *err = hp_arena_sprintf(a,
@@ -465,9 +731,39 @@ static int minus_zero_error(const char **err)
     return -1;
 }
 
+/* The common case first: a token of digits only (no sign, fraction or
+ * exponent) whose value fits in 64 bits, read in one pass; false for
+ * anything else, which the checks after it sort out. */
+static bool plain_digits(const hp_jv *j, uint64_t *out)
+{
+    if (j == NULL || j->kind != HP_JV_NUMBER)
+        return false;
+    const char *s = j->str;
+    if (*s < '0' || *s > '9')
+        return false;
+    /* 19 digits cannot overflow; a 20th is checked */
+    uint64_t m = 0;
+    for (int k = 0; k < 19 && *s >= '0' && *s <= '9'; k++, s++)
+        m = m * 10 + (unsigned)(*s - '0');
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (m > (UINT64_MAX - d) / 10)
+            return false;
+        m = m * 10 + d;
+    }
+    *out = m;
+    return *s == '\0';
+}
+
 int hp_jd_int(hp_arena *a, const hp_jv *j, int64_t min, int64_t max,
               const char *type, int64_t *out, const char **err)
 {
+    uint64_t u;
+    if (plain_digits(j, &u) && u <= (uint64_t)INT64_MAX && (int64_t)u >= min &&
+        (int64_t)u <= max) {
+        *out = (int64_t)u;
+        return 0;
+    }
     if (!integer_token(j)) {
         char what[48];
         snprintf(what, sizeof what, "an integer (%s)", type);
@@ -495,6 +791,11 @@ int hp_jd_int(hp_arena *a, const hp_jv *j, int64_t min, int64_t max,
 int hp_jd_uint(hp_arena *a, const hp_jv *j, uint64_t max, const char *type,
                uint64_t *out, const char **err)
 {
+    uint64_t u;
+    if (plain_digits(j, &u) && u <= max) {
+        *out = u;
+        return 0;
+    }
     if (!integer_token(j)) {
         char what[48];
         snprintf(what, sizeof what, "an integer (%s)", type);

@@ -119,10 +119,13 @@ struct hp_task {
      * a request's task until it first waits (it runs first after the
      * receive that brought it), which then holds it */
     bool hold_due;
-    /* a request: its body (in the arena) and whether it wants an answer */
+    /* a request: its body (in the arena), whether it wants an answer, and
+     * where it came from (HP_FROM_LOCAL or HP_FROM_REMOTE, told by the
+     * receive that brought it) */
     const char *body;
     size_t body_len;
     bool expects_response;
+    unsigned from;
     /* a spawned task */
     void (*fn)(void *arg);
     void *arg;

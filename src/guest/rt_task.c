@@ -216,11 +216,8 @@ static void task_main(void *arg)
     const hp_process_impl *im = hpr_rt.impl;
     switch (t->kind) {
     case HPR_TASK_REQUEST: {
-        unsigned src = HP_FROM_LOCAL;
-        if (strcmp(t->source.node, hpr_rt.our.node) != 0)
-            src = HP_FROM_REMOTE;
-        else if (hpr_is_module(&t->source, "http-server"))
-            src = HP_FROM_HTTP;
+        /* on_request sends http-server's messages elsewhere */
+        unsigned src = t->from;
         hp_jw w;
         hp_jw_init(&w);
         hp_refusal rc =

@@ -341,17 +341,22 @@ static void on_request(hw_receive_result *r)
     } else if (http) {
         t = hpr_rt.http->server_task(r);
     } else {
-        t = hpr_task_new(HPR_TASK_REQUEST, &r->source);
+        t = hpr_task_new(HPR_TASK_REQUEST, NULL);
         if (t == NULL) {
             refuse_busy(r, false); /* out of memory for a task */
             return;
         }
+        /* the task takes the received source (one block: abi_types.c) */
+        t->source = r->source;
+        t->source_heap = true;
+        memset(&r->source, 0, sizeof r->source);
         size_t n = r->message.request.body.len;
         const char *in = n ? (const char *)r->message.request.body.ptr : "";
         char *body = hp_arena_strndup(&t->arena, in, n);
         t->body = body ? body : "";
         t->body_len = body ? n : 0;
         t->expects_response = r->message.request.has_expects_response;
+        t->from = local ? HP_FROM_LOCAL : HP_FROM_REMOTE;
     }
     if (t == NULL)
         return;

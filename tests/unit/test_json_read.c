@@ -289,6 +289,169 @@ static void reads_integer_limits(void **state)
     hp_arena_fini(&a);
 }
 
+/* ------------------------------------------- the plain path against yajl */
+
+extern bool hp__json_plain_off; /* json_read.c: every text through yajl */
+
+static bool same_tree(const hp_jv *x, const hp_jv *y)
+{
+    if (x == NULL || y == NULL)
+        return x == y;
+    if (x->kind != y->kind || x->len != y->len)
+        return false;
+    switch (x->kind) {
+    case HP_JV_NULL: return true;
+    case HP_JV_BOOL: return x->b == y->b;
+    case HP_JV_NUMBER:
+    case HP_JV_STRING: return strcmp(x->str, y->str) == 0;
+    case HP_JV_ARRAY:
+    case HP_JV_OBJECT:
+        if ((x->keys == NULL) != (y->keys == NULL) ||
+            (x->items == NULL) != (y->items == NULL))
+            return false;
+        for (size_t i = 0; i < x->len; i++) {
+            if (x->keys && strcmp(x->keys[i], y->keys[i]) != 0)
+                return false;
+            if (!same_tree(x->items[i], y->items[i]))
+                return false;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* text read with the plain path allowed and with yajl alone: the same tree,
+ * or the same refusal with the same message */
+static void check_both(const char *text, size_t n)
+{
+    hp_arena a, b;
+    hp_arena_init(&a);
+    hp_arena_init(&b);
+    const char *ea = NULL, *eb = NULL;
+    hp__json_plain_off = false;
+    hp_jv *x = hp_json_parse(&a, text, n, &ea);
+    hp__json_plain_off = true;
+    hp_jv *y = hp_json_parse(&b, text, n, &eb);
+    hp__json_plain_off = false;
+    if (!same_tree(x, y) || (x == NULL && strcmp(ea, eb) != 0))
+        fail_msg("the paths differ on %.*s: %s / %s", (int)n, text,
+                 x ? "read" : ea, y ? "read" : eb);
+    hp_arena_fini(&a);
+    hp_arena_fini(&b);
+}
+
+/* A random text of mostly plain JSON (strings sometimes with an escape or a
+ * non-ASCII byte, odd whitespace, deep nesting) into buf. */
+static size_t rand_value(char *buf, size_t cap, size_t o, int depth,
+                         uint64_t *r)
+{
+    static const char *const scalars[] = {
+        "0",        "-0",          "5",       "123456789012345678901234567890",
+        "-1.5",     "2e9",         "1E-07",   "0.25e+3",
+        "true",     "false",       "null",    "\"\"",
+        "\"Pong\"", "\"a b/c\"",   "\"\\n\"", "\"\xc3\xa9\"",
+        "01",       "1.",          "-",       "tru",
+        "\"\x7f\"", "\"\\u00e9\"", "1e",      "\"x"};
+    static const char *const ws[] = {"", "", "", " ", "\n\t", "\r", "\f"};
+    *r = *r * 6364136223846793005ull + 1442695040888963407ull;
+    unsigned k = (unsigned)(*r >> 33);
+#define PUT(s)                                                                 \
+    do {                                                                       \
+        size_t l_ = strlen(s);                                                 \
+        if (o + l_ < cap) {                                                    \
+            memcpy(buf + o, s, l_);                                            \
+            o += l_;                                                           \
+        }                                                                      \
+    } while (0)
+    PUT(ws[k % 7]);
+    unsigned pick = (k >> 3) % 10;
+    if (depth < 20 && pick < 4) {
+        bool obj = pick < 2;
+        PUT(obj ? "{" : "[");
+        unsigned members = (k >> 8) % 4;
+        for (unsigned i = 0; i < members; i++) {
+            if (i)
+                PUT(",");
+            if (obj) {
+                PUT(i % 2 ? "\"k\"" : "\"Pong\"");
+                PUT(ws[(k >> (12 + i)) % 7]);
+                PUT(":");
+            }
+            o = rand_value(buf, cap, o, depth + 1, r);
+        }
+        PUT(ws[(k >> 16) % 7]);
+        PUT(obj ? "}" : "]");
+    } else {
+        unsigned s = (k >> 8) % (sizeof scalars / sizeof scalars[0]);
+        /* mostly the valid ones (the first 16) */
+        PUT(scalars[(k >> 20) % 4 ? s % 16 : s]);
+    }
+#undef PUT
+    return o;
+}
+
+static void plain_path_matches_yajl(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "{\"Pong\":5}",
+        "5",
+        "\"Pong\"",
+        "[]",
+        "{}",
+        " [ 1 , 2 ] ",
+        "-0",
+        "{\"a\":{\"b\":[true,false,null,\"x\"]},\"a\":1}",
+        "[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]",
+        "",
+        " ",
+        "{",
+        "}",
+        "[1,]",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{1:2}",
+        "1 2",
+        "01",
+        "1.e5",
+        "+1",
+        "tru",
+        "nul",
+        "\"a",
+        "[1 2]",
+        "{\"a\":1,}",
+        "\"\\u0000\"",
+        "\"\\ud800\"",
+        "\"\xff\"",
+        "\v1",
+        "1\f",
+        "\"tab\there\"",
+        "{\"Run\":[100000,64,11000,60]}",
+        "18446744073709551616"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        check_both(texts[i], strlen(texts[i]));
+    /* every prefix of a plain text (truncations) */
+    const char *t = "{\"Run\":[100000,-64.5e3,\"x y\",{\"k\":[true,null]}]}";
+    for (size_t n = 0; n <= strlen(t); n++)
+        check_both(t, n);
+    /* random texts, and each with one byte changed */
+    uint64_t r = 17;
+    char buf[4096];
+    for (int i = 0; i < 20000; i++) {
+        size_t n = rand_value(buf, sizeof buf, 0, 0, &r);
+        check_both(buf, n);
+        if (n > 0) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            size_t at = (size_t)(r >> 33) % n;
+            static const char swap[] = "{}[],:\" 0-.e\\x";
+            char was = buf[at];
+            buf[at] = swap[(r >> 20) % (sizeof swap - 1)];
+            check_both(buf, n);
+            buf[at] = was;
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +461,7 @@ int main(void)
         cmocka_unit_test(refuses_what_serde_refuses),
         cmocka_unit_test(reads_past_the_parse_frame),
         cmocka_unit_test(reads_integer_limits),
+        cmocka_unit_test(plain_path_matches_yajl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,6 +65,39 @@ static void export_address(const char *s, hw_address *out)
         abort();
 }
 
+/* export_address for the source of a message this host hands over: the
+ * split of the last few sources is remembered (compared whole), so a steady
+ * exchange copies the parts without splitting the string again. */
+static void export_source(hcn_host *h, const char *s, hw_address *out)
+{
+    size_t n = h->src_memo_next;
+    for (size_t i = 0; i < 4; i++) {
+        if (strcmp(h->src_memo[i].str, s) != 0)
+            continue;
+        const size_t(*o)[2] = h->src_memo[i].offs;
+        if (hcc_address_from_parts(s, h->src_memo[i].at, s + o[0][0], o[0][1],
+                                   s + o[1][0], o[1][1], s + o[2][0], o[2][1],
+                                   out) != 0)
+            abort();
+        return;
+    }
+    size_t len = strlen(s), at, offs[3][2];
+    if (len == 0 || len >= sizeof h->src_memo[0].str ||
+        hcc_address_split(s, false, &at, offs) != HCC_EOK) {
+        export_address(s, out);
+        return;
+    }
+    n %= 4;
+    memcpy(h->src_memo[n].str, s, len + 1);
+    h->src_memo[n].at = at;
+    memcpy(h->src_memo[n].offs, offs, sizeof offs);
+    h->src_memo_next = (unsigned)n + 1;
+    if (hcc_address_from_parts(s, at, s + offs[0][0], offs[0][1],
+                               s + offs[1][0], offs[1][1], s + offs[2][0],
+                               offs[2][1], out) != 0)
+        abort();
+}
+
 /* Byte lists handed to the guest never have a NULL ptr, even when empty, so
  * that memcpy(dst, b.ptr, b.len) is always valid in guest code. */
 static void export_bytes(const void *p, size_t n, hw_bytes *out)
@@ -360,11 +393,11 @@ static void fill_error(hcn_ctx_entry *e, int kind, hw_send_error *err)
 /* Fill *out with an answer (a response, or a send error) to the request
  * whose context entry is e: the message or the error, with the request's
  * context. */
-static void export_answer(hcn_ctx_entry *e, const hcn_msg *m,
+static void export_answer(hcn_host *h, hcn_ctx_entry *e, const hcn_msg *m,
                           hw_receive_result *out)
 {
     if (m->kind == HCN_MSG_RESPONSE) {
-        export_address(m->source, &out->source);
+        export_source(h, m->source, &out->source);
         export_message(m, &out->message);
         if (e->has_context) {
             out->message.has_context = true;
@@ -392,7 +425,7 @@ static bool ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out)
         }
         set_blob_from(h, m);
         note_offered(h, m);
-        export_address(m->source, &out->source);
+        export_source(h, m->source, &out->source);
         export_message(m, &out->message);
         hcn_msg_unref(m);
         return true;
@@ -412,7 +445,7 @@ static bool ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out)
         set_blob_from(h, m);
         note_offered(h, m);
     }
-    export_answer(e, m, out);
+    export_answer(h, e, m, out);
     ctx_free(h, e);
     hcn_msg_unref(m);
     return true;
@@ -741,7 +774,7 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
             return false;
         if (m->kind == HCN_MSG_REQUEST) {
             deferred_pop(h);
-            export_address(m->source, &out->source);
+            export_source(h, m->source, &out->source);
             export_message(m, &out->message);
             *blob = m->blob;
             ahead_push(h, m, NULL);
@@ -764,7 +797,7 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
             continue;
         }
         entry_unlink(h, e);
-        export_answer(e, m, out);
+        export_answer(h, e, m, out);
         if (m->kind == HCN_MSG_RESPONSE)
             *blob = m->blob;
         ahead_push(h, m, e);

@@ -91,6 +91,13 @@ struct hcn_host {
     unsigned nspare;
     hcn_proc *peers[8]; /* recently messaged processes (references) */
     unsigned peer_next;
+    /* The last sources exported to the guest, split (host.c,
+     * export_source): a steady exchange splits each address once. */
+    struct {
+        char str[128]; /* "" = empty slot */
+        size_t at, offs[3][2];
+    } src_memo[4];
+    unsigned src_memo_next;
     /* Guards of the guest's coroutine stacks (fault.c), read by the fault
      * handler on this thread. */
     hcn_guard *guards;
