@@ -17,20 +17,24 @@ hp__instance *hp__inst(void)
 #include "../abi/native.h"
 
 static hp__instance fallback;
-static __thread hp__instance *running
-    __attribute__((tls_model("initial-exec")));
+
+#if defined(__x86_64__)
+__thread hp__instance *hp__running = &fallback;
+#else
+static __thread hp__instance *hp__running
+    __attribute__((tls_model("initial-exec"))) = &fallback;
 
 __attribute__((noinline)) hp__instance *hp__inst(void)
 {
-    hp__instance *i = running;
-    return i != NULL ? i : &fallback;
+    return hp__running;
 }
+#endif
 
 void *hwn_instance_exchange(void *inst)
 {
-    hp__instance *old = running;
-    running = inst;
-    return old;
+    hp__instance *old = hp__running;
+    hp__running = inst != NULL ? inst : &fallback;
+    return old != &fallback ? old : NULL;
 }
 
 #endif

@@ -301,12 +301,28 @@ typedef struct hp__instance {
 
 /* The instance running on this thread: the one the host entered last
  * (hp__instance_run, and the node at every switch to a process's fiber),
- * or a process-wide one where nobody set any (a runtime linked statically,
- * wasm32).  Not inlined anywhere, so that no caller keeps the thread-local
- * slot's address across a switch (a fiber may resume on another thread);
- * `const`: within an instance it returns the same pointer whatever the
- * thread, so callers may keep the pointer. */
+ * or a process-wide one where nobody set any (a runtime linked statically
+ * into a test, wasm32).  Within an instance it is the same pointer whatever
+ * the thread, so callers may keep it; what no caller may keep is the
+ * thread-local slot's address, as a fiber may resume on another thread.  So
+ * on x86_64 it is read with one %fs-relative load the compiler cannot
+ * split (the asm may be merged with another of the same function, which
+ * then yields the same instance), elsewhere by a call that is never
+ * inlined. */
+#if defined(__x86_64__) && !defined(__wasm__)
+extern __thread hp__instance *hp__running
+    __attribute__((visibility("hidden"), tls_model("initial-exec")));
+static inline hp__instance *hp__inst(void)
+{
+    hp__instance *i;
+    __asm__("movq hp__running@gottpoff(%%rip), %0\n\t"
+            "movq %%fs:(%0), %0"
+            : "=r"(i));
+    return i;
+}
+#else
 hp__instance *hp__inst(void) __attribute__((const));
+#endif
 
 /* Run an instance (a process's hwn_entry, entry_native.c): check the host's
  * table h, make inst (zeroed, of size bytes, laid out for runtime_abi) the
