@@ -42,7 +42,7 @@ file(COPY ${UTHASH_INCLUDE_DIR}/uthash.h DESTINATION ${CMAKE_BINARY_DIR}/uthash-
 add_library(hyperc_guest STATIC
   src/guest/arena.c src/guest/json_write.c src/guest/json_read.c
   src/guest/runtime.c src/guest/rt_log.c src/guest/rt_state.c src/guest/rt_task.c
-  src/guest/rt_http.c src/guest/rt_bind.c
+  src/guest/rt_http.c src/guest/rt_bind.c src/guest/inst.c
   src/guest/abi_wasm.c src/guest/coro_asyncify.c src/guest/wasi_shim.c
   src/common/common.c src/common/abi_types.c src/common/ws_push.c)
 target_include_directories(hyperc_guest PUBLIC ${CMAKE_SOURCE_DIR}/include

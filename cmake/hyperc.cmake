@@ -4,8 +4,9 @@
 # runtime's): set by the hyperc tree, or by find_package(hyperc).
 
 # hyperc_add_process(<target> <sources>...): a native process on the raw ABI,
-# a shared object that links the guest runtime statically and exports only
-# hwn_entry.
+# a shared object that links libhyperc's entry part (${HYPERC_PROCESS_RUNTIME})
+# and takes the rest of the runtime from the node that loads it; it exports
+# hwn_entry and hwn_runtime_abi.
 # hyperc_add_process(<target> HYPERPROCESS <src.c> [<more sources>...]): a
 # hyperprocess: `hyperc gen --process` turns <src.c> (HYPERPROCESS(...) and
 # annotated handlers) into the whole process, which is built as above.
@@ -49,7 +50,12 @@ function(hyperc_add_process target)
   if(HYPERC_WASM32)
     return()
   endif()
-  target_link_libraries(${target} PRIVATE ${HYPERC_GUEST})
+  # the entry point and the instance's state; the runtime's code is the
+  # node's (or the worker's), which exports it
+  if(NOT HYPERC_PROCESS_RUNTIME)
+    set(HYPERC_PROCESS_RUNTIME ${HYPERC_GUEST})
+  endif()
+  target_link_libraries(${target} PRIVATE ${HYPERC_PROCESS_RUNTIME})
   # Each instance of a process maps a private copy of its code: leave out
   # what it does not use (the runtime is built in sections of a function
   # each), and the process's own unused functions.
@@ -200,7 +206,11 @@ function(hyperc_add_caller_utils lib src)
     COMMENT "hyperc gen --callers ${src}")
   add_library(${lib} STATIC ${dir}/caller_utils.c)
   target_include_directories(${lib} PUBLIC ${dir})
-  target_link_libraries(${lib} PUBLIC ${HYPERC_GUEST})
+  if(HYPERC_WASM32 OR NOT HYPERC_PROCESS_RUNTIME)
+    target_link_libraries(${lib} PUBLIC ${HYPERC_GUEST})
+  else()
+    target_link_libraries(${lib} PUBLIC ${HYPERC_PROCESS_RUNTIME})
+  endif()
   set_target_properties(${lib} PROPERTIES POSITION_INDEPENDENT_CODE ON
                         C_VISIBILITY_PRESET hidden)
   # a process links the stubs it calls (hyperc_add_process: --gc-sections)

@@ -1,7 +1,10 @@
 /* Internal to hyperc: the native binding of the process ABI.
  *
- * A native process is a shared object that links the guest runtime
- * statically and exports one symbol, hwn_entry.  The node calls it on the
+ * A native process is a shared object that exports hwn_entry and
+ * HWN_RUNTIME_SYMBOL and takes the guest runtime (libhyperc) from the
+ * executable that loads it (the node, the worker), which exports it; a
+ * process built before that carries the runtime itself and exports
+ * hwn_entry alone (docs/architecture.md, Instances).  The node calls it on the
  * process's thread with a table of host functions; the guest side
  * (src/guest/abi_native.c) implements every hw_* function of
  * include/hyperc/abi.h by calling through that table.  Each entry has the
@@ -109,5 +112,20 @@ typedef struct hwn_host {
  * at once if the host's ABI version does not fit or its table is smaller
  * than HWN_MIN_SIZE. */
 typedef int (*hwn_entry_fn)(const hwn_host *host, const char *our);
+
+/* Exported by each native process that takes the runtime from its host: a
+ * const uint32_t, the HWN_RUNTIME_ABI it was built against (the layout of
+ * the runtime's per-instance state and what the process calls of the
+ * runtime).  A host loads such a process only if it equals its own. */
+#define HWN_RUNTIME_SYMBOL "hwn_runtime_abi"
+#define HWN_RUNTIME_ABI 1u
+
+/* Make inst (the runtime's per-instance state, opaque to the host; NULL:
+ * none) the one running on this thread and return the one before.  The
+ * runtime sets it when the host enters an instance; a host that moves an
+ * instance's thread of control between threads (the node's fibers) sets
+ * it again at each switch in, with what it read at the switch out.  Defined
+ * by the runtime the host exports (src/guest/inst.c). */
+void *hwn_instance_exchange(void *inst);
 
 #endif

@@ -1,13 +1,14 @@
 /* Guest side of the native ABI binding: every hw_* import calls through the
- * host table handed to hwn_entry.  Linked statically into each process, so
- * each loaded instance has its own copy of `host`. */
+ * host table handed to hwn_entry (entry_native.c, in each process), kept in
+ * the running instance (hp__inst()). */
 #include "../abi/native.h"
 #include "coro.h"
 #include "host_ext.h"
+#include "rt_int.h"
 
 #include <stddef.h>
 
-static const hwn_host *host;
+#define host (hp__inst()->hwn)
 
 static int guard_add(const void *lo, size_t len)
 {
@@ -60,19 +61,23 @@ void hp__tasks(size_t live)
         host->tasks(host->ctx, live > UINT32_MAX ? UINT32_MAX : (uint32_t)live);
 }
 
-__attribute__((visibility("default"))) int hwn_entry(const hwn_host *h,
-                                                     const char *our);
-
-int hwn_entry(const hwn_host *h, const char *our)
+int hp__instance_run(hp__instance *inst, size_t size, uint32_t runtime_abi,
+                     const hwn_host *h, const char *our,
+                     void (*init)(const char *our))
 {
-    if (h == NULL || h->abi_version != HW_ABI_VERSION || h->size < HWN_MIN_SIZE)
+    if (h == NULL || h->abi_version != HW_ABI_VERSION ||
+        h->size < HWN_MIN_SIZE || size != sizeof *inst ||
+        runtime_abi != HWN_RUNTIME_ABI)
         return -1;
-    host = h;
+    /* from here on this thread runs inst (the node's scheduler keeps it so
+     * at each switch to the process's fiber, on whichever thread) */
+    hwn_instance_exchange(inst);
+    inst->hwn = h;
     if (HWN_HAS(h, guard_remove))
         hp__coro_set_guard_hooks(guard_add, guard_remove);
-    hw_init(our);
+    init(our);
     hp__coro_set_guard_hooks(NULL, NULL);
-    host = NULL;
+    inst->hwn = NULL;
     return 0;
 }
 

@@ -8,9 +8,10 @@
  * guard and its registration included) and handed to the next create of the
  * same size, which then costs no system call.
  *
- * State is global, not thread-local: the guest is single-threaded, and each
- * process instance has its own copy of libhyperc. */
+ * State is the instance's (hp__inst()): the guest is single-threaded, and
+ * one copy of this code serves every instance in a node. */
 #include "coro.h"
+#include "rt_int.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -55,21 +56,20 @@ struct hp__coro {
  * this is unmapped. */
 #define CACHE_MAX 128
 
-static hp__coro *current;
-static void *sched_sp; /* the scheduler's stack pointer while a coroutine
-                        * runs */
-static hp__coro *cache;
-static unsigned ncache;
+/* The scheduler's state is the instance's (rt_int.h, hp__coro_state):
+ * the running coroutine, the scheduler's stack pointer while one runs, the
+ * cache, the guard hooks and, with ASan, the scheduler's stack as ASan
+ * knows it (learnt at each switch into a coroutine and handed back at each
+ * switch out of it).  The page size is the system's. */
+#define current (hp__inst()->coro.current)
+#define sched_sp (hp__inst()->coro.sched_sp)
+#define cache (hp__inst()->coro.cache)
+#define ncache (hp__inst()->coro.ncache)
+#define guard_add (hp__inst()->coro.guard_add)
+#define guard_remove (hp__inst()->coro.guard_remove)
+#define sched_stack_lo (hp__inst()->coro.sched_stack_lo)
+#define sched_stack_size (hp__inst()->coro.sched_stack_size)
 static size_t page;
-static hp__coro_guard_add_fn guard_add;
-static hp__coro_guard_remove_fn guard_remove;
-
-#ifdef HP_ASAN
-/* The scheduler's stack as ASan knows it, learnt at each switch into a
- * coroutine and handed back at each switch out of it. */
-static const void *sched_stack_lo;
-static size_t sched_stack_size;
-#endif
 
 void hp__coro_set_guard_hooks(hp__coro_guard_add_fn add,
                               hp__coro_guard_remove_fn remove)

@@ -1,7 +1,8 @@
 /* The serde_json-compatible JSON writer (include/hyperc/json.h). */
 #include "hyperc/json.h"
 
-#include "coro.h" /* HP_ASAN */
+#include "coro.h"   /* HP_ASAN */
+#include "rt_int.h" /* the instance */
 
 #include <errno.h>
 #include <math.h>
@@ -22,13 +23,10 @@
 #endif
 #define JW_POOL_CAP ((size_t)1024)
 
-typedef struct jw_spare {
-    char *buf;
-    size_t cap;
-} jw_spare;
-
-static jw_spare jw_pool[JW_POOL_MAX + 1];
-static int jw_npool;
+/* per instance (rt_int.h) */
+#define jw_pool (hp__inst()->jw_pool)
+#define jw_npool (hp__inst()->jw_npool)
+_Static_assert(JW_POOL_MAX + 1 <= HP__JW_POOL_SLOTS, "the instance's pool");
 
 void hp_jw_init(hp_jw *w)
 {

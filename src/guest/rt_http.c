@@ -412,7 +412,7 @@ typedef struct hpr_channel {
     UT_hash_handle hh;
 } hpr_channel;
 
-static hpr_channel *channels;
+#define channels (hp__inst()->channels)
 
 const char *hp_ws_path(void)
 {

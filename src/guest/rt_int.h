@@ -86,7 +86,8 @@ struct hpr {
     bool trim_pending; /* the log file is over its size */
 };
 
-extern struct hpr hpr_rt;
+/* The runtime of the instance running on this thread (hp__inst()). */
+#define hpr_rt (hp__inst()->rt)
 
 typedef enum hpr_task_kind {
     HPR_TASK_REQUEST,   /* answers a request */
@@ -174,7 +175,7 @@ void hpr_task_park(void);
 void hpr_task_wake(hp_task *t);
 
 /* Outstanding calls of every task, by context (rt_task.c). */
-extern hpr_wait *hpr_waits;
+#define hpr_waits (hp__inst()->waits)
 
 /* ---- runtime.c */
 /* Point a at node@proc:pkg:pub (borrows the strings). */
@@ -258,5 +259,81 @@ void hpr_http_answer(hp_task *t, const hp_jw *body);
 /* Bind the process's endpoints, handler paths, UI and homepage tile (run
  * in the init task, before the app's init). */
 void hpr_bind_all(void);
+
+/* ---- inst.c: the instance */
+/* The coroutine scheduler's state (coro_native.c). */
+typedef struct hp__coro_state {
+    hp__coro *current; /* running now, NULL on the scheduler */
+    void *sched_sp;    /* the scheduler's stack pointer while one runs */
+    hp__coro *cache;   /* freed coroutines kept for reuse */
+    unsigned ncache;
+    hp__coro_guard_add_fn guard_add;
+    hp__coro_guard_remove_fn guard_remove;
+    /* the scheduler's stack as AddressSanitizer knows it (HP_ASAN only;
+     * kept in every build so that the layout does not depend on it) */
+    const void *sched_stack_lo;
+    size_t sched_stack_size;
+} hp__coro_state;
+
+/* Buffers kept by json_write.c (its JW_POOL_MAX is at most this). */
+#define HP__JW_POOL_SLOTS 3
+
+struct hwn_host;
+struct hpr_channel;
+
+/* Every mutable thing of libhyperc's runtime, one per instance of a
+ * process, so that one copy of the runtime's code serves every instance
+ * of every process in the node (docs/architecture.md, Instances).  Its
+ * storage is the instance's own (entry_native.c: a static of the process's
+ * shared object); its layout is part of HWN_RUNTIME_ABI. */
+typedef struct hp__instance {
+    const struct hwn_host *hwn; /* abi_native.c: the host table */
+    struct hpr rt;              /* runtime.c */
+    hpr_wait *waits;            /* rt_task.c: calls out, by context */
+    uint64_t rand_state;        /* rt_task.c: the UUID generator */
+    bool rand_seeded;
+    char id_next[37];             /* rt_task.c: the next call's id */
+    struct hpr_channel *channels; /* rt_http.c: WebSocket channels */
+    struct {
+        char *buf;
+        size_t cap;
+    } jw_pool[HP__JW_POOL_SLOTS]; /* json_write.c */
+    int jw_npool;
+    hp__coro_state coro; /* coro_native.c */
+} hp__instance;
+
+/* The instance running on this thread: the one the host entered last
+ * (hp__instance_run, and the node at every switch to a process's fiber),
+ * or a process-wide one where nobody set any (a runtime linked statically
+ * into a test, wasm32).  Within an instance it is the same pointer whatever
+ * the thread, so callers may keep it; what no caller may keep is the
+ * thread-local slot's address, as a fiber may resume on another thread.  So
+ * on x86_64 it is read with one %fs-relative load the compiler cannot
+ * split (the asm may be merged with another of the same function, which
+ * then yields the same instance), elsewhere by a call that is never
+ * inlined. */
+#if defined(__x86_64__) && !defined(__wasm__)
+extern __thread hp__instance *hp__running
+    __attribute__((visibility("hidden"), tls_model("initial-exec")));
+static inline hp__instance *hp__inst(void)
+{
+    hp__instance *i;
+    __asm__("movq hp__running@gottpoff(%%rip), %0\n\t"
+            "movq %%fs:(%0), %0"
+            : "=r"(i));
+    return i;
+}
+#else
+hp__instance *hp__inst(void) __attribute__((const));
+#endif
+
+/* Run an instance (a process's hwn_entry, entry_native.c): check the host's
+ * table h, make inst (zeroed, of size bytes, laid out for runtime_abi) the
+ * running instance, call init(our) (the process's hw_init) and return 0
+ * when it returns; -1 at once when h, size or runtime_abi do not fit this
+ * runtime. */
+int hp__instance_run(hp__instance *inst, size_t size, uint32_t runtime_abi,
+                     const struct hwn_host *h, const char *our,
+                     void (*init)(const char *our));
 
 #endif

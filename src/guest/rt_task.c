@@ -15,8 +15,6 @@ bool hpr_is_module(const hw_address *a, const char *proc)
            strcmp(a->process.publisher_node, "sys") == 0;
 }
 
-hpr_wait *hpr_waits; /* by id */
-
 /* uthash frees a table when its last entry goes and allocates it again
  * (buckets and all) with the next: with one call at a time, at every
  * call.  This entry (id all NULs, no task: no context of ours has that
@@ -350,18 +348,19 @@ static hp_rpc_error rpc_err(hp_rpc_kind k, const char *msg)
  * (getentropy costs a system call, and a call is made per request). */
 static uint64_t rand64(void)
 {
-    static uint64_t state;
-    static bool seeded;
-    if (!seeded) {
+    hp__instance *in = hp__inst();
+    uint64_t state = in->rand_state;
+    if (!in->rand_seeded) {
         if (getentropy(&state, sizeof state) != 0) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             state = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
                     (uint64_t)(uintptr_t)&state;
         }
-        seeded = true;
+        in->rand_seeded = true;
     }
     uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    in->rand_state = state;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
@@ -394,7 +393,7 @@ static void uuid4(char out[37])
  * fresh bits formatted per call; drawn again if the count wraps (after
  * 2^48 calls).  Ids of an earlier life of the process (a reply that comes
  * after a restart) differ by their random part. */
-static char id_next[37];
+#define id_next (hp__inst()->id_next)
 
 static void id_take(char out[37])
 {

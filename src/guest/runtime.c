@@ -4,8 +4,6 @@
  * rt_*.c (rt_int.h says which). */
 #include "rt_int.h"
 
-struct hpr hpr_rt;
-
 static const char *const refusal_names[] = {
 #define HP_REFUSAL_TEXT(name, text) text,
     HP_REFUSAL_MAP(HP_REFUSAL_TEXT)

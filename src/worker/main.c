@@ -1,12 +1,11 @@
 /* hyperc-worker: one process's instance in an OS process of its own.  The
  * node starts it with a link as fd 3 (link.h: shared memory, or a stream
- * socket) and speaks the worker protocol over it (docs/worker-protocol.md): HELLO names the
- * binary; the worker loads it, closes itself in its sandbox (sandbox.c),
- * answers READY and calls its entry with a host table whose every entry
- * carries the call to the node (binding.c).
- * A fatal signal or exit() in the guest is told to the node (CRASH, EXIT)
- * before the worker dies; the node classifies the end by the frame and the
- * wait status. */
+ * socket) and speaks the worker protocol over it (docs/worker-protocol.md):
+ * HELLO names the binary; the worker loads it, closes itself in its sandbox
+ * (sandbox.c), answers READY and calls its entry with a host table whose every
+ * entry carries the call to the node (binding.c). A fatal signal or exit() in
+ * the guest is told to the node (CRASH, EXIT) before the worker dies; the node
+ * classifies the end by the frame and the wait status. */
 #include "worker_int.h"
 
 #include <dlfcn.h>
@@ -85,6 +84,15 @@ int main(int argc, char **argv)
         snprintf(err, sizeof err,
                  "%s exports no %s (not built against libhyperc?)", binary,
                  HWN_ENTRY_SYMBOL);
+        say_fail(hcw_w.out, err);
+        _exit(HCW_EXIT_PROTOCOL);
+    }
+    const uint32_t *rt_abi = dlsym(dl, HWN_RUNTIME_SYMBOL);
+    if (rt_abi != NULL && *rt_abi != HWN_RUNTIME_ABI) {
+        snprintf(err, sizeof err,
+                 "%s was built for libhyperc runtime ABI %u, this worker has "
+                 "%u: rebuild it with this hyperc",
+                 binary, (unsigned)*rt_abi, (unsigned)HWN_RUNTIME_ABI);
         say_fail(hcw_w.out, err);
         _exit(HCW_EXIT_PROTOCOL);
     }

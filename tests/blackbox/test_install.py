@@ -59,7 +59,7 @@ def test_app_outside_the_tree_builds_and_runs(tmp_path):
     out = run(["pkg-config", "--cflags", "--libs", "hyperc"], env=env).stdout
     incs = [os.path.realpath(w[2:]) for w in out.split() if w.startswith("-I")]
     assert os.path.realpath(prefix / "include") in incs, out
-    assert "-lhyperc_guest" in out
+    assert "-lhyperc_entry" in out
     # the developer's path with the installed command alone
     r = run([installed, "new", "--dir", str(tmp_path / "apps"), "fresh"])
     r = run([installed, "test", str(tmp_path / "apps" / "fresh")])

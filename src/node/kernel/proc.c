@@ -143,6 +143,20 @@ static hcn_run_end run_instance(hcn_proc *p)
         dlclose(dl);
         return HCN_RUN_LOAD_FAILED;
     }
+    /* A process that takes the runtime from the node says which (a process
+     * built before carries its own and says nothing). */
+    const uint32_t *rt_abi = dlsym(dl, HWN_RUNTIME_SYMBOL);
+    if (rt_abi != NULL && *rt_abi != HWN_RUNTIME_ABI) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "its binary was built for libhyperc runtime ABI %u, this "
+                 "node has %u: rebuild it with this hyperc",
+                 (unsigned)*rt_abi, (unsigned)HWN_RUNTIME_ABI);
+        hcn_logf(p->node, 0, "%s: %s", p->id, why);
+        hcn_proc_note_end(p, why);
+        dlclose(dl);
+        return HCN_RUN_LOAD_FAILED;
+    }
     hcn_host *h = hcn_xmalloc(sizeof *h);
     hcn_host_init(h, p);
     hcn_fault_instance_text(h, dl);

@@ -129,6 +129,7 @@ struct hcn_fiber {
     _Atomic uint64_t token; /* odd while waiting to be claimed */
     bool done;
     hcn_host *fault_host; /* fault.c's host for it while suspended */
+    void *guest_inst;     /* the runtime's running instance, likewise */
 #ifdef HCN_ASAN
     void *fake;          /* its fake stack while suspended */
     const void *from_lo; /* the thread stack it came from */
@@ -597,6 +598,9 @@ static void run(sthread *t, hcn_fiber *f)
     atomic_store_explicit(&w->run, t->run, memory_order_release);
     f->last = w;
     hcn_fault_fiber_in(f->fault_host, f->stack_lo, f->stack_size);
+    /* the guest's runtime finds its instance through the thread it runs on
+     * (src/guest/inst.c), and a fiber may have moved */
+    hwn_instance_exchange(f->guest_inst);
 #ifdef HCN_ASAN
     void *fake;
     __sanitizer_start_switch_fiber(&fake, f->cur_lo, f->cur_size);
@@ -606,6 +610,7 @@ static void run(sthread *t, hcn_fiber *f)
     __sanitizer_finish_switch_fiber(fake, &f->cur_lo, &f->cur_size);
 #endif
     f->fault_host = hcn_fault_fiber_out();
+    f->guest_inst = hwn_instance_exchange(NULL);
     t->cur = NULL;
     uint64_t expect = t->run;
     bool kept = atomic_compare_exchange_strong(&w->run, &expect, r | RUN_SCHED);
