@@ -473,8 +473,15 @@ static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
     for (size_t i = 0; i < nv; i++) {
         hcn_proc *p = v[i];
         for (;;) {
-            /* read before the status: a failure is noted before the
-             * status changes (proc.c) */
+            bool left = atomic_load(&p->status) == HCN_PROC_EXITED;
+            int inst = atomic_load(&p->instance);
+            bool restarted = inst > before[i] && !atomic_load(&p->reload) &&
+                             !hcn_mailbox_stopping(&p->mb) &&
+                             (hcn_proc_started(p) ||
+                              atomic_load(&p->status) != HCN_PROC_RUNNING);
+            /* read after the status: a failure is noted before the status
+             * changes (proc.c), so a status changed by a failed start is
+             * never seen without its failure */
             if (before[i] >= 0 &&
                 atomic_load(&p->start_failed_inst) > before[i]) {
                 pthread_mutex_lock(&p->lock);
@@ -485,12 +492,6 @@ static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
                 pthread_mutex_unlock(&p->lock);
                 break;
             }
-            bool left = atomic_load(&p->status) == HCN_PROC_EXITED;
-            int inst = atomic_load(&p->instance);
-            bool restarted = inst > before[i] && !atomic_load(&p->reload) &&
-                             !hcn_mailbox_stopping(&p->mb) &&
-                             (hcn_proc_started(p) ||
-                              atomic_load(&p->status) != HCN_PROC_RUNNING);
             if (left || (before[i] >= 0 && restarted))
                 break;
             if (hcn_now_ns() > deadline) {
