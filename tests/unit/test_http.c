@@ -239,6 +239,16 @@ static void ws_push_bodies(void **state)
             fail_msg("taken: %s", others[i]);
     }
     assert_false(hcc_ws_push_read(NULL, 0, &ch, &type));
+    /* every body as written, read back (matched byte for byte) */
+    static const uint32_t ids[] = {0, 9, 10, 123456789, UINT32_MAX};
+    for (int k = 0; k < HCC_WS_TYPE_COUNT; k++) {
+        for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+            hcc_ws_push_body(b, ids[i], k);
+            assert_true(push_read(b, &ch, &type));
+            assert_int_equal(ch, ids[i]);
+            assert_int_equal(type, k);
+        }
+    }
 }
 
 /* A process's plain HttpResponse read without a tree, in order; anything
