@@ -78,7 +78,8 @@ int hcc_ws_type_of_opcode(unsigned opcode);
  * NUL-terminated, byte for byte as the snprintf of it before; returns its
  * length. */
 size_t hcc_ws_push_body(char *out, uint32_t channel, int type);
-/* Read a body of that shape with yajl's callbacks (no tree).  True only
+/* Read a body of that shape: matched byte for byte when it is exactly as
+ * hcc_ws_push_body writes it, else with yajl's callbacks (no tree).  True only
  * for that one shape: an object with one key, WebSocketPush, whose object
  * has channel_id and message_type once each and nothing else, N an integer
  * from 0 to UINT32_MAX, Type a WsMessageType name (*type its

@@ -132,6 +132,41 @@ static void json_strings_as_jansson_writes_them(void **state)
     free(o.buf);
 }
 
+/* The word-at-a-time paths of the string writer and the UTF-8 check: a
+ * byte that needs an escape, or is not ASCII, at every place in and around
+ * a word, as jansson writes and judges it. */
+static void strings_by_words(void **state)
+{
+    (void)state;
+    static const char specials[] = {'\x01', '\x1f', '"', '\\',   ' ', '!',
+                                    '#',    '[',    ']', '\x7f', '\n'};
+    for (size_t k = 0; k < sizeof specials; k++) {
+        for (size_t at = 0; at < 20; at++) {
+            char s[24];
+            memset(s, 'a', sizeof s);
+            s[at] = specials[k];
+            json_t *j = json_stringn(s, sizeof s);
+            char *want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+            hcn_http_out o = {0};
+            hcn_http_out_jstr(&o, s, sizeof s);
+            assert_string_equal(o.buf, want);
+            free(want);
+            json_decref(j);
+            free(o.buf);
+        }
+    }
+    for (size_t at = 0; at < 20; at++) {
+        uint8_t s[24];
+        memset(s, 'a', sizeof s);
+        s[at] = 0xC3; /* a lead byte: valid only with its continuation */
+        assert_false(hcn_http_utf8_valid(s, at + 1));
+        s[at + 1] = 0xA9;
+        assert_true(hcn_http_utf8_valid(s, sizeof s));
+        s[at + 1] = 'a';
+        assert_false(hcn_http_utf8_valid(s, sizeof s));
+    }
+}
+
 static bool push_read(const char *body, uint32_t *ch, int *type)
 {
     *ch = 12345;
@@ -204,6 +239,16 @@ static void ws_push_bodies(void **state)
             fail_msg("taken: %s", others[i]);
     }
     assert_false(hcc_ws_push_read(NULL, 0, &ch, &type));
+    /* every body as written, read back (matched byte for byte) */
+    static const uint32_t ids[] = {0, 9, 10, 123456789, UINT32_MAX};
+    for (int k = 0; k < HCC_WS_TYPE_COUNT; k++) {
+        for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+            hcc_ws_push_body(b, ids[i], k);
+            assert_true(push_read(b, &ch, &type));
+            assert_int_equal(ch, ids[i]);
+            assert_int_equal(type, k);
+        }
+    }
 }
 
 /* A process's plain HttpResponse read without a tree, in order; anything
@@ -227,6 +272,14 @@ static void answers_read_without_a_tree(void **state)
     const char *empty = "{\"status\":200,\"headers\":{}}";
     assert_true(hcn_http_answer_read(empty, strlen(empty), &a));
     assert_int_equal(a.nheaders, 0);
+    /* the plain shape with JSON's blanks everywhere (read by hand) */
+    const char *blanks = "\t{ \"status\" : 201 ,\r\n \"headers\" : { \"A\" "
+                         ": \"1\" , \"b\":\"x y\" } }\n";
+    assert_true(hcn_http_answer_read(blanks, strlen(blanks), &a));
+    assert_int_equal(a.status, 201);
+    assert_int_equal(a.nheaders, 2);
+    assert_string_equal(a.names[1], "b");
+    assert_string_equal(a.values[1], "x y");
     static const char *const others[] = {
         "",
         "{}",
@@ -252,6 +305,14 @@ static void answers_read_without_a_tree(void **state)
         "{\"status\":200,\"headers\":{}} []",
         "{\"status\":200,\"headers\":{}}\f",
         "{\"status\":200,\"headers\":{\"A\":\"1\"}",
+        "{\"status\":0200,\"headers\":{}}",
+        "{\"status\":200,\"headers\":{\"A\":\"1\",}}",
+        "{\"status\":200,,\"headers\":{}}",
+        "{\"status\":200,\"headers\":{},}",
+        "{\"status\":200,\"headers\":{\"A\":\"a\x01\"}}",
+        "{\"status\":200,\"headers\":{\"A\":\"1\"\"B\":\"2\"}}",
+        "{\"status\":200 \"headers\":{}}",
+        "{\"status\":200,\"headers\":{}}}",
     };
     for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
         if (hcn_http_answer_read(others[i], strlen(others[i]), &a))
@@ -597,6 +658,7 @@ int main(void)
         cmocka_unit_test(paths_are_formatted_as_hyperware),
         cmocka_unit_test(queries_and_utf8),
         cmocka_unit_test(json_strings_as_jansson_writes_them),
+        cmocka_unit_test(strings_by_words),
         cmocka_unit_test(ws_push_bodies),
         cmocka_unit_test(answers_read_without_a_tree),
         cmocka_unit_test(loopback_peers),

@@ -88,7 +88,8 @@ typedef struct hcn_http_answer {
     char text[2048];
 } hcn_http_answer;
 
-/* Read an HttpResponse with yajl's callbacks into *a.  True only for the
+/* Read an HttpResponse into *a: by hand when it has no backslash and only
+ * JSON's blanks, else with yajl's callbacks.  True only for the
  * plain shape: an object with "status" (decimal digits, at most 18) and
  * "headers" (an object of strings: at most HCN_HTTP_ANSWER_HEADERS
  * distinct names, no NUL, no \u escape, 2 KiB of text in all), once each

@@ -101,6 +101,9 @@ typedef struct hcn_http hcn_http;
 typedef struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
+    /* on_timer's time (uv_now's clock, ms; TIMER_OFF: none), and the time
+     * the libuv timer is set for, which may be earlier (timer_set) */
+    uint64_t due, armed;
     hcn_http *h;
     struct conn *prev, *next;
     int handles; /* open libuv handles and login checks under way; freed
@@ -137,8 +140,18 @@ typedef struct conn {
     uint64_t body_limit;     /* this request's largest body */
     uint64_t body_held;      /* bytes of the node's body budget it holds */
     const char *deny_reason; /* why a local-only check failed (static) */
-    addr_count *ac;          /* its peer address's counts; NULL = none */
-    bool ws_counted;         /* counted in ac->ws */
+    /* What refused_at_headers found for a request with a body, taken by
+     * handle_request when the body is in (the URL and the head do not
+     * change between; the bindings may, hence pre_gen): set, or all 0 */
+    bool pre_set;
+    bool pre_slash;   /* the path ended with '/' */
+    bool pre_allowed; /* pre_b's access check allowed it, the login aside */
+    char *pre_path, *pre_query, *pre_host; /* as request_target, host_of */
+    json_t *pre_params;                    /* the url_params of pre_b */
+    const binding *pre_b; /* the binding found; NULL: none was needed */
+    uint64_t pre_gen;     /* h->routes_gen then */
+    addr_count *ac;       /* its peer address's counts; NULL = none */
+    bool ws_counted;      /* counted in ac->ws */
     bool ws_heard;  /* a whole message came since the last keep-alive tick */
     bool ws_pinged; /* a keep-alive ping is unanswered */
     bool ws_over;   /* a frame found the body budget full: stop reading */
@@ -189,6 +202,7 @@ struct hcn_http {
     bool stop;
     /* loop thread only */
     hcn_http_router routes, ws_routes;
+    uint64_t routes_gen; /* counts the changes of `routes` and `secure_subs` */
     char **secure_subs;
     size_t nsecure;
     pending *pending;
@@ -228,6 +242,33 @@ static void feed(conn *c, const uint8_t *data, size_t len);
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_timer(uv_timer_t *t);
+
+/* c->due when c's timer is stopped. */
+#define TIMER_OFF UINT64_MAX
+
+/* Run on_timer for c in `ms` milliseconds (in place of any time set
+ * before).  A request sets and stops its connection's timer several times
+ * (reading, waiting, writing, idle), mostly each time later than the last:
+ * the libuv timer (a heap) is moved only when the new time is earlier than
+ * the one it is set for, and on_timer sets it again when it fires before
+ * c->due. */
+static void timer_set(conn *c, uint64_t ms)
+{
+    uint64_t now = uv_now(c->timer.loop);
+    uint64_t due = ms >= TIMER_OFF - 1 - now ? TIMER_OFF - 1 : now + ms;
+    c->due = due;
+    if (!uv_is_active((uv_handle_t *)&c->timer) || due < c->armed) {
+        uv_timer_start(&c->timer, on_timer, due - now, 0);
+        c->armed = due;
+    }
+}
+
+/* No on_timer for c until timer_set (the libuv timer may still fire:
+ * on_timer then does nothing). */
+static void timer_stop(conn *c)
+{
+    c->due = TIMER_OFF;
+}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -287,6 +328,21 @@ static bool body_reserve(conn *c, uint64_t total)
     return true;
 }
 
+/* Forget what refused_at_headers found (c->pre_*). */
+static void pre_drop(conn *c)
+{
+    if (!c->pre_set)
+        return;
+    free(c->pre_path);
+    free(c->pre_query);
+    free(c->pre_host);
+    json_decref(c->pre_params);
+    c->pre_path = c->pre_query = c->pre_host = NULL;
+    c->pre_params = NULL;
+    c->pre_b = NULL;
+    c->pre_set = false;
+}
+
 static void reset_request(conn *c)
 {
     free(c->url);
@@ -307,6 +363,7 @@ static void reset_request(conn *c)
     c->at_headers = false;
     c->body_limit = c->h->max_body;
     c->deny_reason = NULL;
+    pre_drop(c);
     c->keep_alive = false;
     c->head = false;
 }
@@ -536,14 +593,14 @@ static void respond(conn *c, int status, const char *extra,
     if (with_body)
         hcn_http_out_raw(&o, body, blen);
     c->phase = PH_WRITING;
-    uv_timer_stop(&c->timer);
+    timer_stop(c);
     write_wreq(c, (wreq *)(void *)o.buf, o.len - offsetof(wreq, data),
                W_RESPONSE, close_after);
     if (!c->closing && c->phase == PH_WRITING) {
         /* a client that stops reading must not hold its slot and the
          * response's bytes for ever */
         c->write_left = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
-        uv_timer_start(&c->timer, on_timer, (uint64_t)c->h->idle_s * 1000, 0);
+        timer_set(c, (uint64_t)c->h->idle_s * 1000);
     }
 }
 
@@ -554,7 +611,7 @@ static void write_stall_check(conn *c)
     size_t left = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
     if (left > 0 && left < c->write_left) {
         c->write_left = left;
-        uv_timer_start(&c->timer, on_timer, (uint64_t)c->h->idle_s * 1000, 0);
+        timer_set(c, (uint64_t)c->h->idle_s * 1000);
         return;
     }
     if (left > 0)
@@ -656,6 +713,16 @@ static void ws_tick(conn *c);
 static void on_timer(uv_timer_t *t)
 {
     conn *c = t->data;
+    uint64_t now = uv_now(t->loop);
+    if (c->due > now) {
+        /* set later since (timer_set), or stopped */
+        if (c->due != TIMER_OFF) {
+            uv_timer_start(t, on_timer, c->due - now, 0);
+            c->armed = c->due;
+        }
+        return;
+    }
+    c->due = TIMER_OFF;
     switch (c->phase) {
     case PH_IDLE: conn_close(c); break;
     case PH_READING: fail(c, 408, NULL, NULL); break;
@@ -915,6 +982,7 @@ static void add_secure_sub(hcn_http *h, const char *s)
 {
     if (is_secure_sub(h, s))
         return;
+    h->routes_gen++;
     char **nv = realloc(h->secure_subs, (h->nsecure + 1) * sizeof *nv);
     if (nv == NULL)
         abort();
@@ -993,21 +1061,29 @@ static hcn_http_access check_access(conn *c, const binding *b, const char *host,
                           .local_only = b->local_only,
                           .secure_sub = b->secure_sub,
                           .app = b->app};
-    char *sub = hcn_xstrndup(host, strcspn(host, "."));
-    bool localhost = strstr(host_hdr ? host_hdr : "localhost", "localhost");
-    hcn_http_facts facts = {
-        .subdomain = sub,
-        .subdomain_secure = *sub && is_secure_sub(c->h, sub),
-        .logged_in = b->authenticated &&
-                     auth_ok(c, hcn_http_login_sub(&rule, localhost)),
-        .loopback = hcn_http_is_loopback((struct sockaddr *)&c->peer),
-        .proxied = behind_proxy(c),
-        .host_local = hcn_http_host_is_local(host_hdr, c->h->node->name),
-        .cross_site =
+    /* Only the facts the rule looks at are gathered (this runs for every
+     * request): the subdomain's and the login's for an authenticated
+     * binding, the local ones for a local-only binding. */
+    char *sub = NULL;
+    hcn_http_facts facts = {.subdomain = ""};
+    if (b->authenticated) {
+        sub = hcn_xstrndup(host, strcspn(host, "."));
+        bool localhost = strstr(host_hdr ? host_hdr : "localhost", "localhost");
+        facts.subdomain = sub;
+        facts.subdomain_secure = *sub && is_secure_sub(c->h, sub);
+        facts.logged_in = auth_ok(c, hcn_http_login_sub(&rule, localhost));
+    }
+    if (b->local_only) {
+        facts.loopback = hcn_http_is_loopback((struct sockaddr *)&c->peer);
+        facts.proxied = behind_proxy(c);
+        facts.host_local = hcn_http_host_is_local(host_hdr, c->h->node->name);
+        facts.cross_site =
             hcn_http_cross_site(find_header(c, "origin"),
-                                find_header(c, "sec-fetch-site"), host_hdr)};
+                                find_header(c, "sec-fetch-site"), host_hdr);
+    }
     hcn_http_access a = hcn_http_access_check(&rule, &facts);
-    c->deny_reason = hcn_http_not_local_reason(&facts);
+    /* (read by refuse for HCN_HTTP_NOT_LOCAL only) */
+    c->deny_reason = b->local_only ? hcn_http_not_local_reason(&facts) : NULL;
     free(sub);
     return a;
 }
@@ -1305,7 +1381,7 @@ static void forward(conn *c, const binding *b, char *msg)
     HASH_ADD(hh, h->pending, id, sizeof(uint64_t), p);
     c->pending_id = id;
     uint64_t ms = timeout > UINT64_MAX / 1000 ? UINT64_MAX : timeout * 1000;
-    uv_timer_start(&c->timer, on_timer, ms, 0);
+    timer_set(c, ms);
     /* The body's buffer becomes the blob (no copy), cut to its length
      * when much of it is unused. */
     hcn_blob *blob = c->body_buf;
@@ -1473,14 +1549,27 @@ static bool refused_at_headers(conn *c)
         else
             refused = false;
     }
-    if (refused)
+    if (refused) {
         logf_h(c->h, 2, "%s %s refused before its body",
                http_method_str((enum http_method)c->parser.method), path);
-    json_decref(url_params);
-    free(path);
-    free(host);
-    free(query);
-    return refused;
+        json_decref(url_params);
+        free(path);
+        free(host);
+        free(query);
+        return true;
+    }
+    /* Kept for handle_request: it need not parse and route again. */
+    pre_drop(c);
+    c->pre_set = true;
+    c->pre_path = path;
+    c->pre_query = query;
+    c->pre_host = host;
+    c->pre_slash = slash;
+    c->pre_params = url_params;
+    c->pre_b = b;
+    c->pre_allowed = b != NULL;
+    c->pre_gen = c->h->routes_gen;
+    return false;
 }
 
 static void handle_request(conn *c)
@@ -1488,25 +1577,50 @@ static void handle_request(conn *c)
     /* Reading goes on while the request is handled (no epoll_ctl pair per
      * request): on_read keeps what a pipelining client sends meanwhile and
      * stops reading then. */
-    uv_timer_stop(&c->timer);
+    timer_stop(c);
     c->phase = PH_WAITING;
     c->head = c->parser.method == HTTP_HEAD;
-    char *path, *query;
+    char *path, *query, *host;
     bool slash;
-    if (!request_target(c, &path, &query, &slash)) {
-        fail(c, 400, "BadRequest", "the request target does not parse");
-        return;
-    }
+    json_t *url_params;
     const char *host_hdr = find_header(c, "host");
-    char *host = host_of(host_hdr);
-    json_t *url_params = json_object();
+    /* A request with a body was parsed and routed at its head
+     * (refused_at_headers): its binding stands if no binding changed
+     * since, and so does the access check unless it looked at a login
+     * (which may have expired meanwhile). */
+    const binding *pre_b = NULL;
+    bool pre_allowed = false;
+    if (c->pre_set) {
+        path = c->pre_path;
+        query = c->pre_query;
+        host = c->pre_host;
+        slash = c->pre_slash;
+        url_params = c->pre_params;
+        if (c->pre_gen == c->h->routes_gen && c->pre_b != NULL) {
+            pre_b = c->pre_b;
+            pre_allowed = c->pre_allowed && !pre_b->authenticated;
+        } else {
+            json_object_clear(url_params);
+        }
+        c->pre_path = c->pre_query = c->pre_host = NULL;
+        c->pre_params = NULL;
+        c->pre_b = NULL;
+        c->pre_set = false;
+    } else {
+        if (!request_target(c, &path, &query, &slash)) {
+            fail(c, 400, "BadRequest", "the request target does not parse");
+            return;
+        }
+        host = host_of(host_hdr);
+        url_params = json_object();
+    }
     if (c->parser.upgrade && ws_upgrade(c, path))
         goto out;
     if (c->parser.upgrade)
         c->keep_alive = false; /* the parser stops after an upgrade */
     if (login_request(c, path, host_hdr, query))
         goto out;
-    const binding *b = find_binding(c->h, path, url_params);
+    const binding *b = pre_b ? pre_b : find_binding(c->h, path, url_params);
     if (b == NULL && (path[0] == '\0' || strcmp(path, "/") == 0) &&
         (c->parser.method == HTTP_GET || c->parser.method == HTTP_HEAD)) {
         serve_home(c, host, host_hdr);
@@ -1516,7 +1630,8 @@ static void handle_request(conn *c)
         not_bound(c, path);
         goto out;
     }
-    hcn_http_access a = check_access(c, b, host, host_hdr);
+    hcn_http_access a =
+        pre_allowed ? HCN_HTTP_ALLOW : check_access(c, b, host, host_hdr);
     if (a != HCN_HTTP_ALLOW) {
         refuse(c, a, b, host_hdr, path, query);
     } else if (ui_root_without_slash(c, b, path, slash)) {
@@ -1849,8 +1964,7 @@ static void feed(conn *c, const uint8_t *data, size_t len)
     if (c->phase == PH_IDLE && len > 0) {
         c->phase = PH_READING;
         c->hscan = HS_START;
-        uv_timer_start(&c->timer, on_timer, (uint64_t)c->h->request_s * 1000,
-                       0);
+        timer_set(c, (uint64_t)c->h->request_s * 1000);
     }
     const char *bad = scan_head(c, data, len);
     if (bad) {
@@ -1905,7 +2019,7 @@ static void conn_next(conn *c)
     reset_request(c);
     c->phase = PH_IDLE;
     http_parser_pause(&c->parser, 0);
-    uv_timer_start(&c->timer, on_timer, (uint64_t)c->h->idle_s * 1000, 0);
+    timer_set(c, (uint64_t)c->h->idle_s * 1000);
     if (c->left_len) {
         uint8_t *l = c->left;
         size_t ll = c->left_len;
@@ -2096,7 +2210,7 @@ static void ws_tick(conn *c)
         conn_close(c);
         return;
     }
-    uv_timer_start(&c->timer, on_timer, (uint64_t)h->ws_ping_s * 1000, 0);
+    timer_set(c, (uint64_t)h->ws_ping_s * 1000);
 }
 
 static bool header_has_token(const char *v, const char *tok)
@@ -2233,9 +2347,9 @@ static bool ws_upgrade(conn *c, const char *path)
         c->ac->ws++;
         c->ws_counted = true;
     }
-    uv_timer_stop(&c->timer);
+    timer_stop(c);
     if (h->ws_ping_s)
-        uv_timer_start(&c->timer, on_timer, (uint64_t)h->ws_ping_s * 1000, 0);
+        timer_set(c, (uint64_t)h->ws_ping_s * 1000);
     logf_h(h, 2, "new websocket connection to %s with id %u", b->app,
            c->channel);
     /* WebSocketOpen {path, channel_id, source_socket_addr, forwarded_for},
@@ -2385,7 +2499,7 @@ static void conn_drain(conn *c)
     }
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     uint64_t ms = (uint64_t)c->h->request_s * 1000;
-    uv_timer_start(&c->timer, on_timer, ms < DRAIN_MS ? ms : DRAIN_MS, 0);
+    timer_set(c, ms < DRAIN_MS ? ms : DRAIN_MS);
 }
 
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
@@ -2503,7 +2617,7 @@ static void conn_begin(hcn_http *h, conn *c)
     if (!addr_admit(c))
         return; /* answered 503, closing */
     c->phase = PH_IDLE;
-    uv_timer_start(&c->timer, on_timer, (uint64_t)h->idle_s * 1000, 0);
+    timer_set(c, (uint64_t)h->idle_s * 1000);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
@@ -2527,6 +2641,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->tcp.data = c;
     uv_timer_init(&h->loop, &c->timer);
     c->timer.data = c;
+    c->due = TIMER_OFF;
     c->handles = 2;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
         c->closing = true;
@@ -2726,6 +2841,7 @@ static void handle_action(hcn_http *h, hcn_msg *m)
             logf_h(h, 3, "binding %s, %s, %s, %s", b->path,
                    auth ? "authenticated" : "unauthenticated",
                    local ? "local only" : "open", cache ? "cached" : "dynamic");
+            h->routes_gen++;
             void *old = hcn_http_router_add(&h->routes, b->path, b);
             if (old)
                 free_binding(old);
@@ -2737,6 +2853,7 @@ static void handle_action(hcn_http *h, hcn_msg *m)
         } else {
             binding *b = hcn_xcalloc(1, sizeof *b);
             b->path = hcn_http_format_path(pid, path);
+            h->routes_gen++;
             void *old = hcn_http_router_add(&h->routes, b->path, b);
             if (old)
                 free_binding(old);
@@ -3159,6 +3276,7 @@ int hcn_http_probe_connect(hcn_http *h, int sock, bool loopback)
     c->tcp.data = c;
     uv_timer_init(&h->loop, &c->timer);
     c->timer.data = c;
+    c->due = TIMER_OFF;
     c->handles = 2;
     int rc = uv_tcp_open(&c->tcp, sock);
     if (rc != 0) {
@@ -3197,6 +3315,7 @@ void hcn_http_probe_disconnect(hcn_http *h)
 void hcn_http_probe_reset(hcn_http *h)
 {
     hcn_http_probe_disconnect(h);
+    h->routes_gen++;
     hcn_http_router_fini(&h->routes, free_binding);
     hcn_http_router_fini(&h->ws_routes, free_ws_binding);
     memset(&h->routes, 0, sizeof h->routes);
