@@ -96,6 +96,16 @@ typedef struct hwn_host {
      * handlers in flight, its init included), told as the count changes,
      * for `hyperc ps`.  A store: it never blocks and sends nothing. */
     void (*tasks)(void *ctx, uint32_t live);
+
+    /* receive, lending: as receive, but where it returns true *out is the
+     * host's, not the guest's: its strings and byte lists stay valid and
+     * unchanged until the process's next receive or receive_lent (and only
+     * until then), the guest reads them only and never releases them
+     * (no hw_receive_result_fini).  Where it returns false *out is the
+     * guest's as receive's (the host lends what is common: a request or a
+     * response without capabilities, not a send error).  NULL where the
+     * host lends nothing (the worker's binding): use receive. */
+    bool (*receive_lent)(void *ctx, hw_receive_result *out);
 } hwn_host;
 
 /* Whether host table h (of h->size bytes) has entry `field`. */

@@ -149,6 +149,15 @@ void hw_receive(hw_receive_result *out)
     host->receive(host->ctx, out);
 }
 
+bool hp__receive(hw_receive_result *out)
+{
+    const hwn_host *h = host;
+    if (HWN_HAS(h, receive_lent) && h->receive_lent != NULL)
+        return h->receive_lent(h->ctx, out);
+    h->receive(h->ctx, out);
+    return false;
+}
+
 bool hw_has_blob(void)
 {
     return host->has_blob(host->ctx);

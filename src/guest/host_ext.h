@@ -28,4 +28,9 @@ void hp__tasks(size_t live);
 bool hp__set_state_start(const uint8_t *bytes, size_t len,
                          const hw_bytes *context, uint64_t timeout_s);
 
+/* hw_receive, borrowing where the host can: true when *out was lent (valid
+ * until the next receive, not to be released: the runtime copies what it
+ * keeps before then), false when *out is owned (hw_receive_result_fini). */
+bool hp__receive(hw_receive_result *out);
+
 #endif

@@ -322,7 +322,7 @@ static void refuse_unserved(hw_receive_result *r)
     hw_send_response(&resp, &blob);
 }
 
-static void on_request(hw_receive_result *r)
+static void on_request(hw_receive_result *r, bool lent)
 {
     bool local = strcmp(r->source.node, hpr_rt.our.node) == 0;
     bool http = local && hpr_is_module(&r->source, "http-server");
@@ -339,15 +339,18 @@ static void on_request(hw_receive_result *r)
     } else if (http) {
         t = hpr_rt.http->server_task(r);
     } else {
-        t = hpr_task_new(HPR_TASK_REQUEST, NULL);
+        /* a lent source is copied into the task's record; an owned one
+         * the task takes (one block: abi_types.c) */
+        t = hpr_task_new(HPR_TASK_REQUEST, lent ? &r->source : NULL);
         if (t == NULL) {
             refuse_busy(r, false); /* out of memory for a task */
             return;
         }
-        /* the task takes the received source (one block: abi_types.c) */
-        t->source = r->source;
-        t->source_heap = true;
-        memset(&r->source, 0, sizeof r->source);
+        if (!lent) {
+            t->source = r->source;
+            t->source_heap = true;
+            memset(&r->source, 0, sizeof r->source);
+        }
         size_t n = r->message.request.body.len;
         const char *in = n ? (const char *)r->message.request.body.ptr : "";
         char *body = hp_arena_strndup(&t->arena, in, n);
@@ -467,13 +470,16 @@ void hp_process_main(const hp_process_impl *im)
     }
     for (;;) {
         hpr_run_ready();
+        /* a lent message stays valid until the next receive: whatever of
+         * it a task keeps is copied before (into its record or arena) */
         hw_receive_result r;
-        hw_receive(&r);
+        bool lent = hp__receive(&r);
         if (!r.is_err && r.message.kind == HW_MESSAGE_REQUEST)
-            on_request(&r);
+            on_request(&r, lent);
         else
             on_outcome(&r);
-        hw_receive_result_fini(&r);
+        if (!lent)
+            hw_receive_result_fini(&r);
         if (hpr_rt.trim_pending)
             hpr_log_file_trim();
     }

@@ -235,9 +235,75 @@ static void assert_response(const hw_receive_result *r, const char *source,
 
 static hcn_msg *b_pop_req(fx *f);
 
+/* receive_lent(): as a_recv; returns whether *out was lent. */
+static bool a_recv_lent(fx *f, hw_receive_result *out)
+{
+    static watchdog w;
+    watchdog_start(&w, &f->a->mb, 5000);
+    if (setjmp(f->h.kill) != 0) {
+        watchdog_stop(&w);
+        fail_msg("receive_lent() returned nothing within 5000 ms");
+    }
+    bool lent = f->t->receive_lent(f->t->ctx, out);
+    watchdog_stop(&w);
+    return lent;
+}
+
 static unsigned ncontexts(fx *f)
 {
     return HASH_COUNT(f->h.contexts);
+}
+
+/* receive_lent lends a request's or response's parts (source, body,
+ * metadata, the response's context) until the next receive, however the
+ * process sends meanwhile; send errors come as copies.  Under
+ * AddressSanitizer a part released early, or never, fails the test. */
+static void receive_lent_lends_until_next_receive(void **state)
+{
+    fx *f = *state;
+    a_send(f, "our@" PID_B, false, 5, "q", "ctx-lent", NULL);
+    hcn_msg *q = ut_pop(f->b, 1000);
+    to_a_resp(f, q->id, ADDR_B, "answer", NULL);
+    hcn_msg_unref(q);
+    to_a_req(f, 0, ADDR_C, NULL, false, "from-c", NULL);
+    hw_receive_result r;
+    assert_true(a_recv_lent(f, &r));
+    assert_response(&r, ADDR_B, "answer", "ctx-lent");
+    assert_null(r.message.response.metadata);
+    assert_int_equal(r.message.response.capabilities.len, 0);
+    /* sending reuses released context entries: the lent context stays */
+    for (int i = 0; i < 4; i++) {
+        a_send(f, "our@" PID_B, false, 5, "more", "other-context!", NULL);
+        hcn_msg_unref(ut_pop(f->b, 1000));
+    }
+    assert_response(&r, ADDR_B, "answer", "ctx-lent");
+    assert_true(a_recv_lent(f, &r));
+    assert_request(&r, ADDR_C, "from-c");
+    assert_false(r.message.request.has_expects_response);
+    assert_string_equal(r.source.process.process_name, "carol");
+    assert_string_equal(r.source.process.package_name, "pair");
+    assert_string_equal(r.source.process.publisher_node, "test");
+    /* an owned receive ends the lending too; a send error is a copy */
+    a_send(f, "our@nobody:pair:test", false, 30, "hi", "cx", NULL);
+    assert_false(a_recv_lent(f, &r));
+    assert_true(r.is_err);
+    assert_true(r.has_context);
+    ut_assert_bytes(&r.context, "cx");
+    hw_receive_result_fini(&r);
+    /* a request with capabilities attached is a copy as well */
+    hcn_cap cap = {.issuer = ADDR_C, .params = "\"messaging\""};
+    hcn_route(f->n,
+              HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = 9, .source = ADDR_C,
+                          .target = ADDR_A, .body = "caps", .body_len = 4,
+                          .caps = &cap, .ncaps = 1));
+    assert_false(a_recv_lent(f, &r));
+    assert_request(&r, ADDR_C, "caps");
+    assert_int_equal(r.message.request.capabilities.len, 1);
+    hw_receive_result_fini(&r);
+    /* lent again, and left lent: host fini releases it */
+    to_a_req(f, 0, ADDR_B, NULL, false, "last", NULL);
+    assert_true(a_recv_lent(f, &r));
+    assert_request(&r, ADDR_B, "last");
 }
 
 /* ---------------------------------------------------------------- ids */
@@ -1240,6 +1306,7 @@ int main(void)
         T(await_finds_answer_already_deferred),
         T(capabilities_filtered_on_send),
         T(capabilities_offered_saved_dropped),
+        T(receive_lent_lends_until_next_receive),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

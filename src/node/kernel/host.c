@@ -65,36 +65,43 @@ static void export_address(const char *s, hw_address *out)
         abort();
 }
 
-/* export_address for the source of a message this host hands over: the
- * split of the last few sources is remembered (compared whole), so a steady
- * exchange copies the parts without splitting the string again. */
-static void export_source(hcn_host *h, const char *s, hw_address *out)
+/* The memo slot of source s (host.c keeps the split of the last few
+ * sources, compared whole), made if s is not there; -1 when s does not fit
+ * a slot or is not an address. */
+static int source_memo(hcn_host *h, const char *s)
 {
-    size_t n = h->src_memo_next;
-    for (size_t i = 0; i < 4; i++) {
-        if (strcmp(h->src_memo[i].str, s) != 0)
-            continue;
-        const size_t(*o)[2] = h->src_memo[i].offs;
-        if (hcc_address_from_parts(s, h->src_memo[i].at, s + o[0][0], o[0][1],
-                                   s + o[1][0], o[1][1], s + o[2][0], o[2][1],
-                                   out) != 0)
-            abort();
-        return;
-    }
+    for (int i = 0; i < 4; i++)
+        if (strcmp(h->src_memo[i].str, s) == 0)
+            return i;
     size_t len = strlen(s), at, offs[3][2];
     if (len == 0 || len >= sizeof h->src_memo[0].str ||
-        hcc_address_split(s, false, &at, offs) != HCC_EOK) {
+        hcc_address_split(s, false, &at, offs) != HCC_EOK)
+        return -1;
+    unsigned n = h->src_memo_next % 4;
+    memcpy(h->src_memo[n].str, s, len + 1);
+    memcpy(h->src_memo[n].parts, s, len + 1);
+    h->src_memo[n].parts[at] = 0;
+    for (int k = 0; k < 2; k++)
+        h->src_memo[n].parts[offs[k][0] + offs[k][1]] = 0;
+    h->src_memo[n].at = at;
+    memcpy(h->src_memo[n].offs, offs, sizeof offs);
+    h->src_memo_next = n + 1;
+    return (int)n;
+}
+
+/* export_address for the source of a message this host hands over: a
+ * steady exchange copies the parts without splitting the string again. */
+static void export_source(hcn_host *h, const char *s, hw_address *out)
+{
+    int i = source_memo(h, s);
+    if (i < 0) {
         export_address(s, out);
         return;
     }
-    n %= 4;
-    memcpy(h->src_memo[n].str, s, len + 1);
-    h->src_memo[n].at = at;
-    memcpy(h->src_memo[n].offs, offs, sizeof offs);
-    h->src_memo_next = (unsigned)n + 1;
-    if (hcc_address_from_parts(s, at, s + offs[0][0], offs[0][1],
-                               s + offs[1][0], offs[1][1], s + offs[2][0],
-                               offs[2][1], out) != 0)
+    const size_t(*o)[2] = h->src_memo[i].offs;
+    if (hcc_address_from_parts(s, h->src_memo[i].at, s + o[0][0], o[0][1],
+                               s + o[1][0], o[1][1], s + o[2][0], o[2][1],
+                               out) != 0)
         abort();
 }
 
@@ -179,6 +186,8 @@ static hcn_cap *filter_caps(hcn_host *h, const hw_capability_list *in,
 
 static void free_caps(hcn_cap *c, size_t n)
 {
+    if (c == NULL)
+        return; /* none attached, as most messages: spare free(NULL) */
     for (size_t i = 0; i < n; i++) {
         free(c[i].issuer);
         free(c[i].params);
@@ -413,9 +422,63 @@ static void export_answer(hcn_host *h, hcn_ctx_entry *e, const hcn_msg *m,
     }
 }
 
-/* Take in one envelope (consuming it).  Returns true and fills *out when it
- * is for the guest; false when it was dropped (an answer nobody waits for). */
-static bool ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out)
+/* Lend the guest m's source and request or response (the body and the
+ * metadata stay in m, the source's parts in its memo slot) where *out had
+ * copies: false, *out untouched, when m carries capabilities or its source
+ * has no memo slot (then it is exported as a copy). */
+static bool lend_message(hcn_host *h, const hcn_msg *m, hw_receive_result *out)
+{
+    if (m->ncaps != 0)
+        return false;
+    int i = source_memo(h, m->source);
+    if (i < 0)
+        return false;
+    char *p = h->src_memo[i].parts;
+    const size_t(*o)[2] = h->src_memo[i].offs;
+    out->source.node = p;
+    out->source.process.process_name = p + o[0][0];
+    out->source.process.package_name = p + o[1][0];
+    out->source.process.publisher_node = p + o[2][0];
+    hw_bytes body = {(uint8_t *)m->body, m->body_len};
+    char *meta = (char *)m->metadata;
+    if (m->kind == HCN_MSG_RESPONSE) {
+        out->message.kind = HW_MESSAGE_RESPONSE;
+        out->message.response.inherit = m->inherit;
+        out->message.response.body = body;
+        out->message.response.metadata = meta;
+    } else {
+        out->message.kind = HW_MESSAGE_REQUEST;
+        out->message.request.inherit = m->inherit;
+        out->message.request.has_expects_response = m->has_expects;
+        out->message.request.expects_response = m->expects;
+        out->message.request.body = body;
+        out->message.request.metadata = meta;
+    }
+    return true;
+}
+
+/* What the guest was lent at its last receive (receive_lent): the envelope
+ * and the answered request's context entry, released at its next receive. */
+static void lent_release(hcn_host *h)
+{
+    if (h->lent_msg != NULL) {
+        hcn_msg_unref(h->lent_msg);
+        h->lent_msg = NULL;
+    }
+    if (h->lent_ctx != NULL) {
+        ctx_free(h, h->lent_ctx);
+        h->lent_ctx = NULL;
+    }
+}
+
+enum { INGEST_DROPPED, INGEST_COPIED, INGEST_LENT };
+
+/* Take in one envelope (consuming it).  Fills *out and returns
+ * INGEST_COPIED (the guest owns *out) or, when `lend` and m allows it,
+ * INGEST_LENT (*out points into m and its context entry, kept until the
+ * guest's next receive: lent_release); INGEST_DROPPED when it was not for
+ * the guest (an answer nobody waits for). */
+static int ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out, bool lend)
 {
     memset(out, 0, sizeof *out);
     if (m->kind == HCN_MSG_REQUEST) {
@@ -425,10 +488,14 @@ static bool ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out)
         }
         set_blob_from(h, m);
         note_offered(h, m);
+        if (lend && lend_message(h, m, out)) {
+            h->lent_msg = m; /* our reference, until the next receive */
+            return INGEST_LENT;
+        }
         export_source(h, m->source, &out->source);
         export_message(m, &out->message);
         hcn_msg_unref(m);
-        return true;
+        return INGEST_COPIED;
     }
     hcn_ctx_entry *e;
     HASH_FIND(hh, h->contexts, &m->id, sizeof m->id, e);
@@ -438,17 +505,28 @@ static bool ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out)
                           ? "dropped a response nobody waits for"
                           : "dropped a send error nobody waits for");
         hcn_msg_unref(m);
-        return false;
+        return INGEST_DROPPED;
     }
     ctx_take(h, e);
     if (m->kind == HCN_MSG_RESPONSE) {
         set_blob_from(h, m);
         note_offered(h, m);
+        /* a save's answer is copied: ctx_free counts it done at once */
+        if (lend && !e->is_save && lend_message(h, m, out)) {
+            if (e->has_context) {
+                out->message.has_context = true;
+                out->message.context.ptr = e->context;
+                out->message.context.len = e->context_len;
+            }
+            h->lent_msg = m;
+            h->lent_ctx = e; /* out of the table; freed at the next receive */
+            return INGEST_LENT;
+        }
     }
     export_answer(h, e, m, out);
     ctx_free(h, e);
     hcn_msg_unref(m);
-    return true;
+    return INGEST_COPIED;
 }
 
 /* The earliest context whose deadline has passed, as a timeout error. */
@@ -594,9 +672,9 @@ static int save_answer(hcn_host *h, hcn_msg **m)
  * pushes it into the queue at the deadline: messages that arrived before the
  * deadline come first (an answer that made it in time wins), later ones
  * after. */
-static void host_receive(void *ctx, hw_receive_result *out)
+static bool receive_next(hcn_host *h, hw_receive_result *out, bool lend)
 {
-    hcn_host *h = ctx;
+    lent_release(h);
     /* For `hyperc ps`: waiting from here, in its own code again from when
      * a message is handed over.  The clock is read once per message as it
      * was, and again only after a wait. */
@@ -619,7 +697,7 @@ static void host_receive(void *ctx, hw_receive_result *out)
                 defer_front(h, m);
             expire_one(h, now, out);
             atomic_store_explicit(busy, now, memory_order_relaxed);
-            return;
+            return false;
         }
         if (m == NULL) {
             int64_t deadline = h->heap_len ? h->heap[0]->deadline : -1;
@@ -627,15 +705,26 @@ static void host_receive(void *ctx, hw_receive_result *out)
                 continue; /* the deadline passed: deliver the timeout */
             now = hcn_now_ns();
         }
-        if (ingest(h, m, out)) {
+        int got = ingest(h, m, out, lend);
+        if (got != INGEST_DROPPED) {
             atomic_store_explicit(busy, now, memory_order_relaxed);
             if (!h->cache_on && h->started) {
                 h->cache_on = true; /* work after the start: not idle */
                 hcn_thread_cache_on();
             }
-            return;
+            return got == INGEST_LENT;
         }
     }
+}
+
+static void host_receive(void *ctx, hw_receive_result *out)
+{
+    receive_next(ctx, out, false);
+}
+
+static bool host_receive_lent(void *ctx, hw_receive_result *out)
+{
+    return receive_next(ctx, out, true);
 }
 
 static bool host_has_blob(void *ctx)
@@ -957,7 +1046,8 @@ static void host_send_request(void *ctx, const hw_address *target,
     const char *t = addr_into(h, target, buf, sizeof buf);
     char *heap = t ? NULL : addr_string(h, target);
     hcn_msg *m = build_request(h, t ? t : heap, req, blob);
-    free(heap);
+    if (heap != NULL)
+        free(heap);
     if (req->has_expects_response)
         ctx_add(h, m, context);
     route(h, m);
@@ -1448,10 +1538,12 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
     t->started = host_started;
     t->set_state_start = host_set_state_start;
     t->tasks = host_tasks;
+    t->receive_lent = host_receive_lent;
 }
 
 void hcn_host_fini(hcn_host *h)
 {
+    lent_release(h);
     ahead_return(h);
     saves_flush(h); /* what the instance queued is stored all the same */
     free(h->save_body);

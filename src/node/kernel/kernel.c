@@ -211,10 +211,15 @@ bool hcn_pid_exempt(const char *pid)
 
 /* ------------------------------------------------------------- routing */
 
+/* Whether addr is on node `name` (nl bytes long). */
+static bool node_is_n(const char *addr, const char *name, size_t nl)
+{
+    return strncmp(addr, name, nl) == 0 && addr[nl] == '@';
+}
+
 static bool node_is(const char *addr, const char *name)
 {
-    size_t nl = strlen(name);
-    return strncmp(addr, name, nl) == 0 && addr[nl] == '@';
+    return node_is_n(addr, name, strlen(name));
 }
 
 /* Send the sender of request m a send error at once, if it waits for an
@@ -370,14 +375,18 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
 {
     if (n->log.level >= 3)
         trace_route(n, m);
-    if (!node_is(m->target, n->name)) {
+    /* the node's name measured once; a local address's process id is
+     * right after it */
+    size_t nl = strlen(n->name);
+    bool src_local = node_is_n(m->source, n->name, nl);
+    if (!node_is_n(m->target, n->name, nl)) {
         /* Another node's: through the way out if a module gave one; without
          * one, every other node is offline, as for a peer missing from the
          * PKI. */
         int kind = HW_SEND_ERROR_OFFLINE;
         const char *spid = hcn_addr_pid(m->source);
-        if (n->remote.send != NULL && node_is(m->source, n->name) &&
-            !hcn_pid_exempt(spid) && !may_network(n, from_hint, spid)) {
+        if (n->remote.send != NULL && src_local && !hcn_pid_exempt(spid) &&
+            !may_network(n, from_hint, spid)) {
             /* as Hyperware: no network capability, a timeout at once */
             hcn_logf(n, 0,
                      "%s %s -> %s refused: sender lacks the network "
@@ -403,13 +412,13 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
         hcn_msg_unref(m);
         return;
     }
-    const char *spid = hcn_addr_pid(m->source);
-    const char *tpid = hcn_addr_pid(m->target);
-    hcn_proc *to = to_hint ? hcn_proc_ref(to_hint) : hcn_node_find(n, tpid);
+    const char *spid = src_local ? m->source + nl + 1 : hcn_addr_pid(m->source);
+    hcn_proc *to =
+        to_hint ? hcn_proc_ref(to_hint) : hcn_node_find(n, m->target + nl + 1);
     const char *why = NULL;
     if (to == NULL) {
         why = "no such process";
-    } else if (!hcn_pid_exempt(spid) && node_is(m->source, n->name)) {
+    } else if (src_local && !hcn_pid_exempt(spid)) {
         hcn_proc *from =
             from_hint ? hcn_proc_ref(from_hint) : hcn_node_find(n, spid);
         if (from == NULL) {
@@ -423,7 +432,7 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
                       "(and the target is not public)";
         }
         hcn_proc_unref(from);
-    } else if (!node_is(m->source, n->name) && m->kind != HCN_MSG_SEND_ERROR &&
+    } else if (!src_local && m->kind != HCN_MSG_SEND_ERROR &&
                !proc_networks(n, to)) {
         /* from another node: as Hyperware, dropped unless the target may
          * network (the remote sender times out) */

@@ -43,7 +43,8 @@ typedef struct hcn_ctx_entry {
     size_t context_len;
     int64_t deadline;
     size_t heap_idx;
-    uint8_t small[32]; /* holds a context of up to 32 bytes */
+    uint8_t small[48]; /* holds a context of up to 48 bytes: a stub call's
+                        * (a 36-character id) without an allocation */
     bool is_save;      /* a set_state_start under way */
     struct hcn_ctx_entry *next_spare;
 } hcn_ctx_entry;
@@ -94,10 +95,18 @@ struct hcn_host {
     /* The last sources exported to the guest, split (host.c,
      * export_source): a steady exchange splits each address once. */
     struct {
-        char str[128]; /* "" = empty slot */
+        char str[128];   /* "" = empty slot */
+        char parts[128]; /* str with a NUL after each part (lent) */
         size_t at, offs[3][2];
     } src_memo[4];
     unsigned src_memo_next;
+    /* What the guest's last receive_lent lent it (host.c, ingest): the
+     * envelope holding the body, and the answered request's context entry
+     * (out of the table) holding the context; released at its next
+     * receive.  The source's parts are in a memo slot, replaced only by a
+     * later receive. */
+    hcn_msg *lent_msg;
+    hcn_ctx_entry *lent_ctx;
     /* Guards of the guest's coroutine stacks (fault.c), read by the fault
      * handler on this thread. */
     hcn_guard *guards;

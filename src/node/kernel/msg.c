@@ -53,8 +53,12 @@ hcn_msg *hcn_msg_new(const hcn_msg_spec *sp)
     const char *metadata = sp->metadata;
     const hcn_cap *caps = sp->caps;
     size_t ncaps = sp->ncaps, body_len = sp->body_len;
-    size_t need = sizeof(hcn_msg) + ncaps * sizeof(hcn_cap) + slen(source) +
-                  slen(target) + slen(rsvp) + slen(metadata) + body_len;
+    /* each string measured once (two routed envelopes per local call) */
+    size_t lsource = slen(source), ltarget = slen(target);
+    size_t lrsvp = rsvp == source ? lsource : slen(rsvp);
+    size_t lmeta = slen(metadata);
+    size_t need = sizeof(hcn_msg) + ncaps * sizeof(hcn_cap) + lsource +
+                  ltarget + lrsvp + lmeta + body_len;
     for (size_t i = 0; i < ncaps; i++)
         need += slen(caps[i].issuer) + slen(caps[i].params);
     hcn_msg *m = hcn_xmalloc(need);
@@ -73,10 +77,10 @@ hcn_msg *hcn_msg_new(const hcn_msg_spec *sp)
         m->caps[i].issuer = put(&cur, caps[i].issuer, slen(caps[i].issuer));
         m->caps[i].params = put(&cur, caps[i].params, slen(caps[i].params));
     }
-    m->source = put(&cur, source, slen(source));
-    m->target = put(&cur, target, slen(target));
-    m->rsvp = rsvp ? put(&cur, rsvp, slen(rsvp)) : NULL;
-    m->metadata = metadata ? put(&cur, metadata, slen(metadata)) : NULL;
+    m->source = put(&cur, source, lsource);
+    m->target = put(&cur, target, ltarget);
+    m->rsvp = rsvp ? put(&cur, rsvp, lrsvp) : NULL;
+    m->metadata = metadata ? put(&cur, metadata, lmeta) : NULL;
     m->body = (const uint8_t *)put(&cur, sp->body, body_len);
     m->body_len = body_len;
     m->blob = hcn_blob_ref(sp->blob);
