@@ -461,10 +461,15 @@ static int park_wait(wctx *w)
         int rc = answer_parked(w, true);
         if (rc != 0)
             return rc;
-        if (got || hcn_mailbox_stopping(&w->p->mb)) {
-            /* stopping (the blocking receive decides what comes), or a
-             * frame before the RECEIVE was answered (the worker does not
-             * do that): as without parking */
+        if (got) {
+            /* a frame before the RECEIVE was answered: a crash report, or
+             * a worker out of step; served as it comes, the RECEIVE
+             * staying parked */
+            return 1;
+        }
+        if (hcn_mailbox_stopping(&w->p->mb)) {
+            /* the blocking receive decides what comes (save answers, or
+             * the stop), as without parking */
             atomic_store(&w->parked, false);
             hw_receive_result r;
             w->h->table.receive(w->h->table.ctx, &r); /* may not return */
