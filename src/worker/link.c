@@ -36,11 +36,15 @@
  *   4096+R the replies ring's bytes (node -> worker)
  *
  * Positions are byte counts modulo 2^32; a ring holds tail - head bytes.
- * A side that sleeps sets its flag, checks again, then waits on the
- * futex word it waits for (tail for a reader, head for a writer). */
+ * A side that sleeps sets its flag (reader_sleeps, writer_sleeps), checks
+ * again, then waits on the futex of that flag while it is up; the other
+ * side takes the flag down and wakes it.  Waiting on the flag rather than
+ * on the position (layout 3) lets a third party wake a sleeping reader
+ * without a lost wake-up (hcw_link_kick): a flag taken down before the
+ * sleeper's futex call makes that call return at once. */
 
 #define LINK_MAGIC 0x6b6e6c77u /* "wlnk" */
-#define LINK_LAYOUT 2
+#define LINK_LAYOUT 3
 #define DATA_OFF 4096u
 
 typedef struct shm_head {
@@ -74,7 +78,8 @@ struct hcw_link {
     uint32_t size; /* bytes per ring */
     ring tx, rx;
     int64_t spin_max_ns;
-    int64_t spin_ns; /* the adaptive budget for reads */
+    int64_t spin_ns;     /* the adaptive budget for reads */
+    _Atomic bool kicked; /* hcw_link_kick since the last hcw_link_wait */
     hcw_link_watch_fn watch;
     void *watch_ctx;
     bool from_node; /* the worker's end: what it reads comes from the node,
@@ -111,13 +116,27 @@ static void futex_wake(_Atomic uint32_t *w)
     syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
-/* Sleep while *w == seen, at most ms; interrupted and spurious returns
+/* Sleep while *w == seen, at most ns; interrupted and spurious returns
  * are fine (the callers look again). */
+static void futex_wait_ns(_Atomic uint32_t *w, uint32_t seen, int64_t ns)
+{
+    if (ns < 0)
+        ns = 0;
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000),
+                          .tv_nsec = (long)(ns % 1000000000)};
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, seen, &ts, NULL, 0);
+}
+
 static void futex_wait(_Atomic uint32_t *w, uint32_t seen, int ms)
 {
-    struct timespec ts = {.tv_sec = ms / 1000,
-                          .tv_nsec = (long)(ms % 1000) * 1000000};
-    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, seen, &ts, NULL, 0);
+    futex_wait_ns(w, seen, (int64_t)ms * 1000000);
+}
+
+/* Take a sleeper's flag down and wake it, if it is up. */
+static void wake_flag(_Atomic uint32_t *flag)
+{
+    if (atomic_load(flag) && atomic_exchange(flag, 0))
+        futex_wake(flag);
 }
 
 /* No `pause`: under virtualization pause-loop exiting deschedules a vCPU
@@ -327,7 +346,7 @@ static int ring_write(hcw_link *l, const uint8_t *p, size_t n)
                 continue;
             atomic_store(&r->ctl->writer_sleeps, 1);
             if (atomic_load(&r->ctl->head) == head)
-                futex_wait(&r->ctl->head, head, HCW_LINK_CHECK_MS);
+                futex_wait(&r->ctl->writer_sleeps, 1, HCW_LINK_CHECK_MS);
             atomic_store(&r->ctl->writer_sleeps, 0);
             if (atomic_load(&r->ctl->head) == head && !still_waiting(l)) {
                 errno = EPIPE;
@@ -350,9 +369,7 @@ static int ring_write(hcw_link *l, const uint8_t *p, size_t n)
          * calls; a reader that has not slept yet finds tail moved and
          * does not sleep. */
         atomic_store(&r->ctl->tail, r->pos);
-        if (atomic_load(&r->ctl->reader_sleeps) &&
-            atomic_exchange(&r->ctl->reader_sleeps, 0))
-            futex_wake(&r->ctl->tail);
+        wake_flag(&r->ctl->reader_sleeps);
     }
     return 0;
 }
@@ -469,7 +486,7 @@ static int wait_data(hcw_link *l, uint32_t seen)
     for (;;) {
         atomic_store(&r->ctl->reader_sleeps, 1);
         if (atomic_load(&r->ctl->tail) == seen)
-            futex_wait(&r->ctl->tail, seen, HCW_LINK_CHECK_MS);
+            futex_wait(&r->ctl->reader_sleeps, 1, HCW_LINK_CHECK_MS);
         atomic_store(&r->ctl->reader_sleeps, 0);
         if (atomic_load(&r->ctl->tail) != seen)
             return 1;
@@ -479,6 +496,40 @@ static int wait_data(hcw_link *l, uint32_t seen)
         if (!still_waiting(l))
             return atomic_load(&r->ctl->tail) != seen;
     }
+}
+
+int hcw_link_wait(hcw_link *l, int64_t deadline_ns)
+{
+    ring *r = &l->rx;
+    if (l->map == NULL)
+        return -1;
+    uint32_t seen = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
+    if (seen != r->pos)
+        return 1;
+    if (spin_for(&r->ctl->tail, seen, l->spin_ns)) {
+        spin_adapt(l, true);
+        return 1;
+    }
+    if (l->spin_max_ns > 0)
+        spin_adapt(l, false);
+    atomic_store(&r->ctl->reader_sleeps, 1);
+    /* after the flag is up: a kick or a frame from now on takes it down */
+    if (atomic_load(&r->ctl->tail) == seen && !atomic_load(&l->kicked)) {
+        int64_t ns = deadline_ns - now_ns();
+        if (ns > 0)
+            futex_wait_ns(&r->ctl->reader_sleeps, 1, ns);
+    }
+    atomic_store(&r->ctl->reader_sleeps, 0);
+    atomic_store(&l->kicked, false);
+    return atomic_load(&r->ctl->tail) != seen;
+}
+
+void hcw_link_kick(hcw_link *l)
+{
+    if (l->map == NULL)
+        return;
+    atomic_store(&l->kicked, true);
+    wake_flag(&l->rx.ctl->reader_sleeps);
 }
 
 /* Read exactly n bytes from the receive ring.  1, 0 gave up before any
@@ -522,9 +573,7 @@ static int ring_read(hcw_link *l, uint8_t *p, size_t n, bool at_start,
         n -= k;
         any = true;
         atomic_store(&r->ctl->head, r->pos);
-        if (atomic_load(&r->ctl->writer_sleeps) &&
-            atomic_exchange(&r->ctl->writer_sleeps, 0))
-            futex_wake(&r->ctl->head);
+        wake_flag(&r->ctl->writer_sleeps);
     }
     return 1;
 }
@@ -568,9 +617,7 @@ static int recv_ring(hcw_link *l, hcw_in *in, char *err, size_t errlen)
             ring_copy_out(l, r->pos + HDR, body, len);
             r->pos += HDR + len;
             atomic_store(&r->ctl->head, r->pos);
-            if (atomic_load(&r->ctl->writer_sleeps) &&
-                atomic_exchange(&r->ctl->writer_sleeps, 0))
-                futex_wake(&r->ctl->head);
+            wake_flag(&r->ctl->writer_sleeps);
             return hcw_in_decode(in, len, l->from_node, err, errlen);
         }
     }

@@ -17,7 +17,10 @@
  * the worker's ring positions before using them and copies every frame out
  * of the ring before decoding it.
  *
- * Threads: a link is used by one thread at a time on each side.  Waits are
+ * Threads: on each side one thread at a time reads and one at a time writes
+ * (on the node's end they may differ: a thread delivering to a parked
+ * process writes its replies ring while the process's thread waits to
+ * read, kernel/isolate.c); hcw_link_kick is for any thread.  Waits are
  * cut into checks (HCW_LINK_CHECK_MS): at each, the watch function (if
  * any) says whether the peer is still worth waiting for. */
 #ifndef HYPERC_WORKER_LINK_H
@@ -100,5 +103,19 @@ bool hcw_link_pending(const hcw_link *l);
  * watch function gave up before a frame began; -1 a broken frame or
  * impossible ring positions (a sentence in err, errno set). */
 int hcw_link_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen);
+
+/* On a shared-memory link (the node's end): wait until the receive ring
+ * holds bytes, spinning first as a read does, then sleeping until
+ * deadline_ns (CLOCK_MONOTONIC) at the latest or until hcw_link_kick.  1
+ * bytes are there, 0 not (the deadline passed, or a kick or spurious
+ * wake-up: the caller looks at what it waits for and calls again); -1 on a
+ * socket link.  The watch function is not called.  One thread waits at a
+ * time. */
+int hcw_link_wait(hcw_link *l, int64_t deadline_ns);
+
+/* Wake the thread in hcw_link_wait on this link (any thread, any time; a
+ * kick before the wait makes the next wait return at once).  Nothing on a
+ * socket link. */
+void hcw_link_kick(hcw_link *l);
 
 #endif

@@ -1,5 +1,6 @@
 /* Bounded mailboxes (mailbox.c): FIFO order, the request bound, deadlines,
- * close waking a blocked pop, reopen, take_all, stop/requeue/resume. */
+ * close waking a blocked pop, reopen, take_all, stop/requeue/resume, the
+ * notify function. */
 #include "unit_helpers.h"
 
 #include <pthread.h>
@@ -365,6 +366,55 @@ static void take_all(void **state)
     hcn_mailbox_fini(&mb); /* frees request 5 */
 }
 
+/* hcn_mailbox_set_notify: called after each push (ending false), close
+ * and stop (ending true), with the message already there and the lock let
+ * go (the function pops, which takes it); not after it is removed. */
+typedef struct notes {
+    hcn_mailbox *mb;
+    int pushes, endings;
+    uint64_t seen; /* the id the function popped */
+} notes;
+
+static void note(void *ctx, bool ending)
+{
+    notes *n = ctx;
+    if (ending) {
+        n->endings++;
+        return;
+    }
+    n->pushes++;
+    hcn_msg *m;
+    assert_int_equal(hcn_mailbox_pop(n->mb, 0, &m), HCC_EOK);
+    n->seen = m->id;
+    hcn_msg_unref(m);
+}
+
+static void notify_after_push_close_and_stop(void **state)
+{
+    (void)state;
+    hcn_mailbox mb;
+    hcn_mailbox_init(&mb, 8, 0);
+    notes n = {.mb = &mb};
+    hcn_mailbox_set_notify(&mb, note, &n);
+    assert_int_equal(hcn_mailbox_push(&mb, req(7)), HCC_EOK);
+    assert_int_equal(n.pushes, 1);
+    assert_int_equal(n.seen, 7);
+    assert_int_equal(atomic_load(&mb.count), 0);
+    hcn_mailbox_stop(&mb);
+    assert_int_equal(n.endings, 1);
+    hcn_mailbox_resume(&mb);
+    hcn_mailbox_close(&mb);
+    assert_int_equal(n.endings, 2);
+    hcn_mailbox_reopen(&mb);
+    hcn_mailbox_set_notify(&mb, NULL, NULL);
+    assert_int_equal(hcn_mailbox_push(&mb, req(8)), HCC_EOK);
+    hcn_mailbox_close(&mb);
+    assert_int_equal(n.pushes, 1);
+    assert_int_equal(n.endings, 2);
+    assert_int_equal(atomic_load(&mb.count), 1);
+    hcn_mailbox_fini(&mb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +429,7 @@ int main(void)
         cmocka_unit_test(concurrent_senders_keep_per_sender_order),
         cmocka_unit_test(take_all),
         cmocka_unit_test(stop_keeps_messages_for_the_next_receiver),
+        cmocka_unit_test(notify_after_push_close_and_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * and without spinning, many wraps of each ring, frames several times the
  * ring's size), the memfd sealed against shrinking, a peer that writes
  * impossible ring positions, a wait given up by the watch function (read
- * and write), a fd that is no link, and the socket link. */
+ * and write), a fd that is no link, the socket link, and the node's wait
+ * with kicks. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The peer: echo every frame's one bin argument back as a REPLY until
@@ -454,18 +457,74 @@ static void socket_link_batches(void **state)
     hcw_link_free(b);
 }
 
+/* hcw_link_wait on the node's end: 1 once bytes are in the calls ring (a
+ * frame the worker wrote, read afterwards as usual); 0 after a kick, both
+ * a kick before the wait and one from another thread while it sleeps; 0
+ * at a deadline already past.  The deadlines of the kicked waits are a
+ * minute away: a lost kick fails the test by the clock, not by a hang. */
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *kick_later(void *arg)
+{
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL);
+    hcw_link_kick(arg);
+    return NULL;
+}
+
+static void wait_and_kick(void **state)
+{
+    (void)state;
+    int fd = -1;
+    hcw_link *node = hcw_link_shm_new(0, &fd);
+    assert_non_null(node);
+    char err[160];
+    hcw_link *worker = hcw_link_shm_open(fd, err, sizeof err);
+    assert_non_null(worker);
+    int64_t minute = 60LL * 1000000000;
+    /* nothing there, a deadline passed */
+    assert_int_equal(hcw_link_wait(node, mono_ns() - 1), 0);
+    /* a kick before the wait */
+    hcw_link_kick(node);
+    int64_t t0 = mono_ns();
+    assert_int_equal(hcw_link_wait(node, t0 + minute), 0);
+    assert_true(mono_ns() - t0 < minute / 2);
+    /* a kick while it sleeps */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, kick_later, node), 0);
+    t0 = mono_ns();
+    assert_int_equal(hcw_link_wait(node, t0 + minute), 0);
+    assert_true(mono_ns() - t0 < minute / 2);
+    pthread_join(th, NULL);
+    /* a frame */
+    hcw_frame *f = hcw_frame_new();
+    hcw_frame_begin(f, HCW_DONE, 1);
+    hcw_put_i64(f, 5);
+    assert_int_equal(hcw_link_send(worker, f), 0);
+    assert_int_equal(hcw_link_wait(node, mono_ns() + minute), 1);
+    hcw_in in;
+    hcw_in_init(&in);
+    assert_int_equal(hcw_link_recv(node, &in, err, sizeof err), 1);
+    assert_int_equal(in.op, HCW_DONE);
+    hcw_in_fini(&in);
+    hcw_frame_free(f);
+    hcw_link_free(worker);
+    hcw_link_free(node);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(echo_spinning),
-        cmocka_unit_test(echo_sleeping),
-        cmocka_unit_test(sealed),
-        cmocka_unit_test(hostile_positions),
-        cmocka_unit_test(watch_gives_up),
-        cmocka_unit_test(try_send),
-        cmocka_unit_test(not_a_link),
-        cmocka_unit_test(socket_link),
-        cmocka_unit_test(socket_link_batches),
+        cmocka_unit_test(echo_spinning),  cmocka_unit_test(echo_sleeping),
+        cmocka_unit_test(sealed),         cmocka_unit_test(hostile_positions),
+        cmocka_unit_test(watch_gives_up), cmocka_unit_test(try_send),
+        cmocka_unit_test(wait_and_kick),  cmocka_unit_test(not_a_link),
+        cmocka_unit_test(socket_link),    cmocka_unit_test(socket_link_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

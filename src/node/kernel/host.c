@@ -727,6 +727,59 @@ static bool host_receive_lent(void *ctx, hw_receive_result *out)
     return receive_next(ctx, out, true);
 }
 
+static hcn_msg *deferred_pop(hcn_host *h);
+
+bool hcn_host_try_receive(hcn_host *h, hw_receive_result *out, bool own_thread)
+{
+    hcn_mailbox *mb = &h->proc->mb;
+    if (hcn_mailbox_stopping(mb))
+        return false;
+    if (!h->started && !h->start_told)
+        mark_started(h); /* as next_msg: its first receive */
+    if (own_thread && !h->stack_trimmed)
+        h->stack_trimmed = hcn_fault_thread_trim();
+    for (;;) {
+        hcn_msg *m = NULL;
+        if (h->deferred_head == NULL) {
+            saves_flush(h);
+            if (atomic_load_explicit(&mb->count, memory_order_acquire))
+                drain(h);
+        }
+        if (h->deferred_head) {
+            m = deferred_pop(h);
+            hcn_mailbox_taken(mb, m);
+        }
+        int64_t now = hcn_now_ns();
+        if (h->heap_len && h->heap[0]->deadline <= now &&
+            (m == NULL || h->heap[0]->deadline < m->arrived)) {
+            if (m)
+                defer_front(h, m);
+            expire_one(h, now, out);
+        } else if (m == NULL) {
+            return false;
+        } else if (ingest(h, m, out, false) == INGEST_DROPPED) {
+            continue; /* an answer nobody waits for: dropped */
+        }
+        atomic_store_explicit(&h->proc->busy_since, now, memory_order_relaxed);
+        if (own_thread)
+            hcn_host_thread_busy(h);
+        return true;
+    }
+}
+
+void hcn_host_thread_busy(hcn_host *h)
+{
+    if (!h->cache_on && h->started) {
+        h->cache_on = true; /* work after the start: not idle */
+        hcn_thread_cache_on();
+    }
+}
+
+int64_t hcn_host_next_deadline(const hcn_host *h)
+{
+    return h->heap_len ? h->heap[0]->deadline : -1;
+}
+
 static bool host_has_blob(void *ctx)
 {
     hcn_host *h = ctx;

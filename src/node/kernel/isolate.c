@@ -197,6 +197,19 @@ typedef struct wctx {
                                handle i + 1 (0: held, but nothing was
                                prompting); -1: not held */
     size_t nheld;
+    /* Parking (a shared-memory link only): a RECEIVE that found nothing
+     * leaves the process "parked" and its thread waits for the worker's
+     * next frame, not for the mailbox; whoever pushes a message into the
+     * mailbox meanwhile answers the RECEIVE in its place (hand_over).
+     * serve_mu: who serves the worker (its host, w->out, the replies
+     * ring); the process's thread holds it but while parked. */
+    bool can_park;
+    pthread_mutex_t serve_mu;
+    _Atomic bool parked;  /* a RECEIVE waits for a message */
+    _Atomic bool recheck; /* a hand-over found serve_mu taken */
+    bool reply_pending;   /* w->out holds an answer to send (it did not fit
+                             in the ring at once) */
+    bool hand_failed;     /* a hand-over found the replies ring broken */
 } wctx;
 
 /* Put the host's current blob (after a message came) as `blob | nil`,
@@ -326,6 +339,150 @@ static void trap_where(const char *stack, char *out, size_t len)
             return;
         }
         l = end ? end + 1 : NULL;
+    }
+}
+
+/* Answer a parked RECEIVE with what the mailbox (or a timeout) has for
+ * the guest, if anything: the caller holds serve_mu.  On the process's own
+ * thread the answer is sent waiting for room as a reply is; on another
+ * (a hand-over) it goes only if it fits at once, else it waits in w->out
+ * for the process's thread, which is kicked.  1 answered, 0 nothing came,
+ * -1 the link failed. */
+static int answer_parked(wctx *w, bool own_thread)
+{
+    hw_receive_result r;
+    if (!hcn_host_try_receive(w->h, &r, own_thread))
+        return 0;
+    w->cpu_at_receive = -1; /* a new message: a new budget */
+    atomic_store(&w->parked, false);
+    hcw_frame_begin(w->out, HCW_REPLY, 2);
+    hcw_put_receive_result(w->out, &r);
+    if (r.is_err)
+        hcw_put_nil(w->out);
+    else
+        put_current_blob(w, w->out);
+    hw_receive_result_fini(&r);
+    if (own_thread)
+        return reply(w) == 0 ? 1 : -1;
+    int rc = hcw_link_try_send(w->link, w->out);
+    if (rc == 1)
+        return 1;
+    if (rc == 0)
+        w->reply_pending = true;
+    else
+        w->hand_failed = true;
+    hcw_link_kick(w->link);
+    return 1;
+}
+
+/* The hand-over: a message came into a parked process's mailbox; the
+ * pushing thread answers the worker's RECEIVE itself (one thread woken,
+ * the worker, instead of the process's thread and then the worker).
+ * Never waits: if another thread serves the worker, that one looks again
+ * when it lets go (recheck).  Also run by the process's thread after it
+ * lets go of serve_mu. */
+static void hand_over(wctx *w, bool own_thread)
+{
+    for (;;) {
+        if (!atomic_load(&w->parked))
+            return;
+        if (pthread_mutex_trylock(&w->serve_mu) != 0) {
+            /* the holder looks again after it lets go; or, if it let go
+             * between the two tries, this thread has it */
+            atomic_store(&w->recheck, true);
+            if (pthread_mutex_trylock(&w->serve_mu) != 0)
+                return;
+        }
+        if (atomic_load(&w->parked))
+            answer_parked(w, own_thread);
+        pthread_mutex_unlock(&w->serve_mu);
+        if (!atomic_exchange(&w->recheck, false))
+            return;
+    }
+}
+
+/* The mailbox's notify function while the worker runs (any thread). */
+static void on_mailbox(void *ctx, bool ending)
+{
+    wctx *w = ctx;
+    if (ending) {
+        /* closed or stopping: the process's thread decides */
+        hcw_link_kick(w->link);
+        return;
+    }
+    /* the push (the count, before this) and the park (parked, then the
+     * count) each see the other's */
+    atomic_thread_fence(memory_order_seq_cst);
+    hand_over(w, false);
+}
+
+/* Let go of serve_mu (the process's thread, parking), then do what a
+ * hand-over that found it taken left. */
+static void serve_unlock(wctx *w)
+{
+    pthread_mutex_unlock(&w->serve_mu);
+    if (atomic_exchange(&w->recheck, false))
+        hand_over(w, true);
+}
+
+/* The process's thread while parked: wait for the worker's next frame,
+ * letting others hand messages over; answer a timeout when its deadline
+ * comes; make the periodic checks.  Called and returns with serve_mu held.
+ * 1 go on reading frames, or next_frame's codes (0 the worker is gone, -1
+ * broken, -2 the process is to stop, -3 over its CPU limit). */
+static int park_wait(wctx *w)
+{
+    atomic_store_explicit(&w->p->busy_since, 0, memory_order_relaxed);
+    for (;;) {
+        int64_t deadline = w->next_check;
+        int64_t due = hcn_host_next_deadline(w->h);
+        if (due >= 0 && due < deadline)
+            deadline = due;
+        serve_unlock(w);
+        int got = hcw_link_wait(w->link, deadline);
+        pthread_mutex_lock(&w->serve_mu);
+        if (w->hand_failed) {
+            snprintf(w->why, sizeof w->why, "its replies ring is broken");
+            return -1;
+        }
+        if (w->reply_pending) {
+            w->reply_pending = false;
+            if (reply(w) != 0)
+                return -1;
+        }
+        if (!atomic_load(&w->parked)) {
+            hcn_host_thread_busy(w->h);
+            return 1;
+        }
+        if (hcn_now_ns() >= w->next_check || !got) {
+            if (!still_serving(w))
+                return w->over_cpu ? -3 : w->stop ? -2 : 0;
+        }
+        int rc = answer_parked(w, true);
+        if (rc != 0)
+            return rc;
+        if (got) {
+            /* a frame before the RECEIVE was answered: a crash report, or
+             * a worker out of step; served as it comes, the RECEIVE
+             * staying parked */
+            return 1;
+        }
+        if (hcn_mailbox_stopping(&w->p->mb)) {
+            /* the blocking receive decides what comes (save answers, or
+             * the stop), as without parking */
+            atomic_store(&w->parked, false);
+            hw_receive_result r;
+            w->h->table.receive(w->h->table.ctx, &r); /* may not return */
+            w->cpu_at_receive = -1;
+            hcw_frame_begin(w->out, HCW_REPLY, 2);
+            hcw_put_receive_result(w->out, &r);
+            if (r.is_err)
+                hcw_put_nil(w->out);
+            else
+                put_current_blob(w, w->out);
+            hw_receive_result_fini(&r);
+            return reply(w) == 0 ? 1 : -1;
+        }
     }
 }
 
@@ -461,6 +618,21 @@ static int serve_call(wctx *w)
         /* the oldest message delivered ahead is the one the guest took */
         if (hcn_host_receive_ahead(w->h)) {
             w->cpu_at_receive = -1;
+            return 0;
+        }
+        if (w->can_park) {
+            int rc = answer_parked(w, true);
+            if (rc != 0)
+                return rc > 0 ? 0 : -1;
+            atomic_store(&w->parked, true);
+            /* a push that came before parked was up: its hand-over saw
+             * nothing to do (on_mailbox) */
+            atomic_thread_fence(memory_order_seq_cst);
+            if (atomic_load(&w->p->mb.count)) {
+                rc = answer_parked(w, true);
+                if (rc != 0)
+                    return rc > 0 ? 0 : -1;
+            }
             return 0;
         }
         hw_receive_result r;
@@ -923,6 +1095,10 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     w->has_cpu_clock = clock_getcpuclockid(pid, &w->cpu_clock) == 0;
     w->cpu_at_receive = -1;
     hcw_link_watch(link, watch, w);
+    pthread_mutex_init(&w->serve_mu, NULL);
+    pthread_mutex_lock(&w->serve_mu);
+    atomic_init(&w->parked, false);
+    atomic_init(&w->recheck, false);
     w->h = hcn_xmalloc(sizeof *w->h);
     hcn_host_init(w->h, p);
     pthread_mutex_lock(&p->lock);
@@ -956,10 +1132,16 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         goto out;
     }
     volatile bool stopped = false;
+    /* serve_mu is held from here on but while parked (park_wait) */
+    w->can_park = hcw_link_is_shm(w->link);
+    if (w->can_park)
+        hcn_mailbox_set_notify(&p->mb, on_mailbox, w);
     int jumped = sigsetjmp(w->h->kill, 1);
     if (jumped == 0) {
         for (;;) {
-            r = next_frame(w);
+            r = atomic_load(&w->parked) ? park_wait(w) : 1;
+            if (r == 1)
+                r = next_frame(w);
             if (r == -2) {
                 stopped = true;
                 break;
@@ -969,7 +1151,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
                 break;
             /* Once the calls that came are served (or the guest runs low
              * on messages), hand it the next ones. */
-            if (w->receiving &&
+            if (w->receiving && !atomic_load(&w->parked) &&
                 (!hcw_link_pending(w->link) ||
                  hcn_host_ahead_count(w->h) < AHEAD_MAX / 2) &&
                 deliver_ahead(w) != 0)
@@ -978,12 +1160,17 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     } else {
         stopped = true; /* a blocking host call saw the mailbox close */
     }
+    /* no more hand-overs (this thread holds serve_mu to the end) */
+    if (w->can_park)
+        hcn_mailbox_set_notify(&p->mb, NULL, NULL);
     st = reap(pid, stopped || !w->done);
     if (!stopped && !w->done)
         last_words(w);
     end = stopped ? HCN_RUN_KILLED : report_end(w, st);
     w->h->crashed = end == HCN_RUN_CRASHED || end == HCN_RUN_OVERFLOW;
 out:
+    pthread_mutex_unlock(&w->serve_mu);
+    pthread_mutex_destroy(&w->serve_mu);
     pthread_mutex_lock(&p->lock);
     p->link = NULL;
     pthread_mutex_unlock(&p->lock);

@@ -195,6 +195,10 @@ typedef struct hcn_mailbox {
                           * NULL = none */
     bool closed;
     atomic_bool stopping; /* the receiver is to stop (reinstall) */
+    /* hcn_mailbox_set_notify: called after a push, a close or a stop */
+    void (*notify)(void *ctx, bool ending);
+    void *notify_ctx;
+    atomic_int notify_calls; /* calls of notify under way */
 } hcn_mailbox;
 
 /* spin_us: the longest a pop spins for a message before parking; the budget
@@ -239,6 +243,14 @@ void hcn_mailbox_drain(hcn_mailbox *mb, hcn_msg **head, hcn_msg **tail);
 void hcn_mailbox_taken(hcn_mailbox *mb, hcn_msg *m);
 /* Remove and return everything queued (a list via ->next). */
 hcn_msg *hcn_mailbox_take_all(hcn_mailbox *mb);
+/* From now on call fn(ctx, ending) on the pushing (closing, stopping)
+ * thread after each push (ending false), close or stop (ending true), once
+ * the mailbox's lock is released; fn must not wait for anything the
+ * receiver holds.  fn NULL removes it, and returns once no call is under
+ * way.  For the thread of an isolated process that parks waiting for its
+ * worker rather than for the mailbox (isolate.c). */
+void hcn_mailbox_set_notify(hcn_mailbox *mb, void (*fn)(void *ctx, bool ending),
+                            void *ctx);
 
 /* ------------------------------------------------------------ logging */
 

@@ -180,6 +180,23 @@ size_t hcn_host_ahead_count(const hcn_host *h);
 /* The guest received the oldest message delivered ahead: apply its
  * effects as hw_receive would have.  false if none is ahead. */
 bool hcn_host_receive_ahead(hcn_host *h);
+/* hw_receive without waiting, for an isolated instance whose thread parks
+ * waiting for its worker (isolate.c): true and *out (the caller's,
+ * hw_receive_result_fini) when a message or a timeout is there to be
+ * received now, with its effects applied as host_receive applies them;
+ * false when nothing is, or when the process is stopping (the blocking
+ * receive on the process's own thread decides what comes then).  Any
+ * thread may call it while it has the host to itself; `own_thread` says
+ * it is the process's own (which also trims its stack and turns its
+ * allocation cache on, as host_receive does). */
+bool hcn_host_try_receive(hcn_host *h, hw_receive_result *out, bool own_thread);
+/* On the process's own thread, once a message was handed to the guest
+ * (by hcn_host_try_receive on another thread): its work after the start
+ * makes the thread busy, not idle (its allocation cache goes on). */
+void hcn_host_thread_busy(hcn_host *h);
+/* The earliest deadline of a request the instance waits on (monotonic
+ * ns), -1 if none. */
+int64_t hcn_host_next_deadline(const hcn_host *h);
 
 /* -------------------------------------------- task stack guards (fault.c) */
 

@@ -5,6 +5,7 @@
 #include "kernel.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <time.h>
 
 /* No `pause` in the spin loop: under virtualization, pause-loop exiting
@@ -31,6 +32,9 @@ void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin_us)
     mb->fiber = NULL;
     mb->closed = false;
     atomic_init(&mb->stopping, false);
+    mb->notify = NULL;
+    mb->notify_ctx = NULL;
+    atomic_init(&mb->notify_calls, 0);
 }
 
 void hcn_mailbox_fini(hcn_mailbox *mb)
@@ -47,6 +51,38 @@ void hcn_mailbox_fini(hcn_mailbox *mb)
 
 /* The fiber waiting on mb, claimed for waking (under mb->mu), or NULL:
  * the caller readies it once the lock is released. */
+/* Under mu: the notify function to call once mu is released (counted as
+ * under way), or NULL. */
+static void (*notify_take(hcn_mailbox *mb, void **ctx))(void *, bool)
+{
+    void (*fn)(void *, bool) = mb->notify;
+    *ctx = mb->notify_ctx;
+    if (fn)
+        atomic_fetch_add_explicit(&mb->notify_calls, 1, memory_order_relaxed);
+    return fn;
+}
+
+static void notify_call(hcn_mailbox *mb, void (*fn)(void *, bool), void *ctx,
+                        bool ending)
+{
+    if (fn == NULL)
+        return;
+    fn(ctx, ending);
+    atomic_fetch_sub_explicit(&mb->notify_calls, 1, memory_order_release);
+}
+
+void hcn_mailbox_set_notify(hcn_mailbox *mb, void (*fn)(void *ctx, bool ending),
+                            void *ctx)
+{
+    pthread_mutex_lock(&mb->mu);
+    mb->notify = fn;
+    mb->notify_ctx = ctx;
+    pthread_mutex_unlock(&mb->mu);
+    if (fn == NULL)
+        while (atomic_load_explicit(&mb->notify_calls, memory_order_acquire))
+            sched_yield();
+}
+
 static hcn_fiber *claim_fiber(hcn_mailbox *mb)
 {
     hcn_fiber *f = mb->fiber;
@@ -82,11 +118,14 @@ int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m)
     atomic_fetch_add_explicit(&mb->count, 1, memory_order_release);
     int waiting = mb->waiting;
     hcn_fiber *f = claim_fiber(mb);
+    void *nctx;
+    void (*nfn)(void *, bool) = notify_take(mb, &nctx);
     pthread_mutex_unlock(&mb->mu);
     if (waiting)
         pthread_cond_signal(&mb->cv);
     if (f)
         hcn_fiber_ready(f);
+    notify_call(mb, nfn, nctx, false);
     return HCC_EOK;
 }
 
@@ -210,10 +249,13 @@ void hcn_mailbox_close(hcn_mailbox *mb)
     pthread_mutex_lock(&mb->mu);
     mb->closed = true;
     hcn_fiber *f = claim_fiber(mb);
+    void *nctx;
+    void (*nfn)(void *, bool) = notify_take(mb, &nctx);
     pthread_mutex_unlock(&mb->mu);
     pthread_cond_broadcast(&mb->cv);
     if (f)
         hcn_fiber_ready(f);
+    notify_call(mb, nfn, nctx, true);
 }
 
 void hcn_mailbox_reopen(hcn_mailbox *mb)
@@ -229,10 +271,13 @@ void hcn_mailbox_stop(hcn_mailbox *mb)
     pthread_mutex_lock(&mb->mu);
     atomic_store_explicit(&mb->stopping, true, memory_order_release);
     hcn_fiber *f = claim_fiber(mb);
+    void *nctx;
+    void (*nfn)(void *, bool) = notify_take(mb, &nctx);
     pthread_mutex_unlock(&mb->mu);
     pthread_cond_broadcast(&mb->cv);
     if (f)
         hcn_fiber_ready(f);
+    notify_call(mb, nfn, nctx, true);
 }
 
 void hcn_mailbox_resume(hcn_mailbox *mb)
