@@ -767,6 +767,13 @@ long hcw_link_read_some(hcw_link *l, uint8_t *p, size_t cap, char *err,
         cap = INT32_MAX;
     if (l->map)
         return ring_read_some(l, p, cap, err, errlen);
+    if (l->in_end > l->in_start) { /* what a frame read brought first */
+        size_t k =
+            l->in_end - l->in_start < cap ? l->in_end - l->in_start : cap;
+        memcpy(p, l->in + l->in_start, k);
+        l->in_start += k;
+        return (long)k;
+    }
     for (;;) {
         int w = wait_readable(l, err, errlen);
         if (w != 1)
