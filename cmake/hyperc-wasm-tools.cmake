@@ -35,6 +35,32 @@ add_custom_command(OUTPUT ${tools}/node_modules/.stamp
   WORKING_DIRECTORY ${tools}
   COMMENT "npm ci: the wasm tools' packages")
 add_custom_target(wasm_tools ALL DEPENDS ${tool_outs} ${tools}/node_modules/.stamp)
+# The host's end of a shared-memory link (src/wasm/link_addon.c): a
+# Node-API addon beside host.mjs, built from link.c itself.  Node-API's
+# headers come with Node.js (nodesource) or Debian's libnode-dev; without
+# them there is no addon and the node gives its hosts a socket.  Built
+# without the sanitizers (it is loaded into Node.js, which has no ASan
+# runtime), with only what it uses of link.c kept (the rest needs proto.c).
+get_filename_component(node_prefix ${HYPERC_NODE_JS} DIRECTORY)
+get_filename_component(node_prefix ${node_prefix} DIRECTORY)
+find_path(HYPERC_NODE_API_INCLUDE node_api.h
+          HINTS ${node_prefix}/include/node /usr/include/node)
+if(HYPERC_NODE_API_INCLUDE)
+  add_library(hyperc_link MODULE ${CMAKE_SOURCE_DIR}/src/wasm/link_addon.c
+              ${CMAKE_SOURCE_DIR}/src/worker/link.c)
+  set_target_properties(hyperc_link PROPERTIES PREFIX "" SUFFIX ".node"
+    LIBRARY_OUTPUT_DIRECTORY ${tools}
+    COMPILE_OPTIONS "-Wall;-Wextra;-Werror;-Wno-unused-parameter;-Wstrict-prototypes;-Wshadow;-ffunction-sections;-fdata-sections"
+    LINK_OPTIONS "-Wl,--gc-sections"
+    C_VISIBILITY_PRESET hidden)
+  target_compile_definitions(hyperc_link PRIVATE NODE_GYP_MODULE_NAME=hyperc_link)
+  target_include_directories(hyperc_link PRIVATE ${CMAKE_SOURCE_DIR}/include)
+  target_include_directories(hyperc_link SYSTEM PRIVATE ${HYPERC_NODE_API_INCLUDE})
+  add_dependencies(wasm_tools hyperc_link)
+else()
+  message(STATUS "hyperc: no Node-API headers (node_api.h; Debian: libnode-dev): "
+          "the wasm host talks to the node over a socket")
+endif()
 # the node starts components with this host
 target_compile_definitions(hyperc_node PRIVATE
   HYPERC_WASM_HOST_BUILD_PATH="${tools}/host.mjs")

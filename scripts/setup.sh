@@ -32,6 +32,9 @@ command -v cargo >/dev/null || pkgs+=(cargo)
 # install Debian's only when missing.
 command -v node >/dev/null || pkgs+=(nodejs)
 command -v npm >/dev/null || pkgs+=(npm)
+# Node-API's headers, for the wasm host's addon (src/wasm/link_addon.c: the
+# node's shared-memory rings); NodeSource's Node.js has them already.
+[[ -e /usr/include/node/node_api.h ]] || pkgs+=(libnode-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   # Erlang (RPC peer); wrk and nginx (HTTP/WebSocket peers)
   pkgs+=(erlang-base erlang-nox hyperfine wrk nginx)

@@ -1,9 +1,11 @@
 // The wasm host: runs one WebAssembly component process for the hyperc node.
 //
-// The node starts it as `node host.mjs` with file descriptor 3 a connected,
-// blocking stream socket, and speaks the worker protocol on it
-// (docs/worker-protocol.md, version 4): frames of a u32 little-endian length
-// and one msgpack array `[op, args...]`.  The host reads HELLO, loads the
+// The node starts it as `node host.mjs` with file descriptor 3 its link:
+// the shared-memory rings a native worker gets (a memfd, read and written
+// through the addon hyperc_link.node, src/wasm/link_addon.c) when the addon
+// is beside this file, else a connected, blocking stream socket.  It speaks
+// the worker protocol on it (docs/worker-protocol.md, version 4): frames of
+// a u32 little-endian length and one msgpack array `[op, args...]`.  The host reads HELLO, loads the
 // component named there (transpiled by jco into JS and core modules, cached
 // by the component's sha256), answers READY, and calls the component's
 // `init(our)`.  Every import of interface `standard`
@@ -24,6 +26,7 @@
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
 
@@ -101,9 +104,42 @@ const FLUSH_MS = 1;
 const input = { buf: Buffer.allocUnsafeSlow(IN_BYTES), start: 0, end: 0 };
 const out = { buf: Buffer.allocUnsafeSlow(OUT_MAX), len: 0, since: 0 };
 
+// The shared-memory link, when fd 3 is one (not a socket): the addon's
+// read and write, which spin on the node's rings a little before they
+// sleep, as a native worker does; null for a socket.
+const rings = openRings();
+
+function openRings() {
+    let st;
+    try {
+        st = fs.fstatSync(LINK);
+    } catch (e) {
+        say(`no link to the node on fd ${LINK}: ${e.message}`);
+        process.exit(1);
+    }
+    if (st.isSocket())
+        return null;
+    try {
+        const addon = createRequire(import.meta.url)('./hyperc_link.node');
+        addon.open(LINK);
+        return addon;
+    } catch (e) {
+        say(`cannot take the node's shared-memory link: ${e.message}`);
+        process.exit(1);
+    }
+}
+
 // Read into `buf` from `off` (blocking): the bytes read, 0 at end of
 // stream.
 function readSome(buf, off) {
+    if (rings !== null) {
+        try {
+            return rings.read(buf, off);
+        } catch (e) {
+            say(`cannot read the link: ${e.message}`);
+            process.exit(1);
+        }
+    }
     for (;;) {
         try {
             return fs.readSync(LINK, buf, off, buf.length - off, null);
@@ -121,6 +157,17 @@ function readSome(buf, off) {
 }
 
 function writeAll(buf, len) {
+    if (rings !== null) {
+        try {
+            rings.write(buf, len);
+            return;
+        } catch (e) {
+            if (e.code === 'EPIPE')
+                nodeGone();
+            say(`cannot write the link: ${e.message}`);
+            process.exit(1);
+        }
+    }
     let off = 0;
     while (off < len) {
         try {

@@ -770,3 +770,64 @@ int hcw_link_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen)
 {
     return l->map ? recv_ring(l, in, err, errlen) : recv_fd(l, in, err, errlen);
 }
+
+/* hcw_link_read_some on a shared-memory link: what the receive ring holds
+ * (up to cap), waiting for a byte as a frame's reader does. */
+static long ring_read_some(hcw_link *l, uint8_t *p, size_t cap, char *err,
+                           size_t errlen)
+{
+    ring *r = &l->rx;
+    for (;;) {
+        uint32_t tail =
+            atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
+        uint32_t avail = tail - r->pos;
+        if (avail > l->size) {
+            seterr(err, errlen,
+                   "worker link: the ring's positions are "
+                   "impossible (%u bytes in a ring of %u)",
+                   avail, l->size);
+            errno = EPROTO;
+            return -1;
+        }
+        if (avail == 0) {
+            if (wait_data(l, tail) != 1)
+                return 0;
+            continue;
+        }
+        uint32_t k = cap < avail ? (uint32_t)cap : avail;
+        ring_copy_out(l, r->pos, p, k);
+        r->pos += k;
+        atomic_store(&r->ctl->head, r->pos);
+        wake_flag(&r->ctl->writer_sleeps);
+        return (long)k;
+    }
+}
+
+long hcw_link_read_some(hcw_link *l, uint8_t *p, size_t cap, char *err,
+                        size_t errlen)
+{
+    if (cap == 0)
+        return 0;
+    if (cap > INT32_MAX)
+        cap = INT32_MAX;
+    if (l->map)
+        return ring_read_some(l, p, cap, err, errlen);
+    if (l->in_end > l->in_start) { /* what a frame read brought first */
+        size_t k =
+            l->in_end - l->in_start < cap ? l->in_end - l->in_start : cap;
+        memcpy(p, l->in + l->in_start, k);
+        l->in_start += k;
+        return (long)k;
+    }
+    for (;;) {
+        int w = wait_readable(l, err, errlen);
+        if (w != 1)
+            return w;
+        ssize_t n = read(l->fd, p, cap);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n < 0)
+            seterr(err, errlen, "worker link: read: %s", strerror(errno));
+        return n;
+    }
+}

@@ -118,4 +118,13 @@ int hcw_link_wait(hcw_link *l, int64_t deadline_ns);
  * socket link. */
 void hcw_link_kick(hcw_link *l);
 
+/* Read the bytes that have come, as a stream, for a peer that splits the
+ * frames itself (the wasm host's addon, src/wasm/link_addon.c): at most
+ * cap of them into p, waiting (spinning, then sleeping, as
+ * hcw_link_recv does) until at least one has come.  The bytes read; 0 the
+ * watch function gave up before any came, or the socket closed; -1 with a
+ * sentence in err and errno (EPROTO: impossible ring positions). */
+long hcw_link_read_some(hcw_link *l, uint8_t *p, size_t cap, char *err,
+                        size_t errlen);
+
 #endif

@@ -84,3 +84,41 @@ def test_a_task_stack_overflow_is_caught(node_factory):
                "in task_stack_overflow (wasm://")
     n.wait_log("trapper: started", count=2)
     assert n.ask(TRAPPER, "ping") == "pong 1"
+
+
+def host_pids(n):
+    """The wasm hosts the node `n` runs (its children running host.mjs)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if ppid == n.proc.pid and b"host.mjs" in cmd:
+            out.append(int(d))
+    return out
+
+
+def test_the_host_takes_the_link_the_node_gives(node_factory):
+    # The node's shared-memory rings when the host's addon is built (and
+    # HYPERC_WASM_LINK does not ask for the socket), else a socket.
+    tools = os.environ.get("HYPERC_WASM_TOOLS", "build/wasm")
+    rings = (os.path.exists(os.path.join(tools, "hyperc_link.node"))
+             and os.environ.get("HYPERC_WASM_LINK") != "socket")
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),))
+    n.wait_log("trapper: started")
+    assert n.ask(TRAPPER, "ping") == "pong 1"
+    [host] = host_pids(n)
+    with open(f"/proc/{host}/maps") as f:
+        mapped = "memfd:hyperc-worker-link" in f.read()
+    try:  # the link's fd: a socket; the memfd is closed once mapped
+        fd3 = os.readlink(f"/proc/{host}/fd/3")
+    except OSError:
+        fd3 = ""
+    assert mapped == rings
+    assert fd3.startswith("socket:") == (not rings)

@@ -3,8 +3,8 @@
  * and without spinning, many wraps of each ring, frames several times the
  * ring's size), the memfd sealed against shrinking, a peer that writes
  * impossible ring positions, a wait given up by the watch function (read
- * and write), a fd that is no link, the socket link, and the node's wait
- * with kicks. */
+ * and write), a fd that is no link, the socket link, the node's wait with
+ * kicks, and the stream read of the wasm host's addon (hcw_link_read_some). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -517,6 +517,77 @@ static void wait_and_kick(void **state)
     hcw_link_free(node);
 }
 
+/* hcw_link_read_some, the stream read of the wasm host's addon: on the
+ * rings it takes what has come, at most what it is asked for, across the
+ * ring's wrap, and gives up (0) when the watch function does with nothing
+ * there; on a socket it first gives what a frame read brought beyond the
+ * frame. */
+static void read_some(void **state)
+{
+    (void)state;
+    int fd = -1;
+    hcw_link *node = hcw_link_shm_new(0, &fd);
+    assert_non_null(node);
+    char err[160] = "";
+    hcw_link *host = hcw_link_shm_open(fd, err, sizeof err);
+    assert_non_null(host);
+    size_t n = 40 * 1024; /* three of them wrap the 64 KiB ring */
+    uint8_t *sent = malloc(n), *got = malloc(n);
+    assert_non_null(sent);
+    assert_non_null(got);
+    for (uint32_t round = 0; round < 5; round++) {
+        fill(sent, n, round);
+        assert_int_equal(hcw_link_send_bytes(node, sent, n), 0);
+        size_t have = 0;
+        long k = hcw_link_read_some(host, got, 1000, err, sizeof err);
+        assert_int_equal(k, 1000); /* no more than asked */
+        have += (size_t)k;
+        while (have < n) {
+            k = hcw_link_read_some(host, got + have, n - have, err, sizeof err);
+            assert_true(k > 0);
+            have += (size_t)k;
+        }
+        assert_int_equal(have, n);
+        assert_memory_equal(got, sent, n);
+        assert_false(hcw_link_pending(host));
+    }
+    hcw_link_watch(host, give_up_after_two, NULL);
+    watch_calls = 0;
+    assert_int_equal(hcw_link_read_some(host, got, n, err, sizeof err), 0);
+    assert_int_equal(watch_calls, 2);
+    hcw_link_free(host);
+    hcw_link_free(node);
+
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    hcw_link *a = hcw_link_socket(sv[0]);
+    hcw_link *b = hcw_link_socket(sv[1]);
+    hcw_frame *f = hcw_frame_new();
+    hcw_frame_begin(f, HCW_SET_STATE, 1);
+    hcw_put_bin(f, "ab", 2);
+    assert_int_equal(hcw_link_send(a, f), 0);
+    static const uint8_t tail[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(hcw_link_send_bytes(a, tail, sizeof tail), 0);
+    hcw_in in;
+    hcw_in_init(&in);
+    /* the frame's read may bring the tail too; read_some gives it all */
+    assert_int_equal(hcw_link_recv(b, &in, err, sizeof err), 1);
+    size_t have = 0;
+    while (have < sizeof tail) {
+        long k = hcw_link_read_some(b, got + have, 3, err, sizeof err);
+        assert_true(k > 0 && k <= 3);
+        have += (size_t)k;
+    }
+    assert_memory_equal(got, tail, sizeof tail);
+    hcw_link_free(a);
+    assert_int_equal(hcw_link_read_some(b, got, n, err, sizeof err), 0);
+    hcw_in_fini(&in);
+    hcw_frame_free(f);
+    hcw_link_free(b);
+    free(sent);
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +596,7 @@ int main(void)
         cmocka_unit_test(watch_gives_up), cmocka_unit_test(try_send),
         cmocka_unit_test(wait_and_kick),  cmocka_unit_test(not_a_link),
         cmocka_unit_test(socket_link),    cmocka_unit_test(socket_link_batches),
+        cmocka_unit_test(read_some),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,6 +102,24 @@ static bool is_wasm(const char *path)
     return n > 5 && strcmp(path + n - 5, ".wasm") == 0;
 }
 
+/* Whether the wasm host at `host` can take a shared-memory link: its addon
+ * (src/wasm/link_addon.c) is beside it, and HYPERC_WASM_LINK does not ask
+ * for the socket. */
+static bool wasm_host_maps(const char *host)
+{
+    const char *want = getenv("HYPERC_WASM_LINK");
+    if (want && strcmp(want, "socket") == 0)
+        return false;
+    const char *slash = strrchr(host, '/');
+    size_t dir = slash ? (size_t)(slash - host + 1) : 0;
+    char path[PATH_MAX];
+    if (dir + sizeof "hyperc_link.node" > sizeof path)
+        return false;
+    memcpy(path, host, dir);
+    memcpy(path + dir, "hyperc_link.node", sizeof "hyperc_link.node");
+    return access(path, R_OK) == 0;
+}
+
 /* Start the worker with `fd` as its fd 3, in a process group of its own
  * (the terminal's Ctrl-C is the node's), every signal at its default and
  * none blocked.  Its pid, or -1 with errno. */
@@ -1026,8 +1044,9 @@ int hcn_proc_live_tasks(hcn_proc *p)
 hcn_run_end hcn_isolate_run(hcn_proc *p)
 {
     hcn_node *n = p->node;
-    /* a component runs in the wasm host (Node.js) over a socket; a shared
-     * object in hyperc-worker over shared-memory rings */
+    /* a component runs in the wasm host (Node.js), over shared-memory rings
+     * when its addon is there, else a socket; a shared object in
+     * hyperc-worker over shared-memory rings */
     bool wasm = is_wasm(p->so_path);
     const char *host = n->wasm_host_path;
     const char *node_js = getenv("HYPERC_NODE");
@@ -1053,7 +1072,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     }
     int lfd = -1;
     hcw_link *link = NULL;
-    if (wasm) {
+    if (wasm && !wasm_host_maps(host)) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
             link = hcw_link_socket(sv[0]);
