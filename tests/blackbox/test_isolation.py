@@ -86,6 +86,33 @@ def test_segfault_is_contained_and_named(iso):
     assert f"process {HOG} backtrace:" in log
 
 
+def fd_targets(pid_):
+    """{fd: what it points at} of a process, from /proc/PID/fd."""
+    out = {}
+    for fd in os.listdir(f"/proc/{pid_}/fd"):
+        try:
+            out[int(fd)] = os.readlink(f"/proc/{pid_}/fd/{fd}")
+        except OSError:
+            continue
+    return out
+
+
+def test_workers_inherit_no_descriptor_of_the_node_but_their_link(iso):
+    # A worker started after the node has been up a while (HOG, restarted
+    # after a crash) holds nothing the node has open beyond its standard
+    # streams and its link (fd 3): no socket, eventfd or file of the node's
+    # leaks into a process, whatever library opened it without CLOEXEC.
+    crash_and_check(iso, "null", f"process {HOG} crashed: SIGSEGV in task")
+    node_fds = set(fd_targets(iso.proc.pid).values())
+    kids = children(iso.proc.pid)
+    assert kids
+    for k in kids:
+        mine = fd_targets(k["pid"])
+        leaked = {fd: t for fd, t in mine.items()
+                  if fd > 3 and t in node_fds}
+        assert not leaked, (k, leaked)
+
+
 def test_abort_is_contained(iso):
     log = crash_and_check(iso, "abort", f"process {HOG} crashed: SIGABRT in")
     assert re.search(r"crashed: SIGABRT in task \(stackhog\.c:\d+\)", log), log

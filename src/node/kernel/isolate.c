@@ -120,7 +120,8 @@ static bool wasm_host_maps(const char *host)
     return access(path, R_OK) == 0;
 }
 
-/* Start the worker with `fd` as its fd 3, in a process group of its own
+/* Start the worker with `fd` as its fd 3 (and no other descriptor past
+ * it), in a process group of its own
  * (the terminal's Ctrl-C is the node's), every signal at its default and
  * none blocked.  Its pid, or -1 with errno. */
 static pid_t spawn_worker(char *const argv[], int fd)
@@ -129,6 +130,9 @@ static pid_t spawn_worker(char *const argv[], int fd)
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fd, 3);
+    /* Nothing else of the node's: a library may open descriptors without
+     * CLOEXEC (libcurl's wake-up socketpair does). */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 4);
     posix_spawnattr_init(&at);
     sigset_t none, all;
     sigemptyset(&none);
