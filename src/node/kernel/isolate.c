@@ -364,6 +364,18 @@ static void trap_where(const char *stack, char *out, size_t len)
     }
 }
 
+/* Whether parked RECEIVEs are answered by the pushing thread (the
+ * hand-over): HYPERC_ISOLATE_HANDOVER=1; read once. */
+static bool handover_on(void)
+{
+    static _Atomic int on = -1;
+    if (on < 0) {
+        const char *e = getenv("HYPERC_ISOLATE_HANDOVER");
+        on = e != NULL && strcmp(e, "1") == 0;
+    }
+    return on == 1;
+}
+
 /* Answer a parked RECEIVE with what the mailbox (or a timeout) has for
  * the guest, if anything: the caller holds serve_mu.  On the process's own
  * thread the answer is sent waiting for room as a reply is; on another
@@ -1156,7 +1168,11 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     }
     volatile bool stopped = false;
     /* serve_mu is held from here on but while parked (park_wait) */
-    w->can_park = hcw_link_is_shm(w->link);
+    /* The hand-over is opt-in (HYPERC_ISOLATE_HANDOVER=1): it halves the
+     * 1-in-flight p50 on a busy machine but doubles it on a quiet one,
+     * where the node thread's spin catches the worker's next frame without
+     * a sleep (docs/architecture.md, "Isolated instances"). */
+    w->can_park = hcw_link_is_shm(w->link) && handover_on();
     if (w->can_park)
         hcn_mailbox_set_notify(&p->mb, on_mailbox, w);
     int jumped = sigsetjmp(w->h->kill, 1);
