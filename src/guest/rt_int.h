@@ -21,28 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The hash of the runtime's tables (uthash's HASH_FUNCTION): a multiply
- * mix over 8-byte words, cheaper than uthash's default on the 36-byte
- * context ids a call adds and its reply finds. */
-static inline unsigned hpr_hash(const void *key, size_t n)
-{
-    const unsigned char *p = key;
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 31;
-    }
-    uint64_t w = 0;
-    for (size_t i = 0; i < n; i++)
-        w |= (uint64_t)p[i] << (8 * i);
-    h = (h ^ w) * 0x94D049BB133111EBull;
-    return (unsigned)(h ^ (h >> 32));
-}
-#define HASH_FUNCTION(keyptr, keylen, hashv)                                   \
-    ((hashv) = hpr_hash((keyptr), (keylen)))
-#include <uthash.h>
+#include "../common/hash.h" /* uthash, with its hash */
 
 #define HPR_SAVE_TIMER_CONTEXT "hyperc:save-timer"
 #define HPR_LOG_LINE_MAX 4096

@@ -24,29 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* The hash of the kernel's tables (uthash's HASH_FUNCTION, for every file
- * that includes this header): a multiply mix over 8-byte words, cheaper
- * than uthash's default on the 8-byte context ids each request adds, finds
- * and drops, and on process ids. */
-static inline unsigned hcn_hash(const void *key, size_t n)
-{
-    const unsigned char *p = key;
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 31;
-    }
-    uint64_t w = 0;
-    for (size_t i = 0; i < n; i++)
-        w |= (uint64_t)p[i] << (8 * i);
-    h = (h ^ w) * 0x94D049BB133111EBull;
-    return (unsigned)(h ^ (h >> 32));
-}
-#define HASH_FUNCTION(keyptr, keylen, hashv)                                   \
-    ((hashv) = hcn_hash((keyptr), (keylen)))
-#include <uthash.h>
+#include "../../common/hash.h" /* uthash, with its hash */
 
 typedef struct hcn_node hcn_node;
 typedef struct hcn_proc hcn_proc;
