@@ -90,9 +90,10 @@ bool hcc_ws_push_read(const char *body, size_t len, uint32_t *channel,
                       int *type);
 /* Parse body (len bytes) with yajl: `callbacks` (a const yajl_callbacks *)
  * are called with ctx; yajl's memory comes from a buffer on the stack, so
- * a short body needs no malloc.  True when the body is one JSON value and
- * every callback accepted its token; false at once for a body with \v or
- * \f, which yajl takes for blanks and JSON does not.  yajl's defaults: no
+ * a short body needs no malloc.  True when the body is one JSON object or
+ * array (anything else is refused) and every callback accepted its token;
+ * false at once for a body with \v or \f, which yajl takes for blanks and
+ * JSON does not.  yajl's defaults: no
  * comments, UTF-8 checked, nothing after the value. */
 bool hcc_yajl_parse_short(const void *callbacks, void *ctx, const char *body,
                           size_t len);

@@ -213,6 +213,15 @@ bool hcc_yajl_parse_short(const void *callbacks, void *ctx, const char *body,
      * neither byte can stand in a JSON string unescaped) */
     if (body == NULL || memchr(body, '\v', len) || memchr(body, '\f', len))
         return false;
+    /* yajl takes an unterminated string after the value for a token still
+     * to come and reports no trailing garbage: the body must end with the
+     * object or array itself (blanks aside) */
+    size_t end = len;
+    while (end > 0 && (body[end - 1] == ' ' || body[end - 1] == '\t' ||
+                       body[end - 1] == '\n' || body[end - 1] == '\r'))
+        end--;
+    if (end == 0 || (body[end - 1] != '}' && body[end - 1] != ']'))
+        return false;
     bump b;
     b.used = 0;
     yajl_alloc_funcs af = {bump_malloc, bump_realloc, bump_free, &b};
