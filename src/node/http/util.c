@@ -710,6 +710,21 @@ static bool answer_plain_str(const unsigned char **pp, const unsigned char *e,
     return true;
 }
 
+/* An object's key at *pp (a plain string), then its colon: the key in *k,
+ * *kn, *pp at the value (blanks skipped); false when there is none such. */
+static bool answer_plain_key(const unsigned char **pp, const unsigned char *e,
+                             const unsigned char **k, size_t *kn)
+{
+    const unsigned char *p = *pp;
+    if (!answer_plain_str(&p, e, k, kn))
+        return false;
+    p = answer_blanks(p, e);
+    if (p == e || *p++ != ':')
+        return false;
+    *pp = answer_blanks(p, e);
+    return true;
+}
+
 /* The headers object at *pp (past its '{') into a; false when it is not
  * the plain shape. */
 static bool answer_scan_headers(const unsigned char **pp,
@@ -723,13 +738,8 @@ static bool answer_scan_headers(const unsigned char **pp,
     for (;;) {
         const unsigned char *k, *v;
         size_t kn, vn;
-        if (!answer_plain_str(&p, e, &k, &kn))
-            return false;
-        p = answer_blanks(p, e);
-        if (p == e || *p++ != ':')
-            return false;
-        p = answer_blanks(p, e);
-        if (!answer_plain_str(&p, e, &v, &vn) ||
+        if (!answer_plain_key(&p, e, &k, &kn) ||
+            !answer_plain_str(&p, e, &v, &vn) ||
             a->nheaders == HCN_HTTP_ANSWER_HEADERS)
             return false;
         const char *name = answer_keep(a, k, kn);
@@ -772,12 +782,8 @@ static bool answer_scan(const char *body, size_t len, hcn_http_answer *a)
         const unsigned char *k;
         size_t kn;
         p = answer_blanks(p, e);
-        if (!answer_plain_str(&p, e, &k, &kn))
+        if (!answer_plain_key(&p, e, &k, &kn))
             return false;
-        p = answer_blanks(p, e);
-        if (p == e || *p++ != ':')
-            return false;
-        p = answer_blanks(p, e);
         if (kn == 6 && memcmp(k, "status", 6) == 0 && !have_status) {
             have_status = true;
             const unsigned char *d = p;

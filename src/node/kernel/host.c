@@ -668,6 +668,20 @@ static int save_answer(hcn_host *h, hcn_msg **m)
     }
 }
 
+/* A timeout due before m (the next message, or NULL) goes first: m is put
+ * back in front and *out is the timeout.  false when none is due. */
+static bool expire_first(hcn_host *h, hcn_msg *m, int64_t now,
+                         hw_receive_result *out)
+{
+    if (h->heap_len == 0 || h->heap[0]->deadline > now ||
+        (m != NULL && h->heap[0]->deadline >= m->arrived))
+        return false;
+    if (m)
+        defer_front(h, m);
+    expire_one(h, now, out);
+    return true;
+}
+
 /* A timeout takes its place in arrival order, as Hyperware's timer task
  * pushes it into the queue at the deadline: messages that arrived before the
  * deadline come first (an answer that made it in time wins), later ones
@@ -691,11 +705,7 @@ static bool receive_next(hcn_host *h, hw_receive_result *out, bool lend)
         if (h->deferred_head)
             next_msg(h, -1, &m);
         int64_t now = hcn_now_ns();
-        if (h->heap_len && h->heap[0]->deadline <= now &&
-            (m == NULL || h->heap[0]->deadline < m->arrived)) {
-            if (m)
-                defer_front(h, m);
-            expire_one(h, now, out);
+        if (expire_first(h, m, now, out)) {
             atomic_store_explicit(busy, now, memory_order_relaxed);
             return false;
         }
@@ -708,10 +718,7 @@ static bool receive_next(hcn_host *h, hw_receive_result *out, bool lend)
         int got = ingest(h, m, out, lend);
         if (got != INGEST_DROPPED) {
             atomic_store_explicit(busy, now, memory_order_relaxed);
-            if (!h->cache_on && h->started) {
-                h->cache_on = true; /* work after the start: not idle */
-                hcn_thread_cache_on();
-            }
+            hcn_host_thread_busy(h);
             return got == INGEST_LENT;
         }
     }
@@ -750,15 +757,11 @@ bool hcn_host_try_receive(hcn_host *h, hw_receive_result *out, bool own_thread)
             hcn_mailbox_taken(mb, m);
         }
         int64_t now = hcn_now_ns();
-        if (h->heap_len && h->heap[0]->deadline <= now &&
-            (m == NULL || h->heap[0]->deadline < m->arrived)) {
-            if (m)
-                defer_front(h, m);
-            expire_one(h, now, out);
-        } else if (m == NULL) {
-            return false;
-        } else if (ingest(h, m, out, false) == INGEST_DROPPED) {
-            continue; /* an answer nobody waits for: dropped */
+        if (!expire_first(h, m, now, out)) {
+            if (m == NULL)
+                return false;
+            if (ingest(h, m, out, false) == INGEST_DROPPED)
+                continue; /* an answer nobody waits for: dropped */
         }
         atomic_store_explicit(&h->proc->busy_since, now, memory_order_relaxed);
         if (own_thread)

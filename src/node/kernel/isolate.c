@@ -254,6 +254,20 @@ static void put_current_blob(wctx *w, hcw_frame *f)
     put_msg_blob(f, w->h->last_blobbed ? w->h->last_blob : NULL);
 }
 
+/* Write the REPLY to a RECEIVE into w->out: the message `r` came (a new
+ * CPU budget from now), then its blob or nil; r is released. */
+static void put_receive_reply(wctx *w, hw_receive_result *r)
+{
+    w->cpu_at_receive = -1; /* a new message: a new budget */
+    hcw_frame_begin(w->out, HCW_REPLY, 2);
+    hcw_put_receive_result(w->out, r);
+    if (r->is_err)
+        hcw_put_nil(w->out);
+    else
+        put_current_blob(w, w->out);
+    hw_receive_result_fini(r);
+}
+
 /* The worker's CPU time so far (user + system) in ms, -1 if unknown. */
 static int64_t cpu_ms(wctx *w)
 {
@@ -387,15 +401,8 @@ static int answer_parked(wctx *w, bool own_thread)
     hw_receive_result r;
     if (!hcn_host_try_receive(w->h, &r, own_thread))
         return 0;
-    w->cpu_at_receive = -1; /* a new message: a new budget */
     atomic_store(&w->parked, false);
-    hcw_frame_begin(w->out, HCW_REPLY, 2);
-    hcw_put_receive_result(w->out, &r);
-    if (r.is_err)
-        hcw_put_nil(w->out);
-    else
-        put_current_blob(w, w->out);
-    hw_receive_result_fini(&r);
+    put_receive_reply(w, &r);
     if (own_thread)
         return reply(w) == 0 ? 1 : -1;
     int rc = hcw_link_try_send(w->link, w->out);
@@ -507,14 +514,7 @@ static int park_wait(wctx *w)
             atomic_store(&w->parked, false);
             hw_receive_result r;
             w->h->table.receive(w->h->table.ctx, &r); /* may not return */
-            w->cpu_at_receive = -1;
-            hcw_frame_begin(w->out, HCW_REPLY, 2);
-            hcw_put_receive_result(w->out, &r);
-            if (r.is_err)
-                hcw_put_nil(w->out);
-            else
-                put_current_blob(w, w->out);
-            hw_receive_result_fini(&r);
+            put_receive_reply(w, &r);
             return reply(w) == 0 ? 1 : -1;
         }
     }
@@ -670,15 +670,8 @@ static int serve_call(wctx *w)
             return 0;
         }
         hw_receive_result r;
-        t->receive(ctx, &r);    /* may not return: the instance is stopped */
-        w->cpu_at_receive = -1; /* a new message: a new budget */
-        hcw_frame_begin(f, HCW_REPLY, 2);
-        hcw_put_receive_result(f, &r);
-        if (r.is_err)
-            hcw_put_nil(f);
-        else
-            put_current_blob(w, f);
-        hw_receive_result_fini(&r);
+        t->receive(ctx, &r); /* may not return: the instance is stopped */
+        put_receive_reply(w, &r);
         return reply(w);
     }
     case HCW_HAS_BLOB: {
