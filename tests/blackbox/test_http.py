@@ -533,6 +533,67 @@ def test_websocket_limits(node_factory):
     s.close()
 
 
+def ws_frame(text):
+    """A client's masked, final text frame of `text` (under 64 KiB)."""
+    data = text.encode()
+    mask = b"\x01\x02\x03\x04"
+    n = len(data)
+    head = bytes([0x81, 0x80 | n]) if n < 126 else \
+        bytes([0x81, 0x80 | 126, n >> 8, n & 0xFF])
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def ws_read_frames(s, count, timeout=60):
+    """`count` server frames from socket s: [(opcode, payload)]."""
+    buf, out = b"", []
+    deadline = time.monotonic() + timeout
+    while len(out) < count:
+        assert time.monotonic() < deadline, (len(out), out[-1:])
+        if len(buf) >= 2:
+            assert buf[1] & 0x80 == 0, "a server frame is not masked"
+            n, at = buf[1] & 0x7F, 2
+            if n == 126 and len(buf) >= 4:
+                n, at = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127 and len(buf) >= 10:
+                n, at = int.from_bytes(buf[2:10], "big"), 10
+            if (n < 126 or at > 2) and len(buf) >= at + n:
+                assert buf[0] & 0x80, "a fragment"
+                out.append((buf[0] & 0x0F, buf[at:at + n]))
+                buf = buf[at + n:]
+                continue
+        chunk = s.recv(1 << 20)
+        assert chunk, "closed after %d frames" % len(out)
+        buf += chunk
+    return out
+
+
+def test_websocket_pushes_whole_and_in_order(node_factory):
+    """Pushes go out in the order sent, each frame whole, when the socket
+    fills (a client that reads late: a frame begun by its sender is ended
+    by the server's loop) and when the client keeps up."""
+    n = start(node_factory, "--ws-queue-max", "100000")
+    ws_bind(n, "/ws")
+    s = raw(n)
+    s.sendall(f"GET /{SRV}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 101")
+    for count, size in ((300, 100000), (1000, 40), (3, 70000)):
+        s.sendall(ws_frame(f"flood {count} {size}"))
+        time.sleep(1)  # the socket's buffers fill meanwhile
+        frames = ws_read_frames(s, count)
+        for i, (op, data) in enumerate(frames):
+            want = f"msg {i}".encode()
+            want += b"." * (size - len(want)) if size > 32 else b""
+            assert (op, data) == (1, want), (count, size, i, data[:40])
+    s.sendall(ws_frame("echo done"))
+    assert ws_read_frames(s, 1) == [(1, b"done")]
+    s.close()
+
+
 # ------------------------------------------------------------ point 4
 
 

@@ -21,8 +21,9 @@
  *   bad=1       an answer that is not an HttpResponse (500)
  *   status=N    status N
  * WebSocket frames: a Text "echo X" is pushed back as "X"; "close-me" makes
- * the process close the channel; "flood N" pushes N Text frames; every
- * event is recorded for `events`. */
+ * the process close the channel; "flood N [SIZE]" pushes N Text frames
+ * "msg I", each padded with '.' to SIZE bytes if longer; every event is
+ * recorded for `events`. */
 #include <hyperc/abi.h>
 
 #include <stdio.h>
@@ -177,12 +178,21 @@ static void on_ws_push(const char *body)
             hw_send_request(&t, &r, NULL, NULL);
             hw_address_fini(&t);
         } else if (strncmp(text, "flood ", 6) == 0) {
-            long k = strtol(text + 6, NULL, 10);
-            for (long i = 0; i < k; i++) {
-                char m[32];
-                snprintf(m, sizeof m, "msg %ld", i);
-                push(ch, "Text", m, strlen(m));
+            char *end;
+            long k = strtol(text + 6, &end, 10);
+            long size = strtol(end, NULL, 10);
+            if (size < 32 || size > (1 << 20))
+                size = 32;
+            char *m = malloc((size_t)size);
+            for (long i = 0; m && i < k; i++) {
+                size_t l = (size_t)snprintf(m, 32, "msg %ld", i);
+                if (size > 32) {
+                    memset(m + l, '.', (size_t)size - l);
+                    l = (size_t)size;
+                }
+                push(ch, "Text", m, l);
             }
+            free(m);
         }
     }
     free(text);

@@ -21,8 +21,10 @@
 #include <http_parser.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <uv.h>
 #include <wslay/wslay.h>
@@ -172,6 +174,7 @@ typedef struct conn {
     bool ws_closed_sent;
     struct wreq *ws_out; /* what wslay_event_send has handed over so far */
     size_t ws_out_len, ws_out_cap;
+    struct ws_direct *dw; /* its entry in h->direct (a WebSocket's) */
 } conn;
 
 typedef struct pending {
@@ -185,6 +188,26 @@ typedef struct channel {
     uint32_t id;
     conn *c;
 } channel;
+
+/* A WebSocket as the senders' threads see it (ws_direct_push): a plain
+ * text or binary push is framed and written to the socket by the thread
+ * that sends it, with no hop to the loop thread, while the loop has
+ * nothing of its own pending on the socket (`open`).  The loop closes the
+ * gate before it writes anything there (ws_gate) and opens it again once
+ * its writes are through (ws_direct_update).  Created at the upgrade,
+ * freed by conn_close (out of h->direct first, then once no sender holds
+ * `mu`). */
+typedef struct ws_direct {
+    UT_hash_handle hh;
+    uint32_t id;        /* the channel */
+    pthread_mutex_t mu; /* guards the rest, and a sender's write */
+    int fd;
+    char *app;         /* the process the channel belongs to */
+    bool open;         /* a sender may write */
+    struct wreq *rest; /* the unwritten end of a frame a sender began */
+    size_t rest_len;
+    const hcn_msg *partial; /* that frame's push, queued for the loop */
+} ws_direct;
 
 struct hcn_http {
     hcn_proc *self; /* our process entry (the node's table keeps it) */
@@ -200,6 +223,12 @@ struct hcn_http {
     hcn_msg *qhead, *qtail;
     uint32_t qreq; /* requests in the queue (http_deliver's bound) */
     bool stop;
+    /* requests queued and not yet handled: a push is written on its
+     * sender's thread only when none is, so that it cannot pass an
+     * earlier message of its sender's */
+    atomic_uint q_acts;
+    pthread_mutex_t dmu; /* guards `direct` */
+    ws_direct *direct;   /* by channel id */
     /* loop thread only */
     hcn_http_router routes, ws_routes;
     uint64_t routes_gen; /* counts the changes of `routes` and `secure_subs` */
@@ -242,6 +271,7 @@ static void feed(conn *c, const uint8_t *data, size_t len);
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_timer(uv_timer_t *t);
+static void ws_direct_update(conn *c);
 
 /* c->due when c's timer is stopped. */
 #define TIMER_OFF UINT64_MAX
@@ -419,6 +449,8 @@ static void on_write(uv_write_t *req, int status)
     }
     if (kind == W_RESPONSE)
         conn_next(c);
+    else if (c->dw)
+        ws_direct_update(c);
 }
 
 /* Complete the writes that went out at once (write_wreq), as libuv would
@@ -492,6 +524,177 @@ static void write_bytes(conn *c, const void *data, size_t len, int kind,
     wreq *w = hcn_xmalloc(sizeof *w + len);
     memcpy(w->data, data, len);
     write_wreq(c, w, len, kind, close_after);
+}
+
+/* ------------------------------------- pushes on the senders' threads */
+
+/* Open c's gate to the senders if the loop has nothing pending on the
+ * socket: no bytes with libuv, nothing queued in wslay, no close sent, no
+ * frame's end left by a sender. */
+static void ws_direct_update(conn *c)
+{
+    ws_direct *dw = c->dw;
+    bool ok = !c->closing && c->ws && !c->ws_closed_sent &&
+              !wslay_event_get_close_sent(c->ws) &&
+              wslay_event_get_queued_msg_count(c->ws) == 0 &&
+              uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0;
+    pthread_mutex_lock(&dw->mu);
+    dw->open = ok && dw->rest == NULL;
+    pthread_mutex_unlock(&dw->mu);
+}
+
+/* Without `m`: close c's gate before the loop writes to the socket, and
+ * write first the end of a frame a sender began (the loop's frame must not
+ * land in the middle of it).  With `m`, as the loop takes push m: true
+ * when m is the push whose frame a sender began, which is then whole (and
+ * the gate closed); false, and nothing done, for any other. */
+static bool ws_gate(conn *c, const hcn_msg *m)
+{
+    ws_direct *dw = c->dw;
+    pthread_mutex_lock(&dw->mu);
+    bool mine = m != NULL && dw->partial == m;
+    if (m != NULL && !mine) {
+        pthread_mutex_unlock(&dw->mu);
+        return false;
+    }
+    if (mine)
+        dw->partial = NULL;
+    dw->open = false;
+    wreq *rest = dw->rest;
+    size_t rest_len = dw->rest_len;
+    dw->rest = NULL;
+    dw->rest_len = 0;
+    pthread_mutex_unlock(&dw->mu);
+    if (rest)
+        write_wreq(c, rest, rest_len, W_WS, false);
+    return mine;
+}
+
+/* c's entry for the senders, at its upgrade (closed until
+ * ws_direct_update finds the socket clear). */
+static void ws_direct_add(conn *c)
+{
+    hcn_http *h = c->h;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return; /* then every push goes through the loop */
+    ws_direct *dw = hcn_xcalloc(1, sizeof *dw);
+    dw->id = c->channel;
+    dw->fd = fd;
+    dw->app = hcn_xstrdup(c->ws_app);
+    pthread_mutex_init(&dw->mu, NULL);
+    pthread_mutex_lock(&h->dmu);
+    HASH_ADD(hh, h->direct, id, sizeof(uint32_t), dw);
+    pthread_mutex_unlock(&h->dmu);
+    c->dw = dw;
+    ws_direct_update(c);
+}
+
+/* Out of h->direct, and freed once no sender is writing with it: before
+ * the socket is closed. */
+static void ws_direct_remove(conn *c)
+{
+    hcn_http *h = c->h;
+    ws_direct *dw = c->dw;
+    if (dw == NULL)
+        return;
+    c->dw = NULL;
+    pthread_mutex_lock(&h->dmu);
+    HASH_DEL(h->direct, dw);
+    pthread_mutex_unlock(&h->dmu);
+    pthread_mutex_lock(&dw->mu); /* a sender in the middle of a write */
+    pthread_mutex_unlock(&dw->mu);
+    pthread_mutex_destroy(&dw->mu);
+    free(dw->rest);
+    free(dw->app);
+    free(dw);
+}
+
+enum { DIRECT_NO, DIRECT_DONE, DIRECT_PARTIAL };
+
+/* On the sender's thread: write push m (a WebSocketPush request of a text
+ * or binary message, from a local process, that waits for no answer) to
+ * its channel's socket if its gate is open and no request is queued for
+ * the loop.  DIRECT_DONE: written whole (m is the caller's to drop);
+ * DIRECT_PARTIAL: begun, its end kept for the loop, and m must go to the
+ * loop (which then finishes it); DIRECT_NO: nothing written, m goes the
+ * loop's way (which answers any error as before). */
+static int ws_direct_push(hcn_http *h, const hcn_msg *m)
+{
+    if (m->kind != HCN_MSG_REQUEST || m->has_expects || m->rsvp != NULL ||
+        m->blob == NULL || atomic_load(&h->q_acts) != 0)
+        return DIRECT_NO;
+    size_t nl = strlen(h->node->name);
+    if (strncmp(m->source, h->node->name, nl) != 0 || m->source[nl] != '@')
+        return DIRECT_NO;
+    uint32_t cid;
+    int wt;
+    if (!hcc_ws_push_read((const char *)m->body, m->body_len, &cid, &wt) ||
+        (wt != HCC_WS_TEXT && wt != HCC_WS_BINARY))
+        return DIRECT_NO;
+    const uint8_t *p = m->blob->bytes;
+    size_t len = m->blob->len;
+    if (wt == HCC_WS_TEXT && !hcn_http_utf8_valid(p, len))
+        return DIRECT_NO; /* the loop writes its lossy copy */
+    /* RFC 6455's frame: FIN and the opcode, the length, no mask */
+    uint8_t hd[10];
+    size_t hl;
+    hd[0] = (uint8_t)(0x80 | hcc_ws_type_opcode(wt));
+    if (len < 126) {
+        hd[1] = (uint8_t)len;
+        hl = 2;
+    } else if (len <= 0xFFFF) {
+        hd[1] = 126;
+        hd[2] = (uint8_t)(len >> 8);
+        hd[3] = (uint8_t)len;
+        hl = 4;
+    } else {
+        hd[1] = 127;
+        for (int i = 0; i < 8; i++)
+            hd[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        hl = 10;
+    }
+    pthread_mutex_lock(&h->dmu);
+    ws_direct *dw;
+    HASH_FIND(hh, h->direct, &cid, sizeof(uint32_t), dw);
+    if (dw == NULL) {
+        pthread_mutex_unlock(&h->dmu);
+        return DIRECT_NO;
+    }
+    pthread_mutex_lock(&dw->mu);
+    pthread_mutex_unlock(&h->dmu);
+    if (!dw->open || strcmp(dw->app, hcn_addr_pid(m->source)) != 0) {
+        pthread_mutex_unlock(&dw->mu);
+        return DIRECT_NO;
+    }
+    struct iovec iov[2] = {{hd, hl}, {(void *)p, len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
+    ssize_t n;
+    do
+        n = sendmsg(dw->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)(hl + len)) {
+        pthread_mutex_unlock(&dw->mu);
+        return DIRECT_DONE;
+    }
+    dw->open = false; /* the loop's way from here, until it opens again */
+    if (n <= 0) {
+        pthread_mutex_unlock(&dw->mu);
+        return DIRECT_NO; /* full, or an error the loop meets too */
+    }
+    size_t done = (size_t)n, rl = hl + len - done;
+    wreq *w = hcn_xmalloc(sizeof *w + rl);
+    if (done < hl) {
+        memcpy(w->data, hd + done, hl - done);
+        memcpy(w->data + hl - done, p, len);
+    } else {
+        memcpy(w->data, p + (done - hl), rl);
+    }
+    dw->rest = w;
+    dw->rest_len = rl;
+    dw->partial = m;
+    pthread_mutex_unlock(&dw->mu);
+    return DIRECT_PARTIAL;
 }
 
 static const char *reason(int status)
@@ -2091,10 +2294,18 @@ static void ws_flush(conn *c)
     size_t len = c->ws_out_len;
     c->ws_out = NULL;
     c->ws_out_len = c->ws_out_cap = 0;
-    if (w != NULL && len > 0 && !c->closing)
-        write_wreq(c, w, len, W_WS, false);
-    else
+    if (w != NULL && len > 0 && !c->closing) {
+        if (c->dw)
+            ws_gate(c, NULL);
+        if (!c->closing)
+            write_wreq(c, w, len, W_WS, false);
+        else
+            free(w);
+        if (c->dw)
+            ws_direct_update(c);
+    } else {
         free(w);
+    }
 }
 
 /* A message being assembled holds the node's body budget, as a request's
@@ -2342,6 +2553,7 @@ static bool ws_upgrade(conn *c, const char *path)
     c->ws_target = proc_address(h, b->app);
     c->ws_app = c->ws_target + strlen(h->node->name) + 1;
     c->phase = PH_WS;
+    ws_direct_add(c);
     h->nws++;
     if (c->ac) {
         c->ac->ws++;
@@ -2465,6 +2677,7 @@ static void conn_close(conn *c)
             free(ch);
         }
         h->nws--;
+        ws_direct_remove(c);
         logf_h(h, 2, "websocket connection %u closed", c->channel);
         json_t *j = json_object();
         json_object_set_new(j, "WebSocketClose", json_integer(c->channel));
@@ -2740,6 +2953,12 @@ static const char *ws_push(hcn_http *h, hcn_msg *m, uint32_t cid, int wt)
         return "WsPingPongTooLong";
     bool other;
     conn *c = channel_of(h, cid, pid, &other);
+    if (c && c->dw && ws_gate(c, m)) {
+        /* its frame was begun on the sender's thread and is now whole */
+        if (c->dw) /* not closed by the write */
+            ws_direct_update(c);
+        return NULL;
+    }
     if (op == WSLAY_CONNECTION_CLOSE) {
         if (other)
             return "WsChannelNotFound";
@@ -2968,6 +3187,8 @@ static void on_wake(uv_async_t *a)
         m->next = NULL;
         if (!stop)
             handle_msg(h, m);
+        if (m->kind == HCN_MSG_REQUEST)
+            atomic_fetch_sub(&h->q_acts, 1);
         hcn_msg_unref(m);
     }
     if (stop) {
@@ -3010,6 +3231,8 @@ static int http_enqueue(hcn_http *h, hcn_msg *m, uint32_t max_req)
         return HCC_EFULL;
     }
     h->qreq += req;
+    if (req)
+        atomic_fetch_add(&h->q_acts, 1);
     m->next = NULL;
     bool was_empty = h->qhead == NULL;
     if (h->qtail)
@@ -3040,7 +3263,13 @@ static int http_deliver(hcn_proc *self, hcn_msg *m)
     hcn_http *h = self->mod;
     if (h == NULL) /* still starting */
         return hcn_mailbox_push(&self->mb, m);
-    return http_enqueue(h, m, self->mb.max_req);
+    switch (ws_direct_push(h, m)) {
+    case DIRECT_DONE: hcn_msg_unref(m); return HCC_EOK;
+    case DIRECT_PARTIAL:
+        /* its end is with the loop now: no bound can refuse it */
+        return http_enqueue(h, m, 0);
+    default: return http_enqueue(h, m, self->mb.max_req);
+    }
 }
 
 static void walk_close(uv_handle_t *hd, void *arg)
@@ -3098,6 +3327,7 @@ static void http_free(hcn_http *h)
         free(h->secure_subs[i]);
     free(h->secure_subs);
     pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->dmu);
     free(h->self_addr);
     hcn_http_auth_fini(&h->auth);
     hcn_http_limiter_free(h->lim);
@@ -3133,6 +3363,7 @@ static void setup_undo(hcn_http *h)
     uv_run(&h->loop, UV_RUN_DEFAULT);
     uv_loop_close(&h->loop);
     pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->dmu);
     free(h->self_addr);
     hcn_http_auth_fini(&h->auth);
     hcn_http_limiter_free(h->lim);
@@ -3161,6 +3392,7 @@ static int http_init(hcn_http *h, hcn_node *n, char *err, size_t errlen)
     h->wait_max_s = cfg->http_server_timeout_max_s;
     h->ws_ping_s = cfg->ws_ping_interval_s;
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->dmu, NULL);
     h->settings.on_message_begin = cb_message_begin;
     h->settings.on_url = cb_url;
     h->settings.on_header_field = cb_header_field;
@@ -3174,6 +3406,7 @@ static int http_init(hcn_http *h, hcn_node *n, char *err, size_t errlen)
         h->max_header + 1024 > 80 * 1024 ? h->max_header + 1024 : 80 * 1024);
     if (hcn_http_auth_init(n, cfg->http_password, &h->auth, err, errlen) != 0) {
         pthread_mutex_destroy(&h->mu);
+        pthread_mutex_destroy(&h->dmu);
         free(h->self_addr);
         free(h);
         return -1;
