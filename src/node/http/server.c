@@ -627,6 +627,11 @@ static int ws_direct_push(hcn_http *h, const hcn_msg *m)
     size_t nl = strlen(h->node->name);
     if (strncmp(m->source, h->node->name, nl) != 0 || m->source[nl] != '@')
         return DIRECT_NO;
+    /* other requests (bindings, a push with blanks) are not read twice */
+    static const char push_key[] = "{\"WebSocketPush\":";
+    if (m->body_len < sizeof push_key ||
+        memcmp(m->body, push_key, sizeof push_key - 1) != 0)
+        return DIRECT_NO;
     uint32_t cid;
     int wt;
     if (!hcc_ws_push_read((const char *)m->body, m->body_len, &cid, &wt) ||
