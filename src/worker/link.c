@@ -79,7 +79,6 @@ struct hcw_link {
     ring tx, rx;
     int64_t spin_max_ns;
     int64_t spin_ns;     /* the adaptive budget for reads */
-    uint32_t probe_rand; /* spin_budget's random state, never 0 */
     _Atomic bool kicked; /* hcw_link_kick since the last hcw_link_wait */
     hcw_link_watch_fn watch;
     void *watch_ctx;
@@ -168,14 +167,6 @@ static bool still_waiting(hcw_link *l)
 
 /* ------------------------------------------------------------- creation */
 
-/* The read spin budget: ns at most, adapting (spin_adapt). */
-static void spin_init(hcw_link *l, int64_t ns)
-{
-    l->spin_max_ns = l->spin_ns = ns;
-    uint64_t seed = (uint64_t)now_ns() ^ (uint64_t)(uintptr_t)l;
-    l->probe_rand = (uint32_t)(seed ^ (seed >> 32)) | 1u;
-}
-
 static void place(hcw_link *l, uint8_t *map, uint32_t size, bool node)
 {
     ring_ctl *calls = (ring_ctl *)(map + 64);
@@ -235,7 +226,7 @@ hcw_link *hcw_link_shm_new(uint32_t spin_us, int *fd_out)
     atomic_init(&h->tasks, HCW_LINK_NO_TASKS);
     place(l, map, size, true);
     l->map_len = len;
-    spin_init(l, (int64_t)spin_us * 1000);
+    l->spin_max_ns = l->spin_ns = (int64_t)spin_us * 1000;
     *fd_out = fd;
     return l;
 }
@@ -279,7 +270,7 @@ hcw_link *hcw_link_shm_open(int fd, char *err, size_t errlen)
     l->tx.pos = atomic_load(&l->tx.ctl->tail);
     l->rx.pos = atomic_load(&l->rx.ctl->head);
     uint32_t spin = h->spin_us > 1000000 ? 1000000 : h->spin_us;
-    spin_init(l, (int64_t)spin * 1000);
+    l->spin_max_ns = l->spin_ns = (int64_t)spin * 1000;
     close(fd);
     return l;
 }
@@ -297,7 +288,7 @@ void hcw_link_socket_spin(hcw_link *l, uint32_t spin_us)
 {
     if (spin_us > 1000000)
         spin_us = 1000000;
-    spin_init(l, (int64_t)spin_us * 1000);
+    l->spin_max_ns = l->spin_ns = (int64_t)spin_us * 1000;
 }
 
 void hcw_link_free(hcw_link *l)
@@ -467,42 +458,15 @@ bool hcw_link_pending(const hcw_link *l)
 
 /* --------------------------------------------------------------- reading */
 
-/* A budget at its floor spins the whole budget on one wait in SPIN_PROBE,
- * at random (a power of two). */
-#define SPIN_PROBE 16u
-
-/* The spin for the next wait: the adaptive budget, except that at its
- * floor one wait in SPIN_PROBE, at random, spins the whole budget.
- * Without that probe the floor would be a trap: once the threads of a
- * round trip sleep, each wait of one includes the others' wake-ups, longer
- * than the budget, so none would spin again even when spinning would pay
- * again (the load that made them sleep has gone).  At random, so that the
- * probes of two threads that wait in turn meet now and then (counted
- * waits would keep their phase for ever). */
-static int64_t spin_budget(hcw_link *l)
-{
-    if (l->spin_ns > l->spin_max_ns / 64)
-        return l->spin_ns;
-    /* xorshift32 */
-    uint32_t x = l->probe_rand;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    l->probe_rand = x;
-    return (x & (SPIN_PROBE - 1)) == 0 ? l->spin_max_ns : l->spin_ns;
-}
-
-/* The budget after a wait: the whole of it when the data came while
- * spinning; an eighth of it less (down to a 64th) when it did not, so that
- * one long wait (a pause of the other side) does not end the spinning of
- * a round trip whose waits are a little under the budget: halving would
- * leave a budget they are over, and every wait after it would sleep. */
+/* Halve or double the read spin budget by how long the wait was. */
 static void spin_adapt(hcw_link *l, bool came_while_spinning)
 {
     if (came_while_spinning) {
-        l->spin_ns = l->spin_max_ns;
+        l->spin_ns *= 2;
+        if (l->spin_ns > l->spin_max_ns)
+            l->spin_ns = l->spin_max_ns;
     } else {
-        l->spin_ns -= l->spin_max_ns / 8;
+        l->spin_ns /= 2;
         if (l->spin_ns < l->spin_max_ns / 64)
             l->spin_ns = l->spin_max_ns / 64;
     }
@@ -513,7 +477,7 @@ static void spin_adapt(hcw_link *l, bool came_while_spinning)
 static int wait_data(hcw_link *l, uint32_t seen)
 {
     ring *r = &l->rx;
-    if (spin_for(&r->ctl->tail, seen, spin_budget(l))) {
+    if (spin_for(&r->ctl->tail, seen, l->spin_ns)) {
         spin_adapt(l, true);
         return 1;
     }
@@ -542,7 +506,7 @@ int hcw_link_wait(hcw_link *l, int64_t deadline_ns)
     uint32_t seen = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
     if (seen != r->pos)
         return 1;
-    if (spin_for(&r->ctl->tail, seen, spin_budget(l))) {
+    if (spin_for(&r->ctl->tail, seen, l->spin_ns)) {
         spin_adapt(l, true);
         return 1;
     }
@@ -689,10 +653,9 @@ nomem:
  * woken, which is what a peer that answers at once would cost). */
 static bool spin_readable(hcw_link *l)
 {
-    int64_t ns = spin_budget(l);
-    if (ns <= 0)
+    if (l->spin_ns <= 0)
         return false;
-    int64_t end = now_ns() + ns;
+    int64_t end = now_ns() + l->spin_ns;
     do {
         struct pollfd pf = {.fd = l->fd, .events = POLLIN};
         if (poll(&pf, 1, 0) > 0)
