@@ -339,7 +339,7 @@ struct hcn_proc {
     /* Monotonic ns since when the guest has been in its own code (or a
      * blocking host call): set as receive hands it a message and as an
      * instance starts, 0 while it waits in receive or between instances
-     * (host.c). */
+     * (host.c; receive stamps it with hcn_now_coarse_ns, to the tick). */
     _Atomic int64_t busy_since;
     /* Live tasks an in-process guest runtime reported (the native table's
      * `tasks`), -1 when it never did; a worker's own count is in its link
