@@ -177,6 +177,53 @@ static void emit_type(hcg_buf *b, const hcg_model *m, int id, char *done)
     }
 }
 
+/* Whether a decoded value of type id holds nothing in the arena it was
+ * decoded in (scalars, enums, unit, and records, tuples, options, results
+ * and variants of such), so that a stub may give the reply's memory back
+ * once the value is out; strings, bytes, addresses, JSON, lists and maps
+ * point into the arena.  -1 (no data) holds nothing. */
+static bool value_is_flat(const hcg_model *m, int id, int depth)
+{
+    if (id < 0)
+        return true;
+    if (depth > 64)
+        return false; /* deeper than any real type: the safe answer */
+    id = hcg_unalias(m, id);
+    const hcg_type *t = hcg_model_type(m, id);
+    if (t == NULL)
+        return false;
+    switch (t->kind) {
+    case HCG_STRING:
+    case HCG_BYTES:
+    case HCG_ADDRESS:
+    case HCG_JSON:
+    case HCG_LIST:
+    case HCG_MAP:
+    case HCG_ALIAS: return false;
+    case HCG_RECORD:
+        for (size_t i = 0; i < t->nfields; i++)
+            if (!t->fields[i].skip &&
+                !value_is_flat(m, t->fields[i].type, depth + 1))
+                return false;
+        return true;
+    case HCG_OPTION: return value_is_flat(m, t->elem, depth + 1);
+    case HCG_RESULT:
+        return value_is_flat(m, t->ok, depth + 1) &&
+               value_is_flat(m, t->err, depth + 1);
+    case HCG_TUPLE:
+        for (size_t i = 0; i < t->nitems; i++)
+            if (!value_is_flat(m, t->items[i], depth + 1))
+                return false;
+        return true;
+    case HCG_VARIANT:
+        for (size_t i = 0; i < t->ncases; i++)
+            if (!value_is_flat(m, t->cases[i].type, depth + 1))
+                return false;
+        return true;
+    default: return true; /* numbers, bool, char, u128/s128, unit, enums */
+    }
+}
+
 /* A stub's parameter list after the target: scalars and strings by value,
  * composites as const pointers. */
 static void stub_params(hcg_buf *b, const hcg_model *m, const hcg_handler *h)
@@ -379,6 +426,16 @@ char *hcg_callers_c(const hcg_model *model, const char *header)
                 "string?)\";\n        return hpg_r;\n    }\n",
                 h->variant);
             hcg_buf_add(&b, "    hp_arena *hpg_a;\n    const hp_jv *hpg_j;\n");
+            /* A value holding nothing in the arena: the reply's tree is
+             * given back once decoded, so a task calling in a loop does not
+             * grow its arena by a reply each time. */
+            bool flat =
+                !h->has_returns_wire || value_is_flat(m, h->returns_wire, 0);
+            if (flat)
+                hcg_buf_add(&b, "    hp_arena *hpg_ma = hp_message_arena();\n"
+                                "    hp_arena_mark hpg_m = {0};\n"
+                                "    if (hpg_ma != NULL)\n"
+                                "        hpg_m = hp_arena_save(hpg_ma);\n");
             hcg_buf_add(&b,
                         "    hpg_r.err = hp_rpc_call(hpg_target, hpg_w.buf, "
                         "hpg_w.len, hpg_opts, &hpg_a, &hpg_j);\n"
@@ -394,6 +451,9 @@ char *hcg_callers_c(const hcg_model *model, const char *header)
                         "        hpg_r.err.message = hpg_err;\n"
                         "        return hpg_r;\n    }\n",
                         u);
+            if (flat)
+                hcg_buf_add(&b, "    if (hpg_ma != NULL)\n"
+                                "        hp_arena_restore(hpg_ma, hpg_m);\n");
             hcg_buf_add(&b,
                         "    hpg_r.value = hpg_p.%s;\n    return hpg_r;\n}\n\n",
                         name);

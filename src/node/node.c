@@ -159,11 +159,7 @@ int hc_node_start(hc_node *n, char *err, size_t errlen)
                  strerror(errno));
         return -1;
     }
-    if (hcn_sched_start(n, n->cfg.schedulers) != 0) {
-        snprintf(err, errlen, "cannot start the scheduler threads: %s",
-                 strerror(errno));
-        return -1;
-    }
+    hcn_sched_start(n, n->cfg.schedulers);
     /* Modules first, then the run signal to every loaded process. */
     pthread_rwlock_rdlock(&n->table_lock);
     size_t count = HASH_COUNT(n->procs), k = 0;

@@ -44,12 +44,17 @@ def test_ready_once_every_init_is_done(node_factory):
 def test_a_looping_task_keeps_its_arena_flat(node_factory):
     n = started(node_factory(packages=("ttasks",)))
     # back to a mark after each call: 300 calls hold what 200 did
-    few = ask_json(n, A, {"CallLoop": ["b", 200, True]})
-    many = ask_json(n, A, {"CallLoop": ["b", 300, True]})
+    few = ask_json(n, A, {"CallLoop": ["b", 200, True, True]})
+    many = ask_json(n, A, {"CallLoop": ["b", 300, True, True]})
     assert few > 0 and many == few
-    # without it, every reply stays until the task ends
-    grows = ask_json(n, A, {"CallLoop": ["b", 300, False]})
+    # without it, every reply of a string stays until the task ends
+    grows = ask_json(n, A, {"CallLoop": ["b", 300, False, True]})
     assert grows > few + 100 * 16, (few, grows)
+    # a stub whose value holds nothing in the arena (Ping's number) gives
+    # the reply back itself
+    few = ask_json(n, A, {"CallLoop": ["b", 200, False, False]})
+    many = ask_json(n, A, {"CallLoop": ["b", 300, False, False]})
+    assert many == few, (few, many)
 
 
 def test_two_waits_replied_in_reverse_order(node_factory):

@@ -85,18 +85,21 @@ static char *ask(tasker_state *s, const char *target, uint64_t ms, uint64_t tag,
     return outcome(r.err, r.value);
 }
 
-/* n calls to target's Ping, back to an arena mark after each when
- * `restore`; the bytes the task's arena holds at the end. */
+/* n calls to target: Ping (a number: the stub keeps nothing of the reply)
+ * or, when `text`, WhoAfter(0) (a string, in the task's arena), back to an
+ * arena mark after each when `restore`; the bytes the task's arena holds
+ * at the end. */
 HP_LOCAL
 static uint64_t call_loop(tasker_state *s, const char *target, uint64_t n,
-                          bool restore)
+                          bool restore, bool text)
 {
     (void)s;
     hw_address to = peer(target);
     for (uint64_t i = 0; i < n; i++) {
         hp_arena_mark m = hp_arena_save(hp_message_arena());
-        tasker_ping_result r = tasker_ping_local_rpc(&to);
-        if (r.err.kind != HP_RPC_OK)
+        hp_rpc_error e = text ? tasker_who_after_local_rpc(&to, 0).err
+                              : tasker_ping_local_rpc(&to).err;
+        if (e.kind != HP_RPC_OK)
             return 0;
         if (restore)
             hp_arena_restore(hp_message_arena(), m);

@@ -15,6 +15,10 @@
 
 /* Monotonic clock in nanoseconds. */
 int64_t hcn_now_ns(void);
+/* The same clock as of its last tick (CLOCK_MONOTONIC_COARSE): behind
+ * hcn_now_ns by up to a tick (a few ms), never ahead, at a fraction of the
+ * cost; for what is shown in milliseconds. */
+int64_t hcn_now_coarse_ns(void);
 /* Wall clock in milliseconds since the epoch. */
 int64_t hcn_wall_ms(void);
 /* A random u64 from the OS (getrandom); used to seed per-thread PRNGs. */

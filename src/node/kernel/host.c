@@ -669,12 +669,15 @@ static int save_answer(hcn_host *h, hcn_msg **m)
 }
 
 /* A timeout due before m (the next message, or NULL) goes first: m is put
- * back in front and *out is the timeout.  false when none is due. */
-static bool expire_first(hcn_host *h, hcn_msg *m, int64_t now,
-                         hw_receive_result *out)
+ * back in front and *out is the timeout.  false when none is due.  The
+ * clock is read only when no message, or one that arrived after the
+ * earliest deadline, leaves the question open. */
+static bool expire_first(hcn_host *h, hcn_msg *m, hw_receive_result *out)
 {
-    if (h->heap_len == 0 || h->heap[0]->deadline > now ||
-        (m != NULL && h->heap[0]->deadline >= m->arrived))
+    if (h->heap_len == 0 || (m != NULL && h->heap[0]->deadline >= m->arrived))
+        return false;
+    int64_t now = hcn_now_ns();
+    if (h->heap[0]->deadline > now)
         return false;
     if (m)
         defer_front(h, m);
@@ -690,8 +693,8 @@ static bool receive_next(hcn_host *h, hw_receive_result *out, bool lend)
 {
     lent_release(h);
     /* For `hyperc ps`: waiting from here, in its own code again from when
-     * a message is handed over.  The clock is read once per message as it
-     * was, and again only after a wait. */
+     * a message is handed over (to the clock's tick: `ps` shows
+     * milliseconds). */
     _Atomic int64_t *busy = &h->proc->busy_since;
     atomic_store_explicit(busy, 0, memory_order_relaxed);
     for (;;) {
@@ -704,20 +707,20 @@ static bool receive_next(hcn_host *h, hw_receive_result *out, bool lend)
         }
         if (h->deferred_head)
             next_msg(h, -1, &m);
-        int64_t now = hcn_now_ns();
-        if (expire_first(h, m, now, out)) {
-            atomic_store_explicit(busy, now, memory_order_relaxed);
+        if (expire_first(h, m, out)) {
+            atomic_store_explicit(busy, hcn_now_coarse_ns(),
+                                  memory_order_relaxed);
             return false;
         }
         if (m == NULL) {
             int64_t deadline = h->heap_len ? h->heap[0]->deadline : -1;
             if (next_msg(h, deadline, &m) != HCC_EOK)
                 continue; /* the deadline passed: deliver the timeout */
-            now = hcn_now_ns();
         }
         int got = ingest(h, m, out, lend);
         if (got != INGEST_DROPPED) {
-            atomic_store_explicit(busy, now, memory_order_relaxed);
+            atomic_store_explicit(busy, hcn_now_coarse_ns(),
+                                  memory_order_relaxed);
             hcn_host_thread_busy(h);
             return got == INGEST_LENT;
         }
@@ -756,14 +759,14 @@ bool hcn_host_try_receive(hcn_host *h, hw_receive_result *out, bool own_thread)
             m = deferred_pop(h);
             hcn_mailbox_taken(mb, m);
         }
-        int64_t now = hcn_now_ns();
-        if (!expire_first(h, m, now, out)) {
+        if (!expire_first(h, m, out)) {
             if (m == NULL)
                 return false;
             if (ingest(h, m, out, false) == INGEST_DROPPED)
                 continue; /* an answer nobody waits for: dropped */
         }
-        atomic_store_explicit(&h->proc->busy_since, now, memory_order_relaxed);
+        atomic_store_explicit(&h->proc->busy_since, hcn_now_coarse_ns(),
+                              memory_order_relaxed);
         if (own_thread)
             hcn_host_thread_busy(h);
         return true;
@@ -998,7 +1001,7 @@ bool hcn_host_receive_ahead(hcn_host *h)
     if (a.msg)
         hcn_mailbox_taken(&h->proc->mb, a.msg);
     hcn_msg_unref(a.msg);
-    atomic_store_explicit(&h->proc->busy_since, hcn_now_ns(),
+    atomic_store_explicit(&h->proc->busy_since, hcn_now_coarse_ns(),
                           memory_order_relaxed);
     if (!h->cache_on && h->started) {
         h->cache_on = true;

@@ -339,7 +339,7 @@ struct hcn_proc {
     /* Monotonic ns since when the guest has been in its own code (or a
      * blocking host call): set as receive hands it a message and as an
      * instance starts, 0 while it waits in receive or between instances
-     * (host.c). */
+     * (host.c; receive stamps it with hcn_now_coarse_ns, to the tick). */
     _Atomic int64_t busy_since;
     /* Live tasks an in-process guest runtime reported (the native table's
      * `tasks`), -1 when it never did; a worker's own count is in its link
@@ -531,9 +531,10 @@ bool hcn_node_sleep_until(hcn_node *n, int64_t deadline_ns);
 /* Make `count` workers for n (n->sched); their scheduler threads and the
  * watchdog start with the first hcn_sched_spawn, so a node without
  * in-process guests has none (the threads count in the thread census).
- * Before any guest starts; 0 with count 0 (no scheduler: n->sched stays
- * NULL). */
-int hcn_sched_start(hcn_node *n, unsigned count);
+ * Before any guest starts; with count 0 there is no scheduler (n->sched
+ * stays NULL).  Cannot fail: a thread that cannot be made fails the spawn
+ * that needed it. */
+void hcn_sched_start(hcn_node *n, unsigned count);
 /* Run p's life on a new fiber (takes a reference to p and counts it in the
  * census; both dropped when its life ends).  Any thread; the first call
  * starts the scheduler threads.  -1 when its stack cannot be mapped or a

@@ -1165,10 +1165,10 @@ void hcn_netpoll_del(hcn_node *n, hcn_pollable *p)
 
 /* ------------------------------------------------------------ lifetime */
 
-int hcn_sched_start(hcn_node *n, unsigned count)
+void hcn_sched_start(hcn_node *n, unsigned count)
 {
     if (count == 0)
-        return 0;
+        return;
     hcn_sched *s = hcn_xcalloc(1, sizeof *s);
     s->node = n;
     s->n = count;
@@ -1202,7 +1202,6 @@ int hcn_sched_start(hcn_node *n, unsigned count)
     atomic_init(&s->np_token, false);
     atomic_init(&s->np_seq, 0);
     n->sched = s;
-    return 0;
 }
 
 /* The first fiber's: start a thread per worker and the watchdog, once (any
