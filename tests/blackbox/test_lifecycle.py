@@ -96,3 +96,21 @@ def test_shutdown_ends_idle_control_connections(node):
     assert time.monotonic() - t0 < 2.5
     assert "still busy" not in node.log()
     s.close()
+
+
+def test_what_a_process_sent_before_it_ended_is_carried_out(node_factory):
+    """A process fires requests and ends at once: every request it made
+    reaches its target, however late the node reads them (an isolated
+    process's calls may still wait in its ring when its end is seen)."""
+    n = node_factory(extra=["--mailbox-max", "100000", "--restart-base-ms",
+                            "1", "--restart-window-ms", "1"])
+    sprays = 4000
+    for i in range(40):
+        before = int(n.ask(pid("b"), "count"))
+        n.inject(pid("a"), f"spray {addr('b')} {sprays} count", non_block=True)
+        n.wait_log("tproc test.os@a:tpkg:test.os up", timeout=30, count=i + 2)
+        got = int(n.ask(pid("b"), "count", timeout=30)) - before - 1
+        assert got == sprays, f"round {i}: {got} of {sprays} arrived"
+    # each time it ended as it did, not as a crash
+    assert n.log().count("a:tpkg:test.os exited; restarting") == 40, n.log()
+    assert "crashed" not in n.log()

@@ -711,6 +711,9 @@ def test_hosts_starting_together_share_the_cache(tmp_path):
     hosts = [Host(tmp_path / "cache"), Host(tmp_path / "cache")]
     try:
         for h in hosts:
+            # two transpiles at once, one of them perhaps waiting for the
+            # other's: on a busy machine that takes longer than one read
+            h.sock.settimeout(6 * TIMEOUT)
             h.hello(binary)
         for h in hosts:
             assert h.recv() == [READY, VERSION], h.wait() or h.stderr

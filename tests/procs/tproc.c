@@ -341,6 +341,19 @@ static bool on_request(char *cmdline, size_t len)
     } else if (strcmp(cmd, "exit") == 0) {
         answer("bye");
         return false;
+    } else if (strcmp(cmd, "spray") == 0) {
+        /* spray TARGET N BODY: fire N requests, then end at once (what a
+         * process wrote just before it ended must still be carried out) */
+        char *tg = word(rest, &rest);
+        long n = strtol(word(rest, &rest), NULL, 10);
+        if (!target_of(tg, &t) || n <= 0) {
+            answer("bad spray");
+            return true;
+        }
+        for (long i = 0; i < n; i++)
+            send_req(&t, rest, false, 0, false, NULL);
+        hw_address_fini(&t);
+        return false;
     } else {
         snprintf(out, sizeof out, "unknown command '%.64s' (%zu bytes)", cmd,
                  len);

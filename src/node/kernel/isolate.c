@@ -911,16 +911,42 @@ static bool give_up(void *ctx)
     return false;
 }
 
-/* The worker is reaped: the crash report it wrote as it died may still
- * wait in the ring (its death can be seen before the frame is read).
- * Read what is left for it; other frames are moot. */
+/* A call that has no results: the guest went on after writing it, so
+ * the node carries it out even when it reads it after the worker ended
+ * (as an in-process host would have at once). */
+static bool one_way(int op)
+{
+    switch (op) {
+    case HCW_PRINT:
+    case HCW_SET_ON_EXIT:
+    case HCW_SAVE_CAPS:
+    case HCW_DROP_CAPS:
+    case HCW_SEND_REQUEST:
+    case HCW_SEND_RESPONSE:
+    case HCW_PROMPTING_HOLD:
+    case HCW_PROMPTING_SET:
+    case HCW_PROMPTING_RELEASE:
+    case HCW_STARTED:
+    case HCW_SET_STATE_START:
+    case HCW_DONE: return true;
+    default: return false;
+    }
+}
+
+/* The worker is reaped, and what it wrote before it ended may still wait
+ * in the ring (its end can be seen before the frames are read): the calls
+ * without results it made (the guest went on after them: a response, the
+ * requests it fired, its DONE) if it ended by itself, the crash report it
+ * wrote as it died.  Read and apply them in order; a call that waited for
+ * results is moot, as is everything from a worker the node stopped. */
 static void last_words(wctx *w)
 {
     if (w->told)
         return;
     hcw_link_watch(w->link, give_up, NULL);
     char err[160];
-    while (!w->told && hcw_link_recv(w->link, &w->in, err, sizeof err) == 1)
+    while (!w->told && !w->done &&
+           hcw_link_recv(w->link, &w->in, err, sizeof err) == 1)
         if (w->in.op == HCW_RECEIVE) {
             /* it took a message delivered ahead before it died: the one
              * it was handling (failed to its sender by hcn_host_fini) */
@@ -931,6 +957,8 @@ static void last_words(wctx *w)
             w->told_op = w->in.op;
         } else if (w->in.op == HCW_TRAP) {
             get_trap(w, &w->in);
+        } else if (w->gone && one_way(w->in.op) && serve_call(w) != 0) {
+            break; /* broken: the rest cannot be trusted */
         }
 }
 
