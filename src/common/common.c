@@ -1,6 +1,8 @@
 /* Error table and name/address validation shared by node and guest. */
 #include "common.h"
 
+#include "swar.h"
+
 #include <stdint.h>
 
 #include <string.h>
@@ -158,6 +160,15 @@ bool hcc_msgpack_check(const uint8_t *b, size_t n)
     size_t pos = 0;
     uint64_t need = 1; /* values still to read */
     while (need > 0) {
+        /* eight positive fixints (an array of small integers: rmp-serde's
+         * bytes) at a time, each one value of one byte */
+        while (need >= 8 && n - pos >= 8 &&
+               !hcc_swar_any_high(hcc_swar_load(b + pos))) {
+            pos += 8;
+            need -= 8;
+        }
+        if (need == 0)
+            break;
         if (pos >= n)
             return false;
         uint8_t t = b[pos++];

@@ -2,6 +2,8 @@
  * tree in the message's arena (include/hyperc/json.h). */
 #include "hyperc/json.h"
 
+#include "../common/swar.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -382,6 +384,17 @@ static const char *plain_string(plain *c, size_t *len)
 {
     const char *s = c->p;
     while (c->p < c->end) {
+        /* eight plain bytes at a time: printable ASCII but '"' and '\\' */
+        while (c->end - c->p >= 8) {
+            uint64_t x = hcc_swar_load(c->p);
+            if (hcc_swar_any_below(x, 0x20) || hcc_swar_any_high(x) ||
+                hcc_swar_any_eq(x, 0x7F) || hcc_swar_any_eq(x, '"') ||
+                hcc_swar_any_eq(x, '\\'))
+                break;
+            c->p += 8;
+        }
+        if (c->p == c->end)
+            break;
         unsigned char ch = (unsigned char)*c->p;
         if (ch == '"') {
             *len = (size_t)(c->p - s);

@@ -1,6 +1,7 @@
 /* The serde_json-compatible JSON writer (include/hyperc/json.h). */
 #include "hyperc/json.h"
 
+#include "../common/swar.h"
 #include "coro.h"   /* HP_ASAN */
 #include "rt_int.h" /* the instance */
 
@@ -134,6 +135,11 @@ bool hp_utf8_valid(const char *str, size_t n)
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < n) {
+        /* ASCII eight bytes at a time */
+        while (n - i >= 8 && !hcc_swar_any_high(hcc_swar_load(s + i)))
+            i += 8;
+        if (i == n)
+            break;
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;
@@ -170,13 +176,28 @@ bool hp_utf8_valid(const char *str, size_t n)
     return true;
 }
 
+/* Whether any of the eight bytes at p needs an escape in a JSON string. */
+static bool escape_in8(const char *p)
+{
+    uint64_t x = hcc_swar_load(p);
+    return hcc_swar_any_below(x, 0x20) || hcc_swar_any_eq(x, '"') ||
+           hcc_swar_any_eq(x, '\\');
+}
+
 int hp_jw_string(hp_jw *w, const char *s, size_t n)
 {
     if (!hp_utf8_valid(s, n))
         return -1;
+    (void)reserve(w, n + 2); /* room for it without escapes, at once (a
+                                failure fails the writer, as hp_jw_raw) */
     hp_jw_raw(w, "\"", 1);
     size_t run = 0; /* start of the pending unescaped run */
     for (size_t i = 0; i < n; i++) {
+        /* eight bytes that need no escape at a time */
+        while (n - i >= 8 && !escape_in8(s + i))
+            i += 8;
+        if (i == n)
+            break;
         unsigned char c = (unsigned char)s[i];
         const char *esc = NULL;
         char u[8];

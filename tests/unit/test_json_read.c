@@ -434,6 +434,18 @@ static void plain_path_matches_yajl(void **state)
     const char *t = "{\"Run\":[100000,-64.5e3,\"x y\",{\"k\":[true,null]}]}";
     for (size_t n = 0; n <= strlen(t); n++)
         check_both(t, n);
+    /* a string with one byte that is not plain (or is) at every offset */
+    static const char specials[] = "\"\\\x01\x1f\x7f\x80\xc3 ~";
+    char sb[64];
+    for (size_t k = 0; k < sizeof specials - 1; k++)
+        for (size_t len = 1; len <= 40; len++)
+            for (size_t at = 0; at < len; at++) {
+                sb[0] = '"';
+                memset(sb + 1, 'p', len);
+                sb[1 + at] = specials[k];
+                sb[1 + len] = '"';
+                check_both(sb, len + 2);
+            }
     /* random texts, and each with one byte changed */
     uint64_t r = 17;
     char buf[4096];

@@ -200,6 +200,63 @@ static void writers_reuse_buffers(void **state)
     }
 }
 
+/* serde_json's escaping, a byte at a time: the reference for the writer's
+ * eight-byte scan. */
+static size_t escape_ref(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *e = c == '"'    ? "\\\""
+                        : c == '\\' ? "\\\\"
+                        : c == '\b' ? "\\b"
+                        : c == '\f' ? "\\f"
+                        : c == '\n' ? "\\n"
+                        : c == '\r' ? "\\r"
+                        : c == '\t' ? "\\t"
+                                    : NULL;
+        if (e) {
+            memcpy(out + o, e, 2);
+            o += 2;
+        } else if (c < 0x20) {
+            o += (size_t)sprintf(out + o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o++] = '"';
+    return o;
+}
+
+/* A character that needs an escape (or is not ASCII) at every offset of
+ * strings 0 to 40 bytes long. */
+static void strings_at_every_offset(void **state)
+{
+    (void)state;
+    static const char *const specials[] = {
+        "\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9", " ", "~"};
+    char in[64], want[64 * 6 + 2];
+    for (size_t s = 0; s < sizeof specials / sizeof specials[0]; s++) {
+        size_t sl = strlen(specials[s]);
+        for (size_t len = sl; len <= 40; len++)
+            for (size_t at = 0; at + sl <= len; at++) {
+                memset(in, 'q', len);
+                memcpy(in + at, specials[s], sl);
+                if (at + 2 * sl + 8 <= len) /* and a second one further on */
+                    memcpy(in + at + sl + 8, specials[s], sl);
+                size_t wn = escape_ref(in, len, want);
+                hp_jw w;
+                hp_jw_init(&w);
+                assert_int_equal(hp_jw_string(&w, in, len), 0);
+                if (w.len != wn || memcmp(w.buf, want, wn) != 0)
+                    fail_msg("special %zu at %zu of %zu: %s", s, at, len,
+                             w.buf);
+                hp_jw_fini(&w);
+            }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +264,7 @@ int main(void)
         cmocka_unit_test(floats_f32),
         cmocka_unit_test(floats_round_trip),
         cmocka_unit_test(strings),
+        cmocka_unit_test(strings_at_every_offset),
         cmocka_unit_test(integers_and_literals),
         cmocka_unit_test(writers_reuse_buffers),
     };

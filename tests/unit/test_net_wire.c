@@ -282,6 +282,52 @@ static void big_message(void **state)
     free(blob);
 }
 
+/* Bodies and blobs with a byte of 0x80 or above (written 0xcc, byte) at
+ * every offset among small ones: what is decoded is what was encoded. */
+static void byte_arrays_at_every_offset(void **state)
+{
+    (void)state;
+    uint8_t body[80], blob[80];
+    uint64_t r = 11;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (size_t n = 0; n <= sizeof body; n++)
+        for (size_t at = 0; at < (n ? n : 1); at++) {
+            for (size_t i = 0; i < n; i++) {
+                r = r * 6364136223846793005ull + 1442695040888963407ull;
+                body[i] = (uint8_t)(r >> 59); /* small */
+                blob[i] = (uint8_t)(r >> 56); /* any */
+            }
+            if (n) {
+                body[at] = (uint8_t)(0x80 + at);
+                blob[at] = 0xcc;
+            }
+            hcnn_kmsg m = {.id = n * 100 + at,
+                           .source = "a.os@p:k:u",
+                           .target = "b.os@p:k:u",
+                           .body = body,
+                           .body_len = n,
+                           .has_blob = true,
+                           .blob = blob,
+                           .blob_len = n};
+            msgpack_sbuffer_clear(&sb);
+            hcnn_kmsg_encode(&m, &sb);
+            hcnn_kmsg d;
+            char err[160] = "";
+            if (!hcnn_kmsg_decode((const uint8_t *)sb.data, sb.size, &d, err,
+                                  sizeof err))
+                fail_msg("n %zu at %zu: %s", n, at, err);
+            assert_int_equal(d.body_len, n);
+            assert_int_equal(d.blob_len, n);
+            if (n) {
+                assert_memory_equal(d.body, body, n);
+                assert_memory_equal(d.blob, blob, n);
+            }
+            hcnn_kmsg_fini(&d);
+        }
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* ------------------------------------------------------------- leniency */
 
 static bool decodes(const uint8_t *p, size_t n, hcnn_kmsg *out)
@@ -579,6 +625,7 @@ int main(void)
         cmocka_unit_test(routing_requests),
         cmocka_unit_test(kernel_messages),
         cmocka_unit_test(big_message),
+        cmocka_unit_test(byte_arrays_at_every_offset),
         cmocka_unit_test(accepted_forms),
         cmocka_unit_test(long_byte_arrays),
         cmocka_unit_test(refusals),

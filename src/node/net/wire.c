@@ -3,6 +3,7 @@
 #include "wire.h"
 
 #include "../../common/common.h"
+#include "../../common/swar.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,9 +45,16 @@ static void put_bytes(msgpack_packer *pk, const uint8_t *p, size_t n)
     uint8_t buf[8192];
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (k + 2 > sizeof buf) {
+        if (k + 16 > sizeof buf) {
             pk->callback(pk->data, (const char *)buf, k);
             k = 0;
+        }
+        /* eight bytes below 0x80 at a time: as they are */
+        if (n - i >= 8 && !hcc_swar_any_high(hcc_swar_load(p + i))) {
+            memcpy(buf + k, p + i, 8);
+            k += 8;
+            i += 7;
+            continue;
         }
         if (p[i] >= 0x80)
             buf[k++] = 0xcc;
@@ -339,6 +347,12 @@ static size_t byte_run(const uint8_t *p, size_t n, uint64_t c)
 {
     size_t pos = 0;
     for (uint64_t i = 0; i < c; i++) {
+        if (c - i >= 8 && n - pos >= 8 &&
+            !hcc_swar_any_high(hcc_swar_load(p + pos))) {
+            pos += 8; /* eight positive fixints */
+            i += 7;
+            continue;
+        }
         if (pos < n && p[pos] <= 0x7f)
             pos += 1;
         else if (pos + 1 < n && p[pos] == 0xcc)
@@ -388,7 +402,11 @@ static size_t compact_bytes(const uint8_t *p, size_t n, uint8_t *out)
             }
             const uint8_t *e = p + pos + hdr;
             for (size_t i = 0; i < run; i++)
-                if (e[i] != 0xcc)
+                if (run - i >= 8 && !hcc_swar_any_high(hcc_swar_load(e + i))) {
+                    memcpy(out + o, e + i, 8); /* eight bytes below 0x80 */
+                    o += 8;
+                    i += 7;
+                } else if (e[i] != 0xcc)
                     out[o++] = e[i];
                 else
                     out[o++] = e[++i];
