@@ -47,16 +47,20 @@ static void setup(void)
     fz_before_stop = stop_server;
 }
 
-/* An action from `source` (len SIZE_MAX: body is a C string). */
+/* An action from `source` (len SIZE_MAX: body is a C string), as the
+ * module's deliver takes it: a plain push is written on the sender's
+ * thread when it can be, anything else goes to the loop. */
 static void send_action(const char *source, const char *body, size_t len,
                         bool expects, hcn_blob *blob)
 {
     if (len == SIZE_MAX)
         len = strlen(body);
-    hcn_http_probe_msg(
-        srv, HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = 5, .source = source,
-                         .target = SERVER, .has_expects = expects, .expects = 5,
-                         .body = body, .body_len = len, .blob = blob));
+    hcn_msg *m =
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = 5, .source = source,
+                    .target = SERVER, .has_expects = expects, .expects = 5,
+                    .body = body, .body_len = len, .blob = blob);
+    if (hcn_http_probe_deliver(srv, m) != 0)
+        hcn_http_probe_msg(srv, m);
 }
 
 /* What the app was sent: the last request's id, a channel opened. */

@@ -14,6 +14,7 @@
 #include "rt_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,7 @@ struct hp__coro {
 #define guard_remove (hp__inst()->coro.guard_remove)
 #define sched_stack_lo (hp__inst()->coro.sched_stack_lo)
 #define sched_stack_size (hp__inst()->coro.sched_stack_size)
-static size_t page;
+static _Atomic size_t page; /* set by the first thread that asks */
 
 void hp__coro_set_guard_hooks(hp__coro_guard_add_fn add,
                               hp__coro_guard_remove_fn remove)
@@ -80,11 +81,13 @@ void hp__coro_set_guard_hooks(hp__coro_guard_add_fn add,
 
 static size_t page_size(void)
 {
-    if (page == 0) {
-        long p = sysconf(_SC_PAGESIZE);
-        page = p > 0 ? (size_t)p : 4096;
+    size_t p = atomic_load_explicit(&page, memory_order_relaxed);
+    if (p == 0) {
+        long s = sysconf(_SC_PAGESIZE);
+        p = s > 0 ? (size_t)s : 4096;
+        atomic_store_explicit(&page, p, memory_order_relaxed);
     }
-    return page;
+    return p;
 }
 
 #ifdef HP_ASAN

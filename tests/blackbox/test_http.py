@@ -594,6 +594,108 @@ def test_websocket_pushes_whole_and_in_order(node_factory):
     s.close()
 
 
+def ws_raw_open(n):
+    """A raw socket upgraded to a WebSocket on /ws of SRV."""
+    s = raw(n)
+    s.sendall(f"GET /{SRV}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 101")
+    return s
+
+
+def ws_control(op, payload):
+    """A client's masked control frame (payload under 126 bytes)."""
+    mask = b"\x05\x06\x07\x08"
+    return bytes([0x80 | op, 0x80 | len(payload)]) + mask + \
+        bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class WsFrames:
+    """Server frames from a raw socket, parsed as they come: each must be
+    whole, final, unmasked, with no reserved bit set."""
+
+    def __init__(self, s):
+        self.s, self.buf = s, b""
+
+    def next(self, deadline):
+        while True:
+            b = self.buf
+            if len(b) >= 2:
+                assert b[0] & 0x70 == 0, ("a reserved bit", b[:16])
+                assert b[0] & 0x80, ("a fragment", b[:16])
+                assert b[1] & 0x80 == 0, "a server frame is not masked"
+                assert b[0] & 0x0F in (1, 2, 8, 9, 10), ("opcode", b[:16])
+                n, at = b[1] & 0x7F, 2
+                if n == 126 and len(b) >= 4:
+                    n, at = int.from_bytes(b[2:4], "big"), 4
+                elif n == 127 and len(b) >= 10:
+                    n, at = int.from_bytes(b[2:10], "big"), 10
+                if (n < 126 or at > 2) and len(b) >= at + n:
+                    self.buf = b[at + n:]
+                    return b[0] & 0x0F, b[at:at + n]
+            assert time.monotonic() < deadline, "no whole frame in time"
+            chunk = self.s.recv(1 << 16)
+            assert chunk, "closed in the middle of a frame"
+            self.buf += chunk
+
+
+def test_websocket_pushes_between_control_frames(node_factory):
+    """The server's own frames (pongs to the client's pings, its keep-alive
+    pings) go between pushes, never inside one, while pushes flood a
+    client that reads slowly; the pushes stay in order."""
+    n = start(node_factory, "--ws-queue-max", "100000",
+              "--ws-ping-interval", "1")
+    ws_bind(n, "/ws")
+    s = ws_raw_open(n)
+    count, size = 1500, 6000
+    s.sendall(ws_frame(f"flood {count} {size}"))
+    time.sleep(1)
+    rd = WsFrames(s)
+    deadline = time.monotonic() + 120
+    got, pongs, sent = 0, [], []
+    while got < count or len(pongs) < len(sent):
+        if got % 50 == 0 and len(sent) < got // 50 + 1 and got < count:
+            sent.append(b"p%d" % len(sent))
+            s.sendall(ws_control(9, sent[-1]))
+            time.sleep(0.02)  # the socket fills again meanwhile
+        op, data = rd.next(deadline)
+        if op == 10:
+            pongs.append(data)
+        elif op == 9:
+            assert data == b"hyperc-keepalive"
+        else:
+            want = f"msg {got}".encode()
+            want += b"." * (size - len(want))
+            assert (op, data) == (1, want), (got, data[:40])
+            got += 1
+    assert pongs == sent
+    s.close()
+
+
+def test_websocket_close_after_pushes(node_factory):
+    """A Close its process sends after pushes goes out after them, whole
+    (the pushes begun on the process's thread and ended by the loop)."""
+    n = start(node_factory, "--ws-queue-max", "100000")
+    ws_bind(n, "/ws")
+    for count, size in ((200, 100000), (2000, 40)):
+        s = ws_raw_open(n)
+        s.sendall(ws_frame(f"flood {count} {size}") + ws_frame("close-me"))
+        time.sleep(1)
+        rd = WsFrames(s)
+        deadline = time.monotonic() + 60
+        for i in range(count):
+            want = f"msg {i}".encode()
+            want += b"." * (size - len(want)) if size > 32 else b""
+            op, data = rd.next(deadline)
+            assert (op, data) == (1, want), (count, i, op, data[:40])
+        assert rd.next(deadline)[0] == 8
+        s.close()
+
+
 # ------------------------------------------------------------ point 4
 
 

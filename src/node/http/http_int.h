@@ -311,6 +311,13 @@ size_t hcn_http_probe_run(struct hcn_http *h);
  * over: an action of a process, or its answer to a request. */
 struct hcn_msg;
 void hcn_http_probe_msg(struct hcn_http *h, struct hcn_msg *m);
+/* What the module's deliver does first on a sender's thread
+ * (ws_direct_push): 0, m was a plain push written whole to its socket (m
+ * consumed); 1, its frame was begun and its end left for the loop; -1,
+ * nothing written.  With 1 or -1, m is still the caller's, to hand to
+ * hcn_http_probe_msg as the loop's queue would (after what a test puts
+ * between). */
+int hcn_http_probe_deliver(struct hcn_http *h, struct hcn_msg *m);
 /* Close every connection. */
 void hcn_http_probe_disconnect(struct hcn_http *h);
 /* Close every connection, drop every binding. */

@@ -3543,6 +3543,15 @@ void hcn_http_probe_msg(hcn_http *h, hcn_msg *m)
     uv_run(&h->loop, UV_RUN_NOWAIT);
 }
 
+int hcn_http_probe_deliver(hcn_http *h, hcn_msg *m)
+{
+    switch (ws_direct_push(h, m)) {
+    case DIRECT_DONE: hcn_msg_unref(m); return 0;
+    case DIRECT_PARTIAL: return 1;
+    default: return -1;
+    }
+}
+
 void hcn_http_probe_disconnect(hcn_http *h)
 {
     while (h->conns)

@@ -496,10 +496,12 @@ void hcn_node_thread_begin(hcn_node *n)
 
 void hcn_node_thread_end(hcn_node *n)
 {
+    /* broadcast before the unlock: once the count is seen at 0 the node
+     * may be freed (hc_node_free), its condition variable with it */
     pthread_mutex_lock(&n->life_mu);
     n->live_threads--;
-    pthread_mutex_unlock(&n->life_mu);
     pthread_cond_broadcast(&n->life_cv);
+    pthread_mutex_unlock(&n->life_mu);
 }
 
 bool hcn_node_sleep_until(hcn_node *n, int64_t deadline)
