@@ -3,6 +3,7 @@
  * query decoding, lossy UTF-8, peer addresses. */
 #include "http_int.h"
 #include "../../common/common.h"
+#include "../../common/swar.h"
 #include "../base/base.h"
 
 #include <arpa/inet.h>
@@ -358,19 +359,12 @@ void hcn_http_out_u64(hcn_http_out *o, uint64_t v)
     hcn_http_out_raw(o, d + k, sizeof d - k);
 }
 
-/* Bytes 1 in each byte of a word, and the high bits. */
-#define OUT_ONES 0x0101010101010101ULL
-#define OUT_HIGHS 0x8080808080808080ULL
-
 /* Whether the 8 bytes of v need no escape in a JSON string: none below
- * 0x20, no '"', no '\\' (the word tests of "Bit Twiddling Hacks": a byte
- * below n, a zero byte). */
+ * 0x20, no '"', no '\\'. */
 static bool out_plain8(uint64_t v)
 {
-    uint64_t q = v ^ (OUT_ONES * '"'), b = v ^ (OUT_ONES * '\\');
-    uint64_t low = (v - OUT_ONES * 0x20) & ~v;
-    uint64_t zq = (q - OUT_ONES) & ~q, zb = (b - OUT_ONES) & ~b;
-    return ((low | zq | zb) & OUT_HIGHS) == 0;
+    return !hcc_swar_any_below(v, 0x20) && !hcc_swar_any_eq(v, '"') &&
+           !hcc_swar_any_eq(v, '\\');
 }
 
 void hcn_http_out_jstr(hcn_http_out *o, const char *s, size_t n)
@@ -526,9 +520,7 @@ bool hcn_http_utf8_valid(const uint8_t *s, size_t len)
     while (i < len) {
         if (len - i >= 8) {
             /* ASCII 8 bytes at a time */
-            uint64_t v;
-            memcpy(&v, s + i, 8);
-            if ((v & OUT_HIGHS) == 0) {
+            if (!hcc_swar_any_high(hcc_swar_load(s + i))) {
                 i += 8;
                 continue;
             }
