@@ -573,14 +573,7 @@ def test_websocket_pushes_whole_and_in_order(node_factory):
     by the server's loop) and when the client keeps up."""
     n = start(node_factory, "--ws-queue-max", "100000")
     ws_bind(n, "/ws")
-    s = raw(n)
-    s.sendall(f"GET /{SRV}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-              "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += s.recv(1)
-    assert head.startswith(b"HTTP/1.1 101")
+    s = ws_raw_open(n)
     for count, size in ((300, 100000), (1000, 40), (3, 70000)):
         s.sendall(ws_frame(f"flood {count} {size}"))
         time.sleep(1)  # the socket's buffers fill meanwhile
