@@ -298,6 +298,7 @@ static void answers_read_without_a_tree(void **state)
         "{\"status\":2e2,\"headers\":{}}",
         "{\"status\":\"200\",\"headers\":{}}",
         "{\"status\":1234567890123456789,\"headers\":{}}",
+        "{\"status\":9922222222222222222991,\"headers\":{}}",
         "{\"status\":200,\"headers\":{\"A\":\"\\u0041\"}}",
         "{\"status\":200,\"headers\":{\"A\":\"\\ud800\"}}",
         "{\"status\":200,\"headers\":{\"A\":\"\xED\xA0\x80\"}}",

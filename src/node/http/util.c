@@ -779,15 +779,15 @@ static bool answer_scan(const char *body, size_t len, hcn_http_answer *a)
         if (kn == 6 && memcmp(k, "status", 6) == 0 && !have_status) {
             have_status = true;
             const unsigned char *d = p;
-            int64_t v = 0;
+            uint64_t v = 0; /* 19 digits fit (and are refused below) */
             while (p < e && *p >= '0' && *p <= '9' && p - d < 19)
-                v = v * 10 + (*p++ - '0');
+                v = v * 10 + (uint64_t)(*p++ - '0');
             size_t nd = (size_t)(p - d);
             if (nd == 0 || nd > 18 || (nd > 1 && *d == '0') ||
                 (p < e && (*p == '.' || *p == 'e' || *p == 'E' ||
                            (*p >= '0' && *p <= '9'))))
                 return false;
-            a->status = v;
+            a->status = (int64_t)v;
         } else if (kn == 7 && memcmp(k, "headers", 7) == 0 && !have_headers) {
             have_headers = true;
             if (p == e || *p++ != '{' || !answer_scan_headers(&p, e, a))
