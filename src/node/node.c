@@ -268,7 +268,8 @@ void hc_node_shutdown(hc_node *n)
     pthread_mutex_unlock(&n->life_mu);
     for (size_t i = 0; i < count; i++) {
         hcn_proc *p = all[i];
-        if (p->has_thread && !p->on_fiber) {
+        if (p->has_thread && !p->on_fiber &&
+            !atomic_exchange(&p->thread_claimed, true)) {
             if (left == 0)
                 pthread_join(p->thread, NULL);
             else

@@ -317,7 +317,11 @@ struct hcn_proc {
     int crashes;      /* instances that crashed (under lock) */
     char *last_crash; /* how the last one did, NULL = never (under lock) */
     pthread_t thread;
-    bool has_thread;  /* its life runs: on `thread`, or on a fiber */
+    bool has_thread;            /* its life runs: on `thread`, or on a fiber */
+    atomic_bool thread_claimed; /* `thread` is joined or detached by whoever
+                                 * sets this first: the node's shutdown, or
+                                 * the thread itself once the process has
+                                 * left the node (nobody else would) */
     bool on_fiber;    /* guest: on a fiber of the node's schedulers (sched.c),
                        * not on `thread` (set before it starts) */
     char *pending_so; /* guest: a reinstall's binary, taken at the

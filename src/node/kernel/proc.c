@@ -491,6 +491,13 @@ static void *proc_main(void *arg)
     hcn_fault_thread_begin();
     hcn_proc_life(p);
     hcn_fault_thread_end();
+    /* gone from the node's table (on-exit None, given up, removed): the
+     * shutdown will not join this thread, so it lets go of itself */
+    hcn_proc *same = hcn_node_find(p->node, p->id);
+    if (same != p && !atomic_exchange(&p->thread_claimed, true))
+        pthread_detach(pthread_self());
+    if (same)
+        hcn_proc_unref(same);
     hcn_node_thread_end(p->node);
     hcn_proc_unref(p);
     return NULL;
