@@ -544,27 +544,11 @@ def ws_frame(text):
 
 
 def ws_read_frames(s, count, timeout=60):
-    """`count` server frames from socket s: [(opcode, payload)]."""
-    buf, out = b"", []
+    """`count` server frames from socket s: [(opcode, payload)] (WsFrames'
+    checks on each)."""
+    frames = WsFrames(s)
     deadline = time.monotonic() + timeout
-    while len(out) < count:
-        assert time.monotonic() < deadline, (len(out), out[-1:])
-        if len(buf) >= 2:
-            assert buf[1] & 0x80 == 0, "a server frame is not masked"
-            n, at = buf[1] & 0x7F, 2
-            if n == 126 and len(buf) >= 4:
-                n, at = int.from_bytes(buf[2:4], "big"), 4
-            elif n == 127 and len(buf) >= 10:
-                n, at = int.from_bytes(buf[2:10], "big"), 10
-            if (n < 126 or at > 2) and len(buf) >= at + n:
-                assert buf[0] & 0x80, "a fragment"
-                out.append((buf[0] & 0x0F, buf[at:at + n]))
-                buf = buf[at + n:]
-                continue
-        chunk = s.recv(1 << 20)
-        assert chunk, "closed after %d frames" % len(out)
-        buf += chunk
-    return out
+    return [frames.next(deadline) for _ in range(count)]
 
 
 def test_websocket_pushes_whole_and_in_order(node_factory):
