@@ -415,6 +415,7 @@ void hcn_thread_cache_on(void)
 void hcn_proc_life(hcn_proc *p)
 {
     hcn_node *n = p->node;
+    const char *gave_up = NULL;
     for (;;) {
         take_pending(p);
         set_status(p, HCN_PROC_RUNNING);
@@ -453,10 +454,7 @@ void hcn_proc_life(hcn_proc *p)
         if (o.kind == HW_ON_EXIT_RESTART) {
             int64_t delay;
             if (!restart_delay(p, hcn_now_ns() - started, &delay)) {
-                hcn_logf(n, 0,
-                         "%s %s %d times within %u ms: giving up, not "
-                         "restarting it again",
-                         p->id, how, p->failures, n->cfg.restart_window_ms);
+                gave_up = how;
                 hcn_on_exit_fini(&o);
                 goto gone;
             }
@@ -479,6 +477,13 @@ void hcn_proc_life(hcn_proc *p)
         fail_queued(p);
         revoke_issued(p);
         hcn_node_remove_proc(n, p);
+        /* told after it has left the table: whoever reads the line and
+         * then lists the processes does not see it any more */
+        if (gave_up != NULL)
+            hcn_logf(n, 0,
+                     "%s %s %d times within %u ms: giving up, not "
+                     "restarting it again",
+                     p->id, gave_up, p->failures, n->cfg.restart_window_ms);
         break;
     }
     set_status(p, HCN_PROC_EXITED);
