@@ -81,7 +81,7 @@ static void decoding(const uint8_t *d, size_t n)
     size_t ol = 0;
     char *l = hcn_http_utf8_lossy(d, n, &ol);
     utf8_ok(l, ol);
-    if (hcn_http_utf8_valid(d, n) != (ol == n && memcmp(l, d, n) == 0)) {
+    if (hcc_utf8_valid(d, n) != (ol == n && memcmp(l, d, n) == 0)) {
         fprintf(stderr, "the UTF-8 check and the lossy copy disagree\n");
         abort();
     }

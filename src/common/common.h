@@ -128,4 +128,13 @@ uintptr_t hcc_signal_pc(const void *ucontext);
  * bytes from the other side. */
 bool hcc_msgpack_check(const uint8_t *b, size_t n);
 
+/* The length (2 to 4) of the well-formed UTF-8 sequence of a non-ASCII
+ * lead byte at s[0] with n bytes available (n >= 1), 1 for ASCII, 0 when
+ * it is not one: truncated, overlong, a surrogate or past U+10FFFF (the
+ * rules of Rust's str and RFC 3629). */
+size_t hcc_utf8_seq(const uint8_t *s, size_t n);
+/* Whether s[0..n) is well-formed UTF-8 (hcc_utf8_seq at every step; ASCII
+ * eight bytes at a time).  One validator for the node and the runtime. */
+bool hcc_utf8_valid(const uint8_t *s, size_t n);
+
 #endif

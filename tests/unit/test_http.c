@@ -87,13 +87,13 @@ static void queries_and_utf8(void **state)
     char *s = hcn_http_utf8_lossy(
         (const uint8_t *)"ok\xE2\x82 \xF0\x9F\x98\x80", 10, &n);
     assert_string_equal(s, "ok\xEF\xBF\xBD \xF0\x9F\x98\x80");
-    assert_true(hcn_http_utf8_valid((const uint8_t *)s, strlen(s)));
+    assert_true(hcc_utf8_valid((const uint8_t *)s, strlen(s)));
     free(s);
-    assert_false(hcn_http_utf8_valid(
-        (const uint8_t *)"ok\xE2\x82 \xF0\x9F\x98\x80", 10));
-    assert_false(hcn_http_utf8_valid((const uint8_t *)"\xED\xA0\x80", 3));
-    assert_false(hcn_http_utf8_valid((const uint8_t *)"\xC0\x80", 2));
-    assert_true(hcn_http_utf8_valid((const uint8_t *)"", 0));
+    assert_false(
+        hcc_utf8_valid((const uint8_t *)"ok\xE2\x82 \xF0\x9F\x98\x80", 10));
+    assert_false(hcc_utf8_valid((const uint8_t *)"\xED\xA0\x80", 3));
+    assert_false(hcc_utf8_valid((const uint8_t *)"\xC0\x80", 2));
+    assert_true(hcc_utf8_valid((const uint8_t *)"", 0));
 }
 
 /* The server's own JSON strings are jansson's, byte for byte: what
@@ -159,11 +159,11 @@ static void strings_by_words(void **state)
         uint8_t s[24];
         memset(s, 'a', sizeof s);
         s[at] = 0xC3; /* a lead byte: valid only with its continuation */
-        assert_false(hcn_http_utf8_valid(s, at + 1));
+        assert_false(hcc_utf8_valid(s, at + 1));
         s[at + 1] = 0xA9;
-        assert_true(hcn_http_utf8_valid(s, sizeof s));
+        assert_true(hcc_utf8_valid(s, sizeof s));
         s[at + 1] = 'a';
-        assert_false(hcn_http_utf8_valid(s, sizeof s));
+        assert_false(hcc_utf8_valid(s, sizeof s));
     }
 }
 

@@ -71,9 +71,6 @@ void hcn_http_parse_query(const char *q, size_t len, json_t *obj);
 /* Bytes as valid UTF-8: every invalid sequence becomes U+FFFD, as Rust's
  * String::from_utf8_lossy.  Fresh string; *outlen gets its length. */
 char *hcn_http_utf8_lossy(const uint8_t *s, size_t len, size_t *outlen);
-/* Whether s[0..len) is valid UTF-8 (what hcn_http_utf8_lossy returns
- * unchanged). */
-bool hcn_http_utf8_valid(const uint8_t *s, size_t len);
 
 /* A process's answer to an HTTP request, {"status":S,"headers":{...}},
  * read without a jansson tree (hcn_http_answer_read): the status and the

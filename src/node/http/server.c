@@ -639,7 +639,7 @@ static int ws_direct_push(hcn_http *h, const hcn_msg *m)
         return DIRECT_NO;
     const uint8_t *p = m->blob->bytes;
     size_t len = m->blob->len;
-    if (wt == HCC_WS_TEXT && !hcn_http_utf8_valid(p, len))
+    if (wt == HCC_WS_TEXT && !hcc_utf8_valid(p, len))
         return DIRECT_NO; /* the loop writes its lossy copy */
     /* RFC 6455's frame: FIN and the opcode, the length, no mask */
     uint8_t hd[10];
@@ -1493,7 +1493,7 @@ static const char *utf8_view(const char *s, size_t n, size_t *outlen,
 {
     *fresh = NULL;
     *outlen = n;
-    if (hcn_http_utf8_valid((const uint8_t *)s, n))
+    if (hcc_utf8_valid((const uint8_t *)s, n))
         return s;
     *fresh = hcn_http_utf8_lossy((const uint8_t *)s, n, outlen);
     return *fresh;
@@ -2985,7 +2985,7 @@ static const char *ws_push(hcn_http *h, hcn_msg *m, uint32_t cid, int wt)
         .opcode = op, .msg = m->blob->bytes, .msg_length = m->blob->len};
     char *lossy = NULL;
     if (op == WSLAY_TEXT_FRAME &&
-        !hcn_http_utf8_valid(m->blob->bytes, m->blob->len)) {
+        !hcc_utf8_valid(m->blob->bytes, m->blob->len)) {
         size_t ll;
         lossy = hcn_http_utf8_lossy(m->blob->bytes, m->blob->len, &ll);
         msg.msg = (const uint8_t *)lossy;

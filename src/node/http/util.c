@@ -427,38 +427,6 @@ void hcn_http_out_json(hcn_http_out *o, const json_t *obj)
 }
 
 /* Length of the valid UTF-8 sequence at s (of at most n bytes), or 0. */
-static size_t utf8_seq(const uint8_t *s, size_t n)
-{
-    uint8_t c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    uint32_t min;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    uint32_t cp = c & (0x7F >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /* How many bytes of an invalid sequence at s Rust replaces with one
  * U+FFFD: the longest prefix of a valid sequence, at least 1. */
 static size_t invalid_len(const uint8_t *s, size_t n)
@@ -497,7 +465,7 @@ char *hcn_http_utf8_lossy(const uint8_t *s, size_t len, size_t *outlen)
     char *out = hcn_xmalloc(len * 3 + 1);
     size_t o = 0, i = 0;
     while (i < len) {
-        size_t k = utf8_seq(s + i, len - i);
+        size_t k = hcc_utf8_seq(s + i, len - i);
         if (k) {
             memcpy(out + o, s + i, k);
             o += k;
@@ -512,29 +480,6 @@ char *hcn_http_utf8_lossy(const uint8_t *s, size_t len, size_t *outlen)
     if (outlen)
         *outlen = o;
     return out;
-}
-
-bool hcn_http_utf8_valid(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        if (len - i >= 8) {
-            /* ASCII 8 bytes at a time */
-            if (!hcc_swar_any_high(hcc_swar_load(s + i))) {
-                i += 8;
-                continue;
-            }
-        }
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq(s + i, len - i);
-        if (k == 0)
-            return false;
-        i += k;
-    }
-    return true;
 }
 
 /* ------------------------------------------------- HttpResponse, read */
@@ -566,7 +511,7 @@ static const char *answer_keep(hcn_http_answer *a, const unsigned char *s,
                                size_t n)
 {
     if (n + 1 > sizeof a->text - a->used || memchr(s, 0, n) ||
-        !hcn_http_utf8_valid(s, n))
+        !hcc_utf8_valid(s, n))
         return NULL;
     char *t = a->text + a->used;
     memcpy(t, s, n);
