@@ -163,7 +163,10 @@ int hc_node_wait_started(hc_node *n, int timeout_ms, char *pending,
  * processes busy outside host calls; closes the control socket.  Blocks. */
 void hc_node_shutdown(hc_node *n);
 
-/* Release a node after hc_node_shutdown (or one never started). */
+/* Release a node after hc_node_shutdown (or one never started).  When the
+ * shutdown left threads still busy in guest code past its grace period,
+ * nothing is released: such a thread may still reach the node, which then
+ * lives until the program exits. */
 void hc_node_free(hc_node *n);
 
 /* The node's control socket path (for hc_inject and tests). */

@@ -265,6 +265,7 @@ void hc_node_shutdown(hc_node *n)
         pthread_cond_timedwait(&n->life_cv, &n->life_mu, &ts);
     }
     int left = n->live_threads;
+    n->threads_left = left;
     pthread_mutex_unlock(&n->life_mu);
     for (size_t i = 0; i < count; i++) {
         hcn_proc *p = all[i];
@@ -282,7 +283,8 @@ void hc_node_shutdown(hc_node *n)
     free(all);
     if (n->sched != NULL) {
         hcn_sched_join(n->sched, left > 0);
-        n->sched = NULL;
+        if (left == 0) /* else it stays, as the node does (hc_node_free) */
+            n->sched = NULL;
     }
     if (left > 0)
         hcn_logf(n, 0,
@@ -293,10 +295,26 @@ void hc_node_shutdown(hc_node *n)
         hcn_logf(n, 1, "all processes stopped");
 }
 
+/* The nodes whose shutdown left threads in guest code: kept whole until
+ * the program exits, reachable from here. */
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static hc_node *nodes_kept;
+
 void hc_node_free(hc_node *n)
 {
     if (n == NULL)
         return;
+    if (n->threads_left > 0) {
+        /* Such a thread may still come back to the node (a send, a save,
+         * a log line, its mailbox): nothing of it is freed.  What the
+         * state module had not yet committed stays in its log and is
+         * committed at the next start. */
+        pthread_mutex_lock(&kept_mu);
+        n->kept_next = nodes_kept;
+        nodes_kept = n;
+        pthread_mutex_unlock(&kept_mu);
+        return;
+    }
     hcn_proc *p, *tmp;
     pthread_rwlock_wrlock(&n->table_lock);
     HASH_ITER(hh, n->procs, p, tmp)

@@ -114,3 +114,21 @@ def test_what_a_process_sent_before_it_ended_is_carried_out(node_factory):
     # each time it ended as it did, not as a crash
     assert n.log().count("a:tpkg:test.os exited; restarting") == 40, n.log()
     assert "crashed" not in n.log()
+
+
+def test_stop_leaves_an_in_process_loop_and_exits_cleanly(node_factory):
+    # In the node's own address space a loop cannot be stopped: after the
+    # grace period the node says so and exits, keeping its memory for the
+    # thread left behind (nothing freed under it; a sanitizer build exits
+    # non-zero on a leak or a use after free).
+    hog = pid("stackhog", "tstack")
+    n = node_factory(packages=("tpkg", "tstack"), extra=("--in-process",))
+    n.inject(hog, "spin", non_block=True)
+    time.sleep(0.3)
+    assert n.ask(pid("a"), "echo beside") == "beside"
+    t0 = time.monotonic()
+    n.stop()  # asserts exit status 0
+    took = time.monotonic() - t0
+    assert 4.5 < took < 15, f"stopped after {took:.1f} s"
+    assert re.search(r"\d+ process thread\(s\) still busy after 5 s; "
+                     r"leaving them", n.log()), n.log()

@@ -450,6 +450,8 @@ struct hcn_node {
     unsigned refuse_shown;
     uint64_t refuse_hidden;
     int live_threads;
+    int threads_left; /* still in guest code after the shutdown's grace */
+    struct hcn_node *kept_next; /* hc_node_free's list of nodes kept */
     char *state_db_path;
     struct hcn_control *ctl; /* the control socket (control/control.c) */
     char *worker_path;       /* hyperc-worker, NULL = not found */
