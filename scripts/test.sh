@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install what is missing, build with AddressSanitizer + UndefinedBehaviorSanitizer
-# (clang, so that the fuzz targets build too) and run the whole test suite.
+# (clang, so that the fuzz targets build too) and run the whole test suite;
+# then ThreadSanitizer over the black-box tests of the node's threads
+# (scripts/tsan.sh: its own build, every process on a thread of its own).
 #   FUZZ_SECONDS=N  seconds per fuzz target (default 10; `scripts/fuzz.sh` for long runs)
+#   HYPERC_TSAN=0   skip the ThreadSanitizer part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -9,5 +12,7 @@ build=${BUILD_DIR:-build-test}
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
       -DHYPERC_SANITIZE=ON -DHYPERC_FUZZ=ON -DHYPERC_FUZZ_SECONDS="${FUZZ_SECONDS:-10}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
-cd "$build"
-ctest --output-on-failure -j"$(nproc)" --timeout 600
+(cd "$build" && ctest --output-on-failure -j"$(nproc)" --timeout 600)
+if [[ "${HYPERC_TSAN:-1}" != 0 ]]; then
+  scripts/tsan.sh test_messaging.py test_lifecycle.py test_http.py
+fi

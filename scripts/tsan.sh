@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# ThreadSanitizer over the black-box tests (not part of scripts/test.sh: a
-# build of its own and a slower run).  TSan follows threads, not the node's
+# ThreadSanitizer over the black-box tests (a build of its own; scripts/test.sh
+# ends with it over a few of them).  TSan follows threads, not the node's
 # fibers (their stack switches confuse it) nor the workers (other processes),
 # so every process runs in-process on a thread of its own
 # (HYPERC_TEST_IN_PROCESS=1, HYPERC_TEST_SCHEDULERS=0); a data race fails
 # the test whose node reported it (TSan's exit code, 66).
 #   scripts/tsan.sh                       the black-box tests below
 #   scripts/tsan.sh test_http.py ...      some test files of tests/blackbox
-#   BUILD_DIR=dir                         build directory (build-tsan)
+#   TSAN_BUILD_DIR=dir                    build directory (build-tsan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 scripts/setup.sh
-build=${BUILD_DIR:-build-tsan}
+build=${TSAN_BUILD_DIR:-build-tsan}
 files=("$@")
 if ((${#files[@]} == 0)); then
   files=(test_http.py test_chat.py test_ws_client.py test_http_client.py
@@ -24,7 +25,7 @@ cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 paths=()
-for f in "${files[@]}"; do paths+=("../tests/blackbox/$f"); done
+for f in "${files[@]}"; do paths+=("$root/tests/blackbox/$f"); done
 env HYPERC_BIN="$PWD/hyperc" HYPERC_PACKAGES="$PWD/packages" \
     HYPERC_TEST_IN_PROCESS=1 HYPERC_TEST_SCHEDULERS=0 \
     TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0 exitcode=66}" \
