@@ -92,11 +92,14 @@ function pause() {
 
 // Both directions are buffered, so that a system call carries as many
 // frames as there are: what the node sent comes in with as few reads as
-// its size allows, and the calls without an answer wait in `out` until the
-// host has to wait for the node (a call with results, a receive with
-// nothing delivered ahead, a sleep), the guest has made calls for
-// FLUSH_MS since the first one waiting, OUT_MAX bytes wait, or the life
-// ends.  The node sees the calls in the order they were made, as always.
+// its size allows.  Over a socket the calls without an answer wait in
+// `out` until the host has to wait for the node (a call with results, a
+// receive with nothing delivered ahead, a sleep), the guest has made calls
+// for FLUSH_MS since the first one waiting, OUT_MAX bytes wait, or the
+// life ends; so a guest computing long without an import call holds them.
+// On the rings each call goes at once: a write there is a copy, and wakes
+// the node only when its reader sleeps (the first frame of a batch).  The
+// node sees the calls in the order they were made, as always.
 const IN_BYTES = 64 * 1024;
 const OUT_MAX = 64 * 1024;
 const FLUSH_MS = 1;
@@ -217,7 +220,8 @@ function sendFrame(value) {
     out.buf.writeUInt32LE(body.length, out.len);
     out.buf.set(body, out.len + 4);
     out.len += 4 + body.length;
-    if (out.len >= OUT_MAX || performance.now() - out.since >= FLUSH_MS)
+    if (rings !== null || out.len >= OUT_MAX ||
+        performance.now() - out.since >= FLUSH_MS)
         flush();
 }
 

@@ -8,6 +8,7 @@ sub-build's packages/)."""
 import json
 import os
 import shutil
+import time
 
 import pytest
 
@@ -122,3 +123,24 @@ def test_the_host_takes_the_link_the_node_gives(node_factory):
         fd3 = ""
     assert mapped == rings
     assert fd3.startswith("socket:") == (not rings)
+
+
+@pytest.mark.skipif(os.environ.get("HYPERC_WASM_LINK") == "socket",
+                    reason="over the socket the host holds a computing "
+                           "component's calls (docs/wasm.md)")
+def test_an_answer_goes_before_the_component_computes_on(node_factory):
+    # "busy" answers, then computes (half a second or more) without an
+    # import call:
+    # the answer reaches the caller at once, not when the component next
+    # calls the host (the "ping" behind it waits for the work to end).
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),))
+    n.wait_log("trapper: started")
+    assert n.ask(TRAPPER, "ping") == "pong 1"
+    t0 = time.monotonic()
+    assert n.ask(TRAPPER, "busy", timeout=30) == "pong 2"
+    answered = time.monotonic() - t0
+    assert n.ask(TRAPPER, "ping", timeout=30) == "pong 3"
+    worked = time.monotonic() - t0
+    assert worked > 0.3, f"the work took only {worked:.2f} s: too short a test"
+    assert answered < worked / 2, \
+        f"answered after {answered:.2f} s of {worked:.2f} s of work"

@@ -6,11 +6,14 @@
  * libhyperc (src/guest/coro.h, 16 KiB of stack) that recurses with 512-byte
  * frames, yielding at every level: "deep" 20 levels (within the stack, then
  * it answers "pong <n>"), "overflow" without end (the red zone below the
- * stack is hit, and the process stops with a trap in task_stack_overflow). */
+ * stack is hit, and the process stops with a trap in task_stack_overflow);
+ * "busy" answers, then computes for a while (half a billion steps,
+ * about half a second) without calling any import before it receives again. */
 #include <hyperc/abi.h>
 
 #include "guest/coro.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +81,11 @@ void hw_init(const char *our)
             char reply[64];
             snprintf(reply, sizeof reply, "pong %u", n);
             answer(reply);
+            if (strcmp(body, "busy") == 0) {
+                volatile uint64_t x = n;
+                for (uint64_t i = 0; i < 500000000u; i++)
+                    x = x * 6364136223846793005u + 1;
+            }
         }
         hw_receive_result_fini(&r);
     }
