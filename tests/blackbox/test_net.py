@@ -160,12 +160,12 @@ def test_calls_one_at_a_time_and_bursts_share_a_connection(node_factory,
 def test_idle_scheduler_threads_read_the_connection(node_factory,
                                                     tmp_path):
     """With in-process processes on scheduler threads, an idle scheduler
-    thread waits on the connections too (the netpoller) and reads,
-    decrypts and delivers what comes itself; the connection's thread reads
-    only while none waits.  Both read one encrypted stream: round trips
-    and bursts each way, every call answered, the connection never
-    replaced (a chunk read out of order would not decrypt), and each node
-    says its scheduler threads read."""
+    thread waits on the connections (the netpoller) and reads, decrypts and
+    delivers what comes itself, while the connection's thread (and senders'
+    threads) write into the same encrypted stream: round trips and bursts
+    each way, every call answered, the connection never replaced (a chunk
+    read out of order would not decrypt), and each node says its scheduler
+    threads read."""
     flags = ("--in-process", "--schedulers", "2", "-v", "2")
     a, b, _, _ = two_nodes(node_factory, tmp_path, a_extra=flags,
                            b_extra=flags)
@@ -182,6 +182,31 @@ def test_idle_scheduler_threads_read_the_connection(node_factory,
         node.wait_log("read by an idle scheduler thread (netpoller)")
         log = node.log()
         assert log.count("net: connected to") == 1, log[-3000:]
+
+
+def test_the_connection_is_read_while_the_only_scheduler_computes(
+        node_factory, tmp_path):
+    """Once the netpoller reads a connection, its own thread no longer
+    does: while b.os's only scheduler thread is held by a process that
+    computes for 4 s, the watchdog hands the scheduler to another thread,
+    which parks in the netpoller and reads, so remote calls to b.os are
+    answered meanwhile, not after the computation."""
+    flags = ("--in-process", "--schedulers", "1", "-v", "2")
+    a, b, _, _ = two_nodes(node_factory, tmp_path, a_extra=flags,
+                           b_extra=flags)
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
+    # (the netpoller watches from the first message on; the next is its)
+    ask(a, NET, "ask b.os@net:tpkg:test.os 5 w2 echo warm")
+    b.wait_log("read by an idle scheduler thread (netpoller)")
+    b.inject(pid("slow"), "compute 4000", non_block=True)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    for i in range(10):
+        assert ask(a, NET, f"ask b.os@net:tpkg:test.os 5 k{i} echo q{i}") == \
+            f"reply from b.os@net:tpkg:test.os ctx=k{i}: q{i}"
+    took = time.monotonic() - t0
+    assert took < 2.5, took  # (a loaded machine's slowness; not 3.7 s)
+    assert b.ask(pid("slow"), "echo done", timeout=15) == "done"
 
 
 def test_network_capability(node_factory, tmp_path):

@@ -574,9 +574,13 @@ struct hcn_pollable {
      * false: stop watching it (as hcn_netpoll_del, without the wait). */
     bool (*ready)(hcn_pollable *p);
 };
-/* Watch p->fd for input (p stays the caller's and must outlive the watch).
- * false when the node has no scheduler threads running (no in-process
- * guest has started) or the watch cannot be made. */
+/* Watch p->fd for input (p stays the caller's and must outlive the watch):
+ * a scheduler thread with nothing to run waits on it and calls `ready`, so
+ * the caller needs no reader of its own.  While every thread runs fibers,
+ * input waits for one to park, or for the watchdog to wake a sleeping one
+ * to watch (within about two of its 1 ms ticks).  false when the node has
+ * no scheduler threads running (no in-process guest has started) or the
+ * watch cannot be made. */
 bool hcn_netpoll_add(hcn_node *n, hcn_pollable *p);
 /* Stop watching p->fd (also if `ready` already stopped it); on return
  * `ready` does not run for p and will not be called again.  Not from

@@ -223,6 +223,10 @@ struct hcn_sched {
     atomic_uint np_count; /* descriptors watched */
     atomic_bool np_token;
     atomic_uint np_seq;
+    /* (the watchdog's) np_seq at its previous tick, and whether no thread
+     * held np_token then */
+    unsigned np_seen_seq;
+    bool np_seen_free;
 };
 
 static _Thread_local sthread *tl_thread;
@@ -393,6 +397,22 @@ static void wake_idle(hcn_sched *s, worker *busy)
             continue;
         worker_wake(o);
         return;
+    }
+}
+
+/* Descriptors are watched and no thread waits in the netpoller: wake one
+ * that sleeps on its futex word, which then parks in the netpoller (the
+ * descriptors' owners do not read them: hcn_netpoll_add). */
+static void np_cover(hcn_sched *s)
+{
+    if (atomic_load(&s->np_count) == 0 || atomic_load(&s->np_token))
+        return;
+    for (unsigned i = 0; i < s->n; i++) {
+        worker *w = &s->w[i];
+        if (atomic_load(&w->sleeping) && !atomic_load(&w->netpolling)) {
+            worker_wake(w);
+            return;
+        }
     }
 }
 
@@ -857,8 +877,18 @@ static hcn_fiber *next_fiber(worker *w)
         int64_t now = hcn_now_ns();
         if (idle_since < 0)
             idle_since = now;
-        if (spin_end < 0)
-            spin_end = now + w->spin_ns;
+        if (spin_end < 0) {
+            /* With descriptors to watch and no thread in the netpoller, a
+             * spin cannot see what comes on them: it would go to their
+             * owners' threads (a wake-up there, then a hand-over to this
+             * one), and a reply caught by the spin that way would only
+             * grow the budget.  Park at once instead, in the netpoller. */
+            bool np_free =
+                atomic_load_explicit(&w->s->np_count, memory_order_relaxed) >
+                    0 &&
+                !atomic_load_explicit(&w->s->np_token, memory_order_relaxed);
+            spin_end = now + (np_free ? 0 : w->spin_ns);
+        }
         if (now < spin_end && next_due(w->s) > now) {
             for (int i = 0; i < 256 && !any_ready(w); i++)
                 cpu_relax();
@@ -1101,6 +1131,17 @@ static void *watch_main(void *arg)
                 handoff(s, w);
             }
         }
+        /* No thread entered the netpoller for a whole tick (the one that
+         * held it runs fibers, the others sleep on their futex words):
+         * what comes on the descriptors waits for a thread to park, so
+         * wake one to watch them.  (A thread between two rounds in the
+         * netpoller, within one tick, is left alone.) */
+        unsigned seq = atomic_load(&s->np_seq);
+        bool free_now = !atomic_load(&s->np_token);
+        if (free_now && s->np_seen_free && seq == s->np_seen_seq)
+            np_cover(s);
+        s->np_seen_seq = seq;
+        s->np_seen_free = free_now;
         quiet = all_asleep(s) ? quiet + 1 : 0;
         if (quiet < QUIET_TICKS)
             continue;
@@ -1140,6 +1181,8 @@ bool hcn_netpoll_add(hcn_node *n, hcn_pollable *p)
     if (epoll_ctl(s->np_fd, EPOLL_CTL_ADD, p->fd, &ev) != 0)
         return false;
     atomic_fetch_add(&s->np_count, 1);
+    /* threads asleep on their futex words since before: one to watch it */
+    np_cover(s);
     return true;
 }
 

@@ -23,12 +23,12 @@
  * send() (calls in flight).
  *
  * Reading the other way: once such a connection is open, the kernel's
- * netpoller watches its socket too (np_start), so that an idle scheduler
- * thread reads, decrypts and delivers what comes (np_ready) and runs the
- * fiber it readies without a second thread wake-up; the connection's
- * thread watches the socket through epfd, which the kernel wakes only
- * when no scheduler thread waits in the netpoller (EPOLLEXCLUSIVE, the
- * netpoller's watch first), and then reads as before.
+ * netpoller reads its socket (np_start): an idle scheduler thread reads,
+ * decrypts and delivers what comes (np_ready) and runs the fiber it
+ * readies, one thread wake-up per message as a plain TCP reader has; the
+ * connection's thread no longer watches the socket for input (only for
+ * output it could not write at once, and its eventfd: the queue, and a
+ * failure np_ready saw).
  *
  * Locks: net->mu guards the peer table, the queues, the connection list
  * and each peer's conn; a connection's wmu guards its output (out, tx,
@@ -73,7 +73,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -201,17 +200,17 @@ struct conn {
     bool dead;          /* the connection's thread has left its loop */
     bool cipher_failed; /* a sender's write failed to encrypt */
     /* The netpoller (kernel.h, hcn_netpoll_add): an open direct
-     * connection is watched by an idle scheduler thread too, which then
-     * reads, decrypts and delivers what comes (np_ready) — the fibers it
-     * readies run on that thread, with no hand-over — while this thread
-     * watches fd through epfd, woken only when no scheduler thread waits
-     * (both EPOLLEXCLUSIVE, the netpoller's first).  rmu guards the
-     * reading side then (in, rd, rx, rx_why), held across read and
-     * delivery so that the connection's messages keep their order. */
+     * connection is read by an idle scheduler thread, which reads,
+     * decrypts and delivers what comes (np_ready) — the fibers it readies
+     * run on that thread, with no hand-over — while this thread watches fd
+     * for output only (a wake-up of this thread too for each message that
+     * comes made the netpoller's gain smaller, and more so on a busy
+     * machine).  rmu guards the reading side then (in, rd, rx, rx_why),
+     * held across read and delivery so that the connection's messages
+     * keep their order. */
     hcn_pollable np;
     bool np_on;    /* watched (set and read by the connection's thread) */
     bool np_tried; /* np_start was called */
-    int epfd;      /* this thread's watch of fd, -1 when not np_on */
     pthread_mutex_t rmu;
     const char *rx_why; /* (under rmu) a read ended it: why */
     bool np_said;       /* (under rmu) the netpoller's first read was logged */
@@ -294,7 +293,6 @@ static conn *conn_new(net_mod *net, int fd, bool initiator, const char *name,
     atomic_init(&c->closing, false);
     pthread_mutex_init(&c->wmu, NULL);
     pthread_mutex_init(&c->rmu, NULL);
-    c->epfd = -1;
     return c;
 }
 
@@ -304,8 +302,6 @@ static void conn_free(conn *c)
         close(c->fd);
     if (c->efd >= 0)
         close(c->efd);
-    if (c->epfd >= 0)
-        close(c->epfd);
     hcnn_handshake_wipe(&c->hs);
     hcnn_cipher_wipe(&c->tx);
     hcnn_cipher_wipe(&c->rx);
@@ -1461,31 +1457,17 @@ static bool np_ready(hcn_pollable *np)
     return why == NULL;
 }
 
-/* An open direct connection: have the netpoller watch fd, then this
- * thread through epfd (in that order: the socket wakes the first
- * exclusive watcher that has a waiter, so the netpoller's thread when it
- * waits, this thread when none does).  Without a scheduler (or on a
- * failure) this thread goes on reading alone. */
+/* An open direct connection: have the netpoller read fd from now on
+ * (this thread then watches it for output only).  Without a scheduler
+ * (or on a failure) this thread goes on reading. */
 static void np_start(conn *c)
 {
     c->np.fd = c->fd;
     c->np.ready = np_ready;
     /* what this thread read so far is np_ready's from now on */
     pthread_mutex_lock(&c->rmu);
-    bool on = hcn_netpoll_add(c->net->node, &c->np);
+    c->np_on = hcn_netpoll_add(c->net->node, &c->np);
     pthread_mutex_unlock(&c->rmu);
-    if (!on)
-        return;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
-    c->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (c->epfd < 0 || epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
-        hcn_netpoll_del(c->net->node, &c->np);
-        if (c->epfd >= 0)
-            close(c->epfd);
-        c->epfd = -1;
-        return;
-    }
-    c->np_on = true;
 }
 
 static bool send_routing_request(conn *c, const char *router,
@@ -1720,8 +1702,8 @@ static const char *run(conn *c)
             {.fd = c->fd, .events = POLLOUT}};
         nfds_t nf = 2;
         if (c->np_on) {
-            /* input through epfd, after the netpoller; fd for output */
-            pf[0] = (struct pollfd){.fd = c->epfd, .events = POLLIN};
+            /* input is the netpoller's; fd for output only */
+            pf[0].fd = -1;
             nf = pending ? 3 : 2;
         }
         /* senders may write while this thread sleeps; one that leaves
@@ -1747,27 +1729,7 @@ static const char *run(conn *c)
             if (c->cipher_failed || (c->state == OPEN && !take_queue(c)))
                 return "the cipher failed";
         }
-        if (c->np_on) {
-            if ((pf[0].revents & POLLIN) == 0)
-                goto flush;
-            /* no scheduler thread waited in the netpoller: read here, as
-             * np_ready does (senders may write meanwhile) */
-            if (!out_flush(c))
-                return "a write failed";
-            pthread_mutex_unlock(&c->wmu);
-            pthread_mutex_lock(&c->rmu);
-            const char *why = c->rx_why;
-            if (why == NULL)
-                why = c->rx_why = read_step(c);
-            pthread_mutex_unlock(&c->rmu);
-            held = pthread_mutex_trylock(&c->wmu) == 0;
-            if (why) {
-                if (!held)
-                    pthread_mutex_lock(&c->wmu);
-                held = true;
-                return why;
-            }
-        } else if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (!c->np_on && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             in_reserve(c);
             ssize_t got = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
             if (got == 0)
@@ -1810,7 +1772,6 @@ static const char *run(conn *c)
                     return why;
             }
         }
-    flush:
         if (held && !out_flush(c))
             return "a write failed";
     }
