@@ -14,5 +14,5 @@ cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 cmake --build "$build" -j"$(nproc)"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)" --timeout 600)
 if [[ "${HYPERC_TSAN:-1}" != 0 ]]; then
-  scripts/tsan.sh test_messaging.py test_lifecycle.py test_http.py
+  scripts/tsan.sh test_messaging.py test_lifecycle.py test_http.py test_net.py
 fi

@@ -38,6 +38,12 @@ ISOLATED = not IN_PROCESS_ALL
 # fibers on N scheduler threads; with HYPERC_TEST_IN_PROCESS=1 for all).
 if os.environ.get("HYPERC_TEST_SCHEDULERS"):
     IN_PROCESS_ALL += ("--schedulers", os.environ["HYPERC_TEST_SCHEDULERS"])
+# For a test that puts processes on scheduler threads itself: skipped in a
+# run that asks for none (scripts/tsan.sh: ThreadSanitizer cannot follow
+# the fibers' stack switches).
+needs_fibers = pytest.mark.skipif(
+    os.environ.get("HYPERC_TEST_SCHEDULERS") == "0",
+    reason="runs processes as fibers, which this run switches off")
 
 
 def pid(name, pkg="tpkg", pub="test.os"):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import free_port, pid
+from conftest import free_port, needs_fibers, pid
 
 NET = pid("net")  # tpkg's process with "request_networking": true
 
@@ -157,6 +157,7 @@ def test_calls_one_at_a_time_and_bursts_share_a_connection(node_factory,
         assert log.count("net: connected to") == 1, log[-3000:]
 
 
+@needs_fibers
 def test_idle_scheduler_threads_read_the_connection(node_factory,
                                                     tmp_path):
     """With in-process processes on scheduler threads, an idle scheduler
@@ -184,6 +185,7 @@ def test_idle_scheduler_threads_read_the_connection(node_factory,
         assert log.count("net: connected to") == 1, log[-3000:]
 
 
+@needs_fibers
 def test_the_connection_is_read_while_the_only_scheduler_computes(
         node_factory, tmp_path):
     """Once the netpoller reads a connection, its own thread no longer

@@ -133,7 +133,10 @@ typedef struct net_mod {
     peer *peers;
     conn *conns; /* every live connection (a list, for stop) */
     size_t nconns;
-    char **routers; /* ours: this node is indirect, reached through them */
+    size_t nthreads; /* connection threads not yet ended: net_stop waits
+                        for none, since a thread leaving the list still
+                        logs and answers through net */
+    char **routers;  /* ours: this node is indirect, reached through them */
     size_t nrouters;
     uint32_t max_pass, npass; /* passthroughs allowed, and now */
     pend *pending;
@@ -331,6 +334,7 @@ static bool conn_start(net_mod *net, conn *c)
     c->next = net->conns;
     net->conns = c;
     net->nconns++;
+    net->nthreads++;
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
@@ -339,6 +343,7 @@ static bool conn_start(net_mod *net, conn *c)
     if (rc != 0) {
         net->conns = c->next;
         net->nconns--;
+        net->nthreads--;
         return false;
     }
     return true;
@@ -1848,6 +1853,10 @@ static void *conn_main(void *arg)
     if (qn)
         fail_all(net, q, qn, HW_SEND_ERROR_OFFLINE);
     conn_free(c);
+    /* the thread's last touch of net: net_stop may free it from now on */
+    pthread_mutex_lock(&net->mu);
+    net->nthreads--;
+    pthread_mutex_unlock(&net->mu);
     return NULL;
 }
 
@@ -2201,7 +2210,7 @@ static void net_stop(hcn_proc *self)
     /* the connection threads see the flag within a second */
     for (int i = 0; i < 300; i++) {
         pthread_mutex_lock(&net->mu);
-        size_t n = net->nconns;
+        size_t n = net->nthreads;
         for (conn *c = net->conns; c; c = c->next)
             wake(c);
         pthread_mutex_unlock(&net->mu);
