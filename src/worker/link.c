@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -143,13 +144,20 @@ static void wake_flag(_Atomic uint32_t *flag)
  * (see the node's mailbox.c). */
 #define cpu_relax() __asm__ __volatile__("" ::: "memory")
 
-/* Spin up to ns for *w to differ from seen: true if it did. */
+/* Spin up to ns for *w to differ from seen: true if it did.  Each round
+ * of looks starts by giving up the CPU (sched_yield): with more busy
+ * threads than CPUs (two workers and their node threads on two vCPUs),
+ * the peer that is to write is often runnable on this very CPU, and
+ * yielding lets it run now, rather than after this spin, a futex sleep
+ * and a wake-up (docs/benchmarks.md, "Isolated processes: yielding in the
+ * link's spin").  With nothing else to run, the call returns at once. */
 static bool spin_for(_Atomic uint32_t *w, uint32_t seen, int64_t ns)
 {
     if (ns <= 0)
         return false;
     int64_t end = now_ns() + ns;
     for (;;) {
+        sched_yield();
         for (int i = 0; i < 256; i++) {
             if (atomic_load_explicit(w, memory_order_acquire) != seen)
                 return true;

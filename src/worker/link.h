@@ -6,8 +6,9 @@
  *   - a shared-memory channel (what the node gives its native workers): one
  *     sealed memfd mapping holding two single-producer single-consumer byte
  *     rings, one per direction.  A reader with nothing to read spins a
- *     little (an adaptive budget, as the node's mailboxes do), then sleeps
- *     on a futex in the mapping; a writer wakes it only when it sleeps.
+ *     little (an adaptive budget, as the node's mailboxes do, giving up its
+ *     CPU before each round of looks), then sleeps on a futex in the
+ *     mapping; a writer wakes it only when it sleeps.
  *   - a connected stream socket (for a host that cannot map memory with
  *     the node, such as a wasm host in JavaScript).
  *
