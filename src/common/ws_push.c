@@ -213,9 +213,12 @@ bool hcc_yajl_parse_short(const void *callbacks, void *ctx, const char *body,
      * neither byte can stand in a JSON string unescaped) */
     if (body == NULL || memchr(body, '\v', len) || memchr(body, '\f', len))
         return false;
-    /* yajl takes an unterminated string after the value for a token still
-     * to come and reports no trailing garbage: the body must end with the
-     * object or array itself (blanks aside) */
+    /* yajl takes an unterminated token after the value for one still to
+     * come and reports no trailing garbage: the body must end with the
+     * object or array itself (blanks aside), which leaves a string (one
+     * can end in '}' or ']'); a quote given after the body closes such a
+     * string, and yajl then sees the garbage, where after a body that
+     * ends with its value the quote only opens one (taken, as above) */
     size_t end = len;
     while (end > 0 && (body[end - 1] == ' ' || body[end - 1] == '\t' ||
                        body[end - 1] == '\n' || body[end - 1] == '\r'))
@@ -230,6 +233,7 @@ bool hcc_yajl_parse_short(const void *callbacks, void *ctx, const char *body,
         return false;
     bool ok =
         yajl_parse(y, (const unsigned char *)body, len) == yajl_status_ok &&
+        yajl_parse(y, (const unsigned char *)"\"", 1) == yajl_status_ok &&
         yajl_complete_parse(y) == yajl_status_ok;
     yajl_free(y);
     return ok;

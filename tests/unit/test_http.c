@@ -226,6 +226,11 @@ static void ws_push_bodies(void **state)
         "}",
         "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\"}} x",
         "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\"}}{}",
+        /* an unterminated string after the object, ending as one would */
+        "{\"WebSocketPush\":{\"channel_id\":7,\"message_type\":\"Text\"}}"
+        "\"WebSock]",
+        "{\"WebSocketPush\":{\"channel_id\":7,\"message_type\":\"Text\"}} "
+        "\"x\\\"}",
         "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\"}",
         "{\"WebSocketPush\":\f{\"channel_id\":1,\"message_type\":\"Text\"}}",
         "{\"WebSocketPush\":{\"channel_id\":1,\"message_type\":\"Text\"}}\v",
