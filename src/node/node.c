@@ -267,6 +267,17 @@ void hc_node_shutdown(hc_node *n)
     int left = n->live_threads;
     n->threads_left = left;
     pthread_mutex_unlock(&n->life_mu);
+    /* the processes still in their own code, for the line below */
+    char busy[512] = "";
+    size_t used = 0;
+    for (size_t i = 0; left > 0 && i < count; i++) {
+        if (all[i]->ops != NULL || atomic_load(&all[i]->busy_since) == 0 ||
+            used >= sizeof busy)
+            continue;
+        int w = snprintf(busy + used, sizeof busy - used, "%s%s",
+                         used ? ", " : "", all[i]->id);
+        used += w > 0 ? (size_t)w : 0;
+    }
     for (size_t i = 0; i < count; i++) {
         hcn_proc *p = all[i];
         if (p->has_thread && !p->on_fiber &&
@@ -288,9 +299,9 @@ void hc_node_shutdown(hc_node *n)
     }
     if (left > 0)
         hcn_logf(n, 0,
-                 "%d process thread(s) still busy after %u s; leaving "
-                 "them",
-                 left, n->cfg.shutdown_grace_s);
+                 "%d thread(s) still busy after %u s (in their own code: "
+                 "%s); leaving them",
+                 left, n->cfg.shutdown_grace_s, busy[0] ? busy : "none seen");
     else
         hcn_logf(n, 1, "all processes stopped");
 }
