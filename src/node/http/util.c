@@ -426,7 +426,6 @@ void hcn_http_out_json(hcn_http_out *o, const json_t *obj)
     free(s);
 }
 
-/* Length of the valid UTF-8 sequence at s (of at most n bytes), or 0. */
 /* How many bytes of an invalid sequence at s Rust replaces with one
  * U+FFFD: the longest prefix of a valid sequence, at least 1. */
 static size_t invalid_len(const uint8_t *s, size_t n)
