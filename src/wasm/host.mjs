@@ -215,7 +215,7 @@ function sendFrame(value) {
             return;
         }
     }
-    if (out.len === 0)
+    if (out.len === 0 && rings === null) // (on the rings it goes at once)
         out.since = performance.now();
     out.buf.writeUInt32LE(body.length, out.len);
     out.buf.set(body, out.len + 4);
