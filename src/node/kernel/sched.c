@@ -90,8 +90,11 @@
 #define HANDOFF_NS (2 * 1000000LL)
 #define QUIET_TICKS 50u
 #define WATCH_SLEEP_NS (1000 * 1000000LL)
-/* A spare thread given no worker within this ends. */
-#define SPARE_IDLE_NS (1000 * 1000000LL)
+/* A spare thread given no worker within this ends.  Long enough that a
+ * process handed over now and then (one that works without a break is
+ * handed over every few seconds) reuses the same spare rather than a new
+ * thread each time; an idle spare costs only its stack. */
+#define SPARE_IDLE_NS (10 * 1000 * 1000000LL)
 
 /* A worker's `run` word: the count of fiber runs begun on it, shifted
  * left by two, and what its thread does (the low two bits).  One word, so
@@ -207,6 +210,7 @@ struct hcn_sched {
     sthread *threads; /* every thread not joined yet */
     sthread *spares;
     unsigned nspares;
+    unsigned started;         /* threads started so far (under mu) */
     atomic_bool watch_asleep; /* the watchdog waits for a worker to wake */
     pthread_t watchdog;
     bool watchdog_started;
@@ -949,6 +953,7 @@ static int thread_start(hcn_sched *s, worker *w)
     }
     t->next = s->threads;
     s->threads = t;
+    s->started++;
     return 0;
 }
 
@@ -1296,8 +1301,13 @@ void hcn_sched_shutdown(hcn_sched *s)
 
 void hcn_sched_join(hcn_sched *s, bool leave)
 {
-    hcn_logf(s->node, 1, "schedulers: %u hand-over(s) of a held scheduler",
-             atomic_load(&s->handoffs));
+    pthread_mutex_lock(&s->mu);
+    unsigned started = s->started;
+    pthread_mutex_unlock(&s->mu);
+    hcn_logf(s->node, 1,
+             "schedulers: %u hand-over(s) of a held scheduler, %u thread(s) "
+             "started",
+             atomic_load(&s->handoffs), started);
     if (s->watchdog_started) {
         if (leave)
             pthread_detach(s->watchdog);
