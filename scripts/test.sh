@@ -2,7 +2,7 @@
 # Install what is missing, build with AddressSanitizer + UndefinedBehaviorSanitizer
 # (clang, so that the fuzz targets build too) and run the whole test suite;
 # then ThreadSanitizer over the black-box tests of the node's threads
-# (scripts/tsan.sh: its own build, every process on a thread of its own).
+# (scripts/tsan.sh: its own build, every process in-process, as fibers).
 #   FUZZ_SECONDS=N  seconds per fuzz target (default 10; `scripts/fuzz.sh` for long runs)
 #   HYPERC_TSAN=0   skip the ThreadSanitizer part
 set -euo pipefail
@@ -14,5 +14,6 @@ cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 cmake --build "$build" -j"$(nproc)"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)" --timeout 600)
 if [[ "${HYPERC_TSAN:-1}" != 0 ]]; then
-  scripts/tsan.sh test_messaging.py test_lifecycle.py test_http.py test_net.py
+  scripts/tsan.sh test_messaging.py test_lifecycle.py test_http.py test_net.py \
+    test_schedulers.py
 fi

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # ThreadSanitizer over the black-box tests (a build of its own; scripts/test.sh
-# ends with it over a few of them).  TSan follows threads, not the node's
-# fibers (their stack switches confuse it) nor the workers (other processes),
-# so every process runs in-process on a thread of its own
-# (HYPERC_TEST_IN_PROCESS=1, HYPERC_TEST_SCHEDULERS=0); a data race fails
-# the test whose node reported it (TSan's exit code, 66).
+# ends with it over a few of them).  TSan follows the node's threads and, told
+# of every stack switch (its fiber interface), the scheduler's fibers and the
+# guest's tasks; not the workers (other processes), so every process runs
+# in-process (HYPERC_TEST_IN_PROCESS=1), as fibers on the scheduler threads
+# as by default (HYPERC_TEST_SCHEDULERS=0 in the environment: a thread each
+# instead); a data race fails the test whose node reported it (TSan's exit
+# code, 66).
 #   scripts/tsan.sh                       the black-box tests below
 #   scripts/tsan.sh test_http.py ...      some test files of tests/blackbox
 #   TSAN_BUILD_DIR=dir                    build directory (build-tsan)
@@ -16,7 +18,8 @@ build=${TSAN_BUILD_DIR:-build-tsan}
 files=("$@")
 if ((${#files[@]} == 0)); then
   files=(test_http.py test_chat.py test_ws_client.py test_http_client.py
-         test_messaging.py test_lifecycle.py test_state.py test_tasks.py)
+         test_messaging.py test_lifecycle.py test_state.py test_tasks.py
+         test_schedulers.py test_net.py)
 fi
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
       -DCMAKE_C_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
@@ -27,6 +30,6 @@ cd "$build"
 paths=()
 for f in "${files[@]}"; do paths+=("$root/tests/blackbox/$f"); done
 env HYPERC_BIN="$PWD/hyperc" HYPERC_PACKAGES="$PWD/packages" \
-    HYPERC_TEST_IN_PROCESS=1 HYPERC_TEST_SCHEDULERS=0 \
+    HYPERC_TEST_IN_PROCESS=1 \
     TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0 exitcode=66}" \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider "${paths[@]}"

@@ -58,6 +58,17 @@
 #define HP_ASAN 1
 #endif
 
+/* HP_TSAN: built with ThreadSanitizer, which is told of every switch
+ * between coroutines (its fiber interface) so that it follows each stack. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HP_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(HP_TSAN)
+#define HP_TSAN 1
+#endif
+
 /* Default usable stack size: 64 KiB.  Enough for handlers that keep large
  * buffers on the heap or in the per-message arena; deep recursion or big
  * local arrays need a larger stack.  Memory is committed only as the stack

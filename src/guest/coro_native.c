@@ -1,6 +1,7 @@
 /* Native coroutines (coro.h) for x86_64 and aarch64: stacks, the initial
  * frame each architecture's switch (coro_switch_<arch>.S) expects, guard
- * registration and the sanitizer annotations.
+ * registration and the sanitizer annotations (ASan's stack switches,
+ * TSan's fibers).
  *
  * A coroutine is one mapping: the guard (PROT_NONE) at the bottom, the stack
  * above it, and the hp__coro record in the stack's top bytes, so creating one
@@ -30,6 +31,9 @@
 #include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
 #endif
+#ifdef HP_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 /* Defined in coro_switch_<arch>.S. */
 void hp__coro_switch(void **save_sp, void *to_sp);
@@ -47,6 +51,10 @@ struct hp__coro {
     hp__coro *next_free; /* in the cache */
 #ifdef HP_ASAN
     void *fake_stack; /* ASan's fake stack of the coroutine while away */
+#endif
+#ifdef HP_TSAN
+    void *tsan;      /* TSan's context for this stack (kept in the cache) */
+    void *tsan_from; /* the context that resumed it */
 #endif
 };
 
@@ -147,6 +155,9 @@ __attribute__((noreturn)) static void coro_main(hp__coro *co)
     /* No save slot: ASan drops this coroutine's fake stack. */
     __sanitizer_start_switch_fiber(NULL, sched_stack_lo, sched_stack_size);
 #endif
+#ifdef HP_TSAN
+    __tsan_switch_to_fiber(co->tsan_from, 0);
+#endif
     hp__coro_switch(&co->sp, sched_sp);
     abort(); /* a done coroutine is never resumed */
 }
@@ -168,6 +179,9 @@ static void unmap(hp__coro *co)
 {
     if (co->guard >= 0 && guard_remove)
         guard_remove(co->guard);
+#ifdef HP_TSAN
+    __tsan_destroy_fiber(co->tsan);
+#endif
     munmap(co->map, co->map_len);
 }
 
@@ -205,6 +219,9 @@ hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn, void *arg)
         co->map_len = len;
         co->stack_size = stack_size;
         co->guard = guard_add ? guard_add(map, guard) : -1;
+#ifdef HP_TSAN
+        co->tsan = __tsan_create_fiber(0);
+#endif
     }
     co->fn = fn;
     co->arg = arg;
@@ -229,6 +246,10 @@ void hp__coro_resume(hp__coro *co)
     void *sched_fake;
     __sanitizer_start_switch_fiber(&sched_fake, stack_lo(co), co->stack_size);
 #endif
+#ifdef HP_TSAN
+    co->tsan_from = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(co->tsan, 0);
+#endif
     hp__coro_switch(&sched_sp, co->sp);
 #ifdef HP_ASAN
     __sanitizer_finish_switch_fiber(sched_fake, NULL, NULL);
@@ -244,6 +265,9 @@ void hp__coro_yield(void)
 #ifdef HP_ASAN
     __sanitizer_start_switch_fiber(&co->fake_stack, sched_stack_lo,
                                    sched_stack_size);
+#endif
+#ifdef HP_TSAN
+    __tsan_switch_to_fiber(co->tsan_from, 0);
 #endif
     hp__coro_switch(&co->sp, sched_sp);
 #ifdef HP_ASAN

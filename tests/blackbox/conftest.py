@@ -39,8 +39,7 @@ ISOLATED = not IN_PROCESS_ALL
 if os.environ.get("HYPERC_TEST_SCHEDULERS"):
     IN_PROCESS_ALL += ("--schedulers", os.environ["HYPERC_TEST_SCHEDULERS"])
 # For a test that puts processes on scheduler threads itself: skipped in a
-# run that asks for none (scripts/tsan.sh: ThreadSanitizer cannot follow
-# the fibers' stack switches).
+# run that asks for none (HYPERC_TEST_SCHEDULERS=0).
 needs_fibers = pytest.mark.skipif(
     os.environ.get("HYPERC_TEST_SCHEDULERS") == "0",
     reason="runs processes as fibers, which this run switches off")

@@ -288,7 +288,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         if (h->ovf_state == HCN_OVF_OPENED && guest) {
             /* Back in guest code after the call that overflowed. */
             h->ovf_state = HCN_OVF_STOPPED;
-            siglongjmp(h->kill, HCN_KILL_OVERFLOW);
+            hcn_kill_jump(h, HCN_KILL_OVERFLOW);
         }
         const hcn_guard *g = find_guard(h, addr);
         if (g != NULL) {
@@ -312,7 +312,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
                 }
             }
             h->ovf_state = HCN_OVF_STOPPED;
-            siglongjmp(h->kill, HCN_KILL_OVERFLOW);
+            hcn_kill_jump(h, HCN_KILL_OVERFLOW);
         }
         static volatile sig_atomic_t said;
         if (!said) {

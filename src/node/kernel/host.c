@@ -587,7 +587,7 @@ static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
     saves_flush(h);
     if (hcn_mailbox_stopping(&h->proc->mb)) {
         if (h->saves == 0)
-            siglongjmp(h->kill, HCN_KILL_STOP); /* reinstall: stop here */
+            hcn_kill_jump(h, HCN_KILL_STOP); /* reinstall: stop here */
         return save_answer(h, m); /* first let the saves under way end */
     }
     if (h->deferred_head == NULL)
@@ -605,7 +605,7 @@ static int next_msg(hcn_host *h, int64_t deadline, hcn_msg **m)
     if (rc == HCC_ECLOSED && hcn_mailbox_stopping(&h->proc->mb) && h->saves > 0)
         return save_answer(h, m); /* stopped meanwhile: as above */
     if (rc == HCC_ECLOSED)
-        siglongjmp(h->kill, HCN_KILL_STOP);
+        hcn_kill_jump(h, HCN_KILL_STOP);
     return rc;
 }
 
@@ -1179,7 +1179,7 @@ static void await_entry(hcn_host *h, hcn_ctx_entry *e, hcn_msg **resp,
             /* Stopping: fail this call once, so that the guest frees what
              * it holds on its way back to hw_receive, where it stops. */
             if (h->closing_seen)
-                siglongjmp(h->kill, HCN_KILL_STOP);
+                hcn_kill_jump(h, HCN_KILL_STOP);
             h->closing_seen = true;
             *err_kind = HW_SEND_ERROR_OFFLINE;
             return;

@@ -1196,6 +1196,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     w->can_park = hcw_link_is_shm(w->link) && handover_on();
     if (w->can_park)
         hcn_mailbox_set_notify(&p->mb, on_mailbox, w);
+    hcn_kill_point_mark(w->h);
     int jumped = sigsetjmp(w->h->kill, 1);
     if (jumped == 0) {
         for (;;) {

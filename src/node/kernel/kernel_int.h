@@ -21,6 +21,21 @@
 #define HCN_ASAN 1
 #endif
 
+/* HCN_TSAN: built with ThreadSanitizer, which is told of every switch of
+ * stacks (its fiber interface: the scheduler's fibers, and the kill jump
+ * that may leave a guest coroutine's stack). */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HCN_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(HCN_TSAN)
+#define HCN_TSAN 1
+#endif
+#ifdef HCN_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 typedef struct hcn_host hcn_host;
 
 /* spawn, on behalf of the guest of h (proc.c). */
@@ -118,6 +133,9 @@ struct hcn_host {
     volatile uintptr_t ovf_addr;
     volatile bool ovf_outside;
     sigjmp_buf kill; /* where the thread jumps to stop the instance */
+#ifdef HCN_TSAN
+    void *tsan_kill; /* TSan's context (thread or fiber) that set `kill` */
+#endif
     /* The mailbox closed while the process waited in a synchronous call:
      * that call fails so the guest can unwind; the next wait stops it. */
     bool closing_seen;
@@ -149,6 +167,32 @@ struct hcn_host {
 };
 
 void hcn_host_init(hcn_host *h, hcn_proc *p);
+
+/* Mark where the kill jump lands: called just before sigsetjmp(h->kill),
+ * on the thread or fiber that will run the instance (a no-op but with
+ * ThreadSanitizer). */
+static inline void hcn_kill_point_mark(hcn_host *h)
+{
+#ifdef HCN_TSAN
+    h->tsan_kill = __tsan_get_current_fiber();
+#else
+    (void)h;
+#endif
+}
+
+/* Jump to h's kill point, from the instance's thread or fiber (possibly
+ * from a guest coroutine's stack, or a signal handler on it).  With
+ * ThreadSanitizer the context that set the point is made current first,
+ * since its jump buffers are kept per context. */
+__attribute__((noreturn)) static inline void hcn_kill_jump(hcn_host *h,
+                                                           int code)
+{
+#ifdef HCN_TSAN
+    __tsan_switch_to_fiber(h->tsan_kill, 0);
+#endif
+    siglongjmp(h->kill, code);
+}
+
 /* Release h; messages still delivered ahead go back to the queue first
  * (then as that queue's: set aside for the next instance when the process
  * stops, else the requests among them fail to their senders). */

@@ -162,6 +162,7 @@ static hcn_run_end run_instance(hcn_proc *p)
     hcn_fault_instance_text(h, dl);
     hcn_run_end end;
     hcn_fault_enter(h);
+    hcn_kill_point_mark(h);
     int jumped = sigsetjmp(h->kill, 1);
     if (jumped == 0) {
         int rc = entry(&h->table, p->addr);

@@ -140,6 +140,11 @@ struct hcn_fiber {
     const void *cur_lo; /* the stack it is suspended on */
     size_t cur_size;
 #endif
+#ifdef HCN_TSAN
+    void *tsan;     /* TSan's context for its stack */
+    void *tsan_cur; /* the context it is suspended in (a guest coroutine's
+                       when it waits from one) */
+#endif
 };
 
 /* A run queue, a timer heap and a runnext slot, run by one thread at a
@@ -183,8 +188,11 @@ struct sthread {
     worker *w; /* the worker it runs; NULL while spare */
     /* Its own while a fiber runs on it. */
     hcn_fiber *cur;
-    uint64_t run;                 /* w->run as this fiber run began */
-    void *sp;                     /* the thread's context while a fiber runs */
+    uint64_t run; /* w->run as this fiber run began */
+    void *sp;     /* the thread's context while a fiber runs */
+#ifdef HCN_TSAN
+    void *tsan; /* TSan's context for the thread's own stack */
+#endif
     pthread_mutex_t *post_unlock; /* what a waiting fiber asked */
     int64_t post_deadline;
     /* Under s->mu. */
@@ -474,6 +482,9 @@ __attribute__((noreturn)) static void fiber_main(hcn_fiber *f)
     /* no save slot: the sanitizer drops this fiber's fake stack */
     __sanitizer_start_switch_fiber(NULL, f->from_lo, f->from_size);
 #endif
+#ifdef HCN_TSAN
+    __tsan_switch_to_fiber(t->tsan, 0);
+#endif
     hcn__fiber_switch(&f->sp, t->sp);
     abort(); /* an ended fiber is never resumed */
 }
@@ -519,6 +530,17 @@ void hcn_fiber_wait(hcn_fiber *f, pthread_mutex_t *mu, int64_t deadline_ns)
 #ifdef HCN_ASAN
     __sanitizer_start_switch_fiber(&f->fake, f->from_lo, f->from_size);
 #endif
+#ifdef HCN_TSAN
+    /* TSan keeps a mutex's owner per context: the fiber lets mu go here
+     * (in TSan's eyes only), and its thread takes it over in run() and
+     * unlocks it once the fiber is off its stack. */
+    if (mu != NULL) {
+        __tsan_mutex_pre_unlock(mu, 0);
+        __tsan_mutex_post_unlock(mu, 0);
+    }
+    f->tsan_cur = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(t->tsan, 0);
+#endif
     hcn__fiber_switch(&f->sp, t->sp);
 #ifdef HCN_ASAN
     __sanitizer_finish_switch_fiber(f->fake, &f->from_lo, &f->from_size);
@@ -552,6 +574,9 @@ static void fiber_free(hcn_fiber *f)
     /* frames that never returned leave their redzones poisoned; whoever
      * maps this range next must not inherit them */
     ASAN_UNPOISON_MEMORY_REGION(f->stack_lo, f->stack_size);
+#endif
+#ifdef HCN_TSAN
+    __tsan_destroy_fiber(f->tsan);
 #endif
     munmap(f->map, f->map_len);
     free(f);
@@ -589,6 +614,9 @@ int hcn_sched_spawn(hcn_sched *s, hcn_proc *p)
     f->cur_lo = f->stack_lo;
     f->cur_size = f->stack_size;
     __lsan_register_root_region(f->stack_lo, f->stack_size);
+#endif
+#ifdef HCN_TSAN
+    f->tsan = f->tsan_cur = __tsan_create_fiber(0);
 #endif
     f->last = &s->w[atomic_fetch_add(&s->rr, 1) % s->n];
     atomic_fetch_add(&s->fibers, 1);
@@ -629,6 +657,9 @@ static void run(sthread *t, hcn_fiber *f)
     void *fake;
     __sanitizer_start_switch_fiber(&fake, f->cur_lo, f->cur_size);
 #endif
+#ifdef HCN_TSAN
+    __tsan_switch_to_fiber(f->tsan_cur, 0);
+#endif
     hcn__fiber_switch(&t->sp, f->sp);
 #ifdef HCN_ASAN
     __sanitizer_finish_switch_fiber(fake, &f->cur_lo, &f->cur_size);
@@ -657,8 +688,14 @@ static void run(sthread *t, hcn_fiber *f)
         if (wake)
             worker_wake(w);
     }
-    if (t->post_unlock != NULL)
+    if (t->post_unlock != NULL) {
+#ifdef HCN_TSAN
+        /* the fiber let it go (for TSan, hcn_fiber_wait); take it over */
+        __tsan_mutex_pre_lock(t->post_unlock, 0);
+        __tsan_mutex_post_lock(t->post_unlock, 0, 0);
+#endif
         pthread_mutex_unlock(t->post_unlock);
+    }
     t->post_unlock = NULL;
     t->post_deadline = -1;
 }
@@ -779,7 +816,15 @@ static bool np_wait(worker *w, int64_t deadline)
         left = 0;
     struct timespec ts = {.tv_sec = left / 1000000000,
                           .tv_nsec = left % 1000000000};
+#ifdef HCN_TSAN
+    /* TSan sees epoll_ctl to epoll_wait as a hand-over of what the event
+     * points to, but knows nothing of epoll_pwait2 */
+    (void)ts;
+    int got = -1;
+    errno = ENOSYS;
+#else
     int got = epoll_pwait2(s->np_fd, ev, NP_EVENTS, &ts, NULL);
+#endif
     if (got < 0 && errno == ENOSYS) /* a kernel before 5.11 */
         got = epoll_wait(s->np_fd, ev, NP_EVENTS,
                          (int)((left + 999999) / 1000000));
@@ -1035,6 +1080,9 @@ static void *thread_main(void *arg)
     sthread *t = arg;
     hcn_sched *s = t->s;
     tl_thread = t;
+#ifdef HCN_TSAN
+    t->tsan = __tsan_get_current_fiber();
+#endif
     pthread_setname_np(pthread_self(), "hc-sched"); /* top -H, perf, gdb */
     hcn_fault_thread_begin();
     for (;;) {
