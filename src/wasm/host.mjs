@@ -206,8 +206,9 @@ function flush() {
 // Queue one frame, written at the next flush.  A frame over the
 // protocol's limit is the component's doing (a huge body or blob): it is
 // thrown, so that the component traps.
-function sendFrame(value) {
-    const body = encoder.encodeSharedRef(value); // valid until the next encode
+function sendFrame(value, encoded) {
+    // valid until the next encode
+    const body = encoded === undefined ? encoder.encodeSharedRef(value) : encoded;
     if (body.length > MAX_FRAME)
         throw new Error(`a ${OP_NAME[value[0]]} call of ${body.length} bytes, over the link's frame limit`);
     if (TRACE)
@@ -603,11 +604,15 @@ class ResultError extends Error {
     }
 }
 
+// A RECEIVE frame is always the same: encoded once.
+const RECEIVE_VALUE = [OP.RECEIVE];
+const RECEIVE_FRAME = encoder.encode(RECEIVE_VALUE);
+
 // RECEIVE: the next message delivered ahead (the RECEIVE only tells the
 // node, and waits in `out` with the calls before it), else the first the
 // node sends: a DELIVER or the REPLY.  Its [receive-result, blob].
 function receiveFrame() {
-    sendFrame([OP.RECEIVE]);
+    sendFrame(RECEIVE_VALUE, RECEIVE_FRAME);
     const got = ahead.length ? ahead.shift() : recvFrame();
     if (got[0] !== OP.DELIVER && got[0] !== OP.REPLY)
         protocolError(`the node answered RECEIVE with operation ${got[0]}`);
