@@ -18,6 +18,19 @@
 // protocol error); values from the guest that the node could not carry
 // throw, so the component traps.
 
+import * as nodeBuffer from 'node:buffer';
+
+// Whether a byte list is UTF-8 (Node.js 18.14 and later have it built in).
+const fatal = new TextDecoder('utf-8', { fatal: true });
+export const isUtf8 = nodeBuffer.isUtf8 ?? ((b) => {
+    try {
+        fatal.decode(b);
+        return true;
+    } catch {
+        return false;
+    }
+});
+
 // A guest memory with its cabi_realloc: typed views kept fresh across
 // growth (an allocation may grow the memory, which detaches the views).
 export class GuestMemory {
@@ -25,11 +38,14 @@ export class GuestMemory {
         this.memory = memory;
         this.realloc = realloc;
         this.ab = null;
+        this.u8 = undefined;
         this.fresh();
     }
 
+    // A growth detaches the buffer the views are of (its length becomes
+    // 0): only then is the memory's buffer asked for again (an API call).
     fresh() {
-        if (this.memory.buffer !== this.ab) {
+        if (this.u8 === undefined || this.u8.length === 0) {
             this.ab = this.memory.buffer;
             this.dv = new DataView(this.ab);
             this.u8 = Buffer.from(this.ab);
@@ -70,11 +86,23 @@ export class Lowerer {
         return Number(v);
     }
 
-    // string at `at`: (ptr, len)
+    // string at `at`: (ptr, len).  The node's strings come as their UTF-8
+    // bytes (the host decodes msgpack strings raw), the host's own as JS
+    // strings.
     str(at, s) {
+        const m = this.m;
+        if (s instanceof Uint8Array) {
+            if (!isUtf8(s))
+                this.bad('a str that is not UTF-8');
+            const p = m.alloc(s.length, 1);
+            if (s.length > 0)
+                m.u8.set(s, p);
+            m.dv.setUint32(at, p, true);
+            m.dv.setUint32(at + 4, s.length, true);
+            return;
+        }
         if (typeof s !== 'string')
             this.bad(`${typeof s} is not a str`);
-        const m = this.m;
         const n = Buffer.byteLength(s, 'utf8');
         const p = m.alloc(n, 1);
         if (n > 0)

@@ -30,7 +30,7 @@ import { createRequire } from 'node:module';
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
 
-import { GuestMemory, Lifter, Lowerer } from './abi.mjs';
+import { GuestMemory, Lifter, Lowerer, isUtf8 } from './abi.mjs';
 import { LoadError, loadComponent } from './load.mjs';
 
 const LINK = 3;                     // the node's socket
@@ -50,6 +50,8 @@ const OP = {
 const OP_NAME = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k]));
 
 let processId = '?'; // from HELLO, for diagnostics
+
+const utf8 = new TextDecoder();
 
 // ------------------------------------------------------------ diagnostics
 
@@ -81,7 +83,12 @@ function nodeGone() {
 // -------------------------------------------------------------- the link
 
 const encoder = new Encoder({ useBigInt64: true });
-const decoder = new Decoder({ useBigInt64: true });
+// The node's strings are decoded as their UTF-8 bytes (views, as byte
+// lists are): most are only copied into the component's memory, which
+// wants them as UTF-8 (abi.mjs), so they are not made JS strings to be
+// encoded back; rStr makes one where one is wanted.  So a str and a bin
+// read alike, and a str is checked to be UTF-8 where it is taken.
+const decoder = new Decoder({ useBigInt64: true, rawStrings: true });
 
 // Sleep without spinning, for the EAGAIN that a blocking socket should
 // never give.
@@ -199,8 +206,9 @@ function flush() {
 // Queue one frame, written at the next flush.  A frame over the
 // protocol's limit is the component's doing (a huge body or blob): it is
 // thrown, so that the component traps.
-function sendFrame(value) {
-    const body = encoder.encodeSharedRef(value); // valid until the next encode
+function sendFrame(value, encoded) {
+    // valid until the next encode
+    const body = encoded === undefined ? encoder.encodeSharedRef(value) : encoded;
     if (body.length > MAX_FRAME)
         throw new Error(`a ${OP_NAME[value[0]]} call of ${body.length} bytes, over the link's frame limit`);
     if (TRACE)
@@ -234,6 +242,13 @@ function frameBuffered() {
 // Read one frame: an array starting with an integer op.  Writes what
 // waits in `out` before it waits for the node.  Exits when the node has
 // gone (end of stream between frames) or broke the protocol.
+//
+// A frame that has come whole is decoded where it lies in the input
+// buffer, so its byte lists (bodies, blobs) are views of that buffer,
+// valid until the next recvFrame reads into it: what is kept longer (a
+// message delivered ahead and set aside, the last blob) is copied
+// (ownFrame, takeBlob).  A frame that has not come whole is read into
+// memory of its own.
 function recvFrame() {
     while (input.end - input.start < 4) {
         flush();
@@ -253,20 +268,33 @@ function recvFrame() {
     const n = input.buf.readUInt32LE(input.start);
     if (n > MAX_FRAME)
         protocolError(`a frame of ${n} bytes, over the limit`);
-    // Its own memory, not the input buffer: blobs keep views into it.
-    const body = new Uint8Array(n);
+    let body;
     const have = Math.min(n, input.end - input.start - 4);
-    body.set(input.buf.subarray(input.start + 4, input.start + 4 + have));
-    input.start += 4 + have;
+    if (have === n) {
+        body = input.buf.subarray(input.start + 4, input.start + 4 + n);
+        input.start += 4 + n;
+    } else {
+        body = new Uint8Array(n);
+        body.set(input.buf.subarray(input.start + 4, input.start + 4 + have));
+        input.start += 4 + have;
+        for (let off = have; off < n;) { // the rest, straight into the body
+            flush();
+            const got = readSome(body, off);
+            if (got === 0)
+                protocolError('end of stream inside a frame');
+            off += got;
+        }
+    }
     if (input.start === input.end)
         input.start = input.end = 0;
-    for (let off = have; off < n;) { // the rest, straight into the body
-        flush();
-        const got = readSome(body, off);
-        if (got === 0)
-            protocolError('end of stream inside a frame');
-        off += got;
-    }
+    lastBody = body;
+    return decodeFrame(body);
+}
+
+// The bytes of the frame recvFrame read last.
+let lastBody = null;
+
+function decodeFrame(body) {
     let value;
     try {
         value = decoder.decode(body);
@@ -279,6 +307,17 @@ function recvFrame() {
     if (TRACE)
         trace(`<- ${OP_NAME[value[0]] ?? value[0]} ${show(value.slice(1))}`);
     return value;
+}
+
+// `value`, the frame recvFrame read last, with byte lists that outlive
+// the next read: decoded again from a copy of its bytes when they lie in
+// the input buffer.
+function ownFrame(value) {
+    if (lastBody.buffer !== input.buf.buffer)
+        return value;
+    const own = decoder.decode(new Uint8Array(lastBody)); // it decoded once already
+    own[0] = value[0];
+    return own;
 }
 
 let reading = ''; // the op whose REPLY is being read, for the messages
@@ -297,7 +336,7 @@ function call(op, args, nresults) {
         return [];
     let reply = recvFrame();
     while (reply[0] === OP.DELIVER) {
-        ahead.push(reply);
+        ahead.push(ownFrame(reply));
         reply = recvFrame();
     }
     if (reply[0] !== OP.REPLY)
@@ -356,9 +395,9 @@ function rBool(v) {
 }
 
 function rStr(v) {
-    if (typeof v !== 'string')
+    if (!(v instanceof Uint8Array) || !isUtf8(v))
         bad(`${show(v)} is not a str`);
-    return v;
+    return utf8.decode(v);
 }
 
 function rBin(v) {
@@ -565,11 +604,15 @@ class ResultError extends Error {
     }
 }
 
+// A RECEIVE frame is always the same: encoded once.
+const RECEIVE_VALUE = [OP.RECEIVE];
+const RECEIVE_FRAME = encoder.encode(RECEIVE_VALUE);
+
 // RECEIVE: the next message delivered ahead (the RECEIVE only tells the
 // node, and waits in `out` with the calls before it), else the first the
 // node sends: a DELIVER or the REPLY.  Its [receive-result, blob].
 function receiveFrame() {
-    sendFrame([OP.RECEIVE]);
+    sendFrame(RECEIVE_VALUE, RECEIVE_FRAME);
     const got = ahead.length ? ahead.shift() : recvFrame();
     if (got[0] !== OP.DELIVER && got[0] !== OP.REPLY)
         protocolError(`the node answered RECEIVE with operation ${got[0]}`);
@@ -602,12 +645,16 @@ const blobs = {
     last: undefined,  // the newest blob that came (last-blob)
 };
 
-// A message came with `blob` (nil when none): it becomes the current one.
+// A message came with `blob` (nil when none): it becomes the current one,
+// its bytes copied out of the input buffer (recvFrame).
 function takeBlob(blob) {
     const b = rOpt(rBlob)(blob);
     blobs.current = b !== undefined;
-    if (b !== undefined)
+    if (b !== undefined) {
+        if (b.bytes.buffer === input.buf.buffer)
+            b.bytes = new Uint8Array(b.bytes); // a copy (a Buffer's slice is a view)
         blobs.last = b;
+    }
 }
 
 function expectNil(v, what) {
@@ -976,10 +1023,9 @@ async function main() {
         flush();
         process.exit(1);
     }
-    const [, , our, binary, id] = hello;
-    if (hello.length !== 5 || typeof our !== 'string' || typeof binary !== 'string'
-        || typeof id !== 'string')
+    if (hello.length !== 5 || !hello.slice(2).every(v => v instanceof Uint8Array && isUtf8(v)))
         protocolError('a malformed HELLO');
+    const [our, binary, id] = hello.slice(2).map(v => utf8.decode(v));
     processId = id;
 
     let init;

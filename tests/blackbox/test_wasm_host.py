@@ -551,7 +551,7 @@ export function instantiate(getCoreModule, imports) {
 """
 
 
-def plant_fake(tmp_path):
+def plant_fake(tmp_path, glue=FAKE_GLUE):
     """A file the host takes for a component, and a cache holding the
     fake's entry for it (where a first host, failing to transpile it, made
     the folder of jco's release): (binary, cache)."""
@@ -569,7 +569,7 @@ def plant_fake(tmp_path):
     (generation,) = os.listdir(cache)
     entry = cache / generation / hashlib.sha256(binary.read_bytes()).hexdigest()
     entry.mkdir()
-    (entry / "component.mjs").write_text(FAKE_GLUE)
+    (entry / "component.mjs").write_text(glue)
     (entry / "meta.json").write_text(json.dumps({
         "imports": ["hyperware:process/standard",
                     "wasi:clocks/wall-clock", "wasi:clocks/monotonic-clock",
@@ -584,6 +584,59 @@ def printed(h, label):
     got, _, text = f[2].partition(" ")
     assert got == label, f
     return json.loads(text)
+
+
+# Two calls with results, then two receives.
+AHEAD_GLUE = FAKE_GLUE[:FAKE_GLUE.index("export function instantiate")] + r"""
+export function instantiate(getCoreModule, imports) {
+  const s = imports['hyperware:process/standard'];
+  const out = (label, v) => s.printToTerminal(0, `${label} ${show(v)}`);
+  return { init(our) {
+    out('state', s.getState());
+    out('state', s.getState());
+    out('receive', s.receive());
+    out('blob', [s.hasBlob(), s.getBlob()]);
+    out('receive', s.receive());
+    out('blob', [s.hasBlob(), s.getBlob(), s.lastBlob()]);
+  } };
+}
+"""
+
+
+def test_a_message_delivered_while_a_call_waits(tmp_path):
+    """Messages the node delivers ahead while the host waits for a REPLY
+    are set aside, and stay whole while later frames are read (the host
+    decodes frames where they lie in its input buffer): the receives to
+    come get them, with their blobs."""
+    binary, cache = plant_fake(tmp_path, AHEAD_GLUE)
+    h = Host(cache)
+    try:
+        h.hello(binary)
+        assert h.recv() == [READY, VERSION], h.wait() or h.stderr
+        assert h.recv() == [GET_STATE]
+        h.send(DELIVER, [0, SOURCE, [0, request(b"first-body")]],
+               ["text/plain", b"first-blob"])
+        h.send(DELIVER, [0, SOURCE, [0, request(b"second-body")]], None)
+        h.reply(b"state-1")
+        assert printed(h, "state") == "b:state-1"
+        assert h.recv() == [GET_STATE]
+        h.reply(b"Z" * 300)  # read where the messages set aside lay
+        assert printed(h, "state") == "b:" + "Z" * 300
+        assert h.recv() == [RECEIVE]
+        j_source = {"node": "test.os", "process": {
+            "processName": "tester", "packageName": "tpkg", "publisherNode": "test.os"}}
+        j_req = {"inherit": False, "expectsResponse": "5n", "body": "b:first-body",
+                 "metadata": "<none>", "capabilities": []}
+        assert printed(h, "receive") == [j_source, {"tag": "request", "val": j_req}]
+        j_blob = {"mime": "text/plain", "bytes": "b:first-blob"}
+        assert printed(h, "blob") == [True, j_blob]
+        assert h.recv() == [RECEIVE]
+        assert printed(h, "receive")[1]["val"]["body"] == "b:second-body"
+        assert printed(h, "blob") == [False, "<none>", j_blob]
+        assert h.recv() == [DONE, 0]
+        assert h.wait() == 0
+    finally:
+        h.close()
 
 
 @pytest.fixture
