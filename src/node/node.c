@@ -96,6 +96,7 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     n->cfg = *cfg;
     n->name = hcn_xstrdup(cfg->name);
     n->cfg.name = n->name;
+    n->kernel_addr = hcn_xasprintf("%s@kernel:distro:sys", n->name);
     char *abs = realpath(cfg->home, NULL);
     n->home = abs ? abs : hcn_xstrdup(cfg->home);
     n->cfg.home = n->home;
@@ -342,6 +343,7 @@ void hc_node_free(hc_node *n)
     pthread_mutex_destroy(&n->life_mu);
     pthread_cond_destroy(&n->life_cv);
     free(n->name);
+    free(n->kernel_addr);
     free(n->home);
     free(n->run_dir);
     free(n->worker_path);

@@ -229,6 +229,10 @@ static void fresh_agree(void **state)
     assert_int_equal(hcnn_cipher_encrypt(&is, NULL, 0, msg,
                                          HCNN_MAX_PAYLOAD + 1, msg),
                      HCNN_TOO_BIG);
+    hcnn_cipher_wipe(&is);
+    hcnn_cipher_wipe(&ir);
+    hcnn_cipher_wipe(&rs);
+    hcnn_cipher_wipe(&rr);
 }
 
 static void altered_and_out_of_order(void **state)
@@ -294,20 +298,20 @@ static void small_order_key(void **state)
 
 /* Nonces: a replayed message fails (the receiver's nonce moved on); a
  * failed decryption does not advance the nonce; the last nonce is
- * reserved. */
-static void nonces(void **state)
+ * reserved.  The same with ciphers that keep their context. */
+static void nonces_with(bool keep)
 {
-    (void)state;
-    hcnn_cipher s = {.has_key = true}, r = {.has_key = true};
+    hcnn_cipher s = {.has_key = true, .keep = keep},
+                r = {.has_key = true, .keep = keep};
     memset(s.k, 7, 32);
     memset(r.k, 7, 32);
     uint8_t a[64], b[64], pt[64];
-    assert_int_equal(hcnn_cipher_encrypt(&s, NULL, 0, (const uint8_t *)"one", 3,
-                                         a),
-                     HCNN_OK);
-    assert_int_equal(hcnn_cipher_encrypt(&s, NULL, 0, (const uint8_t *)"two", 3,
-                                         b),
-                     HCNN_OK);
+    assert_int_equal(
+        hcnn_cipher_encrypt(&s, NULL, 0, (const uint8_t *)"one", 3, a),
+        HCNN_OK);
+    assert_int_equal(
+        hcnn_cipher_encrypt(&s, NULL, 0, (const uint8_t *)"two", 3, b),
+        HCNN_OK);
     assert_int_equal(hcnn_cipher_decrypt(&r, NULL, 0, b, 19, pt), HCNN_DECRYPT);
     assert_int_equal(r.n, 0);
     assert_int_equal(hcnn_cipher_decrypt(&r, NULL, 0, a, 19, pt), HCNN_OK);
@@ -319,6 +323,68 @@ static void nonces(void **state)
     assert_int_equal(hcnn_cipher_encrypt(&s, NULL, 0, pt, 1, a), HCNN_NONCE);
     assert_string_equal(hcnn_err_name(HCNN_NONCE), "NONCE");
     assert_non_null(strstr(hcnn_err_text(HCNN_DECRYPT), "authentication"));
+    hcnn_cipher_wipe(&s);
+    hcnn_cipher_wipe(&r);
+}
+
+static void nonces(void **state)
+{
+    (void)state;
+    nonces_with(false);
+    nonces_with(true);
+}
+
+/* A cipher that keeps its context writes what one keying a context per
+ * message writes, message after message, with and without associated
+ * data; it reads them back after a refused message; a copy made after
+ * the first message keeps working apart from it. */
+static void kept_context(void **state)
+{
+    (void)state;
+    hcnn_cipher once = {.has_key = true},
+                kept = {.has_key = true, .keep = true};
+    hcnn_cipher rx = {.has_key = true, .keep = true};
+    for (int i = 0; i < 32; i++)
+        once.k[i] = kept.k[i] = rx.k[i] = (uint8_t)(3 * i + 1);
+    uint8_t pt[300], a[320], b[320], back[320];
+    const uint8_t ad[5] = {1, 2, 3, 4, 5};
+    for (int k = 0; k < 12; k++) {
+        size_t len = (size_t)(k * 23 + k % 3);
+        for (size_t i = 0; i < len; i++)
+            pt[i] = (uint8_t)(i * 7 + (size_t)k);
+        size_t adlen = k % 2 ? sizeof ad : 0;
+        assert_int_equal(hcnn_cipher_encrypt(&once, ad, adlen, pt, len, a),
+                         HCNN_OK);
+        assert_int_equal(hcnn_cipher_encrypt(&kept, ad, adlen, pt, len, b),
+                         HCNN_OK);
+        assert_memory_equal(a, b, len + HCNN_TAG);
+        if (k == 5) { /* altered: refused, and the next still reads */
+            b[0] ^= 0x80;
+            assert_int_equal(
+                hcnn_cipher_decrypt(&rx, ad, adlen, b, len + HCNN_TAG, back),
+                HCNN_DECRYPT);
+            b[0] ^= 0x80;
+        }
+        assert_int_equal(
+            hcnn_cipher_decrypt(&rx, ad, adlen, b, len + HCNN_TAG, back),
+            HCNN_OK);
+        assert_memory_equal(back, pt, len);
+    }
+    assert_non_null(kept.ctx);
+    hcnn_cipher copy = kept; /* a copy: its own context per message */
+    assert_int_equal(hcnn_cipher_encrypt(&once, NULL, 0, pt, 9, a), HCNN_OK);
+    assert_int_equal(hcnn_cipher_encrypt(&copy, NULL, 0, pt, 9, b), HCNN_OK);
+    assert_memory_equal(a, b, 9 + HCNN_TAG);
+    assert_int_equal(hcnn_cipher_encrypt(&kept, NULL, 0, pt, 9, b), HCNN_OK);
+    assert_memory_equal(a, b, 9 + HCNN_TAG);
+    hcnn_cipher_wipe(&copy); /* leaves kept's context alone */
+    assert_int_equal(hcnn_cipher_encrypt(&once, NULL, 0, pt, 9, a), HCNN_OK);
+    assert_int_equal(hcnn_cipher_encrypt(&kept, NULL, 0, pt, 9, b), HCNN_OK);
+    assert_memory_equal(a, b, 9 + HCNN_TAG);
+    hcnn_cipher_wipe(&once);
+    hcnn_cipher_wipe(&kept);
+    hcnn_cipher_wipe(&rx);
+    assert_null(kept.ctx);
 }
 
 int main(void)
@@ -329,6 +395,7 @@ int main(void)
         cmocka_unit_test(altered_and_out_of_order),
         cmocka_unit_test(small_order_key),
         cmocka_unit_test(nonces),
+        cmocka_unit_test(kept_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -320,10 +320,8 @@ static bool proc_networks(hcn_node *n, hcn_proc *p)
 {
     if (p->ops != NULL) /* a runtime module (net answers peers) */
         return true;
-    char issuer[512];
-    snprintf(issuer, sizeof issuer, "%s@kernel:distro:sys", n->name);
     pthread_mutex_lock(&p->lock);
-    bool ok = hcn_capset_has(&p->caps, issuer, "\"network\"");
+    bool ok = hcn_capset_has(&p->caps, n->kernel_addr, "\"network\"");
     pthread_mutex_unlock(&p->lock);
     return ok;
 }

@@ -433,6 +433,8 @@ typedef struct hcn_store {
 struct hcn_node {
     hc_node_config cfg;
     char *name;
+    char *kernel_addr; /* name@kernel:distro:sys (the network capability's
+                        * issuer) */
     char *home;
     char *run_dir; /* <home>/run: per-instance copies of .so files */
     int run_fd;    /* run_dir opened (O_NOFOLLOW); copies made under it */

@@ -178,7 +178,7 @@ struct conn {
     uint8_t *pass_in; /* bytes the other half had read, to forward */
     size_t pass_in_len;
     bool ws_up;         /* its upgrade is done */
-    int64_t last_write; /* monotonic ns: a WebSocket pings after 30 s */
+    int64_t last_write; /* coarse ns: a WebSocket pings after 30 s */
     char *peer_name;    /* known when dialing; learned when accepting */
     peer *peer;         /* attached once open (under mu) */
     int state;
@@ -410,14 +410,12 @@ static bool net_send(void *ctx, hcn_msg *m, int *kind)
     net_mod *net = ctx;
     char node[256];
     addr_node(m->target, node, sizeof node);
-    hcnn_peer_id who;
-    if (!hcnn_pki_get(net->pki, node, &who)) {
+    if (!hcnn_pki_get(net->pki, node, NULL)) {
         hcn_logf(net->node, 1, "%s -> %s: node offline (not in the PKI)",
                  m->source, m->target);
         *kind = HW_SEND_ERROR_OFFLINE;
         return false;
     }
-    hcnn_peer_id_fini(&who);
     pthread_mutex_lock(&net->mu);
     peer *p = peer_get(net, node);
     if (p->qlen >= QUEUE_MAX) {
@@ -664,7 +662,7 @@ static bool out_flush(conn *c)
         if (w < 0)
             return errno == EAGAIN || errno == EINTR;
         c->out_off += (size_t)w;
-        c->last_write = hcn_now_ns();
+        c->last_write = hcn_now_coarse_ns(); /* (for the 30 s ping) */
     }
     return true;
 }

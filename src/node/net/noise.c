@@ -142,6 +142,33 @@ static const EVP_CIPHER *chacha(void)
     return aead ? aead : EVP_chacha20_poly1305();
 }
 
+/* The context for one message of c, its nonce set: the one c keeps (a
+ * transport cipher after its first message: no key set-up, no allocation),
+ * or one keyed now, which c keeps from now on if it may, else *own (the
+ * caller frees it).  NULL on a failure. */
+static EVP_CIPHER_CTX *cipher_ctx(hcnn_cipher *c, bool enc,
+                                  const uint8_t iv[12], bool *own)
+{
+    *own = false;
+    if (c->keep && c->ctx && c->ctx_of == c && c->ctx_enc == enc)
+        return EVP_CipherInit_ex(c->ctx, NULL, NULL, NULL, iv, enc) == 1
+                   ? c->ctx
+                   : NULL;
+    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    if (x == NULL || EVP_CipherInit_ex(x, chacha(), NULL, c->k, iv, enc) != 1) {
+        EVP_CIPHER_CTX_free(x);
+        return NULL;
+    }
+    if (c->keep && c->ctx == NULL) {
+        c->ctx = x;
+        c->ctx_of = c;
+        c->ctx_enc = enc;
+    } else {
+        *own = true;
+    }
+    return x;
+}
+
 hcnn_err hcnn_cipher_encrypt(hcnn_cipher *c, const uint8_t *ad, size_t adlen,
                              const uint8_t *pt, size_t len, uint8_t *out)
 {
@@ -156,15 +183,17 @@ hcnn_err hcnn_cipher_encrypt(hcnn_cipher *c, const uint8_t *ad, size_t adlen,
         return HCNN_NONCE;
     uint8_t iv[12];
     nonce12(c->n, iv);
-    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    bool own;
+    EVP_CIPHER_CTX *x = cipher_ctx(c, true, iv, &own);
     int m = 0, f = 0;
     bool ok =
-        x && EVP_EncryptInit_ex(x, chacha(), NULL, c->k, iv) == 1 &&
+        x &&
         (adlen == 0 || EVP_EncryptUpdate(x, NULL, &m, ad, (int)adlen) == 1) &&
         EVP_EncryptUpdate(x, out, &m, pt, (int)len) == 1 &&
         EVP_EncryptFinal_ex(x, out + m, &f) == 1 && (size_t)(m + f) == len &&
         EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, HCNN_TAG, out + len) == 1;
-    EVP_CIPHER_CTX_free(x);
+    if (own)
+        EVP_CIPHER_CTX_free(x);
     if (!ok)
         return HCNN_CRYPTO;
     c->n++;
@@ -189,15 +218,17 @@ hcnn_err hcnn_cipher_decrypt(hcnn_cipher *c, const uint8_t *ad, size_t adlen,
     nonce12(c->n, iv);
     size_t body = len - HCNN_TAG;
     memcpy(tag, ct + body, HCNN_TAG); /* out may overwrite ct */
-    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    bool own;
+    EVP_CIPHER_CTX *x = cipher_ctx(c, false, iv, &own);
     int m = 0, f = 0;
     bool ok =
-        x && EVP_DecryptInit_ex(x, chacha(), NULL, c->k, iv) == 1 &&
+        x &&
         (adlen == 0 || EVP_DecryptUpdate(x, NULL, &m, ad, (int)adlen) == 1) &&
         EVP_DecryptUpdate(x, out, &m, ct, (int)body) == 1 &&
         EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, HCNN_TAG, tag) == 1;
     bool auth = ok && EVP_DecryptFinal_ex(x, out + m, &f) == 1;
-    EVP_CIPHER_CTX_free(x);
+    if (own)
+        EVP_CIPHER_CTX_free(x);
     if (!ok)
         return HCNN_CRYPTO;
     if (!auth) {
@@ -210,6 +241,8 @@ hcnn_err hcnn_cipher_decrypt(hcnn_cipher *c, const uint8_t *ad, size_t adlen,
 
 void hcnn_cipher_wipe(hcnn_cipher *c)
 {
+    if (c->ctx && c->ctx_of == c)
+        EVP_CIPHER_CTX_free(c->ctx); /* (which cleanses its key) */
     OPENSSL_cleanse(c, sizeof *c);
 }
 
@@ -431,8 +464,8 @@ hcnn_err hcnn_handshake_split(hcnn_handshake *hs, hcnn_cipher *send,
     uint8_t k1[HCNN_KEY], k2[HCNN_KEY];
     hcnn_err e = hkdf2(hs->ck, NULL, 0, k1, k2);
     if (e == HCNN_OK) {
-        hcnn_cipher c1 = {.n = 0, .has_key = true};
-        hcnn_cipher c2 = {.n = 0, .has_key = true};
+        hcnn_cipher c1 = {.n = 0, .has_key = true, .keep = true};
+        hcnn_cipher c2 = {.n = 0, .has_key = true, .keep = true};
         memcpy(c1.k, k1, HCNN_KEY);
         memcpy(c2.k, k2, HCNN_KEY);
         *send = hs->initiator ? c1 : c2;

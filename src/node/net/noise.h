@@ -47,11 +47,19 @@ typedef enum hcnn_err {
 const char *hcnn_err_name(hcnn_err e);
 const char *hcnn_err_text(hcnn_err e);
 
-/* One direction's cipher: a key and the next nonce. */
+/* One direction's cipher: a key and the next nonce.  A transport cipher
+ * (from hcnn_handshake_split: `keep`) keys one OpenSSL context at its
+ * first message and keeps it, setting only the nonce for each next one;
+ * hcnn_cipher_wipe frees it.  A copy of the struct made after that first
+ * message does not share the context (it keys one per message). */
 typedef struct hcnn_cipher {
     uint8_t k[HCNN_KEY];
     uint64_t n;
     bool has_key;
+    bool keep;                        /* keep a keyed context (above) */
+    bool ctx_enc;                     /* ctx encrypts (else decrypts) */
+    void *ctx;                        /* EVP_CIPHER_CTX keyed with k */
+    const struct hcnn_cipher *ctx_of; /* the state that keyed ctx */
 } hcnn_cipher;
 
 /* Encrypt len bytes of pt with associated data ad into out (len + 16
@@ -62,7 +70,7 @@ hcnn_err hcnn_cipher_encrypt(hcnn_cipher *c, const uint8_t *ad, size_t adlen,
  * may be ct).  The nonce advances only on success. */
 hcnn_err hcnn_cipher_decrypt(hcnn_cipher *c, const uint8_t *ad, size_t adlen,
                              const uint8_t *ct, size_t len, uint8_t *out);
-/* Forget the key. */
+/* Forget the key (and free the context a transport cipher kept). */
 void hcnn_cipher_wipe(hcnn_cipher *c);
 
 /* An XX handshake in progress, on one side. */

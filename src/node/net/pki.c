@@ -335,7 +335,7 @@ bool hcnn_pki_get(hcnn_pki *k, const char *name, hcnn_peer_id *out)
     }
     entry *e;
     HASH_FIND_STR(k->map, name, e);
-    if (e)
+    if (e && out)
         copy_id(out, &e->id);
     pthread_mutex_unlock(&k->mu);
     return e != NULL;
