@@ -888,9 +888,10 @@ static hcn_msg *deferred_pop(hcn_host *h)
 }
 
 bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
-                         const hcn_blob **blob)
+                         const hcn_blob **blob, bool *lent)
 {
     *blob = NULL;
+    *lent = false;
     memset(out, 0, sizeof *out);
     /* stopping: host_receive decides what comes (save answers, or none) */
     if (hcn_mailbox_stopping(&h->proc->mb))
@@ -922,8 +923,13 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
             return false;
         if (m->kind == HCN_MSG_REQUEST) {
             deferred_pop(h);
-            export_source(h, m->source, &out->source);
-            export_message(m, &out->message);
+            /* lent where it can be: the ahead record holds m until it is
+             * received, and the caller encodes *out at once */
+            *lent = lend_message(h, m, out);
+            if (!*lent) {
+                export_source(h, m->source, &out->source);
+                export_message(m, &out->message);
+            }
             *blob = m->blob;
             ahead_push(h, m, NULL);
             return true;
@@ -945,7 +951,16 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
             continue;
         }
         entry_unlink(h, e);
-        export_answer(h, e, m, out);
+        /* a response lent as a request is (the entry, its context, stays
+         * in the ahead record too); a send error copied */
+        *lent = m->kind == HCN_MSG_RESPONSE && lend_message(h, m, out);
+        if (*lent && e->has_context) {
+            out->message.has_context = true;
+            out->message.context.ptr = e->context;
+            out->message.context.len = e->context_len;
+        } else if (!*lent) {
+            export_answer(h, e, m, out);
+        }
         if (m->kind == HCN_MSG_RESPONSE)
             *blob = m->blob;
         ahead_push(h, m, e);

@@ -852,7 +852,8 @@ static int deliver_ahead(wctx *w)
     while (hcn_host_ahead_count(w->h) < AHEAD_MAX) {
         hw_receive_result r;
         const hcn_blob *b;
-        if (!hcn_host_take_ahead(w->h, &r, &b))
+        bool lent;
+        if (!hcn_host_take_ahead(w->h, &r, &b, &lent))
             return 0;
         hcw_frame_begin(w->out, HCW_DELIVER, 2);
         hcw_put_receive_result(w->out, &r);
@@ -860,7 +861,8 @@ static int deliver_ahead(wctx *w)
             hcw_put_nil(w->out);
         else
             put_msg_blob(w->out, b);
-        hw_receive_result_fini(&r);
+        if (!lent)
+            hw_receive_result_fini(&r);
         int rc = hcw_link_try_send(w->link, w->out);
         if (rc == 1)
             continue;

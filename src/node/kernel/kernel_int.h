@@ -211,11 +211,13 @@ void hcn_host_fini(hcn_host *h);
  * whose id the guest could still reuse by inheriting it (the id of a
  * message that is or may become the prompting one before then).  A
  * response nobody waits for is dropped here as receive would.  true: *out
- * is what the guest will receive (caller's, hw_receive_result_fini) and
- * *blob the message's blob (borrowed until it is consumed; NULL: none).
+ * is what the guest will receive and *blob the message's blob (borrowed
+ * until it is consumed; NULL: none); *lent says whether *out is lent (it
+ * points into the message and the host: the caller only reads it, and
+ * not after its next call on h) or the caller's (hw_receive_result_fini).
  * false: nothing taken. */
 bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
-                         const hcn_blob **blob);
+                         const hcn_blob **blob, bool *lent);
 /* Put the newest message taken ahead back where it was (it could not be
  * sent). */
 void hcn_host_untake_ahead(hcn_host *h);
