@@ -81,108 +81,51 @@ void hcw_crash_fini(hcw_crash *c)
 /* ================================================================ writing */
 
 struct hcw_frame {
-    msgpack_sbuffer sb; /* the frame's bytes (written here directly) */
-    size_t nargs;       /* announced by begin */
-    size_t nput;        /* put so far */
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    size_t nargs; /* announced by begin */
+    size_t nput;  /* put so far */
     bool begun;
     bool oversize; /* a string or byte list over HCW_MAX_FRAME was put */
 };
 
-/* Make room for n more bytes (the slow path, out of line). */
-static __attribute__((noinline)) void frame_grow(msgpack_sbuffer *sb, size_t n)
+/* frame_write's slow path, out of line so that the fast one saves no
+ * registers. */
+static __attribute__((noinline)) int
+frame_grow_write(msgpack_sbuffer *sb, const char *buf, size_t len)
 {
-    size_t cap = sb->alloc ? sb->alloc : 256;
-    while (cap - sb->size < n) {
-        if (cap > SIZE_MAX / 2)
-            oom();
-        cap *= 2;
-    }
-    char *d = realloc(sb->data, cap);
-    if (d == NULL)
+    if (msgpack_sbuffer_write(sb, buf, len) != 0)
         oom();
-    sb->data = d;
-    sb->alloc = cap;
+    return 0;
 }
 
-/* Room for n more bytes at the end of the frame: where to write them.
- * The values are written in msgpack's shortest forms, byte for byte what
- * msgpack-c's packer writes (a byte, then a big-endian length or number),
- * without a call per piece. */
-static inline uint8_t *frame_room(hcw_frame *f, size_t n)
+/* The packer's sink: most pieces are a type byte or an integer (1, 2, 3,
+ * 5 or 9 bytes), copied without a call. */
+static int frame_write(void *data, const char *buf, size_t len)
 {
-    if (f->sb.alloc - f->sb.size < n)
-        frame_grow(&f->sb, n);
-    return (uint8_t *)f->sb.data + f->sb.size;
-}
-
-static inline void put_be(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = bytes - 1; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-/* A type byte and a big-endian field of `bytes` bytes (0: none). */
-static inline void w_head(hcw_frame *f, uint8_t type, uint64_t v, int bytes)
-{
-    uint8_t *p = frame_room(f, 9);
-    p[0] = type;
-    put_be(p + 1, v, bytes);
-    f->sb.size += 1 + (size_t)bytes;
-}
-
-static void w_u64(hcw_frame *f, uint64_t v)
-{
-    if (v < 128)
-        w_head(f, (uint8_t)v, 0, 0);
-    else if (v < 256)
-        w_head(f, 0xcc, v, 1);
-    else if (v < 65536)
-        w_head(f, 0xcd, v, 2);
-    else if (v <= UINT32_MAX)
-        w_head(f, 0xce, v, 4);
-    else
-        w_head(f, 0xcf, v, 8);
-}
-
-static void w_i64(hcw_frame *f, int64_t v)
-{
-    if (v >= -32) {
-        if (v >= 0)
-            w_u64(f, (uint64_t)v);
-        else
-            w_head(f, (uint8_t)(int8_t)v, 0, 0); /* negative fixint */
-    } else if (v >= -128)
-        w_head(f, 0xd0, (uint64_t)v, 1);
-    else if (v >= -32768)
-        w_head(f, 0xd1, (uint64_t)v, 2);
-    else if (v >= INT32_MIN)
-        w_head(f, 0xd2, (uint64_t)v, 4);
-    else
-        w_head(f, 0xd3, (uint64_t)v, 8);
-}
-
-static void w_array(hcw_frame *f, size_t n)
-{
-    if (n < 16)
-        w_head(f, (uint8_t)(0x90 | n), 0, 0);
-    else if (n < 65536)
-        w_head(f, 0xdc, n, 2);
-    else
-        w_head(f, 0xdd, n, 4);
-}
-
-static void w_raw(hcw_frame *f, const void *p, size_t n)
-{
-    if (n == 0)
-        return;
-    memcpy(frame_room(f, n), p, n);
-    f->sb.size += n;
+    msgpack_sbuffer *sb = data;
+    if (len == 0)
+        return 0;
+    if (len > sb->alloc - sb->size)
+        return frame_grow_write(sb, buf, len);
+    char *d = sb->data + sb->size;
+    switch (len) { /* the packer's fixed pieces: constant copies */
+    case 1: d[0] = buf[0]; break;
+    case 2: memcpy(d, buf, 2); break;
+    case 3: memcpy(d, buf, 3); break;
+    case 5: memcpy(d, buf, 5); break;
+    case 9: memcpy(d, buf, 9); break;
+    default: memcpy(d, buf, len); break;
+    }
+    sb->size += len;
+    return 0;
 }
 
 hcw_frame *hcw_frame_new(void)
 {
     hcw_frame *f = xcalloc(1, sizeof *f);
     msgpack_sbuffer_init(&f->sb);
+    msgpack_packer_init(&f->pk, &f->sb, frame_write);
     return f;
 }
 
@@ -201,14 +144,14 @@ void hcw_frame_begin(hcw_frame *f, hcw_op op, size_t nargs)
         msgpack_sbuffer_init(&f->sb);
     }
     msgpack_sbuffer_clear(&f->sb);
-    memset(frame_room(f, HDR), 0, HDR);
-    f->sb.size = HDR;
+    static const char zero[HDR];
+    frame_write(&f->sb, zero, HDR);
     f->nargs = nargs;
     f->nput = 0;
     f->begun = true;
     f->oversize = nargs >= UINT32_MAX;
-    w_array(f, f->oversize ? 1 : nargs + 1);
-    w_i64(f, (int64_t)op);
+    msgpack_pack_array(&f->pk, f->oversize ? 1 : nargs + 1);
+    msgpack_pack_int64(&f->pk, (int64_t)op);
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -283,17 +226,20 @@ int hcw_frame_send(hcw_frame *f, int fd)
 
 static void p_nil(hcw_frame *f)
 {
-    w_head(f, 0xc0, 0, 0);
+    msgpack_pack_nil(&f->pk);
 }
 
 static void p_bool(hcw_frame *f, bool v)
 {
-    w_head(f, v ? 0xc3 : 0xc2, 0, 0);
+    if (v)
+        msgpack_pack_true(&f->pk);
+    else
+        msgpack_pack_false(&f->pk);
 }
 
 static void p_u64(hcw_frame *f, uint64_t v)
 {
-    w_u64(f, v);
+    msgpack_pack_uint64(&f->pk, v);
 }
 
 static void p_array(hcw_frame *f, size_t n)
@@ -302,7 +248,7 @@ static void p_array(hcw_frame *f, size_t n)
         f->oversize = true;
         n = 0;
     }
-    w_array(f, n);
+    msgpack_pack_array(&f->pk, n);
 }
 
 static void p_str(hcw_frame *f, const char *s)
@@ -317,15 +263,7 @@ static void p_str(hcw_frame *f, const char *s)
         p_nil(f);
         return;
     }
-    if (n < 32)
-        w_head(f, (uint8_t)(0xa0 | n), 0, 0);
-    else if (n < 256)
-        w_head(f, 0xd9, n, 1);
-    else if (n < 65536)
-        w_head(f, 0xda, n, 2);
-    else
-        w_head(f, 0xdb, n, 4);
-    w_raw(f, s, n);
+    msgpack_pack_str_with_body(&f->pk, s, n);
 }
 
 static void p_bin(hcw_frame *f, const void *p, size_t n)
@@ -334,13 +272,9 @@ static void p_bin(hcw_frame *f, const void *p, size_t n)
         f->oversize = true;
         n = 0;
     }
-    if (n < 256)
-        w_head(f, 0xc4, n, 1);
-    else if (n < 65536)
-        w_head(f, 0xc5, n, 2);
-    else
-        w_head(f, 0xc6, n, 4);
-    w_raw(f, p, n);
+    msgpack_pack_bin(&f->pk, n);
+    if (n)
+        msgpack_pack_bin_body(&f->pk, p, n);
 }
 
 static void p_bytes_opt(hcw_frame *f, bool has, const hw_bytes *b)
@@ -473,7 +407,7 @@ void hcw_put_u64(hcw_frame *f, uint64_t v)
 void hcw_put_i64(hcw_frame *f, int64_t v)
 {
     f->nput++;
-    w_i64(f, v);
+    msgpack_pack_int64(&f->pk, v);
 }
 
 void hcw_put_str(hcw_frame *f, const char *s)
@@ -603,7 +537,7 @@ void hcw_put_crash(hcw_frame *f, const hcw_crash *c)
 {
     f->nput++;
     p_array(f, 5);
-    w_i64(f, c->code);
+    msgpack_pack_int64(&f->pk, c->code);
     p_u64(f, c->addr);
     p_bool(f, c->stack_overflow);
     size_t npcs = c->pcs != NULL ? c->npcs : 0;
@@ -701,15 +635,6 @@ static int parse_body(hcw_in *in, size_t n, bool trusted, char *err,
     in_impl *m = in->impl;
     const char *why = NULL;
     size_t off = 0;
-    if (n == 2 && m->buf[0] == 0x91 && m->buf[1] <= 0x7f) {
-        /* [op] with a small op and no arguments (RECEIVE, OUR, ...: two
-         * of the six frames of a round trip), read as msgpack would */
-        in->op = m->buf[1];
-        in->nargs = 0;
-        in->next = 0;
-        m->args = NULL;
-        return 1;
-    }
     if (!trusted && !hcc_msgpack_check(m->buf, n))
         why = "worker frame: not one well-formed msgpack value";
     else {
