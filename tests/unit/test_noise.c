@@ -218,17 +218,16 @@ static void fresh_agree(void **state)
     assert_memory_not_equal(is.k, ir.k, 32);
     /* a full-size transport payload, in place */
     memset(msg, 0xab, HCNN_MAX_PAYLOAD);
-    assert_int_equal(hcnn_cipher_encrypt(&is, NULL, 0, msg, HCNN_MAX_PAYLOAD,
-                                         msg),
-                     HCNN_OK);
+    assert_int_equal(
+        hcnn_cipher_encrypt(&is, NULL, 0, msg, HCNN_MAX_PAYLOAD, msg), HCNN_OK);
     assert_int_equal(hcnn_cipher_decrypt(&rr, NULL, 0, msg, HCNN_MAX_MSG, msg),
                      HCNN_OK);
     for (size_t i = 0; i < HCNN_MAX_PAYLOAD; i++)
         assert_int_equal(msg[i], 0xab);
     /* one byte more is refused */
-    assert_int_equal(hcnn_cipher_encrypt(&is, NULL, 0, msg,
-                                         HCNN_MAX_PAYLOAD + 1, msg),
-                     HCNN_TOO_BIG);
+    assert_int_equal(
+        hcnn_cipher_encrypt(&is, NULL, 0, msg, HCNN_MAX_PAYLOAD + 1, msg),
+        HCNN_TOO_BIG);
     hcnn_cipher_wipe(&is);
     hcnn_cipher_wipe(&ir);
     hcnn_cipher_wipe(&rs);
@@ -270,9 +269,9 @@ static void altered_and_out_of_order(void **state)
     assert_int_equal(hcnn_handshake_init(&x, true, NULL, NULL, 0), HCNN_OK);
     static uint8_t big[HCNN_MAX_MSG + 1];
     static uint8_t out[HCNN_MAX_MSG + 64];
-    assert_int_equal(hcnn_handshake_write(&x, big, HCNN_MAX_MSG - 31, out,
-                                          sizeof out, &n),
-                     HCNN_TOO_BIG);
+    assert_int_equal(
+        hcnn_handshake_write(&x, big, HCNN_MAX_MSG - 31, out, sizeof out, &n),
+        HCNN_TOO_BIG);
     assert_int_equal(hcnn_handshake_write(&x, big, 10, out, 41, &n),
                      HCNN_SPACE);
     hcnn_handshake_wipe(&x);

@@ -57,8 +57,8 @@ typedef struct hcnn_pki hcnn_pki;
 hcnn_pki *hcnn_pki_new(const char *file);
 void hcnn_pki_free(hcnn_pki *k);
 /* A copy of name's entry into *out (hcnn_peer_id_fini it; out NULL: only
- * whether it is known), true; false when unknown.  Reloads the peers file first when it changed (checked at
- * most every 250 ms). */
+ * whether it is known), true; false when unknown.  Reloads the peers file first
+ * when it changed (checked at most every 250 ms). */
 bool hcnn_pki_get(hcnn_pki *k, const char *name, hcnn_peer_id *out);
 /* Add or replace an entry from an HnsUpdate in JSON (the peers file's
  * form) or decoded from msgpack; the entry is copied.  0, or -1 with err. */

@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HCNN_KEY 32      /* X25519 keys, cipher keys, hashes */
-#define HCNN_TAG 16      /* the AEAD tag */
+#define HCNN_KEY 32        /* X25519 keys, cipher keys, hashes */
+#define HCNN_TAG 16        /* the AEAD tag */
 #define HCNN_MAX_MSG 65535 /* the largest Noise message */
 /* The largest payload of one transport message (65535 - 16). */
 #define HCNN_MAX_PAYLOAD (HCNN_MAX_MSG - HCNN_TAG)
@@ -33,7 +33,7 @@
     XX(DECRYPT, "a message failed authentication (wrong key or altered)")      \
     XX(SHORT, "a message is shorter than its pattern requires")                \
     XX(TOO_BIG, "a message would exceed 65535 bytes")                          \
-    XX(ORDER, "this side may not write or read that message now")             \
+    XX(ORDER, "this side may not write or read that message now")              \
     XX(NONCE, "the cipher's nonce is exhausted")                               \
     XX(SPACE, "the output buffer is too small")
 
@@ -76,14 +76,14 @@ void hcnn_cipher_wipe(hcnn_cipher *c);
 /* An XX handshake in progress, on one side. */
 typedef struct hcnn_handshake {
     bool initiator;
-    int next;               /* the message to write or read next: 0, 1, 2; 3 done */
-    uint8_t h[HCNN_KEY];    /* handshake hash */
-    uint8_t ck[HCNN_KEY];   /* chaining key */
-    hcnn_cipher c;          /* the symmetric state's cipher */
+    int next; /* the message to write or read next: 0, 1, 2; 3 done */
+    uint8_t h[HCNN_KEY];                  /* handshake hash */
+    uint8_t ck[HCNN_KEY];                 /* chaining key */
+    hcnn_cipher c;                        /* the symmetric state's cipher */
     uint8_t s[HCNN_KEY], s_pub[HCNN_KEY]; /* our static key pair */
     uint8_t e[HCNN_KEY], e_pub[HCNN_KEY]; /* our ephemeral key pair */
     bool has_e;
-    uint8_t rs[HCNN_KEY], re[HCNN_KEY];   /* the peer's keys */
+    uint8_t rs[HCNN_KEY], re[HCNN_KEY]; /* the peer's keys */
     bool has_rs, has_re;
 } hcnn_handshake;
 
@@ -108,9 +108,8 @@ hcnn_err hcnn_handshake_write(hcnn_handshake *hs, const uint8_t *payload,
                               size_t *outlen);
 /* Read the peer's next handshake message; its payload into payload
  * (capacity cap), *plen its length. */
-hcnn_err hcnn_handshake_read(hcnn_handshake *hs, const uint8_t *msg,
-                             size_t len, uint8_t *payload, size_t cap,
-                             size_t *plen);
+hcnn_err hcnn_handshake_read(hcnn_handshake *hs, const uint8_t *msg, size_t len,
+                             uint8_t *payload, size_t cap, size_t *plen);
 /* The peer's static public key, once read (NULL before). */
 const uint8_t *hcnn_handshake_remote_static(const hcnn_handshake *hs);
 /* After the third message: the two transport ciphers (the initiator sends
