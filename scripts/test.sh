@@ -15,5 +15,5 @@ cmake --build "$build" -j"$(nproc)"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)" --timeout 600)
 if [[ "${HYPERC_TSAN:-1}" != 0 ]]; then
   scripts/tsan.sh test_messaging.py test_lifecycle.py test_http.py test_net.py \
-    test_schedulers.py
+    test_schedulers.py test_operability.py
 fi

@@ -19,7 +19,7 @@ files=("$@")
 if ((${#files[@]} == 0)); then
   files=(test_http.py test_chat.py test_ws_client.py test_http_client.py
          test_messaging.py test_lifecycle.py test_state.py test_tasks.py
-         test_schedulers.py test_net.py)
+         test_schedulers.py test_net.py test_operability.py)
 fi
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
       -DCMAKE_C_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \

@@ -6,6 +6,7 @@
 #define HYPERC_NODE_BASE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,7 +58,8 @@ typedef struct hcn_log {
     char *path;
     uint64_t size, max_bytes; /* rotate at max_bytes (0 = never) */
     uint32_t files;           /* node.log plus files-1 rotated ones */
-    int level;                /* default terminal verbosity */
+    atomic_int level;         /* default terminal verbosity (set at run time
+                                 by the control socket's verbosity) */
     bool color;
 } hcn_log;
 
