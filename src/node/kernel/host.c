@@ -1256,7 +1256,7 @@ static int host_send_and_await(void *ctx, const hw_address *target,
 int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
                          hcn_blob *blob, uint64_t timeout_s, hcn_msg **resp)
 {
-    char *src = hcn_xasprintf("%s@kernel:distro:sys", h->node->name);
+    const char *src = h->node->kernel_addr;
     char *dst = hcn_xasprintf("%s@%s", h->node->name, target_pid);
     hcn_msg *m =
         HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = fresh_id(h), .source = src,
@@ -1264,7 +1264,6 @@ int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
                     .expects = timeout_s, .body = body,
                     .body_len = strlen(body), .metadata = h->proc->id,
                     .blob = blob);
-    free(src);
     free(dst);
     /* The prompting message and blobs are left as they were (Hyperware
      * leaves has-blob stale here). */
@@ -1323,18 +1322,18 @@ static void host_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
         json_t *body = json_pack("{ss}", "SetState", h->proc->id);
         h->save_body = json_dumps(body, JSON_COMPACT);
         json_decref(body);
-        h->save_src = hcn_xasprintf("%s@kernel:distro:sys", h->node->name);
         h->save_dst = hcn_xasprintf("%s@state:distro:sys", h->node->name);
     }
     hcn_blob *b = hcn_blob_new(NULL, bytes, len);
     /* as state_call, from the kernel on the process's behalf, but the
      * answer comes to receive like any other */
-    hcn_msg *m = HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = fresh_id(h),
-                             .source = h->save_src, .target = h->save_dst,
-                             .rsvp = h->proc->addr, .has_expects = true,
-                             .expects = timeout_s, .body = h->save_body,
-                             .body_len = strlen(h->save_body),
-                             .metadata = h->proc->id, .blob = b);
+    hcn_msg *m =
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = fresh_id(h),
+                    .source = h->node->kernel_addr, .target = h->save_dst,
+                    .rsvp = h->proc->addr, .has_expects = true,
+                    .expects = timeout_s, .body = h->save_body,
+                    .body_len = strlen(h->save_body), .metadata = h->proc->id,
+                    .blob = b);
     hcn_blob_unref(b);
     hcn_ctx_entry *e = ctx_add(h, m, context);
     e->is_save = true;
@@ -1621,7 +1620,6 @@ void hcn_host_fini(hcn_host *h)
     ahead_return(h);
     saves_flush(h); /* what the instance queued is stored all the same */
     free(h->save_body);
-    free(h->save_src);
     free(h->save_dst);
     hcn_ctx_entry *e, *tmp;
     HASH_ITER(hh, h->contexts, e, tmp)

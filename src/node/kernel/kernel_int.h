@@ -143,8 +143,8 @@ struct hcn_host {
     size_t saves;     /* set_state_start answers not yet delivered */
     size_t unflushed; /* saves queued in the node's store since the last
                          flush (saves_flush) */
-    char *save_body, *save_src, *save_dst; /* a save's envelope, made once */
-    bool started; /* it has (or received, not having said) */
+    char *save_body, *save_dst; /* a save's envelope, made once */
+    bool started;               /* it has (or received, not having said) */
     /* The thread's stack was trimmed (hcn_fault_thread_trim) at the
      * instance's first wait for a message. */
     bool stack_trimmed;

@@ -343,9 +343,7 @@ static void grant_entry(hcn_node *n, hcn_proc *p, const hc_manifest_entry *e)
         free(issuer);
     }
     if (e->request_networking) {
-        char *issuer = hcn_xasprintf("%s@kernel:distro:sys", n->name);
-        hcn_grant(p, issuer, "\"network\"");
-        free(issuer);
+        hcn_grant(p, n->kernel_addr, "\"network\"");
     }
     for (size_t k = 0; k < e->grant_capabilities_len; k++) {
         hcn_proc *q = hcn_node_find(n, e->grant_capabilities[k].process);
