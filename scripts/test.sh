@@ -2,7 +2,8 @@
 # Install what is missing, build with AddressSanitizer + UndefinedBehaviorSanitizer
 # (clang, so that the fuzz targets build too) and run the whole test suite;
 # then ThreadSanitizer over the black-box tests of the node's threads
-# (scripts/tsan.sh: its own build, every process in-process, as fibers).
+# (scripts/tsan.sh: its own build, every process in-process, as fibers; then
+# a few files with processes in workers).
 #   FUZZ_SECONDS=N  seconds per fuzz target (default 10; `scripts/fuzz.sh` for long runs)
 #   HYPERC_TSAN=0   skip the ThreadSanitizer part
 set -euo pipefail
@@ -16,4 +17,5 @@ cmake --build "$build" -j"$(nproc)"
 if [[ "${HYPERC_TSAN:-1}" != 0 ]]; then
   scripts/tsan.sh test_messaging.py test_lifecycle.py test_http.py test_net.py \
     test_schedulers.py test_operability.py
+  TSAN_WORKERS=1 scripts/tsan.sh test_isolation.py test_watch.py
 fi

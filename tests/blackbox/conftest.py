@@ -194,6 +194,10 @@ class Node:
             self._reader.join(timeout=5)
         if check:
             assert rc == 0, f"node exited {rc}:\n{self.stderr()}"
+            # a worker's report (its stderr is the node's): the node's own
+            # exit code says nothing of another process's
+            assert "WARNING: ThreadSanitizer:" not in self.stderr(), \
+                self.stderr()
 
 
 @pytest.fixture

@@ -42,6 +42,8 @@ def test_app_outside_the_tree_builds_and_runs(tmp_path):
     flags = ""
     if cache(build, "HYPERC_SANITIZE") == "ON":
         flags = "-fsanitize=address,undefined -fno-sanitize-recover=all"
+    elif cache(build, "HYPERC_TSAN") == "ON":
+        flags = "-fsanitize=thread"
     app_build = tmp_path / "app-build"
     run(["cmake", "-S", APP, "-B", str(app_build),
          f"-DCMAKE_PREFIX_PATH={prefix}", f"-DCMAKE_C_COMPILER={cc}",

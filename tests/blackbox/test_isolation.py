@@ -274,6 +274,12 @@ def test_a_manifest_can_keep_a_process_in_the_node(node_factory, tmp_path):
     ("fork", "clone3?|fork|vfork"),
 ])
 def test_the_sandbox_refuses_and_names_the_call(iso, command, calls):
+    if command == "fork" and tsan_build():
+        # ThreadSanitizer's fork() holds its runtime's locks across the
+        # system call; the sandbox's SIGSYS then arrives inside it and TSan's
+        # signal path fails a check and spins on those locks, so the worker
+        # never reports (the same build runs every other sandbox case)
+        pytest.skip("TSan cannot take a signal inside its fork()")
     log = crash_and_check(iso, command,
                           f"process {HOG} stopped: system call ")
     assert re.search(rf"process {re.escape(HOG)} stopped: system call "
@@ -306,12 +312,23 @@ def test_a_process_cannot_read_the_node_password(iso):
 
 
 def sanitized():
-    """A sanitizer build (HYPERC_SANITIZE): workers get no memory limit
-    there (ASan's shadow memory is terabytes of address space)."""
+    """A sanitizer build (HYPERC_SANITIZE or HYPERC_TSAN): workers get no
+    memory limit there (a sanitizer's shadow memory is terabytes of address
+    space)."""
     cache = os.path.join(os.path.dirname(os.path.abspath(BIN)),
                          "CMakeCache.txt")
     with open(cache) as f:
-        return "HYPERC_SANITIZE:BOOL=ON" in f.read()
+        text = f.read()
+    return ("HYPERC_SANITIZE:BOOL=ON" in text
+            or "HYPERC_TSAN:BOOL=ON" in text)
+
+
+def tsan_build():
+    """A ThreadSanitizer build (HYPERC_TSAN, scripts/tsan.sh)."""
+    cache = os.path.join(os.path.dirname(os.path.abspath(BIN)),
+                         "CMakeCache.txt")
+    with open(cache) as f:
+        return "HYPERC_TSAN:BOOL=ON" in f.read()
 
 
 def limits_of(pid_):

@@ -220,8 +220,10 @@ def test_watch_verbose_shows_what_the_node_prints(built, tmp_path):
     w = Watch("-v", "--home", str(home), "--port", str(port), str(built))
     try:
         w.wait_for("watching")
-        assert "hyperc: node local.os ready (control socket" in w.text()
-        assert f"hyperc: serving http://localhost:{port}/" in w.text()
+        # the node writes its lines itself, to the same terminal: watch may
+        # see it ready (its control socket) before they come out
+        w.wait_for("hyperc: node local.os ready (control socket", timeout=30)
+        w.wait_for(f"hyperc: serving http://localhost:{port}/", timeout=30)
         assert not (home / "log" / "watch-node.out").exists()
         # a printout of its process shows here too
         Node(home).ask(P, '{"Increment": 2}')
