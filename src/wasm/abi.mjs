@@ -22,7 +22,7 @@ import * as nodeBuffer from 'node:buffer';
 
 // Whether a byte list is UTF-8 (Node.js 18.14 and later have it built in).
 const fatal = new TextDecoder('utf-8', { fatal: true });
-export const isUtf8 = nodeBuffer.isUtf8 ?? ((b) => {
+const utf8Check = nodeBuffer.isUtf8 ?? ((b) => {
     try {
         fatal.decode(b);
         return true;
@@ -30,6 +30,23 @@ export const isUtf8 = nodeBuffer.isUtf8 ?? ((b) => {
         return false;
     }
 });
+
+// Strings up to this many bytes are looked at in JS first: a call into
+// Node.js's checker costs more than a look at a few bytes, and most of the
+// node's strings (the names of an address) are short and ASCII.
+const SHORT = 64;
+
+export function isUtf8(b) {
+    const n = b.length;
+    if (n <= SHORT) {
+        let i = 0;
+        while (i < n && b[i] < 0x80)
+            i++;
+        if (i === n)
+            return true;
+    }
+    return utf8Check(b);
+}
 
 // A guest memory with its cabi_realloc: typed views kept fresh across
 // growth (an allocation may grow the memory, which detaches the views).
