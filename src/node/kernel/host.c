@@ -290,8 +290,9 @@ static void ctx_free(hcn_host *h, hcn_ctx_entry *e)
     }
 }
 
+/* now: the monotonic clock read just before (0: read it here). */
 static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
-                              const hw_bytes *context)
+                              const hw_bytes *context, int64_t now)
 {
     hcn_ctx_entry *e = h->spare;
     if (e) {
@@ -314,7 +315,7 @@ static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
             memcpy(e->context, context->ptr, context->len);
     }
     e->deadline =
-        hcn_now_ns() +
+        (now ? now : hcn_now_ns()) +
         (int64_t)(sent->expects > 31536000 ? 31536000 : sent->expects) *
             1000000000;
     /* An inherited id may already be waited on (a second request reusing
@@ -1122,8 +1123,14 @@ static void host_send_request(void *ctx, const hw_address *target,
     hcn_msg *m = build_request(h, t ? t : heap, req, blob);
     if (heap != NULL)
         free(heap);
-    if (req->has_expects_response)
-        ctx_add(h, m, context);
+    if (req->has_expects_response) {
+        /* one clock read for the deadline and the arrival stamp (a clock
+         * read costs as much as a tenth of a local round trip on a VM's
+         * clock source) */
+        int64_t now = hcn_now_ns();
+        ctx_add(h, m, context, now);
+        m->sent = now;
+    }
     route(h, m);
 }
 
@@ -1233,7 +1240,7 @@ static int host_send_and_await(void *ctx, const hw_address *target,
     }
     hcn_msg *m = build_request(h, t, req, blob);
     free(t);
-    hcn_ctx_entry *e = ctx_add(h, m, NULL);
+    hcn_ctx_entry *e = ctx_add(h, m, NULL, 0);
     route(h, m);
     hcn_msg *resp;
     int err_kind;
@@ -1268,7 +1275,7 @@ int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
     /* The prompting message and blobs are left as they were (Hyperware
      * leaves has-blob stale here). */
     hcn_msg *saved_prompting = h->prompting ? hcn_msg_ref(h->prompting) : NULL;
-    hcn_ctx_entry *e = ctx_add(h, m, NULL);
+    hcn_ctx_entry *e = ctx_add(h, m, NULL, 0);
     hcn_route(h->node, m);
     int err_kind;
     await_entry(h, e, resp, &err_kind);
@@ -1335,7 +1342,7 @@ static void host_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
                     .body_len = strlen(h->save_body), .metadata = h->proc->id,
                     .blob = b);
     hcn_blob_unref(b);
-    hcn_ctx_entry *e = ctx_add(h, m, context);
+    hcn_ctx_entry *e = ctx_add(h, m, context, 0);
     e->is_save = true;
     h->saves++;
     if (h->node->store.submit != NULL) {

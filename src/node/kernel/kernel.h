@@ -111,6 +111,9 @@ typedef struct hcn_msg {
     struct hcn_msg *orig; /* SEND_ERROR: the failed request (owned ref) */
     bool counted;         /* a request still counted in its mailbox's nreq */
     int64_t arrived;      /* monotonic ns when it entered the mailbox */
+    int64_t sent;         /* 0, or the monotonic ns its sender read just before
+                             routing it: then the arrival stamp of its first push
+                             (sparing a clock read), cleared there */
 } hcn_msg;
 
 /* What an envelope is made of, by name: a call site sets what it needs and

@@ -106,7 +106,8 @@ int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m)
         return HCC_EFULL;
     }
     m->next = NULL;
-    m->arrived = hcn_now_ns();
+    m->arrived = m->sent ? m->sent : hcn_now_ns();
+    m->sent = 0;
     if (mb->tail)
         mb->tail->next = m;
     else
