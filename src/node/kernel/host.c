@@ -1542,6 +1542,10 @@ static void host_prompting_set(void *ctx, int handle)
     hcn_host *h = ctx;
     if (handle <= 0 || (size_t)handle > h->nheld || !h->held[handle - 1])
         return;
+    /* a task resumed after its own call's answer finds it current already
+     * (ctx_take put it back): no count taken and given back */
+    if (h->prompting == h->held[handle - 1])
+        return;
     hcn_msg_unref(h->prompting);
     h->prompting = hcn_msg_ref(h->held[handle - 1]);
 }
