@@ -290,9 +290,8 @@ static void ctx_free(hcn_host *h, hcn_ctx_entry *e)
     }
 }
 
-/* now: the monotonic clock read just before (0: read it here). */
 static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
-                              const hw_bytes *context, int64_t now)
+                              const hw_bytes *context)
 {
     hcn_ctx_entry *e = h->spare;
     if (e) {
@@ -314,8 +313,12 @@ static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
         if (context->len)
             memcpy(e->context, context->ptr, context->len);
     }
+    /* From the coarse clock plus its tick: never before the exact deadline,
+     * at most a tick after it, for a fifth of a precise read's cost (a
+     * precise read is ~28 ns on a VM's kvm-clock, a visible part of a local
+     * round trip). */
     e->deadline =
-        (now ? now : hcn_now_ns()) +
+        hcn_now_coarse_ns() + hcn_coarse_tick_ns() +
         (int64_t)(sent->expects > 31536000 ? 31536000 : sent->expects) *
             1000000000;
     /* An inherited id may already be waited on (a second request reusing
@@ -689,7 +692,9 @@ static bool expire_first(hcn_host *h, hcn_msg *m, hw_receive_result *out)
 /* A timeout takes its place in arrival order, as Hyperware's timer task
  * pushes it into the queue at the deadline: messages that arrived before the
  * deadline come first (an answer that made it in time wins), later ones
- * after. */
+ * after.  Both sides are to the coarse clock's tick (a deadline is never
+ * early, an arrival stamp never late, each by at most a tick: an answer
+ * within a tick of its deadline may still win). */
 static bool receive_next(hcn_host *h, hw_receive_result *out, bool lend)
 {
     lent_release(h);
@@ -1123,14 +1128,8 @@ static void host_send_request(void *ctx, const hw_address *target,
     hcn_msg *m = build_request(h, t ? t : heap, req, blob);
     if (heap != NULL)
         free(heap);
-    if (req->has_expects_response) {
-        /* one clock read for the deadline and the arrival stamp (a clock
-         * read costs as much as a tenth of a local round trip on a VM's
-         * clock source) */
-        int64_t now = hcn_now_ns();
-        ctx_add(h, m, context, now);
-        m->sent = now;
-    }
+    if (req->has_expects_response)
+        ctx_add(h, m, context);
     route(h, m);
 }
 
@@ -1240,7 +1239,7 @@ static int host_send_and_await(void *ctx, const hw_address *target,
     }
     hcn_msg *m = build_request(h, t, req, blob);
     free(t);
-    hcn_ctx_entry *e = ctx_add(h, m, NULL, 0);
+    hcn_ctx_entry *e = ctx_add(h, m, NULL);
     route(h, m);
     hcn_msg *resp;
     int err_kind;
@@ -1275,7 +1274,7 @@ int hcn_host_kernel_call(hcn_host *h, const char *target_pid, const char *body,
     /* The prompting message and blobs are left as they were (Hyperware
      * leaves has-blob stale here). */
     hcn_msg *saved_prompting = h->prompting ? hcn_msg_ref(h->prompting) : NULL;
-    hcn_ctx_entry *e = ctx_add(h, m, NULL, 0);
+    hcn_ctx_entry *e = ctx_add(h, m, NULL);
     hcn_route(h->node, m);
     int err_kind;
     await_entry(h, e, resp, &err_kind);
@@ -1342,7 +1341,7 @@ static void host_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
                     .body_len = strlen(h->save_body), .metadata = h->proc->id,
                     .blob = b);
     hcn_blob_unref(b);
-    hcn_ctx_entry *e = ctx_add(h, m, context, 0);
+    hcn_ctx_entry *e = ctx_add(h, m, context);
     e->is_save = true;
     h->saves++;
     if (h->node->store.submit != NULL) {
