@@ -20,6 +20,9 @@ int64_t hcn_now_ns(void);
  * hcn_now_ns by up to a tick (a few ms), never ahead, at a fraction of the
  * cost; for what is shown in milliseconds. */
 int64_t hcn_now_coarse_ns(void);
+/* The coarse clock's tick in nanoseconds (its resolution): hcn_now_coarse_ns()
+ * + hcn_coarse_tick_ns() is never behind hcn_now_ns at the same moment. */
+int64_t hcn_coarse_tick_ns(void);
 /* Wall clock in milliseconds since the epoch. */
 int64_t hcn_wall_ms(void);
 /* A random u64 from the OS (getrandom); used to seed per-thread PRNGs. */

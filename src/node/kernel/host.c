@@ -313,8 +313,12 @@ static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
         if (context->len)
             memcpy(e->context, context->ptr, context->len);
     }
+    /* From the coarse clock plus its tick: never before the exact deadline,
+     * at most a tick after it, for a fifth of a precise read's cost (a
+     * precise read is ~28 ns on a VM's kvm-clock, a visible part of a local
+     * round trip). */
     e->deadline =
-        hcn_now_ns() +
+        hcn_now_coarse_ns() + hcn_coarse_tick_ns() +
         (int64_t)(sent->expects > 31536000 ? 31536000 : sent->expects) *
             1000000000;
     /* An inherited id may already be waited on (a second request reusing
@@ -688,7 +692,9 @@ static bool expire_first(hcn_host *h, hcn_msg *m, hw_receive_result *out)
 /* A timeout takes its place in arrival order, as Hyperware's timer task
  * pushes it into the queue at the deadline: messages that arrived before the
  * deadline come first (an answer that made it in time wins), later ones
- * after. */
+ * after.  Both sides are to the coarse clock's tick (a deadline is never
+ * early, an arrival stamp never late, each by at most a tick: an answer
+ * within a tick of its deadline may still win). */
 static bool receive_next(hcn_host *h, hw_receive_result *out, bool lend)
 {
     lent_release(h);
@@ -1534,6 +1540,10 @@ static void host_prompting_set(void *ctx, int handle)
 {
     hcn_host *h = ctx;
     if (handle <= 0 || (size_t)handle > h->nheld || !h->held[handle - 1])
+        return;
+    /* a task resumed after its own call's answer finds it current already
+     * (ctx_take put it back): no count taken and given back */
+    if (h->prompting == h->held[handle - 1])
         return;
     hcn_msg_unref(h->prompting);
     h->prompting = hcn_msg_ref(h->held[handle - 1]);

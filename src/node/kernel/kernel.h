@@ -110,7 +110,9 @@ typedef struct hcn_msg {
     hcn_blob *blob;       /* NULL = none; owned reference */
     struct hcn_msg *orig; /* SEND_ERROR: the failed request (owned ref) */
     bool counted;         /* a request still counted in its mailbox's nreq */
-    int64_t arrived;      /* monotonic ns when it entered the mailbox */
+    int64_t arrived;      /* monotonic ns when it entered the mailbox: to the
+                             coarse clock's tick, unless the mailbox's receiver
+                             spins (fine_stamps) */
 } hcn_msg;
 
 /* What an envelope is made of, by name: a call site sets what it needs and
@@ -169,8 +171,12 @@ typedef struct hcn_mailbox {
     int64_t spin_max_ns; /* longest spin before parking */
     int64_t spin_ns;     /* current spin budget (receiver's thread only) */
     int waiting;         /* threads parked on cv */
-    hcn_fiber *fiber;    /* a process fiber waiting for a message (sched.c),
-                          * NULL = none */
+    /* the receiver is a plain thread that spins before parking: arrival
+     * stamps from the precise clock, as its spin budget is measured by them
+     * (set by its first such pop; other mailboxes take the coarse clock) */
+    atomic_bool fine_stamps;
+    hcn_fiber *fiber; /* a process fiber waiting for a message (sched.c),
+                       * NULL = none */
     bool closed;
     atomic_bool stopping; /* the receiver is to stop (reinstall) */
     /* hcn_mailbox_set_notify: called after a push, a close or a stop */

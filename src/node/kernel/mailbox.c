@@ -32,6 +32,7 @@ void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin_us)
     mb->fiber = NULL;
     mb->closed = false;
     atomic_init(&mb->stopping, false);
+    atomic_init(&mb->fine_stamps, false);
     mb->notify = NULL;
     mb->notify_ctx = NULL;
     atomic_init(&mb->notify_calls, 0);
@@ -106,7 +107,9 @@ int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m)
         return HCC_EFULL;
     }
     m->next = NULL;
-    m->arrived = hcn_now_ns();
+    m->arrived = atomic_load_explicit(&mb->fine_stamps, memory_order_relaxed)
+                     ? hcn_now_ns()
+                     : hcn_now_coarse_ns();
     if (mb->tail)
         mb->tail->next = m;
     else
@@ -169,6 +172,8 @@ static int pop(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out,
     int64_t start = -1;
     if (self == NULL && mb->spin_max_ns > 0 &&
         atomic_load_explicit(&mb->count, memory_order_acquire) == 0) {
+        if (!atomic_load_explicit(&mb->fine_stamps, memory_order_relaxed))
+            atomic_store_explicit(&mb->fine_stamps, true, memory_order_relaxed);
         start = hcn_now_ns();
         int64_t end = start + mb->spin_ns;
         if (deadline_ns >= 0 && end > deadline_ns)
