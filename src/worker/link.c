@@ -604,6 +604,30 @@ static void ring_copy_out(const hcw_link *l, uint32_t pos, uint8_t *p,
     memcpy(p + first, l->rx.data, n - first);
 }
 
+int hcw_link_frame_ready(const hcw_link *l)
+{
+    if (l->map == NULL)
+        return 0;
+    const ring *r = &l->rx;
+    uint32_t avail =
+        atomic_load_explicit(&r->ctl->tail, memory_order_acquire) - r->pos;
+    if (avail > l->size)
+        return 2;
+    if (avail < HDR)
+        return 0;
+    uint8_t hdr[HDR];
+    ring_copy_out(l, r->pos, hdr, HDR);
+    uint32_t len = get_le32(hdr);
+    if (len > l->size - HDR)
+        return 2;
+    return len <= avail - HDR ? 1 : 0;
+}
+
+_Atomic uint32_t *hcw_link_sleep_word(hcw_link *l)
+{
+    return l->map ? &l->rx.ctl->reader_sleeps : NULL;
+}
+
 static int recv_ring(hcw_link *l, hcw_in *in, char *err, size_t errlen)
 {
     ring *r = &l->rx;

@@ -21,7 +21,9 @@
  * Threads: on each side one thread at a time reads and one at a time writes
  * (on the node's end they may differ: a thread delivering to a parked
  * process writes its replies ring while the process's thread waits to
- * read, kernel/isolate.c); hcw_link_kick is for any thread.  Waits are
+ * read, and the node's shared server reads and writes a worker's rings
+ * while the process's thread sleeps, kernel/isolate.c); hcw_link_kick is
+ * for any thread.  Waits are
  * cut into checks (HCW_LINK_CHECK_MS): at each, the watch function (if
  * any) says whether the peer is still worth waiting for. */
 #ifndef HYPERC_WORKER_LINK_H
@@ -113,6 +115,20 @@ int hcw_link_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen);
  * socket link.  The watch function is not called.  One thread waits at a
  * time. */
 int hcw_link_wait(hcw_link *l, int64_t deadline_ns);
+
+/* On a shared-memory link (the node's end), for a thread that serves
+ * several links at once (kernel/isolate.c, the shared server): whether a
+ * frame can be read without waiting.  0 nothing, or only the start of a
+ * frame, has come; 1 a whole frame is in the ring (hcw_link_recv takes it
+ * at once); 2 a frame the ring cannot hold whole, or impossible positions:
+ * only a thread that may wait reads it.  0 on a socket link. */
+int hcw_link_frame_ready(const hcw_link *l);
+/* The word a reader sleeps on (shared-memory links only, else NULL): set
+ * it to 1, look again (hcw_link_frame_ready), then wait on it with
+ * futex_waitv for the value 1 (not private: the writer is another
+ * process); the writer takes it down and wakes it when it publishes.  Set
+ * it back to 0 after the wait. */
+_Atomic uint32_t *hcw_link_sleep_word(hcw_link *l);
 
 /* Wake the thread in hcw_link_wait on this link (any thread, any time; a
  * kick before the wait makes the next wait return at once).  Nothing on a

@@ -3,7 +3,9 @@
  * worker protocol (docs/worker-protocol.md).  The process's thread in the
  * node serves those calls with the same host table an in-process instance
  * gets (host.c), so every pairing rule stays the node's; only where the
- * guest's code runs differs.  A crash, exit() or protocol breach ends the
+ * guest's code runs differs.  While that thread would sleep, it lends the
+ * worker to one node thread that serves every lent worker's rings (the
+ * shared server, below).  A crash, exit() or protocol breach ends the
  * worker alone: the node logs how (symbolized), and proc.c applies
  * on-exit as for any end. */
 #include "kernel_int.h"
@@ -24,7 +26,11 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -232,6 +238,28 @@ typedef struct wctx {
     bool reply_pending;   /* w->out holds an answer to send (it did not fit
                              in the ring at once) */
     bool hand_failed;     /* a hand-over found the replies ring broken */
+    /* Lending to the shared server (a shared-memory link, no hand-over):
+     * while the guest works through messages delivered ahead, the
+     * process's thread sleeps and one node thread serves the rings of
+     * every such worker (server_main).  lent: the server may serve it
+     * (under serve_mu); back: the server gave it back; have_frame: w->in
+     * holds a frame the server read and left to this thread; srv_failed:
+     * the server found a breach (why). */
+    bool lendable;
+    bool lent;
+    _Atomic uint32_t back;
+    bool have_frame;
+    bool srv_failed;
+    /* srv_recv: the server took a RECEIVE that found nothing and answers
+     * it when a message comes (the mailbox's notify wakes it), as a parked
+     * one (above) is; srv_deadline: the host's next timeout then.
+     * recv_now: given back owing that RECEIVE (the process is stopping):
+     * the process's thread serves it. */
+    bool srv_recv;
+    int64_t srv_deadline;
+    bool recv_now;
+    _Atomic bool lent_a; /* lent, for the notify function */
+    uint32_t srv_streak; /* frames the server served without a pause */
 } wctx;
 
 /* Put the host's current blob (after a message came) as `blob | nil`,
@@ -266,6 +294,14 @@ static void put_receive_reply(wctx *w, hw_receive_result *r)
     else
         put_current_blob(w, w->out);
     hw_receive_result_fini(r);
+}
+
+/* A RECEIVE found nothing: the guest waits (for `hyperc ps`: not busy),
+ * and the server answers it when a message comes. */
+static void hold_receive(wctx *w)
+{
+    atomic_store_explicit(&w->p->busy_since, 0, memory_order_relaxed);
+    w->srv_deadline = hcn_host_next_deadline(w->h);
 }
 
 /* The worker's CPU time so far (user + system) in ms, -1 if unknown. */
@@ -670,6 +706,16 @@ static int serve_call(wctx *w)
             return 0;
         }
         hw_receive_result r;
+        if (w->lendable && !hcn_mailbox_stopping(&w->p->mb)) {
+            /* nothing to take: the server holds the RECEIVE (lend) */
+            if (hcn_host_try_receive(w->h, &r, true)) {
+                put_receive_reply(w, &r);
+                return reply(w);
+            }
+            w->srv_recv = true;
+            hold_receive(w);
+            return 0;
+        }
         t->receive(ctx, &r); /* may not return: the instance is stopped */
         put_receive_reply(w, &r);
         return reply(w);
@@ -872,6 +918,406 @@ static int deliver_ahead(wctx *w)
         return 0;
     }
     return 0;
+}
+
+/* ------------------------------------------------------ the shared server */
+
+/* One node thread serves the rings of every lent worker (at most
+ * SERVER_MAX), so that two isolated processes exchanging messages keep
+ * three threads busy (two workers and this one), not four, on machines
+ * with few cores.  A process's thread lends its worker when it would
+ * sleep: its link's spin found no frame, or a RECEIVE found nothing to
+ * take (the server holds that RECEIVE and answers it when a message comes,
+ * woken by the mailbox's notify function, or at the host's next timeout).
+ * The server serves only what cannot block: the calls without results, a
+ * RECEIVE, and delivering ahead (replies only if they fit in the ring at
+ * once); anything else (a call waiting for a result, a crash report, the
+ * end, a frame larger than the ring, a stop) it gives back to the
+ * process's own thread, which serves it as before.  So does it a worker
+ * that kept it busy for SERVER_STREAK frames while others are lent (on an
+ * idle machine two node threads beat one).  The process's thread keeps
+ * the periodic checks (it wakes every HCW_LINK_CHECK_MS while lent) and
+ * the worker's end.  The server sleeps on every lent worker's calls ring
+ * at once (futex_waitv).  Off with HYPERC_ISOLATE_SHARED=0. */
+#define SERVER_MAX (FUTEX_WAITV_MAX - 1)
+/* Frames of one worker the server serves without a pause before it gives
+ * the worker back to its own thread, when others are lent too. */
+#ifndef SERVER_STREAK
+#define SERVER_STREAK 256
+#endif
+
+static struct {
+    pthread_mutex_t mu; /* the list; held through a pass */
+    bool started;
+    wctx *list[SERVER_MAX];
+    size_t n;
+    _Atomic uint32_t seq; /* bumped when a worker is lent, or a message
+                             comes for one, while the server sleeps */
+    _Atomic bool sleeping;
+    int64_t spin_ns;
+} srv = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static bool shared_on(void)
+{
+    static _Atomic int on = -1;
+    if (on < 0) {
+        const char *e = getenv("HYPERC_ISOLATE_SHARED");
+        on = !(e != NULL && strcmp(e, "0") == 0);
+    }
+    return on == 1;
+}
+
+static int deliver_ahead(wctx *w);
+static int serve_call(wctx *w);
+
+static void give_back(wctx *w)
+{
+    atomic_store(&w->back, 1);
+    syscall(SYS_futex, (uint32_t *)&w->back, FUTEX_WAKE_PRIVATE, 1, NULL, NULL,
+            0);
+}
+
+/* Serve the frame in w->in if it is the server's to serve: 1 served, 0
+ * not (left in w->in for the process's thread), -1 a breach (why). */
+static int server_call(wctx *w)
+{
+    switch (w->in.op) {
+    case HCW_PRINT:
+    case HCW_SEND_REQUEST:
+    case HCW_SEND_RESPONSE:
+    case HCW_PROMPTING_HOLD:
+    case HCW_PROMPTING_SET:
+    case HCW_PROMPTING_RELEASE:
+    case HCW_SAVE_CAPS:
+    case HCW_DROP_CAPS: return serve_call(w) == 0 ? 1 : -1;
+    case HCW_RECEIVE: {
+        if (hcn_host_receive_ahead(w->h)) {
+            w->cpu_at_receive = -1;
+            return 1;
+        }
+        hw_receive_result r;
+        if (!hcn_host_try_receive(w->h, &r, false)) {
+            if (hcn_mailbox_stopping(&w->p->mb))
+                return 0;
+            w->srv_recv = true;
+            hold_receive(w); /* answered when a message comes */
+            return 1;
+        }
+        put_receive_reply(w, &r);
+        int rc = hcw_link_try_send(w->link, w->out);
+        if (rc == 0)
+            w->reply_pending = true; /* the process's thread sends it */
+        if (rc < 0) {
+            snprintf(w->why, sizeof w->why, "its replies ring is broken (%s)",
+                     strerror(errno));
+            return -1;
+        }
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
+/* Serve a lent worker (serve_mu held): its frames that have come, then
+ * what can be delivered ahead.  Whether anything was done. */
+static bool server_serve(wctx *w)
+{
+    bool work = false;
+    if (w->srv_recv) {
+        /* a frame while the RECEIVE waits (a crash report), or a stop:
+         * the process's thread sees to it */
+        if (hcw_link_frame_ready(w->link) != 0 ||
+            hcn_mailbox_stopping(&w->p->mb)) {
+            w->recv_now = hcw_link_frame_ready(w->link) == 0;
+            if (w->recv_now)
+                w->srv_recv = false;
+            give_back(w);
+            return true;
+        }
+        if (!atomic_load_explicit(&w->p->mb.count, memory_order_acquire) &&
+            (w->srv_deadline < 0 || hcn_now_ns() < w->srv_deadline))
+            return false;
+        hw_receive_result r;
+        if (!hcn_host_try_receive(w->h, &r, false)) {
+            w->srv_deadline = hcn_host_next_deadline(w->h);
+            return false;
+        }
+        w->srv_recv = false;
+        put_receive_reply(w, &r);
+        int rc = hcw_link_try_send(w->link, w->out);
+        if (rc != 1) {
+            if (rc == 0)
+                w->reply_pending = true;
+            else {
+                snprintf(w->why, sizeof w->why,
+                         "its replies ring is broken (%s)", strerror(errno));
+                w->srv_failed = true;
+            }
+            give_back(w);
+        }
+        return true;
+    }
+    for (int budget = 32; budget > 0; budget--) {
+        int fr = hcw_link_frame_ready(w->link);
+        if (fr == 0) {
+            if (!work)
+                w->srv_streak = 0; /* the worker paused */
+            break;
+        }
+        if (fr == 2) {
+            give_back(w);
+            return true;
+        }
+        char err[160];
+        work = true;
+        if (hcw_link_recv(w->link, &w->in, err, sizeof err) != 1) {
+            snprintf(w->why, sizeof w->why, "a broken frame: %s", err);
+            w->srv_failed = true;
+            give_back(w);
+            return true;
+        }
+        int rc = server_call(w);
+        if (rc <= 0 || w->reply_pending) {
+            w->have_frame = rc == 0;
+            w->srv_failed = rc < 0;
+            give_back(w);
+            return true;
+        }
+        if (w->srv_recv)
+            return true; /* it waits: nothing is delivered ahead of the
+                            answer */
+        if ((!hcw_link_pending(w->link) ||
+             hcn_host_ahead_count(w->h) < AHEAD_MAX / 2) &&
+            deliver_ahead(w) != 0) {
+            w->srv_failed = true;
+            give_back(w);
+            return true;
+        }
+        w->srv_streak++;
+    }
+    if (w->srv_streak >= SERVER_STREAK && srv.n > 1) {
+        /* a worker that keeps the server busy while others wait: its own
+         * thread serves it again (and lends it once it would sleep) */
+        w->srv_streak = 0;
+        give_back(w);
+        return true;
+    }
+    if (!work && hcn_host_ahead_count(w->h) < AHEAD_MAX &&
+        atomic_load_explicit(&w->p->mb.count, memory_order_relaxed) > 0) {
+        /* messages came while the guest works: hand it more */
+        size_t before = hcn_host_ahead_count(w->h);
+        if (deliver_ahead(w) != 0) {
+            w->srv_failed = true;
+            give_back(w);
+            return true;
+        }
+        work = hcn_host_ahead_count(w->h) > before;
+    }
+    return work;
+}
+
+/* One look at every lent worker (srv.mu held).  Whether anything was
+ * done. */
+static bool server_pass(void)
+{
+    bool work = false;
+    for (size_t i = 0; i < srv.n; i++) {
+        wctx *w = srv.list[i];
+        if (atomic_load(&w->back) || pthread_mutex_trylock(&w->serve_mu) != 0)
+            continue;
+        if (w->lent)
+            work |= server_serve(w);
+        pthread_mutex_unlock(&w->serve_mu);
+    }
+    return work;
+}
+
+/* Sleep until a lent worker writes, a worker is lent, or a check period
+ * passes. */
+static void server_sleep(void)
+{
+    struct futex_waitv wv[SERVER_MAX + 1];
+    memset(wv, 0, sizeof wv);
+    size_t k = 0;
+    bool ready = false;
+    int64_t deadline = hcn_now_ns() + HCW_LINK_CHECK_MS * 1000000LL;
+    pthread_mutex_lock(&srv.mu);
+    /* up before the mailboxes are looked at: a push from now on wakes
+     * this thread (srv_notify) */
+    atomic_store(&srv.sleeping, true);
+    uint32_t seq = atomic_load(&srv.seq);
+    for (size_t i = 0; i < srv.n; i++) {
+        wctx *w = srv.list[i];
+        if (atomic_load(&w->back))
+            continue;
+        /* the server's own fields of a lent worker (only it writes them
+         * while the worker is lent) */
+        if (w->srv_recv) {
+            if (atomic_load(&w->p->mb.count))
+                ready = true;
+            if (w->srv_deadline >= 0 && w->srv_deadline < deadline)
+                deadline = w->srv_deadline;
+        }
+        _Atomic uint32_t *word = hcw_link_sleep_word(w->link);
+        atomic_store(word, 1);
+        wv[k].val = 1;
+        wv[k].uaddr = (uintptr_t)word;
+        wv[k].flags = FUTEX_32;
+        k++;
+        /* after the flag is up: a frame from now on takes it down */
+        if (hcw_link_frame_ready(w->link) != 0)
+            ready = true;
+    }
+    pthread_mutex_unlock(&srv.mu);
+    wv[k].val = seq;
+    wv[k].uaddr = (uintptr_t)&srv.seq;
+    wv[k].flags = FUTEX_32;
+    k++;
+    if (!ready) {
+        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000),
+                              .tv_nsec = (long)(deadline % 1000000000)};
+        syscall(SYS_futex_waitv, wv, (unsigned)k, 0u, &ts, CLOCK_MONOTONIC);
+    }
+    atomic_store(&srv.sleeping, false);
+    /* flags down: only of workers still lent (one given back is its own
+     * thread's again once it leaves the list) */
+    pthread_mutex_lock(&srv.mu);
+    for (size_t i = 0; i < srv.n; i++)
+        atomic_store(hcw_link_sleep_word(srv.list[i]->link), 0);
+    pthread_mutex_unlock(&srv.mu);
+}
+
+static void *server_main(void *arg)
+{
+    (void)arg;
+    int64_t idle_since = hcn_now_ns();
+    for (;;) {
+        pthread_mutex_lock(&srv.mu);
+        bool work = server_pass();
+        bool none = srv.n == 0;
+        pthread_mutex_unlock(&srv.mu);
+        int64_t now = hcn_now_ns();
+        if (work) {
+            idle_since = now;
+            continue;
+        }
+        if (!none && now - idle_since < srv.spin_ns) {
+            sched_yield(); /* the workers may be runnable here */
+            continue;
+        }
+        server_sleep();
+        idle_since = hcn_now_ns();
+    }
+    return NULL;
+}
+
+/* Put w on the server's list (its thread started on first use).  false
+ * when it cannot take it. */
+static bool server_add(wctx *w)
+{
+    pthread_mutex_lock(&srv.mu);
+    bool ok = srv.n < SERVER_MAX;
+    if (ok && !srv.started) {
+        srv.spin_ns = (int64_t)w->p->node->cfg.spin_us * 1000;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pthread_t t;
+        ok = pthread_create(&t, &at, server_main, NULL) == 0;
+        pthread_attr_destroy(&at);
+        srv.started = ok;
+    }
+    if (ok)
+        srv.list[srv.n++] = w;
+    pthread_mutex_unlock(&srv.mu);
+    if (ok) {
+        atomic_fetch_add(&srv.seq, 1);
+        syscall(SYS_futex, (uint32_t *)&srv.seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+    }
+    return ok;
+}
+
+static void server_remove(wctx *w)
+{
+    pthread_mutex_lock(&srv.mu);
+    for (size_t i = 0; i < srv.n; i++)
+        if (srv.list[i] == w) {
+            srv.list[i] = srv.list[--srv.n];
+            break;
+        }
+    pthread_mutex_unlock(&srv.mu);
+}
+
+/* The mailbox's notify function while the worker may be lent (any
+ * thread): a message came; wake the server if it sleeps (it answers a
+ * RECEIVE it holds, or delivers ahead); a stop goes to the process's
+ * thread. */
+static void srv_notify(void *ctx, bool ending)
+{
+    wctx *w = ctx;
+    if (!atomic_load(&w->lent_a))
+        return; /* the process's thread serves it: the mailbox wakes it */
+    if (ending) {
+        give_back(w);
+        return;
+    }
+    /* the push (the count, before this) and the sleep (sleeping, then the
+     * counts) each see the other's */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&srv.sleeping)) {
+        atomic_fetch_add(&srv.seq, 1);
+        syscall(SYS_futex, (uint32_t *)&srv.seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+    }
+}
+
+/* Lend the worker to the server (its ring empty, serve_mu held) and sleep
+ * until it is given back or the next check is due.  1 w->in holds a frame
+ * to serve; 2 the check is due; 0 not lent (serve on this thread); -1
+ * broken (why).  Returns with serve_mu held. */
+static int lend(wctx *w)
+{
+    if (hcn_now_ns() >= w->next_check)
+        return 2;
+    w->lent = true;
+    w->have_frame = false;
+    w->srv_failed = false;
+    atomic_store(&w->back, 0);
+    if (!server_add(w)) {
+        w->lent = false;
+        w->lendable = false;
+        w->recv_now = w->srv_recv; /* one it held is this thread's now */
+        w->srv_recv = false;
+        return 0;
+    }
+    atomic_store(&w->lent_a, true);
+    pthread_mutex_unlock(&w->serve_mu);
+    for (;;) {
+        if (atomic_load(&w->back))
+            break;
+        int64_t ns = w->next_check - hcn_now_ns();
+        if (ns <= 0)
+            break;
+        struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000),
+                              .tv_nsec = (long)(ns % 1000000000)};
+        syscall(SYS_futex, (uint32_t *)&w->back, FUTEX_WAIT_PRIVATE, 0, &ts,
+                NULL, 0);
+    }
+    atomic_store(&w->lent_a, false);
+    server_remove(w);
+    pthread_mutex_lock(&w->serve_mu);
+    w->lent = false;
+    if (w->srv_failed)
+        return -1;
+    if (w->reply_pending) {
+        w->reply_pending = false;
+        if (reply(w) != 0)
+            return -1;
+    }
+    if (w->have_frame) {
+        w->have_frame = false;
+        return 1;
+    }
+    return 2;
 }
 
 /* Wait for the next frame, making the periodic checks (still_serving)
@@ -1198,12 +1644,49 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     w->can_park = hcw_link_is_shm(w->link) && handover_on();
     if (w->can_park)
         hcn_mailbox_set_notify(&p->mb, on_mailbox, w);
+    w->lendable = hcw_link_is_shm(w->link) && !w->can_park && shared_on();
+    volatile bool srv_notified = w->lendable;
+    if (srv_notified)
+        hcn_mailbox_set_notify(&p->mb, srv_notify, w);
     hcn_kill_point_mark(w->h);
     int jumped = sigsetjmp(w->h->kill, 1);
     if (jumped == 0) {
         for (;;) {
-            r = atomic_load(&w->parked) ? park_wait(w) : 1;
-            if (r == 1)
+            r = 1;
+            bool lent = false; /* r is what lending brought */
+            /* lent when this thread would sleep: a RECEIVE that found
+             * nothing, or no frame within the link's spin */
+            if (w->lendable && w->receiving && !atomic_load(&w->parked) &&
+                !hcw_link_pending(w->link) &&
+                (w->srv_recv || hcw_link_wait(w->link, 0) == 0)) {
+                int l = lend(w);
+                if (l == 2 && !still_serving(w)) {
+                    r = w->over_cpu ? -3 : w->stop ? -2 : 0;
+                    lent = true;
+                } else if (l == 2 && !w->recv_now) {
+                    continue; /* lent again */
+                } else if (l == 1 || l == -1) {
+                    r = l; /* 1: a frame the server left, -1 broken */
+                    lent = true;
+                }
+            }
+            /* A RECEIVE the server held and gave back (the process is
+             * stopping, or the server is full), or still holds while this
+             * thread does not lend: served here, waiting, as without the
+             * server. */
+            if (!lent && (w->recv_now || (w->srv_recv && !w->lendable))) {
+                w->recv_now = false;
+                w->srv_recv = false;
+                hw_receive_result rr;
+                w->h->table.receive(w->h->table.ctx, &rr); /* may not return */
+                put_receive_reply(w, &rr);
+                if (reply(w) != 0)
+                    break;
+                continue;
+            }
+            if (!lent && r == 1 && atomic_load(&w->parked))
+                r = park_wait(w);
+            if (!lent && r == 1)
                 r = next_frame(w);
             if (r == -2) {
                 stopped = true;
@@ -1214,7 +1697,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
                 break;
             /* Once the calls that came are served (or the guest runs low
              * on messages), hand it the next ones. */
-            if (w->receiving && !atomic_load(&w->parked) &&
+            if (w->receiving && !atomic_load(&w->parked) && !w->srv_recv &&
                 (!hcw_link_pending(w->link) ||
                  hcn_host_ahead_count(w->h) < AHEAD_MAX / 2) &&
                 deliver_ahead(w) != 0)
@@ -1224,7 +1707,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         stopped = true; /* a blocking host call saw the mailbox close */
     }
     /* no more hand-overs (this thread holds serve_mu to the end) */
-    if (w->can_park)
+    if (w->can_park || srv_notified)
         hcn_mailbox_set_notify(&p->mb, NULL, NULL);
     st = reap(pid, stopped || !w->done);
     if (!stopped && !w->done)
