@@ -170,6 +170,10 @@ static void every_get(hcw_in *in, size_t at)
     TRY(hw_capability_list, hcw_get_caps, put_caps, hw_capability_list_fini);
     TRY(hw_request, hcw_get_request, hcw_put_request, hcc_request_fini);
     TRY(hw_response, hcw_get_response, hcw_put_response, hcc_response_fini);
+    TRY(hw_request, hcw_get_request_view, hcw_put_request,
+        hcw_request_view_fini);
+    TRY(hw_response, hcw_get_response_view, hcw_put_response,
+        hcw_response_view_fini);
     TRY(hw_message, hcw_get_message, hcw_put_message, hw_message_fini);
     TRY(hw_on_exit, hcw_get_on_exit, hcw_put_on_exit, hw_on_exit_fini);
     TRY(hw_send_error, hcw_get_send_error, hcw_put_send_error,

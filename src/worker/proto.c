@@ -889,6 +889,20 @@ static bool d_bin(const msgpack_object *o, hw_bytes *out)
     return true;
 }
 
+/* A bin lent from the frame's body (valid until `in` reads again): no
+ * copy.  Never a NULL ptr, as d_bin's. */
+static bool d_bin_view(const msgpack_object *o, hw_bytes *out)
+{
+    static const uint8_t none[1];
+    memset(out, 0, sizeof *out);
+    if (o->type != MSGPACK_OBJECT_BIN)
+        return false;
+    const void *p = o->via.bin.size ? (const void *)o->via.bin.ptr : none;
+    out->ptr = (uint8_t *)(uintptr_t)p;
+    out->len = o->via.bin.size;
+    return true;
+}
+
 static bool d_bytes_opt(const msgpack_object *o, bool *has, hw_bytes *out)
 {
     *has = false;
@@ -984,7 +998,8 @@ static bool d_caps(const msgpack_object *o, hw_capability_list *out)
     return true;
 }
 
-static bool d_request(const msgpack_object *o, hw_request *out)
+/* view: the body is lent from the frame (hcw_get_request_view). */
+static bool d_request_as(const msgpack_object *o, hw_request *out, bool view)
 {
     memset(out, 0, sizeof *out);
     const msgpack_object *e = d_array(o, 5, NULL);
@@ -995,25 +1010,43 @@ static bool d_request(const msgpack_object *o, hw_request *out)
         ok = d_u64(&e[1], &out->expects_response);
         out->has_expects_response = ok;
     }
-    ok = ok && d_bin(&e[2], &out->body) && d_str(&e[3], true, &out->metadata) &&
+    ok = ok && (view ? d_bin_view : d_bin)(&e[2], &out->body) &&
+         d_str(&e[3], true, &out->metadata) &&
          d_caps(&e[4], &out->capabilities);
-    if (!ok)
+    if (!ok) {
+        if (view)
+            memset(&out->body, 0, sizeof out->body);
         hcc_request_fini(out);
+    }
     return ok;
 }
 
-static bool d_response(const msgpack_object *o, hw_response *out)
+static bool d_request(const msgpack_object *o, hw_request *out)
+{
+    return d_request_as(o, out, false);
+}
+
+static bool d_response_as(const msgpack_object *o, hw_response *out, bool view)
 {
     memset(out, 0, sizeof *out);
     const msgpack_object *e = d_array(o, 4, NULL);
     if (e == NULL)
         return false;
-    bool ok = d_bool(&e[0], &out->inherit) && d_bin(&e[1], &out->body) &&
+    bool ok = d_bool(&e[0], &out->inherit) &&
+              (view ? d_bin_view : d_bin)(&e[1], &out->body) &&
               d_str(&e[2], true, &out->metadata) &&
               d_caps(&e[3], &out->capabilities);
-    if (!ok)
+    if (!ok) {
+        if (view)
+            memset(&out->body, 0, sizeof out->body);
         hcc_response_fini(out);
+    }
     return ok;
+}
+
+static bool d_response(const msgpack_object *o, hw_response *out)
+{
+    return d_response_as(o, out, false);
 }
 
 static bool d_message(const msgpack_object *o, hw_message *out)
@@ -1312,6 +1345,28 @@ bool hcw_get_request(hcw_in *in, hw_request *out)
 bool hcw_get_response(hcw_in *in, hw_response *out)
 {
     GET(in, out, d_response(o_, out));
+}
+
+bool hcw_get_request_view(hcw_in *in, hw_request *out)
+{
+    GET(in, out, d_request_as(o_, out, true));
+}
+
+bool hcw_get_response_view(hcw_in *in, hw_response *out)
+{
+    GET(in, out, d_response_as(o_, out, true));
+}
+
+void hcw_request_view_fini(hw_request *r)
+{
+    memset(&r->body, 0, sizeof r->body);
+    hcc_request_fini(r);
+}
+
+void hcw_response_view_fini(hw_response *r)
+{
+    memset(&r->body, 0, sizeof r->body);
+    hcc_response_fini(r);
 }
 
 bool hcw_get_message(hcw_in *in, hw_message *out)

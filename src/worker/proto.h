@@ -209,6 +209,13 @@ bool hcw_get_blob_opt(hcw_in *in, bool *has, hw_blob *out);
 bool hcw_get_caps(hcw_in *in, hw_capability_list *out);
 bool hcw_get_request(hcw_in *in, hw_request *out);
 bool hcw_get_response(hcw_in *in, hw_response *out);
+/* The same with the body lent from the frame, not copied: valid until `in`
+ * reads again; released with hcw_request_view_fini / _response_view_fini
+ * (the rest is allocated as above). */
+bool hcw_get_request_view(hcw_in *in, hw_request *out);
+bool hcw_get_response_view(hcw_in *in, hw_response *out);
+void hcw_request_view_fini(hw_request *r);
+void hcw_response_view_fini(hw_response *r);
 bool hcw_get_message(hcw_in *in, hw_message *out);
 bool hcw_get_on_exit(hcw_in *in, hw_on_exit *out);
 bool hcw_get_send_error(hcw_in *in, hw_send_error *out);

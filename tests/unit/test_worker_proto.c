@@ -572,6 +572,36 @@ static void round_trip_messages(void **state)
     assert_true(hcw_get_response(&in, &p));
     eq_response(&rs0, &p);
     hcc_response_fini(&p);
+    /* the same with the body lent from the frame: equal, and the body
+     * inside the decoded frame, not a copy */
+    size_t after = in.next;
+    in.next = 0;
+    assert_false(hcw_get_response_view(&in, &p));
+    assert_zero(&p, sizeof p);
+    assert_true(hcw_get_request_view(&in, &r));
+    eq_request(&rq, &r);
+    assert_true(r.body.len > 0);
+    hw_request r2;
+    in.next--; /* read again: the same bytes, where a copy would differ */
+    assert_true(hcw_get_request_view(&in, &r2));
+    assert_true(r.body.ptr == r2.body.ptr);
+    hcw_request_view_fini(&r2);
+    hcw_request_view_fini(&r);
+    assert_zero(&r, sizeof r);
+    assert_true(hcw_get_request_view(&in, &r));
+    eq_request(&rq0, &r);
+    assert_non_null(r.body.ptr); /* never NULL, even when empty */
+    hcw_request_view_fini(&r);
+    assert_false(hcw_get_request_view(&in, &r));
+    assert_zero(&r, sizeof r);
+    assert_true(hcw_get_response_view(&in, &p));
+    eq_response(&rs, &p);
+    hcw_response_view_fini(&p);
+    assert_true(hcw_get_response_view(&in, &p));
+    eq_response(&rs0, &p);
+    assert_non_null(p.body.ptr);
+    hcw_response_view_fini(&p);
+    assert_int_equal(in.next, after);
     assert_true(hcw_get_message(&in, &m));
     eq_message(&m1, &m);
     hw_message_fini(&m);
@@ -892,6 +922,11 @@ static void wrong_types_in_request(void **state)
             memset(&r, 0xa5, sizeof r);
             if (hcw_get_request(&in, &r))
                 fail_msg("element %d, wrong value %d accepted", at, j);
+            assert_zero(&r, sizeof r);
+            assert_int_equal(in.next, 0);
+            memset(&r, 0xa5, sizeof r);
+            if (hcw_get_request_view(&in, &r))
+                fail_msg("element %d, wrong value %d accepted (view)", at, j);
             assert_zero(&r, sizeof r);
             assert_int_equal(in.next, 0);
             /* nested in a message too */

@@ -909,9 +909,11 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
             atomic_load_explicit(&h->proc->mb.count, memory_order_relaxed))
             drain(h);
         hcn_msg *m = h->deferred_head;
-        /* a timeout in arrival order, as host_receive */
-        if (h->heap_len && h->heap[0]->deadline <= hcn_now_ns() &&
-            (m == NULL || h->heap[0]->deadline < m->arrived)) {
+        /* a timeout in arrival order, as host_receive; the clock is read
+         * only when no message that came before the first deadline waits
+         * (a steady exchange: every message, one clock read fewer) */
+        if (h->heap_len && (m == NULL || h->heap[0]->deadline < m->arrived) &&
+            h->heap[0]->deadline <= hcn_now_ns()) {
             hcn_ctx_entry *e = h->heap[0];
             if (may_inherit(h, e->id))
                 return false;

@@ -743,14 +743,17 @@ static int serve_call(wctx *w)
         hw_bytes ctxb = {0};
         hw_blob blob = {0};
         bool has_ctx = false, has_blob = false;
-        bool ok = hcw_get_address(in, &target) && hcw_get_request(in, &req) &&
+        /* the body lent from the frame: the host copies it into the
+         * envelope */
+        bool ok = hcw_get_address(in, &target) &&
+                  hcw_get_request_view(in, &req) &&
                   hcw_get_bytes_opt(in, &has_ctx, &ctxb) &&
                   hcw_get_blob_opt(in, &has_blob, &blob);
         if (ok)
             t->send_request(ctx, &target, &req, has_ctx ? &ctxb : NULL,
                             has_blob ? &blob : NULL);
         hw_address_fini(&target);
-        hcc_request_fini(&req);
+        hcw_request_view_fini(&req);
         hw_bytes_fini(&ctxb);
         hw_blob_fini(&blob);
         if (!ok)
@@ -762,11 +765,11 @@ static int serve_call(wctx *w)
         hw_response resp = {0};
         hw_blob blob = {0};
         bool has_blob = false;
-        bool ok = hcw_get_response(in, &resp) &&
+        bool ok = hcw_get_response_view(in, &resp) &&
                   hcw_get_blob_opt(in, &has_blob, &blob);
         if (ok)
             t->send_response(ctx, &resp, has_blob ? &blob : NULL);
-        hcc_response_fini(&resp);
+        hcw_response_view_fini(&resp);
         hw_blob_fini(&blob);
         if (!ok)
             BREACH(w, "SEND_RESPONSE wants [response, blob]");
