@@ -1013,11 +1013,10 @@ static bool d_request_as(const msgpack_object *o, hw_request *out, bool view)
     ok = ok && (view ? d_bin_view : d_bin)(&e[2], &out->body) &&
          d_str(&e[3], true, &out->metadata) &&
          d_caps(&e[4], &out->capabilities);
-    if (!ok) {
-        if (view)
-            memset(&out->body, 0, sizeof out->body);
+    if (!ok && view)
+        hcw_request_view_fini(out);
+    else if (!ok)
         hcc_request_fini(out);
-    }
     return ok;
 }
 
@@ -1036,11 +1035,10 @@ static bool d_response_as(const msgpack_object *o, hw_response *out, bool view)
               (view ? d_bin_view : d_bin)(&e[1], &out->body) &&
               d_str(&e[2], true, &out->metadata) &&
               d_caps(&e[3], &out->capabilities);
-    if (!ok) {
-        if (view)
-            memset(&out->body, 0, sizeof out->body);
+    if (!ok && view)
+        hcw_response_view_fini(out);
+    else if (!ok)
         hcc_response_fini(out);
-    }
     return ok;
 }
 

@@ -311,24 +311,24 @@ def test_a_process_cannot_read_the_node_password(iso):
     assert iso.ask(pid("a"), "echo still here") == "still here"
 
 
+def build_option(name):
+    """Whether the node's build has CMake option `name` on."""
+    cache = os.path.join(os.path.dirname(os.path.abspath(BIN)),
+                         "CMakeCache.txt")
+    with open(cache) as f:
+        return f"{name}:BOOL=ON" in f.read()
+
+
 def sanitized():
     """A sanitizer build (HYPERC_SANITIZE or HYPERC_TSAN): workers get no
     memory limit there (a sanitizer's shadow memory is terabytes of address
     space)."""
-    cache = os.path.join(os.path.dirname(os.path.abspath(BIN)),
-                         "CMakeCache.txt")
-    with open(cache) as f:
-        text = f.read()
-    return ("HYPERC_SANITIZE:BOOL=ON" in text
-            or "HYPERC_TSAN:BOOL=ON" in text)
+    return build_option("HYPERC_SANITIZE") or build_option("HYPERC_TSAN")
 
 
 def tsan_build():
     """A ThreadSanitizer build (HYPERC_TSAN, scripts/tsan.sh)."""
-    cache = os.path.join(os.path.dirname(os.path.abspath(BIN)),
-                         "CMakeCache.txt")
-    with open(cache) as f:
-        return "HYPERC_TSAN:BOOL=ON" in f.read()
+    return build_option("HYPERC_TSAN")
 
 
 def limits_of(pid_):
