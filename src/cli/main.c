@@ -266,7 +266,7 @@ typedef struct run_opts {
     char **pkgs;               /* the package folder each stands for (heap) */
     const char *password_file; /* --password-file */
     const char *password_from; /* what gave the password, NULL = none */
-    char *password_buf;        /* the password read from a file (heap) */
+    char *password_buf;        /* from a file or the environment (heap) */
 } run_opts;
 
 enum run_option {
@@ -555,10 +555,16 @@ static int run_password(run_opts *o)
     } else if (o->password_from == NULL) {
         const char *env = getenv("HYPERC_PASSWORD");
         if (env && *env) {
-            o->cfg.http_password = env;
+            o->password_buf = strdup(env);
+            if (o->password_buf == NULL)
+                return 1;
+            o->cfg.http_password = o->password_buf;
             o->password_from = "HYPERC_PASSWORD";
         }
     }
+    /* The password is the node's alone: the workers (package code) and
+     * tools it starts inherit its environment, so it leaves it here. */
+    unsetenv("HYPERC_PASSWORD");
     return -1;
 }
 

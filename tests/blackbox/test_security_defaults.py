@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from conftest import BIN, IN_PROCESS_ALL, PACKAGES, free_port, pid
+from conftest import (BIN, IN_PROCESS_ALL, ISOLATED, PACKAGES, free_port,
+                      pid)
 from test_http import SRV, curl, login
 
 
@@ -207,6 +208,49 @@ def test_password_from_a_file_or_the_environment(node_factory, tmp_path,
     assert "set before" in n.proc.stdout.readline() + \
         n.proc.stdout.readline()
     assert login(n, "from the environment")[0] == 200
+
+
+def descendants(root):
+    """The pids of every process below `root` (its workers and theirs)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    found, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            found.append(c)
+            todo.append(c)
+    return found
+
+
+def test_the_environment_password_stays_with_the_node(node_factory, tmp_path,
+                                                      monkeypatch):
+    """HYPERC_PASSWORD is taken out of the environment the node's workers
+    inherit: package code could read it there."""
+    monkeypatch.setenv("HYPERC_PASSWORD", "not for the workers")
+    port = free_port()
+    n = node_factory(packages=("thttpd",), home=tmp_path / "h",
+                     extra=["--port", str(port)])
+    n.port = port
+    assert login(n, "not for the workers")[0] == 200
+    kids = descendants(n.proc.pid)
+    if ISOLATED:
+        assert kids, "no worker to look at"
+    for k in kids:
+        try:
+            with open(f"/proc/{k}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue  # ended meanwhile
+        assert b"HYPERC_PASSWORD" not in env, k
+        assert b"not for the workers" not in env, k
 
 
 def test_password_flags_misused(tmp_path):
