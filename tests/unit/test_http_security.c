@@ -1,11 +1,14 @@
 /* http-server:distro:sys's defences without sockets (http/util.c,
  * http/access.c): the router is linear in the path whatever the bindings'
  * wildcards, and keeps the old matcher's choices; which headers mark a
- * proxy; which Host and Origin headers a local-only path takes. */
+ * proxy; which Host and Origin headers a local-only path takes; which
+ * peers count as one. */
 #include "unit_helpers.h"
 
 #include "node/http/http_int.h"
 
+#include <arpa/inet.h>
+#include <string.h>
 #include <time.h>
 
 static double now_s(void)
@@ -152,6 +155,44 @@ static void proxy_headers_in_every_form(void **state)
         assert_false(hcn_http_is_proxy_header(no[i]));
 }
 
+/* The key of addr (IPv4 or IPv6 text) as the connection and login counts
+ * use it. */
+static void key_of(const char *addr, uint8_t key[17])
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+    } else {
+        assert_int_equal(inet_pton(AF_INET6, addr, &in6->sin6_addr), 1);
+        in6->sin6_family = AF_INET6;
+    }
+    hcn_http_addr_key((const struct sockaddr *)&ss, key);
+}
+
+static bool same_peer(const char *a, const char *b)
+{
+    uint8_t ka[17], kb[17];
+    key_of(a, ka);
+    key_of(b, kb);
+    return memcmp(ka, kb, sizeof ka) == 0;
+}
+
+static void peers_count_by_address_or_ipv6_64(void **state)
+{
+    (void)state;
+    /* an IPv6 client picks any address of its /64: one peer */
+    assert_true(same_peer("2001:db8:1:2::1", "2001:db8:1:2:ffff:ee:dd:cc"));
+    assert_false(same_peer("2001:db8:1:2::1", "2001:db8:1:3::1"));
+    /* IPv4 by its whole address; mapped into IPv6 as itself */
+    assert_true(same_peer("192.0.2.7", "::ffff:192.0.2.7"));
+    assert_false(same_peer("192.0.2.7", "192.0.2.8"));
+    assert_false(same_peer("::ffff:192.0.2.7", "::ffff:192.0.2.8"));
+    assert_false(same_peer("192.0.2.7", "c000:207::"));
+}
+
 static void local_only_says_why(void **state)
 {
     (void)state;
@@ -178,6 +219,7 @@ int main(void)
         cmocka_unit_test(long_paths_do_not_make_the_router_backtrack),
         cmocka_unit_test(local_hosts_and_origins),
         cmocka_unit_test(proxy_headers_in_every_form),
+        cmocka_unit_test(peers_count_by_address_or_ipv6_64),
         cmocka_unit_test(local_only_says_why),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -611,34 +611,22 @@ void hcn_http_limiter_free(hcn_http_limiter *l)
     free(l);
 }
 
-/* The key of an address: IPv4 (also when mapped into IPv6) or the /64 of
- * an IPv6 one (one host usually has a whole /64), and its text. */
+/* The key of an address (hcn_http_addr_key: IPv4, or an IPv6 /64) and its
+ * text. */
 static void lim_key(const struct sockaddr *sa, uint8_t key[17], char *text,
                     size_t tn)
 {
-    memset(key, 0, 17);
+    hcn_http_addr_key(sa, key);
     snprintf(text, tn, "?");
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-        key[0] = 4;
-        memcpy(key + 1, &a->sin_addr, 4);
-        inet_ntop(AF_INET, &a->sin_addr, text, (socklen_t)tn);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-            key[0] = 4;
-            memcpy(key + 1, a->sin6_addr.s6_addr + 12, 4);
-            inet_ntop(AF_INET, a->sin6_addr.s6_addr + 12, text, (socklen_t)tn);
-        } else {
-            key[0] = 6;
-            memcpy(key + 1, a->sin6_addr.s6_addr, 8);
-            struct in6_addr net;
-            memset(&net, 0, sizeof net);
-            memcpy(net.s6_addr, a->sin6_addr.s6_addr, 8);
-            inet_ntop(AF_INET6, &net, text, (socklen_t)tn);
-            size_t k = strlen(text);
-            snprintf(text + k, tn - k, "/64");
-        }
+    if (key[0] == 4) {
+        inet_ntop(AF_INET, key + 1, text, (socklen_t)tn);
+    } else if (key[0] == 6) {
+        struct in6_addr net;
+        memset(&net, 0, sizeof net);
+        memcpy(net.s6_addr, key + 1, 8);
+        inet_ntop(AF_INET6, &net, text, (socklen_t)tn);
+        size_t k = strlen(text);
+        snprintf(text + k, tn - k, "/64");
     }
 }
 

@@ -130,6 +130,11 @@ void hcn_http_out_json(hcn_http_out *o, const json_t *obj);
 bool hcn_http_is_loopback(const struct sockaddr *sa);
 /* "1.2.3.4:5678" or "[::1]:5678", as Rust's SocketAddr prints. */
 void hcn_http_format_addr(const struct sockaddr *sa, char *out, size_t n);
+/* The key under which a peer's connections and failed logins are counted:
+ * key[0] the family (4 or 6, 0 for another), then the IPv4 address (also
+ * when mapped into IPv6) or the /64 of an IPv6 one (one host usually has a
+ * whole /64 to pick addresses from); the rest zero. */
+void hcn_http_addr_key(const struct sockaddr *sa, uint8_t key[17]);
 /* Whether a header name is one a proxy adds, making a request not local:
  * Forwarded, Via, any X-Forwarded-*, X-Real-IP, X-Client-IP,
  * X-Cluster-Client-IP, True-Client-IP, Cf-Connecting-Ip, Forwarded-For,

@@ -2761,27 +2761,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     feed(c, (const uint8_t *)buf->base, (size_t)nread);
 }
 
-/* The key of a peer address in h->addrs (an IPv4-mapped IPv6 address as
- * the IPv4 one, as a dual-stack socket shows IPv4 peers). */
-static void addr_key(const struct sockaddr_storage *ss, uint8_t key[17])
-{
-    memset(key, 0, 17);
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-        key[0] = 4;
-        memcpy(key + 1, &in->sin_addr, 4);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            key[0] = 4;
-            memcpy(key + 1, in6->sin6_addr.s6_addr + 12, 4);
-        } else {
-            key[0] = 6;
-            memcpy(key + 1, &in6->sin6_addr, 16);
-        }
-    }
-}
-
 /* Count a new connection against its peer address: true when it may
  * stay; false when that address has --http-max-connections-per-addr open
  * already (then it is answered 503 and closes). */
@@ -2789,7 +2768,7 @@ static bool addr_admit(conn *c)
 {
     hcn_http *h = c->h;
     uint8_t key[17];
-    addr_key(&c->peer, key);
+    hcn_http_addr_key((const struct sockaddr *)&c->peer, key);
     addr_count *ac;
     HASH_FIND(hh, h->addrs, key, sizeof key, ac);
     if (h->max_per_addr && ac && ac->conns >= h->max_per_addr) {
