@@ -122,6 +122,19 @@ def test_a_home_others_can_write_is_refused(tmp_path, mode, who):
     assert os.listdir(home) == []
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a folder away: root")
+def test_a_home_of_another_user_is_refused(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    os.chown(home, 65534, -1)  # nobody's, private
+    rc, err = run_refused(["--home", str(home),
+                           os.path.join(PACKAGES, "tpkg")])
+    assert rc != 0
+    assert f"refusing the home directory: {home} belongs to another user " \
+        "(uid 65534)" in err, err
+    assert os.listdir(home) == []
+
+
 def test_a_named_address_is_the_url(node_factory):
     port = free_port()
     n = node_factory(packages=("thttpd",),
