@@ -87,6 +87,59 @@ def test_guessing_from_one_address_backs_off(node_factory):
             "127.0.0.2 (11)") in log, log
 
 
+def logins_at_once(n, source, password, count):
+    """`count` logins from `source` sent at once: their status lines."""
+    import socket
+    import threading
+    body = json.dumps({"password": password}).encode()
+    req = (b"POST /login HTTP/1.1\r\nHost: localhost\r\n"
+           b"Content-Type: application/json\r\nConnection: close\r\n"
+           b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    got = []
+
+    def one():
+        s = socket.create_connection(("127.0.0.1", n.port), timeout=30,
+                                     source_address=(source, 0))
+        s.sendall(req)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        got.append(data.split(b"\r\n", 1)[0])
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive()
+    assert len(got) == count
+    return got
+
+
+def test_guesses_sent_at_once_gain_nothing(node_factory):
+    """Checks under way count as failures to come: with four failures
+    behind it, an address that sends twelve guesses at once has one
+    checked, not four (as many as run at once), and after the wait one
+    again."""
+    n = boot(node_factory)
+    me = "127.0.0.4"
+    for _ in range(4):
+        assert login_from(n, me, "guess")[0] == 401
+    got = logins_at_once(n, me, "guess", 12)
+    assert sum(b" 401 " in g for g in got) == 1, got
+    assert sum(b" 429 " in g for g in got) == 11, got
+    t = time.monotonic()
+    wait_until(t + 1.2)
+    got = logins_at_once(n, me, "guess", 12)
+    assert sum(b" 401 " in g for g in got) == 1, got
+    n.stop()
+    assert "http-server: login: 6 failed, 22 refused" in n.log(), n.log()
+
+
 # ------------------------------------------------------------- sessions
 
 

@@ -502,6 +502,60 @@ static void failed_logins_back_off(void **state)
     hcn_http_limiter_free(l);
 }
 
+static void logins_under_way_count_as_failures(void **state)
+{
+    (void)state;
+    hcn_http_limiter *l = hcn_http_limiter_new();
+    struct sockaddr_in a = {.sin_family = AF_INET}, b = a;
+    inet_pton(AF_INET, "10.0.0.1", &a.sin_addr);
+    inet_pton(AF_INET, "10.0.0.2", &b.sin_addr);
+    const struct sockaddr *sa = (struct sockaddr *)&a, *sb = (void *)&b;
+    int64_t t = 1000000;
+    /* a fresh address: five at once may be checked, not a sixth */
+    for (int i = 0; i < HCN_LOGIN_FREE_FAILS; i++) {
+        assert_int_equal(hcn_http_limiter_check(l, sb, t), 0);
+        hcn_http_limiter_start(l, sb, t);
+    }
+    assert_int_equal(hcn_http_limiter_check(l, sb, t), 1);
+    for (int i = 0; i < HCN_LOGIN_FREE_FAILS; i++)
+        hcn_http_limiter_result(l, sb, false, t);
+    /* four failures: one more may be checked, but not two at once */
+    for (int i = 0; i < HCN_LOGIN_FREE_FAILS - 1; i++) {
+        assert_int_equal(hcn_http_limiter_check(l, sa, t), 0);
+        hcn_http_limiter_start(l, sa, t);
+        hcn_http_limiter_result(l, sa, false, t);
+    }
+    assert_int_equal(hcn_http_limiter_check(l, sa, t), 0);
+    hcn_http_limiter_start(l, sa, t);
+    assert_int_equal(hcn_http_limiter_check(l, sa, t), 1);
+    hcn_http_limiter_result(l, sa, false, t);
+    assert_int_equal(hcn_http_limiter_check(l, sa, t), 1); /* locked, 1 s */
+    /* after the wait, one at a time */
+    assert_int_equal(hcn_http_limiter_check(l, sa, t + 1000), 0);
+    hcn_http_limiter_start(l, sa, t + 1000);
+    assert_int_equal(hcn_http_limiter_check(l, sa, t + 1000), 1);
+    hcn_http_limiter_result(l, sa, false, t + 1000);
+    assert_int_equal(hcn_http_limiter_check(l, sa, t + 1000), 2);
+    /* a success forgives, once nothing is under way */
+    hcn_http_limiter_start(l, sa, t + 4000);
+    hcn_http_limiter_start(l, sa, t + 4000);
+    hcn_http_limiter_result(l, sa, true, t + 4000);
+    assert_int_equal(hcn_http_limiter_check(l, sa, t + 4000), 0);
+    hcn_http_limiter_result(l, sa, false, t + 4000);
+    assert_int_equal(hcn_http_limiter_check(l, sa, t + 4000), 0);
+    /* a summary keeps an address whose only news is a check under way */
+    struct sockaddr_in c = a;
+    inet_pton(AF_INET, "10.0.0.3", &c.sin_addr);
+    const struct sockaddr *sc = (struct sockaddr *)&c;
+    hcn_http_limiter_start(l, sc, t);
+    char line[512];
+    assert_true(hcn_http_limiter_summary(l, line, sizeof line));
+    for (int i = 1; i < HCN_LOGIN_FREE_FAILS; i++)
+        hcn_http_limiter_start(l, sc, t);
+    assert_int_equal(hcn_http_limiter_check(l, sc, t), 1);
+    hcn_http_limiter_free(l);
+}
+
 /* The decision for a binding (flags, secure subdomain) and request facts. */
 static hcn_http_access decide(bool auth, bool local, const char *secure,
                               const char *sub, bool sub_secure, bool logged_in,
@@ -672,6 +726,7 @@ int main(void)
         cmocka_unit_test(cookies_stripped),
         cmocka_unit_test(password_hashes_and_logins),
         cmocka_unit_test(failed_logins_back_off),
+        cmocka_unit_test(logins_under_way_count_as_failures),
         cmocka_unit_test(open_paths_need_nothing),
         cmocka_unit_test(authenticated_paths_need_a_login),
         cmocka_unit_test(secure_subdomains_are_checked_before_the_login),

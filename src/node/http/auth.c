@@ -578,6 +578,7 @@ typedef struct lim_entry {
     uint8_t key[17]; /* family, then 4 (IPv4) or 8 (IPv6 /64) bytes */
     char text[INET6_ADDRSTRLEN + 4];
     uint32_t fails;   /* failures in a row */
+    uint32_t pending; /* checks under way (hcn_http_limiter_start) */
     int64_t until_ms; /* refused until then */
     int64_t last_ms;  /* last failure */
     uint32_t counted; /* failures and refusals in this summary */
@@ -655,6 +656,8 @@ static void lim_make_room(hcn_http_limiter *l, int64_t now_ms)
     lim_entry *e, *t, *oldest = NULL;
     HASH_ITER(hh, l->by_addr, e, t)
     {
+        if (e->pending)
+            continue; /* its result is still to come */
         int64_t quiet = e->until_ms > e->last_ms ? e->until_ms : e->last_ms;
         if (now_ms - quiet > LIM_FORGET_MS)
             lim_drop(l, e);
@@ -682,7 +685,10 @@ uint32_t hcn_http_limiter_check(hcn_http_limiter *l, const struct sockaddr *sa,
 {
     char text[INET6_ADDRSTRLEN + 4];
     lim_entry *e = lim_find(l, sa, text, sizeof text);
-    if (e == NULL || now_ms >= e->until_ms)
+    if (e == NULL)
+        return 0;
+    bool may_lock = e->pending && e->fails + e->pending >= HCN_LOGIN_FREE_FAILS;
+    if (now_ms >= e->until_ms && !may_lock)
         return 0;
     l->refused++;
     lim_count(l, e);
@@ -690,14 +696,31 @@ uint32_t hcn_http_limiter_check(hcn_http_limiter *l, const struct sockaddr *sa,
     return wait < 1 ? 1 : (uint32_t)wait;
 }
 
+void hcn_http_limiter_start(hcn_http_limiter *l, const struct sockaddr *sa,
+                            int64_t now_ms)
+{
+    char text[INET6_ADDRSTRLEN + 4];
+    lim_entry *e = lim_find(l, sa, text, sizeof text);
+    if (e == NULL) {
+        lim_make_room(l, now_ms);
+        e = hcn_xcalloc(1, sizeof *e);
+        lim_key(sa, e->key, e->text, sizeof e->text);
+        HASH_ADD(hh, l->by_addr, key, sizeof e->key, e);
+        l->count++;
+    }
+    e->pending++;
+}
+
 void hcn_http_limiter_result(hcn_http_limiter *l, const struct sockaddr *sa,
                              bool ok, int64_t now_ms)
 {
     char text[INET6_ADDRSTRLEN + 4];
     lim_entry *e = lim_find(l, sa, text, sizeof text);
+    if (e && e->pending)
+        e->pending--;
     if (ok) {
         /* its failures so far stay in the summary's counts */
-        if (e && !e->in_summary)
+        if (e && !e->in_summary && e->pending == 0)
             lim_drop(l, e);
         else if (e) {
             e->fails = 0;
@@ -755,7 +778,7 @@ bool hcn_http_limiter_summary(hcn_http_limiter *l, char *out, size_t n)
         e->counted = 0;
         e->in_summary = false;
         e->locked = false;
-        if (e->fails == 0 && e->until_ms == 0)
+        if (e->fails == 0 && e->until_ms == 0 && e->pending == 0)
             lim_drop(l, e);
     }
     l->failed = l->refused = 0;

@@ -285,9 +285,15 @@ hcn_http_limiter *hcn_http_limiter_new(void);
 void hcn_http_limiter_free(hcn_http_limiter *l);
 /* 0 when a login from `sa` may be tried at now_ms (a monotonic clock);
  * else the seconds it must wait (at least 1), the attempt counted as
- * refused. */
+ * refused.  Checks under way count as failures to come: while one from
+ * `sa` runs, another that could make its HCN_LOGIN_FREE_FAILS-th failure
+ * in a row waits too, so logins sent all at once gain no guesses. */
 uint32_t hcn_http_limiter_check(hcn_http_limiter *l, const struct sockaddr *sa,
                                 int64_t now_ms);
+/* A login from `sa` that check allowed is being checked now (its result
+ * comes to hcn_http_limiter_result). */
+void hcn_http_limiter_start(hcn_http_limiter *l, const struct sockaddr *sa,
+                            int64_t now_ms);
 /* A login from `sa` tried at now_ms succeeded (ok) or failed. */
 void hcn_http_limiter_result(hcn_http_limiter *l, const struct sockaddr *sa,
                              bool ok, int64_t now_ms);

@@ -1076,7 +1076,10 @@ static void do_login(conn *c, const char *host, const char *query)
         c->handles--;
         login_work_free(w);
         respond_empty(c, 500);
+        return;
     }
+    /* its result comes to login_after_cb, on this thread, after we return */
+    hcn_http_limiter_start(h->lim, peer, now_ms);
 }
 
 /* The login check on the thread pool (the auth is read-only once made). */
@@ -1091,9 +1094,11 @@ static void login_after_cb(uv_work_t *req, int status)
     login_work *w = req->data;
     conn *c = w->c;
     c->h->logins--;
-    if (status == 0 && !c->closing) {
+    /* a guess counts even when its client has gone meanwhile */
+    if (status == 0)
         hcn_http_limiter_result(c->h->lim, (const struct sockaddr *)&c->peer,
                                 w->ok, hcn_now_ns() / 1000000);
+    if (status == 0 && !c->closing) {
         login_answer(c, w->ok, w->sub, w->host, w->query);
         w->sub = NULL;
     }
