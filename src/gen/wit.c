@@ -67,6 +67,7 @@ typedef struct wctx {
     const hcg_model *m;
     json_t *used; /* kebab names of custom types used by signatures */
     json_t *defs; /* kebab name -> definition text */
+    json_t *refs; /* kebab name -> the custom types its definition names */
 } wctx;
 
 /* The WIT spelling of type node `id`; custom types are noted in `used`. */
@@ -137,12 +138,13 @@ static char *wit_type(wctx *w, int id, json_t *used)
     return hcg_buf_take(&b);
 }
 
-/* Definitions of every named type the model knows (kit defines every type
- * of the crate; only needed ones are written), as kit builds them: the
- * definition line unindented, its fields or cases at 4 (the file indents
- * every line by 4 more).  A struct is a `record` (skipped fields left out:
- * they are not on the wire), an enum whose cases carry no data an `enum`,
- * one with data a `variant`, an alias `type x = T;`. */
+/* Definitions of every named type the model knows, with the custom types
+ * each names (ordered_types keeps those the signatures reach), as kit
+ * builds them: the definition line unindented, its fields or cases at 4
+ * (the file indents every line by 4 more).  A struct is a `record`
+ * (skipped fields left out: they are not on the wire), an enum whose cases
+ * carry no data an `enum`, one with data a `variant`, an alias
+ * `type x = T;`. */
 static void collect_defs(wctx *w)
 {
     for (size_t i = 0; i < w->m->ntypes; i++) {
@@ -152,9 +154,10 @@ static void collect_defs(wctx *w)
             continue;
         char *kb = hcg_wit_name(t->name);
         char *id_ = ident(kb);
+        json_t *refs = json_object();
         hcg_buf b = {0};
         if (t->kind == HCG_ALIAS) {
-            char *tt = wit_type(w, t->elem, NULL);
+            char *tt = wit_type(w, t->elem, refs);
             hcg_buf_add(&b, "type %s = %s;", id_, tt);
             free(tt);
         } else if (t->kind == HCG_RECORD) {
@@ -165,7 +168,7 @@ static void collect_defs(wctx *w)
                     continue;
                 char *fk = kebab_stripped(fl->name);
                 char *fid = ident(fk);
-                char *ft = wit_type(w, fl->type, NULL);
+                char *ft = wit_type(w, fl->type, refs);
                 hcg_buf_add(&b, "%s    %s: %s", n++ ? ",\n" : "", fid, ft);
                 free(ft);
                 free(fk);
@@ -195,7 +198,7 @@ static void collect_defs(wctx *w)
                     char *cid = ident(ck);
                     hcg_buf_add(&b, "%s    %s", j ? ",\n" : "", cid);
                     if (t->kind == HCG_VARIANT && t->cases[j].member) {
-                        char *ct = wit_type(w, t->cases[j].type, NULL);
+                        char *ct = wit_type(w, t->cases[j].type, refs);
                         hcg_buf_add(&b, "(%s)", ct);
                         free(ct);
                     }
@@ -206,6 +209,7 @@ static void collect_defs(wctx *w)
             }
         }
         json_object_set_new(w->defs, kb, json_string(b.s));
+        json_object_set_new(w->refs, kb, refs);
         free(b.s);
         free(kb);
         free(id_);
@@ -287,14 +291,41 @@ static const char **sorted_keys(json_t *o, size_t *n)
     return v;
 }
 
-/* Needed types (closure of `used` through substring matches) in kit's
- * order: Kahn's algorithm over "T mentions D", smallest name first, so
- * dependents come before their dependencies; leftovers sorted last. */
+/* The types kit defines: those the signatures name and, through their
+ * definitions, the types those name (never a type only the state or a
+ * WebSocket handler reaches, even when its name is a substring of a
+ * definition). */
+static json_t *reached_types(wctx *w)
+{
+    json_t *reach = json_object();
+    json_t *queue = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(w->used, k, v)
+        json_array_append_new(queue, json_string(k));
+    for (size_t i = 0; i < json_array_size(queue); i++) {
+        const char *name = json_string_value(json_array_get(queue, i));
+        if (json_object_get(reach, name) ||
+            json_object_get(w->defs, name) == NULL)
+            continue;
+        json_object_set_new(reach, name, json_true());
+        json_object_foreach(json_object_get(w->refs, name), k, v)
+            json_array_append_new(queue, json_string(k));
+    }
+    json_decref(queue);
+    return reach;
+}
+
+/* Needed types (closure of `used` through substring matches among the
+ * reached ones) in kit's order: Kahn's algorithm over "T mentions D",
+ * smallest name first, so dependents come before their dependencies;
+ * leftovers sorted last. */
 static json_t *ordered_types(wctx *w)
 {
     json_t *needed = json_object(); /* name -> array of deps */
     size_t nk;
-    const char **keys = sorted_keys(w->defs, &nk);
+    json_t *reach = reached_types(w);
+    const char **keys = sorted_keys(reach, &nk);
     json_t *queue = json_array();
     size_t nu;
     const char **used = sorted_keys(w->used, &nu);
@@ -316,6 +347,7 @@ static json_t *ordered_types(wctx *w)
     }
     json_decref(queue);
     free(keys);
+    json_decref(reach);
     json_t *indeg = json_object();
     const char *k;
     json_t *v;
@@ -460,7 +492,10 @@ static char *signature(wctx *w, const hcg_handler *h, const char *kind)
 
 char *hcg_wit_interface(const hcg_model *model)
 {
-    wctx w = {.m = model, .used = json_object(), .defs = json_object()};
+    wctx w = {.m = model,
+              .used = json_object(),
+              .defs = json_object(),
+              .refs = json_object()};
     collect_defs(&w);
     /* Signature records, then sorted as whole strings. */
     json_t *sigs = json_array();
@@ -538,6 +573,7 @@ char *hcg_wit_interface(const hcg_model *model)
     json_decref(order);
     json_decref(w.used);
     json_decref(w.defs);
+    json_decref(w.refs);
     return hcg_buf_take(&f);
 }
 

@@ -182,6 +182,53 @@ def test_wit_creates_its_directory(tmp_path):
         "tasks-dot-os-v0.wit", "tasks.wit", "types-tasks-dot-os-v0.wit"]
 
 
+def test_wit_defines_only_types_the_signatures_reach(tmp_path):
+    """kit defines the types the handlers' signatures name and the types
+    those name, nothing else: `entry`, reached only from the state, stays
+    out although its name is a substring of `stats`'s field `entry-count`
+    (kit's order looks for such substrings, but only among the collected
+    types)."""
+    src = tmp_path / "journal.c"
+    src.write_text("""#include <hyperc/hyperprocess.h>
+typedef struct entry { char *text; } entry;
+typedef HP_LIST(entry) entry_list;
+typedef struct item { uint8_t x; } item;
+typedef struct stats { uint64_t entry_count; item top; } stats;
+typedef struct journal_state { entry_list entries; } journal_state;
+HYPERPROCESS(journal_state, .name = "journal", .endpoints = HP_NO_ENDPOINTS,
+             .save_config = HP_SAVE_NEVER, .wit_world = "journal-v0");
+HP_LOCAL static stats get_stats(journal_state *s)
+{
+    stats r = {.entry_count = s->entries.len};
+    return r;
+}
+""")
+    r = gen("--kit-exact", "--wit", str(tmp_path / "api"), str(src))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "api" / "journal.wit").read_text() == """\
+interface journal {
+use standard.{address};
+
+    record stats {
+        entry-count: u64,
+        top: item
+    }
+
+    record item {
+        x: u8
+    }
+
+    // Function signature for: get-stats (local)
+    // args: none
+    // json fmt: {"GetStats": null}
+    record get-stats-signature-local {
+        target: address,
+        returning: stats
+    }
+}
+"""
+
+
 def test_wit_not_written_when_there_are_errors(tmp_path):
     r = gen("--wit", str(tmp_path), os.path.join(GEN, "bad.c"))
     assert r.returncode == 1
