@@ -49,6 +49,34 @@ def test_every_n_seconds_saves_on_the_timer(node_factory, tmp_path):
     wait_stored(n, lambda s: s["state"]["count"] == 3)
 
 
+def test_skipped_field_is_not_saved_and_zero_at_start(node_factory,
+                                                     tmp_path):
+    """HP_SKIP (Rust's #[serde(skip)]): the field lives while the process
+    runs, is never in the saved state, and is zero after a restart, even
+    when a stored state carries a value under its name."""
+    home = tmp_path / "home"
+    n = node_factory(packages=("tstate",), home=home)
+    assert n.ask(VERSIONED, '"Increment"') == "1"
+    assert n.ask(VERSIONED, '"Increment"') == "2"
+    assert n.ask(VERSIONED, '"Calls"') == "2"
+    v = wait_stored(n, lambda s: s["state"]["count"] == 2)
+    assert v == {"hyperc_state": 2, "state": {"count": 2, "origin": ""}}
+    # the save left the live field alone
+    assert n.ask(VERSIONED, '"Calls"') == "2"
+    n.stop()
+    n2 = node_factory(packages=("tstate",), home=home)
+    assert n2.ask(VERSIONED, '"Calls"') == "0"
+    assert n2.ask(VERSIONED, '"Increment"') == "3"
+    assert n2.ask(VERSIONED, '"Calls"') == "1"
+    n2.stop()
+    seed(home, b'{"hyperc_state":2,"state":{"count":7,"origin":"x",'
+         b'"calls":9}}')
+    n3 = node_factory(packages=("tstate",), home=home)
+    assert n3.ask(VERSIONED, '"Calls"') == "0"
+    assert json.loads(n3.ask(VERSIONED, '"Origin"')) == "x"
+    assert n3.ask(VERSIONED, '"Increment"') == "8"
+
+
 def test_old_version_is_migrated_and_saved(node_factory, tmp_path):
     home = tmp_path / "home"
     n = node_factory(packages=("tstate",), home=home)

@@ -1,5 +1,6 @@
 /* A hyperprocess at state version 2 with a migration from version 1
- * ({"n": N} -> count N), saving every second through timer:distro:sys. */
+ * ({"n": N} -> count N), saving every second through timer:distro:sys;
+ * `calls` is not persisted (Rust's #[serde(skip)]): zero at every start. */
 #include <hyperc/hyperprocess.h>
 
 #include <stdint.h>
@@ -9,6 +10,7 @@
 typedef struct versioned_state {
     uint64_t count;
     char *origin;
+    HP_SKIP uint64_t calls; /* Increments since this instance started */
 } versioned_state;
 
 static bool upgrade(hp_arena *a, uint32_t from_version, const hp_jv *stored,
@@ -43,7 +45,14 @@ static bool upgrade(hp_arena *a, uint32_t from_version, const hp_jv *stored,
 HP_LOCAL
 static uint64_t increment(versioned_state *s)
 {
+    s->calls++;
     return ++s->count;
+}
+
+HP_LOCAL
+static uint64_t calls(const versioned_state *s)
+{
+    return s->calls;
 }
 
 HP_LOCAL
