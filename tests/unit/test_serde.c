@@ -4,8 +4,10 @@
  * input, or its error.  For every line the C decoder of the twin type
  * (tests/gen/serde_types.c) must accept exactly what serde accepts, and
  * write back exactly serde's bytes: a map also after its entries are put
- * in reverse order (written in key order, as a BTreeMap).  The one
- * documented difference: a string with \u0000 is refused (C strings). */
+ * in reverse order (written in key order, as a BTreeMap).  The documented
+ * differences: a string with \u0000 is refused (C strings); floats are read
+ * correctly rounded where serde_json's default parser is 1 ulp off (the
+ * w_*_exact lines carry the correctly rounded value, the C type's). */
 #include "unit_helpers.h"
 
 #include "serde_types.c"
@@ -68,6 +70,10 @@ CODEC(w_char, struct_w_char)
 CODEC(w_u128, struct_w_u128)
 CODEC(w_i128, struct_w_i128)
 CODEC(w_value, struct_w_value)
+typedef w_f64 w_f64_exact;
+typedef w_value w_value_exact;
+CODEC(w_f64_exact, struct_w_f64)
+CODEC(w_value_exact, struct_w_value)
 
 #define ENTRY(name, rev)                                                       \
     {                                                                          \
@@ -94,6 +100,8 @@ static codec codecs[] = {
     ENTRY(w_u128, NULL),
     ENTRY(w_i128, NULL),
     ENTRY(w_value, NULL),
+    ENTRY(w_f64_exact, NULL),
+    ENTRY(w_value_exact, NULL),
 };
 
 static codec *codec_named(const char *name)
