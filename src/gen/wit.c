@@ -88,8 +88,12 @@ static char *wit_type(wctx *w, int id, json_t *used)
          * number) */
         hcg_buf_add(&b, "string");
     } else if (t->kind == HCG_JSON) {
-        /* serde_json::Value: kit's `value`, defined as string */
+        /* serde_json::Value: kit's `value`, a use of the type of that name
+         * (a record `value` if the source has one, else kit's inferred
+         * alias, defined as string) */
         hcg_buf_add(&b, "value");
+        if (used)
+            json_object_set_new(used, "value", json_true());
     } else if (t->kind == HCG_RECORD || t->kind == HCG_ENUM ||
                t->kind == HCG_VARIANT || t->kind == HCG_ALIAS) {
         char *kb = hcg_wit_name(t->name);
@@ -320,11 +324,10 @@ static json_t *reached_types(wctx *w)
  * reached ones) in kit's order: Kahn's algorithm over "T mentions D",
  * smallest name first, so dependents come before their dependencies;
  * leftovers sorted last. */
-static json_t *ordered_types(wctx *w)
+static json_t *ordered_types(wctx *w, json_t *reach)
 {
     json_t *needed = json_object(); /* name -> array of deps */
     size_t nk;
-    json_t *reach = reached_types(w);
     const char **keys = sorted_keys(reach, &nk);
     json_t *queue = json_array();
     size_t nu;
@@ -347,7 +350,6 @@ static json_t *ordered_types(wctx *w)
     }
     json_decref(queue);
     free(keys);
-    json_decref(reach);
     json_t *indeg = json_object();
     const char *k;
     json_t *v;
@@ -521,10 +523,11 @@ char *hcg_wit_interface(const hcg_model *model)
     for (i = 0; i < ns; i++)
         sv[i] = json_string_value(json_array_get(sigs, i));
     qsort(sv, ns, sizeof *sv, cmp_str);
-    json_t *order = ordered_types(&w);
+    json_t *reach = reached_types(&w);
+    json_t *order = ordered_types(&w, reach);
     hcg_buf c = {0};
     hcg_buf_add(&c, "    use standard.{address};\n");
-    if (uses_json(model) && json_object_get(w.defs, "value") == NULL)
+    if (uses_json(model) && json_object_get(reach, "value") == NULL)
         hcg_buf_add(&c, "\n    // Arbitrary JSON value; encoded as string for "
                         "WIT 1.0 (TS: unknown, Rust: serde_json::Value)\n"
                         "    type value = string;\n");
@@ -574,6 +577,7 @@ char *hcg_wit_interface(const hcg_model *model)
     json_decref(w.used);
     json_decref(w.defs);
     json_decref(w.refs);
+    json_decref(reach);
     return hcg_buf_take(&f);
 }
 

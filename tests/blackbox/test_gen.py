@@ -229,6 +229,46 @@ use standard.{address};
 """
 
 
+def test_wit_value_names_the_type_called_value(tmp_path):
+    """kit spells serde_json::Value `value` and looks that name up like any
+    type: a type called `value` that the process uses (here in its state)
+    is defined, and the WIT stays whole; kit's inferred
+    `type value = string;` comes only when there is none."""
+    src = tmp_path / "vv.c"
+    head = """#include <hyperc/hyperprocess.h>
+typedef struct value { uint8_t x; } value;
+typedef struct vv_state { %s } vv_state;
+HYPERPROCESS(vv_state, .name = "vv", .endpoints = HP_NO_ENDPOINTS,
+             .save_config = HP_SAVE_NEVER, .wit_world = "vv-v0");
+HP_LOCAL static uint8_t f(vv_state *s, hp_json j) { (void)s; (void)j; return 1; }
+"""
+    sig = """
+    // Function signature for: f (local)
+    // args: (j: value)
+    // json fmt: {"F": j}
+    record f-signature-local {
+        target: address,
+        arg-types: tuple<value>,
+        returning: u8
+    }
+}
+"""
+    src.write_text(head % "value v;")
+    r = gen("--kit-exact", "--wit", str(tmp_path / "api"), str(src))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "api" / "vv.wit").read_text() == (
+        "interface vv {\nuse standard.{address};\n\n"
+        "    record value {\n        x: u8\n    }\n" + sig)
+    src.write_text((head % "uint8_t v;").replace(
+        "typedef struct value { uint8_t x; } value;\n", ""))
+    r = gen("--kit-exact", "--wit", str(tmp_path / "api"), str(src))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "api" / "vv.wit").read_text() == (
+        "interface vv {\nuse standard.{address};\n\n"
+        "    // Arbitrary JSON value; encoded as string for WIT 1.0 (TS: "
+        "unknown, Rust: serde_json::Value)\n    type value = string;\n" + sig)
+
+
 def test_wit_not_written_when_there_are_errors(tmp_path):
     r = gen("--wit", str(tmp_path), os.path.join(GEN, "bad.c"))
     assert r.returncode == 1
