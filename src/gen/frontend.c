@@ -1292,6 +1292,101 @@ static void herr(fe *f, const hcg_handler *h, const char *fmt, ...)
     hcg_diag_add(f->d, f->path, h->line, h->col, true, "%s", buf);
 }
 
+/* A name that reaches WIT as kit spells it (leading '_' stripped) must be a
+ * WIT identifier; kit writes such a name as it comes (My_Type: `My-Type`),
+ * which no WIT reader takes. */
+static void wit_name_check(fe *f, const hcg_handler *h, const char *what,
+                           const char *name, const char *of)
+{
+    char *w = hcg_wit_name(name[0] == '_' ? name + 1 : name);
+    if (!wit_ident(w))
+        herr(f, h,
+             "%s '%s'%s%s%s gives the WIT name '%s', which is not a WIT "
+             "identifier (use snake_case: lower-case words, each starting "
+             "with a letter%s)",
+             what, name, of ? " of '" : "", of ? of : "", of ? "'" : "", w,
+             strcmp(what, "case") == 0 ? "; or HP_NAME(\"...\")" : "");
+    free(w);
+}
+
+/* The names of the types a request handler's WIT signature reaches, each
+ * type checked once (seen). */
+static void wit_names_of(fe *f, const hcg_handler *h, int id, char *seen)
+{
+    const hcg_type *t = hcg_model_type(f->model, id);
+    if (t == NULL || seen[id])
+        return;
+    seen[id] = 1;
+    switch (t->kind) {
+    case HCG_RECORD:
+        wit_name_check(f, h, "type", t->name, NULL);
+        for (size_t i = 0; i < t->nfields; i++)
+            if (!t->fields[i].skip) {
+                wit_name_check(f, h, "field", t->fields[i].name, t->name);
+                wit_names_of(f, h, t->fields[i].type, seen);
+            }
+        break;
+    case HCG_ENUM:
+        wit_name_check(f, h, "type", t->name, NULL);
+        for (size_t i = 0; i < t->nvariants; i++)
+            wit_name_check(f, h, "case", t->variants[i].wire, t->name);
+        break;
+    case HCG_VARIANT:
+        wit_name_check(f, h, "type", t->name, NULL);
+        for (size_t i = 0; i < t->ncases; i++) {
+            wit_name_check(f, h, "case", t->cases[i].wire, t->name);
+            if (t->cases[i].member)
+                wit_names_of(f, h, t->cases[i].type, seen);
+        }
+        break;
+    case HCG_ALIAS:
+        wit_name_check(f, h, "type", t->name, NULL);
+        wit_names_of(f, h, t->elem, seen);
+        break;
+    case HCG_LIST:
+    case HCG_OPTION: wit_names_of(f, h, t->elem, seen); break;
+    case HCG_MAP:
+        wit_names_of(f, h, t->key, seen);
+        wit_names_of(f, h, t->elem, seen);
+        break;
+    case HCG_RESULT:
+        wit_names_of(f, h, t->ok, seen);
+        wit_names_of(f, h, t->err, seen);
+        break;
+    case HCG_TUPLE:
+        for (size_t i = 0; i < t->nitems; i++)
+            wit_names_of(f, h, t->items[i], seen);
+        break;
+    default: break;
+    }
+}
+
+/* Every name the WIT signatures carry: the parameters of the handlers that
+ * get one (local, remote, http) and the types they reach. */
+static void check_wit_names(fe *f)
+{
+    hcg_model *m = f->model;
+    char *seen = calloc(m->ntypes + 1, 1);
+    if (seen == NULL)
+        abort();
+    for (size_t i = 0; i < m->nhandlers; i++) {
+        const hcg_handler *h = &m->handlers[i];
+        if (!hcg_handler_has(h, HCG_H_LOCAL) &&
+            !hcg_handler_has(h, HCG_H_REMOTE) &&
+            !hcg_handler_has(h, HCG_H_HTTP))
+            continue;
+        for (size_t k = 1; k < h->nparams; k++) {
+            if (!h->params[k].has_wire)
+                continue;
+            wit_name_check(f, h, "parameter", h->params[k].name, h->name);
+            wit_names_of(f, h, h->params[k].wire, seen);
+        }
+        if (h->has_returns_wire)
+            wit_names_of(f, h, h->returns_wire, seen);
+    }
+    free(seen);
+}
+
 /* The first parameter must be the state: S * or const S *. */
 static bool state_param_ok(const char *state, const char *type)
 {
@@ -1593,6 +1688,7 @@ hcg_model *hcg_frontend(const char *path, const char *const *args, int nargs,
         json_decref(raw);
     }
     check_handlers(&f);
+    check_wit_names(&f);
     /* every file the front end read, for build dependencies */
     clang_getInclusions(tu, collect_inclusion, f.model);
     json_decref(f.busy);

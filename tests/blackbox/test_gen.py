@@ -269,6 +269,39 @@ HP_LOCAL static uint8_t f(vv_state *s, hp_json j) { (void)s; (void)j; return 1; 
         "unknown, Rust: serde_json::Value)\n    type value = string;\n" + sig)
 
 
+def test_names_that_are_not_wit_identifiers_are_errors(tmp_path):
+    """A parameter, field, type or case name that a signature carries must
+    give a WIT identifier (kit would write `x-1` or `My-Pt`, which no WIT
+    reader takes); digits inside a word are fine, and the state's own
+    types never reach WIT."""
+    src = tmp_path / "names.c"
+    src.write_text("""#include <hyperc/hyperprocess.h>
+typedef struct My_Pt { uint8_t x_1; uint8_t by_i32; } My_Pt;
+typedef enum col { COL_RED, COL_LIGHT_Blue HP_NAME("Light_Blue") } col;
+typedef struct names_state { uint8_t Odd_Name; } names_state;
+HYPERPROCESS(names_state, .name = "n", .endpoints = HP_NO_ENDPOINTS,
+             .save_config = HP_SAVE_NEVER, .wit_world = "n-v0");
+HP_LOCAL static uint8_t f(names_state *s, My_Pt p, col c, uint8_t arg_2)
+{
+    (void)p; (void)c; (void)arg_2;
+    return s->Odd_Name;
+}
+""")
+    r = gen("--check", str(src))
+    assert r.returncode == 1
+    hint = ("which is not a WIT identifier (use snake_case: lower-case "
+            "words, each starting with a letter")
+    errs = sorted(line.split(" error: ", 1)[1]
+                  for line in r.stderr.splitlines() if " error: " in line)
+    assert errs == [
+        "case 'Light_Blue' of 'col' gives the WIT name 'Light-Blue', " +
+        hint + '; or HP_NAME("..."))',
+        "field 'x_1' of 'My_Pt' gives the WIT name 'x-1', " + hint + ")",
+        "parameter 'arg_2' of 'f' gives the WIT name 'arg-2', " + hint + ")",
+        "type 'My_Pt' gives the WIT name 'My-Pt', " + hint + ")",
+    ], r.stderr
+
+
 def test_wit_not_written_when_there_are_errors(tmp_path):
     r = gen("--wit", str(tmp_path), os.path.join(GEN, "bad.c"))
     assert r.returncode == 1
