@@ -24,6 +24,12 @@ ALLOWED_IMPORTS = {
     "wasi:clocks/monotonic-clock@0.2.0",
     "wasi:random/random@0.2.0",
 }
+# what a process that sleeps on purpose imports besides (docs/wasm.md)
+SLEEP_IMPORTS = {"wasi:io/poll@0.2.0"}
+# the native packages that have no wasm twin, and why (docs/wasm.md):
+# tlegacy's processes carry or declare a native runtime ABI of their own,
+# tstack's tests guard pages and the native worker's sandbox
+NATIVE_ONLY = {"tlegacy", "tstack"}
 
 
 def package(pkg, out):
@@ -33,9 +39,10 @@ def package(pkg, out):
     return r.stdout
 
 
-def inspect(path):
-    r = subprocess.run(["node", os.path.join(TOOLS, "inspect.mjs"), str(path)],
-                       capture_output=True, text=True, timeout=120)
+def inspect(*paths):
+    r = subprocess.run(["node", os.path.join(TOOLS, "inspect.mjs")]
+                       + [str(p) for p in paths],
+                       capture_output=True, text=True, timeout=300)
     return r
 
 
@@ -73,6 +80,45 @@ def test_package_zip_as_kit_lays_it_out(tmp_path, name):
             or b"interface " in api.read(w)
     for info in z.infolist():
         assert info.date_time == (2023, 6, 19, 0, 0, 0)
+
+
+def test_every_process_of_the_tree_is_a_component():
+    # every package the native build makes (examples, test packages,
+    # benchmarks) is built for wasm32 too, from the same sources
+    native = os.environ.get("HYPERC_PACKAGES", "build/packages")
+    if not os.path.isdir(native) or os.path.samefile(native, WASM_PACKAGES):
+        pytest.skip("needs the native build's packages (HYPERC_PACKAGES)")
+    have = set(os.listdir(WASM_PACKAGES))
+    missing = set(os.listdir(native)) - NATIVE_ONLY - have
+    assert not missing, f"not built for wasm32: {sorted(missing)}"
+    for name in sorted(set(os.listdir(native)) - NATIVE_ONLY):
+        manifest = json.loads(open(os.path.join(
+            WASM_PACKAGES, name, "pkg", "manifest.json")).read())
+        native_manifest = json.loads(open(os.path.join(
+            native, name, "pkg", "manifest.json")).read())
+        assert sorted(e["process_name"] for e in manifest) == \
+            sorted(e["process_name"] for e in native_manifest), name
+
+
+def test_every_component_imports_only_what_the_docs_say(tmp_path):
+    # each component of the wasm32 build, read by jco: Hyperware's
+    # interface, and of WASI 0.2.0 only the clocks, the random source and
+    # (a process that sleeps) the pollable
+    files = [os.path.join(WASM_PACKAGES, name, "pkg", f)
+             for name in sorted(os.listdir(WASM_PACKAGES))
+             for f in sorted(os.listdir(os.path.join(WASM_PACKAGES, name,
+                                                     "pkg")))
+             if f.endswith(".wasm")]
+    assert len(files) >= 20, files
+    r = inspect(*files)  # one run of jco for all
+    assert r.returncode == 0, r.stderr
+    worlds = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(worlds) == len(files)
+    for f, world in zip(files, worlds):
+        assert set(world["imports"]) <= ALLOWED_IMPORTS | SLEEP_IMPORTS, \
+            (f, world)
+        assert "hyperware:process/standard@1.0.0" in world["imports"], f
+        assert world["exports"] == ["init: func(our: string)"], f
 
 
 def test_package_is_deterministic(tmp_path):
