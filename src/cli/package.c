@@ -118,7 +118,10 @@ static int zip_tree(const char *root, const char *skip, const char *extra,
         const char *name = p.v[i];
         size_t len = strlen(name);
         zip_int64_t idx;
-        if (name[len - 1] == '/') {
+        /* kit's modes: rwxr-xr-x, a folder's with its type bit */
+        bool folder = name[len - 1] == '/';
+        zip_uint32_t mode = folder ? 040755 : 0100755;
+        if (folder) {
             char *bare = strndup(name, len - 1);
             idx = zip_dir_add(z, bare, ZIP_FL_ENC_UTF_8);
             free(bare);
@@ -136,9 +139,8 @@ static int zip_tree(const char *root, const char *skip, const char *extra,
                                          0);
         }
         if (idx < 0 || zip_file_set_mtime(z, (zip_uint64_t)idx, t, 0) != 0 ||
-            zip_file_set_external_attributes(
-                z, (zip_uint64_t)idx, 0, ZIP_OPSYS_UNIX,
-                (zip_uint32_t)0100755 << 16) != 0) {
+            zip_file_set_external_attributes(z, (zip_uint64_t)idx, 0,
+                                             ZIP_OPSYS_UNIX, mode << 16) != 0) {
             fprintf(stderr, "hyperc package: %s: %s\n", name, zip_strerror(z));
             rc = -1;
         }

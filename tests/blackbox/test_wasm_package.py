@@ -80,6 +80,16 @@ def test_package_zip_as_kit_lays_it_out(tmp_path, name):
             or b"interface " in api.read(w)
     for info in z.infolist():
         assert info.date_time == (2023, 6, 19, 0, 0, 0)
+        # kit's entries: files rwxr-xr-x and deflated, folders with their
+        # type bit and stored
+        if info.is_dir():
+            assert info.external_attr >> 16 == 0o40755, info
+            assert info.compress_type == zipfile.ZIP_STORED, info
+        else:
+            assert info.external_attr >> 16 == 0o100755, info
+            assert info.compress_type == zipfile.ZIP_DEFLATED, info
+    if name == "chat":  # its UI's folders
+        assert "ui/" in names and "ui/js/" in names
 
 
 def test_every_process_of_the_tree_is_a_component():
