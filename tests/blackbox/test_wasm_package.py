@@ -9,6 +9,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
 import zipfile
 
@@ -33,7 +35,8 @@ NATIVE_ONLY = {"tlegacy", "tstack"}
 
 
 def package(pkg, out):
-    r = subprocess.run([BIN, "package", "-o", str(out), pkg],
+    r = subprocess.run([BIN, "package"] + (["-o", str(out)] if out else [])
+                       + [pkg],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     return r.stdout
@@ -129,6 +132,59 @@ def test_every_component_imports_only_what_the_docs_say(tmp_path):
             (f, world)
         assert "hyperware:process/standard@1.0.0" in world["imports"], f
         assert world["exports"] == ["init: func(our: string)"], f
+
+
+def semver(v):
+    m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", v)
+    assert m, f"not a version: {v!r}"
+    return tuple(int(x) for x in m.groups())
+
+
+def kit_reads_metadata(path):
+    """metadata.json as `kit start-package` reads it (kit's Erc721Metadata,
+    then read_and_update_metadata): the required properties, and
+    code_hashes listing current_version as its newest version (kit refuses
+    a package whose code_hashes lists none)."""
+    meta = json.loads(open(path).read())
+    props = meta["properties"]
+    for k in ("package_name", "publisher", "current_version"):
+        assert isinstance(props[k], str), (path, k)
+    assert isinstance(props["mirrors"], list), path
+    hashes = props["code_hashes"]
+    assert isinstance(hashes, dict) and all(
+        isinstance(v, str) for v in hashes.values()), path
+    assert hashes, f"{path}: code_hashes lists no version: kit refuses it"
+    assert max(semver(v) for v in hashes) == semver(props["current_version"])
+    return props
+
+
+@pytest.mark.parametrize("name", ["counter", "async-app", "chat", "hello"])
+def test_kit_start_package_takes_the_built_package(tmp_path, name):
+    # what `kit start-package DIR` reads from DIR before it sends the zip to
+    # the node's app store (NewPackage, then Install with the metadata):
+    # metadata.json, pkg/manifest.json with each process's component in
+    # pkg/ (names of a-z, 0-9 and -), and target/<package>:<publisher>.zip
+    pkg = tmp_path / name
+    shutil.copytree(os.path.join(WASM_PACKAGES, name), pkg)
+    said = package(str(pkg), None)
+    props = kit_reads_metadata(pkg / "metadata.json")
+    zip_path = pkg / "target" / \
+        f"{props['package_name']}:{props['publisher']}.zip"
+    assert said.splitlines()[0] == str(zip_path) and zip_path.exists()
+    safe = re.compile(r"[a-z0-9-]+")
+    for e in json.loads((pkg / "pkg" / "manifest.json").read_text()):
+        assert safe.fullmatch(e["process_name"]), e
+        wasm = e["process_wasm_path"]
+        assert wasm.startswith("/") and wasm.endswith(".wasm"), e
+        assert safe.fullmatch(wasm[1:-5]), e
+        assert (pkg / "pkg" / wasm[1:]).exists(), e
+
+
+def test_new_package_metadata_is_what_kit_reads(tmp_path):
+    r = subprocess.run([BIN, "new", "--dir", str(tmp_path), "fresh-app"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    kit_reads_metadata(tmp_path / "fresh-app" / "metadata.json")
 
 
 def test_package_is_deterministic(tmp_path):
