@@ -187,6 +187,45 @@ def test_new_package_metadata_is_what_kit_reads(tmp_path):
     kit_reads_metadata(tmp_path / "fresh-app" / "metadata.json")
 
 
+FOPEN_PROCESS = """#include <hyperc/abi.h>
+#include <stdio.h>
+void hw_init(const char *our)
+{
+    FILE *f = fopen(our, "r");
+    if (f)
+        fclose(f);
+}
+"""
+
+
+def test_a_process_needing_files_does_not_build(tmp_path):
+    # wasi-libc's fopen would import WASI preview 1 functions no component
+    # of ours may import: the build stops, naming them (docs/wasm.md)
+    d = tmp_path / "fop"
+    (d / "pkg").mkdir(parents=True)
+    (d / "fop.c").write_text(FOPEN_PROCESS)
+    (d / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.25)\nproject(fop C)\n"
+        "find_package(hyperc 0.1 REQUIRED)\n"
+        "hyperc_add_process(fop fop.c)\n"
+        "hyperc_add_package(fop SOURCE_DIR ${CMAKE_CURRENT_SOURCE_DIR} "
+        "PROCESSES fop)\n")
+    shutil.copy(os.path.join(WASM_PACKAGES, "hello", "metadata.json"), d)
+    (d / "pkg" / "manifest.json").write_text(json.dumps([{
+        "process_name": "fop", "process_wasm_path": "/fop.so",
+        "on_exit": "None", "request_networking": False,
+        "request_capabilities": [], "grant_capabilities": [],
+        "public": True}]))
+    r = subprocess.run([BIN, "build", "--target", "wasm32", str(d)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "wasi_snapshot_preview1 path_open" in out, out[-2000:]
+    assert "a component may import only hyperware:process/standard@1.0.0" \
+        in out, out[-2000:]
+    assert not (d / "build-wasm32" / "fop.wasm").exists()
+
+
 def test_package_is_deterministic(tmp_path):
     pkg = os.path.join(WASM_PACKAGES, "counter")
     package(pkg, tmp_path / "a.zip")
