@@ -1,10 +1,14 @@
 """`hyperc package`: the zip a Hyperware node installs, built from the examples'
 wasm32 packages, checked as kit lays it out and with every component read by
-jco (src/wasm/inspect.mjs): only Hyperware's interface and three WASI 0.2.0
-functions imported, `init` exported.
+jco (src/wasm/inspect.mjs): only Hyperware's interface and WASI 0.2.0's
+clocks and random source imported (and its pollable, by a process that
+sleeps), `init` exported.  Also: every package of the native build has its
+wasm twin, a built package is what `kit start-package` takes, and a process
+that needs files does not build.
 
-Needs HYPERC_WASM_PACKAGES (the wasm32 sub-build's packages/) and
-HYPERC_WASM_TOOLS (the build's wasm/ folder)."""
+Needs HYPERC_WASM_PACKAGES (the wasm32 sub-build's packages/),
+HYPERC_WASM_TOOLS (the build's wasm/ folder) and HYPERC_PACKAGES (the native
+build's)."""
 import hashlib
 import io
 import json
