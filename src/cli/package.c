@@ -45,9 +45,17 @@ static void paths_push(paths *p, char *s)
     p->v[p->n++] = s;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* kit's order: paths compared name by name (a folder before "ui-x" and
+ * "ui.txt" beside it), as '/' sorting before every other byte gives. */
+static int cmp_path(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const unsigned char *x = *(const unsigned char *const *)a;
+    const unsigned char *y = *(const unsigned char *const *)b;
+    for (; *x && *x == *y; x++, y++)
+        ;
+    int cx = *x == '/' ? 1 : *x ? *x + 1 : 0;
+    int cy = *y == '/' ? 1 : *y ? *y + 1 : 0;
+    return cx - cy;
 }
 
 /* Every file and folder under root/rel (relative paths, folders with a
@@ -101,7 +109,7 @@ static int zip_tree(const char *root, const char *skip, const char *extra,
     }
     if (extra)
         paths_push(&p, strdup(extra_name));
-    qsort(p.v, p.n, sizeof *p.v, cmp_str);
+    qsort(p.v, p.n, sizeof *p.v, cmp_path);
     int zerr;
     zip_t *z = zip_open(zip_path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
     if (z == NULL) {

@@ -38,6 +38,12 @@ SLEEP_IMPORTS = {"wasi:io/poll@0.2.0"}
 NATIVE_ONLY = {"tlegacy", "tstack"}
 
 
+def kit_order(name):
+    """kit's order of a zip's entries: paths sorted name by name (Rust's
+    Path ordering of walkdir's entries)."""
+    return name.rstrip("/").split("/")
+
+
 def package(pkg, out):
     r = subprocess.run([BIN, "package"] + (["-o", str(out)] if out else [])
                        + [pkg],
@@ -63,7 +69,7 @@ def test_package_zip_as_kit_lays_it_out(tmp_path, name):
 
     z = zipfile.ZipFile(out)
     names = z.namelist()
-    assert names == sorted(names)  # kit's order: sorted paths
+    assert names == sorted(names, key=kit_order)
     assert "manifest.json" in names and "api.zip" in names
     assert not any(n.startswith("pkg/") for n in names)  # pkg/'s contents
     manifest = json.loads(z.read("manifest.json"))
@@ -228,6 +234,22 @@ def test_a_process_needing_files_does_not_build(tmp_path):
     assert "a component may import only hyperware:process/standard@1.0.0" \
         in out, out[-2000:]
     assert not (d / "build-wasm32" / "fop.wasm").exists()
+
+
+def test_zip_order_is_kits(tmp_path):
+    # a folder sorts before the names that extend its own ("ui-x.js",
+    # "ui.txt"), as kit's path order has it, not as a byte order would
+    pkg = tmp_path / "hello"
+    shutil.copytree(os.path.join(WASM_PACKAGES, "hello"), pkg)
+    (pkg / "pkg" / "ui" / "a").mkdir(parents=True)
+    for f in ("ui/index.html", "ui/a/b.js", "ui-x.js", "ui.txt", "u.js"):
+        (pkg / "pkg" / f).write_text(f)
+    out = tmp_path / "hello.zip"
+    package(str(pkg), out)
+    names = zipfile.ZipFile(out).namelist()
+    assert names == sorted(names, key=kit_order)
+    assert names.index("ui/a/b.js") < names.index("ui-x.js") \
+        < names.index("ui.txt")
 
 
 def test_package_is_deterministic(tmp_path):
