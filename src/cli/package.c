@@ -188,8 +188,22 @@ static bool file_sha256(const char *path, char out[65])
     return ok;
 }
 
+/* A name kit's start-package takes for a process or its component file:
+ * a-z, 0-9 and '-' (hypermap's names). */
+static bool kit_safe(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '-'))
+            return false;
+    return true;
+}
+
 /* Every process of pkg/manifest.json is a component (a native package
- * cannot go to Hyperware).  0, or -1 said on stderr. */
+ * cannot go to Hyperware).  0, or -1 said on stderr.  A name kit would
+ * refuse is said as a warning: the node itself installs it. */
 static int check_manifest(const char *pkg)
 {
     char *path = hcl_fmt("%s/pkg/manifest.json", pkg);
@@ -214,7 +228,16 @@ static int check_manifest(const char *pkg)
                     "component (build with --target wasm32)\n",
                     path, w ? w : "(missing)");
             rc = -1;
+            continue;
         }
+        const char *name =
+            json_string_value(json_object_get(e, "process_name"));
+        if (!kit_safe(name ? name : "", name ? strlen(name) : 0) ||
+            w[0] != '/' || !kit_safe(w + 1, n - 6))
+            fprintf(stderr,
+                    "hyperc package: warning: %s: process %s (%s): kit "
+                    "start-package takes only names of a-z, 0-9 and '-'\n",
+                    path, name ? name : "(missing)", w);
     }
     json_decref(m);
     free(path);

@@ -190,6 +190,24 @@ def test_kit_start_package_takes_the_built_package(tmp_path, name):
         assert (pkg / "pkg" / wasm[1:]).exists(), e
 
 
+def test_names_kit_refuses_are_warned_about(tmp_path):
+    # statebench's components store_every.wasm and store_never.wasm: the
+    # node installs them, `kit start-package` would refuse their file names
+    # (a-z, 0-9 and - only)
+    r = subprocess.run([BIN, "package", "-o", str(tmp_path / "s.zip"),
+                        os.path.join(WASM_PACKAGES, "statebench")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    warned = [l for l in r.stderr.splitlines() if "warning" in l]
+    assert len(warned) == 2, r.stderr
+    assert "process store-every (/store_every.wasm): kit start-package " \
+        "takes only names of a-z, 0-9 and '-'" in warned[0]
+    r = subprocess.run([BIN, "package", "-o", str(tmp_path / "c.zip"),
+                        os.path.join(WASM_PACKAGES, "async-app")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
 def test_new_package_metadata_is_what_kit_reads(tmp_path):
     r = subprocess.run([BIN, "new", "--dir", str(tmp_path), "fresh-app"],
                        capture_output=True, text=True, timeout=60)
