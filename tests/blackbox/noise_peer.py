@@ -139,9 +139,10 @@ class Peer:
         self._mix_hash(ct)
         return self.c.decrypt(h, ct)
 
-    def handshake(self, sign_with=None, name=None):
+    def handshake(self, sign_with=None, name=None, version=1):
         """Noise XX as initiator.  The payload names `name` (our own by
-        default) and is signed by `sign_with` (our key by default)."""
+        default), is signed by `sign_with` (our key by default) and says
+        protocol version `version` (1, Hyperware's, by default)."""
         self.h = _hash(PROTOCOL)
         self.ck = self.h
         self.c = Cipher()
@@ -162,7 +163,7 @@ class Peer:
         self.their_name = payload[1]
         # -> s, se
         sig = (sign_with or self.key).sign(pub_bytes(s))
-        mine = msgpack.packb([1, name or self.name, list(sig), False])
+        mine = msgpack.packb([version, name or self.name, list(sig), False])
         out = self._enc_hash(pub_bytes(s))
         self._mix_key(s.exchange(re))
         out += self._enc_hash(mine)

@@ -465,7 +465,21 @@ def test_spoofed_source_and_forgeries(node_factory, tmp_path):
         pass
     assert evil.closed_by_node()
     a.wait_log("unknown name (not in the PKI)")
+    # a protocol version other than 1, rightly signed
+    evil.connect(port)
+    try:
+        evil.handshake(version=2)
+    except ConnectionError:
+        pass
+    assert evil.closed_by_node()
+    a.wait_log("protocol version is not 1")
     still_fine(a, b)
+    # each refusal was logged once, with its reason
+    log = a.log()
+    for why in ("a spoofed source node", "not hypermap-safe",
+                "connection from an unknown node: bad signature",
+                "unknown name (not in the PKI)", "protocol version is not 1"):
+        assert log.count(why) == 1, (why, log[-3000:])
 
 
 def test_bad_frames_cost_only_their_connection(node_factory, tmp_path):
@@ -598,6 +612,85 @@ def test_net_actions_feed_and_answer(node_factory, tmp_path):
             "expects_response": None})
     a.wait_log("is not a NetAction")
     assert ask(a, NET, "echo alive") == "alive"
+
+
+def test_hns_batch_update_and_updates_from_other_nodes(node_factory,
+                                                      tmp_path):
+    """An HnsBatchUpdate from a local process feeds several entries at
+    once, a direct one and an indirect one (as hns-indexer sends them);
+    the same NetAction from another node is refused, as hyperdrive
+    refuses it, and changes nothing."""
+    import base64
+    import msgpack
+    a, b, pa, _ = two_nodes(node_factory, tmp_path)
+    write_peers(pa, [])  # a forgets b
+    time.sleep(1.1)
+    got = ask(a, NET, "ask b.os@net:tpkg:test.os 5 h1 echo x")
+    assert got.startswith("error offline"), got
+    eb = entry(b)
+    key = "ab" * 32
+    net_action(a, {"HnsBatchUpdate": [
+        [eb["name"], eb["public_key"], eb["ips"], eb["ports"], []],
+        ["c.os", "0x" + key, [], {}, ["b.os"]]]}, expects=None)
+    body, _ = net_action(a, {"GetPeer": "b.os"})
+    assert body == {"Peer": ["b.os", eb["public_key"],
+                             {"Direct": ["127.0.0.1", eb["ports"]]}]}, body
+    body, _ = net_action(a, {"GetPeer": "c.os"})
+    assert body["Peer"][0] == "c.os" and body["Peer"][2] == \
+        {"Routers": ["b.os"]}, body
+    assert ask(a, NET, "ask b.os@net:tpkg:test.os 5 h2 echo back") == \
+        "reply from b.os@net:tpkg:test.os ctx=h2: back"
+    # b.os tells a.os's net:distro:sys about a node: refused, logged
+    for action in ({"HnsUpdate": ["x.os", key, ["127.0.0.1"], {"tcp": 1},
+                                  []]},
+                   {"HnsBatchUpdate": [["y.os", key, ["127.0.0.1"],
+                                        {"tcp": 1}, []]]}):
+        b.call({"op": "inject", "process": "net:distro:sys", "node": "a.os",
+                "body_b64": base64.b64encode(msgpack.packb(action)).decode(),
+                "expects_response": None})
+    a.wait_log("net: b.os may not update our PKI (refused)", count=2)
+    for name in ("x.os", "y.os"):
+        body, _ = net_action(a, {"GetPeer": name})
+        assert body == {"Peer": None}, body
+    assert ask(a, NET, "ask b.os@net:tpkg:test.os 5 h3 echo still") == \
+        "reply from b.os@net:tpkg:test.os ctx=h3: still"
+
+
+def test_a_silent_peer_is_offline_and_a_queue_is_bounded(node_factory,
+                                                         tmp_path):
+    """A node whose port takes the connection but never answers the
+    handshake: what waits for it is Offline once 5 s have passed, and the
+    refusal is logged.  Meanwhile at most 4,096 messages wait for it; the
+    rest get their error at once.  The node serves on."""
+    import socket
+    a, b, pa, _ = two_nodes(node_factory, tmp_path)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # (the kernel accepts; no one ever reads)
+    mute = {"name": "mute.os", "public_key": "cd" * 32,
+            "ips": ["127.0.0.1"], "ports": {"tcp": silent.getsockname()[1]},
+            "routers": []}
+    write_peers(pa, [entry(b), mute])
+    time.sleep(1.1)
+    try:
+        t0 = time.monotonic()
+        got = ask(a, NET, "ask mute.os@net:tpkg:test.os 30 m1 echo x",
+                  timeout=20)
+        took = time.monotonic() - t0
+        assert got.startswith(
+            "error offline target=mute.os@net:tpkg:test.os ctx=m1"), got
+        assert 4 < took < 12, took
+        a.wait_log("net: connection to mute.os: the handshake took over 5 s")
+        # 4,200 at once: 4,096 wait (then are offline), 104 are refused at
+        # once; every one gets an error, none an answer
+        got = ask(a, NET, "flood mute.os@net:tpkg:test.os 4200 30 echo y",
+                  timeout=40)
+        assert got == "flood ok=0 errors=4200 busy=0", got
+        a.wait_log("messages already wait for mute.os", count=104)
+        assert a.log().count("messages already wait for mute.os") == 104
+        still_fine(a, b)
+    finally:
+        silent.close()
 
 
 # ------------------------------------------------------- routers
