@@ -253,6 +253,37 @@ def test_stopped_node_offline_then_back(node_factory, tmp_path):
     assert got == "reply from b.os@net:tpkg:test.os ctx=c7: again"
 
 
+def test_killed_node_timeout_in_flight_then_offline_then_back(node_factory,
+                                                              tmp_path):
+    """b.os is killed (SIGKILL) while a request of a.os's waits for its
+    answer: the connection drops and that sender gets its own timeout,
+    not Offline; the next message finds b.os offline; b.os started again
+    (same home, key and port) is reachable again."""
+    import signal
+    import threading
+    a, b, _, pb = two_nodes(node_factory, tmp_path)
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
+    port_b = entry(b)["ports"]["tcp"]
+    got = {}
+    t = threading.Thread(target=lambda: got.update(r=ask(
+        a, NET, "ask b.os@net:tpkg:test.os 3 d1 sleep 2000", timeout=20)))
+    t.start()
+    time.sleep(0.7)  # (delivered: b's process sleeps on it)
+    b.proc.send_signal(signal.SIGKILL)
+    b.proc.wait()
+    t.join(30)
+    assert got["r"].startswith(
+        "error timeout target=b.os@net:tpkg:test.os ctx=d1"), got
+    got = ask_until(a, NET, "ask b.os@net:tpkg:test.os 30 d2 echo x",
+                    "error offline")
+    assert got.startswith("error offline target=b.os@net:tpkg:test.os"), got
+    node_factory(name="b.os", home=b.home,
+                 extra=("--net-port", str(port_b), "--peers", pb))
+    got = ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 d3 echo again",
+                    "reply from")
+    assert got == "reply from b.os@net:tpkg:test.os ctx=d3: again"
+
+
 def test_wrong_key_is_refused(node_factory, tmp_path):
     """a.os is told a key for b.os that is not b's: b's handshake
     signature does not verify, the connection ends, the message is
