@@ -40,6 +40,14 @@ increment_counter(receiver_state *s, uint64_t by, const char *note)
     free(s->last_note);
     s->last_note = strdup(note);
     hp_log_info("incremented by %llu (%s)", (unsigned long long)by, note);
+    /* a call from another node: hp_source() is the caller's address, its
+     * node included */
+    const hw_address *from = hp_source();
+    if (strcmp(from->node, hp_our()->node) != 0) {
+        char who[256];
+        hw_address_format(from, who, sizeof who);
+        hp_log_info("(that call came from %s)", who);
+    }
     return s->count;
 }
 

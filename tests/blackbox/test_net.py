@@ -423,6 +423,9 @@ def test_remote_stubs_between_nodes(node_factory, tmp_path, transport):
     assert remote_probe(b, "a.os@" + RECEIVER) == "Ok 0"
     assert b.ask(RECEIVER, '"GetCount"') == "1"
     b.wait_log("incremented by 1 (remote probe)")
+    # hp_source() in b's handler named the caller on a.os
+    b.wait_log("(that call came from a.os@requester:async-app:hyperc.os)")
+    assert "(that call came from" not in a.log()
     # Offline and Timeout stay apart in the typed result
     assert remote_probe(a, "nobody.os@" + RECEIVER) == (
         "Offline: nobody.os@receiver:async-app:hyperc.os is offline")
