@@ -381,6 +381,60 @@ def test_hand_driven_websocket_peer(node_factory, tmp_path):
         "reply from b.os@net:tpkg:test.os ctx=ok: fine"
 
 
+def test_tcp_keepalive_every_30_s(node_factory, tmp_path):
+    """Both ends of a TCP link set TCP keep-alive at 30 s (hyperdrive's
+    socket2 settings): `ss` shows each socket's keep-alive timer, due
+    within 30 s (the system default would be two hours)."""
+    import re
+    import subprocess
+    a, b, _, _ = two_nodes(node_factory, tmp_path)
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
+    port_b = entry(b)["ports"]["tcp"]
+    # (a socket with bytes not yet acknowledged shows its retransmission
+    # timer instead: look again until both are idle)
+    deadline = time.monotonic() + 10
+    while True:
+        out = subprocess.run(
+            ["ss", "-tnoH", "state", "established",
+             f"( sport = :{port_b} or dport = :{port_b} )"],
+            capture_output=True, text=True, check=True).stdout
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        assert len(lines) == 2, out  # the dialer's end and the acceptor's
+        if all("timer:(keepalive" in ln for ln in lines) or \
+                time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for ln in lines:
+        m = re.search(r"timer:\(keepalive,(?:(\d+)min)?([\d.]+)(m?s)ec", ln)
+        assert m, ln
+        secs = int(m.group(1) or 0) * 60 + float(m.group(2)) / (
+            1000 if m.group(3) == "ms" else 1)
+        assert 0 < secs <= 30, ln
+
+
+def test_websocket_ping_after_30_s_without_writes(node_factory, tmp_path):
+    """A WebSocket link on which the node has written nothing for 30 s
+    gets a ping from it, as hyperdrive's writer sends one."""
+    from noise_peer import WsPeer
+    from wsproto.events import Ping
+    a, b, _, _ = two_nodes(node_factory, tmp_path, a_port=WS)
+    evil = WsPeer("evil.os")
+    pa = str(tmp_path / "peers-a.json")
+    write_peers(pa, [entry(b), evil.entry()])
+    time.sleep(1.1)
+    evil.connect(entry(a)["ports"]["ws"]).handshake()
+    peer_hello(a, evil, "then nothing")  # a writes its ack: the last write
+    t0 = time.monotonic()
+    evil.sock.settimeout(60)
+    ev = evil._event()
+    took = time.monotonic() - t0
+    assert isinstance(ev, Ping), ev
+    assert 28 < took < 45, took
+    # answered, the link goes on
+    evil.send_raw(evil.ws.send(ev.response()))
+    peer_hello(a, evil, "still here")
+
+
 # ------------------------------------------------------- the framework
 
 APP = "async-app"
