@@ -412,6 +412,40 @@ def test_tcp_keepalive_every_30_s(node_factory, tmp_path):
         assert 0 < secs <= 30, ln
 
 
+def test_a_connection_lives_its_lifetime_whatever_its_traffic(
+        node_factory, tmp_path, monkeypatch):
+    """A connection ends when its lifetime from its start is over (30
+    minutes, as hyperdrive's IDLE_TIMEOUT; a.os is given 3 s here), even
+    while it carries traffic; the next message dials again, and calls go
+    on being answered."""
+    monkeypatch.setenv("HYPERC_NET_LIFETIME_S", "3")
+    pa, pb = str(tmp_path / "peers-a.json"), str(tmp_path / "peers-b.json")
+    write_peers(pa, [])
+    write_peers(pb, [])
+    a = node_factory(name="a.os", extra=("--net-port", str(free_port()),
+                                         "--peers", pa, "-v", "2"))
+    monkeypatch.delenv("HYPERC_NET_LIFETIME_S")
+    b = node_factory(name="b.os", extra=("--net-port", str(free_port()),
+                                         "--peers", pb, "-v", "2"))
+    write_peers(pa, [entry(b)])
+    write_peers(pb, [entry(a)])
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
+    t0 = time.monotonic()
+    replies = 0
+    while "its lifetime ended" not in a.log():
+        assert time.monotonic() - t0 < 10, a.log()[-3000:]
+        got = ask(a, NET, "ask b.os@net:tpkg:test.os 5 t echo busy")
+        replies += got.startswith("reply from")
+        time.sleep(0.05)
+    assert 2 < time.monotonic() - t0, a.log()[-3000:]
+    assert replies > 10
+    a.wait_log("net: connection to b.os: its lifetime ended")
+    assert ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 n echo next",
+                     "reply from") == \
+        "reply from b.os@net:tpkg:test.os ctx=n: next"
+    a.wait_log("net: connected to b.os", count=2)
+
+
 def test_websocket_ping_after_30_s_without_writes(node_factory, tmp_path):
     """A WebSocket link on which the node has written nothing for 30 s
     gets a ping from it, as hyperdrive's writer sends one."""

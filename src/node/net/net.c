@@ -81,7 +81,9 @@
 
 #define NET_PID "net:distro:sys"
 #define HS_TIMEOUT_MS 5000 /* connect + handshake */
-#define LIFETIME_S 1800    /* a connection's life, from its start */
+/* a connection's life, from its start (tests may shorten it:
+ * HYPERC_NET_LIFETIME_S in the environment) */
+#define LIFETIME_S 1800
 #define KEEPALIVE_S 30
 #define MAX_CONNS 64   /* connections at once, both directions */
 #define QUEUE_MAX 4096 /* messages waiting for one peer */
@@ -139,6 +141,7 @@ typedef struct net_mod {
     char **routers;  /* ours: this node is indirect, reached through them */
     size_t nrouters;
     uint32_t max_pass, npass; /* passthroughs allowed, and now */
+    int64_t lifetime_ns;      /* a connection's life, from its start */
     pend *pending;
     int64_t next_router_check; /* monotonic ns */
 } net_mod;
@@ -745,7 +748,7 @@ static void open_conn(conn *c)
     net_mod *net = c->net;
     c->state = OPEN;
     c->opened = true;
-    c->dies_at = hcn_now_ns() + (int64_t)LIFETIME_S * 1000000000;
+    c->dies_at = hcn_now_ns() + net->lifetime_ns;
     /* a sender's thread may write to a plain TCP connection between the
      * two nodes: not over a WebSocket, not one dialed or asked through a
      * router (those keep every write on this thread) */
@@ -958,7 +961,7 @@ static const char *pass_splice(conn *c)
     uint8_t *pre[2] = {c->in, c->pass_in};
     size_t pre_len[2] = {c->in_len, c->pass_in_len};
     const char *why = NULL;
-    int64_t dies = hcn_now_ns() + (int64_t)LIFETIME_S * 1000000000;
+    int64_t dies = hcn_now_ns() + c->net->lifetime_ns;
     for (int d = 0; d < 2; d++) {
         if (pre_len[d] > SPLICE_BUF) {
             free(buf[0]);
@@ -974,7 +977,7 @@ static const char *pass_splice(conn *c)
         if (atomic_load(&c->net->stop) || atomic_load(&c->closing))
             break;
         if (hcn_now_ns() >= dies) {
-            why = "its 30-minute lifetime ended";
+            why = "its lifetime ended";
             break;
         }
         /* direction d: from fd[d] into buf[d], out to fd[1 - d] */
@@ -1090,7 +1093,7 @@ static const char *pass_relay(conn *c)
         s[1].up = true;
     uint8_t *buf = hcn_xmalloc(SPLICE_BUF);
     const char *why = NULL;
-    int64_t dies = hcn_now_ns() + (int64_t)LIFETIME_S * 1000000000;
+    int64_t dies = hcn_now_ns() + c->net->lifetime_ns;
     while (why == NULL && (why = relay_pump(s)) == NULL) {
         if (atomic_load(&c->net->stop) || atomic_load(&c->closing))
             break;
@@ -1100,7 +1103,7 @@ static const char *pass_relay(conn *c)
             break;
         }
         if (now >= dies) {
-            why = "its 30-minute lifetime ended";
+            why = "its lifetime ended";
             break;
         }
         struct pollfd pf[3];
@@ -1688,7 +1691,7 @@ static const char *run(conn *c)
         if (atomic_load(&net->stop) || atomic_load(&c->closing))
             return NULL;
         if (now >= until)
-            return c->state == OPEN ? "its 30-minute lifetime ended"
+            return c->state == OPEN ? "its lifetime ended"
                                     : "the handshake took over 5 s";
         if (c->ws && c->state == OPEN &&
             now - c->last_write >= (int64_t)KEEPALIVE_S * 1000000000) {
@@ -2328,6 +2331,10 @@ int hcn_mod_net_add(hcn_node *n, char *err, size_t errlen)
     net->our = hcn_xstrdup(n->name);
     net->listen_fd = net->ws_listen_fd = -1;
     net->max_pass = n->cfg.net_max_passthroughs;
+    net->lifetime_ns = (int64_t)LIFETIME_S * 1000000000;
+    const char *life = getenv("HYPERC_NET_LIFETIME_S");
+    if (life && strtoll(life, NULL, 10) > 0)
+        net->lifetime_ns = strtoll(life, NULL, 10) * 1000000000;
     atomic_init(&net->stop, false);
     pthread_mutex_init(&net->mu, NULL);
     char *dir = hcn_xasprintf("%s/net", n->cfg.home);
