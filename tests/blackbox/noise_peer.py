@@ -172,6 +172,42 @@ class Peer:
         self.tx, self.rx = Cipher(k1), Cipher(k2)
         return self
 
+    def respond(self, sock):
+        """Noise XX as responder on `sock`, a connection the node dialed:
+        returns the length of its first message, its payload (decoded) and
+        the static key it proved (the key its payload's signature must
+        cover)."""
+        self.sock = sock
+        self.h = _hash(PROTOCOL)
+        self.ck = self.h
+        self.c = Cipher()
+        self._mix_hash(b"")  # empty prologue
+        s = X25519PrivateKey.generate()
+        e = X25519PrivateKey.generate()
+        # -> e
+        m = self.recv16()
+        first = len(m)
+        re = X25519PublicKey.from_public_bytes(m[:32])
+        self._mix_hash(m[:32])
+        self._dec_hash(m[32:])
+        # <- e, ee, s, es
+        out = pub_bytes(e)
+        self._mix_hash(out)
+        self._mix_key(e.exchange(re))
+        out += self._enc_hash(pub_bytes(s))
+        self._mix_key(s.exchange(re))
+        sig = self.key.sign(pub_bytes(s))
+        out += self._enc_hash(msgpack.packb([1, self.name, list(sig), False]))
+        self.send16(out)
+        # -> s, se
+        m = self.recv16()
+        rs = self._dec_hash(m[:48])
+        self._mix_key(e.exchange(X25519PublicKey.from_public_bytes(rs)))
+        payload = msgpack.unpackb(self._dec_hash(m[48:]))
+        k1, k2 = _hkdf(self.ck, b"")
+        self.tx, self.rx = Cipher(k2), Cipher(k1)
+        return first, payload, rs
+
     # ---------------------------------------------------------- messages
 
     def frame(self, plaintext):

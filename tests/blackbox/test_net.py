@@ -559,6 +559,62 @@ def test_a_good_hand_driven_peer_is_heard(node_factory, tmp_path):
     evil.close()
 
 
+def test_the_node_dials_a_hand_driven_peer(node_factory, tmp_path):
+    """The node as initiator, against the test's own Noise responder: its
+    first message is exactly 32 bytes, its payload is [1, name, signature,
+    false] with the signature (an array of integers, as rmp-serde writes
+    bytes) its networking key's over the static key Noise saw; its hello
+    arrives as a KernelMessage in u32-length framed chunks, and the reply
+    the peer writes by hand comes back to the sender as "ack"."""
+    import socket
+    import threading
+    import msgpack
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PublicKey)
+    from noise_peer import Peer
+    a, b, pa, _ = two_nodes(node_factory, tmp_path)
+    peer = Peer("evil.os")
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    write_peers(pa, [entry(b), peer.entry(port=ls.getsockname()[1])])
+    time.sleep(1.1)
+    seen = {}
+
+    def serve():
+        ls.settimeout(20)
+        conn, _ = ls.accept()
+        conn.settimeout(20)
+        seen["first"], seen["payload"], seen["rs"] = peer.respond(conn)
+        km = peer.recv_message()
+        seen["km"] = km
+        peer.send_message(msgpack.packb(
+            [km[0], "evil.os@net:distro:sys", km[3] or km[1], None,
+             {"Response": [[False, list(b"ack"), None, []], None]}, None]))
+        time.sleep(1)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        rep = hello(a, "evil.os", "hello, responder")
+        t.join(30)
+        assert rep.get("ok") and rep["body"] == "ack", (rep, seen)
+        assert seen["first"] == 32
+        version, name, sig, proxy = seen["payload"]
+        assert (version, name, proxy) == (1, "a.os", False)
+        assert isinstance(sig, list) and len(sig) == 64
+        Ed25519PublicKey.from_public_bytes(
+            bytes.fromhex(entry(a)["public_key"])).verify(bytes(sig),
+                                                          seen["rs"])
+        km = seen["km"]
+        assert km[1].startswith("a.os@") and \
+            km[2] == "evil.os@net:distro:sys", km
+        assert bytes(km[4]["Request"][2]) == b"hello, responder", km
+    finally:
+        ls.close()
+        peer.close()
+
+
 def test_spoofed_source_and_forgeries(node_factory, tmp_path):
     a, b, evil, port = evil_setup(node_factory, tmp_path)
     # a source on another node than the one that shook hands
