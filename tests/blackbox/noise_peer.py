@@ -258,6 +258,21 @@ class WsPeer(Peer):
                 return self
             raise ConnectionError("upgrade refused: %r" % ev)
 
+    def accept(self, sock):
+        """The server's side of the upgrade, on a connection the node
+        dialed (python3-wsproto as the server: its frames unmasked)."""
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import AcceptConnection, Request
+        self.sock = sock
+        self.ws = WSConnection(ConnectionType.SERVER)
+        self.pending = []
+        ev = self._event()
+        if not isinstance(ev, Request):
+            raise ConnectionError("not an upgrade: %r" % ev)
+        self.request = ev
+        self.send_raw(self.ws.send(AcceptConnection()))
+        return self
+
     def _event(self):
         while not self.pending:
             data = self.sock.recv(65536)

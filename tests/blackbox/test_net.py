@@ -559,21 +559,26 @@ def test_a_good_hand_driven_peer_is_heard(node_factory, tmp_path):
     evil.close()
 
 
-def test_the_node_dials_a_hand_driven_peer(node_factory, tmp_path):
-    """The node as initiator, against the test's own Noise responder: its
-    first message is exactly 32 bytes, its payload is [1, name, signature,
-    false] with the signature (an array of integers, as rmp-serde writes
-    bytes) its networking key's over the static key Noise saw; its hello
-    arrives as a KernelMessage in u32-length framed chunks, and the reply
-    the peer writes by hand comes back to the sender as "ack"."""
+@pytest.mark.parametrize("transport", ["tcp", "ws"])
+def test_the_node_dials_a_hand_driven_peer(node_factory, tmp_path,
+                                           transport):
+    """The node as initiator, against the test's own Noise responder (over
+    TCP, and over WebSocket with python3-wsproto as the server, as a
+    hyperdrive development node offers): its first message is exactly 32
+    bytes, its payload is [1, name, signature, false] with the signature
+    (an array of integers, as rmp-serde writes bytes) its networking key's
+    over the static key Noise saw; its hello arrives as a KernelMessage
+    (TCP: u32-length framed chunks; WebSocket: the length inside the first
+    encrypted message), and the reply the peer writes by hand comes back to
+    the sender as "ack"."""
     import socket
     import threading
     import msgpack
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
         Ed25519PublicKey)
-    from noise_peer import Peer
+    from noise_peer import Peer, WsPeer
     a, b, pa, _ = two_nodes(node_factory, tmp_path)
-    peer = Peer("evil.os")
+    peer = (Peer if transport == "tcp" else WsPeer)("evil.os")
     ls = socket.socket()
     ls.bind(("127.0.0.1", 0))
     ls.listen(4)
@@ -585,6 +590,9 @@ def test_the_node_dials_a_hand_driven_peer(node_factory, tmp_path):
         ls.settimeout(20)
         conn, _ = ls.accept()
         conn.settimeout(20)
+        if transport == "ws":
+            peer.accept(conn)
+            seen["path"] = peer.request.target
         seen["first"], seen["payload"], seen["rs"] = peer.respond(conn)
         km = peer.recv_message()
         seen["km"] = km
@@ -610,6 +618,8 @@ def test_the_node_dials_a_hand_driven_peer(node_factory, tmp_path):
         assert km[1].startswith("a.os@") and \
             km[2] == "evil.os@net:distro:sys", km
         assert bytes(km[4]["Request"][2]) == b"hello, responder", km
+        if transport == "ws":
+            assert seen["path"] == "/"
     finally:
         ls.close()
         peer.close()
