@@ -10,9 +10,11 @@
 #include "tasker_caller_utils.h"
 #endif
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 typedef HP_LIST(char *) name_list;
 typedef HP_LIST(uint64_t) u64_list;
@@ -71,6 +73,19 @@ static uint64_t sleep_then(tasker_state *s, uint64_t ms, uint64_t tag)
     (void)s;
     hp_sleep_ms(ms);
     return tag;
+}
+
+/* Hold the process's thread ms milliseconds, as a handler stuck in a long
+ * computation or a synchronous call does: no task switch, so requests
+ * queue in its mailbox meanwhile. */
+HP_LOCAL
+static uint64_t block(tasker_state *s, uint64_t ms)
+{
+    (void)s;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    return ms;
 }
 
 /* Call `target`'s sleep_then(ms, tag) with a timeout. */
