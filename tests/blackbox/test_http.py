@@ -6,6 +6,7 @@ import json
 import re
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -184,6 +185,44 @@ def test_timeouts_and_bad_answers(node_factory):
                           'false,"local_only":false,"cache":false}}') == \
         "timeout"
     assert curl(n, f"/{NOGRANT}/api")[0] == 503
+
+
+def test_a_full_mailbox_is_503_busy_not_an_empty_500(node_factory):
+    """The kernel answers http-server for a process whose mailbox is full
+    (Busy, in the framework's error shape); the client gets that, as a 503
+    with the JSON saying why, and the requests that were queued are served."""
+    n = start(node_factory, "--mailbox-max", "2")
+    bind(n, "/api")
+    results = {}
+
+    def get(i, query):
+        results[i] = curl(n, f"/{SRV}/api?{query}")
+
+    # the process holds its thread 5 s in the first request; six more come
+    # meanwhile: two fit in its mailbox, the rest are refused
+    first = threading.Thread(target=get, args=(0, "sleep=5000"))
+    first.start()
+    time.sleep(0.5)
+    rest = [threading.Thread(target=get, args=(i, f"i={i}"))
+            for i in range(1, 7)]
+    for t in rest:
+        t.start()
+    for t in [first, *rest]:
+        t.join(timeout=60)
+    statuses = sorted(st for st, _, _ in results.values())
+    assert len(statuses) == 7 and statuses.count(503) >= 4, statuses
+    assert set(statuses) == {200, 503}, statuses
+    for st, hd, body in results.values():
+        if st != 503:
+            continue
+        assert hd["content-type"] == "application/json"
+        assert json.loads(body) == {"HypercError": {
+            "kind": "Busy", "message": f"the mailbox of {SRV} is full (2 "
+            "requests queued): this request was not delivered; try again "
+            "later"}}
+    # a process's own answer that is neither an HttpResponse nor that
+    # error reply is still an empty 500
+    assert curl(n, f"/{SRV}/api?bad=1")[:3:2] == (500, b"")
 
 
 def test_default_timeout_is_15s(node_factory):

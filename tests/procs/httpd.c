@@ -20,15 +20,19 @@
  *   noanswer=1  no answer (the client gets 408)
  *   bad=1       an answer that is not an HttpResponse (500)
  *   status=N    status N
+ *   sleep=MS    hold the process's thread MS milliseconds first (requests
+ *               queue in its mailbox meanwhile)
  * WebSocket frames: a Text "echo X" is pushed back as "X"; "close-me" makes
  * the process close the channel; "flood N [SIZE]" pushes N Text frames
  * "msg I", each padded with '.' to SIZE bytes if longer; every event is
  * recorded for `events`. */
 #include <hyperc/abi.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static char *events;
 static size_t events_len;
@@ -125,6 +129,13 @@ static void on_http(const char *body, size_t len)
     memset(&last_blob, 0, sizeof last_blob);
     if (has)
         last_blob = b;
+    const char *sl = strstr(body, "\"sleep\":\"");
+    if (sl) {
+        long ms = atol(sl + 9);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+    }
     if (strstr(body, "\"noanswer\":\"1\""))
         return;
     if (strstr(body, "\"bad\":\"1\"")) {

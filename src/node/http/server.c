@@ -1864,6 +1864,33 @@ out:
     free(query);
 }
 
+/* The status for an answer that is the framework's error reply,
+ * {"HypercError":{"kind":...,"message":...}} alone, where an HttpResponse
+ * was due: what the kernel answers for the process when its mailbox is full
+ * (Busy).  The statuses are those the runtime gives its refusals over HTTP;
+ * 0 when `j` is not such a reply. */
+static int error_reply_status(json_t *j)
+{
+    static const struct {
+        const char *kind;
+        int status;
+    } statuses[] = {
+        {"BadJson", 400},   {"UnknownVariant", 400}, {"BadArguments", 400},
+        {"Forbidden", 403}, {"NotFound", 404},       {"MethodNotAllowed", 405},
+        {"Busy", 503},
+    };
+    json_t *e = json_object_get(j, "HypercError");
+    if (!json_is_object(j) || json_object_size(j) != 1 || !json_is_object(e))
+        return 0;
+    const char *kind = json_string_value(json_object_get(e, "kind"));
+    if (kind == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        if (strcmp(kind, statuses[i].kind) == 0)
+            return statuses[i].status;
+    return 500;
+}
+
 /* The process answered request `id`. */
 static void on_http_response(hcn_http *h, hcn_msg *m)
 {
@@ -1904,7 +1931,15 @@ static void on_http_response(hcn_http *h, hcn_msg *m)
     if (ok)
         json_object_foreach(hd, k, v) ok = ok && json_is_string(v);
     json_int_t status = ok ? json_integer_value(st) : 500;
-    if (!ok) {
+    int refused = ok ? 0 : error_reply_status(j);
+    if (refused) {
+        /* passed on as it came, so the client reads why (a full mailbox:
+         * 503 Busy), not an empty 500 */
+        logf_h(h, 1, "answer from %s is the framework's error reply; %d",
+               m->source, refused);
+        respond(c, refused, "Content-Type: application/json\r\n", NULL, m->body,
+                m->body_len);
+    } else if (!ok) {
         logf_h(h, 1, "answer from %s is not an HttpResponse; 500", m->source);
         respond_empty(c, 500);
     } else {
