@@ -159,6 +159,12 @@ int hc_node_start(hc_node *n, char *err, size_t errlen);
 int hc_node_wait_started(hc_node *n, int timeout_ms, char *pending,
                          size_t pendlen);
 
+/* What the node does on a clock rather than on a message: its host calls
+ * it about once a second while the node runs (`hyperc run` does).  Now:
+ * the count of the mailbox refusals whose lines were held back in a second
+ * that has ended is logged then, not with the next refusal.  Any thread. */
+void hc_node_tick(hc_node *n);
+
 /* Stop every process and module, waiting at most shutdown_grace_s for
  * processes busy outside host calls; closes the control socket.  Blocks. */
 void hc_node_shutdown(hc_node *n);

@@ -594,7 +594,7 @@ static int run_parse_options(int argc, char **argv, run_opts *o)
 }
 
 /* Block SIGINT and SIGTERM (into *stop): every thread of the node inherits
- * the mask, so only run_serve_until_signal's sigwait takes them. */
+ * the mask, so only run_serve_until_signal's sigtimedwait takes them. */
 static void block_stop_signals(sigset_t *stop)
 {
     sigemptyset(stop);
@@ -715,11 +715,13 @@ static void run_announce_ready(const run_opts *o, hc_node *n)
     fflush(stdout);
 }
 
-/* Serve until SIGINT or SIGTERM (blocked in *stop), then stop the node. */
+/* Serve until SIGINT or SIGTERM (blocked in *stop), then stop the node;
+ * its clock's work (hc_node_tick) each second meanwhile. */
 static void run_serve_until_signal(hc_node *n, const sigset_t *stop)
 {
-    int sig = 0;
-    sigwait(stop, &sig);
+    const struct timespec second = {1, 0};
+    while (sigtimedwait(stop, NULL, &second) < 0)
+        hc_node_tick(n);
     hc_node_shutdown(n);
 }
 

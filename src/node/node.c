@@ -235,6 +235,11 @@ static hcn_proc **snapshot(hcn_node *n, size_t *count)
     return all;
 }
 
+void hc_node_tick(hc_node *n)
+{
+    hcn_refusals_flush_ended(n);
+}
+
 void hc_node_shutdown(hc_node *n)
 {
     if (atomic_exchange(&n->shutting_down, true))

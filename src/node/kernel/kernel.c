@@ -265,6 +265,25 @@ void hcn_refusals_flush(hcn_node *n)
                  (unsigned long long)hidden, HCN_REFUSALS_PER_S);
 }
 
+void hcn_refusals_flush_ended(hcn_node *n)
+{
+    int64_t now = hcn_now_ns();
+    pthread_mutex_lock(&n->refuse_mu);
+    uint64_t hidden = 0;
+    /* the window stays: the next refusal starts a new one, with nothing
+     * left to say of this one */
+    if (n->refuse_hidden && now - n->refuse_window_ns >= 1000000000) {
+        hidden = n->refuse_hidden;
+        n->refuse_hidden = 0;
+    }
+    pthread_mutex_unlock(&n->refuse_mu);
+    if (hidden)
+        hcn_logf(n, 0,
+                 "%llu more refusals not shown (at most %u lines a "
+                 "second)",
+                 (unsigned long long)hidden, HCN_REFUSALS_PER_S);
+}
+
 /* A request that expects a response and found its target's mailbox full:
  * the node answers for the target at once, in the framework's error shape
  * (kind Busy), rather than let the caller wait for a timeout.  Hyperware

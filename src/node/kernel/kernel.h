@@ -484,6 +484,11 @@ struct hcn_node {
  * shutdown; routing says it when the next second begins). */
 void hcn_refusals_flush(hcn_node *n);
 
+/* The same, only once the second they were held back in has ended: so that
+ * the count of a burst is said soon after it, not with the next refusal
+ * (hc_node_tick). */
+void hcn_refusals_flush_ended(hcn_node *n);
+
 /* Look a process up by id ("p:k:pub") and take a reference; NULL if none. */
 hcn_proc *hcn_node_find(hcn_node *n, const char *pid);
 
