@@ -121,6 +121,31 @@ def test_remote_request_and_response(node_factory, tmp_path):
     assert got == "reply from a.os@net:tpkg:test.os ctx=c2: a.os@net:tpkg:test.os"
 
 
+def test_a_full_mailbox_answers_a_remote_caller_busy(node_factory, tmp_path):
+    """A request from another node into a full mailbox is answered Busy
+    over the network at once, as it is for a caller on the same node,
+    rather than left to the caller's timeout."""
+    a, b, _, _ = two_nodes(node_factory, tmp_path,
+                           b_extra=("--mailbox-max", "4"))
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 c1 echo hello",
+              "reply from")
+    # b's net holds its thread 5 s; 20 requests from a's net come meanwhile
+    assert b.inject(NET, "sleep 5000", non_block=True)["ok"]
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    got = ask(a, NET, "flood b.os@net:tpkg:test.os 20 20 echo x", timeout=60)
+    took = time.monotonic() - t0
+    ok, errors, busy = [int(x.split("=")[1]) for x in got.split()[1:]]
+    assert ok + errors + busy == 20, got
+    assert errors == 0, got  # none left to time out
+    assert busy >= 20 - 4 - 1 and ok >= 3, got  # the queued were served
+    assert took < 15, took  # well before the requests' 20 s
+    a.wait_log('first busy: {"HypercError":{"kind":"Busy","message":"the '
+               f'mailbox of {NET} is full (4 requests queued)')
+    b.wait_log(f"request a.os@{NET} -> b.os@{NET} refused: target mailbox "
+               "is full; the sender is answered Busy")
+
+
 def test_one_megabyte_each_way(node_factory, tmp_path):
     a, b, _, _ = two_nodes(node_factory, tmp_path)
     ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")

@@ -288,16 +288,16 @@ void hcn_refusals_flush_ended(hcn_node *n)
  * the node answers for the target at once, in the framework's error shape
  * (kind Busy), rather than let the caller wait for a timeout.  Hyperware
  * has no such bound (its sends wait for room); a hyperc extension, as the
- * bound itself.  Returns whether an answer went to a local sender. */
+ * bound itself.  A sender on another node gets the answer over the network,
+ * as the target's response.  Returns whether an answer went. */
 static bool answer_busy(hcn_node *n, hcn_msg *m, hcn_proc *to)
 {
     if (m->kind != HCN_MSG_REQUEST || !m->has_expects)
         return false;
     const char *back = m->rsvp ? m->rsvp : m->source;
-    if (!node_is(back, n->name))
-        return false;
-    hcn_proc *from = hcn_node_find(n, hcn_addr_pid(back));
-    if (from == NULL)
+    bool remote = !node_is(back, n->name);
+    hcn_proc *from = remote ? NULL : hcn_node_find(n, hcn_addr_pid(back));
+    if (!remote && from == NULL)
         return false;
     char *body = hcn_xasprintf(
         "{\"HypercError\":{\"kind\":\"Busy\",\"message\":\"the mailbox of "
@@ -308,6 +308,10 @@ static bool answer_busy(hcn_node *n, hcn_msg *m, hcn_proc *to)
         HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = m->id, .source = m->target,
                     .target = back, .body = body, .body_len = strlen(body));
     free(body);
+    if (remote) {
+        hcn_route(n, r);
+        return true;
+    }
     if (hcn_mailbox_push(&from->mb, r) != HCC_EOK)
         hcn_msg_unref(r);
     hcn_proc_unref(from);
