@@ -53,7 +53,8 @@ typedef enum hp_log_level {
 
 /* Set up logging: events at `terminal` and more severe go to the terminal
  * (error and warn at verbosity 0, info and debug at 1, as Rust's
- * init_logging maps them); events at `file` and more severe are appended to
+ * init_logging maps them; a debug line below `terminal` goes to the
+ * terminal at level 3, shown and kept only at verbosity 3); events at `file` and more severe are appended to
  * the per-process log file /<package>:<publisher>/log/<process>.log through
  * vfs:distro:sys, which keeps it under `max_file_bytes` (0 = 1 MiB) by
  * dropping its older half.  The generated init calls

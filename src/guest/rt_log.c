@@ -140,9 +140,12 @@ void hp_logv(hp_log_level level, const char *fmt, va_list ap)
         level = HP_LOG_DEBUG;
     hp_log_level term = hpr_rt.log_ready ? hpr_rt.term_level : HP_LOG_INFO;
     bool to_term = level <= term;
+    /* a debug line below the terminal level still goes to the terminal at
+     * level 3: the node shows (and keeps) it only at verbosity 3 */
+    bool to_debug = !to_term && level == HP_LOG_DEBUG;
     bool to_file =
         hpr_rt.log_file && level <= hpr_rt.file_level && !hpr_rt.log_busy;
-    if (!to_term && !to_file)
+    if (!to_term && !to_debug && !to_file)
         return;
     char line[HPR_LOG_LINE_MAX];
     int n = snprintf(line, sizeof line, "%s %s: ", level_names[level],
@@ -155,10 +158,11 @@ void hp_logv(hp_log_level level, const char *fmt, va_list ap)
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2)
         len = sizeof line - 2;
-    if (to_term) {
+    if (to_term || to_debug) {
         line[len] = '\0';
-        /* error, warn -> 0; info, debug -> 1 (Rust's default mapping) */
-        hw_print_to_terminal(level <= HP_LOG_WARN ? 0 : 1, line);
+        /* error, warn -> 0; info, debug -> 1 (Rust's default mapping); a
+         * debug line the terminal level leaves out -> 3 */
+        hw_print_to_terminal(to_debug ? 3 : level <= HP_LOG_WARN ? 0 : 1, line);
     }
     if (to_file) {
         /* the file's lines carry the time, as tracing's do */

@@ -314,6 +314,38 @@ def test_logs_follow_the_node_across_rotations_and_a_process(node_factory):
 
 # --------------------------------------------------------------- verbosity
 
+def test_a_hyperprocess_debug_line_only_at_verbosity_3(node_factory):
+    """hp_log_debug: neither shown nor in the node's log below 3 (only in
+    the process's own file); at 3 (the node's, or the process's own) on the
+    terminal and in the node's log."""
+    n = node_factory(packages=("ttasks",), wait_ready=False)
+    b = pid("b", "ttasks")
+    n.wait_log("test.os running")
+    for level in ("0", "1", "2"):
+        assert hyperc("verbosity", "--home", n.home, level).returncode == 0
+        assert n.ask(b, '{"DebugLine": "below-%s"}' % level) != ""
+    # the process's own file has them (the runtime writes it on its own)
+    vfs_log = os.path.join(n.home, "vfs", "ttasks:test.os", "log", "b.log")
+    wait_until(lambda: os.path.exists(vfs_log) and
+               "said: below-2" in open(vfs_log).read(),
+               what="the process's log file")
+    assert "said: below" not in n.stderr()
+    assert "said: below" not in n.log()
+    assert hyperc("verbosity", "--home", n.home, "3").returncode == 0
+    n.ask(b, '{"DebugLine": "at-three"}')
+    wait_until(lambda: "said: at-three" in n.stderr() and
+               "said: at-three" in n.log(), what="the debug line")
+    assert "[3] b:ttasks:test.os: DEBUG b: said: at-three" in n.log()
+    # a process's own level 3, the node's at 0
+    assert hyperc("verbosity", "--home", n.home, "0").returncode == 0
+    n.ask(b, '{"DebugLine": "node-quiet"}')
+    assert hyperc("verbosity", "--home", n.home, b, "3").returncode == 0
+    n.ask(b, '{"DebugLine": "process-three"}')
+    wait_until(lambda: "said: process-three" in n.stderr(),
+               what="the process's debug line")
+    assert "said: node-quiet" not in n.stderr() + n.log()
+
+
 def test_verbosity_3_shows_every_message_the_kernel_routes(node):
     body = "echo level-three"
     assert hyperc("verbosity", "--home", node.home, "3").returncode == 0

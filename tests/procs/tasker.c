@@ -60,6 +60,14 @@ static uint64_t ping(tasker_state *s)
     return ++s->served;
 }
 
+/* One hp_log_debug line (shown and kept by the node at verbosity 3 only). */
+HP_LOCAL
+static uint64_t debug_line(tasker_state *s, const char *text)
+{
+    hp_log_debug("said: %s", text);
+    return ++s->served;
+}
+
 HP_LOCAL
 static uint64_t init_result(const tasker_state *s)
 {

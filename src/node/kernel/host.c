@@ -350,8 +350,12 @@ static void ctx_take(hcn_host *h, hcn_ctx_entry *e)
 static void host_print(void *ctx, uint8_t v, const char *msg)
 {
     hcn_host *h = ctx;
-    hcn_log_write(&h->node->log, h->proc->id, v, hcn_proc_level(h->proc),
-                  msg ? msg : "");
+    int level = hcn_proc_level(h->proc);
+    /* a printout at the debug level (3) is kept only while the process's
+     * level is 3, as the kernel's own lines of that level are */
+    if (v >= 3 && level < 3)
+        return;
+    hcn_log_write(&h->node->log, h->proc->id, v, level, msg ? msg : "");
     if (v == 0 && !h->started && msg) {
         /* what a process says before it refuses to start is its reason
          * (proc.c reports it when the instance ends) */
