@@ -13,8 +13,8 @@
 #include <cmocka.h>
 
 #include "node/net/net_int.h"
+#include "unit_helpers.h"
 
-#include <ftw.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -35,18 +35,6 @@ typedef struct vec {
     char pub_hex[2 * HCNN_PUBKEY + 1];
 } vec;
 
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(s);
-    assert_true(n % 2 == 0 && n / 2 <= cap);
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(s + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-    return n / 2;
-}
-
 /* Read every block of the file (each begins with secret=); how many. */
 static int load(vec *v, int max)
 {
@@ -66,18 +54,18 @@ static int load(vec *v, int max)
             n++;
             assert_true(n < max);
             memset(&v[n], 0, sizeof v[n]);
-            assert_int_equal(unhex(val, v[n].secret, 32), 32);
+            assert_int_equal(ut_unhex(val, v[n].secret, 32), 32);
             continue;
         }
         assert_true(n >= 0);
         if (strcmp(key, "public") == 0) {
-            assert_int_equal(unhex(val, v[n].pub, 32), 32);
+            assert_int_equal(ut_unhex(val, v[n].pub, 32), 32);
             assert_int_equal(strlen(val), 2 * HCNN_PUBKEY);
             memcpy(v[n].pub_hex, val, 2 * HCNN_PUBKEY + 1);
         } else if (strcmp(key, "message") == 0) {
-            v[n].msg_len = unhex(val, v[n].msg, MAX_MSG);
+            v[n].msg_len = ut_unhex(val, v[n].msg, MAX_MSG);
         } else if (strcmp(key, "signature") == 0) {
-            assert_int_equal(unhex(val, v[n].sig, HCNN_SIG), HCNN_SIG);
+            assert_int_equal(ut_unhex(val, v[n].sig, HCNN_SIG), HCNN_SIG);
         } else {
             fail_msg("unknown field %s", key);
         }
@@ -87,29 +75,6 @@ static int load(vec *v, int max)
 }
 
 /* ------------------------------------------------------------ helpers */
-
-static int rm_cb(const char *path, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static char *temp_dir(void)
-{
-    char *d = strdup("/tmp/hyperc-ed25519-XXXXXX");
-    assert_non_null(d);
-    assert_non_null(mkdtemp(d));
-    return d;
-}
-
-static void rm_rf(char *dir)
-{
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
 
 /* Write key as <dir>/networking_key.pem, the node's form (PKCS#8 PEM). */
 static void write_key(const char *dir, EVP_PKEY *key)
@@ -133,7 +98,7 @@ static void rfc8032_vectors(void **state)
     int n = load(v, MAX_VECS);
     assert_int_equal(n, 3);
     for (int i = 0; i < n; i++) {
-        char *dir = temp_dir();
+        char *dir = ut_mkdtemp();
         EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
                                                    v[i].secret, 32);
         assert_non_null(k);
@@ -152,7 +117,8 @@ static void rfc8032_vectors(void **state)
         assert_true(hcnn_ident_sign(id, v[i].msg, v[i].msg_len, sig));
         assert_memory_equal(sig, v[i].sig, HCNN_SIG);
         hcnn_ident_free(id);
-        rm_rf(dir);
+        ut_rm_rf(dir);
+        free(dir);
 
         /* the check accepts it ... */
         assert_true(hcnn_ed25519_verify(v[i].pub, v[i].msg, v[i].msg_len,
@@ -190,7 +156,7 @@ static void rfc8032_vectors(void **state)
 static void made_once_and_kept(void **state)
 {
     (void)state;
-    char *home = temp_dir();
+    char *home = ut_mkdtemp();
     char dir[4096], path[4200];
     snprintf(dir, sizeof dir, "%s/net", home);
     snprintf(path, sizeof path, "%s/networking_key.pem", dir);
@@ -218,15 +184,17 @@ static void made_once_and_kept(void **state)
     hcnn_ident_free(id);
 
     /* another home, another key */
-    char *home2 = temp_dir();
+    char *home2 = ut_mkdtemp();
     id = hcnn_ident_load(home2, err, sizeof err);
     assert_non_null(id);
     assert_memory_not_equal(hcnn_ident_pub(id), pub, HCNN_PUBKEY);
     assert_false(hcnn_ed25519_verify(hcnn_ident_pub(id), msg, sizeof msg, sig,
                                      HCNN_SIG));
     hcnn_ident_free(id);
-    rm_rf(home2);
-    rm_rf(home);
+    ut_rm_rf(home2);
+    free(home2);
+    ut_rm_rf(home);
+    free(home);
 }
 
 /* A key file that holds no Ed25519 private key is refused with its
@@ -234,7 +202,7 @@ static void made_once_and_kept(void **state)
 static void not_a_key_refused(void **state)
 {
     (void)state;
-    char *dir = temp_dir();
+    char *dir = ut_mkdtemp();
     EVP_PKEY *x = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
     assert_non_null(x);
     write_key(dir, x);
@@ -258,7 +226,8 @@ static void not_a_key_refused(void **state)
     assert_non_null(fgets(line, sizeof line, f));
     fclose(f);
     assert_string_equal(line, "not a key\n");
-    rm_rf(dir);
+    ut_rm_rf(dir);
+    free(dir);
 }
 
 /* The PKI's keys: 64 hex digits, with or without 0x (hyperdrive's
@@ -269,7 +238,7 @@ static void hex_keys(void **state)
     static const char hex[] =
         "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
     uint8_t want[HCNN_PUBKEY], got[HCNN_PUBKEY];
-    unhex(hex, want, sizeof want);
+    ut_unhex(hex, want, sizeof want);
     assert_true(hcnn_key_from_hex(hex, got));
     assert_memory_equal(got, want, HCNN_PUBKEY);
     char with0x[80];

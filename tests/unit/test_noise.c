@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "node/net/noise.h"
+#include "unit_helpers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,18 +31,6 @@ typedef struct vec {
     size_t payload_len[MAX_MSGS], ct_len[MAX_MSGS];
     int nmsgs;
 } vec;
-
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(s);
-    assert_true(n % 2 == 0 && n / 2 <= cap);
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(s + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-    return n / 2;
-}
 
 /* Read every block of the file; returns how many. */
 static int load(vec *v, int max)
@@ -70,21 +59,21 @@ static int load(vec *v, int max)
         int k;
         char what[32];
         if (strcmp(key, "init_static") == 0)
-            unhex(val, b->init_static, 32);
+            ut_unhex(val, b->init_static, 32);
         else if (strcmp(key, "resp_static") == 0)
-            unhex(val, b->resp_static, 32);
+            ut_unhex(val, b->resp_static, 32);
         else if (strcmp(key, "gen_init_ephemeral") == 0)
-            unhex(val, b->init_e, 32);
+            ut_unhex(val, b->init_e, 32);
         else if (strcmp(key, "gen_resp_ephemeral") == 0)
-            unhex(val, b->resp_e, 32);
+            ut_unhex(val, b->resp_e, 32);
         else if (strcmp(key, "prologue") == 0)
-            b->prologue_len = unhex(val, b->prologue, sizeof b->prologue);
+            b->prologue_len = ut_unhex(val, b->prologue, sizeof b->prologue);
         else if (sscanf(key, "msg_%d_%31s", &k, what) == 2 && k >= 0 &&
                  k < MAX_MSGS) {
             if (strcmp(what, "payload") == 0)
-                b->payload_len[k] = unhex(val, b->payload[k], MAX_HEX / 2);
+                b->payload_len[k] = ut_unhex(val, b->payload[k], MAX_HEX / 2);
             else if (strcmp(what, "ciphertext") == 0)
-                b->ct_len[k] = unhex(val, b->ct[k], MAX_HEX / 2);
+                b->ct_len[k] = ut_unhex(val, b->ct[k], MAX_HEX / 2);
             else
                 fail_msg("unknown field %s", key);
             if (k + 1 > b->nmsgs)

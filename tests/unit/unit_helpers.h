@@ -45,6 +45,20 @@ static inline char *ut_mkdtemp(void)
     return t;
 }
 
+/* Hex text to bytes (test vectors): how many; fails the test on odd
+ * length, a non-hex pair or more than `cap` bytes. */
+static inline size_t ut_unhex(const char *s, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(s);
+    assert_true(n % 2 == 0 && n / 2 <= cap);
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(s + 2 * i, "%2x", &v), 1);
+        out[i] = (uint8_t)v;
+    }
+    return n / 2;
+}
+
 /* A node (not started) in `home` with a small mailbox bound and no spin. */
 static inline hc_node *ut_node_new(const char *home, uint32_t mailbox_max)
 {

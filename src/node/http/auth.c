@@ -696,17 +696,25 @@ uint32_t hcn_http_limiter_check(hcn_http_limiter *l, const struct sockaddr *sa,
     return wait < 1 ? 1 : (uint32_t)wait;
 }
 
+/* A new entry for sa's key (room made first). */
+static lim_entry *lim_add(hcn_http_limiter *l, const struct sockaddr *sa,
+                          int64_t now_ms)
+{
+    lim_make_room(l, now_ms);
+    lim_entry *e = hcn_xcalloc(1, sizeof *e);
+    lim_key(sa, e->key, e->text, sizeof e->text);
+    HASH_ADD(hh, l->by_addr, key, sizeof e->key, e);
+    l->count++;
+    return e;
+}
+
 void hcn_http_limiter_start(hcn_http_limiter *l, const struct sockaddr *sa,
                             int64_t now_ms)
 {
     char text[INET6_ADDRSTRLEN + 4];
     lim_entry *e = lim_find(l, sa, text, sizeof text);
     if (e == NULL) {
-        lim_make_room(l, now_ms);
-        e = hcn_xcalloc(1, sizeof *e);
-        lim_key(sa, e->key, e->text, sizeof e->text);
-        HASH_ADD(hh, l->by_addr, key, sizeof e->key, e);
-        l->count++;
+        e = lim_add(l, sa, now_ms);
     }
     e->pending++;
 }
@@ -731,11 +739,7 @@ void hcn_http_limiter_result(hcn_http_limiter *l, const struct sockaddr *sa,
     if (e && now_ms - e->last_ms > LIM_FORGET_MS && now_ms >= e->until_ms)
         e->fails = 0; /* a failure long after the last: a fresh start */
     if (e == NULL) {
-        lim_make_room(l, now_ms);
-        e = hcn_xcalloc(1, sizeof *e);
-        lim_key(sa, e->key, e->text, sizeof e->text);
-        HASH_ADD(hh, l->by_addr, key, sizeof e->key, e);
-        l->count++;
+        e = lim_add(l, sa, now_ms);
     }
     e->fails++;
     e->last_ms = now_ms;

@@ -252,27 +252,15 @@ static bool refusal_shown(hcn_node *n)
     return show;
 }
 
-void hcn_refusals_flush(hcn_node *n)
+/* Say the count of refusals held back: all of them, or (ended_only) only
+ * once the second they were held back in has ended (the window stays: the
+ * next refusal starts a new one, with nothing left to say of this one). */
+static void refusals_say(hcn_node *n, bool ended_only)
 {
-    pthread_mutex_lock(&n->refuse_mu);
-    uint64_t hidden = n->refuse_hidden;
-    n->refuse_hidden = 0;
-    pthread_mutex_unlock(&n->refuse_mu);
-    if (hidden)
-        hcn_logf(n, 0,
-                 "%llu more refusals not shown (at most %u lines a "
-                 "second)",
-                 (unsigned long long)hidden, HCN_REFUSALS_PER_S);
-}
-
-void hcn_refusals_flush_ended(hcn_node *n)
-{
-    int64_t now = hcn_now_ns();
+    int64_t now = ended_only ? hcn_now_ns() : 0;
     pthread_mutex_lock(&n->refuse_mu);
     uint64_t hidden = 0;
-    /* the window stays: the next refusal starts a new one, with nothing
-     * left to say of this one */
-    if (n->refuse_hidden && now - n->refuse_window_ns >= 1000000000) {
+    if (!ended_only || now - n->refuse_window_ns >= 1000000000) {
         hidden = n->refuse_hidden;
         n->refuse_hidden = 0;
     }
@@ -282,6 +270,16 @@ void hcn_refusals_flush_ended(hcn_node *n)
                  "%llu more refusals not shown (at most %u lines a "
                  "second)",
                  (unsigned long long)hidden, HCN_REFUSALS_PER_S);
+}
+
+void hcn_refusals_flush(hcn_node *n)
+{
+    refusals_say(n, false);
+}
+
+void hcn_refusals_flush_ended(hcn_node *n)
+{
+    refusals_say(n, true);
 }
 
 /* A request that expects a response and found its target's mailbox full:
