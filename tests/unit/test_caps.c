@@ -163,6 +163,51 @@ static void remove_issuer(void **state)
     hcn_capset_fini(&s);
 }
 
+/* Another node's capability keeps its signature: a copy, replaced by a
+ * later signed add of the same capability, kept by an unsigned one, freed
+ * with the entry (ASan sees leaks). */
+static void signatures_kept(void **state)
+{
+    (void)state;
+    const uint8_t s1[4] = {1, 2, 3, 4}, s2[3] = {9, 8, 7};
+    hcn_capset s = {0};
+    assert_int_equal(
+        hcn_capset_add_signed(&s, ISS_A, " \"messaging\" ", s1, sizeof s1), 1);
+    const hcn_cap *c = hcn_capset_get(&s, ISS_A, "\"messaging\"");
+    assert_non_null(c);
+    assert_ptr_not_equal(c->sig, s1);
+    assert_int_equal(c->sig_len, sizeof s1);
+    assert_memory_equal(c->sig, s1, sizeof s1);
+    assert_null(hcn_capset_get(&s, ISS_B, "\"messaging\""));
+    /* unsigned: present, the signature stays */
+    assert_int_equal(hcn_capset_add(&s, ISS_A, "\"messaging\""), 0);
+    c = hcn_capset_get(&s, ISS_A, "\"messaging\"");
+    assert_int_equal(c->sig_len, sizeof s1);
+    assert_memory_equal(c->sig, s1, sizeof s1);
+    /* signed again: the latest wins, even from its own bytes */
+    assert_int_equal(
+        hcn_capset_add_signed(&s, ISS_A, "\"messaging\"", s2, sizeof s2), 0);
+    c = hcn_capset_get(&s, ISS_A, "\"messaging\"");
+    assert_int_equal(c->sig_len, sizeof s2);
+    assert_memory_equal(c->sig, s2, sizeof s2);
+    assert_int_equal(
+        hcn_capset_add_signed(&s, ISS_A, "\"messaging\"", c->sig, c->sig_len),
+        0);
+    c = hcn_capset_get(&s, ISS_A, "\"messaging\"");
+    assert_memory_equal(c->sig, s2, sizeof s2);
+    /* one without a signature has none */
+    assert_int_equal(hcn_capset_add(&s, ISS_B, "\"messaging\""), 1);
+    c = hcn_capset_get(&s, ISS_B, "\"messaging\"");
+    assert_null(c->sig);
+    assert_int_equal(c->sig_len, 0);
+    /* removal and fini free them */
+    assert_int_equal(hcn_capset_remove(&s, ISS_A, "\"messaging\""), 1);
+    assert_int_equal(hcn_capset_add_signed(&s, ISS_A, "1", s1, sizeof s1), 1);
+    assert_int_equal(hcn_capset_remove_issuer(&s, ISS_A), 1);
+    assert_int_equal(hcn_capset_add_signed(&s, ISS_A, "2", s2, sizeof s2), 1);
+    hcn_capset_fini(&s);
+}
+
 static void messaging_lookup(void **state)
 {
     (void)state;
@@ -210,6 +255,7 @@ int main(void)
         cmocka_unit_test(bad_json_rejected),
         cmocka_unit_test(remove_by_parsed_json),
         cmocka_unit_test(remove_issuer),
+        cmocka_unit_test(signatures_kept),
         cmocka_unit_test(messaging_lookup),
         cmocka_unit_test(kernel_grant_helpers),
     };

@@ -1220,6 +1220,69 @@ static void capabilities_filtered_on_send(void **state)
     hcn_msg_unref(m);
 }
 
+/* A capability issued by another node keeps that node's signature from
+ * the message that offered it, through save, to the messages that show it:
+ * the net module sends it back with it (ours carry none: net signs them). */
+static void another_nodes_capability_keeps_its_signature(void **state)
+{
+    fx *f = *state;
+    uint8_t sig[64];
+    for (size_t i = 0; i < sizeof sig; i++)
+        sig[i] = (uint8_t)(i * 7 + 1);
+#define FOREIGN "other.os@" PID_B
+    hcn_cap offered[2] = {
+        {.issuer = (char *)FOREIGN,
+         .params = (char *)"\"messaging\"",
+         .sig = sig,
+         .sig_len = sizeof sig},
+        {.issuer = (char *)"other.os@" PID_C, .params = (char *)"\"x\""},
+    };
+    hcn_msg *m = HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = 8, .source = ADDR_C,
+                             .target = ADDR_A, .body = "caps", .body_len = 4,
+                             .caps = offered, .ncaps = 2);
+    /* the envelope holds its own copy */
+    assert_int_equal(m->caps[0].sig_len, sizeof sig);
+    assert_ptr_not_equal(m->caps[0].sig, sig);
+    assert_memory_equal(m->caps[0].sig, sig, sizeof sig);
+    assert_null(m->caps[1].sig);
+    assert_int_equal(m->caps[1].sig_len, 0);
+    hcn_route(f->n, m);
+    hw_receive_result r;
+    a_recv(f, &r);
+    assert_request(&r, ADDR_C, "caps");
+    hw_receive_result_fini(&r);
+    hw_capability save[2] = {mkcap(FOREIGN, "\"messaging\""),
+                             mkcap("other.os@" PID_C, "\"x\"")};
+    f->t->save_capabilities(f->t->ctx, save, 2);
+    pthread_mutex_lock(&f->a->lock);
+    const hcn_cap *held = hcn_capset_get(&f->a->caps, FOREIGN, "\"messaging\"");
+    assert_non_null(held);
+    assert_int_equal(held->sig_len, sizeof sig);
+    assert_memory_equal(held->sig, sig, sizeof sig);
+    held = hcn_capset_get(&f->a->caps, "other.os@" PID_C, "\"x\"");
+    assert_non_null(held);
+    assert_null(held->sig);
+    pthread_mutex_unlock(&f->a->lock);
+    /* shown to B: with the signature */
+    hw_address t;
+    assert_int_equal(hw_address_parse("our@" PID_B, &t), 0);
+    hw_request q = mkreq(false, -1, "shows");
+    q.capabilities.ptr = save;
+    q.capabilities.len = 2;
+    f->t->send_request(f->t->ctx, &t, &q, NULL, NULL);
+    hw_address_fini(&t);
+    for (int i = 0; i < 2; i++)
+        hw_address_fini(&save[i].issuer);
+    hcn_msg *got = b_pop_req(f);
+    assert_int_equal(got->ncaps, 2);
+    assert_string_equal(got->caps[0].issuer, FOREIGN);
+    assert_int_equal(got->caps[0].sig_len, sizeof sig);
+    assert_memory_equal(got->caps[0].sig, sig, sizeof sig);
+    assert_int_equal(got->caps[1].sig_len, 0);
+    hcn_msg_unref(got);
+#undef FOREIGN
+}
+
 static void capabilities_offered_saved_dropped(void **state)
 {
     fx *f = *state;
@@ -1306,6 +1369,7 @@ int main(void)
         T(await_finds_answer_already_deferred),
         T(capabilities_filtered_on_send),
         T(capabilities_offered_saved_dropped),
+        T(another_nodes_capability_keeps_its_signature),
         T(receive_lent_lends_until_next_receive),
     };
 #undef T

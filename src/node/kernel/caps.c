@@ -26,13 +26,34 @@ static ssize_t find(const hcn_capset *s, const char *issuer, const char *p)
     return -1;
 }
 
+static void set_sig(hcn_cap *c, const uint8_t *sig, size_t sig_len)
+{
+    uint8_t *copy = NULL;
+    if (sig_len != 0) {
+        copy = hcn_xmalloc(sig_len);
+        memcpy(copy, sig, sig_len);
+    }
+    free(c->sig);
+    c->sig = copy;
+    c->sig_len = sig_len;
+}
+
 int hcn_capset_add(hcn_capset *s, const char *issuer, const char *params)
+{
+    return hcn_capset_add_signed(s, issuer, params, NULL, 0);
+}
+
+int hcn_capset_add_signed(hcn_capset *s, const char *issuer, const char *params,
+                          const uint8_t *sig, size_t sig_len)
 {
     char *canon = hcn_json_canonical(params);
     if (canon == NULL)
         return -1;
-    if (find(s, issuer, canon) >= 0) {
+    ssize_t at = find(s, issuer, canon);
+    if (at >= 0) {
         free(canon);
+        if (sig_len != 0)
+            set_sig(&s->v[at], sig, sig_len);
         return 0;
     }
     if (s->len == s->cap) {
@@ -44,6 +65,9 @@ int hcn_capset_add(hcn_capset *s, const char *issuer, const char *params)
     }
     s->v[s->len].issuer = hcn_xstrdup(issuer);
     s->v[s->len].params = canon;
+    s->v[s->len].sig = NULL;
+    s->v[s->len].sig_len = 0;
+    set_sig(&s->v[s->len], sig, sig_len);
     s->len++;
     return 1;
 }
@@ -52,6 +76,7 @@ static void remove_at(hcn_capset *s, size_t i)
 {
     free(s->v[i].issuer);
     free(s->v[i].params);
+    free(s->v[i].sig);
     s->v[i] = s->v[s->len - 1];
     s->len--;
 }
@@ -73,6 +98,13 @@ bool hcn_capset_has(const hcn_capset *s, const char *issuer,
                     const char *canon_params)
 {
     return find(s, issuer, canon_params) >= 0;
+}
+
+const hcn_cap *hcn_capset_get(const hcn_capset *s, const char *issuer,
+                              const char *canon_params)
+{
+    ssize_t i = find(s, issuer, canon_params);
+    return i >= 0 ? &s->v[i] : NULL;
 }
 
 bool hcn_capset_has_messaging(const hcn_capset *s, const char *target)
@@ -99,6 +131,7 @@ void hcn_capset_fini(hcn_capset *s)
     for (size_t i = 0; i < s->len; i++) {
         free(s->v[i].issuer);
         free(s->v[i].params);
+        free(s->v[i].sig);
     }
     free(s->v);
     memset(s, 0, sizeof *s);

@@ -167,14 +167,25 @@ static hcn_cap *filter_caps(hcn_host *h, const hw_capability_list *in,
         char *canon =
             in->ptr[i].params ? hcn_json_canonical(in->ptr[i].params) : NULL;
         bool ok = canon != NULL;
+        uint8_t *sig = NULL;
+        size_t sig_len = 0;
         if (ok && strcmp(issuer, p->addr) != 0) {
             pthread_mutex_lock(&p->lock);
-            ok = hcn_capset_has(&p->caps, issuer, canon);
+            const hcn_cap *held = hcn_capset_get(&p->caps, issuer, canon);
+            ok = held != NULL;
+            if (held != NULL && held->sig_len != 0) {
+                /* another node's: with its signature, for its issuer */
+                sig = hcn_xmalloc(held->sig_len);
+                memcpy(sig, held->sig, held->sig_len);
+                sig_len = held->sig_len;
+            }
             pthread_mutex_unlock(&p->lock);
         }
         if (ok) {
             out[*n_out].issuer = issuer;
             out[*n_out].params = canon;
+            out[*n_out].sig = sig;
+            out[*n_out].sig_len = sig_len;
             (*n_out)++;
         } else {
             free(issuer);
@@ -191,6 +202,7 @@ static void free_caps(hcn_cap *c, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(c[i].issuer);
         free(c[i].params);
+        free(c[i].sig);
     }
     free(c);
 }
@@ -392,7 +404,9 @@ static void note_offered(hcn_host *h, const hcn_msg *m)
         return;
     pthread_mutex_lock(&h->proc->lock);
     for (size_t i = 0; i < m->ncaps; i++)
-        hcn_capset_add(&h->proc->offered, m->caps[i].issuer, m->caps[i].params);
+        hcn_capset_add_signed(&h->proc->offered, m->caps[i].issuer,
+                              m->caps[i].params, m->caps[i].sig,
+                              m->caps[i].sig_len);
     pthread_mutex_unlock(&h->proc->lock);
 }
 
@@ -1456,9 +1470,12 @@ static void host_save_caps(void *ctx, const hw_capability *caps, size_t n)
             caps[i].params ? hcn_json_canonical(caps[i].params) : NULL;
         bool ok = false;
         pthread_mutex_lock(&p->lock);
-        if (canon && (strcmp(issuer, p->addr) == 0 ||
-                      hcn_capset_has(&p->offered, issuer, canon))) {
-            hcn_capset_add(&p->caps, issuer, canon);
+        const hcn_cap *o =
+            canon ? hcn_capset_get(&p->offered, issuer, canon) : NULL;
+        if (canon && (strcmp(issuer, p->addr) == 0 || o != NULL)) {
+            /* another node's keeps the signature it was offered with */
+            hcn_capset_add_signed(&p->caps, issuer, canon, o ? o->sig : NULL,
+                                  o ? o->sig_len : 0);
             ok = true;
         }
         pthread_mutex_unlock(&p->lock);

@@ -51,10 +51,15 @@ void hcn_blob_unref(hcn_blob *b);
 /* ---------------------------------------------------------- capabilities */
 
 /* A capability with its params in canonical JSON (sorted keys, compact), so
- * that equality is string equality, as Hyperware compares parsed JSON. */
+ * that equality is string equality, as Hyperware compares parsed JSON.
+ * One issued by another node keeps that node's signature (as it came over
+ * the network), so that it can be shown back to its issuer; ours carry
+ * none (the net module signs them as they leave). */
 typedef struct hcn_cap {
     char *issuer; /* full address string */
     char *params; /* canonical JSON */
+    uint8_t *sig; /* the issuing node's signature; NULL = none */
+    size_t sig_len;
 } hcn_cap;
 
 typedef struct hcn_capset {
@@ -67,6 +72,15 @@ char *hcn_json_canonical(const char *json);
 /* Add (copies; canonicalizes params). Returns 1 if added, 0 if present, -1
  * if params is not JSON. */
 int hcn_capset_add(hcn_capset *s, const char *issuer, const char *params);
+/* hcn_capset_add with the issuer's signature (sig_len 0: none).  A
+ * capability already held takes the signature given, if any (the latest
+ * signed copy wins, as a map insert in Hyperware). */
+int hcn_capset_add_signed(hcn_capset *s, const char *issuer, const char *params,
+                          const uint8_t *sig, size_t sig_len);
+/* The held capability, or NULL; params must already be canonical.  Valid
+ * until the set changes. */
+const hcn_cap *hcn_capset_get(const hcn_capset *s, const char *issuer,
+                              const char *canon_params);
 /* Remove; returns 1 if it was there. */
 int hcn_capset_remove(hcn_capset *s, const char *issuer, const char *params);
 /* Whether held; params must already be canonical. */

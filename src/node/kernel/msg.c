@@ -60,7 +60,7 @@ hcn_msg *hcn_msg_new(const hcn_msg_spec *sp)
     size_t need = sizeof(hcn_msg) + ncaps * sizeof(hcn_cap) + lsource +
                   ltarget + lrsvp + lmeta + body_len;
     for (size_t i = 0; i < ncaps; i++)
-        need += slen(caps[i].issuer) + slen(caps[i].params);
+        need += slen(caps[i].issuer) + slen(caps[i].params) + caps[i].sig_len;
     hcn_msg *m = hcn_xmalloc(need);
     memset(m, 0, sizeof *m);
     atomic_init(&m->refs, 1);
@@ -83,6 +83,12 @@ hcn_msg *hcn_msg_new(const hcn_msg_spec *sp)
     m->metadata = metadata ? put(&cur, metadata, lmeta) : NULL;
     m->body = (const uint8_t *)put(&cur, sp->body, body_len);
     m->body_len = body_len;
+    for (size_t i = 0; i < ncaps; i++) { /* bytes: after the strings */
+        m->caps[i].sig_len = caps[i].sig_len;
+        m->caps[i].sig =
+            caps[i].sig_len ? (uint8_t *)put(&cur, caps[i].sig, caps[i].sig_len)
+                            : NULL;
+    }
     m->blob = hcn_blob_ref(sp->blob);
     return m;
 }

@@ -547,7 +547,9 @@ static void out_frame16(conn *c, const uint8_t *p, size_t n)
 }
 
 /* Sign each capability our node issued (the signature a receiver checks
- * is its own node's; ours is what we can give for ours). */
+ * is its own node's; ours is what we can give for ours); another node's
+ * leaves with the signature it came with (none if it came without: its
+ * issuer will not honour it).  Every sig is the array's own. */
 static hcnn_cap *wire_caps(net_mod *net, const hcn_msg *m)
 {
     if (m->ncaps == 0)
@@ -556,8 +558,14 @@ static hcnn_cap *wire_caps(net_mod *net, const hcn_msg *m)
     for (size_t i = 0; i < m->ncaps; i++) {
         caps[i].issuer = m->caps[i].issuer;
         caps[i].params = m->caps[i].params;
-        if (!addr_node_is(m->caps[i].issuer, net->our))
+        if (!addr_node_is(m->caps[i].issuer, net->our)) {
+            if (m->caps[i].sig_len != 0) {
+                caps[i].sig = hcn_xmalloc(m->caps[i].sig_len);
+                memcpy(caps[i].sig, m->caps[i].sig, m->caps[i].sig_len);
+                caps[i].sig_len = m->caps[i].sig_len;
+            }
             continue;
+        }
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
         msgpack_packer pk;
@@ -1351,7 +1359,10 @@ static const char *deliver(conn *c, const uint8_t *p, size_t n)
         hcnn_kmsg_fini(&k);
         return NULL;
     }
-    /* capabilities: ours are kept only with our valid signature */
+    /* capabilities: ours are kept only with our valid signature (and
+     * without it: we sign afresh as they leave); another node's are kept
+     * with the signature they came with, for the process that saves one to
+     * show it back to its issuer (which checks it) */
     hcn_cap *caps = k.ncaps ? hcn_xcalloc(k.ncaps, sizeof *caps) : NULL;
     size_t ncaps = 0;
     for (size_t i = 0; i < k.ncaps; i++) {
@@ -1372,6 +1383,9 @@ static const char *deliver(conn *c, const uint8_t *p, size_t n)
             msgpack_sbuffer_destroy(&sb);
             if (!ok)
                 continue;
+        } else {
+            caps[ncaps].sig = k.caps[i].sig;
+            caps[ncaps].sig_len = k.caps[i].sig ? k.caps[i].sig_len : 0;
         }
         caps[ncaps].issuer = k.caps[i].issuer;
         caps[ncaps].params = k.caps[i].params;
