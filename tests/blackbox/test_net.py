@@ -252,6 +252,63 @@ def test_network_capability(node_factory, tmp_path):
     b.wait_log("the target lacks the network capability")
 
 
+PRIV = "privnet:tpkg:test.os"  # networking, not public
+MESSAGING = '"messaging"'
+
+
+def test_a_private_process_hears_only_holders_of_its_capability(
+        node_factory, tmp_path):
+    """hyperc is stricter than Hyperware here: a process that is not public
+    hears another node only from a sender that shows the messaging
+    capability for it, signed by the target's node."""
+    a, b, _, _ = two_nodes(node_factory, tmp_path)
+    ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
+    # (a) a plain request: dropped on b.os, the sender times out
+    got = ask(a, NET, "ask b.os@%s 2 c1 echo x" % PRIV)
+    assert got.startswith("error timeout target=b.os@%s ctx=c1" % PRIV), got
+    b.wait_log("a.os@net:tpkg:test.os -> b.os@%s dropped: the target is not "
+               "public and the request carries no messaging capability" % PRIV)
+    # a capability a.os does not hold is not passed on: refused the same way
+    got = ask(a, NET, "askcap b.os@%s 2 c2 b.os@%s %s echo x"
+              % (PRIV, PRIV, MESSAGING))
+    assert got.startswith("error timeout target=b.os@%s ctx=c2" % PRIV), got
+    # (b) the private process hands a.os's process its messaging
+    # capability (b.os signs it as it leaves), which saves it ...
+    got = ask(b, PRIV, "askcap a.os@net:tpkg:test.os 5 g b.os@%s %s "
+              "save-offered" % (PRIV, MESSAGING))
+    assert got == "reply from a.os@net:tpkg:test.os ctx=g: saved 1", got
+    caps = ask(a, NET, "caps")
+    assert "b.os@%s %s" % (PRIV, MESSAGING) in caps.splitlines(), caps
+    # ... and shows it back with b.os's signature: heard and answered
+    got = ask(a, NET, "askcap b.os@%s 5 c3 b.os@%s %s echo hello"
+              % (PRIV, PRIV, MESSAGING))
+    assert got == "reply from b.os@%s ctx=c3: hello" % PRIV, got
+    # its other requests still need it
+    got = ask(a, NET, "ask b.os@%s 2 c4 echo x" % PRIV)
+    assert got.startswith("error timeout target=b.os@%s ctx=c4" % PRIV), got
+    # a local process without the capability still cannot reach it
+    assert ask(b, pid("c"), "ask our@%s 2 c5 echo x" % PRIV).startswith(
+        "error timeout")
+    assert b.log().count("carries no messaging capability") == 3
+
+
+def test_a_capability_with_a_broken_signature_is_refused(node_factory,
+                                                           tmp_path):
+    import msgpack
+    a, b, evil, port = evil_setup(node_factory, tmp_path)
+    evil.connect(port).handshake()
+    cap = [["a.os@" + PRIV, MESSAGING], [0] * 64]
+    evil.send_message(msgpack.packb(
+        [7, "evil.os@hi:terminal:sys", "a.os@" + PRIV, None,
+         {"Request": [False, 5, list(b"echo forged"), None, [cap]]}, None]))
+    a.wait_log("evil.os@hi:terminal:sys -> a.os@%s dropped: the target is "
+               "not public" % PRIV)
+    # the connection and the node serve on
+    peer_hello(a, evil, "still here")
+    evil.close()
+    still_fine(a, b)
+
+
 def test_unknown_node_is_offline_at_once(node_factory, tmp_path):
     a, b, _, _ = two_nodes(node_factory, tmp_path)
     t0 = time.monotonic()

@@ -8,6 +8,12 @@
  *                                context CTX; answer, once the reply or error
  *                                comes back, "reply from SRC ctx=CTX: BODY"
  *                                or "error KIND target=T ctx=CTX body=B"
+ *   askcap TARGET SECS CTX ISSUER PARAMS BODY...
+ *                                as ask, with the capability {ISSUER,
+ *                                PARAMS} attached (the node passes it on only
+ *                                if we hold it or issued it)
+ *   save-offered                 save the capabilities attached to this
+ *                                request; answer "saved N"
  *   forward TARGET BODY...       pass BODY on with inherit (the target answers
  *                                our requester directly); no answer from us
  *   fire TARGET BODY...          fire-and-forget request; answer "fired"
@@ -38,6 +44,7 @@
 #include <time.h>
 
 static unsigned long requests;
+static const hw_request *current; /* the request being answered */
 static int flood_left, flood_ok, flood_err, flood_busy;
 static bool flooding;
 
@@ -60,10 +67,13 @@ static bool target_of(const char *s, hw_address *out)
     return hw_address_parse(s, out) == 0;
 }
 
-static void send_req(const hw_address *t, const char *body, bool expects,
-                     uint64_t secs, bool inherit, const char *ctx)
+static void send_req_caps(const hw_address *t, const char *body, bool expects,
+                          uint64_t secs, bool inherit, const char *ctx,
+                          hw_capability *caps, size_t ncaps)
 {
     hw_request r = {0};
+    r.capabilities.ptr = caps;
+    r.capabilities.len = ncaps;
     r.inherit = inherit;
     r.has_expects_response = expects;
     r.expects_response = secs;
@@ -71,6 +81,12 @@ static void send_req(const hw_address *t, const char *body, bool expects,
     r.body.len = strlen(body);
     hw_bytes c = {(uint8_t *)ctx, ctx ? strlen(ctx) : 0};
     hw_send_request(t, &r, ctx ? &c : NULL, NULL);
+}
+
+static void send_req(const hw_address *t, const char *body, bool expects,
+                     uint64_t secs, bool inherit, const char *ctx)
+{
+    send_req_caps(t, body, expects, secs, inherit, ctx, NULL, 0);
 }
 
 /* Split off the next space-separated word; returns the rest (or ""). */
@@ -179,6 +195,31 @@ static bool on_request(char *cmdline, size_t len)
         }
         send_req(&t, rest, true, strtoull(secs, NULL, 10), false, ctx);
         hw_address_fini(&t);
+    } else if (strcmp(cmd, "askcap") == 0) {
+        char *tg = word(rest, &rest);
+        char *secs = word(rest, &rest);
+        char *ctx = word(rest, &rest);
+        char *issuer = word(rest, &rest);
+        char *params = word(rest, &rest);
+        hw_capability cap = {.params = params};
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        if (!target_of(issuer, &cap.issuer)) {
+            hw_address_fini(&t);
+            answer("bad issuer");
+            return true;
+        }
+        send_req_caps(&t, rest, true, strtoull(secs, NULL, 10), false, ctx,
+                      &cap, 1);
+        hw_address_fini(&cap.issuer);
+        hw_address_fini(&t);
+    } else if (strcmp(cmd, "save-offered") == 0) {
+        const hw_capability_list *l = &current->capabilities;
+        hw_save_capabilities(l->ptr, l->len);
+        snprintf(out, sizeof out, "saved %zu", l->len);
+        answer(out);
     } else if (strcmp(cmd, "forward") == 0) {
         char *tg = word(rest, &rest);
         if (!target_of(tg, &t)) {
@@ -376,7 +417,9 @@ void hw_init(const char *our)
             char *cmd = malloc(b->len + 1);
             memcpy(cmd, b->ptr, b->len);
             cmd[b->len] = 0;
+            current = &r.message.request;
             go_on = on_request(cmd, b->len);
+            current = NULL;
             free(cmd);
         } else {
             on_answer(&r);

@@ -347,6 +347,24 @@ static bool proc_networks(hcn_node *n, hcn_proc *p)
     return ok;
 }
 
+/* Whether m carries the messaging capability for the process at `addr`
+ * (params compared as canonical JSON, as the capability sets do). */
+static bool carries_messaging(const hcn_msg *m, const char *addr)
+{
+    for (size_t i = 0; i < m->ncaps; i++) {
+        if (strcmp(m->caps[i].issuer, addr) != 0)
+            continue;
+        if (strcmp(m->caps[i].params, "\"messaging\"") == 0)
+            return true;
+        char *canon = hcn_json_canonical(m->caps[i].params);
+        bool ok = canon != NULL && strcmp(canon, "\"messaging\"") == 0;
+        free(canon);
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
 static bool may_network(hcn_node *n, hcn_proc *hint, const char *spid)
 {
     hcn_proc *from = hint ? hcn_proc_ref(hint) : hcn_node_find(n, spid);
@@ -460,6 +478,22 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
                  "capability to hear from other nodes (manifest: "
                  "\"request_networking\": true)",
                  kind_name(m), m->source, m->target);
+        hcn_proc_unref(to);
+        hcn_msg_unref(m);
+        return;
+    } else if (!src_local && m->kind == HCN_MSG_REQUEST && !to->public_ &&
+               !carries_messaging(m, to->addr)) {
+        /* from another node to a process that is not public: only with the
+         * messaging capability for it, carried in the request (net keeps
+         * one our node issued only with our valid signature).  Stricter
+         * than Hyperware, which lets any node reach a networking process.
+         * Responses and send errors are not checked: they answer the
+         * process's own requests. */
+        hcn_logf(n, 0,
+                 "%s %s -> %s dropped: the target is not public and the "
+                 "request carries no messaging capability for it (issuer "
+                 "%s, params \"messaging\"); the sender times out",
+                 kind_name(m), m->source, m->target, to->addr);
         hcn_proc_unref(to);
         hcn_msg_unref(m);
         return;
