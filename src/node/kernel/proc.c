@@ -624,11 +624,26 @@ hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
             snprintf(issuer, sizeof issuer, "%s", full);
             free(full);
         }
+        /* another node's passes on with its signature (copied, so that
+         * the two processes' locks are never held together) */
+        uint8_t *sig = NULL;
+        size_t sig_len = 0;
         pthread_mutex_lock(&parent->lock);
-        bool held = canon && hcn_capset_has(&parent->caps, issuer, canon);
+        const hcn_cap *held =
+            canon ? hcn_capset_get(&parent->caps, issuer, canon) : NULL;
+        if (held != NULL && held->sig_len != 0) {
+            sig = hcn_xmalloc(held->sig_len);
+            memcpy(sig, held->sig, held->sig_len);
+            sig_len = held->sig_len;
+        }
+        bool ok = held != NULL;
         pthread_mutex_unlock(&parent->lock);
-        if (held)
-            hcn_grant(child, issuer, canon);
+        if (ok) {
+            pthread_mutex_lock(&child->lock);
+            hcn_capset_add_signed(&child->caps, issuer, canon, sig, sig_len);
+            pthread_mutex_unlock(&child->lock);
+        }
+        free(sig);
         free(canon);
     }
     /* Grants: capabilities issued by the child. */
