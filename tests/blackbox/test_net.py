@@ -256,12 +256,16 @@ PRIV = "privnet:tpkg:test.os"  # networking, not public
 MESSAGING = '"messaging"'
 
 
+@pytest.mark.parametrize("isolate", [(), ("--isolate",)],
+                         ids=["in-process", "isolated"])
 def test_a_private_process_hears_only_holders_of_its_capability(
-        node_factory, tmp_path):
+        node_factory, tmp_path, isolate):
     """hyperc is stricter than Hyperware here: a process that is not public
     hears another node only from a sender that shows the messaging
-    capability for it, signed by the target's node."""
-    a, b, _, _ = two_nodes(node_factory, tmp_path)
+    capability for it, signed by the target's node.  (Isolated, the
+    capability is saved through the worker's link.)"""
+    a, b, _, _ = two_nodes(node_factory, tmp_path, a_extra=isolate,
+                           b_extra=isolate)
     ask_until(a, NET, "ask b.os@net:tpkg:test.os 5 w echo warm", "reply from")
     # (a) a plain request: dropped on b.os, the sender times out
     got = ask(a, NET, "ask b.os@%s 2 c1 echo x" % PRIV)
