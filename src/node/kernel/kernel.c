@@ -473,11 +473,12 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
                !proc_networks(n, to)) {
         /* from another node: as Hyperware, dropped unless the target may
          * network (the remote sender times out) */
-        hcn_logf(n, 0,
-                 "%s %s -> %s dropped: the target lacks the network "
-                 "capability to hear from other nodes (manifest: "
-                 "\"request_networking\": true)",
-                 kind_name(m), m->source, m->target);
+        if (refusal_shown(n)) /* another node may send many */
+            hcn_logf(n, 0,
+                     "%s %s -> %s dropped: the target lacks the network "
+                     "capability to hear from other nodes (manifest: "
+                     "\"request_networking\": true)",
+                     kind_name(m), m->source, m->target);
         hcn_proc_unref(to);
         hcn_msg_unref(m);
         return;
@@ -489,11 +490,12 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
          * than Hyperware, which lets any node reach a networking process.
          * Responses and send errors are not checked: they answer the
          * process's own requests. */
-        hcn_logf(n, 0,
-                 "%s %s -> %s dropped: the target is not public and the "
-                 "request carries no messaging capability for it (issuer "
-                 "%s, params \"messaging\"); the sender times out",
-                 kind_name(m), m->source, m->target, to->addr);
+        if (refusal_shown(n))
+            hcn_logf(n, 0,
+                     "%s %s -> %s dropped: the target is not public and the "
+                     "request carries no messaging capability for it (issuer "
+                     "%s, params \"messaging\"); the sender times out",
+                     kind_name(m), m->source, m->target, to->addr);
         hcn_proc_unref(to);
         hcn_msg_unref(m);
         return;
