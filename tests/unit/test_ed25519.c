@@ -42,14 +42,8 @@ static int load(vec *v, int max)
     assert_non_null(f);
     char line[2 * MAX_MSG + 64];
     int n = -1;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (line[0] == '#' || line[0] == '\0')
-            continue;
-        char *eq = strchr(line, '=');
-        assert_non_null(eq);
-        *eq = '\0';
-        const char *key = line, *val = eq + 1;
+    const char *key, *val;
+    while (ut_vector_line(f, line, sizeof line, &key, &val)) {
         if (strcmp(key, "secret") == 0) {
             n++;
             assert_true(n < max);

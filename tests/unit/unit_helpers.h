@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -57,6 +58,26 @@ static inline size_t ut_unhex(const char *s, uint8_t *out, size_t cap)
         out[i] = (uint8_t)v;
     }
     return n / 2;
+}
+
+/* The next `key=value` line of a test-vector file (blank lines and lines
+ * starting with '#' skipped), split in place in `line`; false at the end.
+ * A line without '=' fails the test. */
+static inline bool ut_vector_line(FILE *f, char *line, size_t n,
+                                  const char **key, const char **val)
+{
+    while (fgets(line, (int)n, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char *eq = strchr(line, '=');
+        assert_non_null(eq);
+        *eq = '\0';
+        *key = line;
+        *val = eq + 1;
+        return true;
+    }
+    return false;
 }
 
 /* A node (not started) in `home` with a small mailbox bound and no spin. */
