@@ -54,14 +54,14 @@ typedef enum hp_log_level {
 /* Set up logging: events at `terminal` and more severe go to the terminal
  * (error and warn at verbosity 0, info and debug at 1, as Rust's
  * init_logging maps them; a debug line below `terminal` goes to the
- * terminal at level 3, shown and kept only at verbosity 3); events at `file` and more severe are appended to
- * the per-process log file /<package>:<publisher>/log/<process>.log through
- * vfs:distro:sys, which keeps it under `max_file_bytes` (0 = 1 MiB) by
- * dropping its older half.  The generated init calls
- * hp_log_init(HP_LOG_DEBUG, HP_LOG_INFO, 0) unless the process declares
- * .manual_logging.  Before it is called, hp_log_* print to the terminal only
- * (info and more severe).  Never blocks: file writes are requests that
- * expect no response. */
+ * terminal at level 3, shown and kept only at verbosity 3); events at `file`
+ * and more severe are appended to the per-process log file
+ * /<package>:<publisher>/log/<process>.log through vfs:distro:sys, which keeps
+ * it under `max_file_bytes` (0 = 1 MiB) by dropping its older half.  The
+ * generated init calls hp_log_init(HP_LOG_DEBUG, HP_LOG_INFO, 0) unless the
+ * process declares .manual_logging.  Before it is called, hp_log_* print to the
+ * terminal only (info and more severe).  Never blocks: file writes are requests
+ * that expect no response. */
 void hp_log_init(hp_log_level file, hp_log_level terminal,
                  uint64_t max_file_bytes);
 /* Log one event (printf format; a newline is added).  Long lines are cut at
