@@ -45,6 +45,37 @@ needs_fibers = pytest.mark.skipif(
     reason="runs processes as fibers, which this run switches off")
 
 
+def children_by_parent():
+    """{ppid: [pid, ...]} of every process now, read from /proc."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    return children
+
+
+def exchange(port, data, source="127.0.0.1", timeout=30):
+    """Send `data` on a new connection from `source` and read until the
+    server closes; the bytes read."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(source, 0))
+    s.sendall(data)
+    got = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    return got
+
+
 def pid(name, pkg="tpkg", pub="test.os"):
     return f"{name}:{pkg}:{pub}"
 

@@ -603,7 +603,7 @@ def test_remote_stubs_between_nodes(node_factory, tmp_path, transport):
     # Offline and Timeout stay apart in the typed result
     assert remote_probe(a, "nobody.os@" + RECEIVER) == (
         "Offline: nobody.os@receiver:async-app:hyperc.os is offline")
-    # ... a process on b.os without the network capability drops the
+    # and a process on b.os without the network capability drops the
     # call, and the stub's caller sees Timeout (after the 5 s it gave)
     got = remote_probe(a, "b.os@c:tpkg:test.os")
     assert got == "Timeout: no reply from b.os@c:tpkg:test.os within 5 s", got

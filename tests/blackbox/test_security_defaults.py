@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import (BIN, IN_PROCESS_ALL, ISOLATED, PACKAGES, free_port,
-                      pid)
+from conftest import (BIN, IN_PROCESS_ALL, ISOLATED, PACKAGES,
+                      children_by_parent, free_port, pid)
 from test_http import SRV, curl, login
 
 
@@ -225,21 +225,12 @@ def test_password_from_a_file_or_the_environment(node_factory, tmp_path,
 
 def descendants(root):
     """The pids of every process below `root` (its workers and theirs)."""
-    children = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-    found, todo = [], [root]
-    while todo:
-        for c in children.get(todo.pop(), []):
+    children = children_by_parent()
+    found, below = [], [root]
+    while below:
+        for c in children.get(below.pop(), []):
             found.append(c)
-            todo.append(c)
+            below.append(c)
     return found
 
 

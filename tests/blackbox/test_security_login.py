@@ -9,7 +9,7 @@ import json
 import subprocess
 import time
 
-from conftest import free_port
+from conftest import exchange, free_port
 from test_http import SRV, bind, curl, http_json, login
 
 PASSWORD = "the right one"
@@ -89,7 +89,6 @@ def test_guessing_from_one_address_backs_off(node_factory):
 
 def logins_at_once(n, source, password, count):
     """`count` logins from `source` sent at once: their status lines."""
-    import socket
     import threading
     body = json.dumps({"password": password}).encode()
     req = (b"POST /login HTTP/1.1\r\nHost: localhost\r\n"
@@ -98,17 +97,7 @@ def logins_at_once(n, source, password, count):
     got = []
 
     def one():
-        s = socket.create_connection(("127.0.0.1", n.port), timeout=30,
-                                     source_address=(source, 0))
-        s.sendall(req)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        got.append(data.split(b"\r\n", 1)[0])
+        got.append(exchange(n.port, req, source).split(b"\r\n", 1)[0])
 
     threads = [threading.Thread(target=one) for _ in range(count)]
     for t in threads:
@@ -245,7 +234,6 @@ def test_password_checks_do_not_stall_the_server(node_factory):
     """argon2id runs on a thread pool, at most four at once: a crowd of
     logins from many addresses neither holds up other requests nor queues
     without bound (the rest are told to come back)."""
-    import socket
     import threading
     n = boot(node_factory)
     body = json.dumps({"password": "guess"}).encode()
@@ -255,16 +243,7 @@ def test_password_checks_do_not_stall_the_server(node_factory):
     done = {}  # tag -> (time answered, status line, response)
 
     def one(tag, src, data):
-        s = socket.create_connection(("127.0.0.1", n.port), timeout=30,
-                                     source_address=(src, 0))
-        s.sendall(data)
-        got = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-        s.close()
+        got = exchange(n.port, data, src)
         done[tag] = (time.monotonic(), got.split(b"\r\n", 1)[0], got)
 
     logins = [threading.Thread(target=one,

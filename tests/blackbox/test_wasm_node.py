@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import pid
+from conftest import children_by_parent, pid
 from test_async_app import REQUESTER, RECEIVER, calls_through_stubs
 
 PACKAGES = os.environ.get("HYPERC_PACKAGES", "build/packages")
@@ -90,18 +90,14 @@ def test_a_task_stack_overflow_is_caught(node_factory):
 def host_pids(n):
     """The wasm hosts the node `n` runs (its children running host.mjs)."""
     out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
+    for d in children_by_parent().get(n.proc.pid, []):
         try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
             with open(f"/proc/{d}/cmdline", "rb") as f:
                 cmd = f.read()
         except OSError:
             continue
-        if ppid == n.proc.pid and b"host.mjs" in cmd:
-            out.append(int(d))
+        if b"host.mjs" in cmd:
+            out.append(d)
     return out
 
 
