@@ -139,16 +139,20 @@ class Peer:
         self._mix_hash(ct)
         return self.c.decrypt(h, ct)
 
-    def handshake(self, sign_with=None, name=None, version=1):
-        """Noise XX as initiator.  The payload names `name` (our own by
-        default), is signed by `sign_with` (our key by default) and says
-        protocol version `version` (1, Hyperware's, by default)."""
+    def _start(self):
+        """A fresh handshake state (empty prologue) and this side's static
+        and ephemeral keys."""
         self.h = _hash(PROTOCOL)
         self.ck = self.h
         self.c = Cipher()
         self._mix_hash(b"")  # empty prologue
-        s = X25519PrivateKey.generate()
-        e = X25519PrivateKey.generate()
+        return X25519PrivateKey.generate(), X25519PrivateKey.generate()
+
+    def handshake(self, sign_with=None, name=None, version=1):
+        """Noise XX as initiator.  The payload names `name` (our own by
+        default), is signed by `sign_with` (our key by default) and says
+        protocol version `version` (1, Hyperware's, by default)."""
+        s, e = self._start()
         # -> e
         self._mix_hash(pub_bytes(e))
         self.send16(pub_bytes(e) + self._enc_hash(b""))
@@ -178,12 +182,7 @@ class Peer:
         the static key it proved (the key its payload's signature must
         cover)."""
         self.sock = sock
-        self.h = _hash(PROTOCOL)
-        self.ck = self.h
-        self.c = Cipher()
-        self._mix_hash(b"")  # empty prologue
-        s = X25519PrivateKey.generate()
-        e = X25519PrivateKey.generate()
+        s, e = self._start()
         # -> e
         m = self.recv16()
         first = len(m)
