@@ -69,7 +69,10 @@ _Static_assert(64 + 2 * sizeof(ring_ctl) <= DATA_OFF, "header fits a page");
 typedef struct ring {
     ring_ctl *ctl;
     uint8_t *data;
-    uint32_t pos; /* our own position: tail if we write, head if we read */
+    uint32_t pos;  /* our own position: tail if we write, head if we read */
+    uint32_t room; /* a writer's: bytes known free after pos (the reader's
+                      head as last read), so that a write that fits reads
+                      not the reader's line */
 } ring;
 
 struct hcw_link {
@@ -80,6 +83,7 @@ struct hcw_link {
     ring tx, rx;
     int64_t spin_max_ns;
     int64_t spin_ns;     /* the adaptive budget for reads */
+    bool spin_yield;     /* sched_yield before each round of looks */
     _Atomic bool kicked; /* hcw_link_kick since the last hcw_link_wait */
     hcw_link_watch_fn watch;
     void *watch_ctx;
@@ -151,13 +155,14 @@ static void wake_flag(_Atomic uint32_t *flag)
  * yielding lets it run now, rather than after this spin, a futex sleep
  * and a wake-up (docs/benchmarks.md, "Isolated processes: yielding in the
  * link's spin").  With nothing else to run, the call returns at once. */
-static bool spin_for(_Atomic uint32_t *w, uint32_t seen, int64_t ns)
+static bool spin_for(_Atomic uint32_t *w, uint32_t seen, int64_t ns, bool yield)
 {
     if (ns <= 0)
         return false;
     int64_t end = now_ns() + ns;
     for (;;) {
-        sched_yield();
+        if (yield)
+            sched_yield();
         for (int i = 0; i < 256; i++) {
             if (atomic_load_explicit(w, memory_order_acquire) != seen)
                 return true;
@@ -184,12 +189,13 @@ static void place(hcw_link *l, uint8_t *map, uint32_t size, bool node)
     l->map = map;
     l->size = size;
     l->fd = -1;
+    l->spin_yield = true;
     if (node) {
-        l->rx = (ring){calls, calls_data, 0};
-        l->tx = (ring){replies, replies_data, 0};
+        l->rx = (ring){calls, calls_data, 0, 0};
+        l->tx = (ring){replies, replies_data, 0, 0};
     } else {
-        l->rx = (ring){replies, replies_data, 0};
-        l->tx = (ring){calls, calls_data, 0};
+        l->rx = (ring){replies, replies_data, 0, 0};
+        l->tx = (ring){calls, calls_data, 0, 0};
         l->from_node = true;
     }
 }
@@ -299,6 +305,11 @@ void hcw_link_socket_spin(hcw_link *l, uint32_t spin_us)
     l->spin_max_ns = l->spin_ns = (int64_t)spin_us * 1000;
 }
 
+void hcw_link_spin_yield(hcw_link *l, bool yield)
+{
+    l->spin_yield = yield;
+}
+
 void hcw_link_free(hcw_link *l)
 {
     if (l == NULL)
@@ -341,16 +352,18 @@ static int ring_write(hcw_link *l, const uint8_t *p, size_t n)
     ring *r = &l->tx;
     uint32_t size = l->size;
     while (n > 0) {
-        uint32_t head =
-            atomic_load_explicit(&r->ctl->head, memory_order_acquire);
-        uint32_t used = r->pos - head;
-        if (used > size) {
-            errno = EPROTO;
-            return -1;
+        uint32_t head = 0, room = r->room;
+        if (room < n) {
+            head = atomic_load_explicit(&r->ctl->head, memory_order_acquire);
+            uint32_t used = r->pos - head;
+            if (used > size) {
+                errno = EPROTO;
+                return -1;
+            }
+            room = r->room = size - used;
         }
-        uint32_t room = size - used;
         if (room == 0) {
-            if (spin_for(&r->ctl->head, head, l->spin_max_ns))
+            if (spin_for(&r->ctl->head, head, l->spin_max_ns, l->spin_yield))
                 continue;
             atomic_store(&r->ctl->writer_sleeps, 1);
             if (atomic_load(&r->ctl->head) == head)
@@ -368,6 +381,7 @@ static int ring_write(hcw_link *l, const uint8_t *p, size_t n)
         memcpy(r->data + at, p, first);
         memcpy(r->data, p + first, k - first);
         r->pos += k;
+        r->room -= k;
         p += k;
         n -= k;
         /* publish, then see whether the reader sleeps (both seq_cst: the
@@ -439,15 +453,18 @@ int hcw_link_try_send(hcw_link *l, hcw_frame *f)
         return -1;
     if (l->map == NULL)
         return socket_try_send(l, p, len);
-    uint32_t head =
-        atomic_load_explicit(&l->tx.ctl->head, memory_order_acquire);
-    uint32_t used = l->tx.pos - head;
-    if (used > l->size) {
-        errno = EPROTO;
-        return -1;
+    if (len > l->tx.room) {
+        uint32_t head =
+            atomic_load_explicit(&l->tx.ctl->head, memory_order_acquire);
+        uint32_t used = l->tx.pos - head;
+        if (used > l->size) {
+            errno = EPROTO;
+            return -1;
+        }
+        l->tx.room = l->size - used;
+        if (len > l->tx.room)
+            return 0;
     }
-    if (len > l->size - used)
-        return 0;
     return ring_write(l, p, len) == 0 ? 1 : -1;
 }
 
@@ -485,7 +502,7 @@ static void spin_adapt(hcw_link *l, bool came_while_spinning)
 static int wait_data(hcw_link *l, uint32_t seen)
 {
     ring *r = &l->rx;
-    if (spin_for(&r->ctl->tail, seen, l->spin_ns)) {
+    if (spin_for(&r->ctl->tail, seen, l->spin_ns, l->spin_yield)) {
         spin_adapt(l, true);
         return 1;
     }
@@ -514,7 +531,7 @@ int hcw_link_wait(hcw_link *l, int64_t deadline_ns)
     uint32_t seen = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
     if (seen != r->pos)
         return 1;
-    if (spin_for(&r->ctl->tail, seen, l->spin_ns)) {
+    if (spin_for(&r->ctl->tail, seen, l->spin_ns, l->spin_yield)) {
         spin_adapt(l, true);
         return 1;
     }
@@ -577,6 +594,7 @@ static int ring_read(hcw_link *l, uint8_t *p, size_t n, bool at_start,
         memcpy(p, r->data + at, first);
         memcpy(p + first, r->data, k - first);
         r->pos += k;
+        r->room -= k;
         p += k;
         n -= k;
         any = true;

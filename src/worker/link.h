@@ -61,6 +61,13 @@ hcw_link *hcw_link_socket(int fd);
  * (adapting as the ring's do: doubled when the wait paid off, halved when
  * it did not); 0 turns it off. */
 void hcw_link_socket_spin(hcw_link *l, uint32_t spin_us);
+/* Whether a shared-memory link's spin gives up the CPU (sched_yield)
+ * before each round of looks: true, the default, when more threads than
+ * CPUs take part in an exchange (a worker, its node thread and the peer's
+ * on two vCPUs), so that the peer a reader waits for runs at once; false
+ * when each side has a CPU of its own, where the yield's system call only
+ * delays the reader (bench/lane_pingpong).  One thread, before use. */
+void hcw_link_spin_yield(hcw_link *l, bool yield);
 /* Release the link (unmap, close).  NULL is ignored. */
 void hcw_link_free(hcw_link *l);
 

@@ -1,0 +1,202 @@
+/* What a round trip between two isolated processes would cost if their
+ * workers exchanged messages directly, without the node in between (a
+ * "lane": docs/architecture.md, "Isolated processes: a direct lane
+ * between two workers?").  Two OS processes share one worker link
+ * (src/worker/link.c: the same rings, the same adaptive spin with its
+ * yields, the same futex sleeps) and pass, as real frames of the worker
+ * protocol's codec (src/worker/proto.c), what such a lane would carry: a
+ * request with its id (decoded as a view, its source known from the lane),
+ * then the response with the same id.  Nothing here is the node's work
+ * (routing, capabilities, mailboxes): it is the floor under any design that
+ * keeps the guest in its own OS process.
+ *
+ *   lane_pingpong [ROUND_TRIPS [IN_FLIGHT [SPIN_US [YIELD]]]]
+ *
+ * defaults 200000, 1, 50, 1.  YIELD 0 makes both ends spin without giving
+ * up their CPU (hcw_link_spin_yield): each has a CPU of its own here.
+ *
+ * Prints one line of JSON: round trips/s, the p50 and p99 of a round trip
+ * (from a request's send to its response's decoding). */
+#include "worker/link.h"
+#include "worker/proto.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The pinger's request: 8 bytes of body, a response expected within 5 s,
+ * as bench/pingpong's raw exchange sends. */
+static void put_request(hcw_frame *f, uint64_t id)
+{
+    uint8_t body[8];
+    memcpy(body, &id, sizeof body);
+    hw_request r = {.has_expects_response = true,
+                    .expects_response = 5,
+                    .body = {.ptr = body, .len = sizeof body}};
+    hcw_frame_begin(f, HCW_DELIVER, 3);
+    hcw_put_u64(f, id);
+    hcw_put_request(f, &r);
+    hcw_put_nil(f);
+}
+
+/* The ponger: answer each request with its body, until told to stop (a
+ * request with id 0). */
+static int ponger(int fd, bool yield)
+{
+    char err[256];
+    hcw_link *l = hcw_link_shm_open(fd, err, sizeof err);
+    if (l == NULL) {
+        fprintf(stderr, "lane_pingpong: %s\n", err);
+        return 1;
+    }
+    hcw_link_spin_yield(l, yield);
+    hcw_frame *f = hcw_frame_new();
+    hcw_in in;
+    hcw_in_init(&in);
+    for (;;) {
+        if (hcw_link_recv(l, &in, err, sizeof err) != 1) {
+            fprintf(stderr, "lane_pingpong: ponger: %s\n", err);
+            return 1;
+        }
+        uint64_t id;
+        hw_request req;
+        if (!hcw_get_u64(&in, &id) || !hcw_get_request_view(&in, &req) ||
+            !hcw_get_nil(&in)) {
+            fprintf(stderr, "lane_pingpong: ponger: a bad request\n");
+            return 1;
+        }
+        if (id == 0) {
+            hcw_request_view_fini(&req);
+            break;
+        }
+        hw_response resp = {.body = req.body};
+        hcw_frame_begin(f, HCW_DELIVER, 3);
+        hcw_put_u64(f, id);
+        hcw_put_response(f, &resp);
+        hcw_put_nil(f);
+        hcw_request_view_fini(&req);
+        if (hcw_link_send(l, f) != 0) {
+            perror("lane_pingpong: ponger: send");
+            return 1;
+        }
+    }
+    hcw_in_fini(&in);
+    hcw_frame_free(f);
+    hcw_link_free(l);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    long n = argc > 1 ? atol(argv[1]) : 200000;
+    long k = argc > 2 ? atol(argv[2]) : 1;
+    long spin_us = argc > 3 ? atol(argv[3]) : 50;
+    bool yield = argc > 4 ? atoi(argv[4]) != 0 : true;
+    if (n < 1 || k < 1 || k > 1024 || spin_us < 0) {
+        fprintf(stderr, "usage: lane_pingpong [ROUND_TRIPS [IN_FLIGHT 1..1024 "
+                        "[SPIN_US [YIELD]]]]\n");
+        return 2;
+    }
+    int fd;
+    hcw_link *l = hcw_link_shm_new((uint32_t)spin_us, &fd);
+    if (l == NULL) {
+        perror("lane_pingpong: link");
+        return 1;
+    }
+    hcw_link_spin_yield(l, yield);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0) {
+        hcw_link_free(l);
+        _exit(ponger(fd, yield));
+    }
+    close(fd);
+
+    long warm = n / 10 + 100, total = n + warm;
+    int64_t *sent = calloc((size_t)total + 1, sizeof *sent);
+    int64_t *lat = malloc((size_t)n * sizeof *lat);
+    hcw_frame *f = hcw_frame_new();
+    hcw_in in;
+    hcw_in_init(&in);
+    char err[256];
+    if (sent == NULL || lat == NULL)
+        return 1;
+    long next = 1, done = 0;
+    int64_t t0 = 0;
+    int rc = 0;
+    while (done < total) {
+        while (next <= total && next - 1 - done < k) {
+            put_request(f, (uint64_t)next);
+            sent[next] = now_ns();
+            if (hcw_link_send(l, f) != 0) {
+                perror("lane_pingpong: send");
+                rc = 1;
+                goto out;
+            }
+            next++;
+        }
+        if (hcw_link_recv(l, &in, err, sizeof err) != 1) {
+            fprintf(stderr, "lane_pingpong: %s\n", err);
+            rc = 1;
+            goto out;
+        }
+        uint64_t id;
+        hw_response resp;
+        if (!hcw_get_u64(&in, &id) || !hcw_get_response_view(&in, &resp) ||
+            !hcw_get_nil(&in) || id < 1 || id > (uint64_t)total ||
+            resp.body.len != 8) {
+            fprintf(stderr, "lane_pingpong: a bad response\n");
+            rc = 1;
+            goto out;
+        }
+        hcw_response_view_fini(&resp);
+        done++;
+        if ((long)id > warm)
+            lat[id - (uint64_t)warm - 1] = now_ns() - sent[id];
+        if (done == warm)
+            t0 = now_ns();
+    }
+    int64_t t = now_ns() - t0;
+    put_request(f, 0);
+    hcw_link_send(l, f);
+    qsort(lat, (size_t)n, sizeof *lat, cmp);
+    printf("{\"in_flight\":%ld,\"spin_us\":%ld,\"yield\":%s,"
+           "\"round_trips\":%ld,\"per_s\":%.0f,\"p50_us\":%.2f,"
+           "\"p99_us\":%.2f}\n",
+           k, spin_us, yield ? "true" : "false", n,
+           (double)(total - warm) * 1e9 / (double)t, (double)lat[n / 2] / 1e3,
+           (double)lat[n * 99 / 100] / 1e3);
+out:
+    if (rc != 0)
+        kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    hcw_in_fini(&in);
+    hcw_frame_free(f);
+    hcw_link_free(l);
+    free(sent);
+    free(lat);
+    return rc;
+}
