@@ -1,8 +1,8 @@
 /* What a round trip between two isolated processes would cost if their
  * workers exchanged messages directly, without the node in between (a
- * "lane": docs/architecture.md, "Isolated processes: a direct lane
- * between two workers?").  Two OS processes share one worker link
- * (src/worker/link.c: the same rings, the same adaptive spin with its
+ * "lane": docs/architecture.md, "A direct lane between two workers: the
+ * floor measured", and docs/lane-design.md).  Two OS processes share one worker
+ * link (src/worker/link.c: the same rings, the same adaptive spin with its
  * yields, the same futex sleeps) and pass, as real frames of the worker
  * protocol's codec (src/worker/proto.c), what such a lane would carry: a
  * request with its id (decoded as a view, its source known from the lane),
