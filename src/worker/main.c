@@ -103,8 +103,10 @@ int main(int argc, char **argv)
         say_fail(hcw_w.out, err);
         _exit(HCW_EXIT_PROTOCOL);
     }
-    hcw_frame_begin(hcw_w.out, HCW_READY, 1);
+    /* no optional feature yet (docs/worker-protocol.md, "Versioning") */
+    hcw_frame_begin(hcw_w.out, HCW_READY, 2);
     hcw_put_u64(hcw_w.out, HCW_PROTO_VERSION);
+    hcw_put_strs(hcw_w.out, NULL, 0);
     if (hcw_link_send(hcw_w.link, hcw_w.out) != 0)
         hcw_die(NULL);
     hcw_w.in_guest = true;

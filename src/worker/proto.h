@@ -1,4 +1,4 @@
-/* Internal to hyperc: the worker protocol, version 4 — how a process that
+/* Internal to hyperc: the worker protocol, version 5 — how a process that
  * runs outside the node (an isolated native worker today, a wasm host
  * later) carries each call of the process ABI to the node and gets its
  * answer.  docs/worker-protocol.md is the specification; this header is
@@ -27,13 +27,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HCW_PROTO_VERSION 4
+#define HCW_PROTO_VERSION 5
 /* The largest frame either side sends or accepts (a message body and its
  * blob, with room for the rest). */
 #define HCW_MAX_FRAME (256u * 1024 * 1024)
 /* The highest prompting handle a worker may hold (PROMPTING_HOLD): as many
  * tasks as a process may have waiting at once, with room. */
 #define HCW_MAX_HELD (1u << 20)
+/* The most features a READY may name, and the longest name (version 5;
+ * none is defined yet: docs/lane-design.md plans "lanes"). */
+#define HCW_MAX_FEATURES 32
+#define HCW_MAX_FEATURE_LEN 64
 
 /* The operations.  Calls go from the process (worker) to the node; those
  * marked "->" get one HCW_REPLY with the results listed, the others get
@@ -70,7 +74,8 @@
     /* control */                                                              \
     XX(HELLO, 64)   /* node -> worker: [u32 version, str our, str binary,      \
                        str process id] */                                      \
-    XX(READY, 65)   /* worker -> node: [u32 version] (loaded; init runs) */    \
+    XX(READY, 65)   /* worker -> node: [u32 version, [str feature...]]         \
+                       (loaded; init runs) */                                  \
     XX(REPLY, 66)   /* node -> worker: the results of the last call */         \
     XX(DONE, 67)    /* worker -> node: [i32 rc] the entry returned */          \
     XX(FAIL, 68)    /* worker -> node: [str why] could not load or start */    \

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import ask_until, BIN, pid
+from conftest import ask_until, BIN, ISOLATED, pid
 
 HOG = pid("stackhog", "tstack")
 ISOLATE = ("--isolate", "--restart-base-ms", "50")
@@ -49,6 +49,29 @@ def crash_and_check(node, command, report, count=1):
     assert node.ask(pid("a"), "echo still here") == "still here"
     ask_until(node, HOG, "ping", "pong 1")
     return node.log()
+
+
+@pytest.mark.parametrize("mode,said", [
+    ("old", "protocol version 4, not 5"),
+    ("short", "READY wants [version, [feature...]]"),
+    ("features", "33 features, at most 32"),
+])
+def test_ready_of_another_protocol_refused(node_factory, monkeypatch, mode,
+                                           said):
+    """A worker whose READY is of another protocol version or layout is
+    stopped, with the reason in the log, before any guest code runs; the
+    process is restarted as after a failed start, and the node goes on."""
+    fake = os.environ.get("HYPERC_FAKE_WORKER")
+    if not fake or not ISOLATED:
+        pytest.skip("needs tests/procs/fake_worker and isolated processes")
+    monkeypatch.setenv("HYPERC_WORKER", fake)
+    monkeypatch.setenv("FAKE_WORKER_READY", mode)
+    n = node_factory(packages=("tpkg",), extra=ISOLATE, wait_ready=False)
+    a = pid("a")
+    n.wait_log(f"{a}: the worker's READY: {said}")
+    n.wait_log(f"{a} failed to start")
+    procs = {p["id"]: p for p in n.call({"op": "ps"})["processes"]}
+    assert a in procs, procs
 
 
 def test_processes_run_in_workers(iso):

@@ -31,7 +31,7 @@ HOST = os.path.join(TOOLS, "host.mjs")
 NODE_JS = shutil.which("node")
 COUNTER = os.environ.get("HYPERC_WASM_COUNTER")
 PROBE = os.environ.get("HYPERC_WASM_PROBE")
-VERSION = 4
+VERSION = 5
 TIMEOUT = 30  # seconds, for every read and every wait (a host starting
 # Node.js and a component on a machine at load 15 took more than 10)
 
@@ -258,7 +258,7 @@ def drive_blobs(h, binary):
     """Run BLOBS_WAT's init up to its end."""
     our = "test.os@counter:counter:hyperc.os"
     h.hello(binary)
-    assert h.recv() == [READY, VERSION], h.wait() or h.stderr
+    assert h.recv() == [READY, VERSION, []], h.wait() or h.stderr
     assert h.recv() == [PRINT, 0, our]
     # a message with a blob: the current and the last blob
     assert h.recv() == [RECEIVE]
@@ -292,7 +292,7 @@ def test_blob_calls_delivered_ahead(host, tmp_path):
     binary = build_component(tmp_path, "blobs", "")
     our = "test.os@counter:counter:hyperc.os"
     host.hello(binary)
-    assert host.recv() == [READY, VERSION], host.wait() or host.stderr
+    assert host.recv() == [READY, VERSION, []], host.wait() or host.stderr
     assert host.recv() == [PRINT, 0, our]
     host.send(DELIVER, [0, SOURCE, [0, request(b"one")]],
               ["text/plain", b"blob-1"])
@@ -356,7 +356,7 @@ def run_probe(cache, env):
     try:
         h.send(HELLO, VERSION, "our.os@abi-probe:probe:hyperc.os", PROBE,
                "abi-probe:probe:hyperc.os")
-        assert h.recv() == [READY, VERSION], h.wait() or h.stderr
+        assert h.recv() == [READY, VERSION, []], h.wait() or h.stderr
         asked = {}
         frames = []
         while True:
@@ -406,7 +406,7 @@ def test_hand_imports_match_jco(cache):
 @needs_counter
 def test_counter_counts(host):
     host.hello(COUNTER)
-    assert host.recv() == [READY, VERSION], host.wait() or host.stderr
+    assert host.recv() == [READY, VERSION, []], host.wait() or host.stderr
     state = {"bytes": None}
     serve_until(host, {RECEIVE}, state)
 
@@ -444,7 +444,7 @@ def test_counter_counts(host):
 def test_counter_loads_its_state(host, cache):
     """A restart: the count goes on from the state GET_STATE returns."""
     host.hello(COUNTER)
-    assert host.recv() == [READY, VERSION], host.wait() or host.stderr
+    assert host.recv() == [READY, VERSION, []], host.wait() or host.stderr
     state = {"bytes": None}
     serve_until(host, {RECEIVE}, state)
     host.reply([0, SOURCE, [0, request(b'{"Increment":40}')]], None)
@@ -454,7 +454,7 @@ def test_counter_loads_its_state(host, cache):
     again = Host(cache)
     try:
         again.hello(COUNTER)
-        assert again.recv() == [READY, VERSION], again.wait() or again.stderr
+        assert again.recv() == [READY, VERSION, []], again.wait() or again.stderr
         serve_until(again, {RECEIVE}, state)
         again.reply([0, SOURCE, [0, request(b'{"Increment":2}')]], None)
         f = serve_until(again, {SEND_RESPONSE}, state)
@@ -467,7 +467,7 @@ def test_counter_loads_its_state(host, cache):
 def test_counter_trap_on_failed_set_state(host):
     """Hyperware traps when set-state fails: the host reports a TRAP."""
     host.hello(COUNTER)
-    assert host.recv() == [READY, VERSION], host.wait() or host.stderr
+    assert host.recv() == [READY, VERSION, []], host.wait() or host.stderr
     serve_until(host, {RECEIVE})
     host.reply([0, SOURCE, [0, request(b'{"Increment":1}')]], None)
     f = serve_until(host, {SET_STATE})
@@ -613,7 +613,7 @@ def test_a_message_delivered_while_a_call_waits(tmp_path):
     h = Host(cache)
     try:
         h.hello(binary)
-        assert h.recv() == [READY, VERSION], h.wait() or h.stderr
+        assert h.recv() == [READY, VERSION, []], h.wait() or h.stderr
         assert h.recv() == [GET_STATE]
         h.send(DELIVER, [0, SOURCE, [0, request(b"first-body")]],
                ["text/plain", b"first-blob"])
@@ -651,7 +651,7 @@ def fake_host(tmp_path):
 
 def test_every_import(fake_host):
     host = fake_host
-    assert host.recv() == [READY, VERSION], host.wait() or host.stderr
+    assert host.recv() == [READY, VERSION, []], host.wait() or host.stderr
     addr = ["n", ["p", "k", "u"]]
     j_addr = {"node": "n", "process": {"processName": "p", "packageName": "k",
                                        "publisherNode": "u"}}
@@ -770,7 +770,7 @@ def test_hosts_starting_together_share_the_cache(tmp_path):
             h.sock.settimeout(2 * TIMEOUT)
             h.hello(binary)
         for h in hosts:
-            assert h.recv() == [READY, VERSION], h.wait() or h.stderr
+            assert h.recv() == [READY, VERSION, []], h.wait() or h.stderr
             assert h.recv()[0] == PRINT
     finally:
         for h in hosts:
@@ -824,7 +824,7 @@ def test_eof_before_hello_exits(host):
 def test_eof_while_blocked_exits(host):
     """The node goes away while the component waits in receive."""
     host.hello(COUNTER)
-    assert host.recv() == [READY, VERSION]
+    assert host.recv() == [READY, VERSION, []]
     serve_until(host, {RECEIVE})
     host.sock.shutdown(socket.SHUT_WR)
     assert host.wait() == 0
@@ -858,7 +858,7 @@ def test_oversized_frame_exits(host):
 def test_wrong_reply_exits(host):
     """An op other than REPLY where a REPLY is due is a protocol error."""
     host.hello(COUNTER)
-    assert host.recv() == [READY, VERSION]
+    assert host.recv() == [READY, VERSION, []]
     f = host.recv()
     while f[0] not in (OUR, GET_STATE, RECEIVE, SET_STATE):
         f = host.recv()  # calls without a reply
@@ -870,7 +870,7 @@ def test_wrong_reply_exits(host):
 @needs_counter
 def test_malformed_reply_exits(host):
     host.hello(COUNTER)
-    assert host.recv() == [READY, VERSION]
+    assert host.recv() == [READY, VERSION, []]
     serve_until(host, {RECEIVE})
     host.reply([0, SOURCE, [7, "not a message"]], None)
     assert host.wait() == 1

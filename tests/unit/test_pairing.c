@@ -918,6 +918,25 @@ static void blob_rules(void **state)
 
 /* ---------------------------------------------------- send and await */
 
+/* The id the host draws next from the PRNG state st (white box: its ids
+ * have bit 63 clear, the other half being a worker's own). */
+static uint64_t fresh_id_after(uint64_t *st)
+{
+    return hcn_rng_next(st) & ~(UINT64_C(1) << 63);
+}
+
+/* Every request id the host draws has bit 63 clear. */
+static void fresh_ids_leave_bit_63(void **state)
+{
+    fx *f = *state;
+    for (int i = 0; i < 64; i++) {
+        a_send(f, "our@" PID_B, false, 30, "r", "ctx", NULL);
+        hcn_msg *q = b_pop_req(f);
+        assert_int_equal(q->id >> 63, 0);
+        hcn_msg_unref(q);
+    }
+}
+
 static void await_defers_other_messages(void **state)
 {
     fx *f = *state;
@@ -931,7 +950,7 @@ static void await_defers_other_messages(void **state)
     hcn_msg *q0 = b_pop_req(f);
     /* The next fresh id (the host's PRNG, white box). */
     uint64_t st = f->h.rng;
-    uint64_t next_id = hcn_rng_next(&st);
+    uint64_t next_id = fresh_id_after(&st);
     /* Queue: m1, the answer to r0, m2, the awaited answer, m3. */
     to_a_req(f, 61, ADDR_C, NULL, false, "m1", NULL);
     to_a_resp(f, q0->id, ADDR_B, "resp0", NULL);
@@ -989,7 +1008,7 @@ static void await_keeps_prompting(void **state)
     a_recv(f, &r);
     hw_receive_result_fini(&r);
     uint64_t st = f->h.rng;
-    uint64_t next_id = hcn_rng_next(&st);
+    uint64_t next_id = fresh_id_after(&st);
     to_a_resp(f, next_id, ADDR_B, "sub", NULL);
     hw_request req = mkreq(false, 5, "sa");
     hw_await_result out;
@@ -1115,7 +1134,7 @@ static void deferred_response_before_deadline_wins(void **state)
     hcn_msg *q0 = b_pop_req(f);
     to_a_resp(f, q0->id, ADDR_B, "resp0", NULL); /* well in time */
     uint64_t st = f->h.rng;
-    delayed d = {f, 1300, hcn_rng_next(&st), "awaited"};
+    delayed d = {f, 1300, fresh_id_after(&st), "awaited"};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, delayed_resp_main, &d), 0);
     hw_request req = mkreq(false, 10, "sa");
@@ -1156,7 +1175,7 @@ static void await_finds_answer_already_deferred(void **state)
     hcn_msg_unref(q);
     /* B's answer to 500 arrives while A awaits something else. */
     uint64_t st = f->h.rng;
-    uint64_t next_id = hcn_rng_next(&st);
+    uint64_t next_id = fresh_id_after(&st);
     to_a_resp(f, 500, ADDR_B, "answer-500", NULL);
     to_a_resp(f, next_id, ADDR_B, "other", NULL);
     hw_request req = mkreq(false, 5, "other-q");
@@ -1360,6 +1379,7 @@ int main(void)
         T(deadlines_expire_in_order),
         T(timeout_restores_prompting),
         T(blob_rules),
+        T(fresh_ids_leave_bit_63),
         T(await_defers_other_messages),
         T(await_keeps_prompting),
         T(await_refusals),

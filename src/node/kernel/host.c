@@ -275,7 +275,9 @@ static void heap_remove(hcn_host *h, hcn_ctx_entry *e)
 static uint64_t fresh_id(hcn_host *h)
 {
     for (;;) {
-        uint64_t id = hcn_rng_next(&h->rng);
+        /* bit 63 clear: the other half is for ids a worker draws itself
+         * (docs/lane-design.md, "Ids, contexts and timeouts") */
+        uint64_t id = hcn_rng_next(&h->rng) & ~(UINT64_C(1) << 63);
         hcn_ctx_entry *e;
         HASH_FIND(hh, h->contexts, &id, sizeof id, e);
         if (e == NULL)

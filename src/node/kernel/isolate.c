@@ -130,6 +130,41 @@ static bool wasm_host_maps(const char *host)
  * it), in a process group of its own
  * (the terminal's Ctrl-C is the node's), every signal at its default and
  * none blocked.  Its pid, or -1 with errno. */
+/* READY [u32 version, [str feature...]] (protocol version 5): the version
+ * HELLO named, and the optional features the worker offers, each a short
+ * name; none is defined yet, so any is accepted and none is used
+ * (docs/lane-design.md plans "lanes").  false with a sentence in why. */
+static bool ready_ok(hcw_in *in, char *why, size_t whylen)
+{
+    uint64_t version = 0;
+    char **feat = NULL;
+    size_t nfeat = 0;
+    bool ok = in->nargs == 2 && hcw_get_u64(in, &version) &&
+              hcw_get_strs(in, &feat, &nfeat);
+    if (!ok)
+        snprintf(why, whylen, "READY wants [version, [feature...]]");
+    else if (version != HCW_PROTO_VERSION) {
+        ok = false;
+        snprintf(why, whylen, "protocol version %llu, not %d",
+                 (unsigned long long)version, HCW_PROTO_VERSION);
+    } else if (nfeat > HCW_MAX_FEATURES) {
+        ok = false;
+        snprintf(why, whylen, "%zu features, at most %d", nfeat,
+                 HCW_MAX_FEATURES);
+    }
+    for (size_t i = 0; i < nfeat; i++) {
+        if (ok &&
+            (feat[i][0] == '\0' || strlen(feat[i]) > HCW_MAX_FEATURE_LEN)) {
+            ok = false;
+            snprintf(why, whylen, "a feature name empty or over %d bytes",
+                     HCW_MAX_FEATURE_LEN);
+        }
+        free(feat[i]);
+    }
+    free(feat);
+    return ok;
+}
+
 static pid_t spawn_worker(char *const argv[], int fd)
 {
     posix_spawn_file_actions_t fa;
@@ -1636,6 +1671,14 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         end = r == -2 ? HCN_RUN_KILLED : report_end(w, st);
         if (end == HCN_RUN_CRASHED && !w->told && w->why[0] == '\0')
             end = HCN_RUN_LOAD_FAILED;
+        goto out;
+    }
+    char why[160];
+    if (!ready_ok(&w->in, why, sizeof why)) {
+        hcn_logf(n, 0, "%s: the worker's READY: %s", p->id, why);
+        hcn_proc_note_end(p, why);
+        end = HCN_RUN_LOAD_FAILED;
+        st = reap(pid, true);
         goto out;
     }
     volatile bool stopped = false;
