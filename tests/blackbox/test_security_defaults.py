@@ -145,6 +145,26 @@ def test_a_named_address_is_the_url(node_factory):
                    "machine only")
 
 
+def test_a_host_name_is_resolved(node_factory, tmp_path):
+    """--http-addr takes a host name, such as localhost, resolved once at
+    boot (its first IPv4 address); one that does not resolve is refused
+    with the reason."""
+    port = free_port()
+    n = node_factory(packages=("thttpd",),
+                     extra=["--port", str(port), "--http-addr", "localhost"])
+    out = n.proc.stdout.readline()
+    assert out.startswith(f"hyperc: serving http://localhost:{port}/"), out
+    wait_stderr(n, f"http-server listening on 127.0.0.1:{port} (this "
+                   "machine only")
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    rc, err = run_refused(["--home", str(tmp_path / "other"), "--port",
+                           str(free_port()), "--http-addr", "nosuch.invalid",
+                           os.path.join(PACKAGES, "thttpd")])
+    assert rc != 0
+    assert "http-server cannot listen on nosuch.invalid:" in err, err
+
+
 def test_a_home_the_node_makes_is_private(node_factory, tmp_path):
     home = tmp_path / "made" / "home"
     node_factory(home=home)

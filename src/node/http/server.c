@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <http_parser.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -301,6 +302,43 @@ static void timer_stop(conn *c)
 }
 
 /* ------------------------------------------------------------ helpers */
+
+/* The address to listen on: a numeric IPv4 or IPv6 address, or a host
+ * name (such as localhost), resolved once at start; a name with IPv4
+ * addresses gets its first IPv4 one (what clients of "localhost" try
+ * first), else its first IPv6 one.  0, or a libuv error code. */
+static int listen_addr(const char *addr, int port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (uv_ip4_addr(addr, port, (struct sockaddr_in *)ss) == 0 ||
+        uv_ip6_addr(addr, port, (struct sockaddr_in6 *)ss) == 0)
+        return 0;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(addr, NULL, &hints, &res);
+    if (rc != 0)
+        return UV_EAI_NONAME;
+    const struct addrinfo *pick = NULL;
+    for (const struct addrinfo *a = res; a; a = a->ai_next)
+        if (a->ai_family == AF_INET && pick == NULL)
+            pick = a;
+    for (const struct addrinfo *a = res; a && pick == NULL; a = a->ai_next)
+        if (a->ai_family == AF_INET6)
+            pick = a;
+    if (pick == NULL) {
+        freeaddrinfo(res);
+        return UV_EAI_NONAME;
+    }
+    memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+    if (pick->ai_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    freeaddrinfo(res);
+    return 0;
+}
 
 static uint64_t rand_id(hcn_http *h)
 {
@@ -3472,10 +3510,7 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
             signal(SIGPIPE, SIG_IGN);
         struct sockaddr_storage ss;
         const char *addr = cfg->http_addr ? cfg->http_addr : "127.0.0.1";
-        int rc =
-            strchr(addr, ':')
-                ? uv_ip6_addr(addr, cfg->http_port, (struct sockaddr_in6 *)&ss)
-                : uv_ip4_addr(addr, cfg->http_port, (struct sockaddr_in *)&ss);
+        int rc = listen_addr(addr, cfg->http_port, &ss);
         if (rc == 0) {
             uv_tcp_init(&h->loop, &h->listener);
             h->listener.data = h;
@@ -3490,10 +3525,15 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
             setup_undo(h);
             return -1;
         }
-        bool v6 = strchr(addr, ':') != NULL;
+        bool v6 = ss.ss_family == AF_INET6;
         bool local = hcn_http_is_loopback((struct sockaddr *)&ss);
+        char ip[INET6_ADDRSTRLEN] = "";
+        if (v6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+        else
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
         hcn_logf(n, 0, "http-server listening on %s%s%s:%d (%s)", v6 ? "[" : "",
-                 addr, v6 ? "]" : "", cfg->http_port,
+                 ip, v6 ? "]" : "", cfg->http_port,
                  local ? "this machine only; --http-addr to serve others"
                        : "reachable from other machines");
     }
