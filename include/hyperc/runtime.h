@@ -274,25 +274,34 @@ enum {
 };
 
 /* Why a request was refused: the kind in the error reply
- * {"HypercError":{"kind":...,"message":...}}, one table of kinds and their
- * names (hp_refusal_name).  BUSY: the task limit is reached. */
+ * {"HypercError":{"kind":...,"message":...}}, one table of kinds, their
+ * names (hp_refusal_name) and the HTTP status an answer to an HTTP request
+ * carries with it (hp_refusal_http_status; the node's http-server passes a
+ * process's error reply on with the same status).  BUSY: the task limit is
+ * reached.  NOT_FOUND and METHOD_NOT_ALLOWED: an HTTP request that no
+ * handler's path or method takes. */
 #define HP_REFUSAL_MAP(XX)                                                     \
-    XX(OK, "Ok")                                                               \
-    XX(BAD_JSON, "BadJson")                                                    \
-    XX(UNKNOWN_VARIANT, "UnknownVariant")                                      \
-    XX(FORBIDDEN, "Forbidden")                                                 \
-    XX(BAD_ARGUMENTS, "BadArguments")                                          \
-    XX(HANDLER_FAILED, "HandlerFailed")                                        \
-    XX(BUSY, "Busy")
+    XX(OK, "Ok", 200)                                                          \
+    XX(BAD_JSON, "BadJson", 400)                                               \
+    XX(UNKNOWN_VARIANT, "UnknownVariant", 400)                                 \
+    XX(FORBIDDEN, "Forbidden", 403)                                            \
+    XX(BAD_ARGUMENTS, "BadArguments", 400)                                     \
+    XX(HANDLER_FAILED, "HandlerFailed", 500)                                   \
+    XX(BUSY, "Busy", 503)                                                      \
+    XX(NOT_FOUND, "NotFound", 404)                                             \
+    XX(METHOD_NOT_ALLOWED, "MethodNotAllowed", 405)
 
 typedef enum hp_refusal {
-#define HP_REFUSAL_ENUM(name, text) HP_REFUSAL_##name,
+#define HP_REFUSAL_ENUM(name, text, status) HP_REFUSAL_##name,
     HP_REFUSAL_MAP(HP_REFUSAL_ENUM)
 #undef HP_REFUSAL_ENUM
 } hp_refusal;
 
 /* The kind's name as written in error replies ("BadJson", ...). */
 const char *hp_refusal_name(hp_refusal r);
+/* The HTTP status of an answer that refuses with kind r (400 for a value
+ * outside the table). */
+unsigned hp_refusal_http_status(hp_refusal r);
 
 /* One request variant.  `call` decodes `args` (NULL when the request was
  * the bare string "Variant"), calls the handler and writes its result to

@@ -163,17 +163,6 @@ static const hp_jv *args_from_query(hp_task *t, const hp_variant *v,
     return arr;
 }
 
-static uint16_t refusal_status(hp_refusal r)
-{
-    switch (r) {
-    case HP_REFUSAL_OK: return 200;
-    case HP_REFUSAL_FORBIDDEN: return 403;
-    case HP_REFUSAL_HANDLER_FAILED: return 500;
-    case HP_REFUSAL_BUSY: return 503;
-    default: return 400;
-    }
-}
-
 /* Whether `path` is "/api/<name>" for the variant `variant`: the path kit's
  * WIT comment and TypeScript client give a handler that declares none
  * ("// HTTP: POST /api/get-count").  The name is compared with the variant
@@ -319,26 +308,28 @@ void hpr_http_dispatch(hp_task *t, hp_jw *w)
         }
         rc = hit->call(a, im->state, args, w, &err);
     } else if (allow[0]) {
-        t->http_status = 405;
+        t->http_status =
+            (uint16_t)hp_refusal_http_status(HP_REFUSAL_METHOD_NOT_ALLOWED);
         hp_http_set_header("Allow", allow);
-        hpr_error_body(w, "MethodNotAllowed",
+        hpr_error_body(w, hp_refusal_name(HP_REFUSAL_METHOD_NOT_ALLOWED),
                        hp_arena_sprintf(a, "%s %s: use %s", t->http_method,
                                         t->http_path, allow));
         return;
     } else if (t->body_len > 0) {
         rc = hp_process_dispatch(im, a, HP_FROM_HTTP, t->body, t->body_len, w);
         if (rc != HP_REFUSAL_OK) {
-            t->http_status = refusal_status(rc);
+            t->http_status = (uint16_t)hp_refusal_http_status(rc);
             return; /* the error body is written */
         }
         return;
     } else {
-        t->http_status = 404;
-        hpr_error_body(w, "NotFound", not_found_message(a, t, by_order, n));
+        t->http_status = (uint16_t)hp_refusal_http_status(HP_REFUSAL_NOT_FOUND);
+        hpr_error_body(w, hp_refusal_name(HP_REFUSAL_NOT_FOUND),
+                       not_found_message(a, t, by_order, n));
         return;
     }
     if (rc != HP_REFUSAL_OK) {
-        t->http_status = refusal_status(rc);
+        t->http_status = (uint16_t)hp_refusal_http_status(rc);
         hpr_error_body(w, hp_refusal_name(rc), err);
         hp_log_info("refused an HTTP request: %s: %s", hp_refusal_name(rc),
                     err);

@@ -5,9 +5,15 @@
 #include "rt_int.h"
 
 static const char *const refusal_names[] = {
-#define HP_REFUSAL_TEXT(name, text) text,
+#define HP_REFUSAL_TEXT(name, text, status) text,
     HP_REFUSAL_MAP(HP_REFUSAL_TEXT)
 #undef HP_REFUSAL_TEXT
+};
+
+static const unsigned short refusal_statuses[] = {
+#define HP_REFUSAL_STATUS(name, text, status) status,
+    HP_REFUSAL_MAP(HP_REFUSAL_STATUS)
+#undef HP_REFUSAL_STATUS
 };
 
 const char *hp_refusal_name(hp_refusal r)
@@ -15,6 +21,13 @@ const char *hp_refusal_name(hp_refusal r)
     if ((unsigned)r < sizeof refusal_names / sizeof refusal_names[0])
         return refusal_names[r];
     return "Unknown";
+}
+
+unsigned hp_refusal_http_status(hp_refusal r)
+{
+    if ((unsigned)r < sizeof refusal_statuses / sizeof refusal_statuses[0])
+        return refusal_statuses[r];
+    return 400;
 }
 
 /* ------------------------------------------------------------ arena, who */

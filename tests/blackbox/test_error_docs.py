@@ -24,10 +24,11 @@ def section():
 
 
 def map_names(header, macro):
-    """The names of an X-macro table of runtime.h: XX(NAME, "Text")."""
+    """The names of an X-macro table of runtime.h: XX(NAME, "Text"), or
+    XX(NAME, "Text", more...)."""
     m = re.search(r"#define %s\(XX\)(.*?)\n\n" % macro, header, re.S)
     assert m, macro
-    return re.findall(r'XX\((\w+), "(\w+)"\)', m.group(1))
+    return re.findall(r'XX\((\w+), "(\w+)"[,)]', m.group(1))
 
 
 def written_kinds():
@@ -55,10 +56,18 @@ def test_every_error_kind_has_a_row():
         if name != "OK"}
     written = written_kinds()
     # the scan finds what it must (else it would find nothing and pass)
-    assert {"NotFound", "MethodNotAllowed", "Unauthorized", "Busy",
-            "BadRequest", "Forbidden"} <= written, written
+    assert {"Unauthorized", "Busy", "BadRequest", "Forbidden"} <= written, \
+        written
+    assert {"NotFound", "MethodNotAllowed", "Busy"} <= refusals, refusals
     missing = (refusals | written) - documented
     assert not missing, f"kinds without a row in the table: {missing}"
+    # a refusal's row gives the HTTP status the runtime's table gives it
+    statuses = dict(re.findall(r'XX\(\w+, "(\w+)", (\d{3})\)',
+                               read("include", "hyperc", "runtime.h")))
+    assert set(statuses) >= refusals, statuses
+    wrong = {kind: (status, statuses[kind]) for kind, status in rows
+             if kind in refusals and status != statuses[kind]}
+    assert not wrong, f"rows whose status is not the table's: {wrong}"
 
 
 def test_every_call_outcome_is_named():

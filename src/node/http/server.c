@@ -17,6 +17,8 @@
 #include "../modules/modkit.h"
 #include "http.h"
 
+#include "hyperc/runtime.h"
+
 #include <errno.h>
 #include <http_parser.h>
 #include <netdb.h>
@@ -1909,13 +1911,14 @@ out:
  * 0 when `j` is not such a reply. */
 static int error_reply_status(json_t *j)
 {
+    /* the runtime's table of kinds, with the status each carries */
     static const struct {
         const char *kind;
         int status;
     } statuses[] = {
-        {"BadJson", 400},   {"UnknownVariant", 400}, {"BadArguments", 400},
-        {"Forbidden", 403}, {"NotFound", 404},       {"MethodNotAllowed", 405},
-        {"Busy", 503},
+#define HP_REFUSAL_ROW(name, text, status) {text, status},
+        HP_REFUSAL_MAP(HP_REFUSAL_ROW)
+#undef HP_REFUSAL_ROW
     };
     json_t *e = json_object_get(j, "HypercError");
     if (!json_is_object(j) || json_object_size(j) != 1 || !json_is_object(e))
@@ -1923,7 +1926,9 @@ static int error_reply_status(json_t *j)
     const char *kind = json_string_value(json_object_get(e, "kind"));
     if (kind == NULL)
         return 0;
-    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+    /* from the first after Ok, which refuses nothing */
+    for (size_t i = HP_REFUSAL_OK + 1; i < sizeof statuses / sizeof statuses[0];
+         i++)
         if (strcmp(kind, statuses[i].kind) == 0)
             return statuses[i].status;
     return 500;
