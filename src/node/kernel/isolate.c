@@ -126,10 +126,6 @@ static bool wasm_host_maps(const char *host)
     return access(path, R_OK) == 0;
 }
 
-/* Start the worker with `fd` as its fd 3 (and no other descriptor past
- * it), in a process group of its own
- * (the terminal's Ctrl-C is the node's), every signal at its default and
- * none blocked.  Its pid, or -1 with errno. */
 /* READY [u32 version, [str feature...]] (protocol version 5): the version
  * HELLO named, and the optional features the worker offers, each a short
  * name; none is defined yet, so any is accepted and none is used
@@ -165,6 +161,10 @@ static bool ready_ok(hcw_in *in, char *why, size_t whylen)
     return ok;
 }
 
+/* Start the worker with `fd` as its fd 3 (and no other descriptor past
+ * it), in a process group of its own
+ * (the terminal's Ctrl-C is the node's), every signal at its default and
+ * none blocked.  Its pid, or -1 with errno. */
 static pid_t spawn_worker(char *const argv[], int fd)
 {
     posix_spawn_file_actions_t fa;
