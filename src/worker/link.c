@@ -594,7 +594,6 @@ static int ring_read(hcw_link *l, uint8_t *p, size_t n, bool at_start,
         memcpy(p, r->data + at, first);
         memcpy(p + first, r->data, k - first);
         r->pos += k;
-        r->room -= k;
         p += k;
         n -= k;
         any = true;
