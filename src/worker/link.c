@@ -46,7 +46,7 @@
 
 #define LINK_MAGIC 0x6b6e6c77u /* "wlnk" */
 #define LINK_LAYOUT 3
-#define DATA_OFF 4096u
+#define DATA_OFF HCW_LINK_HEADER_BYTES
 
 typedef struct shm_head {
     uint32_t magic;
@@ -89,6 +89,9 @@ struct hcw_link {
     void *watch_ctx;
     bool from_node; /* the worker's end: what it reads comes from the node,
                        which it trusts (hcw_in_decode) */
+    bool lane;      /* one side of a lane (hcw_link_lane): its mapping is
+                       borrowed, it never waits, frames are at most a
+                       quarter of the ring */
     /* a socket link's input: what one read brought, frames and the start
      * of one, taken frame by frame (NULL until the first read) */
     uint8_t *in;
@@ -314,7 +317,7 @@ void hcw_link_free(hcw_link *l)
 {
     if (l == NULL)
         return;
-    if (l->map)
+    if (l->map && !l->lane)
         munmap(l->map, l->map_len);
     if (l->fd >= 0)
         close(l->fd);
@@ -415,6 +418,10 @@ static int write_fd(int fd, const uint8_t *p, size_t n)
 
 int hcw_link_send_bytes(hcw_link *l, const uint8_t *p, size_t n)
 {
+    if (l->lane) { /* a lane's write never waits (hcw_link_try_send) */
+        errno = ENOTSUP;
+        return -1;
+    }
     return l->map ? ring_write(l, p, n) : write_fd(l->fd, p, n);
 }
 
@@ -453,6 +460,8 @@ int hcw_link_try_send(hcw_link *l, hcw_frame *f)
         return -1;
     if (l->map == NULL)
         return socket_try_send(l, p, len);
+    if (l->lane && len > l->size / 4)
+        return 0;
     if (len > l->tx.room) {
         uint32_t head =
             atomic_load_explicit(&l->tx.ctl->head, memory_order_acquire);
@@ -621,6 +630,14 @@ static void ring_copy_out(const hcw_link *l, uint32_t pos, uint8_t *p,
     memcpy(p + first, l->rx.data, n - first);
 }
 
+/* The longest body a frame may have to be read without waiting: what the
+ * ring holds beside the length, or on a lane a quarter of the ring (the
+ * most its writer sends, hcw_link_try_send). */
+static uint32_t whole_body_max(const hcw_link *l)
+{
+    return (l->lane ? l->size / 4 : l->size) - HDR;
+}
+
 int hcw_link_frame_ready(const hcw_link *l)
 {
     if (l->map == NULL)
@@ -635,7 +652,7 @@ int hcw_link_frame_ready(const hcw_link *l)
     uint8_t hdr[HDR];
     ring_copy_out(l, r->pos, hdr, HDR);
     uint32_t len = get_le32(hdr);
-    if (len > l->size - HDR)
+    if (len > whole_body_max(l))
         return 2;
     return len <= avail - HDR ? 1 : 0;
 }
@@ -645,12 +662,69 @@ _Atomic uint32_t *hcw_link_sleep_word(hcw_link *l)
     return l->map ? &l->rx.ctl->reader_sleeps : NULL;
 }
 
+/* Take the frame whose body of len bytes follows the length at our read
+ * position, whole in the ring: copied out (the peer cannot change what is
+ * parsed), its room released, then decoded. */
+static int take_whole(hcw_link *l, uint32_t len, hcw_in *in, char *err,
+                      size_t errlen)
+{
+    ring *r = &l->rx;
+    uint8_t *body = hcw_in_body(in, len);
+    if (body == NULL) {
+        seterr(err, errlen, "worker frame: no memory for %u bytes", len);
+        errno = ENOMEM;
+        return -1;
+    }
+    ring_copy_out(l, r->pos + HDR, body, len);
+    r->pos += HDR + len;
+    atomic_store(&r->ctl->head, r->pos);
+    wake_flag(&r->ctl->writer_sleeps);
+    return hcw_in_decode(in, len, l->from_node, err, errlen);
+}
+
+int hcw_link_try_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen)
+{
+    if (l->map == NULL) {
+        seterr(err, errlen, "worker link: not a shared-memory link");
+        errno = EINVAL;
+        return -1;
+    }
+    const char *what = l->lane ? "lane" : "worker link";
+    ring *r = &l->rx;
+    uint32_t avail =
+        atomic_load_explicit(&r->ctl->tail, memory_order_acquire) - r->pos;
+    if (avail > l->size) {
+        seterr(err, errlen,
+               "%s: the ring's positions are impossible (%u bytes in a ring "
+               "of %u)",
+               what, avail, l->size);
+        errno = EPROTO;
+        return -1;
+    }
+    if (avail < HDR)
+        return 0;
+    uint8_t hdr[HDR];
+    ring_copy_out(l, r->pos, hdr, HDR);
+    uint32_t len = get_le32(hdr);
+    if (len > whole_body_max(l)) {
+        seterr(err, errlen, "%s: a frame of %u bytes, over the limit of %u",
+               what, len, whole_body_max(l));
+        errno = EMSGSIZE;
+        return -1;
+    }
+    if (len > avail - HDR)
+        return 0;
+    return take_whole(l, len, in, err, errlen);
+}
+
 static int recv_ring(hcw_link *l, hcw_in *in, char *err, size_t errlen)
 {
     ring *r = &l->rx;
     uint8_t hdr[HDR];
     uint32_t len = 0;
     uint8_t *body;
+    if (l->lane)
+        return hcw_link_try_recv(l, in, err, errlen);
     /* A whole frame in the ring already (the common case when frames come
      * faster than they are read): copied out at once, one release of its
      * room.  The length is copied before it is looked at. */
@@ -659,16 +733,8 @@ static int recv_ring(hcw_link *l, hcw_in *in, char *err, size_t errlen)
     if (avail >= HDR && avail <= l->size) {
         ring_copy_out(l, r->pos, hdr, HDR);
         len = get_le32(hdr);
-        if (len <= avail - HDR) {
-            body = hcw_in_body(in, len);
-            if (body == NULL)
-                goto nomem;
-            ring_copy_out(l, r->pos + HDR, body, len);
-            r->pos += HDR + len;
-            atomic_store(&r->ctl->head, r->pos);
-            wake_flag(&r->ctl->writer_sleeps);
-            return hcw_in_decode(in, len, l->from_node, err, errlen);
-        }
+        if (len <= avail - HDR)
+            return take_whole(l, len, in, err, errlen);
     }
     /* the previous frame is released (a fresh reader has none) */
     if (in->impl != NULL && hcw_in_body(in, 0) == NULL)
@@ -879,4 +945,153 @@ long hcw_link_read_some(hcw_link *l, uint8_t *p, size_t cap, char *err,
             seterr(err, errlen, "worker link: read: %s", strerror(errno));
         return n;
     }
+}
+
+/* ----------------------------------------------------------------- lanes
+ *
+ * A lane (lane.c, docs/lane-design.md) is a mapping of the same layout
+ * between two workers: side 0 writes the ring at 64 (the calls ring's
+ * place) and reads the one at 192, side 1 the reverse.  Neither side
+ * trusts the other: frames are copied out and decoded untrusted, and
+ * positions or lengths no honest writer makes are refused. */
+
+hcw_link *hcw_link_lane(uint8_t *map, uint32_t ring_bytes, int side)
+{
+    if ((side != 0 && side != 1) || ring_bytes < 64 ||
+        (ring_bytes & (ring_bytes - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    hcw_link *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return NULL;
+    place(l, map, ring_bytes, side == 1);
+    l->from_node = false;
+    l->lane = true;
+    l->map_len = HCW_LINK_HEADER_BYTES + 2 * (size_t)ring_bytes;
+    /* positions as they are now: a fresh lane's are 0; a view opened
+     * later (the node's, to drain a ring) starts where its reader was */
+    l->tx.pos = atomic_load(&l->tx.ctl->tail);
+    l->rx.pos = atomic_load(&l->rx.ctl->head);
+    return l;
+}
+
+/* Whether links[i] has something for its reader: on a lane, a whole frame
+ * or positions to refuse (a lane never streams, so a frame's start alone
+ * waits for the rest); on a link, any byte (a frame larger than the ring
+ * is read while it streams). */
+static bool has_data(const hcw_link *l)
+{
+    return l->lane ? hcw_link_frame_ready(l) != 0 : hcw_link_pending(l);
+}
+
+static int look_all(hcw_link *const *links, size_t n, bool *ready)
+{
+    int k = 0;
+    for (size_t i = 0; i < n; i++) {
+        ready[i] = has_data(links[i]);
+        k += ready[i];
+    }
+    return k;
+}
+
+/* Spin until links[0]'s budget or the deadline is used up, or a ring has
+ * something: the count of those that have (then ready[] says which), or
+ * 0.  Each round of looks starts with a yield as spin_for's do (when
+ * links[0] yields). */
+static int spin_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
+                    bool *ready)
+{
+    hcw_link *first = links[0];
+    uint32_t seen[HCW_LINK_WAIT_MAX];
+    for (size_t i = 0; i < n; i++)
+        seen[i] =
+            atomic_load_explicit(&links[i]->rx.ctl->tail, memory_order_acquire);
+    int64_t end = now_ns() + first->spin_ns;
+    if (end > deadline_ns)
+        end = deadline_ns;
+    for (;;) {
+        if (first->spin_yield)
+            sched_yield();
+        for (size_t round = 0; round < 256; round += n) {
+            bool moved = false;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t t = atomic_load_explicit(&links[i]->rx.ctl->tail,
+                                                  memory_order_acquire);
+                if (t != seen[i]) {
+                    seen[i] = t;
+                    moved = true;
+                }
+            }
+            /* a tail moved: a whole frame, or only its start (a lane
+             * whose writer is hostile; looked at again when it moves) */
+            if (moved) {
+                int k = look_all(links, n, ready);
+                if (k > 0)
+                    return k;
+            }
+            cpu_relax();
+        }
+        if (now_ns() >= end)
+            return 0;
+    }
+}
+
+int hcw_link_wait_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
+                      bool *ready)
+{
+    if (n == 0 || n > HCW_LINK_WAIT_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (links[i]->map == NULL) {
+            errno = EINVAL;
+            return -1;
+        }
+    int k = look_all(links, n, ready);
+    if (k > 0)
+        return k;
+    hcw_link *first = links[0];
+    if (first->spin_ns > 0) {
+        k = spin_any(links, n, deadline_ns, ready);
+        spin_adapt(first, k > 0);
+        if (k > 0)
+            return k;
+    } else if (first->spin_max_ns > 0) {
+        spin_adapt(first, false);
+    }
+    struct futex_waitv wv[HCW_LINK_WAIT_MAX];
+    memset(wv, 0, n * sizeof wv[0]);
+    for (size_t i = 0; i < n; i++) {
+        _Atomic uint32_t *w = &links[i]->rx.ctl->reader_sleeps;
+        atomic_store(w, 1);
+        wv[i].val = 1;
+        wv[i].uaddr = (uintptr_t)w;
+        wv[i].flags = FUTEX_32; /* shared: the writers are other processes */
+    }
+    /* after the flags are up: a frame from now on takes its flag down,
+     * and the sleep below returns at once */
+    k = look_all(links, n, ready);
+    bool kicked = false;
+    for (size_t i = 0; i < n; i++)
+        kicked |= atomic_load(&links[i]->kicked);
+    int rc = 0;
+    if (k == 0 && !kicked && deadline_ns > now_ns()) {
+        struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000),
+                              .tv_nsec = (long)(deadline_ns % 1000000000)};
+        if (syscall(SYS_futex_waitv, wv, (unsigned)n, 0u, &ts,
+                    CLOCK_MONOTONIC) < 0 &&
+            errno == ENOSYS)
+            rc = -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        atomic_store(&links[i]->rx.ctl->reader_sleeps, 0);
+        atomic_store(&links[i]->kicked, false);
+    }
+    if (rc < 0) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return look_all(links, n, ready);
 }

@@ -39,6 +39,10 @@
 #define HCW_LINK_RING_BYTES (64u * 1024)
 /* How often a waiting side consults its watch function. */
 #define HCW_LINK_CHECK_MS 50
+/* Bytes before a shared-memory mapping's rings: a page of header, of
+ * which [64, 320) holds the two rings' positions and sleep flags; the rest
+ * is the owner's (the link's header, or a lane's, lane.h). */
+#define HCW_LINK_HEADER_BYTES 4096u
 
 typedef struct hcw_link hcw_link;
 
@@ -150,5 +154,45 @@ void hcw_link_kick(hcw_link *l);
  * sentence in err and errno (EPROTO: impossible ring positions). */
 long hcw_link_read_some(hcw_link *l, uint8_t *p, size_t cap, char *err,
                         size_t errlen);
+
+/* ---- Lanes (lane.h, docs/lane-design.md): the rings of a mapping shared
+ * by two workers, each side hostile to the other. */
+
+/* A view of one side (0 or 1) of a lane's mapping at map, whose rings
+ * hold ring_bytes each (a power of two) after HCW_LINK_HEADER_BYTES: side
+ * s writes ring s and reads ring 1 - s.  The view borrows the mapping
+ * (hcw_link_free does not unmap it).  Everything it reads is copied out
+ * of the ring and decoded untrusted; impossible positions and frames
+ * longer than a quarter of the ring are refused.  It never waits:
+ * hcw_link_try_send sends a frame of at most ring_bytes / 4 bytes only
+ * when the room is there now (0 otherwise: the caller goes by the node),
+ * hcw_link_send and hcw_link_send_bytes fail with ENOTSUP, and
+ * hcw_link_recv reads as hcw_link_try_recv.  Its reader waits in
+ * hcw_link_wait_any.  NULL with errno (EINVAL: a bad side or size). */
+hcw_link *hcw_link_lane(uint8_t *map, uint32_t ring_bytes, int side);
+
+/* Receive one frame if it is whole in a shared-memory link's receive
+ * ring now: 1 a frame; 0 none, or only its start, has come; -1 with a
+ * sentence in err: impossible positions (EPROTO), a length over what the
+ * ring can hold whole, a quarter of it on a lane (EMSGSIZE), or a frame
+ * that does not decode. */
+int hcw_link_try_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen);
+
+/* The most rings hcw_link_wait_any waits on (futex_waitv's limit). */
+#define HCW_LINK_WAIT_MAX 128
+/* Wait until one of n shared-memory links (the worker's link to the node
+ * and its lanes, at most HCW_LINK_WAIT_MAX) has something to read: on a
+ * link any byte, on a lane a whole frame or positions to refuse.  Spins
+ * first with links[0]'s adaptive budget and its yield setting
+ * (hcw_link_spin_yield), then sets each ring's reader_sleeps flag, looks
+ * again and sleeps in futex_waitv (shared futexes) until deadline_ns
+ * (CLOCK_MONOTONIC) at the latest.  Returns how many have something, with
+ * ready[i] saying which (0: the deadline passed, or a kick or a spurious
+ * wake-up; the caller looks at its deadlines and calls again); -1 with
+ * errno: EINVAL (n out of range, a socket link), ENOSYS (a kernel without
+ * futex_waitv, before 5.16).  The watch function is not called.  One
+ * thread waits on a ring at a time. */
+int hcw_link_wait_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
+                      bool *ready);
 
 #endif

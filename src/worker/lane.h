@@ -1,0 +1,89 @@
+/* Internal to hyperc: lanes, shared-memory rings between two isolated
+ * workers (docs/lane-design.md), made by the node and handed to each
+ * worker over its fd 4.  Prefix hcw_lane_.
+ *
+ * A lane is one sealed memfd of the layout a worker link has (link.c): a
+ * page of header, then two rings of HCW_LANE_RING_BYTES.  The header, all
+ * little-endian u32:
+ *
+ *   0    magic 0x656e616c ("lane"), layout 1, ring size R, lane number
+ *        (written once by the node, before anyone else maps it)
+ *   16   state: HCW_LANE_OPEN, _CLOSING, _CLOSED (written by the node)
+ *   64   ring 0's producer line, 128 its consumer line (link.c)
+ *   192  ring 1's lines, 256
+ *   320  reserved for the directions' counters (docs/lane-design.md §2)
+ *   4096 ring 0's bytes, then ring 1's
+ *
+ * Side s writes ring s and reads ring 1 - s (the node's LANE_OPEN will
+ * say which side a worker is).  Every header word is advice: either
+ * worker can write it, so each reads it once, checks it, and keeps its
+ * own copy of what it uses. */
+#ifndef HYPERC_WORKER_LANE_H
+#define HYPERC_WORKER_LANE_H
+
+#include "link.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bytes of each of a lane's rings (a power of two); a lane's frame is at
+ * most a quarter of it, length included (HCW_LANE_MAX_FRAME). */
+#define HCW_LANE_RING_BYTES (64u * 1024)
+#define HCW_LANE_MAX_FRAME (HCW_LANE_RING_BYTES / 4)
+/* The worker's descriptor on which the node hands it lanes: one end of a
+ * SOCK_SEQPACKET socket pair, whose other end the node only sends on. */
+#define HCW_LANE_FD 4
+
+/* The state word. */
+enum {
+    HCW_LANE_OPEN = 1,    /* frames may be sent */
+    HCW_LANE_CLOSING = 2, /* take no more: a side is ending */
+    HCW_LANE_CLOSED = 3,  /* both fall back to the node */
+};
+
+typedef struct hcw_lane hcw_lane;
+
+/* The node's lane number `number`: a new memfd (MFD_CLOEXEC, sealed
+ * against shrinking, growing and further seals), its header written with
+ * the state HCW_LANE_OPEN, and the node's own mapping.  *fd_out is the
+ * memfd to hand both workers (hcw_lane_send); the caller closes it.  NULL
+ * with errno. */
+hcw_lane *hcw_lane_new(uint32_t number, int *fd_out);
+/* A worker's side (0 or 1) of the lane in the memfd fd, which must be lane
+ * number `number`: its size (fstat) and header are checked, it is mapped,
+ * and fd is closed.  NULL with a sentence in err (fd is then closed too:
+ * a descriptor of a lane that is refused is of no use). */
+hcw_lane *hcw_lane_map(int fd, uint32_t number, int side, char *err,
+                       size_t errlen);
+/* The node: send lane `number`'s memfd over sock (its end of a worker's
+ * fd 4) as one message: the number, 4 bytes little-endian, with the memfd
+ * in SCM_RIGHTS.  Never waits.  0, or -1 with errno (EAGAIN: the
+ * worker's queue is full). */
+int hcw_lane_send(int sock, uint32_t number, int memfd);
+/* The worker: take one message from sock (HCW_LANE_FD) without waiting
+ * (MSG_DONTWAIT | MSG_CMSG_CLOEXEC): it must be lane `number` and carry
+ * one descriptor, which is checked and mapped as hcw_lane_map does and
+ * closed.  NULL with a sentence in err: nothing waits, the node closed the
+ * socket, a message of another shape or lane, or a bad mapping; any
+ * descriptor that came is closed. */
+hcw_lane *hcw_lane_receive(int sock, uint32_t number, int side, char *err,
+                           size_t errlen);
+
+/* A worker's side of the lane: its rings (link.h: hcw_link_try_send,
+ * hcw_link_try_recv, hcw_link_wait_any).  Owned by the lane. */
+hcw_link *hcw_lane_link(hcw_lane *l);
+/* The node's view of side `side` (0 or 1): to drain ring 1 - side when
+ * that ring's reader has ended.  NULL for a worker's lane. */
+hcw_link *hcw_lane_view(hcw_lane *l, int side);
+uint32_t hcw_lane_number(const hcw_lane *l);
+/* The state word as it is now: a value that is not a state reads as
+ * HCW_LANE_CLOSED (the header is advice). */
+uint32_t hcw_lane_state(const hcw_lane *l);
+/* The node: set the state; HCW_LANE_CLOSING and _CLOSED also wake both
+ * rings' readers, so that they look at it. */
+void hcw_lane_set_state(hcw_lane *l, uint32_t state);
+/* Unmap and release.  NULL is ignored. */
+void hcw_lane_free(hcw_lane *l);
+
+#endif
