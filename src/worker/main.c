@@ -1,6 +1,7 @@
 /* hyperc-worker: one process's instance in an OS process of its own.  The
  * node starts it with a link as fd 3 (link.h: shared memory, or a stream
- * socket) and speaks the worker protocol over it (docs/worker-protocol.md):
+ * socket) and a socket for lanes as fd 4 (lane.h; not yet used), and speaks
+ * the worker protocol over the link (docs/worker-protocol.md):
  * HELLO names the binary; the worker loads it, closes itself in its sandbox
  * (sandbox.c), answers READY and calls its entry with a host table whose every
  * entry carries the call to the node (binding.c). A fatal signal or exit() in
@@ -99,7 +100,7 @@ int main(int argc, char **argv)
     hcw_binding_init(&hcw_w.table);
     hcw_fault_init();
     /* From here on the guest reaches the world through the node only. */
-    if (hcw_sandbox_init(err, sizeof err) != 0) {
+    if (hcw_sandbox_init(!hcw_link_is_shm(hcw_w.link), err, sizeof err) != 0) {
         say_fail(hcw_w.out, err);
         _exit(HCW_EXIT_PROTOCOL);
     }

@@ -3,9 +3,11 @@
  * here traps (SIGSYS), and fault.c's handler tells the node which call it
  * was (CRASH with code SIGSYS and the call's number as the address).  The
  * guest talks to the world through the node only: it can read and write
- * the descriptors the worker has (its socket to the node, the standard
- * ones), map memory, handle signals, read clocks and sleep, and nothing
- * else — no new descriptors, no processes, no signals to others.  The list
+ * the descriptors the worker has (its link to the node, the standard
+ * ones), receive on its lane socket (fd 4) and on its link when that is a
+ * socket, map memory, handle signals, read clocks and sleep, and nothing
+ * else — no new descriptors but the lanes the node sends on fd 4, no
+ * processes, no signals to others.  The list
  * and the reason for each call are in docs/architecture.md ("Sandbox"). */
 #include "worker_int.h"
 
@@ -31,7 +33,6 @@ static const int allowed[] = {
     SCMP_SYS(sendto),
     SCMP_SYS(recvfrom),
     SCMP_SYS(sendmsg),
-    SCMP_SYS(recvmsg),
     SCMP_SYS(poll),
     SCMP_SYS(ppoll),
     SCMP_SYS(close),
@@ -60,6 +61,8 @@ static const int allowed[] = {
     SCMP_SYS(getpid),
     SCMP_SYS(gettid),
     SCMP_SYS(futex),
+    /* the wait over the link's ring and the lanes' (link.c) */
+    SCMP_SYS(futex_waitv),
     SCMP_SYS(sched_yield),
     SCMP_SYS(exit),
     SCMP_SYS(exit_group),
@@ -80,7 +83,7 @@ static const int allowed[] = {
     SCMP_SYS(lseek),
 };
 
-int hcw_sandbox_init(char *err, size_t errlen)
+int hcw_sandbox_init(bool socket_link, char *err, size_t errlen)
 {
     /* What libc would open lazily once the filter is in: the time zone
      * (localtime and friends read /etc/localtime on first use). */
@@ -103,6 +106,20 @@ int hcw_sandbox_init(char *err, size_t errlen)
     if (rc == 0)
         rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill),
                                           1, &self);
+    /* recvmsg, the one call that can bring a descriptor (SCM_RIGHTS): on
+     * the lane socket only, where the node sends lanes (lane.c), and on a
+     * socket link (which reads with read(), but a link is the worker's
+     * own); on any other descriptor it traps. */
+    const struct scmp_arg_cmp lane_fd = {
+        .arg = 0, .op = SCMP_CMP_EQ, .datum_a = HCW_LANE_FD};
+    if (rc == 0)
+        rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW,
+                                          SCMP_SYS(recvmsg), 1, &lane_fd);
+    const struct scmp_arg_cmp link_fd = {
+        .arg = 0, .op = SCMP_CMP_EQ, .datum_a = HCW_FD};
+    if (rc == 0 && socket_link)
+        rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW,
+                                          SCMP_SYS(recvmsg), 1, &link_fd);
     /* isatty() (a terminal's attributes, read only): the sanitizers ask
      * it of stderr before a report. */
     const struct scmp_arg_cmp tcgets = {

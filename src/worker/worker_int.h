@@ -4,6 +4,7 @@
 #define HYPERC_WORKER_INT_H
 
 #include "../abi/native.h"
+#include "lane.h"
 #include "link.h"
 #include "proto.h"
 
@@ -35,9 +36,10 @@ void hcw_binding_init(hwn_host *t);
  * hook that tell the node how the guest ended (fault.c). */
 void hcw_fault_init(void);
 /* Install the seccomp filter: from then on a system call the worker does
- * not need traps (SIGSYS, told by fault.c).  0, or -1 with why in err
- * (sandbox.c). */
-int hcw_sandbox_init(char *err, size_t errlen);
+ * not need traps (SIGSYS, told by fault.c).  socket_link: the link on
+ * HCW_FD is a socket (recvmsg is allowed on it).  0, or -1 with why in
+ * err (sandbox.c). */
+int hcw_sandbox_init(bool socket_link, char *err, size_t errlen);
 /* The task-stack guards the guest registers (the binding's guard_add and
  * guard_remove stay in the worker; fault.c reads them). */
 int hcw_guard_add(const void *lo, size_t len);

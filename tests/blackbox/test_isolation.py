@@ -291,10 +291,15 @@ def test_a_manifest_can_keep_a_process_in_the_node(node_factory, tmp_path):
     assert len(kids) == sum(p["isolated"] for p in procs.values()), kids
 # The sandbox: each refused call ends the worker alone, named with where it
 # was made.  fork() is glibc's clone (clone3 or fork on other libcs).
+# recvmsg, which could bring a descriptor, only reads fd 4 (below): not the
+# standard streams nor the shared-memory link on fd 3.
 @pytest.mark.parametrize("command, calls", [
     ("open", "openat|open"),
     ("socket", "socket"),
     ("fork", "clone3?|fork|vfork"),
+    ("recvmsg 0", "recvmsg"),
+    ("recvmsg 1", "recvmsg"),
+    ("recvmsg 3", "recvmsg"),
 ])
 def test_the_sandbox_refuses_and_names_the_call(iso, command, calls):
     if command == "fork" and tsan_build():
@@ -315,6 +320,22 @@ def test_the_sandbox_refuses_and_names_the_call(iso, command, calls):
         procs[HOG]
     # what works keeps working in the fresh instance
     assert iso.ask(HOG, "deep 40") == "deep ok"
+
+
+def test_fd_4_is_the_lane_socket_the_node_only_sends_on(iso):
+    # Each hyperc-worker gets fd 4, its end of the socket on which the node
+    # will hand it lanes (docs/lane-design.md); recvmsg is allowed there,
+    # and finds nothing yet.  The node's end is shut for reading: the
+    # worker cannot queue anything there.
+    for k in children(iso.proc.pid):
+        assert fd_targets(k["pid"]).get(4, "").startswith("socket:"), k
+    assert iso.ask(HOG, "recvmsg 4") == \
+        "recvmsg failed: Resource temporarily unavailable"
+    assert iso.ask(HOG, "send 4") == "send failed: Broken pipe"
+    # the same instance answers: nothing was stopped
+    assert iso.ask(HOG, "ping") == "pong 3"
+    assert "not allowed (sandbox)" not in iso.log()
+    assert f"{HOG} crashed" not in iso.log()
 
 
 def test_a_process_cannot_read_the_node_password(iso):

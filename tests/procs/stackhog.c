@@ -24,6 +24,11 @@
  *                    sandbox ends the worker first)
  *   socket           socket(AF_INET, SOCK_STREAM, 0), answered likewise
  *   fork             fork(), answered likewise (a child exits at once)
+ *   recvmsg FD       recvmsg(FD, ..., MSG_DONTWAIT) with room for a
+ *                    descriptor: answer "recvmsg N" (bytes) or "recvmsg
+ *                    failed: <errno text>"
+ *   send FD          send(FD, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL),
+ *                    answered likewise
  *   sort N           qsort N numbers (libc asks the machine's memory size
  *                    for a large one): answer "sorted N"
  *   printf           printf to stdout and flush: answer "printed N"
@@ -198,6 +203,30 @@ static void task(void *arg)
         snprintf(
             task_answer, sizeof task_answer, "fork %s%s",
             child > 0 ? "ok" : "failed: ", child > 0 ? "" : strerror(errno));
+    } else if (strcmp(task_cmd, "recvmsg") == 0) {
+        char b[16];
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } cm;
+        struct iovec iov = {.iov_base = b, .iov_len = sizeof b};
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = cm.buf,
+                           .msg_controllen = sizeof cm.buf};
+        ssize_t n = recvmsg((int)task_arg, &m, MSG_DONTWAIT);
+        if (n >= 0)
+            snprintf(task_answer, sizeof task_answer, "recvmsg %zd", n);
+        else
+            snprintf(task_answer, sizeof task_answer, "recvmsg failed: %s",
+                     strerror(errno));
+    } else if (strcmp(task_cmd, "send") == 0) {
+        ssize_t n = send((int)task_arg, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0)
+            snprintf(task_answer, sizeof task_answer, "send %zd", n);
+        else
+            snprintf(task_answer, sizeof task_answer, "send failed: %s",
+                     strerror(errno));
     } else if (strcmp(task_cmd, "alloc") == 0) {
         alloc(task_arg);
     } else if (strcmp(task_cmd, "sort") == 0) {

@@ -161,19 +161,21 @@ static bool ready_ok(hcw_in *in, char *why, size_t whylen)
     return ok;
 }
 
-/* Start the worker with `fd` as its fd 3 (and no other descriptor past
- * it), in a process group of its own
- * (the terminal's Ctrl-C is the node's), every signal at its default and
- * none blocked.  Its pid, or -1 with errno. */
-static pid_t spawn_worker(char *const argv[], int fd)
+/* Start the worker with `fd` as its fd 3 and, unless it is -1, `lane_fd`
+ * as its fd 4 (and no other descriptor past them), in a process group of
+ * its own (the terminal's Ctrl-C is the node's), every signal at its
+ * default and none blocked.  Its pid, or -1 with errno. */
+static pid_t spawn_worker(char *const argv[], int fd, int lane_fd)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fd, 3);
+    if (lane_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, lane_fd, 4);
     /* Nothing else of the node's: a library may open descriptors without
      * CLOEXEC (libcurl's wake-up socketpair does). */
-    posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+    posix_spawn_file_actions_addclosefrom_np(&fa, lane_fd >= 0 ? 5 : 4);
     posix_spawnattr_init(&at);
     sigset_t none, all;
     sigemptyset(&none);
@@ -193,6 +195,32 @@ static pid_t spawn_worker(char *const argv[], int fd)
         return -1;
     }
     return pid;
+}
+
+/* The socket on which the node will hand a native worker its lanes
+ * (docs/lane-design.md): sv[0] the node's end, sv[1] the worker's fd 4.
+ * SOCK_SEQPACKET; the node's end is shut for reading, which makes the
+ * worker's sends fail (EPIPE), so a worker cannot queue anything in the
+ * node.  The worker's end is kept above 4, which spawn_worker's dup2 onto
+ * 3 would otherwise clobber.  0, or -1 with errno. */
+static int lane_socket(int sv[2])
+{
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return -1;
+    if (sv[1] < 5) {
+        int hi = fcntl(sv[1], F_DUPFD_CLOEXEC, 5);
+        close(sv[1]);
+        sv[1] = hi;
+    }
+    if (sv[1] < 0 || shutdown(sv[0], SHUT_RD) != 0) {
+        int e = errno;
+        close(sv[0]);
+        if (sv[1] >= 0)
+            close(sv[1]);
+        errno = e;
+        return -1;
+    }
+    return 0;
 }
 
 /* Set the worker's limits (hc_node_config's worker_max_*) before it is
@@ -295,6 +323,9 @@ typedef struct wctx {
     bool recv_now;
     _Atomic bool lent_a; /* lent, for the notify function */
     uint32_t srv_streak; /* frames the server served without a pause */
+    /* the node's end of the worker's fd 4 (send-only), or -1 (a wasm
+     * host) */
+    int lane_sock;
 } wctx;
 
 /* Put the host's current blob (after a message came) as `blob | nil`,
@@ -1608,6 +1639,14 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     } else {
         link = hcw_link_shm_new(n->cfg.spin_us, &lfd);
     }
+    /* fd 4, for lanes: hyperc-worker's only (the wasm host maps none) */
+    int lsv[2] = {-1, -1};
+    if (link != NULL && !wasm && lane_socket(lsv) != 0) {
+        int e = errno;
+        hcw_link_free(link);
+        link = NULL;
+        errno = e;
+    }
     if (link == NULL) {
         hcn_logf(n, 0, "%s: cannot make the worker's link: %s", p->id,
                  strerror(errno));
@@ -1618,13 +1657,17 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     }
     char *wargv[] = {wasm ? (char *)node_js : n->worker_path,
                      wasm ? (char *)host : NULL, NULL};
-    pid_t pid = spawn_worker(wargv, lfd);
+    pid_t pid = spawn_worker(wargv, lfd, lsv[1]);
     close(lfd);
+    if (lsv[1] >= 0)
+        close(lsv[1]);
     if (pid < 0) {
         hcn_logf(n, 0, "%s: cannot start %s: %s", p->id, wargv[0],
                  strerror(errno));
         hcn_proc_note_end(p, "its worker cannot be started");
         hcw_link_free(link);
+        if (lsv[0] >= 0)
+            close(lsv[0]);
         return HCN_RUN_LOAD_FAILED;
     }
     limit_worker(p, pid, wasm);
@@ -1632,6 +1675,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     w->p = p;
     w->link = link;
     w->pid = pid;
+    w->lane_sock = lsv[0];
     w->out = hcw_frame_new();
     hcw_in_init(&w->in);
     w->has_cpu_clock = clock_getcpuclockid(pid, &w->cpu_clock) == 0;
@@ -1767,6 +1811,8 @@ out:
     p->link = NULL;
     pthread_mutex_unlock(&p->lock);
     hcw_link_free(w->link);
+    if (w->lane_sock >= 0)
+        close(w->lane_sock);
     hcn_host_fini(w->h);
     free(w->h);
     hcw_in_fini(&w->in);
