@@ -10,15 +10,25 @@
  * (routing, capabilities, mailboxes): it is the floor under any design that
  * keeps the guest in its own OS process.
  *
- *   lane_pingpong [ROUND_TRIPS [IN_FLIGHT [SPIN_US [YIELD]]]]
+ *   lane_pingpong [ROUND_TRIPS [IN_FLIGHT [SPIN_US [YIELD [TRANSPORT]]]]]
  *
- * defaults 200000, 1, 50, 1.  YIELD 0 makes both ends spin without giving
- * up their CPU (hcw_link_spin_yield): each has a CPU of its own here.
+ * defaults 200000, 1, 50, 1, link.  YIELD 0 makes both ends spin without
+ * giving up their CPU (hcw_link_spin_yield): each has a CPU of its own
+ * here.  TRANSPORT `link` passes the frames through one worker link (as
+ * the first measurement did); `lane` through a real lane (src/worker/
+ * lane.c: a sealed memfd, try-send only, untrusted reads), each side
+ * waiting as a lane worker will, in hcw_link_wait_any over its lane and a
+ * link of its own standing for its link to the node (whose budget and
+ * yield setting the wait uses; nothing comes on it).
  *
  * Prints one line of JSON: round trips/s, the p50 and p99 of a round trip
  * (from a request's send to its response's decoding). */
+#include "worker/lane.h"
 #include "worker/link.h"
 #include "worker/proto.h"
+
+#include <errno.h>
+#include <sched.h>
 
 #include <signal.h>
 #include <stdbool.h>
@@ -43,6 +53,73 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* One end's transport: a link, or a lane side with the rings it waits on
+ * (a link of its own first, then the lane). */
+typedef struct end {
+    hcw_link *link; /* link mode */
+    hcw_lane *lane; /* lane mode: */
+    hcw_link *own_node, *own;
+    hcw_link *rings[2];
+} end;
+
+static int end_lane(end *e, int fd, int side, uint32_t spin_us, bool yield)
+{
+    char err[256];
+    int lfd;
+    e->lane = hcw_lane_map(fd, 1, side, err, sizeof err);
+    e->own_node = hcw_link_shm_new(spin_us, &lfd);
+    if (e->lane == NULL || e->own_node == NULL) {
+        fprintf(stderr, "lane_pingpong: %s\n", e->lane ? "link" : err);
+        return -1;
+    }
+    e->own = hcw_link_shm_open(lfd, err, sizeof err);
+    if (e->own == NULL) {
+        fprintf(stderr, "lane_pingpong: %s\n", err);
+        return -1;
+    }
+    hcw_link_spin_yield(e->own, yield);
+    e->rings[0] = e->own;
+    e->rings[1] = hcw_lane_link(e->lane);
+    return 0;
+}
+
+/* A lane's try-send, retried (yielding) while the ring is full. */
+static int end_send(end *e, hcw_frame *f)
+{
+    if (e->lane == NULL)
+        return hcw_link_send(e->link, f);
+    for (;;) {
+        int r = hcw_link_try_send(e->rings[1], f);
+        if (r != 0)
+            return r == 1 ? 0 : -1;
+        sched_yield();
+    }
+}
+
+static int end_recv(end *e, hcw_in *in, char *err, size_t errlen)
+{
+    if (e->lane == NULL)
+        return hcw_link_recv(e->link, in, err, errlen);
+    for (;;) {
+        int r = hcw_link_try_recv(e->rings[1], in, err, errlen);
+        if (r != 0)
+            return r;
+        bool ready[2];
+        if (hcw_link_wait_any(e->rings, 2, now_ns() + 50000000, ready) < 0) {
+            snprintf(err, errlen, "wait: %s", strerror(errno));
+            return -1;
+        }
+    }
+}
+
+static void end_free(end *e)
+{
+    hcw_link_free(e->link);
+    hcw_lane_free(e->lane);
+    hcw_link_free(e->own);
+    hcw_link_free(e->own_node);
+}
+
 /* The pinger's request: 8 bytes of body, a response expected within 5 s,
  * as bench/pingpong's raw exchange sends. */
 static void put_request(hcw_frame *f, uint64_t id)
@@ -60,20 +137,26 @@ static void put_request(hcw_frame *f, uint64_t id)
 
 /* The ponger: answer each request with its body, until told to stop (a
  * request with id 0). */
-static int ponger(int fd, bool yield)
+static int ponger(int fd, bool yield, bool lane, uint32_t spin_us)
 {
     char err[256];
-    hcw_link *l = hcw_link_shm_open(fd, err, sizeof err);
-    if (l == NULL) {
-        fprintf(stderr, "lane_pingpong: %s\n", err);
-        return 1;
+    end e = {0};
+    if (lane) {
+        if (end_lane(&e, fd, 1, spin_us, yield) != 0)
+            return 1;
+    } else {
+        e.link = hcw_link_shm_open(fd, err, sizeof err);
+        if (e.link == NULL) {
+            fprintf(stderr, "lane_pingpong: %s\n", err);
+            return 1;
+        }
+        hcw_link_spin_yield(e.link, yield);
     }
-    hcw_link_spin_yield(l, yield);
     hcw_frame *f = hcw_frame_new();
     hcw_in in;
     hcw_in_init(&in);
     for (;;) {
-        if (hcw_link_recv(l, &in, err, sizeof err) != 1) {
+        if (end_recv(&e, &in, err, sizeof err) != 1) {
             fprintf(stderr, "lane_pingpong: ponger: %s\n", err);
             return 1;
         }
@@ -94,14 +177,14 @@ static int ponger(int fd, bool yield)
         hcw_put_response(f, &resp);
         hcw_put_nil(f);
         hcw_request_view_fini(&req);
-        if (hcw_link_send(l, f) != 0) {
+        if (end_send(&e, f) != 0) {
             perror("lane_pingpong: ponger: send");
             return 1;
         }
     }
     hcw_in_fini(&in);
     hcw_frame_free(f);
-    hcw_link_free(l);
+    end_free(&e);
     return 0;
 }
 
@@ -111,28 +194,44 @@ int main(int argc, char **argv)
     long k = argc > 2 ? atol(argv[2]) : 1;
     long spin_us = argc > 3 ? atol(argv[3]) : 50;
     bool yield = argc > 4 ? atoi(argv[4]) != 0 : true;
-    if (n < 1 || k < 1 || k > 1024 || spin_us < 0) {
+    const char *transport = argc > 5 ? argv[5] : "link";
+    bool lane = strcmp(transport, "lane") == 0;
+    if (n < 1 || k < 1 || k > 1024 || spin_us < 0 ||
+        (!lane && strcmp(transport, "link") != 0)) {
         fprintf(stderr, "usage: lane_pingpong [ROUND_TRIPS [IN_FLIGHT 1..1024 "
-                        "[SPIN_US [YIELD]]]]\n");
+                        "[SPIN_US [YIELD [link|lane]]]]]\n");
         return 2;
     }
     int fd;
-    hcw_link *l = hcw_link_shm_new((uint32_t)spin_us, &fd);
-    if (l == NULL) {
+    end e = {0};
+    hcw_lane *made = NULL; /* the lane as the node makes it */
+    if (lane)
+        made = hcw_lane_new(1, &fd);
+    else
+        e.link = hcw_link_shm_new((uint32_t)spin_us, &fd);
+    if (made == NULL && e.link == NULL) {
         perror("lane_pingpong: link");
         return 1;
     }
-    hcw_link_spin_yield(l, yield);
+    int fd0 = lane ? dup(fd) : -1;
     pid_t pid = fork();
     if (pid < 0) {
         perror("fork");
         return 1;
     }
     if (pid == 0) {
-        hcw_link_free(l);
-        _exit(ponger(fd, yield));
+        hcw_link_free(e.link);
+        hcw_lane_free(made);
+        if (fd0 >= 0)
+            close(fd0);
+        _exit(ponger(fd, yield, lane, (uint32_t)spin_us));
     }
     close(fd);
+    hcw_lane_free(made);
+    if (lane && end_lane(&e, fd0, 0, (uint32_t)spin_us, yield) != 0)
+        return 1;
+    if (!lane)
+        hcw_link_spin_yield(e.link, yield);
 
     long warm = n / 10 + 100, total = n + warm;
     int64_t *sent = calloc((size_t)total + 1, sizeof *sent);
@@ -150,14 +249,14 @@ int main(int argc, char **argv)
         while (next <= total && next - 1 - done < k) {
             put_request(f, (uint64_t)next);
             sent[next] = now_ns();
-            if (hcw_link_send(l, f) != 0) {
+            if (end_send(&e, f) != 0) {
                 perror("lane_pingpong: send");
                 rc = 1;
                 goto out;
             }
             next++;
         }
-        if (hcw_link_recv(l, &in, err, sizeof err) != 1) {
+        if (end_recv(&e, &in, err, sizeof err) != 1) {
             fprintf(stderr, "lane_pingpong: %s\n", err);
             rc = 1;
             goto out;
@@ -180,12 +279,12 @@ int main(int argc, char **argv)
     }
     int64_t t = now_ns() - t0;
     put_request(f, 0);
-    hcw_link_send(l, f);
+    end_send(&e, f);
     qsort(lat, (size_t)n, sizeof *lat, cmp);
-    printf("{\"in_flight\":%ld,\"spin_us\":%ld,\"yield\":%s,"
-           "\"round_trips\":%ld,\"per_s\":%.0f,\"p50_us\":%.2f,"
-           "\"p99_us\":%.2f}\n",
-           k, spin_us, yield ? "true" : "false", n,
+    printf("{\"transport\":\"%s\",\"in_flight\":%ld,\"spin_us\":%ld,"
+           "\"yield\":%s,\"round_trips\":%ld,\"per_s\":%.0f,"
+           "\"p50_us\":%.2f,\"p99_us\":%.2f}\n",
+           transport, k, spin_us, yield ? "true" : "false", n,
            (double)(total - warm) * 1e9 / (double)t, (double)lat[n / 2] / 1e3,
            (double)lat[n * 99 / 100] / 1e3);
 out:
@@ -195,7 +294,7 @@ out:
     waitpid(pid, &st, 0);
     hcw_in_fini(&in);
     hcw_frame_free(f);
-    hcw_link_free(l);
+    end_free(&e);
     free(sent);
     free(lat);
     return rc;
