@@ -42,16 +42,6 @@ struct hcw_lane {
     int side;          /* a worker's side, or -1 (the node) */
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static size_t map_bytes(uint32_t ring_bytes)
 {
     return HCW_LINK_HEADER_BYTES + 2 * (size_t)ring_bytes;
@@ -86,22 +76,12 @@ hcw_lane *hcw_lane_new(uint32_t number, int *fd_out)
 {
     uint32_t size = HCW_LANE_RING_BYTES;
     size_t len = map_bytes(size);
-    int fd = memfd_create("hyperc-lane", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0)
-        return NULL;
     /* sealed at its size: neither worker can make the other, or the node,
      * fault on its mapping */
-    uint8_t *map = MAP_FAILED;
-    if (ftruncate(fd, (off_t)len) != 0 ||
-        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) !=
-            0 ||
-        (map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
-            MAP_FAILED) {
-        int e = errno;
-        close(fd);
-        errno = e;
+    int fd;
+    uint8_t *map = hcw_shm_sealed("hyperc-lane", len, &fd);
+    if (map == NULL)
         return NULL;
-    }
     lane_head *h = (lane_head *)map;
     h->magic = LANE_MAGIC;
     h->layout = LANE_LAYOUT;
@@ -127,24 +107,24 @@ hcw_lane *hcw_lane_map(int fd, uint32_t number, int side, char *err,
     size_t len = 0;
     struct stat st;
     if (side != 0 && side != 1) {
-        seterr(err, errlen, "lane %u: no side %d", number, side);
+        hcw_seterr(err, errlen, "lane %u: no side %d", number, side);
         goto fail;
     }
     if (fstat(fd, &st) != 0) {
-        seterr(err, errlen, "lane %u: fstat: %s", number, strerror(errno));
+        hcw_seterr(err, errlen, "lane %u: fstat: %s", number, strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode) || st.st_size < (off_t)map_bytes(LANE_RING_MIN) ||
         st.st_size > (off_t)map_bytes(LANE_RING_MAX)) {
-        seterr(err, errlen, "lane %u: not a lane's memory (%lld bytes)", number,
-               (long long)st.st_size);
+        hcw_seterr(err, errlen, "lane %u: not a lane's memory (%lld bytes)",
+                   number, (long long)st.st_size);
         goto fail;
     }
     len = (size_t)st.st_size;
     map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
-        seterr(err, errlen, "lane %u: cannot map it: %s", number,
-               strerror(errno));
+        hcw_seterr(err, errlen, "lane %u: cannot map it: %s", number,
+                   strerror(errno));
         goto fail;
     }
     /* each word read once: the other side may write them meanwhile */
@@ -152,24 +132,25 @@ hcw_lane *hcw_lane_map(int fd, uint32_t number, int side, char *err,
     uint32_t magic = h->magic, layout = h->layout, size = h->ring_bytes,
              num = h->number;
     if (magic != LANE_MAGIC || layout != LANE_LAYOUT) {
-        seterr(err, errlen, "lane %u: not a lane of layout %d", number,
-               LANE_LAYOUT);
+        hcw_seterr(err, errlen, "lane %u: not a lane of layout %d", number,
+                   LANE_LAYOUT);
         goto fail;
     }
     if (size < LANE_RING_MIN || size > LANE_RING_MAX ||
         (size & (size - 1)) != 0 || map_bytes(size) != len) {
-        seterr(err, errlen,
-               "lane %u: rings of %u bytes do not make a mapping of %zu",
-               number, size, len);
+        hcw_seterr(err, errlen,
+                   "lane %u: rings of %u bytes do not make a mapping of %zu",
+                   number, size, len);
         goto fail;
     }
     if (num != number) {
-        seterr(err, errlen, "lane %u: the memory is lane %u's", number, num);
+        hcw_seterr(err, errlen, "lane %u: the memory is lane %u's", number,
+                   num);
         goto fail;
     }
     l = wrap(map, size, number, side);
     if (l == NULL) {
-        seterr(err, errlen, "lane %u: out of memory", number);
+        hcw_seterr(err, errlen, "lane %u: out of memory", number);
         goto fail;
     }
     close(fd);
@@ -230,8 +211,8 @@ hcw_lane *hcw_lane_receive(int sock, uint32_t number, int side, char *err,
         n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
-        seterr(err, errlen, "lane %u: no message on fd %d: %s", number, sock,
-               strerror(errno));
+        hcw_seterr(err, errlen, "lane %u: no message on fd %d: %s", number,
+                   sock, strerror(errno));
         return NULL;
     }
     /* every descriptor that came, whatever else is wrong */
@@ -260,7 +241,7 @@ hcw_lane *hcw_lane_receive(int sock, uint32_t number, int side, char *err,
     if (why[0]) {
         for (size_t i = 0; i < nfds; i++)
             close(fds[i]);
-        seterr(err, errlen, "lane %u: on fd %d, %s", number, sock, why);
+        hcw_seterr(err, errlen, "lane %u: on fd %d, %s", number, sock, why);
         return NULL;
     }
     return hcw_lane_map(fds[0], number, side, err, errlen);

@@ -101,6 +101,8 @@ struct hcw_link {
 /* Bytes a socket link reads at most in one system call. */
 #define SOCKET_IN_BYTES (64u * 1024)
 
+/* Its own copy of proto.c's hcw_seterr: the wasm host's addon builds this
+ * file without proto.c (cmake/hyperc-wasm-tools.cmake). */
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
@@ -203,31 +205,36 @@ static void place(hcw_link *l, uint8_t *map, uint32_t size, bool node)
     }
 }
 
+uint8_t *hcw_shm_sealed(const char *name, size_t len, int *fd_out)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return NULL;
+    /* Sealed at its size: a peer cannot shrink it under another side
+     * (which would then fault on its own mapping). */
+    uint8_t *map = MAP_FAILED;
+    if (ftruncate(fd, (off_t)len) != 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) !=
+            0 ||
+        (map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
+            MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    *fd_out = fd;
+    return map;
+}
+
 hcw_link *hcw_link_shm_new(uint32_t spin_us, int *fd_out)
 {
     uint32_t size = HCW_LINK_RING_BYTES;
     size_t len = DATA_OFF + 2 * (size_t)size;
-    int fd =
-        memfd_create("hyperc-worker-link", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0)
+    int fd;
+    uint8_t *map = hcw_shm_sealed("hyperc-worker-link", len, &fd);
+    if (map == NULL)
         return NULL;
-    /* Sealed at its size: a worker cannot shrink it under the node (which
-     * would then fault on its own mapping). */
-    if (ftruncate(fd, (off_t)len) != 0 ||
-        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) !=
-            0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return NULL;
-    }
-    uint8_t *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return NULL;
-    }
     hcw_link *l = calloc(1, sizeof *l);
     if (l == NULL) {
         munmap(map, len);

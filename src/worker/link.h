@@ -50,6 +50,11 @@ typedef struct hcw_link hcw_link;
  * is to stop).  Called on the waiting thread. */
 typedef bool (*hcw_link_watch_fn)(void *ctx);
 
+/* A new memfd of len bytes named name, sealed at that size (no side can
+ * shrink or grow it, so none can make another fault on its mapping), and
+ * its mapping: the mapping, with the descriptor in *fd_out (close-on-exec;
+ * the caller's), or NULL with errno.  For links and lanes (lane.c). */
+uint8_t *hcw_shm_sealed(const char *name, size_t len, int *fd_out);
 /* The node's end of a new shared-memory link.  *fd_out is the memfd to
  * hand the worker (as its fd 3); the caller closes it once the worker has
  * it.  spin_us bounds how long either side spins before sleeping (0: never

@@ -48,7 +48,7 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
+void hcw_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
         return;
@@ -661,7 +661,7 @@ static int parse_body(hcw_in *in, size_t n, bool trusted, char *err,
     }
     if (why != NULL) {
         in_reset(in);
-        seterr(err, errlen, "%s", why);
+        hcw_seterr(err, errlen, "%s", why);
         errno = EPROTO;
         return -1;
     }
@@ -675,7 +675,7 @@ int hcw_in_decode(hcw_in *in, size_t n, bool trusted, char *err, size_t errlen)
 {
     in_impl *m = in->impl;
     if (m == NULL || n > m->cap) {
-        seterr(err, errlen, "worker frame: no body to decode");
+        hcw_seterr(err, errlen, "worker frame: no body to decode");
         errno = EINVAL;
         return -1;
     }
@@ -687,21 +687,21 @@ int hcw_frame_parse(hcw_in *in, const uint8_t *p, size_t n, char *err,
 {
     in_reset(in);
     if (n < HDR) {
-        seterr(err, errlen, "worker frame: %zu bytes, shorter than its length",
-               n);
+        hcw_seterr(err, errlen,
+                   "worker frame: %zu bytes, shorter than its length", n);
         errno = EPROTO;
         return -1;
     }
     uint32_t len = get_le32(p);
     if (len > HCW_MAX_FRAME) {
-        seterr(err, errlen, "worker frame: %u bytes, over the limit of %u", len,
-               HCW_MAX_FRAME);
+        hcw_seterr(err, errlen, "worker frame: %u bytes, over the limit of %u",
+                   len, HCW_MAX_FRAME);
         errno = EMSGSIZE;
         return -1;
     }
     if (len != n - HDR) {
-        seterr(err, errlen, "worker frame: length %u but %zu bytes follow", len,
-               n - HDR);
+        hcw_seterr(err, errlen, "worker frame: length %u but %zu bytes follow",
+                   len, n - HDR);
         errno = EPROTO;
         return -1;
     }
@@ -738,27 +738,28 @@ int hcw_frame_recv(hcw_in *in, int fd, char *err, size_t errlen)
     ssize_t r = read_full(fd, hdr, HDR);
     if (r < 0) {
         int e = errno;
-        seterr(err, errlen, "worker frame: read: %s", strerror(e));
+        hcw_seterr(err, errlen, "worker frame: read: %s", strerror(e));
         errno = e;
         return -1;
     }
     if (r == 0)
         return 0;
     if (r < HDR) {
-        seterr(err, errlen, "worker frame: the connection closed in a length");
+        hcw_seterr(err, errlen,
+                   "worker frame: the connection closed in a length");
         errno = EPROTO;
         return -1;
     }
     uint32_t len = get_le32(hdr);
     if (len > HCW_MAX_FRAME) {
-        seterr(err, errlen, "worker frame: %u bytes, over the limit of %u", len,
-               HCW_MAX_FRAME);
+        hcw_seterr(err, errlen, "worker frame: %u bytes, over the limit of %u",
+                   len, HCW_MAX_FRAME);
         errno = EMSGSIZE;
         return -1;
     }
     uint8_t *body = hcw_in_body(in, len);
     if (body == NULL) {
-        seterr(err, errlen, "worker frame: no memory for %u bytes", len);
+        hcw_seterr(err, errlen, "worker frame: no memory for %u bytes", len);
         errno = ENOMEM;
         return -1;
     }
@@ -775,11 +776,11 @@ int hcw_frame_body_read(int fd, uint8_t *body, size_t have, uint32_t len,
         return 0;
     int e = r < 0 ? errno : EPROTO;
     if (r < 0)
-        seterr(err, errlen, "worker frame: read: %s", strerror(e));
+        hcw_seterr(err, errlen, "worker frame: read: %s", strerror(e));
     else
-        seterr(err, errlen,
-               "worker frame: the connection closed after %zu of %u bytes",
-               have + (size_t)r, len);
+        hcw_seterr(err, errlen,
+                   "worker frame: the connection closed after %zu of %u bytes",
+                   have + (size_t)r, len);
     errno = e;
     return -1;
 }

@@ -95,6 +95,11 @@ typedef enum hcw_op {
 /* "PRINT" etc.; NULL for a code outside the table. */
 const char *hcw_op_name(int op);
 
+/* Write a sentence into err (errlen bytes; nothing when err is NULL or
+ * errlen 0): how proto.c, link.c and lane.c say what went wrong. */
+void hcw_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* What a worker says about its end: a fatal signal (CRASH) or exit()
  * (EXIT).  pcs are return addresses, innermost first; modules map them to
  * files.  In the spec: [i32 signal|status, u64 addr, bool stack_overflow,
