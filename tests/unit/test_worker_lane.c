@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_helpers.h"
+
 #include "worker/lane.h"
 #include "worker/link.h"
 
@@ -47,17 +49,6 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (uint8_t)x;
-    }
 }
 
 static void bin_frame(hcw_frame *f, int op, const uint8_t *p, size_t n)
@@ -145,7 +136,7 @@ static int ping(hcw_link *l, hcw_frame *f, hcw_in *in, size_t max)
     int rc = 0;
     for (size_t round = 0; rc == 0 && round < ROUNDS; round++) {
         size_t n = echo_size(round, max);
-        fill(buf, n, (uint32_t)round);
+        ut_fill(buf, n, (uint32_t)round);
         bin_frame(f, HCW_SET_STATE, buf, n);
         hw_bytes b = {0};
         if (hcw_link_try_send(l, f) != 1)
@@ -409,7 +400,7 @@ static void full_ring_refused(void **state)
     assert_int_equal(errno, ENOTSUP);
     /* fill the ring, nobody reading: each send returns at once */
     uint8_t buf[1000];
-    fill(buf, sizeof buf, 1);
+    ut_fill(buf, sizeof buf, 1);
     bin_frame(f, HCW_SET_STATE, buf, sizeof buf);
     size_t each = frame_len(f), sent = HCW_LANE_MAX_FRAME;
     int64_t t0 = now_ns();

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_helpers.h"
+
 #include "worker/link.h"
 
 #include <errno.h>
@@ -78,17 +80,6 @@ static int peer_status(pid_t pid)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
 }
 
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (uint8_t)x;
-    }
-}
-
 static void echo_sizes(uint32_t spin_us, bool yield)
 {
     hcw_link *l;
@@ -113,7 +104,7 @@ static void echo_sizes(uint32_t spin_us, bool yield)
         size_t n = round < sizeof sizes / sizeof sizes[0]
                        ? sizes[round]
                        : (round * 7919) % 3000;
-        fill(buf, n, (uint32_t)round);
+        ut_fill(buf, n, (uint32_t)round);
         hcw_frame_begin(f, HCW_SET_STATE, 1);
         hcw_put_bin(f, buf, n);
         assert_int_equal(hcw_link_send(l, f), 0);
@@ -259,7 +250,7 @@ static void try_send(void **state)
     assert_true(hcw_link_is_shm(node));
     assert_false(hcw_link_pending(worker));
     uint8_t body[1000];
-    fill(body, sizeof body, 7);
+    ut_fill(body, sizeof body, 7);
     hcw_frame *f = hcw_frame_new();
     size_t sent = 0;
     for (;;) {
@@ -432,7 +423,7 @@ static void socket_link_batches(void **state)
         hcw_frame *f = hcw_frame_new();
         for (size_t round = 0; round < rounds; round++) {
             size_t n = round < nsizes ? sizes[round] : (round * 7919) % 300;
-            fill(buf, n, (uint32_t)round);
+            ut_fill(buf, n, (uint32_t)round);
             hcw_frame_begin(f, HCW_SET_STATE, 1);
             hcw_put_bin(f, buf, n);
             if (hcw_link_send(a, f) != 0)
@@ -456,7 +447,7 @@ static void socket_link_batches(void **state)
         hw_bytes got;
         assert_true(hcw_get_bin(&in, &got));
         assert_int_equal(got.len, n);
-        fill(want, n, (uint32_t)round);
+        ut_fill(want, n, (uint32_t)round);
         if (n)
             assert_memory_equal(got.ptr, want, n);
         hw_bytes_fini(&got);
@@ -551,7 +542,7 @@ static void read_some(void **state)
     assert_non_null(sent);
     assert_non_null(got);
     for (uint32_t round = 0; round < 5; round++) {
-        fill(sent, n, round);
+        ut_fill(sent, n, round);
         assert_int_equal(hcw_link_send_bytes(node, sent, n), 0);
         size_t have = 0;
         long k = hcw_link_read_some(host, got, 1000, err, sizeof err);

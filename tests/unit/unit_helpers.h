@@ -46,6 +46,20 @@ static inline char *ut_mkdtemp(void)
     return t;
 }
 
+/* n bytes of a pseudo-random pattern that seed determines (xorshift), to
+ * fill frames and rings with something a shifted or torn copy would not
+ * match. */
+static inline void ut_fill(uint8_t *p, size_t n, uint32_t seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+}
+
 /* Hex text to bytes (test vectors): how many; fails the test on odd
  * length, a non-hex pair or more than `cap` bytes. */
 static inline size_t ut_unhex(const char *s, uint8_t *out, size_t cap)
