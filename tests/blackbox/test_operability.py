@@ -69,6 +69,21 @@ def set_state(node, process, value):
 
 # ------------------------------------------------------------------ inject
 
+def test_inject_shows_bytes_with_a_nul_as_base64(node_factory):
+    """Valid UTF-8 with a NUL byte in it is not text a C string (or the
+    control socket's JSON reader) can carry: the reply gives it as base64
+    only, and `hyperc inject` prints it so."""
+    n = node_factory(packages=("tpkg",))
+    set_state(n, "nul:tpkg:test.os", b"hel\x00o")
+    r = hyperc("inject", "--home", n.home, "state:distro:sys",
+               json.dumps({"GetState": "nul:tpkg:test.os"}))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == '"GetState"\nblob (base64): aGVsAG8=\n', r.stdout
+    rep = n.inject("state:distro:sys",
+                   json.dumps({"GetState": "nul:tpkg:test.os"}))
+    assert "text" not in rep["blob"] and rep["blob"]["b64"] == "aGVsAG8=", rep
+
+
 def test_inject_exits_3_on_a_framework_error_and_still_prints_it(
         node_factory):
     n = node_factory(packages=("tstate", "tpkg"))

@@ -64,8 +64,13 @@ static json_t *error_reply(const char *fmt, const char *detail)
     return json_pack("{sbss}", "ok", 0, "error", buf);
 }
 
+/* Whether bytes can go as a text field: UTF-8 without a NUL byte (a C
+ * string, and what jansson's reader takes by default, as `hyperc inject`
+ * reads the reply); else they go as base64 only. */
 static bool utf8_ok(const uint8_t *p, size_t n)
 {
+    if (n > 0 && memchr(p, 0, n) != NULL)
+        return false;
     json_t *s = json_stringn((const char *)p, n);
     bool ok = s != NULL;
     json_decref(s);
