@@ -12,7 +12,7 @@ import time
 import pytest
 import websockets
 
-from conftest import free_port, pid
+from conftest import exchange, free_port, pid
 
 SRV = pid("srv", "thttpd")
 NOGRANT = pid("nogrant", "thttpd")
@@ -271,21 +271,12 @@ def test_keep_alive_chunked_and_pipelining(node_factory):
                        "--data-binary", "chunky " * 1000)
     assert st == 200 and body.split(b"\n", 1)[1] == b"chunky " * 1000
     # three requests in one write: three answers, in order
-    s = socket.create_connection(("127.0.0.1", n.port))
     reqs = b"".join(
         f"GET /{SRV}/api?i={i} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
         for i in range(3))
-    s.sendall(reqs + b"POST /" + SRV.encode() +
-                     b"/api HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
-                     b"Connection: close\r\n\r\nabc")
-    data = b""
-    s.settimeout(10)
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
+    data = exchange(n.port, reqs + b"POST /" + SRV.encode() +
+                    b"/api HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                    b"Connection: close\r\n\r\nabc", timeout=10)
     assert data.count(b"HTTP/1.1 200 OK") == 4
     order = [data.find(f'"i":"{i}"'.encode()) for i in range(3)]
     assert -1 not in order and order == sorted(order)

@@ -135,27 +135,28 @@ def test_a_home_of_another_user_is_refused(tmp_path):
     assert os.listdir(home) == []
 
 
-def test_a_named_address_is_the_url(node_factory):
+def serve_at(node_factory, addr, url_host, listening):
+    """A node with `--http-addr addr`: its URL names url_host and its log
+    says it listens on `listening`, this machine only; its port."""
     port = free_port()
     n = node_factory(packages=("thttpd",),
-                     extra=["--port", str(port), "--http-addr", "127.0.0.2"])
+                     extra=["--port", str(port), "--http-addr", addr])
     out = n.proc.stdout.readline()
-    assert out.startswith(f"hyperc: serving http://127.0.0.2:{port}/"), out
-    wait_stderr(n, f"http-server listening on 127.0.0.2:{port} (this "
+    assert out.startswith(f"hyperc: serving http://{url_host}:{port}/"), out
+    wait_stderr(n, f"http-server listening on {listening}:{port} (this "
                    "machine only")
+    return port
+
+
+def test_a_named_address_is_the_url(node_factory):
+    serve_at(node_factory, "127.0.0.2", "127.0.0.2", "127.0.0.2")
 
 
 def test_a_host_name_is_resolved(node_factory, tmp_path):
     """--http-addr takes a host name, such as localhost, resolved once at
     boot (its first IPv4 address); one that does not resolve is refused
     with the reason."""
-    port = free_port()
-    n = node_factory(packages=("thttpd",),
-                     extra=["--port", str(port), "--http-addr", "localhost"])
-    out = n.proc.stdout.readline()
-    assert out.startswith(f"hyperc: serving http://localhost:{port}/"), out
-    wait_stderr(n, f"http-server listening on 127.0.0.1:{port} (this "
-                   "machine only")
+    port = serve_at(node_factory, "localhost", "localhost", "127.0.0.1")
     with socket.create_connection(("127.0.0.1", port), timeout=5):
         pass
     rc, err = run_refused(["--home", str(tmp_path / "other"), "--port",

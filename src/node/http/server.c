@@ -323,12 +323,10 @@ static int listen_addr(const char *addr, int port, struct sockaddr_storage *ss)
     if (rc != 0)
         return UV_EAI_NONAME;
     const struct addrinfo *pick = NULL;
-    for (const struct addrinfo *a = res; a; a = a->ai_next)
-        if (a->ai_family == AF_INET && pick == NULL)
-            pick = a;
-    for (const struct addrinfo *a = res; a && pick == NULL; a = a->ai_next)
-        if (a->ai_family == AF_INET6)
-            pick = a;
+    for (int pass = 0; pass < 2 && pick == NULL; pass++)
+        for (const struct addrinfo *a = res; a && pick == NULL; a = a->ai_next)
+            if (a->ai_family == (pass == 0 ? AF_INET : AF_INET6))
+                pick = a;
     if (pick == NULL) {
         freeaddrinfo(res);
         return UV_EAI_NONAME;
