@@ -3,7 +3,6 @@ and a pkg-config file in place: an app outside the tree builds with
 find_package(hyperc) and runs on the installed hyperc."""
 import os
 import re
-import shutil
 import subprocess
 
 from conftest import BIN, Node

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import (BIN, IN_PROCESS_ALL, ISOLATED, PACKAGES,
                       children_by_parent, free_port, pid)
-from test_http import SRV, curl, login
+from test_http import curl, login
 
 
 def listening_addrs(port):

@@ -7,7 +7,6 @@ behaviour.  Under the sanitizers nothing is set for this: ASan keeps
 handle_segv=1 and the node's handler chains to ASan's for every fault that
 is not in a guard."""
 import resource
-import time
 
 from conftest import ask_until, pid
 
