@@ -17,5 +17,6 @@ cmake --build "$build" -j"$(nproc)"
 if [[ "${HYPERC_TSAN:-1}" != 0 ]]; then
   scripts/tsan.sh test_messaging.py test_lifecycle.py test_http.py test_net.py \
     test_schedulers.py test_operability.py
-  TSAN_WORKERS=1 scripts/tsan.sh test_isolation.py test_watch.py test_messaging.py
+  TSAN_WORKERS=1 scripts/tsan.sh test_isolation.py test_watch.py test_messaging.py \
+    test_lanes.py
 fi

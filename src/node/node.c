@@ -108,6 +108,7 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     pthread_rwlock_init(&n->table_lock, NULL);
     pthread_mutex_init(&n->life_mu, NULL);
     pthread_mutex_init(&n->refuse_mu, NULL);
+    hcn_lanes_init(n);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -332,6 +333,7 @@ void hc_node_free(hc_node *n)
         pthread_mutex_unlock(&kept_mu);
         return;
     }
+    hcn_lanes_fini(n); /* every instance has ended: their references */
     hcn_proc *p, *tmp;
     pthread_rwlock_wrlock(&n->table_lock);
     HASH_ITER(hh, n->procs, p, tmp)

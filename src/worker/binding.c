@@ -114,13 +114,16 @@ static void ahead_push(hcw_in *in)
 }
 
 /* Read the node's next frame into hcw_w.in; when `keep_ahead`, a message
- * delivered ahead is set aside and the next one read. */
+ * delivered ahead is set aside and the next one read.  Lane frames are
+ * handled on the way (hcw_lanes_ctl). */
 static hcw_in *next_from_node(bool keep_ahead)
 {
     char err[128];
     for (;;) {
         if (hcw_link_recv(hcw_w.link, &hcw_w.in, err, sizeof err) != 1)
             hcw_die(NULL);
+        if (hcw_lanes_ctl(&hcw_w.in))
+            continue; /* the worker's, not the guest's */
         if (!keep_ahead || hcw_w.in.op != HCW_DELIVER)
             return &hcw_w.in;
         ahead_push(&hcw_w.in);

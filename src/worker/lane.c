@@ -86,7 +86,7 @@ hcw_lane *hcw_lane_new(uint32_t number, int *fd_out)
     h->layout = LANE_LAYOUT;
     h->ring_bytes = size;
     h->number = number;
-    atomic_store(&h->state, HCW_LANE_OPEN);
+    atomic_store(&h->state, HCW_LANE_STATE_OPEN);
     hcw_lane *l = wrap(map, size, number, -1);
     if (l == NULL) {
         munmap(map, len);
@@ -265,13 +265,15 @@ uint32_t hcw_lane_state(const hcw_lane *l)
 {
     uint32_t s = atomic_load_explicit(&((lane_head *)l->map)->state,
                                       memory_order_acquire);
-    return s == HCW_LANE_OPEN || s == HCW_LANE_CLOSING ? s : HCW_LANE_CLOSED;
+    return s == HCW_LANE_STATE_OPEN || s == HCW_LANE_STATE_CLOSING
+               ? s
+               : HCW_LANE_STATE_CLOSED;
 }
 
 void hcw_lane_set_state(hcw_lane *l, uint32_t state)
 {
     atomic_store(&((lane_head *)l->map)->state, state);
-    if (state != HCW_LANE_OPEN)
+    if (state != HCW_LANE_STATE_OPEN)
         for (int s = 0; s < 2; s++)
             if (l->view[s])
                 hcw_link_kick(l->view[s]);

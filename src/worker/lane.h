@@ -8,7 +8,7 @@
  *
  *   0    magic 0x656e616c ("lane"), layout 1, ring size R, lane number
  *        (written once by the node, before anyone else maps it)
- *   16   state: HCW_LANE_OPEN, _CLOSING, _CLOSED (written by the node)
+ *   16   state: HCW_LANE_STATE_OPEN, _CLOSING, _CLOSED (written by the node)
  *   64   ring 0's producer line, 128 its consumer line (link.c)
  *   192  ring 1's lines, 256
  *   320  reserved for the directions' counters (docs/lane-design.md §2)
@@ -31,22 +31,25 @@
  * most a quarter of it, length included (HCW_LANE_MAX_FRAME). */
 #define HCW_LANE_RING_BYTES (64u * 1024)
 #define HCW_LANE_MAX_FRAME (HCW_LANE_RING_BYTES / 4)
+/* The most lanes a worker holds at once: the node opens no more for it,
+ * counting those it has not dropped yet. */
+#define HCW_LANES_MAX 64
 /* The worker's descriptor on which the node hands it lanes: one end of a
  * SOCK_SEQPACKET socket pair, whose other end the node only sends on. */
 #define HCW_LANE_FD 4
 
 /* The state word. */
 enum {
-    HCW_LANE_OPEN = 1,    /* frames may be sent */
-    HCW_LANE_CLOSING = 2, /* take no more: a side is ending */
-    HCW_LANE_CLOSED = 3,  /* both fall back to the node */
+    HCW_LANE_STATE_OPEN = 1,    /* frames may be sent */
+    HCW_LANE_STATE_CLOSING = 2, /* take no more: a side is ending */
+    HCW_LANE_STATE_CLOSED = 3,  /* both fall back to the node */
 };
 
 typedef struct hcw_lane hcw_lane;
 
 /* The node's lane number `number`: a new memfd (MFD_CLOEXEC, sealed
  * against shrinking, growing and further seals), its header written with
- * the state HCW_LANE_OPEN, and the node's own mapping.  *fd_out is the
+ * the state HCW_LANE_STATE_OPEN, and the node's own mapping.  *fd_out is the
  * memfd to hand both workers (hcw_lane_send); the caller closes it.  NULL
  * with errno. */
 hcw_lane *hcw_lane_new(uint32_t number, int *fd_out);
@@ -78,9 +81,9 @@ hcw_link *hcw_lane_link(hcw_lane *l);
 hcw_link *hcw_lane_view(hcw_lane *l, int side);
 uint32_t hcw_lane_number(const hcw_lane *l);
 /* The state word as it is now: a value that is not a state reads as
- * HCW_LANE_CLOSED (the header is advice). */
+ * HCW_LANE_STATE_CLOSED (the header is advice). */
 uint32_t hcw_lane_state(const hcw_lane *l);
-/* The node: set the state; HCW_LANE_CLOSING and _CLOSED also wake both
+/* The node: set the state; HCW_LANE_STATE_CLOSING and _CLOSED also wake both
  * rings' readers, so that they look at it. */
 void hcw_lane_set_state(hcw_lane *l, uint32_t state);
 /* Unmap and release.  NULL is ignored. */

@@ -459,14 +459,10 @@ static int socket_try_send(hcw_link *l, const uint8_t *p, size_t len)
     return 1;
 }
 
-int hcw_link_try_send(hcw_link *l, hcw_frame *f)
+int hcw_link_room_for(hcw_link *l, size_t len)
 {
-    size_t len;
-    const uint8_t *p = hcw_frame_finish(f, &len);
-    if (p == NULL)
-        return -1;
     if (l->map == NULL)
-        return socket_try_send(l, p, len);
+        return 0;
     if (l->lane && len > l->size / 4)
         return 0;
     if (len > l->tx.room) {
@@ -481,6 +477,20 @@ int hcw_link_try_send(hcw_link *l, hcw_frame *f)
         if (len > l->tx.room)
             return 0;
     }
+    return 1;
+}
+
+int hcw_link_try_send(hcw_link *l, hcw_frame *f)
+{
+    size_t len;
+    const uint8_t *p = hcw_frame_finish(f, &len);
+    if (p == NULL)
+        return -1;
+    if (l->map == NULL)
+        return socket_try_send(l, p, len);
+    int rc = hcw_link_room_for(l, len);
+    if (rc != 1)
+        return rc;
     return ring_write(l, p, len) == 0 ? 1 : -1;
 }
 

@@ -111,6 +111,11 @@ int hcw_link_send_bytes(hcw_link *l, const uint8_t *p, size_t n);
  * takes it at once.  1 sent; 0 not sent (no room); -1 with errno as
  * hcw_link_send. */
 int hcw_link_try_send(hcw_link *l, hcw_frame *f);
+/* On a shared-memory link: whether a frame of len bytes (length
+ * included) would go now (hcw_link_try_send's 1), so that something sent
+ * another way before it can go first.  1 yes, 0 no (or a socket link),
+ * -1 impossible positions (EPROTO).  The writing thread. */
+int hcw_link_room_for(hcw_link *l, size_t len);
 /* Whether the link is a shared-memory one (false: a socket). */
 bool hcw_link_is_shm(const hcw_link *l);
 /* Whether bytes of a frame wait to be received (a shared-memory link: the

@@ -1,6 +1,6 @@
 /* hyperc-worker: one process's instance in an OS process of its own.  The
  * node starts it with a link as fd 3 (link.h: shared memory, or a stream
- * socket) and a socket for lanes as fd 4 (lane.h; not yet used), and speaks
+ * socket) and a socket for lanes as fd 4 (lane.h, lane_table.c), and speaks
  * the worker protocol over the link (docs/worker-protocol.md):
  * HELLO names the binary; the worker loads it, closes itself in its sandbox
  * (sandbox.c), answers READY and calls its entry with a host table whose every
@@ -104,10 +104,14 @@ int main(int argc, char **argv)
         say_fail(hcw_w.out, err);
         _exit(HCW_EXIT_PROTOCOL);
     }
-    /* no optional feature yet (docs/worker-protocol.md, "Versioning") */
+    /* lanes when the kernel lets the worker wait on several rings
+     * (docs/worker-protocol.md, "Versioning"; the node decides whether to
+     * open any) */
+    const char *features[] = {HCW_FEATURE_LANES};
+    bool lanes_ok = hcw_lanes_probe();
     hcw_frame_begin(hcw_w.out, HCW_READY, 2);
     hcw_put_u64(hcw_w.out, HCW_PROTO_VERSION);
-    hcw_put_strs(hcw_w.out, NULL, 0);
+    hcw_put_strs(hcw_w.out, features, lanes_ok ? 1 : 0);
     if (hcw_link_send(hcw_w.link, hcw_w.out) != 0)
         hcw_die(NULL);
     hcw_w.in_guest = true;

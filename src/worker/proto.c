@@ -523,6 +523,16 @@ void hcw_put_strs(hcw_frame *f, const char *const *v, size_t n)
         p_str(f, v[i]);
 }
 
+void hcw_put_u64s(hcw_frame *f, const uint64_t *v, size_t n)
+{
+    f->nput++;
+    if (v == NULL)
+        n = 0;
+    p_array(f, n);
+    for (size_t i = 0; i < n; i++)
+        p_u64(f, v[i]);
+}
+
 void hcw_put_process_ids(hcw_frame *f, const hw_process_id *v, size_t n)
 {
     f->nput++;

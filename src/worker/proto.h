@@ -1,4 +1,4 @@
-/* Internal to hyperc: the worker protocol, version 5 — how a process that
+/* Internal to hyperc: the worker protocol, version 6 — how a process that
  * runs outside the node (an isolated native worker today, a wasm host
  * later) carries each call of the process ABI to the node and gets its
  * answer.  docs/worker-protocol.md is the specification; this header is
@@ -27,15 +27,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HCW_PROTO_VERSION 5
+#define HCW_PROTO_VERSION 6
 /* The largest frame either side sends or accepts (a message body and its
  * blob, with room for the rest). */
 #define HCW_MAX_FRAME (256u * 1024 * 1024)
 /* The highest prompting handle a worker may hold (PROMPTING_HOLD): as many
  * tasks as a process may have waiting at once, with room. */
 #define HCW_MAX_HELD (1u << 20)
-/* The most features a READY may name, and the longest name (version 5;
- * none is defined yet: docs/lane-design.md plans "lanes"). */
+/* The most features a READY may name, and the longest name (version 5).
+ * The one defined: HCW_FEATURE_LANES (version 6), the worker takes lanes
+ * (LANE_OPEN, LANE_CLOSE; docs/lane-design.md). */
+#define HCW_FEATURE_LANES "lanes"
 #define HCW_MAX_FEATURES 32
 #define HCW_MAX_FEATURE_LEN 64
 
@@ -71,20 +73,28 @@
     XX(PROMPTING_RELEASE, 21) /* [i32 handle] */                               \
     XX(STARTED, 22)           /* [bool done] */                                \
     XX(SET_STATE_START, 23)   /* [bin, bin|nil ctx, u64 timeout_s] */          \
+    XX(LANE_DROP, 26)         /* [u32 lane, str|nil why]: the lane is          \
+                                 unmapped (nil: after LANE_CLOSE), or          \
+                                 refused or broken (why) */                    \
     /* control */                                                              \
-    XX(HELLO, 64)   /* node -> worker: [u32 version, str our, str binary,      \
-                       str process id] */                                      \
-    XX(READY, 65)   /* worker -> node: [u32 version, [str feature...]]         \
-                       (loaded; init runs) */                                  \
-    XX(REPLY, 66)   /* node -> worker: the results of the last call */         \
-    XX(DONE, 67)    /* worker -> node: [i32 rc] the entry returned */          \
-    XX(FAIL, 68)    /* worker -> node: [str why] could not load or start */    \
-    XX(CRASH, 69)   /* worker -> node: [crash] a fatal signal */               \
-    XX(EXIT, 70)    /* worker -> node: [crash] exit() called by the guest */   \
-    XX(TRAP, 71)    /* wasm host -> node: [str message, str stack] a trap */   \
-    XX(DELIVER, 72) /* node -> worker: [receive-result, blob | nil] a          \
-                       message delivered ahead: the answer to a RECEIVE        \
-                       still to come */
+    XX(HELLO, 64)     /* node -> worker: [u32 version, str our, str binary,    \
+                         str process id] */                                    \
+    XX(READY, 65)     /* worker -> node: [u32 version, [str feature...]]       \
+                         (loaded; init runs) */                                \
+    XX(REPLY, 66)     /* node -> worker: the results of the last call */       \
+    XX(DONE, 67)      /* worker -> node: [i32 rc] the entry returned */        \
+    XX(FAIL, 68)      /* worker -> node: [str why] could not load or start */  \
+    XX(CRASH, 69)     /* worker -> node: [crash] a fatal signal */             \
+    XX(EXIT, 70)      /* worker -> node: [crash] exit() called by the guest */ \
+    XX(TRAP, 71)      /* wasm host -> node: [str message, str stack] a trap */ \
+    XX(DELIVER, 72)   /* node -> worker: [receive-result, blob | nil] a        \
+                         message delivered ahead: the answer to a RECEIVE      \
+                         still to come */                                      \
+    XX(LANE_OPEN, 73) /* node -> worker (lanes): [u32 lane, address peer,      \
+                         u8 my_ring, bool send_ok, bool recv_ok,               \
+                         u32 quota]; the memfd came on fd 4 before it */       \
+    XX(LANE_CLOSE, 74) /* node -> worker (lanes): [u32 lane, u8 why,           \
+                          u32 taken_to, u32 drained_to, [u64 adopted...]] */
 
 typedef enum hcw_op {
 #define HCW_OP_ENUM(name, code) HCW_##name = code,
@@ -160,6 +170,8 @@ void hcw_put_receive_result(hcw_frame *f, const hw_receive_result *r);
 void hcw_put_await_result(hcw_frame *f, const hw_await_result *r);
 /* [str...]; one argument. */
 void hcw_put_strs(hcw_frame *f, const char *const *v, size_t n);
+/* [u64...]; one argument. */
+void hcw_put_u64s(hcw_frame *f, const uint64_t *v, size_t n);
 /* [process-id...]; one argument. */
 void hcw_put_process_ids(hcw_frame *f, const hw_process_id *v, size_t n);
 void hcw_put_crash(hcw_frame *f, const hcw_crash *c);

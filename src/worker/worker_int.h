@@ -44,6 +44,14 @@ int hcw_sandbox_init(bool socket_link, char *err, size_t errlen);
  * guard_remove stay in the worker; fault.c reads them). */
 int hcw_guard_add(const void *lo, size_t len);
 void hcw_guard_remove(int handle);
+/* Whether this kernel has futex_waitv, which a worker with lanes waits
+ * with: a worker without it does not ask for lanes (lane_table.c). */
+bool hcw_lanes_probe(void);
+/* Handle the node's lane frame in `in` (LANE_OPEN: the memfd is taken from
+ * fd 4 and mapped; LANE_CLOSE: unmapped), answering LANE_DROP when a lane
+ * is refused or closed.  false when `in` is no lane frame.  The guest's
+ * thread, wherever a frame of the node's is read (binding.c). */
+bool hcw_lanes_ctl(hcw_in *in);
 /* Give up: the node is gone or broke the protocol. */
 _Noreturn void hcw_die(const char *why);
 

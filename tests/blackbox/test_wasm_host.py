@@ -31,7 +31,7 @@ HOST = os.path.join(TOOLS, "host.mjs")
 NODE_JS = shutil.which("node")
 COUNTER = os.environ.get("HYPERC_WASM_COUNTER")
 PROBE = os.environ.get("HYPERC_WASM_PROBE")
-VERSION = 5
+VERSION = 6
 TIMEOUT = 30  # seconds, for every read and every wait (a host starting
 # Node.js and a component on a machine at load 15 took more than 10)
 

@@ -5,8 +5,8 @@
  * node to end it.
  *
  *   old       [READY, 4, []]: another protocol version
- *   short     [READY, 5]: no features (version 4's layout)
- *   features  [READY, 5, 33 features]: more than a READY may name */
+ *   short     [READY, version]: no features (version 4's layout)
+ *   features  [READY, version, 33 features]: more than a READY may name */
 #include "worker/link.h"
 #include "worker/proto.h"
 

@@ -32,6 +32,8 @@
  *                                the response blob, body "blob N bytes"
  *   state-set TEXT / state-get / state-clear
  *   caps                         answer our capabilities, one per line
+ *   drop-cap ISSUER PARAMS       drop the capability {ISSUER, PARAMS};
+ *                                answer "dropped"
  *   spawn NAME PATH              spawn a child; answer its id or the error
  *   exit                         answer "bye" and return from hw_init
  */
@@ -362,6 +364,18 @@ static bool on_request(char *cmdline, size_t len)
         }
         hw_capability_list_fini(&l);
         answer(out);
+    } else if (strcmp(cmd, "drop-cap") == 0) {
+        char *issuer = word(rest, &rest);
+        char *params = word(rest, &rest);
+        hw_capability c = {0};
+        if (issuer && params && hw_address_parse(issuer, &c.issuer) == 0) {
+            c.params = params;
+            hw_drop_capabilities(&c, 1);
+            hw_address_fini(&c.issuer);
+            answer("dropped");
+        } else {
+            answer("drop-cap wants ISSUER PARAMS");
+        }
     } else if (strcmp(cmd, "spawn") == 0) {
         char *name = word(rest, &rest);
         char *path = word(rest, &rest);

@@ -447,7 +447,7 @@ static _Noreturn void poke_peer(int cmd, hcw_link *node_end, hcw_lane *lane)
         else if (c == 'L')
             rc = hcw_link_try_send(hcw_lane_view(lane, 1), f);
         else if (c == 'C')
-            hcw_lane_set_state(lane, HCW_LANE_CLOSING);
+            hcw_lane_set_state(lane, HCW_LANE_STATE_CLOSING);
         if (rc != 1)
             _exit(3);
     }
@@ -512,13 +512,13 @@ static void wait_over_rings(uint32_t spin_us)
     assert_true(now_ns() - t0 < 50000000);
     /* the node closing the lane wakes its reader, which finds no frame
      * and the state changed */
-    assert_int_equal(hcw_lane_state(w0), HCW_LANE_OPEN);
+    assert_int_equal(hcw_lane_state(w0), HCW_LANE_STATE_OPEN);
     assert_int_equal(write(cmd[1], "C", 1), 1);
     t0 = now_ns();
-    while (hcw_lane_state(w0) == HCW_LANE_OPEN && now_ns() - t0 < 5000000000LL)
+    while (hcw_lane_state(w0) == HCW_LANE_STATE_OPEN && now_ns() - t0 < 5000000000LL)
         assert_int_equal(hcw_link_wait_any(rings, 2, t0 + 5000000000LL, ready),
                          0);
-    assert_int_equal(hcw_lane_state(w0), HCW_LANE_CLOSING);
+    assert_int_equal(hcw_lane_state(w0), HCW_LANE_STATE_CLOSING);
     assert_true(now_ns() - t0 < 4000000000LL);
     assert_int_equal(write(cmd[1], "Q", 1), 1);
     assert_int_equal(child_status(pid), 0);
@@ -566,11 +566,11 @@ static void wait_refuses(void **state)
     hcw_link_free(s);
     close(sv[1]);
     /* the state word: what is not a state reads as closed */
-    assert_int_equal(hcw_lane_state(t.w1), HCW_LANE_OPEN);
+    assert_int_equal(hcw_lane_state(t.w1), HCW_LANE_STATE_OPEN);
     put32(t.m + 16, 77);
-    assert_int_equal(hcw_lane_state(t.w1), HCW_LANE_CLOSED);
-    hcw_lane_set_state(t.node, HCW_LANE_CLOSING);
-    assert_int_equal(hcw_lane_state(t.w0), HCW_LANE_CLOSING);
+    assert_int_equal(hcw_lane_state(t.w1), HCW_LANE_STATE_CLOSED);
+    hcw_lane_set_state(t.node, HCW_LANE_STATE_CLOSING);
+    assert_int_equal(hcw_lane_state(t.w0), HCW_LANE_STATE_CLOSING);
     lanes_close(&t);
 }
 
@@ -647,7 +647,7 @@ static void descriptor_passing(void **state)
         fail_msg("%s", err);
     assert_int_equal(open_fds(), before);
     assert_int_equal(hcw_lane_number(w), NUM);
-    assert_int_equal(hcw_lane_state(w), HCW_LANE_OPEN);
+    assert_int_equal(hcw_lane_state(w), HCW_LANE_STATE_OPEN);
     hcw_frame *f = hcw_frame_new();
     bin_frame(f, HCW_SET_STATE, (const uint8_t *)"hi", 2);
     assert_int_equal(hcw_link_try_send(hcw_lane_view(node, 0), f), 1);

@@ -258,7 +258,11 @@ static void op_names(void **state)
     assert_null(hcw_op_name(63));
     assert_string_equal(hcw_op_name(71), "TRAP");
     assert_string_equal(hcw_op_name(72), "DELIVER");
-    assert_null(hcw_op_name(73));
+    assert_string_equal(hcw_op_name(26), "LANE_DROP");
+    assert_null(hcw_op_name(25));
+    assert_string_equal(hcw_op_name(73), "LANE_OPEN");
+    assert_string_equal(hcw_op_name(74), "LANE_CLOSE");
+    assert_null(hcw_op_name(75));
     assert_null(hcw_op_name(-1));
 }
 
@@ -279,6 +283,22 @@ static void exact_bytes(void **state)
     static const uint8_t our[] = {0x92, 0x42, 0x92, 0xa1, 'n',  0x93,
                                   0xa1, 'p',  0xa1, 'k',  0xa1, 'u'};
     assert_frame(f, our, sizeof our);
+
+    /* LANE_CLOSE's list of ids: an array of unsigned integers */
+    static const uint64_t ids[] = {1, 300};
+    hcw_frame_begin(f, HCW_LANE_CLOSE, 5);
+    hcw_put_u64(f, 7);
+    hcw_put_u64(f, 0);
+    hcw_put_u64(f, 0);
+    hcw_put_u64(f, 0);
+    hcw_put_u64s(f, ids, 2);
+    static const uint8_t close_[] = {0x96, 0x4a, 0x07, 0x00, 0x00, 0x00,
+                                     0x92, 0x01, 0xcd, 0x01, 0x2c};
+    assert_frame(f, close_, sizeof close_);
+    hcw_frame_begin(f, HCW_REPLY, 1);
+    hcw_put_u64s(f, NULL, 0);
+    static const uint8_t none[] = {0x92, 0x42, 0x90};
+    assert_frame(f, none, sizeof none);
 
     /* a minimal request: no expects-response, empty body, no metadata, no
      * caps; no context, no blob */

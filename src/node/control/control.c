@@ -199,6 +199,8 @@ static json_t *do_verbosity(hcn_node *n, json_t *req)
         if (level < 0)
             return error_reply("the node's level must be 0..3%s", NULL);
         n->log.level = level;
+        if (level >= 3)
+            hcn_lanes_close_all(n); /* every routed message is printed */
         return json_pack("{sb}", "ok", 1);
     }
     hcn_proc *p = hcn_node_find(n, process);
@@ -245,6 +247,25 @@ static json_t *ps_entry(hcn_proc *p, int64_t now)
         int_or_null(busy));
 }
 
+/* The lanes of p (kernel/lanes.c), for `hyperc ps --json`. */
+static json_t *ps_lanes(hcn_node *n, hcn_proc *p)
+{
+    hcn_lane_info *v;
+    size_t k = hcn_lanes_list(n, p, &v);
+    json_t *list = json_array();
+    for (size_t i = 0; i < k; i++) {
+        json_array_append_new(
+            list,
+            json_pack("{sIsssssbsbsb}", "lane", (json_int_t)v[i].number, "peer",
+                      v[i].peer, "state", v[i].open ? "open" : "closing",
+                      "send", v[i].send_ok, "receive", v[i].recv_ok, "mapped",
+                      v[i].mapped));
+        free(v[i].peer);
+    }
+    free(v);
+    return list;
+}
+
 static json_t *do_ps(hcn_node *n)
 {
     json_t *list = json_array();
@@ -252,8 +273,13 @@ static json_t *do_ps(hcn_node *n)
     pthread_rwlock_rdlock(&n->table_lock);
     for (hcn_proc *p = n->procs; p; p = p->hh.next) {
         pthread_mutex_lock(&p->lock);
-        json_array_append_new(list, ps_entry(p, now));
+        json_t *e = ps_entry(p, now);
         pthread_mutex_unlock(&p->lock);
+        int wpid = atomic_load(&p->worker_pid);
+        json_object_set_new(e, "worker_pid",
+                            wpid > 0 ? json_integer(wpid) : json_null());
+        json_object_set_new(e, "lanes", ps_lanes(n, p));
+        json_array_append_new(list, e);
     }
     pthread_rwlock_unlock(&n->table_lock);
     return json_pack("{sbso}", "ok", 1, "processes", list);

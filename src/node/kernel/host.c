@@ -51,7 +51,7 @@ static char *addr_string(hcn_host *h, const hw_address *a)
     return buf;
 }
 
-static void export_address(const char *s, hw_address *out)
+void hcn_address_export(const char *s, hw_address *out)
 {
     size_t at, offs[3][2];
     if (hcc_address_split(s, false, &at, offs) != HCC_EOK) {
@@ -95,7 +95,7 @@ static void export_source(hcn_host *h, const char *s, hw_address *out)
 {
     int i = source_memo(h, s);
     if (i < 0) {
-        export_address(s, out);
+        hcn_address_export(s, out);
         return;
     }
     const size_t(*o)[2] = h->src_memo[i].offs;
@@ -120,7 +120,7 @@ static void export_caps(const hcn_cap *caps, size_t n, hw_capability_list *o)
     o->len = n;
     o->ptr = n ? hcn_xcalloc(n, sizeof *o->ptr) : NULL;
     for (size_t i = 0; i < n; i++) {
-        export_address(caps[i].issuer, &o->ptr[i].issuer);
+        hcn_address_export(caps[i].issuer, &o->ptr[i].issuer);
         o->ptr[i].params = hcn_xstrdup(caps[i].params);
     }
 }
@@ -384,7 +384,7 @@ static void host_print(void *ctx, uint8_t v, const char *msg)
 static void host_our(void *ctx, hw_address *out)
 {
     hcn_host *h = ctx;
-    export_address(h->proc->addr, out);
+    hcn_address_export(h->proc->addr, out);
 }
 
 /* ---------------------------------------------------------- receiving */
@@ -415,7 +415,7 @@ static void note_offered(hcn_host *h, const hcn_msg *m)
 static void fill_error(hcn_ctx_entry *e, int kind, hw_send_error *err)
 {
     err->kind = (hw_send_error_kind)kind;
-    export_address(e->sent->target, &err->target);
+    hcn_address_export(e->sent->target, &err->target);
     export_message(e->sent, &err->message);
     if (e->sent->blob) {
         err->has_blob = true;
@@ -654,7 +654,7 @@ static void defer_back(hcn_host *h, hcn_msg *m)
 /* Whether m answers a set_state_start under way. */
 static bool answers_save(hcn_host *h, const hcn_msg *m)
 {
-    if (m->kind == HCN_MSG_REQUEST)
+    if (m->kind == HCN_MSG_REQUEST || m->kind == HCN_MSG_LANE)
         return false;
     hcn_ctx_entry *e;
     HASH_FIND(hh, h->contexts, &m->id, sizeof m->id, e);
@@ -743,6 +743,11 @@ static bool receive_next(hcn_host *h, hw_receive_result *out, bool lend)
             if (next_msg(h, deadline, &m) != HCC_EOK)
                 continue; /* the deadline passed: deliver the timeout */
         }
+        if (m->kind == HCN_MSG_LANE) {
+            h->lane_ctl(h->lane_ctx, m, true); /* the worker's, waited for */
+            hcn_msg_unref(m);
+            continue;
+        }
         int got = ingest(h, m, out, lend);
         if (got != INGEST_DROPPED) {
             atomic_store_explicit(busy, hcn_now_coarse_ns(),
@@ -788,6 +793,14 @@ bool hcn_host_try_receive(hcn_host *h, hw_receive_result *out, bool own_thread)
         if (!expire_first(h, m, out)) {
             if (m == NULL)
                 return false;
+            if (m->kind == HCN_MSG_LANE) {
+                if (!h->lane_ctl(h->lane_ctx, m, own_thread)) {
+                    defer_front(h, m); /* no room now */
+                    return false;
+                }
+                hcn_msg_unref(m);
+                continue;
+            }
             if (ingest(h, m, out, false) == INGEST_DROPPED)
                 continue; /* an answer nobody waits for: dropped */
         }
@@ -949,6 +962,14 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
         }
         if (m == NULL)
             return false;
+        if (m->kind == HCN_MSG_LANE) {
+            /* the worker's own, written before what follows it */
+            if (!h->lane_ctl(h->lane_ctx, m, false))
+                return false; /* no room now: it stays first */
+            deferred_pop(h);
+            hcn_msg_unref(m);
+            continue;
+        }
         if (m->kind == HCN_MSG_REQUEST) {
             deferred_pop(h);
             /* lent where it can be: the ahead record holds m until it is
@@ -1077,14 +1098,16 @@ static void ahead_return(hcn_host *h)
  * entry is dropped once its process has exited (a later process of the same
  * id is a new entry).  Returns a borrowed pointer, or NULL to let routing
  * look it up (other nodes, unknown ids). */
-static hcn_proc *peer(hcn_host *h, const char *target)
+static hcn_proc *peer(hcn_host *h, const char *target, unsigned *slot)
 {
     for (unsigned i = 0; i < 8; i++) {
         hcn_proc *p = h->peers[i];
         if (p == NULL || strcmp(p->addr, target) != 0)
             continue;
-        if (atomic_load(&p->status) != HCN_PROC_EXITED)
+        if (atomic_load(&p->status) != HCN_PROC_EXITED) {
+            *slot = i;
             return p;
+        }
         hcn_proc_unref(p);
         h->peers[i] = NULL;
     }
@@ -1095,15 +1118,23 @@ static hcn_proc *peer(hcn_host *h, const char *target)
     hcn_proc *p = hcn_node_find(h->node, target + nl + 1);
     if (p == NULL)
         return NULL;
-    unsigned slot = h->peer_next++ % 8;
-    hcn_proc_unref(h->peers[slot]);
-    h->peers[slot] = p;
+    *slot = h->peer_next++ % 8;
+    hcn_proc_unref(h->peers[*slot]);
+    h->peers[*slot] = p;
+    h->peer_sent[*slot] = 0;
     return p;
 }
 
 static void route(hcn_host *h, hcn_msg *m)
 {
-    hcn_route_ex(h->node, h->proc, peer(h, m->target), m);
+    unsigned slot = 8;
+    hcn_proc *to = peer(h, m->target, &slot);
+    hcn_route_ex(h->node, h->proc, to, m);
+    /* a pair that keeps talking by node gets a lane (looked at again
+     * every 1024 messages, if the first look found it could not) */
+    if (h->lanes && slot < 8 && to->isolated &&
+        (++h->peer_sent[slot] & 1023) == HCN_LANE_THRESHOLD)
+        hcn_lanes_consider(h->node, h->proc, to);
 }
 
 /* Build the envelope of a guest request per Hyperware's rules. */
@@ -1270,7 +1301,7 @@ static int host_send_and_await(void *ctx, const hw_address *target,
     if (resp) {
         set_blob_from(h, resp);
         note_offered(h, resp);
-        export_address(resp->source, &out->source);
+        hcn_address_export(resp->source, &out->source);
         export_message(resp, &out->message);
         hcn_msg_unref(resp);
     } else {
@@ -1416,7 +1447,7 @@ static void host_get_on_exit(void *ctx, hw_on_exit *out)
         out->requests_len = o->nreqs;
         for (size_t i = 0; i < o->nreqs; i++) {
             hw_outgoing_request *r = &out->requests[i];
-            export_address(o->reqs[i].target, &r->target);
+            hcn_address_export(o->reqs[i].target, &r->target);
             r->request.inherit = o->reqs[i].inherit;
             export_bytes(o->reqs[i].body, o->reqs[i].body_len,
                          &r->request.body);
@@ -1610,11 +1641,22 @@ static void host_started(void *ctx, bool done)
 
 /* -------------------------------------------------------- construction */
 
+/* A lane's control entry for a host whose worker takes no lanes (an entry
+ * for an earlier instance, say): nothing to do. */
+static int lane_entry_drop(void *ctx, hcn_msg *m, bool may_wait)
+{
+    (void)ctx;
+    (void)m;
+    (void)may_wait;
+    return 1;
+}
+
 void hcn_host_init(hcn_host *h, hcn_proc *p)
 {
     memset(h, 0, sizeof *h);
     h->proc = p;
     h->node = p->node;
+    h->lane_ctl = lane_entry_drop;
     h->rng = hcn_random_u64() | 1;
     hwn_host *t = &h->table;
     t->abi_version = HW_ABI_VERSION;

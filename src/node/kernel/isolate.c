@@ -11,6 +11,7 @@
 #include "kernel_int.h"
 
 #include "../../common/abi_types.h"
+#include "../../worker/lane.h"
 #include "../../worker/link.h"
 #include "../../worker/proto.h"
 
@@ -130,8 +131,9 @@ static bool wasm_host_maps(const char *host)
  * HELLO named, and the optional features the worker offers, each a short
  * name; none is defined yet, so any is accepted and none is used
  * (docs/lane-design.md plans "lanes").  false with a sentence in why. */
-static bool ready_ok(hcw_in *in, char *why, size_t whylen)
+static bool ready_ok(hcw_in *in, bool *lanes, char *why, size_t whylen)
 {
+    *lanes = false;
     uint64_t version = 0;
     char **feat = NULL;
     size_t nfeat = 0;
@@ -155,6 +157,8 @@ static bool ready_ok(hcw_in *in, char *why, size_t whylen)
             snprintf(why, whylen, "a feature name empty or over %d bytes",
                      HCW_MAX_FEATURE_LEN);
         }
+        if (strcmp(feat[i], HCW_FEATURE_LANES) == 0)
+            *lanes = true;
         free(feat[i]);
     }
     free(feat);
@@ -326,6 +330,11 @@ typedef struct wctx {
     /* the node's end of the worker's fd 4 (send-only), or -1 (a wasm
      * host) */
     int lane_sock;
+    /* lanes: the worker takes them (READY) and the node opens them; the
+     * instance they are of; the frame of their control entries */
+    bool lanes;
+    int inst;
+    hcw_frame *ctl;
 } wctx;
 
 /* Put the host's current blob (after a message came) as `blob | nil`,
@@ -622,6 +631,52 @@ static int park_wait(wctx *w)
     }
 }
 
+/* A lane's control entry reached the worker (host.c calls this on the
+ * thread serving it, serve_mu held, where the entry's place in the queue
+ * comes): for LANE_OPEN the memfd goes on fd 4 first, then the frame.
+ * Without may_wait, only when the frame fits in the ring at once (the fd
+ * message must never go without its frame).  1 done, 0 not now. */
+static int lane_ctl(void *ctx, hcn_msg *m, bool may_wait)
+{
+    wctx *w = ctx;
+    int memfd;
+    if (hcn_lanes_entry(w->p->node, w->p, w->inst, m, w->ctl, &memfd) == 0)
+        return 1;
+    size_t len;
+    int room = hcw_frame_finish(w->ctl, &len) == NULL ? -1
+               : may_wait                             ? 1
+                          : hcw_link_room_for(w->link, len);
+    if (room == 0) {
+        if (memfd >= 0)
+            close(memfd);
+        return 0; /* it comes again */
+    }
+    if (room < 0) {
+        /* a ring the worker broke: the next write of this thread finds it
+         * too, and ends the instance, which closes the lane */
+        if (memfd >= 0) {
+            close(memfd);
+            hcn_lanes_given(w->p->node, w->p, m, false);
+        }
+        return 1;
+    }
+    if (memfd >= 0) {
+        bool ok = hcw_lane_send(w->lane_sock, (uint32_t)m->id, memfd) == 0;
+        close(memfd);
+        hcn_lanes_given(w->p->node, w->p, m, ok);
+        if (!ok) {
+            hcn_logf(w->p->node, 1, "%s: cannot hand lane %u over: %s",
+                     w->p->id, (unsigned)m->id, strerror(errno));
+            return 1;
+        }
+    }
+    if (may_wait)
+        hcw_link_send(w->link, w->ctl); /* a failure ends the instance */
+    else
+        hcw_link_try_send(w->link, w->ctl); /* fits (room_for) */
+    return 1;
+}
+
 static int serve_call(wctx *w)
 {
     hwn_host *t = &w->h->table;
@@ -739,6 +794,19 @@ static int serve_call(wctx *w)
         else
             t->drop_capabilities(ctx, caps.ptr, caps.len);
         hw_capability_list_fini(&caps);
+        if (in->op == HCW_DROP_CAPS && w->lanes)
+            hcn_lanes_recheck(w->p->node, w->p);
+        return 0;
+    }
+    case HCW_LANE_DROP: {
+        uint64_t number;
+        char *why = NULL;
+        if (!w->lanes || !hcw_get_u64(in, &number) || number > UINT32_MAX ||
+            !hcw_get_str(in, &why))
+            BREACH(w, "LANE_DROP wants [lane, why] (and a worker that "
+                      "takes lanes)");
+        hcn_lanes_dropped(w->p->node, w->p, (uint32_t)number, why);
+        free(why);
         return 0;
     }
     case HCW_OUR_CAPS: {
@@ -1058,7 +1126,8 @@ static int server_call(wctx *w)
     case HCW_PROMPTING_SET:
     case HCW_PROMPTING_RELEASE:
     case HCW_SAVE_CAPS:
-    case HCW_DROP_CAPS: return serve_call(w) == 0 ? 1 : -1;
+    case HCW_DROP_CAPS:
+    case HCW_LANE_DROP: return serve_call(w) == 0 ? 1 : -1;
     case HCW_RECEIVE: {
         if (hcn_host_receive_ahead(w->h)) {
             w->cpu_at_receive = -1;
@@ -1104,8 +1173,10 @@ static bool server_serve(wctx *w)
             return true;
         }
         if (!atomic_load_explicit(&w->p->mb.count, memory_order_acquire) &&
+            w->h->deferred_head == NULL &&
             (w->srv_deadline < 0 || hcn_now_ns() < w->srv_deadline))
-            return false;
+            return false; /* (a lane's entry that waited for room is
+                             deferred: looked at again) */
         hw_receive_result r;
         if (!hcn_host_try_receive(w->h, &r, false)) {
             w->srv_deadline = hcn_host_next_deadline(w->h);
@@ -1445,6 +1516,7 @@ static bool one_way(int op)
     case HCW_PROMPTING_RELEASE:
     case HCW_STARTED:
     case HCW_SET_STATE_START:
+    case HCW_LANE_DROP:
     case HCW_DONE: return true;
     default: return false;
     }
@@ -1690,6 +1762,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     pthread_mutex_lock(&p->lock);
     p->link = link; /* its live tasks, for `hyperc ps` */
     pthread_mutex_unlock(&p->lock);
+    atomic_store(&p->worker_pid, (int)pid);
     hcn_run_end end;
     int st = -1;
     hcw_frame_begin(w->out, HCW_HELLO, 4);
@@ -1718,12 +1791,25 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         goto out;
     }
     char why[160];
-    if (!ready_ok(&w->in, why, sizeof why)) {
+    bool lanes;
+    if (!ready_ok(&w->in, &lanes, why, sizeof why)) {
         hcn_logf(n, 0, "%s: the worker's READY: %s", p->id, why);
         hcn_proc_note_end(p, why);
         end = HCN_RUN_LOAD_FAILED;
         st = reap(pid, true);
         goto out;
+    }
+    /* lanes: a worker that asked, over shared memory, when the node opens
+     * them (kernel/lanes.c) */
+    w->lanes = lanes && w->lane_sock >= 0 && hcw_link_is_shm(w->link) &&
+               hcn_lanes_wanted();
+    if (w->lanes) {
+        w->inst = atomic_load(&p->instance);
+        w->ctl = hcw_frame_new();
+        w->h->lanes = true;
+        w->h->lane_ctl = lane_ctl;
+        w->h->lane_ctx = w;
+        atomic_store(&p->lane_inst, w->inst);
     }
     volatile bool stopped = false;
     /* serve_mu is held from here on but while parked (park_wait) */
@@ -1805,11 +1891,17 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     end = stopped ? HCN_RUN_KILLED : report_end(w, st);
     w->h->crashed = end == HCN_RUN_CRASHED || end == HCN_RUN_OVERFLOW;
 out:
+    if (w->lanes) {
+        /* the worker is reaped: its lanes close, its peers are told */
+        atomic_store(&p->lane_inst, 0);
+        hcn_lanes_instance_end(n, p, w->inst);
+    }
     pthread_mutex_unlock(&w->serve_mu);
     pthread_mutex_destroy(&w->serve_mu);
     pthread_mutex_lock(&p->lock);
     p->link = NULL;
     pthread_mutex_unlock(&p->lock);
+    atomic_store(&p->worker_pid, 0);
     hcw_link_free(w->link);
     if (w->lane_sock >= 0)
         close(w->lane_sock);
@@ -1817,6 +1909,7 @@ out:
     free(w->h);
     hcw_in_fini(&w->in);
     hcw_frame_free(w->out);
+    hcw_frame_free(w->ctl);
     hcw_crash_fini(&w->crash);
     free(w->trap);
     free(w->trap_stack);

@@ -98,6 +98,9 @@ typedef enum hcn_msg_kind {
     HCN_MSG_REQUEST = 0,
     HCN_MSG_RESPONSE = 1,
     HCN_MSG_SEND_ERROR = 2,
+    /* a lane's control entry for an isolated worker (kernel/lanes.c): never
+     * the guest's; id is the worker protocol's op << 32 | the lane */
+    HCN_MSG_LANE = 3,
 } hcn_msg_kind;
 
 /* The envelope {id, source, target, rsvp, message, blob}.  Immutable after
@@ -381,6 +384,12 @@ struct hcn_proc {
     /* An isolated instance's worker link while it runs (under lock), for
      * the live tasks the worker keeps there (isolate.c). */
     struct hcw_link *link;
+    /* The instance whose worker takes lanes (its READY asked), 0: none
+     * (isolate.c sets it, kernel/lanes.c reads it). */
+    atomic_int lane_inst;
+    /* An isolated instance's worker (its OS pid) while it runs, else 0:
+     * for `hyperc ps` (isolate.c). */
+    atomic_int worker_pid;
 };
 
 /* Whether p's current instance has started (bindings and init done; a
@@ -484,6 +493,8 @@ struct hcn_node {
     hcn_store store;         /* where saves go (state:distro:sys) */
     hcn_sched *sched;        /* the schedulers of in-process guests, NULL =
                               * a thread per process (cfg.schedulers 0) */
+    struct hcn_lanes *lanes; /* lanes between isolated workers
+                                (kernel/lanes.c) */
 };
 
 /* The node's modules (publisher sys) queue this many times --mailbox-max
@@ -526,6 +537,32 @@ void hcn_route(hcn_node *n, hcn_msg *m);
  * by m->source, `to_hint` the one named by m->target. */
 void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
                   hcn_msg *m);
+
+/* ------------------------------------------------------------ lanes */
+
+/* One lane of a process as `hyperc ps` shows it (hcn_lanes_list). */
+typedef struct hcn_lane_info {
+    uint32_t number;
+    char *peer;   /* the other process's id (the caller frees it) */
+    bool open;    /* false: closed, waiting for the workers to unmap it */
+    bool send_ok; /* this process may send to the peer by it */
+    bool recv_ok; /* and the peer to this one */
+    bool mapped;  /* this process's worker has it */
+} hcn_lane_info;
+
+/* The node's lane table, made with the node and freed once every
+ * instance has ended (node.c). */
+void hcn_lanes_init(hcn_node *n);
+void hcn_lanes_fini(hcn_node *n);
+/* Whether lanes are opened at all: HYPERC_LANES=1 (docs/lane-design.md;
+ * off while they carry nothing).  Read once. */
+bool hcn_lanes_wanted(void);
+/* The lanes of p: a malloc'd array in *out (free each peer, then it), its
+ * length returned.  Any thread. */
+size_t hcn_lanes_list(hcn_node *n, hcn_proc *p, hcn_lane_info **out);
+/* Close every lane (the node's log level went to 3, where every routed
+ * message is printed, and lanes would hide some).  Any thread. */
+void hcn_lanes_close_all(hcn_node *n);
 
 /* Whether a process id is one whose messages skip capability checks
  * (kernel, state, vfs, and the terminal injector). */

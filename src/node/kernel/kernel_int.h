@@ -37,6 +37,43 @@
 #endif
 
 typedef struct hcn_host hcn_host;
+struct hcw_frame;
+
+/* An address string as the ABI's address (the caller finis it). */
+void hcn_address_export(const char *s, hw_address *out);
+
+/* ------------------------------------------------ lanes (lanes.c) */
+
+/* Messages a pair exchanges by node before a lane is opened for it, and a
+ * direction's quota of unread requests (the most lanes a process has:
+ * HCW_LANES_MAX, worker/lane.h). */
+#define HCN_LANE_THRESHOLD 16u
+#define HCN_LANE_QUOTA(max_req) ((max_req) / 16 > 16 ? (max_req) / 16 : 16)
+
+/* A sends to B by node again and again (host.c, on A's serving thread):
+ * open a lane between them if both are workers that take lanes, started,
+ * permitted at least one way, and have lanes to spare.  Never waits for
+ * either process. */
+void hcn_lanes_consider(hcn_node *n, hcn_proc *a, hcn_proc *b);
+/* A control entry (HCN_MSG_LANE) reached p's instance `inst` (the thread
+ * serving its worker, isolate.c): 1 with the frame to write in f (and for
+ * LANE_OPEN, the memfd to send first on fd 4 in *memfd, the caller's to
+ * close), 0 when there is nothing to send (an entry for an ended instance,
+ * or a lane already closed). */
+int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
+                    struct hcw_frame *f, int *memfd);
+/* After hcn_lanes_entry's 1: whether the worker was given it (false: the
+ * fd message could not go, and the lane closes). */
+void hcn_lanes_given(hcn_node *n, hcn_proc *p, const hcn_msg *m, bool ok);
+/* p's worker sent LANE_DROP: it unmapped the lane (why NULL, after
+ * LANE_CLOSE) or refused or broke it (why); the lane closes. */
+void hcn_lanes_dropped(hcn_node *n, hcn_proc *p, uint32_t number,
+                       const char *why);
+/* p's instance `inst` ended: its lanes close, and its peers are told. */
+void hcn_lanes_instance_end(hcn_node *n, hcn_proc *p, int inst);
+/* p dropped capabilities: close its lanes that are no longer permitted
+ * the way they were. */
+void hcn_lanes_recheck(hcn_node *n, hcn_proc *p);
 
 /* spawn, on behalf of the guest of h (proc.c). */
 hw_spawn_error hcn_spawn(hcn_host *h, const char *name, const char *path,
@@ -107,6 +144,14 @@ struct hcn_host {
     unsigned nspare;
     hcn_proc *peers[8]; /* recently messaged processes (references) */
     unsigned peer_next;
+    /* Lanes (a worker that takes them, isolate.c): messages routed to each
+     * peer since it entered its slot, and who turns a lane's control entry
+     * into frames: 1 done (or nothing to do), 0 not now (no room without
+     * waiting; the entry stays first, and comes again). */
+    bool lanes;
+    uint32_t peer_sent[8];
+    int (*lane_ctl)(void *ctx, hcn_msg *m, bool may_wait);
+    void *lane_ctx;
     /* The last sources exported to the guest, split (host.c,
      * export_source): a steady exchange splits each address once. */
     struct {

@@ -1,0 +1,495 @@
+/* The node's lanes (docs/lane-design.md §2): which pairs of isolated
+ * workers share a lane, opened after a pair has exchanged
+ * HCN_LANE_THRESHOLD messages by node, closed when either instance ends, a
+ * capability drop leaves the pair without permission, a worker drops it,
+ * or the node's log level goes to 3.  Nothing is sent by lane yet: the
+ * table, the hand-over of each memfd and the frames that open and close a
+ * lane.
+ *
+ * A lane's LANE_OPEN and LANE_CLOSE reach each worker as a control entry
+ * in its process's mailbox (HCN_MSG_LANE), which whichever thread serves
+ * the worker turns into the fd message and the frame when it reaches it
+ * (isolate.c): so a worker hears of a lane after every message queued for
+ * it before the lane existed.  One mutex guards the table; mailboxes are
+ * pushed and capabilities read outside it. */
+#include "kernel_int.h"
+
+#include "../../worker/lane.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A side's progress. */
+enum {
+    SIDE_QUEUED = 0, /* its LANE_OPEN entry is in its mailbox */
+    SIDE_GIVEN = 1,  /* its worker has the lane (the fd and LANE_OPEN) */
+    SIDE_DONE = 2,   /* unmapped: it dropped the lane, or its instance
+                        ended, or it never got it */
+};
+
+typedef struct lane_rec {
+    struct lane_rec *next;
+    uint32_t number;
+    hcn_proc *p[2]; /* references; side 0 the lower process id */
+    int inst[2];    /* the instances the lane is between */
+    int side[2];    /* SIDE_* */
+    bool ok[2];     /* side s may send to side 1 - s */
+    bool open;      /* not closed yet */
+    hcw_lane *lane; /* the node's mapping */
+    int memfd;      /* until both sides have it, or it closes */
+} lane_rec;
+
+typedef struct hcn_lanes hcn_lanes;
+
+struct hcn_lanes {
+    pthread_mutex_t mu;
+    lane_rec *list;
+    uint32_t next_number;
+};
+
+/* A mailbox entry to push once the table's lock is let go. */
+typedef struct push {
+    hcn_proc *p; /* a reference */
+    uint64_t id;
+} push;
+
+bool hcn_lanes_wanted(void)
+{
+    static _Atomic int on = -1;
+    if (on < 0) {
+        const char *e = getenv("HYPERC_LANES");
+        on = e != NULL && strcmp(e, "1") == 0;
+    }
+    return on == 1;
+}
+
+void hcn_lanes_init(hcn_node *n)
+{
+    n->lanes = hcn_xcalloc(1, sizeof *n->lanes);
+    pthread_mutex_init(&n->lanes->mu, NULL);
+    n->lanes->next_number = 1;
+}
+
+static void rec_free(lane_rec *r)
+{
+    hcw_lane_free(r->lane);
+    if (r->memfd >= 0)
+        close(r->memfd);
+    hcn_proc_unref(r->p[0]);
+    hcn_proc_unref(r->p[1]);
+    free(r);
+}
+
+void hcn_lanes_fini(hcn_node *n)
+{
+    if (n->lanes == NULL)
+        return;
+    while (n->lanes->list) {
+        lane_rec *r = n->lanes->list;
+        n->lanes->list = r->next;
+        rec_free(r);
+    }
+    pthread_mutex_destroy(&n->lanes->mu);
+    free(n->lanes);
+    n->lanes = NULL;
+}
+
+static uint64_t entry_id(int op, uint32_t number)
+{
+    return (uint64_t)op << 32 | number;
+}
+
+static void push_entries(push *v, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        hcn_msg *m =
+            HCN_MSG_NEW(.kind = HCN_MSG_LANE, .id = v[i].id,
+                        .source = v[i].p->addr, .target = v[i].p->addr);
+        /* a closed mailbox: the instance is ending, and its end closes
+         * the lane (hcn_lanes_instance_end) */
+        if (hcn_mailbox_push(&v[i].p->mb, m) != HCC_EOK)
+            hcn_msg_unref(m);
+        hcn_proc_unref(v[i].p);
+    }
+}
+
+/* Free r if both sides are done (mu held); whether it was. */
+static bool rec_reap(hcn_lanes *t, lane_rec *r)
+{
+    if (r->side[0] != SIDE_DONE || r->side[1] != SIDE_DONE)
+        return false;
+    for (lane_rec **pp = &t->list; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    rec_free(r);
+    return true;
+}
+
+/* Close r (mu held): the state word says so, and each side that has the
+ * lane is sent LANE_CLOSE (into pushes, at most 2). */
+static size_t rec_close(lane_rec *r, push *pushes)
+{
+    size_t k = 0;
+    if (!r->open)
+        return 0;
+    r->open = false;
+    hcw_lane_set_state(r->lane, HCW_LANE_STATE_CLOSED);
+    if (r->memfd >= 0) {
+        close(r->memfd);
+        r->memfd = -1;
+    }
+    for (int s = 0; s < 2; s++) {
+        if (r->side[s] == SIDE_GIVEN)
+            pushes[k++] = (push){hcn_proc_ref(r->p[s]),
+                                 entry_id(HCW_LANE_CLOSE, r->number)};
+        /* a side still SIDE_QUEUED finds the lane closed when its entry
+         * comes, and is done then */
+    }
+    return k;
+}
+
+/* The lanes p's worker has or will have (mapped, or not yet dropped): a
+ * worker holds at most HCW_LANES_MAX. */
+static int lanes_of(hcn_lanes *t, hcn_proc *p)
+{
+    int k = 0;
+    for (lane_rec *r = t->list; r; r = r->next)
+        for (int s = 0; s < 2; s++)
+            if (r->p[s] == p && r->side[s] != SIDE_DONE)
+                k++;
+    return k;
+}
+
+/* Whether `from` may message `to` now, as hcn_route_ex decides. */
+static bool may_message(hcn_proc *from, hcn_proc *to)
+{
+    if (to->public_)
+        return true;
+    pthread_mutex_lock(&from->lock);
+    bool ok = hcn_capset_has_messaging(&from->caps, to->addr);
+    pthread_mutex_unlock(&from->lock);
+    return ok;
+}
+
+/* Whether p's current instance is a worker that takes lanes and has
+ * started; its instance number then. */
+static int lane_instance(hcn_proc *p)
+{
+    int inst = atomic_load(&p->lane_inst);
+    if (inst == 0 || inst != atomic_load(&p->instance) ||
+        !hcn_proc_started(p) || atomic_load(&p->status) != HCN_PROC_RUNNING)
+        return 0;
+    return inst;
+}
+
+void hcn_lanes_consider(hcn_node *n, hcn_proc *a, hcn_proc *b)
+{
+    if (!hcn_lanes_wanted() || n->log.level >= 3 || a == b)
+        return;
+    int ia = lane_instance(a), ib = lane_instance(b);
+    if (ia == 0 || ib == 0)
+        return;
+    /* side 0 is the lower process id: both workers agree which ring is
+     * whose without asking */
+    if (strcmp(a->id, b->id) > 0) {
+        hcn_proc *x = a;
+        a = b;
+        b = x;
+        int y = ia;
+        ia = ib;
+        ib = y;
+    }
+    bool ok0 = may_message(a, b), ok1 = may_message(b, a);
+    if (!ok0 && !ok1)
+        return;
+    hcn_lanes *t = n->lanes;
+    pthread_mutex_lock(&t->mu);
+    for (lane_rec *r = t->list; r; r = r->next) {
+        if (r->p[0] == a && r->p[1] == b && r->inst[0] == ia &&
+            r->inst[1] == ib) {
+            /* one lane a pair of instances: an open one, or one that
+             * closed (it stays closed while both live) */
+            pthread_mutex_unlock(&t->mu);
+            return;
+        }
+    }
+    if (lanes_of(t, a) >= HCW_LANES_MAX || lanes_of(t, b) >= HCW_LANES_MAX) {
+        pthread_mutex_unlock(&t->mu);
+        return;
+    }
+    uint32_t number = t->next_number++;
+    int memfd;
+    hcw_lane *l = hcw_lane_new(number, &memfd);
+    if (l == NULL) {
+        pthread_mutex_unlock(&t->mu);
+        hcn_logf(n, 1, "cannot make a lane between %s and %s: %s", a->id, b->id,
+                 strerror(errno));
+        return;
+    }
+    lane_rec *r = hcn_xcalloc(1, sizeof *r);
+    *r = (lane_rec){.number = number,
+                    .p = {hcn_proc_ref(a), hcn_proc_ref(b)},
+                    .inst = {ia, ib},
+                    .ok = {ok0, ok1},
+                    .open = true,
+                    .lane = l,
+                    .memfd = memfd,
+                    .next = t->list};
+    t->list = r;
+    push pushes[2] = {{hcn_proc_ref(a), entry_id(HCW_LANE_OPEN, number)},
+                      {hcn_proc_ref(b), entry_id(HCW_LANE_OPEN, number)}};
+    pthread_mutex_unlock(&t->mu);
+    hcn_logf(n, 2, "lane %u opened between %s and %s", (unsigned)number, a->id,
+             b->id);
+    push_entries(pushes, 2);
+}
+
+/* The record of lane `number` with `p` as a side (mu held); its side in
+ * *s.  NULL if none. */
+static lane_rec *rec_find(hcn_lanes *t, uint32_t number, hcn_proc *p, int *s)
+{
+    for (lane_rec *r = t->list; r; r = r->next) {
+        if (r->number != number)
+            continue;
+        for (int i = 0; i < 2; i++) {
+            if (r->p[i] == p) {
+                *s = i;
+                return r;
+            }
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
+int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
+                    hcw_frame *f, int *memfd)
+{
+    *memfd = -1;
+    int op = (int)(m->id >> 32);
+    uint32_t number = (uint32_t)m->id;
+    hcn_lanes *t = n->lanes;
+    pthread_mutex_lock(&t->mu);
+    int s;
+    lane_rec *r = rec_find(t, number, p, &s);
+    int rc = 0;
+    if (r == NULL || r->inst[s] != inst || r->side[s] == SIDE_DONE) {
+        rc = 0; /* for an instance that has ended, or a lane done with */
+    } else if (op == HCW_LANE_OPEN && r->side[s] == SIDE_QUEUED) {
+        if (!r->open) {
+            r->side[s] = SIDE_DONE; /* closed before this side heard */
+            rec_reap(t, r);
+        } else {
+            hw_address peer;
+            hcn_address_export(r->p[1 - s]->addr, &peer);
+            hcw_frame_begin(f, HCW_LANE_OPEN, 6);
+            hcw_put_u64(f, number);
+            hcw_put_address(f, &peer);
+            hcw_put_u64(f, (uint64_t)s);
+            hcw_put_bool(f, r->ok[s]);
+            hcw_put_bool(f, r->ok[1 - s]);
+            hcw_put_u64(f, HCN_LANE_QUOTA(p->mb.max_req));
+            hw_address_fini(&peer);
+            *memfd = dup(r->memfd);
+            rc = *memfd >= 0 ? 1 : 0;
+            if (rc == 0) {
+                /* out of descriptors: no lane */
+                r->side[s] = SIDE_DONE;
+                push pushes[2];
+                size_t k = rec_close(r, pushes);
+                pthread_mutex_unlock(&t->mu);
+                push_entries(pushes, k);
+                return 0;
+            }
+        }
+    } else if (op == HCW_LANE_CLOSE && r->side[s] == SIDE_GIVEN) {
+        hcw_frame_begin(f, HCW_LANE_CLOSE, 5);
+        hcw_put_u64(f, number);
+        hcw_put_u64(f, 0); /* why: the node closed it */
+        hcw_put_u64(f, 0); /* taken_to, drained_to, adopted: nothing goes */
+        hcw_put_u64(f, 0); /* by lane yet */
+        hcw_put_u64s(f, NULL, 0);
+        rc = 1;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+void hcn_lanes_given(hcn_node *n, hcn_proc *p, const hcn_msg *m, bool ok)
+{
+    int op = (int)(m->id >> 32);
+    if (op != HCW_LANE_OPEN)
+        return;
+    hcn_lanes *t = n->lanes;
+    push pushes[2];
+    size_t k = 0;
+    pthread_mutex_lock(&t->mu);
+    int s;
+    lane_rec *r = rec_find(t, (uint32_t)m->id, p, &s);
+    if (r && r->side[s] == SIDE_QUEUED) {
+        if (ok) {
+            r->side[s] = SIDE_GIVEN;
+            if (r->side[1 - s] != SIDE_QUEUED && r->memfd >= 0) {
+                close(r->memfd); /* both have it */
+                r->memfd = -1;
+            }
+        } else {
+            r->side[s] = SIDE_DONE;
+            k = rec_close(r, pushes);
+            rec_reap(t, r);
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    push_entries(pushes, k);
+}
+
+void hcn_lanes_dropped(hcn_node *n, hcn_proc *p, uint32_t number,
+                       const char *why)
+{
+    hcn_lanes *t = n->lanes;
+    push pushes[2];
+    size_t k = 0;
+    pthread_mutex_lock(&t->mu);
+    int s;
+    lane_rec *r = rec_find(t, number, p, &s);
+    if (r && r->side[s] == SIDE_GIVEN) {
+        r->side[s] = SIDE_DONE;
+        k = rec_close(r, pushes);
+        rec_reap(t, r);
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (why)
+        hcn_logf(n, 1, "%s: dropped lane %u: %s", p->id, (unsigned)number, why);
+    push_entries(pushes, k);
+}
+
+void hcn_lanes_instance_end(hcn_node *n, hcn_proc *p, int inst)
+{
+    hcn_lanes *t = n->lanes;
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->mu);
+    size_t cap = 0;
+    for (lane_rec *r = t->list; r; r = r->next)
+        cap += 2;
+    push *pushes = hcn_xcalloc(cap ? cap : 1, sizeof *pushes);
+    size_t k = 0;
+    for (lane_rec *r = t->list, *next; r; r = next) {
+        next = r->next;
+        for (int s = 0; s < 2; s++) {
+            if (r->p[s] != p || r->inst[s] != inst)
+                continue;
+            r->side[s] = SIDE_DONE;
+            k += rec_close(r, pushes + k);
+        }
+        rec_reap(t, r);
+    }
+    pthread_mutex_unlock(&t->mu);
+    push_entries(pushes, k);
+    free(pushes);
+}
+
+/* Close the lanes that `pick` chooses (it runs outside the lock, on a
+ * snapshot of the open lanes; `only`: those of that process). */
+static void close_where(hcn_node *n, hcn_proc *only,
+                        bool (*pick)(hcn_proc *a, hcn_proc *b,
+                                     const bool ok[2]))
+{
+    hcn_lanes *t = n->lanes;
+    if (t == NULL)
+        return;
+    typedef struct {
+        uint32_t number;
+        hcn_proc *p[2];
+        bool ok[2];
+    } snap_t;
+    pthread_mutex_lock(&t->mu);
+    size_t cap = 0;
+    for (lane_rec *r = t->list; r; r = r->next)
+        cap++;
+    snap_t *snap = hcn_xcalloc(cap ? cap : 1, sizeof *snap);
+    size_t ns = 0;
+    for (lane_rec *r = t->list; r; r = r->next) {
+        if (!r->open || (only && r->p[0] != only && r->p[1] != only))
+            continue;
+        snap[ns++] = (snap_t){r->number,
+                              {hcn_proc_ref(r->p[0]), hcn_proc_ref(r->p[1])},
+                              {r->ok[0], r->ok[1]}};
+    }
+    pthread_mutex_unlock(&t->mu);
+    for (size_t i = 0; i < ns; i++) {
+        if (pick(snap[i].p[0], snap[i].p[1], snap[i].ok)) {
+            push pushes[2];
+            size_t k = 0;
+            pthread_mutex_lock(&t->mu);
+            int s;
+            lane_rec *r = rec_find(t, snap[i].number, snap[i].p[0], &s);
+            if (r) {
+                k = rec_close(r, pushes);
+                rec_reap(t, r);
+            }
+            pthread_mutex_unlock(&t->mu);
+            push_entries(pushes, k);
+        }
+        hcn_proc_unref(snap[i].p[0]);
+        hcn_proc_unref(snap[i].p[1]);
+    }
+    free(snap);
+}
+
+static bool lost_permission(hcn_proc *a, hcn_proc *b, const bool ok[2])
+{
+    return (ok[0] && !may_message(a, b)) || (ok[1] && !may_message(b, a));
+}
+
+void hcn_lanes_recheck(hcn_node *n, hcn_proc *p)
+{
+    close_where(n, p, lost_permission);
+}
+
+static bool every(hcn_proc *a, hcn_proc *b, const bool ok[2])
+{
+    (void)a;
+    (void)b;
+    (void)ok;
+    return true;
+}
+
+void hcn_lanes_close_all(hcn_node *n)
+{
+    close_where(n, NULL, every);
+}
+
+size_t hcn_lanes_list(hcn_node *n, hcn_proc *p, hcn_lane_info **out)
+{
+    *out = NULL;
+    hcn_lanes *t = n->lanes;
+    if (t == NULL)
+        return 0;
+    size_t k = 0, cap = 0;
+    pthread_mutex_lock(&t->mu);
+    for (lane_rec *r = t->list; r; r = r->next) {
+        for (int s = 0; s < 2; s++) {
+            if (r->p[s] != p)
+                continue;
+            if (k == cap) {
+                cap = cap ? 2 * cap : 4;
+                *out = hcn_xrealloc(*out, cap * sizeof **out);
+            }
+            (*out)[k++] = (hcn_lane_info){.number = r->number,
+                                          .peer = hcn_xstrdup(r->p[1 - s]->id),
+                                          .open = r->open,
+                                          .send_ok = r->ok[s],
+                                          .recv_ok = r->ok[1 - s],
+                                          .mapped = r->side[s] == SIDE_GIVEN};
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    return k;
+}

@@ -1,0 +1,178 @@
+"""Lanes between isolated workers (docs/lane-design.md, step 3): with
+HYPERC_LANES=1 the node gives two isolated processes that keep messaging
+each other a lane — a shared memory only their two workers map — and takes
+it back when either instance ends, when a dropped capability leaves the pair
+without the permission the lane was opened with, or when the node's log
+level goes to 3.  Nothing travels by lane yet: these tests check who maps
+what, and when; every message still goes through the node."""
+import ctypes
+import errno
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import ISOLATED, NODE, pid
+
+A, B, C, PRIVATE = pid("a"), pid("b"), pid("c"), pid("private")
+ISOLATE = ("--isolate", "--restart-base-ms", "50")
+LANE_MAP = "hyperc-lane"
+
+
+def futex_waitv_exists():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    rc = libc.syscall(ctypes.c_long(449), None, 0, 0, None, 0)
+    return rc == -1 and ctypes.get_errno() == errno.EINVAL
+
+
+pytestmark = pytest.mark.skipif(
+    not ISOLATED or not futex_waitv_exists(),
+    reason="lanes are between isolated workers, which need futex_waitv")
+
+
+@pytest.fixture
+def lanes(node_factory, monkeypatch):
+    monkeypatch.setenv("HYPERC_LANES", "1")
+    return node_factory(packages=("tpkg",), extra=ISOLATE)
+
+
+def ps(node):
+    return {p["id"]: p for p in node.call({"op": "ps"})["processes"]}
+
+
+def wait_for(what, timeout=20):
+    """Poll what() until it returns something true; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = what()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what.__doc__}")
+        time.sleep(0.05)
+
+
+def open_lane(node, x, y):
+    """The lane between x and y once both workers map it, as x's ps shows
+    it."""
+    def both_mapped():
+        """both workers map the lane"""
+        procs = ps(node)
+        mine = [lane for lane in procs[x]["lanes"]
+                if lane["peer"] == y and lane["state"] == "open"]
+        theirs = [lane for lane in procs[y]["lanes"]
+                  if lane["peer"] == x and lane["state"] == "open"]
+        if mine and theirs and mine[0]["mapped"] and theirs[0]["mapped"]:
+            assert mine[0]["lane"] == theirs[0]["lane"], procs
+            return mine[0]
+        return None
+    return wait_for(both_mapped)
+
+
+def worker(node, x):
+    return ps(node)[x]["worker_pid"]
+
+
+def maps_lane(worker_pid):
+    with open(f"/proc/{worker_pid}/maps") as f:
+        return LANE_MAP in f.read()
+
+
+def lanes_gone(node, *who):
+    """Wait until none of `who` has a lane any more, and their workers map
+    none."""
+    def gone():
+        """the lanes are gone and unmapped"""
+        procs = ps(node)
+        if any(procs[x]["lanes"] for x in who):
+            return False
+        return not any(maps_lane(procs[x]["worker_pid"]) for x in who
+                       if procs[x]["worker_pid"])
+    return wait_for(gone)
+
+
+def test_a_pair_that_keeps_talking_gets_a_lane(lanes):
+    assert lanes.ask(C, "echo c is up") == "c is up"
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    lane = open_lane(lanes, A, B)
+    assert lane["send"] and lane["receive"], lane  # both are public
+    wa, wb, wc = worker(lanes, A), worker(lanes, B), worker(lanes, C)
+    assert maps_lane(wa) and maps_lane(wb)
+    # only the pair maps it: a third worker has no lane at all
+    assert not maps_lane(wc)
+    assert ps(lanes)[C]["lanes"] == []
+    # each memfd is closed once mapped (the link's fd 3 too): a worker's
+    # descriptors stay its standard streams and its lane socket (4)
+    for w in (wa, wb, wc):
+        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{w}/fd"))
+        assert fds == [0, 1, 2, 4], (w, fds)
+    # messages still go (through the node), and the lane stays one
+    assert lanes.ask(B, f"pingpong our@{A} 40", timeout=30) == "done 40"
+    assert [x["lane"] for x in ps(lanes)[A]["lanes"]] == [lane["lane"]]
+    assert "lane %d opened between" % lane["lane"] in lanes.log()
+
+
+def test_a_crash_closes_the_lane_and_the_survivor_unmaps_it(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    wb = worker(lanes, B)
+    os.kill(worker(lanes, A), signal.SIGSEGV)
+    lanes.wait_log(f"{A} crashed; restarting in")
+    # B's worker is told and unmaps it; the record goes
+    lanes_gone(lanes, B)
+    assert worker(lanes, B) == wb  # B itself never noticed
+    # A's next instance talks to B again; a new lane comes for the new pair
+    wait_for(lambda: lanes.ask(A, "echo back") == "back")
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+
+
+def test_an_instance_that_ends_by_itself_closes_its_lanes(lanes):
+    assert lanes.ask(B, f"pingpong our@{A} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    assert lanes.ask(B, "exit") == "bye"
+    lanes_gone(lanes, A)
+
+
+def test_a_dropped_capability_closes_the_lane_it_permitted(lanes):
+    # b holds messaging for the private process (its manifest asks for it);
+    # the private one may answer b, which is public
+    assert lanes.ask(B, f"pingpong our@{PRIVATE} 40", timeout=30) == \
+        "done 40"
+    lane = open_lane(lanes, B, PRIVATE)
+    assert lane["send"] and lane["receive"], lane
+    # dropping another capability changes nothing
+    assert lanes.ask(B, f"drop-cap {NODE}@{A} \"messaging\"") == "dropped"
+    time.sleep(0.3)
+    assert [x["lane"] for x in ps(lanes)[B]["lanes"]] == [lane["lane"]]
+    assert lanes.ask(B, f"drop-cap {NODE}@{PRIVATE} \"messaging\"") == \
+        "dropped"
+    assert f"{NODE}@{PRIVATE}" not in lanes.ask(B, "caps")
+    lanes_gone(lanes, B, PRIVATE)
+    # and b can no longer reach it
+    rep = lanes.ask(B, f"ask our@{PRIVATE} 2 x echo hi", timeout=10)
+    assert rep.startswith("error"), rep
+
+
+def test_log_level_3_closes_every_lane(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    assert lanes.ask(C, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    open_lane(lanes, C, B)
+    assert lanes.call({"op": "verbosity", "level": 3}).get("ok")
+    lanes_gone(lanes, A, B, C)
+    # none opens while every routed message is printed
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    time.sleep(0.3)
+    assert ps(lanes)[A]["lanes"] == []
+
+
+def test_no_lanes_unless_asked(node_factory, monkeypatch):
+    monkeypatch.delenv("HYPERC_LANES", raising=False)
+    n = node_factory(packages=("tpkg",), extra=ISOLATE)
+    assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    time.sleep(0.3)
+    assert ps(n)[A]["lanes"] == [] and ps(n)[B]["lanes"] == []
+    assert not maps_lane(worker(n, A))
