@@ -113,20 +113,54 @@ static void ahead_push(hcw_in *in)
     get_message(in, &a->r, &a->has_blob, &a->blob);
 }
 
-/* Read the node's next frame into hcw_w.in; when `keep_ahead`, a message
- * delivered ahead is set aside and the next one read.  Lane frames are
- * handled on the way (hcw_lanes_ctl). */
-static hcw_in *next_from_node(bool keep_ahead)
+/* NEED came (protocol version 6, a worker with lanes): the node's next
+ * item waits for a RECEIVE. */
+static bool need_receive;
+
+/* Read the node's next frame into hcw_w.in: NULL when it was the worker's
+ * own and is handled (a lane's frame, hcw_lanes_ctl; NEED). */
+static hcw_in *read_frame(void)
 {
     char err[128];
+    if (hcw_link_recv(hcw_w.link, &hcw_w.in, err, sizeof err) != 1)
+        hcw_die(NULL);
+    if (hcw_lanes_ctl(&hcw_w.in))
+        return NULL;
+    if (hcw_w.in.op == HCW_NEED) {
+        need_receive = true;
+        return NULL;
+    }
+    return &hcw_w.in;
+}
+
+/* Read the node's next frame for the caller into hcw_w.in; when
+ * `keep_ahead`, a message delivered ahead is set aside and the next one
+ * read. */
+static hcw_in *next_from_node(bool keep_ahead)
+{
     for (;;) {
-        if (hcw_link_recv(hcw_w.link, &hcw_w.in, err, sizeof err) != 1)
-            hcw_die(NULL);
-        if (hcw_lanes_ctl(&hcw_w.in))
-            continue; /* the worker's, not the guest's */
-        if (!keep_ahead || hcw_w.in.op != HCW_DELIVER)
-            return &hcw_w.in;
-        ahead_push(&hcw_w.in);
+        hcw_in *in = read_frame();
+        if (in == NULL)
+            continue;
+        if (!keep_ahead || in->op != HCW_DELIVER)
+            return in;
+        ahead_push(in);
+    }
+}
+
+/* A worker with lanes sends RECEIVE only once it has something to take
+ * (docs/lane-design.md §5), so that it never waits for the node's REPLY
+ * while a lane may have frames: wait until a message is delivered ahead,
+ * or NEED says the next one waits for a RECEIVE. */
+static void wait_item(void)
+{
+    while (ahead.len == 0 && !need_receive) {
+        hcw_in *in = read_frame();
+        if (in == NULL)
+            continue;
+        if (in->op != HCW_DELIVER)
+            hcw_die("the node sent a frame no call waits for");
+        ahead_push(in);
     }
 }
 
@@ -254,9 +288,13 @@ static void w_our_caps(void *ctx, hw_capability_list *out)
 /* The guest takes the next message: one delivered ahead if there is one
  * (the RECEIVE then only tells the node, which applies its effects, and
  * nothing is waited for), else the first the node sends: a DELIVER sent
- * before the node saw this RECEIVE, or the REPLY to it. */
+ * before the node saw this RECEIVE, or the REPLY to it.  A worker with
+ * lanes first waits for a message delivered ahead or for NEED. */
 static void w_receive(void *ctx, hw_receive_result *out)
 {
+    if (hcw_lanes_active())
+        wait_item();
+    need_receive = false; /* this RECEIVE answers it */
     begin(HCW_RECEIVE, 0);
     send_call();
     bool has;

@@ -27,7 +27,13 @@ typedef struct wlane {
 static struct {
     wlane v[HCW_LANES_MAX];
     hcw_frame *out; /* LANE_DROP, apart from the guest's calls' frame */
+    bool active;    /* a LANE_OPEN has come */
 } lanes;
+
+bool hcw_lanes_active(void)
+{
+    return lanes.active;
+}
 
 bool hcw_lanes_probe(void)
 {
@@ -57,6 +63,7 @@ static wlane *find(uint32_t number)
 
 static void lane_open(hcw_in *in)
 {
+    lanes.active = true;
     uint64_t number, side, quota;
     bool send_ok, recv_ok;
     hw_address peer;

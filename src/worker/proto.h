@@ -94,7 +94,9 @@
                          u8 my_ring, bool send_ok, bool recv_ok,               \
                          u32 quota]; the memfd came on fd 4 before it */       \
     XX(LANE_CLOSE, 74) /* node -> worker (lanes): [u32 lane, u8 why,           \
-                          u32 taken_to, u32 drained_to, [u64 adopted...]] */
+                          u32 taken_to, u32 drained_to, [u64 adopted...]] */   \
+    XX(NEED, 76) /* node -> worker (lanes): [] the node's next item can be     \
+                    taken only by a RECEIVE that waits for it */
 
 typedef enum hcw_op {
 #define HCW_OP_ENUM(name, code) HCW_##name = code,

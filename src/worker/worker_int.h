@@ -52,6 +52,10 @@ bool hcw_lanes_probe(void);
  * is refused or closed.  false when `in` is no lane frame.  The guest's
  * thread, wherever a frame of the node's is read (binding.c). */
 bool hcw_lanes_ctl(hcw_in *in);
+/* Whether the node has handed this worker a lane (LANE_OPEN came, even
+ * one it refused): from then on it is served as a lane worker, which
+ * sends RECEIVE only to take an item (docs/worker-protocol.md, "Lanes"). */
+bool hcw_lanes_active(void);
 /* Give up: the node is gone or broke the protocol. */
 _Noreturn void hcw_die(const char *why);
 

@@ -176,3 +176,42 @@ def test_no_lanes_unless_asked(node_factory, monkeypatch):
     time.sleep(0.3)
     assert ps(n)[A]["lanes"] == [] and ps(n)[B]["lanes"] == []
     assert not maps_lane(worker(n, A))
+
+
+SLOW = pid("slow")
+
+
+def test_a_worker_with_a_lane_gets_its_timeouts_at_their_deadline(lanes):
+    # a worker that has a lane sends RECEIVE only to take what the node
+    # delivered ahead: a timeout must come to it unasked, at its deadline
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    t0 = time.monotonic()
+    rep = lanes.ask(A, f"ask our@{SLOW} 1 t compute 3000", timeout=20)
+    waited = time.monotonic() - t0
+    assert rep.startswith("error timeout") and "ctx=t" in rep, rep
+    assert waited < 2.8, waited
+
+
+def test_forwarding_with_a_lane(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    # b passes a's request on with inherit; c answers a directly
+    rep = lanes.ask(A, f"ask our@{B} 5 x forward our@{C} echo hi",
+                    timeout=20)
+    assert rep == f"reply from {NODE}@{C} ctx=x: hi", rep
+
+
+def test_reinstalling_stops_workers_with_lanes(lanes):
+    from conftest import PACKAGES
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    starts = ps(lanes)[A]["starts"]
+    t0 = time.monotonic()
+    rep = lanes.call({"op": "install",
+                      "dir": os.path.abspath(os.path.join(PACKAGES, "tpkg"))})
+    assert rep.get("ok"), rep
+    wait_for(lambda: ps(lanes)[A]["starts"] > starts
+             and ps(lanes)[A]["started"])
+    assert time.monotonic() - t0 < 10
+    assert lanes.ask(A, "echo again") == "again"

@@ -1028,6 +1028,14 @@ void hcn_host_untake_ahead(hcn_host *h)
         defer_front(h, a.msg);
 }
 
+bool hcn_host_blocked(hcn_host *h)
+{
+    if (hcn_mailbox_stopping(&h->proc->mb))
+        return false;
+    return h->deferred_head != NULL ||
+           (h->heap_len && h->heap[0]->deadline <= hcn_now_ns());
+}
+
 size_t hcn_host_ahead_count(const hcn_host *h)
 {
     return h->ahead_len;

@@ -335,6 +335,9 @@ typedef struct wctx {
     bool lanes;
     int inst;
     hcw_frame *ctl;
+    /* NEED was sent (a lane worker, which sends RECEIVE only when it takes
+     * an item): the next item waits for a RECEIVE; down at each RECEIVE */
+    bool need_sent;
 } wctx;
 
 /* Put the host's current blob (after a message came) as `blob | nil`,
@@ -819,6 +822,7 @@ static int serve_call(wctx *w)
     }
     case HCW_RECEIVE: {
         w->receiving = true;
+        w->need_sent = false;
         /* the oldest message delivered ahead is the one the guest took */
         if (hcn_host_receive_ahead(w->h)) {
             w->cpu_at_receive = -1;
@@ -1025,6 +1029,28 @@ static int serve_call(wctx *w)
  * at once, hcw_link_try_send: delivering never waits). */
 #define AHEAD_MAX 32
 
+/* A lane worker sends RECEIVE only when it takes an item the node
+ * delivered ahead (or after NEED), so that it never waits for the node's
+ * REPLY while lane frames may be ready (docs/lane-design.md §5): when
+ * nothing more can be delivered ahead but something waits for it (a
+ * message whose effects must apply at once), and the worker has nothing
+ * ahead to take, tell it with NEED, once.  0, or -1 (a broken ring). */
+static int need(wctx *w)
+{
+    if (!w->lanes || w->need_sent || hcn_host_ahead_count(w->h) > 0)
+        return 0;
+    /* stopping: the blocking receive decides what comes (save answers, or
+     * the stop), so it needs the RECEIVE too */
+    if (!hcn_host_blocked(w->h) && !hcn_mailbox_stopping(&w->p->mb))
+        return 0;
+    hcw_frame_begin(w->ctl, HCW_NEED, 0);
+    int rc = hcw_link_try_send(w->link, w->ctl);
+    if (rc < 0)
+        BREACH(w, "its replies ring is broken (%s)", strerror(errno));
+    w->need_sent = rc == 1; /* no room: tried again with the next */
+    return 0;
+}
+
 /* Deliver ahead (DELIVER frames) the messages the guest will receive next,
  * while it handles the current one, so that with many queued it takes
  * them one after the other without waiting for the node
@@ -1037,7 +1063,7 @@ static int deliver_ahead(wctx *w)
         const hcn_blob *b;
         bool lent;
         if (!hcn_host_take_ahead(w->h, &r, &b, &lent))
-            return 0;
+            return need(w);
         hcw_frame_begin(w->out, HCW_DELIVER, 2);
         hcw_put_receive_result(w->out, &r);
         if (r.is_err)
@@ -1129,6 +1155,7 @@ static int server_call(wctx *w)
     case HCW_DROP_CAPS:
     case HCW_LANE_DROP: return serve_call(w) == 0 ? 1 : -1;
     case HCW_RECEIVE: {
+        w->need_sent = false;
         if (hcn_host_receive_ahead(w->h)) {
             w->cpu_at_receive = -1;
             return 1;
@@ -1242,8 +1269,15 @@ static bool server_serve(wctx *w)
         give_back(w);
         return true;
     }
+    if (w->lanes)
+        w->srv_deadline = hcn_host_next_deadline(w->h);
     if (!work && hcn_host_ahead_count(w->h) < AHEAD_MAX &&
-        atomic_load_explicit(&w->p->mb.count, memory_order_relaxed) > 0) {
+        (atomic_load_explicit(&w->p->mb.count, memory_order_relaxed) > 0 ||
+         (w->lanes &&
+          (w->h->deferred_head != NULL ||
+           (w->srv_deadline >= 0 && hcn_now_ns() >= w->srv_deadline))))) {
+        /* (a lane worker is not waiting in a RECEIVE: what is deferred,
+         * and its timeouts at their deadlines, go ahead too) */
         /* messages came while the guest works: hand it more */
         size_t before = hcn_host_ahead_count(w->h);
         if (deliver_ahead(w) != 0) {
@@ -1295,9 +1329,11 @@ static void server_sleep(void)
         if (w->srv_recv) {
             if (atomic_load(&w->p->mb.count))
                 ready = true;
-            if (w->srv_deadline >= 0 && w->srv_deadline < deadline)
-                deadline = w->srv_deadline;
         }
+        /* a RECEIVE held, or a lane worker's timeouts (delivered ahead) */
+        if ((w->srv_recv || w->lanes) && w->srv_deadline >= 0 &&
+            w->srv_deadline < deadline)
+            deadline = w->srv_deadline;
         _Atomic uint32_t *word = hcw_link_sleep_word(w->link);
         atomic_store(word, 1);
         wv[k].val = 1;
@@ -1395,8 +1431,13 @@ static void server_remove(wctx *w)
 static void srv_notify(void *ctx, bool ending)
 {
     wctx *w = ctx;
-    if (!atomic_load(&w->lent_a))
-        return; /* the process's thread serves it: the mailbox wakes it */
+    if (!atomic_load(&w->lent_a)) {
+        /* the process's thread serves it: the mailbox wakes it, or (a lane
+         * worker, which holds no RECEIVE) the kick does (lane_wait) */
+        if (w->lanes)
+            hcw_link_kick(w->link);
+        return;
+    }
     if (ending) {
         give_back(w);
         return;
@@ -1421,6 +1462,8 @@ static int lend(wctx *w)
     w->lent = true;
     w->have_frame = false;
     w->srv_failed = false;
+    if (w->lanes)
+        w->srv_deadline = hcn_host_next_deadline(w->h);
     atomic_store(&w->back, 0);
     if (!server_add(w)) {
         w->lent = false;
@@ -1475,6 +1518,31 @@ static int next_frame(wctx *w)
     if (r < 0)
         snprintf(w->why, sizeof w->why, "a broken frame: %s", err);
     return r;
+}
+
+/* A lane worker this thread serves itself (the shared server had no room
+ * for it): it holds no RECEIVE, so wait for its next frame or for a
+ * message (srv_notify kicks the link), delivering ahead meanwhile, and make
+ * the periodic checks.  1 a frame is there (or the process is stopping:
+ * its RECEIVE comes after NEED), else next_frame's codes. */
+static int lane_wait(wctx *w)
+{
+    for (;;) {
+        if (hcw_link_pending(w->link))
+            return 1;
+        if (deliver_ahead(w) != 0)
+            return -1;
+        if (hcn_mailbox_stopping(&w->p->mb))
+            return 1;
+        int64_t deadline = w->next_check;
+        int64_t due = hcn_host_next_deadline(w->h);
+        if (due >= 0 && due < deadline)
+            deadline = due;
+        if (hcw_link_wait(w->link, deadline) == 1)
+            return 1;
+        if (hcn_now_ns() >= w->next_check && !still_serving(w))
+            return w->over_cpu ? -3 : w->stop ? -2 : 0;
+    }
 }
 
 static const char *sig_name(int sig)
@@ -1799,18 +1867,6 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         st = reap(pid, true);
         goto out;
     }
-    /* lanes: a worker that asked, over shared memory, when the node opens
-     * them (kernel/lanes.c) */
-    w->lanes = lanes && w->lane_sock >= 0 && hcw_link_is_shm(w->link) &&
-               hcn_lanes_wanted();
-    if (w->lanes) {
-        w->inst = atomic_load(&p->instance);
-        w->ctl = hcw_frame_new();
-        w->h->lanes = true;
-        w->h->lane_ctl = lane_ctl;
-        w->h->lane_ctx = w;
-        atomic_store(&p->lane_inst, w->inst);
-    }
     volatile bool stopped = false;
     /* serve_mu is held from here on but while parked (park_wait) */
     /* The hand-over is opt-in (HYPERC_ISOLATE_HANDOVER=1): it halves the
@@ -1821,6 +1877,20 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     if (w->can_park)
         hcn_mailbox_set_notify(&p->mb, on_mailbox, w);
     w->lendable = hcw_link_is_shm(w->link) && !w->can_park && shared_on();
+    /* lanes: a worker that asked, over shared memory, served by the shared
+     * server, when the node opens them (kernel/lanes.c).  Such a worker
+     * sends RECEIVE only as it takes what was delivered ahead: it is
+     * delivered to from the start (receiving), and told NEED. */
+    w->lanes = lanes && w->lane_sock >= 0 && w->lendable && hcn_lanes_wanted();
+    if (w->lanes) {
+        w->inst = atomic_load(&p->instance);
+        w->ctl = hcw_frame_new();
+        w->receiving = true;
+        w->h->lanes = true;
+        w->h->lane_ctl = lane_ctl;
+        w->h->lane_ctx = w;
+        atomic_store(&p->lane_inst, w->inst);
+    }
     volatile bool srv_notified = w->lendable;
     if (srv_notified)
         hcn_mailbox_set_notify(&p->mb, srv_notify, w);
@@ -1830,6 +1900,9 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         for (;;) {
             r = 1;
             bool lent = false; /* r is what lending brought */
+            /* a lane worker holds no RECEIVE: to stop, it is asked for one */
+            if (w->lanes && hcn_mailbox_stopping(&p->mb) && need(w) != 0)
+                break;
             /* lent when this thread would sleep: a RECEIVE that found
              * nothing, or no frame within the link's spin */
             if (w->lendable && w->receiving && !atomic_load(&w->parked) &&
@@ -1862,6 +1935,8 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
             }
             if (!lent && r == 1 && atomic_load(&w->parked))
                 r = park_wait(w);
+            if (!lent && r == 1 && w->lanes && !w->lendable)
+                r = lane_wait(w);
             if (!lent && r == 1)
                 r = next_frame(w);
             if (r == -2) {

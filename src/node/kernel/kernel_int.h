@@ -268,6 +268,10 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
 void hcn_host_untake_ahead(hcn_host *h);
 /* How many messages are delivered ahead and not yet received. */
 size_t hcn_host_ahead_count(const hcn_host *h);
+/* After hcn_host_take_ahead said false: whether something waits that it
+ * could not hand over (a message or a timeout a RECEIVE must take, with
+ * its effects at once), as against nothing at all.  Not while stopping. */
+bool hcn_host_blocked(hcn_host *h);
 /* The guest received the oldest message delivered ahead: apply its
  * effects as hw_receive would have.  false if none is ahead. */
 bool hcn_host_receive_ahead(hcn_host *h);
