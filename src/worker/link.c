@@ -993,6 +993,17 @@ hcw_link *hcw_link_lane(uint8_t *map, uint32_t ring_bytes, int side)
     return l;
 }
 
+uint32_t hcw_link_rx_pos(const hcw_link *l)
+{
+    return l->rx.pos;
+}
+
+uint32_t hcw_link_rx_resync(hcw_link *l)
+{
+    l->rx.pos = atomic_load_explicit(&l->rx.ctl->head, memory_order_acquire);
+    return l->rx.pos;
+}
+
 /* Whether links[i] has something for its reader: on a lane, a whole frame
  * or positions to refuse (a lane never streams, so a frame's start alone
  * waits for the rest); on a link, any byte (a frame larger than the ring

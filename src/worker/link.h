@@ -188,6 +188,14 @@ hcw_link *hcw_link_lane(uint8_t *map, uint32_t ring_bytes, int side);
  * that does not decode. */
 int hcw_link_try_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen);
 
+/* A lane view's read position: where its reader is (hcw_link_try_recv
+ * moves it). */
+uint32_t hcw_link_rx_pos(const hcw_link *l);
+/* Take a lane view's read position again from its ring's head word, as
+ * the ring's reader left it: the node, before it drains a ring whose
+ * reader has ended (its own view never read it).  That position. */
+uint32_t hcw_link_rx_resync(hcw_link *l);
+
 /* The most rings hcw_link_wait_any waits on (futex_waitv's limit). */
 #define HCW_LINK_WAIT_MAX 128
 /* Wait until one of n shared-memory links (the worker's link to the node

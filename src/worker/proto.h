@@ -96,7 +96,11 @@
     XX(LANE_CLOSE, 74) /* node -> worker (lanes): [u32 lane, u8 why,           \
                           u32 taken_to, u32 drained_to, [u64 adopted...]] */   \
     XX(NEED, 76) /* node -> worker (lanes): [] the node's next item can be     \
-                    taken only by a RECEIVE that waits for it */
+                    taken only by a RECEIVE that waits for it */               \
+    /* in a lane (docs/lane-design.md), from one worker to the other */        \
+    XX(LREQ, 96)  /* [u64 id (bit 63 set), request (no inherit, no caps),      \
+                     blob | nil] */                                            \
+    XX(LRESP, 97) /* [u64 id, response (no caps), blob | nil] */
 
 typedef enum hcw_op {
 #define HCW_OP_ENUM(name, code) HCW_##name = code,

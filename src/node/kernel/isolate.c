@@ -1965,11 +1965,14 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         last_words(w);
     end = stopped ? HCN_RUN_KILLED : report_end(w, st);
     w->h->crashed = end == HCN_RUN_CRASHED || end == HCN_RUN_OVERFLOW;
-out:
+out:;
+    hcn_msg *drained = NULL, *drained_tail = NULL;
     if (w->lanes) {
-        /* the worker is reaped: its lanes close, its peers are told */
+        /* the worker is reaped: its lanes close, its peers are told, and
+         * what they wrote it and it did not take waits for the next
+         * instance (at the front, once the host has put back its own) */
         atomic_store(&p->lane_inst, 0);
-        hcn_lanes_instance_end(n, p, w->inst);
+        hcn_lanes_instance_end(n, p, w->inst, &drained, &drained_tail);
     }
     pthread_mutex_unlock(&w->serve_mu);
     pthread_mutex_destroy(&w->serve_mu);
@@ -1981,6 +1984,7 @@ out:
     if (w->lane_sock >= 0)
         close(w->lane_sock);
     hcn_host_fini(w->h);
+    hcn_mailbox_requeue(&p->mb, drained, drained_tail);
     free(w->h);
     hcw_in_fini(&w->in);
     hcw_frame_free(w->out);

@@ -69,8 +69,21 @@ void hcn_lanes_given(hcn_node *n, hcn_proc *p, const hcn_msg *m, bool ok);
  * LANE_CLOSE) or refused or broke it (why); the lane closes. */
 void hcn_lanes_dropped(hcn_node *n, hcn_proc *p, uint32_t number,
                        const char *why);
-/* p's instance `inst` ended: its lanes close, and its peers are told. */
-void hcn_lanes_instance_end(hcn_node *n, hcn_proc *p, int inst);
+/* p's instance `inst` ended: its lanes close, and its peers are told.
+ * What the peers wrote to p by lane and p did not take comes back in
+ * *head..*tail (linked by ->next, NULL if none): the caller puts it at
+ * the front of p's queue once the instance's host is gone, for the next
+ * instance (hcn_mailbox_requeue). */
+void hcn_lanes_instance_end(hcn_node *n, hcn_proc *p, int inst, hcn_msg **head,
+                            hcn_msg **tail);
+/* Read what is left in a lane ring through view (the node's view of its
+ * ended reader) as request envelopes from `from` to `to`, appended to
+ * *head..*tail in order; how many.  Each frame is decoded untrusted and
+ * must be an LREQ as a lane carries it (an id with bit 63, no inherit, no
+ * capabilities); the first that is not ends the drain, with why it was
+ * refused in why (else why is ""). */
+size_t hcn_lane_drain(struct hcw_link *view, const char *from, const char *to,
+                      hcn_msg **head, hcn_msg **tail, char *why, size_t whylen);
 /* p dropped capabilities: close its lanes that are no longer permitted
  * the way they were. */
 void hcn_lanes_recheck(hcn_node *n, hcn_proc *p);

@@ -40,6 +40,10 @@ typedef struct lane_rec {
     bool open;      /* not closed yet */
     hcw_lane *lane; /* the node's mapping */
     int memfd;      /* until both sides have it, or it closes */
+    /* ring d (written by side d) once its reader's instance ended: where
+     * the reader stopped, and where the node's drain did (LANE_CLOSE) */
+    bool drained[2];
+    uint32_t taken_to[2], drained_to[2];
 } lane_rec;
 
 typedef struct hcn_lanes hcn_lanes;
@@ -309,12 +313,15 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
             }
         }
     } else if (op == HCW_LANE_CLOSE && r->side[s] == SIDE_GIVEN) {
+        /* why 1: the peer's instance ended, and the node drained what this
+         * side had written and the peer had not taken (the positions);
+         * 0: the node closed it with both alive */
         hcw_frame_begin(f, HCW_LANE_CLOSE, 5);
         hcw_put_u64(f, number);
-        hcw_put_u64(f, 0); /* why: the node closed it */
-        hcw_put_u64(f, 0); /* taken_to, drained_to, adopted: nothing goes */
-        hcw_put_u64(f, 0); /* by lane yet */
-        hcw_put_u64s(f, NULL, 0);
+        hcw_put_u64(f, r->drained[s] ? 1 : 0);
+        hcw_put_u64(f, r->taken_to[s]);
+        hcw_put_u64(f, r->drained_to[s]);
+        hcw_put_u64s(f, NULL, 0); /* adopted ids: none before step 5 */
         rc = 1;
     }
     pthread_mutex_unlock(&t->mu);
@@ -369,8 +376,101 @@ void hcn_lanes_dropped(hcn_node *n, hcn_proc *p, uint32_t number,
     push_entries(pushes, k);
 }
 
-void hcn_lanes_instance_end(hcn_node *n, hcn_proc *p, int inst)
+size_t hcn_lane_drain(hcw_link *view, const char *from, const char *to,
+                      hcn_msg **head, hcn_msg **tail, char *why, size_t whylen)
 {
+    size_t k = 0;
+    hcw_in in;
+    hcw_in_init(&in);
+    why[0] = '\0';
+    for (;;) {
+        char err[160];
+        int rc = hcw_link_try_recv(view, &in, err, sizeof err);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            snprintf(why, whylen, "%s", err);
+            break;
+        }
+        uint64_t id;
+        hw_request req;
+        bool has_blob;
+        hw_blob blob;
+        if (in.op != HCW_LREQ || in.nargs != 3 || !hcw_get_u64(&in, &id) ||
+            !hcw_get_request_view(&in, &req)) {
+            snprintf(why, whylen,
+                     "a frame that is not LREQ [id, request, "
+                     "blob] (op %d)",
+                     in.op);
+            break;
+        }
+        if (!hcw_get_blob_opt(&in, &has_blob, &blob)) {
+            hcw_request_view_fini(&req);
+            snprintf(why, whylen, "an LREQ whose blob is not a blob or nil");
+            break;
+        }
+        const char *bad = !(id >> 63)            ? "an id without bit 63"
+                          : req.inherit          ? "inherit"
+                          : req.capabilities.len ? "capabilities"
+                                                 : NULL;
+        if (bad) {
+            snprintf(why, whylen, "an LREQ with %s", bad);
+            hcw_request_view_fini(&req);
+            if (has_blob)
+                hw_blob_fini(&blob);
+            break;
+        }
+        hcn_blob *b =
+            has_blob ? hcn_blob_new(blob.mime, blob.bytes.ptr, blob.bytes.len)
+                     : NULL;
+        /* as build_request makes it: the rsvp is the sender when it
+         * expects a response */
+        hcn_msg *m = HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = id,
+                                 .source = from, .target = to,
+                                 .rsvp = req.has_expects_response ? from : NULL,
+                                 .has_expects = req.has_expects_response,
+                                 .expects = req.expects_response,
+                                 .body = req.body.ptr, .body_len = req.body.len,
+                                 .metadata = req.metadata, .blob = b);
+        hcn_blob_unref(b);
+        hcw_request_view_fini(&req);
+        if (has_blob)
+            hw_blob_fini(&blob);
+        if (*tail)
+            (*tail)->next = m;
+        else
+            *head = m;
+        *tail = m;
+        k++;
+    }
+    hcw_in_fini(&in);
+    return k;
+}
+
+/* Side s of r ended: what is left in the ring it read (written by 1 - s)
+ * goes to its process's next instance (mu held). */
+static void drain_into(hcn_node *n, lane_rec *r, int s, hcn_msg **head,
+                       hcn_msg **tail)
+{
+    hcw_link *view = hcw_lane_view(r->lane, s);
+    int w = 1 - s;
+    r->taken_to[w] = hcw_link_rx_resync(view);
+    char why[200];
+    size_t k = hcn_lane_drain(view, r->p[w]->addr, r->p[s]->addr, head, tail,
+                              why, sizeof why);
+    r->drained_to[w] = hcw_link_rx_pos(view);
+    r->drained[w] = true;
+    if (why[0])
+        hcn_logf(n, 1,
+                 "lane %u: what %s wrote for %s is broken after %zu "
+                 "message(s): %s",
+                 (unsigned)r->number, r->p[w]->id, r->p[s]->id, k, why);
+}
+
+void hcn_lanes_instance_end(hcn_node *n, hcn_proc *p, int inst, hcn_msg **head,
+                            hcn_msg **tail)
+{
+    *head = *tail = NULL;
     hcn_lanes *t = n->lanes;
     if (t == NULL)
         return;
@@ -385,8 +485,13 @@ void hcn_lanes_instance_end(hcn_node *n, hcn_proc *p, int inst)
         for (int s = 0; s < 2; s++) {
             if (r->p[s] != p || r->inst[s] != inst)
                 continue;
+            bool had = r->side[s] == SIDE_GIVEN;
             r->side[s] = SIDE_DONE;
+            /* closed first: a writer that looks takes no more; one that
+             * wrote after the drain re-sends by node from drained_to */
             k += rec_close(r, pushes + k);
+            if (had)
+                drain_into(n, r, s, head, tail);
         }
         rec_reap(t, r);
     }
