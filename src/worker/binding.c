@@ -80,7 +80,8 @@ static struct {
 
 static void check(bool ok);
 
-/* The `receive-result, blob | nil` of a DELIVER or of RECEIVE's REPLY. */
+/* The `receive-result, blob | nil` of a DELIVER or of RECEIVE's REPLY (and,
+ * to a worker that asked for lanes, the item's mailbox number). */
 static void get_message(hcw_in *in, hw_receive_result *out, bool *has,
                         hw_blob *blob)
 {
@@ -91,6 +92,12 @@ static void get_message(hcw_in *in, hw_receive_result *out, bool *has,
         check(hcw_get_blob_opt(in, has, blob));
     else
         check(hcw_get_nil(in));
+    if (in->next < in->nargs) {
+        /* a worker that asked for lanes: the item's mailbox number */
+        uint64_t seq;
+        check(hcw_get_u64(in, &seq) && seq <= UINT32_MAX);
+        hcw_lanes_note_read((uint32_t)seq);
+    }
 }
 
 /* Set the DELIVER in `in` aside, decoded at once (so that the frame's

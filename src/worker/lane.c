@@ -29,8 +29,7 @@ typedef struct lane_head {
     _Atomic uint32_t state;
 } lane_head;
 
-/* the rings' lines start at 64 (link.c); the directions' counters (a
- * later step) at 320 */
+/* the rings' lines start at 64 (link.c); the directions' words at 320 */
 _Static_assert(sizeof(lane_head) <= 64, "the header fits before the rings");
 
 struct hcw_lane {
@@ -40,6 +39,39 @@ struct hcw_lane {
     hcw_link *view[2]; /* a worker: its side's only; the node: both */
     int side;          /* a worker's side, or -1 (the node) */
 };
+
+/* Direction d's words (from side d's process to side 1 - d's), a line
+ * each. */
+typedef struct lane_dir {
+    _Atomic uint32_t last_seq; /* the node */
+    _Atomic uint32_t read_seq; /* the reader's worker */
+} lane_dir;
+#define DIR_OFF 320
+
+static lane_dir *dir_at(const hcw_lane *l, int d)
+{
+    return (lane_dir *)(l->map + DIR_OFF + 64 * (d & 1));
+}
+
+void hcw_lane_set_last_seq(hcw_lane *l, int d, uint32_t v)
+{
+    atomic_store_explicit(&dir_at(l, d)->last_seq, v, memory_order_release);
+}
+
+uint32_t hcw_lane_last_seq(const hcw_lane *l, int d)
+{
+    return atomic_load_explicit(&dir_at(l, d)->last_seq, memory_order_acquire);
+}
+
+void hcw_lane_set_read_seq(hcw_lane *l, int d, uint32_t v)
+{
+    atomic_store_explicit(&dir_at(l, d)->read_seq, v, memory_order_release);
+}
+
+uint32_t hcw_lane_read_seq(const hcw_lane *l, int d)
+{
+    return atomic_load_explicit(&dir_at(l, d)->read_seq, memory_order_acquire);
+}
 
 static size_t map_bytes(uint32_t ring_bytes)
 {

@@ -11,7 +11,9 @@
  *   16   state: HCW_LANE_STATE_OPEN, _CLOSING, _CLOSED (written by the node)
  *   64   ring 0's producer line, 128 its consumer line (link.c)
  *   192  ring 1's lines, 256
- *   320  reserved for the directions' counters (docs/lane-design.md §2)
+ *   320  direction 0's words (side 0's process to side 1's), 384
+ *        direction 1's: last_seq (the node), read_seq (the reader's
+ *        worker; docs/lane-design.md §3a)
  *   4096 ring 0's bytes, then ring 1's
  *
  * Side s writes ring s and reads ring 1 - s (the node's LANE_OPEN will
@@ -86,6 +88,15 @@ uint32_t hcw_lane_state(const hcw_lane *l);
 /* The node: set the state; HCW_LANE_STATE_CLOSING and _CLOSED also wake both
  * rings' readers, so that they look at it. */
 void hcw_lane_set_state(hcw_lane *l, uint32_t state);
+/* Direction d's words (from side d's process to side 1 - d's):
+ * last_seq, the number the reader's mailbox gave the last message side d's
+ * process sent it by node (the node writes it after each such push); and
+ * read_seq, the highest such number the reader's worker has read from the
+ * node (it writes it).  Advice, like every header word. */
+void hcw_lane_set_last_seq(hcw_lane *l, int d, uint32_t v);
+uint32_t hcw_lane_last_seq(const hcw_lane *l, int d);
+void hcw_lane_set_read_seq(hcw_lane *l, int d, uint32_t v);
+uint32_t hcw_lane_read_seq(const hcw_lane *l, int d);
 /* Unmap and release.  NULL is ignored. */
 void hcw_lane_free(hcw_lane *l);
 

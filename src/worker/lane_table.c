@@ -18,6 +18,7 @@
 
 typedef struct wlane {
     uint32_t number;
+    int side;
     hcw_lane *lane; /* NULL: the slot is free */
     hw_address peer;
     bool send_ok, recv_ok;
@@ -26,9 +27,20 @@ typedef struct wlane {
 
 static struct {
     wlane v[HCW_LANES_MAX];
-    hcw_frame *out; /* LANE_DROP, apart from the guest's calls' frame */
-    bool active;    /* a LANE_OPEN has come */
+    hcw_frame *out;    /* LANE_DROP, apart from the guest's calls' frame */
+    bool active;       /* a LANE_OPEN has come */
+    uint32_t read_seq; /* the newest mailbox number read from the node */
 } lanes;
+
+void hcw_lanes_note_read(uint32_t seq)
+{
+    if (seq == 0 || (int32_t)(seq - lanes.read_seq) <= 0)
+        return;
+    lanes.read_seq = seq;
+    for (size_t i = 0; i < HCW_LANES_MAX; i++)
+        if (lanes.v[i].lane)
+            hcw_lane_set_read_seq(lanes.v[i].lane, 1 - lanes.v[i].side, seq);
+}
 
 bool hcw_lanes_active(void)
 {
@@ -99,7 +111,11 @@ static void lane_open(hcw_in *in)
         drop((uint32_t)number, err);
         return;
     }
+    /* what this worker has read from the node so far, for the peer's
+     * switch to the lane (docs/lane-design.md §3a) */
+    hcw_lane_set_read_seq(l, 1 - (int)side, lanes.read_seq);
     *slot = (wlane){.number = (uint32_t)number,
+                    .side = (int)side,
                     .lane = l,
                     .peer = peer,
                     .send_ok = send_ok,

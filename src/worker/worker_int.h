@@ -52,6 +52,10 @@ bool hcw_lanes_probe(void);
  * is refused or closed.  false when `in` is no lane frame.  The guest's
  * thread, wherever a frame of the node's is read (binding.c). */
 bool hcw_lanes_ctl(hcw_in *in);
+/* The worker read from the node an item its mailbox numbered seq (0: a
+ * timeout, none): the newest such number goes into each lane it reads, for
+ * the peer (docs/lane-design.md §3a). */
+void hcw_lanes_note_read(uint32_t seq);
 /* Whether the node has handed this worker a lane (LANE_OPEN came, even
  * one it refused): from then on it is served as a lane worker, which
  * sends RECEIVE only to take an item (docs/worker-protocol.md, "Lanes"). */

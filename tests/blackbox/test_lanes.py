@@ -215,3 +215,39 @@ def test_reinstalling_stops_workers_with_lanes(lanes):
              and ps(lanes)[A]["started"])
     assert time.monotonic() - t0 < 10
     assert lanes.ask(A, "echo again") == "again"
+
+
+def lane_to(node, x, y):
+    return [lane for lane in ps(node)[x]["lanes"] if lane["peer"] == y][0]
+
+
+def test_the_lane_says_what_the_peer_has_read(lanes):
+    """What a sender needs before it may switch from the node to the lane
+    (docs/lane-design.md §3a): the number its last message by node got in
+    the peer's mailbox, and the newest the peer's worker has read."""
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    # answers a send-and-await takes are not counted (it takes them out of
+    # the mailbox's order); what receive takes is
+    for x, y in ((A, B), (B, A)):
+        assert lanes.ask(x, f"ask our@{y} 5 c echo hi") == \
+            f"reply from {NODE}@{y} ctx=c: hi"
+
+    def caught_up():
+        """each worker has read what the other sent it"""
+        ab, ba = lane_to(lanes, A, B), lane_to(lanes, B, A)
+        ok = all(x["sent_seq"] > 0 and x["peer_read_seq"] >= x["sent_seq"]
+                 for x in (ab, ba))
+        return ok and ab
+    before = wait_for(caught_up)
+    # b's guest computes: what a sends it meanwhile waits unread
+    lanes.inject(B, "compute 1500", non_block=True)
+    time.sleep(0.3)
+    assert lanes.ask(A, f"fire our@{B} note one") == "fired"
+    assert lanes.ask(A, f"fire our@{B} note two") == "fired"
+    busy = lane_to(lanes, A, B)
+    assert busy["sent_seq"] >= before["sent_seq"] + 2, (before, busy)
+    assert busy["peer_read_seq"] < busy["sent_seq"], busy
+    # and once b is back, it has read them
+    wait_for(caught_up)
+    assert lane_to(lanes, A, B)["sent_seq"] == busy["sent_seq"]

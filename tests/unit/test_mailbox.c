@@ -45,6 +45,34 @@ static void fifo_order(void **state)
     }
 }
 
+/* Each push gets the next number (never 0, wrapping), told to the pusher
+ * and kept on the envelope; a refused push takes none. */
+static void pushes_are_numbered(void **state)
+{
+    (void)state;
+    hcn_mailbox mb;
+    hcn_mailbox_init(&mb, 1, 0);
+    uint32_t seq = 0;
+    assert_int_equal(hcn_mailbox_push_seq(&mb, req(1), &seq), HCC_EOK);
+    assert_int_equal(seq, 1);
+    hcn_msg *over = req(2);
+    assert_int_equal(hcn_mailbox_push_seq(&mb, over, &seq), HCC_EFULL);
+    hcn_msg_unref(over);
+    assert_int_equal(hcn_mailbox_push_seq(&mb, resp(3), &seq), HCC_EOK);
+    assert_int_equal(seq, 2);
+    atomic_store(&mb.push_seq, UINT32_MAX);
+    assert_int_equal(hcn_mailbox_push_seq(&mb, resp(4), &seq), HCC_EOK);
+    assert_int_equal(seq, 1);
+    uint32_t want[] = {1, 2, 1};
+    for (int i = 0; i < 3; i++) {
+        hcn_msg *m = NULL;
+        assert_int_equal(hcn_mailbox_pop(&mb, -1, &m), HCC_EOK);
+        assert_int_equal(m->seq, want[i]);
+        hcn_msg_unref(m);
+    }
+    hcn_mailbox_fini(&mb);
+}
+
 static void request_bound(void **state)
 {
     (void)state;
@@ -419,6 +447,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fifo_order),
+        cmocka_unit_test(pushes_are_numbered),
         cmocka_unit_test(request_bound),
         cmocka_unit_test(responses_do_not_free_request_slots),
         cmocka_unit_test(zero_bound_refuses_every_request),

@@ -4,6 +4,7 @@
 #include "kernel_int.h"
 
 #include "../../common/abi_types.h"
+#include "../../worker/lane.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -505,6 +506,7 @@ enum { INGEST_DROPPED, INGEST_COPIED, INGEST_LENT };
 static int ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out, bool lend)
 {
     memset(out, 0, sizeof *out);
+    h->taken_seq = m->seq;
     if (m->kind == HCN_MSG_REQUEST) {
         if (m->has_expects || m->rsvp) {
             hcn_msg_unref(h->prompting);
@@ -556,6 +558,7 @@ static int ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out, bool lend)
 /* The earliest context whose deadline has passed, as a timeout error. */
 static bool expire_one(hcn_host *h, int64_t now, hw_receive_result *out)
 {
+    h->taken_seq = 0; /* (a timeout is no mailbox item) */
     if (h->heap_len == 0 || h->heap[0]->deadline > now)
         return false;
     hcn_ctx_entry *e = h->heap[0];
@@ -951,6 +954,7 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
             if (may_inherit(h, e->id))
                 return false;
             entry_unlink(h, e);
+            h->taken_seq = 0;
             out->is_err = true;
             fill_error(e, HW_SEND_ERROR_TIMEOUT, &out->error);
             if (e->has_context) {
@@ -970,6 +974,7 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
             hcn_msg_unref(m);
             continue;
         }
+        h->taken_seq = m->seq;
         if (m->kind == HCN_MSG_REQUEST) {
             deferred_pop(h);
             /* lent where it can be: the ahead record holds m until it is
@@ -1133,11 +1138,48 @@ static hcn_proc *peer(hcn_host *h, const char *target, unsigned *slot)
     return p;
 }
 
+struct hcn_lane_out {
+    hcn_proc *peer; /* borrowed: the lane record holds it */
+    struct hcw_lane *lane;
+    uint32_t number;
+    int dir;
+};
+
+void hcn_host_lane_add(hcn_host *h, hcn_proc *peer, struct hcw_lane *lane,
+                       uint32_t number, int dir)
+{
+    if (h->lane_out == NULL)
+        h->lane_out = hcn_xcalloc(HCW_LANES_MAX, sizeof *h->lane_out);
+    if (h->nlane_out == HCW_LANES_MAX)
+        return; /* (the node opens no more) */
+    h->lane_out[h->nlane_out++] =
+        (struct hcn_lane_out){peer, lane, number, dir};
+    hcw_lane_set_last_seq(lane, dir, atomic_load(&peer->mb.push_seq));
+}
+
+void hcn_host_lane_remove(hcn_host *h, uint32_t number)
+{
+    for (unsigned i = 0; i < h->nlane_out; i++) {
+        if (h->lane_out[i].number == number) {
+            h->lane_out[i] = h->lane_out[--h->nlane_out];
+            return;
+        }
+    }
+}
+
+uint32_t hcn_host_taken_seq(const hcn_host *h)
+{
+    return h->taken_seq;
+}
+
 static void route(hcn_host *h, hcn_msg *m)
 {
     unsigned slot = 8;
     hcn_proc *to = peer(h, m->target, &slot);
-    hcn_route_ex(h->node, h->proc, to, m);
+    uint32_t seq = hcn_route_ex(h->node, h->proc, to, m);
+    for (unsigned i = 0; seq && i < h->nlane_out; i++)
+        if (h->lane_out[i].peer == to)
+            hcw_lane_set_last_seq(h->lane_out[i].lane, h->lane_out[i].dir, seq);
     /* a pair that keeps talking by node gets a lane (looked at again
      * every 1024 messages, if the first look found it could not) */
     if (h->lanes && slot < 8 && to->isolated &&
@@ -1701,6 +1743,7 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
 
 void hcn_host_fini(hcn_host *h)
 {
+    free(h->lane_out);
     lent_release(h);
     ahead_return(h);
     saves_flush(h); /* what the instance queued is stored all the same */

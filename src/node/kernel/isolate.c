@@ -365,12 +365,14 @@ static void put_current_blob(wctx *w, hcw_frame *f)
 static void put_receive_reply(wctx *w, hw_receive_result *r)
 {
     w->cpu_at_receive = -1; /* a new message: a new budget */
-    hcw_frame_begin(w->out, HCW_REPLY, 2);
+    hcw_frame_begin(w->out, HCW_REPLY, w->lanes ? 3 : 2);
     hcw_put_receive_result(w->out, r);
     if (r->is_err)
         hcw_put_nil(w->out);
     else
         put_current_blob(w, w->out);
+    if (w->lanes) /* its number in the mailbox (docs/lane-design.md §3a) */
+        hcw_put_u64(w->out, hcn_host_taken_seq(w->h));
     hw_receive_result_fini(r);
 }
 
@@ -643,7 +645,10 @@ static int lane_ctl(void *ctx, hcn_msg *m, bool may_wait)
 {
     wctx *w = ctx;
     int memfd;
-    if (hcn_lanes_entry(w->p->node, w->p, w->inst, m, w->ctl, &memfd) == 0)
+    hcn_lane_given g;
+    if ((int)(m->id >> 32) == HCW_LANE_CLOSE)
+        hcn_host_lane_remove(w->h, (uint32_t)m->id); /* no more numbers */
+    if (hcn_lanes_entry(w->p->node, w->p, w->inst, m, w->ctl, &memfd, &g) == 0)
         return 1;
     size_t len;
     int room = hcw_frame_finish(w->ctl, &len) == NULL ? -1
@@ -672,6 +677,7 @@ static int lane_ctl(void *ctx, hcn_msg *m, bool may_wait)
                      w->p->id, (unsigned)m->id, strerror(errno));
             return 1;
         }
+        hcn_host_lane_add(w->h, g.peer, g.lane, (uint32_t)m->id, g.side);
     }
     if (may_wait)
         hcw_link_send(w->link, w->ctl); /* a failure ends the instance */
@@ -808,6 +814,7 @@ static int serve_call(wctx *w)
             !hcw_get_str(in, &why))
             BREACH(w, "LANE_DROP wants [lane, why] (and a worker that "
                       "takes lanes)");
+        hcn_host_lane_remove(w->h, (uint32_t)number);
         hcn_lanes_dropped(w->p->node, w->p, (uint32_t)number, why);
         free(why);
         return 0;
@@ -1064,12 +1071,14 @@ static int deliver_ahead(wctx *w)
         bool lent;
         if (!hcn_host_take_ahead(w->h, &r, &b, &lent))
             return need(w);
-        hcw_frame_begin(w->out, HCW_DELIVER, 2);
+        hcw_frame_begin(w->out, HCW_DELIVER, w->lanes ? 3 : 2);
         hcw_put_receive_result(w->out, &r);
         if (r.is_err)
             hcw_put_nil(w->out);
         else
             put_msg_blob(w->out, b);
+        if (w->lanes)
+            hcw_put_u64(w->out, hcn_host_taken_seq(w->h));
         if (!lent)
             hw_receive_result_fini(&r);
         int rc = hcw_link_try_send(w->link, w->out);

@@ -407,8 +407,8 @@ void hcn_route(hcn_node *n, hcn_msg *m)
     hcn_route_ex(n, NULL, NULL, m);
 }
 
-void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
-                  hcn_msg *m)
+uint32_t hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
+                      hcn_msg *m)
 {
     if (n->log.level >= 3)
         trace_route(n, m);
@@ -434,12 +434,12 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
                          : "");
             bounce(n, m, HW_SEND_ERROR_TIMEOUT);
             hcn_msg_unref(m);
-            return;
+            return 0;
         }
         if (n->remote.send != NULL) {
             if (n->remote.send(n->remote.ctx, m, &kind)) {
                 hcn_msg_unref(m);
-                return;
+                return 0;
             }
         } else {
             hcn_logf(n, 1, "%s %s -> %s: node offline (no networking)",
@@ -447,7 +447,7 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
         }
         bounce(n, m, kind);
         hcn_msg_unref(m);
-        return;
+        return 0;
     }
     const char *spid = src_local ? m->source + nl + 1 : hcn_addr_pid(m->source);
     hcn_proc *to =
@@ -481,7 +481,7 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
                      kind_name(m), m->source, m->target);
         hcn_proc_unref(to);
         hcn_msg_unref(m);
-        return;
+        return 0;
     } else if (!src_local && m->kind == HCN_MSG_REQUEST && !to->public_ &&
                !carries_messaging(m, to->addr)) {
         /* from another node to a process that is not public: only with the
@@ -498,18 +498,20 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
                      kind_name(m), m->source, m->target, to->addr);
         hcn_proc_unref(to);
         hcn_msg_unref(m);
-        return;
+        return 0;
     }
     if (why == NULL) {
         if (atomic_load(&to->status) == HCN_PROC_EXITED)
             why = "target process has exited";
     }
     if (why == NULL) {
-        int rc = to->ops && to->ops->deliver ? to->ops->deliver(to, m)
-                                             : hcn_mailbox_push(&to->mb, m);
+        uint32_t seq = 0;
+        int rc = to->ops && to->ops->deliver
+                     ? to->ops->deliver(to, m)
+                     : hcn_mailbox_push_seq(&to->mb, m, &seq);
         if (rc == HCC_EOK) {
             hcn_proc_unref(to);
-            return;
+            return seq;
         }
         why = rc == HCC_EFULL ? full_why : "target process is stopping";
     }
@@ -524,7 +526,7 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
     if (busy && answer_busy(n, m, to)) {
         hcn_proc_unref(to);
         hcn_msg_unref(m);
-        return;
+        return 0;
     }
     if (m->kind == HCN_MSG_RESPONSE && to != NULL) {
         /* The target waits for this answer: tell it now rather than let it
@@ -538,6 +540,7 @@ void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
     bounce(n, m, HW_SEND_ERROR_TIMEOUT);
     hcn_proc_unref(to);
     hcn_msg_unref(m);
+    return 0;
 }
 
 /* ------------------------------------------------------- thread census */

@@ -115,6 +115,8 @@ typedef struct hcn_msg {
     uint8_t err_kind; /* HW_SEND_ERROR_* for HCN_MSG_SEND_ERROR */
     bool inherit;
     bool has_expects;
+    uint32_t seq;       /* set by the mailbox it is pushed into: its number
+                           there (hcn_mailbox_push_seq) */
     uint64_t expects;   /* seconds */
     const char *source; /* "node@process:package:publisher" */
     const char *target;
@@ -199,7 +201,9 @@ typedef struct hcn_mailbox {
     /* hcn_mailbox_set_notify: called after a push, a close or a stop */
     void (*notify)(void *ctx, bool ending);
     void *notify_ctx;
-    atomic_int notify_calls; /* calls of notify under way */
+    atomic_int notify_calls;   /* calls of notify under way */
+    _Atomic uint32_t push_seq; /* the last number a push gave (never 0;
+                                  written under mu) */
 } hcn_mailbox;
 
 /* spin_us: the longest a pop spins for a message before parking; the budget
@@ -210,6 +214,10 @@ void hcn_mailbox_fini(hcn_mailbox *mb);
 /* Append m (takes the caller's reference on success).  HCC_EOK, HCC_EFULL
  * (request over the bound) or HCC_ECLOSED; on error the caller keeps m. */
 int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m);
+/* The same, numbering m (m->seq: one more than the last push's, never 0,
+ * wrapping) and telling the number in *seq (the caller may not read m once
+ * it is pushed: the receiver may have taken and freed it). */
+int hcn_mailbox_push_seq(hcn_mailbox *mb, hcn_msg *m, uint32_t *seq);
 /* Wait for a message until `deadline_ns` (monotonic; <0 = no deadline).
  * Returns HCC_EOK with *out (caller owns the reference), HCC_ETIMEOUT or
  * HCC_ECLOSED.  On a plain thread it spins, then parks on the condition
@@ -534,9 +542,11 @@ void hcn_route(hcn_node *n, hcn_msg *m);
 
 /* hcn_route with the sender and target already known (borrowed references,
  * either may be NULL to look it up).  `from_hint` must be the process named
- * by m->source, `to_hint` the one named by m->target. */
-void hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
-                  hcn_msg *m);
+ * by m->source, `to_hint` the one named by m->target.  The number the
+ * target's mailbox gave the envelope when it was pushed there, else 0 (not
+ * delivered, or to a module's own delivery, or to another node). */
+uint32_t hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
+                      hcn_msg *m);
 
 /* ------------------------------------------------------------ lanes */
 
@@ -548,6 +558,10 @@ typedef struct hcn_lane_info {
     bool send_ok; /* this process may send to the peer by it */
     bool recv_ok; /* and the peer to this one */
     bool mapped;  /* this process's worker has it */
+    /* this process to the peer (docs/lane-design.md §3a): the peer's
+     * mailbox number of the last message sent it by node, and the newest
+     * the peer's worker has read (each as the lane's header says) */
+    uint32_t sent_seq, peer_read_seq;
 } hcn_lane_info;
 
 /* The node's lane table, made with the node and freed once every

@@ -38,6 +38,7 @@
 
 typedef struct hcn_host hcn_host;
 struct hcw_frame;
+struct hcw_lane;
 
 /* An address string as the ABI's address (the caller finis it). */
 void hcn_address_export(const char *s, hw_address *out);
@@ -58,10 +59,17 @@ void hcn_lanes_consider(hcn_node *n, hcn_proc *a, hcn_proc *b);
 /* A control entry (HCN_MSG_LANE) reached p's instance `inst` (the thread
  * serving its worker, isolate.c): 1 with the frame to write in f (and for
  * LANE_OPEN, the memfd to send first on fd 4 in *memfd, the caller's to
- * close), 0 when there is nothing to send (an entry for an ended instance,
- * or a lane already closed). */
+ * close, and the lane in *g: it stays mapped, and the peer referenced,
+ * until p's side is done, which only p's LANE_DROP or p's instance's end
+ * makes it), 0 when there is nothing to send (an entry for an ended
+ * instance, or a lane already closed). */
+typedef struct hcn_lane_given {
+    hcn_proc *peer;        /* the process at the other side */
+    struct hcw_lane *lane; /* the node's mapping */
+    int side;              /* p's side */
+} hcn_lane_given;
 int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
-                    struct hcw_frame *f, int *memfd);
+                    struct hcw_frame *f, int *memfd, hcn_lane_given *g);
 /* After hcn_lanes_entry's 1: whether the worker was given it (false: the
  * fd message could not go, and the lane closes). */
 void hcn_lanes_given(hcn_node *n, hcn_proc *p, const hcn_msg *m, bool ok);
@@ -163,6 +171,12 @@ struct hcn_host {
      * waiting; the entry stays first, and comes again). */
     bool lanes;
     uint32_t peer_sent[8];
+    /* the lanes this process's worker has: after each push into a lane
+     * peer's mailbox by node, the number it got goes into the lane
+     * (last_seq, docs/lane-design.md §3a) */
+    struct hcn_lane_out *lane_out;
+    unsigned nlane_out;
+    uint32_t taken_seq; /* hcn_host_taken_seq */
     int (*lane_ctl)(void *ctx, hcn_msg *m, bool may_wait);
     void *lane_ctx;
     /* The last sources exported to the guest, split (host.c,
@@ -281,6 +295,19 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
 void hcn_host_untake_ahead(hcn_host *h);
 /* How many messages are delivered ahead and not yet received. */
 size_t hcn_host_ahead_count(const hcn_host *h);
+/* A lane of the worker's (isolate.c, on the thread serving it): from now
+ * on, after each message this process sends `peer` by node, the number
+ * peer's mailbox gave it goes into direction `dir` of `lane` (which must
+ * stay mapped until hcn_host_lane_remove); it starts at the number of
+ * peer's mailbox's last push (so that nothing sent before is missed).  A
+ * host has at most HCW_LANES_MAX. */
+void hcn_host_lane_add(hcn_host *h, hcn_proc *peer, struct hcw_lane *lane,
+                       uint32_t number, int dir);
+void hcn_host_lane_remove(hcn_host *h, uint32_t number);
+/* The mailbox number of the item the last take (hcn_host_take_ahead,
+ * hcn_host_try_receive, the blocking receive) handed over, 0 when it was
+ * none of the mailbox's (a timeout). */
+uint32_t hcn_host_taken_seq(const hcn_host *h);
 /* After hcn_host_take_ahead said false: whether something waits that it
  * could not hand over (a message or a timeout a RECEIVE must take, with
  * its effects at once), as against nothing at all.  Not while stopping. */

@@ -273,9 +273,10 @@ static lane_rec *rec_find(hcn_lanes *t, uint32_t number, hcn_proc *p, int *s)
 }
 
 int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
-                    hcw_frame *f, int *memfd)
+                    hcw_frame *f, int *memfd, hcn_lane_given *g)
 {
     *memfd = -1;
+    memset(g, 0, sizeof *g);
     int op = (int)(m->id >> 32);
     uint32_t number = (uint32_t)m->id;
     hcn_lanes *t = n->lanes;
@@ -302,6 +303,7 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
             hw_address_fini(&peer);
             *memfd = dup(r->memfd);
             rc = *memfd >= 0 ? 1 : 0;
+            *g = (hcn_lane_given){r->p[1 - s], r->lane, s};
             if (rc == 0) {
                 /* out of descriptors: no lane */
                 r->side[s] = SIDE_DONE;
@@ -587,12 +589,15 @@ size_t hcn_lanes_list(hcn_node *n, hcn_proc *p, hcn_lane_info **out)
                 cap = cap ? 2 * cap : 4;
                 *out = hcn_xrealloc(*out, cap * sizeof **out);
             }
-            (*out)[k++] = (hcn_lane_info){.number = r->number,
-                                          .peer = hcn_xstrdup(r->p[1 - s]->id),
-                                          .open = r->open,
-                                          .send_ok = r->ok[s],
-                                          .recv_ok = r->ok[1 - s],
-                                          .mapped = r->side[s] == SIDE_GIVEN};
+            (*out)[k++] =
+                (hcn_lane_info){.number = r->number,
+                                .peer = hcn_xstrdup(r->p[1 - s]->id),
+                                .open = r->open,
+                                .send_ok = r->ok[s],
+                                .recv_ok = r->ok[1 - s],
+                                .mapped = r->side[s] == SIDE_GIVEN,
+                                .sent_seq = hcw_lane_last_seq(r->lane, s),
+                                .peer_read_seq = hcw_lane_read_seq(r->lane, s)};
         }
     }
     pthread_mutex_unlock(&t->mu);

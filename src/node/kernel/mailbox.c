@@ -36,6 +36,7 @@ void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin_us)
     mb->notify = NULL;
     mb->notify_ctx = NULL;
     atomic_init(&mb->notify_calls, 0);
+    atomic_init(&mb->push_seq, 0);
 }
 
 void hcn_mailbox_fini(hcn_mailbox *mb)
@@ -95,6 +96,12 @@ static hcn_fiber *claim_fiber(hcn_mailbox *mb)
 
 int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m)
 {
+    uint32_t seq;
+    return hcn_mailbox_push_seq(mb, m, &seq);
+}
+
+int hcn_mailbox_push_seq(hcn_mailbox *mb, hcn_msg *m, uint32_t *seq)
+{
     bool req = m->kind == HCN_MSG_REQUEST;
     pthread_mutex_lock(&mb->mu);
     if (mb->closed) {
@@ -116,6 +123,9 @@ int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m)
         mb->head = m;
     mb->tail = m;
     m->counted = req;
+    uint32_t n = atomic_load_explicit(&mb->push_seq, memory_order_relaxed) + 1;
+    m->seq = *seq = n ? n : 1;
+    atomic_store_explicit(&mb->push_seq, m->seq, memory_order_relaxed);
     if (req)
         atomic_fetch_add_explicit(&mb->nreq, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&mb->count, 1, memory_order_release);
