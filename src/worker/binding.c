@@ -17,6 +17,7 @@ static struct {
     bool blobbed;  /* the newest message had one (hw_has_blob) */
     bool *held;    /* held[i]: handle i + 1 is held */
     size_t nheld;
+    uint32_t taken; /* receives so far (a worker with lanes) */
 } kept;
 
 /* The blob of the message the guest now has (`has` false: none) becomes
@@ -71,7 +72,12 @@ typedef struct ahead_msg {
     hw_receive_result r; /* the guest's, once it receives it */
     bool has_blob;       /* not an error, and a blob came with it */
     hw_blob blob;
+    bool snapped;       /* read once the worker had lanes: */
+    hcw_lane_snap snap; /* the lanes then */
 } ahead_msg;
+
+/* The snapshot of an item read before any lane: before every lane frame. */
+static const hcw_lane_snap no_lanes;
 
 static struct {
     ahead_msg *v; /* a ring of cap messages */
@@ -117,12 +123,16 @@ static void ahead_push(hcw_in *in)
         ahead.cap = cap;
     }
     ahead_msg *a = &ahead.v[(ahead.first + ahead.len++) % ahead.cap];
+    a->snapped = hcw_lanes_active();
+    if (a->snapped)
+        hcw_lanes_snapshot(&a->snap);
     get_message(in, &a->r, &a->has_blob, &a->blob);
 }
 
 /* NEED came (protocol version 6, a worker with lanes): the node's next
- * item waits for a RECEIVE. */
+ * item waits for a RECEIVE; the lanes when it was read. */
 static bool need_receive;
+static hcw_lane_snap need_snap;
 
 /* Read the node's next frame into hcw_w.in: NULL when it was the worker's
  * own and is handled (a lane's frame, hcw_lanes_ctl; NEED). */
@@ -134,6 +144,8 @@ static hcw_in *read_frame(void)
     if (hcw_lanes_ctl(&hcw_w.in))
         return NULL;
     if (hcw_w.in.op == HCW_NEED) {
+        if (!need_receive && hcw_lanes_active())
+            hcw_lanes_snapshot(&need_snap);
         need_receive = true;
         return NULL;
     }
@@ -157,11 +169,27 @@ static hcw_in *next_from_node(bool keep_ahead)
 
 /* A worker with lanes sends RECEIVE only once it has something to take
  * (docs/lane-design.md §5), so that it never waits for the node's REPLY
- * while a lane may have frames: wait until a message is delivered ahead,
- * or NEED says the next one waits for a RECEIVE. */
-static void wait_item(void)
+ * while a lane may have frames.  The next item: a lane's frame that came
+ * before the node's next item (or any, when the node has none), taken into
+ * *out (true); or the node's (false: a message delivered ahead, or NEED
+ * saying the next one waits for a RECEIVE). */
+static bool next_item(hw_receive_result *out)
 {
-    while (ahead.len == 0 && !need_receive) {
+    for (;;) {
+        const ahead_msg *a = ahead.len ? &ahead.v[ahead.first] : NULL;
+        const hcw_lane_snap *snap = a ? a->snapped ? &a->snap : &no_lanes
+                                    : need_receive ? &need_snap
+                                                   : NULL;
+        int i = hcw_lanes_next(snap);
+        if (i >= 0) {
+            if (hcw_lanes_take(i, out))
+                return true;
+            continue; /* (given up) */
+        }
+        if (snap)
+            return false;
+        if (!hcw_lanes_wait())
+            continue; /* a lane has a frame, or nothing yet */
         hcw_in *in = read_frame();
         if (in == NULL)
             continue;
@@ -179,6 +207,7 @@ static hcw_frame *begin(hcw_op op, size_t nargs)
 
 static void send_call(void)
 {
+    hcw_w.sent++;
     if (hcw_link_send(hcw_w.link, hcw_w.out) != 0)
         hcw_die(NULL);
 }
@@ -299,8 +328,14 @@ static void w_our_caps(void *ctx, hw_capability_list *out)
  * lanes first waits for a message delivered ahead or for NEED. */
 static void w_receive(void *ctx, hw_receive_result *out)
 {
-    if (hcw_lanes_active())
-        wait_item();
+    if (hcw_lanes_active()) {
+        /* a new message, for the node's CPU limit per message */
+        hcw_link_set_taken(hcw_w.link, ++kept.taken);
+        if (next_item(out)) {
+            keep_blob(false, NULL); /* a lane's request has none */
+            return;
+        }
+    }
     need_receive = false; /* this RECEIVE answers it */
     begin(HCW_RECEIVE, 0);
     send_call();
@@ -351,12 +386,15 @@ static void w_send_request(void *ctx, const hw_address *target,
                            const hw_request *req, const hw_bytes *context,
                            const hw_blob *blob)
 {
+    if (hcw_lanes_send_note(target, req, context, blob))
+        return; /* by lane */
     hcw_frame *f = begin(HCW_SEND_REQUEST, 4);
     hcw_put_address(f, target);
     hcw_put_request(f, req);
     hcw_put_bytes_opt(f, context != NULL, context);
     hcw_put_blob_opt(f, blob);
     send_call();
+    hcw_lanes_sent_by_node(target);
 }
 
 static void w_send_response(void *ctx, const hw_response *resp,
@@ -366,6 +404,7 @@ static void w_send_response(void *ctx, const hw_response *resp,
     hcw_put_response(f, resp);
     hcw_put_blob_opt(f, blob);
     send_call();
+    hcw_lanes_sent_by_node(NULL); /* (to whoever asked) */
 }
 
 static int w_send_and_await(void *ctx, const hw_address *target,
@@ -377,6 +416,7 @@ static int w_send_and_await(void *ctx, const hw_address *target,
     hcw_put_request(f, req);
     hcw_put_blob_opt(f, blob);
     hcw_in *in = call();
+    hcw_lanes_sent_by_node(target);
     int64_t rc;
     check(hcw_get_i64(in, &rc));
     memset(out, 0, sizeof *out);

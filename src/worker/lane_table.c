@@ -1,15 +1,19 @@
 /* The worker's lanes (docs/lane-design.md): what LANE_OPEN hands it and
- * LANE_CLOSE takes back.  The node sends both among its frames; the worker
- * handles them wherever it reads the node's frames (binding.c), so they
- * never reach the guest.  Nothing is sent or read by lane yet: a lane is
- * mapped, kept and unmapped. */
+ * LANE_CLOSE takes back (the node sends both among its frames; the worker
+ * handles them wherever it reads the node's frames, binding.c, so they
+ * never reach the guest), the requests without a response it sends its
+ * peers by lane (LREQ), and those it takes from them. */
 #include "worker_int.h"
+
+#include "../common/abi_types.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SYS_futex_waitv
@@ -23,14 +27,44 @@ typedef struct wlane {
     hw_address peer;
     bool send_ok, recv_ok;
     uint32_t quota;
+    bool closing;     /* it writes no more (a LANE_CLOSE came) */
+    bool final;       /* unmapped once what came in is taken */
+    uint32_t by_node; /* hcw_w.sent after the last frame that may have sent
+                         the peer something by node */
 } wlane;
 
 static struct {
     wlane v[HCW_LANES_MAX];
-    hcw_frame *out;    /* LANE_DROP, apart from the guest's calls' frame */
+    hcw_frame *out;    /* LANE_DROP, LREQ, re-sends: apart from the guest's
+                          calls' frame */
+    hcw_in in;         /* a lane's frame being read */
+    bool in_ready;     /* `in` initialised */
     bool active;       /* a LANE_OPEN has come */
     uint32_t read_seq; /* the newest mailbox number read from the node */
+    uint64_t next_id;  /* the next lane id (bit 63 set) */
+    unsigned turn;     /* where the next look at the lanes starts */
 } lanes;
+
+static hcw_frame *out_frame(void)
+{
+    if (lanes.out == NULL)
+        lanes.out = hcw_frame_new();
+    return lanes.out;
+}
+
+static void free_slot(wlane *w)
+{
+    hcw_lane_free(w->lane);
+    hw_address_fini(&w->peer);
+    memset(w, 0, sizeof *w);
+}
+
+static void send_node(hcw_frame *f)
+{
+    hcw_w.sent++;
+    if (hcw_link_send(hcw_w.link, f) != 0)
+        hcw_die(NULL);
+}
 
 void hcw_lanes_note_read(uint32_t seq)
 {
@@ -56,13 +90,20 @@ bool hcw_lanes_probe(void)
 
 static void drop(uint32_t number, const char *why)
 {
-    if (lanes.out == NULL)
-        lanes.out = hcw_frame_new();
-    hcw_frame_begin(lanes.out, HCW_LANE_DROP, 2);
-    hcw_put_u64(lanes.out, number);
-    hcw_put_str(lanes.out, why);
-    if (hcw_link_send(hcw_w.link, lanes.out) != 0)
-        hcw_die(NULL);
+    hcw_frame *f = out_frame();
+    hcw_frame_begin(f, HCW_LANE_DROP, 2);
+    hcw_put_u64(f, number);
+    hcw_put_str(f, why);
+    send_node(f);
+}
+
+/* A lane the worker gives up (a breach): unmapped at once, and the node
+ * told why. */
+static void give_up(wlane *w, const char *why)
+{
+    uint32_t number = w->number;
+    free_slot(w);
+    drop(number, why);
 }
 
 static wlane *find(uint32_t number)
@@ -115,6 +156,7 @@ static void lane_open(hcw_in *in)
      * switch to the lane (docs/lane-design.md §3a) */
     hcw_lane_set_read_seq(l, 1 - (int)side, lanes.read_seq);
     *slot = (wlane){.number = (uint32_t)number,
+                    .by_node = hcw_w.sent,
                     .side = (int)side,
                     .lane = l,
                     .peer = peer,
@@ -123,21 +165,226 @@ static void lane_open(hcw_in *in)
                     .quota = (uint32_t)quota};
 }
 
+/* A final lane whose inbound ring is empty: unmapped. */
+static void maybe_unmap(wlane *w)
+{
+    if (w->final && hcw_link_frame_ready(hcw_lane_link(w->lane)) == 0)
+        free_slot(w);
+}
+
+/* The peer ended before taking what this worker wrote from `from` on (the
+ * node drained the rest): those requests go again, by node. */
+static void resend(wlane *w, uint32_t from)
+{
+    hcw_link *l = hcw_lane_link(w->lane);
+    if (!lanes.in_ready) {
+        hcw_in_init(&lanes.in);
+        lanes.in_ready = true;
+    }
+    char err[160];
+    uint32_t pos = from;
+    for (;;) {
+        int rc = hcw_link_tx_reread(l, &pos, &lanes.in, err, sizeof err);
+        if (rc == 0)
+            return;
+        uint64_t id;
+        hw_request r;
+        bool has_blob;
+        hw_blob blob;
+        if (rc < 0 || lanes.in.op != HCW_LREQ || !hcw_get_u64(&lanes.in, &id) ||
+            !hcw_get_request_view(&lanes.in, &r))
+            return; /* (the dead peer scribbled on it: lost, as its own) */
+        if (!hcw_get_blob_opt(&lanes.in, &has_blob, &blob)) {
+            hcw_request_view_fini(&r);
+            return;
+        }
+        hcw_frame *f = out_frame();
+        hcw_frame_begin(f, HCW_SEND_REQUEST, 4);
+        hcw_put_address(f, &w->peer);
+        hcw_put_request(f, &r);
+        hcw_put_nil(f);
+        hcw_put_blob_opt(f, has_blob ? &blob : NULL);
+        hcw_request_view_fini(&r);
+        if (has_blob)
+            hw_blob_fini(&blob);
+        send_node(f);
+    }
+}
+
 static void lane_close(hcw_in *in)
 {
-    uint64_t number;
-    if (!hcw_get_u64(in, &number) || number > UINT32_MAX)
+    uint64_t number, why, taken_to, drained_to;
+    if (!hcw_get_u64(in, &number) || number > UINT32_MAX ||
+        !hcw_get_u64(in, &why) || why > 2 || !hcw_get_u64(in, &taken_to) ||
+        !hcw_get_u64(in, &drained_to) || drained_to > UINT32_MAX)
         hcw_die("a malformed LANE_CLOSE from the node");
-    /* the rest (why, where the readers stopped, the adopted ids) matters
-     * once lanes carry messages */
     wlane *w = find((uint32_t)number);
-    if (w) {
-        hcw_lane_free(w->lane);
-        hw_address_fini(&w->peer);
-        memset(w, 0, sizeof *w);
+    if (w == NULL) {
+        if (why != 2)
+            drop((uint32_t)number, NULL); /* (one it refused) */
+        return;
     }
-    /* told even for a lane this worker refused: the node counts answers */
-    drop((uint32_t)number, NULL);
+    /* 0: write no more; 1: the peer ended, what it did not take goes again
+     * by node, and what it left is taken; 2: the peer writes no more
+     * either: what is left is taken; then it is unmapped (docs/lane-design.md
+     * §3a) */
+    if (why == 1)
+        resend(w, (uint32_t)drained_to);
+    bool was_closing = w->closing;
+    w->closing = true;
+    w->final = why != 0;
+    if (why != 2 && !was_closing)
+        drop((uint32_t)number, NULL);
+    maybe_unmap(w);
+}
+
+/* Whether target is w's peer (a node of "our" is this node). */
+static bool is_peer(const wlane *w, const hw_address *target)
+{
+    const hw_process_id *a = &w->peer.process, *b = &target->process;
+    if (strcmp(a->process_name, b->process_name) != 0 ||
+        strcmp(a->package_name, b->package_name) != 0 ||
+        strcmp(a->publisher_node, b->publisher_node) != 0)
+        return false;
+    return strcmp(w->peer.node, target->node) == 0 ||
+           strcmp(target->node, "our") == 0;
+}
+
+bool hcw_lanes_send_note(const hw_address *target, const hw_request *req,
+                         const hw_bytes *context, const hw_blob *blob)
+{
+    if (!lanes.active || req->inherit || req->has_expects_response ||
+        req->capabilities.len || context || blob)
+        return false;
+    wlane *w = NULL;
+    for (size_t i = 0; w == NULL && i < HCW_LANES_MAX; i++)
+        if (lanes.v[i].lane && is_peer(&lanes.v[i], target))
+            w = &lanes.v[i];
+    if (w == NULL || !w->send_ok || w->closing ||
+        hcw_lane_state(w->lane) != HCW_LANE_STATE_OPEN)
+        return false;
+    /* the switch from the node (docs/lane-design.md §3a): every frame that
+     * may have sent the peer something is served, and the peer has read
+     * all that was sent it by node */
+    int d = w->side;
+    if ((int32_t)(hcw_link_served(hcw_w.link) - w->by_node) < 0 ||
+        (int32_t)(hcw_lane_read_seq(w->lane, d) -
+                  hcw_lane_last_seq(w->lane, d)) < 0)
+        return false;
+    if (lanes.next_id == 0) {
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+            seed = (uint64_t)time(NULL);
+        lanes.next_id = seed | 1ull << 63;
+    }
+    hcw_frame *f = out_frame();
+    hcw_frame_begin(f, HCW_LREQ, 3);
+    hcw_put_u64(f, lanes.next_id);
+    hcw_put_request(f, req);
+    hcw_put_nil(f);
+    if (hcw_link_try_send(hcw_lane_link(w->lane), f) != 1)
+        return false; /* no room: by node */
+    lanes.next_id = (lanes.next_id + 1) | 1ull << 63;
+    return true;
+}
+
+void hcw_lanes_sent_by_node(const hw_address *target)
+{
+    for (size_t i = 0; lanes.active && i < HCW_LANES_MAX; i++)
+        if (lanes.v[i].lane && (target == NULL || is_peer(&lanes.v[i], target)))
+            lanes.v[i].by_node = hcw_w.sent;
+}
+
+void hcw_lanes_snapshot(hcw_lane_snap *snap)
+{
+    for (size_t i = 0; i < HCW_LANES_MAX; i++) {
+        const wlane *w = &lanes.v[i];
+        snap->m[i].number = w->lane ? w->number : 0;
+        snap->m[i].pos = w->lane ? hcw_link_rx_tail(hcw_lane_link(w->lane)) : 0;
+    }
+}
+
+/* The next lane (in turn) with a frame to take: before its mark in snap
+ * when snap is given; -1 when none.  Final lanes found empty are
+ * unmapped. */
+int hcw_lanes_next(const hcw_lane_snap *snap)
+{
+    for (size_t k = 0; k < HCW_LANES_MAX; k++) {
+        size_t i = (lanes.turn + k) % HCW_LANES_MAX;
+        wlane *w = &lanes.v[i];
+        if (w->lane == NULL)
+            continue;
+        hcw_link *l = hcw_lane_link(w->lane);
+        if (hcw_link_frame_ready(l) == 0) {
+            maybe_unmap(w);
+            continue;
+        }
+        if (snap && (snap->m[i].number != w->number ||
+                     (int32_t)(snap->m[i].pos - hcw_link_rx_pos(l)) <= 0))
+            continue; /* came after the node's item: it waits */
+        lanes.turn = (unsigned)(i + 1);
+        return (int)i;
+    }
+    return -1;
+}
+
+bool hcw_lanes_take(int i, hw_receive_result *out)
+{
+    wlane *w = &lanes.v[i];
+    memset(out, 0, sizeof *out);
+    if (!lanes.in_ready) {
+        hcw_in_init(&lanes.in);
+        lanes.in_ready = true;
+    }
+    char err[200];
+    int rc =
+        hcw_link_try_recv(hcw_lane_link(w->lane), &lanes.in, err, sizeof err);
+    if (rc <= 0) {
+        give_up(w, rc < 0 ? err : "a frame that went away");
+        return false;
+    }
+    uint64_t id;
+    hw_request r = {0};
+    if (lanes.in.op != HCW_LREQ || lanes.in.nargs != 3 ||
+        !hcw_get_u64(&lanes.in, &id) || !(id >> 63) ||
+        !hcw_get_request(&lanes.in, &r) || !hcw_get_nil(&lanes.in) ||
+        r.inherit || r.has_expects_response || r.capabilities.len) {
+        hcc_request_fini(&r);
+        snprintf(err, sizeof err,
+                 "a frame that is not an LREQ a lane carries (op %d)",
+                 lanes.in.op);
+        give_up(w, err);
+        return false;
+    }
+    const hw_process_id *pid = &w->peer.process;
+    if (hcc_address_from_parts(w->peer.node, strlen(w->peer.node),
+                               pid->process_name, strlen(pid->process_name),
+                               pid->package_name, strlen(pid->package_name),
+                               pid->publisher_node, strlen(pid->publisher_node),
+                               &out->source) != 0)
+        hcw_die("out of memory");
+    out->message.kind = HW_MESSAGE_REQUEST;
+    out->message.request = r;
+    return true;
+}
+
+bool hcw_lanes_wait(void)
+{
+    hcw_link *links[1 + HCW_LANES_MAX];
+    bool ready[1 + HCW_LANES_MAX];
+    size_t n = 0;
+    links[n++] = hcw_w.link;
+    for (size_t i = 0; i < HCW_LANES_MAX; i++)
+        if (lanes.v[i].lane)
+            links[n++] = hcw_lane_link(lanes.v[i].lane);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
+                       HCW_LINK_CHECK_MS * 1000000LL;
+    int rc = hcw_link_wait_any(links, n, deadline, ready);
+    if (rc < 0)
+        hcw_die("cannot wait on the lanes");
+    return rc > 0 && ready[0];
 }
 
 bool hcw_lanes_ctl(hcw_in *in)

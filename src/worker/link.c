@@ -45,7 +45,7 @@
  * sleeper's futex call makes that call return at once. */
 
 #define LINK_MAGIC 0x6b6e6c77u /* "wlnk" */
-#define LINK_LAYOUT 3
+#define LINK_LAYOUT 4
 #define DATA_OFF HCW_LINK_HEADER_BYTES
 
 typedef struct shm_head {
@@ -53,7 +53,11 @@ typedef struct shm_head {
     uint32_t layout;
     uint32_t ring_bytes;
     uint32_t spin_us;
-    _Atomic uint32_t tasks; /* HCW_LINK_NO_TASKS until the worker sets it */
+    _Atomic uint32_t tasks;  /* HCW_LINK_NO_TASKS until the worker sets it */
+    _Atomic uint32_t served; /* frames of the worker's the node has served
+                                (layout 4; a worker with lanes) */
+    _Atomic uint32_t taken;  /* messages the worker has handed its guest
+                                (layout 4; a worker with lanes) */
 } shm_head;
 
 typedef struct ring_ctl {
@@ -343,6 +347,36 @@ void hcw_link_set_tasks(hcw_link *l, uint32_t live)
     if (l && l->map)
         atomic_store_explicit(&((shm_head *)l->map)->tasks, live,
                               memory_order_relaxed);
+}
+
+void hcw_link_set_served(hcw_link *l, uint32_t n)
+{
+    if (l && l->map)
+        atomic_store_explicit(&((shm_head *)l->map)->served, n,
+                              memory_order_release);
+}
+
+uint32_t hcw_link_served(const hcw_link *l)
+{
+    if (l == NULL || l->map == NULL)
+        return 0;
+    return atomic_load_explicit(&((shm_head *)l->map)->served,
+                                memory_order_acquire);
+}
+
+void hcw_link_set_taken(hcw_link *l, uint32_t n)
+{
+    if (l && l->map)
+        atomic_store_explicit(&((shm_head *)l->map)->taken, n,
+                              memory_order_relaxed);
+}
+
+uint32_t hcw_link_taken(const hcw_link *l)
+{
+    if (l == NULL || l->map == NULL)
+        return 0;
+    return atomic_load_explicit(&((shm_head *)l->map)->taken,
+                                memory_order_relaxed);
 }
 
 uint32_t hcw_link_tasks(const hcw_link *l)
@@ -996,6 +1030,46 @@ hcw_link *hcw_link_lane(uint8_t *map, uint32_t ring_bytes, int side)
 uint32_t hcw_link_rx_pos(const hcw_link *l)
 {
     return l->rx.pos;
+}
+
+uint32_t hcw_link_rx_tail(const hcw_link *l)
+{
+    return atomic_load_explicit(&l->rx.ctl->tail, memory_order_acquire);
+}
+
+uint32_t hcw_link_tx_pos(const hcw_link *l)
+{
+    return l->tx.pos;
+}
+
+int hcw_link_tx_reread(hcw_link *l, uint32_t *pos, hcw_in *in, char *err,
+                       size_t errlen)
+{
+    uint32_t left = l->tx.pos - *pos;
+    if (left == 0)
+        return 0;
+    if (left > l->size || left < HDR) {
+        seterr(err, errlen, "lane: nothing whole to read again at %u", *pos);
+        return -1;
+    }
+    uint8_t hdr[HDR];
+    uint32_t size = l->size;
+    for (uint32_t i = 0; i < HDR; i++)
+        hdr[i] = l->tx.data[(*pos + i) & (size - 1)];
+    uint32_t len = get_le32(hdr);
+    if (len > whole_body_max(l) || len > left - HDR) {
+        seterr(err, errlen, "lane: a length of %u at %u", len, *pos);
+        return -1;
+    }
+    uint8_t *body = hcw_in_body(in, len);
+    if (body == NULL) {
+        seterr(err, errlen, "lane: no memory for %u bytes", len);
+        return -1;
+    }
+    for (uint32_t i = 0; i < len; i++)
+        body[i] = l->tx.data[(*pos + HDR + i) & (size - 1)];
+    *pos += HDR + len;
+    return hcw_in_decode(in, len, false, err, errlen);
 }
 
 uint32_t hcw_link_rx_resync(hcw_link *l)

@@ -89,6 +89,20 @@ void hcw_link_free(hcw_link *l);
 void hcw_link_set_tasks(hcw_link *l, uint32_t live);
 uint32_t hcw_link_tasks(const hcw_link *l);
 
+/* How many frames of the worker's the node has served since READY, kept
+ * in a shared-memory link's header for a worker with lanes: the node sets
+ * it after each frame's effects are done (a release store), the worker
+ * reads it (docs/lane-design.md §3a).  0 on a socket link. */
+void hcw_link_set_served(hcw_link *l, uint32_t n);
+uint32_t hcw_link_served(const hcw_link *l);
+
+/* How many messages a worker with lanes has handed its guest, from any
+ * source, kept in the header for the node's CPU limit per message (a
+ * message by lane is one the node does not see).  Advice: the worker
+ * writes it. */
+void hcw_link_set_taken(hcw_link *l, uint32_t n);
+uint32_t hcw_link_taken(const hcw_link *l);
+
 /* Consult fn(ctx) at each check while waiting (NULL: wait for ever). */
 void hcw_link_watch(hcw_link *l, hcw_link_watch_fn fn, void *ctx);
 
@@ -191,6 +205,16 @@ int hcw_link_try_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen);
 /* A lane view's read position: where its reader is (hcw_link_try_recv
  * moves it). */
 uint32_t hcw_link_rx_pos(const hcw_link *l);
+/* A lane view's receive ring's published end (what its writer has
+ * written), and its own write position. */
+uint32_t hcw_link_rx_tail(const hcw_link *l);
+uint32_t hcw_link_tx_pos(const hcw_link *l);
+/* Decode again the frame at *pos of a lane view's own send ring (a worker
+ * whose peer ended, re-sending another way what the peer did not take):
+ * 1 and *pos past it; 0 at the write position; -1 with err (the peer
+ * could write these bytes too: they are decoded untrusted). */
+int hcw_link_tx_reread(hcw_link *l, uint32_t *pos, hcw_in *in, char *err,
+                       size_t errlen);
 /* Take a lane view's read position again from its ring's head word, as
  * the ring's reader left it: the node, before it drains a ring whose
  * reader has ended (its own view never read it).  That position. */

@@ -240,14 +240,85 @@ def test_the_lane_says_what_the_peer_has_read(lanes):
                  for x in (ab, ba))
         return ok and ab
     before = wait_for(caught_up)
-    # b's guest computes: what a sends it meanwhile waits unread
+    # b's guest computes: what a sends it meanwhile by node (a capability
+    # attached to each) waits unread
     lanes.inject(B, "compute 1500", non_block=True)
     time.sleep(0.3)
-    assert lanes.ask(A, f"fire our@{B} note one") == "fired"
-    assert lanes.ask(A, f"fire our@{B} note two") == "fired"
+    assert lanes.ask(A, f"notes our@{B} 2 1") == "sent 2"
     busy = lane_to(lanes, A, B)
     assert busy["sent_seq"] >= before["sent_seq"] + 2, (before, busy)
     assert busy["peer_read_seq"] < busy["sent_seq"], busy
     # and once b is back, it has read them
     wait_for(caught_up)
     assert lane_to(lanes, A, B)["sent_seq"] == busy["sent_seq"]
+
+
+def notes_seen(node, who, prefix="note: n-"):
+    """The K of each "note n-K" `who` printed, in the log's order."""
+    out = []
+    for line in node.log().splitlines():
+        if f"] {who}: {prefix}" in line:
+            out.append(int(line.rsplit("-", 1)[1]))
+    return out
+
+
+def test_notes_go_by_lane_in_order(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    before = lane_to(lanes, A, B)["sent_seq"]
+    assert lanes.ask(A, f"notes our@{B} 300 0", timeout=30) == "sent 300"
+    wait_for(lambda: len(notes_seen(lanes, B)) >= 300)
+    assert notes_seen(lanes, B) == list(range(1, 301))
+    # they went by lane: none reached b's mailbox
+    assert lane_to(lanes, A, B)["sent_seq"] == before
+
+
+def test_notes_by_lane_and_by_node_keep_their_order(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    before = lane_to(lanes, A, B)["sent_seq"]
+    # every 7th carries a capability, which only the node passes on
+    for rnd in range(3):
+        assert lanes.ask(A, f"notes our@{B} 400 7", timeout=30) == "sent 400"
+    wait_for(lambda: len(notes_seen(lanes, B)) >= 1200)
+    assert notes_seen(lanes, B) == list(range(1, 401)) * 3
+    by_node = lane_to(lanes, A, B)["sent_seq"] - before
+    assert 3 * (400 // 7) <= by_node < 1200, by_node
+
+
+def test_notes_left_in_a_lane_reach_the_next_instance(lanes):
+    # b's guest computes while a's notes wait in the lane; b's worker then
+    # dies: the node drains the lane into b's queue, and b's next instance
+    # takes them, in order, as it would have taken them from its mailbox
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    before = lane_to(lanes, A, B)["sent_seq"]
+    lanes.inject(B, "compute 5000", non_block=True)
+    time.sleep(0.3)
+    assert lanes.ask(A, f"notes our@{B} 50 0", timeout=30) == "sent 50"
+    assert lane_to(lanes, A, B)["sent_seq"] == before  # all by lane
+    assert notes_seen(lanes, B) == []
+    os.kill(worker(lanes, B), signal.SIGKILL)
+    lanes.wait_log(f"{B} crashed; restarting in")
+    wait_for(lambda: len(notes_seen(lanes, B)) >= 50)
+    assert notes_seen(lanes, B) == list(range(1, 51))
+    lanes_gone(lanes, A)
+
+
+def test_the_cpu_limit_counts_each_lane_message_apart(node_factory,
+                                                       monkeypatch):
+    # 20 requests by lane of 60 ms of CPU each, under a limit of 400 ms a
+    # message: each is one message, though the node never sees them
+    monkeypatch.setenv("HYPERC_LANES", "1")
+    n = node_factory(packages=("tpkg",),
+                     extra=ISOLATE + ("--cpu-limit-ms", "400"))
+    assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(n, A, B)
+    before = lane_to(n, A, B)["sent_seq"]
+    assert n.ask(A, f"repeat our@{B} 20 compute 60") == "sent 20"
+    assert lane_to(n, A, B)["sent_seq"] == before  # by lane
+    # b is busy about 1.2 s in all, then answers again, never stopped
+    time.sleep(1.5)
+    assert wait_for(lambda: n.ask(B, "echo done") == "done")
+    assert "CPU" not in n.log(), n.log()
+    assert ps(n)[B]["crashes"] == 0

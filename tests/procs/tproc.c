@@ -17,6 +17,12 @@
  *   forward TARGET BODY...       pass BODY on with inherit (the target answers
  *                                our requester directly); no answer from us
  *   fire TARGET BODY...          fire-and-forget request; answer "fired"
+ *   repeat TARGET N BODY...      N fire-and-forget requests BODY; answer
+ *                                "sent N"
+ *   notes TARGET N EVERY         N fire-and-forget requests "note n-K",
+ *                                K = 1..N, every EVERY-th (0: none) with our
+ *                                own messaging capability attached; answer
+ *                                "sent N"
  *   await TARGET SECS BODY...    send-and-await-response; answer the result
  *   pingpong TARGET N            N send-and-await round trips of "echo x";
  *                                answer "done N"
@@ -239,6 +245,41 @@ static bool on_request(char *cmdline, size_t len)
         send_req(&t, rest, false, 0, false, NULL);
         hw_address_fini(&t);
         answer("fired");
+    } else if (strcmp(cmd, "repeat") == 0) {
+        char *tg = word(rest, &rest);
+        int n = atoi(word(rest, &rest));
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        for (int k = 0; k < n; k++)
+            send_req(&t, rest, false, 0, false, NULL);
+        hw_address_fini(&t);
+        snprintf(out, sizeof out, "sent %d", n);
+        answer(out);
+    } else if (strcmp(cmd, "notes") == 0) {
+        char *tg = word(rest, &rest);
+        int n = atoi(word(rest, &rest));
+        int every = atoi(word(rest, &rest));
+        hw_capability cap = {0};
+        hw_our(&cap.issuer);
+        cap.params = "\"messaging\"";
+        if (!target_of(tg, &t)) {
+            hw_address_fini(&cap.issuer);
+            answer("bad target");
+            return true;
+        }
+        for (int k = 1; k <= n; k++) {
+            char body[64];
+            snprintf(body, sizeof body, "note n-%d", k);
+            bool with = every > 0 && k % every == 0;
+            send_req_caps(&t, body, false, 0, false, NULL, with ? &cap : NULL,
+                          with ? 1 : 0);
+        }
+        hw_address_fini(&t);
+        hw_address_fini(&cap.issuer);
+        snprintf(out, sizeof out, "sent %d", n);
+        answer(out);
     } else if (strcmp(cmd, "await") == 0) {
         char *tg = word(rest, &rest);
         char *secs = word(rest, &rest);

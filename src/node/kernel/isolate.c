@@ -338,7 +338,18 @@ typedef struct wctx {
     /* NEED was sent (a lane worker, which sends RECEIVE only when it takes
      * an item): the next item waits for a RECEIVE; down at each RECEIVE */
     bool need_sent;
+    uint32_t served;     /* frames served since READY (a lane worker's) */
+    uint32_t taken_seen; /* the link's `taken` at the last CPU check */
 } wctx;
+
+/* A frame of a lane worker's is served, its effects done: say so in the
+ * link's header (the worker switches to a lane only once all it sent has
+ * been, docs/lane-design.md §3a). */
+static void served(wctx *w)
+{
+    if (w->lanes)
+        hcw_link_set_served(w->link, ++w->served);
+}
 
 /* Put the host's current blob (after a message came) as `blob | nil`,
  * borrowing its bytes. */
@@ -406,6 +417,15 @@ static bool over_cpu_limit(wctx *w)
     int64_t used = cpu_ms(w);
     if (used < 0)
         return false;
+    if (w->lanes) {
+        /* messages by lane: the node sees them only in this count (the
+         * worker's say, as it may reset its budget by messaging itself) */
+        uint32_t taken = hcw_link_taken(w->link);
+        if (taken != w->taken_seen) {
+            w->taken_seen = taken;
+            w->cpu_at_receive = -1;
+        }
+    }
     if (w->cpu_at_receive < 0) {
         w->cpu_at_receive = used;
         return false;
@@ -646,7 +666,7 @@ static int lane_ctl(void *ctx, hcn_msg *m, bool may_wait)
     wctx *w = ctx;
     int memfd;
     hcn_lane_given g;
-    if ((int)(m->id >> 32) == HCW_LANE_CLOSE)
+    if ((int)(m->id >> 32 & 0xff) == HCW_LANE_CLOSE)
         hcn_host_lane_remove(w->h, (uint32_t)m->id); /* no more numbers */
     if (hcn_lanes_entry(w->p->node, w->p, w->inst, m, w->ctl, &memfd, &g) == 0)
         return 1;
@@ -1253,6 +1273,8 @@ static bool server_serve(wctx *w)
             return true;
         }
         int rc = server_call(w);
+        if (rc == 1)
+            served(w);
         if (rc <= 0 || w->reply_pending) {
             w->have_frame = rc == 0;
             w->srv_failed = rc < 0;
@@ -1955,6 +1977,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
             /* CRASH, EXIT and DONE are a worker's last words */
             if (r != 1 || serve_call(w) != 0 || w->told || w->done)
                 break;
+            served(w);
             /* Once the calls that came are served (or the guest runs low
              * on messages), hand it the next ones. */
             if (w->receiving && !atomic_load(&w->parked) && !w->srv_recv &&

@@ -26,8 +26,12 @@
 enum {
     SIDE_QUEUED = 0, /* its LANE_OPEN entry is in its mailbox */
     SIDE_GIVEN = 1,  /* its worker has the lane (the fd and LANE_OPEN) */
-    SIDE_DONE = 2,   /* unmapped: it dropped the lane, or its instance
-                        ended, or it never got it */
+    SIDE_QUIET = 2,  /* closed: its worker writes no more (its LANE_DROP
+                        nil), and still reads */
+    SIDE_FINAL = 3,  /* its last LANE_CLOSE is on the way: it takes what is
+                        left and unmaps */
+    SIDE_DONE = 4,   /* done with: it unmapped or will, its instance ended,
+                        or it never got the lane */
 };
 
 typedef struct lane_rec {
@@ -36,6 +40,7 @@ typedef struct lane_rec {
     hcn_proc *p[2]; /* references; side 0 the lower process id */
     int inst[2];    /* the instances the lane is between */
     int side[2];    /* SIDE_* */
+    int told[2];    /* the last LANE_CLOSE `why` pushed to it, -1: none */
     bool ok[2];     /* side s may send to side 1 - s */
     bool open;      /* not closed yet */
     hcw_lane *lane; /* the node's mapping */
@@ -101,9 +106,15 @@ void hcn_lanes_fini(hcn_node *n)
     n->lanes = NULL;
 }
 
+/* A control entry's id: the op, a LANE_CLOSE's why, the lane. */
 static uint64_t entry_id(int op, uint32_t number)
 {
     return (uint64_t)op << 32 | number;
+}
+
+static uint64_t close_id(int why, uint32_t number)
+{
+    return (uint64_t)why << 40 | entry_id(HCW_LANE_CLOSE, number);
 }
 
 static void push_entries(push *v, size_t k)
@@ -135,27 +146,58 @@ static bool rec_reap(hcn_lanes *t, lane_rec *r)
     return true;
 }
 
-/* Close r (mu held): the state word says so, and each side that has the
- * lane is sent LANE_CLOSE (into pushes, at most 2). */
-static size_t rec_close(lane_rec *r, push *pushes)
+static bool quiet(int side)
+{
+    return side == SIDE_QUIET || side == SIDE_FINAL || side == SIDE_DONE;
+}
+
+/* The LANE_CLOSEs a closed lane owes its sides now (mu held; into pushes,
+ * at most 2; docs/worker-protocol.md, "Lanes"): `why` 0 to a side that
+ * has the lane, "write no more" (it answers LANE_DROP nil and goes on
+ * reading); 1 to one whose peer's instance ended, after the drain ("re-send
+ * from drained_to, take what the peer left, unmap"); 2 to a quiet side
+ * whose peer is quiet too ("take what is left, unmap"). */
+static size_t settle(lane_rec *r, push *pushes)
 {
     size_t k = 0;
-    if (!r->open)
+    if (r->open)
         return 0;
+    for (int s = 0; s < 2; s++) {
+        int want = -1;
+        if (r->side[s] != SIDE_GIVEN && r->side[s] != SIDE_QUIET)
+            continue;
+        if (r->drained[s] && r->told[s] < 1)
+            want = 1;
+        else if (r->side[s] == SIDE_GIVEN && r->told[s] < 0)
+            want = 0;
+        else if (r->side[s] == SIDE_QUIET && quiet(r->side[1 - s]) &&
+                 r->told[s] == 0)
+            want = 2;
+        if (want < 0)
+            continue;
+        pushes[k++] = (push){hcn_proc_ref(r->p[s]), close_id(want, r->number)};
+        r->told[s] = want;
+        if (want == 2 || (want == 1 && r->side[s] == SIDE_QUIET))
+            r->side[s] = SIDE_FINAL; /* done once it is delivered */
+    }
+    return k;
+}
+
+/* Close r (mu held): the state word says so, and each side that has the
+ * lane is told (settle; into pushes, at most 2).  A side still
+ * SIDE_QUEUED finds the lane closed when its entry comes, and is done
+ * then. */
+static size_t rec_close(lane_rec *r, push *pushes)
+{
+    if (!r->open)
+        return settle(r, pushes);
     r->open = false;
     hcw_lane_set_state(r->lane, HCW_LANE_STATE_CLOSED);
     if (r->memfd >= 0) {
         close(r->memfd);
         r->memfd = -1;
     }
-    for (int s = 0; s < 2; s++) {
-        if (r->side[s] == SIDE_GIVEN)
-            pushes[k++] = (push){hcn_proc_ref(r->p[s]),
-                                 entry_id(HCW_LANE_CLOSE, r->number)};
-        /* a side still SIDE_QUEUED finds the lane closed when its entry
-         * comes, and is done then */
-    }
-    return k;
+    return settle(r, pushes);
 }
 
 /* The lanes p's worker has or will have (mapped, or not yet dropped): a
@@ -241,6 +283,7 @@ void hcn_lanes_consider(hcn_node *n, hcn_proc *a, hcn_proc *b)
                     .p = {hcn_proc_ref(a), hcn_proc_ref(b)},
                     .inst = {ia, ib},
                     .ok = {ok0, ok1},
+                    .told = {-1, -1},
                     .open = true,
                     .lane = l,
                     .memfd = memfd,
@@ -277,7 +320,8 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
 {
     *memfd = -1;
     memset(g, 0, sizeof *g);
-    int op = (int)(m->id >> 32);
+    int op = (int)(m->id >> 32 & 0xff);
+    int why = (int)(m->id >> 40 & 0xff);
     uint32_t number = (uint32_t)m->id;
     hcn_lanes *t = n->lanes;
     pthread_mutex_lock(&t->mu);
@@ -314,17 +358,20 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
                 return 0;
             }
         }
-    } else if (op == HCW_LANE_CLOSE && r->side[s] == SIDE_GIVEN) {
-        /* why 1: the peer's instance ended, and the node drained what this
-         * side had written and the peer had not taken (the positions);
-         * 0: the node closed it with both alive */
+    } else if (op == HCW_LANE_CLOSE && r->side[s] != SIDE_QUEUED) {
+        /* (settle says which why; 1 carries where the peer's reader and
+         * the node's drain stopped in this side's ring) */
         hcw_frame_begin(f, HCW_LANE_CLOSE, 5);
         hcw_put_u64(f, number);
-        hcw_put_u64(f, r->drained[s] ? 1 : 0);
+        hcw_put_u64(f, (uint64_t)why);
         hcw_put_u64(f, r->taken_to[s]);
         hcw_put_u64(f, r->drained_to[s]);
         hcw_put_u64s(f, NULL, 0); /* adopted ids: none before step 5 */
         rc = 1;
+        if (r->side[s] == SIDE_FINAL && why == r->told[s]) {
+            r->side[s] = SIDE_DONE; /* its last word from the node */
+            rec_reap(t, r);
+        }
     }
     pthread_mutex_unlock(&t->mu);
     return rc;
@@ -332,7 +379,7 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
 
 void hcn_lanes_given(hcn_node *n, hcn_proc *p, const hcn_msg *m, bool ok)
 {
-    int op = (int)(m->id >> 32);
+    int op = (int)(m->id >> 32 & 0xff);
     if (op != HCW_LANE_OPEN)
         return;
     hcn_lanes *t = n->lanes;
@@ -367,8 +414,15 @@ void hcn_lanes_dropped(hcn_node *n, hcn_proc *p, uint32_t number,
     pthread_mutex_lock(&t->mu);
     int s;
     lane_rec *r = rec_find(t, number, p, &s);
-    if (r && r->side[s] == SIDE_GIVEN) {
-        r->side[s] = SIDE_DONE;
+    if (r && why) {
+        /* refused or broken: it unmapped it */
+        if (r->side[s] != SIDE_QUEUED)
+            r->side[s] = SIDE_DONE;
+        k = rec_close(r, pushes);
+        rec_reap(t, r);
+    } else if (r && r->side[s] == SIDE_GIVEN) {
+        /* it writes no more (after a LANE_CLOSE; or it asks to close) */
+        r->side[s] = r->told[s] == 1 ? SIDE_DONE : SIDE_QUIET;
         k = rec_close(r, pushes);
         rec_reap(t, r);
     }
@@ -487,13 +541,17 @@ void hcn_lanes_instance_end(hcn_node *n, hcn_proc *p, int inst, hcn_msg **head,
         for (int s = 0; s < 2; s++) {
             if (r->p[s] != p || r->inst[s] != inst)
                 continue;
-            bool had = r->side[s] == SIDE_GIVEN;
+            bool had = r->side[s] != SIDE_QUEUED && r->side[s] != SIDE_DONE;
             r->side[s] = SIDE_DONE;
             /* closed first: a writer that looks takes no more; one that
              * wrote after the drain re-sends by node from drained_to */
-            k += rec_close(r, pushes + k);
+            if (r->open) {
+                r->open = false;
+                hcw_lane_set_state(r->lane, HCW_LANE_STATE_CLOSED);
+            }
             if (had)
                 drain_into(n, r, s, head, tail);
+            k += rec_close(r, pushes + k);
         }
         rec_reap(t, r);
     }
@@ -589,15 +647,16 @@ size_t hcn_lanes_list(hcn_node *n, hcn_proc *p, hcn_lane_info **out)
                 cap = cap ? 2 * cap : 4;
                 *out = hcn_xrealloc(*out, cap * sizeof **out);
             }
-            (*out)[k++] =
-                (hcn_lane_info){.number = r->number,
-                                .peer = hcn_xstrdup(r->p[1 - s]->id),
-                                .open = r->open,
-                                .send_ok = r->ok[s],
-                                .recv_ok = r->ok[1 - s],
-                                .mapped = r->side[s] == SIDE_GIVEN,
-                                .sent_seq = hcw_lane_last_seq(r->lane, s),
-                                .peer_read_seq = hcw_lane_read_seq(r->lane, s)};
+            (*out)[k++] = (hcn_lane_info){
+                .number = r->number,
+                .peer = hcn_xstrdup(r->p[1 - s]->id),
+                .open = r->open,
+                .send_ok = r->ok[s],
+                .recv_ok = r->ok[1 - s],
+                .mapped = r->side[s] == SIDE_GIVEN ||
+                          r->side[s] == SIDE_QUIET || r->side[s] == SIDE_FINAL,
+                .sent_seq = hcw_lane_last_seq(r->lane, s),
+                .peer_read_seq = hcw_lane_read_seq(r->lane, s)};
         }
     }
     pthread_mutex_unlock(&t->mu);
