@@ -39,7 +39,16 @@
  * task_stack_overflow() (the process ends; on-exit applies).  C library
  * functions are not instrumented: for their frames, a red zone of
  * HP__CORO_REDZONE bytes lies below each stack, filled with a pattern and
- * checked at every yield and when the coroutine ends. */
+ * checked at a yield and when the coroutine ends -- when the coroutine's
+ * frames have come near its stack's end since the last check.  Reading
+ * the red zone (8 KiB) at every switch was 6-8% of a wasm host's CPU per
+ * message at 64 in flight (docs/benchmarks.md); the entry hook tells when
+ * it is due at no extra cost: it compares the stack pointer with a limit
+ * NEAR bytes above the stack's end, and only below that one looks at the
+ * real end and marks the coroutine.  A C library call made from a frame
+ * above that limit would need more than NEAR bytes of frames to reach the
+ * red zone, twice the red zone's own size, which the red zone would not
+ * hold either. */
 #include "coro.h"
 
 #include "hyperc/abi.h"
@@ -93,6 +102,8 @@ typedef struct asyncify_data {
 /* The red zone below each stack, and its pattern. */
 #define HP__CORO_REDZONE ((size_t)8 * 1024)
 #define REDZONE_WORD 0x5eaf00d5a11edull
+/* A frame this near the stack's end makes the red zone's check due. */
+#define NEAR (2 * HP__CORO_REDZONE)
 
 struct hp__coro {
     hp__coro_fn fn;
@@ -105,6 +116,7 @@ struct hp__coro {
     bool started, done;
     bool unwinding; /* set by yield, seen by resume */
     bool rewinding; /* set by resume, seen by yield */
+    bool near;      /* a frame came within NEAR of the stack's end */
     size_t data_size;
     hp__coro *next_free; /* in the cache */
 };
@@ -118,8 +130,10 @@ static unsigned ncache;
 
 static hp__coro *current;
 /* The running coroutine's lowest stack address (0: the scheduler, whose
- * stack is the module's own, first in memory). */
+ * stack is the module's own, first in memory), and NEAR bytes above it
+ * (what the entry hook compares with first). */
 static uintptr_t stack_limit;
+static uintptr_t near_limit;
 
 UNCHECKED hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn,
                                     void *arg)
@@ -141,6 +155,7 @@ UNCHECKED hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn,
             co->arg = arg;
             co->sp = co->stack + stack_size;
             co->started = co->done = co->unwinding = co->rewinding = false;
+            co->near = false;
             co->next_free = NULL;
             co->data->cur = (uint32_t)(uintptr_t)(co->data + 1);
             return co;
@@ -177,7 +192,7 @@ UNCHECKED hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn,
 UNCHECKED __attribute__((noinline, noreturn)) static void
 task_stack_overflow(const hp__coro *co)
 {
-    stack_limit = 0; /* what runs from here is not checked again */
+    stack_limit = near_limit = 0; /* what runs from here is not checked */
     char line[160];
     snprintf(line, sizeof line,
              "task stack overflow: a task used more than its %zu KiB stack "
@@ -191,15 +206,27 @@ task_stack_overflow(const hp__coro *co)
  * must lie within the running coroutine's stack. */
 UNCHECKED void __cyg_profile_func_enter_bare(void);
 
-UNCHECKED void __cyg_profile_func_enter_bare(void)
+UNCHECKED __attribute__((noinline)) static void near_end(uintptr_t sp)
 {
-    if ((uintptr_t)sp_get() < stack_limit)
+    if (sp < stack_limit)
         task_stack_overflow(current);
+    current->near = true;
 }
 
-/* Trap if the red zone below co's stack was written. */
-UNCHECKED static void redzone_check(const hp__coro *co)
+UNCHECKED void __cyg_profile_func_enter_bare(void)
 {
+    uintptr_t sp = (uintptr_t)sp_get();
+    if (sp < near_limit)
+        near_end(sp);
+}
+
+/* Trap if the red zone below co's stack was written, when a frame came
+ * near the stack's end since the last look. */
+UNCHECKED static void redzone_check(hp__coro *co)
+{
+    if (!co->near)
+        return;
+    co->near = false;
     const uint64_t *rz = (const uint64_t *)co->block;
     for (size_t i = 0; i < HP__CORO_REDZONE / sizeof *rz; i++)
         if (rz[i] != REDZONE_WORD)
@@ -220,6 +247,7 @@ UNCHECKED __attribute__((noinline)) void hp__coro_resume(hp__coro *co)
     current = co;
     void *sched_sp = sp_get();
     stack_limit = (uintptr_t)co->stack;
+    near_limit = stack_limit + NEAR;
     sp_set(co->sp);
     if (co->started) {
         co->rewinding = true;
@@ -235,7 +263,7 @@ UNCHECKED __attribute__((noinline)) void hp__coro_resume(hp__coro *co)
         redzone_check(co);
     }
     sp_set(sched_sp);
-    stack_limit = 0;
+    stack_limit = near_limit = 0;
     current = NULL;
 }
 

@@ -87,6 +87,17 @@ def test_a_task_stack_overflow_is_caught(node_factory):
     assert n.ask(TRAPPER, "ping") == "pong 1"
 
 
+def test_the_c_library_running_past_a_task_stack_is_caught(node_factory):
+    # a frame without the entry check (as the C library's) written into the
+    # red zone below a 64 KiB stack: found at the next yield
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),))
+    n.wait_log("trapper: started")
+    assert not n.inject(TRAPPER, "redzone").get("ok")
+    n.wait_log("task stack overflow: a task used more than its 64 KiB stack")
+    n.wait_log(f"process {TRAPPER} crashed: task stack overflow (a wasm trap "
+               "in task_stack_overflow (wasm://")
+
+
 def host_pids(n):
     """The wasm hosts the node `n` runs (its children running host.mjs)."""
     out = []

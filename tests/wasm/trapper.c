@@ -7,6 +7,10 @@
  * frames, yielding at every level: "deep" 20 levels (within the stack, then
  * it answers "pong <n>"), "overflow" without end (the red zone below the
  * stack is hit, and the process stops with a trap in task_stack_overflow);
+ * "redzone" runs a coroutine of 64 KiB that recurses to within a KiB of its
+ * stack's end, calls a function left uninstrumented (as the C library is)
+ * whose 4 KiB frame writes into the red zone below the stack, and yields:
+ * the red zone's check stops the process there;
  * "busy" answers, then computes for a while (half a billion steps,
  * about half a second) without calling any import before it receives again. */
 #include <hyperc/abi.h>
@@ -45,6 +49,34 @@ static void deep(void *arg)
     recurse(0, *(int *)arg);
 }
 
+/* As a C library function: no entry check of its own. */
+__attribute__((noinline, no_instrument_function)) static int
+unchecked_frame(void)
+{
+    volatile char frame[4096];
+    for (size_t i = 0; i < sizeof frame; i++)
+        frame[i] = 1;
+    return frame[7];
+}
+
+/* Recurse with small checked frames until less than a KiB of the stack
+ * that starts at `top` is left, then call unchecked_frame. */
+__attribute__((noinline)) static int near_end(uintptr_t top, size_t size)
+{
+    volatile char frame[128];
+    memset((char *)frame, 2, sizeof frame);
+    if (top - (uintptr_t)frame < size - 1024)
+        return near_end(top, size) + frame[1];
+    return unchecked_frame() + frame[0];
+}
+
+static void into_redzone(void *arg)
+{
+    volatile char top;
+    near_end((uintptr_t)&top, *(size_t *)arg);
+    hp__coro_yield();
+}
+
 static void run_coroutine(int limit)
 {
     hp__coro *co = hp__coro_create(16 * 1024, deep, &limit);
@@ -74,6 +106,13 @@ void hw_init(const char *our)
                 run_coroutine(20);
             if (strcmp(body, "overflow") == 0)
                 run_coroutine(1 << 30);
+            if (strcmp(body, "redzone") == 0) {
+                size_t size = 64 * 1024;
+                hp__coro *co = hp__coro_create(size, into_redzone, &size);
+                while (!hp__coro_done(co))
+                    hp__coro_resume(co);
+                hp__coro_free(co);
+            }
             if (strcmp(body, "print") == 0) {
                 printf("trapper: to stdout %u\n", n);
                 fprintf(stderr, "trapper: to stderr %u\n", n);
