@@ -61,11 +61,16 @@ export class GuestMemory {
 
     // A growth detaches the buffer the views are of (its length becomes
     // 0): only then is the memory's buffer asked for again (an API call).
+    // `u8` is a Buffer (its string methods), `plain` a Uint8Array of the
+    // same bytes: a byte list is cut from that one, as a Buffer's
+    // subarray is a JS function that asks for the ArrayBuffer and makes a
+    // Buffer, a Uint8Array's a builtin.
     fresh() {
         if (this.u8 === undefined || this.u8.length === 0) {
             this.ab = this.memory.buffer;
             this.dv = new DataView(this.ab);
             this.u8 = Buffer.from(this.ab);
+            this.plain = new Uint8Array(this.ab);
         }
     }
 
@@ -326,7 +331,7 @@ export class Lifter {
     }
 
     bytes(ptr, len) {
-        return this.m.u8.subarray(ptr >>> 0, (ptr >>> 0) + (len >>> 0));
+        return this.m.plain.subarray(ptr >>> 0, (ptr >>> 0) + (len >>> 0));
     }
 
     bytesAt(at) {
@@ -384,5 +389,242 @@ export class Lifter {
         if (!this.m.dv.getUint8(at))
             return null;
         return [this.optStrAt(at + 4), this.bytesAt(at + 16)];
+    }
+}
+
+// ------------------------------------ packing (guest -> node, no values)
+
+// Thrown by a Packer when the frame does not fit its buffer or holds a
+// string that is not UTF-8: the caller then takes the general way (lift
+// into values, encode them) for that frame.
+export const NOT_PACKED = Symbol('not packed');
+
+// The hot calls' frames written as msgpack straight from the component's
+// memory into the host's output buffer: no JS value per field, no JS
+// string made from the guest's UTF-8 only to be encoded back to UTF-8.
+// Each method writes one msgpack value in its shortest form (the formats
+// of the msgpack specification; the node reads any); the guest's strings
+// are checked as Lifter.str checks them (no NUL: a TypeError, so the
+// component traps), and one that is not UTF-8 is NOT_PACKED (the general
+// way makes it a string with replacement characters, as it always did).
+export class Packer {
+    constructor(mem) {
+        this.m = mem;
+        this.b = null;
+        this.pos = 0;
+        this.end = 0;
+    }
+
+    // Write from `pos` in the Uint8Array `b`, at most up to `end`.
+    start(b, pos, end) {
+        this.b = b;
+        this.pos = pos;
+        this.end = end;
+    }
+
+    room(n) {
+        if (this.pos + n > this.end)
+            throw NOT_PACKED;
+    }
+
+    byte(x) {
+        this.room(1);
+        this.b[this.pos++] = x;
+    }
+
+    // The header of a str (0xa0, 0xd9, 0xda, 0xdb) or bin (0xc4, 0xc5,
+    // 0xc6) of n bytes.
+    head(n, isStr) {
+        this.room(5);
+        const b = this.b;
+        let p = this.pos;
+        if (isStr && n < 32) {
+            b[p++] = 0xa0 | n;
+        } else if (n < 0x100) {
+            b[p++] = isStr ? 0xd9 : 0xc4;
+            b[p++] = n;
+        } else if (n < 0x10000) {
+            b[p++] = isStr ? 0xda : 0xc5;
+            b[p++] = n >>> 8;
+            b[p++] = n & 0xff;
+        } else {
+            b[p++] = isStr ? 0xdb : 0xc6;
+            b[p++] = n >>> 24;
+            b[p++] = (n >>> 16) & 0xff;
+            b[p++] = (n >>> 8) & 0xff;
+            b[p++] = n & 0xff;
+        }
+        this.pos = p;
+    }
+
+    // An array of n (< 16) values: its header; the values follow.
+    arr(n) {
+        this.byte(0x90 | n);
+    }
+
+    nil() {
+        this.byte(0xc0);
+    }
+
+    bool(v) {
+        this.byte(v ? 0xc3 : 0xc2);
+    }
+
+    // An unsigned integer of at most 32 bits.
+    uint(v) {
+        if (v < 0x80) {
+            this.byte(v);
+            return;
+        }
+        this.room(5);
+        const b = this.b;
+        let p = this.pos;
+        if (v < 0x100) {
+            b[p++] = 0xcc;
+            b[p++] = v;
+        } else if (v < 0x10000) {
+            b[p++] = 0xcd;
+            b[p++] = v >>> 8;
+            b[p++] = v & 0xff;
+        } else {
+            b[p++] = 0xce;
+            b[p++] = v >>> 24;
+            b[p++] = (v >>> 16) & 0xff;
+            b[p++] = (v >>> 8) & 0xff;
+            b[p++] = v & 0xff;
+        }
+        this.pos = p;
+    }
+
+    // The guest's u64 at `at`.
+    u64At(at) {
+        const dv = this.m.dv;
+        const lo = dv.getUint32(at, true);
+        const hi = dv.getUint32(at + 4, true);
+        if (hi === 0) {
+            this.uint(lo);
+            return;
+        }
+        this.room(9);
+        this.b[this.pos] = 0xcf;
+        new DataView(this.b.buffer, this.b.byteOffset).setBigUint64(this.pos + 1,
+            dv.getBigUint64(at, true), false);
+        this.pos += 9;
+    }
+
+    // The guest's bytes (ptr, len) as a str or a bin.
+    raw(ptr, len, isStr) {
+        ptr >>>= 0;
+        len >>>= 0;
+        const src = this.m.plain;
+        if (isStr) {
+            let i = ptr;
+            const e = ptr + len;
+            while (i < e && src[i] < 0x80 && src[i] !== 0)
+                i++;
+            if (i < e) { // not all ASCII, or a NUL
+                const s = src.subarray(ptr, e);
+                if (s.indexOf(0) >= 0)
+                    throw new TypeError('a string with a NUL character, which the node cannot carry');
+                if (!isUtf8(s))
+                    throw NOT_PACKED;
+            }
+        }
+        this.head(len, isStr);
+        this.room(len);
+        if (len <= 16) {
+            const b = this.b;
+            for (let i = 0; i < len; i++)
+                b[this.pos + i] = src[ptr + i];
+        } else {
+            this.b.set(src.subarray(ptr, ptr + len), this.pos);
+        }
+        this.pos += len;
+    }
+
+    strAt(at) {
+        const dv = this.m.dv;
+        this.raw(dv.getUint32(at, true), dv.getUint32(at + 4, true), true);
+    }
+
+    bytesAt(at) {
+        const dv = this.m.dv;
+        this.raw(dv.getUint32(at, true), dv.getUint32(at + 4, true), false);
+    }
+
+    optStrAt(at) {
+        if (this.m.dv.getUint8(at))
+            this.strAt(at + 4);
+        else
+            this.nil();
+    }
+
+    optBytesAt(at) {
+        if (this.m.dv.getUint8(at))
+            this.bytesAt(at + 4);
+        else
+            this.nil();
+    }
+
+    // address: [node, [process, package, publisher]]
+    addrAt(at) {
+        this.arr(2);
+        this.strAt(at);
+        this.arr(3);
+        this.strAt(at + 8);
+        this.strAt(at + 16);
+        this.strAt(at + 24);
+    }
+
+    // list<capability> (ptr, len): [[issuer, params]...]
+    caps(ptr, len) {
+        ptr >>>= 0;
+        len >>>= 0;
+        if (len < 16) {
+            this.arr(len);
+        } else {
+            this.room(5);
+            this.b[this.pos++] = 0xdd; // array 32
+            this.b[this.pos++] = len >>> 24;
+            this.b[this.pos++] = (len >>> 16) & 0xff;
+            this.b[this.pos++] = (len >>> 8) & 0xff;
+            this.b[this.pos++] = len & 0xff;
+        }
+        for (let i = 0; i < len; i++) {
+            const at = ptr + 40 * i;
+            this.arr(2);
+            this.addrAt(at);
+            this.strAt(at + 32);
+        }
+    }
+
+    capsAt(at) {
+        const dv = this.m.dv;
+        this.caps(dv.getUint32(at, true), dv.getUint32(at + 4, true));
+    }
+
+    // request: [inherit, expects-response | nil, body, metadata | nil, caps]
+    requestAt(at) {
+        const dv = this.m.dv;
+        this.arr(5);
+        this.bool(dv.getUint8(at) !== 0);
+        if (dv.getUint8(at + 8))
+            this.u64At(at + 16);
+        else
+            this.nil();
+        this.bytesAt(at + 24);
+        this.optStrAt(at + 32);
+        this.capsAt(at + 44);
+    }
+
+    // option<lazy-load-blob>: nil or [mime | nil, bytes]
+    optBlobAt(at) {
+        if (!this.m.dv.getUint8(at)) {
+            this.nil();
+            return;
+        }
+        this.arr(2);
+        this.optStrAt(at + 4);
+        this.bytesAt(at + 16);
     }
 }

@@ -30,7 +30,7 @@ import { createRequire } from 'node:module';
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
 
-import { GuestMemory, Lifter, Lowerer, isUtf8 } from './abi.mjs';
+import { GuestMemory, Lifter, Lowerer, NOT_PACKED, Packer, isUtf8 } from './abi.mjs';
 import { LoadError, loadComponent } from './load.mjs';
 
 const LINK = 3;                     // the node's socket
@@ -112,7 +112,12 @@ const OUT_MAX = 64 * 1024;
 const FLUSH_MS = 1;
 
 const input = { buf: Buffer.allocUnsafeSlow(IN_BYTES), start: 0, end: 0 };
+// The same bytes as a Uint8Array: a frame is decoded from a view of this
+// one, so that the decoder's views of its byte lists and strings are cut
+// by the builtin subarray, not a Buffer's (abi.mjs, GuestMemory).
+input.u8 = new Uint8Array(input.buf.buffer, input.buf.byteOffset, IN_BYTES);
 const out = { buf: Buffer.allocUnsafeSlow(OUT_MAX), len: 0, since: 0 };
+out.u8 = new Uint8Array(out.buf.buffer, out.buf.byteOffset, OUT_MAX);
 
 // The shared-memory link, when fd 3 is one (not a socket): the addon's
 // read and write, which spin on the node's rings a little before they
@@ -233,6 +238,29 @@ function sendFrame(value, encoded) {
         flush();
 }
 
+// A frame packed straight from the component's memory into `out`
+// (abi.mjs, Packer): packStart gives the packer, set to write after what
+// waits there, or null when tracing (the general way shows the values);
+// after the frame's value is packed, packEnd queues it as sendFrame does.
+// A frame the packer cannot take (NOT_PACKED: it does not fit the room
+// left, or a string is not UTF-8) goes the general way instead.
+function packStart(g) {
+    if (TRACE)
+        return null;
+    const k = g.pack;
+    k.start(out.u8, out.len + 4, out.u8.length);
+    return k;
+}
+
+function packEnd(k) {
+    if (out.len === 0 && rings === null)
+        out.since = performance.now();
+    out.buf.writeUInt32LE(k.pos - out.len - 4, out.len);
+    out.len = k.pos;
+    if (rings !== null || out.len >= OUT_MAX || performance.now() - out.since >= FLUSH_MS)
+        flush();
+}
+
 // Whether a whole frame has come already (no system call to read it).
 function frameBuffered() {
     const have = input.end - input.start;
@@ -271,7 +299,7 @@ function recvFrame() {
     let body;
     const have = Math.min(n, input.end - input.start - 4);
     if (have === n) {
-        body = input.buf.subarray(input.start + 4, input.start + 4 + n);
+        body = input.u8.subarray(input.start + 4, input.start + 4 + n);
         input.start += 4 + n;
     } else {
         body = new Uint8Array(n);
@@ -846,8 +874,32 @@ const random = { getRandomU64: () => crypto.randomBytes(8).readBigUInt64LE(0) };
 
 const STD = 'hyperware:process/standard@1.0.0';
 
+// SEND_REQUEST for the outgoing-request (128 bytes) at `p`: target,
+// request at 32, context at 88, blob at 100.
+function sendRequest(g, p) {
+    const k = packStart(g);
+    if (k !== null) {
+        try {
+            k.arr(5);
+            k.uint(OP.SEND_REQUEST);
+            k.addrAt(p);
+            k.requestAt(p + 32);
+            k.optBytesAt(p + 88);
+            k.optBlobAt(p + 100);
+            packEnd(k);
+            return;
+        } catch (e) {
+            if (e !== NOT_PACKED)
+                throw e;
+        }
+    }
+    const l = g.lift;
+    call(OP.SEND_REQUEST, [l.addrAt(p), l.requestAt(p + 32), l.optBytesAt(p + 88),
+        l.optBlobAt(p + 100)], 0);
+}
+
 // The functions, by core import module and name, for the instance that
-// `guest()` gives (its memory, lifter and lowerer) once it exists.
+// `guest()` gives (its memory, lifter, lowerer and packer) once it exists.
 function handImports(guest) {
     const wasiWall = {
         now(at) {
@@ -873,30 +925,53 @@ function handImports(guest) {
             },
 
             'send-request'(at) {
-                const p = at >>> 0;
                 const g = guest();
                 g.mem.fresh();
-                const l = g.lift;
-                call(OP.SEND_REQUEST, [l.addrAt(p), l.requestAt(p + 32), l.optBytesAt(p + 88),
-                    l.optBlobAt(p + 100)], 0);
+                sendRequest(g, at >>> 0);
             },
 
             // No op of its own: one SEND_REQUEST per request, in order.
             'send-requests'(ptr, len) {
                 const g = guest();
                 g.mem.fresh();
-                const l = g.lift;
-                for (let i = 0; i < len >>> 0; i++) {
-                    const p = (ptr >>> 0) + 128 * i;
-                    call(OP.SEND_REQUEST, [l.addrAt(p), l.requestAt(p + 32), l.optBytesAt(p + 88),
-                        l.optBlobAt(p + 100)], 0);
-                }
+                for (let i = 0; i < len >>> 0; i++)
+                    sendRequest(g, (ptr >>> 0) + 128 * i);
             },
 
             'send-response'(inherit, bodyPtr, bodyLen, metaSome, metaPtr, metaLen, capsPtr,
                 capsLen, blobSome, mimeSome, mimePtr, mimeLen, bytesPtr, bytesLen) {
                 const g = guest();
                 g.mem.fresh();
+                const k = packStart(g);
+                if (k !== null) {
+                    try {
+                        k.arr(3);
+                        k.uint(OP.SEND_RESPONSE);
+                        k.arr(4);
+                        k.bool(inherit !== 0);
+                        k.raw(bodyPtr, bodyLen, false);
+                        if (metaSome)
+                            k.raw(metaPtr, metaLen, true);
+                        else
+                            k.nil();
+                        k.caps(capsPtr, capsLen);
+                        if (blobSome) {
+                            k.arr(2);
+                            if (mimeSome)
+                                k.raw(mimePtr, mimeLen, true);
+                            else
+                                k.nil();
+                            k.raw(bytesPtr, bytesLen, false);
+                        } else {
+                            k.nil();
+                        }
+                        packEnd(k);
+                        return;
+                    } catch (e) {
+                        if (e !== NOT_PACKED)
+                            throw e;
+                    }
+                }
                 const l = g.lift;
                 call(OP.SEND_RESPONSE, [
                     [inherit !== 0, l.bytes(bodyPtr, bodyLen),
@@ -964,7 +1039,7 @@ function instantiateCore(module, importObject) {
     if (!(memory instanceof WebAssembly.Memory) || typeof realloc !== 'function')
         throw new Error('the component\'s module exports no memory or cabi_realloc');
     const mem = new GuestMemory(memory, realloc);
-    g = { mem, lift: new Lifter(mem), lower: new Lowerer(mem, bad) };
+    g = { mem, lift: new Lifter(mem), lower: new Lowerer(mem, bad), pack: new Packer(mem) };
     return instance;
 }
 
