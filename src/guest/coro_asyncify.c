@@ -54,7 +54,6 @@
 #include "hyperc/abi.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,16 +187,28 @@ UNCHECKED hp__coro *hp__coro_create(size_t stack_size, hp__coro_fn fn,
 }
 
 /* Where a task that overflowed its stack is stopped: the trap names this
- * function in the node's log. */
+ * function in the node's log.  The entry hook calls it, so it calls nothing
+ * that asyncify must assume can unwind (no indirect call: not snprintf,
+ * whose stream functions are pointers): else every function, since each
+ * calls the hook, would be instrumented for asyncify, leaves included. */
 UNCHECKED __attribute__((noinline, noreturn)) static void
 task_stack_overflow(const hp__coro *co)
 {
     stack_limit = near_limit = 0; /* what runs from here is not checked */
-    char line[160];
-    snprintf(line, sizeof line,
-             "task stack overflow: a task used more than its %zu KiB stack "
-             "(HYPERPROCESS .task_stack_kib sets it)",
-             co->stack_size / 1024);
+    static const char head[] =
+        "task stack overflow: a task used more than its ";
+    static const char tail[] =
+        " KiB stack (HYPERPROCESS .task_stack_kib sets it)";
+    char line[sizeof head + 20 + sizeof tail];
+    char digits[20];
+    size_t nd = 0;
+    for (size_t kib = co->stack_size / 1024; nd == 0 || kib > 0; kib /= 10)
+        digits[nd++] = (char)('0' + kib % 10);
+    size_t n = sizeof head - 1;
+    memcpy(line, head, n);
+    while (nd > 0)
+        line[n++] = digits[--nd];
+    memcpy(line + n, tail, sizeof tail); /* with its NUL */
     hw_print_to_terminal(0, line);
     __builtin_trap();
 }
