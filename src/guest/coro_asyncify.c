@@ -232,12 +232,15 @@ UNCHECKED void __cyg_profile_func_enter_bare(void)
 }
 
 /* Trap if the red zone below co's stack was written, when a frame came
- * near the stack's end since the last look. */
-UNCHECKED static void redzone_check(hp__coro *co)
+ * near the stack's end since the last look.  At a yield, the mark stays
+ * while the stack is still below the limit: a frame still live there may
+ * call the C library again after the resume, and the rewind enters no
+ * function anew, so no entry check would mark the task again. */
+UNCHECKED static void redzone_check(hp__coro *co, uintptr_t sp)
 {
     if (!co->near)
         return;
-    co->near = false;
+    co->near = sp < near_limit;
     const uint64_t *rz = (const uint64_t *)co->block;
     for (size_t i = 0; i < HP__CORO_REDZONE / sizeof *rz; i++)
         if (rz[i] != REDZONE_WORD)
@@ -271,7 +274,7 @@ UNCHECKED __attribute__((noinline)) void hp__coro_resume(hp__coro *co)
         co->unwinding = false;
     } else {
         co->done = true;
-        redzone_check(co);
+        redzone_check(co, UINTPTR_MAX);
     }
     sp_set(sched_sp);
     stack_limit = near_limit = 0;
@@ -284,8 +287,8 @@ UNCHECKED __attribute__((noinline)) void hp__coro_yield(void)
     if (co == NULL)
         abort(); /* yield outside a coroutine */
     if (!co->rewinding) {
-        redzone_check(co);
         co->sp = sp_get();
+        redzone_check(co, (uintptr_t)co->sp);
         co->unwinding = true;
         asyncify_start_unwind(co->data);
     }

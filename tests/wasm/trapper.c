@@ -8,9 +8,9 @@
  * it answers "pong <n>"), "overflow" without end (the red zone below the
  * stack is hit, and the process stops with a trap in task_stack_overflow);
  * "redzone" runs a coroutine of 64 KiB that recurses to within a KiB of its
- * stack's end, calls a function left uninstrumented (as the C library is)
- * whose 4 KiB frame writes into the red zone below the stack, and yields:
- * the red zone's check stops the process there;
+ * stack's end, yields there, then calls a function left uninstrumented (as
+ * the C library is) whose 4 KiB frame writes into the red zone below the
+ * stack, returns and yields: the red zone's check stops the process there;
  * "busy" answers, then computes for a while (half a billion steps,
  * about half a second) without calling any import before it receives again. */
 #include <hyperc/abi.h>
@@ -60,13 +60,15 @@ unchecked_frame(void)
 }
 
 /* Recurse with small checked frames until less than a KiB of the stack
- * that starts at `top` is left, then call unchecked_frame. */
+ * that starts at `top` is left, then yield (the red zone is still clean;
+ * the resume enters no function anew) and call unchecked_frame. */
 __attribute__((noinline)) static int near_end(uintptr_t top, size_t size)
 {
     volatile char frame[128];
     memset((char *)frame, 2, sizeof frame);
     if (top - (uintptr_t)frame < size - 1024)
         return near_end(top, size) + frame[1];
+    hp__coro_yield();
     return unchecked_frame() + frame[0];
 }
 
