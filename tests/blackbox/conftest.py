@@ -6,6 +6,7 @@ HYPERC_PACKAGES (the build's packages/ folder)."""
 import base64
 import json
 import os
+import random
 import signal
 import socket
 import struct
@@ -25,6 +26,27 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def stable_port():
+    """A TCP port free now and below the ephemeral range, for a node that
+    stops and listens on it again: in that range an outgoing connection
+    (a peer dialing the stopped node meets itself, or any other) may hold
+    the port meanwhile."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randrange(10000, max(low, 10001))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
 
 
 # Nodes isolate their processes by default (each in a worker of its own).

@@ -910,6 +910,20 @@ static const char *route_request(conn *c, const uint8_t *f, size_t n)
     return why;
 }
 
+/* Whether fd is connected to itself: a connect to a local port nobody
+ * listens on whose source port happens to be that port succeeds as a
+ * simultaneous open with itself (and then holds the port, so that the peer
+ * cannot listen on it again). */
+static bool self_connected(int fd)
+{
+    struct sockaddr_storage me, them;
+    socklen_t ml = sizeof me, tl = sizeof them;
+    if (getsockname(fd, (struct sockaddr *)&me, &ml) != 0 ||
+        getpeername(fd, (struct sockaddr *)&them, &tl) != 0)
+        return false;
+    return ml == tl && memcmp(&me, &them, ml) == 0;
+}
+
 /* Connect to ip:port before the deadline: the socket, or -1 (*why). */
 static int connect_to(const char *ip, unsigned port, int64_t deadline,
                       const char **why)
@@ -948,7 +962,7 @@ static int connect_to(const char *ip, unsigned port, int64_t deadline,
     int soerr = 0;
     socklen_t sl = sizeof soerr;
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-    if (soerr != 0) {
+    if (soerr != 0 || self_connected(fd)) {
         close(fd);
         *why = "connection refused";
         return -1;
