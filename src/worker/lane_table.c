@@ -45,6 +45,16 @@ static struct {
     unsigned turn;     /* where the next look at the lanes starts */
 } lanes;
 
+/* The decoder of lanes' frames, made on first use. */
+static hcw_in *lane_in(void)
+{
+    if (!lanes.in_ready) {
+        hcw_in_init(&lanes.in);
+        lanes.in_ready = true;
+    }
+    return &lanes.in;
+}
+
 static hcw_frame *out_frame(void)
 {
     if (lanes.out == NULL)
@@ -177,24 +187,21 @@ static void maybe_unmap(wlane *w)
 static void resend(wlane *w, uint32_t from)
 {
     hcw_link *l = hcw_lane_link(w->lane);
-    if (!lanes.in_ready) {
-        hcw_in_init(&lanes.in);
-        lanes.in_ready = true;
-    }
+    hcw_in *in = lane_in();
     char err[160];
     uint32_t pos = from;
     for (;;) {
-        int rc = hcw_link_tx_reread(l, &pos, &lanes.in, err, sizeof err);
+        int rc = hcw_link_tx_reread(l, &pos, in, err, sizeof err);
         if (rc == 0)
             return;
         uint64_t id;
         hw_request r;
         bool has_blob;
         hw_blob blob;
-        if (rc < 0 || lanes.in.op != HCW_LREQ || !hcw_get_u64(&lanes.in, &id) ||
-            !hcw_get_request_view(&lanes.in, &r))
+        if (rc < 0 || in->op != HCW_LREQ || !hcw_get_u64(in, &id) ||
+            !hcw_get_request_view(in, &r))
             return; /* (the dead peer scribbled on it: lost, as its own) */
-        if (!hcw_get_blob_opt(&lanes.in, &has_blob, &blob)) {
+        if (!hcw_get_blob_opt(in, &has_blob, &blob)) {
             hcw_request_view_fini(&r);
             return;
         }
@@ -332,27 +339,21 @@ bool hcw_lanes_take(int i, hw_receive_result *out)
 {
     wlane *w = &lanes.v[i];
     memset(out, 0, sizeof *out);
-    if (!lanes.in_ready) {
-        hcw_in_init(&lanes.in);
-        lanes.in_ready = true;
-    }
+    hcw_in *in = lane_in();
     char err[200];
-    int rc =
-        hcw_link_try_recv(hcw_lane_link(w->lane), &lanes.in, err, sizeof err);
+    int rc = hcw_link_try_recv(hcw_lane_link(w->lane), in, err, sizeof err);
     if (rc <= 0) {
         give_up(w, rc < 0 ? err : "a frame that went away");
         return false;
     }
     uint64_t id;
     hw_request r = {0};
-    if (lanes.in.op != HCW_LREQ || lanes.in.nargs != 3 ||
-        !hcw_get_u64(&lanes.in, &id) || !(id >> 63) ||
-        !hcw_get_request(&lanes.in, &r) || !hcw_get_nil(&lanes.in) ||
+    if (in->op != HCW_LREQ || in->nargs != 3 || !hcw_get_u64(in, &id) ||
+        !(id >> 63) || !hcw_get_request(in, &r) || !hcw_get_nil(in) ||
         r.inherit || r.has_expects_response || r.capabilities.len) {
         hcc_request_fini(&r);
         snprintf(err, sizeof err,
-                 "a frame that is not an LREQ a lane carries (op %d)",
-                 lanes.in.op);
+                 "a frame that is not an LREQ a lane carries (op %d)", in->op);
         give_up(w, err);
         return false;
     }

@@ -515,7 +515,8 @@ static void wait_over_rings(uint32_t spin_us)
     assert_int_equal(hcw_lane_state(w0), HCW_LANE_STATE_OPEN);
     assert_int_equal(write(cmd[1], "C", 1), 1);
     t0 = now_ns();
-    while (hcw_lane_state(w0) == HCW_LANE_STATE_OPEN && now_ns() - t0 < 5000000000LL)
+    while (hcw_lane_state(w0) == HCW_LANE_STATE_OPEN &&
+           now_ns() - t0 < 5000000000LL)
         assert_int_equal(hcw_link_wait_any(rings, 2, t0 + 5000000000LL, ready),
                          0);
     assert_int_equal(hcw_lane_state(w0), HCW_LANE_STATE_CLOSING);
