@@ -543,6 +543,19 @@ void hcw_put_process_ids(hcw_frame *f, const hw_process_id *v, size_t n)
         p_process_id(f, &v[i]);
 }
 
+void hcw_put_prompting(hcw_frame *f, const hcw_prompting *p)
+{
+    f->nput++;
+    if (p->none) {
+        p_u64(f, 0);
+        return;
+    }
+    p_array(f, 3);
+    p_address(f, &p->source);
+    p_u64(f, p->id);
+    p_bool(f, p->expects);
+}
+
 void hcw_put_crash(hcw_frame *f, const hcw_crash *c)
 {
     f->nput++;
@@ -1434,4 +1447,27 @@ bool hcw_get_process_ids(hcw_in *in, hw_process_id **out, size_t *n)
 bool hcw_get_crash(hcw_in *in, hcw_crash *out)
 {
     GET(in, out, d_crash(o_, out));
+}
+
+/* SYNC's `0 | [address, u64 id, bool expects]`. */
+static bool d_prompting(const msgpack_object *o, hcw_prompting *out)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t zero;
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        out->none = d_u64(o, &zero) && zero == 0;
+        return out->none;
+    }
+    const msgpack_object *e = d_array(o, 3, NULL);
+    if (e == NULL || !d_u64(&e[1], &out->id) || !d_bool(&e[2], &out->expects) ||
+        !d_address(&e[0], &out->source)) {
+        memset(out, 0, sizeof *out);
+        return false;
+    }
+    return true;
+}
+
+bool hcw_get_prompting(hcw_in *in, hcw_prompting *out)
+{
+    GET(in, out, d_prompting(o_, out));
 }

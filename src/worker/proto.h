@@ -76,6 +76,8 @@
     XX(LANE_DROP, 26)         /* [u32 lane, str|nil why]: the lane is          \
                                  unmapped (nil: after LANE_CLOSE), or          \
                                  refused or broken (why) */                    \
+    XX(SYNC, 27)              /* [prompting] (lanes): the node's prompting     \
+                                 message becomes none or a lane's stub */      \
     /* control */                                                              \
     XX(HELLO, 64)     /* node -> worker: [u32 version, str our, str binary,    \
                          str process id] */                                    \
@@ -124,6 +126,26 @@ typedef struct hcw_module {
     char *path;    /* a loaded object (the guest's binary, a library) */
     uint64_t base; /* where it is loaded (dl_iterate_phdr's dlpi_addr) */
 } hcw_module;
+
+/* DELIVER's and RECEIVE's REPLY to a worker with lanes carry `u8 flags`
+ * (docs/lane-design.md §10, step 5): taking the item sets the node's
+ * prompting message (a request with expects or rsvp, an answer paired with
+ * a context of the node's, a timeout of one); with that, the message it
+ * sets is none (an answer or timeout whose request was sent with nothing
+ * prompting). */
+#define HCW_ITEM_PROMPTS 1u
+#define HCW_ITEM_PROMPTS_NONE 2u
+
+/* SYNC's argument (a worker with lanes): `0`, the node's prompting message
+ * becomes none; or [address source, u64 id, bool expects], it becomes a
+ * stub of the request `id` (bit 63 set) from `source`, a lane's peer,
+ * answered to `source` when `expects`. */
+typedef struct hcw_prompting {
+    bool none;
+    hw_address source; /* (not none) */
+    uint64_t id;
+    bool expects;
+} hcw_prompting;
 
 typedef struct hcw_crash {
     int32_t code;        /* CRASH: the signal; EXIT: the status */
@@ -181,6 +203,8 @@ void hcw_put_u64s(hcw_frame *f, const uint64_t *v, size_t n);
 /* [process-id...]; one argument. */
 void hcw_put_process_ids(hcw_frame *f, const hw_process_id *v, size_t n);
 void hcw_put_crash(hcw_frame *f, const hcw_crash *c);
+/* SYNC's argument; one argument (below). */
+void hcw_put_prompting(hcw_frame *f, const hcw_prompting *p);
 
 /* ------------------------------------------------------------- reading */
 
@@ -255,5 +279,7 @@ bool hcw_get_strs(hcw_in *in, char ***out, size_t *n);
 /* [process-id...]: free with hw_process_id_fini on each, then free(*out). */
 bool hcw_get_process_ids(hcw_in *in, hw_process_id **out, size_t *n);
 bool hcw_get_crash(hcw_in *in, hcw_crash *out);
+/* SYNC's argument; out->source is the caller's (hw_address_fini). */
+bool hcw_get_prompting(hcw_in *in, hcw_prompting *out);
 
 #endif

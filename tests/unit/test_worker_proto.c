@@ -263,6 +263,8 @@ static void op_names(void **state)
     assert_string_equal(hcw_op_name(73), "LANE_OPEN");
     assert_string_equal(hcw_op_name(74), "LANE_CLOSE");
     assert_null(hcw_op_name(75));
+    assert_string_equal(hcw_op_name(27), "SYNC");
+    assert_string_equal(hcw_op_name(HCW_LRESP), "LRESP");
     assert_null(hcw_op_name(-1));
 }
 
@@ -392,6 +394,79 @@ static void exact_bytes(void **state)
     hello[k++] = 0xc0;
     assert_frame(f, hello, k);
 
+    /* SYNC (lanes): `0`, or [address, u64 id, bool expects] */
+    hcw_frame_begin(f, HCW_SYNC, 1);
+    hcw_put_prompting(f, &(hcw_prompting){.none = true});
+    static const uint8_t sync_none[] = {0x92, 0x1b, 0x00};
+    assert_frame(f, sync_none, sizeof sync_none);
+    hcw_frame_begin(f, HCW_SYNC, 1);
+    hcw_put_prompting(f, &(hcw_prompting){
+                             .source = {"n", {"p", "k", "u"}},
+                             .id = (1ull << 63) | 5,
+                             .expects = true,
+                         });
+    static const uint8_t sync_stub[] = {
+        0x92, 0x1b, 0x93, 0x92, 0xa1, 'n',  0x93, 0xa1, 'p',  0xa1, 'k', 0xa1,
+        'u',  0xcf, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0xc3};
+    assert_frame(f, sync_stub, sizeof sync_stub);
+
+    hcw_frame_free(f);
+}
+
+/* SYNC's argument read back, and what is not one refused. */
+static void sync_prompting(void **state)
+{
+    (void)state;
+    hcw_frame *f = hcw_frame_new();
+    hcw_in in;
+    hcw_in_init(&in);
+    hcw_prompting p;
+
+    hcw_frame_begin(f, HCW_SYNC, 1);
+    hcw_put_prompting(f, &(hcw_prompting){.none = true});
+    reparse(f, &in, HCW_SYNC, 1);
+    assert_true(hcw_get_prompting(&in, &p));
+    assert_true(p.none);
+
+    hcw_frame_begin(f, HCW_SYNC, 1);
+    hcw_put_prompting(
+        f,
+        &(hcw_prompting){.source = addr_a, .id = UINT64_MAX, .expects = false});
+    reparse(f, &in, HCW_SYNC, 1);
+    assert_true(hcw_get_prompting(&in, &p));
+    assert_false(p.none);
+    assert_string_equal(p.source.node, "a.os");
+    assert_string_equal(p.source.process.process_name, "x");
+    assert_string_equal(p.source.process.package_name, "y");
+    assert_string_equal(p.source.process.publisher_node, "z.os");
+    assert_true(p.id == UINT64_MAX);
+    assert_false(p.expects);
+    hw_address_fini(&p.source);
+    assert_false(hcw_get_prompting(&in, &p)); /* nothing left */
+
+    static const struct {
+        uint8_t b[24];
+        size_t n;
+    } bad[] = {
+        {{0x92, 0x1b, 0x01}, 3},             /* 1, not 0 */
+        {{0x92, 0x1b, 0xc0}, 3},             /* nil */
+        {{0x92, 0x1b, 0xff}, 3},             /* -1 */
+        {{0x92, 0x1b, 0x92, 0x01, 0xc3}, 5}, /* two elements */
+        {{0x92, 0x1b, 0x93, 0x92, 0xa1, 'n', 0x93, 0xa1, 'p', 0xa1, 'k', 0xa1,
+          'u', 0x01, 0x01},
+         15}, /* expects not a bool */
+        {{0x92, 0x1b, 0x93, 0x92, 0xa1, 'n', 0x93, 0xa1, 'p', 0xa1, 'k', 0xa1,
+          'u', 0xc3, 0xc3},
+         15},                                      /* the id not an integer */
+        {{0x92, 0x1b, 0x93, 0xc0, 0x01, 0xc3}, 6}, /* no address */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(parse_body(&in, bad[i].b, bad[i].n), 1);
+        assert_false(hcw_get_prompting(&in, &p));
+        assert_zero(&p, sizeof p);
+        assert_int_equal(in.next, 0); /* not consumed */
+    }
+    hcw_in_fini(&in);
     hcw_frame_free(f);
 }
 
@@ -1375,6 +1450,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(op_names),
         cmocka_unit_test(exact_bytes),
+        cmocka_unit_test(sync_prompting),
         cmocka_unit_test(round_trip_scalars),
         cmocka_unit_test(round_trip_ids),
         cmocka_unit_test(round_trip_messages),
