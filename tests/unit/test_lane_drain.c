@@ -57,6 +57,19 @@ static void lreq(fx *x, uint64_t id, const hw_request *r, const hw_blob *b)
     assert_int_equal(hcw_link_try_send(x->writer, x->f), 1);
 }
 
+/* Write an LRESP [id, response, nil] into ring 0. */
+static void lresp(fx *x, uint64_t id, const char *body)
+{
+    hw_response r = {0};
+    r.body.ptr = (uint8_t *)body;
+    r.body.len = strlen(body);
+    hcw_frame_begin(x->f, HCW_LRESP, 3);
+    hcw_put_u64(x->f, id);
+    hcw_put_response(x->f, &r);
+    hcw_put_nil(x->f);
+    assert_int_equal(hcw_link_try_send(x->writer, x->f), 1);
+}
+
 static hw_request note(const char *body)
 {
     hw_request r = {0};
@@ -143,6 +156,65 @@ static void only_what_the_reader_left(void **state)
     body_is(x->head, "left");
 }
 
+static void refused(fx *x, const char *said);
+
+/* An LREQ that expects a response is a request answered to its writer. */
+static void a_request_with_expects_is_answered_to_the_writer(void **state)
+{
+    fx *x = *state;
+    hw_request r = note("ask");
+    r.has_expects_response = true;
+    r.expects_response = 5;
+    lreq(x, LANE_ID(9), &r, NULL);
+    assert_int_equal(drain(x), 1);
+    assert_string_equal(x->why, "");
+    hcn_msg *m = x->head;
+    assert_int_equal(m->kind, HCN_MSG_REQUEST);
+    assert_true(m->id == LANE_ID(9));
+    assert_true(m->has_expects);
+    assert_int_equal(m->expects, 5);
+    assert_string_equal(m->rsvp, FROM);
+    assert_string_equal(m->source, FROM);
+    assert_string_equal(m->target, TO);
+    assert_false(m->inherit);
+    body_is(m, "ask");
+}
+
+/* The writer's answers to the ended reader's lane requests are skipped:
+ * nobody waits for them any more; the requests around them are kept. */
+static void responses_are_skipped(void **state)
+{
+    fx *x = *state;
+    hw_request a = note("before");
+    lreq(x, LANE_ID(1), &a, NULL);
+    lresp(x, LANE_ID(40), "an answer");
+    lresp(x, LANE_ID(41), "another");
+    hw_request b = note("after");
+    lreq(x, LANE_ID(2), &b, NULL);
+    lresp(x, LANE_ID(42), "last");
+    assert_int_equal(drain(x), 2);
+    assert_string_equal(x->why, "");
+    body_is(x->head, "before");
+    body_is(x->head->next, "after");
+    assert_ptr_equal(x->head->next, x->tail);
+    /* read to the end, the answers too */
+    assert_int_equal(drain(x), 0);
+    assert_string_equal(x->why, "");
+}
+
+static void a_short_lresp_ends_the_drain(void **state)
+{
+    fx *x = *state;
+    hw_request ok = note("ok");
+    lreq(x, LANE_ID(1), &ok, NULL);
+    hcw_frame_begin(x->f, HCW_LRESP, 1);
+    hcw_put_u64(x->f, LANE_ID(2));
+    assert_int_equal(hcw_link_try_send(x->writer, x->f), 1);
+    hw_request after = note("after");
+    lreq(x, LANE_ID(3), &after, NULL);
+    refused(x, "not LREQ");
+}
+
 /* Each refused frame ends the drain; what came before it is kept. */
 static void refused(fx *x, const char *said)
 {
@@ -226,6 +298,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(another_op_ends_the_drain, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_short_lreq_ends_the_drain, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            a_request_with_expects_is_answered_to_the_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(responses_are_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_short_lresp_ends_the_drain, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
