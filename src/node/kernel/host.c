@@ -5,6 +5,7 @@
 
 #include "../../common/abi_types.h"
 #include "../../worker/lane.h"
+#include "../../worker/proto.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -498,6 +499,45 @@ static void lent_release(hcn_host *h)
 
 enum { INGEST_DROPPED, INGEST_COPIED, INGEST_LENT };
 
+/* The flags of an answer or timeout paired with a context of the node's:
+ * taking it restores the prompting message recorded there (none or not). */
+static uint8_t answer_flags(bool none)
+{
+    return (uint8_t)(HCW_ITEM_PROMPTS | (none ? HCW_ITEM_PROMPTS_NONE : 0));
+}
+
+/* Whether m, a response or send error no context of the node's waits for,
+ * is an ANSWER for a worker with lanes: its id has bit 63, the half ids a
+ * worker draws (docs/lane-design.md §4). */
+static bool lane_answer(const hcn_host *h, const hcn_msg *m)
+{
+    return h->lanes && m->id >> 63 != 0;
+}
+
+/* An ANSWER as the guest's receive would have it, without a context (the
+ * worker has it): a response from its source, or a send error whose target
+ * and message are the failed request's as the envelope has it (the worker
+ * puts its own record of the request there). */
+static void export_lane_answer(hcn_host *h, const hcn_msg *m,
+                               hw_receive_result *out)
+{
+    if (m->kind == HCN_MSG_RESPONSE) {
+        export_source(h, m->source, &out->source);
+        export_message(m, &out->message);
+        return;
+    }
+    out->is_err = true;
+    out->error.kind = (hw_send_error_kind)m->err_kind;
+    const hcn_msg *o = m->orig;
+    hcn_address_export(o ? o->target : m->source, &out->error.target);
+    if (o) {
+        export_message(o, &out->error.message);
+    } else {
+        out->error.message.kind = HW_MESSAGE_REQUEST;
+        export_bytes(NULL, 0, &out->error.message.request.body);
+    }
+}
+
 /* Take in one envelope (consuming it).  Fills *out and returns
  * INGEST_COPIED (the guest owns *out) or, when `lend` and m allows it,
  * INGEST_LENT (*out points into m and its context entry, kept until the
@@ -507,10 +547,13 @@ static int ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out, bool lend)
 {
     memset(out, 0, sizeof *out);
     h->taken_seq = m->seq;
+    h->taken_flags = 0;
+    h->taken_answer = 0;
     if (m->kind == HCN_MSG_REQUEST) {
         if (m->has_expects || m->rsvp) {
             hcn_msg_unref(h->prompting);
             h->prompting = hcn_msg_ref(m);
+            h->taken_flags = HCW_ITEM_PROMPTS;
         }
         set_blob_from(h, m);
         note_offered(h, m);
@@ -525,6 +568,18 @@ static int ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out, bool lend)
     }
     hcn_ctx_entry *e;
     HASH_FIND(hh, h->contexts, &m->id, sizeof m->id, e);
+    if (e == NULL && lane_answer(h, m)) {
+        /* the worker's to pair: its effects are a paired answer's, but
+         * for the prompting message */
+        h->taken_answer = m->id;
+        export_lane_answer(h, m, out);
+        if (m->kind == HCN_MSG_RESPONSE) {
+            set_blob_from(h, m);
+            note_offered(h, m);
+        }
+        hcn_msg_unref(m);
+        return INGEST_COPIED;
+    }
     if (e == NULL) {
         hcn_log_write(&h->node->log, h->proc->id, 2, hcn_proc_level(h->proc),
                       m->kind == HCN_MSG_RESPONSE
@@ -534,6 +589,7 @@ static int ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out, bool lend)
         return INGEST_DROPPED;
     }
     ctx_take(h, e);
+    h->taken_flags = answer_flags(h->prompting == NULL);
     if (m->kind == HCN_MSG_RESPONSE) {
         set_blob_from(h, m);
         note_offered(h, m);
@@ -559,10 +615,12 @@ static int ingest(hcn_host *h, hcn_msg *m, hw_receive_result *out, bool lend)
 static bool expire_one(hcn_host *h, int64_t now, hw_receive_result *out)
 {
     h->taken_seq = 0; /* (a timeout is no mailbox item) */
+    h->taken_answer = 0;
     if (h->heap_len == 0 || h->heap[0]->deadline > now)
         return false;
     hcn_ctx_entry *e = h->heap[0];
     ctx_take(h, e);
+    h->taken_flags = answer_flags(h->prompting == NULL);
     memset(out, 0, sizeof *out);
     out->is_err = true;
     fill_error(e, HW_SEND_ERROR_TIMEOUT, &out->error);
@@ -860,7 +918,8 @@ static bool host_last_blob(void *ctx, hw_blob *out)
 typedef struct hcn_ahead {
     hcn_msg *msg;         /* the envelope (a reference); NULL: a timeout */
     hcn_ctx_entry *entry; /* the context it answers, out of the table;
-                             NULL for a request */
+                             NULL for a request or an ANSWER (a lane
+                             worker's, host.c's lane_answer) */
 } hcn_ahead;
 
 static hcn_ahead *ahead_at(const hcn_host *h, size_t k)
@@ -898,7 +957,10 @@ static bool may_inherit(const hcn_host *h, uint64_t id)
             return true;
     for (size_t k = 0; k < h->ahead_len; k++) {
         const hcn_ahead *a = ahead_at(h, k);
-        const hcn_msg *p = a->entry ? a->entry->prompting : a->msg;
+        /* (an ANSWER, with neither, prompts nothing) */
+        const hcn_msg *p = a->entry ? a->entry->prompting
+                           : a->msg->kind == HCN_MSG_REQUEST ? a->msg
+                                                             : NULL;
         if (p && p->id == id)
             return true;
     }
@@ -955,6 +1017,8 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
                 return false;
             entry_unlink(h, e);
             h->taken_seq = 0;
+            h->taken_flags = answer_flags(e->prompting == NULL);
+            h->taken_answer = 0;
             out->is_err = true;
             fill_error(e, HW_SEND_ERROR_TIMEOUT, &out->error);
             if (e->has_context) {
@@ -975,7 +1039,11 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
             continue;
         }
         h->taken_seq = m->seq;
+        h->taken_flags = 0;
+        h->taken_answer = 0;
         if (m->kind == HCN_MSG_REQUEST) {
+            if (m->has_expects || m->rsvp)
+                h->taken_flags = HCW_ITEM_PROMPTS;
             deferred_pop(h);
             /* lent where it can be: the ahead record holds m until it is
              * received, and the caller encodes *out at once */
@@ -993,6 +1061,17 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
         hcn_ctx_entry *e;
         HASH_FIND(hh, h->contexts, &m->id, sizeof m->id, e);
         deferred_pop(h);
+        if (e == NULL && lane_answer(h, m)) {
+            /* the worker's (no context of the node's can be inherited for
+             * it meanwhile: may_inherit said so); its effects but the
+             * prompting message's at its receive */
+            h->taken_answer = m->id;
+            export_lane_answer(h, m, out);
+            if (m->kind == HCN_MSG_RESPONSE)
+                *blob = m->blob;
+            ahead_push(h, m, NULL);
+            return true;
+        }
         if (e == NULL) {
             /* nobody waits, and nobody can before it would be received */
             hcn_log_write(&h->node->log, h->proc->id, 2,
@@ -1005,6 +1084,7 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
             continue;
         }
         entry_unlink(h, e);
+        h->taken_flags = answer_flags(e->prompting == NULL);
         /* a response lent as a request is (the entry, its context, stays
          * in the ahead record too); a send error copied */
         *lent = m->kind == HCN_MSG_RESPONSE && lend_message(h, m, out);
@@ -1067,11 +1147,15 @@ bool hcn_host_receive_ahead(hcn_host *h)
             note_offered(h, a.msg);
         }
         ctx_free(h, a.entry);
-    } else {
+    } else if (a.msg->kind == HCN_MSG_REQUEST) {
         if (a.msg->has_expects || a.msg->rsvp) {
             hcn_msg_unref(h->prompting);
             h->prompting = hcn_msg_ref(a.msg);
         }
+        set_blob_from(h, a.msg);
+        note_offered(h, a.msg);
+    } else if (a.msg->kind == HCN_MSG_RESPONSE) {
+        /* an ANSWER: as a paired response, the prompting message aside */
         set_blob_from(h, a.msg);
         note_offered(h, a.msg);
     }
@@ -1148,6 +1232,14 @@ struct hcn_lane_out {
 void hcn_host_lane_add(hcn_host *h, hcn_proc *peer, struct hcw_lane *lane,
                        uint32_t number, int dir)
 {
+    size_t i = 0;
+    while (i < h->nlane_peers && strcmp(h->lane_peers[i], peer->addr) != 0)
+        i++;
+    if (i == h->nlane_peers) {
+        h->lane_peers =
+            hcn_xrealloc(h->lane_peers, (i + 1) * sizeof *h->lane_peers);
+        h->lane_peers[h->nlane_peers++] = hcn_xstrdup(peer->addr);
+    }
     if (h->lane_out == NULL)
         h->lane_out = hcn_xcalloc(HCW_LANES_MAX, sizeof *h->lane_out);
     if (h->nlane_out == HCW_LANES_MAX)
@@ -1170,6 +1262,16 @@ void hcn_host_lane_remove(hcn_host *h, uint32_t number)
 uint32_t hcn_host_taken_seq(const hcn_host *h)
 {
     return h->taken_seq;
+}
+
+uint8_t hcn_host_taken_flags(const hcn_host *h)
+{
+    return h->taken_flags;
+}
+
+uint64_t hcn_host_taken_answer(const hcn_host *h)
+{
+    return h->taken_answer;
 }
 
 static void route(hcn_host *h, hcn_msg *m)
@@ -1234,6 +1336,72 @@ static void host_send_request(void *ctx, const hw_address *target,
     if (req->has_expects_response)
         ctx_add(h, m, context);
     route(h, m);
+}
+
+void hcn_host_send_lane_request(hcn_host *h, const hw_address *target,
+                                const hw_request *req, const hw_blob *blob,
+                                uint64_t id)
+{
+    char buf[512];
+    const char *t = addr_into(h, target, buf, sizeof buf);
+    char *heap = t ? NULL : addr_string(h, target);
+    hcn_blob *b =
+        blob ? hcn_blob_new(blob->mime, blob->bytes.ptr, blob->bytes.len)
+             : NULL;
+    size_t ncaps;
+    hcn_cap *caps = filter_caps(h, &req->capabilities, &ncaps);
+    /* build_request's, with the worker's id and no inherit */
+    hcn_msg *m =
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = id, .source = h->proc->addr,
+                    .target = t ? t : heap,
+                    .rsvp = req->has_expects_response ? h->proc->addr : NULL,
+                    .has_expects = req->has_expects_response,
+                    .expects = req->expects_response, .body = req->body.ptr,
+                    .body_len = req->body.len, .metadata = req->metadata,
+                    .caps = caps, .ncaps = ncaps, .blob = b);
+    free_caps(caps, ncaps);
+    hcn_blob_unref(b);
+    free(heap);
+    route(h, m);
+}
+
+bool hcn_host_sync(hcn_host *h, int inst, const hcw_prompting *p,
+                   const char **why)
+{
+    *why = NULL;
+    if (!h->lanes) {
+        *why = "SYNC from a worker without lanes";
+        return false;
+    }
+    if (p->none) {
+        hcn_msg_unref(h->prompting);
+        h->prompting = NULL;
+        return true;
+    }
+    if (p->id >> 63 == 0) {
+        *why = "SYNC of an id without bit 63";
+        return false;
+    }
+    char buf[512];
+    const char *src = addr_into(h, &p->source, buf, sizeof buf);
+    const char *peer = NULL;
+    for (size_t i = 0; src && i < h->nlane_peers && !peer; i++)
+        if (strcmp(h->lane_peers[i], src) == 0)
+            peer = h->lane_peers[i];
+    if (peer == NULL) {
+        *why = "SYNC of a request from a process that is no lane's peer";
+        return false;
+    }
+    hcn_lanes_adopted(h->node, h->proc, inst, peer, p->id);
+    /* a stub of the lane request: the node's own record of the peer as
+     * its source, answered to it when it expects a response */
+    hcn_msg *m =
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = p->id, .source = peer,
+                    .target = h->proc->addr, .rsvp = p->expects ? peer : NULL,
+                    .has_expects = p->expects);
+    hcn_msg_unref(h->prompting);
+    h->prompting = m;
+    return true;
 }
 
 static void host_send_response(void *ctx, const hw_response *resp,
@@ -1744,6 +1912,9 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
 void hcn_host_fini(hcn_host *h)
 {
     free(h->lane_out);
+    for (size_t i = 0; i < h->nlane_peers; i++)
+        free(h->lane_peers[i]);
+    free(h->lane_peers);
     lent_release(h);
     ahead_return(h);
     saves_flush(h); /* what the instance queued is stored all the same */

@@ -371,19 +371,29 @@ static void put_current_blob(wctx *w, hcw_frame *f)
     put_msg_blob(f, w->h->last_blobbed ? w->h->last_blob : NULL);
 }
 
+/* To a lane worker, what DELIVER and RECEIVE's REPLY carry after the
+ * blob (docs/lane-design.md §3a and §10, step 5): the item's number in the
+ * mailbox, its flags and the id of an ANSWER (else 0). */
+static void put_item_tail(wctx *w, hcw_frame *f)
+{
+    hcw_put_u64(f, hcn_host_taken_seq(w->h));
+    hcw_put_u64(f, hcn_host_taken_flags(w->h));
+    hcw_put_u64(f, hcn_host_taken_answer(w->h));
+}
+
 /* Write the REPLY to a RECEIVE into w->out: the message `r` came (a new
  * CPU budget from now), then its blob or nil; r is released. */
 static void put_receive_reply(wctx *w, hw_receive_result *r)
 {
     w->cpu_at_receive = -1; /* a new message: a new budget */
-    hcw_frame_begin(w->out, HCW_REPLY, w->lanes ? 3 : 2);
+    hcw_frame_begin(w->out, HCW_REPLY, w->lanes ? 5 : 2);
     hcw_put_receive_result(w->out, r);
     if (r->is_err)
         hcw_put_nil(w->out);
     else
         put_current_blob(w, w->out);
-    if (w->lanes) /* its number in the mailbox (docs/lane-design.md §3a) */
-        hcw_put_u64(w->out, hcn_host_taken_seq(w->h));
+    if (w->lanes)
+        put_item_tail(w, w->out);
     hw_receive_result_fini(r);
 }
 
@@ -839,6 +849,19 @@ static int serve_call(wctx *w)
         free(why);
         return 0;
     }
+    case HCW_SYNC: {
+        /* the node's prompting message as the worker's is (lanes) */
+        hcw_prompting pr;
+        if (!hcw_get_prompting(in, &pr))
+            BREACH(w, "SYNC wants [0 | [address, id, expects]]");
+        const char *why;
+        bool ok = hcn_host_sync(w->h, w->inst, &pr, &why);
+        if (!pr.none)
+            hw_address_fini(&pr.source);
+        if (!ok)
+            BREACH(w, "%s", why);
+        return 0;
+    }
     case HCW_OUR_CAPS: {
         hw_capability_list caps;
         t->our_capabilities(ctx, &caps);
@@ -914,7 +937,16 @@ static int serve_call(wctx *w)
                   hcw_get_request_view(in, &req) &&
                   hcw_get_bytes_opt(in, &has_ctx, &ctxb) &&
                   hcw_get_blob_opt(in, &has_blob, &blob);
-        if (ok)
+        /* a fifth, from a worker with lanes: the lane id of a request it
+         * sends again by node (no inherit; it keeps the context) */
+        uint64_t lane_id = 0;
+        bool lane_ok = !ok || in->nargs <= 4 ||
+                       (w->lanes && hcw_get_u64(in, &lane_id) &&
+                        lane_id >> 63 != 0 && !req.inherit);
+        if (ok && lane_ok && lane_id != 0)
+            hcn_host_send_lane_request(w->h, &target, &req,
+                                       has_blob ? &blob : NULL, lane_id);
+        else if (ok && lane_ok)
             t->send_request(ctx, &target, &req, has_ctx ? &ctxb : NULL,
                             has_blob ? &blob : NULL);
         hw_address_fini(&target);
@@ -924,6 +956,9 @@ static int serve_call(wctx *w)
         if (!ok)
             BREACH(w, "SEND_REQUEST wants [address, request, context, "
                       "blob]");
+        if (!lane_ok)
+            BREACH(w, "SEND_REQUEST's fifth argument wants a lane id (bit "
+                      "63, no inherit) from a worker with lanes");
         return 0;
     }
     case HCW_SEND_RESPONSE: {
@@ -1091,14 +1126,14 @@ static int deliver_ahead(wctx *w)
         bool lent;
         if (!hcn_host_take_ahead(w->h, &r, &b, &lent))
             return need(w);
-        hcw_frame_begin(w->out, HCW_DELIVER, w->lanes ? 3 : 2);
+        hcw_frame_begin(w->out, HCW_DELIVER, w->lanes ? 5 : 2);
         hcw_put_receive_result(w->out, &r);
         if (r.is_err)
             hcw_put_nil(w->out);
         else
             put_msg_blob(w->out, b);
         if (w->lanes)
-            hcw_put_u64(w->out, hcn_host_taken_seq(w->h));
+            put_item_tail(w, w->out);
         if (!lent)
             hw_receive_result_fini(&r);
         int rc = hcw_link_try_send(w->link, w->out);
@@ -1182,7 +1217,8 @@ static int server_call(wctx *w)
     case HCW_PROMPTING_RELEASE:
     case HCW_SAVE_CAPS:
     case HCW_DROP_CAPS:
-    case HCW_LANE_DROP: return serve_call(w) == 0 ? 1 : -1;
+    case HCW_LANE_DROP:
+    case HCW_SYNC: return serve_call(w) == 0 ? 1 : -1;
     case HCW_RECEIVE: {
         w->need_sent = false;
         if (hcn_host_receive_ahead(w->h)) {
@@ -1616,6 +1652,7 @@ static bool one_way(int op)
     case HCW_STARTED:
     case HCW_SET_STATE_START:
     case HCW_LANE_DROP:
+    case HCW_SYNC:
     case HCW_DONE: return true;
     default: return false;
     }

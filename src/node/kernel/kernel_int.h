@@ -39,6 +39,7 @@
 typedef struct hcn_host hcn_host;
 struct hcw_frame;
 struct hcw_lane;
+struct hcw_prompting;
 
 /* An address string as the ABI's address (the caller finis it). */
 void hcn_address_export(const char *s, hw_address *out);
@@ -88,10 +89,19 @@ void hcn_lanes_instance_end(hcn_node *n, hcn_proc *p, int inst, hcn_msg **head,
  * ended reader) as request envelopes from `from` to `to`, appended to
  * *head..*tail in order; how many.  Each frame is decoded untrusted and
  * must be an LREQ as a lane carries it (an id with bit 63, no inherit, no
- * capabilities); the first that is not ends the drain, with why it was
- * refused in why (else why is ""). */
+ * capabilities; one that expects a response gets rsvp `from`) or an LRESP,
+ * which is skipped (the ended reader's contexts went with it); the first
+ * that is neither ends the drain, with why it was refused in why (else why
+ * is ""). */
 size_t hcn_lane_drain(struct hcw_link *view, const char *from, const char *to,
                       hcn_msg **head, hcn_msg **tail, char *why, size_t whylen);
+/* p's instance `inst` adopted, by SYNC, the lane request `id` that the
+ * process at address `peer` sent it by lane: it goes into the `adopted` of
+ * the LANE_CLOSE the peer gets for each lane between them that is still
+ * there (at most HCN_LANE_ADOPTED_MAX a way, the oldest forgotten). */
+#define HCN_LANE_ADOPTED_MAX 256
+void hcn_lanes_adopted(hcn_node *n, hcn_proc *p, int inst, const char *peer,
+                       uint64_t id);
 /* p dropped capabilities: close its lanes that are no longer permitted
  * the way they were. */
 void hcn_lanes_recheck(hcn_node *n, hcn_proc *p);
@@ -176,7 +186,13 @@ struct hcn_host {
      * (last_seq, docs/lane-design.md §3a) */
     struct hcn_lane_out *lane_out;
     unsigned nlane_out;
-    uint32_t taken_seq; /* hcn_host_taken_seq */
+    uint32_t taken_seq;    /* hcn_host_taken_seq */
+    uint8_t taken_flags;   /* hcn_host_taken_flags */
+    uint64_t taken_answer; /* hcn_host_taken_answer */
+    /* the addresses of the peers of every lane handed to this instance's
+     * worker (closed since or not): a SYNC's stub may come only from one */
+    char **lane_peers;
+    size_t nlane_peers;
     int (*lane_ctl)(void *ctx, hcn_msg *m, bool may_wait);
     void *lane_ctx;
     /* The last sources exported to the guest, split (host.c,
@@ -308,6 +324,27 @@ void hcn_host_lane_remove(hcn_host *h, uint32_t number);
  * hcn_host_try_receive, the blocking receive) handed over, 0 when it was
  * none of the mailbox's (a timeout). */
 uint32_t hcn_host_taken_seq(const hcn_host *h);
+/* And for a worker with lanes (docs/lane-design.md §10, step 5): that
+ * item's flags (HCW_ITEM_PROMPTS, HCW_ITEM_PROMPTS_NONE: how taking it
+ * changes the prompting message, once its effects apply), and the id of
+ * an ANSWER (0 when it is none): a response or send error whose id has bit
+ * 63 and no context of the node's, handed over for the worker to pair. */
+uint8_t hcn_host_taken_flags(const hcn_host *h);
+uint64_t hcn_host_taken_answer(const hcn_host *h);
+/* SYNC from the worker of instance `inst`: the prompting message becomes
+ * none, or a stub of the lane request p->id from p->source (a peer of a
+ * lane handed to this instance), which is recorded as adopted.  false,
+ * with why, when the worker may not say it (no lanes, an id without bit
+ * 63, not a lane's peer): a breach. */
+bool hcn_host_sync(hcn_host *h, int inst, const struct hcw_prompting *p,
+                   const char **why);
+/* SEND_REQUEST with a lane id (a worker with lanes sends by node a
+ * request it had sent by lane): the envelope has that id, rsvp this
+ * process when it expects a response, and the node files no context (the
+ * worker has it).  No inherit. */
+void hcn_host_send_lane_request(hcn_host *h, const hw_address *target,
+                                const hw_request *req, const hw_blob *blob,
+                                uint64_t id);
 /* After hcn_host_take_ahead said false: whether something waits that it
  * could not hand over (a message or a timeout a RECEIVE must take, with
  * its effects at once), as against nothing at all.  Not while stopping. */

@@ -2,9 +2,9 @@
  * workers share a lane, opened after a pair has exchanged
  * HCN_LANE_THRESHOLD messages by node, closed when either instance ends, a
  * capability drop leaves the pair without permission, a worker drops it,
- * or the node's log level goes to 3.  Nothing is sent by lane yet: the
- * table, the hand-over of each memfd and the frames that open and close a
- * lane.
+ * or the node's log level goes to 3: the table, the hand-over of each
+ * memfd, the frames that open and close a lane, the lane requests a peer
+ * adopted (SYNC), and the drain of a ring whose reader ended.
  *
  * A lane's LANE_OPEN and LANE_CLOSE reach each worker as a control entry
  * in its process's mailbox (HCN_MSG_LANE), which whichever thread serves
@@ -49,6 +49,11 @@ typedef struct lane_rec {
      * the reader stopped, and where the node's drain did (LANE_CLOSE) */
     bool drained[2];
     uint32_t taken_to[2], drained_to[2];
+    /* the ids of side d's lane requests that side 1 - d adopted (SYNC),
+     * a ring of HCN_LANE_ADOPTED_MAX (allocated at the first), the oldest
+     * forgotten: LANE_CLOSE's `adopted` to side d */
+    uint64_t *adopted[2];
+    unsigned nadopted[2], adopted_next[2];
 } lane_rec;
 
 typedef struct hcn_lanes hcn_lanes;
@@ -84,6 +89,8 @@ void hcn_lanes_init(hcn_node *n)
 
 static void rec_free(lane_rec *r)
 {
+    free(r->adopted[0]);
+    free(r->adopted[1]);
     hcw_lane_free(r->lane);
     if (r->memfd >= 0)
         close(r->memfd);
@@ -366,7 +373,14 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
         hcw_put_u64(f, (uint64_t)why);
         hcw_put_u64(f, r->taken_to[s]);
         hcw_put_u64(f, r->drained_to[s]);
-        hcw_put_u64s(f, NULL, 0); /* adopted ids: none before step 5 */
+        /* the ids of its requests the peer adopted, oldest first */
+        uint64_t ids[HCN_LANE_ADOPTED_MAX];
+        unsigned na = r->nadopted[s];
+        for (unsigned i = 0; i < na; i++)
+            ids[i] = r->adopted[s][(r->adopted_next[s] + HCN_LANE_ADOPTED_MAX -
+                                    na + i) %
+                                   HCN_LANE_ADOPTED_MAX];
+        hcw_put_u64s(f, ids, na);
         rc = 1;
         if (r->side[s] == SIDE_FINAL && why == r->told[s]) {
             r->side[s] = SIDE_DONE; /* its last word from the node */
@@ -375,6 +389,39 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
     }
     pthread_mutex_unlock(&t->mu);
     return rc;
+}
+
+/* Note in r that side d's request `id` was adopted (mu held). */
+static void adopt(lane_rec *r, int d, uint64_t id)
+{
+    if (r->adopted[d] == NULL)
+        r->adopted[d] =
+            hcn_xmalloc(HCN_LANE_ADOPTED_MAX * sizeof *r->adopted[d]);
+    for (unsigned i = 0; i < r->nadopted[d]; i++)
+        if (r->adopted[d][(r->adopted_next[d] + HCN_LANE_ADOPTED_MAX - 1 - i) %
+                          HCN_LANE_ADOPTED_MAX] == id)
+            return; /* (a stub made again) */
+    r->adopted[d][r->adopted_next[d]] = id;
+    r->adopted_next[d] = (r->adopted_next[d] + 1) % HCN_LANE_ADOPTED_MAX;
+    if (r->nadopted[d] < HCN_LANE_ADOPTED_MAX)
+        r->nadopted[d]++;
+}
+
+void hcn_lanes_adopted(hcn_node *n, hcn_proc *p, int inst, const char *peer,
+                       uint64_t id)
+{
+    hcn_lanes *t = n->lanes;
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->mu);
+    /* every lane of this instance's with that peer still kept (one open,
+     * and one closed while both live, at most) */
+    for (lane_rec *r = t->list; r; r = r->next)
+        for (int s = 0; s < 2; s++)
+            if (r->p[s] == p && r->inst[s] == inst &&
+                strcmp(r->p[1 - s]->addr, peer) == 0)
+                adopt(r, 1 - s, id);
+    pthread_mutex_unlock(&t->mu);
 }
 
 void hcn_lanes_given(hcn_node *n, hcn_proc *p, const hcn_msg *m, bool ok)
