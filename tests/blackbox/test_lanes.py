@@ -322,3 +322,53 @@ def test_the_cpu_limit_counts_each_lane_message_apart(node_factory,
     assert wait_for(lambda: n.ask(B, "echo done") == "done")
     assert "CPU" not in n.log(), n.log()
     assert ps(n)[B]["crashes"] == 0
+
+
+def fake_worker(monkeypatch, mode):
+    """Every process of tpkg run by tests/procs/fake_worker in `mode`."""
+    fake = os.environ.get("HYPERC_FAKE_WORKER")
+    if not fake:
+        pytest.skip("needs tests/procs/fake_worker")
+    monkeypatch.setenv("HYPERC_WORKER", fake)
+    monkeypatch.setenv("FAKE_WORKER_READY", mode)
+
+
+def test_answers_stubs_and_flags_of_step_5(node_factory, monkeypatch):
+    """The node's side of step 5 (docs/lane-design.md §10), spoken by a fake
+    worker: items carry flags and an ANSWER id; a request sent under a lane
+    id is answered as an ANSWER (no context of the node's); a SYNC stub of
+    a lane peer's request is answered to the peer, which gets an ANSWER;
+    a stub from a process that is no lane's peer is a breach."""
+    fake_worker(monkeypatch, "lanes")
+    monkeypatch.setenv("HYPERC_LANES", "1")
+    n = node_factory(packages=("tpkg",), extra=ISOLATE, wait_ready=False)
+    # a request with expects prompts (flag bit 0), and is no ANSWER
+    n.wait_log("fake_worker: request flags 1 answer 0")
+    # its answer, to the lane id, comes as an ANSWER without a context and
+    # leaves the prompting message alone
+    n.wait_log("fake_worker: response ok flags 0 answer 0x8000000000000001 "
+               "context 0")
+    n.wait_log("fake_worker: a lane to b")
+    n.wait_log("fake_worker: stub answered")
+    n.wait_log("fake_worker: b got answer 0x8000000000000002 flags 0 body "
+               "by stub")
+    n.wait_log(f"process {A} crashed: its worker broke the protocol (SYNC of "
+               "a request from a process that is no lane's peer)")
+    # nothing else was refused on the way
+    log = n.log()
+    assert log.count("broke the protocol") == log.count(
+        "no lane's peer"), log
+
+
+@pytest.mark.parametrize("mode,said", [
+    ("sync", "SYNC from a worker without lanes"),
+    ("send5", "SEND_REQUEST's fifth argument wants a lane id (bit 63, no "
+              "inherit) from a worker with lanes"),
+])
+def test_step_5_calls_without_lanes_are_breaches(node_factory, monkeypatch,
+                                                 mode, said):
+    """SYNC and SEND_REQUEST's lane id are for a worker with lanes only."""
+    fake_worker(monkeypatch, mode)
+    monkeypatch.setenv("HYPERC_LANES", "1")
+    n = node_factory(packages=("tpkg",), extra=ISOLATE, wait_ready=False)
+    n.wait_log(f"process {A} crashed: its worker broke the protocol ({said})")

@@ -6,31 +6,280 @@
  *
  *   old       [READY, 4, []]: another protocol version
  *   short     [READY, version]: no features (version 4's layout)
- *   features  [READY, version, 33 features]: more than a READY may name */
+ *   features  [READY, version, 33 features]: more than a READY may name
+ *
+ * and then go on, to test what the node does with a worker that asked for
+ * lanes (docs/lane-design.md §10, step 5; the node run with HYPERC_LANES=1),
+ * saying what it saw in PRINTs at level 0 ("fake_worker: ..."):
+ *
+ *   lanes     [READY, version, ["lanes"]], STARTED; then process `a` sends
+ *             itself a request under a lane id (SEND_REQUEST's fifth
+ *             argument), takes it, answers it and takes the answer, an
+ *             ANSWER; sends notes to `b` until a lane opens between them;
+ *             makes a stub of a lane request from `b` prompting (SYNC)
+ *             and answers it, which reaches `b` as an ANSWER; and at last
+ *             SYNCs a stub from `c`, which is no lane's peer (a breach).
+ *             Process `b` says which ANSWERs it gets.
+ *   sync      [READY, version, []]: no lanes; then `a` sends SYNC (a breach)
+ *   send5     no lanes; `a` sends SEND_REQUEST with a lane id (a breach) */
 #include "worker/link.h"
 #include "worker/proto.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+static hcw_link *l;
+static hcw_frame *f;
+static hcw_in in;
+
+static void send_frame(void)
+{
+    if (hcw_link_send(l, f) != 0)
+        exit(1);
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    char msg[300] = "fake_worker: ";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + strlen(msg), sizeof msg - strlen(msg), fmt, ap);
+    va_end(ap);
+    hcw_frame_begin(f, HCW_PRINT, 2);
+    hcw_put_u64(f, 0);
+    hcw_put_str(f, msg);
+    send_frame();
+}
+
+static void read_frame(void)
+{
+    char err[256];
+    if (hcw_link_recv(l, &in, err, sizeof err) != 1)
+        exit(1);
+}
+
+/* "node@process:package:publisher" with another process name. */
+static void address_of(const char *our, const char *process, hw_address *out)
+{
+    const char *at = strchr(our, '@');
+    const char *c1 = at ? strchr(at + 1, ':') : NULL;
+    const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (c2 == NULL)
+        exit(3);
+    out->node = strndup(our, (size_t)(at - our));
+    out->process.process_name = strdup(process);
+    out->process.package_name = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
+    out->process.publisher_node = strdup(c2 + 1);
+}
+
+/* An item of the node's (DELIVER or RECEIVE's REPLY to a worker with
+ * lanes): what it is, its flags and its ANSWER id. */
+typedef struct item {
+    hw_receive_result r;
+    uint64_t seq, flags, answer;
+} item;
+
+static bool get_item(item *it)
+{
+    bool has;
+    hw_blob blob;
+    memset(it, 0, sizeof *it);
+    bool ok = hcw_get_receive_result(&in, &it->r) &&
+              (it->r.is_err ? hcw_get_nil(&in)
+                            : hcw_get_blob_opt(&in, &has, &blob)) &&
+              in.nargs == 5 && hcw_get_u64(&in, &it->seq) &&
+              hcw_get_u64(&in, &it->flags) && hcw_get_u64(&in, &it->answer);
+    if (ok && !it->r.is_err && has)
+        hw_blob_fini(&blob);
+    return ok;
+}
+
+/* The next item: a DELIVER, or after NEED a RECEIVE's REPLY (then taken
+ * already: *taken).  Other frames of the node's are passed over. */
+static void next_item(item *it, bool *taken)
+{
+    *taken = false;
+    for (;;) {
+        read_frame();
+        if (in.op == HCW_NEED) {
+            hcw_frame_begin(f, HCW_RECEIVE, 0);
+            send_frame();
+            *taken = true;
+            continue;
+        }
+        if (in.op != HCW_DELIVER && in.op != HCW_REPLY)
+            continue;
+        if (!get_item(it)) {
+            say("an item without five arguments (op %d, %zu)", in.op, in.nargs);
+            exit(4);
+        }
+        return;
+    }
+}
+
+static void take(bool taken)
+{
+    if (taken)
+        return;
+    hcw_frame_begin(f, HCW_RECEIVE, 0);
+    send_frame();
+}
+
+static void send_request(const hw_address *to, bool expects, const char *body,
+                         uint64_t lane_id)
+{
+    hw_request r = {0};
+    r.has_expects_response = expects;
+    r.expects_response = 30;
+    r.body.ptr = (uint8_t *)body;
+    r.body.len = strlen(body);
+    hcw_frame_begin(f, HCW_SEND_REQUEST, lane_id ? 5 : 4);
+    hcw_put_address(f, to);
+    hcw_put_request(f, &r);
+    hcw_put_bytes_opt(f, false, NULL);
+    hcw_put_blob_opt(f, NULL);
+    if (lane_id)
+        hcw_put_u64(f, lane_id);
+    send_frame();
+}
+
+static void send_response(const char *body)
+{
+    hw_response r = {0};
+    r.body.ptr = (uint8_t *)body;
+    r.body.len = strlen(body);
+    hcw_frame_begin(f, HCW_SEND_RESPONSE, 2);
+    hcw_put_response(f, &r);
+    hcw_put_blob_opt(f, NULL);
+    send_frame();
+}
+
+static void sync_stub(const hw_address *from, uint64_t id)
+{
+    hcw_frame_begin(f, HCW_SYNC, 1);
+    hcw_put_prompting(f,
+                      &(hcw_prompting){.none = from == NULL,
+                                       .source = from ? *from : (hw_address){0},
+                                       .id = id,
+                                       .expects = true});
+    send_frame();
+}
+
+#define LANE_ID(k) ((UINT64_C(1) << 63) | (k))
+
+/* Process a of mode "lanes". */
+static void lanes_a(const char *our)
+{
+    hw_address self, b, c;
+    address_of(our, "a", &self);
+    address_of(our, "b", &b);
+    address_of(our, "c", &c);
+    /* an answer by node to a lane id: an ANSWER */
+    send_request(&self, true, "q", LANE_ID(1));
+    item it;
+    bool taken;
+    next_item(&it, &taken);
+    say("request flags %" PRIu64 " answer %" PRIu64, it.flags, it.answer);
+    hw_receive_result_fini(&it.r);
+    take(taken);
+    send_response("r");
+    next_item(&it, &taken);
+    say("response %s flags %" PRIu64 " answer %#" PRIx64 " context %d",
+        !it.r.is_err && it.r.message.kind == HW_MESSAGE_RESPONSE ? "ok"
+                                                                 : "wrong",
+        it.flags, it.answer, (int)it.r.message.has_context);
+    hw_receive_result_fini(&it.r);
+    take(taken);
+    /* notes to b until their lane opens */
+    nanosleep(&(struct timespec){0, 200000000}, NULL);
+    for (int k = 0; k < 20; k++)
+        send_request(&b, false, "note", 0);
+    for (;;) {
+        read_frame();
+        if (in.op == HCW_LANE_OPEN)
+            break;
+    }
+    say("a lane to b");
+    /* a stub of b's lane request 2, answered by node */
+    sync_stub(&b, LANE_ID(2));
+    send_response("by stub");
+    sync_stub(NULL, 0);
+    say("stub answered");
+    /* c is no lane's peer */
+    sync_stub(&c, LANE_ID(3));
+    for (;;)
+        pause();
+}
+
+/* Process b of mode "lanes": says each ANSWER it gets. */
+static void lanes_b(void)
+{
+    for (;;) {
+        item it;
+        bool taken;
+        next_item(&it, &taken);
+        if (it.answer != 0)
+            say("b got answer %#" PRIx64 " flags %" PRIu64 " body %.*s",
+                it.answer, it.flags,
+                it.r.is_err ? 0 : (int)it.r.message.response.body.len,
+                it.r.is_err ? ""
+                            : (const char *)it.r.message.response.body.ptr);
+        hw_receive_result_fini(&it.r);
+    }
+}
 
 int main(void)
 {
     char err[256];
-    hcw_link *l = hcw_link_shm_open(3, err, sizeof err);
+    l = hcw_link_shm_open(3, err, sizeof err);
     if (l == NULL) {
         fprintf(stderr, "fake_worker: %s\n", err);
         return 1;
     }
-    hcw_in in;
     hcw_in_init(&in);
-    if (hcw_link_recv(l, &in, err, sizeof err) != 1 || in.op != HCW_HELLO) {
+    uint64_t version;
+    char *our = NULL, *binary = NULL, *id = NULL;
+    if (hcw_link_recv(l, &in, err, sizeof err) != 1 || in.op != HCW_HELLO ||
+        !hcw_get_u64(&in, &version) || !hcw_get_str(&in, &our) ||
+        !hcw_get_str(&in, &binary) || !hcw_get_str(&in, &id) || our == NULL ||
+        id == NULL) {
         fprintf(stderr, "fake_worker: no HELLO\n");
         return 1;
     }
     const char *mode = getenv("FAKE_WORKER_READY");
-    hcw_frame *f = hcw_frame_new();
+    f = hcw_frame_new();
+    bool lanes = mode && strcmp(mode, "lanes") == 0;
+    if (lanes ||
+        (mode && (strcmp(mode, "sync") == 0 || strcmp(mode, "send5") == 0))) {
+        const char *feat[] = {HCW_FEATURE_LANES};
+        hcw_frame_begin(f, HCW_READY, 2);
+        hcw_put_u64(f, HCW_PROTO_VERSION);
+        hcw_put_strs(f, feat, lanes ? 1 : 0);
+        send_frame();
+        hcw_frame_begin(f, HCW_STARTED, 1);
+        hcw_put_bool(f, true);
+        send_frame();
+        bool is_a = strncmp(id, "a:", 2) == 0;
+        if (lanes && is_a)
+            lanes_a(our);
+        if (lanes && strncmp(id, "b:", 2) == 0)
+            lanes_b();
+        if (is_a && strcmp(mode, "sync") == 0) {
+            sync_stub(NULL, 0);
+        } else if (is_a && strcmp(mode, "send5") == 0) {
+            hw_address self;
+            address_of(our, "a", &self);
+            send_request(&self, false, "n", LANE_ID(4));
+        }
+        for (;;)
+            pause();
+    }
     if (mode && strcmp(mode, "old") == 0) {
         hcw_frame_begin(f, HCW_READY, 2);
         hcw_put_u64(f, 4);
@@ -46,8 +295,8 @@ int main(void)
         hcw_put_u64(f, HCW_PROTO_VERSION);
         hcw_put_strs(f, names, HCW_MAX_FEATURES + 1);
     } else {
-        fprintf(stderr, "fake_worker: FAKE_WORKER_READY: old, short or "
-                        "features\n");
+        fprintf(stderr, "fake_worker: FAKE_WORKER_READY: old, short, "
+                        "features, lanes, sync or send5\n");
         return 2;
     }
     if (hcw_link_send(l, f) != 0)
