@@ -337,8 +337,9 @@ def test_answers_stubs_and_flags_of_step_5(node_factory, monkeypatch):
     """The node's side of step 5 (docs/lane-design.md §10), spoken by a fake
     worker: items carry flags and an ANSWER id; a request sent under a lane
     id is answered as an ANSWER (no context of the node's); a SYNC stub of
-    a lane peer's request is answered to the peer, which gets an ANSWER;
-    a stub from a process that is no lane's peer is a breach."""
+    a lane peer's request is answered to the peer, which gets an ANSWER,
+    and fails to it when the instance ends with the stub prompting; a stub
+    from a process that is no lane's peer is a breach."""
     fake_worker(monkeypatch, "lanes")
     monkeypatch.setenv("HYPERC_LANES", "1")
     n = node_factory(packages=("tpkg",), extra=ISOLATE, wait_ready=False)
@@ -354,6 +355,8 @@ def test_answers_stubs_and_flags_of_step_5(node_factory, monkeypatch):
                "by stub")
     n.wait_log(f"process {A} crashed: its worker broke the protocol (SYNC of "
                "a request from a process that is no lane's peer)")
+    # the stub prompting when a's instance ended fails to b, as an ANSWER
+    n.wait_log("fake_worker: b got answer 0x8000000000000005 flags 0 error")
     # nothing else was refused on the way
     log = n.log()
     assert log.count("broke the protocol") == log.count(

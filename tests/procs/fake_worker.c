@@ -17,8 +17,9 @@
  *             argument), takes it, answers it and takes the answer, an
  *             ANSWER; sends notes to `b` until a lane opens between them;
  *             makes a stub of a lane request from `b` prompting (SYNC)
- *             and answers it, which reaches `b` as an ANSWER; and at last
- *             SYNCs a stub from `c`, which is no lane's peer (a breach).
+ *             and answers it, which reaches `b` as an ANSWER; makes
+ *             another, and SYNCs a stub from `c`, which is no lane's peer
+ *             (a breach: the instance ends with b's stub prompting).
  *             Process `b` says which ANSWERs it gets.
  *   sync      [READY, version, []]: no lanes; then `a` sends SYNC (a breach)
  *   send5     no lanes; `a` sends SEND_REQUEST with a lane id (a breach) */
@@ -211,6 +212,8 @@ static void lanes_a(const char *our)
     send_response("by stub");
     sync_stub(NULL, 0);
     say("stub answered");
+    /* another stub of b's, prompting when the instance ends: b hears */
+    sync_stub(&b, LANE_ID(5));
     /* c is no lane's peer */
     sync_stub(&c, LANE_ID(3));
     for (;;)
@@ -225,8 +228,8 @@ static void lanes_b(void)
         bool taken;
         next_item(&it, &taken);
         if (it.answer != 0)
-            say("b got answer %#" PRIx64 " flags %" PRIu64 " body %.*s",
-                it.answer, it.flags,
+            say("b got answer %#" PRIx64 " flags %" PRIu64 " %s %.*s",
+                it.answer, it.flags, it.r.is_err ? "error" : "body",
                 it.r.is_err ? 0 : (int)it.r.message.response.body.len,
                 it.r.is_err ? ""
                             : (const char *)it.r.message.response.body.ptr);

@@ -1401,6 +1401,9 @@ bool hcn_host_sync(hcn_host *h, int inst, const hcw_prompting *p,
                     .has_expects = p->expects);
     hcn_msg_unref(h->prompting);
     h->prompting = m;
+    /* a new envelope, not answered yet (`answered` is only compared: the
+     * one it named may be gone, and m at its address) */
+    h->answered = NULL;
     return true;
 }
 
