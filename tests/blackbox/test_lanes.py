@@ -351,12 +351,14 @@ def test_answers_stubs_and_flags_of_step_5(node_factory, monkeypatch):
                "context 0")
     n.wait_log("fake_worker: a lane to b")
     n.wait_log("fake_worker: stub answered")
-    n.wait_log("fake_worker: b got answer 0x8000000000000002 flags 0 body "
-               "by stub")
+    # (b holds no prompting message: its ANSWERs go ahead)
+    n.wait_log("fake_worker: b got answer 0x8000000000000002 by DELIVER, "
+               "flags 0 body by stub")
     n.wait_log(f"process {A} crashed: its worker broke the protocol (SYNC of "
                "a request from a process that is no lane's peer)")
     # the stub prompting when a's instance ended fails to b, as an ANSWER
-    n.wait_log("fake_worker: b got answer 0x8000000000000005 flags 0 error")
+    n.wait_log("fake_worker: b got answer 0x8000000000000005 by DELIVER, "
+               "flags 0 error")
     # nothing else was refused on the way
     log = n.log()
     assert log.count("broke the protocol") == log.count(

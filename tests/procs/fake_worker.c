@@ -228,8 +228,9 @@ static void lanes_b(void)
         bool taken;
         next_item(&it, &taken);
         if (it.answer != 0)
-            say("b got answer %#" PRIx64 " flags %" PRIu64 " %s %.*s",
-                it.answer, it.flags, it.r.is_err ? "error" : "body",
+            say("b got answer %#" PRIx64 " by %s, flags %" PRIu64 " %s %.*s",
+                it.answer, hcw_op_name(in.op), it.flags,
+                it.r.is_err ? "error" : "body",
                 it.r.is_err ? 0 : (int)it.r.message.response.body.len,
                 it.r.is_err ? ""
                             : (const char *)it.r.message.response.body.ptr);
