@@ -14,9 +14,7 @@
 static struct {
     hw_blob last;  /* the last blob received (valid when has_last) */
     bool has_last; /* a message with a blob has come */
-    bool blobbed;  /* the newest message had one (hw_has_blob) */
-    bool *held;    /* held[i]: handle i + 1 is held */
-    size_t nheld;
+    bool blobbed;   /* the newest message had one (hw_has_blob) */
     uint32_t taken; /* receives so far (a worker with lanes) */
 } kept;
 
@@ -72,6 +70,8 @@ typedef struct ahead_msg {
     hw_receive_result r; /* the guest's, once it receives it */
     bool has_blob;       /* not an error, and a blob came with it */
     hw_blob blob;
+    unsigned flags;  /* HCW_ITEM_* (a worker the node serves with lanes) */
+    uint64_t answer; /* an ANSWER's id, 0: none */
     bool snapped;       /* read once the worker had lanes: */
     hcw_lane_snap snap; /* the lanes then */
 } ahead_msg;
@@ -87,11 +87,14 @@ static struct {
 static void check(bool ok);
 
 /* The `receive-result, blob | nil` of a DELIVER or of RECEIVE's REPLY (and,
- * to a worker that asked for lanes, the item's mailbox number). */
+ * to a worker the node serves with lanes, the item's mailbox number, its
+ * flags and an ANSWER's id). */
 static void get_message(hcw_in *in, hw_receive_result *out, bool *has,
-                        hw_blob *blob)
+                        hw_blob *blob, unsigned *flags, uint64_t *answer)
 {
     *has = false;
+    *flags = 0;
+    *answer = 0;
     memset(blob, 0, sizeof *blob);
     check(hcw_get_receive_result(in, out));
     if (!out->is_err)
@@ -99,10 +102,17 @@ static void get_message(hcw_in *in, hw_receive_result *out, bool *has,
     else
         check(hcw_get_nil(in));
     if (in->next < in->nargs) {
-        /* a worker that asked for lanes: the item's mailbox number */
+        /* a worker served with lanes: the item's mailbox number */
         uint64_t seq;
         check(hcw_get_u64(in, &seq) && seq <= UINT32_MAX);
         hcw_lanes_note_read((uint32_t)seq);
+    }
+    if (in->next < in->nargs) {
+        uint64_t f;
+        check(hcw_get_u64(in, &f) && f <= 3 && hcw_get_u64(in, answer) &&
+              (*answer == 0 || *answer >> 63));
+        *flags = (unsigned)f;
+        hcw_prompt_track();
     }
 }
 
@@ -126,7 +136,7 @@ static void ahead_push(hcw_in *in)
     a->snapped = hcw_lanes_active();
     if (a->snapped)
         hcw_lanes_snapshot(&a->snap);
-    get_message(in, &a->r, &a->has_blob, &a->blob);
+    get_message(in, &a->r, &a->has_blob, &a->blob, &a->flags, &a->answer);
 }
 
 /* NEED came (protocol version 6, a worker with lanes): the node's next
@@ -167,27 +177,59 @@ static hcw_in *next_from_node(bool keep_ahead)
     }
 }
 
+/* A lane request's deadline that passed: its Timeout goes after what the
+ * worker had from the node and the lanes when it saw that (`ahead` node
+ * items, lane frames before `snap`), before anything later. */
+static struct {
+    bool seen;
+    size_t ahead;
+    hcw_lane_snap snap;
+} expiry;
+
+enum { NEXT_LANE, NEXT_NODE, NEXT_TIMEOUT };
+
 /* A worker with lanes sends RECEIVE only once it has something to take
  * (docs/lane-design.md §5), so that it never waits for the node's REPLY
  * while a lane may have frames.  The next item: a lane's frame that came
  * before the node's next item (or any, when the node has none), taken into
- * *out (true); or the node's (false: a message delivered ahead, or NEED
- * saying the next one waits for a RECEIVE). */
-static bool next_item(hw_receive_result *out)
+ * *out and *item (NEXT_LANE); a lane request's timeout into *out
+ * (NEXT_TIMEOUT); or the node's (NEXT_NODE: a message delivered ahead, or
+ * NEED saying the next one waits for a RECEIVE). */
+static int next_item(hw_receive_result *out, hcw_lane_item *item)
 {
     for (;;) {
         const ahead_msg *a = ahead.len ? &ahead.v[ahead.first] : NULL;
         const hcw_lane_snap *snap = a ? a->snapped ? &a->snap : &no_lanes
                                     : need_receive ? &need_snap
                                                    : NULL;
+        if (!hcw_ctx_expired()) {
+            expiry.seen = false;
+        } else {
+            if (!expiry.seen) {
+                expiry.seen = true;
+                expiry.ahead = ahead.len + need_receive;
+                hcw_lanes_snapshot(&expiry.snap);
+            }
+            if (expiry.ahead == 0) {
+                int i = hcw_lanes_next(&expiry.snap);
+                if (i >= 0) {
+                    if (hcw_lanes_take(i, out, item))
+                        return NEXT_LANE;
+                    continue;
+                }
+                expiry.seen = false;
+                hcw_ctx_expire(out);
+                return NEXT_TIMEOUT;
+            }
+        }
         int i = hcw_lanes_next(snap);
         if (i >= 0) {
-            if (hcw_lanes_take(i, out))
-                return true;
+            if (hcw_lanes_take(i, out, item))
+                return NEXT_LANE;
             continue; /* (given up) */
         }
         if (snap)
-            return false;
+            return NEXT_NODE;
         if (!hcw_lanes_wait())
             continue; /* a lane has a frame, or nothing yet */
         hcw_in *in = read_frame();
@@ -321,26 +363,34 @@ static void w_our_caps(void *ctx, hw_capability_list *out)
     check(hcw_get_caps(call(), out));
 }
 
-/* The guest takes the next message: one delivered ahead if there is one
- * (the RECEIVE then only tells the node, which applies its effects, and
- * nothing is waited for), else the first the node sends: a DELIVER sent
- * before the node saw this RECEIVE, or the REPLY to it.  A worker with
- * lanes first waits for a message delivered ahead or for NEED. */
-static void w_receive(void *ctx, hw_receive_result *out)
+/* An answer nobody waits for (its context timed out, or never was): the
+ * node's line, and the item is dropped. */
+static void drop_answer(hw_receive_result *r)
 {
-    if (hcw_lanes_active()) {
-        /* a new message, for the node's CPU limit per message */
-        hcw_link_set_taken(hcw_w.link, ++kept.taken);
-        if (next_item(out)) {
-            keep_blob(false, NULL); /* a lane's request has none */
-            return;
-        }
-    }
+    w_print(NULL, 2,
+            r->is_err ? "dropped a send error nobody waits for"
+                      : "dropped a response nobody waits for");
+    hw_receive_result_fini(r);
+}
+
+/* Take the node's next item: one delivered ahead if there is one (the
+ * RECEIVE then only tells the node, which applies its effects, and nothing
+ * is waited for), else the first the node sends: a DELIVER sent before the
+ * node saw this RECEIVE, or the REPLY to it.  false when it was an ANSWER
+ * nobody waits for (dropped). */
+static bool take_node_item(hw_receive_result *out)
+{
     need_receive = false; /* this RECEIVE answers it */
+    if (expiry.seen && expiry.ahead)
+        expiry.ahead--;
+    hcw_prompt_before_node_item(ahead.len > 0,
+                                ahead.len ? ahead.v[ahead.first].flags : 0);
     begin(HCW_RECEIVE, 0);
     send_call();
     bool has;
     hw_blob blob;
+    unsigned flags;
+    uint64_t answer;
     if (ahead.len) {
         ahead_msg *a = &ahead.v[ahead.first];
         ahead.first = (ahead.first + 1) % ahead.cap;
@@ -348,14 +398,55 @@ static void w_receive(void *ctx, hw_receive_result *out)
         *out = a->r;
         has = a->has_blob;
         blob = a->blob;
+        flags = a->flags;
+        answer = a->answer;
     } else {
         hcw_in *in = next_from_node(false);
         if (in->op != HCW_DELIVER && in->op != HCW_REPLY)
             hcw_die("the node answered RECEIVE with another operation");
-        get_message(in, out, &has, &blob);
+        get_message(in, out, &has, &blob, &flags, &answer);
+    }
+    hcw_prompt_node_item(flags);
+    if (answer && !hcw_ctx_answer(answer, 0, out)) {
+        if (has)
+            hw_blob_fini(&blob);
+        drop_answer(out);
+        return false;
     }
     if (!out->is_err)
         keep_blob(has, &blob);
+    return true;
+}
+
+/* The guest takes the next message.  A worker with lanes first waits for
+ * a lane's frame, a message delivered ahead or NEED (next_item). */
+static void w_receive(void *ctx, hw_receive_result *out)
+{
+    if (!hcw_lanes_active()) {
+        while (!take_node_item(out))
+            ;
+        return;
+    }
+    /* a new message, for the node's CPU limit per message */
+    hcw_link_set_taken(hcw_w.link, ++kept.taken);
+    for (;;) {
+        hcw_lane_item item;
+        switch (next_item(out, &item)) {
+        case NEXT_TIMEOUT: return;
+        case NEXT_LANE:
+            if (item.response && !hcw_ctx_answer(item.id, item.lane, out)) {
+                drop_answer(out);
+                continue;
+            }
+            if (!item.response && out->message.request.has_expects_response)
+                hcw_prompt_lane_request(item.lane, &out->source, item.id);
+            keep_blob(false, NULL); /* a lane's message has none */
+            return;
+        default:
+            if (take_node_item(out))
+                return;
+        }
+    }
 }
 
 /* The blob calls never cross: the replies brought what they need. */
@@ -386,8 +477,10 @@ static void w_send_request(void *ctx, const hw_address *target,
                            const hw_request *req, const hw_bytes *context,
                            const hw_blob *blob)
 {
-    if (hcw_lanes_send_note(target, req, context, blob))
+    if (hcw_lanes_send_req(target, req, context, blob))
         return; /* by lane */
+    if (req->inherit || req->has_expects_response)
+        hcw_prompt_sync();
     hcw_frame *f = begin(HCW_SEND_REQUEST, 4);
     hcw_put_address(f, target);
     hcw_put_request(f, req);
@@ -400,6 +493,12 @@ static void w_send_request(void *ctx, const hw_address *target,
 static void w_send_response(void *ctx, const hw_response *resp,
                             const hw_blob *blob)
 {
+    uint32_t lane;
+    uint64_t id;
+    if (hcw_prompt_lane(&lane, &id) &&
+        hcw_lanes_send_resp(lane, id, resp, blob))
+        return; /* by the lane its request came by */
+    hcw_prompt_sync();
     hcw_frame *f = begin(HCW_SEND_RESPONSE, 2);
     hcw_put_response(f, resp);
     hcw_put_blob_opt(f, blob);
@@ -411,6 +510,7 @@ static int w_send_and_await(void *ctx, const hw_address *target,
                             const hw_request *req, const hw_blob *blob,
                             hw_await_result *out)
 {
+    hcw_prompt_sync();
     hcw_frame *f = begin(HCW_SEND_AND_AWAIT, 3);
     hcw_put_address(f, target);
     hcw_put_request(f, req);
@@ -442,47 +542,20 @@ static void w_guard_remove(void *ctx, int handle)
 }
 
 /* Handles are the worker's to choose (the lowest free one), so a hold
- * needs no answer; the node maps each to what it holds. */
+ * needs no answer; the node maps each to what it holds (prompt.c). */
 static int w_prompting_hold(void *ctx)
 {
-    size_t i = 0;
-    while (i < kept.nheld && kept.held[i])
-        i++;
-    if (i == kept.nheld) {
-        if (i >= HCW_MAX_HELD)
-            return 0;
-        bool *v = realloc(kept.held, (i + 1) * sizeof *v);
-        if (v == NULL)
-            return 0;
-        kept.held = v;
-        kept.nheld++;
-    }
-    kept.held[i] = true;
-    hcw_put_i64(begin(HCW_PROMPTING_HOLD, 1), (int64_t)i + 1);
-    send_call();
-    return (int)i + 1;
-}
-
-static bool is_held(int handle)
-{
-    return handle > 0 && (size_t)handle <= kept.nheld && kept.held[handle - 1];
+    return hcw_prompt_hold();
 }
 
 static void w_prompting_set(void *ctx, int handle)
 {
-    if (!is_held(handle))
-        return;
-    hcw_put_i64(begin(HCW_PROMPTING_SET, 1), handle);
-    send_call();
+    hcw_prompt_set(handle);
 }
 
 static void w_prompting_release(void *ctx, int handle)
 {
-    if (!is_held(handle))
-        return;
-    kept.held[handle - 1] = false;
-    hcw_put_i64(begin(HCW_PROMPTING_RELEASE, 1), handle);
-    send_call();
+    hcw_prompt_release(handle);
 }
 
 static void w_started(void *ctx, bool done)
@@ -494,6 +567,7 @@ static void w_started(void *ctx, bool done)
 static void w_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
                               const hw_bytes *context, uint64_t timeout_s)
 {
+    hcw_prompt_sync();
     hcw_frame *f = begin(HCW_SET_STATE_START, 3);
     hcw_put_bin(f, bytes, len);
     hcw_put_bytes_opt(f, context != NULL, context);

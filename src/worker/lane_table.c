@@ -64,6 +64,8 @@ static hcw_frame *out_frame(void)
 
 static void free_slot(wlane *w)
 {
+    if (w->lane)
+        hcw_ctx_lane_gone(w->number);
     hcw_lane_free(w->lane);
     hw_address_fini(&w->peer);
     memset(w, 0, sizeof *w);
@@ -205,12 +207,15 @@ static void resend(wlane *w, uint32_t from)
             hcw_request_view_fini(&r);
             return;
         }
+        /* with its lane id: an answer comes back as an ANSWER, to the
+         * context this worker keeps */
         hcw_frame *f = out_frame();
-        hcw_frame_begin(f, HCW_SEND_REQUEST, 4);
+        hcw_frame_begin(f, HCW_SEND_REQUEST, 5);
         hcw_put_address(f, &w->peer);
         hcw_put_request(f, &r);
         hcw_put_nil(f);
         hcw_put_blob_opt(f, has_blob ? &blob : NULL);
+        hcw_put_u64(f, id);
         hcw_request_view_fini(&r);
         if (has_blob)
             hw_blob_fini(&blob);
@@ -221,11 +226,17 @@ static void resend(wlane *w, uint32_t from)
 static void lane_close(hcw_in *in)
 {
     uint64_t number, why, taken_to, drained_to;
+    uint64_t *adopted;
+    size_t nadopted;
     if (!hcw_get_u64(in, &number) || number > UINT32_MAX ||
         !hcw_get_u64(in, &why) || why > 2 || !hcw_get_u64(in, &taken_to) ||
-        !hcw_get_u64(in, &drained_to) || drained_to > UINT32_MAX)
+        taken_to > UINT32_MAX || !hcw_get_u64(in, &drained_to) ||
+        drained_to > UINT32_MAX || !hcw_get_u64s(in, 4096, &adopted, &nadopted))
         hcw_die("a malformed LANE_CLOSE from the node");
     wlane *w = find((uint32_t)number);
+    if (w && why == 1)
+        hcw_ctx_lane_closed(w->number, (uint32_t)taken_to, adopted, nadopted);
+    free(adopted);
     if (w == NULL) {
         if (why != 2)
             drop((uint32_t)number, NULL); /* (one it refused) */
@@ -257,26 +268,32 @@ static bool is_peer(const wlane *w, const hw_address *target)
            strcmp(target->node, "our") == 0;
 }
 
-bool hcw_lanes_send_note(const hw_address *target, const hw_request *req,
-                         const hw_bytes *context, const hw_blob *blob)
+/* Whether w may carry a message to its peer now: open, permitted, and the
+ * switch from the node (docs/lane-design.md §3a): every frame that may
+ * have sent the peer something is served, and the peer has read all that
+ * was sent it by node. */
+static bool may_send(const wlane *w)
 {
-    if (!lanes.active || req->inherit || req->has_expects_response ||
-        req->capabilities.len || context || blob)
+    if (!w->send_ok || w->closing ||
+        hcw_lane_state(w->lane) != HCW_LANE_STATE_OPEN)
+        return false;
+    int d = w->side;
+    return (int32_t)(hcw_link_served(hcw_w.link) - w->by_node) >= 0 &&
+           (int32_t)(hcw_lane_read_seq(w->lane, d) -
+                     hcw_lane_last_seq(w->lane, d)) >= 0;
+}
+
+bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
+                        const hw_bytes *context, const hw_blob *blob)
+{
+    if (!lanes.active || req->inherit || req->capabilities.len || blob ||
+        (context && !req->has_expects_response))
         return false;
     wlane *w = NULL;
     for (size_t i = 0; w == NULL && i < HCW_LANES_MAX; i++)
         if (lanes.v[i].lane && is_peer(&lanes.v[i], target))
             w = &lanes.v[i];
-    if (w == NULL || !w->send_ok || w->closing ||
-        hcw_lane_state(w->lane) != HCW_LANE_STATE_OPEN)
-        return false;
-    /* the switch from the node (docs/lane-design.md §3a): every frame that
-     * may have sent the peer something is served, and the peer has read
-     * all that was sent it by node */
-    int d = w->side;
-    if ((int32_t)(hcw_link_served(hcw_w.link) - w->by_node) < 0 ||
-        (int32_t)(hcw_lane_read_seq(w->lane, d) -
-                  hcw_lane_last_seq(w->lane, d)) < 0)
+    if (w == NULL || !may_send(w))
         return false;
     if (lanes.next_id == 0) {
         uint64_t seed = 0;
@@ -289,10 +306,30 @@ bool hcw_lanes_send_note(const hw_address *target, const hw_request *req,
     hcw_put_u64(f, lanes.next_id);
     hcw_put_request(f, req);
     hcw_put_nil(f);
-    if (hcw_link_try_send(hcw_lane_link(w->lane), f) != 1)
+    hcw_link *l = hcw_lane_link(w->lane);
+    uint32_t pos = hcw_link_tx_pos(l);
+    if (hcw_link_try_send(l, f) != 1)
         return false; /* no room: by node */
+    if (req->has_expects_response)
+        hcw_ctx_add(lanes.next_id, w->number, pos, &w->peer, req, context);
     lanes.next_id = (lanes.next_id + 1) | 1ull << 63;
     return true;
+}
+
+bool hcw_lanes_send_resp(uint32_t number, uint64_t id, const hw_response *resp,
+                         const hw_blob *blob)
+{
+    if (resp->inherit || resp->capabilities.len || blob)
+        return false;
+    wlane *w = find(number);
+    if (w == NULL || !may_send(w))
+        return false;
+    hcw_frame *f = out_frame();
+    hcw_frame_begin(f, HCW_LRESP, 3);
+    hcw_put_u64(f, id);
+    hcw_put_response(f, resp);
+    hcw_put_nil(f);
+    return hcw_link_try_send(hcw_lane_link(w->lane), f) == 1;
 }
 
 void hcw_lanes_sent_by_node(const hw_address *target)
@@ -335,7 +372,7 @@ int hcw_lanes_next(const hcw_lane_snap *snap)
     return -1;
 }
 
-bool hcw_lanes_take(int i, hw_receive_result *out)
+bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
 {
     wlane *w = &lanes.v[i];
     memset(out, 0, sizeof *out);
@@ -346,17 +383,29 @@ bool hcw_lanes_take(int i, hw_receive_result *out)
         give_up(w, rc < 0 ? err : "a frame that went away");
         return false;
     }
-    uint64_t id;
+    uint64_t id = 0;
     hw_request r = {0};
-    if (in->op != HCW_LREQ || in->nargs != 3 || !hcw_get_u64(in, &id) ||
-        !(id >> 63) || !hcw_get_request(in, &r) || !hcw_get_nil(in) ||
-        r.inherit || r.has_expects_response || r.capabilities.len) {
+    hw_response resp = {0};
+    bool ok = (in->op == HCW_LREQ || in->op == HCW_LRESP) && in->nargs == 3 &&
+              hcw_get_u64(in, &id) && id >> 63;
+    if (ok && in->op == HCW_LREQ)
+        ok = hcw_get_request(in, &r) && hcw_get_nil(in) && !r.inherit &&
+             r.capabilities.len == 0;
+    else if (ok)
+        ok = hcw_get_response(in, &resp) && hcw_get_nil(in) && !resp.inherit &&
+             resp.capabilities.len == 0;
+    if (!ok) {
         hcc_request_fini(&r);
+        hcc_response_fini(&resp);
         snprintf(err, sizeof err,
-                 "a frame that is not an LREQ a lane carries (op %d)", in->op);
+                 "a frame that is not an LREQ or LRESP a lane carries (op %d)",
+                 in->op);
         give_up(w, err);
         return false;
     }
+    *item = (hcw_lane_item){.lane = w->number,
+                            .id = id,
+                            .response = in->op == HCW_LRESP};
     const hw_process_id *pid = &w->peer.process;
     if (hcc_address_from_parts(w->peer.node, strlen(w->peer.node),
                                pid->process_name, strlen(pid->process_name),
@@ -364,8 +413,13 @@ bool hcw_lanes_take(int i, hw_receive_result *out)
                                pid->publisher_node, strlen(pid->publisher_node),
                                &out->source) != 0)
         hcw_die("out of memory");
-    out->message.kind = HW_MESSAGE_REQUEST;
-    out->message.request = r;
+    if (item->response) {
+        out->message.kind = HW_MESSAGE_RESPONSE;
+        out->message.response = resp;
+    } else {
+        out->message.kind = HW_MESSAGE_REQUEST;
+        out->message.request = r;
+    }
     return true;
 }
 
@@ -382,6 +436,8 @@ bool hcw_lanes_wait(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
                        HCW_LINK_CHECK_MS * 1000000LL;
+    if (hcw_ctx_deadline() < deadline)
+        deadline = hcw_ctx_deadline(); /* a lane request's timeout */
     int rc = hcw_link_wait_any(links, n, deadline, ready);
     if (rc < 0)
         hcw_die("cannot wait on the lanes");

@@ -1444,6 +1444,28 @@ bool hcw_get_process_ids(hcw_in *in, hw_process_id **out, size_t *n)
     return true;
 }
 
+bool hcw_get_u64s(hcw_in *in, size_t max, uint64_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    const msgpack_object *o = next_arg(in);
+    size_t k;
+    const msgpack_object *e = o ? d_array(o, SIZE_MAX, &k) : NULL;
+    if (e == NULL || k > max)
+        return false;
+    uint64_t *v = k ? xcalloc(k, sizeof *v) : NULL;
+    for (size_t i = 0; i < k; i++) {
+        if (!d_u64(&e[i], &v[i])) {
+            free(v);
+            return false;
+        }
+    }
+    in->next++;
+    *out = v;
+    *n = k;
+    return true;
+}
+
 bool hcw_get_crash(hcw_in *in, hcw_crash *out)
 {
     GET(in, out, d_crash(o_, out));

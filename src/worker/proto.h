@@ -278,6 +278,9 @@ bool hcw_get_await_result(hcw_in *in, hw_await_result *out);
 bool hcw_get_strs(hcw_in *in, char ***out, size_t *n);
 /* [process-id...]: free with hw_process_id_fini on each, then free(*out). */
 bool hcw_get_process_ids(hcw_in *in, hw_process_id **out, size_t *n);
+/* [u64...] of at most max into a malloc'd array (free it; NULL when
+ * empty), *n its count. */
+bool hcw_get_u64s(hcw_in *in, size_t max, uint64_t **out, size_t *n);
 bool hcw_get_crash(hcw_in *in, hcw_crash *out);
 /* SYNC's argument; out->source is the caller's (hw_address_fini). */
 bool hcw_get_prompting(hcw_in *in, hcw_prompting *out);

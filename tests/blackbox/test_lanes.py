@@ -324,6 +324,110 @@ def test_the_cpu_limit_counts_each_lane_message_apart(node_factory,
     assert ps(n)[B]["crashes"] == 0
 
 
+def by_node(node):
+    """For each way of the pair a-b, the number the receiver's mailbox gave
+    the last message that went by node (it counts every push into that
+    mailbox: unchanged means nothing went by node that way)."""
+    return lane_to(node, A, B)["sent_seq"], lane_to(node, B, A)["sent_seq"]
+
+
+def test_requests_and_responses_go_by_lane(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    ab, ba = by_node(lanes)
+    # 300 requests with a response in flight at once, each answered
+    rep = lanes.ask(A, f"flood our@{B} 300 5 echo x", timeout=30)
+    assert rep == "flood ok=300 errors=0 busy=0", rep
+    # a's requests went by lane; b's answers too once a's worker had read
+    # what b sent it by node (a few; the test's own request to a counts 1)
+    ab2, ba2 = by_node(lanes)
+    assert ab2 == ab, (ab, ab2)
+    assert ba2 - ba < 10, (ba, ba2)
+    # a context comes back with its answer, and the request that prompted
+    # a's send (the test's) is answered when the answer comes
+    for k in range(5):
+        assert lanes.ask(A, f"ask our@{B} 5 c{k} echo hi {k}") == \
+            f"reply from {NODE}@{B} ctx=c{k}: hi {k}"
+    assert by_node(lanes)[0] == ab
+
+
+def test_a_lane_request_times_out_and_its_late_answer_is_dropped(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    ab = by_node(lanes)[0]
+    t0 = time.monotonic()
+    rep = lanes.ask(A, f"ask our@{B} 1 t compute 1500", timeout=20)
+    waited = time.monotonic() - t0
+    assert rep == f"error timeout target={NODE}@{B} ctx=t body=compute 1500", \
+        rep
+    assert 0.9 < waited < 1.4, waited
+    assert by_node(lanes)[0] == ab  # it went by lane
+    assert lanes.wait_log(f"{A}: dropped a response nobody waits for")
+    assert lanes.ask(A, f"ask our@{B} 5 u echo after") == \
+        f"reply from {NODE}@{B} ctx=u: after"
+
+
+def test_an_answer_a_lane_cannot_carry_comes_by_node(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    ab, ba = by_node(lanes)
+    # b's answer has a blob: it goes by node, to the context a keeps
+    rep = lanes.ask(A, f"ask our@{B} 5 k blobreply with a blob")
+    assert rep == f"reply from {NODE}@{B} ctx=k: with a blob", rep
+    ab2, ba2 = by_node(lanes)
+    assert ab2 == ab and ba2 > ba, (ab, ba, ab2, ba2)
+    # a plain answer goes by lane again
+    rep = lanes.ask(A, f"ask our@{B} 5 p echo plain")
+    assert rep == f"reply from {NODE}@{B} ctx=p: plain", rep
+    assert by_node(lanes) == (ab2, ba2)
+
+
+def test_forwarding_a_lane_request_by_node(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    ab = by_node(lanes)[0]
+    # a asks b by lane; b passes it on with inherit to c (by node); c's
+    # answer goes to a with a's lane id, and a pairs it with its context
+    for k in range(3):
+        rep = lanes.ask(A, f"ask our@{B} 5 x{k} forward our@{C} echo hi",
+                        timeout=20)
+        assert rep == f"reply from {NODE}@{C} ctx=x{k}: hi", rep
+    assert by_node(lanes)[0] == ab
+
+
+def test_a_crash_fails_the_lane_requests_it_took_at_once(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    t0 = time.monotonic()
+    rep = lanes.ask(A, f"ask our@{B} 20 s trap", timeout=25)
+    assert rep == f"error timeout target={NODE}@{B} ctx=s body=trap", rep
+    assert time.monotonic() - t0 < 5
+    lanes.wait_log(f"{B} crashed")
+    assert lanes.ask(A, f"ask our@{B} 5 v echo back", timeout=20) == \
+        f"reply from {NODE}@{B} ctx=v: back"
+
+
+def test_lane_requests_left_by_a_killed_worker_are_answered(lanes):
+    # b computes while a's requests wait in the lane; b's worker dies: the
+    # node drains them into b's queue, b's next instance answers them, and
+    # the answers reach a's contexts by node
+    import threading
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    lanes.inject(B, "compute 5000", non_block=True)
+    time.sleep(0.3)
+    got = {}
+
+    def flood():
+        got["rep"] = lanes.ask(A, f"flood our@{B} 40 20 echo x", timeout=30)
+    t = threading.Thread(target=flood)
+    t.start()
+    time.sleep(0.5)
+    os.kill(worker(lanes, B), signal.SIGKILL)
+    t.join(30)
+    assert got.get("rep") == "flood ok=40 errors=0 busy=0", got
+
+
 def fake_worker(monkeypatch, mode):
     """Every process of tpkg run by tests/procs/fake_worker in `mode`."""
     fake = os.environ.get("HYPERC_FAKE_WORKER")

@@ -470,6 +470,41 @@ static void sync_prompting(void **state)
     hcw_frame_free(f);
 }
 
+/* [u64...] (LANE_CLOSE's adopted ids): read back whole, empty as NULL, and
+ * refused over the limit or with anything but unsigned integers. */
+static void u64_lists(void **state)
+{
+    (void)state;
+    hcw_frame *f = hcw_frame_new();
+    hcw_in in;
+    hcw_in_init(&in);
+    const uint64_t ids[] = {1, UINT64_MAX, 1ull << 63};
+    hcw_frame_begin(f, HCW_LANE_CLOSE, 4);
+    hcw_put_u64s(f, ids, 3);
+    hcw_put_u64s(f, NULL, 0);
+    hcw_put_u64s(f, ids, 3);
+    hcw_put_strs(f, (const char *const[]){"1"}, 1);
+    reparse(f, &in, HCW_LANE_CLOSE, 4);
+    uint64_t *v;
+    size_t n;
+    assert_true(hcw_get_u64s(&in, 3, &v, &n));
+    assert_int_equal(n, 3);
+    assert_memory_equal(v, ids, sizeof ids);
+    free(v);
+    assert_true(hcw_get_u64s(&in, 3, &v, &n));
+    assert_int_equal(n, 0);
+    assert_null(v);
+    assert_false(hcw_get_u64s(&in, 2, &v, &n)); /* over the limit */
+    assert_null(v);
+    assert_int_equal(n, 0);
+    assert_true(hcw_get_u64s(&in, 3, &v, &n));
+    free(v);
+    assert_false(hcw_get_u64s(&in, 3, &v, &n)); /* strings */
+    assert_false(hcw_get_u64s(&in, 3, &v, &n)); /* none left */
+    hcw_in_fini(&in);
+    hcw_frame_free(f);
+}
+
 static void round_trip_scalars(void **state)
 {
     (void)state;
@@ -1451,6 +1486,7 @@ int main(void)
         cmocka_unit_test(op_names),
         cmocka_unit_test(exact_bytes),
         cmocka_unit_test(sync_prompting),
+        cmocka_unit_test(u64_lists),
         cmocka_unit_test(round_trip_scalars),
         cmocka_unit_test(round_trip_ids),
         cmocka_unit_test(round_trip_messages),
