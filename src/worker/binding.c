@@ -12,8 +12,8 @@
  * RECEIVE or SEND_AND_AWAIT reply carried, and which prompting handles
  * are held.  The guest is single-threaded, so plain statics. */
 static struct {
-    hw_blob last;  /* the last blob received (valid when has_last) */
-    bool has_last; /* a message with a blob has come */
+    hw_blob last;   /* the last blob received (valid when has_last) */
+    bool has_last;  /* a message with a blob has come */
     bool blobbed;   /* the newest message had one (hw_has_blob) */
     uint32_t taken; /* receives so far (a worker with lanes) */
 } kept;
@@ -70,8 +70,8 @@ typedef struct ahead_msg {
     hw_receive_result r; /* the guest's, once it receives it */
     bool has_blob;       /* not an error, and a blob came with it */
     hw_blob blob;
-    unsigned flags;  /* HCW_ITEM_* (a worker the node serves with lanes) */
-    uint64_t answer; /* an ANSWER's id, 0: none */
+    unsigned flags;     /* HCW_ITEM_* (a worker the node serves with lanes) */
+    uint64_t answer;    /* an ANSWER's id, 0: none */
     bool snapped;       /* read once the worker had lanes: */
     hcw_lane_snap snap; /* the lanes then */
 } ahead_msg;

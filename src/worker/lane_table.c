@@ -403,9 +403,8 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
         give_up(w, err);
         return false;
     }
-    *item = (hcw_lane_item){.lane = w->number,
-                            .id = id,
-                            .response = in->op == HCW_LRESP};
+    *item = (hcw_lane_item){
+        .lane = w->number, .id = id, .response = in->op == HCW_LRESP};
     const hw_process_id *pid = &w->peer.process;
     if (hcc_address_from_parts(w->peer.node, strlen(w->peer.node),
                                pid->process_name, strlen(pid->process_name),

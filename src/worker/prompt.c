@@ -62,8 +62,8 @@ enum { HELD_FREE, HELD_NODE, HELD_NODEVER, HELD_LOCAL, HELD_MINE };
 
 typedef struct held {
     int kind;
-    bool none;   /* HELD_NODE: the node held none (a SET changes nothing) */
-    lrec *rec;   /* HELD_LOCAL: the lane request held, NULL: none */
+    bool none; /* HELD_NODE: the node held none (a SET changes nothing) */
+    lrec *rec; /* HELD_LOCAL: the lane request held, NULL: none */
     struct nodever *nv; /* HELD_NODEVER */
 } held;
 
@@ -265,11 +265,10 @@ void hcw_prompt_lane_request(uint32_t lane, const hw_address *source,
     lrec *r = calloc(1, sizeof *r);
     const hw_process_id *p = &source->process;
     if (r == NULL ||
-        hcc_address_from_parts(source->node, strlen(source->node),
-                               p->process_name, strlen(p->process_name),
-                               p->package_name, strlen(p->package_name),
-                               p->publisher_node, strlen(p->publisher_node),
-                               &r->source) != 0)
+        hcc_address_from_parts(
+            source->node, strlen(source->node), p->process_name,
+            strlen(p->process_name), p->package_name, strlen(p->package_name),
+            p->publisher_node, strlen(p->publisher_node), &r->source) != 0)
         hcw_die("out of memory");
     r->lane = lane;
     r->id = id;
@@ -480,17 +479,16 @@ void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
     if (c == NULL)
         hcw_die("out of memory");
     const hw_process_id *p = &target->process;
-    if (hcc_address_from_parts(target->node, strlen(target->node),
-                               p->process_name, strlen(p->process_name),
-                               p->package_name, strlen(p->package_name),
-                               p->publisher_node, strlen(p->publisher_node),
-                               &c->target) != 0)
+    if (hcc_address_from_parts(
+            target->node, strlen(target->node), p->process_name,
+            strlen(p->process_name), p->package_name, strlen(p->package_name),
+            p->publisher_node, strlen(p->publisher_node), &c->target) != 0)
         hcw_die("out of memory");
     c->id = id;
     c->lane = lane;
     c->pos = pos;
-    uint64_t s = req->expects_response > 31536000 ? 31536000
-                                                  : req->expects_response;
+    uint64_t s =
+        req->expects_response > 31536000 ? 31536000 : req->expects_response;
     c->deadline = now_ns() + (int64_t)s * 1000000000;
     c->at = owner_take();
     c->req.has_expects_response = true;

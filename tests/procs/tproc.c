@@ -381,8 +381,7 @@ static bool on_request(char *cmdline, size_t len)
         }
     } else if (strcmp(cmd, "blobreply") == 0) {
         /* the answer carries a blob (which a lane does not) */
-        hw_blob b = {.mime = "text/plain",
-                     .bytes = {(uint8_t *)"xyz", 3}};
+        hw_blob b = {.mime = "text/plain", .bytes = {(uint8_t *)"xyz", 3}};
         answer_bytes(rest, strlen(rest), &b);
     } else if (strcmp(cmd, "trap") == 0) {
         __builtin_trap(); /* crash while handling the request */
