@@ -5,6 +5,8 @@
  * or stopped the instance. */
 #include "worker_int.h"
 
+#include "../common/abi_types.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,7 +44,7 @@ static void take_blob(hcw_in *in)
     keep_blob(has, &b);
 }
 
-static void *dup_bytes(const void *p, size_t n)
+void *hcw_dup(const void *p, size_t n)
 {
     void *q = malloc(n ? n : 1);
     if (q == NULL)
@@ -52,14 +54,24 @@ static void *dup_bytes(const void *p, size_t n)
     return q;
 }
 
+void hcw_address_copy(const hw_address *a, hw_address *out)
+{
+    const hw_process_id *p = &a->process;
+    if (hcc_address_from_parts(a->node, strlen(a->node), p->process_name,
+                               strlen(p->process_name), p->package_name,
+                               strlen(p->package_name), p->publisher_node,
+                               strlen(p->publisher_node), out) != 0)
+        hcw_die("out of memory");
+}
+
 /* A copy of the kept blob for the guest (who frees it). */
 static void copy_blob(hw_blob *out)
 {
     out->mime = kept.last.mime
-                    ? dup_bytes(kept.last.mime, strlen(kept.last.mime) + 1)
+                    ? hcw_dup(kept.last.mime, strlen(kept.last.mime) + 1)
                     : NULL;
     out->bytes.len = kept.last.bytes.len;
-    out->bytes.ptr = dup_bytes(kept.last.bytes.ptr, kept.last.bytes.len);
+    out->bytes.ptr = hcw_dup(kept.last.bytes.ptr, kept.last.bytes.len);
 }
 
 /* Messages the node delivered ahead (DELIVER, protocol version 4), oldest

@@ -405,13 +405,7 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
     }
     *item = (hcw_lane_item){
         .lane = w->number, .id = id, .response = in->op == HCW_LRESP};
-    const hw_process_id *pid = &w->peer.process;
-    if (hcc_address_from_parts(w->peer.node, strlen(w->peer.node),
-                               pid->process_name, strlen(pid->process_name),
-                               pid->package_name, strlen(pid->package_name),
-                               pid->publisher_node, strlen(pid->publisher_node),
-                               &out->source) != 0)
-        hcw_die("out of memory");
+    hcw_address_copy(&w->peer, &out->source);
     if (item->response) {
         out->message.kind = HW_MESSAGE_RESPONSE;
         out->message.response = resp;

@@ -263,13 +263,9 @@ void hcw_prompt_lane_request(uint32_t lane, const hw_address *source,
                              uint64_t id)
 {
     lrec *r = calloc(1, sizeof *r);
-    const hw_process_id *p = &source->process;
-    if (r == NULL ||
-        hcc_address_from_parts(
-            source->node, strlen(source->node), p->process_name,
-            strlen(p->process_name), p->package_name, strlen(p->package_name),
-            p->publisher_node, strlen(p->publisher_node), &r->source) != 0)
+    if (r == NULL)
         hcw_die("out of memory");
+    hcw_address_copy(source, &r->source);
     r->lane = lane;
     r->id = id;
     set_now(OWN_LANE, r); /* (its one reference) */
@@ -457,16 +453,6 @@ static char *dup_str(const char *s)
     return d;
 }
 
-static void *dup_mem(const void *p, size_t n)
-{
-    void *q = malloc(n ? n : 1);
-    if (q == NULL)
-        hcw_die("out of memory");
-    if (n)
-        memcpy(q, p, n);
-    return q;
-}
-
 void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
                  const hw_address *target, const hw_request *req,
                  const hw_bytes *context)
@@ -478,12 +464,7 @@ void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
     lctx *c = calloc(1, sizeof *c);
     if (c == NULL)
         hcw_die("out of memory");
-    const hw_process_id *p = &target->process;
-    if (hcc_address_from_parts(
-            target->node, strlen(target->node), p->process_name,
-            strlen(p->process_name), p->package_name, strlen(p->package_name),
-            p->publisher_node, strlen(p->publisher_node), &c->target) != 0)
-        hcw_die("out of memory");
+    hcw_address_copy(target, &c->target);
     c->id = id;
     c->lane = lane;
     c->pos = pos;
@@ -494,12 +475,12 @@ void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
     c->req.has_expects_response = true;
     c->req.expects_response = req->expects_response;
     c->req.body.len = req->body.len;
-    c->req.body.ptr = dup_mem(req->body.ptr, req->body.len);
+    c->req.body.ptr = hcw_dup(req->body.ptr, req->body.len);
     c->req.metadata = dup_str(req->metadata);
     if (context) {
         c->has_context = true;
         c->context.len = context->len;
-        c->context.ptr = dup_mem(context->ptr, context->len);
+        c->context.ptr = hcw_dup(context->ptr, context->len);
     }
     HASH_ADD(hh, ctxs.by_id, id, sizeof c->id, c);
     if (ctxs.len == ctxs.cap) {

@@ -156,6 +156,10 @@ void hcw_ctx_lane_closed(uint32_t lane, uint32_t taken_to,
 /* The lane is unmapped: its contexts wait for answers by node, and those
  * its peer took and dropped time out now. */
 void hcw_ctx_lane_gone(uint32_t lane);
+/* A copy of n bytes at p (malloc'd, at least 1 byte), and of an address
+ * (hw_address_fini); out of memory ends the worker (binding.c). */
+void *hcw_dup(const void *p, size_t n);
+void hcw_address_copy(const hw_address *a, hw_address *out);
 /* Give up: the node is gone or broke the protocol. */
 _Noreturn void hcw_die(const char *why);
 
