@@ -429,8 +429,9 @@ bool hcw_lanes_wait(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
                        HCW_LINK_CHECK_MS * 1000000LL;
-    if (hcw_ctx_deadline() < deadline)
-        deadline = hcw_ctx_deadline(); /* a lane request's timeout */
+    int64_t ctx_deadline = hcw_ctx_deadline(); /* a lane request's timeout */
+    if (ctx_deadline < deadline)
+        deadline = ctx_deadline;
     int rc = hcw_link_wait_any(links, n, deadline, ready);
     if (rc < 0)
         hcw_die("cannot wait on the lanes");

@@ -1291,14 +1291,12 @@ static void route(hcn_host *h, hcn_msg *m)
 
 /* Build the envelope of a guest request per Hyperware's rules. */
 static hcn_msg *build_request(hcn_host *h, const char *target,
-                              const hw_request *r, const hw_blob *blob)
+                              const hw_request *r, const hw_blob *blob,
+                              uint64_t id)
 {
-    uint64_t id;
     const char *rsvp = NULL;
-    if (r->inherit && h->prompting)
-        id = h->prompting->id;
-    else
-        id = fresh_id(h);
+    if (id == 0) /* (else a worker's lane id, never inherited) */
+        id = r->inherit && h->prompting ? h->prompting->id : fresh_id(h);
     if (r->has_expects_response)
         rsvp = h->proc->addr;
     else if (r->inherit && h->prompting)
@@ -1322,47 +1320,36 @@ static hcn_msg *build_request(hcn_host *h, const char *target,
     return m;
 }
 
+/* Send req under `id` (0: a fresh or inherited one, and a context filed
+ * when it expects a response; else a worker's lane id, whose context the
+ * worker keeps). */
+static void send_request_as(hcn_host *h, const hw_address *target,
+                            const hw_request *req, const hw_bytes *context,
+                            const hw_blob *blob, uint64_t id)
+{
+    char buf[512];
+    const char *t = addr_into(h, target, buf, sizeof buf);
+    char *heap = t ? NULL : addr_string(h, target);
+    hcn_msg *m = build_request(h, t ? t : heap, req, blob, id);
+    if (heap != NULL)
+        free(heap);
+    if (req->has_expects_response && id == 0)
+        ctx_add(h, m, context);
+    route(h, m);
+}
+
 static void host_send_request(void *ctx, const hw_address *target,
                               const hw_request *req, const hw_bytes *context,
                               const hw_blob *blob)
 {
-    hcn_host *h = ctx;
-    char buf[512];
-    const char *t = addr_into(h, target, buf, sizeof buf);
-    char *heap = t ? NULL : addr_string(h, target);
-    hcn_msg *m = build_request(h, t ? t : heap, req, blob);
-    if (heap != NULL)
-        free(heap);
-    if (req->has_expects_response)
-        ctx_add(h, m, context);
-    route(h, m);
+    send_request_as(ctx, target, req, context, blob, 0);
 }
 
 void hcn_host_send_lane_request(hcn_host *h, const hw_address *target,
                                 const hw_request *req, const hw_blob *blob,
                                 uint64_t id)
 {
-    char buf[512];
-    const char *t = addr_into(h, target, buf, sizeof buf);
-    char *heap = t ? NULL : addr_string(h, target);
-    hcn_blob *b =
-        blob ? hcn_blob_new(blob->mime, blob->bytes.ptr, blob->bytes.len)
-             : NULL;
-    size_t ncaps;
-    hcn_cap *caps = filter_caps(h, &req->capabilities, &ncaps);
-    /* build_request's, with the worker's id and no inherit */
-    hcn_msg *m =
-        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = id, .source = h->proc->addr,
-                    .target = t ? t : heap,
-                    .rsvp = req->has_expects_response ? h->proc->addr : NULL,
-                    .has_expects = req->has_expects_response,
-                    .expects = req->expects_response, .body = req->body.ptr,
-                    .body_len = req->body.len, .metadata = req->metadata,
-                    .caps = caps, .ncaps = ncaps, .blob = b);
-    free_caps(caps, ncaps);
-    hcn_blob_unref(b);
-    free(heap);
-    route(h, m);
+    send_request_as(h, target, req, NULL, blob, id);
 }
 
 bool hcn_host_sync(hcn_host *h, int inst, const hcw_prompting *p,
@@ -1511,7 +1498,7 @@ static int host_send_and_await(void *ctx, const hw_address *target,
         free(t);
         return -1;
     }
-    hcn_msg *m = build_request(h, t, req, blob);
+    hcn_msg *m = build_request(h, t, req, blob, 0);
     free(t);
     hcn_ctx_entry *e = ctx_add(h, m, NULL);
     route(h, m);
