@@ -1,10 +1,13 @@
-"""Lanes between isolated workers (docs/lane-design.md, step 3): with
-HYPERC_LANES=1 the node gives two isolated processes that keep messaging
-each other a lane — a shared memory only their two workers map — and takes
-it back when either instance ends, when a dropped capability leaves the pair
-without the permission the lane was opened with, or when the node's log
-level goes to 3.  Nothing travels by lane yet: these tests check who maps
-what, and when; every message still goes through the node."""
+"""Lanes between isolated workers (docs/lane-design.md), on unless the node
+runs with HYPERC_LANES=0: the node gives two isolated processes that keep
+messaging each other a lane — a shared memory only their two workers map —
+and takes it back when either instance ends, when a dropped capability
+leaves the pair without the permission the lane was opened with, or when the
+node's log level goes to 3.  Requests with and without a response, and their
+answers, go by lane; these tests check who maps what and when, the order of
+what goes by lane and by node, and every end of an instance with messages in
+a lane.  The fixture sets HYPERC_LANES=1 so that they hold whatever the
+default."""
 import ctypes
 import errno
 import os
@@ -169,8 +172,15 @@ def test_log_level_3_closes_every_lane(lanes):
     assert ps(lanes)[A]["lanes"] == []
 
 
-def test_no_lanes_unless_asked(node_factory, monkeypatch):
+def test_lanes_are_on_by_default(node_factory, monkeypatch):
     monkeypatch.delenv("HYPERC_LANES", raising=False)
+    n = node_factory(packages=("tpkg",), extra=ISOLATE)
+    assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(n, A, B)
+
+
+def test_no_lanes_with_lanes_0(node_factory, monkeypatch):
+    monkeypatch.setenv("HYPERC_LANES", "0")
     n = node_factory(packages=("tpkg",), extra=ISOLATE)
     assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
     time.sleep(0.3)

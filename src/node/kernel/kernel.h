@@ -568,8 +568,8 @@ typedef struct hcn_lane_info {
  * instance has ended (node.c). */
 void hcn_lanes_init(hcn_node *n);
 void hcn_lanes_fini(hcn_node *n);
-/* Whether lanes are opened at all: HYPERC_LANES=1 (docs/lane-design.md;
- * off while they carry nothing).  Read once. */
+/* Whether lanes are opened at all: yes unless HYPERC_LANES=0 is in the
+ * node's environment (docs/lane-design.md).  Read once. */
 bool hcn_lanes_wanted(void);
 /* The lanes of p: a malloc'd array in *out (free each peer, then it), its
  * length returned.  Any thread. */

@@ -75,7 +75,7 @@ bool hcn_lanes_wanted(void)
     static _Atomic int on = -1;
     if (on < 0) {
         const char *e = getenv("HYPERC_LANES");
-        on = e != NULL && strcmp(e, "1") == 0;
+        on = e == NULL || strcmp(e, "0") != 0;
     }
     return on == 1;
 }
