@@ -1388,8 +1388,8 @@ bool hcn_host_sync(hcn_host *h, int inst, const hcw_prompting *p,
                     .has_expects = p->expects);
     hcn_msg_unref(h->prompting);
     h->prompting = m;
-    /* a new envelope, not answered yet (`answered` is only compared: the
-     * one it named may be gone, and m at its address) */
+    /* a new envelope, not answered yet */
+    hcn_msg_unref(h->answered);
     h->answered = NULL;
     return true;
 }
@@ -1420,7 +1420,10 @@ static void host_send_response(void *ctx, const hw_response *resp,
                     .caps = caps, .ncaps = ncaps, .blob = b);
     free_caps(caps, ncaps);
     hcn_blob_unref(b);
-    h->answered = p;
+    if (h->answered != p) {
+        hcn_msg_unref(h->answered);
+        h->answered = hcn_msg_ref(h->prompting);
+    }
     route(h, m);
 }
 
@@ -1961,6 +1964,7 @@ void hcn_host_fini(hcn_host *h)
             hcn_proc_fail_request(h->node, h->prompting);
     }
     hcn_msg_unref(h->prompting);
+    hcn_msg_unref(h->answered);
     hcn_blob_unref(h->last_blob);
     for (unsigned i = 0; i < 8; i++)
         hcn_proc_unref(h->peers[i]);

@@ -238,10 +238,11 @@ struct hcn_host {
     bool stack_trimmed;
     /* hcn_thread_cache_on was called for this instance. */
     bool cache_on;
-    /* The last prompting message the guest answered (compared, never
-     * dereferenced), and whether fini is to fail the current one when it
-     * is still unanswered: the instance crashed while handling it. */
-    const hcn_msg *answered;
+    /* The last prompting message the guest answered (a reference, kept
+     * only so that no later message can take its address: it is compared,
+     * never read), and whether fini is to fail the current one when it is
+     * still unanswered: the instance crashed while handling it. */
+    hcn_msg *answered;
     bool crashed;
     /* Prompting messages the guest's tasks hold (prompting_hold); a NULL
      * slot is free. */
