@@ -302,6 +302,18 @@ uint32_t hcw_lane_state(const hcw_lane *l)
                : HCW_LANE_STATE_CLOSED;
 }
 
+uint32_t hcw_lane_state_word(const hcw_lane *l)
+{
+    return atomic_load_explicit(&((lane_head *)l->map)->state,
+                                memory_order_acquire);
+}
+
+uint8_t *hcw_lane_mapping(const hcw_lane *l, size_t *len)
+{
+    *len = l->len;
+    return l->map;
+}
+
 void hcw_lane_set_state(hcw_lane *l, uint32_t state)
 {
     atomic_store(&((lane_head *)l->map)->state, state);

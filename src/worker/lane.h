@@ -85,6 +85,11 @@ uint32_t hcw_lane_number(const hcw_lane *l);
 /* The state word as it is now: a value that is not a state reads as
  * HCW_LANE_STATE_CLOSED (the header is advice). */
 uint32_t hcw_lane_state(const hcw_lane *l);
+/* The state word as it is, whatever it holds (a worker tells a value that
+ * is no state, which only a scribbling worker writes: a breach). */
+uint32_t hcw_lane_state_word(const hcw_lane *l);
+/* The whole mapping and its length (hcw_test_lane_scribble, scribble.c). */
+uint8_t *hcw_lane_mapping(const hcw_lane *l, size_t *len);
 /* The node: set the state; HCW_LANE_STATE_CLOSING and _CLOSED also wake both
  * rings' readers, so that they look at it. */
 void hcw_lane_set_state(hcw_lane *l, uint32_t state);

@@ -31,6 +31,8 @@ typedef struct wlane {
     bool final;       /* unmapped once what came in is taken */
     uint32_t by_node; /* hcw_w.sent after the last frame that may have sent
                          the peer something by node */
+    uint64_t last_in; /* the id of the last LREQ taken from the peer (for
+                         hcw_test_lane_scribble) */
 } wlane;
 
 static struct {
@@ -405,6 +407,8 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
     }
     *item = (hcw_lane_item){
         .lane = w->number, .id = id, .response = in->op == HCW_LRESP};
+    if (!item->response)
+        w->last_in = id;
     hcw_address_copy(&w->peer, &out->source);
     if (item->response) {
         out->message.kind = HW_MESSAGE_RESPONSE;
@@ -445,4 +449,18 @@ bool hcw_lanes_ctl(hcw_in *in)
     case HCW_LANE_CLOSE: lane_close(in); return true;
     default: return false;
     }
+}
+
+hcw_lane *hcw_lanes_of_peer(const hw_address *peer, int *side,
+                            uint64_t *last_in)
+{
+    for (size_t i = 0; i < HCW_LANES_MAX; i++) {
+        wlane *w = &lanes.v[i];
+        if (w->lane && is_peer(w, peer)) {
+            *side = w->side;
+            *last_in = w->last_in;
+            return w->lane;
+        }
+    }
+    return NULL;
 }

@@ -106,6 +106,17 @@ bool hcw_lanes_wait(void);
  * one it refused): from then on it is served as a lane worker, which
  * sends RECEIVE only to take an item (docs/worker-protocol.md, "Lanes"). */
 bool hcw_lanes_active(void);
+/* The lane to peer (its side, and the id of the last LREQ taken from the
+ * peer, 0: none yet), or NULL. */
+hcw_lane *hcw_lanes_of_peer(const hw_address *peer, int *side,
+                            uint64_t *last_in);
+/* The tests' hook (scribble.c, exported): write on the lane to `peer` (an
+ * address) what no honest worker writes, `what` one of "tail", "head",
+ * "len-cap", "len-ring", "state", "state-closed", "counters", "op",
+ * "junk", "lresp", "lresp-next".  0 done, -1 no lane to peer (or, for
+ * "lresp-next", no request taken from it yet), -2 no such scribble, -3 no
+ * room for the frame. */
+int hcw_test_lane_scribble(const char *peer, const char *what);
 /* ------------------------------------------- the prompting message
  * (prompt.c; docs/lane-design.md "Step 5, the protocol") */
 

@@ -497,3 +497,19 @@ def test_step_5_calls_without_lanes_are_breaches(node_factory, monkeypatch,
     monkeypatch.setenv("HYPERC_LANES", "1")
     n = node_factory(packages=("tpkg",), extra=ISOLATE, wait_ready=False)
     n.wait_log(f"process {A} crashed: its worker broke the protocol ({said})")
+
+
+
+def test_the_scribble_hook_is_in_hyperc_worker_only(node_factory,
+                                                    monkeypatch):
+    monkeypatch.setenv("HYPERC_LANES", "1")
+    n = node_factory(packages=("tpkg",), extra=("--in-process",))
+    assert n.ask(A, f"scribble our@{B} tail") == \
+        "scribble tail: no hook here (not in hyperc-worker)"
+    w = node_factory(packages=("tpkg",), extra=ISOLATE)
+    assert w.ask(A, f"scribble our@{B} tail") == \
+        "scribble tail: no lane to that peer"
+    assert w.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(w, A, B)
+    assert w.ask(A, f"scribble our@{B} nonsense") == \
+        "scribble nonsense: no such scribble"

@@ -42,9 +42,17 @@
  *                                answer "dropped"
  *   spawn NAME PATH              spawn a child; answer its id or the error
  *   exit                         answer "bye" and return from hw_init
+ *   scribble PEER WHAT [MS]      write WHAT on our lane to PEER with
+ *                                hyperc-worker's test hook
+ *                                (hcw_test_lane_scribble), then sleep MS
+ *                                (our worker takes nothing meanwhile);
+ *                                answer "scribbled WHAT", or why not
  */
 #include <hyperc/abi.h>
 
+#ifndef __wasm__
+#include <dlfcn.h>
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,6 +451,29 @@ static bool on_request(char *cmdline, size_t len)
     } else if (strcmp(cmd, "exit") == 0) {
         answer("bye");
         return false;
+    } else if (strcmp(cmd, "scribble") == 0) {
+        char *peer = word(rest, &rest);
+        char *what = word(rest, &rest);
+        int (*hook)(const char *, const char *) = NULL;
+#ifndef __wasm__
+        /* (a function pointer from dlsym's object pointer) */
+        void *sym = dlsym(RTLD_DEFAULT, "hcw_test_lane_scribble");
+        memcpy(&hook, &sym, sizeof hook);
+#endif
+        int rc = hook ? hook(peer, what) : 1;
+        long ms = strtol(rest, NULL, 10);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+        if (rc == 0)
+            snprintf(out, sizeof out, "scribbled %s", what);
+        else
+            snprintf(out, sizeof out, "scribble %s: %s", what,
+                     rc == 1    ? "no hook here (not in hyperc-worker)"
+                     : rc == -1 ? "no lane to that peer"
+                     : rc == -2 ? "no such scribble"
+                                : "no room in the lane");
+        answer(out);
     } else if (strcmp(cmd, "spray") == 0) {
         /* spray TARGET N BODY: fire N requests, then end at once (what a
          * process wrote just before it ended must still be carried out) */

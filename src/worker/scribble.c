@@ -1,0 +1,154 @@
+/* hcw_test_lane_scribble: a guest's way to write on its own lanes what no
+ * honest worker writes, so that the tests (tests/blackbox/test_lanes.py)
+ * can check what the reader, the peer and the node do about it
+ * (docs/lane-design.md §7).  It gives a guest no power it lacks: a guest
+ * runs in its worker's address space, where the lane is mapped read-write,
+ * and could find the mapping and write the same words itself.  Exported
+ * from hyperc-worker (worker.dynlist); a guest finds it with
+ * dlsym(RTLD_DEFAULT, "hcw_test_lane_scribble").
+ *
+ * The words written are lane.h's layout: side s's ring has its producer
+ * line (tail, reader_sleeps) at 64 + 128 s and its consumer line (head) 64
+ * bytes further; its bytes at 4096 + s R; the state word at 16; direction
+ * d's words (last_seq, read_seq) at 320 + 64 d. */
+#include "worker_int.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define STATE_OFF 16
+#define DIR_OFF 320
+
+static _Atomic uint32_t *word(uint8_t *map, size_t off)
+{
+    return (_Atomic uint32_t *)(map + off);
+}
+
+static size_t producer(int ring)
+{
+    return 64 + 128 * (size_t)ring;
+}
+
+/* Wake ring `ring`'s reader, as a writer does. */
+static void wake_reader(uint8_t *map, int ring)
+{
+    _Atomic uint32_t *flag = word(map, producer(ring) + 4);
+    atomic_store(flag, 0);
+    syscall(SYS_futex, flag, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Publish a frame's length word at our ring's tail (and nothing after it). */
+static void length_word(uint8_t *map, int side, uint32_t ring_bytes,
+                        uint32_t len)
+{
+    _Atomic uint32_t *tail = word(map, producer(side));
+    uint32_t t = atomic_load(tail);
+    uint8_t *data = map + HCW_LINK_HEADER_BYTES + (size_t)side * ring_bytes;
+    for (uint32_t i = 0; i < 4; i++)
+        data[(t + i) & (ring_bytes - 1)] = (uint8_t)(len >> (8 * i));
+    atomic_store(tail, t + 4);
+}
+
+/* A frame sent as a writer does, through the lane's ring. */
+static int send_frame(hcw_lane *l, hcw_frame *f)
+{
+    int rc = hcw_link_try_send(hcw_lane_link(l), f);
+    hcw_frame_free(f);
+    return rc == 1 ? 0 : -3;
+}
+
+static int forged_lresp(hcw_lane *l, uint64_t id)
+{
+    hcw_frame *f = hcw_frame_new();
+    if (f == NULL)
+        return -3;
+    hw_response r = {0};
+    r.body.ptr = (uint8_t *)"forged";
+    r.body.len = 6;
+    hcw_frame_begin(f, HCW_LRESP, 3);
+    hcw_put_u64(f, id);
+    hcw_put_response(f, &r);
+    hcw_put_nil(f);
+    return send_frame(l, f);
+}
+
+__attribute__((visibility("default"))) int
+hcw_test_lane_scribble(const char *peer, const char *what)
+{
+    hw_address a;
+    if (peer == NULL || what == NULL || hw_address_parse(peer, &a) != 0)
+        return -1;
+    int side;
+    uint64_t last_in;
+    hcw_lane *l = hcw_lanes_of_peer(&a, &side, &last_in);
+    hw_address_fini(&a);
+    if (l == NULL)
+        return -1;
+    size_t len;
+    uint8_t *map = hcw_lane_mapping(l, &len);
+    uint32_t ring = (uint32_t)((len - HCW_LINK_HEADER_BYTES) / 2);
+    int peer_side = 1 - side;
+    if (strcmp(what, "tail") == 0) {
+        /* our ring's tail more than R bytes past its reader's head */
+        uint32_t head = atomic_load(word(map, producer(side) + 64));
+        atomic_store(word(map, producer(side)), head + ring + 64);
+    } else if (strcmp(what, "head") == 0) {
+        /* our inbound ring's head more than R bytes behind its tail: its
+         * writer, the peer, finds it when it next looks for room */
+        uint32_t tail = atomic_load(word(map, producer(peer_side)));
+        atomic_store(word(map, producer(peer_side) + 64), tail - ring - 64);
+        return 0;
+    } else if (strcmp(what, "len-cap") == 0) {
+        /* one byte over the frame cap, R/4 with the length word */
+        length_word(map, side, ring, ring / 4 - 4 + 1);
+    } else if (strcmp(what, "len-ring") == 0) {
+        /* one byte over what the ring can hold beside the length */
+        length_word(map, side, ring, ring - 4 + 1);
+    } else if (strcmp(what, "state") == 0) {
+        atomic_store(word(map, STATE_OFF), 0x5cu);
+    } else if (strcmp(what, "state-closed") == 0) {
+        atomic_store(word(map, STATE_OFF), HCW_LANE_STATE_CLOSED);
+    } else if (strcmp(what, "counters") == 0) {
+        /* both directions' last_seq and read_seq */
+        for (size_t d = 0; d < 2; d++)
+            for (size_t k = 0; k < 2; k++)
+                atomic_store(word(map, DIR_OFF + 64 * d + 4 * k),
+                             0x7ffffff0u + (uint32_t)(2 * d + k));
+    } else if (strcmp(what, "op") == 0) {
+        /* a well-formed frame of an op no lane carries */
+        hcw_frame *f = hcw_frame_new();
+        if (f == NULL)
+            return -3;
+        hcw_frame_begin(f, HCW_PRINT, 2);
+        hcw_put_u64(f, 0);
+        hcw_put_str(f, "not a lane's frame");
+        return send_frame(l, f);
+    } else if (strcmp(what, "junk") == 0) {
+        /* a length and bytes that decode as nothing, then published */
+        uint8_t *data = map + HCW_LINK_HEADER_BYTES + (size_t)side * ring;
+        _Atomic uint32_t *tail = word(map, producer(side));
+        uint32_t t = atomic_load(tail);
+        uint8_t frame[12] = {8, 0, 0, 0};
+        memset(frame + 4, 0xc1, 8); /* a byte msgpack never uses */
+        for (uint32_t i = 0; i < sizeof frame; i++)
+            data[(t + i) & (ring - 1)] = frame[i];
+        atomic_store(tail, t + (uint32_t)sizeof frame);
+    } else if (strcmp(what, "lresp") == 0) {
+        /* an answer to an id nobody has */
+        return forged_lresp(l, 1ull << 63 | 0x5c5c5c5c5cull);
+    } else if (strcmp(what, "lresp-next") == 0) {
+        /* an answer to the id after the last request the peer sent us by
+         * lane: its next lane id, which may be a request to another lane */
+        if (last_in == 0)
+            return -1;
+        return forged_lresp(l, (last_in + 1) | 1ull << 63);
+    } else {
+        return -2;
+    }
+    wake_reader(map, side);
+    return 0;
+}
