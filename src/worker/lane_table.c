@@ -31,6 +31,7 @@ typedef struct wlane {
     bool final;       /* unmapped once what came in is taken */
     uint32_t by_node; /* hcw_w.sent after the last frame that may have sent
                          the peer something by node */
+    bool noticed;     /* the node was told the state word says closed */
     uint64_t last_in; /* the id of the last LREQ taken from the peer (for
                          hcw_test_lane_scribble) */
 } wlane;
@@ -270,14 +271,45 @@ static bool is_peer(const wlane *w, const hw_address *target)
            strcmp(target->node, "our") == 0;
 }
 
+/* Look at w's state word (advice: either worker can write it).  1: open.
+ * 0: closing or closed, w writes no more and its inbound ring is still
+ * read; the first time, before a LANE_CLOSE came, the node is told (an
+ * empty LANE_DROP why): the node writes the word just before it pushes a
+ * LANE_CLOSE, and closes the lane if it did not (a worker wrote it).  -1:
+ * a value only a scribbling worker writes: w is given up (a breach). */
+static int look_at_state(wlane *w)
+{
+    uint32_t s = hcw_lane_state_word(w->lane);
+    if (s == HCW_LANE_STATE_OPEN)
+        return 1;
+    if (s == HCW_LANE_STATE_CLOSING || s == HCW_LANE_STATE_CLOSED) {
+        if (!w->closing && !w->noticed) {
+            w->noticed = true;
+            drop(w->number, "");
+        }
+        return 0;
+    }
+    char why[64];
+    snprintf(why, sizeof why, "a state word of %u", (unsigned)s);
+    give_up(w, why);
+    return -1;
+}
+
+/* The writer found its reader's head impossible (hcw_link_try_send's
+ * EPROTO): the lane is given up. */
+static void bad_head(wlane *w)
+{
+    give_up(w, "lane: the ring's positions are impossible (its reader's "
+               "head)");
+}
+
 /* Whether w may carry a message to its peer now: open, permitted, and the
  * switch from the node (docs/lane-design.md §3a): every frame that may
  * have sent the peer something is served, and the peer has read all that
- * was sent it by node. */
-static bool may_send(const wlane *w)
+ * was sent it by node.  (w may be given up meanwhile: a breach.) */
+static bool may_send(wlane *w)
 {
-    if (!w->send_ok || w->closing ||
-        hcw_lane_state(w->lane) != HCW_LANE_STATE_OPEN)
+    if (!w->send_ok || w->closing || look_at_state(w) != 1)
         return false;
     int d = w->side;
     return (int32_t)(hcw_link_served(hcw_w.link) - w->by_node) >= 0 &&
@@ -310,7 +342,10 @@ bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
     hcw_put_nil(f);
     hcw_link *l = hcw_lane_link(w->lane);
     uint32_t pos = hcw_link_tx_pos(l);
-    if (hcw_link_try_send(l, f) != 1)
+    int rc = hcw_link_try_send(l, f);
+    if (rc < 0 && errno == EPROTO)
+        bad_head(w);
+    if (rc != 1)
         return false; /* no room: by node */
     if (req->has_expects_response)
         hcw_ctx_add(lanes.next_id, w->number, pos, &w->peer, req, context);
@@ -331,7 +366,10 @@ bool hcw_lanes_send_resp(uint32_t number, uint64_t id, const hw_response *resp,
     hcw_put_u64(f, id);
     hcw_put_response(f, resp);
     hcw_put_nil(f);
-    return hcw_link_try_send(hcw_lane_link(w->lane), f) == 1;
+    int rc = hcw_link_try_send(hcw_lane_link(w->lane), f);
+    if (rc < 0 && errno == EPROTO)
+        bad_head(w);
+    return rc == 1;
 }
 
 void hcw_lanes_sent_by_node(const hw_address *target)
@@ -358,7 +396,7 @@ int hcw_lanes_next(const hcw_lane_snap *snap)
     for (size_t k = 0; k < HCW_LANES_MAX; k++) {
         size_t i = (lanes.turn + k) % HCW_LANES_MAX;
         wlane *w = &lanes.v[i];
-        if (w->lane == NULL)
+        if (w->lane == NULL || look_at_state(w) < 0)
             continue;
         hcw_link *l = hcw_lane_link(w->lane);
         if (hcw_link_frame_ready(l) == 0) {

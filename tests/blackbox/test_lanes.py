@@ -499,6 +499,216 @@ def test_step_5_calls_without_lanes_are_breaches(node_factory, monkeypatch,
     n.wait_log(f"process {A} crashed: its worker broke the protocol ({said})")
 
 
+# Hostile lanes (docs/lane-design.md §7, §10 "Step 6, hostile-lane tests"):
+# a's guest writes on its lane to b, with hyperc-worker's test hook
+# (hcw_test_lane_scribble, src/worker/scribble.c), what no honest worker
+# writes.  Whichever worker finds it gives the lane up (LANE_DROP with a
+# sentence) and the node closes it and logs it; a and b keep answering by
+# node, nothing crashes, and c, which talks to b meanwhile over its own
+# lane, notices nothing.
+
+def scribble(node, x, y, what):
+    rep = node.ask(x, f"scribble our@{y} {what}")
+    assert rep == f"scribbled {what}", rep
+
+
+def lane_mappings(worker_pid):
+    with open(f"/proc/{worker_pid}/maps") as f:
+        return sum(LANE_MAP in line for line in f)
+
+
+class Third:
+    """c asks b, 50 requests in flight at a time, until stopped: every
+    answer must come."""
+
+    def __init__(self, node):
+        import threading
+        self.node, self.reps, self.stopping = node, [], False
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def run(self):
+        try:
+            while not self.stopping:
+                self.reps.append(self.node.ask(
+                    C, f"flood our@{B} 50 10 echo x", timeout=30))
+        except Exception as e:  # (the node stopped: a failed test)
+            self.reps.append(repr(e))
+
+    def stop(self):
+        self.stopping = True
+        self.t.join(60)
+        assert not self.t.is_alive()
+        assert self.reps, "c asked nothing"
+        assert all(r == "flood ok=50 errors=0 busy=0" for r in self.reps), \
+            self.reps
+
+
+def hostile_setup(node):
+    """Lanes a-b and c-b, and the workers' pids."""
+    assert node.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    assert node.ask(C, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    ab, cb = open_lane(node, A, B), open_lane(node, C, B)
+    # requests with a response go by lane both ways (b's answers too)
+    assert node.ask(A, f"flood our@{B} 100 5 echo x") == \
+        "flood ok=100 errors=0 busy=0"
+    assert node.ask(B, f"flood our@{A} 100 5 echo x") == \
+        "flood ok=100 errors=0 busy=0"
+    pids = {x: worker(node, x) for x in (A, B, C)}
+    return ab["lane"], cb["lane"], pids
+
+
+def still_whole(node, ab, cb, pids):
+    """a and b answer each other by node, none of a, b, c restarted, and
+    c's lane to b is the one it had."""
+    for x, y in ((A, B), (B, A)):
+        assert node.ask(x, f"ask our@{y} 5 k echo hi {x}") == \
+            f"reply from {NODE}@{y} ctx=k: hi {x}"
+        assert node.ask(x, f"pingpong our@{y} 40", timeout=30) == "done 40"
+    assert node.ask(A, "echo a") == "a" and node.ask(B, "echo b") == "b"
+    procs = ps(node)
+    for x in (A, B, C):
+        assert procs[x]["crashes"] == 0, procs[x]
+        assert procs[x]["worker_pid"] == pids[x], (x, procs[x])
+    assert [x["lane"] for x in procs[C]["lanes"]] == [cb], procs[C]
+    assert "crashed" not in node.log()
+
+
+def closed(node, number):
+    """Lane `number` is gone from a's and b's records and a's and b's
+    workers map only the lanes they have (a none, b c's)."""
+    def gone():
+        """the lane is closed and unmapped"""
+        procs = ps(node)
+        if any(x["lane"] == number for p in (A, B)
+               for x in procs[p]["lanes"]):
+            return False
+        return all(lane_mappings(procs[p]["worker_pid"]) ==
+                   len(procs[p]["lanes"]) for p in (A, B))
+    wait_for(gone)
+
+
+BREACHES = {
+    # what a writes: the line of the worker that finds it
+    "tail": rf"{B}: dropped lane N: lane: the ring's positions are "
+            r"impossible \(\d+ bytes in a ring of 65536\)",
+    "len-cap": rf"{B}: dropped lane N: lane: a frame of 16381 bytes, over "
+               r"the limit of 16380",
+    "len-ring": rf"{B}: dropped lane N: lane: a frame of 65533 bytes, over "
+                r"the limit of 16380",
+    "op": rf"{B}: dropped lane N: a frame that is not an LREQ or LRESP a "
+          r"lane carries \(op 1\)",
+    "junk": rf"{B}: dropped lane N: worker frame: not one well-formed "
+            r"msgpack value",
+    # the state word is the pair's: either worker may see it first
+    "state": rf"({A}|{B}): dropped lane N: a state word of 92",
+    "state-closed": rf"({A}|{B}): dropped lane N: its state word says "
+                    r"closed, which the node did not write",
+}
+
+
+@pytest.mark.parametrize("what", list(BREACHES))
+def test_a_scribbled_lane_is_dropped_and_the_rest_goes_on(lanes, what):
+    import re
+    ab, cb, pids = hostile_setup(lanes)
+    third = Third(lanes)
+    time.sleep(0.2)
+    scribble(lanes, A, B, what)
+    line = re.compile(BREACHES[what].replace("lane N", f"lane {ab}"))
+    wait_for(lambda: line.search(lanes.log()))
+    closed(lanes, ab)
+    third.stop()
+    still_whole(lanes, ab, cb, pids)
+
+
+def test_an_impossible_head_is_found_by_its_writer(lanes):
+    # a claims a head of its inbound ring that no reader has: b finds it
+    # when it next looks for room, after 30 notes of 3 000 bytes by lane
+    # (a sleeps meanwhile: its worker's next take would write the real head
+    # back)
+    import threading
+    ab, cb, pids = hostile_setup(lanes)
+    third = Third(lanes)
+    got = {}
+
+    def hostile():
+        got["rep"] = lanes.ask(A, f"scribble our@{B} head 1500", timeout=10)
+    t = threading.Thread(target=hostile)
+    t.start()
+    time.sleep(0.3)
+    body = "x" * 3000
+    assert lanes.ask(B, f"repeat our@{A} 30 note {body}") == "sent 30"
+    lanes.wait_log(f"{B}: dropped lane {ab}: lane: the ring's positions are "
+                   "impossible (its reader's head)")
+    t.join(10)
+    assert got.get("rep") == "scribbled head", got
+    closed(lanes, ab)
+    # every note reached a: by lane before, by node after (the log cuts
+    # long lines)
+    wait_for(lambda: lanes.log().count(f"] {A}: note: xxxx") == 30)
+    third.stop()
+    still_whole(lanes, ab, cb, pids)
+
+
+def test_scribbled_counters_are_advice(lanes):
+    # last_seq and read_seq only decide when a sender switches to the lane:
+    # bogus ones misroute nothing and close nothing
+    ab, cb, pids = hostile_setup(lanes)
+    third = Third(lanes)
+    scribble(lanes, A, B, "counters")
+    for x, y in ((A, B), (B, A)):
+        rep = lanes.ask(x, f"flood our@{y} 200 5 echo x", timeout=30)
+        assert rep == "flood ok=200 errors=0 busy=0", rep
+    third.stop()
+    still_whole(lanes, ab, cb, pids)
+    assert [x["lane"] for x in ps(lanes)[A]["lanes"]] == [ab]
+    assert "dropped lane" not in lanes.log()
+
+
+def test_a_forged_answer_reaches_no_one(lanes):
+    # an LRESP to an id b's worker has no context for is dropped with the
+    # node's level-2 line, as a late answer is: not a breach, the lane stays
+    ab, cb, pids = hostile_setup(lanes)
+    third = Third(lanes)
+    scribble(lanes, A, B, "lresp")
+    lanes.wait_log(f"{B}: dropped a response nobody waits for")
+    third.stop()
+    still_whole(lanes, ab, cb, pids)
+    assert [x["lane"] for x in ps(lanes)[A]["lanes"]] == [ab]
+    assert "dropped lane" not in lanes.log()
+
+
+def test_a_forged_answer_to_another_lanes_request_is_dropped(lanes):
+    # b's lane ids count up: a, which saw b's last request by lane, forges
+    # an answer to the next one, which b sent c by lane.  b's worker takes
+    # an LRESP only for a context of the lane it came by: the forged one is
+    # dropped, and c's real answer reaches b's context
+    import threading
+    ab, cb, pids = hostile_setup(lanes)
+    for k in range(3):  # b's requests to c go by lane
+        assert lanes.ask(B, f"ask our@{C} 5 w echo warm {k}") == \
+            f"reply from {NODE}@{C} ctx=w: warm {k}"
+    bc = lane_to(lanes, B, C)["sent_seq"]
+    ba = lane_to(lanes, B, A)["sent_seq"]
+    assert lanes.ask(B, f"ask our@{A} 5 k echo last") == \
+        f"reply from {NODE}@{A} ctx=k: last"
+    got = {}
+
+    def slow():
+        got["rep"] = lanes.ask(B, f"ask our@{C} 10 z sleep 1500", timeout=20)
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.5)  # b's request is with c
+    scribble(lanes, A, B, "lresp-next")
+    lanes.wait_log(f"{B}: dropped a response nobody waits for")
+    t.join(20)
+    assert got.get("rep") == f"reply from {NODE}@{C} ctx=z: slept 1500", got
+    # both of b's requests went by lane (nothing more by node to a or c)
+    assert lane_to(lanes, B, C)["sent_seq"] == bc
+    assert lane_to(lanes, B, A)["sent_seq"] == ba
+    still_whole(lanes, ab, cb, pids)
+    assert "dropped lane" not in lanes.log()
+
 
 def test_the_scribble_hook_is_in_hyperc_worker_only(node_factory,
                                                     monkeypatch):

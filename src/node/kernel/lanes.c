@@ -461,7 +461,16 @@ void hcn_lanes_dropped(hcn_node *n, hcn_proc *p, uint32_t number,
     pthread_mutex_lock(&t->mu);
     int s;
     lane_rec *r = rec_find(t, number, p, &s);
-    if (r && why) {
+    /* an empty why: its worker saw the state word say closed before a
+     * LANE_CLOSE came; the node's own close (its LANE_CLOSE is on the way)
+     * or, on a lane still open, a worker's scribble: closed as the node
+     * closes one */
+    bool notice = why && why[0] == '\0';
+    bool unasked = notice && r && r->open && r->side[s] == SIDE_GIVEN;
+    if (notice) {
+        if (unasked)
+            k = rec_close(r, pushes);
+    } else if (r && why) {
         /* refused or broken: it unmapped it */
         if (r->side[s] != SIDE_QUEUED)
             r->side[s] = SIDE_DONE;
@@ -474,8 +483,13 @@ void hcn_lanes_dropped(hcn_node *n, hcn_proc *p, uint32_t number,
         rec_reap(t, r);
     }
     pthread_mutex_unlock(&t->mu);
-    if (why)
+    if (why && !notice)
         hcn_logf(n, 1, "%s: dropped lane %u: %s", p->id, (unsigned)number, why);
+    else if (unasked)
+        hcn_logf(n, 1,
+                 "%s: dropped lane %u: its state word says closed, which "
+                 "the node did not write",
+                 p->id, (unsigned)number);
     push_entries(pushes, k);
 }
 
