@@ -277,9 +277,14 @@ void hc_node_shutdown(hc_node *n)
     /* the processes still in their own code, for the line below */
     char busy[512] = "";
     size_t used = 0;
+    int64_t now = hcn_now_ns();
     for (size_t i = 0; left > 0 && i < count; i++) {
-        if (all[i]->ops != NULL || atomic_load(&all[i]->busy_since) == 0 ||
-            used >= sizeof busy)
+        if (all[i]->ops != NULL || used >= sizeof busy)
+            continue;
+        pthread_mutex_lock(&all[i]->lock);
+        int64_t since = hcn_proc_busy_since(all[i], now);
+        pthread_mutex_unlock(&all[i]->lock);
+        if (since == 0)
             continue;
         int w = snprintf(busy + used, sizeof busy - used, "%s%s",
                          used ? ", " : "", all[i]->id);

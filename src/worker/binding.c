@@ -432,7 +432,7 @@ static bool take_node_item(hw_receive_result *out)
 
 /* The guest takes the next message.  A worker with lanes first waits for
  * a lane's frame, a message delivered ahead or NEED (next_item). */
-static void w_receive(void *ctx, hw_receive_result *out)
+static void receive_next(hw_receive_result *out)
 {
     if (!hcw_lanes_active()) {
         while (!take_node_item(out))
@@ -459,6 +459,15 @@ static void w_receive(void *ctx, hw_receive_result *out)
                 return;
         }
     }
+}
+
+static void w_receive(void *ctx, hw_receive_result *out)
+{
+    /* for `hyperc ps`: waiting from here, in its own code again once it
+     * has the message (a lane's, which the node does not see, too) */
+    hcw_link_set_busy(hcw_w.link, false);
+    receive_next(out);
+    hcw_link_set_busy(hcw_w.link, true);
 }
 
 /* The blob calls never cross: the replies brought what they need. */

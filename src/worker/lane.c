@@ -41,16 +41,59 @@ struct hcw_lane {
 };
 
 /* Direction d's words (from side d's process to side 1 - d's), a line
- * each. */
+ * each: what its writer reads at each send (and writes, req_written), and
+ * the node seldom changes.  req_taken, written at each request the reader
+ * takes, has a line of its own (TAKEN_OFF). */
 typedef struct lane_dir {
-    _Atomic uint32_t last_seq; /* the node */
-    _Atomic uint32_t read_seq; /* the reader's worker */
+    _Atomic uint32_t last_seq;    /* the node */
+    _Atomic uint32_t read_seq;    /* the reader's worker */
+    _Atomic uint32_t req_written; /* the writer's worker */
 } lane_dir;
 #define DIR_OFF 320
+#define TAKEN_OFF 448
 
 static lane_dir *dir_at(const hcw_lane *l, int d)
 {
     return (lane_dir *)(l->map + DIR_OFF + 64 * (d & 1));
+}
+
+static _Atomic uint32_t *taken_at(const hcw_lane *l, int d)
+{
+    return (_Atomic uint32_t *)(l->map + TAKEN_OFF + 64 * (d & 1));
+}
+
+_Static_assert(TAKEN_OFF + 128 <= HCW_LINK_HEADER_BYTES,
+               "the directions' words fit the header's page");
+
+void hcw_lane_set_req_written(hcw_lane *l, int d, uint32_t v)
+{
+    atomic_store_explicit(&dir_at(l, d)->req_written, v, memory_order_relaxed);
+}
+
+uint32_t hcw_lane_req_written(const hcw_lane *l, int d)
+{
+    return atomic_load_explicit(&dir_at(l, d)->req_written,
+                                memory_order_relaxed);
+}
+
+void hcw_lane_set_req_taken(hcw_lane *l, int d, uint32_t v)
+{
+    atomic_store_explicit(taken_at(l, d), v, memory_order_relaxed);
+}
+
+uint32_t hcw_lane_req_taken(const hcw_lane *l, int d)
+{
+    return atomic_load_explicit(taken_at(l, d), memory_order_relaxed);
+}
+
+uint32_t hcw_lane_backlog(const hcw_lane *l, int d, uint32_t quota)
+{
+    /* each word read once; a difference that is negative as an int32
+     * (taken ahead of written) is none, one over the quota is the quota */
+    uint32_t unread = hcw_lane_req_written(l, d) - hcw_lane_req_taken(l, d);
+    if ((int32_t)unread < 0)
+        return 0;
+    return unread > quota ? quota : unread;
 }
 
 void hcw_lane_set_last_seq(hcw_lane *l, int d, uint32_t v)

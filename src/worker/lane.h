@@ -13,7 +13,9 @@
  *   192  ring 1's lines, 256
  *   320  direction 0's words (side 0's process to side 1's), 384
  *        direction 1's: last_seq (the node), read_seq (the reader's
- *        worker; docs/lane-design.md §3a)
+ *        worker; docs/lane-design.md §3a), req_written (the writer's
+ *        worker; §6)
+ *   448  direction 0's req_taken (the reader's worker), 512 direction 1's
  *   4096 ring 0's bytes, then ring 1's
  *
  * Side s writes ring s and reads ring 1 - s (the node's LANE_OPEN will
@@ -102,6 +104,17 @@ void hcw_lane_set_last_seq(hcw_lane *l, int d, uint32_t v);
 uint32_t hcw_lane_last_seq(const hcw_lane *l, int d);
 void hcw_lane_set_read_seq(hcw_lane *l, int d, uint32_t v);
 uint32_t hcw_lane_read_seq(const hcw_lane *l, int d);
+/* Direction d's requests (docs/lane-design.md §6), each a count modulo
+ * 2^32 from 0: req_written, the LREQs side d's worker has put in ring d
+ * (it writes it after each); req_taken, those the reader's worker has
+ * handed its guest (it writes it at each). */
+void hcw_lane_set_req_written(hcw_lane *l, int d, uint32_t v);
+uint32_t hcw_lane_req_written(const hcw_lane *l, int d);
+void hcw_lane_set_req_taken(hcw_lane *l, int d, uint32_t v);
+uint32_t hcw_lane_req_taken(const hcw_lane *l, int d);
+/* The requests waiting in direction d as those words say, clamped to
+ * [0, quota]: what the node counts (either worker may write them). */
+uint32_t hcw_lane_backlog(const hcw_lane *l, int d, uint32_t quota);
 /* Unmap and release.  NULL is ignored. */
 void hcw_lane_free(hcw_lane *l);
 

@@ -34,6 +34,9 @@ typedef struct wlane {
     bool noticed;     /* the node was told the state word says closed */
     uint64_t last_in; /* the id of the last LREQ taken from the peer (for
                          hcw_test_lane_scribble) */
+    /* requests (LREQ) this worker wrote to the peer, and those it took
+     * from the peer (docs/lane-design.md §6) */
+    uint32_t req_written, req_taken;
 } wlane;
 
 static struct {
@@ -347,6 +350,7 @@ bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
         bad_head(w);
     if (rc != 1)
         return false; /* no room: by node */
+    hcw_lane_set_req_written(w->lane, w->side, ++w->req_written);
     if (req->has_expects_response)
         hcw_ctx_add(lanes.next_id, w->number, pos, &w->peer, req, context);
     lanes.next_id = (lanes.next_id + 1) | 1ull << 63;
@@ -447,6 +451,8 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
         .lane = w->number, .id = id, .response = in->op == HCW_LRESP};
     if (!item->response)
         w->last_in = id;
+    if (!item->response) /* for the node's count */
+        hcw_lane_set_req_taken(w->lane, 1 - w->side, ++w->req_taken);
     hcw_address_copy(&w->peer, &out->source);
     if (item->response) {
         out->message.kind = HW_MESSAGE_RESPONSE;

@@ -29,6 +29,8 @@
  *
  *   0      magic, layout version, ring size, spin (written once by the node);
  *   16     the guest's live tasks (written by the worker, read by the node)
+ *   20     served (the node), 24 taken (the worker), 32 busy_ns (the
+ *          worker, a u64): layout 4, for a worker with lanes
  *   64     the calls ring's producer line: tail, reader_sleeps
  *   128    the calls ring's consumer line: head, writer_sleeps
  *   192    the replies ring's producer line
@@ -58,7 +60,13 @@ typedef struct shm_head {
                                 (layout 4; a worker with lanes) */
     _Atomic uint32_t taken;  /* messages the worker has handed its guest
                                 (layout 4; a worker with lanes) */
+    uint32_t reserved;
+    _Atomic int64_t busy_ns; /* since when the guest has its message
+                                (CLOCK_MONOTONIC_COARSE), 0 while it waits
+                                (layout 4; a worker with lanes) */
 } shm_head;
+
+_Static_assert(offsetof(shm_head, busy_ns) == 32, "busy_ns at 32");
 
 typedef struct ring_ctl {
     alignas(64) _Atomic uint32_t tail; /* written by the producer */
@@ -386,6 +394,30 @@ uint32_t hcw_link_taken(const hcw_link *l)
     if (l == NULL || l->map == NULL)
         return 0;
     return atomic_load_explicit(&((shm_head *)l->map)->taken,
+                                memory_order_relaxed);
+}
+
+void hcw_link_set_busy(hcw_link *l, bool busy)
+{
+    if (l == NULL || l->map == NULL)
+        return;
+    int64_t v = 0;
+    if (busy) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        v = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        if (v <= 0)
+            v = 1; /* (0 says "waiting") */
+    }
+    atomic_store_explicit(&((shm_head *)l->map)->busy_ns, v,
+                          memory_order_relaxed);
+}
+
+int64_t hcw_link_busy_ns(const hcw_link *l)
+{
+    if (l == NULL || l->map == NULL)
+        return 0;
+    return atomic_load_explicit(&((shm_head *)l->map)->busy_ns,
                                 memory_order_relaxed);
 }
 

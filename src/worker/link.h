@@ -103,6 +103,15 @@ uint32_t hcw_link_served(const hcw_link *l);
 void hcw_link_set_taken(hcw_link *l, uint32_t n);
 uint32_t hcw_link_taken(const hcw_link *l);
 
+/* Whether the guest of a worker with lanes is in its own code, kept in
+ * the header for `hyperc ps` (a message by lane is one the node does not
+ * see): busy stores the time (CLOCK_MONOTONIC_COARSE ns, never 0) as the
+ * worker hands the guest a message (or starts it), not busy stores 0 as
+ * the guest waits for one.  Advice: the node clamps what it reads.  0 on
+ * a socket link. */
+void hcw_link_set_busy(hcw_link *l, bool busy);
+int64_t hcw_link_busy_ns(const hcw_link *l);
+
 /* Consult fn(ctx) at each check while waiting (NULL: wait for ever). */
 void hcw_link_watch(hcw_link *l, hcw_link_watch_fn fn, void *ctx);
 

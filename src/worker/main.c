@@ -115,6 +115,7 @@ int main(int argc, char **argv)
     if (hcw_link_send(hcw_w.link, hcw_w.out) != 0)
         hcw_die(NULL);
     hcw_w.in_guest = true;
+    hcw_link_set_busy(hcw_w.link, true); /* in its init until it receives */
     int rc = entry(&hcw_w.table, our);
     hcw_w.in_guest = false;
     hcw_frame_begin(hcw_w.out, HCW_DONE, 1);

@@ -12,6 +12,7 @@ import ctypes
 import errno
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -427,7 +428,6 @@ def test_lane_requests_left_by_a_killed_worker_are_answered(lanes):
     # b computes while a's requests wait in the lane; b's worker dies: the
     # node drains them into b's queue, b's next instance answers them, and
     # the answers reach a's contexts by node
-    import threading
     assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
     open_lane(lanes, A, B)
     lanes.inject(B, "compute 5000", non_block=True)
@@ -723,3 +723,47 @@ def test_the_scribble_hook_is_in_hyperc_worker_only(node_factory,
     open_lane(w, A, B)
     assert w.ask(A, f"scribble our@{B} nonsense") == \
         "scribble nonsense: no such scribble"
+
+
+def test_ps_counts_the_requests_waiting_in_a_lane(lanes):
+    """`hyperc ps` "queued" counts what waits unread in a process's inbound
+    lanes as it counts its mailbox (docs/lane-design.md §6)."""
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    lanes.inject(B, "sleep 2500", non_block=True)  # b's guest is held
+    wait_for(lambda: ps(lanes)[B]["busy_ms"] and ps(lanes)[B]["queued"] == 0)
+    before = lane_to(lanes, A, B)["sent_seq"]
+    assert lanes.ask(A, f"notes our@{B} 10 0") == "sent 10"
+    ab = lane_to(lanes, A, B)
+    assert ab["sent_seq"] == before and ab["sent_unread"] == 10, ab  # by lane
+    assert ps(lanes)[B]["queued"] == 10
+    # two by node (a capability each) queue after them: 12
+    assert lanes.ask(A, f"notes our@{B} 2 1") == "sent 2"
+    assert lane_to(lanes, A, B)["sent_seq"] > before
+    assert ps(lanes)[B]["queued"] == 12
+    # once b is back it takes them all, and nothing is queued
+    wait_for(lambda: len(notes_seen(lanes, B)) >= 12)
+    assert notes_seen(lanes, B) == list(range(1, 11)) + [1, 2]
+    wait_for(lambda: ps(lanes)[B]["queued"] == 0)
+    assert lane_to(lanes, A, B)["sent_unread"] == 0
+
+
+def test_ps_shows_a_handler_of_a_lane_message_busy(lanes):
+    """`hyperc ps` "busy_ms" of a worker with lanes is its own word (the link
+    header's busy_ns): a message by lane, which the node never sees, makes
+    it busy, and it is 0 again once the guest waits."""
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    assert lanes.ask(A, f"notes our@{B} 5 0") == "sent 5"
+    wait_for(lambda: len(notes_seen(lanes, B)) >= 5)
+    # waiting for its next message (by lane or by node): not busy
+    wait_for(lambda: ps(lanes)[B]["busy_ms"] == 0)
+    before = lane_to(lanes, A, B)["sent_seq"]
+    assert lanes.ask(A, f"repeat our@{B} 1 compute 1500") == "sent 1"
+    assert lane_to(lanes, A, B)["sent_seq"] == before  # by lane
+    first = wait_for(lambda: ps(lanes)[B]["busy_ms"])
+    time.sleep(0.5)
+    second = ps(lanes)[B]["busy_ms"]
+    assert second >= first + 300, (first, second)
+    # done: waiting again
+    wait_for(lambda: ps(lanes)[B]["busy_ms"] == 0)

@@ -7,8 +7,9 @@
  * either, by the node closing the lane, and timing out at its deadline;
  * the descriptor's message checked (its lane number, one descriptor, the
  * header and the size of the mapping) with every refused descriptor
- * closed; and the node's end of the socket shut for reading, so that a
- * worker cannot queue anything for the node. */
+ * closed; the node's end of the socket shut for reading, so that a
+ * worker cannot queue anything for the node; and each direction's request
+ * counters. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -733,6 +734,52 @@ static void descriptor_passing(void **state)
     hcw_lane_free(node);
 }
 
+static uint32_t word_at(const uint8_t *m, size_t off)
+{
+    uint32_t v;
+    memcpy(&v, m + off, 4);
+    return v;
+}
+
+/* Each direction's request counters (docs/lane-design.md §6): written by
+ * one side, read by the other and by the node, at the header's offsets,
+ * apart from the other words; the backlog the node counts is clamped. */
+static void direction_counters(void **state)
+{
+    lanes t;
+    lanes_open(&t);
+    /* side 1 writes ring 1 (direction 1), side 0 takes from it */
+    hcw_lane_set_req_written(t.w1, 1, 5);
+    hcw_lane_set_req_taken(t.w0, 1, 2);
+    hcw_lane_set_last_seq(t.node, 1, 77);
+    hcw_lane_set_read_seq(t.w0, 1, 66);
+    assert_int_equal(hcw_lane_req_written(t.node, 1), 5);
+    assert_int_equal(hcw_lane_req_taken(t.node, 1), 2);
+    assert_int_equal(word_at(t.m, 384 + 8), 5);
+    assert_int_equal(word_at(t.m, 512), 2);
+    assert_int_equal(hcw_lane_last_seq(t.w1, 1), 77);
+    assert_int_equal(hcw_lane_read_seq(t.w1, 1), 66);
+    /* the other direction is untouched */
+    assert_int_equal(hcw_lane_req_written(t.node, 0), 0);
+    assert_int_equal(hcw_lane_req_taken(t.node, 0), 0);
+    assert_int_equal(hcw_lane_backlog(t.node, 0, 16), 0);
+    /* what waits, clamped to [0, quota] */
+    assert_int_equal(hcw_lane_backlog(t.node, 1, 16), 3);
+    assert_int_equal(hcw_lane_backlog(t.node, 1, 2), 2);
+    hcw_lane_set_req_taken(t.w0, 1, 9); /* taken ahead of written */
+    assert_int_equal(hcw_lane_backlog(t.node, 1, 16), 0);
+    /* counts wrap */
+    hcw_lane_set_req_written(t.w1, 1, 3);
+    hcw_lane_set_req_taken(t.w0, 1, UINT32_MAX - 1);
+    assert_int_equal(hcw_lane_backlog(t.node, 1, 16), 5);
+    /* a scribbled word is only as bad as the quota */
+    hcw_lane_set_req_taken(t.w0, 1, 0);
+    uint32_t huge = 0x7fffffff;
+    memcpy(t.m + 384 + 8, &huge, 4);
+    assert_int_equal(hcw_lane_backlog(t.node, 1, 16), 16);
+    lanes_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -743,6 +790,7 @@ int main(void)
         cmocka_unit_test(wait_over_rings_spinning),
         cmocka_unit_test(wait_refuses),
         cmocka_unit_test(descriptor_passing),
+        cmocka_unit_test(direction_counters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -217,8 +217,10 @@ static json_t *int_or_null(json_int_t v)
     return v < 0 ? json_null() : json_integer(v);
 }
 
-/* One process as `hyperc ps` shows it; p->lock held. */
-static json_t *ps_entry(hcn_proc *p, int64_t now)
+/* One process as `hyperc ps` shows it; p->lock held.  in_lanes: the
+ * requests waiting in its inbound lanes (hcn_mailbox_lane_backlog), queued
+ * as the mailbox's are. */
+static json_t *ps_entry(hcn_proc *p, int64_t now, uint32_t in_lanes)
 {
     static const char *const names[] = {"loaded", "running", "restarting",
                                         "exited"};
@@ -228,7 +230,7 @@ static json_t *ps_entry(hcn_proc *p, int64_t now)
      * message); null for a module, or a process not running */
     json_int_t busy = -1;
     if (guest && status == HCN_PROC_RUNNING) {
-        int64_t since = atomic_load(&p->busy_since);
+        int64_t since = hcn_proc_busy_since(p, now);
         busy = since > 0 && now > since ? (now - since) / 1000000 : 0;
     }
     const char *failure = NULL;
@@ -239,8 +241,8 @@ static json_t *ps_entry(hcn_proc *p, int64_t now)
         "{sssssbsbsisisIsbsisosososo}", "id", p->id, "status", names[status],
         "public", p->public_, "started", hcn_proc_started(p), "starts",
         atomic_load(&p->instance), "restarts", atomic_load(&p->restarts),
-        "queued", (json_int_t)atomic_load(&p->mb.nreq), "isolated", p->isolated,
-        "crashes", p->crashes, "last_crash",
+        "queued", (json_int_t)atomic_load(&p->mb.nreq) + in_lanes, "isolated",
+        p->isolated, "crashes", p->crashes, "last_crash",
         p->last_crash ? json_string(p->last_crash) : json_null(),
         "start_failure", failure ? json_string(failure) : json_null(), "tasks",
         int_or_null(guest ? hcn_proc_live_tasks(p) : -1), "busy_ms",
@@ -255,12 +257,13 @@ static json_t *ps_lanes(hcn_node *n, hcn_proc *p)
     json_t *list = json_array();
     for (size_t i = 0; i < k; i++) {
         json_array_append_new(
-            list, json_pack("{sIsssssbsbsbsIsI}", "lane",
+            list, json_pack("{sIsssssbsbsbsIsIsI}", "lane",
                             (json_int_t)v[i].number, "peer", v[i].peer, "state",
                             v[i].open ? "open" : "closing", "send",
                             v[i].send_ok, "receive", v[i].recv_ok, "mapped",
                             v[i].mapped, "sent_seq", (json_int_t)v[i].sent_seq,
-                            "peer_read_seq", (json_int_t)v[i].peer_read_seq));
+                            "peer_read_seq", (json_int_t)v[i].peer_read_seq,
+                            "sent_unread", (json_int_t)v[i].sent_unread));
         free(v[i].peer);
     }
     free(v);
@@ -273,8 +276,9 @@ static json_t *do_ps(hcn_node *n)
     int64_t now = hcn_now_ns();
     pthread_rwlock_rdlock(&n->table_lock);
     for (hcn_proc *p = n->procs; p; p = p->hh.next) {
+        uint32_t in_lanes = hcn_mailbox_lane_backlog(&p->mb);
         pthread_mutex_lock(&p->lock);
-        json_t *e = ps_entry(p, now);
+        json_t *e = ps_entry(p, now, in_lanes);
         pthread_mutex_unlock(&p->lock);
         int wpid = atomic_load(&p->worker_pid);
         json_object_set_new(e, "worker_pid",

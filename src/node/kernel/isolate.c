@@ -1803,6 +1803,16 @@ int hcn_proc_live_tasks(hcn_proc *p)
     return v == HCW_LINK_NO_TASKS ? -1 : v > INT_MAX ? INT_MAX : (int)v;
 }
 
+int64_t hcn_proc_busy_since(hcn_proc *p, int64_t now)
+{
+    int inst = atomic_load(&p->lane_inst);
+    if (p->link == NULL || inst == 0 || inst != atomic_load(&p->instance))
+        return atomic_load(&p->busy_since);
+    /* the worker's word: advice, clamped */
+    int64_t v = hcw_link_busy_ns(p->link);
+    return v <= 0 ? 0 : v > now ? now : v;
+}
+
 hcn_run_end hcn_isolate_run(hcn_proc *p)
 {
     hcn_node *n = p->node;

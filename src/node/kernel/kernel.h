@@ -177,6 +177,9 @@ static inline const char *hcn_addr_pid(const char *addr)
 
 /* ------------------------------------------------------------ mailboxes */
 
+struct hcw_lane; /* worker/lane.h */
+struct hcn_mb_lane;
+
 /* A process's incoming queue.  Bounded in requests (responses and send
  * errors are always accepted: the receiver asked for them).  Push never
  * blocks; pop blocks until a message, a deadline or close. */
@@ -204,6 +207,10 @@ typedef struct hcn_mailbox {
     atomic_int notify_calls;   /* calls of notify under way */
     _Atomic uint32_t push_seq; /* the last number a push gave (never 0;
                                   written under mu) */
+    /* the process's inbound lanes (hcn_mailbox_lane_add; under mu), whose
+     * unread requests are queued too */
+    struct hcn_mb_lane *lanes_in;
+    unsigned nlanes_in;
 } hcn_mailbox;
 
 /* spin_us: the longest a pop spins for a message before parking; the budget
@@ -218,6 +225,17 @@ int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m);
  * wrapping) and telling the number in *seq (the caller may not read m once
  * it is pushed: the receiver may have taken and freed it). */
 int hcn_mailbox_push_seq(hcn_mailbox *mb, hcn_msg *m, uint32_t *seq);
+/* The inbound lanes (docs/lane-design.md §6): direction `dir` of `lane`
+ * (worker/lane.h) brings this mailbox's process requests, at most `quota`
+ * unread as the lane's words say (hcw_lane_backlog), from add to remove
+ * (the lane must stay mapped meanwhile).  Remove is a no-op for a lane not
+ * added. */
+void hcn_mailbox_lane_add(hcn_mailbox *mb, struct hcw_lane *lane, int dir,
+                          uint32_t quota);
+void hcn_mailbox_lane_remove(hcn_mailbox *mb, const struct hcw_lane *lane);
+/* The requests waiting in the inbound lanes now, each clamped to its
+ * quota (for `hyperc ps`). */
+uint32_t hcn_mailbox_lane_backlog(hcn_mailbox *mb);
 /* Wait for a message until `deadline_ns` (monotonic; <0 = no deadline).
  * Returns HCC_EOK with *out (caller owns the reference), HCC_ETIMEOUT or
  * HCC_ECLOSED.  On a plain thread it spins, then parks on the condition
@@ -562,6 +580,9 @@ typedef struct hcn_lane_info {
      * mailbox number of the last message sent it by node, and the newest
      * the peer's worker has read (each as the lane's header says) */
     uint32_t sent_seq, peer_read_seq;
+    /* the requests this process sent by lane that the peer has not taken
+     * (clamped to the way's quota; docs/lane-design.md §6) */
+    uint32_t sent_unread;
 } hcn_lane_info;
 
 /* The node's lane table, made with the node and freed once every
@@ -711,5 +732,11 @@ void hcn_proc_note_end(hcn_proc *p, const char *why);
  * process, a wasm component, a runtime module).  Call with p->lock held
  * (isolate.c). */
 int hcn_proc_live_tasks(hcn_proc *p);
+/* Since when p's guest is in its own code (monotonic ns; 0: waiting for a
+ * message), for `hyperc ps` and the shutdown's list: busy_since, or for an
+ * instance whose worker takes lanes (which hands the guest lane messages
+ * the node does not see) the worker's word in its link's header, clamped
+ * to [0, now].  Call with p->lock held (isolate.c). */
+int64_t hcn_proc_busy_since(hcn_proc *p, int64_t now);
 
 #endif

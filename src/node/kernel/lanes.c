@@ -87,8 +87,19 @@ void hcn_lanes_init(hcn_node *n)
     n->lanes->next_number = 1;
 }
 
+/* Side s is done with r (mu held): what waits in the ring it reads no
+ * longer counts in its mailbox (hcn_mailbox_lane_add, at the lane's
+ * making). */
+static void side_done(lane_rec *r, int s)
+{
+    r->side[s] = SIDE_DONE;
+    hcn_mailbox_lane_remove(&r->p[s]->mb, r->lane);
+}
+
 static void rec_free(lane_rec *r)
 {
+    hcn_mailbox_lane_remove(&r->p[0]->mb, r->lane);
+    hcn_mailbox_lane_remove(&r->p[1]->mb, r->lane);
     free(r->adopted[0]);
     free(r->adopted[1]);
     hcw_lane_free(r->lane);
@@ -296,6 +307,12 @@ void hcn_lanes_consider(hcn_node *n, hcn_proc *a, hcn_proc *b)
                     .memfd = memfd,
                     .next = t->list};
     t->list = r;
+    /* each way permitted counts its unread requests in its reader's
+     * mailbox (docs/lane-design.md §6) */
+    for (int d = 0; d < 2; d++)
+        if (r->ok[d])
+            hcn_mailbox_lane_add(&r->p[1 - d]->mb, l, d,
+                                 HCN_LANE_QUOTA(r->p[1 - d]->mb.max_req));
     push pushes[2] = {{hcn_proc_ref(a), entry_id(HCW_LANE_OPEN, number)},
                       {hcn_proc_ref(b), entry_id(HCW_LANE_OPEN, number)}};
     pthread_mutex_unlock(&t->mu);
@@ -339,7 +356,7 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
         rc = 0; /* for an instance that has ended, or a lane done with */
     } else if (op == HCW_LANE_OPEN && r->side[s] == SIDE_QUEUED) {
         if (!r->open) {
-            r->side[s] = SIDE_DONE; /* closed before this side heard */
+            side_done(r, s); /* closed before this side heard */
             rec_reap(t, r);
         } else {
             hw_address peer;
@@ -357,7 +374,7 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
             *g = (hcn_lane_given){r->p[1 - s], r->lane, s};
             if (rc == 0) {
                 /* out of descriptors: no lane */
-                r->side[s] = SIDE_DONE;
+                side_done(r, s);
                 push pushes[2];
                 size_t k = rec_close(r, pushes);
                 pthread_mutex_unlock(&t->mu);
@@ -383,7 +400,7 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
         hcw_put_u64s(f, ids, na);
         rc = 1;
         if (r->side[s] == SIDE_FINAL && why == r->told[s]) {
-            r->side[s] = SIDE_DONE; /* its last word from the node */
+            side_done(r, s); /* its last word from the node */
             rec_reap(t, r);
         }
     }
@@ -443,7 +460,7 @@ void hcn_lanes_given(hcn_node *n, hcn_proc *p, const hcn_msg *m, bool ok)
                 r->memfd = -1;
             }
         } else {
-            r->side[s] = SIDE_DONE;
+            side_done(r, s);
             k = rec_close(r, pushes);
             rec_reap(t, r);
         }
@@ -473,12 +490,15 @@ void hcn_lanes_dropped(hcn_node *n, hcn_proc *p, uint32_t number,
     } else if (r && why) {
         /* refused or broken: it unmapped it */
         if (r->side[s] != SIDE_QUEUED)
-            r->side[s] = SIDE_DONE;
+            side_done(r, s);
         k = rec_close(r, pushes);
         rec_reap(t, r);
     } else if (r && r->side[s] == SIDE_GIVEN) {
         /* it writes no more (after a LANE_CLOSE; or it asks to close) */
-        r->side[s] = r->told[s] == 1 ? SIDE_DONE : SIDE_QUIET;
+        if (r->told[s] == 1)
+            side_done(r, s);
+        else
+            r->side[s] = SIDE_QUIET;
         k = rec_close(r, pushes);
         rec_reap(t, r);
     }
@@ -608,7 +628,7 @@ void hcn_lanes_instance_end(hcn_node *n, hcn_proc *p, int inst, hcn_msg **head,
             if (r->p[s] != p || r->inst[s] != inst)
                 continue;
             bool had = r->side[s] != SIDE_QUEUED && r->side[s] != SIDE_DONE;
-            r->side[s] = SIDE_DONE;
+            side_done(r, s);
             /* closed first: a writer that looks takes no more; one that
              * wrote after the drain re-sends by node from drained_to */
             if (r->open) {
@@ -722,7 +742,9 @@ size_t hcn_lanes_list(hcn_node *n, hcn_proc *p, hcn_lane_info **out)
                 .mapped = r->side[s] == SIDE_GIVEN ||
                           r->side[s] == SIDE_QUIET || r->side[s] == SIDE_FINAL,
                 .sent_seq = hcw_lane_last_seq(r->lane, s),
-                .peer_read_seq = hcw_lane_read_seq(r->lane, s)};
+                .peer_read_seq = hcw_lane_read_seq(r->lane, s),
+                .sent_unread = hcw_lane_backlog(
+                    r->lane, s, HCN_LANE_QUOTA(r->p[1 - s]->mb.max_req))};
         }
     }
     pthread_mutex_unlock(&t->mu);

@@ -4,6 +4,8 @@
  * it. */
 #include "kernel.h"
 
+#include "../../worker/lane.h"
+
 #include <errno.h>
 #include <sched.h>
 #include <time.h>
@@ -37,6 +39,8 @@ void hcn_mailbox_init(hcn_mailbox *mb, uint32_t max_req, uint32_t spin_us)
     mb->notify_ctx = NULL;
     atomic_init(&mb->notify_calls, 0);
     atomic_init(&mb->push_seq, 0);
+    mb->lanes_in = NULL;
+    mb->nlanes_in = 0;
 }
 
 void hcn_mailbox_fini(hcn_mailbox *mb)
@@ -47,8 +51,58 @@ void hcn_mailbox_fini(hcn_mailbox *mb)
         hcn_msg_unref(m);
         m = next;
     }
+    free(mb->lanes_in);
     pthread_mutex_destroy(&mb->mu);
     pthread_cond_destroy(&mb->cv);
+}
+
+/* ------------------------------------------------------ inbound lanes */
+
+struct hcn_mb_lane {
+    struct hcw_lane *lane;
+    int dir;
+    uint32_t quota;
+};
+
+void hcn_mailbox_lane_add(hcn_mailbox *mb, struct hcw_lane *lane, int dir,
+                          uint32_t quota)
+{
+    pthread_mutex_lock(&mb->mu);
+    mb->lanes_in =
+        hcn_xrealloc(mb->lanes_in, (mb->nlanes_in + 1) * sizeof *mb->lanes_in);
+    mb->lanes_in[mb->nlanes_in++] = (struct hcn_mb_lane){lane, dir, quota};
+    pthread_mutex_unlock(&mb->mu);
+}
+
+void hcn_mailbox_lane_remove(hcn_mailbox *mb, const struct hcw_lane *lane)
+{
+    pthread_mutex_lock(&mb->mu);
+    for (unsigned i = 0; i < mb->nlanes_in; i++) {
+        if (mb->lanes_in[i].lane == lane) {
+            mb->lanes_in[i] = mb->lanes_in[--mb->nlanes_in];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mb->mu);
+}
+
+/* The inbound lanes' backlog (mu held). */
+static uint32_t lanes_backlog(const hcn_mailbox *mb)
+{
+    uint32_t sum = 0;
+    for (unsigned i = 0; i < mb->nlanes_in; i++) {
+        const struct hcn_mb_lane *x = &mb->lanes_in[i];
+        sum += hcw_lane_backlog(x->lane, x->dir, x->quota);
+    }
+    return sum;
+}
+
+uint32_t hcn_mailbox_lane_backlog(hcn_mailbox *mb)
+{
+    pthread_mutex_lock(&mb->mu);
+    uint32_t sum = lanes_backlog(mb);
+    pthread_mutex_unlock(&mb->mu);
+    return sum;
 }
 
 /* The fiber waiting on mb, claimed for waking (under mb->mu), or NULL:
