@@ -43,11 +43,13 @@ struct hcw_lane {
 /* Direction d's words (from side d's process to side 1 - d's), a line
  * each: what its writer reads at each send (and writes, req_written), and
  * the node seldom changes.  req_taken, written at each request the reader
- * takes, has a line of its own (TAKEN_OFF). */
+ * takes, has a line of its own (TAKEN_OFF), which the writer reads only
+ * when its own count says the quota may be reached. */
 typedef struct lane_dir {
     _Atomic uint32_t last_seq;    /* the node */
     _Atomic uint32_t read_seq;    /* the reader's worker */
     _Atomic uint32_t req_written; /* the writer's worker */
+    _Atomic uint32_t full;        /* the node */
 } lane_dir;
 #define DIR_OFF 320
 #define TAKEN_OFF 448
@@ -94,6 +96,20 @@ uint32_t hcw_lane_backlog(const hcw_lane *l, int d, uint32_t quota)
     if ((int32_t)unread < 0)
         return 0;
     return unread > quota ? quota : unread;
+}
+
+void hcw_lane_set_full(hcw_lane *l, int d, bool full)
+{
+    /* stored only when it changes: the writer reads this line at each
+     * send */
+    _Atomic uint32_t *w = &dir_at(l, d)->full;
+    if ((atomic_load_explicit(w, memory_order_relaxed) != 0) != full)
+        atomic_store_explicit(w, full ? 1 : 0, memory_order_relaxed);
+}
+
+bool hcw_lane_full(const hcw_lane *l, int d)
+{
+    return atomic_load_explicit(&dir_at(l, d)->full, memory_order_relaxed) != 0;
 }
 
 void hcw_lane_set_last_seq(hcw_lane *l, int d, uint32_t v)

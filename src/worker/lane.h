@@ -14,7 +14,7 @@
  *   320  direction 0's words (side 0's process to side 1's), 384
  *        direction 1's: last_seq (the node), read_seq (the reader's
  *        worker; docs/lane-design.md §3a), req_written (the writer's
- *        worker; §6)
+ *        worker), full (the node; §6)
  *   448  direction 0's req_taken (the reader's worker), 512 direction 1's
  *   4096 ring 0's bytes, then ring 1's
  *
@@ -115,6 +115,11 @@ uint32_t hcw_lane_req_taken(const hcw_lane *l, int d);
 /* The requests waiting in direction d as those words say, clamped to
  * [0, quota]: what the node counts (either worker may write them). */
 uint32_t hcw_lane_backlog(const hcw_lane *l, int d, uint32_t quota);
+/* Direction d's `full` flag: the node raises it while the reader's mailbox
+ * and inbound lanes hold its bound of requests, and the writer then sends
+ * its requests by node.  Set stores only when the value changes. */
+void hcw_lane_set_full(hcw_lane *l, int d, bool full);
+bool hcw_lane_full(const hcw_lane *l, int d);
 /* Unmap and release.  NULL is ignored. */
 void hcw_lane_free(hcw_lane *l);
 

@@ -34,9 +34,11 @@ typedef struct wlane {
     bool noticed;     /* the node was told the state word says closed */
     uint64_t last_in; /* the id of the last LREQ taken from the peer (for
                          hcw_test_lane_scribble) */
-    /* requests (LREQ) this worker wrote to the peer, and those it took
-     * from the peer (docs/lane-design.md §6) */
-    uint32_t req_written, req_taken;
+    /* requests (LREQ) this worker wrote to the peer, and the peer's
+     * req_taken as last read: the writer reads the peer's word only when
+     * these two say the quota may be reached; requests it took from the
+     * peer (docs/lane-design.md §6) */
+    uint32_t req_written, taken_seen, req_taken;
 } wlane;
 
 static struct {
@@ -320,6 +322,25 @@ static bool may_send(wlane *w)
                      hcw_lane_last_seq(w->lane, d)) >= 0;
 }
 
+/* Whether w's way to the peer may take one more request: under its quota
+ * of unread requests (the peer's req_taken read again only when the count
+ * this worker keeps says the quota is reached) and its `full` flag down
+ * (docs/lane-design.md §6).  Otherwise requests go by node, where the
+ * peer's mailbox bound answers Busy. */
+static bool under_quota(wlane *w)
+{
+    int d = w->side;
+    if (hcw_lane_full(w->lane, d))
+        return false;
+    if (w->req_written - w->taken_seen < w->quota)
+        return true;
+    w->taken_seen = hcw_lane_req_taken(w->lane, d);
+    uint32_t unread = w->req_written - w->taken_seen;
+    return (int32_t)unread < 0 || unread < w->quota; /* (taken ahead of
+                                                        written: the peer's
+                                                        own loss) */
+}
+
 bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
                         const hw_bytes *context, const hw_blob *blob)
 {
@@ -330,7 +351,7 @@ bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
     for (size_t i = 0; w == NULL && i < HCW_LANES_MAX; i++)
         if (lanes.v[i].lane && is_peer(&lanes.v[i], target))
             w = &lanes.v[i];
-    if (w == NULL || !may_send(w))
+    if (w == NULL || !may_send(w) || !under_quota(w))
         return false;
     if (lanes.next_id == 0) {
         uint64_t seed = 0;
@@ -449,10 +470,10 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
     }
     *item = (hcw_lane_item){
         .lane = w->number, .id = id, .response = in->op == HCW_LRESP};
-    if (!item->response)
+    if (!item->response) { /* for the peer's quota and the node's count */
         w->last_in = id;
-    if (!item->response) /* for the node's count */
         hcw_lane_set_req_taken(w->lane, 1 - w->side, ++w->req_taken);
+    }
     hcw_address_copy(&w->peer, &out->source);
     if (item->response) {
         out->message.kind = HW_MESSAGE_RESPONSE;

@@ -42,6 +42,19 @@ def lanes(node_factory, monkeypatch):
     return node_factory(packages=("tpkg",), extra=ISOLATE)
 
 
+# A way of a lane holds at most max(16, mailbox-max / 16) unread requests
+# (docs/lane-design.md §6), then its writer sends by node: the tests that
+# check that a burst of several hundred goes by lane, whatever the reader's
+# pace, give the mailboxes room for such a quota (1,024).
+ROOMY = ISOLATE + ("--mailbox-max", "16384")
+
+
+@pytest.fixture
+def roomy_lanes(node_factory, monkeypatch):
+    monkeypatch.setenv("HYPERC_LANES", "1")
+    return node_factory(packages=("tpkg",), extra=ROOMY)
+
+
 def ps(node):
     return {p["id"]: p for p in node.call({"op": "ps"})["processes"]}
 
@@ -273,7 +286,8 @@ def notes_seen(node, who, prefix="note: n-"):
     return out
 
 
-def test_notes_go_by_lane_in_order(lanes):
+def test_notes_go_by_lane_in_order(roomy_lanes):
+    lanes = roomy_lanes
     assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
     open_lane(lanes, A, B)
     before = lane_to(lanes, A, B)["sent_seq"]
@@ -347,7 +361,8 @@ def by_node(node):
     return lane_to(node, A, B)["sent_seq"], lane_to(node, B, A)["sent_seq"]
 
 
-def test_requests_and_responses_go_by_lane(lanes):
+def test_requests_and_responses_go_by_lane(roomy_lanes):
+    lanes = roomy_lanes
     assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
     open_lane(lanes, A, B)
     ab, ba = by_node(lanes)
@@ -730,7 +745,7 @@ def test_ps_counts_the_requests_waiting_in_a_lane(lanes):
     lanes as it counts its mailbox (docs/lane-design.md §6)."""
     assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
     open_lane(lanes, A, B)
-    lanes.inject(B, "sleep 2500", non_block=True)  # b's guest is held
+    lanes.inject(B, "sleep 4000", non_block=True)  # b's guest is held
     wait_for(lambda: ps(lanes)[B]["busy_ms"] and ps(lanes)[B]["queued"] == 0)
     before = lane_to(lanes, A, B)["sent_seq"]
     assert lanes.ask(A, f"notes our@{B} 10 0") == "sent 10"
@@ -767,3 +782,48 @@ def test_ps_shows_a_handler_of_a_lane_message_busy(lanes):
     assert second >= first + 300, (first, second)
     # done: waiting again
     wait_for(lambda: ps(lanes)[B]["busy_ms"] == 0)
+
+
+def test_a_flood_by_lane_meets_busy_at_the_bound(node_factory, monkeypatch):
+    """A lane's way holds at most its quota of unread requests, max(16,
+    bound / 16), 16 here; past it the sender goes by node, where the
+    mailbox's bound counts its requests and the lanes' together, and the
+    rest are answered Busy.  A second sender whose own lane has room is
+    refused too while the reader is full (the lanes' `full` flag)."""
+    monkeypatch.setenv("HYPERC_LANES", "1")
+    n = node_factory(packages=("tpkg",),
+                     extra=ISOLATE + ("--mailbox-max", "64"))
+    assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    assert n.ask(C, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(n, A, B)
+    open_lane(n, C, B)
+    n.inject(B, "sleep 5000", non_block=True)  # b's guest is held
+    wait_for(lambda: ps(n)[B]["busy_ms"] and ps(n)[B]["queued"] == 0)
+    before = lane_to(n, A, B)["sent_seq"]
+    got = {}
+
+    def flood(who, count, key):
+        got[key] = n.ask(who, f"flood our@{B} {count} 20 echo x", timeout=30)
+    ta = threading.Thread(target=flood, args=(A, 200, "a"))
+    ta.start()
+    # the bound is reached: 16 in a's lane, 48 in b's mailbox; both of b's
+    # inbound ways are marked full
+    wait_for(lambda: ps(n)[B]["queued"] == 64)
+    n.wait_log("target mailbox is full")
+    ab, cb = lane_to(n, A, B), lane_to(n, C, B)
+    assert ab["sent_unread"] == 16 and ab["sent_seq"] > before, ab
+    assert ab["full"] and cb["full"] and cb["sent_unread"] == 0, cb
+    # c's lane is empty, but b is full: c's requests go by node, refused
+    tc = threading.Thread(target=flood, args=(C, 10, "c"))
+    tc.start()
+    tc.join(30)
+    ta.join(30)
+    assert got["c"] == "flood ok=0 errors=0 busy=10", got
+    assert got["a"] == "flood ok=64 errors=0 busy=136", got
+    assert ps(n)[B]["queued"] == 0
+    # b answers as before
+    assert n.ask(A, f"ask our@{B} 5 k echo fine") == \
+        f"reply from {NODE}@{B} ctx=k: fine"
+    log = n.log()
+    assert ("refused: target mailbox is full; the sender is answered Busy"
+            in log), log

@@ -741,9 +741,10 @@ static uint32_t word_at(const uint8_t *m, size_t off)
     return v;
 }
 
-/* Each direction's request counters (docs/lane-design.md §6): written by
- * one side, read by the other and by the node, at the header's offsets,
- * apart from the other words; the backlog the node counts is clamped. */
+/* Each direction's request counters and `full` flag (docs/lane-design.md
+ * §6): written by one side, read by the other and by the node, at the
+ * header's offsets, apart from the other words; the backlog the node
+ * counts is clamped. */
 static void direction_counters(void **state)
 {
     lanes t;
@@ -777,6 +778,18 @@ static void direction_counters(void **state)
     uint32_t huge = 0x7fffffff;
     memcpy(t.m + 384 + 8, &huge, 4);
     assert_int_equal(hcw_lane_backlog(t.node, 1, 16), 16);
+    /* the `full` flag: the node raises it, the writer reads it */
+    assert_false(hcw_lane_full(t.w0, 0));
+    hcw_lane_set_full(t.node, 0, true);
+    assert_true(hcw_lane_full(t.w0, 0));
+    assert_int_equal(word_at(t.m, 320 + 12), 1);
+    assert_false(hcw_lane_full(t.w1, 1));
+    hcw_lane_set_full(t.node, 0, false);
+    assert_false(hcw_lane_full(t.w0, 0));
+    /* any word but 0 is up */
+    uint32_t odd = 0x100;
+    memcpy(t.m + 384 + 12, &odd, 4);
+    assert_true(hcw_lane_full(t.w1, 1));
     lanes_close(&t);
 }
 

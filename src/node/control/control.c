@@ -257,13 +257,14 @@ static json_t *ps_lanes(hcn_node *n, hcn_proc *p)
     json_t *list = json_array();
     for (size_t i = 0; i < k; i++) {
         json_array_append_new(
-            list, json_pack("{sIsssssbsbsbsIsIsI}", "lane",
-                            (json_int_t)v[i].number, "peer", v[i].peer, "state",
-                            v[i].open ? "open" : "closing", "send",
-                            v[i].send_ok, "receive", v[i].recv_ok, "mapped",
-                            v[i].mapped, "sent_seq", (json_int_t)v[i].sent_seq,
-                            "peer_read_seq", (json_int_t)v[i].peer_read_seq,
-                            "sent_unread", (json_int_t)v[i].sent_unread));
+            list,
+            json_pack("{sIsssssbsbsbsIsIsIsb}", "lane", (json_int_t)v[i].number,
+                      "peer", v[i].peer, "state",
+                      v[i].open ? "open" : "closing", "send", v[i].send_ok,
+                      "receive", v[i].recv_ok, "mapped", v[i].mapped,
+                      "sent_seq", (json_int_t)v[i].sent_seq, "peer_read_seq",
+                      (json_int_t)v[i].peer_read_seq, "sent_unread",
+                      (json_int_t)v[i].sent_unread, "full", v[i].full));
         free(v[i].peer);
     }
     free(v);

@@ -207,8 +207,8 @@ typedef struct hcn_mailbox {
     atomic_int notify_calls;   /* calls of notify under way */
     _Atomic uint32_t push_seq; /* the last number a push gave (never 0;
                                   written under mu) */
-    /* the process's inbound lanes (hcn_mailbox_lane_add; under mu), whose
-     * unread requests are queued too */
+    /* the process's inbound lanes (hcn_mailbox_lane_add; under mu): their
+     * unread requests count against max_req too */
     struct hcn_mb_lane *lanes_in;
     unsigned nlanes_in;
 } hcn_mailbox;
@@ -227,9 +227,12 @@ int hcn_mailbox_push(hcn_mailbox *mb, hcn_msg *m);
 int hcn_mailbox_push_seq(hcn_mailbox *mb, hcn_msg *m, uint32_t *seq);
 /* The inbound lanes (docs/lane-design.md §6): direction `dir` of `lane`
  * (worker/lane.h) brings this mailbox's process requests, at most `quota`
- * unread as the lane's words say (hcw_lane_backlog), from add to remove
- * (the lane must stay mapped meanwhile).  Remove is a no-op for a lane not
- * added. */
+ * unread as the lane's words say (hcw_lane_backlog).  From add to remove
+ * (the lane must stay mapped meanwhile), a request pushed is refused with
+ * HCC_EFULL when nreq plus those backlogs reaches max_req, and each such
+ * lane's `full` flag is raised while the sum after a push (or at a
+ * refusal) reaches max_req, lowered when a push leaves it below.  Remove
+ * is a no-op for a lane not added. */
 void hcn_mailbox_lane_add(hcn_mailbox *mb, struct hcw_lane *lane, int dir,
                           uint32_t quota);
 void hcn_mailbox_lane_remove(hcn_mailbox *mb, const struct hcw_lane *lane);
@@ -581,8 +584,10 @@ typedef struct hcn_lane_info {
      * the peer's worker has read (each as the lane's header says) */
     uint32_t sent_seq, peer_read_seq;
     /* the requests this process sent by lane that the peer has not taken
-     * (clamped to the way's quota; docs/lane-design.md §6) */
+     * (clamped to the way's quota), and whether the way is marked full
+     * (docs/lane-design.md §6) */
     uint32_t sent_unread;
+    bool full;
 } hcn_lane_info;
 
 /* The node's lane table, made with the node and freed once every

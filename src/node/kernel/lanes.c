@@ -367,7 +367,8 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
             hcw_put_u64(f, (uint64_t)s);
             hcw_put_bool(f, r->ok[s]);
             hcw_put_bool(f, r->ok[1 - s]);
-            hcw_put_u64(f, HCN_LANE_QUOTA(p->mb.max_req));
+            /* the requests its way may hold unread: the peer's bound's */
+            hcw_put_u64(f, HCN_LANE_QUOTA(r->p[1 - s]->mb.max_req));
             hw_address_fini(&peer);
             *memfd = dup(r->memfd);
             rc = *memfd >= 0 ? 1 : 0;
@@ -744,7 +745,8 @@ size_t hcn_lanes_list(hcn_node *n, hcn_proc *p, hcn_lane_info **out)
                 .sent_seq = hcw_lane_last_seq(r->lane, s),
                 .peer_read_seq = hcw_lane_read_seq(r->lane, s),
                 .sent_unread = hcw_lane_backlog(
-                    r->lane, s, HCN_LANE_QUOTA(r->p[1 - s]->mb.max_req))};
+                    r->lane, s, HCN_LANE_QUOTA(r->p[1 - s]->mb.max_req)),
+                .full = hcw_lane_full(r->lane, s)};
         }
     }
     pthread_mutex_unlock(&t->mu);

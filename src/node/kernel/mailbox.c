@@ -97,6 +97,13 @@ static uint32_t lanes_backlog(const hcn_mailbox *mb)
     return sum;
 }
 
+/* Every inbound lane's `full` flag (mu held). */
+static void lanes_full(hcn_mailbox *mb, bool full)
+{
+    for (unsigned i = 0; i < mb->nlanes_in; i++)
+        hcw_lane_set_full(mb->lanes_in[i].lane, mb->lanes_in[i].dir, full);
+}
+
 uint32_t hcn_mailbox_lane_backlog(hcn_mailbox *mb)
 {
     pthread_mutex_lock(&mb->mu);
@@ -162,8 +169,14 @@ int hcn_mailbox_push_seq(hcn_mailbox *mb, hcn_msg *m, uint32_t *seq)
         pthread_mutex_unlock(&mb->mu);
         return HCC_ECLOSED;
     }
-    if (req &&
-        atomic_load_explicit(&mb->nreq, memory_order_relaxed) >= mb->max_req) {
+    /* requests in the inbound lanes count too (each lane's at most its
+     * quota: the words are its workers' say) */
+    uint32_t backlog = req && mb->nlanes_in ? lanes_backlog(mb) : 0;
+    if (req && (uint64_t)atomic_load_explicit(&mb->nreq, memory_order_relaxed) +
+                       backlog >=
+                   mb->max_req) {
+        if (mb->nlanes_in)
+            lanes_full(mb, true);
         pthread_mutex_unlock(&mb->mu);
         return HCC_EFULL;
     }
@@ -180,8 +193,12 @@ int hcn_mailbox_push_seq(hcn_mailbox *mb, hcn_msg *m, uint32_t *seq)
     uint32_t n = atomic_load_explicit(&mb->push_seq, memory_order_relaxed) + 1;
     m->seq = *seq = n ? n : 1;
     atomic_store_explicit(&mb->push_seq, m->seq, memory_order_relaxed);
-    if (req)
-        atomic_fetch_add_explicit(&mb->nreq, 1, memory_order_relaxed);
+    if (req) {
+        uint32_t nreq =
+            atomic_fetch_add_explicit(&mb->nreq, 1, memory_order_relaxed) + 1;
+        if (mb->nlanes_in)
+            lanes_full(mb, (uint64_t)nreq + backlog >= mb->max_req);
+    }
     atomic_fetch_add_explicit(&mb->count, 1, memory_order_release);
     int waiting = mb->waiting;
     hcn_fiber *f = claim_fiber(mb);
