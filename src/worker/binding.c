@@ -3,7 +3,7 @@
  * the node's REPLY.  The guest cannot tell it from the in-process table.
  * A broken or closed link ends the worker (hcw_die): the node has gone
  * or stopped the instance. */
-#include "worker_int.h"
+#include "binding_int.h"
 
 #include "../common/abi_types.h"
 
@@ -552,16 +552,6 @@ static int w_send_and_await(void *ctx, const hw_address *target,
     return (int)rc;
 }
 
-static int w_guard_add(void *ctx, const void *lo, size_t len)
-{
-    return hcw_guard_add(lo, len);
-}
-
-static void w_guard_remove(void *ctx, int handle)
-{
-    hcw_guard_remove(handle);
-}
-
 /* Handles are the worker's to choose (the lowest free one), so a hold
  * needs no answer; the node maps each to what it holds (prompt.c). */
 static int w_prompting_hold(void *ctx)
@@ -626,8 +616,6 @@ void hcw_binding_init(hwn_host *t)
     t->send_request = w_send_request;
     t->send_response = w_send_response;
     t->send_and_await_response = w_send_and_await;
-    t->guard_add = w_guard_add;
-    t->guard_remove = w_guard_remove;
     t->prompting_hold = w_prompting_hold;
     t->prompting_set = w_prompting_set;
     t->prompting_release = w_prompting_release;

@@ -197,7 +197,7 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
 /* exit() from the guest (the worker itself ends with _exit). */
 static void on_guest_exit(int status, void *arg)
 {
-    if (!hcw_w.in_guest)
+    if (!hcw_in_guest)
         return;
     void *pcs[MAX_PCS];
     int n = backtrace(pcs, MAX_PCS);

@@ -3,7 +3,7 @@
  * handles them wherever it reads the node's frames, binding.c, so they
  * never reach the guest), the requests without a response it sends its
  * peers by lane (LREQ), and those it takes from them. */
-#include "worker_int.h"
+#include "binding_int.h"
 
 #include "../common/abi_types.h"
 

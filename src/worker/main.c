@@ -4,9 +4,11 @@
  * the worker protocol over the link (docs/worker-protocol.md):
  * HELLO names the binary; the worker loads it, closes itself in its sandbox
  * (sandbox.c), answers READY and calls its entry with a host table whose every
- * entry carries the call to the node (binding.c). A fatal signal or exit() in
- * the guest is told to the node (CRASH, EXIT) before the worker dies; the node
- * classifies the end by the frame and the wait status. */
+ * entry carries the call to the node (binding.c, of the library binding.h
+ * describes: this file gives it the link, hcw_w, and hcw_die).  A fatal
+ * signal or exit() in the guest is told to the node (CRASH, EXIT) before the
+ * worker dies; the node classifies the end by the frame and the wait status.
+ */
 #include "worker_int.h"
 
 #include <dlfcn.h>
@@ -19,7 +21,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* What the binding (binding.h) needs of its process: the link, and hcw_die. */
 struct hcw_worker hcw_w;
+bool hcw_in_guest;
+/* The guest's host table: the binding's, with fault.c's task-stack guards. */
+static hwn_host table;
 
 /* Die quietly: the node has gone or broke the protocol, and a worker never
  * outlives its node's interest. */
@@ -28,6 +34,16 @@ _Noreturn void hcw_die(const char *why)
     if (why)
         fprintf(stderr, "hyperc-worker: %s\n", why);
     _exit(HCW_EXIT_PROTOCOL);
+}
+
+static int w_guard_add(void *ctx, const void *lo, size_t len)
+{
+    return hcw_guard_add(lo, len);
+}
+
+static void w_guard_remove(void *ctx, int handle)
+{
+    hcw_guard_remove(handle);
 }
 
 static void say_fail(hcw_frame *f, const char *why)
@@ -97,7 +113,9 @@ int main(int argc, char **argv)
         say_fail(hcw_w.out, err);
         _exit(HCW_EXIT_PROTOCOL);
     }
-    hcw_binding_init(&hcw_w.table);
+    hcw_binding_init(&table);
+    table.guard_add = w_guard_add;
+    table.guard_remove = w_guard_remove;
     hcw_fault_init();
     /* From here on the guest reaches the world through the node only. */
     if (hcw_sandbox_init(!hcw_link_is_shm(hcw_w.link), err, sizeof err) != 0) {
@@ -114,10 +132,10 @@ int main(int argc, char **argv)
     hcw_put_strs(hcw_w.out, features, lanes_ok ? 1 : 0);
     if (hcw_link_send(hcw_w.link, hcw_w.out) != 0)
         hcw_die(NULL);
-    hcw_w.in_guest = true;
+    hcw_in_guest = true;
     hcw_link_set_busy(hcw_w.link, true); /* in its init until it receives */
-    int rc = entry(&hcw_w.table, our);
-    hcw_w.in_guest = false;
+    int rc = entry(&table, our);
+    hcw_in_guest = false;
     hcw_frame_begin(hcw_w.out, HCW_DONE, 1);
     hcw_put_i64(hcw_w.out, rc);
     hcw_link_send(hcw_w.link, hcw_w.out);

@@ -5,7 +5,7 @@
  * told lazily (SYNC), only before a call whose meaning depends on what it
  * does not know.  A worker the node does not serve with lanes uses only the
  * handles, all of them the node's.  The guest's thread only. */
-#include "worker_int.h"
+#include "binding_int.h"
 
 #include "../common/abi_types.h"
 

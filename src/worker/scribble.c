@@ -13,6 +13,8 @@
  * d's words (last_seq, read_seq) at 320 + 64 d. */
 #include "worker_int.h"
 
+#include "binding_int.h"
+
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
