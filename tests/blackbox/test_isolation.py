@@ -198,12 +198,14 @@ def test_requests_queued_behind_a_crash_fail_at_once(iso):
     for t in threads:
         t.join(timeout=60)
     assert results["sort"][0].get("body") == "sorted 10000000", results
+    # "at once": well before the 30 s deadline; the sort before the crash
+    # takes seconds in a sanitizer build on a busy machine (10.2 s seen)
     rep, waited = results["null"]
-    assert not rep.get("ok") and waited < 10, results
+    assert not rep.get("ok") and waited < 20, results
     errors = 0
     for i in range(4):
         rep, waited = results[f"ping{i}"]
-        assert waited < 10, f"ping{i} waited {waited:.1f} s: {results}"
+        assert waited < 20, f"ping{i} waited {waited:.1f} s: {results}"
         if rep.get("ok"):
             assert rep["body"].startswith("pong "), results
         else:
