@@ -19,6 +19,8 @@ void hcw_lanes_note_read(uint32_t seq);
  * node's: the lane's frames before it go to the guest first, those after
  * it after the item (docs/lane-design.md §3a). */
 typedef struct hcw_lane_snap {
+    uint32_t n; /* the slots below it are recorded; a lane in a slot at
+                   or above it came after */
     struct {
         uint32_t number; /* the lane in that slot then, 0: none */
         uint32_t pos;

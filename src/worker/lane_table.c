@@ -51,6 +51,10 @@ static struct {
     uint32_t read_seq; /* the newest mailbox number read from the node */
     uint64_t next_id;  /* the next lane id (bit 63 set) */
     unsigned turn;     /* where the next look at the lanes starts */
+    /* 1 + the highest slot in use (0: none): the loops over the lanes,
+     * several a message, look at the slots below it only; slots are
+     * taken lowest first */
+    size_t hi;
 } lanes;
 
 /* The decoder of lanes' frames, made on first use. */
@@ -77,6 +81,8 @@ static void free_slot(wlane *w)
     hcw_lane_free(w->lane);
     hw_address_fini(&w->peer);
     memset(w, 0, sizeof *w);
+    while (lanes.hi > 0 && lanes.v[lanes.hi - 1].lane == NULL)
+        lanes.hi--;
 }
 
 static void send_node(hcw_frame *f)
@@ -91,7 +97,7 @@ void hcw_lanes_note_read(uint32_t seq)
     if (seq == 0 || (int32_t)(seq - lanes.read_seq) <= 0)
         return;
     lanes.read_seq = seq;
-    for (size_t i = 0; i < HCW_LANES_MAX; i++)
+    for (size_t i = 0; i < lanes.hi; i++)
         if (lanes.v[i].lane)
             hcw_lane_set_read_seq(lanes.v[i].lane, 1 - lanes.v[i].side, seq);
 }
@@ -128,7 +134,7 @@ static void give_up(wlane *w, const char *why)
 
 static wlane *find(uint32_t number)
 {
-    for (size_t i = 0; i < HCW_LANES_MAX; i++)
+    for (size_t i = 0; i < lanes.hi; i++)
         if (lanes.v[i].lane && lanes.v[i].number == number)
             return &lanes.v[i];
     return NULL;
@@ -183,6 +189,8 @@ static void lane_open(hcw_in *in)
                     .send_ok = send_ok,
                     .recv_ok = recv_ok,
                     .quota = (uint32_t)quota};
+    if ((size_t)(slot - lanes.v) >= lanes.hi)
+        lanes.hi = (size_t)(slot - lanes.v) + 1;
 }
 
 /* A final lane whose inbound ring is empty: unmapped. */
@@ -348,7 +356,7 @@ bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
         (context && !req->has_expects_response))
         return false;
     wlane *w = NULL;
-    for (size_t i = 0; w == NULL && i < HCW_LANES_MAX; i++)
+    for (size_t i = 0; w == NULL && i < lanes.hi; i++)
         if (lanes.v[i].lane && is_peer(&lanes.v[i], target))
             w = &lanes.v[i];
     if (w == NULL || !may_send(w) || !under_quota(w))
@@ -399,14 +407,15 @@ bool hcw_lanes_send_resp(uint32_t number, uint64_t id, const hw_response *resp,
 
 void hcw_lanes_sent_by_node(const hw_address *target)
 {
-    for (size_t i = 0; lanes.active && i < HCW_LANES_MAX; i++)
+    for (size_t i = 0; lanes.active && i < lanes.hi; i++)
         if (lanes.v[i].lane && (target == NULL || is_peer(&lanes.v[i], target)))
             lanes.v[i].by_node = hcw_w.sent;
 }
 
 void hcw_lanes_snapshot(hcw_lane_snap *snap)
 {
-    for (size_t i = 0; i < HCW_LANES_MAX; i++) {
+    snap->n = (uint32_t)lanes.hi;
+    for (size_t i = 0; i < lanes.hi; i++) {
         const wlane *w = &lanes.v[i];
         snap->m[i].number = w->lane ? w->number : 0;
         snap->m[i].pos = w->lane ? hcw_link_rx_tail(hcw_lane_link(w->lane)) : 0;
@@ -418,8 +427,8 @@ void hcw_lanes_snapshot(hcw_lane_snap *snap)
  * unmapped. */
 int hcw_lanes_next(const hcw_lane_snap *snap)
 {
-    for (size_t k = 0; k < HCW_LANES_MAX; k++) {
-        size_t i = (lanes.turn + k) % HCW_LANES_MAX;
+    for (size_t k = 0; k < lanes.hi; k++) {
+        size_t i = (lanes.turn + k) % lanes.hi;
         wlane *w = &lanes.v[i];
         if (w->lane == NULL || look_at_state(w) < 0)
             continue;
@@ -428,7 +437,7 @@ int hcw_lanes_next(const hcw_lane_snap *snap)
             maybe_unmap(w);
             continue;
         }
-        if (snap && (snap->m[i].number != w->number ||
+        if (snap && (i >= snap->n || snap->m[i].number != w->number ||
                      (int32_t)(snap->m[i].pos - hcw_link_rx_pos(l)) <= 0))
             continue; /* came after the node's item: it waits */
         lanes.turn = (unsigned)(i + 1);
@@ -491,11 +500,13 @@ bool hcw_lanes_wait(void)
     bool ready[1 + HCW_LANES_MAX];
     size_t n = 0;
     links[n++] = hcw_w.link;
-    for (size_t i = 0; i < HCW_LANES_MAX; i++)
+    for (size_t i = 0; i < lanes.hi; i++)
         if (lanes.v[i].lane)
             links[n++] = hcw_lane_link(lanes.v[i].lane);
+    /* the coarse clock (a few ns in a VM, the precise one tens): it
+     * lags by a tick at most, which the check's period does not mind */
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
                        HCW_LINK_CHECK_MS * 1000000LL;
     int64_t ctx_deadline = hcw_ctx_deadline(); /* a lane request's timeout */
