@@ -43,16 +43,26 @@ static void wake_reader(uint8_t *map, int ring)
     syscall(SYS_futex, flag, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Publish a frame's length word at our ring's tail (and nothing after it). */
-static void length_word(uint8_t *map, int side, uint32_t ring_bytes,
-                        uint32_t len)
+/* Write n bytes at our ring's tail and publish them, as a writer would
+ * publish a frame. */
+static void publish(uint8_t *map, int side, uint32_t ring_bytes,
+                    const uint8_t *bytes, uint32_t n)
 {
     _Atomic uint32_t *tail = word(map, producer(side));
     uint32_t t = atomic_load(tail);
     uint8_t *data = map + HCW_LINK_HEADER_BYTES + (size_t)side * ring_bytes;
-    for (uint32_t i = 0; i < 4; i++)
-        data[(t + i) & (ring_bytes - 1)] = (uint8_t)(len >> (8 * i));
-    atomic_store(tail, t + 4);
+    for (uint32_t i = 0; i < n; i++)
+        data[(t + i) & (ring_bytes - 1)] = bytes[i];
+    atomic_store(tail, t + n);
+}
+
+/* Publish a frame's length word alone (nothing after it). */
+static void length_word(uint8_t *map, int side, uint32_t ring_bytes,
+                        uint32_t len)
+{
+    uint8_t le[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
+                     (uint8_t)(len >> 24)};
+    publish(map, side, ring_bytes, le, 4);
 }
 
 /* A frame sent as a writer does, through the lane's ring. */
@@ -131,14 +141,9 @@ hcw_test_lane_scribble(const char *peer, const char *what)
         return send_frame(l, f);
     } else if (strcmp(what, "junk") == 0) {
         /* a length and bytes that decode as nothing, then published */
-        uint8_t *data = map + HCW_LINK_HEADER_BYTES + (size_t)side * ring;
-        _Atomic uint32_t *tail = word(map, producer(side));
-        uint32_t t = atomic_load(tail);
         uint8_t frame[12] = {8, 0, 0, 0};
         memset(frame + 4, 0xc1, 8); /* a byte msgpack never uses */
-        for (uint32_t i = 0; i < sizeof frame; i++)
-            data[(t + i) & (ring - 1)] = frame[i];
-        atomic_store(tail, t + (uint32_t)sizeof frame);
+        publish(map, side, ring, frame, (uint32_t)sizeof frame);
     } else if (strcmp(what, "lresp") == 0) {
         /* an answer to an id nobody has */
         return forged_lresp(l, 1ull << 63 | 0x5c5c5c5c5cull);

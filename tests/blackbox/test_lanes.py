@@ -660,7 +660,7 @@ def test_an_impossible_head_is_found_by_its_writer(lanes):
     closed(lanes, ab)
     # every note reached a: by lane before, by node after (the log cuts
     # long lines)
-    wait_for(lambda: lanes.log().count(f"] {A}: note: xxxx") == 30)
+    wait_for(lambda: lanes.log().count(f"] {A}: note: {body[:4]}") == 30)
     third.stop()
     still_whole(lanes, ab, cb, pids)
 
