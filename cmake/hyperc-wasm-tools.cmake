@@ -36,18 +36,27 @@ add_custom_command(OUTPUT ${tools}/node_modules/.stamp
   COMMENT "npm ci: the wasm tools' packages")
 add_custom_target(wasm_tools ALL DEPENDS ${tool_outs} ${tools}/node_modules/.stamp)
 # The host's end of a shared-memory link (src/wasm/link_addon.c): a
-# Node-API addon beside host.mjs, built from link.c itself.  Node-API's
+# Node-API addon beside host.mjs, built from the worker's own link.c and
+# binding (binding.c, lane_table.c, prompt.c, with their codec).  Node-API's
 # headers come with Node.js (nodesource) or Debian's libnode-dev; without
 # them there is no addon and the node gives its hosts a socket.  Built
-# without the sanitizers (it is loaded into Node.js, which has no ASan
-# runtime), with only what it uses of link.c kept (the rest needs proto.c).
+# from the sources, not from hyperc_wbinding: without the sanitizers (it is
+# loaded into Node.js, which has no ASan runtime), with only what it uses
+# kept.
 get_filename_component(node_prefix ${HYPERC_NODE_JS} DIRECTORY)
 get_filename_component(node_prefix ${node_prefix} DIRECTORY)
 find_path(HYPERC_NODE_API_INCLUDE node_api.h
           HINTS ${node_prefix}/include/node /usr/include/node)
 if(HYPERC_NODE_API_INCLUDE)
   add_library(hyperc_link MODULE ${CMAKE_SOURCE_DIR}/src/wasm/link_addon.c
-              ${CMAKE_SOURCE_DIR}/src/worker/link.c)
+              ${CMAKE_SOURCE_DIR}/src/worker/binding.c
+              ${CMAKE_SOURCE_DIR}/src/worker/lane_table.c
+              ${CMAKE_SOURCE_DIR}/src/worker/prompt.c
+              ${CMAKE_SOURCE_DIR}/src/worker/proto.c
+              ${CMAKE_SOURCE_DIR}/src/worker/link.c
+              ${CMAKE_SOURCE_DIR}/src/worker/lane.c
+              ${CMAKE_SOURCE_DIR}/src/common/common.c
+              ${CMAKE_SOURCE_DIR}/src/common/abi_types.c)
   set_target_properties(hyperc_link PROPERTIES PREFIX "" SUFFIX ".node"
     LIBRARY_OUTPUT_DIRECTORY ${tools}
     COMPILE_OPTIONS "-Wall;-Wextra;-Werror;-Wno-unused-parameter;-Wstrict-prototypes;-Wshadow;-ffunction-sections;-fdata-sections"
@@ -56,6 +65,7 @@ if(HYPERC_NODE_API_INCLUDE)
   target_compile_definitions(hyperc_link PRIVATE NODE_GYP_MODULE_NAME=hyperc_link)
   target_include_directories(hyperc_link PRIVATE ${CMAKE_SOURCE_DIR}/include)
   target_include_directories(hyperc_link SYSTEM PRIVATE ${HYPERC_NODE_API_INCLUDE})
+  target_link_libraries(hyperc_link PRIVATE PkgConfig::MSGPACK PkgConfig::YAJL)
   add_dependencies(wasm_tools hyperc_link)
 else()
   message(STATUS "hyperc: no Node-API headers (node_api.h; Debian: libnode-dev): "

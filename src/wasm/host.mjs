@@ -121,8 +121,13 @@ out.u8 = new Uint8Array(out.buf.buffer, out.buf.byteOffset, OUT_MAX);
 
 // The shared-memory link, when fd 3 is one (not a socket): the addon's
 // read and write, which spin on the node's rings a little before they
-// sleep, as a native worker does; null for a socket.
+// sleep, as a native worker does; null for a socket.  Once the component
+// is loaded (READY), the addon's binding serves the calls (link_addon.c:
+// the worker's own, src/worker/binding.h): send() takes the frames of the
+// calls without results, call() makes one with results and gives its
+// REPLY, and the messages the node delivers ahead stay there.
 const rings = openRings();
+let bound = false; // READY went through rings.ready()
 
 function openRings() {
     let st;
@@ -174,7 +179,10 @@ function readSome(buf, off) {
 function writeAll(buf, len) {
     if (rings !== null) {
         try {
-            rings.write(buf, len);
+            if (bound)
+                rings.send(buf, len);
+            else
+                rings.write(buf, len);
             return;
         } catch (e) {
             if (e.code === 'EPIPE')
@@ -220,6 +228,14 @@ function sendFrame(value, encoded) {
         trace(`-> ${OP_NAME[value[0]]} ${show(value.slice(1))}`);
     if (out.len + 4 + body.length > out.buf.length) {
         flush();
+        if (4 + body.length > out.buf.length && rings !== null) {
+            // by itself, in one piece (the binding takes whole frames)
+            const whole = Buffer.allocUnsafe(4 + body.length);
+            whole.writeUInt32LE(body.length, 0);
+            whole.set(body, 4);
+            writeAll(whole, whole.length);
+            return;
+        }
         if (4 + body.length > out.buf.length) { // a large frame goes by itself
             const head = Buffer.allocUnsafe(4);
             head.writeUInt32LE(body.length, 0);
@@ -356,9 +372,37 @@ let reading = ''; // the op whose REPLY is being read, for the messages
 // in the input buffer are read when a receive needs them.
 const ahead = [];
 
+// A call with results through the addon's binding (after READY): the
+// frame of `value` (or its `encoded` body) made, and its REPLY decoded.
+// The REPLY's byte lists are views of the input buffer, as recvFrame's
+// are, valid until the next call.
+function ringsCall(value, encoded) {
+    const body = encoded === undefined ? encoder.encodeSharedRef(value) : encoded;
+    if (body.length > MAX_FRAME)
+        throw new Error(`a ${OP_NAME[value[0]]} call of ${body.length} bytes, over the link's frame limit`);
+    if (TRACE)
+        trace(`-> ${OP_NAME[value[0]]} ${show(value.slice(1))}`);
+    let frame = out.buf;
+    if (4 + body.length > out.buf.length)
+        frame = Buffer.allocUnsafe(4 + body.length);
+    frame.writeUInt32LE(body.length, 0);
+    frame.set(body, 4);
+    let r;
+    try {
+        r = rings.call(frame, 4 + body.length, input.u8);
+    } catch (e) {
+        say(`cannot make a ${OP_NAME[value[0]]} call: ${e.message}`);
+        process.exit(1);
+    }
+    lastBody = typeof r === 'number' ? input.u8.subarray(0, r) : r;
+    return decodeFrame(lastBody);
+}
+
 // Make a call and, for one with results, wait for its REPLY: the array of
 // exactly `nresults` results.
 function call(op, args, nresults) {
+    if (bound && nresults > 0)
+        return replyResults(op, ringsCall([op, ...args]), nresults);
     sendFrame([op, ...args]);
     if (nresults === 0)
         return [];
@@ -367,6 +411,12 @@ function call(op, args, nresults) {
         ahead.push(ownFrame(reply));
         reply = recvFrame();
     }
+    return replyResults(op, reply, nresults);
+}
+
+// The results of `reply`, the node's answer to a call `op` with
+// `nresults`.
+function replyResults(op, reply, nresults) {
     if (reply[0] !== OP.REPLY)
         protocolError(`the node answered ${OP_NAME[op]} with operation ${reply[0]}`);
     if (reply.length !== 1 + nresults)
@@ -640,8 +690,13 @@ const RECEIVE_FRAME = encoder.encode(RECEIVE_VALUE);
 // node, and waits in `out` with the calls before it), else the first the
 // node sends: a DELIVER or the REPLY.  Its [receive-result, blob].
 function receiveFrame() {
-    sendFrame(RECEIVE_VALUE, RECEIVE_FRAME);
-    const got = ahead.length ? ahead.shift() : recvFrame();
+    let got;
+    if (bound) {
+        got = ringsCall(RECEIVE_VALUE, RECEIVE_FRAME);
+    } else {
+        sendFrame(RECEIVE_VALUE, RECEIVE_FRAME);
+        got = ahead.length ? ahead.shift() : recvFrame();
+    }
     if (got[0] !== OP.DELIVER && got[0] !== OP.REPLY)
         protocolError(`the node answered RECEIVE with operation ${got[0]}`);
     if (got.length !== 3)
@@ -1111,8 +1166,24 @@ async function main() {
             say(e.stack);
         fail(e.message);
     }
-    sendFrame([OP.READY, PROTO_VERSION, []]);  // no lanes (one wait at a time)
-    flush();
+    if (rings !== null) {
+        // the binding takes the link from here on (it reads every frame)
+        if (input.end > input.start)
+            protocolError('a frame before READY');
+        input.start = input.end = 0;
+        flush();
+        try {
+            rings.ready(processId);
+        } catch (e) {
+            say(`cannot hand the link to the binding: ${e.message}`);
+            process.exit(1);
+        }
+        bound = true;
+        trace(`-> READY ${PROTO_VERSION} [] (the binding's)`);
+    } else {
+        sendFrame([OP.READY, PROTO_VERSION, []]);  // no lanes (one wait at a time)
+        flush();
+    }
 
     try {
         init(our);

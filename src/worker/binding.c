@@ -593,6 +593,27 @@ static void w_tasks(void *ctx, uint32_t live)
     hcw_link_set_tasks(hcw_w.link, live);
 }
 
+void hcw_binding_send_raw(const uint8_t *frame, size_t len, uint32_t nframes)
+{
+    hcw_w.sent += nframes;
+    if (hcw_link_send_bytes(hcw_w.link, frame, len) != 0)
+        hcw_die(NULL);
+}
+
+hcw_in *hcw_binding_call_raw(const uint8_t *frame, size_t len)
+{
+    hcw_binding_send_raw(frame, len, 1);
+    next_from_node(true);
+    if (hcw_w.in.op != HCW_REPLY)
+        hcw_die("the node answered a call with another operation");
+    return &hcw_w.in;
+}
+
+const hw_blob *hcw_binding_blob(void)
+{
+    return kept.blobbed ? &kept.last : NULL;
+}
+
 void hcw_binding_init(hwn_host *t)
 {
     memset(t, 0, sizeof *t);

@@ -51,6 +51,25 @@ _Noreturn void hcw_die(const char *why);
  * (binding.c).  guard_add and guard_remove are left NULL: the embedder sets
  * them when its guest has native task stacks (hyperc-worker: fault.c's). */
 void hcw_binding_init(hwn_host *t);
+/* For an embedder whose guest's calls come already encoded as frames (the
+ * wasm host: host.mjs packs them), on the library's thread after READY.
+ * The calls that go through the table (receive, the sends) are decoded and
+ * made through it; the others are sent as they are:
+ *
+ * hcw_binding_send_raw sends `frame` (len bytes: nframes whole frames, each
+ * its length first), calls the node answers with no REPLY, counted in
+ * hcw_w.sent.  hcw_binding_call_raw sends one such frame, a call with
+ * results, and reads the node's REPLY into hcw_w.in, setting aside the
+ * messages delivered meanwhile for the next receives; it returns &hcw_w.in
+ * (valid until the library reads again).  Both end the process (hcw_die)
+ * when the node has gone or answers with another operation. */
+void hcw_binding_send_raw(const uint8_t *frame, size_t len, uint32_t nframes);
+hcw_in *hcw_binding_call_raw(const uint8_t *frame, size_t len);
+/* The blob of the message the guest has now (hw_has_blob's, hw_get_blob's
+ * bytes), borrowed until the next receive or send-and-await; NULL when it
+ * has none. */
+const hw_blob *hcw_binding_blob(void);
+
 /* Whether this kernel has futex_waitv, which a worker with lanes waits
  * with: a worker without it does not ask for lanes (lane_table.c). */
 bool hcw_lanes_probe(void);

@@ -584,6 +584,7 @@ void hcw_put_crash(hcw_frame *f, const hcw_crash *c)
 typedef struct in_impl {
     uint8_t *buf; /* the frame's body; the tree points into it */
     size_t cap;   /* buf's size */
+    size_t len;   /* the body's bytes, once parsed */
     msgpack_zone zone;
     msgpack_object obj;
     const msgpack_object *args; /* the arguments (after the op) */
@@ -626,6 +627,8 @@ static in_impl *in_reset(hcw_in *in)
             m->cap = 0;
         }
     }
+    m->args = NULL;
+    m->len = 0;
     memset(in, 0, sizeof *in);
     in->impl = m;
     return m;
@@ -691,7 +694,19 @@ static int parse_body(hcw_in *in, size_t n, bool trusted, char *err,
     in->nargs = m->obj.via.array.size - 1;
     in->next = 0;
     m->args = m->obj.via.array.ptr + 1;
+    m->len = n;
     return 1;
+}
+
+const uint8_t *hcw_in_raw(const hcw_in *in, size_t *n)
+{
+    const in_impl *m = in->impl;
+    if (m == NULL || m->args == NULL) {
+        *n = 0;
+        return NULL;
+    }
+    *n = m->len;
+    return m->buf;
 }
 
 int hcw_in_decode(hcw_in *in, size_t n, bool trusted, char *err, size_t errlen)

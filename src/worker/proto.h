@@ -241,6 +241,9 @@ int hcw_in_decode(hcw_in *in, size_t n, bool trusted, char *err, size_t errlen);
  * other side closed first). */
 int hcw_frame_body_read(int fd, uint8_t *body, size_t have, uint32_t len,
                         char *err, size_t errlen);
+/* The body (after its length) of the frame in last read: its bytes,
+ * borrowed until in reads again; NULL and *n 0 when none was read. */
+const uint8_t *hcw_in_raw(const hcw_in *in, size_t *n);
 /* Decode a frame from memory (tests, fuzzing): 1, or -1 with err. */
 int hcw_frame_parse(hcw_in *in, const uint8_t *p, size_t n, char *err,
                     size_t errlen);
