@@ -599,6 +599,25 @@ static void spin_adapt(hcw_link *l, bool came_while_spinning)
     }
 }
 
+/* The budget after a wait that spun it all and then slept for what came
+ * `waited_ns` after the wait began.  Within the longest spin, spinning
+ * that long would have caught it: the budget grows to twice the wait, so
+ * that a peer that always answers in, say, 15 µs (a wasm host's guest
+ * and its JavaScript) is waited for by spinning, not by a sleep and a
+ * wake-up each time; halving alone would have left the budget below such
+ * a wait for good once it fell there.  A longer wait (or none came)
+ * halves it, as before. */
+static void spin_adapt_slept(hcw_link *l, int64_t waited_ns, bool came)
+{
+    if (came && waited_ns <= l->spin_max_ns) {
+        int64_t want = 2 * waited_ns;
+        if (want > l->spin_ns)
+            l->spin_ns = want > l->spin_max_ns ? l->spin_max_ns : want;
+    } else {
+        spin_adapt(l, false);
+    }
+}
+
 /* Wait until the receive ring holds more than it did at tail `seen`.
  * 1 it does, 0 gave up (the watch function). */
 static int wait_data(hcw_link *l, uint32_t seen)
@@ -1197,13 +1216,13 @@ int hcw_link_wait_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
     if (k > 0)
         return k;
     hcw_link *first = links[0];
+    int64_t began = now_ns();
     if (first->spin_ns > 0) {
         k = spin_any(links, n, deadline_ns, ready);
-        spin_adapt(first, k > 0);
-        if (k > 0)
+        if (k > 0) {
+            spin_adapt(first, true);
             return k;
-    } else if (first->spin_max_ns > 0) {
-        spin_adapt(first, false);
+        }
     }
     struct futex_waitv wv[HCW_LINK_WAIT_MAX];
     memset(wv, 0, n * sizeof wv[0]);
@@ -1237,5 +1256,8 @@ int hcw_link_wait_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
         errno = ENOSYS;
         return -1;
     }
-    return look_all(links, n, ready);
+    k = look_all(links, n, ready);
+    if (first->spin_max_ns > 0)
+        spin_adapt_slept(first, now_ns() - began, k > 0);
+    return k;
 }
