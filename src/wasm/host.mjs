@@ -1172,14 +1172,15 @@ async function main() {
             protocolError('a frame before READY');
         input.start = input.end = 0;
         flush();
+        let lanes;
         try {
-            rings.ready(processId);
+            lanes = rings.ready(processId);
         } catch (e) {
             say(`cannot hand the link to the binding: ${e.message}`);
             process.exit(1);
         }
         bound = true;
-        trace(`-> READY ${PROTO_VERSION} [] (the binding's)`);
+        trace(`-> READY ${PROTO_VERSION} [${lanes ? '"lanes"' : ''}] (the binding's)`);
     } else {
         sendFrame([OP.READY, PROTO_VERSION, []]);  // no lanes (one wait at a time)
         flush();

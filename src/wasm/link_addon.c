@@ -26,7 +26,12 @@
  *                     room; throws an Error with code EPIPE when the node
  *                     is gone.
  *   ready(pid)        send READY and hand the link to the binding; pid is
- *                     the process's id (HELLO's), for its messages.
+ *                     the process's id (HELLO's), for its messages.  READY
+ *                     asks for lanes (docs/lane-design.md) when the node
+ *                     gave a socket for them as fd 4 and the kernel has
+ *                     futex_waitv: then the binding maps the lanes the node
+ *                     opens and a receive waits on them too.  Returns
+ *                     whether it asked.
  *   send(buf, len)    after ready: the first len bytes of buf, whole frames
  *                     of calls without results (SEND_REQUEST and
  *                     SEND_RESPONSE made through the binding's table, the
@@ -53,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static hcw_link *the_link;
@@ -211,13 +217,19 @@ static napi_value link_ready(napi_env env, napi_callback_info info)
         hcw_die("out of memory");
     hcw_binding_init(&table);
     bound = true;
+    struct stat st;
+    bool lanes = fstat(HCW_LANE_FD, &st) == 0 && S_ISSOCK(st.st_mode) &&
+                 hcw_lanes_probe();
+    const char *features[] = {HCW_FEATURE_LANES};
     hcw_frame_begin(hcw_w.out, HCW_READY, 2);
     hcw_put_u64(hcw_w.out, HCW_PROTO_VERSION);
-    hcw_put_strs(hcw_w.out, NULL, 0); /* no lanes yet */
+    hcw_put_strs(hcw_w.out, features, lanes ? 1 : 0);
     if (hcw_link_send(hcw_w.link, hcw_w.out) != 0)
         hcw_die(NULL);
     hcw_link_set_busy(hcw_w.link, true); /* in its init until it receives */
-    return NULL;
+    napi_value r;
+    napi_get_boolean(env, lanes, &r);
+    return r;
 }
 
 /* Decode the host's frame at p (n bytes, its length first) into js_in;

@@ -7,7 +7,13 @@ node's log level goes to 3.  Requests with and without a response, and their
 answers, go by lane; these tests check who maps what and when, the order of
 what goes by lane and by node, and every end of an instance with messages in
 a lane.  The fixture sets HYPERC_LANES=1 so that they hold whatever the
-default."""
+default.
+
+With HYPERC_PACKAGES naming the wasm32 build's packages, tpkg's processes
+are components, each run by a wasm host whose addon maps lanes as a worker
+does (docs/wasm-lanes.md): the same tests then hold between two components,
+but those that need hyperc-worker itself (its test hook, a fake worker in
+its place) are skipped."""
 import ctypes
 import errno
 import os
@@ -17,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import ISOLATED, NODE, pid
+from conftest import ISOLATED, NODE, PACKAGES, pid
 
 A, B, C, PRIVATE = pid("a"), pid("b"), pid("c"), pid("private")
 ISOLATE = ("--isolate", "--restart-base-ms", "50")
@@ -34,6 +40,12 @@ def futex_waitv_exists():
 pytestmark = pytest.mark.skipif(
     not ISOLATED or not futex_waitv_exists(),
     reason="lanes are between isolated workers, which need futex_waitv")
+
+# tpkg's processes are components (the wasm32 build's packages)
+COMPONENTS = os.path.exists(os.path.join(PACKAGES, "tpkg", "pkg",
+                                         "tproc.wasm"))
+native_only = pytest.mark.skipif(
+    COMPONENTS, reason="needs hyperc-worker itself (tpkg is components)")
 
 
 @pytest.fixture
@@ -121,10 +133,18 @@ def test_a_pair_that_keeps_talking_gets_a_lane(lanes):
     assert not maps_lane(wc)
     assert ps(lanes)[C]["lanes"] == []
     # each memfd is closed once mapped (the link's fd 3 too): a worker's
-    # descriptors stay its standard streams and its lane socket (4)
+    # descriptors stay its standard streams and its lane socket (4); a wasm
+    # host has Node.js's own besides, but no memfd either
     for w in (wa, wb, wc):
         fds = sorted(int(fd) for fd in os.listdir(f"/proc/{w}/fd"))
-        assert fds == [0, 1, 2, 4], (w, fds)
+        if not COMPONENTS:
+            assert fds == [0, 1, 2, 4], (w, fds)
+        else:
+            assert 3 not in fds and 4 in fds, (w, fds)
+            assert os.readlink(f"/proc/{w}/fd/4").startswith("socket:")
+            links = [os.readlink(f"/proc/{w}/fd/{fd}") for fd in fds
+                     if os.path.exists(f"/proc/{w}/fd/{fd}")]
+            assert not [x for x in links if x.startswith("/memfd:")], links
     # messages still go (through the node), and the lane stays one
     assert lanes.ask(B, f"pingpong our@{A} 40", timeout=30) == "done 40"
     assert [x["lane"] for x in ps(lanes)[A]["lanes"]] == [lane["lane"]]
@@ -195,6 +215,19 @@ def test_lanes_are_on_by_default(node_factory, monkeypatch):
 
 def test_no_lanes_with_lanes_0(node_factory, monkeypatch):
     monkeypatch.setenv("HYPERC_LANES", "0")
+    n = node_factory(packages=("tpkg",), extra=ISOLATE)
+    assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    time.sleep(0.3)
+    assert ps(n)[A]["lanes"] == [] and ps(n)[B]["lanes"] == []
+    assert not maps_lane(worker(n, A))
+
+
+@pytest.mark.skipif(not COMPONENTS, reason="tpkg is native")
+def test_no_lanes_for_a_wasm_host_over_a_socket(node_factory, monkeypatch):
+    """A wasm host on a socket (no addon, or HYPERC_WASM_LINK=socket) has
+    no binding and maps nothing: it asks for no lane and gets none."""
+    monkeypatch.setenv("HYPERC_LANES", "1")
+    monkeypatch.setenv("HYPERC_WASM_LINK", "socket")
     n = node_factory(packages=("tpkg",), extra=ISOLATE)
     assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
     time.sleep(0.3)
@@ -464,6 +497,9 @@ def fake_worker(monkeypatch, mode):
     fake = os.environ.get("HYPERC_FAKE_WORKER")
     if not fake:
         pytest.skip("needs tests/procs/fake_worker")
+    if COMPONENTS:
+        pytest.skip("the fake worker stands in for hyperc-worker, not for "
+                    "a wasm host")
     monkeypatch.setenv("HYPERC_WORKER", fake)
     monkeypatch.setenv("FAKE_WORKER_READY", mode)
 
@@ -523,6 +559,8 @@ def test_step_5_calls_without_lanes_are_breaches(node_factory, monkeypatch,
 # lane, notices nothing.
 
 def scribble(node, x, y, what):
+    if COMPONENTS:
+        pytest.skip("the scribble hook is hyperc-worker's")
     rep = node.ask(x, f"scribble our@{y} {what}")
     assert rep == f"scribbled {what}", rep
 
@@ -561,6 +599,8 @@ class Third:
 
 def hostile_setup(node):
     """Lanes a-b and c-b, and the workers' pids."""
+    if COMPONENTS:
+        pytest.skip("the scribble hook is hyperc-worker's")
     assert node.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
     assert node.ask(C, f"pingpong our@{B} 40", timeout=30) == "done 40"
     ab, cb = open_lane(node, A, B), open_lane(node, C, B)
@@ -725,6 +765,7 @@ def test_a_forged_answer_to_another_lanes_request_is_dropped(lanes):
     assert "dropped lane" not in lanes.log()
 
 
+@native_only
 def test_the_scribble_hook_is_in_hyperc_worker_only(node_factory,
                                                     monkeypatch):
     monkeypatch.setenv("HYPERC_LANES", "1")

@@ -151,3 +151,51 @@ def test_an_answer_goes_before_the_component_computes_on(node_factory):
     assert worked > 0.3, f"the work took only {worked:.2f} s: too short a test"
     assert answered < worked / 2, \
         f"answered after {answered:.2f} s of {worked:.2f} s of work"
+
+
+def mixed_tpkg(tmp_path, wasm_processes):
+    """The native tpkg package with `wasm_processes` as components."""
+    out = tmp_path / "tpkg"
+    shutil.copytree(os.path.join(PACKAGES, "tpkg"), out)
+    shutil.copy(os.path.join(WASM_PACKAGES, "tpkg", "pkg", "tproc.wasm"),
+                out / "pkg")
+    manifest = json.loads((out / "pkg" / "manifest.json").read_text())
+    for e in manifest:
+        if e["process_name"] in wasm_processes:
+            e["process_wasm_path"] = "/tproc.wasm"
+    (out / "pkg" / "manifest.json").write_text(json.dumps(manifest))
+    return str(out)
+
+
+@pytest.mark.parametrize("wasm_process", ["a", "b"])
+def test_a_component_and_a_native_worker_talk_by_lane(node_factory, tmp_path,
+                                                      monkeypatch,
+                                                      wasm_process):
+    """A wasm host on the rings asks for lanes as hyperc-worker does
+    (docs/wasm-lanes.md): a component and a native worker that keep talking
+    get a lane both map, and requests and answers go by it, in order."""
+    from test_lanes import (A, B, ROOMY, by_node, futex_waitv_exists,
+                            maps_lane, notes_seen, open_lane, wait_for,
+                            worker)
+    if (not futex_waitv_exists() or
+            os.environ.get("HYPERC_WASM_LINK") == "socket"):
+        pytest.skip("lanes need futex_waitv and the host on the rings")
+    monkeypatch.setenv("HYPERC_LANES", "1")
+    n = node_factory(packages=(mixed_tpkg(tmp_path, (wasm_process,)),),
+                     extra=ROOMY)
+    assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(n, A, B)
+    assert maps_lane(worker(n, A)) and maps_lane(worker(n, B))
+    [host] = host_pids(n)
+    assert host == worker(n, wasm_process == "a" and A or B)
+    ab, ba = by_node(n)
+    rep = n.ask(A, f"flood our@{B} 300 5 echo x", timeout=60)
+    assert rep == "flood ok=300 errors=0 busy=0", rep
+    ab2, ba2 = by_node(n)
+    assert ab2 == ab, (ab, ab2)  # none of a's requests went by node
+    assert ba2 - ba < 10, (ba, ba2)
+    # numbered notes, every 7th with a capability (which only the node
+    # passes on), arrive in order
+    assert n.ask(A, f"notes our@{B} 400 7", timeout=60) == "sent 400"
+    wait_for(lambda: len(notes_seen(n, B)) >= 400)
+    assert notes_seen(n, B) == list(range(1, 401))

@@ -1857,9 +1857,10 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     } else {
         link = hcw_link_shm_new(n->cfg.spin_us, &lfd);
     }
-    /* fd 4, for lanes: hyperc-worker's only (the wasm host maps none) */
+    /* fd 4, for lanes: hyperc-worker's, and a wasm host's on the rings
+     * (its addon maps lanes as a worker does; over a socket it has none) */
     int lsv[2] = {-1, -1};
-    if (link != NULL && !wasm && lane_socket(lsv) != 0) {
+    if (link != NULL && hcw_link_is_shm(link) && lane_socket(lsv) != 0) {
         int e = errno;
         hcw_link_free(link);
         link = NULL;
