@@ -16,6 +16,13 @@
  *                                request; answer "saved N"
  *   forward TARGET BODY...       pass BODY on with inherit (the target answers
  *                                our requester directly); no answer from us
+ *   relay TARGET SECS CTX MS BODY...
+ *                                block MS milliseconds, then pass BODY on with
+ *                                inherit and expects_response SECS, context
+ *                                CTX (its answer comes to us); no answer now
+ *   relay-await TARGET SECS BODY...
+ *                                send-and-await BODY with inherit; print
+ *                                "relay-awaited: ANSWER" (no answer)
  *   fire TARGET BODY...          fire-and-forget request; answer "fired"
  *   repeat TARGET N BODY...      N fire-and-forget requests BODY; answer
  *                                "sent N"
@@ -47,6 +54,9 @@
  *                                (hcw_test_lane_scribble), then sleep MS
  *                                (our worker takes nothing meanwhile);
  *                                answer "scribbled WHAT", or why not
+ *
+ * An answer to a request whose context begins with "print-" is printed
+ * (level 0) as the reply or error line above, not sent as an answer.
  */
 #include <hyperc/abi.h>
 
@@ -127,6 +137,16 @@ static void fmt_body(const hw_bytes *b, char *out, size_t n)
     out[k] = 0;
 }
 
+/* Answer the request that prompts with text, or print it (level 0) when
+ * the context it came with begins with "print-". */
+static void answer_or_print(const char *ctx, const char *text)
+{
+    if (strncmp(ctx, "print-", 6) == 0)
+        hw_print_to_terminal(0, text);
+    else
+        answer(text);
+}
+
 static void on_answer(hw_receive_result *r)
 {
     char ctx[128] = "", body[512];
@@ -144,7 +164,7 @@ static void on_answer(hw_receive_result *r)
                      r->error.kind == HW_SEND_ERROR_TIMEOUT ? "timeout"
                                                             : "offline",
                      tgt, ctx, body);
-            answer(out);
+            answer_or_print(ctx, out);
         }
     } else {
         if (r->message.has_context)
@@ -169,7 +189,7 @@ static void on_answer(hw_receive_result *r)
             char out[1024];
             snprintf(out, sizeof out, "reply from %s ctx=%s: %s", src, ctx,
                      body);
-            answer(out);
+            answer_or_print(ctx, out);
         }
     }
     if (strcmp(ctx, "flood") == 0 && flooding && --flood_left == 0) {
@@ -243,6 +263,49 @@ static bool on_request(char *cmdline, size_t len)
             return true;
         }
         send_req(&t, rest, false, 0, true, NULL);
+        hw_address_fini(&t);
+    } else if (strcmp(cmd, "relay") == 0) {
+        char *tg = word(rest, &rest);
+        char *secs = word(rest, &rest);
+        char *ctx = word(rest, &rest);
+        long ms = strtol(word(rest, &rest), NULL, 10);
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+        send_req(&t, rest, true, strtoull(secs, NULL, 10), true, ctx);
+        hw_address_fini(&t);
+    } else if (strcmp(cmd, "relay-await") == 0) {
+        char *tg = word(rest, &rest);
+        char *secs = word(rest, &rest);
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        hw_request r = {0};
+        r.inherit = true;
+        r.has_expects_response = true;
+        r.expects_response = strtoull(secs, NULL, 10);
+        r.body.ptr = (uint8_t *)rest;
+        r.body.len = strlen(rest);
+        hw_await_result ar;
+        if (hw_send_and_await_response(&t, &r, NULL, &ar) != 0) {
+            hw_print_to_terminal(0, "relay-await refused");
+        } else if (ar.is_err) {
+            hw_print_to_terminal(0, ar.error.kind == HW_SEND_ERROR_TIMEOUT
+                                        ? "relay-await timeout"
+                                        : "relay-await offline");
+            hw_await_result_fini(&ar);
+        } else {
+            char body[512];
+            fmt_body(&ar.message.response.body, body, sizeof body);
+            snprintf(out, sizeof out, "relay-awaited: %s", body);
+            hw_print_to_terminal(0, out);
+            hw_await_result_fini(&ar);
+        }
         hw_address_fini(&t);
     } else if (strcmp(cmd, "fire") == 0) {
         char *tg = word(rest, &rest);
