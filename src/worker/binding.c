@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What the worker keeps itself (protocol version 2): the blob the last
  * RECEIVE or SEND_AND_AWAIT reply carried, and which prompting handles
@@ -157,7 +158,7 @@ static bool need_receive;
 static hcw_lane_snap need_snap;
 
 /* Read the node's next frame into hcw_w.in: NULL when it was the worker's
- * own and is handled (a lane's frame, hcw_lanes_ctl; NEED). */
+ * own and is handled (a lane's frame, hcw_lanes_ctl; NEED; FORGET). */
 static hcw_in *read_frame(void)
 {
     char err[128];
@@ -165,6 +166,15 @@ static hcw_in *read_frame(void)
         hcw_die(NULL);
     if (hcw_lanes_ctl(&hcw_w.in))
         return NULL;
+    if (hcw_w.in.op == HCW_FORGET) {
+        /* the node filed a context under one of this worker's lane ids
+         * (the guest inherited it): newest wins, as in the node's table */
+        uint64_t id;
+        if (hcw_w.in.nargs != 1 || !hcw_get_u64(&hcw_w.in, &id) || !(id >> 63))
+            hcw_die("a malformed FORGET from the node");
+        hcw_ctx_forget(id);
+        return NULL;
+    }
     if (hcw_w.in.op == HCW_NEED) {
         if (!need_receive && hcw_lanes_active())
             hcw_lanes_snapshot(&need_snap);
@@ -189,6 +199,39 @@ static hcw_in *next_from_node(bool keep_ahead)
     }
 }
 
+/* The last frame sent that may make the node file a context under one of
+ * this worker's lane ids (an inheriting request with expects-response, by
+ * node: the id may have come back to the guest by node): its FORGET, if
+ * any, is in the node's ring before `served` reaches that frame
+ * (docs/worker-protocol.md, "Lanes"). */
+static struct {
+    bool wait;   /* such a frame was sent, and what came before its
+                    serving has not been read since */
+    uint32_t at; /* its number (hcw_w.sent) */
+} forget;
+
+/* Before a lane context's Timeout is given: 1, a FORGET may still come
+ * (the node has not served that frame); 2, what the node wrote before
+ * serving it is read now (the context may be gone: look again); 0,
+ * nothing may come. */
+static int forget_gate(void)
+{
+    if (!forget.wait)
+        return 0;
+    if ((int32_t)(hcw_link_served(hcw_w.link) - forget.at) < 0)
+        return 1;
+    forget.wait = false;
+    while (hcw_link_pending(hcw_w.link)) {
+        hcw_in *in = read_frame();
+        if (in == NULL)
+            continue;
+        if (in->op != HCW_DELIVER)
+            hcw_die("the node sent a frame no call waits for");
+        ahead_push(in);
+    }
+    return 2;
+}
+
 /* A lane request's deadline that passed: its Timeout goes after what the
  * worker had from the node and the lanes when it saw that (`ahead` node
  * items, lane frames before `snap`), before anything later. */
@@ -197,6 +240,27 @@ static struct {
     size_t ahead;
     hcw_lane_snap snap;
 } expiry;
+
+/* Wait at most 1 ms for the node's ring; a frame that came is read (a
+ * DELIVER set aside). */
+static void wait_node_briefly(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + 1000000;
+    bool ready;
+    hcw_link *const links[1] = {hcw_w.link};
+    if (hcw_link_wait_any(links, 1, deadline, &ready) < 0)
+        hcw_die("cannot wait on the node's ring");
+    if (!ready || !hcw_link_pending(hcw_w.link))
+        return;
+    hcw_in *in = read_frame();
+    if (in == NULL)
+        return;
+    if (in->op != HCW_DELIVER)
+        hcw_die("the node sent a frame no call waits for");
+    ahead_push(in);
+}
 
 enum { NEXT_LANE, NEXT_NODE, NEXT_TIMEOUT };
 
@@ -229,9 +293,18 @@ static int next_item(hw_receive_result *out, hcw_lane_item *item)
                         return NEXT_LANE;
                     continue;
                 }
-                expiry.seen = false;
-                hcw_ctx_expire(out);
-                return NEXT_TIMEOUT;
+                int g = forget_gate();
+                if (g == 0) {
+                    expiry.seen = false;
+                    hcw_ctx_expire(out);
+                    return NEXT_TIMEOUT;
+                }
+                if (g == 1) {
+                    /* the node serves it soon: its ring, or the served
+                     * word (which wakes nobody) looked at again in 1 ms */
+                    wait_node_briefly();
+                }
+                continue;
             }
         }
         int i = hcw_lanes_next(snap);
@@ -509,6 +582,10 @@ static void w_send_request(void *ctx, const hw_address *target,
     hcw_put_blob_opt(f, blob);
     send_call();
     hcw_lanes_sent_by_node(target);
+    if (req->inherit && req->has_expects_response) {
+        forget.wait = true;
+        forget.at = hcw_w.sent;
+    }
 }
 
 static void w_send_response(void *ctx, const hw_response *resp,

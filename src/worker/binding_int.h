@@ -101,6 +101,10 @@ void hcw_prompt_sync(void);
 void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
                  const hw_address *target, const hw_request *req,
                  const hw_bytes *context);
+/* The context of id, if any, is dropped without an answer (FORGET: the
+ * node filed one of its own under that id; a context this worker filed
+ * anew under it, hcw_ctx_add).  What it held is released (a node hold of
+ * the owner it recorded may go: PROMPTING_RELEASE). */
 void hcw_ctx_forget(uint64_t id);
 /* An answer (*out: a response, or a send error) to id that came by lane
  * (lane) or by node (0): true, with the context and the request as sent

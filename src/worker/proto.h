@@ -97,8 +97,11 @@
                          u32 quota]; the memfd came on fd 4 before it */       \
     XX(LANE_CLOSE, 74) /* node -> worker (lanes): [u32 lane, u8 why,           \
                           u32 taken_to, u32 drained_to, [u64 adopted...]] */   \
-    XX(NEED, 76) /* node -> worker (lanes): [] the node's next item can be     \
-                    taken only by a RECEIVE that waits for it */               \
+    XX(NEED, 76)   /* node -> worker (lanes): [] the node's next item can be   \
+                      taken only by a RECEIVE that waits for it */             \
+    XX(FORGET, 77) /* node -> worker (lanes): [u64 id (bit 63 set)] the node   \
+                      filed a context of its own under this id (inherited):    \
+                      the worker's lane context of that id, if any, is gone */ \
     /* in a lane (docs/lane-design.md), from one worker to the other */        \
     XX(LREQ, 96)  /* [u64 id (bit 63 set), request (no inherit, no caps),      \
                      blob | nil] */                                            \

@@ -492,6 +492,51 @@ def test_lane_requests_left_by_a_killed_worker_are_answered(lanes):
     assert got.get("rep") == "flood ok=40 errors=0 busy=0", got
 
 
+# How a's guest passes on, with inherit and expects-response, the request
+# that came back to it under its own lane id, and what it prints once the
+# answer comes: at once; after the first context's deadline has passed (its
+# Timeout is due, not yet received); by send-and-await.
+RELAYS = {
+    "relay": (f"relay our@{C} 20 print-c2 0 echo hi",
+              f"reply from {NODE}@{C} ctx=print-c2: hi"),
+    "relay-late": (f"relay our@{C} 20 print-c2 1500 echo hi",
+                   f"reply from {NODE}@{C} ctx=print-c2: hi"),
+    "relay-await": (f"relay-await our@{C} 20 echo hi", "relay-awaited: hi"),
+}
+
+
+@pytest.mark.parametrize("lanes_on", ["1", "0"])
+@pytest.mark.parametrize("how", sorted(RELAYS))
+def test_an_own_lane_id_inherited_with_expects_replaces_its_context(
+        node_factory, monkeypatch, lanes_on, how):
+    """a asks b by lane (context print-c1, 1 s); b passes the request back
+    to a with inherit, so that it reaches a by node under a's own lane id;
+    a passes it on with inherit and expects-response to c.  The node files
+    a context of a's under that id: newest wins, as in its own table, so
+    a's first context is gone (FORGET, docs/lane-design.md §4) and its
+    deadline passes without a Timeout.  With HYPERC_LANES=0 the node's
+    table alone does the same: the test says both agree."""
+    monkeypatch.setenv("HYPERC_LANES", lanes_on)
+    n = node_factory(packages=("tpkg",), extra=ISOLATE)
+    assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    if lanes_on == "1":
+        open_lane(n, A, B)
+        ab = by_node(n)[0]
+    relay, printed = RELAYS[how]
+    t0 = time.monotonic()
+    n.inject(A, f"ask our@{B} 1 print-c1 forward our@{A} {relay}",
+             non_block=True)
+    n.wait_log(f"] {A}: {printed}")
+    if lanes_on == "1":
+        assert by_node(n)[0] == ab  # a's request went by lane
+    # the first context's deadline is 1 s: well past it, nothing came
+    time.sleep(max(0.0, t0 + 2.5 - time.monotonic()))
+    assert n.ask(A, "echo alive") == "alive"
+    log = n.log()
+    assert "ctx=print-c1" not in log, log
+    assert log.count(f"] {A}: {printed}") == 1, log
+
+
 def fake_worker(monkeypatch, mode):
     """Every process of tpkg run by tests/procs/fake_worker in `mode`."""
     fake = os.environ.get("HYPERC_FAKE_WORKER")
@@ -507,7 +552,8 @@ def fake_worker(monkeypatch, mode):
 def test_answers_stubs_and_flags_of_step_5(node_factory, monkeypatch):
     """The node's side of step 5 (docs/lane-design.md §10), spoken by a fake
     worker: items carry flags and an ANSWER id; a request sent under a lane
-    id is answered as an ANSWER (no context of the node's); a SYNC stub of
+    id is answered as an ANSWER (no context of the node's), and one
+    inheriting it with expects brings a FORGET; a SYNC stub of
     a lane peer's request is answered to the peer, which gets an ANSWER,
     and fails to it when the instance ends with the stub prompting; a stub
     from a process that is no lane's peer is a breach."""
@@ -520,7 +566,13 @@ def test_answers_stubs_and_flags_of_step_5(node_factory, monkeypatch):
     # leaves the prompting message alone
     n.wait_log("fake_worker: response ok flags 0 answer 0x8000000000000001 "
                "context 0")
+    # a request inheriting that lane id with expects: the node files a
+    # context under it and says so (FORGET) before `served` moves past it
+    n.wait_log("fake_worker: an own lane id inherited: served, FORGET "
+               "[0x8000000000000001]")
     n.wait_log("fake_worker: a lane to b")
+    # a stub's id is its lane peer's: nothing to forget
+    n.wait_log("fake_worker: a stub's id inherited: served, FORGET []")
     n.wait_log("fake_worker: stub answered")
     # (b holds no prompting message: its ANSWERs go ahead)
     n.wait_log("fake_worker: b got answer 0x8000000000000002 by DELIVER, "

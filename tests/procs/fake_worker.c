@@ -15,11 +15,15 @@
  *   lanes     [READY, version, ["lanes"]], STARTED; then process `a` sends
  *             itself a request under a lane id (SEND_REQUEST's fifth
  *             argument), takes it, answers it and takes the answer, an
- *             ANSWER; sends notes to `b` until a lane opens between them;
- *             makes a stub of a lane request from `b` prompting (SYNC)
- *             and answers it, which reaches `b` as an ANSWER; makes
- *             another, and SYNCs a stub from `c`, which is no lane's peer
- *             (a breach: the instance ends with b's stub prompting).
+ *             ANSWER; sends `c` a request inheriting that lane id with
+ *             expects (the node files a context under it: FORGET, before
+ *             the link's `served` moves past the frame); sends notes to
+ *             `b` until a lane opens between them; makes a stub of a lane
+ *             request from `b` prompting (SYNC) and answers it, which
+ *             reaches `b` as an ANSWER; sends `c` a request inheriting the
+ *             stub's id with expects (no FORGET: the id is b's); makes
+ *             another stub, and SYNCs a stub from `c`, which is no lane's
+ *             peer (a breach: the instance ends with b's stub prompting).
  *             Process `b` says which ANSWERs it gets.
  *   sync      [READY, version, []]: no lanes; then `a` sends SYNC (a breach)
  *   send5     no lanes; `a` sends SEND_REQUEST with a lane id (a breach) */
@@ -37,11 +41,13 @@
 static hcw_link *l;
 static hcw_frame *f;
 static hcw_in in;
+static uint32_t sent; /* frames sent since READY */
 
 static void send_frame(void)
 {
     if (hcw_link_send(l, f) != 0)
         exit(1);
+    sent++;
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -132,10 +138,11 @@ static void take(bool taken)
     send_frame();
 }
 
-static void send_request(const hw_address *to, bool expects, const char *body,
-                         uint64_t lane_id)
+static void send_request_ex(const hw_address *to, bool expects, bool inherit,
+                            const char *body, uint64_t lane_id)
 {
     hw_request r = {0};
+    r.inherit = inherit;
     r.has_expects_response = expects;
     r.expects_response = 30;
     r.body.ptr = (uint8_t *)body;
@@ -150,6 +157,38 @@ static void send_request(const hw_address *to, bool expects, const char *body,
     send_frame();
 }
 
+static void send_request(const hw_address *to, bool expects, const char *body,
+                         uint64_t lane_id)
+{
+    send_request_ex(to, expects, false, body, lane_id);
+}
+
+/* Wait until the node has served every frame sent so far (the link's
+ * `served`), then say which FORGETs its ring held by then, in order
+ * (other frames passed over). */
+static void forgets_when_served(const char *what)
+{
+    uint32_t want = sent;
+    bool done = false;
+    for (int i = 0; i < 5000 && !done; i++) {
+        done = (int32_t)(hcw_link_served(l) - want) >= 0;
+        if (!done)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    char ids[256] = "";
+    while (hcw_link_pending(l)) {
+        read_frame();
+        uint64_t id;
+        if (in.op != HCW_FORGET)
+            continue;
+        size_t n = strlen(ids);
+        if (in.nargs == 1 && hcw_get_u64(&in, &id))
+            snprintf(ids + n, sizeof ids - n, "%s%#" PRIx64, n ? " " : "", id);
+        else
+            snprintf(ids + n, sizeof ids - n, "%sbad", n ? " " : "");
+    }
+    say("%s: %s, FORGET [%s]", what, done ? "served" : "not served", ids);
+}
 static void send_response(const char *body)
 {
     hw_response r = {0};
@@ -197,6 +236,11 @@ static void lanes_a(const char *our)
         it.flags, it.answer, (int)it.r.message.has_context);
     hw_receive_result_fini(&it.r);
     take(taken);
+    /* the request under lane id 1 still prompts (an ANSWER leaves it):
+     * inheriting it with expects, a context of the node's under a's own
+     * lane id */
+    send_request_ex(&c, true, true, "inherit", 0);
+    forgets_when_served("an own lane id inherited");
     /* notes to b until their lane opens */
     nanosleep(&(struct timespec){0, 200000000}, NULL);
     for (int k = 0; k < 20; k++)
@@ -210,6 +254,9 @@ static void lanes_a(const char *our)
     /* a stub of b's lane request 2, answered by node */
     sync_stub(&b, LANE_ID(2));
     send_response("by stub");
+    /* inheriting the stub's id (b's) with expects: nothing to forget */
+    send_request_ex(&c, true, true, "inherit", 0);
+    forgets_when_served("a stub's id inherited");
     sync_stub(NULL, 0);
     say("stub answered");
     /* another stub of b's, prompting when the instance ends: b hears */
@@ -266,6 +313,7 @@ int main(void)
         hcw_put_u64(f, HCW_PROTO_VERSION);
         hcw_put_strs(f, feat, lanes ? 1 : 0);
         send_frame();
+        sent = 0; /* (READY is not counted) */
         hcw_frame_begin(f, HCW_STARTED, 1);
         hcw_put_bool(f, true);
         send_frame();

@@ -351,6 +351,17 @@ static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
     return e;
 }
 
+/* A context was just filed under `id`: if it is a lane id inherited from a
+ * request that came by node (a stub's id is its lane peer's, never the
+ * worker's own), the worker may hold a context of its own under it, which
+ * this one replaces, as ctx_add replaces the node's: FORGET
+ * (docs/lane-design.md §4). */
+static void forget_lane_id(hcn_host *h, uint64_t id)
+{
+    if (h->forget && id >> 63 && h->prompting && !h->prompting->stub)
+        h->forget(h->lane_ctx, id);
+}
+
 /* Unlink e and restore its prompting message as the current one. */
 static void ctx_take(hcn_host *h, hcn_ctx_entry *e)
 {
@@ -1333,8 +1344,10 @@ static void send_request_as(hcn_host *h, const hw_address *target,
     hcn_msg *m = build_request(h, t ? t : heap, req, blob, id);
     if (heap != NULL)
         free(heap);
-    if (req->has_expects_response && id == 0)
+    if (req->has_expects_response && id == 0) {
         ctx_add(h, m, context);
+        forget_lane_id(h, m->id);
+    }
     route(h, m);
 }
 
@@ -1386,6 +1399,7 @@ bool hcn_host_sync(hcn_host *h, int inst, const hcw_prompting *p,
         HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = p->id, .source = peer,
                     .target = h->proc->addr, .rsvp = p->expects ? peer : NULL,
                     .has_expects = p->expects);
+    m->stub = true;
     hcn_msg_unref(h->prompting);
     h->prompting = m;
     /* a new envelope, not answered yet */
@@ -1504,6 +1518,7 @@ static int host_send_and_await(void *ctx, const hw_address *target,
     hcn_msg *m = build_request(h, t, req, blob, 0);
     free(t);
     hcn_ctx_entry *e = ctx_add(h, m, NULL);
+    forget_lane_id(h, m->id);
     route(h, m);
     hcn_msg *resp;
     int err_kind;

@@ -340,15 +340,29 @@ typedef struct wctx {
     bool need_sent;
     uint32_t served;     /* frames served since READY (a lane worker's) */
     uint32_t taken_seen; /* the link's `taken` at the last CPU check */
+    /* FORGETs that did not fit in the replies ring when their contexts
+     * were filed (forget), oldest first: written before anything else
+     * that can wait goes, and `served` is not published while any waits */
+    uint64_t *forget;
+    size_t nforget, forget_cap;
 } wctx;
+
+static int forget_flush(wctx *w, bool may_wait);
 
 /* A frame of a lane worker's is served, its effects done: say so in the
  * link's header (the worker switches to a lane only once all it sent has
- * been, docs/lane-design.md §3a). */
+ * been, docs/lane-design.md §3a; and a FORGET the frame caused is in the
+ * replies ring before the word moves past it: a worker reads what came
+ * before it gives the guest a lane context's timeout). */
 static void served(wctx *w)
 {
-    if (w->lanes)
-        hcw_link_set_served(w->link, ++w->served);
+    if (!w->lanes)
+        return;
+    w->served++;
+    if (w->nforget)
+        forget_flush(w, false); /* (a broken ring: the next write finds it) */
+    if (w->nforget == 0)
+        hcw_link_set_served(w->link, w->served);
 }
 
 /* Put the host's current blob (after a message came) as `blob | nil`,
@@ -479,6 +493,10 @@ static bool watch(void *ctx)
 
 static int reply(wctx *w)
 {
+    /* a FORGET the call caused goes first (SEND_AND_AWAIT's: the worker
+     * reads it before the REPLY) */
+    if (w->nforget && forget_flush(w, true) != 0)
+        return -1;
     return hcw_link_send(w->link, w->out);
 }
 
@@ -487,6 +505,47 @@ static int reply(wctx *w)
         snprintf((w)->why, sizeof(w)->why, __VA_ARGS__);                       \
         return -1;                                                             \
     } while (0)
+
+/* Write the FORGETs that wait, in order: each only if it fits in the
+ * ring at once, or (may_wait: a thread that may wait for the worker)
+ * waiting for room; then `served` is published if none is left.  0, or -1
+ * a broken ring (why). */
+static int forget_flush(wctx *w, bool may_wait)
+{
+    size_t k = 0;
+    int rc = 1;
+    while (k < w->nforget) {
+        hcw_frame_begin(w->ctl, HCW_FORGET, 1);
+        hcw_put_u64(w->ctl, w->forget[k]);
+        rc = may_wait ? (hcw_link_send(w->link, w->ctl) == 0 ? 1 : -1)
+                      : hcw_link_try_send(w->link, w->ctl);
+        if (rc != 1)
+            break;
+        k++;
+    }
+    w->nforget -= k;
+    memmove(w->forget, w->forget + k, w->nforget * sizeof *w->forget);
+    if (k && w->nforget == 0)
+        hcw_link_set_served(w->link, w->served);
+    if (rc < 0)
+        BREACH(w, "its replies ring is broken (%s)", strerror(errno));
+    return 0;
+}
+
+/* The host filed a context under an inherited lane id (host.c,
+ * forget_lane_id): tell the worker, on the thread serving it, now if the
+ * frame fits (it is small: it nearly always does), else as soon as it
+ * does (forget_flush), `served` held back meanwhile. */
+static void forget(void *ctx, uint64_t id)
+{
+    wctx *w = ctx;
+    if (w->nforget == w->forget_cap) {
+        w->forget_cap = w->forget_cap ? 2 * w->forget_cap : 4;
+        w->forget = hcn_xrealloc(w->forget, w->forget_cap * sizeof *w->forget);
+    }
+    w->forget[w->nforget++] = id;
+    forget_flush(w, false); /* (a broken ring: the next write finds it) */
+}
 
 /* Serve one call (w->in); 0, or -1 when the worker broke the protocol
  * (w->why says how) or the socket failed. */
@@ -1120,6 +1179,8 @@ static int need(wctx *w)
  * the protocol (its ring positions). */
 static int deliver_ahead(wctx *w)
 {
+    if (w->nforget && forget_flush(w, false) != 0)
+        return -1;
     while (hcn_host_ahead_count(w->h) < AHEAD_MAX) {
         hw_receive_result r;
         const hcn_blob *b;
@@ -1253,6 +1314,12 @@ static int server_call(wctx *w)
 static bool server_serve(wctx *w)
 {
     bool work = false;
+    if (w->nforget && forget_flush(w, false) != 0) {
+        /* (one that waited for room: looked at again at each pass) */
+        w->srv_failed = true;
+        give_back(w);
+        return true;
+    }
     if (w->srv_recv) {
         /* a frame while the RECEIVE waits (a crash report), or a stop:
          * the process's thread sees to it */
@@ -1967,6 +2034,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         w->receiving = true;
         w->h->lanes = true;
         w->h->lane_ctl = lane_ctl;
+        w->h->forget = forget;
         w->h->lane_ctx = w;
         atomic_store(&p->lane_inst, w->inst);
     }
@@ -2073,6 +2141,7 @@ out:;
     free(w->trap);
     free(w->trap_stack);
     free(w->held);
+    free(w->forget);
     free(w);
     return end;
 }

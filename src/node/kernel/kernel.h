@@ -129,6 +129,8 @@ typedef struct hcn_msg {
     hcn_blob *blob;       /* NULL = none; owned reference */
     struct hcn_msg *orig; /* SEND_ERROR: the failed request (owned ref) */
     bool counted;         /* a request still counted in its mailbox's nreq */
+    bool stub;            /* a lane request's stub (a worker's SYNC, host.c):
+                             its id is a lane peer's, never the worker's own */
     int64_t arrived;      /* monotonic ns when it entered the mailbox: to the
                              coarse clock's tick, unless the mailbox's receiver
                              spins (fine_stamps) */

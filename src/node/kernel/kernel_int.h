@@ -195,6 +195,13 @@ struct hcn_host {
     size_t nlane_peers;
     int (*lane_ctl)(void *ctx, hcn_msg *m, bool may_wait);
     void *lane_ctx;
+    /* A context filed under an inherited id with bit 63 (one a worker
+     * drew), whose worker may hold a lane context of its own under it:
+     * that one is replaced (newest wins, as in ctx_add), and the worker is
+     * told (FORGET) before anything the node writes it after the frame
+     * being served.  The thread serving the worker (serve_mu held);
+     * NULL but for a lane worker. */
+    void (*forget)(void *ctx, uint64_t id);
     /* The last sources exported to the guest, split (host.c,
      * export_source): a steady exchange splits each address once. */
     struct {
