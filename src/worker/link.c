@@ -96,6 +96,7 @@ struct hcw_link {
     int64_t spin_max_ns;
     int64_t spin_ns;     /* the adaptive budget for reads */
     bool spin_yield;     /* sched_yield before each round of looks */
+    bool spin_grow;      /* hcw_link_spin_grow */
     _Atomic bool kicked; /* hcw_link_kick since the last hcw_link_wait */
     hcw_link_watch_fn watch;
     void *watch_ctx;
@@ -335,6 +336,11 @@ void hcw_link_socket_spin(hcw_link *l, uint32_t spin_us)
     if (spin_us > 1000000)
         spin_us = 1000000;
     l->spin_max_ns = l->spin_ns = (int64_t)spin_us * 1000;
+}
+
+void hcw_link_spin_grow(hcw_link *l, bool grow)
+{
+    l->spin_grow = grow;
 }
 
 void hcw_link_spin_yield(hcw_link *l, bool yield)
@@ -600,16 +606,13 @@ static void spin_adapt(hcw_link *l, bool came_while_spinning)
 }
 
 /* The budget after a wait that spun it all and then slept for what came
- * `waited_ns` after the wait began.  Within the longest spin, spinning
- * that long would have caught it: the budget grows to twice the wait, so
- * that a peer that always answers in, say, 15 µs (a wasm host's guest
- * and its JavaScript) is waited for by spinning, not by a sleep and a
- * wake-up each time; halving alone would have left the budget below such
- * a wait for good once it fell there.  A longer wait (or none came)
- * halves it, as before. */
+ * `waited_ns` after the wait began.  With spin_grow, a wait within the
+ * longest spin, which spinning that long would have caught, sets the
+ * budget to twice the wait (hcw_link_spin_grow); otherwise, or when the
+ * wait was longer (or none came), it halves. */
 static void spin_adapt_slept(hcw_link *l, int64_t waited_ns, bool came)
 {
-    if (came && waited_ns <= l->spin_max_ns) {
+    if (l->spin_grow && came && waited_ns <= l->spin_max_ns) {
         int64_t want = 2 * waited_ns;
         if (want > l->spin_ns)
             l->spin_ns = want > l->spin_max_ns ? l->spin_max_ns : want;

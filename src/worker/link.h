@@ -77,6 +77,16 @@ void hcw_link_socket_spin(hcw_link *l, uint32_t spin_us);
  * when each side has a CPU of its own, where the yield's system call only
  * delays the reader (bench/lane_pingpong).  One thread, before use. */
 void hcw_link_spin_yield(hcw_link *l, bool yield);
+/* Whether a wait on the lanes (hcw_link_wait_any with l first) that slept
+ * for what came within the longest spin sets l's spin budget to twice that
+ * wait (true), or halves it as any wait that slept does (false, the
+ * default).  For a reader whose peer answers in 10-20 µs (a wasm host's
+ * guest and JavaScript): halving alone leaves the budget below such a wait
+ * for good once it fell there, a sleep and a wake-up every round trip
+ * (docs/wasm-lanes.md, step 3).  Not for hyperc-worker: beside a CPU-bound
+ * process a longer spin's yields hand that process whole time slices, and
+ * a pair of workers could starve that way.  One thread, before use. */
+void hcw_link_spin_grow(hcw_link *l, bool grow);
 /* Release the link (unmap, close).  NULL is ignored. */
 void hcw_link_free(hcw_link *l);
 
