@@ -123,6 +123,28 @@ static bool u32_arg(napi_env env, napi_value v, uint32_t *out)
     return true;
 }
 
+/* The arguments (Uint8Array buf, u32 len, more...) of a call that takes
+ * the first len bytes of buf: argv (want of them) filled, *p and *len set;
+ * false (thrown) if they are not that, or len is more than buf has. */
+static bool bytes_len_args(napi_env env, napi_callback_info info, size_t want,
+                           napi_value *argv, uint8_t **p, uint32_t *len)
+{
+    size_t argc = want;
+    size_t n;
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
+        argc < want) {
+        fail(env, NULL, "too few arguments");
+        return false;
+    }
+    if (!bytes_arg(env, argv[0], p, &n) || !u32_arg(env, argv[1], len))
+        return false;
+    if (*len > n) {
+        fail(env, NULL, "more bytes than the buffer has");
+        return false;
+    }
+    return true;
+}
+
 static napi_value link_open(napi_env env, napi_callback_info info)
 {
     size_t argc = 1;
@@ -176,19 +198,13 @@ static napi_value link_read(napi_env env, napi_callback_info info)
 
 static napi_value link_write(napi_env env, napi_callback_info info)
 {
-    size_t argc = 2;
     napi_value argv[2];
     uint8_t *p;
-    size_t n;
     uint32_t len;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
-        argc < 2 || !bytes_arg(env, argv[0], &p, &n) ||
-        !u32_arg(env, argv[1], &len))
+    if (!bytes_len_args(env, info, 2, argv, &p, &len))
         return NULL;
     if (the_link == NULL || bound)
         return fail(env, NULL, "the link is not open, or is the binding's");
-    if (len > n)
-        return fail(env, NULL, "more bytes than the buffer has");
     if (hcw_link_send_bytes(the_link, p, len) != 0)
         return fail(env, errno == EPROTO ? "EPROTO" : "EPIPE",
                     errno == EPROTO ? "the node's ring positions are impossible"
@@ -308,19 +324,13 @@ static bool js_send_response(napi_env env)
 
 static napi_value link_send(napi_env env, napi_callback_info info)
 {
-    size_t argc = 2;
     napi_value argv[2];
     uint8_t *p;
-    size_t n;
     uint32_t len;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
-        argc < 2 || !bytes_arg(env, argv[0], &p, &n) ||
-        !u32_arg(env, argv[1], &len))
+    if (!bytes_len_args(env, info, 2, argv, &p, &len))
         return NULL;
     if (!bound)
         return fail(env, NULL, "send before ready");
-    if (len > n)
-        return fail(env, NULL, "more bytes than the buffer has");
     for (size_t off = 0; off < len;) {
         uint32_t body;
         if (len - off < 4)
@@ -456,19 +466,13 @@ static napi_value js_send_and_await(napi_env env, napi_value into)
 
 static napi_value link_call(napi_env env, napi_callback_info info)
 {
-    size_t argc = 3;
     napi_value argv[3];
     uint8_t *p;
-    size_t n;
     uint32_t len;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
-        argc < 3 || !bytes_arg(env, argv[0], &p, &n) ||
-        !u32_arg(env, argv[1], &len))
+    if (!bytes_len_args(env, info, 3, argv, &p, &len))
         return NULL;
     if (!bound)
         return fail(env, NULL, "call before ready");
-    if (len > n)
-        return fail(env, NULL, "more bytes than the buffer has");
     if (!js_frame(env, p, len))
         return NULL;
     switch (js_in.op) {

@@ -184,6 +184,19 @@ static hcw_in *read_frame(void)
     return &hcw_w.in;
 }
 
+/* Read the node's next frame while no call waits for a REPLY: the
+ * worker's own (handled), or a DELIVER, set aside; anything else breaks
+ * the protocol. */
+static void read_unasked(void)
+{
+    hcw_in *in = read_frame();
+    if (in == NULL)
+        return;
+    if (in->op != HCW_DELIVER)
+        hcw_die("the node sent a frame no call waits for");
+    ahead_push(in);
+}
+
 /* Read the node's next frame for the caller into hcw_w.in; when
  * `keep_ahead`, a message delivered ahead is set aside and the next one
  * read. */
@@ -221,14 +234,8 @@ static int forget_gate(void)
     if ((int32_t)(hcw_link_served(hcw_w.link) - forget.at) < 0)
         return 1;
     forget.wait = false;
-    while (hcw_link_pending(hcw_w.link)) {
-        hcw_in *in = read_frame();
-        if (in == NULL)
-            continue;
-        if (in->op != HCW_DELIVER)
-            hcw_die("the node sent a frame no call waits for");
-        ahead_push(in);
-    }
+    while (hcw_link_pending(hcw_w.link))
+        read_unasked();
     return 2;
 }
 
@@ -254,12 +261,7 @@ static void wait_node_briefly(void)
         hcw_die("cannot wait on the node's ring");
     if (!ready || !hcw_link_pending(hcw_w.link))
         return;
-    hcw_in *in = read_frame();
-    if (in == NULL)
-        return;
-    if (in->op != HCW_DELIVER)
-        hcw_die("the node sent a frame no call waits for");
-    ahead_push(in);
+    read_unasked();
 }
 
 enum { NEXT_LANE, NEXT_NODE, NEXT_TIMEOUT };
@@ -317,12 +319,7 @@ static int next_item(hw_receive_result *out, hcw_lane_item *item)
             return NEXT_NODE;
         if (!hcw_lanes_wait())
             continue; /* a lane has a frame, or nothing yet */
-        hcw_in *in = read_frame();
-        if (in == NULL)
-            continue;
-        if (in->op != HCW_DELIVER)
-            hcw_die("the node sent a frame no call waits for");
-        ahead_push(in);
+        read_unasked();
     }
 }
 

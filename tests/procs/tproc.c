@@ -203,6 +203,20 @@ static void on_answer(hw_receive_result *r)
     }
 }
 
+/* send-and-await-response of `body` to t, expecting a response within
+ * secs (a decimal), with inherit or not: its rc, *ar as the ABI says. */
+static int await_body(const hw_address *t, const char *secs, char *body,
+                      bool inherit, hw_await_result *ar)
+{
+    hw_request r = {0};
+    r.inherit = inherit;
+    r.has_expects_response = true;
+    r.expects_response = strtoull(secs, NULL, 10);
+    r.body.ptr = (uint8_t *)body;
+    r.body.len = strlen(body);
+    return hw_send_and_await_response(t, &r, NULL, ar);
+}
+
 static bool on_request(char *cmdline, size_t len)
 {
     requests++;
@@ -285,14 +299,8 @@ static bool on_request(char *cmdline, size_t len)
             answer("bad target");
             return true;
         }
-        hw_request r = {0};
-        r.inherit = true;
-        r.has_expects_response = true;
-        r.expects_response = strtoull(secs, NULL, 10);
-        r.body.ptr = (uint8_t *)rest;
-        r.body.len = strlen(rest);
         hw_await_result ar;
-        if (hw_send_and_await_response(&t, &r, NULL, &ar) != 0) {
+        if (await_body(&t, secs, rest, true, &ar) != 0) {
             hw_print_to_terminal(0, "relay-await refused");
         } else if (ar.is_err) {
             hw_print_to_terminal(0, ar.error.kind == HW_SEND_ERROR_TIMEOUT
@@ -358,13 +366,8 @@ static bool on_request(char *cmdline, size_t len)
             answer("bad target");
             return true;
         }
-        hw_request r = {0};
-        r.has_expects_response = true;
-        r.expects_response = strtoull(secs, NULL, 10);
-        r.body.ptr = (uint8_t *)rest;
-        r.body.len = strlen(rest);
         hw_await_result ar;
-        if (hw_send_and_await_response(&t, &r, NULL, &ar) != 0) {
+        if (await_body(&t, secs, rest, false, &ar) != 0) {
             answer("await refused");
         } else if (ar.is_err) {
             answer(ar.error.kind == HW_SEND_ERROR_TIMEOUT ? "await timeout"
