@@ -704,6 +704,60 @@ def test_websocket_close_after_pushes(node_factory):
         s.close()
 
 
+def ws_client_frame(op, payload, fin=True):
+    """A client's masked frame of any opcode, final or not."""
+    mask = b"\x0a\x0b\x0c\x0d"
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | op])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 1 << 16:
+        head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_websocket_fragments_and_message_size(node_factory):
+    """A message in fragments, with a ping between them and its bytes
+    trickling in, reaches the process whole (the pong first); a message
+    over --http-max-body, in one frame or in fragments, closes the socket
+    with 1009 and the process never sees it."""
+    n = start(node_factory, "--http-max-body", "1000")
+    ws_bind(n, "/ws")
+    s = ws_raw_open(n)
+    text = b"echo " + bytes(range(0x41, 0x5b)) * 30      # 785 bytes
+    wire = ws_client_frame(1, text[:100], fin=False) + \
+        ws_client_frame(9, b"between") + \
+        ws_client_frame(0, text[100:101], fin=False) + \
+        ws_client_frame(0, b"", fin=False) + \
+        ws_client_frame(0, text[101:], fin=True)
+    for i in range(0, len(wire), 7):                       # in small pieces
+        s.sendall(wire[i:i + 7])
+        time.sleep(0.002)
+    assert ws_read_frames(s, 2) == [(10, b"between"), (1, text[5:])]
+    # the next message, binary, whole in one frame, still comes through
+    s.sendall(ws_client_frame(2, b"\x00bin"))
+    s.sendall(ws_frame("echo again"))
+    assert ws_read_frames(s, 1) == [(1, b"again")]
+    # fragments of 600 and 600 bytes: over 1000 in all
+    s.sendall(ws_client_frame(1, b"echo " + b"x" * 595, fin=False) +
+              ws_client_frame(0, b"y" * 600, fin=True))
+    op, data = ws_read_frames(s, 1)[0]
+    assert op == 8 and int.from_bytes(data[:2], "big") == 1009, data
+    s.close()
+    # one frame of 1001 bytes: the same
+    s = ws_raw_open(n)
+    s.sendall(ws_client_frame(1, b"echo " + b"z" * 996))
+    op, data = ws_read_frames(s, 1)[0]
+    assert op == 8 and int.from_bytes(data[:2], "big") == 1009, data
+    s.close()
+    ev = events(n, want="WebSocketClose")
+    pushes = [e for e in ev if "WebSocketPush" in e]
+    assert any(e.endswith("| " + text.decode()) for e in pushes), pushes
+    assert not any("xxxx" in e or "zzzz" in e for e in pushes), pushes
+
+
 # ------------------------------------------------------------ point 4
 
 

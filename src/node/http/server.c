@@ -133,7 +133,8 @@ typedef struct conn {
     uint8_t *body; /* body_buf->bytes */
     size_t body_len, body_cap;
     /* the body's allocation, shaped as the blob it goes to its process in
-     * (forward): no copy */
+     * (forward): no copy.  On a WebSocket, the data message being read,
+     * its frames' payloads appended as wslay hands them over (ws_chunk_cb) */
     hcn_blob *body_buf;
     int err_status;      /* set by a callback to answer and close */
     const char *err_msg; /* why (static text; NULL = an empty answer) */
@@ -160,6 +161,8 @@ typedef struct conn {
     bool ws_heard;  /* a whole message came since the last keep-alive tick */
     bool ws_pinged; /* a keep-alive ping is unanswered */
     bool ws_over;   /* a frame found the body budget full: stop reading */
+    bool ws_big;    /* a message grew past --http-max-body: stop reading */
+    bool ws_ctl;    /* the frame being read is a control frame */
     uv_shutdown_t shut;
     bool keep_alive;
     bool head;
@@ -2332,7 +2335,7 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                           int flags, void *user)
 {
     conn *c = user;
-    if (c->ws_in_len == 0 || c->ws_over) {
+    if (c->ws_in_len == 0 || c->ws_over || c->ws_big) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -2394,28 +2397,72 @@ static void ws_flush(conn *c)
     }
 }
 
-/* A message being assembled holds the node's body budget, as a request's
- * body does: wslay allocates each data frame's announced length when its
- * header comes, so the frame is counted then, before its payload is read.
- * One that finds no room stops the socket's reading (ws_recv_cb) and
- * ws_read closes it with 1013 (try again later). */
+/* A data message is assembled here, not by wslay (its no-buffering mode):
+ * wslay would copy each frame into a chunk of its own (two mallocs), then
+ * the message into a third, which ws_msg_cb copied into the blob.  Here
+ * each frame's payload goes straight into the connection's body buffer,
+ * grown to the frame's announced length when its header comes, and that
+ * buffer becomes the message's blob (one malloc, one copy).  wslay still
+ * reads the frames, checks them (mask, reserved bits, opcodes, the order
+ * of fragments, UTF-8 of text), buffers control frames and answers pings
+ * and closes.
+ *
+ * A message being assembled holds the node's body budget, as a request's
+ * body does, counted when each frame's header comes, before its payload is
+ * read.  One that finds no room stops the socket's reading (ws_recv_cb)
+ * and ws_read closes it with 1013 (try again later).  A message longer
+ * than --http-max-body in all its fragments is closed with 1009, as wslay
+ * does with a single frame over it (wslay_event_config_set_max_recv_msg_
+ * length, which in this mode looks at one frame at a time). */
 static void
 ws_frame_start_cb(wslay_event_context_ptr ctx,
                   const struct wslay_event_on_frame_recv_start_arg *arg,
                   void *user)
 {
     conn *c = user;
+    hcn_http *h = c->h;
     (void)ctx;
-    if (arg->opcode & 0x8)
-        return; /* a control frame: 125 bytes at most, not a message's */
+    c->ws_ctl = (arg->opcode & 0x8) != 0;
+    if (c->ws_ctl || c->ws_over || c->ws_big)
+        return; /* a control frame: 125 bytes at most, wslay's to buffer */
+    if (arg->payload_length > h->max_body - c->body_len) {
+        logf_h(h, 1,
+               "websocket %u: a message longer than --http-max-body (%llu "
+               "bytes); closing it",
+               c->channel, (unsigned long long)h->max_body);
+        c->ws_big = true;
+        return;
+    }
     if (!body_reserve(c, c->body_held + arg->payload_length)) {
-        logf_h(c->h, 1,
+        logf_h(h, 1,
                "websocket %u: request body budget full (%llu bytes held) for "
                "a frame of %llu bytes; closing it",
-               c->channel, (unsigned long long)c->h->body_held,
+               c->channel, (unsigned long long)h->body_held,
                (unsigned long long)arg->payload_length);
         c->ws_over = true;
+        return;
     }
+    size_t need = c->body_len + (size_t)arg->payload_length;
+    if (need > c->body_cap) {
+        c->body_buf = hcn_xrealloc(c->body_buf, sizeof(hcn_blob) + need);
+        c->body = c->body_buf->bytes;
+        c->body_cap = need;
+    }
+}
+
+/* A piece of a frame's payload, unmasked: a data frame's goes to the
+ * message (ws_frame_start_cb made room for the whole frame). */
+static void ws_chunk_cb(wslay_event_context_ptr ctx,
+                        const struct wslay_event_on_frame_recv_chunk_arg *arg,
+                        void *user)
+{
+    conn *c = user;
+    (void)ctx;
+    if (c->ws_ctl || c->ws_over || c->ws_big || arg->data_length == 0 ||
+        arg->data_length > c->body_cap - c->body_len)
+        return;
+    memcpy(c->body + c->body_len, arg->data, arg->data_length);
+    c->body_len += arg->data_length;
 }
 
 static void ws_msg_cb(wslay_event_context_ptr ctx,
@@ -2423,22 +2470,43 @@ static void ws_msg_cb(wslay_event_context_ptr ctx,
 {
     conn *c = user;
     hcn_http *h = c->h;
-    const uint8_t *data = arg->msg;
-    size_t len = arg->msg_length;
     c->ws_heard = true;
-    if (!(arg->opcode & 0x8))
-        body_release(c); /* the message is whole: wslay frees it on return */
-    if (arg->opcode == WSLAY_PONG && len == sizeof WS_PING_DATA - 1 &&
-        memcmp(data, WS_PING_DATA, len) == 0)
-        return; /* the answer to the server's keep-alive ping */
-    if (arg->opcode == WSLAY_CONNECTION_CLOSE && len >= 2) {
-        data += 2; /* the status code; the reason follows */
-        len -= 2;
+    hcn_blob *blob;
+    if (!(arg->opcode & 0x8)) {
+        /* a data message, whole in the body buffer: it becomes the blob,
+         * and the budget it held is given back.  One whose last frame
+         * found no room (its payload came in the same read as its header,
+         * so wslay ended it) is dropped: ws_read closes the socket. */
+        if (c->ws_over || c->ws_big) {
+            body_release(c);
+            return;
+        }
+        blob = c->body_buf;
+        if (blob) {
+            atomic_init(&blob->refs, 1);
+            blob->mime = NULL;
+            blob->len = c->body_len;
+            c->body_buf = NULL;
+        } else {
+            blob = hcn_blob_new(NULL, NULL, 0);
+        }
+        body_release(c);
+    } else {
+        /* a control frame, buffered by wslay (which frees it on return) */
+        const uint8_t *data = arg->msg;
+        size_t len = arg->msg_length;
+        if (arg->opcode == WSLAY_PONG && len == sizeof WS_PING_DATA - 1 &&
+            memcmp(data, WS_PING_DATA, len) == 0)
+            return; /* the answer to the server's keep-alive ping */
+        if (arg->opcode == WSLAY_CONNECTION_CLOSE && len >= 2) {
+            data += 2; /* the status code; the reason follows */
+            len -= 2;
+        }
+        blob = hcn_blob_new(NULL, data, len);
     }
     char j[HCC_WS_PUSH_BODY_MAX];
     int type = hcc_ws_type_of_opcode(arg->opcode);
     hcc_ws_push_body(j, c->channel, type >= 0 ? type : HCC_WS_CLOSE);
-    hcn_blob *blob = hcn_blob_new(NULL, data, len);
     send_to_process(h, rand_id(h), c->ws_target, false, 0, j, blob);
     hcn_blob_unref(blob);
 }
@@ -2470,10 +2538,15 @@ static void ws_read(conn *c, const uint8_t *data, size_t len)
         conn_close(c);
         return;
     }
-    if (c->ws_over && !wslay_event_get_close_sent(c->ws)) {
-        static const char why[] = "request body budget full";
-        wslay_event_queue_close(c->ws, 1013, (const uint8_t *)why,
-                                sizeof why - 1);
+    if ((c->ws_over || c->ws_big) && !wslay_event_get_close_sent(c->ws)) {
+        static const char over[] = "request body budget full";
+        static const char big[] = "message too big";
+        if (c->ws_big)
+            wslay_event_queue_close(c->ws, WSLAY_CODE_MESSAGE_TOO_BIG,
+                                    (const uint8_t *)big, sizeof big - 1);
+        else
+            wslay_event_queue_close(c->ws, 1013, (const uint8_t *)over,
+                                    sizeof over - 1);
         wslay_event_shutdown_read(c->ws);
     }
     ws_pump(c);
@@ -2618,12 +2691,14 @@ static bool ws_upgrade(conn *c, const char *path)
         .recv_callback = ws_recv_cb,
         .send_callback = ws_send_cb,
         .on_frame_recv_start_callback = ws_frame_start_cb,
+        .on_frame_recv_chunk_callback = ws_chunk_cb,
         .on_msg_recv_callback = ws_msg_cb,
     };
     if (wslay_event_context_server_init(&c->ws, &cbs, c) != 0) {
         conn_close(c);
         return true;
     }
+    wslay_event_config_set_no_buffering(c->ws, 1);
     wslay_event_config_set_max_recv_msg_length(c->ws, h->max_body);
     channel *ch = hcn_xcalloc(1, sizeof *ch);
     do {
