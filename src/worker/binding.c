@@ -18,6 +18,9 @@ static struct {
     hw_blob last;   /* the last blob received (valid when has_last) */
     bool has_last;  /* a message with a blob has come */
     bool blobbed;   /* the newest message had one (hw_has_blob) */
+    bool stale;     /* `last` came by lane after the node's last blob: a
+                       call by node that inherits the last blob SYNCs it
+                       first (docs/lane-design.md §5) */
     uint32_t taken; /* receives so far (a worker with lanes) */
 } kept;
 
@@ -27,11 +30,24 @@ static void keep_blob(bool has, hw_blob *b)
 {
     kept.blobbed = has;
     if (has) {
+        kept.stale = false; /* (by node: the node keeps the same; a lane's
+                               caller marks it stale after) */
         if (kept.has_last)
             hw_blob_fini(&kept.last);
         kept.last = *b;
         kept.has_last = true;
     }
+}
+
+/* The last blob for a call by node that inherits it (`inherits`): the
+ * worker's when the node's is stale (hcw_prompt_sync's `last`; the node's
+ * is the worker's once that is sent), else NULL. */
+static const hw_blob *stale_last(bool inherits)
+{
+    if (!inherits || !kept.stale)
+        return NULL;
+    kept.stale = false;
+    return &kept.last;
 }
 
 /* Read the `blob | nil` a reply carries for a message the guest now has
@@ -517,12 +533,16 @@ static void receive_next(hw_receive_result *out)
         case NEXT_TIMEOUT: return;
         case NEXT_LANE:
             if (item.response && !hcw_ctx_answer(item.id, item.lane, out)) {
+                if (item.has_blob)
+                    hw_blob_fini(&item.blob);
                 drop_answer(out);
                 continue;
             }
             if (!item.response && out->message.request.has_expects_response)
                 hcw_prompt_lane_request(item.lane, &out->source, item.id);
-            keep_blob(false, NULL); /* a lane's message has none */
+            /* its blob is the last blob now, which the node does not know */
+            keep_blob(item.has_blob, &item.blob);
+            kept.stale = kept.stale || item.has_blob;
             return;
         default:
             if (take_node_item(out))
@@ -571,7 +591,7 @@ static void w_send_request(void *ctx, const hw_address *target,
     if (hcw_lanes_send_req(target, req, context, blob))
         return; /* by lane */
     if (req->inherit || req->has_expects_response)
-        hcw_prompt_sync();
+        hcw_prompt_sync(stale_last(req->inherit && blob == NULL));
     hcw_frame *f = begin(HCW_SEND_REQUEST, 4);
     hcw_put_address(f, target);
     hcw_put_request(f, req);
@@ -593,7 +613,7 @@ static void w_send_response(void *ctx, const hw_response *resp,
     if (hcw_prompt_lane(&lane, &id) &&
         hcw_lanes_send_resp(lane, id, resp, blob))
         return; /* by the lane its request came by */
-    hcw_prompt_sync();
+    hcw_prompt_sync(stale_last(resp->inherit));
     hcw_frame *f = begin(HCW_SEND_RESPONSE, 2);
     hcw_put_response(f, resp);
     hcw_put_blob_opt(f, blob);
@@ -605,7 +625,7 @@ static int w_send_and_await(void *ctx, const hw_address *target,
                             const hw_request *req, const hw_blob *blob,
                             hw_await_result *out)
 {
-    hcw_prompt_sync();
+    hcw_prompt_sync(stale_last(req->inherit && blob == NULL));
     hcw_frame *f = begin(HCW_SEND_AND_AWAIT, 3);
     hcw_put_address(f, target);
     hcw_put_request(f, req);
@@ -652,7 +672,7 @@ static void w_started(void *ctx, bool done)
 static void w_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
                               const hw_bytes *context, uint64_t timeout_s)
 {
-    hcw_prompt_sync();
+    hcw_prompt_sync(NULL);
     hcw_frame *f = begin(HCW_SET_STATE_START, 3);
     hcw_put_bin(f, bytes, len);
     hcw_put_bytes_opt(f, context != NULL, context);

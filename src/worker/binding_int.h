@@ -28,15 +28,16 @@ typedef struct hcw_lane_snap {
 } hcw_lane_snap;
 void hcw_lanes_snapshot(hcw_lane_snap *snap);
 /* A request to a lane's peer, sent by lane if it may go so now (no
- * inherit, capabilities or blob, a context only with expects; the lane
- * open and permitted; every frame the worker sent served, and the peer has
- * read all it was sent by node; room in the ring); with expects, its
- * context is filed (hcw_ctx_add).  false: send it by node. */
+ * inherit or capabilities, a context only with expects; the lane open and
+ * permitted; every frame the worker sent served, and the peer has read all
+ * it was sent by node; room in the ring, and the frame, blob included, at
+ * most HCW_LANE_MAX_FRAME); with expects, its context is filed
+ * (hcw_ctx_add).  false: send it by node. */
 bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
                         const hw_bytes *context, const hw_blob *blob);
 /* The response to lane request id that came by lane `number`, sent by
- * that lane if it may go so now (no inherit, capabilities or blob; the
- * rest as above).  false: send it by node. */
+ * that lane if it may go so now (no inherit or capabilities; the rest as
+ * above).  false: send it by node. */
 bool hcw_lanes_send_resp(uint32_t number, uint64_t id, const hw_response *resp,
                          const hw_blob *blob);
 /* A frame just sent the node may have sent target (NULL: any process,
@@ -47,11 +48,13 @@ void hcw_lanes_sent_by_node(const hw_address *target);
  * snap, only a frame before the lane's mark there.  -1: none. */
 int hcw_lanes_next(const hcw_lane_snap *snap);
 /* What a lane frame taken was: its lane, its id, a response (LRESP) or a
- * request (LREQ). */
+ * request (LREQ), and the blob it carried (the taker's to free). */
 typedef struct hcw_lane_item {
     uint32_t lane;
     uint64_t id;
     bool response;
+    bool has_blob;
+    hw_blob blob;
 } hcw_lane_item;
 /* Take lane i's next frame for the guest into *out (the guest's to free;
  * its source the lane's peer) and *item.  false when it was no frame a
@@ -93,14 +96,17 @@ void hcw_prompt_lane_request(uint32_t lane, const hw_address *source,
 bool hcw_prompt_lane(uint32_t *lane, uint64_t *id);
 /* Before a call by node whose meaning depends on the prompting message
  * (a response, an inheriting request or one with expects, SEND_AND_AWAIT,
- * SET_STATE_START): SYNC when the node's is not the worker's. */
-void hcw_prompt_sync(void);
+ * SET_STATE_START) or on the last blob (`last`: the worker's last blob when
+ * the node's is stale and the call inherits it, else NULL): SYNC when the
+ * node's prompting message is not the worker's, or `last` is given. */
+void hcw_prompt_sync(const hw_blob *last);
 /* The context of a request with expects sent by lane (id; where its frame
  * starts in the lane's ring); its deadline from expects; the owner now is
- * restored when it is answered. */
+ * restored when it is answered.  The request and its blob (NULL: none) are
+ * copied, for a send error's fields. */
 void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
                  const hw_address *target, const hw_request *req,
-                 const hw_bytes *context);
+                 const hw_bytes *context, const hw_blob *blob);
 /* The context of id, if any, is dropped without an answer (FORGET: the
  * node filed one of its own under that id; a context this worker filed
  * anew under it, hcw_ctx_add).  What it held is released (a node hold of

@@ -352,9 +352,10 @@ static bool under_quota(wlane *w)
 bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
                         const hw_bytes *context, const hw_blob *blob)
 {
-    if (!lanes.active || req->inherit || req->capabilities.len || blob ||
+    if (!lanes.active || req->inherit || req->capabilities.len ||
+        (blob && blob->bytes.len > HCW_LANE_MAX_FRAME) ||
         (context && !req->has_expects_response))
-        return false;
+        return false; /* (a large blob is not even encoded) */
     wlane *w = NULL;
     for (size_t i = 0; w == NULL && i < lanes.hi; i++)
         if (lanes.v[i].lane && is_peer(&lanes.v[i], target))
@@ -371,7 +372,7 @@ bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
     hcw_frame_begin(f, HCW_LREQ, 3);
     hcw_put_u64(f, lanes.next_id);
     hcw_put_request(f, req);
-    hcw_put_nil(f);
+    hcw_put_blob_opt(f, blob);
     hcw_link *l = hcw_lane_link(w->lane);
     uint32_t pos = hcw_link_tx_pos(l);
     int rc = hcw_link_try_send(l, f);
@@ -381,7 +382,8 @@ bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
         return false; /* no room: by node */
     hcw_lane_set_req_written(w->lane, w->side, ++w->req_written);
     if (req->has_expects_response)
-        hcw_ctx_add(lanes.next_id, w->number, pos, &w->peer, req, context);
+        hcw_ctx_add(lanes.next_id, w->number, pos, &w->peer, req, context,
+                    blob);
     lanes.next_id = (lanes.next_id + 1) | 1ull << 63;
     return true;
 }
@@ -389,7 +391,8 @@ bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
 bool hcw_lanes_send_resp(uint32_t number, uint64_t id, const hw_response *resp,
                          const hw_blob *blob)
 {
-    if (resp->inherit || resp->capabilities.len || blob)
+    if (resp->inherit || resp->capabilities.len ||
+        (blob && blob->bytes.len > HCW_LANE_MAX_FRAME))
         return false;
     wlane *w = find(number);
     if (w == NULL || !may_send(w))
@@ -398,7 +401,7 @@ bool hcw_lanes_send_resp(uint32_t number, uint64_t id, const hw_response *resp,
     hcw_frame_begin(f, HCW_LRESP, 3);
     hcw_put_u64(f, id);
     hcw_put_response(f, resp);
-    hcw_put_nil(f);
+    hcw_put_blob_opt(f, blob);
     int rc = hcw_link_try_send(hcw_lane_link(w->lane), f);
     if (rc < 0 && errno == EPROTO)
         bad_head(w);
@@ -460,14 +463,16 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
     uint64_t id = 0;
     hw_request r = {0};
     hw_response resp = {0};
+    bool has_blob = false;
+    hw_blob blob = {0};
     bool ok = (in->op == HCW_LREQ || in->op == HCW_LRESP) && in->nargs == 3 &&
               hcw_get_u64(in, &id) && id >> 63;
     if (ok && in->op == HCW_LREQ)
-        ok = hcw_get_request(in, &r) && hcw_get_nil(in) && !r.inherit &&
-             r.capabilities.len == 0;
+        ok = hcw_get_request(in, &r) && !r.inherit && r.capabilities.len == 0;
     else if (ok)
-        ok = hcw_get_response(in, &resp) && hcw_get_nil(in) && !resp.inherit &&
+        ok = hcw_get_response(in, &resp) && !resp.inherit &&
              resp.capabilities.len == 0;
+    ok = ok && hcw_get_blob_opt(in, &has_blob, &blob);
     if (!ok) {
         hcc_request_fini(&r);
         hcc_response_fini(&resp);
@@ -477,8 +482,11 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
         give_up(w, err);
         return false;
     }
-    *item = (hcw_lane_item){
-        .lane = w->number, .id = id, .response = in->op == HCW_LRESP};
+    *item = (hcw_lane_item){.lane = w->number,
+                            .id = id,
+                            .response = in->op == HCW_LRESP,
+                            .has_blob = has_blob,
+                            .blob = blob};
     if (!item->response) { /* for the peer's quota and the node's count */
         w->last_in = id;
         hcw_lane_set_req_taken(w->lane, 1 - w->side, ++w->req_taken);

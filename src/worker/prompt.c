@@ -281,13 +281,22 @@ bool hcw_prompt_lane(uint32_t *lane, uint64_t *id)
     return true;
 }
 
-void hcw_prompt_sync(void)
+void hcw_prompt_sync(const hw_blob *last)
 {
-    if (!own.tracked || own.synced)
+    bool prompting = own.tracked && !own.synced;
+    if (!prompting && last == NULL)
         return;
-    before_change();
+    if (prompting)
+        before_change(); /* (it may send a frame of its own first) */
     hcw_frame *f = out_frame();
-    hcw_frame_begin(f, HCW_SYNC, 1);
+    hcw_frame_begin(f, HCW_SYNC, last ? 2 : 1);
+    if (!prompting) {
+        /* [nil, blob]: the last blob only */
+        hcw_put_nil(f);
+        hcw_put_blob_opt(f, last);
+        send_node(f);
+        return;
+    }
     if (own.now.kind == OWN_LANE) {
         hcw_prompting p = {.source = own.now.rec->source,
                            .id = own.now.rec->id,
@@ -298,6 +307,8 @@ void hcw_prompt_sync(void)
         hcw_put_prompting(f, &(hcw_prompting){.none = true});
         own.node_none = true;
     }
+    if (last)
+        hcw_put_blob_opt(f, last);
     send_node(f);
     own.synced = true;
 }
@@ -384,6 +395,8 @@ typedef struct lctx {
     hw_request req; /* as sent (no capabilities) */
     bool has_context;
     hw_bytes context;
+    bool has_blob; /* the request's blob, as sent */
+    hw_blob blob;
 } lctx;
 
 static struct {
@@ -455,7 +468,7 @@ static char *dup_str(const char *s)
 
 void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
                  const hw_address *target, const hw_request *req,
-                 const hw_bytes *context)
+                 const hw_bytes *context, const hw_blob *blob)
 {
     lctx *old;
     HASH_FIND(hh, ctxs.by_id, &id, sizeof id, old);
@@ -482,6 +495,12 @@ void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
         c->context.len = context->len;
         c->context.ptr = hcw_dup(context->ptr, context->len);
     }
+    if (blob) {
+        c->has_blob = true;
+        c->blob.mime = dup_str(blob->mime);
+        c->blob.bytes.len = blob->bytes.len;
+        c->blob.bytes.ptr = hcw_dup(blob->bytes.ptr, blob->bytes.len);
+    }
     HASH_ADD(hh, ctxs.by_id, id, sizeof c->id, c);
     if (ctxs.len == ctxs.cap) {
         size_t cap = ctxs.cap ? 2 * ctxs.cap : 64;
@@ -501,6 +520,8 @@ static void ctx_free(lctx *c)
     hw_address_fini(&c->target);
     hcc_request_fini(&c->req);
     free(c->context.ptr);
+    if (c->has_blob)
+        hw_blob_fini(&c->blob);
     owner_drop(&c->at);
     free(c);
 }
@@ -534,6 +555,11 @@ static void fill_error(lctx *c, hw_send_error_kind kind, hw_receive_result *out)
     out->error.message.kind = HW_MESSAGE_REQUEST;
     out->error.message.request = c->req;
     memset(&c->req, 0, sizeof c->req);
+    if (c->has_blob) {
+        out->error.has_blob = true;
+        out->error.blob = c->blob;
+        c->has_blob = false;
+    }
     if (c->has_context) {
         out->has_context = true;
         out->context = c->context;

@@ -76,8 +76,10 @@
     XX(LANE_DROP, 26)         /* [u32 lane, str|nil why]: the lane is          \
                                  unmapped (nil: after LANE_CLOSE), or          \
                                  refused or broken (why) */                    \
-    XX(SYNC, 27)              /* [prompting] (lanes): the node's prompting     \
-                                 message becomes none or a lane's stub */      \
+    XX(SYNC, 27)              /* [prompting] or [prompting | nil, blob]        \
+                                 (lanes): the node's prompting message         \
+                                 becomes none or a lane's stub (nil: stays);   \
+                                 its last blob becomes blob */                 \
     /* control */                                                              \
     XX(HELLO, 64)     /* node -> worker: [u32 version, str our, str binary,    \
                          str process id] */                                    \

@@ -437,15 +437,141 @@ def test_an_answer_a_lane_cannot_carry_comes_by_node(lanes):
     assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
     open_lane(lanes, A, B)
     ab, ba = by_node(lanes)
-    # b's answer has a blob: it goes by node, to the context a keeps
-    rep = lanes.ask(A, f"ask our@{B} 5 k blobreply with a blob")
-    assert rep == f"reply from {NODE}@{B} ctx=k: with a blob", rep
+    # b's answer inherits the last blob, which only the node's path does:
+    # it goes by node, to the context a keeps (the blob b got by lane is
+    # the one it carries)
+    rep = lanes.ask(A, f"blobask our@{B} 5 blobk 100 blobinherit")
+    assert rep == f"reply from {NODE}@{B} ctx=blobk: inherited " \
+        f"{blob_line(100, 100)}", rep
     ab2, ba2 = by_node(lanes)
     assert ab2 == ab and ba2 > ba, (ab, ba, ab2, ba2)
     # a plain answer goes by lane again
     rep = lanes.ask(A, f"ask our@{B} 5 p echo plain")
     assert rep == f"reply from {NODE}@{B} ctx=p: plain", rep
     assert by_node(lanes) == (ab2, ba2)
+
+
+def blob_bytes(seed, size):
+    """tproc's blob_fill."""
+    return bytes((seed * 31 + i * 7) & 0xff for i in range(size))
+
+
+def blob_line(seed, size):
+    """tproc's blob_line of blob_bytes(seed, size)."""
+    h = 2166136261
+    for c in blob_bytes(seed, size):
+        h = ((h ^ c) * 16777619) & 0xffffffff
+    return f"len={size} fnv={h:08x} mime=application/x-tproc"
+
+
+def blobnotes_seen(node, who):
+    """(K, the blob's words) of each "blobnote: n-K ..." `who` printed, in
+    the log's order."""
+    out = []
+    for line in node.log().splitlines():
+        mark = f"] {who}: blobnote: n-"
+        if mark in line:
+            k, words = line.split(mark, 1)[1].split(" ", 1)
+            out.append((int(k), words))
+    return out
+
+
+def test_notes_with_small_blobs_go_by_lane_in_order(roomy_lanes):
+    lanes = roomy_lanes
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    before = lane_to(lanes, A, B)["sent_seq"]
+    # each frame (a blob and the rest) is under R/4 (16 KiB), and a burst
+    # of 15 fits in the ring's 64 KiB (a burst beyond what the ring holds
+    # goes by node from where it is full, and stays there to its end)
+    want = []
+    for size in (1, 64, 1000, 3000, 1000):
+        assert lanes.ask(A, f"blobnotes our@{B} 15 {size}", timeout=30) == \
+            "sent 15"
+        want += [(k, blob_line(k, size)) for k in range(1, 16)]
+        wait_for(lambda: len(blobnotes_seen(lanes, B)) >= len(want))
+    assert blobnotes_seen(lanes, B) == want
+    # they went by lane: none reached b's mailbox
+    assert lane_to(lanes, A, B)["sent_seq"] == before
+
+
+def test_notes_with_blobs_left_in_a_lane_reach_the_next_instance(lanes):
+    # as test_notes_left_in_a_lane_reach_the_next_instance: the node's
+    # drain carries each note's blob into b's queue
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    before = lane_to(lanes, A, B)["sent_seq"]
+    lanes.inject(B, "compute 5000", non_block=True)
+    time.sleep(0.3)
+    assert lanes.ask(A, f"blobnotes our@{B} 12 2000", timeout=30) == \
+        "sent 12"
+    assert lane_to(lanes, A, B)["sent_seq"] == before  # all by lane
+    assert blobnotes_seen(lanes, B) == []
+    os.kill(worker(lanes, B), signal.SIGKILL)
+    lanes.wait_log(f"{B} crashed; restarting in")
+    wait_for(lambda: len(blobnotes_seen(lanes, B)) >= 12)
+    assert blobnotes_seen(lanes, B) == \
+        [(k, blob_line(k, 2000)) for k in range(1, 13)]
+    lanes_gone(lanes, A)
+
+
+def test_a_blob_over_a_quarter_of_the_ring_goes_by_node(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    before = lane_to(lanes, A, B)["sent_seq"]
+    assert lanes.ask(A, f"blobnotes our@{B} 3 20000", timeout=30) == "sent 3"
+    wait_for(lambda: len(blobnotes_seen(lanes, B)) >= 3)
+    assert blobnotes_seen(lanes, B) == \
+        [(k, blob_line(k, 20000)) for k in range(1, 4)]
+    assert lane_to(lanes, A, B)["sent_seq"] >= before + 3
+    # and a request that large, answered with its blob: both by node
+    rep = lanes.ask(A, f"blobask our@{B} 5 blobbig 20000 blob")
+    assert rep == f"reply from {NODE}@{B} ctx=blobbig: blob 20000 bytes " \
+        f"{blob_line(20000, 20000)}", rep
+
+
+def test_a_request_with_a_blob_is_answered_by_lane_with_a_blob(roomy_lanes):
+    lanes = roomy_lanes
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    ab, ba = by_node(lanes)
+    for size in (1, 700, 9000):
+        rep = lanes.ask(A, f"blobask our@{B} 5 blob{size} {size} blob")
+        assert rep == f"reply from {NODE}@{B} ctx=blob{size}: blob {size} " \
+            f"bytes {blob_line(size, size)}", rep
+    # both ways by lane (b's answers once a's worker read what b sent it
+    # by node before: a few)
+    ab2, ba2 = by_node(lanes)
+    assert ab2 == ab, (ab, ab2)
+    assert ba2 - ba < 4, (ba, ba2)
+    # the guest's last blob is the answer's, which came by lane
+    assert lanes.ask(A, "lastblob") == blob_line(9000, 9000)
+
+
+def test_an_inherit_forward_after_a_blob_by_lane_carries_it(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    ab = by_node(lanes)[0]
+    # b's node-side last blob first is one that came by node
+    rep = lanes.ask(B, f"blobask our@{C} 5 blobc 50 blob")
+    assert rep == f"reply from {NODE}@{C} ctx=blobc: blob 50 bytes " \
+        f"{blob_line(50, 50)}", rep
+    # a's request and its blob reach b by lane; b passes the request on
+    # with inherit to c (by node): the blob it carries is the one b got by
+    # lane, and c echoes it to a
+    for size in (300, 4000, 300):
+        rep = lanes.ask(A, f"blobask our@{B} 5 blobf{size} {size} "
+                        f"forward our@{C} blob", timeout=20)
+        assert rep == f"reply from {NODE}@{C} ctx=blobf{size}: blob {size} " \
+            f"bytes {blob_line(size, size)}", rep
+    assert by_node(lanes)[0] == ab  # a's requests went by lane
+    # a lane message without a blob leaves the last blob as it was
+    assert lanes.ask(A, f"ask our@{B} 5 p echo plain") == \
+        f"reply from {NODE}@{B} ctx=p: plain"
+    rep = lanes.ask(A, f"ask our@{B} 5 blobr forward our@{C} blob",
+                    timeout=20)
+    assert rep == f"reply from {NODE}@{C} ctx=blobr: blob 300 bytes " \
+        f"{blob_line(300, 300)}", rep
 
 
 def test_forwarding_a_lane_request_by_node(lanes):

@@ -43,6 +43,19 @@
  *   note TEXT...                 print TEXT (for fire-and-forget checks)
  *   blob                         answer with the request's blob echoed as
  *                                the response blob, body "blob N bytes"
+ *   blobnotes TARGET N SIZE      N fire-and-forget requests "blobnote n-K",
+ *                                K = 1..N, each with a blob of SIZE bytes
+ *                                made from K (blob_fill); answer "sent N"
+ *   blobnote TEXT...             print "blobnote: TEXT BLOB" (BLOB: what
+ *                                blob_line says of the current blob)
+ *   blobask TARGET SECS CTX SIZE BODY...
+ *                                as ask, with a blob of SIZE bytes made
+ *                                from SIZE; an answer whose context begins
+ *                                with "blob" has blob_line's words of its
+ *                                blob appended to its line
+ *   blobinherit                  answer "inherited" with inherit: the
+ *                                response carries the last blob
+ *   lastblob                     answer blob_line's words of the last blob
  *   state-set TEXT / state-get / state-clear
  *   caps                         answer our capabilities, one per line
  *   drop-cap ISSUER PARAMS       drop the capability {ISSUER, PARAMS};
@@ -107,6 +120,41 @@ static void send_req_caps(const hw_address *t, const char *body, bool expects,
     r.body.len = strlen(body);
     hw_bytes c = {(uint8_t *)ctx, ctx ? strlen(ctx) : 0};
     hw_send_request(t, &r, ctx ? &c : NULL, NULL);
+}
+
+/* SIZE bytes made from seed: byte i is (seed * 31 + i * 7) mod 256. */
+static void blob_fill(hw_blob *b, unsigned long seed, size_t size)
+{
+    b->mime = "application/x-tproc";
+    b->bytes.len = size;
+    b->bytes.ptr = malloc(size ? size : 1);
+    for (size_t i = 0; b->bytes.ptr && i < size; i++)
+        b->bytes.ptr[i] = (uint8_t)(seed * 31 + i * 7);
+}
+
+/* "len=L fnv=H mime=M" of b (its FNV-1a 32-bit hash), or "none". */
+static void blob_line(bool has, const hw_blob *b, char *out, size_t n)
+{
+    if (!has) {
+        snprintf(out, n, "none");
+        return;
+    }
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < b->bytes.len; i++)
+        h = (h ^ b->bytes.ptr[i]) * 16777619u;
+    snprintf(out, n, "len=%zu fnv=%08x mime=%s", b->bytes.len, (unsigned)h,
+             b->mime ? b->mime : "-");
+}
+
+/* blob_line of the current blob (hw_get_blob), or of the last
+ * (hw_last_blob). */
+static void current_blob_line(bool last, char *out, size_t n)
+{
+    hw_blob b;
+    bool has = last ? hw_last_blob(&b) : hw_get_blob(&b);
+    blob_line(has, &b, out, n);
+    if (has)
+        hw_blob_fini(&b);
 }
 
 static void send_req(const hw_address *t, const char *body, bool expects,
@@ -186,9 +234,13 @@ static void on_answer(hw_receive_result *r)
             char src[256];
             hw_address_format(&r->source, src, sizeof src);
             fmt_body(&r->message.response.body, body, sizeof body);
-            char out[1024];
-            snprintf(out, sizeof out, "reply from %s ctx=%s: %s", src, ctx,
-                     body);
+            char out[1024], bl[128] = "";
+            if (strncmp(ctx, "blob", 4) == 0) { /* (the answer's blob) */
+                bl[0] = ' ';
+                current_blob_line(false, bl + 1, sizeof bl - 1);
+            }
+            snprintf(out, sizeof out, "reply from %s ctx=%s: %s%s", src, ctx,
+                     body, bl);
             answer_or_print(ctx, out);
         }
     }
@@ -358,6 +410,62 @@ static bool on_request(char *cmdline, size_t len)
         hw_address_fini(&t);
         hw_address_fini(&cap.issuer);
         snprintf(out, sizeof out, "sent %d", n);
+        answer(out);
+    } else if (strcmp(cmd, "blobnotes") == 0) {
+        char *tg = word(rest, &rest);
+        int n = atoi(word(rest, &rest));
+        size_t size = strtoul(word(rest, &rest), NULL, 10);
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        for (int k = 1; k <= n; k++) {
+            char body[64];
+            snprintf(body, sizeof body, "blobnote n-%d", k);
+            hw_request r = {0};
+            r.body.ptr = (uint8_t *)body;
+            r.body.len = strlen(body);
+            hw_blob b;
+            blob_fill(&b, (unsigned long)k, size);
+            hw_send_request(&t, &r, NULL, &b);
+            free(b.bytes.ptr);
+        }
+        hw_address_fini(&t);
+        snprintf(out, sizeof out, "sent %d", n);
+        answer(out);
+    } else if (strcmp(cmd, "blobnote") == 0) {
+        char bl[128];
+        current_blob_line(false, bl, sizeof bl);
+        snprintf(out, sizeof out, "blobnote: %s %s", rest, bl);
+        hw_print_to_terminal(0, out);
+    } else if (strcmp(cmd, "blobask") == 0) {
+        char *tg = word(rest, &rest);
+        char *secs = word(rest, &rest);
+        char *ctx = word(rest, &rest);
+        size_t size = strtoul(word(rest, &rest), NULL, 10);
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        hw_request r = {0};
+        r.has_expects_response = true;
+        r.expects_response = strtoull(secs, NULL, 10);
+        r.body.ptr = (uint8_t *)rest;
+        r.body.len = strlen(rest);
+        hw_bytes c = {(uint8_t *)ctx, strlen(ctx)};
+        hw_blob b;
+        blob_fill(&b, (unsigned long)size, size);
+        hw_send_request(&t, &r, &c, &b);
+        free(b.bytes.ptr);
+        hw_address_fini(&t);
+    } else if (strcmp(cmd, "blobinherit") == 0) {
+        hw_response r = {0};
+        r.inherit = true;
+        r.body.ptr = (uint8_t *)"inherited";
+        r.body.len = 9;
+        hw_send_response(&r, NULL);
+    } else if (strcmp(cmd, "lastblob") == 0) {
+        current_blob_line(true, out, sizeof out);
         answer(out);
     } else if (strcmp(cmd, "await") == 0) {
         char *tg = word(rest, &rest);

@@ -1408,6 +1408,20 @@ bool hcn_host_sync(hcn_host *h, int inst, const hcw_prompting *p,
     return true;
 }
 
+bool hcn_host_sync_blob(hcn_host *h, const hw_blob *b, const char **why)
+{
+    *why = NULL;
+    if (!h->lanes) {
+        *why = "SYNC from a worker without lanes";
+        return false;
+    }
+    /* (last_blobbed is the newest message's, which the worker answers) */
+    hcn_blob *nb = hcn_blob_new(b->mime, b->bytes.ptr, b->bytes.len);
+    hcn_blob_unref(h->last_blob);
+    h->last_blob = nb;
+    return true;
+}
+
 static void host_send_response(void *ctx, const hw_response *resp,
                                const hw_blob *blob)
 {

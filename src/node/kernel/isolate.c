@@ -910,13 +910,30 @@ static int serve_call(wctx *w)
     }
     case HCW_SYNC: {
         /* the node's prompting message as the worker's is (lanes) */
-        hcw_prompting pr;
-        if (!hcw_get_prompting(in, &pr))
-            BREACH(w, "SYNC wants [0 | [address, id, expects]]");
-        const char *why;
-        bool ok = hcn_host_sync(w->h, w->inst, &pr, &why);
+        /* [prompting] or [prompting | nil, blob]: nil leaves the
+         * prompting message; the blob becomes the last blob */
+        hcw_prompting pr = {.none = true};
+        bool keep = in->nargs == 2 && hcw_get_nil(in);
+        if ((in->nargs != 1 && in->nargs != 2) ||
+            (!keep && !hcw_get_prompting(in, &pr)))
+            BREACH(w, "SYNC wants [0 | [address, id, expects]] or [0 | "
+                      "[address, id, expects] | nil, blob]");
+        hw_blob blob = {0};
+        bool has_blob = false;
+        if (in->nargs == 2 &&
+            (!hcw_get_blob_opt(in, &has_blob, &blob) || !has_blob)) {
+            if (!pr.none)
+                hw_address_fini(&pr.source);
+            BREACH(w, "SYNC's second argument is not a blob");
+        }
+        const char *why = NULL;
+        bool ok = keep || hcn_host_sync(w->h, w->inst, &pr, &why);
         if (!pr.none)
             hw_address_fini(&pr.source);
+        if (ok && has_blob)
+            ok = hcn_host_sync_blob(w->h, &blob, &why);
+        if (has_blob)
+            hw_blob_fini(&blob);
         if (!ok)
             BREACH(w, "%s", why);
         return 0;
