@@ -18,9 +18,10 @@ static struct {
     hw_blob last;   /* the last blob received (valid when has_last) */
     bool has_last;  /* a message with a blob has come */
     bool blobbed;   /* the newest message had one (hw_has_blob) */
-    bool stale;     /* `last` came by lane after the node's last blob: a
-                       call by node that inherits the last blob SYNCs it
-                       first (docs/lane-design.md §5) */
+    bool stale;     /* the node's last blob is not `last` (one came by
+                       lane, or the node kept one of an ANSWER dropped
+                       here): a call by node that inherits the last blob
+                       SYNCs it first (docs/lane-design.md §5) */
     uint32_t taken; /* receives so far (a worker with lanes) */
 } kept;
 
@@ -39,15 +40,15 @@ static void keep_blob(bool has, hw_blob *b)
     }
 }
 
-/* The last blob for a call by node that inherits it (`inherits`): the
- * worker's when the node's is stale (hcw_prompt_sync's `last`; the node's
- * is the worker's once that is sent), else NULL. */
-static const hw_blob *stale_last(bool inherits)
+/* SYNC as a call by node needs it (hcw_prompt_sync): with the worker's
+ * last blob (or none) when the call inherits it (`inherits`) and the
+ * node's is stale; the node's is the worker's once that is sent. */
+static void sync_for(bool inherits)
 {
-    if (!inherits || !kept.stale)
-        return NULL;
-    kept.stale = false;
-    return &kept.last;
+    bool blob = inherits && kept.stale;
+    if (blob)
+        kept.stale = false;
+    hcw_prompt_sync(blob, blob && kept.has_last ? &kept.last : NULL);
 }
 
 /* Read the `blob | nil` a reply carries for a message the guest now has
@@ -506,8 +507,10 @@ static bool take_node_item(hw_receive_result *out)
     }
     hcw_prompt_node_item(flags);
     if (answer && !hcw_ctx_answer(answer, 0, out)) {
-        if (has)
+        if (has) { /* (the node took it as the last blob) */
             hw_blob_fini(&blob);
+            kept.stale = !out->is_err;
+        }
         drop_answer(out);
         return false;
     }
@@ -591,7 +594,7 @@ static void w_send_request(void *ctx, const hw_address *target,
     if (hcw_lanes_send_req(target, req, context, blob))
         return; /* by lane */
     if (req->inherit || req->has_expects_response)
-        hcw_prompt_sync(stale_last(req->inherit && blob == NULL));
+        sync_for(req->inherit && blob == NULL);
     hcw_frame *f = begin(HCW_SEND_REQUEST, 4);
     hcw_put_address(f, target);
     hcw_put_request(f, req);
@@ -613,7 +616,7 @@ static void w_send_response(void *ctx, const hw_response *resp,
     if (hcw_prompt_lane(&lane, &id) &&
         hcw_lanes_send_resp(lane, id, resp, blob))
         return; /* by the lane its request came by */
-    hcw_prompt_sync(stale_last(resp->inherit));
+    sync_for(resp->inherit);
     hcw_frame *f = begin(HCW_SEND_RESPONSE, 2);
     hcw_put_response(f, resp);
     hcw_put_blob_opt(f, blob);
@@ -625,7 +628,7 @@ static int w_send_and_await(void *ctx, const hw_address *target,
                             const hw_request *req, const hw_blob *blob,
                             hw_await_result *out)
 {
-    hcw_prompt_sync(stale_last(req->inherit && blob == NULL));
+    sync_for(req->inherit && blob == NULL);
     hcw_frame *f = begin(HCW_SEND_AND_AWAIT, 3);
     hcw_put_address(f, target);
     hcw_put_request(f, req);
@@ -672,7 +675,7 @@ static void w_started(void *ctx, bool done)
 static void w_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
                               const hw_bytes *context, uint64_t timeout_s)
 {
-    hcw_prompt_sync(NULL);
+    hcw_prompt_sync(false, NULL);
     hcw_frame *f = begin(HCW_SET_STATE_START, 3);
     hcw_put_bin(f, bytes, len);
     hcw_put_bytes_opt(f, context != NULL, context);

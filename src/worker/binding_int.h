@@ -96,10 +96,10 @@ void hcw_prompt_lane_request(uint32_t lane, const hw_address *source,
 bool hcw_prompt_lane(uint32_t *lane, uint64_t *id);
 /* Before a call by node whose meaning depends on the prompting message
  * (a response, an inheriting request or one with expects, SEND_AND_AWAIT,
- * SET_STATE_START) or on the last blob (`last`: the worker's last blob when
- * the node's is stale and the call inherits it, else NULL): SYNC when the
- * node's prompting message is not the worker's, or `last` is given. */
-void hcw_prompt_sync(const hw_blob *last);
+ * SET_STATE_START) or on the last blob (`with_last`: the call inherits it
+ * and the node's is stale; `last` the worker's, NULL: none): SYNC when the
+ * node's prompting message is not the worker's, or with_last. */
+void hcw_prompt_sync(bool with_last, const hw_blob *last);
 /* The context of a request with expects sent by lane (id; where its frame
  * starts in the lane's ring); its deadline from expects; the owner now is
  * restored when it is answered.  The request and its blob (NULL: none) are

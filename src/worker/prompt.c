@@ -281,17 +281,17 @@ bool hcw_prompt_lane(uint32_t *lane, uint64_t *id)
     return true;
 }
 
-void hcw_prompt_sync(const hw_blob *last)
+void hcw_prompt_sync(bool with_last, const hw_blob *last)
 {
     bool prompting = own.tracked && !own.synced;
-    if (!prompting && last == NULL)
+    if (!prompting && !with_last)
         return;
     if (prompting)
         before_change(); /* (it may send a frame of its own first) */
     hcw_frame *f = out_frame();
-    hcw_frame_begin(f, HCW_SYNC, last ? 2 : 1);
+    hcw_frame_begin(f, HCW_SYNC, with_last ? 2 : 1);
     if (!prompting) {
-        /* [nil, blob]: the last blob only */
+        /* [nil, blob | nil]: the last blob only */
         hcw_put_nil(f);
         hcw_put_blob_opt(f, last);
         send_node(f);
@@ -307,7 +307,7 @@ void hcw_prompt_sync(const hw_blob *last)
         hcw_put_prompting(f, &(hcw_prompting){.none = true});
         own.node_none = true;
     }
-    if (last)
+    if (with_last)
         hcw_put_blob_opt(f, last);
     send_node(f);
     own.synced = true;

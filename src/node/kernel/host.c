@@ -1416,7 +1416,7 @@ bool hcn_host_sync_blob(hcn_host *h, const hw_blob *b, const char **why)
         return false;
     }
     /* (last_blobbed is the newest message's, which the worker answers) */
-    hcn_blob *nb = hcn_blob_new(b->mime, b->bytes.ptr, b->bytes.len);
+    hcn_blob *nb = b ? hcn_blob_new(b->mime, b->bytes.ptr, b->bytes.len) : NULL;
     hcn_blob_unref(h->last_blob);
     h->last_blob = nb;
     return true;

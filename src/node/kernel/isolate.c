@@ -909,29 +909,28 @@ static int serve_call(wctx *w)
         return 0;
     }
     case HCW_SYNC: {
-        /* the node's prompting message as the worker's is (lanes) */
-        /* [prompting] or [prompting | nil, blob]: nil leaves the
-         * prompting message; the blob becomes the last blob */
+        /* the node's prompting message as the worker's is (lanes):
+         * [prompting] or [prompting | nil, blob | nil]; nil leaves the
+         * prompting message; the blob (nil: none) becomes the last blob */
         hcw_prompting pr = {.none = true};
         bool keep = in->nargs == 2 && hcw_get_nil(in);
         if ((in->nargs != 1 && in->nargs != 2) ||
             (!keep && !hcw_get_prompting(in, &pr)))
             BREACH(w, "SYNC wants [0 | [address, id, expects]] or [0 | "
-                      "[address, id, expects] | nil, blob]");
+                      "[address, id, expects] | nil, blob | nil]");
         hw_blob blob = {0};
         bool has_blob = false;
-        if (in->nargs == 2 &&
-            (!hcw_get_blob_opt(in, &has_blob, &blob) || !has_blob)) {
+        if (in->nargs == 2 && !hcw_get_blob_opt(in, &has_blob, &blob)) {
             if (!pr.none)
                 hw_address_fini(&pr.source);
-            BREACH(w, "SYNC's second argument is not a blob");
+            BREACH(w, "SYNC's second argument is not a blob or nil");
         }
         const char *why = NULL;
         bool ok = keep || hcn_host_sync(w->h, w->inst, &pr, &why);
         if (!pr.none)
             hw_address_fini(&pr.source);
-        if (ok && has_blob)
-            ok = hcn_host_sync_blob(w->h, &blob, &why);
+        if (ok && in->nargs == 2)
+            ok = hcn_host_sync_blob(w->h, has_blob ? &blob : NULL, &why);
         if (has_blob)
             hw_blob_fini(&blob);
         if (!ok)

@@ -348,8 +348,9 @@ bool hcn_host_sync(hcn_host *h, int inst, const struct hcw_prompting *p,
                    const char **why);
 /* SYNC's second argument (a worker with lanes): the last blob, which a
  * later inheriting request or response carries, becomes a copy of b (the
- * worker took it with a message that came by lane).  false, with why,
- * from a worker without lanes: a breach. */
+ * worker took it with a message that came by lane), or none (NULL: the
+ * worker has none, and dropped an ANSWER whose blob the node kept).
+ * false, with why, from a worker without lanes: a breach. */
 bool hcn_host_sync_blob(hcn_host *h, const hw_blob *b, const char **why);
 /* SEND_REQUEST with a lane id (a worker with lanes sends by node a
  * request it had sent by lane): the envelope has that id, rsvp this
