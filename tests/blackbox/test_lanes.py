@@ -572,6 +572,11 @@ def test_an_inherit_forward_after_a_blob_by_lane_carries_it(lanes):
                     timeout=20)
     assert rep == f"reply from {NODE}@{C} ctx=blobr: blob 300 bytes " \
         f"{blob_line(300, 300)}", rep
+    # send-and-await with inherit after a blob by lane (b's node-side last
+    # blob is the 300 bytes' now): c gets the 700 bytes b got
+    lanes.inject(A, f"blobask our@{B} 30 print-w 700 relay-await our@{C} 5 "
+                 "blob", non_block=True)
+    assert lanes.wait_log(f"{B}: relay-awaited: blob 700 bytes")
 
 
 def test_forwarding_a_lane_request_by_node(lanes):
