@@ -548,6 +548,17 @@ def test_a_request_with_a_blob_is_answered_by_lane_with_a_blob(roomy_lanes):
     assert lanes.ask(A, "lastblob") == blob_line(9000, 9000)
 
 
+def test_a_lane_requests_timeout_carries_its_blob(lanes):
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    ab = by_node(lanes)[0]
+    rep = lanes.ask(A, f"blobask our@{B} 1 blobt 500 compute 1500",
+                    timeout=20)
+    assert rep == f"error timeout target={NODE}@{B} ctx=blobt " \
+        f"body=compute 1500 {blob_line(500, 500)}", rep
+    assert by_node(lanes)[0] == ab  # it went by lane
+
+
 def test_an_inherit_forward_after_a_blob_by_lane_carries_it(lanes):
     assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
     open_lane(lanes, A, B)

@@ -52,7 +52,8 @@
  *                                as ask, with a blob of SIZE bytes made
  *                                from SIZE; an answer whose context begins
  *                                with "blob" has blob_line's words of its
- *                                blob appended to its line
+ *                                blob (an error: of the request's) appended
+ *                                to its line
  *   blobinherit                  answer "inherited" with inherit: the
  *                                response carries the last blob
  *   lastblob                     answer blob_line's words of the last blob
@@ -207,11 +208,16 @@ static void on_answer(hw_receive_result *r)
             char tgt[256];
             hw_address_format(&r->error.target, tgt, sizeof tgt);
             fmt_body(&r->error.message.request.body, body, sizeof body);
-            char out[1024];
-            snprintf(out, sizeof out, "error %s target=%s ctx=%s body=%s",
+            char out[1024], bl[128] = "";
+            if (strncmp(ctx, "blob", 4) == 0) { /* (the request's blob) */
+                bl[0] = ' ';
+                blob_line(r->error.has_blob, &r->error.blob, bl + 1,
+                          sizeof bl - 1);
+            }
+            snprintf(out, sizeof out, "error %s target=%s ctx=%s body=%s%s",
                      r->error.kind == HW_SEND_ERROR_TIMEOUT ? "timeout"
                                                             : "offline",
-                     tgt, ctx, body);
+                     tgt, ctx, body, bl);
             answer_or_print(ctx, out);
         }
     } else {
