@@ -509,7 +509,7 @@ static bool take_node_item(hw_receive_result *out)
     if (answer && !hcw_ctx_answer(answer, 0, out)) {
         if (has) { /* (the node took it as the last blob) */
             hw_blob_fini(&blob);
-            kept.stale = !out->is_err;
+            kept.stale = kept.stale || !out->is_err;
         }
         drop_answer(out);
         return false;
