@@ -559,6 +559,20 @@ def test_a_lane_requests_timeout_carries_its_blob(lanes):
     assert by_node(lanes)[0] == ab  # it went by lane
 
 
+def test_a_dropped_late_answers_blob_is_not_inherited(lanes):
+    # a's lane request times out; b's late answer comes by node (its blob is
+    # over 16 KiB) and a's worker drops it, as the node drops an answer
+    # nobody waits for: a's last blob stays none, and a request a passes
+    # on with inherit carries none
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    rep = lanes.ask(A, f"ask our@{B} 1 t slowblob 1500 20000", timeout=20)
+    assert rep.startswith("error timeout") and "ctx=t" in rep, rep
+    assert lanes.wait_log(f"{A}: dropped a response nobody waits for")
+    assert lanes.ask(A, "lastblob") == "none"
+    assert lanes.ask(A, f"forward our@{C} blob") == "no blob"
+
+
 def test_an_inherit_forward_after_a_blob_by_lane_carries_it(lanes):
     assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
     open_lane(lanes, A, B)

@@ -57,6 +57,9 @@
  *   blobinherit                  answer "inherited" with inherit: the
  *                                response carries the last blob
  *   lastblob                     answer blob_line's words of the last blob
+ *   slowblob MS SIZE             block MS milliseconds, then answer
+ *                                "slowblob" with a blob of SIZE bytes made
+ *                                from SIZE
  *   state-set TEXT / state-get / state-clear
  *   caps                         answer our capabilities, one per line
  *   drop-cap ISSUER PARAMS       drop the capability {ISSUER, PARAMS};
@@ -470,6 +473,16 @@ static bool on_request(char *cmdline, size_t len)
         r.body.ptr = (uint8_t *)"inherited";
         r.body.len = 9;
         hw_send_response(&r, NULL);
+    } else if (strcmp(cmd, "slowblob") == 0) {
+        long ms = strtol(word(rest, &rest), NULL, 10);
+        size_t size = strtoul(word(rest, &rest), NULL, 10);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+        hw_blob b;
+        blob_fill(&b, (unsigned long)size, size);
+        answer_bytes("slowblob", 8, &b);
+        free(b.bytes.ptr);
     } else if (strcmp(cmd, "lastblob") == 0) {
         current_blob_line(true, out, sizeof out);
         answer(out);
