@@ -402,10 +402,11 @@ static napi_value give_js_out(napi_env env, napi_value into)
     return give_reply(env, into, p + 4, n - 4);
 }
 
-/* The blob the guest has now, or nil. */
-static void put_kept_blob(void)
+/* The blob of a REPLY's result: nil after an error, else the one the
+ * guest has now (or nil). */
+static void put_result_blob(bool is_err)
 {
-    hcw_put_blob_opt(js_out, hcw_binding_blob());
+    hcw_put_blob_opt(js_out, is_err ? NULL : hcw_binding_blob());
 }
 
 static napi_value js_receive(napi_env env, napi_value into)
@@ -418,10 +419,7 @@ static napi_value js_receive(napi_env env, napi_value into)
     table.receive(NULL, &r);
     hcw_frame_begin(js_out, HCW_REPLY, 2);
     hcw_put_receive_result(js_out, &r);
-    if (r.is_err)
-        hcw_put_nil(js_out);
-    else
-        put_kept_blob();
+    put_result_blob(r.is_err);
     hw_receive_result_fini(&r);
     return give_js_out(env, into);
 }
@@ -455,10 +453,7 @@ static napi_value js_send_and_await(napi_env env, napi_value into)
         hcw_put_nil(js_out);
     } else {
         hcw_put_await_result(js_out, &ar);
-        if (ar.is_err)
-            hcw_put_nil(js_out);
-        else
-            put_kept_blob();
+        put_result_blob(ar.is_err);
     }
     hw_await_result_fini(&ar);
     return give_js_out(env, into);

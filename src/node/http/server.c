@@ -384,6 +384,26 @@ static void body_release(conn *c)
     c->body_len = c->body_cap = 0;
 }
 
+/* The body's buffer as a blob of its length (the caller's reference; an
+ * empty one when there is none), taken from c, and the budget it held
+ * given back; `trim`: cut to its length when much of it is unused. */
+static hcn_blob *body_take(conn *c, bool trim)
+{
+    hcn_blob *blob = c->body_buf;
+    if (blob) {
+        if (trim && c->body_cap - c->body_len > 4096)
+            blob = hcn_xrealloc(blob, sizeof *blob + c->body_len);
+        atomic_init(&blob->refs, 1);
+        blob->mime = NULL;
+        blob->len = c->body_len;
+        c->body_buf = NULL;
+    } else {
+        blob = hcn_blob_new(NULL, NULL, 0);
+    }
+    body_release(c);
+    return blob;
+}
+
 /* Hold `total` bytes of the node's body budget for c's request (what it
  * holds already counted); false when the budget has no room. */
 static bool body_reserve(conn *c, uint64_t total)
@@ -1638,18 +1658,7 @@ static void forward(conn *c, const binding *b, char *msg)
     timer_set(c, ms);
     /* The body's buffer becomes the blob (no copy), cut to its length
      * when much of it is unused. */
-    hcn_blob *blob = c->body_buf;
-    if (blob) {
-        if (c->body_cap - c->body_len > 4096)
-            blob = hcn_xrealloc(blob, sizeof *blob + c->body_len);
-        atomic_init(&blob->refs, 1);
-        blob->mime = NULL;
-        blob->len = c->body_len;
-        c->body_buf = NULL;
-    } else {
-        blob = hcn_blob_new(NULL, NULL, 0);
-    }
-    body_release(c); /* and the budget it held */
+    hcn_blob *blob = body_take(c, true);
     send_to_process(h, id, b->target, true, timeout, msg, blob);
     free(msg);
     hcn_blob_unref(blob);
@@ -2481,16 +2490,7 @@ static void ws_msg_cb(wslay_event_context_ptr ctx,
             body_release(c);
             return;
         }
-        blob = c->body_buf;
-        if (blob) {
-            atomic_init(&blob->refs, 1);
-            blob->mime = NULL;
-            blob->len = c->body_len;
-            c->body_buf = NULL;
-        } else {
-            blob = hcn_blob_new(NULL, NULL, 0);
-        }
-        body_release(c);
+        blob = body_take(c, false);
     } else {
         /* a control frame, buffered by wslay (which frees it on return) */
         const uint8_t *data = arg->msg;
