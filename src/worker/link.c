@@ -44,10 +44,22 @@
  * side takes the flag down and wakes it.  Waiting on the flag rather than
  * on the position (layout 3) lets a third party wake a sleeping reader
  * without a lost wake-up (hcw_link_kick): a flag taken down before the
- * sleeper's futex call makes that call return at once. */
+ * sleeper's futex call makes that call return at once.
+ *
+ * A writer publishes tail with a release store and then reads
+ * reader_sleeps without a full fence: a locked instruction on the line
+ * the reader polls cost a quarter of a worker's time a round trip at 64 in
+ * flight (docs/benchmarks.md).  So a writer may miss a flag raised while
+ * its own store still waits to be seen (its store buffer), and the reader
+ * miss that tail: the reader's first sleep after it raises its flag is
+ * therefore at most HCW_LINK_FIRST_SLEEP_US, and it looks again before it
+ * sleeps longer with the flag still up (every frame published before the
+ * flag was seen is visible by then; every later one sees the flag).
+ * head and writer_sleeps keep their full fences: a writer waits for room
+ * rarely and a reader's head is a line nobody polls. */
 
 #define LINK_MAGIC 0x6b6e6c77u /* "wlnk" */
-#define LINK_LAYOUT 4
+#define LINK_LAYOUT 5 /* 5: a reader's first sleep is short (below) */
 #define DATA_OFF HCW_LINK_HEADER_BYTES
 
 typedef struct shm_head {
@@ -85,6 +97,9 @@ typedef struct ring {
     uint32_t room; /* a writer's: bytes known free after pos (the reader's
                       head as last read), so that a write that fits reads
                       not the reader's line */
+    uint32_t seen; /* a reader's: the writer's tail as last read, so that
+                      frames known to be there are taken without reading
+                      the writer's line again (rx_avail) */
 } ring;
 
 struct hcw_link {
@@ -219,11 +234,11 @@ static void place(hcw_link *l, uint8_t *map, uint32_t size, bool node)
     l->fd = -1;
     l->spin_yield = true;
     if (node) {
-        l->rx = (ring){calls, calls_data, 0, 0};
-        l->tx = (ring){replies, replies_data, 0, 0};
+        l->rx = (ring){calls, calls_data, 0, 0, 0};
+        l->tx = (ring){replies, replies_data, 0, 0, 0};
     } else {
-        l->rx = (ring){replies, replies_data, 0, 0};
-        l->tx = (ring){calls, calls_data, 0, 0};
+        l->rx = (ring){replies, replies_data, 0, 0, 0};
+        l->tx = (ring){calls, calls_data, 0, 0, 0};
         l->from_node = true;
     }
 }
@@ -315,7 +330,7 @@ hcw_link *hcw_link_shm_open(int fd, char *err, size_t errlen)
     l->map_len = len;
     /* positions as they are now (a fresh link: 0) */
     l->tx.pos = atomic_load(&l->tx.ctl->tail);
-    l->rx.pos = atomic_load(&l->rx.ctl->head);
+    l->rx.pos = l->rx.seen = atomic_load(&l->rx.ctl->head);
     uint32_t spin = h->spin_us > 1000000 ? 1000000 : h->spin_us;
     l->spin_max_ns = l->spin_ns = (int64_t)spin * 1000;
     close(fd);
@@ -476,14 +491,15 @@ static int ring_write(hcw_link *l, const uint8_t *p, size_t n)
         r->room -= k;
         p += k;
         n -= k;
-        /* publish, then see whether the reader sleeps (both seq_cst: the
-         * reader sets its flag, then looks at tail).  The flag is taken
+        /* publish, then see whether the reader sleeps (no full fence:
+         * the reader's first sleep is short, above).  The flag is taken
          * down with the wake-up, so the frames written until the reader
          * runs again (it may wait for a CPU a while) cost no more system
          * calls; a reader that has not slept yet finds tail moved and
          * does not sleep. */
-        atomic_store(&r->ctl->tail, r->pos);
-        wake_flag(&r->ctl->reader_sleeps);
+        atomic_store_explicit(&r->ctl->tail, r->pos, memory_order_release);
+        if (atomic_load_explicit(&r->ctl->reader_sleeps, memory_order_relaxed))
+            wake_flag(&r->ctl->reader_sleeps);
     }
     return 0;
 }
@@ -581,12 +597,26 @@ bool hcw_link_is_shm(const hcw_link *l)
     return l->map != NULL;
 }
 
-bool hcw_link_pending(const hcw_link *l)
+/* Bytes readable after our position: what the tail last read says when
+ * that is at least need (and possible: a position moved by ring_read past
+ * it makes it stale), else what the tail says now.  Frames below a tail
+ * read once with acquire stay there, so a reader that takes several needs
+ * only one look at the writer's line, which the writer then keeps. */
+static uint32_t rx_avail(hcw_link *l, uint32_t need)
+{
+    ring *r = &l->rx;
+    uint32_t avail = r->seen - r->pos;
+    if (avail >= need && avail <= l->size)
+        return avail;
+    r->seen = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
+    return r->seen - r->pos;
+}
+
+bool hcw_link_pending(hcw_link *l)
 {
     if (l->map == NULL)
         return l->in_end > l->in_start;
-    return atomic_load_explicit(&l->rx.ctl->tail, memory_order_acquire) !=
-           l->rx.pos;
+    return rx_avail(l, 1) != 0;
 }
 
 /* --------------------------------------------------------------- reading */
@@ -621,6 +651,30 @@ static void spin_adapt_slept(hcw_link *l, int64_t waited_ns, bool came)
     }
 }
 
+/* With reader_sleeps raised: sleep while tail stays `seen` (and, when
+ * `kick`, no kick came), until deadline_ns at the latest, the first sleep
+ * at most HCW_LINK_FIRST_SLEEP_US (the writer's unfenced look, above). */
+static void sleep_raised(hcw_link *l, uint32_t seen, int64_t deadline_ns,
+                         bool kick)
+{
+    ring *r = &l->rx;
+    int64_t now = now_ns();
+    int64_t first = now + HCW_LINK_FIRST_SLEEP_US * 1000LL;
+    for (int phase = 0; phase < 2; phase++) {
+        if (atomic_load(&r->ctl->tail) != seen ||
+            atomic_load(&r->ctl->reader_sleeps) == 0 ||
+            (kick && atomic_load(&l->kicked)))
+            return;
+        int64_t until = phase == 0 && first < deadline_ns ? first : deadline_ns;
+        if (until <= now)
+            return;
+        futex_wait_ns(&r->ctl->reader_sleeps, 1, until - now);
+        if (until == deadline_ns)
+            return;
+        now = now_ns();
+    }
+}
+
 /* Wait until the receive ring holds more than it did at tail `seen`.
  * 1 it does, 0 gave up (the watch function). */
 static int wait_data(hcw_link *l, uint32_t seen)
@@ -634,8 +688,7 @@ static int wait_data(hcw_link *l, uint32_t seen)
         spin_adapt(l, false);
     for (;;) {
         atomic_store(&r->ctl->reader_sleeps, 1);
-        if (atomic_load(&r->ctl->tail) == seen)
-            futex_wait(&r->ctl->reader_sleeps, 1, HCW_LINK_CHECK_MS);
+        sleep_raised(l, seen, now_ns() + HCW_LINK_CHECK_MS * 1000000LL, false);
         atomic_store(&r->ctl->reader_sleeps, 0);
         if (atomic_load(&r->ctl->tail) != seen)
             return 1;
@@ -663,11 +716,7 @@ int hcw_link_wait(hcw_link *l, int64_t deadline_ns)
         spin_adapt(l, false);
     atomic_store(&r->ctl->reader_sleeps, 1);
     /* after the flag is up: a kick or a frame from now on takes it down */
-    if (atomic_load(&r->ctl->tail) == seen && !atomic_load(&l->kicked)) {
-        int64_t ns = deadline_ns - now_ns();
-        if (ns > 0)
-            futex_wait_ns(&r->ctl->reader_sleeps, 1, ns);
-    }
+    sleep_raised(l, seen, deadline_ns, true);
     atomic_store(&r->ctl->reader_sleeps, 0);
     atomic_store(&l->kicked, false);
     return atomic_load(&r->ctl->tail) != seen;
@@ -753,23 +802,37 @@ static uint32_t whole_body_max(const hcw_link *l)
     return (l->lane ? l->size / 4 : l->size) - HDR;
 }
 
-int hcw_link_frame_ready(const hcw_link *l)
+/* The length of the frame at our position if a whole one is there (1), or
+ * 0 none or only its start, -1 impossible positions, -2 a length over
+ * whole_body_max. */
+static int rx_whole(hcw_link *l, uint32_t *len)
 {
-    if (l->map == NULL)
-        return 0;
-    const ring *r = &l->rx;
-    uint32_t avail =
-        atomic_load_explicit(&r->ctl->tail, memory_order_acquire) - r->pos;
+    ring *r = &l->rx;
+    uint32_t avail = rx_avail(l, HDR);
     if (avail > l->size)
-        return 2;
+        return -1;
     if (avail < HDR)
         return 0;
     uint8_t hdr[HDR];
     ring_copy_out(l, r->pos, hdr, HDR);
-    uint32_t len = get_le32(hdr);
-    if (len > whole_body_max(l))
-        return 2;
-    return len <= avail - HDR ? 1 : 0;
+    *len = get_le32(hdr);
+    if (*len > whole_body_max(l))
+        return -2;
+    if (*len > avail - HDR) {
+        avail = rx_avail(l, HDR + *len);
+        if (avail > l->size)
+            return -1;
+    }
+    return *len <= avail - HDR ? 1 : 0;
+}
+
+int hcw_link_frame_ready(hcw_link *l)
+{
+    if (l->map == NULL)
+        return 0;
+    uint32_t len;
+    int rc = rx_whole(l, &len);
+    return rc < 0 ? 2 : rc;
 }
 
 _Atomic uint32_t *hcw_link_sleep_word(hcw_link *l)
@@ -805,31 +868,23 @@ int hcw_link_try_recv(hcw_link *l, hcw_in *in, char *err, size_t errlen)
         return -1;
     }
     const char *what = l->lane ? "lane" : "worker link";
-    ring *r = &l->rx;
-    uint32_t avail =
-        atomic_load_explicit(&r->ctl->tail, memory_order_acquire) - r->pos;
-    if (avail > l->size) {
+    uint32_t len = 0;
+    int rc = rx_whole(l, &len);
+    if (rc == -1) {
         seterr(err, errlen,
                "%s: the ring's positions are impossible (%u bytes in a ring "
                "of %u)",
-               what, avail, l->size);
+               what, l->rx.seen - l->rx.pos, l->size);
         errno = EPROTO;
         return -1;
     }
-    if (avail < HDR)
-        return 0;
-    uint8_t hdr[HDR];
-    ring_copy_out(l, r->pos, hdr, HDR);
-    uint32_t len = get_le32(hdr);
-    if (len > whole_body_max(l)) {
+    if (rc == -2) {
         seterr(err, errlen, "%s: a frame of %u bytes, over the limit of %u",
                what, len, whole_body_max(l));
         errno = EMSGSIZE;
         return -1;
     }
-    if (len > avail - HDR)
-        return 0;
-    return take_whole(l, len, in, err, errlen);
+    return rc == 1 ? take_whole(l, len, in, err, errlen) : 0;
 }
 
 static int recv_ring(hcw_link *l, hcw_in *in, char *err, size_t errlen)
@@ -843,12 +898,13 @@ static int recv_ring(hcw_link *l, hcw_in *in, char *err, size_t errlen)
     /* A whole frame in the ring already (the common case when frames come
      * faster than they are read): copied out at once, one release of its
      * room.  The length is copied before it is looked at. */
-    uint32_t avail =
-        atomic_load_explicit(&r->ctl->tail, memory_order_acquire) - r->pos;
+    uint32_t avail = rx_avail(l, HDR);
     if (avail >= HDR && avail <= l->size) {
         ring_copy_out(l, r->pos, hdr, HDR);
         len = get_le32(hdr);
-        if (len <= avail - HDR)
+        if (len > avail - HDR && len <= l->size - HDR)
+            avail = rx_avail(l, HDR + len);
+        if (len <= avail - HDR && avail <= l->size)
             return take_whole(l, len, in, err, errlen);
     }
     /* the previous frame is released (a fresh reader has none) */
@@ -1087,7 +1143,7 @@ hcw_link *hcw_link_lane(uint8_t *map, uint32_t ring_bytes, int side)
     /* positions as they are now: a fresh lane's are 0; a view opened
      * later (the node's, to drain a ring) starts where its reader was */
     l->tx.pos = atomic_load(&l->tx.ctl->tail);
-    l->rx.pos = atomic_load(&l->rx.ctl->head);
+    l->rx.pos = l->rx.seen = atomic_load(&l->rx.ctl->head);
     return l;
 }
 
@@ -1138,7 +1194,8 @@ int hcw_link_tx_reread(hcw_link *l, uint32_t *pos, hcw_in *in, char *err,
 
 uint32_t hcw_link_rx_resync(hcw_link *l)
 {
-    l->rx.pos = atomic_load_explicit(&l->rx.ctl->head, memory_order_acquire);
+    l->rx.pos = l->rx.seen =
+        atomic_load_explicit(&l->rx.ctl->head, memory_order_acquire);
     return l->rx.pos;
 }
 
@@ -1146,7 +1203,7 @@ uint32_t hcw_link_rx_resync(hcw_link *l)
  * or positions to refuse (a lane never streams, so a frame's start alone
  * waits for the rest); on a link, any byte (a frame larger than the ring
  * is read while it streams). */
-static bool has_data(const hcw_link *l)
+static bool has_data(hcw_link *l)
 {
     return l->lane ? hcw_link_frame_ready(l) != 0 : hcw_link_pending(l);
 }
@@ -1243,13 +1300,32 @@ int hcw_link_wait_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
     for (size_t i = 0; i < n; i++)
         kicked |= atomic_load(&links[i]->kicked);
     int rc = 0;
-    if (k == 0 && !kicked && deadline_ns > now_ns()) {
-        struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000),
-                              .tv_nsec = (long)(deadline_ns % 1000000000)};
+    /* the first sleep short (the writers' unfenced look, above), then
+     * looked again with the flags still up */
+    int64_t now = now_ns();
+    int64_t short_end = now + HCW_LINK_FIRST_SLEEP_US * 1000LL;
+    for (int phase = 0; phase < 2 && k == 0 && !kicked && rc == 0; phase++) {
+        int64_t until =
+            phase == 0 && short_end < deadline_ns ? short_end : deadline_ns;
+        if (until <= now)
+            break;
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000000000),
+                              .tv_nsec = (long)(until % 1000000000)};
         if (syscall(SYS_futex_waitv, wv, (unsigned)n, 0u, &ts,
-                    CLOCK_MONOTONIC) < 0 &&
-            errno == ENOSYS)
-            rc = -1;
+                    CLOCK_MONOTONIC) < 0) {
+            if (errno == ENOSYS)
+                rc = -1;
+            else if (errno != ETIMEDOUT)
+                break; /* woken (a flag down: EAGAIN) or a signal */
+        } else {
+            break; /* woken */
+        }
+        if (until == deadline_ns)
+            break;
+        k = look_all(links, n, ready);
+        for (size_t i = 0; i < n; i++)
+            kicked |= atomic_load(&links[i]->kicked);
+        now = now_ns();
     }
     for (size_t i = 0; i < n; i++) {
         atomic_store(&links[i]->rx.ctl->reader_sleeps, 0);

@@ -39,6 +39,11 @@
 #define HCW_LINK_RING_BYTES (64u * 1024)
 /* How often a waiting side consults its watch function. */
 #define HCW_LINK_CHECK_MS 50
+/* The longest first sleep of a reader after it raises its flag: writers
+ * look at the flag without a full fence, so one raised at the moment a
+ * frame is published may go unseen; the reader looks again after this
+ * and only then sleeps longer (link.c, the layout's comment). */
+#define HCW_LINK_FIRST_SLEEP_US 200
 /* Bytes before a shared-memory mapping's rings: a page of header, of
  * which [64, 320) holds the two rings' positions and sleep flags; the rest
  * is the owner's (the link's header, or a lane's, lane.h). */
@@ -153,7 +158,7 @@ int hcw_link_room_for(hcw_link *l, size_t len);
 bool hcw_link_is_shm(const hcw_link *l);
 /* Whether bytes of a frame wait to be received (a shared-memory link: the
  * receive ring is not empty; a socket link: false, it is not asked). */
-bool hcw_link_pending(const hcw_link *l);
+bool hcw_link_pending(hcw_link *l);
 
 /* Receive one frame into in (releasing the previous one).  Blocks until a
  * whole frame has come.  1 a frame; 0 the peer closed (socket) or the
@@ -176,12 +181,13 @@ int hcw_link_wait(hcw_link *l, int64_t deadline_ns);
  * frame, has come; 1 a whole frame is in the ring (hcw_link_recv takes it
  * at once); 2 a frame the ring cannot hold whole, or impossible positions:
  * only a thread that may wait reads it.  0 on a socket link. */
-int hcw_link_frame_ready(const hcw_link *l);
+int hcw_link_frame_ready(hcw_link *l);
 /* The word a reader sleeps on (shared-memory links only, else NULL): set
  * it to 1, look again (hcw_link_frame_ready), then wait on it with
  * futex_waitv for the value 1 (not private: the writer is another
- * process); the writer takes it down and wakes it when it publishes.  Set
- * it back to 0 after the wait. */
+ * process); the writer takes it down and wakes it when it publishes.  The
+ * first wait at most HCW_LINK_FIRST_SLEEP_US, then a look again before a
+ * longer one with the word still up.  Set it back to 0 after the wait. */
 _Atomic uint32_t *hcw_link_sleep_word(hcw_link *l);
 
 /* Wake the thread in hcw_link_wait on this link (any thread, any time; a

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -523,6 +524,103 @@ static void wait_and_kick(void **state)
     hcw_link_free(node);
 }
 
+/* A writer that misses the reader's flag (its look at the flag passed
+ * its own publication: link.c's writers look without a full fence): the
+ * reader still sees the bytes after its short first sleep, not at its
+ * deadline.  The miss is made here by moving tail in the mapping with no
+ * wake-up the moment the reader's flag goes up.  Only a move within the
+ * first sleep is such a miss (a real writer that comes later sees the
+ * flag): a round whose move came later than half of it after the wait
+ * began (a loaded machine) wakes the reader properly and does not count;
+ * the test is skipped if no round counts.  The deadlines are a minute
+ * away, so a missed look fails the test by the clock. */
+typedef struct flag_poke {
+    uint8_t *map;
+    size_t tail_off; /* the ring's tail; its reader_sleeps follows it, its
+                        head 64 bytes on */
+    hcw_link *reader;
+    _Atomic bool looking;  /* the poking thread runs */
+    _Atomic int64_t began; /* when the reader's wait began */
+    bool late;
+} flag_poke;
+
+static void *poke_after_flag(void *arg)
+{
+    flag_poke *p = arg;
+    _Atomic uint32_t *tail = (_Atomic uint32_t *)(p->map + p->tail_off);
+    _Atomic uint32_t *flag = tail + 1;
+    _Atomic uint32_t *head = (_Atomic uint32_t *)(p->map + p->tail_off + 64);
+    int64_t end = mono_ns() + 10LL * 1000000000;
+    atomic_store(&p->looking, true);
+    while (atomic_load(flag) == 0 && mono_ns() < end)
+        ;
+    uint32_t t = atomic_load(tail) + 1;
+    atomic_store(tail, t);
+    p->late = mono_ns() - atomic_load(&p->began) >
+              HCW_LINK_FIRST_SLEEP_US * 1000LL / 2;
+    atomic_store(head, t); /* the byte taken: the next round starts empty */
+    if (p->late)
+        hcw_link_kick(p->reader);
+    return NULL;
+}
+
+/* One round on reader (its end of the ring at tail_off): whether it
+ * counted; fails if the reader did not see the move in time. */
+static bool missed_flag_round(uint8_t *map, size_t tail_off, hcw_link *reader,
+                              bool any)
+{
+    int64_t minute = 60LL * 1000000000;
+    flag_poke p = {map, tail_off, reader, false, INT64_MAX, false};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, poke_after_flag, &p), 0);
+    while (!atomic_load(&p.looking))
+        sched_yield();
+    int64_t t0 = mono_ns();
+    atomic_store(&p.began, t0);
+    int rc;
+    if (any) {
+        bool ready = false;
+        hcw_link *const links[1] = {reader};
+        do
+            rc = hcw_link_wait_any(links, 1, t0 + minute, &ready);
+        while (rc == 0 && mono_ns() - t0 < minute);
+    } else {
+        rc = hcw_link_wait(reader, t0 + minute);
+    }
+    int64_t took = mono_ns() - t0;
+    pthread_join(th, NULL);
+    hcw_link_rx_resync(reader);
+    if (p.late)
+        return false;
+    assert_int_equal(rc, 1);
+    assert_true(took < 5LL * 1000000000);
+    return true;
+}
+
+static void missed_flag(void **state)
+{
+    (void)state;
+    int fd = -1;
+    hcw_link *node = hcw_link_shm_new(0, &fd);
+    assert_non_null(node);
+    uint8_t *map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    char err[160];
+    hcw_link *worker = hcw_link_shm_open(fd, err, sizeof err); /* closes fd */
+    assert_non_null(worker);
+    /* the node's end in hcw_link_wait on the calls ring (tail at 64), the
+     * worker's in hcw_link_wait_any on the replies ring (192) */
+    int counted = 0, rounds = 0;
+    for (; rounds < 40 && counted < 6; rounds++)
+        counted += missed_flag_round(map, rounds % 2 ? 192 : 64,
+                                     rounds % 2 ? worker : node, rounds % 2);
+    munmap(map, 4096);
+    hcw_link_free(worker);
+    hcw_link_free(node);
+    if (counted == 0)
+        skip();
+}
+
 /* hcw_link_read_some, the stream read of the wasm host's addon: on the
  * rings it takes what has come, at most what it is asked for, across the
  * ring's wrap, and gives up (0) when the watch function does with nothing
@@ -605,6 +703,7 @@ int main(void)
         cmocka_unit_test(watch_gives_up),
         cmocka_unit_test(try_send),
         cmocka_unit_test(wait_and_kick),
+        cmocka_unit_test(missed_flag),
         cmocka_unit_test(not_a_link),
         cmocka_unit_test(socket_link),
         cmocka_unit_test(socket_link_batches),

@@ -1499,10 +1499,24 @@ static void server_sleep(void)
     wv[k].uaddr = (uintptr_t)&srv.seq;
     wv[k].flags = FUTEX_32;
     k++;
-    if (!ready) {
-        struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000),
-                              .tv_nsec = (long)(deadline % 1000000000)};
-        syscall(SYS_futex_waitv, wv, (unsigned)k, 0u, &ts, CLOCK_MONOTONIC);
+    /* the first sleep short, then the links looked at again with their
+     * flags still up (a writer looks at a flag without a full fence:
+     * HCW_LINK_FIRST_SLEEP_US) */
+    int64_t first = hcn_now_ns() + HCW_LINK_FIRST_SLEEP_US * 1000LL;
+    for (int phase = 0; phase < 2 && !ready; phase++) {
+        int64_t until = phase == 0 && first < deadline ? first : deadline;
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000000000),
+                              .tv_nsec = (long)(until % 1000000000)};
+        if (syscall(SYS_futex_waitv, wv, (unsigned)k, 0u, &ts,
+                    CLOCK_MONOTONIC) >= 0 ||
+            errno != ETIMEDOUT || until == deadline)
+            break;
+        pthread_mutex_lock(&srv.mu);
+        for (size_t i = 0; i < srv.n; i++)
+            if (!atomic_load(&srv.list[i]->back) &&
+                hcw_link_frame_ready(srv.list[i]->link) != 0)
+                ready = true;
+        pthread_mutex_unlock(&srv.mu);
     }
     atomic_store(&srv.sleeping, false);
     /* flags down: only of workers still lent (one given back is its own
