@@ -59,7 +59,7 @@
  * rarely and a reader's head is a line nobody polls. */
 
 #define LINK_MAGIC 0x6b6e6c77u /* "wlnk" */
-#define LINK_LAYOUT 5 /* 5: a reader's first sleep is short (below) */
+#define LINK_LAYOUT 5          /* 5: a reader's first sleep is short (below) */
 #define DATA_OFF HCW_LINK_HEADER_BYTES
 
 typedef struct shm_head {
@@ -819,11 +819,12 @@ static int rx_whole(hcw_link *l, uint32_t *len)
     if (*len > whole_body_max(l))
         return -2;
     if (*len > avail - HDR) {
+        /* looked at again: a hostile writer may have moved tail back */
         avail = rx_avail(l, HDR + *len);
         if (avail > l->size)
             return -1;
     }
-    return *len <= avail - HDR ? 1 : 0;
+    return avail >= HDR && *len <= avail - HDR ? 1 : 0;
 }
 
 int hcw_link_frame_ready(hcw_link *l)
@@ -903,8 +904,8 @@ static int recv_ring(hcw_link *l, hcw_in *in, char *err, size_t errlen)
         ring_copy_out(l, r->pos, hdr, HDR);
         len = get_le32(hdr);
         if (len > avail - HDR && len <= l->size - HDR)
-            avail = rx_avail(l, HDR + len);
-        if (len <= avail - HDR && avail <= l->size)
+            avail = rx_avail(l, HDR + len); /* (tail may have moved back) */
+        if (avail >= HDR && avail <= l->size && len <= avail - HDR)
             return take_whole(l, len, in, err, errlen);
     }
     /* the previous frame is released (a fresh reader has none) */
