@@ -22,6 +22,7 @@
  * the component world: here each says "the host cannot", and the runtime
  * does without (as on a Hyperware node). */
 #include "../common/abi_types.h"
+#include "../common/cabi_layout.h"
 #include "coro.h"
 #include "host_ext.h"
 
@@ -151,42 +152,71 @@ typedef struct cw_spawn_result {
     } u;
 } cw_spawn_result;
 
+/* Each layout against the table the host's side shares (cabi_layout.h). */
 #define CW_LAYOUT(T, size, align)                                              \
     _Static_assert(sizeof(T) == (size) && alignof(T) == (align),               \
                    #T " has the canonical ABI's layout")
-CW_LAYOUT(cw_list, 8, 4);
-CW_LAYOUT(cw_pid, 24, 4);
-CW_LAYOUT(cw_addr, 32, 4);
-CW_LAYOUT(cw_opt_list, 12, 4);
-CW_LAYOUT(cw_blob, 20, 4);
-CW_LAYOUT(cw_opt_blob, 24, 4);
-CW_LAYOUT(cw_cap, 40, 4);
-CW_LAYOUT(cw_opt_u64, 16, 8);
-CW_LAYOUT(cw_request, 56, 8);
-CW_LAYOUT(cw_response, 32, 4);
-CW_LAYOUT(cw_message, 64, 8);
-CW_LAYOUT(cw_send_error, 128, 8);
-CW_LAYOUT(cw_receive_result, 152, 8);
-CW_LAYOUT(cw_await_result, 136, 8);
+#define CW_AT(T, field, off)                                                   \
+    _Static_assert(offsetof(T, field) == (off),                                \
+                   #T "." #field " at its canonical offset")
+CW_LAYOUT(cw_list, CW_LIST_SIZE, 4);
+CW_AT(cw_list, ptr, CW_LIST_PTR);
+CW_AT(cw_list, len, CW_LIST_LEN);
+CW_LAYOUT(cw_pid, CW_PID_SIZE, 4);
+CW_AT(cw_pid, process_name, CW_PID_NAME);
+CW_AT(cw_pid, package_name, CW_PID_PACKAGE);
+CW_AT(cw_pid, publisher_node, CW_PID_PUBLISHER);
+CW_LAYOUT(cw_addr, CW_ADDR_SIZE, 4);
+CW_AT(cw_addr, node, CW_ADDR_NODE);
+CW_AT(cw_addr, process, CW_ADDR_PROCESS);
+CW_LAYOUT(cw_opt_list, CW_OPT_LIST_SIZE, 4);
+CW_AT(cw_opt_list, val, CW_OPT_LIST_VAL);
+CW_LAYOUT(cw_blob, CW_BLOB_SIZE, 4);
+CW_AT(cw_blob, mime, CW_BLOB_MIME);
+CW_AT(cw_blob, bytes, CW_BLOB_BYTES);
+CW_LAYOUT(cw_opt_blob, CW_OPT_BLOB_SIZE, 4);
+CW_AT(cw_opt_blob, blob, CW_OPT_BLOB_VAL);
+CW_LAYOUT(cw_cap, CW_CAP_SIZE, CW_CAP_ALIGN);
+CW_AT(cw_cap, issuer, CW_CAP_ISSUER);
+CW_AT(cw_cap, params, CW_CAP_PARAMS);
+CW_LAYOUT(cw_opt_u64, CW_OPT_U64_SIZE, 8);
+CW_AT(cw_opt_u64, val, CW_OPT_U64_VAL);
+CW_LAYOUT(cw_request, CW_REQUEST_SIZE, 8);
+CW_AT(cw_request, inherit, CW_REQUEST_INHERIT);
+CW_AT(cw_request, expects_response, CW_REQUEST_EXPECTS);
+CW_AT(cw_request, body, CW_REQUEST_BODY);
+CW_AT(cw_request, metadata, CW_REQUEST_METADATA);
+CW_AT(cw_request, capabilities, CW_REQUEST_CAPS);
+CW_LAYOUT(cw_response, CW_RESPONSE_SIZE, 4);
+CW_AT(cw_response, inherit, CW_RESPONSE_INHERIT);
+CW_AT(cw_response, body, CW_RESPONSE_BODY);
+CW_AT(cw_response, metadata, CW_RESPONSE_METADATA);
+CW_AT(cw_response, capabilities, CW_RESPONSE_CAPS);
+CW_LAYOUT(cw_message, CW_MESSAGE_SIZE, 8);
+CW_AT(cw_message, u, CW_MESSAGE_PAYLOAD);
+CW_AT(cw_message, u.response.context, CW_MESSAGE_CONTEXT);
+CW_LAYOUT(cw_send_error, CW_SEND_ERROR_SIZE, 8);
+CW_AT(cw_send_error, target, CW_SEND_ERROR_TARGET);
+CW_AT(cw_send_error, message, CW_SEND_ERROR_MESSAGE);
+CW_AT(cw_send_error, blob, CW_SEND_ERROR_BLOB);
+CW_AT(cw_source_message, message, CW_SOURCE_MESSAGE_MESSAGE);
+CW_LAYOUT(cw_receive_result, CW_RECEIVE_RESULT_SIZE, 8);
+CW_AT(cw_receive_result, u, CW_RESULT_PAYLOAD);
+CW_AT(cw_receive_result, u.err.context, CW_RECEIVE_ERR_CONTEXT);
+CW_LAYOUT(cw_await_result, CW_AWAIT_RESULT_SIZE, 8);
+CW_AT(cw_await_result, u, CW_RESULT_PAYLOAD);
 CW_LAYOUT(cw_exit_request, 112, 8);
 CW_LAYOUT(cw_on_exit, 12, 4);
-CW_LAYOUT(cw_send_params, 128, 8);
-CW_LAYOUT(cw_await_params, 112, 8);
+CW_LAYOUT(cw_send_params, CW_SEND_PARAMS_SIZE, 8);
+CW_AT(cw_send_params, target, CW_SEND_PARAMS_TARGET);
+CW_AT(cw_send_params, request, CW_SEND_PARAMS_REQUEST);
+CW_AT(cw_send_params, context, CW_SEND_PARAMS_CONTEXT);
+CW_AT(cw_send_params, blob, CW_SEND_PARAMS_BLOB);
+CW_LAYOUT(cw_await_params, CW_AWAIT_PARAMS_SIZE, 8);
+CW_AT(cw_await_params, target, CW_AWAIT_PARAMS_TARGET);
+CW_AT(cw_await_params, request, CW_AWAIT_PARAMS_REQUEST);
+CW_AT(cw_await_params, blob, CW_AWAIT_PARAMS_BLOB);
 CW_LAYOUT(cw_spawn_result, 28, 4);
-_Static_assert(offsetof(cw_request, expects_response) == 8 &&
-                   offsetof(cw_request, body) == 24 &&
-                   offsetof(cw_request, metadata) == 32 &&
-                   offsetof(cw_request, capabilities) == 44,
-               "request's fields at the canonical offsets");
-_Static_assert(offsetof(cw_message, u) == 8, "message payload at 8");
-_Static_assert(offsetof(cw_send_error, target) == 4 &&
-                   offsetof(cw_send_error, message) == 40 &&
-                   offsetof(cw_send_error, blob) == 104,
-               "send-error's fields at the canonical offsets");
-_Static_assert(offsetof(cw_send_params, request) == 32 &&
-                   offsetof(cw_send_params, context) == 88 &&
-                   offsetof(cw_send_params, blob) == 100,
-               "send-request's parameters at the canonical offsets");
 _Static_assert(offsetof(cw_spawn_result, u) == 4, "spawn result payload at 4");
 
 /* ------------------------------------------------------------ imports */
