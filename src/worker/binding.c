@@ -711,6 +711,11 @@ const hw_blob *hcw_binding_blob(void)
     return kept.blobbed ? &kept.last : NULL;
 }
 
+const hw_blob *hcw_binding_last_blob(void)
+{
+    return kept.has_last ? &kept.last : NULL;
+}
+
 void hcw_binding_init(hwn_host *t)
 {
     memset(t, 0, sizeof *t);

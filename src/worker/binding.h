@@ -69,6 +69,9 @@ hcw_in *hcw_binding_call_raw(const uint8_t *frame, size_t len);
  * bytes), borrowed until the next receive or send-and-await; NULL when it
  * has none. */
 const hw_blob *hcw_binding_blob(void);
+/* The last blob that came with a message (hw_last_blob's), borrowed as
+ * hcw_binding_blob's; NULL when none has come yet. */
+const hw_blob *hcw_binding_last_blob(void);
 
 /* Whether this kernel has futex_waitv, which a worker with lanes waits
  * with: a worker without it does not ask for lanes (lane_table.c). */
