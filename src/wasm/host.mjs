@@ -17,9 +17,11 @@
 // writes its diagnostics to stderr.
 //
 // The hot imports (receive, the sends, the blob calls, the clocks) are
-// served by hand (abi.mjs): lifted and lowered straight between the
-// component's memory and the frames' msgpack values, without jco's glue;
-// the others go through jco's glue and the `standard` object below.
+// served by hand, without jco's glue: on the rings by the addon, in C,
+// straight between the component's memory and the worker's binding
+// (link_cabi.c); over a socket by abi.mjs, straight between the memory and
+// the frames' msgpack values.  The others go through jco's glue and the
+// `standard` object below.
 //
 // Set HYPERC_WASM_TRACE=1 to have every frame and the load times written to
 // stderr; HYPERC_WASM_GENERIC=1 to serve every import through jco's glue.
@@ -953,8 +955,17 @@ function sendRequest(g, p) {
         l.optBlobAt(p + 100)], 0);
 }
 
+// The flat core arguments of a hot import served in C (the addon's, on
+// the rings once bound: link_cabi.c), written here before each call; the
+// addon reads them where they lie (an ArrayBuffer made as such, so its
+// bytes never move).
+const cabiArgs = new Uint32Array(new ArrayBuffer(64));
+
 // The functions, by core import module and name, for the instance that
 // `guest()` gives (its memory, lifter, lowerer and packer) once it exists.
+// Once bound, the `standard` ones are the addon's (each one call, the
+// component's memory.buffer its argument); before, and over a socket,
+// abi.mjs's.
 function handImports(guest) {
     const wasiWall = {
         now(at) {
@@ -969,6 +980,11 @@ function handImports(guest) {
     return {
         [STD]: {
             receive(at) {
+                if (bound) {
+                    cabiArgs[0] = at;
+                    rings.receive(guest().memory.buffer);
+                    return;
+                }
                 const ret = at >>> 0;
                 const [result, blob] = receiveFrame();
                 const g = guest();
@@ -980,6 +996,11 @@ function handImports(guest) {
             },
 
             'send-request'(at) {
+                if (bound) {
+                    cabiArgs[0] = at;
+                    rings.sendRequest(guest().memory.buffer);
+                    return;
+                }
                 const g = guest();
                 g.mem.fresh();
                 sendRequest(g, at >>> 0);
@@ -987,6 +1008,12 @@ function handImports(guest) {
 
             // No op of its own: one SEND_REQUEST per request, in order.
             'send-requests'(ptr, len) {
+                if (bound) {
+                    cabiArgs[0] = ptr;
+                    cabiArgs[1] = len;
+                    rings.sendRequests(guest().memory.buffer);
+                    return;
+                }
                 const g = guest();
                 g.mem.fresh();
                 for (let i = 0; i < len >>> 0; i++)
@@ -995,6 +1022,25 @@ function handImports(guest) {
 
             'send-response'(inherit, bodyPtr, bodyLen, metaSome, metaPtr, metaLen, capsPtr,
                 capsLen, blobSome, mimeSome, mimePtr, mimeLen, bytesPtr, bytesLen) {
+                if (bound) {
+                    const a = cabiArgs;
+                    a[0] = inherit;
+                    a[1] = bodyPtr;
+                    a[2] = bodyLen;
+                    a[3] = metaSome;
+                    a[4] = metaPtr;
+                    a[5] = metaLen;
+                    a[6] = capsPtr;
+                    a[7] = capsLen;
+                    a[8] = blobSome;
+                    a[9] = mimeSome;
+                    a[10] = mimePtr;
+                    a[11] = mimeLen;
+                    a[12] = bytesPtr;
+                    a[13] = bytesLen;
+                    rings.sendResponse(guest().memory.buffer);
+                    return;
+                }
                 const g = guest();
                 g.mem.fresh();
                 const k = packStart(g);
@@ -1037,6 +1083,12 @@ function handImports(guest) {
             },
 
             'send-and-await-response'(at, retAt) {
+                if (bound) {
+                    cabiArgs[0] = at;
+                    cabiArgs[1] = retAt;
+                    rings.sendAndAwait(guest().memory.buffer);
+                    return;
+                }
                 const p = at >>> 0;
                 const ret = retAt >>> 0;
                 const g = guest();
@@ -1052,16 +1104,28 @@ function handImports(guest) {
             },
 
             'has-blob'() {
+                if (bound)
+                    return rings.hasBlob();
                 return blobs.current ? 1 : 0;
             },
 
             'get-blob'(ret) {
+                if (bound) {
+                    cabiArgs[0] = ret;
+                    rings.getBlob(guest().memory.buffer);
+                    return;
+                }
                 const g = guest();
                 g.mem.fresh();
                 g.lower.keptBlob(ret >>> 0, blobs.current ? blobs.last : undefined);
             },
 
             'last-blob'(ret) {
+                if (bound) {
+                    cabiArgs[0] = ret;
+                    rings.lastBlob(guest().memory.buffer);
+                    return;
+                }
                 const g = guest();
                 g.mem.fresh();
                 g.lower.keptBlob(ret >>> 0, blobs.last);
@@ -1094,7 +1158,9 @@ function instantiateCore(module, importObject) {
     if (!(memory instanceof WebAssembly.Memory) || typeof realloc !== 'function')
         throw new Error('the component\'s module exports no memory or cabi_realloc');
     const mem = new GuestMemory(memory, realloc);
-    g = { mem, lift: new Lifter(mem), lower: new Lowerer(mem, bad), pack: new Packer(mem) };
+    g = { memory, mem, lift: new Lifter(mem), lower: new Lowerer(mem, bad), pack: new Packer(mem) };
+    if (rings !== null)
+        rings.bind(memory, realloc, cabiArgs.buffer); // (used once bound)
     return instance;
 }
 

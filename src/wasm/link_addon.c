@@ -44,15 +44,21 @@
  *                     lanes: [REPLY, results...]): written into the
  *                     Uint8Array into when it fits, and its length
  *                     returned; else returned as a Uint8Array of its own.
+ *                     (the cold calls; every call under jco's glue alone,
+ *                     HYPERC_WASM_GENERIC)
+ *   bind(memory, realloc, args) and the hot imports in the canonical ABI
+ *                     (receive, sendRequest(s), sendResponse,
+ *                     sendAndAwait, hasBlob, getBlob, lastBlob): after
+ *                     ready, straight between the component's memory and
+ *                     the binding (link_cabi.c).
  *
  * After ready, a broken link or a node that broke the protocol ends the
  * host at once (hcw_die, as it ends a worker).  A frame of the host's own
  * that the addon cannot take (its bug) is thrown.  The host uses it from
  * its main thread only; the link is one per process. */
-#include "../worker/binding.h"
+#include "link_int.h"
 
 #include <errno.h>
-#include <node_api.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,8 +72,8 @@ static pid_t parent; /* the node, when the link was opened */
 
 /* What the binding needs of its process (binding.h). */
 struct hcw_worker hcw_w;
-static hwn_host table;    /* the binding's, once ready */
-static bool bound;        /* ready: the binding has the link */
+hwn_host hcl_table;       /* the binding's, once ready */
+bool hcl_bound;           /* ready: the binding has the link */
 static hcw_in js_in;      /* a frame of the host's, decoded */
 static hcw_frame *js_out; /* a REPLY for the host, encoded */
 
@@ -86,7 +92,7 @@ static bool node_alive(void *ctx)
     return getppid() == parent;
 }
 
-static napi_value fail(napi_env env, const char *code, const char *msg)
+napi_value hcl_fail(napi_env env, const char *code, const char *msg)
 {
     napi_throw_error(env, code, msg);
     return NULL;
@@ -98,7 +104,7 @@ static bool bytes_arg(napi_env env, napi_value v, uint8_t **p, size_t *n)
 {
     bool is;
     if (napi_is_typedarray(env, v, &is) != napi_ok || !is) {
-        fail(env, NULL, "not a Uint8Array");
+        hcl_fail(env, NULL, "not a Uint8Array");
         return false;
     }
     napi_typedarray_type t;
@@ -107,7 +113,7 @@ static bool bytes_arg(napi_env env, napi_value v, uint8_t **p, size_t *n)
     size_t off;
     if (napi_get_typedarray_info(env, v, &t, n, &data, &ab, &off) != napi_ok ||
         t != napi_uint8_array) {
-        fail(env, NULL, "not a Uint8Array");
+        hcl_fail(env, NULL, "not a Uint8Array");
         return false;
     }
     *p = data;
@@ -117,7 +123,7 @@ static bool bytes_arg(napi_env env, napi_value v, uint8_t **p, size_t *n)
 static bool u32_arg(napi_env env, napi_value v, uint32_t *out)
 {
     if (napi_get_value_uint32(env, v, out) != napi_ok) {
-        fail(env, NULL, "not a number");
+        hcl_fail(env, NULL, "not a number");
         return false;
     }
     return true;
@@ -133,13 +139,13 @@ static bool bytes_len_args(napi_env env, napi_callback_info info, size_t want,
     size_t n;
     if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
         argc < want) {
-        fail(env, NULL, "too few arguments");
+        hcl_fail(env, NULL, "too few arguments");
         return false;
     }
     if (!bytes_arg(env, argv[0], p, &n) || !u32_arg(env, argv[1], len))
         return false;
     if (*len > n) {
-        fail(env, NULL, "more bytes than the buffer has");
+        hcl_fail(env, NULL, "more bytes than the buffer has");
         return false;
     }
     return true;
@@ -154,16 +160,16 @@ static napi_value link_open(napi_env env, napi_callback_info info)
         argc < 1 || !u32_arg(env, argv[0], &fd))
         return NULL;
     if (the_link != NULL)
-        return fail(env, NULL, "the link is open already");
+        return hcl_fail(env, NULL, "the link is open already");
     /* as hyperc-worker: never outlive the node */
     parent = getppid();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
-        return fail(env, "EPIPE", "the node is gone");
+        return hcl_fail(env, "EPIPE", "the node is gone");
     char err[256] = "";
     the_link = hcw_link_shm_open((int)fd, err, sizeof err);
     if (the_link == NULL)
-        return fail(env, NULL, err);
+        return hcl_fail(env, NULL, err);
     hcw_link_watch(the_link, node_alive, NULL);
     /* a peer host answers in 10-20 µs: spin for it (link.h) */
     hcw_link_spin_grow(the_link, true);
@@ -183,14 +189,14 @@ static napi_value link_read(napi_env env, napi_callback_info info)
         argc < 2 || !bytes_arg(env, argv[0], &p, &n) ||
         !u32_arg(env, argv[1], &off))
         return NULL;
-    if (the_link == NULL || bound)
-        return fail(env, NULL, "the link is not open, or is the binding's");
+    if (the_link == NULL || hcl_bound)
+        return hcl_fail(env, NULL, "the link is not open, or is the binding's");
     if (off >= n)
-        return fail(env, NULL, "no room to read into");
+        return hcl_fail(env, NULL, "no room to read into");
     char err[256] = "";
     long got = hcw_link_read_some(the_link, p + off, n - off, err, sizeof err);
     if (got < 0)
-        return fail(env, "EPROTO", err);
+        return hcl_fail(env, "EPROTO", err);
     napi_value r;
     napi_create_uint32(env, (uint32_t)got, &r);
     return r;
@@ -203,12 +209,13 @@ static napi_value link_write(napi_env env, napi_callback_info info)
     uint32_t len;
     if (!bytes_len_args(env, info, 2, argv, &p, &len))
         return NULL;
-    if (the_link == NULL || bound)
-        return fail(env, NULL, "the link is not open, or is the binding's");
+    if (the_link == NULL || hcl_bound)
+        return hcl_fail(env, NULL, "the link is not open, or is the binding's");
     if (hcw_link_send_bytes(the_link, p, len) != 0)
-        return fail(env, errno == EPROTO ? "EPROTO" : "EPIPE",
-                    errno == EPROTO ? "the node's ring positions are impossible"
-                                    : "the node is gone");
+        return hcl_fail(env, errno == EPROTO ? "EPROTO" : "EPIPE",
+                        errno == EPROTO
+                            ? "the node's ring positions are impossible"
+                            : "the node is gone");
     return NULL;
 }
 
@@ -222,9 +229,9 @@ static napi_value link_ready(napi_env env, napi_callback_info info)
         argc < 1 ||
         napi_get_value_string_utf8(env, argv[0], pid, sizeof pid, &pidlen) !=
             napi_ok)
-        return fail(env, NULL, "ready(pid) wants a string");
-    if (the_link == NULL || bound)
-        return fail(env, NULL, "the link is not open, or ready already");
+        return hcl_fail(env, NULL, "ready(pid) wants a string");
+    if (the_link == NULL || hcl_bound)
+        return hcl_fail(env, NULL, "the link is not open, or ready already");
     hcw_w.link = the_link;
     hcw_w.out = hcw_frame_new();
     hcw_in_init(&hcw_w.in);
@@ -233,8 +240,8 @@ static napi_value link_ready(napi_env env, napi_callback_info info)
     js_out = hcw_frame_new();
     if (hcw_w.pid == NULL)
         hcw_die("out of memory");
-    hcw_binding_init(&table);
-    bound = true;
+    hcw_binding_init(&hcl_table);
+    hcl_bound = true;
     struct stat st;
     bool lanes = fstat(HCW_LANE_FD, &st) == 0 && S_ISSOCK(st.st_mode) &&
                  hcw_lanes_probe();
@@ -262,7 +269,7 @@ static bool js_frame(napi_env env, const uint8_t *p, size_t n)
     if (n >= 4)
         memcpy(&len, p, 4); /* little-endian: this host's order */
     if (n < 4 || len != n - 4) {
-        fail(env, "EPROTO", "a frame whose length is not its size");
+        hcl_fail(env, "EPROTO", "a frame whose length is not its size");
         return false;
     }
     uint8_t *body = hcw_in_body(&js_in, len);
@@ -270,7 +277,7 @@ static bool js_frame(napi_env env, const uint8_t *p, size_t n)
         hcw_die("out of memory");
     memcpy(body, p + 4, len);
     if (hcw_in_decode(&js_in, len, true, err, sizeof err) != 1) {
-        fail(env, "EPROTO", err);
+        hcl_fail(env, "EPROTO", err);
         return false;
     }
     return true;
@@ -281,7 +288,7 @@ static bool bad_args(napi_env env, const char *op)
     char msg[96];
     snprintf(msg, sizeof msg, "the host's %s frame has the wrong arguments",
              op);
-    fail(env, "EPROTO", msg);
+    hcl_fail(env, "EPROTO", msg);
     return false;
 }
 
@@ -298,8 +305,8 @@ static bool js_send_request(napi_env env)
               hcw_get_bytes_opt(&js_in, &has_ctx, &ctx) &&
               hcw_get_blob_opt(&js_in, &has_blob, &blob);
     if (ok)
-        table.send_request(NULL, &target, &req, has_ctx ? &ctx : NULL,
-                           has_blob ? &blob : NULL);
+        hcl_table.send_request(NULL, &target, &req, has_ctx ? &ctx : NULL,
+                               has_blob ? &blob : NULL);
     hw_address_fini(&target);
     hcw_request_view_fini(&req);
     hw_bytes_fini(&ctx);
@@ -316,7 +323,7 @@ static bool js_send_response(napi_env env)
     bool ok = js_in.nargs == 2 && hcw_get_response_view(&js_in, &resp) &&
               hcw_get_blob_opt(&js_in, &has_blob, &blob);
     if (ok)
-        table.send_response(NULL, &resp, has_blob ? &blob : NULL);
+        hcl_table.send_response(NULL, &resp, has_blob ? &blob : NULL);
     hcw_response_view_fini(&resp);
     hw_blob_fini(&blob);
     return ok || bad_args(env, "SEND_RESPONSE");
@@ -329,15 +336,15 @@ static napi_value link_send(napi_env env, napi_callback_info info)
     uint32_t len;
     if (!bytes_len_args(env, info, 2, argv, &p, &len))
         return NULL;
-    if (!bound)
-        return fail(env, NULL, "send before ready");
+    if (!hcl_bound)
+        return hcl_fail(env, NULL, "send before ready");
     for (size_t off = 0; off < len;) {
         uint32_t body;
         if (len - off < 4)
-            return fail(env, "EPROTO", "a frame cut short");
+            return hcl_fail(env, "EPROTO", "a frame cut short");
         memcpy(&body, p + off, 4); /* little-endian: this host's order */
         if (body > len - off - 4)
-            return fail(env, "EPROTO", "a frame cut short");
+            return hcl_fail(env, "EPROTO", "a frame cut short");
         size_t whole = 4 + (size_t)body;
         if (!js_frame(env, p + off, whole))
             return NULL;
@@ -359,7 +366,8 @@ static napi_value link_send(napi_env env, napi_callback_info info)
         case HCW_RECEIVE:
         case HCW_SEND_AND_AWAIT:
         case HCW_READY:
-            return fail(env, "EPROTO", "a call with results sent by send()");
+            return hcl_fail(env, "EPROTO",
+                            "a call with results sent by send()");
         default: hcw_binding_send_raw(p + off, whole, 1);
         }
         off += whole;
@@ -386,7 +394,7 @@ static napi_value give_reply(napi_env env, napi_value into, const uint8_t *p,
     napi_value ab;
     if (napi_create_arraybuffer(env, n, &data, &ab) != napi_ok ||
         napi_create_typedarray(env, napi_uint8_array, n, ab, 0, &r) != napi_ok)
-        return fail(env, NULL, "out of memory");
+        return hcl_fail(env, NULL, "out of memory");
     if (n)
         memcpy(data, p, n);
     return r;
@@ -398,7 +406,7 @@ static napi_value give_js_out(napi_env env, napi_value into)
     size_t n;
     const uint8_t *p = hcw_frame_finish(js_out, &n);
     if (p == NULL)
-        return fail(env, "EMSGSIZE", "a REPLY over the frame limit");
+        return hcl_fail(env, "EMSGSIZE", "a REPLY over the frame limit");
     return give_reply(env, into, p + 4, n - 4);
 }
 
@@ -416,7 +424,7 @@ static napi_value js_receive(napi_env env, napi_value into)
         return NULL;
     }
     hw_receive_result r;
-    table.receive(NULL, &r);
+    hcl_table.receive(NULL, &r);
     hcw_frame_begin(js_out, HCW_REPLY, 2);
     hcw_put_receive_result(js_out, &r);
     put_result_blob(r.is_err);
@@ -437,8 +445,8 @@ static napi_value js_send_and_await(napi_env env, napi_value into)
     memset(&ar, 0, sizeof ar);
     int rc = 0;
     if (ok)
-        rc = table.send_and_await_response(NULL, &target, &req,
-                                           has_blob ? &blob : NULL, &ar);
+        rc = hcl_table.send_and_await_response(NULL, &target, &req,
+                                               has_blob ? &blob : NULL, &ar);
     hw_address_fini(&target);
     hcw_request_view_fini(&req);
     hw_blob_fini(&blob);
@@ -466,8 +474,8 @@ static napi_value link_call(napi_env env, napi_callback_info info)
     uint32_t len;
     if (!bytes_len_args(env, info, 3, argv, &p, &len))
         return NULL;
-    if (!bound)
-        return fail(env, NULL, "call before ready");
+    if (!hcl_bound)
+        return hcl_fail(env, NULL, "call before ready");
     if (!js_frame(env, p, len))
         return NULL;
     switch (js_in.op) {
@@ -479,7 +487,7 @@ static napi_value link_call(napi_env env, napi_callback_info info)
     case HCW_TRAP:
     case HCW_FAIL:
     case HCW_READY:
-        return fail(env, "EPROTO", "a call without results made by call()");
+        return hcl_fail(env, "EPROTO", "a call without results made by call()");
     default: break;
     }
     hcw_in *in = hcw_binding_call_raw(p, len);
@@ -497,6 +505,23 @@ static napi_value init(napi_env env, napi_value exports)
         {"ready", NULL, link_ready, NULL, NULL, NULL, napi_default, NULL},
         {"send", NULL, link_send, NULL, NULL, NULL, napi_default, NULL},
         {"call", NULL, link_call, NULL, NULL, NULL, napi_default, NULL},
+        {"bind", NULL, hcl_cabi_bind, NULL, NULL, NULL, napi_default, NULL},
+        {"receive", NULL, hcl_cabi_receive, NULL, NULL, NULL, napi_default,
+         NULL},
+        {"sendRequest", NULL, hcl_cabi_send_request, NULL, NULL, NULL,
+         napi_default, NULL},
+        {"sendRequests", NULL, hcl_cabi_send_requests, NULL, NULL, NULL,
+         napi_default, NULL},
+        {"sendResponse", NULL, hcl_cabi_send_response, NULL, NULL, NULL,
+         napi_default, NULL},
+        {"sendAndAwait", NULL, hcl_cabi_send_and_await, NULL, NULL, NULL,
+         napi_default, NULL},
+        {"hasBlob", NULL, hcl_cabi_has_blob, NULL, NULL, NULL, napi_default,
+         NULL},
+        {"getBlob", NULL, hcl_cabi_get_blob, NULL, NULL, NULL, napi_default,
+         NULL},
+        {"lastBlob", NULL, hcl_cabi_last_blob, NULL, NULL, NULL, napi_default,
+         NULL},
     };
     if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) !=
         napi_ok)
