@@ -1,6 +1,10 @@
 """The wasm host (src/wasm/host.mjs), black-box: the test plays the node's
 side of the worker protocol (docs/worker-protocol.md, version 4) over a
-socketpair, the host's end given to it as fd 3.
+socketpair, the host's end given to it as fd 3; or, for the tests marked
+`link`, also on the node's shared-memory rings, where the host's addon
+serves the hot imports in C (src/wasm/link_cabi.c): tests/procs/ring_bridge
+makes the rings, starts the host on them and carries the frames between
+them and the test's socket as they are.
 
 The component under test is a built hyperc counter (examples/counter):
 HYPERC_WASM_COUNTER names its .wasm; the tests that run it are skipped
@@ -31,6 +35,12 @@ HOST = os.path.join(TOOLS, "host.mjs")
 NODE_JS = shutil.which("node")
 COUNTER = os.environ.get("HYPERC_WASM_COUNTER")
 PROBE = os.environ.get("HYPERC_WASM_PROBE")
+# the rings' bridge (a test process beside the fake worker)
+BRIDGE = os.environ.get("HYPERC_RING_BRIDGE") or (
+    os.path.join(os.path.dirname(os.environ["HYPERC_FAKE_WORKER"]), "ring_bridge")
+    if os.environ.get("HYPERC_FAKE_WORKER") else None)
+HAVE_RINGS = (BRIDGE is not None and os.path.exists(BRIDGE)
+              and os.path.exists(os.path.join(TOOLS, "hyperc_link.node")))
 VERSION = 6
 TIMEOUT = 30  # seconds, for every read and every wait (a host starting
 # Node.js and a component on a machine at load 15 took more than 10)
@@ -54,7 +64,9 @@ needs_counter = pytest.mark.skipif(
 class Host:
     """One host process and the node's end of its link."""
 
-    def __init__(self, cache, env=None):
+    def __init__(self, cache, env=None, rings=False):
+        if rings and not HAVE_RINGS:
+            pytest.skip("no rings: tests/procs/ring_bridge or the addon unbuilt")
         self.sock, child = socket.socketpair(socket.AF_UNIX,
                                              socket.SOCK_STREAM)
         self.sock.settimeout(TIMEOUT)
@@ -72,7 +84,8 @@ class Host:
                 os.dup2(fd, 3)
 
         self.proc = subprocess.Popen(
-            [NODE_JS, HOST], close_fds=False, preexec_fn=give_fd3,
+            ([BRIDGE] if rings else []) + [NODE_JS, HOST], close_fds=False,
+            preexec_fn=give_fd3,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         child.close()
         self.sent = []  # the host's frames, for the failure messages
@@ -145,6 +158,20 @@ def cache(tmp_path_factory):
 @pytest.fixture
 def host(cache):
     h = Host(cache)
+    yield h
+    h.close()
+
+
+@pytest.fixture(params=["socket", "rings"])
+def link(request):
+    """How the host under test is linked: a socket (abi.mjs serves the hot
+    imports), or the rings (the addon does, in C)."""
+    return request.param
+
+
+@pytest.fixture
+def linked_host(cache, link):
+    h = Host(cache, rings=link == "rings")
     yield h
     h.close()
 
@@ -277,7 +304,8 @@ def drive_blobs(h, binary):
     assert h.recv() == [PRINT, 1, "blob-1"]
 
 
-def test_blob_calls_and_done(host, tmp_path):
+def test_blob_calls_and_done(linked_host, tmp_path):
+    host = linked_host
     binary = build_component(tmp_path, "blobs", "")
     drive_blobs(host, binary)
     assert host.recv() == [DONE, 0]
@@ -285,10 +313,11 @@ def test_blob_calls_and_done(host, tmp_path):
     assert host.wait() == 0
 
 
-def test_blob_calls_delivered_ahead(host, tmp_path):
+def test_blob_calls_delivered_ahead(linked_host, tmp_path):
     """The same messages delivered ahead (DELIVER), all before the first
     RECEIVE: each RECEIVE is still told, the messages come in order and
     the blob rules are those of REPLYs."""
+    host = linked_host
     binary = build_component(tmp_path, "blobs", "")
     our = "test.os@counter:counter:hyperc.os"
     host.hello(binary)
@@ -312,7 +341,8 @@ def test_blob_calls_delivered_ahead(host, tmp_path):
     assert host.wait() == 0
 
 
-def test_trap(host, tmp_path):
+def test_trap(linked_host, tmp_path):
+    host = linked_host
     binary = build_component(tmp_path, "trap", "unreachable")
     drive_blobs(host, binary)
     f = host.recv()
@@ -321,6 +351,133 @@ def test_trap(host, tmp_path):
     assert "wasm-function" in f[2], f
     assert host.recv() is None
     assert host.wait() == 1
+
+
+# A component of world process-v1, in WAT, for the hot imports' checks of
+# what the component hands over and of memory growing under a receive: one
+# page of memory, a cabi_realloc that grows it as it needs, and an init of
+# BODY.  $respond is send-response's 14 flat arguments.
+CABI_WAT = """
+(module
+  (import "hyperware:process/standard@1.0.0" "print-to-terminal"
+    (func $print (param i32 i32 i32)))
+  (import "hyperware:process/standard@1.0.0" "receive"
+    (func $receive (param i32)))
+  (import "hyperware:process/standard@1.0.0" "send-request"
+    (func $request (param i32)))
+  (import "hyperware:process/standard@1.0.0" "send-response"
+    (func $respond (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32
+                          i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 512) "\\ff\\fe")
+  (global $bump (mut i32) (i32.const 4096))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $p i32)
+    (local $end i32)
+    (local.set $p (i32.and (i32.add (global.get $bump) (i32.const 7))
+                           (i32.const -8)))
+    (local.set $end (i32.add (local.get $p) (local.get 3)))
+    (if (i32.gt_u (local.get $end)
+                  (i32.mul (memory.size) (i32.const 65536)))
+      (then
+        (drop (memory.grow
+          (i32.shr_u (i32.add (i32.sub (local.get $end)
+                                       (i32.mul (memory.size)
+                                                (i32.const 65536)))
+                              (i32.const 65535))
+                     (i32.const 16))))))
+    (global.set $bump (local.get $end))
+    (local.get $p))
+  (func (export "init") (param $our i32) (param $len i32)
+    BODY))
+"""
+
+
+def build_cabi_component(tmp_path, name, body):
+    out = tmp_path / f"{name}.wasm"
+    subprocess.run(
+        [NODE_JS, "--input-type=module", "-e", BUILD_JS,
+         CABI_WAT.replace("BODY", body),
+         os.path.join(TOOLS, "wit", "hyperware.wit"), str(out)],
+        cwd=TOOLS, check=True, timeout=60)
+    return str(out)
+
+
+def respond(inherit, body, meta):
+    """send-response's flat arguments: no capabilities, no blob."""
+    args = [inherit, *body, *meta, 0, 0, 0, 0, 0, 0, 0, 0]
+    return "(call $respond " + " ".join(f"(i32.const {a})" if isinstance(a, int)
+                                        else a for a in args) + ")"
+
+
+# receive's result at 1024: the request's body (ok, request) at +72; then
+# the memory's pages as a print's verbosity, and the body sent back
+ECHO = ("(call $receive (i32.const 1024))"
+        "(call $print (memory.size) (local.get $our) (local.get $len))"
+        + respond(0, ["(i32.load (i32.const 1096))",
+                      "(i32.load (i32.const 1100))"], [0, 0, 0]))
+
+
+def test_memory_grows_under_a_receive(linked_host, tmp_path):
+    """A body larger than the component's free memory: its cabi_realloc
+    grows the memory in the middle of the receive's allocations (which
+    detaches the memory's buffer), and the body still lands whole, as the
+    response the component sends back shows."""
+    host = linked_host
+    binary = build_cabi_component(tmp_path, "echo", ECHO)
+    big = bytes(range(256)) * 1200  # 300 KiB, the memory is one page
+    host.hello(binary)
+    assert host.recv() == [READY, VERSION, []], host.wait() or host.stderr
+    assert host.recv() == [RECEIVE]
+    host.reply([0, SOURCE, [0, request(big)]], None)
+    f = host.recv()
+    assert f[0] == PRINT and f[1] >= 5, f  # pages now
+    f = host.recv()
+    assert f[0] == SEND_RESPONSE and f[1][1] == big, f[:1]
+    assert host.recv() == [DONE, 0]
+    assert host.wait() == 0
+
+
+# What a component may hand over wrongly, and the trap's words for it.
+BAD_CALLS = {
+    "a body outside memory": (
+        respond(0, [-256, 1000], [0, 0, 0]),
+        "send-response: 1000 bytes at 4294967040, outside the component's memory"),
+    "a string not UTF-8": (
+        respond(0, [0, 0], [1, 512, 2]),
+        "send-response: a string of 2 bytes at 512 that is not UTF-8"),
+    "a string with NUL": (
+        respond(0, [0, 0], [1, 0, 4]),
+        "send-response: a string with a NUL character"),
+    "a result area outside memory": (
+        "(call $receive (i32.const 65530))",
+        "receive: a result area at 65530, outside the component's memory"),
+    "send-request's parameters outside memory": (
+        "(call $request (i32.const 65500))",
+        "send-request: 128 bytes at 65500, outside the component's memory"),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_CALLS))
+def test_bad_arguments_trap_the_component(cache, tmp_path, bad):
+    """On the rings the addon checks what the component hands over (every
+    pointer and length inside its memory, strings UTF-8 without NUL): a bad
+    one traps the component with a line saying what and where, and nothing
+    of the call reaches the node."""
+    code, words = BAD_CALLS[bad]
+    binary = build_cabi_component(tmp_path, "bad", code)
+    host = Host(cache, rings=True)
+    try:
+        host.hello(binary)
+        assert host.recv() == [READY, VERSION, []], host.wait() or host.stderr
+        f = host.recv()
+        assert f[0] == TRAP, f
+        assert words in f[1], f
+        assert host.recv() is None
+        assert host.wait() == 1
+        assert words in host.stderr
+    finally:
+        host.close()
 
 
 # The node's answers to the probe's calls, by op, in turn (the last one
@@ -348,11 +505,11 @@ PROBE_ANSWERS = {
 }
 
 
-def run_probe(cache, env):
+def run_probe(cache, env, rings=False):
     """The probe's life under a host with `env`, the node answering
     PROBE_ANSWERS: every frame the host sent, the clocks' lines reduced to
     their shape."""
-    h = Host(cache, env)
+    h = Host(cache, env, rings)
     try:
         h.send(HELLO, VERSION, "our.os@abi-probe:probe:hyperc.os", PROBE,
                "abi-probe:probe:hyperc.os")
@@ -383,12 +540,16 @@ def run_probe(cache, env):
 
 @pytest.mark.skipif(not PROBE, reason="HYPERC_WASM_PROBE (abi_probe.wasm) unset")
 def test_hand_imports_match_jco(cache):
-    """The hot imports the host serves by hand (abi.mjs) give the component
-    what jco's glue gives it, and send what it sends: the probe prints every
-    value it gets, so the same frames from both mean the same values."""
+    """The hot imports the host serves by hand (abi.mjs over a socket, the
+    addon in C on the rings) give the component what jco's glue gives it,
+    and send what it sends: the probe prints every value it gets, so the
+    same frames from each mean the same values."""
     hand = run_probe(cache, {})
     jco = run_probe(cache, {"HYPERC_WASM_GENERIC": "1"})
     assert hand == jco
+    if HAVE_RINGS:
+        assert run_probe(cache, {}, rings=True) == jco
+        assert run_probe(cache, {"HYPERC_WASM_GENERIC": "1"}, rings=True) == jco
     assert hand[-1] == [DONE, 0], hand[-1]
     ops = {f[0] for f in hand}
     assert {SEND_REQUEST, SEND_RESPONSE, SEND_AND_AWAIT, RECEIVE} <= ops
