@@ -763,7 +763,7 @@ napi_value hcl_cabi_send_response(napi_env env, napi_callback_info info)
         ok = lf_str_of(&l, a[4], a[5], &resp.metadata);
     if (ok)
         ok = lf_caps_of(&l, a[6], a[7], &resp.capabilities);
-    if (ok && (a[8] > 1 || a[9] > 1))
+    if (ok && (a[8] > 1 || (a[8] && a[9] > 1)))
         ok = lf_fail(&l, "a tag %u of a type with 2 cases",
                      a[8] > 1 ? a[8] : a[9]);
     if (ok && a[8] && a[9])
