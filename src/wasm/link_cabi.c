@@ -167,6 +167,8 @@ static void *arena_alloc(size_t n)
 /* What a lifting reads from and, when it fails, why (for the trap). */
 typedef struct lift {
     gmem m;
+    uint64_t size; /* the frame's size at most, so far (each string and
+                      list with the 5 bytes of a msgpack header) */
     char why[200];
 } lift;
 
@@ -177,6 +179,18 @@ static bool lf_fail(lift *l, const char *fmt, ...)
     vsnprintf(l->why, sizeof l->why, fmt, ap);
     va_end(ap);
     return false;
+}
+
+/* A call's frame goes to the node whole: one over the link's limit traps
+ * the component, as over a socket (host.mjs), before anything is sent. */
+static bool lf_fits(lift *l)
+{
+    if (l->size + 64 > HCW_MAX_FRAME)
+        return lf_fail(l,
+                       "a call of %llu bytes or more, over the link's "
+                       "frame limit (%u bytes)",
+                       (unsigned long long)l->size, HCW_MAX_FRAME);
+    return true;
 }
 
 /* The n bytes at ptr, if they are inside the memory. */
@@ -252,6 +266,7 @@ static bool lf_str_of(lift *l, uint32_t ptr, uint32_t len, char **out)
     if (!hcc_utf8_valid(p, len))
         return lf_fail(l, "a string of %u bytes at %u that is not UTF-8", len,
                        ptr);
+    l->size += 5 + (uint64_t)len;
     char *s = arena_alloc((size_t)len + 1);
     memcpy(s, p, len);
     s[len] = '\0';
@@ -283,6 +298,7 @@ static bool lf_bytes_of(lift *l, uint32_t ptr, uint32_t len, hw_bytes *out)
     const uint8_t *p;
     if (!lf_span(l, ptr, len, &p))
         return false;
+    l->size += 5 + (uint64_t)len;
     out->ptr = (uint8_t *)p;
     out->len = len;
     return true;
@@ -319,6 +335,8 @@ static bool lf_caps_of(lift *l, uint32_t ptr, uint32_t len,
     const uint8_t *p;
     if (!lf_span(l, ptr, (uint64_t)len * CW_CAP_SIZE, &p))
         return false;
+    l->size += 5 + 2 * (uint64_t)len; /* (each cap an array, its issuer
+                                         one of 2, its process one of 3) */
     c->len = len;
     c->ptr = arena_alloc((size_t)len * sizeof *c->ptr);
     for (uint32_t i = 0; i < len; i++) {
@@ -706,11 +724,13 @@ static bool send_request_at(lift *l, uint32_t p)
     bool has_ctx, has_blob;
     const uint8_t *whole;
     arena_reset();
+    l->size = 0;
     if (!lf_span(l, p, CW_SEND_PARAMS_SIZE, &whole) ||
         !lf_addr(l, p + CW_SEND_PARAMS_TARGET, &target) ||
         !lf_request(l, p + CW_SEND_PARAMS_REQUEST, &req) ||
         !lf_opt_bytes(l, p + CW_SEND_PARAMS_CONTEXT, &has_ctx, &ctx) ||
-        !lf_opt_blob(l, p + CW_SEND_PARAMS_BLOB, &has_blob, &blob))
+        !lf_opt_blob(l, p + CW_SEND_PARAMS_BLOB, &has_blob, &blob) ||
+        !lf_fits(l))
         return false;
     hcl_table.send_request(NULL, &target, &req, has_ctx ? &ctx : NULL,
                            has_blob ? &blob : NULL);
@@ -755,6 +775,7 @@ napi_value hcl_cabi_send_response(napi_env env, napi_callback_info info)
     hw_response resp = {0};
     hw_blob blob = {0};
     arena_reset();
+    l.size = 0;
     resp.inherit = a[0] != 0;
     bool ok = lf_bytes_of(&l, a[1], a[2], &resp.body);
     if (ok && a[3] > 1)
@@ -770,6 +791,8 @@ napi_value hcl_cabi_send_response(napi_env env, napi_callback_info info)
         ok = lf_str_of(&l, a[10], a[11], &blob.mime);
     if (ok && a[8])
         ok = lf_bytes_of(&l, a[12], a[13], &blob.bytes);
+    if (ok)
+        ok = lf_fits(&l);
     if (!ok)
         return trap(env, "send-response", "%s", l.why);
     hcl_table.send_response(NULL, &resp, a[8] ? &blob : NULL);
@@ -793,10 +816,12 @@ napi_value hcl_cabi_send_and_await(napi_env env, napi_callback_info info)
     bool has_blob;
     const uint8_t *whole;
     arena_reset();
+    l.size = 0;
     if (!lf_span(&l, p, CW_AWAIT_PARAMS_SIZE, &whole) ||
         !lf_addr(&l, p + CW_AWAIT_PARAMS_TARGET, &target) ||
         !lf_request(&l, p + CW_AWAIT_PARAMS_REQUEST, &req) ||
-        !lf_opt_blob(&l, p + CW_AWAIT_PARAMS_BLOB, &has_blob, &blob))
+        !lf_opt_blob(&l, p + CW_AWAIT_PARAMS_BLOB, &has_blob, &blob) ||
+        !lf_fits(&l))
         return trap(env, "send-and-await-response", "%s", l.why);
     hw_await_result ar;
     memset(&ar, 0, sizeof ar);

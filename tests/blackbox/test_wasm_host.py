@@ -449,6 +449,10 @@ BAD_CALLS = {
     "a string with NUL": (
         respond(0, [0, 0], [1, 0, 4]),
         "send-response: a string with a NUL character"),
+    "a body over the frame limit": (
+        "(drop (memory.grow (i32.const 4200)))"
+        + respond(0, [0, 270000000], [0, 0, 0]),
+        "send-response: a call of 270000010 bytes or more, over the link's frame limit"),
     "a result area outside memory": (
         "(call $receive (i32.const 65530))",
         "receive: a result area at 65530, outside the component's memory"),
