@@ -79,9 +79,13 @@ static bool mem_of(napi_env env, napi_value buf, gmem *m)
 static bool mem_fresh(napi_env env, gmem *m)
 {
     napi_value mem, buf;
+    bool pending;
     if (napi_get_reference_value(env, mem_ref, &mem) != napi_ok ||
-        napi_get_named_property(env, mem, "buffer", &buf) != napi_ok)
+        napi_get_named_property(env, mem, "buffer", &buf) != napi_ok) {
+        if (napi_is_exception_pending(env, &pending) != napi_ok || !pending)
+            hcl_fail(env, NULL, "cannot read the component's memory");
         return false;
+    }
     return mem_of(env, buf, m);
 }
 
