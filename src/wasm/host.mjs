@@ -24,7 +24,9 @@
 // `standard` object below.
 //
 // Set HYPERC_WASM_TRACE=1 to have every frame and the load times written to
-// stderr; HYPERC_WASM_GENERIC=1 to serve every import through jco's glue.
+// stderr (on the rings, the frames the hot imports make in the addon are
+// not shown); HYPERC_WASM_GENERIC=1 to serve every import through jco's
+// glue.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
