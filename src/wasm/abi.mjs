@@ -80,6 +80,14 @@ export class GuestMemory {
         this.fresh();
         return p;
     }
+
+    // That the memory holds the len bytes at ptr (both u32): a component
+    // that hands over more traps, as under jco's glue and on the rings.
+    check(ptr, len) {
+        if (ptr + len > this.plain.length)
+            throw new RangeError(`${len} bytes at ${ptr}, outside the component's memory ` +
+                `(${this.plain.length} bytes)`);
+    }
 }
 
 // ------------------------------------------------- lowering (node -> guest)
@@ -322,6 +330,7 @@ export class Lifter {
     }
 
     str(ptr, len) {
+        this.m.check(ptr >>> 0, len >>> 0);
         return noNul(this.m.u8.toString('utf8', ptr >>> 0, (ptr >>> 0) + (len >>> 0)));
     }
 
@@ -331,6 +340,7 @@ export class Lifter {
     }
 
     bytes(ptr, len) {
+        this.m.check(ptr >>> 0, len >>> 0);
         return this.m.plain.subarray(ptr >>> 0, (ptr >>> 0) + (len >>> 0));
     }
 
@@ -352,6 +362,7 @@ export class Lifter {
     }
 
     caps(ptr, len) {
+        this.m.check(ptr >>> 0, 40 * (len >>> 0));
         const out = new Array(len >>> 0);
         for (let i = 0; i < out.length; i++) {
             const at = (ptr >>> 0) + 40 * i;
@@ -516,6 +527,7 @@ export class Packer {
     raw(ptr, len, isStr) {
         ptr >>>= 0;
         len >>>= 0;
+        this.m.check(ptr, len);
         const src = this.m.plain;
         if (isStr) {
             let i = ptr;
@@ -580,6 +592,7 @@ export class Packer {
     caps(ptr, len) {
         ptr >>>= 0;
         len >>>= 0;
+        this.m.check(ptr, 40 * len);
         if (len < 16) {
             this.arr(len);
         } else {

@@ -484,6 +484,38 @@ def test_bad_arguments_trap_the_component(cache, tmp_path, bad):
         host.close()
 
 
+# What abi.mjs (the socket's hand imports) refuses of BAD_CALLS, and its
+# words: the same bounds, said by the JavaScript (a string that is not
+# UTF-8 becomes one with replacement characters there, as under jco's glue;
+# a result area is looked at only once the node has answered).
+SOCKET_BAD = {
+    "a body outside memory":
+        "1000 bytes at 4294967040, outside the component's memory (65536 bytes)",
+    "a string with NUL": "a string with a NUL character",
+    "send-request's parameters outside memory": "outside",
+}
+
+
+@pytest.mark.parametrize("bad", sorted(SOCKET_BAD))
+def test_bad_arguments_trap_the_component_over_a_socket(cache, tmp_path, bad):
+    """Over a socket too, what the component hands over must lie in its
+    memory: a body past its end traps the component (before, the frame
+    went out with the bytes the memory has and stale ones after them)."""
+    code, _ = BAD_CALLS[bad]
+    binary = build_cabi_component(tmp_path, "bad", code)
+    host = Host(cache)
+    try:
+        host.hello(binary)
+        assert host.recv() == [READY, VERSION, []], host.wait() or host.stderr
+        f = host.recv()
+        assert f[0] == TRAP, f
+        assert SOCKET_BAD[bad] in f[1], f
+        assert host.recv() is None
+        assert host.wait() == 1
+    finally:
+        host.close()
+
+
 # The node's answers to the probe's calls, by op, in turn (the last one
 # again when the probe asks more often): messages with and without blobs,
 # a send error, each kind of result.
