@@ -149,6 +149,7 @@ int main(int argc, char **argv)
         if (!write_all(head, 4) || !write_all(body, n))
             break;
     }
+    hcw_in_fini(&in);
     shutdown(sock, SHUT_RDWR);
     while (status < 0) {
         int st;
