@@ -10,16 +10,23 @@
  * (routing, capabilities, mailboxes): it is the floor under any design that
  * keeps the guest in its own OS process.
  *
- *   lane_pingpong [ROUND_TRIPS [IN_FLIGHT [SPIN_US [YIELD [TRANSPORT]]]]]
+ *   lane_pingpong [ROUND_TRIPS [IN_FLIGHT [SPIN_US [YIELD [TRANSPORT
+ *                 [GROW [WORK_US]]]]]]]
  *
- * defaults 200000, 1, 50, 1, link.  YIELD 0 makes both ends spin without
+ * defaults 200000, 1, 50, 1, link, 0, 0.  YIELD 0 makes both ends spin without
  * giving up their CPU (hcw_link_spin_yield): each has a CPU of its own
  * here.  TRANSPORT `link` passes the frames through one worker link (as
  * the first measurement did); `lane` through a real lane (src/worker/
  * lane.c: a sealed memfd, try-send only, untrusted reads), each side
  * waiting as a lane worker will, in hcw_link_wait_any over its lane and a
  * link of its own standing for its link to the node (whose budget and
- * yield setting the wait uses; nothing comes on it).
+ * yield setting the wait uses; nothing comes on it).  GROW 1 turns on
+ * hcw_link_spin_grow for both ends' waits (lane only).  WORK_US makes the
+ * pinger busy for that long after each response before it sends again, as
+ * a slow peer's turn would (a wasm host's guest and JavaScript, ~8 µs): the
+ * ponger waits that long for each request, and whether its spin still
+ * covers the wait shows in the round trips/s (the p50 is from a request's
+ * send to its response, without the work).
  *
  * Prints one line of JSON: round trips/s, the p50 and p99 of a round trip
  * (from a request's send to its response's decoding). */
@@ -62,7 +69,8 @@ typedef struct end {
     hcw_link *rings[2];
 } end;
 
-static int end_lane(end *e, int fd, int side, uint32_t spin_us, bool yield)
+static int end_lane(end *e, int fd, int side, uint32_t spin_us, bool yield,
+                    bool grow)
 {
     char err[256];
     int lfd;
@@ -78,6 +86,7 @@ static int end_lane(end *e, int fd, int side, uint32_t spin_us, bool yield)
         return -1;
     }
     hcw_link_spin_yield(e->own, yield);
+    hcw_link_spin_grow(e->own, grow);
     e->rings[0] = e->own;
     e->rings[1] = hcw_lane_link(e->lane);
     return 0;
@@ -137,12 +146,12 @@ static void put_request(hcw_frame *f, uint64_t id)
 
 /* The ponger: answer each request with its body, until told to stop (a
  * request with id 0). */
-static int ponger(int fd, bool yield, bool lane, uint32_t spin_us)
+static int ponger(int fd, bool yield, bool lane, uint32_t spin_us, bool grow)
 {
     char err[256];
     end e = {0};
     if (lane) {
-        if (end_lane(&e, fd, 1, spin_us, yield) != 0)
+        if (end_lane(&e, fd, 1, spin_us, yield, grow) != 0)
             return 1;
     } else {
         e.link = hcw_link_shm_open(fd, err, sizeof err);
@@ -196,10 +205,12 @@ int main(int argc, char **argv)
     bool yield = argc > 4 ? atoi(argv[4]) != 0 : true;
     const char *transport = argc > 5 ? argv[5] : "link";
     bool lane = strcmp(transport, "lane") == 0;
-    if (n < 1 || k < 1 || k > 1024 || spin_us < 0 ||
-        (!lane && strcmp(transport, "link") != 0)) {
+    bool grow = argc > 6 ? atoi(argv[6]) != 0 : false;
+    long work_us = argc > 7 ? atol(argv[7]) : 0;
+    if (n < 1 || k < 1 || k > 1024 || spin_us < 0 || work_us < 0 ||
+        work_us > 1000000 || (!lane && strcmp(transport, "link") != 0)) {
         fprintf(stderr, "usage: lane_pingpong [ROUND_TRIPS [IN_FLIGHT 1..1024 "
-                        "[SPIN_US [YIELD [link|lane]]]]]\n");
+                        "[SPIN_US [YIELD [link|lane [GROW [WORK_US]]]]]]]\n");
         return 2;
     }
     int fd;
@@ -224,11 +235,11 @@ int main(int argc, char **argv)
         hcw_lane_free(made);
         if (fd0 >= 0)
             close(fd0);
-        _exit(ponger(fd, yield, lane, (uint32_t)spin_us));
+        _exit(ponger(fd, yield, lane, (uint32_t)spin_us, grow));
     }
     close(fd);
     hcw_lane_free(made);
-    if (lane && end_lane(&e, fd0, 0, (uint32_t)spin_us, yield) != 0)
+    if (lane && end_lane(&e, fd0, 0, (uint32_t)spin_us, yield, grow) != 0)
         return 1;
     if (!lane)
         hcw_link_spin_yield(e.link, yield);
@@ -276,15 +287,22 @@ int main(int argc, char **argv)
             lat[id - (uint64_t)warm - 1] = now_ns() - sent[id];
         if (done == warm)
             t0 = now_ns();
+        if (work_us > 0) { /* the pinger's turn, as a slow peer's */
+            int64_t until = now_ns() + work_us * 1000;
+            while (now_ns() < until)
+                ;
+        }
     }
     int64_t t = now_ns() - t0;
     put_request(f, 0);
     end_send(&e, f);
     qsort(lat, (size_t)n, sizeof *lat, cmp);
     printf("{\"transport\":\"%s\",\"in_flight\":%ld,\"spin_us\":%ld,"
-           "\"yield\":%s,\"round_trips\":%ld,\"per_s\":%.0f,"
+           "\"yield\":%s,\"grow\":%s,\"work_us\":%ld,"
+           "\"round_trips\":%ld,\"per_s\":%.0f,"
            "\"p50_us\":%.2f,\"p99_us\":%.2f}\n",
-           transport, k, spin_us, yield ? "true" : "false", n,
+           transport, k, spin_us, yield ? "true" : "false",
+           grow ? "true" : "false", work_us, n,
            (double)(total - warm) * 1e9 / (double)t, (double)lat[n / 2] / 1e3,
            (double)lat[n * 99 / 100] / 1e3);
 out:
