@@ -4,7 +4,7 @@
 // the shared-memory rings a native worker gets (a memfd, read and written
 // through the addon hyperc_link.node, src/wasm/link_addon.c) when the addon
 // is beside this file, else a connected, blocking stream socket.  It speaks
-// the worker protocol on it (docs/worker-protocol.md, version 6): frames of
+// the worker protocol on it (docs/worker-protocol.md, version 7): frames of
 // a u32 little-endian length and one msgpack array `[op, args...]`.  The host reads HELLO, loads the
 // component named there (transpiled by jco into JS and core modules, cached
 // by the component's sha256), answers READY, and calls the component's
@@ -38,7 +38,7 @@ import { GuestMemory, Lifter, Lowerer, NOT_PACKED, Packer, isUtf8 } from './abi.
 import { LoadError, loadComponent } from './load.mjs';
 
 const LINK = 3;                     // the node's socket
-const PROTO_VERSION = 6;
+const PROTO_VERSION = 7;
 const MAX_FRAME = 256 * 1024 * 1024; // HCW_MAX_FRAME
 const TRACE = Boolean(process.env.HYPERC_WASM_TRACE);
 const GENERIC = Boolean(process.env.HYPERC_WASM_GENERIC);

@@ -68,10 +68,11 @@ bool hcw_lanes_wait(void);
  * one it refused): from then on it is served as a lane worker, which
  * sends RECEIVE only to take an item (docs/worker-protocol.md, "Lanes"). */
 bool hcw_lanes_active(void);
-/* The lane to peer (its side, and the id of the last LREQ taken from the
- * peer, 0: none yet), or NULL. */
+/* The lane to peer (its side, the id of the last LREQ taken from the
+ * peer, 0: none yet, and whether LANE_OPEN said the peer is a wasm host),
+ * or NULL. */
 hcw_lane *hcw_lanes_of_peer(const hw_address *peer, int *side,
-                            uint64_t *last_in);
+                            uint64_t *last_in, bool *peer_host);
 /* ------------------------------------------- the prompting message
  * (prompt.c; docs/lane-design.md "Step 5, the protocol") */
 

@@ -27,6 +27,8 @@ typedef struct wlane {
     hw_address peer;
     bool send_ok, recv_ok;
     uint32_t quota;
+    bool peer_host;   /* the peer is a wasm host: a grow hold on the link
+                         (hcw_link_spin_grow_hold) while the slot is used */
     bool closing;     /* it writes no more (a LANE_CLOSE came) */
     bool final;       /* unmapped once what came in is taken */
     uint32_t by_node; /* hcw_w.sent after the last frame that may have sent
@@ -78,6 +80,8 @@ static void free_slot(wlane *w)
 {
     if (w->lane)
         hcw_ctx_lane_gone(w->number);
+    if (w->peer_host)
+        hcw_link_spin_grow_hold(hcw_w.link, false);
     hcw_lane_free(w->lane);
     hw_address_fini(&w->peer);
     memset(w, 0, sizeof *w);
@@ -144,14 +148,14 @@ static void lane_open(hcw_in *in)
 {
     lanes.active = true;
     uint64_t number, side, quota;
-    bool send_ok, recv_ok;
+    bool send_ok, recv_ok, peer_host;
     hw_address peer;
     if (!hcw_get_u64(in, &number) || number > UINT32_MAX ||
         !hcw_get_address(in, &peer))
         hcw_die("a malformed LANE_OPEN from the node");
     if (!hcw_get_u64(in, &side) || side > 1 || !hcw_get_bool(in, &send_ok) ||
         !hcw_get_bool(in, &recv_ok) || !hcw_get_u64(in, &quota) ||
-        quota > UINT32_MAX) {
+        quota > UINT32_MAX || !hcw_get_bool(in, &peer_host)) {
         hw_address_fini(&peer);
         hcw_die("a malformed LANE_OPEN from the node");
     }
@@ -188,7 +192,10 @@ static void lane_open(hcw_in *in)
                     .peer = peer,
                     .send_ok = send_ok,
                     .recv_ok = recv_ok,
-                    .quota = (uint32_t)quota};
+                    .quota = (uint32_t)quota,
+                    .peer_host = peer_host};
+    if (peer_host)
+        hcw_link_spin_grow_hold(hcw_w.link, true);
     if ((size_t)(slot - lanes.v) >= lanes.hi)
         lanes.hi = (size_t)(slot - lanes.v) + 1;
 }
@@ -536,13 +543,14 @@ bool hcw_lanes_ctl(hcw_in *in)
 }
 
 hcw_lane *hcw_lanes_of_peer(const hw_address *peer, int *side,
-                            uint64_t *last_in)
+                            uint64_t *last_in, bool *peer_host)
 {
     for (size_t i = 0; i < HCW_LANES_MAX; i++) {
         wlane *w = &lanes.v[i];
         if (w->lane && is_peer(w, peer)) {
             *side = w->side;
             *last_in = w->last_in;
+            *peer_host = w->peer_host;
             return w->lane;
         }
     }

@@ -112,6 +112,8 @@ struct hcw_link {
     int64_t spin_ns;     /* the adaptive budget for reads */
     bool spin_yield;     /* sched_yield before each round of looks */
     bool spin_grow;      /* hcw_link_spin_grow */
+    uint32_t grow_holds; /* hcw_link_spin_grow_hold */
+    bool spin_lost;      /* the last spin_any lost its CPU (SPIN_LOST_NS) */
     _Atomic bool kicked; /* hcw_link_kick since the last hcw_link_wait */
     hcw_link_watch_fn watch;
     void *watch_ctx;
@@ -189,6 +191,12 @@ static void wake_flag(_Atomic uint32_t *flag)
  * first on a quiet machine, and 14 µs instead of 11.4 beside a CPU-bound
  * loop (where the peer often waits for this very CPU). */
 #define SPIN_FIRST_POLLS 2048
+
+/* A round of a spin's looks (a yield and 256 looks, a few µs at most) that
+ * took longer than this lost the CPU to another thread: a CPU-bound one,
+ * or the peer's turn.  Such a spin does not grow the budget
+ * (spin_adapt_slept): a longer spin would hand the CPU away more often. */
+#define SPIN_LOST_NS 30000
 
 /* Spin up to ns for *w to differ from seen: true if it did.  After a first
  * round of SPIN_FIRST_POLLS looks, each round starts by giving up the CPU
@@ -356,6 +364,19 @@ void hcw_link_socket_spin(hcw_link *l, uint32_t spin_us)
 void hcw_link_spin_grow(hcw_link *l, bool grow)
 {
     l->spin_grow = grow;
+}
+
+int64_t hcw_link_spin_budget_ns(const hcw_link *l)
+{
+    return l->spin_ns;
+}
+
+void hcw_link_spin_grow_hold(hcw_link *l, bool hold)
+{
+    if (hold)
+        l->grow_holds++;
+    else if (l->grow_holds > 0)
+        l->grow_holds--;
 }
 
 void hcw_link_spin_yield(hcw_link *l, bool yield)
@@ -636,13 +657,15 @@ static void spin_adapt(hcw_link *l, bool came_while_spinning)
 }
 
 /* The budget after a wait that spun it all and then slept for what came
- * `waited_ns` after the wait began.  With spin_grow, a wait within the
- * longest spin, which spinning that long would have caught, sets the
- * budget to twice the wait (hcw_link_spin_grow); otherwise, or when the
- * wait was longer (or none came), it halves. */
+ * `waited_ns` after the wait began.  With spin_grow or a grow hold, a wait
+ * within the longest spin, which spinning that long would have caught,
+ * sets the budget to twice the wait (hcw_link_spin_grow); otherwise, or
+ * when the wait was longer (or none came), or the spin lost its CPU, it
+ * halves. */
 static void spin_adapt_slept(hcw_link *l, int64_t waited_ns, bool came)
 {
-    if (l->spin_grow && came && waited_ns <= l->spin_max_ns) {
+    if ((l->spin_grow || l->grow_holds > 0) && came &&
+        waited_ns <= l->spin_max_ns && !l->spin_lost) {
         int64_t want = 2 * waited_ns;
         if (want > l->spin_ns)
             l->spin_ns = want > l->spin_max_ns ? l->spin_max_ns : want;
@@ -1231,9 +1254,11 @@ static int spin_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
     for (size_t i = 0; i < n; i++)
         seen[i] =
             atomic_load_explicit(&links[i]->rx.ctl->tail, memory_order_acquire);
-    int64_t end = now_ns() + first->spin_ns;
+    int64_t last = now_ns();
+    int64_t end = last + first->spin_ns;
     if (end > deadline_ns)
         end = deadline_ns;
+    first->spin_lost = false;
     for (size_t polls = SPIN_FIRST_POLLS;; polls = 256) {
         for (size_t round = 0; round < polls; round += n) {
             bool moved = false;
@@ -1254,8 +1279,12 @@ static int spin_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
             }
             cpu_relax();
         }
-        if (now_ns() >= end)
+        int64_t t = now_ns();
+        if (t - last > SPIN_LOST_NS)
+            first->spin_lost = true;
+        if (t >= end)
             return 0;
+        last = t;
         if (first->spin_yield)
             sched_yield();
     }
@@ -1278,6 +1307,7 @@ int hcw_link_wait_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
         return k;
     hcw_link *first = links[0];
     int64_t began = now_ns();
+    first->spin_lost = false;
     if (first->spin_ns > 0) {
         k = spin_any(links, n, deadline_ns, ready);
         if (k > 0) {

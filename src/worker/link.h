@@ -88,10 +88,24 @@ void hcw_link_spin_yield(hcw_link *l, bool yield);
  * default).  For a reader whose peer answers in 10-20 µs (a wasm host's
  * guest and JavaScript): halving alone leaves the budget below such a wait
  * for good once it fell there, a sleep and a wake-up every round trip
- * (docs/wasm-lanes.md, step 3).  Not for hyperc-worker: beside a CPU-bound
- * process a longer spin's yields hand that process whole time slices, and
- * a pair of workers could starve that way.  One thread, before use. */
+ * (docs/wasm-lanes.md, step 3).  Not for hyperc-worker as a whole: beside
+ * a CPU-bound process a longer spin's yields hand that process whole time
+ * slices (a native pair at 64 in flight lost a third of its throughput in
+ * half the runs beside one), so a worker grows its budget only while it
+ * has a lane to a wasm host (hcw_link_spin_grow_hold).  One thread, before
+ * use. */
 void hcw_link_spin_grow(hcw_link *l, bool grow);
+/* Hold the growth of hcw_link_spin_grow on (hold true) or release one hold
+ * (false): for a lane whose peer is a wasm host, whose turn between two
+ * messages (~8 µs of its guest and JavaScript) a halved budget no longer
+ * covers, so that a worker waiting for it would sleep each message.  The
+ * budget grows while any hold is taken or hcw_link_spin_grow says so; a
+ * spin that lost its CPU (SPIN_LOST_NS in link.c) never grows it.  One
+ * thread. */
+void hcw_link_spin_grow_hold(hcw_link *l, bool hold);
+/* The read spin budget now, in ns (what the next wait spins at most before
+ * it sleeps): for tests and diagnostics.  Any thread; a racy read. */
+int64_t hcw_link_spin_budget_ns(const hcw_link *l);
 /* Release the link (unmap, close).  NULL is ignored. */
 void hcw_link_free(hcw_link *l);
 

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HCW_PROTO_VERSION 6
+#define HCW_PROTO_VERSION 7
 /* The largest frame either side sends or accepts (a message body and its
  * blob, with room for the rest). */
 #define HCW_MAX_FRAME (256u * 1024 * 1024)
@@ -96,7 +96,8 @@
                          still to come */                                      \
     XX(LANE_OPEN, 73) /* node -> worker (lanes): [u32 lane, address peer,      \
                          u8 my_ring, bool send_ok, bool recv_ok,               \
-                         u32 quota]; the memfd came on fd 4 before it */       \
+                         u32 quota, bool peer_host]; the memfd came on fd 4    \
+                         before it */                                          \
     XX(LANE_CLOSE, 74) /* node -> worker (lanes): [u32 lane, u8 why,           \
                           u32 taken_to, u32 drained_to, [u64 adopted...]] */   \
     XX(NEED, 76)   /* node -> worker (lanes): [] the node's next item can be   \

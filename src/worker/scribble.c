@@ -96,7 +96,8 @@ hcw_test_lane_scribble(const char *peer, const char *what)
         return -1;
     int side;
     uint64_t last_in;
-    hcw_lane *l = hcw_lanes_of_peer(&a, &side, &last_in);
+    bool peer_host;
+    hcw_lane *l = hcw_lanes_of_peer(&a, &side, &last_in, &peer_host);
     hw_address_fini(&a);
     if (l == NULL)
         return -1;
@@ -158,4 +159,22 @@ hcw_test_lane_scribble(const char *peer, const char *what)
     }
     wake_reader(map, side);
     return 0;
+}
+
+/* Whether this worker's lane to peer was opened with LANE_OPEN's peer_host
+ * (the peer runs in a wasm host: docs/worker-protocol.md): 1 or 0, -1 no
+ * lane to peer.  For the tests, as hcw_test_lane_scribble; writes
+ * nothing. */
+__attribute__((visibility("default"))) int
+hcw_test_lane_peer_host(const char *peer)
+{
+    hw_address a;
+    if (peer == NULL || hw_address_parse(peer, &a) != 0)
+        return -1;
+    int side;
+    uint64_t last_in;
+    bool peer_host;
+    hcw_lane *l = hcw_lanes_of_peer(&a, &side, &last_in, &peer_host);
+    hw_address_fini(&a);
+    return l == NULL ? -1 : peer_host;
 }

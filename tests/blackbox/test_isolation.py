@@ -52,7 +52,7 @@ def crash_and_check(node, command, report, count=1):
 
 
 @pytest.mark.parametrize("mode,said", [
-    ("old", "protocol version 4, not 6"),
+    ("old", "protocol version 4, not 7"),
     ("short", "READY wants [version, [feature...]]"),
     ("features", "33 features, at most 32"),
 ])

@@ -132,6 +132,13 @@ def test_a_pair_that_keeps_talking_gets_a_lane(lanes):
     # only the pair maps it: a third worker has no lane at all
     assert not maps_lane(wc)
     assert ps(lanes)[C]["lanes"] == []
+    if not COMPONENTS:
+        # LANE_OPEN told each worker its peer is no wasm host (a wasm
+        # host's turn would let the spin budget grow to it)
+        assert lanes.ask(A, f"lanehost our@{B}") == "peer_host 0"
+        assert lanes.ask(B, f"lanehost our@{A}") == "peer_host 0"
+        assert lanes.ask(C, f"lanehost our@{A}") == \
+            "lanehost: no lane to that peer"
     # each memfd is closed once mapped (the link's fd 3 too): a worker's
     # descriptors stay its standard streams and its lane socket (4); a wasm
     # host has Node.js's own besides, but no memfd either

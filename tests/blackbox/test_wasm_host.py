@@ -41,7 +41,7 @@ BRIDGE = os.environ.get("HYPERC_RING_BRIDGE") or (
     if os.environ.get("HYPERC_FAKE_WORKER") else None)
 HAVE_RINGS = (BRIDGE is not None and os.path.exists(BRIDGE)
               and os.path.exists(os.path.join(TOOLS, "hyperc_link.node")))
-VERSION = 6
+VERSION = 7
 TIMEOUT = 30  # seconds, for every read and every wait (a host starting
 # Node.js and a component on a machine at load 15 took more than 10)
 

@@ -188,6 +188,10 @@ def test_a_component_and_a_native_worker_talk_by_lane(node_factory, tmp_path,
     assert maps_lane(worker(n, A)) and maps_lane(worker(n, B))
     [host] = host_pids(n)
     assert host == worker(n, wasm_process == "a" and A or B)
+    # the native worker was told its peer is a wasm host (its spin budget
+    # may grow to the host's turn: docs/worker-protocol.md, LANE_OPEN)
+    native, component = (B, A) if wasm_process == "a" else (A, B)
+    assert n.ask(native, f"lanehost our@{component}") == "peer_host 1"
     ab, ba = by_node(n)
     rep = n.ask(A, f"flood our@{B} 300 5 echo x", timeout=60)
     assert rep == "flood ok=300 errors=0 busy=0", rep

@@ -71,6 +71,9 @@
  *                                (hcw_test_lane_scribble), then sleep MS
  *                                (our worker takes nothing meanwhile);
  *                                answer "scribbled WHAT", or why not
+ *   lanehost PEER                answer "peer_host 1" or "peer_host 0": what
+ *                                LANE_OPEN said of our lane to PEER
+ *                                (hcw_test_lane_peer_host), or why not
  *
  * An answer to a request whose context begins with "print-" is printed
  * (level 0) as the reply or error line above, not sent as an answer.
@@ -666,6 +669,21 @@ static bool on_request(char *cmdline, size_t len)
                      : rc == -1 ? "no lane to that peer"
                      : rc == -2 ? "no such scribble"
                                 : "no room in the lane");
+        answer(out);
+    } else if (strcmp(cmd, "lanehost") == 0) {
+        char *peer = word(rest, &rest);
+        int (*hook)(const char *) = NULL;
+#ifndef __wasm__
+        void *sym = dlsym(RTLD_DEFAULT, "hcw_test_lane_peer_host");
+        memcpy(&hook, &sym, sizeof hook);
+#endif
+        int rc = hook ? hook(peer) : -2;
+        if (rc >= 0)
+            snprintf(out, sizeof out, "peer_host %d", rc);
+        else
+            snprintf(out, sizeof out, "lanehost: %s",
+                     rc == -2 ? "no hook here (not in hyperc-worker)"
+                              : "no lane to that peer");
         answer(out);
     } else if (strcmp(cmd, "spray") == 0) {
         /* spray TARGET N BODY: fire N requests, then end at once (what a

@@ -621,6 +621,124 @@ static void missed_flag(void **state)
         skip();
 }
 
+/* A grow hold (hcw_link_spin_grow_hold, what a worker takes for a lane to
+ * a wasm host): a wait that slept for a frame that came within the longest
+ * spin sets the budget to twice that wait; without a hold the budget
+ * halves at every sleep and stays at its floor, whatever the waits.  Each
+ * frame is sent once the reader's flag is up (it slept) and 10 µs after
+ * the wait began.  A round whose wait took longer than 30 µs (a loaded
+ * machine: its spin may have lost its CPU, which never grows the budget)
+ * does not count for the hold; the test is skipped if none counts. */
+typedef struct later {
+    hcw_link *node;
+    hcw_frame *f;
+    _Atomic uint32_t *flag; /* the reader's reader_sleeps */
+    _Atomic int64_t began;  /* set by the reader; 0: not yet */
+} later;
+
+static void *send_later(void *arg)
+{
+    later *p = arg;
+    int64_t b, end = mono_ns() + 10LL * 1000000000;
+    while ((b = atomic_load(&p->began)) == 0 && mono_ns() < end)
+        ;
+    while ((atomic_load(p->flag) == 0 || mono_ns() < b + 10000) &&
+           mono_ns() < end)
+        ;
+    assert_int_equal(hcw_link_send(p->node, p->f), 0);
+    return NULL;
+}
+
+/* One frame after the reader slept: how long its wait took (ns). */
+static int64_t grow_round(hcw_link *node, hcw_link *worker, uint8_t *map,
+                          hcw_frame *f, hcw_in *in)
+{
+    /* the worker reads the replies ring: its tail at 192, the flag after */
+    later p = {node, f, (_Atomic uint32_t *)(map + 192 + 4), 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, send_later, &p), 0);
+    hcw_link *const links[1] = {worker};
+    bool ready = false;
+    int64_t t0 = mono_ns();
+    atomic_store(&p.began, t0);
+    int rc;
+    do
+        rc = hcw_link_wait_any(links, 1, mono_ns() + 1000000000, &ready);
+    while (rc == 0 && mono_ns() - t0 < 10LL * 1000000000);
+    int64_t took = mono_ns() - t0;
+    assert_int_equal(rc, 1);
+    pthread_join(th, NULL);
+    char err[160];
+    assert_int_equal(hcw_link_recv(worker, in, err, sizeof err), 1);
+    return took;
+}
+
+/* Waits that time out: each halves the budget, to its floor. */
+static void to_floor(hcw_link *worker)
+{
+    hcw_link *const links[1] = {worker};
+    bool ready;
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(
+            hcw_link_wait_any(links, 1, mono_ns() + 300000, &ready), 0);
+}
+
+static void grow_hold(void **state)
+{
+    (void)state;
+    int fd = -1;
+    hcw_link *node = hcw_link_shm_new(50, &fd); /* a 50 µs spin at most */
+    assert_non_null(node);
+    uint8_t *map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    char err[160];
+    hcw_link *worker = hcw_link_shm_open(fd, err, sizeof err);
+    assert_non_null(worker);
+    int64_t max = 50000, floor = max / 64;
+    assert_int_equal(hcw_link_spin_budget_ns(worker), max);
+    to_floor(worker);
+    assert_int_equal(hcw_link_spin_budget_ns(worker), floor);
+    hcw_frame *f = hcw_frame_new();
+    hcw_frame_begin(f, HCW_SET_STATE, 1);
+    hcw_put_bin(f, "ab", 2);
+    hcw_in in;
+    hcw_in_init(&in);
+    /* no hold: every wait sleeps, and the budget stays at its floor */
+    for (int i = 0; i < 6; i++) {
+        grow_round(node, worker, map, f, &in);
+        assert_int_equal(hcw_link_spin_budget_ns(worker), floor);
+    }
+    /* a hold: a wait of 10 to 30 µs grows the budget to twice it */
+    hcw_link_spin_grow_hold(worker, true);
+    int counted = 0;
+    for (int i = 0; i < 60 && counted < 3; i++) {
+        int64_t took = grow_round(node, worker, map, f, &in);
+        int64_t after = hcw_link_spin_budget_ns(worker);
+        assert_true(after >= floor && after <= max);
+        if (took <= 30000) {
+            counted++;
+            assert_true(after >= 19000);
+        }
+        /* start again from the floor */
+        hcw_link_spin_grow_hold(worker, false);
+        to_floor(worker);
+        hcw_link_spin_grow_hold(worker, true);
+    }
+    /* released (one hold taken, given back twice: no underflow), a wait
+     * halves it again */
+    hcw_link_spin_grow_hold(worker, false);
+    hcw_link_spin_grow_hold(worker, false);
+    grow_round(node, worker, map, f, &in);
+    assert_int_equal(hcw_link_spin_budget_ns(worker), floor);
+    hcw_in_fini(&in);
+    hcw_frame_free(f);
+    munmap(map, 4096);
+    hcw_link_free(worker);
+    hcw_link_free(node);
+    if (counted == 0)
+        skip();
+}
+
 /* hcw_link_read_some, the stream read of the wasm host's addon: on the
  * rings it takes what has come, at most what it is asked for, across the
  * ring's wrap, and gives up (0) when the watch function does with nothing
@@ -704,6 +822,7 @@ int main(void)
         cmocka_unit_test(try_send),
         cmocka_unit_test(wait_and_kick),
         cmocka_unit_test(missed_flag),
+        cmocka_unit_test(grow_hold),
         cmocka_unit_test(not_a_link),
         cmocka_unit_test(socket_link),
         cmocka_unit_test(socket_link_batches),

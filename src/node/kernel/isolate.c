@@ -1917,6 +1917,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
      * when its addon is there, else a socket; a shared object in
      * hyperc-worker over shared-memory rings */
     bool wasm = is_wasm(p->so_path);
+    atomic_store(&p->in_wasm_host, wasm);
     const char *host = n->wasm_host_path;
     const char *node_js = getenv("HYPERC_NODE");
     if (node_js == NULL || *node_js == '\0')

@@ -376,6 +376,9 @@ struct hcn_proc {
                                  * sets this first: the node's shutdown, or
                                  * the thread itself once the process has
                                  * left the node (nobody else would) */
+    /* guest: its instance runs in the wasm host (set by hcn_isolate_run
+     * before the instance starts; read by the lanes' LANE_OPEN) */
+    atomic_bool in_wasm_host;
     bool on_fiber;    /* guest: on a fiber of the node's schedulers (sched.c),
                        * not on `thread` (set before it starts) */
     char *pending_so; /* guest: a reinstall's binary, taken at the

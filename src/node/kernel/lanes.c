@@ -361,7 +361,7 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
         } else {
             hw_address peer;
             hcn_address_export(r->p[1 - s]->addr, &peer);
-            hcw_frame_begin(f, HCW_LANE_OPEN, 6);
+            hcw_frame_begin(f, HCW_LANE_OPEN, 7);
             hcw_put_u64(f, number);
             hcw_put_address(f, &peer);
             hcw_put_u64(f, (uint64_t)s);
@@ -369,6 +369,8 @@ int hcn_lanes_entry(hcn_node *n, hcn_proc *p, int inst, const hcn_msg *m,
             hcw_put_bool(f, r->ok[1 - s]);
             /* the requests its way may hold unread: the peer's bound's */
             hcw_put_u64(f, HCN_LANE_QUOTA(r->p[1 - s]->mb.max_req));
+            /* the peer a wasm host: its turns are long (link.h) */
+            hcw_put_bool(f, atomic_load(&r->p[1 - s]->in_wasm_host));
             hw_address_fini(&peer);
             *memfd = dup(r->memfd);
             rc = *memfd >= 0 ? 1 : 0;
