@@ -752,6 +752,27 @@ def test_answers_stubs_and_flags_of_step_5(node_factory, monkeypatch):
         "no lane's peer"), log
 
 
+def test_forgets_that_wait_for_room_come_first(node_factory, monkeypatch):
+    """FORGETs that do not fit in a full replies ring when their contexts
+    are filed wait for room, in order, and `served` with them (isolate.c,
+    forget_flush): a fake worker fills its ring with notes it has itself
+    delivered ahead and does not read, then inherits two of its own lane
+    ids with expects.  served stays before the first such frame until the
+    worker reads; once served covers them both FORGETs are in the ring,
+    after the notes, in order.  Again with a call whose REPLY waits for
+    room: the FORGET comes before it."""
+    fake_worker(monkeypatch, "forget-full")
+    monkeypatch.setenv("HYPERC_LANES", "1")
+    n = node_factory(packages=("tpkg",), extra=ISOLATE, wait_ready=False)
+    n.wait_log("fake_worker: full ring (no room for a FORGET): served held "
+               "back; served, the notes' DELIVERs, then FORGET "
+               "0x8000000000000001 FORGET 0x8000000000000002")
+    n.wait_log("fake_worker: full ring and a call: served, the notes' "
+               "DELIVERs, then FORGET 0x8000000000000003 REPLY")
+    assert "fill:" not in n.log(), n.log()
+    assert "broke the protocol" not in n.log(), n.log()
+
+
 @pytest.mark.parametrize("mode,said", [
     ("sync", "SYNC from a worker without lanes"),
     ("send5", "SEND_REQUEST's fifth argument wants a lane id (bit 63, no "

@@ -25,6 +25,13 @@
  *             another stub, and SYNCs a stub from `c`, which is no lane's
  *             peer (a breach: the instance ends with b's stub prompting).
  *             Process `b` says which ANSWERs it gets.
+ *   forget-full   lanes, as `lanes`; process `a` fills its replies ring (it
+ *             has itself delivered notes it does not read) until a FORGET
+ *             does not fit, then inherits two of its own lane ids with
+ *             expects: the FORGETs wait for room, and `served` with them;
+ *             it then reads the ring (no call) and says in what order the
+ *             FORGETs came once `served` covers them; then again with one,
+ *             ended by a call with a REPLY (OUR), which must come after it.
  *   sync      [READY, version, []]: no lanes; then `a` sends SYNC (a breach)
  *   send5     no lanes; `a` sends SEND_REQUEST with a lane id (a breach) */
 #include "worker/link.h"
@@ -267,6 +274,181 @@ static void lanes_a(const char *our)
         pause();
 }
 
+/* The replies ring's unread bytes (the worker reads it only when told). */
+static uint32_t unread(void)
+{
+    return hcw_link_rx_tail(l) - hcw_link_rx_pos(l);
+}
+
+/* Wait (at most 5 s) until the replies ring holds more than `than` unread
+ * bytes: false if it did not. */
+static bool unread_over(uint32_t than)
+{
+    for (int i = 0; i < 5000; i++) {
+        if (unread() > than)
+            return true;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    return false;
+}
+
+/* Read a frame that must be a DELIVER (of a message to itself) and say
+ * so if it is not. */
+static bool read_deliver(const char *what)
+{
+    read_frame();
+    if (in.op == HCW_DELIVER)
+        return true;
+    say("%s: %s instead of a DELIVER", what, hcw_op_name(in.op));
+    return false;
+}
+
+/* A FORGET frame: 4 + 1 + 1 + 9 bytes.  Notes a sends itself, delivered
+ * ahead and left unread, until the replies ring's room is under that
+ * (each note's DELIVER measured once: its bytes beyond the body); false
+ * (said) if the ring could not be filled so.  *notes counts them. */
+#define FORGET_BYTES 15
+static bool fill_replies(const hw_address *self, size_t *notes)
+{
+    static char body[8192];
+    memset(body, 'n', sizeof body - 1);
+    if (unread() != 0) {
+        say("fill: the ring is not empty");
+        return false;
+    }
+    body[1000] = 0;
+    send_request(self, false, body, 0);
+    body[1000] = 'n';
+    (*notes)++;
+    if (!unread_over(0)) {
+        say("fill: the first note was not delivered");
+        return false;
+    }
+    uint32_t over = unread() - 1000; /* a DELIVER's bytes beyond its body */
+    for (;;) {
+        uint32_t room = HCW_LINK_RING_BYTES - unread();
+        if (room < FORGET_BYTES)
+            return true;
+        /* the last note leaves 4 (5 with a shorter bin header) bytes; one
+         * before it leaves enough for the last */
+        uint32_t want = room - over - 4;
+        if (room < over + 4 + 64 || want > 8000)
+            want = room < over + 2000 ? 0 : room - over - 1000;
+        if (want > 8000)
+            want = 8000;
+        if (want == 0) {
+            say("fill: %u bytes of room left, no note fits", (unsigned)room);
+            return false;
+        }
+        uint32_t before = unread();
+        body[want] = 0;
+        send_request(self, false, body, 0);
+        body[want] = 'n';
+        (*notes)++;
+        if (!unread_over(before)) {
+            say("fill: a note of %u bytes was not delivered (%u of room)",
+                (unsigned)want, (unsigned)room);
+            return false;
+        }
+    }
+}
+
+/* Read what the replies ring holds until the node has served every frame
+ * sent (at most 5 s) and the ring is empty: "N DELIVERs, then OP [ID]..."
+ * of the frames that were not DELIVERs, in order, into out.  *delivers
+ * counts the DELIVERs. */
+static bool read_until_served(char *out, size_t n, size_t *delivers)
+{
+    size_t k = 0;
+    out[0] = 0;
+    for (int i = 0; i < 5000; i++) {
+        bool served = (int32_t)(hcw_link_served(l) - sent) >= 0;
+        if (!hcw_link_pending(l)) {
+            if (served)
+                return true;
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+            continue;
+        }
+        read_frame();
+        if (in.op == HCW_DELIVER) {
+            if (k == 0)
+                (*delivers)++;
+            else
+                snprintf(out + strlen(out), n - strlen(out), " DELIVER");
+            continue;
+        }
+        uint64_t id = 0;
+        if (in.op == HCW_FORGET && !(in.nargs == 1 && hcw_get_u64(&in, &id)))
+            id = 1;
+        snprintf(out + strlen(out), n - strlen(out), "%s%s", k ? " " : "",
+                 hcw_op_name(in.op));
+        if (in.op == HCW_FORGET)
+            snprintf(out + strlen(out), n - strlen(out), " %#" PRIx64, id);
+        k++;
+    }
+    return false;
+}
+
+/* Send RECEIVE for each of n messages delivered ahead. */
+static void take_n(size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        take(false);
+}
+
+/* Process a of mode "forget-full". */
+static void forget_full_a(const char *our)
+{
+    hw_address self, c;
+    address_of(our, "a", &self);
+    address_of(our, "c", &c);
+    /* two requests under own lane ids, delivered ahead; the first taken
+     * (it prompts) */
+    send_request(&self, true, "q1", LANE_ID(1));
+    send_request(&self, true, "q2", LANE_ID(2));
+    if (!read_deliver("q1") || !read_deliver("q2"))
+        return;
+    take(false);
+    size_t notes = 0;
+    if (!fill_replies(&self, &notes))
+        return;
+    uint32_t room = HCW_LINK_RING_BYTES - unread();
+    /* the node files contexts under lane ids 1 and 2 (the second prompts
+     * after its RECEIVE): neither FORGET fits */
+    send_request_ex(&c, true, true, "inherit 1", 0);
+    uint32_t first = sent; /* that frame's number */
+    take(false);
+    send_request_ex(&c, true, true, "inherit 2", 0);
+    nanosleep(&(struct timespec){0, 300000000}, NULL);
+    bool held = (int32_t)(hcw_link_served(l) - first) < 0;
+    char seen[512];
+    size_t delivers = 0;
+    bool done = read_until_served(seen, sizeof seen, &delivers);
+    say("full ring (%s): served %s; %s, %s, then %s",
+        room < FORGET_BYTES ? "no room for a FORGET" : "room",
+        held ? "held back" : "moved on", done ? "served" : "not served",
+        delivers == notes ? "the notes' DELIVERs" : "not the notes", seen);
+    take_n(notes);
+    /* again, with a call whose REPLY waits for room behind the FORGET */
+    send_request(&self, true, "q3", LANE_ID(3));
+    if (!read_deliver("q3"))
+        return;
+    take(false);
+    notes = 0;
+    if (!fill_replies(&self, &notes))
+        return;
+    send_request_ex(&c, true, true, "inherit 3", 0);
+    hcw_frame_begin(f, HCW_OUR, 0);
+    send_frame();
+    /* the node waits for room to write OUR's REPLY, the FORGET first */
+    nanosleep(&(struct timespec){0, 300000000}, NULL);
+    delivers = 0;
+    done = read_until_served(seen, sizeof seen, &delivers);
+    say("full ring and a call: %s, %s, then %s", done ? "served" : "not served",
+        delivers == notes ? "the notes' DELIVERs" : "not the notes", seen);
+    take_n(notes);
+}
+
 /* Process b of mode "lanes": says each ANSWER it gets. */
 static void lanes_b(void)
 {
@@ -305,7 +487,8 @@ int main(void)
     }
     const char *mode = getenv("FAKE_WORKER_READY");
     f = hcw_frame_new();
-    bool lanes = mode && strcmp(mode, "lanes") == 0;
+    bool full = mode && strcmp(mode, "forget-full") == 0;
+    bool lanes = full || (mode && strcmp(mode, "lanes") == 0);
     if (lanes ||
         (mode && (strcmp(mode, "sync") == 0 || strcmp(mode, "send5") == 0))) {
         const char *feat[] = {HCW_FEATURE_LANES};
@@ -318,9 +501,11 @@ int main(void)
         hcw_put_bool(f, true);
         send_frame();
         bool is_a = strncmp(id, "a:", 2) == 0;
-        if (lanes && is_a)
+        if (full && is_a)
+            forget_full_a(our);
+        else if (lanes && is_a)
             lanes_a(our);
-        if (lanes && strncmp(id, "b:", 2) == 0)
+        if (lanes && !full && strncmp(id, "b:", 2) == 0)
             lanes_b();
         if (is_a && strcmp(mode, "sync") == 0) {
             sync_stub(NULL, 0);
@@ -348,7 +533,7 @@ int main(void)
         hcw_put_strs(f, names, HCW_MAX_FEATURES + 1);
     } else {
         fprintf(stderr, "fake_worker: FAKE_WORKER_READY: old, short, "
-                        "features, lanes, sync or send5\n");
+                        "features, lanes, forget-full, sync or send5\n");
         return 2;
     }
     if (hcw_link_send(l, f) != 0)
