@@ -125,6 +125,10 @@ hcw_test_lane_scribble(const char *peer, const char *what)
         atomic_store(word(map, STATE_OFF), 0x5cu);
     } else if (strcmp(what, "state-closed") == 0) {
         atomic_store(word(map, STATE_OFF), HCW_LANE_STATE_CLOSED);
+    } else if (strcmp(what, "state-open") == 0) {
+        /* what the word said before the node closed the lane: this worker
+         * writes into it as one that looked just before the close */
+        atomic_store(word(map, STATE_OFF), HCW_LANE_STATE_OPEN);
     } else if (strcmp(what, "counters") == 0) {
         /* both directions' last_seq and read_seq */
         for (size_t d = 0; d < 2; d++)

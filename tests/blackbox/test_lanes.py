@@ -656,6 +656,38 @@ def test_lane_requests_left_by_a_killed_worker_are_answered(lanes):
     assert got.get("rep") == "flood ok=40 errors=0 busy=0", got
 
 
+@native_only
+def test_a_blob_request_written_after_the_drain_is_sent_again_by_node(lanes):
+    """b's worker dies while a's guest sleeps: the node closes the lane,
+    drains what b did not read (nothing) and tells a (LANE_CLOSE with
+    drained_to).  a's guest then sets the lane's state word open again
+    (hyperc-worker's test hook), as a worker that looked just before the
+    close, and asks b by lane with a blob: the request lies in the lane
+    after the drain, and a's worker sends it again by node when it reads
+    the LANE_CLOSE (lane_table.c, resend), under its lane id and with its
+    blob.  b's next instance echoes the blob, and the answer reaches a's
+    context (docs/lane-design.md §10, "Blobs by lane")."""
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    b_pid = worker(lanes, B)
+    got = {}
+
+    def ask():
+        got["rep"] = lanes.ask(
+            A, f"lateblobask 1500 our@{B} 20 blobz 5000 blob", timeout=25)
+    t = threading.Thread(target=ask)
+    t.start()
+    time.sleep(0.3)
+    os.kill(b_pid, signal.SIGKILL)
+    lanes.wait_log(f"{B} crashed; restarting in")
+    t.join(30)
+    assert not t.is_alive()
+    assert got.get("rep") == f"reply from {NODE}@{B} ctx=blobz: blob 5000 " \
+        f"bytes {blob_line(5000, 5000)}", got
+    assert worker(lanes, B) != b_pid
+    lanes_gone(lanes, A)
+
+
 # How a's guest passes on, with inherit and expects-response, the request
 # that came back to it under its own lane id, and what it prints once the
 # answer comes: at once; after the first context's deadline has passed (its

@@ -281,6 +281,33 @@ static int await_body(const hw_address *t, const char *secs, char *body,
     return hw_send_and_await_response(t, &r, NULL, ar);
 }
 
+/* blobask TARGET SECS CTX SIZE BODY: a request with a blob of SIZE
+ * bytes (blob_fill's, seeded with SIZE), expecting a response within SECS,
+ * with the context CTX. */
+static void blob_ask(char *rest)
+{
+    char *tg = word(rest, &rest);
+    char *secs = word(rest, &rest);
+    char *ctx = word(rest, &rest);
+    size_t size = strtoul(word(rest, &rest), NULL, 10);
+    hw_address t;
+    if (!target_of(tg, &t)) {
+        answer("bad target");
+        return;
+    }
+    hw_request r = {0};
+    r.has_expects_response = true;
+    r.expects_response = strtoull(secs, NULL, 10);
+    r.body.ptr = (uint8_t *)rest;
+    r.body.len = strlen(rest);
+    hw_bytes c = {(uint8_t *)ctx, strlen(ctx)};
+    hw_blob b;
+    blob_fill(&b, (unsigned long)size, size);
+    hw_send_request(&t, &r, &c, &b);
+    free(b.bytes.ptr);
+    hw_address_fini(&t);
+}
+
 static bool on_request(char *cmdline, size_t len)
 {
     requests++;
@@ -451,25 +478,30 @@ static bool on_request(char *cmdline, size_t len)
         snprintf(out, sizeof out, "blobnote: %s %s", rest, bl);
         hw_print_to_terminal(0, out);
     } else if (strcmp(cmd, "blobask") == 0) {
-        char *tg = word(rest, &rest);
-        char *secs = word(rest, &rest);
-        char *ctx = word(rest, &rest);
-        size_t size = strtoul(word(rest, &rest), NULL, 10);
-        if (!target_of(tg, &t)) {
-            answer("bad target");
+        blob_ask(rest);
+    } else if (strcmp(cmd, "lateblobask") == 0) {
+        /* lateblobask MS TARGET ...: after MS ms, the lane to TARGET's
+         * state word set open again (hyperc-worker's test hook), then
+         * blobask TARGET ...: a peer that ended meanwhile left the lane
+         * closed and drained, and this request goes into it after the
+         * drain, as one its worker wrote just before it saw the close */
+        long ms = strtol(word(rest, &rest), NULL, 10);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+        char peer[256];
+        snprintf(peer, sizeof peer, "%s", rest);
+        peer[strcspn(peer, " ")] = 0;
+        int (*hook)(const char *, const char *) = NULL;
+#ifndef __wasm__
+        void *sym = dlsym(RTLD_DEFAULT, "hcw_test_lane_scribble");
+        memcpy(&hook, &sym, sizeof hook);
+#endif
+        if (hook == NULL || hook(peer, "state-open") != 0) {
+            answer("no lane to reopen");
             return true;
         }
-        hw_request r = {0};
-        r.has_expects_response = true;
-        r.expects_response = strtoull(secs, NULL, 10);
-        r.body.ptr = (uint8_t *)rest;
-        r.body.len = strlen(rest);
-        hw_bytes c = {(uint8_t *)ctx, strlen(ctx)};
-        hw_blob b;
-        blob_fill(&b, (unsigned long)size, size);
-        hw_send_request(&t, &r, &c, &b);
-        free(b.bytes.ptr);
-        hw_address_fini(&t);
+        blob_ask(rest);
     } else if (strcmp(cmd, "blobinherit") == 0) {
         hw_response r = {0};
         r.inherit = true;
