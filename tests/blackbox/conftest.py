@@ -102,6 +102,19 @@ def pid(name, pkg="tpkg", pub="test.os"):
     return f"{name}:{pkg}:{pub}"
 
 
+def blob_bytes(seed, size):
+    """tproc's blob_fill."""
+    return bytes((seed * 31 + i * 7) & 0xff for i in range(size))
+
+
+def blob_line(seed, size):
+    """tproc's blob_line of blob_bytes(seed, size)."""
+    h = 2166136261
+    for c in blob_bytes(seed, size):
+        h = ((h ^ c) * 16777619) & 0xffffffff
+    return f"len={size} fnv={h:08x} mime=application/x-tproc"
+
+
 def ask_until(node, process, body, want, timeout=15):
     """Ask until `process` answers `want` (a restarting process)."""
     deadline = time.monotonic() + timeout

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import ask_until, BIN, ISOLATED, pid
+from conftest import ask_until, BIN, blob_line, ISOLATED, NODE, pid
 
 HOG = pid("stackhog", "tstack")
 ISOLATE = ("--isolate", "--restart-base-ms", "50")
@@ -217,6 +217,39 @@ def test_requests_queued_behind_a_crash_fail_at_once(iso):
     # failed requests were not run again
     assert iso.log().count(f"process {HOG} crashed: SIGSEGV") == 1
     ask_until(iso, HOG, "ping", f"pong {5 - errors}")
+
+
+@pytest.mark.parametrize("lanes", ["1", "0"])
+def test_a_send_error_by_node_carries_the_requests_blob(node_factory,
+                                                       monkeypatch, lanes):
+    """A send error the node gives an isolated worker (in a DELIVER or a
+    RECEIVE's REPLY) carries the failed request's blob, as Hyperware's
+    send error carries the message: the request's target, body and blob
+    and the context reach the guest whole.  A timeout at the deadline, one
+    at once when the target crashes on the request, and an offline node;
+    blobs under and over a lane frame's quarter ring (16 KiB), with and
+    without lanes (a worker with lanes reads items with a longer tail)."""
+    monkeypatch.setenv("HYPERC_LANES", lanes)
+    n = node_factory(packages=("tpkg",), extra=ISOLATE)
+    a, slow, other = pid("a"), pid("slow"), pid("b")
+    for size in (300, 20000):
+        t0 = time.monotonic()
+        rep = n.ask(a, f"blobask our@{slow} 1 blobt{size} {size} sleep 1500",
+                    timeout=20)
+        assert rep == f"error timeout target={NODE}@{slow} ctx=blobt{size} " \
+            f"body=sleep 1500 {blob_line(size, size)}", rep
+        assert time.monotonic() - t0 < 10
+        t0 = time.monotonic()
+        rep = n.ask(a, f"blobask our@{other} 20 blobc{size} {size} trap",
+                    timeout=25)
+        assert rep == f"error timeout target={NODE}@{other} " \
+            f"ctx=blobc{size} body=trap {blob_line(size, size)}", rep
+        assert time.monotonic() - t0 < 10  # at once, not at the deadline
+        rep = n.ask(a, f"blobask elsewhere.os@{other} 30 bloboff{size} "
+                    f"{size} echo x", timeout=20)
+        assert rep == f"error offline target=elsewhere.os@{other} " \
+            f"ctx=bloboff{size} body=echo x {blob_line(size, size)}", rep
+        ask_until(n, other, "echo up", "up")
 
 
 def test_give_up_after_the_limit(node_factory):

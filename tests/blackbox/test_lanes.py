@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import ISOLATED, NODE, PACKAGES, pid
+from conftest import blob_line, ISOLATED, NODE, PACKAGES, pid
 
 A, B, C, PRIVATE = pid("a"), pid("b"), pid("c"), pid("private")
 ISOLATE = ("--isolate", "--restart-base-ms", "50")
@@ -458,19 +458,6 @@ def test_an_answer_a_lane_cannot_carry_comes_by_node(lanes):
     assert by_node(lanes) == (ab2, ba2)
 
 
-def blob_bytes(seed, size):
-    """tproc's blob_fill."""
-    return bytes((seed * 31 + i * 7) & 0xff for i in range(size))
-
-
-def blob_line(seed, size):
-    """tproc's blob_line of blob_bytes(seed, size)."""
-    h = 2166136261
-    for c in blob_bytes(seed, size):
-        h = ((h ^ c) * 16777619) & 0xffffffff
-    return f"len={size} fnv={h:08x} mime=application/x-tproc"
-
-
 def blobnotes_seen(node, who):
     """(K, the blob's words) of each "blobnote: n-K ..." `who` printed, in
     the log's order."""
@@ -686,6 +673,37 @@ def test_a_blob_request_written_after_the_drain_is_sent_again_by_node(lanes):
         f"bytes {blob_line(5000, 5000)}", got
     assert worker(lanes, B) != b_pid
     lanes_gone(lanes, A)
+
+
+def test_a_send_error_by_node_to_a_lane_request_carries_its_blob(lanes):
+    """A lane request with a blob lies in the lane while b computes; b's
+    worker dies: the node drains the request into b's queue, and b's next
+    instance crashes handling it.  The node fails it to its rsvp, a, under
+    a's lane id: a send error that comes as an ANSWER, which a's worker
+    pairs with its context.  The guest gets the error with its context and
+    the request's blob, at once, not at the deadline."""
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    ab = by_node(lanes)[0]
+    lanes.inject(B, "compute 5000", non_block=True)
+    time.sleep(0.3)
+    got = {}
+
+    def ask():
+        got["rep"] = lanes.ask(A, f"blobask our@{B} 20 blobt 700 trap",
+                               timeout=25)
+    t = threading.Thread(target=ask)
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(0.5)
+    assert by_node(lanes)[0] == ab  # it went by lane
+    os.kill(worker(lanes, B), signal.SIGKILL)
+    t.join(30)
+    assert not t.is_alive()
+    assert got.get("rep") == f"error timeout target={NODE}@{B} ctx=blobt " \
+        f"body=trap {blob_line(700, 700)}", got
+    assert time.monotonic() - t0 < 12
+    lanes.wait_log(f"process {B} crashed")
 
 
 # How a's guest passes on, with inherit and expects-response, the request
