@@ -10,7 +10,10 @@
  * The words written are lane.h's layout: side s's ring has its producer
  * line (tail, reader_sleeps) at 64 + 128 s and its consumer line (head) 64
  * bytes further; its bytes at 4096 + s R; the state word at 16; direction
- * d's words (last_seq, read_seq) at 320 + 64 d. */
+ * d's words (last_seq, read_seq) at 320 + 64 d.
+ *
+ * hcw_test_replies_room, beside it, tells a guest how full the node's
+ * replies ring is. */
 #include "worker_int.h"
 
 #include "binding_int.h"
@@ -181,4 +184,15 @@ hcw_test_lane_peer_host(const char *peer)
     hcw_lane *l = hcw_lanes_of_peer(&a, &side, &last_in, &peer_host);
     hw_address_fini(&a);
     return l == NULL ? -1 : peer_host;
+}
+
+/* The room the node's replies ring has now, in bytes: what the worker has
+ * not read of it subtracted from its size.  A guest that makes the node
+ * fill it (messages it sends itself, delivered ahead while it handles
+ * one) sees how full it is; the worker reads the ring only when the guest
+ * makes a call with a reply or receives. */
+__attribute__((visibility("default"))) uint32_t hcw_test_replies_room(void)
+{
+    return HCW_LINK_RING_BYTES -
+           (hcw_link_rx_tail(hcw_w.link) - hcw_link_rx_pos(hcw_w.link));
 }

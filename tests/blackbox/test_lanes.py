@@ -751,6 +751,37 @@ def test_an_own_lane_id_inherited_with_expects_replaces_its_context(
     assert log.count(f"] {A}: {printed}") == 1, log
 
 
+@native_only
+def test_a_forget_that_waits_for_room_still_comes_before_the_timeout(lanes):
+    """As relay-late above, with a's replies ring full when the node files
+    the context under a's lane id: a's guest, after the first context's
+    deadline, has pads it sends itself delivered ahead until not even a
+    FORGET fits (hyperc-worker's test hook says how full the ring is), then
+    passes the request on with inherit and expects.  The FORGET waits for
+    room and `served` with it, so a's worker, about to give the guest that
+    context's Timeout, waits and reads the ring until the FORGET comes: no
+    Timeout, and c's answer arrives.  (Without lanes there is no reference
+    here: the node's own context under that id has timed out, and its
+    Timeout, which the guest could still inherit, holds back what is behind
+    it, the pads too.)"""
+    n = lanes
+    assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(n, A, B)
+    ab = by_node(n)[0]
+    t0 = time.monotonic()
+    n.inject(A, f"ask our@{B} 1 print-c1 forward our@{A} fillrelay "
+             f"our@{C} 20 print-c2 1500 echo hi", non_block=True)
+    printed = f"reply from {NODE}@{C} ctx=print-c2: hi"
+    n.wait_log(f"] {A}: {printed}")
+    assert by_node(n)[0] == ab  # a's request went by lane
+    time.sleep(max(0.0, t0 + 3.0 - time.monotonic()))
+    assert n.ask(A, "echo alive") == "alive"
+    log = n.log()
+    assert "fill:" not in log, log
+    assert "ctx=print-c1" not in log, log
+    assert log.count(f"] {A}: {printed}") == 1, log
+
+
 def fake_worker(monkeypatch, mode):
     """Every process of tpkg run by tests/procs/fake_worker in `mode`."""
     fake = os.environ.get("HYPERC_FAKE_WORKER")

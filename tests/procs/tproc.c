@@ -281,6 +281,70 @@ static int await_body(const hw_address *t, const char *secs, char *body,
     return hw_send_and_await_response(t, &r, NULL, ar);
 }
 
+/* Wait (at most 5 s) until hyperc-worker's replies ring has less room
+ * than `than`: false if it did not. */
+static bool room_under(uint32_t (*room)(void), uint32_t than)
+{
+    for (int i = 0; i < 5000; i++) {
+        if (room() < than)
+            return true;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    return false;
+}
+
+/* Fill the worker's replies ring until a 15-byte frame (a FORGET) no
+ * longer fits: "pad" requests to this process, which the node delivers
+ * ahead while the guest handles the current message, each sized from the
+ * first's DELIVER (its bytes beyond the body).  NULL, or why not. */
+static const char *fill_replies(void)
+{
+    uint32_t (*room)(void) = NULL;
+#ifndef __wasm__
+    void *sym = dlsym(RTLD_DEFAULT, "hcw_test_replies_room");
+    memcpy(&room, &sym, sizeof room);
+#endif
+    if (room == NULL)
+        return "fill: no hook here (not in hyperc-worker)";
+    static char body[8192];
+    hw_address self;
+    hw_our(&self); /* (a call with a reply: the worker reads the ring) */
+    memcpy(body, "pad ", 4);
+    memset(body + 4, 'p', sizeof body - 5);
+    const char *why = NULL;
+    uint32_t over = 0;
+    for (bool first = true;; first = false) {
+        uint32_t r = room();
+        if (r < 15)
+            break;
+        uint32_t want = 1000; /* the first, measured */
+        if (!first) {
+            /* the last leaves 4 (5 with a shorter bin header) bytes; one
+             * before it leaves enough for the last */
+            want = r - over - 4;
+            if (r < over + 4 + 64 || want > 8000)
+                want = r < over + 2000 ? 0 : r - over - 1000;
+            if (want > 8000)
+                want = 8000;
+        }
+        if (want < 4) {
+            why = "fill: no pad fits the room left";
+            break;
+        }
+        body[want] = 0;
+        send_req(&self, body, false, 0, false, NULL);
+        body[want] = 'p';
+        if (!room_under(room, r)) {
+            why = "fill: a pad was not delivered";
+            break;
+        }
+        if (first)
+            over = r - room() - want;
+    }
+    hw_address_fini(&self);
+    return why;
+}
+
 /* blobask TARGET SECS CTX SIZE BODY: a request with a blob of SIZE
  * bytes (blob_fill's, seeded with SIZE), expecting a response within SECS,
  * with the context CTX. */
@@ -383,6 +447,29 @@ static bool on_request(char *cmdline, size_t len)
         }
         send_req(&t, rest, true, strtoull(secs, NULL, 10), true, ctx);
         hw_address_fini(&t);
+    } else if (strcmp(cmd, "fillrelay") == 0) {
+        /* relay, with the worker's replies ring filled first (by pads
+         * this process sends itself, which the node delivers ahead and the
+         * worker does not read while the guest handles this) until a
+         * 15-byte frame no longer fits */
+        char *tg = word(rest, &rest);
+        char *secs = word(rest, &rest);
+        char *ctx = word(rest, &rest);
+        long ms = strtol(word(rest, &rest), NULL, 10);
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+        const char *why = fill_replies();
+        if (why)
+            hw_print_to_terminal(0, why);
+        send_req(&t, rest, true, strtoull(secs, NULL, 10), true, ctx);
+        hw_address_fini(&t);
+    } else if (strcmp(cmd, "pad") == 0) {
+        /* (fillrelay's: nothing to do) */
     } else if (strcmp(cmd, "relay-await") == 0) {
         char *tg = word(rest, &rest);
         char *secs = word(rest, &rest);
