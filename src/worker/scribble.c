@@ -91,17 +91,25 @@ static int forged_lresp(hcw_lane *l, uint64_t id)
     return send_frame(l, f);
 }
 
+/* The lane to the process named by peer (an address), or NULL. */
+static hcw_lane *lane_of(const char *peer, int *side, uint64_t *last_in,
+                         bool *peer_host)
+{
+    hw_address a;
+    if (peer == NULL || hw_address_parse(peer, &a) != 0)
+        return NULL;
+    hcw_lane *l = hcw_lanes_of_peer(&a, side, last_in, peer_host);
+    hw_address_fini(&a);
+    return l;
+}
+
 __attribute__((visibility("default"))) int
 hcw_test_lane_scribble(const char *peer, const char *what)
 {
-    hw_address a;
-    if (peer == NULL || what == NULL || hw_address_parse(peer, &a) != 0)
-        return -1;
     int side;
     uint64_t last_in;
     bool peer_host;
-    hcw_lane *l = hcw_lanes_of_peer(&a, &side, &last_in, &peer_host);
-    hw_address_fini(&a);
+    hcw_lane *l = what ? lane_of(peer, &side, &last_in, &peer_host) : NULL;
     if (l == NULL)
         return -1;
     size_t len;
@@ -175,14 +183,10 @@ hcw_test_lane_scribble(const char *peer, const char *what)
 __attribute__((visibility("default"))) int
 hcw_test_lane_peer_host(const char *peer)
 {
-    hw_address a;
-    if (peer == NULL || hw_address_parse(peer, &a) != 0)
-        return -1;
     int side;
     uint64_t last_in;
     bool peer_host;
-    hcw_lane *l = hcw_lanes_of_peer(&a, &side, &last_in, &peer_host);
-    hw_address_fini(&a);
+    hcw_lane *l = lane_of(peer, &side, &last_in, &peer_host);
     return l == NULL ? -1 : peer_host;
 }
 

@@ -433,7 +433,11 @@ static bool on_request(char *cmdline, size_t len)
         }
         send_req(&t, rest, false, 0, true, NULL);
         hw_address_fini(&t);
-    } else if (strcmp(cmd, "relay") == 0) {
+    } else if (strcmp(cmd, "relay") == 0 || strcmp(cmd, "fillrelay") == 0) {
+        /* fillrelay: relay, with the worker's replies ring filled first
+         * (by pads this process sends itself, which the node delivers
+         * ahead and the worker does not read while the guest handles this)
+         * until a 15-byte frame no longer fits */
         char *tg = word(rest, &rest);
         char *secs = word(rest, &rest);
         char *ctx = word(rest, &rest);
@@ -445,25 +449,7 @@ static bool on_request(char *cmdline, size_t len)
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
         while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
         }
-        send_req(&t, rest, true, strtoull(secs, NULL, 10), true, ctx);
-        hw_address_fini(&t);
-    } else if (strcmp(cmd, "fillrelay") == 0) {
-        /* relay, with the worker's replies ring filled first (by pads
-         * this process sends itself, which the node delivers ahead and the
-         * worker does not read while the guest handles this) until a
-         * 15-byte frame no longer fits */
-        char *tg = word(rest, &rest);
-        char *secs = word(rest, &rest);
-        char *ctx = word(rest, &rest);
-        long ms = strtol(word(rest, &rest), NULL, 10);
-        if (!target_of(tg, &t)) {
-            answer("bad target");
-            return true;
-        }
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-        while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        }
-        const char *why = fill_replies();
+        const char *why = cmd[0] == 'f' ? fill_replies() : NULL;
         if (why)
             hw_print_to_terminal(0, why);
         send_req(&t, rest, true, strtoull(secs, NULL, 10), true, ctx);
