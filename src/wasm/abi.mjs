@@ -99,9 +99,12 @@ function isInt(v) {
 // The lowering of the node's msgpack values into canonical layouts at an
 // address; each checks the value against the protocol's type table.
 export class Lowerer {
-    constructor(mem, bad) {
+    // notUtf8(bytes): a string of the node's that is not UTF-8, as the JS
+    // string to lower in its place
+    constructor(mem, bad, notUtf8) {
         this.m = mem;
         this.bad = bad;
+        this.notUtf8 = notUtf8;
     }
 
     arr(v, n) {
@@ -121,9 +124,9 @@ export class Lowerer {
     // strings.
     str(at, s) {
         const m = this.m;
+        if (s instanceof Uint8Array && !isUtf8(s))
+            s = this.notUtf8(s);
         if (s instanceof Uint8Array) {
-            if (!isUtf8(s))
-                this.bad('a str that is not UTF-8');
             const p = m.alloc(s.length, 1);
             if (s.length > 0)
                 m.u8.set(s, p);

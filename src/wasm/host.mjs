@@ -476,10 +476,21 @@ function rBool(v) {
     return v;
 }
 
-function rStr(v) {
-    if (!(v instanceof Uint8Array) || !isUtf8(v))
-        bad(`${show(v)} is not a str`);
+// A str the node sent that is not UTF-8 (the node passes on a native
+// process's strings unchecked): the message still comes, with U+FFFD in
+// place of each ill-formed sequence (TextDecoder's replacement, as the
+// addon's lowering, link_cabi.c), and a line in the node's log (the
+// process's, at level 1) says so.
+function notUtf8(v) {
+    standard.printToTerminal(1, `hyperc wasm host: ${reading}: a string not UTF-8 from the node, ` +
+                             'each ill-formed sequence given as U+FFFD');
     return utf8.decode(v);
+}
+
+function rStr(v) {
+    if (!(v instanceof Uint8Array))
+        bad(`${show(v)} is not a str`);
+    return isUtf8(v) ? utf8.decode(v) : notUtf8(v);
 }
 
 function rBin(v) {
@@ -1160,7 +1171,7 @@ function instantiateCore(module, importObject) {
     if (!(memory instanceof WebAssembly.Memory) || typeof realloc !== 'function')
         throw new Error('the component\'s module exports no memory or cabi_realloc');
     const mem = new GuestMemory(memory, realloc);
-    g = { memory, mem, lift: new Lifter(mem), lower: new Lowerer(mem, bad), pack: new Packer(mem) };
+    g = { memory, mem, lift: new Lifter(mem), lower: new Lowerer(mem, bad, notUtf8), pack: new Packer(mem) };
     if (rings !== null)
         rings.bind(memory, realloc, cabiArgs.buffer); // (used once bound)
     return instance;

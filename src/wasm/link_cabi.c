@@ -33,8 +33,11 @@
  * buffer is fetched again once, after them.  An allocation of 0 bytes is
  * asked at most once a result and given to each empty string and list in
  * it (cabi_realloc's answer to one is never freed nor written: abi_wasm.c's
- * cw_empty).  The node's strings in a result are checked to be UTF-8 (a
- * malformed one ends the host, as a protocol error always did). */
+ * cw_empty).  The node's strings in a result are checked to be UTF-8: one
+ * that is not (the node passes on a native process's strings unchecked)
+ * is lowered with U+FFFD in place of each ill-formed sequence, and a line
+ * in the node's log says so; a lane peer's that is not never gets here (the
+ * binding gives its lane up, lane_table.c). */
 #include "link_int.h"
 
 #include "../common/cabi_layout.h"
@@ -393,11 +396,12 @@ static bool lf_opt_blob(lift *l, uint32_t at, bool *has, hw_blob *b)
  * taken in the same order. */
 typedef struct alloc_item {
     uint32_t size, align, ptr;
+    bool lossy; /* a string that is not UTF-8, lowered as utf8_lossy's */
 } alloc_item;
 
 typedef struct lower {
     bool write;
-    bool bad_str;     /* a node's string is not UTF-8 */
+    size_t lossy;     /* strings that are not UTF-8 (the plan's count) */
     alloc_item *v;    /* the allocations, in order */
     size_t n, cap, i; /* made, room, next to take (write) */
     uint8_t *base;    /* the memory (write) */
@@ -435,7 +439,7 @@ static uint32_t put_list(lower *w, uint32_t at, const void *src, size_t n,
             if (w->v == NULL)
                 hcw_die("out of memory");
         }
-        w->v[w->n++] = (alloc_item){(uint32_t)n, align, 0};
+        w->v[w->n++] = (alloc_item){(uint32_t)n, align, 0, false};
         return 0;
     }
     alloc_item *it = &w->v[w->i++];
@@ -446,12 +450,80 @@ static uint32_t put_list(lower *w, uint32_t at, const void *src, size_t n,
     return it->ptr;
 }
 
+/* The bytes of the ill-formed sequence at s[0..n) (s[0] begins no
+ * well-formed one) that one U+FFFD replaces: its maximal subpart, the lead
+ * byte and the continuation bytes that could still have made a whole
+ * sequence with it (Unicode's "maximal subpart" practice, as WHATWG's
+ * decoder and Rust's from_utf8_lossy). */
+static size_t ill_formed(const uint8_t *s, size_t n)
+{
+    uint8_t c = s[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else
+        return 1;
+    size_t k = 1;
+    if (k < n && s[k] >= lo && s[k] <= hi)
+        for (k = 2; k < len && k < n && (s[k] & 0xC0) == 0x80; k++)
+            ;
+    return k;
+}
+
+/* s[0..n) made UTF-8, each ill-formed sequence replaced with U+FFFD:
+ * written to out unless NULL; its length. */
+static size_t utf8_lossy(const uint8_t *s, size_t n, uint8_t *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = hcc_utf8_seq(s + i, n - i);
+        if (k > 0) {
+            if (out)
+                memcpy(out + o, s + i, k);
+            o += k;
+            i += k;
+            continue;
+        }
+        i += ill_formed(s + i, n - i);
+        if (out)
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+        o += 3;
+    }
+    return o;
+}
+
+/* A string from the node (or a lane peer) is UTF-8 by the protocol, but
+ * the node passes on what a native process wrote without looking: one
+ * that is not is lowered with U+FFFD in place of each ill-formed sequence
+ * (and the call says so once, lower_value), which is what the component
+ * could hold of it; the message still comes. */
 static void put_str(lower *w, uint32_t at, const char *s)
 {
     size_t n = strlen(s);
-    if (!w->write && !hcc_utf8_valid((const uint8_t *)s, n))
-        w->bad_str = true;
-    put_list(w, at, s, n, 1, (uint32_t)n);
+    if (!w->write) {
+        bool ok = hcc_utf8_valid((const uint8_t *)s, n);
+        if (!ok)
+            n = utf8_lossy((const uint8_t *)s, n, NULL);
+        put_list(w, at, NULL, n, 1, 0);
+        w->v[w->n - 1].lossy = !ok;
+        w->lossy += !ok;
+        return;
+    }
+    const alloc_item *it = &w->v[w->i];
+    if (!it->lossy) {
+        put_list(w, at, s, n, 1, (uint32_t)n);
+        return;
+    }
+    uint32_t p = put_list(w, at, NULL, it->size, 1, it->size);
+    utf8_lossy((const uint8_t *)s, n, w->base + p);
 }
 
 static void put_opt_str(lower *w, uint32_t at, const char *s)
@@ -620,11 +692,18 @@ static bool lower_value(napi_env env, const char *what, gmem *m, uint32_t ret,
         return false;
     }
     low.write = false;
-    low.bad_str = false;
+    low.lossy = 0;
     low.n = 0;
     walk(&low, ret, v);
-    if (low.bad_str)
-        hcw_die("a message with a string that is not UTF-8");
+    if (low.lossy) {
+        /* the process's line in the node's log, at level 1 */
+        char line[160];
+        snprintf(line, sizeof line,
+                 "hyperc wasm host: %s: %zu string%s not UTF-8 from the "
+                 "node, each ill-formed sequence given as U+FFFD",
+                 what, low.lossy, low.lossy == 1 ? "" : "s");
+        hcl_table.print_to_terminal(NULL, 1, line);
+    }
     if (low.n > 0) {
         napi_value fn;
         if (napi_get_reference_value(env, realloc_ref, &fn) != napi_ok)

@@ -58,7 +58,8 @@ typedef struct hcw_lane_item {
 } hcw_lane_item;
 /* Take lane i's next frame for the guest into *out (the guest's to free;
  * its source the lane's peer) and *item.  false when it was no frame a
- * lane carries: the lane is given up (the node told why), nothing taken. */
+ * lane carries (one whose metadata or blob's mime is not UTF-8 among
+ * them): the lane is given up (the node told why), nothing taken. */
 bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item);
 /* Wait until the node's ring or a lane has something; true when it is
  * the node's ring (or after HCW_LINK_CHECK_MS, or at a lane context's

@@ -6,6 +6,7 @@
 #include "binding_int.h"
 
 #include "../common/abi_types.h"
+#include "../common/common.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -356,12 +357,31 @@ static bool under_quota(wlane *w)
                                                         own loss) */
 }
 
+/* Which of a lane frame's strings, all the peer's (its metadata, its blob's
+ * mime), is not UTF-8, or NULL.  The protocol's strings are UTF-8
+ * (docs/worker-protocol.md, "Types"), and a component's host could not
+ * lower one that is not into its memory: such a frame is a breach, and an
+ * honest worker sends what holds one by node (which passes it on as it
+ * is). */
+static const char *not_utf8(const char *metadata, bool has_blob,
+                            const hw_blob *blob)
+{
+    if (metadata &&
+        !hcc_utf8_valid((const uint8_t *)metadata, strlen(metadata)))
+        return "its metadata";
+    if (has_blob && blob->mime &&
+        !hcc_utf8_valid((const uint8_t *)blob->mime, strlen(blob->mime)))
+        return "its blob's mime";
+    return NULL;
+}
+
 bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
                         const hw_bytes *context, const hw_blob *blob)
 {
     if (!lanes.active || req->inherit || req->capabilities.len ||
         (blob && blob->bytes.len > HCW_LANE_MAX_FRAME) ||
-        (context && !req->has_expects_response))
+        (context && !req->has_expects_response) ||
+        not_utf8(req->metadata, blob != NULL, blob))
         return false; /* (a large blob is not even encoded) */
     wlane *w = NULL;
     for (size_t i = 0; w == NULL && i < lanes.hi; i++)
@@ -399,7 +419,8 @@ bool hcw_lanes_send_resp(uint32_t number, uint64_t id, const hw_response *resp,
                          const hw_blob *blob)
 {
     if (resp->inherit || resp->capabilities.len ||
-        (blob && blob->bytes.len > HCW_LANE_MAX_FRAME))
+        (blob && blob->bytes.len > HCW_LANE_MAX_FRAME) ||
+        not_utf8(resp->metadata, blob != NULL, blob))
         return false;
     wlane *w = find(number);
     if (w == NULL || !may_send(w))
@@ -486,6 +507,18 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
         snprintf(err, sizeof err,
                  "a frame that is not an LREQ or LRESP a lane carries (op %d)",
                  in->op);
+        give_up(w, err);
+        return false;
+    }
+    const char *bad = not_utf8(in->op == HCW_LREQ ? r.metadata : resp.metadata,
+                               has_blob, &blob);
+    if (bad != NULL) {
+        snprintf(err, sizeof err,
+                 "a frame with a string that is not UTF-8 (%s)", bad);
+        hcc_request_fini(&r);
+        hcc_response_fini(&resp);
+        if (has_blob)
+            hw_blob_fini(&blob);
         give_up(w, err);
         return false;
     }

@@ -103,6 +103,25 @@ static hcw_lane *lane_of(const char *peer, int *side, uint64_t *last_in,
     return l;
 }
 
+/* A note (a request without a response) whose metadata, or blob's mime,
+ * is Latin-1, not UTF-8: well-formed otherwise. */
+static int latin1_note(hcw_lane *l, bool in_mime)
+{
+    hcw_frame *f = hcw_frame_new();
+    if (f == NULL)
+        return -3;
+    hw_request r = {0};
+    r.body.ptr = (uint8_t *)"note latin-1";
+    r.body.len = 12;
+    r.metadata = in_mime ? NULL : "caf\xe9";
+    hw_blob b = {.mime = "caf\xe9", .bytes = {(uint8_t *)"x", 1}};
+    hcw_frame_begin(f, HCW_LREQ, 3);
+    hcw_put_u64(f, 1ull << 63 | 0x5c5c5c5c5cull);
+    hcw_put_request(f, &r);
+    hcw_put_blob_opt(f, in_mime ? &b : NULL);
+    return send_frame(l, f);
+}
+
 __attribute__((visibility("default"))) int
 hcw_test_lane_scribble(const char *peer, const char *what)
 {
@@ -160,6 +179,10 @@ hcw_test_lane_scribble(const char *peer, const char *what)
         uint8_t frame[12] = {8, 0, 0, 0};
         memset(frame + 4, 0xc1, 8); /* a byte msgpack never uses */
         publish(map, side, ring, frame, (uint32_t)sizeof frame);
+    } else if (strcmp(what, "latin1") == 0) {
+        return latin1_note(l, false);
+    } else if (strcmp(what, "latin1-mime") == 0) {
+        return latin1_note(l, true);
     } else if (strcmp(what, "lresp") == 0) {
         /* an answer to an id nobody has */
         return forged_lresp(l, 1ull << 63 | 0x5c5c5c5c5cull);

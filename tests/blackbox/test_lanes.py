@@ -973,6 +973,11 @@ BREACHES = {
           r"lane carries \(op 1\)",
     "junk": rf"{B}: dropped lane N: worker frame: not one well-formed "
             r"msgpack value",
+    # a note whose strings are Latin-1 (the protocol's are UTF-8)
+    "latin1": rf"{B}: dropped lane N: a frame with a string that is not "
+              r"UTF-8 \(its metadata\)",
+    "latin1-mime": rf"{B}: dropped lane N: a frame with a string that is "
+                   r"not UTF-8 \(its blob's mime\)",
     # the state word is the pair's: either worker may see it first
     "state": rf"({A}|{B}): dropped lane N: a state word of 92",
     "state-closed": rf"({A}|{B}): dropped lane N: its state word says "

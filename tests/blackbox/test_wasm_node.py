@@ -203,3 +203,89 @@ def test_a_component_and_a_native_worker_talk_by_lane(node_factory, tmp_path,
     assert n.ask(A, f"notes our@{B} 400 7", timeout=60) == "sent 400"
     wait_for(lambda: len(notes_seen(n, B)) >= 400)
     assert notes_seen(n, B) == list(range(1, 401))
+
+
+def lane_peer_setup(n, wasm_process):
+    """a and b (b a component), with a lane between them; the lane and
+    each one's worker pid."""
+    from test_lanes import A, B, open_lane, worker
+    assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    lane = open_lane(n, A, B)
+    [host] = host_pids(n)
+    assert host == worker(n, B)
+    return lane["lane"], {x: worker(n, x) for x in (A, B)}
+
+
+def lanes_or_skip(monkeypatch):
+    from test_lanes import futex_waitv_exists
+    if (not futex_waitv_exists() or
+            os.environ.get("HYPERC_WASM_LINK") == "socket"):
+        pytest.skip("lanes need futex_waitv and the host on the rings")
+    monkeypatch.setenv("HYPERC_LANES", "1")
+
+
+def serves_on(n, pids):
+    """a and b answer each other, neither restarted nor crashed."""
+    from test_lanes import A, B, NODE, ps
+    assert n.ask(B, "echo b") == "b"
+    for x, y in ((A, B), (B, A)):
+        assert n.ask(x, f"ask our@{y} 5 k echo hi {x}") == \
+            f"reply from {NODE}@{y} ctx=k: hi {x}"
+    procs = ps(n)
+    for x in (A, B):
+        assert procs[x]["crashes"] == 0, procs[x]
+        assert procs[x]["worker_pid"] == pids[x], (x, procs[x])
+    assert "crashed" not in n.log()
+
+
+@pytest.mark.parametrize("what,which", [("latin1", "its metadata"),
+                                        ("latin1-mime", "its blob's mime")])
+def test_a_lane_peers_string_that_is_not_utf8_drops_the_lane(
+        node_factory, tmp_path, monkeypatch, what, which):
+    """A native peer writes on its lane to a component a note whose
+    metadata (or blob's mime) is Latin-1: the component's host gives the
+    lane up as any breach (the node logs why and closes it) and serves on,
+    where it used to end as a protocol error."""
+    from test_lanes import A, B, ISOLATE, wait_for, ps
+    lanes_or_skip(monkeypatch)
+    n = node_factory(packages=(mixed_tpkg(tmp_path, ("b",)),), extra=ISOLATE)
+    lane, pids = lane_peer_setup(n, "b")
+    assert n.ask(A, f"scribble our@{B} {what}") == f"scribbled {what}"
+    n.wait_log(f"{B}: dropped lane {lane}: a frame with a string that is not "
+               f"UTF-8 ({which})")
+    wait_for(lambda: not any(x["lane"] == lane for p in (A, B)
+                             for x in ps(n)[p]["lanes"]))
+    assert "note: latin-1" not in n.log()  # refused: never handed over
+    serves_on(n, pids)
+
+
+@pytest.mark.parametrize("lanes", ["0", "1"])
+def test_a_nodes_string_that_is_not_utf8_comes_with_replacements(
+        node_factory, tmp_path, monkeypatch, lanes):
+    """The node passes on a native process's metadata as it is, Latin-1
+    too: the component's host lowers it with U+FFFD in place of the byte
+    that is not UTF-8, says so, and serves on (it used to end as a protocol
+    error).  A native worker with a lane to the component sends such a
+    request by node, not by the lane (whose reader would refuse it)."""
+    import re
+    from test_lanes import A, B, NODE, ISOLATE, ps, worker
+    if lanes == "1":
+        lanes_or_skip(monkeypatch)
+    else:
+        monkeypatch.setenv("HYPERC_LANES", "0")
+    n = node_factory(packages=(mixed_tpkg(tmp_path, ("b",)),), extra=ISOLATE)
+    if lanes == "1":
+        lane, pids = lane_peer_setup(n, "b")
+    else:
+        assert n.ask(A, f"ask our@{B} 5 k echo x") == \
+            f"reply from {NODE}@{B} ctx=k: x"
+        pids = {x: worker(n, x) for x in (A, B)}
+    assert n.ask(A, f"askmeta our@{B} 5 k metadata") == \
+        f"reply from {NODE}@{B} ctx=k: caf\ufffd"
+    assert re.search(rf"{B}: hyperc wasm host: [\w-]+: (1|a) string not "
+                     r"UTF-8 from the node, each ill-formed sequence given "
+                     r"as U\+FFFD", n.log()), n.log()
+    if lanes == "1":  # still open: nothing was refused on it
+        assert [x["lane"] for x in ps(n)[A]["lanes"]] == [lane]
+        assert "dropped lane" not in n.log()
+    serves_on(n, pids)

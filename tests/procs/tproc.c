@@ -8,6 +8,10 @@
  *                                context CTX; answer, once the reply or error
  *                                comes back, "reply from SRC ctx=CTX: BODY"
  *                                or "error KIND target=T ctx=CTX body=B"
+ *   askmeta TARGET SECS CTX BODY...
+ *                                as ask, with the metadata "caf\xe9" (Latin-1,
+ *                                not UTF-8: the node passes it on as it is)
+ *   metadata                     answer this request's metadata, or "none"
  *   askcap TARGET SECS CTX ISSUER PARAMS BODY...
  *                                as ask, with the capability {ISSUER,
  *                                PARAMS} attached (the node passes it on only
@@ -400,6 +404,25 @@ static bool on_request(char *cmdline, size_t len)
         }
         send_req(&t, rest, true, strtoull(secs, NULL, 10), false, ctx);
         hw_address_fini(&t);
+    } else if (strcmp(cmd, "askmeta") == 0) {
+        char *tg = word(rest, &rest);
+        char *secs = word(rest, &rest);
+        char *ctx = word(rest, &rest);
+        if (!target_of(tg, &t)) {
+            answer("bad target");
+            return true;
+        }
+        hw_request r = {0};
+        r.has_expects_response = true;
+        r.expects_response = strtoull(secs, NULL, 10);
+        r.body.ptr = (uint8_t *)rest;
+        r.body.len = strlen(rest);
+        r.metadata = "caf\xe9";
+        hw_bytes c = {(uint8_t *)ctx, strlen(ctx)};
+        hw_send_request(&t, &r, &c, NULL);
+        hw_address_fini(&t);
+    } else if (strcmp(cmd, "metadata") == 0) {
+        answer(current->metadata ? current->metadata : "none");
     } else if (strcmp(cmd, "askcap") == 0) {
         char *tg = word(rest, &rest);
         char *secs = word(rest, &rest);
