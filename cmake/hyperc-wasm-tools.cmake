@@ -37,7 +37,8 @@ add_custom_command(OUTPUT ${tools}/node_modules/.stamp
 add_custom_target(wasm_tools ALL DEPENDS ${tool_outs} ${tools}/node_modules/.stamp)
 # The host's end of a shared-memory link (src/wasm/link_addon.c): a
 # Node-API addon beside host.mjs, built from the worker's own link.c and
-# binding (binding.c, lane_table.c, prompt.c, with their codec).  Node-API's
+# binding (binding.c, lane_table.c, prompt.c, with their codec) and
+# libhyperc's arena (src/guest/arena.c, for a call's strings).  Node-API's
 # headers come with Node.js (nodesource) or Debian's libnode-dev; without
 # them there is no addon and the node gives its hosts a socket.  Built
 # from the sources, not from hyperc_wbinding: without the sanitizers (it is
@@ -57,7 +58,8 @@ if(HYPERC_NODE_API_INCLUDE)
               ${CMAKE_SOURCE_DIR}/src/worker/link.c
               ${CMAKE_SOURCE_DIR}/src/worker/lane.c
               ${CMAKE_SOURCE_DIR}/src/common/common.c
-              ${CMAKE_SOURCE_DIR}/src/common/abi_types.c)
+              ${CMAKE_SOURCE_DIR}/src/common/abi_types.c
+              ${CMAKE_SOURCE_DIR}/src/guest/arena.c)
   set_target_properties(hyperc_link PROPERTIES PREFIX "" SUFFIX ".node"
     LIBRARY_OUTPUT_DIRECTORY ${tools}
     COMPILE_OPTIONS "-Wall;-Wextra;-Werror;-Wno-unused-parameter;-Wstrict-prototypes;-Wshadow;-ffunction-sections;-fdata-sections"

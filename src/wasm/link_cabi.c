@@ -42,8 +42,8 @@
 
 #include "../common/cabi_layout.h"
 #include "../common/common.h"
+#include "hyperc/arena.h"
 
-#include <stdalign.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,54 +120,11 @@ static napi_value trap(napi_env env, const char *what, const char *fmt, ...)
 
 /* ------------------------------------------------------------ arena */
 
-/* The NUL-terminated copies of a call's strings and its capability arrays:
- * blocks that never move (the values point into them), released at the
- * next call.  The first block is kept. */
-typedef struct chunk {
-    struct chunk *next;
-    size_t cap, used;
-    alignas(16) uint8_t data[];
-} chunk;
-static chunk *arena;
-
-static void arena_reset(void)
-{
-    if (arena == NULL)
-        return;
-    chunk *c = arena->next;
-    while (c) {
-        chunk *n = c->next;
-        free(c);
-        c = n;
-    }
-    arena->next = NULL;
-    arena->used = 0;
-}
-
-static void *arena_alloc(size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    for (chunk *c = arena; c; c = c->next)
-        if (c->cap - c->used >= n) {
-            void *p = c->data + c->used;
-            c->used += n;
-            return p;
-        }
-    size_t cap = n > 64 * 1024 ? n : 64 * 1024;
-    chunk *c = malloc(sizeof *c + cap);
-    if (c == NULL)
-        hcw_die("out of memory");
-    c->cap = cap;
-    c->used = n;
-    if (arena == NULL) {
-        c->next = NULL;
-        arena = c;
-    } else {
-        c->next = arena->next;
-        arena->next = c;
-    }
-    return c->data;
-}
+/* The NUL-terminated copies of a call's strings and its capability arrays
+ * (libhyperc's arena, src/guest/arena.c): blocks that never move (the
+ * values point into them), released at the next call (hp_arena_reset,
+ * which keeps the first).  Zeroed: an arena just initialised. */
+static hp_arena arena;
 
 /* ------------------------------------------ lifting (guest -> binding) */
 
@@ -274,10 +231,9 @@ static bool lf_str_of(lift *l, uint32_t ptr, uint32_t len, char **out)
         return lf_fail(l, "a string of %u bytes at %u that is not UTF-8", len,
                        ptr);
     l->size += 5 + (uint64_t)len;
-    char *s = arena_alloc((size_t)len + 1);
-    memcpy(s, p, len);
-    s[len] = '\0';
-    *out = s;
+    *out = hp_arena_strndup(&arena, (const char *)p, len);
+    if (*out == NULL)
+        hcw_die("out of memory");
     return true;
 }
 
@@ -345,7 +301,9 @@ static bool lf_caps_of(lift *l, uint32_t ptr, uint32_t len,
     l->size += 5 + 2 * (uint64_t)len; /* (each cap an array, its issuer
                                          one of 2, its process one of 3) */
     c->len = len;
-    c->ptr = arena_alloc((size_t)len * sizeof *c->ptr);
+    c->ptr = hp_arena_alloc(&arena, (size_t)len * sizeof *c->ptr);
+    if (c->ptr == NULL)
+        hcw_die("out of memory");
     for (uint32_t i = 0; i < len; i++) {
         uint32_t at = ptr + i * CW_CAP_SIZE;
         if (!lf_addr(l, at + CW_CAP_ISSUER, &c->ptr[i].issuer) ||
@@ -806,7 +764,7 @@ static bool send_request_at(lift *l, uint32_t p)
     hw_blob blob = {0};
     bool has_ctx, has_blob;
     const uint8_t *whole;
-    arena_reset();
+    hp_arena_reset(&arena);
     l->size = 0;
     if (!lf_span(l, p, CW_SEND_PARAMS_SIZE, &whole) ||
         !lf_addr(l, p + CW_SEND_PARAMS_TARGET, &target) ||
@@ -857,7 +815,7 @@ napi_value hcl_cabi_send_response(napi_env env, napi_callback_info info)
     const uint32_t *a = args;
     hw_response resp = {0};
     hw_blob blob = {0};
-    arena_reset();
+    hp_arena_reset(&arena);
     l.size = 0;
     resp.inherit = a[0] != 0;
     bool ok = lf_bytes_of(&l, a[1], a[2], &resp.body);
@@ -898,7 +856,7 @@ napi_value hcl_cabi_send_and_await(napi_env env, napi_callback_info info)
     hw_blob blob = {0};
     bool has_blob;
     const uint8_t *whole;
-    arena_reset();
+    hp_arena_reset(&arena);
     l.size = 0;
     if (!lf_span(&l, p, CW_AWAIT_PARAMS_SIZE, &whole) ||
         !lf_addr(&l, p + CW_AWAIT_PARAMS_TARGET, &target) ||
