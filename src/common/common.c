@@ -291,3 +291,51 @@ bool hcc_utf8_valid(const uint8_t *s, size_t n)
     }
     return true;
 }
+
+/* The bytes of the ill-formed sequence at s[0..n) (s[0] begins no
+ * well-formed one) that one U+FFFD replaces: its maximal subpart. */
+static size_t utf8_ill_formed(const uint8_t *s, size_t n)
+{
+    uint8_t c = s[0], lo = 0x80, hi = 0xBF;
+    size_t want;
+    if (c >= 0xC2 && c <= 0xDF) {
+        want = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        want = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        want = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 1;
+    }
+    size_t i = 1;
+    if (i < n && s[i] >= lo && s[i] <= hi) {
+        i++;
+        while (i < n && i < want && (s[i] & 0xC0) == 0x80)
+            i++;
+    }
+    return i;
+}
+
+size_t hcc_utf8_lossy(const uint8_t *s, size_t n, uint8_t *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = hcc_utf8_seq(s + i, n - i);
+        if (k > 0) {
+            if (out)
+                memcpy(out + o, s + i, k);
+            o += k;
+            i += k;
+            continue;
+        }
+        i += utf8_ill_formed(s + i, n - i);
+        if (out)
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+        o += 3;
+    }
+    return o;
+}

@@ -136,5 +136,11 @@ size_t hcc_utf8_seq(const uint8_t *s, size_t n);
 /* Whether s[0..n) is well-formed UTF-8 (hcc_utf8_seq at every step; ASCII
  * eight bytes at a time).  One validator for the node and the runtime. */
 bool hcc_utf8_valid(const uint8_t *s, size_t n);
+/* s[0..n) made UTF-8 as Rust's String::from_utf8_lossy makes it (and
+ * WHATWG's decoder): each ill-formed sequence's maximal subpart (its lead
+ * byte and the continuation bytes that could still have completed it,
+ * at least one byte) replaced with U+FFFD.  Written to out (room for 3 n
+ * bytes at most) unless out is NULL; returns its length either way. */
+size_t hcc_utf8_lossy(const uint8_t *s, size_t n, uint8_t *out);
 
 #endif

@@ -354,7 +354,7 @@ static bool lf_opt_blob(lift *l, uint32_t at, bool *has, hw_blob *b)
  * taken in the same order. */
 typedef struct alloc_item {
     uint32_t size, align, ptr;
-    bool lossy; /* a string that is not UTF-8, lowered as utf8_lossy's */
+    bool lossy; /* a string that is not UTF-8, lowered as hcc_utf8_lossy's */
 } alloc_item;
 
 typedef struct lower {
@@ -408,56 +408,6 @@ static uint32_t put_list(lower *w, uint32_t at, const void *src, size_t n,
     return it->ptr;
 }
 
-/* The bytes of the ill-formed sequence at s[0..n) (s[0] begins no
- * well-formed one) that one U+FFFD replaces: its maximal subpart, the lead
- * byte and the continuation bytes that could still have made a whole
- * sequence with it (Unicode's "maximal subpart" practice, as WHATWG's
- * decoder and Rust's from_utf8_lossy). */
-static size_t ill_formed(const uint8_t *s, size_t n)
-{
-    uint8_t c = s[0], lo = 0x80, hi = 0xBF;
-    size_t len;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else
-        return 1;
-    size_t k = 1;
-    if (k < n && s[k] >= lo && s[k] <= hi)
-        for (k = 2; k < len && k < n && (s[k] & 0xC0) == 0x80; k++)
-            ;
-    return k;
-}
-
-/* s[0..n) made UTF-8, each ill-formed sequence replaced with U+FFFD:
- * written to out unless NULL; its length. */
-static size_t utf8_lossy(const uint8_t *s, size_t n, uint8_t *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        size_t k = hcc_utf8_seq(s + i, n - i);
-        if (k > 0) {
-            if (out)
-                memcpy(out + o, s + i, k);
-            o += k;
-            i += k;
-            continue;
-        }
-        i += ill_formed(s + i, n - i);
-        if (out)
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-        o += 3;
-    }
-    return o;
-}
-
 /* A string from the node (or a lane peer) is UTF-8 by the protocol, but
  * the node passes on what a native process wrote without looking: one
  * that is not is lowered with U+FFFD in place of each ill-formed sequence
@@ -469,7 +419,7 @@ static void put_str(lower *w, uint32_t at, const char *s)
     if (!w->write) {
         bool ok = hcc_utf8_valid((const uint8_t *)s, n);
         if (!ok)
-            n = utf8_lossy((const uint8_t *)s, n, NULL);
+            n = hcc_utf8_lossy((const uint8_t *)s, n, NULL);
         put_list(w, at, NULL, n, 1, 0);
         w->v[w->n - 1].lossy = !ok;
         w->lossy += !ok;
@@ -481,7 +431,7 @@ static void put_str(lower *w, uint32_t at, const char *s)
         return;
     }
     uint32_t p = put_list(w, at, NULL, it->size, 1, it->size);
-    utf8_lossy((const uint8_t *)s, n, w->base + p);
+    hcc_utf8_lossy((const uint8_t *)s, n, w->base + p);
 }
 
 static void put_opt_str(lower *w, uint32_t at, const char *s)

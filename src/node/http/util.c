@@ -426,55 +426,10 @@ void hcn_http_out_json(hcn_http_out *o, const json_t *obj)
     free(s);
 }
 
-/* How many bytes of an invalid sequence at s Rust replaces with one
- * U+FFFD: the longest prefix of a valid sequence, at least 1. */
-static size_t invalid_len(const uint8_t *s, size_t n)
-{
-    uint8_t c = s[0];
-    size_t want;
-    uint8_t lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        want = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        want = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        want = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 1;
-    }
-    size_t i = 1;
-    if (i < n && i < want && s[i] >= lo && s[i] <= hi) {
-        i++;
-        while (i < n && i < want && (s[i] & 0xC0) == 0x80)
-            i++;
-    }
-    return i;
-}
-
 char *hcn_http_utf8_lossy(const uint8_t *s, size_t len, size_t *outlen)
 {
     char *out = hcn_xmalloc(len * 3 + 1);
-    size_t o = 0, i = 0;
-    while (i < len) {
-        size_t k = hcc_utf8_seq(s + i, len - i);
-        if (k) {
-            memcpy(out + o, s + i, k);
-            o += k;
-            i += k;
-        } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i += invalid_len(s + i, len - i);
-        }
-    }
+    size_t o = hcc_utf8_lossy(s, len, (uint8_t *)out);
     out[o] = 0;
     if (outlen)
         *outlen = o;
