@@ -91,7 +91,7 @@ void hcw_link_spin_yield(hcw_link *l, bool yield);
  * (docs/wasm-lanes.md, step 3).  Not for hyperc-worker as a whole: beside
  * a CPU-bound process a longer spin's yields hand that process whole time
  * slices (a native pair at 64 in flight lost a third of its throughput in
- * half the runs beside one), so a worker grows its budget only while it
+ * half the runs beside two), so a worker grows its budget only while it
  * has a lane to a wasm host (hcw_link_spin_grow_hold).  One thread, before
  * use. */
 void hcw_link_spin_grow(hcw_link *l, bool grow);
