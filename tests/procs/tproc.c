@@ -117,11 +117,12 @@ static bool target_of(const char *s, hw_address *out)
     return hw_address_parse(s, out) == 0;
 }
 
-static void send_req_caps(const hw_address *t, const char *body, bool expects,
+static void send_req_meta(const hw_address *t, const char *body, bool expects,
                           uint64_t secs, bool inherit, const char *ctx,
-                          hw_capability *caps, size_t ncaps)
+                          hw_capability *caps, size_t ncaps, char *metadata)
 {
     hw_request r = {0};
+    r.metadata = metadata;
     r.capabilities.ptr = caps;
     r.capabilities.len = ncaps;
     r.inherit = inherit;
@@ -131,6 +132,13 @@ static void send_req_caps(const hw_address *t, const char *body, bool expects,
     r.body.len = strlen(body);
     hw_bytes c = {(uint8_t *)ctx, ctx ? strlen(ctx) : 0};
     hw_send_request(t, &r, ctx ? &c : NULL, NULL);
+}
+
+static void send_req_caps(const hw_address *t, const char *body, bool expects,
+                          uint64_t secs, bool inherit, const char *ctx,
+                          hw_capability *caps, size_t ncaps)
+{
+    send_req_meta(t, body, expects, secs, inherit, ctx, caps, ncaps, NULL);
 }
 
 /* SIZE bytes made from seed: byte i is (seed * 31 + i * 7) mod 256. */
@@ -394,7 +402,8 @@ static bool on_request(char *cmdline, size_t len)
     } else if (strcmp(cmd, "count") == 0) {
         snprintf(out, sizeof out, "%lu", requests);
         answer(out);
-    } else if (strcmp(cmd, "ask") == 0) {
+    } else if (strcmp(cmd, "ask") == 0 || strcmp(cmd, "askmeta") == 0) {
+        /* askmeta: with the metadata "caf\xe9" (Latin-1, not UTF-8) */
         char *tg = word(rest, &rest);
         char *secs = word(rest, &rest);
         char *ctx = word(rest, &rest);
@@ -402,24 +411,8 @@ static bool on_request(char *cmdline, size_t len)
             answer("bad target");
             return true;
         }
-        send_req(&t, rest, true, strtoull(secs, NULL, 10), false, ctx);
-        hw_address_fini(&t);
-    } else if (strcmp(cmd, "askmeta") == 0) {
-        char *tg = word(rest, &rest);
-        char *secs = word(rest, &rest);
-        char *ctx = word(rest, &rest);
-        if (!target_of(tg, &t)) {
-            answer("bad target");
-            return true;
-        }
-        hw_request r = {0};
-        r.has_expects_response = true;
-        r.expects_response = strtoull(secs, NULL, 10);
-        r.body.ptr = (uint8_t *)rest;
-        r.body.len = strlen(rest);
-        r.metadata = "caf\xe9";
-        hw_bytes c = {(uint8_t *)ctx, strlen(ctx)};
-        hw_send_request(&t, &r, &c, NULL);
+        send_req_meta(&t, rest, true, strtoull(secs, NULL, 10), false, ctx,
+                      NULL, 0, cmd[3] == 'm' ? "caf\xe9" : NULL);
         hw_address_fini(&t);
     } else if (strcmp(cmd, "metadata") == 0) {
         answer(current->metadata ? current->metadata : "none");
