@@ -1245,7 +1245,8 @@ static int look_all(hcw_link *const *links, size_t n, bool *ready)
 /* Spin until links[0]'s budget or the deadline is used up, or a ring has
  * something: the count of those that have (then ready[] says which), or
  * 0.  After the first round, each round of looks starts with a yield as
- * spin_for's do (when links[0] yields). */
+ * spin_for's do (when links[0] yields).  A round that lost the CPU sets
+ * links[0]'s spin_lost (which its caller, hcw_link_wait_any, cleared). */
 static int spin_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
                     bool *ready)
 {
@@ -1258,7 +1259,6 @@ static int spin_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
     int64_t end = last + first->spin_ns;
     if (end > deadline_ns)
         end = deadline_ns;
-    first->spin_lost = false;
     for (size_t polls = SPIN_FIRST_POLLS;; polls = 256) {
         for (size_t round = 0; round < polls; round += n) {
             bool moved = false;
