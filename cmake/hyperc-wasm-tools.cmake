@@ -51,6 +51,7 @@ find_path(HYPERC_NODE_API_INCLUDE node_api.h
 if(HYPERC_NODE_API_INCLUDE)
   add_library(hyperc_link MODULE ${CMAKE_SOURCE_DIR}/src/wasm/link_addon.c
               ${CMAKE_SOURCE_DIR}/src/wasm/link_cabi.c
+              ${CMAKE_SOURCE_DIR}/src/wasm/cabi.c
               ${CMAKE_SOURCE_DIR}/src/worker/binding.c
               ${CMAKE_SOURCE_DIR}/src/worker/lane_table.c
               ${CMAKE_SOURCE_DIR}/src/worker/prompt.c
