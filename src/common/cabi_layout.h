@@ -2,7 +2,7 @@
  * `standard` that the hot imports carry, as byte offsets: one table for
  * both sides of the conversion.  The guest's binding (src/guest/abi_wasm.c,
  * built for wasm32) checks its cw_* structs against it with static
- * assertions; the wasm host's addon (src/wasm/link_cabi.c, built natively,
+ * assertions; the wasm host's side (src/wasm/cabi.c, built natively,
  * 64-bit) reads and writes a component's linear memory at these offsets,
  * never through C pointers.  docs/wasm.md has the same table.
  *

@@ -479,7 +479,7 @@ function rBool(v) {
 // A str the node sent that is not UTF-8 (the node passes on a native
 // process's strings unchecked): the message still comes, with U+FFFD in
 // place of each ill-formed sequence (TextDecoder's replacement, as the
-// addon's lowering, link_cabi.c), and a line in the node's log (the
+// addon's lowering, cabi.c), and a line in the node's log (the
 // process's, at level 1) says so.
 function notUtf8(v) {
     standard.printToTerminal(1, `hyperc wasm host: ${reading}: a string not UTF-8 from the node, ` +
