@@ -164,17 +164,24 @@ static snap *next_snap(void)
     return s;
 }
 
+/* What a request and a response have in common. */
+static void take_parts(snap *s, bool inherit, const hw_bytes *body,
+                       const char *metadata, const hw_capability_list *caps)
+{
+    s->inherit = inherit;
+    take_bytes(body, s->body, &s->body_len);
+    s->has_meta = metadata != NULL;
+    if (metadata)
+        snprintf(s->meta, 64, "%s", metadata);
+    take_caps(s, caps);
+}
+
 static void take_request(snap *s, const hw_address *target, const hw_request *r)
 {
     hw_address_format(target, s->target, sizeof s->target);
-    s->inherit = r->inherit;
     s->has_expects = r->has_expects_response;
     s->expects = r->expects_response;
-    take_bytes(&r->body, s->body, &s->body_len);
-    s->has_meta = r->metadata != NULL;
-    if (r->metadata)
-        snprintf(s->meta, 64, "%s", r->metadata);
-    take_caps(s, &r->capabilities);
+    take_parts(s, r->inherit, &r->body, r->metadata, &r->capabilities);
 }
 
 static void h_print(void *ctx, uint8_t level, const char *msg)
@@ -199,34 +206,29 @@ static bool h_has_blob(void *ctx)
     return H.has_blob;
 }
 
-static void copy_blob(const hw_blob *from, hw_blob *out)
+/* get-blob's and last-blob's answer: a copy of *from if has. */
+static bool give_blob(void *ctx, bool has, const hw_blob *from, hw_blob *out)
 {
+    assert_ptr_equal(ctx, &H);
+    H.blob_calls++;
+    memset(out, 0, sizeof *out);
+    if (!has)
+        return false;
     out->mime = from->mime ? strdup(from->mime) : NULL;
     out->bytes.len = from->bytes.len;
     out->bytes.ptr = malloc(from->bytes.len + 1);
     memcpy(out->bytes.ptr, from->bytes.ptr, from->bytes.len);
+    return true;
 }
 
 static bool h_get_blob(void *ctx, hw_blob *out)
 {
-    assert_ptr_equal(ctx, &H);
-    H.blob_calls++;
-    memset(out, 0, sizeof *out);
-    if (!H.has_blob)
-        return false;
-    copy_blob(&H.blob, out);
-    return true;
+    return give_blob(ctx, H.has_blob, &H.blob, out);
 }
 
 static bool h_last_blob(void *ctx, hw_blob *out)
 {
-    assert_ptr_equal(ctx, &H);
-    H.blob_calls++;
-    memset(out, 0, sizeof *out);
-    if (!H.has_last)
-        return false;
-    copy_blob(&H.last, out);
-    return true;
+    return give_blob(ctx, H.has_last, &H.last, out);
 }
 
 static void h_send_request(void *ctx, const hw_address *target,
@@ -249,12 +251,8 @@ static void h_send_response(void *ctx, const hw_response *resp,
     assert_ptr_equal(ctx, &H);
     snap *s = next_snap();
     H.responses++;
-    s->inherit = resp->inherit;
-    take_bytes(&resp->body, s->body, &s->body_len);
-    s->has_meta = resp->metadata != NULL;
-    if (resp->metadata)
-        snprintf(s->meta, 64, "%s", resp->metadata);
-    take_caps(s, &resp->capabilities);
+    take_parts(s, resp->inherit, &resp->body, resp->metadata,
+               &resp->capabilities);
     take_blob(s, blob);
 }
 
@@ -381,13 +379,21 @@ static void is_str(uint32_t at, const char *s)
     is_list(at, s, strlen(s));
 }
 
+/* fn (is_str, wr_str) on each string of the address at `at`. */
+static void addr_strs(void (*fn)(uint32_t, const char *), uint32_t at,
+                      const char *node, const char *proc, const char *pkg,
+                      const char *pub)
+{
+    fn(at + CW_ADDR_NODE, node);
+    fn(at + CW_ADDR_PROCESS + CW_PID_NAME, proc);
+    fn(at + CW_ADDR_PROCESS + CW_PID_PACKAGE, pkg);
+    fn(at + CW_ADDR_PROCESS + CW_PID_PUBLISHER, pub);
+}
+
 static void is_addr(uint32_t at, const char *node, const char *proc,
                     const char *pkg, const char *pub)
 {
-    is_str(at + CW_ADDR_NODE, node);
-    is_str(at + CW_ADDR_PROCESS + CW_PID_NAME, proc);
-    is_str(at + CW_ADDR_PROCESS + CW_PID_PACKAGE, pkg);
-    is_str(at + CW_ADDR_PROCESS + CW_PID_PUBLISHER, pub);
+    addr_strs(is_str, at, node, proc, pkg, pub);
 }
 
 /* caps2's list, at `at`. */
@@ -443,10 +449,7 @@ static void wr_str(uint32_t at, const char *s)
 static void wr_addr(uint32_t at, const char *node, const char *proc,
                     const char *pkg, const char *pub)
 {
-    wr_str(at + CW_ADDR_NODE, node);
-    wr_str(at + CW_ADDR_PROCESS + CW_PID_NAME, proc);
-    wr_str(at + CW_ADDR_PROCESS + CW_PID_PACKAGE, pkg);
-    wr_str(at + CW_ADDR_PROCESS + CW_PID_PUBLISHER, pub);
+    addr_strs(wr_str, at, node, proc, pkg, pub);
 }
 
 /* One capability list of one: its (ptr, len) at `at`. */
@@ -1002,27 +1005,28 @@ static void test_reuse(void **state)
     assert_int_equal(F.traps, 0);
 }
 
+/* A test with the guest and the host set up afresh. */
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_receive_request, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_receive_response, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_receive_send_error, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_receive_lossy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_send_request, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_send_requests, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_send_response, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_send_and_await, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_send_and_await_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_blobs_copied, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_blobs_lent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_trap_outside, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_trap_tag, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_trap_strings, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_trap_alloc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
+        T(test_receive_request),
+        T(test_receive_response),
+        T(test_receive_send_error),
+        T(test_receive_lossy),
+        T(test_send_request),
+        T(test_send_requests),
+        T(test_send_response),
+        T(test_send_and_await),
+        T(test_send_and_await_refused),
+        T(test_blobs_copied),
+        T(test_blobs_lent),
+        T(test_trap_outside),
+        T(test_trap_tag),
+        T(test_trap_strings),
+        T(test_trap_alloc),
+        T(test_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
