@@ -36,8 +36,9 @@ command -v npm >/dev/null || pkgs+=(npm)
 # node's shared-memory rings); NodeSource's Node.js has them already.
 [[ -e /usr/include/node/node_api.h ]] || pkgs+=(libnode-dev)
 if [[ "${1:-}" == "--bench" ]]; then
-  # Erlang (RPC peer); wrk and nginx (HTTP/WebSocket peers)
-  pkgs+=(erlang-base erlang-nox hyperfine wrk nginx)
+  # Erlang (RPC peer); wrk and nginx (HTTP/WebSocket peers); wabt's wasm2c
+  # (bench/wasm/guest: a component's module as C, beside V8)
+  pkgs+=(erlang-base erlang-nox hyperfine wrk nginx wabt)
 fi
 
 missing=()
