@@ -1,5 +1,5 @@
 /* The canonical ABI's memory layouts (wasm32) of the types of interface
- * `standard` that the hot imports carry, as byte offsets: one table for
+ * `standard` that its imports carry, as byte offsets: one table for
  * both sides of the conversion.  The guest's binding (src/guest/abi_wasm.c,
  * built for wasm32) checks its cw_* structs against it with static
  * assertions; the wasm host's side (src/wasm/cabi.c, built natively,
@@ -106,5 +106,28 @@
 #define CW_AWAIT_PARAMS_TARGET 0u
 #define CW_AWAIT_PARAMS_REQUEST 32u
 #define CW_AWAIT_PARAMS_BLOB 88u
+
+/* tuple<address, request, option<lazy-load-blob>>: the elements of
+ * on-exit's `requests` (align 8) */
+#define CW_EXIT_REQUEST_SIZE 112u
+#define CW_EXIT_REQUEST_ALIGN 8u
+#define CW_EXIT_REQUEST_TARGET 0u
+#define CW_EXIT_REQUEST_REQUEST 32u
+#define CW_EXIT_REQUEST_BLOB 88u
+
+/* on-exit: kind (0 none, 1 restart, 2 requests), its list of exit
+ * requests */
+#define CW_ON_EXIT_SIZE 12u
+#define CW_ON_EXIT_REQUESTS 4u
+
+/* tuple<process-id, string>: spawn's grant-capabilities (align 4) */
+#define CW_GRANT_SIZE 32u
+#define CW_GRANT_PROCESS 0u
+#define CW_GRANT_PARAMS 24u
+
+/* spawn's result<process-id, spawn-error>: is-err, then the process-id or
+ * the spawn-error (a u8: 0 name-taken, 1 no-file-at-path) */
+#define CW_SPAWN_RESULT_SIZE 28u
+#define CW_SPAWN_RESULT_PAYLOAD 4u
 
 #endif

@@ -205,8 +205,12 @@ CW_AT(cw_receive_result, u, CW_RESULT_PAYLOAD);
 CW_AT(cw_receive_result, u.err.context, CW_RECEIVE_ERR_CONTEXT);
 CW_LAYOUT(cw_await_result, CW_AWAIT_RESULT_SIZE, 8);
 CW_AT(cw_await_result, u, CW_RESULT_PAYLOAD);
-CW_LAYOUT(cw_exit_request, 112, 8);
-CW_LAYOUT(cw_on_exit, 12, 4);
+CW_LAYOUT(cw_exit_request, CW_EXIT_REQUEST_SIZE, CW_EXIT_REQUEST_ALIGN);
+CW_AT(cw_exit_request, target, CW_EXIT_REQUEST_TARGET);
+CW_AT(cw_exit_request, request, CW_EXIT_REQUEST_REQUEST);
+CW_AT(cw_exit_request, blob, CW_EXIT_REQUEST_BLOB);
+CW_LAYOUT(cw_on_exit, CW_ON_EXIT_SIZE, 4);
+CW_AT(cw_on_exit, requests, CW_ON_EXIT_REQUESTS);
 CW_LAYOUT(cw_send_params, CW_SEND_PARAMS_SIZE, 8);
 CW_AT(cw_send_params, target, CW_SEND_PARAMS_TARGET);
 CW_AT(cw_send_params, request, CW_SEND_PARAMS_REQUEST);
@@ -216,8 +220,11 @@ CW_LAYOUT(cw_await_params, CW_AWAIT_PARAMS_SIZE, 8);
 CW_AT(cw_await_params, target, CW_AWAIT_PARAMS_TARGET);
 CW_AT(cw_await_params, request, CW_AWAIT_PARAMS_REQUEST);
 CW_AT(cw_await_params, blob, CW_AWAIT_PARAMS_BLOB);
-CW_LAYOUT(cw_spawn_result, 28, 4);
-_Static_assert(offsetof(cw_spawn_result, u) == 4, "spawn result payload at 4");
+CW_LAYOUT(cw_grant, CW_GRANT_SIZE, 4);
+CW_AT(cw_grant, process, CW_GRANT_PROCESS);
+CW_AT(cw_grant, params, CW_GRANT_PARAMS);
+CW_LAYOUT(cw_spawn_result, CW_SPAWN_RESULT_SIZE, 4);
+CW_AT(cw_spawn_result, u, CW_SPAWN_RESULT_PAYLOAD);
 
 /* ------------------------------------------------------------ imports */
 
