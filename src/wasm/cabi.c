@@ -1,10 +1,12 @@
-/* The hot imports of interface `standard` in the canonical ABI (cabi.h),
- * free of Node-API: the arguments lifted straight from the component's
- * linear memory into the hw_* values of include/hyperc/abi.h, the host
- * table called, its results lowered straight into the memory
- * (docs/wasm-lanes.md, step 4), with no msgpack and no JavaScript value in
- * between.  The wasm host's addon calls it (link_cabi.c); over a socket
- * abi.mjs does the same in JavaScript.
+/* Every import of interface `standard` that hyperc's guest makes, in the
+ * canonical ABI (cabi.h), free of Node-API: the arguments lifted straight
+ * from the component's linear memory into the hw_* values of
+ * include/hyperc/abi.h, the host table called, its results lowered
+ * straight into the memory (docs/wasm-lanes.md, step 4), with no msgpack
+ * and no JavaScript value in between.  The wasm host's addon calls the hot
+ * ones (link_cabi.c; over a socket abi.mjs does the same in JavaScript,
+ * and jco's glue with host.mjs serves the rest); a component translated to
+ * C calls them all (docs/wasm-native.md).
  *
  * The layouts are cabi_layout.h's (the guest's abi_wasm.c checks its own
  * against the same table).  Linear memory is a byte array here, addressed
@@ -310,6 +312,47 @@ static bool lf_opt_blob(lift *l, uint32_t at, bool *has, hw_blob *b)
                      lf_bytes(l, v + CW_BLOB_BYTES, &b->bytes));
 }
 
+static bool lf_pid(lift *l, uint32_t at, hw_process_id *p)
+{
+    return lf_str(l, at + CW_PID_NAME, &p->process_name) &&
+           lf_str(l, at + CW_PID_PACKAGE, &p->package_name) &&
+           lf_str(l, at + CW_PID_PUBLISHER, &p->publisher_node);
+}
+
+/* on-exit from its flat values: kind, then the list (ptr, len) of its
+ * requests, read only for kind 2 (requests) as the canonical ABI reads a
+ * variant's payload for its case alone. */
+static bool lf_on_exit_of(lift *l, uint32_t kind, uint32_t ptr, uint32_t len,
+                          hw_on_exit *o)
+{
+    memset(o, 0, sizeof *o);
+    if (kind > 2)
+        return lf_fail(l, "a tag %u of a type with 3 cases", kind);
+    o->kind = (hw_on_exit_kind)kind;
+    if (kind != HW_ON_EXIT_REQUESTS)
+        return true;
+    const uint8_t *p;
+    if (!lf_span(l, ptr, (uint64_t)len * CW_EXIT_REQUEST_SIZE, &p))
+        return false;
+    l->size += 5 + 24 * (uint64_t)len; /* (each one's arrays, ints and
+                                          nils; its strings and lists
+                                          counted as they are read) */
+    o->requests_len = len;
+    o->requests =
+        hp_arena_alloc(&l->g->arena, (size_t)len * sizeof *o->requests);
+    if (o->requests == NULL)
+        hcw_die("out of memory");
+    for (uint32_t i = 0; i < len; i++) {
+        uint32_t at = ptr + i * CW_EXIT_REQUEST_SIZE;
+        hw_outgoing_request *r = &o->requests[i];
+        if (!lf_addr(l, at + CW_EXIT_REQUEST_TARGET, &r->target) ||
+            !lf_request(l, at + CW_EXIT_REQUEST_REQUEST, &r->request) ||
+            !lf_opt_blob(l, at + CW_EXIT_REQUEST_BLOB, &r->has_blob, &r->blob))
+            return false;
+    }
+    return true;
+}
+
 /* -------------------------------------------- lowering (binding -> guest) */
 
 /* A result is lowered in two walks of the same code: the first (plan)
@@ -487,13 +530,56 @@ static void put_send_error(lower *w, uint32_t at, const hw_send_error *e)
     put_opt_blob(w, at + CW_SEND_ERROR_BLOB, e->has_blob ? &e->blob : NULL);
 }
 
+static void put_pid(lower *w, uint32_t at, const hw_process_id *p)
+{
+    put_str(w, at + CW_PID_NAME, p->process_name);
+    put_str(w, at + CW_PID_PACKAGE, p->package_name);
+    put_str(w, at + CW_PID_PUBLISHER, p->publisher_node);
+}
+
+/* on-exit: the kind, and for `requests` its list (a request's context is
+ * not part of it); none and restart have no payload to write. */
+static void put_on_exit(lower *w, uint32_t at, const hw_on_exit *o)
+{
+    put_u8(w, at, (uint8_t)o->kind);
+    if (o->kind != HW_ON_EXIT_REQUESTS)
+        return;
+    size_t n = o->requests_len;
+    uint32_t p = put_list(w, at + CW_ON_EXIT_REQUESTS, NULL,
+                          n * (size_t)CW_EXIT_REQUEST_SIZE,
+                          CW_EXIT_REQUEST_ALIGN, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const hw_outgoing_request *r = &o->requests[i];
+        uint32_t e = p + (uint32_t)i * CW_EXIT_REQUEST_SIZE;
+        put_addr(w, e + CW_EXIT_REQUEST_TARGET, &r->target);
+        put_request(w, e + CW_EXIT_REQUEST_REQUEST, &r->request);
+        put_opt_blob(w, e + CW_EXIT_REQUEST_BLOB,
+                     r->has_blob ? &r->blob : NULL);
+    }
+}
+
 /* The values a walk lowers: one of these, at `ret`. */
-typedef enum { LOW_RECEIVE, LOW_AWAIT, LOW_BLOB } low_kind;
+typedef enum {
+    LOW_RECEIVE,
+    LOW_AWAIT,
+    LOW_BLOB,
+    LOW_ADDR,
+    LOW_ON_EXIT,
+    LOW_STATE,
+    LOW_CAPS,
+    LOW_SPAWN
+} low_kind;
 typedef struct low_value {
     low_kind kind;
-    const hw_receive_result *r; /* LOW_RECEIVE */
-    const hw_await_result *a;   /* LOW_AWAIT */
-    const hw_blob *b;           /* LOW_BLOB (NULL: none) */
+    const hw_receive_result *r;  /* LOW_RECEIVE */
+    const hw_await_result *a;    /* LOW_AWAIT */
+    const hw_blob *b;            /* LOW_BLOB (NULL: none) */
+    const hw_address *addr;      /* LOW_ADDR */
+    const hw_on_exit *on_exit;   /* LOW_ON_EXIT */
+    const hw_bytes *state;       /* LOW_STATE (NULL: none) */
+    const hw_capability_list *c; /* LOW_CAPS */
+    hw_spawn_error spawn_err;    /* LOW_SPAWN, with pid when HW_SPAWN_OK */
+    const hw_process_id *pid;
 } low_value;
 
 static void walk(lower *w, uint32_t ret, const low_value *v)
@@ -522,6 +608,18 @@ static void walk(lower *w, uint32_t ret, const low_value *v)
         }
         return;
     case LOW_BLOB: put_opt_blob(w, ret, v->b); return;
+    case LOW_ADDR: put_addr(w, ret, v->addr); return;
+    case LOW_ON_EXIT: put_on_exit(w, ret, v->on_exit); return;
+    case LOW_STATE: put_opt_bytes(w, ret, v->state != NULL, v->state); return;
+    case LOW_CAPS: put_caps(w, ret, v->c); return;
+    case LOW_SPAWN:
+        put_u8(w, ret, v->spawn_err != HW_SPAWN_OK);
+        if (v->spawn_err == HW_SPAWN_OK)
+            put_pid(w, ret + CW_SPAWN_RESULT_PAYLOAD, v->pid);
+        else
+            put_u8(w, ret + CW_SPAWN_RESULT_PAYLOAD,
+                   v->spawn_err == HW_SPAWN_NAME_TAKEN ? 0 : 1);
+        return;
     }
 }
 
@@ -758,4 +856,228 @@ bool hca_get_blob(hca_guest *g, uint32_t ret)
 bool hca_last_blob(hca_guest *g, uint32_t ret)
 {
     return blob_call(g, ret, "last-blob", true);
+}
+
+/* ------------------------------------------- the rest of `standard` */
+
+/* The result area of ret_size bytes at ret, checked before the host is
+ * asked (so that nothing is done for a result that cannot be written). */
+static bool ret_fits(hca_guest *g, const char *what, const gmem *m,
+                     uint32_t ret, uint32_t ret_size)
+{
+    if ((uint64_t)ret + ret_size > m->len)
+        return trap(g, what,
+                    "a result area of %u bytes at %u, outside the "
+                    "component's memory (%zu bytes)",
+                    ret_size, ret, m->len);
+    return true;
+}
+
+/* A call's lifting begins: the memory now, the arena and the size empty.
+ * false: the trap is raised. */
+static bool lift_begin(hca_guest *g, lift *l)
+{
+    l->g = g;
+    l->size = 0;
+    if (!mem_now(g, &l->m))
+        return false;
+    hp_arena_reset(&g->arena);
+    return true;
+}
+
+bool hca_print(hca_guest *g, uint32_t level, uint32_t ptr, uint32_t len)
+{
+    lift l;
+    if (!lift_begin(g, &l))
+        return false;
+    char *msg = NULL;
+    bool ok =
+        level <= UINT8_MAX
+            ? lf_str_of(&l, ptr, len, &msg) && lf_fits(&l)
+            : lf_fail(&l, "a verbosity %u, outside a u8 (0 to 255)", level);
+    if (!ok)
+        return trap(g, "print-to-terminal", "%s", l.why);
+    g->host->print_to_terminal(g->host->ctx, (uint8_t)level, msg);
+    return true;
+}
+
+bool hca_our(hca_guest *g, uint32_t ret)
+{
+    gmem m;
+    if (!mem_now(g, &m) || !ret_fits(g, "our", &m, ret, CW_ADDR_SIZE))
+        return false;
+    hw_address a;
+    memset(&a, 0, sizeof a);
+    g->host->our(g->host->ctx, &a);
+    low_value v = {.kind = LOW_ADDR, .addr = &a};
+    bool ok = lower_value(g, "our", &m, ret, CW_ADDR_SIZE, &v);
+    hw_address_fini(&a);
+    return ok;
+}
+
+bool hca_get_state(hca_guest *g, uint32_t ret)
+{
+    gmem m;
+    if (!mem_now(g, &m) || !ret_fits(g, "get-state", &m, ret, CW_OPT_LIST_SIZE))
+        return false;
+    hw_bytes b = {0};
+    bool has = g->host->get_state(g->host->ctx, &b);
+    low_value v = {.kind = LOW_STATE, .state = has ? &b : NULL};
+    bool ok = lower_value(g, "get-state", &m, ret, CW_OPT_LIST_SIZE, &v);
+    if (has)
+        hw_bytes_fini(&b);
+    return ok;
+}
+
+/* Hyperware traps when the state cannot be saved or cleared: the message
+ * alone, as the wasm host's (host.mjs). */
+bool hca_set_state(hca_guest *g, uint32_t ptr, uint32_t len)
+{
+    lift l;
+    if (!lift_begin(g, &l))
+        return false;
+    hw_bytes b;
+    if (!lf_bytes_of(&l, ptr, len, &b) || !lf_fits(&l))
+        return trap(g, "set-state", "%s", l.why);
+    if (!g->host->set_state(g->host->ctx, b.ptr, b.len))
+        return trap(g, NULL,
+                    "set-state failed: the node could not save the state");
+    return true;
+}
+
+bool hca_clear_state(hca_guest *g)
+{
+    if (!g->host->clear_state(g->host->ctx))
+        return trap(g, NULL,
+                    "clear-state failed: the node could not clear the state");
+    return true;
+}
+
+bool hca_get_on_exit(hca_guest *g, uint32_t ret)
+{
+    gmem m;
+    if (!mem_now(g, &m) ||
+        !ret_fits(g, "get-on-exit", &m, ret, CW_ON_EXIT_SIZE))
+        return false;
+    hw_on_exit o;
+    memset(&o, 0, sizeof o);
+    g->host->get_on_exit(g->host->ctx, &o);
+    if ((unsigned)o.kind > HW_ON_EXIT_REQUESTS)
+        hcw_die("get-on-exit: an on-exit of an unknown kind from the host");
+    low_value v = {.kind = LOW_ON_EXIT, .on_exit = &o};
+    bool ok = lower_value(g, "get-on-exit", &m, ret, CW_ON_EXIT_SIZE, &v);
+    hw_on_exit_fini(&o);
+    return ok;
+}
+
+bool hca_set_on_exit(hca_guest *g, uint32_t kind, uint32_t ptr, uint32_t len)
+{
+    lift l;
+    if (!lift_begin(g, &l))
+        return false;
+    hw_on_exit o;
+    if (!lf_on_exit_of(&l, kind, ptr, len, &o) || !lf_fits(&l))
+        return trap(g, "set-on-exit", "%s", l.why);
+    g->host->set_on_exit(g->host->ctx, &o);
+    return true;
+}
+
+/* The flat values: 0-2 name (some, ptr, len), 3-4 wasm-path, 5-7 on-exit
+ * (kind, ptr, len), 8-9 request-capabilities, 10-11 grant-capabilities,
+ * 12 public, 13 the result's address. */
+bool hca_spawn(hca_guest *g, const uint32_t a[14])
+{
+    lift l;
+    if (!lift_begin(g, &l))
+        return false;
+    uint32_t ret = a[13];
+    if (!ret_fits(g, "spawn", &l.m, ret, CW_SPAWN_RESULT_SIZE))
+        return false;
+    char *name = NULL, *path = NULL;
+    hw_on_exit on_exit = {0};
+    hw_capability_list req = {0};
+    hw_process_id *procs = NULL;
+    const char **params = NULL;
+    uint32_t n = a[11];
+    const uint8_t *p;
+    bool ok = a[0] <= 1 || lf_fail(&l, "a tag %u of a type with 2 cases", a[0]);
+    if (ok && a[0])
+        ok = lf_str_of(&l, a[1], a[2], &name);
+    ok = ok && lf_str_of(&l, a[3], a[4], &path) &&
+         lf_on_exit_of(&l, a[5], a[6], a[7], &on_exit) &&
+         lf_caps_of(&l, a[8], a[9], &req) &&
+         lf_span(&l, a[10], (uint64_t)n * CW_GRANT_SIZE, &p);
+    if (ok) {
+        l.size += 10 + 2 * (uint64_t)n; /* (two arrays, each pid one) */
+        procs = hp_arena_alloc(&g->arena, (size_t)n * sizeof *procs);
+        params = hp_arena_alloc(&g->arena, (size_t)n * sizeof *params);
+        if (procs == NULL || params == NULL)
+            hcw_die("out of memory");
+    }
+    for (uint32_t i = 0; ok && i < n; i++) {
+        uint32_t at = a[10] + i * CW_GRANT_SIZE;
+        char *s = NULL;
+        ok = lf_pid(&l, at + CW_GRANT_PROCESS, &procs[i]) &&
+             lf_str(&l, at + CW_GRANT_PARAMS, &s);
+        params[i] = s;
+    }
+    if (ok)
+        ok = lf_fits(&l);
+    if (!ok)
+        return trap(g, "spawn", "%s", l.why);
+    hw_process_id child;
+    memset(&child, 0, sizeof child);
+    hw_spawn_error err =
+        g->host->spawn(g->host->ctx, name, path, &on_exit, req.ptr, req.len,
+                       procs, params, n, a[12] != 0, &child);
+    if (err != HW_SPAWN_OK && err != HW_SPAWN_NAME_TAKEN &&
+        err != HW_SPAWN_NO_FILE_AT_PATH)
+        hcw_die("spawn: an unknown spawn-error from the host");
+    if (err == HW_SPAWN_OK &&
+        (child.process_name == NULL || child.package_name == NULL ||
+         child.publisher_node == NULL))
+        hcw_die("spawn: no process id for a spawn that succeeded");
+    low_value v = {.kind = LOW_SPAWN, .spawn_err = err, .pid = &child};
+    ok = lower_value(g, "spawn", &l.m, ret, CW_SPAWN_RESULT_SIZE, &v);
+    hw_process_id_fini(&child);
+    return ok;
+}
+
+/* save-capabilities (drop: drop-capabilities): the list (ptr, len). */
+static bool caps_call(hca_guest *g, uint32_t ptr, uint32_t len, bool drop)
+{
+    lift l;
+    if (!lift_begin(g, &l))
+        return false;
+    hw_capability_list c = {0};
+    if (!lf_caps_of(&l, ptr, len, &c) || !lf_fits(&l))
+        return trap(g, drop ? "drop-capabilities" : "save-capabilities", "%s",
+                    l.why);
+    const hwn_host *h = g->host;
+    (drop ? h->drop_capabilities : h->save_capabilities)(h->ctx, c.ptr, c.len);
+    return true;
+}
+
+bool hca_save_capabilities(hca_guest *g, uint32_t ptr, uint32_t len)
+{
+    return caps_call(g, ptr, len, false);
+}
+
+bool hca_drop_capabilities(hca_guest *g, uint32_t ptr, uint32_t len)
+{
+    return caps_call(g, ptr, len, true);
+}
+
+bool hca_our_capabilities(hca_guest *g, uint32_t ret)
+{
+    gmem m;
+    if (!mem_now(g, &m) ||
+        !ret_fits(g, "our-capabilities", &m, ret, CW_LIST_SIZE))
+        return false;
+    hw_capability_list c = {0};
+    g->host->our_capabilities(g->host->ctx, &c);
+    low_value v = {.kind = LOW_CAPS, .c = &c};
+    bool ok = lower_value(g, "our-capabilities", &m, ret, CW_LIST_SIZE, &v);
+    hw_capability_list_fini(&c);
+    return ok;
 }

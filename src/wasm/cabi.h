@@ -1,9 +1,22 @@
-/* Internal to hyperc: the hot imports of interface `standard` in the
- * canonical ABI, between a component's linear memory and a host table
- * (src/abi/native.h), with no Node-API in it (cabi.c).  The wasm host's
- * addon (link_cabi.c) is one embedder: its memory is a WebAssembly.Memory
- * and its cabi_realloc a JavaScript function; a component compiled to C is
- * another, with a plain byte array and a C call.  Prefix hca_.
+/* Internal to hyperc: every import of interface `standard` that hyperc's
+ * wasm32 guest makes (src/guest/abi_wasm.c), in the canonical ABI, between
+ * a component's linear memory and a host table (src/abi/native.h), with no
+ * Node-API in it (cabi.c).  The wasm host's addon (link_cabi.c) is one
+ * embedder, for the hot imports (receive, the sends, the blobs; jco's glue
+ * and host.mjs serve the others there): its memory is a WebAssembly.Memory
+ * and its cabi_realloc a JavaScript function; a component translated to C
+ * (docs/wasm-native.md) is another, with a plain byte array and a C call,
+ * and calls all of them.  Prefix hca_.
+ *
+ * Each call's semantics are those the wasm host gives the import (host.mjs
+ * under jco's glue, with the worker's host table, src/worker/binding.c),
+ * with cabi.c's checks and trap messages: what the host returns is
+ * released (hw_*_fini) once lowered.  Every call with a result area but
+ * get-blob and last-blob checks it before it asks the host (a result that
+ * cannot be written has nothing done for it); a host answer outside the
+ * interface (an on-exit kind or a spawn-error it does not have, a spawn that
+ * succeeded without a process id) ends the process (hcw_die), as a malformed
+ * REPLY from the node does.
  *
  * Each hca_guest is one component's: its memory, its cabi_realloc, how its
  * calls trap, and the state its calls reuse.  One thread at a time.
@@ -90,5 +103,37 @@ bool hca_has_blob(hca_guest *g);
 /* get-blob, last-blob: option<lazy-load-blob> lowered at ret. */
 bool hca_get_blob(hca_guest *g, uint32_t ret);
 bool hca_last_blob(hca_guest *g, uint32_t ret);
+
+/* print-to-terminal: verbosity (a u8: over 255 traps) and the message
+ * (ptr, len). */
+bool hca_print(hca_guest *g, uint32_t level, uint32_t ptr, uint32_t len);
+/* our: the process's address (host->our) lowered at ret. */
+bool hca_our(hca_guest *g, uint32_t ret);
+/* get-state: option<list<u8>> (host->get_state) lowered at ret. */
+bool hca_get_state(hca_guest *g, uint32_t ret);
+/* set-state: the list<u8> (ptr, len); clear-state.  Each traps with
+ * "set-state failed: the node could not save the state" ("clear-state
+ * failed: the node could not clear the state") when the host returns
+ * false, as Hyperware traps. */
+bool hca_set_state(hca_guest *g, uint32_t ptr, uint32_t len);
+bool hca_clear_state(hca_guest *g);
+/* get-on-exit: the on-exit (host->get_on_exit) lowered at ret. */
+bool hca_get_on_exit(hca_guest *g, uint32_t ret);
+/* set-on-exit: its flat parameters: kind (0 none, 1 restart, 2 requests)
+ * and the list (ptr, len) of tuple<address, request,
+ * option<lazy-load-blob>>, read for kind 2 only. */
+bool hca_set_on_exit(hca_guest *g, uint32_t kind, uint32_t ptr, uint32_t len);
+/* spawn: its 13 flat parameters then its result's address, 14 in all, in
+ * order: name (some, ptr, len), wasm-path (ptr, len), on-exit (kind, ptr,
+ * len), request-capabilities (ptr, len), grant-capabilities (ptr, len; of
+ * tuple<process-id, string>), public; ret, where result<process-id,
+ * spawn-error> is lowered. */
+bool hca_spawn(hca_guest *g, const uint32_t flat[14]);
+/* save-capabilities, drop-capabilities: the list<capability> (ptr, len). */
+bool hca_save_capabilities(hca_guest *g, uint32_t ptr, uint32_t len);
+bool hca_drop_capabilities(hca_guest *g, uint32_t ptr, uint32_t len);
+/* our-capabilities: list<capability> (host->our_capabilities) lowered at
+ * ret. */
+bool hca_our_capabilities(hca_guest *g, uint32_t ret);
 
 #endif

@@ -1,6 +1,7 @@
-/* The hot imports in the canonical ABI without Node-API (src/wasm/cabi.c):
- * a byte array as the component's linear memory, a bump allocator as its
- * cabi_realloc, and a host table that records what it is given.  Results
+/* The imports of `standard` in the canonical ABI without Node-API
+ * (src/wasm/cabi.c): a byte array as the component's linear memory, a bump
+ * allocator as its cabi_realloc, and a host table that records what it is
+ * given.  Results
  * are read back at cabi_layout.h's offsets; parameters are laid out by the
  * test at the same offsets. */
 #include <setjmp.h>
@@ -124,6 +125,26 @@ typedef struct host {
     bool has_blob, has_last;
     hw_blob blob, last; /* what get-blob and last-blob copy out */
     int blob_calls;
+    /* the rest of `standard`: what each gives (moved out), what each got */
+    int ours, get_states, set_states, clears, get_exits, set_exits, spawns,
+        saves, drops, our_caps_calls;
+    hw_address our;
+    bool has_state, state_ok;
+    hw_bytes state;
+    char set_bytes[64];
+    size_t set_len;
+    hw_on_exit exit; /* what get-on-exit gives */
+    int exit_kind;   /* what set-on-exit or spawn got */
+    size_t exit_len;
+    snap exit_req[2];
+    bool has_name, is_public;
+    char name[64], path[64];
+    size_t ngrants;
+    char grant_pid[2][100], grant_params[2][64];
+    hw_spawn_error spawn_err;
+    hw_process_id child;
+    snap caps;               /* what spawn, save or drop got */
+    hw_capability_list mine; /* what our-capabilities gives */
 } host;
 
 static host H;
@@ -270,6 +291,135 @@ static int h_send_and_await(void *ctx, const hw_address *target,
     return H.await_rc;
 }
 
+static void h_our(void *ctx, hw_address *out)
+{
+    assert_ptr_equal(ctx, &H);
+    H.ours++;
+    *out = H.our;
+    memset(&H.our, 0, sizeof H.our);
+}
+
+static bool h_get_state(void *ctx, hw_bytes *out)
+{
+    assert_ptr_equal(ctx, &H);
+    H.get_states++;
+    if (!H.has_state)
+        return false;
+    *out = H.state;
+    memset(&H.state, 0, sizeof H.state);
+    return true;
+}
+
+static bool h_set_state(void *ctx, const uint8_t *b, size_t len)
+{
+    assert_ptr_equal(ctx, &H);
+    H.set_states++;
+    take_bytes(&(hw_bytes){(uint8_t *)b, len}, H.set_bytes, &H.set_len);
+    return H.state_ok;
+}
+
+static bool h_clear_state(void *ctx)
+{
+    assert_ptr_equal(ctx, &H);
+    H.clears++;
+    return H.state_ok;
+}
+
+static void h_get_on_exit(void *ctx, hw_on_exit *out)
+{
+    assert_ptr_equal(ctx, &H);
+    H.get_exits++;
+    *out = H.exit;
+    memset(&H.exit, 0, sizeof H.exit);
+}
+
+/* An on-exit as the host got it: its kind, and its first two requests. */
+static void take_on_exit(const hw_on_exit *o)
+{
+    H.exit_kind = (int)o->kind;
+    H.exit_len = o->requests_len;
+    for (size_t i = 0; i < o->requests_len && i < 2; i++) {
+        const hw_outgoing_request *r = &o->requests[i];
+        snap *s = &H.exit_req[i];
+        memset(s, 0, sizeof *s);
+        take_request(s, &r->target, &r->request);
+        take_blob(s, r->has_blob ? &r->blob : NULL);
+    }
+}
+
+static void h_set_on_exit(void *ctx, const hw_on_exit *o)
+{
+    assert_ptr_equal(ctx, &H);
+    H.set_exits++;
+    take_on_exit(o);
+}
+
+static void take_cap_array(const hw_capability *c, size_t n)
+{
+    memset(&H.caps, 0, sizeof H.caps);
+    take_caps(&H.caps, &(hw_capability_list){(hw_capability *)c, n});
+}
+
+static hw_spawn_error h_spawn(void *ctx, const char *name, const char *path,
+                              const hw_on_exit *on_exit,
+                              const hw_capability *req, size_t req_len,
+                              const hw_process_id *procs,
+                              const char *const *params, size_t n, bool public_,
+                              hw_process_id *out)
+{
+    assert_ptr_equal(ctx, &H);
+    H.spawns++;
+    H.has_name = name != NULL;
+    snprintf(H.name, sizeof H.name, "%s", name ? name : "");
+    snprintf(H.path, sizeof H.path, "%s", path);
+    take_on_exit(on_exit);
+    take_cap_array(req, req_len);
+    H.ngrants = n;
+    for (size_t i = 0; i < n && i < 2; i++) {
+        snprintf(H.grant_pid[i], 100, "%s:%s:%s", procs[i].process_name,
+                 procs[i].package_name, procs[i].publisher_node);
+        snprintf(H.grant_params[i], 64, "%s", params[i]);
+    }
+    H.is_public = public_;
+    *out = H.child;
+    memset(&H.child, 0, sizeof H.child);
+    return H.spawn_err;
+}
+
+static void h_save_caps(void *ctx, const hw_capability *c, size_t n)
+{
+    assert_ptr_equal(ctx, &H);
+    H.saves++;
+    take_cap_array(c, n);
+}
+
+static void h_drop_caps(void *ctx, const hw_capability *c, size_t n)
+{
+    assert_ptr_equal(ctx, &H);
+    H.drops++;
+    take_cap_array(c, n);
+}
+
+static void h_our_caps(void *ctx, hw_capability_list *out)
+{
+    assert_ptr_equal(ctx, &H);
+    H.our_caps_calls++;
+    *out = H.mine;
+    memset(&H.mine, 0, sizeof H.mine);
+}
+
+/* What the host was to give and did not (a call that trapped first). */
+static void host_fini(void)
+{
+    hw_receive_result_fini(&H.next);
+    hw_await_result_fini(&H.await);
+    hw_address_fini(&H.our);
+    hw_bytes_fini(&H.state);
+    hw_on_exit_fini(&H.exit);
+    hw_process_id_fini(&H.child);
+    hw_capability_list_fini(&H.mine);
+}
+
 static hw_blob lent[2]; /* get-blob's and last-blob's, lent */
 static bool lent_has[2];
 
@@ -285,8 +435,7 @@ static int setup(void **state)
     F.len = MEM_SIZE;
     F.heap = HEAP;
     F.data = DATA;
-    hw_receive_result_fini(&H.next);
-    hw_await_result_fini(&H.await);
+    host_fini();
     memset(&H, 0, sizeof H);
     H.t.abi_version = HW_ABI_VERSION;
     H.t.size = sizeof H.t;
@@ -299,6 +448,16 @@ static int setup(void **state)
     H.t.send_request = h_send_request;
     H.t.send_response = h_send_response;
     H.t.send_and_await_response = h_send_and_await;
+    H.t.our = h_our;
+    H.t.get_state = h_get_state;
+    H.t.set_state = h_set_state;
+    H.t.clear_state = h_clear_state;
+    H.t.get_on_exit = h_get_on_exit;
+    H.t.set_on_exit = h_set_on_exit;
+    H.t.spawn = h_spawn;
+    H.t.save_capabilities = h_save_caps;
+    H.t.drop_capabilities = h_drop_caps;
+    H.t.our_capabilities = h_our_caps;
     hca_guest_init(&F.g, &H.t, f_mem, f_alloc, f_trap);
     memset(lent_has, 0, sizeof lent_has);
     return 0;
@@ -307,8 +466,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     hca_guest_fini(&F.g);
-    hw_receive_result_fini(&H.next);
-    hw_await_result_fini(&H.await);
+    host_fini();
     return 0;
 }
 
@@ -1005,6 +1163,432 @@ static void test_reuse(void **state)
     assert_int_equal(F.traps, 0);
 }
 
+/* ------------------------------------------- the rest of `standard` */
+
+#define OUTSIDE "outside the component's memory (65536 bytes)"
+
+static void test_print(void **state)
+{
+    uint32_t p = data("hello, node", 11);
+    assert_true(hca_print(&F.g, 2, p, 11));
+    assert_int_equal(H.prints, 1);
+    assert_int_equal(H.print_level, 2);
+    assert_string_equal(H.print, "hello, node");
+    assert_true(hca_print(&F.g, 255, p, 5));
+    assert_int_equal(H.print_level, 255);
+    assert_string_equal(H.print, "hello");
+    assert_int_equal(F.traps, 0);
+    assert_false(hca_print(&F.g, 256, p, 5));
+    assert_string_equal(F.trap, "print-to-terminal: a verbosity 256, outside "
+                                "a u8 (0 to 255)");
+    assert_false(hca_print(&F.g, 0, data("a\0b", 3), 3));
+    assert_string_equal(F.trap, "print-to-terminal: a string with a NUL "
+                                "character, which the node cannot carry");
+    assert_false(hca_print(&F.g, 0, MEM_SIZE - 2, 5));
+    assert_string_equal(F.trap,
+                        "print-to-terminal: 5 bytes at 65534, " OUTSIDE);
+    assert_int_equal(H.prints, 2);
+    assert_int_equal(F.traps, 3);
+}
+
+static void test_our(void **state)
+{
+    H.our = addr("me.os", "app", "app-pkg", "dev.os");
+    assert_true(hca_our(&F.g, RET));
+    assert_int_equal(H.ours, 1);
+    assert_int_equal(F.traps, 0);
+    is_addr(RET, "me.os", "app", "app-pkg", "dev.os");
+    assert_int_equal(F.allocs, 4);
+    /* a result area outside: the host is not asked */
+    assert_false(hca_our(&F.g, MEM_SIZE - 16));
+    assert_string_equal(F.trap,
+                        "our: a result area of 32 bytes at 65520, " OUTSIDE);
+    assert_int_equal(H.ours, 1);
+}
+
+static void test_state(void **state)
+{
+    assert_true(hca_get_state(&F.g, RET));
+    assert_int_equal(rd8(RET), 0);
+    assert_int_equal(rd32(RET + CW_OPT_LIST_VAL), 0xAAAAAAAAu); /* none */
+    H.has_state = true;
+    H.state = (hw_bytes){malloc(3), 3};
+    memcpy(H.state.ptr, "s\0t", 3);
+    assert_true(hca_get_state(&F.g, RET + 64));
+    assert_int_equal(rd8(RET + 64), 1);
+    is_list(RET + 64 + CW_OPT_LIST_VAL, "s\0t", 3);
+    assert_int_equal(H.get_states, 2);
+    assert_int_equal(F.allocs, 1);
+    /* set-state: any bytes; clear-state */
+    H.state_ok = true;
+    uint8_t st[] = {0, 1, 0xff, 'x'};
+    uint32_t p = data(st, sizeof st);
+    assert_true(hca_set_state(&F.g, p, 4));
+    assert_int_equal(H.set_states, 1);
+    assert_int_equal(H.set_len, 4);
+    assert_memory_equal(H.set_bytes, st, 4);
+    assert_true(hca_clear_state(&F.g));
+    assert_int_equal(H.clears, 1);
+    assert_int_equal(F.traps, 0);
+    /* the host could not: Hyperware's trap, its message alone */
+    H.state_ok = false;
+    assert_false(hca_set_state(&F.g, p, 2));
+    assert_string_equal(F.trap,
+                        "set-state failed: the node could not save the state");
+    assert_int_equal(H.set_len, 2);
+    assert_false(hca_clear_state(&F.g));
+    assert_string_equal(
+        F.trap, "clear-state failed: the node could not clear the state");
+    assert_int_equal(H.clears, 2);
+    /* bytes or a result area outside: the host is not asked */
+    assert_false(hca_set_state(&F.g, MEM_SIZE, 1));
+    assert_string_equal(F.trap, "set-state: 1 bytes at 65536, " OUTSIDE);
+    assert_int_equal(H.set_states, 2);
+    assert_false(hca_get_state(&F.g, MEM_SIZE - 4));
+    assert_string_equal(F.trap, "get-state: a result area of 12 bytes at "
+                                "65532, " OUTSIDE);
+    assert_int_equal(H.get_states, 2);
+    assert_int_equal(F.traps, 4);
+}
+
+/* An exit request for the host to give: to node@proc:pkg:pub.os, inherit,
+ * expects-response 30, body, metadata (NULL: none), caps2 (caps) or none,
+ * a blob (text/plain, "blob!") or none; a context, which on-exit drops. */
+static void host_exit_request(hw_outgoing_request *r, const char *node,
+                              const char *body, const char *meta, bool caps,
+                              bool blob)
+{
+    memset(r, 0, sizeof *r);
+    r->target = addr(node, "proc", "pkg", "pub.os");
+    r->request.inherit = true;
+    r->request.has_expects_response = true;
+    r->request.expects_response = 30;
+    r->request.body = bytes(body);
+    r->request.metadata = meta ? strdup(meta) : NULL;
+    if (caps)
+        r->request.capabilities = caps2();
+    r->has_context = true;
+    r->context = bytes("dropped");
+    r->has_blob = blob;
+    if (blob)
+        r->blob = (hw_blob){strdup("text/plain"), bytes("blob!")};
+}
+
+/* The exit request at e as host_exit_request made it. */
+static void is_exit_request(uint32_t e, const char *node, const char *body,
+                            const char *meta, bool caps, bool blob)
+{
+    is_addr(e + CW_EXIT_REQUEST_TARGET, node, "proc", "pkg", "pub.os");
+    uint32_t q = e + CW_EXIT_REQUEST_REQUEST;
+    assert_int_equal(rd8(q + CW_REQUEST_INHERIT), 1);
+    assert_int_equal(rd8(q + CW_REQUEST_EXPECTS), 1);
+    assert_int_equal(rd64(q + CW_REQUEST_EXPECTS + CW_OPT_U64_VAL), 30);
+    is_str(q + CW_REQUEST_BODY, body);
+    assert_int_equal(rd8(q + CW_REQUEST_METADATA), meta != NULL);
+    if (meta)
+        is_str(q + CW_REQUEST_METADATA + CW_OPT_LIST_VAL, meta);
+    if (caps)
+        is_caps2(q + CW_REQUEST_CAPS);
+    else
+        assert_int_equal(rd32(q + CW_REQUEST_CAPS + CW_LIST_LEN), 0);
+    uint32_t b = e + CW_EXIT_REQUEST_BLOB;
+    assert_int_equal(rd8(b), blob);
+    if (blob) {
+        assert_int_equal(rd8(b + CW_OPT_BLOB_VAL + CW_BLOB_MIME), 1);
+        is_str(b + CW_OPT_BLOB_VAL + CW_BLOB_MIME + CW_OPT_LIST_VAL,
+               "text/plain");
+        is_str(b + CW_OPT_BLOB_VAL + CW_BLOB_BYTES, "blob!");
+    }
+}
+
+static void test_get_on_exit(void **state)
+{
+    H.exit.kind = HW_ON_EXIT_NONE;
+    assert_true(hca_get_on_exit(&F.g, RET));
+    assert_int_equal(rd8(RET), 0);
+    /* no payload written for none and restart */
+    assert_int_equal(rd32(RET + CW_ON_EXIT_REQUESTS + CW_LIST_LEN),
+                     0xAAAAAAAAu);
+    H.exit.kind = HW_ON_EXIT_RESTART;
+    assert_true(hca_get_on_exit(&F.g, RET + 64));
+    assert_int_equal(rd8(RET + 64), 1);
+    assert_int_equal(F.allocs, 0);
+    H.exit.kind = HW_ON_EXIT_REQUESTS;
+    H.exit.requests = calloc(2, sizeof *H.exit.requests);
+    H.exit.requests_len = 2;
+    host_exit_request(&H.exit.requests[0], "x.os", "first", NULL, true, true);
+    host_exit_request(&H.exit.requests[1], "y.os", "second", "{}", false,
+                      false);
+    uint32_t r = RET + 128;
+    F.heap = HEAP + 4; /* the list's alignment is cabi_realloc's to keep */
+    assert_true(hca_get_on_exit(&F.g, r));
+    assert_int_equal(F.traps, 0);
+    assert_int_equal(H.get_exits, 3);
+    assert_int_equal(rd8(r), 2);
+    uint32_t l = r + CW_ON_EXIT_REQUESTS;
+    assert_int_equal(rd32(l + CW_LIST_LEN), 2);
+    uint32_t p = rd32(l + CW_LIST_PTR);
+    assert_int_equal(p % CW_EXIT_REQUEST_ALIGN, 0);
+    assert_true(p >= HEAP);
+    is_exit_request(p, "x.os", "first", NULL, true, true);
+    is_exit_request(p + CW_EXIT_REQUEST_SIZE, "y.os", "second", "{}", false,
+                    false);
+    /* a result area outside: the host is not asked */
+    assert_false(hca_get_on_exit(&F.g, MEM_SIZE - 8));
+    assert_string_equal(F.trap, "get-on-exit: a result area of 12 bytes at "
+                                "65528, " OUTSIDE);
+    assert_int_equal(H.get_exits, 3);
+}
+
+/* Two exit requests in the memory: their list's address. */
+static uint32_t wr_exit_requests(void)
+{
+    uint8_t rec[2 * CW_EXIT_REQUEST_SIZE] = {0};
+    uint32_t p = data(rec, sizeof rec);
+    assert_int_equal(p % CW_EXIT_REQUEST_ALIGN, 0);
+    wr_addr(p + CW_EXIT_REQUEST_TARGET, "x.os", "proc", "pkg", "pub.os");
+    wr_request(p + CW_EXIT_REQUEST_REQUEST, "first", "{\"m\":1}");
+    uint32_t b = p + CW_EXIT_REQUEST_BLOB;
+    wr8(b, 1);
+    wr8(b + CW_OPT_BLOB_VAL + CW_BLOB_MIME, 1);
+    wr_str(b + CW_OPT_BLOB_VAL + CW_BLOB_MIME + CW_OPT_LIST_VAL, "text/plain");
+    wr_list(b + CW_OPT_BLOB_VAL + CW_BLOB_BYTES, "blob!", 5);
+    uint32_t e = p + CW_EXIT_REQUEST_SIZE;
+    wr_addr(e + CW_EXIT_REQUEST_TARGET, "y.os", "proc", "pkg", "pub.os");
+    wr_request(e + CW_EXIT_REQUEST_REQUEST, "second", NULL);
+    wr8(e + CW_EXIT_REQUEST_BLOB, 0);
+    return p;
+}
+
+/* The host got wr_exit_requests' two (the first n of them). */
+static void got_exit_requests(size_t n)
+{
+    assert_int_equal(H.exit_kind, HW_ON_EXIT_REQUESTS);
+    assert_int_equal(H.exit_len, n);
+    const snap *s = &H.exit_req[0];
+    assert_string_equal(s->target, "x.os@proc:pkg:pub.os");
+    got_request(s, "first", "{\"m\":1}");
+    assert_true(s->has_blob);
+    assert_true(s->blob_has_mime);
+    assert_string_equal(s->blob_mime, "text/plain");
+    assert_string_equal(s->blob_bytes, "blob!");
+    if (n < 2)
+        return;
+    s = &H.exit_req[1];
+    assert_string_equal(s->target, "y.os@proc:pkg:pub.os");
+    got_request(s, "second", NULL);
+    assert_false(s->has_blob);
+}
+
+static void test_set_on_exit(void **state)
+{
+    uint32_t p = wr_exit_requests();
+    assert_true(hca_set_on_exit(&F.g, 2, p, 2));
+    assert_int_equal(H.set_exits, 1);
+    got_exit_requests(2);
+    /* none and restart: the list is not read */
+    assert_true(hca_set_on_exit(&F.g, 1, MEM_SIZE, 5));
+    assert_int_equal(H.exit_kind, HW_ON_EXIT_RESTART);
+    assert_int_equal(H.exit_len, 0);
+    assert_true(hca_set_on_exit(&F.g, 0, MEM_SIZE, 5));
+    assert_int_equal(H.exit_kind, HW_ON_EXIT_NONE);
+    assert_int_equal(H.set_exits, 3);
+    assert_int_equal(F.traps, 0);
+    /* traps: the kind, the list, a tag inside */
+    assert_false(hca_set_on_exit(&F.g, 3, p, 2));
+    assert_string_equal(F.trap, "set-on-exit: a tag 3 of a type with 3 cases");
+    assert_false(hca_set_on_exit(&F.g, 2, MEM_SIZE - CW_EXIT_REQUEST_SIZE, 2));
+    assert_string_equal(F.trap, "set-on-exit: 224 bytes at 65424, " OUTSIDE);
+    wr8(p + CW_EXIT_REQUEST_SIZE + CW_EXIT_REQUEST_BLOB, 2);
+    assert_false(hca_set_on_exit(&F.g, 2, p, 2));
+    assert_string_equal(F.trap, "set-on-exit: a tag 2 of a type with 2 cases");
+    assert_int_equal(H.set_exits, 3);
+    assert_int_equal(F.traps, 3);
+}
+
+/* spawn's flat parameters: name "child", wasm-path "child.wasm", on-exit
+ * requests with the first of wr_exit_requests', one capability (c.os's,
+ * wr_caps1), two grants, public, the result at RET. */
+static uint32_t grants; /* the grants' list */
+
+static void flat_spawn(uint32_t a[14])
+{
+    memset(a, 0, 14 * sizeof *a);
+    a[0] = 1;
+    a[1] = data("child", 5);
+    a[2] = 5;
+    a[3] = data("child.wasm", 10);
+    a[4] = 10;
+    a[5] = 2;
+    a[6] = wr_exit_requests();
+    a[7] = 1;
+    uint8_t tmp[CW_LIST_SIZE] = {0};
+    uint32_t t = data(tmp, sizeof tmp);
+    wr_caps1(t);
+    a[8] = rd32(t + CW_LIST_PTR);
+    a[9] = rd32(t + CW_LIST_LEN);
+    uint8_t g[2 * CW_GRANT_SIZE] = {0};
+    grants = data(g, sizeof g);
+    const char *proc[2] = {"one", "two"}, *params[2] = {"\"messaging\"", "{}"};
+    for (int i = 0; i < 2; i++) {
+        uint32_t e = grants + (uint32_t)i * CW_GRANT_SIZE;
+        wr_str(e + CW_GRANT_PROCESS + CW_PID_NAME, proc[i]);
+        wr_str(e + CW_GRANT_PROCESS + CW_PID_PACKAGE, "pkg");
+        wr_str(e + CW_GRANT_PROCESS + CW_PID_PUBLISHER, "pub.os");
+        wr_str(e + CW_GRANT_PARAMS, params[i]);
+    }
+    a[10] = grants;
+    a[11] = 2;
+    a[12] = 1;
+    a[13] = RET;
+}
+
+static void test_spawn(void **state)
+{
+    uint32_t a[14];
+    flat_spawn(a);
+    assert_int_equal(
+        hcc_process_id_from_parts("child", 5, "pkg", 3, "pub.os", 6, &H.child),
+        0);
+    H.spawn_err = HW_SPAWN_OK;
+    assert_true(hca_spawn(&F.g, a));
+    assert_int_equal(F.traps, 0);
+    assert_int_equal(H.spawns, 1);
+    assert_true(H.has_name);
+    assert_string_equal(H.name, "child");
+    assert_string_equal(H.path, "child.wasm");
+    got_exit_requests(1);
+    assert_int_equal(H.caps.ncaps, 1);
+    assert_string_equal(H.caps.cap_issuer[0], "c.os@kv:distro:sys");
+    assert_string_equal(H.caps.cap_params[0], "{\"db\":1}");
+    assert_int_equal(H.ngrants, 2);
+    assert_string_equal(H.grant_pid[0], "one:pkg:pub.os");
+    assert_string_equal(H.grant_params[0], "\"messaging\"");
+    assert_string_equal(H.grant_pid[1], "two:pkg:pub.os");
+    assert_string_equal(H.grant_params[1], "{}");
+    assert_true(H.is_public);
+    assert_int_equal(rd8(RET), 0); /* ok */
+    uint32_t r = RET + CW_SPAWN_RESULT_PAYLOAD;
+    is_str(r + CW_PID_NAME, "child");
+    is_str(r + CW_PID_PACKAGE, "pkg");
+    is_str(r + CW_PID_PUBLISHER, "pub.os");
+    /* no name, no on-exit, no capabilities, one grant, not public: the
+     * errors */
+    a[0] = 0;
+    a[5] = 0;
+    a[9] = 0;
+    a[11] = 1;
+    a[12] = 0;
+    a[13] = RET + 64;
+    H.spawn_err = HW_SPAWN_NAME_TAKEN;
+    int allocs = F.allocs;
+    assert_true(hca_spawn(&F.g, a));
+    assert_false(H.has_name);
+    assert_int_equal(H.exit_kind, HW_ON_EXIT_NONE);
+    assert_int_equal(H.caps.ncaps, 0);
+    assert_int_equal(H.ngrants, 1);
+    assert_string_equal(H.grant_pid[0], "one:pkg:pub.os");
+    assert_false(H.is_public);
+    assert_int_equal(rd8(RET + 64), 1); /* err */
+    assert_int_equal(rd8(RET + 64 + CW_SPAWN_RESULT_PAYLOAD), 0);
+    H.spawn_err = HW_SPAWN_NO_FILE_AT_PATH;
+    a[13] = RET + 128;
+    assert_true(hca_spawn(&F.g, a));
+    assert_int_equal(rd8(RET + 128), 1);
+    assert_int_equal(rd8(RET + 128 + CW_SPAWN_RESULT_PAYLOAD), 1);
+    assert_int_equal(F.allocs, allocs);
+    assert_int_equal(H.spawns, 3);
+    assert_int_equal(F.traps, 0);
+}
+
+static void test_spawn_traps(void **state)
+{
+    uint32_t a[14];
+    flat_spawn(a);
+    H.spawn_err = HW_SPAWN_NAME_TAKEN; /* (were the host asked) */
+    a[0] = 2;
+    assert_false(hca_spawn(&F.g, a));
+    assert_string_equal(F.trap, "spawn: a tag 2 of a type with 2 cases");
+    a[0] = 0;
+    a[5] = 3;
+    assert_false(hca_spawn(&F.g, a));
+    assert_string_equal(F.trap, "spawn: a tag 3 of a type with 3 cases");
+    a[5] = 2;
+    uint32_t bad = data("\xc3(", 2);
+    wr32(grants + CW_GRANT_SIZE + CW_GRANT_PARAMS + CW_LIST_PTR, bad);
+    wr32(grants + CW_GRANT_SIZE + CW_GRANT_PARAMS + CW_LIST_LEN, 2);
+    assert_false(hca_spawn(&F.g, a));
+    char want[200];
+    snprintf(want, sizeof want,
+             "spawn: a string of 2 bytes at %u that is not UTF-8", bad);
+    assert_string_equal(F.trap, want);
+    a[11] = 1;
+    a[10] = MEM_SIZE - 16;
+    assert_false(hca_spawn(&F.g, a));
+    assert_string_equal(F.trap, "spawn: 32 bytes at 65520, " OUTSIDE);
+    a[10] = grants;
+    a[13] = MEM_SIZE - 20;
+    assert_false(hca_spawn(&F.g, a));
+    assert_string_equal(F.trap,
+                        "spawn: a result area of 28 bytes at 65516, " OUTSIDE);
+    assert_int_equal(H.spawns, 0);
+    assert_int_equal(F.traps, 5);
+    /* and with all right again, it spawns */
+    a[13] = RET;
+    assert_true(hca_spawn(&F.g, a));
+    assert_int_equal(H.spawns, 1);
+    assert_int_equal(H.ngrants, 1);
+}
+
+static void test_capabilities(void **state)
+{
+    uint8_t c[2 * CW_CAP_SIZE] = {0};
+    uint32_t p = data(c, sizeof c);
+    wr_addr(p + CW_CAP_ISSUER, "c.os", "kv", "distro", "sys");
+    wr_str(p + CW_CAP_PARAMS, "{\"db\":1}");
+    uint32_t q = p + CW_CAP_SIZE;
+    wr_addr(q + CW_CAP_ISSUER, "d.os", "vfs", "distro", "sys");
+    wr_str(q + CW_CAP_PARAMS, "\"read\"");
+    assert_true(hca_save_capabilities(&F.g, p, 2));
+    assert_int_equal(H.saves, 1);
+    assert_int_equal(H.caps.ncaps, 2);
+    assert_string_equal(H.caps.cap_issuer[0], "c.os@kv:distro:sys");
+    assert_string_equal(H.caps.cap_params[0], "{\"db\":1}");
+    assert_string_equal(H.caps.cap_issuer[1], "d.os@vfs:distro:sys");
+    assert_string_equal(H.caps.cap_params[1], "\"read\"");
+    assert_true(hca_drop_capabilities(&F.g, q, 1));
+    assert_int_equal(H.drops, 1);
+    assert_int_equal(H.caps.ncaps, 1);
+    assert_string_equal(H.caps.cap_issuer[0], "d.os@vfs:distro:sys");
+    assert_true(hca_save_capabilities(&F.g, MEM_SIZE, 0));
+    assert_int_equal(H.saves, 2);
+    assert_int_equal(H.caps.ncaps, 0);
+    /* our-capabilities: two, then none */
+    H.mine = caps2();
+    assert_true(hca_our_capabilities(&F.g, RET));
+    is_caps2(RET);
+    assert_true(hca_our_capabilities(&F.g, RET + 64));
+    assert_int_equal(rd32(RET + 64 + CW_LIST_LEN), 0);
+    assert_int_equal(F.empties, 1);
+    assert_int_equal(H.our_caps_calls, 2);
+    assert_int_equal(F.traps, 0);
+    /* traps */
+    assert_false(hca_save_capabilities(&F.g, MEM_SIZE - CW_CAP_SIZE, 2));
+    assert_string_equal(F.trap,
+                        "save-capabilities: 80 bytes at 65496, " OUTSIDE);
+    wr_list(q + CW_CAP_PARAMS, "a\0", 2);
+    assert_false(hca_drop_capabilities(&F.g, p, 2));
+    assert_string_equal(F.trap, "drop-capabilities: a string with a NUL "
+                                "character, which the node cannot carry");
+    assert_false(hca_our_capabilities(&F.g, MEM_SIZE - 4));
+    assert_string_equal(F.trap, "our-capabilities: a result area of 8 bytes "
+                                "at 65532, " OUTSIDE);
+    assert_int_equal(H.saves, 2);
+    assert_int_equal(H.drops, 1);
+    assert_int_equal(H.our_caps_calls, 2);
+    assert_int_equal(F.traps, 3);
+}
+
 /* A test with the guest and the host set up afresh. */
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
@@ -1027,6 +1611,14 @@ int main(void)
         T(test_trap_strings),
         T(test_trap_alloc),
         T(test_reuse),
+        T(test_print),
+        T(test_our),
+        T(test_state),
+        T(test_get_on_exit),
+        T(test_set_on_exit),
+        T(test_spawn),
+        T(test_spawn_traps),
+        T(test_capabilities),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
