@@ -20,6 +20,7 @@ endif()
 # (again only when package-lock.json changed).
 set(tools ${CMAKE_BINARY_DIR}/wasm)
 set(tool_files package.json package-lock.json componentize.mjs host.mjs load.mjs abi.mjs inspect.mjs
+    translate.mjs
     wit/hyperware.wit wit/wasi.wit wit/hyperc.wit)
 set(tool_outs)
 foreach(f IN LISTS tool_files)
@@ -74,6 +75,40 @@ if(HYPERC_NODE_API_INCLUDE)
 else()
   message(STATUS "hyperc: no Node-API headers (node_api.h; Debian: libnode-dev): "
           "the wasm host talks to the node over a socket")
+endif()
+# A component's code as native code (docs/wasm-native.md): translate.mjs
+# turns a component's core module into C with Debian's wasm2c (wabt) and
+# compiles it with this library, the adapter (component_entry.c: the entry
+# point and the imports), cabi.c and wabt's runtime, into a shared object
+# that hyperc-worker loads.  Position-independent, everything hidden but
+# hwn_entry and the imports; no out-of-bounds signal handler of wabt's (the
+# worker's fault handler reports such a fault as the crash it is).
+find_program(HYPERC_WASM2C wasm2c)
+set(HYPERC_WABT_RUNTIME /usr/share/wabt/wasm2c CACHE PATH "wabt's wasm2c runtime (wasm-rt-impl.c)")
+if(HYPERC_WASM2C AND EXISTS ${HYPERC_WABT_RUNTIME}/wasm-rt-impl.c)
+  add_library(hyperc_component STATIC ${CMAKE_SOURCE_DIR}/src/wasm/component_entry.c
+              ${CMAKE_SOURCE_DIR}/src/wasm/cabi.c ${CMAKE_SOURCE_DIR}/src/guest/arena.c
+              ${CMAKE_SOURCE_DIR}/src/common/abi_types.c ${CMAKE_SOURCE_DIR}/src/common/common.c
+              ${HYPERC_WABT_RUNTIME}/wasm-rt-impl.c)
+  set_target_properties(hyperc_component PROPERTIES POSITION_INDEPENDENT_CODE ON
+    C_VISIBILITY_PRESET hidden ARCHIVE_OUTPUT_DIRECTORY ${tools})
+  target_compile_definitions(hyperc_component PRIVATE WASM_RT_SKIP_SIGNAL_RECOVERY=1)
+  # without the sanitizers, as the translated module it is linked with: a
+  # component's shared object needs no sanitizer runtime from its worker
+  if(HYPERC_SANITIZE OR HYPERC_TSAN)
+    target_compile_options(hyperc_component PRIVATE -fno-sanitize=all)
+  endif()
+  target_include_directories(hyperc_component PRIVATE ${CMAKE_SOURCE_DIR}/include
+                             ${HYPERC_WABT_RUNTIME})
+  # wabt's runtime is not this project's: its own warnings are not errors
+  # (and its wasm_rt_trap, a longjmp, is renamed away: component_entry.c's
+  # ends the process there)
+  set_source_files_properties(${HYPERC_WABT_RUNTIME}/wasm-rt-impl.c PROPERTIES
+                              COMPILE_OPTIONS "-w"
+                              COMPILE_DEFINITIONS "wasm_rt_trap=hcx_wabt_trap_unused")
+  add_dependencies(wasm_tools hyperc_component)
+else()
+  message(STATUS "hyperc: no wasm2c (Debian: wabt): components run under V8 only")
 endif()
 # the node starts components with this host
 target_compile_definitions(hyperc_node PRIVATE

@@ -21,8 +21,9 @@ pkgs=(
   # the JSON codec's reference (tests/serdref): the real serde_json, offline
   librust-rmp-serde-dev librust-serde-derive-dev librust-serde-json-dev
   # the wasm32 target (docs/wasm.md): clang's wasm32 with lld and llvm-ar,
-  # wasi-libc, Binaryen's asyncify; yajl's source comes with apt-get source
-  lld-14 llvm-14 wasi-libc libclang-rt-14-dev-wasm32 binaryen dpkg-dev
+  # wasi-libc, Binaryen's asyncify; yajl's source comes with apt-get source;
+  # wabt's wasm2c runs components as native code (docs/wasm-native.md)
+  lld-14 llvm-14 wasi-libc libclang-rt-14-dev-wasm32 binaryen dpkg-dev wabt
 )
 # ... built with cargo: the machine's own (rustup) when it has one, else Debian's
 command -v cargo >/dev/null || pkgs+=(cargo)
@@ -36,9 +37,8 @@ command -v npm >/dev/null || pkgs+=(npm)
 # node's shared-memory rings); NodeSource's Node.js has them already.
 [[ -e /usr/include/node/node_api.h ]] || pkgs+=(libnode-dev)
 if [[ "${1:-}" == "--bench" ]]; then
-  # Erlang (RPC peer); wrk and nginx (HTTP/WebSocket peers); wabt's wasm2c
-  # (bench/wasm/guest: a component's module as C, beside V8)
-  pkgs+=(erlang-base erlang-nox hyperfine wrk nginx wabt)
+  # Erlang (RPC peer); wrk and nginx (HTTP/WebSocket peers)
+  pkgs+=(erlang-base erlang-nox hyperfine wrk nginx)
 fi
 
 missing=()

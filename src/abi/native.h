@@ -106,6 +106,13 @@ typedef struct hwn_host {
      * response without capabilities, not a send error).  NULL where the
      * host lends nothing (the worker's binding): use receive. */
     bool (*receive_lent)(void *ctx, hw_receive_result *out);
+
+    /* End the process with a trap of a wasm component's (a component
+     * translated to native code: docs/wasm-native.md): the node logs
+     * `message` (and `stack`, "" when there is none) as the wasm host's
+     * traps are logged and applies on-exit.  Never returns.  NULL where the
+     * host has no such report (then the caller aborts). */
+    void (*trap)(void *ctx, const char *message, const char *stack);
 } hwn_host;
 
 /* Whether host table h (of h->size bytes) has entry `field`. */

@@ -53,6 +53,19 @@ static void say_fail(hcw_frame *f, const char *why)
     hcw_link_send(hcw_w.link, f);
 }
 
+/* A translated component's trap (hwn_host.trap): TRAP, as the wasm host
+ * tells one, and the end. */
+_Noreturn static void w_trap(void *ctx, const char *message, const char *stack)
+{
+    (void)ctx;
+    hcw_in_guest = false;
+    hcw_frame_begin(hcw_w.out, HCW_TRAP, 2);
+    hcw_put_str(hcw_w.out, message);
+    hcw_put_str(hcw_w.out, stack != NULL ? stack : "");
+    hcw_link_send(hcw_w.link, hcw_w.out);
+    _exit(1);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -116,6 +129,7 @@ int main(int argc, char **argv)
     hcw_binding_init(&table);
     table.guard_add = w_guard_add;
     table.guard_remove = w_guard_remove;
+    table.trap = w_trap;
     hcw_fault_init();
     /* From here on the guest reaches the world through the node only. */
     if (hcw_sandbox_init(!hcw_link_is_shm(hcw_w.link), err, sizeof err) != 0) {

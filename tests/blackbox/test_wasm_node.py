@@ -7,6 +7,7 @@ Needs HYPERC_PACKAGES (native) and HYPERC_WASM_PACKAGES (the wasm32
 sub-build's packages/)."""
 import json
 import os
+import re
 import shutil
 import time
 
@@ -18,6 +19,14 @@ from test_async_app import REQUESTER, RECEIVER, calls_through_stubs
 PACKAGES = os.environ.get("HYPERC_PACKAGES", "build/packages")
 WASM_PACKAGES = os.environ.get("HYPERC_WASM_PACKAGES", "build/wasm32/packages")
 TRAPPER = pid("trapper", "ttrap", "test.os")
+# components run as native code (docs/wasm-native.md): translated by
+# wasm2c, each in a hyperc-worker, no wasm host
+NATIVE_CODE = os.environ.get("HYPERC_WASM_RUNTIME") == "native"
+# where a trap is said to be: V8 names the wasm function and its place in
+# the module, the translation the function and its line in the C
+WHERE = "(component.c:" if NATIVE_CODE else "(wasm://"
+UNREACHABLE = ("Unreachable instruction executed" if NATIVE_CODE
+               else "wasm `unreachable` instruction executed")
 
 
 def mixed_async_app(tmp_path, wasm_process):
@@ -52,8 +61,8 @@ def test_a_trap_ends_that_process_alone(node_factory):
     assert n.ask(TRAPPER, "ping") == "pong 1"
     rep = n.inject(TRAPPER, "trap")
     assert not rep.get("ok"), rep  # the caller is told, not left waiting
-    n.wait_log(f"process {TRAPPER} crashed: wasm trap: wasm `unreachable` "
-               "instruction executed in trap_here (wasm://")
+    n.wait_log(f"process {TRAPPER} crashed: wasm trap: {UNREACHABLE} in "
+               f"trap_here {WHERE}")
     # on-exit Restart: a new instance, counting from 1 again
     n.wait_log("trapper: started", count=2)
     assert n.ask(TRAPPER, "ping") == "pong 1"
@@ -65,6 +74,43 @@ def test_a_trap_ends_that_process_alone(node_factory):
     n.wait_log("trapper: started", count=3)
     ps = {p["id"]: p for p in n.call({"op": "ps"})["processes"]}
     assert ps[TRAPPER]["crashes"] == 2
+
+
+def test_a_read_outside_the_memory_ends_that_process_alone(node_factory):
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),
+                               os.path.join(WASM_PACKAGES, "counter")))
+    n.wait_log("trapper: started")
+    assert not n.inject(TRAPPER, "outside").get("ok")
+    # V8 traps; as native code the guard pages after the memory fault, and
+    # the worker reports the fault where it happened (the innermost function
+    # of the C, which may be a helper of wasm2c's inlined into read_outside)
+    if NATIVE_CODE:
+        n.wait_log(f"process {TRAPPER} crashed: SIGSEGV in ")
+        assert re.search(rf"{TRAPPER} crashed: SIGSEGV in \w+ \(component\.c:\d+\)",
+                         n.log()), n.log()
+    else:
+        n.wait_log(f"process {TRAPPER} crashed: wasm trap: out of bounds memory "
+                   "access in read_outside (wasm://")
+    n.wait_log("trapper: started", count=2)
+    assert n.ask(TRAPPER, "ping") == "pong 1"
+    assert n.ask(pid("counter", "counter", "hyperc.os"), '{"Increment": 2}') == "2"
+
+
+@pytest.mark.skipif(not NATIVE_CODE, reason="components run by the wasm host")
+def test_a_component_that_cannot_be_translated_does_not_start(node_factory,
+                                                              tmp_path):
+    # a core module where the component belongs: the node says why, the
+    # process does not start, the other one serves
+    pkg = tmp_path / "ttrap"
+    shutil.copytree(os.path.join(WASM_PACKAGES, "ttrap"), pkg)
+    core = bytes.fromhex("0061736d01000000")  # \0asm, version 1: empty
+    (pkg / "pkg" / "trapper.wasm").write_bytes(core)
+    n = node_factory(packages=(str(pkg), os.path.join(WASM_PACKAGES, "counter")),
+                     wait_ready=False)
+    n.wait_log(f"{TRAPPER}: cannot translate it to native code: jco could "
+               "not transpile it: ")
+    n.wait_log(f"{TRAPPER} failed to start; restarting")  # its on-exit
+    assert n.ask(pid("counter", "counter", "hyperc.os"), '{"Increment": 2}') == "2"
 
 
 def test_stdout_and_stderr_reach_the_terminal(node_factory):
@@ -82,7 +128,7 @@ def test_a_task_stack_overflow_is_caught(node_factory):
     assert not n.inject(TRAPPER, "overflow").get("ok")
     n.wait_log("task stack overflow: a task used more than its 16 KiB stack")
     n.wait_log(f"process {TRAPPER} crashed: task stack overflow (a wasm trap "
-               "in task_stack_overflow (wasm://")
+               f"in task_stack_overflow {WHERE}")
     n.wait_log("trapper: started", count=2)
     assert n.ask(TRAPPER, "ping") == "pong 1"
 
@@ -95,23 +141,30 @@ def test_the_c_library_running_past_a_task_stack_is_caught(node_factory):
     assert not n.inject(TRAPPER, "redzone").get("ok")
     n.wait_log("task stack overflow: a task used more than its 64 KiB stack")
     n.wait_log(f"process {TRAPPER} crashed: task stack overflow (a wasm trap "
-               "in task_stack_overflow (wasm://")
+               f"in task_stack_overflow {WHERE}")
 
 
 def host_pids(n):
-    """The wasm hosts the node `n` runs (its children running host.mjs)."""
+    """The workers of the node `n` that run a component: its children
+    running host.mjs, or, with components as native code, the workers that
+    loaded a translated one."""
     out = []
     for d in children_by_parent().get(n.proc.pid, []):
         try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read()
+            if NATIVE_CODE:
+                with open(f"/proc/{d}/maps") as f:
+                    found = "/component.so" in f.read()
+            else:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    found = b"host.mjs" in f.read()
         except OSError:
             continue
-        if b"host.mjs" in cmd:
+        if found:
             out.append(d)
     return out
 
 
+@pytest.mark.skipif(NATIVE_CODE, reason="components run as native code: no wasm host")
 def test_the_host_takes_the_link_the_node_gives(node_factory):
     # The node's shared-memory rings when the host's addon is built (and
     # HYPERC_WASM_LINK does not ask for the socket), else a socket.
@@ -189,9 +242,11 @@ def test_a_component_and_a_native_worker_talk_by_lane(node_factory, tmp_path,
     [host] = host_pids(n)
     assert host == worker(n, wasm_process == "a" and A or B)
     # the native worker was told its peer is a wasm host (its spin budget
-    # may grow to the host's turn: docs/worker-protocol.md, LANE_OPEN)
+    # may grow to the host's turn: docs/worker-protocol.md, LANE_OPEN); a
+    # component as native code is a hyperc-worker as any other
     native, component = (B, A) if wasm_process == "a" else (A, B)
-    assert n.ask(native, f"lanehost our@{component}") == "peer_host 1"
+    assert n.ask(native, f"lanehost our@{component}") == \
+        f"peer_host {0 if NATIVE_CODE else 1}"
     ab, ba = by_node(n)
     rep = n.ask(A, f"flood our@{B} 300 5 echo x", timeout=60)
     assert rep == "flood ok=300 errors=0 busy=0", rep
@@ -267,7 +322,6 @@ def test_a_nodes_string_that_is_not_utf8_comes_with_replacements(
     that is not UTF-8, says so, and serves on (it used to end as a protocol
     error).  A native worker with a lane to the component sends such a
     request by node, not by the lane (whose reader would refuse it)."""
-    import re
     from test_lanes import A, B, NODE, ISOLATE, ps, worker
     if lanes == "1":
         lanes_or_skip(monkeypatch)

@@ -12,7 +12,8 @@
  * the C library is) whose 4 KiB frame writes into the red zone below the
  * stack, returns and yields: the red zone's check stops the process there;
  * "busy" answers, then computes for a while (half a billion steps,
- * about half a second) without calling any import before it receives again. */
+ * about half a second) without calling any import before it receives again;
+ * "outside" reads a byte 16 bytes below 4 GiB, past the end of its memory. */
 #include <hyperc/abi.h>
 
 #include "guest/coro.h"
@@ -79,6 +80,13 @@ static void into_redzone(void *arg)
     hp__coro_yield();
 }
 
+/* A load outside the linear memory (a trap in every runtime). */
+__attribute__((noinline)) static int read_outside(void)
+{
+    volatile const uint8_t *p = (const uint8_t *)(uintptr_t)0xfffffff0u;
+    return *p;
+}
+
 static void run_coroutine(int limit)
 {
     hp__coro *co = hp__coro_create(16 * 1024, deep, &limit);
@@ -104,6 +112,8 @@ void hw_init(const char *our)
                 trap_here();
             if (strcmp(body, "exit") == 0)
                 exit(3);
+            if (strcmp(body, "outside") == 0)
+                n += (unsigned)read_outside();
             if (strcmp(body, "deep") == 0)
                 run_coroutine(20);
             if (strcmp(body, "overflow") == 0)

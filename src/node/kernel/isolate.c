@@ -109,6 +109,115 @@ static bool is_wasm(const char *path)
     return n > 5 && strcmp(path + n - 5, ".wasm") == 0;
 }
 
+/* Whether components run as native code (HYPERC_WASM_RUNTIME=native:
+ * docs/wasm-native.md) rather than in the wasm host under V8. */
+static bool wasm_as_native(void)
+{
+    const char *r = getenv("HYPERC_WASM_RUNTIME");
+    return r != NULL && strcmp(r, "native") == 0;
+}
+
+/* Translate component `wasm` into a shared object hyperc-worker loads
+ * (translate.mjs beside the wasm host `host`, run with `node_js`; it keeps
+ * its result in the wasm cache): its path, malloc'd, or NULL with the
+ * reason in why (translate.mjs's own sentence when it gave one).  Blocks
+ * the calling process's thread for as long as the translation takes
+ * (seconds, the first time for a component). */
+static char *translate_component(const char *node_js, const char *host,
+                                 const char *wasm, char *why, size_t whylen)
+{
+    char *dir = hcn_xstrdup(host);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    char script[PATH_MAX];
+    snprintf(script, sizeof script, "%s/translate.mjs",
+             slash != NULL ? dir : ".");
+    free(dir);
+    int out[2], err[2];
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        snprintf(why, whylen, "cannot translate it: %s", strerror(errno));
+        return NULL;
+    }
+    if (pipe2(err, O_CLOEXEC) != 0) {
+        snprintf(why, whylen, "cannot translate it: %s", strerror(errno));
+        close(out[0]);
+        close(out[1]);
+        return NULL;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    /* nothing else of the node's (a library's descriptor without CLOEXEC) */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    char *argv[] = {(char *)node_js, script, (char *)wasm, NULL};
+    pid_t pid;
+    int rc = posix_spawnp(&pid, node_js, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    close(err[1]);
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot run %s: %s", node_js, strerror(rc));
+        close(out[0]);
+        close(err[0]);
+        return NULL;
+    }
+    /* both pipes read to their end with poll: neither can fill and stop
+     * the other's writer */
+    char o[PATH_MAX + 2], e[1024];
+    size_t on = 0, en = 0;
+    struct pollfd pf[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (pf[i].fd < 0 || pf[i].revents == 0)
+                continue;
+            char buf[512];
+            ssize_t r = read(pf[i].fd, buf, sizeof buf);
+            if (r <= 0) {
+                close(pf[i].fd);
+                pf[i].fd = -1;
+                open_fds--;
+                continue;
+            }
+            char *to = i == 0 ? o : e;
+            size_t *n = i == 0 ? &on : &en;
+            size_t cap = i == 0 ? sizeof o - 1 : sizeof e - 1;
+            size_t take = (size_t)r < cap - *n ? (size_t)r : cap - *n;
+            memcpy(to + *n, buf, take);
+            *n += take;
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (pf[i].fd >= 0)
+            close(pf[i].fd);
+    o[on] = '\0';
+    e[en] = '\0';
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    char *nl = strchr(o, '\n');
+    if (nl != NULL)
+        *nl = '\0';
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || o[0] != '/') {
+        /* translate.mjs's sentence: "hyperc translate: ..." */
+        const char *say = strstr(e, "hyperc translate: ");
+        say = say != NULL ? say + strlen("hyperc translate: ") : e;
+        size_t n = strcspn(say, "\n");
+        snprintf(why, whylen, "cannot translate it to native code: %.*s",
+                 (int)n, n > 0 ? say : "translate.mjs failed");
+        return NULL;
+    }
+    return hcn_xstrdup(o);
+}
+
 /* Whether the wasm host at `host` can take a shared-memory link: its addon
  * (src/wasm/link_addon.c) is beside it, and HYPERC_WASM_LINK does not ask
  * for the socket. */
@@ -275,6 +384,8 @@ typedef struct wctx {
     bool told;       /* CRASH or EXIT came */
     int told_op;
     hcw_crash crash;
+    char *binary;     /* a component's translation (else the process's
+                       * binary is p->so_path) */
     char *trap;       /* TRAP: the wasm host's message */
     char *trap_stack; /* and its stack */
     char why[256];    /* a protocol breach, said once */
@@ -1814,6 +1925,57 @@ static bool sandbox_refusal(const hcw_crash *c, const char *where, char *out,
     return true;
 }
 
+/* In a translated component's backtrace (hcn_symbolize's trace, a line
+ * "  #N function (file:line) [module+off]" a frame), the innermost frame
+ * of the component's own code, wasm2c's w2c_ functions (not the adapter's
+ * or wabt's inlined helpers above it), as "function (file:line)" without
+ * the prefix into where; where unchanged when there is none. */
+static void component_frame(const char *trace, char *where, size_t wl)
+{
+    const char *f = trace != NULL ? strstr(trace, " w2c_") : NULL;
+    if (f == NULL)
+        return;
+    f += 5;
+    size_t len = strcspn(f, "[\n");
+    while (len > 0 && f[len - 1] == ' ')
+        len--;
+    snprintf(where, wl, "%.*s", (int)len, f);
+}
+
+/* A translated component's trap (component_entry.c): its stack is
+ * "native-pcs <base> <pc>...", return addresses in its shared object
+ * loaded at base, symbolized with the shared object's file: *trace, and
+ * in where the innermost frame of the component's code ("function
+ * (file:line)", wasm2c's "w2c_" prefix taken off the name).  false when
+ * the stack is not of that form (a wasm host's). */
+static bool native_trap_where(const wctx *w, char *where, size_t wl,
+                              char **trace)
+{
+    static const char head[] = "native-pcs ";
+    if (w->binary == NULL || w->trap_stack == NULL ||
+        strncmp(w->trap_stack, head, sizeof head - 1) != 0)
+        return false;
+    uint64_t v[49];
+    size_t n = 0;
+    const char *s = w->trap_stack + sizeof head - 1;
+    while (n < sizeof v / sizeof v[0]) {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(s, &end, 16);
+        if (end == s || errno != 0)
+            break;
+        v[n++] = x;
+        s = end;
+    }
+    if (n < 2)
+        return false;
+    hcw_module m = {.path = w->binary, .base = v[0]};
+    hcw_crash c = {.pcs = v + 1, .npcs = n - 1, .modules = &m, .nmodules = 1};
+    hcn_symbolize(&c, false, w->binary, where, wl, trace);
+    component_frame(*trace, where, wl);
+    return true;
+}
+
 /* Log how the worker ended (a crash, exit(), a breach) and classify it. */
 static hcn_run_end report_end(wctx *w, int st)
 {
@@ -1824,8 +1986,9 @@ static hcn_run_end report_end(wctx *w, int st)
     hcn_run_end end = HCN_RUN_CRASHED;
     char *trace = NULL;
     if (w->told && w->told_op == HCW_TRAP) {
-        char where[256];
-        trap_where(w->trap_stack, where, sizeof where);
+        char where[512];
+        if (!native_trap_where(w, where, sizeof where, &trace))
+            trap_where(w->trap_stack, where, sizeof where);
         /* V8 says "wasm trap: ..." itself; other errors are said as they
          * come */
         if (strncmp(where, "task_stack_overflow ", 20) == 0) {
@@ -1839,12 +2002,15 @@ static hcn_run_end report_end(wctx *w, int st)
                                                               : "wasm trap: ",
                      w->trap, where);
         }
-        if (w->trap_stack && w->trap_stack[0])
+        if (trace == NULL && w->trap_stack && w->trap_stack[0])
             trace = hcn_xstrdup(w->trap_stack);
     } else if (w->told) {
         char where[512];
-        hcn_symbolize(&w->crash, w->told_op == HCW_CRASH, p->so_path, where,
+        hcn_symbolize(&w->crash, w->told_op == HCW_CRASH,
+                      w->binary != NULL ? w->binary : p->so_path, where,
                       sizeof where, &trace);
+        if (w->binary != NULL) /* a translated component */
+            component_frame(trace, where, sizeof where);
         const char *s = sig_name(w->crash.code);
         char num[32];
         if (s == NULL) {
@@ -1917,11 +2083,28 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
      * when its addon is there, else a socket; a shared object in
      * hyperc-worker over shared-memory rings */
     bool wasm = is_wasm(p->so_path);
-    atomic_store(&p->in_wasm_host, wasm);
     const char *host = n->wasm_host_path;
     const char *node_js = getenv("HYPERC_NODE");
     if (node_js == NULL || *node_js == '\0')
         node_js = "node";
+    /* a component as native code: translated, then loaded by
+     * hyperc-worker as any native process */
+    char *translated = NULL;
+    bool native_code = false;
+    if (wasm && host != NULL && wasm_as_native()) {
+        char why[400];
+        translated =
+            translate_component(node_js, host, p->so_path, why, sizeof why);
+        if (translated == NULL) {
+            hcn_logf(n, 0, "%s: %s", p->id, why);
+            hcn_proc_note_end(p, why);
+            return HCN_RUN_LOAD_FAILED;
+        }
+        wasm = false;
+        native_code = true;
+    }
+    const char *binary = translated != NULL ? translated : p->so_path;
+    atomic_store(&p->in_wasm_host, wasm);
     if (wasm && host == NULL) {
         hcn_logf(n, 0,
                  "%s: cannot run a wasm component: the wasm host (host.mjs) "
@@ -1938,6 +2121,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
                  p->id);
         hcn_proc_note_end(p, "no hyperc-worker executable found (set "
                              "HYPERC_WORKER)");
+        free(translated);
         return HCN_RUN_LOAD_FAILED;
     }
     int lfd = -1;
@@ -1970,6 +2154,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         hcn_proc_note_end(p, "cannot make the worker's link");
         if (lfd >= 0)
             close(lfd);
+        free(translated);
         return HCN_RUN_LOAD_FAILED;
     }
     char *wargv[] = {wasm ? (char *)node_js : n->worker_path,
@@ -1985,11 +2170,15 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         hcw_link_free(link);
         if (lsv[0] >= 0)
             close(lsv[0]);
+        free(translated);
         return HCN_RUN_LOAD_FAILED;
     }
-    limit_worker(p, pid, wasm);
+    /* a translated component's memory reserves address space far beyond
+     * what it uses (guard pages), as V8's does: no address-space limit */
+    limit_worker(p, pid, wasm || native_code);
     wctx *w = hcn_xcalloc(1, sizeof *w);
     w->p = p;
+    w->binary = translated;
     w->link = link;
     w->pid = pid;
     w->lane_sock = lsv[0];
@@ -2013,7 +2202,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     hcw_frame_begin(w->out, HCW_HELLO, 4);
     hcw_put_u64(w->out, HCW_PROTO_VERSION);
     hcw_put_str(w->out, p->addr);
-    hcw_put_str(w->out, p->so_path);
+    hcw_put_str(w->out, binary);
     hcw_put_str(w->out, p->id);
     int r = hcw_link_send(w->link, w->out) == 0 ? next_frame(w) : -1;
     if (r == 1 && w->in.op == HCW_FAIL) {
@@ -2171,6 +2360,7 @@ out:;
     hcw_crash_fini(&w->crash);
     free(w->trap);
     free(w->trap_stack);
+    free(w->binary);
     free(w->held);
     free(w->forget);
     free(w);
