@@ -14,6 +14,7 @@
  * did the same work). */
 #include "abi/native.h"
 #include "common/abi_types.h"
+#include "count.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -21,10 +22,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static long n_timed, n_warm, n_recv, n_answers;
-static unsigned long long answer_sum;
-static struct timespec t0;
 
 static void die(const char *what)
 {
@@ -116,20 +113,7 @@ static void h_our_caps(void *c, hw_capability_list *o)
 static void h_receive(void *c, hw_receive_result *o)
 {
     (void)c;
-    if (n_recv == n_warm)
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (n_recv == n_warm + n_timed) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        double ns = (double)(t.tv_sec - t0.tv_sec) * 1e9 +
-                    (double)(t.tv_nsec - t0.tv_nsec);
-        printf("{\"runtime\": \"native\", \"n\": %ld, \"ns_per_msg\": %.1f, "
-               "\"answers\": %ld, \"sum\": %llu}\n",
-               n_timed, ns / (double)n_timed, n_answers, answer_sum);
-        fflush(stdout);
-        _exit(0);
-    }
-    n_recv++;
+    count_receive("native");
     memset(o, 0, sizeof *o);
     addr(&o->source, "bench.os", "rpcpinger");
     o->message.kind = HW_MESSAGE_REQUEST;

@@ -13,6 +13,7 @@
 #include "wasm-rt-impl.h"
 
 #include "common/cabi_layout.h"
+#include "count.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,9 +37,6 @@ struct Z_wasiZ3ArandomZ2FrandomZ400Z2E2Z2E0_instance_t {
 typedef struct Z_hyperwareZ3AprocessZ2FstandardZ401Z2E0Z2E0_instance_t hwi;
 
 static Z_guest_instance_t G;
-static long n_timed, n_warm, n_recv, n_answers;
-static unsigned long long answer_sum;
-static struct timespec t0;
 
 static void die(const char *what)
 {
@@ -85,20 +83,7 @@ static void waddr(u32 at, const char *node, const char *name)
 void Z_hyperwareZ3AprocessZ2FstandardZ401Z2E0Z2E0Z_receive(hwi *h, u32 ret)
 {
     (void)h;
-    if (n_recv == n_warm)
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (n_recv == n_warm + n_timed) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        double ns = (double)(t.tv_sec - t0.tv_sec) * 1e9 +
-                    (double)(t.tv_nsec - t0.tv_nsec);
-        printf("{\"runtime\": \"wasm2c\", \"n\": %ld, \"ns_per_msg\": %.1f, "
-               "\"answers\": %ld, \"sum\": %llu}\n",
-               n_timed, ns / (double)n_timed, n_answers, answer_sum);
-        fflush(stdout);
-        _exit(0);
-    }
-    n_recv++;
+    count_receive("wasm2c");
     memset(mem() + ret, 0, CW_RECEIVE_RESULT_SIZE);
     w8(ret, 0); /* ok */
     u32 src = ret + CW_RESULT_PAYLOAD;
