@@ -101,11 +101,11 @@ if(HYPERC_WASM2C AND EXISTS ${HYPERC_WABT_RUNTIME}/wasm-rt-impl.c)
   target_include_directories(hyperc_component PRIVATE ${CMAKE_SOURCE_DIR}/include
                              ${HYPERC_WABT_RUNTIME})
   # wabt's runtime is not this project's: its own warnings are not errors
-  # (and its wasm_rt_trap, a longjmp, is renamed away: component_entry.c's
-  # ends the process there)
+  # (and its traps go to component_entry.c's handler, which ends the
+  # process, instead of a longjmp)
   set_source_files_properties(${HYPERC_WABT_RUNTIME}/wasm-rt-impl.c PROPERTIES
-                              COMPILE_OPTIONS "-w"
-                              COMPILE_DEFINITIONS "wasm_rt_trap=hcx_wabt_trap_unused")
+                              COMPILE_OPTIONS "-w;-include;${CMAKE_SOURCE_DIR}/src/wasm/wabt_trap.h"
+                              COMPILE_DEFINITIONS "WASM_RT_TRAP_HANDLER=hcx_trap_handler")
   add_dependencies(wasm_tools hyperc_component)
 else()
   message(STATUS "hyperc: no wasm2c (Debian: wabt): components run under V8 only")

@@ -12,17 +12,18 @@
  * access outside its memory faults on wabt's guard pages and the worker
  * reports the fault as any native crash (wabt's signal handler is not
  * installed: WASM_RT_SKIP_SIGNAL_RECOVERY); the other traps (unreachable,
- * an integer division by zero, a bad indirect call) reach wasm_rt_trap,
- * defined here (wabt's own is renamed away when the library is built),
- * which ends the process with TRAP at once, the place of the trap in its
- * stack: "native-pcs <base> <pc>..." (hex; base this shared object's load
- * address), which the node symbolizes with the shared object's file. */
+ * an integer division by zero, a bad indirect call) reach wabt's
+ * wasm_rt_trap, whose handler is hcx_trap_handler here (the library is
+ * built with WASM_RT_TRAP_HANDLER), which ends the process with TRAP at
+ * once, the place of the trap in its stack: "native-pcs <base> <pc>..."
+ * (hex; base this shared object's load address, only the frames in it),
+ * which the node symbolizes with the shared object's file. */
 #include "cabi.h"
+#include "wabt_trap.h"
 
 #include "../common/abi_types.h"
 #include "../worker/binding.h"
 
-#include <wasm-rt-impl.h> /* wabt's: wasm_rt_impl_try */
 #include <wasm-rt.h>
 
 #include <dlfcn.h>
@@ -101,11 +102,18 @@ _Noreturn static void trap_end(const char *msg)
     size_t at = 0;
     Dl_info di;
     if (n > 1 && dladdr((void *)hwn_entry, &di) != 0) {
+        void *self = di.dli_fbase;
         at = (size_t)snprintf(stack, sizeof stack, "native-pcs %#llx",
-                              (unsigned long long)(uintptr_t)di.dli_fbase);
-        for (int i = 1; i < n && at < sizeof stack; i++) /* (not this) */
+                              (unsigned long long)(uintptr_t)self);
+        /* (not this frame; only this shared object's: the node symbolizes
+         * them with its file alone) */
+        for (int i = 1; i < n && at < sizeof stack; i++) {
+            Dl_info fi;
+            if (dladdr(pcs[i], &fi) == 0 || fi.dli_fbase != self)
+                continue;
             at += (size_t)snprintf(stack + at, sizeof stack - at, " %#llx",
                                    (unsigned long long)(uintptr_t)pcs[i]);
+        }
     }
     if (at >= sizeof stack)
         at = 0;
@@ -117,8 +125,10 @@ _Noreturn static void trap_end(const char *msg)
     abort();
 }
 
-/* The translated module's traps (wasm-rt.h): the process ends here. */
-void wasm_rt_trap(wasm_rt_trap_t code)
+/* The translated module's traps (wabt's wasm_rt_trap calls it, the
+ * library built with WASM_RT_TRAP_HANDLER=hcx_trap_handler): the process
+ * ends here. */
+void hcx_trap_handler(wasm_rt_trap_t code)
 {
     trap_end(wasm_rt_strerror(code));
 }
@@ -453,9 +463,6 @@ int hwn_entry(const hwn_host *host, const char *our)
     hca_guest_init(&cx.g, host, g_mem, g_alloc, g_trap);
     wasm_rt_init();
     cx.inst = hcx_component_instantiate();
-    wasm_rt_trap_t t = wasm_rt_impl_try();
-    if (t != WASM_RT_TRAP_NONE)
-        trap_end(wasm_rt_strerror(t));
     Z_componentZ__initialize(cx.inst);
     size_t n = strlen(our);
     uint32_t p = Z_componentZ_cabi_realloc(cx.inst, 0, 0, 1, (uint32_t)n);

@@ -28,14 +28,24 @@ import { LoadError, transpiled } from './load.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FORMAT = 2; // the entry's layout; bumped when the options change
 
-// The interfaces component_entry.c serves (hcx_import_instance).
-const SERVED = new Set([
-    'hyperware:process/standard@1.0.0',
-    'wasi:clocks/monotonic-clock@0.2.0',
-    'wasi:clocks/wall-clock@0.2.0',
-    'wasi:io/poll@0.2.0',
-    'wasi:random/random@0.2.0',
+// The functions component_entry.c serves, by interface (its import
+// functions; hcx_import_instance).
+const SERVED = new Map([
+    ['hyperware:process/standard@1.0.0', new Set([
+        'receive', 'send-request', 'send-requests', 'send-response', 'send-and-await-response',
+        'has-blob', 'get-blob', 'last-blob', 'our', 'print-to-terminal', 'get-state', 'set-state',
+        'clear-state', 'get-on-exit', 'set-on-exit', 'spawn', 'save-capabilities',
+        'drop-capabilities', 'our-capabilities'])],
+    ['wasi:clocks/monotonic-clock@0.2.0', new Set(['now', 'subscribe-duration'])],
+    ['wasi:clocks/wall-clock@0.2.0', new Set(['now'])],
+    ['wasi:io/poll@0.2.0', new Set(['[method]pollable.block', '[resource-drop]pollable'])],
+    ['wasi:random/random@0.2.0', new Set(['get-random-u64'])],
 ]);
+// What the adapter calls of the module.
+const NEEDED_EXPORTS = ['memory', '_initialize', 'cabi_realloc', 'init'];
+// The wabt the adapter is written against (the generated names and the
+// arguments of instantiate change between releases).
+const WABT = '1.0.32';
 
 // Cannot translate: the message is a sentence for the node's log.
 class TranslateError extends Error {}
@@ -104,16 +114,21 @@ async function translate(binary, lib, tools) {
     }
     const core = fs.readFileSync(path.join(dir, 'component.core.wasm'));
     const key = sha256(bytes, fs.readFileSync(lib), tools);
-    const root = path.join(process.env.HYPERC_WASM_CACHE || path.join(os.tmpdir(), 'hyperc-wasm-cache'),
+    const root = path.resolve(process.env.HYPERC_WASM_CACHE || path.join(os.tmpdir(), 'hyperc-wasm-cache'),
         `native-v${FORMAT}`);
     const out = path.join(root, key, 'component.so');
     if (fs.existsSync(out))
         return out;
-    const interfaces = [...new Set(WebAssembly.Module.imports(new WebAssembly.Module(core))
-        .map((i) => i.module))].sort();
-    for (const m of interfaces)
-        if (!SERVED.has(m))
-            fail(`${binary} imports ${m}, which a component run as native code cannot have`);
+    const mod = new WebAssembly.Module(core);
+    for (const i of WebAssembly.Module.imports(mod))
+        if (!SERVED.get(i.module)?.has(i.name))
+            fail(`${binary} imports ${i.module} ${i.name}, which a component run as native code ` +
+                'cannot have');
+    const exported = new Set(WebAssembly.Module.exports(mod).map((e) => e.name));
+    for (const e of NEEDED_EXPORTS)
+        if (!exported.has(e))
+            fail(`${binary}'s module exports no ${e}`);
+    const interfaces = [...new Set(WebAssembly.Module.imports(mod).map((i) => i.module))].sort();
     fs.mkdirSync(root, { recursive: true });
     const tmp = fs.mkdtempSync(path.join(root, `.${key.slice(0, 16)}-`));
     try {
@@ -122,7 +137,8 @@ async function translate(binary, lib, tools) {
             'wasm2c');
         fs.writeFileSync(path.join(tmp, 'glue.c'), glue(interfaces));
         const defs = ['-DWASM_RT_SKIP_SIGNAL_RECOVERY=1'];
-        await run(cc, ['-O2', '-g1', '-fPIC', '-shared', '-fvisibility=hidden', '-w', ...defs, '-I', tmp,
+        await run(cc, ['-O2', '-g1', '-fPIC', '-shared', '-Wl,-z,defs', '-fvisibility=hidden', '-w',
+            ...defs, '-I', tmp,
             path.join(tmp, 'component.c'), path.join(tmp, 'glue.c'), lib, '-lm',
             '-o', path.join(tmp, 'component.so')], `${cc} (the translated module)`);
         fs.rmSync(path.join(tmp, 'component.c'));
@@ -150,18 +166,29 @@ async function main() {
     if (!fs.existsSync(lib))
         fail(`no ${lib} (built when wabt's wasm2c is there: scripts/setup.sh)`);
     const cc = process.env.CC || 'cc';
-    const tools = (await run('wasm2c', ['--version'], 'wasm2c --version')).trim() + '\n' +
-        (await run(cc, ['--version'], `${cc} --version`)).split('\n')[0];
+    const wabt = (await run('wasm2c', ['--version'], 'wasm2c --version')).trim();
+    if (wabt !== WABT)
+        fail(`wasm2c ${wabt} is not the ${WABT} the adapter is written against`);
+    const tools = `${wabt}\n` + (await run(cc, ['--version'], `${cc} --version`)).split('\n')[0];
+    // each component to its end, the failures all said: a failed one
+    // leaves no temporary directory behind, and the others go on
     const outs = new Array(binaries.length);
+    const errors = [];
     let next = 0;
     async function worker() {
         while (next < binaries.length) {
             const i = next++;
-            outs[i] = await translate(binaries[i], lib, tools);
+            try {
+                outs[i] = await translate(binaries[i], lib, tools);
+            } catch (e) {
+                errors.push(e instanceof TranslateError ? e.message : String(e.stack ?? e));
+            }
         }
     }
     const jobs = Math.min(binaries.length, os.availableParallelism?.() ?? os.cpus().length);
     await Promise.all(Array.from({ length: jobs }, worker));
+    if (errors.length > 0)
+        fail(errors.join('\n'));
     process.stdout.write(outs.map((o) => `${o}\n`).join(''));
 }
 

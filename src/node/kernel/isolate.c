@@ -117,12 +117,21 @@ static bool wasm_as_native(void)
     return r != NULL && strcmp(r, "native") == 0;
 }
 
+/* Translations under way in this node, at most one a CPU (each is a
+ * compiler run over megabytes of C). */
+static pthread_mutex_t translating_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t translating_cv = PTHREAD_COND_INITIALIZER;
+static long translating;
+
+static char *translate_run(const char *node_js, const char *script,
+                           const char *wasm, char *why, size_t whylen);
+
 /* Translate component `wasm` into a shared object hyperc-worker loads
  * (translate.mjs beside the wasm host `host`, run with `node_js`; it keeps
  * its result in the wasm cache): its path, malloc'd, or NULL with the
  * reason in why (translate.mjs's own sentence when it gave one).  Blocks
  * the calling process's thread for as long as the translation takes
- * (seconds, the first time for a component). */
+ * (seconds, the first time for a component), and for a free CPU's turn. */
 static char *translate_component(const char *node_js, const char *host,
                                  const char *wasm, char *why, size_t whylen)
 {
@@ -134,6 +143,31 @@ static char *translate_component(const char *node_js, const char *host,
     snprintf(script, sizeof script, "%s/translate.mjs",
              slash != NULL ? dir : ".");
     free(dir);
+    if (access(script, R_OK) != 0) {
+        snprintf(why, whylen,
+                 "cannot translate it to native code: no translate.mjs "
+                 "beside the wasm host (%.200s)",
+                 host);
+        return NULL;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    pthread_mutex_lock(&translating_mu);
+    while (translating >= (cpus > 0 ? cpus : 1))
+        pthread_cond_wait(&translating_cv, &translating_mu);
+    translating++;
+    pthread_mutex_unlock(&translating_mu);
+    char *so = translate_run(node_js, script, wasm, why, whylen);
+    pthread_mutex_lock(&translating_mu);
+    translating--;
+    pthread_cond_signal(&translating_cv);
+    pthread_mutex_unlock(&translating_mu);
+    return so;
+}
+
+/* translate_component's run of translate.mjs. */
+static char *translate_run(const char *node_js, const char *script,
+                           const char *wasm, char *why, size_t whylen)
+{
     int out[2], err[2];
     if (pipe2(out, O_CLOEXEC) != 0) {
         snprintf(why, whylen, "cannot translate it: %s", strerror(errno));
@@ -152,7 +186,7 @@ static char *translate_component(const char *node_js, const char *host,
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
     /* nothing else of the node's (a library's descriptor without CLOEXEC) */
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    char *argv[] = {(char *)node_js, script, (char *)wasm, NULL};
+    char *argv[] = {(char *)node_js, (char *)script, (char *)wasm, NULL};
     pid_t pid;
     int rc = posix_spawnp(&pid, node_js, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -200,13 +234,14 @@ static char *translate_component(const char *node_js, const char *host,
             close(pf[i].fd);
     o[on] = '\0';
     e[en] = '\0';
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
         ;
     char *nl = strchr(o, '\n');
     if (nl != NULL)
         *nl = '\0';
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || o[0] != '/') {
+    if (r != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || o[0] != '/') {
         /* translate.mjs's sentence: "hyperc translate: ..." */
         const char *say = strstr(e, "hyperc translate: ");
         say = say != NULL ? say + strlen("hyperc translate: ") : e;
@@ -2009,8 +2044,6 @@ static hcn_run_end report_end(wctx *w, int st)
         hcn_symbolize(&w->crash, w->told_op == HCW_CRASH,
                       w->binary != NULL ? w->binary : p->so_path, where,
                       sizeof where, &trace);
-        if (w->binary != NULL) /* a translated component */
-            component_frame(trace, where, sizeof where);
         const char *s = sig_name(w->crash.code);
         char num[32];
         if (s == NULL) {
