@@ -873,6 +873,15 @@ static bool ret_fits(hca_guest *g, const char *what, const gmem *m,
     return true;
 }
 
+uint8_t *hca_result_area(hca_guest *g, const char *what, uint32_t ret,
+                         uint32_t size)
+{
+    gmem m;
+    if (!mem_now(g, &m) || !ret_fits(g, what, &m, ret, size))
+        return NULL;
+    return m.base + ret;
+}
+
 /* A call's lifting begins: the memory now, the arena and the size empty.
  * false: the trap is raised. */
 static bool lift_begin(hca_guest *g, lift *l)

@@ -84,6 +84,13 @@ void hca_guest_init(hca_guest *g, const hwn_host *host,
 /* Free g's state (g may be initialised again). */
 void hca_guest_fini(hca_guest *g);
 
+/* The `size` bytes at ret in the memory now, for an import of the
+ * embedder's own to write its result into; NULL when they are not all in
+ * the memory (the trap of import `what` is raised, with the message the
+ * hca_ calls give). */
+uint8_t *hca_result_area(hca_guest *g, const char *what, uint32_t ret,
+                         uint32_t size);
+
 /* receive: the next message (host->receive), lowered at ret. */
 bool hca_receive(hca_guest *g, uint32_t ret);
 /* send-request: its parameters, at params. */

@@ -327,20 +327,10 @@ void STD(ourZ2Dcapabilities)(std_i *i, uint32_t ret)
 
 /* -------------------------------------------------------------- WASI */
 
-/* The memory's bytes [at, at + n), or a trap. */
+/* The memory's bytes [at, at + n), or a trap (which ends the process). */
 static uint8_t *span(const char *what, uint32_t at, uint32_t n)
 {
-    size_t len;
-    uint8_t *m = g_mem(&cx.g, &len);
-    if ((uint64_t)at + n > len) {
-        char why[160];
-        snprintf(why, sizeof why,
-                 "a result area of %u bytes at %u, outside the component's "
-                 "memory (%zu bytes)",
-                 n, at, len);
-        g_trap(&cx.g, what, why);
-    }
-    return m + at;
+    return hca_result_area(&cx.g, what, at, n);
 }
 
 static uint64_t mono_ns(void)

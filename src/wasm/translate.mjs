@@ -98,6 +98,7 @@ Z_component_instance_t *hcx_component_instantiate(void)
 }
 
 // The translation of the component at `binary`: the shared object's path.
+// lib: the library's path and sha256; tools: the tools' versions.
 async function translate(binary, lib, tools) {
     let bytes;
     try {
@@ -113,7 +114,7 @@ async function translate(binary, lib, tools) {
         fail(e instanceof LoadError ? e.message : `cannot transpile: ${e.message}`);
     }
     const core = fs.readFileSync(path.join(dir, 'component.core.wasm'));
-    const key = sha256(bytes, fs.readFileSync(lib), tools);
+    const key = sha256(bytes, lib.sha, tools);
     const root = path.resolve(process.env.HYPERC_WASM_CACHE || path.join(os.tmpdir(), 'hyperc-wasm-cache'),
         `native-v${FORMAT}`);
     const out = path.join(root, key, 'component.so');
@@ -139,7 +140,7 @@ async function translate(binary, lib, tools) {
         const defs = ['-DWASM_RT_SKIP_SIGNAL_RECOVERY=1'];
         await run(cc, ['-O2', '-g1', '-fPIC', '-shared', '-Wl,-z,defs', '-fvisibility=hidden', '-w',
             ...defs, '-I', tmp,
-            path.join(tmp, 'component.c'), path.join(tmp, 'glue.c'), lib, '-lm',
+            path.join(tmp, 'component.c'), path.join(tmp, 'glue.c'), lib.path, '-lm',
             '-o', path.join(tmp, 'component.so')], `${cc} (the translated module)`);
         fs.rmSync(path.join(tmp, 'component.c'));
         try {
@@ -162,9 +163,10 @@ async function main() {
     const binaries = process.argv.slice(2);
     if (binaries.length === 0)
         fail('usage: node translate.mjs <component.wasm>...');
-    const lib = path.join(here, 'libhyperc_component.a');
-    if (!fs.existsSync(lib))
-        fail(`no ${lib} (built when wabt's wasm2c is there: scripts/setup.sh)`);
+    const libPath = path.join(here, 'libhyperc_component.a');
+    if (!fs.existsSync(libPath))
+        fail(`no ${libPath} (built when wabt's wasm2c is there: scripts/setup.sh)`);
+    const lib = { path: libPath, sha: sha256(fs.readFileSync(libPath)) };
     const cc = process.env.CC || 'cc';
     const wabt = (await run('wasm2c', ['--version'], 'wasm2c --version')).trim();
     if (wabt !== WABT)

@@ -1206,6 +1206,20 @@ static void test_our(void **state)
     assert_int_equal(H.ours, 1);
 }
 
+static void test_result_area(void **state)
+{
+    /* an embedder's own result: inside, the memory's bytes there */
+    assert_ptr_equal(hca_result_area(&F.g, "now", RET, 16), mem + RET);
+    assert_ptr_equal(hca_result_area(&F.g, "now", MEM_SIZE - 16, 16),
+                     mem + MEM_SIZE - 16);
+    assert_int_equal(F.traps, 0);
+    /* one byte past the end: the trap, as the hca_ calls say it */
+    assert_null(hca_result_area(&F.g, "now", MEM_SIZE - 15, 16));
+    assert_int_equal(F.traps, 1);
+    assert_string_equal(F.trap,
+                        "now: a result area of 16 bytes at 65521, " OUTSIDE);
+}
+
 static void test_state(void **state)
 {
     assert_true(hca_get_state(&F.g, RET));
@@ -1613,6 +1627,7 @@ int main(void)
         T(test_reuse),
         T(test_print),
         T(test_our),
+        T(test_result_area),
         T(test_state),
         T(test_get_on_exit),
         T(test_set_on_exit),

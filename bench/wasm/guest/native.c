@@ -1,4 +1,4 @@
-/* The guest's cost a message, native (bench/wasm/guest/run): the stub
+/* The guest's cost a message, native (bench/wasm/guest/run): the RPC
  * benchmark's callee (rpcponger.so) loaded as the worker loads a process,
  * with a host table of its own that hands it the same request again and
  * again and takes its answers, all on one thread.  What it times is the

@@ -1,4 +1,4 @@
-// The guest's cost a message under V8 (bench/wasm/guest/run): the stub
+// The guest's cost a message under V8 (bench/wasm/guest/run): the RPC
 // benchmark's callee as a component's core module (rpcponger.opt.wasm),
 // instantiated by Node.js with imports in JavaScript that lower the same
 // request as native.c's host table gives (the canonical ABI's layouts of

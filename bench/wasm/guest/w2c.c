@@ -1,4 +1,4 @@
-/* The guest's cost a message under wasm2c (bench/wasm/guest/run): the stub
+/* The guest's cost a message under wasm2c (bench/wasm/guest/run): the RPC
  * benchmark's callee as a component's core module (rpcponger.opt.wasm,
  * asyncify included), translated to C by Debian's wasm2c with the module
  * name "guest" and compiled with this file and wabt's runtime.  Its
