@@ -674,13 +674,24 @@ static int run_boot(const run_opts *o, hc_node **out)
 }
 
 /* Wait (10 s at most) until the processes have started (bindings, init),
- * then say the node is ready, and its URL when it serves HTTP. */
-static void run_announce_ready(const run_opts *o, hc_node *n)
+ * then say the node is ready, and its URL when it serves HTTP.  False,
+ * with nothing said, when a signal of `stop` came meanwhile (a component's
+ * first start may take seconds of translation): the node is to stop. */
+static bool run_announce_ready(const run_opts *o, hc_node *n,
+                               const sigset_t *stop)
 {
     char pending[512];
-    if (hc_node_wait_started(n, 10000, pending, sizeof pending) != 0)
-        fprintf(stderr, "%s run: still starting after 10 s: %s\n", prog,
-                pending);
+    const struct timespec now = {0, 0};
+    int waited_ms = 0;
+    while (hc_node_wait_started(n, 100, pending, sizeof pending) != 0) {
+        if (sigtimedwait(stop, NULL, &now) >= 0)
+            return false;
+        if ((waited_ms += 100) >= 10000) {
+            fprintf(stderr, "%s run: still starting after 10 s: %s\n", prog,
+                    pending);
+            break;
+        }
+    }
     printf("hyperc: node %s ready (control socket %s)\n", o->cfg.name,
            hc_node_control_path(n));
     if (o->cfg.http_port > 0) {
@@ -713,6 +724,7 @@ static void run_announce_ready(const run_opts *o, hc_node *n)
                    host, o->cfg.http_port, o->password_from);
     }
     fflush(stdout);
+    return true;
 }
 
 /* Serve until SIGINT or SIGTERM (blocked in *stop), then stop the node;
@@ -762,8 +774,10 @@ static int cmd_run(int argc, char **argv)
         rc = run_boot(&o, &n);
     bool started = rc == 0;
     if (started) {
-        run_announce_ready(&o, n);
-        run_serve_until_signal(n, &stop);
+        if (run_announce_ready(&o, n, &stop))
+            run_serve_until_signal(n, &stop);
+        else
+            hc_node_shutdown(n);
     }
     if (n)
         hc_node_free(n);

@@ -1,8 +1,8 @@
 // Load a hyperc component under Node.js (the wasm host, src/wasm/host.mjs,
 // and the tests): jco transpiles it once per component into JS glue that
 // implements the canonical ABI on the host side, kept in a cache keyed by
-// the component's sha256 ($HYPERC_WASM_CACHE, else
-// <tmpdir>/hyperc-wasm-cache), and instantiates it synchronously, so that
+// the component's sha256 (cacheRoot below), and instantiates it
+// synchronously, so that
 // every import is a plain JS function that may block (the host's receive
 // waits on its socket) and `init` is a plain call.
 import crypto from 'node:crypto';
@@ -77,20 +77,53 @@ function quietDebugLog(data) {
         .replace(check, 'if (!_hypercJcoDebug) { return; }');
 }
 
+// The cache's root: $HYPERC_WASM_CACHE, else $XDG_CACHE_HOME/hyperc/wasm,
+// else ~/.cache/hyperc/wasm (else <tmpdir>/hyperc-wasm-cache-<uid>), made
+// mode 0700 when missing.  What it holds is code that hosts and workers
+// load and run (jco's glue, translated components), so it must be this
+// user's alone: a root another user owns, or that group or others may
+// write, is refused with a LoadError saying so.
+export function cacheRoot() {
+    let root = process.env.HYPERC_WASM_CACHE;
+    if (!root) {
+        const xdg = process.env.XDG_CACHE_HOME;
+        const home = process.env.HOME;
+        if (xdg && path.isAbsolute(xdg))
+            root = path.join(xdg, 'hyperc', 'wasm');
+        else if (home && path.isAbsolute(home))
+            root = path.join(home, '.cache', 'hyperc', 'wasm');
+        else
+            root = path.join(os.tmpdir(), `hyperc-wasm-cache-${process.getuid()}`);
+    }
+    root = path.resolve(root);
+    let st;
+    try {
+        fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+        st = fs.statSync(root);
+    } catch (e) {
+        throw new LoadError(`cannot make the wasm cache ${root}: ${e.message}`);
+    }
+    if (!st.isDirectory())
+        throw new LoadError(`the wasm cache ${root} is not a directory`);
+    if (st.uid !== process.getuid() || (st.mode & 0o022) !== 0)
+        throw new LoadError(`the wasm cache ${root} is not this user's alone (owner uid ${st.uid}, ` +
+            `mode ${(st.mode & 0o777).toString(8)}): it holds code the node runs; give it to this ` +
+            'user with mode 0700, or set HYPERC_WASM_CACHE to another directory');
+    return root;
+}
+
 // The directory holding the transpiled component: from the cache, or made
 // now.  A new entry is built in a temporary directory and renamed into
 // place, so hosts starting together never see half of one; the first
 // rename wins and the others use its entry.
 export async function transpiled(bytes) {
     const sha = crypto.createHash('sha256').update(bytes).digest('hex');
-    const root = path.join(process.env.HYPERC_WASM_CACHE || path.join(os.tmpdir(), 'hyperc-wasm-cache'),
-        `v${CACHE_FORMAT}-jco-${jcoVersion()}`);
-    const dir = path.join(root, sha);
-    if (fs.existsSync(path.join(dir, 'meta.json')))
-        return dir;
-
-    let tmp;
+    let root, dir, tmp;
     try {
+        root = path.join(cacheRoot(), `v${CACHE_FORMAT}-jco-${jcoVersion()}`);
+        dir = path.join(root, sha);
+        if (fs.existsSync(path.join(dir, 'meta.json')))
+            return dir;
         fs.mkdirSync(root, { recursive: true });
         tmp = fs.mkdtempSync(path.join(root, `.${sha.slice(0, 16)}-`));
     } catch (e) {

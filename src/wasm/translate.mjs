@@ -11,7 +11,7 @@
 // compiled with the system's C compiler ($CC, else cc) together with a
 // generated call of its instantiate and libhyperc_component.a (beside this
 // file: component_entry.c's imports, cabi.c, wabt's runtime).  The result
-// is cached beside jco's output ($HYPERC_WASM_CACHE), keyed by the
+// is cached beside jco's output (load.mjs's cacheRoot), keyed by the
 // component's sha256, the library's and the tools' versions; a new entry is
 // made in a temporary directory and renamed into place.  Exit status 1 with
 // a sentence on stderr when it cannot: no wasm2c or compiler, a component
@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { LoadError, transpiled } from './load.mjs';
+import { LoadError, cacheRoot, transpiled } from './load.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FORMAT = 2; // the entry's layout; bumped when the options change
@@ -98,8 +98,9 @@ Z_component_instance_t *hcx_component_instantiate(void)
 }
 
 // The translation of the component at `binary`: the shared object's path.
-// lib: the library's path and sha256; tools: the tools' versions.
-async function translate(binary, lib, tools) {
+// lib: the library's path and sha256; tools: the tools' versions; root:
+// this format's folder in the cache.
+async function translate(binary, lib, tools, root) {
     let bytes;
     try {
         bytes = fs.readFileSync(binary);
@@ -115,8 +116,6 @@ async function translate(binary, lib, tools) {
     }
     const core = fs.readFileSync(path.join(dir, 'component.core.wasm'));
     const key = sha256(bytes, lib.sha, tools);
-    const root = path.resolve(process.env.HYPERC_WASM_CACHE || path.join(os.tmpdir(), 'hyperc-wasm-cache'),
-        `native-v${FORMAT}`);
     const out = path.join(root, key, 'component.so');
     if (fs.existsSync(out))
         return out;
@@ -167,6 +166,12 @@ async function main() {
     if (!fs.existsSync(libPath))
         fail(`no ${libPath} (built when wabt's wasm2c is there: scripts/setup.sh)`);
     const lib = { path: libPath, sha: sha256(fs.readFileSync(libPath)) };
+    let root;
+    try {
+        root = path.join(cacheRoot(), `native-v${FORMAT}`);
+    } catch (e) {
+        fail(e.message);
+    }
     const cc = process.env.CC || 'cc';
     const wabt = (await run('wasm2c', ['--version'], 'wasm2c --version')).trim();
     if (wabt !== WABT)
@@ -181,7 +186,7 @@ async function main() {
         while (next < binaries.length) {
             const i = next++;
             try {
-                outs[i] = await translate(binaries[i], lib, tools);
+                outs[i] = await translate(binaries[i], lib, tools, root);
             } catch (e) {
                 errors.push(e instanceof TranslateError ? e.message : String(e.stack ?? e));
             }

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import struct
@@ -19,6 +20,15 @@ import pytest
 BIN = os.environ.get("HYPERC_BIN", "build/hyperc")
 PACKAGES = os.environ.get("HYPERC_PACKAGES", "build/packages")
 NODE = "test.os"
+# How the nodes run components (docs/wasm-native.md): HYPERC_WASM_RUNTIME
+# ("native" or "v8"), by default as native code when it can be made (this
+# build's libhyperc_component.a beside its wasm tools, and wasm2c), else in
+# the wasm host under V8.
+CAN_TRANSLATE = (os.path.exists(os.path.join(
+    os.environ.get("HYPERC_WASM_TOOLS", "build/wasm"), "libhyperc_component.a"))
+    and shutil.which("wasm2c") is not None)
+NATIVE_CODE = (os.environ.get("HYPERC_WASM_RUNTIME") == "native" or
+               (not os.environ.get("HYPERC_WASM_RUNTIME") and CAN_TRANSLATE))
 
 
 def free_port():

@@ -231,12 +231,11 @@ def test_no_lanes_with_lanes_0(node_factory, monkeypatch):
 
 
 @pytest.mark.skipif(not COMPONENTS, reason="tpkg is native")
-@pytest.mark.skipif(os.environ.get("HYPERC_WASM_RUNTIME") == "native",
-                    reason="components run as native code: no wasm host")
 def test_no_lanes_for_a_wasm_host_over_a_socket(node_factory, monkeypatch):
     """A wasm host on a socket (no addon, or HYPERC_WASM_LINK=socket) has
     no binding and maps nothing: it asks for no lane and gets none."""
     monkeypatch.setenv("HYPERC_LANES", "1")
+    monkeypatch.setenv("HYPERC_WASM_RUNTIME", "v8")  # the wasm host
     monkeypatch.setenv("HYPERC_WASM_LINK", "socket")
     n = node_factory(packages=("tpkg",), extra=ISOLATE)
     assert n.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"

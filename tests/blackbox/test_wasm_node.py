@@ -13,15 +13,15 @@ import time
 
 import pytest
 
-from conftest import children_by_parent, pid
+from conftest import CAN_TRANSLATE, NATIVE_CODE, children_by_parent, pid
 from test_async_app import REQUESTER, RECEIVER, calls_through_stubs
 
 PACKAGES = os.environ.get("HYPERC_PACKAGES", "build/packages")
 WASM_PACKAGES = os.environ.get("HYPERC_WASM_PACKAGES", "build/wasm32/packages")
 TRAPPER = pid("trapper", "ttrap", "test.os")
-# components run as native code (docs/wasm-native.md): translated by
-# wasm2c, each in a hyperc-worker, no wasm host
-NATIVE_CODE = os.environ.get("HYPERC_WASM_RUNTIME") == "native"
+# NATIVE_CODE: components run as native code (docs/wasm-native.md, the
+# default where it can be made): translated by wasm2c, each in a
+# hyperc-worker, no wasm host
 # where a trap is said to be: V8 names the wasm function and its place in
 # the module, the translation the function and its line in the C
 WHERE = "(component.c:" if NATIVE_CODE else "(wasm://"
@@ -96,11 +96,13 @@ def test_a_read_outside_the_memory_ends_that_process_alone(node_factory):
     assert n.ask(pid("counter", "counter", "hyperc.os"), '{"Increment": 2}') == "2"
 
 
-@pytest.mark.skipif(not NATIVE_CODE, reason="components run by the wasm host")
+@pytest.mark.skipif(not CAN_TRANSLATE, reason="no translation to native code here")
 def test_a_component_that_cannot_be_translated_does_not_start(node_factory,
-                                                              tmp_path):
-    # a core module where the component belongs: the node says why, the
-    # process does not start, the other one serves
+                                                              tmp_path,
+                                                              monkeypatch):
+    # a core module where the component belongs, native code asked for:
+    # the node says why, the process does not start, the other one serves
+    monkeypatch.setenv("HYPERC_WASM_RUNTIME", "native")
     pkg = tmp_path / "ttrap"
     shutil.copytree(os.path.join(WASM_PACKAGES, "ttrap"), pkg)
     core = bytes.fromhex("0061736d01000000")  # \0asm, version 1: empty
@@ -111,6 +113,86 @@ def test_a_component_that_cannot_be_translated_does_not_start(node_factory,
                "not transpile it: ")
     n.wait_log(f"{TRAPPER} failed to start; restarting")  # its on-exit
     assert n.ask(pid("counter", "counter", "hyperc.os"), '{"Increment": 2}') == "2"
+
+
+@pytest.mark.skipif(bool(os.environ.get("HYPERC_WASM_RUNTIME")),
+                    reason="the default runtime only")
+def test_without_a_compiler_components_run_in_the_wasm_host(node_factory,
+                                                            monkeypatch):
+    # the default where the translation cannot be made (here: no C
+    # compiler): the wasm host, and the node says why
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),))
+    n.wait_log("trapper: started")
+    assert n.ask(TRAPPER, "ping") == "pong 1"
+    if CAN_TRANSLATE:
+        assert (f"{TRAPPER}: runs in the wasm host (V8): cannot translate it to "
+                "native code: /nonexistent/cc --version: no /nonexistent/cc on PATH") \
+            in n.log(), n.log()
+    assert len(host_pids(n, native_code=False)) == 1  # a Node.js wasm host
+
+
+@pytest.mark.skipif(bool(os.environ.get("HYPERC_WASM_RUNTIME")),
+                    reason="the default runtime only")
+def test_a_cache_others_may_write_is_not_used(node_factory, tmp_path,
+                                              monkeypatch):
+    # the cache holds code the node runs: one that group or others may
+    # write (here mode 0777) is refused; the component runs in the wasm
+    # host, transpiled for this run only, and nothing is written there
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("HYPERC_WASM_CACHE", str(shared))
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),))
+    n.wait_log("trapper: started")
+    assert n.ask(TRAPPER, "ping") == "pong 1"
+    if CAN_TRANSLATE:
+        assert (f"{TRAPPER}: runs in the wasm host (V8): cannot translate it to "
+                f"native code: the wasm cache {shared} is not this user's alone "
+                f"(owner uid {os.getuid()}, mode 777)") in n.log(), n.log()
+    assert len(host_pids(n, native_code=False)) == 1
+    assert os.listdir(shared) == []
+
+
+@pytest.mark.skipif(not NATIVE_CODE, reason="components run in the wasm host")
+def test_the_node_stops_while_a_component_is_translated(node_factory,
+                                                        tmp_path, monkeypatch):
+    # a cache of its own, empty: the node translates the component as it
+    # starts it (seconds); a stop then kills the translation (translate.mjs
+    # and the compiler it runs, a process group) and the node ends at once
+    monkeypatch.setenv("HYPERC_WASM_CACHE", str(tmp_path / "cold"))
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),),
+                     wait_ready=False)
+
+    def translation():
+        for c in children_by_parent().get(n.proc.pid, []):
+            try:
+                with open(f"/proc/{c}/cmdline", "rb") as f:
+                    if b"translate.mjs" in f.read():
+                        return c
+            except OSError:
+                pass
+        return None
+    deadline = time.monotonic() + 20
+    while translation() is None:
+        assert time.monotonic() < deadline, n.log()
+        time.sleep(0.02)
+    pgid = os.getpgid(translation())
+    assert pgid != os.getpgid(n.proc.pid)  # a group of its own
+    t0 = time.monotonic()
+    n.stop()
+    assert time.monotonic() - t0 < 5, "the node waited for the translation"
+    time.sleep(0.2)
+    left = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.getpgid(int(d)) == pgid:
+                    left.append(int(d))
+            except OSError:
+                pass
+    assert left == [], f"the translation's processes are still there: {left}"
+    assert "trapper: started" not in n.log()
 
 
 def test_stdout_and_stderr_reach_the_terminal(node_factory):
@@ -144,14 +226,14 @@ def test_the_c_library_running_past_a_task_stack_is_caught(node_factory):
                f"in task_stack_overflow {WHERE}")
 
 
-def host_pids(n):
+def host_pids(n, native_code=NATIVE_CODE):
     """The workers of the node `n` that run a component: its children
     running host.mjs, or, with components as native code, the workers that
     loaded a translated one."""
     out = []
     for d in children_by_parent().get(n.proc.pid, []):
         try:
-            if NATIVE_CODE:
+            if native_code:
                 with open(f"/proc/{d}/maps") as f:
                     found = "/component.so" in f.read()
             else:

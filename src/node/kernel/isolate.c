@@ -109,12 +109,27 @@ static bool is_wasm(const char *path)
     return n > 5 && strcmp(path + n - 5, ".wasm") == 0;
 }
 
-/* Whether components run as native code (HYPERC_WASM_RUNTIME=native:
- * docs/wasm-native.md) rather than in the wasm host under V8. */
-static bool wasm_as_native(void)
+/* How components run (HYPERC_WASM_RUNTIME; docs/wasm-native.md): as
+ * native code translated by wasm2c, or in the wasm host under V8; by
+ * default as native code when the translation can be made (wasm2c, a C
+ * compiler and libhyperc_component.a are there), else in the wasm host. */
+typedef enum {
+    WASM_AS_AUTO,
+    WASM_AS_NATIVE,
+    WASM_AS_V8,
+    WASM_AS_BAD,
+} wasm_as;
+
+static wasm_as wasm_runtime(void)
 {
     const char *r = getenv("HYPERC_WASM_RUNTIME");
-    return r != NULL && strcmp(r, "native") == 0;
+    if (r == NULL || *r == '\0')
+        return WASM_AS_AUTO;
+    if (strcmp(r, "native") == 0)
+        return WASM_AS_NATIVE;
+    if (strcmp(r, "v8") == 0)
+        return WASM_AS_V8;
+    return WASM_AS_BAD;
 }
 
 /* Translations under way in this node, at most one a CPU (each is a
@@ -123,17 +138,27 @@ static pthread_mutex_t translating_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t translating_cv = PTHREAD_COND_INITIALIZER;
 static long translating;
 
-static char *translate_run(const char *node_js, const char *script,
-                           const char *wasm, char *why, size_t whylen);
+static char *translate_run(hcn_proc *p, const char *node_js, const char *script,
+                           char *why, size_t whylen, bool *stopped);
 
-/* Translate component `wasm` into a shared object hyperc-worker loads
- * (translate.mjs beside the wasm host `host`, run with `node_js`; it keeps
- * its result in the wasm cache): its path, malloc'd, or NULL with the
- * reason in why (translate.mjs's own sentence when it gave one).  Blocks
- * the calling process's thread for as long as the translation takes
- * (seconds, the first time for a component), and for a free CPU's turn. */
-static char *translate_component(const char *node_js, const char *host,
-                                 const char *wasm, char *why, size_t whylen)
+/* Whether the node has told process p to stop (its shutdown, or a
+ * reinstall) while it is not running. */
+static bool told_to_stop(hcn_proc *p)
+{
+    return hcn_mailbox_closed(&p->mb) || hcn_mailbox_stopping(&p->mb);
+}
+
+/* Translate process p's component (translate.mjs beside the wasm host
+ * `host`, run with `node_js`; it keeps its result in the wasm cache) into
+ * a shared object hyperc-worker loads: its path, malloc'd, or NULL with
+ * the reason in why (translate.mjs's own sentence when it gave one), and
+ * *stopped set when the node told p to stop meanwhile (the translation is
+ * then killed, its process group with it).  Blocks the calling process's
+ * thread for as long as the translation takes (seconds, the first time
+ * for a component), and for a free CPU's turn. */
+static char *translate_component(hcn_proc *p, const char *node_js,
+                                 const char *host, char *why, size_t whylen,
+                                 bool *stopped)
 {
     char *dir = hcn_xstrdup(host);
     char *slash = strrchr(dir, '/');
@@ -152,11 +177,25 @@ static char *translate_component(const char *node_js, const char *host,
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     pthread_mutex_lock(&translating_mu);
-    while (translating >= (cpus > 0 ? cpus : 1))
-        pthread_cond_wait(&translating_cv, &translating_mu);
+    while (translating >= (cpus > 0 ? cpus : 1)) {
+        if (told_to_stop(p)) {
+            pthread_mutex_unlock(&translating_mu);
+            *stopped = true;
+            snprintf(why, whylen, "stopped before its translation");
+            return NULL;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 100 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&translating_cv, &translating_mu, &until);
+    }
     translating++;
     pthread_mutex_unlock(&translating_mu);
-    char *so = translate_run(node_js, script, wasm, why, whylen);
+    char *so = translate_run(p, node_js, script, why, whylen, stopped);
     pthread_mutex_lock(&translating_mu);
     translating--;
     pthread_cond_signal(&translating_cv);
@@ -164,10 +203,13 @@ static char *translate_component(const char *node_js, const char *host,
     return so;
 }
 
-/* translate_component's run of translate.mjs. */
-static char *translate_run(const char *node_js, const char *script,
-                           const char *wasm, char *why, size_t whylen)
+/* translate_component's run of translate.mjs, in a process group of its
+ * own (wasm2c and the compiler are its children), killed when p is told
+ * to stop. */
+static char *translate_run(hcn_proc *p, const char *node_js, const char *script,
+                           char *why, size_t whylen, bool *stopped)
 {
+    const char *wasm = p->so_path;
     int out[2], err[2];
     if (pipe2(out, O_CLOEXEC) != 0) {
         snprintf(why, whylen, "cannot translate it: %s", strerror(errno));
@@ -186,10 +228,15 @@ static char *translate_run(const char *node_js, const char *script,
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
     /* nothing else of the node's (a library's descriptor without CLOEXEC) */
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawnattr_t sa;
+    posix_spawnattr_init(&sa);
+    posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&sa, 0);
     char *argv[] = {(char *)node_js, (char *)script, (char *)wasm, NULL};
     pid_t pid;
-    int rc = posix_spawnp(&pid, node_js, &fa, NULL, argv, environ);
+    int rc = posix_spawnp(&pid, node_js, &fa, &sa, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&sa);
     close(out[1]);
     close(err[1]);
     if (rc != 0) {
@@ -204,8 +251,14 @@ static char *translate_run(const char *node_js, const char *script,
     size_t on = 0, en = 0;
     struct pollfd pf[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
     int open_fds = 2;
+    bool killed = false;
     while (open_fds > 0) {
-        if (poll(pf, 2, -1) < 0) {
+        int pr = poll(pf, 2, 100);
+        if (!killed && told_to_stop(p)) {
+            kill(-pid, SIGKILL);
+            killed = true;
+        }
+        if (pr < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -238,6 +291,11 @@ static char *translate_run(const char *node_js, const char *script,
     pid_t r;
     while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
         ;
+    if (killed) {
+        *stopped = true;
+        snprintf(why, whylen, "stopped while it was being translated");
+        return NULL;
+    }
     char *nl = strchr(o, '\n');
     if (nl != NULL)
         *nl = '\0';
@@ -2124,17 +2182,36 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
      * hyperc-worker as any native process */
     char *translated = NULL;
     bool native_code = false;
-    if (wasm && host != NULL && wasm_as_native()) {
+    wasm_as rt = wasm ? wasm_runtime() : WASM_AS_AUTO;
+    if (rt == WASM_AS_BAD) {
+        hcn_logf(n, 0,
+                 "%s: cannot run a wasm component: HYPERC_WASM_RUNTIME is "
+                 "\"%.40s\", expected native, v8 or nothing (native code "
+                 "when it can be made)",
+                 p->id, getenv("HYPERC_WASM_RUNTIME"));
+        hcn_proc_note_end(p, "HYPERC_WASM_RUNTIME is not native, v8 or empty");
+        return HCN_RUN_LOAD_FAILED;
+    }
+    if (wasm && host != NULL && rt != WASM_AS_V8) {
         char why[400];
+        bool stopped = false;
         translated =
-            translate_component(node_js, host, p->so_path, why, sizeof why);
-        if (translated == NULL) {
+            translate_component(p, node_js, host, why, sizeof why, &stopped);
+        if (stopped) {
+            hcn_proc_note_end(p, why);
+            return HCN_RUN_KILLED;
+        }
+        if (translated == NULL && rt == WASM_AS_NATIVE) {
             hcn_logf(n, 0, "%s: %s", p->id, why);
             hcn_proc_note_end(p, why);
             return HCN_RUN_LOAD_FAILED;
         }
-        wasm = false;
-        native_code = true;
+        if (translated == NULL) /* the default: the wasm host instead */
+            hcn_logf(n, 0, "%s: runs in the wasm host (V8): %s", p->id, why);
+        else {
+            wasm = false;
+            native_code = true;
+        }
     }
     const char *binary = translated != NULL ? translated : p->so_path;
     atomic_store(&p->in_wasm_host, wasm);

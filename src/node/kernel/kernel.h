@@ -253,6 +253,9 @@ int hcn_mailbox_pop_through(hcn_mailbox *mb, int64_t deadline_ns,
                             hcn_msg **out);
 /* Refuse further pushes and wake the waiter; queued messages stay. */
 void hcn_mailbox_close(hcn_mailbox *mb);
+/* Whether the mailbox is closed (any thread; the answer may be stale by
+ * the time the caller looks at it). */
+bool hcn_mailbox_closed(hcn_mailbox *mb);
 /* Reopen after close (restart); queued messages are kept. */
 void hcn_mailbox_reopen(hcn_mailbox *mb);
 /* Ask the receiver to stop while senders go on queueing: from now on pop

@@ -330,6 +330,14 @@ int hcn_mailbox_pop_through(hcn_mailbox *mb, int64_t deadline_ns, hcn_msg **out)
     return pop(mb, deadline_ns, out, false);
 }
 
+bool hcn_mailbox_closed(hcn_mailbox *mb)
+{
+    pthread_mutex_lock(&mb->mu);
+    bool c = mb->closed;
+    pthread_mutex_unlock(&mb->mu);
+    return c;
+}
+
 void hcn_mailbox_close(hcn_mailbox *mb)
 {
     pthread_mutex_lock(&mb->mu);
