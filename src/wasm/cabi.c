@@ -641,7 +641,7 @@ static bool lower_value(hca_guest *g, const char *what, gmem *m, uint32_t ret,
         /* the process's line in the node's log, at level 1 */
         char line[160];
         snprintf(line, sizeof line,
-                 "hyperc wasm host: %s: %zu string%s not UTF-8 from the "
+                 "hyperc component: %s: %zu string%s not UTF-8 from the "
                  "node, each ill-formed sequence given as U+FFFD",
                  what, low.lossy, low.lossy == 1 ? "" : "s");
         g->host->print_to_terminal(g->host->ctx, 1, line);

@@ -109,6 +109,18 @@ def test_segfault_is_contained_and_named(iso):
     assert f"process {HOG} backtrace:" in log
 
 
+def test_a_crash_in_an_inlined_function_names_both(iso):
+    # the innermost function where the fault was, and the one it is inlined
+    # in, each with its line; in the backtrace too
+    log = crash_and_check(iso, "null-inline",
+                          f"process {HOG} crashed: SIGSEGV in poke_null")
+    assert re.search(rf"process {HOG} crashed: SIGSEGV in poke_null "
+                     r"\(stackhog\.c:\d+\), inlined in task \(stackhog\.c:\d+\)",
+                     log), log
+    assert re.search(r"#0 poke_null \(stackhog\.c:\d+\), inlined in task "
+                     r"\(stackhog\.c:\d+\) \[", log), log
+
+
 def fd_targets(pid_):
     """{fd: what it points at} of a process, from /proc/PID/fd."""
     out = {}

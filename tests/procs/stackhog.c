@@ -15,6 +15,8 @@
  *   null             write through a null pointer in the task: not an
  *                    overflow, so the node's default behaviour follows
  *                    (it dies; under ASan with ASan's report)
+ *   null-inline      the same in a function inlined into the task (always,
+ *                    at any optimization): the crash is named by both
  *   abort, fpe       abort(), an integer division by zero (for isolated
  *                    workers: each ends the worker alone)
  *   exit N           exit(N) in the middle of a request
@@ -154,6 +156,13 @@ static void alloc(long mib)
     free(blocks);
 }
 
+/* null-inline's write, inlined into task even without optimization. */
+static inline __attribute__((always_inline)) void poke_null(void)
+{
+    volatile int *volatile nowhere = NULL;
+    *nowhere = 1;
+}
+
 static void task(void *arg)
 {
     (void)arg;
@@ -172,6 +181,9 @@ static void task(void *arg)
     } else if (strcmp(task_cmd, "null") == 0) {
         volatile int *volatile nowhere = NULL;
         *nowhere = 1;
+        snprintf(task_answer, sizeof task_answer, "no fault?");
+    } else if (strcmp(task_cmd, "null-inline") == 0) {
+        poke_null();
         snprintf(task_answer, sizeof task_answer, "no fault?");
     } else if (strcmp(task_cmd, "abort") == 0) {
         abort();

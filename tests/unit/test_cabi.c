@@ -796,7 +796,7 @@ static void test_receive_lossy(void **state)
     assert_int_equal(H.prints, 1);
     assert_int_equal(H.print_level, 1);
     assert_string_equal(H.print,
-                        "hyperc wasm host: receive: 1 string not UTF-8 "
+                        "hyperc component: receive: 1 string not UTF-8 "
                         "from the node, each ill-formed sequence given as "
                         "U+FFFD");
 }

@@ -2019,17 +2019,18 @@ static bool sandbox_refusal(const hcw_crash *c, const char *where, char *out,
 }
 
 /* In a translated component's backtrace (hcn_symbolize's trace, a line
- * "  #N function (file:line) [module+off]" a frame), the innermost frame
- * of the component's own code, wasm2c's w2c_ functions (not the adapter's
- * or wabt's inlined helpers above it), as "function (file:line)" without
- * the prefix into where; where unchanged when there is none. */
+ * "  #N function (file:line)[, inlined in function (file:line)]
+ * [module+off]" a frame), the innermost function of the component's own
+ * code, wasm2c's w2c_ functions (not the adapter's or wabt's helpers,
+ * called or inlined, above it), as "function (file:line)" without the
+ * prefix into where; where unchanged when there is none. */
 static void component_frame(const char *trace, char *where, size_t wl)
 {
     const char *f = trace != NULL ? strstr(trace, " w2c_") : NULL;
     if (f == NULL)
         return;
     f += 5;
-    size_t len = strcspn(f, "[\n");
+    size_t len = strcspn(f, ",[\n");
     while (len > 0 && f[len - 1] == ' ')
         len--;
     snprintf(where, wl, "%.*s", (int)len, f);
@@ -2102,6 +2103,8 @@ static hcn_run_end report_end(wctx *w, int st)
         hcn_symbolize(&w->crash, w->told_op == HCW_CRASH,
                       w->binary != NULL ? w->binary : p->so_path, where,
                       sizeof where, &trace);
+        if (w->binary != NULL) /* a translated component: its own code */
+            component_frame(trace, where, sizeof where);
         const char *s = sig_name(w->crash.code);
         char num[32];
         if (s == NULL) {

@@ -18,7 +18,9 @@ extern char **environ;
 typedef struct frame {
     int module; /* index in c->modules, -1 = unknown */
     uint64_t off;
-    char *fn, *line;
+    char *fn, *line; /* the innermost function there, inlined or not */
+    char *inl;       /* ", inlined in F (file:line)" for each function it is
+                      * inlined in, outwards; NULL if none */
 } frame;
 
 /* The loaded object holding pc: the one with the highest base at or
@@ -33,6 +35,11 @@ static int module_of(const hcw_crash *c, uint64_t pc)
     return best;
 }
 
+static bool known(const char *s)
+{
+    return s && strcmp(s, "??") != 0 && strncmp(s, "??:", 3) != 0;
+}
+
 /* Run addr2line on `path` for the frames of module m; fills fn and line. */
 static void name_frames(const char *path, frame *fr, size_t n, int m)
 {
@@ -41,9 +48,11 @@ static void name_frames(const char *path, frame *fr, size_t n, int m)
         k += fr[i].module == m;
     if (k == 0)
         return;
-    char **argv = hcn_xcalloc(k + 6, sizeof *argv);
+    char **argv = hcn_xcalloc(k + 8, sizeof *argv);
     size_t a = 0;
     argv[a++] = (char *)"addr2line";
+    argv[a++] = (char *)"-a"; /* each address's lines start with it */
+    argv[a++] = (char *)"-i"; /* the functions inlined there, innermost first */
     argv[a++] = (char *)"-f";
     argv[a++] = (char *)"-C";
     argv[a++] = (char *)"-e";
@@ -68,14 +77,24 @@ static void name_frames(const char *path, frame *fr, size_t n, int m)
         goto out;
     }
     FILE *in = fdopen(pfd[0], "r");
-    char buf[1024];
-    for (size_t i = 0; i < n && in; i++) {
-        if (fr[i].module != m)
-            continue;
-        if (!fgets(buf, sizeof buf, in))
-            break;
+    char buf[1024], fn[1024];
+    size_t i = 0;
+    bool started = false;
+    /* per address: "0x<address>", then (function, file:line) pairs, the
+     * innermost first and the function they are inlined in last */
+    while (in && fgets(buf, sizeof buf, in)) {
         buf[strcspn(buf, "\n")] = '\0';
-        fr[i].fn = hcn_xstrdup(buf);
+        if (strncmp(buf, "0x", 2) == 0) {
+            if (started)
+                i++;
+            while (i < n && fr[i].module != m)
+                i++;
+            started = true;
+            continue;
+        }
+        if (!started || i >= n)
+            break;
+        snprintf(fn, sizeof fn, "%s", buf);
         if (!fgets(buf, sizeof buf, in))
             break;
         buf[strcspn(buf, "\n")] = '\0';
@@ -84,7 +103,17 @@ static void name_frames(const char *path, frame *fr, size_t n, int m)
         if (sp)
             *sp = '\0';
         const char *slash = strrchr(buf, '/');
-        fr[i].line = hcn_xstrdup(slash ? slash + 1 : buf);
+        const char *line = slash ? slash + 1 : buf;
+        if (fr[i].fn == NULL) {
+            fr[i].fn = hcn_xstrdup(fn);
+            fr[i].line = hcn_xstrdup(line);
+        } else {
+            char *more = hcn_xasprintf("%s, inlined in %s (%s)",
+                                       fr[i].inl ? fr[i].inl : "", fn,
+                                       known(line) ? line : "??");
+            free(fr[i].inl);
+            fr[i].inl = more;
+        }
     }
     if (in)
         fclose(in);
@@ -93,14 +122,9 @@ static void name_frames(const char *path, frame *fr, size_t n, int m)
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
 out:
-    for (size_t i = 5; i < a; i++)
-        free(argv[i]);
+    for (size_t j = 7; j < a; j++)
+        free(argv[j]);
     free(argv);
-}
-
-static bool known(const char *s)
-{
-    return s && strcmp(s, "??") != 0 && strncmp(s, "??:", 3) != 0;
 }
 
 static const char *base_name(const char *p)
@@ -144,20 +168,26 @@ void hcn_symbolize(const hcw_crash *c, bool first_exact, const char *binary,
     for (size_t i = first; i < c->npcs && pick < 0; i++)
         if (known(fr[i].fn))
             pick = (int)i;
-    if (pick >= 0)
-        snprintf(where, wl, "%s (%s)", fr[pick].fn,
-                 known(fr[pick].line) ? fr[pick].line : "no line information");
-    size_t cap = 256 + c->npcs * 160, used = 0;
+    if (pick >= 0) {
+        int w = snprintf(where, wl, "%s (%s)", fr[pick].fn,
+                         known(fr[pick].line) ? fr[pick].line
+                                              : "no line information");
+        if (fr[pick].inl != NULL && w > 0 && (size_t)w < wl)
+            snprintf(where + w, wl - (size_t)w, "%s", fr[pick].inl);
+    }
+    size_t cap = 256, used = 0;
+    for (size_t i = 0; i < c->npcs; i++)
+        cap += 160 + (fr[i].inl ? strlen(fr[i].inl) : 0);
     char *t = hcn_xmalloc(cap);
     t[0] = '\0';
     for (size_t i = first; i < c->npcs; i++) {
         const char *mod =
             fr[i].module >= 0 ? base_name(c->modules[fr[i].module].path) : "?";
-        int w = snprintf(t + used, cap - used, "  #%zu %s (%s) [%s+%#llx]%s",
-                         i - first, known(fr[i].fn) ? fr[i].fn : "??",
-                         known(fr[i].line) ? fr[i].line : "??", mod,
-                         (unsigned long long)fr[i].off,
-                         i + 1 < c->npcs ? "\n" : "");
+        int w = snprintf(
+            t + used, cap - used, "  #%zu %s (%s)%s [%s+%#llx]%s", i - first,
+            known(fr[i].fn) ? fr[i].fn : "??",
+            known(fr[i].line) ? fr[i].line : "??", fr[i].inl ? fr[i].inl : "",
+            mod, (unsigned long long)fr[i].off, i + 1 < c->npcs ? "\n" : "");
         if (w < 0 || (size_t)w >= cap - used)
             break;
         used += (size_t)w;
@@ -166,6 +196,7 @@ void hcn_symbolize(const hcw_crash *c, bool first_exact, const char *binary,
     for (size_t i = 0; i < c->npcs; i++) {
         free(fr[i].fn);
         free(fr[i].line);
+        free(fr[i].inl);
     }
     free(fr);
 }
