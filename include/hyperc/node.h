@@ -159,6 +159,12 @@ int hc_node_start(hc_node *n, char *err, size_t errlen);
 int hc_node_wait_started(hc_node *n, int timeout_ms, char *pending,
                          size_t pendlen);
 
+/* How many components the node is translating to native code now (their
+ * first start: seconds each, cached after; docs/wasm-native.md), counting
+ * those waiting for a CPU to be.  A process being translated has not
+ * started.  Any thread. */
+int hc_node_translating(hc_node *n);
+
 /* What the node does on a clock rather than on a message: its host calls
  * it about once a second while the node runs (`hyperc run` does).  Now:
  * the count of the mailbox refusals whose lines were held back in a second

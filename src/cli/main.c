@@ -673,19 +673,30 @@ static int run_boot(const run_opts *o, hc_node **out)
     return 0;
 }
 
-/* Wait (10 s at most) until the processes have started (bindings, init),
- * then say the node is ready, and its URL when it serves HTTP.  False,
- * with nothing said, when a signal of `stop` came meanwhile (a component's
- * first start may take seconds of translation): the node is to stop. */
+/* Wait until the processes have started (bindings, init) — 10 s at most,
+ * besides the time components take to be translated to native code at
+ * their first start — then say the node is ready, and its URL when it
+ * serves HTTP.  False, with nothing said, when a signal of `stop` came
+ * meanwhile: the node is to stop. */
 static bool run_announce_ready(const run_opts *o, hc_node *n,
                                const sigset_t *stop)
 {
     char pending[512];
     const struct timespec now = {0, 0};
     int waited_ms = 0;
+    bool told = false;
     while (hc_node_wait_started(n, 100, pending, sizeof pending) != 0) {
         if (sigtimedwait(stop, NULL, &now) >= 0)
             return false;
+        if (hc_node_translating(n) > 0) {
+            if (!told)
+                fprintf(stderr,
+                        "%s run: translating components to native code "
+                        "(their first start: seconds each, cached after)\n",
+                        prog);
+            told = true;
+            continue; /* bounded by the compiler, not by the guest */
+        }
         if ((waited_ms += 100) >= 10000) {
             fprintf(stderr, "%s run: still starting after 10 s: %s\n", prog,
                     pending);

@@ -195,6 +195,11 @@ static bool proc_settled(hcn_proc *p)
            st == HCN_PROC_RESTARTING || hcn_proc_started(p);
 }
 
+int hc_node_translating(hc_node *n)
+{
+    return atomic_load(&n->translating);
+}
+
 int hc_node_wait_started(hc_node *n, int timeout_ms, char *pending,
                          size_t pendlen)
 {

@@ -155,6 +155,21 @@ def test_a_cache_others_may_write_is_not_used(node_factory, tmp_path,
 
 
 @pytest.mark.skipif(not NATIVE_CODE, reason="components run in the wasm host")
+def test_ready_waits_for_a_first_translation(node_factory, tmp_path,
+                                             monkeypatch):
+    # a cache of its own, empty: the first start translates (seconds, more
+    # than `hyperc run`'s 10 s for a start on a busy machine); the node says
+    # so and is ready once the component has started, not before
+    monkeypatch.setenv("HYPERC_WASM_CACHE", str(tmp_path / "cold"))
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),))
+    assert "trapper: started" in n.log()  # before the ready line
+    assert "translating components to native code" in n.stderr()
+    assert "still starting" not in n.stderr()
+    assert n.ask(TRAPPER, "ping") == "pong 1"
+    assert len(host_pids(n)) == 1
+
+
+@pytest.mark.skipif(not NATIVE_CODE, reason="components run in the wasm host")
 def test_the_node_stops_while_a_component_is_translated(node_factory,
                                                         tmp_path, monkeypatch):
     # a cache of its own, empty: the node translates the component as it

@@ -2198,8 +2198,10 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     if (wasm && host != NULL && rt != WASM_AS_V8) {
         char why[400];
         bool stopped = false;
+        atomic_fetch_add(&n->translating, 1);
         translated =
             translate_component(p, node_js, host, why, sizeof why, &stopped);
+        atomic_fetch_sub(&n->translating, 1);
         if (stopped) {
             hcn_proc_note_end(p, why);
             return HCN_RUN_KILLED;

@@ -508,6 +508,8 @@ struct hcn_node {
     hcn_proc *procs; /* uthash by id */
     hcn_log log;
     atomic_bool shutting_down;
+    atomic_int translating; /* components being translated to native code
+                             * now, or waiting for a CPU to be (isolate.c) */
     atomic_uint instance_seq;
     pthread_mutex_t life_mu;
     pthread_cond_t life_cv;
