@@ -26,7 +26,11 @@ import { fileURLToPath } from 'node:url';
 import { LoadError, cacheRoot, transpiled } from './load.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const FORMAT = 2; // the entry's layout; bumped when the options change
+// The entry's layout; bumped when the options change.  The node looks a
+// translation up itself (isolate.c, cached_translation): this folder, and
+// the key made as below (the component's bytes, the library's sha256 in
+// hex, the tools' versions), change there too.
+const FORMAT = 2;
 
 // The functions component_entry.c serves, by interface (its import
 // functions; hcx_import_instance).

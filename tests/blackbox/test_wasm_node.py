@@ -155,6 +155,21 @@ def test_a_cache_others_may_write_is_not_used(node_factory, tmp_path,
 
 
 @pytest.mark.skipif(not NATIVE_CODE, reason="components run in the wasm host")
+def test_a_cached_translation_starts_without_nodejs(node_factory,
+                                                    monkeypatch):
+    # once translated (the first node here, if ctest's cache did not have
+    # it), a component's shared object is found by the node itself: no
+    # Node.js runs to start it
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),))
+    n.stop()
+    monkeypatch.setenv("HYPERC_NODE", "/nonexistent/node")
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),))
+    assert n.ask(TRAPPER, "ping") == "pong 1"
+    assert len(host_pids(n)) == 1
+    assert "translating" not in n.stderr()
+
+
+@pytest.mark.skipif(not NATIVE_CODE, reason="components run in the wasm host")
 def test_ready_waits_for_a_first_translation(node_factory, tmp_path,
                                              monkeypatch):
     # a cache of its own, empty: the first start translates (seconds, more

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <limits.h>
 #include <poll.h>
 #include <seccomp.h>
@@ -309,6 +310,176 @@ static char *translate_run(hcn_proc *p, const char *node_js, const char *script,
         return NULL;
     }
     return hcn_xstrdup(o);
+}
+
+/* The first line of what argv[0] (looked up on PATH) prints on stdout,
+ * into out; false when it cannot run or fails. */
+static bool first_line_of(char *const argv[], char *out, size_t len)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0)
+        return false;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pfd[1]);
+    size_t n = 0;
+    if (rc == 0) {
+        ssize_t r;
+        while (n + 1 < len && ((r = read(pfd[0], out + n, len - 1 - n)) > 0 ||
+                               (r < 0 && errno == EINTR)))
+            n += r > 0 ? (size_t)r : 0;
+        /* the rest, unread, so the writer is not stopped */
+        char sink[256];
+        while (read(pfd[0], sink, sizeof sink) > 0)
+            ;
+    }
+    close(pfd[0]);
+    out[n] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    if (rc != 0)
+        return false;
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* sha256 of the file at path into ctx; false when it cannot be read. */
+static bool digest_file(EVP_MD_CTX *ctx, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[65536];
+    ssize_t r;
+    bool ok = true;
+    while ((r = read(fd, buf, sizeof buf)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || EVP_DigestUpdate(ctx, buf, (size_t)r) != 1) {
+            ok = false;
+            break;
+        }
+    }
+    close(fd);
+    return ok;
+}
+
+/* ctx's digest as 64 hex digits into hex[65]. */
+static bool digest_hex(EVP_MD_CTX *ctx, char hex[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdl = 0;
+    if (EVP_DigestFinal_ex(ctx, md, &mdl) != 1 || mdl != 32)
+        return false;
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return true;
+}
+
+/* What a translation's cache key holds besides the component, as
+ * translate.mjs makes it, computed once a node process (under key_mu):
+ * the library's sha256 (hex) and the tools' versions ("<wasm2c
+ * --version>\n<the first line of $CC --version>"); ok false when any
+ * cannot be had. */
+static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    bool done, ok;
+    char lib_sha[65];
+    char tools[300];
+} key_parts;
+
+/* key_parts for the library beside the wasm host at `host` (the same for
+ * every process of a node).  Under key_mu. */
+static void key_parts_make(const char *host)
+{
+    char *dir = hcn_xstrdup(host);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    char *lib =
+        hcn_xasprintf("%s/libhyperc_component.a", slash != NULL ? dir : ".");
+    free(dir);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+              digest_file(ctx, lib) && digest_hex(ctx, key_parts.lib_sha);
+    EVP_MD_CTX_free(ctx);
+    free(lib);
+    char wabt[64], ccv[200];
+    const char *cc = getenv("CC");
+    char *wargv[] = {(char *)"wasm2c", (char *)"--version", NULL};
+    char *cargv[] = {(char *)(cc != NULL && *cc ? cc : "cc"),
+                     (char *)"--version", NULL};
+    ok = ok && first_line_of(wargv, wabt, sizeof wabt) &&
+         first_line_of(cargv, ccv, sizeof ccv);
+    if (ok)
+        snprintf(key_parts.tools, sizeof key_parts.tools, "%s\n%s", wabt, ccv);
+    key_parts.ok = ok;
+    key_parts.done = true;
+}
+
+/* The root of the wasm cache as load.mjs's cacheRoot finds it, when it is
+ * there and this user's alone (owner, no group or other write); else
+ * false (translate.mjs then says why, or makes it). */
+static bool cache_root(char *out, size_t len)
+{
+    const char *c = getenv("HYPERC_WASM_CACHE");
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    const char *tmp = getenv("TMPDIR");
+    if (c != NULL && *c)
+        snprintf(out, len, "%s", c);
+    else if (xdg != NULL && xdg[0] == '/')
+        snprintf(out, len, "%s/hyperc/wasm", xdg);
+    else if (home != NULL && home[0] == '/')
+        snprintf(out, len, "%s/.cache/hyperc/wasm", home);
+    else
+        snprintf(out, len, "%s/hyperc-wasm-cache-%u",
+                 tmp != NULL && *tmp ? tmp : "/tmp", (unsigned)getuid());
+    struct stat st;
+    return stat(out, &st) == 0 && S_ISDIR(st.st_mode) &&
+           st.st_uid == getuid() && (st.st_mode & 022) == 0;
+}
+
+/* The shared object a translation of component `wasm` left in the cache
+ * (its key as translate.mjs's: the component's bytes, the library's sha256
+ * and the tools' versions), malloc'd, or NULL when there is none: then
+ * translate.mjs makes it.  Spares a start Node.js's and jco's start (about
+ * 150 ms); the first call in a node process runs wasm2c and the compiler
+ * for their versions. */
+static char *cached_translation(const char *host, const char *wasm)
+{
+    pthread_mutex_lock(&key_mu);
+    if (!key_parts.done)
+        key_parts_make(host);
+    bool have = key_parts.ok;
+    pthread_mutex_unlock(&key_mu);
+    char root[PATH_MAX];
+    if (!have || !cache_root(root, sizeof root))
+        return NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    char key[65];
+    bool ok =
+        ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+        digest_file(ctx, wasm) &&
+        EVP_DigestUpdate(ctx, key_parts.lib_sha, 64) == 1 &&
+        EVP_DigestUpdate(ctx, key_parts.tools, strlen(key_parts.tools)) == 1 &&
+        digest_hex(ctx, key);
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return NULL;
+    char *so = hcn_xasprintf("%s/native-v2/%s/component.so", root, key);
+    if (access(so, R_OK) == 0)
+        return so;
+    free(so);
+    return NULL;
 }
 
 /* Whether the wasm host at `host` can take a shared-memory link: its addon
@@ -2198,10 +2369,13 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     if (wasm && host != NULL && rt != WASM_AS_V8) {
         char why[400];
         bool stopped = false;
-        atomic_fetch_add(&n->translating, 1);
-        translated =
-            translate_component(p, node_js, host, why, sizeof why, &stopped);
-        atomic_fetch_sub(&n->translating, 1);
+        translated = cached_translation(host, p->so_path);
+        if (translated == NULL) {
+            atomic_fetch_add(&n->translating, 1);
+            translated = translate_component(p, node_js, host, why, sizeof why,
+                                             &stopped);
+            atomic_fetch_sub(&n->translating, 1);
+        }
         if (stopped) {
             hcn_proc_note_end(p, why);
             return HCN_RUN_KILLED;
