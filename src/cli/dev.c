@@ -887,11 +887,18 @@ static bool tnode_boot(tnode *t, const char *exe, const strv *pkgs,
     return t->pid > 0;
 }
 
+/* Wait for the node's ready line: 20 s, or 5 minutes once it says it is
+ * translating components to native code (their first start: the
+ * compiler's time, which a busy machine makes long). */
 static bool tnode_wait_ready(tnode *t)
 {
-    for (int k = 0; k < 400; k++) {
+    int limit = 400; /* 50-ms steps */
+    for (int k = 0; k < limit; k++) {
         if (log_says(t->out, " ready (control socket "))
             return true;
+        if (limit == 400 &&
+            log_says(t->out, "translating components to native code"))
+            limit = 6000;
         if (waitpid(t->pid, NULL, WNOHANG) == t->pid) {
             t->pid = 0;
             return false;

@@ -176,7 +176,12 @@ def test_ready_waits_for_a_first_translation(node_factory, tmp_path,
     # than `hyperc run`'s 10 s for a start on a busy machine); the node says
     # so and is ready once the component has started, not before
     monkeypatch.setenv("HYPERC_WASM_CACHE", str(tmp_path / "cold"))
-    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),))
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),),
+                     wait_ready=False)
+    # (the compiler's time, which a loaded machine may make long: no
+    # deadline here but the test's own)
+    line = n.proc.stdout.readline()
+    assert "ready" in line, (line, n.stderr())
     assert "trapper: started" in n.log()  # before the ready line
     assert "translating components to native code" in n.stderr()
     assert "still starting" not in n.stderr()
