@@ -77,12 +77,34 @@ function quietDebugLog(data) {
         .replace(check, 'if (!_hypercJcoDebug) { return; }');
 }
 
+// A directory of the cache: made mode 0700 when missing, and refused (a
+// LoadError saying why) unless it is a directory, not a symbolic link,
+// this user's, and neither group nor others may write it.  What the cache
+// holds is code that hosts and workers load and run (jco's glue,
+// translated components).
+export function privateDir(dir) {
+    let st;
+    try {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        st = fs.lstatSync(dir);
+    } catch (e) {
+        throw new LoadError(`cannot make the wasm cache ${dir}: ${e.message}`);
+    }
+    if (st.isSymbolicLink())
+        throw new LoadError(`the wasm cache ${dir} is a symbolic link: it holds code the node runs; ` +
+            'set HYPERC_WASM_CACHE to a directory of this user\'s');
+    if (!st.isDirectory())
+        throw new LoadError(`the wasm cache ${dir} is not a directory`);
+    if (st.uid !== process.getuid() || (st.mode & 0o022) !== 0)
+        throw new LoadError(`the wasm cache ${dir} is not this user's alone (owner uid ${st.uid}, ` +
+            `mode ${(st.mode & 0o777).toString(8)}): it holds code the node runs; give it to this ` +
+            'user with mode 0700, or set HYPERC_WASM_CACHE to another directory');
+    return dir;
+}
+
 // The cache's root: $HYPERC_WASM_CACHE, else $XDG_CACHE_HOME/hyperc/wasm,
-// else ~/.cache/hyperc/wasm (else <tmpdir>/hyperc-wasm-cache-<uid>), made
-// mode 0700 when missing.  What it holds is code that hosts and workers
-// load and run (jco's glue, translated components), so it must be this
-// user's alone: a root another user owns, or that group or others may
-// write, is refused with a LoadError saying so.
+// else ~/.cache/hyperc/wasm (else <tmpdir>/hyperc-wasm-cache-<uid>), a
+// private directory (privateDir).
 export function cacheRoot() {
     let root = process.env.HYPERC_WASM_CACHE;
     if (!root) {
@@ -95,21 +117,7 @@ export function cacheRoot() {
         else
             root = path.join(os.tmpdir(), `hyperc-wasm-cache-${process.getuid()}`);
     }
-    root = path.resolve(root);
-    let st;
-    try {
-        fs.mkdirSync(root, { recursive: true, mode: 0o700 });
-        st = fs.statSync(root);
-    } catch (e) {
-        throw new LoadError(`cannot make the wasm cache ${root}: ${e.message}`);
-    }
-    if (!st.isDirectory())
-        throw new LoadError(`the wasm cache ${root} is not a directory`);
-    if (st.uid !== process.getuid() || (st.mode & 0o022) !== 0)
-        throw new LoadError(`the wasm cache ${root} is not this user's alone (owner uid ${st.uid}, ` +
-            `mode ${(st.mode & 0o777).toString(8)}): it holds code the node runs; give it to this ` +
-            'user with mode 0700, or set HYPERC_WASM_CACHE to another directory');
-    return root;
+    return privateDir(path.resolve(root));
 }
 
 // The directory holding the transpiled component: from the cache, or made
@@ -120,11 +128,10 @@ export async function transpiled(bytes) {
     const sha = crypto.createHash('sha256').update(bytes).digest('hex');
     let root, dir, tmp;
     try {
-        root = path.join(cacheRoot(), `v${CACHE_FORMAT}-jco-${jcoVersion()}`);
+        root = privateDir(path.join(cacheRoot(), `v${CACHE_FORMAT}-jco-${jcoVersion()}`));
         dir = path.join(root, sha);
         if (fs.existsSync(path.join(dir, 'meta.json')))
             return dir;
-        fs.mkdirSync(root, { recursive: true });
         tmp = fs.mkdtempSync(path.join(root, `.${sha.slice(0, 16)}-`));
     } catch (e) {
         // No cache: transpile into a directory of our own for this run.

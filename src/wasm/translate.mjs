@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { LoadError, cacheRoot, transpiled } from './load.mjs';
+import { LoadError, cacheRoot, privateDir, transpiled } from './load.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // The entry's layout; bumped when the options change.  The node looks a
@@ -133,7 +133,6 @@ async function translate(binary, lib, tools, root) {
         if (!exported.has(e))
             fail(`${binary}'s module exports no ${e}`);
     const interfaces = [...new Set(WebAssembly.Module.imports(mod).map((i) => i.module))].sort();
-    fs.mkdirSync(root, { recursive: true });
     const tmp = fs.mkdtempSync(path.join(root, `.${key.slice(0, 16)}-`));
     try {
         fs.writeFileSync(path.join(tmp, 'core.wasm'), core);
@@ -172,7 +171,7 @@ async function main() {
     const lib = { path: libPath, sha: sha256(fs.readFileSync(libPath)) };
     let root;
     try {
-        root = path.join(cacheRoot(), `native-v${FORMAT}`);
+        root = privateDir(path.join(cacheRoot(), `native-v${FORMAT}`));
     } catch (e) {
         fail(e.message);
     }

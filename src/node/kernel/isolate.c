@@ -252,16 +252,22 @@ static char *translate_run(hcn_proc *p, const char *node_js, const char *script,
     size_t on = 0, en = 0;
     struct pollfd pf[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
     int open_fds = 2;
-    bool killed = false;
+    bool killed = false, late = false;
+    /* a bound for a tool that hangs: far beyond any translation seen */
+    int64_t deadline = hcn_now_ns() + 600 * (int64_t)1000000000;
     while (open_fds > 0) {
         int pr = poll(pf, 2, 100);
-        if (!killed && told_to_stop(p)) {
+        int perr = errno;
+        if (!killed && (told_to_stop(p) || hcn_now_ns() > deadline)) {
+            late = !told_to_stop(p);
             kill(-pid, SIGKILL);
             killed = true;
         }
         if (pr < 0) {
-            if (errno == EINTR)
+            if (perr == EINTR)
                 continue;
+            if (!killed) /* nothing more can be read: it ends now */
+                kill(-pid, SIGKILL);
             break;
         }
         for (int i = 0; i < 2; i++) {
@@ -292,6 +298,12 @@ static char *translate_run(hcn_proc *p, const char *node_js, const char *script,
     pid_t r;
     while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
         ;
+    if (killed && late) {
+        snprintf(why, whylen,
+                 "cannot translate it to native code: the translation took "
+                 "more than 10 minutes (stopped)");
+        return NULL;
+    }
     if (killed) {
         *stopped = true;
         snprintf(why, whylen, "stopped while it was being translated");
@@ -313,9 +325,11 @@ static char *translate_run(hcn_proc *p, const char *node_js, const char *script,
 }
 
 /* The first line of what argv[0] (looked up on PATH) prints on stdout,
- * into out; false when it cannot run or fails. */
+ * into out; false when it cannot run, fails, or takes over 10 s (then it
+ * is killed). */
 static bool first_line_of(char *const argv[], char *out, size_t len)
 {
+    out[0] = '\0';
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0)
         return false;
@@ -329,26 +343,40 @@ static bool first_line_of(char *const argv[], char *out, size_t len)
     int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(pfd[1]);
+    if (rc != 0) {
+        close(pfd[0]);
+        return false;
+    }
     size_t n = 0;
-    if (rc == 0) {
-        ssize_t r;
-        while (n + 1 < len && ((r = read(pfd[0], out + n, len - 1 - n)) > 0 ||
-                               (r < 0 && errno == EINTR)))
-            n += r > 0 ? (size_t)r : 0;
-        /* the rest, unread, so the writer is not stopped */
-        char sink[256];
-        while (read(pfd[0], sink, sizeof sink) > 0)
-            ;
+    bool killed = false;
+    int64_t deadline = hcn_now_ns() + 10 * (int64_t)1000000000;
+    struct pollfd pf = {pfd[0], POLLIN, 0};
+    for (;;) {
+        int pr = poll(&pf, 1, 100);
+        if ((pr < 0 && errno != EINTR) || hcn_now_ns() > deadline) {
+            kill(pid, SIGKILL);
+            killed = true;
+            break;
+        }
+        if (pr <= 0)
+            continue;
+        char buf[256];
+        ssize_t r = read(pfd[0], buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        size_t take = (size_t)r < len - 1 - n ? (size_t)r : len - 1 - n;
+        memcpy(out + n, buf, take); /* the rest read and dropped */
+        n += take;
     }
     close(pfd[0]);
     out[n] = '\0';
     out[strcspn(out, "\n")] = '\0';
-    if (rc != 0)
-        return false;
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    return !killed && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 /* sha256 of the file at path into ctx; false when it cannot be read. */
@@ -393,7 +421,8 @@ static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     bool done, ok;
     char lib_sha[65];
-    char tools[300];
+    char tools[400];
+    char why[PATH_MAX + 100]; /* when not ok: what is missing */
 } key_parts;
 
 /* key_parts for the library beside the wasm host at `host` (the same for
@@ -407,27 +436,57 @@ static void key_parts_make(const char *host)
     char *lib =
         hcn_xasprintf("%s/libhyperc_component.a", slash != NULL ? dir : ".");
     free(dir);
+    key_parts.done = true;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
               digest_file(ctx, lib) && digest_hex(ctx, key_parts.lib_sha);
     EVP_MD_CTX_free(ctx);
+    if (!ok)
+        snprintf(key_parts.why, sizeof key_parts.why,
+                 "cannot translate it to native code: cannot read %s (built "
+                 "when wabt's wasm2c is there: scripts/setup.sh)",
+                 lib);
     free(lib);
-    char wabt[64], ccv[200];
+    if (!ok)
+        return;
+    char wabt[64], ccv[256];
     const char *cc = getenv("CC");
+    cc = cc != NULL && *cc ? cc : "cc";
     char *wargv[] = {(char *)"wasm2c", (char *)"--version", NULL};
-    char *cargv[] = {(char *)(cc != NULL && *cc ? cc : "cc"),
-                     (char *)"--version", NULL};
-    ok = ok && first_line_of(wargv, wabt, sizeof wabt) &&
-         first_line_of(cargv, ccv, sizeof ccv);
-    if (ok)
-        snprintf(key_parts.tools, sizeof key_parts.tools, "%s\n%s", wabt, ccv);
-    key_parts.ok = ok;
-    key_parts.done = true;
+    char *cargv[] = {(char *)cc, (char *)"--version", NULL};
+    if (!first_line_of(wargv, wabt, sizeof wabt)) {
+        snprintf(key_parts.why, sizeof key_parts.why,
+                 "cannot translate it to native code: wasm2c --version "
+                 "failed (Debian: wabt)");
+        return;
+    }
+    if (!first_line_of(cargv, ccv, sizeof ccv)) {
+        snprintf(key_parts.why, sizeof key_parts.why,
+                 "cannot translate it to native code: %.200s --version "
+                 "failed (a C compiler: $CC, else cc)",
+                 cc);
+        return;
+    }
+    snprintf(key_parts.tools, sizeof key_parts.tools, "%s\n%s", wabt, ccv);
+    key_parts.ok = true;
+}
+
+/* Whether path is as load.mjs's privateDir makes a directory of the cache
+ * (or, with dir false, a file in it): not a symbolic link, this user's,
+ * and (a directory) neither group nor others may write it. */
+static bool cache_private(const char *path, bool dir)
+{
+    struct stat st;
+    /* (a file's own mode is the compiler's, from the umask: the private
+     * directories above it are what keeps others out) */
+    return lstat(path, &st) == 0 &&
+           (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) &&
+           st.st_uid == getuid() && (!dir || (st.st_mode & 022) == 0);
 }
 
 /* The root of the wasm cache as load.mjs's cacheRoot finds it, when it is
- * there and this user's alone (owner, no group or other write); else
- * false (translate.mjs then says why, or makes it). */
+ * there and private (cache_private); else false (translate.mjs then says
+ * why, or makes it). */
 static bool cache_root(char *out, size_t len)
 {
     const char *c = getenv("HYPERC_WASM_CACHE");
@@ -443,24 +502,28 @@ static bool cache_root(char *out, size_t len)
     else
         snprintf(out, len, "%s/hyperc-wasm-cache-%u",
                  tmp != NULL && *tmp ? tmp : "/tmp", (unsigned)getuid());
-    struct stat st;
-    return stat(out, &st) == 0 && S_ISDIR(st.st_mode) &&
-           st.st_uid == getuid() && (st.st_mode & 022) == 0;
+    return cache_private(out, true);
 }
 
 /* The shared object a translation of component `wasm` left in the cache
  * (its key as translate.mjs's: the component's bytes, the library's sha256
  * and the tools' versions), malloc'd, or NULL when there is none: then
- * translate.mjs makes it.  Spares a start Node.js's and jco's start (about
- * 150 ms); the first call in a node process runs wasm2c and the compiler
- * for their versions. */
-static char *cached_translation(const char *host, const char *wasm)
+ * translate.mjs makes it, unless *cannot is set: the library or a tool is
+ * missing, which why says (no translation can be made in this node
+ * process).  Spares a start Node.js's and jco's start (about 150 ms); the
+ * first call in a node process runs wasm2c and the compiler for their
+ * versions. */
+static char *cached_translation(const char *host, const char *wasm, char *why,
+                                size_t whylen, bool *cannot)
 {
     pthread_mutex_lock(&key_mu);
     if (!key_parts.done)
         key_parts_make(host);
     bool have = key_parts.ok;
+    if (!have)
+        snprintf(why, whylen, "%.390s", key_parts.why);
     pthread_mutex_unlock(&key_mu);
+    *cannot = !have;
     char root[PATH_MAX];
     if (!have || !cache_root(root, sizeof root))
         return NULL;
@@ -475,8 +538,16 @@ static char *cached_translation(const char *host, const char *wasm)
     EVP_MD_CTX_free(ctx);
     if (!ok)
         return NULL;
-    char *so = hcn_xasprintf("%s/native-v2/%s/component.so", root, key);
-    if (access(so, R_OK) == 0)
+    /* each level private, as translate.mjs makes them: nobody else can
+     * have put the shared object there */
+    char *fmt = hcn_xasprintf("%s/native-v2", root);
+    char *dir = hcn_xasprintf("%s/%s", fmt, key);
+    char *so = hcn_xasprintf("%s/component.so", dir);
+    bool there = cache_private(fmt, true) && cache_private(dir, true) &&
+                 cache_private(so, false) && access(so, R_OK) == 0;
+    free(fmt);
+    free(dir);
+    if (there)
         return so;
     free(so);
     return NULL;
@@ -2368,9 +2439,18 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     }
     if (wasm && host != NULL && rt != WASM_AS_V8) {
         char why[400];
-        bool stopped = false;
-        translated = cached_translation(host, p->so_path);
-        if (translated == NULL) {
+        bool stopped = false, cannot = false;
+        translated =
+            cached_translation(host, p->so_path, why, sizeof why, &cannot);
+        if (cannot && rt == WASM_AS_AUTO) {
+            /* no translation can be made here: said once a node */
+            static atomic_bool said;
+            if (!atomic_exchange(&said, true))
+                hcn_logf(n, 0,
+                         "components run in the wasm host (V8): %s; "
+                         "HYPERC_WASM_RUNTIME=v8 says so without this line",
+                         why);
+        } else if (translated == NULL) {
             atomic_fetch_add(&n->translating, 1);
             translated = translate_component(p, node_js, host, why, sizeof why,
                                              &stopped);
@@ -2385,11 +2465,11 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
             hcn_proc_note_end(p, why);
             return HCN_RUN_LOAD_FAILED;
         }
-        if (translated == NULL) /* the default: the wasm host instead */
-            hcn_logf(n, 0, "%s: runs in the wasm host (V8): %s", p->id, why);
-        else {
+        if (translated != NULL) {
             wasm = false;
             native_code = true;
+        } else if (!cannot) { /* the default: the wasm host instead */
+            hcn_logf(n, 0, "%s: runs in the wasm host (V8): %s", p->id, why);
         }
     }
     const char *binary = translated != NULL ? translated : p->so_path;

@@ -77,12 +77,16 @@ static void name_frames(const char *path, frame *fr, size_t n, int m)
         goto out;
     }
     FILE *in = fdopen(pfd[0], "r");
-    char buf[1024], fn[1024];
+    char *buf = NULL, *fn = NULL;
+    size_t cap = 0;
+    ssize_t got;
     size_t i = 0;
     bool started = false;
     /* per address: "0x<address>", then (function, file:line) pairs, the
-     * innermost first and the function they are inlined in last */
-    while (in && fgets(buf, sizeof buf, in)) {
+     * innermost first and the function they are inlined in last; an
+     * address line starts the next frame wherever it comes (no function
+     * name starts with "0x") */
+    while (in && (got = getline(&buf, &cap, in)) >= 0) {
         buf[strcspn(buf, "\n")] = '\0';
         if (strncmp(buf, "0x", 2) == 0) {
             if (started)
@@ -90,14 +94,16 @@ static void name_frames(const char *path, frame *fr, size_t n, int m)
             while (i < n && fr[i].module != m)
                 i++;
             started = true;
+            free(fn);
+            fn = NULL;
             continue;
         }
         if (!started || i >= n)
             break;
-        snprintf(fn, sizeof fn, "%s", buf);
-        if (!fgets(buf, sizeof buf, in))
-            break;
-        buf[strcspn(buf, "\n")] = '\0';
+        if (fn == NULL) {
+            fn = hcn_xstrdup(buf);
+            continue;
+        }
         /* "file:line (discriminator N)" -> "file:line", last path part */
         char *sp = strchr(buf, ' ');
         if (sp)
@@ -105,7 +111,7 @@ static void name_frames(const char *path, frame *fr, size_t n, int m)
         const char *slash = strrchr(buf, '/');
         const char *line = slash ? slash + 1 : buf;
         if (fr[i].fn == NULL) {
-            fr[i].fn = hcn_xstrdup(fn);
+            fr[i].fn = fn;
             fr[i].line = hcn_xstrdup(line);
         } else {
             char *more = hcn_xasprintf("%s, inlined in %s (%s)",
@@ -113,8 +119,12 @@ static void name_frames(const char *path, frame *fr, size_t n, int m)
                                        known(line) ? line : "??");
             free(fr[i].inl);
             fr[i].inl = more;
+            free(fn);
         }
+        fn = NULL;
     }
+    free(fn);
+    free(buf);
     if (in)
         fclose(in);
     else
@@ -177,7 +187,12 @@ void hcn_symbolize(const hcw_crash *c, bool first_exact, const char *binary,
     }
     size_t cap = 256, used = 0;
     for (size_t i = 0; i < c->npcs; i++)
-        cap += 160 + (fr[i].inl ? strlen(fr[i].inl) : 0);
+        cap += 96 + (fr[i].fn ? strlen(fr[i].fn) : 0) +
+               (fr[i].line ? strlen(fr[i].line) : 0) +
+               (fr[i].inl ? strlen(fr[i].inl) : 0) +
+               (fr[i].module >= 0
+                    ? strlen(base_name(c->modules[fr[i].module].path))
+                    : 0);
     char *t = hcn_xmalloc(cap);
     t[0] = '\0';
     for (size_t i = first; i < c->npcs; i++) {
