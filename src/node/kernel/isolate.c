@@ -231,8 +231,13 @@ static char *translate_run(hcn_proc *p, const char *node_js, const char *script,
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_t sa;
     posix_spawnattr_init(&sa);
-    posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETPGROUP);
+    /* a group of its own, and none of the node's blocked signals */
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setflags(&sa,
+                             POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
     posix_spawnattr_setpgroup(&sa, 0);
+    posix_spawnattr_setsigmask(&sa, &none);
     char *argv[] = {(char *)node_js, (char *)script, (char *)wasm, NULL};
     pid_t pid;
     int rc = posix_spawnp(&pid, node_js, &fa, &sa, argv, environ);
