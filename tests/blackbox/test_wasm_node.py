@@ -10,11 +10,12 @@ import os
 import re
 import select
 import shutil
+import subprocess
 import time
 
 import pytest
 
-from conftest import CAN_TRANSLATE, NATIVE_CODE, children_by_parent, pid
+from conftest import BIN, CAN_TRANSLATE, NATIVE_CODE, children_by_parent, pid
 from test_async_app import REQUESTER, RECEIVER, calls_through_stubs
 
 PACKAGES = os.environ.get("HYPERC_PACKAGES", "build/packages")
@@ -197,6 +198,26 @@ def test_ready_waits_for_a_first_translation(node_factory, tmp_path,
     assert "still starting" not in n.stderr()
     assert n.ask(TRAPPER, "ping") == "pong 1"
     assert len(host_pids(n)) == 1
+
+
+@pytest.mark.skipif(not NATIVE_CODE, reason="components run in the wasm host")
+def test_install_waits_for_a_first_translation(node_factory, tmp_path,
+                                               monkeypatch):
+    # installing a component on a running node, its cache cold: the install
+    # answers once it has started (the translation's seconds do not count
+    # in the 10 s a start may take), not "still busy"
+    monkeypatch.setenv("HYPERC_WASM_CACHE", str(tmp_path / "cold"))
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),),
+                     wait_ready=False)
+    ready, _, _ = select.select([n.proc.stdout], [], [], 300)
+    assert ready and "ready" in n.proc.stdout.readline(), n.stderr()
+    r = subprocess.run([BIN, "install", "--home", n.home,
+                        os.path.join(WASM_PACKAGES, "counter")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "installed counter:" in r.stdout and "still busy" not in r.stdout, r.stdout
+    assert n.ask(pid("counter", "counter", "hyperc.os"), '{"Increment": 2}') == "2"
+    assert len(host_pids(n)) == 2  # both as native code
 
 
 @pytest.mark.skipif(not NATIVE_CODE, reason="components run in the wasm host")

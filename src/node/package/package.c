@@ -460,14 +460,18 @@ static bool in_package(const char *pid, const char *pkg_id)
 
 /* Wait (polling, as the control thread may) until every process in `v`
  * has started (bindings and init done) an instance after `before[i]`, or
- * stopped, or left; the ids that did not go into `slow`.  A process whose
- * first instance after `before[i]` ended before it started (it crashed,
+ * stopped, or left — 10 s, and up to 5 minutes while the node translates
+ * components to native code; the ids that did not go into `slow`.  A process
+ * whose first instance after `before[i]` ended before it started (it crashed,
  * its init returned, its state did not load) goes into `failed`, with why:
  * {"process": id, "reason": text}. */
 static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
                            json_t *slow, json_t *failed)
 {
     int64_t deadline = hcn_now_ns() + 10LL * 1000000000;
+    /* a component's first translation to native code (seconds, the
+     * compiler's) does not count in those 10 s, up to 5 minutes */
+    int64_t translating_deadline = hcn_now_ns() + 300LL * 1000000000;
     for (size_t i = 0; i < nv; i++) {
         hcn_proc *p = v[i];
         for (;;) {
@@ -492,7 +496,13 @@ static void wait_restarted(hcn_proc **v, const int *before, size_t nv,
             }
             if (left || (before[i] >= 0 && restarted))
                 break;
-            if (hcn_now_ns() > deadline) {
+            int64_t now = hcn_now_ns();
+            /* the 10 s of a start begin again when translations end */
+            if (atomic_load(&p->node->translating) > 0 &&
+                now < translating_deadline &&
+                deadline < now + 10LL * 1000000000)
+                deadline = now + 10LL * 1000000000;
+            if (now > deadline) {
                 json_array_append_new(slow, json_string(p->id));
                 break;
             }
