@@ -527,10 +527,16 @@ static int boot_node(watch_run *r, const char *pkg)
                 strerror(errno));
         return 1;
     }
-    /* ready when its control socket shows every process started */
+    /* ready when its control socket shows every process started: 30 s,
+     * besides the time the node spends translating components to native
+     * code (their first start), up to 5 minutes */
+    int64_t translating_until = now_ms() + 300000;
     for (int i = 0; i < 600; i++) {
         json_t *rep = node_ps(r->home);
         bool up = rep && all_started(rep);
+        if (!up && rep && now_ms() < translating_until &&
+            json_integer_value(json_object_get(rep, "translating")) > 0)
+            i = 0; /* (not counted) */
         if (up) {
             r->node = pid;
             if (!r->verbose)

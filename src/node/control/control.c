@@ -288,7 +288,9 @@ static json_t *do_ps(hcn_node *n)
         json_array_append_new(list, e);
     }
     pthread_rwlock_unlock(&n->table_lock);
-    return json_pack("{sbso}", "ok", 1, "processes", list);
+    /* components being translated to native code now (their first start) */
+    return json_pack("{sbsosi}", "ok", 1, "processes", list, "translating",
+                     (json_int_t)atomic_load(&n->translating));
 }
 
 static json_t *do_install(hcn_node *n, json_t *req)
