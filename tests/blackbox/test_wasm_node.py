@@ -179,20 +179,28 @@ def test_a_cached_translation_starts_without_nodejs(node_factory,
     assert len(host_pids(n)) == 1
 
 
+def cold_node(node_factory, tmp_path, monkeypatch):
+    """A node with ttrap and a wasm cache of its own, empty (its first start
+    translates), once it says it is ready; the compiler's time, which a
+    loaded machine may make long, bounded by 300 s rather than the harness's
+    20 s for a start."""
+    monkeypatch.setenv("HYPERC_WASM_CACHE", str(tmp_path / "cold"))
+    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),),
+                     wait_ready=False)
+    ready, _, _ = select.select([n.proc.stdout], [], [], 300)
+    assert ready, f"no ready line in 300 s: {n.stderr()}"
+    line = n.proc.stdout.readline()
+    assert "ready" in line, (line, n.stderr())
+    return n
+
+
 @pytest.mark.skipif(not NATIVE_CODE, reason="components run in the wasm host")
 def test_ready_waits_for_a_first_translation(node_factory, tmp_path,
                                              monkeypatch):
     # a cache of its own, empty: the first start translates (seconds, more
     # than `hyperc run`'s 10 s for a start on a busy machine); the node says
     # so and is ready once the component has started, not before
-    monkeypatch.setenv("HYPERC_WASM_CACHE", str(tmp_path / "cold"))
-    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),),
-                     wait_ready=False)
-    # (the compiler's time, which a loaded machine may make long)
-    ready, _, _ = select.select([n.proc.stdout], [], [], 300)
-    assert ready, f"no ready line in 300 s: {n.stderr()}"
-    line = n.proc.stdout.readline()
-    assert "ready" in line, (line, n.stderr())
+    n = cold_node(node_factory, tmp_path, monkeypatch)
     assert "trapper: started" in n.log()  # before the ready line
     assert "translating components to native code" in n.stderr()
     assert "still starting" not in n.stderr()
@@ -206,11 +214,7 @@ def test_install_waits_for_a_first_translation(node_factory, tmp_path,
     # installing a component on a running node, its cache cold: the install
     # answers once it has started (the translation's seconds do not count
     # in the 10 s a start may take), not "still busy"
-    monkeypatch.setenv("HYPERC_WASM_CACHE", str(tmp_path / "cold"))
-    n = node_factory(packages=(os.path.join(WASM_PACKAGES, "ttrap"),),
-                     wait_ready=False)
-    ready, _, _ = select.select([n.proc.stdout], [], [], 300)
-    assert ready and "ready" in n.proc.stdout.readline(), n.stderr()
+    n = cold_node(node_factory, tmp_path, monkeypatch)
     r = subprocess.run([BIN, "install", "--home", n.home,
                         os.path.join(WASM_PACKAGES, "counter")],
                        capture_output=True, text=True, timeout=600)
