@@ -8,7 +8,7 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake pkg-config clang
-  libjansson-dev libsqlite3-dev zlib1g-dev libssl-dev uthash-dev libcmocka-dev libjemalloc-dev
+  libjansson-dev libsqlite3-dev libdeflate-dev libssl-dev uthash-dev libcmocka-dev libjemalloc-dev
   libclang-14-dev libyajl-dev
   libcurl4-openssl-dev libwslay-dev libhttp-parser-dev
   libuv1-dev libjwt-dev libargon2-dev libzip-dev  # libzip: hyperc package

@@ -8,10 +8,10 @@
 static bool state_encode(hp_jw *w)
 {
     const hp_process_impl *im = hpr_rt.impl;
-    char head[64];
-    int n = snprintf(head, sizeof head, "{\"hyperc_state\":%u,\"state\":",
-                     (unsigned)im->decl->state_version);
-    hp_jw_raw(w, head, (size_t)n);
+    static const char head[] = "{\"hyperc_state\":";
+    hp_jw_raw(w, head, sizeof head - 1);
+    hp_jw_u64(w, im->decl->state_version);
+    hp_jw_raw(w, ",\"state\":", 9);
     if (im->state_encode(w, im->state) != 0)
         return false;
     hp_jw_raw(w, "}", 1);
