@@ -421,9 +421,9 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(replay_newest),    T(torn_tail),
-        T(rotation_order),   T(stale_records_not_replayed),
-        T(past_the_mapping), T(rotation_while_appending),
+        T(replay_newest),       T(torn_tail),
+        T(rotation_order),      T(stale_records_not_replayed),
+        T(past_the_mapping),    T(rotation_while_appending),
         T(earlier_log_replays),
     };
 #undef T
