@@ -113,6 +113,19 @@ typedef struct hwn_host {
      * traps are logged and applies on-exit.  Never returns.  NULL where the
      * host has no such report (then the caller aborts). */
     void (*trap)(void *ctx, const char *message, const char *stack);
+
+    /* set_state at once, where the node's store keeps a save when it is
+     * handed over (the state module's log: a record written under a lock,
+     * which survives the node being killed): 1 when `bytes` are the
+     * process's saved state on return, 0 when storing them failed (the
+     * node logs why), -1 when the node cannot save at once (save with
+     * set_state_start or set_state).  Ordered with set_state_start's saves
+     * (each is stored when started).  The process's thread; blocks only on
+     * the store's lock, never on a database commit.  The node answers -1
+     * while messages wait for the process, so that saves made while they
+     * are handled are grouped.  NULL where the host has no such store (the
+     * worker's binding). */
+    int (*set_state_now)(void *ctx, const uint8_t *bytes, size_t len);
 } hwn_host;
 
 /* Whether host table h (of h->size bytes) has entry `field`. */

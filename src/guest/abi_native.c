@@ -49,6 +49,14 @@ bool hp__set_state_start(const uint8_t *bytes, size_t len,
     return true;
 }
 
+int hp__set_state_now(const uint8_t *bytes, size_t len)
+{
+    if (host == NULL || !HWN_HAS(host, set_state_now) ||
+        host->set_state_now == NULL)
+        return -1;
+    return host->set_state_now(host->ctx, bytes, len);
+}
+
 void hp__started(bool done)
 {
     if (host && HWN_HAS(host, started))

@@ -591,6 +591,12 @@ bool hp__set_state_start(const uint8_t *bytes, size_t len,
     return false;
 }
 
+int hp__set_state_now(const uint8_t *bytes, size_t len)
+{
+    (void)bytes, (void)len;
+    return -1;
+}
+
 void hp__started(bool done)
 {
     (void)done;

@@ -27,6 +27,10 @@ void hp__tasks(size_t live);
  * hw_set_state). */
 bool hp__set_state_start(const uint8_t *bytes, size_t len,
                          const hw_bytes *context, uint64_t timeout_s);
+/* Save the state at once where the host can (hwn_host.set_state_now): 1
+ * saved, 0 failed (the host logged why), -1 the host cannot (save with
+ * hp__set_state_start or hw_set_state). */
+int hp__set_state_now(const uint8_t *bytes, size_t len);
 
 /* hw_receive, borrowing where the host can: true when *out was lent (valid
  * until the next receive, not to be released: the runtime copies what it

@@ -39,8 +39,14 @@ static bool save_once(bool only_if_changed)
         hpr_rt.since_save = 0;
         uint64_t mine = ++hpr_rt.save_seq;
         const uint8_t *bytes = (const uint8_t *)hpr_rt.last_saved;
-        /* from a task: it waits, the process serves others meanwhile */
-        int r = hpr_state_save_wait(bytes, len);
+        /* At once where the node's store keeps a save when handed over
+         * and nothing else is waiting to run here (the node also looks at
+         * the process's mailbox); else from a task: it waits, the process
+         * serves the others meanwhile, and their saves join the next
+         * group (save_grouped): one save for many messages. */
+        int r = hpr_rt.ready_head == NULL ? hp__set_state_now(bytes, len) : -1;
+        if (r < 0)
+            r = hpr_state_save_wait(bytes, len);
         if (r < 0)
             r = hw_set_state(bytes, len) ? 1 : 0;
         if (r == 0) {

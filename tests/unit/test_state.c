@@ -5,6 +5,7 @@
  * get/set/clear-state path. */
 #include "unit_helpers.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <sqlite3.h>
 #include "node/modules/statelog.h"
@@ -424,6 +425,42 @@ static void logged_saves(void **state)
     assert_stored(f, "b:s:t", "b3");
 }
 
+/* Saves through the store's `save` (a host's set_state_now) are stored
+ * before it returns, with no message: a read sees them, in order with
+ * saves submitted as messages; an empty state is a save, not a delete; an
+ * id the log cannot hold is refused with errno; a stop drains them into
+ * SQLite. */
+static void saves_at_once(void **state)
+{
+    fx *f = *state;
+    assert_non_null(f->n->store.save);
+    void *c = f->n->store.ctx;
+    assert_int_equal(f->n->store.save(c, "a:s:t", (const uint8_t *)"a1", 2), 0);
+    uint64_t id = queue_save(f, "a:s:t", "a2");
+    assert_int_equal(f->n->store.save(c, "b:s:t", (const uint8_t *)"b1", 2), 0);
+    hcn_msg *r = reply_to(f, id);
+    ut_assert_body(r, "\"SetState\"");
+    hcn_msg_unref(r);
+    assert_stored(f, "a:s:t", "a2");
+    assert_int_equal(f->n->store.save(c, "a:s:t", (const uint8_t *)"a3", 2), 0);
+    assert_stored(f, "a:s:t", "a3");
+    assert_stored(f, "b:s:t", "b1");
+    assert_int_equal(f->n->store.save(c, "e:s:t", NULL, 0), 0);
+    assert_stored(f, "e:s:t", "");
+    char *huge = calloc(1, 70000);
+    assert_non_null(huge);
+    memset(huge, 'x', 69999);
+    errno = 0;
+    assert_int_equal(f->n->store.save(c, huge, (const uint8_t *)"z", 1), -1);
+    assert_int_equal(errno, EINVAL);
+    free(huge);
+    stop(f);
+    start(f);
+    assert_stored(f, "a:s:t", "a3");
+    assert_stored(f, "b:s:t", "b1");
+    assert_stored(f, "e:s:t", "");
+}
+
 /* The host side: get/set/clear-state of a process go to the state module
  * as the kernel, keyed by the process's id. */
 static void host_state_calls(void **state)
@@ -450,6 +487,23 @@ static void host_state_calls(void **state)
     hcn_msg *r = reply_to(f, id);
     ut_assert_blob(r->blob, "xyz");
     hcn_msg_unref(r);
+    /* set_state_now: stored when it returns; -1 (save by message) while a
+     * message waits for the process */
+    assert_int_equal(t->set_state_now(t->ctx, (const uint8_t *)"now", 3), 1);
+    assert_true(t->get_state(t->ctx, &out));
+    ut_assert_bytes(&out, "now");
+    hw_bytes_fini(&out);
+    hcn_msg *q =
+        HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = 77, .source = KERNEL,
+                    .target = ADDR_F, .body = "\"Ping\"", .body_len = 6);
+    assert_int_equal(hcn_mailbox_push(&f->fake->mb, q), HCC_EOK);
+    assert_int_equal(t->set_state_now(t->ctx, (const uint8_t *)"later", 5), -1);
+    q = ut_pop(f->fake, 5000);
+    assert_int_equal(q->id, 77);
+    hcn_msg_unref(q);
+    assert_true(t->get_state(t->ctx, &out));
+    ut_assert_bytes(&out, "now");
+    hw_bytes_fini(&out);
     assert_true(t->clear_state(t->ctx));
     assert_false(t->get_state(t->ctx, &out));
     /* State calls leave the blob and the prompting message alone. */
@@ -471,6 +525,7 @@ int main(void)
         T(persists_across_restart),
         T(host_state_calls),
         T(logged_saves),
+        T(saves_at_once),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include "../../worker/lane.h"
 #include "../../worker/proto.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1647,6 +1648,25 @@ static void host_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
     }
 }
 
+static int host_set_state_now(void *ctx, const uint8_t *bytes, size_t len)
+{
+    hcn_host *h = ctx;
+    /* With no such store, or messages waiting for this process, the guest
+     * saves by message: the answer comes behind those messages, and the
+     * saves their handlers make meanwhile are grouped into one. */
+    if (h->node->store.save == NULL || h->deferred_head != NULL ||
+        atomic_load_explicit(&h->proc->mb.count, memory_order_relaxed) > 0)
+        return -1;
+    if (h->node->store.save(h->node->store.ctx, h->proc->id, bytes, len) == 0)
+        return 1;
+    char why[256];
+    snprintf(why, sizeof why,
+             "set-state: the state module could not store it: %s",
+             strerror(errno));
+    hcn_log_write(&h->node->log, h->proc->id, 0, hcn_proc_level(h->proc), why);
+    return 0;
+}
+
 static bool host_set_state(void *ctx, const uint8_t *bytes, size_t len)
 {
     hcn_host *h = ctx;
@@ -1929,6 +1949,7 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
     t->set_state_start = host_set_state_start;
     t->tasks = host_tasks;
     t->receive_lent = host_receive_lent;
+    t->set_state_now = host_set_state_now;
 }
 
 void hcn_host_fini(hcn_host *h)

@@ -489,10 +489,15 @@ typedef struct hcn_remote {
  *   come: a store that leaves work for later does it (or hands it on)
  *   here.  With `wait`, it returns only once every save submitted is
  *   answered.  Any thread; every submitter calls flush before it waits for
- *   anything.  (The state module's has nothing left to do.) */
+ *   anything.  (The state module's has nothing left to do.)
+ * - save, where not NULL, stores `bytes` as process pid's state before it
+ *   returns, without a message either way: 0 once they would survive the
+ *   node being killed, -1 with errno when storing them failed.  Ordered
+ *   with submit's saves.  Any thread; blocks only on the store's lock. */
 typedef struct hcn_store {
     void (*submit)(void *ctx, hcn_msg *m);
     void (*flush)(void *ctx, bool wait);
+    int (*save)(void *ctx, const char *pid, const uint8_t *bytes, size_t len);
     void *ctx;
 } hcn_store;
 

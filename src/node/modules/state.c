@@ -135,21 +135,15 @@ static void drain(state_mod *s)
     hcn_mod_log(s->self, 0, "state: draining the log into SQLite: %s", why);
 }
 
-/* Append a save (blob) or delete (blob NULL) for pid and answer m once it
- * is written; asks the module's thread to drain when the file is full.
- * Any thread. */
-static void log_and_answer(state_mod *s, hcn_msg *m, const char *pid,
-                           const hcn_blob *blob)
+/* Append a save (HCN_SLOG_SET) or delete (HCN_SLOG_DEL, no bytes) for
+ * pid; asks the module's thread to drain when the file is full.  0, or -1
+ * with errno.  Any thread. */
+static int log_append(state_mod *s, hcn_slog_kind kind, const char *pid,
+                      const uint8_t *bytes, size_t len)
 {
     size_t size = 0;
-    int rc = blob ? hcn_slog_append(s->log, HCN_SLOG_SET, pid, blob->bytes,
-                                    blob->len, &size)
-                  : hcn_slog_append(s->log, HCN_SLOG_DEL, pid, NULL, 0, &size);
-    if (rc == 0)
-        reply(s->self, m, blob ? "\"SetState\"" : "\"DeleteState\"", false,
-              NULL);
-    else
-        reply_err(s->self, m, "DatabaseError", "error", strerror(errno));
+    int rc = hcn_slog_append(s->log, kind, pid, bytes, len, &size);
+    int e = errno;
     if (rc == 0 && size >= s->drain_bytes &&
         !atomic_exchange(&s->drain_asked, true)) {
         hcn_msg *f =
@@ -159,6 +153,21 @@ static void log_and_answer(state_mod *s, hcn_msg *m, const char *pid,
         if (hcn_mailbox_push(&s->self->mb, f) != HCC_EOK)
             hcn_msg_unref(f); /* closing: fini drains */
     }
+    errno = e;
+    return rc;
+}
+
+/* Append a save (blob) or delete (blob NULL) for pid and answer m once it
+ * is written.  Any thread. */
+static void log_and_answer(state_mod *s, hcn_msg *m, const char *pid,
+                           const hcn_blob *blob)
+{
+    if ((blob ? log_append(s, HCN_SLOG_SET, pid, blob->bytes, blob->len)
+              : log_append(s, HCN_SLOG_DEL, pid, NULL, 0)) == 0)
+        reply(s->self, m, blob ? "\"SetState\"" : "\"DeleteState\"", false,
+              NULL);
+    else
+        reply_err(s->self, m, "DatabaseError", "error", strerror(errno));
 }
 
 /* hcn_store.submit: the metadata names the process. */
@@ -166,6 +175,13 @@ static void store_submit(void *ctx, hcn_msg *m)
 {
     log_and_answer(ctx, m, m->metadata, m->blob);
     hcn_msg_unref(m);
+}
+
+/* hcn_store.save: a record in the log, no message either way. */
+static int store_save(void *ctx, const char *pid, const uint8_t *bytes,
+                      size_t len)
+{
+    return log_append(ctx, HCN_SLOG_SET, pid, bytes, len);
 }
 
 /* hcn_store.flush: a save is written (and answered) when submitted. */
@@ -361,8 +377,10 @@ int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
     p->ops = &state_ops;
     p->mod = s;
     s->self = p;
-    n->store =
-        (hcn_store){.submit = store_submit, .flush = store_flush, .ctx = s};
+    n->store = (hcn_store){.submit = store_submit,
+                           .flush = store_flush,
+                           .save = store_save,
+                           .ctx = s};
     hcn_proc_unref(p);
     if (errlen)
         err[0] = '\0';
