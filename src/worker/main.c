@@ -13,12 +13,14 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* What the binding (binding.h) needs of its process: the link, and hcw_die. */
@@ -66,6 +68,54 @@ _Noreturn static void w_trap(void *ctx, const char *message, const char *stack)
     _exit(1);
 }
 
+typedef struct sched_attr_v1 { /* the kernel's struct sched_attr, size 56
+                                * (<linux/sched/types.h> clashes with
+                                * <sched.h> in glibc 2.36) */
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+    uint32_t sched_util_min, sched_util_max;
+} sched_attr_v1;
+
+/* Ask the kernel for short turns on a CPU: sched_setattr's sched_runtime
+ * for a SCHED_OTHER task, the time slice its scheduler (EEVDF, Linux 6.12
+ * and later) gives it.  The same share of CPU, in shorter turns with
+ * earlier deadlines, so that a worker woken by a message from its peer runs
+ * before CPU-bound work that shares its CPU runs out its own turn; a
+ * worker's work between two waits is short.  On a busy machine this is
+ * what keeps two isolated processes exchanging at 64 in flight
+ * (docs/architecture.md, "Isolated processes on a busy machine").
+ * HYPERC_WORKER_SLICE_US in the node's environment sets it (default 100,
+ * the least the kernel takes; 0 leaves the kernel's).  Older kernels ignore
+ * the field; the nice value and the policy are kept; a refusal changes
+ * nothing. */
+static void slice_ask(void)
+{
+    unsigned long us = 100;
+    const char *e = getenv("HYPERC_WORKER_SLICE_US");
+    if (e != NULL && *e != '\0') {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(e, &end, 10);
+        if (*end == '\0' && errno == 0 && v <= 100000)
+            us = v;
+    }
+    if (us == 0)
+        return;
+    sched_attr_v1 a;
+    _Static_assert(sizeof a == 56, "SCHED_ATTR_SIZE_VER1");
+    memset(&a, 0, sizeof a);
+    if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 ||
+        (a.sched_policy != SCHED_OTHER && a.sched_policy != SCHED_BATCH))
+        return;
+    a.size = sizeof a;
+    a.sched_flags = 0;
+    a.sched_runtime = (uint64_t)us * 1000;
+    (void)syscall(SYS_sched_setattr, 0, &a, 0);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -75,6 +125,7 @@ int main(int argc, char **argv)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
         _exit(HCW_EXIT_PROTOCOL);
+    slice_ask();
     char err[256];
     struct stat st;
     if (fstat(HCW_FD, &st) != 0)

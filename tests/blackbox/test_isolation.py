@@ -101,6 +101,50 @@ def children(ppid):
     return out
 
 
+def sched_slice_ns(pid_):
+    """The time slice task pid_ gets (se.slice in /proc/PID/sched), or None
+    where the kernel does not show it."""
+    try:
+        with open(f"/proc/{pid_}/sched") as f:
+            for line in f:
+                if line.startswith("se.slice"):
+                    return int(line.split(":")[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+@pytest.mark.parametrize("env, want_ns", [
+    (None, 100_000), ("500", 500_000), ("0", "default"), ("x", 100_000)])
+def test_workers_ask_for_short_time_slices(node_factory, monkeypatch, env,
+                                           want_ns):
+    """Each worker asks the kernel for short turns on a CPU (100 µs unless
+    HYPERC_WORKER_SLICE_US says otherwise; 0 leaves the kernel's, a value
+    that is not a number is the default): docs/architecture.md, "Isolated
+    processes on a busy machine"."""
+    if not ISOLATED:
+        pytest.skip("needs isolated processes")
+    release = tuple(int(x) for x in
+                    re.match(r"(\d+)\.(\d+)", os.uname().release).groups())
+    default = sched_slice_ns(os.getpid())
+    if release < (6, 12) or default is None:
+        pytest.skip("the kernel has no slice per task (Linux 6.12) or does "
+                    "not show it in /proc/PID/sched")
+    if env is None:
+        monkeypatch.delenv("HYPERC_WORKER_SLICE_US", raising=False)
+    else:
+        monkeypatch.setenv("HYPERC_WORKER_SLICE_US", env)
+    n = node_factory(packages=("tpkg",), extra=ISOLATE)
+    kids = children(n.proc.pid)
+    assert kids
+    want = default if want_ns == "default" else want_ns
+    assert want != 100_000 or default != 100_000, "cannot tell them apart"
+    for k in kids:
+        assert sched_slice_ns(k["pid"]) == want, (k, env)
+    # and they serve as before
+    assert n.ask(pid("a"), "echo sliced") == "sliced"
+
+
 def test_segfault_is_contained_and_named(iso):
     log = crash_and_check(iso, "null",
                           f"process {HOG} crashed: SIGSEGV in task")
