@@ -128,7 +128,8 @@ static void save_pass_on(void)
 
 bool hpr_state_save(bool only_if_changed)
 {
-    if (hpr_rt.cur == NULL) /* outside a task: at once (hw_set_state) */
+    /* outside a task: at once (set_state_now, else hw_set_state) */
+    if (hpr_rt.cur == NULL)
         return save_once(only_if_changed);
     bool ok, led = true;
     if (hpr_rt.saving) {

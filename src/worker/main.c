@@ -78,6 +78,8 @@ typedef struct sched_attr_v1 { /* the kernel's struct sched_attr, size 56
     uint64_t sched_runtime, sched_deadline, sched_period;
     uint32_t sched_util_min, sched_util_max;
 } sched_attr_v1;
+/* the kernel's SCHED_FLAG_RESET_ON_FORK */
+#define SCHED_FLAG_RESET_ON_FORK_V1 0x01
 
 /* Ask the kernel for short turns on a CPU: sched_setattr's sched_runtime
  * for a SCHED_OTHER task, the time slice its scheduler (EEVDF, Linux 6.12
@@ -87,19 +89,19 @@ typedef struct sched_attr_v1 { /* the kernel's struct sched_attr, size 56
  * worker's work between two waits is short.  On a busy machine this is
  * what keeps two isolated processes exchanging at 64 in flight
  * (docs/architecture.md, "Isolated processes on a busy machine").
- * HYPERC_WORKER_SLICE_US in the node's environment sets it (default 100,
- * the least the kernel takes; 0 leaves the kernel's).  Older kernels ignore
- * the field; the nice value and the policy are kept; a refusal changes
- * nothing. */
+ * HYPERC_WORKER_SLICE_US in the node's environment sets it: digits only,
+ * 0 leaves the kernel's, 1 to 100000 (the kernel takes 100 to 100000 and
+ * clamps the rest); anything else is the default, 100 (the least the kernel
+ * takes).  Older kernels ignore the field; the policy, the nice value and
+ * reset-on-fork are kept; a refusal changes nothing. */
 static void slice_ask(void)
 {
     unsigned long us = 100;
     const char *e = getenv("HYPERC_WORKER_SLICE_US");
-    if (e != NULL && *e != '\0') {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(e, &end, 10);
-        if (*end == '\0' && errno == 0 && v <= 100000)
+    if (e != NULL && e[0] != '\0' && strspn(e, "0123456789") == strlen(e) &&
+        strlen(e) <= 6) {
+        unsigned long v = strtoul(e, NULL, 10);
+        if (v <= 100000)
             us = v;
     }
     if (us == 0)
@@ -111,7 +113,7 @@ static void slice_ask(void)
         (a.sched_policy != SCHED_OTHER && a.sched_policy != SCHED_BATCH))
         return;
     a.size = sizeof a;
-    a.sched_flags = 0;
+    a.sched_flags &= SCHED_FLAG_RESET_ON_FORK_V1;
     a.sched_runtime = (uint64_t)us * 1000;
     (void)syscall(SYS_sched_setattr, 0, &a, 0);
 }

@@ -500,6 +500,10 @@ static void host_state_calls(void **state)
     assert_int_equal(t->set_state_now(t->ctx, (const uint8_t *)"later", 5), -1);
     q = ut_pop(f->fake, 5000);
     assert_int_equal(q->id, 77);
+    /* ... or one the process took from its mailbox but was not handed */
+    h->deferred_head = h->deferred_tail = q;
+    assert_int_equal(t->set_state_now(t->ctx, (const uint8_t *)"later", 5), -1);
+    h->deferred_head = h->deferred_tail = NULL;
     hcn_msg_unref(q);
     assert_true(t->get_state(t->ctx, &out));
     ut_assert_bytes(&out, "now");

@@ -3,10 +3,11 @@
  * shapes are Hyperware's StateAction and StateResponse.
  *
  * A save reaches the module either as a message (Hyperware's way, and the
- * synchronous set-state) or through the kernel's store hook (hcn_store: a
- * guest's asynchronous save, on the saving process's own thread).  Either
- * way it is one record appended to the log with one write(2) and answered
- * then: the bytes are in the kernel's page cache, so an answered save
+ * synchronous set-state) or through the kernel's store hook (hcn_store, on
+ * the saving process's own thread: submit, a guest's asynchronous save,
+ * answered by message; save, one made at once, with no message).  Either
+ * way it is one record appended to the log (a copy into its mapping, or one
+ * write(2)) and answered or returned then: the bytes are in the kernel's page cache, so an answered save
  * survives the node being killed.  A delete is a record too.  The module's
  * thread drains the log into SQLite in groups (each process's newest
  * record, one transaction, synchronous=FULL so the group is on the disk

@@ -15,10 +15,10 @@
  * generation number that grows by one at every rotation, a CRC-32) then
  * records: a 24-byte header (magic, CRC-32, value length, process id
  * length, kind, milliseconds) and the process id and value bytes.  The
- * CRC-32 (zlib's; computed with libdeflate) covers the file's generation, the record's header after
- * its CRC, the id and the value; a record that does not check (torn by a
- * kill in the middle of its write, so never acknowledged) ends its file's
- * replay (as does the zero-filled space after the last record).
+ * CRC-32 (zlib's, computed with libdeflate) covers the file's generation,
+ * the record's header after its CRC, the id and the value; a record that does
+ * not check (torn by a kill in the middle of its write, so never acknowledged)
+ * ends its file's replay (as does the zero-filled space after the last record).
  *
  * Newest record per process: the log keeps, in memory, each process's
  * newest record of the current file (pending) and of the rotated one
