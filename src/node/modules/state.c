@@ -7,11 +7,11 @@
  * the saving process's own thread: submit, a guest's asynchronous save,
  * answered by message; save, one made at once, with no message).  Either
  * way it is one record appended to the log (a copy into its mapping, or one
- * write(2)) and answered or returned then: the bytes are in the kernel's page cache, so an answered save
- * survives the node being killed.  A delete is a record too.  The module's
- * thread drains the log into SQLite in groups (each process's newest
- * record, one transaction, synchronous=FULL so the group is on the disk
- * before its log file is dropped) once the current file passes
+ * write(2)) and answered or returned then: the bytes are in the kernel's page
+ * cache, so an answered save survives the node being killed.  A delete is a
+ * record too.  The module's thread drains the log into SQLite in groups (each
+ * process's newest record, one transaction, synchronous=FULL so the group is on
+ * the disk before its log file is dropped) once the current file passes
  * STATE_DRAIN_BYTES, and when the node stops; at start, before any process
  * runs, whatever the log holds is committed first.  A read is answered
  * from the log's newest record of the process when it has one, else from
