@@ -98,8 +98,8 @@ static void slice_ask(void)
 {
     unsigned long us = 100;
     const char *e = getenv("HYPERC_WORKER_SLICE_US");
-    if (e != NULL && e[0] != '\0' && strspn(e, "0123456789") == strlen(e) &&
-        strlen(e) <= 6) {
+    size_t n = e != NULL ? strlen(e) : 0;
+    if (n > 0 && n <= 6 && strspn(e, "0123456789") == n) {
         unsigned long v = strtoul(e, NULL, 10);
         if (v <= 100000)
             us = v;
