@@ -32,17 +32,13 @@ NATIVE_CODE = (os.environ.get("HYPERC_WASM_RUNTIME") == "native" or
 
 
 def free_port():
-    """A TCP port free on this machine right now (for --port)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stable_port():
-    """A TCP port free now and below the ephemeral range, for a node that
-    stops and listens on it again: in that range an outgoing connection
-    (a peer dialing the stopped node meets itself, or any other) may hold
-    the port meanwhile."""
+    """A TCP port free now (for --port), below the ephemeral range: a port
+    the kernel hands out there (bind to port 0) is free only until some
+    outgoing connection of another test running meanwhile takes it as its
+    own (the node then cannot listen: "address already in use"), and the
+    same holds for a node that stops and listens on its port again (a peer
+    dialing it may hold the port meanwhile).  Falls back to the kernel's
+    choice when no port below the range is free."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
             low = int(f.read().split()[0])
@@ -56,7 +52,9 @@ def stable_port():
             except OSError:
                 continue
             return port
-    return free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # Nodes isolate their processes by default (each in a worker of its own).

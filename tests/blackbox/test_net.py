@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import free_port, needs_fibers, pid, stable_port
+from conftest import free_port, needs_fibers, pid
 
 NET = pid("net")  # tpkg's process with "request_networking": true
 
@@ -53,7 +53,7 @@ def two_nodes(node_factory, tmp_path, a_extra=(), b_extra=(),
     pa, pb = str(tmp_path / "peers-a.json"), str(tmp_path / "peers-b.json")
     write_peers(pa, [])
     write_peers(pb, [])
-    port_a, port_b = stable_port(), stable_port()
+    port_a, port_b = free_port(), free_port()
     a = node_factory(name="a.os", packages=packages,
                      extra=(a_port, str(port_a), "--peers", pa, *a_extra))
     b = node_factory(name="b.os", packages=packages,
