@@ -551,8 +551,8 @@ bool hcw_lanes_wait(void)
     for (size_t i = 0; i < lanes.hi; i++)
         if (lanes.v[i].lane)
             links[n++] = hcw_lane_link(lanes.v[i].lane);
-    /* the coarse clock (a few ns in a VM, the precise one tens): it
-     * lags by a tick at most, which the check's period does not mind */
+    /* the coarse clock (a few ns in a VM, the precise one tens): it lags
+     * by about a tick, a few ms, which the check's period does not mind */
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +

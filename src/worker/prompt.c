@@ -591,9 +591,11 @@ int64_t hcw_ctx_deadline(void)
     return ctxs.len ? ctxs.heap[0]->deadline : INT64_MAX;
 }
 
-/* CLOCK_MONOTONIC_COARSE read with its resolution added: never behind
- * the precise clock, and a few ns to read where the precise one costs tens
- * in a VM. */
+/* CLOCK_MONOTONIC_COARSE plus a margin, a few ns to read where the precise
+ * clock costs tens in a VM: a filter before the precise read, never the
+ * answer.  The coarse clock lags by about its resolution and sometimes more
+ * (5 ms seen with a 4 ms tick on a VM), so the margin is its resolution
+ * plus 50 ms: a deadline further than that has not passed. */
 static int64_t coarse_bound_ns(void)
 {
     static int64_t res = -1;
@@ -606,7 +608,7 @@ static int64_t coarse_bound_ns(void)
             res = 100000000;
     }
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + res;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + res + 50000000;
 }
 
 bool hcw_ctx_expired(void)

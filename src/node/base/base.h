@@ -16,13 +16,12 @@
 
 /* Monotonic clock in nanoseconds. */
 int64_t hcn_now_ns(void);
-/* The same clock as of its last tick (CLOCK_MONOTONIC_COARSE): behind
- * hcn_now_ns by up to a tick (a few ms), never ahead, at a fraction of the
- * cost; for what is shown in milliseconds. */
+/* The same clock as of its last update (CLOCK_MONOTONIC_COARSE): never
+ * ahead of hcn_now_ns, behind it by about a tick (a few ms) and sometimes
+ * more (its resolution is no bound: 5 ms seen with a 4 ms tick on a VM), at
+ * a fraction of the cost; for what is shown in milliseconds and stamps
+ * that may be early, never for a deadline. */
 int64_t hcn_now_coarse_ns(void);
-/* The coarse clock's tick in nanoseconds (its resolution): hcn_now_coarse_ns()
- * + hcn_coarse_tick_ns() is never behind hcn_now_ns at the same moment. */
-int64_t hcn_coarse_tick_ns(void);
 /* Wall clock in milliseconds since the epoch. */
 int64_t hcn_wall_ms(void);
 /* A random u64 from the OS (getrandom); used to seed per-thread PRNGs. */

@@ -25,22 +25,6 @@ int64_t hcn_now_coarse_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t hcn_coarse_tick_ns(void)
-{
-    static _Atomic int64_t tick; /* learnt once; the same for every thread */
-    int64_t t = atomic_load_explicit(&tick, memory_order_relaxed);
-    if (t == 0) {
-        struct timespec ts;
-        t = clock_getres(CLOCK_MONOTONIC_COARSE, &ts) == 0
-                ? (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec
-                : 10000000; /* 10 ms: longer than any tick Linux has */
-        if (t <= 0)
-            t = 1;
-        atomic_store_explicit(&tick, t, memory_order_relaxed);
-    }
-    return t;
-}
-
 int64_t hcn_wall_ms(void)
 {
     struct timespec ts;

@@ -330,12 +330,11 @@ static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
         if (context->len)
             memcpy(e->context, context->ptr, context->len);
     }
-    /* From the coarse clock plus its tick: never before the exact deadline,
-     * at most a tick after it, for a fifth of a precise read's cost (a
-     * precise read is ~28 ns on a VM's kvm-clock, a visible part of a local
-     * round trip). */
+    /* From the precise clock: the coarse one plus its tick was cheaper by
+     * ~20 ns but not a bound (the coarse clock lags by more than its tick
+     * often on a VM: 5 ms seen with a 4 ms tick), so a timeout came early. */
     e->deadline =
-        hcn_now_coarse_ns() + hcn_coarse_tick_ns() +
+        hcn_now_ns() +
         (int64_t)(sent->expects > 31536000 ? 31536000 : sent->expects) *
             1000000000;
     /* An inherited id may already be waited on (a second request reusing
@@ -785,9 +784,9 @@ static bool expire_first(hcn_host *h, hcn_msg *m, hw_receive_result *out)
 /* A timeout takes its place in arrival order, as Hyperware's timer task
  * pushes it into the queue at the deadline: messages that arrived before the
  * deadline come first (an answer that made it in time wins), later ones
- * after.  Both sides are to the coarse clock's tick (a deadline is never
- * early, an arrival stamp never late, each by at most a tick: an answer
- * within a tick of its deadline may still win). */
+ * after.  A deadline is precise and never early; an arrival stamp is the
+ * coarse clock's (never late, early by about a tick, a few ms): an answer
+ * that far past its deadline may still win. */
 static bool receive_next(hcn_host *h, hw_receive_result *out, bool lend)
 {
     lent_release(h);

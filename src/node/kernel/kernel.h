@@ -131,9 +131,9 @@ typedef struct hcn_msg {
     bool counted;         /* a request still counted in its mailbox's nreq */
     bool stub;            /* a lane request's stub (a worker's SYNC, host.c):
                              its id is a lane peer's, never the worker's own */
-    int64_t arrived;      /* monotonic ns when it entered the mailbox: to the
-                             coarse clock's tick, unless the mailbox's receiver
-                             spins (fine_stamps) */
+    int64_t arrived;      /* monotonic ns when it entered the mailbox: the
+                             coarse clock's (early by about a tick), unless the
+                             mailbox's receiver spins (fine_stamps) */
 } hcn_msg;
 
 /* What an envelope is made of, by name: a call site sets what it needs and
