@@ -109,6 +109,11 @@ void hcw_prompt_sync(bool with_last, const hw_blob *last);
 void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
                  const hw_address *target, const hw_request *req,
                  const hw_bytes *context, const hw_blob *blob);
+/* Whether a lane context waits under id. */
+bool hcw_ctx_pending(uint64_t id);
+/* The id of a lane context waiting for an answer from target (the
+ * earliest deadline's of them), 0 when none does (for the tests' hook). */
+uint64_t hcw_ctx_pending_to(const hw_address *target);
 /* The context of id, if any, is dropped without an answer (FORGET: the
  * node filed one of its own under that id; a context this worker filed
  * anew under it, hcw_ctx_add).  What it held is released (a node hold of

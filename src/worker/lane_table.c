@@ -52,8 +52,11 @@ static struct {
     bool in_ready;     /* `in` initialised */
     bool active;       /* a LANE_OPEN has come */
     uint32_t read_seq; /* the newest mailbox number read from the node */
-    uint64_t next_id;  /* the next lane id (bit 63 set) */
-    unsigned turn;     /* where the next look at the lanes starts */
+    /* lane ids to come: random words from the kernel, drawn a batch at a
+     * time (4 KiB a getrandom: 20-40 ns an id), taken from the top */
+    uint64_t ids[512];
+    size_t ids_left;
+    unsigned turn; /* where the next look at the lanes starts */
     /* 1 + the highest slot in use (0: none): the loops over the lanes,
      * several a message, look at the slots below it only; slots are
      * taken lowest first */
@@ -375,6 +378,31 @@ static const char *not_utf8(const char *metadata, bool has_blob,
     return NULL;
 }
 
+/* A lane id (bit 63 set) that no pending lane context has.  Random, not
+ * counted: a peer sees the ids of the requests sent to it, and with counted
+ * ids it could tell the ones of requests to other processes still pending
+ * (docs/security.md, "Lane ids"). */
+static uint64_t fresh_id(void)
+{
+    for (;;) {
+        if (lanes.ids_left == 0) {
+            uint8_t *p = (uint8_t *)lanes.ids;
+            size_t got = 0;
+            while (got < sizeof lanes.ids) {
+                ssize_t n = getrandom(p + got, sizeof lanes.ids - got, 0);
+                if (n < 0 && errno != EINTR)
+                    hcw_die("cannot read random bytes for lane ids");
+                if (n > 0)
+                    got += (size_t)n;
+            }
+            lanes.ids_left = sizeof lanes.ids / sizeof lanes.ids[0];
+        }
+        uint64_t id = lanes.ids[--lanes.ids_left] | 1ull << 63;
+        if (!hcw_ctx_pending(id))
+            return id;
+    }
+}
+
 bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
                         const hw_bytes *context, const hw_blob *blob)
 {
@@ -389,15 +417,10 @@ bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
             w = &lanes.v[i];
     if (w == NULL || !may_send(w) || !under_quota(w))
         return false;
-    if (lanes.next_id == 0) {
-        uint64_t seed = 0;
-        if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
-            seed = (uint64_t)time(NULL);
-        lanes.next_id = seed | 1ull << 63;
-    }
+    uint64_t id = fresh_id();
     hcw_frame *f = out_frame();
     hcw_frame_begin(f, HCW_LREQ, 3);
-    hcw_put_u64(f, lanes.next_id);
+    hcw_put_u64(f, id);
     hcw_put_request(f, req);
     hcw_put_blob_opt(f, blob);
     hcw_link *l = hcw_lane_link(w->lane);
@@ -409,9 +432,7 @@ bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
         return false; /* no room: by node */
     hcw_lane_set_req_written(w->lane, w->side, ++w->req_written);
     if (req->has_expects_response)
-        hcw_ctx_add(lanes.next_id, w->number, pos, &w->peer, req, context,
-                    blob);
-    lanes.next_id = (lanes.next_id + 1) | 1ull << 63;
+        hcw_ctx_add(id, w->number, pos, &w->peer, req, context, blob);
     return true;
 }
 

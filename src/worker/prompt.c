@@ -533,6 +533,32 @@ static void ctx_unlink(lctx *c)
     heap_remove(c);
 }
 
+bool hcw_ctx_pending(uint64_t id)
+{
+    lctx *c;
+    HASH_FIND(hh, ctxs.by_id, &id, sizeof id, c);
+    return c != NULL;
+}
+
+uint64_t hcw_ctx_pending_to(const hw_address *target)
+{
+    uint64_t id = 0;
+    int64_t best = INT64_MAX;
+    const hw_process_id *b = &target->process;
+    for (size_t i = 0; i < ctxs.len; i++) {
+        /* (a lane's peer is on this node: the process names it) */
+        const hw_process_id *a = &ctxs.heap[i]->target.process;
+        if (ctxs.heap[i]->deadline < best &&
+            strcmp(a->process_name, b->process_name) == 0 &&
+            strcmp(a->package_name, b->package_name) == 0 &&
+            strcmp(a->publisher_node, b->publisher_node) == 0) {
+            best = ctxs.heap[i]->deadline;
+            id = ctxs.heap[i]->id;
+        }
+    }
+    return id;
+}
+
 void hcw_ctx_forget(uint64_t id)
 {
     lctx *c;

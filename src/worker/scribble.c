@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -186,16 +187,39 @@ hcw_test_lane_scribble(const char *peer, const char *what)
     } else if (strcmp(what, "lresp") == 0) {
         /* an answer to an id nobody has */
         return forged_lresp(l, 1ull << 63 | 0x5c5c5c5c5cull);
-    } else if (strcmp(what, "lresp-next") == 0) {
-        /* an answer to the id after the last request the peer sent us by
-         * lane: its next lane id, which may be a request to another lane */
-        if (last_in == 0)
-            return -1;
-        return forged_lresp(l, (last_in + 1) | 1ull << 63);
+    } else if (strncmp(what, "lresp=", 6) == 0) {
+        /* an answer to the id given (hex): one the test learnt from the
+         * peer's hcw_test_lane_ids, of a request to another lane */
+        char *end;
+        unsigned long long id = strtoull(what + 6, &end, 16);
+        if (end == what + 6 || *end != '\0' || !(id >> 63))
+            return -2;
+        return forged_lresp(l, (uint64_t)id);
     } else {
         return -2;
     }
     wake_reader(map, side);
+    return 0;
+}
+
+/* The lane ids this worker has seen of the lane to peer: *last_in, the
+ * id of the last request the peer sent by it (0: none), and *pending, the
+ * id of a request this worker sent the peer by lane still waiting for its
+ * answer (0: none).  0, or -1 without a lane to peer.  For the tests, as
+ * hcw_test_lane_scribble; writes nothing. */
+__attribute__((visibility("default"))) int
+hcw_test_lane_ids(const char *peer, uint64_t *last_in, uint64_t *pending)
+{
+    int side;
+    bool peer_host;
+    hcw_lane *l = lane_of(peer, &side, last_in, &peer_host);
+    if (l == NULL)
+        return -1;
+    hw_address a;
+    if (hw_address_parse(peer, &a) != 0)
+        return -1;
+    *pending = hcw_ctx_pending_to(&a);
+    hw_address_fini(&a);
     return 0;
 }
 

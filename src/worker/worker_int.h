@@ -33,8 +33,11 @@ void hcw_guard_remove(int handle);
 /* The tests' hook (scribble.c, exported): write on the lane to `peer` (an
  * address) what no honest worker writes, `what` one of "tail", "head",
  * "len-cap", "len-ring", "state", "state-closed", "counters", "op",
- * "junk", "lresp", "lresp-next".  0 done, -1 no lane to peer (or, for
- * "lresp-next", no request taken from it yet), -2 no such scribble, -3 no
- * room for the frame. */
+ * "junk", "lresp", "lresp=ID" (ID in hex, bit 63 set).  0 done, -1 no lane
+ * to peer, -2 no such scribble, -3 no room for the frame. */
 int hcw_test_lane_scribble(const char *peer, const char *what);
+/* The tests' hook (scribble.c, exported): the id of the last request the
+ * peer sent by lane and of one of this worker's to it still waiting (each
+ * 0: none).  0, or -1 without a lane to peer. */
+int hcw_test_lane_ids(const char *peer, uint64_t *last_in, uint64_t *pending);
 #endif

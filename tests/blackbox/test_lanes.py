@@ -1057,11 +1057,21 @@ def test_a_forged_answer_reaches_no_one(lanes):
     assert "dropped lane" not in lanes.log()
 
 
+def lane_ids(node, x, y):
+    """The lane ids x's worker saw on its lane to y: the last request y
+    sent by it, and one of x's to y still waiting (0: none)."""
+    rep = node.ask(x, f"laneids our@{y}")
+    parts = rep.split()
+    assert len(parts) == 4 and parts[0] == "last_in", rep
+    return int(parts[1], 16), int(parts[3], 16)
+
+
 def test_a_forged_answer_to_another_lanes_request_is_dropped(lanes):
-    # b's lane ids count up: a, which saw b's last request by lane, forges
-    # an answer to the next one, which b sent c by lane.  b's worker takes
-    # an LRESP only for a context of the lane it came by: the forged one is
-    # dropped, and c's real answer reaches b's context
+    # a, which sees b's lane ids, forges an answer to one of b's requests
+    # still pending, which b sent c by lane (the test learns its id from
+    # b's worker: lane ids are random).  b's worker takes an LRESP only for
+    # a context of the lane it came by: the forged one is dropped, and c's
+    # real answer reaches b's context
     import threading
     ab, cb, pids = hostile_setup(lanes)
     for k in range(3):  # b's requests to c go by lane
@@ -1078,7 +1088,9 @@ def test_a_forged_answer_to_another_lanes_request_is_dropped(lanes):
     t = threading.Thread(target=slow)
     t.start()
     time.sleep(0.5)  # b's request is with c
-    scribble(lanes, A, B, "lresp-next")
+    _, pending = lane_ids(lanes, B, C)
+    assert pending >> 63 == 1, hex(pending)
+    scribble(lanes, A, B, f"lresp={pending:x}")
     lanes.wait_log(f"{B}: dropped a response nobody waits for")
     t.join(20)
     assert got.get("rep") == f"reply from {NODE}@{C} ctx=z: slept 1500", got
@@ -1087,6 +1099,31 @@ def test_a_forged_answer_to_another_lanes_request_is_dropped(lanes):
     assert lane_to(lanes, B, A)["sent_seq"] == ba
     still_whole(lanes, ab, cb, pids)
     assert "dropped lane" not in lanes.log()
+
+
+def test_lane_ids_cannot_be_told_from_the_ones_seen(lanes):
+    # a peer sees the ids of the requests sent to it by lane; they must
+    # tell it nothing of the others (docs/security.md, "Lane ids"): b's
+    # requests to a, one at a time, to c between them, as a sees them
+    ab, cb, pids = hostile_setup(lanes)
+    ba = lane_to(lanes, B, A)["sent_seq"]
+    seen = []
+    for k in range(8):
+        assert lanes.ask(B, f"ask our@{A} 5 k echo id {k}") == \
+            f"reply from {NODE}@{A} ctx=k: id {k}"
+        assert lanes.ask(B, f"ask our@{C} 5 w echo between {k}") == \
+            f"reply from {NODE}@{C} ctx=w: between {k}"
+        last_in, _ = lane_ids(lanes, A, B)
+        assert last_in >> 63 == 1, hex(last_in)
+        seen.append(last_in)
+    # every request to a went by lane (none by node)
+    assert lane_to(lanes, B, A)["sent_seq"] == ba
+    assert len(set(seen)) == len(seen), [hex(x) for x in seen]
+    # counted ids (one apart, or two with a request to c between) would be
+    # close; 63 random bits are 2^32 apart or more but once in 2^31 pairs
+    gaps = [abs(b - a) for a, b in zip(seen, seen[1:])]
+    assert min(gaps) > 1 << 32, [hex(x) for x in seen]
+    still_whole(lanes, ab, cb, pids)
 
 
 @native_only

@@ -75,6 +75,9 @@
  *                                (hcw_test_lane_scribble), then sleep MS
  *                                (our worker takes nothing meanwhile);
  *                                answer "scribbled WHAT", or why not
+ *   laneids PEER                 answer "last_in X pending Y" (hex, 0:
+ *                                none): the lane ids our worker saw on
+ *                                our lane to PEER (hcw_test_lane_ids)
  *   lanehost PEER                answer "peer_host 1" or "peer_host 0": what
  *                                LANE_OPEN said of our lane to PEER
  *                                (hcw_test_lane_peer_host), or why not
@@ -790,6 +793,23 @@ static bool on_request(char *cmdline, size_t len)
                      : rc == -1 ? "no lane to that peer"
                      : rc == -2 ? "no such scribble"
                                 : "no room in the lane");
+        answer(out);
+    } else if (strcmp(cmd, "laneids") == 0) {
+        char *peer = word(rest, &rest);
+        int (*hook)(const char *, uint64_t *, uint64_t *) = NULL;
+#ifndef __wasm__
+        void *sym = dlsym(RTLD_DEFAULT, "hcw_test_lane_ids");
+        memcpy(&hook, &sym, sizeof hook);
+#endif
+        uint64_t last_in = 0, pending = 0;
+        int rc = hook ? hook(peer, &last_in, &pending) : -2;
+        if (rc == 0)
+            snprintf(out, sizeof out, "last_in %llx pending %llx",
+                     (unsigned long long)last_in, (unsigned long long)pending);
+        else
+            snprintf(out, sizeof out, "laneids: %s",
+                     rc == -2 ? "no hook here (not in hyperc-worker)"
+                              : "no lane to that peer");
         answer(out);
     } else if (strcmp(cmd, "lanehost") == 0) {
         char *peer = word(rest, &rest);
