@@ -1352,6 +1352,14 @@ static void capabilities_offered_saved_dropped(void **state)
     free(canon);
     pthread_mutex_unlock(&f->a->lock);
     assert_false(still);
+    /* An issuer named our@: the node's own name, as when it was saved. */
+    f->t->drop_capabilities(f->t->ctx, save + 1, 1);
+    pthread_mutex_lock(&f->a->lock);
+    canon = hcn_json_canonical("\"self\"");
+    still = hcn_capset_has(&f->a->caps, ADDR_A, canon);
+    free(canon);
+    pthread_mutex_unlock(&f->a->lock);
+    assert_false(still);
     for (int i = 0; i < 3; i++)
         hw_address_fini(&save[i].issuer);
 }
