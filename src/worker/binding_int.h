@@ -102,10 +102,11 @@ bool hcw_prompt_lane(uint32_t *lane, uint64_t *id);
  * and the node's is stale; `last` the worker's, NULL: none): SYNC when the
  * node's prompting message is not the worker's, or with_last. */
 void hcw_prompt_sync(bool with_last, const hw_blob *last);
-/* The context of a request with expects sent by lane (id; where its frame
- * starts in the lane's ring); its deadline from expects; the owner now is
- * restored when it is answered.  The request and its blob (NULL: none) are
- * copied, for a send error's fields. */
+/* The context of a request with expects sent by lane (id, which no
+ * pending context has; where its frame starts in the lane's ring); its
+ * deadline from expects; the owner now is restored when it is answered.
+ * The request and its blob (NULL: none) are copied, for a send error's
+ * fields. */
 void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
                  const hw_address *target, const hw_request *req,
                  const hw_bytes *context, const hw_blob *blob);

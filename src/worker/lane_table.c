@@ -378,11 +378,12 @@ static const char *not_utf8(const char *metadata, bool has_blob,
     return NULL;
 }
 
-/* A lane id (bit 63 set) that no pending lane context has.  Random, not
- * counted: a peer sees the ids of the requests sent to it, and with counted
- * ids it could tell the ones of requests to other processes still pending
+/* A lane id (bit 63 set), for a request with expects one that no pending
+ * lane context has (hcw_ctx_add's precondition).  Random, not counted: a
+ * peer sees the ids of the requests sent to it, and with counted ids it
+ * could tell the ones of requests to other processes still pending
  * (docs/security.md, "Lane ids"). */
-static uint64_t fresh_id(void)
+static uint64_t fresh_id(bool expects)
 {
     for (;;) {
         if (lanes.ids_left == 0) {
@@ -398,7 +399,7 @@ static uint64_t fresh_id(void)
             lanes.ids_left = sizeof lanes.ids / sizeof lanes.ids[0];
         }
         uint64_t id = lanes.ids[--lanes.ids_left] | 1ull << 63;
-        if (!hcw_ctx_pending(id))
+        if (!expects || !hcw_ctx_pending(id))
             return id;
     }
 }
@@ -417,7 +418,7 @@ bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
             w = &lanes.v[i];
     if (w == NULL || !may_send(w) || !under_quota(w))
         return false;
-    uint64_t id = fresh_id();
+    uint64_t id = fresh_id(req->has_expects_response);
     hcw_frame *f = out_frame();
     hcw_frame_begin(f, HCW_LREQ, 3);
     hcw_put_u64(f, id);

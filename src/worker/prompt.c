@@ -470,10 +470,6 @@ void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
                  const hw_address *target, const hw_request *req,
                  const hw_bytes *context, const hw_blob *blob)
 {
-    lctx *old;
-    HASH_FIND(hh, ctxs.by_id, &id, sizeof id, old);
-    if (old) /* (ids do not repeat; newest wins, as the node's) */
-        hcw_ctx_forget(id);
     lctx *c = calloc(1, sizeof *c);
     if (c == NULL)
         hcw_die("out of memory");
