@@ -106,6 +106,19 @@ void hcw_link_spin_grow_hold(hcw_link *l, bool hold);
 /* The read spin budget now, in ns (what the next wait spins at most before
  * it sleeps): for tests and diagnostics.  Any thread; a racy read. */
 int64_t hcw_link_spin_budget_ns(const hcw_link *l);
+/* Watch this thread's wait for a CPU (/proc/thread-self/schedstat, opened
+ * now: before the sandbox, by the thread that waits): from then on a wait
+ * that follows a batch (more than 8 frames taken since the last) does not
+ * spin while, in the last 10 ms looked at, the thread spent over a quarter
+ * of the time runnable but without a CPU (every CPU taken by other work:
+ * link.c, CPU_BUSY_SHARE_PCT).  0, or -1 when the file cannot be opened
+ * (the waits spin as before).  One thread (every link's waits share the
+ * watch); a worker calls it once. */
+int hcw_link_cpu_watch(void);
+/* Whether the thread seems to wait for a CPU (hcw_link_cpu_watch), looked
+ * at again when 10 ms have passed since the last look; false without the
+ * watch.  The watching thread; for tests and diagnostics. */
+bool hcw_link_cpu_busy(void);
 /* Release the link (unmap, close).  NULL is ignored. */
 void hcw_link_free(hcw_link *l);
 

@@ -17,6 +17,7 @@ its place) are skipped."""
 import ctypes
 import errno
 import os
+import re
 import signal
 import threading
 import time
@@ -140,12 +141,18 @@ def test_a_pair_that_keeps_talking_gets_a_lane(lanes):
         assert lanes.ask(C, f"lanehost our@{A}") == \
             "lanehost: no lane to that peer"
     # each memfd is closed once mapped (the link's fd 3 too): a worker's
-    # descriptors stay its standard streams and its lane socket (4); a wasm
+    # descriptors stay its standard streams, its lane socket (4) and the
+    # file of its CPU watch (its own thread's schedstat, read-only); a wasm
     # host has Node.js's own besides, but no memfd either
     for w in (wa, wb, wc):
         fds = sorted(int(fd) for fd in os.listdir(f"/proc/{w}/fd"))
         if not COMPONENTS:
-            assert fds == [0, 1, 2, 4], (w, fds)
+            rest = [os.readlink(f"/proc/{w}/fd/{fd}") for fd in fds
+                    if fd not in (0, 1, 2, 4)]
+            assert [0, 1, 2, 4] == [fd for fd in fds if fd <= 4], (w, fds)
+            assert len(rest) <= 1, (w, rest)
+            assert all(re.fullmatch(rf"/proc/{w}/task/\d+/schedstat", x)
+                       for x in rest), (w, rest)
         else:
             # (Node.js may reuse fd 3 once the link's memfd is closed)
             assert 4 in fds, (w, fds)

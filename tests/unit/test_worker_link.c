@@ -4,7 +4,8 @@
  * ring's size), the memfd sealed against shrinking, a peer that writes
  * impossible ring positions, a wait given up by the watch function (read
  * and write), a fd that is no link, the socket link, the node's wait with
- * kicks, and the stream read of the wasm host's addon (hcw_link_read_some). */
+ * kicks, the stream read of the wasm host's addon (hcw_link_read_some),
+ * and the watch of a CPU taken by other work (hcw_link_cpu_watch). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -810,6 +811,52 @@ static void read_some(void **state)
     free(got);
 }
 
+static atomic_bool hog_stop;
+
+static void *hog(void *arg)
+{
+    (void)arg;
+    while (!atomic_load_explicit(&hog_stop, memory_order_relaxed)) {
+    }
+    return NULL;
+}
+
+/* The CPU watch (hcw_link_cpu_watch): this thread and a CPU-bound one held
+ * to one CPU, each gets about half of it, and the watch says the thread
+ * waits for a CPU (over a quarter of the time). */
+static void cpu_watch_sees_a_taken_cpu(void **state)
+{
+    (void)state;
+    if (hcw_link_cpu_watch() != 0)
+        skip(); /* no /proc/thread-self/schedstat here */
+    cpu_set_t was, one;
+    assert_int_equal(sched_getaffinity(0, sizeof was, &was), 0);
+    int c = 0;
+    while (!CPU_ISSET(c, &was))
+        c++;
+    CPU_ZERO(&one);
+    CPU_SET(c, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    assert_int_equal(pthread_attr_setaffinity_np(&at, sizeof one, &one), 0);
+    pthread_t t;
+    atomic_store(&hog_stop, false);
+    assert_int_equal(pthread_create(&t, &at, hog, NULL), 0);
+    pthread_attr_destroy(&at);
+    bool busy = false;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        busy = hcw_link_cpu_busy();
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (!busy && now.tv_sec - t0.tv_sec < 3);
+    atomic_store(&hog_stop, true);
+    pthread_join(t, NULL);
+    assert_int_equal(sched_setaffinity(0, sizeof was, &was), 0);
+    assert_true(busy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -827,6 +874,8 @@ int main(void)
         cmocka_unit_test(socket_link),
         cmocka_unit_test(socket_link_batches),
         cmocka_unit_test(read_some),
+        /* last: the watch stays on for this thread */
+        cmocka_unit_test(cpu_watch_sees_a_taken_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
