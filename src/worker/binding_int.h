@@ -116,9 +116,8 @@ bool hcw_ctx_pending(uint64_t id);
  * earliest deadline's of them), 0 when none does (for the tests' hook). */
 uint64_t hcw_ctx_pending_to(const hw_address *target);
 /* The context of id, if any, is dropped without an answer (FORGET: the
- * node filed one of its own under that id; a context this worker filed
- * anew under it, hcw_ctx_add).  What it held is released (a node hold of
- * the owner it recorded may go: PROMPTING_RELEASE). */
+ * node filed one of its own under that id).  What it held is released (a
+ * node hold of the owner it recorded may go: PROMPTING_RELEASE). */
 void hcw_ctx_forget(uint64_t id);
 /* An answer (*out: a response, or a send error) to id that came by lane
  * (lane) or by node (0): true, with the context and the request as sent

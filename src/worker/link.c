@@ -233,6 +233,15 @@ int hcw_link_cpu_watch(void)
     int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
+    if (fd < 5) {
+        /* above the link (3) and the lane socket (4): fd 4 is the one on
+         * which the sandbox allows recvmsg, even when no socket is there */
+        int high = fcntl(fd, F_DUPFD_CLOEXEC, 5);
+        close(fd);
+        if (high < 0)
+            return -1;
+        fd = high;
+    }
     cpu.fd = fd;
     cpu.at_ns = 0;
     return 0;
@@ -245,15 +254,19 @@ static bool cpu_busy_now(int64_t now)
 {
     if (cpu.fd < 0 || now - cpu.at_ns < CPU_LOOK_NS)
         return cpu.busy;
+    /* "<on-CPU ns> <run delay ns> <slices>\n"; read by hand, as a crash
+     * report's write (fault.c, a signal handler) may come through here */
     char buf[96];
     ssize_t n = pread(cpu.fd, buf, sizeof buf - 1, 0);
-    unsigned long long run = 0, delay = 0;
-    if (n <= 0) {
-        cpu.busy = false;
-        return false;
-    }
-    buf[n] = 0;
-    if (sscanf(buf, "%llu %llu", &run, &delay) != 2) {
+    uint64_t delay = 0;
+    ssize_t i = 0;
+    while (i < n && buf[i] >= '0' && buf[i] <= '9')
+        i++;
+    bool ok = i > 0 && i < n && buf[i] == ' ';
+    ssize_t d = ++i;
+    while (ok && i < n && buf[i] >= '0' && buf[i] <= '9' && i - d < 19)
+        delay = delay * 10 + (uint64_t)(buf[i++] - '0');
+    if (!ok || i == d || (i < n && buf[i] != ' ' && buf[i] != '\n')) {
         cpu.busy = false;
         return false;
     }
@@ -285,7 +298,9 @@ bool hcw_link_cpu_busy(void)
     return cpu_busy_now(now_ns());
 }
 
-/* Spin up to ns for *w to differ from seen: true if it did.  After a first
+/* Spin up to ns for *w to differ from seen: 1 if it did, 0 if not, -1
+ * when the CPU watch held the spin (cpu_busy: the budget is left as it
+ * is, the wait told nothing about it).  After a first
  * round of SPIN_FIRST_POLLS looks, each round starts by giving up the CPU
  * (sched_yield): with more busy threads than CPUs (two workers and their
  * node threads on two vCPUs), the peer that is to write is often runnable
@@ -293,22 +308,22 @@ bool hcw_link_cpu_busy(void)
  * spin, a futex sleep and a wake-up (docs/benchmarks.md, "Isolated
  * processes: yielding in the link's spin").  With nothing else to run, a
  * yield returns at once. */
-static bool spin_for(_Atomic uint32_t *w, uint32_t seen, int64_t ns, bool yield)
+static int spin_for(_Atomic uint32_t *w, uint32_t seen, int64_t ns, bool yield)
 {
     if (ns <= 0)
-        return false;
+        return 0;
     int64_t end = now_ns();
     if (cpu_busy(end))
-        return false;
+        return -1;
     end += ns;
     for (int polls = SPIN_FIRST_POLLS;; polls = 256) {
         for (int i = 0; i < polls; i++) {
             if (atomic_load_explicit(w, memory_order_acquire) != seen)
-                return true;
+                return 1;
             cpu_relax();
         }
         if (now_ns() >= end)
-            return false;
+            return 0;
         if (yield)
             sched_yield();
     }
@@ -581,7 +596,8 @@ static int ring_write(hcw_link *l, const uint8_t *p, size_t n)
             room = r->room = size - used;
         }
         if (room == 0) {
-            if (spin_for(&r->ctl->head, head, l->spin_max_ns, l->spin_yield))
+            if (spin_for(&r->ctl->head, head, l->spin_max_ns, l->spin_yield) >
+                0)
                 continue;
             atomic_store(&r->ctl->writer_sleeps, 1);
             if (atomic_load(&r->ctl->head) == head)
@@ -793,11 +809,12 @@ static void sleep_raised(hcw_link *l, uint32_t seen, int64_t deadline_ns,
 static int wait_data(hcw_link *l, uint32_t seen)
 {
     ring *r = &l->rx;
-    if (spin_for(&r->ctl->tail, seen, l->spin_ns, l->spin_yield)) {
+    int spun = spin_for(&r->ctl->tail, seen, l->spin_ns, l->spin_yield);
+    if (spun > 0) {
         spin_adapt(l, true);
         return 1;
     }
-    if (l->spin_max_ns > 0)
+    if (spun == 0 && l->spin_max_ns > 0)
         spin_adapt(l, false);
     for (;;) {
         atomic_store(&r->ctl->reader_sleeps, 1);
@@ -821,11 +838,12 @@ int hcw_link_wait(hcw_link *l, int64_t deadline_ns)
     uint32_t seen = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
     if (seen != r->pos)
         return 1;
-    if (spin_for(&r->ctl->tail, seen, l->spin_ns, l->spin_yield)) {
+    int spun = spin_for(&r->ctl->tail, seen, l->spin_ns, l->spin_yield);
+    if (spun > 0) {
         spin_adapt(l, true);
         return 1;
     }
-    if (l->spin_max_ns > 0)
+    if (spun == 0 && l->spin_max_ns > 0)
         spin_adapt(l, false);
     atomic_store(&r->ctl->reader_sleeps, 1);
     /* after the flag is up: a kick or a frame from now on takes it down */
@@ -1400,7 +1418,8 @@ int hcw_link_wait_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
     hcw_link *first = links[0];
     int64_t began = now_ns();
     first->spin_lost = false;
-    if (first->spin_ns > 0 && !cpu_busy(began)) {
+    bool held = first->spin_ns > 0 && cpu_busy(began);
+    if (first->spin_ns > 0 && !held) {
         k = spin_any(links, n, deadline_ns, ready);
         if (k > 0) {
             spin_adapt(first, true);
@@ -1459,7 +1478,7 @@ int hcw_link_wait_any(hcw_link *const *links, size_t n, int64_t deadline_ns,
         return -1;
     }
     k = look_all(links, n, ready);
-    if (first->spin_max_ns > 0)
+    if (first->spin_max_ns > 0 && !held) /* (a held spin says nothing) */
         spin_adapt_slept(first, now_ns() - began, k > 0);
     return k;
 }

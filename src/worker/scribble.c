@@ -18,6 +18,8 @@
 
 #include "binding_int.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
@@ -191,8 +193,10 @@ hcw_test_lane_scribble(const char *peer, const char *what)
         /* an answer to the id given (hex): one the test learnt from the
          * peer's hcw_test_lane_ids, of a request to another lane */
         char *end;
+        errno = 0;
         unsigned long long id = strtoull(what + 6, &end, 16);
-        if (end == what + 6 || *end != '\0' || !(id >> 63))
+        if (!isxdigit((unsigned char)what[6]) || errno == ERANGE ||
+            *end != '\0' || !(id >> 63))
             return -2;
         return forged_lresp(l, (uint64_t)id);
     } else {

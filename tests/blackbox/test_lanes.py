@@ -1127,7 +1127,7 @@ def test_lane_ids_cannot_be_told_from_the_ones_seen(lanes):
     assert lane_to(lanes, B, A)["sent_seq"] == ba
     assert len(set(seen)) == len(seen), [hex(x) for x in seen]
     # counted ids (one apart, or two with a request to c between) would be
-    # close; 63 random bits are 2^32 apart or more but once in 2^31 pairs
+    # close; 63 random bits are 2^32 apart or more but once in 2^30 pairs
     gaps = [abs(b - a) for a, b in zip(seen, seen[1:])]
     assert min(gaps) > 1 << 32, [hex(x) for x in seen]
     still_whole(lanes, ab, cb, pids)

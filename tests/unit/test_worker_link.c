@@ -854,6 +854,19 @@ static void cpu_watch_sees_a_taken_cpu(void **state)
     atomic_store(&hog_stop, true);
     pthread_join(t, NULL);
     assert_int_equal(sched_setaffinity(0, sizeof was, &was), 0);
+    if (!busy) {
+        /* a kernel that keeps no run delay (no schedstats, no delay
+         * accounting) shows 0 there: nothing to watch */
+        unsigned long long run = 0, delay = 0;
+        FILE *f = fopen("/proc/thread-self/schedstat", "r");
+        if (f != NULL) {
+            if (fscanf(f, "%llu %llu", &run, &delay) != 2)
+                delay = 0;
+            fclose(f);
+        }
+        if (delay == 0)
+            skip();
+    }
     assert_true(busy);
 }
 
