@@ -214,17 +214,16 @@ hcw_test_lane_scribble(const char *peer, const char *what)
 __attribute__((visibility("default"))) int
 hcw_test_lane_ids(const char *peer, uint64_t *last_in, uint64_t *pending)
 {
+    hw_address a;
+    if (peer == NULL || hw_address_parse(peer, &a) != 0)
+        return -1;
     int side;
     bool peer_host;
-    hcw_lane *l = lane_of(peer, &side, last_in, &peer_host);
-    if (l == NULL)
-        return -1;
-    hw_address a;
-    if (hw_address_parse(peer, &a) != 0)
-        return -1;
-    *pending = hcw_ctx_pending_to(&a);
+    hcw_lane *l = hcw_lanes_of_peer(&a, &side, last_in, &peer_host);
+    if (l != NULL)
+        *pending = hcw_ctx_pending_to(&a);
     hw_address_fini(&a);
-    return 0;
+    return l != NULL ? 0 : -1;
 }
 
 /* Whether this worker's lane to peer was opened with LANE_OPEN's peer_host
