@@ -948,9 +948,11 @@ def still_whole(node, ab, cb, pids):
         assert node.ask(x, f"pingpong our@{y} 40", timeout=30) == "done 40"
     assert node.ask(A, "echo a") == "a" and node.ask(B, "echo b") == "b"
     procs = ps(node)
+    crashes = [line for line in node.log().splitlines()
+               if "crashed" in line or "exited" in line]
     for x in (A, B, C):
-        assert procs[x]["crashes"] == 0, procs[x]
-        assert procs[x]["worker_pid"] == pids[x], (x, procs[x])
+        assert procs[x]["crashes"] == 0, (procs[x], crashes)
+        assert procs[x]["worker_pid"] == pids[x], (x, procs[x], crashes)
     assert [x["lane"] for x in procs[C]["lanes"]] == [cb], procs[C]
     assert "crashed" not in node.log()
 
