@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -118,15 +119,69 @@ static void slice_ask(void)
     (void)syscall(SYS_sched_setattr, 0, &a, 0);
 }
 
+/* A decimal argument of at most 19 digits: its value, or -1. */
+static long long arg_u(const char *a)
+{
+    size_t n = strlen(a);
+    if (n == 0 || n > 19 || strspn(a, "0123456789") != n)
+        return -1;
+    return strtoll(a, NULL, 10);
+}
+
+/* Set this worker's resource limits, soft and hard, before anything of the
+ * guest's is loaded: no core files, and from `--limits FILES BYTES` (the
+ * node's worker_max_files and worker_max_memory; 0: none) its open
+ * descriptors and its address space.  The worker sets them itself, after
+ * the C runtime's start, rather than the node from outside: a sanitizer's
+ * start sets RLIMIT_CORE too (read, then written back with the hard limit
+ * it read), which a limit lowered from outside meanwhile makes fail.  A
+ * value above the inherited hard limit keeps the inherited one (stricter).
+ * A malformed argument or a refusal ends the worker (stderr says why). */
+static void limits_apply(int argc, char **argv)
+{
+    long long files = 0, bytes = 0;
+    if (argc > 1) {
+        if (argc != 4 || strcmp(argv[1], "--limits") != 0 ||
+            (files = arg_u(argv[2])) < 0 || (bytes = arg_u(argv[3])) < 0)
+            hcw_die("usage: hyperc-worker [--limits FILES BYTES] (the node "
+                    "starts it)");
+    }
+    const struct {
+        int resource;
+        long long value;
+        const char *what;
+    } lim[] = {
+        {RLIMIT_CORE, 0, "core files"},
+        {RLIMIT_NOFILE, files, "open files"},
+        {RLIMIT_AS, bytes, "address space"},
+    };
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+        struct rlimit r;
+        if (lim[i].resource != RLIMIT_CORE && lim[i].value == 0)
+            continue;
+        if (getrlimit(lim[i].resource, &r) != 0)
+            r.rlim_max = RLIM_INFINITY;
+        rlim_t v = (rlim_t)lim[i].value;
+        if (r.rlim_max != RLIM_INFINITY && v > r.rlim_max)
+            v = r.rlim_max;
+        r.rlim_cur = r.rlim_max = v;
+        if (setrlimit(lim[i].resource, &r) != 0) {
+            char why[96];
+            snprintf(why, sizeof why, "cannot limit its %s: %s", lim[i].what,
+                     strerror(errno));
+            hcw_die(why);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
     /* A worker dies with its node, and the terminal's Ctrl-C is the node's
      * to handle (the node put us in a process group of our own). */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
         _exit(HCW_EXIT_PROTOCOL);
+    limits_apply(argc, argv);
     slice_ask();
     /* (a file the sandbox would refuse later; without it, waits spin as
      * on a quiet machine) */

@@ -12,6 +12,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 
@@ -287,6 +288,9 @@ def node_factory(tmp_path):
     yield make
     for n in nodes:
         n.stop()
+        # the node's stderr (workers' reports too): pytest shows it for a
+        # failed test
+        sys.stdout.write(n.stderr())
 
 
 @pytest.fixture

@@ -497,6 +497,57 @@ def test_workers_get_default_limits(iso):
     check_worker_limits(iso, "64", str(1 << 30))
 
 
+def worker_by_hand(args, nofile_hard=None):
+    """hyperc-worker started with `args` and, as its fd 3, a socket whose
+    other end is ours (a worker with a socket link waits there for the
+    node's HELLO); its open files' hard limit lowered first if asked.
+    (Popen, our end)."""
+    import resource
+    import socket
+    import subprocess
+    ours, theirs = socket.socketpair()
+
+    def child():
+        os.dup2(theirs.fileno(), 3)
+        if nofile_hard is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (nofile_hard, nofile_hard))
+    exe = os.path.join(os.path.dirname(os.path.abspath(BIN)), "hyperc-worker")
+    p = subprocess.Popen([exe, *args], preexec_fn=child, close_fds=False,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    theirs.close()
+    return p, ours
+
+
+def test_a_worker_sets_its_own_limits_before_it_reads_anything():
+    # the limits hyperc-worker sets on itself from its command line (the
+    # node's --limits), before it reads the HELLO that names the guest; a
+    # value above the hard limit it inherited keeps the inherited one
+    for args, hard, want in ((["--limits", "50", "0"], None, "50"),
+                             (["--limits", "5000", "0"], 100, "100")):
+        p, ours = worker_by_hand(args, hard)
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                lim = limits_of(p.pid)
+                if lim["Max open files"] == (want, want) and \
+                        lim["Max core file size"] == ("0", "0"):
+                    break
+                time.sleep(0.02)
+            assert lim["Max open files"] == (want, want), (args, lim)
+            assert lim["Max core file size"] == ("0", "0"), (args, lim)
+            assert p.poll() is None  # waiting for its HELLO
+        finally:
+            ours.close()  # (no HELLO: it ends)
+            p.wait(10)
+    # a command line it does not know: it says what it expects and ends
+    p, ours = worker_by_hand(["--limits", "many", "0"])
+    ours.close()
+    assert p.wait(10) != 0
+    assert "usage: hyperc-worker [--limits FILES BYTES]" in p.stderr.read()
+
+
 def test_a_memory_bomb_meets_its_limit(node_factory):
     n = node_factory(packages=("tpkg", "tstack"),
                      extra=(*ISOLATE, "--worker-max-memory", "64000000",

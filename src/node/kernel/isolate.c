@@ -676,18 +676,30 @@ static int lane_socket(int sv[2])
     return 0;
 }
 
-/* Set the worker's limits (hc_node_config's worker_max_*) before it is
- * told what to load: no core files, its open files and its address space.
- * Not the address space in a sanitizer build: ASan's shadow memory is
- * terabytes of it (and RLIMIT_DATA counts that shadow too). */
-static void limit_worker(hcn_proc *p, pid_t pid, bool wasm)
+/* The address-space limit of a worker (hc_node_config's
+ * worker_max_memory; 0: none).  None for a wasm host or a translated
+ * component, whose memories reserve address space far beyond what they use
+ * (guard regions; the component's memory has its own bound), and none in a
+ * sanitizer build: ASan's shadow memory is terabytes of it (and RLIMIT_DATA
+ * counts that shadow too). */
+static uint64_t worker_max_as(const hc_node_config *c, bool wasm)
+{
+#ifdef HYPERC_SANITIZED
+    (void)c;
+    (void)wasm;
+    return 0;
+#else
+    return wasm ? 0 : c->worker_max_memory;
+#endif
+}
+
+/* Set a wasm host's limits (hc_node_config's worker_max_*) before it is
+ * told what to load: no core files, its open files.  (hyperc-worker sets
+ * its own from its command line, spawn's `--limits`, before it loads
+ * anything.) */
+static void limit_wasm_host(hcn_proc *p, pid_t pid)
 {
     const hc_node_config *c = &p->node->cfg;
-    /* a wasm host: V8 reserves address space far beyond what a memory
-     * uses (guard regions), and the component's memory is bounded by its
-     * own limit */
-    bool as = c->worker_max_memory != 0 && !wasm;
-    (void)as; /* not set at all in a sanitizer build (below) */
     const struct {
         int resource;
         uint64_t value;
@@ -697,9 +709,6 @@ static void limit_worker(hcn_proc *p, pid_t pid, bool wasm)
         {RLIMIT_CORE, 0, true, "core files"},
         {RLIMIT_NOFILE, c->worker_max_files, c->worker_max_files != 0,
          "open files"},
-#ifndef HYPERC_SANITIZED
-        {RLIMIT_AS, c->worker_max_memory, as, "memory"},
-#endif
     };
     for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
         struct rlimit r = {(rlim_t)lim[i].value, (rlim_t)lim[i].value};
@@ -2531,8 +2540,17 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         free(translated);
         return HCN_RUN_LOAD_FAILED;
     }
-    char *wargv[] = {wasm ? (char *)node_js : n->worker_path,
-                     wasm ? (char *)host : NULL, NULL};
+    /* hyperc-worker sets its own limits, from here (limits_apply in
+     * src/worker/main.c) */
+    char files[24], bytes[24];
+    snprintf(files, sizeof files, "%llu",
+             (unsigned long long)n->cfg.worker_max_files);
+    snprintf(bytes, sizeof bytes, "%llu",
+             (unsigned long long)worker_max_as(&n->cfg, native_code));
+    char *wasm_argv[] = {(char *)node_js, (char *)host, NULL};
+    char *native_argv[] = {n->worker_path, (char *)"--limits", files, bytes,
+                           NULL};
+    char **wargv = wasm ? wasm_argv : native_argv;
     pid_t pid = spawn_worker(wargv, lfd, lsv[1]);
     close(lfd);
     if (lsv[1] >= 0)
@@ -2547,9 +2565,8 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         free(translated);
         return HCN_RUN_LOAD_FAILED;
     }
-    /* a translated component's memory reserves address space far beyond
-     * what it uses (guard pages), as V8's does: no address-space limit */
-    limit_worker(p, pid, wasm || native_code);
+    if (wasm)
+        limit_wasm_host(p, pid);
     wctx *w = hcn_xcalloc(1, sizeof *w);
     w->p = p;
     w->binary = translated;
