@@ -391,12 +391,16 @@ typedef struct lctx {
     int64_t deadline;
     size_t heap_i;
     owner at; /* the owner when it was sent */
+    /* the request as sent (no capabilities): its target's strings, body,
+     * metadata and blob live in this allocation after the struct (one
+     * malloc a request; an error copies them out) */
     hw_address target;
-    hw_request req; /* as sent (no capabilities) */
-    bool has_context;
-    hw_bytes context;
-    bool has_blob; /* the request's blob, as sent */
+    hw_request req;
+    bool has_blob;
     hw_blob blob;
+    bool has_context; /* its own allocation: it moves to the answer */
+    hw_bytes context;
+    char data[];
 } lctx;
 
 static struct {
@@ -466,14 +470,39 @@ static char *dup_str(const char *s)
     return d;
 }
 
+/* Copy n bytes from src to *at and step past them: the copy. */
+static char *put_bytes(char **at, const void *src, size_t n)
+{
+    char *d = *at;
+    if (n)
+        memcpy(d, src, n);
+    *at += n;
+    return d;
+}
+
 void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
                  const hw_address *target, const hw_request *req,
                  const hw_bytes *context, const hw_blob *blob)
 {
-    lctx *c = calloc(1, sizeof *c);
+    const hw_process_id *p = &target->process;
+    const char *strs[] = {target->node, p->process_name, p->package_name,
+                          p->publisher_node};
+    size_t lens[4], size = sizeof(lctx) + req->body.len;
+    for (int k = 0; k < 4; k++)
+        size += (lens[k] = strlen(strs[k])) + 1;
+    size_t mlen = req->metadata ? strlen(req->metadata) + 1 : 0;
+    size_t blen = blob && blob->mime ? strlen(blob->mime) + 1 : 0;
+    size += mlen + blen + (blob ? blob->bytes.len : 0);
+    lctx *c = malloc(size);
     if (c == NULL)
         hcw_die("out of memory");
-    hcw_address_copy(target, &c->target);
+    memset(c, 0, sizeof *c);
+    char *at = c->data;
+    char **dsts[] = {&c->target.node, &c->target.process.process_name,
+                     &c->target.process.package_name,
+                     &c->target.process.publisher_node};
+    for (int k = 0; k < 4; k++)
+        *dsts[k] = put_bytes(&at, strs[k], lens[k] + 1);
     c->id = id;
     c->lane = lane;
     c->pos = pos;
@@ -484,18 +513,21 @@ void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
     c->req.has_expects_response = true;
     c->req.expects_response = req->expects_response;
     c->req.body.len = req->body.len;
-    c->req.body.ptr = hcw_dup(req->body.ptr, req->body.len);
-    c->req.metadata = dup_str(req->metadata);
+    c->req.body.ptr = (uint8_t *)put_bytes(&at, req->body.ptr, req->body.len);
+    if (mlen)
+        c->req.metadata = put_bytes(&at, req->metadata, mlen);
+    if (blob) {
+        c->has_blob = true;
+        if (blen)
+            c->blob.mime = put_bytes(&at, blob->mime, blen);
+        c->blob.bytes.len = blob->bytes.len;
+        c->blob.bytes.ptr =
+            (uint8_t *)put_bytes(&at, blob->bytes.ptr, blob->bytes.len);
+    }
     if (context) {
         c->has_context = true;
         c->context.len = context->len;
         c->context.ptr = hcw_dup(context->ptr, context->len);
-    }
-    if (blob) {
-        c->has_blob = true;
-        c->blob.mime = dup_str(blob->mime);
-        c->blob.bytes.len = blob->bytes.len;
-        c->blob.bytes.ptr = hcw_dup(blob->bytes.ptr, blob->bytes.len);
     }
     HASH_ADD(hh, ctxs.by_id, id, sizeof c->id, c);
     if (ctxs.len == ctxs.cap) {
@@ -513,11 +545,7 @@ void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
 
 static void ctx_free(lctx *c)
 {
-    hw_address_fini(&c->target);
-    hcc_request_fini(&c->req);
     free(c->context.ptr);
-    if (c->has_blob)
-        hw_blob_fini(&c->blob);
     owner_drop(&c->at);
     free(c);
 }
@@ -565,22 +593,27 @@ void hcw_ctx_forget(uint64_t id)
     }
 }
 
-/* Fill the error of *out from c (moved out of it): a send error of `kind`
- * for the request as it was sent. */
+/* Fill the error of *out from c (copied out of it; its context moved): a
+ * send error of `kind` for the request as it was sent. */
 static void fill_error(lctx *c, hw_send_error_kind kind, hw_receive_result *out)
 {
     hw_send_error_fini(&out->error);
     out->is_err = true;
     out->error.kind = kind;
-    out->error.target = c->target;
-    memset(&c->target, 0, sizeof c->target);
+    hcw_address_copy(&c->target, &out->error.target);
     out->error.message.kind = HW_MESSAGE_REQUEST;
-    out->error.message.request = c->req;
-    memset(&c->req, 0, sizeof c->req);
+    hw_request *r = &out->error.message.request;
+    r->has_expects_response = true;
+    r->expects_response = c->req.expects_response;
+    r->body.len = c->req.body.len;
+    r->body.ptr = hcw_dup(c->req.body.ptr, c->req.body.len);
+    r->metadata = dup_str(c->req.metadata);
     if (c->has_blob) {
         out->error.has_blob = true;
-        out->error.blob = c->blob;
-        c->has_blob = false;
+        out->error.blob.mime = dup_str(c->blob.mime);
+        out->error.blob.bytes.len = c->blob.bytes.len;
+        out->error.blob.bytes.ptr =
+            hcw_dup(c->blob.bytes.ptr, c->blob.bytes.len);
     }
     if (c->has_context) {
         out->has_context = true;
