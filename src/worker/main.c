@@ -119,13 +119,15 @@ static void slice_ask(void)
     (void)syscall(SYS_sched_setattr, 0, &a, 0);
 }
 
-/* A decimal argument of at most 19 digits: its value, or -1. */
-static long long arg_u(const char *a)
+/* A decimal argument of at most 19 digits (below 2^64): its value in
+ * *out, or false. */
+static bool arg_u(const char *a, unsigned long long *out)
 {
     size_t n = strlen(a);
     if (n == 0 || n > 19 || strspn(a, "0123456789") != n)
-        return -1;
-    return strtoll(a, NULL, 10);
+        return false;
+    *out = strtoull(a, NULL, 10);
+    return true;
 }
 
 /* Set this worker's resource limits, soft and hard, before anything of the
@@ -139,16 +141,16 @@ static long long arg_u(const char *a)
  * A malformed argument or a refusal ends the worker (stderr says why). */
 static void limits_apply(int argc, char **argv)
 {
-    long long files = 0, bytes = 0;
+    unsigned long long files = 0, bytes = 0;
     if (argc > 1) {
         if (argc != 4 || strcmp(argv[1], "--limits") != 0 ||
-            (files = arg_u(argv[2])) < 0 || (bytes = arg_u(argv[3])) < 0)
+            !arg_u(argv[2], &files) || !arg_u(argv[3], &bytes))
             hcw_die("usage: hyperc-worker [--limits FILES BYTES] (the node "
                     "starts it)");
     }
     const struct {
         int resource;
-        long long value;
+        unsigned long long value;
         const char *what;
     } lim[] = {
         {RLIMIT_CORE, 0, "core files"},
