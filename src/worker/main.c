@@ -119,26 +119,29 @@ static void slice_ask(void)
     (void)syscall(SYS_sched_setattr, 0, &a, 0);
 }
 
-/* A decimal argument of at most 19 digits (below 2^64): its value in
- * *out, or false. */
+/* A decimal argument below 2^64: its value in *out, or false. */
 static bool arg_u(const char *a, unsigned long long *out)
 {
     size_t n = strlen(a);
-    if (n == 0 || n > 19 || strspn(a, "0123456789") != n)
+    if (n == 0 || n > 20 || strspn(a, "0123456789") != n)
         return false;
+    errno = 0;
     *out = strtoull(a, NULL, 10);
-    return true;
+    return errno == 0;
 }
 
 /* Set this worker's resource limits, soft and hard, before anything of the
- * guest's is loaded: no core files, and from `--limits FILES BYTES` (the
- * node's worker_max_files and worker_max_memory; 0: none) its open
+ * guest's is loaded: no core files (RLIMIT_CORE 1, not 0: a core_pattern
+ * that pipes to a program ignores 0, and the kernel skips the dump for 1,
+ * as a file of one byte is below any core), and from `--limits FILES BYTES`
+ * (the node's worker_max_files and worker_max_memory; 0: none) its open
  * descriptors and its address space.  The worker sets them itself, after
  * the C runtime's start, rather than the node from outside: a sanitizer's
  * start sets RLIMIT_CORE too (read, then written back with the hard limit
  * it read), which a limit lowered from outside meanwhile makes fail.  A
  * value above the inherited hard limit keeps the inherited one (stricter).
- * A malformed argument or a refusal ends the worker (stderr says why). */
+ * A malformed argument, or a limit the kernel refuses, ends the worker
+ * (stderr says why) rather than running the guest without it. */
 static void limits_apply(int argc, char **argv)
 {
     unsigned long long files = 0, bytes = 0;
@@ -153,13 +156,13 @@ static void limits_apply(int argc, char **argv)
         unsigned long long value;
         const char *what;
     } lim[] = {
-        {RLIMIT_CORE, 0, "core files"},
+        {RLIMIT_CORE, 1, "core files"},
         {RLIMIT_NOFILE, files, "open files"},
         {RLIMIT_AS, bytes, "address space"},
     };
     for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
         struct rlimit r;
-        if (lim[i].resource != RLIMIT_CORE && lim[i].value == 0)
+        if (lim[i].value == 0)
             continue;
         if (getrlimit(lim[i].resource, &r) != 0)
             r.rlim_max = RLIM_INFINITY;

@@ -286,11 +286,20 @@ def node_factory(tmp_path):
         return n.start(wait_ready=wait_ready)
 
     yield make
+    failed = None
     for n in nodes:
-        n.stop()
-        # the node's stderr (workers' reports too): pytest shows it for a
-        # failed test
-        sys.stdout.write(n.stderr())
+        try:
+            n.stop()
+        except AssertionError as e:  # (the others are stopped all the same)
+            failed = failed or e
+        finally:
+            # the node's stderr (workers' reports too), read to its end:
+            # pytest shows it for a failed test
+            if n._reader:
+                n._reader.join(timeout=5)
+            sys.stdout.write(n.stderr())
+    if failed:
+        raise failed
 
 
 @pytest.fixture

@@ -486,7 +486,8 @@ def check_worker_limits(node, files, memory):
     for k in kids:
         lim = limits_of(k["pid"])
         assert lim["Max open files"] == (files, files), (k, lim)
-        assert lim["Max core file size"] == ("0", "0"), (k, lim)
+        # (1, not 0: a piped core_pattern ignores 0; the kernel skips 1)
+        assert lim["Max core file size"] == ("1", "1"), (k, lim)
         want = own if sanitized() else (memory, memory)
         assert lim["Max address space"] == want, (k, lim)
 
@@ -497,10 +498,10 @@ def test_workers_get_default_limits(iso):
     check_worker_limits(iso, "64", str(1 << 30))
 
 
-def worker_by_hand(args, nofile_hard=None):
+def worker_by_hand(args, nofile=None):
     """hyperc-worker started with `args` and, as its fd 3, a socket whose
     other end is ours (a worker with a socket link waits there for the
-    node's HELLO); its open files' hard limit lowered first if asked.
+    node's HELLO); its open files' limits (soft, hard) set first if asked.
     (Popen, our end)."""
     import resource
     import socket
@@ -509,9 +510,8 @@ def worker_by_hand(args, nofile_hard=None):
 
     def child():
         os.dup2(theirs.fileno(), 3)
-        if nofile_hard is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE,
-                               (nofile_hard, nofile_hard))
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
     exe = os.path.join(os.path.dirname(os.path.abspath(BIN)), "hyperc-worker")
     p = subprocess.Popen([exe, *args], preexec_fn=child, close_fds=False,
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -523,29 +523,39 @@ def worker_by_hand(args, nofile_hard=None):
 def test_a_worker_sets_its_own_limits_before_it_reads_anything():
     # the limits hyperc-worker sets on itself from its command line (the
     # node's --limits), before it reads the HELLO that names the guest; a
-    # value above the hard limit it inherited keeps the inherited one
-    for args, hard, want in ((["--limits", "50", "0"], None, "50"),
-                             (["--limits", "5000", "0"], 100, "100")):
-        p, ours = worker_by_hand(args, hard)
+    # value above the hard limit it inherited keeps the inherited one.
+    # Each limit looked for is one only the worker can have set (a soft
+    # limit raised to its hard one, an address space of 100 TiB, which a
+    # sanitizer's shadow fits in).
+    tib100 = str(100 << 40)
+    for args, nofile, files in ((["--limits", "50", tib100], None, "50"),
+                                (["--limits", "5000", "0"], (20, 100), "100")):
+        p, ours = worker_by_hand(args, nofile)
         try:
+            want = {"Max open files": (files, files),
+                    "Max core file size": ("1", "1")}
+            if args[2] != "0":
+                want["Max address space"] = (args[2], args[2])
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 lim = limits_of(p.pid)
-                if lim["Max open files"] == (want, want) and \
-                        lim["Max core file size"] == ("0", "0"):
+                if all(lim[k] == v for k, v in want.items()):
                     break
                 time.sleep(0.02)
-            assert lim["Max open files"] == (want, want), (args, lim)
-            assert lim["Max core file size"] == ("0", "0"), (args, lim)
+            for k, v in want.items():
+                assert lim[k] == v, (args, k, lim)
             assert p.poll() is None  # waiting for its HELLO
         finally:
             ours.close()  # (no HELLO: it ends)
             p.wait(10)
     # a command line it does not know: it says what it expects and ends
-    p, ours = worker_by_hand(["--limits", "many", "0"])
-    ours.close()
-    assert p.wait(10) != 0
-    assert "usage: hyperc-worker [--limits FILES BYTES]" in p.stderr.read()
+    for bad in (["--limits", "many", "0"],
+                ["--limits", "1", "18446744073709551616"]):  # 2^64
+        p, ours = worker_by_hand(bad)
+        ours.close()
+        assert p.wait(10) != 0, bad
+        assert "usage: hyperc-worker [--limits FILES BYTES]" in \
+            p.stderr.read(), bad
 
 
 def test_a_memory_bomb_meets_its_limit(node_factory):

@@ -694,9 +694,10 @@ static uint64_t worker_max_as(const hc_node_config *c, bool wasm)
 }
 
 /* Set a wasm host's limits (hc_node_config's worker_max_*) before it is
- * told what to load: no core files, its open files.  (hyperc-worker sets
- * its own from its command line, spawn's `--limits`, before it loads
- * anything.) */
+ * told what to load: no core files (RLIMIT_CORE 1, as hyperc-worker's:
+ * limits_apply in src/worker/main.c says why), its open files.
+ * (hyperc-worker sets its own from its command line, spawn's `--limits`,
+ * before it loads anything.) */
 static void limit_wasm_host(hcn_proc *p, pid_t pid)
 {
     const hc_node_config *c = &p->node->cfg;
@@ -706,7 +707,7 @@ static void limit_wasm_host(hcn_proc *p, pid_t pid)
         bool set;
         const char *what;
     } lim[] = {
-        {RLIMIT_CORE, 0, true, "core files"},
+        {RLIMIT_CORE, 1, true, "core files"},
         {RLIMIT_NOFILE, c->worker_max_files, c->worker_max_files != 0,
          "open files"},
     };
