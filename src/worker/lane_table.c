@@ -26,7 +26,7 @@ typedef struct wlane {
     int side;
     hcw_lane *lane; /* NULL: the slot is free */
     hw_address peer;
-    uint32_t peer_len[4]; /* its strings' lengths with their NULs */
+    size_t peer_len[4]; /* its strings' lengths */
     bool send_ok, recv_ok;
     uint32_t quota;
     bool peer_host;   /* the peer is a wasm host: a grow hold on the link
@@ -203,7 +203,7 @@ static void lane_open(hcw_in *in)
                            peer.process.package_name,
                            peer.process.publisher_node};
     for (int k = 0; k < 4; k++)
-        slot->peer_len[k] = (uint32_t)strlen(parts[k]) + 1;
+        slot->peer_len[k] = strlen(parts[k]);
     if (peer_host)
         hcw_link_spin_grow_hold(hcw_w.link, true);
     if ((size_t)(slot - lanes.v) >= lanes.hi)
@@ -505,25 +505,16 @@ int hcw_lanes_next(const hcw_lane_snap *snap)
     return -1;
 }
 
-/* A copy of w's peer for a message's source (its strings in one block, as
- * hw_address_fini frees them), their lengths known: one copy of each, no
- * strlen (a message from a lane takes one). */
+/* A copy of w's peer for a message's source, its lengths known (a
+ * message from a lane takes one: no strlen). */
 static void peer_copy(const wlane *w, hw_address *out)
 {
-    const uint32_t *n = w->peer_len;
-    char *m = malloc((size_t)n[0] + n[1] + n[2] + n[3]);
-    if (m == NULL)
+    const hw_address *a = &w->peer;
+    const size_t *n = w->peer_len;
+    if (hcc_address_from_parts(a->node, n[0], a->process.process_name, n[1],
+                               a->process.package_name, n[2],
+                               a->process.publisher_node, n[3], out) != 0)
         hcw_die("out of memory");
-    const char *parts[] = {w->peer.node, w->peer.process.process_name,
-                           w->peer.process.package_name,
-                           w->peer.process.publisher_node};
-    char **dsts[] = {&out->node, &out->process.process_name,
-                     &out->process.package_name, &out->process.publisher_node};
-    for (int k = 0; k < 4; k++) {
-        memcpy(m, parts[k], n[k]);
-        *dsts[k] = m;
-        m += n[k];
-    }
 }
 
 bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -130,18 +129,14 @@ static bool arg_u(const char *a, unsigned long long *out)
     return errno == 0;
 }
 
-/* Set this worker's resource limits, soft and hard, before anything of the
- * guest's is loaded: no core files (RLIMIT_CORE 1, not 0: a core_pattern
- * that pipes to a program ignores 0, and the kernel skips the dump for 1,
- * as a file of one byte is below any core), and from `--limits FILES BYTES`
- * (the node's worker_max_files and worker_max_memory; 0: none) its open
- * descriptors and its address space.  The worker sets them itself, after
- * the C runtime's start, rather than the node from outside: a sanitizer's
- * start sets RLIMIT_CORE too (read, then written back with the hard limit
- * it read), which a limit lowered from outside meanwhile makes fail.  A
- * value above the inherited hard limit keeps the inherited one (stricter).
- * A malformed argument, or a limit the kernel refuses, ends the worker
- * (stderr says why) rather than running the guest without it. */
+/* Set this worker's resource limits (hcw_limits_set) from `--limits FILES
+ * BYTES` (the node's worker_max_files and worker_max_memory; 0: none),
+ * before anything of the guest's is loaded.  The worker sets them itself,
+ * after the C runtime's start, rather than the node from outside: a
+ * sanitizer's start sets RLIMIT_CORE too (read, then written back with the
+ * hard limit it read), which a limit lowered from outside meanwhile makes
+ * fail.  A malformed argument, or a limit the kernel refuses, ends the
+ * worker (stderr says why) rather than running the guest without it. */
 static void limits_apply(int argc, char **argv)
 {
     unsigned long long files = 0, bytes = 0;
@@ -151,32 +146,9 @@ static void limits_apply(int argc, char **argv)
             hcw_die("usage: hyperc-worker [--limits FILES BYTES] (the node "
                     "starts it)");
     }
-    const struct {
-        int resource;
-        unsigned long long value;
-        const char *what;
-    } lim[] = {
-        {RLIMIT_CORE, 1, "core files"},
-        {RLIMIT_NOFILE, files, "open files"},
-        {RLIMIT_AS, bytes, "address space"},
-    };
-    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
-        struct rlimit r;
-        if (lim[i].value == 0)
-            continue;
-        if (getrlimit(lim[i].resource, &r) != 0)
-            r.rlim_max = RLIM_INFINITY;
-        rlim_t v = (rlim_t)lim[i].value;
-        if (r.rlim_max != RLIM_INFINITY && v > r.rlim_max)
-            v = r.rlim_max;
-        r.rlim_cur = r.rlim_max = v;
-        if (setrlimit(lim[i].resource, &r) != 0) {
-            char why[96];
-            snprintf(why, sizeof why, "cannot limit its %s: %s", lim[i].what,
-                     strerror(errno));
-            hcw_die(why);
-        }
-    }
+    char why[96];
+    if (hcw_limits_set(0, files, bytes, why, sizeof why) != 0)
+        hcw_die(why);
 }
 
 int main(int argc, char **argv)

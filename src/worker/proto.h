@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define HCW_PROTO_VERSION 7
 /* The largest frame either side sends or accepts (a message body and its
@@ -293,5 +294,15 @@ bool hcw_get_u64s(hcw_in *in, size_t max, uint64_t **out, size_t *n);
 bool hcw_get_crash(hcw_in *in, hcw_crash *out);
 /* SYNC's argument; out->source is the caller's (hw_address_fini). */
 bool hcw_get_prompting(hcw_in *in, hcw_prompting *out);
+
+/* Set the resource limits of process pid (0: the caller's), soft and
+ * hard, as a worker runs under them (docs/architecture.md, "Limits"): no
+ * core files (RLIMIT_CORE 1), and unless 0, its open descriptors (files)
+ * and its address space (bytes).  A value above pid's hard limit keeps that
+ * one (the stricter).  Every limit is tried; 0, or -1 with a sentence
+ * naming the first refused in why.  hyperc-worker calls it on itself from
+ * its command line (`--limits FILES BYTES`), the node on a wasm host. */
+int hcw_limits_set(pid_t pid, uint64_t files, uint64_t bytes, char *why,
+                   size_t whylen);
 
 #endif

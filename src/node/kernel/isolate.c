@@ -25,7 +25,6 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <linux/futex.h>
@@ -693,30 +692,16 @@ static uint64_t worker_max_as(const hc_node_config *c, bool wasm)
 #endif
 }
 
-/* Set a wasm host's limits (hc_node_config's worker_max_*) before it is
- * told what to load: no core files (RLIMIT_CORE 1, as hyperc-worker's:
- * limits_apply in src/worker/main.c says why), its open files.
+/* Set a wasm host's limits (hc_node_config's worker_max_files; no core
+ * files) before it is told what to load; a refusal is logged.
  * (hyperc-worker sets its own from its command line, spawn's `--limits`,
  * before it loads anything.) */
 static void limit_wasm_host(hcn_proc *p, pid_t pid)
 {
-    const hc_node_config *c = &p->node->cfg;
-    const struct {
-        int resource;
-        uint64_t value;
-        bool set;
-        const char *what;
-    } lim[] = {
-        {RLIMIT_CORE, 1, true, "core files"},
-        {RLIMIT_NOFILE, c->worker_max_files, c->worker_max_files != 0,
-         "open files"},
-    };
-    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
-        struct rlimit r = {(rlim_t)lim[i].value, (rlim_t)lim[i].value};
-        if (lim[i].set && prlimit(pid, lim[i].resource, &r, NULL) != 0)
-            hcn_logf(p->node, 0, "%s: cannot limit its worker's %s: %s", p->id,
-                     lim[i].what, strerror(errno));
-    }
+    char why[96];
+    if (hcw_limits_set(pid, p->node->cfg.worker_max_files, 0, why,
+                       sizeof why) != 0)
+        hcn_logf(p->node, 0, "%s: its wasm host: %s", p->id, why);
 }
 
 /* ----------------------------------------------------------- serving */
