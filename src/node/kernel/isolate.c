@@ -203,120 +203,167 @@ static char *translate_component(hcn_proc *p, const char *node_js,
     return so;
 }
 
-/* translate_component's run of translate.mjs, in a process group of its
- * own (wasm2c and the compiler are its children), killed when p is told
- * to stop. */
-static char *translate_run(hcn_proc *p, const char *node_js, const char *script,
-                           char *why, size_t whylen, bool *stopped)
+/* How run_capture's child ended. */
+typedef enum run_end {
+    RUN_EXITED,  /* on its own: *st says how */
+    RUN_LATE,    /* killed: it ran past its time */
+    RUN_STOPPED, /* killed: stop(p) said so */
+    RUN_FAILED,  /* it could not be started (errno-style code in *st) */
+} run_end;
+
+/* Run argv (argv[0] looked up on PATH) with stdin from /dev/null, its
+ * stdout into out[0..olen) and its stderr into err[0..elen) (err NULL: to
+ * /dev/null), each NUL-ended, more than fits read and dropped; both pipes
+ * read to their end with poll, so neither can fill and stop the other's
+ * writer.  `group`: in a process group of its own (the tools it starts
+ * with it) and with no signal blocked; it (its group) is killed with
+ * SIGKILL once `secs` have passed or when stop(p) (may be NULL) turns
+ * true, looked at every 100 ms.  Blocks the calling thread until the child
+ * is reaped; *st gets its wait status. */
+static run_end run_capture(char *const argv[], bool group, char *out,
+                           size_t olen, char *err, size_t elen, int secs,
+                           bool (*stop)(hcn_proc *), hcn_proc *p, int *st)
 {
-    const char *wasm = p->so_path;
-    int out[2], err[2];
-    if (pipe2(out, O_CLOEXEC) != 0) {
-        snprintf(why, whylen, "cannot translate it: %s", strerror(errno));
-        return NULL;
-    }
-    if (pipe2(err, O_CLOEXEC) != 0) {
-        snprintf(why, whylen, "cannot translate it: %s", strerror(errno));
-        close(out[0]);
-        close(out[1]);
-        return NULL;
-    }
+    out[0] = '\0';
+    if (err != NULL)
+        err[0] = '\0';
+    int fds[2][2] = {{-1, -1}, {-1, -1}};
+    for (int i = 0; i < (err != NULL ? 2 : 1); i++)
+        if (pipe2(fds[i], O_CLOEXEC) != 0) {
+            *st = errno;
+            if (i == 1) {
+                close(fds[0][0]);
+                close(fds[0][1]);
+            }
+            return RUN_FAILED;
+        }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    posix_spawn_file_actions_adddup2(&fa, fds[0][1], 1);
+    if (err != NULL)
+        posix_spawn_file_actions_adddup2(&fa, fds[1][1], 2);
+    else
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     /* nothing else of the node's (a library's descriptor without CLOEXEC) */
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_t sa;
     posix_spawnattr_init(&sa);
-    /* a group of its own, and none of the node's blocked signals */
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setflags(&sa,
-                             POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-    posix_spawnattr_setpgroup(&sa, 0);
-    posix_spawnattr_setsigmask(&sa, &none);
-    char *argv[] = {(char *)node_js, (char *)script, (char *)wasm, NULL};
+    if (group) {
+        sigset_t none;
+        sigemptyset(&none);
+        posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETPGROUP |
+                                          POSIX_SPAWN_SETSIGMASK);
+        posix_spawnattr_setpgroup(&sa, 0);
+        posix_spawnattr_setsigmask(&sa, &none);
+    }
     pid_t pid;
-    int rc = posix_spawnp(&pid, node_js, &fa, &sa, argv, environ);
+    int rc = posix_spawnp(&pid, argv[0], &fa, &sa, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&sa);
-    close(out[1]);
-    close(err[1]);
+    struct pollfd pf[2] = {{fds[0][0], POLLIN, 0}, {fds[1][0], POLLIN, 0}};
+    int npf = err != NULL ? 2 : 1;
+    for (int i = 0; i < npf; i++)
+        close(fds[i][1]);
     if (rc != 0) {
-        snprintf(why, whylen, "cannot run %s: %s", node_js, strerror(rc));
-        close(out[0]);
-        close(err[0]);
-        return NULL;
+        for (int i = 0; i < npf; i++)
+            close(fds[i][0]);
+        *st = rc;
+        return RUN_FAILED;
     }
-    /* both pipes read to their end with poll: neither can fill and stop
-     * the other's writer */
-    char o[PATH_MAX + 2], e[1024];
-    size_t on = 0, en = 0;
-    struct pollfd pf[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-    int open_fds = 2;
-    bool killed = false, late = false;
-    /* a bound for a tool that hangs: far beyond any translation seen */
-    int64_t deadline = hcn_now_ns() + 600 * (int64_t)1000000000;
+    char *to[2] = {out, err};
+    size_t cap[2] = {olen - 1, elen > 0 ? elen - 1 : 0}, got[2] = {0, 0};
+    int open_fds = npf;
+    run_end end = RUN_EXITED;
+    int64_t deadline = hcn_now_ns() + secs * (int64_t)1000000000;
+    pid_t target = group ? -pid : pid;
     while (open_fds > 0) {
-        int pr = poll(pf, 2, 100);
+        int pr = poll(pf, (nfds_t)npf, 100);
         int perr = errno;
-        if (!killed && (told_to_stop(p) || hcn_now_ns() > deadline)) {
-            late = !told_to_stop(p);
-            kill(-pid, SIGKILL);
-            killed = true;
+        int64_t now = hcn_now_ns();
+        if (end == RUN_EXITED) {
+            if (stop != NULL && stop(p))
+                end = RUN_STOPPED;
+            else if (now > deadline)
+                end = RUN_LATE;
+            if (end != RUN_EXITED) {
+                kill(target, SIGKILL);
+                deadline = now + 1000000000;
+            }
+        } else if (now > deadline) {
+            break; /* killed a second ago: a child of its holds a pipe */
         }
         if (pr < 0) {
             if (perr == EINTR)
                 continue;
-            if (!killed) /* nothing more can be read: it ends now */
-                kill(-pid, SIGKILL);
+            if (end == RUN_EXITED) { /* nothing more can be read: it ends now */
+                kill(target, SIGKILL);
+                end = RUN_LATE;
+            }
             break;
         }
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < npf; i++) {
             if (pf[i].fd < 0 || pf[i].revents == 0)
                 continue;
             char buf[512];
             ssize_t r = read(pf[i].fd, buf, sizeof buf);
+            if (r < 0 && errno == EINTR)
+                continue;
             if (r <= 0) {
                 close(pf[i].fd);
                 pf[i].fd = -1;
                 open_fds--;
                 continue;
             }
-            char *to = i == 0 ? o : e;
-            size_t *n = i == 0 ? &on : &en;
-            size_t cap = i == 0 ? sizeof o - 1 : sizeof e - 1;
-            size_t take = (size_t)r < cap - *n ? (size_t)r : cap - *n;
-            memcpy(to + *n, buf, take);
-            *n += take;
+            size_t take =
+                (size_t)r < cap[i] - got[i] ? (size_t)r : cap[i] - got[i];
+            memcpy(to[i] + got[i], buf, take);
+            got[i] += take;
         }
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < npf; i++)
         if (pf[i].fd >= 0)
             close(pf[i].fd);
-    o[on] = '\0';
-    e[en] = '\0';
-    int st = 0;
+    out[got[0]] = '\0';
+    if (err != NULL)
+        err[got[1]] = '\0';
+    *st = 0;
     pid_t r;
-    while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+    while ((r = waitpid(pid, st, 0)) < 0 && errno == EINTR)
         ;
-    if (killed && late) {
+    if (r != pid && end == RUN_EXITED)
+        *st = -1; /* not a status WIFEXITED takes for a success */
+    return end;
+}
+
+/* translate_component's run of translate.mjs, in a process group of its
+ * own (wasm2c and the compiler are its children), killed when p is told
+ * to stop. */
+static char *translate_run(hcn_proc *p, const char *node_js, const char *script,
+                           char *why, size_t whylen, bool *stopped)
+{
+    char *argv[] = {(char *)node_js, (char *)script, (char *)p->so_path, NULL};
+    char o[PATH_MAX + 2], e[1024];
+    int st;
+    /* a bound for a tool that hangs: far beyond any translation seen */
+    switch (run_capture(argv, true, o, sizeof o, e, sizeof e, 600, told_to_stop,
+                        p, &st)) {
+    case RUN_FAILED:
+        snprintf(why, whylen, "cannot run %s: %s", node_js, strerror(st));
+        return NULL;
+    case RUN_LATE:
         snprintf(why, whylen,
                  "cannot translate it to native code: the translation took "
                  "more than 10 minutes (stopped)");
         return NULL;
-    }
-    if (killed) {
+    case RUN_STOPPED:
         *stopped = true;
         snprintf(why, whylen, "stopped while it was being translated");
         return NULL;
+    case RUN_EXITED: break;
     }
-    char *nl = strchr(o, '\n');
-    if (nl != NULL)
-        *nl = '\0';
-    if (r != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || o[0] != '/') {
+    o[strcspn(o, "\n")] = '\0';
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || o[0] != '/') {
         /* translate.mjs's sentence: "hyperc translate: ..." */
         const char *say = strstr(e, "hyperc translate: ");
         say = say != NULL ? say + strlen("hyperc translate: ") : e;
@@ -333,54 +380,11 @@ static char *translate_run(hcn_proc *p, const char *node_js, const char *script,
  * is killed). */
 static bool first_line_of(char *const argv[], char *out, size_t len)
 {
-    out[0] = '\0';
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC) != 0)
-        return false;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(pfd[1]);
-    if (rc != 0) {
-        close(pfd[0]);
-        return false;
-    }
-    size_t n = 0;
-    bool killed = false;
-    int64_t deadline = hcn_now_ns() + 10 * (int64_t)1000000000;
-    struct pollfd pf = {pfd[0], POLLIN, 0};
-    for (;;) {
-        int pr = poll(&pf, 1, 100);
-        if ((pr < 0 && errno != EINTR) || hcn_now_ns() > deadline) {
-            kill(pid, SIGKILL);
-            killed = true;
-            break;
-        }
-        if (pr <= 0)
-            continue;
-        char buf[256];
-        ssize_t r = read(pfd[0], buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        size_t take = (size_t)r < len - 1 - n ? (size_t)r : len - 1 - n;
-        memcpy(out + n, buf, take); /* the rest read and dropped */
-        n += take;
-    }
-    close(pfd[0]);
-    out[n] = '\0';
+    int st;
+    run_end end =
+        run_capture(argv, false, out, len, NULL, 0, 10, NULL, NULL, &st);
     out[strcspn(out, "\n")] = '\0';
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return !killed && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    return end == RUN_EXITED && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 /* sha256 of the file at path into ctx; false when it cannot be read. */
