@@ -76,6 +76,10 @@ typedef struct hc_node_config {
     uint32_t http_request_timeout_s; /* a request not complete by then: 408 */
     uint32_t ws_max_connections;     /* open WebSockets */
     uint32_t ws_queue_max; /* frames waiting for one WebSocket client */
+    /* The http-server's event loops, each a thread owning the connections
+     * handed to it in turn (docs/architecture.md); 0 = one a CPU, at most
+     * 4; at most 16. */
+    uint32_t http_loops;
     /* Defences (docs/security-http.md): request bodies held at once, all
      * connections together, else 503; open connections and WebSockets
      * from one peer address, else 503; the longest a client may ask the

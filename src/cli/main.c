@@ -123,6 +123,8 @@ static void usage_run(FILE *f)
             "client before it is closed (default 100)\n"
             "  --http-body-budget BYTES  request body bytes held at once, "
             "all connections together (default 268435456; more: 503)\n"
+            "  --http-loops N         the http-server's event loops, "
+            "each a thread (default: one a CPU, at most 4; at most 16)\n"
             "  --http-max-connections-per-addr N  open connections from "
             "one peer address (default 128; more: 503)\n"
             "  --ws-max-connections-per-addr N  open WebSockets from one "
@@ -297,6 +299,7 @@ enum run_option {
     RUN_WSQ,
     RUN_HBUDGET,
     RUN_HPERADDR,
+    RUN_HLOOPS,
     RUN_WSPERADDR,
     RUN_HWAITMAX,
     RUN_WSPING,
@@ -361,6 +364,7 @@ static const struct option run_options[] = {
     {"ws-queue-max", required_argument, NULL, RUN_WSQ},
     {"http-body-budget", required_argument, NULL, RUN_HBUDGET},
     {"http-max-connections-per-addr", required_argument, NULL, RUN_HPERADDR},
+    {"http-loops", required_argument, NULL, RUN_HLOOPS},
     {"ws-max-connections-per-addr", required_argument, NULL, RUN_WSPERADDR},
     {"http-server-timeout-max", required_argument, NULL, RUN_HWAITMAX},
     {"ws-ping-interval", required_argument, NULL, RUN_WSPING},
@@ -478,6 +482,14 @@ static int run_set_option(run_opts *o, int c, const char *arg,
     case RUN_WSMAX: target = &cfg->ws_max_connections; break;
     case RUN_WSQ: target = &cfg->ws_queue_max; break;
     case RUN_HPERADDR: target = &cfg->http_max_connections_per_addr; break;
+    case RUN_HLOOPS:
+        if (parse_u32(arg, &u) != 0 || u < 1 || u > 16) {
+            fprintf(stderr,
+                    "%s run: --http-loops needs a number from 1 to 16\n", prog);
+            return 2;
+        }
+        cfg->http_loops = u;
+        return -1;
     case RUN_WSPERADDR: target = &cfg->ws_max_connections_per_addr; break;
     case RUN_HWAITMAX: target = &cfg->http_server_timeout_max_s; break;
     case RUN_WSPING: target = &cfg->ws_ping_interval_s; break;

@@ -3,6 +3,7 @@ python3-websockets for WebSockets, raw sockets for pipelining and the limits.
 The test process is tests/procs/httpd.c in packages thttpd and thttpd2."""
 import asyncio
 import json
+import os
 import re
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import time
 import pytest
 import websockets
 
-from conftest import exchange, free_port, pid
+from conftest import BIN, exchange, free_port, pid
 
 SRV = pid("srv", "thttpd")
 NOGRANT = pid("nogrant", "thttpd")
@@ -877,3 +878,173 @@ def test_secure_subdomain(node_factory):
                 host=shost)[0] == 403
     assert curl(n, f"/{OTHER}/plain", "-H", "Cookie: " + plain,
                 host=f"localhost:{port}")[0] == 200
+
+
+# ------------------------------------------------------- several loops
+# --http-loops N: N event loops, each a thread owning the connections
+# handed to it in turn (the first to loop 0, the next to loop 1, ...).
+
+
+def http_threads(n):
+    """The node's http-server loop threads, by their name."""
+    tasks = f"/proc/{n.proc.pid}/task"
+    names = []
+    for t in os.listdir(tasks):
+        try:
+            with open(f"{tasks}/{t}/comm") as f:
+                names.append(f.read().strip())
+        except FileNotFoundError:
+            pass
+    return names.count("hc-http")
+
+
+def keep_alive_get(s, path):
+    """A GET on an open keep-alive connection: its status line."""
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    want = int(m.group(1)) if m else 0
+    while len(rest) < want:
+        chunk = s.recv(65536)
+        assert chunk
+        rest += chunk
+    return int(head.split(b" ", 2)[1])
+
+
+def test_loops_each_serve_their_connections_and_every_binding(node_factory):
+    n = start(node_factory, "--http-loops", "3")
+    assert http_threads(n) == 3
+    bind(n, "/api")
+    conns = [raw(n) for _ in range(9)]       # three on each loop
+    for s in conns:
+        s.settimeout(30)
+        assert keep_alive_get(s, f"/{SRV}/api") == 200
+    # A binding is answered once every loop serves it, and an unbinding
+    # once none does: no connection sees the old state after the answer.
+    for round_ in range(3):
+        bind(n, f"/late{round_}")
+        assert [keep_alive_get(s, f"/{SRV}/late{round_}")
+                for s in conns] == [200] * 9
+        body = {"Unbind": {"path": f"/late{round_}"}}
+        assert n.ask(SRV, "send " + json.dumps(body)) == '{"Ok":null}'
+        assert [keep_alive_get(s, f"/{SRV}/late{round_}")
+                for s in conns] == [404] * 9
+    # a refused binding is answered once, with its error
+    assert n.ask(SRV, 'send {"Bind":{"path":"/x"}}') == \
+        '{"Err":"MalformedRequest"}'
+    assert n.ask(SRV, "send " + json.dumps(
+        {"Bind": {"path": "/s", "authenticated": False, "local_only": False,
+                  "cache": True}})) == '{"Err":"NoBlob"}'
+    for s in conns:
+        s.close()
+    # the binding's log line once, not once a loop
+    n.wait_log(f"binding /{SRV}/late2,")
+    assert n.log().count(f"binding /{SRV}/late2,") == 1
+
+
+def test_loops_websockets_on_every_loop(node_factory):
+    n = start(node_factory, "--http-loops", "3")
+    ws_bind(n, "/ws")
+    url = f"ws://127.0.0.1:{n.port}/{SRV}/ws"
+    push = '{"WebSocketPush":{"channel_id":%d,"message_type":"Text"}}'
+    # the same push with blanks: not the plain shape the senders' threads
+    # read, so routed after a full parse
+    spaced = '{ "WebSocketPush" : { "channel_id" : %d, "message_type" : "Text" } }'
+
+    async def client():
+        socks, chans = [], []
+        for i in range(6):                   # two on each loop
+            socks.append(await websockets.connect(url))
+            ev = events(n, want="WebSocketOpen")
+            opened = [json.loads(e)["WebSocketOpen"]["channel_id"]
+                      for e in ev if "WebSocketOpen" in e]
+            assert len(opened) == 1, ev
+            chans.append(opened[0])
+        assert len({c % 16 for c in chans}) == 3, chans
+        for i, (ws, ch) in enumerate(zip(socks, chans)):
+            rep = n.inject(SRV, "sendblob - " + push % ch, blob=b"plain%d" % i)
+            assert rep["body"] == '{"Ok":null}'
+            assert await asyncio.wait_for(ws.recv(), 10) == f"plain{i}"
+            rep = n.inject(SRV, "sendblob - " + spaced % ch,
+                           blob=b"spaced%d" % i)
+            assert rep["body"] == '{"Ok":null}'
+            assert await asyncio.wait_for(ws.recv(), 10) == f"spaced{i}"
+            # a message from the client reaches the process
+            await ws.send(f"hello {i}")
+        ev = events(n, want="hello 5")
+        for i, ch in enumerate(chans):
+            assert ('{"WebSocketPush":{"channel_id":%d,"message_type":"Text"}}'
+                    ' | hello %d' % (ch, i)) in ev
+        # another process cannot use a channel on any loop; a channel that
+        # is not open is not found wherever its id points
+        for ch in chans[:3]:
+            rep = n.inject(OTHER, "sendblob - " + push % ch, blob=b"x")
+            assert rep["body"] == '{"Err":"WsChannelNotFound"}'
+        for ch in chans[:3]:
+            rep = n.inject(SRV, "sendblob - " + push % (ch ^ 0x100),
+                           blob=b"x")
+            assert rep["body"] == '{"Err":"WsChannelNotFound"}'
+        # the process closes one on each loop
+        for ws, ch in zip(socks[3:], chans[3:]):
+            rep = n.inject(SRV, "send " + '{"WebSocketClose":%d}' % ch)
+            assert rep["body"] == '{"Ok":null}'
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+        for ws in socks[:3]:
+            await ws.close()
+        return chans
+
+    chans = asyncio.run(client())
+    seen, deadline = [], time.monotonic() + 20
+    while sum("WebSocketClose" in e for e in seen) < 6:
+        assert time.monotonic() < deadline, seen
+        seen += events(n)
+        time.sleep(0.05)
+    for ch in chans:
+        assert '{"WebSocketClose":%d}' % ch in seen
+
+
+def test_loops_share_the_limits(node_factory):
+    n = start(node_factory, "--http-loops", "3", "--http-max-connections",
+              "4", "--ws-max-connections", "2")
+    bind(n, "/api")
+    ws_bind(n, "/ws")
+    held = [raw(n) for _ in range(4)]        # on loops 0, 1, 2, 0
+    time.sleep(0.3)
+    extra = raw(n)                           # loop 1's turn: refused all the same
+    assert read_all(extra) == b""
+    extra.close()
+    for s in held:
+        s.close()
+    time.sleep(0.3)
+    url = f"ws://127.0.0.1:{n.port}/{SRV}/ws"
+
+    async def client():
+        a = await websockets.connect(url)
+        b = await websockets.connect(url)    # on another loop
+        for _ in range(3):                   # refused on every loop
+            with pytest.raises(websockets.InvalidStatusCode) as e:
+                await websockets.connect(url)
+            assert e.value.status_code == 503
+        await a.close()
+        await asyncio.sleep(0.3)
+        c = await websockets.connect(url)    # room again
+        await c.close()
+        await b.close()
+
+    asyncio.run(client())
+    assert curl(n, f"/{SRV}/api")[0] == 200
+
+
+def test_loops_flag_checked(node_factory, tmp_path):
+    for bad in ("0", "17", "x"):
+        out = subprocess.run([BIN, "run", "--home", str(tmp_path / "h"),
+                              "--http-loops", bad], capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 2
+        assert "--http-loops needs a number from 1 to 16" in out.stderr

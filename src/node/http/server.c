@@ -1,11 +1,17 @@
 /* http-server:distro:sys: an HTTP/1.1 and WebSocket server inside the node,
  * with Hyperware's message shapes (runtime.md §7).
  *
- * Threads.  The module's own thread (the runtime-module loop of proc.c)
- * only hands each message it receives to the server's libuv loop, which runs
- * on a thread of its own and owns everything else: the bindings, the
- * connections, the requests waiting for a process's answer, the WebSocket
- * channels.  So nothing here takes a lock but the hand-over queue.
+ * Threads.  The server runs several libuv loops (--http-loops), each on a
+ * thread of its own.  Loop 0 accepts connections and hands them to the
+ * loops in turn; a loop owns its connections, their requests waiting for a
+ * process's answer and their WebSocket channels, and a copy of every
+ * binding (a binding change passes from loop to loop, and the last one
+ * answers it).  Messages go from their senders' threads straight to the
+ * loop they are for (http_deliver; the module's own thread, the
+ * runtime-module loop of proc.c, only passes on what the kernel puts in its
+ * mailbox).  What the loops share (http_shared: counts and limits, the
+ * login limiter) is under its mutex; nothing else here takes a lock but
+ * the hand-over queues.
  *
  * HTTP parsing is Debian's http-parser, WebSocket framing wslay; this file
  * never parses the protocols itself.  A connection handles one request at a
@@ -33,6 +39,11 @@
 #include <wslay/wslay.h>
 
 #define HTTP_PID "http-server:distro:sys"
+/* The server runs up to LOOPS_MAX event loops, each a thread owning its
+ * connections (--http-loops); the ids it makes carry their loop's index in
+ * their low LOOP_BITS (rand_id). */
+#define LOOP_BITS 4
+#define LOOPS_MAX (1u << LOOP_BITS)
 #define READ_BUF (64 * 1024)
 /* The largest body POST /login reads (do_login's bound), refused at its
  * head when declared larger. */
@@ -158,6 +169,7 @@ typedef struct conn {
     uint64_t pre_gen;     /* h->routes_gen then */
     addr_count *ac;       /* its peer address's counts; NULL = none */
     bool ws_counted;      /* counted in ac->ws */
+    bool ws_slot;         /* counted in sh->nws */
     bool ws_heard;  /* a whole message came since the last keep-alive tick */
     bool ws_pinged; /* a keep-alive ping is unanswered */
     bool ws_over;   /* a frame found the body budget full: stop reading */
@@ -215,19 +227,44 @@ typedef struct ws_direct {
     const hcn_msg *partial; /* that frame's push, queued for the loop */
 } ws_direct;
 
+/* What the server's loops share.  Everything else of a connection is its
+ * loop's alone; these counts and limits hold for the server as a whole,
+ * under `mu` (a connection's opening and closing, a body's chunk, a
+ * login: never a request's hot path but the body's reservation). */
+typedef struct http_shared {
+    hcn_http **loops; /* loops[0] polls the listening socket */
+    unsigned n;
+    int listen_fd; /* -1: none (no --port) */
+    unsigned next; /* the loop the next connection goes to (loops[0]'s) */
+    pthread_mutex_t mu;
+    addr_count *addrs;          /* connections per peer address */
+    size_t nconns, nws;         /* open connections and WebSockets, all loops */
+    _Atomic uint64_t body_held; /* request body bytes held, all requests
+                                   (body_reserve: without mu) */
+    unsigned logins;            /* login checks on the thread pool now */
+    hcn_http_limiter *lim;      /* failed logins per address */
+    hcn_http_auth auth;         /* read-only once made (shared without mu) */
+} http_shared;
+
 struct hcn_http {
+    http_shared *sh;
+    unsigned index; /* in sh->loops; the low bits of its ids (LOOP_BITS) */
     hcn_proc *self; /* our process entry (the node's table keeps it) */
     hcn_node *node;
     char *self_addr;
     uv_loop_t loop;
-    uv_tcp_t listener;
-    bool listening;
+    uv_poll_t lpoll; /* loops[0]: the listening socket */
+    bool polling;
+    uv_timer_t lpause;    /* loops[0]: polling again after running out of fds */
+    uint64_t accept_said; /* loops[0]: when that was last logged (uv_now) */
     uv_async_t wake;
     pthread_t thread;
     bool has_thread;
     pthread_mutex_t mu; /* guards the queue and `stop` */
     hcn_msg *qhead, *qtail;
     uint32_t qreq; /* requests in the queue (http_deliver's bound) */
+    int *fds;      /* connections accepted by loops[0] for this loop */
+    size_t nfds, fds_cap;
     bool stop;
     /* requests queued and not yet handled: a push is written on its
      * sender's thread only when none is, so that it cannot pass an
@@ -243,16 +280,15 @@ struct hcn_http {
     pending *pending;
     channel *channels;
     conn *conns;
-    size_t nconns, nws;
+    size_t nconns; /* this loop's (sh->nconns: all loops') */
     uint64_t rng;
     uint8_t rbuf[READ_BUF];
     http_parser_settings settings;
     /* limits */
     uint64_t max_body;
     uint32_t max_header, max_conns, idle_s, request_s, ws_max, ws_queue;
-    uint64_t body_budget, body_held; /* request body bytes, all requests */
+    uint64_t body_budget; /* request body bytes, all requests (sh) */
     uint32_t max_per_addr, ws_max_per_addr, wait_max_s, ws_ping_s;
-    addr_count *addrs;
     /* writes done at once, to complete (written_run) */
     struct wreq *written, *written_tail;
     uv_prepare_t prepare;
@@ -263,11 +299,10 @@ struct hcn_http {
     time_t date_sec;
     char date[48];
     size_t date_len;
-    /* authentication (auth.c) */
-    hcn_http_auth auth;
-    hcn_http_limiter *lim;  /* failed logins per address */
-    unsigned logins;        /* login checks on the thread pool now */
-    uv_timer_t login_timer; /* says the limiter's summary, once a minute */
+    /* authentication (auth.c): sh->auth */
+    const hcn_http_auth *auth;
+    uv_timer_t login_timer; /* loops[0]: says the limiter's summary, once a
+                               minute */
 };
 
 static void conn_close(conn *c);
@@ -343,13 +378,24 @@ static int listen_addr(const char *addr, int port, struct sockaddr_storage *ss)
     return 0;
 }
 
+/* A random id whose low LOOP_BITS are h's index, so that an answer to a
+ * request it sent, or an action on a WebSocket channel it opened, finds
+ * its way back to h's loop (loop_of); its low 32 bits (a channel id) are
+ * never all zero either. */
 static uint64_t rand_id(hcn_http *h)
 {
     uint64_t v;
     do
-        v = hcn_rng_next(&h->rng);
-    while (v == 0);
+        v = hcn_rng_next(&h->rng) << LOOP_BITS | h->index;
+    while ((uint32_t)v == 0);
     return v;
+}
+
+/* The loop whose index an id (rand_id) or channel id carries. */
+static hcn_http *loop_for(http_shared *sh, uint64_t id)
+{
+    unsigned i = (unsigned)(id & (LOOPS_MAX - 1));
+    return sh->loops[i < sh->n ? i : 0];
 }
 
 static void logf_h(hcn_http *h, int level, const char *fmt, ...)
@@ -376,7 +422,7 @@ static const char *find_header(conn *c, const char *lname)
  * back. */
 static void body_release(conn *c)
 {
-    c->h->body_held -= c->body_held;
+    atomic_fetch_sub(&c->h->sh->body_held, c->body_held);
     c->body_held = 0;
     free(c->body_buf);
     c->body_buf = NULL;
@@ -412,9 +458,12 @@ static bool body_reserve(conn *c, uint64_t total)
     if (total <= c->body_held)
         return true;
     uint64_t more = total - c->body_held;
-    if (h->body_budget && h->body_held + more > h->body_budget)
-        return false;
-    h->body_held += more;
+    _Atomic uint64_t *held = &h->sh->body_held;
+    uint64_t was = atomic_load(held);
+    do
+        if (h->body_budget && was + more > h->body_budget)
+            return false;
+    while (!atomic_compare_exchange_weak(held, &was, was + more));
     c->body_held = total;
     return true;
 }
@@ -673,30 +722,33 @@ static void ws_direct_remove(conn *c)
 
 enum { DIRECT_NO, DIRECT_DONE, DIRECT_PARTIAL };
 
+/* Whether m is a WebSocketPush in its plain shape (hcc_ws_push_read): its
+ * channel and message type then in *cid and *wt.  Other requests
+ * (bindings, a push with blanks) are not read twice. */
+static bool push_of(const hcn_msg *m, uint32_t *cid, int *wt)
+{
+    static const char push_key[] = "{\"WebSocketPush\":";
+    return m->kind == HCN_MSG_REQUEST && m->body_len >= sizeof push_key &&
+           memcmp(m->body, push_key, sizeof push_key - 1) == 0 &&
+           hcc_ws_push_read((const char *)m->body, m->body_len, cid, wt);
+}
+
 /* On the sender's thread: write push m (a WebSocketPush request of a text
  * or binary message, from a local process, that waits for no answer) to
- * its channel's socket if its gate is open and no request is queued for
- * the loop.  DIRECT_DONE: written whole (m is the caller's to drop);
- * DIRECT_PARTIAL: begun, its end kept for the loop, and m must go to the
- * loop (which then finishes it); DIRECT_NO: nothing written, m goes the
- * loop's way (which answers any error as before). */
-static int ws_direct_push(hcn_http *h, const hcn_msg *m)
+ * its channel's socket (on h, the channel's loop) if its gate is open and
+ * no request is queued for the loop; m already read by push_of (cid, wt).
+ * DIRECT_DONE: written whole (m is the caller's to drop); DIRECT_PARTIAL:
+ * begun, its end kept for the loop, and m must go to the loop (which then
+ * finishes it); DIRECT_NO: nothing written, m goes the loop's way (which
+ * answers any error as before). */
+static int ws_direct_write(hcn_http *h, const hcn_msg *m, uint32_t cid, int wt)
 {
-    if (m->kind != HCN_MSG_REQUEST || m->has_expects || m->rsvp != NULL ||
-        m->blob == NULL || atomic_load(&h->q_acts) != 0)
+    if (m->has_expects || m->rsvp != NULL || m->blob == NULL ||
+        (wt != HCC_WS_TEXT && wt != HCC_WS_BINARY) ||
+        atomic_load(&h->q_acts) != 0)
         return DIRECT_NO;
     size_t nl = strlen(h->node->name);
     if (strncmp(m->source, h->node->name, nl) != 0 || m->source[nl] != '@')
-        return DIRECT_NO;
-    /* other requests (bindings, a push with blanks) are not read twice */
-    static const char push_key[] = "{\"WebSocketPush\":";
-    if (m->body_len < sizeof push_key ||
-        memcmp(m->body, push_key, sizeof push_key - 1) != 0)
-        return DIRECT_NO;
-    uint32_t cid;
-    int wt;
-    if (!hcc_ws_push_read((const char *)m->body, m->body_len, &cid, &wt) ||
-        (wt != HCC_WS_TEXT && wt != HCC_WS_BINARY))
         return DIRECT_NO;
     const uint8_t *p = m->blob->bytes;
     size_t len = m->blob->len;
@@ -761,6 +813,14 @@ static int ws_direct_push(hcn_http *h, const hcn_msg *m)
     dw->partial = m;
     pthread_mutex_unlock(&dw->mu);
     return DIRECT_PARTIAL;
+}
+
+/* ws_direct_write for a message not yet read (the probes'). */
+static int ws_direct_push(hcn_http *h, const hcn_msg *m)
+{
+    uint32_t cid;
+    int wt;
+    return push_of(m, &cid, &wt) ? ws_direct_write(h, m, cid, wt) : DIRECT_NO;
 }
 
 static const char *reason(int status)
@@ -1041,8 +1101,8 @@ static bool auth_ok(conn *c, const char *sub)
     char *tok = hcn_http_cookie(cookies, name);
     free(name);
     bool ok = tok && hcn_http_jwt_valid(
-                         h->auth.key, sizeof h->auth.key, tok, h->node->name,
-                         sub, (uint64_t)time(NULL), h->auth.lifetime_s);
+                         h->auth->key, sizeof h->auth->key, tok, h->node->name,
+                         sub, (uint64_t)time(NULL), h->auth->lifetime_s);
     free(tok);
     return ok;
 }
@@ -1051,7 +1111,7 @@ static bool auth_ok(conn *c, const char *sub)
 static void send_login_page(conn *c)
 {
     respond(c, 200, "Content-Type: text/html; charset=utf-8\r\n", NULL,
-            c->h->auth.login_html, c->h->auth.login_len);
+            c->h->auth->login_html, c->h->auth->login_len);
 }
 
 /* POST /login: {"password_hash": "0x..."} (Hyperware's argon2id form) or
@@ -1098,7 +1158,13 @@ static void do_login(conn *c, const char *host, const char *query)
      * are said in the limiter's summary line, not one line each */
     const struct sockaddr *peer = (const struct sockaddr *)&c->peer;
     int64_t now_ms = hcn_now_ns() / 1000000;
-    uint32_t wait = hcn_http_limiter_check(h->lim, peer, now_ms);
+    http_shared *sh = h->sh;
+    pthread_mutex_lock(&sh->mu);
+    uint32_t wait = hcn_http_limiter_check(sh->lim, peer, now_ms);
+    bool busy = !wait && sh->logins >= LOGINS_MAX;
+    if (!wait && !busy)
+        sh->logins++;
+    pthread_mutex_unlock(&sh->mu);
     if (wait) {
         char *extra = hcn_xasprintf(
             "Retry-After: %u\r\nContent-Type: application/json\r\n", wait);
@@ -1115,32 +1181,35 @@ static void do_login(conn *c, const char *host, const char *query)
      * loop goes on serving everyone else meanwhile; at most as many at once
      * as the pool has threads (more would only queue, each holding its
      * connection and ~19 MB while it runs) */
-    if (h->logins >= LOGINS_MAX) {
+    if (busy) {
         const char *msg = "\"Failed to log in: the node is checking as many "
                           "logins as it can; try again in a second\"";
         respond(c, 429, "Retry-After: 1\r\nContent-Type: application/json\r\n",
                 NULL, msg, strlen(msg));
         return;
     }
-    h->logins++;
     login_work *w = hcn_xcalloc(1, sizeof *w);
     w->req.data = w;
     w->c = c;
-    w->auth = &h->auth;
+    w->auth = h->auth;
     w->body = hcn_xstrndup(c->body ? (const char *)c->body : "", c->body_len);
     w->len = c->body_len;
     w->host = host ? hcn_xstrdup(host) : NULL;
     w->query = query ? hcn_xstrdup(query) : NULL;
     c->handles++; /* c stays allocated until the check is back */
     if (uv_queue_work(&h->loop, &w->req, login_work_cb, login_after_cb) != 0) {
-        h->logins--;
+        pthread_mutex_lock(&sh->mu);
+        sh->logins--;
+        pthread_mutex_unlock(&sh->mu);
         c->handles--;
         login_work_free(w);
         respond_empty(c, 500);
         return;
     }
     /* its result comes to login_after_cb, on this thread, after we return */
-    hcn_http_limiter_start(h->lim, peer, now_ms);
+    pthread_mutex_lock(&sh->mu);
+    hcn_http_limiter_start(sh->lim, peer, now_ms);
+    pthread_mutex_unlock(&sh->mu);
 }
 
 /* The login check on the thread pool (the auth is read-only once made). */
@@ -1154,11 +1223,14 @@ static void login_after_cb(uv_work_t *req, int status)
 {
     login_work *w = req->data;
     conn *c = w->c;
-    c->h->logins--;
+    http_shared *sh = c->h->sh;
+    pthread_mutex_lock(&sh->mu);
+    sh->logins--;
     /* a guess counts even when its client has gone meanwhile */
     if (status == 0)
-        hcn_http_limiter_result(c->h->lim, (const struct sockaddr *)&c->peer,
+        hcn_http_limiter_result(sh->lim, (const struct sockaddr *)&c->peer,
                                 w->ok, hcn_now_ns() / 1000000);
+    pthread_mutex_unlock(&sh->mu);
     if (status == 0 && !c->closing) {
         login_answer(c, w->ok, w->sub, w->host, w->query);
         w->sub = NULL;
@@ -1194,8 +1266,8 @@ static void login_answer(conn *c, bool ok, char *sub, const char *host,
     }
     uint64_t now = (uint64_t)time(NULL);
     char *tok = hcn_http_jwt_make(
-        h->auth.key, sizeof h->auth.key, h->node->name,
-        localhost && sub && *sub ? sub : NULL, now, now + h->auth.lifetime_s);
+        h->auth->key, sizeof h->auth->key, h->node->name,
+        localhost && sub && *sub ? sub : NULL, now, now + h->auth->lifetime_s);
     if (tok == NULL) {
         respond_empty(c, 500);
         free(sub);
@@ -1213,7 +1285,7 @@ static void login_answer(conn *c, bool ok, char *sub, const char *host,
         "HttpOnly; SameSite=Strict\r\n",
         h->node->name, clean ? "@" : "", clean ? clean : "", tok,
         clean || dom == NULL ? "" : dom,
-        (unsigned long long)h->auth.lifetime_s);
+        (unsigned long long)h->auth->lifetime_s);
     free(dom);
     json_t *q = json_object();
     if (query)
@@ -2152,7 +2224,7 @@ static int cb_body(http_parser *p, const char *at, size_t n)
             cap = c->body_limit;
         if (!body_reserve(c, cap)) {
             logf_h(h, 1, "request body budget full (%llu bytes held); 503",
-                   (unsigned long long)h->body_held);
+                   (unsigned long long)atomic_load(&h->sh->body_held));
             c->err_status = 503;
             c->err_kind = "Busy";
             c->err_msg = "the node holds as many request bodies as it may "
@@ -2246,7 +2318,7 @@ static bool admit_body(conn *c)
     }
     if ((p->flags & F_CONTENTLENGTH) && !body_reserve(c, p->content_length)) {
         logf_h(c->h, 1, "request body budget full (%llu bytes held); 503",
-               (unsigned long long)c->h->body_held);
+               (unsigned long long)atomic_load(&c->h->sh->body_held));
         fail(c, 503, "Busy",
              "the node holds as many request bodies as it may "
              "(--http-body-budget); try again later");
@@ -2446,7 +2518,7 @@ ws_frame_start_cb(wslay_event_context_ptr ctx,
         logf_h(h, 1,
                "websocket %u: request body budget full (%llu bytes held) for "
                "a frame of %llu bytes; closing it",
-               c->channel, (unsigned long long)h->body_held,
+               c->channel, (unsigned long long)atomic_load(&h->sh->body_held),
                (unsigned long long)arg->payload_length);
         c->ws_over = true;
         return;
@@ -2603,6 +2675,47 @@ static bool header_has_token(const char *v, const char *tok)
     return false;
 }
 
+/* Whether c's upgrade is refused by --ws-max-connections or
+ * --ws-max-connections-per-addr (then answered 503); when not and `take`,
+ * c is counted in both (conn_close takes it out). */
+static bool ws_over_limit(conn *c, bool take)
+{
+    hcn_http *h = c->h;
+    http_shared *sh = h->sh;
+    pthread_mutex_lock(&sh->mu);
+    size_t nws = sh->nws;
+    uint32_t addr_ws = c->ac ? c->ac->ws : 0;
+    bool all = nws >= h->ws_max;
+    bool per_addr =
+        !all && h->ws_max_per_addr && c->ac && addr_ws >= h->ws_max_per_addr;
+    if (take && !all && !per_addr) {
+        sh->nws++;
+        c->ws_slot = true;
+        if (c->ac) {
+            c->ac->ws++;
+            c->ws_counted = true;
+        }
+    }
+    pthread_mutex_unlock(&sh->mu);
+    if (all) {
+        logf_h(h, 0, "too many open websockets (%zu); refusing one", nws);
+        c->keep_alive = false;
+        respond_empty(c, 503);
+        return true;
+    }
+    if (per_addr) {
+        char addr[80];
+        hcn_http_format_addr((struct sockaddr *)&c->peer, addr, sizeof addr);
+        logf_h(h, 1, "%u websockets open from %s; refusing one", addr_ws, addr);
+        c->keep_alive = false;
+        respond_error(c, 503, "Busy",
+                      "too many WebSockets open from this address "
+                      "(--ws-max-connections-per-addr); close one first");
+        return true;
+    }
+    return false;
+}
+
 /* A WebSocket upgrade for `path`: true when it was taken (switched, or
  * refused with an answer); false to treat it as a plain request. */
 static bool ws_upgrade(conn *c, const char *path)
@@ -2614,23 +2727,8 @@ static bool ws_upgrade(conn *c, const char *path)
         !header_has_token(find_header(c, "upgrade"), "websocket") ||
         key == NULL || ver == NULL || strcmp(ver, "13") != 0)
         return false;
-    if (h->nws >= h->ws_max) {
-        logf_h(h, 0, "too many open websockets (%zu); refusing one", h->nws);
-        c->keep_alive = false;
-        respond_empty(c, 503);
+    if (ws_over_limit(c, false))
         return true;
-    }
-    if (h->ws_max_per_addr && c->ac && c->ac->ws >= h->ws_max_per_addr) {
-        char addr[80];
-        hcn_http_format_addr((struct sockaddr *)&c->peer, addr, sizeof addr);
-        logf_h(h, 1, "%u websockets open from %s; refusing one", c->ac->ws,
-               addr);
-        c->keep_alive = false;
-        respond_error(c, 503, "Busy",
-                      "too many WebSockets open from this address "
-                      "(--ws-max-connections-per-addr); close one first");
-        return true;
-    }
     const hcn_http_route *rt = hcn_http_router_match(&h->ws_routes, path, NULL);
     ws_binding *b = rt ? rt->data : NULL;
     if (b == NULL || b->app == NULL) {
@@ -2676,6 +2774,10 @@ static bool ws_upgrade(conn *c, const char *path)
             return true;
         }
     }
+    /* looked at again and counted at once: another loop may have taken the
+     * last place since */
+    if (ws_over_limit(c, true))
+        return true;
     char accept[HCN_WS_ACCEPT_LEN + 1];
     hcn_ws_accept(key, accept);
     char *resp = hcn_xasprintf("HTTP/1.1 101 Switching Protocols\r\n"
@@ -2715,11 +2817,6 @@ static bool ws_upgrade(conn *c, const char *path)
     c->ws_app = c->ws_target + strlen(h->node->name) + 1;
     c->phase = PH_WS;
     ws_direct_add(c);
-    h->nws++;
-    if (c->ac) {
-        c->ac->ws++;
-        c->ws_counted = true;
-    }
     timer_stop(c);
     if (h->ws_ping_s)
         timer_set(c, (uint64_t)h->ws_ping_s * 1000);
@@ -2820,16 +2917,23 @@ static void conn_close(conn *c)
     if (c->next)
         c->next->prev = c->prev;
     h->nconns--;
+    http_shared *sh = h->sh;
+    pthread_mutex_lock(&sh->mu);
+    sh->nconns--;
+    if (c->ws_slot)
+        sh->nws--;
     if (c->ac) {
         c->ac->conns--;
         if (c->ws_counted)
             c->ac->ws--;
         if (c->ac->conns == 0) {
-            HASH_DEL(h->addrs, c->ac);
+            HASH_DEL(sh->addrs, c->ac);
             free(c->ac);
         }
-        c->ac = NULL;
     }
+    pthread_mutex_unlock(&sh->mu);
+    c->ac = NULL;
+    c->ws_slot = c->ws_counted = false;
     if (c->ws) {
         channel *ch;
         HASH_FIND(hh, h->channels, &c->channel, sizeof(uint32_t), ch);
@@ -2837,7 +2941,6 @@ static void conn_close(conn *c)
             HASH_DEL(h->channels, ch);
             free(ch);
         }
-        h->nws--;
         ws_direct_remove(c);
         logf_h(h, 2, "websocket connection %u closed", c->channel);
         json_t *j = json_object();
@@ -2923,15 +3026,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static bool addr_admit(conn *c)
 {
     hcn_http *h = c->h;
+    http_shared *sh = h->sh;
     uint8_t key[17];
     hcn_http_addr_key((const struct sockaddr *)&c->peer, key);
     addr_count *ac;
-    HASH_FIND(hh, h->addrs, key, sizeof key, ac);
+    pthread_mutex_lock(&sh->mu);
+    HASH_FIND(hh, sh->addrs, key, sizeof key, ac);
     if (h->max_per_addr && ac && ac->conns >= h->max_per_addr) {
+        uint32_t conns = ac->conns;
+        pthread_mutex_unlock(&sh->mu);
         char addr[80];
         hcn_http_format_addr((struct sockaddr *)&c->peer, addr, sizeof addr);
-        logf_h(h, 1, "%u connections open from %s; refusing one", ac->conns,
-               addr);
+        logf_h(h, 1, "%u connections open from %s; refusing one", conns, addr);
         c->phase = PH_WAITING;
         respond_error(c, 503, "Busy",
                       "too many connections open from this address "
@@ -2941,16 +3047,12 @@ static bool addr_admit(conn *c)
     if (ac == NULL) {
         ac = hcn_xcalloc(1, sizeof *ac);
         memcpy(ac->key, key, sizeof key);
-        HASH_ADD(hh, h->addrs, key, sizeof ac->key, ac);
+        HASH_ADD(hh, sh->addrs, key, sizeof ac->key, ac);
     }
     ac->conns++;
     c->ac = ac;
+    pthread_mutex_unlock(&sh->mu);
     return true;
-}
-
-static void on_refused_closed(uv_handle_t *hd)
-{
-    free(hd);
 }
 
 /* A connected c (its handles open) joins the server and starts reading. */
@@ -2974,20 +3076,10 @@ static void conn_begin(hcn_http *h, conn *c)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* A connection accepted for loop h (fd non-blocking, counted in
+ * sh->nconns): its handles, then conn_begin.  h's thread. */
+static void conn_open(hcn_http *h, int fd)
 {
-    hcn_http *h = server->data;
-    if (status < 0)
-        return;
-    if (h->nconns >= h->max_conns) {
-        uv_tcp_t *t = hcn_xmalloc(sizeof *t);
-        uv_tcp_init(&h->loop, t);
-        if (uv_accept(server, (uv_stream_t *)t) == 0)
-            logf_h(h, 1, "connection limit (%u) reached; closing a new one",
-                   h->max_conns);
-        uv_close((uv_handle_t *)t, on_refused_closed);
-        return;
-    }
     conn *c = hcn_xcalloc(1, sizeof *c);
     c->h = h;
     uv_tcp_init(&h->loop, &c->tcp);
@@ -2996,13 +3088,102 @@ static void on_connection(uv_stream_t *server, int status)
     c->timer.data = c;
     c->due = TIMER_OFF;
     c->handles = 2;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        pthread_mutex_lock(&h->sh->mu);
+        h->sh->nconns--;
+        pthread_mutex_unlock(&h->sh->mu);
         c->closing = true;
         uv_close((uv_handle_t *)&c->timer, on_handle_closed);
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return;
     }
     conn_begin(h, c);
+}
+
+/* Hand a connection accepted by loops[0] to loop `to` (another loop's
+ * thread): its queue, then a wake-up.  After its stop the connection is
+ * closed. */
+static void conn_give(hcn_http *to, int fd)
+{
+    pthread_mutex_lock(&to->mu);
+    bool stopped = to->stop;
+    if (!stopped) {
+        if (to->nfds == to->fds_cap) {
+            to->fds_cap = to->fds_cap ? 2 * to->fds_cap : 16;
+            to->fds = hcn_xrealloc(to->fds, to->fds_cap * sizeof *to->fds);
+        }
+        to->fds[to->nfds++] = fd;
+    }
+    pthread_mutex_unlock(&to->mu);
+    if (stopped) {
+        close(fd);
+        pthread_mutex_lock(&to->sh->mu);
+        to->sh->nconns--;
+        pthread_mutex_unlock(&to->sh->mu);
+        return;
+    }
+    uv_async_send(&to->wake);
+}
+
+static void on_listen_pause(uv_timer_t *t);
+
+/* The listening socket is readable (loops[0]): accept what is there, a
+ * bounded batch at a time, each connection to the next loop in turn. */
+static void on_listen(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    hcn_http *h = p->data;
+    http_shared *sh = h->sh;
+    if (status < 0)
+        return;
+    for (int i = 0; i < 64; i++) {
+        int fd =
+            accept4(sh->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            if (e == EINTR || e == ECONNABORTED || e == EPROTO)
+                continue;
+            if (e == EAGAIN || e == EWOULDBLOCK)
+                return;
+            /* out of descriptors or memory: the connection stays queued;
+             * look again in a moment instead of at once, again and again
+             * (and say so once in 10 s) */
+            uint64_t now = uv_now(&h->loop);
+            if (h->accept_said == 0 || now - h->accept_said >= 10000) {
+                h->accept_said = now;
+                logf_h(h, 0,
+                       "cannot accept a connection: %s; trying again every "
+                       "100 ms",
+                       strerror(e));
+            }
+            uv_poll_stop(&h->lpoll);
+            uv_timer_start(&h->lpause, on_listen_pause, 100, 0);
+            return;
+        }
+        pthread_mutex_lock(&sh->mu);
+        bool full = sh->nconns >= h->max_conns;
+        if (!full)
+            sh->nconns++;
+        pthread_mutex_unlock(&sh->mu);
+        if (full) {
+            logf_h(h, 1, "connection limit (%u) reached; closing a new one",
+                   h->max_conns);
+            close(fd);
+            continue;
+        }
+        hcn_http *to = sh->loops[sh->next++ % sh->n];
+        if (to == h)
+            conn_open(h, fd);
+        else
+            conn_give(to, fd);
+    }
+}
+
+static void on_listen_pause(uv_timer_t *t)
+{
+    hcn_http *h = t->data;
+    uv_poll_start(&h->lpoll, UV_READABLE, on_listen);
 }
 
 /* ------------------------------------------------ actions from processes */
@@ -3134,6 +3315,8 @@ static const char *ws_push(hcn_http *h, hcn_msg *m, uint32_t cid, int wt)
     return NULL;
 }
 
+static int http_enqueue(hcn_http *h, hcn_msg *m, uint32_t max_req);
+
 /* The end of an action: its error (an HttpServerError name) or, when the
  * sender waits for one, Ok. */
 static void action_done(hcn_http *h, hcn_msg *m, const char *err)
@@ -3165,6 +3348,7 @@ static void handle_action(hcn_http *h, hcn_msg *m)
     const char *err = NULL;
     const char *name = NULL;
     json_t *arg = NULL;
+    bool binding_change = false; /* made in every loop (below) */
     if (json_is_object(j) && json_object_size(j) == 1) {
         void *it = json_object_iter(j);
         name = json_object_iter_key(it);
@@ -3197,9 +3381,12 @@ static void handle_action(hcn_http *h, hcn_msg *m)
             }
             if (cache)
                 b->static_content = hcn_blob_ref(m->blob);
-            logf_h(h, 3, "binding %s, %s, %s, %s", b->path,
-                   auth ? "authenticated" : "unauthenticated",
-                   local ? "local only" : "open", cache ? "cached" : "dynamic");
+            if (h->index == 0)
+                logf_h(h, 3, "binding %s, %s, %s, %s", b->path,
+                       auth ? "authenticated" : "unauthenticated",
+                       local ? "local only" : "open",
+                       cache ? "cached" : "dynamic");
+            binding_change = true;
             h->routes_gen++;
             void *old = hcn_http_router_add(&h->routes, b->path, b);
             if (old)
@@ -3216,6 +3403,7 @@ static void handle_action(hcn_http *h, hcn_msg *m)
             void *old = hcn_http_router_add(&h->routes, b->path, b);
             if (old)
                 free_binding(old);
+            binding_change = true;
         }
     } else if (strcmp(name, "WebSocketBind") == 0 ||
                strcmp(name, "WebSocketSecureBind") == 0) {
@@ -3241,6 +3429,7 @@ static void handle_action(hcn_http *h, hcn_msg *m)
             free(fp);
             if (old)
                 free_ws_binding(old);
+            binding_change = true;
         }
     } else if (strcmp(name, "WebSocketUnbind") == 0) {
         const char *path = field_str(arg, "path");
@@ -3253,6 +3442,7 @@ static void handle_action(hcn_http *h, hcn_msg *m)
             free(fp);
             if (old)
                 free_ws_binding(old);
+            binding_change = true;
         }
     } else if (strcmp(name, "WebSocketPush") == 0) {
         json_t *cid = json_object_get(arg, "channel_id");
@@ -3281,6 +3471,15 @@ static void handle_action(hcn_http *h, hcn_msg *m)
         err = "MalformedRequest";
     }
     json_decref(j);
+    if (binding_change && h->index + 1 < h->sh->n) {
+        /* Every loop holds the bindings: the next loop makes the change
+         * too, and the last one answers, so that the answer comes once
+         * every loop serves the new binding.  (The message goes from loop
+         * to loop in the order it came, behind its sender's earlier
+         * ones.) */
+        (void)http_enqueue(h->sh->loops[h->index + 1], hcn_msg_ref(m), 0);
+        return;
+    }
     action_done(h, m, err);
 }
 
@@ -3303,13 +3502,25 @@ static void handle_msg(hcn_http *h, hcn_msg *m)
 static void login_summary(hcn_http *h)
 {
     char line[512];
-    if (hcn_http_limiter_summary(h->lim, line, sizeof line))
+    pthread_mutex_lock(&h->sh->mu);
+    bool any = hcn_http_limiter_summary(h->sh->lim, line, sizeof line);
+    pthread_mutex_unlock(&h->sh->mu);
+    if (any)
         logf_h(h, 0, "%s", line);
 }
 
 static void on_login_timer(uv_timer_t *t)
 {
     login_summary(t->data);
+}
+
+/* The listening socket is closed with its poll handle, when the server
+ * stops: new connections are refused from then on. */
+static void on_lpoll_closed(uv_handle_t *hd)
+{
+    hcn_http *h = hd->data;
+    close(h->sh->listen_fd);
+    h->sh->listen_fd = -1;
 }
 
 static void on_wake(uv_async_t *a)
@@ -3320,7 +3531,26 @@ static void on_wake(uv_async_t *a)
     h->qhead = h->qtail = NULL;
     h->qreq = 0;
     bool stop = h->stop;
+    int fds_inline[16], *fds = fds_inline;
+    size_t nfds = h->nfds;
+    if (nfds > 16)
+        fds = hcn_xmalloc(nfds * sizeof *fds);
+    if (nfds > 0)
+        memcpy(fds, h->fds, nfds * sizeof *fds);
+    h->nfds = 0;
     pthread_mutex_unlock(&h->mu);
+    for (size_t i = 0; i < nfds; i++) {
+        if (!stop) {
+            conn_open(h, fds[i]);
+            continue;
+        }
+        close(fds[i]);
+        pthread_mutex_lock(&h->sh->mu);
+        h->sh->nconns--;
+        pthread_mutex_unlock(&h->sh->mu);
+    }
+    if (fds != fds_inline)
+        free(fds);
     while (list) {
         hcn_msg *m = list;
         list = m->next;
@@ -3337,9 +3567,10 @@ static void on_wake(uv_async_t *a)
         while (h->conns)
             conn_close(h->conns);
         written_run(h); /* before the check handle goes */
-        if (h->listening) {
-            uv_close((uv_handle_t *)&h->listener, NULL);
-            h->listening = false;
+        if (h->polling) {
+            uv_close((uv_handle_t *)&h->lpoll, on_lpoll_closed);
+            uv_close((uv_handle_t *)&h->lpause, NULL);
+            h->polling = false;
         }
         uv_close((uv_handle_t *)&h->wake, NULL);
         uv_close((uv_handle_t *)&h->prepare, NULL);
@@ -3350,6 +3581,7 @@ static void on_wake(uv_async_t *a)
 static void *loop_main(void *arg)
 {
     hcn_http *h = arg;
+    pthread_setname_np(pthread_self(), "hc-http"); /* top -H, perf, gdb */
     uv_run(&h->loop, UV_RUN_DEFAULT);
     return NULL;
 }
@@ -3389,21 +3621,56 @@ static int http_enqueue(hcn_http *h, hcn_msg *m, uint32_t max_req)
     return HCC_EOK;
 }
 
+/* The loop a message to the server that is not a plain WebSocketPush
+ * (push_of) is for: an answer's, by its request's id; a WebSocketPush's or
+ * WebSocketClose's, by its channel; any other request starts at loops[0]
+ * (which passes a binding change on to the others: handle_action).  Any
+ * thread. */
+static hcn_http *loop_of(http_shared *sh, const hcn_msg *m)
+{
+    if (sh->n == 1)
+        return sh->loops[0];
+    if (m->kind != HCN_MSG_REQUEST)
+        return loop_for(sh, m->id);
+    json_t *j =
+        json_loadb((const char *)m->body, m->body_len, JSON_DECODE_ANY, NULL);
+    hcn_http *to = sh->loops[0];
+    if (json_is_object(j) && json_object_size(j) == 1) {
+        json_t *v = json_object_get(j, "WebSocketPush");
+        v = v != NULL ? json_object_get(v, "channel_id")
+                      : json_object_get(j, "WebSocketClose");
+        if (is_u32(v))
+            to = loop_for(sh, (uint64_t)json_integer_value(v));
+    }
+    json_decref(j);
+    return to;
+}
+
+/* What the kernel pushes to the module's mailbox itself (send errors, and
+ * what came before the server ran), on the module's thread. */
 static void http_handle(hcn_proc *self, hcn_msg *m)
 {
-    (void)http_enqueue(self->mod, m, 0);
+    http_shared *sh = self->mod;
+    uint32_t cid;
+    int wt;
+    hcn_http *h = push_of(m, &cid, &wt) ? loop_for(sh, cid) : loop_of(sh, m);
+    (void)http_enqueue(h, m, 0);
 }
 
 /* The senders' threads put messages straight into the loop's queue: no hop
  * through the module's process thread (its mailbox still carries the
  * kernel's send errors, to http_handle).  The mailbox's request bound
- * holds for the queue. */
+ * holds for each loop's queue. */
 static int http_deliver(hcn_proc *self, hcn_msg *m)
 {
-    hcn_http *h = self->mod;
-    if (h == NULL) /* still starting */
+    http_shared *sh = self->mod;
+    if (sh == NULL) /* still starting */
         return hcn_mailbox_push(&self->mb, m);
-    switch (ws_direct_push(h, m)) {
+    uint32_t cid;
+    int wt;
+    bool push = push_of(m, &cid, &wt);
+    hcn_http *h = push ? loop_for(sh, cid) : loop_of(sh, m);
+    switch (push ? ws_direct_write(h, m, cid, wt) : DIRECT_NO) {
     case DIRECT_DONE: hcn_msg_unref(m); return HCC_EOK;
     case DIRECT_PARTIAL:
         /* its end is with the loop now: no bound can refuse it */
@@ -3430,7 +3697,7 @@ static void http_stop_thread(hcn_http *h)
     h->has_thread = false;
 }
 
-/* Everything h holds, once its loop thread (if any) has stopped. */
+/* Everything loop h holds, once its thread (if any) has stopped. */
 static void http_free(hcn_http *h)
 {
     written_run(h); /* their connections are closing, not yet freed */
@@ -3443,6 +3710,9 @@ static void http_free(hcn_http *h)
         h->qhead = m->next;
         hcn_msg_unref(m);
     }
+    for (size_t i = 0; i < h->nfds; i++)
+        close(h->fds[i]);
+    free(h->fds);
     pending *p, *pt;
     HASH_ITER(hh, h->pending, p, pt)
     {
@@ -3455,12 +3725,6 @@ static void http_free(hcn_http *h)
         HASH_DEL(h->channels, ch);
         free(ch);
     }
-    addr_count *ac, *at;
-    HASH_ITER(hh, h->addrs, ac, at)
-    {
-        HASH_DEL(h->addrs, ac);
-        free(ac);
-    }
     hcn_http_router_fini(&h->routes, free_binding);
     hcn_http_router_fini(&h->ws_routes, free_ws_binding);
     for (size_t i = 0; i < h->nsecure; i++)
@@ -3469,24 +3733,64 @@ static void http_free(hcn_http *h)
     pthread_mutex_destroy(&h->mu);
     pthread_mutex_destroy(&h->dmu);
     free(h->self_addr);
-    hcn_http_auth_fini(&h->auth);
-    hcn_http_limiter_free(h->lim);
     free(h);
 }
 
-static void http_fini(hcn_proc *self)
+/* What the loops share for node n, with room for `loops` loops (none made
+ * yet) and no listening socket; NULL with a message in err. */
+static http_shared *shared_new(hcn_node *n, unsigned loops, char *err,
+                               size_t errlen)
 {
-    hcn_http *h = self->mod;
-    if (h == NULL)
-        return;
-    http_stop_thread(h);
-    http_free(h);
-    self->mod = NULL;
+    http_shared *sh = hcn_xcalloc(1, sizeof *sh);
+    if (hcn_http_auth_init(n, n->cfg.http_password, &sh->auth, err, errlen) !=
+        0) {
+        free(sh);
+        return NULL;
+    }
+    sh->loops = hcn_xcalloc(loops, sizeof *sh->loops);
+    sh->listen_fd = -1;
+    pthread_mutex_init(&sh->mu, NULL);
+    sh->lim = hcn_http_limiter_new();
+    return sh;
+}
+
+/* Free sh, its loops (their threads stopped) with it. */
+static void shared_free(http_shared *sh)
+{
+    for (unsigned i = 0; i < sh->n; i++)
+        http_free(sh->loops[i]);
+    free(sh->loops);
+    if (sh->listen_fd >= 0)
+        close(sh->listen_fd);
+    addr_count *ac, *at;
+    HASH_ITER(hh, sh->addrs, ac, at)
+    {
+        HASH_DEL(sh->addrs, ac);
+        free(ac);
+    }
+    pthread_mutex_destroy(&sh->mu);
+    hcn_http_auth_fini(&sh->auth);
+    hcn_http_limiter_free(sh->lim);
+    free(sh);
 }
 
 static void http_stop(hcn_proc *self)
 {
-    http_stop_thread(self->mod);
+    http_shared *sh = self->mod;
+    if (sh == NULL)
+        return;
+    for (unsigned i = 0; i < sh->n; i++)
+        http_stop_thread(sh->loops[i]);
+}
+
+static void http_fini(hcn_proc *self)
+{
+    http_shared *sh = self->mod;
+    if (sh == NULL)
+        return;
+    http_stop(self);
+    self->mod = NULL;
+    shared_free(sh);
 }
 
 static const hcn_module_ops http_ops = {
@@ -3496,26 +3800,16 @@ static const hcn_module_ops http_ops = {
     .fini = http_fini,
 };
 
-/* Undo hcn_mod_http_add once its loop exists (its handles closed). */
-static void setup_undo(hcn_http *h)
-{
-    uv_walk(&h->loop, walk_close, NULL);
-    uv_run(&h->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&h->loop);
-    pthread_mutex_destroy(&h->mu);
-    pthread_mutex_destroy(&h->dmu);
-    free(h->self_addr);
-    hcn_http_auth_fini(&h->auth);
-    hcn_http_limiter_free(h->lim);
-    free(h);
-}
-
-/* h's state for node n (h->self set): limits, parser, login, its loop
- * with the wake-up handle; no listener, no thread.  0, or -1 with h freed
- * and a message in err. */
-static int http_init(hcn_http *h, hcn_node *n, char *err, size_t errlen)
+/* A new loop of sh for node n (its process entry `self`), as
+ * sh->loops[sh->n]: limits, parser, its libuv loop with the wake-up
+ * handle; no thread. */
+static hcn_http *http_loop_new(http_shared *sh, hcn_node *n, hcn_proc *self)
 {
     const hc_node_config *cfg = &n->cfg;
+    hcn_http *h = hcn_xcalloc(1, sizeof *h);
+    h->sh = sh;
+    h->index = sh->n;
+    h->self = self;
     h->node = n;
     h->self_addr = hcn_xasprintf("%s@%s", n->name, HTTP_PID);
     h->rng = hcn_random_u64() | 1;
@@ -3531,6 +3825,7 @@ static int http_init(hcn_http *h, hcn_node *n, char *err, size_t errlen)
     h->ws_max_per_addr = cfg->ws_max_connections_per_addr;
     h->wait_max_s = cfg->http_server_timeout_max_s;
     h->ws_ping_s = cfg->ws_ping_interval_s;
+    h->auth = &sh->auth;
     pthread_mutex_init(&h->mu, NULL);
     pthread_mutex_init(&h->dmu, NULL);
     h->settings.on_message_begin = cb_message_begin;
@@ -3544,43 +3839,73 @@ static int http_init(hcn_http *h, hcn_node *n, char *err, size_t errlen)
      * (header_budget), so let the parser's be at least as large. */
     http_parser_set_max_header_size(
         h->max_header + 1024 > 80 * 1024 ? h->max_header + 1024 : 80 * 1024);
-    if (hcn_http_auth_init(n, cfg->http_password, &h->auth, err, errlen) != 0) {
-        pthread_mutex_destroy(&h->mu);
-        pthread_mutex_destroy(&h->dmu);
-        free(h->self_addr);
-        free(h);
-        return -1;
-    }
-    h->lim = hcn_http_limiter_new();
     uv_loop_init(&h->loop);
     uv_async_init(&h->loop, &h->wake, on_wake);
     h->wake.data = h;
     uv_timer_init(&h->loop, &h->login_timer);
     h->login_timer.data = h;
-    uv_timer_start(&h->login_timer, on_login_timer, 60000, 60000);
-    uv_unref((uv_handle_t *)&h->login_timer);
+    if (h->index == 0) { /* the summary of the failed logins, for all */
+        uv_timer_start(&h->login_timer, on_login_timer, 60000, 60000);
+        uv_unref((uv_handle_t *)&h->login_timer);
+    }
     uv_prepare_init(&h->loop, &h->prepare);
     h->prepare.data = h;
     uv_prepare_start(&h->prepare, on_prepare);
     uv_check_init(&h->loop, &h->check);
     h->check.data = h;
     uv_check_start(&h->check, on_check);
-    return 0;
+    sh->loops[sh->n++] = h;
+    return h;
+}
+
+/* The listening socket for ss (non-blocking; IPv6 ones take IPv4 too):
+ * its descriptor, or a negative errno. */
+static int listen_socket(const struct sockaddr_storage *ss)
+{
+    int fd =
+        socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1, off = 0;
+    socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        (ss->ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0 ||
+        listen(fd, 511) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+/* How many loops: --http-loops, or one a CPU up to 4. */
+static unsigned loops_wanted(const hc_node_config *cfg)
+{
+    if (cfg->http_loops > 0)
+        return cfg->http_loops < LOOPS_MAX ? cfg->http_loops : LOOPS_MAX;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > 4 ? 4 : (unsigned)cpus;
 }
 
 int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
 {
     const hc_node_config *cfg = &n->cfg;
-    hcn_http *h = hcn_xcalloc(1, sizeof *h);
     /* The entry first (its data once the server runs), so that the loop
-     * thread finds h->self set; a failure below leaves an entry with no
+     * threads find h->self set; a failure below leaves an entry with no
      * data, which hc_node_free removes. */
     hcn_proc *p = hcn_node_add_proc(n, HTTP_PID, false, NULL);
     p->ops = &http_ops;
-    h->self = p;
     hcn_proc_unref(p);
-    if (http_init(h, n, err, errlen) != 0)
+    unsigned loops = loops_wanted(cfg);
+    http_shared *sh = shared_new(n, loops, err, errlen);
+    if (sh == NULL)
         return -1;
+    for (unsigned i = 0; i < loops; i++)
+        http_loop_new(sh, n, p);
+    hcn_http *h0 = sh->loops[0];
     if (cfg->http_port > 0) {
         /* A peer that goes away mid-write must not kill the node. */
         struct sigaction sa;
@@ -3590,19 +3915,25 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
         const char *addr = cfg->http_addr ? cfg->http_addr : "127.0.0.1";
         int rc = listen_addr(addr, cfg->http_port, &ss);
         if (rc == 0) {
-            uv_tcp_init(&h->loop, &h->listener);
-            h->listener.data = h;
-            h->listening = true;
-            rc = uv_tcp_bind(&h->listener, (struct sockaddr *)&ss, 0);
-            if (rc == 0)
-                rc = uv_listen((uv_stream_t *)&h->listener, 511, on_connection);
+            int fd = listen_socket(&ss);
+            if (fd < 0)
+                rc = fd; /* libuv's codes are negative errnos here */
+            else
+                sh->listen_fd = fd;
         }
+        if (rc == 0)
+            rc = uv_poll_init(&h0->loop, &h0->lpoll, sh->listen_fd);
         if (rc != 0) {
             snprintf(err, errlen, "http-server cannot listen on %s:%d: %s",
                      addr, cfg->http_port, uv_strerror(rc));
-            setup_undo(h);
+            shared_free(sh);
             return -1;
         }
+        h0->lpoll.data = h0;
+        uv_timer_init(&h0->loop, &h0->lpause);
+        h0->lpause.data = h0;
+        h0->polling = true;
+        uv_poll_start(&h0->lpoll, UV_READABLE, on_listen);
         bool v6 = ss.ss_family == AF_INET6;
         bool local = hcn_http_is_loopback((struct sockaddr *)&ss);
         char ip[INET6_ADDRSTRLEN] = "";
@@ -3615,13 +3946,18 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
                  local ? "this machine only; --http-addr to serve others"
                        : "reachable from other machines");
     }
-    if (pthread_create(&h->thread, NULL, loop_main, h) != 0) {
-        snprintf(err, errlen, "cannot start the http-server thread");
-        setup_undo(h);
-        return -1;
+    for (unsigned i = 0; i < loops; i++) {
+        hcn_http *h = sh->loops[i];
+        if (pthread_create(&h->thread, NULL, loop_main, h) != 0) {
+            snprintf(err, errlen, "cannot start the http-server's threads");
+            for (unsigned k = 0; k < i; k++)
+                http_stop_thread(sh->loops[k]);
+            shared_free(sh);
+            return -1;
+        }
+        h->has_thread = true;
     }
-    h->has_thread = true;
-    p->mod = h;
+    p->mod = sh;
     return 0;
 }
 
@@ -3629,18 +3965,15 @@ int hcn_mod_http_add(hcn_node *n, char *err, size_t errlen)
 
 hcn_http *hcn_http_probe_new(hcn_node *n, char *err, size_t errlen)
 {
-    hcn_http *h = hcn_xcalloc(1, sizeof *h);
     /* The node's own entry: answers and log lines go out under its name. */
-    h->self = hcn_node_find(n, HTTP_PID);
-    if (h->self == NULL) {
+    hcn_proc *self = hcn_node_find(n, HTTP_PID);
+    if (self == NULL) {
         snprintf(err, errlen, "the node has no %s", HTTP_PID);
-        free(h);
         return NULL;
     }
-    hcn_proc_unref(h->self);
-    if (http_init(h, n, err, errlen) != 0)
-        return NULL;
-    return h;
+    hcn_proc_unref(self);
+    http_shared *sh = shared_new(n, 1, err, errlen);
+    return sh != NULL ? http_loop_new(sh, n, self) : NULL;
 }
 
 int hcn_http_probe_connect(hcn_http *h, int sock, bool loopback)
@@ -3654,6 +3987,9 @@ int hcn_http_probe_connect(hcn_http *h, int sock, bool loopback)
     c->due = TIMER_OFF;
     c->handles = 2;
     int rc = uv_tcp_open(&c->tcp, sock);
+    pthread_mutex_lock(&h->sh->mu);
+    h->sh->nconns += rc == 0; /* as on_listen counts it */
+    pthread_mutex_unlock(&h->sh->mu);
     if (rc != 0) {
         c->closing = true;
         uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -3717,5 +4053,5 @@ void hcn_http_probe_free(hcn_http *h)
         return;
     while (h->conns)
         conn_close(h->conns);
-    http_free(h);
+    shared_free(h->sh);
 }
