@@ -276,8 +276,8 @@ bool hcn_http_login_check(const hcn_http_auth *a, const char *body, size_t len,
  * /64) to slow guessing: after HCN_LOGIN_FREE_FAILS failures in a row an
  * address is refused for 1 s, and each further failure doubles that, up to
  * HCN_LOGIN_MAX_LOCK_S; a success forgets the address.  Counts for the log
- * are kept too, said in one summary line per interval.  Not thread-safe
- * (the server's loop owns it). */
+ * are kept too, said in one summary line per interval.  Not thread-safe:
+ * the server's loops share it under their shared mutex. */
 #define HCN_LOGIN_FREE_FAILS 5
 #define HCN_LOGIN_MAX_LOCK_S 300
 typedef struct hcn_http_limiter hcn_http_limiter;

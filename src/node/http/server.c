@@ -10,8 +10,8 @@
  * loop they are for (http_deliver; the module's own thread, the
  * runtime-module loop of proc.c, only passes on what the kernel puts in its
  * mailbox).  What the loops share (http_shared: counts and limits, the
- * login limiter) is under its mutex; nothing else here takes a lock but
- * the hand-over queues.
+ * login limiter) is under its mutex; the other locks are the hand-over
+ * queues' and the WebSocket direct pushes' (dmu, ws_direct.mu).
  *
  * HTTP parsing is Debian's http-parser, WebSocket framing wslay; this file
  * never parses the protocols itself.  A connection handles one request at a
@@ -29,6 +29,7 @@
 #include <http_parser.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -1162,8 +1163,12 @@ static void do_login(conn *c, const char *host, const char *query)
     pthread_mutex_lock(&sh->mu);
     uint32_t wait = hcn_http_limiter_check(sh->lim, peer, now_ms);
     bool busy = !wait && sh->logins >= LOGINS_MAX;
-    if (!wait && !busy)
+    if (!wait && !busy) {
+        /* counted as under way at once: a login from the same address on
+         * another loop is checked against it */
         sh->logins++;
+        hcn_http_limiter_start(sh->lim, peer, now_ms);
+    }
     pthread_mutex_unlock(&sh->mu);
     if (wait) {
         char *extra = hcn_xasprintf(
@@ -1200,6 +1205,9 @@ static void do_login(conn *c, const char *host, const char *query)
     if (uv_queue_work(&h->loop, &w->req, login_work_cb, login_after_cb) != 0) {
         pthread_mutex_lock(&sh->mu);
         sh->logins--;
+        /* its start ended as a failure would (never a success, which
+         * forgets the address) */
+        hcn_http_limiter_result(sh->lim, peer, false, now_ms);
         pthread_mutex_unlock(&sh->mu);
         c->handles--;
         login_work_free(w);
@@ -1207,14 +1215,14 @@ static void do_login(conn *c, const char *host, const char *query)
         return;
     }
     /* its result comes to login_after_cb, on this thread, after we return */
-    pthread_mutex_lock(&sh->mu);
-    hcn_http_limiter_start(sh->lim, peer, now_ms);
-    pthread_mutex_unlock(&sh->mu);
 }
 
 /* The login check on the thread pool (the auth is read-only once made). */
 static void login_work_cb(uv_work_t *req)
 {
+    /* libuv's pool threads take the name of the thread that started them,
+     * a loop's: say what they are (top -H, perf) */
+    pthread_setname_np(pthread_self(), "hc-uvpool");
     login_work *w = req->data;
     w->ok = hcn_http_login_check(w->auth, w->body, w->len, &w->sub);
 }
@@ -3126,7 +3134,30 @@ static void conn_give(hcn_http *to, int fd)
     uv_async_send(&to->wake);
 }
 
-static void on_listen_pause(uv_timer_t *t);
+static void on_listen(uv_poll_t *p, int status, int events);
+
+static void on_listen_pause(uv_timer_t *t)
+{
+    hcn_http *h = t->data;
+    uv_poll_start(&h->lpoll, UV_READABLE, on_listen);
+}
+
+/* Accepting failed (`why`): out of descriptors or memory, or an error on
+ * the listening socket.  What is queued stays queued; look again in
+ * 100 ms rather than at once, again and again, and say so once in 10 s. */
+static void listen_pause(hcn_http *h, const char *why)
+{
+    uint64_t now = uv_now(&h->loop);
+    if (h->accept_said == 0 || now - h->accept_said >= 10000) {
+        h->accept_said = now;
+        logf_h(h, 0,
+               "cannot accept a connection: %s; trying again every "
+               "100 ms",
+               why);
+    }
+    uv_poll_stop(&h->lpoll);
+    uv_timer_start(&h->lpause, on_listen_pause, 100, 0);
+}
 
 /* The listening socket is readable (loops[0]): accept what is there, a
  * bounded batch at a time, each connection to the next loop in turn. */
@@ -3135,8 +3166,10 @@ static void on_listen(uv_poll_t *p, int status, int events)
     (void)events;
     hcn_http *h = p->data;
     http_shared *sh = h->sh;
-    if (status < 0)
+    if (status < 0) { /* libuv has stopped the handle */
+        listen_pause(h, uv_strerror(status));
         return;
+    }
     for (int i = 0; i < 64; i++) {
         int fd =
             accept4(sh->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -3146,19 +3179,7 @@ static void on_listen(uv_poll_t *p, int status, int events)
                 continue;
             if (e == EAGAIN || e == EWOULDBLOCK)
                 return;
-            /* out of descriptors or memory: the connection stays queued;
-             * look again in a moment instead of at once, again and again
-             * (and say so once in 10 s) */
-            uint64_t now = uv_now(&h->loop);
-            if (h->accept_said == 0 || now - h->accept_said >= 10000) {
-                h->accept_said = now;
-                logf_h(h, 0,
-                       "cannot accept a connection: %s; trying again every "
-                       "100 ms",
-                       strerror(e));
-            }
-            uv_poll_stop(&h->lpoll);
-            uv_timer_start(&h->lpause, on_listen_pause, 100, 0);
+            listen_pause(h, strerror(e));
             return;
         }
         pthread_mutex_lock(&sh->mu);
@@ -3178,12 +3199,6 @@ static void on_listen(uv_poll_t *p, int status, int events)
         else
             conn_give(to, fd);
     }
-}
-
-static void on_listen_pause(uv_timer_t *t)
-{
-    hcn_http *h = t->data;
-    uv_poll_start(&h->lpoll, UV_READABLE, on_listen);
 }
 
 /* ------------------------------------------------ actions from processes */
@@ -3881,12 +3896,19 @@ static int listen_socket(const struct sockaddr_storage *ss)
     return fd;
 }
 
-/* How many loops: --http-loops, or one a CPU up to 4. */
+/* How many loops: --http-loops, or one a CPU the node may run on (its
+ * affinity mask) up to 4; one when it serves no port (its loops would only
+ * pass bindings on). */
 static unsigned loops_wanted(const hc_node_config *cfg)
 {
     if (cfg->http_loops > 0)
         return cfg->http_loops < LOOPS_MAX ? cfg->http_loops : LOOPS_MAX;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cfg->http_port <= 0)
+        return 1;
+    cpu_set_t set;
+    long cpus = sched_getaffinity(0, sizeof set, &set) == 0
+                    ? CPU_COUNT(&set)
+                    : sysconf(_SC_NPROCESSORS_ONLN);
     return cpus < 1 ? 1 : cpus > 4 ? 4 : (unsigned)cpus;
 }
 
