@@ -517,18 +517,16 @@ def test_websocket_push_rules(node_factory):
     assert '{"WebSocketClose":%d}' % ch in events(n, want="WebSocketClose")
 
 
-def test_websocket_limits(node_factory):
-    n = start(node_factory, "--ws-max-connections", "2", "--ws-queue-max",
-              "5")
-    ws_bind(n, "/ws")
-    url = f"ws://127.0.0.1:{n.port}/{SRV}/ws"
-
+def ws_two_then_full(url, refusals=1):
+    """Against a limit of two WebSockets: two open at url, `refusals` more
+    answered 503, then one of the two closed and room again."""
     async def client():
         a = await websockets.connect(url)
         b = await websockets.connect(url)
-        with pytest.raises(websockets.InvalidStatusCode) as e:
-            await websockets.connect(url)
-        assert e.value.status_code == 503
+        for _ in range(refusals):
+            with pytest.raises(websockets.InvalidStatusCode) as e:
+                await websockets.connect(url)
+            assert e.value.status_code == 503
         await a.close()
         await asyncio.sleep(0.3)
         c = await websockets.connect(url)   # room again
@@ -536,6 +534,13 @@ def test_websocket_limits(node_factory):
         await b.close()
 
     asyncio.run(client())
+
+
+def test_websocket_limits(node_factory):
+    n = start(node_factory, "--ws-max-connections", "2", "--ws-queue-max",
+              "5")
+    ws_bind(n, "/ws")
+    ws_two_then_full(f"ws://127.0.0.1:{n.port}/{SRV}/ws")
     # unknown path: 404
     assert ws_connect_fails(f"ws://127.0.0.1:{n.port}/{SRV}/nows") == 404
 
@@ -1029,22 +1034,8 @@ def test_loops_share_the_limits(node_factory):
     for s in held:
         s.close()
     time.sleep(0.3)
-    url = f"ws://127.0.0.1:{n.port}/{SRV}/ws"
-
-    async def client():
-        a = await websockets.connect(url)
-        b = await websockets.connect(url)    # on another loop
-        for _ in range(3):                   # refused on every loop
-            with pytest.raises(websockets.InvalidStatusCode) as e:
-                await websockets.connect(url)
-            assert e.value.status_code == 503
-        await a.close()
-        await asyncio.sleep(0.3)
-        c = await websockets.connect(url)    # room again
-        await c.close()
-        await b.close()
-
-    asyncio.run(client())
+    # the two on two loops, the refusals on each of the three
+    ws_two_then_full(f"ws://127.0.0.1:{n.port}/{SRV}/ws", refusals=3)
     assert curl(n, f"/{SRV}/api")[0] == 200
 
 

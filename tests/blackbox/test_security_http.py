@@ -14,7 +14,7 @@ import time
 
 import websockets
 
-from test_http import SRV, bind, curl, start, ws_bind
+from test_http import SRV, bind, curl, start, ws_bind, ws_two_then_full
 
 NODE = "test.os"
 
@@ -202,23 +202,7 @@ def test_per_address_connection_limit(node_factory):
     time.sleep(0.2)
     # WebSockets: two from one address, the third refused
     ws_bind(n, "/ws")
-    url = f"ws://127.0.0.1:{n.port}/{SRV}/ws"
-
-    async def client():
-        a = await websockets.connect(url)
-        b = await websockets.connect(url)
-        try:
-            await websockets.connect(url)
-            raise AssertionError("a third WebSocket was accepted")
-        except websockets.InvalidStatusCode as e:
-            assert e.status_code == 503
-        await a.close()
-        await asyncio.sleep(0.3)
-        c = await websockets.connect(url)   # room again
-        await c.close()
-        await b.close()
-
-    asyncio.run(client())
+    ws_two_then_full(f"ws://127.0.0.1:{n.port}/{SRV}/ws")
 
 
 def ws_handshake(node, path, extra=""):
