@@ -77,8 +77,8 @@ typedef struct hc_node_config {
     uint32_t ws_max_connections;     /* open WebSockets */
     uint32_t ws_queue_max; /* frames waiting for one WebSocket client */
     /* The http-server's event loops, each a thread owning the connections
-     * handed to it in turn (docs/architecture.md); 0 = one a CPU, at most
-     * 4; at most 16. */
+     * handed to it in turn (docs/architecture.md); 0 = one a CPU the node
+     * may run on, at most 4 (1 when it serves no port); at most 16. */
     uint32_t http_loops;
     /* Defences (docs/security-http.md): request bodies held at once, all
      * connections together, else 503; open connections and WebSockets
