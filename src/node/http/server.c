@@ -300,8 +300,6 @@ struct hcn_http {
     time_t date_sec;
     char date[48];
     size_t date_len;
-    /* authentication (auth.c): sh->auth */
-    const hcn_http_auth *auth;
     uv_timer_t login_timer; /* loops[0]: says the limiter's summary, once a
                                minute */
 };
@@ -1101,9 +1099,10 @@ static bool auth_ok(conn *c, const char *sub)
                      : hcn_xasprintf("hyperware-auth_%s", h->node->name);
     char *tok = hcn_http_cookie(cookies, name);
     free(name);
-    bool ok = tok && hcn_http_jwt_valid(
-                         h->auth->key, sizeof h->auth->key, tok, h->node->name,
-                         sub, (uint64_t)time(NULL), h->auth->lifetime_s);
+    bool ok =
+        tok && hcn_http_jwt_valid(h->sh->auth.key, sizeof h->sh->auth.key, tok,
+                                  h->node->name, sub, (uint64_t)time(NULL),
+                                  h->sh->auth.lifetime_s);
     free(tok);
     return ok;
 }
@@ -1112,7 +1111,7 @@ static bool auth_ok(conn *c, const char *sub)
 static void send_login_page(conn *c)
 {
     respond(c, 200, "Content-Type: text/html; charset=utf-8\r\n", NULL,
-            c->h->auth->login_html, c->h->auth->login_len);
+            c->h->sh->auth.login_html, c->h->sh->auth.login_len);
 }
 
 /* POST /login: {"password_hash": "0x..."} (Hyperware's argon2id form) or
@@ -1196,7 +1195,7 @@ static void do_login(conn *c, const char *host, const char *query)
     login_work *w = hcn_xcalloc(1, sizeof *w);
     w->req.data = w;
     w->c = c;
-    w->auth = h->auth;
+    w->auth = &h->sh->auth;
     w->body = hcn_xstrndup(c->body ? (const char *)c->body : "", c->body_len);
     w->len = c->body_len;
     w->host = host ? hcn_xstrdup(host) : NULL;
@@ -1273,9 +1272,10 @@ static void login_answer(conn *c, bool ok, char *sub, const char *host,
         clean[o] = 0;
     }
     uint64_t now = (uint64_t)time(NULL);
-    char *tok = hcn_http_jwt_make(
-        h->auth->key, sizeof h->auth->key, h->node->name,
-        localhost && sub && *sub ? sub : NULL, now, now + h->auth->lifetime_s);
+    char *tok =
+        hcn_http_jwt_make(h->sh->auth.key, sizeof h->sh->auth.key,
+                          h->node->name, localhost && sub && *sub ? sub : NULL,
+                          now, now + h->sh->auth.lifetime_s);
     if (tok == NULL) {
         respond_empty(c, 500);
         free(sub);
@@ -1293,7 +1293,7 @@ static void login_answer(conn *c, bool ok, char *sub, const char *host,
         "HttpOnly; SameSite=Strict\r\n",
         h->node->name, clean ? "@" : "", clean ? clean : "", tok,
         clean || dom == NULL ? "" : dom,
-        (unsigned long long)h->auth->lifetime_s);
+        (unsigned long long)h->sh->auth.lifetime_s);
     free(dom);
     json_t *q = json_object();
     if (query)
@@ -3084,6 +3084,16 @@ static void conn_begin(hcn_http *h, conn *c)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
+/* An accepted connection, counted in sh->nconns, that no loop will serve
+ * (its loop stopping, or uv_tcp_open refused it): closed, uncounted. */
+static void conn_drop_fd(http_shared *sh, int fd)
+{
+    close(fd);
+    pthread_mutex_lock(&sh->mu);
+    sh->nconns--;
+    pthread_mutex_unlock(&sh->mu);
+}
+
 /* A connection accepted for loop h (fd non-blocking, counted in
  * sh->nconns): its handles, then conn_begin.  h's thread. */
 static void conn_open(hcn_http *h, int fd)
@@ -3097,10 +3107,7 @@ static void conn_open(hcn_http *h, int fd)
     c->due = TIMER_OFF;
     c->handles = 2;
     if (uv_tcp_open(&c->tcp, fd) != 0) {
-        close(fd);
-        pthread_mutex_lock(&h->sh->mu);
-        h->sh->nconns--;
-        pthread_mutex_unlock(&h->sh->mu);
+        conn_drop_fd(h->sh, fd);
         c->closing = true;
         uv_close((uv_handle_t *)&c->timer, on_handle_closed);
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
@@ -3125,10 +3132,7 @@ static void conn_give(hcn_http *to, int fd)
     }
     pthread_mutex_unlock(&to->mu);
     if (stopped) {
-        close(fd);
-        pthread_mutex_lock(&to->sh->mu);
-        to->sh->nconns--;
-        pthread_mutex_unlock(&to->sh->mu);
+        conn_drop_fd(to->sh, fd);
         return;
     }
     uv_async_send(&to->wake);
@@ -3546,26 +3550,18 @@ static void on_wake(uv_async_t *a)
     h->qhead = h->qtail = NULL;
     h->qreq = 0;
     bool stop = h->stop;
-    int fds_inline[16], *fds = fds_inline;
+    int *fds = h->fds; /* taken whole: conn_give starts a new one */
     size_t nfds = h->nfds;
-    if (nfds > 16)
-        fds = hcn_xmalloc(nfds * sizeof *fds);
-    if (nfds > 0)
-        memcpy(fds, h->fds, nfds * sizeof *fds);
-    h->nfds = 0;
+    h->fds = NULL;
+    h->nfds = h->fds_cap = 0;
     pthread_mutex_unlock(&h->mu);
     for (size_t i = 0; i < nfds; i++) {
-        if (!stop) {
+        if (stop)
+            conn_drop_fd(h->sh, fds[i]);
+        else
             conn_open(h, fds[i]);
-            continue;
-        }
-        close(fds[i]);
-        pthread_mutex_lock(&h->sh->mu);
-        h->sh->nconns--;
-        pthread_mutex_unlock(&h->sh->mu);
     }
-    if (fds != fds_inline)
-        free(fds);
+    free(fds);
     while (list) {
         hcn_msg *m = list;
         list = m->next;
@@ -3636,13 +3632,17 @@ static int http_enqueue(hcn_http *h, hcn_msg *m, uint32_t max_req)
     return HCC_EOK;
 }
 
-/* The loop a message to the server that is not a plain WebSocketPush
- * (push_of) is for: an answer's, by its request's id; a WebSocketPush's or
- * WebSocketClose's, by its channel; any other request starts at loops[0]
+/* The loop a message to the server is for: a plain WebSocketPush's (then
+ * *push, with its channel and type in *cid and *wt: push_of), a
+ * WebSocketPush's or WebSocketClose's in another shape by its channel, an
+ * answer's by its request's id; any other request starts at loops[0]
  * (which passes a binding change on to the others: handle_action).  Any
  * thread. */
-static hcn_http *loop_of(http_shared *sh, const hcn_msg *m)
+static hcn_http *loop_of(http_shared *sh, const hcn_msg *m, bool *push,
+                         uint32_t *cid, int *wt)
 {
+    if ((*push = push_of(m, cid, wt)))
+        return loop_for(sh, *cid);
     if (sh->n == 1)
         return sh->loops[0];
     if (m->kind != HCN_MSG_REQUEST)
@@ -3668,8 +3668,8 @@ static void http_handle(hcn_proc *self, hcn_msg *m)
     http_shared *sh = self->mod;
     uint32_t cid;
     int wt;
-    hcn_http *h = push_of(m, &cid, &wt) ? loop_for(sh, cid) : loop_of(sh, m);
-    (void)http_enqueue(h, m, 0);
+    bool push;
+    (void)http_enqueue(loop_of(sh, m, &push, &cid, &wt), m, 0);
 }
 
 /* The senders' threads put messages straight into the loop's queue: no hop
@@ -3683,8 +3683,8 @@ static int http_deliver(hcn_proc *self, hcn_msg *m)
         return hcn_mailbox_push(&self->mb, m);
     uint32_t cid;
     int wt;
-    bool push = push_of(m, &cid, &wt);
-    hcn_http *h = push ? loop_for(sh, cid) : loop_of(sh, m);
+    bool push;
+    hcn_http *h = loop_of(sh, m, &push, &cid, &wt);
     switch (push ? ws_direct_write(h, m, cid, wt) : DIRECT_NO) {
     case DIRECT_DONE: hcn_msg_unref(m); return HCC_EOK;
     case DIRECT_PARTIAL:
@@ -3840,7 +3840,6 @@ static hcn_http *http_loop_new(http_shared *sh, hcn_node *n, hcn_proc *self)
     h->ws_max_per_addr = cfg->ws_max_connections_per_addr;
     h->wait_max_s = cfg->http_server_timeout_max_s;
     h->ws_ping_s = cfg->ws_ping_interval_s;
-    h->auth = &sh->auth;
     pthread_mutex_init(&h->mu, NULL);
     pthread_mutex_init(&h->dmu, NULL);
     h->settings.on_message_begin = cb_message_begin;

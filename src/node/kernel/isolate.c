@@ -296,10 +296,9 @@ static run_end run_capture(char *const argv[], bool group, char *out,
         if (pr < 0) {
             if (perr == EINTR)
                 continue;
-            if (end == RUN_EXITED) { /* nothing more can be read: it ends now */
+            if (end == RUN_EXITED) /* nothing more can be read: it ends now
+                                      (its status says killed) */
                 kill(target, SIGKILL);
-                end = RUN_LATE;
-            }
             break;
         }
         for (int i = 0; i < npf; i++) {
