@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import ask_until, BIN, blob_line, ISOLATED, NODE, pid
+from conftest import ask_until, BIN, blob_line, ISOLATED, NODE, needs_fibers, pid
 
 HOG = pid("stackhog", "tstack")
 ISOLATE = ("--isolate", "--restart-base-ms", "50")
@@ -383,6 +383,88 @@ def test_a_manifest_can_keep_a_process_in_the_node(node_factory, tmp_path):
     # one worker for each isolated process, none for HOG
     kids = children(n.proc.pid)
     assert len(kids) == sum(p["isolated"] for p in procs.values()), kids
+
+
+def threads(pid):
+    """{name: count} of the threads of process pid."""
+    names = {}
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/comm") as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        names[name] = names.get(name, 0) + 1
+    return names
+
+
+def keep_in_node(pkg, keep):
+    """Set (or drop) "in_process" in every entry of pkg's manifest."""
+    man = pkg / "pkg" / "manifest.json"
+    entries = json.loads(man.read_text())
+    for e in entries:
+        if keep:
+            e["in_process"] = True
+        else:
+            e.pop("in_process", None)
+    man.write_text(json.dumps(entries))
+
+
+@needs_fibers
+@pytest.mark.skipif(not ISOLATED, reason="every process is in the node")
+def test_a_reinstall_moves_a_process_between_node_and_worker(node_factory,
+                                                             tmp_path):
+    """A reinstall whose manifest changes "in_process" moves the process:
+    from a fiber of the node's one scheduler thread to a worker of its own
+    (its life on a thread of the node's, which waits on the worker: not on
+    the scheduler thread), and back to a fiber.  Its neighbours on the
+    scheduler thread answer all along."""
+    pkgs = []
+    for name in ("tpkg", "tstack"):
+        pkg = tmp_path / name
+        shutil.copytree(os.path.join(os.environ["HYPERC_PACKAGES"], name),
+                        pkg)
+        keep_in_node(pkg, True)
+        pkgs.append(pkg)
+    tstack = pkgs[1]
+    n = node_factory(packages=tuple(str(p) for p in pkgs),
+                     extra=("--schedulers", "1"))
+
+    def ps():
+        return {p["id"]: p for p in n.call({"op": "ps"})["processes"]}
+
+    def reinstall(keep):
+        before = ps()[HOG]["starts"]
+        keep_in_node(tstack, keep)
+        rep = n.call({"op": "install", "dir": str(tstack)})
+        assert rep.get("ok"), rep
+        deadline = time.monotonic() + 20
+        while not (ps()[HOG]["starts"] > before and ps()[HOG]["started"]):
+            assert time.monotonic() < deadline, ps()[HOG]
+            time.sleep(0.05)
+
+    assert not ps()[HOG]["isolated"] and not ps()[pid("a")]["isolated"]
+    assert children(n.proc.pid) == []
+    assert n.ask(HOG, "ping") == "pong 1"
+    assert "hc-proc" not in threads(n.proc.pid)
+    reinstall(False)
+    assert ps()[HOG]["isolated"] and not ps()[pid("a")]["isolated"]
+    assert len(children(n.proc.pid)) == 1
+    # its life on a thread of its own (named so), not on a scheduler's
+    assert threads(n.proc.pid).get("hc-proc") == 1
+    assert n.ask(HOG, "ping") == "pong 1"
+    for i in range(20):  # the neighbours, on the one scheduler thread
+        assert n.ask(pid("a"), f"echo {i}", timeout=5) == str(i)
+    assert n.ask(HOG, "ping") == "pong 2"
+    reinstall(True)
+    assert not ps()[HOG]["isolated"]
+    deadline = time.monotonic() + 10
+    # the worker ends with its instance, the thread with its life there
+    while children(n.proc.pid) or "hc-proc" in threads(n.proc.pid):
+        assert time.monotonic() < deadline, threads(n.proc.pid)
+        time.sleep(0.05)
+    assert n.ask(HOG, "ping") == "pong 1"
+    assert n.ask(pid("a"), "echo back", timeout=5) == "back"
 # The sandbox: each refused call ends the worker alone, named with where it
 # was made.  fork() is glibc's clone (clone3 or fork on other libcs).
 # recvmsg, which could bring a descriptor, only reads fd 4 (below): not the

@@ -1979,6 +1979,7 @@ static void server_sleep(void)
 static void *server_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "hc-wserver"); /* top -H, perf */
     int64_t idle_since = hcn_now_ns();
     for (;;) {
         pthread_mutex_lock(&srv.mu);

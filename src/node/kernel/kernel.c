@@ -140,6 +140,7 @@ hcn_proc *hcn_node_add_proc(hcn_node *n, const char *pid, bool public_,
     p->public_ = public_;
     p->verbosity = -1;
     atomic_init(&p->tasks, -1);
+    p->pending_isolated = -1;
     pthread_mutex_init(&p->lock, NULL);
     /* The node's own modules (publisher sys) serve every process at once:
      * a burst from one (10,000 timers from as many tasks) must not be

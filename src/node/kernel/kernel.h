@@ -368,11 +368,12 @@ struct hcn_proc {
     /* runtime module, or guest */
     const hcn_module_ops *ops;
     void *mod;
-    char *so_path;    /* guest: the shared object */
-    char *pkg_dir;    /* guest: the package's pkg/ folder */
-    bool isolated;    /* guest: runs in a worker process (kernel/isolate.c) */
-    int crashes;      /* instances that crashed (under lock) */
-    char *last_crash; /* how the last one did, NULL = never (under lock) */
+    char *so_path;        /* guest: the shared object */
+    char *pkg_dir;        /* guest: the package's pkg/ folder */
+    atomic_bool isolated; /* guest: runs in a worker process (kernel/isolate.c);
+                           * a reinstall changes it (pending_isolated) */
+    int crashes;          /* instances that crashed (under lock) */
+    char *last_crash;     /* how the last one did, NULL = never (under lock) */
     pthread_t thread;
     bool has_thread;            /* its life runs: on `thread`, or on a fiber */
     atomic_bool thread_claimed; /* `thread` is joined or detached by whoever
@@ -383,10 +384,14 @@ struct hcn_proc {
      * before the instance starts; read by the lanes' LANE_OPEN) */
     atomic_bool in_wasm_host;
     bool on_fiber;    /* guest: on a fiber of the node's schedulers (sched.c),
-                       * not on `thread` (set before it starts) */
+                       * not on `thread` (set before it starts; changed by
+                       * its own life under the node's life_mu: proc.c's
+                       * carrier_move) */
     char *pending_so; /* guest: a reinstall's binary, taken at the
                        * next start (under lock) */
     char *pending_pkg_dir;   /* and its pkg/ folder */
+    int pending_isolated;    /* and its manifest's say on isolated: 0, 1,
+                              * or -1 for none (under lock) */
     atomic_int instance;     /* starts so far */
     atomic_int started_inst; /* the instance that has started (host.c:
                               * started), 0: none yet */
@@ -454,8 +459,12 @@ void hcn_proc_fail_request(hcn_node *n, hcn_msg *m);
 int hcn_proc_start_thread(hcn_proc *p);
 /* A guest process's life: its instances, restarts and on-exit, until it
  * ends or the node shuts down (proc.c).  Runs on p's thread or fiber; the
- * caller holds a reference to p and counts the thread in the census. */
-void hcn_proc_life(hcn_proc *p);
+ * caller holds a reference to p and counts the thread in the census.
+ * true when the life went on elsewhere instead: a reinstall changed where
+ * p runs (in the node or in a worker), and a fiber now carries what a
+ * thread did or the other way round (then the thread, no longer p's,
+ * detaches itself). */
+bool hcn_proc_life(hcn_proc *p);
 /* Start a runtime module's thread. */
 int hcn_module_start_thread(hcn_proc *p);
 

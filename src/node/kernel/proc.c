@@ -121,8 +121,6 @@ static bool in_process(const hcn_proc *p)
 
 static hcn_run_end run_instance(hcn_proc *p)
 {
-    /* On a fiber (a reinstall that made it wasm) this holds the fiber's
-     * scheduler thread while it runs: it works, but is not scheduled. */
     if (!in_process(p))
         return hcn_isolate_run(p);
     char err[512];
@@ -255,7 +253,89 @@ static void take_pending(hcn_proc *p)
         p->pkg_dir = p->pending_pkg_dir;
         p->pending_pkg_dir = NULL;
     }
+    if (p->pending_isolated >= 0) {
+        atomic_store(&p->isolated, p->pending_isolated != 0);
+        p->pending_isolated = -1;
+    }
     pthread_mutex_unlock(&p->lock);
+}
+
+static void *proc_main(void *arg);
+
+/* Whether p's life is to go on another carrier now: in-process on a
+ * thread of its own while the node has schedulers (a fiber would do), or
+ * in a worker while on a fiber (a worker's life waits on its link and its
+ * child for as long as it runs, and would hold the fiber's scheduler
+ * thread all that time).  A reinstall makes either: its manifest entry's
+ * in_process changed, or its binary became a component. */
+static bool carrier_wrong(const hcn_proc *p)
+{
+    if (p->on_fiber)
+        return !in_process(p);
+    return p->node->sched != NULL && in_process(p);
+}
+
+typedef enum { MOVE_NOT, MOVE_DONE, MOVE_STOP } move_end;
+
+/* Carry p's life on to a new thread (from a fiber) or fiber (from a
+ * thread), which starts it again from the top of hcn_proc_life.  on_fiber,
+ * thread and thread_claimed change under the node's life_mu, after a look
+ * at shutting_down: the shutdown sets that before it takes the lock, and
+ * reads them after (node.c), so it either sees the move or the move does
+ * not happen (MOVE_STOP: the node is stopping; this life ends here).  A
+ * thread that hands over lets go of itself (claimed and detached) before
+ * the fiber exists, so that a move back to a thread later starts with
+ * thread_claimed down for the new one.  MOVE_NOT: it could not move
+ * (logged); the life goes on where it is. */
+static move_end carrier_move(hcn_proc *p)
+{
+    hcn_node *n = p->node;
+    bool to_thread = p->on_fiber;
+    int rc = 0;
+    if (to_thread)
+        hcn_node_thread_begin(n); /* the new thread's, ahead of it */
+    pthread_mutex_lock(&n->life_mu);
+    if (atomic_load(&n->shutting_down)) {
+        pthread_mutex_unlock(&n->life_mu);
+        if (to_thread)
+            hcn_node_thread_end(n);
+        return MOVE_STOP;
+    }
+    if (to_thread) {
+        hcn_proc_ref(p);
+        p->on_fiber = false;
+        atomic_store(&p->thread_claimed, false);
+        rc = pthread_create(&p->thread, NULL, proc_main, p);
+        if (rc != 0)
+            p->on_fiber = true;
+    } else {
+        p->on_fiber = true;
+    }
+    pthread_mutex_unlock(&n->life_mu);
+    if (to_thread && rc != 0) {
+        hcn_proc_unref(p);
+        hcn_node_thread_end(n);
+    } else if (!to_thread) {
+        if (!atomic_exchange(&p->thread_claimed, true))
+            pthread_detach(pthread_self());
+        /* counts the fiber in the census and takes its own reference */
+        rc = hcn_sched_spawn(n->sched, p);
+        if (rc != 0) {
+            pthread_mutex_lock(&n->life_mu);
+            p->on_fiber = false;
+            pthread_mutex_unlock(&n->life_mu);
+        }
+    }
+    if (rc != 0) {
+        hcn_logf(n, 0, "%s: cannot move it to a %s; it goes on on its %s",
+                 p->id, to_thread ? "thread of its own" : "fiber",
+                 to_thread ? "fiber" : "thread");
+        return MOVE_NOT;
+    }
+    hcn_logf(n, 2, "%s now runs on a %s", p->id,
+             to_thread ? "thread of its own"
+                       : "fiber of the node's schedulers");
+    return MOVE_DONE;
 }
 
 /* Revoke every capability p issued, from every process (on-exit None). */
@@ -413,12 +493,19 @@ void hcn_thread_cache_on(void)
         thread_cache_set(true);
 }
 
-void hcn_proc_life(hcn_proc *p)
+bool hcn_proc_life(hcn_proc *p)
 {
     hcn_node *n = p->node;
     const char *gave_up = NULL;
     for (;;) {
         take_pending(p);
+        if (carrier_wrong(p)) {
+            move_end m = carrier_move(p);
+            if (m == MOVE_DONE)
+                return true;
+            if (m == MOVE_STOP)
+                break;
+        }
         set_status(p, HCN_PROC_RUNNING);
         int64_t started = hcn_now_ns();
         instance_begin(p, started);
@@ -488,19 +575,23 @@ void hcn_proc_life(hcn_proc *p)
         break;
     }
     set_status(p, HCN_PROC_EXITED);
+    return false;
 }
 
 static void *proc_main(void *arg)
 {
     hcn_proc *p = arg;
+    pthread_setname_np(pthread_self(), "hc-proc"); /* top -H, perf, gdb */
     hcn_thread_cache_off(); /* until it has work: hcn_thread_cache_on */
     hcn_fault_thread_begin();
-    hcn_proc_life(p);
+    /* true: its life went on on a fiber, and this thread has let go of
+     * itself (carrier_move) */
+    bool moved = hcn_proc_life(p);
     hcn_fault_thread_end();
     /* gone from the node's table (on-exit None, given up, removed): the
      * shutdown will not join this thread, so it lets go of itself */
     hcn_proc *same = hcn_node_find(p->node, p->id);
-    if (same != p && !atomic_exchange(&p->thread_claimed, true))
+    if (!moved && same != p && !atomic_exchange(&p->thread_claimed, true))
         pthread_detach(pthread_self());
     if (same)
         hcn_proc_unref(same);
@@ -537,6 +628,7 @@ int hcn_proc_start_thread(hcn_proc *p)
 static void *module_main(void *arg)
 {
     hcn_proc *p = arg;
+    pthread_setname_np(pthread_self(), "hc-module"); /* top -H, perf, gdb */
     set_status(p, HCN_PROC_RUNNING);
     for (;;) {
         int64_t deadline =

@@ -680,6 +680,7 @@ static hcn_proc *place_entry(hcn_node *n, install_plan *pl, size_t i,
         pl->sos[i] = NULL;
         free(p->pending_pkg_dir);
         p->pending_pkg_dir = hcn_xstrdup(pl->pkgdir);
+        p->pending_isolated = n->cfg.isolate && !e->in_process;
         hcn_on_exit_fini(&p->on_exit);
         p->on_exit = o;
         p->public_ = e->public_;
