@@ -76,6 +76,18 @@ needs_fibers = pytest.mark.skipif(
     reason="runs processes as fibers, which this run switches off")
 
 
+def thread_names(pid):
+    """The names (comm) of process pid's threads now, one a thread."""
+    out = []
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/comm") as f:
+                out.append(f.read().strip())
+        except FileNotFoundError:
+            pass  # a thread that just ended
+    return out
+
+
 def children_by_parent():
     """{ppid: [pid, ...]} of every process now, read from /proc."""
     children = {}

@@ -3,7 +3,6 @@ python3-websockets for WebSockets, raw sockets for pipelining and the limits.
 The test process is tests/procs/httpd.c in packages thttpd and thttpd2."""
 import asyncio
 import json
-import os
 import re
 import socket
 import subprocess
@@ -13,7 +12,7 @@ import time
 import pytest
 import websockets
 
-from conftest import BIN, exchange, free_port, pid
+from conftest import BIN, exchange, free_port, pid, thread_names
 
 SRV = pid("srv", "thttpd")
 NOGRANT = pid("nogrant", "thttpd")
@@ -892,15 +891,7 @@ def test_secure_subdomain(node_factory):
 
 def http_threads(n):
     """The node's http-server loop threads, by their name."""
-    tasks = f"/proc/{n.proc.pid}/task"
-    names = []
-    for t in os.listdir(tasks):
-        try:
-            with open(f"{tasks}/{t}/comm") as f:
-                names.append(f.read().strip())
-        except FileNotFoundError:
-            pass
-    return names.count("hc-http")
+    return thread_names(n.proc.pid).count("hc-http")
 
 
 def keep_alive_get(s, path):

@@ -20,7 +20,8 @@ import time
 
 import pytest
 
-from conftest import ask_until, BIN, blob_line, ISOLATED, NODE, needs_fibers, pid
+from conftest import (ask_until, BIN, blob_line, ISOLATED, NODE, needs_fibers,
+                      pid, thread_names)
 
 HOG = pid("stackhog", "tstack")
 ISOLATE = ("--isolate", "--restart-base-ms", "50")
@@ -385,19 +386,6 @@ def test_a_manifest_can_keep_a_process_in_the_node(node_factory, tmp_path):
     assert len(kids) == sum(p["isolated"] for p in procs.values()), kids
 
 
-def threads(pid):
-    """{name: count} of the threads of process pid."""
-    names = {}
-    for t in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{t}/comm") as f:
-                name = f.read().strip()
-        except OSError:
-            continue
-        names[name] = names.get(name, 0) + 1
-    return names
-
-
 def keep_in_node(pkg, keep):
     """Set (or drop) "in_process" in every entry of pkg's manifest."""
     man = pkg / "pkg" / "manifest.json"
@@ -446,12 +434,12 @@ def test_a_reinstall_moves_a_process_between_node_and_worker(node_factory,
     assert not ps()[HOG]["isolated"] and not ps()[pid("a")]["isolated"]
     assert children(n.proc.pid) == []
     assert n.ask(HOG, "ping") == "pong 1"
-    assert "hc-proc" not in threads(n.proc.pid)
+    assert "hc-proc" not in thread_names(n.proc.pid)
     reinstall(False)
     assert ps()[HOG]["isolated"] and not ps()[pid("a")]["isolated"]
     assert len(children(n.proc.pid)) == 1
     # its life on a thread of its own (named so), not on a scheduler's
-    assert threads(n.proc.pid).get("hc-proc") == 1
+    assert thread_names(n.proc.pid).count("hc-proc") == 1
     assert n.ask(HOG, "ping") == "pong 1"
     for i in range(20):  # the neighbours, on the one scheduler thread
         assert n.ask(pid("a"), f"echo {i}", timeout=5) == str(i)
@@ -460,8 +448,8 @@ def test_a_reinstall_moves_a_process_between_node_and_worker(node_factory,
     assert not ps()[HOG]["isolated"]
     deadline = time.monotonic() + 10
     # the worker ends with its instance, the thread with its life there
-    while children(n.proc.pid) or "hc-proc" in threads(n.proc.pid):
-        assert time.monotonic() < deadline, threads(n.proc.pid)
+    while children(n.proc.pid) or "hc-proc" in thread_names(n.proc.pid):
+        assert time.monotonic() < deadline, thread_names(n.proc.pid)
         time.sleep(0.05)
     assert n.ask(HOG, "ping") == "pong 1"
     assert n.ask(pid("a"), "echo back", timeout=5) == "back"

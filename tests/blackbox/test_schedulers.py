@@ -5,14 +5,13 @@ with a thread each, and what a process that computes or blocks outside
 processes to another thread).  The rest of the suite runs this way with
 HYPERC_TEST_IN_PROCESS=1, and with HYPERC_TEST_SCHEDULERS=N for N."""
 import json
-import os
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import BIN, ISOLATED, addr, pid
+from conftest import BIN, ISOLATED, addr, pid, thread_names
 
 SCHED = ("--in-process", "--schedulers", "2")
 
@@ -155,17 +154,6 @@ def test_bad_schedulers_value_is_refused(tmp_path, bad):
     assert r.returncode == 2 and "--schedulers needs 0..1024" in r.stderr
 
 
-def thread_names(node):
-    out = []
-    for t in os.listdir(f"/proc/{node.proc.pid}/task"):
-        try:
-            with open(f"/proc/{node.proc.pid}/task/{t}/comm") as f:
-                out.append(f.read().strip())
-        except FileNotFoundError:
-            pass  # a thread that just ended
-    return out
-
-
 @pytest.mark.skipif(not ISOLATED, reason="the suite runs every node "
                     "in-process (HYPERC_TEST_IN_PROCESS)")
 def test_scheduler_threads_start_with_the_first_fiber(node_factory):
@@ -173,9 +161,9 @@ def test_scheduler_threads_start_with_the_first_fiber(node_factory):
     # watchdog; in-process ones: a thread per scheduler and the watchdog
     node = node_factory(extra=("--schedulers", "2"))
     assert node.ask(pid("c"), "echo hi") == "hi"
-    names = thread_names(node)
+    names = thread_names(node.proc.pid)
     assert "hc-sched" not in names and "hc-watchdog" not in names, names
     node = node_factory(extra=("--in-process", "--schedulers", "2"))
     assert node.ask(pid("c"), "echo hi") == "hi"
-    names = thread_names(node)
+    names = thread_names(node.proc.pid)
     assert names.count("hc-sched") >= 2 and "hc-watchdog" in names, names
