@@ -132,6 +132,53 @@ def test_guesses_sent_at_once_gain_nothing(node_factory):
 # ------------------------------------------------------------- sessions
 
 
+def test_the_last_summary_counts_the_checks_under_way(node_factory):
+    """A stop while password checks run (on several loops) waits for them,
+    and the summary said at the stop counts them: it comes once every loop
+    has stopped, not when the first does."""
+    import threading
+
+    def req(password):
+        body = json.dumps({"password": password}).encode()
+        return (b"POST /login HTTP/1.1\r\nHost: localhost\r\n"
+                b"Content-Type: application/json\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body)) + body
+
+    def one(n, src):
+        try:
+            exchange(n.port, req("guess"), src)
+        except OSError:
+            pass  # cut by the stop
+
+    for attempt in range(5):
+        n = boot(node_factory, "--http-loops", "4")
+        logins = [threading.Thread(target=one, args=(n, f"127.0.3.{i + 1}"))
+                  for i in range(4)]
+        for t in logins:
+            t.start()
+        time.sleep(0.005)
+        # the right password from a fifth address, until it is told the
+        # node checks as many as it can (4 at once): then the four wrong
+        # ones are under way (a success adds nothing to the summary)
+        busy = False
+        deadline = time.monotonic() + 2
+        while not busy and time.monotonic() < deadline:
+            got = exchange(n.port, req(PASSWORD), "127.0.3.9")
+            busy = b"checking as many logins as it can" in got
+            assert busy or got.startswith(b"HTTP/1.1 200 "), got
+        n.stop()
+        for t in logins:
+            t.join(timeout=30)
+        if busy:
+            break
+        # the four were checked before the fifth came: again, on a new node
+    assert busy, "the four logins were never under way at once"
+    log = n.log()
+    assert log.count("http-server: login: ") == 1, log
+    assert ("http-server: login: 4 failed, 0 refused (too many failures) "
+            "from 4 addresses") in log, log
+
+
 def test_a_login_expires(node_factory):
     n = boot(node_factory, "--login-lifetime", "2")
     bind(n, "/secret", auth=True)

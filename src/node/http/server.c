@@ -3573,7 +3573,6 @@ static void on_wake(uv_async_t *a)
         hcn_msg_unref(m);
     }
     if (stop) {
-        login_summary(h);
         uv_close((uv_handle_t *)&h->login_timer, NULL);
         while (h->conns)
             conn_close(h->conns);
@@ -3796,6 +3795,10 @@ static void http_stop(hcn_proc *self)
         return;
     for (unsigned i = 0; i < sh->n; i++)
         http_stop_thread(sh->loops[i]);
+    /* the failed logins' last summary, once every loop has stopped: a loop
+     * runs until its logins under way are checked, and those count */
+    if (sh->n > 0)
+        login_summary(sh->loops[0]);
 }
 
 static void http_fini(hcn_proc *self)
