@@ -62,6 +62,13 @@ function(hyperc_add_process target)
   target_compile_options(${target} PRIVATE -ffunction-sections
                                            -fdata-sections)
   target_link_options(${target} PRIVATE -Wl,--gc-sections)
+  # A crash report names the function, file and line (docs/node.md): with
+  # no build type chosen (`hyperc build` chooses none), the optimizer and
+  # debug info, as a release build with its symbols (no NDEBUG: the app's
+  # asserts stay)
+  if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+    target_compile_options(${target} PRIVATE -O2 -g)
+  endif()
   if(HYPERC_APP_FLAGS)
     target_compile_options(${target} PRIVATE ${HYPERC_APP_FLAGS})
     target_link_options(${target} PRIVATE ${HYPERC_APP_FLAGS})

@@ -81,11 +81,19 @@ static size_t nmodules;
 static char paths[PATHS_BYTES];
 static size_t paths_used;
 
+/* The worker's own executable, which dl_iterate_phdr names "" (its path
+ * read before the sandbox, by hcw_fault_init): the runtime's frames are
+ * its, as the guest's runtime is the worker's code. */
+static char exe_path[4096];
+
 static int note_module(struct dl_phdr_info *info, size_t size, void *arg)
 {
     const char *name = info->dlpi_name;
+    if ((name == NULL || name[0] == '\0') && nmodules == 0 &&
+        exe_path[0] != '\0')
+        name = exe_path; /* the first is the executable */
     if (name == NULL || name[0] == '\0' || nmodules == MAX_MODULES)
-        return 0; /* the executable itself, or no room */
+        return 0; /* the vDSO, or no room */
     size_t n = strlen(name) + 1;
     if (paths_used + n > sizeof paths)
         return 0;
@@ -207,6 +215,8 @@ static void on_guest_exit(int status, void *arg)
 
 void hcw_fault_init(void)
 {
+    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+    exe_path[n > 0 ? n : 0] = '\0';
     dl_iterate_phdr(note_module, NULL);
     /* backtrace() loads its unwinder on first use: not in a handler. */
     void *warm[2];

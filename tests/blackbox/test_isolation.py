@@ -155,6 +155,9 @@ def test_segfault_is_contained_and_named(iso):
     assert re.search(rf"process {HOG} crashed: SIGSEGV in task "
                      r"\(stackhog\.c:\d+\)", log), log
     assert f"process {HOG} backtrace:" in log
+    # the runtime's frames below the guest's are the worker's own code,
+    # named too
+    assert re.search(r"#\d+ [a-z_]\w* \([^)]*\) \[hyperc-worker\+0x", log), log
 
 
 def test_a_crash_in_an_inlined_function_names_both(iso):

@@ -37,7 +37,10 @@ static int module_of(const hcw_crash *c, uint64_t pc)
 
 static bool known(const char *s)
 {
-    return s && strcmp(s, "??") != 0 && strncmp(s, "??:", 3) != 0;
+    /* addr2line's unknowns: "??", "??:0", "??:?", and ":?" (code without
+     * a file, as an assembly trampoline) */
+    return s && strcmp(s, "??") != 0 && strncmp(s, "??:", 3) != 0 &&
+           s[0] != ':';
 }
 
 /* Run addr2line on `path` for the frames of module m; fills fn and line. */
@@ -78,6 +81,7 @@ static void name_frames(const char *path, frame *fr, size_t n, int m)
     }
     FILE *in = fdopen(pfd[0], "r");
     char *buf = NULL, *fn = NULL;
+    char *last = NULL; /* the frame's outermost function so far */
     size_t cap = 0;
     ssize_t got;
     size_t i = 0;
@@ -113,17 +117,25 @@ static void name_frames(const char *path, frame *fr, size_t n, int m)
         if (fr[i].fn == NULL) {
             fr[i].fn = fn;
             fr[i].line = hcn_xstrdup(line);
+            free(last);
+            last = hcn_xstrdup(fn);
+        } else if (strcmp(fn, last) == 0) {
+            /* the same function again (a part the compiler split out of
+             * it, inlined back): once, at its innermost line */
+            free(fn);
         } else {
             char *more = hcn_xasprintf("%s, inlined in %s (%s)",
                                        fr[i].inl ? fr[i].inl : "", fn,
                                        known(line) ? line : "??");
             free(fr[i].inl);
             fr[i].inl = more;
-            free(fn);
+            free(last);
+            last = fn;
         }
         fn = NULL;
     }
     free(fn);
+    free(last);
     free(buf);
     if (in)
         fclose(in);
