@@ -1030,6 +1030,12 @@ static int cmd_verbosity(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
+    /* LEVEL -1 (a process follows the node's) is no option: taken out
+     * before getopt would read it as one */
+    const char *lv = NULL;
+    if (argc > 2 && strcmp(argv[argc - 1], "-1") == 0 &&
+        strcmp(argv[argc - 2], "--home") != 0)
+        lv = argv[--argc];
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'H') {
@@ -1039,15 +1045,17 @@ static int cmd_verbosity(int argc, char **argv)
             return c == 'h' ? 0 : 2;
         }
     }
-    int left = argc - optind;
+    int left = argc - optind + (lv != NULL);
     if (left < 1 || left > 2) {
         usage_verbosity(stderr);
         return 2;
     }
-    const char *lv = argv[argc - 1];
+    if (lv == NULL)
+        lv = argv[argc - 1];
     char *end;
     long level = strtol(lv, &end, 10);
-    if (*lv == '\0' || *end != '\0' || level < -1 || level > 3) {
+    if (*lv == '\0' || *end != '\0' || level < (left == 2 ? -1 : 0) ||
+        level > 3) {
         fprintf(stderr,
                 "%s verbosity: LEVEL must be 0 to 3 (or -1 for a "
                 "process to follow the node's), not '%s'\n",

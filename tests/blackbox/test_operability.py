@@ -359,6 +359,18 @@ def test_a_hyperprocess_debug_line_only_at_verbosity_3(node_factory):
     wait_until(lambda: "said: process-three" in n.stderr(),
                what="the process's debug line")
     assert "said: node-quiet" not in n.stderr() + n.log()
+    # -1: it follows the node's (0) again
+    r = hyperc("verbosity", "--home", n.home, b, "-1")
+    assert r.returncode == 0, r.stderr
+    n.ask(b, '{"DebugLine": "following"}')
+    n.ask(b, '{"DebugLine": "marker"}')
+    wait_until(lambda: os.path.exists(vfs_log) and
+               "said: marker" in open(vfs_log).read(),
+               what="the process's log file")
+    assert "said: following" not in n.stderr() + n.log()
+    # the node itself has no -1
+    r = hyperc("verbosity", "--home", n.home, "-1")
+    assert r.returncode == 2 and "LEVEL must be 0 to 3" in r.stderr, r.stderr
 
 
 def test_verbosity_3_shows_every_message_the_kernel_routes(node):
