@@ -185,6 +185,9 @@ def test_timeouts_and_bad_answers(node_factory):
                           'false,"local_only":false,"cache":false}}') == \
         "timeout"
     assert curl(n, f"/{NOGRANT}/api")[0] == 503
+    # the log names the process it could not reach
+    n.wait_log(f"http-server: request to test.os@{NOGRANT} could not be "
+               "delivered; 503")
 
 
 def test_a_full_mailbox_is_503_busy_not_an_empty_500(node_factory):

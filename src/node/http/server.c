@@ -2038,7 +2038,8 @@ static void on_http_response(hcn_http *h, hcn_msg *m)
     free(p);
     c->pending_id = 0;
     if (m->kind == HCN_MSG_SEND_ERROR) {
-        logf_h(h, 1, "request to %s could not be delivered; 503", m->target);
+        /* a send error comes from the target it could not reach */
+        logf_h(h, 1, "request to %s could not be delivered; 503", m->source);
         respond_empty(c, 503);
         return;
     }
