@@ -216,18 +216,19 @@ static bool valid_name(const char *n)
 
 static void usage_new(FILE *f)
 {
-    fprintf(
-        f, "usage: hyperc new [--dir DIR] [--publisher P] NAME\n"
-           "\n"
-           "Write a package NAME (lowercase words joined by '-') in DIR/NAME:\n"
-           "CMakeLists.txt, metadata.json, pkg/manifest.json, NAME.c (a\n"
-           "hyperprocess with state, init, an HTTP and a local handler),\n"
-           "pkg/ui/index.html and test/basic.sh.  It builds with `hyperc\n"
-           "build DIR/NAME` and passes `hyperc test DIR/NAME` at once.\n"
-           "\n"
-           "  --dir DIR        where to create it (default .; made if "
-           "missing)\n"
-           "  --publisher P    publisher node (default hyperc.os)\n");
+    fprintf(f,
+            "usage: hyperc new [--dir DIR] [--publisher P] NAME\n"
+            "\n"
+            "Write a package NAME (lowercase words joined by '-', no digits)\n"
+            "in DIR/NAME: CMakeLists.txt, metadata.json, pkg/manifest.json,\n"
+            "NAME.c with '_' for '-' (a hyperprocess with state, init, an\n"
+            "HTTP and a local handler), pkg/ui/index.html and test/basic.sh.\n"
+            "It builds with `hyperc build DIR/NAME` and passes `hyperc test\n"
+            "DIR/NAME` at once.\n"
+            "\n"
+            "  --dir DIR        where to create it (default .; made if "
+            "missing)\n"
+            "  --publisher P    publisher node (default hyperc.os)\n");
 }
 
 /* The text of the template `name` (src/cli/templates), compiled in. */

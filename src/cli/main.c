@@ -1013,13 +1013,16 @@ static void usage_verbosity(FILE *f)
                "(default\n"
                "./hyperc-home), or of one process (-1: it follows the "
                "node's).  A\n"
-               "printout shows when its level is at most this: 0 always, "
-               "1 debug\n"
-               "(a hyperprocess's info lines), 2 the runtime's own, 3 also "
-               "every\n"
-               "message the kernel routes.  Every level goes to the node's "
-               "log\n"
-               "(`hyperc logs`).\n");
+               "printout shows when its level is at most this: 0 always "
+               "(errors,\n"
+               "crashes, a hyperprocess's warn and error lines), 1 notes (a "
+               "hyperprocess's\n"
+               "info lines, the node's reinstalls), 2 the runtime's own, 3 "
+               "also every\n"
+               "message the kernel routes and a hyperprocess's debug lines.  "
+               "Levels\n"
+               "0 to 2 always go to the node's log (`hyperc logs`), 3 while "
+               "shown.\n");
 }
 
 static int cmd_verbosity(int argc, char **argv)
