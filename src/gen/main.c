@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,11 +452,9 @@ int hcg_main(int argc, char **argv)
     char unity_path[4200] = "";
     if (callers)
         snprintf(unity_path, sizeof unity_path, "%s/caller_utils.c", callers);
+    const char *rule_out = process ? process : codecs ? codecs : unity_path;
     if (m && depfile && (process || codecs || callers) &&
-        write_depfile(m, depfile,
-                      process  ? process
-                      : codecs ? codecs
-                               : unity_path))
+        write_depfile(m, depfile, rule_out))
         rc = 1;
     if (m && codecs && d.errors == 0) {
         char *text = hcg_codecs(m);
@@ -463,6 +462,13 @@ int hcg_main(int argc, char **argv)
             rc = 1;
         free(text);
     }
+    /* Run by a build rule (a depfile asked for): the rule's output is newer
+     * than its inputs now, even when its text did not change (write_file
+     * left it alone), or make would run the rule again at every build.
+     * Only that file: the others (the stubs' header) keep their times, so
+     * what includes them builds again only when they change. */
+    if (m && depfile && rc == 0 && d.errors == 0 && rule_out[0] != '\0')
+        (void)utimensat(AT_FDCWD, rule_out, NULL, 0);
     if (m && model) {
         json_t *j = hcg_model_json(m);
         char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -218,9 +218,24 @@ HP_LOCAL static uint64_t ask(asker_state *s, uint64_t by)
     # rewritten only when changed: a second build leaves the files alone
     before = os.stat(root / "target" / "ui" / "caller-utils.ts").st_mtime_ns
     time.sleep(0.05)
-    assert hyperc("build", str(root)).returncode == 0
+    r = hyperc("build", str(root))
+    assert r.returncode == 0, r.stdout + r.stderr
     assert os.stat(root / "target" / "ui" /
                    "caller-utils.ts").st_mtime_ns == before
+    # and runs no generator, nothing having changed (a rule whose output
+    # was left alone would run at every build)
+    assert "hyperc gen" not in r.stdout, r.stdout
+    # a change to a process runs its generators once each, and a build
+    # after it none
+    time.sleep(0.05)
+    os.utime(root / "tally_board.c")
+    r = hyperc("build", str(root))
+    assert r.returncode == 0, r.stdout + r.stderr
+    gens = [l for l in r.stdout.splitlines() if "hyperc gen" in l]
+    assert len(gens) == len(set(l.split("] ", 1)[1] for l in gens)) == 2, \
+        r.stdout
+    r = hyperc("build", str(root))
+    assert "hyperc gen" not in r.stdout, r.stdout
     # the stubs' header is found without -I
     r = hyperc("gen", "--check", str(root / "asker.c"))
     assert r.returncode == 0, r.stderr
