@@ -63,10 +63,11 @@ function(hyperc_add_process target)
                                            -fdata-sections)
   target_link_options(${target} PRIVATE -Wl,--gc-sections)
   # A crash report names the function, file and line (docs/node.md): with
-  # no build type chosen (`hyperc build` chooses none), the optimizer and
-  # debug info, as a release build with its symbols (no NDEBUG: the app's
-  # asserts stay)
-  if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  # no build type nor C flags chosen (`hyperc build` chooses none), the
+  # optimizer and debug info, as a release build with its symbols (no
+  # NDEBUG: the app's asserts stay)
+  if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES AND
+     NOT CMAKE_C_FLAGS)
     target_compile_options(${target} PRIVATE -O2 -g)
   endif()
   if(HYPERC_APP_FLAGS)

@@ -1036,7 +1036,7 @@ static int cmd_verbosity(int argc, char **argv)
     /* LEVEL -1 (a process follows the node's) is no option: taken out
      * before getopt would read it as one */
     const char *lv = NULL;
-    if (argc > 2 && strcmp(argv[argc - 1], "-1") == 0 &&
+    if (argc >= 2 && strcmp(argv[argc - 1], "-1") == 0 &&
         strcmp(argv[argc - 2], "--home") != 0)
         lv = argv[--argc];
     int c;

@@ -297,7 +297,12 @@ void hc_node_shutdown(hc_node *n)
     }
     for (size_t i = 0; i < count; i++) {
         hcn_proc *p = all[i];
-        if (p->has_thread && !p->on_fiber &&
+        /* on_fiber under life_mu: a process's life moves between a thread
+         * and a fiber under it (proc.c, carrier_move) */
+        pthread_mutex_lock(&n->life_mu);
+        bool on_fiber = p->on_fiber;
+        pthread_mutex_unlock(&n->life_mu);
+        if (p->has_thread && !on_fiber &&
             !atomic_exchange(&p->thread_claimed, true)) {
             if (left == 0)
                 pthread_join(p->thread, NULL);

@@ -369,8 +369,10 @@ def test_a_hyperprocess_debug_line_only_at_verbosity_3(node_factory):
                what="the process's log file")
     assert "said: following" not in n.stderr() + n.log()
     # the node itself has no -1
-    r = hyperc("verbosity", "--home", n.home, "-1")
-    assert r.returncode == 2 and "LEVEL must be 0 to 3" in r.stderr, r.stderr
+    for args in (("--home", n.home, "-1"), ("-1",)):
+        r = hyperc("verbosity", *args)
+        assert r.returncode == 2 and "LEVEL must be 0 to 3" in r.stderr, \
+            (args, r.stderr)
 
 
 def test_verbosity_3_shows_every_message_the_kernel_routes(node):

@@ -324,6 +324,10 @@ static move_end carrier_move(hcn_proc *p)
             pthread_mutex_lock(&n->life_mu);
             p->on_fiber = false;
             pthread_mutex_unlock(&n->life_mu);
+            /* refused as the schedulers stop: this life ends here (this
+             * thread, let go of, ends on its own) */
+            if (atomic_load(&n->shutting_down))
+                return MOVE_STOP;
         }
     }
     if (rc != 0) {

@@ -584,11 +584,27 @@ static void fiber_free(hcn_fiber *f)
 
 static int threads_start(hcn_sched *s);
 
+/* A spawn that will not be: its count in s->fibers taken back (the last
+ * one of a stopping scheduler wakes its threads to exit). */
+static int spawn_undo(hcn_sched *s)
+{
+    if (atomic_fetch_sub(&s->fibers, 1) == 1 && atomic_load(&s->stopping))
+        hcn_sched_shutdown(s);
+    return -1;
+}
+
 int hcn_sched_spawn(hcn_sched *s, hcn_proc *p)
 {
+    /* counted first, then a look at stopping (both seq_cst): either this
+     * spawn sees the scheduler stopping, or the threads' `finished` sees
+     * the fiber and waits for it (a spawn that raced the shutdown's last
+     * look would push onto workers no thread runs any more) */
+    atomic_fetch_add(&s->fibers, 1);
+    if (atomic_load(&s->stopping))
+        return spawn_undo(s);
     if (!atomic_load_explicit(&s->running, memory_order_acquire) &&
         threads_start(s) != 0)
-        return -1;
+        return spawn_undo(s);
     long pg = sysconf(_SC_PAGESIZE);
     size_t guard = (FIBER_GUARD + (size_t)pg - 1) & ~((size_t)pg - 1);
     size_t len = guard + FIBER_STACK;
@@ -596,10 +612,10 @@ int hcn_sched_spawn(hcn_sched *s, hcn_proc *p)
         mmap(NULL, len, PROT_NONE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED)
-        return -1;
+        return spawn_undo(s);
     if (mprotect(map + guard, FIBER_STACK, PROT_READ | PROT_WRITE) != 0) {
         munmap(map, len);
-        return -1;
+        return spawn_undo(s);
     }
     hcn_fiber *f = hcn_xcalloc(1, sizeof *f);
     f->map = map;
@@ -619,7 +635,6 @@ int hcn_sched_spawn(hcn_sched *s, hcn_proc *p)
     f->tsan = f->tsan_cur = __tsan_create_fiber(0);
 #endif
     f->last = &s->w[atomic_fetch_add(&s->rr, 1) % s->n];
-    atomic_fetch_add(&s->fibers, 1);
     hcn_node_thread_begin(s->node);
     push(f->last, f);
     return 0;

@@ -121,7 +121,11 @@ static void name_frames(const char *path, frame *fr, size_t n, int m)
             last = hcn_xstrdup(fn);
         } else if (strcmp(fn, last) == 0) {
             /* the same function again (a part the compiler split out of
-             * it, inlined back): once, at its innermost line */
+             * it, inlined back): once, at its innermost known line */
+            if (fr[i].inl == NULL && !known(fr[i].line) && known(line)) {
+                free(fr[i].line);
+                fr[i].line = hcn_xstrdup(line);
+            }
             free(fn);
         } else {
             char *more = hcn_xasprintf("%s, inlined in %s (%s)",
