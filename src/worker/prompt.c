@@ -20,7 +20,8 @@ typedef struct lrec {
     int refs;
     uint32_t lane;
     uint64_t id;
-    hw_address source;
+    hw_address source; /* its strings in data (one malloc a request) */
+    char data[];
 } lrec;
 
 /* The node's prompting message at one version of it, which contexts
@@ -72,10 +73,49 @@ static size_t nhv;
 
 static void rec_unref(lrec *r)
 {
-    if (r && --r->refs == 0) {
-        hw_address_fini(&r->source);
+    if (r && --r->refs == 0)
         free(r);
+}
+
+/* An address's strings and their lengths: what addr_size measures and
+ * addr_put copies into a block of its caller's. */
+typedef struct addr_parts {
+    const char *s[4];
+    size_t n[4];
+} addr_parts;
+
+/* The bytes a's four strings take with their NULs, their parts in *p. */
+static size_t addr_size(const hw_address *a, addr_parts *p)
+{
+    const hw_process_id *id = &a->process;
+    const char *s[4] = {a->node, id->process_name, id->package_name,
+                        id->publisher_node};
+    size_t size = 0;
+    for (int k = 0; k < 4; k++) {
+        p->s[k] = s[k];
+        size += (p->n[k] = strlen(s[k])) + 1;
     }
+    return size;
+}
+
+/* Copy n bytes from src to *at and step past them: the copy. */
+static char *put_bytes(char **at, const void *src, size_t n)
+{
+    char *d = *at;
+    if (n)
+        memcpy(d, src, n);
+    *at += n;
+    return d;
+}
+
+/* *out, the address of parts p, its strings copied to *at (stepped past
+ * them: addr_size's bytes). */
+static void addr_put(const addr_parts *p, char **at, hw_address *out)
+{
+    char **dsts[] = {&out->node, &out->process.process_name,
+                     &out->process.package_name, &out->process.publisher_node};
+    for (int k = 0; k < 4; k++)
+        *dsts[k] = put_bytes(at, p->s[k], p->n[k] + 1);
 }
 
 static lrec *rec_ref(lrec *r)
@@ -262,10 +302,14 @@ void hcw_prompt_node_item(unsigned flags)
 void hcw_prompt_lane_request(uint32_t lane, const hw_address *source,
                              uint64_t id)
 {
-    lrec *r = calloc(1, sizeof *r);
+    addr_parts parts;
+    size_t size = sizeof(lrec) + addr_size(source, &parts);
+    lrec *r = malloc(size);
     if (r == NULL)
         hcw_die("out of memory");
-    hcw_address_copy(source, &r->source);
+    memset(r, 0, sizeof *r);
+    char *at = r->data;
+    addr_put(&parts, &at, &r->source);
     r->lane = lane;
     r->id = id;
     set_now(OWN_LANE, r); /* (its one reference) */
@@ -388,9 +432,8 @@ typedef struct lctx {
     uint32_t lane; /* the lane its request went on (only it may answer) */
     uint32_t pos;  /* where that request's frame starts in the lane */
     bool doomed;   /* the peer took it and ended without an answer */
-    int64_t deadline;
-    size_t heap_i;
-    owner at; /* the owner when it was sent */
+    size_t heap_i; /* its entry in ctxs.heap, which has its deadline */
+    owner at;      /* the owner when it was sent */
     /* the request as sent (no capabilities): its target's strings, body,
      * metadata and blob live in this allocation after the struct (one
      * malloc a request; an error copies them out) */
@@ -403,11 +446,26 @@ typedef struct lctx {
     char data[];
 } lctx;
 
+/* A context's place in the deadline heap: the deadline kept beside its
+ * pointer, so that a sift compares without reaching into the contexts. */
+typedef struct hent {
+    int64_t deadline;
+    lctx *c;
+} hent;
+
 static struct {
     lctx *by_id;
-    lctx **heap;
+    hent *heap;
     size_t len, cap;
 } ctxs;
+
+/* A lane id's hash in ctxs.by_id: its own bits.  Every key the table
+ * holds is an id this worker drew at random (fresh_id, lane_table.c), so
+ * they need no hashing; a peer's chosen id is only looked up. */
+static unsigned id_hash(uint64_t id)
+{
+    return (unsigned)(id ^ id >> 32);
+}
 
 static int64_t now_ns(void)
 {
@@ -416,18 +474,44 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* CLOCK_MONOTONIC_COARSE's resolution (a tick), read once: 100 ms when it
+ * cannot be read or is larger. */
+static int64_t coarse_res_ns(void)
+{
+    static int64_t res = -1;
+    if (res < 0) {
+        struct timespec ts;
+        res = clock_getres(CLOCK_MONOTONIC_COARSE, &ts) == 0
+                  ? (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec
+                  : 0;
+        if (res <= 0 || res > 100000000)
+            res = 100000000;
+    }
+    return res;
+}
+
+/* CLOCK_MONOTONIC_COARSE plus its resolution: a few ns to read where the
+ * precise clock costs tens in a VM, and not behind the precise clock but
+ * when the tick is late (5 ms seen with a 4 ms tick on a VM). */
+static int64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + coarse_res_ns();
+}
+
 static void heap_swap(size_t i, size_t j)
 {
-    lctx *t = ctxs.heap[i];
+    hent t = ctxs.heap[i];
     ctxs.heap[i] = ctxs.heap[j];
     ctxs.heap[j] = t;
-    ctxs.heap[i]->heap_i = i;
-    ctxs.heap[j]->heap_i = j;
+    ctxs.heap[i].c->heap_i = i;
+    ctxs.heap[j].c->heap_i = j;
 }
 
 static void heap_up(size_t i)
 {
-    while (i > 0 && ctxs.heap[(i - 1) / 2]->deadline > ctxs.heap[i]->deadline) {
+    while (i > 0 && ctxs.heap[(i - 1) / 2].deadline > ctxs.heap[i].deadline) {
         heap_swap(i, (i - 1) / 2);
         i = (i - 1) / 2;
     }
@@ -437,9 +521,9 @@ static void heap_down(size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < ctxs.len && ctxs.heap[l]->deadline < ctxs.heap[m]->deadline)
+        if (l < ctxs.len && ctxs.heap[l].deadline < ctxs.heap[m].deadline)
             m = l;
-        if (r < ctxs.len && ctxs.heap[r]->deadline < ctxs.heap[m]->deadline)
+        if (r < ctxs.len && ctxs.heap[r].deadline < ctxs.heap[m].deadline)
             m = r;
         if (m == i)
             return;
@@ -454,7 +538,7 @@ static void heap_remove(lctx *c)
     ctxs.len--;
     if (i != ctxs.len) {
         ctxs.heap[i] = ctxs.heap[ctxs.len];
-        ctxs.heap[i]->heap_i = i;
+        ctxs.heap[i].c->heap_i = i;
         heap_down(i);
         heap_up(i);
     }
@@ -470,26 +554,12 @@ static char *dup_str(const char *s)
     return d;
 }
 
-/* Copy n bytes from src to *at and step past them: the copy. */
-static char *put_bytes(char **at, const void *src, size_t n)
-{
-    char *d = *at;
-    if (n)
-        memcpy(d, src, n);
-    *at += n;
-    return d;
-}
-
 void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
                  const hw_address *target, const hw_request *req,
                  const hw_bytes *context, const hw_blob *blob)
 {
-    const hw_process_id *p = &target->process;
-    const char *strs[] = {target->node, p->process_name, p->package_name,
-                          p->publisher_node};
-    size_t lens[4], size = sizeof(lctx) + req->body.len;
-    for (int k = 0; k < 4; k++)
-        size += (lens[k] = strlen(strs[k])) + 1;
+    addr_parts parts;
+    size_t size = sizeof(lctx) + req->body.len + addr_size(target, &parts);
     size_t mlen = req->metadata ? strlen(req->metadata) + 1 : 0;
     size_t blen = blob && blob->mime ? strlen(blob->mime) + 1 : 0;
     size += mlen + blen + (blob ? blob->bytes.len : 0);
@@ -498,17 +568,14 @@ void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
         hcw_die("out of memory");
     memset(c, 0, sizeof *c);
     char *at = c->data;
-    char **dsts[] = {&c->target.node, &c->target.process.process_name,
-                     &c->target.process.package_name,
-                     &c->target.process.publisher_node};
-    for (int k = 0; k < 4; k++)
-        *dsts[k] = put_bytes(&at, strs[k], lens[k] + 1);
+    addr_put(&parts, &at, &c->target);
     c->id = id;
     c->lane = lane;
     c->pos = pos;
     uint64_t s =
         req->expects_response > 31536000 ? 31536000 : req->expects_response;
-    c->deadline = now_ns() + (int64_t)s * 1000000000;
+    /* a tick late at most: a request's timeout is whole seconds */
+    int64_t deadline = coarse_ns() + (int64_t)s * 1000000000;
     c->at = owner_take();
     c->req.has_expects_response = true;
     c->req.expects_response = req->expects_response;
@@ -529,17 +596,17 @@ void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
         c->context.len = context->len;
         c->context.ptr = hcw_dup(context->ptr, context->len);
     }
-    HASH_ADD(hh, ctxs.by_id, id, sizeof c->id, c);
+    HASH_ADD_BYHASHVALUE(hh, ctxs.by_id, id, sizeof c->id, id_hash(id), c);
     if (ctxs.len == ctxs.cap) {
         size_t cap = ctxs.cap ? 2 * ctxs.cap : 64;
-        lctx **v = realloc(ctxs.heap, cap * sizeof *v);
+        hent *v = realloc(ctxs.heap, cap * sizeof *v);
         if (v == NULL)
             hcw_die("out of memory");
         ctxs.heap = v;
         ctxs.cap = cap;
     }
     c->heap_i = ctxs.len;
-    ctxs.heap[ctxs.len++] = c;
+    ctxs.heap[ctxs.len++] = (hent){deadline, c};
     heap_up(c->heap_i);
 }
 
@@ -560,7 +627,7 @@ static void ctx_unlink(lctx *c)
 bool hcw_ctx_pending(uint64_t id)
 {
     lctx *c;
-    HASH_FIND(hh, ctxs.by_id, &id, sizeof id, c);
+    HASH_FIND_BYHASHVALUE(hh, ctxs.by_id, &id, sizeof id, id_hash(id), c);
     return c != NULL;
 }
 
@@ -571,13 +638,13 @@ uint64_t hcw_ctx_pending_to(const hw_address *target)
     const hw_process_id *b = &target->process;
     for (size_t i = 0; i < ctxs.len; i++) {
         /* (a lane's peer is on this node: the process names it) */
-        const hw_process_id *a = &ctxs.heap[i]->target.process;
-        if (ctxs.heap[i]->deadline < best &&
+        const hw_process_id *a = &ctxs.heap[i].c->target.process;
+        if (ctxs.heap[i].deadline < best &&
             strcmp(a->process_name, b->process_name) == 0 &&
             strcmp(a->package_name, b->package_name) == 0 &&
             strcmp(a->publisher_node, b->publisher_node) == 0) {
-            best = ctxs.heap[i]->deadline;
-            id = ctxs.heap[i]->id;
+            best = ctxs.heap[i].deadline;
+            id = ctxs.heap[i].c->id;
         }
     }
     return id;
@@ -586,7 +653,7 @@ uint64_t hcw_ctx_pending_to(const hw_address *target)
 void hcw_ctx_forget(uint64_t id)
 {
     lctx *c;
-    HASH_FIND(hh, ctxs.by_id, &id, sizeof id, c);
+    HASH_FIND_BYHASHVALUE(hh, ctxs.by_id, &id, sizeof id, id_hash(id), c);
     if (c) {
         ctx_unlink(c);
         ctx_free(c);
@@ -625,7 +692,7 @@ static void fill_error(lctx *c, hw_send_error_kind kind, hw_receive_result *out)
 bool hcw_ctx_answer(uint64_t id, uint32_t lane, hw_receive_result *out)
 {
     lctx *c;
-    HASH_FIND(hh, ctxs.by_id, &id, sizeof id, c);
+    HASH_FIND_BYHASHVALUE(hh, ctxs.by_id, &id, sizeof id, id_hash(id), c);
     if (c == NULL || (lane != 0 && c->lane != lane))
         return false;
     ctx_unlink(c);
@@ -643,39 +710,27 @@ bool hcw_ctx_answer(uint64_t id, uint32_t lane, hw_receive_result *out)
 
 int64_t hcw_ctx_deadline(void)
 {
-    return ctxs.len ? ctxs.heap[0]->deadline : INT64_MAX;
+    return ctxs.len ? ctxs.heap[0].deadline : INT64_MAX;
 }
 
-/* CLOCK_MONOTONIC_COARSE plus a margin, a few ns to read where the precise
- * clock costs tens in a VM: a filter before the precise read, never the
- * answer.  The coarse clock lags by about its resolution and sometimes more
- * (5 ms seen with a 4 ms tick on a VM), so the margin is its resolution
- * plus 50 ms: a deadline further than that has not passed. */
+/* The coarse clock plus a margin of 50 ms: a filter before the precise
+ * read, never the answer (coarse_ns can lag the precise clock by more than
+ * its resolution); a deadline further than that has not passed. */
 static int64_t coarse_bound_ns(void)
 {
-    static int64_t res = -1;
-    struct timespec ts;
-    if (res < 0) {
-        res = clock_getres(CLOCK_MONOTONIC_COARSE, &ts) == 0
-                  ? (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec
-                  : 0;
-        if (res <= 0 || res > 100000000)
-            res = 100000000;
-    }
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + res + 50000000;
+    return coarse_ns() + 50000000;
 }
 
 bool hcw_ctx_expired(void)
 {
     /* at each receive: the precise clock only near the earliest deadline */
-    return ctxs.len && ctxs.heap[0]->deadline <= coarse_bound_ns() &&
-           ctxs.heap[0]->deadline <= now_ns();
+    return ctxs.len && ctxs.heap[0].deadline <= coarse_bound_ns() &&
+           ctxs.heap[0].deadline <= now_ns();
 }
 
 void hcw_ctx_expire(hw_receive_result *out)
 {
-    lctx *c = ctxs.heap[0];
+    lctx *c = ctxs.heap[0].c;
     ctx_unlink(c);
     memset(out, 0, sizeof *out);
     fill_error(c, HW_SEND_ERROR_TIMEOUT, out);
@@ -704,7 +759,7 @@ void hcw_ctx_lane_gone(uint32_t lane)
         if (c->lane == lane && c->doomed) {
             /* its peer ended without answering: it times out now */
             c->doomed = false;
-            c->deadline = 0;
+            ctxs.heap[c->heap_i].deadline = 0;
             heap_up(c->heap_i);
         }
     }
