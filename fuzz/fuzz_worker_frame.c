@@ -2,10 +2,11 @@
  * reads frames from a worker the node does not trust.  The input is a
  * frame's body (the harness puts the length before it); it is also parsed
  * once as it is, length included.  Every get is tried on every argument of
- * a frame that parses; what a get accepts is written again, read again and
- * written a third time, and the two writings must be the same bytes (a
- * decoded value survives the codec unchanged).  Everything is released
- * with the hw_*_fini functions: a leak is a finding. */
+ * a frame that parses, and the lane frames' get on the whole; what a get
+ * accepts is written again, read again and written a third time, and the two
+ * writings must be the same bytes (a decoded value survives the codec
+ * unchanged).  Everything is released with the hw_*_fini functions: a leak is a
+ * finding. */
 #include "common/abi_types.h"
 #include "worker/proto.h"
 
@@ -190,6 +191,56 @@ static void every_get(hcw_in *in, size_t at)
     (void)hcw_op_name(in->op);
 }
 
+/* A lane's frame (hcw_get_lane_frame), copied and lent: what it accepts
+ * is written again as the same kind of frame (hcw_frame_lreq / _lresp),
+ * read again and written a third time, the same bytes. */
+static void put_lane(hcw_frame *f, int op, uint64_t id, const hw_request *r,
+                     const hw_response *resp, bool has_blob,
+                     const hw_blob *blob)
+{
+    if (op == HCW_LREQ)
+        hcw_frame_lreq(f, id, r, has_blob ? blob : NULL);
+    else
+        hcw_frame_lresp(f, id, resp, has_blob ? blob : NULL);
+}
+
+static void lane_frame(hcw_in *in, bool view)
+{
+    uint64_t id, id2;
+    hw_request r, r2;
+    hw_response resp, resp2;
+    bool has, has2;
+    hw_blob blob, blob2;
+    in->next = 0;
+    if (!hcw_get_lane_frame(in, view, &id, &r, &resp, &has, &blob))
+        return;
+    put_lane(f1, in->op, id, &r, &resp, has, &blob);
+    size_t n;
+    const uint8_t *b = hcw_frame_bytes(f1, &n);
+    hcw_in in2;
+    hcw_in_init(&in2);
+    if (hcw_frame_parse(&in2, b, n, NULL, 0) != 1 ||
+        !hcw_get_lane_frame(&in2, false, &id2, &r2, &resp2, &has2, &blob2)) {
+        fprintf(stderr, "a lane frame written from a decoded one is "
+                        "unreadable\n");
+        abort();
+    }
+    put_lane(f2, in2.op, id2, &r2, &resp2, has2, &blob2);
+    same_bytes();
+    hcc_request_fini(&r2);
+    hcc_response_fini(&resp2);
+    hw_blob_fini(&blob2);
+    hcw_in_fini(&in2);
+    if (view) {
+        hcw_request_view_fini(&r);
+        hcw_response_view_fini(&resp);
+    } else {
+        hcc_request_fini(&r);
+        hcc_response_fini(&resp);
+    }
+    hw_blob_fini(&blob);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (f1 == NULL) {
@@ -216,6 +267,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (hcw_frame_parse(&in, p, size + 4, err, sizeof err) == 1) {
         for (size_t at = 0; at < in.nargs; at++)
             every_get(&in, at);
+        lane_frame(&in, false);
+        lane_frame(&in, true);
         in.next = in.nargs;
         bool b;
         if (hcw_get_bool(&in, &b)) /* nothing left */

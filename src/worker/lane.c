@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #define LANE_MAGIC 0x656e616cu /* "lane" */
-#define LANE_LAYOUT 2 /* 2: its rings' readers sleep as link layout 5's */
+#define LANE_LAYOUT                                                            \
+    3 /* 2: its rings' readers sleep as link layout 5's;                       \
+       * 3: LREQ and LRESP flat (proto.h) */
 /* Ring sizes a worker accepts from the header (the node writes
  * HCW_LANE_RING_BYTES). */
 #define LANE_RING_MIN 4096u

@@ -231,15 +231,12 @@ static void resend(wlane *w, uint32_t from)
             return;
         uint64_t id;
         hw_request r;
+        hw_response resp;
         bool has_blob;
         hw_blob blob;
-        if (rc < 0 || in->op != HCW_LREQ || !hcw_get_u64(in, &id) ||
-            !hcw_get_request_view(in, &r))
+        if (rc < 0 || in->op != HCW_LREQ ||
+            !hcw_get_lane_frame(in, true, &id, &r, &resp, &has_blob, &blob))
             return; /* (the dead peer scribbled on it: lost, as its own) */
-        if (!hcw_get_blob_opt(in, &has_blob, &blob)) {
-            hcw_request_view_fini(&r);
-            return;
-        }
         /* with its lane id: an answer comes back as an ANSWER, to the
          * context this worker keeps */
         hcw_frame *f = out_frame();
@@ -426,10 +423,7 @@ bool hcw_lanes_send_req(const hw_address *target, const hw_request *req,
         return false;
     uint64_t id = fresh_id(req->has_expects_response);
     hcw_frame *f = out_frame();
-    hcw_frame_begin(f, HCW_LREQ, 3);
-    hcw_put_u64(f, id);
-    hcw_put_request(f, req);
-    hcw_put_blob_opt(f, blob);
+    hcw_frame_lreq(f, id, req, blob);
     hcw_link *l = hcw_lane_link(w->lane);
     uint32_t pos = hcw_link_tx_pos(l);
     int rc = hcw_link_try_send(l, f);
@@ -454,10 +448,7 @@ bool hcw_lanes_send_resp(uint32_t number, uint64_t id, const hw_response *resp,
     if (w == NULL || !may_send(w))
         return false;
     hcw_frame *f = out_frame();
-    hcw_frame_begin(f, HCW_LRESP, 3);
-    hcw_put_u64(f, id);
-    hcw_put_response(f, resp);
-    hcw_put_blob_opt(f, blob);
+    hcw_frame_lresp(f, id, resp, blob);
     int rc = hcw_link_try_send(hcw_lane_link(w->lane), f);
     if (rc < 0 && errno == EPROTO)
         bad_head(w);
@@ -528,22 +519,20 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
         give_up(w, rc < 0 ? err : "a frame that went away");
         return false;
     }
-    uint64_t id = 0;
-    hw_request r = {0};
-    hw_response resp = {0};
-    bool has_blob = false;
-    hw_blob blob = {0};
-    bool ok = (in->op == HCW_LREQ || in->op == HCW_LRESP) && in->nargs == 3 &&
-              hcw_get_u64(in, &id) && id >> 63;
-    if (ok && in->op == HCW_LREQ)
-        ok = hcw_get_request(in, &r) && !r.inherit && r.capabilities.len == 0;
-    else if (ok)
-        ok = hcw_get_response(in, &resp) && !resp.inherit &&
-             resp.capabilities.len == 0;
-    ok = ok && hcw_get_blob_opt(in, &has_blob, &blob);
-    if (!ok) {
+    uint64_t id;
+    hw_request r;
+    hw_response resp;
+    bool has_blob;
+    hw_blob blob;
+    bool ok = hcw_get_lane_frame(in, false, &id, &r, &resp, &has_blob, &blob);
+    if (ok && !(id >> 63)) {
         hcc_request_fini(&r);
         hcc_response_fini(&resp);
+        if (has_blob)
+            hw_blob_fini(&blob);
+        ok = false;
+    }
+    if (!ok) {
         snprintf(err, sizeof err,
                  "a frame that is not an LREQ or LRESP a lane carries (op %d)",
                  in->op);

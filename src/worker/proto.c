@@ -464,6 +464,32 @@ void hcw_put_response(hcw_frame *f, const hw_response *r)
     p_response(f, r);
 }
 
+void hcw_frame_lreq(hcw_frame *f, uint64_t id, const hw_request *r,
+                    const hw_blob *blob)
+{
+    hcw_frame_begin(f, HCW_LREQ, 5);
+    p_u64(f, id);
+    if (r->has_expects_response)
+        p_u64(f, r->expects_response);
+    else
+        p_nil(f);
+    p_bin(f, r->body.ptr, r->body.len);
+    p_str(f, r->metadata);
+    p_blob_opt(f, blob);
+    f->nput = 5;
+}
+
+void hcw_frame_lresp(hcw_frame *f, uint64_t id, const hw_response *r,
+                     const hw_blob *blob)
+{
+    hcw_frame_begin(f, HCW_LRESP, 4);
+    p_u64(f, id);
+    p_bin(f, r->body.ptr, r->body.len);
+    p_str(f, r->metadata);
+    p_blob_opt(f, blob);
+    f->nput = 4;
+}
+
 void hcw_put_message(hcw_frame *f, const hw_message *m)
 {
     f->nput++;
@@ -1404,6 +1430,46 @@ void hcw_response_view_fini(hw_response *r)
 {
     memset(&r->body, 0, sizeof r->body);
     hcc_response_fini(r);
+}
+
+bool hcw_get_lane_frame(hcw_in *in, bool view, uint64_t *id, hw_request *req,
+                        hw_response *resp, bool *has_blob, hw_blob *blob)
+{
+    *id = 0;
+    memset(req, 0, sizeof *req);
+    memset(resp, 0, sizeof *resp);
+    *has_blob = false;
+    memset(blob, 0, sizeof *blob);
+    const in_impl *m = in->impl;
+    bool lreq = in->op == HCW_LREQ;
+    if (m == NULL || m->args == NULL || in->next != 0 ||
+        (!lreq && in->op != HCW_LRESP) || in->nargs != (lreq ? 5u : 4u))
+        return false;
+    const msgpack_object *a = m->args;
+    if (!d_u64(a++, id))
+        return false;
+    if (lreq && !is_nil(a)) {
+        if (!d_u64(a, &req->expects_response)) {
+            *id = 0;
+            return false;
+        }
+        req->has_expects_response = true;
+    }
+    a += lreq;
+    hw_bytes *body = lreq ? &req->body : &resp->body;
+    char **metadata = lreq ? &req->metadata : &resp->metadata;
+    if ((view ? d_bin_view : d_bin)(&a[0], body) &&
+        d_str(&a[1], true, metadata) && d_blob_opt(&a[2], has_blob, blob)) {
+        in->next = in->nargs;
+        return true;
+    }
+    if (!view)
+        free(body->ptr);
+    free(*metadata);
+    *id = 0;
+    memset(req, 0, sizeof *req);
+    memset(resp, 0, sizeof *resp);
+    return false;
 }
 
 bool hcw_get_message(hcw_in *in, hw_message *out)

@@ -107,9 +107,9 @@
                       filed a context of its own under this id (inherited):    \
                       the worker's lane context of that id, if any, is gone */ \
     /* in a lane (docs/lane-design.md), from one worker to the other */        \
-    XX(LREQ, 96)  /* [u64 id (bit 63 set), request (no inherit, no caps),      \
-                     blob | nil] */                                            \
-    XX(LRESP, 97) /* [u64 id, response (no caps), blob | nil] */
+    XX(LREQ, 96)  /* [u64 id (bit 63 set), u64 | nil expects, bin body,        \
+                     str | nil metadata, blob | nil] (hcw_frame_lreq) */       \
+    XX(LRESP, 97) /* [u64 id, bin body, str | nil metadata, blob | nil] */
 
 typedef enum hcw_op {
 #define HCW_OP_ENUM(name, code) HCW_##name = code,
@@ -198,6 +198,15 @@ void hcw_put_blob_opt(hcw_frame *f, const hw_blob *b); /* NULL: nil */
 void hcw_put_caps(hcw_frame *f, const hw_capability *caps, size_t n);
 void hcw_put_request(hcw_frame *f, const hw_request *r);
 void hcw_put_response(hcw_frame *f, const hw_response *r);
+/* A lane's frames, flat (docs/lane-design.md §9, lane layout 3): LREQ
+ * [id, expects, body, metadata, blob] and LRESP [id, body, metadata,
+ * blob], a request or response with neither inherit nor capabilities (a
+ * lane carries neither: the caller has seen to that; they are not
+ * written).  Each begins f and puts the whole frame. */
+void hcw_frame_lreq(hcw_frame *f, uint64_t id, const hw_request *r,
+                    const hw_blob *blob);
+void hcw_frame_lresp(hcw_frame *f, uint64_t id, const hw_response *r,
+                     const hw_blob *blob);
 void hcw_put_message(hcw_frame *f, const hw_message *m);
 void hcw_put_on_exit(hcw_frame *f, const hw_on_exit *o);
 void hcw_put_send_error(hcw_frame *f, const hw_send_error *e);
@@ -278,6 +287,15 @@ bool hcw_get_request_view(hcw_in *in, hw_request *out);
 bool hcw_get_response_view(hcw_in *in, hw_response *out);
 void hcw_request_view_fini(hw_request *r);
 void hcw_response_view_fini(hw_response *r);
+/* A lane's frame read (`in` holds an LREQ or an LRESP, none of its
+ * arguments read yet): its id, its request (LREQ: *req, inherit false, no
+ * capabilities) or response (LRESP: *resp), its blob.  With view the body
+ * is lent as hcw_get_request_view's (released with the _view_fini of its
+ * kind), else copied; the metadata and the blob are the caller's.  false,
+ * every output zeroed and nothing allocated, when the op or an argument is
+ * not as hcw_frame_lreq / _lresp write them. */
+bool hcw_get_lane_frame(hcw_in *in, bool view, uint64_t *id, hw_request *req,
+                        hw_response *resp, bool *has_blob, hw_blob *blob);
 bool hcw_get_message(hcw_in *in, hw_message *out);
 bool hcw_get_on_exit(hcw_in *in, hw_on_exit *out);
 bool hcw_get_send_error(hcw_in *in, hw_send_error *out);

@@ -87,10 +87,7 @@ static int forged_lresp(hcw_lane *l, uint64_t id)
     hw_response r = {0};
     r.body.ptr = (uint8_t *)"forged";
     r.body.len = 6;
-    hcw_frame_begin(f, HCW_LRESP, 3);
-    hcw_put_u64(f, id);
-    hcw_put_response(f, &r);
-    hcw_put_nil(f);
+    hcw_frame_lresp(f, id, &r, NULL);
     return send_frame(l, f);
 }
 
@@ -118,10 +115,7 @@ static int latin1_note(hcw_lane *l, bool in_mime)
     r.body.len = 12;
     r.metadata = in_mime ? NULL : "caf\xe9";
     hw_blob b = {.mime = "caf\xe9", .bytes = {(uint8_t *)"x", 1}};
-    hcw_frame_begin(f, HCW_LREQ, 3);
-    hcw_put_u64(f, 1ull << 63 | 0x5c5c5c5c5cull);
-    hcw_put_request(f, &r);
-    hcw_put_blob_opt(f, in_mime ? &b : NULL);
+    hcw_frame_lreq(f, 1ull << 63 | 0x5c5c5c5c5cull, &r, in_mime ? &b : NULL);
     return send_frame(l, f);
 }
 

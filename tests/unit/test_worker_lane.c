@@ -671,15 +671,15 @@ static void descriptor_passing(void **state)
     refused(sv, NUM, fd, NUM, "the memory is lane 8's");
     hcw_lane_free(other);
     /* a wrong header, or a size the header does not make */
-    refused(sv, NUM, fake_lane(MAP_BYTES, 0x6b6e6c77u, 2, R, NUM), NUM,
-            "not a lane of layout 2");
-    refused(sv, NUM, fake_lane(MAP_BYTES, 0x656e616cu, 1, R, NUM), NUM,
-            "not a lane of layout 2"); /* the layout before */
-    refused(sv, NUM, fake_lane(MAP_BYTES + 4096, 0x656e616cu, 2, R, NUM), NUM,
+    refused(sv, NUM, fake_lane(MAP_BYTES, 0x6b6e6c77u, 3, R, NUM), NUM,
+            "not a lane of layout 3");
+    refused(sv, NUM, fake_lane(MAP_BYTES, 0x656e616cu, 2, R, NUM), NUM,
+            "not a lane of layout 3"); /* the layout before */
+    refused(sv, NUM, fake_lane(MAP_BYTES + 4096, 0x656e616cu, 3, R, NUM), NUM,
             "rings of 65536 bytes do not make a mapping of");
-    refused(sv, NUM, fake_lane(4096 + 6 * 4096, 0x656e616cu, 2, 3 * 4096, NUM),
+    refused(sv, NUM, fake_lane(4096 + 6 * 4096, 0x656e616cu, 3, 3 * 4096, NUM),
             NUM, "rings of 12288 bytes");
-    refused(sv, NUM, fake_lane(100, 0x656e616cu, 2, R, NUM), NUM,
+    refused(sv, NUM, fake_lane(100, 0x656e616cu, 3, R, NUM), NUM,
             "not a lane's memory (100 bytes)");
     /* a descriptor that is not memory at all */
     int pp[2];

@@ -88,8 +88,8 @@ void hcn_lanes_instance_end(hcn_node *n, hcn_proc *p, int inst, hcn_msg **head,
 /* Read what is left in a lane ring through view (the node's view of its
  * ended reader) as request envelopes from `from` to `to`, appended to
  * *head..*tail in order; how many.  Each frame is decoded untrusted and
- * must be an LREQ as a lane carries it (an id with bit 63, no inherit, no
- * capabilities; one that expects a response gets rsvp `from`) or an LRESP,
+ * must be an LREQ as a lane carries it (an id with bit 63; one that
+ * expects a response gets rsvp `from`) or an LRESP,
  * which is skipped (the ended reader's contexts went with it); the first
  * that is neither ends the drain, with why it was refused in why (else why
  * is ""). */

@@ -534,32 +534,24 @@ size_t hcn_lane_drain(hcw_link *view, const char *from, const char *to,
         }
         uint64_t id;
         hw_request req;
+        hw_response resp;
         bool has_blob;
         hw_blob blob;
-        if (in.op == HCW_LRESP && in.nargs == 3 && hcw_get_u64(&in, &id)) {
+        if (in.op == HCW_LRESP && in.nargs == 4 && hcw_get_u64(&in, &id)) {
             /* an answer to the ended reader's lane request: its context
              * ended with it, so nobody waits for it */
             continue;
         }
-        if (in.op != HCW_LREQ || in.nargs != 3 || !hcw_get_u64(&in, &id) ||
-            !hcw_get_request_view(&in, &req)) {
+        if (in.op != HCW_LREQ || !hcw_get_lane_frame(&in, true, &id, &req,
+                                                     &resp, &has_blob, &blob)) {
             snprintf(why, whylen,
-                     "a frame that is not LREQ [id, request, "
-                     "blob] or LRESP [id, response, nil] (op %d)",
+                     "a frame that is not LREQ [id, expects, body, metadata, "
+                     "blob] or LRESP [id, body, metadata, blob] (op %d)",
                      in.op);
             break;
         }
-        if (!hcw_get_blob_opt(&in, &has_blob, &blob)) {
-            hcw_request_view_fini(&req);
-            snprintf(why, whylen, "an LREQ whose blob is not a blob or nil");
-            break;
-        }
-        const char *bad = !(id >> 63)            ? "an id without bit 63"
-                          : req.inherit          ? "inherit"
-                          : req.capabilities.len ? "capabilities"
-                                                 : NULL;
-        if (bad) {
-            snprintf(why, whylen, "an LREQ with %s", bad);
+        if (!(id >> 63)) {
+            snprintf(why, whylen, "an LREQ with an id without bit 63");
             hcw_request_view_fini(&req);
             if (has_blob)
                 hw_blob_fini(&blob);
