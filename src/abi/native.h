@@ -103,8 +103,9 @@ typedef struct hwn_host {
      * until then), the guest reads them only and never releases them
      * (no hw_receive_result_fini).  Where it returns false *out is the
      * guest's as receive's (the host lends what is common: a request or a
-     * response without capabilities, not a send error).  NULL where the
-     * host lends nothing (the worker's binding): use receive. */
+     * response without capabilities, not a send error; the worker's
+     * binding, a message that came by lane).  NULL where the host lends
+     * nothing: use receive. */
     bool (*receive_lent)(void *ctx, hw_receive_result *out);
 
     /* End the process with a trap of a wasm component's (a component

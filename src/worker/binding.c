@@ -287,10 +287,11 @@ enum { NEXT_LANE, NEXT_NODE, NEXT_TIMEOUT };
  * (docs/lane-design.md §5), so that it never waits for the node's REPLY
  * while a lane may have frames.  The next item: a lane's frame that came
  * before the node's next item (or any, when the node has none), taken into
- * *out and *item (NEXT_LANE); a lane request's timeout into *out
- * (NEXT_TIMEOUT); or the node's (NEXT_NODE: a message delivered ahead, or
- * NEED saying the next one waits for a RECEIVE). */
-static int next_item(hw_receive_result *out, hcw_lane_item *item)
+ * *out and *item (NEXT_LANE; lent when `lend`: hcw_lanes_take); a lane
+ * request's timeout into *out (NEXT_TIMEOUT); or the node's (NEXT_NODE: a
+ * message delivered ahead, or NEED saying the next one waits for a
+ * RECEIVE). */
+static int next_item(hw_receive_result *out, hcw_lane_item *item, bool lend)
 {
     for (;;) {
         const ahead_msg *a = ahead.len ? &ahead.v[ahead.first] : NULL;
@@ -308,7 +309,7 @@ static int next_item(hw_receive_result *out, hcw_lane_item *item)
             if (expiry.ahead == 0) {
                 int i = hcw_lanes_next(&expiry.snap);
                 if (i >= 0) {
-                    if (hcw_lanes_take(i, out, item))
+                    if (hcw_lanes_take(i, lend, out, item))
                         return NEXT_LANE;
                     continue;
                 }
@@ -328,7 +329,7 @@ static int next_item(hw_receive_result *out, hcw_lane_item *item)
         }
         int i = hcw_lanes_next(snap);
         if (i >= 0) {
-            if (hcw_lanes_take(i, out, item))
+            if (hcw_lanes_take(i, lend, out, item))
                 return NEXT_LANE;
             continue; /* (given up) */
         }
@@ -462,14 +463,48 @@ static void w_our_caps(void *ctx, hw_capability_list *out)
     check(hcw_get_caps(call(), out));
 }
 
+/* What the binding still holds of the message it last lent the guest
+ * (receive_lent): its metadata and its context, freed at the guest's next
+ * receive (the rest is the lane table's: hcw_lanes_take). */
+static struct {
+    char *metadata;
+    uint8_t *context;
+} lent;
+
+static void lent_release(void)
+{
+    free(lent.metadata);
+    free(lent.context);
+    lent.metadata = NULL;
+    lent.context = NULL;
+}
+
+/* r as lent: what is the binding's in it, kept for lent_release. */
+static void lent_keep(const hw_receive_result *r)
+{
+    const hw_message *m = &r->message;
+    lent.metadata = m->kind == HW_MESSAGE_RESPONSE ? m->response.metadata
+                                                   : m->request.metadata;
+    lent.context = m->kind == HW_MESSAGE_RESPONSE && m->has_context
+                       ? m->context.ptr
+                       : NULL;
+}
+
 /* An answer nobody waits for (its context timed out, or never was): the
- * node's line, and the item is dropped. */
-static void drop_answer(hw_receive_result *r)
+ * node's line, and the item is dropped (lent_one: as lent_keep would have
+ * kept it). */
+static void drop_answer(hw_receive_result *r, bool lent_one)
 {
     w_print(NULL, 2,
             r->is_err ? "dropped a send error nobody waits for"
                       : "dropped a response nobody waits for");
-    hw_receive_result_fini(r);
+    if (lent_one) {
+        lent_keep(r);
+        lent_release();
+        memset(r, 0, sizeof *r);
+    } else {
+        hw_receive_result_fini(r);
+    }
 }
 
 /* Take the node's next item: one delivered ahead if there is one (the
@@ -511,7 +546,7 @@ static bool take_node_item(hw_receive_result *out)
             hw_blob_fini(&blob);
             kept.stale = kept.stale || !out->is_err;
         }
-        drop_answer(out);
+        drop_answer(out, false);
         return false;
     }
     if (!out->is_err)
@@ -519,26 +554,30 @@ static bool take_node_item(hw_receive_result *out)
     return true;
 }
 
-/* The guest takes the next message.  A worker with lanes first waits for
- * a lane's frame, a message delivered ahead or NEED (next_item). */
-static void receive_next(hw_receive_result *out)
+/* The guest takes the next message into *out.  A worker with lanes first
+ * waits for a lane's frame, a message delivered ahead or NEED (next_item).
+ * A lane's message is lent when `lend` (true returned: lent_keep has what
+ * is the binding's in it), else it is the guest's; what the last lent
+ * message held is released first. */
+static bool receive_next(hw_receive_result *out, bool lend)
 {
+    lent_release();
     if (!hcw_lanes_active()) {
         while (!take_node_item(out))
             ;
-        return;
+        return false;
     }
     /* a new message, for the node's CPU limit per message */
     hcw_link_set_taken(hcw_w.link, ++kept.taken);
     for (;;) {
         hcw_lane_item item;
-        switch (next_item(out, &item)) {
-        case NEXT_TIMEOUT: return;
+        switch (next_item(out, &item, lend)) {
+        case NEXT_TIMEOUT: return false;
         case NEXT_LANE:
             if (item.response && !hcw_ctx_answer(item.id, item.lane, out)) {
                 if (item.has_blob)
                     hw_blob_fini(&item.blob);
-                drop_answer(out);
+                drop_answer(out, item.lent);
                 continue;
             }
             if (!item.response && out->message.request.has_expects_response)
@@ -546,10 +585,12 @@ static void receive_next(hw_receive_result *out)
             /* its blob is the last blob now, which the node does not know */
             keep_blob(item.has_blob, &item.blob);
             kept.stale = kept.stale || item.has_blob;
-            return;
+            if (item.lent)
+                lent_keep(out);
+            return item.lent;
         default:
             if (take_node_item(out))
-                return;
+                return false;
         }
     }
 }
@@ -559,8 +600,21 @@ static void w_receive(void *ctx, hw_receive_result *out)
     /* for `hyperc ps`: waiting from here, in its own code again once it
      * has the message (a lane's, which the node does not see, too) */
     hcw_link_set_busy(hcw_w.link, false);
-    receive_next(out);
+    receive_next(out, false);
     hcw_link_set_busy(hcw_w.link, true);
+}
+
+/* receive, lending a lane's message (its source and body stay the lane
+ * table's, its metadata and context the binding's, until the next
+ * receive): the copies and frees a message costs the guest, which
+ * libhyperc's runtime reads and does not keep, are saved.  A message by
+ * node, or a timeout, is the guest's (false). */
+static bool w_receive_lent(void *ctx, hw_receive_result *out)
+{
+    hcw_link_set_busy(hcw_w.link, false);
+    bool lent_one = receive_next(out, true);
+    hcw_link_set_busy(hcw_w.link, true);
+    return lent_one;
 }
 
 /* The blob calls never cross: the replies brought what they need. */
@@ -733,6 +787,7 @@ void hcw_binding_init(hwn_host *t)
     t->drop_capabilities = w_drop_caps;
     t->our_capabilities = w_our_caps;
     t->receive = w_receive;
+    t->receive_lent = w_receive_lent;
     t->has_blob = w_has_blob;
     t->get_blob = w_get_blob;
     t->last_blob = w_last_blob;

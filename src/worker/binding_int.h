@@ -48,19 +48,27 @@ void hcw_lanes_sent_by_node(const hw_address *target);
  * snap, only a frame before the lane's mark there.  -1: none. */
 int hcw_lanes_next(const hcw_lane_snap *snap);
 /* What a lane frame taken was: its lane, its id, a response (LRESP) or a
- * request (LREQ), and the blob it carried (the taker's to free). */
+ * request (LREQ), the blob it carried (the taker's to free), and whether
+ * the message was lent (hcw_lanes_take). */
 typedef struct hcw_lane_item {
     uint32_t lane;
     uint64_t id;
     bool response;
     bool has_blob;
     hw_blob blob;
+    bool lent;
 } hcw_lane_item;
-/* Take lane i's next frame for the guest into *out (the guest's to free;
- * its source the lane's peer) and *item.  false when it was no frame a
- * lane carries (one whose metadata or blob's mime is not UTF-8 among
- * them): the lane is given up (the node told why), nothing taken. */
-bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item);
+/* Take lane i's next frame for the guest into *out (its source the lane's
+ * peer) and *item.  Not lent, *out is the guest's to free.  Lent
+ * (receive_lent), its source and body are the lane table's, valid until
+ * the next take (the guest's next receive; a re-send by node between two
+ * reads with a decoder of its own) and never freed by the caller, whose
+ * are only the metadata (free) and what hcw_ctx_answer adds.  false when
+ * it was no frame a lane carries (one whose metadata or blob's mime is not
+ * UTF-8 among them): the lane is given up (the node told why), nothing
+ * taken. */
+bool hcw_lanes_take(int i, bool lend, hw_receive_result *out,
+                    hcw_lane_item *item);
 /* Wait until the node's ring or a lane has something; true when it is
  * the node's ring (or after HCW_LINK_CHECK_MS, or at a lane context's
  * deadline, with nothing: false). */

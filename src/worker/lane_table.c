@@ -47,10 +47,18 @@ typedef struct wlane {
 
 static struct {
     wlane v[HCW_LANES_MAX];
-    hcw_frame *out;    /* LANE_DROP, LREQ, re-sends: apart from the guest's
-                          calls' frame */
-    hcw_in in;         /* a lane's frame being read */
-    bool in_ready;     /* `in` initialised */
+    hcw_frame *out; /* LANE_DROP, LREQ, re-sends: apart from the guest's
+                       calls' frame */
+    hcw_in in;      /* a lane's frame being taken (a lent message's body
+                       stays in it until the guest receives again) */
+    hcw_in rein;    /* a frame re-read to send it again by node */
+    bool in_ready;  /* `in` and `rein` initialised */
+    /* the source of the messages lent to the guest: a copy of their
+     * lane's peer, made again when a message of another lane (or of a
+     * freed slot) is lent; kept, not freed, while the guest may hold it */
+    hw_address lent_src;
+    uint32_t lent_src_lane;
+    bool lent_src_ok;
     bool active;       /* a LANE_OPEN has come */
     uint32_t read_seq; /* the newest mailbox number read from the node */
     /* lane ids to come: random words from the kernel, drawn a batch at a
@@ -64,14 +72,15 @@ static struct {
     size_t hi;
 } lanes;
 
-/* The decoder of lanes' frames, made on first use. */
-static hcw_in *lane_in(void)
+/* The decoders of lanes' frames (taken; re-read), made on first use. */
+static hcw_in *lane_in(bool reread)
 {
     if (!lanes.in_ready) {
         hcw_in_init(&lanes.in);
+        hcw_in_init(&lanes.rein);
         lanes.in_ready = true;
     }
-    return &lanes.in;
+    return reread ? &lanes.rein : &lanes.in;
 }
 
 static hcw_frame *out_frame(void)
@@ -87,6 +96,8 @@ static void free_slot(wlane *w)
         hcw_ctx_lane_gone(w->number);
     if (w->peer_host)
         hcw_link_spin_grow_hold(hcw_w.link, false);
+    if (lanes.lent_src_lane == w->number)
+        lanes.lent_src_ok = false; /* (the guest may hold it: kept) */
     hcw_lane_free(w->lane);
     hw_address_fini(&w->peer);
     memset(w, 0, sizeof *w);
@@ -222,7 +233,7 @@ static void maybe_unmap(wlane *w)
 static void resend(wlane *w, uint32_t from)
 {
     hcw_link *l = hcw_lane_link(w->lane);
-    hcw_in *in = lane_in();
+    hcw_in *in = lane_in(true);
     char err[160];
     uint32_t pos = from;
     for (;;) {
@@ -508,11 +519,37 @@ static void peer_copy(const wlane *w, hw_address *out)
         hcw_die("out of memory");
 }
 
-bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
+/* The lent messages' source, w's peer (lent_src). */
+static void lent_source(const wlane *w, hw_address *out)
+{
+    if (!lanes.lent_src_ok || lanes.lent_src_lane != w->number) {
+        hw_address_fini(&lanes.lent_src);
+        peer_copy(w, &lanes.lent_src);
+        lanes.lent_src_lane = w->number;
+        lanes.lent_src_ok = true;
+    }
+    *out = lanes.lent_src;
+}
+
+/* Release a frame's request and response as hcw_get_lane_frame made them
+ * (view: the body lent). */
+static void frame_fini(bool view, hw_request *r, hw_response *resp)
+{
+    if (view) {
+        hcw_request_view_fini(r);
+        hcw_response_view_fini(resp);
+    } else {
+        hcc_request_fini(r);
+        hcc_response_fini(resp);
+    }
+}
+
+bool hcw_lanes_take(int i, bool lend, hw_receive_result *out,
+                    hcw_lane_item *item)
 {
     wlane *w = &lanes.v[i];
     memset(out, 0, sizeof *out);
-    hcw_in *in = lane_in();
+    hcw_in *in = lane_in(false);
     char err[200];
     int rc = hcw_link_try_recv(hcw_lane_link(w->lane), in, err, sizeof err);
     if (rc <= 0) {
@@ -524,10 +561,9 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
     hw_response resp;
     bool has_blob;
     hw_blob blob;
-    bool ok = hcw_get_lane_frame(in, false, &id, &r, &resp, &has_blob, &blob);
+    bool ok = hcw_get_lane_frame(in, lend, &id, &r, &resp, &has_blob, &blob);
     if (ok && !(id >> 63)) {
-        hcc_request_fini(&r);
-        hcc_response_fini(&resp);
+        frame_fini(lend, &r, &resp);
         if (has_blob)
             hw_blob_fini(&blob);
         ok = false;
@@ -544,8 +580,7 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
     if (bad != NULL) {
         snprintf(err, sizeof err,
                  "a frame with a string that is not UTF-8 (%s)", bad);
-        hcc_request_fini(&r);
-        hcc_response_fini(&resp);
+        frame_fini(lend, &r, &resp);
         if (has_blob)
             hw_blob_fini(&blob);
         give_up(w, err);
@@ -555,12 +590,16 @@ bool hcw_lanes_take(int i, hw_receive_result *out, hcw_lane_item *item)
                             .id = id,
                             .response = in->op == HCW_LRESP,
                             .has_blob = has_blob,
-                            .blob = blob};
+                            .blob = blob,
+                            .lent = lend};
     if (!item->response) { /* for the peer's quota and the node's count */
         w->last_in = id;
         hcw_lane_set_req_taken(w->lane, 1 - w->side, ++w->req_taken);
     }
-    peer_copy(w, &out->source);
+    if (lend)
+        lent_source(w, &out->source);
+    else
+        peer_copy(w, &out->source);
     if (item->response) {
         out->message.kind = HW_MESSAGE_RESPONSE;
         out->message.response = resp;
