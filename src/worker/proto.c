@@ -323,16 +323,23 @@ static void p_caps(hcw_frame *f, const hw_capability *caps, size_t n)
     }
 }
 
-static void p_request(hcw_frame *f, const hw_request *r)
+/* A request's expects (u64 | nil), body and metadata: the middle of its
+ * array (p_request) and of an LREQ (hcw_frame_lreq). */
+static void p_request_core(hcw_frame *f, const hw_request *r)
 {
-    p_array(f, 5);
-    p_bool(f, r->inherit);
     if (r->has_expects_response)
         p_u64(f, r->expects_response);
     else
         p_nil(f);
     p_bin(f, r->body.ptr, r->body.len);
     p_str(f, r->metadata);
+}
+
+static void p_request(hcw_frame *f, const hw_request *r)
+{
+    p_array(f, 5);
+    p_bool(f, r->inherit);
+    p_request_core(f, r);
     p_caps(f, r->capabilities.ptr, r->capabilities.len);
 }
 
@@ -469,12 +476,7 @@ void hcw_frame_lreq(hcw_frame *f, uint64_t id, const hw_request *r,
 {
     hcw_frame_begin(f, HCW_LREQ, 5);
     p_u64(f, id);
-    if (r->has_expects_response)
-        p_u64(f, r->expects_response);
-    else
-        p_nil(f);
-    p_bin(f, r->body.ptr, r->body.len);
-    p_str(f, r->metadata);
+    p_request_core(f, r);
     p_blob_opt(f, blob);
     f->nput = 5;
 }
