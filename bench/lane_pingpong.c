@@ -4,11 +4,11 @@
  * floor measured", and docs/lane-design.md).  Two OS processes share one worker
  * link (src/worker/link.c: the same rings, the same adaptive spin with its
  * yields, the same futex sleeps) and pass, as real frames of the worker
- * protocol's codec (src/worker/proto.c), what such a lane would carry: a
- * request with its id (decoded as a view, its source known from the lane),
- * then the response with the same id.  Nothing here is the node's work
- * (routing, capabilities, mailboxes): it is the floor under any design that
- * keeps the guest in its own OS process.
+ * protocol's codec (src/worker/proto.c), what a lane carries: an LREQ with
+ * its id (decoded as a view, its source known from the lane), then the
+ * LRESP with the same id (hcw_frame_lreq / _lresp).  Nothing here is the node's
+ * work (routing, capabilities, mailboxes): it is the floor under any design
+ * that keeps the guest in its own OS process.
  *
  *   lane_pingpong [ROUND_TRIPS [IN_FLIGHT [SPIN_US [YIELD [TRANSPORT
  *                 [GROW [WORK_US]]]]]]]
@@ -138,10 +138,7 @@ static void put_request(hcw_frame *f, uint64_t id)
     hw_request r = {.has_expects_response = true,
                     .expects_response = 5,
                     .body = {.ptr = body, .len = sizeof body}};
-    hcw_frame_begin(f, HCW_DELIVER, 3);
-    hcw_put_u64(f, id);
-    hcw_put_request(f, &r);
-    hcw_put_nil(f);
+    hcw_frame_lreq(f, id, &r, NULL);
 }
 
 /* The ponger: answer each request with its body, until told to stop (a
@@ -171,8 +168,11 @@ static int ponger(int fd, bool yield, bool lane, uint32_t spin_us, bool grow)
         }
         uint64_t id;
         hw_request req;
-        if (!hcw_get_u64(&in, &id) || !hcw_get_request_view(&in, &req) ||
-            !hcw_get_nil(&in)) {
+        hw_response none;
+        bool has_blob;
+        hw_blob blob;
+        if (in.op != HCW_LREQ || !hcw_get_lane_frame(&in, true, &id, &req,
+                                                     &none, &has_blob, &blob)) {
             fprintf(stderr, "lane_pingpong: ponger: a bad request\n");
             return 1;
         }
@@ -181,10 +181,7 @@ static int ponger(int fd, bool yield, bool lane, uint32_t spin_us, bool grow)
             break;
         }
         hw_response resp = {.body = req.body};
-        hcw_frame_begin(f, HCW_DELIVER, 3);
-        hcw_put_u64(f, id);
-        hcw_put_response(f, &resp);
-        hcw_put_nil(f);
+        hcw_frame_lresp(f, id, &resp, NULL);
         hcw_request_view_fini(&req);
         if (end_send(&e, f) != 0) {
             perror("lane_pingpong: ponger: send");
@@ -273,10 +270,14 @@ int main(int argc, char **argv)
             goto out;
         }
         uint64_t id;
+        hw_request none;
         hw_response resp;
-        if (!hcw_get_u64(&in, &id) || !hcw_get_response_view(&in, &resp) ||
-            !hcw_get_nil(&in) || id < 1 || id > (uint64_t)total ||
-            resp.body.len != 8) {
+        bool has_blob;
+        hw_blob blob;
+        if (in.op != HCW_LRESP ||
+            !hcw_get_lane_frame(&in, true, &id, &none, &resp, &has_blob,
+                                &blob) ||
+            id < 1 || id > (uint64_t)total || resp.body.len != 8) {
             fprintf(stderr, "lane_pingpong: a bad response\n");
             rc = 1;
             goto out;

@@ -491,8 +491,8 @@ static int64_t coarse_res_ns(void)
 }
 
 /* CLOCK_MONOTONIC_COARSE plus its resolution: a few ns to read where the
- * precise clock costs tens in a VM, and not behind the precise clock but
- * when the tick is late (5 ms seen with a 4 ms tick on a VM). */
+ * precise clock costs tens in a VM; behind the precise clock when the tick
+ * is late (5 ms seen with a 4 ms tick on a VM). */
 static int64_t coarse_ns(void)
 {
     struct timespec ts;
@@ -574,8 +574,9 @@ void hcw_ctx_add(uint64_t id, uint32_t lane, uint32_t pos,
     c->pos = pos;
     uint64_t s =
         req->expects_response > 31536000 ? 31536000 : req->expects_response;
-    /* a tick late at most: a request's timeout is whole seconds */
-    int64_t deadline = coarse_ns() + (int64_t)s * 1000000000;
+    /* the precise clock: the coarse one can lag by more than its tick, and
+     * a timeout is never early */
+    int64_t deadline = now_ns() + (int64_t)s * 1000000000;
     c->at = owner_take();
     c->req.has_expects_response = true;
     c->req.expects_response = req->expects_response;
