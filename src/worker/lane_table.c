@@ -245,6 +245,9 @@ static void resend(wlane *w, uint32_t from)
         hw_response resp;
         bool has_blob;
         hw_blob blob;
+        if (rc > 0 && in->op == HCW_LRESP)
+            continue; /* an answer to the ended peer: nobody waits for it
+                         (the node's drain skips them too) */
         if (rc < 0 || in->op != HCW_LREQ ||
             !hcw_get_lane_frame(in, true, &id, &r, &resp, &has_blob, &blob))
             return; /* (the dead peer scribbled on it: lost, as its own) */

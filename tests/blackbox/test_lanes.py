@@ -683,6 +683,36 @@ def test_a_blob_request_written_after_the_drain_is_sent_again_by_node(lanes):
     lanes_gone(lanes, A)
 
 
+@native_only
+def test_an_answer_after_the_drain_does_not_stop_the_resend(lanes):
+    """As above, but a's guest writes an answer into the reopened lane
+    (an LRESP, to an id nobody has, as one to a request of b's answered
+    just then) before its request: a's worker skips the answer when it
+    sends again by node what lies after the drain, and the request after
+    it still goes (it stopped at the answer, and the request's context
+    waited out its 20 s)."""
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    b_pid = worker(lanes, B)
+    got = {}
+
+    def ask():
+        got["rep"] = lanes.ask(
+            A, f"lateblobask 1500+lresp our@{B} 20 blobr 300 blob",
+            timeout=25)
+    t = threading.Thread(target=ask)
+    t.start()
+    time.sleep(0.3)
+    os.kill(b_pid, signal.SIGKILL)
+    lanes.wait_log(f"{B} crashed; restarting in")
+    t0 = time.monotonic()
+    t.join(30)
+    assert not t.is_alive()
+    assert got.get("rep") == f"reply from {NODE}@{B} ctx=blobr: blob 300 " \
+        f"bytes {blob_line(300, 300)}", got
+    assert time.monotonic() - t0 < 10
+
+
 def test_a_send_error_by_node_to_a_lane_request_carries_its_blob(lanes):
     """A lane request with a blob lies in the lane while b computes; b's
     worker dies: the node drains the request into b's queue, and b's next

@@ -576,8 +576,12 @@ static bool on_request(char *cmdline, size_t len)
          * state word set open again (hyperc-worker's test hook), then
          * blobask TARGET ...: a peer that ended meanwhile left the lane
          * closed and drained, and this request goes into it after the
-         * drain, as one its worker wrote just before it saw the close */
-        long ms = strtol(word(rest, &rest), NULL, 10);
+         * drain, as one its worker wrote just before it saw the close.
+         * MS+lresp: an answer (to an id nobody has) goes in before it, as
+         * one to a request of the peer's answered just then */
+        char *at;
+        long ms = strtol(word(rest, &rest), &at, 10);
+        bool lresp_first = strcmp(at, "+lresp") == 0;
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
         while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
         }
@@ -589,7 +593,8 @@ static bool on_request(char *cmdline, size_t len)
         void *sym = dlsym(RTLD_DEFAULT, "hcw_test_lane_scribble");
         memcpy(&hook, &sym, sizeof hook);
 #endif
-        if (hook == NULL || hook(peer, "state-open") != 0) {
+        if (hook == NULL || hook(peer, "state-open") != 0 ||
+            (lresp_first && hook(peer, "lresp") != 0)) {
             answer("no lane to reopen");
             return true;
         }
