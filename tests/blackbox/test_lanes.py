@@ -651,6 +651,30 @@ def test_lane_requests_left_by_a_killed_worker_are_answered(lanes):
     assert got.get("rep") == "flood ok=40 errors=0 busy=0", got
 
 
+def late_ask_after_drain(lanes, late, ctx, size):
+    """a asks b by lane with a blob of `size` bytes after the drain
+    (`lateblobask LATE ...`, tproc.c) while b's worker is killed; the
+    reply a got, and how long after b's crash line it came."""
+    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
+    open_lane(lanes, A, B)
+    b_pid = worker(lanes, B)
+    got = {}
+
+    def ask():
+        got["rep"] = lanes.ask(
+            A, f"lateblobask {late} our@{B} 20 {ctx} {size} blob", timeout=25)
+    t = threading.Thread(target=ask)
+    t.start()
+    time.sleep(0.3)
+    os.kill(b_pid, signal.SIGKILL)
+    lanes.wait_log(f"{B} crashed; restarting in")
+    t0 = time.monotonic()
+    t.join(30)
+    assert not t.is_alive()
+    assert worker(lanes, B) != b_pid
+    return got.get("rep"), time.monotonic() - t0
+
+
 @native_only
 def test_a_blob_request_written_after_the_drain_is_sent_again_by_node(lanes):
     """b's worker dies while a's guest sleeps: the node closes the lane,
@@ -662,24 +686,9 @@ def test_a_blob_request_written_after_the_drain_is_sent_again_by_node(lanes):
     the LANE_CLOSE (lane_table.c, resend), under its lane id and with its
     blob.  b's next instance echoes the blob, and the answer reaches a's
     context (docs/lane-design.md §10, "Blobs by lane")."""
-    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
-    open_lane(lanes, A, B)
-    b_pid = worker(lanes, B)
-    got = {}
-
-    def ask():
-        got["rep"] = lanes.ask(
-            A, f"lateblobask 1500 our@{B} 20 blobz 5000 blob", timeout=25)
-    t = threading.Thread(target=ask)
-    t.start()
-    time.sleep(0.3)
-    os.kill(b_pid, signal.SIGKILL)
-    lanes.wait_log(f"{B} crashed; restarting in")
-    t.join(30)
-    assert not t.is_alive()
-    assert got.get("rep") == f"reply from {NODE}@{B} ctx=blobz: blob 5000 " \
-        f"bytes {blob_line(5000, 5000)}", got
-    assert worker(lanes, B) != b_pid
+    rep, _ = late_ask_after_drain(lanes, "1500", "blobz", 5000)
+    assert rep == f"reply from {NODE}@{B} ctx=blobz: blob 5000 " \
+        f"bytes {blob_line(5000, 5000)}", rep
     lanes_gone(lanes, A)
 
 
@@ -691,26 +700,10 @@ def test_an_answer_after_the_drain_does_not_stop_the_resend(lanes):
     sends again by node what lies after the drain, and the request after
     it still goes (it stopped at the answer, and the request's context
     waited out its 20 s)."""
-    assert lanes.ask(A, f"pingpong our@{B} 40", timeout=30) == "done 40"
-    open_lane(lanes, A, B)
-    b_pid = worker(lanes, B)
-    got = {}
-
-    def ask():
-        got["rep"] = lanes.ask(
-            A, f"lateblobask 1500+lresp our@{B} 20 blobr 300 blob",
-            timeout=25)
-    t = threading.Thread(target=ask)
-    t.start()
-    time.sleep(0.3)
-    os.kill(b_pid, signal.SIGKILL)
-    lanes.wait_log(f"{B} crashed; restarting in")
-    t0 = time.monotonic()
-    t.join(30)
-    assert not t.is_alive()
-    assert got.get("rep") == f"reply from {NODE}@{B} ctx=blobr: blob 300 " \
-        f"bytes {blob_line(300, 300)}", got
-    assert time.monotonic() - t0 < 10
+    rep, waited = late_ask_after_drain(lanes, "1500+lresp", "blobr", 300)
+    assert rep == f"reply from {NODE}@{B} ctx=blobr: blob 300 " \
+        f"bytes {blob_line(300, 300)}", rep
+    assert waited < 10, waited
 
 
 def test_a_send_error_by_node_to_a_lane_request_carries_its_blob(lanes):
