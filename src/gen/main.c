@@ -465,8 +465,8 @@ int hcg_main(int argc, char **argv)
     /* Run by a build rule (a depfile asked for): the rule's output is newer
      * than its inputs now, even when its text did not change (write_file
      * left it alone), or make would run the rule again at every build.
-     * Only that file: the others (the stubs' header) keep their times, so
-     * what includes them builds again only when they change. */
+     * The other files it wrote (the stubs' header) keep their times, so
+     * what includes them builds again when their text changes. */
     if (m && depfile && rc == 0 && d.errors == 0 && rule_out[0] != '\0')
         (void)utimensat(AT_FDCWD, rule_out, NULL, 0);
     if (m && model) {
