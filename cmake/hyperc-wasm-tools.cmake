@@ -70,7 +70,7 @@ if(HYPERC_NODE_API_INCLUDE)
   target_compile_definitions(hyperc_link PRIVATE NODE_GYP_MODULE_NAME=hyperc_link)
   target_include_directories(hyperc_link PRIVATE ${CMAKE_SOURCE_DIR}/include)
   target_include_directories(hyperc_link SYSTEM PRIVATE ${HYPERC_NODE_API_INCLUDE})
-  target_link_libraries(hyperc_link PRIVATE PkgConfig::MSGPACK PkgConfig::YAJL)
+  target_link_libraries(hyperc_link PRIVATE PkgConfig::MSGPACK PkgConfig::YAJL hyperc_msgpuck)
   add_dependencies(wasm_tools hyperc_link)
 else()
   message(STATUS "hyperc: no Node-API headers (node_api.h; Debian: libnode-dev): "

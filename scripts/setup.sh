@@ -12,7 +12,7 @@ pkgs=(
   libclang-14-dev libyajl-dev
   libcurl4-openssl-dev libwslay-dev libhttp-parser-dev
   libuv1-dev libjwt-dev libargon2-dev libzip-dev  # libzip: hyperc package
-  libmsgpack-dev libseccomp-dev binutils  # binutils: addr2line names where a worker crashed
+  libmsgpack-dev libmsgpuck-dev libseccomp-dev binutils  # binutils: addr2line names where a worker crashed
   python3 python3-pytest python3-websockets
   python3-cryptography python3-msgpack python3-wsproto  # a misbehaving network peer (tests/blackbox/noise_peer.py)
   sqlite3 procps curl

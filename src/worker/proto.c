@@ -6,7 +6,12 @@
  * could hold), so that msgpack-c never allocates for elements that are not
  * there, then unpacks it into an object tree; each get walks one argument
  * of that tree and copies what it returns into blocks of its own, laid out
- * as src/common/abi_types.c lays out the ABI's outputs. */
+ * as src/common/abi_types.c lays out the ABI's outputs.  A lane's frames
+ * (LREQ, LRESP: the exchanges between isolated processes) make no tree:
+ * hcw_get_lane_frame reads the checked bytes in place with MsgPuck's
+ * decoders, a fraction of msgpack-c's unpack on such a small frame, and
+ * lane_frame writes them with MsgPuck's encoders into a buffer sized
+ * first. */
 #include "proto.h"
 
 #include "../common/abi_types.h"
@@ -15,6 +20,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <msgpack.h>
+/* this unit holds MsgPuck's tables and its functions' bodies */
+#define MP_SOURCE 1
+#include <msgpuck.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,13 +145,19 @@ void hcw_frame_free(hcw_frame *f)
     free(f);
 }
 
-void hcw_frame_begin(hcw_frame *f, hcw_op op, size_t nargs)
+/* Empty f's buffer for a new frame (one that grew large given back). */
+static void frame_reset(hcw_frame *f)
 {
     if (f->sb.alloc > KEEP_BUFFER) {
         msgpack_sbuffer_destroy(&f->sb);
         msgpack_sbuffer_init(&f->sb);
     }
     msgpack_sbuffer_clear(&f->sb);
+}
+
+void hcw_frame_begin(hcw_frame *f, hcw_op op, size_t nargs)
+{
+    frame_reset(f);
     static const char zero[HDR];
     frame_write(&f->sb, zero, HDR);
     f->nargs = nargs;
@@ -471,25 +485,103 @@ void hcw_put_response(hcw_frame *f, const hw_response *r)
     p_response(f, r);
 }
 
+/* The length of a str (or nil) p_str would write for s, 0 for nil;
+ * *over when it is too long (p_str writes nil then). */
+static size_t lane_str_len(const char *s, bool *over)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n > HCW_MAX_FRAME) {
+        *over = true;
+        return 0;
+    }
+    return n;
+}
+
+static char *lane_str(char *d, const char *s, size_t n)
+{
+    return s && n <= HCW_MAX_FRAME ? mp_encode_str(d, s, (uint32_t)n)
+                                   : mp_encode_nil(d);
+}
+
+static size_t lane_str_size(const char *s, size_t n)
+{
+    return s && n <= HCW_MAX_FRAME ? mp_sizeof_str((uint32_t)n)
+                                   : mp_sizeof_nil();
+}
+
+/* A lane frame (hcw_frame_lreq, _lresp) written with MsgPuck's encoders
+ * into a buffer sized for it first: the bytes the p_ packers would write
+ * (the same shortest forms), without a call a piece.  expects is NULL for
+ * an LREQ that expects no response and for an LRESP. */
+static void lane_frame(hcw_frame *f, hcw_op op, uint64_t id,
+                       const uint64_t *expects, const hw_bytes *body,
+                       const char *metadata, const hw_blob *blob)
+{
+    bool lreq = op == HCW_LREQ, over = false;
+    size_t nb = body->len, nm = lane_str_len(metadata, &over), nmime = 0,
+           nbb = 0;
+    if (nb > HCW_MAX_FRAME) {
+        over = true;
+        nb = 0;
+    }
+    size_t need = mp_sizeof_array(lreq ? 6 : 5) + mp_sizeof_uint(op) +
+                  mp_sizeof_uint(id) + mp_sizeof_bin((uint32_t)nb) +
+                  lane_str_size(metadata, nm) + mp_sizeof_nil();
+    if (lreq)
+        need += expects ? mp_sizeof_uint(*expects) : mp_sizeof_nil();
+    if (blob) {
+        nmime = lane_str_len(blob->mime, &over);
+        nbb = blob->bytes.len;
+        if (nbb > HCW_MAX_FRAME) {
+            over = true;
+            nbb = 0;
+        }
+        need += mp_sizeof_array(2) + lane_str_size(blob->mime, nmime) +
+                mp_sizeof_bin((uint32_t)nbb) - mp_sizeof_nil();
+    }
+    frame_reset(f);
+    msgpack_sbuffer *sb = &f->sb;
+    if (sb->alloc < HDR + need) {
+        char *d = realloc(sb->data, HDR + need);
+        if (d == NULL)
+            oom();
+        sb->data = d;
+        sb->alloc = HDR + need;
+    }
+    char *d = sb->data + HDR;
+    d = mp_encode_array(d, lreq ? 6 : 5);
+    d = mp_encode_uint(d, op);
+    d = mp_encode_uint(d, id);
+    if (lreq)
+        d = expects ? mp_encode_uint(d, *expects) : mp_encode_nil(d);
+    d = mp_encode_bin(d, nb ? (const char *)body->ptr : "", (uint32_t)nb);
+    d = lane_str(d, metadata, nm);
+    if (blob) {
+        d = mp_encode_array(d, 2);
+        d = lane_str(d, blob->mime, nmime);
+        d = mp_encode_bin(d, nbb ? (const char *)blob->bytes.ptr : "",
+                          (uint32_t)nbb);
+    } else {
+        d = mp_encode_nil(d);
+    }
+    sb->size = (size_t)(d - sb->data);
+    f->nargs = f->nput = lreq ? 5 : 4;
+    f->begun = true;
+    f->oversize = over;
+}
+
 void hcw_frame_lreq(hcw_frame *f, uint64_t id, const hw_request *r,
                     const hw_blob *blob)
 {
-    hcw_frame_begin(f, HCW_LREQ, 5);
-    p_u64(f, id);
-    p_request_core(f, r);
-    p_blob_opt(f, blob);
-    f->nput = 5;
+    lane_frame(f, HCW_LREQ, id,
+               r->has_expects_response ? &r->expects_response : NULL, &r->body,
+               r->metadata, blob);
 }
 
 void hcw_frame_lresp(hcw_frame *f, uint64_t id, const hw_response *r,
                      const hw_blob *blob)
 {
-    hcw_frame_begin(f, HCW_LRESP, 4);
-    p_u64(f, id);
-    p_bin(f, r->body.ptr, r->body.len);
-    p_str(f, r->metadata);
-    p_blob_opt(f, blob);
-    f->nput = 4;
+    lane_frame(f, HCW_LRESP, id, NULL, &r->body, r->metadata, blob);
 }
 
 void hcw_put_message(hcw_frame *f, const hw_message *m)
@@ -616,6 +708,8 @@ typedef struct in_impl {
     msgpack_zone zone;
     msgpack_object obj;
     const msgpack_object *args; /* the arguments (after the op) */
+    /* a lane frame's arguments, read in place (no tree: args is NULL) */
+    const char *lane;
 } in_impl;
 
 /* A buffer that grew past this is given back at the next frame. */
@@ -656,6 +750,7 @@ static in_impl *in_reset(hcw_in *in)
         }
     }
     m->args = NULL;
+    m->lane = NULL;
     m->len = 0;
     memset(in, 0, sizeof *in);
     in->impl = m;
@@ -681,6 +776,35 @@ uint8_t *hcw_in_body(hcw_in *in, size_t n)
     return m->buf;
 }
 
+/* A lane frame (LREQ, LRESP) in the n bytes at b: kept for
+ * hcw_get_lane_frame to read in place.  Whether it was one.  MsgPuck's
+ * decoders trust their input, so the bytes are read only once
+ * hcc_msgpack_check passed them (`checked`; a trusted frame's are checked
+ * here when they start as a lane frame does). */
+static bool lane_frame_at(hcw_in *in, in_impl *m, const uint8_t *b, size_t n,
+                          bool checked)
+{
+    const char *p = (const char *)b;
+    if (!checked &&
+        (n < 2 || b[0] < 0x91 || b[0] > 0x9f ||
+         (b[1] != HCW_LREQ && b[1] != HCW_LRESP) || !hcc_msgpack_check(b, n)))
+        return false;
+    if (n == 0 || mp_typeof(*p) != MP_ARRAY)
+        return false;
+    uint32_t k = mp_decode_array(&p);
+    if (k == 0 || mp_typeof(*p) != MP_UINT)
+        return false;
+    uint64_t op = mp_decode_uint(&p);
+    if (op != HCW_LREQ && op != HCW_LRESP)
+        return false;
+    in->op = (int)op;
+    in->nargs = k - 1;
+    in->next = 0;
+    m->lane = p;
+    m->len = n;
+    return true;
+}
+
 /* Parse the n bytes in the body buffer (hcw_in_body) into in; `trusted`:
  * the structure check (hcc_msgpack_check) is skipped. */
 static int parse_body(hcw_in *in, size_t n, bool trusted, char *err,
@@ -691,6 +815,8 @@ static int parse_body(hcw_in *in, size_t n, bool trusted, char *err,
     size_t off = 0;
     if (!trusted && !hcc_msgpack_check(m->buf, n))
         why = "worker frame: not one well-formed msgpack value";
+    else if (lane_frame_at(in, m, m->buf, n, !trusted))
+        return 1;
     else {
         msgpack_unpack_return rc =
             msgpack_unpack((const char *)m->buf, n, &off, &m->zone, &m->obj);
@@ -729,7 +855,7 @@ static int parse_body(hcw_in *in, size_t n, bool trusted, char *err,
 const uint8_t *hcw_in_raw(const hcw_in *in, size_t *n)
 {
     const in_impl *m = in->impl;
-    if (m == NULL || m->args == NULL) {
+    if (m == NULL || (m->args == NULL && m->lane == NULL)) {
         *n = 0;
         return NULL;
     }
@@ -1323,7 +1449,7 @@ fail:
 static const msgpack_object *next_arg(const hcw_in *in)
 {
     const in_impl *m = in->impl;
-    if (m == NULL || in->next >= in->nargs)
+    if (m == NULL || m->args == NULL || in->next >= in->nargs)
         return NULL;
     return &m->args[in->next];
 }
@@ -1434,6 +1560,81 @@ void hcw_response_view_fini(hw_response *r)
     hcc_response_fini(r);
 }
 
+/* A lane frame's readers (hcw_get_lane_frame): *p at a value of the
+ * checked frame (lane_frame_at), moved past it on success, as the d_
+ * readers would take it from a tree. */
+static bool r_u64(const char **p, uint64_t *out)
+{
+    if (mp_typeof(**p) != MP_UINT)
+        return false;
+    *out = mp_decode_uint(p);
+    return true;
+}
+
+static bool r_nil(const char **p)
+{
+    if (mp_typeof(**p) != MP_NIL)
+        return false;
+    mp_decode_nil(p);
+    return true;
+}
+
+/* As d_bin (a copy) or d_bin_view (lent from the frame). */
+static bool r_bin(const char **p, bool view, hw_bytes *out)
+{
+    static const uint8_t none[1];
+    memset(out, 0, sizeof *out);
+    if (mp_typeof(**p) != MP_BIN)
+        return false;
+    uint32_t n;
+    const char *b = mp_decode_bin(p, &n);
+    if (view) {
+        out->ptr = (uint8_t *)(uintptr_t)(n ? (const void *)b : none);
+    } else {
+        out->ptr = xmalloc(n);
+        if (n)
+            memcpy(out->ptr, b, n);
+    }
+    out->len = n;
+    return true;
+}
+
+/* As d_str with nil_ok. */
+static bool r_str_opt(const char **p, char **out)
+{
+    *out = NULL;
+    if (r_nil(p))
+        return true;
+    if (mp_typeof(**p) != MP_STR)
+        return false;
+    uint32_t n;
+    const char *t = mp_decode_str(p, &n);
+    if (memchr(t, 0, n) != NULL)
+        return false;
+    char *d = xmalloc((size_t)n + 1);
+    memcpy(d, t, n);
+    d[n] = 0;
+    *out = d;
+    return true;
+}
+
+/* As d_blob_opt: nil, or [mime (str or nil), bytes], copied. */
+static bool r_blob_opt(const char **p, bool *has, hw_blob *out)
+{
+    *has = false;
+    memset(out, 0, sizeof *out);
+    if (r_nil(p))
+        return true;
+    if (mp_typeof(**p) != MP_ARRAY || mp_decode_array(p) != 2)
+        return false;
+    if (!r_str_opt(p, &out->mime) || !r_bin(p, false, &out->bytes)) {
+        hw_blob_fini(out);
+        return false;
+    }
+    *has = true;
+    return true;
+}
+
 bool hcw_get_lane_frame(hcw_in *in, bool view, uint64_t *id, hw_request *req,
                         hw_response *resp, bool *has_blob, hw_blob *blob)
 {
@@ -1444,24 +1645,19 @@ bool hcw_get_lane_frame(hcw_in *in, bool view, uint64_t *id, hw_request *req,
     memset(blob, 0, sizeof *blob);
     const in_impl *m = in->impl;
     bool lreq = in->op == HCW_LREQ;
-    if (m == NULL || m->args == NULL || in->next != 0 ||
+    if (m == NULL || m->lane == NULL || in->next != 0 ||
         (!lreq && in->op != HCW_LRESP) || in->nargs != (lreq ? 5u : 4u))
         return false;
-    const msgpack_object *a = m->args;
-    if (!d_u64(a++, id))
-        return false;
-    if (lreq && !is_nil(a)) {
-        if (!d_u64(a, &req->expects_response)) {
-            *id = 0;
-            return false;
-        }
-        req->has_expects_response = true;
-    }
-    a += lreq;
+    const char *p = m->lane;
     hw_bytes *body = lreq ? &req->body : &resp->body;
     char **metadata = lreq ? &req->metadata : &resp->metadata;
-    if ((view ? d_bin_view : d_bin)(&a[0], body) &&
-        d_str(&a[1], true, metadata) && d_blob_opt(&a[2], has_blob, blob)) {
+    bool ok = r_u64(&p, id);
+    if (ok && lreq && !r_nil(&p)) {
+        ok = r_u64(&p, &req->expects_response);
+        req->has_expects_response = ok;
+    }
+    if (ok && r_bin(&p, view, body) && r_str_opt(&p, metadata) &&
+        r_blob_opt(&p, has_blob, blob)) {
         in->next = in->nargs;
         return true;
     }

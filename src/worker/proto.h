@@ -202,7 +202,8 @@ void hcw_put_response(hcw_frame *f, const hw_response *r);
  * [id, expects, body, metadata, blob] and LRESP [id, body, metadata,
  * blob], a request or response with neither inherit nor capabilities (a
  * lane carries neither: the caller has seen to that; they are not
- * written).  Each begins f and puts the whole frame. */
+ * written).  Each begins f and puts the whole frame; its integers take
+ * msgpack's unsigned forms, which hcw_get_lane_frame reads. */
 void hcw_frame_lreq(hcw_frame *f, uint64_t id, const hw_request *r,
                     const hw_blob *blob);
 void hcw_frame_lresp(hcw_frame *f, uint64_t id, const hw_response *r,
@@ -288,7 +289,8 @@ bool hcw_get_response_view(hcw_in *in, hw_response *out);
 void hcw_request_view_fini(hw_request *r);
 void hcw_response_view_fini(hw_response *r);
 /* A lane's frame read (`in` holds an LREQ or an LRESP, none of its
- * arguments read yet): its id, its request (LREQ: *req, inherit false, no
+ * arguments read yet; such a frame is read in place, so the other gets
+ * find no arguments in it): its id, its request (LREQ: *req, inherit false, no
  * capabilities) or response (LRESP: *resp), its blob.  With view the body
  * is lent as hcw_get_request_view's (released with the _view_fini of its
  * kind), else copied; the metadata and the blob are the caller's.  false,

@@ -537,13 +537,17 @@ size_t hcn_lane_drain(hcw_link *view, const char *from, const char *to,
         hw_response resp;
         bool has_blob;
         hw_blob blob;
-        if (in.op == HCW_LRESP && in.nargs == 4 && hcw_get_u64(&in, &id)) {
+        bool read =
+            hcw_get_lane_frame(&in, true, &id, &req, &resp, &has_blob, &blob);
+        if (read && in.op == HCW_LRESP) {
             /* an answer to the ended reader's lane request: its context
              * ended with it, so nobody waits for it */
+            hcw_response_view_fini(&resp);
+            if (has_blob)
+                hw_blob_fini(&blob);
             continue;
         }
-        if (in.op != HCW_LREQ || !hcw_get_lane_frame(&in, true, &id, &req,
-                                                     &resp, &has_blob, &blob)) {
+        if (!read) {
             snprintf(why, whylen,
                      "a frame that is not LREQ [id, expects, body, metadata, "
                      "blob] or LRESP [id, body, metadata, blob] (op %d)",
