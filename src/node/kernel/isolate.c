@@ -1744,6 +1744,9 @@ static int server_call(wctx *w)
     case HCW_SAVE_CAPS:
     case HCW_DROP_CAPS:
     case HCW_LANE_DROP:
+    case HCW_SET_STATE_START: /* a record appended to the state log (a
+                                 copy, or one write), answered by message:
+                                 not the process's thread's to wait for */
     case HCW_SYNC: return serve_call(w) == 0 ? 1 : -1;
     case HCW_RECEIVE: {
         w->need_sent = false;
