@@ -537,9 +537,9 @@ size_t hcn_lane_drain(hcw_link *view, const char *from, const char *to,
         hw_response resp;
         bool has_blob;
         hw_blob blob;
-        bool read =
+        bool whole =
             hcw_get_lane_frame(&in, true, &id, &req, &resp, &has_blob, &blob);
-        if (read && in.op == HCW_LRESP) {
+        if (whole && in.op == HCW_LRESP) {
             /* an answer to the ended reader's lane request: its context
              * ended with it, so nobody waits for it */
             hcw_response_view_fini(&resp);
@@ -547,7 +547,7 @@ size_t hcn_lane_drain(hcw_link *view, const char *from, const char *to,
                 hw_blob_fini(&blob);
             continue;
         }
-        if (!read) {
+        if (!whole) {
             snprintf(why, whylen,
                      "a frame that is not LREQ [id, expects, body, metadata, "
                      "blob] or LRESP [id, body, metadata, blob] (op %d)",
