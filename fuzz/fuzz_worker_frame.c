@@ -231,13 +231,7 @@ static void lane_frame(hcw_in *in, bool view)
     hcc_response_fini(&resp2);
     hw_blob_fini(&blob2);
     hcw_in_fini(&in2);
-    if (view) {
-        hcw_request_view_fini(&r);
-        hcw_response_view_fini(&resp);
-    } else {
-        hcc_request_fini(&r);
-        hcc_response_fini(&resp);
-    }
+    hcw_lane_frame_fini(view, &r, &resp);
     hw_blob_fini(&blob);
 }
 

@@ -534,19 +534,6 @@ static void lent_source(const wlane *w, hw_address *out)
     *out = lanes.lent_src;
 }
 
-/* Release a frame's request and response as hcw_get_lane_frame made them
- * (view: the body lent). */
-static void frame_fini(bool view, hw_request *r, hw_response *resp)
-{
-    if (view) {
-        hcw_request_view_fini(r);
-        hcw_response_view_fini(resp);
-    } else {
-        hcc_request_fini(r);
-        hcc_response_fini(resp);
-    }
-}
-
 bool hcw_lanes_take(int i, bool lend, hw_receive_result *out,
                     hcw_lane_item *item)
 {
@@ -566,7 +553,7 @@ bool hcw_lanes_take(int i, bool lend, hw_receive_result *out,
     hw_blob blob;
     bool ok = hcw_get_lane_frame(in, lend, &id, &r, &resp, &has_blob, &blob);
     if (ok && !(id >> 63)) {
-        frame_fini(lend, &r, &resp);
+        hcw_lane_frame_fini(lend, &r, &resp);
         if (has_blob)
             hw_blob_fini(&blob);
         ok = false;
@@ -583,7 +570,7 @@ bool hcw_lanes_take(int i, bool lend, hw_receive_result *out,
     if (bad != NULL) {
         snprintf(err, sizeof err,
                  "a frame with a string that is not UTF-8 (%s)", bad);
-        frame_fini(lend, &r, &resp);
+        hcw_lane_frame_fini(lend, &r, &resp);
         if (has_blob)
             hw_blob_fini(&blob);
         give_up(w, err);

@@ -1670,6 +1670,17 @@ bool hcw_get_lane_frame(hcw_in *in, bool view, uint64_t *id, hw_request *req,
     return false;
 }
 
+void hcw_lane_frame_fini(bool view, hw_request *req, hw_response *resp)
+{
+    if (view) {
+        hcw_request_view_fini(req);
+        hcw_response_view_fini(resp);
+    } else {
+        hcc_request_fini(req);
+        hcc_response_fini(resp);
+    }
+}
+
 bool hcw_get_message(hcw_in *in, hw_message *out)
 {
     GET(in, out, d_message(o_, out));

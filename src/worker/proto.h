@@ -298,6 +298,10 @@ void hcw_response_view_fini(hw_response *r);
  * not as hcw_frame_lreq / _lresp write them. */
 bool hcw_get_lane_frame(hcw_in *in, bool view, uint64_t *id, hw_request *req,
                         hw_response *resp, bool *has_blob, hw_blob *blob);
+/* Release the request and the response hcw_get_lane_frame gave with the
+ * same view (a lent body is not freed); the blob is the caller's to
+ * release. */
+void hcw_lane_frame_fini(bool view, hw_request *req, hw_response *resp);
 bool hcw_get_message(hcw_in *in, hw_message *out);
 bool hcw_get_on_exit(hcw_in *in, hw_on_exit *out);
 bool hcw_get_send_error(hcw_in *in, hw_send_error *out);

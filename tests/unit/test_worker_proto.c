@@ -1550,13 +1550,7 @@ static void lane_case(hcw_frame *a, hcw_frame *b, hcw_in *in, hcw_op op,
         assert_int_equal(has, blob != NULL);
         if (blob)
             eq_blob(blob, &gb);
-        if (view) {
-            hcw_request_view_fini(&gr);
-            hcw_response_view_fini(&gresp);
-        } else {
-            hcc_request_fini(&gr);
-            hcc_response_fini(&gresp);
-        }
+        hcw_lane_frame_fini(view, &gr, &gresp);
         hw_blob_fini(&gb);
     }
     /* read in place: the generic gets find no arguments */
