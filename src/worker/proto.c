@@ -485,15 +485,13 @@ void hcw_put_response(hcw_frame *f, const hw_response *r)
     p_response(f, r);
 }
 
-/* The length of a str (or nil) p_str would write for s, 0 for nil;
- * *over when it is too long (p_str writes nil then). */
+/* The length of s (0 for nil); *over when it is too long, which
+ * lane_str writes as nil, as p_str does. */
 static size_t lane_str_len(const char *s, bool *over)
 {
     size_t n = s ? strlen(s) : 0;
-    if (n > HCW_MAX_FRAME) {
+    if (n > HCW_MAX_FRAME)
         *over = true;
-        return 0;
-    }
     return n;
 }
 
@@ -813,6 +811,8 @@ static int parse_body(hcw_in *in, size_t n, bool trusted, char *err,
     in_impl *m = in->impl;
     const char *why = NULL;
     size_t off = 0;
+    m->args = NULL;
+    m->lane = NULL;
     if (!trusted && !hcc_msgpack_check(m->buf, n))
         why = "worker frame: not one well-formed msgpack value";
     else if (lane_frame_at(in, m, m->buf, n, !trusted))

@@ -209,6 +209,25 @@ static void a_short_lresp_ends_the_drain(void **state)
     refused(x, "not LREQ");
 }
 
+/* An LRESP of four arguments whose body is a string: read whole like any
+ * lane frame, so it ends the drain too (it is not a frame a worker
+ * writes). */
+static void a_broken_lresp_ends_the_drain(void **state)
+{
+    fx *x = *state;
+    hw_request ok = note("ok");
+    lreq(x, LANE_ID(1), &ok, NULL);
+    hcw_frame_begin(x->f, HCW_LRESP, 4);
+    hcw_put_u64(x->f, LANE_ID(2));
+    hcw_put_str(x->f, "not bytes");
+    hcw_put_nil(x->f);
+    hcw_put_nil(x->f);
+    assert_int_equal(hcw_link_try_send(x->writer, x->f), 1);
+    hw_request after = note("after");
+    lreq(x, LANE_ID(3), &after, NULL);
+    refused(x, "not LREQ");
+}
+
 /* Each refused frame ends the drain; what came before it is kept. */
 static void refused(fx *x, const char *said)
 {
@@ -304,6 +323,8 @@ int main(void)
             a_request_with_expects_is_answered_to_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(responses_are_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(a_short_lresp_ends_the_drain, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_broken_lresp_ends_the_drain, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1584,15 +1584,22 @@ static void lane_frames(void **state)
     for (int op = HCW_LREQ; op <= HCW_LRESP; op++)
         for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
             for (size_t j = 0; j <= sizeof mlens / sizeof mlens[0]; j++)
-                for (int k = 0; k < 3; k++) {
+                for (int k = 0; k < 5; k++) {
                     const char *meta = NULL;
                     if (j < sizeof mlens / sizeof mlens[0]) {
                         text[mlens[j]] = 0;
                         meta = text;
                     }
-                    char mime[] = "application/octet-stream";
-                    hw_blob bl = {.mime = k == 2 ? mime : NULL,
-                                  .bytes = {bytes + 1, k == 2 ? 300 : 0}};
+                    /* no blob; no mime and no bytes; then a mime and
+                     * bytes of each length form: fixstr and bin16,
+                     * str8 and bin8, str16 and bin32 */
+                    static const size_t nmime[] = {0, 0, 24, 40, 300};
+                    static const size_t nbytes[] = {0, 0, 300, 200, 70000};
+                    char mime[301];
+                    memset(mime, 'm', sizeof mime - 1);
+                    mime[nmime[k]] = 0;
+                    hw_blob bl = {.mime = k >= 2 ? mime : NULL,
+                                  .bytes = {bytes + 1, nbytes[k] - (k == 4)}};
                     lane_case(a, b, &in, op, 1ull << 63 | (i * 131 + j),
                               &thirty, bytes, lens[i], meta, k ? &bl : NULL);
                     if (meta)
@@ -1673,6 +1680,27 @@ static void lane_frames_refused(void **state)
                     resp.body.ptr == NULL && resp.metadata == NULL && !has &&
                     blob.mime == NULL && blob.bytes.ptr == NULL);
     }
+    /* trusted, a whole LREQ: read in place as an untrusted one is */
+    static const uint8_t whole[] = {0x96, 0x60, 0xcf, 0x80, 0,    0,    0,
+                                    0,    0,    0,    7,    0x1e, 0xc4, 0x02,
+                                    'h',  'i',  0xa1, 'm',  0xc0};
+    uint8_t *wb = hcw_in_body(&in, sizeof whole);
+    assert_non_null(wb);
+    memcpy(wb, whole, sizeof whole);
+    assert_int_equal(hcw_in_decode(&in, sizeof whole, true, err, sizeof err),
+                     1);
+    uint64_t wid;
+    hw_request wr;
+    hw_response wresp;
+    bool whas;
+    hw_blob wblob;
+    assert_true(
+        hcw_get_lane_frame(&in, true, &wid, &wr, &wresp, &whas, &wblob));
+    assert_true(wid == (1ull << 63 | 7) && wr.has_expects_response &&
+                wr.expects_response == 30 && !whas);
+    eq_bytes(&(hw_bytes){(uint8_t *)"hi", 2}, &wr.body);
+    eq_str("m", wr.metadata);
+    hcw_lane_frame_fini(true, &wr, &wresp);
     /* trusted, an LREQ whose bin claims 255 bytes that are not there */
     static const uint8_t cut[] = {0x96, 0x60, 0x01, 0xc0, 0xc4, 0xff};
     for (int trusted = 0; trusted < 2; trusted++) {
