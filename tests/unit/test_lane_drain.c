@@ -72,6 +72,16 @@ static hw_request note(const char *body)
     return r;
 }
 
+/* The fixture, with an LREQ "ok" written first: what a refused frame
+ * after it leaves (refused). */
+static fx *ok_first(void **state)
+{
+    fx *x = *state;
+    hw_request ok = note("ok");
+    lreq(x, LANE_ID(1), &ok, NULL);
+    return x;
+}
+
 static size_t drain(fx *x)
 {
     return hcn_lane_drain(x->reader, FROM, TO, &x->head, &x->tail, x->why,
@@ -196,17 +206,22 @@ static void responses_are_skipped(void **state)
     assert_string_equal(x->why, "");
 }
 
-static void a_short_lresp_ends_the_drain(void **state)
+/* Send the forged frame in x->f, an LREQ "after" behind it, and drain:
+ * the forged frame ends the drain after "ok" (refused). */
+static void forged_then_refused(fx *x)
 {
-    fx *x = *state;
-    hw_request ok = note("ok");
-    lreq(x, LANE_ID(1), &ok, NULL);
-    hcw_frame_begin(x->f, HCW_LRESP, 1);
-    hcw_put_u64(x->f, LANE_ID(2));
     assert_int_equal(hcw_link_try_send(x->writer, x->f), 1);
     hw_request after = note("after");
     lreq(x, LANE_ID(3), &after, NULL);
     refused(x, "not LREQ");
+}
+
+static void a_short_lresp_ends_the_drain(void **state)
+{
+    fx *x = ok_first(state);
+    hcw_frame_begin(x->f, HCW_LRESP, 1);
+    hcw_put_u64(x->f, LANE_ID(2));
+    forged_then_refused(x);
 }
 
 /* An LRESP of four arguments whose body is a string: read whole like any
@@ -214,18 +229,13 @@ static void a_short_lresp_ends_the_drain(void **state)
  * writes). */
 static void a_broken_lresp_ends_the_drain(void **state)
 {
-    fx *x = *state;
-    hw_request ok = note("ok");
-    lreq(x, LANE_ID(1), &ok, NULL);
+    fx *x = ok_first(state);
     hcw_frame_begin(x->f, HCW_LRESP, 4);
     hcw_put_u64(x->f, LANE_ID(2));
     hcw_put_str(x->f, "not bytes");
     hcw_put_nil(x->f);
     hcw_put_nil(x->f);
-    assert_int_equal(hcw_link_try_send(x->writer, x->f), 1);
-    hw_request after = note("after");
-    lreq(x, LANE_ID(3), &after, NULL);
-    refused(x, "not LREQ");
+    forged_then_refused(x);
 }
 
 /* Each refused frame ends the drain; what came before it is kept. */
@@ -241,25 +251,18 @@ static void refused(fx *x, const char *said)
  * whose expects is not a number: neither is an LREQ of layout 3. */
 static void a_nested_lreq_ends_the_drain(void **state)
 {
-    fx *x = *state;
-    hw_request ok = note("ok");
-    lreq(x, LANE_ID(1), &ok, NULL);
+    fx *x = ok_first(state);
     hw_request r = note("nested");
     hcw_frame_begin(x->f, HCW_LREQ, 3);
     hcw_put_u64(x->f, LANE_ID(2));
     hcw_put_request(x->f, &r);
     hcw_put_nil(x->f);
-    assert_int_equal(hcw_link_try_send(x->writer, x->f), 1);
-    hw_request after = note("after");
-    lreq(x, LANE_ID(3), &after, NULL);
-    refused(x, "not LREQ");
+    forged_then_refused(x);
 }
 
 static void an_lreq_with_a_string_for_expects_ends_the_drain(void **state)
 {
-    fx *x = *state;
-    hw_request ok = note("ok");
-    lreq(x, LANE_ID(1), &ok, NULL);
+    fx *x = ok_first(state);
     hcw_frame_begin(x->f, HCW_LREQ, 5);
     hcw_put_u64(x->f, LANE_ID(2));
     hcw_put_str(x->f, "5");
@@ -272,9 +275,7 @@ static void an_lreq_with_a_string_for_expects_ends_the_drain(void **state)
 
 static void a_node_id_ends_the_drain(void **state)
 {
-    fx *x = *state;
-    hw_request ok = note("ok");
-    lreq(x, LANE_ID(1), &ok, NULL);
+    fx *x = ok_first(state);
     hw_request r = note("a node's id");
     lreq(x, 12345, &r, NULL);
     refused(x, "bit 63");
@@ -282,9 +283,7 @@ static void a_node_id_ends_the_drain(void **state)
 
 static void another_op_ends_the_drain(void **state)
 {
-    fx *x = *state;
-    hw_request ok = note("ok");
-    lreq(x, LANE_ID(1), &ok, NULL);
+    fx *x = ok_first(state);
     hcw_frame_begin(x->f, HCW_SEND_REQUEST, 1);
     hcw_put_u64(x->f, 1);
     assert_int_equal(hcw_link_try_send(x->writer, x->f), 1);
@@ -293,9 +292,7 @@ static void another_op_ends_the_drain(void **state)
 
 static void a_short_lreq_ends_the_drain(void **state)
 {
-    fx *x = *state;
-    hw_request ok = note("ok");
-    lreq(x, LANE_ID(1), &ok, NULL);
+    fx *x = ok_first(state);
     hcw_frame_begin(x->f, HCW_LREQ, 1);
     hcw_put_u64(x->f, LANE_ID(2));
     assert_int_equal(hcw_link_try_send(x->writer, x->f), 1);
