@@ -12,7 +12,7 @@ import time
 import pytest
 import websockets
 
-from conftest import BIN, exchange, free_port, pid, thread_names
+from conftest import BIN, exchange, free_port, needs_fibers, pid, thread_names
 
 SRV = pid("srv", "thttpd")
 NOGRANT = pid("nogrant", "thttpd")
@@ -764,6 +764,66 @@ def test_websocket_fragments_and_message_size(node_factory):
     pushes = [e for e in ev if "WebSocketPush" in e]
     assert any(e.endswith("| " + text.decode()) for e in pushes), pushes
     assert not any("xxxx" in e or "zzzz" in e for e in pushes), pushes
+
+
+@needs_fibers
+def test_websocket_read_by_the_netpoller(node_factory):
+    """With the process in-process, an idle scheduler thread reads an open
+    WebSocket (the netpoller) and hands its messages to the process there,
+    while the loop writes what the reader leaves it (a pong, a close) and
+    ends the socket: messages in order, pings answered between them, a
+    message over --http-max-body closed with 1009, a Close answered, and a
+    client that just goes away ends its channel (WebSocketClose)."""
+    n = start(node_factory, "--in-process", "-v", "2",
+              "--http-max-body", "1000")
+    ws_bind(n, "/ws")
+    s = ws_raw_open(n)
+    rd = WsFrames(s)
+    deadline = time.monotonic() + 60
+    n.wait_log("read by an idle scheduler thread (netpoller)")
+    for k in range(3):
+        s.sendall(b"".join(ws_frame(f"echo m{k}.{i}") for i in range(100)) +
+                  ws_control(9, b"p%d" % k))
+        got = [rd.next(deadline) for _ in range(101)]
+        # the pong may pass echoes still on their way from the process
+        assert (10, b"p%d" % k) in got, got
+        assert [f for f in got if f[0] != 10] == \
+            [(1, f"m{k}.{i}".encode()) for i in range(100)]
+    s.close()  # no Close frame: the end of the stream
+    # over --http-max-body: 1009, and the process never sees it
+    s = ws_raw_open(n)
+    s.sendall(ws_frame("echo " + "z" * 996))
+    op, data = WsFrames(s).next(deadline)
+    assert op == 8 and int.from_bytes(data[:2], "big") == 1009, data
+    s.close()
+    # a Close from the client: answered, then the server ends the socket
+    s = ws_raw_open(n)
+    rd = WsFrames(s)
+    s.sendall(ws_frame("echo last"))
+    assert rd.next(deadline) == (1, b"last")
+    s.sendall(ws_control(8, b"\x03\xe8bye"))
+    op, data = rd.next(deadline)
+    assert op == 8 and data[:2] == b"\x03\xe8", data
+    s.settimeout(10)
+    assert s.recv(1) == b""
+    s.close()
+    ev = events(n, want="WebSocketClose")
+    opened = [json.loads(e)["WebSocketOpen"]["channel_id"] for e in ev
+              if e.startswith('{"WebSocketOpen"')]
+    assert len(opened) == 3, ev
+    deadline = time.monotonic() + 30
+    while True:
+        closed = [e for e in ev if e.startswith('{"WebSocketClose"')]
+        if len(closed) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+        ev += events(n)
+    assert sorted(closed) == sorted('{"WebSocketClose":%d}' % c
+                                    for c in opened), ev
+    pushes = [e for e in ev if "WebSocketPush" in e]
+    assert not any("zzzz" in e for e in pushes), pushes
+    got = [e.rsplit("| ", 1)[1] for e in pushes if "| echo m" in e]
+    assert got == [f"echo m{k}.{i}" for k in range(3) for i in range(100)]
 
 
 # ------------------------------------------------------------ point 4

@@ -194,6 +194,23 @@ typedef struct conn {
     struct wreq *ws_out; /* what wslay_event_send has handed over so far */
     size_t ws_out_len, ws_out_cap;
     struct ws_direct *dw; /* its entry in h->direct (a WebSocket's) */
+    /* An open WebSocket read by the scheduler's netpoller (kernel.h,
+     * hcn_netpoll_add; ws_np_start): an idle scheduler thread reads the
+     * socket and runs wslay's reader there (ws_np_ready), so the message
+     * goes to its process with no hop through this loop, and the process's
+     * fiber runs on the thread that read it.  The loop keeps the writes
+     * (control frames, pushes that come its way, the close) and the
+     * connection's end.  While np_on (the loop's flag), `rmu` guards the
+     * wslay context, what its reader's callbacks touch (the message being
+     * read, ws_heard, ws_over, ws_big, ws_ctl, ws_in) and np_rng; the loop
+     * takes it around each of its own wslay calls (ws_lock) and never holds
+     * it into conn_close, whose hcn_netpoll_del waits for the netpoller's
+     * round. */
+    hcn_pollable np;
+    bool np_on;
+    bool np_mu; /* rmu was made */
+    pthread_mutex_t rmu;
+    uint64_t np_rng; /* the ids of the messages the netpoller sends */
 } conn;
 
 typedef struct pending {
@@ -207,6 +224,12 @@ typedef struct channel {
     uint32_t id;
     conn *c;
 } channel;
+
+/* A netpoller's request to a loop about one of its WebSockets. */
+typedef struct ws_kick {
+    uint32_t channel;
+    bool end; /* the read side ended: close it (else: write what is queued) */
+} ws_kick;
 
 /* A WebSocket as the senders' threads see it (ws_direct_push): a plain
  * text or binary push is framed and written to the socket by the thread
@@ -266,6 +289,10 @@ struct hcn_http {
     uint32_t qreq; /* requests in the queue (http_deliver's bound) */
     int *fds;      /* connections accepted by loops[0] for this loop */
     size_t nfds, fds_cap;
+    /* WebSockets whose netpoller asks the loop to write what wslay queued
+     * (a pong, a close) or to end them (ws_np_kick): by channel id */
+    struct ws_kick *kicks;
+    size_t nkicks, kicks_cap;
     bool stop;
     /* requests queued and not yet handled: a push is written on its
      * sender's thread only when none is, so that it cannot pass an
@@ -312,6 +339,20 @@ static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_timer(uv_timer_t *t);
 static void ws_direct_update(conn *c);
+
+/* Around each of the loop's own uses of c's wslay context (and ws_heard):
+ * the netpoller may be reading c (np_on). */
+static void ws_lock(conn *c)
+{
+    if (c->np_on)
+        pthread_mutex_lock(&c->rmu);
+}
+
+static void ws_unlock(conn *c)
+{
+    if (c->np_on)
+        pthread_mutex_unlock(&c->rmu);
+}
 
 /* c->due when c's timer is stopped. */
 #define TIMER_OFF UINT64_MAX
@@ -551,8 +592,14 @@ static void on_write(uv_write_t *req, int status)
         conn_drain(c);
         return;
     }
-    if (kind == W_WS && c->ws && c->ws_writes == 0 &&
-        !wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)) {
+    bool ws_done = false;
+    if (kind == W_WS && c->ws && c->ws_writes == 0) {
+        ws_lock(c);
+        ws_done =
+            !wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws);
+        ws_unlock(c);
+    }
+    if (ws_done) {
         conn_close(c); /* both close frames are through */
         return;
     }
@@ -643,10 +690,12 @@ static void write_bytes(conn *c, const void *data, size_t len, int kind,
 static void ws_direct_update(conn *c)
 {
     ws_direct *dw = c->dw;
+    ws_lock(c);
     bool ok = !c->closing && c->ws && !c->ws_closed_sent &&
               !wslay_event_get_close_sent(c->ws) &&
               wslay_event_get_queued_msg_count(c->ws) == 0 &&
               uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0;
+    ws_unlock(c);
     pthread_mutex_lock(&dw->mu);
     dw->open = ok && dw->rest == NULL;
     pthread_mutex_unlock(&dw->mu);
@@ -2588,7 +2637,15 @@ static void ws_msg_cb(wslay_event_context_ptr ctx,
     char j[HCC_WS_PUSH_BODY_MAX];
     int type = hcc_ws_type_of_opcode(arg->opcode);
     hcc_ws_push_body(j, c->channel, type >= 0 ? type : HCC_WS_CLOSE);
-    send_to_process(h, rand_id(h), c->ws_target, false, 0, j, blob);
+    uint64_t id;
+    if (c->np_on) { /* the netpoller's thread: not the loop's generator */
+        do
+            id = hcn_rng_next(&c->np_rng) << LOOP_BITS | h->index;
+        while ((uint32_t)id == 0);
+    } else {
+        id = rand_id(h);
+    }
+    send_to_process(h, id, c->ws_target, false, 0, j, blob);
     hcn_blob_unref(blob);
 }
 
@@ -2597,14 +2654,21 @@ static void ws_pump(conn *c)
 {
     if (c->closing)
         return;
+    ws_lock(c);
     int rc = wslay_event_send(c->ws);
+    ws_unlock(c);
     ws_flush(c);
     if (rc != 0) {
         conn_close(c);
         return;
     }
-    if (!c->closing && !wslay_event_want_read(c->ws) &&
-        !wslay_event_want_write(c->ws) && c->ws_writes == 0)
+    if (c->closing)
+        return;
+    ws_lock(c);
+    bool done = !wslay_event_want_read(c->ws) &&
+                !wslay_event_want_write(c->ws) && c->ws_writes == 0;
+    ws_unlock(c);
+    if (done)
         conn_close(c);
 }
 
@@ -2641,15 +2705,21 @@ static void ws_read(conn *c, const uint8_t *data, size_t len)
 static void ws_tick(conn *c)
 {
     hcn_http *h = c->h;
-    if (c->ws_heard) {
-        c->ws_heard = false;
+    ws_lock(c);
+    bool heard = c->ws_heard;
+    c->ws_heard = false;
+    ws_unlock(c);
+    if (heard) {
         c->ws_pinged = false;
     } else if (!c->ws_pinged) {
         struct wslay_event_msg m = {.opcode = WSLAY_PING,
                                     .msg = (const uint8_t *)WS_PING_DATA,
                                     .msg_length = sizeof WS_PING_DATA - 1};
         c->ws_pinged = true;
-        if (wslay_event_queue_msg(c->ws, &m) == 0)
+        ws_lock(c);
+        int rc = wslay_event_queue_msg(c->ws, &m);
+        ws_unlock(c);
+        if (rc == 0)
             ws_pump(c);
         if (c->closing)
             return;
@@ -2723,6 +2793,106 @@ static bool ws_over_limit(conn *c, bool take)
         return true;
     }
     return false;
+}
+
+/* From the netpoller's thread: ask c's loop to write what wslay has
+ * queued (and close c once both close frames are through), or, with `end`,
+ * to close c (its read side ended). */
+static void ws_np_kick(conn *c, bool end)
+{
+    hcn_http *h = c->h;
+    pthread_mutex_lock(&h->mu);
+    bool stopped = h->stop, first = h->nkicks == 0;
+    if (!stopped) {
+        if (h->nkicks == h->kicks_cap) {
+            h->kicks_cap = h->kicks_cap ? 2 * h->kicks_cap : 16;
+            h->kicks = hcn_xrealloc(h->kicks, h->kicks_cap * sizeof *h->kicks);
+        }
+        h->kicks[h->nkicks++] = (ws_kick){.channel = c->channel, .end = end};
+    }
+    pthread_mutex_unlock(&h->mu);
+    /* a non-empty list has had its wake-up (on_wake takes it whole); after
+     * the stop on_wake closes every connection anyway */
+    if (!stopped && first)
+        uv_async_send(&h->wake);
+}
+
+/* The netpoller's call (a scheduler thread, between fibers): c's socket
+ * is readable.  One read, run through wslay's reader as ws_read does on
+ * the loop, under rmu: the messages go to the process from this thread.
+ * What needs the loop (a control frame's answer, the close) is asked of
+ * it (ws_np_kick).  false: stop watching (the read side is done). */
+static bool ws_np_ready(hcn_pollable *np)
+{
+    conn *c = (conn *)((char *)np - offsetof(conn, np));
+    static _Thread_local uint8_t buf[READ_BUF];
+    pthread_mutex_lock(&c->rmu);
+    ssize_t n;
+    do
+        n = read(np->fd, buf, sizeof buf);
+    while (n < 0 && errno == EINTR);
+    bool end = false, reading = true, kick = false;
+    if (n > 0) {
+        c->ws_in = buf;
+        c->ws_in_len = (size_t)n;
+        int rc = wslay_event_recv(c->ws);
+        c->ws_in = NULL;
+        c->ws_in_len = 0;
+        if (rc != 0) {
+            end = true;
+        } else {
+            if ((c->ws_over || c->ws_big) &&
+                !wslay_event_get_close_sent(c->ws)) {
+                static const char over[] = "request body budget full";
+                static const char big[] = "message too big";
+                if (c->ws_big)
+                    wslay_event_queue_close(c->ws, WSLAY_CODE_MESSAGE_TOO_BIG,
+                                            (const uint8_t *)big,
+                                            sizeof big - 1);
+                else
+                    wslay_event_queue_close(c->ws, 1013, (const uint8_t *)over,
+                                            sizeof over - 1);
+                wslay_event_shutdown_read(c->ws);
+            }
+            reading = wslay_event_want_read(c->ws);
+            kick = !reading || wslay_event_want_write(c->ws);
+        }
+    } else if (n == 0 || errno != EAGAIN) {
+        end = true; /* the end of the stream, or an error (on_read's) */
+    }
+    pthread_mutex_unlock(&c->rmu);
+    if (end || kick)
+        ws_np_kick(c, end);
+    return !end && reading;
+}
+
+/* Have the netpoller read c from now on (its upgrade done, what came with
+ * it read): the loop stops reading it.  Without a scheduler thread
+ * running (no in-process process has started) the loop goes on. */
+static void ws_np_start(conn *c)
+{
+    hcn_http *h = c->h;
+    uv_os_fd_t fd;
+    if (c->closing || c->ws == NULL || c->np_on ||
+        !wslay_event_want_read(c->ws) ||
+        uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return;
+    if (!c->np_mu) {
+        pthread_mutex_init(&c->rmu, NULL);
+        c->np_mu = true;
+    }
+    c->np_rng = hcn_rng_next(&h->rng);
+    c->np.fd = fd;
+    c->np.ready = ws_np_ready;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->np_on = true;
+    if (!hcn_netpoll_add(h->node, &c->np)) {
+        c->np_on = false;
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        return;
+    }
+    logf_h(h, 2, "websocket %u: read by an idle scheduler thread (netpoller)",
+           c->channel);
 }
 
 /* A WebSocket upgrade for `path`: true when it was taken (switched, or
@@ -2888,6 +3058,7 @@ static bool ws_upgrade(conn *c, const char *path)
         ws_read(c, l, ll);
         free(l);
     }
+    ws_np_start(c);
     return true;
 }
 
@@ -2909,6 +3080,8 @@ static void conn_unref(conn *c)
     free(c->left);
     free(c->ws_target);
     free(c->ws_out);
+    if (c->np_mu)
+        pthread_mutex_destroy(&c->rmu);
     free(c);
 }
 
@@ -2918,6 +3091,11 @@ static void conn_close(conn *c)
         return;
     c->closing = true;
     hcn_http *h = c->h;
+    if (c->np_on) {
+        /* no netpoller round holds c once this returns */
+        hcn_netpoll_del(h->node, &c->np);
+        c->np_on = false;
+    }
     pending_drop(h, c);
     if (c->prev)
         c->prev->next = c->next;
@@ -3278,7 +3456,9 @@ static void ws_close_channel(conn *c)
     if (c->ws_closed_sent)
         return;
     c->ws_closed_sent = true;
+    ws_lock(c);
     wslay_event_queue_close(c->ws, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
+    ws_unlock(c);
     ws_pump(c);
 }
 
@@ -3309,7 +3489,10 @@ static const char *ws_push(hcn_http *h, hcn_msg *m, uint32_t cid, int wt)
     }
     if (c == NULL || c->ws_closed_sent)
         return "WsChannelNotFound";
-    if (c->ws_writes + wslay_event_get_queued_msg_count(c->ws) >= h->ws_queue) {
+    ws_lock(c);
+    size_t queued = wslay_event_get_queued_msg_count(c->ws);
+    ws_unlock(c);
+    if (c->ws_writes + queued >= h->ws_queue) {
         logf_h(h, 0,
                "websocket %u: %u frames waiting for a client that does not "
                "read; closing it",
@@ -3327,7 +3510,9 @@ static const char *ws_push(hcn_http *h, hcn_msg *m, uint32_t cid, int wt)
         msg.msg = (const uint8_t *)lossy;
         msg.msg_length = ll;
     }
+    ws_lock(c);
     int rc = wslay_event_queue_msg(c->ws, &msg);
+    ws_unlock(c);
     free(lossy);
     if (rc != 0)
         return "WsChannelNotFound";
@@ -3555,7 +3740,22 @@ static void on_wake(uv_async_t *a)
     size_t nfds = h->nfds;
     h->fds = NULL;
     h->nfds = h->fds_cap = 0;
+    ws_kick *kicks = h->kicks; /* the same */
+    size_t nkicks = h->nkicks;
+    h->kicks = NULL;
+    h->nkicks = h->kicks_cap = 0;
     pthread_mutex_unlock(&h->mu);
+    for (size_t i = 0; i < nkicks && !stop; i++) {
+        channel *ch;
+        HASH_FIND(hh, h->channels, &kicks[i].channel, sizeof(uint32_t), ch);
+        if (ch == NULL)
+            continue; /* closed since */
+        if (kicks[i].end)
+            conn_close(ch->c);
+        else
+            ws_pump(ch->c);
+    }
+    free(kicks);
     for (size_t i = 0; i < nfds; i++) {
         if (stop)
             conn_drop_fd(h->sh, fds[i]);
@@ -3728,6 +3928,7 @@ static void http_free(hcn_http *h)
     for (size_t i = 0; i < h->nfds; i++)
         close(h->fds[i]);
     free(h->fds);
+    free(h->kicks);
     pending *p, *pt;
     HASH_ITER(hh, h->pending, p, pt)
     {
