@@ -30,11 +30,14 @@
 #include <unistd.h>
 #include <wslay/wslay.h>
 
+#include "ws_io.h"
+
 enum { READ_BUF = 65536, MAX_HEAD = 8192, MAX_THREADS = 16 };
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 typedef struct conn {
+    ws_io io; /* first: wslay's callbacks take the connection as a ws_io */
     int fd;
     int epfd;
     bool upgraded;
@@ -46,10 +49,6 @@ typedef struct conn {
     size_t key_len, head_len;
     /* after it */
     wslay_event_context_ptr ws;
-    const uint8_t *in; /* what recv_cb hands wslay */
-    size_t in_len;
-    uint8_t *out; /* gathered by send_cb, written by flush */
-    size_t out_len, out_cap, out_off;
     bool want_out; /* EPOLLOUT is on */
 } conn;
 
@@ -93,30 +92,13 @@ static const http_parser_settings head_settings = {
     .on_message_complete = on_message_complete,
 };
 
-/* out: append n bytes; false when out of memory */
-static bool out_add(conn *c, const void *data, size_t n)
-{
-    if (n > c->out_cap - c->out_len) {
-        size_t cap = c->out_cap ? 2 * c->out_cap : 256;
-        while (cap < c->out_len + n)
-            cap *= 2;
-        uint8_t *o = realloc(c->out, cap);
-        if (o == NULL)
-            return false;
-        c->out = o;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, data, n);
-    c->out_len += n;
-    return true;
-}
-
 /* Write what out holds; EPOLLOUT while the socket refuses some.  false
  * when the connection is broken. */
 static bool flush(conn *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+    while (c->io.out_off < c->io.out_len) {
+        ssize_t w = write(c->fd, c->io.out + c->io.out_off,
+                          c->io.out_len - c->io.out_off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && errno == EAGAIN) {
@@ -131,9 +113,9 @@ static bool flush(conn *c)
         }
         if (w <= 0)
             return false;
-        c->out_off += (size_t)w;
+        c->io.out_off += (size_t)w;
     }
-    c->out_len = c->out_off = 0;
+    c->io.out_len = c->io.out_off = 0;
     if (c->want_out) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0)
@@ -141,36 +123,6 @@ static bool flush(conn *c)
         c->want_out = false;
     }
     return true;
-}
-
-static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-                       int flags, void *user)
-{
-    conn *c = user;
-    (void)flags;
-    if (c->in_len == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    size_t n = len < c->in_len ? len : c->in_len;
-    memcpy(buf, c->in, n);
-    c->in += n;
-    c->in_len -= n;
-    return (ssize_t)n;
-}
-
-/* A frame's header and payload come in separate calls: gathered, written
- * at once by flush. */
-static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
-                       size_t len, int flags, void *user)
-{
-    conn *c = user;
-    (void)flags;
-    if (!out_add(c, data, len)) {
-        wslay_event_set_error(ctx, WSLAY_ERR_NOMEM);
-        return -1;
-    }
-    return (ssize_t)len;
 }
 
 static void on_msg(wslay_event_context_ptr ctx,
@@ -184,8 +136,8 @@ static void on_msg(wslay_event_context_ptr ctx,
 }
 
 static const struct wslay_event_callbacks ws_callbacks = {
-    .recv_callback = recv_cb,
-    .send_callback = send_cb,
+    .recv_callback = ws_io_recv,
+    .send_callback = ws_io_send,
     .on_msg_recv_callback = on_msg,
 };
 
@@ -220,7 +172,7 @@ static bool upgrade(conn *c)
         wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
         return false;
     c->upgraded = true;
-    return out_add(c, head, (size_t)n) && flush(c);
+    return ws_io_add(&c->io, head, (size_t)n) && flush(c);
 }
 
 static void conn_free(conn *c)
@@ -228,7 +180,7 @@ static void conn_free(conn *c)
     close(c->fd); /* leaves the epoll set */
     if (c->ws != NULL)
         wslay_event_context_free(c->ws);
-    free(c->out);
+    free(c->io.out);
     free(c);
 }
 
@@ -253,8 +205,8 @@ static bool feed(conn *c, const uint8_t *buf, size_t n)
             return true;
         }
     }
-    c->in = buf;
-    c->in_len = n;
+    c->io.in = buf;
+    c->io.in_len = n;
     if (wslay_event_recv(c->ws) != 0 || wslay_event_send(c->ws) != 0 ||
         !flush(c))
         return false;

@@ -35,17 +35,16 @@
 #include <unistd.h>
 #include <wslay/wslay.h>
 
+#include "ws_io.h"
+
 enum { MAX_US = 1000000, READ_BUF = 65536 };
 
 typedef struct conn {
+    ws_io io; /* first: wslay's callbacks take the connection as a ws_io */
     int fd;
     uint32_t id;
     uint64_t seq;
     wslay_event_context_ptr ws;
-    const uint8_t *in; /* what ws_recv_cb hands wslay */
-    size_t in_len;
-    uint8_t *out; /* gathered by ws_send_cb, written by flush */
-    size_t out_len, out_cap, out_off;
     bool want_out; /* EPOLLOUT is on: out has bytes the socket refused */
     char *expect;  /* the message in flight */
     size_t expect_len;
@@ -89,44 +88,6 @@ static double cpu_s(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-                          int flags, void *user)
-{
-    conn *c = user;
-    (void)flags;
-    if (c->in_len == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    size_t n = len < c->in_len ? len : c->in_len;
-    memcpy(buf, c->in, n);
-    c->in += n;
-    c->in_len -= n;
-    return (ssize_t)n;
-}
-
-/* A frame's header and payload come in separate calls: gathered, written
- * at once (one segment per message, as the servers write theirs). */
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
-                          size_t len, int flags, void *user)
-{
-    conn *c = user;
-    (void)ctx;
-    (void)flags;
-    if (len > c->out_cap - c->out_len) {
-        size_t cap = c->out_cap ? 2 * c->out_cap : 256;
-        while (cap < c->out_len + len)
-            cap *= 2;
-        c->out = realloc(c->out, cap);
-        if (c->out == NULL)
-            fail("out of memory");
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, data, len);
-    c->out_len += len;
-    return (ssize_t)len;
 }
 
 static int ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
@@ -218,8 +179,9 @@ static void flush(conn *c)
         if (wslay_event_send(c->ws) != 0)
             fail("connection %u: wslay_event_send failed", c->id);
     }
-    while (c->out_off < c->out_len) {
-        ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+    while (c->io.out_off < c->io.out_len) {
+        ssize_t w = write(c->fd, c->io.out + c->io.out_off,
+                          c->io.out_len - c->io.out_off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -228,9 +190,9 @@ static void flush(conn *c)
         }
         if (w < 0)
             fail("connection %u: write: %s", c->id, strerror(errno));
-        c->out_off += (size_t)w;
+        c->io.out_off += (size_t)w;
     }
-    c->out_len = c->out_off = 0;
+    c->io.out_len = c->io.out_off = 0;
     if (c->want_out) {
         set_out(c, false);
         if (wslay_event_want_write(c->ws))
@@ -240,11 +202,11 @@ static void flush(conn *c)
 
 static void feed(conn *c, const uint8_t *data, size_t len)
 {
-    c->in = data;
-    c->in_len = len;
+    c->io.in = data;
+    c->io.in_len = len;
     if (wslay_event_recv(c->ws) != 0)
         fail("connection %u: not a WebSocket stream", c->id);
-    c->in_len = 0;
+    c->io.in_len = 0;
     flush(c);
 }
 
@@ -318,8 +280,8 @@ static void open_conn(conn *c, const struct sockaddr_in *sa, const char *host,
     if (!ok)
         fail("connection %u: wrong or no Sec-WebSocket-Accept", c->id);
     static const struct wslay_event_callbacks cbs = {
-        .recv_callback = ws_recv_cb,
-        .send_callback = ws_send_cb,
+        .recv_callback = ws_io_recv,
+        .send_callback = ws_io_send,
         .genmask_callback = ws_genmask_cb,
         .on_msg_recv_callback = ws_msg_cb,
     };
