@@ -824,6 +824,113 @@ def test_websocket_read_by_the_netpoller(node_factory):
     assert not any("zzzz" in e for e in pushes), pushes
     got = [e.rsplit("| ", 1)[1] for e in pushes if "| echo m" in e]
     assert got == [f"echo m{k}.{i}" for k in range(3) for i in range(100)]
+    for c in opened:
+        n.wait_log(f"websocket {c}: read by an idle scheduler thread")
+
+
+@needs_fibers
+def test_websocket_netpoller_hands_back_and_ends(node_factory):
+    """The netpoller's edges: a frame that came in the handshake's packet is
+    read first; a Close from the server is answered by the client and the
+    socket ends; after a message over the limit in fragments (the reader's
+    own check: 1009) the loop reads the socket again and sees the client go,
+    with no keep-alive to end it otherwise; on a node with one, a Pong keeps
+    a silent socket and silence ends it; a socket is still open when each
+    node stops."""
+    def opened_and_closed(n, closes):
+        ev = events(n, want="WebSocketClose")
+        deadline = time.monotonic() + 30
+        while ("".join(ev).count('{"WebSocketClose"') < closes and
+               time.monotonic() < deadline):
+            time.sleep(0.1)
+            ev += events(n)
+        opened = [json.loads(e)["WebSocketOpen"]["channel_id"] for e in ev
+                  if e.startswith('{"WebSocketOpen"')]
+        closed = sorted(e for e in ev if e.startswith('{"WebSocketClose"'))
+        assert closed == sorted('{"WebSocketClose":%d}' % c
+                                for c in opened[:closes]), ev
+        for c in opened:
+            n.wait_log(f"websocket {c}: read by an idle scheduler thread")
+        return opened, [e.rsplit("| ", 1)[1] for e in ev
+                        if "WebSocketPush" in e]
+
+    n = start(node_factory, "--in-process", "-v", "2",
+              "--http-max-body", "1000", "--ws-ping-interval", "0",
+              "--ws-queue-max", "100000")
+    ws_bind(n, "/ws")
+    deadline = time.monotonic() + 60
+    # the handshake and a frame in one packet
+    s = raw(n)
+    s.sendall(f"GET /{SRV}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode() +
+              ws_frame("echo early"))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 101")
+    rd = WsFrames(s)
+    assert rd.next(deadline) == (1, b"early")
+    s.sendall(ws_frame("echo second"))
+    assert rd.next(deadline) == (1, b"second")
+    # the process closes it: the client's answer ends the socket
+    s.sendall(ws_frame("close-me"))
+    op, _ = rd.next(deadline)
+    assert op == 8
+    s.sendall(ws_control(8, b"\x03\xe8"))
+    s.settimeout(10)
+    assert s.recv(1) == b""
+    s.close()
+    # fragments of 600 and 600 bytes, over 1000 in all: 1009; then the
+    # client goes without its Close, and the socket ends
+    s = ws_raw_open(n)
+    s.sendall(ws_client_frame(1, b"echo " + b"x" * 595, fin=False) +
+              ws_client_frame(0, b"y" * 600, fin=True))
+    op, data = WsFrames(s).next(deadline)
+    assert op == 8 and int.from_bytes(data[:2], "big") == 1009, data
+    s.close()
+    # a client that sends its Close and half-closes while pushes fill the
+    # socket, reading nothing: the loop, reading again, sees its end
+    s = ws_raw_open(n)
+    s.sendall(ws_frame("flood 300 100000"))
+    time.sleep(1)  # the socket's buffers fill meanwhile
+    s.sendall(ws_control(8, b"\x03\xe8"))
+    s.shutdown(socket.SHUT_WR)
+    keep = ws_raw_open(n)  # left open while the node stops
+    keep.sendall(ws_frame("echo still"))
+    assert WsFrames(keep).next(deadline) == (1, b"still")
+    opened, pushes = opened_and_closed(n, 3)
+    s.close()
+    assert len(opened) == 4
+    assert pushes[:2] == ["echo early", "echo second"], pushes
+    assert not any("xxxx" in p or "yyyy" in p for p in pushes), pushes
+
+    # the keep-alive: a Pong keeps a silent socket, silence ends it
+    n = start(node_factory, "--in-process", "-v", "2",
+              "--ws-ping-interval", "1")
+    ws_bind(n, "/ws")
+    s = ws_raw_open(n)
+    rd = WsFrames(s)
+    for _ in range(2):
+        op, data = rd.next(deadline)
+        assert (op, data) == (9, b"hyperc-keepalive")
+        s.sendall(ws_control(10, data))
+    s.settimeout(10)
+    got = b""
+    while True:  # a third ping, unanswered, then the end
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            break
+        got += chunk
+    assert got.startswith(b"\x89"), got
+    s.close()
+    keep2 = ws_raw_open(n)  # left open while the node stops
+    keep2.sendall(ws_frame("echo still"))
+    assert WsFrames(keep2).next(deadline) == (1, b"still")
+    opened, pushes = opened_and_closed(n, 1)
+    assert len(opened) == 2 and pushes == ["echo still"], pushes
+    keep2.close()
+    keep.close()
 
 
 # ------------------------------------------------------------ point 4

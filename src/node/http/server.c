@@ -200,12 +200,13 @@ typedef struct conn {
      * goes to its process with no hop through this loop, and the process's
      * fiber runs on the thread that read it.  The loop keeps the writes
      * (control frames, pushes that come its way, the close) and the
-     * connection's end.  While np_on (the loop's flag), `rmu` guards the
-     * wslay context, what its reader's callbacks touch (the message being
-     * read, ws_heard, ws_over, ws_big, ws_ctl, ws_in) and np_rng; the loop
-     * takes it around each of its own wslay calls (ws_lock) and never holds
-     * it into conn_close, whose hcn_netpoll_del waits for the netpoller's
-     * round. */
+     * connection's end, and reads the socket again once the netpoller
+     * stops (a Close came, or a message over a limit).  While np_on (the loop's
+     * flag), `rmu` guards the wslay context, what its reader's callbacks touch
+     * (the message being read, ws_heard, ws_over, ws_big, ws_ctl, ws_in) and
+     * np_rng; the loop takes it around each of its own wslay calls (ws_lock)
+     * and never holds it into conn_close, whose hcn_netpoll_del waits for the
+     * netpoller's round. */
     hcn_pollable np;
     bool np_on;
     bool np_mu; /* rmu was made */
@@ -225,10 +226,15 @@ typedef struct channel {
     conn *c;
 } channel;
 
-/* A netpoller's request to a loop about one of its WebSockets. */
+/* A netpoller's request to a loop about one of its WebSockets: write what
+ * wslay queued (and close once both Close frames are through); read the
+ * socket again (the netpoller no longer watches it: a Close came, or a
+ * message over a limit, and the end of the stream must still be seen),
+ * then write; or close it (the end of the stream, an error). */
+enum ws_kick_kind { KICK_PUMP, KICK_READ, KICK_END };
 typedef struct ws_kick {
     uint32_t channel;
-    bool end; /* the read side ended: close it (else: write what is queued) */
+    uint8_t kind; /* enum ws_kick_kind */
 } ws_kick;
 
 /* A WebSocket as the senders' threads see it (ws_direct_push): a plain
@@ -2795,10 +2801,8 @@ static bool ws_over_limit(conn *c, bool take)
     return false;
 }
 
-/* From the netpoller's thread: ask c's loop to write what wslay has
- * queued (and close c once both close frames are through), or, with `end`,
- * to close c (its read side ended). */
-static void ws_np_kick(conn *c, bool end)
+/* From the netpoller's thread: ask c's loop for `kind` (ws_kick). */
+static void ws_np_kick(conn *c, enum ws_kick_kind kind)
 {
     hcn_http *h = c->h;
     pthread_mutex_lock(&h->mu);
@@ -2808,7 +2812,8 @@ static void ws_np_kick(conn *c, bool end)
             h->kicks_cap = h->kicks_cap ? 2 * h->kicks_cap : 16;
             h->kicks = hcn_xrealloc(h->kicks, h->kicks_cap * sizeof *h->kicks);
         }
-        h->kicks[h->nkicks++] = (ws_kick){.channel = c->channel, .end = end};
+        h->kicks[h->nkicks++] =
+            (ws_kick){.channel = c->channel, .kind = (uint8_t)kind};
     }
     pthread_mutex_unlock(&h->mu);
     /* a non-empty list has had its wake-up (on_wake takes it whole); after
@@ -2862,7 +2867,7 @@ static bool ws_np_ready(hcn_pollable *np)
     }
     pthread_mutex_unlock(&c->rmu);
     if (end || kick)
-        ws_np_kick(c, end);
+        ws_np_kick(c, end ? KICK_END : !reading ? KICK_READ : KICK_PUMP);
     return !end && reading;
 }
 
@@ -3750,10 +3755,18 @@ static void on_wake(uv_async_t *a)
         HASH_FIND(hh, h->channels, &kicks[i].channel, sizeof(uint32_t), ch);
         if (ch == NULL)
             continue; /* closed since */
-        if (kicks[i].end)
-            conn_close(ch->c);
-        else
-            ws_pump(ch->c);
+        conn *c = ch->c;
+        if (kicks[i].kind == KICK_END) {
+            conn_close(c);
+            continue;
+        }
+        if (kicks[i].kind == KICK_READ && c->np_on) {
+            /* unwatched already: this waits for the round that said so */
+            hcn_netpoll_del(h->node, &c->np);
+            c->np_on = false;
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        }
+        ws_pump(c);
     }
     free(kicks);
     for (size_t i = 0; i < nfds; i++) {
