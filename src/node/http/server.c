@@ -296,7 +296,7 @@ struct hcn_http {
     int *fds;      /* connections accepted by loops[0] for this loop */
     size_t nfds, fds_cap;
     /* WebSockets whose netpoller asks the loop to write what wslay queued
-     * (a pong, a close) or to end them (ws_np_kick): by channel id */
+     * (a pong, a close), to read them again or to end them (ws_np_kick) */
     struct ws_kick *kicks;
     size_t nkicks, kicks_cap;
     bool stop;
@@ -2678,6 +2678,24 @@ static void ws_pump(conn *c)
         conn_close(c);
 }
 
+/* After wslay's reader: a message that found the body budget full or
+ * grew past --http-max-body is answered with a Close (1013, 1009), and
+ * nothing more is read (the loop's reader, or the netpoller's under rmu). */
+static void ws_limit_close(conn *c)
+{
+    if (!(c->ws_over || c->ws_big) || wslay_event_get_close_sent(c->ws))
+        return;
+    static const char over[] = "request body budget full";
+    static const char big[] = "message too big";
+    if (c->ws_big)
+        wslay_event_queue_close(c->ws, WSLAY_CODE_MESSAGE_TOO_BIG,
+                                (const uint8_t *)big, sizeof big - 1);
+    else
+        wslay_event_queue_close(c->ws, 1013, (const uint8_t *)over,
+                                sizeof over - 1);
+    wslay_event_shutdown_read(c->ws);
+}
+
 static void ws_read(conn *c, const uint8_t *data, size_t len)
 {
     c->ws_in = data;
@@ -2689,17 +2707,7 @@ static void ws_read(conn *c, const uint8_t *data, size_t len)
         conn_close(c);
         return;
     }
-    if ((c->ws_over || c->ws_big) && !wslay_event_get_close_sent(c->ws)) {
-        static const char over[] = "request body budget full";
-        static const char big[] = "message too big";
-        if (c->ws_big)
-            wslay_event_queue_close(c->ws, WSLAY_CODE_MESSAGE_TOO_BIG,
-                                    (const uint8_t *)big, sizeof big - 1);
-        else
-            wslay_event_queue_close(c->ws, 1013, (const uint8_t *)over,
-                                    sizeof over - 1);
-        wslay_event_shutdown_read(c->ws);
-    }
+    ws_limit_close(c);
     ws_pump(c);
 }
 
@@ -2846,19 +2854,7 @@ static bool ws_np_ready(hcn_pollable *np)
         if (rc != 0) {
             end = true;
         } else {
-            if ((c->ws_over || c->ws_big) &&
-                !wslay_event_get_close_sent(c->ws)) {
-                static const char over[] = "request body budget full";
-                static const char big[] = "message too big";
-                if (c->ws_big)
-                    wslay_event_queue_close(c->ws, WSLAY_CODE_MESSAGE_TOO_BIG,
-                                            (const uint8_t *)big,
-                                            sizeof big - 1);
-                else
-                    wslay_event_queue_close(c->ws, 1013, (const uint8_t *)over,
-                                            sizeof over - 1);
-                wslay_event_shutdown_read(c->ws);
-            }
+            ws_limit_close(c);
             reading = wslay_event_want_read(c->ws);
             kick = !reading || wslay_event_want_write(c->ws);
         }
