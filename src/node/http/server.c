@@ -209,7 +209,6 @@ typedef struct conn {
      * netpoller's round. */
     hcn_pollable np;
     bool np_on;
-    bool np_mu; /* rmu was made */
     pthread_mutex_t rmu;
     uint64_t np_rng; /* the ids of the messages the netpoller sends */
 } conn;
@@ -428,13 +427,19 @@ static int listen_addr(const char *addr, int port, struct sockaddr_storage *ss)
  * request it sent, or an action on a WebSocket channel it opened, finds
  * its way back to h's loop (loop_of); its low 32 bits (a channel id) are
  * never all zero either. */
-static uint64_t rand_id(hcn_http *h)
+static uint64_t rand_id_from(const hcn_http *h, uint64_t *rng)
 {
     uint64_t v;
     do
-        v = hcn_rng_next(&h->rng) << LOOP_BITS | h->index;
+        v = hcn_rng_next(rng) << LOOP_BITS | h->index;
     while ((uint32_t)v == 0);
     return v;
+}
+
+/* rand_id_from h's own generator (h's thread). */
+static uint64_t rand_id(hcn_http *h)
+{
+    return rand_id_from(h, &h->rng);
 }
 
 /* The loop whose index an id (rand_id) or channel id carries. */
@@ -2643,14 +2648,8 @@ static void ws_msg_cb(wslay_event_context_ptr ctx,
     char j[HCC_WS_PUSH_BODY_MAX];
     int type = hcc_ws_type_of_opcode(arg->opcode);
     hcc_ws_push_body(j, c->channel, type >= 0 ? type : HCC_WS_CLOSE);
-    uint64_t id;
-    if (c->np_on) { /* the netpoller's thread: not the loop's generator */
-        do
-            id = hcn_rng_next(&c->np_rng) << LOOP_BITS | h->index;
-        while ((uint32_t)id == 0);
-    } else {
-        id = rand_id(h);
-    }
+    /* on the netpoller's thread, not the loop's generator */
+    uint64_t id = c->np_on ? rand_id_from(h, &c->np_rng) : rand_id(h);
     send_to_process(h, id, c->ws_target, false, 0, j, blob);
     hcn_blob_unref(blob);
 }
@@ -2878,10 +2877,6 @@ static void ws_np_start(conn *c)
         !wslay_event_want_read(c->ws) ||
         uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
         return;
-    if (!c->np_mu) {
-        pthread_mutex_init(&c->rmu, NULL);
-        c->np_mu = true;
-    }
     c->np_rng = hcn_rng_next(&h->rng);
     c->np.fd = fd;
     c->np.ready = ws_np_ready;
@@ -3081,8 +3076,7 @@ static void conn_unref(conn *c)
     free(c->left);
     free(c->ws_target);
     free(c->ws_out);
-    if (c->np_mu)
-        pthread_mutex_destroy(&c->rmu);
+    pthread_mutex_destroy(&c->rmu);
     free(c);
 }
 
@@ -3274,9 +3268,9 @@ static void conn_drop_fd(http_shared *sh, int fd)
     pthread_mutex_unlock(&sh->mu);
 }
 
-/* A connection accepted for loop h (fd non-blocking, counted in
- * sh->nconns): its handles, then conn_begin.  h's thread. */
-static void conn_open(hcn_http *h, int fd)
+/* A connection of h with its two libuv handles made (freed by
+ * conn_unref once both are closed).  h's thread. */
+static conn *conn_new(hcn_http *h)
 {
     conn *c = hcn_xcalloc(1, sizeof *c);
     c->h = h;
@@ -3286,6 +3280,15 @@ static void conn_open(hcn_http *h, int fd)
     c->timer.data = c;
     c->due = TIMER_OFF;
     c->handles = 2;
+    pthread_mutex_init(&c->rmu, NULL);
+    return c;
+}
+
+/* A connection accepted for loop h (fd non-blocking, counted in
+ * sh->nconns): its handles, then conn_begin.  h's thread. */
+static void conn_open(hcn_http *h, int fd)
+{
+    conn *c = conn_new(h);
     if (uv_tcp_open(&c->tcp, fd) != 0) {
         conn_drop_fd(h->sh, fd);
         c->closing = true;
@@ -4213,14 +4216,7 @@ hcn_http *hcn_http_probe_new(hcn_node *n, char *err, size_t errlen)
 
 int hcn_http_probe_connect(hcn_http *h, int sock, bool loopback)
 {
-    conn *c = hcn_xcalloc(1, sizeof *c);
-    c->h = h;
-    uv_tcp_init(&h->loop, &c->tcp);
-    c->tcp.data = c;
-    uv_timer_init(&h->loop, &c->timer);
-    c->timer.data = c;
-    c->due = TIMER_OFF;
-    c->handles = 2;
+    conn *c = conn_new(h);
     int rc = uv_tcp_open(&c->tcp, sock);
     pthread_mutex_lock(&h->sh->mu);
     h->sh->nconns += rc == 0; /* as on_listen counts it */
