@@ -5,6 +5,7 @@ import asyncio
 import json
 import re
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -931,6 +932,51 @@ def test_websocket_netpoller_hands_back_and_ends(node_factory):
     assert len(opened) == 2 and pushes == ["echo still"], pushes
     keep2.close()
     keep.close()
+
+
+@needs_fibers
+def test_websockets_read_by_the_netpoller_close_in_crowds(node_factory):
+    """Netpoller-read WebSockets that go at once (half with a FIN, half
+    with a reset), while as many new ones open (and may get their
+    descriptors' numbers): each new one is read, each old one's end reaches
+    the process once, and an HTTP request is answered meanwhile."""
+    n = start(node_factory, "--in-process", "-v", "2",
+              "--ws-ping-interval", "0", "--ws-max-connections-per-addr", "400",
+              "--http-max-connections-per-addr", "500")
+    ws_bind(n, "/ws")
+    bind(n, "/api")
+    deadline = time.monotonic() + 120
+
+    def crowd(k, tag):
+        socks = [ws_raw_open(n) for _ in range(k)]
+        for i, s in enumerate(socks):
+            s.sendall(ws_frame(f"echo {tag}{i}"))
+        for i, s in enumerate(socks):
+            assert WsFrames(s).next(deadline) == (1, f"{tag}{i}".encode())
+        return socks
+
+    socks = crowd(120, "a")
+    closed = 0
+    for r in range(4):
+        for i, s in enumerate(socks):
+            if i % 2:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             struct.pack("ii", 1, 0))
+            s.close()
+        closed += len(socks)
+        socks = crowd(120, f"r{r}-")
+        st, _, _ = curl(n, f"/{SRV}/api")
+        assert st == 200
+    ev = []
+    while (sum(e.startswith('{"WebSocketClose"') for e in ev) < closed and
+           time.monotonic() < deadline):
+        ev += events(n)
+        time.sleep(0.1)
+    ends = [e for e in ev if e.startswith('{"WebSocketClose"')]
+    assert len(ends) == closed and len(set(ends)) == closed, len(ends)
+    n.wait_log("read by an idle scheduler thread", count=closed + len(socks))
+    for s in socks:
+        s.close()
 
 
 # ------------------------------------------------------------ point 4

@@ -204,11 +204,17 @@ typedef struct conn {
      * stops (a Close came, or a message over a limit).  While np_on (the loop's
      * flag), `rmu` guards the wslay context, what its reader's callbacks touch
      * (the message being read, ws_heard, ws_over, ws_big, ws_ctl, ws_in) and
-     * np_rng; the loop takes it around each of its own wslay calls (ws_lock)
-     * and never holds it into conn_close, whose hcn_netpoll_del waits for the
-     * netpoller's round. */
+     * np_rng; the loop takes it around each of its own wslay calls (ws_lock).
+     * Once the loop stops the watch (hcn_netpoll_remove), a netpoller round
+     * that took the socket's event before may still call ws_np_ready, until
+     * its token has passed: conn_close marks the connection gone under rmu
+     * (ws_np_ready then touches nothing) and keeps its socket open and its
+     * memory, on h->graves, until then (graves_sweep). */
     hcn_pollable np;
     bool np_on;
+    bool np_gone;      /* closed: ws_np_ready returns at once (under rmu) */
+    uint32_t np_token; /* the last removal's (hcn_netpoll_passed) */
+    struct conn *next_grave;
     pthread_mutex_t rmu;
     uint64_t np_rng; /* the ids of the messages the netpoller sends */
 } conn;
@@ -334,9 +340,15 @@ struct hcn_http {
     size_t date_len;
     uv_timer_t login_timer; /* loops[0]: says the limiter's summary, once a
                                minute */
+    /* closed connections whose netpoller round has not passed yet
+     * (conn_close), swept every millisecond while there are any */
+    conn *graves;
+    uv_timer_t graves_timer;
+    bool stopping; /* on_wake has closed everything for the stop */
 };
 
 static void conn_close(conn *c);
+static void graves_sweep(uv_timer_t *t);
 static void conn_drain(conn *c);
 static void conn_next(conn *c);
 static void feed(conn *c, const uint8_t *data, size_t len);
@@ -2839,6 +2851,13 @@ static bool ws_np_ready(hcn_pollable *np)
     conn *c = (conn *)((char *)np - offsetof(conn, np));
     static _Thread_local uint8_t buf[READ_BUF];
     pthread_mutex_lock(&c->rmu);
+    if (c->np_gone) {
+        /* a round that took the event before conn_close's removal: the
+         * descriptor is the loop's until the round passes, and watched no
+         * more (true: no removal by number) */
+        pthread_mutex_unlock(&c->rmu);
+        return true;
+    }
     ssize_t n;
     do
         n = read(np->fd, buf, sizeof buf);
@@ -3087,9 +3106,16 @@ static void conn_close(conn *c)
     c->closing = true;
     hcn_http *h = c->h;
     if (c->np_on) {
-        /* no netpoller round holds c once this returns */
-        hcn_netpoll_del(h->node, &c->np);
+        c->np_token = hcn_netpoll_remove(h->node, &c->np);
         c->np_on = false;
+    }
+    bool grave = !hcn_netpoll_passed(h->node, c->np_token);
+    if (grave) {
+        /* a netpoller round may still call ws_np_ready: it finds c gone
+         * (and waits here for one under way, which is short) */
+        pthread_mutex_lock(&c->rmu);
+        c->np_gone = true;
+        pthread_mutex_unlock(&c->rmu);
     }
     pending_drop(h, c);
     if (c->prev)
@@ -3131,8 +3157,41 @@ static void conn_close(conn *c)
         wslay_event_context_free(c->ws);
         c->ws = NULL;
     }
+    if (grave) {
+        /* the socket stays open until the round has passed: a round whose
+         * ws_np_ready said "stop" removes the descriptor by number */
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_timer_stop(&c->timer);
+        c->next_grave = h->graves;
+        h->graves = c;
+        if (!uv_is_active((uv_handle_t *)&h->graves_timer))
+            uv_timer_start(&h->graves_timer, graves_sweep, 1, 1);
+        return;
+    }
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+/* Every millisecond while h->graves is not empty: close the connections
+ * whose netpoller round has passed. */
+static void graves_sweep(uv_timer_t *t)
+{
+    hcn_http *h = t->data;
+    for (conn **pp = &h->graves; *pp;) {
+        conn *c = *pp;
+        if (!hcn_netpoll_passed(h->node, c->np_token)) {
+            pp = &c->next_grave;
+            continue;
+        }
+        *pp = c->next_grave;
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    }
+    if (h->graves == NULL) {
+        uv_timer_stop(t);
+        if (h->stopping)
+            uv_close((uv_handle_t *)t, NULL);
+    }
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -3760,8 +3819,10 @@ static void on_wake(uv_async_t *a)
             continue;
         }
         if (kicks[i].kind == KICK_READ && c->np_on) {
-            /* unwatched already: this waits for the round that said so */
-            hcn_netpoll_del(h->node, &c->np);
+            /* unwatched already by the round that said so, which calls
+             * ws_np_ready no more; its token keeps the socket open until
+             * it has passed (conn_close) */
+            c->np_token = hcn_netpoll_remove(h->node, &c->np);
             c->np_on = false;
             uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
         }
@@ -3798,6 +3859,9 @@ static void on_wake(uv_async_t *a)
         uv_close((uv_handle_t *)&h->wake, NULL);
         uv_close((uv_handle_t *)&h->prepare, NULL);
         uv_close((uv_handle_t *)&h->check, NULL);
+        h->stopping = true; /* the graves' timer goes with the last one */
+        if (h->graves == NULL)
+            uv_close((uv_handle_t *)&h->graves_timer, NULL);
     }
 }
 
@@ -4085,6 +4149,8 @@ static hcn_http *http_loop_new(http_shared *sh, hcn_node *n, hcn_proc *self)
     uv_check_init(&h->loop, &h->check);
     h->check.data = h;
     uv_check_start(&h->check, on_check);
+    uv_timer_init(&h->loop, &h->graves_timer);
+    h->graves_timer.data = h;
     sh->loops[sh->n++] = h;
     return h;
 }

@@ -710,8 +710,22 @@ struct hcn_pollable {
  * no scheduler threads running (no in-process guest has started) or the
  * watch cannot be made. */
 bool hcn_netpoll_add(hcn_node *n, hcn_pollable *p);
-/* Stop watching p->fd (also if `ready` already stopped it); on return
- * `ready` does not run for p and will not be called again.  Not from
+/* Stop watching p->fd (also if `ready` already stopped it), without
+ * waiting: a netpoller round that took p's event before the removal may
+ * still call `ready` for p, until hcn_netpoll_passed(n, token) with the
+ * token returned (0: none can).  The round is kicked out of its wait, so
+ * it ends within a scheduling delay.  Until then p must stay valid and
+ * p->fd open: when `ready` returns false the round removes p->fd by
+ * number, which must not be another watch's yet.  Any thread, never
+ * blocks; not from `ready`. */
+uint32_t hcn_netpoll_remove(hcn_node *n, hcn_pollable *p);
+/* true once no netpoller round that hcn_netpoll_remove's `token` named is
+ * left: `ready` will not be called again for what it removed.  Any
+ * thread, never blocks. */
+bool hcn_netpoll_passed(hcn_node *n, uint32_t token);
+/* hcn_netpoll_remove, then wait until it has passed: on return `ready`
+ * does not run for p and will not be called again.  Blocks for the
+ * round's end (the netpoller thread's scheduling delay).  Not from
  * `ready`, nor holding a lock that `ready` takes. */
 void hcn_netpoll_del(hcn_node *n, hcn_pollable *p);
 

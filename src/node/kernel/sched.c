@@ -1254,21 +1254,33 @@ bool hcn_netpoll_add(hcn_node *n, hcn_pollable *p)
     return true;
 }
 
-void hcn_netpoll_del(hcn_node *n, hcn_pollable *p)
+uint32_t hcn_netpoll_remove(hcn_node *n, hcn_pollable *p)
 {
     hcn_sched *s = n->sched;
     if (s == NULL || s->np_fd < 0)
-        return;
+        return 0;
     if (epoll_ctl(s->np_fd, EPOLL_CTL_DEL, p->fd, NULL) == 0)
         atomic_fetch_sub(&s->np_count, 1);
     /* A netpoller that took p's event before the removal may be about to
-     * call p->ready: wait for its round to end (kicked out of its wait,
-     * so at most one round of `ready` calls). */
+     * call p->ready: its round (np_seq odd, the same value throughout) is
+     * the token; kicked out of its wait, it ends after one batch of
+     * `ready` calls.  An even np_seq: no round holds any event. */
     unsigned seq = atomic_load(&s->np_seq);
     if ((seq & 1) == 0)
-        return;
+        return 0;
     np_kick(s);
-    while (atomic_load(&s->np_seq) == seq) {
+    return seq;
+}
+
+bool hcn_netpoll_passed(hcn_node *n, uint32_t token)
+{
+    return token == 0 || atomic_load(&n->sched->np_seq) != token;
+}
+
+void hcn_netpoll_del(hcn_node *n, hcn_pollable *p)
+{
+    uint32_t token = hcn_netpoll_remove(n, p);
+    while (!hcn_netpoll_passed(n, token)) {
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 20000};
         nanosleep(&ts, NULL);
     }
