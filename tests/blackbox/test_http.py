@@ -1105,9 +1105,16 @@ def test_secure_subdomain(node_factory):
 # handed to it in turn (the first to loop 0, the next to loop 1, ...).
 
 
-def http_threads(n):
-    """The node's http-server loop threads, by their name."""
-    return thread_names(n.proc.pid).count("hc-http")
+def http_threads(n, want):
+    """The node's http-server loop threads, by their name, once `want` of
+    them are there (a loop's thread names itself as it starts, which may
+    come after the node says it is up) or 10 s have passed."""
+    deadline = time.monotonic() + 10
+    while True:
+        got = thread_names(n.proc.pid).count("hc-http")
+        if got >= want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
 
 
 def keep_alive_get(s, path):
@@ -1130,7 +1137,7 @@ def keep_alive_get(s, path):
 
 def test_loops_each_serve_their_connections_and_every_binding(node_factory):
     n = start(node_factory, "--http-loops", "3")
-    assert http_threads(n) == 3
+    assert http_threads(n, 3) == 3
     bind(n, "/api")
     conns = [raw(n) for _ in range(9)]       # handed out in turn: 3 a loop
     for s in conns:
