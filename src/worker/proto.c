@@ -337,23 +337,16 @@ static void p_caps(hcw_frame *f, const hw_capability *caps, size_t n)
     }
 }
 
-/* A request's expects (u64 | nil), body and metadata: the middle of its
- * array (p_request) and of an LREQ (hcw_frame_lreq). */
-static void p_request_core(hcw_frame *f, const hw_request *r)
+static void p_request(hcw_frame *f, const hw_request *r)
 {
+    p_array(f, 5);
+    p_bool(f, r->inherit);
     if (r->has_expects_response)
         p_u64(f, r->expects_response);
     else
         p_nil(f);
     p_bin(f, r->body.ptr, r->body.len);
     p_str(f, r->metadata);
-}
-
-static void p_request(hcw_frame *f, const hw_request *r)
-{
-    p_array(f, 5);
-    p_bool(f, r->inherit);
-    p_request_core(f, r);
     p_caps(f, r->capabilities.ptr, r->capabilities.len);
 }
 
