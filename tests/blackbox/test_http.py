@@ -979,6 +979,44 @@ def test_websockets_read_by_the_netpoller_close_in_crowds(node_factory):
         s.close()
 
 
+@needs_fibers
+def test_websocket_keepalive_read_while_every_process_computes(node_factory):
+    """Every other process of a one-scheduler node computes for 3 s, longer
+    than twice --ws-ping-interval, so no fiber parks on its own: the
+    watchdog hands the scheduler to another thread, which parks in the
+    netpoller, and the client's pongs are read.  Its WebSocket stays
+    open and answers after."""
+    n = start(node_factory, "--in-process", "--schedulers", "1", "-v", "2",
+              "--ws-ping-interval", "1", packages=("thttpd", "tpkg"))
+    ws_bind(n, "/ws")
+    s = ws_raw_open(n)
+    rd = WsFrames(s)
+    s.sendall(ws_frame("echo before"))
+    assert rd.next(time.monotonic() + 30) == (1, b"before")
+    n.wait_log("read by an idle scheduler thread")
+    for p in ("slow", "a", "b", "c"):
+        n.inject(pid(p), "compute 3000", non_block=True)
+    pings = 0
+    end = time.monotonic() + 3.5
+    while time.monotonic() < end:
+        op, data = rd.next(time.monotonic() + 10)
+        assert op == 9, (op, data)  # a keep-alive ping, not a Close
+        s.sendall(ws_control(10, data))
+        pings += 1
+    assert pings >= 2, pings
+    s.sendall(ws_frame("echo after"))
+    while True:
+        op, data = rd.next(time.monotonic() + 30)
+        if op != 9:
+            break
+        s.sendall(ws_control(10, data))
+    assert (op, data) == (1, b"after")
+    assert "nothing from its client" not in n.log()
+    for p in ("slow", "a", "b", "c"):
+        assert n.ask(pid(p), "echo done", timeout=15) == "done"
+    s.close()
+
+
 # ------------------------------------------------------------ point 4
 
 
