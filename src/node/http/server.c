@@ -2707,18 +2707,27 @@ static void ws_limit_close(conn *c)
     wslay_event_shutdown_read(c->ws);
 }
 
-static void ws_read(conn *c, const uint8_t *data, size_t len)
+/* Run data (bytes read from c's socket) through wslay's reader, then
+ * ws_limit_close: the loop's reader (ws_read) and the netpoller's
+ * (ws_np_ready, under rmu) alike.  wslay_event_recv's result. */
+static int ws_recv_bytes(conn *c, const uint8_t *data, size_t len)
 {
     c->ws_in = data;
     c->ws_in_len = len;
     int rc = wslay_event_recv(c->ws);
     c->ws_in = NULL;
     c->ws_in_len = 0;
-    if (rc != 0) {
+    if (rc == 0)
+        ws_limit_close(c);
+    return rc;
+}
+
+static void ws_read(conn *c, const uint8_t *data, size_t len)
+{
+    if (ws_recv_bytes(c, data, len) != 0) {
         conn_close(c);
         return;
     }
-    ws_limit_close(c);
     ws_pump(c);
 }
 
@@ -2842,10 +2851,10 @@ static void ws_np_kick(conn *c, enum ws_kick_kind kind)
 }
 
 /* The netpoller's call (a scheduler thread, between fibers): c's socket
- * is readable.  One read, run through wslay's reader as ws_read does on
- * the loop, under rmu: the messages go to the process from this thread.
- * What needs the loop (a control frame's answer, the close) is asked of
- * it (ws_np_kick).  false: stop watching (the read side is done). */
+ * is readable.  One read, through ws_recv_bytes as on the loop, under rmu: the
+ * messages go to the process from this thread. What needs the loop (a control
+ * frame's answer, the close) is asked of it (ws_np_kick).  false: stop watching
+ * (the read side is done). */
 static bool ws_np_ready(hcn_pollable *np)
 {
     conn *c = (conn *)((char *)np - offsetof(conn, np));
@@ -2864,15 +2873,9 @@ static bool ws_np_ready(hcn_pollable *np)
     while (n < 0 && errno == EINTR);
     bool end = false, reading = true, kick = false;
     if (n > 0) {
-        c->ws_in = buf;
-        c->ws_in_len = (size_t)n;
-        int rc = wslay_event_recv(c->ws);
-        c->ws_in = NULL;
-        c->ws_in_len = 0;
-        if (rc != 0) {
+        if (ws_recv_bytes(c, buf, (size_t)n) != 0) {
             end = true;
         } else {
-            ws_limit_close(c);
             reading = wslay_event_want_read(c->ws);
             kick = !reading || wslay_event_want_write(c->ws);
         }
