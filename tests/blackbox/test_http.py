@@ -767,6 +767,19 @@ def test_websocket_fragments_and_message_size(node_factory):
     assert not any("xxxx" in e or "zzzz" in e for e in pushes), pushes
 
 
+def events_until_closes(node, closes, timeout=30):
+    """The process's event lines, gathered until `closes` WebSocketClose
+    lines are among them or `timeout` seconds have passed."""
+    ev = []
+    deadline = time.monotonic() + timeout
+    while True:
+        ev += events(node)
+        if (sum(e.startswith('{"WebSocketClose"') for e in ev) >= closes or
+                time.monotonic() > deadline):
+            return ev
+        time.sleep(0.1)
+
+
 @needs_fibers
 def test_websocket_read_by_the_netpoller(node_factory):
     """With the process in-process, an idle scheduler thread reads an open
@@ -808,17 +821,11 @@ def test_websocket_read_by_the_netpoller(node_factory):
     s.settimeout(10)
     assert s.recv(1) == b""
     s.close()
-    ev = events(n, want="WebSocketClose")
+    ev = events_until_closes(n, 3)
     opened = [json.loads(e)["WebSocketOpen"]["channel_id"] for e in ev
               if e.startswith('{"WebSocketOpen"')]
     assert len(opened) == 3, ev
-    deadline = time.monotonic() + 30
-    while True:
-        closed = [e for e in ev if e.startswith('{"WebSocketClose"')]
-        if len(closed) == 3 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-        ev += events(n)
+    closed = [e for e in ev if e.startswith('{"WebSocketClose"')]
     assert sorted(closed) == sorted('{"WebSocketClose":%d}' % c
                                     for c in opened), ev
     pushes = [e for e in ev if "WebSocketPush" in e]
@@ -839,12 +846,7 @@ def test_websocket_netpoller_hands_back_and_ends(node_factory):
     a silent socket and silence ends it; a socket is still open when each
     node stops."""
     def opened_and_closed(n, closes):
-        ev = events(n, want="WebSocketClose")
-        deadline = time.monotonic() + 30
-        while ("".join(ev).count('{"WebSocketClose"') < closes and
-               time.monotonic() < deadline):
-            time.sleep(0.1)
-            ev += events(n)
+        ev = events_until_closes(n, closes)
         opened = [json.loads(e)["WebSocketOpen"]["channel_id"] for e in ev
                   if e.startswith('{"WebSocketOpen"')]
         closed = sorted(e for e in ev if e.startswith('{"WebSocketClose"'))
@@ -967,11 +969,8 @@ def test_websockets_read_by_the_netpoller_close_in_crowds(node_factory):
         socks = crowd(120, f"r{r}-")
         st, _, _ = curl(n, f"/{SRV}/api")
         assert st == 200
-    ev = []
-    while (sum(e.startswith('{"WebSocketClose"') for e in ev) < closed and
-           time.monotonic() < deadline):
-        ev += events(n)
-        time.sleep(0.1)
+    ev = events_until_closes(n, closed,
+                             timeout=max(1, deadline - time.monotonic()))
     ends = [e for e in ev if e.startswith('{"WebSocketClose"')]
     assert len(ends) == closed and len(set(ends)) == closed, len(ends)
     n.wait_log("read by an idle scheduler thread", count=closed + len(socks))
