@@ -124,8 +124,11 @@ typedef struct hwn_host {
      * (each is stored when started).  The process's thread; blocks only on
      * the store's lock, never on a database commit.  The node answers -1
      * while messages wait for the process, so that saves made while they
-     * are handled are grouped.  NULL where the host has no such store (the
-     * worker's binding). */
+     * are handled are grouped.  The worker's binding writes the value into
+     * the process's state slot (src/worker/slot.h) when the node gave it
+     * one, and answers -1 without one, for a value over the slot's size, or
+     * while a set_state_start is not stored yet.  NULL where the host has
+     * no such store. */
     int (*set_state_now)(void *ctx, const uint8_t *bytes, size_t len);
 } hwn_host;
 

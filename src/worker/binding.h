@@ -42,6 +42,10 @@ struct hcw_worker {
     hcw_frame *out;  /* the frame being written */
     hcw_in in;       /* the last frame read */
     const char *pid; /* the process's id, from HELLO */
+    uint8_t *slot;   /* the state slot the node handed over, mapped
+                        (slot.h; hyperc-worker's --state-slot), or NULL:
+                        every save goes by message.  Set before the guest
+                        runs. */
 };
 extern struct hcw_worker hcw_w;
 /* Give up: the node is gone or broke the protocol (the embedder's). */

@@ -1,6 +1,7 @@
 /* hyperc-worker: one process's instance in an OS process of its own.  The
  * node starts it with a link as fd 3 (link.h: shared memory, or a stream
- * socket) and a socket for lanes as fd 4 (lane.h, lane_table.c), and speaks
+ * socket), a socket for lanes as fd 4 (lane.h, lane_table.c) and, with
+ * --state-slot, its process's state slot as fd 5 (slot.h), and speaks
  * the worker protocol over the link (docs/worker-protocol.md):
  * HELLO names the binary; the worker loads it, closes itself in its sandbox
  * (sandbox.c), answers READY and calls its entry with a host table whose every
@@ -10,6 +11,7 @@
  * worker dies; the node classifies the end by the frame and the wait status.
  */
 #include "worker_int.h"
+#include "slot.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -137,18 +139,43 @@ static bool arg_u(const char *a, unsigned long long *out)
  * hard limit it read), which a limit lowered from outside meanwhile makes
  * fail.  A malformed argument, or a limit the kernel refuses, ends the
  * worker (stderr says why) rather than running the guest without it. */
-static void limits_apply(int argc, char **argv)
+static void limits_apply(unsigned long long files, unsigned long long bytes)
 {
-    unsigned long long files = 0, bytes = 0;
-    if (argc > 1) {
-        if (argc != 4 || strcmp(argv[1], "--limits") != 0 ||
-            !arg_u(argv[2], &files) || !arg_u(argv[3], &bytes))
-            hcw_die("usage: hyperc-worker [--limits FILES BYTES] (the node "
-                    "starts it)");
-    }
     char why[96];
     if (hcw_limits_set(0, files, bytes, why, sizeof why) != 0)
         hcw_die(why);
+}
+
+/* `--state-slot`: the node's state slot for this process on HCW_SLOT_FD
+ * (slot.h), mapped before the sandbox closes; it ends the worker when it is
+ * not one. */
+static void slot_open(void)
+{
+    hcw_w.slot = hcw_slot_map(HCW_SLOT_FD);
+    if (hcw_w.slot == NULL)
+        hcw_die("--state-slot: no state slot on fd 5");
+    close(HCW_SLOT_FD);
+}
+
+/* The arguments: [--limits FILES BYTES] [--state-slot]. */
+static void args_apply(int argc, char **argv)
+{
+    unsigned long long files = 0, bytes = 0;
+    bool slot = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--limits") == 0 && i + 2 < argc &&
+            arg_u(argv[i + 1], &files) && arg_u(argv[i + 2], &bytes)) {
+            i += 2;
+        } else if (strcmp(argv[i], "--state-slot") == 0) {
+            slot = true;
+        } else {
+            hcw_die("usage: hyperc-worker [--limits FILES BYTES] "
+                    "[--state-slot] (the node starts it)");
+        }
+    }
+    limits_apply(files, bytes);
+    if (slot)
+        slot_open();
 }
 
 int main(int argc, char **argv)
@@ -158,7 +185,7 @@ int main(int argc, char **argv)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
         _exit(HCW_EXIT_PROTOCOL);
-    limits_apply(argc, argv);
+    args_apply(argc, argv);
     slice_ask();
     /* (a file the sandbox would refuse later; without it, waits spin as
      * on a quiet machine) */

@@ -12,10 +12,12 @@
 #include <cmocka.h>
 
 #include "worker/binding.h"
+#include "worker/slot.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -145,12 +147,74 @@ static void broken_protocol_dies(void **state)
     unembed(node);
 }
 
+/* set_state_now into the state slot (worker/slot.h): stored there at
+ * once; -1 without a slot, for a value over its size, and while a
+ * SET_STATE_START sent is not yet stored by the node (its `starts` word),
+ * so that no slot value is overtaken by an older one by message. */
+static void saves_into_the_slot(void **state)
+{
+    (void)state;
+    hcw_link *node;
+    embed(&node);
+    hwn_host t;
+    hcw_binding_init(&t);
+    assert_non_null(t.set_state_now);
+    if (setjmp(died))
+        fail_msg("hcw_die: %s", died_why);
+    /* no slot: by message */
+    assert_int_equal(t.set_state_now(t.ctx, (const uint8_t *)"a", 1), -1);
+    int fd = memfd_create("slot", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(hcw_slot_format(fd), 0);
+    uint8_t *mine = hcw_slot_map(fd); /* the node's mapping */
+    hcw_w.slot = hcw_slot_map(fd);
+    assert_non_null(mine);
+    assert_non_null(hcw_w.slot);
+    uint8_t *v;
+    size_t len;
+    uint64_t seq;
+    char why[160];
+    assert_int_equal(t.set_state_now(t.ctx, (const uint8_t *)"one", 3), 1);
+    assert_int_equal(hcw_slot_take(mine, 0, &v, &len, &seq, why, sizeof why),
+                     1);
+    assert_int_equal(seq, 1);
+    assert_memory_equal(v, "one", 3);
+    free(v);
+    uint8_t *big = calloc(1, HCW_SLOT_VALUE_MAX + 1);
+    assert_int_equal(t.set_state_now(t.ctx, big, HCW_SLOT_VALUE_MAX + 1), -1);
+    free(big);
+    /* a save by message: the node has not stored it yet */
+    hw_bytes ctx = {.ptr = (uint8_t *)"c", .len = 1};
+    t.set_state_start(t.ctx, (const uint8_t *)"two", 3, &ctx, 5);
+    char err[128];
+    hcw_in in;
+    hcw_in_init(&in);
+    assert_int_equal(hcw_link_recv(node, &in, err, sizeof err), 1);
+    assert_int_equal(in.op, HCW_SET_STATE_START);
+    hcw_in_fini(&in);
+    assert_int_equal(t.set_state_now(t.ctx, (const uint8_t *)"three", 5), -1);
+    assert_int_equal(hcw_slot_seq(mine), 1);
+    /* stored: into the slot again, after it */
+    hcw_slot_started(mine);
+    assert_int_equal(t.set_state_now(t.ctx, (const uint8_t *)"three", 5), 1);
+    assert_int_equal(hcw_slot_take(mine, 1, &v, &len, &seq, why, sizeof why),
+                     1);
+    assert_int_equal(seq, 2);
+    assert_memory_equal(v, "three", 5);
+    free(v);
+    hcw_slot_unmap(hcw_w.slot);
+    hcw_slot_unmap(mine);
+    close(fd);
+    unembed(node);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(table_filled),
         cmocka_unit_test(call_through_the_link),
         cmocka_unit_test(broken_protocol_dies),
+        cmocka_unit_test(saves_into_the_slot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include "../../worker/lane.h"
 #include "../../worker/link.h"
 #include "../../worker/proto.h"
+#include "../../worker/slot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -616,11 +617,12 @@ static bool ready_ok(hcw_in *in, bool *lanes, char *why, size_t whylen)
     return ok;
 }
 
-/* Start the worker with `fd` as its fd 3 and, unless it is -1, `lane_fd`
- * as its fd 4 (and no other descriptor past them), in a process group of
- * its own (the terminal's Ctrl-C is the node's), every signal at its
- * default and none blocked.  Its pid, or -1 with errno. */
-static pid_t spawn_worker(char *const argv[], int fd, int lane_fd)
+/* Start the worker with `fd` as its fd 3 and, unless they are -1,
+ * `lane_fd` as its fd 4 and `slot_fd` (above 5) as its fd 5 (and no other
+ * descriptor past them), in a process group of its own (the terminal's
+ * Ctrl-C is the node's), every signal at its default and none blocked.
+ * Its pid, or -1 with errno. */
+static pid_t spawn_worker(char *const argv[], int fd, int lane_fd, int slot_fd)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -628,9 +630,13 @@ static pid_t spawn_worker(char *const argv[], int fd, int lane_fd)
     posix_spawn_file_actions_adddup2(&fa, fd, 3);
     if (lane_fd >= 0)
         posix_spawn_file_actions_adddup2(&fa, lane_fd, 4);
+    if (slot_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, slot_fd, HCW_SLOT_FD);
     /* Nothing else of the node's: a library may open descriptors without
      * CLOEXEC (libcurl's wake-up socketpair does). */
-    posix_spawn_file_actions_addclosefrom_np(&fa, lane_fd >= 0 ? 5 : 4);
+    posix_spawn_file_actions_addclosefrom_np(&fa, slot_fd >= 0 ? HCW_SLOT_FD + 1
+                                                  : lane_fd >= 0 ? 5
+                                                                 : 4);
     posix_spawnattr_init(&at);
     sigset_t none, all;
     sigemptyset(&none);
@@ -650,6 +656,44 @@ static pid_t spawn_worker(char *const argv[], int fd, int lane_fd)
         return -1;
     }
     return pid;
+}
+
+/* A state slot for p's next worker from the store (hcn_store.slot_open),
+ * on a descriptor above HCW_SLOT_FD (the caller closes it), with the
+ * node's own mapping in *map; -1 when there is none (the worker saves by
+ * message). */
+static int slot_open(hcn_proc *p, uint8_t **map)
+{
+    hcn_store *st = &p->node->store;
+    *map = NULL;
+    int fd = st->slot_open != NULL ? st->slot_open(st->ctx, p->id) : -1;
+    if (fd < 0)
+        return -1;
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, HCW_SLOT_FD + 1);
+    close(fd);
+    if (hi >= 0 && (*map = hcw_slot_map(hi)) != NULL)
+        return hi;
+    hcn_logf(p->node, 0,
+             "%s: cannot map its state slot: %s; it saves by "
+             "message",
+             p->id, strerror(errno));
+    if (hi >= 0)
+        close(hi);
+    if (st->slot_close != NULL)
+        st->slot_close(st->ctx, p->id);
+    return -1;
+}
+
+/* p's worker has ended (or never started): its slot's newer value goes
+ * into the store, and the slot away. */
+static void slot_close(hcn_proc *p, uint8_t *map)
+{
+    if (map == NULL)
+        return;
+    hcw_slot_unmap(map);
+    hcn_store *st = &p->node->store;
+    if (st->slot_close != NULL)
+        st->slot_close(st->ctx, p->id);
 }
 
 /* The socket on which the node will hand a native worker its lanes
@@ -779,6 +823,8 @@ typedef struct wctx {
     /* the node's end of the worker's fd 4 (send-only), or -1 (a wasm
      * host) */
     int lane_sock;
+    uint8_t *slot; /* the worker's state slot, the node's mapping (slot.h),
+                      or NULL */
     /* lanes: the worker takes them (READY) and the node opens them; the
      * instance they are of; the frame of their control entries */
     bool lanes;
@@ -1582,9 +1628,14 @@ static int serve_call(wctx *w)
         bool ok = hcw_get_bin(in, &b) &&
                   hcw_get_bytes_opt(in, &has_ctx, &ctxb) &&
                   hcw_get_u64(in, &timeout_s);
-        if (ok)
+        if (ok) {
             t->set_state_start(ctx, b.ptr, b.len, has_ctx ? &ctxb : NULL,
                                timeout_s);
+            /* stored (the store's submit stores before it returns): the
+             * worker may save into its slot again */
+            if (w->slot != NULL)
+                hcw_slot_started(w->slot);
+        }
         hw_bytes_fini(&b);
         hw_bytes_fini(&ctxb);
         if (!ok)
@@ -2541,17 +2592,27 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     snprintf(bytes, sizeof bytes, "%llu",
              (unsigned long long)worker_max_as(&n->cfg, native_code));
     char *wasm_argv[] = {(char *)node_js, (char *)host, NULL};
-    char *native_argv[] = {n->worker_path, (char *)"--limits", files, bytes,
-                           NULL};
+    char *native_argv[] = {
+        n->worker_path, (char *)"--limits", files, bytes, NULL, NULL};
     char **wargv = wasm ? wasm_argv : native_argv;
-    pid_t pid = spawn_worker(wargv, lfd, lsv[1]);
+    /* a native worker saves into a state slot of its own (slot.h) where
+     * the state module makes one */
+    uint8_t *slot = NULL;
+    int sfd = wasm ? -1 : slot_open(p, &slot);
+    if (sfd >= 0)
+        native_argv[4] = (char *)"--state-slot";
+    pid_t pid = spawn_worker(wargv, lfd, lsv[1], sfd);
+    int spawn_errno = errno;
     close(lfd);
     if (lsv[1] >= 0)
         close(lsv[1]);
+    if (sfd >= 0)
+        close(sfd);
     if (pid < 0) {
         hcn_logf(n, 0, "%s: cannot start %s: %s", p->id, wargv[0],
-                 strerror(errno));
+                 strerror(spawn_errno));
         hcn_proc_note_end(p, "its worker cannot be started");
+        slot_close(p, slot);
         hcw_link_free(link);
         if (lsv[0] >= 0)
             close(lsv[0]);
@@ -2566,6 +2627,7 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
     w->link = link;
     w->pid = pid;
     w->lane_sock = lsv[0];
+    w->slot = slot;
     w->out = hcw_frame_new();
     hcw_in_init(&w->in);
     w->has_cpu_clock = clock_getcpuclockid(pid, &w->cpu_clock) == 0;
@@ -2735,6 +2797,7 @@ out:;
     hcw_link_free(w->link);
     if (w->lane_sock >= 0)
         close(w->lane_sock);
+    slot_close(p, w->slot); /* (the worker is reaped) */
     hcn_host_fini(w->h);
     hcn_mailbox_requeue(&p->mb, drained, drained_tail);
     free(w->h);

@@ -502,11 +502,22 @@ typedef struct hcn_remote {
  * - save, where not NULL, stores `bytes` as process pid's state before it
  *   returns, without a message either way: 0 once they would survive the
  *   node being killed, -1 with errno when storing them failed.  Ordered
- *   with submit's saves.  Any thread; blocks only on the store's lock. */
+ *   with submit's saves.  Any thread; blocks only on the store's lock.
+ * - slot_open, where not NULL, makes a state slot (src/worker/slot.h) for
+ *   the isolated worker about to run process pid, putting first into the
+ *   store what a slot pid had still held: a descriptor of the new slot's
+ *   file (the caller's to close; the store keeps its own mapping), or -1
+ *   (no slot: the worker saves by message).  From then on every save,
+ *   delete and read of pid through the store first stores the slot's newer
+ *   value.  slot_close, when that worker has ended: the slot's newer value
+ *   is stored and the slot removed.  The process's thread, one run at a
+ *   time per process. */
 typedef struct hcn_store {
     void (*submit)(void *ctx, hcn_msg *m);
     void (*flush)(void *ctx, bool wait);
     int (*save)(void *ctx, const char *pid, const uint8_t *bytes, size_t len);
+    int (*slot_open)(void *ctx, const char *pid);
+    void (*slot_close)(void *ctx, const char *pid);
     void *ctx;
 } hcn_store;
 

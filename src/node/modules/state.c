@@ -20,19 +20,36 @@
 #include "modules.h"
 #include "statelog.h"
 
+#include "../../worker/slot.h"
+
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <uthash.h>
 
 /* The current log file's size past which the module's thread drains it
  * (the environment's HYPERC_STATE_DRAIN_BYTES, for tests that want drains
  * under load, replaces it). */
 #define STATE_DRAIN_BYTES (1u << 20)
 
+/* An isolated worker's state slot (src/worker/slot.h): the node's
+ * mapping, and the newest sequence number put into the log. */
+typedef struct slot_ent {
+    char *pid;
+    char *path;
+    uint8_t *map;
+    uint64_t drained;
+    UT_hash_handle hh;
+} slot_ent;
+
 typedef struct state_mod {
+    hcn_node *node;
     hcn_proc *self;
     /* the connection and its statements: the module's thread only (and
      * the node's start and stop, before and after it runs) */
@@ -41,6 +58,12 @@ typedef struct state_mod {
     hcn_slog *log;
     size_t drain_bytes;      /* STATE_DRAIN_BYTES or the environment's */
     atomic_bool drain_asked; /* a "Flush" is on its way to the thread */
+    /* the slots by process id; slot_mu is held from a slot's drain to the
+     * record that follows it (slot_before, slot_after) */
+    char *slot_dir;
+    pthread_mutex_t slot_mu;
+    slot_ent *slots;
+    atomic_int nslots;
 } state_mod;
 
 /* Answer m with `body` (and blob): successes only when an answer is
@@ -145,7 +168,7 @@ static int log_append(state_mod *s, hcn_slog_kind kind, const char *pid,
     size_t size = 0;
     int rc = hcn_slog_append(s->log, kind, pid, bytes, len, &size);
     int e = errno;
-    if (rc == 0 && size >= s->drain_bytes &&
+    if (rc == 0 && size >= s->drain_bytes && s->self != NULL &&
         !atomic_exchange(&s->drain_asked, true)) {
         hcn_msg *f =
             HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .source = s->self->addr,
@@ -158,17 +181,251 @@ static int log_append(state_mod *s, hcn_slog_kind kind, const char *pid,
     return rc;
 }
 
+/* ------------------------------------------------------------ slots */
+
+/* A slot's file name: the process id in hex (any id is a safe name). */
+static char *slot_path(state_mod *s, const char *pid)
+{
+    size_t n = strlen(pid);
+    char *name = hcn_xmalloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++)
+        snprintf(name + 2 * i, 3, "%02x", (unsigned char)pid[i]);
+    char *path = hcn_xasprintf("%s/%s", s->slot_dir, name);
+    free(name);
+    return path;
+}
+
+/* The process id a slot's file name spells, or NULL (not one). */
+static char *slot_pid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n % 2 || strspn(name, "0123456789abcdef") != n)
+        return NULL;
+    char *pid = hcn_xmalloc(n / 2 + 1);
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        sscanf(name + 2 * i, "%2x", &v);
+        pid[i] = (char)v;
+    }
+    pid[n / 2] = '\0';
+    if (strlen(pid) != n / 2) {
+        free(pid);
+        return NULL;
+    }
+    return pid;
+}
+
+/* Put the slot's value newer than *drained into the log as pid's, and
+ * mark it drained.  false only when it is there and could not be put
+ * (said in the node's log); a slot that does not hold a whole value is
+ * said and passed over (it is that process's own state alone).  slot_mu
+ * held, or the module's start. */
+static bool slot_drain(state_mod *s, const char *pid, uint8_t *map,
+                       uint64_t *drained)
+{
+    uint8_t *v;
+    size_t len;
+    uint64_t seq;
+    char why[160];
+    int r = hcw_slot_take(map, *drained, &v, &len, &seq, why, sizeof why);
+    if (r < 0)
+        hcn_logf(s->node, 0, "state: %s's state slot: %s; not stored", pid,
+                 why);
+    if (r <= 0)
+        return true;
+    int rc = log_append(s, HCN_SLOG_SET, pid, v, len);
+    free(v);
+    if (rc != 0) {
+        hcn_logf(s->node, 0, "state: storing %s's state slot: %s", pid,
+                 strerror(errno));
+        return false;
+    }
+    *drained = seq;
+    hcw_slot_set_drained(map, seq);
+    return true;
+}
+
+/* A slot's file left at path (by a node that was killed, or a run that
+ * did not close it): its newer value into the log, then the file away.
+ * false when the value is kept there (it could not be stored). */
+static bool slot_recover(state_mod *s, const char *pid, const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT;
+    uint8_t *map = hcw_slot_map(fd);
+    close(fd);
+    bool ok = true;
+    if (map != NULL) {
+        uint64_t d = hcw_slot_drained(map);
+        ok = slot_drain(s, pid, map, &d);
+        hcw_slot_unmap(map);
+    } else {
+        hcn_logf(s->node, 0, "state: %s is not a state slot; removed", path);
+    }
+    if (ok)
+        unlink(path);
+    return ok;
+}
+
+/* Drain and remove a slot (slot_mu held). */
+static void slot_remove(state_mod *s, slot_ent *e)
+{
+    if (slot_drain(s, e->pid, e->map, &e->drained))
+        unlink(e->path); /* else kept for the next start */
+    hcw_slot_unmap(e->map);
+    HASH_DEL(s->slots, e);
+    atomic_fetch_sub(&s->nslots, 1);
+    free(e->pid);
+    free(e->path);
+    free(e);
+}
+
+/* hcn_store.slot_open */
+static int store_slot_open(void *ctx, const char *pid)
+{
+    state_mod *s = ctx;
+    char *path = slot_path(s, pid);
+    pthread_mutex_lock(&s->slot_mu);
+    slot_ent *e;
+    HASH_FIND_STR(s->slots, pid, e);
+    if (e != NULL)
+        slot_remove(s, e);
+    int fd = -1;
+    uint8_t *map = NULL;
+    if (slot_recover(s, pid, path)) {
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                  0600);
+        if (fd >= 0 &&
+            (hcw_slot_format(fd) != 0 || (map = hcw_slot_map(fd)) == NULL)) {
+            int err = errno;
+            close(fd);
+            unlink(path);
+            fd = -1;
+            errno = err;
+        }
+        if (fd < 0)
+            hcn_logf(s->node, 0,
+                     "state: cannot make a state slot for %s: %s; it saves "
+                     "by message",
+                     pid, strerror(errno));
+    }
+    if (fd >= 0) {
+        e = hcn_xcalloc(1, sizeof *e);
+        e->pid = hcn_xstrdup(pid);
+        e->path = path;
+        path = NULL;
+        e->map = map;
+        HASH_ADD_KEYPTR(hh, s->slots, e->pid, strlen(e->pid), e);
+        atomic_fetch_add(&s->nslots, 1);
+    }
+    pthread_mutex_unlock(&s->slot_mu);
+    free(path);
+    return fd;
+}
+
+/* hcn_store.slot_close */
+static void store_slot_close(void *ctx, const char *pid)
+{
+    state_mod *s = ctx;
+    pthread_mutex_lock(&s->slot_mu);
+    slot_ent *e;
+    HASH_FIND_STR(s->slots, pid, e);
+    if (e != NULL)
+        slot_remove(s, e);
+    pthread_mutex_unlock(&s->slot_mu);
+}
+
+/* Before a save, delete or read of pid: when it has a slot, the slot's
+ * newer value goes into the log first, and slot_mu stays held until
+ * slot_after, so that the caller's own record follows it. */
+static slot_ent *slot_before(state_mod *s, const char *pid)
+{
+    if (atomic_load(&s->nslots) == 0)
+        return NULL;
+    pthread_mutex_lock(&s->slot_mu);
+    slot_ent *e;
+    HASH_FIND_STR(s->slots, pid, e);
+    if (e == NULL) {
+        pthread_mutex_unlock(&s->slot_mu);
+        return NULL;
+    }
+    slot_drain(s, e->pid, e->map, &e->drained);
+    return e;
+}
+
+static void slot_after(state_mod *s, slot_ent *e)
+{
+    if (e != NULL)
+        pthread_mutex_unlock(&s->slot_mu);
+}
+
+/* The files a node left in the slots' folder (it was killed, or a worker
+ * still ran when it stopped): their newer values into the log.  The
+ * module's start, once the log takes records. */
+static void slots_recover_all(state_mod *s)
+{
+    DIR *d = opendir(s->slot_dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *pid = slot_pid(de->d_name);
+        char *path = hcn_xasprintf("%s/%s", s->slot_dir, de->d_name);
+        if (pid != NULL) {
+            slot_recover(s, pid, path);
+        } else {
+            hcn_logf(s->node, 0,
+                     "state: %s is not a state slot's name; "
+                     "removed",
+                     path);
+            unlink(path);
+        }
+        free(pid);
+        free(path);
+    }
+    closedir(d);
+}
+
+/* The module's stop: every slot's newer value into the log; the files
+ * stay (a worker that still runs may write once more: the next start
+ * takes that). */
+static void slots_fini(state_mod *s)
+{
+    pthread_mutex_lock(&s->slot_mu);
+    slot_ent *e, *tmp;
+    HASH_ITER(hh, s->slots, e, tmp)
+    {
+        slot_drain(s, e->pid, e->map, &e->drained);
+        hcw_slot_unmap(e->map);
+        HASH_DEL(s->slots, e);
+        free(e->pid);
+        free(e->path);
+        free(e);
+    }
+    atomic_store(&s->nslots, 0);
+    pthread_mutex_unlock(&s->slot_mu);
+}
+
+/* ------------------------------------------------------------ saves */
+
 /* Append a save (blob) or delete (blob NULL) for pid and answer m once it
  * is written.  Any thread. */
 static void log_and_answer(state_mod *s, hcn_msg *m, const char *pid,
                            const hcn_blob *blob)
 {
-    if ((blob ? log_append(s, HCN_SLOG_SET, pid, blob->bytes, blob->len)
-              : log_append(s, HCN_SLOG_DEL, pid, NULL, 0)) == 0)
+    slot_ent *e = slot_before(s, pid);
+    int rc = blob ? log_append(s, HCN_SLOG_SET, pid, blob->bytes, blob->len)
+                  : log_append(s, HCN_SLOG_DEL, pid, NULL, 0);
+    int err = errno;
+    slot_after(s, e);
+    if (rc == 0)
         reply(s->self, m, blob ? "\"SetState\"" : "\"DeleteState\"", false,
               NULL);
     else
-        reply_err(s->self, m, "DatabaseError", "error", strerror(errno));
+        reply_err(s->self, m, "DatabaseError", "error", strerror(err));
 }
 
 /* hcn_store.submit: the metadata names the process. */
@@ -182,7 +439,13 @@ static void store_submit(void *ctx, hcn_msg *m)
 static int store_save(void *ctx, const char *pid, const uint8_t *bytes,
                       size_t len)
 {
-    return log_append(ctx, HCN_SLOG_SET, pid, bytes, len);
+    state_mod *s = ctx;
+    slot_ent *e = slot_before(s, pid);
+    int rc = log_append(s, HCN_SLOG_SET, pid, bytes, len);
+    int err = errno;
+    slot_after(s, e);
+    errno = err;
+    return rc;
 }
 
 /* hcn_store.flush: a save is written (and answered) when submitted. */
@@ -199,6 +462,7 @@ static void get_state(state_mod *s, hcn_msg *m, const char *pid)
     hcn_slog_kind kind;
     uint8_t *bytes;
     size_t len;
+    slot_after(s, slot_before(s, pid)); /* a slot's newer value first */
     if (hcn_slog_get(s->log, pid, &kind, &bytes, &len)) {
         if (kind == HCN_SLOG_DEL) {
             reply_err(s->self, m, "NotFound", "process_id", pid);
@@ -297,8 +561,11 @@ static void state_fini(hcn_proc *self)
         return;
     if (self->node->store.ctx == s)
         memset(&self->node->store, 0, sizeof self->node->store);
+    slots_fini(s);
     drain(s); /* what was logged last goes into SQLite too */
     db_close(s);
+    pthread_mutex_destroy(&s->slot_mu);
+    free(s->slot_dir);
     free(s);
     self->mod = NULL;
 }
@@ -324,6 +591,9 @@ int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
     if (rc != 0)
         return -1;
     state_mod *s = hcn_xcalloc(1, sizeof *s);
+    s->node = n;
+    pthread_mutex_init(&s->slot_mu, NULL);
+    s->slot_dir = hcn_xasprintf("%s/state/slots", n->home);
     s->drain_bytes = STATE_DRAIN_BYTES;
     const char *env = getenv("HYPERC_STATE_DRAIN_BYTES");
     if (env && strtoull(env, NULL, 10) > 0)
@@ -374,6 +644,14 @@ int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
                  n->state_db_path, why);
         goto fail_quiet;
     }
+    /* isolated workers' state slots: what the last run left in them is
+     * newer than the log's records of the same process */
+    if (hcn_mkdirs(s->slot_dir) != 0) {
+        snprintf(err, errlen, "cannot make %s: %s", s->slot_dir,
+                 strerror(errno));
+        goto fail_quiet;
+    }
+    slots_recover_all(s);
     hcn_proc *p = hcn_node_add_proc(n, "state:distro:sys", false, NULL);
     p->ops = &state_ops;
     p->mod = s;
@@ -381,6 +659,8 @@ int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
     n->store = (hcn_store){.submit = store_submit,
                            .flush = store_flush,
                            .save = store_save,
+                           .slot_open = store_slot_open,
+                           .slot_close = store_slot_close,
                            .ctx = s};
     hcn_proc_unref(p);
     if (errlen)
@@ -391,6 +671,8 @@ fail:
         hcn_logf(n, 0, "state: %s", sqlite3_errmsg(s->db));
 fail_quiet:
     db_close(s);
+    pthread_mutex_destroy(&s->slot_mu);
+    free(s->slot_dir);
     free(s);
     return -1;
 }

@@ -1,0 +1,79 @@
+/* libFuzzer: the node's reading of a state slot (src/worker/slot.c,
+ * hcw_slot_take), whose every byte the worker (untrusted code) can write.
+ * The input is what it controls:
+ *
+ *   [u64 published sequence number][u64 the node's drained][half bytes...]
+ *
+ * The bytes go into the half the sequence number names (its head, then the
+ * value).  Whatever they say, the reader returns a value only when it is
+ * newer than drained, whole (its length within the slot, its sequence
+ * number the header's) and the same bytes the half holds; else nothing or
+ * a refusal with a reason, and it never reads past the half. */
+#include "worker/slot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static uint8_t *map;
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void check(int ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "fuzz_state_slot: %s\n", what);
+        abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (map == NULL) {
+        int fd = memfd_create("slot", MFD_CLOEXEC);
+        check(fd >= 0 && hcw_slot_format(fd) == 0, "no slot");
+        map = hcw_slot_map(fd);
+        check(map != NULL, "not mapped");
+        close(fd);
+    }
+    if (size < 16)
+        return 0;
+    uint64_t seq = le64(data), after = le64(data + 8);
+    data += 16;
+    size -= 16;
+    if (size > HCW_SLOT_HALF_BYTES)
+        size = HCW_SLOT_HALF_BYTES;
+    uint8_t *half = map + HCW_SLOT_HEAD_BYTES + (seq & 1) * HCW_SLOT_HALF_BYTES;
+    memcpy(half, data, size);
+    memset(half + size, 0, size < 64 ? 64 - size : 0);
+    __atomic_store_n((uint64_t *)(void *)(map + 64), seq, __ATOMIC_RELEASE);
+    uint8_t *v;
+    size_t len;
+    uint64_t got;
+    char why[160];
+    why[0] = '\0';
+    int r = hcw_slot_take(map, after, &v, &len, &got, why, sizeof why);
+    check(r >= -1 && r <= 1, "a result out of range");
+    if (r == 1) {
+        check(seq > after && got == seq, "a value not newer, or another's");
+        check(len <= HCW_SLOT_VALUE_MAX, "a value longer than a slot holds");
+        check(len == 0 || memcmp(v, half + HCW_SLOT_HALF_HEAD, len) == 0,
+              "a value that is not the half's");
+    } else {
+        check(v == NULL && len == 0, "a value with no result");
+        check(r == 0 ? seq <= after : why[0] != '\0',
+              "nothing while newer, or a refusal without a reason");
+    }
+    free(v);
+    return 0;
+}
