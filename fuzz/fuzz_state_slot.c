@@ -11,6 +11,7 @@
  * a refusal with a reason, and it never reads past the half. */
 #include "worker/slot.h"
 
+#include <libdeflate.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,12 @@ static uint64_t le64(const uint8_t *p)
     for (int i = 0; i < 8; i++)
         v |= (uint64_t)p[i] << (8 * i);
     return v;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
 }
 
 static void check(int ok, const char *what)
@@ -54,8 +61,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > HCW_SLOT_HALF_BYTES)
         size = HCW_SLOT_HALF_BYTES;
     uint8_t *half = map + HCW_SLOT_HEAD_BYTES + (seq & 1) * HCW_SLOT_HALF_BYTES;
+    /* nothing of an earlier input's stays: each input reproduces alone */
+    static size_t dirty[2];
+    memset(half, 0, dirty[seq & 1]);
     memcpy(half, data, size);
-    memset(half + size, 0, size < 64 ? 64 - size : 0);
+    dirty[seq & 1] = size > 64 ? size : 64;
     __atomic_store_n((uint64_t *)(void *)(map + 64), seq, __ATOMIC_RELEASE);
     uint8_t *v;
     size_t len;
@@ -69,6 +79,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(len <= HCW_SLOT_VALUE_MAX, "a value longer than a slot holds");
         check(len == 0 || memcmp(v, half + HCW_SLOT_HALF_HEAD, len) == 0,
               "a value that is not the half's");
+        /* and it checks: the half's CRC-32 is that of its head and value */
+        uint32_t c = libdeflate_crc32(0, half, 12);
+        c = libdeflate_crc32(c, half + HCW_SLOT_HALF_HEAD, len);
+        check(c == le32(half + 12) && le32(half + 8) == len,
+              "a value whose CRC or length does not check");
     } else {
         check(v == NULL && len == 0, "a value with no result");
         check(r == 0 ? seq <= after : why[0] != '\0',

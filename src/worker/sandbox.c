@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,7 +43,6 @@ static const int allowed[] = {
     SCMP_SYS(mprotect),
     SCMP_SYS(mremap),
     SCMP_SYS(brk),
-    SCMP_SYS(madvise),
     /* signals, the worker's own */
     SCMP_SYS(rt_sigaction),
     SCMP_SYS(rt_sigprocmask),
@@ -106,6 +106,20 @@ int hcw_sandbox_init(bool socket_link, char *err, size_t errlen)
     if (rc == 0)
         rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill),
                                           1, &self);
+    /* madvise, but MADV_REMOVE (failed, EPERM): on a shared file mapping
+     * it punches the file, and the state slot's header is written by the
+     * node through its own mapping, which must not meet a hole (a SIGBUS
+     * on a full disk) */
+    const struct scmp_arg_cmp remove_advice = {
+        .arg = 2, .op = SCMP_CMP_EQ, .datum_a = MADV_REMOVE};
+    const struct scmp_arg_cmp other_advice = {
+        .arg = 2, .op = SCMP_CMP_NE, .datum_a = MADV_REMOVE};
+    if (rc == 0)
+        rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW,
+                                          SCMP_SYS(madvise), 1, &other_advice);
+    if (rc == 0)
+        rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(EPERM),
+                                          SCMP_SYS(madvise), 1, &remove_advice);
     /* recvmsg, the one call that can bring a descriptor (SCM_RIGHTS): on
      * the lane socket only, where the node sends lanes (lane.c), and on a
      * socket link (which reads with read(), but a link is the worker's

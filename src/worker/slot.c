@@ -2,6 +2,7 @@
 #include "slot.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libdeflate.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #define OFF_SEQ 64
 #define OFF_DRAINED 128
 #define OFF_STARTS 192
-#define TRIES 8
+#define TRIES 4
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -70,6 +71,15 @@ int hcw_slot_format(int fd)
 {
     if (ftruncate(fd, (off_t)HCW_SLOT_FILE_BYTES) != 0)
         return -1;
+    /* the first HCW_SLOT_ALLOCATED bytes of each half taken on the disk now
+     * (where the file system can): a save that fits there never meets a
+     * full disk, which in a shared mapping is a SIGBUS */
+    for (int i = 0; i < 2; i++) {
+        off_t at = (off_t)(HCW_SLOT_HEAD_BYTES + i * HCW_SLOT_HALF_BYTES);
+        if (fallocate(fd, 0, at, HCW_SLOT_ALLOCATED) != 0 &&
+            errno != EOPNOTSUPP)
+            return -1;
+    }
     uint8_t h[8];
     put32(h, SLOT_MAGIC);
     put32(h + 4, SLOT_LAYOUT);
@@ -154,7 +164,8 @@ int hcw_slot_take(const uint8_t *map, uint64_t after, uint8_t **out,
         whole = whole && value_crc(head, buf, n) == crc;
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         uint64_t s2 = hcw_slot_seq(map);
-        if (whole && s2 - s < 2) { /* the half was not started over */
+        if (whole && s2 == s) { /* not published past: the writer has not
+                                   started over this half meanwhile */
             *out = buf;
             *len = n;
             *seq = s;

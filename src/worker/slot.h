@@ -24,11 +24,16 @@
  *         length and value, then the value
  *
  * The value of sequence number s is in half s & 1, so a writer never
- * touches the half holding the published value, and a reader that copied a
- * half and then sees seq below s + 2 knows the writer did not start over it
- * meanwhile.  Every word is advice from the node's side: the worker runs
- * untrusted code, so the node checks lengths, sequence numbers and the CRC,
- * and what it reads is never more than that process's own state. */
+ * touches the half holding the published value.  It starts over that half
+ * (for s + 2) only after publishing s + 1, so a reader that copied the half
+ * of s and then still sees s published knows the copy is whole (a seqlock
+ * of two buffers); one that sees more tries again.  Every word is advice
+ * from the node's side: the worker runs untrusted code, so the node checks
+ * lengths, sequence numbers and the CRC, and what it reads is never more
+ * than that process's own state.  The node writes its two words through
+ * its mapping: the header's page is on the disk from the start (the magic
+ * is written), and the worker's sandbox refuses madvise(MADV_REMOVE), the
+ * one way to punch it out from a mapping. */
 #ifndef HYPERC_WORKER_SLOT_H
 #define HYPERC_WORKER_SLOT_H
 
@@ -45,6 +50,9 @@
 #define HCW_SLOT_HEAD_BYTES 4096u
 #define HCW_SLOT_HALF_HEAD 16u
 #define HCW_SLOT_HALF_BYTES (HCW_SLOT_HALF_HEAD + HCW_SLOT_VALUE_MAX)
+/* How much of each half is allocated on the disk when the slot is made
+ * (hcw_slot_format): a save that fits never meets a full disk. */
+#define HCW_SLOT_ALLOCATED (64u * 1024)
 /* A slot file's size (and each side's mapping). */
 #define HCW_SLOT_FILE_BYTES (HCW_SLOT_HEAD_BYTES + 2u * HCW_SLOT_HALF_BYTES)
 

@@ -618,10 +618,10 @@ static bool ready_ok(hcw_in *in, bool *lanes, char *why, size_t whylen)
 }
 
 /* Start the worker with `fd` as its fd 3 and, unless they are -1,
- * `lane_fd` as its fd 4 and `slot_fd` (above 5) as its fd 5 (and no other
- * descriptor past them), in a process group of its own (the terminal's
- * Ctrl-C is the node's), every signal at its default and none blocked.
- * Its pid, or -1 with errno. */
+ * `lane_fd` as its fd 4 and `slot_fd` (above 5; only with a lane_fd) as
+ * its fd 5 (and no other descriptor past them), in a process group of its
+ * own (the terminal's Ctrl-C is the node's), every signal at its default
+ * and none blocked.  Its pid, or -1 with errno. */
 static pid_t spawn_worker(char *const argv[], int fd, int lane_fd, int slot_fd)
 {
     posix_spawn_file_actions_t fa;
@@ -2596,9 +2596,9 @@ hcn_run_end hcn_isolate_run(hcn_proc *p)
         n->worker_path, (char *)"--limits", files, bytes, NULL, NULL};
     char **wargv = wasm ? wasm_argv : native_argv;
     /* a native worker saves into a state slot of its own (slot.h) where
-     * the state module makes one */
+     * the state module makes one (fd 5: after its lanes' fd 4) */
     uint8_t *slot = NULL;
-    int sfd = wasm ? -1 : slot_open(p, &slot);
+    int sfd = wasm || lsv[1] < 0 ? -1 : slot_open(p, &slot);
     if (sfd >= 0)
         native_argv[4] = (char *)"--state-slot";
     pid_t pid = spawn_worker(wargv, lfd, lsv[1], sfd);

@@ -39,12 +39,17 @@
 #define STATE_DRAIN_BYTES (1u << 20)
 
 /* An isolated worker's state slot (src/worker/slot.h): the node's
- * mapping, and the newest sequence number put into the log. */
+ * mapping, the newest sequence number put into the log, and the last one
+ * that did not check (said once).  A closed slot's worker has ended but its
+ * value could not be put into the log yet: it stays, and every save,
+ * delete and read of the process tries again first (and fails while it
+ * cannot), so that nothing older is stored after it. */
 typedef struct slot_ent {
     char *pid;
     char *path;
     uint8_t *map;
-    uint64_t drained;
+    uint64_t drained, bad;
+    bool closed;
     UT_hash_handle hh;
 } slot_ent;
 
@@ -183,7 +188,9 @@ static int log_append(state_mod *s, hcn_slog_kind kind, const char *pid,
 
 /* ------------------------------------------------------------ slots */
 
-/* A slot's file name: the process id in hex (any id is a safe name). */
+/* A slot's file name: the process id in hex (any id is a safe name; ids
+ * over SLOT_PID_MAX bytes get no slot). */
+#define SLOT_PID_MAX 120
 static char *slot_path(state_mod *s, const char *pid)
 {
     size_t n = strlen(pid);
@@ -216,28 +223,37 @@ static char *slot_pid(const char *name)
 }
 
 /* Put the slot's value newer than *drained into the log as pid's, and
- * mark it drained.  false only when it is there and could not be put
- * (said in the node's log); a slot that does not hold a whole value is
- * said and passed over (it is that process's own state alone).  slot_mu
- * held, or the module's start. */
+ * mark it drained.  false when there is one and it could not be put (said
+ * in the node's log, errno set).  A value that does not check is said
+ * once (*bad keeps its sequence number; bad may be NULL) and passed over:
+ * it is that process's own state alone.  slot_mu held, or the module's
+ * start. */
 static bool slot_drain(state_mod *s, const char *pid, uint8_t *map,
-                       uint64_t *drained)
+                       uint64_t *drained, uint64_t *bad)
 {
+    uint64_t published = hcw_slot_seq(map);
+    if (published <= *drained || (bad != NULL && published == *bad))
+        return true;
     uint8_t *v;
     size_t len;
     uint64_t seq;
     char why[160];
     int r = hcw_slot_take(map, *drained, &v, &len, &seq, why, sizeof why);
-    if (r < 0)
+    if (r < 0) {
         hcn_logf(s->node, 0, "state: %s's state slot: %s; not stored", pid,
                  why);
+        if (bad != NULL)
+            *bad = published;
+    }
     if (r <= 0)
         return true;
     int rc = log_append(s, HCN_SLOG_SET, pid, v, len);
+    int err = errno;
     free(v);
     if (rc != 0) {
         hcn_logf(s->node, 0, "state: storing %s's state slot: %s", pid,
-                 strerror(errno));
+                 strerror(err));
+        errno = err;
         return false;
     }
     *drained = seq;
@@ -245,82 +261,107 @@ static bool slot_drain(state_mod *s, const char *pid, uint8_t *map,
     return true;
 }
 
-/* A slot's file left at path (by a node that was killed, or a run that
- * did not close it): its newer value into the log, then the file away.
- * false when the value is kept there (it could not be stored). */
-static bool slot_recover(state_mod *s, const char *pid, const char *path)
+static slot_ent *slot_add(state_mod *s, const char *pid, char *path,
+                          uint8_t *map, bool closed)
 {
-    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return errno == ENOENT;
-    uint8_t *map = hcw_slot_map(fd);
-    close(fd);
-    bool ok = true;
-    if (map != NULL) {
-        uint64_t d = hcw_slot_drained(map);
-        ok = slot_drain(s, pid, map, &d);
-        hcw_slot_unmap(map);
-    } else {
-        hcn_logf(s->node, 0, "state: %s is not a state slot; removed", path);
-    }
-    if (ok)
-        unlink(path);
-    return ok;
+    slot_ent *e = hcn_xcalloc(1, sizeof *e);
+    e->pid = hcn_xstrdup(pid);
+    e->path = path;
+    e->map = map;
+    e->drained = hcw_slot_drained(map);
+    e->closed = closed;
+    HASH_ADD_KEYPTR(hh, s->slots, e->pid, strlen(e->pid), e);
+    atomic_fetch_add(&s->nslots, 1);
+    return e;
 }
 
-/* Drain and remove a slot (slot_mu held). */
-static void slot_remove(state_mod *s, slot_ent *e)
+/* A slot's file left at path (by a node that was killed): its newer value
+ * into the log, then the file away.  A value that cannot be put there
+ * yet keeps the file, as a closed slot (path becomes its).  slot_mu held,
+ * or the module's start. */
+static void slot_recover(state_mod *s, const char *pid, char *path)
 {
-    if (slot_drain(s, e->pid, e->map, &e->drained))
-        unlink(e->path); /* else kept for the next start */
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    uint8_t *map = fd >= 0 ? hcw_slot_map(fd) : NULL;
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    if (fd < 0 && err == ENOENT) {
+        free(path);
+        return;
+    }
+    if (map == NULL) {
+        hcn_logf(s->node, 0, "state: %s is not a state slot (%s); removed",
+                 path, strerror(err));
+    } else {
+        uint64_t d = hcw_slot_drained(map);
+        if (!slot_drain(s, pid, map, &d, NULL)) {
+            slot_add(s, pid, path, map, true);
+            return;
+        }
+        hcw_slot_unmap(map);
+    }
+    unlink(path);
+    free(path);
+}
+
+/* Drain a slot and remove it (slot_mu held): true when gone, false when
+ * its value could not be put into the log (then it stays, closed). */
+static bool slot_remove(state_mod *s, slot_ent *e)
+{
+    if (!slot_drain(s, e->pid, e->map, &e->drained, &e->bad)) {
+        e->closed = true;
+        return false;
+    }
+    unlink(e->path);
     hcw_slot_unmap(e->map);
     HASH_DEL(s->slots, e);
     atomic_fetch_sub(&s->nslots, 1);
     free(e->pid);
     free(e->path);
     free(e);
+    return true;
 }
 
 /* hcn_store.slot_open */
 static int store_slot_open(void *ctx, const char *pid)
 {
     state_mod *s = ctx;
-    char *path = slot_path(s, pid);
+    if (strlen(pid) > SLOT_PID_MAX)
+        return -1;
     pthread_mutex_lock(&s->slot_mu);
     slot_ent *e;
     HASH_FIND_STR(s->slots, pid, e);
-    if (e != NULL)
-        slot_remove(s, e);
-    int fd = -1;
+    if (e != NULL && !slot_remove(s, e)) {
+        pthread_mutex_unlock(&s->slot_mu);
+        hcn_logf(s->node, 0,
+                 "state: no state slot for %s while its last one's value is "
+                 "not stored; it saves by message",
+                 pid);
+        return -1;
+    }
+    char *path = slot_path(s, pid);
+    int fd =
+        open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     uint8_t *map = NULL;
-    if (slot_recover(s, pid, path)) {
-        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                  0600);
-        if (fd >= 0 &&
-            (hcw_slot_format(fd) != 0 || (map = hcw_slot_map(fd)) == NULL)) {
-            int err = errno;
-            close(fd);
-            unlink(path);
-            fd = -1;
-            errno = err;
-        }
-        if (fd < 0)
-            hcn_logf(s->node, 0,
-                     "state: cannot make a state slot for %s: %s; it saves "
-                     "by message",
-                     pid, strerror(errno));
+    if (fd >= 0 &&
+        (hcw_slot_format(fd) != 0 || (map = hcw_slot_map(fd)) == NULL)) {
+        int err = errno;
+        close(fd);
+        unlink(path);
+        fd = -1;
+        errno = err;
     }
     if (fd >= 0) {
-        e = hcn_xcalloc(1, sizeof *e);
-        e->pid = hcn_xstrdup(pid);
-        e->path = path;
-        path = NULL;
-        e->map = map;
-        HASH_ADD_KEYPTR(hh, s->slots, e->pid, strlen(e->pid), e);
-        atomic_fetch_add(&s->nslots, 1);
+        slot_add(s, pid, path, map, false);
+    } else {
+        hcn_logf(s->node, 0,
+                 "state: cannot make a state slot for %s: %s; it saves by "
+                 "message",
+                 pid, strerror(errno));
+        free(path);
     }
     pthread_mutex_unlock(&s->slot_mu);
-    free(path);
     return fd;
 }
 
@@ -332,31 +373,37 @@ static void store_slot_close(void *ctx, const char *pid)
     slot_ent *e;
     HASH_FIND_STR(s->slots, pid, e);
     if (e != NULL)
-        slot_remove(s, e);
+        slot_remove(s, e); /* (kept, closed, when it cannot be stored) */
     pthread_mutex_unlock(&s->slot_mu);
 }
 
 /* Before a save, delete or read of pid: when it has a slot, the slot's
  * newer value goes into the log first, and slot_mu stays held until
- * slot_after, so that the caller's own record follows it. */
-static slot_ent *slot_before(state_mod *s, const char *pid)
+ * slot_after (when this returns true), so that the caller's own record
+ * follows it.  *ok false (errno set) when that value could not be put
+ * there: then the caller must store nothing and fail, or an older value
+ * would follow a newer one. */
+static bool slot_before(state_mod *s, const char *pid, bool *ok)
 {
+    *ok = true;
     if (atomic_load(&s->nslots) == 0)
-        return NULL;
+        return false;
     pthread_mutex_lock(&s->slot_mu);
     slot_ent *e;
     HASH_FIND_STR(s->slots, pid, e);
     if (e == NULL) {
         pthread_mutex_unlock(&s->slot_mu);
-        return NULL;
+        return false;
     }
-    slot_drain(s, e->pid, e->map, &e->drained);
-    return e;
+    *ok = slot_drain(s, e->pid, e->map, &e->drained, &e->bad);
+    if (*ok && e->closed) /* stored at last: away */
+        slot_remove(s, e);
+    return true;
 }
 
-static void slot_after(state_mod *s, slot_ent *e)
+static void slot_after(state_mod *s, bool held)
 {
-    if (e != NULL)
+    if (held)
         pthread_mutex_unlock(&s->slot_mu);
 }
 
@@ -375,16 +422,14 @@ static void slots_recover_all(state_mod *s)
         char *pid = slot_pid(de->d_name);
         char *path = hcn_xasprintf("%s/%s", s->slot_dir, de->d_name);
         if (pid != NULL) {
-            slot_recover(s, pid, path);
+            slot_recover(s, pid, path); /* takes path */
         } else {
             hcn_logf(s->node, 0,
-                     "state: %s is not a state slot's name; "
-                     "removed",
-                     path);
+                     "state: %s is not a state slot's name; removed", path);
             unlink(path);
+            free(path);
         }
         free(pid);
-        free(path);
     }
     closedir(d);
 }
@@ -398,7 +443,7 @@ static void slots_fini(state_mod *s)
     slot_ent *e, *tmp;
     HASH_ITER(hh, s->slots, e, tmp)
     {
-        slot_drain(s, e->pid, e->map, &e->drained);
+        slot_drain(s, e->pid, e->map, &e->drained, &e->bad);
         hcw_slot_unmap(e->map);
         HASH_DEL(s->slots, e);
         free(e->pid);
@@ -416,11 +461,14 @@ static void slots_fini(state_mod *s)
 static void log_and_answer(state_mod *s, hcn_msg *m, const char *pid,
                            const hcn_blob *blob)
 {
-    slot_ent *e = slot_before(s, pid);
-    int rc = blob ? log_append(s, HCN_SLOG_SET, pid, blob->bytes, blob->len)
+    bool ok;
+    bool held = slot_before(s, pid, &ok);
+    int rc = -1;
+    if (ok)
+        rc = blob ? log_append(s, HCN_SLOG_SET, pid, blob->bytes, blob->len)
                   : log_append(s, HCN_SLOG_DEL, pid, NULL, 0);
     int err = errno;
-    slot_after(s, e);
+    slot_after(s, held);
     if (rc == 0)
         reply(s->self, m, blob ? "\"SetState\"" : "\"DeleteState\"", false,
               NULL);
@@ -440,10 +488,11 @@ static int store_save(void *ctx, const char *pid, const uint8_t *bytes,
                       size_t len)
 {
     state_mod *s = ctx;
-    slot_ent *e = slot_before(s, pid);
-    int rc = log_append(s, HCN_SLOG_SET, pid, bytes, len);
+    bool ok;
+    bool held = slot_before(s, pid, &ok);
+    int rc = ok ? log_append(s, HCN_SLOG_SET, pid, bytes, len) : -1;
     int err = errno;
-    slot_after(s, e);
+    slot_after(s, held);
     errno = err;
     return rc;
 }
@@ -462,7 +511,12 @@ static void get_state(state_mod *s, hcn_msg *m, const char *pid)
     hcn_slog_kind kind;
     uint8_t *bytes;
     size_t len;
-    slot_after(s, slot_before(s, pid)); /* a slot's newer value first */
+    bool ok;
+    slot_after(s, slot_before(s, pid, &ok)); /* a slot's newer value first */
+    if (!ok) {
+        reply_err(s->self, m, "DatabaseError", "error", strerror(errno));
+        return;
+    }
     if (hcn_slog_get(s->log, pid, &kind, &bytes, &len)) {
         if (kind == HCN_SLOG_DEL) {
             reply_err(s->self, m, "NotFound", "process_id", pid);
