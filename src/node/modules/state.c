@@ -15,7 +15,13 @@
  * STATE_DRAIN_BYTES, and when the node stops; at start, before any process
  * runs, whatever the log holds is committed first.  A read is answered
  * from the log's newest record of the process when it has one, else from
- * SQLite. */
+ * SQLite.
+ *
+ * An isolated worker saves without a message: into its state slot
+ * (src/worker/slot.h), a file made here when it starts (store.slot_open).
+ * Every save, delete and read of that process takes the slot's newer value
+ * into the log first, as do the worker's end (store.slot_close) and the
+ * module's start (files a killed node left). */
 #include "modkit.h"
 #include "modules.h"
 #include "statelog.h"
