@@ -9,6 +9,7 @@
  * newer than drained, whole (its length within the slot, its sequence
  * number the header's) and the same bytes the half holds; else nothing or
  * a refusal with a reason, and it never reads past the half. */
+#include "common/le.h"
 #include "worker/slot.h"
 
 #include <libdeflate.h>
@@ -21,20 +22,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint8_t *map;
-
-static uint64_t le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
 
 static void check(int ok, const char *what)
 {
@@ -55,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 16)
         return 0;
-    uint64_t seq = le64(data), after = le64(data + 8);
+    uint64_t seq = hcc_le_get64(data), after = hcc_le_get64(data + 8);
     data += 16;
     size -= 16;
     if (size > HCW_SLOT_HALF_BYTES)
@@ -82,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* and it checks: the half's CRC-32 is that of its head and value */
         uint32_t c = libdeflate_crc32(0, half, 12);
         c = libdeflate_crc32(c, half + HCW_SLOT_HALF_HEAD, len);
-        check(c == le32(half + 12) && le32(half + 8) == len,
+        check(c == hcc_le_get32(half + 12) && hcc_le_get32(half + 8) == len,
               "a value whose CRC or length does not check");
     } else {
         check(v == NULL && len == 0, "a value with no result");

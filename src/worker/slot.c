@@ -1,5 +1,6 @@
 /* State slots: see slot.h for the layout and the rules. */
 #include "slot.h"
+#include "../common/le.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,34 +18,6 @@
 #define OFF_DRAINED 128
 #define OFF_STARTS 192
 #define TRIES 4
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
 
 /* The header's shared words, naturally aligned in the mapping.  (Stored in
  * the machine's order: both sides are on the same machine, and a file
@@ -81,8 +54,8 @@ int hcw_slot_format(int fd)
             return -1;
     }
     uint8_t h[8];
-    put32(h, SLOT_MAGIC);
-    put32(h + 4, SLOT_LAYOUT);
+    hcc_le_put32(h, SLOT_MAGIC);
+    hcc_le_put32(h + 4, SLOT_LAYOUT);
     return pwrite(fd, h, sizeof h, 0) == (ssize_t)sizeof h ? 0 : -1;
 }
 
@@ -100,7 +73,8 @@ uint8_t *hcw_slot_map(int fd)
     if (m == MAP_FAILED)
         return NULL;
     uint8_t *map = m;
-    if (get32(map) != SLOT_MAGIC || get32(map + 4) != SLOT_LAYOUT) {
+    if (hcc_le_get32(map) != SLOT_MAGIC ||
+        hcc_le_get32(map + 4) != SLOT_LAYOUT) {
         munmap(m, HCW_SLOT_FILE_BYTES);
         errno = EINVAL;
         return NULL;
@@ -120,12 +94,12 @@ bool hcw_slot_put(uint8_t *map, uint64_t seq, const void *bytes, size_t len)
         return false;
     uint8_t *h = half(map, seq);
     uint8_t head[12];
-    put64(head, seq);
-    put32(head + 8, (uint32_t)len);
+    hcc_le_put64(head, seq);
+    hcc_le_put32(head + 8, (uint32_t)len);
     if (len)
         memcpy(h + HCW_SLOT_HALF_HEAD, bytes, len);
     memcpy(h, head, sizeof head);
-    put32(h + 12, value_crc(head, bytes, len));
+    hcc_le_put32(h + 12, value_crc(head, bytes, len));
     __atomic_store_n(word(map, OFF_SEQ), seq, __ATOMIC_RELEASE);
     return true;
 }
@@ -148,9 +122,9 @@ int hcw_slot_take(const uint8_t *map, uint64_t after, uint8_t **out,
         const uint8_t *h = half(map, s);
         uint8_t head[12];
         memcpy(head, h, sizeof head);
-        uint32_t crc = get32(h + 12);
-        uint64_t hs = get64(head);
-        uint32_t n = get32(head + 8);
+        uint32_t crc = hcc_le_get32(h + 12);
+        uint64_t hs = hcc_le_get64(head);
+        uint32_t n = hcc_le_get32(head + 8);
         uint8_t *buf = NULL;
         bool whole = hs == s && n <= HCW_SLOT_VALUE_MAX;
         if (whole && n) {

@@ -5,6 +5,7 @@
  * agree. */
 #include "statelog.h"
 
+#include "../../common/le.h"
 #include "../base/base.h"
 
 #include <errno.h>
@@ -57,34 +58,6 @@ struct hcn_slog {
     bool draining_retired; /* a retire has run since the last rotate */
 };
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* CRC-32 of a record: its generation, header after the CRC, id, value.
  * libdeflate's CRC-32 is zlib's (the same polynomial and bit order: logs
  * written with either replay with the other), computed with carry-less
@@ -94,7 +67,7 @@ static uint32_t rec_crc(uint64_t gen, const uint8_t *hdr, const char *pid,
                         size_t pid_len, const void *bytes, size_t len)
 {
     uint8_t g[8];
-    put64(g, gen);
+    hcc_le_put64(g, gen);
     uint32_t c = libdeflate_crc32(0, g, sizeof g);
     c = libdeflate_crc32(c, hdr + 8, REC_HDR - 8);
     c = libdeflate_crc32(c, pid, pid_len);
@@ -106,10 +79,10 @@ static uint32_t rec_crc(uint64_t gen, const uint8_t *hdr, const char *pid,
 static void file_hdr(uint8_t *h, uint64_t gen)
 {
     memset(h, 0, FILE_HDR);
-    put32(h, FILE_MAGIC);
-    put32(h + 4, VERSION);
-    put64(h + 8, gen);
-    put32(h + 16, libdeflate_crc32(0, h, 16));
+    hcc_le_put32(h, FILE_MAGIC);
+    hcc_le_put32(h + 4, VERSION);
+    hcc_le_put64(h + 8, gen);
+    hcc_le_put32(h + 16, libdeflate_crc32(0, h, 16));
 }
 
 /* Make e pid's newest record (under mu, or before any other thread). */
@@ -175,10 +148,11 @@ static int read_all(int fd, uint8_t **out, size_t *len)
  * (an empty file: nothing to read back). */
 static uint64_t hdr_gen(const uint8_t *b, size_t n)
 {
-    if (n < FILE_HDR || get32(b) != FILE_MAGIC || get32(b + 4) != VERSION ||
-        get32(b + 16) != libdeflate_crc32(0, b, 16))
+    if (n < FILE_HDR || hcc_le_get32(b) != FILE_MAGIC ||
+        hcc_le_get32(b + 4) != VERSION ||
+        hcc_le_get32(b + 16) != libdeflate_crc32(0, b, 16))
         return 0;
-    return get64(b + 8);
+    return hcc_le_get64(b + 8);
 }
 
 /* Each intact record of a file, in order, into the draining map. */
@@ -187,23 +161,24 @@ static void replay(hcn_slog *l, const uint8_t *b, size_t n, uint64_t gen)
     size_t off = FILE_HDR;
     while (n - off >= REC_HDR) {
         const uint8_t *h = b + off;
-        uint32_t vlen = get32(h + 8);
+        uint32_t vlen = hcc_le_get32(h + 8);
         size_t plen = (size_t)h[12] | (size_t)h[13] << 8;
         hcn_slog_kind kind = h[14];
-        if (get32(h) != REC_MAGIC || plen == 0 || vlen > VALUE_MAX ||
+        if (hcc_le_get32(h) != REC_MAGIC || plen == 0 || vlen > VALUE_MAX ||
             (kind != HCN_SLOG_SET && kind != HCN_SLOG_DEL) ||
             (kind == HCN_SLOG_DEL && vlen) ||
             n - off - REC_HDR < plen + (size_t)vlen)
             return;
         const char *pid = (const char *)h + REC_HDR;
         const uint8_t *val = h + REC_HDR + plen;
-        if (get32(h + 4) != rec_crc(gen, h, pid, plen, val, vlen) ||
+        if (hcc_le_get32(h + 4) != rec_crc(gen, h, pid, plen, val, vlen) ||
             memchr(pid, 0, plen))
             return;
         char *key = hcn_xmalloc(plen + 1);
         memcpy(key, pid, plen);
         key[plen] = '\0';
-        entry_set(&l->draining, key, kind, val, vlen, (int64_t)get64(h + 16));
+        entry_set(&l->draining, key, kind, val, vlen,
+                  (int64_t)hcc_le_get64(h + 16));
         free(key);
         off += REC_HDR + plen + vlen;
     }
@@ -318,23 +293,23 @@ int hcn_slog_append(hcn_slog *l, hcn_slog_kind kind, const char *pid,
     }
     int64_t ms = hcn_wall_ms();
     uint8_t h[REC_HDR] = {0};
-    put32(h, REC_MAGIC);
-    put32(h + 8, (uint32_t)len);
+    hcc_le_put32(h, REC_MAGIC);
+    hcc_le_put32(h + 8, (uint32_t)len);
     h[12] = (uint8_t)plen;
     h[13] = (uint8_t)(plen >> 8);
     h[14] = (uint8_t)kind;
-    put64(h + 16, (uint64_t)ms);
+    hcc_le_put64(h + 16, (uint64_t)ms);
     struct iovec iov[3] = {
         {h, REC_HDR}, {(void *)pid, plen}, {(void *)bytes, len}};
     size_t total = REC_HDR + plen + len;
     /* the CRC outside the lock, for the generation as it is now (a
      * rotation in between is rare: then once more) */
     uint64_t gen = atomic_load(&l->cur_gen);
-    put32(h + 4, rec_crc(gen, h, pid, plen, bytes, len));
+    hcc_le_put32(h + 4, rec_crc(gen, h, pid, plen, bytes, len));
     pthread_mutex_lock(&l->mu);
     while (l->cur >= 0 && atomic_load(&l->cur_gen) != gen) {
         gen = atomic_load(&l->cur_gen);
-        put32(h + 4, rec_crc(gen, h, pid, plen, bytes, len));
+        hcc_le_put32(h + 4, rec_crc(gen, h, pid, plen, bytes, len));
     }
     if (l->cur < 0) {
         pthread_mutex_unlock(&l->mu);
