@@ -147,6 +147,23 @@ static void broken_protocol_dies(void **state)
     unembed(node);
 }
 
+/* The node's view of the slot: a value newer than `after`, number seq,
+ * holding `want`. */
+static void slot_holds(const uint8_t *map, uint64_t after, uint64_t seq,
+                       const char *want)
+{
+    uint8_t *v;
+    size_t len;
+    uint64_t got;
+    char why[160];
+    assert_int_equal(hcw_slot_take(map, after, &v, &len, &got, why, sizeof why),
+                     1);
+    assert_int_equal(got, seq);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(v, want, len);
+    free(v);
+}
+
 /* set_state_now into the state slot (worker/slot.h): stored there at
  * once; -1 without a slot, for a value over its size, and while a
  * SET_STATE_START sent is not yet stored by the node (its `starts` word),
@@ -170,16 +187,8 @@ static void saves_into_the_slot(void **state)
     hcw_w.slot = hcw_slot_map(fd);
     assert_non_null(mine);
     assert_non_null(hcw_w.slot);
-    uint8_t *v;
-    size_t len;
-    uint64_t seq;
-    char why[160];
     assert_int_equal(t.set_state_now(t.ctx, (const uint8_t *)"one", 3), 1);
-    assert_int_equal(hcw_slot_take(mine, 0, &v, &len, &seq, why, sizeof why),
-                     1);
-    assert_int_equal(seq, 1);
-    assert_memory_equal(v, "one", 3);
-    free(v);
+    slot_holds(mine, 0, 1, "one");
     uint8_t *big = calloc(1, HCW_SLOT_VALUE_MAX + 1);
     assert_int_equal(t.set_state_now(t.ctx, big, HCW_SLOT_VALUE_MAX + 1), -1);
     free(big);
@@ -197,11 +206,7 @@ static void saves_into_the_slot(void **state)
     /* stored: into the slot again, after it */
     hcw_slot_started(mine);
     assert_int_equal(t.set_state_now(t.ctx, (const uint8_t *)"three", 5), 1);
-    assert_int_equal(hcw_slot_take(mine, 1, &v, &len, &seq, why, sizeof why),
-                     1);
-    assert_int_equal(seq, 2);
-    assert_memory_equal(v, "three", 5);
-    free(v);
+    slot_holds(mine, 1, 2, "three");
     hcw_slot_unmap(hcw_w.slot);
     hcw_slot_unmap(mine);
     close(fd);
