@@ -267,8 +267,8 @@ static bool slot_drain(state_mod *s, const char *pid, uint8_t *map,
     return true;
 }
 
-static slot_ent *slot_add(state_mod *s, const char *pid, char *path,
-                          uint8_t *map, bool closed)
+static void slot_add(state_mod *s, const char *pid, char *path, uint8_t *map,
+                     bool closed)
 {
     slot_ent *e = hcn_xcalloc(1, sizeof *e);
     e->pid = hcn_xstrdup(pid);
@@ -278,7 +278,17 @@ static slot_ent *slot_add(state_mod *s, const char *pid, char *path,
     e->closed = closed;
     HASH_ADD_KEYPTR(hh, s->slots, e->pid, strlen(e->pid), e);
     atomic_fetch_add(&s->nslots, 1);
-    return e;
+}
+
+/* Out of the table, unmapped and freed (slot_mu held); the file stays. */
+static void slot_free(state_mod *s, slot_ent *e)
+{
+    hcw_slot_unmap(e->map);
+    HASH_DEL(s->slots, e);
+    atomic_fetch_sub(&s->nslots, 1);
+    free(e->pid);
+    free(e->path);
+    free(e);
 }
 
 /* A slot's file left at path (by a node that was killed): its newer value
@@ -320,12 +330,7 @@ static bool slot_remove(state_mod *s, slot_ent *e)
         return false;
     }
     unlink(e->path);
-    hcw_slot_unmap(e->map);
-    HASH_DEL(s->slots, e);
-    atomic_fetch_sub(&s->nslots, 1);
-    free(e->pid);
-    free(e->path);
-    free(e);
+    slot_free(s, e);
     return true;
 }
 
@@ -450,13 +455,8 @@ static void slots_fini(state_mod *s)
     HASH_ITER(hh, s->slots, e, tmp)
     {
         slot_drain(s, e->pid, e->map, &e->drained, &e->bad);
-        hcw_slot_unmap(e->map);
-        HASH_DEL(s->slots, e);
-        free(e->pid);
-        free(e->path);
-        free(e);
+        slot_free(s, e);
     }
-    atomic_store(&s->nslots, 0);
     pthread_mutex_unlock(&s->slot_mu);
 }
 
