@@ -2851,10 +2851,10 @@ static void ws_np_kick(conn *c, enum ws_kick_kind kind)
 }
 
 /* The netpoller's call (a scheduler thread, between fibers): c's socket
- * is readable.  One read, through ws_recv_bytes as on the loop, under rmu: the
- * messages go to the process from this thread. What needs the loop (a control
- * frame's answer, the close) is asked of it (ws_np_kick).  false: stop watching
- * (the read side is done). */
+ * is readable.  One read, through ws_recv_bytes as on the loop, under rmu:
+ * the messages go to the process from this thread.  What needs the loop (a
+ * control frame's answer, the close) is asked of it (ws_np_kick).  false:
+ * stop watching (the read side is done). */
 static bool ws_np_ready(hcn_pollable *np)
 {
     conn *c = (conn *)((char *)np - offsetof(conn, np));
