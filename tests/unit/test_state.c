@@ -518,6 +518,59 @@ static void host_state_calls(void **state)
     free(h);
 }
 
+/* Hold the state module's thread (its mailbox stopped: requests queue,
+ * none is handled) and let it go again. */
+static hcn_proc *module_hold(fx *f)
+{
+    hcn_proc *sp = hcn_node_find(f->n, "state:distro:sys");
+    assert_non_null(sp);
+    hcn_mailbox_stop(&sp->mb);
+    assert_int_equal(pthread_join(sp->thread, NULL), 0);
+    return sp;
+}
+
+static void module_release(hcn_proc *sp)
+{
+    hcn_mailbox_resume(&sp->mb);
+    assert_int_equal(hcn_module_start_thread(sp), 0);
+    hcn_proc_unref(sp);
+}
+
+/* set-state and clear-state are stored when they return, without waiting
+ * for the module's thread: a request held up there would time out and be
+ * stored after the saves made since. */
+static void host_state_calls_while_module_held(void **state)
+{
+    fx *f = *state;
+    hcn_host *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    hcn_host_init(h, f->fake);
+    hwn_host *t = &h->table;
+    hw_bytes out;
+    hcn_proc *sp = module_hold(f);
+    int64_t t0 = hcn_now_ns();
+    assert_true(t->set_state(t->ctx, (const uint8_t *)"old", 3));
+    assert_int_equal(t->set_state_now(t->ctx, (const uint8_t *)"new", 3), 1);
+    assert_true(hcn_now_ns() - t0 < 2000000000); /* no wait for an answer */
+    assert_int_equal(atomic_load(&sp->mb.count), 0);
+    module_release(sp);
+    assert_true(t->get_state(t->ctx, &out));
+    ut_assert_bytes(&out, "new");
+    hw_bytes_fini(&out);
+    sp = module_hold(f);
+    assert_true(t->clear_state(t->ctx));
+    assert_int_equal(atomic_load(&sp->mb.count), 0);
+    module_release(sp);
+    assert_false(t->get_state(t->ctx, &out));
+    /* and they survive a restart */
+    assert_true(t->set_state(t->ctx, (const uint8_t *)"kept", 4));
+    hcn_host_fini(h);
+    free(h);
+    stop(f);
+    start(f);
+    assert_stored(f, PID_F, "kept");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -528,6 +581,7 @@ int main(void)
         T(other_sources_ignored),
         T(persists_across_restart),
         T(host_state_calls),
+        T(host_state_calls_while_module_held),
         T(logged_saves),
         T(saves_at_once),
     };

@@ -1647,6 +1647,19 @@ static void host_set_state_start(void *ctx, const uint8_t *bytes, size_t len,
     }
 }
 
+/* The store's answer to a set-state or clear-state put straight into it
+ * (rc 0 or -1 with errno), logged when it failed. */
+static bool stored(hcn_host *h, const char *what, int rc)
+{
+    if (rc == 0)
+        return true;
+    char why[256];
+    snprintf(why, sizeof why, "%s: the state module could not store it: %s",
+             what, strerror(errno));
+    hcn_log_write(&h->node->log, h->proc->id, 0, hcn_proc_level(h->proc), why);
+    return false;
+}
+
 static int host_set_state_now(void *ctx, const uint8_t *bytes, size_t len)
 {
     hcn_host *h = ctx;
@@ -1656,19 +1669,23 @@ static int host_set_state_now(void *ctx, const uint8_t *bytes, size_t len)
     if (h->node->store.save == NULL || h->deferred_head != NULL ||
         atomic_load_explicit(&h->proc->mb.count, memory_order_relaxed) > 0)
         return -1;
-    if (h->node->store.save(h->node->store.ctx, h->proc->id, bytes, len) == 0)
-        return 1;
-    char why[256];
-    snprintf(why, sizeof why,
-             "set-state: the state module could not store it: %s",
-             strerror(errno));
-    hcn_log_write(&h->node->log, h->proc->id, 0, hcn_proc_level(h->proc), why);
-    return 0;
+    int rc = h->node->store.save(h->node->store.ctx, h->proc->id, bytes, len);
+    return stored(h, "set-state", rc) ? 1 : 0;
 }
 
+/* set-state and clear-state go straight into the state module's store
+ * where it has one, so a call that returns has been stored, and one that
+ * failed will not be: a request that timed out would still wait in the
+ * module's mailbox, and be stored after saves made since (every other save
+ * of the process goes straight in).  Only the node's own processes may
+ * send the module requests of their own. */
 static bool host_set_state(void *ctx, const uint8_t *bytes, size_t len)
 {
     hcn_host *h = ctx;
+    if (h->node->store.save != NULL)
+        return stored(
+            h, "set-state",
+            h->node->store.save(h->node->store.ctx, h->proc->id, bytes, len));
     hcn_msg *r;
     if (!state_call(h, "SetState", bytes, len, true, &r)) {
         hcn_log_write(&h->node->log, h->proc->id, 0, hcn_proc_level(h->proc),
@@ -1684,6 +1701,9 @@ static bool host_set_state(void *ctx, const uint8_t *bytes, size_t len)
 static bool host_clear_state(void *ctx)
 {
     hcn_host *h = ctx;
+    if (h->node->store.del != NULL)
+        return stored(h, "clear-state",
+                      h->node->store.del(h->node->store.ctx, h->proc->id));
     hcn_msg *r;
     if (!state_call(h, "DeleteState", NULL, 0, false, &r))
         return false;

@@ -503,6 +503,8 @@ typedef struct hcn_remote {
  *   returns, without a message either way: 0 once they would survive the
  *   node being killed, -1 with errno when storing them failed.  Ordered
  *   with submit's saves.  Any thread; blocks only on the store's lock.
+ * - del, where save is not NULL, is the same for a delete of pid's state
+ *   (0 also when there was none).
  * - slot_open, where not NULL, makes a state slot (src/worker/slot.h) for
  *   the isolated worker about to run process pid, putting first into the
  *   store what a slot pid had still held: a descriptor of the new slot's
@@ -516,6 +518,7 @@ typedef struct hcn_store {
     void (*submit)(void *ctx, hcn_msg *m);
     void (*flush)(void *ctx, bool wait);
     int (*save)(void *ctx, const char *pid, const uint8_t *bytes, size_t len);
+    int (*del)(void *ctx, const char *pid);
     int (*slot_open)(void *ctx, const char *pid);
     void (*slot_close)(void *ctx, const char *pid);
     void *ctx;

@@ -489,18 +489,29 @@ static void store_submit(void *ctx, hcn_msg *m)
     hcn_msg_unref(m);
 }
 
-/* hcn_store.save: a record in the log, no message either way. */
-static int store_save(void *ctx, const char *pid, const uint8_t *bytes,
-                      size_t len)
+/* A record in the log for pid (a save, or with kind DEL a delete), no
+ * message either way: hcn_store.save and .del. */
+static int store_record(state_mod *s, const char *pid, hcn_slog_kind kind,
+                        const uint8_t *bytes, size_t len)
 {
-    state_mod *s = ctx;
     bool ok;
     bool held = slot_before(s, pid, &ok);
-    int rc = ok ? log_append(s, HCN_SLOG_SET, pid, bytes, len) : -1;
+    int rc = ok ? log_append(s, kind, pid, bytes, len) : -1;
     int err = errno;
     slot_after(s, held);
     errno = err;
     return rc;
+}
+
+static int store_save(void *ctx, const char *pid, const uint8_t *bytes,
+                      size_t len)
+{
+    return store_record(ctx, pid, HCN_SLOG_SET, bytes, len);
+}
+
+static int store_del(void *ctx, const char *pid)
+{
+    return store_record(ctx, pid, HCN_SLOG_DEL, NULL, 0);
 }
 
 /* hcn_store.flush: a save is written (and answered) when submitted. */
@@ -719,6 +730,7 @@ int hcn_mod_state_add(hcn_node *n, char *err, size_t errlen)
     n->store = (hcn_store){.submit = store_submit,
                            .flush = store_flush,
                            .save = store_save,
+                           .del = store_del,
                            .slot_open = store_slot_open,
                            .slot_close = store_slot_close,
                            .ctx = s};
