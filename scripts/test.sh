@@ -15,7 +15,7 @@ cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 cmake --build "$build" -j"$(nproc)"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)" --timeout 600)
 if [[ "${HYPERC_TSAN:-1}" != 0 ]]; then
-  scripts/tsan.sh test_messaging.py test_lifecycle.py test_http.py test_security_http.py test_net.py \
+  TSAN_UNIT="test_state test_worker_slot" scripts/tsan.sh test_messaging.py test_lifecycle.py test_http.py test_security_http.py test_net.py \
     test_schedulers.py test_operability.py
   TSAN_WORKERS=1 scripts/tsan.sh test_isolation.py test_watch.py test_messaging.py \
     test_lanes.py

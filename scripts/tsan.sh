@@ -13,6 +13,7 @@
 #   scripts/tsan.sh test_http.py ...      some test files of tests/blackbox
 #   TSAN_BUILD_DIR=dir                    build directory (build-tsan)
 #   TSAN_WORKERS=1                        processes in workers
+#   TSAN_UNIT="test_state ..."            unit tests (tests/unit) run first
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -29,6 +30,10 @@ cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
       -DHYPERC_JEMALLOC=OFF -DHYPERC_WASM=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
+for u in ${TSAN_UNIT:-}; do
+  TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0 exitcode=66}" "tests/unit/$u" >"tests/unit/$u.tsan.log" 2>&1 ||
+    { cat "tests/unit/$u.tsan.log" >&2; echo "tsan: unit test $u failed" >&2; exit 1; }
+done
 paths=()
 for f in "${files[@]}"; do paths+=("$root/tests/blackbox/$f"); done
 in_process=1

@@ -9,6 +9,11 @@
 #include <jansson.h>
 #include <sqlite3.h>
 #include "node/modules/statelog.h"
+#include "worker/slot.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #define KERNEL UT_NODE "@kernel:distro:sys"
 #define STATE UT_NODE "@state:distro:sys"
@@ -571,6 +576,117 @@ static void host_state_calls_while_module_held(void **state)
     assert_stored(f, PID_F, "kept");
 }
 
+/* Slots in use at once: two workers each publishing into its own slot
+ * while the node saves, reads and deletes those processes on other
+ * threads, and a third process's slot opened and closed over and over.
+ * Each slot's lock orders its drains with the records that follow; at the
+ * end each slot's last value, drained by its close, is what is stored. */
+#define PAR_ROUNDS 2000
+
+static pthread_barrier_t par_go; /* every thread starts at once */
+
+typedef struct par_arg {
+    fx *f;
+    const char *pid;
+    uint8_t *map; /* the worker's side (NULL: the node's side, or cycling) */
+} par_arg;
+
+static void *par_worker(void *v)
+{
+    par_arg *a = v;
+    char val[64];
+    pthread_barrier_wait(&par_go);
+    for (uint64_t i = 1; i <= PAR_ROUNDS; i++) {
+        /* every tenth a big value: a long drain under the slot's lock */
+        size_t len =
+            i % 10 ? (size_t)snprintf(val, sizeof val, "w%" PRIu64, i) : 200000;
+        uint8_t *big = len > sizeof val ? malloc(len) : NULL;
+        if (big)
+            memset(big, 'b', len);
+        if (!hcw_slot_put(a->map, i, big ? big : (uint8_t *)val, len))
+            abort();
+        free(big);
+    }
+    return NULL;
+}
+
+static void *par_node(void *v)
+{
+    par_arg *a = v;
+    void *c = a->f->n->store.ctx;
+    pthread_barrier_wait(&par_go);
+    for (int i = 0; i < PAR_ROUNDS; i++) {
+        if (i % 50 == 49
+                ? a->f->n->store.del(c, a->pid)
+                : a->f->n->store.save(c, a->pid, (const uint8_t *)"n", 1))
+            abort();
+    }
+    return NULL;
+}
+
+static void *par_cycle(void *v)
+{
+    par_arg *a = v;
+    hcn_store *st = &a->f->n->store;
+    pthread_barrier_wait(&par_go);
+    for (int i = 0; i < PAR_ROUNDS / 4; i++) {
+        int fd = st->slot_open(st->ctx, a->pid);
+        if (fd < 0)
+            abort();
+        uint8_t *m = hcw_slot_map(fd);
+        if (m == NULL || !hcw_slot_put(m, hcw_slot_seq(m) + 1, "c", 1))
+            abort();
+        hcw_slot_unmap(m);
+        close(fd);
+        st->slot_close(st->ctx, a->pid);
+    }
+    return NULL;
+}
+
+static void slots_in_parallel(void **state)
+{
+    fx *f = *state;
+    hcn_store *st = &f->n->store;
+    const char *pids[2] = {"a:s:t", "b:s:t"};
+    int fds[2];
+    par_arg w[2], nd[2], cy = {.f = f, .pid = "c:s:t"};
+    pthread_t tw[2], tn[2], tc;
+    assert_int_equal(pthread_barrier_init(&par_go, NULL, 6), 0);
+    for (int k = 0; k < 2; k++) {
+        fds[k] = st->slot_open(st->ctx, pids[k]);
+        assert_true(fds[k] >= 0);
+        w[k] = (par_arg){.f = f, .pid = pids[k], .map = hcw_slot_map(fds[k])};
+        assert_non_null(w[k].map);
+        nd[k] = (par_arg){.f = f, .pid = pids[k]};
+        assert_int_equal(pthread_create(&tw[k], NULL, par_worker, &w[k]), 0);
+        assert_int_equal(pthread_create(&tn[k], NULL, par_node, &nd[k]), 0);
+    }
+    assert_int_equal(pthread_create(&tc, NULL, par_cycle, &cy), 0);
+    pthread_barrier_wait(&par_go);
+    for (int i = 0; i < 200; i++) {
+        /* reads through the module's thread meanwhile */
+        char body[64];
+        snprintf(body, sizeof body, "{\"GetState\":\"%s\"}", pids[i % 2]);
+        hcn_msg_unref(reply_to(f, state_req(f, body, NULL)));
+    }
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(pthread_join(tw[k], NULL), 0);
+        assert_int_equal(pthread_join(tn[k], NULL), 0);
+    }
+    assert_int_equal(pthread_join(tc, NULL), 0);
+    pthread_barrier_destroy(&par_go);
+    for (int k = 0; k < 2; k++) {
+        char last[16];
+        snprintf(last, sizeof last, "last-%d", k);
+        assert_true(hcw_slot_put(w[k].map, PAR_ROUNDS + 1, last, strlen(last)));
+        st->slot_close(st->ctx, pids[k]);
+        hcw_slot_unmap(w[k].map);
+        close(fds[k]);
+        assert_stored(f, pids[k], last);
+    }
+    assert_stored(f, "c:s:t", "c");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -584,6 +700,7 @@ int main(void)
         T(host_state_calls_while_module_held),
         T(logged_saves),
         T(saves_at_once),
+        T(slots_in_parallel),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,13 +49,22 @@
  * that did not check (said once).  A closed slot's worker has ended but its
  * value could not be put into the log yet: it stays, and every save,
  * delete and read of the process tries again first (and fails while it
- * cannot), so that nothing older is stored after it. */
+ * cannot), so that nothing older is stored after it.  Each slot has its
+ * own lock, held from its drain to the record that follows it
+ * (slot_before, slot_after), so a slot whose worker makes its drains
+ * dear (a megabyte copied and checked, a value that does not check) holds
+ * up only its own process's saves; the module's slot_mu is held only to
+ * find, add or take out a slot, and counts the references. */
 typedef struct slot_ent {
     char *pid;
     char *path;
     uint8_t *map;
+    pthread_mutex_t mu; /* drained, bad, closed; the drain and its record */
     uint64_t drained, bad;
     bool closed;
+    bool gone;     /* out of the table (set under both locks) */
+    unsigned refs; /* slot_get's, under slot_mu; freed at the last put when
+                    * gone */
     UT_hash_handle hh;
 } slot_ent;
 
@@ -69,8 +78,7 @@ typedef struct state_mod {
     hcn_slog *log;
     size_t drain_bytes;      /* STATE_DRAIN_BYTES or the environment's */
     atomic_bool drain_asked; /* a "Flush" is on its way to the thread */
-    /* the slots by process id; slot_mu is held from a slot's drain to the
-     * record that follows it (slot_before, slot_after) */
+    /* the slots by process id, and their references: slot_mu */
     char *slot_dir;
     pthread_mutex_t slot_mu;
     slot_ent *slots;
@@ -232,8 +240,8 @@ static char *slot_pid(const char *name)
  * mark it drained.  false when there is one and it could not be put (said
  * in the node's log, errno set).  A value that does not check is said
  * once (*bad keeps its sequence number; bad may be NULL) and passed over:
- * it is that process's own state alone.  slot_mu held, or the module's
- * start. */
+ * it is that process's own state alone.  The slot's lock held, or the
+ * module's start or stop. */
 static bool slot_drain(state_mod *s, const char *pid, uint8_t *map,
                        uint64_t *drained, uint64_t *bad)
 {
@@ -267,34 +275,76 @@ static bool slot_drain(state_mod *s, const char *pid, uint8_t *map,
     return true;
 }
 
-static void slot_add(state_mod *s, const char *pid, char *path, uint8_t *map,
+/* Into the table (its lock taken here): false when pid has a slot
+ * already, and then nothing is added. */
+static bool slot_add(state_mod *s, const char *pid, char *path, uint8_t *map,
                      bool closed)
 {
     slot_ent *e = hcn_xcalloc(1, sizeof *e);
     e->pid = hcn_xstrdup(pid);
     e->path = path;
     e->map = map;
+    pthread_mutex_init(&e->mu, NULL);
     e->drained = hcw_slot_drained(map);
     e->closed = closed;
-    HASH_ADD_KEYPTR(hh, s->slots, e->pid, strlen(e->pid), e);
-    atomic_fetch_add(&s->nslots, 1);
+    pthread_mutex_lock(&s->slot_mu);
+    slot_ent *old;
+    HASH_FIND_STR(s->slots, pid, old);
+    if (old == NULL) {
+        HASH_ADD_KEYPTR(hh, s->slots, e->pid, strlen(e->pid), e);
+        atomic_fetch_add(&s->nslots, 1);
+    }
+    pthread_mutex_unlock(&s->slot_mu);
+    if (old != NULL) {
+        pthread_mutex_destroy(&e->mu);
+        free(e->pid);
+        free(e);
+    }
+    return old == NULL;
 }
 
-/* Out of the table, unmapped and freed (slot_mu held); the file stays. */
-static void slot_free(state_mod *s, slot_ent *e)
+/* pid's slot with a reference taken, or NULL.  Any thread. */
+static slot_ent *slot_get(state_mod *s, const char *pid)
 {
+    pthread_mutex_lock(&s->slot_mu);
+    slot_ent *e;
+    HASH_FIND_STR(s->slots, pid, e);
+    if (e != NULL)
+        e->refs++;
+    pthread_mutex_unlock(&s->slot_mu);
+    return e;
+}
+
+/* slot_get's reference given back: the last one of a slot out of the
+ * table unmaps and frees it (the file stays). */
+static void slot_put(state_mod *s, slot_ent *e)
+{
+    pthread_mutex_lock(&s->slot_mu);
+    bool last = --e->refs == 0 && e->gone;
+    pthread_mutex_unlock(&s->slot_mu);
+    if (!last)
+        return;
+    pthread_mutex_destroy(&e->mu);
     hcw_slot_unmap(e->map);
-    HASH_DEL(s->slots, e);
-    atomic_fetch_sub(&s->nslots, 1);
     free(e->pid);
     free(e->path);
     free(e);
 }
 
+/* Out of the table (e->mu held, and a reference: slot_put frees it). */
+static void slot_drop(state_mod *s, slot_ent *e)
+{
+    pthread_mutex_lock(&s->slot_mu);
+    HASH_DEL(s->slots, e);
+    e->gone = true;
+    atomic_fetch_sub(&s->nslots, 1);
+    pthread_mutex_unlock(&s->slot_mu);
+}
+
 /* A slot's file left at path (by a node that was killed): its newer value
  * into the log, then the file away.  A value that cannot be put there
- * yet keeps the file, as a closed slot (path becomes its).  slot_mu held,
- * or the module's start. */
+ * yet keeps the file, as a closed slot (path becomes its).  The
+ * module's start. */
 static void slot_recover(state_mod *s, const char *pid, char *path)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -312,7 +362,10 @@ static void slot_recover(state_mod *s, const char *pid, char *path)
     } else {
         uint64_t d = hcw_slot_drained(map);
         if (!slot_drain(s, pid, map, &d, NULL)) {
-            slot_add(s, pid, path, map, true);
+            if (!slot_add(s, pid, path, map, true)) { /* (one file an id) */
+                hcw_slot_unmap(map);
+                free(path);
+            }
             return;
         }
         hcw_slot_unmap(map);
@@ -321,17 +374,33 @@ static void slot_recover(state_mod *s, const char *pid, char *path)
     free(path);
 }
 
-/* Drain a slot and remove it (slot_mu held): true when gone, false when
- * its value could not be put into the log (then it stays, closed). */
+/* Drain a slot and take it out (e->mu held, and a reference): true when
+ * gone, false when its value could not be put into the log (then it
+ * stays, closed). */
 static bool slot_remove(state_mod *s, slot_ent *e)
 {
+    if (e->gone)
+        return true;
     if (!slot_drain(s, e->pid, e->map, &e->drained, &e->bad)) {
         e->closed = true;
         return false;
     }
     unlink(e->path);
-    slot_free(s, e);
+    slot_drop(s, e);
     return true;
+}
+
+/* Take pid's slot out, as slot_remove: false when it stays. */
+static bool slot_remove_pid(state_mod *s, const char *pid)
+{
+    slot_ent *e = slot_get(s, pid);
+    if (e == NULL)
+        return true;
+    pthread_mutex_lock(&e->mu);
+    bool gone = slot_remove(s, e);
+    pthread_mutex_unlock(&e->mu);
+    slot_put(s, e);
+    return gone;
 }
 
 /* hcn_store.slot_open */
@@ -340,11 +409,7 @@ static int store_slot_open(void *ctx, const char *pid)
     state_mod *s = ctx;
     if (strlen(pid) > SLOT_PID_MAX)
         return -1;
-    pthread_mutex_lock(&s->slot_mu);
-    slot_ent *e;
-    HASH_FIND_STR(s->slots, pid, e);
-    if (e != NULL && !slot_remove(s, e)) {
-        pthread_mutex_unlock(&s->slot_mu);
+    if (!slot_remove_pid(s, pid)) {
         hcn_logf(s->node, 0,
                  "state: no state slot for %s while its last one's value is "
                  "not stored; it saves by message",
@@ -363,59 +428,70 @@ static int store_slot_open(void *ctx, const char *pid)
         fd = -1;
         errno = err;
     }
-    if (fd >= 0) {
-        slot_add(s, pid, path, map, false);
-    } else {
+    if (fd < 0) {
         hcn_logf(s->node, 0,
                  "state: cannot make a state slot for %s: %s; it saves by "
                  "message",
                  pid, strerror(errno));
         free(path);
+        return -1;
     }
-    pthread_mutex_unlock(&s->slot_mu);
+    /* one run at a time per process: no slot can have come meanwhile */
+    if (!slot_add(s, pid, path, map, false)) {
+        hcn_logf(s->node, 0,
+                 "state: %s has a state slot already; this one saves by "
+                 "message",
+                 pid);
+        hcw_slot_unmap(map);
+        close(fd);
+        unlink(path);
+        free(path);
+        return -1;
+    }
     return fd;
 }
 
 /* hcn_store.slot_close */
 static void store_slot_close(void *ctx, const char *pid)
 {
-    state_mod *s = ctx;
-    pthread_mutex_lock(&s->slot_mu);
-    slot_ent *e;
-    HASH_FIND_STR(s->slots, pid, e);
-    if (e != NULL)
-        slot_remove(s, e); /* (kept, closed, when it cannot be stored) */
-    pthread_mutex_unlock(&s->slot_mu);
+    /* (kept, closed, when it cannot be stored) */
+    slot_remove_pid(ctx, pid);
 }
 
 /* Before a save, delete or read of pid: when it has a slot, the slot's
- * newer value goes into the log first, and slot_mu stays held until
- * slot_after (when this returns true), so that the caller's own record
- * follows it.  *ok false (errno set) when that value could not be put
- * there: then the caller must store nothing and fail, or an older value
- * would follow a newer one. */
-static bool slot_before(state_mod *s, const char *pid, bool *ok)
+ * newer value goes into the log first, and the slot's lock stays held
+ * until slot_after (the slot returned, or NULL when there is none), so
+ * that the caller's own record follows it.  *ok false (errno set) when
+ * that value could not be put there: then the caller must store nothing
+ * and fail, or an older value would follow a newer one. */
+static slot_ent *slot_before(state_mod *s, const char *pid, bool *ok)
 {
     *ok = true;
     if (atomic_load(&s->nslots) == 0)
-        return false;
-    pthread_mutex_lock(&s->slot_mu);
-    slot_ent *e;
-    HASH_FIND_STR(s->slots, pid, e);
-    if (e == NULL) {
-        pthread_mutex_unlock(&s->slot_mu);
-        return false;
+        return NULL;
+    for (;;) {
+        slot_ent *e = slot_get(s, pid);
+        if (e == NULL)
+            return NULL;
+        pthread_mutex_lock(&e->mu);
+        if (e->gone) { /* taken out meanwhile (drained): look again */
+            pthread_mutex_unlock(&e->mu);
+            slot_put(s, e);
+            continue;
+        }
+        *ok = slot_drain(s, e->pid, e->map, &e->drained, &e->bad);
+        if (*ok && e->closed) /* stored at last: away */
+            slot_remove(s, e);
+        return e;
     }
-    *ok = slot_drain(s, e->pid, e->map, &e->drained, &e->bad);
-    if (*ok && e->closed) /* stored at last: away */
-        slot_remove(s, e);
-    return true;
 }
 
-static void slot_after(state_mod *s, bool held)
+static void slot_after(state_mod *s, slot_ent *e)
 {
-    if (held)
-        pthread_mutex_unlock(&s->slot_mu);
+    if (e == NULL)
+        return;
+    pthread_mutex_unlock(&e->mu);
+    slot_put(s, e);
 }
 
 /* The files a node left in the slots' folder (it was killed, or a worker
@@ -450,14 +526,22 @@ static void slots_recover_all(state_mod *s)
  * takes that). */
 static void slots_fini(state_mod *s)
 {
-    pthread_mutex_lock(&s->slot_mu);
-    slot_ent *e, *tmp;
-    HASH_ITER(hh, s->slots, e, tmp)
-    {
-        slot_drain(s, e->pid, e->map, &e->drained, &e->bad);
-        slot_free(s, e);
+    for (;;) {
+        pthread_mutex_lock(&s->slot_mu);
+        slot_ent *e = s->slots;
+        if (e != NULL)
+            e->refs++;
+        pthread_mutex_unlock(&s->slot_mu);
+        if (e == NULL)
+            break;
+        pthread_mutex_lock(&e->mu);
+        if (!e->gone) {
+            slot_drain(s, e->pid, e->map, &e->drained, &e->bad);
+            slot_drop(s, e);
+        }
+        pthread_mutex_unlock(&e->mu);
+        slot_put(s, e);
     }
-    pthread_mutex_unlock(&s->slot_mu);
 }
 
 /* ------------------------------------------------------------ saves */
@@ -468,7 +552,7 @@ static void log_and_answer(state_mod *s, hcn_msg *m, const char *pid,
                            const hcn_blob *blob)
 {
     bool ok;
-    bool held = slot_before(s, pid, &ok);
+    slot_ent *held = slot_before(s, pid, &ok);
     int rc = -1;
     if (ok)
         rc = blob ? log_append(s, HCN_SLOG_SET, pid, blob->bytes, blob->len)
@@ -495,7 +579,7 @@ static int store_record(state_mod *s, const char *pid, hcn_slog_kind kind,
                         const uint8_t *bytes, size_t len)
 {
     bool ok;
-    bool held = slot_before(s, pid, &ok);
+    slot_ent *held = slot_before(s, pid, &ok);
     int rc = ok ? log_append(s, kind, pid, bytes, len) : -1;
     int err = errno;
     slot_after(s, held);
