@@ -254,6 +254,16 @@ static unsigned ncontexts(fx *f)
     return HASH_COUNT(f->h.contexts);
 }
 
+/* The deadlines waiting: in the spans' FIFOs and in the heap. */
+static size_t ndeadlines(fx *f)
+{
+    size_t n = f->h.heap_len;
+    for (unsigned q = 0; q < f->h.ndlq; q++)
+        for (const hcn_ctx_entry *e = f->h.dlq[q].head; e; e = e->dl_next)
+            n++;
+    return n;
+}
+
 /* receive_lent lends a request's or response's parts (source, body,
  * metadata, the response's context) until the next receive, however the
  * process sends meanwhile; send errors come as copies.  Under
@@ -362,7 +372,7 @@ static void many_requests_have_distinct_ids(void **state)
         hcn_msg_unref(m);
     }
     assert_int_equal(ncontexts(f), N);
-    assert_int_equal(f->h.heap_len, N);
+    assert_int_equal(ndeadlines(f), N);
 }
 
 /* ------------------------------------------------------------ responses */
@@ -399,7 +409,7 @@ static void response_delivered_with_context(void **state)
     assert_response(&r, ADDR_B, "r3", ""); /* an empty context is a context */
     hw_receive_result_fini(&r);
     assert_int_equal(ncontexts(f), 0);
-    assert_int_equal(f->h.heap_len, 0);
+    assert_int_equal(ndeadlines(f), 0);
     hcn_msg_unref(q1);
     hcn_msg_unref(q2);
     hcn_msg_unref(q3);
@@ -676,7 +686,7 @@ static void missing_target_gives_immediate_timeout(void **state)
     ut_assert_bytes(&r.context, "cx");
     hw_receive_result_fini(&r);
     assert_int_equal(ncontexts(f), 0);
-    assert_int_equal(f->h.heap_len, 0);
+    assert_int_equal(ndeadlines(f), 0);
 }
 
 static void denied_target_gives_immediate_timeout(void **state)
@@ -773,7 +783,51 @@ static void deadlines_expire_in_order(void **state)
         hw_receive_result_fini(&r);
     }
     assert_int_equal(ncontexts(f), 1);
+    assert_int_equal(ndeadlines(f), 1);
+}
+
+/* More spans than the host has FIFOs for (HCN_DLQ_MAX): the fifth new
+ * span's deadline waits in the heap, and the timeouts still come in the
+ * order of their deadlines, a span's in the order sent; a request answered
+ * in time leaves its FIFO without a timeout. */
+static void deadlines_of_more_spans_than_fifos(void **state)
+{
+    fx *f = *state;
+    _Static_assert(HCN_DLQ_MAX == 4, "the spans below assume 4 FIFOs");
+    static const int64_t spans[] = {2, 0, 1, 3, 0, 4, 1, 2};
+    enum { N = sizeof spans / sizeof spans[0], ANSWERED = 3 };
+    uint64_t ids[N];
+    for (int i = 0; i < N; i++) {
+        char c[2] = {(char)('0' + i), 0};
+        a_send(f, "our@" PID_B, false, spans[i], "p", c, NULL);
+        hcn_msg *m = b_pop_req(f);
+        ids[i] = m->id;
+        hcn_msg_unref(m);
+    }
+    assert_int_equal(ndeadlines(f), N);
     assert_int_equal(f->h.heap_len, 1);
+    /* (arrival is stamped with the coarse clock, which may lag by a few
+     * ms: the answer comes well after the span-0 deadlines) */
+    usleep(50000);
+    to_a_resp(f, ids[ANSWERED], ADDR_B, "answer", NULL);
+    static const char want[] = "14R26075";
+    char got[N + 1] = "";
+    for (int k = 0; k < N; k++) {
+        hw_receive_result r;
+        a_recv_within(f, &r, 6000);
+        if (r.is_err) {
+            assert_int_equal(r.error.kind, HW_SEND_ERROR_TIMEOUT);
+            assert_int_equal(r.context.len, 1);
+            got[k] = (char)r.context.ptr[0];
+        } else {
+            got[k] = 'R';
+        }
+        hw_receive_result_fini(&r);
+    }
+    if (strcmp(got, want) != 0)
+        fail_msg("received in the order %s, expected %s", got, want);
+    assert_int_equal(ncontexts(f), 0);
+    assert_int_equal(ndeadlines(f), 0);
 }
 
 static void timeout_restores_prompting(void **state)
@@ -1385,6 +1439,7 @@ int main(void)
         T(failures_without_expects_are_silent),
         T(deadline_timeout),
         T(deadlines_expire_in_order),
+        T(deadlines_of_more_spans_than_fifos),
         T(timeout_restores_prompting),
         T(blob_rules),
         T(fresh_ids_leave_bit_63),

@@ -210,7 +210,14 @@ static void free_caps(hcn_cap *c, size_t n)
     free(c);
 }
 
-/* ------------------------------------------------------ deadline heap */
+/* ---------------------------------------------------------- deadlines */
+
+/* A context's deadline is the time of its request plus its span (the
+ * request's expects-response), so the deadlines of one span come in the
+ * order they are set: the first few spans each get a FIFO (append and
+ * unlink in O(1), a steady exchange's whole cost), and a deadline that
+ * would not keep its FIFO in order (another span, or a context put back
+ * with its old deadline) goes into a binary heap. */
 
 static void heap_swap(hcn_host *h, size_t a, size_t b)
 {
@@ -273,6 +280,61 @@ static void heap_remove(hcn_host *h, hcn_ctx_entry *e)
     }
 }
 
+static void dl_add(hcn_host *h, hcn_ctx_entry *e)
+{
+    unsigned q = 0;
+    while (q < h->ndlq && h->dlq[q].span != e->span)
+        q++;
+    if (q == h->ndlq && q < HCN_DLQ_MAX) {
+        h->dlq[q].span = e->span;
+        h->dlq[q].head = h->dlq[q].tail = NULL;
+        h->ndlq++;
+    }
+    if (q == h->ndlq ||
+        (h->dlq[q].tail && h->dlq[q].tail->deadline > e->deadline)) {
+        e->dlq = -1;
+        heap_push(h, e);
+        return;
+    }
+    e->dlq = (int)q;
+    e->dl_next = NULL;
+    e->dl_prev = h->dlq[q].tail;
+    if (e->dl_prev)
+        e->dl_prev->dl_next = e;
+    else
+        h->dlq[q].head = e;
+    h->dlq[q].tail = e;
+}
+
+static void dl_del(hcn_host *h, hcn_ctx_entry *e)
+{
+    if (e->dlq < 0) {
+        heap_remove(h, e);
+        return;
+    }
+    unsigned q = (unsigned)e->dlq;
+    if (e->dl_prev)
+        e->dl_prev->dl_next = e->dl_next;
+    else
+        h->dlq[q].head = e->dl_next;
+    if (e->dl_next)
+        e->dl_next->dl_prev = e->dl_prev;
+    else
+        h->dlq[q].tail = e->dl_prev;
+}
+
+/* The context with the earliest deadline, or NULL. */
+static hcn_ctx_entry *dl_first(const hcn_host *h)
+{
+    hcn_ctx_entry *best = h->heap_len ? h->heap[0] : NULL;
+    for (unsigned q = 0; q < h->ndlq; q++) {
+        hcn_ctx_entry *e = h->dlq[q].head;
+        if (e && (best == NULL || e->deadline < best->deadline))
+            best = e;
+    }
+    return best;
+}
+
 /* ------------------------------------------------------------ contexts */
 
 static uint64_t fresh_id(hcn_host *h)
@@ -333,21 +395,20 @@ static hcn_ctx_entry *ctx_add(hcn_host *h, hcn_msg *sent,
     /* From the precise clock: the coarse one plus its tick was cheaper by
      * ~20 ns but not a bound (the coarse clock lags by more than its tick
      * often on a VM: 5 ms seen with a 4 ms tick), so a timeout came early. */
-    e->deadline =
-        hcn_now_ns() +
-        (int64_t)(sent->expects > 31536000 ? 31536000 : sent->expects) *
-            1000000000;
+    e->span = (int64_t)(sent->expects > 31536000 ? 31536000 : sent->expects) *
+              1000000000;
+    e->deadline = hcn_now_ns() + e->span;
     /* An inherited id may already be waited on (a second request reusing
      * the prompting id); the newest entry wins, as in Hyperware's map. */
     hcn_ctx_entry *old;
     HASH_FIND(hh, h->contexts, &e->id, sizeof e->id, old);
     if (old) {
         HASH_DEL(h->contexts, old);
-        heap_remove(h, old);
+        dl_del(h, old);
         ctx_free(h, old);
     }
     HASH_ADD(hh, h->contexts, id, sizeof e->id, e);
-    heap_push(h, e);
+    dl_add(h, e);
     return e;
 }
 
@@ -366,7 +427,7 @@ static void forget_lane_id(hcn_host *h, uint64_t id)
 static void ctx_take(hcn_host *h, hcn_ctx_entry *e)
 {
     HASH_DEL(h->contexts, e);
-    heap_remove(h, e);
+    dl_del(h, e);
     hcn_msg_unref(h->prompting);
     h->prompting = e->prompting;
     e->prompting = NULL;
@@ -627,9 +688,9 @@ static bool expire_one(hcn_host *h, int64_t now, hw_receive_result *out)
 {
     h->taken_seq = 0; /* (a timeout is no mailbox item) */
     h->taken_answer = 0;
-    if (h->heap_len == 0 || h->heap[0]->deadline > now)
+    hcn_ctx_entry *e = dl_first(h);
+    if (e == NULL || e->deadline > now)
         return false;
-    hcn_ctx_entry *e = h->heap[0];
     ctx_take(h, e);
     h->taken_flags = answer_flags(h->prompting == NULL);
     memset(out, 0, sizeof *out);
@@ -750,7 +811,7 @@ static int save_answer(hcn_host *h, hcn_msg **m)
         hcn_mailbox_taken(&h->proc->mb, *m);
         return HCC_EOK;
     }
-    int64_t deadline = h->heap_len ? h->heap[0]->deadline : -1;
+    int64_t deadline = hcn_host_next_deadline(h);
     for (;;) {
         hcn_msg *x;
         int rc = hcn_mailbox_pop_through(&h->proc->mb, deadline, &x);
@@ -770,10 +831,11 @@ static int save_answer(hcn_host *h, hcn_msg **m)
  * earliest deadline, leaves the question open. */
 static bool expire_first(hcn_host *h, hcn_msg *m, hw_receive_result *out)
 {
-    if (h->heap_len == 0 || (m != NULL && h->heap[0]->deadline >= m->arrived))
+    hcn_ctx_entry *first = dl_first(h);
+    if (first == NULL || (m != NULL && first->deadline >= m->arrived))
         return false;
     int64_t now = hcn_now_ns();
-    if (h->heap[0]->deadline > now)
+    if (first->deadline > now)
         return false;
     if (m)
         defer_front(h, m);
@@ -811,7 +873,7 @@ static bool receive_next(hcn_host *h, hw_receive_result *out, bool lend)
             return false;
         }
         if (m == NULL) {
-            int64_t deadline = h->heap_len ? h->heap[0]->deadline : -1;
+            int64_t deadline = hcn_host_next_deadline(h);
             if (next_msg(h, deadline, &m) != HCC_EOK)
                 continue; /* the deadline passed: deliver the timeout */
         }
@@ -894,7 +956,8 @@ void hcn_host_thread_busy(hcn_host *h)
 
 int64_t hcn_host_next_deadline(const hcn_host *h)
 {
-    return h->heap_len ? h->heap[0]->deadline : -1;
+    const hcn_ctx_entry *e = dl_first(h);
+    return e ? e->deadline : -1;
 }
 
 static bool host_has_blob(void *ctx)
@@ -981,13 +1044,13 @@ static bool may_inherit(const hcn_host *h, uint64_t id)
 static void entry_unlink(hcn_host *h, hcn_ctx_entry *e)
 {
     HASH_DEL(h->contexts, e);
-    heap_remove(h, e);
+    dl_del(h, e);
 }
 
 static void entry_relink(hcn_host *h, hcn_ctx_entry *e)
 {
     HASH_ADD(hh, h->contexts, id, sizeof e->id, e);
-    heap_push(h, e);
+    dl_add(h, e);
 }
 
 /* The first message of the deferred queue, out of it.  Still counted in
@@ -1021,22 +1084,22 @@ bool hcn_host_take_ahead(hcn_host *h, hw_receive_result *out,
         /* a timeout in arrival order, as host_receive; the clock is read
          * only when no message that came before the first deadline waits
          * (a steady exchange: every message, one clock read fewer) */
-        if (h->heap_len && (m == NULL || h->heap[0]->deadline < m->arrived) &&
-            h->heap[0]->deadline <= hcn_now_ns()) {
-            hcn_ctx_entry *e = h->heap[0];
-            if (may_inherit(h, e->id))
+        hcn_ctx_entry *due = dl_first(h);
+        if (due && (m == NULL || due->deadline < m->arrived) &&
+            due->deadline <= hcn_now_ns()) {
+            if (may_inherit(h, due->id))
                 return false;
-            entry_unlink(h, e);
+            entry_unlink(h, due);
             h->taken_seq = 0;
-            h->taken_flags = answer_flags(e->prompting == NULL);
+            h->taken_flags = answer_flags(due->prompting == NULL);
             h->taken_answer = 0;
             out->is_err = true;
-            fill_error(e, HW_SEND_ERROR_TIMEOUT, &out->error);
-            if (e->has_context) {
+            fill_error(due, HW_SEND_ERROR_TIMEOUT, &out->error);
+            if (due->has_context) {
                 out->has_context = true;
-                export_bytes(e->context, e->context_len, &out->context);
+                export_bytes(due->context, due->context_len, &out->context);
             }
-            ahead_push(h, NULL, e);
+            ahead_push(h, NULL, due);
             return true;
         }
         if (m == NULL)
@@ -1128,8 +1191,8 @@ bool hcn_host_blocked(hcn_host *h)
 {
     if (hcn_mailbox_stopping(&h->proc->mb))
         return false;
-    return h->deferred_head != NULL ||
-           (h->heap_len && h->heap[0]->deadline <= hcn_now_ns());
+    const hcn_ctx_entry *e = dl_first(h);
+    return h->deferred_head != NULL || (e && e->deadline <= hcn_now_ns());
 }
 
 size_t hcn_host_ahead_count(const hcn_host *h)

@@ -125,6 +125,11 @@ typedef struct hcn_ctx_entry {
     uint8_t *context;
     size_t context_len;
     int64_t deadline;
+    int64_t span; /* the deadline less the time it was set (ns) */
+    /* where the deadline waits (host.c, "deadlines"): queue dlq's list,
+     * or the heap at heap_idx when dlq is -1 */
+    struct hcn_ctx_entry *dl_prev, *dl_next;
+    int dlq;
     size_t heap_idx;
     uint8_t small[48]; /* holds a context of up to 48 bytes: a stub call's
                         * (a 36-character id) without an allocation */
@@ -158,6 +163,9 @@ enum {
     HCN_KILL_OVERFLOW = 2, /* a task stack overflow */
 };
 
+/* Deadline spans given a FIFO of their own per host (the rest: a heap). */
+#define HCN_DLQ_MAX 4
+
 /* Per-instance host state of a guest process; only its thread touches it. */
 struct hcn_host {
     hcn_proc *proc;
@@ -167,6 +175,14 @@ struct hcn_host {
     hcn_blob *last_blob;
     bool last_blobbed;
     hcn_ctx_entry *contexts;
+    /* the contexts' deadlines: a FIFO per span for the first few spans
+     * (a request's deadline is its time plus its span, so each such list
+     * is in order) and a heap for the rest (host.c, "deadlines") */
+    struct {
+        int64_t span;
+        hcn_ctx_entry *head, *tail;
+    } dlq[HCN_DLQ_MAX];
+    unsigned ndlq;
     hcn_ctx_entry **heap;
     size_t heap_len, heap_cap;
     hcn_msg *deferred_head, *deferred_tail;
