@@ -466,14 +466,22 @@ static void saves_at_once(void **state)
     assert_stored(f, "e:s:t", "");
 }
 
+/* A host (the node's side of the ABI) for the fake process; hcn_host_fini
+ * and free undo it. */
+static hcn_host *host_new(fx *f)
+{
+    hcn_host *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    hcn_host_init(h, f->fake);
+    return h;
+}
+
 /* The host side: get/set/clear-state of a process go to the state module
  * as the kernel, keyed by the process's id. */
 static void host_state_calls(void **state)
 {
     fx *f = *state;
-    hcn_host *h = calloc(1, sizeof *h);
-    assert_non_null(h);
-    hcn_host_init(h, f->fake);
+    hcn_host *h = host_new(f);
     hwn_host *t = &h->table;
     hw_bytes out;
     assert_false(t->get_state(t->ctx, &out));
@@ -547,9 +555,7 @@ static void module_release(hcn_proc *sp)
 static void host_state_calls_while_module_held(void **state)
 {
     fx *f = *state;
-    hcn_host *h = calloc(1, sizeof *h);
-    assert_non_null(h);
-    hcn_host_init(h, f->fake);
+    hcn_host *h = host_new(f);
     hwn_host *t = &h->table;
     hw_bytes out;
     hcn_proc *sp = module_hold(f);
