@@ -38,8 +38,10 @@ hp_arena_mark hp_arena_save(const hp_arena *a);
 /* Free everything allocated since m was saved: pointers into it become
  * invalid; what was allocated before stays.  For a loop in a long-lived
  * task (save before an iteration, restore after it) so that its arena
- * does not grow with every call.  m must come from this arena, after its
- * last reset, and not be older than a mark already restored past. */
+ * does not grow with every call.  Back to an empty arena, its first chunk
+ * stays for reuse when it is of the smallest size (4 KiB), as with
+ * hp_arena_reset.  m must come from this arena, after its last reset, and
+ * not be older than a mark already restored past. */
 void hp_arena_restore(hp_arena *a, hp_arena_mark m);
 /* Frees everything but the first chunk, for reuse by the next message. */
 void hp_arena_reset(hp_arena *a);

@@ -67,10 +67,17 @@ void hp_arena_restore(hp_arena *a, hp_arena_mark m)
 {
     while (a->head != NULL && a->head != m.chunk) {
         hp_arena_chunk *next = a->head->next;
+        if (next == NULL && m.chunk == NULL && a->head->size == CHUNK_MIN) {
+            /* back to empty: a first chunk of the smallest size stays for
+             * the next allocation, as hp_arena_reset keeps it (a task
+             * calling in a loop would allocate and free one a call) */
+            a->head->used = 0;
+            break;
+        }
         free(a->head);
         a->head = next;
     }
-    if (a->head != NULL)
+    if (a->head != NULL && a->head == m.chunk)
         a->head->used = m.used;
     a->total = m.total;
 }
