@@ -1723,19 +1723,6 @@ static bool stored(hcn_host *h, const char *what, int rc)
     return false;
 }
 
-static int host_set_state_now(void *ctx, const uint8_t *bytes, size_t len)
-{
-    hcn_host *h = ctx;
-    /* With no such store, or messages waiting for this process, the guest
-     * saves by message: the answer comes behind those messages, and the
-     * saves their handlers make meanwhile are grouped into one. */
-    if (h->node->store.save == NULL || h->deferred_head != NULL ||
-        atomic_load_explicit(&h->proc->mb.count, memory_order_relaxed) > 0)
-        return -1;
-    int rc = h->node->store.save(h->node->store.ctx, h->proc->id, bytes, len);
-    return stored(h, "set-state", rc) ? 1 : 0;
-}
-
 /* set-state and clear-state go straight into the state module's store
  * where it has one, so a call that returns has been stored, and one that
  * failed will not be: a request that timed out would still wait in the
@@ -1759,6 +1746,18 @@ static bool host_set_state(void *ctx, const uint8_t *bytes, size_t len)
     bool ok = body_is(r, "\"SetState\"");
     hcn_msg_unref(r);
     return ok;
+}
+
+static int host_set_state_now(void *ctx, const uint8_t *bytes, size_t len)
+{
+    hcn_host *h = ctx;
+    /* With no such store, or messages waiting for this process, the guest
+     * saves by message: the answer comes behind those messages, and the
+     * saves their handlers make meanwhile are grouped into one. */
+    if (h->node->store.save == NULL || h->deferred_head != NULL ||
+        atomic_load_explicit(&h->proc->mb.count, memory_order_relaxed) > 0)
+        return -1;
+    return host_set_state(ctx, bytes, len) ? 1 : 0; /* (straight in) */
 }
 
 static bool host_clear_state(void *ctx)

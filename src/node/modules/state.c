@@ -546,33 +546,6 @@ static void slots_fini(state_mod *s)
 
 /* ------------------------------------------------------------ saves */
 
-/* Append a save (blob) or delete (blob NULL) for pid and answer m once it
- * is written.  Any thread. */
-static void log_and_answer(state_mod *s, hcn_msg *m, const char *pid,
-                           const hcn_blob *blob)
-{
-    bool ok;
-    slot_ent *held = slot_before(s, pid, &ok);
-    int rc = -1;
-    if (ok)
-        rc = blob ? log_append(s, HCN_SLOG_SET, pid, blob->bytes, blob->len)
-                  : log_append(s, HCN_SLOG_DEL, pid, NULL, 0);
-    int err = errno;
-    slot_after(s, held);
-    if (rc == 0)
-        reply(s->self, m, blob ? "\"SetState\"" : "\"DeleteState\"", false,
-              NULL);
-    else
-        reply_err(s->self, m, "DatabaseError", "error", strerror(err));
-}
-
-/* hcn_store.submit: the metadata names the process. */
-static void store_submit(void *ctx, hcn_msg *m)
-{
-    log_and_answer(ctx, m, m->metadata, m->blob);
-    hcn_msg_unref(m);
-}
-
 /* A record in the log for pid (a save, or with kind DEL a delete), no
  * message either way: hcn_store.save and .del. */
 static int store_record(state_mod *s, const char *pid, hcn_slog_kind kind,
@@ -585,6 +558,27 @@ static int store_record(state_mod *s, const char *pid, hcn_slog_kind kind,
     slot_after(s, held);
     errno = err;
     return rc;
+}
+
+/* Append a save (blob) or delete (blob NULL) for pid and answer m once it
+ * is written.  Any thread. */
+static void log_and_answer(state_mod *s, hcn_msg *m, const char *pid,
+                           const hcn_blob *blob)
+{
+    int rc = blob ? store_record(s, pid, HCN_SLOG_SET, blob->bytes, blob->len)
+                  : store_record(s, pid, HCN_SLOG_DEL, NULL, 0);
+    if (rc == 0)
+        reply(s->self, m, blob ? "\"SetState\"" : "\"DeleteState\"", false,
+              NULL);
+    else
+        reply_err(s->self, m, "DatabaseError", "error", strerror(errno));
+}
+
+/* hcn_store.submit: the metadata names the process. */
+static void store_submit(void *ctx, hcn_msg *m)
+{
+    log_and_answer(ctx, m, m->metadata, m->blob);
+    hcn_msg_unref(m);
 }
 
 static int store_save(void *ctx, const char *pid, const uint8_t *bytes,
