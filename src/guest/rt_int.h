@@ -197,7 +197,8 @@ void hpr_state_trigger(void);
 void hpr_timer_arm(void);
 
 /* ---- rt_task.c */
-/* Whether a is our node's module proc:distro:sys. */
+/* Whether a is the module proc:distro:sys (any process of distro:sys when
+ * proc is NULL); the node is not looked at. */
 bool hpr_is_module(const hw_address *a, const char *proc);
 /* A new task of a kind for a message from source (copied); NULL at the
  * task limit. */

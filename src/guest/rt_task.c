@@ -10,9 +10,9 @@
 
 bool hpr_is_module(const hw_address *a, const char *proc)
 {
-    return strcmp(a->process.process_name, proc) == 0 &&
-           strcmp(a->process.package_name, "distro") == 0 &&
-           strcmp(a->process.publisher_node, "sys") == 0;
+    return strcmp(a->process.package_name, "distro") == 0 &&
+           strcmp(a->process.publisher_node, "sys") == 0 &&
+           (proc == NULL || strcmp(a->process.process_name, proc) == 0);
 }
 
 /* uthash frees a table when its last entry goes and allocates it again

@@ -338,13 +338,16 @@ static void refuse_unserved(hw_receive_result *r)
 static void on_request(hw_receive_result *r, bool lent)
 {
     bool local = strcmp(r->source.node, hpr_rt.our.node) == 0;
-    bool http = local && hpr_is_module(&r->source, "http-server");
+    /* one look at the package and publisher for both modules */
+    bool sys = local && hpr_is_module(&r->source, NULL);
+    const char *from = r->source.process.process_name;
+    bool http = sys && strcmp(from, "http-server") == 0;
     if (hpr_rt.live >= hpr_rt.max_tasks) {
         refuse_busy(r, http);
         return;
     }
     hp_task *t;
-    if (local && hpr_is_module(&r->source, "http-client")) {
+    if (sys && strcmp(from, "http-client") == 0) {
         t = ws_client_task(r);
     } else if (http && hpr_rt.http == NULL) {
         refuse_unserved(r);

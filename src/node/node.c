@@ -95,6 +95,7 @@ hc_node *hc_node_new(const hc_node_config *cfg, char *err, size_t errlen)
     hcn_node *n = hcn_xcalloc(1, sizeof *n);
     n->cfg = *cfg;
     n->name = hcn_xstrdup(cfg->name);
+    n->name_len = strlen(n->name);
     n->cfg.name = n->name;
     n->kernel_addr = hcn_xasprintf("%s@kernel:distro:sys", n->name);
     char *abs = realpath(cfg->home, NULL);

@@ -43,7 +43,7 @@ static const char *addr_into(hcn_host *h, const hw_address *a, char *buf,
 /* The same as a fresh heap string; caller frees. */
 static char *addr_string(hcn_host *h, const hw_address *a)
 {
-    size_t n = 4 + strlen(h->node->name) + (a->node ? strlen(a->node) : 0);
+    size_t n = 4 + h->node->name_len + (a->node ? strlen(a->node) : 0);
     const char *parts[3] = {a->process.process_name, a->process.package_name,
                             a->process.publisher_node};
     for (int i = 0; i < 3; i++)
@@ -73,9 +73,16 @@ void hcn_address_export(const char *s, hw_address *out)
  * a slot or is not an address. */
 static int source_memo(hcn_host *h, const char *s)
 {
-    for (int i = 0; i < 4; i++)
-        if (strcmp(h->src_memo[i].str, s) == 0)
-            return i;
+    /* the last slot found first: a steady exchange finds it at once */
+    unsigned last = h->src_memo_last;
+    if (strcmp(h->src_memo[last].str, s) == 0)
+        return (int)last;
+    for (unsigned i = 0; i < 4; i++) {
+        if (i != last && strcmp(h->src_memo[i].str, s) == 0) {
+            h->src_memo_last = i;
+            return (int)i;
+        }
+    }
     size_t len = strlen(s), at, offs[3][2];
     if (len == 0 || len >= sizeof h->src_memo[0].str ||
         hcc_address_split(s, false, &at, offs) != HCC_EOK)
@@ -89,6 +96,7 @@ static int source_memo(hcn_host *h, const char *s)
     h->src_memo[n].at = at;
     memcpy(h->src_memo[n].offs, offs, sizeof offs);
     h->src_memo_next = n + 1;
+    h->src_memo_last = n;
     return (int)n;
 }
 
@@ -1271,25 +1279,29 @@ static void ahead_return(hcn_host *h)
  * look it up (other nodes, unknown ids). */
 static hcn_proc *peer(hcn_host *h, const char *target, unsigned *slot)
 {
-    for (unsigned i = 0; i < 8; i++) {
+    /* the slot found last is looked at first (a process answering and
+     * calling one peer finds it with one compare) */
+    for (unsigned k = 0; k <= 8; k++) {
+        unsigned i = k == 0 ? h->peer_last : k - 1;
         hcn_proc *p = h->peers[i];
-        if (p == NULL || strcmp(p->addr, target) != 0)
+        if (p == NULL || (k > 0 && i == h->peer_last) ||
+            strcmp(p->addr, target) != 0)
             continue;
         if (atomic_load(&p->status) != HCN_PROC_EXITED) {
-            *slot = i;
+            *slot = h->peer_last = i;
             return p;
         }
         hcn_proc_unref(p);
         h->peers[i] = NULL;
     }
     const char *name = h->node->name;
-    size_t nl = strlen(name);
+    size_t nl = h->node->name_len;
     if (strncmp(target, name, nl) != 0 || target[nl] != '@')
         return NULL;
     hcn_proc *p = hcn_node_find(h->node, target + nl + 1);
     if (p == NULL)
         return NULL;
-    *slot = h->peer_next++ % 8;
+    *slot = h->peer_last = h->peer_next++ % 8;
     hcn_proc_unref(h->peers[*slot]);
     h->peers[*slot] = p;
     h->peer_sent[*slot] = 0;

@@ -413,11 +413,11 @@ uint32_t hcn_route_ex(hcn_node *n, hcn_proc *from_hint, hcn_proc *to_hint,
 {
     if (n->log.level >= 3)
         trace_route(n, m);
-    /* the node's name measured once; a local address's process id is
-     * right after it */
-    size_t nl = strlen(n->name);
-    bool src_local = node_is_n(m->source, n->name, nl);
-    if (!node_is_n(m->target, n->name, nl)) {
+    /* a local address's process id is right after the node's name; a
+     * hint is a process of this node, so its address needs no look */
+    size_t nl = n->name_len;
+    bool src_local = from_hint != NULL || node_is_n(m->source, n->name, nl);
+    if (to_hint == NULL && !node_is_n(m->target, n->name, nl)) {
         /* Another node's: through the way out if a module gave one; without
          * one, every other node is offline, as for a peer missing from the
          * PKI. */

@@ -527,6 +527,7 @@ typedef struct hcn_store {
 struct hcn_node {
     hc_node_config cfg;
     char *name;
+    size_t name_len;   /* strlen(name), set with it */
     char *kernel_addr; /* name@kernel:distro:sys (the network capability's
                         * issuer) */
     char *home;

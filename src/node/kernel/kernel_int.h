@@ -191,6 +191,7 @@ struct hcn_host {
     unsigned nspare;
     hcn_proc *peers[8]; /* recently messaged processes (references) */
     unsigned peer_next;
+    unsigned peer_last; /* the slot the last look found (looked at first) */
     /* Lanes (a worker that takes them, isolate.c): messages routed to each
      * peer since it entered its slot, and who turns a lane's control entry
      * into frames: 1 done (or nothing to do), 0 not now (no room without
@@ -226,6 +227,7 @@ struct hcn_host {
         size_t at, offs[3][2];
     } src_memo[4];
     unsigned src_memo_next;
+    unsigned src_memo_last; /* the slot the last look found (first look) */
     /* What the guest's last receive_lent lent it (host.c, ingest): the
      * envelope holding the body, and the answered request's context entry
      * (out of the table) holding the context; released at its next
