@@ -1,7 +1,6 @@
 /* Chunked bump allocator (include/hyperc/arena.h). */
-#include "hyperc/arena.h"
+#include "arena_int.h"
 
-#include <stdalign.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,21 +8,13 @@
 
 #define CHUNK_MIN 4096
 
-struct hp_arena_chunk {
-    hp_arena_chunk *next;
-    size_t size, used;
-    alignas(max_align_t) unsigned char data[];
-};
-
 void hp_arena_init(hp_arena *a)
 {
     a->head = NULL;
     a->total = 0;
 }
 
-/* n bytes aligned for any type, not zeroed (for copies, which overwrite
- * them at once); NULL when out of memory. */
-static void *arena_take(hp_arena *a, size_t n)
+void *hpr_arena_take_slow(hp_arena *a, size_t n)
 {
     const size_t al = alignof(max_align_t);
     size_t need = (n + al - 1) & ~(al - 1);
@@ -51,7 +42,7 @@ static void *arena_take(hp_arena *a, size_t n)
 
 void *hp_arena_alloc(hp_arena *a, size_t n)
 {
-    void *p = arena_take(a, n);
+    void *p = hpr_arena_take(a, n);
     if (p != NULL)
         memset(p, 0, n);
     return p;
@@ -86,7 +77,7 @@ char *hp_arena_strndup(hp_arena *a, const char *s, size_t n)
 {
     if (n + 1 == 0)
         return NULL; /* overflow */
-    char *p = arena_take(a, n + 1);
+    char *p = hpr_arena_take(a, n + 1);
     if (p) {
         memcpy(p, s, n);
         p[n] = 0;
@@ -104,7 +95,7 @@ char *hp_arena_vsprintf(hp_arena *a, const char *fmt, va_list ap)
     va_list ap2;
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
-    char *p = n >= 0 ? arena_take(a, (size_t)n + 1) : NULL;
+    char *p = n >= 0 ? hpr_arena_take(a, (size_t)n + 1) : NULL;
     if (p)
         vsnprintf(p, (size_t)n + 1, fmt, ap2);
     va_end(ap2);

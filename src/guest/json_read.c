@@ -3,6 +3,7 @@
 #include "hyperc/json.h"
 
 #include "../common/swar.h"
+#include "arena_int.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -378,12 +379,22 @@ static bool plain_digit(plain *c)
     return c->p < c->end && *c->p >= '0' && *c->p <= '9';
 }
 
+/* A value, all but its kind zero (the kind the caller sets); NULL when
+ * out of memory. */
+static hp_jv *plain_value(hp_arena *a)
+{
+    hp_jv *v = hpr_arena_take(a, sizeof *v);
+    if (v != NULL)
+        *v = (hp_jv){0};
+    return v;
+}
+
 /* A string's bytes after its opening quote: into the arena, NUL-ended;
  * NULL to give up. */
 static const char *plain_string(plain *c, size_t *len)
 {
     const char *s = c->p;
-    while (c->p < c->end) {
+    for (;;) {
         /* eight plain bytes at a time: printable ASCII but '"' and '\\' */
         while (c->end - c->p >= 8) {
             uint64_t x = hcc_swar_load(c->p);
@@ -393,19 +404,22 @@ static const char *plain_string(plain *c, size_t *len)
                 break;
             c->p += 8;
         }
-        if (c->p == c->end)
-            break;
-        unsigned char ch = (unsigned char)*c->p;
-        if (ch == '"') {
-            *len = (size_t)(c->p - s);
-            c->p++;
-            return hp_arena_strndup(c->a, s, *len);
+        /* then the word that stopped it (or the rest) a byte at a time:
+         * the quote, or a byte that makes it give up, is in there */
+        const char *stop = c->end - c->p >= 8 ? c->p + 8 : c->end;
+        for (; c->p < stop; c->p++) {
+            unsigned char ch = (unsigned char)*c->p;
+            if (ch == '"') {
+                *len = (size_t)(c->p - s);
+                c->p++;
+                return hpr_arena_strndup(c->a, s, *len);
+            }
+            if (ch < 0x20 || ch >= 0x7F || ch == '\\')
+                return NULL;
         }
-        if (ch < 0x20 || ch >= 0x7F || ch == '\\')
+        if (c->p == c->end)
             return NULL;
-        c->p++;
     }
-    return NULL;
 }
 
 /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
@@ -449,7 +463,7 @@ static bool plain_push(plain *c, const char *key, hp_jv *v)
 {
     if (c->nslots == c->cap) {
         size_t cap = c->cap * 2;
-        plain_slot *s = hp_arena_alloc(c->a, cap * sizeof *s);
+        plain_slot *s = hpr_arena_take(c->a, cap * sizeof *s);
         if (s == NULL)
             return false;
         memcpy(s, c->slots, c->nslots * sizeof *s);
@@ -465,7 +479,7 @@ static bool plain_push(plain *c, const char *key, hp_jv *v)
 /* A scalar at c->p (after whitespace): NULL to give up. */
 static hp_jv *plain_scalar(plain *c)
 {
-    hp_jv *v = hp_arena_alloc(c->a, sizeof *v);
+    hp_jv *v = plain_value(c->a);
     if (v == NULL || c->p >= c->end)
         return NULL;
     const char *s = c->p;
@@ -486,7 +500,7 @@ static hp_jv *plain_scalar(plain *c)
             return NULL;
         v->kind = HP_JV_NUMBER;
         v->len = (size_t)(c->p - s);
-        v->str = hp_arena_strndup(c->a, s, v->len);
+        v->str = hpr_arena_strndup(c->a, s, v->len);
         return v->str ? v : NULL;
     }
 }
@@ -498,17 +512,19 @@ static bool plain_close(plain *c, hp_jv *v, size_t first)
     size_t n = c->nslots - first;
     v->len = n;
     if (n) {
-        v->items = hp_arena_alloc(c->a, n * sizeof *v->items);
-        if (v->items == NULL)
+        /* an object's keys in the same block, after its values */
+        bool obj = v->kind == HP_JV_OBJECT;
+        if (n > SIZE_MAX / (2 * sizeof(void *)))
             return false;
-        if (v->kind == HP_JV_OBJECT) {
-            v->keys = hp_arena_alloc(c->a, n * sizeof *v->keys);
-            if (v->keys == NULL)
-                return false;
-        }
+        void **blk = hpr_arena_take(c->a, (obj ? 2 : 1) * n * sizeof *blk);
+        if (blk == NULL)
+            return false;
+        v->items = (hp_jv **)blk;
+        if (obj)
+            v->keys = (const char **)(blk + n);
         for (size_t i = 0; i < n; i++) {
             v->items[i] = c->slots[first + i].val;
-            if (v->keys)
+            if (obj)
                 v->keys[i] = c->slots[first + i].key;
         }
     }
@@ -558,7 +574,7 @@ static hp_jv *plain_parse(hp_arena *a, const char *text, size_t n)
         if (c.p < c.end && (*c.p == '{' || *c.p == '[')) {
             if (depth == PLAIN_DEPTH)
                 return NULL;
-            v = hp_arena_alloc(a, sizeof *v);
+            v = plain_value(a);
             if (v == NULL)
                 return NULL;
             v->kind = *c.p == '{' ? HP_JV_OBJECT : HP_JV_ARRAY;
