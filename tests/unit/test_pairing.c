@@ -472,6 +472,60 @@ static void response_goes_to_rsvp(void **state)
     ut_assert_empty(f->c, 20);
 }
 
+/* Envelopes keep their addresses' lengths (hcn_msg_new measures what its
+ * caller did not give; the host gives its own and the target's): a
+ * response's target takes the request's rsvp length, a request's rsvp
+ * that is its source shares its bytes, a send error takes the failed
+ * request's, and an address too long to keep is measured again. */
+static void envelopes_keep_address_lengths(void **state)
+{
+    fx *f = *state;
+    a_send(f, "our@" PID_B, false, 5, "q", NULL, NULL);
+    hcn_msg *m = ut_pop(f->b, 1000);
+    assert_int_equal(m->source_len, strlen(ADDR_A));
+    assert_int_equal(m->target_len, strlen(ADDR_B));
+    assert_int_equal(m->rsvp_len, strlen(ADDR_A));
+    assert_ptr_equal(m->rsvp, m->source);
+    hcn_msg *e = hcn_msg_send_error(m, HW_SEND_ERROR_TIMEOUT);
+    assert_string_equal(e->target, ADDR_A);
+    assert_int_equal(e->target_len, strlen(ADDR_A));
+    assert_int_equal(e->source_len, strlen(ADDR_B));
+    hcn_msg_unref(e);
+    hcn_msg_unref(m);
+    /* C's request naming B as rsvp: A's answer goes to B, measured right */
+    to_a_req(f, 77, ADDR_C, ADDR_B, false, "q", NULL);
+    hw_receive_result r;
+    a_recv(f, &r);
+    hw_receive_result_fini(&r);
+    a_respond(f, false, "a", NULL);
+    m = ut_pop(f->b, 1000);
+    assert_string_equal(m->target, ADDR_B);
+    assert_int_equal(m->target_len, strlen(ADDR_B));
+    assert_int_equal(m->source_len, strlen(ADDR_A));
+    assert_null(m->rsvp);
+    assert_int_equal(m->rsvp_len, 0);
+    hcn_msg_unref(m);
+    /* a length given wins over measuring; one past 65535 is kept as 0 */
+    size_t big = 70000;
+    char *lng = malloc(big + 1);
+    assert_non_null(lng);
+    memset(lng, 'x', big);
+    lng[big] = 0;
+    m = HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = 1, .source = lng,
+                    .target = ADDR_B, .target_len = strlen(ADDR_B),
+                    .rsvp = ADDR_C);
+    assert_int_equal(m->source_len, 0);
+    assert_int_equal(strlen(m->source), big);
+    assert_int_equal(m->target_len, strlen(ADDR_B));
+    assert_int_equal(m->rsvp_len, strlen(ADDR_C));
+    assert_string_equal(m->rsvp, ADDR_C);
+    hcn_msg *e2 = hcn_msg_send_error(m, HW_SEND_ERROR_OFFLINE);
+    assert_int_equal(e2->target_len, strlen(ADDR_C)); /* to the rsvp */
+    hcn_msg_unref(e2);
+    hcn_msg_unref(m);
+    free(lng);
+}
+
 static void response_without_prompting_is_dropped(void **state)
 {
     fx *f = *state;
@@ -1427,6 +1481,7 @@ int main(void)
         T(response_delivered_with_context),
         T(prompting_restored_after_response),
         T(response_goes_to_rsvp),
+        T(envelopes_keep_address_lengths),
         T(response_without_prompting_is_dropped),
         T(unmatched_response_dropped),
         T(unmatched_response_alone_never_returns),

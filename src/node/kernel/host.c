@@ -15,11 +15,11 @@
 /* -------------------------------------------------------- conversions */
 
 /* A guest address as the node's string form "node@process:package:pub",
- * with node "our" (or none) resolved, into buf (n bytes).  Returns buf, or
- * NULL if it does not fit.  The send path uses a stack buffer, sparing a
- * heap string per message. */
+ * with node "our" (or none) resolved, into buf (n bytes), its length in
+ * *len when len is not NULL.  Returns buf, or NULL if it does not fit.  The
+ * send path uses a stack buffer, sparing a heap string per message. */
 static const char *addr_into(hcn_host *h, const hw_address *a, char *buf,
-                             size_t n)
+                             size_t n, size_t *len)
 {
     const char *node = a->node;
     if (node == NULL || strcmp(node, "our") == 0)
@@ -37,6 +37,8 @@ static const char *addr_into(hcn_host *h, const hw_address *a, char *buf,
         o += l;
         buf[o++] = seps[i];
     }
+    if (len != NULL)
+        *len = o - 1;
     return buf;
 }
 
@@ -49,7 +51,7 @@ static char *addr_string(hcn_host *h, const hw_address *a)
     for (int i = 0; i < 3; i++)
         n += parts[i] ? strlen(parts[i]) : 0;
     char *buf = hcn_xmalloc(n);
-    if (addr_into(h, a, buf, n) == NULL)
+    if (addr_into(h, a, buf, n, NULL) == NULL)
         abort(); /* n covers every part */
     return buf;
 }
@@ -1377,16 +1379,20 @@ static void route(hcn_host *h, hcn_msg *m)
 
 /* Build the envelope of a guest request per Hyperware's rules. */
 static hcn_msg *build_request(hcn_host *h, const char *target,
-                              const hw_request *r, const hw_blob *blob,
-                              uint64_t id)
+                              size_t target_len, const hw_request *r,
+                              const hw_blob *blob, uint64_t id)
 {
     const char *rsvp = NULL;
+    size_t rsvp_len = 0;
     if (id == 0) /* (else a worker's lane id, never inherited) */
         id = r->inherit && h->prompting ? h->prompting->id : fresh_id(h);
-    if (r->has_expects_response)
+    if (r->has_expects_response) {
         rsvp = h->proc->addr;
-    else if (r->inherit && h->prompting)
+        rsvp_len = h->addr_len;
+    } else if (r->inherit && h->prompting) {
         rsvp = h->prompting->rsvp;
+        rsvp_len = h->prompting->rsvp_len;
+    }
     hcn_blob *b = NULL;
     if (blob)
         b = hcn_blob_new(blob->mime, blob->bytes.ptr, blob->bytes.len);
@@ -1396,7 +1402,9 @@ static hcn_msg *build_request(hcn_host *h, const char *target,
     hcn_cap *caps = filter_caps(h, &r->capabilities, &ncaps);
     hcn_msg *m =
         HCN_MSG_NEW(.kind = HCN_MSG_REQUEST, .id = id, .source = h->proc->addr,
-                    .target = target, .rsvp = rsvp, .inherit = r->inherit,
+                    .source_len = h->addr_len, .target = target,
+                    .target_len = target_len, .rsvp = rsvp,
+                    .rsvp_len = rsvp_len, .inherit = r->inherit,
                     .has_expects = r->has_expects_response,
                     .expects = r->expects_response, .body = r->body.ptr,
                     .body_len = r->body.len, .metadata = r->metadata,
@@ -1414,9 +1422,10 @@ static void send_request_as(hcn_host *h, const hw_address *target,
                             const hw_blob *blob, uint64_t id)
 {
     char buf[512];
-    const char *t = addr_into(h, target, buf, sizeof buf);
+    size_t tl = 0;
+    const char *t = addr_into(h, target, buf, sizeof buf, &tl);
     char *heap = t ? NULL : addr_string(h, target);
-    hcn_msg *m = build_request(h, t ? t : heap, req, blob, id);
+    hcn_msg *m = build_request(h, t ? t : heap, tl, req, blob, id);
     if (heap != NULL)
         free(heap);
     if (req->has_expects_response && id == 0) {
@@ -1458,7 +1467,7 @@ bool hcn_host_sync(hcn_host *h, int inst, const hcw_prompting *p,
         return false;
     }
     char buf[512];
-    const char *src = addr_into(h, &p->source, buf, sizeof buf);
+    const char *src = addr_into(h, &p->source, buf, sizeof buf, NULL);
     const char *peer = NULL;
     for (size_t i = 0; src && i < h->nlane_peers && !peer; i++)
         if (strcmp(h->lane_peers[i], src) == 0)
@@ -1516,8 +1525,9 @@ static void host_send_response(void *ctx, const hw_response *resp,
     hcn_cap *caps = filter_caps(h, &resp->capabilities, &ncaps);
     hcn_msg *m =
         HCN_MSG_NEW(.kind = HCN_MSG_RESPONSE, .id = p->id,
-                    .source = h->proc->addr,
+                    .source = h->proc->addr, .source_len = h->addr_len,
                     .target = p->rsvp ? p->rsvp : p->source,
+                    .target_len = p->rsvp ? p->rsvp_len : p->source_len,
                     .inherit = resp->inherit, .body = resp->body.ptr,
                     .body_len = resp->body.len, .metadata = resp->metadata,
                     .caps = caps, .ncaps = ncaps, .blob = b);
@@ -1604,7 +1614,7 @@ static int host_send_and_await(void *ctx, const hw_address *target,
         free(t);
         return -1;
     }
-    hcn_msg *m = build_request(h, t, req, blob, 0);
+    hcn_msg *m = build_request(h, t, 0, req, blob, 0);
     free(t);
     hcn_ctx_entry *e = ctx_add(h, m, NULL);
     forget_lane_id(h, m->id);
@@ -2008,6 +2018,7 @@ void hcn_host_init(hcn_host *h, hcn_proc *p)
 {
     memset(h, 0, sizeof *h);
     h->proc = p;
+    h->addr_len = strlen(p->addr);
     h->node = p->node;
     h->lane_ctl = lane_entry_drop;
     h->rng = hcn_random_u64() | 1;

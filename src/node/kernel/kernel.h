@@ -109,6 +109,9 @@ typedef enum hcn_msg_kind {
  * entry may point at the same envelope. */
 typedef struct hcn_msg {
     atomic_int refs;
+    /* strlen of source and target (and rsvp_len below), 0 when unknown
+     * (over 65535 bytes): where the envelope's gap was */
+    uint16_t source_len, target_len;
     struct hcn_msg *next;
     uint64_t id;
     uint8_t kind;     /* hcn_msg_kind */
@@ -131,6 +134,7 @@ typedef struct hcn_msg {
     bool counted;         /* a request still counted in its mailbox's nreq */
     bool stub;            /* a lane request's stub (a worker's SYNC, host.c):
                              its id is a lane peer's, never the worker's own */
+    uint16_t rsvp_len;    /* strlen of rsvp, 0 when none or unknown */
     int64_t arrived;      /* monotonic ns when it entered the mailbox: the
                              coarse clock's (early by about a tick), unless the
                              mailbox's receiver spins (fine_stamps) */
@@ -145,6 +149,9 @@ typedef struct hcn_msg_spec {
     const char *source; /* "node@process:package:publisher" */
     const char *target;
     const char *rsvp; /* NULL = none */
+    /* strlen of source, target and rsvp when the caller knows it (an
+     * address is never empty); 0: hcn_msg_new measures it */
+    size_t source_len, target_len, rsvp_len;
     bool inherit;
     bool has_expects;
     uint64_t expects; /* seconds, with has_expects */

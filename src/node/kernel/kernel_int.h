@@ -169,6 +169,7 @@ enum {
 /* Per-instance host state of a guest process; only its thread touches it. */
 struct hcn_host {
     hcn_proc *proc;
+    size_t addr_len; /* strlen(proc->addr) */
     hcn_node *node;
     hwn_host table;
     hcn_msg *prompting;

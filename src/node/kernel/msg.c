@@ -47,18 +47,34 @@ static char *put(char **cur, const void *src, size_t n)
     return d;
 }
 
+/* A string's length as the envelope keeps it, from its length with the
+ * NUL (0: none): 0 when it does not fit (measured again where used). */
+static uint16_t len16(size_t with_nul)
+{
+    return with_nul == 0 || with_nul - 1 > UINT16_MAX
+               ? 0
+               : (uint16_t)(with_nul - 1);
+}
+
 hcn_msg *hcn_msg_new(const hcn_msg_spec *sp)
 {
     const char *source = sp->source, *target = sp->target, *rsvp = sp->rsvp;
     const char *metadata = sp->metadata;
     const hcn_cap *caps = sp->caps;
     size_t ncaps = sp->ncaps, body_len = sp->body_len;
-    /* each string measured once (two routed envelopes per local call) */
-    size_t lsource = slen(source), ltarget = slen(target);
-    size_t lrsvp = rsvp == source ? lsource : slen(rsvp);
+    /* each string measured once (two routed envelopes per local call),
+     * unless the caller knew its length; with the NUL */
+    size_t lsource = sp->source_len ? sp->source_len + 1 : slen(source);
+    size_t ltarget = sp->target_len ? sp->target_len + 1 : slen(target);
+    /* an rsvp that is the source (a request expecting a response) shares
+     * its bytes */
+    bool rsvp_is_source = rsvp != NULL && rsvp == source;
+    size_t lrsvp = rsvp_is_source ? lsource
+                   : sp->rsvp_len ? sp->rsvp_len + 1
+                                  : slen(rsvp);
     size_t lmeta = slen(metadata);
     size_t need = sizeof(hcn_msg) + ncaps * sizeof(hcn_cap) + lsource +
-                  ltarget + lrsvp + lmeta + body_len;
+                  ltarget + (rsvp_is_source ? 0 : lrsvp) + lmeta + body_len;
     for (size_t i = 0; i < ncaps; i++)
         need += slen(caps[i].issuer) + slen(caps[i].params) + caps[i].sig_len;
     hcn_msg *m = hcn_xmalloc(need);
@@ -79,7 +95,10 @@ hcn_msg *hcn_msg_new(const hcn_msg_spec *sp)
     }
     m->source = put(&cur, source, lsource);
     m->target = put(&cur, target, ltarget);
-    m->rsvp = rsvp ? put(&cur, rsvp, lrsvp) : NULL;
+    m->rsvp = rsvp_is_source ? m->source : rsvp ? put(&cur, rsvp, lrsvp) : NULL;
+    m->source_len = len16(lsource);
+    m->target_len = len16(ltarget);
+    m->rsvp_len = len16(lrsvp);
     m->metadata = metadata ? put(&cur, metadata, lmeta) : NULL;
     m->body = (const uint8_t *)put(&cur, sp->body, body_len);
     m->body_len = body_len;
@@ -101,7 +120,9 @@ hcn_msg *hcn_msg_send_error(hcn_msg *orig, int kind)
     m->err_kind = (uint8_t)kind;
     m->id = orig->id;
     m->source = orig->target;
+    m->source_len = orig->target_len;
     m->target = orig->rsvp ? orig->rsvp : orig->source;
+    m->target_len = orig->rsvp ? orig->rsvp_len : orig->source_len;
     m->body = (const uint8_t *)"";
     m->orig = hcn_msg_ref(orig);
     return m;
