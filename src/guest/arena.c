@@ -75,14 +75,7 @@ void hp_arena_restore(hp_arena *a, hp_arena_mark m)
 
 char *hp_arena_strndup(hp_arena *a, const char *s, size_t n)
 {
-    if (n + 1 == 0)
-        return NULL; /* overflow */
-    char *p = hpr_arena_take(a, n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = 0;
-    }
-    return p;
+    return hpr_arena_strndup(a, s, n);
 }
 
 char *hp_arena_strdup(hp_arena *a, const char *s)

@@ -75,12 +75,12 @@ void hcn_address_export(const char *s, hw_address *out)
  * a slot or is not an address. */
 static int source_memo(hcn_host *h, const char *s)
 {
-    /* the last slot found first: a steady exchange finds it at once */
-    unsigned last = h->src_memo_last;
-    if (strcmp(h->src_memo[last].str, s) == 0)
-        return (int)last;
+    /* the slot found last first: a steady exchange finds it at once (a
+     * miss looks at every slot as before) */
+    if (strcmp(h->src_memo[h->src_memo_last].str, s) == 0)
+        return (int)h->src_memo_last;
     for (unsigned i = 0; i < 4; i++) {
-        if (i != last && strcmp(h->src_memo[i].str, s) == 0) {
+        if (strcmp(h->src_memo[i].str, s) == 0) {
             h->src_memo_last = i;
             return (int)i;
         }
@@ -1281,13 +1281,17 @@ static void ahead_return(hcn_host *h)
  * look it up (other nodes, unknown ids). */
 static hcn_proc *peer(hcn_host *h, const char *target, unsigned *slot)
 {
-    /* the slot found last is looked at first (a process answering and
-     * calling one peer finds it with one compare) */
-    for (unsigned k = 0; k <= 8; k++) {
-        unsigned i = k == 0 ? h->peer_last : k - 1;
+    /* the slot found last first: a process answering and calling one peer
+     * finds it with one compare (a miss looks at every slot as before) */
+    hcn_proc *last = h->peers[h->peer_last];
+    if (last != NULL && strcmp(last->addr, target) == 0 &&
+        atomic_load(&last->status) != HCN_PROC_EXITED) {
+        *slot = h->peer_last;
+        return last;
+    }
+    for (unsigned i = 0; i < 8; i++) {
         hcn_proc *p = h->peers[i];
-        if (p == NULL || (k > 0 && i == h->peer_last) ||
-            strcmp(p->addr, target) != 0)
+        if (p == NULL || strcmp(p->addr, target) != 0)
             continue;
         if (atomic_load(&p->status) != HCN_PROC_EXITED) {
             *slot = h->peer_last = i;
